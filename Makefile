@@ -1,0 +1,55 @@
+# Thin wrapper over CMake. The two commands of the README:
+#   make demo   install what is missing, build, run the main job
+#   make test   install what is missing, build, run the tests (also under ASan+UBSan)
+JOBS ?= 2
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+CMAKE_FLAGS ?=
+
+.PHONY: all build asan deps test test-fast test-asan demo bench clean golden data
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAL_SANITIZE=ON -DAL_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+test-fast: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: asan
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory test-fast
+	@$(MAKE) --no-print-directory test-asan
+
+data:
+	@scripts/deps.sh demo
+	@scripts/fetch-data.sh fashion
+
+demo:
+	@scripts/deps.sh demo
+	@$(MAKE) --no-print-directory build
+	@scripts/demo.sh
+
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory build
+	@bench/run.sh
+
+golden:
+	@scripts/deps.sh golden
+	@/usr/bin/python3 scripts/gen_golden.py tests/golden
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

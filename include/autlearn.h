@@ -1,0 +1,229 @@
+/* autlearn: on-device training of neural networks (autonomous learning).
+ *
+ * The one installed header. Conventions:
+ *  - every fallible call returns al_status (0 = AL_OK, negative = error) and
+ *    sets a per-thread message readable with al_last_error();
+ *  - the library never exits and never prints; it logs through al_set_log();
+ *  - handles (al_model, al_trainer, al_dataset, al_pool) are opaque; the caller
+ *    owns what it creates and frees it with the matching *_free call;
+ *  - al_tensor is a read-only view: the library owns its data unless the
+ *    caller built the view over its own memory.
+ */
+#ifndef AUTLEARN_H
+#define AUTLEARN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AL_VERSION_MAJOR 0
+#define AL_VERSION_MINOR 1
+#define AL_VERSION_PATCH 0
+
+#if defined(_WIN32)
+#define AL_API
+#elif defined(__GNUC__)
+#define AL_API __attribute__((visibility("default")))
+#else
+#define AL_API
+#endif
+
+/* ---- status, errors, logging, allocation -------------------------------- */
+
+typedef enum al_status {
+    AL_OK = 0,
+    AL_EINVAL = -1,      /* bad argument or bad option value */
+    AL_ENOMEM = -2,      /* an allocation failed */
+    AL_EIO = -3,         /* a file could not be opened, read or written */
+    AL_EFORMAT = -4,     /* a file is malformed, truncated or hostile */
+    AL_ECHECKSUM = -5,   /* a file's checksum does not match its content */
+    AL_ESHAPE = -6,      /* tensor shapes do not fit together */
+    AL_EUNSUPPORTED = -7,/* a valid request this build cannot serve */
+    AL_ERANGE = -8,      /* a value is out of its allowed range */
+    AL_ENUMERIC = -9,    /* NaN or Inf in loss or gradients */
+    AL_EBUDGET = -10,    /* a memory budget cannot be met */
+    AL_ESTATE = -11,     /* call not valid in the object's current state */
+    AL_ECANCELED = -12   /* stopped on request (callback returned non-zero) */
+} al_status;
+
+AL_API const char *al_strerror(al_status s);   /* static string, never NULL */
+AL_API const char *al_status_name(al_status s);/* "AL_EINVAL" etc. */
+AL_API const char *al_last_error(void);        /* this thread's last message */
+AL_API const char *al_version(void);
+
+typedef enum al_log_level { AL_LOG_DEBUG = 0, AL_LOG_INFO = 1, AL_LOG_WARN = 2, AL_LOG_ERROR = 3 } al_log_level;
+typedef void (*al_log_fn)(void *user, al_log_level level, const char *msg);
+/* Installs a process-wide log sink (NULL: discard, the default). */
+AL_API void al_set_log(al_log_fn fn, void *user, al_log_level min_level);
+
+/* Replaceable allocator (process-wide; set before creating any object).
+ * NULL functions restore the libc defaults. */
+typedef struct al_allocator {
+    void *(*malloc_fn)(void *user, size_t size);
+    void (*free_fn)(void *user, void *ptr);
+    void *user;
+} al_allocator;
+AL_API void al_set_allocator(const al_allocator *a);
+
+/* ---- random numbers ------------------------------------------------------ */
+
+/* PCG32: a seed plus a stream id gives an independent sequence. The struct is
+ * public so callers can keep it on the stack; treat the fields as private. */
+typedef struct al_rng { uint64_t state, inc; } al_rng;
+AL_API void al_rng_seed(al_rng *r, uint64_t seed, uint64_t stream);
+AL_API uint32_t al_rng_u32(al_rng *r);
+AL_API uint32_t al_rng_below(al_rng *r, uint32_t bound); /* uniform in [0,bound) */
+AL_API float al_rng_uniform(al_rng *r);                 /* uniform in [0,1) */
+AL_API float al_rng_normal(al_rng *r);                  /* standard normal */
+
+/* ---- threads -------------------------------------------------------------- */
+
+/* A fixed set of worker threads. Work is split statically by (ith, nth), so a
+ * result depends only on the thread count, never on timing. */
+typedef struct al_pool al_pool;
+AL_API al_status al_pool_new(int nthreads, al_pool **out); /* nthreads<=0: AL_THREADS or 1 */
+AL_API void al_pool_free(al_pool *p);
+AL_API int al_pool_size(const al_pool *p);
+/* Thread count from the AL_THREADS environment variable (default 1). */
+AL_API int al_threads_default(void);
+
+/* ---- tensors ---------------------------------------------------------------- */
+
+#define AL_MAX_DIMS 4
+typedef struct al_tensor {
+    float *data;                 /* row-major, NCHW for images */
+    int ndim;
+    int shape[AL_MAX_DIMS];
+} al_tensor;
+AL_API size_t al_tensor_numel(const al_tensor *t);
+
+/* ---- models ----------------------------------------------------------------- */
+
+typedef struct al_model al_model;
+
+/* Build a model from a text spec or a built-in name ("refcnn", "reflm"):
+ *   "input 1x28x28; conv 32 k=3 p=1; relu; maxpool k=2; flatten; dense 10"
+ * The grammar is in docs/SPEC.md. Weights are initialised from `seed`. */
+AL_API al_status al_model_from_spec(const char *spec, uint64_t seed, al_model **out);
+AL_API void al_model_free(al_model *m);
+/* Loads and verifies (CRC32, bounds) a GGUF model file. */
+AL_API al_status al_model_load(const char *path, al_model **out);
+/* Writes atomically: a temporary file, fsync, rename, fsync of the directory. */
+AL_API al_status al_model_save(const al_model *m, const char *path);
+
+/* Nodes [0, first_trainable) are frozen, the rest trainable. */
+AL_API al_status al_model_freeze(al_model *m, int first_trainable);
+AL_API int al_model_num_nodes(const al_model *m);
+AL_API int al_model_first_trainable(const al_model *m);
+AL_API const char *al_model_node_type(const al_model *m, int i);
+/* Per-sample input and output shapes (no batch dimension). */
+AL_API al_tensor al_model_input_shape(const al_model *m);
+AL_API al_tensor al_model_output_shape(const al_model *m);
+AL_API size_t al_model_num_params(const al_model *m);        /* trainable + frozen weights */
+AL_API uint64_t al_model_macs(const al_model *m);            /* forward MACs per sample */
+/* The canonical spec string of the architecture (owned by the model). */
+AL_API const char *al_model_spec(const al_model *m);
+/* Metadata string stored with the model (e.g. "autlearn.scenario"); NULL if absent. */
+AL_API const char *al_model_meta(const al_model *m, const char *key);
+AL_API al_status al_model_set_meta(al_model *m, const char *key, const char *value);
+
+/* Inference on n samples: x holds n * prod(input shape) floats (token ids as
+ * floats for text models); y receives n * prod(output shape) floats (logits). */
+AL_API al_status al_model_predict(al_model *m, al_pool *pool, const float *x, int n, float *y);
+
+/* ---- data ----------------------------------------------------------------- */
+
+/* A dataset: n samples, each with an input of prod(x shape) floats and a
+ * target of prod(y shape) int32 labels (one class, or one per time step). */
+typedef struct al_dataset al_dataset;
+AL_API void al_dataset_free(al_dataset *d);
+AL_API int al_dataset_size(const al_dataset *d);
+AL_API al_tensor al_dataset_x_shape(const al_dataset *d);   /* per sample */
+AL_API int al_dataset_y_len(const al_dataset *d);           /* labels per sample */
+AL_API int al_dataset_num_classes(const al_dataset *d);
+/* Views (owned by the dataset). */
+AL_API const float *al_dataset_x(const al_dataset *d, int i);
+AL_API const int32_t *al_dataset_y(const al_dataset *d, int i);
+/* A dataset over copies of caller data. */
+AL_API al_status al_dataset_from_arrays(const float *x, const int32_t *y, int n, const al_tensor *x_shape,
+                                        int y_len, int num_classes, al_dataset **out);
+/* The subset listed by idx (copies). */
+AL_API al_status al_dataset_subset(const al_dataset *d, const int *idx, int n, al_dataset **out);
+/* IDX files (MNIST family), plain or .gz; pixels scaled to [0,1]. */
+AL_API al_status al_idx_load(const char *images_path, const char *labels_path, al_dataset **out);
+/* A directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
+ * t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]. */
+AL_API al_status al_idx_load_dir(const char *dir, int test_split, al_dataset **out);
+
+/* ---- training --------------------------------------------------------------- */
+
+typedef enum al_optim_kind { AL_OPT_SGD = 0, AL_OPT_ADAM = 1, AL_OPT_ADAMW = 2 } al_optim_kind;
+typedef enum al_sched_kind { AL_SCHED_CONST = 0, AL_SCHED_STEP = 1, AL_SCHED_COSINE = 2 } al_sched_kind;
+
+typedef struct al_epoch_info {
+    int epoch;            /* 1-based */
+    int step, steps;      /* steps done in this epoch / per epoch */
+    double loss;          /* mean training loss so far in this epoch */
+    double train_acc;     /* running training accuracy in this epoch */
+    double eval_loss, eval_acc; /* < 0 when not evaluated */
+    double lr;
+    double seconds;       /* wall time of the epoch so far */
+} al_epoch_info;
+
+/* Return non-zero to stop training (AL_ECANCELED). `final` is 1 at epoch end. */
+typedef int (*al_progress_fn)(void *user, const al_epoch_info *info, int final);
+
+typedef struct al_train_config {
+    al_optim_kind optim;
+    double lr;
+    double momentum;       /* SGD */
+    int nesterov;          /* SGD */
+    double weight_decay;   /* SGD: L2 added to the gradient; AdamW: decoupled */
+    double beta1, beta2, eps; /* Adam */
+    al_sched_kind sched;
+    int step_size;         /* STEP: epochs between decays */
+    double gamma;          /* STEP: decay factor */
+    int warmup_steps;      /* linear warm-up from 0 */
+    double min_lr;         /* COSINE floor */
+    double clip_norm;      /* global gradient-norm clipping; 0 = off */
+    int epochs;
+    int batch;
+    int shuffle;
+    uint64_t seed;
+    int patience;          /* early stopping on eval loss; 0 = off */
+    al_progress_fn progress;
+    void *progress_user;
+} al_train_config;
+
+/* Fills sensible defaults (SGD momentum 0.9, lr 0.01, batch 32, 1 epoch ...). */
+AL_API void al_train_config_default(al_train_config *c);
+
+typedef struct al_train_report {
+    int epochs_run;
+    int best_epoch;
+    double final_loss, final_train_acc;
+    double best_eval_loss, best_eval_acc, final_eval_acc;
+    double seconds;
+    long long steps;
+    long long samples;
+    int stopped_early;
+} al_train_report;
+
+typedef struct al_trainer al_trainer;
+AL_API al_status al_trainer_new(al_model *m, al_pool *pool, const al_train_config *cfg, al_trainer **out);
+AL_API void al_trainer_free(al_trainer *t);
+/* Trains for cfg->epochs over `train`, evaluating on `eval` (may be NULL) after
+ * each epoch. With early stopping the best weights are restored at the end. */
+AL_API al_status al_trainer_run(al_trainer *t, const al_dataset *train, const al_dataset *eval,
+                                al_train_report *r);
+/* Loss and accuracy of a model over a dataset. */
+AL_API al_status al_evaluate(al_model *m, al_pool *pool, const al_dataset *d, int batch, double *loss,
+                             double *acc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AUTLEARN_H */

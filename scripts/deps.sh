@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a target needs, only those that are missing.
+#   scripts/deps.sh build   compiler, cmake, zlib
+#   scripts/deps.sh test    build + what the test suite uses
+#   scripts/deps.sh demo    build + the Fashion-MNIST data set
+#   scripts/deps.sh bench   build + PyTorch and OpenBLAS (the peers)
+set -euo pipefail
+want=(gcc make cmake pkg-config zlib1g-dev)
+case "${1:-build}" in
+  build) ;;
+  test) want+=(clang libclang-rt-14-dev) ;;
+  demo) want+=(dataset-fashion-mnist) ;;
+  bench) want+=(python3-torch python3-numpy libopenblas-dev dataset-fashion-mnist) ;;
+  golden) want+=(python3-torch python3-numpy) ;;
+  *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

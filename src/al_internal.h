@@ -1,0 +1,282 @@
+/* Internal declarations shared by the library's modules. Not installed. */
+#ifndef AL_INTERNAL_H
+#define AL_INTERNAL_H
+
+#include "autlearn.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AL_UNUSED(x) ((void)(x))
+#define AL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define AL_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#if defined(__GNUC__)
+#define AL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define AL_PRINTF(f, a)
+#endif
+
+/* ---- core: errors, logging, allocation (src/core) ------------------------- */
+
+/* Sets this thread's last-error message and returns `s`, so error paths read
+ *   return al_error(AL_EINVAL, "batch must be positive, got %d", b); */
+al_status al_error(al_status s, const char *fmt, ...) AL_PRINTF(2, 3);
+void al_log(al_log_level level, const char *fmt, ...) AL_PRINTF(2, 3);
+
+/* All library allocations go through these (the hook of al_set_allocator).
+ * al_malloc/al_calloc set AL_ENOMEM's message on failure and return NULL.
+ * al_calloc checks n*size for overflow. */
+void *al_malloc(size_t size);
+void *al_calloc(size_t n, size_t size);
+void al_free(void *p);
+char *al_strdup(const char *s);
+
+/* Test hook (SQLite style): make allocation number k (1-based, counted from
+ * the call) fail; k = 0 disables. Returns the number of allocations so far. */
+void al_alloc_fail_at(long k);
+long al_alloc_count(void);
+
+/* ---- core: threads ---------------------------------------------------------- */
+
+/* fn(arg, ith, nth) is called once for each ith in [0, nth) where
+ * nth = al_pool_size(pool) (1 when pool is NULL); the caller's thread runs
+ * ith = 0. Returns when all have finished. Not re-entrant. */
+typedef void (*al_task_fn)(void *arg, int ith, int nth);
+void al_pool_run(al_pool *pool, al_task_fn fn, void *arg);
+/* Static split of [0, n) into nth nearly equal contiguous parts. */
+static inline void al_split(long n, int ith, int nth, long *lo, long *hi) {
+    long q = n / nth, r = n % nth;
+    *lo = ith * q + (ith < r ? ith : r);
+    *hi = *lo + q + (ith < r ? 1 : 0);
+}
+
+/* ---- core: arena -------------------------------------------------------------- */
+
+/* A bump allocator over one block: sized in a first pass (base == NULL, only
+ * counts) and carved in a second. Every carve is 64-byte aligned. */
+typedef struct al_arena {
+    char *base;
+    size_t size, used;
+} al_arena;
+float *al_arena_floats(al_arena *a, size_t n);
+void *al_arena_bytes(al_arena *a, size_t n);
+
+/* ---- shapes ------------------------------------------------------------------- */
+
+/* A per-sample shape (no batch dimension), at most 3 dims. */
+typedef struct al_shape {
+    int ndim;
+    int d[3];
+} al_shape;
+static inline size_t al_shape_numel(const al_shape *s) {
+    size_t n = 1;
+    for (int i = 0; i < s->ndim; i++) n *= (size_t)s->d[i];
+    return n;
+}
+
+/* ---- layers (src/layers) ------------------------------------------------------ */
+
+typedef enum al_layer_type {
+    AL_L_DENSE = 0,
+    AL_L_CONV2D,
+    AL_L_DWCONV2D,
+    AL_L_MAXPOOL,
+    AL_L_AVGPOOL,
+    AL_L_GAP,
+    AL_L_BATCHNORM,
+    AL_L_RELU,
+    AL_L_RELU6,
+    AL_L_TANH,
+    AL_L_SIGMOID,
+    AL_L_DROPOUT,
+    AL_L_FLATTEN,
+    AL_L_EMBEDDING,
+    AL_L_LSTM,
+    AL_L_ADD,
+    AL_L_COUNT
+} al_layer_type;
+
+/* The hyper-parameters of one layer. Unused fields are 0. What each layer
+ * reads is documented in its file and in docs/SPEC.md. */
+typedef struct al_layer_cfg {
+    al_layer_type type;
+    int units;     /* dense: outputs; conv: filters; lstm: hidden; embedding: dim */
+    int k;         /* conv/pool kernel size (square) */
+    int stride;    /* conv/pool stride (0 means: conv 1, pool k) */
+    int pad;       /* conv/pool zero padding */
+    int vocab;     /* embedding: number of token ids */
+    int src;       /* add: index of the node whose output is added (earlier node) */
+    int bias;      /* dense/conv: 1 = has bias (the default) */
+    float rate;    /* dropout probability */
+    float eps;     /* batchnorm epsilon (default 1e-5) */
+    float momentum;/* batchnorm running-average momentum (default 0.1, PyTorch's) */
+} al_layer_cfg;
+
+#define AL_MAX_PARAMS 6
+
+/* A named weight tensor of a node. `g` is NULL for state that is saved but not
+ * trained (batch-norm running statistics). */
+typedef struct al_param {
+    const char *name; /* "weight", "bias", "running_mean", ... (static string) */
+    int ndim;         /* 1..4 */
+    int dims[4];      /* PyTorch's layout, e.g. conv [F, C, k, k], dense [out, in] */
+    size_t n;         /* number of floats */
+    float *w;
+    float *g;         /* gradient, accumulated by backward; NULL for state */
+    int is_state;     /* 1: not trained (no gradient, no optimizer) */
+} al_param;
+
+typedef struct al_node al_node;
+typedef struct al_exec al_exec;
+
+/* What a layer needs while it runs: threads, a seeded RNG stream (dropout),
+ * scratch memory, and whether this is a training pass. */
+struct al_exec {
+    al_pool *pool;
+    al_rng *rng;
+    int training;
+    float *ws;       /* scratch of at least node->ws_fixed + n * node->ws_per_sample floats */
+};
+
+/* One vtable per layer type. Shapes are per sample; n is the batch size.
+ * x: n * numel(in) floats; y: n * numel(out) floats.
+ *  shape:    validate cfg and `in`, set nd->out, declare params (name, dims,
+ *            is_state) and the aux / scratch sizes. No allocation.
+ *  init:     initialise weights (PyTorch's default init for the twin layer).
+ *  forward:  compute y; in training mode save what backward needs in nd->aux.
+ *  backward: given dy, accumulate weight gradients when nd->trainable and
+ *            write dx when dx != NULL (dx is overwritten, not accumulated).
+ *  macs:     forward multiply-accumulates per sample. */
+typedef struct al_layer_vt {
+    const char *name;
+    al_status (*shape)(al_node *nd, const al_shape *in);
+    void (*init)(al_node *nd, al_rng *rng);
+    al_status (*forward)(al_node *nd, const al_exec *e, const float *x, float *y, int n);
+    void (*backward)(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy, float *dx,
+                     int n);
+    uint64_t (*macs)(const al_node *nd);
+} al_layer_vt;
+
+struct al_node {
+    al_layer_cfg cfg;
+    const al_layer_vt *vt;
+    int index;
+    int trainable;       /* 0: frozen (no weight gradient; batchnorm uses running stats) */
+    al_shape in, out;
+    al_param params[AL_MAX_PARAMS];
+    int nparams;
+    size_t aux_per_sample, aux_fixed; /* floats kept from forward for backward */
+    size_t ws_per_sample, ws_fixed;   /* scratch floats during forward/backward */
+    float *aux;          /* aux_fixed + maxbatch * aux_per_sample floats */
+    int maxbatch;        /* batch the model is planned for */
+    /* Residual add: the other operand and where its gradient accumulates. */
+    const float *x2;
+    float *dx2;          /* accumulate (+=) into it; NULL when not needed */
+    /* Recurrent state carried between calls (LSTM truncated BPTT): h and c
+     * of the last step, maxbatch * units each; see al_model_reset_state. */
+    float *state;
+    int carry_state;
+};
+
+/* Returns the vtable for a type, or NULL. Names are the spec keywords. */
+const al_layer_vt *al_layer_vtable(al_layer_type t);
+int al_layer_type_from_name(const char *name, al_layer_type *out);
+const char *al_layer_type_name(al_layer_type t);
+
+/* Helper for layers: declare param slot i with a full shape. */
+void al_node_param(al_node *nd, int i, const char *name, int ndim, const int *dims, int is_state);
+
+/* ---- kernels (src/kernels): pure compute, no allocation -------------------- */
+
+/* C = alpha * op(A) * op(B) + beta * C, row-major. op(A) is M x K, op(B) K x N.
+ * ta/tb: 0 = as stored, 1 = transposed. Dispatches to the fastest variant for
+ * this CPU; runs on the pool's threads with a static split. */
+void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+/* The plain-C reference every fast variant is checked against. */
+void al_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc);
+
+/* ---- model (src/model) ---------------------------------------------------------- */
+
+#define AL_MAX_NODES 64
+#define AL_MAX_META 32
+
+struct al_model {
+    al_shape in;               /* per-sample input shape */
+    int input_tokens;          /* 1: the input holds token ids (embedding first) */
+    int nnodes;
+    al_node nodes[AL_MAX_NODES];
+    int first_trainable;
+    char *spec;                /* canonical spec */
+    /* parameters: one block for weights, one for gradients */
+    float *wblock, *gblock;
+    size_t nweights;
+    /* planned buffers for a batch (al_model_plan) */
+    int maxbatch;
+    char *plan_block;
+    float **act;               /* act[i]: output of node i (maxbatch * numel(out)) */
+    float **dact;              /* dact[i]: gradient w.r.t. act[i], or NULL */
+    float *ws;                 /* shared scratch */
+    size_t ws_n;
+    al_rng rng;                /* dropout stream */
+    int want_input_grad;       /* tests: backward also computes d(loss)/d(input) */
+    float *dinput;             /* maxbatch * numel(in) when planned with want_input_grad */
+    float **dside;             /* dside[i]: gradient arriving at node i through an add */
+    float *dside_input;        /* same for the model input */
+    char *meta_key[AL_MAX_META];
+    char *meta_val[AL_MAX_META];
+    int nmeta;
+};
+
+/* Builds from parsed layer configs (validates and infers shapes). */
+al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n,
+                         al_model **out);
+al_status al_spec_parse(const char *spec, al_shape *in, int *input_tokens, al_layer_cfg *layers, int max,
+                        int *n);
+/* The spec of a built-in architecture ("refcnn", "reflm", "mlp"), or NULL. */
+const char *al_spec_builtin(const char *name);
+/* Writes the canonical spec for the model (al_malloc'd). */
+char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n);
+void al_model_init_weights(al_model *m, uint64_t seed);
+/* Allocates activations, gradients and scratch for batches up to maxbatch
+ * (no-op when already planned for at least that). */
+al_status al_model_plan(al_model *m, int maxbatch);
+/* Forward over nodes [from, nnodes): x is the input of node `from` (the
+ * model input when from == 0). Returns the output buffer (owned by the model). */
+al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const float *x, int n, int training,
+                                const float **y);
+/* Backward from dlogits (n * numel(out)); fills weight gradients of trainable
+ * nodes; stops below the lowest trainable node. `x` is the model input. */
+al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const float *dlogits, int n);
+void al_model_zero_grad(al_model *m);
+/* Zeroes the carried recurrent state (start of a new text stream). */
+void al_model_reset_state(al_model *m);
+void al_model_set_carry_state(al_model *m, int on);
+
+/* ---- loss (src/layers/softmax_ce.c) ----------------------------------------- */
+
+/* Softmax cross-entropy over rows of k logits. Targets < 0 are ignored.
+ * Returns the summed loss over counted rows in *loss_sum, their count in
+ * *count, correct argmax count in *correct; writes dlogits = (softmax -
+ * onehot) * scale for counted rows, 0 for ignored rows (dlogits may be NULL). */
+void al_softmax_ce(const float *logits, const int32_t *targets, int rows, int k, float scale, float *dlogits,
+                   double *loss_sum, long *count, long *correct);
+
+/* ---- datasets (src/data) ------------------------------------------------------ */
+
+struct al_dataset {
+    int n;
+    al_shape xs;       /* per-sample input shape */
+    int y_len;
+    int num_classes;
+    float *x;          /* n * numel(xs) */
+    int32_t *y;        /* n * y_len */
+};
+
+/* ---- CRC32 (src/model/crc32.c) ------------------------------------------------ */
+uint32_t al_crc32(uint32_t crc, const void *data, size_t n);
+
+#endif /* AL_INTERNAL_H */

@@ -1,0 +1,143 @@
+/* A fixed pool of worker threads. al_pool_run hands every thread the same
+ * task with its own index; the split of work is up to the task and is static,
+ * so results never depend on timing. Workers spin briefly on a generation
+ * counter before sleeping on a condition variable: LSTM steps issue many
+ * small tasks and a futex wake-up per task would dominate them. */
+#include "al_internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct al_pool {
+    int n;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done;
+    atomic_uint gen;
+    atomic_int pending;
+    int quit;
+    al_task_fn fn;
+    void *arg;
+};
+
+typedef struct {
+    al_pool *p;
+    int ith;
+} worker_arg;
+
+static void *worker(void *va) {
+    worker_arg wa = *(worker_arg *)va;
+    al_free(va);
+    al_pool *p = wa.p;
+    unsigned seen = 0;
+    for (;;) {
+        unsigned g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && spins < 20000) spins++;
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            while ((g = atomic_load(&p->gen)) == seen && !p->quit) pthread_cond_wait(&p->cv_work, &p->mu);
+            int quit = p->quit && g == seen;
+            pthread_mutex_unlock(&p->mu);
+            if (quit) return NULL;
+        }
+        seen = g;
+        if (p->quit) return NULL;
+        p->fn(p->arg, wa.ith, p->n);
+        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->cv_done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+int al_threads_default(void) {
+    const char *s = getenv("AL_THREADS");
+    if (!s || !*s) return 1;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || v < 1) return 1;
+    return v > 256 ? 256 : (int)v;
+}
+
+al_status al_pool_new(int nthreads, al_pool **out) {
+    if (!out) return al_error(AL_EINVAL, "al_pool_new: out is NULL");
+    *out = NULL;
+    if (nthreads <= 0) nthreads = al_threads_default();
+    if (nthreads > 256) return al_error(AL_ERANGE, "thread count %d exceeds 256", nthreads);
+    al_pool *p = al_calloc(1, sizeof *p);
+    if (!p) return AL_ENOMEM;
+    p->n = nthreads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv_work, NULL);
+    pthread_cond_init(&p->cv_done, NULL);
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->pending, 0);
+    if (nthreads > 1) {
+        p->threads = al_calloc((size_t)nthreads, sizeof(pthread_t));
+        if (!p->threads) {
+            al_pool_free(p);
+            return AL_ENOMEM;
+        }
+        for (int i = 1; i < nthreads; i++) {
+            worker_arg *wa = al_malloc(sizeof *wa);
+            if (!wa) {
+                p->n = i;
+                al_pool_free(p);
+                return AL_ENOMEM;
+            }
+            wa->p = p;
+            wa->ith = i;
+            if (pthread_create(&p->threads[i], NULL, worker, wa) != 0) {
+                al_free(wa);
+                p->n = i;
+                al_pool_free(p);
+                return al_error(AL_ENOMEM, "cannot create worker thread %d", i);
+            }
+        }
+    }
+    *out = p;
+    return AL_OK;
+}
+
+void al_pool_free(al_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    atomic_fetch_add(&p->gen, 1);
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n && p->threads; i++) pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv_work);
+    pthread_cond_destroy(&p->cv_done);
+    al_free(p->threads);
+    al_free(p);
+}
+
+int al_pool_size(const al_pool *p) { return p ? p->n : 1; }
+
+void al_pool_run(al_pool *p, al_task_fn fn, void *arg) {
+    if (!p || p->n == 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    p->fn = fn;
+    p->arg = arg;
+    atomic_store(&p->pending, p->n - 1);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+    fn(arg, 0, p->n);
+    int spins = 0;
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0 && spins < 200000) spins++;
+    if (atomic_load(&p->pending) > 0) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+}

@@ -1,0 +1,67 @@
+/* Dense (fully connected) layer, PyTorch's nn.Linear.
+ * Applies to the last dimension: x is (rows, in) with rows = n * prod(leading
+ * dims), weight is (out, in), bias (out), y is (rows, out). */
+#include "al_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static al_status dense_shape(al_node *nd, const al_shape *in) {
+    if (nd->cfg.units <= 0) return al_error(AL_EINVAL, "dense: units must be positive, got %d", nd->cfg.units);
+    if (in->ndim < 1) return al_error(AL_ESHAPE, "dense: input has no dimensions");
+    int fin = in->d[in->ndim - 1];
+    nd->out = *in;
+    nd->out.d[in->ndim - 1] = nd->cfg.units;
+    int wd[2] = {nd->cfg.units, fin};
+    al_node_param(nd, 0, "weight", 2, wd, 0);
+    if (nd->cfg.bias) al_node_param(nd, 1, "bias", 1, wd, 0);
+    return AL_OK;
+}
+
+static void dense_init(al_node *nd, al_rng *rng) {
+    /* PyTorch: kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(in), 1/sqrt(in)) */
+    float bound = 1.0f / sqrtf((float)nd->params[0].dims[1]);
+    for (int i = 0; i < nd->nparams; i++)
+        for (size_t j = 0; j < nd->params[i].n; j++)
+            nd->params[i].w[j] = (2.0f * al_rng_uniform(rng) - 1.0f) * bound;
+}
+
+static int dense_rows(const al_node *nd, int n) {
+    int rows = n;
+    for (int i = 0; i < nd->in.ndim - 1; i++) rows *= nd->in.d[i];
+    return rows;
+}
+
+static al_status dense_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
+    int rows = dense_rows(nd, n), in = nd->params[0].dims[1], out = nd->cfg.units;
+    const float *w = nd->params[0].w;
+    if (nd->cfg.bias) {
+        const float *b = nd->params[1].w;
+        for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * out, b, sizeof(float) * (size_t)out);
+    }
+    al_sgemm(e->pool, 0, 1, rows, out, in, 1.0f, x, in, w, in, nd->cfg.bias ? 1.0f : 0.0f, y, out);
+    return AL_OK;
+}
+
+static void dense_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
+                           float *dx, int n) {
+    AL_UNUSED(y);
+    int rows = dense_rows(nd, n), in = nd->params[0].dims[1], out = nd->cfg.units;
+    if (nd->trainable) {
+        al_sgemm(e->pool, 1, 0, out, in, rows, 1.0f, dy, out, x, in, 1.0f, nd->params[0].g, in);
+        if (nd->cfg.bias) {
+            float *db = nd->params[1].g;
+            for (int r = 0; r < rows; r++)
+                for (int o = 0; o < out; o++) db[o] += dy[(size_t)r * out + o];
+        }
+    }
+    if (dx) al_sgemm(e->pool, 0, 0, rows, in, out, 1.0f, dy, out, nd->params[0].w, in, 0.0f, dx, in);
+}
+
+static uint64_t dense_macs(const al_node *nd) {
+    uint64_t rows = 1;
+    for (int i = 0; i < nd->in.ndim - 1; i++) rows *= (uint64_t)nd->in.d[i];
+    return rows * (uint64_t)nd->params[0].dims[1] * (uint64_t)nd->cfg.units;
+}
+
+const al_layer_vt al_dense_vt = {"dense", dense_shape, dense_init, dense_forward, dense_backward, dense_macs};

@@ -1,0 +1,85 @@
+/* Layer type names (the spec keywords) and vtables. */
+#include "al_internal.h"
+
+#include <string.h>
+
+extern const al_layer_vt al_dense_vt, al_conv2d_vt, al_dwconv2d_vt, al_maxpool_vt, al_avgpool_vt, al_gap_vt,
+    al_batchnorm_vt, al_relu_vt, al_relu6_vt, al_tanh_vt, al_sigmoid_vt, al_dropout_vt, al_flatten_vt,
+    al_embedding_vt, al_lstm_vt, al_add_vt;
+
+#if defined(__GNUC__)
+/* Transitional while layers land in parallel: a missing layer is NULL. */
+#pragma weak al_conv2d_vt
+#pragma weak al_dwconv2d_vt
+#pragma weak al_maxpool_vt
+#pragma weak al_avgpool_vt
+#pragma weak al_gap_vt
+#pragma weak al_batchnorm_vt
+#pragma weak al_relu_vt
+#pragma weak al_relu6_vt
+#pragma weak al_tanh_vt
+#pragma weak al_sigmoid_vt
+#pragma weak al_dropout_vt
+#pragma weak al_flatten_vt
+#pragma weak al_embedding_vt
+#pragma weak al_lstm_vt
+#pragma weak al_add_vt
+#endif
+
+static const al_layer_vt *vtable_of(al_layer_type t) {
+    switch (t) {
+    case AL_L_DENSE: return &al_dense_vt;
+    case AL_L_CONV2D: return &al_conv2d_vt;
+    case AL_L_DWCONV2D: return &al_dwconv2d_vt;
+    case AL_L_MAXPOOL: return &al_maxpool_vt;
+    case AL_L_AVGPOOL: return &al_avgpool_vt;
+    case AL_L_GAP: return &al_gap_vt;
+    case AL_L_BATCHNORM: return &al_batchnorm_vt;
+    case AL_L_RELU: return &al_relu_vt;
+    case AL_L_RELU6: return &al_relu6_vt;
+    case AL_L_TANH: return &al_tanh_vt;
+    case AL_L_SIGMOID: return &al_sigmoid_vt;
+    case AL_L_DROPOUT: return &al_dropout_vt;
+    case AL_L_FLATTEN: return &al_flatten_vt;
+    case AL_L_EMBEDDING: return &al_embedding_vt;
+    case AL_L_LSTM: return &al_lstm_vt;
+    case AL_L_ADD: return &al_add_vt;
+    case AL_L_COUNT: break;
+    }
+    return NULL;
+}
+
+static const char *const names[AL_L_COUNT] = {
+    "dense", "conv", "dwconv", "maxpool", "avgpool", "gap", "batchnorm", "relu",
+    "relu6", "tanh", "sigmoid", "dropout", "flatten", "embedding", "lstm", "add",
+};
+
+const al_layer_vt *al_layer_vtable(al_layer_type t) {
+    if ((int)t < 0 || t >= AL_L_COUNT) return NULL;
+    return vtable_of(t);
+}
+
+int al_layer_type_from_name(const char *name, al_layer_type *out) {
+    for (int i = 0; i < AL_L_COUNT; i++)
+        if (strcmp(names[i], name) == 0) {
+            *out = (al_layer_type)i;
+            return 1;
+        }
+    return 0;
+}
+
+const char *al_layer_type_name(al_layer_type t) {
+    if ((int)t < 0 || t >= AL_L_COUNT) return "?";
+    return names[t];
+}
+
+void al_node_param(al_node *nd, int i, const char *name, int ndim, const int *dims, int is_state) {
+    al_param *p = &nd->params[i];
+    p->name = name;
+    p->ndim = ndim;
+    p->n = 1;
+    for (int d = 0; d < 4; d++) p->dims[d] = d < ndim ? dims[d] : 0;
+    for (int d = 0; d < ndim; d++) p->n *= (size_t)dims[d];
+    p->is_state = is_state;
+    if (i >= nd->nparams) nd->nparams = i + 1;
+}

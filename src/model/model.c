@@ -1,0 +1,407 @@
+/* The model graph: ordered nodes, each reading the previous node's output
+ * (an add node also reads an earlier node's). Building validates shapes and
+ * carves all weights out of one block; planning carves activations, their
+ * gradients, saved state and scratch out of another, so a training step
+ * allocates nothing. */
+#include "al_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void model_unplan(al_model *m) {
+    al_free(m->plan_block);
+    m->plan_block = NULL;
+    m->act = m->dact = m->dside = NULL;
+    m->ws = m->dinput = m->dside_input = NULL;
+    m->ws_n = 0;
+    m->maxbatch = 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        m->nodes[i].aux = NULL;
+        m->nodes[i].state = NULL;
+        m->nodes[i].maxbatch = 0;
+    }
+}
+
+void al_model_free(al_model *m) {
+    if (!m) return;
+    model_unplan(m);
+    al_free(m->wblock);
+    al_free(m->gblock);
+    al_free(m->spec);
+    for (int i = 0; i < m->nmeta; i++) {
+        al_free(m->meta_key[i]);
+        al_free(m->meta_val[i]);
+    }
+    al_free(m);
+}
+
+al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n,
+                         al_model **out) {
+    if (!out || !in || (!layers && n > 0)) return al_error(AL_EINVAL, "al_model_build: NULL argument");
+    *out = NULL;
+    if (n <= 0 || n > AL_MAX_NODES)
+        return al_error(AL_ERANGE, "a model needs 1 to %d layers, got %d", AL_MAX_NODES, n);
+    if (in->ndim < 1 || in->ndim > 3) return al_error(AL_ESHAPE, "input must have 1 to 3 dimensions");
+    for (int d = 0; d < in->ndim; d++)
+        if (in->d[d] <= 0 || in->d[d] > (1 << 24))
+            return al_error(AL_ESHAPE, "input dimension %d is %d, must be in 1..%d", d, in->d[d], 1 << 24);
+    if (al_shape_numel(in) > (size_t)1 << 26) return al_error(AL_ESHAPE, "input is too large");
+    al_model *m = al_calloc(1, sizeof *m);
+    if (!m) return AL_ENOMEM;
+    m->in = *in;
+    m->input_tokens = input_tokens;
+    m->nnodes = n;
+    al_shape cur = *in;
+    size_t nw = 0, ng = 0;
+    al_status st = AL_OK;
+    for (int i = 0; i < n; i++) {
+        al_node *nd = &m->nodes[i];
+        nd->cfg = layers[i];
+        nd->index = i;
+        nd->trainable = 1;
+        nd->vt = al_layer_vtable(nd->cfg.type);
+        if (!nd->vt) {
+            st = al_error(AL_EUNSUPPORTED, "layer %d: unknown or unavailable layer type %d", i, (int)nd->cfg.type);
+            goto fail;
+        }
+        if (nd->cfg.type == AL_L_BATCHNORM) {
+            if (nd->cfg.eps <= 0.0f) nd->cfg.eps = 1e-5f;
+            if (nd->cfg.momentum <= 0.0f) nd->cfg.momentum = 0.1f;
+        }
+        if (nd->cfg.type == AL_L_EMBEDDING && (i != 0 || !input_tokens)) {
+            st = al_error(AL_EINVAL, "layer %d: embedding must be the first layer of a 'tokens' model", i);
+            goto fail;
+        }
+        if (i == 0 && input_tokens && nd->cfg.type != AL_L_EMBEDDING) {
+            st = al_error(AL_EINVAL, "a 'tokens' model must start with an embedding layer");
+            goto fail;
+        }
+        if (nd->cfg.type == AL_L_ADD) {
+            int s = nd->cfg.src;
+            if (s < -1 || s >= i - 0) {
+                st = al_error(AL_EINVAL, "layer %d: add refers to node %d, must be an earlier node or -1", i, s);
+                goto fail;
+            }
+            const al_shape *o = s < 0 ? in : &m->nodes[s].out;
+            if (o->ndim != cur.ndim || memcmp(o->d, cur.d, sizeof(int) * (size_t)cur.ndim) != 0) {
+                st = al_error(AL_ESHAPE, "layer %d: add operands have different shapes", i);
+                goto fail;
+            }
+        }
+        nd->in = cur;
+        st = nd->vt->shape(nd, &cur);
+        if (st != AL_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", al_last_error());
+            st = al_error(st, "layer %d (%s): %s", i, nd->vt->name, msg);
+            goto fail;
+        }
+        size_t numel = al_shape_numel(&nd->out);
+        if (nd->out.ndim < 1 || numel == 0 || numel > (size_t)1 << 26) {
+            st = al_error(AL_ESHAPE, "layer %d (%s): output shape is empty or too large", i, nd->vt->name);
+            goto fail;
+        }
+        for (int p = 0; p < nd->nparams; p++) {
+            if (nd->params[p].n > (size_t)1 << 28) {
+                st = al_error(AL_ESHAPE, "layer %d: parameter %s is too large", i, nd->params[p].name);
+                goto fail;
+            }
+            nw += nd->params[p].n;
+            if (!nd->params[p].is_state) ng += nd->params[p].n;
+        }
+        cur = nd->out;
+    }
+    m->nweights = nw;
+    m->wblock = al_calloc(nw ? nw : 1, sizeof(float));
+    m->gblock = al_calloc(ng ? ng : 1, sizeof(float));
+    if (!m->wblock || !m->gblock) {
+        st = AL_ENOMEM;
+        goto fail;
+    }
+    size_t ow = 0, og = 0;
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < m->nodes[i].nparams; p++) {
+            al_param *pr = &m->nodes[i].params[p];
+            pr->w = m->wblock + ow;
+            ow += pr->n;
+            if (!pr->is_state) {
+                pr->g = m->gblock + og;
+                og += pr->n;
+            } else {
+                pr->g = NULL;
+            }
+        }
+    m->spec = al_spec_format(in, input_tokens, layers, n);
+    if (!m->spec) {
+        st = AL_ENOMEM;
+        goto fail;
+    }
+    al_rng_seed(&m->rng, 0x5eed, 0xd0);
+    *out = m;
+    return AL_OK;
+fail:
+    al_model_free(m);
+    return st;
+}
+
+void al_model_init_weights(al_model *m, uint64_t seed) {
+    for (int i = 0; i < m->nnodes; i++) {
+        al_node *nd = &m->nodes[i];
+        if (nd->nparams == 0 || !nd->vt->init) continue;
+        al_rng r;
+        al_rng_seed(&r, seed, (uint64_t)i + 1);
+        nd->vt->init(nd, &r);
+    }
+    al_rng_seed(&m->rng, seed, 0xd0);
+}
+
+al_status al_model_plan(al_model *m, int maxbatch) {
+    if (!m) return al_error(AL_EINVAL, "al_model_plan: model is NULL");
+    if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
+    if (m->maxbatch >= maxbatch && (!m->want_input_grad || m->dinput)) return AL_OK;
+    model_unplan(m);
+    size_t B = (size_t)maxbatch;
+    int is_src[AL_MAX_NODES] = {0};
+    int input_is_src = 0;
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].cfg.type == AL_L_ADD) {
+            if (m->nodes[i].cfg.src < 0)
+                input_is_src = 1;
+            else
+                is_src[m->nodes[i].cfg.src] = 1;
+        }
+    al_arena a = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            a.size = a.used;
+            a.used = 0;
+            a.base = al_malloc(a.size ? a.size : 1);
+            if (!a.base) return AL_ENOMEM;
+            m->plan_block = a.base;
+        }
+        float **act = al_arena_bytes(&a, sizeof(float *) * (size_t)m->nnodes);
+        float **dact = al_arena_bytes(&a, sizeof(float *) * (size_t)m->nnodes);
+        float **dside = al_arena_bytes(&a, sizeof(float *) * (size_t)m->nnodes);
+        size_t ws = 0;
+        for (int i = 0; i < m->nnodes; i++) {
+            al_node *nd = &m->nodes[i];
+            size_t o = al_shape_numel(&nd->out) * B;
+            float *y = al_arena_floats(&a, o);
+            float *dy = al_arena_floats(&a, o);
+            float *ds = is_src[i] ? al_arena_floats(&a, o) : NULL;
+            float *aux = al_arena_floats(&a, nd->aux_fixed + B * nd->aux_per_sample);
+            float *state = nd->cfg.type == AL_L_LSTM ? al_arena_floats(&a, 2 * B * (size_t)nd->cfg.units) : NULL;
+            size_t w = nd->ws_fixed + B * nd->ws_per_sample;
+            if (w > ws) ws = w;
+            if (pass == 1) {
+                act[i] = y;
+                dact[i] = dy;
+                dside[i] = ds;
+                nd->aux = aux;
+                nd->state = state;
+                nd->maxbatch = maxbatch;
+                if (state) memset(state, 0, sizeof(float) * 2 * B * (size_t)nd->cfg.units);
+            }
+        }
+        float *wsp = al_arena_floats(&a, ws);
+        float *din = m->want_input_grad ? al_arena_floats(&a, al_shape_numel(&m->in) * B) : NULL;
+        float *dsi = input_is_src ? al_arena_floats(&a, al_shape_numel(&m->in) * B) : NULL;
+        if (pass == 1) {
+            m->act = act;
+            m->dact = dact;
+            m->dside = dside;
+            m->ws = wsp;
+            m->ws_n = ws;
+            m->dinput = din;
+            m->dside_input = dsi;
+        }
+    }
+    m->maxbatch = maxbatch;
+    return AL_OK;
+}
+
+static void bind_add(al_model *m, int i, const float *x, int from_input_grad_ok) {
+    al_node *nd = &m->nodes[i];
+    if (nd->cfg.type != AL_L_ADD) return;
+    int s = nd->cfg.src;
+    nd->x2 = s < 0 ? x : m->act[s];
+    nd->dx2 = from_input_grad_ok ? (s < 0 ? m->dside_input : m->dside[s]) : NULL;
+}
+
+al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const float *x, int n, int training,
+                                const float **y) {
+    if (!m || !x) return al_error(AL_EINVAL, "forward: NULL argument");
+    if (from < 0 || from >= m->nnodes) return al_error(AL_ERANGE, "forward: start node %d out of range", from);
+    if (n <= 0) return al_error(AL_ERANGE, "forward: batch must be positive, got %d", n);
+    if (n > m->maxbatch) {
+        al_status st = al_model_plan(m, n);
+        if (st != AL_OK) return st;
+    }
+    if (from > 0 && x != m->act[from - 1])
+        memcpy(m->act[from - 1], x, sizeof(float) * (size_t)n * al_shape_numel(&m->nodes[from - 1].out));
+    for (int i = from; i < m->nnodes; i++) {
+        al_node *nd = &m->nodes[i];
+        const float *in = i == 0 ? x : m->act[i - 1];
+        al_exec e = {pool, &m->rng, training && nd->trainable, m->ws};
+        bind_add(m, i, x, 0);
+        al_status st = nd->vt->forward(nd, &e, in, m->act[i], n);
+        if (st != AL_OK) return st;
+    }
+    if (y) *y = m->act[m->nnodes - 1];
+    return AL_OK;
+}
+
+/* The lowest node whose weights are trained; nnodes when none. */
+static int lowest_trainable(const al_model *m) {
+    for (int i = 0; i < m->nnodes; i++) {
+        const al_node *nd = &m->nodes[i];
+        if (!nd->trainable) continue;
+        for (int p = 0; p < nd->nparams; p++)
+            if (!nd->params[p].is_state) return i;
+    }
+    return m->nnodes;
+}
+
+al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const float *dlogits, int n) {
+    if (!m || !x || !dlogits) return al_error(AL_EINVAL, "backward: NULL argument");
+    if (n <= 0 || n > m->maxbatch) return al_error(AL_ERANGE, "backward: batch %d exceeds the plan", n);
+    if (m->want_input_grad && !m->dinput) return al_error(AL_ESTATE, "backward: plan lacks the input gradient");
+    int L = m->want_input_grad ? 0 : lowest_trainable(m);
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->dside[i]) memset(m->dside[i], 0, sizeof(float) * (size_t)n * al_shape_numel(&m->nodes[i].out));
+    if (m->dside_input) memset(m->dside_input, 0, sizeof(float) * (size_t)n * al_shape_numel(&m->in));
+    for (int i = m->nnodes - 1; i >= L; i--) {
+        al_node *nd = &m->nodes[i];
+        const float *dy = dlogits;
+        if (i < m->nnodes - 1) {
+            dy = m->dact[i];
+            if (m->dside[i]) {
+                size_t k = (size_t)n * al_shape_numel(&nd->out);
+                for (size_t j = 0; j < k; j++) m->dact[i][j] += m->dside[i][j];
+            }
+        }
+        float *dx = NULL;
+        if (i > L)
+            dx = m->dact[i - 1];
+        else if (i == 0 && m->want_input_grad)
+            dx = m->dinput;
+        const float *in = i == 0 ? x : m->act[i - 1];
+        al_exec e = {pool, &m->rng, 1 && nd->trainable, m->ws};
+        int src = nd->cfg.type == AL_L_ADD ? nd->cfg.src : 0;
+        bind_add(m, i, x, src >= L || (src < 0 && m->want_input_grad));
+        nd->vt->backward(nd, &e, in, m->act[i], dy, dx, n);
+    }
+    if (m->want_input_grad && m->dside_input) {
+        size_t k = (size_t)n * al_shape_numel(&m->in);
+        for (size_t j = 0; j < k; j++) m->dinput[j] += m->dside_input[j];
+    }
+    return AL_OK;
+}
+
+void al_model_zero_grad(al_model *m) {
+    for (int i = 0; i < m->nnodes; i++)
+        for (int p = 0; p < m->nodes[i].nparams; p++)
+            if (m->nodes[i].params[p].g) memset(m->nodes[i].params[p].g, 0, sizeof(float) * m->nodes[i].params[p].n);
+}
+
+void al_model_reset_state(al_model *m) {
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].state)
+            memset(m->nodes[i].state, 0, sizeof(float) * 2 * (size_t)m->nodes[i].maxbatch * (size_t)m->nodes[i].cfg.units);
+}
+
+void al_model_set_carry_state(al_model *m, int on) {
+    for (int i = 0; i < m->nnodes; i++) m->nodes[i].carry_state = on;
+}
+
+al_status al_model_freeze(al_model *m, int first_trainable) {
+    if (!m) return al_error(AL_EINVAL, "al_model_freeze: model is NULL");
+    if (first_trainable < 0 || first_trainable > m->nnodes)
+        return al_error(AL_ERANGE, "freeze point %d out of range 0..%d", first_trainable, m->nnodes);
+    for (int i = 0; i < m->nnodes; i++) m->nodes[i].trainable = i >= first_trainable;
+    m->first_trainable = first_trainable;
+    return AL_OK;
+}
+
+int al_model_num_nodes(const al_model *m) { return m ? m->nnodes : 0; }
+int al_model_first_trainable(const al_model *m) { return m ? m->first_trainable : 0; }
+
+const char *al_model_node_type(const al_model *m, int i) {
+    if (!m || i < 0 || i >= m->nnodes) return NULL;
+    return al_layer_type_name(m->nodes[i].cfg.type);
+}
+
+static al_tensor shape_view(const al_shape *s) {
+    al_tensor t = {0};
+    t.ndim = s->ndim;
+    for (int i = 0; i < s->ndim; i++) t.shape[i] = s->d[i];
+    return t;
+}
+
+al_tensor al_model_input_shape(const al_model *m) { return shape_view(&m->in); }
+al_tensor al_model_output_shape(const al_model *m) { return shape_view(&m->nodes[m->nnodes - 1].out); }
+
+size_t al_model_num_params(const al_model *m) {
+    size_t n = 0;
+    for (int i = 0; i < m->nnodes; i++)
+        for (int p = 0; p < m->nodes[i].nparams; p++)
+            if (!m->nodes[i].params[p].is_state) n += m->nodes[i].params[p].n;
+    return n;
+}
+
+uint64_t al_model_macs(const al_model *m) {
+    uint64_t s = 0;
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].vt->macs) s += m->nodes[i].vt->macs(&m->nodes[i]);
+    return s;
+}
+
+const char *al_model_spec(const al_model *m) { return m ? m->spec : NULL; }
+
+const char *al_model_meta(const al_model *m, const char *key) {
+    if (!m || !key) return NULL;
+    for (int i = 0; i < m->nmeta; i++)
+        if (strcmp(m->meta_key[i], key) == 0) return m->meta_val[i];
+    return NULL;
+}
+
+al_status al_model_set_meta(al_model *m, const char *key, const char *value) {
+    if (!m || !key || !value) return al_error(AL_EINVAL, "al_model_set_meta: NULL argument");
+    for (int i = 0; i < m->nmeta; i++)
+        if (strcmp(m->meta_key[i], key) == 0) {
+            char *v = al_strdup(value);
+            if (!v) return AL_ENOMEM;
+            al_free(m->meta_val[i]);
+            m->meta_val[i] = v;
+            return AL_OK;
+        }
+    if (m->nmeta >= AL_MAX_META) return al_error(AL_ERANGE, "too many metadata entries (max %d)", AL_MAX_META);
+    char *k = al_strdup(key), *v = al_strdup(value);
+    if (!k || !v) {
+        al_free(k);
+        al_free(v);
+        return AL_ENOMEM;
+    }
+    m->meta_key[m->nmeta] = k;
+    m->meta_val[m->nmeta] = v;
+    m->nmeta++;
+    return AL_OK;
+}
+
+al_status al_model_predict(al_model *m, al_pool *pool, const float *x, int n, float *y) {
+    if (!m || !x || !y) return al_error(AL_EINVAL, "al_model_predict: NULL argument");
+    if (n < 0) return al_error(AL_ERANGE, "al_model_predict: negative count");
+    int chunk = m->maxbatch > 0 ? m->maxbatch : AL_MIN(n, 64);
+    if (chunk <= 0) return AL_OK;
+    al_status st = al_model_plan(m, chunk);
+    if (st != AL_OK) return st;
+    size_t xi = al_shape_numel(&m->in), yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
+    for (int s = 0; s < n; s += chunk) {
+        int b = AL_MIN(chunk, n - s);
+        const float *out;
+        st = al_model_forward_from(m, pool, 0, x + (size_t)s * xi, b, 0, &out);
+        if (st != AL_OK) return st;
+        memcpy(y + (size_t)s * yo, out, sizeof(float) * (size_t)b * yo);
+    }
+    return AL_OK;
+}

@@ -1,0 +1,267 @@
+/* The architecture spec: a small text language (docs/SPEC.md).
+ *   input 1x28x28; conv 32 k=3 p=1; relu; maxpool k=2; flatten; dense 10
+ *   tokens 20; embedding 64 vocab=5001; lstm 128; dense 5001
+ * Statements are separated by ';' or newlines; each is a keyword, an optional
+ * positional value and key=value options. */
+#include "al_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name, *spec;
+} builtins[] = {
+    {"refcnn", "input 1x28x28; conv 32 k=3 p=1; relu; maxpool k=2; conv 64 k=3 p=1; relu; maxpool k=2; "
+               "conv 128 k=3 p=1; relu; maxpool k=2; flatten; dense 256; relu; dense 10"},
+    {"reflm", "tokens 20; embedding 64 vocab=5001; lstm 128; dense 5001"},
+    {"mlp", "input 1x28x28; flatten; dense 128; relu; dense 10"},
+};
+
+const char *al_spec_builtin(const char *name) {
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+        if (strcmp(builtins[i].name, name) == 0) return builtins[i].spec;
+    return NULL;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+static int parse_float(const char *s, float lo, float hi, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return 0;
+    *out = (float)v;
+    return 1;
+}
+
+/* Splits `stmt` (modified in place) into words. */
+static int split_words(char *stmt, char **w, int max) {
+    int n = 0;
+    char *p = stmt;
+    while (*p) {
+        while (*p && isspace((unsigned char)*p)) p++;
+        if (!*p) break;
+        if (n == max) return -1;
+        w[n++] = p;
+        while (*p && !isspace((unsigned char)*p)) p++;
+        if (*p) *p++ = '\0';
+    }
+    return n;
+}
+
+#define BIG (1 << 24)
+
+static al_status parse_layer(char **w, int nw, int idx, al_layer_cfg *c) {
+    memset(c, 0, sizeof *c);
+    if (!al_layer_type_from_name(w[0], &c->type))
+        return al_error(AL_EINVAL, "spec: unknown layer '%s' (statement %d)", w[0], idx + 1);
+    c->bias = 1;
+    c->src = -2;
+    int have_k = 0, have_s = 0;
+    for (int i = 1; i < nw; i++) {
+        char *eq = strchr(w[i], '=');
+        int ok = 1;
+        if (!eq) {
+            if (i != 1) return al_error(AL_EINVAL, "spec: '%s': only one positional value allowed", w[0]);
+            switch (c->type) {
+            case AL_L_DENSE:
+            case AL_L_CONV2D:
+            case AL_L_LSTM:
+            case AL_L_EMBEDDING: ok = parse_int(w[i], 1, BIG, &c->units); break;
+            case AL_L_DROPOUT: ok = parse_float(w[i], 0.0f, 0.99f, &c->rate); break;
+            case AL_L_ADD: ok = parse_int(w[i], -1, AL_MAX_NODES, &c->src); break;
+            case AL_L_MAXPOOL:
+            case AL_L_AVGPOOL:
+            case AL_L_DWCONV2D:
+                ok = parse_int(w[i], 1, 64, &c->k);
+                have_k = 1;
+                break;
+            default: return al_error(AL_EINVAL, "spec: '%s' takes no positional value", w[0]);
+            }
+            if (!ok) return al_error(AL_EINVAL, "spec: '%s': bad value '%s'", w[0], w[i]);
+            continue;
+        }
+        *eq = '\0';
+        const char *key = w[i], *val = eq + 1;
+        if (!strcmp(key, "k")) {
+            ok = parse_int(val, 1, 64, &c->k);
+            have_k = 1;
+        } else if (!strcmp(key, "s")) {
+            ok = parse_int(val, 1, 64, &c->stride);
+            have_s = 1;
+        } else if (!strcmp(key, "p"))
+            ok = parse_int(val, 0, 64, &c->pad);
+        else if (!strcmp(key, "vocab"))
+            ok = parse_int(val, 1, BIG, &c->vocab);
+        else if (!strcmp(key, "bias"))
+            ok = parse_int(val, 0, 1, &c->bias);
+        else if (!strcmp(key, "rate"))
+            ok = parse_float(val, 0.0f, 0.99f, &c->rate);
+        else if (!strcmp(key, "eps"))
+            ok = parse_float(val, 1e-12f, 1.0f, &c->eps);
+        else if (!strcmp(key, "momentum"))
+            ok = parse_float(val, 1e-6f, 1.0f, &c->momentum);
+        else if (!strcmp(key, "from"))
+            ok = parse_int(val, -1, AL_MAX_NODES, &c->src);
+        else
+            return al_error(AL_EINVAL, "spec: '%s': unknown option '%s'", w[0], key);
+        if (!ok) return al_error(AL_EINVAL, "spec: '%s': bad value for %s: '%s'", w[0], key, val);
+    }
+    switch (c->type) {
+    case AL_L_DENSE:
+    case AL_L_CONV2D:
+    case AL_L_LSTM:
+        if (c->units <= 0) return al_error(AL_EINVAL, "spec: '%s' needs a size, e.g. '%s 64'", w[0], w[0]);
+        break;
+    case AL_L_EMBEDDING:
+        if (c->units <= 0 || c->vocab <= 0)
+            return al_error(AL_EINVAL, "spec: embedding needs a size and vocab=, e.g. 'embedding 64 vocab=5001'");
+        break;
+    case AL_L_ADD:
+        if (c->src < -1) return al_error(AL_EINVAL, "spec: add needs the earlier node, e.g. 'add 3' or 'add -1'");
+        break;
+    default: break;
+    }
+    if (c->type != AL_L_ADD) c->src = 0;
+    if (c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D) {
+        if (!have_k) c->k = 3;
+        if (!have_s) c->stride = 1;
+    }
+    if (c->type == AL_L_MAXPOOL || c->type == AL_L_AVGPOOL) {
+        if (!have_k) c->k = 2;
+        if (!have_s) c->stride = c->k;
+    }
+    if (c->type == AL_L_DROPOUT && c->rate == 0.0f) c->rate = 0.5f;
+    if (c->type == AL_L_BATCHNORM) {
+        if (c->eps == 0.0f) c->eps = 1e-5f;
+        if (c->momentum == 0.0f) c->momentum = 0.1f;
+    }
+    if (c->type != AL_L_DENSE && c->type != AL_L_CONV2D && c->type != AL_L_DWCONV2D) c->bias = 0;
+    return AL_OK;
+}
+
+static al_status parse_input(char **w, int nw, al_shape *in, int *tokens) {
+    memset(in, 0, sizeof *in);
+    *tokens = !strcmp(w[0], "tokens");
+    if (nw != 2) return al_error(AL_EINVAL, "spec: '%s' needs one shape, e.g. 'input 1x28x28'", w[0]);
+    char *p = w[1];
+    while (*p) {
+        if (in->ndim == 3) return al_error(AL_EINVAL, "spec: input has more than 3 dimensions");
+        char *x = strchr(p, 'x');
+        if (x) *x = '\0';
+        if (!parse_int(p, 1, BIG, &in->d[in->ndim])) return al_error(AL_EINVAL, "spec: bad input dimension '%s'", p);
+        in->ndim++;
+        if (!x) break;
+        p = x + 1;
+    }
+    if (in->ndim == 0) return al_error(AL_EINVAL, "spec: empty input shape");
+    if (*tokens && in->ndim != 1) return al_error(AL_EINVAL, "spec: 'tokens' takes one length, e.g. 'tokens 20'");
+    return AL_OK;
+}
+
+al_status al_spec_parse(const char *spec, al_shape *in, int *input_tokens, al_layer_cfg *layers, int max, int *n) {
+    if (!spec || !in || !input_tokens || !layers || !n) return al_error(AL_EINVAL, "spec: NULL argument");
+    const char *b = al_spec_builtin(spec);
+    if (b) spec = b;
+    size_t len = strlen(spec);
+    if (len > 65536) return al_error(AL_ERANGE, "spec: longer than 64 KiB");
+    char *buf = al_strdup(spec);
+    if (!buf) return AL_ENOMEM;
+    *n = 0;
+    int have_input = 0;
+    al_status st = AL_OK;
+    char *save = NULL;
+    int idx = 0;
+    for (char *stmt = strtok_r(buf, ";\n", &save); stmt; stmt = strtok_r(NULL, ";\n", &save), idx++) {
+        char *w[16];
+        int nw = split_words(stmt, w, 16);
+        if (nw < 0) {
+            st = al_error(AL_EINVAL, "spec: statement %d has too many words", idx + 1);
+            break;
+        }
+        if (nw == 0) continue;
+        if (!have_input) {
+            if (strcmp(w[0], "input") && strcmp(w[0], "tokens")) {
+                st = al_error(AL_EINVAL, "spec: must start with 'input CxHxW' or 'tokens T', got '%s'", w[0]);
+                break;
+            }
+            st = parse_input(w, nw, in, input_tokens);
+            if (st) break;
+            have_input = 1;
+            continue;
+        }
+        if (*n >= max) {
+            st = al_error(AL_ERANGE, "spec: more than %d layers", max);
+            break;
+        }
+        st = parse_layer(w, nw, *n, &layers[*n]);
+        if (st) break;
+        (*n)++;
+    }
+    al_free(buf);
+    if (st == AL_OK && !have_input) st = al_error(AL_EINVAL, "spec: empty (expected 'input ...; layer; ...')");
+    if (st == AL_OK && *n == 0) st = al_error(AL_EINVAL, "spec: no layers");
+    return st;
+}
+
+char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n) {
+    size_t cap = 64 + (size_t)n * 96;
+    char *s = al_malloc(cap);
+    if (!s) return NULL;
+    size_t o = 0;
+#define PUT(...) o += (size_t)snprintf(s + o, o < cap ? cap - o : 0, __VA_ARGS__)
+    PUT("%s ", input_tokens ? "tokens" : "input");
+    for (int d = 0; d < in->ndim; d++) PUT(d ? "x%d" : "%d", in->d[d]);
+    for (int i = 0; i < n; i++) {
+        const al_layer_cfg *c = &layers[i];
+        PUT("; %s", al_layer_type_name(c->type));
+        switch (c->type) {
+        case AL_L_DENSE: PUT(" %d", c->units); break;
+        case AL_L_CONV2D: PUT(" %d k=%d s=%d p=%d", c->units, c->k, c->stride, c->pad); break;
+        case AL_L_DWCONV2D:
+        case AL_L_MAXPOOL:
+        case AL_L_AVGPOOL: PUT(" k=%d s=%d p=%d", c->k, c->stride, c->pad); break;
+        case AL_L_LSTM: PUT(" %d", c->units); break;
+        case AL_L_EMBEDDING: PUT(" %d vocab=%d", c->units, c->vocab); break;
+        case AL_L_DROPOUT: PUT(" %g", (double)c->rate); break;
+        case AL_L_ADD: PUT(" %d", c->src); break;
+        case AL_L_BATCHNORM:
+            if (c->eps != 1e-5f) PUT(" eps=%g", (double)c->eps);
+            if (c->momentum != 0.1f) PUT(" momentum=%g", (double)c->momentum);
+            break;
+        default: break;
+        }
+        if ((c->type == AL_L_DENSE || c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D) && !c->bias) PUT(" bias=0");
+    }
+#undef PUT
+    if (o >= cap) {
+        al_free(s);
+        al_error(AL_ENOMEM, "spec too long to format");
+        return NULL;
+    }
+    return s;
+}
+
+al_status al_model_from_spec(const char *spec, uint64_t seed, al_model **out) {
+    if (!out) return al_error(AL_EINVAL, "al_model_from_spec: out is NULL");
+    *out = NULL;
+    al_layer_cfg layers[AL_MAX_NODES];
+    al_shape in;
+    int tokens = 0, n = 0;
+    al_status st = al_spec_parse(spec, &in, &tokens, layers, AL_MAX_NODES, &n);
+    if (st) return st;
+    st = al_model_build(&in, tokens, layers, n, out);
+    if (st) return st;
+    al_model_init_weights(*out, seed);
+    return AL_OK;
+}

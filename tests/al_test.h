@@ -1,0 +1,211 @@
+/* Test helpers: assertion macros that are never compiled out, and the
+ * finite-difference gradient check every layer test uses. */
+#ifndef AL_TEST_H
+#define AL_TEST_H
+
+#include "al_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int al_test_failures;
+
+#define CHECK(cond)                                                                                             \
+    do {                                                                                                        \
+        if (!(cond)) {                                                                                          \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                           \
+            al_test_failures++;                                                                                 \
+        }                                                                                                       \
+    } while (0)
+
+#define CHECK_OK(expr)                                                                                          \
+    do {                                                                                                        \
+        al_status st_ = (expr);                                                                                 \
+        if (st_ != AL_OK) {                                                                                     \
+            fprintf(stderr, "%s:%d: %s returned %s: %s\n", __FILE__, __LINE__, #expr, al_status_name(st_),   \
+                    al_last_error());                                                                           \
+            al_test_failures++;                                                                                 \
+        }                                                                                                       \
+    } while (0)
+
+/* Must succeed or the rest of the test is meaningless. */
+#define REQUIRE_OK(expr)                                                                                        \
+    do {                                                                                                        \
+        al_status st_ = (expr);                                                                                 \
+        if (st_ != AL_OK) {                                                                                     \
+            fprintf(stderr, "%s:%d: %s returned %s: %s\n", __FILE__, __LINE__, #expr, al_status_name(st_),   \
+                    al_last_error());                                                                           \
+            exit(1);                                                                                            \
+        }                                                                                                       \
+    } while (0)
+
+#define CHECK_STATUS(expr, want)                                                                                \
+    do {                                                                                                        \
+        al_status st_ = (expr);                                                                                 \
+        if (st_ != (want)) {                                                                                    \
+            fprintf(stderr, "%s:%d: %s returned %s, expected %s (%s)\n", __FILE__, __LINE__, #expr,           \
+                    al_status_name(st_), al_status_name(want), al_last_error());                                \
+            al_test_failures++;                                                                                 \
+        }                                                                                                       \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                                                   \
+    do {                                                                                                        \
+        double a_ = (double)(a), b_ = (double)(b);                                                              \
+        if (!(fabs(a_ - b_) <= (tol))) {                                                                        \
+            fprintf(stderr, "%s:%d: %s = %.9g, %s = %.9g, differ by more than %g\n", __FILE__, __LINE__, #a,   \
+                    a_, #b, b_, (double)(tol));                                                                 \
+            al_test_failures++;                                                                                 \
+        }                                                                                                       \
+    } while (0)
+
+/* Ends main: prints the plain closing line and returns the exit code. */
+#define TEST_END(name)                                                                                          \
+    do {                                                                                                        \
+        if (al_test_failures)                                                                                   \
+            fprintf(stderr, "%s: %d check(s) failed\n", name, al_test_failures);                                \
+        else                                                                                                    \
+            fprintf(stderr, "%s: ok\n", name);                                                                  \
+        return al_test_failures ? 1 : 0;                                                                        \
+    } while (0)
+
+/* ---- finite-difference gradient check ---------------------------------------
+ * The loss is L = sum_i r_i * y_i for a fixed random r, so dL/dy = r. Every
+ * trained parameter and the input are perturbed by +-eps (central
+ * differences, loss summed in double). Where the estimates with eps and
+ * eps/2 disagree the point sits on a kink (ReLU at 0, a max-pool tie) and is
+ * skipped; more than 5% skipped fails the check, as does any mismatch. */
+
+typedef struct gc_opts {
+    int batch;
+    uint64_t seed;
+    double eps, rtol, atol;
+    int max_checks; /* per tensor; 0 = 150 */
+    int check_input;
+} gc_opts;
+
+static double gc_loss(al_model *m, const float *x, const float *r, int n, uint64_t seed) {
+    const float *y;
+    al_rng_seed(&m->rng, seed, 0xd0);
+    al_model_reset_state(m);
+    if (al_model_forward_from(m, NULL, 0, x, n, 1, &y) != AL_OK) {
+        fprintf(stderr, "gradcheck: forward failed: %s\n", al_last_error());
+        exit(1);
+    }
+    size_t k = (size_t)n * al_shape_numel(&m->nodes[m->nnodes - 1].out);
+    double s = 0;
+    for (size_t i = 0; i < k; i++) s += (double)r[i] * y[i];
+    return s;
+}
+
+static int gc_compare(const char *what, float *v, const float *g, size_t cnt, al_model *m, const float *x,
+                      const float *r, int n, const gc_opts *o) {
+    int maxc = o->max_checks > 0 ? o->max_checks : 150;
+    size_t step = cnt > (size_t)maxc ? cnt / (size_t)maxc : 1;
+    int checked = 0, skipped = 0, bad = 0;
+    for (size_t i = (cnt > (size_t)maxc ? 7 % step : 0); i < cnt; i += step) {
+        float orig = v[i];
+        double num[2];
+        for (int t = 0; t < 2; t++) {
+            double e = t ? o->eps / 2 : o->eps;
+            v[i] = (float)(orig + e);
+            double fp = gc_loss(m, x, r, n, o->seed);
+            v[i] = (float)(orig - e);
+            double fm = gc_loss(m, x, r, n, o->seed);
+            /* the perturbation actually applied in float */
+            double de = (double)(float)(orig + e) - (double)(float)(orig - e);
+            num[t] = (fp - fm) / de;
+        }
+        v[i] = orig;
+        double a = g[i];
+        double tol = o->atol + o->rtol * fmax(fabs(a), fabs(num[0]));
+        checked++;
+        if (fabs(num[0] - num[1]) > tol) {
+            skipped++; /* kink */
+            continue;
+        }
+        if (fabs(a - num[0]) > tol) {
+            if (bad < 5)
+                fprintf(stderr, "gradcheck %s[%zu]: analytic %.6g numeric %.6g\n", what, i, a, num[0]);
+            bad++;
+        }
+    }
+    if (checked == 0) {
+        fprintf(stderr, "gradcheck %s: nothing checked\n", what);
+        return 1;
+    }
+    if (skipped * 20 > checked) {
+        fprintf(stderr, "gradcheck %s: %d of %d points on kinks\n", what, skipped, checked);
+        return 1;
+    }
+    return bad ? 1 : 0;
+}
+
+/* Returns the number of tensors whose gradients are off. */
+static int gradcheck_spec(const char *spec, const gc_opts *o) {
+    al_model *m;
+    if (al_model_from_spec(spec, o->seed, &m) != AL_OK) {
+        fprintf(stderr, "gradcheck: %s: %s\n", spec, al_last_error());
+        return 1;
+    }
+    int n = o->batch;
+    m->want_input_grad = o->check_input && !m->input_tokens;
+    if (al_model_plan(m, n) != AL_OK) {
+        fprintf(stderr, "gradcheck: plan: %s\n", al_last_error());
+        al_model_free(m);
+        return 1;
+    }
+    size_t xin = (size_t)n * al_shape_numel(&m->in);
+    size_t yout = (size_t)n * al_shape_numel(&m->nodes[m->nnodes - 1].out);
+    float *x = malloc(sizeof(float) * xin), *r = malloc(sizeof(float) * yout);
+    al_rng rng;
+    al_rng_seed(&rng, o->seed, 77);
+    for (size_t i = 0; i < xin; i++)
+        x[i] = m->input_tokens ? (float)al_rng_below(&rng, (uint32_t)m->nodes[0].cfg.vocab) : al_rng_normal(&rng);
+    for (size_t i = 0; i < yout; i++) r[i] = al_rng_normal(&rng);
+    al_model_zero_grad(m);
+    (void)gc_loss(m, x, r, n, o->seed);
+    if (al_model_backward(m, NULL, x, r, n) != AL_OK) {
+        fprintf(stderr, "gradcheck: backward: %s\n", al_last_error());
+        exit(1);
+    }
+    int fails = 0, tensors = 0;
+    for (int i = 0; i < m->nnodes; i++)
+        for (int p = 0; p < m->nodes[i].nparams; p++) {
+            al_param *pr = &m->nodes[i].params[p];
+            if (pr->is_state) continue;
+            char what[96];
+            snprintf(what, sizeof what, "%s: node %d %s", spec, i, pr->name);
+            float *g = malloc(sizeof(float) * pr->n);
+            memcpy(g, pr->g, sizeof(float) * pr->n);
+            fails += gc_compare(what, pr->w, g, pr->n, m, x, r, n, o);
+            free(g);
+            tensors++;
+        }
+    if (m->want_input_grad) {
+        float *g = malloc(sizeof(float) * xin);
+        memcpy(g, m->dinput, sizeof(float) * xin);
+        char what[96];
+        snprintf(what, sizeof what, "%s: input", spec);
+        fails += gc_compare(what, x, g, xin, m, x, r, n, o);
+        free(g);
+        tensors++;
+    }
+    if (tensors == 0) {
+        fprintf(stderr, "gradcheck: %s has nothing to check\n", spec);
+        fails++;
+    }
+    free(x);
+    free(r);
+    al_model_free(m);
+    return fails;
+}
+
+static gc_opts gc_defaults(void) {
+    gc_opts o = {3, 42, 1e-2, 2e-2, 2e-3, 0, 1};
+    return o;
+}
+
+#endif
