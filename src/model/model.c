@@ -59,11 +59,6 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
         nd->cfg = layers[i];
         nd->index = i;
         nd->trainable = 1;
-        nd->vt = al_layer_vtable(nd->cfg.type);
-        if (!nd->vt) {
-            st = al_error(AL_EUNSUPPORTED, "layer %d: unknown or unavailable layer type %d", i, (int)nd->cfg.type);
-            goto fail;
-        }
         if (nd->cfg.type == AL_L_BATCHNORM) {
             if (nd->cfg.eps <= 0.0f) nd->cfg.eps = 1e-5f;
             if (nd->cfg.momentum <= 0.0f) nd->cfg.momentum = 0.1f;
@@ -78,7 +73,7 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
         }
         if (nd->cfg.type == AL_L_ADD) {
             int s = nd->cfg.src;
-            if (s < -1 || s >= i - 0) {
+            if (s < -1 || s >= i) {
                 st = al_error(AL_EINVAL, "layer %d: add refers to node %d, must be an earlier node or -1", i, s);
                 goto fail;
             }
@@ -87,6 +82,11 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
                 st = al_error(AL_ESHAPE, "layer %d: add operands have different shapes", i);
                 goto fail;
             }
+        }
+        nd->vt = al_layer_vtable(nd->cfg.type);
+        if (!nd->vt) {
+            st = al_error(AL_EUNSUPPORTED, "layer %d: unknown or unavailable layer type %d", i, (int)nd->cfg.type);
+            goto fail;
         }
         nd->in = cur;
         st = nd->vt->shape(nd, &cur);

@@ -1,0 +1,250 @@
+/* Core: status strings, per-thread errors, RNG streams, thread pool, the
+ * allocator hooks, arena, and the architecture spec parser. */
+#include "al_test.h"
+
+#include <pthread.h>
+
+static void *other_thread(void *arg) {
+    (void)arg;
+    al_error(AL_EIO, "set in another thread");
+    return NULL;
+}
+
+static void test_status(void) {
+    for (int s = 0; s >= -12; s--) {
+        CHECK(al_strerror((al_status)s) != NULL);
+        CHECK(strncmp(al_status_name((al_status)s), "AL_", 3) == 0);
+    }
+    CHECK(strcmp(al_strerror((al_status)-99), "unknown status") == 0);
+    CHECK(al_error(AL_ERANGE, "value %d", 7) == AL_ERANGE);
+    CHECK(strcmp(al_last_error(), "value 7") == 0);
+    pthread_t t;
+    pthread_create(&t, NULL, other_thread, NULL);
+    pthread_join(t, NULL);
+    CHECK(strcmp(al_last_error(), "value 7") == 0); /* per-thread */
+}
+
+static int log_calls;
+static void log_sink(void *user, al_log_level lv, const char *msg) {
+    (void)user;
+    if (lv >= AL_LOG_WARN && strcmp(msg, "hello 3") == 0) log_calls++;
+}
+
+static void test_log(void) {
+    al_log(AL_LOG_WARN, "hello %d", 3); /* no sink: discarded */
+    al_set_log(log_sink, NULL, AL_LOG_WARN);
+    al_log(AL_LOG_WARN, "hello %d", 3);
+    al_log(AL_LOG_INFO, "hello %d", 3); /* below the level */
+    al_set_log(NULL, NULL, AL_LOG_INFO);
+    CHECK(log_calls == 1);
+}
+
+static void test_rng(void) {
+    al_rng a, b, c;
+    al_rng_seed(&a, 42, 1);
+    al_rng_seed(&b, 42, 1);
+    al_rng_seed(&c, 42, 2);
+    int same_ab = 1, same_ac = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint32_t x = al_rng_u32(&a), y = al_rng_u32(&b), z = al_rng_u32(&c);
+        same_ab &= x == y;
+        same_ac += x == z;
+    }
+    CHECK(same_ab);
+    CHECK(same_ac < 5);
+    double s = 0, s2 = 0, u = 0;
+    long hist[10] = {0};
+    const int N = 200000;
+    for (int i = 0; i < N; i++) {
+        float v = al_rng_normal(&a);
+        s += v;
+        s2 += (double)v * v;
+        float w = al_rng_uniform(&a);
+        CHECK(w >= 0.0f && w < 1.0f);
+        u += w;
+        hist[al_rng_below(&a, 10)]++;
+    }
+    CHECK_NEAR(s / N, 0.0, 0.02);
+    CHECK_NEAR(s2 / N, 1.0, 0.02);
+    CHECK_NEAR(u / N, 0.5, 0.01);
+    for (int i = 0; i < 10; i++) CHECK_NEAR(hist[i] / (double)N, 0.1, 0.005);
+    CHECK(al_rng_below(&a, 0) == 0);
+}
+
+typedef struct {
+    const double *v;
+    long n;
+    double part[8];
+    int seen[8];
+} sum_args;
+
+static void sum_task(void *arg, int ith, int nth) {
+    sum_args *s = arg;
+    long lo, hi;
+    al_split(s->n, ith, nth, &lo, &hi);
+    double acc = 0;
+    for (long i = lo; i < hi; i++) acc += s->v[i];
+    s->part[ith] = acc;
+    s->seen[ith]++;
+}
+
+static void test_pool(void) {
+    long lo, hi, total = 0;
+    for (int i = 0; i < 3; i++) {
+        al_split(10, i, 3, &lo, &hi);
+        total += hi - lo;
+        CHECK(hi - lo == (i == 0 ? 4 : 3));
+    }
+    CHECK(total == 10);
+    const long N = 100001;
+    double *v = malloc(sizeof(double) * N);
+    for (long i = 0; i < N; i++) v[i] = 1.0 / (double)(i + 1);
+    for (int nth = 1; nth <= 3; nth++) {
+        al_pool *p;
+        REQUIRE_OK(al_pool_new(nth, &p));
+        CHECK(al_pool_size(p) == nth);
+        double first = 0;
+        for (int rep = 0; rep < 200; rep++) {
+            sum_args s = {v, N, {0}, {0}};
+            al_pool_run(p, sum_task, &s);
+            double t = 0;
+            for (int i = 0; i < nth; i++) {
+                CHECK(s.seen[i] == 1);
+                t += s.part[i];
+            }
+            if (rep == 0) first = t;
+            CHECK(t == first); /* bitwise the same every time: static split */
+        }
+        CHECK_NEAR(first, 12.090156129763336, 1e-9);
+        al_pool_free(p);
+    }
+    free(v);
+    al_pool_run(NULL, sum_task, &(sum_args){(double[]){1, 2}, 2, {0}, {0}});
+    al_pool *p;
+    CHECK_STATUS(al_pool_new(1000, &p), AL_ERANGE);
+}
+
+static size_t custom_bytes;
+static void *my_malloc(void *user, size_t n) {
+    (void)user;
+    custom_bytes += n;
+    return malloc(n);
+}
+static void my_free(void *user, void *ptr) {
+    (void)user;
+    free(ptr);
+}
+
+static void test_alloc(void) {
+    al_allocator a = {my_malloc, my_free, NULL};
+    al_set_allocator(&a);
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec("input 4; dense 3", 1, &m));
+    al_model_free(m);
+    al_set_allocator(NULL);
+    CHECK(custom_bytes > 0);
+    CHECK(al_calloc((size_t)1 << 62, 16) == NULL); /* overflow is caught */
+    /* failure injection: every allocation of a model build fails cleanly */
+    int failures = 0;
+    for (long k = 1; k < 50; k++) {
+        al_alloc_fail_at(k);
+        al_status st = al_model_from_spec("input 4; dense 3; dense 2", 1, &m);
+        al_alloc_fail_at(0);
+        if (st == AL_OK) {
+            al_model_free(m);
+            break;
+        }
+        CHECK(st == AL_ENOMEM);
+        CHECK(m == NULL);
+        failures++;
+    }
+    CHECK(failures >= 3);
+}
+
+static void test_arena(void) {
+    al_arena a = {0};
+    (void)al_arena_bytes(&a, 3);
+    (void)al_arena_floats(&a, 5);
+    size_t need = a.used;
+    CHECK(need == 64 + 20);
+    char *block = aligned_alloc(64, 128);
+    al_arena b = {block, 128, 0};
+    char *p1 = al_arena_bytes(&b, 3);
+    float *p2 = al_arena_floats(&b, 5);
+    CHECK(p1 == block && (char *)p2 == block + 64);
+    CHECK(al_arena_floats(&b, 100) == NULL); /* past the end */
+    free(block);
+}
+
+static void test_spec(void) {
+    al_layer_cfg L[AL_MAX_NODES];
+    al_shape in;
+    int tok, n;
+    REQUIRE_OK(al_spec_parse("refcnn", &in, &tok, L, AL_MAX_NODES, &n));
+    CHECK(n == 13 && !tok && in.ndim == 3 && in.d[0] == 1 && in.d[1] == 28);
+    CHECK(L[0].type == AL_L_CONV2D && L[0].units == 32 && L[0].k == 3 && L[0].pad == 1 && L[0].stride == 1);
+    CHECK(L[2].type == AL_L_MAXPOOL && L[2].k == 2 && L[2].stride == 2);
+    char *s = al_spec_format(&in, tok, L, n);
+    al_layer_cfg L2[AL_MAX_NODES];
+    al_shape in2;
+    int tok2, n2;
+    REQUIRE_OK(al_spec_parse(s, &in2, &tok2, L2, AL_MAX_NODES, &n2));
+    CHECK(n2 == n && memcmp(L, L2, sizeof(al_layer_cfg) * (size_t)n) == 0);
+    al_free(s);
+    REQUIRE_OK(al_spec_parse("tokens 20\nembedding 64 vocab=100\nlstm 32; dense 100", &in, &tok, L, AL_MAX_NODES, &n));
+    CHECK(tok && n == 3 && L[0].vocab == 100 && L[1].units == 32);
+    const char *bad[] = {"", "dense 3", "input 0x3", "input 3; dense", "input 3; dense x", "input 3; foo 2",
+                         "input 3; dense 3 k=", "input 3; dense 3 zz=1", "input 1x2x3x4; dense 2", "input 3; dropout 2",
+                         "input 3; add", "input 3;;", "input 3; dense 3 4"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        al_status st = al_spec_parse(bad[i], &in, &tok, L, AL_MAX_NODES, &n);
+        if (st == AL_OK) fprintf(stderr, "spec '%s' was accepted\n", bad[i]);
+        CHECK(st != AL_OK);
+        CHECK(strlen(al_last_error()) > 5);
+    }
+    al_model *m;
+    CHECK_STATUS(al_model_from_spec("input 3; dense 4; add 5", 1, &m), AL_EINVAL);
+    CHECK_STATUS(al_model_from_spec("input 3; dense 4; add -1", 1, &m), AL_ESHAPE);
+    CHECK_STATUS(al_model_from_spec("input 3; embedding 4 vocab=3", 1, &m), AL_EINVAL);
+    CHECK_STATUS(al_model_from_spec(NULL, 1, &m), AL_EINVAL);
+    REQUIRE_OK(al_model_from_spec("input 3; dense 4; dense 4; add 0", 1, &m));
+    CHECK(al_model_num_nodes(m) == 3);
+    CHECK(strcmp(al_model_node_type(m, 2), "add") == 0);
+    CHECK(al_model_node_type(m, 3) == NULL);
+    CHECK_STATUS(al_model_freeze(m, 4), AL_ERANGE);
+    CHECK_OK(al_model_set_meta(m, "k", "v1"));
+    CHECK_OK(al_model_set_meta(m, "k", "v2"));
+    CHECK(strcmp(al_model_meta(m, "k"), "v2") == 0 && al_model_meta(m, "x") == NULL);
+    al_model_free(m);
+}
+
+/* Weight init is deterministic by seed and differs between seeds. */
+static void test_init(void) {
+    al_model *a, *b, *c;
+    REQUIRE_OK(al_model_from_spec("input 5; dense 4; dense 3", 7, &a));
+    REQUIRE_OK(al_model_from_spec("input 5; dense 4; dense 3", 7, &b));
+    REQUIRE_OK(al_model_from_spec("input 5; dense 4; dense 3", 8, &c));
+    CHECK(memcmp(a->wblock, b->wblock, sizeof(float) * a->nweights) == 0);
+    CHECK(memcmp(a->wblock, c->wblock, sizeof(float) * a->nweights) != 0);
+    float bound = 1.0f / sqrtf(5.0f);
+    for (size_t i = 0; i < a->nodes[0].params[0].n; i++) CHECK(fabsf(a->nodes[0].params[0].w[i]) <= bound);
+    float x[10] = {1, 2, 3, 4, 5, 5, 4, 3, 2, 1}, y[6], y1[3];
+    REQUIRE_OK(al_model_predict(a, NULL, x, 2, y));
+    REQUIRE_OK(al_model_predict(a, NULL, x + 5, 1, y1));
+    CHECK(memcmp(y + 3, y1, sizeof y1) == 0);
+    al_model_free(a);
+    al_model_free(b);
+    al_model_free(c);
+}
+
+int main(void) {
+    test_status();
+    test_log();
+    test_rng();
+    test_pool();
+    test_alloc();
+    test_arena();
+    test_spec();
+    test_init();
+    TEST_END("test_core");
+}
