@@ -223,6 +223,58 @@ AL_API al_status al_trainer_run(al_trainer *t, const al_dataset *train, const al
 AL_API al_status al_evaluate(al_model *m, al_pool *pool, const al_dataset *d, int batch, double *loss,
                              double *acc);
 
+/* ---- users: the image scenario's split of a data set ------------------------ */
+
+/* The training split is divided into public data (the cloud's) and a pool
+ * from which users are drawn. Each user is non-IID: `dominant_frac` of their
+ * samples come from `dominant` classes chosen per user, the rest uniformly
+ * from the other classes; their private test set has the same class mix and
+ * comes from the test split. No sample is in two users, nor in both public
+ * and private data. Deterministic by seed. */
+typedef struct al_users_config {
+    uint64_t seed;
+    int users;            /* default 20 */
+    int per_user;         /* private training samples per user, default 200 */
+    int test_per_user;    /* private test samples per user, default 200 */
+    double public_frac;   /* share of the training split that is public, default 0.5 */
+    int dominant;         /* dominant classes per user, default 2 */
+    double dominant_frac; /* share of a user's samples from them, default 0.8 */
+} al_users_config;
+AL_API void al_users_config_default(al_users_config *c);
+
+typedef struct al_users al_users;
+AL_API al_status al_users_split(const al_dataset *train, const al_dataset *test, const al_users_config *c,
+                                al_users **out);
+AL_API void al_users_free(al_users *u);
+AL_API int al_users_count(const al_users *u);
+AL_API const al_dataset *al_users_public(const al_users *u);
+AL_API const al_dataset *al_users_train(const al_users *u, int k); /* NULL when k is out of range */
+AL_API const al_dataset *al_users_test(const al_users *u, int k);
+/* The dominant classes of user k (`dominant` entries), NULL when out of range. */
+AL_API const int *al_users_dominant(const al_users *u, int k);
+/* Index of sample i of user k's training set in the original training split. */
+AL_API int al_users_train_origin(const al_users *u, int k, int i);
+
+/* ---- data augmentation on the device ------------------------------------------ */
+
+/* Image augmentation, each part configurable and seeded. A sample's variant v
+ * is a pure function of (seed, sample id, v): variant 0 is the sample as is,
+ * variants 1.. are augmented, so a cache can hold K fixed variants. */
+typedef struct al_augment_config {
+    int shift;          /* max shift in pixels each way, zero padded (default 2) */
+    float rotate_deg;   /* max rotation in degrees either way (default 10) */
+    int hflip;          /* 1: mirror with probability 1/2 (default 0: it can change meaning) */
+    float brightness;   /* max additive brightness change (default 0.1) */
+    float contrast;     /* max relative contrast change (default 0.2) */
+    float noise;        /* standard deviation of added Gaussian noise (default 0.02) */
+    int cutout;         /* side of a zeroed square at a random place, 0 = off (default 0) */
+} al_augment_config;
+AL_API void al_augment_config_default(al_augment_config *c);
+/* src and dst hold one C x H x W image (they must not overlap); values are
+ * clamped to [0,1]. */
+AL_API al_status al_augment_image(const al_augment_config *c, uint64_t seed, uint64_t sample_id, int variant,
+                                  const float *src, float *dst, int C, int H, int W);
+
 #ifdef __cplusplus
 }
 #endif
