@@ -1,0 +1,353 @@
+#!/usr/bin/python3
+"""Golden values from PyTorch for tests/test_golden.c.
+
+    /usr/bin/python3 scripts/gen_golden.py tests/golden      (or: make golden)
+
+For each case a tiny PyTorch twin of an autlearn spec is built (the spec is
+parsed here with the same keywords and defaults as src/model/spec.c), input
+and weights are drawn from a seeded generator, the forward runs in training
+mode, and the backward uses the loss L = sum(r * y) for a fixed random r, so
+dL/dy = r. Everything is CPU float32; the seed of a case is derived from its
+name, so adding a case never changes the others.
+
+File format (<case>.bin, little-endian throughout):
+
+    "ALGD"              4 bytes magic
+    u32 version         1
+    u32 count           number of records
+    count records, each:
+        u32 name_len, name bytes (ASCII, no NUL)
+        u32 kind        0 = float32 tensor, 1 = string
+        u32 ndim        0..4 (a string has ndim 1, dims[0] = its length)
+        u32 dims[ndim]
+        payload         prod(dims) float32 values, or the string's bytes
+
+Records of a model case:
+    spec                     the autlearn spec (string)
+    freeze                   [1] optional: nodes below it are frozen (eval
+                             mode, no weight gradients)
+    x                        input, batch first; token ids as floats
+    r                        the loss weights (= dL/dy), shape of y
+    y                        output
+    dx                       dL/dx (absent when the input holds tokens)
+    <i>.<name>               every parameter of node i under autlearn's name
+                             (weight, bias, running_mean, weight_ih ...), the
+                             values loaded before the forward
+    <i>.<name>.grad          its gradient (absent for frozen nodes and for
+                             batch-norm running statistics)
+    <i>.<name>.after         batch-norm running statistics after the forward
+Records of a loss case (softmax cross-entropy, nn.CrossEntropyLoss mean with
+ignore_index=-1, so targets < 0 are not counted):
+    logits [rows,k], targets [rows] (floats), loss [1] (mean over counted rows),
+    dlogits [rows,k], correct [1] (argmax hits among counted rows)
+
+Dropout has no deterministic PyTorch twin (the masks come from different
+generators), so it has no golden case; its gradient check lives in its own test.
+"""
+import os
+import struct
+import sys
+import zlib
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MAGIC = b"ALGD"
+VERSION = 1
+
+# ---- cases -------------------------------------------------------------------
+# (name, spec, batch, options)
+CASES = [
+    ("dense", "input 7; dense 5", 3, {}),
+    ("dense_seq_nobias", "input 3x6; dense 4 bias=0", 2, {}),
+    ("conv_s2p1", "input 3x7x7; conv 4 k=3 s=2 p=1", 2, {}),
+    ("conv_1x1", "input 5x4x4; conv 6 k=1", 3, {}),
+    ("conv_k2_nobias", "input 2x5x6; conv 3 k=2 bias=0", 2, {}),
+    ("dwconv", "input 4x6x6; dwconv k=3 p=1", 2, {}),
+    ("dwconv_s2", "input 3x7x7; dwconv k=3 s=2 p=1", 2, {}),
+    ("maxpool", "input 3x6x6; maxpool k=2", 2, {}),
+    ("maxpool_pad", "input 2x7x7; maxpool k=3 s=2 p=1", 3, {}),
+    ("avgpool", "input 3x6x6; avgpool k=2", 2, {}),
+    ("avgpool_pad", "input 2x7x7; avgpool k=3 s=2 p=1", 3, {}),
+    ("gap", "input 3x4x5; gap", 3, {}),
+    ("batchnorm", "input 3x4x4; batchnorm", 4, {"bn_random": True}),
+    ("batchnorm_1d_opts", "input 6; batchnorm eps=0.001 momentum=0.3", 4, {"bn_random": True}),
+    # batch norm frozen (eval mode, running statistics) below a trainable dense
+    ("batchnorm_eval", "input 3x4x4; batchnorm; flatten; dense 4", 3, {"bn_random": True, "freeze": 1}),
+    ("relu", "input 3x4x4; relu", 2, {}),
+    ("relu6", "input 3x4x4; relu6", 2, {"xscale": 5.0}),
+    ("tanh", "input 3x4x4; tanh", 2, {"xscale": 2.0}),
+    ("sigmoid", "input 3x4x4; sigmoid", 2, {"xscale": 3.0}),
+    ("flatten", "input 2x3x4; flatten", 3, {}),
+    ("embedding", "tokens 6; embedding 5 vocab=9", 3, {}),
+    ("lstm", "input 5x4; lstm 3", 2, {}),
+    ("lstm_lm", "tokens 5; embedding 4 vocab=11; lstm 6; dense 11", 3, {}),
+    ("add", "input 6; dense 6; tanh; add 0; dense 3", 3, {}),
+    ("refcnn_small", "input 1x8x8; conv 4 k=3 p=1; relu; maxpool k=2; flatten; dense 5", 3, {}),
+    ("cnn_two_blocks", "input 1x12x12; conv 4 k=3 p=1; relu; maxpool k=2; conv 6 k=3 p=1; relu; "
+     "maxpool k=2; flatten; dense 10", 2, {}),
+    # frozen conv prefix, trainable tail (the on-device transfer setting)
+    ("cnn_frozen_prefix", "input 1x8x8; conv 4 k=3 p=1; relu; maxpool k=2; flatten; dense 5", 2, {"freeze": 3}),
+]
+
+CE_CASES = [
+    # (name, rows, k, logit scale, targets with -1 = ignored (None: all random))
+    ("softmax_ce", 5, 4, 1.0, None),
+    ("softmax_ce_ignore_large", 6, 7, 40.0, [2, -1, 0, 6, -1, 3]),
+]
+
+
+# ---- spec parsing (mirrors src/model/spec.c) ---------------------------------
+POSITIONAL = {"dense": "units", "conv": "units", "lstm": "units", "embedding": "units",
+              "dropout": "rate", "add": "src", "maxpool": "k", "avgpool": "k", "dwconv": "k"}
+
+
+def parse_spec(spec):
+    stmts = [s.split() for s in spec.replace("\n", ";").split(";") if s.strip()]
+    head = stmts[0]
+    tokens = head[0] == "tokens"
+    shape = [int(v) for v in head[1].split("x")]
+    layers = []
+    for w in stmts[1:]:
+        c = {"type": w[0], "bias": 1, "pad": 0, "eps": 1e-5, "momentum": 0.1}
+        for i, word in enumerate(w[1:]):
+            if "=" in word:
+                k, v = word.split("=", 1)
+                key = {"s": "stride", "p": "pad", "from": "src"}.get(k, k)
+                c[key] = float(v) if key in ("eps", "momentum", "rate") else int(v)
+            else:
+                key = POSITIONAL[w[0]]
+                c[key] = float(word) if key == "rate" else int(word)
+        if c["type"] in ("conv", "dwconv"):
+            c.setdefault("k", 3)
+            c.setdefault("stride", 1)
+        if c["type"] in ("maxpool", "avgpool"):
+            c.setdefault("k", 2)
+            c.setdefault("stride", c["k"])
+        layers.append(c)
+    return tokens, shape, layers
+
+
+class Node(nn.Module):
+    """One autlearn node; `params` maps autlearn names to torch tensors."""
+
+    def __init__(self, c, in_shape):
+        super().__init__()
+        self.c = c
+        t = c["type"]
+        self.mod = None
+        self.params = {}
+        if t == "dense":
+            self.mod = nn.Linear(in_shape[-1], c["units"], bias=bool(c["bias"]))
+            out = in_shape[:-1] + [c["units"]]
+            self.params = {"weight": self.mod.weight}
+            if c["bias"]:
+                self.params["bias"] = self.mod.bias
+        elif t in ("conv", "dwconv"):
+            C, H, W = in_shape
+            Fo = c["units"] if t == "conv" else C
+            self.mod = nn.Conv2d(C, Fo, c["k"], c["stride"], c["pad"], groups=1 if t == "conv" else C,
+                                 bias=bool(c["bias"]))
+            oh = (H + 2 * c["pad"] - c["k"]) // c["stride"] + 1
+            ow = (W + 2 * c["pad"] - c["k"]) // c["stride"] + 1
+            out = [Fo, oh, ow]
+            self.params = {"weight": self.mod.weight}
+            if c["bias"]:
+                self.params["bias"] = self.mod.bias
+        elif t in ("maxpool", "avgpool"):
+            C, H, W = in_shape
+            if t == "maxpool":
+                self.mod = nn.MaxPool2d(c["k"], c["stride"], c["pad"])
+            else:
+                self.mod = nn.AvgPool2d(c["k"], c["stride"], c["pad"], count_include_pad=True)
+            out = [C, (H + 2 * c["pad"] - c["k"]) // c["stride"] + 1, (W + 2 * c["pad"] - c["k"]) // c["stride"] + 1]
+        elif t == "gap":
+            self.mod = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+            out = [in_shape[0]]
+        elif t == "batchnorm":
+            cls = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
+            self.mod = cls(in_shape[0], eps=c["eps"], momentum=c["momentum"])
+            out = list(in_shape)
+            self.params = {"weight": self.mod.weight, "bias": self.mod.bias,
+                           "running_mean": self.mod.running_mean, "running_var": self.mod.running_var}
+        elif t in ("relu", "relu6", "tanh", "sigmoid"):
+            self.mod = {"relu": nn.ReLU(), "relu6": nn.ReLU6(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid()}[t]
+            out = list(in_shape)
+        elif t == "flatten":
+            self.mod = nn.Flatten(1)
+            n = 1
+            for d in in_shape:
+                n *= d
+            out = [n]
+        elif t == "embedding":
+            self.mod = nn.Embedding(c["vocab"], c["units"])
+            out = list(in_shape) + [c["units"]]
+            self.params = {"weight": self.mod.weight}
+        elif t == "lstm":
+            self.mod = nn.LSTM(in_shape[-1], c["units"], num_layers=1, batch_first=True)
+            out = [in_shape[0], c["units"]]
+            self.params = {"weight_ih": self.mod.weight_ih_l0, "weight_hh": self.mod.weight_hh_l0,
+                           "bias_ih": self.mod.bias_ih_l0, "bias_hh": self.mod.bias_hh_l0}
+        elif t == "add":
+            out = list(in_shape)
+        else:
+            raise ValueError("no PyTorch twin for layer '%s'" % t)
+        self.out_shape = out
+
+    def forward(self, x, outs, model_in):
+        t = self.c["type"]
+        if t == "add":
+            s = self.c["src"]
+            return x + (model_in if s < 0 else outs[s])
+        if t == "embedding":
+            return self.mod(x.long())
+        if t == "lstm":
+            return self.mod(x)[0]
+        return self.mod(x)
+
+
+def state_names(node):
+    return ("running_mean", "running_var") if node.c["type"] == "batchnorm" else ()
+
+
+# ---- file writing ----------------------------------------------------------------
+class Writer:
+    def __init__(self):
+        self.recs = []
+
+    def tensor(self, name, t):
+        a = t.detach().to(torch.float32).contiguous().cpu()
+        dims = list(a.shape)
+        assert len(dims) <= 4, name
+        body = struct.pack("<I", 0) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<I", d) for d in dims)
+        body += struct.pack("<%df" % a.numel(), *a.flatten().tolist())
+        self._add(name, body)
+
+    def string(self, name, s):
+        b = s.encode("ascii")
+        self._add(name, struct.pack("<III", 1, 1, len(b)) + b)
+
+    def _add(self, name, body):
+        nb = name.encode("ascii")
+        self.recs.append(struct.pack("<I", len(nb)) + nb + body)
+
+    def save(self, path):
+        data = MAGIC + struct.pack("<II", VERSION, len(self.recs)) + b"".join(self.recs)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return len(data)
+
+
+def case_generator(name):
+    g = torch.Generator().manual_seed(zlib.crc32(name.encode()) & 0x7FFFFFFF)
+    torch.manual_seed(zlib.crc32(name.encode()) & 0x7FFFFFFF)
+    return g
+
+
+def model_case(name, spec, batch, opt):
+    g = case_generator(name)
+    tokens, shape, layers = parse_spec(spec)
+    nodes = []
+    cur = list(shape)
+    for c in layers:
+        nd = Node(c, cur)
+        nodes.append(nd)
+        cur = nd.out_shape
+    freeze = opt.get("freeze", 0)
+    with torch.no_grad():
+        for nd in nodes:
+            # PyTorch's default init already matches autlearn's; batch norm gets
+            # random affine weights and statistics so the test can tell them apart.
+            if nd.c["type"] == "batchnorm" and opt.get("bn_random"):
+                C = nd.params["weight"].shape[0]
+                nd.params["weight"].copy_(1.0 + 0.5 * torch.randn(C, generator=g))
+                nd.params["bias"].copy_(0.5 * torch.randn(C, generator=g))
+                nd.params["running_mean"].copy_(0.5 * torch.randn(C, generator=g))
+                nd.params["running_var"].copy_(0.5 + 1.5 * torch.rand(C, generator=g))
+    for i, nd in enumerate(nodes):
+        nd.train(i >= freeze)
+        for p in nd.parameters():
+            p.requires_grad_(i >= freeze)
+
+    if tokens:
+        vocab = layers[0]["vocab"]
+        x = torch.randint(0, vocab, [batch] + shape, generator=g).to(torch.float32)
+        x[0, 0] = x[0, 1]  # a repeated id: its embedding gradient accumulates
+    else:
+        x = opt.get("xscale", 1.0) * torch.randn([batch] + shape, generator=g)
+        x.requires_grad_(True)
+
+    w = Writer()
+    w.string("spec", spec)
+    if freeze:
+        w.tensor("freeze", torch.tensor([float(freeze)]))
+    w.tensor("x", x)
+    for i, nd in enumerate(nodes):
+        for pname, p in nd.params.items():
+            w.tensor("%d.%s" % (i, pname), p)
+
+    outs = []
+    h = x
+    for nd in nodes:
+        h = nd(h, outs, x)
+        outs.append(h)
+    y = h
+    r = torch.randn(y.shape, generator=g)
+    (r * y).sum().backward()
+
+    w.tensor("r", r)
+    w.tensor("y", y)
+    if not tokens:
+        w.tensor("dx", x.grad)
+    for i, nd in enumerate(nodes):
+        for pname, p in nd.params.items():
+            if pname in state_names(nd):
+                w.tensor("%d.%s.after" % (i, pname), p)
+            elif i >= freeze:
+                w.tensor("%d.%s.grad" % (i, pname), p.grad)
+    return w
+
+
+def ce_case(name, rows, k, scale, targets):
+    g = case_generator(name)
+    logits = (scale * torch.randn(rows, k, generator=g)).requires_grad_(True)
+    if targets is None:
+        t = torch.randint(0, k, (rows,), generator=g)
+    else:
+        t = torch.tensor(targets, dtype=torch.long)
+    loss = F.cross_entropy(logits, t, ignore_index=-1, reduction="mean")
+    loss.backward()
+    counted = t >= 0
+    correct = (logits.detach().argmax(1) == t)[counted].sum()
+    w = Writer()
+    w.tensor("logits", logits)
+    w.tensor("targets", t.to(torch.float32))
+    w.tensor("loss", loss.reshape(1))
+    w.tensor("dlogits", logits.grad)
+    w.tensor("correct", correct.to(torch.float32).reshape(1))
+    return w
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.stderr.write("usage: gen_golden.py OUTDIR\n")
+        return 2
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    total = 0
+    for name, spec, batch, opt in CASES:
+        total += model_case(name, spec, batch, opt).save(os.path.join(out, name + ".bin"))
+    for name, rows, k, scale, targets in CE_CASES:
+        total += ce_case(name, rows, k, scale, targets).save(os.path.join(out, name + ".bin"))
+    n = len(CASES) + len(CE_CASES)
+    print("gen_golden: wrote %d cases, %d bytes, to %s" % (n, total, out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
