@@ -199,6 +199,36 @@ void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, c
 void al_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc);
 
+/* ---- gemm variants and conv kernels (src/kernels/gemm.c, conv.c) ---------- */
+
+/* GEMM implementations. al_sgemm picks the best one for the CPU at the first
+ * call; the environment variable AL_GEMM=ref|c|avx2|avx512|neon overrides
+ * it, and al_gemm_force (tests, benchmarks) overrides both. */
+typedef enum al_gemm_variant {
+    AL_GEMM_AUTO = -1,
+    AL_GEMM_REF = 0, /* al_sgemm_ref, rows split over threads */
+    AL_GEMM_C,       /* packed, portable C micro-kernel */
+    AL_GEMM_AVX2,    /* packed, AVX2+FMA 6x16 */
+    AL_GEMM_AVX512,  /* packed, AVX-512F 12x32 */
+    AL_GEMM_NEON,    /* packed, NEON 8x12 (aarch64) */
+    AL_GEMM_NVARIANTS
+} al_gemm_variant;
+int al_gemm_available(al_gemm_variant v);
+/* Returns 0 (and changes nothing) when v is not available; AL_GEMM_AUTO
+ * returns to the automatic choice. Process-wide: not for concurrent use. */
+int al_gemm_force(al_gemm_variant v);
+al_gemm_variant al_gemm_current(void);
+const char *al_gemm_variant_name(al_gemm_variant v);
+
+/* NCHW image <-> column matrix for convolution as GEMM. One sample x [C,H,W],
+ * square kernel k, stride s, zero padding p, output Ho x Wo with
+ * Ho = (H + 2p - k) / s + 1. The column matrix has C*k*k rows (c, ky, kx)
+ * and Ho*Wo columns (oy, ox), rows ldcol floats apart (ldcol >= Ho*Wo, so
+ * several samples can sit side by side). im2col overwrites col; col2im
+ * overwrites x with the sum of every column entry that reads each pixel. */
+void al_im2col(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol);
+void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x);
+
 /* ---- model (src/model) ---------------------------------------------------------- */
 
 #define AL_MAX_NODES 64
@@ -248,6 +278,9 @@ al_status al_model_plan(al_model *m, int maxbatch);
  * model input when from == 0). Returns the output buffer (owned by the model). */
 al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const float *x, int n, int training,
                                 const float **y);
+/* Forward over nodes [from, to) only; the output is m->act[to - 1]. */
+al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n,
+                                 int training);
 /* Backward from dlogits (n * numel(out)); fills weight gradients of trainable
  * nodes; stops below the lowest trainable node. `x` is the model input. */
 al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const float *dlogits, int n);
@@ -275,8 +308,22 @@ struct al_dataset {
     float *x;          /* n * numel(xs) */
     int32_t *y;        /* n * y_len */
 };
+/* A dataset with uninitialised x and y (al_malloc'd separately; freed by
+ * al_dataset_free) for loaders to fill. Validates and caps the sizes. */
+al_status al_dataset_alloc(int n, const al_shape *xs, int y_len, int num_classes, al_dataset **out);
 
 /* ---- CRC32 (src/model/crc32.c) ------------------------------------------------ */
 uint32_t al_crc32(uint32_t crc, const void *data, size_t n);
+
+
+/* ---- runtime cache internals (src/train/cache.c) -------------------------------- */
+/* Binds the cache to a prefix: feature size in floats and a fingerprint of
+ * the frozen weights and freeze point; a change clears the cache. */
+void al_cache_bind(al_cache *c, size_t feat, uint64_t fingerprint);
+/* 1 and fills out[feat] on a hit, 0 on a miss. */
+int al_cache_lookup(al_cache *c, uint64_t id, int variant, float *out);
+/* Keeps a copy if the bound (or the spill file) allows; never fails. */
+void al_cache_store(al_cache *c, uint64_t id, int variant, const float *f);
+uint64_t al_model_prefix_fingerprint(const al_model *m);
 
 #endif /* AL_INTERNAL_H */

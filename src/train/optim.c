@@ -1,0 +1,182 @@
+/* SGD (momentum, Nesterov, L2 weight decay), Adam (L2) and AdamW (decoupled
+ * weight decay), element for element as PyTorch's single-tensor code paths,
+ * and global-norm gradient clipping. The state is allocated once, when the
+ * trainer is created; a step allocates nothing. Per element the arithmetic is
+ * in float like PyTorch's; bias corrections are computed in double. */
+#include "optim.h"
+
+#include <math.h>
+#include <string.h>
+
+static int param_trained(const al_node *nd, const al_param *p) { return nd->trainable && !p->is_state && p->g; }
+
+al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
+    if (!o || !m || !cfg) return al_error(AL_EINVAL, "al_optim_init: NULL argument");
+    memset(o, 0, sizeof *o);
+    o->kind = cfg->optim;
+    o->momentum = (float)cfg->momentum;
+    o->weight_decay = (float)cfg->weight_decay;
+    o->beta1 = (float)cfg->beta1;
+    o->beta2 = (float)cfg->beta2;
+    o->eps = (float)cfg->eps;
+    o->nesterov = cfg->nesterov;
+    int nbuf = 0;
+    if (o->kind == AL_OPT_SGD)
+        nbuf = o->momentum != 0.0f ? 1 : 0;
+    else if (o->kind == AL_OPT_ADAM || o->kind == AL_OPT_ADAMW)
+        nbuf = 2;
+    else
+        return al_error(AL_EINVAL, "unknown optimizer kind %d", (int)cfg->optim);
+
+    int np = 0;
+    size_t nf = 0;
+    for (int i = 0; i < m->nnodes; i++)
+        for (int j = 0; j < m->nodes[i].nparams; j++)
+            if (param_trained(&m->nodes[i], &m->nodes[i].params[j])) {
+                np++;
+                nf += m->nodes[i].params[j].n;
+            }
+    /* two passes over one block: pointer tables, then the state floats */
+    al_arena a = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            a.size = a.used;
+            a.used = 0;
+            a.base = al_malloc(a.size ? a.size : 1);
+            if (!a.base) return AL_ENOMEM;
+            o->block = a.base;
+        }
+        al_param **p = al_arena_bytes(&a, sizeof(al_param *) * (size_t)(np ? np : 1));
+        const al_node **nodes = al_arena_bytes(&a, sizeof(al_node *) * (size_t)(np ? np : 1));
+        float **s1 = al_arena_bytes(&a, sizeof(float *) * (size_t)(np ? np : 1));
+        float **s2 = al_arena_bytes(&a, sizeof(float *) * (size_t)(np ? np : 1));
+        int k = 0;
+        for (int i = 0; i < m->nnodes; i++)
+            for (int j = 0; j < m->nodes[i].nparams; j++) {
+                al_param *pr = &m->nodes[i].params[j];
+                if (!param_trained(&m->nodes[i], pr)) continue;
+                float *b1 = nbuf >= 1 ? al_arena_floats(&a, pr->n) : NULL;
+                float *b2 = nbuf >= 2 ? al_arena_floats(&a, pr->n) : NULL;
+                if (pass == 1) {
+                    p[k] = pr;
+                    nodes[k] = &m->nodes[i];
+                    s1[k] = b1;
+                    s2[k] = b2;
+                }
+                k++;
+            }
+        if (pass == 1) {
+            o->p = p;
+            o->node = nodes;
+            o->s1 = s1;
+            o->s2 = s2;
+        }
+    }
+    o->np = np;
+    o->nfloats = nf;
+    al_optim_reset(o);
+    return AL_OK;
+}
+
+void al_optim_free(al_optim *o) {
+    if (!o) return;
+    al_free(o->block);
+    memset(o, 0, sizeof *o);
+}
+
+void al_optim_reset(al_optim *o) {
+    o->t = 0;
+    for (int i = 0; i < o->np; i++) {
+        if (o->s1[i]) memset(o->s1[i], 0, sizeof(float) * o->p[i]->n);
+        if (o->s2[i]) memset(o->s2[i], 0, sizeof(float) * o->p[i]->n);
+    }
+}
+
+int al_optim_matches(const al_optim *o, const al_model *m) {
+    int np = 0;
+    for (int i = 0; i < m->nnodes; i++)
+        for (int j = 0; j < m->nodes[i].nparams; j++) np += param_trained(&m->nodes[i], &m->nodes[i].params[j]);
+    if (np != o->np) return 0;
+    for (int i = 0; i < o->np; i++)
+        if (!param_trained(o->node[i], o->p[i])) return 0;
+    return 1;
+}
+
+/* PyTorch SGD: g += wd*w; buf = mu*buf + g (buf = g at the first step, the
+ * same thing from a zero buffer since dampening is 0); g = nesterov ?
+ * g + mu*buf : buf; w -= lr*g. */
+static void sgd_tensor(const al_optim *o, al_param *p, float *buf, float lr) {
+    float wd = o->weight_decay, mu = o->momentum;
+    float *w = p->w;
+    const float *g = p->g;
+    for (size_t i = 0; i < p->n; i++) {
+        float d = g[i];
+        if (wd != 0.0f) d += wd * w[i];
+        if (buf) {
+            buf[i] = mu * buf[i] + d;
+            d = o->nesterov ? d + mu * buf[i] : buf[i];
+        }
+        w[i] -= lr * d;
+    }
+}
+
+/* PyTorch Adam/AdamW: (AdamW: w *= 1 - lr*wd) (Adam: g += wd*w);
+ * m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+ * w -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps), bc_i = 1 - b_i^t. */
+static void adam_tensor(const al_optim *o, al_param *p, float *m, float *v, float lr, float step_size,
+                        float bc2_sqrt) {
+    float wd = o->weight_decay, b1 = o->beta1, b2 = o->beta2, eps = o->eps;
+    float decay = 1.0f - lr * wd;
+    int decoupled = o->kind == AL_OPT_ADAMW;
+    float *w = p->w;
+    const float *g = p->g;
+    for (size_t i = 0; i < p->n; i++) {
+        float d = g[i];
+        if (wd != 0.0f) {
+            if (decoupled)
+                w[i] *= decay;
+            else
+                d += wd * w[i];
+        }
+        m[i] = m[i] * b1 + (1.0f - b1) * d;
+        v[i] = v[i] * b2 + (1.0f - b2) * d * d;
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        w[i] -= step_size * (m[i] / denom);
+    }
+}
+
+void al_optim_step(al_optim *o, float lr) {
+    o->t++;
+    float step_size = lr, bc2_sqrt = 1.0f;
+    if (o->kind != AL_OPT_SGD) {
+        double bc1 = 1.0 - pow((double)o->beta1, (double)o->t);
+        double bc2 = 1.0 - pow((double)o->beta2, (double)o->t);
+        step_size = (float)((double)lr / bc1);
+        bc2_sqrt = (float)sqrt(bc2);
+    }
+    for (int i = 0; i < o->np; i++) {
+        /* frozen after the trainer was created: leave it alone */
+        if (!o->node[i]->trainable) continue;
+        if (o->kind == AL_OPT_SGD)
+            sgd_tensor(o, o->p[i], o->s1[i], lr);
+        else
+            adam_tensor(o, o->p[i], o->s1[i], o->s2[i], lr, step_size, bc2_sqrt);
+    }
+}
+
+double al_optim_clip(al_optim *o, double clip) {
+    double ss = 0.0;
+    for (int i = 0; i < o->np; i++) {
+        const float *g = o->p[i]->g;
+        for (size_t j = 0; j < o->p[i]->n; j++) ss += (double)g[j] * g[j];
+    }
+    double norm = sqrt(ss);
+    if (clip > 0.0 && isfinite(norm) && norm > clip) {
+        float c = (float)(clip / (norm + 1e-6));
+        for (int i = 0; i < o->np; i++) {
+            float *g = o->p[i]->g;
+            for (size_t j = 0; j < o->p[i]->n; j++) g[j] *= c;
+        }
+    }
+    return norm;
+}
