@@ -275,6 +275,31 @@ AL_API void al_augment_config_default(al_augment_config *c);
 AL_API al_status al_augment_image(const al_augment_config *c, uint64_t seed, uint64_t sample_id, int variant,
                                   const float *src, float *dst, int C, int H, int W);
 
+/* ---- the runtime cache of frozen-layer outputs ---------------------------------- */
+
+/* Holds, per (sample id, variant), the output of a model's frozen prefix, so
+ * later epochs (and training after inference) skip the frozen layers. It is
+ * bounded by max_bytes of memory; past that, entries go to the spill file
+ * (created owner-only at spill_path, removed by al_cache_free) or, with
+ * spill_path NULL, are not kept and get recomputed. A cache never makes a
+ * call fail: when it cannot store, the caller recomputes. It is bound to one
+ * model prefix (weights and freeze point); a different prefix clears it. */
+typedef struct al_cache al_cache;
+AL_API al_status al_cache_new(size_t max_bytes, const char *spill_path, al_cache **out);
+AL_API void al_cache_free(al_cache *c);
+AL_API void al_cache_clear(al_cache *c);
+typedef struct al_cache_stats {
+    uint64_t hits, misses;            /* lookups */
+    uint64_t entries_mem, entries_spilled;
+    uint64_t bytes_mem, bytes_spilled;
+    uint64_t dropped;                 /* entries not kept (bound reached, no spill) */
+} al_cache_stats;
+AL_API void al_cache_get_stats(const al_cache *c, al_cache_stats *s);
+/* Inference that fills the cache: like al_model_predict, and for each sample
+ * ids[i] the frozen prefix's output (variant 0) is looked up or stored. */
+AL_API al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, int n, const uint64_t *ids,
+                                         al_cache *c, float *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -228,10 +228,11 @@ static void bind_add(al_model *m, int i, const float *x, int from_input_grad_ok)
     nd->dx2 = from_input_grad_ok ? (s < 0 ? m->dside_input : m->dside[s]) : NULL;
 }
 
-al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const float *x, int n, int training,
-                                const float **y) {
+al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n,
+                                 int training) {
     if (!m || !x) return al_error(AL_EINVAL, "forward: NULL argument");
-    if (from < 0 || from >= m->nnodes) return al_error(AL_ERANGE, "forward: start node %d out of range", from);
+    if (from < 0 || to > m->nnodes || from >= to)
+        return al_error(AL_ERANGE, "forward: node range [%d,%d) out of 0..%d", from, to, m->nnodes);
     if (n <= 0) return al_error(AL_ERANGE, "forward: batch must be positive, got %d", n);
     if (n > m->maxbatch) {
         al_status st = al_model_plan(m, n);
@@ -239,7 +240,7 @@ al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const floa
     }
     if (from > 0 && x != m->act[from - 1])
         memcpy(m->act[from - 1], x, sizeof(float) * (size_t)n * al_shape_numel(&m->nodes[from - 1].out));
-    for (int i = from; i < m->nnodes; i++) {
+    for (int i = from; i < to; i++) {
         al_node *nd = &m->nodes[i];
         const float *in = i == 0 ? x : m->act[i - 1];
         al_exec e = {pool, &m->rng, training && nd->trainable, m->ws};
@@ -247,8 +248,14 @@ al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const floa
         al_status st = nd->vt->forward(nd, &e, in, m->act[i], n);
         if (st != AL_OK) return st;
     }
-    if (y) *y = m->act[m->nnodes - 1];
     return AL_OK;
+}
+
+al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const float *x, int n, int training,
+                                const float **y) {
+    al_status st = al_model_forward_range(m, pool, from, m ? m->nnodes : 0, x, n, training);
+    if (st == AL_OK && y) *y = m->act[m->nnodes - 1];
+    return st;
 }
 
 /* The lowest node whose weights are trained; nnodes when none. */
