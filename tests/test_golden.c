@@ -21,6 +21,56 @@
 #define GD_TOL 1e-4
 #define GD_MAX_RECS 256
 
+/* Transitional: registry.c refers to the layer vtables weakly so a missing
+ * layer is NULL, but a weak reference never pulls an object file out of the
+ * static library, so a layer nothing else names would look missing even when
+ * its file exists. Name every layer whose file exists strongly here. */
+#if defined(__has_include)
+#define GD_LAYER_REF(sym) extern const al_layer_vt sym; const al_layer_vt *const gd_ref_##sym = &sym;
+#if __has_include("layers/conv2d.c")
+GD_LAYER_REF(al_conv2d_vt)
+#endif
+#if __has_include("layers/dwconv2d.c")
+GD_LAYER_REF(al_dwconv2d_vt)
+#endif
+#if __has_include("layers/maxpool.c")
+GD_LAYER_REF(al_maxpool_vt)
+#endif
+#if __has_include("layers/avgpool.c")
+GD_LAYER_REF(al_avgpool_vt)
+#endif
+#if __has_include("layers/gap.c")
+GD_LAYER_REF(al_gap_vt)
+#endif
+#if __has_include("layers/batchnorm.c")
+GD_LAYER_REF(al_batchnorm_vt)
+#endif
+#if __has_include("layers/relu.c")
+GD_LAYER_REF(al_relu_vt)
+#endif
+#if __has_include("layers/relu6.c")
+GD_LAYER_REF(al_relu6_vt)
+#endif
+#if __has_include("layers/tanh.c")
+GD_LAYER_REF(al_tanh_vt)
+#endif
+#if __has_include("layers/sigmoid.c")
+GD_LAYER_REF(al_sigmoid_vt)
+#endif
+#if __has_include("layers/flatten.c")
+GD_LAYER_REF(al_flatten_vt)
+#endif
+#if __has_include("layers/embedding.c")
+GD_LAYER_REF(al_embedding_vt)
+#endif
+#if __has_include("layers/lstm.c")
+GD_LAYER_REF(al_lstm_vt)
+#endif
+#if __has_include("layers/add.c")
+GD_LAYER_REF(al_add_vt)
+#endif
+#endif
+
 typedef struct gd_rec {
     char name[96];
     int kind; /* 0 floats, 1 string */
