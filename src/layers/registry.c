@@ -11,19 +11,6 @@ extern const al_layer_vt al_dense_vt, al_conv2d_vt, al_dwconv2d_vt, al_maxpool_v
 /* Transitional while layers land in parallel: a missing layer is NULL. */
 #pragma weak al_conv2d_vt
 #pragma weak al_dwconv2d_vt
-#pragma weak al_maxpool_vt
-#pragma weak al_avgpool_vt
-#pragma weak al_gap_vt
-#pragma weak al_batchnorm_vt
-#pragma weak al_relu_vt
-#pragma weak al_relu6_vt
-#pragma weak al_tanh_vt
-#pragma weak al_sigmoid_vt
-#pragma weak al_dropout_vt
-#pragma weak al_flatten_vt
-#pragma weak al_embedding_vt
-#pragma weak al_lstm_vt
-#pragma weak al_add_vt
 #endif
 
 static const al_layer_vt *vtable_of(al_layer_type t) {
