@@ -1,31 +1,341 @@
-/* SGEMM entry point. Provisional: splits rows of C over the pool and runs a
- * cache-friendly i-k-j loop; the packed micro-kernel version replaces it. */
+/* SGEMM: C = alpha * op(A) * op(B) + beta * C, row-major, BLIS style.
+ *
+ * Loops, outermost first (BLIS's five loops around a micro-kernel):
+ *   jc over N by NC     B block (KC x NC) packed into NR-column panels (L3/L2)
+ *   pc over K by KC     first block applies beta, later ones accumulate
+ *   ic over M by MC     A block (MC x KC) packed into MR-row panels (L2)
+ *   jr over NC by NR    one B panel (KC x NR) stays in L1 ...
+ *   ir over MC by MR    ... while the A panels stream past it
+ * Packing is where the transposes go: all four op() combinations reach the
+ * micro-kernel as the same contiguous panels, padded with zeros to full
+ * tiles. Edge tiles run the same kernel into a small buffer and are copied
+ * out.
+ *
+ * Threads split the output statically into a tm x tn grid of whole tiles;
+ * each thread packs its own panels. Every element is summed in the same
+ * order whatever the split (K blocking and tile boundaries are fixed by the
+ * matrix, not the thread), so the result is bitwise the same for any thread
+ * count.
+ *
+ * Pack buffers are per thread and kept between calls (grown when a larger
+ * call needs more, freed when the thread exits), so a training step does
+ * not allocate. If that allocation fails the call falls back to an
+ * unpacked loop: al_sgemm cannot fail. */
 #include "al_internal.h"
+#include "gemm_kernels.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-typedef struct {
+typedef struct gemm_kernel {
+    al_gemm_variant v;
+    int mr, nr;     /* tile */
+    int kc, mc, nc; /* blocking; mc a multiple of mr, nc of nr */
+    al_gemm_ukr_fn ukr;
+} gemm_kernel;
+
+/* Blocking: an A block mc x kc of about 100-200 KB sits in L2, a B panel
+ * kc x nr of 16-32 KB in L1 (this is the register tile times kc). */
+static const gemm_kernel k_c = {AL_GEMM_C, 4, 8, 256, 128, 2048, al_gemm_ukr_c_4x8};
+#if defined(__x86_64__) || defined(_M_X64)
+#define AL_GEMM_X86 1
+static const gemm_kernel k_avx2 = {AL_GEMM_AVX2, 6, 16, 256, 144, 2048, al_gemm_ukr_avx2_6x16};
+static const gemm_kernel k_avx512 = {AL_GEMM_AVX512, 12, 32, 256, 144, 2048, al_gemm_ukr_avx512_12x32};
+#endif
+#if defined(__aarch64__)
+static const gemm_kernel k_neon = {AL_GEMM_NEON, 8, 12, 256, 128, 2040, al_gemm_ukr_neon_8x12};
+#endif
+
+#define TILE_MAX (16 * 64)
+
+/* ---- variant selection -------------------------------------------------- */
+
+static const char *const variant_names[AL_GEMM_NVARIANTS] = {"ref", "c", "avx2", "avx512", "neon"};
+
+const char *al_gemm_variant_name(al_gemm_variant v) {
+    if ((int)v < 0 || v >= AL_GEMM_NVARIANTS) return "auto";
+    return variant_names[v];
+}
+
+int al_gemm_available(al_gemm_variant v) {
+    switch (v) {
+    case AL_GEMM_REF:
+    case AL_GEMM_C: return 1;
+#ifdef AL_GEMM_X86
+    case AL_GEMM_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case AL_GEMM_AVX512: return __builtin_cpu_supports("avx512f");
+#endif
+#if defined(__aarch64__)
+    case AL_GEMM_NEON: return 1;
+#endif
+    default: return 0;
+    }
+}
+
+static pthread_once_t select_once = PTHREAD_ONCE_INIT;
+static al_gemm_variant auto_variant = AL_GEMM_C;
+static atomic_int forced_variant = -1;
+
+static void select_variant(void) {
+    al_gemm_variant best = AL_GEMM_C;
+    if (al_gemm_available(AL_GEMM_NEON)) best = AL_GEMM_NEON;
+    if (al_gemm_available(AL_GEMM_AVX2)) best = AL_GEMM_AVX2;
+    if (al_gemm_available(AL_GEMM_AVX512)) best = AL_GEMM_AVX512;
+    const char *env = getenv("AL_GEMM");
+    if (env && *env) {
+        int found = 0;
+        for (int v = 0; v < AL_GEMM_NVARIANTS; v++)
+            if (strcmp(env, variant_names[v]) == 0) {
+                found = 1;
+                if (al_gemm_available((al_gemm_variant)v))
+                    best = (al_gemm_variant)v;
+                else
+                    al_log(AL_LOG_WARN, "AL_GEMM=%s: not available on this CPU, using %s", env,
+                           variant_names[best]);
+            }
+        if (!found) al_log(AL_LOG_WARN, "AL_GEMM=%s: unknown variant, using %s", env, variant_names[best]);
+    }
+    auto_variant = best;
+}
+
+al_gemm_variant al_gemm_current(void) {
+    int f = atomic_load_explicit(&forced_variant, memory_order_relaxed);
+    if (f >= 0) return (al_gemm_variant)f;
+    pthread_once(&select_once, select_variant);
+    return auto_variant;
+}
+
+int al_gemm_force(al_gemm_variant v) {
+    if ((int)v < 0) {
+        atomic_store(&forced_variant, -1);
+        return 1;
+    }
+    if (v >= AL_GEMM_NVARIANTS || !al_gemm_available(v)) return 0;
+    atomic_store(&forced_variant, (int)v);
+    return 1;
+}
+
+static const gemm_kernel *kernel_of(al_gemm_variant v) {
+    switch (v) {
+#ifdef AL_GEMM_X86
+    case AL_GEMM_AVX2: return &k_avx2;
+    case AL_GEMM_AVX512: return &k_avx512;
+#endif
+#if defined(__aarch64__)
+    case AL_GEMM_NEON: return &k_neon;
+#endif
+    default: return &k_c;
+    }
+}
+
+/* ---- per-thread pack buffer --------------------------------------------- */
+
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t buf_key;
+static int buf_key_ok;
+static _Thread_local void *tl_raw;
+static _Thread_local size_t tl_cap; /* floats */
+
+static void buf_destroy(void *p) { al_free(p); }
+static void key_init(void) { buf_key_ok = pthread_key_create(&buf_key, buf_destroy) == 0; }
+
+/* A 64-byte aligned buffer of at least n floats, owned by this thread; NULL
+ * when it cannot be allocated. */
+static float *thread_buffer(size_t n) {
+    if (n > tl_cap) {
+        pthread_once(&key_once, key_init);
+        size_t cap = (n + 16383) & ~(size_t)16383;
+        void *p = al_malloc(cap * sizeof(float) + 64);
+        if (!p) return NULL;
+        al_free(tl_raw);
+        tl_raw = p;
+        tl_cap = cap;
+        if (buf_key_ok) pthread_setspecific(buf_key, p);
+    }
+    return (float *)(((uintptr_t)tl_raw + 63) & ~(uintptr_t)63);
+}
+
+/* ---- the driver ------------------------------------------------------------ */
+
+typedef struct gemm_args {
     int ta, tb, M, N, K;
     float alpha, beta;
     const float *A, *B;
     int lda, ldb, ldc;
     float *C;
+    const gemm_kernel *kn;
+    int tm, tn; /* thread grid */
 } gemm_args;
 
-static void gemm_rows(const gemm_args *g, long i0, long i1) {
-    for (long i = i0; i < i1; i++) {
+#if defined(__GNUC__)
+#define AL_INLINE static inline __attribute__((always_inline))
+#else
+#define AL_INLINE static inline
+#endif
+
+/* op(A)[i0 .. i0+mc) x [p0 .. p0+kc) into MR-row panels: panel r holds
+ * dst[p*MR + i] = op(A)[i0+r+i][p0+p], rows past mc zero. Inlined with a
+ * constant MR so the inner loops unroll. */
+AL_INLINE void pack_a_mr(const gemm_args *g, const int MR, int i0, int mc, int p0, int kc, float *dst) {
+    for (int r = 0; r < mc; r += MR, dst += (size_t)MR * kc) {
+        int mr = AL_MIN(MR, mc - r);
+        if (!g->ta) {
+            /* A stored M x K: row i is contiguous in p */
+            const float *src = g->A + (size_t)(i0 + r) * g->lda + p0;
+            const size_t lda = (size_t)g->lda;
+            if (mr == MR) {
+                for (int p = 0; p < kc; p++)
+                    for (int i = 0; i < MR; i++) dst[(size_t)p * MR + i] = src[i * lda + p];
+            } else {
+                for (int p = 0; p < kc; p++)
+                    for (int i = 0; i < MR; i++) dst[(size_t)p * MR + i] = i < mr ? src[i * lda + p] : 0.0f;
+            }
+        } else {
+            /* A stored K x M: the MR values of one p are contiguous */
+            for (int p = 0; p < kc; p++) {
+                const float *src = g->A + (size_t)(p0 + p) * g->lda + i0 + r;
+                float *d = dst + (size_t)p * MR;
+                if (mr == MR)
+                    for (int i = 0; i < MR; i++) d[i] = src[i];
+                else
+                    for (int i = 0; i < MR; i++) d[i] = i < mr ? src[i] : 0.0f;
+            }
+        }
+    }
+}
+
+/* op(B)[p0 .. p0+kc) x [j0 .. j0+nc) into NR-column panels: panel c holds
+ * dst[p*NR + j] = op(B)[p0+p][j0+c+j], columns past nc zero. */
+AL_INLINE void pack_b_nr(const gemm_args *g, const int NR, int p0, int kc, int j0, int nc, float *dst) {
+    for (int c = 0; c < nc; c += NR, dst += (size_t)NR * kc) {
+        int nr = AL_MIN(NR, nc - c);
+        if (!g->tb) {
+            /* B stored K x N: the NR values of one p are contiguous */
+            for (int p = 0; p < kc; p++) {
+                const float *src = g->B + (size_t)(p0 + p) * g->ldb + j0 + c;
+                float *d = dst + (size_t)p * NR;
+                if (nr == NR)
+                    for (int j = 0; j < NR; j++) d[j] = src[j];
+                else
+                    for (int j = 0; j < NR; j++) d[j] = j < nr ? src[j] : 0.0f;
+            }
+        } else {
+            /* B stored N x K: column j of op(B) is contiguous in p; copy
+             * blocks of 8 p so each of the NR source rows is read in
+             * cache-line runs while the writes stay contiguous */
+            const float *src = g->B + (size_t)(j0 + c) * g->ldb + p0;
+            const size_t ldb = (size_t)g->ldb;
+            if (nr == NR) {
+                for (int p = 0; p < kc; p++)
+                    for (int j = 0; j < NR; j++) dst[(size_t)p * NR + j] = src[j * ldb + p];
+            } else {
+                for (int p = 0; p < kc; p++)
+                    for (int j = 0; j < NR; j++) dst[(size_t)p * NR + j] = j < nr ? src[j * ldb + p] : 0.0f;
+            }
+        }
+    }
+}
+
+static void pack_a(const gemm_args *g, int MR, int i0, int mc, int p0, int kc, float *dst) {
+    switch (MR) {
+    case 4: pack_a_mr(g, 4, i0, mc, p0, kc, dst); break;
+    case 6: pack_a_mr(g, 6, i0, mc, p0, kc, dst); break;
+    case 8: pack_a_mr(g, 8, i0, mc, p0, kc, dst); break;
+    case 12: pack_a_mr(g, 12, i0, mc, p0, kc, dst); break;
+    default: pack_a_mr(g, MR, i0, mc, p0, kc, dst); break;
+    }
+}
+
+static void pack_b(const gemm_args *g, int NR, int p0, int kc, int j0, int nc, float *dst) {
+    switch (NR) {
+    case 8: pack_b_nr(g, 8, p0, kc, j0, nc, dst); break;
+    case 12: pack_b_nr(g, 12, p0, kc, j0, nc, dst); break;
+    case 16: pack_b_nr(g, 16, p0, kc, j0, nc, dst); break;
+    case 32: pack_b_nr(g, 32, p0, kc, j0, nc, dst); break;
+    default: pack_b_nr(g, NR, p0, kc, j0, nc, dst); break;
+    }
+}
+
+/* C[m0..m1) x [n0..n1) *= beta (beta 0 clears, never reads C). */
+static void scale_c(const gemm_args *g, int m0, int m1, int n0, int n1) {
+    for (int i = m0; i < m1; i++) {
         float *c = g->C + (size_t)i * g->ldc;
         if (g->beta == 0.0f)
-            memset(c, 0, sizeof(float) * (size_t)g->N);
+            memset(c + n0, 0, sizeof(float) * (size_t)(n1 - n0));
         else if (g->beta != 1.0f)
-            for (int j = 0; j < g->N; j++) c[j] *= g->beta;
+            for (int j = n0; j < n1; j++) c[j] *= g->beta;
+    }
+}
+
+/* Unpacked i-p-j loop: the fallback when no pack buffer can be had. */
+static void region_plain(const gemm_args *g, int m0, int m1, int n0, int n1) {
+    scale_c(g, m0, m1, n0, n1);
+    for (int i = m0; i < m1; i++) {
+        float *c = g->C + (size_t)i * g->ldc;
         for (int p = 0; p < g->K; p++) {
             float a = g->alpha * (g->ta ? g->A[(size_t)p * g->lda + i] : g->A[(size_t)i * g->lda + p]);
             if (!g->tb) {
                 const float *b = g->B + (size_t)p * g->ldb;
-                for (int j = 0; j < g->N; j++) c[j] += a * b[j];
+                for (int j = n0; j < n1; j++) c[j] += a * b[j];
             } else {
-                for (int j = 0; j < g->N; j++) c[j] += a * g->B[(size_t)j * g->ldb + p];
+                for (int j = n0; j < n1; j++) c[j] += a * g->B[(size_t)j * g->ldb + p];
+            }
+        }
+    }
+}
+
+static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
+    const gemm_kernel *kn = g->kn;
+    const int MR = kn->mr, NR = kn->nr;
+    if (g->K == 0 || g->alpha == 0.0f) {
+        scale_c(g, m0, m1, n0, n1);
+        return;
+    }
+    int kcmax = AL_MIN(g->K, kn->kc);
+    size_t mcmax = (size_t)(AL_MIN(m1 - m0, kn->mc) + MR - 1) / MR * MR;
+    size_t ncmax = (size_t)(AL_MIN(n1 - n0, kn->nc) + NR - 1) / NR * NR;
+    float *pa = thread_buffer((mcmax + ncmax) * (size_t)kcmax);
+    if (!pa) {
+        region_plain(g, m0, m1, n0, n1);
+        return;
+    }
+    float *pb = pa + mcmax * (size_t)kcmax;
+    _Alignas(64) float tile[TILE_MAX];
+    const long ldc = g->ldc;
+    for (int jc = n0; jc < n1; jc += kn->nc) {
+        int nc = AL_MIN(kn->nc, n1 - jc);
+        for (int pc = 0; pc < g->K; pc += kn->kc) {
+            int kc = AL_MIN(kn->kc, g->K - pc);
+            float beta = pc == 0 ? g->beta : 1.0f;
+            pack_b(g, NR, pc, kc, jc, nc, pb);
+            for (int ic = m0; ic < m1; ic += kn->mc) {
+                int mc = AL_MIN(kn->mc, m1 - ic);
+                pack_a(g, MR, ic, mc, pc, kc, pa);
+                for (int jr = 0; jr < nc; jr += NR) {
+                    int nr = AL_MIN(NR, nc - jr);
+                    const float *bp = pb + (size_t)jr * kc;
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int mr = AL_MIN(MR, mc - ir);
+                        const float *ap = pa + (size_t)ir * kc;
+                        float *c = g->C + (size_t)(ic + ir) * ldc + jc + jr;
+                        if (mr == MR && nr == NR) {
+                            kn->ukr(kc, ap, bp, c, ldc, g->alpha, beta);
+                            continue;
+                        }
+                        kn->ukr(kc, ap, bp, tile, NR, 1.0f, 0.0f);
+                        for (int i = 0; i < mr; i++) {
+                            float *ci = c + (size_t)i * ldc;
+                            const float *ti = tile + (size_t)i * NR;
+                            if (beta == 0.0f)
+                                for (int j = 0; j < nr; j++) ci[j] = g->alpha * ti[j];
+                            else
+                                for (int j = 0; j < nr; j++) ci[j] = g->alpha * ti[j] + beta * ci[j];
+                        }
+                    }
+                }
             }
         }
     }
@@ -33,17 +343,63 @@ static void gemm_rows(const gemm_args *g, long i0, long i1) {
 
 static void gemm_task(void *arg, int ith, int nth) {
     const gemm_args *g = arg;
+    AL_UNUSED(nth);
+    int it = ith / g->tn, jt = ith % g->tn;
+    long tiles_m = (g->M + g->kn->mr - 1) / g->kn->mr, tiles_n = (g->N + g->kn->nr - 1) / g->kn->nr;
+    long ml, mh, nl, nh;
+    al_split(tiles_m, it, g->tm, &ml, &mh);
+    al_split(tiles_n, jt, g->tn, &nl, &nh);
+    int m0 = (int)(ml * g->kn->mr), m1 = (int)AL_MIN(mh * g->kn->mr, (long)g->M);
+    int n0 = (int)(nl * g->kn->nr), n1 = (int)AL_MIN(nh * g->kn->nr, (long)g->N);
+    if (m0 < m1 && n0 < n1) region_packed(g, m0, m1, n0, n1);
+}
+
+static void ref_task(void *arg, int ith, int nth) {
+    const gemm_args *g = arg;
     long lo, hi;
     al_split(g->M, ith, nth, &lo, &hi);
-    gemm_rows(g, lo, hi);
+    if (lo >= hi) return;
+    const float *a = g->ta ? g->A + lo : g->A + (size_t)lo * g->lda;
+    al_sgemm_ref(g->ta, g->tb, (int)(hi - lo), g->N, g->K, g->alpha, a, g->lda, g->B, g->ldb, g->beta,
+                 g->C + (size_t)lo * g->ldc, g->ldc);
 }
+
+/* Below this many multiply-adds waking the pool costs more than it saves. */
+#define GEMM_PAR_MIN 65536L
 
 void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    gemm_args g = {ta, tb, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C};
-    if ((long)M * N * K < 32768 || al_pool_size(pool) == 1)
-        gemm_rows(&g, 0, M);
-    else
-        al_pool_run(pool, gemm_task, &g);
+    if (K < 0) K = 0;
+    al_gemm_variant v = al_gemm_current();
+    gemm_args g = {ta, tb, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, kernel_of(v), 1, 1};
+    int nth = al_pool_size(pool);
+    if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
+    if (v == AL_GEMM_REF) {
+        if (nth == 1)
+            ref_task(&g, 0, 1);
+        else
+            al_pool_run(pool, ref_task, &g);
+        return;
+    }
+    if (nth == 1) {
+        region_packed(&g, 0, M, 0, N);
+        return;
+    }
+    /* The grid tm x tn = nth whose largest part has the least work;
+     * splitting N is preferred on ties (threads then share A's rows, the
+     * smaller pack in the layers' calls). */
+    long tiles_m = (M + g.kn->mr - 1) / g.kn->mr, tiles_n = (N + g.kn->nr - 1) / g.kn->nr;
+    long best = -1;
+    for (int tm = 1; tm <= nth; tm++) {
+        if (nth % tm) continue;
+        int tn = nth / tm;
+        long w = ((tiles_m + tm - 1) / tm) * g.kn->mr * (((tiles_n + tn - 1) / tn) * g.kn->nr);
+        if (best < 0 || w < best) {
+            best = w;
+            g.tm = tm;
+            g.tn = tn;
+        }
+    }
+    al_pool_run(pool, gemm_task, &g);
 }

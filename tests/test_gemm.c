@@ -1,0 +1,121 @@
+/* Every GEMM variant this CPU has against al_sgemm_ref: all four transpose
+ * combinations, alpha/beta cases, odd and unit sizes, padded leading
+ * dimensions, blocks larger than the kernels' KC/MC/NC, with 1 and 2
+ * threads. Also: beta = 0 never reads C (NaN stays out), and the packed
+ * variants give bitwise the same result with 1 and 2 threads. */
+#include "al_test.h"
+
+typedef struct gcase {
+    int M, N, K;
+} gcase;
+
+static float *rand_mat(al_rng *r, size_t n) {
+    float *m = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) m[i] = 2.0f * al_rng_uniform(r) - 1.0f;
+    return m;
+}
+
+static int checked_cases;
+
+/* Runs one shape/transpose/alpha/beta case on every variant and pool. */
+static void run_case(al_pool *pools[2], al_rng *r, int ta, int tb, gcase gc, float alpha, float beta, int pad) {
+    int M = gc.M, N = gc.N, K = gc.K;
+    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = rand_mat(r, na), *B = rand_mat(r, nb), *C0 = rand_mat(r, nc);
+    float *want = malloc(sizeof(float) * nc), *got = malloc(sizeof(float) * nc), *got1 = malloc(sizeof(float) * nc);
+    if (beta == 0.0f)
+        for (size_t i = 0; i < nc; i++) C0[i] = NAN; /* must not leak into the result */
+    memcpy(want, C0, sizeof(float) * nc);
+    al_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, want, ldc);
+    double tol = 2e-6 * (K + 1) * (fabs(alpha) + fabs(beta) + 1.0);
+    for (int v = 0; v < AL_GEMM_NVARIANTS; v++) {
+        if (!al_gemm_force((al_gemm_variant)v)) continue;
+        for (int t = 0; t < 2; t++) {
+            memcpy(got, C0, sizeof(float) * nc);
+            al_sgemm(pools[t], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, got, ldc);
+            int bad = 0;
+            for (int i = 0; i < M && bad < 3; i++)
+                for (int j = 0; j < ldc; j++) {
+                    size_t o = (size_t)i * ldc + j;
+                    int ok;
+                    if (j >= N) /* padding between rows is never touched */
+                        ok = memcmp(&got[o], &C0[o], sizeof(float)) == 0;
+                    else
+                        ok = fabs((double)got[o] - want[o]) <= tol;
+                    if (!ok && bad++ < 3)
+                        fprintf(stderr,
+                                "gemm %s threads=%d ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g pad=%d: "
+                                "C[%d][%d] = %.8g, want %.8g\n",
+                                al_gemm_variant_name((al_gemm_variant)v), t + 1, ta, tb, M, N, K, alpha, beta, pad,
+                                i, j, got[o], j < N ? want[o] : C0[o]);
+                }
+            CHECK(bad == 0);
+            if (t == 0) memcpy(got1, got, sizeof(float) * nc);
+            /* the packed variants sum every element in the same order for
+             * any thread count */
+            if (t == 1 && v != AL_GEMM_REF) CHECK(memcmp(got1, got, sizeof(float) * nc) == 0);
+            checked_cases++;
+        }
+    }
+    al_gemm_force(AL_GEMM_AUTO);
+    free(A);
+    free(B);
+    free(C0);
+    free(want);
+    free(got);
+    free(got1);
+}
+
+int main(void) {
+    al_pool *pools[2] = {NULL, NULL};
+    REQUIRE_OK(al_pool_new(1, &pools[0]));
+    REQUIRE_OK(al_pool_new(2, &pools[1]));
+    al_rng r;
+    al_rng_seed(&r, 1234, 1);
+
+    /* which variants this run covers */
+    int nvar = 0;
+    for (int v = 0; v < AL_GEMM_NVARIANTS; v++)
+        if (al_gemm_available((al_gemm_variant)v)) {
+            fprintf(stderr, "test_gemm: variant %s\n", al_gemm_variant_name((al_gemm_variant)v));
+            nvar++;
+        }
+    CHECK(nvar >= 2); /* ref and the portable C kernel at least */
+    CHECK(al_gemm_force(AL_GEMM_NVARIANTS) == 0);
+    CHECK(al_gemm_force(AL_GEMM_C) == 1 && al_gemm_current() == AL_GEMM_C);
+    CHECK(al_gemm_force(AL_GEMM_AUTO) == 1);
+
+    static const int small[] = {1, 7, 33};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            /* every combination of small sizes */
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++)
+                    for (int c = 0; c < 3; c++) {
+                        gcase g = {small[a], small[b], small[c]};
+                        run_case(pools, &r, ta, tb, g, 1.0f, 0.0f, (a + b + c) % 3);
+                    }
+            /* alpha / beta */
+            gcase g = {33, 7, 33};
+            run_case(pools, &r, ta, tb, g, 1.0f, 1.0f, 1);
+            run_case(pools, &r, ta, tb, g, -0.5f, 2.0f, 0);
+            run_case(pools, &r, ta, tb, g, 2.0f, 0.0f, 5);
+            run_case(pools, &r, ta, tb, g, 0.0f, 0.5f, 0); /* only scales C */
+            /* K = 0: C = beta * C */
+            gcase k0 = {7, 33, 0};
+            run_case(pools, &r, ta, tb, k0, 1.0f, 0.5f, 1);
+            /* larger than one block in each of K (KC 256), M (MC 144), and
+             * N (NC 2048), non-square, odd leading dimensions */
+            gcase big[] = {{257, 33, 257}, {33, 257, 257}, {257, 257, 7}, {1, 257, 300}, {257, 1, 33}, {7, 2100, 5}};
+            for (size_t i = 0; i < sizeof big / sizeof big[0]; i++)
+                run_case(pools, &r, ta, tb, big[i], i % 2 ? 1.0f : 0.75f, i % 3 ? 0.0f : -1.0f, (int)i % 4);
+        }
+    /* the batch-sized shapes the layers use */
+    gcase layer[] = {{32, 256, 129}, {64, 196, 288}, {128, 49, 576}};
+    for (size_t i = 0; i < sizeof layer / sizeof layer[0]; i++) run_case(pools, &r, 0, (int)i % 2, layer[i], 1.0f, 1.0f, 0);
+    CHECK(checked_cases > 0);
+    al_pool_free(pools[0]);
+    al_pool_free(pools[1]);
+    TEST_END("test_gemm");
+}
