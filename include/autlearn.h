@@ -300,6 +300,35 @@ AL_API void al_cache_get_stats(const al_cache *c, al_cache_stats *s);
 AL_API al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, int n, const uint64_t *ids,
                                          al_cache *c, float *y);
 
+/* ---- personalization: transfer learning on the device ------------------------ */
+
+typedef struct al_personalize_config {
+    al_train_config train;  /* optimizer, epochs, batch, seed ... */
+    int freeze;             /* first trainable node; -1: keep the model's own freeze point */
+    int aug_variants;       /* K >= 1 fixed variants per sample (0 = as is, 1..K-1 augmented) */
+    al_augment_config aug;
+} al_personalize_config;
+AL_API void al_personalize_config_default(al_personalize_config *c);
+
+typedef struct al_personalize_report {
+    al_train_report train;
+    double first_epoch_seconds;  /* includes computing the frozen prefix */
+    double later_epoch_seconds;  /* mean over epochs 2.. (0 with one epoch) */
+    uint64_t prefix_samples;     /* frozen-prefix forward passes actually run */
+    uint64_t suffix_samples;     /* trainable-suffix passes (forward + backward) */
+    uint64_t macs;               /* MACs run: prefix forward + suffix forward and backward (2x forward) */
+    al_cache_stats cache;        /* zeros without a cache */
+} al_personalize_report;
+
+/* Transfer learning on private data: freezes the prefix, trains the rest on
+ * `train` with augmentation; the frozen prefix's outputs come from `cache`
+ * when it holds them (and are stored there otherwise). ids[i] names sample
+ * i for the cache (NULL: 0..n-1). `eval` (may be NULL) is evaluated each
+ * epoch. Nothing is written to disk except the cache's spill file. */
+AL_API al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                                al_cache *cache, const al_personalize_config *c, const al_dataset *eval,
+                                al_personalize_report *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -48,6 +48,8 @@ double al_sched_lr(const al_train_config *c, long long step, long long per_epoch
 
 /* ---- the trainer (src/train/trainer.c); here so checkpoints can reach its state */
 
+typedef al_status (*al_trainer_source_fn)(void *user, const int *idx, int b, long long epoch, float *xb);
+
 struct al_trainer {
     al_model *m;
     al_pool *pool;
@@ -64,8 +66,20 @@ struct al_trainer {
     int *perm;           /* the epoch's sample order */
     int perm_cap;
     float *best;         /* m->nweights: best weights for early stopping, or NULL */
+    /* Optional batch source (personalization, src/train/personalize.c): when
+     * set, a step asks it for the input of node `start` for the batch's
+     * samples (indices into the training set, epoch over all runs) instead
+     * of copying model inputs, and forwards from node `start`. */
+    int start;
+    al_trainer_source_fn source;
+    void *source_user;
     long long epochs_done; /* over all runs: seeds the shuffle */
     long long steps_done;
 };
+
+/* Installs a batch source that delivers `feat` floats per sample, the input
+ * of node `start`; nodes below `start` must be frozen. Sizes the batch buffer
+ * (not inside a step). */
+al_status al_trainer_set_source(al_trainer *t, int start, size_t feat, al_trainer_source_fn fn, void *user);
 
 #endif /* AL_OPTIM_H */

@@ -9,7 +9,13 @@
  *   -> optimizer step at the scheduled lr.
  * The shuffle of epoch e is a pure function of (cfg.seed, e), and all
  * compute splits work statically, so a run is bit-reproducible for a given
- * seed and thread count. */
+ * seed and thread count.
+ *
+ * Calling al_trainer_run again continues: the optimizer state and the epoch
+ * count (so the shuffles) carry over, the lr schedule starts afresh over the
+ * new run's cfg.epochs. On an error or cancellation the model keeps the
+ * weights of the last completed step; best weights are restored only when a
+ * run completes (early stop or all epochs). */
 #include "optim.h"
 
 #include <math.h>
@@ -156,6 +162,38 @@ fail:
     return st;
 }
 
+al_status al_trainer_set_source(al_trainer *t, int start, size_t feat, al_trainer_source_fn fn, void *user) {
+    if (!t || !fn) return al_error(AL_EINVAL, "al_trainer_set_source: NULL argument");
+    al_model *m = t->m;
+    if (start < 0 || start >= m->nnodes)
+        return al_error(AL_ERANGE, "batch source start node %d out of range 0..%d", start, m->nnodes - 1);
+    for (int i = 0; i < start; i++)
+        for (int p = 0; p < m->nodes[i].nparams; p++)
+            if (m->nodes[i].trainable && !m->nodes[i].params[p].is_state)
+                return al_error(AL_EINVAL, "node %d is trainable but lies below the batch source's start node %d", i,
+                                start);
+    size_t want = start ? al_shape_numel(&m->nodes[start - 1].out) : t->xn;
+    if (feat != want) return al_error(AL_ESHAPE, "batch source gives %zu floats per sample, node %d takes %zu", feat, start, want);
+    if (feat > t->xn) {
+        /* a new block: inputs of node `start` may be larger than the model's */
+        size_t B = (size_t)t->cfg.batch;
+        al_arena a = {0};
+        (void)al_arena_floats(&a, B * feat);
+        (void)al_arena_floats(&a, B * t->yo);
+        char *blk = al_malloc(a.used);
+        if (!blk) return AL_ENOMEM;
+        al_arena b = {blk, a.used, 0};
+        t->xb = al_arena_floats(&b, B * feat);
+        t->dlogits = al_arena_floats(&b, B * t->yo);
+        al_free(t->block);
+        t->block = blk;
+    }
+    t->start = start;
+    t->source = fn;
+    t->source_user = user;
+    return AL_OK;
+}
+
 void al_trainer_free(al_trainer *t) {
     if (!t) return;
     al_optim_free(&t->opt);
@@ -233,12 +271,7 @@ static void shuffle(int *perm, int n, uint64_t seed, long long epoch, int on) {
     }
 }
 
-al_status al_trainer_run(al_trainer *t, const al_dataset *train, const al_dataset *eval, al_train_report *r) {
-    al_train_report local;
-    if (!r) r = &local;
-    memset(r, 0, sizeof *r);
-    r->best_eval_loss = r->best_eval_acc = r->final_eval_acc = -1.0;
-    if (!t || !train) return al_error(AL_EINVAL, "al_trainer_run: NULL argument");
+static al_status run(al_trainer *t, const al_dataset *train, const al_dataset *eval, al_train_report *r) {
     al_model *m = t->m;
     const al_train_config *c = &t->cfg;
     if (train->n <= 0) return al_error(AL_EINVAL, "the training set is empty");
@@ -260,7 +293,6 @@ al_status al_trainer_run(al_trainer *t, const al_dataset *train, const al_datase
     const int early = c->patience > 0 && eval;
     int bad_epochs = 0, have_best = 0;
     long long gstep = 0;
-    double t0 = now_seconds();
 
     for (int ep = 0; ep < c->epochs; ep++) {
         double te = now_seconds();
@@ -277,16 +309,17 @@ al_status al_trainer_run(al_trainer *t, const al_dataset *train, const al_datase
             int32_t *yb = t->yb;
             long want = 0;
             for (int j = 0; j < b; j++) {
-                memcpy(t->xb + (size_t)j * xn, train->x + (size_t)idx[j] * xn, sizeof(float) * xn);
+                if (!t->source) memcpy(t->xb + (size_t)j * xn, train->x + (size_t)idx[j] * xn, sizeof(float) * xn);
                 memcpy(yb + (size_t)j * yl, train->y + (size_t)idx[j] * yl, sizeof(int32_t) * (size_t)yl);
             }
+            if (t->source && (st = t->source(t->source_user, idx, b, t->epochs_done, t->xb)) != AL_OK) return st;
             for (int j = 0; j < b * yl; j++) want += yb[j] >= 0;
             double lr = al_sched_lr(c, gstep, per_epoch, total);
             if (want > 0) {
                 /* mean over the counted rows, as F.cross_entropy(reduction='mean') */
                 al_model_zero_grad(m);
                 const float *logits;
-                st = al_model_forward_from(m, t->pool, 0, t->xb, b, 1, &logits);
+                st = al_model_forward_from(m, t->pool, t->start, t->xb, b, 1, &logits);
                 if (st != AL_OK) return st;
                 double l;
                 long cn, cr;
@@ -365,6 +398,17 @@ al_status al_trainer_run(al_trainer *t, const al_dataset *train, const al_datase
         memcpy(m->wblock, t->best, sizeof(float) * m->nweights);
         r->final_eval_acc = r->best_eval_acc;
     }
-    r->seconds = now_seconds() - t0;
     return AL_OK;
+}
+
+al_status al_trainer_run(al_trainer *t, const al_dataset *train, const al_dataset *eval, al_train_report *r) {
+    al_train_report local;
+    if (!r) r = &local;
+    memset(r, 0, sizeof *r);
+    r->best_eval_loss = r->best_eval_acc = r->final_eval_acc = -1.0;
+    if (!t || !train) return al_error(AL_EINVAL, "al_trainer_run: NULL argument");
+    double t0 = now_seconds();
+    al_status st = run(t, train, eval, r);
+    r->seconds = now_seconds() - t0; /* also for a failed or canceled run: what was done */
+    return st;
 }

@@ -1,0 +1,191 @@
+/* Personalization on the device: transfer learning with a frozen prefix,
+ * augmentation, and the runtime cache.
+ *
+ * The trainer runs its usual loop, but a batch source hands it the input of
+ * the first trainable node for each sample: from the cache when the
+ * (sample, variant) pair was seen before (in an earlier epoch, or by
+ * al_model_predict_cached), otherwise by augmenting the sample and running
+ * the frozen prefix once for all the batch's misses. Epochs after the first
+ * therefore run only the trainable suffix. Without a cache the same code
+ * recomputes the prefix every time, which is what the tests compare with. */
+#include "optim.h"
+
+#include <string.h>
+#include <time.h>
+
+void al_personalize_config_default(al_personalize_config *c) {
+    if (!c) return;
+    memset(c, 0, sizeof *c);
+    al_train_config_default(&c->train);
+    c->train.epochs = 10;
+    c->train.lr = 0.01;
+    c->train.batch = 32;
+    c->freeze = -1;
+    c->aug_variants = 1;
+    al_augment_config_default(&c->aug);
+}
+
+typedef struct {
+    al_model *m;
+    al_pool *pool;
+    const al_dataset *d;
+    const uint64_t *ids;
+    al_cache *cache;
+    const al_personalize_config *c;
+    int start;
+    int C, H, W;
+    size_t xn, feat;
+    float *stage;  /* batch * xn: augmented inputs of the misses */
+    int *miss;     /* batch: positions of the misses in the batch */
+    uint64_t prefix_samples, suffix_samples;
+    /* epoch timing through the progress callback */
+    al_progress_fn user_progress;
+    void *user_progress_user;
+    double first_epoch, later_sum;
+    int epochs_seen;
+} psrc;
+
+/* The variant sample `id` uses in `epoch`: a pure function of both. */
+static int variant_of(const psrc *s, uint64_t id, long long epoch) {
+    int k = s->c->aug_variants;
+    if (k <= 1) return 0;
+    al_rng r;
+    al_rng_seed(&r, s->c->train.seed ^ (id * 0x9E3779B97F4A7C15ULL), 0xe0000 + (uint64_t)epoch);
+    return (int)al_rng_below(&r, (uint32_t)k);
+}
+
+static al_status make_input(const psrc *s, uint64_t id, int v, const float *x, float *dst) {
+    if (v == 0) {
+        memcpy(dst, x, sizeof(float) * s->xn);
+        return AL_OK;
+    }
+    return al_augment_image(&s->c->aug, s->c->train.seed, id, v, x, dst, s->C, s->H, s->W);
+}
+
+static al_status source(void *user, const int *idx, int b, long long epoch, float *xb) {
+    psrc *s = user;
+    s->suffix_samples += (uint64_t)b;
+    if (s->start == 0) {
+        /* nothing frozen: the source only augments */
+        for (int j = 0; j < b; j++) {
+            uint64_t id = s->ids ? s->ids[idx[j]] : (uint64_t)idx[j];
+            al_status st = make_input(s, id, variant_of(s, id, epoch), s->d->x + (size_t)idx[j] * s->xn,
+                                      xb + (size_t)j * s->xn);
+            if (st) return st;
+        }
+        return AL_OK;
+    }
+    int nm = 0;
+    for (int j = 0; j < b; j++) {
+        uint64_t id = s->ids ? s->ids[idx[j]] : (uint64_t)idx[j];
+        int v = variant_of(s, id, epoch);
+        if (s->cache && al_cache_lookup(s->cache, id, v, xb + (size_t)j * s->feat)) continue;
+        al_status st = make_input(s, id, v, s->d->x + (size_t)idx[j] * s->xn, s->stage + (size_t)nm * s->xn);
+        if (st) return st;
+        s->miss[nm++] = j;
+    }
+    if (nm == 0) return AL_OK;
+    /* the frozen prefix runs in inference mode (its nodes are not trainable) */
+    al_status st = al_model_forward_range(s->m, s->pool, 0, s->start, s->stage, nm, 1);
+    if (st) return st;
+    const float *f = s->m->act[s->start - 1];
+    for (int i = 0; i < nm; i++) {
+        int j = s->miss[i];
+        memcpy(xb + (size_t)j * s->feat, f + (size_t)i * s->feat, sizeof(float) * s->feat);
+        if (s->cache) {
+            uint64_t id = s->ids ? s->ids[idx[j]] : (uint64_t)idx[j];
+            al_cache_store(s->cache, id, variant_of(s, id, epoch), f + (size_t)i * s->feat);
+        }
+    }
+    s->prefix_samples += (uint64_t)nm;
+    return AL_OK;
+}
+
+static int progress(void *user, const al_epoch_info *info, int final) {
+    psrc *s = user;
+    if (final) {
+        if (s->epochs_seen == 0)
+            s->first_epoch = info->seconds;
+        else
+            s->later_sum += info->seconds;
+        s->epochs_seen++;
+    }
+    return s->user_progress ? s->user_progress(s->user_progress_user, info, final) : 0;
+}
+
+al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                         al_cache *cache, const al_personalize_config *c, const al_dataset *eval,
+                         al_personalize_report *r) {
+    al_personalize_report local;
+    if (!r) r = &local;
+    memset(r, 0, sizeof *r);
+    if (!m || !train || !c) return al_error(AL_EINVAL, "al_personalize: NULL argument");
+    if (c->aug_variants < 1 || c->aug_variants > 1024)
+        return al_error(AL_ERANGE, "augmentation variants must be 1..1024, got %d", c->aug_variants);
+    if (c->freeze >= 0) {
+        al_status st = al_model_freeze(m, c->freeze);
+        if (st) return st;
+    }
+    int start = m->first_trainable;
+    if (start >= m->nnodes)
+        return al_error(AL_EINVAL, "freeze point %d leaves nothing to train (the model has %d nodes)", start,
+                        m->nnodes);
+    for (int i = start; i < m->nnodes; i++)
+        if (m->nodes[i].cfg.type == AL_L_ADD && m->nodes[i].cfg.src < start - 1)
+            return al_error(AL_EINVAL, "node %d adds node %d across the freeze point %d; move the freeze point", i,
+                            m->nodes[i].cfg.src, start);
+    psrc s = {0};
+    s.m = m;
+    s.pool = pool;
+    s.d = train;
+    s.ids = ids;
+    s.cache = start > 0 ? cache : NULL;
+    s.c = c;
+    s.start = start;
+    s.xn = al_shape_numel(&m->in);
+    s.feat = start > 0 ? al_shape_numel(&m->nodes[start - 1].out) : s.xn;
+    if (c->aug_variants > 1) {
+        if (m->in.ndim != 3 || m->input_tokens)
+            return al_error(AL_EINVAL, "augmentation variants need an image model (input CxHxW)");
+        s.C = m->in.d[0];
+        s.H = m->in.d[1];
+        s.W = m->in.d[2];
+    }
+    al_train_config tc = c->train;
+    s.user_progress = tc.progress;
+    s.user_progress_user = tc.progress_user;
+    tc.progress = progress;
+    tc.progress_user = &s;
+    al_trainer *t = NULL;
+    al_status st = al_trainer_new(m, pool, &tc, &t);
+    if (st) return st;
+    s.stage = al_malloc(sizeof(float) * s.xn * (size_t)tc.batch);
+    s.miss = al_malloc(sizeof(int) * (size_t)tc.batch);
+    if (!s.stage || !s.miss) {
+        st = AL_ENOMEM;
+        goto done;
+    }
+    if (s.cache) al_cache_bind(s.cache, s.feat, al_model_prefix_fingerprint(m));
+    st = al_trainer_set_source(t, start, s.feat, source, &s);
+    if (st) goto done;
+    st = al_trainer_run(t, train, eval, &r->train);
+    r->first_epoch_seconds = s.first_epoch;
+    r->later_epoch_seconds = s.epochs_seen > 1 ? s.later_sum / (s.epochs_seen - 1) : 0.0;
+    r->prefix_samples = s.prefix_samples;
+    r->suffix_samples = s.suffix_samples;
+    uint64_t pre = 0, suf = 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        uint64_t k = m->nodes[i].vt->macs ? m->nodes[i].vt->macs(&m->nodes[i]) : 0;
+        if (i < start)
+            pre += k;
+        else
+            suf += k;
+    }
+    r->macs = pre * s.prefix_samples + 3 * suf * s.suffix_samples;
+    if (s.cache) al_cache_get_stats(s.cache, &r->cache);
+done:
+    al_free(s.stage);
+    al_free(s.miss);
+    al_trainer_free(t);
+    return st;
+}
