@@ -251,6 +251,30 @@ static void test_frozen(const al_dataset *tr) {
     al_model_free(m);
 }
 
+/* Out of memory at every allocation of creating a trainer and running it:
+ * a clean AL_ENOMEM each time (ASan would report a leak or a bad access). */
+static void test_oom(const al_dataset *tr, const al_dataset *ev) {
+    int failed = 0, ok = 0;
+    for (long k = 1; k <= 12; k++) {
+        al_model *m;
+        REQUIRE_OK(al_model_from_spec(SPEC, 1, &m));
+        al_train_config c = base_config(AL_OPT_ADAM);
+        c.epochs = 1;
+        c.patience = 1;
+        al_trainer *t = NULL;
+        al_alloc_fail_at(k);
+        al_status st = al_trainer_new(m, NULL, &c, &t);
+        if (st == AL_OK) st = al_trainer_run(t, tr, ev, NULL);
+        al_alloc_fail_at(0);
+        CHECK(st == AL_OK || st == AL_ENOMEM);
+        failed += st == AL_ENOMEM;
+        ok += st == AL_OK;
+        al_trainer_free(t);
+        al_model_free(m);
+    }
+    CHECK(failed >= 4 && ok >= 1);
+}
+
 int main(void) {
     al_dataset *tr = blobs(300, 1, 0), *ev = blobs(150, 2, 0);
     test_converges(AL_OPT_SGD, tr, ev);
@@ -260,6 +284,7 @@ int main(void) {
     test_early_stopping(tr);
     test_errors(tr);
     test_frozen(tr);
+    test_oom(tr, ev);
     al_dataset_free(tr);
     al_dataset_free(ev);
     TEST_END("test_trainer");
