@@ -1,0 +1,139 @@
+/* Shared pieces of the autlearn command-line tool: option parsing with strict
+ * numbers, error reporting with the documented exit codes, JSON output and a
+ * progress line on stderr. Each subcommand lives in its own tools/cmd_*.c. */
+#ifndef AL_CLI_H
+#define AL_CLI_H
+
+#include "autlearn.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CLI_PRINTF(f, a)
+#endif
+
+/* Exit codes (docs/CLI.md). */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_RUNTIME = 1, CLI_EXIT_USAGE = 2 };
+
+/* The subcommands; argv[0] is the subcommand's name. */
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+/* ---- errors ----------------------------------------------------------------- */
+
+/* "autlearn <cmd>: <message>" on stderr; returns CLI_EXIT_RUNTIME. */
+int cli_fail(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* Same with al_last_error() as the message (falls back to al_strerror(st)). */
+int cli_fail_lib(const char *cmd, al_status st);
+/* "autlearn <cmd>: <message>" plus a hint to --help; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* Flushes stdout and reports a failed write (full disk, closed pipe) as a
+ * runtime error; returns `code` when stdout is fine. */
+int cli_finish(const char *cmd, int code);
+
+/* ---- option parsing ------------------------------------------------------------ */
+
+/* A cursor over argv[1..]. Options are "--name value" or "--name=value".
+ * Loop shape, in each subcommand:
+ *     cli_args a;  cli_args_init(&a, "train", argc, argv);
+ *     while (cli_next(&a)) {
+ *         if (cli_flag(&a, "json")) json = 1;
+ *         else if (cli_int(&a, "epochs", 1, 1000000, &epochs)) {}
+ *         else if (cli_positional(&a, &file)) {}
+ *         else cli_unknown(&a);
+ *     }
+ *     if (a.error) return CLI_EXIT_USAGE;
+ * Every matcher returns 1 when the current argument is its option (whether
+ * or not the value parsed); a bad value prints a message and sets a.error,
+ * which ends the loop. */
+typedef struct cli_args {
+    const char *cmd;
+    int argc;
+    char **argv;
+    int i;              /* index of the current argument */
+    const char *arg;    /* the current argument */
+    int error;          /* set on the first usage error */
+    int help;           /* set by cli_flag(&a, "help") or -h */
+} cli_args;
+
+void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv);
+int cli_next(cli_args *a);
+int cli_flag(cli_args *a, const char *name);
+int cli_str(cli_args *a, const char *name, const char **out);
+int cli_int(cli_args *a, const char *name, long lo, long hi, int *out);
+int cli_u64(cli_args *a, const char *name, uint64_t *out);
+int cli_double(cli_args *a, const char *name, double lo, double hi, double *out);
+/* One of `choices` (NULL-terminated); *out gets its index. */
+int cli_choice(cli_args *a, const char *name, const char *const *choices, int *out);
+/* A non-option argument; a second one where one is allowed is an error. */
+int cli_positional(cli_args *a, const char **out);
+/* Reports the current argument as unknown (always returns 1). */
+int cli_unknown(cli_args *a);
+
+/* Strict conversions of a whole string (no trailing junk, no overflow, finite);
+ * 1 on success. */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
+int cli_parse_double(const char *s, double lo, double hi, double *out);
+
+/* --threads (0 = AL_THREADS or 1): a pool, or an error message. */
+int cli_pool(const char *cmd, int threads, al_pool **out);
+
+/* "1x28x28" into buf. */
+void cli_shape_str(const al_tensor *t, char *buf, size_t cap);
+/* The last path component of `path` without trailing slashes, into buf. */
+void cli_basename(const char *path, char *buf, size_t cap);
+/* Seconds from a monotonic clock. */
+double cli_now(void);
+
+/* ---- JSON output ----------------------------------------------------------------- */
+
+/* A small streaming writer that places commas and escapes strings (invalid
+ * UTF-8 becomes U+FFFD, so the output always parses). `key` is NULL inside
+ * arrays and at the top level. Non-finite numbers are written as null. */
+typedef struct cli_json {
+    FILE *f;
+    int depth;
+    int first[32];      /* first[d]: no element written yet at depth d */
+} cli_json;
+
+void cli_json_init(cli_json *j, FILE *f);
+void cli_json_begin_object(cli_json *j, const char *key);
+void cli_json_end_object(cli_json *j);
+void cli_json_begin_array(cli_json *j, const char *key);
+void cli_json_end_array(cli_json *j);
+void cli_json_str(cli_json *j, const char *key, const char *v); /* NULL: null */
+void cli_json_num(cli_json *j, const char *key, double v);
+/* With `digits` significant digits (probabilities, timings). */
+void cli_json_num_digits(cli_json *j, const char *key, double v, int digits);
+void cli_json_int(cli_json *j, const char *key, long long v);
+void cli_json_bool(cli_json *j, const char *key, int v);
+void cli_json_null(cli_json *j, const char *key);
+/* Ends the document with a newline. */
+void cli_json_end(cli_json *j);
+/* A JSON string literal for `s` on f. */
+void cli_json_escape(FILE *f, const char *s);
+
+/* ---- progress on stderr ------------------------------------------------------------ */
+
+/* Redraws one status line at most ~10 times a second, only when stderr is a
+ * terminal; in a pipe or a file it writes nothing. */
+typedef struct cli_progress {
+    int enabled;
+    double last;        /* time of the last draw */
+    int drawn;          /* a line is on screen and must be cleared */
+} cli_progress;
+
+void cli_progress_init(cli_progress *p);
+/* Draws "<prefix> [=====>    ] done/total <text>" unless drawn too recently
+ * (force: always). Either string may be NULL. */
+void cli_progress_draw(cli_progress *p, const char *prefix, long long done, long long total, const char *text,
+                       int force);
+/* Erases the line so ordinary output can follow. */
+void cli_progress_clear(cli_progress *p);
+
+#endif /* AL_CLI_H */
