@@ -232,10 +232,11 @@ static const gd_rec *gd_floats(const gd_file *g, const char *name) {
 /* Compares n floats, prints the largest errors; returns 1 on a mismatch. */
 static int gd_compare(const char *cas, const char *label, const char *what, const float *got, const float *want,
                       size_t n) {
-    double max_abs = 0, max_rel = 0;
+    double max_abs = 0, max_rel = 0, max_ref = 0;
     size_t bad = 0, worst = 0;
     for (size_t i = 0; i < n; i++) {
         double a = got[i], b = want[i], d = fabs(a - b);
+        if (fabs(b) > max_ref) max_ref = fabs(b);
         if (!(d <= GD_TOL + GD_TOL * fabs(b))) { /* NaN fails too */
             if (bad == 0 || !(d <= max_abs)) worst = i;
             bad++;
@@ -245,8 +246,13 @@ static int gd_compare(const char *cas, const char *label, const char *what, cons
         if (!(rel <= max_rel)) max_rel = rel;
     }
     g_checks++;
-    fprintf(stderr, "  %-24s %s %-22s n=%-5zu max abs err %.3g  max rel err %.3g%s\n", cas, label, what, n, max_abs,
-            max_rel, bad ? "  MISMATCH" : "");
+    fprintf(stderr, "  %-24s %s %-22s n=%-5zu max abs err %.3g  max rel err %.3g  (max |ref| %.3g)%s\n", cas, label,
+            what, n, max_abs, max_rel, max_ref, bad ? "  MISMATCH" : "");
+    /* an all-zero reference would let a layer that writes nothing pass */
+    if (max_ref == 0.0) {
+        fprintf(stderr, "golden %s %s %s: the reference is all zero, the case is degenerate\n", cas, label, what);
+        return 1;
+    }
     if (bad) {
         fprintf(stderr, "golden %s %s %s: %zu of %zu values off; worst [%zu] autlearn %.8g pytorch %.8g\n", cas, label,
                 what, bad, n, worst, (double)got[worst], (double)want[worst]);
