@@ -1,0 +1,287 @@
+/* 2-D convolution, PyTorch's nn.Conv2d (groups 1, dilation 1), as GEMM.
+ *
+ * Per sample x is [C,H,W], y is [F,Ho,Wo] with Ho = (H + 2p - k) / s + 1;
+ * weight [F,C,k,k] is the matrix W [F, CKK] (CKK = C*k*k), bias [F].
+ * Let P = Ho*Wo. The column matrix of a batch of n is col [CKK, n*P]: sample
+ * i's columns sit at offset i*P, so the whole batch is one matrix.
+ *
+ *   forward   y_i = W * col_i + b          [F,P] = [F,CKK] [CKK,P]
+ *   dW       += dYt * col^T                [F,CKK] = [F,nP] [nP,CKK]
+ *   dcol      = W^T * dYt ; dx_i = col2im(dcol_i)
+ * where dYt [F, nP] is dy with the batch moved inside the rows. dW is one
+ * GEMM over the whole batch (its K = n*P is long, which GEMM likes), not n
+ * accumulating ones.
+ *
+ * Forward takes one of two routes. Large images (P >= CONV_FUSED_MIN):
+ * threads take whole samples, im2col one sample and multiply it straight
+ * into y (the sample's columns stay in cache). Small images (the later
+ * layers of a CNN, P = 49 or 196): the per-sample GEMM would be thin, so
+ * the whole batch is multiplied at once into scratch [F, nP] and scattered.
+ * 1x1 stride-1 unpadded convolutions skip im2col: x_i already is col_i.
+ *
+ * Scratch (e->ws): col [CKK, nP] then out/dYt [F, nP]. Nothing is saved in
+ * aux: backward recomputes im2col, which is cheap next to the GEMMs. */
+#include "al_internal.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#define CONV_FUSED_MIN 256
+/* Below this many floats of work a sample loop stays on the calling thread. */
+#define CONV_PAR_MIN 32768
+
+typedef struct conv_geom {
+    int C, H, W, F, k, s, p, Ho, Wo;
+    long P, CKK;
+} conv_geom;
+
+static conv_geom geom(const al_node *nd) {
+    conv_geom g;
+    g.C = nd->in.d[0];
+    g.H = nd->in.d[1];
+    g.W = nd->in.d[2];
+    g.F = nd->cfg.units;
+    g.k = nd->cfg.k;
+    g.s = nd->cfg.stride > 0 ? nd->cfg.stride : 1;
+    g.p = nd->cfg.pad;
+    g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
+    g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
+    g.P = (long)g.Ho * g.Wo;
+    g.CKK = (long)g.C * g.k * g.k;
+    return g;
+}
+
+static int is_1x1(const conv_geom *g) { return g->k == 1 && g->s == 1 && g->p == 0; }
+
+static al_status conv_shape(al_node *nd, const al_shape *in) {
+    const al_layer_cfg *c = &nd->cfg;
+    if (in->ndim != 3) return al_error(AL_ESHAPE, "conv: input must be [C,H,W], got %d dimensions", in->ndim);
+    if (c->units <= 0) return al_error(AL_EINVAL, "conv: filters must be positive, got %d", c->units);
+    if (c->k <= 0) return al_error(AL_EINVAL, "conv: kernel size must be positive, got %d", c->k);
+    if (c->stride < 0 || c->pad < 0)
+        return al_error(AL_EINVAL, "conv: stride %d and padding %d must not be negative", c->stride, c->pad);
+    if (in->d[1] + 2 * c->pad < c->k || in->d[2] + 2 * c->pad < c->k)
+        return al_error(AL_ESHAPE, "conv: kernel %d is larger than the padded input %dx%d (padding %d)", c->k,
+                        in->d[1], in->d[2], c->pad);
+    conv_geom g = geom(nd);
+    if (g.CKK > INT_MAX / 2 || (double)g.F * g.CKK > (double)INT_MAX)
+        return al_error(AL_ESHAPE, "conv: weight %d x %ld is too large", g.F, g.CKK);
+    nd->out.ndim = 3;
+    nd->out.d[0] = g.F;
+    nd->out.d[1] = g.Ho;
+    nd->out.d[2] = g.Wo;
+    int wd[4] = {g.F, g.C, g.k, g.k};
+    al_node_param(nd, 0, "weight", 4, wd, 0);
+    if (c->bias) al_node_param(nd, 1, "bias", 1, wd, 0);
+    nd->aux_per_sample = nd->aux_fixed = 0;
+    nd->ws_fixed = 0;
+    nd->ws_per_sample = (size_t)g.CKK * (size_t)g.P + (size_t)g.F * (size_t)g.P;
+    return AL_OK;
+}
+
+static void conv_init(al_node *nd, al_rng *rng) {
+    /* PyTorch: kaiming_uniform(a=sqrt(5)) for the weight and the bias bound
+     * both come to U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C*k*k. */
+    const al_param *w = &nd->params[0];
+    float bound = 1.0f / sqrtf((float)(w->dims[1] * w->dims[2] * w->dims[3]));
+    for (int i = 0; i < nd->nparams; i++)
+        for (size_t j = 0; j < nd->params[i].n; j++)
+            nd->params[i].w[j] = (2.0f * al_rng_uniform(rng) - 1.0f) * bound;
+}
+
+/* ---- sample loops ------------------------------------------------------------ */
+
+typedef struct conv_run conv_run;
+typedef void (*sample_fn)(const conv_run *r, int i, int ith_first);
+
+struct conv_run {
+    const al_node *nd;
+    conv_geom g;
+    int n;
+    const float *x, *dy, *w, *b;
+    float *y, *dx, *col, *out;
+    al_pool *gemm_pool; /* pool for GEMMs issued inside a sample fn (NULL inside a task) */
+    sample_fn fn;
+};
+
+static void samples_task(void *arg, int ith, int nth) {
+    const conv_run *r = arg;
+    long lo, hi;
+    al_split(r->n, ith, nth, &lo, &hi);
+    for (long i = lo; i < hi; i++) r->fn(r, (int)i, (int)lo);
+}
+
+/* Runs r->fn for every sample, split statically over the pool's threads;
+ * `ith_first` tells the fn the first sample of its thread (its scratch
+ * slot). With fewer samples than threads the samples run in turn and the
+ * GEMMs inside them get the threads instead. */
+static void for_samples(al_pool *pool, conv_run *r, size_t work, sample_fn fn) {
+    r->fn = fn;
+    int nth = al_pool_size(pool);
+    if (nth > 1 && r->n >= nth && work >= CONV_PAR_MIN) {
+        r->gemm_pool = NULL;
+        al_pool_run(pool, samples_task, r);
+    } else {
+        r->gemm_pool = pool;
+        for (int i = 0; i < r->n; i++) fn(r, i, 0);
+    }
+}
+
+/* ---- forward ------------------------------------------------------------------ */
+
+/* y_i = W * col_i + b, im2col into the thread's own slot of the scratch. */
+static void fwd_fused(const conv_run *r, int i, int ith_first) {
+    const conv_geom *g = &r->g;
+    float *y = r->y + (size_t)i * g->F * g->P;
+    const float *xi = r->x + (size_t)i * g->C * g->H * g->W, *col = xi;
+    if (r->b)
+        for (int f = 0; f < g->F; f++)
+            for (long q = 0; q < g->P; q++) y[(size_t)f * g->P + q] = r->b[f];
+    if (!is_1x1(g)) {
+        float *slot = r->col + (size_t)ith_first * g->CKK * g->P;
+        al_im2col(xi, g->C, g->H, g->W, g->k, g->s, g->p, slot, g->P);
+        col = slot;
+    }
+    al_sgemm(r->gemm_pool, 0, 0, g->F, (int)g->P, (int)g->CKK, 1.0f, r->w, (int)g->CKK, col, (int)g->P,
+             r->b ? 1.0f : 0.0f, y, (int)g->P);
+}
+
+/* col_i into the batch's column matrix [CKK, nP] at column i*P. */
+static void im2col_batch(const conv_run *r, int i, int ith_first) {
+    AL_UNUSED(ith_first);
+    const conv_geom *g = &r->g;
+    al_im2col(r->x + (size_t)i * g->C * g->H * g->W, g->C, g->H, g->W, g->k, g->s, g->p, r->col + (size_t)i * g->P,
+              (long)r->n * g->P);
+}
+
+/* y_i[f] = out[f, iP .. iP+P) + b[f] */
+static void scatter_out(const conv_run *r, int i, int ith_first) {
+    AL_UNUSED(ith_first);
+    const conv_geom *g = &r->g;
+    size_t ld = (size_t)r->n * g->P;
+    for (int f = 0; f < g->F; f++) {
+        const float *src = r->out + (size_t)f * ld + (size_t)i * g->P;
+        float *dst = r->y + ((size_t)i * g->F + f) * g->P;
+        float b = r->b ? r->b[f] : 0.0f;
+        if (r->b)
+            for (long q = 0; q < g->P; q++) dst[q] = src[q] + b;
+        else
+            memcpy(dst, src, sizeof(float) * (size_t)g->P);
+    }
+}
+
+static al_status conv_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
+    conv_run r = {0};
+    r.nd = nd;
+    r.g = geom(nd);
+    r.n = n;
+    r.x = x;
+    r.y = y;
+    r.w = nd->params[0].w;
+    r.b = nd->cfg.bias ? nd->params[1].w : NULL;
+    r.col = e->ws;
+    r.out = e->ws + (size_t)n * r.g.CKK * r.g.P;
+    if ((double)n * r.g.P > (double)INT_MAX)
+        return al_error(AL_ERANGE, "conv: batch %d x %ld output pixels exceeds the GEMM's range", n, r.g.P);
+    size_t work = (size_t)n * (size_t)r.g.P * (size_t)(r.g.CKK + r.g.F);
+    if (r.g.P >= CONV_FUSED_MIN || is_1x1(&r.g)) {
+        for_samples(e->pool, &r, work, fwd_fused);
+        return AL_OK;
+    }
+    int nP = (int)((long)n * r.g.P);
+    for_samples(e->pool, &r, work, im2col_batch);
+    al_sgemm(e->pool, 0, 0, r.g.F, nP, (int)r.g.CKK, 1.0f, r.w, (int)r.g.CKK, r.col, nP, 0.0f, r.out, nP);
+    for_samples(e->pool, &r, work, scatter_out);
+    return AL_OK;
+}
+
+/* ---- backward ------------------------------------------------------------------ */
+
+/* dYt[f, iP .. iP+P) = dy_i[f], and col_i when the weights are trained. */
+static void bwd_prepare(const conv_run *r, int i, int ith_first) {
+    const conv_geom *g = &r->g;
+    size_t ld = (size_t)r->n * g->P;
+    for (int f = 0; f < g->F; f++)
+        memcpy(r->out + (size_t)f * ld + (size_t)i * g->P, r->dy + ((size_t)i * g->F + f) * g->P,
+               sizeof(float) * (size_t)g->P);
+    if (r->nd->trainable) im2col_batch(r, i, ith_first);
+}
+
+static void bwd_col2im(const conv_run *r, int i, int ith_first) {
+    AL_UNUSED(ith_first);
+    const conv_geom *g = &r->g;
+    al_col2im(r->col + (size_t)i * g->P, (long)r->n * g->P, g->C, g->H, g->W, g->k, g->s, g->p,
+              r->dx + (size_t)i * g->C * g->H * g->W);
+}
+
+/* 1x1: dx_i = W^T * dy_i [C,P] = [C,F] [F,P], no col2im. */
+static void bwd_dx_1x1(const conv_run *r, int i, int ith_first) {
+    AL_UNUSED(ith_first);
+    const conv_geom *g = &r->g;
+    al_sgemm(r->gemm_pool, 1, 0, g->C, (int)g->P, g->F, 1.0f, r->w, g->C, r->dy + (size_t)i * g->F * g->P,
+             (int)g->P, 0.0f, r->dx + (size_t)i * g->C * g->P, (int)g->P);
+}
+
+typedef struct bias_args {
+    const float *dyt;
+    float *db;
+    int F;
+    size_t len;
+} bias_args;
+
+static void bias_task(void *arg, int ith, int nth) {
+    const bias_args *a = arg;
+    long lo, hi;
+    al_split(a->F, ith, nth, &lo, &hi);
+    for (long f = lo; f < hi; f++) {
+        const float *row = a->dyt + (size_t)f * a->len;
+        float s = 0.0f;
+        for (size_t q = 0; q < a->len; q++) s += row[q];
+        a->db[f] += s;
+    }
+}
+
+static void conv_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
+                          float *dx, int n) {
+    AL_UNUSED(y);
+    conv_run r = {0};
+    r.nd = nd;
+    r.g = geom(nd);
+    r.n = n;
+    r.x = x;
+    r.dy = dy;
+    r.dx = dx;
+    r.w = nd->params[0].w;
+    r.col = e->ws;
+    r.out = e->ws + (size_t)n * r.g.CKK * r.g.P;
+    const conv_geom *g = &r.g;
+    int nP = (int)((long)n * g->P), CKK = (int)g->CKK;
+    size_t work = (size_t)n * (size_t)g->P * (size_t)(g->CKK + g->F);
+    if (nd->trainable) {
+        for_samples(e->pool, &r, work, bwd_prepare);
+        al_sgemm(e->pool, 0, 1, g->F, CKK, nP, 1.0f, r.out, nP, r.col, nP, 1.0f, nd->params[0].g, CKK);
+        if (nd->cfg.bias) {
+            bias_args ba = {r.out, nd->params[1].g, g->F, (size_t)nP};
+            if ((size_t)nP * (size_t)g->F >= CONV_PAR_MIN)
+                al_pool_run(e->pool, bias_task, &ba);
+            else
+                bias_task(&ba, 0, 1);
+        }
+    }
+    if (!dx) return;
+    if (is_1x1(g)) {
+        for_samples(e->pool, &r, work, bwd_dx_1x1);
+        return;
+    }
+    if (!nd->trainable) for_samples(e->pool, &r, work, bwd_prepare);
+    al_sgemm(e->pool, 1, 0, CKK, nP, g->F, 1.0f, r.w, CKK, r.out, nP, 0.0f, r.col, nP);
+    for_samples(e->pool, &r, work, bwd_col2im);
+}
+
+static uint64_t conv_macs(const al_node *nd) {
+    conv_geom g = geom(nd);
+    return (uint64_t)g.F * (uint64_t)g.P * (uint64_t)g.CKK;
+}
+
+const al_layer_vt al_conv2d_vt = {"conv", conv_shape, conv_init, conv_forward, conv_backward, conv_macs};

@@ -1,0 +1,207 @@
+/* Depthwise 2-D convolution, PyTorch's nn.Conv2d(C, C, k, groups=C):
+ * channel multiplier 1, every channel filtered by its own k x k kernel.
+ * Per sample x is [C,H,W], y is [C,Ho,Wo] with Ho = (H + 2p - k) / s + 1;
+ * weight [C,1,k,k], bias [C]. Direct loops: with one input channel per
+ * output there is no reduction for a GEMM to exploit.
+ *
+ * For each kernel tap (ky, kx) the output columns whose input pixel is
+ * inside the image form one interval [lo, hi) (the same for every row), so
+ * the inner loops run without bounds tests and vectorise for stride 1.
+ *
+ * Threads: forward splits the n*C planes; backward splits the channels (a
+ * thread owns dW[c] and db[c] and walks the samples in order), so the
+ * gradient sums never depend on the thread count. */
+#include "al_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define DW_PAR_MIN 32768
+
+typedef struct dw_geom {
+    int C, H, W, k, s, p, Ho, Wo;
+} dw_geom;
+
+static dw_geom dgeom(const al_node *nd) {
+    dw_geom g;
+    g.C = nd->in.d[0];
+    g.H = nd->in.d[1];
+    g.W = nd->in.d[2];
+    g.k = nd->cfg.k;
+    g.s = nd->cfg.stride > 0 ? nd->cfg.stride : 1;
+    g.p = nd->cfg.pad;
+    g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
+    g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
+    return g;
+}
+
+static al_status dw_shape(al_node *nd, const al_shape *in) {
+    const al_layer_cfg *c = &nd->cfg;
+    if (in->ndim != 3) return al_error(AL_ESHAPE, "dwconv: input must be [C,H,W], got %d dimensions", in->ndim);
+    if (c->k <= 0) return al_error(AL_EINVAL, "dwconv: kernel size must be positive, got %d", c->k);
+    if (c->stride < 0 || c->pad < 0)
+        return al_error(AL_EINVAL, "dwconv: stride %d and padding %d must not be negative", c->stride, c->pad);
+    if (in->d[1] + 2 * c->pad < c->k || in->d[2] + 2 * c->pad < c->k)
+        return al_error(AL_ESHAPE, "dwconv: kernel %d is larger than the padded input %dx%d (padding %d)", c->k,
+                        in->d[1], in->d[2], c->pad);
+    dw_geom g = dgeom(nd);
+    nd->out.ndim = 3;
+    nd->out.d[0] = g.C;
+    nd->out.d[1] = g.Ho;
+    nd->out.d[2] = g.Wo;
+    int wd[4] = {g.C, 1, g.k, g.k};
+    al_node_param(nd, 0, "weight", 4, wd, 0);
+    if (c->bias) al_node_param(nd, 1, "bias", 1, wd, 0);
+    nd->aux_per_sample = nd->aux_fixed = 0;
+    nd->ws_per_sample = nd->ws_fixed = 0;
+    return AL_OK;
+}
+
+static void dw_init(al_node *nd, al_rng *rng) {
+    /* PyTorch's default, fan_in = (C / groups) * k * k = k * k */
+    float bound = 1.0f / (float)nd->params[0].dims[2];
+    for (int i = 0; i < nd->nparams; i++)
+        for (size_t j = 0; j < nd->params[i].n; j++)
+            nd->params[i].w[j] = (2.0f * al_rng_uniform(rng) - 1.0f) * bound;
+}
+
+/* The ox in [0, Wo) with 0 <= ox*s - p + kx < W: [*lo, *hi). */
+static void dw_range(const dw_geom *g, int kx, int *lo, int *hi) {
+    int off = g->p - kx;
+    int l = off <= 0 ? 0 : (off + g->s - 1) / g->s;
+    int h = g->W - 1 + off < 0 ? 0 : (g->W - 1 + off) / g->s + 1;
+    if (l > g->Wo) l = g->Wo;
+    if (h > g->Wo) h = g->Wo;
+    if (h < l) h = l;
+    *lo = l;
+    *hi = h;
+}
+
+typedef struct dw_run {
+    dw_geom g;
+    int n;
+    const float *x, *dy, *w, *b;
+    float *y, *dx, *dw, *db;
+} dw_run;
+
+/* One plane: y[Ho,Wo] = b + sum over taps of w[ky,kx] * shifted x[H,W]. */
+static void dw_plane_fwd(const dw_geom *g, const float *x, const float *w, float b, float *y) {
+    for (size_t q = 0; q < (size_t)g->Ho * g->Wo; q++) y[q] = b;
+    for (int ky = 0; ky < g->k; ky++)
+        for (int kx = 0; kx < g->k; kx++) {
+            float wv = w[ky * g->k + kx];
+            int lo, hi;
+            dw_range(g, kx, &lo, &hi);
+            if (lo >= hi) continue;
+            for (int oy = 0; oy < g->Ho; oy++) {
+                int iy = oy * g->s - g->p + ky;
+                if (iy < 0 || iy >= g->H) continue;
+                const float *src = x + (size_t)iy * g->W + (lo * g->s - g->p + kx);
+                float *dst = y + (size_t)oy * g->Wo;
+                if (g->s == 1)
+                    for (int ox = lo; ox < hi; ox++) dst[ox] += wv * src[ox - lo];
+                else
+                    for (int ox = lo; ox < hi; ox++) dst[ox] += wv * src[(size_t)(ox - lo) * g->s];
+            }
+        }
+}
+
+static void dw_fwd_task(void *arg, int ith, int nth) {
+    const dw_run *r = arg;
+    const dw_geom *g = &r->g;
+    long lo, hi;
+    al_split((long)r->n * g->C, ith, nth, &lo, &hi);
+    size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
+    for (long pl = lo; pl < hi; pl++) {
+        int c = (int)(pl % g->C);
+        dw_plane_fwd(g, r->x + (size_t)pl * in_plane, r->w + (size_t)c * g->k * g->k, r->b ? r->b[c] : 0.0f,
+                     r->y + (size_t)pl * out_plane);
+    }
+}
+
+static al_status dw_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
+    dw_run r = {0};
+    r.g = dgeom(nd);
+    r.n = n;
+    r.x = x;
+    r.y = y;
+    r.w = nd->params[0].w;
+    r.b = nd->cfg.bias ? nd->params[1].w : NULL;
+    size_t work = (size_t)n * r.g.C * (size_t)r.g.Ho * r.g.Wo * (size_t)r.g.k * r.g.k;
+    if (work >= DW_PAR_MIN)
+        al_pool_run(e->pool, dw_fwd_task, &r);
+    else
+        dw_fwd_task(&r, 0, 1);
+    return AL_OK;
+}
+
+/* Channel c over all samples: dW[c], db[c] (when trained), dx[:, c]. */
+static void dw_bwd_task(void *arg, int ith, int nth) {
+    const dw_run *r = arg;
+    const dw_geom *g = &r->g;
+    long clo, chi;
+    al_split(g->C, ith, nth, &clo, &chi);
+    size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
+    for (long c = clo; c < chi; c++) {
+        const float *w = r->w + (size_t)c * g->k * g->k;
+        float *dw = r->dw ? r->dw + (size_t)c * g->k * g->k : NULL;
+        for (int i = 0; i < r->n; i++) {
+            size_t pl = (size_t)i * g->C + (size_t)c;
+            const float *x = r->x + pl * in_plane, *dy = r->dy + pl * out_plane;
+            float *dx = r->dx ? r->dx + pl * in_plane : NULL;
+            if (r->db) {
+                float s = 0.0f;
+                for (size_t q = 0; q < out_plane; q++) s += dy[q];
+                r->db[c] += s;
+            }
+            if (dx) memset(dx, 0, sizeof(float) * in_plane);
+            for (int ky = 0; ky < g->k; ky++)
+                for (int kx = 0; kx < g->k; kx++) {
+                    int lo, hi;
+                    dw_range(g, kx, &lo, &hi);
+                    if (lo >= hi) continue;
+                    float wv = w[ky * g->k + kx], acc = 0.0f;
+                    for (int oy = 0; oy < g->Ho; oy++) {
+                        int iy = oy * g->s - g->p + ky;
+                        if (iy < 0 || iy >= g->H) continue;
+                        size_t xo = (size_t)iy * g->W + (size_t)(lo * g->s - g->p + kx);
+                        const float *dyr = dy + (size_t)oy * g->Wo;
+                        if (dw)
+                            for (int ox = lo; ox < hi; ox++) acc += dyr[ox] * x[xo + (size_t)(ox - lo) * g->s];
+                        if (dx)
+                            for (int ox = lo; ox < hi; ox++) dx[xo + (size_t)(ox - lo) * g->s] += wv * dyr[ox];
+                    }
+                    if (dw) dw[ky * g->k + kx] += acc;
+                }
+        }
+    }
+}
+
+static void dw_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy, float *dx,
+                        int n) {
+    AL_UNUSED(y);
+    dw_run r = {0};
+    r.g = dgeom(nd);
+    r.n = n;
+    r.x = x;
+    r.dy = dy;
+    r.dx = dx;
+    r.w = nd->params[0].w;
+    if (nd->trainable) {
+        r.dw = nd->params[0].g;
+        r.db = nd->cfg.bias ? nd->params[1].g : NULL;
+    }
+    if (!r.dw && !r.dx) return;
+    size_t work = (size_t)n * r.g.C * (size_t)r.g.Ho * r.g.Wo * (size_t)r.g.k * r.g.k;
+    if (work >= DW_PAR_MIN)
+        al_pool_run(e->pool, dw_bwd_task, &r);
+    else
+        dw_bwd_task(&r, 0, 1);
+}
+
+static uint64_t dw_macs(const al_node *nd) {
+    dw_geom g = dgeom(nd);
+    return (uint64_t)g.C * (uint64_t)g.Ho * (uint64_t)g.Wo * (uint64_t)g.k * (uint64_t)g.k;
+}
+
+const al_layer_vt al_dwconv2d_vt = {"dwconv", dw_shape, dw_init, dw_forward, dw_backward, dw_macs};

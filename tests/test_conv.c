@@ -1,0 +1,207 @@
+/* conv and dwconv layers: finite-difference gradient checks over stride,
+ * padding, kernel size, bias and channel counts; forward against a direct
+ * convolution written out here; threads against no threads; a frozen conv
+ * gets no weight gradient; im2col and col2im are adjoint. */
+#include "al_test.h"
+
+/* Direct convolution, one sample: x [C,H,W], w [F,C,k,k] (depthwise: [C,1,k,k],
+ * F = C), y [F,Ho,Wo], summed in double. */
+static void naive_conv(const float *x, int C, int H, int W, const float *w, const float *b, int F, int k, int s,
+                       int p, int depthwise, float *y) {
+    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
+    for (int f = 0; f < F; f++)
+        for (int oy = 0; oy < Ho; oy++)
+            for (int ox = 0; ox < Wo; ox++) {
+                double acc = b ? b[f] : 0.0;
+                int c0 = depthwise ? f : 0, c1 = depthwise ? f + 1 : C;
+                for (int c = c0; c < c1; c++)
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int iy = oy * s - p + ky, ix = ox * s - p + kx;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            float wv = depthwise ? w[(f * k + ky) * k + kx] : w[((f * C + c) * k + ky) * k + kx];
+                            acc += (double)wv * x[((size_t)c * H + iy) * W + ix];
+                        }
+                y[((size_t)f * Ho + oy) * Wo + ox] = (float)acc;
+            }
+}
+
+/* Forward of a one-layer model against naive_conv, with and without
+ * threads; backward with and without threads must agree too. */
+static void check_against_naive(al_pool *pool, int C, int H, int W, int F, int k, int s, int p, int bias,
+                                int depthwise) {
+    char spec[160];
+    if (depthwise)
+        snprintf(spec, sizeof spec, "input %dx%dx%d; dwconv %d s=%d p=%d bias=%d", C, H, W, k, s, p, bias);
+    else
+        snprintf(spec, sizeof spec, "input %dx%dx%d; conv %d k=%d s=%d p=%d bias=%d", C, H, W, F, k, s, p, bias);
+    if (depthwise) F = C;
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec(spec, 7, &m));
+    int n = 5;
+    m->want_input_grad = 1;
+    REQUIRE_OK(al_model_plan(m, n));
+    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
+    size_t xs = (size_t)C * H * W, ys = (size_t)F * Ho * Wo;
+    CHECK(al_shape_numel(&m->nodes[0].out) == ys);
+    float *x = malloc(sizeof(float) * xs * n), *want = malloc(sizeof(float) * ys * n);
+    float *dl = malloc(sizeof(float) * ys * n);
+    al_rng r;
+    al_rng_seed(&r, 99, 3);
+    for (size_t i = 0; i < xs * n; i++) x[i] = al_rng_normal(&r);
+    for (size_t i = 0; i < ys * n; i++) dl[i] = al_rng_normal(&r);
+    const float *w = m->nodes[0].params[0].w, *b = bias ? m->nodes[0].params[1].w : NULL;
+    for (int i = 0; i < n; i++) naive_conv(x + i * xs, C, H, W, w, b, F, k, s, p, depthwise, want + i * ys);
+    size_t nw = m->nodes[0].params[0].n, nb = bias ? m->nodes[0].params[1].n : 0;
+    float *g1 = malloc(sizeof(float) * (nw + nb + xs * n));
+    for (int t = 0; t < 2; t++) {
+        const float *y;
+        al_pool *pl = t ? pool : NULL;
+        REQUIRE_OK(al_model_forward_from(m, pl, 0, x, n, 1, &y));
+        int bad = 0;
+        double tol = 1e-5 * (k * k * (depthwise ? 1 : C) + 1);
+        for (size_t i = 0; i < ys * n; i++)
+            if (!(fabs((double)y[i] - want[i]) <= tol)) {
+                if (bad++ < 3) fprintf(stderr, "%s threads=%d: y[%zu] = %.7g, want %.7g\n", spec, t + 1, i, y[i], want[i]);
+            }
+        CHECK(bad == 0);
+        al_model_zero_grad(m);
+        REQUIRE_OK(al_model_backward(m, pl, x, dl, n));
+        if (t == 0) {
+            memcpy(g1, m->nodes[0].params[0].g, sizeof(float) * nw);
+            if (nb) memcpy(g1 + nw, m->nodes[0].params[1].g, sizeof(float) * nb);
+            memcpy(g1 + nw + nb, m->dinput, sizeof(float) * xs * n);
+        } else {
+            int gb = 0;
+            for (size_t i = 0; i < nw; i++) gb += !(fabs(g1[i] - m->nodes[0].params[0].g[i]) <= 1e-5 * (1 + fabs(g1[i])));
+            for (size_t i = 0; i < nb; i++)
+                gb += !(fabs(g1[nw + i] - m->nodes[0].params[1].g[i]) <= 1e-5 * (1 + fabs(g1[nw + i])));
+            for (size_t i = 0; i < xs * n; i++)
+                gb += !(fabs(g1[nw + nb + i] - m->dinput[i]) <= 1e-5 * (1 + fabs(g1[nw + nb + i])));
+            if (gb) fprintf(stderr, "%s: %d gradients differ with 2 threads\n", spec, gb);
+            CHECK(gb == 0);
+        }
+    }
+    free(x);
+    free(want);
+    free(dl);
+    free(g1);
+    al_model_free(m);
+}
+
+static void check_adjoint(int C, int H, int W, int k, int s, int p) {
+    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
+    long P = (long)Ho * Wo, ld = P + 3; /* padded rows */
+    size_t xs = (size_t)C * H * W, cs = (size_t)C * k * k * ld;
+    float *x = malloc(sizeof(float) * xs), *x2 = malloc(sizeof(float) * xs);
+    float *col = malloc(sizeof(float) * cs), *c2 = malloc(sizeof(float) * cs);
+    al_rng r;
+    al_rng_seed(&r, 5, 5);
+    for (size_t i = 0; i < xs; i++) x[i] = al_rng_normal(&r);
+    for (size_t i = 0; i < cs; i++) c2[i] = col[i] = al_rng_normal(&r);
+    al_im2col(x, C, H, W, k, s, p, col, ld);
+    al_col2im(c2, ld, C, H, W, k, s, p, x2);
+    /* <im2col(x), c2> == <x, col2im(c2)> over the P used columns */
+    double lhs = 0, rhs = 0;
+    for (long row = 0; row < (long)C * k * k; row++)
+        for (long q = 0; q < P; q++) lhs += (double)col[row * ld + q] * c2[row * ld + q];
+    for (size_t i = 0; i < xs; i++) rhs += (double)x[i] * x2[i];
+    CHECK_NEAR(lhs, rhs, 1e-4 * (fabs(lhs) + 1));
+    /* the padding between rows is left alone */
+    for (long row = 0; row < (long)C * k * k; row++)
+        for (long q = P; q < ld; q++) CHECK(col[row * ld + q] == c2[row * ld + q]);
+    free(x);
+    free(x2);
+    free(col);
+    free(c2);
+}
+
+int main(void) {
+    gc_opts o = gc_defaults();
+    /* conv: stride 1/2, pad 0/1/2, k 1/3/5, bias 0/1, C = 1..5, odd sizes */
+    const char *conv_specs[] = {
+        "input 1x5x5; conv 2 k=3 p=1",
+        "input 3x7x6; conv 4 k=3 s=2 p=1",
+        "input 2x6x5; conv 3 k=1",                /* 1x1 fast path */
+        "input 2x5x5; conv 3 k=1 s=2 p=1",        /* 1x1, not the fast path */
+        "input 5x9x7; conv 2 k=5 p=2 bias=0",
+        "input 4x7x7; conv 3 k=3 s=2",
+        "input 1x3x3; conv 1 k=3",                /* one output pixel */
+        "input 2x17x16; conv 2 k=3 p=1",          /* 272 pixels: the fused forward */
+        "input 2x8x7; conv 3 k=3 p=1; conv 2 k=3 s=2 p=2", /* gradient through a conv */
+    };
+    for (size_t i = 0; i < sizeof conv_specs / sizeof conv_specs[0]; i++) {
+        int f = gradcheck_spec(conv_specs[i], &o);
+        if (f) fprintf(stderr, "gradcheck failed: %s\n", conv_specs[i]);
+        CHECK(f == 0);
+    }
+    const char *dw_specs[] = {
+        "input 3x7x7; dwconv 3 p=1",
+        "input 2x8x9; dwconv 5 s=2 p=2",
+        "input 4x6x5; dwconv 1 bias=0",
+        "input 3x9x9; dwconv 3 s=3",
+        "input 1x4x4; dwconv 3 p=2",
+        "input 2x6x6; dwconv 3 p=1; dwconv 3 s=2",
+    };
+    for (size_t i = 0; i < sizeof dw_specs / sizeof dw_specs[0]; i++) {
+        int f = gradcheck_spec(dw_specs[i], &o);
+        if (f) fprintf(stderr, "gradcheck failed: %s\n", dw_specs[i]);
+        CHECK(f == 0);
+    }
+
+    /* forward against a direct convolution, 1 and 2 threads */
+    al_pool *pool;
+    REQUIRE_OK(al_pool_new(2, &pool));
+    check_against_naive(pool, 3, 9, 8, 4, 3, 1, 1, 1, 0);   /* batched GEMM route */
+    check_against_naive(pool, 2, 20, 19, 5, 3, 1, 1, 1, 0); /* fused route (380 pixels) */
+    check_against_naive(pool, 3, 11, 13, 2, 5, 2, 2, 0, 0);
+    check_against_naive(pool, 4, 6, 7, 3, 1, 1, 0, 1, 0);   /* 1x1 fast path */
+    check_against_naive(pool, 16, 14, 14, 32, 3, 1, 1, 1, 0); /* a reference-CNN-like layer */
+    check_against_naive(pool, 3, 9, 8, 0, 3, 1, 1, 1, 1);   /* depthwise */
+    check_against_naive(pool, 5, 12, 11, 0, 5, 2, 2, 0, 1);
+    al_pool_free(pool);
+
+    check_adjoint(2, 7, 6, 3, 1, 1);
+    check_adjoint(3, 9, 8, 5, 2, 2);
+    check_adjoint(1, 4, 5, 2, 3, 0);
+
+    /* shapes, parameters, MACs */
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec("input 3x28x28; conv 8 k=3 s=2 p=1; dwconv 3 p=1", 1, &m));
+    CHECK(m->nodes[0].out.d[0] == 8 && m->nodes[0].out.d[1] == 14 && m->nodes[0].out.d[2] == 14);
+    CHECK(m->nodes[0].params[0].ndim == 4 && m->nodes[0].params[0].dims[1] == 3 && m->nodes[0].params[0].dims[3] == 3);
+    CHECK(m->nodes[1].params[0].dims[0] == 8 && m->nodes[1].params[0].dims[1] == 1);
+    CHECK(al_model_num_params(m) == 8 * 3 * 9 + 8 + 8 * 9 + 8);
+    CHECK(al_model_macs(m) == (uint64_t)8 * 14 * 14 * 27 + (uint64_t)8 * 14 * 14 * 9);
+    /* PyTorch's default init bound 1/sqrt(C*k*k) */
+    float bound = 1.0f / sqrtf(27.0f), mx = 0;
+    for (size_t i = 0; i < m->nodes[0].params[0].n; i++) mx = fmaxf(mx, fabsf(m->nodes[0].params[0].w[i]));
+    CHECK(mx <= bound && mx > 0.8f * bound);
+    al_model_free(m);
+    CHECK_STATUS(al_model_from_spec("input 1x2x2; conv 4 k=5", 1, &m), AL_ESHAPE);
+    CHECK_STATUS(al_model_from_spec("input 8; conv 4 k=1", 1, &m), AL_ESHAPE);
+    CHECK_STATUS(al_model_from_spec("input 1x2x2; dwconv 3", 1, &m), AL_ESHAPE);
+
+    /* a frozen conv gets no weight gradient; the trainable one above does */
+    REQUIRE_OK(al_model_from_spec("input 2x6x6; conv 3 k=3 p=1; conv 2 k=3", 3, &m));
+    REQUIRE_OK(al_model_freeze(m, 1));
+    REQUIRE_OK(al_model_plan(m, 2));
+    float x[2 * 72], dl[2 * 2 * 16];
+    al_rng r;
+    al_rng_seed(&r, 1, 1);
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = al_rng_normal(&r);
+    for (size_t i = 0; i < sizeof dl / sizeof dl[0]; i++) dl[i] = al_rng_normal(&r);
+    const float *y;
+    al_model_zero_grad(m);
+    REQUIRE_OK(al_model_forward_from(m, NULL, 0, x, 2, 1, &y));
+    REQUIRE_OK(al_model_backward(m, NULL, x, dl, 2));
+    double g0 = 0, g1 = 0;
+    for (int p = 0; p < 2; p++) {
+        for (size_t i = 0; i < m->nodes[0].params[p].n; i++) g0 += fabs(m->nodes[0].params[p].g[i]);
+        for (size_t i = 0; i < m->nodes[1].params[p].n; i++) g1 += fabs(m->nodes[1].params[p].g[i]);
+    }
+    CHECK(g0 == 0.0);
+    CHECK(g1 > 0.0);
+    al_model_free(m);
+    TEST_END("test_conv");
+}
