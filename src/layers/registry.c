@@ -7,12 +7,6 @@ extern const al_layer_vt al_dense_vt, al_conv2d_vt, al_dwconv2d_vt, al_maxpool_v
     al_batchnorm_vt, al_relu_vt, al_relu6_vt, al_tanh_vt, al_sigmoid_vt, al_dropout_vt, al_flatten_vt,
     al_embedding_vt, al_lstm_vt, al_add_vt;
 
-#if defined(__GNUC__)
-/* Transitional while layers land in parallel: a missing layer is NULL. */
-#pragma weak al_conv2d_vt
-#pragma weak al_dwconv2d_vt
-#endif
-
 static const al_layer_vt *vtable_of(al_layer_type t) {
     switch (t) {
     case AL_L_DENSE: return &al_dense_vt;
