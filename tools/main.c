@@ -45,6 +45,7 @@ static void log_to_stderr(void *user, al_log_level level, const char *msg) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
+        fprintf(stderr, "autlearn: no command given\n\n");
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
