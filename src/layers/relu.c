@@ -1,0 +1,54 @@
+/* ReLU, y = max(x, 0), element-wise on any shape. Backward reads y:
+ * dx = dy where y > 0, else 0 (the subgradient at 0 is 0, as in PyTorch).
+ * NaN passes through the forward unchanged. */
+#include "layer_util.h"
+
+#include <math.h>
+
+static al_status relu_shape(al_node *nd, const al_shape *in) {
+    if (in->ndim < 1) return al_error(AL_ESHAPE, "relu: input has no dimensions");
+    nd->out = *in;
+    return AL_OK;
+}
+
+typedef struct relu_args {
+    const float *x, *y, *dy;
+    float *out;
+} relu_args;
+
+static void relu_fwd_range(void *va, long lo, long hi) {
+    const relu_args *a = va;
+    for (long i = lo; i < hi; i++) {
+        float v = a->x[i];
+        a->out[i] = v > 0.0f || isnan(v) ? v : 0.0f;
+    }
+}
+
+static void relu_bwd_range(void *va, long lo, long hi) {
+    const relu_args *a = va;
+    for (long i = lo; i < hi; i++) {
+        float v = a->y[i];
+        a->out[i] = v > 0.0f ? a->dy[i] : 0.0f;
+    }
+}
+
+static al_status relu_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
+    size_t k = (size_t)n * al_shape_numel(&nd->in);
+    relu_args a = {x, NULL, NULL, y};
+    al_par_for(e->pool, (long)k, k, relu_fwd_range, &a);
+    return AL_OK;
+}
+
+static void relu_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy, float *dx,
+                          int n) {
+    AL_UNUSED(x);
+    if (!dx) return; /* no weights */
+    size_t k = (size_t)n * al_shape_numel(&nd->in);
+    relu_args a = {NULL, y, dy, dx};
+    al_par_for(e->pool, (long)k, k, relu_bwd_range, &a);
+}
+
+/* One operation per element counts as one MAC. */
+static uint64_t relu_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
+
+const al_layer_vt al_relu_vt = {"relu", relu_shape, NULL, relu_forward, relu_backward, relu_macs};

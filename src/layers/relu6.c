@@ -1,0 +1,54 @@
+/* ReLU6, y = min(max(x, 0), 6) (PyTorch: hardtanh(0, 6)), element-wise on any
+ * shape. Backward reads y: dx = dy where 0 < y < 6, else 0 (strict at both
+ * ends, as in PyTorch). */
+#include "layer_util.h"
+
+#include <math.h>
+
+static al_status relu6_shape(al_node *nd, const al_shape *in) {
+    if (in->ndim < 1) return al_error(AL_ESHAPE, "relu6: input has no dimensions");
+    nd->out = *in;
+    return AL_OK;
+}
+
+typedef struct relu6_args {
+    const float *x, *y, *dy;
+    float *out;
+} relu6_args;
+
+static void relu6_fwd_range(void *va, long lo, long hi) {
+    const relu6_args *a = va;
+    for (long i = lo; i < hi; i++) {
+        float v = a->x[i];
+        a->out[i] = isnan(v) ? v : (v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v));
+    }
+}
+
+static void relu6_bwd_range(void *va, long lo, long hi) {
+    const relu6_args *a = va;
+    for (long i = lo; i < hi; i++) {
+        float v = a->y[i];
+        a->out[i] = v > 0.0f && v < 6.0f ? a->dy[i] : 0.0f;
+    }
+}
+
+static al_status relu6_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
+    size_t k = (size_t)n * al_shape_numel(&nd->in);
+    relu6_args a = {x, NULL, NULL, y};
+    al_par_for(e->pool, (long)k, k, relu6_fwd_range, &a);
+    return AL_OK;
+}
+
+static void relu6_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy, float *dx,
+                           int n) {
+    AL_UNUSED(x);
+    if (!dx) return; /* no weights */
+    size_t k = (size_t)n * al_shape_numel(&nd->in);
+    relu6_args a = {NULL, y, dy, dx};
+    al_par_for(e->pool, (long)k, k, relu6_bwd_range, &a);
+}
+
+/* One operation per element counts as one MAC. */
+static uint64_t relu6_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
+
+const al_layer_vt al_relu6_vt = {"relu6", relu6_shape, NULL, relu6_forward, relu6_backward, relu6_macs};

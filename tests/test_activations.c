@@ -1,0 +1,146 @@
+/* Element-wise activations: relu, relu6, tanh, sigmoid. Gradient checks,
+ * values and input gradients at known points, and thread-count
+ * independence. */
+#include "al_test.h"
+
+/* Runs a one-layer model "input 8; <act>" forward on x (8 values) and
+ * backward with dy = 1 + i; fills y and dx. */
+static void run_points(const char *act, const float *x, float *y, float *dx) {
+    char spec[64];
+    snprintf(spec, sizeof spec, "input 8; %s", act);
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec(spec, 1, &m));
+    m->want_input_grad = 1;
+    REQUIRE_OK(al_model_plan(m, 1));
+    const float *out;
+    REQUIRE_OK(al_model_forward_from(m, NULL, 0, x, 1, 1, &out));
+    memcpy(y, out, sizeof(float) * 8);
+    float dy[8];
+    for (int i = 0; i < 8; i++) dy[i] = 1.0f + (float)i;
+    REQUIRE_OK(al_model_backward(m, NULL, x, dy, 1));
+    memcpy(dx, m->dinput, sizeof(float) * 8);
+    al_model_free(m);
+}
+
+static void test_gradchecks(void) {
+    gc_opts o = gc_defaults();
+    const char *specs[] = {
+        "input 6; dense 8; relu; dense 3",          "input 2x3x4; relu",
+        "input 6; dense 8; relu6; dense 3",         "input 2x3x4; relu6",
+        "input 6; dense 8; tanh; dense 3",          "input 2x3x4; tanh",
+        "input 6; dense 8; sigmoid; dense 3",       "input 2x3x4; sigmoid",
+        "input 5; dense 7; tanh; dense 7; sigmoid",
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        int f = gradcheck_spec(specs[i], &o);
+        if (f) fprintf(stderr, "gradcheck failed: %s\n", specs[i]);
+        CHECK(f == 0);
+    }
+}
+
+static void test_values(void) {
+    const float x[8] = {-3.0f, -0.5f, 0.0f, 0.25f, 2.0f, 5.5f, 6.0f, 7.5f};
+    float y[8], dx[8];
+
+    run_points("relu", x, y, dx);
+    const float ry[8] = {0, 0, 0, 0.25f, 2.0f, 5.5f, 6.0f, 7.5f};
+    for (int i = 0; i < 8; i++) {
+        CHECK_NEAR(y[i], ry[i], 0);
+        CHECK_NEAR(dx[i], x[i] > 0 ? 1.0f + (float)i : 0.0f, 0); /* 0 at x = 0, like PyTorch */
+    }
+
+    run_points("relu6", x, y, dx);
+    const float r6[8] = {0, 0, 0, 0.25f, 2.0f, 5.5f, 6.0f, 6.0f};
+    for (int i = 0; i < 8; i++) {
+        CHECK_NEAR(y[i], r6[i], 0);
+        CHECK_NEAR(dx[i], x[i] > 0 && x[i] < 6 ? 1.0f + (float)i : 0.0f, 0); /* strict at 0 and 6 */
+    }
+
+    /* NaN propagates through the forward */
+    const float nanx[8] = {NAN, 1, -1, NAN, 0, 0, 7, NAN};
+    run_points("relu", nanx, y, dx);
+    CHECK(isnan(y[0]) && isnan(y[3]) && y[1] == 1.0f && y[2] == 0.0f);
+    run_points("relu6", nanx, y, dx);
+    CHECK(isnan(y[0]) && isnan(y[7]) && y[6] == 6.0f);
+
+    /* reference values from double-precision libm */
+    run_points("tanh", x, y, dx);
+    for (int i = 0; i < 8; i++) {
+        double t = tanh((double)x[i]);
+        CHECK_NEAR(y[i], t, 2e-7);
+        CHECK_NEAR(dx[i], (1.0 + i) * (1.0 - t * t), 1e-6 * (1.0 + i));
+    }
+    CHECK_NEAR(y[3], 0.24491866240370913, 1e-7);
+
+    run_points("sigmoid", x, y, dx);
+    for (int i = 0; i < 8; i++) {
+        double s = 1.0 / (1.0 + exp(-(double)x[i]));
+        CHECK_NEAR(y[i], s, 2e-7);
+        CHECK_NEAR(dx[i], (1.0 + i) * s * (1.0 - s), 1e-6 * (1.0 + i));
+    }
+    CHECK_NEAR(y[2], 0.5, 0);
+    CHECK_NEAR(y[4], 0.8807970779778823, 1e-7);
+
+    /* extremes: no overflow, no NaN, saturation */
+    const float big[8] = {-200.0f, -90.0f, -20.0f, 20.0f, 90.0f, 200.0f, -1e30f, 1e30f};
+    run_points("sigmoid", big, y, dx);
+    for (int i = 0; i < 8; i++) {
+        CHECK(isfinite(y[i]) && y[i] >= 0.0f && y[i] <= 1.0f);
+        CHECK(isfinite(dx[i]));
+    }
+    CHECK(y[0] == 0.0f && y[5] == 1.0f && y[6] == 0.0f && y[7] == 1.0f);
+    run_points("tanh", big, y, dx);
+    CHECK(y[0] == -1.0f && y[5] == 1.0f && dx[0] == 0.0f && dx[5] == 0.0f);
+}
+
+/* Same outputs and gradients, bit for bit, with 1 and 3 threads. */
+static void test_threads(void) {
+    const char *acts[] = {"relu", "relu6", "tanh", "sigmoid"};
+    al_pool *pool;
+    REQUIRE_OK(al_pool_new(3, &pool));
+    int n = 4, k = 20000;
+    float *x = malloc(sizeof(float) * (size_t)n * k), *dl = malloc(sizeof(float) * (size_t)n * k);
+    float *out[2], *din[2];
+    al_rng r;
+    al_rng_seed(&r, 9, 1);
+    for (int i = 0; i < n * k; i++) {
+        x[i] = 4.0f * al_rng_normal(&r);
+        dl[i] = al_rng_normal(&r);
+    }
+    for (int t = 0; t < 2; t++) {
+        out[t] = malloc(sizeof(float) * (size_t)n * k);
+        din[t] = malloc(sizeof(float) * (size_t)n * k);
+    }
+    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "input %d; %s", k, acts[a]);
+        for (int t = 0; t < 2; t++) {
+            al_model *m;
+            REQUIRE_OK(al_model_from_spec(spec, 1, &m));
+            m->want_input_grad = 1;
+            REQUIRE_OK(al_model_plan(m, n));
+            const float *y;
+            REQUIRE_OK(al_model_forward_from(m, t ? pool : NULL, 0, x, n, 1, &y));
+            memcpy(out[t], y, sizeof(float) * (size_t)n * k);
+            REQUIRE_OK(al_model_backward(m, t ? pool : NULL, x, dl, n));
+            memcpy(din[t], m->dinput, sizeof(float) * (size_t)n * k);
+            al_model_free(m);
+        }
+        CHECK(memcmp(out[0], out[1], sizeof(float) * (size_t)n * k) == 0);
+        CHECK(memcmp(din[0], din[1], sizeof(float) * (size_t)n * k) == 0);
+    }
+    for (int t = 0; t < 2; t++) {
+        free(out[t]);
+        free(din[t]);
+    }
+    free(x);
+    free(dl);
+    al_pool_free(pool);
+}
+
+int main(void) {
+    test_gradchecks();
+    test_values();
+    test_threads();
+    TEST_END("test_activations");
+}
