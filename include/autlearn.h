@@ -114,6 +114,11 @@ AL_API al_status al_model_load(const char *path, al_model **out);
 /* Writes atomically: a temporary file, fsync, rename, fsync of the directory. */
 AL_API al_status al_model_save(const al_model *m, const char *path);
 
+/* A deep copy: architecture, weights, freeze point and metadata. */
+AL_API al_status al_model_clone(const al_model *m, al_model **out);
+/* Copies the weights of a model of the same architecture. */
+AL_API al_status al_model_copy_weights(al_model *dst, const al_model *src);
+
 /* Nodes [0, first_trainable) are frozen, the rest trainable. */
 AL_API al_status al_model_freeze(al_model *m, int first_trainable);
 AL_API int al_model_num_nodes(const al_model *m);

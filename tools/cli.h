@@ -23,6 +23,9 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
+int cmd_personalize(int argc, char **argv);
+int cmd_scenario(int argc, char **argv);
 
 /* ---- errors ----------------------------------------------------------------- */
 

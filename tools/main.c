@@ -14,6 +14,9 @@ static const struct {
     {"eval", cmd_eval, "loss and accuracy of a model file on a data set"},
     {"predict", cmd_predict, "per-sample predictions (top-K probabilities) of a model file"},
     {"info", cmd_info, "architecture, parameters, MACs and metadata of a model file"},
+    {"pretrain", cmd_pretrain, "cloud: pre-train on the public part of the data"},
+    {"personalize", cmd_personalize, "device: transfer learning on one user's private data"},
+    {"scenario", cmd_scenario, "compare autonomous learning with its baselines, per user"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -412,3 +412,31 @@ al_status al_model_predict(al_model *m, al_pool *pool, const float *x, int n, fl
     }
     return AL_OK;
 }
+
+al_status al_model_copy_weights(al_model *dst, const al_model *src) {
+    if (!dst || !src) return al_error(AL_EINVAL, "al_model_copy_weights: NULL argument");
+    if (dst->nweights != src->nweights || strcmp(dst->spec, src->spec) != 0)
+        return al_error(AL_ESHAPE, "cannot copy weights between different architectures");
+    memcpy(dst->wblock, src->wblock, sizeof(float) * src->nweights);
+    return AL_OK;
+}
+
+al_status al_model_clone(const al_model *m, al_model **out) {
+    if (!m || !out) return al_error(AL_EINVAL, "al_model_clone: NULL argument");
+    *out = NULL;
+    al_layer_cfg layers[AL_MAX_NODES];
+    for (int i = 0; i < m->nnodes; i++) layers[i] = m->nodes[i].cfg;
+    al_model *c;
+    al_status st = al_model_build(&m->in, m->input_tokens, layers, m->nnodes, &c);
+    if (st) return st;
+    memcpy(c->wblock, m->wblock, sizeof(float) * m->nweights);
+    c->rng = m->rng;
+    (void)al_model_freeze(c, m->first_trainable);
+    for (int i = 0; i < m->nmeta && st == AL_OK; i++) st = al_model_set_meta(c, m->meta_key[i], m->meta_val[i]);
+    if (st) {
+        al_model_free(c);
+        return st;
+    }
+    *out = c;
+    return AL_OK;
+}

@@ -1,0 +1,231 @@
+/* Scenario reports: a JSON document for machines and an SVG figure for
+ * people (per-user accuracy by method, and the learning curves). */
+#include "sim.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+static const char *const colors[AL_M_COUNT] = {"#7f7f7f", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"};
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void json_num(FILE *f, double v) {
+    if (isfinite(v))
+        fprintf(f, "%.6g", v);
+    else
+        fputs("null", f);
+}
+
+static void json_arr(FILE *f, const double *v, int n) {
+    fputc('[', f);
+    for (int i = 0; i < n; i++) {
+        if (i) fputc(',', f);
+        json_num(f, v[i]);
+    }
+    fputc(']', f);
+}
+
+/* Writes to a temporary name and renames, so a reader never sees half a file. */
+static FILE *open_tmp(const char *path, char *tmp, size_t cap) {
+    snprintf(tmp, cap, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) al_error(AL_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    return f;
+}
+
+static al_status close_tmp(FILE *f, const char *tmp, const char *path) {
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        remove(tmp);
+        return al_error(AL_EIO, "write to %s failed", tmp);
+    }
+    if (rename(tmp, path) != 0) {
+        remove(tmp);
+        return al_error(AL_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    }
+    return AL_OK;
+}
+
+al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_result *r, const char *path) {
+    char tmp[4096];
+    FILE *f = open_tmp(path, tmp, sizeof tmp);
+    if (!f) return AL_EIO;
+    fprintf(f, "{\n  \"scenario\": ");
+    json_str(f, c->scenario);
+    fprintf(f, ",\n  \"config\": {\"data\": ");
+    json_str(f, c->data_dir);
+    fprintf(f, ", \"arch\": ");
+    json_str(f, c->arch);
+    fprintf(f,
+            ", \"users\": %d, \"per_user\": %d, \"test_per_user\": %d, \"public_frac\": %g, \"dominant\": %d, "
+            "\"dominant_frac\": %g, \"pretrain_epochs\": %d, \"epochs\": %d, \"lr\": %g, \"local_epochs\": %d, "
+            "\"rounds\": %d, \"fed_epochs\": %d, \"central_epochs\": %d, \"freeze\": %d, \"aug_variants\": %d, "
+            "\"cache_mb\": %.1f, \"batch\": %d, \"threads\": %d, \"seed\": %llu},\n",
+            c->users.users, c->users.per_user, c->users.test_per_user, c->users.public_frac, c->users.dominant,
+            c->users.dominant_frac, c->pretrain_epochs, c->epochs, c->lr, c->local_epochs, c->rounds, c->fed_epochs,
+            c->central_epochs, r->freeze, c->aug_variants, (double)c->cache_bytes / 1048576.0, c->batch, c->threads,
+            (unsigned long long)c->seed);
+    fprintf(f, "  \"pretrain_seconds\": ");
+    json_num(f, r->pretrain_seconds);
+    fprintf(f, ",\n  \"public_samples\": %.0f,\n  \"macs_per_sample\": %.0f,\n", r->public_samples, r->macs_per_sample);
+    fprintf(f, "  \"autonomous_epoch_seconds\": {\"first\": ");
+    json_num(f, r->first_epoch_seconds);
+    fprintf(f, ", \"later\": ");
+    json_num(f, r->later_epoch_seconds);
+    fprintf(f, ", \"speedup\": ");
+    json_num(f, r->later_epoch_seconds > 0 ? r->first_epoch_seconds / r->later_epoch_seconds : NAN);
+    fprintf(f, "},\n  \"dominant_classes\": [");
+    for (int k = 0; k < r->users; k++) {
+        fprintf(f, "%s[", k ? "," : "");
+        for (int j = 0; j < r->ndominant; j++) fprintf(f, "%s%d", j ? "," : "", r->dominant[k * r->ndominant + j]);
+        fputc(']', f);
+    }
+    fprintf(f, "],\n");
+    int first = 1;
+    for (int i = 0; i < AL_M_COUNT; i++) {
+        const al_method_result *m = &r->m[i];
+        if (!m->ran) continue;
+        fprintf(f, "  \"%s\": {\"mean_acc\": ", al_method_names[i]);
+        json_num(f, m->mean_acc);
+        fprintf(f, ", \"std_acc\": ");
+        json_num(f, m->std_acc);
+        if (m->acc_top1) {
+            fprintf(f, ", \"mean_top1\": ");
+            json_num(f, m->mean_top1);
+        }
+        fprintf(f, ", \"per_user\": ");
+        json_arr(f, m->acc, r->users);
+        fprintf(f, ", \"curve\": ");
+        json_arr(f, m->curve, m->ncurve);
+        fprintf(f, "},\n");
+        first = 0;
+    }
+    (void)first;
+    fprintf(f, "  \"cost\": {");
+    first = 1;
+    for (int i = 0; i < AL_M_COUNT; i++) {
+        const al_method_result *m = &r->m[i];
+        if (!m->ran) continue;
+        fprintf(f, "%s\n    \"%s\": {\"seconds_per_user\": ", first ? "" : ",", al_method_names[i]);
+        json_num(f, m->seconds);
+        fprintf(f, ", \"cpu_seconds_per_user\": ");
+        json_num(f, m->cpu_seconds);
+        fprintf(f, ", \"peak_rss_mb\": ");
+        json_num(f, m->peak_rss_mb);
+        fprintf(f, ", \"macs_per_user\": ");
+        json_num(f, m->macs);
+        fprintf(f, ", \"bytes_uploaded\": ");
+        json_num(f, m->bytes_uploaded);
+        fputc('}', f);
+        first = 0;
+    }
+    fprintf(f, "\n  }\n}\n");
+    return close_tmp(f, tmp, path);
+}
+
+al_status al_scenario_write_svg(const al_scenario_config *c, const al_scenario_result *r, const char *path) {
+    char tmp[4096];
+    FILE *f = open_tmp(path, tmp, sizeof tmp);
+    if (!f) return AL_EIO;
+    const int W = 1000, H = 760;
+    /* panel 1: per-user accuracy by method; panel 2: learning curves */
+    const double x0 = 70, x1 = W - 30, y0 = 70, y1 = 330, cy0 = 440, cy1 = 700;
+    double lo = 1.0;
+    int nm = 0;
+    for (int i = 0; i < AL_M_COUNT; i++) {
+        if (!r->m[i].ran) continue;
+        nm++;
+        for (int k = 0; k < r->users; k++) lo = fmin(lo, r->m[i].acc[k]);
+        for (int e = 0; e < r->m[i].ncurve; e++) lo = fmin(lo, r->m[i].curve[e]);
+    }
+    lo = floor(lo * 10.0) / 10.0;
+    if (lo > 0.9) lo = 0.9;
+    if (lo < 0) lo = 0;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
+    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    fprintf(f, "<text x=\"%d\" y=\"28\" font-size=\"18\" text-anchor=\"middle\">autlearn %s scenario: accuracy per user "
+               "(%d users, %d private samples each)</text>\n", W / 2, c->scenario, r->users, c->users.per_user);
+    /* legend */
+    double lx = x0;
+    for (int i = 0; i < AL_M_COUNT; i++) {
+        if (!r->m[i].ran) continue;
+        fprintf(f, "<rect x=\"%.0f\" y=\"42\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+                   "<text x=\"%.0f\" y=\"53\">%s %.1f%%</text>\n", lx, colors[i], lx + 16, al_method_names[i],
+                100.0 * r->m[i].mean_acc);
+        lx += 170;
+    }
+    /* axes and grid, panel 1 */
+    for (int g = 0; g <= 5; g++) {
+        double v = lo + (1.0 - lo) * g / 5.0, y = y1 - (y1 - y0) * g / 5.0;
+        fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                   "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.0f%%</text>\n", x0, y, x1, y, x0 - 6, y + 4,
+                100 * v);
+    }
+    double gw = (x1 - x0) / (r->users ? r->users : 1), bw = nm ? (gw * 0.8) / nm : 0;
+    for (int k = 0; k < r->users; k++) {
+        int j = 0;
+        for (int i = 0; i < AL_M_COUNT; i++) {
+            if (!r->m[i].ran) continue;
+            double v = fmax(r->m[i].acc[k], lo), h = (y1 - y0) * (v - lo) / (1.0 - lo);
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>user %d %s "
+                       "%.2f%%</title></rect>\n", x0 + gw * k + gw * 0.1 + bw * j, y1 - h, bw, h, colors[i], k,
+                    al_method_names[i], 100 * r->m[i].acc[k]);
+            j++;
+        }
+        fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%d</text>\n", x0 + gw * (k + 0.5), y1 + 16, k);
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%.0f\" text-anchor=\"middle\">user</text>\n", W / 2, y1 + 34);
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", x0, y1, x1, y1);
+    /* panel 2: curves */
+    fprintf(f, "<text x=\"%d\" y=\"%.0f\" font-size=\"16\" text-anchor=\"middle\">learning curves: mean accuracy over "
+               "users after each epoch (fedavg: each round)</text>\n", W / 2, cy0 - 18);
+    int maxe = 1;
+    for (int i = 0; i < AL_M_COUNT; i++)
+        if (r->m[i].ran && r->m[i].ncurve > maxe) maxe = r->m[i].ncurve;
+    for (int g = 0; g <= 5; g++) {
+        double v = lo + (1.0 - lo) * g / 5.0, y = cy1 - (cy1 - cy0) * g / 5.0;
+        fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                   "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.0f%%</text>\n", x0, y, x1, y, x0 - 6, y + 4,
+                100 * v);
+    }
+    for (int e = 1; e <= maxe; e++)
+        if (maxe <= 20 || e % 5 == 0)
+            fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%d</text>\n",
+                    x0 + (x1 - x0) * (e - 1) / (maxe > 1 ? maxe - 1 : 1), cy1 + 16, e);
+    fprintf(f, "<text x=\"%d\" y=\"%.0f\" text-anchor=\"middle\">epoch / round</text>\n", W / 2, cy1 + 34);
+    for (int i = 0; i < AL_M_COUNT; i++) {
+        const al_method_result *m = &r->m[i];
+        if (!m->ran) continue;
+        if (m->ncurve == 0) {
+            /* no training on the device: a horizontal reference line */
+            double y = cy1 - (cy1 - cy0) * (fmax(m->mean_acc, lo) - lo) / (1.0 - lo);
+            fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\" "
+                       "stroke-dasharray=\"6,4\"/>\n", x0, y, x1, y, colors[i]);
+            continue;
+        }
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2.5\" points=\"", colors[i]);
+        for (int e = 0; e < m->ncurve; e++) {
+            double x = x0 + (x1 - x0) * e / (maxe > 1 ? maxe - 1 : 1);
+            double y = cy1 - (cy1 - cy0) * (fmax(m->curve[e], lo) - lo) / (1.0 - lo);
+            fprintf(f, "%.1f,%.1f ", x, y);
+        }
+        fprintf(f, "\"/>\n");
+    }
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", x0, cy1, x1, cy1);
+    fprintf(f, "</svg>\n");
+    return close_tmp(f, tmp, path);
+}

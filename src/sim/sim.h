@@ -1,0 +1,93 @@
+/* Cloud-side research code: the scenario runner that compares autonomous
+ * learning with its baselines, and its JSON/SVG reports. Not part of the
+ * device library's API; the CLI's `scenario` command is built on it. */
+#ifndef AL_SIM_H
+#define AL_SIM_H
+
+#include "al_internal.h"
+
+#include <stdio.h>
+
+enum { AL_M_GLOBAL = 0, AL_M_LOCAL, AL_M_AUTONOMOUS, AL_M_CENTRALIZED, AL_M_FEDAVG, AL_M_COUNT };
+extern const char *const al_method_names[AL_M_COUNT];
+
+#define AL_MAX_CURVE 256
+
+typedef struct al_method_result {
+    int ran;
+    double *acc;            /* per user: main accuracy (top-1 for images, top-3 for text) */
+    double *acc_top1;       /* per user, text only */
+    double mean_acc, std_acc, mean_top1;
+    double seconds, cpu_seconds;  /* device side, per user (mean) */
+    double peak_rss_mb;
+    double macs;                  /* device side, per user (mean) */
+    double bytes_uploaded;        /* per user */
+    /* learning curve: mean accuracy over users after each epoch (or round) */
+    double curve[AL_MAX_CURVE];
+    int ncurve;
+} al_method_result;
+
+typedef struct al_scenario_config {
+    const char *scenario;     /* "image" */
+    const char *data_dir;
+    const char *arch;         /* spec or built-in name */
+    al_users_config users;
+    int pretrain_epochs;
+    double pretrain_lr;
+    int epochs;               /* device epochs (autonomous, local) */
+    double lr;                /* device learning rate */
+    int local_epochs;
+    double local_lr;
+    int rounds, fed_epochs;   /* fedavg */
+    int central_epochs;
+    int freeze;               /* -1: the head (first node after the last flatten/gap) */
+    int aug_variants;
+    size_t cache_bytes;
+    int batch;
+    int threads;
+    uint64_t seed;
+    unsigned methods;         /* bit mask of AL_M_*; 0 = all */
+    const char *cloud_model;  /* use this pre-trained model instead of pre-training */
+    const char *save_cloud;   /* write the pre-trained model here */
+    int verbose;              /* progress lines on stderr */
+} al_scenario_config;
+
+typedef struct al_scenario_result {
+    int users;
+    int freeze;
+    double pretrain_seconds;
+    double public_samples;
+    double first_epoch_seconds, later_epoch_seconds; /* autonomous, mean over users */
+    double macs_per_sample;                           /* forward, whole model */
+    al_method_result m[AL_M_COUNT];
+    int *dominant;            /* users * dominant classes */
+    int ndominant;
+} al_scenario_result;
+
+void al_scenario_config_default(al_scenario_config *c);
+/* Loads the IDX directory and splits it into public data and users as
+ * c->users with c->seed (the same split for pretrain, personalize, scenario). */
+al_status al_sim_load_users(const al_scenario_config *c, al_users **out);
+/* Pre-trains c->arch on `pub` (SGD with momentum, cosine schedule). */
+al_status al_sim_pretrain(const al_scenario_config *c, al_pool *pool, const al_dataset *pub, al_progress_fn progress,
+                          void *progress_user, al_model **out);
+/* The device training configuration the scenario uses. */
+void al_sim_train_config(al_train_config *t, const al_scenario_config *c, int epochs, double lr, uint64_t seed);
+al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r);
+void al_scenario_result_free(al_scenario_result *r);
+/* The default freeze point: the first node of the classifier head (after the
+ * last flatten or global pool), or the last dense layer when there is none. */
+int al_default_freeze(const al_model *m);
+
+/* Reports */
+al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_result *r, const char *path);
+al_status al_scenario_write_svg(const al_scenario_config *c, const al_scenario_result *r, const char *path);
+
+/* Peak resident set since the last reset (Linux: /proc/self/status VmHWM,
+ * reset through /proc/self/clear_refs); 0 when unknown. */
+void al_rss_reset_peak(void);
+double al_rss_peak_mb(void);
+double al_cpu_seconds(void);
+double al_wall_seconds(void);
+
+#endif

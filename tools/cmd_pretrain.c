@@ -1,0 +1,121 @@
+/* autlearn pretrain: the cloud side. Trains an architecture on the public
+ * part of the data only (the same split `scenario` and `personalize` use for
+ * the same seed) and writes the cloud model. */
+#include "cli.h"
+#include "sim/sim.h"
+
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: autlearn pretrain [--scenario image] --data DIR --out CLOUD [options]\n"
+               "\n"
+               "Trains on the public data only: a --public-frac share of the training split, drawn\n"
+               "with --seed exactly as 'autlearn scenario' and 'autlearn personalize' draw it.\n"
+               "\n"
+               "  --data DIR            IDX directory (required)\n"
+               "  --out FILE            the cloud model to write (required)\n"
+               "  --scenario image      the scenario (image; the default)\n"
+               "  --arch A              architecture spec or built-in (default refcnn)\n"
+               "  --epochs E            (default 3)\n"
+               "  --lr X                SGD learning rate, momentum 0.9, cosine schedule (default 0.05)\n"
+               "  --batch B             (default 32)\n"
+               "  --public-frac F       (default 0.5)\n"
+               "  --threads T           worker threads (default: AL_THREADS or 1)\n"
+               "  --seed S              (default 1)\n"
+               "  --json                print a JSON summary on stdout\n"
+               "  -h, --help            this help\n");
+}
+
+typedef struct {
+    cli_progress bar;
+    int epochs;
+} progress_state;
+
+static int on_progress(void *user, const al_epoch_info *info, int final) {
+    progress_state *p = user;
+    char text[160], prefix[64];
+    snprintf(prefix, sizeof prefix, "epoch %d/%d", info->epoch, p->epochs);
+    snprintf(text, sizeof text, "loss %.4f acc %.4f", info->loss, info->train_acc);
+    cli_progress_draw(&p->bar, prefix, info->step, info->steps, text, final);
+    if (final) {
+        cli_progress_clear(&p->bar);
+        fprintf(stderr, "epoch %d/%d: loss %.4f, train accuracy %.4f, %.1f s\n", info->epoch, p->epochs, info->loss,
+                info->train_acc, info->seconds);
+    }
+    return 0;
+}
+
+int cmd_pretrain(int argc, char **argv) {
+    const char *cmd = "pretrain";
+    al_scenario_config c;
+    al_scenario_config_default(&c);
+    c.data_dir = NULL;
+    const char *out = NULL, *scenario = "image";
+    int threads = 0, json = 0;
+    cli_args a;
+    cli_args_init(&a, cmd, argc, argv);
+    while (cli_next(&a)) {
+        if (cli_flag(&a, "help")) {
+        } else if (cli_flag(&a, "json"))
+            json = 1;
+        else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "arch", &c.arch) ||
+                 cli_str(&a, "scenario", &scenario)) {
+        } else if (cli_int(&a, "epochs", 0, 10000, &c.pretrain_epochs) || cli_int(&a, "batch", 1, 1 << 16, &c.batch) ||
+                   cli_int(&a, "threads", 1, 1024, &threads)) {
+        } else if (cli_double(&a, "lr", 1e-9, 10.0, &c.pretrain_lr) ||
+                   cli_double(&a, "public-frac", 0.01, 0.99, &c.users.public_frac)) {
+        } else if (cli_u64(&a, "seed", &c.seed)) {
+        } else
+            cli_unknown(&a);
+    }
+    if (a.help) {
+        usage(stdout);
+        return cli_finish(cmd, CLI_EXIT_OK);
+    }
+    if (a.error) return a.error;
+    if (strcmp(scenario, "image") != 0) return cli_usage_error(cmd, "unknown scenario '%s' (available: image)", scenario);
+    if (!c.data_dir) return cli_usage_error(cmd, "--data DIR is required");
+    if (!out) return cli_usage_error(cmd, "--out FILE is required");
+    /* only the public part is needed; one user keeps the split cheap */
+    c.users.users = 1;
+    c.users.per_user = 10;
+    c.users.test_per_user = 1;
+    al_users *u = NULL;
+    al_pool *pool = NULL;
+    al_model *m = NULL;
+    al_status st;
+    double t0 = cli_now();
+    if (cli_pool(cmd, threads, &pool)) return CLI_EXIT_RUNTIME;
+    if ((st = al_sim_load_users(&c, &u)) != AL_OK) goto fail;
+    progress_state p;
+    cli_progress_init(&p.bar);
+    p.epochs = c.pretrain_epochs;
+    if (!json) fprintf(stderr, "pre-training %s on %d public samples\n", c.arch, al_dataset_size(al_users_public(u)));
+    if ((st = al_sim_pretrain(&c, pool, al_users_public(u), on_progress, &p, &m)) != AL_OK) goto fail;
+    if ((st = al_model_save(m, out)) != AL_OK) goto fail;
+    double secs = cli_now() - t0;
+    if (json) {
+        cli_json j;
+        cli_json_init(&j, stdout);
+        cli_json_begin_object(&j, NULL);
+        cli_json_str(&j, "command", cmd);
+        cli_json_str(&j, "model", out);
+        cli_json_int(&j, "public_samples", al_dataset_size(al_users_public(u)));
+        cli_json_int(&j, "epochs", c.pretrain_epochs);
+        cli_json_str(&j, "freeze", al_model_meta(m, "autlearn.freeze"));
+        cli_json_num(&j, "seconds", secs);
+        cli_json_end_object(&j);
+        cli_json_end(&j);
+    } else {
+        printf("wrote %s (%d public samples, %.1f s)\n", out, al_dataset_size(al_users_public(u)), secs);
+    }
+    al_model_free(m);
+    al_users_free(u);
+    al_pool_free(pool);
+    return cli_finish(cmd, CLI_EXIT_OK);
+fail:
+    al_model_free(m);
+    al_users_free(u);
+    al_pool_free(pool);
+    return cli_fail_lib(cmd, st);
+}

@@ -1,0 +1,149 @@
+/* autlearn scenario: the whole simulation of a cloud and its users, per user
+ * comparing the global model, local-only training, autonomous learning,
+ * centralized training and federated averaging (src/sim/). */
+#include "cli.h"
+#include "sim/sim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: autlearn scenario image [options] --json FILE [--svg FILE]\n"
+            "\n"
+            "Splits the training data into public data (the cloud's) and non-IID users, pre-trains\n"
+            "in the cloud, then compares per user on that user's private test set:\n"
+            "  global       the pre-trained model as is\n"
+            "  local        the architecture trained from scratch on the user's data only\n"
+            "  autonomous   pre-training + on-device transfer learning + augmentation + cache\n"
+            "  centralized  the cloud model trained on public + all private data pooled\n"
+            "  fedavg       federated averaging from the cloud model\n"
+            "\n"
+            "data and users:\n"
+            "  --data DIR             IDX directory (default data/fashion-mnist)\n"
+            "  --users N              users (default 20)\n"
+            "  --per-user N           private training images per user, 10.. (default 200)\n"
+            "  --test-per-user N      private test images per user (default 200)\n"
+            "  --public-frac F        share of the training split that is public (default 0.5)\n"
+            "  --dominant K           dominant classes per user (default 2)\n"
+            "  --dominant-frac F      share of a user's images from them (default 0.8)\n"
+            "cloud:\n"
+            "  --arch A               architecture spec or built-in (default refcnn)\n"
+            "  --pretrain-epochs E    (default 3)      --pretrain-lr X (default 0.05)\n"
+            "  --cloud FILE           use this pre-trained model instead of pre-training\n"
+            "  --save-cloud FILE      write the pre-trained model\n"
+            "device:\n"
+            "  --epochs E             autonomous epochs (default 10)   --lr X (default 0.01)\n"
+            "  --freeze K             first trainable node (default: the classifier head)\n"
+            "  --aug-variants K       fixed augmented variants per image (default 1 = none)\n"
+            "  --cache-mb MB          runtime cache bound (default 64)\n"
+            "  --local-epochs E       local-only epochs (default 20)   --local-lr X (default 0.02)\n"
+            "  --rounds R             fedavg rounds (default 5)   --fed-epochs E (default 1)\n"
+            "  --central-epochs E     centralized epochs over the pooled data (default 1)\n"
+            "  --methods LIST         comma-separated subset of the methods (default all)\n"
+            "  --batch B              (default 32)\n"
+            "run:\n"
+            "  --threads T            worker threads (default: AL_THREADS or 1)\n"
+            "  --seed S               (default 1)\n"
+            "  --json FILE            write the results (required)\n"
+            "  --svg FILE             write the figure\n"
+            "  --quiet                no progress lines on stderr\n"
+            "  -h, --help             this help\n");
+}
+
+static int parse_methods(const char *s, unsigned *mask) {
+    *mask = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int found = 0;
+        for (int i = 0; i < AL_M_COUNT; i++)
+            if (!strcmp(t, al_method_names[i])) {
+                *mask |= 1u << i;
+                found = 1;
+            }
+        if (!found) return 0;
+    }
+    return *mask != 0;
+}
+
+int cmd_scenario(int argc, char **argv) {
+    const char *cmd = "scenario";
+    al_scenario_config c;
+    al_scenario_config_default(&c);
+    c.verbose = 1;
+    const char *json = NULL, *svg = NULL, *which = NULL, *methods = NULL;
+    int cache_mb = 64, threads = 0, quiet = 0;
+    cli_args a;
+    cli_args_init(&a, cmd, argc, argv);
+    while (cli_next(&a)) {
+        if (cli_flag(&a, "help")) {
+        } else if (cli_flag(&a, "quiet"))
+            quiet = 1;
+        else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "arch", &c.arch) || cli_str(&a, "json", &json) ||
+                 cli_str(&a, "svg", &svg) || cli_str(&a, "cloud", &c.cloud_model) ||
+                 cli_str(&a, "save-cloud", &c.save_cloud) || cli_str(&a, "methods", &methods)) {
+        } else if (cli_int(&a, "users", 1, 100000, &c.users.users) ||
+                   cli_int(&a, "per-user", 10, 1000000, &c.users.per_user) ||
+                   cli_int(&a, "test-per-user", 1, 1000000, &c.users.test_per_user) ||
+                   cli_int(&a, "dominant", 1, 256, &c.users.dominant) ||
+                   cli_int(&a, "pretrain-epochs", 0, 1000, &c.pretrain_epochs) ||
+                   cli_int(&a, "epochs", 1, 10000, &c.epochs) || cli_int(&a, "local-epochs", 1, 10000, &c.local_epochs) ||
+                   cli_int(&a, "rounds", 1, 10000, &c.rounds) || cli_int(&a, "fed-epochs", 1, 1000, &c.fed_epochs) ||
+                   cli_int(&a, "central-epochs", 1, 1000, &c.central_epochs) ||
+                   cli_int(&a, "freeze", 0, 63, &c.freeze) || cli_int(&a, "aug-variants", 1, 1024, &c.aug_variants) ||
+                   cli_int(&a, "cache-mb", 0, 1 << 20, &cache_mb) || cli_int(&a, "batch", 1, 1 << 16, &c.batch) ||
+                   cli_int(&a, "threads", 1, 1024, &threads)) {
+        } else if (cli_double(&a, "public-frac", 0.0, 0.99, &c.users.public_frac) ||
+                   cli_double(&a, "dominant-frac", 0.0, 1.0, &c.users.dominant_frac) ||
+                   cli_double(&a, "lr", 1e-9, 10.0, &c.lr) || cli_double(&a, "local-lr", 1e-9, 10.0, &c.local_lr) ||
+                   cli_double(&a, "pretrain-lr", 1e-9, 10.0, &c.pretrain_lr)) {
+        } else if (cli_u64(&a, "seed", &c.seed)) {
+        } else if (cli_positional(&a, &which)) {
+        } else
+            cli_unknown(&a);
+    }
+    if (a.help) {
+        usage(stdout);
+        return cli_finish(cmd, CLI_EXIT_OK);
+    }
+    if (a.error) return a.error;
+    if (!which) which = "image";
+    if (strcmp(which, "image") != 0)
+        return cli_usage_error(cmd, "unknown scenario '%s' (available: image)", which);
+    if (!json) return cli_usage_error(cmd, "--json FILE is required");
+    if (methods && !parse_methods(methods, &c.methods))
+        return cli_usage_error(cmd, "--methods takes a comma-separated list of global,local,autonomous,centralized,fedavg");
+    c.cache_bytes = (size_t)cache_mb << 20;
+    c.threads = threads > 0 ? threads : al_threads_default();
+    c.verbose = !quiet;
+    al_scenario_result r;
+    double t0 = cli_now();
+    al_status st = al_scenario_image(&c, &r);
+    if (st) return cli_fail_lib(cmd, st);
+    double secs = cli_now() - t0;
+    if ((st = al_scenario_write_json(&c, &r, json)) != AL_OK) {
+        al_scenario_result_free(&r);
+        return cli_fail_lib(cmd, st);
+    }
+    if (svg && (st = al_scenario_write_svg(&c, &r, svg)) != AL_OK) {
+        al_scenario_result_free(&r);
+        return cli_fail_lib(cmd, st);
+    }
+    printf("%-12s %9s %8s %12s %12s %10s %14s %14s\n", "method", "mean_acc", "std", "s/user", "cpu-s/user",
+           "rss_MB", "MACs/user", "bytes_up/user");
+    for (int i = 0; i < AL_M_COUNT; i++) {
+        const al_method_result *m = &r.m[i];
+        if (!m->ran) continue;
+        printf("%-12s %8.2f%% %7.2f%% %12.3f %12.3f %10.1f %14.3g %14.0f\n", al_method_names[i], 100 * m->mean_acc,
+               100 * m->std_acc, m->seconds, m->cpu_seconds, m->peak_rss_mb, m->macs, m->bytes_uploaded);
+    }
+    if (r.m[AL_M_AUTONOMOUS].ran && r.later_epoch_seconds > 0)
+        printf("autonomous epochs: first %.4f s, later %.5f s (%.1fx faster with the cache)\n", r.first_epoch_seconds,
+               r.later_epoch_seconds, r.first_epoch_seconds / r.later_epoch_seconds);
+    printf("pre-training %.1f s; whole run %.1f s; freeze point %d; results in %s%s%s\n", r.pretrain_seconds, secs,
+           r.freeze, json, svg ? " and " : "", svg ? svg : "");
+    al_scenario_result_free(&r);
+    return cli_finish(cmd, CLI_EXIT_OK);
+}
