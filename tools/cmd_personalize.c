@@ -20,6 +20,7 @@ static void usage(FILE *f) {
                "  --out FILE            the personal model to write (required)\n"
                "  --users N             users in the split (default 20)\n"
                "  --per-user N          private training images per user (default 200)\n"
+               "  --test-per-user N     private test images per user (default 200)\n"
                "  --freeze K            first trainable node (default: the model's autlearn.freeze)\n"
                "  --epochs E            (default 10)\n"
                "  --lr X                SGD learning rate, momentum 0.9, cosine (default 0.01)\n"
@@ -48,6 +49,7 @@ int cmd_personalize(int argc, char **argv) {
         else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model)) {
         } else if (cli_int(&a, "user", 0, 100000, &user) || cli_int(&a, "users", 1, 100000, &c.users.users) ||
                    cli_int(&a, "per-user", 10, 1000000, &c.users.per_user) ||
+                   cli_int(&a, "test-per-user", 1, 1000000, &c.users.test_per_user) ||
                    cli_int(&a, "freeze", 0, 63, &freeze) || cli_int(&a, "epochs", 1, 10000, &c.epochs) ||
                    cli_int(&a, "batch", 1, 1 << 16, &c.batch) ||
                    cli_int(&a, "aug-variants", 1, 1024, &c.aug_variants) ||

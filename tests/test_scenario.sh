@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# End-to-end test of the autonomous-learning pipeline on a small synthetic
+# IDX data set: pretrain (cloud), personalize (device), scenario (all
+# baselines, JSON and SVG). Checks the documented JSON keys and invariants,
+# owner-only personal files, that personalization writes nothing but its
+# output, and clean usage errors.
+#   bash tests/test_scenario.sh <path-to-autlearn> <source-dir>
+set -u
+BIN=$(readlink -f "${1:?usage: test_scenario.sh <autlearn> <source-dir>}")
+SRC=${2:?usage: test_scenario.sh <autlearn> <source-dir>}
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/autlearn-scn.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+export AL_THREADS=1
+pass=0
+fail=0
+check() {
+    local desc=$1
+    shift
+    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $desc" >&2; fi
+}
+
+DATA=$TMP/data
+mkdir -p "$DATA"
+"$PY" "$SRC/tests/make_idx.py" "$DATA" 2000 1000 || { echo "cannot make data" >&2; exit 1; }
+ARCH="input 1x28x28; conv 4 k=3 p=1; relu; maxpool k=2; flatten; dense 16; relu; dense 10"
+
+"$BIN" pretrain --data "$DATA" --arch "$ARCH" --epochs 1 --out "$TMP/cloud.gguf" --json >"$TMP/pre.json" 2>"$TMP/err"
+check "pretrain succeeds" test $? -eq 0
+check "pretrain writes the cloud model" test -s "$TMP/cloud.gguf"
+check "pretrain --json has public_samples = half the training split" "$PY" -c '
+import json,sys; j=json.load(open(sys.argv[1])); assert j["public_samples"]==1000, j; assert j["freeze"]=="4", j' "$TMP/pre.json"
+
+# the device: run from an empty directory, write into another; nothing else may appear
+mkdir -p "$TMP/cwd" "$TMP/dev"
+( cd "$TMP/cwd" && "$BIN" personalize --model "$TMP/cloud.gguf" --data "$DATA" --user 2 --users 4 --per-user 50 \
+    --test-per-user 40 --epochs 4 --out "$TMP/dev/personal.gguf" --json >"$TMP/pers.json" 2>"$TMP/err" )
+check "personalize succeeds" test $? -eq 0
+check "personalize writes nothing in the working directory" test -z "$(ls -A "$TMP/cwd")"
+check "personalize writes only its output" test "$(ls -A "$TMP/dev")" = personal.gguf
+check "the personal model is owner-only" test "$(stat -c %a "$TMP/dev/personal.gguf")" = 600
+check "personalize --json: uploads nothing, cache reused, accuracy fields" "$PY" -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert j["bytes_uploaded"]==0 and j["samples"]==50 and j["freeze"]==4, j
+assert 0<=j["test_acc_before"]<=1 and 0<=j["test_acc_after"]<=1, j
+assert j["cache_hits"]==50*3, j' "$TMP/pers.json"
+"$BIN" eval --model "$TMP/dev/personal.gguf" --data "$DATA" --json >"$TMP/ev.json" 2>"$TMP/err"
+check "the personal model loads and evaluates" test $? -eq 0
+
+"$BIN" scenario image --data "$DATA" --arch "$ARCH" --users 3 --per-user 40 --test-per-user 30 --pretrain-epochs 1 \
+    --epochs 3 --local-epochs 2 --rounds 2 --aug-variants 2 --json "$TMP/s.json" --svg "$TMP/s.svg" --quiet \
+    >"$TMP/out" 2>"$TMP/err"
+check "scenario succeeds" test $? -eq 0
+check "scenario JSON has every method, per-user accuracies and the cost block" "$PY" -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+methods=["global","local","autonomous","centralized","fedavg"]
+for m in methods:
+    r=j[m]
+    assert len(r["per_user"])==3 and all(0<=a<=1 for a in r["per_user"]), (m,r)
+    assert abs(r["mean_acc"]-sum(r["per_user"])/3)<1e-5, (m,r)
+    assert r["std_acc"]>=0, (m,r)
+    c=j["cost"][m]
+    for k in ["seconds_per_user","cpu_seconds_per_user","peak_rss_mb","macs_per_user","bytes_uploaded"]:
+        assert k in c and c[k] is not None and c[k]>=0, (m,k,c)
+c=j["cost"]
+assert c["autonomous"]["bytes_uploaded"]==0 and c["global"]["bytes_uploaded"]==0 and c["local"]["bytes_uploaded"]==0
+params=4*9+4+(784*16+16)+(16*10+10)
+assert c["fedavg"]["bytes_uploaded"]==2*params*4, c["fedavg"]
+assert c["centralized"]["bytes_uploaded"]==40*(784+1), c["centralized"]
+assert c["autonomous"]["macs_per_user"]>0 and c["autonomous"]["macs_per_user"]<c["local"]["macs_per_user"]
+assert len(j["autonomous"]["curve"])==3 and len(j["fedavg"]["curve"])==2 and len(j["local"]["curve"])==2
+assert len(j["dominant_classes"])==3 and all(len(d)==2 for d in j["dominant_classes"])
+' "$TMP/s.json"
+check "the SVG is well-formed XML with one bar per user and method" "$PY" -c '
+import sys, xml.etree.ElementTree as ET
+t=ET.parse(sys.argv[1]); ns="{http://www.w3.org/2000/svg}"
+bars=[r for r in t.iter(ns+"rect") if r.find(ns+"title") is not None]
+assert len(bars)==15, len(bars)
+assert len(list(t.iter(ns+"polyline")))==3' "$TMP/s.svg"
+check "scenario prints the table" grep -q "^autonomous" "$TMP/out"
+
+# usage errors: exit 2 with a message, never a crash
+for args in "personalize --model $TMP/cloud.gguf --data $DATA --user 9 --users 4 --out $TMP/x.gguf" \
+            "scenario image --data $DATA" "scenario image --json $TMP/y.json --methods bogus" \
+            "scenario text2 --json $TMP/y.json" "pretrain --data $DATA"; do
+    "$BIN" $args >/dev/null 2>"$TMP/err"
+    rc=$?
+    check "usage error ($args) exits 2" test "$rc" -eq 2
+    check "usage error ($args) says why" grep -q '^autlearn' "$TMP/err"
+done
+"$BIN" personalize --model "$TMP/nonexistent.gguf" --data "$DATA" --user 0 --out "$TMP/z.gguf" >/dev/null 2>"$TMP/err"
+check "a missing model is a runtime error" test $? -eq 1
+check "no output after a failure" test ! -e "$TMP/z.gguf"
+
+echo "test_scenario: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
