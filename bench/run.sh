@@ -68,6 +68,10 @@ run_one() { # impl threads
   printf '  %-8s threads %s: %s\n' "$1" "$2" "$line" >&2
 }
 
+load="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)"
+if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+  echo "bench/run.sh: note: load average is $load before the runs; other work on the machine makes the times noisy" >&2
+fi
 echo "training benchmark: refcnn, batch $batch, $samples samples x $epochs epoch, data $data_name, $repeat run(s) each" >&2
 # Interleaved, so slow drift of the machine hits both sides alike.
 for _ in $(seq 1 "$repeat"); do
@@ -77,7 +81,7 @@ for _ in $(seq 1 "$repeat"); do
   done
 done
 
-RUNS="$runs" OUT="$out/results.json" DATA="$data_name" "$py" - <<'EOF'
+RUNS="$runs" OUT="$out/results.json" DATA="$data_name" LOAD="$load" "$py" - <<'EOF'
 import json, os, platform, statistics
 
 runs = [json.loads(l) for l in open(os.environ["RUNS"]) if l.strip()]
@@ -107,6 +111,7 @@ first = runs[0]
 doc = {"benchmark": "train-refcnn", "data": os.environ["DATA"], "samples": first["samples"],
        "epochs": first["epochs"], "batch": first["batch"], "steps": first["steps"],
        "cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(),
+       "loadavg_before": float(os.environ["LOAD"]),
        "summary": summary, "runs": runs}
 with open(os.environ["OUT"], "w") as f:
     json.dump(doc, f, indent=1)
