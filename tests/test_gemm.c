@@ -107,12 +107,14 @@ int main(void) {
             run_case(pools, &r, ta, tb, k0, 1.0f, 0.5f, 1);
             /* larger than one block in each of K (KC 256), M (MC 144), and
              * N (NC 2048), non-square, odd leading dimensions */
-            gcase big[] = {{257, 33, 257}, {33, 257, 257}, {257, 257, 7}, {1, 257, 300}, {257, 1, 33}, {7, 2100, 5}};
+            gcase big[] = {{257, 33, 257}, {33, 257, 257}, {257, 257, 7}, {1, 257, 300}, {257, 1, 33}, {7, 2100, 5},
+                           /* thin: run as C^T = B^T A^T (conv's dW for one channel is 32 x 9) */
+                           {33, 9, 300}, {7, 3, 700}, {32, 9, 1000}};
             for (size_t i = 0; i < sizeof big / sizeof big[0]; i++)
                 run_case(pools, &r, ta, tb, big[i], i % 2 ? 1.0f : 0.75f, i % 3 ? 0.0f : -1.0f, (int)i % 4);
         }
     /* the batch-sized shapes the layers use */
-    gcase layer[] = {{32, 256, 129}, {64, 196, 288}, {128, 49, 576}};
+    gcase layer[] = {{32, 256, 129}, {64, 196, 288}, {128, 49, 576}, {32, 9, 6272}};
     for (size_t i = 0; i < sizeof layer / sizeof layer[0]; i++) run_case(pools, &r, 0, (int)i % 2, layer[i], 1.0f, 1.0f, 0);
     CHECK(checked_cases > 0);
     al_pool_free(pools[0]);

@@ -168,13 +168,54 @@ typedef struct gemm_args {
     float *C;
     const gemm_kernel *kn;
     int tm, tn; /* thread grid */
+    /* 1: this is the swapped product C^T = op(B)^T op(A)^T of the call
+     * `orig`; element (i, j) is stored at C[j*ldc + i] */
+    int ct;
+    const struct gemm_args *orig;
 } gemm_args;
 
 #if defined(__GNUC__)
 #define AL_INLINE static inline __attribute__((always_inline))
+#define AL_PREFETCH(p) __builtin_prefetch(p)
 #else
 #define AL_INLINE static inline
+#define AL_PREFETCH(p) ((void)(p))
 #endif
+
+/* Interleaves `rows` rows of length kc (src, ld apart) into a panel of
+ * width R: dst[p*R + r] = src[r*ld + p], rows past `rows` zero. This is the
+ * strided half of packing (op(A) stored by rows, op(B) stored by columns).
+ * It walks one cache line of each row at a time and prefetches the next:
+ * R interleaved strided streams defeat the hardware prefetcher, and every
+ * load would otherwise wait on memory. */
+AL_INLINE void pack_strided(const float *src, size_t ld, int rows, const int R, int kc, float *dst) {
+    int p = 0;
+    for (; p + 16 <= kc; p += 16) {
+        for (int r = 0; r < rows; r++) {
+            const float *sr = src + r * ld + p;
+            AL_PREFETCH(sr + 32);
+            for (int q = 0; q < 16; q++) dst[(size_t)(p + q) * R + r] = sr[q];
+        }
+        for (int r = rows; r < R; r++)
+            for (int q = 0; q < 16; q++) dst[(size_t)(p + q) * R + r] = 0.0f;
+    }
+    for (; p < kc; p++)
+        for (int r = 0; r < R; r++) dst[(size_t)p * R + r] = r < rows ? src[r * ld + p] : 0.0f;
+}
+
+/* Copies kc runs of `cols` contiguous floats (src, ld apart) into a panel
+ * of width R: dst[p*R + c] = src[p*ld + c], columns past `cols` zero. The
+ * contiguous half of packing. */
+AL_INLINE void pack_contig(const float *src, size_t ld, int cols, const int R, int kc, float *dst) {
+    for (int p = 0; p < kc; p++) {
+        const float *sp = src + (size_t)p * ld;
+        float *d = dst + (size_t)p * R;
+        if (cols == R)
+            for (int c = 0; c < R; c++) d[c] = sp[c];
+        else
+            for (int c = 0; c < R; c++) d[c] = c < cols ? sp[c] : 0.0f;
+    }
+}
 
 /* op(A)[i0 .. i0+mc) x [p0 .. p0+kc) into MR-row panels: panel r holds
  * dst[p*MR + i] = op(A)[i0+r+i][p0+p], rows past mc zero. Inlined with a
@@ -182,28 +223,10 @@ typedef struct gemm_args {
 AL_INLINE void pack_a_mr(const gemm_args *g, const int MR, int i0, int mc, int p0, int kc, float *dst) {
     for (int r = 0; r < mc; r += MR, dst += (size_t)MR * kc) {
         int mr = AL_MIN(MR, mc - r);
-        if (!g->ta) {
-            /* A stored M x K: row i is contiguous in p */
-            const float *src = g->A + (size_t)(i0 + r) * g->lda + p0;
-            const size_t lda = (size_t)g->lda;
-            if (mr == MR) {
-                for (int p = 0; p < kc; p++)
-                    for (int i = 0; i < MR; i++) dst[(size_t)p * MR + i] = src[i * lda + p];
-            } else {
-                for (int p = 0; p < kc; p++)
-                    for (int i = 0; i < MR; i++) dst[(size_t)p * MR + i] = i < mr ? src[i * lda + p] : 0.0f;
-            }
-        } else {
-            /* A stored K x M: the MR values of one p are contiguous */
-            for (int p = 0; p < kc; p++) {
-                const float *src = g->A + (size_t)(p0 + p) * g->lda + i0 + r;
-                float *d = dst + (size_t)p * MR;
-                if (mr == MR)
-                    for (int i = 0; i < MR; i++) d[i] = src[i];
-                else
-                    for (int i = 0; i < MR; i++) d[i] = i < mr ? src[i] : 0.0f;
-            }
-        }
+        if (!g->ta) /* A stored M x K */
+            pack_strided(g->A + (size_t)(i0 + r) * g->lda + p0, (size_t)g->lda, mr, MR, kc, dst);
+        else /* A stored K x M */
+            pack_contig(g->A + (size_t)p0 * g->lda + i0 + r, (size_t)g->lda, mr, MR, kc, dst);
     }
 }
 
@@ -212,30 +235,10 @@ AL_INLINE void pack_a_mr(const gemm_args *g, const int MR, int i0, int mc, int p
 AL_INLINE void pack_b_nr(const gemm_args *g, const int NR, int p0, int kc, int j0, int nc, float *dst) {
     for (int c = 0; c < nc; c += NR, dst += (size_t)NR * kc) {
         int nr = AL_MIN(NR, nc - c);
-        if (!g->tb) {
-            /* B stored K x N: the NR values of one p are contiguous */
-            for (int p = 0; p < kc; p++) {
-                const float *src = g->B + (size_t)(p0 + p) * g->ldb + j0 + c;
-                float *d = dst + (size_t)p * NR;
-                if (nr == NR)
-                    for (int j = 0; j < NR; j++) d[j] = src[j];
-                else
-                    for (int j = 0; j < NR; j++) d[j] = j < nr ? src[j] : 0.0f;
-            }
-        } else {
-            /* B stored N x K: column j of op(B) is contiguous in p; copy
-             * blocks of 8 p so each of the NR source rows is read in
-             * cache-line runs while the writes stay contiguous */
-            const float *src = g->B + (size_t)(j0 + c) * g->ldb + p0;
-            const size_t ldb = (size_t)g->ldb;
-            if (nr == NR) {
-                for (int p = 0; p < kc; p++)
-                    for (int j = 0; j < NR; j++) dst[(size_t)p * NR + j] = src[j * ldb + p];
-            } else {
-                for (int p = 0; p < kc; p++)
-                    for (int j = 0; j < NR; j++) dst[(size_t)p * NR + j] = j < nr ? src[j * ldb + p] : 0.0f;
-            }
-        }
+        if (!g->tb) /* B stored K x N */
+            pack_contig(g->B + (size_t)p0 * g->ldb + j0 + c, (size_t)g->ldb, nr, NR, kc, dst);
+        else /* B stored N x K */
+            pack_strided(g->B + (size_t)(j0 + c) * g->ldb + p0, (size_t)g->ldb, nr, NR, kc, dst);
     }
 }
 
@@ -287,11 +290,38 @@ static void region_plain(const gemm_args *g, int m0, int m1, int n0, int n1) {
     }
 }
 
+/* An edge tile (mr x nr of the tile buffer t, row stride NR) into C at
+ * (i0, j0): C = alpha*t + beta*C, the kernels' epilogue in plain C. */
+static void store_tile(const gemm_args *g, const float *t, int NR, int i0, int mr, int j0, int nr, float beta) {
+    for (int i = 0; i < mr; i++) {
+        float *ci = g->C + (size_t)(i0 + i) * g->ldc + j0;
+        const float *ti = t + (size_t)i * NR;
+        if (beta == 0.0f)
+            for (int j = 0; j < nr; j++) ci[j] = g->alpha * ti[j];
+        else
+            for (int j = 0; j < nr; j++) ci[j] = g->alpha * ti[j] + beta * ci[j];
+    }
+}
+
+/* The same for a swapped product: tile element (i, j) goes to C[j][i]. */
+static void store_tile_t(const gemm_args *g, const float *t, int NR, int i0, int mr, int j0, int nr, float beta) {
+    for (int j = 0; j < nr; j++) {
+        float *cj = g->C + (size_t)(j0 + j) * g->ldc + i0;
+        if (beta == 0.0f)
+            for (int i = 0; i < mr; i++) cj[i] = g->alpha * t[(size_t)i * NR + j];
+        else
+            for (int i = 0; i < mr; i++) cj[i] = g->alpha * t[(size_t)i * NR + j] + beta * cj[i];
+    }
+}
+
 static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
     const gemm_kernel *kn = g->kn;
     const int MR = kn->mr, NR = kn->nr;
     if (g->K == 0 || g->alpha == 0.0f) {
-        scale_c(g, m0, m1, n0, n1);
+        if (g->ct)
+            scale_c(g->orig, n0, n1, m0, m1);
+        else
+            scale_c(g, m0, m1, n0, n1);
         return;
     }
     int kcmax = AL_MIN(g->K, kn->kc);
@@ -299,7 +329,10 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
     size_t ncmax = (size_t)(AL_MIN(n1 - n0, kn->nc) + NR - 1) / NR * NR;
     float *pa = thread_buffer((mcmax + ncmax) * (size_t)kcmax);
     if (!pa) {
-        region_plain(g, m0, m1, n0, n1);
+        if (g->ct)
+            region_plain(g->orig, n0, n1, m0, m1);
+        else
+            region_plain(g, m0, m1, n0, n1);
         return;
     }
     float *pb = pa + mcmax * (size_t)kcmax;
@@ -320,20 +353,15 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = AL_MIN(MR, mc - ir);
                         const float *ap = pa + (size_t)ir * kc;
-                        float *c = g->C + (size_t)(ic + ir) * ldc + jc + jr;
-                        if (mr == MR && nr == NR) {
-                            kn->ukr(kc, ap, bp, c, ldc, g->alpha, beta);
+                        if (mr == MR && nr == NR && !g->ct) {
+                            kn->ukr(kc, ap, bp, g->C + (size_t)(ic + ir) * ldc + jc + jr, ldc, g->alpha, beta);
                             continue;
                         }
                         kn->ukr(kc, ap, bp, tile, NR, 1.0f, 0.0f);
-                        for (int i = 0; i < mr; i++) {
-                            float *ci = c + (size_t)i * ldc;
-                            const float *ti = tile + (size_t)i * NR;
-                            if (beta == 0.0f)
-                                for (int j = 0; j < nr; j++) ci[j] = g->alpha * ti[j];
-                            else
-                                for (int j = 0; j < nr; j++) ci[j] = g->alpha * ti[j] + beta * ci[j];
-                        }
+                        if (g->ct)
+                            store_tile_t(g, tile, NR, ic + ir, mr, jc + jr, nr, beta);
+                        else
+                            store_tile(g, tile, NR, ic + ir, mr, jc + jr, nr, beta);
                     }
                 }
             }
@@ -364,6 +392,8 @@ static void ref_task(void *arg, int ith, int nth) {
                  g->C + (size_t)lo * g->ldc, g->ldc);
 }
 
+static void run_packed(al_pool *pool, int nth, gemm_args *g);
+
 /* Below this many multiply-adds waking the pool costs more than it saves. */
 #define GEMM_PAR_MIN 65536L
 
@@ -372,7 +402,7 @@ void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, c
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     al_gemm_variant v = al_gemm_current();
-    gemm_args g = {ta, tb, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, kernel_of(v), 1, 1};
+    gemm_args g = {ta, tb, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, kernel_of(v), 1, 1, 0, NULL};
     int nth = al_pool_size(pool);
     if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
     if (v == AL_GEMM_REF) {
@@ -382,14 +412,42 @@ void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, c
             al_pool_run(pool, ref_task, &g);
         return;
     }
+    /* A thin product (N or M far from a multiple of the tile) may waste
+     * less of the register tile as C^T = op(B)^T op(A)^T: conv's weight
+     * gradient for one input channel is 32 x 9. Its tiles are written out
+     * transposed through the tile buffer, which pays only for long K. */
+    long MR = g.kn->mr, NR = g.kn->nr;
+    long normal = (M + MR - 1) / MR * MR * ((N + NR - 1) / NR * NR);
+    long swapped = (N + MR - 1) / MR * MR * ((M + NR - 1) / NR * NR);
+    gemm_args sw;
+    if (K >= 64 && alpha != 0.0f && 4 * swapped < 3 * normal) {
+        sw = g;
+        sw.ta = !tb;
+        sw.tb = !ta;
+        sw.M = N;
+        sw.N = M;
+        sw.A = B;
+        sw.lda = ldb;
+        sw.B = A;
+        sw.ldb = lda;
+        sw.ct = 1;
+        sw.orig = &g;
+        run_packed(pool, nth, &sw);
+    } else {
+        run_packed(pool, nth, &g);
+    }
+}
+
+static void run_packed(al_pool *pool, int nth, gemm_args *gp) {
+    gemm_args g = *gp;
     if (nth == 1) {
-        region_packed(&g, 0, M, 0, N);
+        region_packed(&g, 0, g.M, 0, g.N);
         return;
     }
     /* The grid tm x tn = nth whose largest part has the least work;
      * splitting N is preferred on ties (threads then share A's rows, the
      * smaller pack in the layers' calls). */
-    long tiles_m = (M + g.kn->mr - 1) / g.kn->mr, tiles_n = (N + g.kn->nr - 1) / g.kn->nr;
+    long tiles_m = (g.M + g.kn->mr - 1) / g.kn->mr, tiles_n = (g.N + g.kn->nr - 1) / g.kn->nr;
     long best = -1;
     for (int tm = 1; tm <= nth; tm++) {
         if (nth % tm) continue;

@@ -6,10 +6,17 @@
 
 #include <immintrin.h>
 
-static inline void store_row(float *c, __m512 x0, __m512 x1, __m512 va, __m512 vb, int beta0) {
-    x0 = _mm512_mul_ps(va, x0);
-    x1 = _mm512_mul_ps(va, x1);
-    if (!beta0) {
+/* mode: 0 beta = 0, 1 beta = 1, 2 any beta; multiplying by an alpha or
+ * beta of 1 is exact, so skipping it changes no bit of the result. */
+static inline void store_row(float *c, __m512 x0, __m512 x1, __m512 va, __m512 vb, int alpha1, int mode) {
+    if (!alpha1) {
+        x0 = _mm512_mul_ps(va, x0);
+        x1 = _mm512_mul_ps(va, x1);
+    }
+    if (mode == 1) {
+        x0 = _mm512_add_ps(x0, _mm512_loadu_ps(c));
+        x1 = _mm512_add_ps(x1, _mm512_loadu_ps(c + 16));
+    } else if (mode == 2) {
         x0 = _mm512_add_ps(x0, _mm512_mul_ps(vb, _mm512_loadu_ps(c)));
         x1 = _mm512_add_ps(x1, _mm512_mul_ps(vb, _mm512_loadu_ps(c + 16)));
     }
@@ -64,17 +71,17 @@ void al_gemm_ukr_avx512_12x32(long k, const float *a, const float *b, float *c, 
         b += 32;
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    int beta0 = beta == 0.0f;
-    store_row(c + 0 * ldc, c0_0, c0_1, va, vb, beta0);
-    store_row(c + 1 * ldc, c1_0, c1_1, va, vb, beta0);
-    store_row(c + 2 * ldc, c2_0, c2_1, va, vb, beta0);
-    store_row(c + 3 * ldc, c3_0, c3_1, va, vb, beta0);
-    store_row(c + 4 * ldc, c4_0, c4_1, va, vb, beta0);
-    store_row(c + 5 * ldc, c5_0, c5_1, va, vb, beta0);
-    store_row(c + 6 * ldc, c6_0, c6_1, va, vb, beta0);
-    store_row(c + 7 * ldc, c7_0, c7_1, va, vb, beta0);
-    store_row(c + 8 * ldc, c8_0, c8_1, va, vb, beta0);
-    store_row(c + 9 * ldc, c9_0, c9_1, va, vb, beta0);
-    store_row(c + 10 * ldc, c10_0, c10_1, va, vb, beta0);
-    store_row(c + 11 * ldc, c11_0, c11_1, va, vb, beta0);
+    int alpha1 = alpha == 1.0f, mode = beta == 0.0f ? 0 : beta == 1.0f ? 1 : 2;
+    store_row(c + 0 * ldc, c0_0, c0_1, va, vb, alpha1, mode);
+    store_row(c + 1 * ldc, c1_0, c1_1, va, vb, alpha1, mode);
+    store_row(c + 2 * ldc, c2_0, c2_1, va, vb, alpha1, mode);
+    store_row(c + 3 * ldc, c3_0, c3_1, va, vb, alpha1, mode);
+    store_row(c + 4 * ldc, c4_0, c4_1, va, vb, alpha1, mode);
+    store_row(c + 5 * ldc, c5_0, c5_1, va, vb, alpha1, mode);
+    store_row(c + 6 * ldc, c6_0, c6_1, va, vb, alpha1, mode);
+    store_row(c + 7 * ldc, c7_0, c7_1, va, vb, alpha1, mode);
+    store_row(c + 8 * ldc, c8_0, c8_1, va, vb, alpha1, mode);
+    store_row(c + 9 * ldc, c9_0, c9_1, va, vb, alpha1, mode);
+    store_row(c + 10 * ldc, c10_0, c10_1, va, vb, alpha1, mode);
+    store_row(c + 11 * ldc, c11_0, c11_1, va, vb, alpha1, mode);
 }
