@@ -315,6 +315,10 @@ al_status al_dataset_alloc(int n, const al_shape *xs, int y_len, int num_classes
 /* ---- CRC32 (src/model/crc32.c) ------------------------------------------------ */
 uint32_t al_crc32(uint32_t crc, const void *data, size_t n);
 
+/* ---- model files (src/model/model_io.c) --------------------------------------- */
+/* al_model_load over n bytes in memory (borrowed; the fuzz target's entry). */
+al_status al_model_load_mem(const void *buf, size_t n, al_model **out);
+
 
 /* ---- runtime cache internals (src/train/cache.c) -------------------------------- */
 /* Binds the cache to a prefix: feature size in floats and a fingerprint of

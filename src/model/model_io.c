@@ -1,0 +1,349 @@
+/* Model files: a GGUF v3 container (gguf.c) with the architecture as
+ * autlearn.* metadata and one F32 tensor per parameter, named
+ * "{node}.{param}" ("0.weight", "3.running_mean"). docs/FORMAT.md lists every
+ * key. Loading rebuilds the graph from the per-layer keys (the spec string is
+ * informational only), and checks every tensor against the shapes the layers
+ * declare before any weight memory is allocated. */
+#include "gguf.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define AL_MODEL_FORMAT_VERSION 1u
+#define AL_ARCH "autlearn"
+#define BIG (1 << 24) /* the spec parser's limit on sizes */
+
+/* Keys the layout owns; every other string key is free-form metadata. */
+static int is_reserved(const char *p, size_t n) {
+    static const char *const exact[] = {"general.architecture",     "general.alignment", "autlearn.format_version",
+                                        "autlearn.spec",            "autlearn.layer_count", "autlearn.first_trainable",
+                                        GGUF_KEY_CRC_HEADER,        GGUF_KEY_CRC_DATA};
+    static const char *const prefix[] = {"autlearn.layer.", "autlearn.input."};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strlen(exact[i]) == n && memcmp(exact[i], p, n) == 0) return 1;
+    for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++) {
+        size_t k = strlen(prefix[i]);
+        if (n >= k && memcmp(prefix[i], p, k) == 0) return 1;
+    }
+    return 0;
+}
+
+static const char *layer_key(char *buf, size_t cap, int i, const char *field) {
+    snprintf(buf, cap, "autlearn.layer.%d.%s", i, field);
+    return buf;
+}
+
+static void tensor_name(char *buf, size_t cap, int node, const char *param) { snprintf(buf, cap, "%d.%s", node, param); }
+
+/* ---- save -------------------------------------------------------------------------- */
+
+al_status al_model_save(const al_model *m, const char *path) {
+    if (!m || !path) return al_error(AL_EINVAL, "al_model_save: NULL argument");
+    for (int i = 0; i < m->nmeta; i++)
+        if (is_reserved(m->meta_key[i], strlen(m->meta_key[i])))
+            return al_error(AL_EINVAL, "metadata key '%s' is reserved by the model file layout", m->meta_key[i]);
+    gguf_writer *w;
+    al_status st = gguf_writer_new(GGUF_DEFAULT_ALIGNMENT, &w);
+    if (st) return st;
+    /* The writer remembers its first failure and gguf_writer_save reports
+     * it, so the setters' results need not be checked one by one. */
+    gguf_set_str(w, "general.architecture", AL_ARCH);
+    gguf_set_u32(w, "autlearn.format_version", AL_MODEL_FORMAT_VERSION);
+    gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
+    gguf_set_bool(w, "autlearn.input.tokens", m->input_tokens);
+    int32_t shape[3] = {0, 0, 0};
+    for (int d = 0; d < m->in.ndim && d < 3; d++) shape[d] = m->in.d[d];
+    gguf_set_arr(w, "autlearn.input.shape", GGUF_T_I32, shape, (size_t)m->in.ndim);
+    gguf_set_u32(w, "autlearn.layer_count", (uint32_t)m->nnodes);
+    gguf_set_u32(w, "autlearn.first_trainable", (uint32_t)m->first_trainable);
+    char k[96];
+    for (int i = 0; i < m->nnodes; i++) {
+        const al_node *nd = &m->nodes[i];
+        const al_layer_cfg *c = &nd->cfg;
+        gguf_set_str(w, layer_key(k, sizeof k, i, "type"), al_layer_type_name(c->type));
+        gguf_set_i32(w, layer_key(k, sizeof k, i, "units"), c->units);
+        gguf_set_i32(w, layer_key(k, sizeof k, i, "k"), c->k);
+        gguf_set_i32(w, layer_key(k, sizeof k, i, "stride"), c->stride);
+        gguf_set_i32(w, layer_key(k, sizeof k, i, "pad"), c->pad);
+        gguf_set_i32(w, layer_key(k, sizeof k, i, "vocab"), c->vocab);
+        gguf_set_i32(w, layer_key(k, sizeof k, i, "src"), c->src);
+        gguf_set_bool(w, layer_key(k, sizeof k, i, "bias"), c->bias);
+        gguf_set_f32(w, layer_key(k, sizeof k, i, "rate"), c->rate);
+        gguf_set_f32(w, layer_key(k, sizeof k, i, "eps"), c->eps);
+        gguf_set_f32(w, layer_key(k, sizeof k, i, "momentum"), c->momentum);
+        gguf_set_bool(w, layer_key(k, sizeof k, i, "trainable"), nd->trainable);
+    }
+    for (int i = 0; i < m->nmeta; i++) gguf_set_str(w, m->meta_key[i], m->meta_val[i]);
+    for (int i = 0; i < m->nnodes; i++)
+        for (int p = 0; p < m->nodes[i].nparams; p++) {
+            const al_param *pr = &m->nodes[i].params[p];
+            uint64_t ne[GGUF_MAX_DIMS];
+            /* GGUF lists the fastest-varying dimension first: reverse
+             * PyTorch's order, so dense [out, in] is stored as ne = {in, out}. */
+            for (int d = 0; d < pr->ndim; d++) ne[d] = (uint64_t)pr->dims[pr->ndim - 1 - d];
+            tensor_name(k, sizeof k, i, pr->name);
+            gguf_add_tensor(w, k, GGML_T_F32, pr->ndim, ne, pr->w);
+        }
+    st = gguf_writer_save(w, path);
+    gguf_writer_free(w);
+    return st;
+}
+
+/* ---- load -------------------------------------------------------------------------- */
+
+static al_status get_int(const gguf_reader *r, const char *key, int lo, int hi, int *out) {
+    int32_t v;
+    al_status st = gguf_get_i32(r, key, &v);
+    if (st) return st;
+    if (v < lo || v > hi) return al_error(AL_EFORMAT, "model file: %s = %d is outside %d..%d", key, (int)v, lo, hi);
+    *out = (int)v;
+    return AL_OK;
+}
+
+static al_status get_real(const gguf_reader *r, const char *key, float lo, float hi, float *out) {
+    float v;
+    al_status st = gguf_get_f32(r, key, &v);
+    if (st) return st;
+    if (!(v >= lo && v <= hi))
+        return al_error(AL_EFORMAT, "model file: %s = %g is outside %g..%g", key, (double)v, (double)lo, (double)hi);
+    *out = v;
+    return AL_OK;
+}
+
+static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *trainable) {
+    char k[96];
+    gguf_str ts;
+    memset(c, 0, sizeof *c);
+    al_status st = gguf_get_str(r, layer_key(k, sizeof k, i, "type"), &ts);
+    if (st) return st;
+    char name[32];
+    if (ts.n >= sizeof name || memchr(ts.p, 0, ts.n))
+        return al_error(AL_EFORMAT, "model file: layer %d has an invalid type name", i);
+    memcpy(name, ts.p, ts.n);
+    name[ts.n] = '\0';
+    if (!al_layer_type_from_name(name, &c->type))
+        return al_error(AL_EFORMAT, "model file: layer %d has unknown type '%s'", i, name);
+    if ((st = get_int(r, layer_key(k, sizeof k, i, "units"), 0, BIG, &c->units)) ||
+        (st = get_int(r, layer_key(k, sizeof k, i, "k"), 0, 64, &c->k)) ||
+        (st = get_int(r, layer_key(k, sizeof k, i, "stride"), 0, 64, &c->stride)) ||
+        (st = get_int(r, layer_key(k, sizeof k, i, "pad"), 0, 64, &c->pad)) ||
+        (st = get_int(r, layer_key(k, sizeof k, i, "vocab"), 0, BIG, &c->vocab)) ||
+        (st = get_int(r, layer_key(k, sizeof k, i, "src"), -1, AL_MAX_NODES - 1, &c->src)) ||
+        (st = gguf_get_bool(r, layer_key(k, sizeof k, i, "bias"), &c->bias)) ||
+        (st = get_real(r, layer_key(k, sizeof k, i, "rate"), 0.0f, 0.99f, &c->rate)) ||
+        (st = get_real(r, layer_key(k, sizeof k, i, "eps"), 0.0f, 1.0f, &c->eps)) ||
+        (st = get_real(r, layer_key(k, sizeof k, i, "momentum"), 0.0f, 1.0f, &c->momentum)) ||
+        (st = gguf_get_bool(r, layer_key(k, sizeof k, i, "trainable"), trainable)))
+        return st;
+    return AL_OK;
+}
+
+static void fmt_dims(char *buf, size_t cap, const uint64_t *d, int n) {
+    size_t o = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < n && o < cap; i++) o += (size_t)snprintf(buf + o, cap - o, i ? ", %llu" : "%llu", (unsigned long long)d[i]);
+    if (o < cap) snprintf(buf + o, cap - o, "]");
+}
+
+/* The tensor for parameter p of node i, checked for type and shape. */
+static al_status match_tensor(const gguf_reader *r, int i, const al_param *p, const gguf_tensor **out) {
+    char name[96];
+    tensor_name(name, sizeof name, i, p->name);
+    const gguf_tensor *t = gguf_find_tensor(r, name);
+    if (!t) return al_error(AL_EFORMAT, "model file: tensor '%s' is missing", name);
+    if (t->type != GGML_T_F32)
+        return al_error(AL_EFORMAT, "model file: tensor '%s' has type %s, expected F32", name,
+                        gguf_ggml_type_name(t->type));
+    int same = t->ndim == p->ndim;
+    uint64_t want[GGUF_MAX_DIMS], have[GGUF_MAX_DIMS];
+    for (int d = 0; d < p->ndim; d++) want[d] = (uint64_t)p->dims[d];
+    for (int d = 0; d < t->ndim; d++) have[d] = t->ne[t->ndim - 1 - d];
+    for (int d = 0; same && d < p->ndim; d++) same = have[d] == want[d];
+    if (!same) {
+        char a[96], b[96];
+        fmt_dims(a, sizeof a, have, t->ndim);
+        fmt_dims(b, sizeof b, want, p->ndim);
+        return al_error(AL_EFORMAT, "model file: tensor '%s' has shape %s, the architecture needs %s", name, a, b);
+    }
+    *out = t;
+    return AL_OK;
+}
+
+/* Runs the layers' shape functions on scratch nodes (they allocate nothing)
+ * and checks every declared parameter against its tensor, so that
+ * al_model_build never allocates weights sized by numbers the file's own
+ * data cannot back. Also rejects tensors no parameter claims. */
+static al_status check_params(const gguf_reader *r, const al_shape *in, const al_layer_cfg *layers, int n) {
+    size_t nt = gguf_num_tensors(r), matched = 0;
+    unsigned char *seen = al_calloc(nt ? nt : 1, 1);
+    if (!seen) return AL_ENOMEM;
+    al_status st = AL_OK;
+    al_shape cur = *in;
+    for (int i = 0; i < n && !st; i++) {
+        al_node nd;
+        memset(&nd, 0, sizeof nd);
+        nd.cfg = layers[i];
+        nd.index = i;
+        nd.trainable = 1;
+        nd.in = cur;
+        nd.vt = al_layer_vtable(nd.cfg.type);
+        if (!nd.vt) {
+            st = al_error(AL_EUNSUPPORTED, "model file: layer %d (%s) is not available in this build", i,
+                          al_layer_type_name(nd.cfg.type));
+            break;
+        }
+        if (nd.cfg.type == AL_L_BATCHNORM) { /* the defaults al_model_build applies */
+            if (nd.cfg.eps <= 0.0f) nd.cfg.eps = 1e-5f;
+            if (nd.cfg.momentum <= 0.0f) nd.cfg.momentum = 0.1f;
+        }
+        if ((st = nd.vt->shape(&nd, &cur))) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", al_last_error());
+            st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: layer %d (%s): %s", i, nd.vt->name, msg);
+            break;
+        }
+        size_t numel = al_shape_numel(&nd.out);
+        if (nd.out.ndim < 1 || nd.out.ndim > 3 || numel == 0 || numel > (size_t)1 << 26) {
+            st = al_error(AL_EFORMAT, "model file: layer %d (%s): output shape is empty or too large", i, nd.vt->name);
+            break;
+        }
+        for (int p = 0; p < nd.nparams && !st; p++) {
+            const gguf_tensor *t;
+            if ((st = match_tensor(r, i, &nd.params[p], &t))) break;
+            seen[t - gguf_tensor_at(r, 0)] = 1;
+            matched++;
+        }
+        cur = nd.out;
+    }
+    if (!st && matched != nt)
+        for (size_t i = 0; i < nt; i++)
+            if (!seen[i]) {
+                const gguf_tensor *t = gguf_tensor_at(r, i);
+                st = al_error(AL_EFORMAT, "model file: unexpected tensor '%.*s' (no layer has such a parameter)",
+                              (int)t->name.n, t->name.p);
+                break;
+            }
+    al_free(seen);
+    return st;
+}
+
+static al_status read_meta(const gguf_reader *r, al_model *m) {
+    for (size_t i = 0; i < gguf_num_kv(r); i++) {
+        if (gguf_kv_type(r, i) != GGUF_T_STRING) continue;
+        gguf_str k = gguf_kv_key(r, i), v;
+        if (is_reserved(k.p, k.n)) continue;
+        al_status st = gguf_kv_str(r, i, &v);
+        if (st) return st;
+        if (memchr(k.p, 0, k.n) || memchr(v.p, 0, v.n))
+            return al_error(AL_EFORMAT, "model file: metadata '%.*s' contains a NUL byte", (int)AL_MIN(k.n, 64), k.p);
+        if (m->nmeta >= AL_MAX_META)
+            return al_error(AL_EFORMAT, "model file: more than %d metadata strings", AL_MAX_META);
+        char *ks = al_malloc(k.n + 1), *vs = al_malloc(v.n + 1);
+        if (ks && vs) {
+            memcpy(ks, k.p, k.n);
+            ks[k.n] = '\0';
+            memcpy(vs, v.p, v.n);
+            vs[v.n] = '\0';
+            st = al_model_set_meta(m, ks, vs);
+        } else {
+            st = AL_ENOMEM;
+        }
+        al_free(ks);
+        al_free(vs);
+        if (st) return st;
+    }
+    return AL_OK;
+}
+
+static al_status load_reader(const gguf_reader *r, al_model **out) {
+    gguf_str arch;
+    al_status st = gguf_get_str(r, "general.architecture", &arch);
+    if (st) return st;
+    if (!gguf_str_eq(arch, AL_ARCH))
+        return al_error(AL_EFORMAT, "not an autlearn model: general.architecture is '%.*s'", (int)AL_MIN(arch.n, 64),
+                        arch.p);
+    uint32_t ver, nl, first;
+    if ((st = gguf_get_u32(r, "autlearn.format_version", &ver))) return st;
+    if (ver != AL_MODEL_FORMAT_VERSION)
+        return al_error(AL_EUNSUPPORTED, "model file format version %u; this build reads version %u", ver,
+                        AL_MODEL_FORMAT_VERSION);
+    al_shape in;
+    memset(&in, 0, sizeof in);
+    int tokens;
+    int32_t shape[3];
+    size_t nd;
+    if ((st = gguf_get_bool(r, "autlearn.input.tokens", &tokens))) return st;
+    if ((st = gguf_get_arr(r, "autlearn.input.shape", GGUF_T_I32, shape, 3, &nd))) return st;
+    if (nd < 1) return al_error(AL_EFORMAT, "model file: autlearn.input.shape is empty");
+    in.ndim = (int)nd;
+    size_t numel = 1;
+    for (size_t d = 0; d < nd; d++) {
+        if (shape[d] < 1 || shape[d] > BIG)
+            return al_error(AL_EFORMAT, "model file: input dimension %zu is %d, must be in 1..%d", d, (int)shape[d], BIG);
+        in.d[d] = shape[d];
+        numel *= (size_t)shape[d];
+        if (numel > (size_t)1 << 26) return al_error(AL_EFORMAT, "model file: the input shape is too large");
+    }
+    if ((st = gguf_get_u32(r, "autlearn.layer_count", &nl))) return st;
+    if (nl < 1 || nl > AL_MAX_NODES)
+        return al_error(AL_EFORMAT, "model file: layer count %u is outside 1..%d", nl, AL_MAX_NODES);
+    if ((st = gguf_get_u32(r, "autlearn.first_trainable", &first))) return st;
+    if (first > nl) return al_error(AL_EFORMAT, "model file: first trainable node %u is beyond %u layers", first, nl);
+    al_layer_cfg layers[AL_MAX_NODES];
+    int trainable[AL_MAX_NODES];
+    for (int i = 0; i < (int)nl; i++)
+        if ((st = read_layer(r, i, &layers[i], &trainable[i]))) return st;
+    if ((st = check_params(r, &in, layers, (int)nl))) return st;
+    al_model *m;
+    if ((st = al_model_build(&in, tokens, layers, (int)nl, &m))) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s", al_last_error());
+        return al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: the architecture is invalid: %s", msg);
+    }
+    for (int i = 0; i < m->nnodes && !st; i++)
+        for (int p = 0; p < m->nodes[i].nparams && !st; p++) {
+            al_param *pr = &m->nodes[i].params[p];
+            const gguf_tensor *t;
+            st = match_tensor(r, i, pr, &t);
+            if (!st) st = gguf_tensor_read_f32(t, pr->w, pr->n);
+        }
+    if (!st) st = al_model_freeze(m, (int)first);
+    for (int i = 0; i < m->nnodes && !st; i++) m->nodes[i].trainable = trainable[i];
+    if (!st) st = read_meta(r, m);
+    if (st) {
+        al_model_free(m);
+        return st;
+    }
+    *out = m;
+    return AL_OK;
+}
+
+al_status al_model_load_mem(const void *buf, size_t n, al_model **out) {
+    if (!out) return al_error(AL_EINVAL, "al_model_load_mem: out is NULL");
+    *out = NULL;
+    if (!buf && n) return al_error(AL_EINVAL, "al_model_load_mem: NULL buffer");
+    gguf_reader *r;
+    al_status st = gguf_reader_open_mem(buf, n, GGUF_REQUIRE_CRC, &r);
+    if (st) return st;
+    st = load_reader(r, out);
+    gguf_reader_free(r);
+    return st;
+}
+
+al_status al_model_load(const char *path, al_model **out) {
+    if (!out) return al_error(AL_EINVAL, "al_model_load: out is NULL");
+    *out = NULL;
+    if (!path) return al_error(AL_EINVAL, "al_model_load: path is NULL");
+    void *buf;
+    size_t n;
+    al_status st = gguf_read_file(path, &buf, &n);
+    if (st) return st;
+    st = al_model_load_mem(buf, n, out);
+    al_free(buf);
+    if (st) {
+        char msg[480];
+        snprintf(msg, sizeof msg, "%s", al_last_error());
+        return al_error(st, "%s: %s", path, msg);
+    }
+    return AL_OK;
+}
