@@ -30,7 +30,7 @@ ARCH="input 1x28x28; conv 4 k=3 p=1; relu; maxpool k=2; flatten; dense 16; relu;
 check "pretrain succeeds" test $? -eq 0
 check "pretrain writes the cloud model" test -s "$TMP/cloud.gguf"
 check "pretrain --json has public_samples = half the training split" "$PY" -c '
-import json,sys; j=json.load(open(sys.argv[1])); assert j["public_samples"]==1000, j; assert j["freeze"]=="4", j' "$TMP/pre.json"
+import json,sys; j=json.load(open(sys.argv[1])); assert j["public_samples"]==1000, j; assert j["freeze"]=="6", j' "$TMP/pre.json"
 
 # the device: run from an empty directory, write into another; nothing else may appear
 mkdir -p "$TMP/cwd" "$TMP/dev"
@@ -42,7 +42,7 @@ check "personalize writes only its output" test "$(ls -A "$TMP/dev")" = personal
 check "the personal model is owner-only" test "$(stat -c %a "$TMP/dev/personal.gguf")" = 600
 check "personalize --json: uploads nothing, cache reused, accuracy fields" "$PY" -c '
 import json,sys; j=json.load(open(sys.argv[1]))
-assert j["bytes_uploaded"]==0 and j["samples"]==50 and j["freeze"]==4, j
+assert j["bytes_uploaded"]==0 and j["samples"]==50 and j["freeze"]==6, j
 assert 0<=j["test_acc_before"]<=1 and 0<=j["test_acc_after"]<=1, j
 assert j["cache_hits"]==50*3, j' "$TMP/pers.json"
 "$BIN" eval --model "$TMP/dev/personal.gguf" --data "$DATA" --json >"$TMP/ev.json" 2>"$TMP/err"

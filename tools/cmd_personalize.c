@@ -23,7 +23,7 @@ static void usage(FILE *f) {
                "  --test-per-user N     private test images per user (default 200)\n"
                "  --freeze K            first trainable node (default: the model's autlearn.freeze)\n"
                "  --epochs E            (default 10)\n"
-               "  --lr X                SGD learning rate, momentum 0.9, cosine (default 0.01)\n"
+               "  --lr X                SGD learning rate, momentum 0.9, cosine (default 0.05)\n"
                "  --batch B             (default 32)\n"
                "  --aug-variants K      fixed augmented variants per image (default 1 = none)\n"
                "  --cache-mb MB         runtime cache bound (default 64; past it, recompute)\n"

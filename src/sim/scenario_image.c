@@ -29,7 +29,7 @@ void al_scenario_config_default(al_scenario_config *c) {
     c->pretrain_epochs = 3;
     c->pretrain_lr = 0.05;
     c->epochs = 10;
-    c->lr = 0.01;
+    c->lr = 0.05;
     c->local_epochs = 20;
     c->local_lr = 0.02;
     c->rounds = 5;
@@ -85,13 +85,13 @@ static double rss_now_mb(void) {
 }
 
 int al_default_freeze(const al_model *m) {
-    int k = -1;
-    for (int i = 0; i < m->nnodes; i++)
-        if (m->nodes[i].cfg.type == AL_L_FLATTEN || m->nodes[i].cfg.type == AL_L_GAP) k = i + 1;
-    if (k < 0 || k >= m->nnodes)
-        for (int i = m->nnodes - 1; i >= 0; i--)
-            if (m->nodes[i].cfg.type == AL_L_DENSE) return i;
-    return k < 0 ? 0 : k;
+    /* Measured on Fashion-MNIST (README, "Choosing the freeze point"): training
+     * only the output layer is as accurate as training the whole dense head,
+     * at half the device MACs and with a far larger cache speed-up. */
+    for (int i = m->nnodes - 1; i >= 0; i--)
+        for (int p = 0; p < m->nodes[i].nparams; p++)
+            if (!m->nodes[i].params[p].is_state) return i;
+    return 0;
 }
 
 void al_scenario_result_free(al_scenario_result *r) {

@@ -40,7 +40,7 @@ typedef struct al_scenario_config {
     double local_lr;
     int rounds, fed_epochs;   /* fedavg */
     int central_epochs;
-    int freeze;               /* -1: the head (first node after the last flatten/gap) */
+    int freeze;               /* -1: al_default_freeze (the output layer) */
     int aug_variants;
     size_t cache_bytes;
     int batch;
@@ -75,8 +75,8 @@ al_status al_sim_pretrain(const al_scenario_config *c, al_pool *pool, const al_d
 void al_sim_train_config(al_train_config *t, const al_scenario_config *c, int epochs, double lr, uint64_t seed);
 al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r);
 void al_scenario_result_free(al_scenario_result *r);
-/* The default freeze point: the first node of the classifier head (after the
- * last flatten or global pool), or the last dense layer when there is none. */
+/* The default freeze point: the last node with trained weights (the output
+ * layer), chosen by measurement. */
 int al_default_freeze(const al_model *m);
 
 /* Reports */
