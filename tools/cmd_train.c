@@ -59,15 +59,18 @@ typedef struct train_ui {
     int batch;
     int n;          /* training samples */
     int quiet;
+    double rate;    /* training samples/s of the current epoch, before evaluation */
 } train_ui;
 
 static int on_progress(void *user, const al_epoch_info *info, int final) {
     train_ui *ui = user;
     long long done = (long long)info->step * ui->batch;
     if (done > ui->n) done = ui->n;
-    double rate = info->seconds > 0.0 ? (double)done / info->seconds : 0.0;
     char pre[64], text[200];
     if (!final) {
+        /* at the epoch's end `seconds` includes the evaluation: keep the rate from here */
+        double rate = info->seconds > 0.0 ? (double)done / info->seconds : 0.0;
+        ui->rate = rate;
         snprintf(pre, sizeof pre, "epoch %d/%d", info->epoch, ui->epochs);
         snprintf(text, sizeof text, "loss %.4f acc %.2f%% lr %.3g %.0f/s", info->loss, 100.0 * info->train_acc,
                  info->lr, rate);
@@ -79,7 +82,7 @@ static int on_progress(void *user, const al_epoch_info *info, int final) {
     fprintf(stderr, "epoch %d/%d  steps %d  loss %.4f  acc %.2f%%", info->epoch, ui->epochs, info->steps, info->loss,
             100.0 * info->train_acc);
     if (info->eval_acc >= 0.0) fprintf(stderr, "  test_loss %.4f  test_acc %.2f%%", info->eval_loss, 100.0 * info->eval_acc);
-    fprintf(stderr, "  lr %.3g  %.0f samples/s  %.1f s\n", info->lr, rate, info->seconds);
+    fprintf(stderr, "  lr %.3g  %.0f samples/s  %.1f s\n", info->lr, ui->rate, info->seconds);
     return 0;
 }
 
