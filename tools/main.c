@@ -28,7 +28,7 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n",
             al_version());
-    for (size_t i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    for (size_t i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n"
                "options:\n"
                "  -h, --help     this help; 'autlearn <command> --help' for a command's options\n"
