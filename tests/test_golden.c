@@ -9,8 +9,7 @@
  *
  * Each model case runs twice, on the calling thread and on a 3-thread pool.
  * The test fails when the directory holds no case, a file is unreadable or
- * malformed, or nothing was compared. A case whose layer is not linked in yet
- * is skipped with a loud SKIPPED line (transitional, while layers land).
+ * malformed, a case's layer is missing, or nothing was compared.
  *
  * Usage: test_golden [DIR]   (default: $AL_GOLDEN_DIR, else tests/golden) */
 #include "al_test.h"
@@ -21,55 +20,6 @@
 #define GD_TOL 1e-4
 #define GD_MAX_RECS 256
 
-/* Transitional: registry.c refers to the layer vtables weakly so a missing
- * layer is NULL, but a weak reference never pulls an object file out of the
- * static library, so a layer nothing else names would look missing even when
- * its file exists. Name every layer whose file exists strongly here. */
-#if defined(__has_include)
-#define GD_LAYER_REF(sym) extern const al_layer_vt sym; const al_layer_vt *const gd_ref_##sym = &sym;
-#if __has_include("layers/conv2d.c")
-GD_LAYER_REF(al_conv2d_vt)
-#endif
-#if __has_include("layers/dwconv2d.c")
-GD_LAYER_REF(al_dwconv2d_vt)
-#endif
-#if __has_include("layers/maxpool.c")
-GD_LAYER_REF(al_maxpool_vt)
-#endif
-#if __has_include("layers/avgpool.c")
-GD_LAYER_REF(al_avgpool_vt)
-#endif
-#if __has_include("layers/gap.c")
-GD_LAYER_REF(al_gap_vt)
-#endif
-#if __has_include("layers/batchnorm.c")
-GD_LAYER_REF(al_batchnorm_vt)
-#endif
-#if __has_include("layers/relu.c")
-GD_LAYER_REF(al_relu_vt)
-#endif
-#if __has_include("layers/relu6.c")
-GD_LAYER_REF(al_relu6_vt)
-#endif
-#if __has_include("layers/tanh.c")
-GD_LAYER_REF(al_tanh_vt)
-#endif
-#if __has_include("layers/sigmoid.c")
-GD_LAYER_REF(al_sigmoid_vt)
-#endif
-#if __has_include("layers/flatten.c")
-GD_LAYER_REF(al_flatten_vt)
-#endif
-#if __has_include("layers/embedding.c")
-GD_LAYER_REF(al_embedding_vt)
-#endif
-#if __has_include("layers/lstm.c")
-GD_LAYER_REF(al_lstm_vt)
-#endif
-#if __has_include("layers/add.c")
-GD_LAYER_REF(al_add_vt)
-#endif
-#endif
 
 typedef struct gd_rec {
     char name[96];
@@ -88,7 +38,6 @@ typedef struct gd_file {
 } gd_file;
 
 static long g_checks;   /* tensors compared */
-static int g_skipped;
 
 static void gd_free(gd_file *g) {
     for (int i = 0; i < g->nrec; i++) {
@@ -380,10 +329,9 @@ static int model_case(const gd_file *g, const char *spec, al_pool *pool3) {
     }
     for (int i = 0; i < nl; i++)
         if (!al_layer_vtable(layers[i].type)) {
-            fprintf(stderr, "SKIPPED %s: layer %s missing  <<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<\n",
-                    g->name, al_layer_type_name(layers[i].type));
-            g_skipped++;
-            return 0;
+            fprintf(stderr, "golden %s: layer %s is missing from the library\n", g->name,
+                    al_layer_type_name(layers[i].type));
+            return 1;
         }
     al_model *m;
     if (al_model_from_spec(spec, 1, &m) != AL_OK) {
@@ -510,7 +458,7 @@ int main(int argc, char **argv) {
         g.name = cas;
         const gd_rec *spec = gd_find(&g, "spec");
         long before = g_checks;
-        int skipped = g_skipped, fails;
+        int fails;
         if (spec && spec->kind == 1)
             fails = model_case(&g, spec->s, pool3);
         else if (gd_find(&g, "logits"))
@@ -521,17 +469,14 @@ int main(int argc, char **argv) {
         }
         if (fails) fprintf(stderr, "FAILED %s: %d mismatch(es)\n", cas, fails);
         al_test_failures += fails;
-        if (g_skipped == skipped) {
-            ran++;
-            /* a case that runs must compare something */
-            CHECK(g_checks > before);
-        }
+        ran++;
+        /* a case must compare something */
+        CHECK(g_checks > before);
         gd_free(&g);
     }
     for (int i = 0; i < nf; i++) free(names[i]);
     al_pool_free(pool3);
-    fprintf(stderr, "golden: %d file(s), %d run, %d skipped, %ld tensor comparisons\n", nf, ran, g_skipped, g_checks);
-    if (g_skipped) fprintf(stderr, "golden: WARNING: %d case(s) SKIPPED because their layer is missing\n", g_skipped);
+    fprintf(stderr, "golden: %d file(s), %d run, %ld tensor comparisons\n", nf, ran, g_checks);
     CHECK(g_checks > 0);
     TEST_END("test_golden");
 }
