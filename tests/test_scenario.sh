@@ -80,6 +80,15 @@ assert len(bars)==15, len(bars)
 assert len(list(t.iter(ns+"polyline")))==3' "$TMP/s.svg"
 check "scenario prints the table" grep -q "^autonomous" "$TMP/out"
 
+# nothing leaves the device: the library has no socket-family symbol at all
+LIB=$(dirname "$BIN")/libautlearn.a
+if [ -f "$LIB" ] && command -v nm >/dev/null; then
+    check "the library references no network call" test -z "$(nm -u "$LIB" 2>/dev/null | grep -wE 'socket|connect|bind|listen|accept|sendto|sendmsg|recvfrom|getaddrinfo|gethostbyname')"
+    check "nm sees the library's imports" test -n "$(nm -u "$LIB" 2>/dev/null | grep -w fopen)"
+else
+    check "static library present next to the binary" false
+fi
+
 # usage errors: exit 2 with a message, never a crash
 for args in "personalize --model $TMP/cloud.gguf --data $DATA --user 9 --users 4 --out $TMP/x.gguf" \
             "scenario image --data $DATA" "scenario image --json $TMP/y.json --methods bogus" \
