@@ -93,30 +93,8 @@ json_ok() { "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$1" 2>/dev
 # in a 28x28 image over noise; train split plain, test split gzipped ----------
 DATA=$TMP/data
 mkdir -p "$DATA"
-"$PY" - "$DATA" <<'EOF'
-import gzip, random, struct, sys
-d = sys.argv[1]
-def write(prefix, n, seed, gz):
-    rng = random.Random(seed)
-    imgs, labels = bytearray(), bytearray()
-    for i in range(n):
-        c = i % 10 if prefix == "t10k" else rng.randrange(10)
-        img = [rng.randrange(0, 80) for _ in range(28 * 28)]
-        r0, c0 = 2 + 13 * (c // 5), 1 + 5 * (c % 5)
-        for r in range(r0, r0 + 6):
-            for q in range(c0, min(c0 + 6, 28)):
-                img[r * 28 + q] = rng.randrange(180, 256)
-        imgs += bytes(img)
-        labels.append(c)
-    op = gzip.open if gz else open
-    ext = ".gz" if gz else ""
-    with op(f"{d}/{prefix}-images-idx3-ubyte{ext}", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes(imgs))
-    with op(f"{d}/{prefix}-labels-idx1-ubyte{ext}", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + bytes(labels))
-write("train", 600, 1, False)
-write("t10k", 200, 2, True)
-EOF
+SRC=${2:-$(cd "$(dirname "$0")/.." && pwd)}
+"$PY" "$SRC/tests/make_idx.py" "$DATA" 600 200
 if [ ! -f "$DATA/t10k-labels-idx1-ubyte.gz" ]; then
     echo "test_cli: could not generate the data set with $PY" >&2
     exit 1
