@@ -45,6 +45,15 @@ import json,sys; j=json.load(open(sys.argv[1]))
 assert j["bytes_uploaded"]==0 and j["samples"]==50 and j["freeze"]==6, j
 assert 0<=j["test_acc_before"]<=1 and 0<=j["test_acc_after"]<=1, j
 assert j["cache_hits"]==50*3, j' "$TMP/pers.json"
+"$BIN" personalize --model "$TMP/cloud.gguf" --data "$DATA" --user 2 --users 4 --per-user 50 --test-per-user 40 \
+    --epochs 4 --cache-mb 0 --cache-spill "$TMP/dev/spill.bin" --out "$TMP/dev/personal2.gguf" --json >"$TMP/pers2.json" 2>"$TMP/err"
+check "personalize with a spilling cache succeeds" test $? -eq 0
+check "the spill file is removed at the end" test ! -e "$TMP/dev/spill.bin"
+check "a spilling cache trains the same model, byte for byte" cmp -s "$TMP/dev/personal.gguf" "$TMP/dev/personal2.gguf"
+check "spilled entries were reused" "$PY" -c '
+import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))
+assert b["cache_entries_spilled"]==50 and b["cache_hits"]==150, b
+assert a["test_acc_after"]==b["test_acc_after"], (a,b)' "$TMP/pers.json" "$TMP/pers2.json"
 "$BIN" eval --model "$TMP/dev/personal.gguf" --data "$DATA" --json >"$TMP/ev.json" 2>"$TMP/err"
 check "the personal model loads and evaluates" test $? -eq 0
 

@@ -27,6 +27,8 @@ static void usage(FILE *f) {
                "  --batch B             (default 32)\n"
                "  --aug-variants K      fixed augmented variants per image (default 1 = none)\n"
                "  --cache-mb MB         runtime cache bound (default 64; past it, recompute)\n"
+               "  --cache-spill FILE    past the bound, keep entries in FILE instead (owner-only,\n"
+               "                        removed at the end)\n"
                "  --threads T           worker threads (default: AL_THREADS or 1)\n"
                "  --seed S              (default 1)\n"
                "  --json                print a JSON summary on stdout\n"
@@ -38,7 +40,7 @@ int cmd_personalize(int argc, char **argv) {
     al_scenario_config c;
     al_scenario_config_default(&c);
     c.data_dir = NULL;
-    const char *model = NULL, *out = NULL;
+    const char *model = NULL, *out = NULL, *spill = NULL;
     int user = -1, threads = 0, json = 0, freeze = -1, cache_mb = 64;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
@@ -46,7 +48,8 @@ int cmd_personalize(int argc, char **argv) {
         if (cli_flag(&a, "help")) {
         } else if (cli_flag(&a, "json"))
             json = 1;
-        else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model)) {
+        else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model) ||
+                 cli_str(&a, "cache-spill", &spill)) {
         } else if (cli_int(&a, "user", 0, 100000, &user) || cli_int(&a, "users", 1, 100000, &c.users.users) ||
                    cli_int(&a, "per-user", 10, 1000000, &c.users.per_user) ||
                    cli_int(&a, "test-per-user", 1, 1000000, &c.users.test_per_user) ||
@@ -89,7 +92,7 @@ int cmd_personalize(int argc, char **argv) {
     al_sim_train_config(&pc.train, &c, c.epochs, c.lr, c.seed + 1000 + (uint64_t)user);
     pc.freeze = freeze;
     pc.aug_variants = c.aug_variants;
-    if ((st = al_cache_new((size_t)cache_mb << 20, NULL, &cache)) != AL_OK) goto fail;
+    if ((st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
     ids = malloc(sizeof(uint64_t) * (size_t)al_dataset_size(tr));
     if (!ids) {
         st = AL_ENOMEM;
@@ -118,6 +121,7 @@ int cmd_personalize(int argc, char **argv) {
         cli_json_num(&j, "later_epoch_seconds", r.later_epoch_seconds);
         cli_json_int(&j, "macs", (long long)r.macs);
         cli_json_int(&j, "cache_hits", (long long)r.cache.hits);
+        cli_json_int(&j, "cache_entries_spilled", (long long)r.cache.entries_spilled);
         cli_json_int(&j, "bytes_uploaded", 0);
         cli_json_str(&j, "model", out);
         cli_json_end_object(&j);
