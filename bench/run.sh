@@ -105,7 +105,8 @@ for t in sorted({r["threads"] for r in runs}):
     summary.append({"threads": t, "autlearn": a, "pytorch": p,
                     "time_ratio": a["seconds"] / p["seconds"],
                     "mem_ratio": a["peak_rss_mb"] / p["peak_rss_mb"],
-                    "process_mem_ratio": a["process_peak_rss_mb"] / p["process_peak_rss_mb"]})
+                    "process_mem_ratio": a["process_peak_rss_mb"] / p["process_peak_rss_mb"],
+                    "cpu_ratio": a["cpu_seconds"] / p["cpu_seconds"]})
 
 first = runs[0]
 doc = {"benchmark": "train-refcnn", "data": os.environ["DATA"], "samples": first["samples"],
@@ -119,13 +120,14 @@ with open(os.environ["OUT"], "w") as f:
 
 print("refcnn training, batch %d, %d steps, data %s, median of %d run(s); ratio = autlearn / pytorch"
       % (first["batch"], first["steps"], os.environ["DATA"], len(runs) // (2 * len(summary))))
-print("%-7s  %12s  %12s  %10s  %11s  %11s  %9s" % ("threads", "autlearn ms", "pytorch ms", "time ratio",
-                                                 "autlearn MB", "pytorch MB", "mem ratio"))
+print("%-7s  %12s  %12s  %10s  %11s  %11s  %9s  %9s" % ("threads", "autlearn ms", "pytorch ms", "time ratio",
+                                                       "autlearn MB", "pytorch MB", "mem ratio", "cpu ratio"))
 for s in summary:
     a, p = s["autlearn"], s["pytorch"]
-    print("%-7d  %12.2f  %12.2f  %10.2f  %11.1f  %11.1f  %9.2f" % (s["threads"], a["ms_per_step"], p["ms_per_step"],
-          s["time_ratio"], a["peak_rss_mb"], p["peak_rss_mb"], s["mem_ratio"]))
-print("ms = wall time per training step (batch of %d); MB = peak RSS while training" % first["batch"])
+    print("%-7d  %12.2f  %12.2f  %10.2f  %11.1f  %11.1f  %9.2f  %9.2f" % (s["threads"], a["ms_per_step"],
+          p["ms_per_step"], s["time_ratio"], a["peak_rss_mb"], p["peak_rss_mb"], s["mem_ratio"], s["cpu_ratio"]))
+print("ms = wall time per training step (batch of %d); MB = peak RSS while training; cpu = process CPU time"
+      % first["batch"])
 print("final loss: " + ", ".join("%s/%dT %.4f" % (r["impl"], r["threads"], r["final_loss"])
                                  for s in summary for r in (s["autlearn"], s["pytorch"])))
 print("results: %s" % os.environ["OUT"])

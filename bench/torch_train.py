@@ -145,13 +145,13 @@ def main():
 
     steps = 0
     epoch_loss = 0.0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(a.epochs):
         epoch_loss = 0.0
         for s in range(0, a.samples, a.batch):
             epoch_loss += step(x[s:s + a.batch], y[s:s + a.batch])
             steps += 1
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     final_loss = epoch_loss / (a.samples // a.batch)
     peak = peak_rss_mb()
     out = {"impl": "pytorch", "threads": a.threads, "batch": a.batch, "steps": steps,
@@ -159,6 +159,7 @@ def main():
            "peak_rss_mb": round(peak, 1), "final_loss": round(final_loss, 6),
            "samples": a.samples, "epochs": a.epochs, "data": "idx" if a.data else "synthetic",
            "process_peak_rss_mb": round(max(load_peak, peak), 1), "rss_reset": reset,
+           "cpu_seconds": round(cpu, 4),
            "torch": torch.__version__}
     print(json.dumps(out, separators=(",", ":")))
 
