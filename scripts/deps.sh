@@ -14,6 +14,8 @@ case "${1:-build}" in
   golden) want+=(python3-torch python3-numpy) ;;
   *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
 esac
+# test: the Java binding's test (a JDK) and the report test's renderers
+if [ "${1:-build}" = test ]; then want+=(openjdk-17-jdk-headless chromium librsvg2-bin); fi
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -26,6 +26,7 @@ int cmd_info(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_personalize(int argc, char **argv);
 int cmd_scenario(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* ---- errors ----------------------------------------------------------------- */
 

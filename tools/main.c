@@ -17,6 +17,7 @@ static const struct {
     {"pretrain", cmd_pretrain, "cloud: pre-train on the public part of the data"},
     {"personalize", cmd_personalize, "device: transfer learning on one user's private data"},
     {"scenario", cmd_scenario, "compare autonomous learning with its baselines, per user"},
+    {"report", cmd_report, "a scenario's JSON as a self-contained HTML page"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,314 @@
+/* The JNI side of the Java binding (the classes in bindings/java/src/ai/autlearn).
+ *
+ * Ownership: a Java Model owns one jal_model (model + thread pool), a Java
+ * Dataset one al_dataset; both are passed down as jlong pointers that the
+ * Java side guarantees are live (it throws AL_ESTATE after close and frees
+ * each pointer exactly once). Arrays are copied in and out with
+ * Get/Set<Type>ArrayRegion, never pinned, because a call can run long on
+ * worker threads. Every library error becomes an ai.autlearn.AutlearnException
+ * carrying the status, its name and al_last_error() of this thread. */
+#include <jni.h>
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autlearn.h"
+#include "ai_autlearn_Dataset.h"
+#include "ai_autlearn_Model.h"
+#include "ai_autlearn_Native.h"
+
+typedef struct jal_model {
+    al_model *m;
+    al_pool *pool;
+} jal_model;
+
+static void *from_handle(jlong h) { return (void *)(intptr_t)h; }
+static jlong to_handle(void *p) { return (jlong)(intptr_t)p; }
+
+/* Throws AutlearnException(status, name, message); returns so the caller can
+ * return a dummy value at once (a pending exception forbids most JNI calls). */
+static void throw_status(JNIEnv *env, al_status st, const char *msg) {
+    if ((*env)->ExceptionCheck(env)) return;
+    jclass cls = (*env)->FindClass(env, "ai/autlearn/AutlearnException");
+    if (!cls) return; /* NoClassDefFoundError pending */
+    jmethodID ctor = (*env)->GetMethodID(env, cls, "<init>", "(ILjava/lang/String;Ljava/lang/String;)V");
+    if (!ctor) return;
+    jstring name = (*env)->NewStringUTF(env, al_status_name(st));
+    jstring text = name ? (*env)->NewStringUTF(env, msg && *msg ? msg : al_strerror(st)) : NULL;
+    if (!text) return; /* OutOfMemoryError pending */
+    jobject ex = (*env)->NewObject(env, cls, ctor, (jint)st, name, text);
+    if (ex) (*env)->Throw(env, (jthrowable)ex);
+}
+
+static void throw_last(JNIEnv *env, al_status st) { throw_status(env, st, al_last_error()); }
+
+static void throw_oom(JNIEnv *env) { throw_status(env, AL_ENOMEM, "out of memory in the Java binding"); }
+
+/* A Java string as modified UTF-8 (fine for paths and specs); NULL with an
+ * exception pending on failure. Release with ReleaseStringUTFChars. */
+static const char *utf(JNIEnv *env, jstring s) {
+    if (!s) {
+        throw_status(env, AL_EINVAL, "null string");
+        return NULL;
+    }
+    return (*env)->GetStringUTFChars(env, s, NULL);
+}
+
+static jal_model *wrap(JNIEnv *env, al_model *m, jint threads) {
+    jal_model *w = calloc(1, sizeof *w);
+    if (!w) {
+        al_model_free(m);
+        throw_oom(env);
+        return NULL;
+    }
+    al_status st = al_pool_new(threads > 0 ? threads : 0, &w->pool);
+    if (st) {
+        throw_last(env, st);
+        al_model_free(m);
+        free(w);
+        return NULL;
+    }
+    w->m = m;
+    return w;
+}
+
+JNIEXPORT jstring JNICALL Java_ai_autlearn_Native_version(JNIEnv *env, jclass cls) {
+    (void)cls;
+    return (*env)->NewStringUTF(env, al_version());
+}
+
+JNIEXPORT jlong JNICALL Java_ai_autlearn_Model_nativeLoad(JNIEnv *env, jclass cls, jstring path, jint threads) {
+    (void)cls;
+    const char *p = utf(env, path);
+    if (!p) return 0;
+    al_model *m = NULL;
+    al_status st = al_model_load(p, &m);
+    (*env)->ReleaseStringUTFChars(env, path, p);
+    if (st) {
+        throw_last(env, st);
+        return 0;
+    }
+    return to_handle(wrap(env, m, threads));
+}
+
+JNIEXPORT jlong JNICALL Java_ai_autlearn_Model_nativeFromSpec(JNIEnv *env, jclass cls, jstring spec, jlong seed,
+                                                              jint threads) {
+    (void)cls;
+    const char *s = utf(env, spec);
+    if (!s) return 0;
+    al_model *m = NULL;
+    al_status st = al_model_from_spec(s, (uint64_t)seed, &m);
+    (*env)->ReleaseStringUTFChars(env, spec, s);
+    if (st) {
+        throw_last(env, st);
+        return 0;
+    }
+    return to_handle(wrap(env, m, threads));
+}
+
+JNIEXPORT void JNICALL Java_ai_autlearn_Model_nativeFree(JNIEnv *env, jclass cls, jlong h) {
+    (void)env;
+    (void)cls;
+    jal_model *w = from_handle(h);
+    if (!w) return;
+    al_model_free(w->m);
+    al_pool_free(w->pool);
+    free(w);
+}
+
+static size_t shape_numel(al_tensor t) {
+    size_t n = 1;
+    for (int i = 0; i < t.ndim; i++) n *= (size_t)t.shape[i];
+    return n;
+}
+
+/* x: n * prod(input shape) floats -> n * prod(output shape) logits. */
+JNIEXPORT jfloatArray JNICALL Java_ai_autlearn_Model_nativePredict(JNIEnv *env, jclass cls, jlong h, jfloatArray x,
+                                                                   jint n) {
+    (void)cls;
+    jal_model *w = from_handle(h);
+    if (n <= 0) {
+        throw_status(env, AL_EINVAL, "predict: n must be positive");
+        return NULL;
+    }
+    size_t in = shape_numel(al_model_input_shape(w->m)), out = shape_numel(al_model_output_shape(w->m));
+    jsize len = (*env)->GetArrayLength(env, x);
+    if ((size_t)len != in * (size_t)n) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "predict: x has %ld floats, %d samples of %zu need %zu", (long)len, (int)n, in,
+                 in * (size_t)n);
+        throw_status(env, AL_ESHAPE, msg);
+        return NULL;
+    }
+    if (out * (size_t)n > (size_t)INT32_MAX) {
+        throw_status(env, AL_ERANGE, "predict: the output does not fit a Java array; predict fewer samples");
+        return NULL;
+    }
+    float *xb = malloc(sizeof(float) * (in * (size_t)n));
+    float *yb = malloc(sizeof(float) * (out * (size_t)n));
+    jfloatArray y = NULL;
+    if (!xb || !yb) {
+        throw_oom(env);
+        goto done;
+    }
+    (*env)->GetFloatArrayRegion(env, x, 0, len, xb);
+    al_status st = al_model_predict(w->m, w->pool, xb, n, yb);
+    if (st) {
+        throw_last(env, st);
+        goto done;
+    }
+    y = (*env)->NewFloatArray(env, (jsize)(out * (size_t)n));
+    if (y) (*env)->SetFloatArrayRegion(env, y, 0, (jsize)(out * (size_t)n), yb);
+done:
+    free(xb);
+    free(yb);
+    return y;
+}
+
+JNIEXPORT void JNICALL Java_ai_autlearn_Model_nativeSave(JNIEnv *env, jclass cls, jlong h, jstring path) {
+    (void)cls;
+    jal_model *w = from_handle(h);
+    const char *p = utf(env, path);
+    if (!p) return;
+    al_status st = al_model_save(w->m, p);
+    (*env)->ReleaseStringUTFChars(env, path, p);
+    if (st) throw_last(env, st);
+}
+
+static jdoubleArray doubles(JNIEnv *env, const double *v, jsize n) {
+    jdoubleArray a = (*env)->NewDoubleArray(env, n);
+    if (a) (*env)->SetDoubleArrayRegion(env, a, 0, n, v);
+    return a;
+}
+
+JNIEXPORT jdoubleArray JNICALL Java_ai_autlearn_Model_nativeEvaluate(JNIEnv *env, jclass cls, jlong h, jlong d,
+                                                                     jint batch) {
+    (void)cls;
+    jal_model *w = from_handle(h);
+    double v[2];
+    al_status st = al_evaluate(w->m, w->pool, from_handle(d), batch, &v[0], &v[1]);
+    if (st) {
+        throw_last(env, st);
+        return NULL;
+    }
+    return doubles(env, v, 2);
+}
+
+JNIEXPORT jintArray JNICALL Java_ai_autlearn_Model_nativeShape(JNIEnv *env, jclass cls, jlong h, jint which) {
+    (void)cls;
+    jal_model *w = from_handle(h);
+    al_tensor t = which ? al_model_output_shape(w->m) : al_model_input_shape(w->m);
+    jint s[AL_MAX_DIMS];
+    for (int i = 0; i < t.ndim && i < AL_MAX_DIMS; i++) s[i] = t.shape[i];
+    jintArray a = (*env)->NewIntArray(env, t.ndim);
+    if (a) (*env)->SetIntArrayRegion(env, a, 0, t.ndim, s);
+    return a;
+}
+
+JNIEXPORT jlong JNICALL Java_ai_autlearn_Model_nativeNumParams(JNIEnv *env, jclass cls, jlong h) {
+    (void)env;
+    (void)cls;
+    return (jlong)al_model_num_params(((jal_model *)from_handle(h))->m);
+}
+
+JNIEXPORT jstring JNICALL Java_ai_autlearn_Model_nativeSpec(JNIEnv *env, jclass cls, jlong h) {
+    (void)cls;
+    const char *s = al_model_spec(((jal_model *)from_handle(h))->m);
+    return (*env)->NewStringUTF(env, s ? s : "");
+}
+
+JNIEXPORT jint JNICALL Java_ai_autlearn_Model_nativeNodes(JNIEnv *env, jclass cls, jlong h, jint which) {
+    (void)env;
+    (void)cls;
+    al_model *m = ((jal_model *)from_handle(h))->m;
+    return which ? al_model_first_trainable(m) : al_model_num_nodes(m);
+}
+
+/* One training slice: al_personalize for `epochs` epochs. Returns
+ * {epochs, steps, loss, train accuracy, eval accuracy (-1: none), seconds}. */
+JNIEXPORT jdoubleArray JNICALL Java_ai_autlearn_Model_nativePersonalize(JNIEnv *env, jclass cls, jlong h,
+                                                                        jlong train, jlong eval, jint epochs,
+                                                                        jdouble lr, jint batch, jint freeze,
+                                                                        jlong seed, jint aug_variants) {
+    (void)cls;
+    jal_model *w = from_handle(h);
+    al_personalize_config c;
+    al_personalize_config_default(&c);
+    c.train.epochs = epochs;
+    c.train.lr = lr;
+    c.train.batch = batch;
+    c.train.seed = (uint64_t)seed;
+    c.freeze = freeze;
+    c.aug_variants = aug_variants;
+    al_personalize_report r;
+    al_status st = al_personalize(w->m, w->pool, from_handle(train), NULL, NULL, &c, from_handle(eval), &r);
+    if (st) {
+        throw_last(env, st);
+        return NULL;
+    }
+    double v[6] = {r.train.epochs_run, (double)r.train.steps, r.train.final_loss, r.train.final_train_acc,
+                   eval ? r.train.final_eval_acc : -1.0, r.train.seconds};
+    return doubles(env, v, 6);
+}
+
+JNIEXPORT jlong JNICALL Java_ai_autlearn_Dataset_nativeFromArrays(JNIEnv *env, jclass cls, jfloatArray x,
+                                                                  jintArray y, jint n, jintArray shape, jint y_len,
+                                                                  jint num_classes) {
+    (void)cls;
+    jsize nd = (*env)->GetArrayLength(env, shape);
+    if (nd < 1 || nd > AL_MAX_DIMS) {
+        throw_status(env, AL_ESHAPE, "a sample shape has 1 to 4 dimensions");
+        return 0;
+    }
+    al_tensor xs = {0};
+    xs.ndim = nd;
+    jint dims[AL_MAX_DIMS];
+    (*env)->GetIntArrayRegion(env, shape, 0, nd, dims);
+    size_t per = 1;
+    for (int i = 0; i < nd; i++) {
+        if (dims[i] <= 0) {
+            throw_status(env, AL_ESHAPE, "sample shape dimensions must be positive");
+            return 0;
+        }
+        xs.shape[i] = dims[i];
+        per *= (size_t)dims[i];
+    }
+    jsize xlen = (*env)->GetArrayLength(env, x), ylen = (*env)->GetArrayLength(env, y);
+    if ((size_t)xlen != per * (size_t)n || (size_t)ylen != (size_t)y_len * (size_t)n) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "dataset: %d samples of %zu floats and %d labels need %zu and %zu values, got %ld and %ld",
+                 (int)n, per, (int)y_len, per * (size_t)n, (size_t)y_len * (size_t)n, (long)xlen, (long)ylen);
+        throw_status(env, AL_ESHAPE, msg);
+        return 0;
+    }
+    float *xb = malloc(sizeof(float) * (size_t)(xlen ? xlen : 1));
+    int32_t *yb = malloc(sizeof(int32_t) * (size_t)(ylen ? ylen : 1));
+    al_dataset *d = NULL;
+    if (!xb || !yb) {
+        throw_oom(env);
+        goto done;
+    }
+    (*env)->GetFloatArrayRegion(env, x, 0, xlen, xb);
+    /* jint and int32_t are both 32-bit two's complement; copy element-wise anyway */
+    jint *tmp = (*env)->GetIntArrayElements(env, y, NULL);
+    if (!tmp) goto done;
+    for (jsize i = 0; i < ylen; i++) yb[i] = (int32_t)tmp[i];
+    (*env)->ReleaseIntArrayElements(env, y, tmp, JNI_ABORT);
+    al_status st = al_dataset_from_arrays(xb, yb, n, &xs, y_len, num_classes, &d);
+    if (st) {
+        throw_last(env, st);
+        d = NULL;
+    }
+done:
+    free(xb);
+    free(yb);
+    return to_handle(d);
+}
+
+JNIEXPORT void JNICALL Java_ai_autlearn_Dataset_nativeFree(JNIEnv *env, jclass cls, jlong h) {
+    (void)env;
+    (void)cls;
+    al_dataset_free(from_handle(h));
+}

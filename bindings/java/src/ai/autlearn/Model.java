@@ -1,0 +1,164 @@
+package ai.autlearn;
+
+import java.lang.ref.Cleaner;
+import java.lang.ref.Reference;
+
+/**
+ * A neural network: load a model file, predict, train on the device (through
+ * a {@link Trainer}), save. Wraps an al_model and the al_pool of worker
+ * threads it computes with.
+ *
+ * <p>Close it when done (try-with-resources); close() is idempotent, and any
+ * other call after it throws AutlearnException with status AL_ESTATE. A
+ * Model dropped without close() is freed by a Cleaner eventually. Calls on
+ * one Model are serialized (its methods are synchronized).
+ */
+public final class Model implements AutoCloseable {
+    private final Handle handle;
+    private final Cleaner.Cleanable cleanable;
+
+    private Model(long ptr) {
+        handle = new Handle(ptr, Model::nativeFree);
+        cleanable = Native.CLEANER.register(this, handle);
+    }
+
+    /** Loads and verifies (CRC-32, bounds) a model file; threads as AL_THREADS (default 1). */
+    public static Model load(String path) {
+        return load(path, 0);
+    }
+
+    /** Loads a model file computing with {@code threads} worker threads (0: AL_THREADS or 1). */
+    public static Model load(String path, int threads) {
+        Native.load();
+        if (path == null) throw AutlearnException.invalid("path is null");
+        return new Model(nativeLoad(path, threads));
+    }
+
+    /**
+     * A fresh model from an architecture spec (docs/SPEC.md) or a built-in name
+     * ("mlp", "refcnn", "reflm"), weights initialised from {@code seed}.
+     */
+    public static Model fromSpec(String spec, long seed) {
+        return fromSpec(spec, seed, 0);
+    }
+
+    public static Model fromSpec(String spec, long seed, int threads) {
+        Native.load();
+        if (spec == null) throw AutlearnException.invalid("spec is null");
+        return new Model(nativeFromSpec(spec, seed, threads));
+    }
+
+    /** The library version, e.g. "0.1.0". */
+    public static String version() {
+        Native.load();
+        return Native.version();
+    }
+
+    /**
+     * Logits of n samples: x holds n * inputSize() floats (row-major, NCHW for
+     * images, token ids as floats for text models); the result holds
+     * n * outputSize() floats.
+     */
+    public synchronized float[] predict(float[] x, int n) {
+        if (x == null) throw AutlearnException.invalid("x is null");
+        try {
+            return nativePredict(ptr(), x, n);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /** Writes the model atomically (temporary file, fsync, rename). */
+    public synchronized void save(String path) {
+        if (path == null) throw AutlearnException.invalid("path is null");
+        try {
+            nativeSave(ptr(), path);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /** Mean loss and accuracy over a dataset: {loss, accuracy}. */
+    public synchronized double[] evaluate(Dataset d) {
+        if (d == null) throw AutlearnException.invalid("dataset is null");
+        synchronized (d) {
+            try {
+                return nativeEvaluate(ptr(), d.ptr(), 64);
+            } finally {
+                Reference.reachabilityFence(this);
+                Reference.reachabilityFence(d);
+            }
+        }
+    }
+
+    /** Per-sample input shape, without the batch dimension. */
+    public synchronized int[] inputShape() {
+        return nativeShape(ptr(), 0);
+    }
+
+    /** Per-sample output shape (logits). */
+    public synchronized int[] outputShape() {
+        return nativeShape(ptr(), 1);
+    }
+
+    public int inputSize() {
+        return numel(inputShape());
+    }
+
+    public int outputSize() {
+        return numel(outputShape());
+    }
+
+    /** Trainable plus frozen weights. */
+    public synchronized long numParams() {
+        return nativeNumParams(ptr());
+    }
+
+    /** The canonical architecture spec. */
+    public synchronized String spec() {
+        return nativeSpec(ptr());
+    }
+
+    /** Number of layers (nodes) and the first trainable one (the freeze point). */
+    public synchronized int numNodes() {
+        return nativeNodes(ptr(), 0);
+    }
+
+    public synchronized int firstTrainable() {
+        return nativeNodes(ptr(), 1);
+    }
+
+    public boolean isClosed() {
+        return handle.isClosed();
+    }
+
+    /** Frees the native model; calling it again does nothing. */
+    @Override
+    public synchronized void close() {
+        cleanable.clean();
+    }
+
+    /* The live pointer; callers hold this object's lock. */
+    long ptr() {
+        return handle.get("Model");
+    }
+
+    private static int numel(int[] s) {
+        int n = 1;
+        for (int v : s) n *= v;
+        return n;
+    }
+
+    private static native long nativeLoad(String path, int threads);
+    private static native long nativeFromSpec(String spec, long seed, int threads);
+    private static native void nativeFree(long ptr);
+    private static native float[] nativePredict(long ptr, float[] x, int n);
+    private static native void nativeSave(long ptr, String path);
+    private static native double[] nativeEvaluate(long ptr, long dataset, int batch);
+    private static native int[] nativeShape(long ptr, int which);
+    private static native long nativeNumParams(long ptr);
+    private static native String nativeSpec(long ptr);
+    private static native int nativeNodes(long ptr, int which);
+    static native double[] nativePersonalize(long ptr, long train, long eval, int epochs, double lr, int batch,
+                                             int freeze, long seed, int augVariants);
+}
