@@ -4,9 +4,11 @@
 JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
 
-.PHONY: all build asan deps test test-fast test-asan demo bench clean golden data
+.PHONY: all build asan deps test test-fast test-asan test-fuzz demo bench clean golden data
 
 all: build
 
@@ -28,10 +30,16 @@ test-asan: asan
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
 
+# each libFuzzer target for FUZZ_SECONDS (clang, its own build directory)
+test-fuzz:
+	@scripts/deps.sh test
+	@FUZZ_BUILD=$(FUZZ_BUILD) JOBS=$(JOBS) scripts/fuzz.sh $(FUZZ_SECONDS)
+
 test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory test-fast
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-fuzz
 
 data:
 	@scripts/deps.sh demo
@@ -52,4 +60,4 @@ golden:
 	@/usr/bin/python3 scripts/gen_golden.py tests/golden
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

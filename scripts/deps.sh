@@ -8,7 +8,7 @@ set -euo pipefail
 want=(gcc make cmake pkg-config zlib1g-dev)
 case "${1:-build}" in
   build) ;;
-  test) want+=(clang libclang-rt-14-dev) ;;
+  test) want+=(clang libclang-rt-14-dev strace binutils) ;;
   demo) want+=(dataset-fashion-mnist) ;;
   bench) want+=(python3-torch python3-numpy libopenblas-dev dataset-fashion-mnist) ;;
   golden) want+=(python3-torch python3-numpy) ;;

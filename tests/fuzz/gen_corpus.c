@@ -1,0 +1,134 @@
+/* Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/ (they
+ * are committed; run this only to regenerate them):
+ *   fuzz_gguf/  small saved models covering every layer type
+ *   fuzz_idx/   IDX label+image pairs in fuzz_idx's one-input layout
+ *   fuzz_spec/  spec strings (one file each)
+ * Built by CMake with -DAL_FUZZ=ON:  build-fuzz/gen_corpus tests/fuzz/corpus */
+#include "al_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+static const char *const specs[] = {
+    "input 4; dense 3",
+    "input 1x6x6; conv 2 k=3 p=1; batchnorm; relu; maxpool k=2; flatten; dense 3",
+    "input 2x5x5; dwconv k=3 p=1 bias=0; relu6; avgpool k=2 s=1; gap; dense 2",
+    "tokens 3; embedding 4 vocab=7; lstm 5; dense 7",
+    "input 6; dense 6; tanh; add -1; dropout 0.3; dense 6; sigmoid; add 1; dense 2 bias=0",
+    "input 3x4; dense 5; relu; lstm 2; flatten; dense 2",
+    "input 1x8x8; conv 3 k=2 s=2; batchnorm eps=0.001 momentum=0.2; maxpool 2 p=1; flatten; dense 4",
+};
+
+static void die(const char *what) {
+    fprintf(stderr, "gen_corpus: %s: %s (%s)\n", what, strerror(errno), al_last_error());
+    exit(1);
+}
+
+static void put(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) die(path);
+}
+
+static void mk(const char *d) {
+    if (mkdir(d, 0755) != 0 && errno != EEXIST) die(d);
+}
+
+static size_t be32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+    return 4;
+}
+
+/* An IDX pair of n images HxW in fuzz_idx's layout: LE length of the labels
+ * file, the labels file, the images file (either gzipped on request). */
+static void idx_pair(const char *path, int n, int h, int w, int gz_labels, int gz_images) {
+    unsigned char lab[64], img[2048];
+    size_t ln = be32(lab, 0x801) + be32(lab + 4, (uint32_t)n);
+    for (int i = 0; i < n; i++) lab[ln++] = (unsigned char)(i * 3 % 10);
+    size_t in = be32(img, 0x803) + be32(img + 4, (uint32_t)n) + be32(img + 8, (uint32_t)h) + be32(img + 12, (uint32_t)w);
+    for (int i = 0; i < n * h * w; i++) img[in++] = (unsigned char)(i * 37);
+    unsigned char lz[256], iz[4096];
+    uLongf lzn = sizeof lz, izn = sizeof iz;
+    const unsigned char *lp = lab, *ip = img;
+    if (gz_labels || gz_images) {
+        /* gzip framing: deflateInit2 with windowBits 16+15 */
+        for (int k = 0; k < 2; k++) {
+            if (!(k ? gz_images : gz_labels)) continue;
+            z_stream z;
+            memset(&z, 0, sizeof z);
+            if (deflateInit2(&z, 9, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) != Z_OK) die("deflateInit2");
+            z.next_in = (unsigned char *)(k ? img : lab);
+            z.avail_in = (uInt)(k ? in : ln);
+            z.next_out = k ? iz : lz;
+            z.avail_out = (uInt)(k ? sizeof iz : sizeof lz);
+            if (deflate(&z, Z_FINISH) != Z_STREAM_END) die("deflate");
+            if (k)
+                izn = z.total_out, ip = iz, in = izn;
+            else
+                lzn = z.total_out, lp = lz, ln = lzn;
+            deflateEnd(&z);
+        }
+    }
+    unsigned char out[8192];
+    size_t o = 0;
+    out[o++] = (unsigned char)ln;
+    out[o++] = (unsigned char)(ln >> 8);
+    out[o++] = 0;
+    out[o++] = 0;
+    memcpy(out + o, lp, ln);
+    o += ln;
+    memcpy(out + o, ip, in);
+    o += in;
+    put(path, out, o);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: gen_corpus DIR\n");
+        return 2;
+    }
+    char p[4096];
+    mk(argv[1]);
+    snprintf(p, sizeof p, "%s/fuzz_gguf", argv[1]);
+    mk(p);
+    snprintf(p, sizeof p, "%s/fuzz_spec", argv[1]);
+    mk(p);
+    snprintf(p, sizeof p, "%s/fuzz_idx", argv[1]);
+    mk(p);
+    int ns = (int)(sizeof specs / sizeof specs[0]);
+    for (int i = 0; i < ns; i++) {
+        al_model *m;
+        if (al_model_from_spec(specs[i], (uint64_t)i + 1, &m) != AL_OK) die(specs[i]);
+        /* a freeze point and free-form metadata in some of them */
+        if (i % 2 == 1 && al_model_freeze(m, 1) != AL_OK) die("freeze");
+        if (i % 3 == 0 && al_model_set_meta(m, "autlearn.freeze", "1") != AL_OK) die("meta");
+        snprintf(p, sizeof p, "%s/fuzz_gguf/model%d.gguf", argv[1], i);
+        if (al_model_save(m, p) != AL_OK) die(p);
+        al_model_free(m);
+        snprintf(p, sizeof p, "%s/fuzz_spec/spec%d.txt", argv[1], i);
+        put(p, specs[i], strlen(specs[i]));
+    }
+    static const char *const more[] = {"refcnn", "reflm", "mlp",
+                                       "input 1x28x28\nconv 32 k=3 p=1\nrelu\nmaxpool k=2\nflatten\ndense 10\n"};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
+        snprintf(p, sizeof p, "%s/fuzz_spec/more%zu.txt", argv[1], i);
+        put(p, more[i], strlen(more[i]));
+    }
+    snprintf(p, sizeof p, "%s/fuzz_idx/plain_3x4x4", argv[1]);
+    idx_pair(p, 3, 4, 4, 0, 0);
+    snprintf(p, sizeof p, "%s/fuzz_idx/plain_1x1x1", argv[1]);
+    idx_pair(p, 1, 1, 1, 0, 0);
+    snprintf(p, sizeof p, "%s/fuzz_idx/plain_10x2x3", argv[1]);
+    idx_pair(p, 10, 2, 3, 0, 0);
+    snprintf(p, sizeof p, "%s/fuzz_idx/gz_images_5x6x6", argv[1]);
+    idx_pair(p, 5, 6, 6, 0, 1);
+    snprintf(p, sizeof p, "%s/fuzz_idx/gz_both_4x5x5", argv[1]);
+    idx_pair(p, 4, 5, 5, 1, 1);
+    return 0;
+}
