@@ -26,6 +26,8 @@ static void usage(FILE *f) {
                "  --batch B             inference batch size (default 256)\n"
                "  --threads T           worker threads (default: AL_THREADS or 1)\n"
                "  --json                print a JSON array on stdout\n"
+               "  --raw FILE.f32        also write every sample's whole output (logits, all rows)\n"
+               "                        as little-endian float32\n"
                "  -h, --help            this help\n");
 }
 
@@ -88,7 +90,7 @@ static void top_k(const double *v, int c, int k, int *out) {
 int cmd_predict(int argc, char **argv) {
     static const char *const splits[] = {"train", "test", NULL};
     const char *cmd = "predict";
-    const char *model = NULL, *data = NULL, *input = NULL;
+    const char *model = NULL, *data = NULL, *input = NULL, *raw = NULL;
     int split = 1, limit = 0, top = 1, batch = 256, threads = 0, json = 0;
 
     cli_args a;
@@ -97,7 +99,8 @@ int cmd_predict(int argc, char **argv) {
         if (cli_flag(&a, "help")) {
         } else if (cli_flag(&a, "json"))
             json = 1;
-        else if (cli_str(&a, "model", &model) || cli_str(&a, "data", &data) || cli_str(&a, "input", &input)) {
+        else if (cli_str(&a, "model", &model) || cli_str(&a, "data", &data) || cli_str(&a, "input", &input) ||
+                   cli_str(&a, "raw", &raw)) {
         } else if (cli_choice(&a, "split", splits, &split)) {
         } else if (cli_int(&a, "limit", 1, INT_MAX, &limit) || cli_int(&a, "top", 1, 1 << 24, &top) ||
                    cli_int(&a, "batch", 1, 1 << 16, &batch) || cli_int(&a, "threads", 1, 1024, &threads)) {
@@ -117,7 +120,7 @@ int cmd_predict(int argc, char **argv) {
     al_model *m = NULL;
     al_dataset *d = NULL;
     al_pool *pool = NULL;
-    FILE *f = NULL;
+    FILE *f = NULL, *rawf = NULL;
     float *xbuf = NULL, *ybuf = NULL;
     double *prob = NULL;
     int *best = NULL;
@@ -189,6 +192,10 @@ int cmd_predict(int argc, char **argv) {
         goto done;
     }
     if ((rc = cli_pool(cmd, threads, &pool)) != CLI_EXIT_OK) goto done;
+    if (raw && !(rawf = fopen(raw, "wb"))) {
+        rc = cli_fail(cmd, "%s: cannot create: %s", raw, strerror(errno));
+        goto done;
+    }
     rc = CLI_EXIT_RUNTIME;
 
     cli_json j;
@@ -205,6 +212,16 @@ int cmd_predict(int argc, char **argv) {
         }
         if (got == 0) break;
         if ((st = al_model_predict(m, pool, x, got, ybuf)) != AL_OK) goto lib_fail;
+        for (size_t q = 0; rawf && q < (size_t)got * yn; q++) {
+            unsigned char b[4];
+            uint32_t u;
+            memcpy(&u, &ybuf[q], 4);
+            b[0] = (unsigned char)u, b[1] = (unsigned char)(u >> 8), b[2] = (unsigned char)(u >> 16), b[3] = (unsigned char)(u >> 24);
+            if (fwrite(b, 1, 4, rawf) != 4) {
+                rc = cli_fail(cmd, "%s: write error: %s", raw, strerror(errno));
+                goto done;
+            }
+        }
         for (int i = 0; i < got; i++) {
             long index = done_n + i;
             /* the last row: the only one for a classifier */
@@ -259,6 +276,14 @@ int cmd_predict(int argc, char **argv) {
     } else if (labelled > 0) {
         fprintf(stderr, "%ld samples, accuracy %.4f\n", done_n, (double)correct / (double)labelled);
     }
+    if (rawf) {
+        int bad = fclose(rawf) != 0;
+        rawf = NULL;
+        if (bad) {
+            rc = cli_fail(cmd, "%s: write error: %s", raw, strerror(errno));
+            goto done;
+        }
+    }
     rc = cli_finish(cmd, CLI_EXIT_OK);
     goto done;
 
@@ -266,6 +291,7 @@ lib_fail:
     rc = cli_fail_lib(cmd, st);
 done:
     if (f) fclose(f);
+    if (rawf) fclose(rawf);
     free(xbuf);
     free(ybuf);
     free(prob);

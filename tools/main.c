@@ -18,6 +18,7 @@ static const struct {
     {"personalize", cmd_personalize, "device: transfer learning on one user's private data"},
     {"scenario", cmd_scenario, "compare autonomous learning with its baselines, per user"},
     {"report", cmd_report, "a scenario's JSON as a self-contained HTML page"},
+    {"import", cmd_import, "cloud: convert an ONNX model (e.g. from PyTorch) to a model file"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,52 @@
+# ONNX import (cloud side): libautlearn_onnx and `autlearn import`.
+#
+# Built when protobuf-c (libprotobuf-c-dev), its compiler protoc-c
+# (protobuf-c-compiler) and onnx.proto (shipped by python3-onnx) are found;
+# -DAL_ONNX=OFF leaves it out, -DAL_ONNX=ON makes a missing piece an error,
+# -DAL_ONNX_PROTO=/path/onnx.proto names the schema. The C code for the schema
+# is generated at build time into the build directory (never committed). The
+# device library (libautlearn) does not depend on any of it.
+set(AL_ONNX_FOUND OFF)
+if(NOT CMAKE_CROSSCOMPILING)
+  find_package(PkgConfig QUIET)
+  if(PkgConfig_FOUND)
+    pkg_check_modules(PROTOBUF_C QUIET IMPORTED_TARGET libprotobuf-c)
+  endif()
+  find_program(AL_PROTOC_C protoc-c)
+  file(GLOB _al_onnx_dirs /usr/lib/python3/dist-packages/onnx /usr/lib/python3*/dist-packages/onnx
+       /usr/local/lib/python3*/dist-packages/onnx /usr/lib/python3*/site-packages/onnx)
+  find_file(AL_ONNX_PROTO onnx.proto PATHS ${_al_onnx_dirs} NO_DEFAULT_PATH)
+  if(PROTOBUF_C_FOUND AND AL_PROTOC_C AND AL_ONNX_PROTO)
+    set(AL_ONNX_FOUND ON)
+  endif()
+endif()
+option(AL_ONNX "Build ONNX import (needs protobuf-c, protoc-c and onnx.proto from python3-onnx)" ${AL_ONNX_FOUND})
+
+if(AL_ONNX)
+  if(NOT AL_ONNX_FOUND)
+    message(FATAL_ERROR "AL_ONNX=ON needs libprotobuf-c-dev, protobuf-c-compiler and python3-onnx's onnx.proto "
+                        "(found: protobuf-c ${PROTOBUF_C_FOUND}, protoc-c '${AL_PROTOC_C}', onnx.proto '${AL_ONNX_PROTO}')")
+  endif()
+  message(STATUS "ONNX import: on (${AL_ONNX_PROTO})")
+  set(_al_gen ${PROJECT_BINARY_DIR}/onnx)
+  get_filename_component(_al_proto_dir ${AL_ONNX_PROTO} DIRECTORY)
+  add_custom_command(
+    OUTPUT ${_al_gen}/onnx.pb-c.c ${_al_gen}/onnx.pb-c.h
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${_al_gen}
+    COMMAND ${AL_PROTOC_C} --proto_path=${_al_proto_dir} --c_out=${_al_gen} ${AL_ONNX_PROTO}
+    DEPENDS ${AL_ONNX_PROTO}
+    COMMENT "protoc-c: C code for onnx.proto"
+    VERBATIM)
+  # generated code: not ours to hold to -Werror -Wpedantic
+  set_source_files_properties(${_al_gen}/onnx.pb-c.c PROPERTIES COMPILE_OPTIONS "-w")
+  add_library(autlearn_onnx STATIC ${PROJECT_SOURCE_DIR}/src/onnx/onnx_import.c ${_al_gen}/onnx.pb-c.c)
+  target_include_directories(autlearn_onnx PUBLIC ${PROJECT_SOURCE_DIR}/src/onnx
+                             PRIVATE ${PROJECT_SOURCE_DIR}/src ${_al_gen})
+  target_link_libraries(autlearn_onnx PUBLIC autlearn_static PkgConfig::PROTOBUF_C)
+  if(TARGET autlearn)
+    target_link_libraries(autlearn PRIVATE autlearn_onnx)
+    target_compile_definitions(autlearn PRIVATE AL_HAVE_ONNX=1)
+  endif()
+else()
+  message(STATUS "ONNX import: off (autlearn import reports that it is not built)")
+endif()

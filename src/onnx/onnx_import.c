@@ -1,0 +1,1641 @@
+/* ONNX import: an ONNX ModelProto (parsed by protobuf-c from the onnx.proto
+ * that Debian's python3-onnx ships, compiled at build time) becomes an
+ * autlearn model: a sequential list of layers plus residual adds.
+ *
+ * The graph is walked once, in file order (ONNX requires a topological
+ * order), with a small abstract interpreter over its values:
+ *  - a constant (initializer, Constant node, or shape arithmetic such as
+ *    Shape -> Gather -> Unsqueeze -> Concat that torch emits for
+ *    x.view(x.size(0), -1) or an LSTM's zero initial state) holds its data;
+ *    the batch size, unknown until run time, is the symbol BATCH;
+ *  - a runtime value is the output of one of our layers (or the input)
+ *    seen through an ONNX shape: its dims including the batch axis `bax`
+ *    (which Transpose/Squeeze/Unsqueeze may move, as torch does around an
+ *    LSTM), and our per-sample shape. Shape-only operators produce no layer
+ *    as long as they leave the per-sample data in the same order.
+ * A layer may only read the previous layer's output (an add may also read
+ * an earlier one); anything else is refused with the node's name. Every
+ * count and size read from the file is checked before it is used. */
+#include "onnx_import.h"
+
+#include "al_internal.h"
+#include "onnx.pb-c.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAXR 8                        /* ranks we track */
+#define BATCH INT64_MIN               /* "the batch size" inside int64 constants */
+#define MAX_FILE ((size_t)1 << 31)    /* protobuf's own limit is 2 GiB */
+#define MAX_NUMEL ((size_t)1 << 28)   /* floats in one tensor */
+#define MAX_DIM ((int64_t)1 << 24)    /* the spec parser's limit on sizes */
+#define MAX_GRAPH (1 << 16)           /* nodes, initializers, inputs */
+
+/* ONNX TensorProto.DataType */
+enum { T_FLOAT = 1, T_INT32 = 6, T_INT64 = 7, T_BOOL = 9 };
+
+enum { V_CONST = 1, V_RUN = 2 };
+
+typedef struct val {
+    const char *name;   /* borrowed from the parsed proto */
+    int kind;
+    int ndim;
+    int64_t dims[MAXR]; /* const: its dims; run: ONNX dims, dims[bax] = batch (-1 unknown) */
+    /* const */
+    int is_int;         /* data in i (int64) rather than f */
+    size_t numel;
+    float *f;
+    int64_t *i;
+    int fill;           /* ConstantOfShape over a shape with BATCH: every element is fillv */
+    double fillv;
+    /* run */
+    int bax;            /* batch axis */
+    int node;           /* our layer that produced the data, -1: the model input */
+    al_shape os;        /* our per-sample shape of that data */
+    int pad;            /* pending zero padding of H and W (a Pad before a pool or conv) */
+    int fresh;          /* straight out of a dense/conv: an Add of a constant is its bias */
+    int softmax;        /* a final Softmax was dropped here */
+} val;
+
+/* A layer to build, with its weights in PyTorch's layout. */
+typedef struct pend {
+    al_layer_cfg cfg;
+    const char *pname[AL_MAX_PARAMS];
+    float *w[AL_MAX_PARAMS];
+    size_t n[AL_MAX_PARAMS];
+    int np;
+} pend;
+
+typedef struct imp {
+    const Onnx__GraphProto *g;
+    int64_t opset;
+    val *v;
+    size_t nv, cap;
+    pend L[AL_MAX_NODES];
+    int nl;
+    al_shape in;
+    int input_tokens;
+    char notes[512];
+} imp;
+
+static const char *nm(const char *s) { return s ? s : ""; }
+
+/* ---- errors ------------------------------------------------------------------------ */
+
+static al_status nerr(const Onnx__NodeProto *nd, al_status st, const char *fmt, ...) AL_PRINTF(3, 4);
+static al_status nerr(const Onnx__NodeProto *nd, al_status st, const char *fmt, ...) {
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return al_error(st, "ONNX node '%.100s' (%.60s): %s", nm(nd->name), nm(nd->op_type), msg);
+}
+
+static void note(imp *I, const char *s) {
+    size_t o = strlen(I->notes);
+    if (strstr(I->notes, s)) return;
+    snprintf(I->notes + o, sizeof I->notes - o, "%s%s", o ? "; " : "", s);
+}
+
+/* ---- values -------------------------------------------------------------------------- */
+
+static val *find(imp *I, const char *name) {
+    for (size_t k = I->nv; k-- > 0;)
+        if (strcmp(I->v[k].name, name) == 0) return &I->v[k];
+    return NULL;
+}
+
+static void val_free(val *v) {
+    al_free(v->f);
+    al_free(v->i);
+    v->f = NULL;
+    v->i = NULL;
+}
+
+/* Adds a value named `name` (a copy of *tmpl, which it takes the buffers of). */
+static al_status define(imp *I, const Onnx__NodeProto *nd, const char *name, val *tmpl) {
+    name = nm(name);
+    if (!*name || find(I, name)) {
+        al_status st = nd ? nerr(nd, AL_EFORMAT, "output '%.100s' is empty or defined twice", name)
+                          : al_error(AL_EFORMAT, "ONNX: value '%.100s' is defined twice", name);
+        val_free(tmpl);
+        return st;
+    }
+    if (I->nv == I->cap) {
+        size_t cap = I->cap ? I->cap * 2 : 64;
+        val *nv = al_malloc(cap * sizeof *nv);
+        if (!nv) {
+            val_free(tmpl);
+            return AL_ENOMEM;
+        }
+        if (I->nv) memcpy(nv, I->v, I->nv * sizeof *nv);
+        al_free(I->v);
+        I->v = nv;
+        I->cap = cap;
+    }
+    I->v[I->nv] = *tmpl;
+    I->v[I->nv].name = name;
+    I->nv++;
+    return AL_OK;
+}
+
+/* A runtime value like *x (no buffers to share), fresh cleared. */
+static al_status define_run(imp *I, const Onnx__NodeProto *nd, const char *name, const val *x) {
+    val t = *x;
+    t.f = NULL;
+    t.i = NULL;
+    t.fresh = 0;
+    return define(I, nd, name, &t);
+}
+
+/* How many node inputs and graph outputs name `name`. */
+static int uses(const imp *I, const char *name) {
+    int u = 0;
+    if (!name || !*name) return 0;
+    for (size_t k = 0; k < I->g->n_node; k++) {
+        const Onnx__NodeProto *nd = I->g->node[k];
+        for (size_t q = 0; q < nd->n_input; q++) u += strcmp(nm(nd->input[q]), name) == 0;
+    }
+    for (size_t k = 0; k < I->g->n_output; k++) u += strcmp(nm(I->g->output[k]->name), name) == 0;
+    return u;
+}
+
+static int is_graph_output(const imp *I, const char *name) {
+    for (size_t k = 0; k < I->g->n_output; k++)
+        if (strcmp(nm(I->g->output[k]->name), name) == 0) return 1;
+    return 0;
+}
+
+/* Input k of a node: NULL when absent (past the end or ""). */
+static const char *in_name(const Onnx__NodeProto *nd, size_t k) {
+    if (k >= nd->n_input) return NULL;
+    const char *s = nm(nd->input[k]);
+    return *s ? s : NULL;
+}
+
+static al_status get_in(imp *I, const Onnx__NodeProto *nd, size_t k, int required, val **out) {
+    *out = NULL;
+    const char *s = in_name(nd, k);
+    if (!s) return required ? nerr(nd, AL_EFORMAT, "input %zu is missing", k) : AL_OK;
+    val *v = find(I, s);
+    if (!v)
+        return nerr(nd, AL_EFORMAT,
+                    "input '%.100s' is not defined before this node (the graph is not in topological order)", s);
+    *out = v;
+    return AL_OK;
+}
+
+static al_status get_const(imp *I, const Onnx__NodeProto *nd, size_t k, int required, int want_int, const char *what,
+                           val **out) {
+    al_status st = get_in(I, nd, k, required, out);
+    if (st || !*out) return st;
+    val *v = *out;
+    if (v->kind != V_CONST)
+        return nerr(nd, AL_EUNSUPPORTED, "input %zu (%s, '%.100s') must be a constant (an initializer)", k, what,
+                    v->name);
+    if (v->fill)
+        return nerr(nd, AL_EUNSUPPORTED, "input %zu (%s) depends on the batch size", k, what);
+    if (v->is_int != want_int)
+        return nerr(nd, AL_EUNSUPPORTED, "input %zu (%s) must be of type %s", k, what, want_int ? "int64" : "float");
+    return AL_OK;
+}
+
+/* The previous layer's output: the only thing a layer may read. */
+static al_status get_current(imp *I, const Onnx__NodeProto *nd, int allow_pad, val **out) {
+    al_status st = get_in(I, nd, 0, 1, out);
+    if (st) return st;
+    val *x = *out;
+    if (x->kind != V_RUN)
+        return nerr(nd, AL_EUNSUPPORTED, "its data input '%.100s' is a constant; only the model input may flow in",
+                    x->name);
+    if (x->node != I->nl - 1)
+        return nerr(nd, AL_EUNSUPPORTED,
+                    "it reads '%.100s', which is not the previous layer's output: the graph branches in a way a "
+                    "sequential model cannot express",
+                    x->name);
+    if (x->pad && !allow_pad) return nerr(nd, AL_EUNSUPPORTED, "it reads a padded tensor (Pad); only Conv and AveragePool can absorb a Pad");
+    if (x->softmax) return nerr(nd, AL_EUNSUPPORTED, "a Softmax is only supported as the last node");
+    return AL_OK;
+}
+
+/* ONNX dims without the batch axis are exactly our per-sample shape. */
+static int exact(const val *x, int rank) {
+    if (x->ndim != rank || x->bax != 0 || x->os.ndim != rank - 1) return 0;
+    for (int d = 1; d < rank; d++)
+        if (x->dims[d] != x->os.d[d - 1]) return 0;
+    return 1;
+}
+
+static void fmt_dims(char *buf, size_t cap, const int64_t *d, int n, int bax) {
+    size_t o = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < n && o < cap; i++) {
+        const char *sep = i ? ", " : "";
+        if (i == bax || d[i] == BATCH)
+            o += (size_t)snprintf(buf + o, cap - o, "%sN", sep);
+        else
+            o += (size_t)snprintf(buf + o, cap - o, "%s%lld", sep, (long long)d[i]);
+    }
+    if (o < cap) snprintf(buf + o, cap - o, "]");
+}
+
+static al_status shape_err(const Onnx__NodeProto *nd, const val *x, const char *need) {
+    char a[160];
+    fmt_dims(a, sizeof a, x->dims, x->ndim, x->kind == V_RUN ? x->bax : -1);
+    return nerr(nd, AL_EUNSUPPORTED, "input shape %s (batch axis %d) is not supported: it needs %s", a, x->bax,
+                need);
+}
+
+/* ---- attributes ------------------------------------------------------------------ */
+
+static const Onnx__AttributeProto *attr(const Onnx__NodeProto *nd, const char *name) {
+    for (size_t k = 0; k < nd->n_attribute; k++)
+        if (strcmp(nm(nd->attribute[k]->name), name) == 0) return nd->attribute[k];
+    return NULL;
+}
+
+/* Every attribute of the node must be in `allowed` (NULL-terminated). */
+static al_status check_attrs(const Onnx__NodeProto *nd, const char *const *allowed) {
+    for (size_t k = 0; k < nd->n_attribute; k++) {
+        const char *a = nm(nd->attribute[k]->name);
+        int ok = 0;
+        for (int q = 0; allowed && allowed[q]; q++) ok |= strcmp(a, allowed[q]) == 0;
+        if (!ok) return nerr(nd, AL_EUNSUPPORTED, "attribute '%.60s' is not supported", a);
+    }
+    return AL_OK;
+}
+
+#define ATYPE(x) ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__##x
+
+static int attr_is(const Onnx__AttributeProto *a, Onnx__AttributeProto__AttributeType t) {
+    return a->has_type ? a->type == t : 1;
+}
+
+static al_status attr_int(const Onnx__NodeProto *nd, const char *name, int64_t def, int64_t *out) {
+    const Onnx__AttributeProto *a = attr(nd, name);
+    *out = def;
+    if (!a) return AL_OK;
+    if (!attr_is(a, ATYPE(INT)) || !a->has_i) return nerr(nd, AL_EFORMAT, "attribute '%s' must be an integer", name);
+    *out = a->i;
+    return AL_OK;
+}
+
+static al_status attr_float(const Onnx__NodeProto *nd, const char *name, float def, float *out) {
+    const Onnx__AttributeProto *a = attr(nd, name);
+    *out = def;
+    if (!a) return AL_OK;
+    if (!attr_is(a, ATYPE(FLOAT)) || !a->has_f) return nerr(nd, AL_EFORMAT, "attribute '%s' must be a float", name);
+    if (!isfinite(a->f)) return nerr(nd, AL_EFORMAT, "attribute '%s' is not finite", name);
+    *out = a->f;
+    return AL_OK;
+}
+
+/* INTS attribute; absent: *n = 0. */
+static al_status attr_ints(const Onnx__NodeProto *nd, const char *name, const int64_t **p, size_t *n) {
+    const Onnx__AttributeProto *a = attr(nd, name);
+    *p = NULL;
+    *n = 0;
+    if (!a) return AL_OK;
+    if (!attr_is(a, ATYPE(INTS))) return nerr(nd, AL_EFORMAT, "attribute '%s' must be a list of integers", name);
+    *p = a->ints;
+    *n = a->n_ints;
+    return AL_OK;
+}
+
+/* STRING attribute into buf (NUL-terminated); absent: def. */
+static al_status attr_str(const Onnx__NodeProto *nd, const char *name, const char *def, char *buf, size_t cap) {
+    const Onnx__AttributeProto *a = attr(nd, name);
+    snprintf(buf, cap, "%s", def);
+    if (!a) return AL_OK;
+    if (!attr_is(a, ATYPE(STRING)) || !a->has_s) return nerr(nd, AL_EFORMAT, "attribute '%s' must be a string", name);
+    if (a->s.len >= cap || (a->s.len && memchr(a->s.data, 0, a->s.len)))
+        return nerr(nd, AL_EUNSUPPORTED, "attribute '%s' has an unsupported value", name);
+    if (a->s.len) memcpy(buf, a->s.data, a->s.len);
+    buf[a->s.len] = '\0';
+    return AL_OK;
+}
+
+/* ---- tensors ------------------------------------------------------------------------- */
+
+static al_status numel_of(const int64_t *dims, size_t n, size_t *out) {
+    size_t e = 1;
+    for (size_t d = 0; d < n; d++) {
+        if (dims[d] < 0 || dims[d] > INT32_MAX) return AL_ERANGE;
+        if (dims[d] && e > MAX_NUMEL / (size_t)dims[d]) return AL_ERANGE;
+        e *= (size_t)dims[d];
+    }
+    if (e > MAX_NUMEL) return AL_ERANGE;
+    *out = e;
+    return AL_OK;
+}
+
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A TensorProto (float, int32, int64, bool) into a constant value. `what`
+ * names it in messages. */
+static al_status load_tensor(const Onnx__TensorProto *t, const char *what, val *out) {
+    memset(out, 0, sizeof *out);
+    out->kind = V_CONST;
+    if (t->n_external_data || (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL))
+        return al_error(AL_EUNSUPPORTED, "ONNX: tensor '%.100s' keeps its data in an external file; re-export with it embedded",
+                        what);
+    if (t->segment) return al_error(AL_EUNSUPPORTED, "ONNX: tensor '%.100s' is segmented", what);
+    if (t->n_dims > MAXR) return al_error(AL_EUNSUPPORTED, "ONNX: tensor '%.100s' has %zu dimensions (max %d)", what, t->n_dims, MAXR);
+    size_t n = 0;
+    if (numel_of(t->dims, t->n_dims, &n))
+        return al_error(AL_EFORMAT, "ONNX: tensor '%.100s' has negative or too large dimensions", what);
+    out->ndim = (int)t->n_dims;
+    for (size_t d = 0; d < t->n_dims; d++) out->dims[d] = t->dims[d];
+    out->numel = n;
+    int type = t->has_data_type ? t->data_type : 0;
+    size_t esz = type == T_FLOAT || type == T_INT32 ? 4 : type == T_INT64 ? 8 : type == T_BOOL ? 1 : 0;
+    if (!esz) return al_error(AL_EUNSUPPORTED, "ONNX: tensor '%.100s' has data type %d; float, int32, int64 and bool are supported", what, type);
+    const uint8_t *raw = t->has_raw_data ? t->raw_data.data : NULL;
+    if (raw && t->raw_data.len != n * esz)
+        return al_error(AL_EFORMAT, "ONNX: tensor '%.100s' has %zu bytes of data, its %zu elements need %zu", what,
+                        t->raw_data.len, n, n * esz);
+    size_t have = type == T_FLOAT ? t->n_float_data : type == T_INT64 ? t->n_int64_data : t->n_int32_data;
+    if (!raw && have != n)
+        return al_error(AL_EFORMAT, "ONNX: tensor '%.100s' has %zu values, its dimensions need %zu", what, have, n);
+    if (type == T_FLOAT) {
+        out->f = al_malloc(n ? n * sizeof(float) : 1);
+        if (!out->f) return AL_ENOMEM;
+        for (size_t k = 0; k < n; k++) {
+            if (raw) {
+                uint32_t u = le32(raw + 4 * k);
+                memcpy(&out->f[k], &u, 4);
+            } else {
+                out->f[k] = t->float_data[k];
+            }
+        }
+    } else {
+        out->is_int = 1;
+        out->i = al_malloc(n ? n * sizeof(int64_t) : 1);
+        if (!out->i) return AL_ENOMEM;
+        for (size_t k = 0; k < n; k++) {
+            int64_t x;
+            if (type == T_INT64)
+                x = raw ? (int64_t)((uint64_t)le32(raw + 8 * k) | (uint64_t)le32(raw + 8 * k + 4) << 32) : t->int64_data[k];
+            else if (type == T_INT32)
+                x = raw ? (int64_t)(int32_t)le32(raw + 4 * k) : t->int32_data[k];
+            else
+                x = raw ? raw[k] != 0 : t->int32_data[k] != 0;
+            out->i[k] = x;
+        }
+    }
+    return AL_OK;
+}
+
+/* ---- layers -------------------------------------------------------------------------- */
+
+static al_status emit(imp *I, const Onnx__NodeProto *nd, al_layer_type type, pend **out) {
+    if (I->nl >= AL_MAX_NODES)
+        return nerr(nd, AL_ERANGE, "the model would have more than %d layers", AL_MAX_NODES);
+    if (I->input_tokens && I->nl == 0 && type != AL_L_EMBEDDING)
+        return nerr(nd, AL_EUNSUPPORTED, "a token (integer) input must first go through Gather (an embedding)");
+    pend *p = &I->L[I->nl++];
+    memset(p, 0, sizeof *p);
+    p->cfg.type = type;
+    *out = p;
+    return AL_OK;
+}
+
+/* Gives parameter `name` n floats (taken from *buf when buf is non-NULL,
+ * else zeros). */
+static al_status set_param(pend *p, const char *name, float **buf, size_t n) {
+    float *w = buf ? *buf : al_calloc(n ? n : 1, sizeof(float));
+    if (!w) return AL_ENOMEM;
+    if (buf) *buf = NULL;
+    p->pname[p->np] = name;
+    p->w[p->np] = w;
+    p->n[p->np] = n;
+    p->np++;
+    return AL_OK;
+}
+
+static float *param(pend *p, const char *name, size_t *n) {
+    for (int k = 0; k < p->np; k++)
+        if (!strcmp(p->pname[k], name)) {
+            if (n) *n = p->n[k];
+            return p->w[k];
+        }
+    return NULL;
+}
+
+static float *copy_floats(const float *src, size_t n) {
+    float *w = al_malloc(n ? n * sizeof(float) : 1);
+    if (w && n) memcpy(w, src, n * sizeof(float));
+    return w;
+}
+
+/* A runtime value for the output of the layer just emitted. */
+static al_status define_layer_out(imp *I, const Onnx__NodeProto *nd, const int64_t *dims, int ndim, int bax,
+                                  const al_shape *os, int fresh) {
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_RUN;
+    t.ndim = ndim;
+    memcpy(t.dims, dims, sizeof(int64_t) * (size_t)ndim);
+    t.bax = bax;
+    t.node = I->nl - 1;
+    t.os = *os;
+    al_status st = define(I, nd, nd->n_output ? nd->output[0] : NULL, &t);
+    if (!st) I->v[I->nv - 1].fresh = fresh;
+    return st;
+}
+
+/* Same shape as x (activations, dropout, batch norm, add). */
+static al_status define_same(imp *I, const Onnx__NodeProto *nd, const val *x) {
+    return define_layer_out(I, nd, x->dims, x->ndim, x->bax, &x->os, 0);
+}
+
+/* Outputs past the first must not be used by anything. */
+static al_status extra_outputs_unused(imp *I, const Onnx__NodeProto *nd) {
+    for (size_t k = 1; k < nd->n_output; k++)
+        if (uses(I, nm(nd->output[k])))
+            return nerr(nd, AL_EUNSUPPORTED, "output %zu ('%.100s') is used; only the first output is supported", k,
+                        nm(nd->output[k]));
+    return AL_OK;
+}
+
+/* kernel_shape / strides / pads / dilations of a 2-D conv or pool: square,
+ * symmetric, no dilation. kdef: the kernel from the weights (0 for pools). */
+static al_status window(const Onnx__NodeProto *nd, int kdef, int sdef, int *k, int *s, int *p) {
+    const int64_t *v;
+    size_t n = 0;
+    al_status st;
+    char ap[32];
+    if ((st = attr_str(nd, "auto_pad", "NOTSET", ap, sizeof ap))) return st;
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID"))
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'auto_pad' = %s is not supported (NOTSET or VALID)", ap);
+    if ((st = attr_ints(nd, "kernel_shape", &v, &n))) return st;
+    if (n == 0 && kdef == 0) return nerr(nd, AL_EFORMAT, "attribute 'kernel_shape' is missing");
+    if (n && (n != 2 || v[0] != v[1] || v[0] < 1 || v[0] > 64 || (kdef && v[0] != kdef)))
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'kernel_shape' must be a square 2-D kernel of 1..64 matching the weights");
+    *k = n ? (int)v[0] : kdef;
+    if ((st = attr_ints(nd, "strides", &v, &n))) return st;
+    if (n && (n != 2 || v[0] != v[1] || v[0] < 1 || v[0] > 64))
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'strides' must be equal in H and W, 1..64");
+    *s = n ? (int)v[0] : sdef;
+    if ((st = attr_ints(nd, "pads", &v, &n))) return st;
+    if (n && (n != 4 || v[0] != v[1] || v[0] != v[2] || v[0] != v[3] || v[0] < 0 || v[0] > 64))
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'pads' must be the same on all four sides, 0..64");
+    *p = n ? (int)v[0] : 0;
+    if (!strcmp(ap, "VALID") && *p) return nerr(nd, AL_EUNSUPPORTED, "auto_pad VALID with non-zero 'pads'");
+    if ((st = attr_ints(nd, "dilations", &v, &n))) return st;
+    for (size_t q = 0; q < n; q++)
+        if (v[q] != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'dilations' must be 1");
+    return AL_OK;
+}
+
+/* [N,C,H,W] -> [N,F,Ho,Wo]; F = 0 keeps C. */
+static al_status spatial_out(const Onnx__NodeProto *nd, const val *x, int F, int k, int s, int p, int64_t *od,
+                             al_shape *os) {
+    int C = x->os.d[0], H = x->os.d[1], W = x->os.d[2];
+    if (H + 2 * p < k || W + 2 * p < k)
+        return nerr(nd, AL_ESHAPE, "kernel %d is larger than the padded input %dx%d (padding %d)", k, H, W, p);
+    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
+    od[0] = x->dims[0];
+    od[1] = F ? F : C;
+    od[2] = Ho;
+    od[3] = Wo;
+    os->ndim = 3;
+    os->d[0] = (int)od[1];
+    os->d[1] = Ho;
+    os->d[2] = Wo;
+    return AL_OK;
+}
+
+static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides", NULL};
+    val *x, *w, *b;
+    al_status st;
+    if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 1, &x)) ||
+        (st = get_const(I, nd, 1, 1, 0, "weights", &w)) || (st = get_const(I, nd, 2, 0, 0, "bias", &b)))
+        return st;
+    if (!exact(x, 4)) return shape_err(nd, x, "[N, C, H, W]");
+    if (w->ndim != 4 || w->dims[2] != w->dims[3] || w->dims[0] < 1 || w->dims[0] > MAX_DIM || w->dims[2] < 1 ||
+        w->dims[2] > 64)
+        return nerr(nd, AL_EUNSUPPORTED, "weights must be [F, C/group, k, k] with a square kernel of at most 64");
+    int F = (int)w->dims[0], C = x->os.d[0], k, s, p;
+    int64_t group;
+    if ((st = window(nd, (int)w->dims[2], 1, &k, &s, &p)) || (st = attr_int(nd, "group", 1, &group))) return st;
+    al_layer_type type;
+    if (group == 1 && w->dims[1] == C)
+        type = AL_L_CONV2D;
+    else if (group == C && F == C && w->dims[1] == 1)
+        type = AL_L_DWCONV2D;
+    else
+        return nerr(nd, AL_EUNSUPPORTED,
+                    "attribute 'group' = %lld with %d input and %d output channels: only 1 (a convolution) or a "
+                    "depthwise convolution (group = channels = filters) is supported",
+                    (long long)group, C, F);
+    if (b && b->numel != (size_t)F) return nerr(nd, AL_EFORMAT, "bias has %zu values for %d filters", b->numel, F);
+    p += x->pad;
+    int64_t od[4];
+    al_shape os;
+    if ((st = spatial_out(nd, x, F, k, s, p, od, &os))) return st;
+    pend *L = NULL;
+    if ((st = emit(I, nd, type, &L))) return st;
+    L->cfg.units = type == AL_L_CONV2D ? F : 0;
+    L->cfg.k = k;
+    L->cfg.stride = s;
+    L->cfg.pad = p;
+    L->cfg.bias = b != NULL;
+    float *wb = copy_floats(w->f, w->numel), *bb = b ? copy_floats(b->f, b->numel) : NULL;
+    if (!wb || (b && !bb)) {
+        al_free(wb);
+        al_free(bb);
+        return AL_ENOMEM;
+    }
+    st = set_param(L, "weight", &wb, w->numel);
+    if (!st && b) st = set_param(L, "bias", &bb, b->numel);
+    al_free(wb);
+    al_free(bb);
+    if (st) return st;
+    return define_layer_out(I, nd, od, 4, 0, &os, 1);
+}
+
+static al_status op_pool(imp *I, const Onnx__NodeProto *nd, int is_max) {
+    static const char *const okmax[] = {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
+                                        "storage_order", "strides", NULL};
+    static const char *const okavg[] = {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape",
+                                        "pads", "strides", NULL};
+    val *x;
+    al_status st;
+    int64_t ceil, cip, so;
+    if ((st = check_attrs(nd, is_max ? okmax : okavg)) || (st = get_current(I, nd, !is_max, &x)) ||
+        (st = attr_int(nd, "ceil_mode", 0, &ceil)) || (st = attr_int(nd, "count_include_pad", 0, &cip)) ||
+        (st = attr_int(nd, "storage_order", 0, &so)) || (st = extra_outputs_unused(I, nd)))
+        return st;
+    if (!exact(x, 4)) return shape_err(nd, x, "[N, C, H, W]");
+    if (ceil) return nerr(nd, AL_EUNSUPPORTED, "attribute 'ceil_mode' = %lld is not supported (floor mode only)", (long long)ceil);
+    if (so) return nerr(nd, AL_EUNSUPPORTED, "attribute 'storage_order' = %lld is not supported", (long long)so);
+    int k, s, p;
+    if ((st = window(nd, 0, 1, &k, &s, &p))) return st;
+    if (!is_max && p && !cip)
+        return nerr(nd, AL_EUNSUPPORTED,
+                    "attribute 'count_include_pad' = 0 with padding: our average pool counts the padding");
+    p += x->pad;
+    if (2 * p > k) return nerr(nd, AL_EUNSUPPORTED, "padding %d is more than half the window %d", p, k);
+    int64_t od[4];
+    al_shape os;
+    if ((st = spatial_out(nd, x, 0, k, s, p, od, &os))) return st;
+    pend *L = NULL;
+    if ((st = emit(I, nd, is_max ? AL_L_MAXPOOL : AL_L_AVGPOOL, &L))) return st;
+    L->cfg.k = k;
+    L->cfg.stride = s;
+    L->cfg.pad = p;
+    return define_layer_out(I, nd, od, 4, 0, &os, 0);
+}
+
+static al_status op_gap(imp *I, const Onnx__NodeProto *nd) {
+    val *x;
+    al_status st;
+    pend *L = NULL;
+    if ((st = check_attrs(nd, NULL)) || (st = get_current(I, nd, 0, &x))) return st;
+    if (!exact(x, 4)) return shape_err(nd, x, "[N, C, H, W]");
+    if ((st = emit(I, nd, AL_L_GAP, &L))) return st;
+    int64_t od[4] = {x->dims[0], x->dims[1], 1, 1};
+    al_shape os = {1, {x->os.d[0], 0, 0}};
+    return define_layer_out(I, nd, od, 4, 0, &os, 0);
+}
+
+/* Relu, Sigmoid, Tanh and Clip (ReLU6). */
+static al_status op_act(imp *I, const Onnx__NodeProto *nd, al_layer_type type) {
+    val *x;
+    al_status st;
+    pend *L = NULL;
+    if ((st = check_attrs(nd, NULL)) || (st = get_current(I, nd, 0, &x))) return st;
+    if ((st = emit(I, nd, type, &L))) return st;
+    return define_same(I, nd, x);
+}
+
+static al_status op_clip(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"min", "max", NULL};
+    al_status st;
+    float lo = -INFINITY, hi = INFINITY;
+    if ((st = check_attrs(nd, ok))) return st;
+    if (I->opset < 11) {
+        if ((st = attr_float(nd, "min", -INFINITY, &lo)) || (st = attr_float(nd, "max", INFINITY, &hi))) return st;
+        /* attr_float refuses non-finite values; the defaults stand for "none" */
+        if (!attr(nd, "min")) lo = -INFINITY;
+        if (!attr(nd, "max")) hi = INFINITY;
+    } else {
+        if (nd->n_attribute) return nerr(nd, AL_EUNSUPPORTED, "attribute '%.60s' is not supported (opset >= 11 takes min and max as inputs)", nm(nd->attribute[0]->name));
+        val *a, *b;
+        if ((st = get_const(I, nd, 1, 0, 0, "min", &a)) || (st = get_const(I, nd, 2, 0, 0, "max", &b))) return st;
+        if ((a && a->numel != 1) || (b && b->numel != 1)) return nerr(nd, AL_EUNSUPPORTED, "min and max must be scalars");
+        if (a) lo = a->f[0];
+        if (b) hi = b->f[0];
+    }
+    if (lo == 0.0f && hi == 6.0f) return op_act(I, nd, AL_L_RELU6);
+    if (lo == 0.0f && isinf(hi) && hi > 0) return op_act(I, nd, AL_L_RELU);
+    return nerr(nd, AL_EUNSUPPORTED, "min = %g, max = %g: only Clip(0, 6) (ReLU6) and Clip(0, inf) (ReLU) are supported",
+                (double)lo, (double)hi);
+}
+
+static al_status op_batchnorm(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"epsilon", "momentum", "training_mode", "spatial", "is_test", NULL};
+    val *x, *sc, *bi, *mu, *var;
+    al_status st;
+    float eps, mom;
+    int64_t tm, sp;
+    if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 0, &x)) ||
+        (st = get_const(I, nd, 1, 1, 0, "scale", &sc)) || (st = get_const(I, nd, 2, 1, 0, "B", &bi)) ||
+        (st = get_const(I, nd, 3, 1, 0, "mean", &mu)) || (st = get_const(I, nd, 4, 1, 0, "var", &var)) ||
+        (st = attr_float(nd, "epsilon", 1e-5f, &eps)) || (st = attr_float(nd, "momentum", 0.9f, &mom)) ||
+        (st = attr_int(nd, "training_mode", 0, &tm)) || (st = attr_int(nd, "spatial", 1, &sp)) ||
+        (st = extra_outputs_unused(I, nd)))
+        return st;
+    if (tm) return nerr(nd, AL_EUNSUPPORTED, "attribute 'training_mode' = 1: export the model in eval mode");
+    if (sp != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'spatial' = %lld is not supported", (long long)sp);
+    if (x->ndim < 2 || !exact(x, x->ndim)) return shape_err(nd, x, "[N, C, ...]");
+    size_t C = (size_t)x->os.d[0];
+    if (sc->numel != C || bi->numel != C || mu->numel != C || var->numel != C)
+        return nerr(nd, AL_EFORMAT, "scale, B, mean and var must have %zu values (the channels)", C);
+    if (!(eps > 0.0f && eps <= 1.0f)) return nerr(nd, AL_EUNSUPPORTED, "attribute 'epsilon' = %g is outside (0, 1]", (double)eps);
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_BATCHNORM, &L))) return st;
+    L->cfg.eps = eps;
+    /* ONNX: running = momentum * running + (1 - momentum) * batch; PyTorch's
+     * (and ours) weighs the batch by momentum */
+    L->cfg.momentum = mom > 0.0f && mom < 1.0f ? 1.0f - mom : 0.0f;
+    const val *src[4] = {sc, bi, mu, var};
+    static const char *const names[4] = {"weight", "bias", "running_mean", "running_var"};
+    for (int q = 0; q < 4; q++) {
+        float *b = copy_floats(src[q]->f, C);
+        if (!b) return AL_ENOMEM;
+        if ((st = set_param(L, names[q], &b, C))) {
+            al_free(b);
+            return st;
+        }
+    }
+    return define_same(I, nd, x);
+}
+
+/* Dense from x [.., K] with weight w [M, K] (transposed when wt: [K, M]),
+ * scaled by alpha. */
+static al_status emit_dense(imp *I, const Onnx__NodeProto *nd, const val *x, const val *w, int wt, float alpha,
+                            pend **out) {
+    int K = x->os.d[x->os.ndim - 1];
+    if (w->ndim != 2) return nerr(nd, AL_EUNSUPPORTED, "the weight matrix must be 2-D, got %d dimensions", w->ndim);
+    int64_t wk = wt ? w->dims[0] : w->dims[1], wm = wt ? w->dims[1] : w->dims[0];
+    if (wk != K || wm < 1 || wm > MAX_DIM)
+        return nerr(nd, AL_ESHAPE, "the weight matrix is %lldx%lld, the input has %d features",
+                    (long long)w->dims[0], (long long)w->dims[1], K);
+    int M = (int)wm;
+    pend *L = NULL;
+    al_status st = emit(I, nd, AL_L_DENSE, &L);
+    if (st) return st;
+    L->cfg.units = M;
+    float *wb = al_malloc((size_t)M * (size_t)K * sizeof(float));
+    if (!wb) return AL_ENOMEM;
+    for (int m = 0; m < M; m++)
+        for (int k = 0; k < K; k++)
+            wb[(size_t)m * K + k] = alpha * (wt ? w->f[(size_t)k * M + m] : w->f[(size_t)m * K + k]);
+    if ((st = set_param(L, "weight", &wb, (size_t)M * K))) {
+        al_free(wb);
+        return st;
+    }
+    *out = L;
+    return AL_OK;
+}
+
+static al_status op_gemm(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"alpha", "beta", "transA", "transB", NULL};
+    val *x, *w, *c;
+    al_status st;
+    float alpha, beta;
+    int64_t ta, tb;
+    if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 0, &x)) ||
+        (st = get_const(I, nd, 1, 1, 0, "B", &w)) || (st = get_const(I, nd, 2, 0, 0, "C", &c)) ||
+        (st = attr_float(nd, "alpha", 1.0f, &alpha)) || (st = attr_float(nd, "beta", 1.0f, &beta)) ||
+        (st = attr_int(nd, "transA", 0, &ta)) || (st = attr_int(nd, "transB", 0, &tb)))
+        return st;
+    if (ta) return nerr(nd, AL_EUNSUPPORTED, "attribute 'transA' = %lld is not supported", (long long)ta);
+    if (!exact(x, 2)) return shape_err(nd, x, "[N, K] (a Flatten first)");
+    pend *L = NULL;
+    if ((st = emit_dense(I, nd, x, w, tb == 0, alpha, &L))) return st;
+    int M = L->cfg.units;
+    if (c) {
+        /* C broadcasts to [N, M]: [M], [1, M] or a scalar */
+        int okc = c->numel == 1 || (c->numel == (size_t)M && c->dims[c->ndim - 1] == M);
+        if (!okc) return nerr(nd, AL_EUNSUPPORTED, "input C must be a bias of %d values (or a scalar)", M);
+        float *b = al_malloc((size_t)M * sizeof(float));
+        if (!b) return AL_ENOMEM;
+        for (int m = 0; m < M; m++) b[m] = beta * c->f[c->numel == 1 ? 0 : m];
+        L->cfg.bias = 1;
+        if ((st = set_param(L, "bias", &b, (size_t)M))) {
+            al_free(b);
+            return st;
+        }
+    }
+    int64_t od[2] = {x->dims[0], M};
+    al_shape os = {1, {M, 0, 0}};
+    return define_layer_out(I, nd, od, 2, 0, &os, c == NULL);
+}
+
+static al_status op_matmul(imp *I, const Onnx__NodeProto *nd) {
+    val *x, *w;
+    al_status st;
+    if ((st = check_attrs(nd, NULL)) || (st = get_current(I, nd, 0, &x)) ||
+        (st = get_const(I, nd, 1, 1, 0, "B (weights)", &w)))
+        return st;
+    int r = x->ndim;
+    if (r < 2 || x->bax == r - 1 || x->os.ndim < 1 || x->dims[r - 1] != x->os.d[x->os.ndim - 1])
+        return shape_err(nd, x, "features on the last axis");
+    pend *L = NULL;
+    if ((st = emit_dense(I, nd, x, w, 1, 1.0f, &L))) return st;
+    int64_t od[MAXR];
+    memcpy(od, x->dims, sizeof od);
+    od[r - 1] = L->cfg.units;
+    al_shape os = x->os;
+    os.d[os.ndim - 1] = L->cfg.units;
+    return define_layer_out(I, nd, od, r, x->bax, &os, 1);
+}
+
+/* x + c where x is straight out of a dense/conv and c broadcasts along its
+ * channel axis only: c becomes (part of) that layer's bias. */
+static al_status fold_bias(imp *I, const Onnx__NodeProto *nd, val *x, const val *c) {
+    pend *L = &I->L[I->nl - 1];
+    int chan = L->cfg.type == AL_L_DENSE ? x->ndim - 1 : 1;
+    int64_t nch = x->dims[chan];
+    int okc = c->ndim <= x->ndim && (c->numel == 1 || c->numel == (size_t)nch);
+    for (int d = 0; okc && d < c->ndim; d++) {
+        int xd = x->ndim - c->ndim + d;
+        okc = c->dims[d] == 1 || (xd == chan && c->dims[d] == nch);
+    }
+    if (!okc) return nerr(nd, AL_EUNSUPPORTED, "an Add of a constant is only supported as a per-channel bias after MatMul, Gemm or Conv");
+    size_t n = 0;
+    float *b = param(L, "bias", &n);
+    if (!b) {
+        al_status st = set_param(L, "bias", NULL, (size_t)nch);
+        if (st) return st;
+        L->cfg.bias = 1;
+        b = param(L, "bias", &n);
+    }
+    for (size_t q = 0; q < n; q++) b[q] += c->f[c->numel == 1 ? 0 : q];
+    val t = *x;
+    t.f = NULL;
+    t.i = NULL;
+    al_status st = define(I, nd, nd->output[0], &t);
+    if (!st) I->v[I->nv - 1].fresh = 1;
+    return st;
+}
+
+static al_status op_add(imp *I, const Onnx__NodeProto *nd) {
+    val *a, *b;
+    al_status st;
+    if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &a)) || (st = get_in(I, nd, 1, 1, &b))) return st;
+    if (nd->n_input != 2) return nerr(nd, AL_EFORMAT, "Add takes 2 inputs, has %zu", nd->n_input);
+    if (a->kind == V_CONST && b->kind == V_CONST) return nerr(nd, AL_EUNSUPPORTED, "an Add of two constants is not supported");
+    if (a->kind == V_CONST || b->kind == V_CONST) {
+        val *x = a->kind == V_RUN ? a : b, *c = a->kind == V_RUN ? b : a;
+        if (c->is_int || c->fill) return nerr(nd, AL_EUNSUPPORTED, "the constant operand must be float");
+        if (x->node != I->nl - 1 || !x->fresh || x->pad || uses(I, x->name) != 1)
+            return nerr(nd, AL_EUNSUPPORTED,
+                        "an Add of a constant is only supported as the bias of the MatMul, Gemm or Conv right before it");
+        return fold_bias(I, nd, x, c);
+    }
+    /* a residual: one operand is the previous layer's output, the other an earlier one */
+    val *cur = a->node == I->nl - 1 ? a : b, *side = cur == a ? b : a;
+    if (cur->node != I->nl - 1)
+        return nerr(nd, AL_EUNSUPPORTED, "neither operand is the previous layer's output: the graph branches in a way a sequential model cannot express");
+    if (cur->pad || side->pad || cur->softmax || side->softmax) return nerr(nd, AL_EUNSUPPORTED, "operands must not be padded or softmaxed");
+    int same = a->ndim == b->ndim && a->bax == b->bax && a->os.ndim == b->os.ndim;
+    for (int d = 0; same && d < a->ndim; d++) same = d == a->bax || a->dims[d] == b->dims[d];
+    for (int d = 0; same && d < a->os.ndim; d++) same = a->os.d[d] == b->os.d[d];
+    if (!same) return nerr(nd, AL_EUNSUPPORTED, "the operands' shapes differ (broadcasting is not supported)");
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_ADD, &L))) return st;
+    L->cfg.src = side->node;
+    return define_same(I, nd, cur);
+}
+
+static al_status op_flatten(imp *I, const Onnx__NodeProto *nd, val *x) {
+    int64_t od[2] = {x->dims[0], (int64_t)al_shape_numel(&x->os)};
+    al_shape os = {1, {(int)od[1], 0, 0}};
+    if (x->os.ndim == 1) { /* already flat for us (after GlobalAveragePool): only the ONNX dims change */
+        val t = *x;
+        t.f = NULL;
+        t.i = NULL;
+        t.fresh = 0;
+        t.ndim = 2;
+        t.dims[1] = od[1];
+        return define(I, nd, nd->output[0], &t);
+    }
+    pend *L = NULL;
+    al_status st = emit(I, nd, AL_L_FLATTEN, &L);
+    if (st) return st;
+    return define_layer_out(I, nd, od, 2, 0, &os, 0);
+}
+
+static al_status op_flatten_node(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"axis", NULL};
+    val *x;
+    al_status st;
+    int64_t axis;
+    if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 0, &x)) || (st = attr_int(nd, "axis", 1, &axis))) return st;
+    if (axis < 0) axis += x->ndim;
+    if (axis != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'axis' = %lld: only 1 (keep the batch axis) is supported", (long long)axis);
+    if (x->bax != 0) return shape_err(nd, x, "the batch on axis 0");
+    return op_flatten(I, nd, x);
+}
+
+static al_status op_reshape(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"allowzero", NULL};
+    val *x, *s;
+    al_status st;
+    int64_t az;
+    if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 0, &x)) ||
+        (st = get_const(I, nd, 1, 1, 1, "shape", &s)) || (st = attr_int(nd, "allowzero", 0, &az)))
+        return st;
+    int64_t numel = (int64_t)al_shape_numel(&x->os);
+    int flat = s->numel == 2 && x->bax == 0 && !az &&
+               (s->i[0] == 0 || s->i[0] == BATCH || (x->dims[0] > 0 && s->i[0] == x->dims[0])) &&
+               (s->i[1] == -1 || s->i[1] == numel);
+    if (!flat) {
+        char a[160];
+        fmt_dims(a, sizeof a, s->i, (int)AL_MIN(s->numel, (size_t)MAXR), -1);
+        return nerr(nd, AL_EUNSUPPORTED, "Reshape to %s: only a flatten to [batch, -1] is supported", a);
+    }
+    return op_flatten(I, nd, x);
+}
+
+static al_status op_dropout(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"ratio", "seed", "is_test", NULL};
+    val *x, *r, *tm;
+    al_status st;
+    float ratio = 0.5f;
+    if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 0, &x)) || (st = extra_outputs_unused(I, nd))) return st;
+    if (I->opset < 12) {
+        if ((st = attr_float(nd, "ratio", 0.5f, &ratio))) return st;
+    } else {
+        if ((st = get_const(I, nd, 1, 0, 0, "ratio", &r)) || (st = get_in(I, nd, 2, 0, &tm))) return st;
+        if (r && r->numel != 1) return nerr(nd, AL_EUNSUPPORTED, "ratio must be a scalar");
+        if (r) ratio = r->f[0];
+        if (tm && (tm->kind != V_CONST || !tm->is_int || tm->numel != 1 || tm->i[0] != 0))
+            return nerr(nd, AL_EUNSUPPORTED, "input 'training_mode' must be a constant false");
+    }
+    if (!(ratio >= 0.0f && ratio <= 0.9f)) return nerr(nd, AL_EUNSUPPORTED, "ratio %g is outside 0..0.9", (double)ratio);
+    if (ratio == 0.0f) return define_run(I, nd, nd->output[0], x);
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_DROPOUT, &L))) return st;
+    L->cfg.rate = ratio;
+    return define_same(I, nd, x);
+}
+
+/* Gather: an embedding (float table, the token input) or shape arithmetic. */
+static al_status op_gather(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"axis", NULL};
+    val *d, *ix;
+    al_status st;
+    int64_t axis;
+    if ((st = check_attrs(nd, ok)) || (st = get_in(I, nd, 0, 1, &d)) || (st = get_in(I, nd, 1, 1, &ix)) ||
+        (st = attr_int(nd, "axis", 0, &axis)))
+        return st;
+    if (axis != 0) return nerr(nd, AL_EUNSUPPORTED, "attribute 'axis' = %lld: only 0 is supported", (long long)axis);
+    if (d->kind == V_CONST && !d->is_int && !d->fill && ix->kind == V_RUN) {
+        if (!I->input_tokens || ix->node != -1 || I->nl != 0)
+            return nerr(nd, AL_EUNSUPPORTED, "an embedding (Gather of a float table) must be the first node, on the integer token input");
+        if (d->ndim != 2 || d->dims[0] < 1 || d->dims[1] < 1 || d->dims[0] > MAX_DIM || d->dims[1] > MAX_DIM)
+            return nerr(nd, AL_EUNSUPPORTED, "the embedding table must be [vocab, dim]");
+        if (ix->ndim != 2 || ix->bax != 0) return shape_err(nd, ix, "token ids [N, T]");
+        pend *L;
+        if ((st = emit(I, nd, AL_L_EMBEDDING, &L))) return st;
+        L->cfg.units = (int)d->dims[1];
+        L->cfg.vocab = (int)d->dims[0];
+        float *w = copy_floats(d->f, d->numel);
+        if (!w) return AL_ENOMEM;
+        if ((st = set_param(L, "weight", &w, d->numel))) {
+            al_free(w);
+            return st;
+        }
+        int64_t od[3] = {ix->dims[0], ix->dims[1], d->dims[1]};
+        al_shape os = {2, {(int)ix->dims[1], (int)d->dims[1], 0}};
+        return define_layer_out(I, nd, od, 3, 0, &os, 0);
+    }
+    if (d->kind == V_CONST && d->is_int && !d->fill && d->ndim == 1 && ix->kind == V_CONST && ix->is_int &&
+        !ix->fill && ix->ndim <= 1) {
+        val t;
+        memset(&t, 0, sizeof t);
+        t.kind = V_CONST;
+        t.is_int = 1;
+        t.ndim = ix->ndim;
+        t.dims[0] = (int64_t)ix->numel;
+        t.numel = ix->numel;
+        t.i = al_malloc(ix->numel ? ix->numel * sizeof(int64_t) : 1);
+        if (!t.i) return AL_ENOMEM;
+        for (size_t q = 0; q < ix->numel; q++) {
+            int64_t k = ix->i[q] < 0 ? ix->i[q] + (int64_t)d->numel : ix->i[q];
+            if (k < 0 || k >= (int64_t)d->numel) {
+                al_free(t.i);
+                return nerr(nd, AL_EFORMAT, "index %lld is out of range 0..%zu", (long long)ix->i[q], d->numel);
+            }
+            t.i[q] = d->i[k];
+        }
+        return define(I, nd, nd->output[0], &t);
+    }
+    return nerr(nd, AL_EUNSUPPORTED, "only an embedding lookup (first node) or shape arithmetic on constants is supported");
+}
+
+static al_status op_shape(imp *I, const Onnx__NodeProto *nd) {
+    val *x;
+    al_status st;
+    if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &x))) return st;
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_CONST;
+    t.is_int = 1;
+    t.ndim = 1;
+    t.dims[0] = x->ndim;
+    t.numel = (size_t)x->ndim;
+    t.i = al_malloc(sizeof(int64_t) * MAXR);
+    if (!t.i) return AL_ENOMEM;
+    for (int d = 0; d < x->ndim; d++) t.i[d] = x->kind == V_RUN && d == x->bax ? BATCH : x->dims[d];
+    if (x->pad && x->kind == V_RUN) {
+        t.i[2] += 2 * x->pad;
+        t.i[3] += 2 * x->pad;
+    }
+    return define(I, nd, nd->output[0], &t);
+}
+
+/* Axes of Squeeze/Unsqueeze: an attribute before opset 13, an input since. */
+static al_status axes_of(imp *I, const Onnx__NodeProto *nd, int64_t *ax, int *nax) {
+    static const char *const ok[] = {"axes", NULL};
+    al_status st = check_attrs(nd, I->opset < 13 ? ok : NULL);
+    if (st) return st;
+    const int64_t *p = NULL;
+    size_t n = 0;
+    if (I->opset < 13) {
+        if ((st = attr_ints(nd, "axes", &p, &n))) return st;
+    } else {
+        val *a;
+        if ((st = get_const(I, nd, 1, 0, 1, "axes", &a))) return st;
+        if (a) {
+            p = a->i;
+            n = a->numel;
+        }
+    }
+    if (n > MAXR) return nerr(nd, AL_EUNSUPPORTED, "too many axes (%zu)", n);
+    for (size_t q = 0; q < n; q++) ax[q] = p[q];
+    *nax = (int)n;
+    return AL_OK;
+}
+
+static al_status op_squeeze(imp *I, const Onnx__NodeProto *nd, int un) {
+    val *x;
+    int64_t ax[MAXR];
+    int nax;
+    al_status st;
+    if ((st = get_in(I, nd, 0, 1, &x)) || (st = axes_of(I, nd, ax, &nax))) return st;
+    if (x->fill) return nerr(nd, AL_EUNSUPPORTED, "input depends on the batch size");
+    int r = x->ndim, ro = un ? r + nax : r;
+    if (un && (nax == 0 || ro > MAXR)) return nerr(nd, AL_EUNSUPPORTED, "'axes' must name 1..%d new axes", MAXR - r);
+    unsigned mark = 0;
+    for (int q = 0; q < nax; q++) {
+        int64_t a = ax[q] < 0 ? ax[q] + ro : ax[q];
+        if (a < 0 || a >= ro || (mark >> a & 1u)) return nerr(nd, AL_EFORMAT, "axis %lld is out of range or repeated", (long long)ax[q]);
+        mark |= 1u << a;
+    }
+    if (!un && nax == 0) /* all size-1 axes but the batch */
+        for (int d = 0; d < r; d++)
+            if (x->dims[d] == 1 && !(x->kind == V_RUN && d == x->bax)) mark |= 1u << d;
+    val t = *x;
+    t.f = NULL;
+    t.i = NULL;
+    t.fresh = 0;
+    int o = 0, src = 0;
+    for (int d = 0; d < ro; d++) {
+        if (un) {
+            if (mark >> d & 1u) {
+                t.dims[o++] = 1;
+            } else {
+                if (x->kind == V_RUN && src == x->bax) t.bax = o;
+                t.dims[o++] = x->dims[src++];
+            }
+        } else if (mark >> d & 1u) {
+            if (x->kind == V_RUN && d == x->bax) return nerr(nd, AL_EUNSUPPORTED, "it squeezes the batch axis");
+            if (x->dims[d] != 1) return nerr(nd, AL_EFORMAT, "axis %d has size %lld, not 1", d, (long long)x->dims[d]);
+        } else {
+            if (x->kind == V_RUN && d == x->bax) t.bax = o;
+            t.dims[o++] = x->dims[d];
+        }
+    }
+    t.ndim = o;
+    if (x->kind == V_CONST) { /* same data, new dims */
+        if (x->is_int) {
+            t.i = al_malloc(x->numel ? x->numel * sizeof(int64_t) : 1);
+            if (!t.i) return AL_ENOMEM;
+            if (x->numel) memcpy(t.i, x->i, x->numel * sizeof(int64_t));
+        } else {
+            t.f = copy_floats(x->f, x->numel);
+            if (!t.f) return AL_ENOMEM;
+        }
+    } else if (x->pad) {
+        return nerr(nd, AL_EUNSUPPORTED, "it reshapes a padded tensor");
+    }
+    return define(I, nd, nd->output[0], &t);
+}
+
+static al_status op_concat(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"axis", NULL};
+    al_status st;
+    int64_t axis;
+    if ((st = check_attrs(nd, ok)) || (st = attr_int(nd, "axis", 0, &axis))) return st;
+    if (nd->n_input < 1 || nd->n_input > 64) return nerr(nd, AL_EUNSUPPORTED, "%zu inputs", nd->n_input);
+    size_t n = 0;
+    for (size_t q = 0; q < nd->n_input; q++) {
+        val *a;
+        if ((st = get_const(I, nd, q, 1, 1, "a shape", &a))) return st;
+        if (a->ndim != 1 || (axis != 0 && axis != -1)) return nerr(nd, AL_EUNSUPPORTED, "only the concatenation of 1-D shape vectors is supported");
+        n += a->numel;
+    }
+    if (n > 64) return nerr(nd, AL_EUNSUPPORTED, "shape vector too long");
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_CONST;
+    t.is_int = 1;
+    t.ndim = 1;
+    t.dims[0] = (int64_t)n;
+    t.numel = n;
+    t.i = al_malloc(n ? n * sizeof(int64_t) : 1);
+    if (!t.i) return AL_ENOMEM;
+    size_t o = 0;
+    for (size_t q = 0; q < nd->n_input; q++) {
+        val *a = find(I, nd->input[q]);
+        for (size_t k = 0; k < a->numel; k++) t.i[o++] = a->i[k];
+    }
+    return define(I, nd, nd->output[0], &t);
+}
+
+/* A value attribute (one element) or 0.0f. */
+static al_status value_attr(const Onnx__NodeProto *nd, val *out) {
+    const Onnx__AttributeProto *a = attr(nd, "value");
+    memset(out, 0, sizeof *out);
+    if (!a) {
+        out->kind = V_CONST;
+        out->ndim = 0;
+        out->numel = 1;
+        out->f = al_calloc(1, sizeof(float));
+        return out->f ? AL_OK : AL_ENOMEM;
+    }
+    if (!attr_is(a, ATYPE(TENSOR)) || !a->t) return nerr(nd, AL_EFORMAT, "attribute 'value' must be a tensor");
+    return load_tensor(a->t, nm(nd->name), out);
+}
+
+static al_status op_constant_of_shape(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"value", NULL};
+    val *s, fillv;
+    al_status st;
+    if ((st = check_attrs(nd, ok)) || (st = get_const(I, nd, 0, 1, 1, "shape", &s))) return st;
+    if ((st = value_attr(nd, &fillv))) return st;
+    double v = fillv.numel != 1 ? NAN : fillv.is_int ? (double)fillv.i[0] : (double)fillv.f[0];
+    int is_int = fillv.is_int;
+    val_free(&fillv);
+    if (isnan(v)) return nerr(nd, AL_EFORMAT, "attribute 'value' must hold one element");
+    if (s->ndim != 1 || s->numel > MAXR) return nerr(nd, AL_EUNSUPPORTED, "the shape must be a 1-D vector of at most %d", MAXR);
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_CONST;
+    t.is_int = is_int;
+    t.ndim = (int)s->numel;
+    int sym = 0;
+    for (size_t d = 0; d < s->numel; d++) {
+        t.dims[d] = s->i[d];
+        if (s->i[d] == BATCH) sym = 1;
+        else if (s->i[d] < 0 || s->i[d] > MAX_DIM) return nerr(nd, AL_EFORMAT, "dimension %lld is out of range", (long long)s->i[d]);
+    }
+    if (sym) {
+        t.fill = 1;
+        t.fillv = v;
+        return define(I, nd, nd->output[0], &t);
+    }
+    if (numel_of(t.dims, (size_t)t.ndim, &t.numel) || t.numel > ((size_t)1 << 24))
+        return nerr(nd, AL_ERANGE, "the constant is too large");
+    if (is_int) {
+        t.i = al_malloc(t.numel ? t.numel * sizeof(int64_t) : 1);
+        if (!t.i) return AL_ENOMEM;
+        for (size_t q = 0; q < t.numel; q++) t.i[q] = (int64_t)v;
+    } else {
+        t.f = al_malloc(t.numel ? t.numel * sizeof(float) : 1);
+        if (!t.f) return AL_ENOMEM;
+        for (size_t q = 0; q < t.numel; q++) t.f[q] = (float)v;
+    }
+    return define(I, nd, nd->output[0], &t);
+}
+
+static al_status op_constant(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"value", "value_float", "value_floats", "value_int", "value_ints", NULL};
+    al_status st = check_attrs(nd, ok);
+    if (st) return st;
+    if (nd->n_attribute != 1) return nerr(nd, AL_EFORMAT, "a Constant needs exactly one value attribute");
+    const Onnx__AttributeProto *a = nd->attribute[0];
+    const char *an = nm(a->name);
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_CONST;
+    if (!strcmp(an, "value")) {
+        if ((st = value_attr(nd, &t))) return st;
+    } else if (!strcmp(an, "value_float") || !strcmp(an, "value_floats")) {
+        int one = an[11] == '\0';
+        size_t n = one ? 1 : a->n_floats;
+        if ((one && !a->has_f) || n > MAX_NUMEL) return nerr(nd, AL_EFORMAT, "bad '%s'", an);
+        t.ndim = one ? 0 : 1;
+        t.dims[0] = (int64_t)n;
+        t.numel = n;
+        t.f = copy_floats(one ? &a->f : a->floats, n);
+        if (!t.f) return AL_ENOMEM;
+    } else {
+        int one = an[9] == '\0';
+        size_t n = one ? 1 : a->n_ints;
+        if ((one && !a->has_i) || n > MAX_NUMEL) return nerr(nd, AL_EFORMAT, "bad '%s'", an);
+        t.is_int = 1;
+        t.ndim = one ? 0 : 1;
+        t.dims[0] = (int64_t)n;
+        t.numel = n;
+        t.i = al_malloc(n ? n * sizeof(int64_t) : 1);
+        if (!t.i) return AL_ENOMEM;
+        if (n) memcpy(t.i, one ? &a->i : a->ints, n * sizeof(int64_t));
+    }
+    return define(I, nd, nd->n_output ? nd->output[0] : NULL, &t);
+}
+
+static al_status op_transpose(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"perm", NULL};
+    val *x;
+    const int64_t *perm;
+    size_t n = 0;
+    al_status st;
+    if ((st = check_attrs(nd, ok)) || (st = get_in(I, nd, 0, 1, &x)) || (st = attr_ints(nd, "perm", &perm, &n))) return st;
+    if (x->kind != V_RUN || x->pad) return nerr(nd, AL_EUNSUPPORTED, "only the transpose of a layer's output is supported");
+    int r = x->ndim;
+    int64_t p[MAXR];
+    if (n && n != (size_t)r) return nerr(nd, AL_EFORMAT, "attribute 'perm' has %zu entries for rank %d", n, r);
+    unsigned seen = 0;
+    for (int d = 0; d < r; d++) {
+        p[d] = n ? perm[d] : r - 1 - d;
+        if (p[d] < 0 || p[d] >= r || (seen >> p[d] & 1u)) return nerr(nd, AL_EFORMAT, "attribute 'perm' is not a permutation");
+        seen |= 1u << p[d];
+    }
+    /* the per-sample data must keep its order: axes other than the batch and
+     * of size > 1 stay in the same relative order */
+    int last = -1;
+    val t = *x;
+    t.f = NULL;
+    t.i = NULL;
+    t.fresh = 0;
+    for (int d = 0; d < r; d++) {
+        int s = (int)p[d];
+        t.dims[d] = x->dims[s];
+        if (s == x->bax) {
+            t.bax = d;
+            continue;
+        }
+        if (x->dims[s] == 1) continue;
+        if (s < last)
+            return nerr(nd, AL_EUNSUPPORTED, "attribute 'perm' reorders the per-sample axes (only moving the batch axis is supported)");
+        last = s;
+    }
+    return define(I, nd, nd->output[0], &t);
+}
+
+static al_status op_pad(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"mode", "pads", "value", NULL};
+    val *x, *pv, *cv;
+    al_status st;
+    char mode[32];
+    if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 0, &x)) ||
+        (st = attr_str(nd, "mode", "constant", mode, sizeof mode)))
+        return st;
+    if (strcmp(mode, "constant")) return nerr(nd, AL_EUNSUPPORTED, "attribute 'mode' = %s: only constant (zero) padding is supported", mode);
+    const int64_t *p;
+    size_t n = 0;
+    float value = 0.0f;
+    if (I->opset < 11) {
+        if ((st = attr_ints(nd, "pads", &p, &n)) || (st = attr_float(nd, "value", 0.0f, &value))) return st;
+    } else {
+        if ((st = get_const(I, nd, 1, 1, 1, "pads", &pv)) || (st = get_const(I, nd, 2, 0, 0, "constant_value", &cv))) return st;
+        if (in_name(nd, 3)) return nerr(nd, AL_EUNSUPPORTED, "input 'axes' is not supported");
+        p = pv->i;
+        n = pv->numel;
+        if (cv && cv->numel != 1) return nerr(nd, AL_EUNSUPPORTED, "constant_value must be a scalar");
+        if (cv) value = cv->f[0];
+    }
+    if (value != 0.0f) return nerr(nd, AL_EUNSUPPORTED, "padding value %g: only zero padding is supported", (double)value);
+    if (!exact(x, 4) || n != 8) return shape_err(nd, x, "[N, C, H, W] with 8 pads");
+    int okp = p[0] == 0 && p[1] == 0 && p[4] == 0 && p[5] == 0 && p[2] == p[3] && p[2] == p[6] && p[2] == p[7] &&
+              p[2] >= 0 && p[2] <= 64;
+    if (!okp) return nerr(nd, AL_EUNSUPPORTED, "pads must be the same on all four sides of H and W, 0..64");
+    val t = *x;
+    t.f = NULL;
+    t.i = NULL;
+    t.fresh = 0;
+    t.pad += (int)p[2];
+    return define(I, nd, nd->output[0], &t);
+}
+
+static al_status op_softmax(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"axis", NULL};
+    val *x;
+    al_status st;
+    int64_t axis;
+    if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 0, &x)) ||
+        (st = attr_int(nd, "axis", I->opset < 13 ? 1 : -1, &axis)))
+        return st;
+    if (axis < 0) axis += x->ndim;
+    const char *o = nd->n_output ? nm(nd->output[0]) : "";
+    int last = axis == x->ndim - 1 || (I->opset < 13 && axis == 1 && x->ndim == 2);
+    if (!is_graph_output(I, o) || uses(I, o) != 1 || I->g->n_output != 1)
+        return nerr(nd, AL_EUNSUPPORTED, "a Softmax is only supported as the model's last node (it is dropped: autlearn models output logits)");
+    if (!last) return nerr(nd, AL_EUNSUPPORTED, "attribute 'axis' = %lld: only the last axis is supported", (long long)axis);
+    note(I, strcmp(nm(nd->op_type), "Softmax") ? "final LogSoftmax dropped: the model outputs logits"
+                                                : "final Softmax dropped: the model outputs logits");
+    val t = *x;
+    t.f = NULL;
+    t.i = NULL;
+    t.fresh = 0;
+    t.softmax = 1;
+    return define(I, nd, o, &t);
+}
+
+static al_status op_identity(imp *I, const Onnx__NodeProto *nd) {
+    val *x;
+    al_status st;
+    if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &x))) return st;
+    val t = *x;
+    t.fresh = 0;
+    t.f = NULL;
+    t.i = NULL;
+    if (x->kind == V_CONST && !x->fill) {
+        if (x->is_int) {
+            t.i = al_malloc(x->numel ? x->numel * sizeof(int64_t) : 1);
+            if (!t.i) return AL_ENOMEM;
+            if (x->numel) memcpy(t.i, x->i, x->numel * sizeof(int64_t));
+        } else if (!(t.f = copy_floats(x->f, x->numel))) {
+            return AL_ENOMEM;
+        }
+    }
+    return define(I, nd, nd->output[0], &t);
+}
+
+/* A constant that is zero everywhere (an LSTM's initial state). */
+static int all_zero(const val *v) {
+    if (v->kind != V_CONST) return 0;
+    if (v->fill) return v->fillv == 0.0;
+    for (size_t q = 0; q < v->numel; q++)
+        if (v->is_int ? v->i[q] != 0 : v->f[q] != 0.0f) return 0;
+    return 1;
+}
+
+static al_status op_lstm(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"hidden_size", "direction", "activations", "input_forget", "layout", "clip",
+                                     "activation_alpha", "activation_beta", NULL};
+    val *x, *W, *R, *B, *h0, *c0;
+    al_status st;
+    int64_t H, inf, layout;
+    char dir[32];
+    if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 0, &x)) || (st = get_const(I, nd, 1, 1, 0, "W", &W)) ||
+        (st = get_const(I, nd, 2, 1, 0, "R", &R)) || (st = get_const(I, nd, 3, 0, 0, "B", &B)) ||
+        (st = get_in(I, nd, 5, 0, &h0)) || (st = get_in(I, nd, 6, 0, &c0)) ||
+        (st = attr_int(nd, "hidden_size", 0, &H)) || (st = attr_int(nd, "input_forget", 0, &inf)) ||
+        (st = attr_int(nd, "layout", 0, &layout)) || (st = attr_str(nd, "direction", "forward", dir, sizeof dir)) ||
+        (st = extra_outputs_unused(I, nd)))
+        return st;
+    if (strcmp(dir, "forward"))
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'direction' = %s: only a forward (single-direction) LSTM is supported", dir);
+    if (attr(nd, "clip")) return nerr(nd, AL_EUNSUPPORTED, "attribute 'clip' is not supported");
+    if (attr(nd, "activation_alpha") || attr(nd, "activation_beta"))
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'activation_alpha/beta' is not supported");
+    if (inf) return nerr(nd, AL_EUNSUPPORTED, "attribute 'input_forget' = %lld is not supported", (long long)inf);
+    const Onnx__AttributeProto *acts = attr(nd, "activations");
+    if (acts) {
+        static const char *const want[3] = {"Sigmoid", "Tanh", "Tanh"};
+        int okact = acts->n_strings == 3;
+        for (size_t q = 0; okact && q < 3; q++)
+            okact = acts->strings[q].len == strlen(want[q]) && !memcmp(acts->strings[q].data, want[q], acts->strings[q].len);
+        if (!okact) return nerr(nd, AL_EUNSUPPORTED, "attribute 'activations' must be Sigmoid, Tanh, Tanh");
+    }
+    if (layout != 0 && layout != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'layout' = %lld", (long long)layout);
+    if (in_name(nd, 4)) return nerr(nd, AL_EUNSUPPORTED, "input 'sequence_lens' is not supported (every sequence has the full length)");
+    if (in_name(nd, 7)) return nerr(nd, AL_EUNSUPPORTED, "input 'P' (peepholes) is not supported");
+    if ((h0 && !all_zero(h0)) || (c0 && !all_zero(c0)))
+        return nerr(nd, AL_EUNSUPPORTED, "initial_h and initial_c must be absent or constant zeros");
+    /* X: [T, N, E] (layout 0, torch's) or [N, T, E] (layout 1) */
+    int tax = layout ? 1 : 0, bax = layout ? 0 : 1;
+    if (x->ndim != 3 || x->bax != bax || x->os.ndim != 2 || x->dims[tax] != x->os.d[0] || x->dims[2] != x->os.d[1])
+        return shape_err(nd, x, layout ? "[N, T, E] (layout 1)" : "[T, N, E] (a Transpose of the batch-first input)");
+    int T = x->os.d[0], E = x->os.d[1];
+    if (H < 1 || H > MAX_DIM) return nerr(nd, AL_EFORMAT, "attribute 'hidden_size' = %lld is out of range", (long long)H);
+    if (W->ndim != 3 || W->dims[0] != 1 || W->dims[1] != 4 * H || W->dims[2] != E)
+        return nerr(nd, AL_EFORMAT, "W must be [1, 4*%lld, %d]", (long long)H, E);
+    if (R->ndim != 3 || R->dims[0] != 1 || R->dims[1] != 4 * H || R->dims[2] != H)
+        return nerr(nd, AL_EFORMAT, "R must be [1, 4*%lld, %lld]", (long long)H, (long long)H);
+    if (B && (B->ndim != 2 || B->dims[0] != 1 || B->dims[1] != 8 * H))
+        return nerr(nd, AL_EFORMAT, "B must be [1, 8*%lld]", (long long)H);
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_LSTM, &L))) return st;
+    L->cfg.units = (int)H;
+    /* ONNX stacks the gates i, o, f, c; ours (PyTorch's) are i, f, g, o */
+    static const int from[4] = {0, 2, 3, 1};
+    size_t h = (size_t)H;
+    const val *srcs[2] = {W, R};
+    static const char *const wn[2] = {"weight_ih", "weight_hh"}, *const bn[2] = {"bias_ih", "bias_hh"};
+    for (int m = 0; m < 2; m++) {
+        size_t cols = (size_t)srcs[m]->dims[2];
+        float *w = al_malloc(4 * h * cols * sizeof(float));
+        if (!w) return AL_ENOMEM;
+        for (int gte = 0; gte < 4; gte++)
+            memcpy(w + (size_t)gte * h * cols, srcs[m]->f + (size_t)from[gte] * h * cols, h * cols * sizeof(float));
+        if ((st = set_param(L, wn[m], &w, 4 * h * cols))) {
+            al_free(w);
+            return st;
+        }
+    }
+    for (int m = 0; m < 2; m++) {
+        float *b = al_calloc(4 * h, sizeof(float));
+        if (!b) return AL_ENOMEM;
+        if (B)
+            for (int gte = 0; gte < 4; gte++)
+                memcpy(b + (size_t)gte * h, B->f + (size_t)m * 4 * h + (size_t)from[gte] * h, h * sizeof(float));
+        if ((st = set_param(L, bn[m], &b, 4 * h))) {
+            al_free(b);
+            return st;
+        }
+    }
+    /* Y: [T, 1, N, H] (layout 0) or [N, T, 1, H] */
+    int64_t od[4];
+    if (layout) {
+        od[0] = x->dims[0], od[1] = T, od[2] = 1, od[3] = H;
+    } else {
+        od[0] = T, od[1] = 1, od[2] = x->dims[1], od[3] = H;
+    }
+    al_shape os = {2, {T, (int)H, 0}};
+    return define_layer_out(I, nd, od, 4, layout ? 0 : 2, &os, 0);
+}
+
+/* ---- the graph ----------------------------------------------------------------------- */
+
+static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
+    const char *op = nm(nd->op_type), *dom = nm(nd->domain);
+    if (*dom && strcmp(dom, "ai.onnx")) return nerr(nd, AL_EUNSUPPORTED, "operator domain '%.60s' is not supported", dom);
+    if (nd->n_output < 1) return nerr(nd, AL_EFORMAT, "the node has no output");
+    if (!strcmp(op, "Conv")) return op_conv(I, nd);
+    if (!strcmp(op, "Gemm")) return op_gemm(I, nd);
+    if (!strcmp(op, "MatMul")) return op_matmul(I, nd);
+    if (!strcmp(op, "Add")) return op_add(I, nd);
+    if (!strcmp(op, "Relu")) return op_act(I, nd, AL_L_RELU);
+    if (!strcmp(op, "Sigmoid")) return op_act(I, nd, AL_L_SIGMOID);
+    if (!strcmp(op, "Tanh")) return op_act(I, nd, AL_L_TANH);
+    if (!strcmp(op, "Clip")) return op_clip(I, nd);
+    if (!strcmp(op, "MaxPool")) return op_pool(I, nd, 1);
+    if (!strcmp(op, "AveragePool")) return op_pool(I, nd, 0);
+    if (!strcmp(op, "GlobalAveragePool")) return op_gap(I, nd);
+    if (!strcmp(op, "BatchNormalization")) return op_batchnorm(I, nd);
+    if (!strcmp(op, "Flatten")) return op_flatten_node(I, nd);
+    if (!strcmp(op, "Reshape")) return op_reshape(I, nd);
+    if (!strcmp(op, "Gather")) return op_gather(I, nd);
+    if (!strcmp(op, "LSTM")) return op_lstm(I, nd);
+    if (!strcmp(op, "Softmax") || !strcmp(op, "LogSoftmax")) return op_softmax(I, nd);
+    if (!strcmp(op, "Dropout")) return op_dropout(I, nd);
+    if (!strcmp(op, "Identity")) return op_identity(I, nd);
+    if (!strcmp(op, "Constant")) return op_constant(I, nd);
+    if (!strcmp(op, "ConstantOfShape")) return op_constant_of_shape(I, nd);
+    if (!strcmp(op, "Shape")) return op_shape(I, nd);
+    if (!strcmp(op, "Unsqueeze")) return op_squeeze(I, nd, 1);
+    if (!strcmp(op, "Squeeze")) return op_squeeze(I, nd, 0);
+    if (!strcmp(op, "Concat")) return op_concat(I, nd);
+    if (!strcmp(op, "Transpose")) return op_transpose(I, nd);
+    if (!strcmp(op, "Pad")) return op_pad(I, nd);
+    return nerr(nd, AL_EUNSUPPORTED, "operator '%.60s' is not supported (docs/ONNX.md lists the supported ones)", op);
+}
+
+static int is_initializer(const Onnx__GraphProto *g, const char *name) {
+    for (size_t k = 0; k < g->n_initializer; k++)
+        if (!strcmp(nm(g->initializer[k]->name), name)) return 1;
+    return 0;
+}
+
+/* The one runtime input: float [N, ...] (1 to 3 per-sample dims) or integer
+ * token ids [N, T]. */
+static al_status graph_input(imp *I) {
+    const Onnx__GraphProto *g = I->g;
+    const Onnx__ValueInfoProto *in = NULL;
+    for (size_t k = 0; k < g->n_input; k++) {
+        if (is_initializer(g, nm(g->input[k]->name))) continue;
+        if (in) return al_error(AL_EUNSUPPORTED, "ONNX: the graph has more than one input ('%.100s', '%.100s')", nm(in->name), nm(g->input[k]->name));
+        in = g->input[k];
+    }
+    if (!in) return al_error(AL_EFORMAT, "ONNX: the graph has no input");
+    const char *name = nm(in->name);
+    const Onnx__TypeProto *tp = in->type;
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type || !tp->tensor_type->shape)
+        return al_error(AL_EUNSUPPORTED, "ONNX: input '%.100s' must be a tensor of known shape", name);
+    int et = tp->tensor_type->has_elem_type ? tp->tensor_type->elem_type : 0;
+    if (et != T_FLOAT && et != T_INT64 && et != T_INT32)
+        return al_error(AL_EUNSUPPORTED, "ONNX: input '%.100s' has element type %d; float or integer token ids are supported", name, et);
+    const Onnx__TensorShapeProto *sh = tp->tensor_type->shape;
+    I->input_tokens = et != T_FLOAT;
+    if (sh->n_dim < 2 || sh->n_dim > 4 || (I->input_tokens && sh->n_dim != 2))
+        return al_error(AL_EUNSUPPORTED, "ONNX: input '%.100s' has %zu dimensions; [N, C, H, W], [N, T, F], [N, F] or token ids [N, T] are supported",
+                        name, sh->n_dim);
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_RUN;
+    t.node = -1;
+    t.ndim = (int)sh->n_dim;
+    for (size_t d = 0; d < sh->n_dim; d++) {
+        const Onnx__TensorShapeProto__Dimension *dm = sh->dim[d];
+        int known = dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        if (d == 0) {
+            t.dims[0] = known && dm->dim_value > 0 ? dm->dim_value : -1;
+            continue;
+        }
+        if (!known || dm->dim_value < 1 || dm->dim_value > MAX_DIM)
+            return al_error(AL_EUNSUPPORTED, "ONNX: input '%.100s' dimension %zu must be a fixed size in 1..%lld", name, d,
+                            (long long)MAX_DIM);
+        t.dims[d] = dm->dim_value;
+        t.os.d[d - 1] = (int)dm->dim_value;
+    }
+    t.os.ndim = t.ndim - 1;
+    I->in = t.os;
+    return define(I, NULL, name, &t);
+}
+
+static al_status import_model(const Onnx__ModelProto *mp, al_model **out) {
+    imp *I = al_calloc(1, sizeof *I);
+    if (!I) return AL_ENOMEM;
+    al_model *m = NULL;
+    al_status st = AL_OK;
+    const Onnx__GraphProto *g = mp->graph;
+    if (!g) {
+        st = al_error(AL_EFORMAT, "ONNX: the model has no graph");
+        goto done;
+    }
+    I->g = g;
+    I->opset = -1;
+    for (size_t k = 0; k < mp->n_opset_import; k++) {
+        const char *d = nm(mp->opset_import[k]->domain);
+        if ((!*d || !strcmp(d, "ai.onnx")) && mp->opset_import[k]->has_version) I->opset = mp->opset_import[k]->version;
+    }
+    if (I->opset < 1 || I->opset > 1000) {
+        st = al_error(AL_EFORMAT, "ONNX: the model does not import the default operator set");
+        goto done;
+    }
+    if (g->n_node > MAX_GRAPH || g->n_initializer > MAX_GRAPH || g->n_input > MAX_GRAPH || g->n_output > MAX_GRAPH) {
+        st = al_error(AL_ERANGE, "ONNX: the graph is too large (%zu nodes, %zu initializers; at most %d)", g->n_node,
+                      g->n_initializer, MAX_GRAPH);
+        goto done;
+    }
+    if (g->n_sparse_initializer) {
+        st = al_error(AL_EUNSUPPORTED, "ONNX: sparse initializers are not supported");
+        goto done;
+    }
+    if (g->n_output != 1) {
+        st = al_error(AL_EUNSUPPORTED, "ONNX: the graph has %zu outputs; exactly one is supported", g->n_output);
+        goto done;
+    }
+    for (size_t k = 0; k < g->n_initializer && !st; k++) {
+        val t;
+        const char *name = nm(g->initializer[k]->name);
+        if (!(st = load_tensor(g->initializer[k], name, &t))) st = define(I, NULL, name, &t);
+    }
+    if (st || (st = graph_input(I))) goto done;
+    for (size_t k = 0; k < g->n_node && !st; k++) st = run_node(I, g->node[k]);
+    if (st) goto done;
+
+    const char *oname = nm(g->output[0]->name);
+    val *y = find(I, oname);
+    if (!y || y->kind != V_RUN) {
+        st = al_error(AL_EUNSUPPORTED, "ONNX: the graph output '%.100s' is not computed from the input", oname);
+        goto done;
+    }
+    if (I->nl == 0) {
+        st = al_error(AL_EUNSUPPORTED, "ONNX: the graph has no layers");
+        goto done;
+    }
+    if (y->node != I->nl - 1 || y->pad) {
+        st = al_error(AL_EUNSUPPORTED, "ONNX: the graph output '%.100s' is not the last layer's output", oname);
+        goto done;
+    }
+    /* ONNX output numel per sample must be ours */
+    size_t on = 1;
+    for (int d = 0; d < y->ndim; d++)
+        if (d != y->bax) on *= (size_t)y->dims[d];
+    if (on != al_shape_numel(&y->os)) {
+        st = al_error(AL_EUNSUPPORTED, "ONNX: the output has %zu values per sample, the imported model %zu", on,
+                      al_shape_numel(&y->os));
+        goto done;
+    }
+
+    al_layer_cfg cfg[AL_MAX_NODES];
+    for (int i = 0; i < I->nl; i++) cfg[i] = I->L[i].cfg;
+    if ((st = al_model_build(&I->in, I->input_tokens, cfg, I->nl, &m))) goto done;
+    for (int i = 0; i < I->nl && !st; i++) {
+        al_node *nd = &m->nodes[i];
+        pend *p = &I->L[i];
+        if (nd->nparams != p->np)
+            st = al_error(AL_ESHAPE, "ONNX: layer %d (%s) has %d weight tensors, the file gave %d", i,
+                          al_layer_type_name(nd->cfg.type), nd->nparams, p->np);
+        for (int q = 0; q < nd->nparams && !st; q++) {
+            size_t n = 0;
+            const float *w = param(p, nd->params[q].name, &n);
+            if (!w || n != nd->params[q].n)
+                st = al_error(AL_ESHAPE, "ONNX: layer %d (%s): %s has %zu values, the layer needs %zu", i,
+                              al_layer_type_name(nd->cfg.type), nd->params[q].name, n, nd->params[q].n);
+            else
+                memcpy(nd->params[q].w, w, n * sizeof(float));
+        }
+    }
+    char buf[160];
+    if (!st && (mp->producer_name || mp->producer_version)) {
+        snprintf(buf, sizeof buf, "%.60s %.60s", nm(mp->producer_name), nm(mp->producer_version));
+        st = al_model_set_meta(m, "onnx.producer", buf);
+    }
+    if (!st) {
+        snprintf(buf, sizeof buf, "%lld", (long long)I->opset);
+        st = al_model_set_meta(m, "onnx.opset", buf);
+    }
+    if (!st && I->notes[0]) st = al_model_set_meta(m, "onnx.notes", I->notes);
+    if (!st && I->notes[0]) al_log(AL_LOG_INFO, "ONNX import: %s", I->notes);
+
+done:
+    for (size_t k = 0; k < I->nv; k++) val_free(&I->v[k]);
+    al_free(I->v);
+    for (int i = 0; i < I->nl; i++)
+        for (int q = 0; q < I->L[i].np; q++) al_free(I->L[i].w[q]);
+    al_free(I);
+    if (st) {
+        al_model_free(m);
+        return st;
+    }
+    *out = m;
+    return AL_OK;
+}
+
+/* ---- entry points -------------------------------------------------------------------- */
+
+static void *pb_alloc(void *u, size_t n) {
+    (void)u;
+    return al_malloc(n ? n : 1);
+}
+static void pb_free(void *u, void *p) {
+    (void)u;
+    al_free(p);
+}
+
+al_status al_model_import_onnx_mem(const void *buf, size_t n, al_model **out) {
+    if (!out || (!buf && n)) return al_error(AL_EINVAL, "al_model_import_onnx_mem: NULL argument");
+    *out = NULL;
+    if (n == 0) return al_error(AL_EFORMAT, "ONNX: the file is empty");
+    if (n > MAX_FILE) return al_error(AL_ERANGE, "ONNX: the file is larger than 2 GiB");
+    ProtobufCAllocator a = {pb_alloc, pb_free, NULL};
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(&a, n, buf);
+    if (!mp) return al_error(AL_EFORMAT, "ONNX: not a valid ONNX model (the protobuf data is malformed or truncated)");
+    al_status st = import_model(mp, out);
+    onnx__model_proto__free_unpacked(mp, &a);
+    return st;
+}
+
+al_status al_model_import_onnx(const char *path, al_model **out) {
+    if (!path || !out) return al_error(AL_EINVAL, "al_model_import_onnx: NULL argument");
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return al_error(AL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return al_error(AL_EIO, "%s: not a regular file", path);
+    }
+    if ((unsigned long long)sb.st_size > MAX_FILE) {
+        fclose(f);
+        return al_error(AL_ERANGE, "%s: larger than 2 GiB", path);
+    }
+    size_t n = (size_t)sb.st_size;
+    void *buf = al_malloc(n ? n : 1);
+    if (!buf) {
+        fclose(f);
+        return AL_ENOMEM;
+    }
+    size_t r = n ? fread(buf, 1, n, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || r != n) {
+        al_free(buf);
+        return al_error(AL_EIO, "%s: read error", path);
+    }
+    al_status st = al_model_import_onnx_mem(buf, n, out);
+    al_free(buf);
+    if (st) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", al_last_error());
+        return al_error(st, "%s: %s", path, msg);
+    }
+    return AL_OK;
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Exports the ONNX import test's models with PyTorch, with inputs and
+PyTorch's outputs as raw little-endian float32 files.
+
+usage: onnx_export.py OUTDIR
+
+Writes into OUTDIR:
+  cnn.onnx  cnn.in.f32  cnn.out.f32   a CNN with batch norm (2-D after a residual
+                                      add, 1-D after a Gemm; torch fuses the one
+                                      after a Conv), dropout, depthwise conv, ReLU6,
+                                      padded average pooling, a flatten + Gemm head
+                                      and a final Softmax
+  gap.onnx  gap.in.f32  gap.out.f32   Conv -> GlobalAveragePool -> view(n, -1) -> Linear
+  lm.onnx   lm.in.f32   lm.out.f32    the reference LM's shape (embedding ->
+                                      LSTM -> Linear, batch_first), smaller
+  bad_group.onnx   a Conv with group=2 that is not depthwise
+  bad_bilstm.onnx  a bidirectional LSTM
+  bad_softmax_mid.onnx  a Softmax in the middle of the graph
+Run with Debian's /usr/bin/python3 (python3-torch, python3-onnx).
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+import torch
+import torch.nn as nn
+
+OPSET = 13  # torch 1.13 exports 7..17; 13 moves Squeeze/Unsqueeze axes to inputs
+
+
+class CNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.b1 = nn.BatchNorm2d(8)
+        self.p1 = nn.MaxPool2d(2)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.b2 = nn.BatchNorm2d(8)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.p2 = nn.AvgPool2d(3, stride=2, padding=1)
+        self.c3 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.drop = nn.Dropout(0.25)
+        self.fc1 = nn.Linear(16 * 4 * 4, 32)
+        self.b3 = nn.BatchNorm1d(32)
+        self.fc2 = nn.Linear(32, 10)
+
+    def logits(self, x):
+        x = self.p1(torch.relu(self.b1(self.c1(x))))            # 8x14x14 (b1 fused into c1)
+        x = self.b2(x + self.c2(x))                              # residual add, batch norm
+        x = torch.clamp(self.dw(x), 0.0, 6.0)                    # ReLU6 (Clip)
+        x = torch.sigmoid(self.c3(self.p2(x)))                   # 8x7x7 -> 16x4x4
+        x = torch.flatten(x, 1)
+        return self.fc2(torch.tanh(self.b3(self.fc1(self.drop(x)))))
+
+    def forward(self, x):
+        return torch.softmax(self.logits(x), dim=1)              # dropped on import
+
+
+class GAP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 12, 3, padding=1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x):
+        x = self.gap(torch.relu(self.c(x)))
+        return self.fc(x.view(x.size(0), -1))
+
+
+class LM(nn.Module):
+    def __init__(self, vocab=50, emb=16, hidden=24):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, emb)
+        self.lstm = nn.LSTM(emb, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, t):
+        h, _ = self.lstm(self.emb(t))
+        return self.out(h)
+
+
+def randomize_bn(m, g):
+    for mod in m.modules():
+        if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            n = mod.num_features
+            mod.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
+            mod.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            mod.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            mod.bias.data.copy_(torch.randn(n, generator=g) * 0.2)
+
+
+def export(model, x, path, dynamic=True):
+    model.eval()
+    torch.onnx.export(model, x, path, opset_version=OPSET, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}} if dynamic else None,
+                      do_constant_folding=True)
+
+
+def keep_dropout(path, before_op, ratio):
+    """torch drops Dropout in eval mode; put one back in front of the first
+    `before_op` node, so the importer's Dropout mapping is exercised."""
+    m = onnx.load(path)
+    g = m.graph
+    for i, nd in enumerate(g.node):
+        if nd.op_type == before_op:
+            src = nd.input[0]
+            nd.input[0] = src + "_dropped"
+            r = onnx.helper.make_tensor("dropout_ratio", onnx.TensorProto.FLOAT, [], [ratio])
+            g.initializer.append(r)
+            g.node.insert(i, onnx.helper.make_node("Dropout", [src, "dropout_ratio"], [src + "_dropped"],
+                                                   name="inserted_dropout"))
+            break
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+
+
+def save_f32(path, a):
+    np.ascontiguousarray(a, dtype="<f4").tofile(path)
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(7)
+    g = torch.Generator().manual_seed(7)
+
+    cnn = CNN()
+    with torch.no_grad():
+        randomize_bn(cnn, g)
+    cnn.eval()
+    x = torch.rand(5, 1, 28, 28, generator=g)
+    export(cnn, x, f"{out}/cnn.onnx")
+    keep_dropout(f"{out}/cnn.onnx", "Gemm", 0.25)
+    with torch.no_grad():
+        y = cnn.logits(x)
+    save_f32(f"{out}/cnn.in.f32", x.numpy())
+    save_f32(f"{out}/cnn.out.f32", y.numpy())  # logits: the importer drops the final Softmax
+
+    gap = GAP()
+    gap.eval()
+    x = torch.rand(4, 3, 9, 9, generator=g)
+    export(gap, x, f"{out}/gap.onnx")
+    with torch.no_grad():
+        y = gap(x)
+    save_f32(f"{out}/gap.in.f32", x.numpy())
+    save_f32(f"{out}/gap.out.f32", y.numpy())
+
+    lm = LM()
+    lm.eval()
+    t = torch.randint(0, 50, (3, 12), generator=g)
+    export(lm, t, f"{out}/lm.onnx")
+    with torch.no_grad():
+        y = lm(t)
+    save_f32(f"{out}/lm.in.f32", t.numpy().astype(np.float32))
+    save_f32(f"{out}/lm.out.f32", y.numpy())
+
+    bad = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2), nn.ReLU())
+    export(bad, torch.rand(1, 4, 8, 8), f"{out}/bad_group.onnx")
+
+    class BiLSTM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, 4)
+            self.lstm = nn.LSTM(4, 6, batch_first=True, bidirectional=True)
+
+        def forward(self, t):
+            return self.lstm(self.emb(t))[0]
+
+    export(BiLSTM(), torch.randint(0, 10, (2, 5)), f"{out}/bad_bilstm.onnx")
+
+    class Mid(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 6)
+
+        def forward(self, x):
+            return self.fc(torch.softmax(x, dim=1))
+
+    export(Mid(), torch.rand(2, 6), f"{out}/bad_softmax_mid.onnx")
+
+
+if __name__ == "__main__":
+    main()
