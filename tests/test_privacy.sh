@@ -11,10 +11,13 @@
 #      never a skip);
 #  (c) the same run under `strace -f -e trace=%file`, from an empty working
 #      directory with HOME and TMPDIR pointing at empty directories and
-#      umask 000: every file it creates, writes, renames or removes is under
-#      the --out directory; afterwards that directory holds only the personal
-#      model, with mode 0600; the working directory, HOME and TMPDIR are
-#      still empty.
+#      umask 000, with the runtime cache spilling to a file next to the
+#      output (--cache-mb 0 --cache-spill): every file it creates, writes,
+#      renames or removes is under the --out directory; the spill file is
+#      created owner-only and removed at the end, even when a symlink to
+#      elsewhere sat at its path; afterwards that directory holds only the
+#      personal model, with mode 0600; the working directory, HOME and
+#      TMPDIR are still empty.
 #   bash tests/test_privacy.sh <path-to-autlearn> <source-dir>
 set -u
 BIN=$(readlink -f "${1:?usage: test_privacy.sh <autlearn> <source-dir>}")
@@ -108,12 +111,15 @@ personalize() {
     local run=$1
     shift
     rm -rf "$TMP/$run"
-    mkdir -p "$TMP/$run/cwd" "$TMP/$run/home" "$TMP/$run/tmp" "$TMP/$run/out"
+    mkdir -p "$TMP/$run/cwd" "$TMP/$run/home" "$TMP/$run/tmp" "$TMP/$run/out" "$TMP/$run/elsewhere"
+    # a planted symlink must not redirect the spilled features
+    ln -s "$TMP/$run/elsewhere/leak" "$TMP/$run/out/cache.spill"
     (
         cd "$TMP/$run/cwd" || exit 1
         umask 000
         HOME=$TMP/$run/home TMPDIR=$TMP/$run/tmp strace "$@" -- "$BIN" personalize --model "$TMP/cloud.gguf" \
             --data "$DATA" --user 1 --users 4 --per-user 50 --test-per-user 40 --epochs 3 --aug-variants 2 \
+            --cache-mb 0 --cache-spill "$TMP/$run/out/cache.spill" \
             --out "$TMP/$run/out/personal.gguf" --json >"$TMP/$run.json" 2>"$TMP/$run.err"
     )
 }
@@ -195,8 +201,13 @@ check "the personal model is owned by the user" test -O "$TMP/fs/out/personal.gg
 for d in cwd home tmp; do
     check "nothing is written in the run's $d: $(ls -A "$TMP/fs/$d" | tr '\n' ' ')" test -z "$(ls -A "$TMP/fs/$d")"
 done
-check "the traced run reports nothing uploaded" "$PY" -c '
-import json,sys; j=json.load(open(sys.argv[1])); assert j["bytes_uploaded"]==0, j' "$TMP/fs.json"
+check "the traced run reports nothing uploaded and a spilling cache" "$PY" -c '
+import json,sys; j=json.load(open(sys.argv[1])); assert j["bytes_uploaded"]==0 and j["cache_entries_spilled"]>0, j' \
+    "$TMP/fs.json"
+check "the spill file is created owner-only (0600, with umask 000)" \
+    grep -qsE 'open(at)?\(.*/out/cache\.spill".*O_CREAT.*, 0600\)' "$TMP"/fs-logs/trace.*
+check "the symlink at the spill path did not redirect the cache: $(ls -A "$TMP/fs/elsewhere" | tr '\n' ' ')" \
+    test -z "$(ls -A "$TMP/fs/elsewhere")"
 
 echo "test_privacy: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -189,7 +189,12 @@ static int mem_slot(al_cache *c, uint64_t *s) {
 static int spill(al_cache *c, const float *f, uint64_t *rec) {
     if (!c->spill_path) return 0;
     if (c->fd < 0) {
-        c->fd = open(c->spill_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        /* Always a new file of our own, mode 0600: whatever sits at the
+         * path goes first (a stale spill keeps its old mode under O_TRUNC;
+         * a symlink would send private features elsewhere), and O_EXCL |
+         * O_NOFOLLOW refuse anything that reappears there. */
+        unlink(c->spill_path);
+        c->fd = open(c->spill_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (c->fd < 0) {
             al_log(AL_LOG_WARN, "cache: cannot create spill file %s: %s", c->spill_path, strerror(errno));
             al_free(c->spill_path);
