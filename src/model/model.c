@@ -131,7 +131,11 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
                 pr->g = NULL;
             }
         }
-    m->spec = al_spec_format(in, input_tokens, layers, n);
+    /* from the configs as the layers completed them (a pool's stride 0
+     * means k): the canonical spec must parse back to this model */
+    al_layer_cfg done[AL_MAX_NODES];
+    for (int i = 0; i < n; i++) done[i] = m->nodes[i].cfg;
+    m->spec = al_spec_format(in, input_tokens, done, n);
     if (!m->spec) {
         st = AL_ENOMEM;
         goto fail;
