@@ -4,6 +4,9 @@
 #   scripts/deps.sh test    build + what the test suite uses
 #   scripts/deps.sh demo    build + the Fashion-MNIST data set
 #   scripts/deps.sh bench   build + PyTorch and OpenBLAS (the peers)
+#   scripts/deps.sh arm     build + the aarch64 cross compiler, qemu-user and
+#                           zlib for arm64 (Debian multiarch: adds the arm64 architecture)
+#   scripts/deps.sh text    build + Node.js and npm (to fetch the text data sets)
 set -euo pipefail
 want=(gcc make cmake pkg-config zlib1g-dev)
 case "${1:-build}" in
@@ -12,6 +15,8 @@ case "${1:-build}" in
   demo) want+=(dataset-fashion-mnist) ;;
   bench) want+=(python3-torch python3-numpy libopenblas-dev dataset-fashion-mnist) ;;
   golden) want+=(python3-torch python3-numpy) ;;
+  arm) want+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user zlib1g-dev:arm64) ;;
+  text) want+=(nodejs npm) ;;
   *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
 esac
 # test: the Java binding's test (a JDK) and the report test's renderers
@@ -24,5 +29,9 @@ done
 echo "installing: ${missing[*]}" >&2
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+# packages named <name>:arm64 come from Debian's arm64 archive (multiarch)
+if printf '%s\n' "${missing[@]}" | grep -q ':arm64$' && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  $SUDO dpkg --add-architecture arm64
+fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -326,6 +326,8 @@ al_status al_model_load_mem(const void *buf, size_t n, al_model **out);
 void al_cache_bind(al_cache *c, size_t feat, uint64_t fingerprint);
 /* 1 and fills out[feat] on a hit, 0 on a miss. */
 int al_cache_lookup(al_cache *c, uint64_t id, int variant, float *out);
+/* 1 when the cache holds (id, variant); no statistics are touched. */
+int al_cache_contains(const al_cache *c, uint64_t id, int variant);
 /* Keeps a copy if the bound (or the spill file) allows; never fails. */
 void al_cache_store(al_cache *c, uint64_t id, int variant, const float *f);
 uint64_t al_model_prefix_fingerprint(const al_model *m);

@@ -130,6 +130,12 @@ static int grow(al_cache *c) {
     return 1;
 }
 
+int al_cache_contains(const al_cache *c, uint64_t id, int variant) {
+    if (!c || !c->bound) return 0;
+    entry *e = find((al_cache *)c, id, variant);
+    return e && e->variant >= 0;
+}
+
 static float *slot(al_cache *c, uint64_t s) { return c->chunks[s / CHUNK_SLOTS] + (s % CHUNK_SLOTS) * c->feat; }
 
 int al_cache_lookup(al_cache *c, uint64_t id, int variant, float *out) {

@@ -1,0 +1,283 @@
+/* Language models (text.h): TBPTT training, the keyboard's predict pass
+ * that fills the runtime cache, personalization, and next-word evaluation.
+ *
+ * Streams and state. A text is one stream as the user typed it; the model
+ * reads it in windows of T tokens and carries the LSTM state (h, c) from a
+ * window to the next. For training, al_text_windows cuts the stream into B
+ * parallel streams, one per batch row, and the trainer runs without
+ * shuffling, so row j of consecutive batches continues stream j; the state
+ * is reset (zeroed) when an epoch starts. */
+#include "../data/text.h"
+#include "optim.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    int carry[AL_MAX_NODES];
+} carry_save;
+
+static void carry_push(al_model *m, carry_save *s, int on) {
+    for (int i = 0; i < m->nnodes; i++) s->carry[i] = m->nodes[i].carry_state;
+    al_model_set_carry_state(m, on);
+}
+
+static void carry_pop(al_model *m, const carry_save *s) {
+    for (int i = 0; i < m->nnodes; i++) m->nodes[i].carry_state = s->carry[i];
+}
+
+static int has_lstm(const al_model *m, int lo, int hi) {
+    for (int i = lo; i < hi; i++)
+        if (m->nodes[i].cfg.type == AL_L_LSTM) return 1;
+    return 0;
+}
+
+static al_status check_lm(const al_model *m, int *T, int *V) {
+    if (!m) return al_error(AL_EINVAL, "language model: NULL model");
+    if (!m->input_tokens || m->in.ndim != 1)
+        return al_error(AL_EINVAL, "not a language model: the input must be 'tokens T'");
+    *T = m->in.d[0];
+    size_t yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
+    if (yo % (size_t)*T) return al_error(AL_ESHAPE, "language model: %zu outputs do not split into %d rows", yo, *T);
+    *V = (int)(yo / (size_t)*T);
+    return AL_OK;
+}
+
+/* Resets the carried state after every epoch (the next starts afresh), after
+ * the caller's own callback (which may evaluate). */
+typedef struct {
+    al_model *m;
+    al_progress_fn fn;
+    void *user;
+} reset_cb;
+
+static int reset_each_epoch(void *user, const al_epoch_info *info, int final) {
+    reset_cb *r = user;
+    int stop = r->fn ? r->fn(r->user, info, final) : 0;
+    if (final) al_model_reset_state(r->m);
+    return stop;
+}
+
+al_status al_lm_train(al_model *m, al_pool *pool, const al_dataset *d, const al_train_config *cfg,
+                      al_train_report *r) {
+    int T, V;
+    al_status st = check_lm(m, &T, &V);
+    if (st) return st;
+    if (!d || !cfg) return al_error(AL_EINVAL, "al_lm_train: NULL argument");
+    if (d->n % cfg->batch)
+        return al_error(AL_EINVAL, "TBPTT: %d windows do not form whole batches of %d streams", d->n, cfg->batch);
+    al_train_config tc = *cfg;
+    tc.shuffle = 0;
+    reset_cb rc = {m, cfg->progress, cfg->progress_user};
+    tc.progress = reset_each_epoch;
+    tc.progress_user = &rc;
+    carry_save cs;
+    carry_push(m, &cs, 1);
+    al_trainer *t = NULL;
+    st = al_trainer_new(m, pool, &tc, &t);
+    if (!st) {
+        al_model_reset_state(m);
+        st = al_trainer_run(t, d, NULL, r);
+    }
+    al_trainer_free(t);
+    carry_pop(m, &cs);
+    return st;
+}
+
+/* ---- evaluation ---------------------------------------------------------------------- */
+
+/* The keyboard's 3 suggestions: the top-3 of a row of k logits, never
+ * <unk> (a keyboard cannot suggest it); missing places are -1. */
+static void top3(const float *z, int k, int *best) {
+    best[0] = best[1] = best[2] = -1;
+    float b0 = -INFINITY, b1 = -INFINITY, b2 = -INFINITY;
+    for (int j = 0; j < k; j++) {
+        if (j == AL_TOK_UNK) continue;
+        float v = z[j];
+        if (v > b2 || best[2] < 0) {
+            if (v > b0 || best[0] < 0) {
+                b2 = b1, best[2] = best[1];
+                b1 = b0, best[1] = best[0];
+                b0 = v, best[0] = j;
+            } else if (v > b1 || best[1] < 0) {
+                b2 = b1, best[2] = best[1];
+                b1 = v, best[1] = j;
+            } else {
+                b2 = v, best[2] = j;
+            }
+        }
+    }
+}
+
+al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n, const al_vocab *v, al_lm_eval *r) {
+    int T, V;
+    al_status st = check_lm(m, &T, &V);
+    if (st) return st;
+    if (!r || (!ids && n)) return al_error(AL_EINVAL, "al_lm_evaluate: NULL argument");
+    memset(r, 0, sizeof *r);
+    if ((st = al_model_plan(m, 1))) return st;
+    float *x = al_malloc(sizeof(float) * (size_t)T);
+    if (!x) return AL_ENOMEM;
+    carry_save cs;
+    carry_push(m, &cs, 1);
+    al_model_reset_state(m);
+    double loss = 0, keys = 0, saved = 0;
+    long c1 = 0, c3 = 0, cnt = 0;
+    for (long p = 0; p + 1 < n; p += T) {
+        int len = (int)AL_MIN((long)T, n - 1 - p);
+        for (int t = 0; t < T; t++) x[t] = t < len ? (float)ids[p + t] : 0.0f;
+        const float *z;
+        if ((st = al_model_forward_from(m, pool, 0, x, 1, 0, &z))) break;
+        for (int t = 0; t < len; t++) {
+            const float *row = z + (size_t)t * (size_t)V;
+            int32_t y = ids[p + t + 1];
+            if (y < 0 || y >= V) {
+                st = al_error(AL_ERANGE, "token %ld has id %d outside the model's %d outputs", p + t + 1, (int)y, V);
+                break;
+            }
+            int b[3];
+            top3(row, V, b);
+            float mx = row[0];
+            for (int j = 1; j < V; j++) mx = row[j] > mx ? row[j] : mx;
+            double se = 0;
+            for (int j = 0; j < V; j++) se += exp((double)row[j] - (double)mx);
+            loss += log(se) - ((double)row[y] - (double)mx);
+            cnt++;
+            int hit1 = y != AL_TOK_UNK && b[0] == y;
+            int hit3 = y != AL_TOK_UNK && (b[0] == y || b[1] == y || b[2] == y);
+            c1 += hit1;
+            c3 += hit3;
+            /* keystrokes: a word's letters and a space; a suggested word is one tap */
+            const char *w = v ? al_vocab_word(v, y) : NULL;
+            if (w && y >= AL_TOK_SPECIALS && ((unsigned char)w[0] >= 'a' || w[0] == '\'')) {
+                double len_w = (double)strlen(w) + 1.0;
+                keys += len_w;
+                if (hit3) saved += len_w - 1.0;
+            }
+        }
+        if (st) break;
+    }
+    carry_pop(m, &cs);
+    al_model_reset_state(m);
+    al_free(x);
+    if (st) return st;
+    r->tokens = cnt;
+    r->top1 = cnt ? (double)c1 / (double)cnt : 0;
+    r->top3 = cnt ? (double)c3 / (double)cnt : 0;
+    r->loss = cnt ? loss / (double)cnt : 0;
+    r->ppl = exp(r->loss);
+    r->saved = keys > 0 ? saved / keys : 0;
+    return AL_OK;
+}
+
+/* ---- the predict pass -------------------------------------------------------------- */
+
+/* Runs windows [0, n) of the stream in order with carried state; k > 0 is
+ * the freeze point whose prefix output is cached. full: also the suffix
+ * (the keyboard's suggestions); otherwise the prefix only. */
+static al_status stream_pass(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *c, int full,
+                             uint64_t *windows) {
+    int T, V;
+    al_status st = check_lm(m, &T, &V);
+    if (st) return st;
+    int k = m->first_trainable;
+    if ((st = al_model_plan(m, 1))) return st;
+    size_t feat = k > 0 ? al_shape_numel(&m->nodes[k - 1].out) : 0;
+    if (c && k > 0) al_cache_bind(c, feat, al_model_prefix_fingerprint(m));
+    float *x = al_malloc(sizeof(float) * (size_t)T);
+    if (!x) return AL_ENOMEM;
+    carry_save cs;
+    carry_push(m, &cs, 1);
+    al_model_reset_state(m);
+    uint64_t w = 0;
+    /* the windows training uses: a full window of inputs and targets */
+    for (long p = 0; p + T < n; p += T) {
+        for (int t = 0; t < T; t++) x[t] = (float)ids[p + t];
+        if (k > 0) {
+            if ((st = al_model_forward_range(m, pool, 0, k, x, 1, 0))) break;
+            if (c) al_cache_store(c, (uint64_t)p, 0, m->act[k - 1]);
+            w++;
+            if (full && (st = al_model_forward_from(m, pool, k, m->act[k - 1], 1, 0, NULL))) break;
+        } else if (full && (st = al_model_forward_from(m, pool, 0, x, 1, 0, NULL))) {
+            break;
+        }
+    }
+    carry_pop(m, &cs);
+    al_model_reset_state(m);
+    al_free(x);
+    if (windows) *windows = w;
+    return st;
+}
+
+al_status al_lm_predict_stream(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *c) {
+    if (!ids && n) return al_error(AL_EINVAL, "al_lm_predict_stream: NULL ids");
+    return stream_pass(m, pool, ids, n, c, 1, NULL);
+}
+
+/* ---- personalization ------------------------------------------------------------------ */
+
+al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *cache,
+                            const al_personalize_config *c, al_personalize_report *r) {
+    al_personalize_report local;
+    if (!r) r = &local;
+    memset(r, 0, sizeof *r);
+    int T, V;
+    al_status st = check_lm(m, &T, &V);
+    if (st) return st;
+    if (!c || (!ids && n)) return al_error(AL_EINVAL, "al_lm_personalize: NULL argument");
+    if (c->aug_variants != 1) return al_error(AL_EINVAL, "text personalization takes no augmentation variants");
+    if (c->freeze >= 0 && (st = al_model_freeze(m, c->freeze))) return st;
+    const int k = m->first_trainable;
+    if (k >= m->nnodes) return al_error(AL_EINVAL, "freeze point %d leaves nothing to train", k);
+    const int rec_suffix = has_lstm(m, k, m->nnodes), rec_prefix = has_lstm(m, 0, k);
+    const int B = rec_suffix ? c->train.batch : 1;
+    al_dataset *d = NULL;
+    uint64_t *off = NULL;
+    al_cache *own = NULL;
+    if ((st = al_text_windows(ids, n, T, B, V, &d, &off))) return st;
+    if (rec_prefix) {
+        /* The prefix's output depends on the whole stream before a window:
+         * it comes from the cache, filled by the predict pass; any window it
+         * lacks is made by one pass over the stream. */
+        if (!cache) {
+            if ((st = al_cache_new(SIZE_MAX / 2, NULL, &own))) goto done;
+            cache = own;
+        }
+        al_cache_bind(cache, al_shape_numel(&m->nodes[k - 1].out), al_model_prefix_fingerprint(m));
+        int complete = 1;
+        for (int i = 0; i < d->n && complete; i++) complete = al_cache_contains(cache, off[i], 0);
+        if (!complete) {
+            uint64_t w = 0;
+            if ((st = stream_pass(m, pool, ids, n, cache, 0, &w))) goto done;
+            r->prefix_samples += w;
+        }
+    }
+    al_personalize_config pc = *c;
+    pc.freeze = -1;
+    reset_cb rc = {m, c->train.progress, c->train.progress_user};
+    carry_save cs;
+    if (rec_suffix) {
+        pc.train.shuffle = 0;
+        pc.train.progress = reset_each_epoch;
+        pc.train.progress_user = &rc;
+    }
+    carry_push(m, &cs, rec_suffix);
+    al_model_reset_state(m);
+    uint64_t pre = r->prefix_samples;
+    st = al_personalize(m, pool, d, off, cache, &pc, NULL, r);
+    carry_pop(m, &cs);
+    al_model_reset_state(m);
+    /* the stream pass's prefix work, in samples and MACs */
+    if (pre) {
+        uint64_t pm = 0;
+        for (int i = 0; i < k; i++) pm += m->nodes[i].vt->macs ? m->nodes[i].vt->macs(&m->nodes[i]) : 0;
+        r->prefix_samples += pre;
+        r->macs += pm * pre;
+    }
+done:
+    al_cache_free(own);
+    al_dataset_free(d);
+    al_free(off);
+    return st;
+}
