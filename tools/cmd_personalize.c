@@ -5,10 +5,17 @@
 #include "cli.h"
 #include "sim/sim.h"
 
+#include "data/text.h"
+
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *f) {
     fprintf(f, "usage: autlearn personalize --model CLOUD --data DIR --user K --out PERSONAL [options]\n"
+               "       autlearn personalize --scenario text --model CLOUD --user NAME --out PERSONAL\n"
+               "                [--data DIR=data/sotu] [--user-tokens N=30000] [--epochs E=2] [--lr X=0.001]\n"
+               "                [--batch B=32] [--freeze K] [--cache-mb MB=256] [--threads T] [--seed S] [--json]\n"
                "\n"
                "User K's private data is drawn with --seed (and --users/--per-user) exactly as\n"
                "'autlearn scenario' draws it. Nothing is uploaded; the only file written is --out\n"
@@ -31,17 +38,27 @@ static void usage(FILE *f) {
                "                        removed at the end)\n"
                "  --threads T           worker threads (default: AL_THREADS or 1)\n"
                "  --seed S              (default 1)\n"
+               "  --checkpoint FILE     write a crash-safe checkpoint to FILE (owner-only) every\n"
+               "                        --checkpoint-every steps and at the end; FILE is kept\n"
+               "  --checkpoint-every N  steps between checkpoints (default 10)\n"
+               "  --resume              continue from --checkpoint FILE when it exists (a finished\n"
+               "                        one only re-writes --out); refused if the data or options differ\n"
+               "  --max-rollbacks N     on NaN/Inf, roll back to the last good state and lower the\n"
+               "                        learning rate x0.1, at most N times (default 3; 0: fail)\n"
+               "  --verbose             report checkpoints, resumes and rollbacks on stderr\n"
                "  --json                print a JSON summary on stdout\n"
                "  -h, --help            this help\n");
 }
 
-int cmd_personalize(int argc, char **argv) {
+/* --scenario text: one president's addresses; the vocabulary comes from the
+ * model file. The keyboard's predict pass over the private text fills the
+ * runtime cache first (as typing would), then al_lm_personalize trains. */
+static int personalize_text(int argc, char **argv) {
     const char *cmd = "personalize";
     al_scenario_config c;
-    al_scenario_config_default(&c);
-    c.data_dir = NULL;
-    const char *model = NULL, *out = NULL, *spill = NULL;
-    int user = -1, threads = 0, json = 0, freeze = -1, cache_mb = 64;
+    al_scenario_config_text_default(&c);
+    const char *model = NULL, *out = NULL, *user = NULL, *scenario = NULL;
+    int threads = 0, json = 0, freeze = -1, cache_mb = (int)(c.cache_bytes >> 20), user_tokens = (int)c.user_tokens;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
@@ -49,6 +66,131 @@ int cmd_personalize(int argc, char **argv) {
         } else if (cli_flag(&a, "json"))
             json = 1;
         else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model) ||
+                 cli_str(&a, "user", &user) || cli_str(&a, "scenario", &scenario)) {
+        } else if (cli_int(&a, "freeze", 0, 63, &freeze) || cli_int(&a, "epochs", 1, 10000, &c.epochs) ||
+                   cli_int(&a, "batch", 1, 1 << 16, &c.batch) || cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
+                   cli_int(&a, "cache-mb", 0, 1 << 20, &cache_mb) || cli_int(&a, "threads", 1, 1024, &threads)) {
+        } else if (cli_double(&a, "lr", 1e-9, 10.0, &c.lr)) {
+        } else if (cli_u64(&a, "seed", &c.seed)) {
+        } else
+            cli_unknown(&a);
+    }
+    if (a.help) {
+        usage(stdout);
+        return cli_finish(cmd, CLI_EXIT_OK);
+    }
+    if (a.error) return a.error;
+    if (!model) return cli_usage_error(cmd, "--model FILE is required");
+    if (!user) return cli_usage_error(cmd, "--user NAME is required (a president, e.g. barack_obama)");
+    if (!out) return cli_usage_error(cmd, "--out FILE is required");
+    al_pool *pool = NULL;
+    al_model *m = NULL;
+    al_cache *cache = NULL;
+    al_ids train = {0}, test = {0};
+    al_status st;
+    if (cli_pool(cmd, threads, &pool)) return CLI_EXIT_RUNTIME;
+    if ((st = al_model_load(model, &m)) != AL_OK) goto fail;
+    const char *vocab = al_model_meta(m, "autlearn.vocab");
+    if (!vocab) {
+        st = AL_EINVAL;
+        cli_fail(cmd, "%s has no vocabulary (autlearn.vocab): not a text model", model);
+        goto out_fail;
+    }
+    if ((st = al_sim_text_user(c.data_dir, vocab, user, user_tokens, &train, &test)) != AL_OK) goto fail;
+    if (freeze < 0) {
+        const char *f = al_model_meta(m, "autlearn.freeze");
+        freeze = f ? atoi(f) : al_default_freeze(m);
+    }
+    if ((st = al_model_freeze(m, freeze)) != AL_OK) goto fail;
+    al_lm_eval before, after;
+    if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &before)) != AL_OK) goto fail;
+    if ((st = al_cache_new((size_t)cache_mb << 20, NULL, &cache)) != AL_OK) goto fail;
+    if ((st = al_lm_predict_stream(m, pool, train.v, train.n, cache)) != AL_OK) goto fail;
+    al_personalize_config pc;
+    al_personalize_config_default(&pc);
+    al_train_config_default(&pc.train);
+    pc.train.optim = AL_OPT_ADAM;
+    pc.train.lr = c.lr;
+    pc.train.epochs = c.epochs;
+    pc.train.batch = c.batch;
+    pc.train.sched = AL_SCHED_COSINE;
+    pc.train.clip_norm = 1.0;
+    pc.train.seed = c.seed + 1000;
+    pc.freeze = freeze;
+    al_personalize_report r;
+    if ((st = al_lm_personalize(m, pool, train.v, train.n, cache, &pc, &r)) != AL_OK) goto fail;
+    if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &after)) != AL_OK) goto fail;
+    al_model_set_meta(m, "autlearn.personalized", "1");
+    if ((st = al_model_save(m, out)) != AL_OK) goto fail;
+    if (json) {
+        cli_json j;
+        cli_json_init(&j, stdout);
+        cli_json_begin_object(&j, NULL);
+        cli_json_str(&j, "command", cmd);
+        cli_json_str(&j, "user", user);
+        cli_json_int(&j, "tokens", train.n);
+        cli_json_int(&j, "test_tokens", test.n);
+        cli_json_int(&j, "freeze", freeze);
+        cli_json_num(&j, "test_top3_before", before.top3);
+        cli_json_num(&j, "test_top3_after", after.top3);
+        cli_json_num(&j, "test_top1_after", after.top1);
+        cli_json_num(&j, "test_ppl_after", after.ppl);
+        cli_json_num(&j, "seconds", r.train.seconds);
+        cli_json_int(&j, "prefix_windows", (long long)r.prefix_samples);
+        cli_json_int(&j, "cache_hits", (long long)r.cache.hits);
+        cli_json_int(&j, "macs", (long long)r.macs);
+        cli_json_int(&j, "bytes_uploaded", 0);
+        cli_json_str(&j, "model", out);
+        cli_json_end_object(&j);
+        cli_json_end(&j);
+    } else {
+        printf("%s: %ld private tokens, test top-3 %.2f%% -> %.2f%% (%.2f s, frozen-prefix windows run %llu, "
+               "cache hits %llu); wrote %s\n",
+               user, train.n, 100 * before.top3, 100 * after.top3, r.train.seconds,
+               (unsigned long long)r.prefix_samples, (unsigned long long)r.cache.hits, out);
+    }
+    al_ids_free(&train);
+    al_ids_free(&test);
+    al_cache_free(cache);
+    al_model_free(m);
+    al_pool_free(pool);
+    return cli_finish(cmd, CLI_EXIT_OK);
+fail:
+    cli_fail_lib(cmd, st);
+out_fail:
+    al_ids_free(&train);
+    al_ids_free(&test);
+    al_cache_free(cache);
+    al_model_free(m);
+    al_pool_free(pool);
+    return CLI_EXIT_RUNTIME;
+}
+
+int cmd_personalize(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if ((!strcmp(argv[i], "--scenario") && i + 1 < argc && !strcmp(argv[i + 1], "text")) ||
+            !strcmp(argv[i], "--scenario=text"))
+            return personalize_text(argc, argv);
+    const char *cmd = "personalize";
+    al_scenario_config c;
+    al_scenario_config_default(&c);
+    c.data_dir = NULL;
+    const char *model = NULL, *out = NULL, *spill = NULL, *ckpt = NULL;
+    int user = -1, threads = 0, json = 0, freeze = -1, cache_mb = 64;
+    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3;
+    cli_args a;
+    cli_args_init(&a, cmd, argc, argv);
+    while (cli_next(&a)) {
+        if (cli_flag(&a, "help")) {
+        } else if (cli_flag(&a, "json"))
+            json = 1;
+        else if (cli_flag(&a, "resume"))
+            resume = 1;
+        else if (cli_flag(&a, "verbose"))
+            verbose = 1;
+        else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, 1 << 30, &ckpt_every) ||
+                 cli_int(&a, "max-rollbacks", 0, 1000, &max_rollbacks)) {
+        } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model) ||
                  cli_str(&a, "cache-spill", &spill)) {
         } else if (cli_int(&a, "user", 0, 100000, &user) || cli_int(&a, "users", 1, 100000, &c.users.users) ||
                    cli_int(&a, "per-user", 10, 1000000, &c.users.per_user) ||
@@ -72,6 +214,9 @@ int cmd_personalize(int argc, char **argv) {
     if (user < 0) return cli_usage_error(cmd, "--user K is required");
     if (!out) return cli_usage_error(cmd, "--out FILE is required");
     if (user >= c.users.users) return cli_usage_error(cmd, "--user %d: there are %d users", user, c.users.users);
+    if (resume && !ckpt) return cli_usage_error(cmd, "--resume needs --checkpoint FILE");
+    if (ckpt && ckpt_every == 0) ckpt_every = 10;
+    if (verbose) cli_log_verbose();
 
     al_users *u = NULL;
     al_pool *pool = NULL;
@@ -92,6 +237,24 @@ int cmd_personalize(int argc, char **argv) {
     al_sim_train_config(&pc.train, &c, c.epochs, c.lr, c.seed + 1000 + (uint64_t)user);
     pc.freeze = freeze;
     pc.aug_variants = c.aug_variants;
+    pc.train.checkpoint_path = ckpt;
+    pc.train.checkpoint_every = ckpt_every;
+    pc.train.max_rollbacks = max_rollbacks;
+    pc.resume = resume;
+    long long resumed_at = -1;
+    struct stat sb;
+    if (resume && stat(ckpt, &sb) == 0) {
+        /* say where it goes on from (al_personalize verifies the file again) */
+        al_trainer_pos p;
+        if ((st = al_checkpoint_info(ckpt, &p)) != AL_OK) goto fail;
+        resumed_at = p.steps_done;
+        if (p.in_run)
+            fprintf(stderr, "autlearn %s: resuming from %s at step %lld (epoch %d)\n", cmd, ckpt, p.steps_done,
+                    p.epoch + 1);
+        else
+            fprintf(stderr, "autlearn %s: %s holds a finished run (%lld steps); writing its weights\n", cmd, ckpt,
+                    p.steps_done);
+    }
     if ((st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
     ids = malloc(sizeof(uint64_t) * (size_t)al_dataset_size(tr));
     if (!ids) {
@@ -122,6 +285,12 @@ int cmd_personalize(int argc, char **argv) {
         cli_json_int(&j, "macs", (long long)r.macs);
         cli_json_int(&j, "cache_hits", (long long)r.cache.hits);
         cli_json_int(&j, "cache_entries_spilled", (long long)r.cache.entries_spilled);
+        cli_json_int(&j, "steps", r.train.steps);
+        cli_json_int(&j, "rollbacks", r.train.rollbacks);
+        if (resumed_at >= 0)
+            cli_json_int(&j, "resumed_at_step", resumed_at);
+        else
+            cli_json_null(&j, "resumed_at_step");
         cli_json_int(&j, "bytes_uploaded", 0);
         cli_json_str(&j, "model", out);
         cli_json_end_object(&j);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: autlearn pretrain [--scenario image] --data DIR --out CLOUD [options]\n"
+    fprintf(f, "usage: autlearn pretrain [--scenario image|text] --data DIR --out CLOUD [options]\n"
                "\n"
                "Trains on the public data only: a --public-frac share of the training split, drawn\n"
                "with --seed exactly as 'autlearn scenario' and 'autlearn personalize' draw it.\n"
@@ -23,6 +23,14 @@ static void usage(FILE *f) {
                "  --threads T           worker threads (default: AL_THREADS or 1)\n"
                "  --seed S              (default 1)\n"
                "  --json                print a JSON summary on stdout\n"
+               "text (docs/TEXT.md): --data defaults to data/sotu; public text is every address of a\n"
+               "president who is not a user; defaults --epochs 1 --lr 0.002 (Adam) --batch 32 streams\n"
+               "  --users A,B           the users, whose text the cloud never sees (default: the 10\n"
+               "                        presidents with most addresses since 1901)\n"
+               "  --pretrain-tokens N   public token budget (default 600000)\n"
+               "  --vocab N             vocabulary words besides <unk> </s> <num> (default 5000)\n"
+               "  --public-extra DIRS   off-domain public text directories (comma-separated)\n"
+               "  --select-public       Moore-Lewis selection of the public documents\n"
                "  -h, --help            this help\n");
 }
 
@@ -45,11 +53,49 @@ static int on_progress(void *user, const al_epoch_info *info, int final) {
     return 0;
 }
 
+/* The text scenario's cloud: the same data preparation, vocabulary and
+ * pre-training as 'autlearn scenario text' (src/sim/scenario_text.c). */
+static int pretrain_text(const al_scenario_config *img, al_scenario_config *c, const char *out, int json,
+                         int threads) {
+    const char *cmd = "pretrain";
+    c->data_dir = img->data_dir;
+    c->save_cloud = out;
+    c->methods = AL_M_PRETRAIN_ONLY;
+    c->threads = threads > 0 ? threads : al_threads_default();
+    c->verbose = !json;
+    al_scenario_result r;
+    double t0 = cli_now();
+    al_status st = al_scenario_text(c, &r);
+    if (st) return cli_fail_lib(cmd, st);
+    double secs = cli_now() - t0;
+    if (json) {
+        cli_json j;
+        cli_json_init(&j, stdout);
+        cli_json_begin_object(&j, NULL);
+        cli_json_str(&j, "command", cmd);
+        cli_json_str(&j, "model", out);
+        cli_json_int(&j, "public_tokens", (long long)r.public_samples);
+        cli_json_int(&j, "epochs", c->pretrain_epochs);
+        cli_json_int(&j, "freeze", r.freeze);
+        cli_json_num(&j, "seconds", secs);
+        cli_json_end_object(&j);
+        cli_json_end(&j);
+    } else {
+        printf("wrote %s (%.0f public tokens, %.1f s)\n", out, r.public_samples, secs);
+    }
+    al_scenario_result_free(&r);
+    return cli_finish(cmd, CLI_EXIT_OK);
+}
+
 int cmd_pretrain(int argc, char **argv) {
     const char *cmd = "pretrain";
-    al_scenario_config c;
+    al_scenario_config c, tc;
     al_scenario_config_default(&c);
+    al_scenario_config_text_default(&tc);
     c.data_dir = NULL;
+    const char *users = NULL;
+    int user_tokens = (int)tc.user_tokens, pretrain_tokens = (int)tc.pretrain_tokens, tepochs = -1;
+    double tlr = -1;
     const char *out = NULL, *scenario = "image";
     int threads = 0, json = 0;
     cli_args a;
@@ -60,9 +106,15 @@ int cmd_pretrain(int argc, char **argv) {
             json = 1;
         else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "arch", &c.arch) ||
                  cli_str(&a, "scenario", &scenario)) {
-        } else if (cli_int(&a, "epochs", 0, 10000, &c.pretrain_epochs) || cli_int(&a, "batch", 1, 1 << 16, &c.batch) ||
+        } else if (cli_flag(&a, "select-public")) {
+            tc.select_public = 1;
+        } else if (cli_str(&a, "users", &users) || cli_str(&a, "public-extra", &tc.extra_dirs)) {
+        } else if (cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
+                   cli_int(&a, "pretrain-tokens", 0, 1 << 30, &pretrain_tokens) ||
+                   cli_int(&a, "vocab", 1, 1 << 20, &tc.vocab_words)) {
+        } else if (cli_int(&a, "epochs", 0, 10000, &tepochs) || cli_int(&a, "batch", 1, 1 << 16, &c.batch) ||
                    cli_int(&a, "threads", 1, 1024, &threads)) {
-        } else if (cli_double(&a, "lr", 1e-9, 10.0, &c.pretrain_lr) ||
+        } else if (cli_double(&a, "lr", 1e-9, 10.0, &tlr) ||
                    cli_double(&a, "public-frac", 0.01, 0.99, &c.users.public_frac)) {
         } else if (cli_u64(&a, "seed", &c.seed)) {
         } else
@@ -73,7 +125,19 @@ int cmd_pretrain(int argc, char **argv) {
         return cli_finish(cmd, CLI_EXIT_OK);
     }
     if (a.error) return a.error;
-    if (strcmp(scenario, "image") != 0) return cli_usage_error(cmd, "unknown scenario '%s' (available: image)", scenario);
+    if (tepochs >= 0) c.pretrain_epochs = tc.pretrain_epochs = tepochs;
+    if (tlr > 0) c.pretrain_lr = tc.pretrain_lr = tlr;
+    tc.batch = c.batch;
+    tc.arch = strcmp(c.arch, "refcnn") ? c.arch : tc.arch;
+    tc.seed = c.seed;
+    tc.user_tokens = user_tokens;
+    tc.pretrain_tokens = pretrain_tokens;
+    if (users && strcmp(scenario, "text") != 0) return cli_usage_error(cmd, "--users is for --scenario text");
+    tc.user_list = users;
+    if (!c.data_dir && !strcmp(scenario, "text")) c.data_dir = tc.data_dir;
+    if (strcmp(scenario, "image") != 0 && strcmp(scenario, "text") != 0)
+        return cli_usage_error(cmd, "unknown scenario '%s' (available: image, text)", scenario);
+    if (!strcmp(scenario, "text")) return pretrain_text(&c, &tc, out, json, threads);
     if (!c.data_dir) return cli_usage_error(cmd, "--data DIR is required");
     if (!out) return cli_usage_error(cmd, "--out FILE is required");
     /* only the public part is needed; one user keeps the split cheap */

@@ -9,7 +9,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: autlearn scenario image [options] --json FILE [--svg FILE]\n"
+            "usage: autlearn scenario image|text [options] --json FILE [--svg FILE]\n"
             "\n"
             "Splits the training data into public data (the cloud's) and non-IID users, pre-trains\n"
             "in the cloud, then compares per user on that user's private test set:\n"
@@ -22,6 +22,20 @@ static void usage(FILE *f) {
             "data and users:\n"
             "  --data DIR             IDX directory (default data/fashion-mnist)\n"
             "  --users N              users (default 20)\n"
+            "text (next-word prediction on State of the Union addresses; docs/TEXT.md):\n"
+            "  --data DIR             the addresses, YYYY_first_last_party.txt (default data/sotu)\n"
+            "  --users A,B            presidents as in the file names (default: the 10 with most\n"
+            "                         addresses since 1901)\n"
+            "  --user-tokens N        cap on a user's private text, most recent tokens (default 30000)\n"
+            "  --pretrain-tokens N    public token budget of pre-training (default 600000)\n"
+            "  --vocab N              words in the vocabulary besides <unk> </s> <num> (default 5000)\n"
+            "  --public-extra DIRS    comma-separated off-domain public text directories\n"
+            "  --select-public        Moore-Lewis selection of public documents; also reports random\n"
+            "                         public text at the same budget for global and autonomous\n"
+            "  text defaults: --pretrain-epochs 1 --pretrain-lr 0.002 --epochs 2 --lr 0.001\n"
+            "                 --local-epochs 2 --local-lr 0.002 --rounds 2 --batch 32 (streams)\n"
+            "                 --cache-mb 256; Adam, cosine schedule, gradient clipping 1\n"
+            "image:\n"
             "  --per-user N           private training images per user, 10.. (default 200)\n"
             "  --test-per-user N      private test images per user (default 200)\n"
             "  --public-frac F        share of the training split that is public (default 0.5)\n"
@@ -72,20 +86,30 @@ int cmd_scenario(int argc, char **argv) {
     const char *cmd = "scenario";
     al_scenario_config c;
     al_scenario_config_default(&c);
+    int text = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "text")) text = 1; /* the scenario's own defaults apply before the options */
+    if (text) al_scenario_config_text_default(&c);
     c.verbose = 1;
-    const char *json = NULL, *svg = NULL, *which = NULL, *methods = NULL;
-    int cache_mb = 64, threads = 0, quiet = 0;
+    const char *json = NULL, *svg = NULL, *which = NULL, *methods = NULL, *users = NULL;
+    int cache_mb = (int)(c.cache_bytes >> 20), threads = 0, quiet = 0, user_tokens = (int)c.user_tokens,
+        pretrain_tokens = (int)c.pretrain_tokens;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
         if (cli_flag(&a, "help")) {
         } else if (cli_flag(&a, "quiet"))
             quiet = 1;
-        else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "arch", &c.arch) || cli_str(&a, "json", &json) ||
+        else if (cli_flag(&a, "select-public"))
+            c.select_public = 1;
+        else if (cli_str(&a, "users", &users) || cli_str(&a, "public-extra", &c.extra_dirs)) {
+        } else if (cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
+                   cli_int(&a, "pretrain-tokens", 0, 1 << 30, &pretrain_tokens) ||
+                   cli_int(&a, "vocab", 1, 1 << 20, &c.vocab_words)) {
+        } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "arch", &c.arch) || cli_str(&a, "json", &json) ||
                  cli_str(&a, "svg", &svg) || cli_str(&a, "cloud", &c.cloud_model) ||
                  cli_str(&a, "save-cloud", &c.save_cloud) || cli_str(&a, "methods", &methods)) {
-        } else if (cli_int(&a, "users", 1, 100000, &c.users.users) ||
-                   cli_int(&a, "per-user", 10, 1000000, &c.users.per_user) ||
+        } else if (cli_int(&a, "per-user", 10, 1000000, &c.users.per_user) ||
                    cli_int(&a, "test-per-user", 1, 1000000, &c.users.test_per_user) ||
                    cli_int(&a, "dominant", 1, 256, &c.users.dominant) ||
                    cli_int(&a, "pretrain-epochs", 0, 1000, &c.pretrain_epochs) ||
@@ -110,8 +134,19 @@ int cmd_scenario(int argc, char **argv) {
     }
     if (a.error) return a.error;
     if (!which) which = "image";
-    if (strcmp(which, "image") != 0)
-        return cli_usage_error(cmd, "unknown scenario '%s' (available: image)", which);
+    if (strcmp(which, "image") != 0 && strcmp(which, "text") != 0)
+        return cli_usage_error(cmd, "unknown scenario '%s' (available: image, text)", which);
+    if (users && !text) {
+        char *end;
+        long n = strtol(users, &end, 10);
+        if (*users == '\0' || *end || n < 1 || n > 100000)
+            return cli_usage_error(cmd, "--users takes a number in 1..100000, got '%s'", users);
+        c.users.users = (int)n;
+    } else if (users) {
+        c.user_list = users;
+    }
+    c.user_tokens = user_tokens;
+    c.pretrain_tokens = pretrain_tokens;
     if (!json) return cli_usage_error(cmd, "--json FILE is required");
     if (methods && !parse_methods(methods, &c.methods))
         return cli_usage_error(cmd, "--methods takes a comma-separated list of global,local,autonomous,centralized,fedavg");
@@ -120,7 +155,7 @@ int cmd_scenario(int argc, char **argv) {
     c.verbose = !quiet;
     al_scenario_result r;
     double t0 = cli_now();
-    al_status st = al_scenario_image(&c, &r);
+    al_status st = text ? al_scenario_text(&c, &r) : al_scenario_image(&c, &r);
     if (st) return cli_fail_lib(cmd, st);
     double secs = cli_now() - t0;
     if ((st = al_scenario_write_json(&c, &r, json)) != AL_OK) {
@@ -142,6 +177,20 @@ int cmd_scenario(int argc, char **argv) {
     if (r.m[AL_M_AUTONOMOUS].ran && r.later_epoch_seconds > 0)
         printf("autonomous epochs: first %.4f s, later %.5f s (%.1fx faster with the cache)\n", r.first_epoch_seconds,
                r.later_epoch_seconds, r.first_epoch_seconds / r.later_epoch_seconds);
+    if (text) {
+        printf("%-12s %9s %9s %9s %9s\n", "method", "top-3", "top-1", "ppl", "keys_saved");
+        for (int i = 0; i < AL_M_COUNT; i++)
+            if (r.m[i].ran)
+                printf("%-12s %8.2f%% %8.2f%% %9.1f %8.2f%%\n", al_method_names[i], 100 * r.m[i].mean_acc,
+                       100 * r.m[i].mean_top1, r.m[i].mean_ppl, 100 * r.m[i].mean_saved);
+        printf("time: data %.1f s, pre-training %.1f s", r.seconds_data, r.pretrain_seconds);
+        for (int i = 0; i < AL_M_COUNT; i++)
+            if (r.m[i].ran) printf(", %s %.1f s", al_method_names[i], r.seconds_method[i]);
+        printf("\n");
+        if (r.sel_global[0] >= 0)
+            printf("public text at an equal budget: global %.2f%% random vs %.2f%% selected; autonomous %.2f%% vs %.2f%%\n",
+                   100 * r.sel_global[0], 100 * r.sel_global[1], 100 * r.sel_autonomous[0], 100 * r.sel_autonomous[1]);
+    }
     printf("pre-training %.1f s; whole run %.1f s; freeze point %d; results in %s%s%s\n", r.pretrain_seconds, secs,
            r.freeze, json, svg ? " and " : "", svg ? svg : "");
     al_scenario_result_free(&r);

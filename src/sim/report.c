@@ -94,6 +94,39 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
         fputc(']', f);
     }
     fprintf(f, "],\n");
+    if (r->user_names) {
+        /* text scenario: who the users are, the text sizes, where the time went */
+        fprintf(f, "  \"user_names\": [");
+        for (int k = 0; k < r->users; k++) {
+            if (k) fputc(',', f);
+            json_str(f, r->user_names[k]);
+        }
+        fprintf(f, "],\n  \"text\": {\"user_tokens_mean\": %.0f, \"test_tokens_mean\": %.0f, \"user_tokens_cap\": %ld, "
+                   "\"pretrain_tokens\": %ld, \"select_public\": %d, \"vocab_words\": %d},\n",
+                r->user_tokens_mean, r->test_tokens_mean, c->user_tokens, c->pretrain_tokens, c->select_public,
+                c->vocab_words);
+        fprintf(f, "  \"seconds\": {\"data\": ");
+        json_num(f, r->seconds_data);
+        fprintf(f, ", \"pretrain\": ");
+        json_num(f, r->pretrain_seconds);
+        for (int i = 0; i < AL_M_COUNT; i++)
+            if (r->m[i].ran) {
+                fprintf(f, ", \"%s\": ", al_method_names[i]);
+                json_num(f, r->seconds_method[i]);
+            }
+        fprintf(f, "},\n");
+        if (r->sel_global[0] >= 0) {
+            fprintf(f, "  \"selection\": {\"global_random\": ");
+            json_num(f, r->sel_global[0]);
+            fprintf(f, ", \"global_selected\": ");
+            json_num(f, r->sel_global[1]);
+            fprintf(f, ", \"autonomous_random\": ");
+            json_num(f, r->sel_autonomous[0]);
+            fprintf(f, ", \"autonomous_selected\": ");
+            json_num(f, r->sel_autonomous[1]);
+            fprintf(f, "},\n");
+        }
+    }
     int first = 1;
     for (int i = 0; i < AL_M_COUNT; i++) {
         const al_method_result *m = &r->m[i];
@@ -105,6 +138,16 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
         if (m->acc_top1) {
             fprintf(f, ", \"mean_top1\": ");
             json_num(f, m->mean_top1);
+        }
+        if (m->ppl) {
+            fprintf(f, ", \"mean_ppl\": ");
+            json_num(f, m->mean_ppl);
+            fprintf(f, ", \"mean_keystroke_savings\": ");
+            json_num(f, m->mean_saved);
+            fprintf(f, ", \"per_user_top1\": ");
+            json_arr(f, m->acc_top1, r->users);
+            fprintf(f, ", \"per_user_ppl\": ");
+            json_arr(f, m->ppl, r->users);
         }
         fprintf(f, ", \"per_user\": ");
         json_arr(f, m->acc, r->users);

@@ -73,7 +73,7 @@ double al_rss_peak_mb(void) {
     return mb;
 }
 
-static double rss_now_mb(void) {
+double al_sim_rss_now_mb(void) {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return 0.0;
     char line[256];
@@ -99,8 +99,13 @@ void al_scenario_result_free(al_scenario_result *r) {
     for (int i = 0; i < AL_M_COUNT; i++) {
         free(r->m[i].acc);
         free(r->m[i].acc_top1);
+        free(r->m[i].ppl);
+        free(r->m[i].saved);
     }
     free(r->dominant);
+    if (r->user_names)
+        for (int k = 0; k < r->users; k++) free(r->user_names[k]);
+    free(r->user_names);
     memset(r, 0, sizeof *r);
 }
 
@@ -134,7 +139,7 @@ static al_status pool_data(const al_users *u, al_dataset **out) {
     return AL_OK;
 }
 
-static void stats(al_method_result *m, int n) {
+void al_sim_stats(al_method_result *m, int n) {
     double s = 0, s2 = 0, t1 = 0;
     for (int i = 0; i < n; i++) {
         s += m->acc[i];
@@ -144,6 +149,11 @@ static void stats(al_method_result *m, int n) {
     for (int i = 0; i < n; i++) s2 += (m->acc[i] - m->mean_acc) * (m->acc[i] - m->mean_acc);
     m->std_acc = n > 1 ? sqrt(s2 / (n - 1)) : 0.0;
     m->mean_top1 = t1 / n;
+    double pp = 0, sv = 0;
+    for (int i = 0; i < n && m->ppl; i++) pp += m->ppl[i];
+    for (int i = 0; i < n && m->saved; i++) sv += m->saved[i];
+    m->mean_ppl = pp / n;
+    m->mean_saved = sv / n;
 }
 
 /* Per-epoch evaluation for the learning curves, timed so it can be taken
@@ -280,14 +290,14 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
         for (int k = 0; k < U; k++)
             if ((st = al_evaluate(cloud, pool, al_users_test(u, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
         m->ran = 1;
-        stats(m, U);
+        al_sim_stats(m, U);
         say(c, "global: mean accuracy %.4f", m->mean_acc);
     }
 
     /* ---- autonomous ---- */
     if (mask & (1u << AL_M_AUTONOMOUS)) {
         al_method_result *m = &r->m[AL_M_AUTONOMOUS];
-        double base = rss_now_mb(), peak = 0;
+        double base = al_sim_rss_now_mb(), peak = 0;
         for (int k = 0; k < U; k++) {
             const al_dataset *tr = al_users_train(u, k);
             if ((st = al_model_clone(cloud, &work)) != AL_OK) goto done;
@@ -334,14 +344,14 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
         r->first_epoch_seconds /= U;
         r->later_epoch_seconds /= U;
         m->ran = 1;
-        stats(m, U);
+        al_sim_stats(m, U);
         say(c, "autonomous: mean accuracy %.4f", m->mean_acc);
     }
 
     /* ---- local: from scratch on the user's data ---- */
     if (mask & (1u << AL_M_LOCAL)) {
         al_method_result *m = &r->m[AL_M_LOCAL];
-        double base = rss_now_mb(), peak = 0;
+        double base = al_sim_rss_now_mb(), peak = 0;
         for (int k = 0; k < U; k++) {
             const al_dataset *tr = al_users_train(u, k);
             if ((st = al_model_from_spec(cloud->spec, c->seed + 2000 + (uint64_t)k, &work)) != AL_OK) goto done;
@@ -376,7 +386,7 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
         m->macs /= U;
         m->peak_rss_mb = peak;
         m->ran = 1;
-        stats(m, U);
+        al_sim_stats(m, U);
         say(c, "local: mean accuracy %.4f", m->mean_acc);
     }
 
@@ -400,7 +410,7 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
         /* the device does no training; it uploads its raw samples (8-bit pixels) and labels */
         m->bytes_uploaded = (double)uc.per_user * (double)(xn + 1);
         m->ran = 1;
-        stats(m, U);
+        al_sim_stats(m, U);
         al_model_free(work);
         work = NULL;
         say(c, "centralized: mean accuracy %.4f", m->mean_acc);
@@ -418,7 +428,7 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
         }
         size_t nw = global->nweights;
         fedsum = calloc(nw, sizeof(double));
-        double base = rss_now_mb(), peak = 0;
+        double base = al_sim_rss_now_mb(), peak = 0;
         for (int rd = 0; rd < c->rounds && st == AL_OK; rd++) {
             memset(fedsum, 0, sizeof(double) * nw);
             double total = 0;
@@ -464,7 +474,7 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
         m->peak_rss_mb = peak;
         m->bytes_uploaded = (double)c->rounds * (double)nw * sizeof(float);
         m->ran = 1;
-        stats(m, U);
+        al_sim_stats(m, U);
         al_model_free(work);
         work = NULL;
     }

@@ -9,6 +9,8 @@
 #include <stdio.h>
 
 enum { AL_M_GLOBAL = 0, AL_M_LOCAL, AL_M_AUTONOMOUS, AL_M_CENTRALIZED, AL_M_FEDAVG, AL_M_COUNT };
+/* methods mask of the text scenario: data and pre-training only (autlearn pretrain) */
+#define AL_M_PRETRAIN_ONLY (1u << 31)
 extern const char *const al_method_names[AL_M_COUNT];
 
 #define AL_MAX_CURVE 256
@@ -18,6 +20,8 @@ typedef struct al_method_result {
     double *acc;            /* per user: main accuracy (top-1 for images, top-3 for text) */
     double *acc_top1;       /* per user, text only */
     double mean_acc, std_acc, mean_top1;
+    double *ppl, *saved;          /* per user, text only: perplexity, keystroke savings */
+    double mean_ppl, mean_saved;
     double seconds, cpu_seconds;  /* device side, per user (mean) */
     double peak_rss_mb;
     double macs;                  /* device side, per user (mean) */
@@ -50,6 +54,13 @@ typedef struct al_scenario_config {
     const char *cloud_model;  /* use this pre-trained model instead of pre-training */
     const char *save_cloud;   /* write the pre-trained model here */
     int verbose;              /* progress lines on stderr */
+    /* text scenario (scenario_text.c) */
+    const char *user_list;    /* comma-separated president names; NULL: the default 10 */
+    long user_tokens;         /* cap on a user's private training text (most recent tokens) */
+    long pretrain_tokens;     /* public token budget of pre-training */
+    int vocab_words;          /* words in the vocabulary besides the specials */
+    int select_public;        /* Moore-Lewis selection of the public documents */
+    const char *extra_dirs;   /* comma-separated directories of off-domain public text */
 } al_scenario_config;
 
 typedef struct al_scenario_result {
@@ -62,6 +73,12 @@ typedef struct al_scenario_result {
     al_method_result m[AL_M_COUNT];
     int *dominant;            /* users * dominant classes */
     int ndominant;
+    char **user_names;        /* text: the presidents */
+    double user_tokens_mean, test_tokens_mean;
+    double seconds_data, seconds_eval; /* text: where the time went */
+    double seconds_method[AL_M_COUNT];
+    /* text, --select-public: equal-budget comparison (top-3), -1 when not run */
+    double sel_global[2], sel_autonomous[2]; /* [0] random public docs, [1] selected */
 } al_scenario_result;
 
 void al_scenario_config_default(al_scenario_config *c);
@@ -74,6 +91,19 @@ al_status al_sim_pretrain(const al_scenario_config *c, al_pool *pool, const al_d
 /* The device training configuration the scenario uses. */
 void al_sim_train_config(al_train_config *t, const al_scenario_config *c, int epochs, double lr, uint64_t seed);
 al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r);
+/* The input-method scenario on State of the Union addresses (users = presidents). */
+al_status al_scenario_text(const al_scenario_config *c, al_scenario_result *r);
+void al_scenario_config_text_default(al_scenario_config *c);
+/* One user's text for the device (autlearn personalize --scenario text): the
+ * addresses of president `name` in data_dir encoded with the model's
+ * vocabulary; train = all but the latest (the last cap tokens when cap > 0),
+ * test = the latest. */
+typedef struct al_ids al_ids;
+al_status al_sim_text_user(const char *data_dir, const char *vocab, const char *name, long cap, al_ids *train,
+                           al_ids *test);
+/* Shared by the scenarios: mean, std and mean top-1 of a method's per-user results. */
+void al_sim_stats(al_method_result *m, int n);
+double al_sim_rss_now_mb(void);
 void al_scenario_result_free(al_scenario_result *r);
 /* The default freeze point: the last node with trained weights (the output
  * layer), chosen by measurement. */
