@@ -2,6 +2,8 @@
 #
 # Built when protobuf-c (libprotobuf-c-dev), its compiler protoc-c
 # (protobuf-c-compiler) and onnx.proto (shipped by python3-onnx) are found;
+# AL_ONNX=AUTO (the default) builds it when everything is found, looking
+# again at every configure (so installing the packages later is enough);
 # -DAL_ONNX=OFF leaves it out, -DAL_ONNX=ON makes a missing piece an error,
 # -DAL_ONNX_PROTO=/path/onnx.proto names the schema. The C code for the schema
 # is generated at build time into the build directory (never committed). The
@@ -20,9 +22,14 @@ if(NOT CMAKE_CROSSCOMPILING)
     set(AL_ONNX_FOUND ON)
   endif()
 endif()
-option(AL_ONNX "Build ONNX import (needs protobuf-c, protoc-c and onnx.proto from python3-onnx)" ${AL_ONNX_FOUND})
+set(AL_ONNX AUTO CACHE STRING "ONNX import: AUTO, ON or OFF (needs protobuf-c, protoc-c and python3-onnx's onnx.proto)")
+set_property(CACHE AL_ONNX PROPERTY STRINGS AUTO ON OFF)
+set(_al_onnx_on ${AL_ONNX})
+if(AL_ONNX STREQUAL "AUTO")
+  set(_al_onnx_on ${AL_ONNX_FOUND})
+endif()
 
-if(AL_ONNX)
+if(_al_onnx_on)
   if(NOT AL_ONNX_FOUND)
     message(FATAL_ERROR "AL_ONNX=ON needs libprotobuf-c-dev, protobuf-c-compiler and python3-onnx's onnx.proto "
                         "(found: protobuf-c ${PROTOBUF_C_FOUND}, protoc-c '${AL_PROTOC_C}', onnx.proto '${AL_ONNX_PROTO}')")

@@ -16,6 +16,7 @@ Writes into OUTDIR:
   bad_group.onnx   a Conv with group=2 that is not depthwise
   bad_bilstm.onnx  a bidirectional LSTM
   bad_softmax_mid.onnx  a Softmax in the middle of the graph
+  bad_leaky.onnx   an operator we do not have (LeakyRelu)
 Run with Debian's /usr/bin/python3 (python3-torch, python3-onnx).
 """
 import os
@@ -179,6 +180,7 @@ def main():
             return self.fc(torch.softmax(x, dim=1))
 
     export(Mid(), torch.rand(2, 6), f"{out}/bad_softmax_mid.onnx")
+    export(nn.Sequential(nn.Linear(6, 6), nn.LeakyReLU()), torch.rand(2, 6), f"{out}/bad_leaky.onnx")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# ONNX import end to end:
+#   bash tests/test_onnx.sh <path-to-autlearn> <source-dir>
+# Exports models with Debian's PyTorch (tests/onnx_export.py: a CNN with
+# batch norm, dropout, a residual add and a flatten + Gemm head; a GAP +
+# view() head; the reference LM's shape: embedding -> LSTM -> Linear,
+# batch_first), imports them with `autlearn import`, checks that our outputs
+# (predict --raw) match PyTorch's within 1e-4, personalizes the imported CNN
+# with `autlearn train --init --freeze`, and checks that bad files (truncated,
+# corrupt, unsupported operators or attributes) fail with exit 1 and a message
+# naming the node, never a crash. A missing PyTorch or python3-onnx is a
+# failure, not a skip. Exits 1 if any check fails.
+set -u
+
+BIN=${1:?usage: test_onnx.sh <autlearn-binary> <source-dir>}
+SRC=${2:?usage: test_onnx.sh <autlearn-binary> <source-dir>}
+PY=/usr/bin/python3
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/autlearn-onnx.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+export AL_THREADS=1
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL: $*" >&2
+    if [ -s "$TMP/err" ]; then sed 's/^/    stderr: /' "$TMP/err" | head -5 >&2; fi
+}
+run() {
+    "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+}
+sanitizer_report() { grep -qE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' "$TMP/err"; }
+expect_ok() {
+    local desc=$1
+    shift
+    run "$@"
+    if [ "$rc" -ne 0 ]; then bad "$desc: exit $rc, expected 0"
+    elif sanitizer_report; then bad "$desc: sanitizer report"
+    else ok; fi
+}
+# expect_fail DESC PATTERN ARGS...: exit 1, a message matching PATTERN (grep -E).
+expect_fail() {
+    local desc=$1 pat=$2
+    shift 2
+    run "$@"
+    if [ "$rc" -ne 1 ]; then bad "$desc: exit $rc, expected 1"
+    elif sanitizer_report; then bad "$desc: sanitizer report"
+    elif ! grep -qE "^autlearn import: .*$pat" "$TMP/err"; then bad "$desc: message does not match '$pat'"
+    else ok; fi
+}
+# expect_no_crash DESC ARGS...: exit 0 or 1, no signal, no sanitizer report.
+expect_no_crash() {
+    local desc=$1
+    shift
+    run "$@"
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then bad "$desc: exit $rc (crash or signal?)"
+    elif sanitizer_report; then bad "$desc: sanitizer report"
+    else ok; fi
+}
+
+# ---- export with PyTorch (a failure here fails the test) ------------------------
+if ! "$PY" "$SRC/tests/onnx_export.py" "$TMP" >"$TMP/export.log" 2>&1; then
+    echo "FAIL: tests/onnx_export.py could not export (needs python3-torch and python3-onnx):" >&2
+    grep -v Warning "$TMP/export.log" | tail -5 | sed 's/^/    /' >&2
+    exit 1
+fi
+
+# ---- import, then compare with PyTorch ------------------------------------------
+compare() { # compare OURS THEIRS: max |a-b| <= 1e-4 and same size
+    "$PY" - "$1" "$2" <<'PYEOF'
+import sys
+import numpy as np
+a = np.fromfile(sys.argv[1], "<f4")
+b = np.fromfile(sys.argv[2], "<f4")
+if a.shape != b.shape or a.size == 0:
+    print(f"sizes differ: {a.size} vs {b.size}")
+    sys.exit(1)
+d = float(np.max(np.abs(a - b)))
+print(f"max |ours - torch| = {d:.3g} over {a.size} values (max |torch| {float(np.max(np.abs(b))):.3g})")
+sys.exit(0 if d <= 1e-4 and float(np.max(np.abs(b))) > 0 else 1)
+PYEOF
+}
+for m in cnn gap lm; do
+    expect_ok "import $m" import "$TMP/$m.onnx" -o "$TMP/$m.gguf"
+    [ -s "$TMP/$m.gguf" ] || { bad "import $m: no model file"; continue; }
+    expect_ok "predict $m" predict --model "$TMP/$m.gguf" --input "$TMP/$m.in.f32" --raw "$TMP/$m.ours.f32"
+    if msg=$(compare "$TMP/$m.ours.f32" "$TMP/$m.out.f32" 2>&1); then ok; echo "$m: $msg"; else bad "$m outputs: $msg"; fi
+done
+# what the import did, in the model and in its output
+expect_ok "info cnn" info "$TMP/cnn.gguf" --json
+grep -q 'Softmax dropped' "$TMP/out" || bad "cnn: onnx.notes does not say the final Softmax was dropped"
+expect_ok "import cnn --json" import "$TMP/cnn.onnx" -o "$TMP/cnn2.gguf" --json
+for k in batchnorm dropout dwconv relu6 add avgpool flatten; do
+    grep -q "\"spec\": \".*$k" "$TMP/out" || bad "cnn: no $k in the imported spec"
+done
+grep -q '"spec": "tokens 12; embedding 16 vocab=50; lstm 24; dense 50"' <("$BIN" import "$TMP/lm.onnx" -o "$TMP/lm2.gguf" --json 2>/dev/null) ||
+    bad "lm: the imported spec is not embedding -> lstm -> dense"
+
+# ---- personalize the imported CNN (synthetic IDX, first conv block frozen) -------
+mkdir -p "$TMP/idx"
+"$PY" "$SRC/tests/make_idx.py" "$TMP/idx" 400 100 || bad "make_idx.py failed"
+expect_ok "train --init imported" train --init "$TMP/cnn.gguf" --freeze 3 --data "$TMP/idx" --epochs 2 --lr 0.05 \
+    --out "$TMP/personal.gguf" --json
+acc=$(sed -n 's/.*"test_acc": \([0-9.e-]*\).*/\1/p' "$TMP/out")
+if [ -n "$acc" ] && "$PY" -c "import sys; sys.exit(0 if float('$acc') >= 0.5 else 1)"; then
+    ok
+    echo "personalized imported CNN: test accuracy $acc"
+else
+    bad "personalized imported CNN: test accuracy '$acc', expected >= 0.5"
+fi
+expect_ok "predict personalized" predict --model "$TMP/personal.gguf" --input "$TMP/cnn.in.f32" --raw "$TMP/p.f32"
+if compare "$TMP/p.f32" "$TMP/cnn.out.f32" >/dev/null 2>&1; then bad "personalized CNN: outputs did not change"; else ok; fi
+
+# ---- refused models: exit 1, the node named ---------------------------------------
+expect_fail "conv group=2" "node '/0/Conv' \(Conv\): attribute 'group' = 2" import "$TMP/bad_group.onnx" -o "$TMP/x.gguf"
+expect_fail "bidirectional LSTM" "node '/lstm/LSTM' \(LSTM\): attribute 'direction' = bidirectional" \
+    import "$TMP/bad_bilstm.onnx" -o "$TMP/x.gguf"
+expect_fail "softmax in the middle" "node '/Softmax' \(Softmax\)" import "$TMP/bad_softmax_mid.onnx" -o "$TMP/x.gguf"
+expect_fail "unsupported operator" "\(LeakyRelu\): operator 'LeakyRelu' is not supported" \
+    import "$TMP/bad_leaky.onnx" -o "$TMP/x.gguf"
+[ -e "$TMP/x.gguf" ] && bad "a refused import wrote its output file"
+
+# ---- malformed files: exit 1, never a crash -----------------------------------------
+: >"$TMP/empty.onnx"
+expect_fail "empty file" "empty" import "$TMP/empty.onnx" -o "$TMP/x.gguf"
+expect_fail "missing file" "cannot open" import "$TMP/nope.onnx" -o "$TMP/x.gguf"
+head -c 3000 "$TMP/cnn.onnx" >"$TMP/trunc.onnx"
+expect_fail "truncated file" "malformed or truncated" import "$TMP/trunc.onnx" -o "$TMP/x.gguf"
+head -c 4096 /dev/urandom >"$TMP/junk.onnx" 2>/dev/null || "$PY" -c "import os,sys; sys.stdout.buffer.write(os.urandom(4096))" >"$TMP/junk.onnx"
+expect_no_crash "random bytes" import "$TMP/junk.onnx" -o "$TMP/x.gguf"
+# every truncation point of the LM (small) and byte flips all over both models
+size=$(wc -c <"$TMP/lm.onnx")
+for ((n = 1; n < size; n += 211)); do
+    head -c "$n" "$TMP/lm.onnx" >"$TMP/t.onnx"
+    expect_no_crash "lm truncated at $n" import "$TMP/t.onnx" -o "$TMP/t.gguf"
+done
+"$PY" - "$TMP" <<'PYEOF'
+import random, sys
+d = sys.argv[1]
+rng = random.Random(5)
+for m in ("cnn", "lm"):
+    b = open(f"{d}/{m}.onnx", "rb").read()
+    for k in range(40):
+        c = bytearray(b)
+        for _ in range(rng.randrange(1, 4)):
+            c[rng.randrange(len(c))] = rng.randrange(256)
+        open(f"{d}/flip-{m}-{k}.onnx", "wb").write(c)
+PYEOF
+for f in "$TMP"/flip-*.onnx; do
+    expect_no_crash "$(basename "$f")" import "$f" -o "$TMP/flip.gguf"
+done
+run import "$TMP/cnn.onnx"
+if [ "$rc" -eq 2 ] && grep -q -- '-o OUT.gguf is required' "$TMP/err"; then ok; else bad "import without -o: exit $rc, expected 2"; fi
+
+echo "test_onnx: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
