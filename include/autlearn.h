@@ -201,6 +201,21 @@ typedef struct al_train_config {
     int patience;          /* early stopping on eval loss; 0 = off */
     al_progress_fn progress;
     void *progress_user;
+    /* Checkpoints and rollback points (see al_trainer_checkpoint). Every
+     * checkpoint_every steps (counted over all runs) the trainer keeps its
+     * whole state in memory as the last good state and, with a path, also
+     * writes it to checkpoint_path (atomically); it also writes one when a
+     * run completes. 0 = off: then the last good state is taken at the
+     * start of each epoch (only when max_rollbacks > 0). */
+    const char *checkpoint_path;  /* borrowed; NULL: in memory only */
+    int checkpoint_every;
+    /* Divergence: NaN or Inf in the loss or the gradients rolls the trainer
+     * back to the last good state and multiplies the learning rate by
+     * rollback_lr_factor (logged as a warning, counted in the report), at
+     * most max_rollbacks times per run; then AL_ENUMERIC with the last good
+     * weights in the model. max_rollbacks 0: AL_ENUMERIC at once. */
+    int max_rollbacks;            /* default 3 */
+    double rollback_lr_factor;    /* in (0,1), default 0.1 */
 } al_train_config;
 
 /* Fills sensible defaults (SGD momentum 0.9, lr 0.01, batch 32, 1 epoch ...). */
@@ -215,6 +230,8 @@ typedef struct al_train_report {
     long long steps;
     long long samples;
     int stopped_early;
+    int rollbacks;         /* divergences rolled back in this run */
+    double lr_scale;       /* the learning-rate factor they left (1 = none) */
 } al_train_report;
 
 typedef struct al_trainer al_trainer;
@@ -224,6 +241,49 @@ AL_API void al_trainer_free(al_trainer *t);
  * each epoch. With early stopping the best weights are restored at the end. */
 AL_API al_status al_trainer_run(al_trainer *t, const al_dataset *train, const al_dataset *eval,
                                 al_train_report *r);
+/* Training in slices: like al_trainer_run, but returns after at most
+ * max_steps steps or once max_ms milliseconds have passed (checked between
+ * steps; at least one step runs; <= 0: no limit), with *done = 1 when the
+ * run is complete. The next slice (or al_trainer_run) continues the same
+ * run where this one stopped; any sequence of slices gives bit for bit the
+ * weights of one uninterrupted run. `r` receives the run's report so far.
+ * A run in progress also ends on an error other than a failed checkpoint
+ * write; after cancellation (progress callback) the next call starts anew. */
+AL_API al_status al_trainer_run_slice(al_trainer *t, const al_dataset *train, const al_dataset *eval,
+                                      long long max_steps, double max_ms, int *done, al_train_report *r);
+
+/* Where a trainer (or a checkpoint file) stands. */
+typedef struct al_trainer_pos {
+    long long epochs_done, steps_done; /* over all runs */
+    long long runs_done;               /* completed runs */
+    int in_run;                        /* 1: a run is in progress (resumable) */
+    int epoch;                         /* 0-based epoch of the run in progress */
+    long long step;                    /* steps done in that epoch */
+    int rollbacks;
+    double lr_scale;
+} al_trainer_pos;
+AL_API void al_trainer_get_pos(const al_trainer *t, al_trainer_pos *p);
+/* The report of the run in progress, or of the last one (also after resuming
+ * from a checkpoint of a finished run); seconds are this process's. */
+AL_API void al_trainer_get_report(const al_trainer *t, al_train_report *r);
+
+/* Crash-safe checkpoints: the model's weights, the optimizer state, the
+ * position (epoch, step in the epoch, the shuffle and dropout streams,
+ * carried LSTM state, early-stopping state, report so far) and fingerprints
+ * of the configuration, the architecture and the run's data, in a GGUF file
+ * written atomically (temporary file, fsync, rename, fsync of the
+ * directory) with CRC-32s checked on load. Temporary files left by a killed
+ * process are removed by the next save to the same path. */
+AL_API al_status al_trainer_checkpoint(al_trainer *t, const char *path);
+/* Restores a checkpoint into a trainer made with the same architecture and
+ * configuration (AL_EINVAL naming the first difference otherwise). A run
+ * in progress at the checkpoint goes on at the next al_trainer_run/_slice
+ * with exactly the batches it would have had; that call refuses other data
+ * (AL_EINVAL). On any error the trainer and model are unchanged. */
+AL_API al_status al_trainer_resume(al_trainer *t, const char *path);
+/* Reads and verifies a checkpoint file's position without a trainer. */
+AL_API al_status al_checkpoint_info(const char *path, al_trainer_pos *p);
+
 /* Loss and accuracy of a model over a dataset. */
 AL_API al_status al_evaluate(al_model *m, al_pool *pool, const al_dataset *d, int batch, double *loss,
                              double *acc);
@@ -312,6 +372,10 @@ typedef struct al_personalize_config {
     int freeze;             /* first trainable node; -1: keep the model's own freeze point */
     int aug_variants;       /* K >= 1 fixed variants per sample (0 = as is, 1..K-1 augmented) */
     al_augment_config aug;
+    /* 1: when train.checkpoint_path names an existing checkpoint, continue
+     * from it (a finished one only restores the final weights). The cache
+     * may be empty then: it is refilled, with the same results. */
+    int resume;
 } al_personalize_config;
 AL_API void al_personalize_config_default(al_personalize_config *c);
 
@@ -333,6 +397,12 @@ typedef struct al_personalize_report {
 AL_API al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
                                 al_cache *cache, const al_personalize_config *c, const al_dataset *eval,
                                 al_personalize_report *r);
+/* The same job as a trainer, for slices and checkpoints: al_trainer_run_slice,
+ * al_trainer_checkpoint, al_trainer_resume and al_trainer_free work on it
+ * (c->resume is ignored here). train, ids, cache and c are borrowed until
+ * the trainer is freed. */
+AL_API al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                                    al_cache *cache, const al_personalize_config *c, al_trainer **out);
 
 #ifdef __cplusplus
 }

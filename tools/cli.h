@@ -85,6 +85,10 @@ int cli_unknown(cli_args *a);
 int cli_parse_long(const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *s, double lo, double hi, double *out);
 
+/* --verbose: library messages from AL_LOG_INFO up (checkpoints written,
+ * resumes, rollbacks) on stderr as "autlearn: info: ...". */
+void cli_log_verbose(void);
+
 /* --threads (0 = AL_THREADS or 1): a pool, or an error message. */
 int cli_pool(const char *cmd, int threads, al_pool **out);
 

@@ -232,6 +232,14 @@ int cli_unknown(cli_args *a) {
     return 1;
 }
 
+static void log_verbose(void *user, al_log_level level, const char *msg) {
+    (void)user;
+    fprintf(stderr, "autlearn: %s: %s\n",
+            level >= AL_LOG_ERROR ? "error" : level >= AL_LOG_WARN ? "warning" : "info", msg);
+}
+
+void cli_log_verbose(void) { al_set_log(log_verbose, NULL, AL_LOG_INFO); }
+
 int cli_pool(const char *cmd, int threads, al_pool **out) {
     al_status st = al_pool_new(threads, out);
     if (st != AL_OK) return cli_fail_lib(cmd, st);

@@ -14,7 +14,9 @@ static void usage(FILE *f) {
                "\n"
                "Loads the model file FILE (verifying its checksum) and prints its architecture\n"
                "spec, every node (index, type, output shape, parameters, MACs per sample,\n"
-               "trainable or frozen), the totals, the file size and the metadata.\n"
+               "trainable or frozen), the totals, the file size and the metadata. A training\n"
+               "checkpoint (--checkpoint of train/personalize) is verified the same way and its\n"
+               "position printed.\n"
                "\n"
                "  --json                print a JSON object on stdout\n"
                "  -h, --help            this help\n");
@@ -51,6 +53,35 @@ static void print_clean(const char *s) {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) putchar(*p < 0x20 || *p == 0x7F ? '?' : *p);
 }
 
+/* A checkpoint: where its run stands (it is not a model file). */
+static int checkpoint_info(const char *cmd, const char *file, const al_trainer_pos *p, int json) {
+    if (json) {
+        cli_json j;
+        cli_json_init(&j, stdout);
+        cli_json_begin_object(&j, NULL);
+        cli_json_str(&j, "command", "info");
+        cli_json_str(&j, "file", file);
+        cli_json_str(&j, "kind", "checkpoint");
+        cli_json_int(&j, "steps_done", p->steps_done);
+        cli_json_int(&j, "epochs_done", p->epochs_done);
+        cli_json_int(&j, "runs_done", p->runs_done);
+        cli_json_bool(&j, "in_run", p->in_run);
+        cli_json_int(&j, "epoch", p->epoch + 1);
+        cli_json_int(&j, "step_in_epoch", p->step);
+        cli_json_int(&j, "rollbacks", p->rollbacks);
+        cli_json_num(&j, "lr_scale", p->lr_scale);
+        cli_json_end_object(&j);
+        cli_json_end(&j);
+    } else {
+        printf("%s: training checkpoint, %lld steps (%lld epochs) done, %s", file, p->steps_done, p->epochs_done,
+               p->in_run ? "run in progress" : "run finished");
+        if (p->in_run) printf(" at epoch %d, step %lld", p->epoch + 1, p->step);
+        if (p->rollbacks) printf(", %d rollbacks (lr x%g)", p->rollbacks, p->lr_scale);
+        printf("\n");
+    }
+    return cli_finish(cmd, CLI_EXIT_OK);
+}
+
 static uint64_t node_macs(const al_node *nd) { return nd->vt && nd->vt->macs ? nd->vt->macs(nd) : 0; }
 
 int cmd_info(int argc, char **argv) {
@@ -75,6 +106,8 @@ int cmd_info(int argc, char **argv) {
     if (a.error) return a.error;
     if (!file) return cli_usage_error(cmd, "a model FILE is required");
 
+    al_trainer_pos pos;
+    if (al_checkpoint_info(file, &pos) == AL_OK) return checkpoint_info(cmd, file, &pos, json);
     al_model *m = NULL;
     al_status st = al_model_load(file, &m);
     if (st != AL_OK) return cli_fail_lib(cmd, st);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The batch of the final evaluation; `autlearn eval` uses the same default so
  * both report the same numbers for the same file. */
@@ -48,6 +49,14 @@ static void usage(FILE *f) {
             "run:\n"
             "  --out FILE            model file to write (required; written atomically)\n"
             "  --threads T           worker threads (default: AL_THREADS or 1)\n"
+            "  --checkpoint FILE     write a crash-safe checkpoint to FILE (owner-only) every\n"
+            "                        --checkpoint-every steps and at the end; FILE is kept\n"
+            "  --checkpoint-every N  steps between checkpoints (default 100)\n"
+            "  --resume              continue from --checkpoint FILE when it exists (a finished\n"
+            "                        one only re-writes --out); refused if the data or options differ\n"
+            "  --max-rollbacks N     on NaN/Inf, roll back to the last good state and lower the\n"
+            "                        learning rate x0.1, at most N times (default 3; 0: fail)\n"
+            "  --verbose             report checkpoints, resumes and rollbacks on stderr\n"
             "  --quiet               no per-epoch lines on stderr\n"
             "  --json                print a JSON summary on stdout\n"
             "  -h, --help            this help\n");
@@ -102,7 +111,8 @@ int cmd_train(int argc, char **argv) {
     static const char *const optims[] = {"sgd", "adam", "adamw", NULL};
     static const char *const scheds[] = {"const", "step", "cosine", NULL};
     const char *cmd = "train";
-    const char *arch = NULL, *init = NULL, *data = NULL, *out = NULL;
+    const char *arch = NULL, *init = NULL, *data = NULL, *out = NULL, *ckpt = NULL;
+    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3;
     int epochs = 10, batch = 32, optim = AL_OPT_SGD, sched = AL_SCHED_COSINE, warmup = 0, patience = 0;
     int threads = 0, limit = 0, freeze = 0, step_size = 10, nesterov = 0, quiet = 0, json = 0;
     double lr = -1.0, momentum = 0.9, wd = -1.0, clip = 0.0, gamma = 0.1, min_lr = 0.0;
@@ -118,6 +128,13 @@ int cmd_train(int argc, char **argv) {
             quiet = 1;
         else if (cli_flag(&a, "nesterov"))
             nesterov = 1;
+        else if (cli_flag(&a, "resume"))
+            resume = 1;
+        else if (cli_flag(&a, "verbose"))
+            verbose = 1;
+        else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, INT_MAX, &ckpt_every) ||
+                 cli_int(&a, "max-rollbacks", 0, 1000, &max_rollbacks)) {
+        }
         else if (cli_str(&a, "arch", &arch) || cli_str(&a, "init", &init) || cli_str(&a, "data", &data) ||
                  cli_str(&a, "out", &out)) {
         } else if (cli_int(&a, "epochs", 1, 1000000, &epochs) || cli_int(&a, "batch", 1, 1 << 20, &batch) ||
@@ -141,6 +158,9 @@ int cmd_train(int argc, char **argv) {
     if (arch && init) return cli_usage_error(cmd, "give either --arch or --init, not both");
     if (!data) return cli_usage_error(cmd, "--data DIR is required");
     if (!out) return cli_usage_error(cmd, "--out FILE is required");
+    if (resume && !ckpt) return cli_usage_error(cmd, "--resume needs --checkpoint FILE");
+    if (ckpt && ckpt_every == 0) ckpt_every = 100;
+    if (verbose) cli_log_verbose();
     if (lr < 0.0) lr = optim == AL_OPT_SGD ? 0.05 : 0.001;
     if (wd < 0.0) wd = optim == AL_OPT_ADAMW ? 0.01 : 0.0;
     if (sched == AL_SCHED_COSINE && min_lr > lr)
@@ -212,7 +232,25 @@ int cmd_train(int argc, char **argv) {
     c.patience = patience;
     c.progress = on_progress;
     c.progress_user = &ui;
+    c.checkpoint_path = ckpt;
+    c.checkpoint_every = ckpt_every;
+    c.max_rollbacks = max_rollbacks;
     if ((st = al_trainer_new(m, pool, &c, &t)) != AL_OK) goto lib_fail;
+    al_trainer_pos pos;
+    al_trainer_get_pos(t, &pos);
+    long long resumed_at = -1;
+    struct stat sb;
+    if (resume && stat(ckpt, &sb) == 0) {
+        if ((st = al_trainer_resume(t, ckpt)) != AL_OK) goto lib_fail;
+        al_trainer_get_pos(t, &pos);
+        resumed_at = pos.steps_done;
+        if (pos.in_run)
+            fprintf(stderr, "autlearn %s: resuming from %s at step %lld (epoch %d)\n", cmd, ckpt, pos.steps_done,
+                    pos.epoch + 1);
+        else
+            fprintf(stderr, "autlearn %s: %s holds a finished run (%lld steps); writing its weights\n", cmd, ckpt,
+                    pos.steps_done);
+    }
 
     if (!quiet)
         fprintf(stderr, "training %s on %d samples (%s), %zu parameters, %llu MACs/sample, %d thread%s\n",
@@ -220,7 +258,10 @@ int cmd_train(int argc, char **argv) {
                 al_pool_size(pool), al_pool_size(pool) == 1 ? "" : "s");
     al_train_report r;
     double t0 = cli_now();
-    st = al_trainer_run(t, train, test, &r);
+    if (pos.in_run || pos.runs_done == 0)
+        st = al_trainer_run(t, train, test, &r);
+    else
+        al_trainer_get_report(t, &r); /* a finished checkpoint: its weights are the result */
     double seconds = cli_now() - t0;
     cli_progress_clear(&ui.bar);
     if (st != AL_OK) goto lib_fail;
@@ -263,6 +304,11 @@ int cmd_train(int argc, char **argv) {
         cli_json_int(&j, "params", (long long)al_model_num_params(m));
         cli_json_int(&j, "macs", (long long)al_model_macs(m));
         cli_json_int(&j, "threads", al_pool_size(pool));
+        cli_json_int(&j, "rollbacks", r.rollbacks);
+        if (resumed_at >= 0)
+            cli_json_int(&j, "resumed_at_step", resumed_at);
+        else
+            cli_json_null(&j, "resumed_at_step");
         cli_json_end_object(&j);
         cli_json_end(&j);
     } else {

@@ -19,8 +19,10 @@
  *   4. tensors: known types, unique names, no overlaps. */
 #include "gguf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -478,9 +480,49 @@ static void fsync_parent_dir(const char *path) {
     close(fd);
 }
 
+void gguf_remove_stale_temps(const char *path) {
+    if (!path || !*path) return;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return;
+    size_t bl = strlen(base);
+    if (bl == 0) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        /* "<base>.tmp.<pid>.<seq>", exactly as gguf_writer_save names them */
+        const char *nm = e->d_name;
+        if (strncmp(nm, base, bl) != 0 || strncmp(nm + bl, ".tmp.", 5) != 0) continue;
+        const char *q = nm + bl + 5;
+        long pid = 0;
+        while (*q >= '0' && *q <= '9' && pid < 1L << 40) pid = pid * 10 + (*q++ - '0');
+        if (pid <= 0 || *q != '.' || !(q[1] >= '0' && q[1] <= '9')) continue;
+        for (q++; *q >= '0' && *q <= '9'; q++) {
+        }
+        if (*q) continue;
+        /* a live process (or one we may not signal) may still rename it */
+        if ((pid_t)pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char full[4096 + 256];
+        snprintf(full, sizeof full, "%s/%s", dir, nm);
+        if (unlink(full) == 0)
+            al_log(AL_LOG_INFO, "removed %s, left by process %ld that no longer runs", full, pid);
+    }
+    closedir(d);
+}
+
 al_status gguf_writer_save(gguf_writer *w, const char *path) {
     if (!w || !path || !*path) return al_error(AL_EINVAL, "gguf_writer_save: NULL argument");
     if (w->err) return al_error(w->err, "%s", w->msg);
+    gguf_remove_stale_temps(path);
     static _Atomic unsigned long seq;
     size_t plen = strlen(path);
     char *tmp = al_malloc(plen + 64);

@@ -118,6 +118,11 @@ al_status gguf_writer_write(gguf_writer *w, FILE *f);
  * directory, fflush + fsync, renames it over `path`, fsyncs the directory.
  * On failure the temporary file is removed and `path` is untouched. */
 al_status gguf_writer_save(gguf_writer *w, const char *path);
+/* Removes "<path>.tmp.<pid>.<seq>" files whose process no longer exists
+ * (killed during a save; nobody will rename them). gguf_writer_save calls
+ * it before writing, so at most one temporary file per path outlives a
+ * crash, and only until the next save. */
+void gguf_remove_stale_temps(const char *path);
 
 /* ---- reader ------------------------------------------------------------------ */
 typedef struct gguf_reader gguf_reader;

@@ -48,6 +48,41 @@ double al_sched_lr(const al_train_config *c, long long step, long long per_epoch
 
 /* ---- the trainer (src/train/trainer.c); here so checkpoints can reach its state */
 
+/* Where a run stands: with the weights, optimizer and model streams, all a
+ * run needs to go on exactly as it would have; saved in checkpoints. */
+typedef struct al_run_pos {
+    int active;            /* a run is in progress */
+    int ep;                /* epoch of the run, 0-based */
+    long long step;        /* steps done in that epoch */
+    long long gstep;       /* steps done in the run (the schedule's clock) */
+    double loss_sum;       /* the epoch's running sums */
+    long long counted, correct;
+    int bad_epochs, have_best;
+    /* the loss since the last rollback point, and the lowest such interval
+     * mean of the run (-1: none yet): a point is only taken while the loss
+     * has not exploded (see AL_LOSS_GUARD in trainer.c) */
+    double iv_loss, ref_loss;
+    long long iv_count;
+    al_train_report rep;   /* the run's report so far (seconds aside) */
+} al_run_pos;
+
+/* A copy of the whole training state: the rollback point and what a
+ * checkpoint file holds. One block, allocated outside the steps. */
+typedef struct al_snap {
+    int valid;
+    al_run_pos pos;
+    long long epochs_done, steps_done, runs_done, opt_t;
+    al_rng rng;            /* the model's dropout stream */
+    uint64_t train_fp, eval_fp;
+    int train_n, has_eval;
+    float *w;              /* m->nweights: every weight and state tensor */
+    float *s1, *s2;        /* opt.nfloats each (NULL when the optimizer has no such buffer) */
+    float *best;           /* m->nweights when cfg.patience > 0, else NULL */
+    float *lstm;           /* carried LSTM state, cfg.batch rows of h and c per LSTM node */
+    size_t lstm_n;
+    void *block;
+} al_snap;
+
 typedef al_status (*al_trainer_source_fn)(void *user, const int *idx, int b, long long epoch, float *xb);
 
 struct al_trainer {
@@ -73,13 +108,52 @@ struct al_trainer {
     int start;
     al_trainer_source_fn source;
     void *source_user;
+    void (*source_free)(void *user); /* when the trainer owns source_user */
+    uint64_t source_fp;  /* fingerprint of what the source adds (freeze, augmentation, ids) */
     long long epochs_done; /* over all runs: seeds the shuffle */
     long long steps_done;
+    long long runs_done;
+    al_run_pos pos;      /* the run in progress */
+    /* the data of the run in progress, checked when a slice or a resumed
+     * run continues */
+    const al_dataset *train_ptr, *eval_ptr;
+    uint64_t train_fp, eval_fp;
+    int train_n, has_eval, data_checked;
+    long long perm_epoch; /* the epoch t->perm holds, -1: none */
+    double run_seconds, ep_elapsed;
+    al_snap snap;        /* the last good state (src/train/checkpoint.c) */
 };
 
 /* Installs a batch source that delivers `feat` floats per sample, the input
  * of node `start`; nodes below `start` must be frozen. Sizes the batch buffer
  * (not inside a step). */
 al_status al_trainer_set_source(al_trainer *t, int start, size_t feat, al_trainer_source_fn fn, void *user);
+
+/* ---- checkpoints (src/train/checkpoint.c) ---------------------------------------- */
+
+/* A fast 64-bit hash of n bytes, continuing from h (not cryptographic). */
+uint64_t al_hash_bytes(uint64_t h, const void *p, size_t n);
+/* A 64-bit fingerprint of a dataset's shape, labels and input bits. */
+uint64_t al_dataset_fingerprint(const al_dataset *d);
+/* Allocates t->snap (no-op when done). */
+al_status al_snap_alloc(al_trainer *t);
+void al_snap_free(al_snap *s);
+/* Copies the live state into t->snap, or t->snap back into the live state
+ * (rollbacks and lr_scale of the run in progress are the caller's). */
+void al_snap_capture(al_trainer *t);
+void al_snap_restore(al_trainer *t);
+/* Writes t->snap to path (atomic) and logs it at AL_LOG_INFO. */
+al_status al_snap_write(al_trainer *t, const char *path);
+/* Makes the live state the rollback point (t->snap) if it is good: finite
+ * weights, and a mean loss since the last point of at most AL_LOSS_GUARD x
+ * the run's best interval mean (or its starting loss) + AL_LOSS_GUARD_ABS.
+ * Returns 1 when taken, 0 when the loss exploded (periodic: the interval
+ * restarts, logged), -1 for non-finite weights. Not periodic: the live
+ * state is left as it was unless taken. */
+#define AL_LOSS_GUARD 100.0
+#define AL_LOSS_GUARD_ABS 10.0
+int al_trainer_point(al_trainer *t, int periodic);
+/* 1 when every trained weight is finite. */
+int al_trainer_weights_finite(const al_trainer *t);
 
 #endif /* AL_OPTIM_H */

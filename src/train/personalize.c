@@ -11,6 +11,7 @@
 #include "optim.h"
 
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 void al_personalize_config_default(al_personalize_config *c) {
@@ -31,7 +32,8 @@ typedef struct {
     const al_dataset *d;
     const uint64_t *ids;
     al_cache *cache;
-    const al_personalize_config *c;
+    const al_personalize_config *c; /* &cfg */
+    al_personalize_config cfg;
     int start;
     int C, H, W;
     size_t xn, feat;
@@ -113,12 +115,37 @@ static int progress(void *user, const al_epoch_info *info, int final) {
     return s->user_progress ? s->user_progress(s->user_progress_user, info, final) : 0;
 }
 
-al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
-                         al_cache *cache, const al_personalize_config *c, const al_dataset *eval,
-                         al_personalize_report *r) {
-    al_personalize_report local;
-    if (!r) r = &local;
-    memset(r, 0, sizeof *r);
+static void psrc_free(void *user) {
+    psrc *s = user;
+    if (!s) return;
+    al_free(s->stage);
+    al_free(s->miss);
+    al_free(s);
+}
+
+/* What the source adds to the trainer's state, for checkpoints: a resume
+ * with another freeze point, augmentation or id list is refused. */
+static uint64_t source_fingerprint(const psrc *s) {
+    const al_augment_config *a = &s->c->aug;
+    uint64_t v[12];
+    float f[5] = {a->rotate_deg, a->brightness, a->contrast, a->noise, 0.0f};
+    v[0] = (uint64_t)s->start;
+    v[1] = (uint64_t)s->c->aug_variants;
+    v[2] = s->c->aug_variants > 1 ? (uint64_t)(uint32_t)a->shift : 0;
+    v[3] = s->c->aug_variants > 1 ? (uint64_t)(uint32_t)a->hflip : 0;
+    v[4] = s->c->aug_variants > 1 ? (uint64_t)(uint32_t)a->cutout : 0;
+    v[5] = s->ids != NULL;
+    memset(&v[6], 0, sizeof(uint64_t) * 6);
+    if (s->c->aug_variants > 1) memcpy(&v[6], f, sizeof f);
+    uint64_t h = al_hash_bytes(0x5012cef9ULL, v, sizeof v);
+    if (s->ids) h = al_hash_bytes(h, s->ids, sizeof(uint64_t) * (size_t)s->d->n);
+    return h;
+}
+
+al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                             al_cache *cache, const al_personalize_config *c, al_trainer **out) {
+    if (!out) return al_error(AL_EINVAL, "al_personalize_new: out is NULL");
+    *out = NULL;
     if (!m || !train || !c) return al_error(AL_EINVAL, "al_personalize: NULL argument");
     if (c->aug_variants < 1 || c->aug_variants > 1024)
         return al_error(AL_ERANGE, "augmentation variants must be 1..1024, got %d", c->aug_variants);
@@ -134,46 +161,83 @@ al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, co
         if (m->nodes[i].cfg.type == AL_L_ADD && m->nodes[i].cfg.src < start - 1)
             return al_error(AL_EINVAL, "node %d adds node %d across the freeze point %d; move the freeze point", i,
                             m->nodes[i].cfg.src, start);
-    psrc s = {0};
-    s.m = m;
-    s.pool = pool;
-    s.d = train;
-    s.ids = ids;
-    s.cache = start > 0 ? cache : NULL;
-    s.c = c;
-    s.start = start;
-    s.xn = al_shape_numel(&m->in);
-    s.feat = start > 0 ? al_shape_numel(&m->nodes[start - 1].out) : s.xn;
+    if (c->aug_variants > 1 && (m->in.ndim != 3 || m->input_tokens))
+        return al_error(AL_EINVAL, "augmentation variants need an image model (input CxHxW)");
+    psrc *s = al_calloc(1, sizeof *s);
+    if (!s) return AL_ENOMEM;
+    s->cfg = *c;
+    s->c = &s->cfg;
+    s->m = m;
+    s->pool = pool;
+    s->d = train;
+    s->ids = ids;
+    s->cache = start > 0 ? cache : NULL;
+    s->start = start;
+    s->xn = al_shape_numel(&m->in);
+    s->feat = start > 0 ? al_shape_numel(&m->nodes[start - 1].out) : s->xn;
     if (c->aug_variants > 1) {
-        if (m->in.ndim != 3 || m->input_tokens)
-            return al_error(AL_EINVAL, "augmentation variants need an image model (input CxHxW)");
-        s.C = m->in.d[0];
-        s.H = m->in.d[1];
-        s.W = m->in.d[2];
+        s->C = m->in.d[0];
+        s->H = m->in.d[1];
+        s->W = m->in.d[2];
     }
     al_train_config tc = c->train;
-    s.user_progress = tc.progress;
-    s.user_progress_user = tc.progress_user;
+    s->user_progress = tc.progress;
+    s->user_progress_user = tc.progress_user;
     tc.progress = progress;
-    tc.progress_user = &s;
+    tc.progress_user = s;
     al_trainer *t = NULL;
     al_status st = al_trainer_new(m, pool, &tc, &t);
-    if (st) return st;
-    s.stage = al_malloc(sizeof(float) * s.xn * (size_t)tc.batch);
-    s.miss = al_malloc(sizeof(int) * (size_t)tc.batch);
-    if (!s.stage || !s.miss) {
-        st = AL_ENOMEM;
-        goto done;
+    if (st) {
+        psrc_free(s);
+        return st;
     }
-    if (s.cache) al_cache_bind(s.cache, s.feat, al_model_prefix_fingerprint(m));
-    st = al_trainer_set_source(t, start, s.feat, source, &s);
-    if (st) goto done;
-    st = al_trainer_run(t, train, eval, &r->train);
-    r->first_epoch_seconds = s.first_epoch;
-    r->later_epoch_seconds = s.epochs_seen > 1 ? s.later_sum / (s.epochs_seen - 1) : 0.0;
-    r->prefix_samples = s.prefix_samples;
-    r->suffix_samples = s.suffix_samples;
+    t->source_user = s; /* owned from here on: al_trainer_free frees it */
+    t->source_free = psrc_free;
+    s->stage = al_malloc(sizeof(float) * s->xn * (size_t)tc.batch);
+    s->miss = al_malloc(sizeof(int) * (size_t)tc.batch);
+    if (!s->stage || !s->miss) {
+        st = AL_ENOMEM;
+        goto fail;
+    }
+    if ((st = al_trainer_set_source(t, start, s->feat, source, s)) != AL_OK) goto fail;
+    t->source_fp = source_fingerprint(s);
+    if (s->cache) al_cache_bind(s->cache, s->feat, al_model_prefix_fingerprint(m));
+    *out = t;
+    return AL_OK;
+fail:
+    al_trainer_free(t);
+    return st;
+}
+
+static int file_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                         al_cache *cache, const al_personalize_config *c, const al_dataset *eval,
+                         al_personalize_report *r) {
+    al_personalize_report local;
+    if (!r) r = &local;
+    memset(r, 0, sizeof *r);
+    al_trainer *t;
+    al_status st = al_personalize_new(m, pool, train, ids, cache, c, &t);
+    if (st) return st;
+    psrc *s = t->source_user;
+    const char *ck = c->train.checkpoint_path;
+    if (c->resume && ck && file_exists(ck) && (st = al_trainer_resume(t, ck)) != AL_OK) goto done;
+    if (t->pos.active || t->runs_done == 0) {
+        st = al_trainer_run(t, train, eval, &r->train);
+    } else {
+        /* a finished checkpoint: its weights are the result */
+        r->train = t->pos.rep;
+    }
+    r->first_epoch_seconds = s->first_epoch;
+    r->later_epoch_seconds = s->epochs_seen > 1 ? s->later_sum / (s->epochs_seen - 1) : 0.0;
+    r->prefix_samples = s->prefix_samples;
+    r->suffix_samples = s->suffix_samples;
     uint64_t pre = 0, suf = 0;
+    int start = s->start;
     for (int i = 0; i < m->nnodes; i++) {
         uint64_t k = m->nodes[i].vt->macs ? m->nodes[i].vt->macs(&m->nodes[i]) : 0;
         if (i < start)
@@ -181,11 +245,9 @@ al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, co
         else
             suf += k;
     }
-    r->macs = pre * s.prefix_samples + 3 * suf * s.suffix_samples;
-    if (s.cache) al_cache_get_stats(s.cache, &r->cache);
+    r->macs = pre * s->prefix_samples + 3 * suf * s->suffix_samples;
+    if (s->cache) al_cache_get_stats(s->cache, &r->cache);
 done:
-    al_free(s.stage);
-    al_free(s.miss);
     al_trainer_free(t);
     return st;
 }

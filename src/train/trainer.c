@@ -45,6 +45,10 @@ void al_train_config_default(al_train_config *c) {
     c->shuffle = 1;
     c->seed = 42;
     c->patience = 0;
+    c->checkpoint_path = NULL;
+    c->checkpoint_every = 0;
+    c->max_rollbacks = 3;
+    c->rollback_lr_factor = 0.1;
 }
 
 static double now_seconds(void) {
@@ -80,6 +84,13 @@ static al_status check_config(const al_train_config *c) {
     if (c->warmup_steps < 0) return al_error(AL_EINVAL, "warmup_steps must be >= 0, got %d", c->warmup_steps);
     if (!(c->clip_norm >= 0.0)) return al_error(AL_EINVAL, "clip_norm must be >= 0, got %g", c->clip_norm);
     if (c->patience < 0) return al_error(AL_EINVAL, "patience must be >= 0, got %d", c->patience);
+    if (c->checkpoint_every < 0)
+        return al_error(AL_EINVAL, "checkpoint_every must be >= 0 steps, got %d", c->checkpoint_every);
+    if (c->checkpoint_path && !*c->checkpoint_path) return al_error(AL_EINVAL, "checkpoint_path is empty");
+    if (c->max_rollbacks < 0 || c->max_rollbacks > 1000)
+        return al_error(AL_EINVAL, "max_rollbacks must be in 0..1000, got %d", c->max_rollbacks);
+    if (c->max_rollbacks > 0 && !(c->rollback_lr_factor > 0.0 && c->rollback_lr_factor < 1.0))
+        return al_error(AL_EINVAL, "rollback_lr_factor must be in (0,1), got %g", c->rollback_lr_factor);
     return AL_OK;
 }
 
@@ -129,6 +140,8 @@ al_status al_trainer_new(al_model *m, al_pool *pool, const al_train_config *cfg,
     t->m = m;
     t->pool = pool;
     t->cfg = *cfg;
+    t->perm_epoch = -1;
+    t->pos.rep.lr_scale = 1.0;
     t->xn = al_shape_numel(&m->in);
     t->yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
     st = al_optim_init(&t->opt, m, cfg);
@@ -201,6 +214,8 @@ void al_trainer_free(al_trainer *t) {
     al_free(t->yb);
     al_free(t->perm);
     al_free(t->best);
+    al_snap_free(&t->snap);
+    if (t->source_free) t->source_free(t->source_user);
     al_free(t);
 }
 
@@ -249,10 +264,16 @@ static al_status prepare_run(al_trainer *t, const al_dataset *train, const al_da
         al_free(t->perm);
         t->perm = p;
         t->perm_cap = train->n;
+        t->perm_epoch = -1;
     }
     if (t->cfg.patience > 0 && eval && !t->best) {
         t->best = al_malloc(sizeof(float) * (t->m->nweights ? t->m->nweights : 1));
         if (!t->best) return AL_ENOMEM;
+    }
+    const al_train_config *c = &t->cfg;
+    if (c->max_rollbacks > 0 || c->checkpoint_every > 0) {
+        al_status st = al_snap_alloc(t);
+        if (st != AL_OK) return st;
     }
     return al_model_plan(t->m, t->cfg.batch);
 }
@@ -271,7 +292,189 @@ static void shuffle(int *perm, int n, uint64_t seed, long long epoch, int on) {
     }
 }
 
-static al_status run(al_trainer *t, const al_dataset *train, const al_dataset *eval, al_train_report *r) {
+/* A new run: a fresh position, the data's fingerprints (so a resumed run can
+ * refuse other data) and, with rollbacks on, the first good state. */
+static void begin_run(al_trainer *t, const al_dataset *train, const al_dataset *eval) {
+    memset(&t->pos, 0, sizeof t->pos);
+    t->pos.active = 1;
+    t->pos.rep.best_eval_loss = t->pos.rep.best_eval_acc = t->pos.rep.final_eval_acc = -1.0;
+    t->pos.rep.lr_scale = 1.0;
+    t->pos.ref_loss = -1.0;
+    t->train_ptr = train;
+    t->eval_ptr = eval;
+    t->train_n = train->n;
+    t->has_eval = eval != NULL;
+    t->train_fp = al_dataset_fingerprint(train);
+    t->eval_fp = eval ? al_dataset_fingerprint(eval) : 0;
+    t->data_checked = 1;
+    t->run_seconds = 0.0;
+    t->ep_elapsed = 0.0;
+    if (t->cfg.max_rollbacks > 0) al_snap_capture(t);
+}
+
+/* A run continued by a later slice or after al_trainer_resume: same data. */
+static al_status check_same_data(al_trainer *t, const al_dataset *train, const al_dataset *eval) {
+    if (t->data_checked && train == t->train_ptr && eval == t->eval_ptr) return AL_OK;
+    if (train->n != t->train_n || al_dataset_fingerprint(train) != t->train_fp)
+        return al_error(AL_EINVAL,
+                        "the training data (%d samples) differ from those of the run in progress (%d samples, "
+                        "fingerprint %016llx): continue a resumed or sliced run with the same data",
+                        train->n, t->train_n, (unsigned long long)t->train_fp);
+    if ((eval != NULL) != t->has_eval || (eval && al_dataset_fingerprint(eval) != t->eval_fp))
+        return al_error(AL_EINVAL, "the evaluation data differ from those of the run in progress (%s)",
+                        t->has_eval ? "it had an evaluation set" : "it had none");
+    t->train_ptr = train;
+    t->eval_ptr = eval;
+    t->data_checked = 1;
+    return AL_OK;
+}
+
+/* Divergence: back to the last good state of this run with a lower learning
+ * rate, or, past max_rollbacks, AL_ENUMERIC with the last good weights. */
+static al_status rollback(al_trainer *t, const char *why) {
+    const al_train_config *c = &t->cfg;
+    int n = t->pos.rep.rollbacks;
+    double scale = t->pos.rep.lr_scale;
+    int have = t->snap.valid && t->snap.pos.active;
+    if (!have || n >= c->max_rollbacks) {
+        if (have) al_snap_restore(t);
+        t->pos.active = 0;
+        t->pos.rep.rollbacks = n;
+        t->pos.rep.lr_scale = scale;
+        if (n > 0)
+            return al_error(AL_ENUMERIC, "%s, after %d rollback%s to lower learning rates (x%g); the model holds the "
+                                         "last good weights", why, n, n == 1 ? "" : "s", scale);
+        return al_error(AL_ENUMERIC, "%s; try a lower learning rate or gradient clipping", why);
+    }
+    al_snap_restore(t);
+    t->pos.rep.rollbacks = n + 1;
+    t->pos.rep.lr_scale = scale * c->rollback_lr_factor;
+    al_log(AL_LOG_WARN,
+           "%s: rolled back to step %lld of the run (epoch %d) and lowered the learning rate to x%g of its schedule "
+           "(rollback %d of at most %d)",
+           why, t->pos.gstep, t->pos.ep + 1, t->pos.rep.lr_scale, n + 1, c->max_rollbacks);
+    return AL_OK;
+}
+
+/* One step at the position: gather batch -> zero grads -> forward -> softmax
+ * CE -> backward -> clip -> optimizer step. A non-finite loss or gradient
+ * norm leaves the weights untouched and fills `why`. */
+static al_status step(al_trainer *t, const al_dataset *train, int k, long long per_epoch, long long total,
+                      char *why, size_t why_cap) {
+    al_model *m = t->m;
+    const al_train_config *c = &t->cfg;
+    al_run_pos *p = &t->pos;
+    const int n = train->n, B = c->batch, yl = train->y_len;
+    const size_t xn = t->xn;
+    const long long s = p->step;
+    int b = (int)AL_MIN((long long)B, (long long)n - s * B);
+    const int *idx = t->perm + s * B;
+    int32_t *yb = t->yb;
+    long want = 0;
+    al_status st;
+    for (int j = 0; j < b; j++) {
+        if (!t->source) memcpy(t->xb + (size_t)j * xn, train->x + (size_t)idx[j] * xn, sizeof(float) * xn);
+        memcpy(yb + (size_t)j * yl, train->y + (size_t)idx[j] * yl, sizeof(int32_t) * (size_t)yl);
+    }
+    if (t->source && (st = t->source(t->source_user, idx, b, t->epochs_done, t->xb)) != AL_OK) return st;
+    for (int j = 0; j < b * yl; j++) want += yb[j] >= 0;
+    /* x1.0 is exact: without a rollback the schedule's lr is used bit for bit */
+    double lr = al_sched_lr(c, p->gstep, per_epoch, total) * p->rep.lr_scale;
+    if (want > 0) {
+        /* mean over the counted rows, as F.cross_entropy(reduction='mean') */
+        al_model_zero_grad(m);
+        const float *logits;
+        st = al_model_forward_from(m, t->pool, t->start, t->xb, b, 1, &logits);
+        if (st != AL_OK) return st;
+        double l;
+        long cn, cr;
+        al_softmax_ce(logits, yb, b * yl, k, 1.0f / (float)want, t->dlogits, &l, &cn, &cr);
+        if (!isfinite(l)) {
+            snprintf(why, why_cap, "the training loss became %s at epoch %d, step %lld (lr %g)",
+                     isnan(l) ? "NaN" : "Inf", p->ep + 1, s + 1, lr);
+            return AL_OK;
+        }
+        st = al_model_backward(m, t->pool, t->xb, t->dlogits, b);
+        if (st != AL_OK) return st;
+        /* the norm is checked every step (NaN/Inf in any gradient); it clips only with clip_norm > 0 */
+        double gn = al_optim_clip(&t->opt, c->clip_norm);
+        if (!isfinite(gn)) {
+            snprintf(why, why_cap, "the gradient norm became %s at epoch %d, step %lld (lr %g)",
+                     isnan(gn) ? "NaN" : "Inf", p->ep + 1, s + 1, lr);
+            return AL_OK;
+        }
+        al_optim_step(&t->opt, (float)lr);
+        p->loss_sum += l;
+        p->iv_loss += l;
+        p->iv_count += cn;
+        if (p->ref_loss < 0.0 && cn > 0) p->ref_loss = l / (double)cn; /* the run's starting loss */
+        p->counted += cn;
+        p->correct += cr;
+    }
+    p->step++;
+    p->gstep++;
+    t->steps_done++;
+    p->rep.steps++;
+    p->rep.samples += b;
+    return AL_OK;
+}
+
+/* The end of an epoch: report, evaluation, early stopping. *stop = 1 ends
+ * the run. */
+static al_status end_epoch(al_trainer *t, const al_dataset *eval, long long per_epoch, long long total, double te,
+                           int *stop) {
+    al_model *m = t->m;
+    const al_train_config *c = &t->cfg;
+    al_run_pos *p = &t->pos;
+    al_train_report *r = &p->rep;
+    const int early = c->patience > 0 && eval;
+    *stop = 0;
+    t->epochs_done++;
+    r->epochs_run = p->ep + 1;
+    r->final_loss = p->counted ? p->loss_sum / (double)p->counted : 0.0;
+    r->final_train_acc = p->counted ? (double)p->correct / (double)p->counted : 0.0;
+    al_epoch_info info = {0};
+    info.epoch = p->ep + 1;
+    info.steps = (int)per_epoch;
+    info.eval_loss = info.eval_acc = -1.0;
+    info.step = (int)per_epoch;
+    info.loss = r->final_loss;
+    info.train_acc = r->final_train_acc;
+    info.lr = al_sched_lr(c, p->gstep > 0 ? p->gstep - 1 : 0, per_epoch, total) * r->lr_scale;
+    if (eval) {
+        double el, ea;
+        al_status st = al_evaluate(m, t->pool, eval, c->batch, &el, &ea);
+        if (st != AL_OK) return st;
+        info.eval_loss = el;
+        info.eval_acc = ea;
+        r->final_eval_acc = ea;
+        if (r->best_epoch == 0 || el < r->best_eval_loss) {
+            r->best_epoch = p->ep + 1;
+            r->best_eval_loss = el;
+            r->best_eval_acc = ea;
+            p->bad_epochs = 0;
+            if (early) {
+                memcpy(t->best, m->wblock, sizeof(float) * m->nweights);
+                p->have_best = 1;
+            }
+        } else if (early && ++p->bad_epochs >= c->patience) {
+            *stop = 1;
+        }
+    }
+    info.seconds = now_seconds() - te;
+    if (c->progress && c->progress(c->progress_user, &info, 1))
+        return al_error(AL_ECANCELED, "training canceled by the progress callback after epoch %d", p->ep + 1);
+    p->ep++;
+    p->step = 0;
+    p->loss_sum = 0.0;
+    p->counted = p->correct = 0;
+    return AL_OK;
+}
+
+/* Runs steps until the budget is spent (*done = 0) or the run ends (*done =
+ * 1). On return *touched says whether t->pos describes this call's run. */
+static al_status slice(al_trainer *t, const al_dataset *train, const al_dataset *eval, long long max_steps,
+                       double max_ms, int *done, int *touched) {
     al_model *m = t->m;
     const al_train_config *c = &t->cfg;
     if (train->n <= 0) return al_error(AL_EINVAL, "the training set is empty");
@@ -284,131 +487,142 @@ static al_status run(al_trainer *t, const al_dataset *train, const al_dataset *e
     }
     if (!al_optim_matches(&t->opt, m))
         return al_error(AL_ESTATE, "the model's frozen layers changed after the trainer was created; create a new trainer");
+    if (t->pos.active && (st = check_same_data(t, train, eval)) != AL_OK) return st;
     st = prepare_run(t, train, eval);
     if (st != AL_OK) return st;
+    if (!t->pos.active) begin_run(t, train, eval);
+    *touched = 1;
 
-    const int n = train->n, B = c->batch, yl = train->y_len;
-    const size_t xn = t->xn;
+    const int n = train->n, B = c->batch;
     const long long per_epoch = (n + B - 1) / B, total = per_epoch * (long long)c->epochs;
-    const int early = c->patience > 0 && eval;
-    int bad_epochs = 0, have_best = 0;
-    long long gstep = 0;
+    /* rollback points: every checkpoint, or at each epoch's start */
+    const long long every = c->checkpoint_every > 0 ? c->checkpoint_every : c->max_rollbacks > 0 ? per_epoch : 0;
+    const int to_disk = c->checkpoint_path && c->checkpoint_every > 0;
+    const double t0 = now_seconds();
+    double te = t0 - t->ep_elapsed;
+    long long ran = 0;
+    char why[200];
+    al_run_pos *p = &t->pos;
 
-    for (int ep = 0; ep < c->epochs; ep++) {
-        double te = now_seconds();
-        shuffle(t->perm, n, c->seed, t->epochs_done, c->shuffle);
-        double loss_sum = 0.0;
-        long counted = 0, correct = 0;
-        al_epoch_info info = {0};
-        info.epoch = ep + 1;
-        info.steps = (int)per_epoch;
-        info.eval_loss = info.eval_acc = -1.0;
-        for (long long s = 0; s < per_epoch; s++, gstep++) {
-            int b = (int)AL_MIN((long long)B, (long long)n - s * B);
-            const int *idx = t->perm + s * B;
-            int32_t *yb = t->yb;
-            long want = 0;
-            for (int j = 0; j < b; j++) {
-                if (!t->source) memcpy(t->xb + (size_t)j * xn, train->x + (size_t)idx[j] * xn, sizeof(float) * xn);
-                memcpy(yb + (size_t)j * yl, train->y + (size_t)idx[j] * yl, sizeof(int32_t) * (size_t)yl);
+    while (p->ep < c->epochs) {
+        if (p->step >= per_epoch) {
+            int stop;
+            if ((st = end_epoch(t, eval, per_epoch, total, te, &stop)) != AL_OK) goto abort;
+            te = now_seconds();
+            if (stop) {
+                p->rep.stopped_early = 1;
+                break;
             }
-            if (t->source && (st = t->source(t->source_user, idx, b, t->epochs_done, t->xb)) != AL_OK) return st;
-            for (int j = 0; j < b * yl; j++) want += yb[j] >= 0;
-            double lr = al_sched_lr(c, gstep, per_epoch, total);
-            if (want > 0) {
-                /* mean over the counted rows, as F.cross_entropy(reduction='mean') */
-                al_model_zero_grad(m);
-                const float *logits;
-                st = al_model_forward_from(m, t->pool, t->start, t->xb, b, 1, &logits);
-                if (st != AL_OK) return st;
-                double l;
-                long cn, cr;
-                al_softmax_ce(logits, yb, b * yl, k, 1.0f / (float)want, t->dlogits, &l, &cn, &cr);
-                if (!isfinite(l))
-                    return al_error(AL_ENUMERIC,
-                                    "the training loss became %s at epoch %d, step %lld (lr %g); "
-                                    "try a lower learning rate or gradient clipping",
-                                    isnan(l) ? "NaN" : "Inf", ep + 1, s + 1, lr);
-                st = al_model_backward(m, t->pool, t->xb, t->dlogits, b);
-                if (st != AL_OK) return st;
-                if (c->clip_norm > 0.0) {
-                    double gn = al_optim_clip(&t->opt, c->clip_norm);
-                    if (!isfinite(gn))
-                        return al_error(AL_ENUMERIC, "the gradient norm became %s at epoch %d, step %lld (lr %g)",
-                                        isnan(gn) ? "NaN" : "Inf", ep + 1, s + 1, lr);
-                }
-                al_optim_step(&t->opt, (float)lr);
-                loss_sum += l;
-                counted += cn;
-                correct += cr;
-            }
-            t->steps_done++;
-            r->steps++;
-            r->samples += b;
-            if (c->progress) {
-                info.step = (int)(s + 1);
-                info.loss = counted ? loss_sum / (double)counted : 0.0;
-                info.train_acc = counted ? (double)correct / (double)counted : 0.0;
-                info.lr = lr;
-                info.seconds = now_seconds() - te;
-                if (c->progress(c->progress_user, &info, 0))
-                    return al_error(AL_ECANCELED, "training canceled by the progress callback at epoch %d, step %lld",
-                                    ep + 1, s + 1);
-            }
+            continue;
         }
-        t->epochs_done++;
-        r->epochs_run = ep + 1;
-        r->final_loss = counted ? loss_sum / (double)counted : 0.0;
-        r->final_train_acc = counted ? (double)correct / (double)counted : 0.0;
-        info.step = (int)per_epoch;
-        info.loss = r->final_loss;
-        info.train_acc = r->final_train_acc;
-        info.lr = al_sched_lr(c, gstep > 0 ? gstep - 1 : 0, per_epoch, total);
-        int stop = 0;
-        if (eval) {
-            double el, ea;
-            st = al_evaluate(m, t->pool, eval, B, &el, &ea);
-            if (st != AL_OK) return st;
-            info.eval_loss = el;
-            info.eval_acc = ea;
-            r->final_eval_acc = ea;
-            if (r->best_epoch == 0 || el < r->best_eval_loss) {
-                r->best_epoch = ep + 1;
-                r->best_eval_loss = el;
-                r->best_eval_acc = ea;
-                bad_epochs = 0;
-                if (early) {
-                    memcpy(t->best, m->wblock, sizeof(float) * m->nweights);
-                    have_best = 1;
-                }
-            } else if (early && ++bad_epochs >= c->patience) {
-                stop = 1;
-            }
+        if (ran > 0 && ((max_steps > 0 && ran >= max_steps) || (max_ms > 0.0 && (now_seconds() - t0) * 1e3 >= max_ms))) {
+            t->ep_elapsed = now_seconds() - te;
+            return AL_OK;
         }
-        info.seconds = now_seconds() - te;
-        if (c->progress && c->progress(c->progress_user, &info, 1))
-            return al_error(AL_ECANCELED, "training canceled by the progress callback after epoch %d", ep + 1);
-        if (stop) {
-            r->stopped_early = 1;
-            break;
+        if (t->perm_epoch != t->epochs_done) {
+            shuffle(t->perm, n, c->seed, t->epochs_done, c->shuffle);
+            t->perm_epoch = t->epochs_done;
+        }
+        why[0] = '\0';
+        if ((st = step(t, train, k, per_epoch, total, why, sizeof why)) != AL_OK) goto abort;
+        if (!why[0] && every > 0 && t->steps_done % every == 0) {
+            int got = al_trainer_point(t, 1);
+            if (got < 0)
+                snprintf(why, sizeof why, "the weights became non-finite by epoch %d, step %lld", p->ep + 1, p->step);
+            /* a failed write leaves the run in progress: the caller may retry */
+            else if (got > 0 && to_disk && (st = al_snap_write(t, c->checkpoint_path)) != AL_OK)
+                return st;
+        }
+        if (why[0]) {
+            if ((st = rollback(t, why)) != AL_OK) return st;
+            te = now_seconds();
+            continue;
+        }
+        ran++;
+        if (c->progress) {
+            al_epoch_info info = {0};
+            info.epoch = p->ep + 1;
+            info.steps = (int)per_epoch;
+            info.eval_loss = info.eval_acc = -1.0;
+            info.step = (int)p->step;
+            info.loss = p->counted ? p->loss_sum / (double)p->counted : 0.0;
+            info.train_acc = p->counted ? (double)p->correct / (double)p->counted : 0.0;
+            info.lr = al_sched_lr(c, p->gstep - 1, per_epoch, total) * p->rep.lr_scale;
+            info.seconds = now_seconds() - te;
+            if (c->progress(c->progress_user, &info, 0)) {
+                st = al_error(AL_ECANCELED, "training canceled by the progress callback at epoch %d, step %lld",
+                              p->ep + 1, p->step);
+                goto abort;
+            }
         }
     }
-    if (have_best && r->best_epoch != r->epochs_run) {
+    if (p->have_best && p->rep.best_epoch != p->rep.epochs_run) {
         /* the weights of the best epoch, and the numbers that go with them */
         memcpy(m->wblock, t->best, sizeof(float) * m->nweights);
-        r->final_eval_acc = r->best_eval_acc;
+        p->rep.final_eval_acc = p->rep.best_eval_acc;
+    }
+    p->active = 0;
+    t->runs_done++;
+    *done = 1;
+    if (to_disk) {
+        al_snap_capture(t);
+        if ((st = al_snap_write(t, c->checkpoint_path)) != AL_OK) return st;
     }
     return AL_OK;
+abort:
+    p->active = 0;
+    return st;
+}
+
+al_status al_trainer_run_slice(al_trainer *t, const al_dataset *train, const al_dataset *eval, long long max_steps,
+                               double max_ms, int *done, al_train_report *r) {
+    al_train_report local;
+    int done_local;
+    if (!r) r = &local;
+    if (!done) done = &done_local;
+    *done = 0;
+    memset(r, 0, sizeof *r);
+    r->best_eval_loss = r->best_eval_acc = r->final_eval_acc = -1.0;
+    r->lr_scale = 1.0;
+    if (!t || !train) return al_error(AL_EINVAL, "al_trainer_run_slice: NULL argument");
+    double t0 = now_seconds();
+    int touched = 0;
+    al_status st = slice(t, train, eval, max_steps, max_ms, done, &touched);
+    if (touched) {
+        /* also for a failed or canceled run: what was done */
+        t->run_seconds += now_seconds() - t0;
+        *r = t->pos.rep;
+        r->seconds = t->run_seconds;
+    }
+    return st;
 }
 
 al_status al_trainer_run(al_trainer *t, const al_dataset *train, const al_dataset *eval, al_train_report *r) {
-    al_train_report local;
-    if (!r) r = &local;
+    int done;
+    return al_trainer_run_slice(t, train, eval, 0, 0.0, &done, r);
+}
+
+void al_trainer_get_pos(const al_trainer *t, al_trainer_pos *p) {
+    if (!p) return;
+    memset(p, 0, sizeof *p);
+    p->lr_scale = 1.0;
+    if (!t) return;
+    p->epochs_done = t->epochs_done;
+    p->steps_done = t->steps_done;
+    p->runs_done = t->runs_done;
+    p->in_run = t->pos.active;
+    p->epoch = t->pos.ep;
+    p->step = t->pos.step;
+    p->rollbacks = t->pos.rep.rollbacks;
+    p->lr_scale = t->pos.rep.lr_scale;
+}
+
+void al_trainer_get_report(const al_trainer *t, al_train_report *r) {
+    if (!r) return;
     memset(r, 0, sizeof *r);
     r->best_eval_loss = r->best_eval_acc = r->final_eval_acc = -1.0;
-    if (!t || !train) return al_error(AL_EINVAL, "al_trainer_run: NULL argument");
-    double t0 = now_seconds();
-    al_status st = run(t, train, eval, r);
-    r->seconds = now_seconds() - t0; /* also for a failed or canceled run: what was done */
-    return st;
+    r->lr_scale = 1.0;
+    if (!t) return;
+    *r = t->pos.rep;
+    r->seconds = t->run_seconds;
 }
