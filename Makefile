@@ -4,11 +4,13 @@
 JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+ARM_BUILD ?= build-arm64
+PREFIX ?= /usr/local
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
 
-.PHONY: all build asan deps test test-fast test-asan test-fuzz demo bench clean golden data
+.PHONY: all build asan deps install test-arm test test-fast test-asan test-fuzz demo bench clean golden data
 
 all: build
 
@@ -22,6 +24,19 @@ build: deps
 asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAL_SANITIZE=ON -DAL_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# make install PREFIX=... [DESTDIR=...]: header, libautlearn.a/.so, the CLI,
+# autlearn.pc and the CMake package (lib/cmake/autlearn)
+install: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(abspath $(PREFIX)) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
+
+# cross-build for aarch64 (Debian's gcc-aarch64-linux-gnu) and run the C unit
+# tests, NEON GEMM kernel included, under qemu-aarch64
+test-arm:
+	@scripts/deps.sh arm
+	@ARM_BUILD=$(ARM_BUILD) JOBS=$(JOBS) scripts/test-arm.sh
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -39,6 +54,7 @@ test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory test-fast
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-arm
 	@$(MAKE) --no-print-directory test-fuzz
 
 data:
@@ -60,4 +76,4 @@ golden:
 	@/usr/bin/python3 scripts/gen_golden.py tests/golden
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(ARM_BUILD) $(FUZZ_BUILD)

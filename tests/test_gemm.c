@@ -82,6 +82,11 @@ int main(void) {
             nvar++;
         }
     CHECK(nvar >= 2); /* ref and the portable C kernel at least */
+#if defined(__aarch64__)
+    /* every aarch64 CPU has NEON: it must be checked below, and chosen */
+    CHECK(al_gemm_available(AL_GEMM_NEON));
+    if (!getenv("AL_GEMM")) CHECK(al_gemm_current() == AL_GEMM_NEON);
+#endif
     CHECK(al_gemm_force(AL_GEMM_NVARIANTS) == 0);
     CHECK(al_gemm_force(AL_GEMM_C) == 1 && al_gemm_current() == AL_GEMM_C);
     CHECK(al_gemm_force(AL_GEMM_AUTO) == 1);

@@ -196,7 +196,9 @@ static al_status put(gguf_writer *w, const void *p, size_t n) {
 
 static al_status put_le(gguf_writer *w, uint64_t v, unsigned width) {
     unsigned char b[8];
-    wr_le(b, v, width);
+    /* all 8 bytes, then the first `width`: with wr_le(b, v, width) aarch64
+     * gcc 12 warns (-Wstringop-overflow) of writes past b it cannot bound */
+    wr_le(b, v, 8);
     return put(w, b, width);
 }
 
