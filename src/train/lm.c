@@ -140,8 +140,10 @@ al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n,
             top3(row, V, b);
             float mx = row[0];
             for (int j = 1; j < V; j++) mx = row[j] > mx ? row[j] : mx;
+            /* float exponentials summed in double: exact enough for a mean log-loss, and the
+             * evaluation's hot loop */
             double se = 0;
-            for (int j = 0; j < V; j++) se += exp((double)row[j] - (double)mx);
+            for (int j = 0; j < V; j++) se += (double)expf(row[j] - mx);
             loss += log(se) - ((double)row[y] - (double)mx);
             cnt++;
             int hit1 = y != AL_TOK_UNK && b[0] == y;
