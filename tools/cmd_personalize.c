@@ -14,8 +14,8 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: autlearn personalize --model CLOUD --data DIR --user K --out PERSONAL [options]\n"
                "       autlearn personalize --scenario text --model CLOUD --user NAME --out PERSONAL\n"
-               "                [--data DIR=data/sotu] [--user-tokens N=30000] [--epochs E=2] [--lr X=0.001]\n"
-               "                [--batch B=32] [--freeze K] [--cache-mb MB=256] [--threads T] [--seed S] [--json]\n"
+               "                [--data DIR=data/sotu] [--user-tokens N=30000] [--epochs E=3] [--lr X=0.003]\n"
+               "                [--batch B=8] [--freeze K] [--cache-mb MB=256] [--threads T] [--seed S] [--json]\n"
                "\n"
                "User K's private data is drawn with --seed (and --users/--per-user) exactly as\n"
                "'autlearn scenario' draws it. Nothing is uploaded; the only file written is --out\n"
@@ -68,7 +68,8 @@ static int personalize_text(int argc, char **argv) {
         else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model) ||
                  cli_str(&a, "user", &user) || cli_str(&a, "scenario", &scenario)) {
         } else if (cli_int(&a, "freeze", 0, 63, &freeze) || cli_int(&a, "epochs", 1, 10000, &c.epochs) ||
-                   cli_int(&a, "batch", 1, 1 << 16, &c.batch) || cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
+                   cli_int(&a, "batch", 1, 1 << 16, &c.device_batch) ||
+                   cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
                    cli_int(&a, "cache-mb", 0, 1 << 20, &cache_mb) || cli_int(&a, "threads", 1, 1024, &threads)) {
         } else if (cli_double(&a, "lr", 1e-9, 10.0, &c.lr)) {
         } else if (cli_u64(&a, "seed", &c.seed)) {
@@ -112,7 +113,7 @@ static int personalize_text(int argc, char **argv) {
     pc.train.optim = AL_OPT_ADAM;
     pc.train.lr = c.lr;
     pc.train.epochs = c.epochs;
-    pc.train.batch = c.batch;
+    pc.train.batch = c.device_batch;
     pc.train.sched = AL_SCHED_COSINE;
     pc.train.clip_norm = 1.0;
     pc.train.seed = c.seed + 1000;

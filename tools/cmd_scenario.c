@@ -32,7 +32,8 @@ static void usage(FILE *f) {
             "  --public-extra DIRS    comma-separated off-domain public text directories\n"
             "  --select-public        Moore-Lewis selection of public documents; also reports random\n"
             "                         public text at the same budget for global and autonomous\n"
-            "  text defaults: --pretrain-epochs 1 --pretrain-lr 0.002 --epochs 2 --lr 0.001\n"
+            "  --device-batch B       the autonomous method's batch (default 8)\n"
+            "  text defaults: --pretrain-epochs 1 --pretrain-lr 0.002 --epochs 3 --lr 0.003\n"
             "                 --local-epochs 2 --local-lr 0.002 --rounds 2 --batch 32 (streams)\n"
             "                 --cache-mb 256; Adam, cosine schedule, gradient clipping 1\n"
             "image:\n"
@@ -105,7 +106,8 @@ int cmd_scenario(int argc, char **argv) {
         else if (cli_str(&a, "users", &users) || cli_str(&a, "public-extra", &c.extra_dirs)) {
         } else if (cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
                    cli_int(&a, "pretrain-tokens", 0, 1 << 30, &pretrain_tokens) ||
-                   cli_int(&a, "vocab", 1, 1 << 20, &c.vocab_words)) {
+                   cli_int(&a, "vocab", 1, 1 << 20, &c.vocab_words) ||
+                   cli_int(&a, "device-batch", 1, 1 << 16, &c.device_batch)) {
         } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "arch", &c.arch) || cli_str(&a, "json", &json) ||
                  cli_str(&a, "svg", &svg) || cli_str(&a, "cloud", &c.cloud_model) ||
                  cli_str(&a, "save-cloud", &c.save_cloud) || cli_str(&a, "methods", &methods)) {

@@ -32,8 +32,9 @@ void al_scenario_config_text_default(al_scenario_config *c) {
     c->users.users = 10;
     c->pretrain_epochs = 1;
     c->pretrain_lr = 0.002;
-    c->epochs = 2;
-    c->lr = 0.001;
+    c->epochs = 3;
+    c->lr = 0.003;
+    c->device_batch = 8;
     c->local_epochs = 2;
     c->local_lr = 0.002;
     c->rounds = 2;
@@ -273,6 +274,7 @@ static al_status autonomous_user(const al_scenario_config *c, al_pool *pool, con
     al_personalize_config pc;
     al_personalize_config_default(&pc);
     lm_config(&pc.train, c, c->epochs, c->lr, c->seed + 1000);
+    if (c->device_batch > 0) pc.train.batch = c->device_batch;
     pc.freeze = freeze;
     curve_cb cb = {work, pool, test, v, curve, 0, AL_OK};
     pc.train.progress = curve ? on_epoch : NULL;

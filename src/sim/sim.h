@@ -61,6 +61,7 @@ typedef struct al_scenario_config {
     int vocab_words;          /* words in the vocabulary besides the specials */
     int select_public;        /* Moore-Lewis selection of the public documents */
     const char *extra_dirs;   /* comma-separated directories of off-domain public text */
+    int device_batch;         /* text: the autonomous method's batch (streams when the LSTM trains) */
 } al_scenario_config;
 
 typedef struct al_scenario_result {
