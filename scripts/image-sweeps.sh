@@ -9,13 +9,14 @@ cd "$(dirname "$0")/.."
 scripts/fetch-data.sh fashion
 cloud=${1:-out/cloud-image.gguf}
 threads=${AL_THREADS:-$(nproc)}
+bin=${AUTLEARN:-build/autlearn}
 mkdir -p out
 if [ ! -f "$cloud" ]; then
-  build/autlearn pretrain --data data/fashion-mnist --threads "$threads" --out "$cloud"
+  "$bin" pretrain --data data/fashion-mnist --threads "$threads" --out "$cloud"
 fi
 run() {  # run LABEL ARGS...: one line of a markdown table
   local label=$1; shift
-  build/autlearn scenario image --cloud "$cloud" --methods global,autonomous --threads "$threads" --quiet \
+  "$bin" scenario image --cloud "$cloud" --methods global,autonomous --threads "$threads" --quiet \
     --json out/sweep.json "$@" >/dev/null
   /usr/bin/python3 - "$label" <<'PY'
 import json, sys
