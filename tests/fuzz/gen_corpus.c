@@ -3,8 +3,11 @@
  *   fuzz_gguf/  small saved models covering every layer type
  *   fuzz_idx/   IDX label+image pairs in fuzz_idx's one-input layout
  *   fuzz_spec/  spec strings (one file each)
+ *   fuzz_checkpoint/  checkpoints of fuzz_ckpt_setup's trainer: mid-epoch,
+ *               at an epoch's end, after a completed run
+ * (fuzz_text's seeds are written by hand: tests/fuzz/corpus/fuzz_text/)
  * Built by CMake with -DAL_FUZZ=ON:  build-fuzz/gen_corpus tests/fuzz/corpus */
-#include "al_internal.h"
+#include "fuzz_common.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -130,5 +133,23 @@ int main(int argc, char **argv) {
     idx_pair(p, 5, 6, 6, 0, 1);
     snprintf(p, sizeof p, "%s/fuzz_idx/gz_both_4x5x5", argv[1]);
     idx_pair(p, 4, 5, 5, 1, 1);
+    /* checkpoints at three points of fuzz_ckpt_setup's run */
+    snprintf(p, sizeof p, "%s/fuzz_checkpoint", argv[1]);
+    mk(p);
+    al_model *m;
+    al_dataset *d;
+    al_trainer *t;
+    if (fuzz_ckpt_setup(&m, &d, &t) != AL_OK) die("checkpoint setup");
+    static const long long slices[] = {2, 3, 100};
+    for (int i = 0; i < 3; i++) {
+        int done;
+        al_train_report r;
+        if (al_trainer_run_slice(t, d, d, slices[i], 0, &done, &r) != AL_OK) die("slice");
+        snprintf(p, sizeof p, "%s/fuzz_checkpoint/ckpt%d", argv[1], i);
+        if (al_trainer_checkpoint(t, p) != AL_OK) die(p);
+    }
+    al_trainer_free(t);
+    al_dataset_free(d);
+    al_model_free(m);
     return 0;
 }
