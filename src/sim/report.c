@@ -201,7 +201,8 @@ al_status al_scenario_write_svg(const al_scenario_config *c, const al_scenario_r
                "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"%d\" y=\"28\" font-size=\"18\" text-anchor=\"middle\">autlearn %s scenario: accuracy per user "
-               "(%d users, %d private samples each)</text>\n", W / 2, c->scenario, r->users, c->users.per_user);
+               "(%d users, %.0f private %s each)</text>\n", W / 2, c->scenario, r->users,
+            r->user_names ? r->user_tokens_mean : (double)c->users.per_user, r->user_names ? "tokens" : "samples");
     /* legend */
     double lx = x0;
     for (int i = 0; i < AL_M_COUNT; i++) {
