@@ -71,6 +71,53 @@ static int al_test_failures;
         return al_test_failures ? 1 : 0;                                                                        \
     } while (0)
 
+/* ---- small synthetic data sets shared by the training tests ------------------ */
+
+/* n 2-D points, class i % 3, centred at (0,3), (3,-2), (-3,-2), sd 0.7.
+ * shift != 0 relabels class c as (c + shift) % 3 (a set that disagrees). */
+static al_dataset *al_test_blobs(int n, uint64_t seed, int shift) {
+    static const float cx[3] = {0.0f, 3.0f, -3.0f}, cy[3] = {3.0f, -2.0f, -2.0f};
+    float *x = malloc(sizeof(float) * 2 * (size_t)n);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
+    al_rng r;
+    al_rng_seed(&r, seed, 9);
+    for (int i = 0; i < n; i++) {
+        int c = i % 3;
+        x[2 * i] = cx[c] + 0.7f * al_rng_normal(&r);
+        x[2 * i + 1] = cy[c] + 0.7f * al_rng_normal(&r);
+        y[i] = (c + shift) % 3;
+    }
+    al_tensor s = {NULL, 1, {2, 0, 0, 0}};
+    al_dataset *d;
+    REQUIRE_OK(al_dataset_from_arrays(x, y, n, &s, 1, 3, &d));
+    free(x);
+    free(y);
+    return d;
+}
+
+/* n 1x8x8 images of 3 classes (top half, left half, checkerboard) over noise. */
+static al_dataset *al_test_images(int n, uint64_t seed) {
+    float *x = malloc(sizeof(float) * 64 * (size_t)n);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
+    al_rng r;
+    al_rng_seed(&r, seed, 3);
+    for (int i = 0; i < n; i++) {
+        int c = (int)al_rng_below(&r, 3);
+        y[i] = c;
+        for (int p = 0; p < 64; p++) {
+            int row = p / 8, col = p % 8;
+            float v = c == 0 ? (row < 4) : c == 1 ? (col < 4) : ((row + col) % 2);
+            x[(size_t)i * 64 + p] = 0.7f * v + 0.3f * al_rng_uniform(&r);
+        }
+    }
+    al_tensor xs = {NULL, 3, {1, 8, 8, 0}};
+    al_dataset *d;
+    REQUIRE_OK(al_dataset_from_arrays(x, y, n, &xs, 1, 3, &d));
+    free(x);
+    free(y);
+    return d;
+}
+
 /* ---- finite-difference gradient check ---------------------------------------
  * The loss is L = sum_i r_i * y_i for a fixed random r, so dL/dy = r. Every
  * trained parameter and the input are perturbed by +-eps (central

@@ -28,26 +28,6 @@ static al_model *model(const char *spec) {
     return m;
 }
 
-static al_dataset *blobs(int n, uint64_t seed, int shift) {
-    static const float cx[3] = {0.0f, 3.0f, -3.0f}, cy[3] = {3.0f, -2.0f, -2.0f};
-    float *x = malloc(sizeof(float) * 2 * (size_t)n);
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
-    al_rng r;
-    al_rng_seed(&r, seed, 9);
-    for (int i = 0; i < n; i++) {
-        int c = i % 3;
-        x[2 * i] = cx[c] + 0.7f * al_rng_normal(&r);
-        x[2 * i + 1] = cy[c] + 0.7f * al_rng_normal(&r);
-        y[i] = (c + shift) % 3;
-    }
-    al_tensor s = {NULL, 1, {2, 0, 0, 0}};
-    al_dataset *d;
-    REQUIRE_OK(al_dataset_from_arrays(x, y, n, &s, 1, 3, &d));
-    free(x);
-    free(y);
-    return d;
-}
-
 static al_train_config config(al_optim_kind k) {
     al_train_config c;
     al_train_config_default(&c);
@@ -262,7 +242,7 @@ static void test_refusals(const al_dataset *tr) {
     /* other data: the resume works, continuing on them does not */
     REQUIRE_OK(al_trainer_new(m, NULL, &c, &t));
     REQUIRE_OK(al_trainer_resume(t, path));
-    al_dataset *other = blobs(tr->n, 99, 0), *relabeled = blobs(tr->n, 1, 1);
+    al_dataset *other = al_test_blobs(tr->n, 99, 0), *relabeled = al_test_blobs(tr->n, 1, 1);
     CHECK_STATUS(al_trainer_run(t, other, NULL, NULL), AL_EINVAL);
     CHECK(strstr(al_last_error(), "differ") != NULL);
     CHECK_STATUS(al_trainer_run(t, relabeled, NULL, NULL), AL_EINVAL);
@@ -415,32 +395,10 @@ static void test_rollback(const al_dataset *tr) {
 
 /* ---- personalization ------------------------------------------------------------- */
 
-static al_dataset *images(int n, uint64_t seed) {
-    float *x = malloc(sizeof(float) * 64 * (size_t)n);
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
-    al_rng r;
-    al_rng_seed(&r, seed, 3);
-    for (int i = 0; i < n; i++) {
-        int c = (int)al_rng_below(&r, 3);
-        y[i] = c;
-        for (int p = 0; p < 64; p++) {
-            int row = p / 8, col = p % 8;
-            float v = c == 0 ? (row < 4) : c == 1 ? (col < 4) : ((row + col) % 2);
-            x[(size_t)i * 64 + p] = 0.7f * v + 0.3f * al_rng_uniform(&r);
-        }
-    }
-    al_tensor xs = {NULL, 3, {1, 8, 8, 0}};
-    al_dataset *d;
-    REQUIRE_OK(al_dataset_from_arrays(x, y, n, &xs, 1, 3, &d));
-    free(x);
-    free(y);
-    return d;
-}
-
 #define PSPEC "input 1x8x8; flatten; dense 24; relu; dense 16; relu; dense 3"
 
 static void test_personalize_resume(void) {
-    al_dataset *d = images(40, 1);
+    al_dataset *d = al_test_images(40, 1);
     al_personalize_config c;
     al_personalize_config_default(&c);
     c.train.epochs = 4;
@@ -528,7 +486,7 @@ int main(void) {
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/al-ckpt.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     REQUIRE_OK(mkdtemp(dir) ? AL_OK : AL_EIO);
-    al_dataset *tr = blobs(150, 1, 0), *ev = blobs(60, 2, 0);
+    al_dataset *tr = al_test_blobs(150, 1, 0), *ev = al_test_blobs(60, 2, 0);
     test_crash_resume(SPEC, config(AL_OPT_SGD), tr, NULL, 1);
     test_crash_resume(SPEC, config(AL_OPT_ADAM), tr, NULL, 2);
     al_train_config c = config(AL_OPT_ADAMW);

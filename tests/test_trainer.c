@@ -6,28 +6,6 @@
 
 #define SPEC "input 2; dense 16; relu; dense 3"
 
-/* n samples, class i % 3, centred at (0,3), (3,-2), (-3,-2), sd 0.7.
- * shift != 0 relabels class c as (c + shift) % 3 (a set that disagrees). */
-static al_dataset *blobs(int n, uint64_t seed, int shift) {
-    static const float cx[3] = {0.0f, 3.0f, -3.0f}, cy[3] = {3.0f, -2.0f, -2.0f};
-    float *x = malloc(sizeof(float) * 2 * (size_t)n);
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
-    al_rng r;
-    al_rng_seed(&r, seed, 9);
-    for (int i = 0; i < n; i++) {
-        int c = i % 3;
-        x[2 * i] = cx[c] + 0.7f * al_rng_normal(&r);
-        x[2 * i + 1] = cy[c] + 0.7f * al_rng_normal(&r);
-        y[i] = (c + shift) % 3;
-    }
-    al_tensor s = {NULL, 1, {2, 0, 0, 0}};
-    al_dataset *d;
-    REQUIRE_OK(al_dataset_from_arrays(x, y, n, &s, 1, 3, &d));
-    free(x);
-    free(y);
-    return d;
-}
-
 static al_train_config base_config(al_optim_kind k) {
     al_train_config c;
     al_train_config_default(&c);
@@ -128,7 +106,7 @@ static int on_progress(void *user, const al_epoch_info *info, int final) {
 static void test_early_stopping(const al_dataset *tr) {
     /* evaluation labels disagree with training labels, so the eval loss
      * rises as training succeeds and early stopping must trigger */
-    al_dataset *ev = blobs(90, 3, 1);
+    al_dataset *ev = al_test_blobs(90, 3, 1);
     al_model *m;
     REQUIRE_OK(al_model_from_spec(SPEC, 1, &m));
     al_train_config c = base_config(AL_OPT_SGD);
@@ -276,7 +254,7 @@ static void test_oom(const al_dataset *tr, const al_dataset *ev) {
 }
 
 int main(void) {
-    al_dataset *tr = blobs(300, 1, 0), *ev = blobs(150, 2, 0);
+    al_dataset *tr = al_test_blobs(300, 1, 0), *ev = al_test_blobs(150, 2, 0);
     test_converges(AL_OPT_SGD, tr, ev);
     test_converges(AL_OPT_ADAM, tr, ev);
     test_converges(AL_OPT_ADAMW, tr, ev);
