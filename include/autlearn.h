@@ -376,8 +376,45 @@ typedef struct al_personalize_config {
      * from it (a finished one only restores the final weights). The cache
      * may be empty then: it is refilled, with the same results. */
     int resume;
+    /* Memory budget of the whole job in bytes (0: none); see
+     * al_personalize_plan_memory. With a budget the cache's bound is
+     * lowered and the batch may shrink (which changes the result). */
+    size_t mem_budget_bytes;
 } al_personalize_config;
 AL_API void al_personalize_config_default(al_personalize_config *c);
+
+/* The memory plan of a personalization job: what it allocates at its peak,
+ * before training starts, part by part (bytes). Counted: the model's weights
+ * and gradients, the optimizer state, the activation block planned for the
+ * batch (activations, their gradients, saved state, scratch), the trainer's
+ * batch buffers, label buffer and sample order, personalization's staging
+ * buffers, the rollback snapshot and early-stopping copy, the runtime
+ * cache's bound and its index, the GEMM pack buffer each pool thread keeps
+ * (its largest size, also when an earlier job made it already), and a fixed
+ * allowance for small structures.
+ * Not counted: the caller's dataset and id list (they exist before the job
+ * and after it; `dataset` reports their size), the thread pool's stacks,
+ * and code. Within a budget, the cache bound shrinks first (down to 0: past
+ * it entries go to the spill file if the cache has one, else they are
+ * recomputed), then the batch halves (down to 1); what remains after the
+ * batch is fixed goes back to the cache, up to its own bound. */
+typedef struct al_mem_plan {
+    size_t budget;              /* 0: none */
+    size_t total;               /* the sum of the parts below: the planned peak */
+    size_t weights, grads, optim, activations, batch_buffers, staging, snapshot, cache, cache_index, gemm, overhead;
+    size_t dataset;             /* the caller's training data (not in total) */
+    int batch_requested, batch_used;     /* batch_used < batch_requested: the result differs */
+    size_t cache_requested, cache_used;  /* the cache's bound before and after */
+    int cache_spill;            /* 1: past the bound entries go to the spill file; 0: recomputed */
+} al_mem_plan;
+
+/* Computes the plan of al_personalize(m, pool, train, ids, cache, c, ...)
+ * without allocating anything or changing anything: with
+ * c->mem_budget_bytes > 0 fitted into it (AL_EBUDGET, naming the need and
+ * the budget, when even batch 1 without a cache does not fit), else as
+ * configured. cache may be NULL. */
+AL_API al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
+                                            const al_cache *cache, const al_personalize_config *c, al_mem_plan *out);
 
 typedef struct al_personalize_report {
     al_train_report train;
@@ -387,6 +424,7 @@ typedef struct al_personalize_report {
     uint64_t suffix_samples;     /* trainable-suffix passes (forward + backward) */
     uint64_t macs;               /* MACs run: prefix forward + suffix forward and backward (2x forward) */
     al_cache_stats cache;        /* zeros without a cache */
+    al_mem_plan mem;             /* the job's memory plan (batch and cache bound used) */
 } al_personalize_report;
 
 /* Transfer learning on private data: freezes the prefix, trains the rest on

@@ -218,6 +218,9 @@ int al_gemm_available(al_gemm_variant v);
  * returns to the automatic choice. Process-wide: not for concurrent use. */
 int al_gemm_force(al_gemm_variant v);
 al_gemm_variant al_gemm_current(void);
+/* The most a thread's GEMM pack buffer (kept between calls) can grow to, in
+ * bytes, for the current variant (memory budgets). */
+size_t al_gemm_pack_bytes_max(void);
 const char *al_gemm_variant_name(al_gemm_variant v);
 
 /* NCHW image <-> column matrix for convolution as GEMM. One sample x [C,H,W],
@@ -274,6 +277,12 @@ void al_model_init_weights(al_model *m, uint64_t seed);
 /* Allocates activations, gradients and scratch for batches up to maxbatch
  * (no-op when already planned for at least that). */
 al_status al_model_plan(al_model *m, int maxbatch);
+/* The bytes al_model_plan(m, maxbatch) would allocate, without allocating
+ * (memory budgets); 0 for a bad batch. */
+size_t al_model_plan_bytes(const al_model *m, int maxbatch);
+/* Frees the planned block (the next forward or al_model_plan re-plans), so a
+ * model planned for a larger batch can be planned smaller. */
+void al_model_release_plan(al_model *m);
 /* Forward over nodes [from, nnodes): x is the input of node `from` (the
  * model input when from == 0). Returns the output buffer (owned by the model). */
 al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const float *x, int n, int training,
@@ -331,5 +340,11 @@ int al_cache_contains(const al_cache *c, uint64_t id, int variant);
 /* Keeps a copy if the bound (or the spill file) allows; never fails. */
 void al_cache_store(al_cache *c, uint64_t id, int variant, const float *f);
 uint64_t al_model_prefix_fingerprint(const al_model *m);
+/* Memory budgets (src/train/membudget.c): the cache's byte bound, whether it
+ * has a spill file, and lowering the bound (entries held in memory past the
+ * new bound are dropped: they get recomputed). */
+size_t al_cache_bound(const al_cache *c);
+int al_cache_has_spill(const al_cache *c);
+void al_cache_set_bound(al_cache *c, size_t max_bytes);
 
 #endif /* AL_INTERNAL_H */

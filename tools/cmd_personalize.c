@@ -36,6 +36,10 @@ static void usage(FILE *f) {
                "  --cache-mb MB         runtime cache bound (default 64; past it, recompute)\n"
                "  --cache-spill FILE    past the bound, keep entries in FILE instead (owner-only,\n"
                "                        removed at the end)\n"
+               "  --mem-budget MB       memory budget of the whole job (the loaded data set aside):\n"
+               "                        the cache bound shrinks first, then the batch halves (which\n"
+               "                        changes the result); exit 1 before training if it cannot fit\n"
+               "  --dry-run             print the memory plan and stop: no training, nothing written\n"
                "  --threads T           worker threads (default: AL_THREADS or 1)\n"
                "  --seed S              (default 1)\n"
                "  --checkpoint FILE     write a crash-safe checkpoint to FILE (owner-only) every\n"
@@ -48,6 +52,51 @@ static void usage(FILE *f) {
                "  --verbose             report checkpoints, resumes and rollbacks on stderr\n"
                "  --json                print a JSON summary on stdout\n"
                "  -h, --help            this help\n");
+}
+
+static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
+
+/* The memory plan's keys in the JSON summary (docs/CLI.md). */
+static void mem_plan_json(cli_json *j, const al_mem_plan *p) {
+    if (p->budget)
+        cli_json_num(j, "mem_budget_mb", mib(p->budget));
+    else
+        cli_json_null(j, "mem_budget_mb");
+    cli_json_num(j, "planned_mb", mib(p->total));
+    cli_json_int(j, "batch_requested", p->batch_requested);
+    cli_json_int(j, "batch_used", p->batch_used);
+    cli_json_bool(j, "batch_shrunk", p->batch_used < p->batch_requested);
+    cli_json_num(j, "cache_mb_requested", mib(p->cache_requested));
+    cli_json_num(j, "cache_mb_used", mib(p->cache_used));
+    cli_json_str(j, "cache_past_bound", p->cache_spill ? "spill" : "recompute");
+    cli_json_begin_object(j, "planned_parts_mb");
+    cli_json_num(j, "weights", mib(p->weights));
+    cli_json_num(j, "gradients", mib(p->grads));
+    cli_json_num(j, "optimizer", mib(p->optim));
+    cli_json_num(j, "activations", mib(p->activations));
+    cli_json_num(j, "batch_buffers", mib(p->batch_buffers + p->staging));
+    cli_json_num(j, "snapshot", mib(p->snapshot));
+    cli_json_num(j, "gemm_packing", mib(p->gemm));
+    cli_json_num(j, "cache", mib(p->cache + p->cache_index));
+    cli_json_num(j, "other", mib(p->overhead));
+    cli_json_end_object(j);
+    cli_json_num(j, "data_mb_not_counted", mib(p->dataset));
+}
+
+static void mem_plan_print(const al_mem_plan *p) {
+    printf("memory: planned %.2f MiB", mib(p->total));
+    if (p->budget) printf(" of a %.2f MiB budget", mib(p->budget));
+    printf(" (weights %.2f, gradients %.2f, optimizer %.2f, activations %.2f, buffers %.2f, snapshot %.2f, cache "
+           "%.2f, GEMM packing %.2f, other %.2f; data %.2f MiB not counted); batch %d",
+           mib(p->weights), mib(p->grads), mib(p->optim), mib(p->activations), mib(p->batch_buffers + p->staging),
+           mib(p->snapshot), mib(p->cache + p->cache_index), mib(p->gemm), mib(p->overhead), mib(p->dataset), p->batch_used);
+    if (p->batch_used < p->batch_requested)
+        printf(" (shrunk from %d: the result differs from a batch-%d run)", p->batch_requested, p->batch_requested);
+    printf(", cache bound %.2f MiB", mib(p->cache_used));
+    if (p->cache_used < p->cache_requested)
+        printf(" (shrunk from %.2f; past it entries are %s)", mib(p->cache_requested),
+               p->cache_spill ? "spilled" : "recomputed");
+    printf("\n");
 }
 
 /* --scenario text: one president's addresses; the vocabulary comes from the
@@ -178,7 +227,8 @@ int cmd_personalize(int argc, char **argv) {
     c.data_dir = NULL;
     const char *model = NULL, *out = NULL, *spill = NULL, *ckpt = NULL;
     int user = -1, threads = 0, json = 0, freeze = -1, cache_mb = 64;
-    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3;
+    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0;
+    double mem_mb = 0.0;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
@@ -189,7 +239,10 @@ int cmd_personalize(int argc, char **argv) {
             resume = 1;
         else if (cli_flag(&a, "verbose"))
             verbose = 1;
-        else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, 1 << 30, &ckpt_every) ||
+        else if (cli_flag(&a, "dry-run"))
+            dry_run = 1;
+        else if (cli_double(&a, "mem-budget", 1.0 / 1024, 1 << 30, &mem_mb)) {
+        } else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, 1 << 30, &ckpt_every) ||
                  cli_int(&a, "max-rollbacks", 0, 1000, &max_rollbacks)) {
         } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model) ||
                  cli_str(&a, "cache-spill", &spill)) {
@@ -263,11 +316,38 @@ int cmd_personalize(int argc, char **argv) {
         goto fail;
     }
     for (int i = 0; i < al_dataset_size(tr); i++) ids[i] = (uint64_t)al_users_train_origin(u, user, i);
+    /* the memory plan first: a budget that cannot be met fails here, before
+     * anything is trained or written; the evaluations use the batch it keeps */
+    pc.mem_budget_bytes = (size_t)(mem_mb * 1048576.0);
+    al_mem_plan plan;
+    if ((st = al_personalize_plan_memory(m, pool, tr, cache, &pc, &plan)) != AL_OK) goto fail;
+    if (dry_run || (mem_mb > 0 && !json)) {
+        if (json) {
+            cli_json j;
+            cli_json_init(&j, stdout);
+            cli_json_begin_object(&j, NULL);
+            cli_json_str(&j, "command", cmd);
+            cli_json_bool(&j, "dry_run", 1);
+            mem_plan_json(&j, &plan);
+            cli_json_end_object(&j);
+            cli_json_end(&j);
+        } else {
+            mem_plan_print(&plan);
+        }
+    }
+    if (dry_run) {
+        free(ids);
+        al_cache_free(cache);
+        al_model_free(m);
+        al_users_free(u);
+        al_pool_free(pool);
+        return cli_finish(cmd, CLI_EXIT_OK);
+    }
     double before, after;
-    if ((st = al_evaluate(m, pool, te, c.batch, NULL, &before)) != AL_OK) goto fail;
+    if ((st = al_evaluate(m, pool, te, plan.batch_used, NULL, &before)) != AL_OK) goto fail;
     al_personalize_report r;
     if ((st = al_personalize(m, pool, tr, ids, cache, &pc, NULL, &r)) != AL_OK) goto fail;
-    if ((st = al_evaluate(m, pool, te, c.batch, NULL, &after)) != AL_OK) goto fail;
+    if ((st = al_evaluate(m, pool, te, plan.batch_used, NULL, &after)) != AL_OK) goto fail;
     al_model_set_meta(m, "autlearn.personalized", "1");
     if ((st = al_model_save(m, out)) != AL_OK) goto fail;
     if (json) {
@@ -276,6 +356,7 @@ int cmd_personalize(int argc, char **argv) {
         cli_json_begin_object(&j, NULL);
         cli_json_str(&j, "command", cmd);
         cli_json_int(&j, "user", user);
+        mem_plan_json(&j, &r.mem);
         cli_json_int(&j, "samples", al_dataset_size(tr));
         cli_json_int(&j, "freeze", freeze);
         cli_json_num(&j, "test_acc_before", before);

@@ -158,6 +158,15 @@ static float *thread_buffer(size_t n) {
     return (float *)(((uintptr_t)tl_raw + 63) & ~(uintptr_t)63);
 }
 
+size_t al_gemm_pack_bytes_max(void) {
+    al_gemm_variant v = al_gemm_current();
+    if (v == AL_GEMM_REF) return 0;
+    const gemm_kernel *kn = kernel_of(v);
+    /* region_packed's largest request, rounded as thread_buffer rounds it */
+    size_t n = ((size_t)(kn->mc + kn->mr + kn->nc + kn->nr) * (size_t)kn->kc + 16383) & ~(size_t)16383;
+    return n * sizeof(float) + 64;
+}
+
 /* ---- the driver ------------------------------------------------------------ */
 
 typedef struct gemm_args {

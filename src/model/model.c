@@ -159,11 +159,30 @@ void al_model_init_weights(al_model *m, uint64_t seed) {
     al_rng_seed(&m->rng, seed, 0xd0);
 }
 
+/* size_only != NULL: a dry run (memory budgets) that only measures the
+ * block and touches nothing in m; otherwise carves and installs it. */
+static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only);
+
 al_status al_model_plan(al_model *m, int maxbatch) {
     if (!m) return al_error(AL_EINVAL, "al_model_plan: model is NULL");
     if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
     if (m->maxbatch >= maxbatch && (!m->want_input_grad || m->dinput)) return AL_OK;
     model_unplan(m);
+    return plan_layout(m, maxbatch, NULL);
+}
+
+size_t al_model_plan_bytes(const al_model *m, int maxbatch) {
+    size_t n = 0;
+    if (!m || maxbatch <= 0 || maxbatch > (1 << 20)) return 0;
+    (void)plan_layout((al_model *)m, maxbatch, &n); /* pass 0 only reads m */
+    return n;
+}
+
+void al_model_release_plan(al_model *m) {
+    if (m) model_unplan(m);
+}
+
+static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
     size_t B = (size_t)maxbatch;
     int is_src[AL_MAX_NODES] = {0};
     int input_is_src = 0;
@@ -177,6 +196,10 @@ al_status al_model_plan(al_model *m, int maxbatch) {
     al_arena a = {0};
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) {
+            if (size_only) {
+                *size_only = a.used ? a.used : 1;
+                return AL_OK;
+            }
             a.size = a.used;
             a.used = 0;
             a.base = al_malloc(a.size ? a.size : 1);

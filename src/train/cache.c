@@ -181,7 +181,7 @@ static int mem_slot(al_cache *c, uint64_t *s) {
         /* a chunk never exceeds what the bound still allows */
         size_t room = (c->max_bytes / bytes) - c->mem_slots;
         size_t n = room < CHUNK_SLOTS ? room : CHUNK_SLOTS;
-        float *ch = al_malloc(bytes * CHUNK_SLOTS);
+        float *ch = al_malloc(bytes * (n ? n : 1)); /* the last chunk only what the bound allows */
         if (!ch || n == 0) {
             al_free(ch);
             return 0;
@@ -250,6 +250,19 @@ void al_cache_store(al_cache *c, uint64_t id, int variant, const float *f) {
     e->spilled = spilled;
     e->loc = loc;
     c->used++;
+}
+
+size_t al_cache_bound(const al_cache *c) { return c ? c->max_bytes : 0; }
+
+int al_cache_has_spill(const al_cache *c) { return c && c->spill_path; }
+
+void al_cache_set_bound(al_cache *c, size_t max_bytes) {
+    if (!c) return;
+    /* entries in memory past a lower bound cannot stay, and a higher one
+     * would outgrow the last chunk (sized by the old bound): start afresh */
+    if (c->mem_slots && (max_bytes > c->max_bytes || c->mem_slots * c->feat * sizeof(float) > max_bytes))
+        al_cache_clear(c);
+    c->max_bytes = max_bytes;
 }
 
 uint64_t al_model_prefix_fingerprint(const al_model *m) {

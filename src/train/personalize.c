@@ -45,6 +45,7 @@ typedef struct {
     void *user_progress_user;
     double first_epoch, later_sum;
     int epochs_seen;
+    al_mem_plan plan; /* the job's memory plan (src/train/membudget.c) */
 } psrc;
 
 /* The variant sample `id` uses in `epoch`: a pure function of both. */
@@ -163,8 +164,13 @@ al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train
                             m->nodes[i].cfg.src, start);
     if (c->aug_variants > 1 && (m->in.ndim != 3 || m->input_tokens))
         return al_error(AL_EINVAL, "augmentation variants need an image model (input CxHxW)");
+    /* the memory budget: fitted before anything is allocated */
+    al_mem_plan plan;
+    al_status pst = al_personalize_plan_memory(m, pool, train, cache, c, &plan);
+    if (pst) return pst;
     psrc *s = al_calloc(1, sizeof *s);
     if (!s) return AL_ENOMEM;
+    s->plan = plan;
     s->cfg = *c;
     s->c = &s->cfg;
     s->m = m;
@@ -181,6 +187,18 @@ al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train
         s->W = m->in.d[2];
     }
     al_train_config tc = c->train;
+    if (c->mem_budget_bytes > 0) {
+        tc.batch = s->cfg.train.batch = plan.batch_used;
+        if (s->cache && plan.cache_used < plan.cache_requested) al_cache_set_bound(s->cache, plan.cache_used);
+        /* a model planned for a larger batch (an earlier predict or evaluation) is planned anew */
+        if (m->maxbatch > tc.batch) al_model_release_plan(m);
+        if (plan.batch_used < plan.batch_requested || plan.cache_used < plan.cache_requested)
+            al_log(AL_LOG_WARN,
+                   "memory budget %zu bytes: batch %d (asked %d), cache bound %zu bytes (asked %zu, past it %s); "
+                   "planned %zu bytes",
+                   plan.budget, plan.batch_used, plan.batch_requested, plan.cache_used, plan.cache_requested,
+                   plan.cache_spill ? "spilled" : "recomputed", plan.total);
+    }
     s->user_progress = tc.progress;
     s->user_progress_user = tc.progress_user;
     tc.progress = progress;
@@ -235,6 +253,7 @@ al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, co
     r->first_epoch_seconds = s->first_epoch;
     r->later_epoch_seconds = s->epochs_seen > 1 ? s->later_sum / (s->epochs_seen - 1) : 0.0;
     r->prefix_samples = s->prefix_samples;
+    r->mem = s->plan;
     r->suffix_samples = s->suffix_samples;
     uint64_t pre = 0, suf = 0;
     int start = s->start;

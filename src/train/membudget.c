@@ -1,0 +1,214 @@
+/* Memory budgets of personalization jobs: what a job allocates at its peak,
+ * computed before it starts from the same layouts the allocating code uses
+ * (the model's plan by a dry run of al_model_plan, the other blocks by the
+ * same arena carving), and the fitting of that need into a budget: the
+ * cache bound shrinks first, then the batch halves, else AL_EBUDGET.
+ *
+ * What is counted and what is not is documented with al_mem_plan in
+ * include/autlearn.h. Every figure is an upper bound of what the job can
+ * make resident: buffers that a step never touches (gradients of frozen
+ * nodes, the activation gradients below the freeze point) are counted too. */
+#include "optim.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Small structures (trainer, batch source, cache and GGUF writer state, the
+ * checkpoint writer's 64 KiB staging chunk): a fixed allowance. */
+#define AL_MEM_OVERHEAD ((size_t)192 << 10)
+
+/* Everything about a job that does not depend on the batch or cache bound. */
+typedef struct {
+    const al_model *m;
+    int start;               /* first trainable node */
+    size_t xn, yo, feat;     /* floats per sample: input, output, input of node start */
+    int n, y_len;            /* training samples, labels per sample */
+    size_t weights, grads, optim, snapshot_fixed, best, resume_file;
+    size_t lstm_units;       /* sum of the LSTM nodes' units (carried state rows in the snapshot) */
+    int snapshot;            /* the trainer keeps a rollback snapshot */
+    int cached;              /* the job uses the cache */
+    size_t entries;          /* distinct (sample, variant) keys the job can store */
+    int spill;
+    size_t gemm;             /* pack buffers of the pool's threads */
+} job;
+
+static size_t arena_size(const size_t *floats, int k) {
+    al_arena a = {0};
+    for (int i = 0; i < k; i++) (void)al_arena_floats(&a, floats[i]);
+    return a.used;
+}
+
+/* The hash index of the cache holding `held` entries, at its peak (a grow
+ * keeps the old table while it fills the new one); see cache.c. */
+static size_t index_bytes(size_t held) {
+    size_t cap = 1024;
+    while (cap < 2 * (held + 1)) cap *= 2;
+    size_t e = 24; /* sizeof of cache.c's entry: id, variant, spilled, loc */
+    return cap * e + (cap > 1024 ? cap / 2 * e : 0);
+}
+
+static al_status job_init(job *j, const al_model *m, const al_pool *pool, const al_dataset *d,
+                          const al_cache *cache, const al_personalize_config *c) {
+    memset(j, 0, sizeof *j);
+    j->gemm = (size_t)(pool ? al_pool_size(pool) : 1) * al_gemm_pack_bytes_max();
+    j->m = m;
+    j->start = c->freeze >= 0 ? c->freeze : m->first_trainable;
+    if (j->start < 0 || j->start >= m->nnodes)
+        return al_error(AL_ERANGE, "freeze point %d leaves nothing to train (the model has %d nodes)", j->start,
+                        m->nnodes);
+    j->xn = al_shape_numel(&m->in);
+    j->yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
+    j->feat = j->start > 0 ? al_shape_numel(&m->nodes[j->start - 1].out) : j->xn;
+    j->n = d->n;
+    j->y_len = d->y_len;
+    const al_train_config *tc = &c->train;
+    int nbuf = tc->optim == AL_OPT_SGD ? (tc->momentum != 0.0 ? 1 : 0) : 2;
+    size_t ng = 0, trained = 0, trainable_all = 0, np = 0;
+    al_arena oa = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        /* the optimizer's block: four pointer tables, then the state floats */
+        if (pass == 1)
+            for (int t = 0; t < 4; t++) (void)al_arena_bytes(&oa, sizeof(void *) * (np ? np : 1));
+        for (int i = 0; i < m->nnodes; i++) {
+            const al_node *nd = &m->nodes[i];
+            for (int p = 0; p < nd->nparams; p++) {
+                const al_param *pr = &nd->params[p];
+                if (pass == 0) {
+                    if (!pr->is_state) ng += pr->n;
+                    if (i >= j->start) trainable_all += pr->n;
+                }
+                if (i < j->start || pr->is_state) continue;
+                if (pass == 0) {
+                    np++;
+                    trained += pr->n;
+                } else {
+                    for (int b = 0; b < nbuf; b++) (void)al_arena_floats(&oa, pr->n);
+                }
+            }
+            if (pass == 0 && nd->cfg.type == AL_L_LSTM) j->lstm_units += (size_t)nd->cfg.units;
+        }
+    }
+    j->weights = sizeof(float) * (m->nweights ? m->nweights : 1);
+    j->grads = sizeof(float) * (ng ? ng : 1);
+    j->optim = oa.used ? oa.used : 1;
+    j->snapshot = tc->max_rollbacks > 0 || tc->checkpoint_every > 0;
+    if (j->snapshot) {
+        size_t parts[4] = {trainable_all, nbuf >= 1 && np ? trained : 0, nbuf >= 2 && np ? trained : 0,
+                           tc->patience > 0 ? m->nweights : 0};
+        j->snapshot_fixed = arena_size(parts, 4);
+    }
+    if (tc->patience > 0) j->best = sizeof(float) * (m->nweights ? m->nweights : 1);
+    struct stat sb;
+    if (c->resume && tc->checkpoint_path && stat(tc->checkpoint_path, &sb) == 0 && sb.st_size > 0)
+        j->resume_file = (size_t)sb.st_size; /* read whole and verified before it is restored */
+    j->cached = cache && j->start > 0;
+    j->entries = (size_t)d->n * (size_t)(c->aug_variants > 0 ? c->aug_variants : 1);
+    j->spill = j->cached && al_cache_has_spill(cache);
+    return AL_OK;
+}
+
+/* The plan at batch B with cache bound cb. */
+static void job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
+    const al_model *m = j->m;
+    size_t b = (size_t)B;
+    p->weights = j->weights;
+    p->grads = j->grads;
+    p->optim = j->optim;
+    /* a model already planned for a larger batch keeps that block */
+    int ab = AL_MAX(B, m->maxbatch);
+    if (p->budget > 0) ab = B; /* with a budget, the job re-plans it for B */
+    p->activations = al_model_plan_bytes(m, ab);
+    /* the trainer's block (model input and logit gradients), then the
+     * source's block for node start's inputs when larger; both live while
+     * the second is carved */
+    size_t blk1[2] = {b * j->xn, b * j->yo}, blk2[2] = {b * j->feat, b * j->yo};
+    p->batch_buffers = arena_size(blk1, 2) + (j->feat > j->xn ? arena_size(blk2, 2) : 0) +
+                       sizeof(int32_t) * b * (size_t)j->y_len + sizeof(int) * (size_t)(j->n > 0 ? j->n : 1);
+    p->staging = sizeof(float) * j->xn * b + sizeof(int) * b;
+    p->snapshot = 0;
+    if (j->snapshot) {
+        size_t lstm[1] = {2 * b * j->lstm_units};
+        p->snapshot = j->snapshot_fixed + (j->lstm_units ? arena_size(lstm, 1) : 0);
+    }
+    p->snapshot += j->best + j->resume_file;
+    p->cache = p->cache_index = 0;
+    if (j->cached) {
+        size_t eb = sizeof(float) * j->feat;
+        size_t room = cb / eb, slots = AL_MIN(room, j->entries);
+        /* memory comes in chunks of 256 slots, the last cut to the bound */
+        size_t alloc = AL_MIN((slots + 255) / 256 * 256, room);
+        p->cache = alloc * eb;
+        p->cache_index = index_bytes(j->spill ? j->entries : slots);
+        /* the chunk table: 16 pointers, doubled as chunks of 256 slots are added */
+        size_t chunks = (slots + 255) / 256, ct = 16;
+        while (ct < chunks) ct *= 2;
+        p->cache_index += slots ? ct * sizeof(void *) * 3 / 2 : 0;
+    }
+    p->gemm = j->gemm;
+    p->overhead = AL_MEM_OVERHEAD;
+    p->total = p->weights + p->grads + p->optim + p->activations + p->batch_buffers + p->staging + p->snapshot +
+               p->cache + p->cache_index + p->gemm + p->overhead;
+    p->batch_used = B;
+    p->cache_used = j->cached ? cb : p->cache_requested;
+}
+
+static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
+
+al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
+                                     const al_cache *cache, const al_personalize_config *c, al_mem_plan *out) {
+    if (!m || !train || !c || !out) return al_error(AL_EINVAL, "al_personalize_plan_memory: NULL argument");
+    memset(out, 0, sizeof *out);
+    if (c->train.batch <= 0 || c->train.batch > (1 << 20))
+        return al_error(AL_EINVAL, "batch must be in 1..%d, got %d", 1 << 20, c->train.batch);
+    job j;
+    al_status st = job_init(&j, m, pool, train, cache, c);
+    if (st) return st;
+    al_mem_plan p;
+    memset(&p, 0, sizeof p);
+    p.budget = c->mem_budget_bytes;
+    p.batch_requested = c->train.batch;
+    p.cache_requested = cache ? al_cache_bound(cache) : 0;
+    p.cache_spill = j.spill;
+    p.dataset = (size_t)train->n * (sizeof(float) * al_shape_numel(&train->xs) + sizeof(int32_t) * (size_t)train->y_len);
+    size_t budget = p.budget;
+    int B = p.batch_requested;
+    size_t cb = p.cache_requested;
+    job_plan(&j, B, cb, &p);
+    if (budget == 0 || p.total <= budget) {
+        *out = p;
+        return AL_OK;
+    }
+    /* the cache gives way first, then the batch halves */
+    job_plan(&j, B, 0, &p);
+    while (p.total > budget && B > 1) {
+        B /= 2;
+        job_plan(&j, B, 0, &p);
+    }
+    if (p.total > budget)
+        return al_error(AL_EBUDGET,
+                        "the memory budget of %.2f MiB cannot be met: this personalization needs at least %.2f MiB "
+                        "even with batch 1 and no cache (weights %.2f, gradients %.2f, optimizer %.2f, activations "
+                        "%.2f, buffers %.2f, snapshot %.2f, GEMM packing %.2f, other %.2f MiB; the training data, "
+                        "%.2f MiB, are not counted)",
+                        mib(budget), mib(p.total), mib(p.weights), mib(p.grads), mib(p.optim), mib(p.activations),
+                        mib(p.batch_buffers + p.staging), mib(p.snapshot), mib(p.gemm), mib(p.overhead + p.cache_index),
+                        mib(p.dataset));
+    /* what is left goes back to the cache, up to its own bound: the
+     * largest bound that fits (the need grows with the bound, in steps of
+     * whole entries and chunks) */
+    if (j.cached) {
+        size_t lo = 0, hi = AL_MIN(cb, budget - p.total);
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo + 1) / 2;
+            job_plan(&j, B, mid, &p);
+            if (p.total <= budget)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        job_plan(&j, B, lo, &p);
+    }
+    *out = p;
+    return AL_OK;
+}

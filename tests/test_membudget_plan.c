@@ -1,0 +1,252 @@
+/* Memory budgets: the dry-run size of a model's plan is what al_model_plan
+ * allocates; the plan of a whole personalization job bounds what it really
+ * allocates (measured through the allocator hook); fitting into a budget
+ * shrinks the cache bound first, then halves the batch, else AL_EBUDGET
+ * before anything is allocated; a budget that fits changes nothing, and a
+ * shrunk batch trains exactly as if that batch had been asked for. */
+#include "al_test.h"
+
+#include <unistd.h>
+
+/* ---- an allocator that counts live bytes and their peak -------------------- */
+
+static size_t live, peak;
+static void *cnt_malloc(void *u, size_t n) {
+    (void)u;
+    char *p = malloc(n + 16);
+    if (!p) return NULL;
+    memcpy(p, &n, sizeof n);
+    live += n;
+    if (live > peak) peak = live;
+    return p + 16;
+}
+static void cnt_free(void *u, void *q) {
+    (void)u;
+    if (!q) return;
+    char *p = (char *)q - 16;
+    size_t n;
+    memcpy(&n, p, sizeof n);
+    live -= n;
+    free(p);
+}
+
+/* a frozen conv prefix with large activations, a small trained suffix */
+#define SPEC "input 1x8x8; conv 8 k=3 p=1; relu; conv 8 k=3 p=1; relu; flatten; dense 12; relu; dense 3"
+#define FREEZE 5
+
+static al_dataset *make_data(int n, uint64_t seed) {
+    float *x = malloc(sizeof(float) * 64 * (size_t)n);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
+    al_rng r;
+    al_rng_seed(&r, seed, 3);
+    for (int i = 0; i < n; i++) {
+        int c = (int)al_rng_below(&r, 3);
+        y[i] = c;
+        for (int p = 0; p < 64; p++) {
+            int row = p / 8, col = p % 8;
+            float v = c == 0 ? (row < 4) : c == 1 ? (col < 4) : ((row + col) % 2);
+            x[(size_t)i * 64 + p] = 0.7f * v + 0.3f * al_rng_uniform(&r);
+        }
+    }
+    al_tensor xs = {NULL, 3, {1, 8, 8, 0}};
+    al_dataset *d;
+    REQUIRE_OK(al_dataset_from_arrays(x, y, n, &xs, 1, 3, &d));
+    free(x);
+    free(y);
+    return d;
+}
+
+static al_model *fresh(void) {
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec(SPEC, 5, &m));
+    return m;
+}
+
+static void cfg_for(al_personalize_config *c, int batch) {
+    al_personalize_config_default(c);
+    c->train.epochs = 3;
+    c->train.batch = batch;
+    c->train.lr = 0.05;
+    c->freeze = FREEZE;
+}
+
+/* The dry run of al_model_plan measures exactly the block it allocates. */
+static void test_plan_bytes(void) {
+    int batches[] = {1, 3, 16, 64};
+    for (int k = 0; k < 4; k++) {
+        al_model *m = fresh();
+        size_t want = al_model_plan_bytes(m, batches[k]);
+        CHECK(want > 0);
+        size_t before = live;
+        REQUIRE_OK(al_model_plan(m, batches[k]));
+        CHECK(live - before == want);
+        CHECK(al_model_plan_bytes(m, 2 * batches[k]) > want); /* activations grow with the batch */
+        al_model_free(m);
+    }
+    al_model *m = fresh();
+    CHECK(al_model_plan_bytes(m, 0) == 0);
+    /* release and re-plan smaller */
+    REQUIRE_OK(al_model_plan(m, 32));
+    size_t at32 = live;
+    al_model_release_plan(m);
+    REQUIRE_OK(al_model_plan(m, 4));
+    CHECK(live < at32 && m->maxbatch == 4);
+    al_model_free(m);
+}
+
+/* The plan bounds the bytes the job allocates at its peak, and is not loose
+ * by more than the fixed allowance and the parts a step need not touch. */
+static void check_job(const al_dataset *d, al_pool *pool, al_personalize_config *c, size_t cache_bytes,
+                      const char *spill, size_t budget, al_personalize_report *r, al_model **out) {
+    al_model *m = fresh();
+    al_cache *cache = NULL;
+    if (cache_bytes != (size_t)-1) REQUIRE_OK(al_cache_new(cache_bytes, spill, &cache));
+    c->mem_budget_bytes = budget;
+    al_mem_plan p;
+    REQUIRE_OK(al_personalize_plan_memory(m, pool, d, cache, c, &p));
+    size_t base = live;
+    peak = live;
+    REQUIRE_OK(al_personalize(m, pool, d, NULL, cache, c, NULL, r));
+    size_t used = peak - base;
+    CHECK(r->mem.total == p.total && r->mem.batch_used == p.batch_used && r->mem.cache_used == p.cache_used);
+    if (getenv("MB_DEBUG") || used > p.total) fprintf(stderr, "B %d/%d cache %zu: job allocated %zu bytes at its peak, planned %zu (gemm %zu)\n", p.batch_used, p.batch_requested, p.cache_used, used, p.total, p.gemm);
+    CHECK(used <= p.total);
+    /* not loose: beyond the fixed allowance and the pack buffers that an
+     * earlier job may have made, at least 70% of the plan is allocated */
+    CHECK(used + p.overhead >= (p.total - p.gemm) / 10 * 7);
+    if (budget) CHECK(p.total <= budget);
+    CHECK(p.total == p.weights + p.grads + p.optim + p.activations + p.batch_buffers + p.staging + p.snapshot +
+                         p.cache + p.cache_index + p.gemm + p.overhead);
+    CHECK(p.dataset == (size_t)d->n * (64 * sizeof(float) + sizeof(int32_t)));
+    al_cache_free(cache);
+    *out = m;
+}
+
+static void test_fit(const al_dataset *d, al_pool *pool) {
+    al_personalize_config c;
+    cfg_for(&c, 16);
+    al_model *m = fresh();
+    al_cache *cache;
+    REQUIRE_OK(al_cache_new((size_t)64 << 20, NULL, &cache));
+    al_mem_plan p0, p;
+    REQUIRE_OK(al_personalize_plan_memory(m, pool, d, cache, &c, &p0));
+    CHECK(p0.batch_used == 16 && p0.batch_requested == 16);
+    CHECK(p0.cache_requested == (size_t)64 << 20 && p0.cache_used == p0.cache_requested);
+    CHECK(p0.cache > 0 && p0.activations > 0 && p0.optim > 0 && p0.budget == 0);
+    /* the whole need fits: nothing changes */
+    c.mem_budget_bytes = p0.total;
+    REQUIRE_OK(al_personalize_plan_memory(m, pool, d, cache, &c, &p));
+    CHECK(p.batch_used == 16 && p.cache_used == p0.cache_requested && p.total == p0.total);
+    /* one byte less: the cache gives way, the batch stays */
+    c.mem_budget_bytes = p0.total - 1;
+    REQUIRE_OK(al_personalize_plan_memory(m, pool, d, cache, &c, &p));
+    CHECK(p.batch_used == 16 && p.cache_used < p0.cache_requested && p.total <= c.mem_budget_bytes);
+    /* no room for the cache at batch 16: the batch halves until it fits */
+    al_personalize_config c4 = c;
+    c4.train.batch = 4;
+    c4.mem_budget_bytes = 0;
+    al_mem_plan p4;
+    al_cache *none;
+    REQUIRE_OK(al_cache_new(0, NULL, &none));
+    REQUIRE_OK(al_personalize_plan_memory(m, pool, d, none, &c4, &p4));
+    al_cache_free(none);
+    c.mem_budget_bytes = p4.total + 4096;
+    REQUIRE_OK(al_personalize_plan_memory(m, pool, d, cache, &c, &p));
+    CHECK(p.batch_used == 4 && p.batch_requested == 16);
+    CHECK(p.total <= c.mem_budget_bytes && p.cache_used < p0.cache_requested);
+    /* batch 1 without a cache does not fit: AL_EBUDGET naming both */
+    al_personalize_config c1 = c;
+    c1.train.batch = 1;
+    c1.mem_budget_bytes = 0;
+    al_mem_plan p1;
+    REQUIRE_OK(al_personalize_plan_memory(m, pool, d, NULL, &c1, &p1));
+    c.mem_budget_bytes = p1.total - 1;
+    CHECK_STATUS(al_personalize_plan_memory(m, pool, d, cache, &c, &p), AL_EBUDGET);
+    CHECK(strstr(al_last_error(), "cannot be met") && strstr(al_last_error(), "MiB"));
+    /* ... and al_personalize refuses before training or allocating anything big */
+    size_t before = live;
+    peak = live;
+    al_personalize_report r;
+    CHECK_STATUS(al_personalize(m, pool, d, NULL, cache, &c, NULL, &r), AL_EBUDGET);
+    CHECK(peak - before < 4096 && live == before && m->maxbatch == 0);
+    al_cache_free(cache);
+    al_model_free(m);
+}
+
+static void test_results(const al_dataset *d, al_pool *pool) {
+    al_personalize_config c;
+    al_personalize_report r0, r1, r2, r3, r4;
+    al_model *m0, *m1, *m2, *m3, *m4;
+    /* no budget, a generous one: bit-identical */
+    cfg_for(&c, 16);
+    check_job(d, pool, &c, (size_t)64 << 20, NULL, 0, &r0, &m0);
+    cfg_for(&c, 16);
+    check_job(d, pool, &c, (size_t)64 << 20, NULL, (size_t)1 << 30, &r1, &m1);
+    CHECK(r1.mem.batch_used == 16 && r1.mem.cache_used == (size_t)64 << 20);
+    CHECK(memcmp(m0->wblock, m1->wblock, sizeof(float) * m0->nweights) == 0);
+    CHECK(r0.cache.entries_mem == (uint64_t)d->n && r1.cache.entries_mem == (uint64_t)d->n);
+    /* a budget that halves the batch to 4 trains as batch 4 asked for */
+    al_personalize_config c4;
+    cfg_for(&c4, 4);
+    al_mem_plan p4;
+    al_cache *none;
+    al_model *unplanned = fresh();
+    REQUIRE_OK(al_cache_new(0, NULL, &none));
+    REQUIRE_OK(al_personalize_plan_memory(unplanned, pool, d, none, &c4, &p4));
+    al_cache_free(none);
+    al_model_free(unplanned);
+    size_t budget = p4.total + 4096;
+    cfg_for(&c, 16);
+    check_job(d, pool, &c, (size_t)64 << 20, NULL, budget, &r2, &m2);
+    CHECK(r2.mem.batch_used == 4 && r2.mem.batch_requested == 16);
+    CHECK(r2.cache.entries_mem < (uint64_t)d->n); /* the bound shrank: some recomputed */
+    cfg_for(&c, 4);
+    check_job(d, pool, &c, (size_t)-1, NULL, 0, &r3, &m3);
+    CHECK(memcmp(m2->wblock, m3->wblock, sizeof(float) * m2->nweights) == 0);
+    CHECK(memcmp(m2->wblock, m0->wblock, sizeof(float) * m2->nweights) != 0);
+    /* the same budget with a spill file: past the bound entries go there */
+    char spill[] = "/tmp/al_membudget_spill_XXXXXX";
+    int fd = mkstemp(spill);
+    CHECK(fd >= 0);
+    if (fd >= 0) close(fd);
+    cfg_for(&c, 16);
+    check_job(d, pool, &c, (size_t)64 << 20, spill, budget, &r4, &m4);
+    CHECK(r4.mem.batch_used == 4 && r4.mem.cache_spill == 1 && r2.mem.cache_spill == 0);
+    CHECK(r4.cache.entries_spilled > 0 && r4.cache.entries_mem + r4.cache.entries_spilled == (uint64_t)d->n);
+    CHECK(memcmp(m4->wblock, m3->wblock, sizeof(float) * m4->nweights) == 0);
+    CHECK(access(spill, F_OK) != 0); /* removed with the cache */
+    unlink(spill);
+    /* Adam and a model already planned for a larger batch: planned anew */
+    cfg_for(&c, 16);
+    c.train.optim = AL_OPT_ADAM;
+    c.train.lr = 0.01;
+    al_model *m5 = fresh();
+    REQUIRE_OK(al_model_plan(m5, 64));
+    c.mem_budget_bytes = budget + (size_t)64 * 1024;
+    al_personalize_report r5;
+    REQUIRE_OK(al_personalize(m5, pool, d, NULL, NULL, &c, NULL, &r5));
+    CHECK(r5.mem.batch_used < 16 && m5->maxbatch == r5.mem.batch_used && r5.mem.total <= c.mem_budget_bytes);
+    al_model_free(m5);
+    al_model_free(m0);
+    al_model_free(m1);
+    al_model_free(m2);
+    al_model_free(m3);
+    al_model_free(m4);
+}
+
+int main(void) {
+    al_allocator a = {cnt_malloc, cnt_free, NULL};
+    al_set_allocator(&a);
+    al_dataset *d = make_data(300, 7);
+    al_pool *pool;
+    REQUIRE_OK(al_pool_new(2, &pool));
+    test_plan_bytes();
+    test_fit(d, pool);
+    test_results(d, pool);
+    al_pool_free(pool);
+    al_dataset_free(d);
+    /* (the main thread's GEMM pack buffer stays until the process exits) */
+    CHECK(live <= al_gemm_pack_bytes_max());
+    al_set_allocator(NULL);
+    TEST_END("test_membudget_plan");
+}
