@@ -186,17 +186,26 @@ al_status al_scenario_write_svg(const al_scenario_config *c, const al_scenario_r
     const int W = 1000, H = 760;
     /* panel 1: per-user accuracy by method; panel 2: learning curves */
     const double x0 = 70, x1 = W - 30, y0 = 70, y1 = 330, cy0 = 440, cy1 = 700;
-    double lo = 1.0;
+    double lo = 1.0, hi = 0.0;
     int nm = 0;
     for (int i = 0; i < AL_M_COUNT; i++) {
         if (!r->m[i].ran) continue;
         nm++;
-        for (int k = 0; k < r->users; k++) lo = fmin(lo, r->m[i].acc[k]);
-        for (int e = 0; e < r->m[i].ncurve; e++) lo = fmin(lo, r->m[i].curve[e]);
+        for (int k = 0; k < r->users; k++) {
+            lo = fmin(lo, r->m[i].acc[k]);
+            hi = fmax(hi, r->m[i].acc[k]);
+        }
+        for (int e = 0; e < r->m[i].ncurve; e++) {
+            lo = fmin(lo, r->m[i].curve[e]);
+            hi = fmax(hi, r->m[i].curve[e]);
+        }
     }
+    /* the axis spans the data in steps of 10 points (text accuracies are ~25%) */
     lo = floor(lo * 10.0) / 10.0;
     if (lo > 0.9) lo = 0.9;
     if (lo < 0) lo = 0;
+    hi = fmin(1.0, floor(hi * 10.0) / 10.0 + 0.1);
+    if (hi <= lo) hi = fmin(1.0, lo + 0.1);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
@@ -214,7 +223,7 @@ al_status al_scenario_write_svg(const al_scenario_config *c, const al_scenario_r
     }
     /* axes and grid, panel 1 */
     for (int g = 0; g <= 5; g++) {
-        double v = lo + (1.0 - lo) * g / 5.0, y = y1 - (y1 - y0) * g / 5.0;
+        double v = lo + (hi - lo) * g / 5.0, y = y1 - (y1 - y0) * g / 5.0;
         fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                    "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.0f%%</text>\n", x0, y, x1, y, x0 - 6, y + 4,
                 100 * v);
@@ -224,7 +233,7 @@ al_status al_scenario_write_svg(const al_scenario_config *c, const al_scenario_r
         int j = 0;
         for (int i = 0; i < AL_M_COUNT; i++) {
             if (!r->m[i].ran) continue;
-            double v = fmax(r->m[i].acc[k], lo), h = (y1 - y0) * (v - lo) / (1.0 - lo);
+            double v = fmin(fmax(r->m[i].acc[k], lo), hi), h = (y1 - y0) * (v - lo) / (hi - lo);
             fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>user %d %s "
                        "%.2f%%</title></rect>\n", x0 + gw * k + gw * 0.1 + bw * j, y1 - h, bw, h, colors[i], k,
                     al_method_names[i], 100 * r->m[i].acc[k]);
@@ -241,7 +250,7 @@ al_status al_scenario_write_svg(const al_scenario_config *c, const al_scenario_r
     for (int i = 0; i < AL_M_COUNT; i++)
         if (r->m[i].ran && r->m[i].ncurve > maxe) maxe = r->m[i].ncurve;
     for (int g = 0; g <= 5; g++) {
-        double v = lo + (1.0 - lo) * g / 5.0, y = cy1 - (cy1 - cy0) * g / 5.0;
+        double v = lo + (hi - lo) * g / 5.0, y = cy1 - (cy1 - cy0) * g / 5.0;
         fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                    "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.0f%%</text>\n", x0, y, x1, y, x0 - 6, y + 4,
                 100 * v);
@@ -256,7 +265,7 @@ al_status al_scenario_write_svg(const al_scenario_config *c, const al_scenario_r
         if (!m->ran) continue;
         if (m->ncurve == 0) {
             /* no training on the device: a horizontal reference line */
-            double y = cy1 - (cy1 - cy0) * (fmax(m->mean_acc, lo) - lo) / (1.0 - lo);
+            double y = cy1 - (cy1 - cy0) * (fmax(m->mean_acc, lo) - lo) / (hi - lo);
             fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\" "
                        "stroke-dasharray=\"6,4\"/>\n", x0, y, x1, y, colors[i]);
             continue;
@@ -264,7 +273,7 @@ al_status al_scenario_write_svg(const al_scenario_config *c, const al_scenario_r
         fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2.5\" points=\"", colors[i]);
         for (int e = 0; e < m->ncurve; e++) {
             double x = x0 + (x1 - x0) * e / (maxe > 1 ? maxe - 1 : 1);
-            double y = cy1 - (cy1 - cy0) * (fmax(m->curve[e], lo) - lo) / (1.0 - lo);
+            double y = cy1 - (cy1 - cy0) * (fmax(m->curve[e], lo) - lo) / (hi - lo);
             fprintf(f, "%.1f,%.1f ", x, y);
         }
         fprintf(f, "\"/>\n");
