@@ -56,8 +56,10 @@ for name in "${names[@]}"; do
 done
 wait
 fail=0
+npass=0
 for name in "${names[@]}"; do
     if [ "$(cat "$WORK/$name.rc" 2>/dev/null)" = 0 ]; then
+        npass=$((npass + 1))
         runs=$(grep -Eo '^stat::number_of_executed_units: *[0-9]+' "$LOGS/$name.log" | grep -Eo '[0-9]+$' || echo '?')
         cov=$(grep -Eo 'DONE +cov: [0-9]+' "$LOGS/$name.log" | grep -Eo '[0-9]+$' || echo '?')
         echo "fuzz.sh: $name ok ($runs inputs, coverage $cov)" >&2
@@ -67,4 +69,6 @@ for name in "${names[@]}"; do
         grep -E 'ERROR|SUMMARY|FUZZ_ASSERT|Test unit written|==[0-9]+==' "$LOGS/$name.log" | head -20 >&2 || true
     fi
 done
+nfail=$((${#names[@]} - npass))
+echo "fuzz: $npass passed, $nfail failed"
 exit "$fail"
