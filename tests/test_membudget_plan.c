@@ -34,28 +34,6 @@ static void cnt_free(void *u, void *q) {
 #define SPEC "input 1x8x8; conv 8 k=3 p=1; relu; conv 8 k=3 p=1; relu; flatten; dense 12; relu; dense 3"
 #define FREEZE 5
 
-static al_dataset *make_data(int n, uint64_t seed) {
-    float *x = malloc(sizeof(float) * 64 * (size_t)n);
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
-    al_rng r;
-    al_rng_seed(&r, seed, 3);
-    for (int i = 0; i < n; i++) {
-        int c = (int)al_rng_below(&r, 3);
-        y[i] = c;
-        for (int p = 0; p < 64; p++) {
-            int row = p / 8, col = p % 8;
-            float v = c == 0 ? (row < 4) : c == 1 ? (col < 4) : ((row + col) % 2);
-            x[(size_t)i * 64 + p] = 0.7f * v + 0.3f * al_rng_uniform(&r);
-        }
-    }
-    al_tensor xs = {NULL, 3, {1, 8, 8, 0}};
-    al_dataset *d;
-    REQUIRE_OK(al_dataset_from_arrays(x, y, n, &xs, 1, 3, &d));
-    free(x);
-    free(y);
-    return d;
-}
-
 static al_model *fresh(void) {
     al_model *m;
     REQUIRE_OK(al_model_from_spec(SPEC, 5, &m));
@@ -237,7 +215,7 @@ static void test_results(const al_dataset *d, al_pool *pool) {
 int main(void) {
     al_allocator a = {cnt_malloc, cnt_free, NULL};
     al_set_allocator(&a);
-    al_dataset *d = make_data(300, 7);
+    al_dataset *d = al_test_images(300, 7);
     al_pool *pool;
     REQUIRE_OK(al_pool_new(2, &pool));
     test_plan_bytes();
