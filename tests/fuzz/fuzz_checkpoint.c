@@ -20,33 +20,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[4096], path[4200];
-
-static void cleanup(void) {
-    unlink(path);
-    rmdir(dir);
-}
-
-static void setup(void) {
-    if (dir[0]) return;
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/fuzz_ckpt.XXXXXX", t && *t ? t : "/tmp");
-    FUZZ_ASSERT(mkdtemp(dir) != NULL);
-    snprintf(path, sizeof path, "%s/job.ckpt", dir);
-    atexit(cleanup);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_begin();
-    setup();
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    FUZZ_ASSERT(fd >= 0);
-    for (size_t put = 0; put < size;) {
-        ssize_t w = write(fd, data + put, size - put);
-        FUZZ_ASSERT(w > 0);
-        put += (size_t)w;
-    }
-    FUZZ_ASSERT(close(fd) == 0);
+    const char *path = fuzz_scratch_path("job.ckpt");
+    FUZZ_ASSERT(fuzz_write_file(path, data, size));
 
     al_trainer_pos pos;
     al_status st = al_checkpoint_info(path, &pos);

@@ -13,9 +13,12 @@
 
 #include "al_internal.h"
 
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FUZZ_CAP ((size_t)32 << 20)
 
@@ -47,6 +50,57 @@ static void fuzz_begin(void) {
         al_set_allocator(&a);
     }
     al_error(AL_OK, "%s", "");
+}
+
+/* ---- scratch files --------------------------------------------------------------
+ * One private directory per fuzzing process (under $TMPDIR or /tmp), made on
+ * first use and removed at exit with the files named through
+ * fuzz_scratch_path. */
+#define FUZZ_MAX_SCRATCH 4
+static char fuzz_dir[4096];
+static char fuzz_scratch[FUZZ_MAX_SCRATCH][4200];
+static int fuzz_nscratch;
+
+static void fuzz_scratch_cleanup(void) {
+    for (int i = 0; i < fuzz_nscratch; i++) unlink(fuzz_scratch[i]);
+    rmdir(fuzz_dir);
+}
+
+static const char *fuzz_scratch_dir(void) {
+    if (!fuzz_dir[0]) {
+        const char *t = getenv("TMPDIR");
+        snprintf(fuzz_dir, sizeof fuzz_dir, "%s/al_fuzz.XXXXXX", t && *t ? t : "/tmp");
+        FUZZ_ASSERT(mkdtemp(fuzz_dir) != NULL);
+        atexit(fuzz_scratch_cleanup);
+    }
+    return fuzz_dir;
+}
+
+/* The path of scratch file `name` (the same string on every call). */
+static const char *fuzz_scratch_path(const char *name) {
+    const char *d = fuzz_scratch_dir();
+    char want[4200];
+    snprintf(want, sizeof want, "%s/%s", d, name);
+    for (int i = 0; i < fuzz_nscratch; i++)
+        if (strcmp(fuzz_scratch[i], want) == 0) return fuzz_scratch[i];
+    FUZZ_ASSERT(fuzz_nscratch < FUZZ_MAX_SCRATCH);
+    memcpy(fuzz_scratch[fuzz_nscratch], want, sizeof want);
+    return fuzz_scratch[fuzz_nscratch++];
+}
+
+/* Writes n bytes to path (created owner-only, truncated). 0 when the file
+ * system refuses the name; a failed write is a finding. */
+static int fuzz_write_file(const char *path, const uint8_t *p, size_t n) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return 0;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        FUZZ_ASSERT(w > 0);
+        p += w;
+        n -= (size_t)w;
+    }
+    FUZZ_ASSERT(close(fd) == 0);
+    return 1;
 }
 
 /* Every status is acceptable; an error must be a known status and say what

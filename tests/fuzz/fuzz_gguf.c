@@ -17,25 +17,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[4096], path[4200];
-
-static void cleanup(void) {
-    unlink(path);
-    rmdir(dir);
-}
-
-static void setup(void) {
-    if (dir[0]) return;
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/fuzz_gguf.XXXXXX", t && *t ? t : "/tmp");
-    FUZZ_ASSERT(mkdtemp(dir) != NULL);
-    snprintf(path, sizeof path, "%s/m.gguf", dir);
-    atexit(cleanup);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_begin();
-    setup();
+    const char *path = fuzz_scratch_path("m.gguf");
     al_model *m = NULL;
     al_status st = al_model_load_mem(data, size, &m);
     fuzz_check_status(st);

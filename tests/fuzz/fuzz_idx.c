@@ -17,44 +17,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[4096], images[4200], labels[4200];
-
-static void cleanup(void) {
-    unlink(images);
-    unlink(labels);
-    rmdir(dir);
-}
-
-static void setup(void) {
-    if (dir[0]) return;
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/fuzz_idx.XXXXXX", t && *t ? t : "/tmp");
-    FUZZ_ASSERT(mkdtemp(dir) != NULL);
-    snprintf(images, sizeof images, "%s/images", dir);
-    snprintf(labels, sizeof labels, "%s/labels", dir);
-    atexit(cleanup);
-}
-
-static void put(const char *path, const uint8_t *p, size_t n) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    FUZZ_ASSERT(fd >= 0);
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        FUZZ_ASSERT(w > 0);
-        p += w;
-        n -= (size_t)w;
-    }
-    FUZZ_ASSERT(close(fd) == 0);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_begin();
-    setup();
+    const char *images = fuzz_scratch_path("images"), *labels = fuzz_scratch_path("labels");
     if (size < 4) return 0;
     size_t l = (size_t)data[0] | (size_t)data[1] << 8 | (size_t)data[2] << 16 | (size_t)data[3] << 24;
     if (l > size - 4) l = size - 4;
-    put(labels, data + 4, l);
-    put(images, data + 4 + l, size - 4 - l);
+    FUZZ_ASSERT(fuzz_write_file(labels, data + 4, l));
+    FUZZ_ASSERT(fuzz_write_file(images, data + 4 + l, size - 4 - l));
 
     al_dataset *d = (al_dataset *)1; /* must be overwritten */
     al_status st = al_idx_load(images, labels, &d);

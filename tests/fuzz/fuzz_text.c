@@ -22,18 +22,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[4096];
-
-static void cleanup(void) { rmdir(dir); }
-
-static void setup(void) {
-    if (dir[0]) return;
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/fuzz_text.XXXXXX", t && *t ? t : "/tmp");
-    FUZZ_ASSERT(mkdtemp(dir) != NULL);
-    atexit(cleanup);
-}
-
 /* A vocabulary from the corpus and everything that must hold of it. */
 static void vocab_roundtrip(const al_text_corpus *c) {
     al_vocab *v = NULL, *v2 = NULL;
@@ -87,7 +75,7 @@ out:
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_begin();
-    setup();
+    const char *dir = fuzz_scratch_dir();
     if (size < 2 || size > (1 << 20)) return 0;
     int kind = data[0] % 3;
     size_t l = AL_MIN((size_t)data[1], (size_t)64);
@@ -120,15 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* the content as a corpus file */
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return 0; /* a name the file system refuses ("..", too long) */
-    size_t put = 0;
-    while (put < n) {
-        ssize_t w = write(fd, body + put, n - put);
-        FUZZ_ASSERT(w > 0);
-        put += (size_t)w;
-    }
-    FUZZ_ASSERT(close(fd) == 0);
+    if (!fuzz_write_file(path, body, n)) return 0; /* a name the file system refuses ("..", too long) */
     fuzz_begin();
     al_text_corpus c = {0};
     st = al_text_corpus_add_dir(&c, dir, kind);
