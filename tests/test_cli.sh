@@ -7,43 +7,10 @@
 # (never a crash or a sanitizer report). Exits 1 if any check fails.
 set -u
 
-BIN=${1:?usage: test_cli.sh <autlearn-binary> [<source-dir>]}
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/autlearn-cli.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-export AL_THREADS=1
+. "$(dirname "$0")/lib.sh"
+tl_init cli "$@"
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*" >&2
-    if [ -s "$TMP/err" ]; then sed 's/^/    stderr: /' "$TMP/err" | head -5 >&2; fi
-}
 
-# run ARGS...: runs the binary; stdout in $TMP/out, stderr in $TMP/err, status in $rc.
-run() {
-    "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"
-    rc=$?
-}
-
-sanitizer_report() { grep -qE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' "$TMP/err"; }
-
-# expect_ok DESC ARGS...
-expect_ok() {
-    local desc=$1
-    shift
-    run "$@"
-    if [ "$rc" -ne 0 ]; then
-        bad "$desc: exit $rc, expected 0"
-    elif sanitizer_report; then
-        bad "$desc: sanitizer report"
-    else
-        ok
-    fi
-}
 
 # expect_fail DESC CODE ARGS...: CODE is the exact expected status, or 'any'
 # for any status in 1..127. A message starting with "autlearn" is required.
@@ -80,12 +47,6 @@ expect_no_crash() {
     fi
 }
 
-# check DESC COMMAND...: a plain assertion.
-check() {
-    local desc=$1
-    shift
-    if "$@"; then ok; else bad "$desc"; fi
-}
 
 json_ok() { "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$1" 2>/dev/null; }
 
@@ -93,7 +54,6 @@ json_ok() { "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$1" 2>/dev
 # in a 28x28 image over noise; train split plain, test split gzipped ----------
 DATA=$TMP/data
 mkdir -p "$DATA"
-SRC=${2:-$(cd "$(dirname "$0")/.." && pwd)}
 "$PY" "$SRC/tests/make_idx.py" "$DATA" 600 200
 if [ ! -f "$DATA/t10k-labels-idx1-ubyte.gz" ]; then
     echo "test_cli: could not generate the data set with $PY" >&2
@@ -318,5 +278,4 @@ cp "$DATA/t10k-labels-idx1-ubyte.gz" "$TMP/bad/"
 expect_fail "truncated IDX test split" 1 eval --model "$MODEL" --data "$TMP/bad"
 expect_fail "truncated IDX test split (train)" 1 train --arch mlp --data "$TMP/bad" --epochs 1 --out "$TMP/x.gguf"
 
-echo "test_cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tl_end

@@ -12,34 +12,8 @@
 # failure, not a skip. Exits 1 if any check fails.
 set -u
 
-BIN=${1:?usage: test_onnx.sh <autlearn-binary> <source-dir>}
-SRC=${2:?usage: test_onnx.sh <autlearn-binary> <source-dir>}
-PY=/usr/bin/python3
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/autlearn-onnx.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-export AL_THREADS=1
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*" >&2
-    if [ -s "$TMP/err" ]; then sed 's/^/    stderr: /' "$TMP/err" | head -5 >&2; fi
-}
-run() {
-    "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"
-    rc=$?
-}
-sanitizer_report() { grep -qE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' "$TMP/err"; }
-expect_ok() {
-    local desc=$1
-    shift
-    run "$@"
-    if [ "$rc" -ne 0 ]; then bad "$desc: exit $rc, expected 0"
-    elif sanitizer_report; then bad "$desc: sanitizer report"
-    else ok; fi
-}
+. "$(dirname "$0")/lib.sh"
+tl_init onnx "$@"
 # expect_fail DESC PATTERN ARGS...: exit 1, a message matching PATTERN (grep -E).
 expect_fail() {
     local desc=$1 pat=$2
@@ -154,5 +128,4 @@ done
 run import "$TMP/cnn.onnx"
 if [ "$rc" -eq 2 ] && grep -q -- '-o OUT.gguf is required' "$TMP/err"; then ok; else bad "import without -o: exit $rc, expected 2"; fi
 
-echo "test_onnx: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tl_end

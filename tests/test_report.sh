@@ -7,20 +7,8 @@
 # exit 1 and a message, never a crash, and leaves no output file.
 #   bash tests/test_report.sh <path-to-autlearn> <source-dir>
 set -u
-BIN=$(readlink -f "${1:?usage: test_report.sh <autlearn> <source-dir>}")
-SRC=${2:?usage: test_report.sh <autlearn> <source-dir>}
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/autlearn-report.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-export AL_THREADS=1
-pass=0
-fail=0
-check() {
-    local desc=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $desc" >&2; fi
-}
+. "$(dirname "$0")/lib.sh"
+tl_init report "$@"
 
 DATA=$TMP/data
 mkdir -p "$DATA"
@@ -105,7 +93,7 @@ else
 fi
 
 # bad input: exit 1 with a message, no output file, an earlier file untouched
-bad() { # name content
+bad_json() { # name content
     printf '%s' "$2" >"$TMP/bad-$1.json"
     rm -f "$TMP/out/x.html" "$TMP/out/x.html.tmp"
     "$BIN" report "$TMP/bad-$1.json" -o "$TMP/out/x.html" >/dev/null 2>"$TMP/err"
@@ -115,28 +103,28 @@ bad() { # name content
     check "bad JSON ($1) leaves no output" test ! -e "$TMP/out/x.html" -a ! -e "$TMP/out/x.html.tmp"
 }
 head -c 1000 "$TMP/s.json" >"$TMP/trunc.json"
-bad truncated "$(cat "$TMP/trunc.json")"
-bad empty ""
-bad spaces "   "
-bad garbage $'\x01\x02\xff\xfe{'
-bad trailing '{"scenario":"image"} x'
-bad comma '{"scenario":"image",}'
-bad nan '{"scenario":"image","global":{"per_user":[NaN]}}'
-bad bigexp '{"scenario":"image","global":{"per_user":[1e999]}}'
-bad leading0 '{"scenario":"image","global":{"per_user":[01]}}'
-bad surrogate '{"scenario":"\ud800x"}'
-bad badescape '{"scenario":"\q"}'
-bad shortu '{"scenario":"\u12"}'
-bad ctrl $'{"scenario":"a\tb"}'
-bad unterminated '{"scenario":"image'
-bad notobject '[1,2,3]'
-bad noscenario '{"global":{"per_user":[0.5]}}'
-bad nomethods '{"scenario":"image"}'
-bad stringacc '{"scenario":"image","global":{"per_user":["0.5"]}}'
-bad methodarray '{"scenario":"image","global":[0.5]}'
-bad mismatch '{"scenario":"image","global":{"per_user":[0.5]},"local":{"per_user":[0.5,0.6]}}'
-bad nesting "$("$PY" -c 'print("["*100000 + "]"*100000)')"
-bad opens "$("$PY" -c 'print("{\"a\":"*5000)')"
+bad_json truncated "$(cat "$TMP/trunc.json")"
+bad_json empty ""
+bad_json spaces "   "
+bad_json garbage $'\x01\x02\xff\xfe{'
+bad_json trailing '{"scenario":"image"} x'
+bad_json comma '{"scenario":"image",}'
+bad_json nan '{"scenario":"image","global":{"per_user":[NaN]}}'
+bad_json bigexp '{"scenario":"image","global":{"per_user":[1e999]}}'
+bad_json leading0 '{"scenario":"image","global":{"per_user":[01]}}'
+bad_json surrogate '{"scenario":"\ud800x"}'
+bad_json badescape '{"scenario":"\q"}'
+bad_json shortu '{"scenario":"\u12"}'
+bad_json ctrl $'{"scenario":"a\tb"}'
+bad_json unterminated '{"scenario":"image'
+bad_json notobject '[1,2,3]'
+bad_json noscenario '{"global":{"per_user":[0.5]}}'
+bad_json nomethods '{"scenario":"image"}'
+bad_json stringacc '{"scenario":"image","global":{"per_user":["0.5"]}}'
+bad_json methodarray '{"scenario":"image","global":[0.5]}'
+bad_json mismatch '{"scenario":"image","global":{"per_user":[0.5]},"local":{"per_user":[0.5,0.6]}}'
+bad_json nesting "$("$PY" -c 'print("["*100000 + "]"*100000)')"
+bad_json opens "$("$PY" -c 'print("{\"a\":"*5000)')"
 # a bad run must not clobber an existing report
 cp "$TMP/out/report.html" "$TMP/keep.html"
 "$BIN" report "$TMP/bad-garbage.json" -o "$TMP/out/report.html" >/dev/null 2>&1
@@ -159,5 +147,4 @@ for args in "report" "report $TMP/s.json" "report $TMP/s.json -o" "report $TMP/s
 done
 check "no output after usage errors" test ! -e "$TMP/z.html"
 
-echo "test_report: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tl_end

@@ -6,20 +6,8 @@
 # output, and clean usage errors.
 #   bash tests/test_scenario.sh <path-to-autlearn> <source-dir>
 set -u
-BIN=$(readlink -f "${1:?usage: test_scenario.sh <autlearn> <source-dir>}")
-SRC=${2:?usage: test_scenario.sh <autlearn> <source-dir>}
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/autlearn-scn.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-export AL_THREADS=1
-pass=0
-fail=0
-check() {
-    local desc=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $desc" >&2; fi
-}
+. "$(dirname "$0")/lib.sh"
+tl_init scenario "$@"
 
 DATA=$TMP/data
 mkdir -p "$DATA"
@@ -111,5 +99,4 @@ done
 check "a missing model is a runtime error" test $? -eq 1
 check "no output after a failure" test ! -e "$TMP/z.gguf"
 
-echo "test_scenario: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tl_end

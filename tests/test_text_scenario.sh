@@ -6,19 +6,8 @@
 # --select-public; checks the JSON keys, owner-only files and errors.
 #   bash tests/test_text_scenario.sh <path-to-autlearn> <source-dir>
 set -u
-BIN=$(readlink -f "${1:?usage: test_text_scenario.sh <autlearn> <source-dir>}")
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/autlearn-text.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-export AL_THREADS=1
-pass=0
-fail=0
-check() {
-    local desc=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $desc" >&2; fi
-}
+. "$(dirname "$0")/lib.sh"
+tl_init text_scenario "$@"
 
 # 8 presidents x 3 addresses; each has a habit (a phrase of their own) so the
 # device has something to learn that public text does not show.
@@ -107,5 +96,4 @@ check "no output after a failure" test ! -e "$TMP/z.gguf"
 "$BIN" personalize --scenario text --model "$TMP/cloud.gguf" --out "$TMP/z.gguf" >/dev/null 2>"$TMP/err"
 check "personalize --scenario text without --user is a usage error" test $? -eq 2
 
-echo "test_text_scenario: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tl_end
