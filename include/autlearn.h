@@ -415,6 +415,13 @@ typedef struct al_mem_plan {
  * configured. cache may be NULL. */
 AL_API al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
                                             const al_cache *cache, const al_personalize_config *c, al_mem_plan *out);
+/* The same plan for a plain trainer (al_trainer_new with config c on
+ * `train`, evaluation at c->batch): no cache and no staging; a checkpoint
+ * at c->checkpoint_path is counted when it exists (a resume reads it
+ * whole). With budget > 0 the batch halves until the plan fits (AL_EBUDGET
+ * when batch 1 does not); the caller trains with batch_used. */
+AL_API al_status al_trainer_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
+                                        const al_train_config *c, size_t budget, al_mem_plan *out);
 
 typedef struct al_personalize_report {
     al_train_report train;

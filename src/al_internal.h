@@ -346,5 +346,18 @@ uint64_t al_model_prefix_fingerprint(const al_model *m);
 size_t al_cache_bound(const al_cache *c);
 int al_cache_has_spill(const al_cache *c);
 void al_cache_set_bound(al_cache *c, size_t max_bytes);
+/* What a job built on personalization knows about its memory that
+ * al_personalize_config does not say (al_personalize_plan_memory is
+ * al_plan_memory_job with x = NULL). */
+typedef struct al_mem_job {
+    size_t entries;     /* cache keys the job stores; 0: samples x variants */
+    int cache_required; /* entries that cannot be recomputed exactly: without a spill
+                         * file the bound never drops below them (AL_EBUDGET instead) */
+    int own_cache;      /* no cache given: the job makes its own, holding every entry */
+    size_t staging;     /* bytes the job allocates besides (the text path's windows) */
+    int trainer_only;   /* al_trainer_new without a batch source: no staging */
+} al_mem_job;
+al_status al_plan_memory_job(const al_model *m, const al_pool *pool, const al_dataset *train, const al_cache *cache,
+                             const al_personalize_config *c, const al_mem_job *x, al_mem_plan *out);
 
 #endif /* AL_INTERNAL_H */

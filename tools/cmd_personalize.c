@@ -15,7 +15,9 @@ static void usage(FILE *f) {
     fprintf(f, "usage: autlearn personalize --model CLOUD --data DIR --user K --out PERSONAL [options]\n"
                "       autlearn personalize --scenario text --model CLOUD --user NAME --out PERSONAL\n"
                "                [--data DIR=data/sotu] [--user-tokens N=30000] [--epochs E=3] [--lr X=0.003]\n"
-               "                [--batch B=8] [--freeze K] [--cache-mb MB=256] [--threads T] [--seed S] [--json]\n"
+               "                [--batch B=8] [--freeze K] [--cache-mb MB=256] [--cache-spill FILE] [--threads T]\n"
+               "                [--seed S] [--mem-budget MB] [--dry-run] [--checkpoint FILE] [--checkpoint-every N]\n"
+               "                [--resume] [--max-rollbacks N] [--verbose] [--json]\n"
                "\n"
                "User K's private data is drawn with --seed (and --users/--per-user) exactly as\n"
                "'autlearn scenario' draws it. Nothing is uploaded; the only file written is --out\n"
@@ -99,23 +101,71 @@ static void mem_plan_print(const al_mem_plan *p) {
     printf("\n");
 }
 
+/* Says where a --resume goes on from (the library verifies the file again);
+ * *at receives the checkpoint's step, -1 without one. */
+static al_status resume_note(const char *cmd, int resume, const char *ckpt, long long *at) {
+    struct stat sb;
+    *at = -1;
+    if (!resume || stat(ckpt, &sb) != 0) return AL_OK;
+    al_trainer_pos p;
+    al_status st = al_checkpoint_info(ckpt, &p);
+    if (st) return st;
+    *at = p.steps_done;
+    if (p.in_run)
+        fprintf(stderr, "autlearn %s: resuming from %s at step %lld (epoch %d)\n", cmd, ckpt, p.steps_done, p.epoch + 1);
+    else
+        fprintf(stderr, "autlearn %s: %s holds a finished run (%lld steps); writing its weights\n", cmd, ckpt,
+                p.steps_done);
+    return AL_OK;
+}
+
+/* --mem-budget and --dry-run: the plan, in text or as the JSON summary */
+static void mem_plan_show(const char *cmd, const al_mem_plan *p, int json) {
+    if (json) {
+        cli_json j;
+        cli_json_init(&j, stdout);
+        cli_json_begin_object(&j, NULL);
+        cli_json_str(&j, "command", cmd);
+        cli_json_bool(&j, "dry_run", 1);
+        mem_plan_json(&j, p);
+        cli_json_end_object(&j);
+        cli_json_end(&j);
+    } else {
+        mem_plan_print(p);
+    }
+}
+
 /* --scenario text: one president's addresses; the vocabulary comes from the
  * model file. The keyboard's predict pass over the private text fills the
- * runtime cache first (as typing would), then al_lm_personalize trains. */
+ * runtime cache first (as typing would), then al_lm_personalize trains.
+ * With --mem-budget the plan comes first, and the cache's bound is set
+ * before the predict pass fills it. */
 static int personalize_text(int argc, char **argv) {
     const char *cmd = "personalize";
     al_scenario_config c;
     al_scenario_config_text_default(&c);
-    const char *model = NULL, *out = NULL, *user = NULL, *scenario = NULL;
+    const char *model = NULL, *out = NULL, *user = NULL, *scenario = NULL, *spill = NULL, *ckpt = NULL;
     int threads = 0, json = 0, freeze = -1, cache_mb = (int)(c.cache_bytes >> 20), user_tokens = (int)c.user_tokens;
+    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0;
+    double mem_mb = 0.0;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
         if (cli_flag(&a, "help")) {
         } else if (cli_flag(&a, "json"))
             json = 1;
-        else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model) ||
-                 cli_str(&a, "user", &user) || cli_str(&a, "scenario", &scenario)) {
+        else if (cli_flag(&a, "resume"))
+            resume = 1;
+        else if (cli_flag(&a, "verbose"))
+            verbose = 1;
+        else if (cli_flag(&a, "dry-run"))
+            dry_run = 1;
+        else if (cli_double(&a, "mem-budget", 1.0 / 1024, 1 << 30, &mem_mb)) {
+        } else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, 1 << 30, &ckpt_every) ||
+                   cli_int(&a, "max-rollbacks", 0, 1000, &max_rollbacks)) {
+        } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model) ||
+                   cli_str(&a, "user", &user) || cli_str(&a, "scenario", &scenario) ||
+                   cli_str(&a, "cache-spill", &spill)) {
         } else if (cli_int(&a, "freeze", 0, 63, &freeze) || cli_int(&a, "epochs", 1, 10000, &c.epochs) ||
                    cli_int(&a, "batch", 1, 1 << 16, &c.device_batch) ||
                    cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
@@ -133,11 +183,15 @@ static int personalize_text(int argc, char **argv) {
     if (!model) return cli_usage_error(cmd, "--model FILE is required");
     if (!user) return cli_usage_error(cmd, "--user NAME is required (a president, e.g. barack_obama)");
     if (!out) return cli_usage_error(cmd, "--out FILE is required");
+    if (resume && !ckpt) return cli_usage_error(cmd, "--resume needs --checkpoint FILE");
+    if (ckpt && ckpt_every == 0) ckpt_every = 10;
+    if (verbose) cli_log_verbose();
     al_pool *pool = NULL;
     al_model *m = NULL;
     al_cache *cache = NULL;
     al_ids train = {0}, test = {0};
     al_status st;
+    long long resumed_at = -1;
     if (cli_pool(cmd, threads, &pool)) return CLI_EXIT_RUNTIME;
     if ((st = al_model_load(model, &m)) != AL_OK) goto fail;
     const char *vocab = al_model_meta(m, "autlearn.vocab");
@@ -152,10 +206,7 @@ static int personalize_text(int argc, char **argv) {
         freeze = f ? atoi(f) : al_default_freeze(m);
     }
     if ((st = al_model_freeze(m, freeze)) != AL_OK) goto fail;
-    al_lm_eval before, after;
-    if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &before)) != AL_OK) goto fail;
-    if ((st = al_cache_new((size_t)cache_mb << 20, NULL, &cache)) != AL_OK) goto fail;
-    if ((st = al_lm_predict_stream(m, pool, train.v, train.n, cache)) != AL_OK) goto fail;
+    if ((st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
     al_personalize_config pc;
     al_personalize_config_default(&pc);
     al_train_config_default(&pc.train);
@@ -167,8 +218,33 @@ static int personalize_text(int argc, char **argv) {
     pc.train.clip_norm = 1.0;
     pc.train.seed = c.seed + 1000;
     pc.freeze = freeze;
+    pc.train.checkpoint_path = ckpt;
+    pc.train.checkpoint_every = ckpt_every;
+    pc.train.max_rollbacks = max_rollbacks;
+    pc.resume = resume;
+    /* the memory plan first: a budget that cannot be met fails here, before
+     * the predict pass, training or any output */
+    pc.mem_budget_bytes = (size_t)(mem_mb * 1048576.0);
+    al_mem_plan plan;
+    if ((st = al_lm_plan_memory(m, pool, train.n, cache, &pc, &plan)) != AL_OK) goto fail;
+    if (dry_run || (mem_mb > 0 && !json)) mem_plan_show(cmd, &plan, json);
+    if (dry_run) {
+        al_ids_free(&train);
+        al_ids_free(&test);
+        al_cache_free(cache);
+        al_model_free(m);
+        al_pool_free(pool);
+        return cli_finish(cmd, CLI_EXIT_OK);
+    }
+    if ((st = resume_note(cmd, resume, ckpt, &resumed_at)) != AL_OK) goto fail;
+    /* the keyboard's cache within the budget before typing fills it */
+    if (pc.mem_budget_bytes) al_cache_set_bound(cache, plan.cache_used);
+    al_lm_eval before, after;
+    if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &before)) != AL_OK) goto fail;
+    if ((st = al_lm_predict_stream(m, pool, train.v, train.n, cache)) != AL_OK) goto fail;
     al_personalize_report r;
     if ((st = al_lm_personalize(m, pool, train.v, train.n, cache, &pc, &r)) != AL_OK) goto fail;
+    r.mem.cache_requested = plan.cache_requested; /* the bound asked for, before the budget lowered it */
     if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &after)) != AL_OK) goto fail;
     al_model_set_meta(m, "autlearn.personalized", "1");
     if ((st = al_model_save(m, out)) != AL_OK) goto fail;
@@ -178,6 +254,7 @@ static int personalize_text(int argc, char **argv) {
         cli_json_begin_object(&j, NULL);
         cli_json_str(&j, "command", cmd);
         cli_json_str(&j, "user", user);
+        mem_plan_json(&j, &r.mem);
         cli_json_int(&j, "tokens", train.n);
         cli_json_int(&j, "test_tokens", test.n);
         cli_json_int(&j, "freeze", freeze);
@@ -189,6 +266,13 @@ static int personalize_text(int argc, char **argv) {
         cli_json_int(&j, "prefix_windows", (long long)r.prefix_samples);
         cli_json_int(&j, "cache_hits", (long long)r.cache.hits);
         cli_json_int(&j, "macs", (long long)r.macs);
+        cli_json_int(&j, "cache_entries_spilled", (long long)r.cache.entries_spilled);
+        cli_json_int(&j, "steps", r.train.steps);
+        cli_json_int(&j, "rollbacks", r.train.rollbacks);
+        if (resumed_at >= 0)
+            cli_json_int(&j, "resumed_at_step", resumed_at);
+        else
+            cli_json_null(&j, "resumed_at_step");
         cli_json_int(&j, "bytes_uploaded", 0);
         cli_json_str(&j, "model", out);
         cli_json_end_object(&j);
@@ -296,19 +380,7 @@ int cmd_personalize(int argc, char **argv) {
     pc.train.max_rollbacks = max_rollbacks;
     pc.resume = resume;
     long long resumed_at = -1;
-    struct stat sb;
-    if (resume && stat(ckpt, &sb) == 0) {
-        /* say where it goes on from (al_personalize verifies the file again) */
-        al_trainer_pos p;
-        if ((st = al_checkpoint_info(ckpt, &p)) != AL_OK) goto fail;
-        resumed_at = p.steps_done;
-        if (p.in_run)
-            fprintf(stderr, "autlearn %s: resuming from %s at step %lld (epoch %d)\n", cmd, ckpt, p.steps_done,
-                    p.epoch + 1);
-        else
-            fprintf(stderr, "autlearn %s: %s holds a finished run (%lld steps); writing its weights\n", cmd, ckpt,
-                    p.steps_done);
-    }
+    if ((st = resume_note(cmd, resume, ckpt, &resumed_at)) != AL_OK) goto fail;
     if ((st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
     ids = malloc(sizeof(uint64_t) * (size_t)al_dataset_size(tr));
     if (!ids) {
@@ -321,20 +393,7 @@ int cmd_personalize(int argc, char **argv) {
     pc.mem_budget_bytes = (size_t)(mem_mb * 1048576.0);
     al_mem_plan plan;
     if ((st = al_personalize_plan_memory(m, pool, tr, cache, &pc, &plan)) != AL_OK) goto fail;
-    if (dry_run || (mem_mb > 0 && !json)) {
-        if (json) {
-            cli_json j;
-            cli_json_init(&j, stdout);
-            cli_json_begin_object(&j, NULL);
-            cli_json_str(&j, "command", cmd);
-            cli_json_bool(&j, "dry_run", 1);
-            mem_plan_json(&j, &plan);
-            cli_json_end_object(&j);
-            cli_json_end(&j);
-        } else {
-            mem_plan_print(&plan);
-        }
-    }
+    if (dry_run || (mem_mb > 0 && !json)) mem_plan_show(cmd, &plan, json);
     if (dry_run) {
         free(ids);
         al_cache_free(cache);

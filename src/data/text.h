@@ -123,5 +123,16 @@ al_status al_lm_predict_stream(al_model *m, al_pool *pool, const int32_t *ids, l
  * c->train.batch streams. cache may be NULL (a private one is used). */
 al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *cache,
                             const al_personalize_config *c, al_personalize_report *r);
+/* The memory plan of al_lm_personalize over a stream of n ids (the
+ * al_personalize_plan_memory of the text path; nothing is allocated). With
+ * c->mem_budget_bytes > 0, al_lm_personalize trains within it: the cache
+ * bound shrinks first, but with the LSTM in the frozen prefix never below
+ * the stream pass's windows (their features carry the state of the whole
+ * stream before them and cannot be recomputed exactly) unless the cache has
+ * a spill file; then the batch halves (with the LSTM trained: fewer
+ * streams); else AL_EBUDGET before anything is allocated. The caller's
+ * stream is not counted (`dataset`); the windows cut from it are (staging). */
+al_status al_lm_plan_memory(const al_model *m, const al_pool *pool, long n, const al_cache *cache,
+                            const al_personalize_config *c, al_mem_plan *out);
 
 #endif /* AL_TEXT_H */

@@ -219,6 +219,54 @@ al_status al_lm_predict_stream(al_model *m, al_pool *pool, const int32_t *ids, l
 
 /* ---- personalization ------------------------------------------------------------------ */
 
+/* The memory plan of al_lm_personalize (see text.h). The windows dataset is
+ * the job's own (staging); with the LSTM in the frozen prefix every window
+ * of the stream pass must stay in the cache (in memory, or in its spill
+ * file): a window recomputed later would start from a zero state and give
+ * other features. With the LSTM trained, a shrunk batch means fewer streams,
+ * so the windows are cut again for it and the plan made again. */
+al_status al_lm_plan_memory(const al_model *m, const al_pool *pool, long n, const al_cache *cache,
+                            const al_personalize_config *c, al_mem_plan *out) {
+    int T, V;
+    al_status st = check_lm(m, &T, &V);
+    if (st) return st;
+    if (!c || !out) return al_error(AL_EINVAL, "al_lm_plan_memory: NULL argument");
+    const int k = c->freeze >= 0 ? c->freeze : m->first_trainable;
+    if (k < 0 || k >= m->nnodes) return al_error(AL_EINVAL, "freeze point %d leaves nothing to train", k);
+    const int rec_suffix = has_lstm(m, k, m->nnodes), rec_prefix = has_lstm(m, 0, k);
+    al_personalize_config pc = *c;
+    for (;;) {
+        const int B = rec_suffix ? pc.train.batch : 1;
+        long W = n > 1 && B > 0 ? (n - 1) / ((long)B * T) : 0;
+        if (W < 1)
+            return al_error(AL_EINVAL, "a text of %ld tokens is too short for %d streams of %d-token windows", n, B,
+                            T);
+        if (W * (long)B > (1L << 30)) return al_error(AL_ERANGE, "too many windows");
+        /* a dataset of the windows' shape (al_text_windows), nothing allocated */
+        al_dataset d;
+        memset(&d, 0, sizeof d);
+        d.n = (int)(W * B);
+        d.xs.ndim = 1;
+        d.xs.d[0] = T;
+        d.y_len = T;
+        d.num_classes = V;
+        al_mem_job x;
+        memset(&x, 0, sizeof x);
+        x.staging = (size_t)d.n * ((sizeof(float) + sizeof(int32_t)) * (size_t)T + sizeof(uint64_t));
+        if (rec_prefix) {
+            x.entries = (size_t)((n - 1) / T); /* the windows the stream pass stores */
+            x.cache_required = 1;
+            x.own_cache = cache == NULL;
+        }
+        if ((st = al_plan_memory_job(m, pool, &d, cache, &pc, &x, out))) return st;
+        if (!rec_suffix || out->batch_used == pc.train.batch) break;
+        pc.train.batch = out->batch_used;
+    }
+    out->batch_requested = c->train.batch;
+    out->dataset = (size_t)n * sizeof(int32_t); /* the caller's stream */
+    return AL_OK;
+}
+
 al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *cache,
                             const al_personalize_config *c, al_personalize_report *r) {
     al_personalize_report local;
@@ -233,7 +281,25 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
     const int k = m->first_trainable;
     if (k >= m->nnodes) return al_error(AL_EINVAL, "freeze point %d leaves nothing to train", k);
     const int rec_suffix = has_lstm(m, k, m->nnodes), rec_prefix = has_lstm(m, 0, k);
-    const int B = rec_suffix ? c->train.batch : 1;
+    /* the memory plan first: a budget that cannot be met fails here, before
+     * anything is allocated; within it the cache bound and batch it gives */
+    al_mem_plan plan;
+    if ((st = al_lm_plan_memory(m, pool, n, cache, c, &plan))) return st;
+    al_personalize_config pc = *c;
+    pc.freeze = -1;
+    if (c->mem_budget_bytes > 0) {
+        pc.train.batch = plan.batch_used;
+        pc.mem_budget_bytes = 0; /* fitted here: al_personalize would not keep the stream's windows */
+        if (cache && plan.cache_used < al_cache_bound(cache)) al_cache_set_bound(cache, plan.cache_used);
+        if (m->maxbatch > pc.train.batch) al_model_release_plan(m);
+        if (plan.batch_used < plan.batch_requested || plan.cache_used < plan.cache_requested)
+            al_log(AL_LOG_WARN,
+                   "memory budget %zu bytes: batch %d (asked %d), cache bound %zu bytes (asked %zu, past it %s); "
+                   "planned %zu bytes",
+                   plan.budget, plan.batch_used, plan.batch_requested, plan.cache_used, plan.cache_requested,
+                   plan.cache_spill ? "spilled" : "recomputed", plan.total);
+    }
+    const int B = rec_suffix ? pc.train.batch : 1;
     al_dataset *d = NULL;
     uint64_t *off = NULL;
     al_cache *own = NULL;
@@ -241,9 +307,10 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
     if (rec_prefix) {
         /* The prefix's output depends on the whole stream before a window:
          * it comes from the cache, filled by the predict pass; any window it
-         * lacks is made by one pass over the stream. */
+         * lacks is made by one pass over the stream. A cache of our own
+         * holds every window (the plan counted them). */
         if (!cache) {
-            if ((st = al_cache_new(SIZE_MAX / 2, NULL, &own))) goto done;
+            if ((st = al_cache_new(plan.cache_used, NULL, &own))) goto done;
             cache = own;
         }
         al_cache_bind(cache, al_shape_numel(&m->nodes[k - 1].out), al_model_prefix_fingerprint(m));
@@ -255,8 +322,6 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
             r->prefix_samples += w;
         }
     }
-    al_personalize_config pc = *c;
-    pc.freeze = -1;
     reset_cb rc = {m, c->train.progress, c->train.progress_user};
     carry_save cs;
     if (rec_suffix) {
@@ -268,6 +333,7 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
     al_model_reset_state(m);
     uint64_t pre = r->prefix_samples;
     st = al_personalize(m, pool, d, off, cache, &pc, NULL, r);
+    r->mem = plan;
     carry_pop(m, &cs);
     al_model_reset_state(m);
     /* the stream pass's prefix work, in samples and MACs */

@@ -3,6 +3,10 @@
  * (the model's plan by a dry run of al_model_plan, the other blocks by the
  * same arena carving), and the fitting of that need into a budget: the
  * cache bound shrinks first, then the batch halves, else AL_EBUDGET.
+ * The same plan serves the text path (lm.c: its windows are staging, and
+ * the LSTM states of its stream pass are cache entries that cannot be
+ * recomputed, so the bound never drops below them without a spill file)
+ * and the plain trainer (al_trainer_plan_memory: no source, no cache).
  *
  * What is counted and what is not is documented with al_mem_plan in
  * include/autlearn.h. Every figure is an upper bound of what the job can
@@ -30,6 +34,9 @@ typedef struct {
     int cached;              /* the job uses the cache */
     size_t entries;          /* distinct (sample, variant) keys the job can store */
     int spill;
+    size_t cache_min;        /* bytes of entries that cannot be recomputed exactly (kept in memory) */
+    size_t extra;            /* the caller's job's own staging (al_mem_job.staging) */
+    int no_stage;            /* the plain trainer: no batch source */
     size_t gemm;             /* pack buffers of the pool's threads */
 } job;
 
@@ -49,7 +56,7 @@ static size_t index_bytes(size_t held) {
 }
 
 static al_status job_init(job *j, const al_model *m, const al_pool *pool, const al_dataset *d,
-                          const al_cache *cache, const al_personalize_config *c) {
+                          const al_cache *cache, const al_personalize_config *c, const al_mem_job *x) {
     memset(j, 0, sizeof *j);
     j->gemm = (size_t)(pool ? al_pool_size(pool) : 1) * al_gemm_pack_bytes_max();
     j->m = m;
@@ -102,9 +109,15 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
     struct stat sb;
     if (c->resume && tc->checkpoint_path && stat(tc->checkpoint_path, &sb) == 0 && sb.st_size > 0)
         j->resume_file = (size_t)sb.st_size; /* read whole and verified before it is restored */
-    j->cached = cache && j->start > 0;
+    j->cached = (cache || (x && x->own_cache)) && j->start > 0 && !(x && x->trainer_only);
     j->entries = (size_t)d->n * (size_t)(c->aug_variants > 0 ? c->aug_variants : 1);
-    j->spill = j->cached && al_cache_has_spill(cache);
+    if (x && x->entries) j->entries = x->entries;
+    j->spill = j->cached && cache && al_cache_has_spill(cache);
+    if (j->cached && x && x->cache_required && !j->spill) j->cache_min = j->entries * sizeof(float) * j->feat;
+    if (x) {
+        j->extra = x->staging;
+        j->no_stage = x->trainer_only;
+    }
     return AL_OK;
 }
 
@@ -125,7 +138,7 @@ static void job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
     size_t blk1[2] = {b * j->xn, b * j->yo}, blk2[2] = {b * j->feat, b * j->yo};
     p->batch_buffers = arena_size(blk1, 2) + (j->feat > j->xn ? arena_size(blk2, 2) : 0) +
                        sizeof(int32_t) * b * (size_t)j->y_len + sizeof(int) * (size_t)(j->n > 0 ? j->n : 1);
-    p->staging = sizeof(float) * j->xn * b + sizeof(int) * b;
+    p->staging = (j->no_stage ? 0 : sizeof(float) * j->xn * b + sizeof(int) * b) + j->extra;
     p->snapshot = 0;
     if (j->snapshot) {
         size_t lstm[1] = {2 * b * j->lstm_units};
@@ -157,18 +170,38 @@ static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
 
 al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
                                      const al_cache *cache, const al_personalize_config *c, al_mem_plan *out) {
+    return al_plan_memory_job(m, pool, train, cache, c, NULL, out);
+}
+
+al_status al_trainer_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
+                                 const al_train_config *c, size_t budget, al_mem_plan *out) {
+    if (!c) return al_error(AL_EINVAL, "al_trainer_plan_memory: NULL argument");
+    al_personalize_config pc;
+    al_personalize_config_default(&pc);
+    pc.train = *c;
+    pc.mem_budget_bytes = budget;
+    /* a checkpoint at the path may be resumed from: counted when it exists */
+    pc.resume = c->checkpoint_path != NULL;
+    al_mem_job x = {0};
+    x.trainer_only = 1;
+    return al_plan_memory_job(m, pool, train, NULL, &pc, &x, out);
+}
+
+al_status al_plan_memory_job(const al_model *m, const al_pool *pool, const al_dataset *train, const al_cache *cache,
+                             const al_personalize_config *c, const al_mem_job *x, al_mem_plan *out) {
     if (!m || !train || !c || !out) return al_error(AL_EINVAL, "al_personalize_plan_memory: NULL argument");
     memset(out, 0, sizeof *out);
     if (c->train.batch <= 0 || c->train.batch > (1 << 20))
         return al_error(AL_EINVAL, "batch must be in 1..%d, got %d", 1 << 20, c->train.batch);
     job j;
-    al_status st = job_init(&j, m, pool, train, cache, c);
+    al_status st = job_init(&j, m, pool, train, cache, c, x);
     if (st) return st;
     al_mem_plan p;
     memset(&p, 0, sizeof p);
     p.budget = c->mem_budget_bytes;
     p.batch_requested = c->train.batch;
-    p.cache_requested = cache ? al_cache_bound(cache) : 0;
+    /* a cache of the job's own is bounded by what it holds */
+    p.cache_requested = cache ? al_cache_bound(cache) : j.cached ? j.entries * sizeof(float) * j.feat : 0;
     p.cache_spill = j.spill;
     p.dataset = (size_t)train->n * (sizeof(float) * al_shape_numel(&train->xs) + sizeof(int32_t) * (size_t)train->y_len);
     size_t budget = p.budget;
@@ -179,26 +212,40 @@ al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, con
         *out = p;
         return AL_OK;
     }
-    /* the cache gives way first, then the batch halves */
-    job_plan(&j, B, 0, &p);
+    /* the cache gives way first (down to the entries that cannot be
+     * recomputed, unless the caller bounded it lower), then the batch halves */
+    size_t cmin = AL_MIN(j.cache_min, cb);
+    job_plan(&j, B, cmin, &p);
     while (p.total > budget && B > 1) {
         B /= 2;
-        job_plan(&j, B, 0, &p);
+        job_plan(&j, B, cmin, &p);
     }
-    if (p.total > budget)
+    if (p.total > budget && cmin > 0)
         return al_error(AL_EBUDGET,
                         "the memory budget of %.2f MiB cannot be met: this personalization needs at least %.2f MiB "
-                        "even with batch 1 and no cache (weights %.2f, gradients %.2f, optimizer %.2f, activations "
+                        "even with batch 1, of which %.2f MiB are cache entries that cannot be recomputed exactly "
+                        "(%zu windows of the frozen prefix's carried state; a spill file for the cache would keep "
+                        "them on disk); the rest: weights %.2f, gradients %.2f, optimizer %.2f, activations %.2f, "
+                        "buffers %.2f, snapshot %.2f, GEMM packing %.2f, other %.2f MiB (the training data, %.2f MiB, "
+                        "are not counted)",
+                        mib(budget), mib(p.total), mib(p.cache), j.entries, mib(p.weights), mib(p.grads),
+                        mib(p.optim), mib(p.activations), mib(p.batch_buffers + p.staging), mib(p.snapshot),
+                        mib(p.gemm), mib(p.overhead + p.cache_index), mib(p.dataset));
+    if (p.total > budget)
+        return al_error(AL_EBUDGET,
+                        "the memory budget of %.2f MiB cannot be met: this %s needs at least %.2f MiB "
+                        "even with batch 1%s (weights %.2f, gradients %.2f, optimizer %.2f, activations "
                         "%.2f, buffers %.2f, snapshot %.2f, GEMM packing %.2f, other %.2f MiB; the training data, "
                         "%.2f MiB, are not counted)",
-                        mib(budget), mib(p.total), mib(p.weights), mib(p.grads), mib(p.optim), mib(p.activations),
+                        mib(budget), j.no_stage ? "training" : "personalization", mib(p.total),
+                        j.cached ? " and no cache" : "", mib(p.weights), mib(p.grads), mib(p.optim), mib(p.activations),
                         mib(p.batch_buffers + p.staging), mib(p.snapshot), mib(p.gemm), mib(p.overhead + p.cache_index),
                         mib(p.dataset));
     /* what is left goes back to the cache, up to its own bound: the
      * largest bound that fits (the need grows with the bound, in steps of
      * whole entries and chunks) */
     if (j.cached) {
-        size_t lo = 0, hi = AL_MIN(cb, budget - p.total);
+        size_t lo = cmin, hi = AL_MIN(cb, cmin + (budget - p.total));
         while (lo < hi) {
             size_t mid = lo + (hi - lo + 1) / 2;
             job_plan(&j, B, mid, &p);
