@@ -5,6 +5,7 @@
  * before anything is allocated; a budget that fits changes nothing, and a
  * shrunk batch trains exactly as if that batch had been asked for. */
 #include "al_test.h"
+#include "data/text.h"
 
 #include <unistd.h>
 
@@ -212,6 +213,126 @@ static void test_results(const al_dataset *d, al_pool *pool) {
     al_model_free(m4);
 }
 
+/* ---- the text path (al_lm_plan_memory, al_lm_personalize) ---------------------- */
+
+#define LM_SPEC "tokens 6; embedding 5 vocab=23; lstm 16; dense 23"
+#define LM_N 1500L
+
+static void lm_stream(int32_t *ids) {
+    al_rng r;
+    al_rng_seed(&r, 9, 4);
+    for (long i = 0; i < LM_N; i++) ids[i] = i % 6 == 5 ? AL_TOK_EOS : 3 + (int32_t)al_rng_below(&r, 20);
+}
+
+static void lm_cfg(al_personalize_config *c, int freeze, int batch) {
+    al_personalize_config_default(c);
+    c->train.epochs = 2;
+    c->train.batch = batch;
+    c->train.lr = 0.05;
+    c->freeze = freeze;
+}
+
+/* One al_lm_personalize on a fresh model: the plan bounds what it allocates
+ * at its peak (the windows, the stream pass, a cache of its own) and is not
+ * loose; returns the model and report. */
+static al_model *lm_job(al_pool *pool, const int32_t *ids, al_personalize_config *c, al_cache *cache,
+                        al_personalize_report *r) {
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec(LM_SPEC, 3, &m));
+    al_mem_plan p;
+    REQUIRE_OK(al_lm_plan_memory(m, pool, LM_N, cache, c, &p));
+    size_t base = live;
+    peak = live;
+    REQUIRE_OK(al_lm_personalize(m, pool, ids, LM_N, cache, c, r));
+    size_t used = peak - base;
+    if (getenv("MB_DEBUG") || used > p.total)
+        fprintf(stderr, "text: B %d/%d cache %zu: allocated %zu at the peak, planned %zu\n", p.batch_used,
+                p.batch_requested, p.cache_used, used, p.total);
+    CHECK(used <= p.total);
+    CHECK(used + p.overhead >= (p.total - p.gemm) / 10 * 7);
+    CHECK(r->mem.total == p.total && r->mem.batch_used == p.batch_used && r->mem.cache_used == p.cache_used);
+    CHECK(p.dataset == (size_t)LM_N * sizeof(int32_t));
+    return m;
+}
+
+static void test_text(al_pool *pool) {
+    static int32_t ids[LM_N];
+    lm_stream(ids);
+    const size_t windows = (LM_N - 1) / 6, entry = sizeof(float) * 6 * 16;
+    al_personalize_config c;
+    al_personalize_report r0, r1, r2, r3;
+    /* the LSTM frozen: its states come from the stream pass, all kept in a cache of the job's own */
+    lm_cfg(&c, 2, 8);
+    al_model *m0 = lm_job(pool, ids, &c, NULL, &r0);
+    CHECK(r0.mem.cache == windows * entry && r0.mem.cache_used == windows * entry);
+    CHECK(r0.cache.entries_mem == windows && r0.cache.dropped == 0);
+    /* a budget below those windows even at batch 1: refused before
+     * anything is allocated, naming them, although a cache's bound and
+     * the batch could shrink */
+    lm_cfg(&c, 2, 1);
+    al_mem_plan p1, p;
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec(LM_SPEC, 3, &m));
+    REQUIRE_OK(al_lm_plan_memory(m, pool, LM_N, NULL, &c, &p1));
+    CHECK(p1.cache == windows * entry);
+    al_cache *cache;
+    REQUIRE_OK(al_cache_new((size_t)64 << 20, NULL, &cache));
+    lm_cfg(&c, 2, 8);
+    c.mem_budget_bytes = p1.total - windows * entry / 2;
+    size_t before = live;
+    peak = live;
+    (void)al_error(AL_EINVAL, "(no error yet)"); /* a stale message must not pass the check below */
+    CHECK_STATUS(al_lm_personalize(m, pool, ids, LM_N, cache, &c, &r1), AL_EBUDGET);
+    CHECK(strstr(al_last_error(), "cannot be recomputed") && strstr(al_last_error(), "spill"));
+    CHECK(peak - before < 4096 && live == before);
+    CHECK_STATUS(al_lm_plan_memory(m, pool, LM_N, NULL, &c, &p), AL_EBUDGET);
+    al_model_free(m);
+    al_cache_free(cache);
+    /* the same budget with a spill file: the windows past the bound go to
+     * disk and are read back exactly: the same weights as the batch the
+     * budget left, asked for without a budget */
+    char spill[] = "/tmp/al_membudget_lm_XXXXXX";
+    int fd = mkstemp(spill);
+    CHECK(fd >= 0);
+    if (fd >= 0) close(fd);
+    REQUIRE_OK(al_cache_new((size_t)64 << 20, spill, &cache));
+    al_model *m1 = lm_job(pool, ids, &c, cache, &r1);
+    CHECK(r1.mem.cache_spill == 1 && r1.mem.cache_used < windows * entry && r1.mem.total <= c.mem_budget_bytes);
+    CHECK(r1.cache.entries_spilled > 0 && r1.cache.entries_mem + r1.cache.entries_spilled == windows);
+    CHECK(r1.prefix_samples == windows); /* one stream pass, no window recomputed */
+    al_cache_free(cache);
+    CHECK(access(spill, F_OK) != 0);
+    unlink(spill);
+    lm_cfg(&c, 2, r1.mem.batch_used);
+    al_model *m1b = lm_job(pool, ids, &c, NULL, &r2);
+    CHECK(r2.cache.entries_spilled == 0 && r2.mem.batch_used == r1.mem.batch_used);
+    CHECK(memcmp(m1->wblock, m1b->wblock, sizeof(float) * m0->nweights) == 0);
+    al_model_free(m1b);
+    /* the LSTM trained (TBPTT): a budget that holds batch 2 but not 4 cuts
+     * the text into 2 streams and trains exactly as batch 2 asked for */
+    lm_cfg(&c, 1, 2);
+    REQUIRE_OK(al_model_from_spec(LM_SPEC, 3, &m));
+    al_mem_plan p2, p4;
+    REQUIRE_OK(al_lm_plan_memory(m, pool, LM_N, NULL, &c, &p2));
+    c.train.batch = 4;
+    REQUIRE_OK(al_lm_plan_memory(m, pool, LM_N, NULL, &c, &p4));
+    al_model_free(m);
+    CHECK(p4.total > p2.total);
+    lm_cfg(&c, 1, 2);
+    al_model *m2 = lm_job(pool, ids, &c, NULL, &r2);
+    lm_cfg(&c, 1, 8);
+    c.mem_budget_bytes = p2.total;
+    al_model *m3 = lm_job(pool, ids, &c, NULL, &r3);
+    CHECK(r3.mem.batch_used == 2 && r3.mem.batch_requested == 8 && r3.mem.total <= p2.total);
+    CHECK(r3.train.steps == r2.train.steps && r3.suffix_samples == r2.suffix_samples);
+    CHECK(memcmp(m3->wblock, m2->wblock, sizeof(float) * m2->nweights) == 0);
+    CHECK(memcmp(m3->wblock, m0->wblock, sizeof(float) * m0->nweights) != 0);
+    al_model_free(m0);
+    al_model_free(m1);
+    al_model_free(m2);
+    al_model_free(m3);
+}
+
 int main(void) {
     al_allocator a = {cnt_malloc, cnt_free, NULL};
     al_set_allocator(&a);
@@ -221,6 +342,7 @@ int main(void) {
     test_plan_bytes();
     test_fit(d, pool);
     test_results(d, pool);
+    test_text(pool);
     al_pool_free(pool);
     al_dataset_free(d);
     /* (the main thread's GEMM pack buffer stays until the process exits) */

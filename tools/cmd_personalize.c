@@ -83,6 +83,8 @@ static void mem_plan_json(cli_json *j, const al_mem_plan *p) {
     cli_json_num(j, "other", mib(p->overhead));
     cli_json_end_object(j);
     cli_json_num(j, "data_mb_not_counted", mib(p->dataset));
+    /* measured: this process's peak resident set so far (Linux VmHWM; 0 when unknown) */
+    cli_json_num(j, "peak_rss_mb", al_rss_peak_mb());
 }
 
 static void mem_plan_print(const al_mem_plan *p) {
