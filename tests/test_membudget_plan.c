@@ -213,6 +213,54 @@ static void test_results(const al_dataset *d, al_pool *pool) {
     al_model_free(m4);
 }
 
+/* ---- the plain trainer (al_trainer_plan_memory) ------------------------------------ */
+
+/* The plan bounds what al_trainer_new and a run with evaluation allocate;
+ * a budget halves the batch (the caller trains with batch_used). */
+static void test_trainer(const al_dataset *d, al_pool *pool) {
+    al_train_config c;
+    al_train_config_default(&c);
+    c.epochs = 2;
+    c.batch = 16;
+    c.optim = AL_OPT_ADAM;
+    c.lr = 0.01;
+    c.patience = 2; /* the best weights' copy too */
+    al_model *m = fresh();
+    al_mem_plan p16, p4, p;
+    REQUIRE_OK(al_trainer_plan_memory(m, pool, d, &c, 0, &p16));
+    CHECK(p16.batch_used == 16 && p16.cache == 0 && p16.staging == 0 && p16.budget == 0);
+    c.batch = 4;
+    REQUIRE_OK(al_trainer_plan_memory(m, pool, d, &c, 0, &p4));
+    c.batch = 16;
+    REQUIRE_OK(al_trainer_plan_memory(m, pool, d, &c, p4.total, &p));
+    CHECK(p.batch_used == 4 && p.batch_requested == 16 && p.total == p4.total);
+    c.batch = p.batch_used;
+    size_t base = live;
+    peak = live;
+    al_trainer *t;
+    al_train_report r;
+    REQUIRE_OK(al_trainer_new(m, pool, &c, &t));
+    REQUIRE_OK(al_trainer_run(t, d, d, &r));
+    REQUIRE_OK(al_evaluate(m, pool, d, c.batch, NULL, NULL));
+    size_t used = peak - base;
+    if (getenv("MB_DEBUG") || used > p.total)
+        fprintf(stderr, "trainer: B %d: allocated %zu at the peak, planned %zu\n", c.batch, used, p.total);
+    CHECK(used <= p.total);
+    CHECK(used + p.overhead >= (p.total - p.gemm) / 10 * 7);
+    al_trainer_free(t);
+    /* batch 1 does not fit: AL_EBUDGET before anything is allocated */
+    c.batch = 1;
+    al_mem_plan p1;
+    al_model *m2 = fresh();
+    REQUIRE_OK(al_trainer_plan_memory(m2, pool, d, &c, 0, &p1));
+    c.batch = 16;
+    (void)al_error(AL_EINVAL, "(no error yet)");
+    CHECK_STATUS(al_trainer_plan_memory(m2, pool, d, &c, p1.total - 1, &p), AL_EBUDGET);
+    CHECK(strstr(al_last_error(), "this training needs at least") != NULL);
+    al_model_free(m2);
+    al_model_free(m);
+}
+
 /* ---- the text path (al_lm_plan_memory, al_lm_personalize) ---------------------- */
 
 #define LM_SPEC "tokens 6; embedding 5 vocab=23; lstm 16; dense 23"
@@ -342,6 +390,7 @@ int main(void) {
     test_plan_bytes();
     test_fit(d, pool);
     test_results(d, pool);
+    test_trainer(d, pool);
     test_text(pool);
     al_pool_free(pool);
     al_dataset_free(d);

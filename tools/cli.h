@@ -145,4 +145,12 @@ void cli_progress_draw(cli_progress *p, const char *prefix, long long done, long
 /* Erases the line so ordinary output can follow. */
 void cli_progress_clear(cli_progress *p);
 
+/* Memory plans (tools/cli_mem.c, docs/CLI.md): the keys of al_mem_plan in a
+ * JSON summary, with the process's measured peak RSS (peak_rss_mb); the
+ * one-line text form; and both as the --dry-run / --mem-budget output.
+ * with_cache 0: no cache keys (the plain trainer has no cache). */
+void cli_mem_plan_json(cli_json *j, const al_mem_plan *p, int with_cache);
+void cli_mem_plan_print(const al_mem_plan *p, int with_cache);
+void cli_mem_plan_show(const char *cmd, const al_mem_plan *p, int json, int with_cache);
+
 #endif /* AL_CLI_H */

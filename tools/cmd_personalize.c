@@ -56,53 +56,6 @@ static void usage(FILE *f) {
                "  -h, --help            this help\n");
 }
 
-static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
-
-/* The memory plan's keys in the JSON summary (docs/CLI.md). */
-static void mem_plan_json(cli_json *j, const al_mem_plan *p) {
-    if (p->budget)
-        cli_json_num(j, "mem_budget_mb", mib(p->budget));
-    else
-        cli_json_null(j, "mem_budget_mb");
-    cli_json_num(j, "planned_mb", mib(p->total));
-    cli_json_int(j, "batch_requested", p->batch_requested);
-    cli_json_int(j, "batch_used", p->batch_used);
-    cli_json_bool(j, "batch_shrunk", p->batch_used < p->batch_requested);
-    cli_json_num(j, "cache_mb_requested", mib(p->cache_requested));
-    cli_json_num(j, "cache_mb_used", mib(p->cache_used));
-    cli_json_str(j, "cache_past_bound", p->cache_spill ? "spill" : "recompute");
-    cli_json_begin_object(j, "planned_parts_mb");
-    cli_json_num(j, "weights", mib(p->weights));
-    cli_json_num(j, "gradients", mib(p->grads));
-    cli_json_num(j, "optimizer", mib(p->optim));
-    cli_json_num(j, "activations", mib(p->activations));
-    cli_json_num(j, "batch_buffers", mib(p->batch_buffers + p->staging));
-    cli_json_num(j, "snapshot", mib(p->snapshot));
-    cli_json_num(j, "gemm_packing", mib(p->gemm));
-    cli_json_num(j, "cache", mib(p->cache + p->cache_index));
-    cli_json_num(j, "other", mib(p->overhead));
-    cli_json_end_object(j);
-    cli_json_num(j, "data_mb_not_counted", mib(p->dataset));
-    /* measured: this process's peak resident set so far (Linux VmHWM; 0 when unknown) */
-    cli_json_num(j, "peak_rss_mb", al_rss_peak_mb());
-}
-
-static void mem_plan_print(const al_mem_plan *p) {
-    printf("memory: planned %.2f MiB", mib(p->total));
-    if (p->budget) printf(" of a %.2f MiB budget", mib(p->budget));
-    printf(" (weights %.2f, gradients %.2f, optimizer %.2f, activations %.2f, buffers %.2f, snapshot %.2f, cache "
-           "%.2f, GEMM packing %.2f, other %.2f; data %.2f MiB not counted); batch %d",
-           mib(p->weights), mib(p->grads), mib(p->optim), mib(p->activations), mib(p->batch_buffers + p->staging),
-           mib(p->snapshot), mib(p->cache + p->cache_index), mib(p->gemm), mib(p->overhead), mib(p->dataset), p->batch_used);
-    if (p->batch_used < p->batch_requested)
-        printf(" (shrunk from %d: the result differs from a batch-%d run)", p->batch_requested, p->batch_requested);
-    printf(", cache bound %.2f MiB", mib(p->cache_used));
-    if (p->cache_used < p->cache_requested)
-        printf(" (shrunk from %.2f; past it entries are %s)", mib(p->cache_requested),
-               p->cache_spill ? "spilled" : "recomputed");
-    printf("\n");
-}
-
 /* Says where a --resume goes on from (the library verifies the file again);
  * *at receives the checkpoint's step, -1 without one. */
 static al_status resume_note(const char *cmd, int resume, const char *ckpt, long long *at) {
@@ -119,22 +72,6 @@ static al_status resume_note(const char *cmd, int resume, const char *ckpt, long
         fprintf(stderr, "autlearn %s: %s holds a finished run (%lld steps); writing its weights\n", cmd, ckpt,
                 p.steps_done);
     return AL_OK;
-}
-
-/* --mem-budget and --dry-run: the plan, in text or as the JSON summary */
-static void mem_plan_show(const char *cmd, const al_mem_plan *p, int json) {
-    if (json) {
-        cli_json j;
-        cli_json_init(&j, stdout);
-        cli_json_begin_object(&j, NULL);
-        cli_json_str(&j, "command", cmd);
-        cli_json_bool(&j, "dry_run", 1);
-        mem_plan_json(&j, p);
-        cli_json_end_object(&j);
-        cli_json_end(&j);
-    } else {
-        mem_plan_print(p);
-    }
 }
 
 /* --scenario text: one president's addresses; the vocabulary comes from the
@@ -229,7 +166,7 @@ static int personalize_text(int argc, char **argv) {
     pc.mem_budget_bytes = (size_t)(mem_mb * 1048576.0);
     al_mem_plan plan;
     if ((st = al_lm_plan_memory(m, pool, train.n, cache, &pc, &plan)) != AL_OK) goto fail;
-    if (dry_run || (mem_mb > 0 && !json)) mem_plan_show(cmd, &plan, json);
+    if (dry_run || (mem_mb > 0 && !json)) cli_mem_plan_show(cmd, &plan, json, 1);
     if (dry_run) {
         al_ids_free(&train);
         al_ids_free(&test);
@@ -256,7 +193,7 @@ static int personalize_text(int argc, char **argv) {
         cli_json_begin_object(&j, NULL);
         cli_json_str(&j, "command", cmd);
         cli_json_str(&j, "user", user);
-        mem_plan_json(&j, &r.mem);
+        cli_mem_plan_json(&j, &r.mem, 1);
         cli_json_int(&j, "tokens", train.n);
         cli_json_int(&j, "test_tokens", test.n);
         cli_json_int(&j, "freeze", freeze);
@@ -395,7 +332,7 @@ int cmd_personalize(int argc, char **argv) {
     pc.mem_budget_bytes = (size_t)(mem_mb * 1048576.0);
     al_mem_plan plan;
     if ((st = al_personalize_plan_memory(m, pool, tr, cache, &pc, &plan)) != AL_OK) goto fail;
-    if (dry_run || (mem_mb > 0 && !json)) mem_plan_show(cmd, &plan, json);
+    if (dry_run || (mem_mb > 0 && !json)) cli_mem_plan_show(cmd, &plan, json, 1);
     if (dry_run) {
         free(ids);
         al_cache_free(cache);
@@ -417,7 +354,7 @@ int cmd_personalize(int argc, char **argv) {
         cli_json_begin_object(&j, NULL);
         cli_json_str(&j, "command", cmd);
         cli_json_int(&j, "user", user);
-        mem_plan_json(&j, &r.mem);
+        cli_mem_plan_json(&j, &r.mem, 1);
         cli_json_int(&j, "samples", al_dataset_size(tr));
         cli_json_int(&j, "freeze", freeze);
         cli_json_num(&j, "test_acc_before", before);

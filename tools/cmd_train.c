@@ -49,6 +49,10 @@ static void usage(FILE *f) {
             "run:\n"
             "  --out FILE            model file to write (required; written atomically)\n"
             "  --threads T           worker threads (default: AL_THREADS or 1)\n"
+            "  --mem-budget MB       memory budget of the training job (the loaded data set aside):\n"
+            "                        the batch halves until the plan fits (which changes the result);\n"
+            "                        exit 1 before training if batch 1 does not fit\n"
+            "  --dry-run             print the memory plan and stop: no training, nothing written\n"
             "  --checkpoint FILE     write a crash-safe checkpoint to FILE (owner-only) every\n"
             "                        --checkpoint-every steps and at the end; FILE is kept\n"
             "  --checkpoint-every N  steps between checkpoints (default 100)\n"
@@ -112,7 +116,8 @@ int cmd_train(int argc, char **argv) {
     static const char *const scheds[] = {"const", "step", "cosine", NULL};
     const char *cmd = "train";
     const char *arch = NULL, *init = NULL, *data = NULL, *out = NULL, *ckpt = NULL;
-    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3;
+    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0;
+    double mem_mb = 0.0;
     int epochs = 10, batch = 32, optim = AL_OPT_SGD, sched = AL_SCHED_COSINE, warmup = 0, patience = 0;
     int threads = 0, limit = 0, freeze = 0, step_size = 10, nesterov = 0, quiet = 0, json = 0;
     double lr = -1.0, momentum = 0.9, wd = -1.0, clip = 0.0, gamma = 0.1, min_lr = 0.0;
@@ -132,7 +137,10 @@ int cmd_train(int argc, char **argv) {
             resume = 1;
         else if (cli_flag(&a, "verbose"))
             verbose = 1;
-        else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, INT_MAX, &ckpt_every) ||
+        else if (cli_flag(&a, "dry-run"))
+            dry_run = 1;
+        else if (cli_double(&a, "mem-budget", 1.0 / 1024, 1 << 30, &mem_mb)) {
+        } else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, INT_MAX, &ckpt_every) ||
                  cli_int(&a, "max-rollbacks", 0, 1000, &max_rollbacks)) {
         }
         else if (cli_str(&a, "arch", &arch) || cli_str(&a, "init", &init) || cli_str(&a, "data", &data) ||
@@ -235,6 +243,20 @@ int cmd_train(int argc, char **argv) {
     c.checkpoint_path = ckpt;
     c.checkpoint_every = ckpt_every;
     c.max_rollbacks = max_rollbacks;
+    /* the memory plan first: a budget that cannot be met fails here, before
+     * training; within it the batch it leaves (also for the evaluations) */
+    al_mem_plan plan;
+    if ((st = al_trainer_plan_memory(m, pool, train, &c, (size_t)(mem_mb * 1048576.0), &plan)) != AL_OK)
+        goto lib_fail;
+    c.batch = ui.batch = plan.batch_used;
+    if (dry_run || (mem_mb > 0 && !json)) cli_mem_plan_show(cmd, &plan, json, 0);
+    if (dry_run) {
+        rc = cli_finish(cmd, CLI_EXIT_OK);
+        goto done;
+    }
+    if (plan.batch_used < plan.batch_requested)
+        fprintf(stderr, "autlearn %s: memory budget %.2f MiB: batch %d (asked %d)\n", cmd, mem_mb, plan.batch_used,
+                plan.batch_requested);
     if ((st = al_trainer_new(m, pool, &c, &t)) != AL_OK) goto lib_fail;
     al_trainer_pos pos;
     al_trainer_get_pos(t, &pos);
@@ -268,7 +290,8 @@ int cmd_train(int argc, char **argv) {
 
     /* measured on the weights being saved (the best ones under --patience) */
     double test_loss, test_acc;
-    if ((st = al_evaluate(m, pool, test, EVAL_BATCH, &test_loss, &test_acc)) != AL_OK) goto lib_fail;
+    if ((st = al_evaluate(m, pool, test, mem_mb > 0 ? plan.batch_used : EVAL_BATCH, &test_loss, &test_acc)) != AL_OK)
+        goto lib_fail;
 
     char base[256];
     cli_basename(data, base, sizeof base);
@@ -277,7 +300,7 @@ int cmd_train(int argc, char **argv) {
         (st = set_meta_int(m, "autlearn.train.samples", ui.n)) != AL_OK ||
         (st = al_model_set_meta(m, "autlearn.train.optim", optims[optim])) != AL_OK ||
         (st = set_meta_num(m, "autlearn.train.lr", lr)) != AL_OK ||
-        (st = set_meta_int(m, "autlearn.train.batch", batch)) != AL_OK ||
+        (st = set_meta_int(m, "autlearn.train.batch", c.batch)) != AL_OK ||
         (st = set_meta_int(m, "autlearn.train.seed", (long long)seed)) != AL_OK ||
         (st = set_meta_num(m, "autlearn.train.test_acc", test_acc)) != AL_OK)
         goto lib_fail;
@@ -305,6 +328,7 @@ int cmd_train(int argc, char **argv) {
         cli_json_int(&j, "macs", (long long)al_model_macs(m));
         cli_json_int(&j, "threads", al_pool_size(pool));
         cli_json_int(&j, "rollbacks", r.rollbacks);
+        cli_mem_plan_json(&j, &plan, 0);
         if (resumed_at >= 0)
             cli_json_int(&j, "resumed_at_step", resumed_at);
         else
