@@ -226,12 +226,13 @@ JNIEXPORT jint JNICALL Java_ai_autlearn_Model_nativeNodes(JNIEnv *env, jclass cl
     return which ? al_model_first_trainable(m) : al_model_num_nodes(m);
 }
 
-/* One training slice: al_personalize for `epochs` epochs. Returns
- * {epochs, steps, loss, train accuracy, eval accuracy (-1: none), seconds}. */
-JNIEXPORT jdoubleArray JNICALL Java_ai_autlearn_Model_nativePersonalize(JNIEnv *env, jclass cls, jlong h,
-                                                                        jlong train, jlong eval, jint epochs,
-                                                                        jdouble lr, jint batch, jint freeze,
-                                                                        jlong seed, jint aug_variants) {
+/* Trainer: one personalization run (al_personalize_new) trained in slices
+ * (al_trainer_run_slice). The trainer borrows the model, its pool and the
+ * training dataset; the Java side passes them live to every slice and frees
+ * the trainer alone (al_trainer_free touches neither model nor data). */
+JNIEXPORT jlong JNICALL Java_ai_autlearn_Model_nativeTrainerNew(JNIEnv *env, jclass cls, jlong h, jlong train,
+                                                                jint epochs, jdouble lr, jint batch, jint freeze,
+                                                                jlong seed, jint aug_variants) {
     (void)cls;
     jal_model *w = from_handle(h);
     al_personalize_config c;
@@ -242,15 +243,45 @@ JNIEXPORT jdoubleArray JNICALL Java_ai_autlearn_Model_nativePersonalize(JNIEnv *
     c.train.seed = (uint64_t)seed;
     c.freeze = freeze;
     c.aug_variants = aug_variants;
-    al_personalize_report r;
-    al_status st = al_personalize(w->m, w->pool, from_handle(train), NULL, NULL, &c, from_handle(eval), &r);
+    al_trainer *t = NULL;
+    al_status st = al_personalize_new(w->m, w->pool, from_handle(train), NULL, NULL, &c, &t);
+    if (st) {
+        throw_last(env, st);
+        return 0;
+    }
+    return to_handle(t);
+}
+
+/* One slice of at most max_steps steps / max_ms milliseconds (0: no limit).
+ * Returns {epochs completed and steps run in the slice, loss and training
+ * accuracy of the run's last epoch, eval accuracy (-1: none), seconds of
+ * the run in this process (the Java side puts the slice's in), done, epochs
+ * and steps of the run so far}. */
+JNIEXPORT jdoubleArray JNICALL Java_ai_autlearn_Model_nativeTrainerSlice(JNIEnv *env, jclass cls, jlong h,
+                                                                         jlong trainer, jlong train, jlong eval,
+                                                                         jlong max_steps, jdouble max_ms) {
+    (void)cls;
+    (void)h; /* the model is the trainer's; the Java side checked it is open */
+    al_trainer *t = from_handle(trainer);
+    al_trainer_pos p0, p1;
+    al_trainer_get_pos(t, &p0);
+    int done = 0;
+    al_train_report r;
+    al_status st = al_trainer_run_slice(t, from_handle(train), from_handle(eval), (long long)max_steps, max_ms, &done, &r);
     if (st) {
         throw_last(env, st);
         return NULL;
     }
-    double v[6] = {r.train.epochs_run, (double)r.train.steps, r.train.final_loss, r.train.final_train_acc,
-                   eval ? r.train.final_eval_acc : -1.0, r.train.seconds};
-    return doubles(env, v, 6);
+    al_trainer_get_pos(t, &p1);
+    double v[9] = {(double)(p1.epochs_done - p0.epochs_done), (double)(p1.steps_done - p0.steps_done), r.final_loss,
+                   r.final_train_acc, eval ? r.final_eval_acc : -1.0, r.seconds, done, r.epochs_run, (double)r.steps};
+    return doubles(env, v, 9);
+}
+
+JNIEXPORT void JNICALL Java_ai_autlearn_Model_nativeTrainerFree(JNIEnv *env, jclass cls, jlong trainer) {
+    (void)env;
+    (void)cls;
+    al_trainer_free(from_handle(trainer));
 }
 
 JNIEXPORT jlong JNICALL Java_ai_autlearn_Dataset_nativeFromArrays(JNIEnv *env, jclass cls, jfloatArray x,

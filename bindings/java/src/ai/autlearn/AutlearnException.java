@@ -36,6 +36,10 @@ public class AutlearnException extends RuntimeException {
         return new AutlearnException(ESTATE, "AL_ESTATE", what + " is closed");
     }
 
+    static AutlearnException state(String message) {
+        return new AutlearnException(ESTATE, "AL_ESTATE", message);
+    }
+
     static AutlearnException invalid(String message) {
         return new AutlearnException(EINVAL, "AL_EINVAL", message);
     }

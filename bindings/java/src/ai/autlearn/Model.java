@@ -159,6 +159,10 @@ public final class Model implements AutoCloseable {
     private static native long nativeNumParams(long ptr);
     private static native String nativeSpec(long ptr);
     private static native int nativeNodes(long ptr, int which);
-    static native double[] nativePersonalize(long ptr, long train, long eval, int epochs, double lr, int batch,
-                                             int freeze, long seed, int augVariants);
+    /* Trainer's natives (the JNI headers are generated for Model, Dataset and Native) */
+    static native long nativeTrainerNew(long ptr, long train, int epochs, double lr, int batch, int freeze, long seed,
+                                        int augVariants);
+    static native double[] nativeTrainerSlice(long ptr, long trainer, long train, long eval, long maxSteps,
+                                              double maxMillis);
+    static native void nativeTrainerFree(long trainer);
 }

@@ -120,14 +120,18 @@ public final class BindingTest {
             check("evaluate agrees with predict's argmax",
                     Math.abs(before[1] - argmaxAccuracyCount(y0, yte) / (double) ntest) < 1e-9);
 
-            Trainer t = new Trainer(m).learningRate(0.05).batchSize(16).seed(3);
+            Trainer t = new Trainer(m).learningRate(0.05).batchSize(16).seed(3).epochs(5);
             TrainResult s1 = t.trainSlice(train, 2, test);
             TrainResult s2 = t.trainSlice(train, 3, test);
             System.out.println("before: loss " + before[0] + " acc " + before[1]);
             System.out.println("slice 1: " + s1);
             System.out.println("slice 2: " + s2);
-            check("slice 1 ran 2 epochs of 19 steps", s1.epochs == 2 && s1.steps == 2 * 19);
-            check("slice 2 ran 3 epochs", s2.epochs == 3);
+            check("slice 1 ran 2 epochs of 19 steps of the run", s1.epochs == 2 && s1.steps == 2 * 19 && !s1.done
+                    && s1.runEpochs == 2 && s1.runSteps == 2 * 19);
+            check("slice 2 ran 3 epochs and completed the run of 5", s2.epochs == 3 && s2.steps == 3 * 19 && s2.done
+                    && s2.runEpochs == 5 && s2.runSteps == 5 * 19);
+            expectStatus("settings are fixed by the first slice", "AL_ESTATE", () -> t.learningRate(0.1));
+            expectStatus("a slice on another dataset", "AL_EINVAL", () -> t.trainSlice(test, 1));
             check("the training loss falls from slice to slice", s2.loss < s1.loss);
             double[] after = m.evaluate(test);
             System.out.println("after: loss " + after[0] + " acc " + after[1]);
@@ -136,6 +140,39 @@ public final class BindingTest {
             check("the trained model is good (test accuracy >= 0.9)", after[1] >= 0.9);
             check("the slice's eval accuracy is the model's", Math.abs(s2.evalAccuracy - after[1]) < 1e-9);
             check("slices are counted", t.slices() == 2);
+            t.close();
+            t.close();
+            expectStatus("a slice after close", "AL_ESTATE", () -> t.trainSlice(train, 1));
+
+            /* slices add up to one run: one slice of the whole run, slices of
+             * 7 steps, slices of 1 microsecond (one step each), and the two epoch slices above (with
+             * evaluation, which does not change the weights) all end with the
+             * same weights */
+            float[][] runs = new float[3][];
+            long[] counts = new long[3];
+            for (int k = 0; k < 3; k++) {
+                try (Model r = Model.load(f0.getPath(), 2);
+                     Trainer tr = new Trainer(r).learningRate(0.05).batchSize(16).seed(3).epochs(5)) {
+                    long steps = 0;
+                    TrainResult s;
+                    do {
+                        s = k == 0 ? tr.trainSteps(train, 0, 0, null)
+                                   : k == 1 ? tr.trainSteps(train, 7, 0, null) : tr.trainSteps(train, 0, 0.001, null);
+                        steps += s.steps;
+                    } while (!s.done && tr.slices() < 1000);
+                    check("run " + k + ": the slices' steps add up to the run's", s.done && steps == 5 * 19
+                            && s.runSteps == 5 * 19);
+                    counts[k] = tr.slices();
+                    runs[k] = r.predict(xte, ntest);
+                }
+            }
+            System.out.println("slices: one run " + counts[0] + ", of 7 steps " + counts[1] + ", of 1 us " + counts[2]);
+            check("one slice runs the whole run; 7-step slices: 14; timed slices: several",
+                    counts[0] == 1 && counts[1] == 14 && counts[2] > 1);
+            check("7-step slices give the weights of one run", Arrays.equals(runs[0], runs[1]));
+            check("timed slices give the weights of one run", Arrays.equals(runs[0], runs[2]));
+            check("two epoch slices give the weights of one run", Arrays.equals(runs[0], m.predict(xte, ntest)));
+            check("... and the run trained", !Arrays.equals(runs[0], y0));
 
             File f1 = new File(dir, "personal.gguf");
             m.save(f1.getPath());
