@@ -373,7 +373,8 @@ typedef struct al_personalize_config {
     int aug_variants;       /* K >= 1 fixed variants per sample (0 = as is, 1..K-1 augmented) */
     al_augment_config aug;
     /* 1: when train.checkpoint_path names an existing checkpoint, continue
-     * from it (a finished one only restores the final weights). The cache
+     * from it (a finished one only restores the final weights, and is
+     * refused, AL_EINVAL, when it trained on other data). The cache
      * may be empty then: it is refilled, with the same results. */
     int resume;
     /* Memory budget of the whole job in bytes (0: none); see
