@@ -112,7 +112,20 @@ typedef struct al_layer_cfg {
     float rate;    /* dropout probability */
     float eps;     /* batchnorm epsilon (default 1e-5) */
     float momentum;/* batchnorm running-average momentum (default 0.1, PyTorch's) */
+    int act;       /* dense/conv: activation fused after the bias (al_act; the compiler's fusion) */
 } al_layer_cfg;
+
+/* Activations a dense or conv layer can apply in place after its bias
+ * (spec option act=relu|relu6). Backward multiplies dy by the derivative,
+ * read from the output y as the separate layers do (src/layers/act_fused.c). */
+typedef enum al_act { AL_ACT_NONE = 0, AL_ACT_RELU, AL_ACT_RELU6, AL_ACT_COUNT } al_act;
+const char *al_act_name(int act); /* "relu", "relu6"; NULL for none or unknown */
+/* y[0..k) = act(y), in place; split over the pool when large. */
+void al_act_forward(al_pool *pool, int act, float *y, size_t k);
+/* out[j] = dy[j] * act'(from y[j]); out may be dy's buffer only when not const elsewhere. */
+void al_act_backward(al_pool *pool, int act, const float *y, const float *dy, float *out, size_t k);
+/* The same on one contiguous slice, on the calling thread (inside a task). */
+void al_act_apply(int act, float *y, size_t k);
 
 #define AL_MAX_PARAMS 6
 
