@@ -302,6 +302,7 @@ static void check_plan(al_model *m, int batch) {
         int bad = al_memplan_check(&p, why, sizeof why);
         if (bad) fprintf(stderr, "plan of %s batch %d: %s\n", al_model_spec(m), batch, why);
         CHECK(!bad);
+        CHECK(naive || (p.total >= p.live_peak && p.live_peak > 0));
         m->plan_naive = naive;
         CHECK(al_model_plan_bytes(m, batch) == p.total);
         al_model_release_plan(m);

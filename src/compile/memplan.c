@@ -1,9 +1,10 @@
 /* The memory planner: buffers, their live intervals over one training step,
  * and offsets in one arena by liveness (memplan.h; docs/COMPILE.md).
  *
- * Placement is greedy by size: buffers are taken largest first, and each
- * goes into the smallest gap between the already placed buffers whose
- * lifetimes intersect its own (best fit), or above all of them. Buffers
+ * Placement is greedy: buffers are taken in some order (largest first, or
+ * in schedule order; the smaller result wins), and each goes into the
+ * smallest gap between the already placed buffers whose lifetimes
+ * intersect its own (best fit), or above all of them. Buffers
  * with disjoint lifetimes may share bytes; that is where the saving comes
  * from: a frozen prefix needs only two activations at a time, gradients
  * exist only between the backward steps that write and read them, and each
@@ -118,22 +119,38 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
 #undef TB
 }
 
-/* Best fit among the placed buffers that are alive at the same time. */
-static void place(al_memplan *p) {
+/* Orders for the greedy placement. Size first packs the big scratch
+ * buffers well; schedule order (first step, then size) keeps a chain of
+ * activations from fragmenting around them. Neither wins on every graph, so
+ * the planner tries each and keeps the smaller arena (ties: the first). */
+enum { ORDER_SIZE, ORDER_SCHEDULE, ORDER_SPAN, NORDERS };
+
+static int before(const al_membuf *a, const al_membuf *b, int how) {
+    if (how == ORDER_SCHEDULE && a->t0[0] != b->t0[0]) return a->t0[0] < b->t0[0];
+    if (how == ORDER_SPAN) {
+        int la = a->t1[a->nlive - 1] - a->t0[0], lb = b->t1[b->nlive - 1] - b->t0[0];
+        if (la != lb) return la > lb;
+    }
+    return a->bytes > b->bytes;
+}
+
+/* Best fit among the placed buffers that are alive at the same time: each
+ * buffer in turn goes into the smallest gap between the placed buffers it
+ * conflicts with, or above them all. Returns the arena size. */
+static size_t place(al_memplan *p, int how) {
     int order[AL_MEMPLAN_MAX], conf[AL_MEMPLAN_MAX];
     int nb = p->nbuf;
-    for (int i = 0; i < nb; i++) order[i] = i;
-    /* largest first; ties by list order, so the plan is deterministic
-     * (insertion sort: a few hundred buffers at most) */
-    for (int i = 1; i < nb; i++) {
-        int v = order[i], j = i - 1;
-        while (j >= 0 && p->buf[order[j]].bytes < p->buf[v].bytes) {
+    /* insertion sort, stable: a few hundred buffers at most, and ties keep
+     * list order so the plan is deterministic */
+    for (int i = 0; i < nb; i++) {
+        int j = i - 1;
+        while (j >= 0 && before(&p->buf[i], &p->buf[order[j]], how)) {
             order[j + 1] = order[j];
             j--;
         }
-        order[j + 1] = v;
+        order[j + 1] = i;
     }
-    p->total = 0;
+    size_t total = 0;
     for (int k = 0; k < nb; k++) {
         al_membuf *b = &p->buf[order[k]];
         int nc = 0;
@@ -160,8 +177,25 @@ static void place(al_memplan *p) {
             if (c->offset + c->bytes > top) top = c->offset + c->bytes;
         }
         b->offset = best_gap != (size_t)-1 ? best : top;
-        if (b->offset + b->bytes > p->total) p->total = b->offset + b->bytes;
+        if (b->offset + b->bytes > total) total = b->offset + b->bytes;
     }
+    return total;
+}
+
+/* The most bytes alive at any one step: no placement can do better. */
+static size_t live_peak(const al_memplan *p) {
+    size_t peak = 0;
+    for (int t = 0; t <= AL_MEMPLAN_END; t++) {
+        size_t sum = 0;
+        for (int i = 0; i < p->nbuf; i++)
+            for (int k = 0; k < p->buf[i].nlive; k++)
+                if (p->buf[i].t0[k] <= t && t <= p->buf[i].t1[k]) {
+                    sum += p->buf[i].bytes;
+                    break;
+                }
+        if (sum > peak) peak = sum;
+    }
+    return peak;
 }
 
 al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_memplan *p) {
@@ -173,6 +207,7 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
     if (freeze > m->nnodes) return al_error(AL_ERANGE, "freeze point %d out of range 0..%d", freeze, m->nnodes);
     if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
     p->nbuf = 0;
+    p->live_peak = 0;
     p->naive = naive;
     p->lowest = al_memplan_lowest_at(m, freeze);
     list_buffers(m, (size_t)maxbatch, naive, p->lowest, p);
@@ -184,7 +219,19 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
         }
         p->total = off;
     } else {
-        place(p);
+        size_t off[AL_MEMPLAN_MAX];
+        p->live_peak = live_peak(p);
+        size_t best = place(p, 0);
+        for (int i = 0; i < p->nbuf; i++) off[i] = p->buf[i].offset;
+        for (int how = 1; how < NORDERS && best > p->live_peak; how++) {
+            size_t t = place(p, how);
+            if (t < best) {
+                best = t;
+                for (int i = 0; i < p->nbuf; i++) off[i] = p->buf[i].offset;
+            }
+        }
+        for (int i = 0; i < p->nbuf; i++) p->buf[i].offset = off[i];
+        p->total = best;
     }
     if (p->total == 0) p->total = 64;
     return AL_OK;

@@ -48,6 +48,7 @@ typedef struct al_memplan {
     int nbuf;
     al_membuf buf[AL_MEMPLAN_MAX];
     size_t total;     /* bytes of the arena: the peak */
+    size_t live_peak; /* the most bytes alive at one step: the bound no placement beats */
     int lowest;       /* L the plan was made for */
     int naive;        /* 1: every buffer alive all the time (the planner before liveness) */
 } al_memplan;
