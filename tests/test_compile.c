@@ -351,8 +351,8 @@ static void test_plan_sound(void) {
  * and frozen batch norm, dropout, the input gradient. */
 static void test_plan_exact(void) {
     const char *specs[] = {BN_CNN, "refcnn",
-                           "input 2x6x6; conv 2 k=3 p=1; relu; conv 2 k=3 p=1; batchnorm; add 1; relu; flatten; "
-                           "dropout 0.2; dense 3",
+                           ("input 2x6x6; conv 2 k=3 p=1; relu; conv 2 k=3 p=1; batchnorm; add 1; relu; flatten; "
+                            "dropout 0.2; dense 3"),
                            "tokens 6; embedding 5 vocab=11; lstm 7; dense 11"};
     for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++)
         for (int f = 0; f < 3; f++) {
@@ -396,7 +396,7 @@ static void test_plan_exact(void) {
                             memcpy(g[v] + ng, m[v]->nodes[i].params[p].g, sizeof(float) * m[v]->nodes[i].params[p].n);
                             ng += m[v]->nodes[i].params[p].n;
                         }
-                memcpy(g[v] + ng, m[v]->dinput, sizeof(float) * xin);
+                if (xin) memcpy(g[v] + ng, m[v]->dinput, sizeof(float) * xin);
                 ng += xin;
                 gn = ng;
                 free(dl);

@@ -138,8 +138,9 @@ int cmd_info(int argc, char **argv) {
     /* the memory plan: this build's planner at (freeze, batch), the naive
      * layout for comparison, and the plan a compiled file carries */
     if (freeze > m->nnodes) {
+        int nn = m->nnodes;
         al_model_free(m);
-        return cli_fail(cmd, "--freeze %d is beyond the model's %d nodes", freeze, m->nnodes);
+        return cli_fail(cmd, "--freeze %d is beyond the model's %d nodes", freeze, nn);
     }
     size_t stored = 0, stored_now = 0;
     al_status pst = al_compile_check_plan(m, &stored, &stored_now);
