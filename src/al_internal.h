@@ -112,7 +112,20 @@ typedef struct al_layer_cfg {
     float rate;    /* dropout probability */
     float eps;     /* batchnorm epsilon (default 1e-5) */
     float momentum;/* batchnorm running-average momentum (default 0.1, PyTorch's) */
+    int act;       /* dense/conv: activation fused after the bias (al_act; the compiler's fusion) */
 } al_layer_cfg;
+
+/* Activations a dense or conv layer can apply in place after its bias
+ * (spec option act=relu|relu6). Backward multiplies dy by the derivative,
+ * read from the output y as the separate layers do (src/layers/act_fused.c). */
+typedef enum al_act { AL_ACT_NONE = 0, AL_ACT_RELU, AL_ACT_RELU6, AL_ACT_COUNT } al_act;
+const char *al_act_name(int act); /* "relu", "relu6"; NULL for none or unknown */
+/* y[0..k) = act(y), in place; split over the pool when large. */
+void al_act_forward(al_pool *pool, int act, float *y, size_t k);
+/* out[j] = dy[j] * act'(from y[j]); out may be dy's buffer only when not const elsewhere. */
+void al_act_backward(al_pool *pool, int act, const float *y, const float *dy, float *out, size_t k);
+/* The same on one contiguous slice, on the calling thread (inside a task). */
+void al_act_apply(int act, float *y, size_t k);
 
 #define AL_MAX_PARAMS 6
 
@@ -178,6 +191,9 @@ struct al_node {
      * of the last step, maxbatch * units each; see al_model_reset_state. */
     float *state;
     int carry_state;
+    /* This node's scratch (e->ws for its forward and backward), placed by
+     * the memory planner (src/compile/memplan.h). */
+    float *ws;
 };
 
 /* Returns the vtable for a type, or NULL. Names are the spec keywords. */
@@ -259,6 +275,11 @@ struct al_model {
     float *dinput;             /* maxbatch * numel(in) when planned with want_input_grad */
     float **dside;             /* dside[i]: gradient arriving at node i through an add */
     float *dside_input;        /* same for the model input */
+    /* memory planner (src/compile/memplan.h): plan_naive = 1 asks for the
+     * layout without liveness (comparisons, tests); plan_lowest is the lowest
+     * backward node the current plan supports. */
+    int plan_naive;
+    int plan_lowest;
     char *meta_key[AL_MAX_META];
     char *meta_val[AL_MAX_META];
     int nmeta;
@@ -280,6 +301,9 @@ al_status al_model_plan(al_model *m, int maxbatch);
 /* The bytes al_model_plan(m, maxbatch) would allocate, without allocating
  * (memory budgets); 0 for a bad batch. */
 size_t al_model_plan_bytes(const al_model *m, int maxbatch);
+/* The same for the model as al_model_freeze(m, freeze) would leave it
+ * (the plan depends on how far backward reaches); freeze < 0: as it is. */
+size_t al_model_plan_bytes_at(const al_model *m, int maxbatch, int freeze);
 /* Frees the planned block (the next forward or al_model_plan re-plans), so a
  * model planned for a larger batch can be planned smaller. */
 void al_model_release_plan(al_model *m);

@@ -4,13 +4,16 @@
  * so this file reads struct al_model (al_internal.h). */
 #include "al_internal.h"
 #include "cli.h"
+#include "compile/compile.h"
+#include "compile/memplan.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: autlearn info FILE [--json]\n"
+    fprintf(f, "usage: autlearn info FILE [--freeze K] [--batch B] [--json]\n"
                "\n"
                "Loads the model file FILE (verifying its checksum) and prints its architecture\n"
                "spec, every node (index, type, output shape, parameters, MACs per sample,\n"
@@ -18,6 +21,12 @@ static void usage(FILE *f) {
                "checkpoint (--checkpoint of train/personalize) is verified the same way and its\n"
                "position printed.\n"
                "\n"
+               "It also prints the peak training memory of one step, planned before the first\n"
+               "step: the memory planner's arena (buffers placed by liveness) against the naive\n"
+               "layout (every buffer its own bytes), and a compiled model's stored plan.\n"
+               "\n"
+               "  --freeze K            plan for this freeze point (default: the file's)\n"
+               "  --batch B             plan for this batch (default: the stored plan's, else 32)\n"
                "  --json                print a JSON object on stdout\n"
                "  -h, --help            this help\n");
 }
@@ -87,7 +96,7 @@ static uint64_t node_macs(const al_node *nd) { return nd->vt && nd->vt->macs ? n
 int cmd_info(int argc, char **argv) {
     const char *cmd = "info";
     const char *file = NULL;
-    int json = 0;
+    int json = 0, freeze = -1, batch = 0;
 
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
@@ -95,7 +104,8 @@ int cmd_info(int argc, char **argv) {
         if (cli_flag(&a, "help")) {
         } else if (cli_flag(&a, "json"))
             json = 1;
-        else if (cli_str(&a, "model", &file) || cli_positional(&a, &file)) {
+        else if (cli_int(&a, "freeze", 0, AL_MAX_NODES, &freeze) || cli_int(&a, "batch", 1, 1 << 20, &batch)) {
+        } else if (cli_str(&a, "model", &file) || cli_positional(&a, &file)) {
         } else
             cli_unknown(&a);
     }
@@ -124,6 +134,26 @@ int cmd_info(int argc, char **argv) {
     }
     uint64_t macs = al_model_macs(m);
     int ft = al_model_first_trainable(m);
+
+    /* the memory plan: this build's planner at (freeze, batch), the naive
+     * layout for comparison, and the plan a compiled file carries */
+    if (freeze > m->nnodes) {
+        int nn = m->nnodes;
+        al_model_free(m);
+        return cli_fail(cmd, "--freeze %d is beyond the model's %d nodes", freeze, nn);
+    }
+    size_t stored = 0, stored_now = 0;
+    al_status pst = al_compile_check_plan(m, &stored, &stored_now);
+    const char *sb_meta = al_model_meta(m, "autlearn.plan.batch");
+    long sbv = 0;
+    if (batch <= 0) batch = sb_meta && cli_parse_long(sb_meta, 1, 1 << 20, &sbv) ? (int)sbv : 32;
+    int pf = freeze >= 0 ? freeze : ft;
+    al_memplan *mp = malloc(sizeof *mp);
+    size_t peak = 0, naive = 0;
+    if (mp && al_memplan_build_at(m, batch, 0, pf, mp) == AL_OK) peak = mp->total;
+    if (mp && al_memplan_build_at(m, batch, 1, pf, mp) == AL_OK) naive = mp->total;
+    free(mp);
+    const char *unc = al_model_meta(m, "autlearn.plan.uncompiled_bytes");
 
     if (json) {
         cli_json j;
@@ -157,6 +187,18 @@ int cmd_info(int argc, char **argv) {
         cli_json_int(&j, "params", (long long)tot_params);
         cli_json_int(&j, "state", (long long)tot_state);
         cli_json_int(&j, "macs", (long long)macs);
+        cli_json_begin_object(&j, "memory");
+        cli_json_int(&j, "batch", batch);
+        cli_json_int(&j, "freeze", pf);
+        cli_json_int(&j, "peak_bytes", (long long)peak);
+        cli_json_int(&j, "naive_bytes", (long long)naive);
+        cli_json_num(&j, "ratio", naive ? (double)peak / (double)naive : 0.0);
+        if (stored) {
+            cli_json_int(&j, "stored_peak_bytes", (long long)stored);
+            cli_json_bool(&j, "stored_matches", pst == AL_OK);
+            cli_json_str(&j, "stored_uncompiled_bytes", unc);
+        }
+        cli_json_end_object(&j);
         cli_json_begin_object(&j, "metadata");
         for (int i = 0; i < m->nmeta; i++) cli_json_str(&j, m->meta_key[i], m->meta_val[i]);
         cli_json_end_object(&j);
@@ -190,6 +232,12 @@ int cmd_info(int argc, char **argv) {
         printf("\ntotal:   %zu parameters", tot_params);
         if (tot_state) printf(" (+%zu state values)", tot_state);
         printf(", %llu MACs per sample\n", (unsigned long long)macs);
+        printf("memory:  peak training memory at batch %d, freeze %d: %zu bytes planned, %zu naive (%.3f)\n", batch,
+               pf, peak, naive, naive ? (double)peak / (double)naive : 0.0);
+        if (stored)
+            printf("plan:    stored peak %zu bytes (%s this build's %zu)%s%s%s\n", stored,
+                   pst == AL_OK ? "equals" : "differs from", stored_now, unc ? ", uncompiled model " : "",
+                   unc ? unc : "", unc ? " bytes" : "");
         if (m->nmeta > 0) {
             printf("\nmetadata:\n");
             for (int i = 0; i < m->nmeta; i++) {

@@ -20,7 +20,13 @@
  * 1x1 stride-1 unpadded convolutions skip im2col: x_i already is col_i.
  *
  * Scratch (e->ws): col [CKK, nP] then out/dYt [F, nP]. Nothing is saved in
- * aux: backward recomputes im2col, which is cheap next to the GEMMs. */
+ * aux: backward recomputes im2col, which is cheap next to the GEMMs.
+ *
+ * A fused activation (cfg.act) is applied to each sample's output right
+ * after its bias, while it is in cache; backward masks dy by the derivative
+ * read from y as it copies dy into dYt, so it needs no more scratch. A 1x1
+ * layer with an activation then takes the general dx route (col2im with
+ * k = 1 is a copy) instead of multiplying dy directly. */
 #include "al_internal.h"
 
 #include <limits.h>
@@ -77,6 +83,7 @@ static al_status conv_shape(al_node *nd, const al_shape *in) {
     nd->aux_per_sample = nd->aux_fixed = 0;
     nd->ws_fixed = 0;
     nd->ws_per_sample = (size_t)g.CKK * (size_t)g.P + (size_t)g.F * (size_t)g.P;
+    if (c->act < 0 || c->act >= AL_ACT_COUNT) return al_error(AL_EINVAL, "conv: unknown fused activation %d", c->act);
     return AL_OK;
 }
 
@@ -101,6 +108,7 @@ struct conv_run {
     int n;
     const float *x, *dy, *w, *b;
     float *y, *dx, *col, *out;
+    const float *yr; /* backward: the output, for a fused activation's derivative */
     al_pool *gemm_pool; /* pool for GEMMs issued inside a sample fn (NULL inside a task) */
     sample_fn fn;
 };
@@ -145,6 +153,7 @@ static void fwd_fused(const conv_run *r, int i, int ith_first) {
     }
     al_sgemm(r->gemm_pool, 0, 0, g->F, (int)g->P, (int)g->CKK, 1.0f, r->w, (int)g->CKK, col, (int)g->P,
              r->b ? 1.0f : 0.0f, y, (int)g->P);
+    al_act_apply(r->nd->cfg.act, y, (size_t)g->F * (size_t)g->P);
 }
 
 /* col_i into the batch's column matrix [CKK, nP] at column i*P. */
@@ -169,6 +178,7 @@ static void scatter_out(const conv_run *r, int i, int ith_first) {
         else
             memcpy(dst, src, sizeof(float) * (size_t)g->P);
     }
+    al_act_apply(r->nd->cfg.act, r->y + (size_t)i * g->F * g->P, (size_t)g->F * (size_t)g->P);
 }
 
 static al_status conv_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
@@ -198,13 +208,22 @@ static al_status conv_forward(al_node *nd, const al_exec *e, const float *x, flo
 
 /* ---- backward ------------------------------------------------------------------ */
 
-/* dYt[f, iP .. iP+P) = dy_i[f], and col_i when the weights are trained. */
+/* dYt[f, iP .. iP+P) = dy_i[f] (times the activation's derivative), and
+ * col_i when the weights are trained. */
 static void bwd_prepare(const conv_run *r, int i, int ith_first) {
     const conv_geom *g = &r->g;
     size_t ld = (size_t)r->n * g->P;
-    for (int f = 0; f < g->F; f++)
-        memcpy(r->out + (size_t)f * ld + (size_t)i * g->P, r->dy + ((size_t)i * g->F + f) * g->P,
-               sizeof(float) * (size_t)g->P);
+    int act = r->nd->cfg.act;
+    for (int f = 0; f < g->F; f++) {
+        float *dst = r->out + (size_t)f * ld + (size_t)i * g->P;
+        const float *dy = r->dy + ((size_t)i * g->F + f) * g->P, *y = r->yr + ((size_t)i * g->F + f) * g->P;
+        if (act == AL_ACT_RELU)
+            for (long q = 0; q < g->P; q++) dst[q] = y[q] > 0.0f ? dy[q] : 0.0f;
+        else if (act == AL_ACT_RELU6)
+            for (long q = 0; q < g->P; q++) dst[q] = y[q] > 0.0f && y[q] < 6.0f ? dy[q] : 0.0f;
+        else
+            memcpy(dst, dy, sizeof(float) * (size_t)g->P);
+    }
     if (r->nd->trainable) im2col_batch(r, i, ith_first);
 }
 
@@ -253,12 +272,12 @@ static void bias_task(void *arg, int ith, int nth) {
 
 static void conv_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
                           float *dx, int n) {
-    AL_UNUSED(y);
     conv_run r = {0};
     r.nd = nd;
     r.g = geom(nd);
     r.n = n;
     r.x = x;
+    r.yr = y;
     r.dy = dy;
     r.dx = dx;
     r.w = nd->params[0].w;
@@ -279,7 +298,7 @@ static void conv_backward(al_node *nd, const al_exec *e, const float *x, const f
         }
     }
     if (!dx) return;
-    if (is_1x1(g)) {
+    if (is_1x1(g) && !nd->cfg.act) {
         for_samples(e->pool, &r, work, bwd_dx_1x1);
         return;
     }

@@ -1,6 +1,8 @@
 /* Dense (fully connected) layer, PyTorch's nn.Linear.
  * Applies to the last dimension: x is (rows, in) with rows = n * prod(leading
- * dims), weight is (out, in), bias (out), y is (rows, out). */
+ * dims), weight is (out, in), bias (out), y is (rows, out).
+ * With a fused activation (cfg.act) y = act(x W^T + b); backward first
+ * masks dy into scratch (rows, out) by the derivative read from y. */
 #include "al_internal.h"
 
 #include <math.h>
@@ -15,6 +17,10 @@ static al_status dense_shape(al_node *nd, const al_shape *in) {
     int wd[2] = {nd->cfg.units, fin};
     al_node_param(nd, 0, "weight", 2, wd, 0);
     if (nd->cfg.bias) al_node_param(nd, 1, "bias", 1, wd, 0);
+    if (nd->cfg.act < 0 || nd->cfg.act >= AL_ACT_COUNT)
+        return al_error(AL_EINVAL, "dense: unknown fused activation %d", nd->cfg.act);
+    nd->ws_fixed = 0;
+    nd->ws_per_sample = nd->cfg.act ? al_shape_numel(&nd->out) : 0;
     return AL_OK;
 }
 
@@ -40,13 +46,17 @@ static al_status dense_forward(al_node *nd, const al_exec *e, const float *x, fl
         for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * out, b, sizeof(float) * (size_t)out);
     }
     al_sgemm(e->pool, 0, 1, rows, out, in, 1.0f, x, in, w, in, nd->cfg.bias ? 1.0f : 0.0f, y, out);
+    al_act_forward(e->pool, nd->cfg.act, y, (size_t)rows * (size_t)out);
     return AL_OK;
 }
 
 static void dense_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
                            float *dx, int n) {
-    AL_UNUSED(y);
     int rows = dense_rows(nd, n), in = nd->params[0].dims[1], out = nd->cfg.units;
+    if (nd->cfg.act) {
+        al_act_backward(e->pool, nd->cfg.act, y, dy, e->ws, (size_t)rows * (size_t)out);
+        dy = e->ws;
+    }
     if (nd->trainable) {
         al_sgemm(e->pool, 1, 0, out, in, rows, 1.0f, dy, out, x, in, 1.0f, nd->params[0].g, in);
         if (nd->cfg.bias) {

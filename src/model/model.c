@@ -4,6 +4,7 @@
  * gradients, saved state and scratch out of another, so a training step
  * allocates nothing. */
 #include "al_internal.h"
+#include "compile/memplan.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,7 @@ static void model_unplan(al_model *m) {
         m->nodes[i].aux = NULL;
         m->nodes[i].state = NULL;
         m->nodes[i].maxbatch = 0;
+        m->nodes[i].ws = NULL;
     }
 }
 
@@ -163,10 +165,21 @@ void al_model_init_weights(al_model *m, uint64_t seed) {
  * block and touches nothing in m; otherwise carves and installs it. */
 static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only);
 
+/* A plan made for lowest backward node L_p serves any L >= L_p (it holds a
+ * superset of the buffers); al_model_plan still re-plans to the exact L so
+ * the block is what al_model_plan_bytes reported. */
+static int plan_fits(const al_model *m, int maxbatch, int exact) {
+    if (!m->plan_block || m->maxbatch < maxbatch) return 0;
+    if (m->want_input_grad && !m->dinput) return 0;
+    if (m->plan_naive) return 1;
+    int L = al_memplan_lowest(m);
+    return exact ? L == m->plan_lowest : L >= m->plan_lowest;
+}
+
 al_status al_model_plan(al_model *m, int maxbatch) {
     if (!m) return al_error(AL_EINVAL, "al_model_plan: model is NULL");
     if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
-    if (m->maxbatch >= maxbatch && (!m->want_input_grad || m->dinput)) return AL_OK;
+    if (plan_fits(m, maxbatch, 1)) return AL_OK;
     model_unplan(m);
     return plan_layout(m, maxbatch, NULL);
 }
@@ -174,8 +187,14 @@ al_status al_model_plan(al_model *m, int maxbatch) {
 size_t al_model_plan_bytes(const al_model *m, int maxbatch) {
     size_t n = 0;
     if (!m || maxbatch <= 0 || maxbatch > (1 << 20)) return 0;
-    (void)plan_layout((al_model *)m, maxbatch, &n); /* pass 0 only reads m */
+    (void)plan_layout((al_model *)m, maxbatch, &n); /* a dry run only reads m */
     return n;
+}
+
+size_t al_model_plan_bytes_at(const al_model *m, int maxbatch, int freeze) {
+    al_memplan p;
+    if (!m || al_memplan_build_at(m, maxbatch, m->plan_naive, freeze, &p) != AL_OK) return 0;
+    return p.total;
 }
 
 void al_model_release_plan(al_model *m) {
@@ -183,67 +202,68 @@ void al_model_release_plan(al_model *m) {
 }
 
 static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
-    size_t B = (size_t)maxbatch;
-    int is_src[AL_MAX_NODES] = {0};
-    int input_is_src = 0;
-    for (int i = 0; i < m->nnodes; i++)
-        if (m->nodes[i].cfg.type == AL_L_ADD) {
-            if (m->nodes[i].cfg.src < 0)
-                input_is_src = 1;
-            else
-                is_src[m->nodes[i].cfg.src] = 1;
-        }
-    al_arena a = {0};
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            if (size_only) {
-                *size_only = a.used ? a.used : 1;
-                return AL_OK;
+    /* ~20 KiB on the stack: the planner allocates nothing, so the dry run
+     * of the memory budgets cannot fail */
+    al_memplan p;
+    al_status st = al_memplan_build(m, maxbatch, m->plan_naive, &p);
+    if (st != AL_OK) return st;
+    if (size_only) {
+        *size_only = p.total;
+        return AL_OK;
+    }
+    char *base = al_malloc(p.total);
+    if (!base) return AL_ENOMEM;
+    m->plan_block = base;
+    const int n = m->nnodes;
+    const size_t B = (size_t)maxbatch;
+    float **act = NULL, **dact = NULL, **dside = NULL;
+    const al_membuf *t = al_memplan_find(&p, AL_MB_TABLES, -1);
+    act = (float **)(void *)(base + t->offset);
+    dact = act + n;
+    dside = dact + n;
+    memset(act, 0, sizeof(float *) * 3 * (size_t)n);
+    m->ws = m->dinput = m->dside_input = NULL;
+    m->ws_n = 0;
+    for (int i = 0; i < n; i++) {
+        al_node *nd = &m->nodes[i];
+        /* zero-sized aux and scratch get a valid pointer the layer never reads */
+        nd->aux = nd->ws = (float *)(void *)base;
+        nd->state = NULL;
+        nd->maxbatch = maxbatch;
+        size_t w = nd->ws_fixed + B * nd->ws_per_sample;
+        if (w > m->ws_n) m->ws_n = w;
+    }
+    for (int k = 0; k < p.nbuf; k++) {
+        const al_membuf *b = &p.buf[k];
+        float *f = (float *)(void *)(base + b->offset);
+        al_node *nd = b->node >= 0 ? &m->nodes[b->node] : NULL;
+        switch (b->kind) {
+        case AL_MB_TABLES: break;
+        case AL_MB_ACT: act[b->node] = f; break;
+        case AL_MB_DACT: dact[b->node] = f; break;
+        case AL_MB_DSIDE: dside[b->node] = f; break;
+        case AL_MB_AUX: nd->aux = f; break;
+        case AL_MB_STATE:
+            nd->state = f;
+            memset(f, 0, sizeof(float) * 2 * B * (size_t)nd->cfg.units);
+            break;
+        case AL_MB_WS:
+            if (nd)
+                nd->ws = f;
+            else { /* naive: one scratch for every node */
+                m->ws = f;
+                for (int i = 0; i < n; i++) m->nodes[i].ws = f;
             }
-            a.size = a.used;
-            a.used = 0;
-            a.base = al_malloc(a.size ? a.size : 1);
-            if (!a.base) return AL_ENOMEM;
-            m->plan_block = a.base;
-        }
-        float **act = al_arena_bytes(&a, sizeof(float *) * (size_t)m->nnodes);
-        float **dact = al_arena_bytes(&a, sizeof(float *) * (size_t)m->nnodes);
-        float **dside = al_arena_bytes(&a, sizeof(float *) * (size_t)m->nnodes);
-        size_t ws = 0;
-        for (int i = 0; i < m->nnodes; i++) {
-            al_node *nd = &m->nodes[i];
-            size_t o = al_shape_numel(&nd->out) * B;
-            float *y = al_arena_floats(&a, o);
-            float *dy = al_arena_floats(&a, o);
-            float *ds = is_src[i] ? al_arena_floats(&a, o) : NULL;
-            float *aux = al_arena_floats(&a, nd->aux_fixed + B * nd->aux_per_sample);
-            float *state = nd->cfg.type == AL_L_LSTM ? al_arena_floats(&a, 2 * B * (size_t)nd->cfg.units) : NULL;
-            size_t w = nd->ws_fixed + B * nd->ws_per_sample;
-            if (w > ws) ws = w;
-            if (pass == 1) {
-                act[i] = y;
-                dact[i] = dy;
-                dside[i] = ds;
-                nd->aux = aux;
-                nd->state = state;
-                nd->maxbatch = maxbatch;
-                if (state) memset(state, 0, sizeof(float) * 2 * B * (size_t)nd->cfg.units);
-            }
-        }
-        float *wsp = al_arena_floats(&a, ws);
-        float *din = m->want_input_grad ? al_arena_floats(&a, al_shape_numel(&m->in) * B) : NULL;
-        float *dsi = input_is_src ? al_arena_floats(&a, al_shape_numel(&m->in) * B) : NULL;
-        if (pass == 1) {
-            m->act = act;
-            m->dact = dact;
-            m->dside = dside;
-            m->ws = wsp;
-            m->ws_n = ws;
-            m->dinput = din;
-            m->dside_input = dsi;
+            break;
+        case AL_MB_DINPUT: m->dinput = f; break;
+        case AL_MB_DSIDE_INPUT: m->dside_input = f; break;
         }
     }
+    m->act = act;
+    m->dact = dact;
+    m->dside = dside;
     m->maxbatch = maxbatch;
+    m->plan_lowest = p.naive ? 0 : p.lowest;
     return AL_OK;
 }
 
@@ -261,8 +281,10 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
     if (from < 0 || to > m->nnodes || from >= to)
         return al_error(AL_ERANGE, "forward: node range [%d,%d) out of 0..%d", from, to, m->nnodes);
     if (n <= 0) return al_error(AL_ERANGE, "forward: batch must be positive, got %d", n);
-    if (n > m->maxbatch) {
-        al_status st = al_model_plan(m, n);
+    if (!plan_fits(m, n, 0)) {
+        /* a larger batch, or a freeze that moved backward's reach below the plan's */
+        model_unplan(m);
+        al_status st = plan_layout(m, n, NULL);
         if (st != AL_OK) return st;
     }
     if (from > 0 && x != m->act[from - 1])
@@ -270,7 +292,7 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
     for (int i = from; i < to; i++) {
         al_node *nd = &m->nodes[i];
         const float *in = i == 0 ? x : m->act[i - 1];
-        al_exec e = {pool, &m->rng, training && nd->trainable, m->ws};
+        al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws};
         bind_add(m, i, x, 0);
         al_status st = nd->vt->forward(nd, &e, in, m->act[i], n);
         if (st != AL_OK) return st;
@@ -285,22 +307,14 @@ al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const floa
     return st;
 }
 
-/* The lowest node whose weights are trained; nnodes when none. */
-static int lowest_trainable(const al_model *m) {
-    for (int i = 0; i < m->nnodes; i++) {
-        const al_node *nd = &m->nodes[i];
-        if (!nd->trainable) continue;
-        for (int p = 0; p < nd->nparams; p++)
-            if (!nd->params[p].is_state) return i;
-    }
-    return m->nnodes;
-}
-
 al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const float *dlogits, int n) {
     if (!m || !x || !dlogits) return al_error(AL_EINVAL, "backward: NULL argument");
     if (n <= 0 || n > m->maxbatch) return al_error(AL_ERANGE, "backward: batch %d exceeds the plan", n);
     if (m->want_input_grad && !m->dinput) return al_error(AL_ESTATE, "backward: plan lacks the input gradient");
-    int L = m->want_input_grad ? 0 : lowest_trainable(m);
+    int L = al_memplan_lowest(m);
+    if (!m->plan_naive && L < m->plan_lowest)
+        return al_error(AL_ESTATE, "backward: the model was unfrozen down to node %d after its plan (node %d); "
+                                   "run forward again", L, m->plan_lowest);
     for (int i = 0; i < m->nnodes; i++)
         if (m->dside[i]) memset(m->dside[i], 0, sizeof(float) * (size_t)n * al_shape_numel(&m->nodes[i].out));
     if (m->dside_input) memset(m->dside_input, 0, sizeof(float) * (size_t)n * al_shape_numel(&m->in));
@@ -320,7 +334,7 @@ al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const fl
         else if (i == 0 && m->want_input_grad)
             dx = m->dinput;
         const float *in = i == 0 ? x : m->act[i - 1];
-        al_exec e = {pool, &m->rng, 1 && nd->trainable, m->ws};
+        al_exec e = {pool, &m->rng, 1 && nd->trainable, nd->ws};
         int src = nd->cfg.type == AL_L_ADD ? nd->cfg.src : 0;
         bind_add(m, i, x, src >= L || (src < 0 && m->want_input_grad));
         nd->vt->backward(nd, &e, in, m->act[i], dy, dx, n);

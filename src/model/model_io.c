@@ -11,6 +11,10 @@
 #include <string.h>
 
 #define AL_MODEL_FORMAT_VERSION 1u
+/* Written instead of 1 when a layer has a fused activation
+ * (autlearn.layer.N.act), so that a build that does not know the key
+ * refuses the file rather than dropping the activation. */
+#define AL_MODEL_FORMAT_VERSION_ACT 2u
 #define AL_ARCH "autlearn"
 #define BIG (1 << 24) /* the spec parser's limit on sizes */
 
@@ -49,7 +53,9 @@ al_status al_model_save(const al_model *m, const char *path) {
     /* The writer remembers its first failure and gguf_writer_save reports
      * it, so the setters' results need not be checked one by one. */
     gguf_set_str(w, "general.architecture", AL_ARCH);
-    gguf_set_u32(w, "autlearn.format_version", AL_MODEL_FORMAT_VERSION);
+    int any_act = 0;
+    for (int i = 0; i < m->nnodes; i++) any_act |= m->nodes[i].cfg.act != 0;
+    gguf_set_u32(w, "autlearn.format_version", any_act ? AL_MODEL_FORMAT_VERSION_ACT : AL_MODEL_FORMAT_VERSION);
     gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
     gguf_set_bool(w, "autlearn.input.tokens", m->input_tokens);
     int32_t shape[3] = {0, 0, 0};
@@ -73,6 +79,7 @@ al_status al_model_save(const al_model *m, const char *path) {
         gguf_set_f32(w, layer_key(k, sizeof k, i, "eps"), c->eps);
         gguf_set_f32(w, layer_key(k, sizeof k, i, "momentum"), c->momentum);
         gguf_set_bool(w, layer_key(k, sizeof k, i, "trainable"), nd->trainable);
+        if (c->act) gguf_set_i32(w, layer_key(k, sizeof k, i, "act"), c->act);
     }
     for (int i = 0; i < m->nmeta; i++) gguf_set_str(w, m->meta_key[i], m->meta_val[i]);
     for (int i = 0; i < m->nnodes; i++)
@@ -136,6 +143,11 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
         (st = get_real(r, layer_key(k, sizeof k, i, "momentum"), 0.0f, 1.0f, &c->momentum)) ||
         (st = gguf_get_bool(r, layer_key(k, sizeof k, i, "trainable"), trainable)))
         return st;
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "act")) >= 0) {
+        if ((st = get_int(r, k, 0, AL_ACT_COUNT - 1, &c->act))) return st;
+        if (c->act && c->type != AL_L_DENSE && c->type != AL_L_CONV2D)
+            return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have a fused activation", i, name);
+    }
     return AL_OK;
 }
 
@@ -264,9 +276,9 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
                         arch.p);
     uint32_t ver, nl, first;
     if ((st = gguf_get_u32(r, "autlearn.format_version", &ver))) return st;
-    if (ver != AL_MODEL_FORMAT_VERSION)
-        return al_error(AL_EUNSUPPORTED, "model file format version %u; this build reads version %u", ver,
-                        AL_MODEL_FORMAT_VERSION);
+    if (ver != AL_MODEL_FORMAT_VERSION && ver != AL_MODEL_FORMAT_VERSION_ACT)
+        return al_error(AL_EUNSUPPORTED, "model file format version %u; this build reads versions %u and %u", ver,
+                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_ACT);
     al_shape in;
     memset(&in, 0, sizeof in);
     int tokens;

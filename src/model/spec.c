@@ -113,6 +113,14 @@ static al_status parse_layer(char **w, int nw, int idx, al_layer_cfg *c) {
             ok = parse_float(val, 1e-6f, 1.0f, &c->momentum);
         else if (!strcmp(key, "from"))
             ok = parse_int(val, -1, AL_MAX_NODES, &c->src);
+        else if (!strcmp(key, "act") && (c->type == AL_L_DENSE || c->type == AL_L_CONV2D)) {
+            ok = 0;
+            for (int a = 1; a < AL_ACT_COUNT; a++)
+                if (!strcmp(val, al_act_name(a))) {
+                    c->act = a;
+                    ok = 1;
+                }
+        }
         else
             return al_error(AL_EINVAL, "spec: '%s': unknown option '%s'", w[0], key);
         if (!ok) return al_error(AL_EINVAL, "spec: '%s': bad value for %s: '%s'", w[0], key, val);
@@ -242,6 +250,7 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         default: break;
         }
         if ((c->type == AL_L_DENSE || c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D) && !c->bias) PUT(" bias=0");
+        if (al_act_name(c->act)) PUT(" act=%s", al_act_name(c->act));
     }
 #undef PUT
     if (o >= cap) {

@@ -11,7 +11,8 @@
  * What is counted and what is not is documented with al_mem_plan in
  * include/autlearn.h. Every figure is an upper bound of what the job can
  * make resident: buffers that a step never touches (gradients of frozen
- * nodes, the activation gradients below the freeze point) are counted too. */
+ * nodes' weights) are counted too. The activation block is the memory
+ * planner's arena (src/compile/memplan.c) for the job's freeze point. */
 #include "optim.h"
 
 #include <stdio.h>
@@ -131,7 +132,7 @@ static void job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
     /* a model already planned for a larger batch keeps that block */
     int ab = AL_MAX(B, m->maxbatch);
     if (p->budget > 0) ab = B; /* with a budget, the job re-plans it for B */
-    p->activations = al_model_plan_bytes(m, ab);
+    p->activations = al_model_plan_bytes_at(m, ab, j->start);
     /* the trainer's block (model input and logit gradients), then the
      * source's block for node start's inputs when larger; both live while
      * the second is carved */

@@ -1,0 +1,55 @@
+/* The network compiler (library-internal; docs/COMPILE.md). Input: a trained
+ * model and a freeze point K (nodes [0, K) frozen). Output: an equivalent
+ * model for the device whose training step at that freeze point needs less
+ * memory and time:
+ *   fold_bn       a frozen batch norm right after a conv/dense (output [F,..]
+ *                 or [F]) is folded into its weight and bias and removed;
+ *   fuse_act      a relu/relu6 right after a conv/dense becomes the layer's
+ *                 fused activation (cfg.act) and is removed;
+ *   drop_dropout  a frozen dropout (the identity: frozen nodes run in
+ *                 inference mode) is removed;
+ * and the memory plan (memplan.h) of the result, which drops everything the
+ * frozen part needs only for back-propagation (no gradient, no saved aux,
+ * activations reused). Every pass is exact for training too: nothing
+ * trainable is folded, and a layer whose pre-activation output feeds an add
+ * is left alone. Removing nodes renumbers them; the freeze point and the
+ * adds' sources are remapped. Device side: libc and libm only. */
+#ifndef AL_COMPILE_H
+#define AL_COMPILE_H
+
+#include "al_internal.h"
+
+typedef struct al_compile_opts {
+    int fold_bn, fuse_act, drop_dropout; /* passes; 1 = on (al_compile_defaults) */
+    /* The int8 quantization of the frozen part (kernels); 0 until that pass
+     * exists, and a request for it is refused with AL_EUNSUPPORTED. */
+    int quantize_frozen;
+    int batch; /* the batch the stored plan is made for (default 32) */
+} al_compile_opts;
+
+void al_compile_defaults(al_compile_opts *o);
+
+typedef struct al_compile_report {
+    int nodes_in, nodes_out;
+    int freeze_in, freeze_out;     /* the freeze point before and after renumbering */
+    int folded_bn, fused_act, dropped;
+    int batch;
+    size_t uncompiled_bytes;       /* input model, naive plan: what it needed before */
+    size_t input_plan_bytes;       /* input model, liveness plan (the planner alone) */
+    size_t plan_bytes;             /* compiled model, liveness plan: its peak */
+    int map[AL_MAX_NODES];         /* input node -> compiled node producing its output (-1: the input) */
+} al_compile_report;
+
+/* Compiles `in` (unchanged) frozen at `freeze` into *out, a new model with
+ * its freeze point, the autlearn.freeze metadata and the plan as
+ * autlearn.plan.* metadata (docs/FORMAT.md). r may be NULL. */
+al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, al_model **out,
+                     al_compile_report *r);
+
+/* For a model carrying autlearn.plan.batch / .peak_bytes: recomputes the
+ * plan with this build's planner and compares. AL_OK with *stored = 0 when
+ * the model carries no plan; AL_ESTATE (message with both figures) when the
+ * peaks differ. *now is the recomputed peak. */
+al_status al_compile_check_plan(const al_model *m, size_t *stored, size_t *now);
+
+#endif /* AL_COMPILE_H */

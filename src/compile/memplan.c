@@ -1,0 +1,271 @@
+/* The memory planner: buffers, their live intervals over one training step,
+ * and offsets in one arena by liveness (memplan.h; docs/COMPILE.md).
+ *
+ * Placement is greedy: buffers are taken in some order (largest first, or
+ * in schedule order; the smaller result wins), and each goes into the
+ * smallest gap between the already placed buffers whose lifetimes
+ * intersect its own (best fit), or above all of them. Buffers
+ * with disjoint lifetimes may share bytes; that is where the saving comes
+ * from: a frozen prefix needs only two activations at a time, gradients
+ * exist only between the backward steps that write and read them, and each
+ * node's scratch lives only during its own forward and backward steps. */
+#include "compile/memplan.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define ALIGN64(x) (((x) + 63u) & ~(size_t)63u)
+/* The pointer tables take 8 bytes per entry on every platform, so the plan
+ * (and the peak stored in a compiled model) does not depend on the pointer
+ * size of the machine that computed it. */
+#define TABLE_ENTRY 8u
+
+int al_memplan_lowest(const al_model *m) { return al_memplan_lowest_at(m, -1); }
+
+int al_memplan_lowest_at(const al_model *m, int freeze) {
+    if (m->want_input_grad) return 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        const al_node *nd = &m->nodes[i];
+        if (freeze >= 0 ? i < freeze : !nd->trainable) continue;
+        for (int p = 0; p < nd->nparams; p++)
+            if (!nd->params[p].is_state) return i;
+    }
+    return m->nnodes;
+}
+
+static void add_buf(al_memplan *p, al_membuf_kind kind, int node, size_t bytes, int t0, int t1) {
+    if (bytes == 0) return;
+    al_membuf *b = &p->buf[p->nbuf++];
+    memset(b, 0, sizeof *b);
+    b->kind = kind;
+    b->node = node;
+    b->bytes = ALIGN64(bytes);
+    b->nlive = 1;
+    b->t0[0] = t0;
+    b->t1[0] = t1;
+}
+
+static int lives_overlap(const al_membuf *a, const al_membuf *b) {
+    for (int i = 0; i < a->nlive; i++)
+        for (int j = 0; j < b->nlive; j++)
+            if (a->t0[i] <= b->t1[j] && b->t0[j] <= a->t1[i]) return 1;
+    return 0;
+}
+
+/* Lists the buffers with their live intervals (schedule in memplan.h). */
+static void list_buffers(const al_model *m, size_t B, int naive, int L, al_memplan *p) {
+    const int n = m->nnodes, END = AL_MEMPLAN_END;
+    int is_src[AL_MAX_NODES] = {0}, input_is_src = 0;
+    for (int j = 0; j < n; j++)
+        if (m->nodes[j].cfg.type == AL_L_ADD) {
+            if (m->nodes[j].cfg.src < 0)
+                input_is_src = 1;
+            else
+                is_src[m->nodes[j].cfg.src] = 1;
+        }
+#define TB(i) (2 * n - 1 - (i))
+    add_buf(p, AL_MB_TABLES, -1, 3 * TABLE_ENTRY * (size_t)n, 0, END);
+    size_t ws_max = 0;
+    for (int i = 0; i < n; i++) {
+        const al_node *nd = &m->nodes[i];
+        size_t o = sizeof(float) * al_shape_numel(&nd->out) * B;
+        size_t aux = sizeof(float) * (nd->aux_fixed + B * nd->aux_per_sample);
+        size_t ws = sizeof(float) * (nd->ws_fixed + B * nd->ws_per_sample);
+        size_t state = nd->cfg.type == AL_L_LSTM ? sizeof(float) * 2 * B * (size_t)nd->cfg.units : 0;
+        if (ws > ws_max) ws_max = ws;
+        if (naive) {
+            add_buf(p, AL_MB_ACT, i, o, 0, END);
+            add_buf(p, AL_MB_DACT, i, o, 0, END);
+            if (is_src[i]) add_buf(p, AL_MB_DSIDE, i, o, 0, END);
+            add_buf(p, AL_MB_AUX, i, aux, 0, END);
+            add_buf(p, AL_MB_STATE, i, state, 0, END);
+            continue;
+        }
+        /* act[i]: written by forward i; read by forward i+1, by the adds
+         * that name it, by backward i (its y) and backward i+1 (its x) */
+        int t1 = i + 1 < n ? i + 1 : i;
+        for (int j = i + 1; j < n; j++)
+            if (m->nodes[j].cfg.type == AL_L_ADD && m->nodes[j].cfg.src == i && j > t1) t1 = j;
+        if (i >= L) t1 = AL_MAX(t1, TB(i));
+        if (i + 1 < n && i + 1 >= L) t1 = AL_MAX(t1, TB(i + 1));
+        if (i == n - 1) t1 = END; /* the logits: the caller may read them at any time */
+        add_buf(p, AL_MB_ACT, i, o, i, t1);
+        /* dact[i]: written (dx) by backward i+1, read by backward i; the
+         * last node's gradient is the caller's dlogits */
+        if (i >= L && i + 1 < n) add_buf(p, AL_MB_DACT, i, o, TB(i + 1), TB(i));
+        /* dside[i]: zeroed when backward starts, accumulated by the adds,
+         * read by backward i */
+        if (is_src[i] && i >= L) add_buf(p, AL_MB_DSIDE, i, o, n, TB(i));
+        /* aux: kept for backward i; below L only forward i's own working memory */
+        add_buf(p, AL_MB_AUX, i, aux, i, i >= L ? TB(i) : i);
+        add_buf(p, AL_MB_STATE, i, state, 0, END);
+        add_buf(p, AL_MB_WS, i, ws, i, i);
+        if (i >= L && ws > 0) {
+            al_membuf *b = &p->buf[p->nbuf - 1];
+            b->nlive = 2;
+            b->t0[1] = b->t1[1] = TB(i);
+        }
+    }
+    size_t in = sizeof(float) * al_shape_numel(&m->in) * B;
+    if (naive) {
+        add_buf(p, AL_MB_WS, -1, ws_max, 0, END);
+        if (m->want_input_grad) add_buf(p, AL_MB_DINPUT, -1, in, 0, END);
+        if (input_is_src) add_buf(p, AL_MB_DSIDE_INPUT, -1, in, 0, END);
+    } else {
+        /* the caller reads the input gradient at any time (tests) */
+        if (m->want_input_grad) add_buf(p, AL_MB_DINPUT, -1, in, 0, END);
+        if (input_is_src && m->want_input_grad) add_buf(p, AL_MB_DSIDE_INPUT, -1, in, n, END);
+    }
+#undef TB
+}
+
+/* Orders for the greedy placement. Size first packs the big scratch
+ * buffers well; schedule order (first step, then size) keeps a chain of
+ * activations from fragmenting around them. Neither wins on every graph, so
+ * the planner tries each and keeps the smaller arena (ties: the first). */
+enum { ORDER_SIZE, ORDER_SCHEDULE, ORDER_SPAN, NORDERS };
+
+static int before(const al_membuf *a, const al_membuf *b, int how) {
+    if (how == ORDER_SCHEDULE && a->t0[0] != b->t0[0]) return a->t0[0] < b->t0[0];
+    if (how == ORDER_SPAN) {
+        int la = a->t1[a->nlive - 1] - a->t0[0], lb = b->t1[b->nlive - 1] - b->t0[0];
+        if (la != lb) return la > lb;
+    }
+    return a->bytes > b->bytes;
+}
+
+/* Best fit among the placed buffers that are alive at the same time: each
+ * buffer in turn goes into the smallest gap between the placed buffers it
+ * conflicts with, or above them all. Returns the arena size. */
+static size_t place(al_memplan *p, int how) {
+    int order[AL_MEMPLAN_MAX], conf[AL_MEMPLAN_MAX];
+    int nb = p->nbuf;
+    /* insertion sort, stable: a few hundred buffers at most, and ties keep
+     * list order so the plan is deterministic */
+    for (int i = 0; i < nb; i++) {
+        int j = i - 1;
+        while (j >= 0 && before(&p->buf[i], &p->buf[order[j]], how)) {
+            order[j + 1] = order[j];
+            j--;
+        }
+        order[j + 1] = i;
+    }
+    size_t total = 0;
+    for (int k = 0; k < nb; k++) {
+        al_membuf *b = &p->buf[order[k]];
+        int nc = 0;
+        for (int q = 0; q < k; q++)
+            if (lives_overlap(b, &p->buf[order[q]])) conf[nc++] = order[q];
+        for (int i = 1; i < nc; i++) { /* by offset */
+            int v = conf[i], j = i - 1;
+            while (j >= 0 && p->buf[conf[j]].offset > p->buf[v].offset) {
+                conf[j + 1] = conf[j];
+                j--;
+            }
+            conf[j + 1] = v;
+        }
+        size_t top = 0, best = 0, best_gap = (size_t)-1;
+        for (int i = 0; i < nc; i++) {
+            const al_membuf *c = &p->buf[conf[i]];
+            if (c->offset >= top) {
+                size_t gap = c->offset - top;
+                if (gap >= b->bytes && gap < best_gap) {
+                    best_gap = gap;
+                    best = top;
+                }
+            }
+            if (c->offset + c->bytes > top) top = c->offset + c->bytes;
+        }
+        b->offset = best_gap != (size_t)-1 ? best : top;
+        if (b->offset + b->bytes > total) total = b->offset + b->bytes;
+    }
+    return total;
+}
+
+/* The most bytes alive at any one step: no placement can do better. */
+static size_t live_peak(const al_memplan *p) {
+    size_t peak = 0;
+    for (int t = 0; t <= AL_MEMPLAN_END; t++) {
+        size_t sum = 0;
+        for (int i = 0; i < p->nbuf; i++)
+            for (int k = 0; k < p->buf[i].nlive; k++)
+                if (p->buf[i].t0[k] <= t && t <= p->buf[i].t1[k]) {
+                    sum += p->buf[i].bytes;
+                    break;
+                }
+        if (sum > peak) peak = sum;
+    }
+    return peak;
+}
+
+al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_memplan *p) {
+    return al_memplan_build_at(m, maxbatch, naive, -1, p);
+}
+
+al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p) {
+    if (!m || !p) return al_error(AL_EINVAL, "al_memplan_build: NULL argument");
+    if (freeze > m->nnodes) return al_error(AL_ERANGE, "freeze point %d out of range 0..%d", freeze, m->nnodes);
+    if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
+    p->nbuf = 0;
+    p->live_peak = 0;
+    p->naive = naive;
+    p->lowest = al_memplan_lowest_at(m, freeze);
+    list_buffers(m, (size_t)maxbatch, naive, p->lowest, p);
+    if (naive) { /* end to end, in list order */
+        size_t off = 0;
+        for (int i = 0; i < p->nbuf; i++) {
+            p->buf[i].offset = off;
+            off += p->buf[i].bytes;
+        }
+        p->total = off;
+    } else {
+        size_t off[AL_MEMPLAN_MAX];
+        p->live_peak = live_peak(p);
+        size_t best = place(p, 0);
+        for (int i = 0; i < p->nbuf; i++) off[i] = p->buf[i].offset;
+        for (int how = 1; how < NORDERS && best > p->live_peak; how++) {
+            size_t t = place(p, how);
+            if (t < best) {
+                best = t;
+                for (int i = 0; i < p->nbuf; i++) off[i] = p->buf[i].offset;
+            }
+        }
+        for (int i = 0; i < p->nbuf; i++) p->buf[i].offset = off[i];
+        p->total = best;
+    }
+    if (p->total == 0) p->total = 64;
+    return AL_OK;
+}
+
+static const char *kind_name(al_membuf_kind k) {
+    static const char *const names[] = {"tables", "act", "dact", "dside", "aux", "state", "ws", "dinput", "dside_input"};
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+int al_memplan_check(const al_memplan *p, char *why, size_t cap) {
+    for (int i = 0; i < p->nbuf; i++) {
+        const al_membuf *a = &p->buf[i];
+        if (a->offset % 64 || a->offset + a->bytes > p->total) {
+            snprintf(why, cap, "%s[%d] at %zu+%zu lies outside the arena of %zu bytes", kind_name(a->kind), a->node,
+                     a->offset, a->bytes, p->total);
+            return 1;
+        }
+        for (int j = i + 1; j < p->nbuf; j++) {
+            const al_membuf *b = &p->buf[j];
+            if (!lives_overlap(a, b)) continue;
+            if (a->offset < b->offset + b->bytes && b->offset < a->offset + a->bytes) {
+                snprintf(why, cap, "%s[%d] (bytes %zu+%zu, steps %d..%d) and %s[%d] (bytes %zu+%zu, steps %d..%d) overlap",
+                         kind_name(a->kind), a->node, a->offset, a->bytes, a->t0[0], a->t1[a->nlive - 1],
+                         kind_name(b->kind), b->node, b->offset, b->bytes, b->t0[0], b->t1[b->nlive - 1]);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+const al_membuf *al_memplan_find(const al_memplan *p, al_membuf_kind kind, int node) {
+    for (int i = 0; i < p->nbuf; i++)
+        if (p->buf[i].kind == kind && p->buf[i].node == node) return &p->buf[i];
+    return NULL;
+}
