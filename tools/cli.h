@@ -29,6 +29,7 @@ int cmd_scenario(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
 
 /* ---- errors ----------------------------------------------------------------- */
 

@@ -20,6 +20,7 @@ static const struct {
     {"report", cmd_report, "a scenario's JSON as a self-contained HTML page"},
     {"import", cmd_import, "cloud: convert an ONNX model (e.g. from PyTorch) to a model file"},
     {"compile", cmd_compile, "cloud: fold, fuse and memory-plan a model for training at a freeze point"},
+    {"compress", cmd_compress, "cloud: SVD low-rank compression, then retraining on public data"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -69,6 +69,10 @@ static void lm_config(al_train_config *t, const al_scenario_config *c, int epoch
     t->seed = seed;
 }
 
+void al_sim_lm_train_config(al_train_config *t, const al_scenario_config *c, int epochs, double lr, uint64_t seed) {
+    lm_config(t, c, epochs, lr, seed);
+}
+
 typedef struct {
     int nusers;
     int *user_of;        /* per doc: user index or -1 (public) */
@@ -463,6 +467,11 @@ al_status al_scenario_text(const al_scenario_config *c, al_scenario_result *r) {
         goto done;
     }
     const double model_macs = (double)al_model_macs(cloud);
+    if (c->cloud_step) {
+        al_text_cloud tcd = {pool, &pubstream, U, u.test, v};
+        st = c->cloud_step(c->cloud_step_user, cloud, &tcd);
+        goto done;
+    }
     if (mask & AL_M_PRETRAIN_ONLY) goto done;
 
     /* ---- global ---- */

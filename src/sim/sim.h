@@ -31,6 +31,17 @@ typedef struct al_method_result {
     int ncurve;
 } al_method_result;
 
+/* What the text scenario hands its cloud_step: all borrowed for the call. */
+typedef struct al_ids al_ids;
+typedef struct al_vocab al_vocab;
+typedef struct al_text_cloud {
+    al_pool *pool;
+    const al_ids *pub;        /* the public pre-training stream */
+    int users;
+    const al_ids *test;       /* per user: the held-out latest address */
+    const al_vocab *vocab;
+} al_text_cloud;
+
 typedef struct al_scenario_config {
     const char *scenario;     /* "image" */
     const char *data_dir;
@@ -62,7 +73,15 @@ typedef struct al_scenario_config {
     int select_public;        /* Moore-Lewis selection of the public documents */
     const char *extra_dirs;   /* comma-separated directories of off-domain public text */
     int device_batch;         /* text: the autonomous method's batch (streams when the LSTM trains) */
+    /* text: a cloud-side step run on the cloud model (loaded from
+     * cloud_model or pre-trained) with the scenario's public stream and the
+     * users' held-out text, instead of the methods (autlearn compress) */
+    al_status (*cloud_step)(void *user, al_model *cloud, const al_text_cloud *d);
+    void *cloud_step_user;
 } al_scenario_config;
+
+/* The text scenario's training configuration (Adam, cosine, clipping at 1). */
+void al_sim_lm_train_config(al_train_config *t, const al_scenario_config *c, int epochs, double lr, uint64_t seed);
 
 typedef struct al_scenario_result {
     int users;
@@ -99,7 +118,6 @@ void al_scenario_config_text_default(al_scenario_config *c);
  * addresses of president `name` in data_dir encoded with the model's
  * vocabulary; train = all but the latest (the last cap tokens when cap > 0),
  * test = the latest. */
-typedef struct al_ids al_ids;
 al_status al_sim_text_user(const char *data_dir, const char *vocab, const char *name, long cap, al_ids *train,
                            al_ids *test);
 /* Shared by the scenarios: mean, std and mean top-1 of a method's per-user results. */
