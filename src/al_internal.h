@@ -178,6 +178,11 @@ struct al_node {
      * of the last step, maxbatch * units each; see al_model_reset_state. */
     float *state;
     int carry_state;
+    /* int8 weights of a quantized frozen dense/conv node, or NULL
+     * (src/compile/quant.h; owned by the node, freed with the model). */
+    struct al_qnode *q;
+    /* conv: the forward kernel chosen by shape (al_conv_algo). */
+    int conv_algo;
 };
 
 /* Returns the vtable for a type, or NULL. Names are the spec keywords. */
@@ -231,6 +236,10 @@ const char *al_gemm_variant_name(al_gemm_variant v);
  * overwrites x with the sum of every column entry that reads each pixel. */
 void al_im2col(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol);
 void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x);
+
+/* int8 weights of a node (src/compile/quant.c); NULL is fine. */
+struct al_qnode;
+void al_qnode_free(struct al_qnode *q);
 
 /* ---- model (src/model) ---------------------------------------------------------- */
 

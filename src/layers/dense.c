@@ -2,6 +2,7 @@
  * Applies to the last dimension: x is (rows, in) with rows = n * prod(leading
  * dims), weight is (out, in), bias (out), y is (rows, out). */
 #include "al_internal.h"
+#include "compile/quant.h"
 
 #include <math.h>
 #include <string.h>
@@ -35,6 +36,7 @@ static int dense_rows(const al_node *nd, int n) {
 static al_status dense_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     int rows = dense_rows(nd, n), in = nd->params[0].dims[1], out = nd->cfg.units;
     const float *w = nd->params[0].w;
+    if (nd->q && !nd->trainable) return al_quant_forward(nd, e, x, y, n);
     if (nd->cfg.bias) {
         const float *b = nd->params[1].w;
         for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * out, b, sizeof(float) * (size_t)out);
