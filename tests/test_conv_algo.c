@@ -98,17 +98,21 @@ static void test_model(al_pool *pool) {
         al_model_init_weights(ms[a + 1], 5);
     }
     al_conv_force(AL_CONV_AUTO);
-    /* the cost model: direct for C = 1, winograd for the 3x3 convs with 32
-     * and 64 input channels */
+    /* the cost model (conv_algo.h): im2col with a SIMD GEMM; the C = 1
+     * layer goes direct with the portable one */
     al_model *aut = ms[0];
-    int convs = 0;
+    int convs = 0, simd = al_gemm_current() != AL_GEMM_C && al_gemm_current() != AL_GEMM_REF;
     for (int i = 0; i < aut->nnodes; i++) {
         if (aut->nodes[i].cfg.type != AL_L_CONV2D) continue;
         int C = aut->nodes[i].in.d[0];
-        CHECK(aut->nodes[i].conv_algo == (C == 1 ? AL_CONV_DIRECT : AL_CONV_WINOGRAD));
+        CHECK(aut->nodes[i].conv_algo == (C == 1 && !simd ? AL_CONV_DIRECT : AL_CONV_IM2COL));
         convs++;
     }
     CHECK(convs == 3);
+    CHECK(al_gemm_force(AL_GEMM_C));
+    CHECK(al_conv_choose(1, 28, 28, 32, 3, 1, 1) == AL_CONV_DIRECT);
+    CHECK(al_conv_choose(32, 14, 14, 64, 3, 1, 1) == AL_CONV_IM2COL);
+    al_gemm_force(AL_GEMM_AUTO);
     int B = 9;
     size_t nx = (size_t)B * al_shape_numel(&in);
     float *x = malloc(sizeof(float) * nx), *y[AL_CONV_NALGOS + 1];

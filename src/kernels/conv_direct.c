@@ -38,25 +38,27 @@ static atomic_int forced_algo = -1;
 
 void al_conv_force(al_conv_algo a) { atomic_store(&forced_algo, (int)a < 0 || a >= AL_CONV_NALGOS ? -1 : (int)a); }
 
-/* The cost model, from bench/bench_conv (batch 32, 1 thread; README):
- *  - C*k*k <= 27 (C <= 3 for 3x3): direct. The GEMM's K would be at most
- *    27, too short to amortise packing and tile stores; direct reads the
- *    image in place.
- *  - 3x3 stride 1 with C >= 16 and F >= 16: winograd. 2.25x fewer
- *    multiplies; the transforms cost O(C + F) per tile against O(C * F)
- *    for the products, so few channels do not pay, and nor do tiny images
- *    (a 2x2 tile of a 1x1 output computes 4 outputs for 1).
- *  - otherwise im2col. */
+/* The cost model, from bench/bench_conv (batch 32, 1 thread; numbers in
+ * docs/KERNELS.md): on the reference CNN's layers im2col + the SIMD GEMM
+ * beats both other kernels as they stand (direct and the Winograd
+ * transforms are plain C the compiler vectorizes for the baseline ISA only,
+ * while the GEMM runs AVX2/AVX-512/NEON micro-kernels). So im2col is the
+ * default for every shape except where its GEMM cannot help at all: with
+ * the portable GEMM (no SIMD micro-kernel) a conv with C*k*k <= 27 goes
+ * direct. Winograd is used when asked for (AL_CONV, al_conv_force). */
 al_conv_algo al_conv_choose(int C, int H, int W, int F, int k, int s, int p) {
+    AL_UNUSED(H);
+    AL_UNUSED(W);
+    AL_UNUSED(F);
+    AL_UNUSED(p);
     int f = atomic_load(&forced_algo);
     if (f < 0) {
         const char *env = getenv("AL_CONV");
         if (env && *env) f = al_conv_algo_from_name(env);
     }
     if (f >= 0 && al_conv_algo_applies((al_conv_algo)f, k, s)) return (al_conv_algo)f;
-    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
-    if ((long)C * k * k <= 27) return AL_CONV_DIRECT;
-    if (k == 3 && s == 1 && C >= 16 && F >= 16 && Ho >= 4 && Wo >= 4) return AL_CONV_WINOGRAD;
+    al_gemm_variant g = al_gemm_current();
+    if ((long)C * k * k <= 27 && (g == AL_GEMM_C || g == AL_GEMM_REF)) return AL_CONV_DIRECT;
     return AL_CONV_IM2COL;
 }
 
