@@ -25,7 +25,7 @@ static al_model *build(const char *spec, uint64_t seed) {
 }
 
 static void test_weight_error(void) {
-    al_model *m = build("input 3x7x7; conv 33 k=3 p=1; relu; flatten; dense 7", 3);
+    al_model *m = build("input 4x7x7; conv 33 k=3 p=1; relu; flatten; dense 7", 3);
     float *orig = malloc(sizeof(float) * m->nweights);
     memcpy(orig, m->wblock, sizeof(float) * m->nweights);
     CHECK_STATUS(al_quantize_node(m, 0), AL_ESTATE); /* trainable: refused */
@@ -35,7 +35,7 @@ static void test_weight_error(void) {
     REQUIRE_OK(al_quantize_frozen(m, &count));
     CHECK(count == 1 && al_node_is_quantized(m, 0) && !al_node_is_quantized(m, 3));
     const struct al_qnode *q = m->nodes[0].q;
-    CHECK(q->N == 33 && q->K == 27);
+    CHECK(q->N == 33 && q->K == 36);
     int bad = 0;
     for (int c = 0; c < q->N; c++) {
         float mx = 0.0f;
@@ -62,7 +62,7 @@ static void check_forward(const char *spec, int n, al_pool *pool) {
     al_model *f = build(spec, 9), *q;
     REQUIRE_OK(al_model_freeze(f, 1));
     REQUIRE_OK(al_model_clone(f, &q));
-    REQUIRE_OK(al_quantize_frozen(q, NULL));
+    REQUIRE_OK(al_quantize_node(q, 0)); /* any K, also below AL_QUANT_MIN_K */
     REQUIRE_OK(al_model_copy_weights(f, q)); /* the float model gets the dequantized weights */
     CHECK(al_model_quantized_count(q) == 1 && al_model_quantized_count(f) == 0);
     al_node *nd = &q->nodes[0];
@@ -124,7 +124,10 @@ static void test_train_suffix(void) {
     al_dataset *d = al_test_images(96, 5);
     al_model *m = build("input 1x8x8; conv 8 k=3 p=1; relu; maxpool k=2; flatten; dense 16; relu; dense 3", 2);
     REQUIRE_OK(al_model_freeze(m, 4));
-    REQUIRE_OK(al_quantize_frozen(m, NULL));
+    int count = -1;
+    REQUIRE_OK(al_quantize_frozen(m, &count));
+    CHECK(count == 0); /* K = 9 < AL_QUANT_MIN_K: stays float */
+    REQUIRE_OK(al_quantize_node(m, 0));
     CHECK(al_node_is_quantized(m, 0));
     float *before = malloc(sizeof(float) * m->nweights);
     memcpy(before, m->wblock, sizeof(float) * m->nweights);
@@ -164,7 +167,7 @@ static void tmp_path(char *buf, size_t cap, const char *tag) {
 }
 
 static void test_save_load(void) {
-    al_model *m = build("input 2x9x9; conv 5 k=3 p=1; relu; flatten; dense 7; relu; dense 3", 8);
+    al_model *m = build("input 4x9x9; conv 5 k=3 p=1; relu; flatten; dense 7; relu; dense 3", 8);
     REQUIRE_OK(al_model_freeze(m, 5));
     REQUIRE_OK(al_quantize_frozen(m, NULL));
     CHECK(al_model_quantized_count(m) == 2);
@@ -184,8 +187,8 @@ static void test_save_load(void) {
         CHECK(memcmp(a->scale, b->scale, sizeof(float) * a->N) == 0);
     }
     CHECK(memcmp(m->wblock, l->wblock, sizeof(float) * m->nweights) == 0);
-    float x[2 * 2 * 81], ya[6], yb[6];
-    for (int i = 0; i < 2 * 2 * 81; i++) x[i] = (float)((i * 37) % 19) / 9.0f - 1.0f;
+    float x[2 * 4 * 81], ya[6], yb[6];
+    for (int i = 0; i < 2 * 4 * 81; i++) x[i] = (float)((i * 37) % 19) / 9.0f - 1.0f;
     REQUIRE_OK(al_model_predict(m, NULL, x, 2, ya));
     REQUIRE_OK(al_model_predict(l, NULL, x, 2, yb));
     CHECK(memcmp(ya, yb, sizeof ya) == 0);

@@ -28,6 +28,7 @@ int cmd_personalize(int argc, char **argv);
 int cmd_scenario(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 /* ---- errors ----------------------------------------------------------------- */
 

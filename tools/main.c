@@ -19,6 +19,7 @@ static const struct {
     {"scenario", cmd_scenario, "compare autonomous learning with its baselines, per user"},
     {"report", cmd_report, "a scenario's JSON as a self-contained HTML page"},
     {"import", cmd_import, "cloud: convert an ONNX model (e.g. from PyTorch) to a model file"},
+    {"quantize", cmd_quantize, "cloud: int8 weights for the frozen part of a model file"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

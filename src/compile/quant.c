@@ -152,7 +152,9 @@ al_status al_quantize_node(al_model *m, int i) {
 al_status al_quantize_frozen(al_model *m, int *count) {
     if (!m) return al_error(AL_EINVAL, "al_quantize_frozen: model is NULL");
     for (int i = 0; i < m->first_trainable; i++) {
-        if (!quantizable(&m->nodes[i]) || m->nodes[i].q || m->nodes[i].trainable) continue;
+        const al_node *nd = &m->nodes[i];
+        if (!quantizable(nd) || nd->q || nd->trainable) continue;
+        if (nd->params[0].n / (size_t)nd->params[0].dims[0] < AL_QUANT_MIN_K) continue;
         al_status st = al_quantize_node(m, i);
         if (st) return st;
     }

@@ -31,8 +31,16 @@ struct al_qnode {
     int32_t *rowsum; /* N: sum_k w[c][k], for the VNNI kernel */
 };
 
+/* Nodes with fewer inputs per output channel (K = in, or C*k*k) stay float
+ * in al_quantize_frozen: with K this short the int8 kernels spend their time
+ * on edges and reductions, not products (a C = 1 3x3 conv, K = 9, ran 6x
+ * slower in int8 than in float on bench_conv), and the rounding would buy
+ * nothing. */
+#define AL_QUANT_MIN_K 32
+
 /* Quantizes every dense and conv node below m->first_trainable (the frozen
- * prefix); nodes already quantized are kept as they are. *count (may be
+ * prefix) with K >= AL_QUANT_MIN_K; nodes already quantized are kept as
+ * they are. *count (may be
  * NULL) gets the number of quantized nodes afterwards. The compiler's entry
  * point (autlearn compile --int8) and autlearn quantize's. */
 al_status al_quantize_frozen(al_model *m, int *count);

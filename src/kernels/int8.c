@@ -178,6 +178,15 @@ void al_im2row_i8(const int8_t *x, int C, int H, int W, int k, int s, int p, int
                 /* inside the image: k runs of k bytes per channel, copied
                  * inline (a memcpy call per 3 bytes costs more than the
                  * bytes) */
+                if (k == 3) { /* the common case, unrolled */
+                    for (int c = 0; c < C; c++, r += 9) {
+                        const int8_t *s0 = x + ((size_t)c * H + iy0) * W + ix0, *s1 = s0 + W, *s2 = s1 + W;
+                        r[0] = s0[0], r[1] = s0[1], r[2] = s0[2];
+                        r[3] = s1[0], r[4] = s1[1], r[5] = s1[2];
+                        r[6] = s2[0], r[7] = s2[1], r[8] = s2[2];
+                    }
+                    continue;
+                }
                 for (int c = 0; c < C; c++) {
                     const int8_t *src = x + ((size_t)c * H + iy0) * W + ix0;
                     for (int ky = 0; ky < k; ky++, r += k, src += W)
