@@ -194,6 +194,11 @@ struct al_node {
     /* This node's scratch (e->ws for its forward and backward), placed by
      * the memory planner (src/compile/memplan.h). */
     float *ws;
+    /* int8 weights of a quantized frozen dense/conv node, or NULL
+     * (src/compile/quant.h; owned by the node, freed with the model). */
+    struct al_qnode *q;
+    /* conv: the forward kernel chosen by shape (al_conv_algo). */
+    int conv_algo;
 };
 
 /* Returns the vtable for a type, or NULL. Names are the spec keywords. */
@@ -247,6 +252,10 @@ const char *al_gemm_variant_name(al_gemm_variant v);
  * overwrites x with the sum of every column entry that reads each pixel. */
 void al_im2col(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol);
 void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x);
+
+/* int8 weights of a node (src/compile/quant.c); NULL is fine. */
+struct al_qnode;
+void al_qnode_free(struct al_qnode *q);
 
 /* ---- model (src/model) ---------------------------------------------------------- */
 

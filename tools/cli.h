@@ -30,6 +30,7 @@ int cmd_report(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 /* ---- errors ----------------------------------------------------------------- */
 

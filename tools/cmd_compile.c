@@ -26,6 +26,8 @@ static void usage(FILE *f) {
                "  --batch B             batch the stored plan is made for (default 32)\n"
                "  --no-fold             keep batch norms\n"
                "  --no-fuse             keep activations separate\n"
+               "  --int8                int8 weights (per-channel symmetric) and int8 kernels for\n"
+               "                        the frozen dense/conv layers (docs/KERNELS.md)\n"
                "  --json                print a JSON object on stdout\n"
                "  -h, --help            this help\n");
 }
@@ -46,6 +48,8 @@ int cmd_compile(int argc, char **argv) {
             no_fold = 1;
         else if (cli_flag(&a, "no-fuse"))
             no_fuse = 1;
+        else if (cli_flag(&a, "int8"))
+            o.quantize_frozen = 1;
         else if (cli_str(&a, "model", &in) || cli_str(&a, "out", &out) ||
                  cli_int(&a, "freeze", 0, AL_MAX_NODES, &freeze) || cli_int(&a, "batch", 1, 1 << 20, &o.batch)) {
         } else if (cli_positional(&a, &in)) {
@@ -94,6 +98,7 @@ int cmd_compile(int argc, char **argv) {
         cli_json_int(&j, "folded_bn", r.folded_bn);
         cli_json_int(&j, "fused_act", r.fused_act);
         cli_json_int(&j, "dropped", r.dropped);
+        cli_json_int(&j, "int8_nodes", r.quantized);
         cli_json_int(&j, "batch", r.batch);
         cli_json_int(&j, "uncompiled_bytes", (long long)r.uncompiled_bytes);
         cli_json_int(&j, "planner_only_bytes", (long long)r.input_plan_bytes);
@@ -107,6 +112,7 @@ int cmd_compile(int argc, char **argv) {
         printf("nodes:   %d -> %d (%d batch norms folded, %d activations fused, %d dropouts dropped)\n", r.nodes_in,
                r.nodes_out, r.folded_bn, r.fused_act, r.dropped);
         printf("freeze:  %d -> %d\n", r.freeze_in, r.freeze_out);
+        if (o.quantize_frozen) printf("int8:    %d frozen dense/conv nodes\n", r.quantized);
         printf("spec:    %s\n", al_model_spec(c));
         printf("plan:    peak training memory at batch %d: %zu bytes compiled, %zu uncompiled (%.3f); "
                "the memory planner alone on the input: %zu\n",

@@ -21,6 +21,7 @@ static const struct {
     {"import", cmd_import, "cloud: convert an ONNX model (e.g. from PyTorch) to a model file"},
     {"compile", cmd_compile, "cloud: fold, fuse and memory-plan a model for training at a freeze point"},
     {"compress", cmd_compress, "cloud: SVD low-rank compression, then retraining on public data"},
+    {"quantize", cmd_quantize, "cloud: int8 weights for the frozen part of a model file"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

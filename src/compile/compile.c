@@ -5,6 +5,7 @@
  * where a batch norm was absorbed) and the plan computed and recorded. */
 #include "compile/compile.h"
 #include "compile/memplan.h"
+#include "compile/quant.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -148,11 +149,6 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
                             i, in->nodes[i].cfg.src, freeze);
     if (o->batch <= 0 || o->batch > (1 << 20))
         return al_error(AL_ERANGE, "compile: batch %d out of range 1..%d", o->batch, 1 << 20);
-    if (o->quantize_frozen)
-        /* The int8 pass of the frozen part runs here, once it exists: on the
-         * compiled nodes [0, freeze_out) after folding, so it quantizes the
-         * folded weights; the plan below then counts its buffers. */
-        return al_error(AL_EUNSUPPORTED, "compile: int8 quantization of the frozen part is not in this build");
     al_compile_report rep;
     memset(&rep, 0, sizeof rep);
     rep.nodes_in = in->nnodes;
@@ -172,6 +168,9 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
     rep.freeze_out = 0;
     for (int j = 0; j < p->nn; j++) rep.freeze_out += p->origin[j] < freeze;
     if ((st = al_model_freeze(m, rep.freeze_out))) goto done;
+    /* int8 for the frozen part, after folding so the folded weights are the
+     * ones quantized (src/compile/quant.h: dense/conv with K >= 32) */
+    if (o->quantize_frozen && (st = al_quantize_frozen(m, &rep.quantized))) goto done;
     /* the plans: the input as it was (naive), the input with the planner
      * alone, and the compiled model */
     if ((st = al_memplan_build_at(in, o->batch, 1, freeze, mp))) goto done;
@@ -184,8 +183,8 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
         if (strncmp(in->meta_key[i], "autlearn.plan.", 14) != 0)
             st = al_model_set_meta(m, in->meta_key[i], in->meta_val[i]);
     char passes[128];
-    snprintf(passes, sizeof passes, "fold_bn=%d fuse_act=%d drop_dropout=%d quantize_frozen=0", rep.folded_bn,
-             rep.fused_act, rep.dropped);
+    snprintf(passes, sizeof passes, "fold_bn=%d fuse_act=%d drop_dropout=%d quantize_frozen=%d", rep.folded_bn,
+             rep.fused_act, rep.dropped, rep.quantized);
     notes = node_notes(in, p);
     if (!notes && !st) st = AL_ENOMEM;
     if (!st) st = set_meta_int(m, "autlearn.freeze", rep.freeze_out);

@@ -21,8 +21,8 @@
 
 typedef struct al_compile_opts {
     int fold_bn, fuse_act, drop_dropout; /* passes; 1 = on (al_compile_defaults) */
-    /* The int8 quantization of the frozen part (kernels); 0 until that pass
-     * exists, and a request for it is refused with AL_EUNSUPPORTED. */
+    /* 1: int8 weights for the frozen dense/conv nodes (al_quantize_frozen,
+     * src/compile/quant.h); off by default. */
     int quantize_frozen;
     int batch; /* the batch the stored plan is made for (default 32) */
 } al_compile_opts;
@@ -33,6 +33,7 @@ typedef struct al_compile_report {
     int nodes_in, nodes_out;
     int freeze_in, freeze_out;     /* the freeze point before and after renumbering */
     int folded_bn, fused_act, dropped;
+    int quantized;                 /* frozen nodes given int8 weights */
     int batch;
     size_t uncompiled_bytes;       /* input model, naive plan: what it needed before */
     size_t input_plan_bytes;       /* input model, liveness plan (the planner alone) */

@@ -4,6 +4,7 @@
  * With a fused activation (cfg.act) y = act(x W^T + b); backward first
  * masks dy into scratch (rows, out) by the derivative read from y. */
 #include "al_internal.h"
+#include "compile/quant.h"
 
 #include <math.h>
 #include <string.h>
@@ -41,6 +42,7 @@ static int dense_rows(const al_node *nd, int n) {
 static al_status dense_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     int rows = dense_rows(nd, n), in = nd->params[0].dims[1], out = nd->cfg.units;
     const float *w = nd->params[0].w;
+    if (nd->q && !nd->trainable) return al_quant_forward(nd, e, x, y, n);
     if (nd->cfg.bias) {
         const float *b = nd->params[1].w;
         for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * out, b, sizeof(float) * (size_t)out);

@@ -5,6 +5,7 @@
  * allocates nothing. */
 #include "al_internal.h"
 #include "compile/memplan.h"
+#include "compile/quant.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +28,7 @@ static void model_unplan(al_model *m) {
 void al_model_free(al_model *m) {
     if (!m) return;
     model_unplan(m);
+    for (int i = 0; i < m->nnodes; i++) al_qnode_free(m->nodes[i].q);
     al_free(m->wblock);
     al_free(m->gblock);
     al_free(m->spec);
@@ -366,7 +368,15 @@ al_status al_model_freeze(al_model *m, int first_trainable) {
     if (!m) return al_error(AL_EINVAL, "al_model_freeze: model is NULL");
     if (first_trainable < 0 || first_trainable > m->nnodes)
         return al_error(AL_ERANGE, "freeze point %d out of range 0..%d", first_trainable, m->nnodes);
-    for (int i = 0; i < m->nnodes; i++) m->nodes[i].trainable = i >= first_trainable;
+    for (int i = 0; i < m->nnodes; i++) {
+        m->nodes[i].trainable = i >= first_trainable;
+        /* a node that will be trained keeps only its (dequantized) floats:
+         * int8 weights would go stale (src/compile/quant.h) */
+        if (m->nodes[i].trainable && m->nodes[i].q) {
+            al_qnode_free(m->nodes[i].q);
+            m->nodes[i].q = NULL;
+        }
+    }
     m->first_trainable = first_trainable;
     return AL_OK;
 }
@@ -473,6 +483,7 @@ al_status al_model_clone(const al_model *m, al_model **out) {
     memcpy(c->wblock, m->wblock, sizeof(float) * m->nweights);
     c->rng = m->rng;
     (void)al_model_freeze(c, m->first_trainable);
+    st = al_quant_copy(c, m);
     for (int i = 0; i < m->nmeta && st == AL_OK; i++) st = al_model_set_meta(c, m->meta_key[i], m->meta_val[i]);
     if (st) {
         al_model_free(c);

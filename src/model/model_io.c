@@ -5,6 +5,7 @@
  * informational only), and checks every tensor against the shapes the layers
  * declare before any weight memory is allocated. */
 #include "gguf.h"
+#include "compile/quant.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -90,7 +91,17 @@ al_status al_model_save(const al_model *m, const char *path) {
              * PyTorch's order, so dense [out, in] is stored as ne = {in, out}. */
             for (int d = 0; d < pr->ndim; d++) ne[d] = (uint64_t)pr->dims[pr->ndim - 1 - d];
             tensor_name(k, sizeof k, i, pr->name);
-            gguf_add_tensor(w, k, GGML_T_F32, pr->ndim, ne, pr->w);
+            const struct al_qnode *q = m->nodes[i].q;
+            if (q && p == 0) {
+                /* a quantized weight: the int8 values (same shape) and one
+                 * F32 scale per output channel; the floats are q * scale */
+                gguf_add_tensor(w, k, GGML_T_I8, pr->ndim, ne, q->w);
+                uint64_t nsc = (uint64_t)q->N;
+                tensor_name(k, sizeof k, i, "weight_scale");
+                gguf_add_tensor(w, k, GGML_T_F32, 1, &nsc, q->scale);
+            } else {
+                gguf_add_tensor(w, k, GGML_T_F32, pr->ndim, ne, pr->w);
+            }
         }
     st = gguf_writer_save(w, path);
     gguf_writer_free(w);
@@ -157,13 +168,19 @@ static void fmt_dims(char *buf, size_t cap, const uint64_t *d, int n) {
     if (o < cap) snprintf(buf + o, cap - o, "]");
 }
 
-/* The tensor for parameter p of node i, checked for type and shape. */
-static al_status match_tensor(const gguf_reader *r, int i, const al_param *p, const gguf_tensor **out) {
+/* The tensor for parameter p of node i, checked for type and shape. F32,
+ * or I8 where an int8 weight is allowed (allow_i8: a frozen dense/conv
+ * weight). */
+static al_status match_tensor_q(const gguf_reader *r, int i, const al_param *p, int allow_i8,
+                                const gguf_tensor **out) {
     char name[96];
     tensor_name(name, sizeof name, i, p->name);
     const gguf_tensor *t = gguf_find_tensor(r, name);
     if (!t) return al_error(AL_EFORMAT, "model file: tensor '%s' is missing", name);
-    if (t->type != GGML_T_F32)
+    if (t->type == GGML_T_I8 && !allow_i8)
+        return al_error(AL_EFORMAT, "model file: tensor '%s' is I8, but only the weight of a frozen dense or conv "
+                        "layer may be int8", name);
+    if (t->type != GGML_T_F32 && t->type != GGML_T_I8)
         return al_error(AL_EFORMAT, "model file: tensor '%s' has type %s, expected F32", name,
                         gguf_ggml_type_name(t->type));
     int same = t->ndim == p->ndim;
@@ -181,11 +198,34 @@ static al_status match_tensor(const gguf_reader *r, int i, const al_param *p, co
     return AL_OK;
 }
 
+static al_status match_tensor(const gguf_reader *r, int i, const al_param *p, const gguf_tensor **out) {
+    return match_tensor_q(r, i, p, 0, out);
+}
+
+/* Whether parameter p of a node of this config may be stored as int8. */
+static int may_be_i8(const al_layer_cfg *c, int trainable, int p) {
+    return p == 0 && !trainable && (c->type == AL_L_DENSE || c->type == AL_L_CONV2D);
+}
+
+/* The F32 scale tensor "{i}.weight_scale" of an int8 weight with N output
+ * channels. */
+static al_status match_scale(const gguf_reader *r, int i, int N, const gguf_tensor **out) {
+    char name[96];
+    tensor_name(name, sizeof name, i, "weight_scale");
+    const gguf_tensor *t = gguf_find_tensor(r, name);
+    if (!t) return al_error(AL_EFORMAT, "model file: int8 weight of layer %d has no scale tensor '%s'", i, name);
+    if (t->type != GGML_T_F32 || t->ndim != 1 || t->ne[0] != (uint64_t)N)
+        return al_error(AL_EFORMAT, "model file: tensor '%s' must be F32 of shape [%d]", name, N);
+    *out = t;
+    return AL_OK;
+}
+
 /* Runs the layers' shape functions on scratch nodes (they allocate nothing)
  * and checks every declared parameter against its tensor, so that
  * al_model_build never allocates weights sized by numbers the file's own
  * data cannot back. Also rejects tensors no parameter claims. */
-static al_status check_params(const gguf_reader *r, const al_shape *in, const al_layer_cfg *layers, int n) {
+static al_status check_params(const gguf_reader *r, const al_shape *in, const al_layer_cfg *layers,
+                               const int *trainable, int n) {
     size_t nt = gguf_num_tensors(r), matched = 0;
     unsigned char *seen = al_calloc(nt ? nt : 1, 1);
     if (!seen) return AL_ENOMEM;
@@ -221,9 +261,14 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
         }
         for (int p = 0; p < nd.nparams && !st; p++) {
             const gguf_tensor *t;
-            if ((st = match_tensor(r, i, &nd.params[p], &t))) break;
+            if ((st = match_tensor_q(r, i, &nd.params[p], may_be_i8(&nd.cfg, trainable[i], p), &t))) break;
             seen[t - gguf_tensor_at(r, 0)] = 1;
             matched++;
+            if (t->type == GGML_T_I8) {
+                if ((st = match_scale(r, i, nd.params[p].dims[0], &t))) break;
+                seen[t - gguf_tensor_at(r, 0)] = 1;
+                matched++;
+            }
         }
         cur = nd.out;
     }
@@ -305,7 +350,7 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
     int trainable[AL_MAX_NODES];
     for (int i = 0; i < (int)nl; i++)
         if ((st = read_layer(r, i, &layers[i], &trainable[i]))) return st;
-    if ((st = check_params(r, &in, layers, (int)nl))) return st;
+    if ((st = check_params(r, &in, layers, trainable, (int)nl))) return st;
     al_model *m;
     if ((st = al_model_build(&in, tokens, layers, (int)nl, &m))) {
         char msg[400];
@@ -316,11 +361,34 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
         for (int p = 0; p < m->nodes[i].nparams && !st; p++) {
             al_param *pr = &m->nodes[i].params[p];
             const gguf_tensor *t;
-            st = match_tensor(r, i, pr, &t);
-            if (!st) st = gguf_tensor_read_f32(t, pr->w, pr->n);
+            st = match_tensor_q(r, i, pr, may_be_i8(&layers[i], trainable[i], p), &t);
+            if (!st && t->type == GGML_T_F32) st = gguf_tensor_read_f32(t, pr->w, pr->n);
         }
     if (!st) st = al_model_freeze(m, (int)first);
     for (int i = 0; i < m->nnodes && !st; i++) m->nodes[i].trainable = trainable[i];
+    /* int8 weights last: installing needs the node frozen, and sets the
+     * floats to q * scale */
+    for (int i = 0; i < m->nnodes && !st; i++) {
+        const gguf_tensor *t = NULL, *ts = NULL;
+        if (!m->nodes[i].nparams || !may_be_i8(&layers[i], trainable[i], 0)) continue;
+        if ((st = match_tensor_q(r, i, &m->nodes[i].params[0], 1, &t)) || t->type != GGML_T_I8) continue;
+        int N = m->nodes[i].params[0].dims[0];
+        float *scale = al_malloc(sizeof(float) * (size_t)N);
+        if (!scale) {
+            st = AL_ENOMEM;
+            break;
+        }
+        st = match_scale(r, i, N, &ts);
+        if (!st) st = gguf_tensor_read_f32(ts, scale, (size_t)N);
+        /* int8 has no byte order: the file's bytes are the values */
+        if (!st) st = al_quant_install(m, i, (const int8_t *)t->data, scale);
+        al_free(scale);
+        if (st) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", al_last_error());
+            st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: %s", msg);
+        }
+    }
     if (!st) st = read_meta(r, m);
     if (st) {
         al_model_free(m);

@@ -269,12 +269,16 @@ uint64_t al_model_prefix_fingerprint(const al_model *m) {
     uint32_t crc = al_crc32(0, &m->first_trainable, sizeof m->first_trainable);
     crc = al_crc32(crc, m->spec, strlen(m->spec));
     uint32_t crc2 = crc ^ 0x5a5a5a5au;
-    for (int i = 0; i < m->first_trainable; i++)
+    for (int i = 0; i < m->first_trainable; i++) {
+        /* the int8 forward of the same (dequantized) weights differs */
+        unsigned char q = m->nodes[i].q != NULL;
+        crc = al_crc32(crc, &q, 1);
         for (int p = 0; p < m->nodes[i].nparams; p++) {
             const al_param *pr = &m->nodes[i].params[p];
             crc = al_crc32(crc, pr->w, sizeof(float) * pr->n);
             crc2 = al_crc32(crc2, pr->w, sizeof(float) * pr->n / 2);
         }
+    }
     return ((uint64_t)crc << 32) | crc2;
 }
 

@@ -8,6 +8,7 @@
  * (fuzz_text's seeds are written by hand: tests/fuzz/corpus/fuzz_text/)
  * Built by CMake with -DAL_FUZZ=ON:  build-fuzz/gen_corpus tests/fuzz/corpus */
 #include "fuzz_common.h"
+#include "compile/quant.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -116,6 +117,17 @@ int main(int argc, char **argv) {
         al_model_free(m);
         snprintf(p, sizeof p, "%s/fuzz_spec/spec%d.txt", argv[1], i);
         put(p, specs[i], strlen(specs[i]));
+    }
+    {
+        /* int8 frozen part: an I8 conv weight (K = 36) and an I8 dense weight
+         * (K = 108), each with its F32 scale tensor */
+        al_model *m;
+        if (al_model_from_spec("input 4x6x6; conv 3 k=3 p=1; relu; flatten; dense 5; dense 3", 9, &m) != AL_OK ||
+            al_model_freeze(m, 4) != AL_OK || al_quantize_frozen(m, NULL) != AL_OK)
+            die("quantize");
+        snprintf(p, sizeof p, "%s/fuzz_gguf/model_int8.gguf", argv[1]);
+        if (al_model_save(m, p) != AL_OK) die(p);
+        al_model_free(m);
     }
     static const char *const more[] = {"refcnn", "reflm", "mlp",
                                        "input 1x28x28\nconv 32 k=3 p=1\nrelu\nmaxpool k=2\nflatten\ndense 10\n"};

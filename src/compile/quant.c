@@ -1,0 +1,292 @@
+/* int8 quantization of the frozen part and its forward pass (quant.h).
+ *
+ * Forward shapes. Dense: x [rows, K] -> xq [rows, K] int8 and sx [rows];
+ * acc [rows, N] = xq . Wq^T (al_i8gemm); y = acc * sx[r] * sw[c] + b[c].
+ * Conv, per sample: x [C,H,W] -> xq int8 (one scale), im2row -> R [P, CKK],
+ * acc [P, F] = R . Wq^T, y[f][p] = acc[p][f] * sx * sw[f] + b[f].
+ * Scratch (e->ws), per sample for conv (one slot per thread, at the
+ * thread's first sample like conv2d.c's slots) and per batch for dense:
+ * the int8 buffers, then the int32 accumulators, then (dense) the scales. */
+#include "quant.h"
+
+#include "kernels/int8.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- geometry -------------------------------------------------------------------- */
+
+typedef struct qgeom {
+    int C, H, W, F, k, s, p, Ho, Wo;
+    long P, CKK;
+} qgeom;
+
+static qgeom conv_qgeom(const al_node *nd) {
+    qgeom g;
+    g.C = nd->in.d[0];
+    g.H = nd->in.d[1];
+    g.W = nd->in.d[2];
+    g.F = nd->cfg.units;
+    g.k = nd->cfg.k;
+    g.s = nd->cfg.stride > 0 ? nd->cfg.stride : 1;
+    g.p = nd->cfg.pad;
+    g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
+    g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
+    g.P = (long)g.Ho * g.Wo;
+    g.CKK = (long)g.C * g.k * g.k;
+    return g;
+}
+
+static size_t bytes_to_floats(size_t b) { return (b + sizeof(float) - 1) / sizeof(float); }
+
+/* 64-byte aligned offsets inside a slot keep the int8 rows aligned */
+static size_t round64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+/* Conv slot: xq [CHW] | rows [P, CKK] | acc [P, F] int32, in floats. */
+static size_t conv_slot_floats(const qgeom *g) {
+    size_t b = round64((size_t)g->C * g->H * g->W) + round64((size_t)g->P * g->CKK) +
+               sizeof(int32_t) * (size_t)g->P * g->F;
+    return bytes_to_floats(b);
+}
+
+static int dense_rows_per_sample(const al_node *nd) {
+    int rows = 1;
+    for (int i = 0; i < nd->in.ndim - 1; i++) rows *= nd->in.d[i];
+    return rows;
+}
+
+/* Dense, per row: xq [K] | acc [N] int32 | sx (1 float); rounded per row so
+ * the batch's block is rows times this. */
+static size_t dense_row_floats(const al_node *nd) {
+    size_t K = (size_t)nd->params[0].dims[1], N = (size_t)nd->cfg.units;
+    return bytes_to_floats(K) + N + 1;
+}
+
+/* ---- quantizing ------------------------------------------------------------------- */
+
+static int quantizable(const al_node *nd) { return nd->cfg.type == AL_L_DENSE || nd->cfg.type == AL_L_CONV2D; }
+
+void al_qnode_free(struct al_qnode *q) {
+    if (!q) return;
+    al_free(q->w);
+    al_free(q->scale);
+    al_free(q->rowsum);
+    al_free(q);
+}
+
+static al_status qnode_new(int N, int K, struct al_qnode **out) {
+    struct al_qnode *q = al_calloc(1, sizeof *q);
+    if (!q) return AL_ENOMEM;
+    q->N = N;
+    q->K = K;
+    q->w = al_malloc((size_t)N * (size_t)K);
+    q->scale = al_malloc(sizeof(float) * (size_t)N);
+    q->rowsum = al_malloc(sizeof(int32_t) * (size_t)N);
+    if (!q->w || !q->scale || !q->rowsum) {
+        al_qnode_free(q);
+        return AL_ENOMEM;
+    }
+    *out = q;
+    return AL_OK;
+}
+
+/* Raises the node's scratch to what the int8 forward needs and drops the
+ * model's plan when that changed it. */
+static void reserve_scratch(al_model *m, al_node *nd) {
+    size_t per = 0;
+    if (nd->cfg.type == AL_L_CONV2D) {
+        qgeom g = conv_qgeom(nd);
+        per = conv_slot_floats(&g);
+    } else {
+        per = (size_t)dense_rows_per_sample(nd) * dense_row_floats(nd);
+    }
+    if (per > nd->ws_per_sample) {
+        nd->ws_per_sample = per;
+        al_model_release_plan(m);
+    }
+}
+
+/* Validates node i and returns its weight matrix shape N x K. */
+static al_status check_node(const al_model *m, int i, int *N, int *K) {
+    if (!m) return al_error(AL_EINVAL, "quantize: model is NULL");
+    if (i < 0 || i >= m->nnodes) return al_error(AL_ERANGE, "quantize: node %d out of range 0..%d", i, m->nnodes - 1);
+    const al_node *nd = &m->nodes[i];
+    if (!quantizable(nd))
+        return al_error(AL_EINVAL, "quantize: node %d is %s; only dense and conv nodes are quantized", i,
+                        nd->vt->name);
+    if (nd->trainable) return al_error(AL_ESTATE, "quantize: node %d is trainable; only frozen nodes are quantized", i);
+    const al_param *w = &m->nodes[i].params[0];
+    *N = w->dims[0];
+    *K = (int)(w->n / (size_t)w->dims[0]);
+    if (*K > AL_I8_KMAX)
+        return al_error(AL_ERANGE, "quantize: node %d has %d inputs per channel, the int8 kernels take at most %d", i,
+                        *K, AL_I8_KMAX);
+    return AL_OK;
+}
+
+static void finish_node(al_model *m, al_node *nd, struct al_qnode *q) {
+    float *w = nd->params[0].w;
+    for (int c = 0; c < q->N; c++)
+        for (int k = 0; k < q->K; k++) w[(size_t)c * q->K + k] = (float)q->w[(size_t)c * q->K + k] * q->scale[c];
+    al_i8_rowsums(q->w, q->N, q->K, q->K, q->rowsum);
+    al_qnode_free(nd->q);
+    nd->q = q;
+    reserve_scratch(m, nd);
+}
+
+al_status al_quantize_node(al_model *m, int i) {
+    int N, K;
+    al_status st = check_node(m, i, &N, &K);
+    if (st) return st;
+    al_node *nd = &m->nodes[i];
+    const float *w = nd->params[0].w;
+    for (size_t j = 0; j < nd->params[0].n; j++)
+        if (!isfinite(w[j])) return al_error(AL_EINVAL, "quantize: node %d has a non-finite weight", i);
+    struct al_qnode *q;
+    if ((st = qnode_new(N, K, &q))) return st;
+    for (int c = 0; c < N; c++) q->scale[c] = al_quantize_row_i8(w + (size_t)c * K, K, q->w + (size_t)c * K);
+    finish_node(m, nd, q);
+    return AL_OK;
+}
+
+al_status al_quantize_frozen(al_model *m, int *count) {
+    if (!m) return al_error(AL_EINVAL, "al_quantize_frozen: model is NULL");
+    for (int i = 0; i < m->first_trainable; i++) {
+        const al_node *nd = &m->nodes[i];
+        if (!quantizable(nd) || nd->q || nd->trainable) continue;
+        if (nd->params[0].n / (size_t)nd->params[0].dims[0] < AL_QUANT_MIN_K) continue;
+        al_status st = al_quantize_node(m, i);
+        if (st) return st;
+    }
+    if (count) *count = al_model_quantized_count(m);
+    return AL_OK;
+}
+
+void al_dequantize(al_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->nnodes; i++) {
+        al_qnode_free(m->nodes[i].q);
+        m->nodes[i].q = NULL;
+    }
+}
+
+int al_node_is_quantized(const al_model *m, int i) { return m && i >= 0 && i < m->nnodes && m->nodes[i].q; }
+
+int al_model_quantized_count(const al_model *m) {
+    int c = 0;
+    for (int i = 0; m && i < m->nnodes; i++) c += m->nodes[i].q != NULL;
+    return c;
+}
+
+al_status al_quant_install(al_model *m, int i, const int8_t *qw, const float *scale) {
+    int N, K;
+    al_status st = check_node(m, i, &N, &K);
+    if (st) return st;
+    for (int c = 0; c < N; c++)
+        if (!isfinite(scale[c]) || !(scale[c] > 0.0f))
+            return al_error(AL_EFORMAT, "node %d: int8 scale %d is %g, must be finite and positive", i, c,
+                            (double)scale[c]);
+    for (size_t j = 0; j < (size_t)N * K; j++)
+        if (qw[j] == -128) return al_error(AL_EFORMAT, "node %d: int8 weight -128 (the range is -127..127)", i);
+    struct al_qnode *q;
+    if ((st = qnode_new(N, K, &q))) return st;
+    memcpy(q->w, qw, (size_t)N * K);
+    memcpy(q->scale, scale, sizeof(float) * (size_t)N);
+    finish_node(m, &m->nodes[i], q);
+    return AL_OK;
+}
+
+al_status al_quant_copy(al_model *dst, const al_model *src) {
+    if (!dst || !src || dst->nnodes != src->nnodes) return al_error(AL_EINVAL, "al_quant_copy: bad models");
+    for (int i = 0; i < src->nnodes; i++) {
+        const struct al_qnode *q = src->nodes[i].q;
+        if (!q) continue;
+        int trainable = dst->nodes[i].trainable;
+        dst->nodes[i].trainable = 0; /* installing checks it; src's node is frozen */
+        al_status st = al_quant_install(dst, i, q->w, q->scale);
+        dst->nodes[i].trainable = trainable;
+        if (st) return st;
+    }
+    return AL_OK;
+}
+
+/* ---- forward ------------------------------------------------------------------------ */
+
+static void dequant_rows(const int32_t *acc, int rows, int N, const float *sx, const float *sw, const float *b,
+                         float *y) {
+    for (int r = 0; r < rows; r++) {
+        const int32_t *a = acc + (size_t)r * N;
+        float *yr = y + (size_t)r * N;
+        for (int c = 0; c < N; c++) yr[c] = (float)a[c] * (sx[r] * sw[c]) + (b ? b[c] : 0.0f);
+    }
+}
+
+static al_status dense_forward_i8(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
+    const struct al_qnode *q = nd->q;
+    int rows = n * dense_rows_per_sample(nd), K = q->K, N = q->N;
+    /* the batch's block: xq [rows, K] | acc [rows, N] | sx [rows] */
+    int8_t *xq = (int8_t *)e->ws;
+    int32_t *acc = (int32_t *)(e->ws + bytes_to_floats((size_t)rows * K));
+    float *sx = (float *)(acc + (size_t)rows * N);
+    for (int r = 0; r < rows; r++) sx[r] = al_quantize_row_i8(x + (size_t)r * K, K, xq + (size_t)r * K);
+    al_i8gemm(e->pool, rows, N, K, xq, K, q->w, K, q->rowsum, acc, N);
+    dequant_rows(acc, rows, N, sx, q->scale, nd->cfg.bias ? nd->params[1].w : NULL, y);
+    return AL_OK;
+}
+
+typedef struct conv_i8_run {
+    const al_node *nd;
+    qgeom g;
+    int n;
+    const float *x;
+    float *y, *ws;
+    size_t slot;
+    al_pool *gemm_pool;
+} conv_i8_run;
+
+static void conv_i8_sample(const conv_i8_run *r, int i, int slot_index) {
+    const qgeom *g = &r->g;
+    const struct al_qnode *q = r->nd->q;
+    size_t chw = (size_t)g->C * g->H * g->W;
+    char *base = (char *)(r->ws + (size_t)slot_index * r->slot);
+    int8_t *xq = (int8_t *)base, *rows = (int8_t *)(base + round64(chw));
+    int32_t *acc = (int32_t *)(base + round64(chw) + round64((size_t)g->P * g->CKK));
+    float sx = al_quantize_row_i8(r->x + (size_t)i * chw, (long)chw, xq);
+    al_im2row_i8(xq, g->C, g->H, g->W, g->k, g->s, g->p, rows, g->CKK);
+    al_i8gemm(r->gemm_pool, (int)g->P, g->F, (int)g->CKK, rows, (int)g->CKK, q->w, (int)g->CKK, q->rowsum, acc, g->F);
+    const float *b = r->nd->cfg.bias ? r->nd->params[1].w : NULL;
+    float *y = r->y + (size_t)i * g->F * g->P;
+    for (int f = 0; f < g->F; f++) {
+        float sc = sx * q->scale[f], bf = b ? b[f] : 0.0f;
+        float *yf = y + (size_t)f * g->P;
+        for (long p = 0; p < g->P; p++) yf[p] = (float)acc[(size_t)p * g->F + f] * sc + bf;
+    }
+}
+
+static void conv_i8_task(void *arg, int ith, int nth) {
+    const conv_i8_run *r = arg;
+    long lo, hi;
+    al_split(r->n, ith, nth, &lo, &hi);
+    for (long i = lo; i < hi; i++) conv_i8_sample(r, (int)i, (int)lo);
+}
+
+static al_status conv_forward_i8(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
+    conv_i8_run r = {nd, conv_qgeom(nd), n, x, y, e->ws, 0, NULL};
+    r.slot = conv_slot_floats(&r.g);
+    int nth = al_pool_size(e->pool);
+    if (nth > 1 && n >= nth) {
+        al_pool_run(e->pool, conv_i8_task, &r);
+    } else {
+        r.gemm_pool = e->pool;
+        for (int i = 0; i < n; i++) conv_i8_sample(&r, i, 0);
+    }
+    return AL_OK;
+}
+
+al_status al_quant_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
+    al_status st = nd->cfg.type == AL_L_CONV2D ? conv_forward_i8(nd, e, x, y, n) : dense_forward_i8(nd, e, x, y, n);
+    /* a compiled node may carry a fused activation (cfg.act) */
+    if (st == AL_OK && nd->cfg.act != AL_ACT_NONE)
+        al_act_forward(e->pool, nd->cfg.act, y, (size_t)n * al_shape_numel(&nd->out));
+    return st;
+}

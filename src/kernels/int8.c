@@ -1,0 +1,206 @@
+/* int8 GEMM driver, reference, dispatch, activation quantizer and int8
+ * im2row (see int8.h for the contracts). */
+#include "int8.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define AL_I8_X86 1
+#endif
+
+/* ---- variant selection ------------------------------------------------------- */
+
+static const char *const i8_names[AL_I8_NVARIANTS] = {"ref", "avx2", "vnni", "neon"};
+
+const char *al_i8_variant_name(al_i8_variant v) {
+    if ((int)v < 0 || v >= AL_I8_NVARIANTS) return "auto";
+    return i8_names[v];
+}
+
+int al_i8_available(al_i8_variant v) {
+    switch (v) {
+    case AL_I8_REF: return 1;
+#ifdef AL_I8_X86
+    case AL_I8_AVX2: return __builtin_cpu_supports("avx2");
+    case AL_I8_VNNI:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vnni");
+#endif
+#if defined(__aarch64__)
+    case AL_I8_NEON: return 1;
+#endif
+    default: return 0;
+    }
+}
+
+static pthread_once_t i8_once = PTHREAD_ONCE_INIT;
+static al_i8_variant i8_auto = AL_I8_REF;
+static atomic_int i8_forced = -1;
+
+static void i8_select(void) {
+    al_i8_variant best = AL_I8_REF;
+    if (al_i8_available(AL_I8_NEON)) best = AL_I8_NEON;
+    if (al_i8_available(AL_I8_AVX2)) best = AL_I8_AVX2;
+    if (al_i8_available(AL_I8_VNNI)) best = AL_I8_VNNI;
+    const char *env = getenv("AL_I8GEMM");
+    if (env && *env) {
+        int found = 0;
+        for (int v = 0; v < AL_I8_NVARIANTS; v++)
+            if (strcmp(env, i8_names[v]) == 0) {
+                found = 1;
+                if (al_i8_available((al_i8_variant)v))
+                    best = (al_i8_variant)v;
+                else
+                    al_log(AL_LOG_WARN, "AL_I8GEMM=%s: not available on this CPU, using %s", env, i8_names[best]);
+            }
+        if (!found) al_log(AL_LOG_WARN, "AL_I8GEMM=%s: unknown variant, using %s", env, i8_names[best]);
+    }
+    i8_auto = best;
+}
+
+al_i8_variant al_i8_current(void) {
+    int f = atomic_load_explicit(&i8_forced, memory_order_relaxed);
+    if (f >= 0) return (al_i8_variant)f;
+    pthread_once(&i8_once, i8_select);
+    return i8_auto;
+}
+
+int al_i8_force(al_i8_variant v) {
+    if ((int)v < 0) {
+        atomic_store(&i8_forced, -1);
+        return 1;
+    }
+    if (v >= AL_I8_NVARIANTS || !al_i8_available(v)) return 0;
+    atomic_store(&i8_forced, (int)v);
+    return 1;
+}
+
+/* ---- reference ------------------------------------------------------------------ */
+
+void al_i8gemm_ref(int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb, int32_t *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            const int8_t *a = A + (size_t)i * lda, *b = B + (size_t)j * ldb;
+            int32_t acc = 0;
+            for (int p = 0; p < K; p++) acc += (int32_t)a[p] * (int32_t)b[p];
+            C[(size_t)i * ldc + j] = acc;
+        }
+}
+
+void al_i8_rowsums(const int8_t *B, int N, int K, int ldb, int32_t *out) {
+    for (int j = 0; j < N; j++) {
+        int32_t s = 0;
+        for (int p = 0; p < K; p++) s += B[(size_t)j * ldb + p];
+        out[j] = s;
+    }
+}
+
+/* ---- driver ------------------------------------------------------------------------ */
+
+typedef struct i8_args {
+    al_i8_variant v;
+    int M, N, K, lda, ldb, ldc;
+    const int8_t *A, *B;
+    const int32_t *bsum;
+    int32_t *C;
+} i8_args;
+
+static void i8_range(const i8_args *g, int m0, int m1) {
+    int M = m1 - m0;
+    const int8_t *A = g->A + (size_t)m0 * g->lda;
+    int32_t *C = g->C + (size_t)m0 * g->ldc;
+    switch (g->v) {
+#ifdef AL_I8_X86
+    case AL_I8_AVX2: al_i8gemm_avx2(M, g->N, g->K, A, g->lda, g->B, g->ldb, C, g->ldc); return;
+    case AL_I8_VNNI: al_i8gemm_vnni(M, g->N, g->K, A, g->lda, g->B, g->ldb, g->bsum, C, g->ldc); return;
+#endif
+#if defined(__aarch64__)
+    case AL_I8_NEON: al_i8gemm_neon(M, g->N, g->K, A, g->lda, g->B, g->ldb, C, g->ldc); return;
+#endif
+    default: al_i8gemm_ref(M, g->N, g->K, A, g->lda, g->B, g->ldb, C, g->ldc); return;
+    }
+}
+
+static void i8_task(void *arg, int ith, int nth) {
+    const i8_args *g = arg;
+    long lo, hi;
+    al_split((g->M + 3) / 4, ith, nth, &lo, &hi);
+    int m0 = (int)(lo * 4), m1 = (int)AL_MIN(hi * 4, (long)g->M);
+    if (m0 < m1) i8_range(g, m0, m1);
+}
+
+void al_i8gemm(al_pool *pool, int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb,
+               const int32_t *bsum, int32_t *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, sizeof(int32_t) * (size_t)N);
+        return;
+    }
+    i8_args g = {al_i8_current(), M, N, K, lda, ldb, ldc, A, B, bsum, C};
+    if (al_pool_size(pool) > 1 && (long)M * N * K >= 65536L && M >= 8)
+        al_pool_run(pool, i8_task, &g);
+    else
+        i8_range(&g, 0, M);
+}
+
+/* ---- activations ------------------------------------------------------------------ */
+
+float al_quantize_row_i8(const float *x, long n, int8_t *q) {
+    float mx = 0.0f;
+    for (long i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        mx = a > mx ? a : mx;
+    }
+    /* NaN never wins the comparison above; an all-zero row gets scale 1 */
+    float s = mx > 0.0f ? mx / 127.0f : 1.0f;
+    float inv = 1.0f / s;
+    for (long i = 0; i < n; i++) {
+        float v = x[i] * inv;
+        /* round half away from zero; clamp guards inv's rounding at 127 */
+        int r = v >= 0.0f ? (int)(v + 0.5f) : (int)(v - 0.5f);
+        r = r > 127 ? 127 : r < -127 ? -127 : r;
+        q[i] = (int8_t)r;
+    }
+    return s;
+}
+
+void al_im2row_i8(const int8_t *x, int C, int H, int W, int k, int s, int p, int8_t *rows, long ldrow) {
+    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
+    for (int oy = 0; oy < Ho; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+            int8_t *r = rows + ((size_t)oy * Wo + ox) * (size_t)ldrow;
+            int iy0 = oy * s - p, ix0 = ox * s - p;
+            if (iy0 >= 0 && ix0 >= 0 && iy0 + k <= H && ix0 + k <= W) {
+                /* inside the image: k runs of k bytes per channel, copied
+                 * inline (a memcpy call per 3 bytes costs more than the
+                 * bytes) */
+                if (k == 3) { /* the common case, unrolled */
+                    for (int c = 0; c < C; c++, r += 9) {
+                        const int8_t *s0 = x + ((size_t)c * H + iy0) * W + ix0, *s1 = s0 + W, *s2 = s1 + W;
+                        r[0] = s0[0], r[1] = s0[1], r[2] = s0[2];
+                        r[3] = s1[0], r[4] = s1[1], r[5] = s1[2];
+                        r[6] = s2[0], r[7] = s2[1], r[8] = s2[2];
+                    }
+                    continue;
+                }
+                for (int c = 0; c < C; c++) {
+                    const int8_t *src = x + ((size_t)c * H + iy0) * W + ix0;
+                    for (int ky = 0; ky < k; ky++, r += k, src += W)
+                        for (int kx = 0; kx < k; kx++) r[kx] = src[kx];
+                }
+                continue;
+            }
+            for (int c = 0; c < C; c++)
+                for (int ky = 0; ky < k; ky++, r += k) {
+                    int iy = iy0 + ky;
+                    for (int kx = 0; kx < k; kx++) {
+                        int ix = ix0 + kx;
+                        r[kx] = iy >= 0 && iy < H && ix >= 0 && ix < W ? x[((size_t)c * H + iy) * W + ix] : 0;
+                    }
+                }
+        }
+}

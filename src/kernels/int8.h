@@ -1,0 +1,72 @@
+/* int8 kernels for the quantized frozen part (src/compile/quant.c).
+ *
+ * The GEMM is in dot-product form: both operands are row-major with K
+ * contiguous, which is how the quantized weights are stored ([F, C*k*k],
+ * [out, in]) and how the quantized activations are written (one row per
+ * dense row, one row per output pixel for conv, see al_im2row_i8):
+ *
+ *   C[i*ldc + j] = sum_{p<K} A[i*lda + p] * B[j*ldb + p]      int32
+ *
+ * A holds activations (M rows), B weights (N rows). Values must lie in
+ * [-127, 127] (the quantizers never produce -128) and K <= AL_I8_KMAX, so no
+ * sum can overflow int32 on any variant, and every variant returns exactly
+ * the reference's integers.
+ *
+ * bsum[j] = sum_p B[j*ldb + p] (al_i8_rowsums) may be passed by callers that
+ * keep it with the weights: the VNNI variant needs it (it computes
+ * (a + 128) * b with vpdpbusd and subtracts 128 * bsum); NULL makes it
+ * compute the sums itself.
+ *
+ * Variants: ref (plain C), avx2 (int16-widened vpmaddwd), vnni (AVX-512
+ * VNNI vpdpbusd), neon (vmull_s8 + vpadalq_s16, aarch64). The best for the
+ * CPU is picked at the first call; AL_I8GEMM=ref|avx2|vnni|neon overrides
+ * it, al_i8_force (tests, benchmarks) overrides both. */
+#ifndef AL_KERNELS_INT8_H
+#define AL_KERNELS_INT8_H
+
+#include "al_internal.h"
+
+#include <stdint.h>
+
+#define AL_I8_KMAX 65536 /* 65536 * 255 * 127 < 2^31 */
+
+typedef enum al_i8_variant {
+    AL_I8_AUTO = -1,
+    AL_I8_REF = 0,
+    AL_I8_AVX2,
+    AL_I8_VNNI,
+    AL_I8_NEON,
+    AL_I8_NVARIANTS
+} al_i8_variant;
+
+int al_i8_available(al_i8_variant v);
+/* 0 (nothing changes) when v is not available; AL_I8_AUTO restores the
+ * automatic choice. Process-wide, not for concurrent use. */
+int al_i8_force(al_i8_variant v);
+al_i8_variant al_i8_current(void);
+const char *al_i8_variant_name(al_i8_variant v);
+
+/* Threads split the rows of A statically (whole 4-row tiles), so the result
+ * is the same for any thread count (it is exact anyway). */
+void al_i8gemm(al_pool *pool, int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb,
+               const int32_t *bsum, int32_t *C, int ldc);
+void al_i8gemm_ref(int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb, int32_t *C, int ldc);
+void al_i8_rowsums(const int8_t *B, int N, int K, int ldb, int32_t *out);
+
+/* Symmetric quantization of n floats with one scale: s = max|x| / 127
+ * (1 when x is all zero), q = round(x / s) in [-127, 127]. Returns s. */
+float al_quantize_row_i8(const float *x, long n, int8_t *q);
+
+/* im2col for int8 in row form: one row of C*k*k values (c, ky, kx) per
+ * output pixel (oy, ox), rows ldrow bytes apart, zeros in the padding. The
+ * transpose of al_im2col's column matrix, so a conv is
+ * out[P, F] = rows[P, CKK] . W[F, CKK]^T in the dot-product GEMM. */
+void al_im2row_i8(const int8_t *x, int C, int H, int W, int k, int s, int p, int8_t *rows, long ldrow);
+
+/* The variants' range functions (the driver calls them on a block of rows). */
+void al_i8gemm_avx2(int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb, int32_t *C, int ldc);
+void al_i8gemm_vnni(int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb, const int32_t *bsum,
+                    int32_t *C, int ldc);
+void al_i8gemm_neon(int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb, int32_t *C, int ldc);
+
+#endif

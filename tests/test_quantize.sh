@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# autlearn quantize end to end on a tiny synthetic IDX set: train a small
+# CNN, quantize its frozen part, check the JSON, that eval of the int8 file
+# is close to the float file's accuracy, that info/eval load it, that
+# re-quantizing is stable (same bytes), and the usage/runtime errors.
+#   bash tests/test_quantize.sh <path-to-autlearn> [<source-dir>]
+set -u
+
+. "$(dirname "$0")/lib.sh"
+tl_init quantize "$@"
+
+json_ok() { "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$1" 2>/dev/null; }
+
+DATA=$TMP/data
+mkdir -p "$DATA"
+"$PY" "$SRC/tests/make_idx.py" "$DATA" 400 200
+[ -f "$DATA/t10k-labels-idx1-ubyte.gz" ] || { echo "test_quantize: no data set" >&2; exit 1; }
+
+ARCH="input 1x28x28; conv 8 k=3 p=1; relu; maxpool k=2; conv 16 k=3 p=1; relu; maxpool k=2; flatten; dense 32; relu; dense 10"
+expect_ok "train a small CNN" train --arch "$ARCH" --data "$DATA" --epochs 2 --batch 16 --seed 2 --out "$TMP/f.gguf" --quiet
+
+expect_ok "quantize --help" quantize --help
+check "quantize --help prints usage" grep -q '^usage: autlearn quantize' "$TMP/out"
+
+# freeze below the last dense: conv 2 (K = 72) and dense 32 are quantized;
+# conv 1 (K = 9 < 32) stays float
+expect_ok "quantize --freeze 9 --json" quantize --model "$TMP/f.gguf" --freeze 9 --out "$TMP/q.gguf" --json
+cp "$TMP/out" "$TMP/q.json"
+check "quantize --json parses" json_ok "$TMP/q.json"
+check "quantize --json lists the quantized nodes" "$PY" -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["command"] == "quantize" and j["freeze"] == 9, j
+assert [q["node"] for q in j["quantized"]] == [3, 7], j["quantized"]
+assert [q["type"] for q in j["quantized"]] == ["conv", "dense"], j["quantized"]
+' "$TMP/q.json"
+check "the int8 file is smaller" test "$(stat -c %s "$TMP/q.gguf")" -lt "$(stat -c %s "$TMP/f.gguf")"
+
+expect_ok "eval float" eval --model "$TMP/f.gguf" --data "$DATA" --json
+cp "$TMP/out" "$TMP/ef.json"
+expect_ok "eval int8" eval --model "$TMP/q.gguf" --data "$DATA" --json
+cp "$TMP/out" "$TMP/eq.json"
+check "int8 accuracy within 3 points of float" "$PY" -c '
+import json, sys
+f = json.load(open(sys.argv[1]))["acc"]; q = json.load(open(sys.argv[2]))["acc"]
+assert f > 0.5, f
+assert abs(f - q) <= 0.03, (f, q)
+' "$TMP/ef.json" "$TMP/eq.json"
+expect_ok "info loads the int8 file" info "$TMP/q.gguf"
+
+# quantizing an int8 file again keeps its int8 weights: the same bytes
+expect_ok "quantize again" quantize --model "$TMP/q.gguf" --freeze 9 --out "$TMP/q2.gguf"
+check "quantize prints the quantized layers" grep -q '2 layer(s) below node 9' "$TMP/out"
+check "re-quantizing is stable" cmp -s "$TMP/q.gguf" "$TMP/q2.gguf"
+
+run quantize --model "$TMP/f.gguf" --freeze 2 --out "$TMP/none.gguf"
+check "nothing to quantize: exit 1" test "$rc" -eq 1
+check "nothing to quantize: message" grep -q '^autlearn quantize: no dense or conv' "$TMP/err"
+run quantize --model "$TMP/f.gguf" --freeze 99 --out "$TMP/x.gguf"
+check "freeze beyond the model: exit 2" test "$rc" -eq 2
+run quantize --model "$TMP/f.gguf"
+check "missing --out: exit 2" test "$rc" -eq 2
+run quantize --model "$TMP/missing.gguf" --out "$TMP/x.gguf"
+check "missing file: exit 1" test "$rc" -eq 1
+
+tl_end

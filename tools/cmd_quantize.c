@@ -1,0 +1,103 @@
+/* autlearn quantize: int8 weights for the frozen part of a model file
+ * (src/compile/quant.h). The output is a model file whose frozen dense and
+ * conv layers carry I8 weights and per-channel scales; `autlearn eval` of it
+ * measures the accuracy, and inference and personalization run the int8
+ * forward for those layers. */
+#include "cli.h"
+#include "compile/quant.h"
+#include "sim/sim.h"
+
+#include <stdlib.h>
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: autlearn quantize --model IN --out OUT [options]\n"
+               "\n"
+               "Freezes IN below node K and quantizes every frozen dense and conv layer to int8\n"
+               "(per-output-channel symmetric weights; activations are quantized per sample at run\n"
+               "time), then writes OUT. The trainable layers stay float32.\n"
+               "\n"
+               "  --model IN            model file (required)\n"
+               "  --out OUT             output model file (required; written atomically)\n"
+               "  --freeze K            first trainable node (default: IN's autlearn.freeze, else the\n"
+               "                        output layer, as personalize does)\n"
+               "  --json                print a JSON summary on stdout\n"
+               "  -h, --help            this help\n"
+               "\n"
+               "Exit codes: 0 ok, 1 runtime error (bad file, nothing to quantize), 2 usage error.\n");
+}
+
+int cmd_quantize(int argc, char **argv) {
+    const char *cmd = "quantize";
+    const char *in = NULL, *out = NULL;
+    int freeze = -1, json = 0;
+    cli_args a;
+    cli_args_init(&a, cmd, argc, argv);
+    while (cli_next(&a)) {
+        if (cli_flag(&a, "help")) {
+        } else if (cli_flag(&a, "json"))
+            json = 1;
+        else if (cli_str(&a, "model", &in) || cli_str(&a, "out", &out)) {
+        } else if (cli_int(&a, "freeze", 0, 1 << 20, &freeze)) {
+        } else
+            cli_unknown(&a);
+    }
+    if (a.help) {
+        usage(stdout);
+        return cli_finish(cmd, CLI_EXIT_OK);
+    }
+    if (a.error) return a.error;
+    if (!in) return cli_usage_error(cmd, "--model IN is required");
+    if (!out) return cli_usage_error(cmd, "--out OUT is required");
+
+    al_model *m = NULL;
+    al_status st;
+    int rc = CLI_EXIT_RUNTIME, count = 0;
+    if ((st = al_model_load(in, &m)) != AL_OK) goto lib_fail;
+    if (freeze < 0) {
+        const char *f = al_model_meta(m, "autlearn.freeze");
+        freeze = f ? atoi(f) : al_default_freeze(m);
+    }
+    if (freeze > al_model_num_nodes(m)) {
+        rc = cli_usage_error(cmd, "--freeze %d is beyond the model's %d nodes", freeze, al_model_num_nodes(m));
+        goto done;
+    }
+    if ((st = al_model_freeze(m, freeze)) != AL_OK) goto lib_fail;
+    if ((st = al_quantize_frozen(m, &count)) != AL_OK) goto lib_fail;
+    if (count == 0) {
+        rc = cli_fail(cmd, "no dense or conv layer below node %d: nothing to quantize", freeze);
+        goto done;
+    }
+    if ((st = al_model_save(m, out)) != AL_OK) goto lib_fail;
+    if (json) {
+        cli_json j;
+        cli_json_init(&j, stdout);
+        cli_json_begin_object(&j, NULL);
+        cli_json_str(&j, "command", "quantize");
+        cli_json_str(&j, "model", in);
+        cli_json_str(&j, "out", out);
+        cli_json_int(&j, "freeze", freeze);
+        cli_json_begin_array(&j, "quantized");
+        for (int i = 0; i < al_model_num_nodes(m); i++)
+            if (al_node_is_quantized(m, i)) {
+                cli_json_begin_object(&j, NULL);
+                cli_json_int(&j, "node", i);
+                cli_json_str(&j, "type", al_model_node_type(m, i));
+                cli_json_end_object(&j);
+            }
+        cli_json_end_array(&j);
+        cli_json_end_object(&j);
+        cli_json_end(&j);
+    } else {
+        printf("%s: %d layer(s) below node %d quantized to int8:", out, count, freeze);
+        for (int i = 0; i < al_model_num_nodes(m); i++)
+            if (al_node_is_quantized(m, i)) printf(" %d (%s)", i, al_model_node_type(m, i));
+        printf("\n");
+    }
+    rc = cli_finish(cmd, CLI_EXIT_OK);
+    goto done;
+lib_fail:
+    rc = cli_fail_lib(cmd, st);
+done:
+    al_model_free(m);
+    return rc;
+}
