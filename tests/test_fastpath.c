@@ -1,0 +1,126 @@
+/* Fast paths of the small layers against plain references written here, on
+ * odd sizes: maxpool's 2x2/2 path (ties, NaN, odd H and W, 1 to 2 threads)
+ * and ReLU's branch-free loops (NaN passes the forward, 0 gets no gradient).
+ * The results must be equal bit for bit: both sides only compare and copy. */
+#include "al_test.h"
+
+/* Values with many ties (a few levels) and a NaN now and then. */
+static float val(uint32_t i, int with_nan) {
+    uint32_t h = i * 2654435761u + 7u;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    if (with_nan && (h >> 8) % 97u == 0) return NAN;
+    return (float)((int)((h >> 24) % 5u) - 2);
+}
+
+static int same(float a, float b) { return (isnan(a) && isnan(b)) || a == b; }
+
+/* PyTorch's max pool: first maximum in scan order, the first NaN wins. */
+static void ref_maxpool(const float *x, int planes, int H, int W, float *y, int *arg) {
+    int OH = H / 2, OW = W / 2;
+    for (int p = 0; p < planes; p++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                float best = -INFINITY;
+                int bi = -1;
+                for (int h = 2 * oh; h < 2 * oh + 2 && !isnan(best); h++)
+                    for (int w = 2 * ow; w < 2 * ow + 2; w++) {
+                        float v = x[((size_t)p * H + h) * W + w];
+                        if (bi < 0 || v > best || isnan(v)) {
+                            best = v;
+                            bi = h * W + w;
+                            if (isnan(v)) break;
+                        }
+                    }
+                y[((size_t)p * OH + oh) * OW + ow] = best;
+                arg[((size_t)p * OH + oh) * OW + ow] = bi;
+            }
+}
+
+static void check_maxpool(int n, int C, int H, int W, int threads, int with_nan) {
+    char spec[128];
+    snprintf(spec, sizeof spec, "input %dx%dx%d; maxpool k=2", C, H, W);
+    al_model *m = NULL;
+    al_pool *pool = NULL;
+    REQUIRE_OK(al_model_from_spec(spec, 1, &m));
+    REQUIRE_OK(al_pool_new(threads, &pool));
+    m->want_input_grad = 1;
+    REQUIRE_OK(al_model_plan(m, n));
+    int planes = n * C, OH = H / 2, OW = W / 2;
+    size_t xin = (size_t)planes * H * W, yn = (size_t)planes * OH * OW;
+    float *x = malloc(sizeof(float) * xin), *y = malloc(sizeof(float) * yn), *dy = malloc(sizeof(float) * yn);
+    float *dx = calloc(xin, sizeof(float));
+    int *arg = malloc(sizeof(int) * yn);
+    if (!x || !y || !dy || !dx || !arg) exit(1);
+    for (size_t i = 0; i < xin; i++) x[i] = val((uint32_t)i, with_nan);
+    for (size_t i = 0; i < yn; i++) dy[i] = 0.25f + (float)(i % 13);
+    ref_maxpool(x, planes, H, W, y, arg);
+    for (size_t o = 0; o < yn; o++) dx[(o / ((size_t)OH * OW)) * (size_t)H * W + (size_t)arg[o]] += dy[o];
+    const float *out = NULL;
+    REQUIRE_OK(al_model_forward_from(m, pool, 0, x, n, 1, &out));
+    int bad = 0;
+    for (size_t i = 0; i < yn; i++) bad += !same(out[i], y[i]);
+    CHECK(bad == 0);
+    REQUIRE_OK(al_model_backward(m, pool, x, dy, n));
+    int badg = 0;
+    for (size_t i = 0; i < xin; i++) badg += !same(m->dinput[i], dx[i]);
+    CHECK(badg == 0);
+    if (bad || badg)
+        fprintf(stderr, "maxpool n=%d C=%d %dx%d threads %d nan %d: %d outputs, %d gradients differ\n", n, C, H, W,
+                threads, with_nan, bad, badg);
+    free(x);
+    free(y);
+    free(dy);
+    free(dx);
+    free(arg);
+    al_model_free(m);
+    al_pool_free(pool);
+}
+
+static void check_relu(long k, int threads) {
+    char spec[64];
+    snprintf(spec, sizeof spec, "input %ld; relu", k);
+    al_model *m = NULL;
+    al_pool *pool = NULL;
+    REQUIRE_OK(al_model_from_spec(spec, 1, &m));
+    REQUIRE_OK(al_pool_new(threads, &pool));
+    m->want_input_grad = 1;
+    REQUIRE_OK(al_model_plan(m, 3));
+    size_t nk = 3 * (size_t)k;
+    float *x = malloc(sizeof(float) * nk), *dy = malloc(sizeof(float) * nk);
+    if (!x || !dy) exit(1);
+    for (size_t i = 0; i < nk; i++) {
+        x[i] = val((uint32_t)i, 1);
+        dy[i] = 1.0f + (float)(i % 7);
+    }
+    const float *y = NULL;
+    REQUIRE_OK(al_model_forward_from(m, pool, 0, x, 3, 1, &y));
+    int bad = 0;
+    for (size_t i = 0; i < nk; i++) bad += !same(y[i], x[i] > 0.0f || isnan(x[i]) ? x[i] : 0.0f);
+    CHECK(bad == 0);
+    REQUIRE_OK(al_model_backward(m, pool, x, dy, 3));
+    int badg = 0;
+    for (size_t i = 0; i < nk; i++) badg += !same(m->dinput[i], x[i] > 0.0f ? dy[i] : 0.0f);
+    CHECK(badg == 0);
+    if (bad || badg) fprintf(stderr, "relu k=%ld threads %d: %d outputs, %d gradients differ\n", k, threads, bad, badg);
+    free(x);
+    free(dy);
+    al_model_free(m);
+    al_pool_free(pool);
+}
+
+int main(void) {
+    static const int sz[] = {2, 3, 7, 33};
+    for (int t = 1; t <= 2; t++)
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < 4; b++) {
+                check_maxpool(1, 1, sz[a], sz[b], t, 0);
+                check_maxpool(3, 7, sz[a], sz[b], t, 1);
+            }
+    check_maxpool(2, 33, 28, 28, 2, 1); /* enough work for the threads to split it */
+    static const long ks[] = {1, 7, 33, 257, 40000};
+    for (int t = 1; t <= 2; t++)
+        for (int i = 0; i < 5; i++) check_relu(ks[i], t);
+    TEST_END("test_fastpath");
+}
