@@ -1,7 +1,10 @@
 /* Fast paths of the small layers against plain references written here, on
  * odd sizes: maxpool's 2x2/2 path (ties, NaN, odd H and W, 1 to 2 threads)
- * and ReLU's branch-free loops (NaN passes the forward, 0 gets no gradient).
- * The results must be equal bit for bit: both sides only compare and copy. */
+ * and ReLU's branch-free loops (NaN passes the forward, 0 gets no gradient)
+ * must equal their references bit for bit (both only compare and copy);
+ * softmax cross-entropy (float polynomial exponentials, rows over threads)
+ * must match a double-precision reference to float accuracy, and its
+ * threaded form must equal the single-threaded one bit for bit. */
 #include "al_test.h"
 
 /* Values with many ties (a few levels) and a NaN now and then. */
@@ -110,6 +113,62 @@ static void check_relu(long k, int threads) {
     al_pool_free(pool);
 }
 
+/* rows x k logits over a wide range (z - max down to about -60). */
+static void check_softmax(int rows, int k) {
+    size_t nk = (size_t)rows * (size_t)k;
+    float *z = malloc(sizeof(float) * nk), *d1 = malloc(sizeof(float) * nk), *d2 = malloc(sizeof(float) * nk);
+    int32_t *t = malloc(sizeof(int32_t) * (size_t)rows);
+    if (!z || !d1 || !d2 || !t) exit(1);
+    al_rng rng;
+    al_rng_seed(&rng, (uint64_t)rows * 1000 + (uint64_t)k, 3);
+    for (size_t i = 0; i < nk; i++) z[i] = 10.0f * al_rng_normal(&rng);
+    for (int r = 0; r < rows; r++) t[r] = r % 5 == 4 ? -1 : (int32_t)al_rng_below(&rng, (uint32_t)k);
+    al_pool *pool = NULL;
+    REQUIRE_OK(al_pool_new(2, &pool));
+    double l1, l2;
+    long c1, c2, a1, a2;
+    float scale = 1.0f / (float)rows;
+    al_softmax_ce(z, t, rows, k, scale, d1, &l1, &c1, &a1);
+    al_softmax_ce_pool(pool, z, t, rows, k, scale, d2, &l2, &c2, &a2);
+    CHECK(c1 == c2 && a1 == a2);
+    CHECK(memcmp(d1, d2, sizeof(float) * nk) == 0);
+    CHECK_NEAR(l1, l2, 1e-9 * fabs(l1) + 1e-12);
+    /* the reference: libm exp in double */
+    double ls = 0, maxerr = 0;
+    long cnt = 0, cor = 0;
+    for (int r = 0; r < rows; r++) {
+        const float *zr = z + (size_t)r * k;
+        if (t[r] < 0) {
+            for (int j = 0; j < k; j++) maxerr = fmax(maxerr, fabs((double)d1[(size_t)r * k + j]));
+            continue;
+        }
+        double mx = zr[0], se = 0;
+        int am = 0;
+        for (int j = 1; j < k; j++)
+            if (zr[j] > mx) {
+                mx = zr[j];
+                am = j;
+            }
+        for (int j = 0; j < k; j++) se += exp((double)zr[j] - mx);
+        ls += log(se) - ((double)zr[t[r]] - mx);
+        cnt++;
+        cor += am == t[r];
+        for (int j = 0; j < k; j++) {
+            double g = (exp((double)zr[j] - mx) / se - (j == t[r])) * scale;
+            maxerr = fmax(maxerr, fabs(g - (double)d1[(size_t)r * k + j]));
+        }
+    }
+    CHECK(cnt == c1 && cor == a1);
+    CHECK_NEAR(l1, ls, 1e-6 * (fabs(ls) + 1.0));
+    CHECK(maxerr <= 1e-6 * scale);
+    if (maxerr > 1e-6 * scale) fprintf(stderr, "softmax %dx%d: gradient error %g\n", rows, k, maxerr);
+    free(z);
+    free(d1);
+    free(d2);
+    free(t);
+    al_pool_free(pool);
+}
+
 int main(void) {
     static const int sz[] = {2, 3, 7, 33};
     for (int t = 1; t <= 2; t++)
@@ -122,5 +181,9 @@ int main(void) {
     static const long ks[] = {1, 7, 33, 257, 40000};
     for (int t = 1; t <= 2; t++)
         for (int i = 0; i < 5; i++) check_relu(ks[i], t);
+    static const int sk[] = {1, 7, 33, 257, 5001};
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 5; b++) check_softmax(sk[a], sk[b]);
+    check_softmax(640, 1001); /* rows x k large enough for the threads */
     TEST_END("test_fastpath");
 }
