@@ -7,8 +7,8 @@
  *
  * Speed: a language model's loss is rows = B*T = 640 rows of k = 5,001, 3.2M
  * exponentials a step; libm's double exp() made this as slow as the output
- * layer's GEMMs. exp here is a float polynomial (al_expf_poly, within 2 ulp
- * of expf on [-87, 0], the range z - max lives in) in loops without branches
+ * layer's GEMMs. exp here is a float polynomial (al_expf_poly in kernels/al_expf.h,
+ * within 2 ulp of expf on [-87, 0], the range z - max lives in) in loops without branches
  * that the compiler vectorizes; the sum of a row still runs in double (float
  * partial sums over blocks of 256), so k = 5,000 loses no precision. Rows are
  * split over the pool's threads (al_softmax_ce_pool); the loss is summed per
@@ -18,38 +18,10 @@
  * trainer validates labels before training); they are treated as ignored so
  * a bad label can never index outside the row. */
 #include "al_internal.h"
+#include "kernels/al_expf.h"
 
 #include <math.h>
 #include <string.h>
-
-/* exp(x) for x <= 0 (x >= -87.3 is exact to 2 ulp; below, the result is
- * ~1e-38 instead of a denormal or 0, which no softmax sum can see; NaN
- * stays NaN, so a NaN logit still makes the loss NaN).
- * x = n ln2 + r, |r| <= ln2/2 (ln2 split in two for an exact n ln2), a
- * degree-6 polynomial for e^r (minimax coefficients, as in Cephes' expf),
- * 2^n built in the exponent bits. No branches, no libm: vectorizable. */
-static inline float al_expf_poly(float xin) {
-    /* clamped so the int conversion below is defined (NaN too: it compares
-     * false and becomes -87.3, then is put back at the end) */
-    float x = xin > -87.3f ? xin : -87.3f;
-    x = x < 88.0f ? x : 88.0f;
-    float fx = x * 1.44269504088896341f + 0.5f;
-    int32_t n = (int32_t)fx; /* truncation; floor for the negative fx below */
-    n -= (float)n > fx;
-    float fn = (float)n;
-    float r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t bits = (n + 127) * (1 << 23);
-    float two_n;
-    memcpy(&two_n, &bits, sizeof two_n);
-    return xin != xin ? xin : p * two_n;
-}
 
 /* Largest of z[0..k) (NaN skipped unless all are) in 16 lanes, then the first
  * index holding it (torch.argmax's tie rule). */
