@@ -181,9 +181,16 @@ int main(void) {
     static const long ks[] = {1, 7, 33, 257, 40000};
     for (int t = 1; t <= 2; t++)
         for (int i = 0; i < 5; i++) check_relu(ks[i], t);
+    /* both exp paths: the portable loop (GEMM variant c) and, where the CPU
+     * has it, the AVX-512 kernel */
     static const int sk[] = {1, 7, 33, 257, 5001};
-    for (int a = 0; a < 4; a++)
-        for (int b = 0; b < 5; b++) check_softmax(sk[a], sk[b]);
-    check_softmax(640, 1001); /* rows x k large enough for the threads */
+    static const al_gemm_variant vs[] = {AL_GEMM_C, AL_GEMM_AVX2, AL_GEMM_AVX512};
+    for (int v = 0; v < 3; v++) {
+        if (!al_gemm_force(vs[v])) continue;
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < 5; b++) check_softmax(sk[a], sk[b]);
+        check_softmax(640, 1001); /* rows x k large enough for the threads */
+    }
+    al_gemm_force(AL_GEMM_AUTO);
     TEST_END("test_fastpath");
 }

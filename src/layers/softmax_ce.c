@@ -74,6 +74,21 @@ static double row_expsum(const float *restrict z, int k, float mx, float *restri
     return se;
 }
 
+#if defined(__x86_64__) || defined(_M_X64)
+double al_expsum_avx512(const float *z, int k, float mx, float *e); /* src/kernels/expsum_avx512.c */
+#define AL_EXPSUM_X86 1
+#endif
+
+/* The AVX-512 exp-and-sum when the GEMM runs AVX-512 (the CPU has it and
+ * AL_GEMM / al_gemm_force did not pick another variant, so tests can run
+ * both paths), else the portable loop. */
+static double expsum(const float *z, int k, float mx, float *e) {
+#ifdef AL_EXPSUM_X86
+    if (al_gemm_current() == AL_GEMM_AVX512) return al_expsum_avx512(z, k, mx, e);
+#endif
+    return row_expsum(z, k, mx, e);
+}
+
 static void softmax_ce_rows(const float *logits, const int32_t *targets, int lo, int hi, int k, float scale,
                             float *dlogits, double *loss_sum, long *count, long *correct) {
     double ls = 0.0;
@@ -89,7 +104,7 @@ static void softmax_ce_rows(const float *logits, const int32_t *targets, int lo,
         int am;
         float mx = row_max(z, k, &am);
         /* dz holds exp(z - max) between the two passes */
-        double se = row_expsum(z, k, mx, dz);
+        double se = expsum(z, k, mx, dz);
         ls += log(se) - ((double)z[t] - (double)mx);
         cnt++;
         cor += am == t;
