@@ -25,7 +25,7 @@ static void relu_fwd_range(void *va, long lo, long hi) {
     float *restrict out = a->out;
     for (long i = lo; i < hi; i++) {
         float v = x[i];
-        out[i] = (v > 0.0f) | (v != v) ? v : 0.0f;
+        out[i] = ((v > 0.0f) | (v != v)) ? v : 0.0f;
     }
 }
 
