@@ -98,19 +98,22 @@ if gemm.get("sizes"):
         print("%6d  %9.1f  %9.1f  %6.2f" % (s["n"], s["autlearn_gflops"], s["openblas_gflops"], r))
 if summary:
     print("\nTraining, median of %d run(s) by wall time; ratio = autlearn / pytorch" % nrep)
-    print("%-11s %2s  %9s  %9s  %6s  %6s  %7s  %7s  %6s  %7s  %7s" % (
-        "job", "T", "al ms", "pt ms", "time", "cpu", "al MB", "pt MB", "mem", "al peak", "pt peak"))
+    print("%-11s %2s  %9s  %9s  %6s  %6s  %7s  %7s  %6s  %7s  %7s  %5s  %5s" % (
+        "job", "T", "al ms", "pt ms", "time", "cpu", "al MB", "pt MB", "mem", "al peak", "pt peak", "al cr", "pt cr"))
     for s in summary:
         a, p = s["autlearn"], s["pytorch"]
         ms_a = a["ms_per_step"] if s["job"] != "personalize" else 1e3 * a["seconds"]
         ms_p = p["ms_per_step"] if s["job"] != "personalize" else 1e3 * p["seconds"]
         fa, fp = s["autlearn_peak_fraction"], s["pytorch_peak_fraction"]
-        print("%-11s %2d  %9.2f  %9.2f  %6.2f  %6.2f  %7.1f  %7.1f  %6.2f  %7s  %7s" % (
+        print("%-11s %2d  %9.2f  %9.2f  %6.2f  %6.2f  %7.1f  %7.1f  %6.2f  %7s  %7s  %5.2f  %5.2f" % (
             s["job"], s["threads"], ms_a, ms_p, s["time_ratio"], s["cpu_ratio"], a["peak_rss_mb"],
             p["peak_rss_mb"], s["mem_ratio"], "%.0f%%" % (100 * fa) if fa and s["job"] != "personalize" else "-",
-            "%.0f%%" % (100 * fp) if fp and s["job"] != "personalize" else "-"))
+            "%.0f%%" % (100 * fp) if fp and s["job"] != "personalize" else "-",
+            a["cpu_seconds"] / a["seconds"], p["cpu_seconds"] / p["seconds"]))
     print("ms: per training step (personalize: the whole job); cpu: ratio of process CPU time; MB: peak RSS"
-          " while training;\npeak: the step's conv/dense/LSTM FLOPs per second over (core peak x threads)")
+          " while training;\npeak: the step's conv/dense/LSTM FLOPs per second over (core peak x threads);"
+          " cr: cores the run got (CPU time / wall time):\nwell below T at T threads means other work held the"
+          " cores, and that row's times say little")
 if size:
     print("\nlibautlearn.a: %d bytes, %d bytes stripped (strip --strip-unneeded); largest objects: %s" % (
         size["bytes"], size["stripped_bytes"],
