@@ -4,7 +4,9 @@
  * must equal their references bit for bit (both only compare and copy);
  * softmax cross-entropy (float polynomial exponentials, rows over threads)
  * must match a double-precision reference to float accuracy, and its
- * threaded form must equal the single-threaded one bit for bit. */
+ * threaded form must equal the single-threaded one bit for bit; conv
+ * backward in chunks of samples must match direct loops and be the same on
+ * 1 and 2 threads. */
 #include "al_test.h"
 
 /* Values with many ties (a few levels) and a NaN now and then. */
@@ -169,6 +171,91 @@ static void check_softmax(int rows, int k) {
     al_pool_free(pool);
 }
 
+/* Conv backward in chunks of samples (one sample per chunk at this size)
+ * against direct loops, and bitwise the same on 1 and 2 threads. */
+static void check_conv_chunks(void) {
+    enum { N = 3, C = 16, H = 33, W = 33, F = 7, K = 3, P = 1 };
+    const char *spec = "input 16x33x33; conv 7 k=3 p=1";
+    size_t xn = (size_t)N * C * H * W, yn = (size_t)N * F * H * W, wn = (size_t)F * C * K * K;
+    float *x = malloc(sizeof(float) * xn), *dy = malloc(sizeof(float) * yn);
+    float *dw[2], *db[2], *dx[2];
+    double *rw = calloc(wn, sizeof(double)), *rx = calloc(xn, sizeof(double));
+    if (!x || !dy || !rw || !rx) exit(1);
+    al_rng rng;
+    al_rng_seed(&rng, 11, 2);
+    for (size_t i = 0; i < xn; i++) x[i] = al_rng_normal(&rng);
+    for (size_t i = 0; i < yn; i++) dy[i] = al_rng_normal(&rng);
+    const float *wt = NULL;
+    for (int t = 0; t < 2; t++) {
+        al_model *m = NULL;
+        al_pool *pool = NULL;
+        REQUIRE_OK(al_model_from_spec(spec, 5, &m));
+        REQUIRE_OK(al_pool_new(t + 1, &pool));
+        m->want_input_grad = 1;
+        REQUIRE_OK(al_model_plan(m, N));
+        const float *y = NULL;
+        REQUIRE_OK(al_model_forward_from(m, pool, 0, x, N, 1, &y));
+        al_model_zero_grad(m);
+        REQUIRE_OK(al_model_backward(m, pool, x, dy, N));
+        dw[t] = malloc(sizeof(float) * wn);
+        db[t] = malloc(sizeof(float) * F);
+        dx[t] = malloc(sizeof(float) * xn);
+        if (!dw[t] || !db[t] || !dx[t]) exit(1);
+        memcpy(dw[t], m->nodes[0].params[0].g, sizeof(float) * wn);
+        memcpy(db[t], m->nodes[0].params[1].g, sizeof(float) * F);
+        memcpy(dx[t], m->dinput, sizeof(float) * xn);
+        if (t == 0) {
+            float *wc = malloc(sizeof(float) * wn);
+            if (!wc) exit(1);
+            memcpy(wc, m->nodes[0].params[0].w, sizeof(float) * wn);
+            wt = wc;
+        }
+        al_model_free(m);
+        al_pool_free(pool);
+    }
+    CHECK(memcmp(dw[0], dw[1], sizeof(float) * wn) == 0);
+    CHECK(memcmp(db[0], db[1], sizeof(float) * F) == 0);
+    CHECK(memcmp(dx[0], dx[1], sizeof(float) * xn) == 0);
+    /* direct loops in double */
+    for (int i = 0; i < N; i++)
+        for (int f = 0; f < F; f++)
+            for (int oy = 0; oy < H; oy++)
+                for (int ox = 0; ox < W; ox++) {
+                    double g = dy[(((size_t)i * F + f) * H + oy) * W + ox];
+                    for (int c = 0; c < C; c++)
+                        for (int ky = 0; ky < K; ky++)
+                            for (int kx = 0; kx < K; kx++) {
+                                int iy = oy + ky - P, ix = ox + kx - P;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                size_t xi = (((size_t)i * C + c) * H + iy) * W + ix;
+                                size_t wi = (((size_t)f * C + c) * K + ky) * K + kx;
+                                rw[wi] += g * x[xi];
+                                rx[xi] += g * wt[wi];
+                            }
+                }
+    int bad = 0;
+    for (size_t i = 0; i < wn; i++) bad += fabs(rw[i] - dw[0][i]) > 1e-3 * (1.0 + fabs(rw[i]));
+    for (size_t i = 0; i < xn; i++) bad += fabs(rx[i] - dx[0][i]) > 1e-4 * (1.0 + fabs(rx[i]));
+    for (int f = 0; f < F; f++) {
+        double s = 0;
+        for (int i = 0; i < N; i++)
+            for (int q = 0; q < H * W; q++) s += dy[((size_t)i * F + f) * H * W + q];
+        bad += fabs(s - db[0][f]) > 1e-3 * (1.0 + fabs(s));
+    }
+    CHECK(bad == 0);
+    if (bad) fprintf(stderr, "conv chunks: %d gradients off the direct loops\n", bad);
+    for (int t = 0; t < 2; t++) {
+        free(dw[t]);
+        free(db[t]);
+        free(dx[t]);
+    }
+    free((void *)wt);
+    free(x);
+    free(dy);
+    free(rw);
+    free(rx);
+}
+
 int main(void) {
     static const int sz[] = {2, 3, 7, 33};
     for (int t = 1; t <= 2; t++)
@@ -178,6 +265,7 @@ int main(void) {
                 check_maxpool(3, 7, sz[a], sz[b], t, 1);
             }
     check_maxpool(2, 33, 28, 28, 2, 1); /* enough work for the threads to split it */
+    check_conv_chunks();
     static const long ks[] = {1, 7, 33, 257, 40000};
     for (int t = 1; t <= 2; t++)
         for (int i = 0; i < 5; i++) check_relu(ks[i], t);

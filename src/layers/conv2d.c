@@ -253,12 +253,13 @@ static void bias_task(void *arg, int ith, int nth) {
 }
 
 /* Backward runs over chunks of samples sized so a chunk's column matrix
- * (CKK x chunk*P floats, at most 1 MiB) stays in a core's L2/L3 cache: im2col writes it, the
- * dW GEMM reads it, the dcol GEMM overwrites it and col2im reads it back,
- * all from cache. Over the whole batch at once (7 MB for the reference
+ * (CKK x chunk*P floats, at most 1 MiB) stays in cache: im2col writes it,
+ * the dW GEMM reads it, the dcol GEMM overwrites it and col2im reads it
+ * back, all from cache. Over the whole batch at once (7 MB for the reference
  * CNN's conv2) each of those passes went to memory and took as long as a
  * GEMM. The chunking depends on the shapes only, not on the threads, so
- * results stay the same for any thread count. */
+ * results stay the same for any thread count (a chunk smaller than the
+ * thread count runs its samples in turn and gives the GEMMs the threads). */
 #define CONV_BWD_CHUNK_FLOATS (256 * 1024)
 
 static void bwd_chunk(const al_node *nd, al_pool *pool, const conv_geom *gp, const float *x, const float *dy,
@@ -303,8 +304,6 @@ static void conv_backward(al_node *nd, const al_exec *e, const float *x, const f
     const conv_geom g = geom(nd);
     long per = g.CKK * g.P; /* column floats of one sample */
     int chunk = per > 0 ? (int)AL_MAX(1, CONV_BWD_CHUNK_FLOATS / per) : n;
-    /* at least one sample per thread, so the sample loops keep every thread busy */
-    chunk = AL_MAX(chunk, al_pool_size(e->pool));
     if (chunk > n) chunk = n;
     size_t xs = (size_t)g.C * g.H * g.W, ys = (size_t)g.F * g.P;
     for (int s0 = 0; s0 < n; s0 += chunk) {
