@@ -1,10 +1,26 @@
-/* Training benchmark, autlearn side: trains the reference CNN ("refcnn") with
- * SGD + momentum at a fixed learning rate for a fixed number of samples and
- * prints one JSON line. bench/torch_train.py is the PyTorch twin; bench/run.sh
- * runs both and prints the ratios.
+/* Training benchmark, autlearn side: one of three jobs, timed, then one JSON
+ * line. bench/torch_train.py is the PyTorch twin; bench/run.sh runs both and
+ * prints the ratios.
  *
- *   bench_train [--samples 2048] [--epochs 1] [--threads 1] [--batch 32]
- *               [--data DIR] [--lr 0.01] [--momentum 0.9] [--seed 1]
+ *   bench_train [--job cnn|lm|personalize] [--samples 2048] [--epochs 1]
+ *               [--threads 1] [--batch 32] [--data DIR] [--lr 0.01]
+ *               [--momentum 0.9] [--seed 1]
+ *
+ * Jobs:
+ *   cnn          the reference CNN, every layer trained, SGD + momentum,
+ *                `samples` images in order, batch B (the default job).
+ *   lm           the reference LM (embedding 64, LSTM 128, dense 5001, T = 20)
+ *                trained by truncated BPTT as al_lm_train does it: B parallel
+ *                streams of a synthetic token stream (tokens from a hash both
+ *                sides share), `samples` windows of 20 tokens, so
+ *                samples / B steps of B x 20 tokens; state carried.
+ *   personalize  al_personalize on `samples` images (200 in run.sh): the
+ *                reference CNN frozen below its output layer (the default
+ *                personalization freeze point, node 12), the library's
+ *                defaults (10 epochs, batch 32, lr 0.01, shuffled, no
+ *                augmentation) and a 64 MiB runtime cache, so the frozen
+ *                prefix runs once, in the first epoch. Timed: the whole job,
+ *                nothing before it (no warm-up: the job includes its planning).
  *
  * Data: the first `samples` images of the training split of the IDX files in
  * DIR (Fashion-MNIST), or, without --data, synthetic 1x28x28 images from the
@@ -23,7 +39,8 @@
  * it (al_idx_load_dir reads all 60k images; the PyTorch script reads only the
  * subset). process_peak_rss_mb is the peak before that reset (imports, data
  * loading), reported for completeness. Same method on both sides. */
-#include "autlearn.h"
+#include "al_internal.h"
+#include "data/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +49,7 @@
 #include <time.h>
 
 typedef struct opts {
+    const char *job;
     int samples, epochs, threads, batch;
     const char *data;
     double lr, momentum;
@@ -39,11 +57,13 @@ typedef struct opts {
 } opts;
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_train [--samples N] [--epochs E] [--threads T] [--batch B] [--data DIR]\n"
+    fprintf(stderr, "usage: bench_train [--job cnn|lm|personalize] [--samples N] [--epochs E] [--threads T]\n"
+                    "                   [--batch B] [--data DIR]\n"
                     "                   [--lr LR] [--momentum M] [--seed S]\n");
 }
 
 static int parse_args(int argc, char **argv, opts *o) {
+    o->job = "cnn";
     o->samples = 2048;
     o->epochs = 1;
     o->threads = 1;
@@ -81,6 +101,13 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--data")) {
             o->data = v;
             continue;
+        } else if (!strcmp(a, "--job")) {
+            o->job = v;
+            if (strcmp(v, "cnn") && strcmp(v, "lm") && strcmp(v, "personalize")) {
+                fprintf(stderr, "bench_train: --job must be cnn, lm or personalize, got '%s'\n", v);
+                return 0;
+            }
+            continue;
         } else {
             fprintf(stderr, "bench_train: unknown option %s\n", a);
             return 0;
@@ -94,7 +121,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         fprintf(stderr, "bench_train: samples, epochs, threads, batch and lr must be positive\n");
         return 0;
     }
-    if (o->samples % o->batch) {
+    if (o->samples % o->batch && strcmp(o->job, "personalize")) {
         /* A partial last batch would make the step count and the per-step
          * time differ from the PyTorch loop, which drops nothing. */
         fprintf(stderr, "bench_train: samples (%d) must be a multiple of batch (%d)\n", o->samples, o->batch);
@@ -192,63 +219,90 @@ static int load_data(const opts *o, al_dataset **out) {
     return 1;
 }
 
-int main(int argc, char **argv) {
-    opts o;
-    if (!parse_args(argc, argv, &o)) {
-        usage();
-        return 2;
+/* The synthetic token stream both sides share: token i of the stream. */
+static int32_t synth_token(uint32_t i, int vocab) {
+    uint32_t h = i * 2654435761u + 40503u;
+    h ^= h >> 16;
+    return (int32_t)(h % (uint32_t)vocab);
+}
+
+/* Floating-point operations of one training step of batch n: 2 per MAC of
+ * every node's forward, and again for the weight gradient and the input
+ * gradient where backward computes them (weights trained; input gradient
+ * above the lowest trained node). Element-wise work is not counted. */
+static double step_flops(const al_model *m, int n) {
+    int lowest = -1;
+    for (int i = 0; i < m->nnodes && lowest < 0; i++)
+        if (m->nodes[i].trainable && m->nodes[i].nparams > 0) lowest = i;
+    double f = 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        const al_node *nd = &m->nodes[i];
+        if (!nd->vt->macs || nd->nparams == 0) continue; /* pools, activations */
+        double macs = (double)nd->vt->macs(nd), mult = 1;
+        if (lowest >= 0 && i >= lowest) {
+            if (nd->nparams > 0 && nd->trainable && nd->cfg.type != AL_L_EMBEDDING) mult += 1; /* dW */
+            if (i > lowest) mult += 1;                                                       /* dx */
+        }
+        f += 2.0 * macs * mult;
     }
+    return f * n;
+}
+
+static void train_cfg(const opts *o, al_train_config *cfg) {
+    al_train_config_default(cfg);
+    cfg->optim = AL_OPT_SGD;
+    cfg->lr = o->lr;
+    cfg->momentum = o->momentum;
+    cfg->nesterov = 0;
+    cfg->weight_decay = 0.0;
+    cfg->sched = AL_SCHED_CONST;
+    cfg->warmup_steps = 0;
+    cfg->clip_norm = 0.0;
+    cfg->batch = o->batch;
+    cfg->shuffle = 0; /* the PyTorch loop walks the samples in order too */
+    cfg->seed = o->seed;
+    cfg->patience = 0;
+    cfg->progress = NULL;
+    cfg->epochs = o->epochs;
+}
+
+typedef struct result {
+    double secs, cpu, final_loss, flops_per_step, load_peak;
+    long long steps;
+    int reset;
+} result;
+
+/* The reference CNN, every layer trained (see the file comment). */
+static int job_cnn(const opts *o, al_pool *pool, result *res) {
     al_dataset *train = NULL, *warm = NULL;
     al_model *m = NULL;
-    al_pool *pool = NULL;
     al_trainer *t = NULL;
-    int rc = 1;
-
-    if (!load_data(&o, &train)) return 1;
-    double load_peak = peak_rss_mb();
-    int reset = reset_peak_rss();
-
+    int ok = 0;
+    if (!load_data(o, &train)) return 0;
+    res->load_peak = peak_rss_mb();
+    res->reset = reset_peak_rss();
     /* The warm-up data: the first `batch` samples (one step an epoch). */
     {
-        int *idx = malloc(sizeof(int) * (size_t)o.batch);
+        int *idx = malloc(sizeof(int) * (size_t)o->batch);
         if (!idx) goto done;
-        for (int i = 0; i < o.batch; i++) idx[i] = i;
-        al_status st = al_dataset_subset(train, idx, o.batch, &warm);
+        for (int i = 0; i < o->batch; i++) idx[i] = i;
+        al_status st = al_dataset_subset(train, idx, o->batch, &warm);
         free(idx);
         if (st != AL_OK) {
             fprintf(stderr, "bench_train: warm-up subset: %s\n", al_last_error());
             goto done;
         }
     }
-    if (al_model_from_spec("refcnn", o.seed, &m) != AL_OK) {
+    if (al_model_from_spec("refcnn", o->seed, &m) != AL_OK) {
         fprintf(stderr, "bench_train: model: %s\n", al_last_error());
         goto done;
     }
-    if (al_pool_new(o.threads, &pool) != AL_OK) {
-        fprintf(stderr, "bench_train: pool: %s\n", al_last_error());
-        goto done;
-    }
     al_train_config cfg;
-    al_train_config_default(&cfg);
-    cfg.optim = AL_OPT_SGD;
-    cfg.lr = o.lr;
-    cfg.momentum = o.momentum;
-    cfg.nesterov = 0;
-    cfg.weight_decay = 0.0;
-    cfg.sched = AL_SCHED_CONST;
-    cfg.warmup_steps = 0;
-    cfg.clip_norm = 0.0;
-    cfg.batch = o.batch;
-    cfg.shuffle = 0; /* the PyTorch loop walks the samples in order too */
-    cfg.seed = o.seed;
-    cfg.patience = 0;
-    cfg.progress = NULL;
-
+    train_cfg(o, &cfg);
     /* Warm-up: `epochs` epochs over one batch. The timed run reuses this trainer
      * (runs are resumable slices), so the model's plan, the batch buffers and
      * the momentum buffers exist before the timer starts, as after PyTorch's
      * warm-up step. */
-    cfg.epochs = o.epochs;
     if (al_trainer_new(m, pool, &cfg, &t) != AL_OK) {
         fprintf(stderr, "bench_train: trainer: %s\n", al_last_error());
         goto done;
@@ -259,31 +313,149 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_train: warm-up step: %s\n", al_last_error());
         goto done;
     }
-
     memset(&rep, 0, sizeof rep);
     double t0 = now_s(), c0 = cpu_s();
     al_status st = al_trainer_run(t, train, NULL, &rep);
-    double secs = now_s() - t0, cpu = cpu_s() - c0;
+    res->secs = now_s() - t0;
+    res->cpu = cpu_s() - c0;
     if (st != AL_OK) {
         fprintf(stderr, "bench_train: training: %s\n", al_last_error());
         goto done;
     }
-    long long steps = (long long)o.epochs * (o.samples / o.batch);
-    if (rep.steps != steps && rep.steps != steps + o.epochs) /* per run, or counted over all runs */
-        fprintf(stderr, "bench_train: warning: trainer reports %lld steps, expected %lld\n", rep.steps, steps);
-    double peak = peak_rss_mb();
-    printf("{\"impl\":\"autlearn\",\"threads\":%d,\"batch\":%d,\"steps\":%lld,\"seconds\":%.4f,"
-           "\"ms_per_step\":%.3f,\"peak_rss_mb\":%.1f,\"final_loss\":%.6f,\"samples\":%d,\"epochs\":%d,"
-           "\"data\":\"%s\",\"process_peak_rss_mb\":%.1f,\"rss_reset\":%s,\"cpu_seconds\":%.4f}\n",
-           o.threads, o.batch, steps, secs, 1000.0 * secs / (double)steps, peak, rep.final_loss,
-           o.samples, o.epochs, o.data ? "idx" : "synthetic", load_peak > peak ? load_peak : peak,
-           reset ? "true" : "false", cpu);
-    rc = 0;
+    res->steps = (long long)o->epochs * (o->samples / o->batch);
+    if (rep.steps != res->steps && rep.steps != res->steps + o->epochs) /* per run, or counted over all runs */
+        fprintf(stderr, "bench_train: warning: trainer reports %lld steps, expected %lld\n", rep.steps, res->steps);
+    res->final_loss = rep.final_loss;
+    res->flops_per_step = step_flops(m, o->batch);
+    ok = 1;
 done:
     al_trainer_free(t);
     al_model_free(m);
-    al_pool_free(pool);
     al_dataset_free(warm);
     al_dataset_free(train);
-    return rc;
+    return ok;
+}
+
+/* The reference LM by truncated BPTT over B streams (al_lm_train). */
+static int job_lm(const opts *o, al_pool *pool, result *res) {
+    const int T = 20, V = 5001;
+    al_model *m = NULL;
+    al_dataset *train = NULL, *warm = NULL;
+    int32_t *ids = NULL;
+    int ok = 0;
+    /* W windows per stream, B streams: B*W*T tokens and the last target. */
+    long W = o->samples / o->batch, n = (long)o->batch * W * T + 1;
+    ids = malloc(sizeof(int32_t) * (size_t)n);
+    if (!ids) return 0;
+    for (long i = 0; i < n; i++) ids[i] = synth_token((uint32_t)i, V);
+    al_status st = al_text_windows(ids, n, T, o->batch, V, &train, NULL);
+    if (!st) st = al_text_windows(ids, (long)o->batch * T + 1, T, o->batch, V, &warm, NULL);
+    if (st) {
+        fprintf(stderr, "bench_train: windows: %s\n", al_last_error());
+        goto done;
+    }
+    res->load_peak = peak_rss_mb();
+    res->reset = reset_peak_rss();
+    if (al_model_from_spec("reflm", o->seed, &m) != AL_OK) {
+        fprintf(stderr, "bench_train: model: %s\n", al_last_error());
+        goto done;
+    }
+    al_train_config cfg;
+    train_cfg(o, &cfg);
+    al_train_report rep;
+    memset(&rep, 0, sizeof rep);
+    cfg.epochs = 1; /* warm-up: one step (plans the model, touches the buffers) */
+    if (al_lm_train(m, pool, warm, &cfg, &rep) != AL_OK) {
+        fprintf(stderr, "bench_train: warm-up step: %s\n", al_last_error());
+        goto done;
+    }
+    cfg.epochs = o->epochs;
+    memset(&rep, 0, sizeof rep);
+    double t0 = now_s(), c0 = cpu_s();
+    st = al_lm_train(m, pool, train, &cfg, &rep);
+    res->secs = now_s() - t0;
+    res->cpu = cpu_s() - c0;
+    if (st != AL_OK) {
+        fprintf(stderr, "bench_train: training: %s\n", al_last_error());
+        goto done;
+    }
+    res->steps = (long long)o->epochs * W;
+    res->final_loss = rep.final_loss;
+    res->flops_per_step = step_flops(m, o->batch);
+    ok = 1;
+done:
+    al_dataset_free(train);
+    al_dataset_free(warm);
+    al_model_free(m);
+    free(ids);
+    return ok;
+}
+
+/* al_personalize with the runtime cache (see the file comment). */
+static int job_personalize(const opts *o, al_pool *pool, result *res) {
+    al_dataset *train = NULL;
+    al_model *m = NULL;
+    al_cache *cache = NULL;
+    int ok = 0;
+    if (!load_data(o, &train)) return 0;
+    res->load_peak = peak_rss_mb();
+    res->reset = reset_peak_rss();
+    double t0 = now_s(), c0 = cpu_s();
+    if (al_model_from_spec("refcnn", o->seed, &m) != AL_OK || al_cache_new((size_t)64 << 20, NULL, &cache) != AL_OK) {
+        fprintf(stderr, "bench_train: model/cache: %s\n", al_last_error());
+        goto done;
+    }
+    t0 = now_s(); /* the model build is outside the timer, as in the PyTorch script */
+    c0 = cpu_s();
+    al_personalize_config pc;
+    al_personalize_config_default(&pc);
+    pc.freeze = al_model_num_nodes(m) - 1; /* the default freeze point: the output layer */
+    pc.train.seed = o->seed;
+    al_personalize_report rep;
+    memset(&rep, 0, sizeof rep);
+    al_status st = al_personalize(m, pool, train, NULL, cache, &pc, NULL, &rep);
+    res->secs = now_s() - t0;
+    res->cpu = cpu_s() - c0;
+    if (st != AL_OK) {
+        fprintf(stderr, "bench_train: personalize: %s\n", al_last_error());
+        goto done;
+    }
+    res->steps = rep.train.steps;
+    res->final_loss = rep.train.final_loss;
+    res->flops_per_step = 2.0 * (double)rep.macs / (double)(rep.train.steps > 0 ? rep.train.steps : 1);
+    ok = 1;
+done:
+    al_cache_free(cache);
+    al_model_free(m);
+    al_dataset_free(train);
+    return ok;
+}
+
+int main(int argc, char **argv) {
+    opts o;
+    if (!parse_args(argc, argv, &o)) {
+        usage();
+        return 2;
+    }
+    al_pool *pool = NULL;
+    if (al_pool_new(o.threads, &pool) != AL_OK) {
+        fprintf(stderr, "bench_train: pool: %s\n", al_last_error());
+        return 1;
+    }
+    result r;
+    memset(&r, 0, sizeof r);
+    int ok = !strcmp(o.job, "lm") ? job_lm(&o, pool, &r)
+             : !strcmp(o.job, "personalize") ? job_personalize(&o, pool, &r)
+                                             : job_cnn(&o, pool, &r);
+    al_pool_free(pool);
+    if (!ok) return 1;
+    double peak = peak_rss_mb();
+    printf("{\"impl\":\"autlearn\",\"job\":\"%s\",\"threads\":%d,\"batch\":%d,\"steps\":%lld,\"seconds\":%.4f,"
+           "\"ms_per_step\":%.3f,\"peak_rss_mb\":%.1f,\"final_loss\":%.6f,\"samples\":%d,\"epochs\":%d,"
+           "\"data\":\"%s\",\"process_peak_rss_mb\":%.1f,\"rss_reset\":%s,\"cpu_seconds\":%.4f,"
+           "\"flops_per_step\":%.0f}\n",
+           o.job, o.threads, o.batch, r.steps, r.secs, 1000.0 * r.secs / (double)(r.steps > 0 ? r.steps : 1), peak,
+           r.final_loss, o.samples, !strcmp(o.job, "personalize") ? 10 : o.epochs, !strcmp(o.job, "lm") ? "synthetic" : o.data ? "idx" : "synthetic",
+           r.load_peak > peak ? r.load_peak : peak, r.reset ? "true" : "false", r.cpu, r.flops_per_step);
+    return 0;
 }

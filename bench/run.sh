@@ -1,16 +1,31 @@
 #!/usr/bin/env bash
-# Training benchmark: autlearn (bench_train) against PyTorch (torch_train.py)
-# on the reference CNN, same data, same settings, each run in its own process,
-# for 1 and 2 threads. Prints a table of ratios (autlearn / pytorch) and writes
-# all runs to out/bench/results.json. `make bench` installs the peers
-# (scripts/deps.sh bench), builds, then runs this.
+# The benchmark, one command (`make bench` installs the peers with
+# scripts/deps.sh bench, builds, then runs this): in one run, side by side,
+#   gemm         autlearn's SGEMM against OpenBLAS, square 64..1024, 1 thread,
+#                and the core's peak FLOP/s from an FMA loop (bench_gemm --json)
+#   cnn          reference-CNN training step, batch 32, every layer trained,
+#                against PyTorch, 1 and 2 threads
+#   lm           reference-LM training step (batch 32 x 20 tokens, TBPTT),
+#                against PyTorch, 1 and 2 threads
+#   personalize  a personalization job (refcnn frozen below the output layer,
+#                200 images, 10 epochs, batch 32, cache on) against the same
+#                job written plainly in PyTorch, 1 thread
+#   size         libautlearn.a stripped (strip --strip-unneeded of a copy) and
+#                its largest objects
+# Each training run is its own process; autlearn and PyTorch runs alternate
+# and the table shows the median by wall time. PyTorch gets T threads through
+# torch.set_num_threads and OMP/OPENBLAS/MKL_NUM_THREADS=T (Debian's libtorch
+# runs its BLAS on OpenBLAS's own threads otherwise, so a "1 thread" PyTorch
+# run used 2 cores). Prints one table of ratios (autlearn / PyTorch,
+# bench/report.py) and writes everything to out/bench/results.json.
 #
 # Settings (environment):
 #   BUILD               build directory, relative to the repo (default: build)
-#   AL_BENCH_SAMPLES    training samples per run (default 2048, a multiple of 32)
-#   AL_BENCH_THREADS    thread counts (default "1 2")
-#   AL_BENCH_REPEAT     runs per implementation and thread count; the table
-#                       shows the median by time (default 3)
+#   AL_BENCH_SAMPLES    CNN training samples per run (default 2048, a multiple of 32)
+#   AL_BENCH_LM_SAMPLES LM windows of 20 tokens per run (default 640: 20 steps)
+#   AL_BENCH_THREADS    thread counts for cnn and lm (default "1 2")
+#   AL_BENCH_JOBS       what to run (default "gemm cnn lm personalize size")
+#   AL_BENCH_REPEAT     runs per implementation, job and thread count (default 3)
 #   AL_BENCH_DATA       directory with the IDX files (default: Debian's
 #                       Fashion-MNIST; synthetic data when that is absent)
 #   AL_BENCH_OUT        output directory (default: out/bench)
@@ -22,13 +37,15 @@ case "$build" in /*) ;; *) build="$root/$build" ;; esac
 bin="$build/bench_train"
 py=/usr/bin/python3
 samples="${AL_BENCH_SAMPLES:-2048}"
+lm_samples="${AL_BENCH_LM_SAMPLES:-640}"
 threads="${AL_BENCH_THREADS:-1 2}"
+jobs="${AL_BENCH_JOBS:-gemm cnn lm personalize size}"
 repeat="${AL_BENCH_REPEAT:-3}"
 batch=32
-epochs=1
 out="${AL_BENCH_OUT:-$root/out/bench}"
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
+has_job() { case " $jobs " in *" $1 "*) return 0 ;; esac; return 1; }
 
 [ -x "$py" ] || die "$py not found; install python3 (make bench runs scripts/deps.sh bench)"
 "$py" -c 'import torch, numpy' 2>/dev/null ||
@@ -51,84 +68,74 @@ fi
 mkdir -p "$out"
 runs="$out/runs.jsonl"
 : >"$runs"
-common=(--samples "$samples" --epochs "$epochs" --batch "$batch" "${data_args[@]}")
 
-run_one() { # impl threads
-  local line err
+run_one() { # impl job threads args...
+  local impl="$1" job="$2" t="$3" line err
+  shift 3
   err="$(mktemp)"
-  if [ "$1" = autlearn ]; then
-    line="$("$bin" "${common[@]}" --threads "$2" 2>"$err")" || { cat "$err" >&2; rm -f "$err"; die "bench_train --threads $2 failed"; }
+  if [ "$impl" = autlearn ]; then
+    line="$("$bin" --job "$job" --threads "$t" --batch "$batch" "$@" 2>"$err")" ||
+      { cat "$err" >&2; rm -f "$err"; die "bench_train --job $job --threads $t failed"; }
   else
-    line="$("$py" "$root/bench/torch_train.py" "${common[@]}" --threads "$2" 2>"$err")" || { cat "$err" >&2; rm -f "$err"; die "torch_train.py --threads $2 failed"; }
+    line="$(OMP_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" MKL_NUM_THREADS="$t" \
+      "$py" "$root/bench/torch_train.py" --job "$job" --threads "$t" --batch "$batch" "$@" 2>"$err")" ||
+      { cat "$err" >&2; rm -f "$err"; die "torch_train.py --job $job --threads $t failed"; }
   fi
   rm -f "$err"
   line="$(printf '%s\n' "$line" | tail -n 1)"
-  case "$line" in "{"*"}") ;; *) die "$1 --threads $2 printed no JSON line: $line" ;; esac
+  case "$line" in "{"*"}") ;; *) die "$impl $job --threads $t printed no JSON line: $line" ;; esac
   printf '%s\n' "$line" >>"$runs"
-  printf '  %-8s threads %s: %s\n' "$1" "$2" "$line" >&2
+  printf '  %-8s %-11s threads %s: %s\n' "$impl" "$job" "$t" "$line" >&2
 }
 
 load="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)"
 if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
   echo "bench/run.sh: note: load average is $load before the runs; other work on the machine makes the times noisy" >&2
 fi
-echo "training benchmark: refcnn, batch $batch, $samples samples x $epochs epoch, data $data_name, $repeat run(s) each" >&2
-# Interleaved, so slow drift of the machine hits both sides alike.
+
+gemm_json="$out/gemm.json"
+echo '{}' >"$gemm_json"
+if has_job gemm; then
+  echo "gemm: autlearn vs OpenBLAS, 1 thread" >&2
+  "$build/bench_gemm" 1 --json >"$gemm_json" || die "bench_gemm failed"
+fi
+
+echo "training: data $data_name, $repeat run(s) each, interleaved" >&2
 for _ in $(seq 1 "$repeat"); do
   for t in $threads; do
-    run_one autlearn "$t"
-    run_one pytorch "$t"
+    if has_job cnn; then
+      run_one autlearn cnn "$t" --samples "$samples" "${data_args[@]}"
+      run_one pytorch cnn "$t" --samples "$samples" "${data_args[@]}"
+    fi
+    if has_job lm; then
+      run_one autlearn lm "$t" --samples "$lm_samples"
+      run_one pytorch lm "$t" --samples "$lm_samples"
+    fi
   done
+  if has_job personalize; then
+    run_one autlearn personalize 1 --samples 200 "${data_args[@]}"
+    run_one pytorch personalize 1 --samples 200 "${data_args[@]}"
+  fi
 done
 
-RUNS="$runs" OUT="$out/results.json" DATA="$data_name" LOAD="$load" "$py" - <<'EOF'
-import json, os, platform, statistics
+lib="$build/libautlearn.a"
+size_json="$out/size.json"
+echo '{}' >"$size_json"
+if has_job size && [ -f "$lib" ]; then
+  tmp="$(mktemp -d)"
+  # --strip-unneeded keeps the symbols a link needs: the stripped copy still links.
+  strip --strip-unneeded -o "$tmp/libautlearn.a" "$lib"
+  mkdir "$tmp/objs"
+  (cd "$tmp/objs" && ar x ../libautlearn.a)
+  LIB="$lib" STRIPPED="$tmp/libautlearn.a" OBJS="$tmp/objs" "$py" -c '
+import json, os
+d = os.environ["OBJS"]
+objs = sorted(((os.path.getsize(os.path.join(d, f)), f) for f in os.listdir(d)), reverse=True)
+print(json.dumps({"library": os.path.basename(os.environ["LIB"]), "bytes": os.path.getsize(os.environ["LIB"]),
+                  "stripped_bytes": os.path.getsize(os.environ["STRIPPED"]), "objects": len(objs),
+                  "top": [{"object": f, "bytes": b} for b, f in objs[:8]]}))' >"$size_json"
+  rm -rf "$tmp"
+fi
 
-runs = [json.loads(l) for l in open(os.environ["RUNS"]) if l.strip()]
-
-def median_run(impl, t):
-    rs = sorted((r for r in runs if r["impl"] == impl and r["threads"] == t), key=lambda r: r["seconds"])
-    return rs[(len(rs) - 1) // 2] if rs else None
-
-cpu = ""
-try:
-    for l in open("/proc/cpuinfo"):
-        if l.startswith("model name"):
-            cpu = l.split(":", 1)[1].strip()
-            break
-except OSError:
-    pass
-
-summary = []
-for t in sorted({r["threads"] for r in runs}):
-    a, p = median_run("autlearn", t), median_run("pytorch", t)
-    summary.append({"threads": t, "autlearn": a, "pytorch": p,
-                    "time_ratio": a["seconds"] / p["seconds"],
-                    "mem_ratio": a["peak_rss_mb"] / p["peak_rss_mb"],
-                    "process_mem_ratio": a["process_peak_rss_mb"] / p["process_peak_rss_mb"],
-                    "cpu_ratio": a["cpu_seconds"] / p["cpu_seconds"]})
-
-first = runs[0]
-doc = {"benchmark": "train-refcnn", "data": os.environ["DATA"], "samples": first["samples"],
-       "epochs": first["epochs"], "batch": first["batch"], "steps": first["steps"],
-       "cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(),
-       "loadavg_before": float(os.environ["LOAD"]),
-       "summary": summary, "runs": runs}
-with open(os.environ["OUT"], "w") as f:
-    json.dump(doc, f, indent=1)
-    f.write("\n")
-
-print("refcnn training, batch %d, %d steps, data %s, median of %d run(s); ratio = autlearn / pytorch"
-      % (first["batch"], first["steps"], os.environ["DATA"], len(runs) // (2 * len(summary))))
-print("%-7s  %12s  %12s  %10s  %11s  %11s  %9s  %9s" % ("threads", "autlearn ms", "pytorch ms", "time ratio",
-                                                       "autlearn MB", "pytorch MB", "mem ratio", "cpu ratio"))
-for s in summary:
-    a, p = s["autlearn"], s["pytorch"]
-    print("%-7d  %12.2f  %12.2f  %10.2f  %11.1f  %11.1f  %9.2f  %9.2f" % (s["threads"], a["ms_per_step"],
-          p["ms_per_step"], s["time_ratio"], a["peak_rss_mb"], p["peak_rss_mb"], s["mem_ratio"], s["cpu_ratio"]))
-print("ms = wall time per training step (batch of %d); MB = peak RSS while training; cpu = process CPU time"
-      % first["batch"])
-print("final loss: " + ", ".join("%s/%dT %.4f" % (r["impl"], r["threads"], r["final_loss"])
-                                 for s in summary for r in (s["autlearn"], s["pytorch"])))
-print("results: %s" % os.environ["OUT"])
-EOF
+RUNS="$runs" GEMM="$gemm_json" SIZE="$size_json" OUT="$out/results.json" DATA="$data_name" LOAD="$load" \
+  "$py" "$root/bench/report.py"

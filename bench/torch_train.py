@@ -1,7 +1,15 @@
 #!/usr/bin/python3
 """Training benchmark, PyTorch side: the twin of bench/bench_train.c.
 
-Trains the reference CNN (conv3x3(32)-ReLU-maxpool2, conv3x3(64)-ReLU-maxpool2,
+Jobs (--job): cnn (below), lm (the reference LM by truncated BPTT over B
+parallel streams of the same synthetic token stream: nn.Embedding(5001, 64),
+nn.LSTM(64, 128), nn.Linear(128, 5001), the state carried and detached from
+batch to batch), personalize (the reference CNN frozen below its output
+layer, 10 epochs, batch 32, lr 0.01, momentum 0.9, shuffled; written plainly:
+the frozen prefix runs under torch.no_grad() on every batch of every epoch,
+there is no cache).
+
+cnn trains the reference CNN (conv3x3(32)-ReLU-maxpool2, conv3x3(64)-ReLU-maxpool2,
 conv3x3(128)-ReLU-maxpool2, flatten, dense(256)-ReLU, dense(10); padding 1;
 input 1x28x28) with SGD + momentum at a fixed learning rate, batch B, the first
 `samples` training images in order, and prints one JSON line with the same
@@ -99,8 +107,106 @@ def refcnn():
         nn.Flatten(), nn.Linear(128 * 3 * 3, 256), nn.ReLU(), nn.Linear(256, 10))
 
 
+def synthetic_tokens(n, vocab):
+    """The same ids as bench_train.c's synth_token."""
+    i = np.arange(n, dtype=np.uint64)
+    h = (i * np.uint64(2654435761) + np.uint64(40503)) & np.uint64(0xFFFFFFFF)
+    h ^= h >> np.uint64(16)
+    return (h % np.uint64(vocab)).astype(np.int64)
+
+
+class RefLM(nn.Module):
+    def __init__(self, vocab=5001, emb=64, hidden=128):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, emb)
+        self.lstm = nn.LSTM(emb, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, x, state):
+        h, state = self.lstm(self.emb(x), state)
+        return self.out(h), state
+
+
+def step_flops_cnn(batch):
+    convs = [(32, 784, 9), (64, 196, 288), (128, 49, 576)]
+    dense = [(256, 1152), (10, 256)]
+    macs = [f * p * k for f, p, k in convs] + [o * i for o, i in dense]
+    return 2.0 * batch * (macs[0] * 2 + sum(3 * m for m in macs[1:]))
+
+
+def job_lm(a):
+    T, V = 20, 5001
+    W = a.samples // a.batch
+    ids = torch.from_numpy(synthetic_tokens(a.batch * W * T + 1, V))
+    # stream j = ids[j*W*T : (j+1)*W*T (+1 for the last target)], window w of it is batch w, row j
+    x = ids[:-1].view(a.batch, W * T)
+    y = ids[1:].view(a.batch, W * T)
+    load_peak = peak_rss_mb()
+    reset = reset_peak_rss()
+    model = RefLM(V)
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def run(nwin):
+        state = None
+        total = 0.0
+        for w in range(nwin):
+            xb, yb = x[:, w * T:(w + 1) * T], y[:, w * T:(w + 1) * T]
+            opt.zero_grad(set_to_none=False)
+            logits, state = model(xb, state)
+            loss = loss_fn(logits.reshape(-1, V), yb.reshape(-1))
+            loss.backward()
+            opt.step()
+            state = tuple(s.detach() for s in state)
+            total += loss.item()
+        return total / nwin
+
+    run(1)  # warm-up, not timed
+    t0, c0 = time.perf_counter(), time.process_time()
+    loss = 0.0
+    for _ in range(a.epochs):
+        loss = run(W)
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    steps = a.epochs * W
+    lstm = 4 * 128 * (64 + 128)
+    flops = 2.0 * a.batch * T * 3 * (lstm + 128 * V)  # lstm and dense: forward, dW, dx (as bench_train.c counts)
+    return secs, cpu, steps, loss, load_peak, reset, flops
+
+
+def job_personalize(a, x, y):
+    load_peak = peak_rss_mb()
+    reset = reset_peak_rss()
+    model = refcnn()
+    prefix, head = model[:12], model[12]
+    for p in prefix.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.SGD(head.parameters(), lr=a.lr, momentum=a.momentum)
+    loss_fn = nn.CrossEntropyLoss()
+    g = torch.Generator().manual_seed(a.seed)
+    epochs, steps, loss_sum = 10, 0, 0.0
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(epochs):
+        perm = torch.randperm(a.samples, generator=g)
+        loss_sum, nb = 0.0, 0
+        for s in range(0, a.samples, a.batch):
+            idx = perm[s:s + a.batch]
+            with torch.no_grad():
+                f = prefix(x[idx])
+            opt.zero_grad(set_to_none=False)
+            loss = loss_fn(head(f), y[idx])
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item()
+            nb += 1
+            steps += 1
+        loss_sum /= nb
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return secs, cpu, steps, loss_sum, load_peak, reset, 0.0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--job", choices=("cnn", "lm", "personalize"), default="cnn")
     ap.add_argument("--samples", type=int, default=2048)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
@@ -112,7 +218,7 @@ def main():
     a = ap.parse_args()
     if min(a.samples, a.epochs, a.threads, a.batch) <= 0 or not a.lr > 0:
         ap.error("samples, epochs, threads, batch and lr must be positive")
-    if a.samples % a.batch:
+    if a.samples % a.batch and a.job != "personalize":
         ap.error("samples (%d) must be a multiple of batch (%d)" % (a.samples, a.batch))
 
     torch.set_num_threads(a.threads)
@@ -122,9 +228,15 @@ def main():
         pass
     torch.manual_seed(a.seed)
 
+    if a.job == "lm":
+        finish(a, *job_lm(a), data="synthetic")
+        return
     xs, ys = load_idx(a.data, a.samples) if a.data else synthetic(a.samples)
     x = torch.from_numpy(xs)
     y = torch.from_numpy(ys)
+    if a.job == "personalize":
+        finish(a, *job_personalize(a, x, y), data="idx" if a.data else "synthetic", epochs=10)
+        return
     load_peak = peak_rss_mb()
     reset = reset_peak_rss()
 
@@ -153,13 +265,18 @@ def main():
             steps += 1
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     final_loss = epoch_loss / (a.samples // a.batch)
+    finish(a, secs, cpu, steps, final_loss, load_peak, reset, step_flops_cnn(a.batch),
+           data="idx" if a.data else "synthetic")
+
+
+def finish(a, secs, cpu, steps, final_loss, load_peak, reset, flops, data, epochs=None):
     peak = peak_rss_mb()
-    out = {"impl": "pytorch", "threads": a.threads, "batch": a.batch, "steps": steps,
+    out = {"impl": "pytorch", "job": a.job, "threads": a.threads, "batch": a.batch, "steps": steps,
            "seconds": round(secs, 4), "ms_per_step": round(1000.0 * secs / steps, 3),
            "peak_rss_mb": round(peak, 1), "final_loss": round(final_loss, 6),
-           "samples": a.samples, "epochs": a.epochs, "data": "idx" if a.data else "synthetic",
+           "samples": a.samples, "epochs": epochs or a.epochs, "data": data,
            "process_peak_rss_mb": round(max(load_peak, peak), 1), "rss_reset": reset,
-           "cpu_seconds": round(cpu, 4),
+           "cpu_seconds": round(cpu, 4), "flops_per_step": round(flops),
            "torch": torch.__version__}
     print(json.dumps(out, separators=(",", ":")))
 

@@ -339,6 +339,10 @@ void al_model_set_carry_state(al_model *m, int on);
  * onehot) * scale for counted rows, 0 for ignored rows (dlogits may be NULL). */
 void al_softmax_ce(const float *logits, const int32_t *targets, int rows, int k, float scale, float *dlogits,
                    double *loss_sum, long *count, long *correct);
+/* The same with rows split over the pool's threads (the loss summed per
+ * thread, then in thread order: deterministic for a thread count). */
+void al_softmax_ce_pool(al_pool *pool, const float *logits, const int32_t *targets, int rows, int k, float scale,
+                        float *dlogits, double *loss_sum, long *count, long *correct);
 
 /* ---- datasets (src/data) ------------------------------------------------------ */
 

@@ -20,7 +20,8 @@
  * 1x1 stride-1 unpadded convolutions skip im2col: x_i already is col_i.
  *
  * Scratch (e->ws): col [CKK, nP] then out/dYt [F, nP]. Nothing is saved in
- * aux: backward recomputes im2col, which is cheap next to the GEMMs.
+ * aux: backward recomputes im2col, chunk by chunk of samples (see
+ * conv_backward), which is cheap next to the GEMMs when it stays in cache.
  *
  * A fused activation (cfg.act) is applied to each sample's output right
  * after its bias, while it is in cache; backward masks dy by the derivative
@@ -337,41 +338,65 @@ static void bias_task(void *arg, int ith, int nth) {
     for (long f = lo; f < hi; f++) a->db[f] += sum16(a->dyt + (size_t)f * a->len, a->len);
 }
 
-static void conv_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
-                          float *dx, int n) {
+/* Backward runs over chunks of samples sized so a chunk's column matrix
+ * (CKK x chunk*P floats, at most 1 MiB) stays in cache: im2col writes it,
+ * the dW GEMM reads it, the dcol GEMM overwrites it and col2im reads it
+ * back, all from cache. Over the whole batch at once (7 MB for the reference
+ * CNN's conv2) each of those passes went to memory and took as long as a
+ * GEMM. The chunking depends on the shapes only, not on the threads, so
+ * results stay the same for any thread count (a chunk smaller than the
+ * thread count runs its samples in turn and gives the GEMMs the threads). */
+#define CONV_BWD_CHUNK_FLOATS (256 * 1024)
+
+static void bwd_chunk(const al_node *nd, al_pool *pool, const conv_geom *gp, const float *x, const float *y,
+                      const float *dy, float *dx, int n, float *ws) {
     conv_run r = {0};
     r.nd = nd;
-    r.g = geom(nd);
+    r.g = *gp;
     r.n = n;
     r.x = x;
     r.yr = y;
     r.dy = dy;
     r.dx = dx;
     r.w = nd->params[0].w;
-    r.col = e->ws;
-    r.out = e->ws + (size_t)n * r.g.CKK * r.g.P;
+    r.col = ws;
+    r.out = ws + (size_t)n * r.g.CKK * r.g.P;
     const conv_geom *g = &r.g;
     int nP = (int)((long)n * g->P), CKK = (int)g->CKK;
     size_t work = (size_t)n * (size_t)g->P * (size_t)(g->CKK + g->F);
     if (nd->trainable) {
-        for_samples(e->pool, &r, work, bwd_prepare);
-        al_sgemm(e->pool, 0, 1, g->F, CKK, nP, 1.0f, r.out, nP, r.col, nP, 1.0f, nd->params[0].g, CKK);
+        for_samples(pool, &r, work, bwd_prepare);
+        al_sgemm(pool, 0, 1, g->F, CKK, nP, 1.0f, r.out, nP, r.col, nP, 1.0f, nd->params[0].g, CKK);
         if (nd->cfg.bias) {
             bias_args ba = {r.out, nd->params[1].g, g->F, (size_t)nP};
             if ((size_t)nP * (size_t)g->F >= CONV_PAR_MIN)
-                al_pool_run(e->pool, bias_task, &ba);
+                al_pool_run(pool, bias_task, &ba);
             else
                 bias_task(&ba, 0, 1);
         }
     }
     if (!dx) return;
     if (is_1x1(g) && !nd->cfg.act) {
-        for_samples(e->pool, &r, work, bwd_dx_1x1);
+        for_samples(pool, &r, work, bwd_dx_1x1);
         return;
     }
-    if (!nd->trainable) for_samples(e->pool, &r, work, bwd_prepare);
-    al_sgemm(e->pool, 1, 0, CKK, nP, g->F, 1.0f, r.w, CKK, r.out, nP, 0.0f, r.col, nP);
-    for_samples(e->pool, &r, work, bwd_col2im);
+    if (!nd->trainable) for_samples(pool, &r, work, bwd_prepare);
+    al_sgemm(pool, 1, 0, CKK, nP, g->F, 1.0f, r.w, CKK, r.out, nP, 0.0f, r.col, nP);
+    for_samples(pool, &r, work, bwd_col2im);
+}
+
+static void conv_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
+                          float *dx, int n) {
+    const conv_geom g = geom(nd);
+    long per = g.CKK * g.P; /* column floats of one sample */
+    int chunk = per > 0 ? (int)AL_MAX(1, CONV_BWD_CHUNK_FLOATS / per) : n;
+    if (chunk > n) chunk = n;
+    size_t xs = (size_t)g.C * g.H * g.W, ys = (size_t)g.F * g.P;
+    for (int s0 = 0; s0 < n; s0 += chunk) {
+        int cn = AL_MIN(chunk, n - s0);
+        bwd_chunk(nd, e->pool, &g, x + (size_t)s0 * xs, y + (size_t)s0 * ys, dy + (size_t)s0 * ys,
+                  dx ? dx + (size_t)s0 * xs : NULL, cn, e->ws);
+    }
 }
 
 static uint64_t conv_macs(const al_node *nd) {

@@ -46,6 +46,7 @@
  *   then n*H         backward: dc_{t+1} * f_{t+1} (n, H)
  */
 #include "al_internal.h"
+#include "kernels/al_expf.h"
 
 #include <math.h>
 #include <string.h>
@@ -101,7 +102,10 @@ static void lstm_init(al_node *nd, al_rng *rng) {
             nd->params[i].w[j] = (2.0f * al_rng_uniform(rng) - 1.0f) * bound;
 }
 
-static inline float sigm(float z) { return 1.0f / (1.0f + expf(-z)); }
+/* The gate nonlinearities are the polynomial forms of kernels/al_expf.h, so
+ * a step's gate loop vectorizes (libm's expf/tanhf calls, five per cell,
+ * were most of the forward's time). */
+static inline float sigm(float z) { return al_sigmoidf_poly(z); }
 
 /* ---- forward ---------------------------------------------------------------- */
 
@@ -114,6 +118,30 @@ typedef struct fwd_step {
     float *y;                       /* (n, T, H) */
 } fwd_step;
 
+/* One cell row of H units: z (4H pre-activations without bias), biases
+ * (4H each), c_{t-1} -> gates (4H), c_t, tanh c_t, h_t. Restrict
+ * parameters: the compiler vectorizes the loop over j only when it knows no
+ * store aliases a load (more than 10 run-time alias checks and it gives up). */
+static void cell_fwd(int H, const float *restrict z, const float *restrict bi, const float *restrict bh,
+                     const float *restrict cprev, float *restrict gt, float *restrict c, float *restrict tc,
+                     float *restrict h) {
+    for (int j = 0; j < H; j++) {
+        float gi = sigm(z[j] + bi[j] + bh[j]);
+        float gf = sigm(z[H + j] + bi[H + j] + bh[H + j]);
+        float gg = al_tanhf_poly(z[2 * H + j] + bi[2 * H + j] + bh[2 * H + j]);
+        float go = sigm(z[3 * H + j] + bi[3 * H + j] + bh[3 * H + j]);
+        float cj = gf * cprev[j] + gi * gg;
+        float tj = al_tanhf_poly(cj);
+        gt[j] = gi;
+        gt[H + j] = gf;
+        gt[2 * H + j] = gg;
+        gt[3 * H + j] = go;
+        c[j] = cj;
+        tc[j] = tj;
+        h[j] = go * tj;
+    }
+}
+
 /* Gate math of step t for samples [lo, hi). */
 static void fwd_cells(const fwd_step *a, long lo, long hi) {
     const int H = a->d.H, T = a->d.T, t = a->t;
@@ -121,26 +149,10 @@ static void fwd_cells(const fwd_step *a, long lo, long hi) {
     for (long b = lo; b < hi; b++) {
         const float *z = a->pre + ((size_t)b * T + t) * G;
         float *ab = a->aux + (size_t)b * a->d.P;
-        float *gt = ab + (size_t)t * G;
         float *c = ab + (size_t)T * G + (size_t)t * H;
-        float *tc = ab + (size_t)T * 5 * H + (size_t)t * H;
         const float *cprev = t == 0 ? ab + (size_t)T * 6 * H + H : c - H;
-        float *h = a->y + ((size_t)b * T + t) * H;
-        for (int j = 0; j < H; j++) {
-            float gi = sigm(z[j] + a->b_ih[j] + a->b_hh[j]);
-            float gf = sigm(z[H + j] + a->b_ih[H + j] + a->b_hh[H + j]);
-            float gg = tanhf(z[2 * H + j] + a->b_ih[2 * H + j] + a->b_hh[2 * H + j]);
-            float go = sigm(z[3 * H + j] + a->b_ih[3 * H + j] + a->b_hh[3 * H + j]);
-            float cj = gf * cprev[j] + gi * gg;
-            float tj = tanhf(cj);
-            gt[j] = gi;
-            gt[H + j] = gf;
-            gt[2 * H + j] = gg;
-            gt[3 * H + j] = go;
-            c[j] = cj;
-            tc[j] = tj;
-            h[j] = go * tj;
-        }
+        cell_fwd(H, z, a->b_ih, a->b_hh, cprev, ab + (size_t)t * G, c, ab + (size_t)T * 5 * H + (size_t)t * H,
+                 a->y + ((size_t)b * T + t) * H);
     }
 }
 
@@ -214,28 +226,35 @@ typedef struct bwd_step {
     float *dz;             /* (n, T, 4H) */
 } bwd_step;
 
+/* One cell row backward: gates gt (4H), tanh c_t, c_{t-1}, dy_t, the
+ * recurrent dh (scaled by dhs: 0 at the last step, where dhr is unused),
+ * dcn (in: dc_{t+1} f_{t+1}, out: dc_t f_t) -> dz (4H). */
+static void cell_bwd(int H, const float *restrict gt, const float *restrict tc, const float *restrict cprev,
+                     const float *restrict dyt, const float *restrict dhr, float dhs, float *restrict dcn,
+                     float *restrict dz) {
+    for (int j = 0; j < H; j++) {
+        float gi = gt[j], gf = gt[H + j], gg = gt[2 * H + j], go = gt[3 * H + j], tj = tc[j];
+        float dh = dyt[j] + dhs * dhr[j];
+        float dc = dh * go * (1.0f - tj * tj) + dcn[j];
+        dz[j] = dc * gg * gi * (1.0f - gi);
+        dz[H + j] = dc * cprev[j] * gf * (1.0f - gf);
+        dz[2 * H + j] = dc * gi * (1.0f - gg * gg);
+        dz[3 * H + j] = dh * tj * go * (1.0f - go);
+        dcn[j] = dc * gf;
+    }
+}
+
 static void bwd_cells(const bwd_step *a, long lo, long hi) {
     const int H = a->d.H, T = a->d.T, t = a->t;
     const size_t G = 4 * (size_t)H;
     for (long b = lo; b < hi; b++) {
         const float *ab = a->aux + (size_t)b * a->d.P;
-        const float *gt = ab + (size_t)t * G;
-        const float *tc = ab + (size_t)T * 5 * H + (size_t)t * H;
         const float *cprev = t == 0 ? ab + (size_t)T * 6 * H + H : ab + (size_t)T * G + (size_t)(t - 1) * H;
         const float *dyt = a->dy + ((size_t)b * T + t) * H;
-        const float *dhr = a->dhrec ? a->dhrec + (size_t)b * H : NULL;
-        float *dcn = a->dcn + (size_t)b * H;
-        float *dz = a->dz + ((size_t)b * T + t) * G;
-        for (int j = 0; j < H; j++) {
-            float gi = gt[j], gf = gt[H + j], gg = gt[2 * H + j], go = gt[3 * H + j], tj = tc[j];
-            float dh = dyt[j] + (dhr ? dhr[j] : 0.0f);
-            float dc = dh * go * (1.0f - tj * tj) + dcn[j];
-            dz[j] = dc * gg * gi * (1.0f - gi);
-            dz[H + j] = dc * cprev[j] * gf * (1.0f - gf);
-            dz[2 * H + j] = dc * gi * (1.0f - gg * gg);
-            dz[3 * H + j] = dh * tj * go * (1.0f - go);
-            dcn[j] = dc * gf;
-        }
+        /* no recurrent gradient at the last step: dy alone (dhr unused, x 0) */
+        const float *dhr = a->dhrec ? a->dhrec + (size_t)b * H : dyt;
+        cell_bwd(H, ab + (size_t)t * G, ab + (size_t)T * 5 * H + (size_t)t * H, cprev, dyt, dhr,
+                 a->dhrec ? 1.0f : 0.0f, a->dcn + (size_t)b * H, a->dz + ((size_t)b * T + t) * G);
     }
 }
 

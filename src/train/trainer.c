@@ -388,7 +388,7 @@ static al_status step(al_trainer *t, const al_dataset *train, int k, long long p
         if (st != AL_OK) return st;
         double l;
         long cn, cr;
-        al_softmax_ce(logits, yb, b * yl, k, 1.0f / (float)want, t->dlogits, &l, &cn, &cr);
+        al_softmax_ce_pool(t->pool, logits, yb, b * yl, k, 1.0f / (float)want, t->dlogits, &l, &cn, &cr);
         if (!isfinite(l)) {
             snprintf(why, why_cap, "the training loss became %s at epoch %d, step %lld (lr %g)",
                      isnan(l) ? "NaN" : "Inf", p->ep + 1, s + 1, lr);

@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""bench/run.sh's summary: reads the runs (JSON lines), the GEMM and the
+library-size JSON named by the environment (RUNS, GEMM, SIZE), prints one
+table of ratios (autlearn / PyTorch: below 1 is faster or smaller) with the
+issue's targets, and writes everything to OUT (results.json, which the
+README's table is built from)."""
+import json
+import os
+import platform
+import statistics
+
+runs = [json.loads(l) for l in open(os.environ["RUNS"]) if l.strip()]
+gemm = json.load(open(os.environ["GEMM"]))
+size = json.load(open(os.environ["SIZE"]))
+
+
+def median_run(impl, job, t):
+    rs = sorted((r for r in runs if r["impl"] == impl and r.get("job", "cnn") == job and r["threads"] == t),
+                key=lambda r: r["seconds"])
+    return rs[(len(rs) - 1) // 2] if rs else None
+
+
+cpu = ""
+try:
+    for l in open("/proc/cpuinfo"):
+        if l.startswith("model name"):
+            cpu = l.split(":", 1)[1].strip()
+            break
+except OSError:
+    pass
+
+best_gemm = max([s[k] for s in gemm.get("sizes", []) for k in ("autlearn_gflops", "openblas_gflops")] or [0])
+peak = gemm.get("fma_peak_gflops") or best_gemm  # GFLOP/s of one core
+
+
+def frac(r):
+    """Fraction of the machine's peak (peak of one core x threads) the step's counted FLOPs reach."""
+    if not peak or not r.get("flops_per_step") or not r["ms_per_step"]:
+        return None
+    return r["flops_per_step"] / (r["ms_per_step"] * 1e-3) * 1e-9 / (peak * r["threads"])
+
+
+summary = []
+for job in ("cnn", "lm", "personalize"):
+    for t in sorted({r["threads"] for r in runs if r.get("job", "cnn") == job}):
+        a, p = median_run("autlearn", job, t), median_run("pytorch", job, t)
+        if not a or not p:
+            continue
+        summary.append({"job": job, "threads": t, "autlearn": a, "pytorch": p,
+                        "time_ratio": a["seconds"] / p["seconds"],
+                        "cpu_ratio": a["cpu_seconds"] / p["cpu_seconds"],
+                        "mem_ratio": a["peak_rss_mb"] / p["peak_rss_mb"],
+                        "process_mem_ratio": a["process_peak_rss_mb"] / p["process_peak_rss_mb"],
+                        "autlearn_peak_fraction": frac(a), "pytorch_peak_fraction": frac(p)})
+
+
+def find(job, t):
+    for s in summary:
+        if s["job"] == job and s["threads"] == t:
+            return s
+    return None
+
+
+derived = {}
+c1, c2, l1, l2 = find("cnn", 1), find("cnn", 2), find("lm", 1), find("lm", 2)
+if c1 and c2:
+    derived["cnn_speedup_2t_autlearn"] = c1["autlearn"]["seconds"] / c2["autlearn"]["seconds"]
+    derived["cnn_speedup_2t_pytorch"] = c1["pytorch"]["seconds"] / c2["pytorch"]["seconds"]
+if l1 and l2:
+    derived["lm_2t_vs_pytorch_1t"] = l2["autlearn"]["seconds"] / l1["pytorch"]["seconds"]
+if gemm.get("sizes"):
+    derived["gemm_min_ratio_128_1024"] = min(s["autlearn_gflops"] / s["openblas_gflops"] for s in gemm["sizes"]
+                                             if s["n"] >= 128 and s["openblas_gflops"] > 0) \
+        if gemm.get("openblas") else None
+if summary:
+    derived["max_mem_ratio"] = max(s["mem_ratio"] for s in summary)
+
+doc = {"benchmark": "autlearn vs pytorch/openblas", "data": os.environ.get("DATA", ""),
+       "cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(),
+       "loadavg_before": float(os.environ.get("LOAD", "0")),
+       "peak_gflops_per_core": peak, "peak_source": "fma loop" if gemm.get("fma_peak_gflops") else "best gemm",
+       "gemm": gemm, "library_size": size, "summary": summary, "derived": derived, "runs": runs}
+with open(os.environ["OUT"], "w") as f:
+    json.dump(doc, f, indent=1)
+    f.write("\n")
+
+nrep = max([sum(1 for r in runs if r["impl"] == "autlearn" and r.get("job") == s["job"] and r["threads"] == s["threads"])
+            for s in summary] or [0])
+print("autlearn vs PyTorch %s / OpenBLAS on %s (%d cores), load average %.2f before the runs"
+      % (runs[0].get("torch", "?") if runs and "torch" in runs[0] else
+         next((r["torch"] for r in runs if "torch" in r), "?"), cpu or "?", os.cpu_count() or 0,
+         float(os.environ.get("LOAD", "0"))))
+if gemm.get("sizes"):
+    print("\nSGEMM, 1 thread, GFLOP/s (best of 5; core peak %.1f GFLOP/s from an FMA loop)" % peak)
+    print("%6s  %9s  %9s  %6s" % ("n", "autlearn", "openblas", "ratio"))
+    for s in gemm["sizes"]:
+        r = s["autlearn_gflops"] / s["openblas_gflops"] if s["openblas_gflops"] else float("nan")
+        print("%6d  %9.1f  %9.1f  %6.2f" % (s["n"], s["autlearn_gflops"], s["openblas_gflops"], r))
+if summary:
+    print("\nTraining, median of %d run(s) by wall time; ratio = autlearn / pytorch" % nrep)
+    print("%-11s %2s  %9s  %9s  %6s  %6s  %7s  %7s  %6s  %7s  %7s  %5s  %5s" % (
+        "job", "T", "al ms", "pt ms", "time", "cpu", "al MB", "pt MB", "mem", "al peak", "pt peak", "al cr", "pt cr"))
+    for s in summary:
+        a, p = s["autlearn"], s["pytorch"]
+        ms_a = a["ms_per_step"] if s["job"] != "personalize" else 1e3 * a["seconds"]
+        ms_p = p["ms_per_step"] if s["job"] != "personalize" else 1e3 * p["seconds"]
+        fa, fp = s["autlearn_peak_fraction"], s["pytorch_peak_fraction"]
+        print("%-11s %2d  %9.2f  %9.2f  %6.2f  %6.2f  %7.1f  %7.1f  %6.2f  %7s  %7s  %5.2f  %5.2f" % (
+            s["job"], s["threads"], ms_a, ms_p, s["time_ratio"], s["cpu_ratio"], a["peak_rss_mb"],
+            p["peak_rss_mb"], s["mem_ratio"], "%.0f%%" % (100 * fa) if fa and s["job"] != "personalize" else "-",
+            "%.0f%%" % (100 * fp) if fp and s["job"] != "personalize" else "-",
+            a["cpu_seconds"] / a["seconds"], p["cpu_seconds"] / p["seconds"]))
+    print("ms: per training step (personalize: the whole job); cpu: ratio of process CPU time; MB: peak RSS"
+          " while training;\npeak: the step's conv/dense/LSTM FLOPs per second over (core peak x threads);"
+          " cr: cores the run got (CPU time / wall time):\nwell below T at T threads means other work held the"
+          " cores, and that row's times say little")
+if size:
+    print("\nlibautlearn.a: %d bytes, %d bytes stripped (strip --strip-unneeded); largest objects: %s" % (
+        size["bytes"], size["stripped_bytes"],
+        ", ".join("%s %d" % (o["object"], o["bytes"]) for o in size["top"][:5])))
+
+targets = []
+if derived.get("gemm_min_ratio_128_1024") is not None:
+    targets.append(("SGEMM >= 0.85x OpenBLAS, 128..1024", derived["gemm_min_ratio_128_1024"], ">=", 0.85))
+if c1:
+    targets.append(("CNN step 1T <= 0.8x PyTorch", c1["time_ratio"], "<=", 0.8))
+if "cnn_speedup_2t_autlearn" in derived:
+    targets.append(("CNN 2T >= 1.7x faster than 1T", derived["cnn_speedup_2t_autlearn"], ">=", 1.7))
+if l1:
+    targets.append(("LM step 1T <= 1.0x PyTorch", l1["time_ratio"], "<=", 1.0))
+if "lm_2t_vs_pytorch_1t" in derived:
+    targets.append(("LM step 2T <= 0.6x PyTorch 1T", derived["lm_2t_vs_pytorch_1t"], "<=", 0.6))
+if "max_mem_ratio" in derived:
+    targets.append(("peak memory <= 0.2x PyTorch (worst job)", derived["max_mem_ratio"], "<=", 0.2))
+if size:
+    targets.append(("stripped library < 1 MB", size["stripped_bytes"] / 1e6, "<", 1.0))
+if targets:
+    print("\ntargets:")
+    for name, v, op, goal in targets:
+        ok = v >= goal if op == ">=" else v <= goal if op == "<=" else v < goal
+        print("  %-42s %7.2f  %s" % (name, v, "met" if ok else "NOT met"))
+print("\nresults: %s" % os.environ["OUT"])
