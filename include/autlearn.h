@@ -216,6 +216,16 @@ typedef struct al_train_config {
      * weights in the model. max_rollbacks 0: AL_ENUMERIC at once. */
     int max_rollbacks;            /* default 3 */
     double rollback_lr_factor;    /* in (0,1), default 0.1 */
+    /* L2-SP (Li, Grandvalet, Davoine 2018): adds l2sp * (w - w0) to each
+     * trained tensor's gradient (after clipping), w0 its value when the
+     * trainer was created: weight decay toward the starting point (the
+     * cloud model) instead of toward zero. 0 = off (default). */
+    double l2sp;
+    /* Discriminative learning rates: trained nodes below node lr_split
+     * train at lr * lr_below, the rest at lr. lr_split 0 = off (default;
+     * lr_below defaults to 1). */
+    int lr_split;
+    double lr_below;
 } al_train_config;
 
 /* Fills sensible defaults (SGD momentum 0.9, lr 0.01, batch 32, 1 epoch ...). */
@@ -381,6 +391,16 @@ typedef struct al_personalize_config {
      * al_personalize_plan_memory. With a budget the cache's bound is
      * lowered and the batch may shrink (which changes the result). */
     size_t mem_budget_bytes;
+    /* Label-prior correction (Bayes' rule for a shifted class prior): when
+     * > 0, before training, the output layer's bias b_k gets
+     * log(p_k / q_k), p_k = (n_k + label_prior) / (n + K * label_prior) the
+     * class frequencies of `train` smoothed by this pseudo-count, q_k the
+     * cloud's training prior (the model's "autlearn.class_prior" metadata,
+     * else uniform). Applies when the last node is a trainable dense layer
+     * with a bias and one output per class of a single-label `train`; a
+     * no-op otherwise. 0 = off (default here; the image scenario and
+     * `autlearn personalize` use 1). */
+    double label_prior;
 } al_personalize_config;
 AL_API void al_personalize_config_default(al_personalize_config *c);
 

@@ -16,7 +16,9 @@ if [ ! -f "$cloud" ]; then
 fi
 run() {  # run LABEL ARGS...: one line of a markdown table
   local label=$1; shift
+  # the recipe these rows measured: head training without the label-prior shift or L2-SP
   "$bin" scenario image --cloud "$cloud" --methods global,autonomous --threads "$threads" --quiet \
+    --label-prior 0 --l2sp 0 --lr 0.05 \
     --json out/sweep.json "$@" >/dev/null
   /usr/bin/python3 - "$label" <<'PY'
 import json, sys

@@ -32,9 +32,14 @@ static void usage(FILE *f) {
                "  --test-per-user N     private test images per user (default 200)\n"
                "  --freeze K            first trainable node (default: the model's autlearn.freeze)\n"
                "  --epochs E            (default 10)\n"
-               "  --lr X                SGD learning rate, momentum 0.9, cosine (default 0.05)\n"
+               "  --lr X                SGD learning rate, momentum 0.9, cosine (default 0.01)\n"
                "  --batch B             (default 32)\n"
                "  --aug-variants K      fixed augmented variants per image (default 1 = none)\n"
+               "  --label-prior A       before training, shift the output bias by log(p/q): p the\n"
+               "                        user's class frequencies (pseudo-count A), q the cloud's\n"
+               "                        (default 1; 0 = off)\n"
+               "  --l2sp X              L2-SP: pull the trained weights toward the cloud's with\n"
+               "                        strength X (default 1; 0 = off)\n"
                "  --cache-mb MB         runtime cache bound (default 64; past it, recompute)\n"
                "  --cache-spill FILE    past the bound, keep entries in FILE instead (owner-only,\n"
                "                        removed at the end)\n"
@@ -276,7 +281,8 @@ int cmd_personalize(int argc, char **argv) {
                    cli_int(&a, "batch", 1, 1 << 16, &c.batch) ||
                    cli_int(&a, "aug-variants", 1, 1024, &c.aug_variants) ||
                    cli_int(&a, "cache-mb", 0, 1 << 20, &cache_mb) || cli_int(&a, "threads", 1, 1024, &threads)) {
-        } else if (cli_double(&a, "lr", 1e-9, 10.0, &c.lr)) {
+        } else if (cli_double(&a, "lr", 1e-9, 10.0, &c.lr) || cli_double(&a, "label-prior", 0.0, 1e6, &c.label_prior) ||
+                   cli_double(&a, "l2sp", 0.0, 1e6, &c.l2sp)) {
         } else if (cli_u64(&a, "seed", &c.seed)) {
         } else
             cli_unknown(&a);
@@ -314,6 +320,8 @@ int cmd_personalize(int argc, char **argv) {
     al_sim_train_config(&pc.train, &c, c.epochs, c.lr, c.seed + 1000 + (uint64_t)user);
     pc.freeze = freeze;
     pc.aug_variants = c.aug_variants;
+    pc.label_prior = c.label_prior;
+    pc.train.l2sp = c.l2sp;
     pc.train.checkpoint_path = ckpt;
     pc.train.checkpoint_every = ckpt_every;
     pc.train.max_rollbacks = max_rollbacks;

@@ -48,12 +48,19 @@ static void usage(FILE *f) {
             "  --cloud FILE           use this pre-trained model instead of pre-training\n"
             "  --save-cloud FILE      write the pre-trained model\n"
             "device:\n"
-            "  --epochs E             autonomous epochs (default 10)   --lr X (default 0.05)\n"
+            "  --epochs E             autonomous epochs (default 10)   --lr X (default 0.01)\n"
             "  --freeze K             first trainable node (default: the output layer)\n"
+            "  --label-prior A        shift the output bias by log(user / cloud class prior) before\n"
+            "                         training; A is the pseudo-count (default 1; 0 = off)\n"
+            "  --l2sp X               L2-SP: pull trained weights toward the cloud's (default 1; 0 = off)\n"
+            "  --lr-split K --lr-below X  trained nodes below K learn at lr * X (default off)\n"
             "  --aug-variants K       fixed augmented variants per image (default 1 = none)\n"
+            "  --aug-shift N --aug-rotate DEG --aug-contrast X --aug-brightness X --aug-noise X\n"
+            "                         their augmentation (defaults 2, 10, 0.2, 0.1, 0.02)\n"
             "  --cache-mb MB          runtime cache bound (default 64)\n"
             "  --local-epochs E       local-only epochs (default 20)   --local-lr X (default 0.02)\n"
             "  --rounds R             fedavg rounds (default 5)   --fed-epochs E (default 1)\n"
+            "  --fed-lr X             fedavg's client learning rate (default 0.05)\n"
             "  --central-epochs E     centralized epochs over the pooled data (default 1)\n"
             "  --methods LIST         comma-separated subset of the methods (default all)\n"
             "  --batch B              (default 32)\n"
@@ -95,6 +102,7 @@ int cmd_scenario(int argc, char **argv) {
     const char *json = NULL, *svg = NULL, *which = NULL, *methods = NULL, *users = NULL;
     int cache_mb = (int)(c.cache_bytes >> 20), threads = 0, quiet = 0, user_tokens = (int)c.user_tokens,
         pretrain_tokens = (int)c.pretrain_tokens;
+    double aug_f[4] = {c.aug.rotate_deg, c.aug.noise, c.aug.contrast, c.aug.brightness};
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
@@ -119,12 +127,18 @@ int cmd_scenario(int argc, char **argv) {
                    cli_int(&a, "rounds", 1, 10000, &c.rounds) || cli_int(&a, "fed-epochs", 1, 1000, &c.fed_epochs) ||
                    cli_int(&a, "central-epochs", 1, 1000, &c.central_epochs) ||
                    cli_int(&a, "freeze", 0, 63, &c.freeze) || cli_int(&a, "aug-variants", 1, 1024, &c.aug_variants) ||
+                   cli_int(&a, "lr-split", 0, 63, &c.lr_split) || cli_int(&a, "aug-shift", 0, 64, &c.aug.shift) ||
                    cli_int(&a, "cache-mb", 0, 1 << 20, &cache_mb) || cli_int(&a, "batch", 1, 1 << 16, &c.batch) ||
                    cli_int(&a, "threads", 1, 1024, &threads)) {
         } else if (cli_double(&a, "public-frac", 0.0, 0.99, &c.users.public_frac) ||
                    cli_double(&a, "dominant-frac", 0.0, 1.0, &c.users.dominant_frac) ||
                    cli_double(&a, "lr", 1e-9, 10.0, &c.lr) || cli_double(&a, "local-lr", 1e-9, 10.0, &c.local_lr) ||
-                   cli_double(&a, "pretrain-lr", 1e-9, 10.0, &c.pretrain_lr)) {
+                   cli_double(&a, "fed-lr", 1e-9, 10.0, &c.fed_lr) ||
+                   cli_double(&a, "pretrain-lr", 1e-9, 10.0, &c.pretrain_lr) ||
+                   cli_double(&a, "l2sp", 0.0, 1e6, &c.l2sp) || cli_double(&a, "label-prior", 0.0, 1e6, &c.label_prior) || cli_double(&a, "aug-rotate", 0.0, 180.0, &aug_f[0]) ||
+                   cli_double(&a, "aug-noise", 0.0, 1.0, &aug_f[1]) ||
+                   cli_double(&a, "aug-contrast", 0.0, 0.99, &aug_f[2]) ||
+                   cli_double(&a, "aug-brightness", 0.0, 1.0, &aug_f[3]) || cli_double(&a, "lr-below", 0.0, 1000.0, &c.lr_below)) {
         } else if (cli_u64(&a, "seed", &c.seed)) {
         } else if (cli_positional(&a, &which)) {
         } else
@@ -153,6 +167,10 @@ int cmd_scenario(int argc, char **argv) {
     if (methods && !parse_methods(methods, &c.methods))
         return cli_usage_error(cmd, "--methods takes a comma-separated list of global,local,autonomous,centralized,fedavg");
     c.cache_bytes = (size_t)cache_mb << 20;
+    c.aug.rotate_deg = (float)aug_f[0];
+    c.aug.noise = (float)aug_f[1];
+    c.aug.contrast = (float)aug_f[2];
+    c.aug.brightness = (float)aug_f[3];
     c.threads = threads > 0 ? threads : al_threads_default();
     c.verbose = !quiet;
     al_scenario_result r;

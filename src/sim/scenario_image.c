@@ -29,7 +29,11 @@ void al_scenario_config_default(al_scenario_config *c) {
     c->pretrain_epochs = 3;
     c->pretrain_lr = 0.05;
     c->epochs = 10;
-    c->lr = 0.05;
+    /* device defaults measured on seeds 1-3 (README, "Choosing the defaults"):
+     * label-prior correction, then a gentle fine-tune of the output layer
+     * held near that starting point by L2-SP */
+    c->lr = 0.01;
+    c->fed_lr = 0.05;
     c->local_epochs = 20;
     c->local_lr = 0.02;
     c->rounds = 5;
@@ -37,6 +41,11 @@ void al_scenario_config_default(al_scenario_config *c) {
     c->central_epochs = 1;
     c->freeze = -1;
     c->aug_variants = 1;
+    al_augment_config_default(&c->aug);
+    c->label_prior = 1.0;
+    c->l2sp = 1.0;
+    c->lr_split = 0;
+    c->lr_below = 1.0;
     c->cache_bytes = (size_t)64 << 20;
     c->batch = 32;
     c->threads = 1;
@@ -228,6 +237,24 @@ al_status al_sim_pretrain(const al_scenario_config *c, al_pool *pool, const al_d
         snprintf(buf, sizeof buf, "%d", al_default_freeze(m));
         st = al_model_set_meta(m, "autlearn.freeze", buf);
     }
+    if (st == AL_OK && pub->y_len == 1 && pub->num_classes >= 2 && pub->num_classes <= 1024 && pub->n > 0) {
+        /* the public class prior, for the device's label-prior correction */
+        int K = pub->num_classes;
+        double *cnt = calloc((size_t)K, sizeof(double));
+        char *buf = malloc((size_t)K * 24 + 1);
+        if (!cnt || !buf) {
+            st = al_error(AL_ENOMEM, "out of memory");
+        } else {
+            for (int i = 0; i < pub->n; i++)
+                if (pub->y[i] >= 0 && pub->y[i] < K) cnt[pub->y[i]] += 1.0;
+            size_t o = 0;
+            for (int k = 0; k < K; k++)
+                o += (size_t)snprintf(buf + o, 24, "%s%.6g", k ? "," : "", (cnt[k] + 1.0) / (pub->n + K));
+            st = al_model_set_meta(m, "autlearn.class_prior", buf);
+        }
+        free(cnt);
+        free(buf);
+    }
     if (st) {
         al_model_free(m);
         return st;
@@ -308,6 +335,11 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
             al_sim_train_config(&pc.train, c, c->epochs, c->lr, c->seed + 1000 + (uint64_t)k);
             pc.freeze = r->freeze;
             pc.aug_variants = c->aug_variants;
+            pc.aug = c->aug;
+            pc.label_prior = c->label_prior;
+            pc.train.l2sp = c->l2sp;
+            pc.train.lr_split = c->lr_split;
+            pc.train.lr_below = c->lr_below;
             curve_cb cb = {work, pool, al_users_test(u, k), c->batch, m->curve, AL_MAX_CURVE, 0, AL_OK};
             pc.train.progress = on_epoch;
             pc.train.progress_user = &cb;
@@ -436,7 +468,7 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
                 const al_dataset *tr = al_users_train(u, k);
                 al_model_copy_weights(work, global);
                 al_train_config tc;
-                al_sim_train_config(&tc, c, c->fed_epochs, c->lr, c->seed + 5000 + (uint64_t)(rd * U + k));
+                al_sim_train_config(&tc, c, c->fed_epochs, c->fed_lr > 0 ? c->fed_lr : c->lr, c->seed + 5000 + (uint64_t)(rd * U + k));
                 tc.sched = AL_SCHED_CONST;
                 al_trainer *t;
                 if ((st = al_trainer_new(work, pool, &tc, &t)) != AL_OK) break;

@@ -34,6 +34,9 @@ void al_scenario_config_text_default(al_scenario_config *c) {
     c->pretrain_lr = 0.002;
     c->epochs = 3;
     c->lr = 0.003;
+    c->fed_lr = 0.0;
+    c->label_prior = 0.0; /* image-only device options */
+    c->l2sp = 0.0;
     c->device_batch = 8;
     c->local_epochs = 2;
     c->local_lr = 0.002;

@@ -54,9 +54,15 @@ typedef struct al_scenario_config {
     int local_epochs;
     double local_lr;
     int rounds, fed_epochs;   /* fedavg */
+    double fed_lr;            /* fedavg's client learning rate (image); 0: lr */
     int central_epochs;
     int freeze;               /* -1: al_default_freeze (the output layer) */
     int aug_variants;
+    al_augment_config aug;    /* autonomous: the augmentation of variants 1.. */
+    double label_prior;       /* autonomous: al_personalize_config.label_prior (image default 1, 0 = off) */
+    double l2sp;              /* autonomous: L2-SP strength toward the cloud weights (al_train_config.l2sp) */
+    int lr_split;             /* autonomous: nodes below it train at lr * lr_below; 0 = off */
+    double lr_below;
     size_t cache_bytes;
     int batch;
     int threads;

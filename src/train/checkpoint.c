@@ -267,15 +267,21 @@ typedef struct cfg_field {
     int real;
     int64_t i;
     double d;
+    /* optional: written only when it differs from dflt, and read as dflt
+     * when absent, so checkpoints from before the field still load */
+    int optional;
+    double dflt;
 } cfg_field;
 
-#define NCFG 21
+#define NCFG 24
 /* Every field that changes the trajectory (not the callbacks, nor where and
  * how often checkpoints go). */
 static void cfg_fields(const al_train_config *c, cfg_field *f) {
     int n = 0;
-#define I(nm, v) f[n++] = (cfg_field){nm, 0, (int64_t)(v), 0.0}
-#define D(nm, v) f[n++] = (cfg_field){nm, 1, 0, (double)(v)}
+#define I(nm, v) f[n++] = (cfg_field){nm, 0, (int64_t)(v), 0.0, 0, 0.0}
+#define D(nm, v) f[n++] = (cfg_field){nm, 1, 0, (double)(v), 0, 0.0}
+#define OI(nm, v, df) f[n++] = (cfg_field){nm, 0, (int64_t)(v), 0.0, 1, (double)(df)}
+#define OD(nm, v, df) f[n++] = (cfg_field){nm, 1, 0, (double)(v), 1, (double)(df)}
     I("optim", c->optim);
     D("lr", c->lr);
     D("momentum", c->momentum);
@@ -297,6 +303,11 @@ static void cfg_fields(const al_train_config *c, cfg_field *f) {
     I("patience", c->patience);
     I("max_rollbacks", c->max_rollbacks);
     D("rollback_lr_factor", c->rollback_lr_factor);
+    OD("l2sp", c->l2sp, 0.0);
+    OI("lr_split", c->lr_split, 0);
+    OD("lr_below", c->lr_below, 1.0);
+#undef OI
+#undef OD
 #undef I
 #undef D
 }
@@ -345,6 +356,7 @@ al_status al_snap_write(al_trainer *t, const char *path) {
     cfg_fields(&t->cfg, f);
     char key[96];
     for (int i = 0; i < NCFG; i++) {
+        if (f[i].optional && (f[i].real ? f[i].d : (double)f[i].i) == f[i].dflt) continue;
         snprintf(key, sizeof key, K("cfg.%s"), f[i].name);
         if (f[i].real)
             gguf_set_f64(w, key, f[i].d);
@@ -557,6 +569,13 @@ static al_status check_match(const gguf_reader *r, const al_trainer *t) {
     char key[96];
     for (int i = 0; i < NCFG; i++) {
         snprintf(key, sizeof key, K("cfg.%s"), f[i].name);
+        if (f[i].optional && gguf_find_kv(r, key) < 0) {
+            double have = f[i].real ? f[i].d : (double)f[i].i;
+            if (have != f[i].dflt)
+                return al_error(AL_EINVAL, "it was written with %s = %.17g; this trainer has %.17g", f[i].name,
+                                f[i].dflt, have);
+            continue;
+        }
         if (f[i].real) {
             double v;
             if ((st = gguf_get_f64(r, key, &v))) return st;

@@ -75,9 +75,10 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
     size_t ng = 0, trained = 0, trainable_all = 0, np = 0;
     al_arena oa = {0};
     for (int pass = 0; pass < 2; pass++) {
-        /* the optimizer's block: four pointer tables, then the state floats */
+        /* the optimizer's block: five pointer tables, then the state floats
+         * (and L2-SP's copy of the starting weights) */
         if (pass == 1)
-            for (int t = 0; t < 4; t++) (void)al_arena_bytes(&oa, sizeof(void *) * (np ? np : 1));
+            for (int t = 0; t < 5; t++) (void)al_arena_bytes(&oa, sizeof(void *) * (np ? np : 1));
         for (int i = 0; i < m->nnodes; i++) {
             const al_node *nd = &m->nodes[i];
             for (int p = 0; p < nd->nparams; p++) {
@@ -91,7 +92,7 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
                     np++;
                     trained += pr->n;
                 } else {
-                    for (int b = 0; b < nbuf; b++) (void)al_arena_floats(&oa, pr->n);
+                    for (int b = 0; b < nbuf + (tc->l2sp != 0.0); b++) (void)al_arena_floats(&oa, pr->n);
                 }
             }
             if (pass == 0 && nd->cfg.type == AL_L_LSTM) j->lstm_units += (size_t)nd->cfg.units;

@@ -20,6 +20,9 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
     o->beta2 = (float)cfg->beta2;
     o->eps = (float)cfg->eps;
     o->nesterov = cfg->nesterov;
+    o->l2sp = (float)cfg->l2sp;
+    o->lr_below = (float)cfg->lr_below;
+    o->lr_split = cfg->lr_split > 0 && cfg->lr_split < m->nnodes ? &m->nodes[cfg->lr_split] : NULL;
     int nbuf = 0;
     if (o->kind == AL_OPT_SGD)
         nbuf = o->momentum != 0.0f ? 1 : 0;
@@ -50,6 +53,7 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
         const al_node **nodes = al_arena_bytes(&a, sizeof(al_node *) * (size_t)(np ? np : 1));
         float **s1 = al_arena_bytes(&a, sizeof(float *) * (size_t)(np ? np : 1));
         float **s2 = al_arena_bytes(&a, sizeof(float *) * (size_t)(np ? np : 1));
+        float **anc = al_arena_bytes(&a, sizeof(float *) * (size_t)(np ? np : 1));
         int k = 0;
         for (int i = 0; i < m->nnodes; i++)
             for (int j = 0; j < m->nodes[i].nparams; j++) {
@@ -57,11 +61,15 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
                 if (!param_trained(&m->nodes[i], pr)) continue;
                 float *b1 = nbuf >= 1 ? al_arena_floats(&a, pr->n) : NULL;
                 float *b2 = nbuf >= 2 ? al_arena_floats(&a, pr->n) : NULL;
+                float *b3 = cfg->l2sp != 0.0 ? al_arena_floats(&a, pr->n) : NULL;
                 if (pass == 1) {
                     p[k] = pr;
                     nodes[k] = &m->nodes[i];
                     s1[k] = b1;
                     s2[k] = b2;
+                    anc[k] = b3;
+                    /* the starting point L2-SP pulls toward: the weights now */
+                    if (b3) memcpy(b3, pr->w, sizeof(float) * pr->n);
                 }
                 k++;
             }
@@ -70,6 +78,7 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
             o->node = nodes;
             o->s1 = s1;
             o->s2 = s2;
+            o->anchor = anc;
         }
     }
     o->np = np;
@@ -116,17 +125,18 @@ static void sgd_momentum(float *restrict w, const float *restrict g, float *rest
     }
 }
 
-static void sgd_tensor(const al_optim *o, al_param *p, float *buf, float lr) {
-    float wd = o->weight_decay, mu = o->momentum;
+static void sgd_tensor(const al_optim *o, al_param *p, float *buf, const float *anchor, float lr) {
+    float wd = o->weight_decay, mu = o->momentum, sp = o->l2sp;
     float *w = p->w;
     const float *g = p->g;
-    if (buf && wd == 0.0f && !o->nesterov) {
+    if (buf && wd == 0.0f && !o->nesterov && (sp == 0.0f || !anchor)) {
         sgd_momentum(w, g, buf, p->n, mu, lr);
         return;
     }
     for (size_t i = 0; i < p->n; i++) {
         float d = g[i];
         if (wd != 0.0f) d += wd * w[i];
+        if (anchor) d += sp * (w[i] - anchor[i]);
         if (buf) {
             buf[i] = mu * buf[i] + d;
             d = o->nesterov ? d + mu * buf[i] : buf[i];
@@ -138,15 +148,16 @@ static void sgd_tensor(const al_optim *o, al_param *p, float *buf, float lr) {
 /* PyTorch Adam/AdamW: (AdamW: w *= 1 - lr*wd) (Adam: g += wd*w);
  * m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
  * w -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps), bc_i = 1 - b_i^t. */
-static void adam_tensor(const al_optim *o, al_param *p, float *m, float *v, float lr, float step_size,
-                        float bc2_sqrt) {
-    float wd = o->weight_decay, b1 = o->beta1, b2 = o->beta2, eps = o->eps;
+static void adam_tensor(const al_optim *o, al_param *p, float *m, float *v, const float *anchor, float lr,
+                        float step_size, float bc2_sqrt) {
+    float wd = o->weight_decay, b1 = o->beta1, b2 = o->beta2, eps = o->eps, sp = o->l2sp;
     float decay = 1.0f - lr * wd;
     int decoupled = o->kind == AL_OPT_ADAMW;
     float *w = p->w;
     const float *g = p->g;
     for (size_t i = 0; i < p->n; i++) {
         float d = g[i];
+        if (anchor) d += sp * (w[i] - anchor[i]);
         if (wd != 0.0f) {
             if (decoupled)
                 w[i] *= decay;
@@ -172,10 +183,12 @@ void al_optim_step(al_optim *o, float lr) {
     for (int i = 0; i < o->np; i++) {
         /* frozen after the trainer was created: leave it alone */
         if (!o->node[i]->trainable) continue;
+        /* nodes are stored in order, so "below the split" is a pointer comparison */
+        float scale = o->lr_split && o->node[i] < o->lr_split ? o->lr_below : 1.0f;
         if (o->kind == AL_OPT_SGD)
-            sgd_tensor(o, o->p[i], o->s1[i], lr);
+            sgd_tensor(o, o->p[i], o->s1[i], o->anchor[i], lr * scale);
         else
-            adam_tensor(o, o->p[i], o->s1[i], o->s2[i], lr, step_size, bc2_sqrt);
+            adam_tensor(o, o->p[i], o->s1[i], o->s2[i], o->anchor[i], lr * scale, step_size * scale, bc2_sqrt);
     }
 }
 

@@ -19,6 +19,14 @@ typedef struct al_optim {
     al_param **p;      /* np pointers into the model */
     const al_node **node; /* np: the node owning p[i] */
     float **s1, **s2;  /* np state buffers each (NULL when unused) */
+    /* L2-SP: anchor[i] holds p[i]'s weights when the optimizer was made
+     * (NULL when cfg.l2sp == 0); the gradient gets l2sp * (w - anchor) */
+    float **anchor;
+    float l2sp;
+    /* discriminative rates: tensors of nodes below lr_split train at
+     * lr * lr_below (lr_split NULL: all at lr) */
+    const al_node *lr_split;
+    float lr_below;
     size_t nfloats;    /* trained floats in all */
     void *block;
 } al_optim;

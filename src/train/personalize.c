@@ -10,8 +10,14 @@
  * recomputes the prefix every time, which is what the tests compare with. */
 #include "optim.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#define AL_PRIOR_MAX_CLASSES 1024
+
+static void apply_label_prior(al_model *m, const al_dataset *d, double alpha);
 #include <time.h>
 
 void al_personalize_config_default(al_personalize_config *c) {
@@ -164,12 +170,16 @@ al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train
                             m->nodes[i].cfg.src, start);
     if (c->aug_variants > 1 && (m->in.ndim != 3 || m->input_tokens))
         return al_error(AL_EINVAL, "augmentation variants need an image model (input CxHxW)");
+    if (!(c->label_prior >= 0.0 && c->label_prior <= 1e6))
+        return al_error(AL_ERANGE, "label_prior must be in 0..1e6, got %g", c->label_prior);
     /* the memory budget: fitted before anything is allocated */
     al_mem_plan plan;
     al_status pst = al_personalize_plan_memory(m, pool, train, cache, c, &plan);
     if (pst) return pst;
     psrc *s = al_calloc(1, sizeof *s);
     if (!s) return AL_ENOMEM;
+    /* before the trainer exists, so L2-SP's starting point includes the shift */
+    apply_label_prior(m, train, c->label_prior);
     s->plan = plan;
     s->cfg = *c;
     s->c = &s->cfg;
@@ -225,6 +235,47 @@ al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train
 fail:
     al_trainer_free(t);
     return st;
+}
+
+/* The cloud's training prior q (K entries) from the model's metadata
+ * "autlearn.class_prior" (comma-separated, written by pre-training); uniform
+ * when absent or malformed. */
+static void cloud_prior(const al_model *m, int K, double *q) {
+    for (int k = 0; k < K; k++) q[k] = 1.0 / K;
+    const char *s = al_model_meta(m, "autlearn.class_prior");
+    if (!s) return;
+    double v[AL_PRIOR_MAX_CLASSES], sum = 0.0;
+    for (int k = 0; k < K; k++) {
+        char *end;
+        v[k] = strtod(s, &end);
+        if (end == s || !(v[k] > 0.0 && v[k] <= 1.0) || (k < K - 1 ? *end != ',' : *end != '\0')) return;
+        sum += v[k];
+        s = end + 1;
+    }
+    for (int k = 0; k < K; k++) q[k] = v[k] / sum;
+}
+
+/* The label-prior correction of al_personalize_config.label_prior: shifts
+ * the output bias (K floats) by log(p_k / q_k). With a shifted prior and an
+ * unchanged p(x | y), Bayes' rule turns the cloud's posterior into the
+ * user's by exactly this shift of the logits. */
+static void apply_label_prior(al_model *m, const al_dataset *d, double alpha) {
+    al_node *out = &m->nodes[m->nnodes - 1];
+    int K = d->num_classes;
+    if (alpha <= 0.0 || d->y_len != 1 || K < 2 || K > AL_PRIOR_MAX_CLASSES || !out->trainable ||
+        out->cfg.type != AL_L_DENSE || !out->cfg.bias || out->cfg.units != K || out->nparams < 2 ||
+        out->params[1].n != (size_t)K)
+        return;
+    double n[AL_PRIOR_MAX_CLASSES] = {0}, q[AL_PRIOR_MAX_CLASSES];
+    int total = 0;
+    for (int i = 0; i < d->n; i++)
+        if (d->y[i] >= 0 && d->y[i] < K) {
+            n[d->y[i]] += 1.0;
+            total++;
+        }
+    cloud_prior(m, K, q);
+    float *b = out->params[1].w;
+    for (int k = 0; k < K; k++) b[k] += (float)log((n[k] + alpha) / (total + K * alpha) / q[k]);
 }
 
 static int file_exists(const char *path) {

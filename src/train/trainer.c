@@ -49,6 +49,9 @@ void al_train_config_default(al_train_config *c) {
     c->checkpoint_every = 0;
     c->max_rollbacks = 3;
     c->rollback_lr_factor = 0.1;
+    c->l2sp = 0.0;
+    c->lr_split = 0;
+    c->lr_below = 1.0;
 }
 
 static double now_seconds(void) {
@@ -84,6 +87,10 @@ static al_status check_config(const al_train_config *c) {
     if (c->warmup_steps < 0) return al_error(AL_EINVAL, "warmup_steps must be >= 0, got %d", c->warmup_steps);
     if (!(c->clip_norm >= 0.0)) return al_error(AL_EINVAL, "clip_norm must be >= 0, got %g", c->clip_norm);
     if (c->patience < 0) return al_error(AL_EINVAL, "patience must be >= 0, got %d", c->patience);
+    if (!(c->l2sp >= 0.0 && c->l2sp <= 1e6)) return al_error(AL_EINVAL, "l2sp must be in 0..1e6, got %g", c->l2sp);
+    if (c->lr_split < 0) return al_error(AL_EINVAL, "lr_split must be >= 0, got %d", c->lr_split);
+    if (c->lr_split > 0 && !(c->lr_below >= 0.0 && c->lr_below <= 1e3))
+        return al_error(AL_EINVAL, "lr_below must be in 0..1000, got %g", c->lr_below);
     if (c->checkpoint_every < 0)
         return al_error(AL_EINVAL, "checkpoint_every must be >= 0 steps, got %d", c->checkpoint_every);
     if (c->checkpoint_path && !*c->checkpoint_path) return al_error(AL_EINVAL, "checkpoint_path is empty");
