@@ -119,15 +119,6 @@ int al_gemm_force(al_gemm_variant v) {
     return 1;
 }
 
-static int getenv_no8(void) {
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("AL_GEMM_NO8");
-        v = e && e[0] == '1';
-    }
-    return v;
-}
-
 static const gemm_kernel *kernel_of(al_gemm_variant v) {
     switch (v) {
 #ifdef AL_GEMM_X86
@@ -146,7 +137,7 @@ static const gemm_kernel *kernel_of(al_gemm_variant v) {
  * results stay the same for any thread count. */
 static const gemm_kernel *kernel_for(al_gemm_variant v, int M) {
 #ifdef AL_GEMM_X86
-    if (v == AL_GEMM_AVX512 && !getenv_no8() && (M + 7) / 8 * 8 < (M + 11) / 12 * 12) return &k_avx512_8;
+    if (v == AL_GEMM_AVX512 && (M + 7) / 8 * 8 < (M + 11) / 12 * 12) return &k_avx512_8;
 #endif
     AL_UNUSED(M);
     return kernel_of(v);
@@ -302,15 +293,6 @@ static void pack_b_any(const gemm_args *g, int NR, int p0, int kc, int j0, int n
         pack_b(g, NR, p0, kc, j0, nc, dst);
 }
 
-static int nopanel(void) {
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("AL_GEMM_NOPANEL");
-        v = e && e[0] == '1';
-    }
-    return v;
-}
-
 /* C[m0..m1) x [n0..n1) *= beta (beta 0 clears, never reads C). */
 static void scale_c(const gemm_args *g, int m0, int m1, int n0, int n1) {
     for (int i = m0; i < m1; i++) {
@@ -416,7 +398,7 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
             /* When all of M is one A block, each B panel is used right
              * after it is packed (from L1), instead of packing the whole
              * kc x nc block (up to 2 MB, past L2) and reading it back. */
-            int one_block = m1 - m0 <= kn->mc && !nopanel();
+            int one_block = m1 - m0 <= kn->mc;
             if (!one_block) pack_b_any(g, NR, pc, kc, jc, nc, pb);
             for (int ic = m0; ic < m1; ic += kn->mc) {
                 int mc = AL_MIN(kn->mc, m1 - ic);

@@ -18,6 +18,10 @@
  * layers of a CNN, P = 49 or 196): the per-sample GEMM would be thin, so
  * the whole batch is multiplied at once into scratch [F, nP] and scattered.
  * 1x1 stride-1 unpadded convolutions skip im2col: x_i already is col_i.
+ * Either route is an implicit GEMM: al_sgemm_bpack's packer
+ * (al_im2col_pack) builds each B panel straight from the images, so the
+ * column matrix is never written and read back (AL_CONV_IMPLICIT=0 brings
+ * back im2col + al_sgemm, for A/B timing).
  *
  * Scratch (e->ws): col [CKK, nP] then out/dYt [F, nP]. Nothing is saved in
  * aux: backward recomputes im2col, chunk by chunk of samples (see
