@@ -216,6 +216,15 @@ void al_node_param(al_node *nd, int i, const char *name, int ndim, const int *di
  * this CPU; runs on the pool's threads with a static split. */
 void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+/* The same with op(B) K x N produced by a packing callback instead of a
+ * stored matrix (implicit GEMM: conv packs straight from the image).
+ * pack(ctx, p0, kc, j0, nc, NR, dst) writes op(B)[p0 .. p0+kc) x [j0 .. j0+nc)
+ * as NR-column panels: the panel of columns c .. c+NR (c a multiple of NR)
+ * starts at dst + c*kc and holds dst[p*NR + j] = op(B)[p0+p][j0+c+j],
+ * columns past nc zero. It runs on the GEMM's threads, concurrently. */
+typedef void (*al_bpack_fn)(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst);
+void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, const float *A, int lda,
+                    al_bpack_fn pack, const void *ctx, float beta, float *C, int ldc);
 /* The plain-C reference every fast variant is checked against. */
 void al_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc);
@@ -252,6 +261,14 @@ const char *al_gemm_variant_name(al_gemm_variant v);
  * overwrites x with the sum of every column entry that reads each pixel. */
 void al_im2col(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol);
 void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x);
+/* The column matrix of n samples side by side ([C*k*k, n*Ho*Wo], sample i
+ * at column i*Ho*Wo) as al_sgemm_bpack's B, packed from the images x
+ * [n,C,H,W] without writing the matrix (ctx: an al_im2col_src). */
+typedef struct al_im2col_src {
+    const float *x;
+    int C, H, W, k, s, p, Ho, Wo;
+} al_im2col_src;
+void al_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst);
 
 /* int8 weights of a node (src/compile/quant.c); NULL is fine. */
 struct al_qnode;

@@ -116,8 +116,68 @@ static void check_adjoint(int C, int H, int W, int k, int s, int p) {
     free(c2);
 }
 
+/* al_sgemm_bpack with al_im2col_pack (implicit GEMM over n samples side
+ * by side) against im2col + al_sgemm_ref, on every GEMM variant, 1 and 2
+ * threads (bitwise equal for the packed variants); M around the 8 and 12
+ * row tiles. */
+static void check_implicit(al_pool *pools[2], int n, int C, int H, int W, int F, int k, int s, int p) {
+    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1, P = Ho * Wo, CKK = C * k * k, nP = n * P;
+    al_rng r;
+    al_rng_seed(&r, (uint64_t)(n * 131 + C * 17 + H * 7 + F), 1);
+    float *x = malloc(sizeof(float) * (size_t)n * C * H * W), *w = malloc(sizeof(float) * (size_t)F * CKK);
+    float *col = malloc(sizeof(float) * (size_t)CKK * nP), *want = malloc(sizeof(float) * (size_t)F * nP);
+    float *got = malloc(sizeof(float) * (size_t)F * nP), *got1 = malloc(sizeof(float) * (size_t)F * nP);
+    for (size_t i = 0; i < (size_t)n * C * H * W; i++) x[i] = al_rng_normal(&r);
+    for (size_t i = 0; i < (size_t)F * CKK; i++) w[i] = al_rng_normal(&r);
+    for (int i = 0; i < n; i++) al_im2col(x + (size_t)i * C * H * W, C, H, W, k, s, p, col + (size_t)i * P, nP);
+    for (size_t i = 0; i < (size_t)F * nP; i++) want[i] = 0.5f * (float)i;
+    al_sgemm_ref(0, 0, F, nP, CKK, 1.0f, w, CKK, col, nP, 0.5f, want, nP);
+    al_im2col_src src = {x, C, H, W, k, s, p, Ho, Wo};
+    for (int v = 0; v < AL_GEMM_NVARIANTS; v++) {
+        if (!al_gemm_force((al_gemm_variant)v)) continue;
+        for (int t = 0; t < 2; t++) {
+            for (size_t i = 0; i < (size_t)F * nP; i++) got[i] = 0.5f * (float)i;
+            al_sgemm_bpack(pools[t], 0, F, nP, CKK, 1.0f, w, CKK, al_im2col_pack, &src, 0.5f, got, nP);
+            int bad = 0;
+            for (size_t i = 0; i < (size_t)F * nP; i++)
+                if (!(fabsf(got[i] - want[i]) <= 1e-4f * (CKK + 1) * (1.0f + fabsf(want[i])))) {
+                    if (bad++ < 3)
+                        fprintf(stderr, "implicit %s t=%d n=%d C=%d %dx%d F=%d k=%d s=%d p=%d: [%zu] %g want %g\n",
+                                al_gemm_variant_name((al_gemm_variant)v), t + 1, n, C, H, W, F, k, s, p, i, got[i],
+                                want[i]);
+                }
+            CHECK(bad == 0);
+            if (t == 0) memcpy(got1, got, sizeof(float) * (size_t)F * nP);
+            if (t == 1 && v != AL_GEMM_REF) CHECK(memcmp(got1, got, sizeof(float) * (size_t)F * nP) == 0);
+        }
+    }
+    al_gemm_force(AL_GEMM_AUTO);
+    free(x);
+    free(w);
+    free(col);
+    free(want);
+    free(got);
+    free(got1);
+}
+
 int main(void) {
     gc_opts o = gc_defaults();
+    {
+        al_pool *pools[2] = {NULL, NULL};
+        REQUIRE_OK(al_pool_new(1, &pools[0]));
+        REQUIRE_OK(al_pool_new(2, &pools[1]));
+        check_implicit(pools, 1, 1, 1, 1, 1, 1, 1, 0);
+        check_implicit(pools, 3, 1, 28, 28, 32, 3, 1, 1); /* the reference CNN's first conv */
+        check_implicit(pools, 2, 7, 7, 7, 33, 3, 1, 1);
+        check_implicit(pools, 2, 3, 33, 29, 64, 5, 2, 2);
+        check_implicit(pools, 5, 33, 7, 7, 16, 3, 1, 0);
+        check_implicit(pools, 1, 2, 9, 11, 7, 3, 3, 2);
+        check_implicit(pools, 3, 4, 5, 5, 12, 1, 2, 1);
+        check_implicit(pools, 2, 32, 14, 14, 64, 3, 1, 1); /* K = 288 > KC */
+        check_implicit(pools, 4, 3, 17, 16, 257, 3, 1, 1);
+        al_pool_free(pools[0]);
+        al_pool_free(pools[1]);
+    }
     /* conv: stride 1/2, pad 0/1/2, k 1/3/5, bias 0/1, C = 1..5, odd sizes */
     const char *conv_specs[] = {
         "input 1x5x5; conv 2 k=3 p=1",

@@ -72,3 +72,69 @@ void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, 
                 }
             }
 }
+
+/* Implicit im2col: the panels al_sgemm_bpack asks for, read from the images.
+ * A panel's NR columns (batch pixels j = i*P + oy*Wo + ox) fall into runs
+ * of one output row of one sample; each run is found once per panel, and
+ * each of the kc rows (c, ky, kx) then copies every run as im2col copies a
+ * row, into the panel instead of a column matrix that the GEMM would read
+ * back. NR is at most 64 (the kernels' widest tile is 32). */
+#define PACK_RUNS_MAX 64
+void al_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst) {
+    const al_im2col_src *a = ctx;
+    const int k = a->k, s = a->s, H = a->H, W = a->W, Wo = a->Wo;
+    const long P = (long)a->Ho * Wo;
+    const size_t HW = (size_t)H * W, CHW = (size_t)a->C * HW;
+    struct {
+        const float *base; /* the sample's image */
+        int iy0, ix0, len, off;
+    } run[PACK_RUNS_MAX];
+    for (int cb = 0; cb < nc; cb += NR, dst += (size_t)NR * kc) {
+        int ncols = AL_MIN(NR, nc - cb), nrun = 0;
+        for (int t = 0; t < ncols && nrun < PACK_RUNS_MAX;) {
+            long j = (long)j0 + cb + t, q = j % P;
+            int oy = (int)(q / Wo), ox = (int)(q % Wo);
+            int len = AL_MIN(Wo - ox, ncols - t);
+            run[nrun].base = a->x + (size_t)(j / P) * CHW;
+            run[nrun].iy0 = oy * s - a->p;
+            run[nrun].ix0 = ox * s - a->p;
+            run[nrun].len = len;
+            run[nrun].off = t;
+            nrun++;
+            t += len;
+        }
+        int c = p0 / (k * k), ky = p0 / k % k, kx = p0 % k;
+        for (int pp = 0; pp < kc; pp++) {
+            float *d = dst + (size_t)pp * NR;
+            for (int u = 0; u < nrun; u++) {
+                float *o = d + run[u].off;
+                int len = run[u].len, iy = run[u].iy0 + ky, ix = run[u].ix0 + kx;
+                if (iy < 0 || iy >= H) {
+                    for (int t = 0; t < len; t++) o[t] = 0.0f;
+                    continue;
+                }
+                const float *src = run[u].base + (size_t)c * HW + (size_t)iy * W;
+                /* the t in [0, len) with 0 <= ix + t*s < W: [lo, hi) */
+                int lo = ix >= 0 ? 0 : (-ix + s - 1) / s;
+                int hi = ix >= W ? 0 : (W - ix + s - 1) / s;
+                if (lo > len) lo = len;
+                if (hi > len) hi = len;
+                if (hi < lo) hi = lo;
+                for (int t = 0; t < lo; t++) o[t] = 0.0f;
+                if (s == 1)
+                    for (int t = lo; t < hi; t++) o[t] = src[ix + t];
+                else
+                    for (int t = lo; t < hi; t++) o[t] = src[ix + t * s];
+                for (int t = hi; t < len; t++) o[t] = 0.0f;
+            }
+            for (int t = ncols; t < NR; t++) d[t] = 0.0f;
+            if (++kx == k) {
+                kx = 0;
+                if (++ky == k) {
+                    ky = 0;
+                    c++;
+                }
+            }
+        }
+    }
+}

@@ -44,6 +44,7 @@ static const gemm_kernel k_c = {AL_GEMM_C, 4, 8, 256, 128, 2048, al_gemm_ukr_c_4
 #define AL_GEMM_X86 1
 static const gemm_kernel k_avx2 = {AL_GEMM_AVX2, 6, 16, 256, 144, 2048, al_gemm_ukr_avx2_6x16};
 static const gemm_kernel k_avx512 = {AL_GEMM_AVX512, 12, 32, 256, 144, 2048, al_gemm_ukr_avx512_12x32};
+static const gemm_kernel k_avx512_8 = {AL_GEMM_AVX512, 8, 32, 256, 144, 2048, al_gemm_ukr_avx512_8x32};
 #endif
 #if defined(__aarch64__)
 static const gemm_kernel k_neon = {AL_GEMM_NEON, 8, 12, 256, 128, 2040, al_gemm_ukr_neon_8x12};
@@ -131,6 +132,17 @@ static const gemm_kernel *kernel_of(al_gemm_variant v) {
     }
 }
 
+/* The kernel for an M-row product: AVX-512's 8-row tile when it pads M to
+ * fewer rows than the 12-row one (M = 32, 64); the shape alone decides, so
+ * results stay the same for any thread count. */
+static const gemm_kernel *kernel_for(al_gemm_variant v, int M) {
+#ifdef AL_GEMM_X86
+    if (v == AL_GEMM_AVX512 && (M + 7) / 8 * 8 < (M + 11) / 12 * 12) return &k_avx512_8;
+#endif
+    AL_UNUSED(M);
+    return kernel_of(v);
+}
+
 /* ---- per-thread pack buffer --------------------------------------------- */
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -181,6 +193,9 @@ typedef struct gemm_args {
      * `orig`; element (i, j) is stored at C[j*ldc + i] */
     int ct;
     const struct gemm_args *orig;
+    /* al_sgemm_bpack: op(B) comes from this packer (B and tb unused) */
+    al_bpack_fn bpack;
+    const void *bctx;
 } gemm_args;
 
 #if defined(__GNUC__)
@@ -271,6 +286,13 @@ static void pack_b(const gemm_args *g, int NR, int p0, int kc, int j0, int nc, f
     }
 }
 
+static void pack_b_any(const gemm_args *g, int NR, int p0, int kc, int j0, int nc, float *dst) {
+    if (g->bpack)
+        g->bpack(g->bctx, p0, kc, j0, nc, NR, dst);
+    else
+        pack_b(g, NR, p0, kc, j0, nc, dst);
+}
+
 /* C[m0..m1) x [n0..n1) *= beta (beta 0 clears, never reads C). */
 static void scale_c(const gemm_args *g, int m0, int m1, int n0, int n1) {
     for (int i = m0; i < m1; i++) {
@@ -297,6 +319,25 @@ static void region_plain(const gemm_args *g, int m0, int m1, int n0, int n1) {
             }
         }
     }
+}
+
+/* The unpacked fallback for a packer's B: one column of op(B) at a time,
+ * K_CHUNK rows per call, through a stack buffer. */
+#define K_CHUNK 256
+static void region_plain_bpack(const gemm_args *g, int m0, int m1, int n0, int n1) {
+    float bcol[K_CHUNK];
+    scale_c(g, m0, m1, n0, n1);
+    for (int j = n0; j < n1; j++)
+        for (int p0 = 0; p0 < g->K; p0 += K_CHUNK) {
+            int kc = AL_MIN(K_CHUNK, g->K - p0);
+            g->bpack(g->bctx, p0, kc, j, 1, 1, bcol);
+            for (int i = m0; i < m1; i++) {
+                float s = 0.0f;
+                for (int p = 0; p < kc; p++)
+                    s += (g->ta ? g->A[(size_t)(p0 + p) * g->lda + i] : g->A[(size_t)i * g->lda + p0 + p]) * bcol[p];
+                g->C[(size_t)i * g->ldc + j] += g->alpha * s;
+            }
+        }
 }
 
 /* An edge tile (mr x nr of the tile buffer t, row stride NR) into C at
@@ -338,7 +379,9 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
     size_t ncmax = (size_t)(AL_MIN(n1 - n0, kn->nc) + NR - 1) / NR * NR;
     float *pa = thread_buffer((mcmax + ncmax) * (size_t)kcmax);
     if (!pa) {
-        if (g->ct)
+        if (g->bpack)
+            region_plain_bpack(g, m0, m1, n0, n1);
+        else if (g->ct)
             region_plain(g->orig, n0, n1, m0, m1);
         else
             region_plain(g, m0, m1, n0, n1);
@@ -352,13 +395,18 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
         for (int pc = 0; pc < g->K; pc += kn->kc) {
             int kc = AL_MIN(kn->kc, g->K - pc);
             float beta = pc == 0 ? g->beta : 1.0f;
-            pack_b(g, NR, pc, kc, jc, nc, pb);
+            /* When all of M is one A block, each B panel is used right
+             * after it is packed (from L1), instead of packing the whole
+             * kc x nc block (up to 2 MB, past L2) and reading it back. */
+            int one_block = m1 - m0 <= kn->mc;
+            if (!one_block) pack_b_any(g, NR, pc, kc, jc, nc, pb);
             for (int ic = m0; ic < m1; ic += kn->mc) {
                 int mc = AL_MIN(kn->mc, m1 - ic);
                 pack_a(g, MR, ic, mc, pc, kc, pa);
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = AL_MIN(NR, nc - jr);
                     const float *bp = pb + (size_t)jr * kc;
+                    if (one_block) pack_b_any(g, NR, pc, kc, jc + jr, nr, pb + (size_t)jr * kc);
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = AL_MIN(MR, mc - ir);
                         const float *ap = pa + (size_t)ir * kc;
@@ -396,6 +444,10 @@ static void ref_task(void *arg, int ith, int nth) {
     long lo, hi;
     al_split(g->M, ith, nth, &lo, &hi);
     if (lo >= hi) return;
+    if (g->bpack) {
+        region_plain_bpack(g, (int)lo, (int)hi, 0, g->N);
+        return;
+    }
     const float *a = g->ta ? g->A + lo : g->A + (size_t)lo * g->lda;
     al_sgemm_ref(g->ta, g->tb, (int)(hi - lo), g->N, g->K, g->alpha, a, g->lda, g->B, g->ldb, g->beta,
                  g->C + (size_t)lo * g->ldc, g->ldc);
@@ -411,7 +463,7 @@ void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, c
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     al_gemm_variant v = al_gemm_current();
-    gemm_args g = {ta, tb, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, kernel_of(v), 1, 1, 0, NULL};
+    gemm_args g = {ta, tb, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, NULL, NULL};
     int nth = al_pool_size(pool);
     if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
     if (v == AL_GEMM_REF) {
@@ -440,11 +492,30 @@ void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, c
         sw.B = A;
         sw.ldb = lda;
         sw.ct = 1;
+        sw.kn = kernel_for(v, N);
         sw.orig = &g;
         run_packed(pool, nth, &sw);
     } else {
         run_packed(pool, nth, &g);
     }
+}
+
+void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, const float *A, int lda,
+                    al_bpack_fn pack, const void *ctx, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K < 0) K = 0;
+    al_gemm_variant v = al_gemm_current();
+    gemm_args g = {ta, 0, M, N, K, alpha, beta, A, NULL, lda, 0, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, pack, ctx};
+    int nth = al_pool_size(pool);
+    if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
+    if (v == AL_GEMM_REF) {
+        if (nth == 1)
+            ref_task(&g, 0, 1);
+        else
+            al_pool_run(pool, ref_task, &g);
+        return;
+    }
+    run_packed(pool, nth, &g);
 }
 
 static void run_packed(al_pool *pool, int nth, gemm_args *gp) {

@@ -19,6 +19,7 @@ void al_gemm_ukr_c_4x8(long k, const float *a, const float *b, float *c, long ld
 void al_gemm_ukr_avx2_6x16(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);
 void al_gemm_ukr_avx512_12x32(long k, const float *a, const float *b, float *c, long ldc, float alpha,
                               float beta);
+void al_gemm_ukr_avx512_8x32(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);
 #endif
 #if defined(__aarch64__)
 void al_gemm_ukr_neon_8x12(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);

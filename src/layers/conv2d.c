@@ -18,6 +18,10 @@
  * layers of a CNN, P = 49 or 196): the per-sample GEMM would be thin, so
  * the whole batch is multiplied at once into scratch [F, nP] and scattered.
  * 1x1 stride-1 unpadded convolutions skip im2col: x_i already is col_i.
+ * Either route is an implicit GEMM: al_sgemm_bpack's packer
+ * (al_im2col_pack) builds each B panel straight from the images, so the
+ * column matrix is never written and read back (AL_CONV_IMPLICIT=0 brings
+ * back im2col + al_sgemm, for A/B timing).
  *
  * Scratch (e->ws): col [CKK, nP] then out/dYt [F, nP]. Nothing is saved in
  * aux: backward recomputes im2col, chunk by chunk of samples (see
@@ -34,11 +38,22 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CONV_FUSED_MIN 256
 /* Below this many floats of work a sample loop stays on the calling thread. */
 #define CONV_PAR_MIN 32768
+
+/* AL_CONV_IMPLICIT=0 turns the implicit GEMM off (A/B measurements). */
+static int conv_implicit(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("AL_CONV_IMPLICIT");
+        v = !(e && e[0] == '0');
+    }
+    return v;
+}
 
 typedef struct conv_geom {
     int C, H, W, F, k, s, p, Ho, Wo;
@@ -157,6 +172,13 @@ static void fwd_fused(const conv_run *r, int i, int ith_first) {
     if (r->b)
         for (int f = 0; f < g->F; f++)
             for (long q = 0; q < g->P; q++) y[(size_t)f * g->P + q] = r->b[f];
+    if (!is_1x1(g) && conv_implicit()) {
+        al_im2col_src src = {xi, g->C, g->H, g->W, g->k, g->s, g->p, g->Ho, g->Wo};
+        al_sgemm_bpack(r->gemm_pool, 0, g->F, (int)g->P, (int)g->CKK, 1.0f, r->w, (int)g->CKK, al_im2col_pack, &src,
+                       r->b ? 1.0f : 0.0f, y, (int)g->P);
+        al_act_apply(r->nd->cfg.act, y, (size_t)g->F * (size_t)g->P);
+        return;
+    }
     if (!is_1x1(g)) {
         float *slot = r->col + (size_t)ith_first * g->CKK * g->P;
         al_im2col(xi, g->C, g->H, g->W, g->k, g->s, g->p, slot, g->P);
@@ -268,8 +290,14 @@ static al_status conv_forward(al_node *nd, const al_exec *e, const float *x, flo
         return AL_OK;
     }
     int nP = (int)((long)n * r.g.P);
-    for_samples(e->pool, &r, work, im2col_batch);
-    al_sgemm(e->pool, 0, 0, r.g.F, nP, (int)r.g.CKK, 1.0f, r.w, (int)r.g.CKK, r.col, nP, 0.0f, r.out, nP);
+    if (conv_implicit()) {
+        al_im2col_src src = {x, r.g.C, r.g.H, r.g.W, r.g.k, r.g.s, r.g.p, r.g.Ho, r.g.Wo};
+        al_sgemm_bpack(e->pool, 0, r.g.F, nP, (int)r.g.CKK, 1.0f, r.w, (int)r.g.CKK, al_im2col_pack, &src, 0.0f,
+                       r.out, nP);
+    } else {
+        for_samples(e->pool, &r, work, im2col_batch);
+        al_sgemm(e->pool, 0, 0, r.g.F, nP, (int)r.g.CKK, 1.0f, r.w, (int)r.g.CKK, r.col, nP, 0.0f, r.out, nP);
+    }
     for_samples(e->pool, &r, work, scatter_out);
     return AL_OK;
 }
