@@ -2,6 +2,7 @@
  * prefix and trains the rest on one user's private images, with
  * augmentation and the runtime cache; writes the personal model. A thin
  * shell over al_personalize(). */
+#include "al_internal.h"
 #include "cli.h"
 #include "sim/sim.h"
 
@@ -17,7 +18,7 @@ static void usage(FILE *f) {
                "                [--data DIR=data/sotu] [--user-tokens N=30000] [--epochs E=3] [--lr X=0.003]\n"
                "                [--batch B=8] [--freeze K] [--cache-mb MB=256] [--cache-spill FILE] [--threads T]\n"
                "                [--seed S] [--mem-budget MB] [--dry-run] [--checkpoint FILE] [--checkpoint-every N]\n"
-               "                [--resume] [--max-rollbacks N] [--verbose] [--json]\n"
+               "                [--resume] [--max-rollbacks N] [--no-cache] [--naive-plan] [--verbose] [--json]\n"
                "\n"
                "User K's private data is drawn with --seed (and --users/--per-user) exactly as\n"
                "'autlearn scenario' draws it. Nothing is uploaded; the only file written is --out\n"
@@ -38,6 +39,12 @@ static void usage(FILE *f) {
                "  --cache-mb MB         runtime cache bound (default 64; past it, recompute)\n"
                "  --cache-spill FILE    past the bound, keep entries in FILE instead (owner-only,\n"
                "                        removed at the end)\n"
+               "  --no-cache            no runtime cache: the frozen prefix is recomputed at every\n"
+               "                        epoch (text: one pass over the stream per epoch, state\n"
+               "                        carried); the same weights, more work (a benchmark switch)\n"
+               "  --naive-plan          activation memory without liveness (every buffer apart), as\n"
+               "                        an uncompiled model would need; the same weights (a benchmark\n"
+               "                        switch)\n"
                "  --mem-budget MB       memory budget of the whole job (the loaded data set aside):\n"
                "                        the cache bound shrinks first, then the batch halves (which\n"
                "                        changes the result); exit 1 before training if it cannot fit\n"
@@ -85,7 +92,7 @@ static int personalize_text(int argc, char **argv) {
     al_scenario_config_text_default(&c);
     const char *model = NULL, *out = NULL, *user = NULL, *scenario = NULL, *spill = NULL, *ckpt = NULL;
     int threads = 0, json = 0, freeze = -1, cache_mb = (int)(c.cache_bytes >> 20), user_tokens = (int)c.user_tokens;
-    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0;
+    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0, no_cache = 0, naive_plan = 0;
     double mem_mb = 0.0;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
@@ -99,6 +106,10 @@ static int personalize_text(int argc, char **argv) {
             verbose = 1;
         else if (cli_flag(&a, "dry-run"))
             dry_run = 1;
+        else if (cli_flag(&a, "no-cache"))
+            no_cache = 1;
+        else if (cli_flag(&a, "naive-plan"))
+            naive_plan = 1;
         else if (cli_double(&a, "mem-budget", 1.0 / 1024, 1 << 30, &mem_mb)) {
         } else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, 1 << 30, &ckpt_every) ||
                    cli_int(&a, "max-rollbacks", 0, 1000, &max_rollbacks)) {
@@ -133,6 +144,8 @@ static int personalize_text(int argc, char **argv) {
     long long resumed_at = -1;
     if (cli_pool(cmd, threads, &pool)) return CLI_EXIT_RUNTIME;
     if ((st = al_model_load(model, &m)) != AL_OK) goto fail;
+    m->plan_naive = naive_plan;
+    al_model_release_plan(m); /* planned anew, with or without liveness */
     const char *vocab = al_model_meta(m, "autlearn.vocab");
     if (!vocab) {
         st = AL_EINVAL;
@@ -145,7 +158,7 @@ static int personalize_text(int argc, char **argv) {
         freeze = f ? atoi(f) : al_default_freeze(m);
     }
     if ((st = al_model_freeze(m, freeze)) != AL_OK) goto fail;
-    if ((st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
+    if (!no_cache && (st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
     al_personalize_config pc;
     al_personalize_config_default(&pc);
     al_train_config_default(&pc.train);
@@ -182,7 +195,9 @@ static int personalize_text(int argc, char **argv) {
     if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &before)) != AL_OK) goto fail;
     if ((st = al_lm_predict_stream(m, pool, train.v, train.n, cache)) != AL_OK) goto fail;
     al_personalize_report r;
+    double cpu0 = al_cpu_seconds();
     if ((st = al_lm_personalize(m, pool, train.v, train.n, cache, &pc, &r)) != AL_OK) goto fail;
+    double train_cpu = al_cpu_seconds() - cpu0;
     r.mem.cache_requested = plan.cache_requested; /* the bound asked for, before the budget lowered it */
     if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &after)) != AL_OK) goto fail;
     al_model_set_meta(m, "autlearn.personalized", "1");
@@ -202,6 +217,9 @@ static int personalize_text(int argc, char **argv) {
         cli_json_num(&j, "test_top1_after", after.top1);
         cli_json_num(&j, "test_ppl_after", after.ppl);
         cli_json_num(&j, "seconds", r.train.seconds);
+        cli_json_num(&j, "train_cpu_seconds", train_cpu);
+        cli_json_bool(&j, "cache", !no_cache);
+        cli_json_bool(&j, "naive_plan", naive_plan);
         cli_json_int(&j, "prefix_windows", (long long)r.prefix_samples);
         cli_json_int(&j, "cache_hits", (long long)r.cache.hits);
         cli_json_int(&j, "macs", (long long)r.macs);
@@ -250,7 +268,7 @@ int cmd_personalize(int argc, char **argv) {
     c.data_dir = NULL;
     const char *model = NULL, *out = NULL, *spill = NULL, *ckpt = NULL;
     int user = -1, threads = 0, json = 0, freeze = -1, cache_mb = 64;
-    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0;
+    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0, no_cache = 0, naive_plan = 0;
     double mem_mb = 0.0;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
@@ -264,6 +282,10 @@ int cmd_personalize(int argc, char **argv) {
             verbose = 1;
         else if (cli_flag(&a, "dry-run"))
             dry_run = 1;
+        else if (cli_flag(&a, "no-cache"))
+            no_cache = 1;
+        else if (cli_flag(&a, "naive-plan"))
+            naive_plan = 1;
         else if (cli_double(&a, "mem-budget", 1.0 / 1024, 1 << 30, &mem_mb)) {
         } else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, 1 << 30, &ckpt_every) ||
                  cli_int(&a, "max-rollbacks", 0, 1000, &max_rollbacks)) {
@@ -303,6 +325,8 @@ int cmd_personalize(int argc, char **argv) {
     al_status st;
     if (cli_pool(cmd, threads, &pool)) return CLI_EXIT_RUNTIME;
     if ((st = al_model_load(model, &m)) != AL_OK) goto fail;
+    m->plan_naive = naive_plan;
+    al_model_release_plan(m); /* planned anew, with or without liveness */
     if ((st = al_sim_load_users(&c, &u)) != AL_OK) goto fail;
     const al_dataset *tr = al_users_train(u, user), *te = al_users_test(u, user);
     if (freeze < 0) {
@@ -320,7 +344,7 @@ int cmd_personalize(int argc, char **argv) {
     pc.resume = resume;
     long long resumed_at = -1;
     if ((st = resume_note(cmd, resume, ckpt, &resumed_at)) != AL_OK) goto fail;
-    if ((st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
+    if (!no_cache && (st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
     ids = malloc(sizeof(uint64_t) * (size_t)al_dataset_size(tr));
     if (!ids) {
         st = AL_ENOMEM;
@@ -344,7 +368,9 @@ int cmd_personalize(int argc, char **argv) {
     double before, after;
     if ((st = al_evaluate(m, pool, te, plan.batch_used, NULL, &before)) != AL_OK) goto fail;
     al_personalize_report r;
+    double cpu0 = al_cpu_seconds();
     if ((st = al_personalize(m, pool, tr, ids, cache, &pc, NULL, &r)) != AL_OK) goto fail;
+    double train_cpu = al_cpu_seconds() - cpu0;
     if ((st = al_evaluate(m, pool, te, plan.batch_used, NULL, &after)) != AL_OK) goto fail;
     al_model_set_meta(m, "autlearn.personalized", "1");
     if ((st = al_model_save(m, out)) != AL_OK) goto fail;
@@ -360,6 +386,9 @@ int cmd_personalize(int argc, char **argv) {
         cli_json_num(&j, "test_acc_before", before);
         cli_json_num(&j, "test_acc_after", after);
         cli_json_num(&j, "seconds", r.train.seconds);
+        cli_json_num(&j, "train_cpu_seconds", train_cpu);
+        cli_json_bool(&j, "cache", !no_cache);
+        cli_json_bool(&j, "naive_plan", naive_plan);
         cli_json_num(&j, "first_epoch_seconds", r.first_epoch_seconds);
         cli_json_num(&j, "later_epoch_seconds", r.later_epoch_seconds);
         cli_json_int(&j, "macs", (long long)r.macs);
