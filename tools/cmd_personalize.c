@@ -8,6 +8,7 @@
 
 #include "data/text.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,6 +63,48 @@ static void usage(FILE *f) {
                "  --json                print a JSON summary on stdout\n"
                "  -h, --help            this help\n");
 }
+
+/* The job's own memory: the library's allocations go through a counting
+ * allocator, and job_peak_alloc_mb is the peak of live bytes during the job
+ * over those live when it starts (the loaded data set and the cloud model
+ * excluded). Unlike a resident-set difference, it does not depend on what
+ * libc keeps from earlier frees. */
+static atomic_size_t cnt_live, cnt_peak;
+
+static void *cnt_malloc(void *u, size_t n) {
+    (void)u;
+    char *p = malloc(n + 16);
+    if (!p) return NULL;
+    memcpy(p, &n, sizeof n);
+    size_t now = atomic_fetch_add(&cnt_live, n) + n, pk = atomic_load(&cnt_peak);
+    while (now > pk && !atomic_compare_exchange_weak(&cnt_peak, &pk, now)) {
+    }
+    return p + 16;
+}
+
+static void cnt_free(void *u, void *q) {
+    (void)u;
+    if (!q) return;
+    char *p = (char *)q - 16;
+    size_t n;
+    memcpy(&n, p, sizeof n);
+    atomic_fetch_sub(&cnt_live, n);
+    free(p);
+}
+
+static void cnt_install(int on) {
+    al_allocator a = {cnt_malloc, cnt_free, NULL};
+    al_set_allocator(on ? &a : NULL);
+}
+
+/* Starts the job's window: the live bytes now */
+static size_t cnt_mark(void) {
+    size_t now = atomic_load(&cnt_live);
+    atomic_store(&cnt_peak, now);
+    return now;
+}
+
+static double cnt_peak_mb(size_t mark) { return (double)(atomic_load(&cnt_peak) - mark) / 1048576.0; }
 
 /* Says where a --resume goes on from (the library verifies the file again);
  * *at receives the checkpoint's step, -1 without one. */
@@ -193,11 +236,16 @@ static int personalize_text(int argc, char **argv) {
     if (pc.mem_budget_bytes) al_cache_set_bound(cache, plan.cache_used);
     al_lm_eval before, after;
     if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &before)) != AL_OK) goto fail;
-    if ((st = al_lm_predict_stream(m, pool, train.v, train.n, cache)) != AL_OK) goto fail;
-    al_personalize_report r;
+    /* the job: the predict pass (which fills the cache) and the training, the
+     * model planned anew inside it */
+    al_model_release_plan(m);
+    size_t mark = cnt_mark();
     double cpu0 = al_cpu_seconds();
+    if ((st = al_lm_predict_stream(m, pool, train.v, train.n, cache)) != AL_OK) goto fail;
+    double cpu1 = al_cpu_seconds();
+    al_personalize_report r;
     if ((st = al_lm_personalize(m, pool, train.v, train.n, cache, &pc, &r)) != AL_OK) goto fail;
-    double train_cpu = al_cpu_seconds() - cpu0;
+    double train_cpu = al_cpu_seconds() - cpu1, predict_cpu = cpu1 - cpu0, job_peak = cnt_peak_mb(mark);
     r.mem.cache_requested = plan.cache_requested; /* the bound asked for, before the budget lowered it */
     if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &after)) != AL_OK) goto fail;
     al_model_set_meta(m, "autlearn.personalized", "1");
@@ -218,10 +266,13 @@ static int personalize_text(int argc, char **argv) {
         cli_json_num(&j, "test_ppl_after", after.ppl);
         cli_json_num(&j, "seconds", r.train.seconds);
         cli_json_num(&j, "train_cpu_seconds", train_cpu);
+        cli_json_num(&j, "predict_cpu_seconds", predict_cpu);
+        cli_json_num(&j, "job_peak_alloc_mb", job_peak);
         cli_json_bool(&j, "cache", !no_cache);
         cli_json_bool(&j, "naive_plan", naive_plan);
         cli_json_int(&j, "prefix_windows", (long long)r.prefix_samples);
-        cli_json_int(&j, "cache_hits", (long long)r.cache.hits);
+        /* without a runtime cache, r.cache describes the job's per-epoch buffer of the windows */
+        cli_json_int(&j, "cache_hits", cache ? (long long)r.cache.hits : 0);
         cli_json_int(&j, "macs", (long long)r.macs);
         cli_json_int(&j, "cache_entries_spilled", (long long)r.cache.entries_spilled);
         cli_json_int(&j, "steps", r.train.steps);
@@ -257,11 +308,7 @@ out_fail:
     return CLI_EXIT_RUNTIME;
 }
 
-int cmd_personalize(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if ((!strcmp(argv[i], "--scenario") && i + 1 < argc && !strcmp(argv[i + 1], "text")) ||
-            !strcmp(argv[i], "--scenario=text"))
-            return personalize_text(argc, argv);
+static int personalize_image(int argc, char **argv) {
     const char *cmd = "personalize";
     al_scenario_config c;
     al_scenario_config_default(&c);
@@ -368,9 +415,12 @@ int cmd_personalize(int argc, char **argv) {
     double before, after;
     if ((st = al_evaluate(m, pool, te, plan.batch_used, NULL, &before)) != AL_OK) goto fail;
     al_personalize_report r;
+    /* the job, the model planned anew inside it */
+    al_model_release_plan(m);
+    size_t mark = cnt_mark();
     double cpu0 = al_cpu_seconds();
     if ((st = al_personalize(m, pool, tr, ids, cache, &pc, NULL, &r)) != AL_OK) goto fail;
-    double train_cpu = al_cpu_seconds() - cpu0;
+    double train_cpu = al_cpu_seconds() - cpu0, job_peak = cnt_peak_mb(mark);
     if ((st = al_evaluate(m, pool, te, plan.batch_used, NULL, &after)) != AL_OK) goto fail;
     al_model_set_meta(m, "autlearn.personalized", "1");
     if ((st = al_model_save(m, out)) != AL_OK) goto fail;
@@ -387,6 +437,7 @@ int cmd_personalize(int argc, char **argv) {
         cli_json_num(&j, "test_acc_after", after);
         cli_json_num(&j, "seconds", r.train.seconds);
         cli_json_num(&j, "train_cpu_seconds", train_cpu);
+        cli_json_num(&j, "job_peak_alloc_mb", job_peak);
         cli_json_bool(&j, "cache", !no_cache);
         cli_json_bool(&j, "naive_plan", naive_plan);
         cli_json_num(&j, "first_epoch_seconds", r.first_epoch_seconds);
@@ -423,4 +474,17 @@ fail:
     al_users_free(u);
     al_pool_free(pool);
     return cli_fail_lib(cmd, st);
+}
+
+int cmd_personalize(int argc, char **argv) {
+    int text = 0;
+    for (int i = 1; i < argc; i++)
+        if ((!strcmp(argv[i], "--scenario") && i + 1 < argc && !strcmp(argv[i + 1], "text")) ||
+            !strcmp(argv[i], "--scenario=text"))
+            text = 1;
+    /* every object of the job is created and freed inside, under the counting allocator */
+    cnt_install(1);
+    int rc = text ? personalize_text(argc, argv) : personalize_image(argc, argv);
+    cnt_install(0);
+    return rc;
 }

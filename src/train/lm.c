@@ -370,7 +370,6 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
     if (fc.st) st = fc.st;
     r->mem = plan;
     pre += fc.windows;
-    if (own) memset(&r->cache, 0, sizeof r->cache); /* no runtime cache: the epoch's buffer is not one */
     carry_pop(m, &cs);
     al_model_reset_state(m);
     /* the stream pass's prefix work, in samples and MACs */
