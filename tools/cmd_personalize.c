@@ -2,11 +2,13 @@
  * prefix and trains the rest on one user's private images, with
  * augmentation and the runtime cache; writes the personal model. A thin
  * shell over al_personalize(). */
+#include "al_internal.h"
 #include "cli.h"
 #include "sim/sim.h"
 
 #include "data/text.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,7 +19,7 @@ static void usage(FILE *f) {
                "                [--data DIR=data/sotu] [--user-tokens N=30000] [--epochs E=3] [--lr X=0.003]\n"
                "                [--batch B=8] [--freeze K] [--cache-mb MB=256] [--cache-spill FILE] [--threads T]\n"
                "                [--seed S] [--mem-budget MB] [--dry-run] [--checkpoint FILE] [--checkpoint-every N]\n"
-               "                [--resume] [--max-rollbacks N] [--verbose] [--json]\n"
+               "                [--resume] [--max-rollbacks N] [--no-cache] [--naive-plan] [--verbose] [--json]\n"
                "\n"
                "User K's private data is drawn with --seed (and --users/--per-user) exactly as\n"
                "'autlearn scenario' draws it. Nothing is uploaded; the only file written is --out\n"
@@ -43,6 +45,12 @@ static void usage(FILE *f) {
                "  --cache-mb MB         runtime cache bound (default 64; past it, recompute)\n"
                "  --cache-spill FILE    past the bound, keep entries in FILE instead (owner-only,\n"
                "                        removed at the end)\n"
+               "  --no-cache            no runtime cache: the frozen prefix is recomputed at every\n"
+               "                        epoch (text: one pass over the stream per epoch, state\n"
+               "                        carried); the same weights, more work (a benchmark switch)\n"
+               "  --naive-plan          activation memory without liveness (every buffer apart), as\n"
+               "                        an uncompiled model would need; the same weights (a benchmark\n"
+               "                        switch)\n"
                "  --mem-budget MB       memory budget of the whole job (the loaded data set aside):\n"
                "                        the cache bound shrinks first, then the batch halves (which\n"
                "                        changes the result); exit 1 before training if it cannot fit\n"
@@ -60,6 +68,48 @@ static void usage(FILE *f) {
                "  --json                print a JSON summary on stdout\n"
                "  -h, --help            this help\n");
 }
+
+/* The job's own memory: the library's allocations go through a counting
+ * allocator, and job_peak_alloc_mb is the peak of live bytes during the job
+ * over those live when it starts (the loaded data set and the cloud model
+ * excluded). Unlike a resident-set difference, it does not depend on what
+ * libc keeps from earlier frees. */
+static atomic_size_t cnt_live, cnt_peak;
+
+static void *cnt_malloc(void *u, size_t n) {
+    (void)u;
+    char *p = malloc(n + 16);
+    if (!p) return NULL;
+    memcpy(p, &n, sizeof n);
+    size_t now = atomic_fetch_add(&cnt_live, n) + n, pk = atomic_load(&cnt_peak);
+    while (now > pk && !atomic_compare_exchange_weak(&cnt_peak, &pk, now)) {
+    }
+    return p + 16;
+}
+
+static void cnt_free(void *u, void *q) {
+    (void)u;
+    if (!q) return;
+    char *p = (char *)q - 16;
+    size_t n;
+    memcpy(&n, p, sizeof n);
+    atomic_fetch_sub(&cnt_live, n);
+    free(p);
+}
+
+static void cnt_install(int on) {
+    al_allocator a = {cnt_malloc, cnt_free, NULL};
+    al_set_allocator(on ? &a : NULL);
+}
+
+/* Starts the job's window: the live bytes now */
+static size_t cnt_mark(void) {
+    size_t now = atomic_load(&cnt_live);
+    atomic_store(&cnt_peak, now);
+    return now;
+}
+
+static double cnt_peak_mb(size_t mark) { return (double)(atomic_load(&cnt_peak) - mark) / 1048576.0; }
 
 /* Says where a --resume goes on from (the library verifies the file again);
  * *at receives the checkpoint's step, -1 without one. */
@@ -90,7 +140,7 @@ static int personalize_text(int argc, char **argv) {
     al_scenario_config_text_default(&c);
     const char *model = NULL, *out = NULL, *user = NULL, *scenario = NULL, *spill = NULL, *ckpt = NULL;
     int threads = 0, json = 0, freeze = -1, cache_mb = (int)(c.cache_bytes >> 20), user_tokens = (int)c.user_tokens;
-    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0;
+    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0, no_cache = 0, naive_plan = 0;
     double mem_mb = 0.0;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
@@ -104,6 +154,10 @@ static int personalize_text(int argc, char **argv) {
             verbose = 1;
         else if (cli_flag(&a, "dry-run"))
             dry_run = 1;
+        else if (cli_flag(&a, "no-cache"))
+            no_cache = 1;
+        else if (cli_flag(&a, "naive-plan"))
+            naive_plan = 1;
         else if (cli_double(&a, "mem-budget", 1.0 / 1024, 1 << 30, &mem_mb)) {
         } else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, 1 << 30, &ckpt_every) ||
                    cli_int(&a, "max-rollbacks", 0, 1000, &max_rollbacks)) {
@@ -138,6 +192,8 @@ static int personalize_text(int argc, char **argv) {
     long long resumed_at = -1;
     if (cli_pool(cmd, threads, &pool)) return CLI_EXIT_RUNTIME;
     if ((st = al_model_load(model, &m)) != AL_OK) goto fail;
+    m->plan_naive = naive_plan;
+    al_model_release_plan(m); /* planned anew, with or without liveness */
     const char *vocab = al_model_meta(m, "autlearn.vocab");
     if (!vocab) {
         st = AL_EINVAL;
@@ -150,7 +206,7 @@ static int personalize_text(int argc, char **argv) {
         freeze = f ? atoi(f) : al_default_freeze(m);
     }
     if ((st = al_model_freeze(m, freeze)) != AL_OK) goto fail;
-    if ((st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
+    if (!no_cache && (st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
     al_personalize_config pc;
     al_personalize_config_default(&pc);
     al_train_config_default(&pc.train);
@@ -185,9 +241,16 @@ static int personalize_text(int argc, char **argv) {
     if (pc.mem_budget_bytes) al_cache_set_bound(cache, plan.cache_used);
     al_lm_eval before, after;
     if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &before)) != AL_OK) goto fail;
+    /* the job: the predict pass (which fills the cache) and the training, the
+     * model planned anew inside it */
+    al_model_release_plan(m);
+    size_t mark = cnt_mark();
+    double cpu0 = al_cpu_seconds();
     if ((st = al_lm_predict_stream(m, pool, train.v, train.n, cache)) != AL_OK) goto fail;
+    double cpu1 = al_cpu_seconds();
     al_personalize_report r;
     if ((st = al_lm_personalize(m, pool, train.v, train.n, cache, &pc, &r)) != AL_OK) goto fail;
+    double train_cpu = al_cpu_seconds() - cpu1, predict_cpu = cpu1 - cpu0, job_peak = cnt_peak_mb(mark);
     r.mem.cache_requested = plan.cache_requested; /* the bound asked for, before the budget lowered it */
     if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &after)) != AL_OK) goto fail;
     al_model_set_meta(m, "autlearn.personalized", "1");
@@ -207,8 +270,14 @@ static int personalize_text(int argc, char **argv) {
         cli_json_num(&j, "test_top1_after", after.top1);
         cli_json_num(&j, "test_ppl_after", after.ppl);
         cli_json_num(&j, "seconds", r.train.seconds);
+        cli_json_num(&j, "train_cpu_seconds", train_cpu);
+        cli_json_num(&j, "predict_cpu_seconds", predict_cpu);
+        cli_json_num(&j, "job_peak_alloc_mb", job_peak);
+        cli_json_bool(&j, "cache", !no_cache);
+        cli_json_bool(&j, "naive_plan", naive_plan);
         cli_json_int(&j, "prefix_windows", (long long)r.prefix_samples);
-        cli_json_int(&j, "cache_hits", (long long)r.cache.hits);
+        /* without a runtime cache, r.cache describes the job's per-epoch buffer of the windows */
+        cli_json_int(&j, "cache_hits", cache ? (long long)r.cache.hits : 0);
         cli_json_int(&j, "macs", (long long)r.macs);
         cli_json_int(&j, "cache_entries_spilled", (long long)r.cache.entries_spilled);
         cli_json_int(&j, "steps", r.train.steps);
@@ -244,18 +313,14 @@ out_fail:
     return CLI_EXIT_RUNTIME;
 }
 
-int cmd_personalize(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if ((!strcmp(argv[i], "--scenario") && i + 1 < argc && !strcmp(argv[i + 1], "text")) ||
-            !strcmp(argv[i], "--scenario=text"))
-            return personalize_text(argc, argv);
+static int personalize_image(int argc, char **argv) {
     const char *cmd = "personalize";
     al_scenario_config c;
     al_scenario_config_default(&c);
     c.data_dir = NULL;
     const char *model = NULL, *out = NULL, *spill = NULL, *ckpt = NULL;
     int user = -1, threads = 0, json = 0, freeze = -1, cache_mb = 64;
-    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0;
+    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0, no_cache = 0, naive_plan = 0;
     double mem_mb = 0.0;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
@@ -269,6 +334,10 @@ int cmd_personalize(int argc, char **argv) {
             verbose = 1;
         else if (cli_flag(&a, "dry-run"))
             dry_run = 1;
+        else if (cli_flag(&a, "no-cache"))
+            no_cache = 1;
+        else if (cli_flag(&a, "naive-plan"))
+            naive_plan = 1;
         else if (cli_double(&a, "mem-budget", 1.0 / 1024, 1 << 30, &mem_mb)) {
         } else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, 1 << 30, &ckpt_every) ||
                  cli_int(&a, "max-rollbacks", 0, 1000, &max_rollbacks)) {
@@ -309,6 +378,8 @@ int cmd_personalize(int argc, char **argv) {
     al_status st;
     if (cli_pool(cmd, threads, &pool)) return CLI_EXIT_RUNTIME;
     if ((st = al_model_load(model, &m)) != AL_OK) goto fail;
+    m->plan_naive = naive_plan;
+    al_model_release_plan(m); /* planned anew, with or without liveness */
     if ((st = al_sim_load_users(&c, &u)) != AL_OK) goto fail;
     const al_dataset *tr = al_users_train(u, user), *te = al_users_test(u, user);
     if (freeze < 0) {
@@ -328,7 +399,7 @@ int cmd_personalize(int argc, char **argv) {
     pc.resume = resume;
     long long resumed_at = -1;
     if ((st = resume_note(cmd, resume, ckpt, &resumed_at)) != AL_OK) goto fail;
-    if ((st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
+    if (!no_cache && (st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
     ids = malloc(sizeof(uint64_t) * (size_t)al_dataset_size(tr));
     if (!ids) {
         st = AL_ENOMEM;
@@ -352,7 +423,12 @@ int cmd_personalize(int argc, char **argv) {
     double before, after;
     if ((st = al_evaluate(m, pool, te, plan.batch_used, NULL, &before)) != AL_OK) goto fail;
     al_personalize_report r;
+    /* the job, the model planned anew inside it */
+    al_model_release_plan(m);
+    size_t mark = cnt_mark();
+    double cpu0 = al_cpu_seconds();
     if ((st = al_personalize(m, pool, tr, ids, cache, &pc, NULL, &r)) != AL_OK) goto fail;
+    double train_cpu = al_cpu_seconds() - cpu0, job_peak = cnt_peak_mb(mark);
     if ((st = al_evaluate(m, pool, te, plan.batch_used, NULL, &after)) != AL_OK) goto fail;
     al_model_set_meta(m, "autlearn.personalized", "1");
     if ((st = al_model_save(m, out)) != AL_OK) goto fail;
@@ -368,6 +444,10 @@ int cmd_personalize(int argc, char **argv) {
         cli_json_num(&j, "test_acc_before", before);
         cli_json_num(&j, "test_acc_after", after);
         cli_json_num(&j, "seconds", r.train.seconds);
+        cli_json_num(&j, "train_cpu_seconds", train_cpu);
+        cli_json_num(&j, "job_peak_alloc_mb", job_peak);
+        cli_json_bool(&j, "cache", !no_cache);
+        cli_json_bool(&j, "naive_plan", naive_plan);
         cli_json_num(&j, "first_epoch_seconds", r.first_epoch_seconds);
         cli_json_num(&j, "later_epoch_seconds", r.later_epoch_seconds);
         cli_json_int(&j, "macs", (long long)r.macs);
@@ -402,4 +482,17 @@ fail:
     al_users_free(u);
     al_pool_free(pool);
     return cli_fail_lib(cmd, st);
+}
+
+int cmd_personalize(int argc, char **argv) {
+    int text = 0;
+    for (int i = 1; i < argc; i++)
+        if ((!strcmp(argv[i], "--scenario") && i + 1 < argc && !strcmp(argv[i + 1], "text")) ||
+            !strcmp(argv[i], "--scenario=text"))
+            text = 1;
+    /* every object of the job is created and freed inside, under the counting allocator */
+    cnt_install(1);
+    int rc = text ? personalize_text(argc, argv) : personalize_image(argc, argv);
+    cnt_install(0);
+    return rc;
 }

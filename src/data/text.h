@@ -120,7 +120,11 @@ al_status al_lm_predict_stream(al_model *m, al_pool *pool, const int32_t *ids, l
  * the output layer) takes its features from the cache, which a predict pass
  * filled; windows it lacks are computed by one pass over the stream (counted
  * in prefix_samples). With the LSTM trainable, training is TBPTT over
- * c->train.batch streams. cache may be NULL (a private one is used). */
+ * c->train.batch streams. cache may be NULL: no runtime cache, so a prefix
+ * holding the LSTM is recomputed at every epoch by one pass over the stream
+ * with its state carried, into a private buffer of the windows' features
+ * (the same weights as with a cache; prefix_samples counts every pass, the
+ * report's cache statistics are that buffer's). */
 al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *cache,
                             const al_personalize_config *c, al_personalize_report *r);
 /* The memory plan of al_lm_personalize over a stream of n ids (the

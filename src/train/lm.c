@@ -267,6 +267,35 @@ al_status al_lm_plan_memory(const al_model *m, const al_pool *pool, long n, cons
     return AL_OK;
 }
 
+/* Without a runtime cache, a frozen prefix holding the LSTM is recomputed at
+ * every epoch, exactly: before the epoch, one pass over the stream with its
+ * state carried refills the job's own buffer of the windows' features (the
+ * trainer shuffles windows, so they cannot be made one at a time from a zero
+ * state). Chained after the caller's (or the TBPTT reset's) callback. */
+typedef struct {
+    al_model *m;
+    al_pool *pool;
+    const int32_t *ids;
+    long n;
+    al_cache *buf;
+    int epochs;
+    uint64_t windows; /* prefix windows run by the refills */
+    al_status st;
+    al_progress_fn fn;
+    void *user;
+} refill_cb;
+
+static int refill_each_epoch(void *user, const al_epoch_info *info, int final) {
+    refill_cb *f = user;
+    int stop = f->fn ? f->fn(f->user, info, final) : 0;
+    if (stop || !final || info->epoch >= f->epochs) return stop;
+    uint64_t w = 0;
+    al_cache_clear(f->buf);
+    f->st = stream_pass(f->m, f->pool, f->ids, f->n, f->buf, 0, &w);
+    f->windows += w;
+    return f->st != AL_OK;
+}
+
 al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *cache,
                             const al_personalize_config *c, al_personalize_report *r) {
     al_personalize_report local;
@@ -329,11 +358,18 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
         pc.train.progress = reset_each_epoch;
         pc.train.progress_user = &rc;
     }
+    refill_cb fc = {m, pool, ids, n, own, pc.train.epochs, 0, AL_OK, pc.train.progress, pc.train.progress_user};
+    if (own) {
+        pc.train.progress = refill_each_epoch;
+        pc.train.progress_user = &fc;
+    }
     carry_push(m, &cs, rec_suffix);
     al_model_reset_state(m);
     uint64_t pre = r->prefix_samples;
     st = al_personalize(m, pool, d, off, cache, &pc, NULL, r);
+    if (fc.st) st = fc.st;
     r->mem = plan;
+    pre += fc.windows;
     carry_pop(m, &cs);
     al_model_reset_state(m);
     /* the stream pass's prefix work, in samples and MACs */
