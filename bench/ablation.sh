@@ -15,8 +15,8 @@
 #   all          the compressed model compiled --int8, liveness plan, cache
 #
 # The cloud side runs once per scenario: pretrain (scenario defaults),
-# compress (image --mac-reduction 2, text --mac-reduction 3, one retraining
-# epoch on the public data), compile --int8 of the cloud and of the
+# compress (image --mac-reduction 2 with two retraining epochs, text
+# --mac-reduction 3 with one, on the public data), compile --int8 of the cloud and of the
 # compressed model. Every job runs `autlearn personalize` with the scenario's
 # default user data and settings.
 #
@@ -149,7 +149,7 @@ if [ "$scen" != text ]; then
   echo "image scenario: cloud side" >&2
   step img-pretrain "$work/img-cloud.gguf" pretrain --data "$img_data" --out "$work/img-cloud.gguf" --threads "$threads"
   step img-compress "$work/img-small.gguf" compress --model "$work/img-cloud.gguf" --out "$work/img-small.gguf" \
-    --mac-reduction 2 --data "$img_data" --retrain-epochs 1 --threads "$threads"
+    --mac-reduction 2 --data "$img_data" --retrain-epochs 2 --threads "$threads"
   step img-compile "$work/img-compiled.gguf" compile --model "$work/img-cloud.gguf" \
     --out "$work/img-compiled.gguf" --int8 --batch 32
   step img-compile-small "$work/img-small-compiled.gguf" compile --model "$work/img-small.gguf" \
