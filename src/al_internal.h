@@ -113,6 +113,7 @@ typedef struct al_layer_cfg {
     float eps;     /* batchnorm epsilon (default 1e-5) */
     float momentum;/* batchnorm running-average momentum (default 0.1, PyTorch's) */
     int act;       /* dense/conv: activation fused after the bias (al_act; the compiler's fusion) */
+    int rank;      /* lstm: W_hh stored as U [4H, rank] V [rank, H]; 0 = full (src/layers/lstm.c) */
 } al_layer_cfg;
 
 /* Activations a dense or conv layer can apply in place after its bias

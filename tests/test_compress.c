@@ -157,9 +157,46 @@ static void test_full_rank(void) {
     CHECK(!strcmp(al_model_node_type(o, 1), "dense") && o->nodes[1].cfg.units == 8 && !o->nodes[1].cfg.bias);
     CHECK(!strcmp(al_model_node_type(o, 2), "lstm") && o->nodes[2].params[0].dims[1] == 8);
     CHECK(!strcmp(al_model_node_type(o, 3), "dense") && o->nodes[3].cfg.units == 12);
+    /* W_hh [48, 12] at full rank 12: the LSTM's own factors U [48, 12], V [12, 12] */
+    CHECK(o->nodes[2].cfg.rank == 12 && o->nodes[2].nparams == 5);
+    CHECK(!strcmp(o->nodes[2].params[1].name, "weight_hh_u") && o->nodes[2].params[1].dims[1] == 12);
     d = max_diff(m, o, 4, 3);
     if (d > 1e-4) fprintf(stderr, "lm full rank: predictions differ by %g\n", d);
     CHECK(d <= 1e-4);
+    al_model_free(o);
+    /* W_hh alone (the forced full rank of W_ih and the output layer would be
+     * kept without force; here rank 12 is forced on W_hh only) */
+    REQUIRE_OK(al_compress_analyze(m, &p));
+    CHECK(p.nlayers == 3 && p.layers[0].kind == AL_CK_LSTM_IH && p.layers[1].kind == AL_CK_LSTM_HH);
+    CHECK(p.layers[1].node == 1 && p.layers[1].m == 48 && p.layers[1].n == 12 && p.layers[1].rows == 5);
+    al_compress_policy fix = {AL_RANK_FIXED, 12, 1};
+    CHECK_OK(al_compress_choose(&p, &fix));
+    p.layers[0].rank = p.layers[2].rank = 0;
+    REQUIRE_OK(al_compress_apply(m, &p, &o));
+    CHECK(o->nnodes == m->nnodes && o->nodes[1].cfg.rank == 12);
+    d = max_diff(m, o, 4, 3);
+    if (d > 1e-4) fprintf(stderr, "lm W_hh full rank: predictions differ by %g\n", d);
+    CHECK(d <= 1e-4);
+    /* and the file round trip keeps the factors */
+    snprintf(path, sizeof path, "%s/test_compress_%d.gguf", AL_BINARY_DIR, 2);
+    REQUIRE_OK(al_model_save(o, path));
+    REQUIRE_OK(al_model_load(path, &l));
+    remove(path);
+    CHECK(!strcmp(al_model_spec(l), "tokens 5; embedding 8 vocab=40; lstm 12 rank=12; dense 40"));
+    CHECK(max_diff(o, l, 3, 2) == 0.0);
+    al_model_free(l);
+    al_compress_plan_free(&p);
+    al_model_free(o);
+    /* the weights really matter: a different W_hh changes the predictions */
+    for (size_t i = 0; i < m->nodes[1].params[1].n; i++) m->nodes[1].params[1].w[i] *= -1.0f;
+    REQUIRE_OK(al_compress_analyze(m, &p));
+    CHECK_OK(al_compress_choose(&p, &fix));
+    p.layers[0].rank = p.layers[2].rank = 0;
+    REQUIRE_OK(al_compress_apply(m, &p, &o));
+    al_model *m0 = random_model(LM, 9);
+    CHECK(max_diff(m0, o, 4, 3) > 1e-3);
+    al_model_free(m0);
+    al_compress_plan_free(&p);
     al_model_free(o);
     al_model_free(m);
 
@@ -204,9 +241,29 @@ static void test_low_rank(void) {
     m = random_model(LM, 9);
     before = al_model_macs(m);
     o = compress(m, AL_RANK_FIXED, 4, 0, &p);
-    /* lstm W_ih 48x8 at rank 4: 5 steps * 4*(48+8) < 5*384 -> factorized too */
-    want = before - 5 * 40 * 12 + 5 * 4 * 52 - 5 * 48 * 8 + 5 * 4 * 56;
+    /* lstm W_ih 48x8 at rank 4: 5 steps * 4*(48+8) < 5*384 -> factorized too;
+     * W_hh 48x12 at rank 4: 5 steps * 4*(48+12) < 5*576 -> the LSTM gets rank=4 */
+    want = before - 5 * 40 * 12 + 5 * 4 * 52 - 5 * 48 * 8 + 5 * 4 * 56 - 5 * 48 * 12 + 5 * 4 * 60;
     CHECK(al_model_macs(o) == want && p.macs_after == want);
+    CHECK(al_model_num_params(o) == p.params_after);
+    CHECK(o->nodes[2].cfg.rank == 4 && p.layers[1].params_after == 4 * 60);
+    CHECK(max_diff(m, o, 3, 5) > 1e-4);
+    al_compress_plan_free(&p);
+    al_model_free(o);
+    /* the MAC rule for W_hh: rank 10 (10*60 >= 576) is kept, rank 9 (540) pays */
+    o = compress(m, AL_RANK_FIXED, 10, 0, &p);
+    CHECK(p.layers[1].kind == AL_CK_LSTM_HH && p.layers[1].rank == 0 && o->nodes[1].cfg.rank == 0);
+    CHECK(o->nodes[1].nparams == 4 && al_model_macs(o) == before);
+    al_compress_plan_free(&p);
+    al_model_free(o);
+    o = compress(m, AL_RANK_FIXED, 9, 0, &p);
+    CHECK(p.layers[1].rank == 9 && p.layers[0].rank == 0);
+    CHECK(al_model_macs(o) == p.macs_after && p.macs_after == before - 5 * 48 * 12 + 5 * 9 * 60 - 5 * 40 * 12 + 5 * 9 * 52);
+    /* an LSTM with a factorized W_hh offers only W_ih to a second pass */
+    al_compress_plan q;
+    REQUIRE_OK(al_compress_analyze(o, &q));
+    CHECK(q.nlayers == 3 && q.layers[0].kind == AL_CK_LSTM_IH && q.layers[1].kind == AL_CK_DENSE);
+    al_compress_plan_free(&q);
     al_compress_plan_free(&p);
     al_model_free(o);
     al_model_free(m);
@@ -274,6 +331,25 @@ static void test_policies(void) {
         CHECK_STATUS(al_compress_choose(&p, &q), AL_ERANGE);
         q.value = 1.0;
         CHECK_STATUS(al_compress_choose(&p, &q), AL_EINVAL);
+    }
+    al_compress_plan_free(&p);
+    al_model_free(m);
+
+    /* the LM's W_hh is one of the matrices the common threshold ranks */
+    m = random_model("tokens 6; embedding 16 vocab=50; lstm 32; dense 50", 3);
+    REQUIRE_OK(al_compress_analyze(m, &p));
+    CHECK(p.nlayers == 3 && p.layers[1].kind == AL_CK_LSTM_HH && p.layers[1].macs_before == 6 * 128 * 32);
+    for (int kind = AL_RANK_ENERGY; kind <= AL_RANK_PARAMS; kind++) {
+        al_compress_policy q = {(al_rank_policy)kind, kind == AL_RANK_ENERGY ? 0.5 : 2.0, 0};
+        CHECK_OK(al_compress_choose(&p, &q));
+        CHECK(p.layers[1].rank > 0 && p.layers[1].rank < 26); /* 26*160 >= 128*32 */
+        if (kind == AL_RANK_ENERGY) CHECK(p.layers[1].rank == al_compress_energy_rank(&p.layers[1], 0.5));
+        al_model *o;
+        REQUIRE_OK(al_compress_apply(m, &p, &o));
+        CHECK(o->nodes[1 + (p.layers[0].rank > 0)].cfg.rank == p.layers[1].rank);
+        CHECK(al_model_macs(o) == p.macs_after);
+        CHECK(al_model_num_params(o) == p.params_after);
+        al_model_free(o);
     }
     al_compress_plan_free(&p);
     al_model_free(m);

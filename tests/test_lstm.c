@@ -1,6 +1,8 @@
 /* LSTM layer: gradient checks, a naive per-step reference (forward and
  * backward, in double), carried state across windows (truncated BPTT), a
- * frozen layer, threads, shape errors. */
+ * frozen layer, threads, shape errors; the low-rank W_hh (rank=r): gradient
+ * checks (also from a carried state), equivalence with the full layer for
+ * W_hh = U V, names, MACs and the model file. */
 #include "al_test.h"
 
 /* ---- naive reference: one sample, one step at a time, in double -------------
@@ -356,6 +358,193 @@ static void test_shapes(void) {
     al_model_free(m);
 }
 
+/* ---- low rank (rank=r: W_hh = U V) ------------------------------------------ */
+
+/* A full "input TxE; lstm H" and a rank-r one with the same W_ih and biases
+ * and W_hh = U V (computed in double): same outputs, and the gradients
+ * agree by the chain rule (dU = dW_hh V^T, dV = U^T dW_hh), over two windows
+ * with the state carried (the second starts from the first's h_T, c_T). */
+static void test_rank_equiv(int r) {
+    enum { T = 4, E = 3, H = 5, N = 3, MB = 4 };
+    char spec[64];
+    snprintf(spec, sizeof spec, "input 4x3; lstm 5 rank=%d", r);
+    al_model *fm, *lm;
+    REQUIRE_OK(al_model_from_spec("input 4x3; lstm 5", 41, &fm));
+    REQUIRE_OK(al_model_from_spec(spec, 42, &lm));
+    al_node *fn = &fm->nodes[0], *ln = &lm->nodes[0];
+    CHECK(ln->nparams == 5 && ln->cfg.rank == r);
+    const float *U = ln->params[1].w, *V = ln->params[2].w;
+    for (int k = 0; k < 4 * H; k++)
+        for (int j = 0; j < H; j++) {
+            double s = 0;
+            for (int q = 0; q < r; q++) s += (double)U[k * r + q] * V[q * H + j];
+            fn->params[1].w[k * H + j] = (float)s;
+        }
+    memcpy(ln->params[0].w, fn->params[0].w, sizeof(float) * fn->params[0].n);
+    memcpy(ln->params[3].w, fn->params[2].w, sizeof(float) * fn->params[2].n);
+    memcpy(ln->params[4].w, fn->params[3].w, sizeof(float) * fn->params[3].n);
+    fm->want_input_grad = lm->want_input_grad = 1;
+    REQUIRE_OK(al_model_plan(fm, MB));
+    REQUIRE_OK(al_model_plan(lm, MB));
+    al_model_set_carry_state(fm, 1);
+    al_model_set_carry_state(lm, 1);
+    float x[N * T * E], dy[N * T * H], yf[N * T * H];
+    for (int w = 0; w < 2; w++) {
+        fill_normal(x, sizeof x / sizeof x[0], 50 + (uint64_t)w);
+        fill_normal(dy, sizeof dy / sizeof dy[0], 60 + (uint64_t)w);
+        const float *y;
+        al_model_zero_grad(fm);
+        al_model_zero_grad(lm);
+        REQUIRE_OK(al_model_forward_from(fm, NULL, 0, x, N, 1, &y));
+        memcpy(yf, y, sizeof yf);
+        REQUIRE_OK(al_model_forward_from(lm, NULL, 0, x, N, 1, &y));
+        double dyv = 0, s = 0;
+        for (int i = 0; i < N * T * H; i++) {
+            dyv = fmax(dyv, fabs(y[i] - yf[i]));
+            s += fabs(yf[i]);
+        }
+        if (dyv > 1e-5) fprintf(stderr, "rank %d window %d: outputs differ by %g\n", r, w, dyv);
+        CHECK(dyv <= 1e-5 && s > 0.1);
+        REQUIRE_OK(al_model_backward(fm, NULL, x, dy, N));
+        float dxf[N * T * E];
+        memcpy(dxf, fm->dinput, sizeof dxf);
+        REQUIRE_OK(al_model_backward(lm, NULL, x, dy, N));
+        double dxd = 0, gd = 0;
+        for (int i = 0; i < N * T * E; i++) dxd = fmax(dxd, fabs(lm->dinput[i] - dxf[i]));
+        for (size_t i = 0; i < fn->params[0].n; i++) gd = fmax(gd, fabs(ln->params[0].g[i] - fn->params[0].g[i]));
+        for (int b = 0; b < 2; b++)
+            for (int k = 0; k < 4 * H; k++) gd = fmax(gd, fabs(ln->params[3 + b].g[k] - fn->params[2 + b].g[k]));
+        const float *dW = fn->params[1].g;
+        for (int k = 0; k < 4 * H; k++)
+            for (int q = 0; q < r; q++) {
+                double du = 0;
+                for (int j = 0; j < H; j++) du += (double)dW[k * H + j] * V[q * H + j];
+                gd = fmax(gd, fabs(ln->params[1].g[k * r + q] - du));
+            }
+        for (int q = 0; q < r; q++)
+            for (int j = 0; j < H; j++) {
+                double dv = 0;
+                for (int k = 0; k < 4 * H; k++) dv += (double)U[k * r + q] * dW[k * H + j];
+                gd = fmax(gd, fabs(ln->params[2].g[q * H + j] - dv));
+            }
+        if (gd > 1e-4 || dxd > 1e-5) fprintf(stderr, "rank %d window %d: grads differ by %g, dx by %g\n", r, w, gd, dxd);
+        CHECK(gd <= 1e-4 && dxd <= 1e-5);
+    }
+    /* the carried state is the same too */
+    double sd = 0;
+    for (int i = 0; i < 2 * MB * H; i++) sd = fmax(sd, fabs(ln->state[i] - fn->state[i]));
+    CHECK(sd <= 1e-5);
+    al_model_free(fm);
+    al_model_free(lm);
+}
+
+/* Central differences of sum(r * y) for every weight of a rank-r LSTM in a
+ * window that starts from a carried (nonzero) state, which is restored
+ * before every evaluation; a constant for the gradient, as in training. */
+static double carried_loss(al_model *m, const float *state0, size_t ns, const float *x, const float *rr, int n) {
+    memcpy(m->nodes[0].state, state0, sizeof(float) * ns);
+    const float *y;
+    if (al_model_forward_from(m, NULL, 0, x, n, 0, &y) != AL_OK) return NAN;
+    double s = 0;
+    for (size_t i = 0; i < (size_t)n * al_shape_numel(&m->nodes[0].out); i++) s += (double)rr[i] * y[i];
+    return s;
+}
+
+static void test_rank_gradcheck_carried(void) {
+    enum { T = 3, E = 2, H = 4, N = 2 };
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec("input 3x2; lstm 4 rank=2", 71, &m));
+    REQUIRE_OK(al_model_plan(m, N));
+    al_model_set_carry_state(m, 1);
+    float x0[N * T * E], x[N * T * E], rr[N * T * H];
+    fill_normal(x0, sizeof x0 / sizeof x0[0], 72);
+    fill_normal(x, sizeof x / sizeof x[0], 73);
+    fill_normal(rr, sizeof rr / sizeof rr[0], 74);
+    const float *y;
+    al_model_reset_state(m);
+    REQUIRE_OK(al_model_forward_from(m, NULL, 0, x0, N, 0, &y)); /* a first window sets the state */
+    size_t ns = 2 * (size_t)N * H;
+    float st0[2 * N * H];
+    memcpy(st0, m->nodes[0].state, sizeof st0);
+    double sa = 0;
+    for (size_t i = 0; i < ns; i++) sa += fabs(st0[i]);
+    CHECK(sa > 0.0);
+    al_model_zero_grad(m);
+    memcpy(m->nodes[0].state, st0, sizeof st0);
+    REQUIRE_OK(al_model_forward_from(m, NULL, 0, x, N, 1, &y));
+    REQUIRE_OK(al_model_backward(m, NULL, x, rr, N));
+    int bad = 0;
+    for (int p = 0; p < m->nodes[0].nparams; p++) {
+        al_param *pr = &m->nodes[0].params[p];
+        for (size_t i = 0; i < pr->n; i++) {
+            float orig = pr->w[i];
+            pr->w[i] = orig + 1e-2f;
+            double fp = carried_loss(m, st0, ns, x, rr, N);
+            pr->w[i] = orig - 1e-2f;
+            double fm = carried_loss(m, st0, ns, x, rr, N);
+            pr->w[i] = orig;
+            double de = (double)(orig + 1e-2f) - (double)(orig - 1e-2f);
+            double num = (fp - fm) / de, a = pr->g[i];
+            if (fabs(num - a) > 2e-3 + 2e-2 * fabs(num)) {
+                if (bad++ < 5) fprintf(stderr, "carried gradcheck %s[%zu]: analytic %g numeric %g\n", pr->name, i, a, num);
+            }
+        }
+    }
+    CHECK(bad == 0);
+    al_model_free(m);
+}
+
+/* Spec, shapes, parameter names, MACs, errors and the model file of rank=. */
+static void test_rank_shapes(void) {
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec("input 6x4; lstm 5 rank=2; dense 3", 1, &m));
+    const al_node *nd = &m->nodes[0];
+    CHECK(nd->nparams == 5);
+    CHECK(!strcmp(nd->params[0].name, "weight_ih"));
+    CHECK(!strcmp(nd->params[1].name, "weight_hh_u") && nd->params[1].dims[0] == 20 && nd->params[1].dims[1] == 2);
+    CHECK(!strcmp(nd->params[2].name, "weight_hh_v") && nd->params[2].dims[0] == 2 && nd->params[2].dims[1] == 5);
+    CHECK(!strcmp(nd->params[3].name, "bias_ih") && !strcmp(nd->params[4].name, "bias_hh"));
+    CHECK(al_model_macs(m) == (uint64_t)6 * (4 * 20 + 2 * 25) + 6 * 5 * 3);
+    CHECK(al_model_num_params(m) == 20 * 4 + 20 * 2 + 2 * 5 + 20 + 20 + 5 * 3 + 3);
+    CHECK(!strcmp(al_model_spec(m), "input 6x4; lstm 5 rank=2; dense 3"));
+    /* U is initialised with its fan-in r, V with H */
+    float lo = 1, hi = -1;
+    for (size_t i = 0; i < nd->params[1].n; i++) {
+        lo = fminf(lo, nd->params[1].w[i]);
+        hi = fmaxf(hi, nd->params[1].w[i]);
+    }
+    CHECK(hi <= 1.0f / sqrtf(2.0f) && lo >= -1.0f / sqrtf(2.0f) && hi > 1.0f / sqrtf(5.0f));
+    /* the model file keeps rank= and the factor names */
+    char path[512];
+    snprintf(path, sizeof path, "%s/test_lstm_rank.gguf", AL_BINARY_DIR);
+    REQUIRE_OK(al_model_save(m, path));
+    al_model *l;
+    REQUIRE_OK(al_model_load(path, &l));
+    remove(path);
+    CHECK(l->nodes[0].cfg.rank == 2 && !strcmp(l->nodes[0].params[2].name, "weight_hh_v"));
+    CHECK(!strcmp(al_model_spec(l), al_model_spec(m)));
+    float x[2 * 24];
+    fill_normal(x, 48, 3);
+    const float *y1, *y2;
+    REQUIRE_OK(al_model_forward_from(m, NULL, 0, x, 2, 0, &y1));
+    REQUIRE_OK(al_model_forward_from(l, NULL, 0, x, 2, 0, &y2));
+    CHECK(memcmp(y1, y2, sizeof(float) * 2 * 6 * 3) == 0);
+    al_model_free(l);
+    al_model_free(m);
+    /* rank=H is allowed (exact but larger), beyond H or negative is not; rank is lstm-only */
+    REQUIRE_OK(al_model_from_spec("input 6x4; lstm 5 rank=5", 1, &m));
+    al_model_free(m);
+    m = NULL;
+    CHECK_STATUS(al_model_from_spec("input 6x4; lstm 5 rank=6", 1, &m), AL_EINVAL);
+    CHECK(m == NULL);
+    CHECK_STATUS(al_model_from_spec("input 6x4; lstm 5 rank=-1", 1, &m), AL_EINVAL);
+    CHECK_STATUS(al_model_from_spec("input 6x4; dense 5 rank=2", 1, &m), AL_EINVAL);
+    /* rank=0 is the full layer, spelled without it */
+    REQUIRE_OK(al_model_from_spec("input 6x4; lstm 5 rank=0", 1, &m));
+    CHECK(m->nodes[0].nparams == 4 && !strcmp(al_model_spec(m), "input 6x4; lstm 5"));
+    al_model_free(m);
+}
+
 /* A strong reference: the registry refers to layers weakly while they land
  * in parallel, and a weak reference alone does not pull lstm.o out of the
  * static library. */
@@ -376,5 +565,13 @@ int main(void) {
     test_frozen();
     test_threads();
     test_shapes();
+    CHECK(gradcheck_spec("input 4x3; lstm 5 rank=2", &o) == 0);
+    CHECK(gradcheck_spec("input 6x4; lstm 4 rank=1; dense 3", &o) == 0);
+    if (al_layer_vtable(AL_L_EMBEDDING) != NULL)
+        CHECK(gradcheck_spec("tokens 5; embedding 3 vocab=9; lstm 4 rank=3; dense 9", &o) == 0);
+    test_rank_equiv(2);
+    test_rank_equiv(5);
+    test_rank_gradcheck_carried();
+    test_rank_shapes();
     TEST_END("test_lstm");
 }

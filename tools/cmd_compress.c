@@ -144,7 +144,7 @@ static al_status text_step(void *user, al_model *cloud, const al_text_cloud *d) 
 }
 
 static const char *kind_name(al_compress_kind k) {
-    return k == AL_CK_CONV ? "conv" : k == AL_CK_DENSE ? "dense" : "lstm W_ih";
+    return k == AL_CK_CONV ? "conv" : k == AL_CK_DENSE ? "dense" : k == AL_CK_LSTM_HH ? "lstm W_hh" : "lstm W_ih";
 }
 
 static void report(const job *j, double secs) {

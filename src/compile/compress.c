@@ -17,7 +17,22 @@ void al_compress_plan_free(al_compress_plan *p) {
 }
 
 static int has_bias(const al_compress_layer *l, const al_node *nd) {
-    return l->kind != AL_CK_LSTM_IH && nd->cfg.bias;
+    return l->kind != AL_CK_LSTM_IH && l->kind != AL_CK_LSTM_HH && nd->cfg.bias;
+}
+
+/* Appends layer l of node nd (weight parameter q) to the plan with its SVD. */
+static al_status add_layer(al_compress_plan *p, const al_node *nd, al_compress_layer l, int q) {
+    l.full = AL_MIN(l.m, l.n);
+    l.macs_before = l.macs_after = l.rows * (uint64_t)l.m * (uint64_t)l.n;
+    l.params_before = (size_t)l.m * (size_t)l.n + (has_bias(&l, nd) ? (size_t)l.m : 0);
+    l.params_after = l.params_before;
+    l.energy = 1.0;
+    l.u = al_malloc(sizeof(float) * (size_t)l.m * (size_t)l.full);
+    l.s = al_malloc(sizeof(float) * (size_t)l.full);
+    l.vt = al_malloc(sizeof(float) * (size_t)l.full * (size_t)l.n);
+    p->layers[p->nlayers++] = l;
+    if (!l.u || !l.s || !l.vt) return AL_ENOMEM;
+    return al_svd(nd->params[q].w, l.m, l.n, l.u, l.s, l.vt);
 }
 
 al_status al_compress_analyze(const al_model *m, al_compress_plan *p) {
@@ -50,20 +65,17 @@ al_status al_compress_analyze(const al_model *m, al_compress_plan *p) {
         } else {
             continue;
         }
-        l.full = AL_MIN(l.m, l.n);
-        l.macs_before = l.macs_after = l.rows * (uint64_t)l.m * (uint64_t)l.n;
-        l.params_before = (size_t)l.m * (size_t)l.n + (has_bias(&l, nd) ? (size_t)l.m : 0);
-        l.params_after = l.params_before;
-        l.energy = 1.0;
-        l.u = al_malloc(sizeof(float) * (size_t)l.m * (size_t)l.full);
-        l.s = al_malloc(sizeof(float) * (size_t)l.full);
-        l.vt = al_malloc(sizeof(float) * (size_t)l.full * (size_t)l.n);
-        p->layers[p->nlayers++] = l;
-        if (!l.u || !l.s || !l.vt) {
-            al_compress_plan_free(p);
-            return AL_ENOMEM;
+        /* at most two entries per node: the plan holds AL_MAX_NODES */
+        al_status st = p->nlayers < AL_MAX_NODES ? add_layer(p, nd, l, 0)
+                                                 : al_error(AL_ERANGE, "more than %d matrices to factorize", AL_MAX_NODES);
+        if (!st && nd->cfg.type == AL_L_LSTM && nd->cfg.rank == 0) {
+            /* weight_hh [4H, H], also applied at each of T steps */
+            l.kind = AL_CK_LSTM_HH;
+            l.m = nd->params[1].dims[0];
+            l.n = nd->params[1].dims[1];
+            st = p->nlayers < AL_MAX_NODES ? add_layer(p, nd, l, 1)
+                                           : al_error(AL_ERANGE, "more than %d matrices to factorize", AL_MAX_NODES);
         }
-        al_status st = al_svd(nd->params[0].w, l.m, l.n, l.u, l.s, l.vt);
         if (st) {
             al_compress_plan_free(p);
             return st;
@@ -175,10 +187,39 @@ al_status al_compress_choose(al_compress_plan *p, const al_compress_policy *pol)
     return al_error(AL_EINVAL, "unknown rank policy %d", (int)pol->kind);
 }
 
+/* The factorized entry of node `node` that inserts a node before it (every
+ * kind but W_hh), or NULL. */
 static const al_compress_layer *plan_layer(const al_compress_plan *p, int node) {
     for (int i = 0; i < p->nlayers; i++)
-        if (p->layers[i].node == node && p->layers[i].rank > 0) return &p->layers[i];
+        if (p->layers[i].node == node && p->layers[i].rank > 0 && p->layers[i].kind != AL_CK_LSTM_HH)
+            return &p->layers[i];
     return NULL;
+}
+
+/* The factorized W_hh entry of node `node`, or NULL. */
+static const al_compress_layer *plan_hh(const al_compress_plan *p, int node) {
+    for (int i = 0; i < p->nlayers; i++)
+        if (p->layers[i].node == node && p->layers[i].rank > 0 && p->layers[i].kind == AL_CK_LSTM_HH)
+            return &p->layers[i];
+    return NULL;
+}
+
+/* Copies every parameter of src whose name and size dst shares. */
+static void copy_params(const al_node *src, al_node *dst) {
+    for (int q = 0; q < src->nparams; q++)
+        for (int k = 0; k < dst->nparams; k++)
+            if (!strcmp(src->params[q].name, dst->params[k].name) && src->params[q].n == dst->params[k].n)
+                memcpy(dst->params[k].w, src->params[q].w, sizeof(float) * src->params[q].n);
+}
+
+/* W1 [r, n] = sqrt(S_r) V_r^T (rows ld1 = n);  W2 [m, r] = U_r sqrt(S_r) */
+static void set_factors(const al_compress_layer *l, float *w1, float *w2) {
+    const int r = l->rank, full = l->full;
+    for (int j = 0; j < r; j++) {
+        float sq = sqrtf(l->s[j]);
+        for (int c = 0; c < l->n; c++) w1[(size_t)j * l->n + c] = sq * l->vt[(size_t)j * l->n + c];
+        for (int row = 0; row < l->m; row++) w2[(size_t)row * r + j] = l->u[(size_t)row * full + j] * sq;
+    }
 }
 
 al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_model **out) {
@@ -188,13 +229,16 @@ al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_mod
     int first[AL_MAX_NODES + 1], n = 0; /* first[i]: new index of old node i's first node */
     for (int i = 0; i < m->nnodes; i++) {
         const al_node *nd = &m->nodes[i];
-        const al_compress_layer *l = plan_layer(p, i);
-        if (l && (l->m != nd->params[0].dims[0] || l->node >= m->nnodes))
+        const al_compress_layer *l = plan_layer(p, i), *hh = plan_hh(p, i);
+        if ((l && (l->m != nd->params[0].dims[0] || l->node >= m->nnodes)) ||
+            (hh && (nd->cfg.type != AL_L_LSTM || nd->cfg.rank || hh->m != nd->params[1].dims[0] ||
+                    hh->n != nd->params[1].dims[1])))
             return al_error(AL_EINVAL, "the compression plan is for another model (node %d)", i);
         first[i] = n;
         if (n + (l ? 2 : 1) > AL_MAX_NODES)
             return al_error(AL_ERANGE, "the factorized model would have more than %d layers", AL_MAX_NODES);
         al_layer_cfg c = nd->cfg;
+        if (hh) c.rank = hh->rank;
         if (c.type == AL_L_ADD && c.src >= 0) {
             /* the output of old node src is the output of its last new node */
             c.src = first[c.src] + (plan_layer(p, c.src) ? 1 : 0);
@@ -234,25 +278,15 @@ al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_mod
     if (st) return st;
     for (int i = 0; i < m->nnodes; i++) {
         const al_node *src = &m->nodes[i];
-        const al_compress_layer *l = plan_layer(p, i);
-        if (!l) {
-            const al_node *dst = &o->nodes[first[i]];
-            for (int q = 0; q < src->nparams; q++)
-                memcpy(dst->params[q].w, src->params[q].w, sizeof(float) * src->params[q].n);
-            continue;
-        }
-        al_node *n1 = &o->nodes[first[i]], *n2 = &o->nodes[first[i] + 1];
-        const int r = l->rank, full = l->full;
-        /* W1 [r, n] = sqrt(S_r) V_r^T;  W2 [m, r] = U_r sqrt(S_r) */
-        float *w1 = n1->params[0].w, *w2 = n2->params[0].w;
-        for (int j = 0; j < r; j++) {
-            float sq = sqrtf(l->s[j]);
-            for (int c = 0; c < l->n; c++) w1[(size_t)j * l->n + c] = sq * l->vt[(size_t)j * l->n + c];
-            for (int row = 0; row < l->m; row++) w2[(size_t)row * r + j] = l->u[(size_t)row * full + j] * sq;
-        }
-        /* the rest of the second node's parameters (bias; LSTM: W_hh, biases) as they were */
-        for (int q = 1; q < src->nparams; q++)
-            memcpy(n2->params[q].w, src->params[q].w, sizeof(float) * src->params[q].n);
+        const al_compress_layer *l = plan_layer(p, i), *hh = plan_hh(p, i);
+        /* the node that takes src's place (after the inserted factor, if any) */
+        al_node *dst = &o->nodes[first[i] + (l ? 1 : 0)];
+        /* the parameters kept as they were (bias; LSTM: W_hh, biases); a
+         * factorized weight's size differs, so it is not copied */
+        copy_params(src, dst);
+        if (l) set_factors(l, o->nodes[first[i]].params[0].w, dst->params[0].w);
+        /* LSTM W_hh = U V: weight_hh_u [4H, r] = W2, weight_hh_v [r, H] = W1 */
+        if (hh) set_factors(hh, dst->params[2].w, dst->params[1].w);
     }
     o->rng = m->rng;
     int ft = m->first_trainable;

@@ -8,6 +8,10 @@
  *                             -> conv r k s p bias=0 (W1 [r, C,k,k]); conv F k=1 (W2 [F, r,1,1], the old bias)
  *   lstm H (W_ih [4H, E])     -> dense r bias=0 (W1 [r, E], on the last dim of [T,E]); lstm H with
  *                                W_ih = W2 [4H, r] (W_hh and biases as they were)
+ *   lstm H (W_hh [4H, H])     -> lstm H rank=r with weight_hh_u = W2 [4H, r], weight_hh_v = W1 [r, H]
+ *                                (no new node: the layer applies both factors each step)
+ * An LSTM has two entries (W_ih and W_hh), with ranks chosen independently;
+ * one whose W_hh is already factorized (rank= in its spec) has only W_ih.
  * The output model is an ordinary model with a longer spec. Node indices
  * after a factorized node shift; the freeze point, the "autlearn.freeze"
  * metadata and `add` references are moved to match (a frozen layer's two
@@ -35,7 +39,8 @@ al_status al_svd(const float *a, int rows, int cols, float *u, float *s, float *
 typedef enum al_compress_kind {
     AL_CK_DENSE = 0,   /* dense N */
     AL_CK_CONV,        /* conv F (any k, stride, padding) */
-    AL_CK_LSTM_IH      /* an LSTM's input weights W_ih */
+    AL_CK_LSTM_IH,     /* an LSTM's input weights W_ih */
+    AL_CK_LSTM_HH      /* an LSTM's recurrent weights W_hh (the layer's rank=) */
 } al_compress_kind;
 
 /* One factorizable layer of the source model. */
@@ -77,7 +82,7 @@ typedef struct al_compress_policy {
     int force;
 } al_compress_policy;
 
-/* Finds the factorizable layers of m (dense, conv, LSTM input weights) and
+/* Finds the factorizable layers of m (dense, conv, LSTM W_ih and W_hh) and
  * computes their SVDs; every rank starts at 0 (kept). AL_EINVAL when the
  * model has none. On error p holds nothing to free. */
 al_status al_compress_analyze(const al_model *m, al_compress_plan *p);

@@ -7,6 +7,14 @@
  *   weight_ih [4H, E], weight_hh [4H, H], bias_ih [4H], bias_hh [4H];
  * all four initialised U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's default).
  *
+ * Low rank ("lstm H rank=r", 1 <= r <= H; cfg.rank, 0 = full): W_hh = U V
+ * is stored as its two factors instead of weight_hh,
+ *   weight_ih [4H, E], weight_hh_u [4H, r], weight_hh_v [r, H], bias_ih, bias_hh,
+ * and each step adds U (V h_{t-1}): one GEMM down to r, one up to 4H
+ * (r*5H MACs instead of 4H*H). The SVD compression (src/compile/compress.h)
+ * sets it. weight_hh_u is initialised U(-1/sqrt(r), 1/sqrt(r)) (its fan-in),
+ * weight_hh_v like the rest. The full-rank path is untouched by it.
+ *
  *   z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh          (4H)
  *   i = sig(z[0:H])  f = sig(z[H:2H])  g = tanh(z[2H:3H])  o = sig(z[3H:4H])
  *   c_t = f * c_{t-1} + i * g        h_t = o * tanh(c_t)
@@ -44,6 +52,10 @@
  *   [n*T*4H, +n*T*H) backward: h_{t-1} for all steps (n, T, H), for dW_hh
  *   then n*H         backward: dh arriving through the recurrence (n, H)
  *   then n*H         backward: dc_{t+1} * f_{t+1} (n, H)
+ * and with rank r, ws_per_sample grows by 2*T*r:
+ *   then n*T*r       forward: V h_{t-1} of one step (n, r);
+ *                    backward: V h_{t-1} for all steps (n, T, r), for dU
+ *   then n*T*r       backward: dz_t U for all steps (n, T, r), for dV and dh
  */
 #include "al_internal.h"
 #include "kernels/al_expf.h"
@@ -57,6 +69,7 @@
 
 typedef struct lstm_dims {
     int T, E, H;
+    int r;    /* rank of W_hh = U V; 0: full (weight_hh) */
     size_t P; /* aux floats per sample */
 } lstm_dims;
 
@@ -65,17 +78,23 @@ static lstm_dims lstm_get_dims(const al_node *nd) {
     d.T = nd->in.d[0];
     d.E = nd->in.d[1];
     d.H = nd->cfg.units;
+    d.r = nd->cfg.rank;
     d.P = nd->aux_per_sample;
     return d;
 }
+
+/* Parameter slots: weight_ih, then weight_hh or (weight_hh_u, weight_hh_v),
+ * then the two biases. */
+static int bias_slot(const al_node *nd) { return nd->cfg.rank ? 3 : 2; }
 
 static al_status lstm_shape(al_node *nd, const al_shape *in) {
     int H = nd->cfg.units;
     if (H <= 0) return al_error(AL_EINVAL, "lstm: units must be positive, got %d", H);
     if (in->ndim != 2)
         return al_error(AL_ESHAPE, "lstm: input must be 2-D [T, E] (a sequence of vectors), got %d dims", in->ndim);
-    int T = in->d[0], E = in->d[1];
+    int T = in->d[0], E = in->d[1], r = nd->cfg.rank;
     if (T <= 0 || E <= 0) return al_error(AL_ESHAPE, "lstm: input [%d, %d] is empty", T, E);
+    if (r < 0 || r > H) return al_error(AL_EINVAL, "lstm: rank=%d must be in 0..%d (0: full W_hh)", r, H);
     /* keep 4H, n*T and every per-sample size far from int/size overflow */
     if (H > (1 << 20) || (size_t)T * 6 * (size_t)H + 2 * (size_t)H > ((size_t)1 << 28))
         return al_error(AL_ESHAPE, "lstm: %d units over %d steps is too large", H, T);
@@ -85,21 +104,29 @@ static al_status lstm_shape(al_node *nd, const al_shape *in) {
     nd->out.d[2] = 0;
     int wih[2] = {4 * H, E}, whh[2] = {4 * H, H}, b[1] = {4 * H};
     al_node_param(nd, 0, "weight_ih", 2, wih, 0);
-    al_node_param(nd, 1, "weight_hh", 2, whh, 0);
-    al_node_param(nd, 2, "bias_ih", 1, b, 0);
-    al_node_param(nd, 3, "bias_hh", 1, b, 0);
+    if (r) {
+        int u[2] = {4 * H, r}, v[2] = {r, H};
+        al_node_param(nd, 1, "weight_hh_u", 2, u, 0);
+        al_node_param(nd, 2, "weight_hh_v", 2, v, 0);
+    } else {
+        al_node_param(nd, 1, "weight_hh", 2, whh, 0);
+    }
+    al_node_param(nd, bias_slot(nd), "bias_ih", 1, b, 0);
+    al_node_param(nd, bias_slot(nd) + 1, "bias_hh", 1, b, 0);
     nd->aux_per_sample = (size_t)T * 6 * (size_t)H + 2 * (size_t)H;
     nd->aux_fixed = 0;
-    nd->ws_per_sample = (size_t)T * 5 * (size_t)H + 2 * (size_t)H;
+    nd->ws_per_sample = (size_t)T * 5 * (size_t)H + 2 * (size_t)H + 2 * (size_t)T * (size_t)r;
     nd->ws_fixed = 0;
     return AL_OK;
 }
 
 static void lstm_init(al_node *nd, al_rng *rng) {
     float bound = 1.0f / sqrtf((float)nd->cfg.units);
-    for (int i = 0; i < nd->nparams; i++)
+    for (int i = 0; i < nd->nparams; i++) {
+        float bi = nd->cfg.rank && i == 1 ? 1.0f / sqrtf((float)nd->cfg.rank) : bound;
         for (size_t j = 0; j < nd->params[i].n; j++)
-            nd->params[i].w[j] = (2.0f * al_rng_uniform(rng) - 1.0f) * bound;
+            nd->params[i].w[j] = (2.0f * al_rng_uniform(rng) - 1.0f) * bi;
+    }
 }
 
 /* The gate nonlinearities are the polynomial forms of kernels/al_expf.h, so
@@ -167,7 +194,9 @@ static al_status lstm_forward(al_node *nd, const al_exec *e, const float *x, flo
     const lstm_dims d = lstm_get_dims(nd);
     const int T = d.T, E = d.E, H = d.H, G = 4 * H;
     const float *w_ih = nd->params[0].w, *w_hh = nd->params[1].w;
+    const float *w_v = d.r ? nd->params[2].w : NULL; /* with rank: w_hh is U [4H, r] */
     float *pre = e->ws;
+    float *vh = pre + (size_t)n * ((size_t)T * 5 * H + 2 * (size_t)H); /* (n, r) */
     const int carry = nd->carry_state && nd->state != NULL;
     const size_t mb = (size_t)nd->maxbatch;
 
@@ -185,13 +214,20 @@ static al_status lstm_forward(al_node *nd, const al_exec *e, const float *x, flo
         }
     }
 
-    fwd_step a = {d, 0, n, pre, nd->params[2].w, nd->params[3].w, nd->aux, y};
+    fwd_step a = {d, 0, n, pre, nd->params[bias_slot(nd)].w, nd->params[bias_slot(nd) + 1].w, nd->aux, y};
     const int par = (long)n * H >= LSTM_PAR_CELLS && al_pool_size(e->pool) > 1;
     for (int t = 0; t < T; t++) {
         /* z_t += h_{t-1} W_hh^T: (n x H)(H x 4H); rows of z_t are T*4H apart.
          * h_{t-1} is y's step t-1 (rows T*H apart), or h0 in aux (rows P
          * apart); a zero h0 contributes nothing and is skipped. */
-        if (t > 0)
+        if (d.r) {
+            /* low rank: vh = h_{t-1} V^T (n x r), then z_t += vh U^T (n x 4H) */
+            if (t > 0 || carry) {
+                const float *hp = t > 0 ? y + (size_t)(t - 1) * H : nd->aux + (size_t)T * 6 * H;
+                al_sgemm(e->pool, 0, 1, n, d.r, H, 1.0f, hp, t > 0 ? T * H : (int)d.P, w_v, H, 0.0f, vh, d.r);
+                al_sgemm(e->pool, 0, 1, n, G, d.r, 1.0f, vh, d.r, w_hh, d.r, 1.0f, pre + (size_t)t * G, T * G);
+            }
+        } else if (t > 0)
             al_sgemm(e->pool, 0, 1, n, G, H, 1.0f, y + (size_t)(t - 1) * H, T * H, w_hh, H, 1.0f,
                      pre + (size_t)t * G, T * G);
         else if (carry)
@@ -272,10 +308,14 @@ static void lstm_backward(al_node *nd, const al_exec *e, const float *x, const f
     const int T = d.T, E = d.E, H = d.H, G = 4 * H;
     const size_t nT = (size_t)n * T;
     const float *w_ih = nd->params[0].w, *w_hh = nd->params[1].w;
+    const float *w_v = d.r ? nd->params[2].w : NULL; /* with rank: w_hh is U [4H, r] */
+    const int R = d.r;
     float *dz = e->ws;
     float *hprev = dz + nT * G;
     float *dhrec = hprev + nT * H;
     float *dcn = dhrec + (size_t)n * H;
+    float *vh = dcn + (size_t)n * H; /* (n, T, r) */
+    float *dvh = vh + nT * (size_t)R; /* (n, T, r) */
     memset(dcn, 0, sizeof(float) * (size_t)n * H);
 
     bwd_step a = {d, 0, n, nd->aux, dy, NULL, dcn, dz};
@@ -289,7 +329,15 @@ static void lstm_backward(al_node *nd, const al_exec *e, const float *x, const f
             bwd_cells(&a, 0, n);
         /* dh_{t-1} through the recurrence: dz_t (n x 4H, rows T*4H apart) W_hh
          * (4H x H). None at t = 0: the window's h0 is a constant. */
-        if (t > 0) al_sgemm(e->pool, 0, 0, n, H, G, 1.0f, dz + (size_t)t * G, T * G, w_hh, H, 0.0f, dhrec, H);
+        if (R) {
+            /* dvh_t = dz_t U (n x r); dh_{t-1} = dvh_t V (n x H). dvh of
+             * every step is kept for dV; at t = 0 only then. */
+            if (t > 0 || nd->trainable)
+                al_sgemm(e->pool, 0, 0, n, R, G, 1.0f, dz + (size_t)t * G, T * G, w_hh, R, 0.0f, dvh + (size_t)t * R,
+                         T * R);
+            if (t > 0) al_sgemm(e->pool, 0, 0, n, H, R, 1.0f, dvh + (size_t)t * R, T * R, w_v, H, 0.0f, dhrec, H);
+        } else if (t > 0)
+            al_sgemm(e->pool, 0, 0, n, H, G, 1.0f, dz + (size_t)t * G, T * G, w_hh, H, 0.0f, dhrec, H);
     }
 
     if (nd->trainable) {
@@ -301,9 +349,16 @@ static void lstm_backward(al_node *nd, const al_exec *e, const float *x, const f
             memcpy(hp, nd->aux + (size_t)b * d.P + (size_t)T * 6 * H, sizeof(float) * (size_t)H);
             if (T > 1) memcpy(hp + H, y + (size_t)b * T * H, sizeof(float) * (size_t)(T - 1) * H);
         }
-        al_sgemm(e->pool, 1, 0, G, H, (int)nT, 1.0f, dz, G, hprev, H, 1.0f, nd->params[1].g, H);
+        if (R) {
+            /* vh = hprev V^T (nT x r); dU += dz^T vh (4H x r); dV += dvh^T hprev (r x H) */
+            al_sgemm(e->pool, 0, 1, (int)nT, R, H, 1.0f, hprev, H, w_v, H, 0.0f, vh, R);
+            al_sgemm(e->pool, 1, 0, G, R, (int)nT, 1.0f, dz, G, vh, R, 1.0f, nd->params[1].g, R);
+            al_sgemm(e->pool, 1, 0, R, H, (int)nT, 1.0f, dvh, R, hprev, H, 1.0f, nd->params[2].g, H);
+        } else {
+            al_sgemm(e->pool, 1, 0, G, H, (int)nT, 1.0f, dz, G, hprev, H, 1.0f, nd->params[1].g, H);
+        }
         /* both biases receive the column sums of dz */
-        float *db_ih = nd->params[2].g, *db_hh = nd->params[3].g;
+        float *db_ih = nd->params[bias_slot(nd)].g, *db_hh = nd->params[bias_slot(nd) + 1].g;
         for (size_t r = 0; r < nT; r++)
             for (int k = 0; k < G; k++) {
                 db_ih[k] += dz[r * G + k];
@@ -316,6 +371,8 @@ static void lstm_backward(al_node *nd, const al_exec *e, const float *x, const f
 
 static uint64_t lstm_macs(const al_node *nd) {
     uint64_t T = (uint64_t)nd->in.d[0], E = (uint64_t)nd->in.d[1], H = (uint64_t)nd->cfg.units;
+    uint64_t r = (uint64_t)nd->cfg.rank;
+    if (r) return T * (E * 4 * H + r * 5 * H);
     return T * (E + H) * 4 * H;
 }
 

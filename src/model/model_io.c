@@ -13,8 +13,9 @@
 
 #define AL_MODEL_FORMAT_VERSION 1u
 /* Written instead of 1 when a layer has a fused activation
- * (autlearn.layer.N.act), so that a build that does not know the key
- * refuses the file rather than dropping the activation. */
+ * (autlearn.layer.N.act) or a low-rank LSTM (autlearn.layer.N.rank), so
+ * that a build that does not know the key refuses the file rather than
+ * dropping the activation or misreading the weights. */
 #define AL_MODEL_FORMAT_VERSION_ACT 2u
 #define AL_ARCH "autlearn"
 #define BIG (1 << 24) /* the spec parser's limit on sizes */
@@ -55,7 +56,7 @@ al_status al_model_save(const al_model *m, const char *path) {
      * it, so the setters' results need not be checked one by one. */
     gguf_set_str(w, "general.architecture", AL_ARCH);
     int any_act = 0;
-    for (int i = 0; i < m->nnodes; i++) any_act |= m->nodes[i].cfg.act != 0;
+    for (int i = 0; i < m->nnodes; i++) any_act |= m->nodes[i].cfg.act != 0 || m->nodes[i].cfg.rank != 0;
     gguf_set_u32(w, "autlearn.format_version", any_act ? AL_MODEL_FORMAT_VERSION_ACT : AL_MODEL_FORMAT_VERSION);
     gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
     gguf_set_bool(w, "autlearn.input.tokens", m->input_tokens);
@@ -81,6 +82,7 @@ al_status al_model_save(const al_model *m, const char *path) {
         gguf_set_f32(w, layer_key(k, sizeof k, i, "momentum"), c->momentum);
         gguf_set_bool(w, layer_key(k, sizeof k, i, "trainable"), nd->trainable);
         if (c->act) gguf_set_i32(w, layer_key(k, sizeof k, i, "act"), c->act);
+        if (c->rank) gguf_set_i32(w, layer_key(k, sizeof k, i, "rank"), c->rank);
     }
     for (int i = 0; i < m->nmeta; i++) gguf_set_str(w, m->meta_key[i], m->meta_val[i]);
     for (int i = 0; i < m->nnodes; i++)
@@ -158,6 +160,12 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
         if ((st = get_int(r, k, 0, AL_ACT_COUNT - 1, &c->act))) return st;
         if (c->act && c->type != AL_L_DENSE && c->type != AL_L_CONV2D)
             return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have a fused activation", i, name);
+    }
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "rank")) >= 0) {
+        /* the LSTM's shape function checks it against the hidden size */
+        if ((st = get_int(r, k, 0, BIG, &c->rank))) return st;
+        if (c->rank && c->type != AL_L_LSTM)
+            return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have a rank", i, name);
     }
     return AL_OK;
 }

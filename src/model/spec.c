@@ -113,6 +113,8 @@ static al_status parse_layer(char **w, int nw, int idx, al_layer_cfg *c) {
             ok = parse_float(val, 1e-6f, 1.0f, &c->momentum);
         else if (!strcmp(key, "from"))
             ok = parse_int(val, -1, AL_MAX_NODES, &c->src);
+        else if (!strcmp(key, "rank") && c->type == AL_L_LSTM)
+            ok = parse_int(val, 0, BIG, &c->rank);
         else if (!strcmp(key, "act") && (c->type == AL_L_DENSE || c->type == AL_L_CONV2D)) {
             ok = 0;
             for (int a = 1; a < AL_ACT_COUNT; a++)
@@ -239,7 +241,10 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         case AL_L_DWCONV2D:
         case AL_L_MAXPOOL:
         case AL_L_AVGPOOL: PUT(" k=%d s=%d p=%d", c->k, c->stride, c->pad); break;
-        case AL_L_LSTM: PUT(" %d", c->units); break;
+        case AL_L_LSTM:
+            PUT(" %d", c->units);
+            if (c->rank) PUT(" rank=%d", c->rank);
+            break;
         case AL_L_EMBEDDING: PUT(" %d vocab=%d", c->units, c->vocab); break;
         case AL_L_DROPOUT: PUT(" %g", (double)c->rate); break;
         case AL_L_ADD: PUT(" %d", c->src); break;
