@@ -53,6 +53,22 @@ import json, sys
 d, p = (json.load(open(f)) for f in sys.argv[1:3])
 assert p["planned_parts_mb"]["activations"] > d["planned_parts_mb"]["activations"], (d, p)
 ' "$TMP/def.json" "$TMP/np.json"
+# the app classified the photos before (--predict-first): the cache is full
+# when training starts, so training runs no prefix at all; same weights
+expect_ok "personalize --predict-first" "${P[@]}" --predict-first --out "$TMP/p-pf.gguf"
+cp "$TMP/out" "$TMP/pf.json"
+expect_ok "personalize --predict-first --no-cache" "${P[@]}" --predict-first --no-cache --out "$TMP/p-pfnc.gguf"
+cp "$TMP/out" "$TMP/pfnc.json"
+check "images: --predict-first gives the default run's model bytes" cmp -s "$TMP/p-def.gguf" "$TMP/p-pf.gguf"
+check "images: --predict-first --no-cache too" cmp -s "$TMP/p-def.gguf" "$TMP/p-pfnc.gguf"
+check "images: after --predict-first every lookup hits and training runs only the suffix" "$PY" -c '
+import json, sys
+d, f, fn = (json.load(open(x)) for x in sys.argv[1:4])
+assert f["cache_hits"] == 120, f["cache_hits"]            # 40 images x 3 epochs
+assert f["macs"] < d["macs"] and 3 * f["macs"] < fn["macs"], (d["macs"], f["macs"], fn["macs"])
+assert f["predict_cpu_seconds"] >= 0 and d["predict_cpu_seconds"] is None, (f, d)
+assert fn["cache_hits"] == 0 and fn["macs"] == json.load(open(sys.argv[4]))["macs"], fn
+' "$TMP/def.json" "$TMP/pf.json" "$TMP/pfnc.json" "$TMP/nc.json"
 expect_ok "personalize --dry-run --naive-plan" "${P[@]}" --naive-plan --dry-run --out "$TMP/x.gguf"
 check "dry run writes nothing" test ! -e "$TMP/x.gguf"
 
