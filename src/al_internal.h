@@ -210,6 +210,29 @@ const char *al_layer_type_name(al_layer_type t);
 /* Helper for layers: declare param slot i with a full shape. */
 void al_node_param(al_node *nd, int i, const char *name, int ndim, const int *dims, int is_state);
 
+/* The geometry of a conv node (input [C,H,W], F filters k x k, stride s,
+ * padding p, output [F,Ho,Wo]; P = Ho*Wo output pixels, CKK = C*k*k rows of
+ * the column matrix), shared by the float and the int8 forward. */
+typedef struct al_conv_geom {
+    int C, H, W, F, k, s, p, Ho, Wo;
+    long P, CKK;
+} al_conv_geom;
+static inline al_conv_geom al_conv_geometry(const al_node *nd) {
+    al_conv_geom g;
+    g.C = nd->in.d[0];
+    g.H = nd->in.d[1];
+    g.W = nd->in.d[2];
+    g.F = nd->cfg.units;
+    g.k = nd->cfg.k;
+    g.s = nd->cfg.stride > 0 ? nd->cfg.stride : 1;
+    g.p = nd->cfg.pad;
+    g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
+    g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
+    g.P = (long)g.Ho * g.Wo;
+    g.CKK = (long)g.C * g.k * g.k;
+    return g;
+}
+
 /* ---- kernels (src/kernels): pure compute, no allocation -------------------- */
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major. op(A) is M x K, op(B) K x N.

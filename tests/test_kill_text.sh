@@ -34,23 +34,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # 4 presidents x 3 addresses of synthetic words, each with a habit of their own
 DATA=$TMP/sotu
 mkdir -p "$DATA"
-"$PY" - "$DATA" <<'EOF' || { echo "cannot make data" >&2; exit 1; }
-import random, sys
-d = sys.argv[1]
-words = ["w%d" % i for i in range(70)]
-for k, name in enumerate(["ann_lee", "bob_roe", "cal_poe", "dee_fox"]):
-    r = random.Random(k)
-    habit = ["my", "fellow", "citizens"] if k % 2 else ["the", "union", "is", "strong"]
-    for a in range(3):
-        out = []
-        for s in range(60):
-            if r.random() < 0.3:
-                out += habit
-            out += [r.choice(words[:40] if r.random() < 0.7 else words) for _ in range(r.randint(4, 9))]
-            out[-1] += r.choice([".", ".", "?", ","])
-        out[0] = out[0].capitalize()
-        open("%s/%d_%s_%s.txt" % (d, 1901 + k * 4 + a, name, "dr"[k % 2]), "w").write(" ".join(out) + "\n")
-EOF
+"$PY" "$SRC/tests/make_sotu.py" "$DATA" 4 || { echo "cannot make data" >&2; exit 1; }
 "$BIN" pretrain --scenario text --data "$DATA" --vocab 60 --arch "tokens 20; embedding 8 vocab=63; lstm 16; dense 63" \
     --batch 4 --users bob_roe,cal_poe --epochs 2 --lr 0.01 --out "$TMP/cloud.gguf" >/dev/null 2>"$TMP/err" ||
     { echo "FAIL: pretrain: $(cat "$TMP/err")" >&2; exit 1; }

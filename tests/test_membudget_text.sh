@@ -35,23 +35,7 @@ jget() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[
 # short latest one (the test text); the others' short addresses are public
 DATA=$TMP/sotu
 mkdir -p "$DATA"
-"$PY" - "$DATA" <<'EOF' || { echo "cannot make data" >&2; exit 1; }
-import random, sys
-d = sys.argv[1]
-words = ["w%d" % i for i in range(70)]
-for k, name in enumerate(["ann_lee", "bob_roe", "cal_poe"]):
-    r = random.Random(k)
-    habit = ["my", "fellow", "citizens"] if k % 2 else ["the", "union", "is", "strong"]
-    for a in range(3):
-        out = []
-        for s in range(1500 if k == 0 and a < 2 else 40):
-            if r.random() < 0.3:
-                out += habit
-            out += [r.choice(words[:40] if r.random() < 0.7 else words) for _ in range(r.randint(4, 9))]
-            out[-1] += r.choice([".", ".", "?", ","])
-        out[0] = out[0].capitalize()
-        open("%s/%d_%s_%s.txt" % (d, 1901 + k * 4 + a, name, "dr"[k % 2]), "w").write(" ".join(out) + "\n")
-EOF
+"$PY" "$SRC/tests/make_sotu.py" "$DATA" 3 40 1500 || { echo "cannot make data" >&2; exit 1; }
 # the frozen prefix: embedding and an LSTM of 80 (a window's states: 20 x 80 floats)
 run pretrain --scenario text --data "$DATA" --vocab 60 --arch "tokens 20; embedding 8 vocab=63; lstm 80; dense 63" \
     --batch 4 --users ann_lee --epochs 1 --lr 0.01 --out "$TMP/cloud.gguf"

@@ -13,24 +13,7 @@ tl_init text_scenario "$@"
 # device has something to learn that public text does not show.
 DATA=$TMP/sotu
 mkdir -p "$DATA"
-"$PY" - "$DATA" <<'EOF' || { echo "cannot make data" >&2; exit 1; }
-import random, sys
-d = sys.argv[1]
-words = ["w%d" % i for i in range(70)]
-names = ["ann_lee", "bob_roe", "cal_poe", "dee_fox", "eve_kim", "fay_orr", "gus_ito", "hal_ude"]
-for k, name in enumerate(names):
-    r = random.Random(k)
-    habit = ["my", "fellow", "citizens"] if k % 2 else ["the", "union", "is", "strong"]
-    for a in range(3):
-        out = []
-        for s in range(60):
-            if r.random() < 0.3:
-                out += habit
-            out += [r.choice(words[:40] if r.random() < 0.7 else words) for _ in range(r.randint(4, 9))]
-            out[-1] += r.choice([".", ".", "?", ","])
-        out[0] = out[0].capitalize()
-        open("%s/%d_%s_%s.txt" % (d, 1901 + k * 4 + a, name, "dr"[k % 2]), "w").write(" ".join(out) + "\n")
-EOF
+"$PY" "$SRC/tests/make_sotu.py" "$DATA" 8 || { echo "cannot make data" >&2; exit 1; }
 ARCH="tokens 20; embedding 8 vocab=63; lstm 16; dense 63"
 COMMON=(--data "$DATA" --vocab 60 --arch "$ARCH" --batch 4)
 

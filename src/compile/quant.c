@@ -16,26 +16,9 @@
 
 /* ---- geometry -------------------------------------------------------------------- */
 
-typedef struct qgeom {
-    int C, H, W, F, k, s, p, Ho, Wo;
-    long P, CKK;
-} qgeom;
+typedef al_conv_geom qgeom;
 
-static qgeom conv_qgeom(const al_node *nd) {
-    qgeom g;
-    g.C = nd->in.d[0];
-    g.H = nd->in.d[1];
-    g.W = nd->in.d[2];
-    g.F = nd->cfg.units;
-    g.k = nd->cfg.k;
-    g.s = nd->cfg.stride > 0 ? nd->cfg.stride : 1;
-    g.p = nd->cfg.pad;
-    g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
-    g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
-    g.P = (long)g.Ho * g.Wo;
-    g.CKK = (long)g.C * g.k * g.k;
-    return g;
-}
+static qgeom conv_qgeom(const al_node *nd) { return al_conv_geometry(nd); }
 
 static size_t bytes_to_floats(size_t b) { return (b + sizeof(float) - 1) / sizeof(float); }
 

@@ -55,26 +55,9 @@ static int conv_implicit(void) {
     return v;
 }
 
-typedef struct conv_geom {
-    int C, H, W, F, k, s, p, Ho, Wo;
-    long P, CKK;
-} conv_geom;
+typedef al_conv_geom conv_geom;
 
-static conv_geom geom(const al_node *nd) {
-    conv_geom g;
-    g.C = nd->in.d[0];
-    g.H = nd->in.d[1];
-    g.W = nd->in.d[2];
-    g.F = nd->cfg.units;
-    g.k = nd->cfg.k;
-    g.s = nd->cfg.stride > 0 ? nd->cfg.stride : 1;
-    g.p = nd->cfg.pad;
-    g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
-    g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
-    g.P = (long)g.Ho * g.Wo;
-    g.CKK = (long)g.C * g.k * g.k;
-    return g;
-}
+static conv_geom geom(const al_node *nd) { return al_conv_geometry(nd); }
 
 static int is_1x1(const conv_geom *g) { return g->k == 1 && g->s == 1 && g->p == 0; }
 
