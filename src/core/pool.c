@@ -10,9 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct {
+    struct al_pool *p;
+    int ith;
+} worker_arg;
+
 struct al_pool {
     int n;
     pthread_t *threads;
+    /* the workers' arguments live as long as the pool: a worker that freed
+     * its own would call the allocator hook at a moment nobody chose (a
+     * counting allocator saw its live bytes change in the middle of a
+     * measurement) */
+    worker_arg *args;
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_done;
     atomic_uint gen;
@@ -22,14 +32,8 @@ struct al_pool {
     void *arg;
 };
 
-typedef struct {
-    al_pool *p;
-    int ith;
-} worker_arg;
-
 static void *worker(void *va) {
     worker_arg wa = *(worker_arg *)va;
-    al_free(va);
     al_pool *p = wa.p;
     unsigned seen = 0;
     for (;;) {
@@ -78,21 +82,16 @@ al_status al_pool_new(int nthreads, al_pool **out) {
     atomic_init(&p->pending, 0);
     if (nthreads > 1) {
         p->threads = al_calloc((size_t)nthreads, sizeof(pthread_t));
-        if (!p->threads) {
+        p->args = al_calloc((size_t)nthreads, sizeof(worker_arg));
+        if (!p->threads || !p->args) {
             al_pool_free(p);
             return AL_ENOMEM;
         }
         for (int i = 1; i < nthreads; i++) {
-            worker_arg *wa = al_malloc(sizeof *wa);
-            if (!wa) {
-                p->n = i;
-                al_pool_free(p);
-                return AL_ENOMEM;
-            }
+            worker_arg *wa = &p->args[i];
             wa->p = p;
             wa->ith = i;
             if (pthread_create(&p->threads[i], NULL, worker, wa) != 0) {
-                al_free(wa);
                 p->n = i;
                 al_pool_free(p);
                 return al_error(AL_ENOMEM, "cannot create worker thread %d", i);
@@ -115,6 +114,7 @@ void al_pool_free(al_pool *p) {
     pthread_cond_destroy(&p->cv_work);
     pthread_cond_destroy(&p->cv_done);
     al_free(p->threads);
+    al_free(p->args);
     al_free(p);
 }
 
