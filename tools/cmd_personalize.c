@@ -137,36 +137,55 @@ static al_status resume_note(const char *cmd, int resume, const char *ckpt, long
  * runtime cache first (as typing would), then al_lm_personalize trains.
  * With --mem-budget the plan comes first, and the cache's bound is set
  * before the predict pass fills it. */
+/* The options of the device job that both paths take: output, checkpoints,
+ * memory budget and the benchmark switches. */
+typedef struct job_opts {
+    int json, resume, verbose, dry_run, no_cache, naive_plan, max_rollbacks, ckpt_every;
+    double mem_mb;
+    const char *ckpt, *spill;
+} job_opts;
+
+static void job_opts_default(job_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->max_rollbacks = 3;
+}
+
+/* 1 when the current argument is one of the job's options (parsed into o). */
+static int job_option(cli_args *a, job_opts *o) {
+    if (cli_flag(a, "json"))
+        o->json = 1;
+    else if (cli_flag(a, "resume"))
+        o->resume = 1;
+    else if (cli_flag(a, "verbose"))
+        o->verbose = 1;
+    else if (cli_flag(a, "dry-run"))
+        o->dry_run = 1;
+    else if (cli_flag(a, "no-cache"))
+        o->no_cache = 1;
+    else if (cli_flag(a, "naive-plan"))
+        o->naive_plan = 1;
+    else if (!cli_double(a, "mem-budget", 1.0 / 1024, 1 << 30, &o->mem_mb) && !cli_str(a, "checkpoint", &o->ckpt) &&
+             !cli_int(a, "checkpoint-every", 1, 1 << 30, &o->ckpt_every) &&
+             !cli_int(a, "max-rollbacks", 0, 1000, &o->max_rollbacks) && !cli_str(a, "cache-spill", &o->spill))
+        return 0;
+    return 1;
+}
+
 static int personalize_text(int argc, char **argv) {
     const char *cmd = "personalize";
     al_scenario_config c;
     al_scenario_config_text_default(&c);
-    const char *model = NULL, *out = NULL, *user = NULL, *scenario = NULL, *spill = NULL, *ckpt = NULL;
-    int threads = 0, json = 0, freeze = -1, cache_mb = (int)(c.cache_bytes >> 20), user_tokens = (int)c.user_tokens;
-    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0, no_cache = 0, naive_plan = 0;
-    double mem_mb = 0.0;
+    const char *model = NULL, *out = NULL, *user = NULL, *scenario = NULL;
+    int threads = 0, freeze = -1, cache_mb = (int)(c.cache_bytes >> 20), user_tokens = (int)c.user_tokens;
+    job_opts o;
+    job_opts_default(&o);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
         if (cli_flag(&a, "help")) {
-        } else if (cli_flag(&a, "json"))
-            json = 1;
-        else if (cli_flag(&a, "resume"))
-            resume = 1;
-        else if (cli_flag(&a, "verbose"))
-            verbose = 1;
-        else if (cli_flag(&a, "dry-run"))
-            dry_run = 1;
-        else if (cli_flag(&a, "no-cache"))
-            no_cache = 1;
-        else if (cli_flag(&a, "naive-plan"))
-            naive_plan = 1;
-        else if (cli_double(&a, "mem-budget", 1.0 / 1024, 1 << 30, &mem_mb)) {
-        } else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, 1 << 30, &ckpt_every) ||
-                   cli_int(&a, "max-rollbacks", 0, 1000, &max_rollbacks)) {
+        } else if (job_option(&a, &o)) {
         } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model) ||
-                   cli_str(&a, "user", &user) || cli_str(&a, "scenario", &scenario) ||
-                   cli_str(&a, "cache-spill", &spill)) {
+                   cli_str(&a, "user", &user) || cli_str(&a, "scenario", &scenario)) {
         } else if (cli_int(&a, "freeze", 0, 63, &freeze) || cli_int(&a, "epochs", 1, 10000, &c.epochs) ||
                    cli_int(&a, "batch", 1, 1 << 16, &c.device_batch) ||
                    cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
@@ -184,9 +203,9 @@ static int personalize_text(int argc, char **argv) {
     if (!model) return cli_usage_error(cmd, "--model FILE is required");
     if (!user) return cli_usage_error(cmd, "--user NAME is required (a president, e.g. barack_obama)");
     if (!out) return cli_usage_error(cmd, "--out FILE is required");
-    if (resume && !ckpt) return cli_usage_error(cmd, "--resume needs --checkpoint FILE");
-    if (ckpt && ckpt_every == 0) ckpt_every = 10;
-    if (verbose) cli_log_verbose();
+    if (o.resume && !o.ckpt) return cli_usage_error(cmd, "--resume needs --checkpoint FILE");
+    if (o.ckpt && o.ckpt_every == 0) o.ckpt_every = 10;
+    if (o.verbose) cli_log_verbose();
     al_pool *pool = NULL;
     al_model *m = NULL;
     al_cache *cache = NULL;
@@ -195,7 +214,7 @@ static int personalize_text(int argc, char **argv) {
     long long resumed_at = -1;
     if (cli_pool(cmd, threads, &pool)) return CLI_EXIT_RUNTIME;
     if ((st = al_model_load(model, &m)) != AL_OK) goto fail;
-    m->plan_naive = naive_plan;
+    m->plan_naive = o.naive_plan;
     al_model_release_plan(m); /* planned anew, with or without liveness */
     const char *vocab = al_model_meta(m, "autlearn.vocab");
     if (!vocab) {
@@ -209,7 +228,7 @@ static int personalize_text(int argc, char **argv) {
         freeze = f ? atoi(f) : al_default_freeze(m);
     }
     if ((st = al_model_freeze(m, freeze)) != AL_OK) goto fail;
-    if (!no_cache && (st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
+    if (!o.no_cache && (st = al_cache_new((size_t)cache_mb << 20, o.spill, &cache)) != AL_OK) goto fail;
     al_personalize_config pc;
     al_personalize_config_default(&pc);
     al_train_config_default(&pc.train);
@@ -221,17 +240,17 @@ static int personalize_text(int argc, char **argv) {
     pc.train.clip_norm = 1.0;
     pc.train.seed = c.seed + 1000;
     pc.freeze = freeze;
-    pc.train.checkpoint_path = ckpt;
-    pc.train.checkpoint_every = ckpt_every;
-    pc.train.max_rollbacks = max_rollbacks;
-    pc.resume = resume;
+    pc.train.checkpoint_path = o.ckpt;
+    pc.train.checkpoint_every = o.ckpt_every;
+    pc.train.max_rollbacks = o.max_rollbacks;
+    pc.resume = o.resume;
     /* the memory plan first: a budget that cannot be met fails here, before
      * the predict pass, training or any output */
-    pc.mem_budget_bytes = (size_t)(mem_mb * 1048576.0);
+    pc.mem_budget_bytes = (size_t)(o.mem_mb * 1048576.0);
     al_mem_plan plan;
     if ((st = al_lm_plan_memory(m, pool, train.n, cache, &pc, &plan)) != AL_OK) goto fail;
-    if (dry_run || (mem_mb > 0 && !json)) cli_mem_plan_show(cmd, &plan, json, 1);
-    if (dry_run) {
+    if (o.dry_run || (o.mem_mb > 0 && !o.json)) cli_mem_plan_show(cmd, &plan, o.json, 1);
+    if (o.dry_run) {
         al_ids_free(&train);
         al_ids_free(&test);
         al_cache_free(cache);
@@ -239,7 +258,7 @@ static int personalize_text(int argc, char **argv) {
         al_pool_free(pool);
         return cli_finish(cmd, CLI_EXIT_OK);
     }
-    if ((st = resume_note(cmd, resume, ckpt, &resumed_at)) != AL_OK) goto fail;
+    if ((st = resume_note(cmd, o.resume, o.ckpt, &resumed_at)) != AL_OK) goto fail;
     /* the keyboard's cache within the budget before typing fills it */
     if (pc.mem_budget_bytes) al_cache_set_bound(cache, plan.cache_used);
     al_lm_eval before, after;
@@ -258,7 +277,7 @@ static int personalize_text(int argc, char **argv) {
     if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &after)) != AL_OK) goto fail;
     al_model_set_meta(m, "autlearn.personalized", "1");
     if ((st = al_model_save(m, out)) != AL_OK) goto fail;
-    if (json) {
+    if (o.json) {
         cli_json j;
         cli_json_init(&j, stdout);
         cli_json_begin_object(&j, NULL);
@@ -276,8 +295,8 @@ static int personalize_text(int argc, char **argv) {
         cli_json_num(&j, "train_cpu_seconds", train_cpu);
         cli_json_num(&j, "predict_cpu_seconds", predict_cpu);
         cli_json_num(&j, "job_peak_alloc_mb", job_peak);
-        cli_json_bool(&j, "cache", !no_cache);
-        cli_json_bool(&j, "naive_plan", naive_plan);
+        cli_json_bool(&j, "cache", !o.no_cache);
+        cli_json_bool(&j, "naive_plan", o.naive_plan);
         cli_json_int(&j, "prefix_windows", (long long)r.prefix_samples);
         /* without a runtime cache, r.cache describes the job's per-epoch buffer of the windows */
         cli_json_int(&j, "cache_hits", cache ? (long long)r.cache.hits : 0);
@@ -321,33 +340,18 @@ static int personalize_image(int argc, char **argv) {
     al_scenario_config c;
     al_scenario_config_default(&c);
     c.data_dir = NULL;
-    const char *model = NULL, *out = NULL, *spill = NULL, *ckpt = NULL;
-    int user = -1, threads = 0, json = 0, freeze = -1, cache_mb = 64, predict_first = 0;
-    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0, no_cache = 0, naive_plan = 0;
-    double mem_mb = 0.0;
+    const char *model = NULL, *out = NULL;
+    int user = -1, threads = 0, freeze = -1, cache_mb = 64, predict_first = 0;
+    job_opts o;
+    job_opts_default(&o);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
         if (cli_flag(&a, "help")) {
-        } else if (cli_flag(&a, "json"))
-            json = 1;
-        else if (cli_flag(&a, "resume"))
-            resume = 1;
-        else if (cli_flag(&a, "verbose"))
-            verbose = 1;
-        else if (cli_flag(&a, "dry-run"))
-            dry_run = 1;
-        else if (cli_flag(&a, "no-cache"))
-            no_cache = 1;
-        else if (cli_flag(&a, "naive-plan"))
-            naive_plan = 1;
-        else if (cli_flag(&a, "predict-first"))
+        } else if (job_option(&a, &o)) {
+        } else if (cli_flag(&a, "predict-first")) {
             predict_first = 1;
-        else if (cli_double(&a, "mem-budget", 1.0 / 1024, 1 << 30, &mem_mb)) {
-        } else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, 1 << 30, &ckpt_every) ||
-                 cli_int(&a, "max-rollbacks", 0, 1000, &max_rollbacks)) {
-        } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model) ||
-                 cli_str(&a, "cache-spill", &spill)) {
+        } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model)) {
         } else if (cli_int(&a, "user", 0, 100000, &user) || cli_int(&a, "users", 1, 100000, &c.users.users) ||
                    cli_int(&a, "per-user", 10, 1000000, &c.users.per_user) ||
                    cli_int(&a, "test-per-user", 1, 1000000, &c.users.test_per_user) ||
@@ -371,9 +375,9 @@ static int personalize_image(int argc, char **argv) {
     if (user < 0) return cli_usage_error(cmd, "--user K is required");
     if (!out) return cli_usage_error(cmd, "--out FILE is required");
     if (user >= c.users.users) return cli_usage_error(cmd, "--user %d: there are %d users", user, c.users.users);
-    if (resume && !ckpt) return cli_usage_error(cmd, "--resume needs --checkpoint FILE");
-    if (ckpt && ckpt_every == 0) ckpt_every = 10;
-    if (verbose) cli_log_verbose();
+    if (o.resume && !o.ckpt) return cli_usage_error(cmd, "--resume needs --checkpoint FILE");
+    if (o.ckpt && o.ckpt_every == 0) o.ckpt_every = 10;
+    if (o.verbose) cli_log_verbose();
 
     al_users *u = NULL;
     al_pool *pool = NULL;
@@ -383,7 +387,7 @@ static int personalize_image(int argc, char **argv) {
     al_status st;
     if (cli_pool(cmd, threads, &pool)) return CLI_EXIT_RUNTIME;
     if ((st = al_model_load(model, &m)) != AL_OK) goto fail;
-    m->plan_naive = naive_plan;
+    m->plan_naive = o.naive_plan;
     al_model_release_plan(m); /* planned anew, with or without liveness */
     if ((st = al_sim_load_users(&c, &u)) != AL_OK) goto fail;
     const al_dataset *tr = al_users_train(u, user), *te = al_users_test(u, user);
@@ -398,13 +402,13 @@ static int personalize_image(int argc, char **argv) {
     pc.aug_variants = c.aug_variants;
     pc.label_prior = c.label_prior;
     pc.train.l2sp = c.l2sp;
-    pc.train.checkpoint_path = ckpt;
-    pc.train.checkpoint_every = ckpt_every;
-    pc.train.max_rollbacks = max_rollbacks;
-    pc.resume = resume;
+    pc.train.checkpoint_path = o.ckpt;
+    pc.train.checkpoint_every = o.ckpt_every;
+    pc.train.max_rollbacks = o.max_rollbacks;
+    pc.resume = o.resume;
     long long resumed_at = -1;
-    if ((st = resume_note(cmd, resume, ckpt, &resumed_at)) != AL_OK) goto fail;
-    if (!no_cache && (st = al_cache_new((size_t)cache_mb << 20, spill, &cache)) != AL_OK) goto fail;
+    if ((st = resume_note(cmd, o.resume, o.ckpt, &resumed_at)) != AL_OK) goto fail;
+    if (!o.no_cache && (st = al_cache_new((size_t)cache_mb << 20, o.spill, &cache)) != AL_OK) goto fail;
     ids = malloc(sizeof(uint64_t) * (size_t)al_dataset_size(tr));
     if (!ids) {
         st = AL_ENOMEM;
@@ -413,11 +417,11 @@ static int personalize_image(int argc, char **argv) {
     for (int i = 0; i < al_dataset_size(tr); i++) ids[i] = (uint64_t)al_users_train_origin(u, user, i);
     /* the memory plan first: a budget that cannot be met fails here, before
      * anything is trained or written; the evaluations use the batch it keeps */
-    pc.mem_budget_bytes = (size_t)(mem_mb * 1048576.0);
+    pc.mem_budget_bytes = (size_t)(o.mem_mb * 1048576.0);
     al_mem_plan plan;
     if ((st = al_personalize_plan_memory(m, pool, tr, cache, &pc, &plan)) != AL_OK) goto fail;
-    if (dry_run || (mem_mb > 0 && !json)) cli_mem_plan_show(cmd, &plan, json, 1);
-    if (dry_run) {
+    if (o.dry_run || (o.mem_mb > 0 && !o.json)) cli_mem_plan_show(cmd, &plan, o.json, 1);
+    if (o.dry_run) {
         free(ids);
         al_cache_free(cache);
         al_model_free(m);
@@ -456,7 +460,7 @@ static int personalize_image(int argc, char **argv) {
     if ((st = al_evaluate(m, pool, te, plan.batch_used, NULL, &after)) != AL_OK) goto fail;
     al_model_set_meta(m, "autlearn.personalized", "1");
     if ((st = al_model_save(m, out)) != AL_OK) goto fail;
-    if (json) {
+    if (o.json) {
         cli_json j;
         cli_json_init(&j, stdout);
         cli_json_begin_object(&j, NULL);
@@ -474,8 +478,8 @@ static int personalize_image(int argc, char **argv) {
         else
             cli_json_null(&j, "predict_cpu_seconds");
         cli_json_num(&j, "job_peak_alloc_mb", job_peak);
-        cli_json_bool(&j, "cache", !no_cache);
-        cli_json_bool(&j, "naive_plan", naive_plan);
+        cli_json_bool(&j, "cache", !o.no_cache);
+        cli_json_bool(&j, "naive_plan", o.naive_plan);
         cli_json_num(&j, "first_epoch_seconds", r.first_epoch_seconds);
         cli_json_num(&j, "later_epoch_seconds", r.later_epoch_seconds);
         cli_json_int(&j, "macs", (long long)r.macs);
