@@ -59,6 +59,28 @@ expect_ok() {
     fi
 }
 
+# expect_fail DESC CODE ARGS...: CODE is the exact expected status, or 'any'
+# for any status in 1..127. A message starting with "$TL_MSG" is required
+# (default "autlearn"; a test of one command may set it to "autlearn CMD").
+expect_fail() {
+    local desc=$1 code=$2
+    shift 2
+    run "$@"
+    if [ "$rc" -eq 0 ]; then
+        bad "$desc: succeeded, expected failure"
+    elif [ "$rc" -ge 128 ]; then
+        bad "$desc: exit $rc (crash or signal)"
+    elif [ "$code" != any ] && [ "$rc" -ne "$code" ]; then
+        bad "$desc: exit $rc, expected $code"
+    elif ! grep -q "^${TL_MSG:-autlearn}" "$TMP/err"; then
+        bad "$desc: no '${TL_MSG:-autlearn} ...' message on stderr"
+    elif sanitizer_report; then
+        bad "$desc: sanitizer report"
+    else
+        ok
+    fi
+}
+
 tl_end() {
     echo "test_$TL_NAME: $pass passed, $fail failed"
     [ "$fail" -eq 0 ]

@@ -12,27 +12,6 @@ tl_init cli "$@"
 
 
 
-# expect_fail DESC CODE ARGS...: CODE is the exact expected status, or 'any'
-# for any status in 1..127. A message starting with "autlearn" is required.
-expect_fail() {
-    local desc=$1 code=$2
-    shift 2
-    run "$@"
-    if [ "$rc" -eq 0 ]; then
-        bad "$desc: succeeded, expected failure"
-    elif [ "$rc" -ge 128 ]; then
-        bad "$desc: exit $rc (crash or signal)"
-    elif [ "$code" != any ] && [ "$rc" -ne "$code" ]; then
-        bad "$desc: exit $rc, expected $code"
-    elif ! grep -q '^autlearn' "$TMP/err"; then
-        bad "$desc: no 'autlearn ...' message on stderr"
-    elif sanitizer_report; then
-        bad "$desc: sanitizer report"
-    else
-        ok
-    fi
-}
-
 # expect_no_crash DESC ARGS...: any outcome but a signal or a sanitizer report.
 expect_no_crash() {
     local desc=$1

@@ -12,21 +12,6 @@ set -u
 . "$(dirname "$0")/lib.sh"
 tl_init compile_cli "$@"
 
-expect_fail() {
-    local desc=$1 code=$2
-    shift 2
-    run "$@"
-    if [ "$rc" -ne "$code" ]; then
-        bad "$desc: exit $rc, expected $code"
-    elif ! grep -q '^autlearn' "$TMP/err"; then
-        bad "$desc: no 'autlearn ...' message on stderr"
-    elif sanitizer_report; then
-        bad "$desc: sanitizer report"
-    else
-        ok
-    fi
-}
-
 DATA=$TMP/data
 mkdir -p "$DATA"
 "$PY" "$SRC/tests/make_idx.py" "$DATA" 1000 200 || { echo "cannot make data" >&2; exit 1; }

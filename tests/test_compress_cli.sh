@@ -10,20 +10,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 tl_init compress_cli "$@"
 
-expect_fail() {
-    local desc=$1 code=$2
-    shift 2
-    run "$@"
-    if [ "$rc" -ne "$code" ]; then
-        bad "$desc: exit $rc, expected $code"
-    elif ! grep -q '^autlearn compress' "$TMP/err"; then
-        bad "$desc: no 'autlearn compress: ...' message on stderr"
-    elif sanitizer_report; then
-        bad "$desc: sanitizer report"
-    else
-        ok
-    fi
-}
+TL_MSG="autlearn compress" # expect_fail (lib.sh): the message names the command
 
 # ---- image ----
 DATA=$TMP/idx
