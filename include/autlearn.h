@@ -401,6 +401,16 @@ typedef struct al_personalize_config {
      * no-op otherwise. 0 = off (default here; the image scenario and
      * `autlearn personalize` use 1). */
     double label_prior;
+    /* Only some rows of the output layer trained (0: all, the default):
+     * the rows (weights and bias) of the train_rows classes most frequent
+     * in the training labels (for a language model: the user's most used
+     * words); the others keep their cloud values. The loss stays the exact
+     * softmax cross-entropy over all classes: the frozen rows' share of each
+     * position's softmax is computed once per sample and kept, so a step
+     * costs train_rows instead of all classes' multiply-adds. Needs the
+     * freeze point at the output layer (a dense layer, the last node) and
+     * no augmentation variants. */
+    int train_rows;
 } al_personalize_config;
 AL_API void al_personalize_config_default(al_personalize_config *c);
 

@@ -384,6 +384,9 @@ void al_softmax_ce(const float *logits, const int32_t *targets, int rows, int k,
  * thread, then in thread order: deterministic for a thread count). */
 void al_softmax_ce_pool(al_pool *pool, const float *logits, const int32_t *targets, int rows, int k, float scale,
                         float *dlogits, double *loss_sum, long *count, long *correct);
+/* sum over j < k of exp(z[j] - mx), in softmax's arithmetic (float terms,
+ * double blocks; AVX-512 when the CPU has it). */
+double al_softmax_expsum(const float *z, int k, float mx);
 
 /* ---- datasets (src/data) ------------------------------------------------------ */
 

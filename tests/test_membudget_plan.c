@@ -375,6 +375,19 @@ static void test_text(al_pool *pool) {
     CHECK(r3.train.steps == r2.train.steps && r3.suffix_samples == r2.suffix_samples);
     CHECK(memcmp(m3->wblock, m2->wblock, sizeof(float) * m2->nweights) == 0);
     CHECK(memcmp(m3->wblock, m0->wblock, sizeof(float) * m0->nweights) != 0);
+    /* only some output rows trained (the LSTM's state windows cached, the
+     * output layer the trainable part): the plan counts the rows' block */
+    lm_cfg(&c, 2, 8);
+    al_mem_plan pall;
+    REQUIRE_OK(al_model_from_spec(LM_SPEC, 3, &m));
+    REQUIRE_OK(al_lm_plan_memory(m, pool, LM_N, NULL, &c, &pall));
+    al_model_free(m);
+    c.train_rows = 7;
+    al_personalize_report r4;
+    al_model *m4 = lm_job(pool, ids, &c, NULL, &r4);
+    CHECK(r4.mem.staging > pall.staging && r4.mem.total == pall.total + (r4.mem.staging - pall.staging));
+    CHECK(r4.train.steps > 0 && r4.macs > 0);
+    al_model_free(m4);
     al_model_free(m0);
     al_model_free(m1);
     al_model_free(m2);

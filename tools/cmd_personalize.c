@@ -17,8 +17,8 @@ static void usage(FILE *f) {
     fprintf(f, "usage: autlearn personalize --model CLOUD --data DIR --user K --out PERSONAL [options]\n"
                "       autlearn personalize --scenario text --model CLOUD --user NAME --out PERSONAL\n"
                "                [--data DIR=data/sotu] [--user-tokens N=30000] [--epochs E=3] [--lr X=0.003]\n"
-               "                [--batch B=8] [--freeze K] [--cache-mb MB=256] [--cache-spill FILE] [--threads T]\n"
-               "                [--seed S] [--mem-budget MB] [--dry-run] [--checkpoint FILE] [--checkpoint-every N]\n"
+               "                [--batch B=8] [--freeze K] [--train-words N] [--cache-mb MB=256] [--cache-spill FILE]\n"
+               "                [--threads T] [--seed S] [--mem-budget MB] [--dry-run] [--checkpoint FILE] [--checkpoint-every N]\n"
                "                [--resume] [--max-rollbacks N] [--no-cache] [--naive-plan] [--verbose] [--json]\n"
                "\n"
                "User K's private data is drawn with --seed (and --users/--per-user) exactly as\n"
@@ -66,7 +66,11 @@ static void usage(FILE *f) {
                "  --resume              continue from --checkpoint FILE when it exists (a finished\n"
                "                        one only re-writes --out); refused if the data or options differ\n"
                "  --max-rollbacks N     on NaN/Inf, roll back to the last good state and lower the\n"
-               "                        learning rate x0.1, at most N times (default 3; 0: fail)\n"
+               "                        learning rate x0.1, at most N times (default 3; 0: fail)\n");
+    fprintf(f, "  --train-words N       text: train only the output rows of the user's N most used\n"
+               "                        words (the softmax stays exact over every word; the other\n"
+               "                        rows keep the cloud's values); needs the freeze point at the\n"
+               "                        output layer (default 0 = every row)\n"
                "  --verbose             report checkpoints, resumes and rollbacks on stderr\n"
                "  --json                print a JSON summary on stdout\n"
                "  -h, --help            this help\n");
@@ -189,6 +193,7 @@ static int personalize_text(int argc, char **argv) {
         } else if (cli_int(&a, "freeze", 0, 63, &freeze) || cli_int(&a, "epochs", 1, 10000, &c.epochs) ||
                    cli_int(&a, "batch", 1, 1 << 16, &c.device_batch) ||
                    cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
+                   cli_int(&a, "train-words", 0, 1 << 30, &c.train_words) ||
                    cli_int(&a, "cache-mb", 0, 1 << 20, &cache_mb) || cli_int(&a, "threads", 1, 1024, &threads)) {
         } else if (cli_double(&a, "lr", 1e-9, 10.0, &c.lr)) {
         } else if (cli_u64(&a, "seed", &c.seed)) {
@@ -240,6 +245,7 @@ static int personalize_text(int argc, char **argv) {
     pc.train.clip_norm = 1.0;
     pc.train.seed = c.seed + 1000;
     pc.freeze = freeze;
+    pc.train_rows = c.train_words;
     pc.train.checkpoint_path = o.ckpt;
     pc.train.checkpoint_every = o.ckpt_every;
     pc.train.max_rollbacks = o.max_rollbacks;
@@ -287,6 +293,7 @@ static int personalize_text(int argc, char **argv) {
         cli_json_int(&j, "tokens", train.n);
         cli_json_int(&j, "test_tokens", test.n);
         cli_json_int(&j, "freeze", freeze);
+        cli_json_int(&j, "train_words", c.train_words);
         cli_json_num(&j, "test_top3_before", before.top3);
         cli_json_num(&j, "test_top3_after", after.top3);
         cli_json_num(&j, "test_top1_after", after.top1);

@@ -283,6 +283,7 @@ static al_status autonomous_user(const al_scenario_config *c, al_pool *pool, con
     lm_config(&pc.train, c, c->epochs, c->lr, c->seed + 1000);
     if (c->device_batch > 0) pc.train.batch = c->device_batch;
     pc.freeze = freeze;
+    pc.train_rows = c->train_words;
     curve_cb cb = {work, pool, test, v, curve, 0, AL_OK};
     pc.train.progress = curve ? on_epoch : NULL;
     pc.train.progress_user = &cb;

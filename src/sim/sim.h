@@ -79,6 +79,8 @@ typedef struct al_scenario_config {
     int select_public;        /* Moore-Lewis selection of the public documents */
     const char *extra_dirs;   /* comma-separated directories of off-domain public text */
     int device_batch;         /* text: the autonomous method's batch (streams when the LSTM trains) */
+    int train_words;          /* text: autonomous trains only the output rows of the user's N most used words
+                               * (al_personalize_config.train_rows; 0 = all) */
     /* text: a cloud-side step run on the cloud model (loaded from
      * cloud_model or pre-trained) with the scenario's public stream and the
      * users' held-out text, instead of the methods (autlearn compress) */

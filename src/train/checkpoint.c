@@ -563,7 +563,7 @@ static al_status check_match(const gguf_reader *r, const al_trainer *t) {
     if ((st = gguf_get_u64(r, K("source_fp"), &fp))) return st;
     if (fp != t->source_fp)
         return al_error(AL_EINVAL,
-                        "it was written for another batch source (freeze point, augmentation or sample ids differ)");
+                        "it was written for another batch source (freeze point, augmentation, sample ids or trained output rows differ)");
     cfg_field f[NCFG];
     cfg_fields(&t->cfg, f);
     char key[96];
@@ -630,6 +630,7 @@ static al_status resume_reader(al_trainer *t, const gguf_reader *r) {
     d->has_eval = s.has_eval;
     d->valid = 1;
     al_snap_restore(t);
+    al_head_forget(t->head); /* the frozen rows' sums are made again from the restored weights */
     return AL_OK;
 }
 

@@ -125,15 +125,14 @@ static void sgd_momentum(float *restrict w, const float *restrict g, float *rest
     }
 }
 
-static void sgd_tensor(const al_optim *o, al_param *p, float *buf, const float *anchor, float lr) {
+static void sgd_range(const al_optim *o, float *w, const float *g, float *buf, const float *anchor, size_t n,
+                      float lr) {
     float wd = o->weight_decay, mu = o->momentum, sp = o->l2sp;
-    float *w = p->w;
-    const float *g = p->g;
     if (buf && wd == 0.0f && !o->nesterov && (sp == 0.0f || !anchor)) {
-        sgd_momentum(w, g, buf, p->n, mu, lr);
+        sgd_momentum(w, g, buf, n, mu, lr);
         return;
     }
-    for (size_t i = 0; i < p->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         float d = g[i];
         if (wd != 0.0f) d += wd * w[i];
         if (anchor) d += sp * (w[i] - anchor[i]);
@@ -148,14 +147,12 @@ static void sgd_tensor(const al_optim *o, al_param *p, float *buf, const float *
 /* PyTorch Adam/AdamW: (AdamW: w *= 1 - lr*wd) (Adam: g += wd*w);
  * m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
  * w -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps), bc_i = 1 - b_i^t. */
-static void adam_tensor(const al_optim *o, al_param *p, float *m, float *v, const float *anchor, float lr,
-                        float step_size, float bc2_sqrt) {
+static void adam_range(const al_optim *o, float *w, const float *g, float *m, float *v, const float *anchor,
+                       size_t n, float lr, float step_size, float bc2_sqrt) {
     float wd = o->weight_decay, b1 = o->beta1, b2 = o->beta2, eps = o->eps, sp = o->l2sp;
     float decay = 1.0f - lr * wd;
     int decoupled = o->kind == AL_OPT_ADAMW;
-    float *w = p->w;
-    const float *g = p->g;
-    for (size_t i = 0; i < p->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         float d = g[i];
         if (anchor) d += sp * (w[i] - anchor[i]);
         if (wd != 0.0f) {
@@ -169,6 +166,42 @@ static void adam_tensor(const al_optim *o, al_param *p, float *m, float *v, cons
         float denom = sqrtf(v[i]) / bc2_sqrt + eps;
         w[i] -= step_size * (m[i] / denom);
     }
+}
+
+/* Tensor i restricted to some of its rows (al_optim_restrict_rows): the
+ * rows' first element and their length; else the whole tensor as one row. */
+static int tensor_rows(const al_optim *o, int i, const int **rows, size_t *len) {
+    const al_param *p = o->p[i];
+    if (o->rnode && o->node[i] == o->rnode && p->ndim >= 1 && p->dims[0] > 0) {
+        *rows = o->rrows;
+        *len = p->n / (size_t)p->dims[0];
+        return o->rn;
+    }
+    *rows = NULL;
+    *len = p->n;
+    return 1;
+}
+
+static void update_tensor(const al_optim *o, int i, float lr, float step_size, float bc2_sqrt) {
+    const al_param *p = o->p[i];
+    const int *rows;
+    size_t len;
+    int nr = tensor_rows(o, i, &rows, &len);
+    for (int k = 0; k < nr; k++) {
+        size_t off = rows ? (size_t)rows[k] * len : 0;
+        float *s1 = o->s1[i] ? o->s1[i] + off : NULL, *s2 = o->s2[i] ? o->s2[i] + off : NULL;
+        const float *anc = o->anchor[i] ? o->anchor[i] + off : NULL;
+        if (o->kind == AL_OPT_SGD)
+            sgd_range(o, p->w + off, p->g + off, s1, anc, len, lr);
+        else
+            adam_range(o, p->w + off, p->g + off, s1, s2, anc, len, lr, step_size, bc2_sqrt);
+    }
+}
+
+void al_optim_restrict_rows(al_optim *o, const al_node *nd, const int *rows, int nrows) {
+    o->rnode = nd;
+    o->rrows = rows;
+    o->rn = nrows;
 }
 
 void al_optim_step(al_optim *o, float lr) {
@@ -185,10 +218,7 @@ void al_optim_step(al_optim *o, float lr) {
         if (!o->node[i]->trainable) continue;
         /* nodes are stored in order, so "below the split" is a pointer comparison */
         float scale = o->lr_split && o->node[i] < o->lr_split ? o->lr_below : 1.0f;
-        if (o->kind == AL_OPT_SGD)
-            sgd_tensor(o, o->p[i], o->s1[i], o->anchor[i], lr * scale);
-        else
-            adam_tensor(o, o->p[i], o->s1[i], o->s2[i], o->anchor[i], lr * scale, step_size * scale, bc2_sqrt);
+        update_tensor(o, i, lr * scale, step_size * scale, bc2_sqrt);
     }
 }
 
@@ -206,13 +236,21 @@ static double sum_squares(const float *g, size_t n) {
 
 double al_optim_clip(al_optim *o, double clip) {
     double ss = 0.0;
-    for (int i = 0; i < o->np; i++) ss += sum_squares(o->p[i]->g, o->p[i]->n);
+    const int *rows;
+    size_t len;
+    for (int i = 0; i < o->np; i++) {
+        int nr = tensor_rows(o, i, &rows, &len);
+        for (int k = 0; k < nr; k++) ss += sum_squares(o->p[i]->g + (rows ? (size_t)rows[k] * len : 0), len);
+    }
     double norm = sqrt(ss);
     if (clip > 0.0 && isfinite(norm) && norm > clip) {
         float c = (float)(clip / (norm + 1e-6));
         for (int i = 0; i < o->np; i++) {
-            float *g = o->p[i]->g;
-            for (size_t j = 0; j < o->p[i]->n; j++) g[j] *= c;
+            int nr = tensor_rows(o, i, &rows, &len);
+            for (int k = 0; k < nr; k++) {
+                float *g = o->p[i]->g + (rows ? (size_t)rows[k] * len : 0);
+                for (size_t j = 0; j < len; j++) g[j] *= c;
+            }
         }
     }
     return norm;

@@ -29,6 +29,12 @@ typedef struct al_optim {
     float lr_below;
     size_t nfloats;    /* trained floats in all */
     void *block;
+    /* al_optim_restrict_rows: the tensors of node rnode are updated (and
+     * clipped, and counted in the norm) only in rows rrows[0..rn) of their
+     * first dimension; NULL: no restriction */
+    const al_node *rnode;
+    const int *rrows;
+    int rn;
 } al_optim;
 
 /* Collects the trained tensors and allocates the state (zeroed). */
@@ -38,6 +44,10 @@ void al_optim_free(al_optim *o);
 void al_optim_reset(al_optim *o);
 /* 1 when the model's trained set still equals the one at init. */
 int al_optim_matches(const al_optim *o, const al_model *m);
+/* From now on, node nd's trained tensors change only in these rows of
+ * their first dimension (borrowed; sorted, distinct): the other rows are
+ * frozen, their gradients never read. nd NULL lifts the restriction. */
+void al_optim_restrict_rows(al_optim *o, const al_node *nd, const int *rows, int nrows);
 /* One update of every trained tensor with learning rate lr. */
 void al_optim_step(al_optim *o, float lr);
 /* Global L2 norm of the gradients (in double); when clip > 0 and the norm
@@ -91,6 +101,8 @@ typedef struct al_snap {
     void *block;
 } al_snap;
 
+typedef struct al_head al_head; /* src/train/head.c */
+
 typedef al_status (*al_trainer_source_fn)(void *user, const int *idx, int b, long long epoch, float *xb);
 
 struct al_trainer {
@@ -130,12 +142,35 @@ struct al_trainer {
     long long perm_epoch; /* the epoch t->perm holds, -1: none */
     double run_seconds, ep_elapsed;
     al_snap snap;        /* the last good state (src/train/checkpoint.c) */
+    al_head *head;       /* only some output rows trained (head.c), or NULL */
 };
 
 /* Installs a batch source that delivers `feat` floats per sample, the input
  * of node `start`; nodes below `start` must be frozen. Sizes the batch buffer
  * (not inside a step). */
 al_status al_trainer_set_source(al_trainer *t, int start, size_t feat, al_trainer_source_fn fn, void *user);
+
+/* ---- some output rows trained (src/train/head.c) -------------------------------- */
+
+/* From now on the trainer trains only the output layer's rows (weights and
+ * bias) of the train_rows classes most frequent in train's labels (fewer
+ * when fewer occur), with the exact softmax over all classes; see head.c.
+ * Needs the trainer's input to be the output layer's (the freeze point at
+ * the last node, a dense layer without fused activation). Runs on `train`
+ * only. */
+al_status al_trainer_set_head(al_trainer *t, const al_dataset *train, int train_rows);
+/* The step's forward, loss and gradients in that mode (weights' gradients
+ * written only in the trained rows). */
+al_status al_head_step(al_trainer *t, const al_dataset *train, const int *idx, int b, const int32_t *yb, long want,
+                       double *loss, long *count, long *correct);
+void al_head_free(al_head *h);
+/* Multiply-adds the mode ran; the rows it trains; forget what it knows of
+ * the frozen rows (after weights were replaced by a checkpoint). */
+uint64_t al_head_macs(const al_head *h);
+int al_head_rows(const al_head *h);
+void al_head_forget(al_head *h);
+/* Bytes al_trainer_set_head allocates for these sizes (the memory plan). */
+size_t al_head_bytes(int n, int y_len, int V, int r, int train_rows, int batch);
 
 /* ---- checkpoints (src/train/checkpoint.c) ---------------------------------------- */
 

@@ -146,6 +146,10 @@ static uint64_t source_fingerprint(const psrc *s) {
     if (s->c->aug_variants > 1) memcpy(&v[6], f, sizeof f);
     uint64_t h = al_hash_bytes(0x5012cef9ULL, v, sizeof v);
     if (s->ids) h = al_hash_bytes(h, s->ids, sizeof(uint64_t) * (size_t)s->d->n);
+    if (s->c->train_rows > 0) { /* (absent otherwise: earlier checkpoints keep their fingerprint) */
+        uint64_t tr = (uint64_t)s->c->train_rows;
+        h = al_hash_bytes(h, &tr, sizeof tr);
+    }
     return h;
 }
 
@@ -172,6 +176,9 @@ al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train
         return al_error(AL_EINVAL, "augmentation variants need an image model (input CxHxW)");
     if (!(c->label_prior >= 0.0 && c->label_prior <= 1e6))
         return al_error(AL_ERANGE, "label_prior must be in 0..1e6, got %g", c->label_prior);
+    if (c->train_rows < 0) return al_error(AL_ERANGE, "train_rows must be >= 0, got %d", c->train_rows);
+    if (c->train_rows > 0 && c->aug_variants > 1)
+        return al_error(AL_EINVAL, "training only some output rows needs one variant per sample (no augmentation)");
     /* the memory budget: fitted before anything is allocated */
     al_mem_plan plan;
     al_status pst = al_personalize_plan_memory(m, pool, train, cache, c, &plan);
@@ -228,6 +235,7 @@ al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train
         goto fail;
     }
     if ((st = al_trainer_set_source(t, start, s->feat, source, s)) != AL_OK) goto fail;
+    if (c->train_rows > 0 && (st = al_trainer_set_head(t, train, c->train_rows)) != AL_OK) goto fail;
     t->source_fp = source_fingerprint(s);
     if (s->cache) al_cache_bind(s->cache, s->feat, al_model_prefix_fingerprint(m));
     *out = t;
@@ -322,7 +330,8 @@ al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, co
         else
             suf += k;
     }
-    r->macs = pre * s->prefix_samples + 3 * suf * s->suffix_samples;
+    /* only some output rows trained: what those steps ran, counted as they ran */
+    r->macs = pre * s->prefix_samples + (t->head ? al_head_macs(t->head) : 3 * suf * s->suffix_samples);
     if (s->cache) al_cache_get_stats(s->cache, &r->cache);
 done:
     al_trainer_free(t);

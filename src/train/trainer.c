@@ -222,6 +222,7 @@ void al_trainer_free(al_trainer *t) {
     al_free(t->perm);
     al_free(t->best);
     al_snap_free(&t->snap);
+    al_head_free(t->head);
     if (t->source_free) t->source_free(t->source_user);
     al_free(t);
 }
@@ -389,20 +390,24 @@ static al_status step(al_trainer *t, const al_dataset *train, int k, long long p
     double lr = al_sched_lr(c, p->gstep, per_epoch, total) * p->rep.lr_scale;
     if (want > 0) {
         /* mean over the counted rows, as F.cross_entropy(reduction='mean') */
-        al_model_zero_grad(m);
-        const float *logits;
-        st = al_model_forward_from(m, t->pool, t->start, t->xb, b, 1, &logits);
-        if (st != AL_OK) return st;
         double l;
         long cn, cr;
-        al_softmax_ce_pool(t->pool, logits, yb, b * yl, k, 1.0f / (float)want, t->dlogits, &l, &cn, &cr);
+        if (t->head) {
+            /* only some output rows trained: their logits, loss and gradients (head.c) */
+            if ((st = al_head_step(t, train, idx, b, yb, want, &l, &cn, &cr)) != AL_OK) return st;
+        } else {
+            al_model_zero_grad(m);
+            const float *logits;
+            st = al_model_forward_from(m, t->pool, t->start, t->xb, b, 1, &logits);
+            if (st != AL_OK) return st;
+            al_softmax_ce_pool(t->pool, logits, yb, b * yl, k, 1.0f / (float)want, t->dlogits, &l, &cn, &cr);
+        }
         if (!isfinite(l)) {
             snprintf(why, why_cap, "the training loss became %s at epoch %d, step %lld (lr %g)",
                      isnan(l) ? "NaN" : "Inf", p->ep + 1, s + 1, lr);
             return AL_OK;
         }
-        st = al_model_backward(m, t->pool, t->xb, t->dlogits, b);
-        if (st != AL_OK) return st;
+        if (!t->head && (st = al_model_backward(m, t->pool, t->xb, t->dlogits, b)) != AL_OK) return st;
         /* the norm is checked every step (NaN/Inf in any gradient); it clips only with clip_norm > 0 */
         double gn = al_optim_clip(&t->opt, c->clip_norm);
         if (!isfinite(gn)) {
