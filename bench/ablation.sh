@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ablation of the cost optimizations (issue #5): for the image and the text
-# scenario, in one run, the device's personalization job in five
-# configurations, each user's job in each configuration its own process:
+# scenario, in one run, the device's personalization job in five (image) or
+# six (text) configurations, each user's job in each configuration its own
+# process:
 #
 #   baseline     the uncompressed cloud model, uncompiled, naive memory plan
 #                (--naive-plan), no runtime cache (--no-cache)
@@ -12,12 +13,17 @@
 #                no cache
 #   +cache       the uncompressed, uncompiled model with the naive plan, with
 #                the runtime cache
-#   all          the compressed model compiled --int8, liveness plan, cache
+#   +user words  (text) the baseline training only the output rows of the
+#                user's 512 most used words (--train-words 512; the softmax
+#                stays exact, the frozen rows' share is computed once a window)
+#   all          the compressed model compiled --int8, liveness plan, cache;
+#                text: also --train-words 512, with the compressed output
+#                layer's first factor frozen (compiled at the last node)
 #
 # The cloud side runs once per scenario: pretrain (scenario defaults),
 # compress (image --mac-reduction 2 with two retraining epochs, text
 # --mac-reduction 3 with one, on the public data), compile --int8 of the cloud and of the
-# compressed model. Every job runs `autlearn personalize` with the scenario's
+# compressed model (text: at its output layer). Every job runs `autlearn personalize` with the scenario's
 # default user data and settings.
 #
 # Per job: wall seconds and CPU seconds (user + system) of the whole process
@@ -135,14 +141,22 @@ print("    %-5s %-12s user %-22s %6.2f s  cpu %6.2f s  train cpu %6.3f s  alloc 
     r["job_peak_alloc_mb"], r["macs"], r["acc"]))' >&2
 }
 
-# configs SCENARIO USER CLOUD SMALL COMPILED SMALL_COMPILED: the five, interleaved per user
+# the text configurations' trained output rows (--train-words)
+words=512
+
+# configs SCENARIO USER CLOUD SMALL COMPILED SMALL_COMPILED: the five (text: six), interleaved per user
 configs() {
   local sc=$1 u=$2
   job "$sc" baseline "$u" "$3" --no-cache --naive-plan
   job "$sc" compression "$u" "$4" --no-cache --naive-plan
   job "$sc" compiler "$u" "$5" --no-cache
   job "$sc" cache "$u" "$3" --naive-plan
-  job "$sc" all "$u" "$6"
+  if [ "$sc" = text ]; then
+    job "$sc" words "$u" "$3" --no-cache --naive-plan --train-words "$words"
+    job "$sc" all "$u" "$6" --train-words "$words"
+  else
+    job "$sc" all "$u" "$6"
+  fi
 }
 
 echo "ablation: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), threads $threads" >&2
@@ -174,8 +188,10 @@ if [ "$scen" != image ]; then
   # the text job's batch is 8 windows
   step txt-compile "$work/txt-compiled.gguf" compile --model "$work/txt-cloud.gguf" \
     --out "$work/txt-compiled.gguf" --int8 --batch 8
+  # at the compressed output layer's last factor (the last node): only its rows train
+  last=$("$bin" info --model "$work/txt-small.gguf" --json | "$py" -c 'import json, sys; print(len(json.load(sys.stdin)["nodes"]) - 1)')
   step txt-compile-small "$work/txt-small-compiled.gguf" compile --model "$work/txt-small.gguf" \
-    --out "$work/txt-small-compiled.gguf" --int8 --batch 8
+    --out "$work/txt-small-compiled.gguf" --int8 --batch 8 --freeze "$last"
   # the scenario's users: the presidents with most addresses since 1901 (src/sim/scenario_text.c)
   users=$("$py" - "$txt_data" "$txt_users" <<'EOF'
 import os, sys
@@ -191,7 +207,7 @@ names = sorted((n for n in count if count[n] >= 2), key=lambda n: (-count[n], n)
 print(" ".join(names[:want]))
 EOF
 )
-  echo "text scenario: users $users; 5 configurations each" >&2
+  echo "text scenario: users $users; 6 configurations each" >&2
   for u in $users; do
     configs text "$u" "$work/txt-cloud.gguf" "$work/txt-small.gguf" "$work/txt-compiled.gguf" \
       "$work/txt-small-compiled.gguf"

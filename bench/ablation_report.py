@@ -10,7 +10,7 @@ import json, os, sys
 out, runs, steps, work, total, threads = sys.argv[1:7]
 rows = [json.loads(l) for l in open(runs) if l.strip()]
 step_rows = [json.loads(l) for l in open(steps) if l.strip()]
-configs = ["baseline", "compression", "compiler", "cache", "all"]
+all_configs = ["baseline", "compression", "compiler", "cache", "words", "all"]
 keys = ["seconds", "cpu_seconds", "train_cpu_seconds", "job_peak_alloc_mb", "planned_mb", "peak_rss_mb", "macs", "acc"]
 res = {"threads": int(threads), "total_seconds": int(total), "cloud_steps": step_rows, "scenarios": {}}
 md = []
@@ -18,6 +18,7 @@ for sc in ["image", "text"]:
     rs = [r for r in rows if r["scenario"] == sc]
     if not rs:
         continue
+    configs = [c for c in all_configs if any(r["config"] == c for r in rs)]
     mean = {}
     for c in configs:
         cr = [r for r in rs if r["config"] == c]
@@ -53,7 +54,7 @@ for sc in ["image", "text"]:
     md.append("| configuration | s | CPU-s | training CPU-s | job peak MB (allocated) | planned MB | process peak RSS MB | MACs | %s | CPU-s ratio | training CPU-s ratio | job memory ratio | accuracy vs baseline |" % metric)
     md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     names = {"baseline": "baseline", "compression": "+ compression", "compiler": "+ compiler",
-             "cache": "+ cache", "all": "**all**"}
+             "cache": "+ cache", "words": "+ user words", "all": "**all**"}
     for c in configs:
         m, r = mean[c], ratio[c]
         md.append("| %s | %.2f | %.2f | %.3f | %.1f | %.1f | %.0f | %.3g | %.2f | %.3f | %.3f | %.2f | %+.2f |" % (

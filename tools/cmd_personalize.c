@@ -69,8 +69,8 @@ static void usage(FILE *f) {
                "                        learning rate x0.1, at most N times (default 3; 0: fail)\n");
     fprintf(f, "  --train-words N       text: train only the output rows of the user's N most used\n"
                "                        words (the softmax stays exact over every word; the other\n"
-               "                        rows keep the cloud's values); needs the freeze point at the\n"
-               "                        output layer (default 0 = every row)\n"
+               "                        rows keep the cloud's values); the freeze point defaults to\n"
+               "                        the output layer, the only one it can be (default 0 = every row)\n"
                "  --verbose             report checkpoints, resumes and rollbacks on stderr\n"
                "  --json                print a JSON summary on stdout\n"
                "  -h, --help            this help\n");
@@ -228,7 +228,9 @@ static int personalize_text(int argc, char **argv) {
         goto out_fail;
     }
     if ((st = al_sim_text_user(c.data_dir, vocab, user, user_tokens, &train, &test)) != AL_OK) goto fail;
-    if (freeze < 0) {
+    if (freeze < 0 && c.train_words > 0) {
+        freeze = al_model_num_nodes(m) - 1; /* only output rows train: the freeze point is the output layer */
+    } else if (freeze < 0) {
         const char *f = al_model_meta(m, "autlearn.freeze");
         freeze = f ? atoi(f) : al_default_freeze(m);
     }
