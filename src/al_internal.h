@@ -387,6 +387,8 @@ void al_softmax_ce_pool(al_pool *pool, const float *logits, const int32_t *targe
 /* sum over j < k of exp(z[j] - mx), in softmax's arithmetic (float terms,
  * double blocks; AVX-512 when the CPU has it). */
 double al_softmax_expsum(const float *z, int k, float mx);
+/* The largest of z[0..k) and the first index holding it (softmax's row maximum). */
+float al_row_max(const float *z, int k, int *argmax);
 
 /* ---- datasets (src/data) ------------------------------------------------------ */
 

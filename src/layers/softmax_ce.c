@@ -90,6 +90,7 @@ static double expsum(const float *z, int k, float mx, float *e) {
 }
 
 double al_softmax_expsum(const float *z, int k, float mx) { return expsum(z, k, mx, NULL); }
+float al_row_max(const float *z, int k, int *argmax) { return row_max(z, k, argmax); }
 
 static void softmax_ce_rows(const float *logits, const int32_t *targets, int lo, int hi, int k, float scale,
                             float *dlogits, double *loss_sum, long *count, long *correct) {

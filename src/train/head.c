@@ -211,10 +211,8 @@ static void rest_rows(void *va, int ith, int nth) {
         /* trained rows out of the sum: far below any logit (exp gives 0 or
          * the smallest float, against a sum of at least 1) */
         for (int s = 0; s < h->ns; s++) z[h->rows[s]] = -1e30f;
-        float mx = z[0];
-        int am = 0;
-        for (int k = 1; k < h->V; k++)
-            if (z[k] > mx) mx = z[k], am = k;
+        int am;
+        float mx = al_row_max(z, h->V, &am);
         double se = al_softmax_expsum(z, h->V, mx);
         h->rest[at * 3 + 0] = (float)((double)mx + log(se));
         h->rest[at * 3 + 1] = zy;
