@@ -105,4 +105,21 @@ expect_ok "text: freeze 1" "${T[@]}" --freeze 1 --out "$TMP/t1-def.gguf"
 expect_ok "text: freeze 1 --no-cache" "${T[@]}" --freeze 1 --no-cache --out "$TMP/t1-nc.gguf"
 check "text, freeze 1: --no-cache gives the same model bytes" cmp -s "$TMP/t1-def.gguf" "$TMP/t1-nc.gguf"
 
+# only the user's most used words trained (--train-words): fewer MACs; the
+# other output rows keep the cloud's bytes; the freeze point must be the
+# output layer; the cache does not change the result here either
+expect_ok "text: --train-words 10" "${T[@]}" --train-words 10 --out "$TMP/tw.gguf"
+cp "$TMP/out" "$TMP/tw.json"
+expect_ok "text: --train-words 10 --no-cache" "${T[@]}" --train-words 10 --no-cache --out "$TMP/tw-nc.gguf"
+check "text, --train-words: --no-cache gives the same model bytes" cmp -s "$TMP/tw.gguf" "$TMP/tw-nc.gguf"
+check "text, --train-words: fewer MACs, reported, a model unlike the default's" "$PY" -c '
+import json, sys
+d, w = (json.load(open(f)) for f in sys.argv[1:3])
+assert w["train_words"] == 10 and d["train_words"] == 0, (d, w)
+assert w["freeze"] == 2 and 0 < w["macs"] < d["macs"], (d["macs"], w["macs"])
+' "$TMP/tdef.json" "$TMP/tw.json"
+check "text, --train-words: a different model than training every row" bash -c '! cmp -s "$1" "$2"' _ "$TMP/t-def.gguf" "$TMP/tw.gguf"
+expect_fail "text: --train-words with the LSTM trained" 1 "${T[@]}" --train-words 10 --freeze 1 --out "$TMP/tw1.gguf"
+check "text, --train-words --freeze 1: the message says why" grep -q "freeze point must be the output layer" "$TMP/err"
+
 tl_end
