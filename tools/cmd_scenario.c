@@ -33,9 +33,13 @@ static void usage(FILE *f) {
             "  --select-public        Moore-Lewis selection of public documents; also reports random\n"
             "                         public text at the same budget for global and autonomous\n"
             "  --device-batch B       the autonomous method's batch (default 8)\n"
+            "  --train-words N        autonomous trains only the output rows of the user's N most used\n"
+            "                         words (exact softmax; personalize --train-words; default 0 = all)\n"
             "  text defaults: --pretrain-epochs 1 --pretrain-lr 0.002 --epochs 3 --lr 0.003\n"
             "                 --local-epochs 2 --local-lr 0.002 --rounds 2 --batch 32 (streams)\n"
             "                 --cache-mb 256; Adam, cosine schedule, gradient clipping 1\n"
+            );
+    fprintf(f,
             "image:\n"
             "  --per-user N           private training images per user, 10.. (default 200)\n"
             "  --test-per-user N      private test images per user (default 200)\n"
@@ -115,7 +119,8 @@ int cmd_scenario(int argc, char **argv) {
         } else if (cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
                    cli_int(&a, "pretrain-tokens", 0, 1 << 30, &pretrain_tokens) ||
                    cli_int(&a, "vocab", 1, 1 << 20, &c.vocab_words) ||
-                   cli_int(&a, "device-batch", 1, 1 << 16, &c.device_batch)) {
+                   cli_int(&a, "device-batch", 1, 1 << 16, &c.device_batch) ||
+                   cli_int(&a, "train-words", 0, 1 << 30, &c.train_words)) {
         } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "arch", &c.arch) || cli_str(&a, "json", &json) ||
                  cli_str(&a, "svg", &svg) || cli_str(&a, "cloud", &c.cloud_model) ||
                  cli_str(&a, "save-cloud", &c.save_cloud) || cli_str(&a, "methods", &methods)) {
