@@ -276,6 +276,11 @@ AL_API void al_trainer_get_pos(const al_trainer *t, al_trainer_pos *p);
 /* The report of the run in progress, or of the last one (also after resuming
  * from a checkpoint of a finished run); seconds are this process's. */
 AL_API void al_trainer_get_report(const al_trainer *t, al_train_report *r);
+/* For a trainer restored from a checkpoint of a finished run (whose weights
+ * are then the result): AL_EINVAL, naming the checkpoint's data, when it was
+ * trained on other data than `train`; AL_OK otherwise (also when no run
+ * finished yet: al_trainer_run checks the data then). */
+AL_API al_status al_trainer_check_finished(const al_trainer *t, const al_dataset *train);
 
 /* Crash-safe checkpoints: the model's weights, the optimizer state, the
  * position (epoch, step in the epoch, the shuffle and dropout streams,

@@ -86,6 +86,17 @@ check "train (spec) --json parses" json_ok "$TMP/out"
 expect_ok "train --init fine-tunes a saved model" train --init "$MODEL" --data "$DATA" --epochs 1 --limit 100 \
     --optim adamw --out "$TMP/m4.gguf" --quiet
 
+# a finished checkpoint's weights are the result only for the data it trained on
+expect_ok "train --checkpoint" train --arch mlp --data "$DATA" --epochs 1 --limit 100 --checkpoint "$TMP/t.ckpt" \
+    --out "$TMP/m5.gguf" --quiet
+expect_ok "train --resume from the finished checkpoint, same data" train --arch mlp --data "$DATA" --epochs 1 \
+    --limit 100 --checkpoint "$TMP/t.ckpt" --resume --out "$TMP/m6.gguf" --quiet
+check "... writes the finished run's model" cmp -s "$TMP/m5.gguf" "$TMP/m6.gguf"
+expect_fail "train --resume from a finished checkpoint of other data" 1 train --arch mlp --data "$DATA" --epochs 1 \
+    --limit 120 --checkpoint "$TMP/t.ckpt" --resume --out "$TMP/m7.gguf" --quiet
+check "... says so" grep -q "finished run on other training data" "$TMP/err"
+check "... and writes no model" test ! -e "$TMP/m7.gguf"
+
 # ---- info ----------------------------------------------------------------------------
 expect_ok "info" info "$MODEL"
 check "info shows the spec" grep -q '^spec: *input 1x28x28; flatten; dense 128; relu; dense 10' "$TMP/out"

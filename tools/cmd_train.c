@@ -269,6 +269,8 @@ int cmd_train(int argc, char **argv) {
         if (pos.in_run)
             fprintf(stderr, "autlearn %s: resuming from %s at step %lld (epoch %d)\n", cmd, ckpt, pos.steps_done,
                     pos.epoch + 1);
+        else if ((st = al_trainer_check_finished(t, train)) != AL_OK)
+            goto lib_fail;
         else
             fprintf(stderr, "autlearn %s: %s holds a finished run (%lld steps); writing its weights\n", cmd, ckpt,
                     pos.steps_done);

@@ -305,12 +305,7 @@ al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, co
     if (c->resume && ck && file_exists(ck) && (st = al_trainer_resume(t, ck)) != AL_OK) goto done;
     if (t->pos.active || t->runs_done == 0) {
         st = al_trainer_run(t, train, eval, &r->train);
-    } else if (train->n != t->train_n || al_dataset_fingerprint(train) != t->train_fp) {
-        /* a finished checkpoint is the result only for the data it was trained on */
-        st = al_error(AL_EINVAL,
-                      "%s holds a finished run on other training data (%d samples, fingerprint %016llx; these: %d "
-                      "samples): remove it or name another checkpoint",
-                      ck, t->train_n, (unsigned long long)t->train_fp, train->n);
+    } else if ((st = al_trainer_check_finished(t, train)) != AL_OK) {
         goto done;
     } else {
         /* a finished checkpoint: its weights are the result */

@@ -214,6 +214,19 @@ al_status al_trainer_set_source(al_trainer *t, int start, size_t feat, al_traine
     return AL_OK;
 }
 
+al_status al_trainer_check_finished(const al_trainer *t, const al_dataset *train) {
+    if (!t || !train) return al_error(AL_EINVAL, "al_trainer_check_finished: NULL argument");
+    if (t->pos.active || t->runs_done == 0) return AL_OK;
+    /* a finished checkpoint is the result only for the data it was trained on */
+    if (train->n != t->train_n || al_dataset_fingerprint(train) != t->train_fp)
+        return al_error(AL_EINVAL,
+                        "%s holds a finished run on other training data (%d samples, fingerprint %016llx; these: %d "
+                        "samples): remove it or name another checkpoint",
+                        t->cfg.checkpoint_path ? t->cfg.checkpoint_path : "the checkpoint", t->train_n,
+                        (unsigned long long)t->train_fp, train->n);
+    return AL_OK;
+}
+
 void al_trainer_free(al_trainer *t) {
     if (!t) return;
     al_optim_free(&t->opt);
