@@ -35,23 +35,19 @@ typedef struct gemm_kernel {
     int mr, nr;     /* tile */
     int kc, mc, nc; /* blocking; mc a multiple of mr, nc of nr */
     al_gemm_ukr_fn ukr;
-    /* strided packing of a full panel, R a multiple of 16 (NULL: the C loop) */
-    void (*pack_t)(const float *src, size_t ld, int R, int kc, float *dst);
 } gemm_kernel;
 
 /* Blocking: an A block mc x kc of about 100-200 KB sits in L2, a B panel
  * kc x nr of 16-32 KB in L1 (this is the register tile times kc). */
-static const gemm_kernel k_c = {AL_GEMM_C, 4, 8, 256, 128, 2048, al_gemm_ukr_c_4x8, NULL};
+static const gemm_kernel k_c = {AL_GEMM_C, 4, 8, 256, 128, 2048, al_gemm_ukr_c_4x8};
 #if defined(__x86_64__) || defined(_M_X64)
 #define AL_GEMM_X86 1
-static const gemm_kernel k_avx2 = {AL_GEMM_AVX2, 6, 16, 256, 144, 2048, al_gemm_ukr_avx2_6x16, NULL};
-static const gemm_kernel k_avx512 = {AL_GEMM_AVX512, 12, 32, 256, 144, 2048, al_gemm_ukr_avx512_12x32,
-                                     al_gemm_pack_t_avx512};
-static const gemm_kernel k_avx512_8 = {AL_GEMM_AVX512, 8, 32, 256, 144, 2048, al_gemm_ukr_avx512_8x32,
-                                       al_gemm_pack_t_avx512};
+static const gemm_kernel k_avx2 = {AL_GEMM_AVX2, 6, 16, 256, 144, 2048, al_gemm_ukr_avx2_6x16};
+static const gemm_kernel k_avx512 = {AL_GEMM_AVX512, 12, 32, 256, 144, 2048, al_gemm_ukr_avx512_12x32};
+static const gemm_kernel k_avx512_8 = {AL_GEMM_AVX512, 8, 32, 256, 144, 2048, al_gemm_ukr_avx512_8x32};
 #endif
 #if defined(__aarch64__)
-static const gemm_kernel k_neon = {AL_GEMM_NEON, 8, 12, 256, 128, 2040, al_gemm_ukr_neon_8x12, NULL};
+static const gemm_kernel k_neon = {AL_GEMM_NEON, 8, 12, 256, 128, 2040, al_gemm_ukr_neon_8x12};
 #endif
 
 #define TILE_MAX (16 * 64)
@@ -265,8 +261,6 @@ AL_INLINE void pack_b_nr(const gemm_args *g, const int NR, int p0, int kc, int j
         int nr = AL_MIN(NR, nc - c);
         if (!g->tb) /* B stored K x N */
             pack_contig(g->B + (size_t)p0 * g->ldb + j0 + c, (size_t)g->ldb, nr, NR, kc, dst);
-        else if (nr == NR && NR % 16 == 0 && g->kn->pack_t) /* B stored N x K, a full panel */
-            g->kn->pack_t(g->B + (size_t)(j0 + c) * g->ldb + p0, (size_t)g->ldb, NR, kc, dst);
         else /* B stored N x K */
             pack_strided(g->B + (size_t)(j0 + c) * g->ldb + p0, (size_t)g->ldb, nr, NR, kc, dst);
     }

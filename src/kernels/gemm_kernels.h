@@ -11,8 +11,6 @@
 #ifndef AL_GEMM_KERNELS_H
 #define AL_GEMM_KERNELS_H
 
-#include <stddef.h>
-
 typedef void (*al_gemm_ukr_fn)(long k, const float *a, const float *b, float *c, long ldc, float alpha,
                                float beta);
 
@@ -22,8 +20,6 @@ void al_gemm_ukr_avx2_6x16(long k, const float *a, const float *b, float *c, lon
 void al_gemm_ukr_avx512_12x32(long k, const float *a, const float *b, float *c, long ldc, float alpha,
                               float beta);
 void al_gemm_ukr_avx512_8x32(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);
-/* dst[p*R + r] = src[r*ld + p], r < R (a multiple of 16), p < kc (gemm_pack_avx512.c) */
-void al_gemm_pack_t_avx512(const float *src, size_t ld, int R, int kc, float *dst);
 #endif
 #if defined(__aarch64__)
 void al_gemm_ukr_neon_8x12(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);
