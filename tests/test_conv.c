@@ -160,8 +160,77 @@ static void check_implicit(al_pool *pools[2], int n, int C, int H, int W, int F,
     free(got1);
 }
 
+/* The dispatching im2col, col2im and implicit packer (AVX-512 forms for
+ * stride-1 "same" convs where the CPU has them) against the plain-C forms:
+ * bitwise equal (copies; col2im sums each pixel in the same tap order).
+ * Padding columns between rows and the floats after the image are left
+ * alone; packer panels start anywhere in the batch, cross samples and end
+ * in partial panels. */
+static void check_simd_forms(int n, int C, int H, int W, int k, int s, int p) {
+    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1, CKK = C * k * k;
+    long P = (long)Ho * Wo, ld = P + 5, nP = (long)n * P;
+    size_t xs = (size_t)C * H * W;
+    float *x = malloc(sizeof(float) * (xs * n + 8)), *x1 = malloc(sizeof(float) * (xs + 8)),
+          *x2 = malloc(sizeof(float) * (xs + 8));
+    float *c1 = malloc(sizeof(float) * CKK * ld), *c2 = malloc(sizeof(float) * CKK * ld);
+    al_rng r;
+    al_rng_seed(&r, (uint64_t)(C * 1000 + H * 37 + W * 3 + k), 2);
+    for (size_t i = 0; i < xs * n + 8; i++) x[i] = al_rng_normal(&r);
+    for (long i = 0; i < CKK * ld; i++) c1[i] = c2[i] = al_rng_normal(&r);
+    al_im2col(x, C, H, W, k, s, p, c1, ld);
+    al_im2col_ref(x, C, H, W, k, s, p, c2, ld);
+    int bad = 0;
+    for (long i = 0; i < CKK * ld; i++) bad += memcmp(&c1[i], &c2[i], sizeof(float)) != 0;
+    if (bad) fprintf(stderr, "im2col C=%d %dx%d k=%d s=%d p=%d: %d differ\n", C, H, W, k, s, p, bad);
+    CHECK(bad == 0);
+    for (size_t i = 0; i < xs + 8; i++) x1[i] = x2[i] = -7.0f;
+    al_col2im(c1, ld, C, H, W, k, s, p, x1);
+    al_col2im_ref(c1, ld, C, H, W, k, s, p, x2);
+    bad = 0;
+    for (size_t i = 0; i < xs + 8; i++) bad += memcmp(&x1[i], &x2[i], sizeof(float)) != 0;
+    for (size_t i = xs; i < xs + 8; i++) bad += x1[i] != -7.0f;
+    if (bad) fprintf(stderr, "col2im C=%d %dx%d k=%d s=%d p=%d: %d differ\n", C, H, W, k, s, p, bad);
+    CHECK(bad == 0);
+    al_im2col_src src = {x, C, H, W, k, s, p, Ho, Wo};
+    /* (p0, kc, j0, nc): whole, offset rows, panels across sample borders, ragged ends */
+    long cases[][4] = {{0, CKK, 0, nP}, {1, CKK - 1, 3, nP - 3}, {CKK / 2, CKK - CKK / 2, P - 5, nP - P + 5},
+                       {0, CKK, nP - 1, 1}, {CKK - 1, 1, 0, AL_MIN(nP, 33)}};
+    for (size_t u = 0; u < sizeof cases / sizeof cases[0]; u++) {
+        int p0 = (int)cases[u][0], kc = (int)cases[u][1], j0 = (int)AL_MAX(0, cases[u][2]);
+        int nc = (int)AL_MIN(cases[u][3], nP - j0);
+        if (kc <= 0 || nc <= 0) continue;
+        size_t sz = (size_t)(nc + 31) / 32 * 32 * kc;
+        float *a1 = malloc(sizeof(float) * sz), *a2 = malloc(sizeof(float) * sz);
+        for (size_t i = 0; i < sz; i++) a1[i] = a2[i] = 3.0f;
+        al_im2col_pack(&src, p0, kc, j0, nc, 32, a1);
+        al_im2col_pack_ref(&src, p0, kc, j0, nc, 32, a2);
+        bad = 0;
+        for (size_t i = 0; i < sz; i++) bad += memcmp(&a1[i], &a2[i], sizeof(float)) != 0;
+        if (bad)
+            fprintf(stderr, "pack n=%d C=%d %dx%d k=%d p=%d (p0 %d kc %d j0 %d nc %d): %d differ\n", n, C, H, W, k, p,
+                    p0, kc, j0, nc, bad);
+        CHECK(bad == 0);
+        free(a1);
+        free(a2);
+    }
+    free(x);
+    free(x1);
+    free(x2);
+    free(c1);
+    free(c2);
+}
+
 int main(void) {
     gc_opts o = gc_defaults();
+    {
+        /* same convs (the AVX-512 forms) on odd sizes, and shapes they leave to the plain forms */
+        int sh[][7] = {{3, 1, 1, 1, 3, 1, 1},   {3, 1, 28, 28, 3, 1, 1}, {2, 3, 7, 7, 3, 1, 1},
+                       {2, 32, 14, 14, 3, 1, 1}, {4, 2, 33, 7, 3, 1, 1}, {2, 2, 5, 9, 5, 1, 2},
+                       {3, 1, 1, 257, 3, 1, 1},  {2, 3, 6, 6, 1, 1, 0},  {2, 2, 9, 9, 3, 2, 1},
+                       {2, 2, 8, 8, 3, 1, 0},    {1, 1, 90, 90, 3, 1, 1}, {3, 5, 4, 8, 7, 1, 3}};
+        for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++)
+            check_simd_forms(sh[i][0], sh[i][1], sh[i][2], sh[i][3], sh[i][4], sh[i][5], sh[i][6]);
+    }
     {
         al_pool *pools[2] = {NULL, NULL};
         REQUIRE_OK(al_pool_new(1, &pools[0]));

@@ -9,7 +9,58 @@
  * call per run cost as much as the copying (about half of im2col's time). */
 #include "al_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+/* ---- dispatch: the AVX-512 forms (conv_avx512.c) for "same" stride-1 convs --- */
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define AL_CONV_X86 1
+int al_im2col_same_avx512(const float *x, int C, int H, int W, int k, int p, float *col, long ldcol);
+int al_col2im_same_avx512(const float *col, long ldcol, int C, int H, int W, int k, int p, float *x);
+int al_im2col_pack_same_avx512(const al_im2col_src *a, int p0, int kc, int j0, int nc, float *dst);
+#endif
+
+/* 1 when the AVX-512 forms may run: the CPU has AVX-512F and AL_CONV_SIMD
+ * is not 0 (A/B timing; the plain forms stay the reference in the tests). */
+static int conv_simd(void) {
+    static int v = -1;
+    if (v < 0) {
+        int on = 0;
+#ifdef AL_CONV_X86
+        const char *e = getenv("AL_CONV_SIMD");
+        on = __builtin_cpu_supports("avx512f") && !(e && e[0] == '0');
+#endif
+        v = on;
+    }
+    return v;
+}
+
+/* stride 1 and Ho = H, Wo = W: the shape the AVX-512 forms handle */
+static int same_conv(int k, int s, int p) { return s == 1 && 2 * p == k - 1 && k <= 31; }
+
+void al_im2col(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol) {
+#ifdef AL_CONV_X86
+    if (same_conv(k, s, p) && conv_simd() && al_im2col_same_avx512(x, C, H, W, k, p, col, ldcol)) return;
+#endif
+    al_im2col_ref(x, C, H, W, k, s, p, col, ldcol);
+}
+
+void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x) {
+#ifdef AL_CONV_X86
+    if (same_conv(k, s, p) && conv_simd() && al_col2im_same_avx512(col, ldcol, C, H, W, k, p, x)) return;
+#endif
+    al_col2im_ref(col, ldcol, C, H, W, k, s, p, x);
+}
+
+void al_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst) {
+#ifdef AL_CONV_X86
+    const al_im2col_src *a = ctx;
+    if (NR == 32 && same_conv(a->k, a->s, a->p) && conv_simd() && al_im2col_pack_same_avx512(a, p0, kc, j0, nc, dst))
+        return;
+#endif
+    al_im2col_pack_ref(ctx, p0, kc, j0, nc, NR, dst);
+}
 
 /* The ox in [0, Wo) with 0 <= ox*s - p + kx < W: [*lo, *hi). */
 static void valid_range(int W, int Wo, int s, int p, int kx, int *lo, int *hi) {
@@ -23,7 +74,7 @@ static void valid_range(int W, int Wo, int s, int p, int kx, int *lo, int *hi) {
     *hi = h;
 }
 
-void al_im2col(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol) {
+void al_im2col_ref(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol) {
     int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < k; ky++)
@@ -51,7 +102,7 @@ void al_im2col(const float *x, int C, int H, int W, int k, int s, int p, float *
             }
 }
 
-void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x) {
+void al_col2im_ref(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x) {
     int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
     memset(x, 0, sizeof(float) * (size_t)C * H * W);
     for (int c = 0; c < C; c++)
@@ -80,7 +131,7 @@ void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, 
  * row, into the panel instead of a column matrix that the GEMM would read
  * back. NR is at most 64 (the kernels' widest tile is 32). */
 #define PACK_RUNS_MAX 64
-void al_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst) {
+void al_im2col_pack_ref(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst) {
     const al_im2col_src *a = ctx;
     const int k = a->k, s = a->s, H = a->H, W = a->W, Wo = a->Wo;
     const long P = (long)a->Ho * Wo;
