@@ -19,6 +19,9 @@
 int al_im2col_same_avx512(const float *x, int C, int H, int W, int k, int p, float *col, long ldcol);
 int al_col2im_same_avx512(const float *col, long ldcol, int C, int H, int W, int k, int p, float *x);
 int al_im2col_pack_same_avx512(const al_im2col_src *a, int p0, int kc, int j0, int nc, float *dst);
+int al_conv1c3_forward_avx512(const float *x, int H, int W, const float *w, const float *b, int F, float *y);
+int al_conv1c3_dweight_avx512(const float *x, const float *dy, const float *y, int relu, int n, int H, int W, int F,
+                              int f0, int f1, float *dw, float *db);
 #endif
 
 /* 1 when the AVX-512 forms may run: the CPU has AVX-512F and AL_CONV_SIMD
@@ -38,6 +41,47 @@ static int conv_simd(void) {
 
 /* stride 1 and Ho = H, Wo = W: the shape the AVX-512 forms handle */
 static int same_conv(int k, int s, int p) { return s == 1 && 2 * p == k - 1 && k <= 31; }
+
+int al_conv1c3_available(int H, int W) {
+#ifdef AL_CONV_X86
+    /* conv_avx512.c's mask table: 9 taps x ceil(H*W/16) blocks, at most 4096 */
+    return conv_simd() && H > 0 && W > 0 && ((long)H * W + 15) / 16 * 9 <= 4096;
+#else
+    AL_UNUSED(H);
+    AL_UNUSED(W);
+    return 0;
+#endif
+}
+
+int al_conv1c3_forward(const float *x, int H, int W, const float *w, const float *b, int F, float *y) {
+#ifdef AL_CONV_X86
+    if (al_conv1c3_available(H, W)) return al_conv1c3_forward_avx512(x, H, W, w, b, F, y);
+#endif
+    AL_UNUSED(x);
+    AL_UNUSED(w);
+    AL_UNUSED(b);
+    AL_UNUSED(F);
+    AL_UNUSED(y);
+    return 0;
+}
+
+int al_conv1c3_dweight(const float *x, const float *dy, const float *y, int relu, int n, int H, int W, int F, int f0,
+                       int f1, float *dw, float *db) {
+#ifdef AL_CONV_X86
+    if (al_conv1c3_available(H, W)) return al_conv1c3_dweight_avx512(x, dy, y, relu, n, H, W, F, f0, f1, dw, db);
+#endif
+    AL_UNUSED(x);
+    AL_UNUSED(dy);
+    AL_UNUSED(y);
+    AL_UNUSED(relu);
+    AL_UNUSED(n);
+    AL_UNUSED(F);
+    AL_UNUSED(f0);
+    AL_UNUSED(f1);
+    AL_UNUSED(dw);
+    AL_UNUSED(db);
+    return 0;
+}
 
 void al_im2col(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol) {
 #ifdef AL_CONV_X86

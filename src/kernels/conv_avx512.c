@@ -184,3 +184,90 @@ int al_im2col_pack_same_avx512(const al_im2col_src *a, int p0, int kc, int j0, i
     }
     return 1;
 }
+
+/* ---- direct kernels for one input channel, 3x3, stride 1, padding 1 ---------
+ * The first conv of an image CNN (refcnn: 1x28x28 -> 32). As a GEMM its K
+ * is 9 (forward) and its weight gradient is 32 x 9: the packed GEMM spends
+ * more on packing and on storing tiles than on multiply-adds. Here the nine
+ * shifted images of a 16-pixel block are nine masked loads, kept in
+ * registers while every filter uses them. */
+
+/* y [F,H,W] of one sample x [H,W]; w [F,9], b [F] or NULL. Each output is
+ * the sum over taps in order from 0, then plus the bias: the AVX-512
+ * GEMM's rounding (its tile sums K in order, the bias is the C it adds), so
+ * y is bitwise what the implicit GEMM computes. */
+int al_conv1c3_forward_avx512(const float *x, int H, int W, const float *w, const float *b, int F, float *y) {
+    __mmask16 m[SAME_MASKS_MAX];
+    int nb = same_masks(H, W, 3, 1, m);
+    if (!nb) return 0;
+    const long P = (long)H * W;
+    const __mmask16 tail = (__mmask16)((1u << (P - 16L * (nb - 1))) - 1u);
+    for (int bl = 0; bl < nb; bl++) {
+        __m512 xv[9];
+        for (int t = 0; t < 9; t++)
+            xv[t] = _mm512_maskz_loadu_ps(m[(long)t * nb + bl], shift_ptr(x, 16L * bl + (t / 3 - 1) * W + (t % 3 - 1)));
+        for (int f = 0; f < F; f++) {
+            const float *wf = w + (size_t)f * 9;
+            __m512 acc = _mm512_mul_ps(_mm512_set1_ps(wf[0]), xv[0]);
+            for (int t = 1; t < 9; t++) acc = _mm512_fmadd_ps(_mm512_set1_ps(wf[t]), xv[t], acc);
+            if (b) acc = _mm512_add_ps(acc, _mm512_set1_ps(b[f]));
+            float *yf = y + (size_t)f * (size_t)P + 16 * bl;
+            if (bl < nb - 1)
+                _mm512_storeu_ps(yf, acc);
+            else
+                _mm512_mask_storeu_ps(yf, tail, acc);
+        }
+    }
+    return 1;
+}
+
+/* Weight and bias gradients of filters [f0, f1) over n samples:
+ * dw[f][t] += sum_i sum_q g_i[f][q] * x_i[q + d_t] (masked), db[f] += sum g,
+ * where g = dy, or dy where y > 0 when relu (the fused activation's
+ * derivative). x [n,H,W], dy and y [n,F,H,W]; db may be NULL. Two filters at
+ * a time: 18 + 2 accumulators over all samples and pixels, reduced once at
+ * the end (the order depends on the shape only). */
+int al_conv1c3_dweight_avx512(const float *x, const float *dy, const float *y, int relu, int n, int H, int W, int F,
+                              int f0, int f1, float *dw, float *db) {
+    __mmask16 m[SAME_MASKS_MAX];
+    int nb = same_masks(H, W, 3, 1, m);
+    if (!nb) return 0;
+    const long P = (long)H * W;
+    const __mmask16 tail = (__mmask16)((1u << (P - 16L * (nb - 1))) - 1u);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int f = f0; f < f1; f += 2) {
+        const int two = f + 1 < f1;
+        __m512 a0[9], a1[9], s0 = zero, s1 = zero;
+        for (int t = 0; t < 9; t++) a0[t] = a1[t] = zero;
+        for (int i = 0; i < n; i++) {
+            const float *xi = x + (size_t)i * (size_t)P;
+            const float *g0 = dy + ((size_t)i * F + f) * (size_t)P, *y0 = y + ((size_t)i * F + f) * (size_t)P;
+            for (int bl = 0; bl < nb; bl++) {
+                __mmask16 in = bl < nb - 1 ? (__mmask16)0xFFFF : tail;
+                __m512 d0 = _mm512_maskz_loadu_ps(in, g0 + 16 * bl), d1 = zero;
+                if (two) d1 = _mm512_maskz_loadu_ps(in, g0 + P + 16 * bl);
+                if (relu) {
+                    d0 = _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(in, _mm512_maskz_loadu_ps(in, y0 + 16 * bl), zero, _CMP_GT_OQ), d0);
+                    if (two)
+                        d1 = _mm512_maskz_mov_ps(
+                            _mm512_mask_cmp_ps_mask(in, _mm512_maskz_loadu_ps(in, y0 + P + 16 * bl), zero, _CMP_GT_OQ), d1);
+                }
+                s0 = _mm512_add_ps(s0, d0);
+                s1 = _mm512_add_ps(s1, d1);
+                for (int t = 0; t < 9; t++) {
+                    __m512 xv = _mm512_maskz_loadu_ps(m[(long)t * nb + bl],
+                                                      shift_ptr(xi, 16L * bl + (t / 3 - 1) * W + (t % 3 - 1)));
+                    a0[t] = _mm512_fmadd_ps(d0, xv, a0[t]);
+                    a1[t] = _mm512_fmadd_ps(d1, xv, a1[t]);
+                }
+            }
+        }
+        for (int t = 0; t < 9; t++) dw[(size_t)f * 9 + t] += _mm512_reduce_add_ps(a0[t]);
+        if (db) db[f] += _mm512_reduce_add_ps(s0);
+        if (two) {
+            for (int t = 0; t < 9; t++) dw[(size_t)(f + 1) * 9 + t] += _mm512_reduce_add_ps(a1[t]);
+            if (db) db[f + 1] += _mm512_reduce_add_ps(s1);
+        }
+    }
+    return 1;
+}
