@@ -220,8 +220,77 @@ static void check_simd_forms(int n, int C, int H, int W, int k, int s, int p) {
     free(c2);
 }
 
+/* The one-channel 3x3 direct kernels (where they run) against sums in
+ * double: forward y = conv(x) + b; dweight over n samples with and without
+ * the ReLU mask, the filters split in two ranges, accumulating into what
+ * dw and db held. Odd plane sizes and filter counts. */
+static void check_c1k3(int n, int H, int W, int F) {
+    if (!al_conv1c3_available(H, W)) return;
+    long P = (long)H * W;
+    al_rng r;
+    al_rng_seed(&r, (uint64_t)(H * 1000 + W * 10 + F), 4);
+    float *x = malloc(sizeof(float) * n * P), *w = malloc(sizeof(float) * F * 9), *b = malloc(sizeof(float) * F);
+    float *y = malloc(sizeof(float) * n * F * P), *dy = malloc(sizeof(float) * n * F * P);
+    float *dw = malloc(sizeof(float) * F * 9), *db = malloc(sizeof(float) * F);
+    for (long i = 0; i < n * P; i++) x[i] = al_rng_normal(&r);
+    for (int i = 0; i < F * 9; i++) w[i] = al_rng_normal(&r);
+    for (int i = 0; i < F; i++) b[i] = al_rng_normal(&r);
+    for (long i = 0; i < n * F * P; i++) dy[i] = al_rng_normal(&r);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK(al_conv1c3_forward(x + i * P, H, W, w, i % 2 ? NULL : b, F, y + (size_t)i * F * P) == 1);
+        float *want = malloc(sizeof(float) * F * P);
+        naive_conv(x + i * P, 1, H, W, w, i % 2 ? NULL : b, F, 3, 1, 1, 0, want);
+        for (long j = 0; j < F * P; j++)
+            if (!(fabsf(y[(size_t)i * F * P + j] - want[j]) <= 1e-5f * (10 + fabsf(want[j])))) bad++;
+        free(want);
+    }
+    if (bad) fprintf(stderr, "c1k3 forward n=%d %dx%d F=%d: %d differ\n", n, H, W, F, bad);
+    CHECK(bad == 0);
+    for (int relu = 0; relu < 2; relu++) {
+        for (int i = 0; i < F * 9; i++) dw[i] = 0.25f;
+        for (int i = 0; i < F; i++) db[i] = -0.5f;
+        int fm = F / 2 | 1;
+        if (fm > F) fm = F;
+        CHECK(al_conv1c3_dweight(x, dy, y, relu, n, H, W, F, 0, fm, dw, db) == 1);
+        CHECK(al_conv1c3_dweight(x, dy, y, relu, n, H, W, F, fm, F, dw, db) == 1);
+        bad = 0;
+        for (int f = 0; f < F; f++) {
+            double sb = -0.5, sw[9] = {0};
+            for (int i = 0; i < n; i++)
+                for (int oy = 0; oy < H; oy++)
+                    for (int ox = 0; ox < W; ox++) {
+                        size_t o = ((size_t)i * F + f) * P + (size_t)oy * W + ox;
+                        double g = relu && !(y[o] > 0.0f) ? 0.0 : dy[o];
+                        sb += g;
+                        for (int t = 0; t < 9; t++) {
+                            int iy = oy + t / 3 - 1, ix = ox + t % 3 - 1;
+                            if (iy >= 0 && iy < H && ix >= 0 && ix < W) sw[t] += g * x[i * P + (long)iy * W + ix];
+                        }
+                    }
+            double tol = 1e-5 * sqrt((double)n * P) * 10;
+            if (!(fabs(db[f] - sb) <= tol)) bad++;
+            for (int t = 0; t < 9; t++)
+                if (!(fabs(dw[f * 9 + t] - (0.25 + sw[t])) <= tol)) bad++;
+        }
+        if (bad) fprintf(stderr, "c1k3 dweight relu=%d n=%d %dx%d F=%d: %d differ\n", relu, n, H, W, F, bad);
+        CHECK(bad == 0);
+    }
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(dy);
+    free(dw);
+    free(db);
+}
+
 int main(void) {
     gc_opts o = gc_defaults();
+    {
+        int sh[][4] = {{1, 1, 1, 1}, {3, 7, 7, 7}, {2, 28, 28, 32}, {2, 33, 5, 33}, {1, 1, 257, 3}, {3, 16, 16, 2}};
+        for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++) check_c1k3(sh[i][0], sh[i][1], sh[i][2], sh[i][3]);
+    }
     {
         /* same convs (the AVX-512 forms) on odd sizes, and shapes they leave to the plain forms */
         int sh[][7] = {{3, 1, 1, 1, 3, 1, 1},   {3, 1, 28, 28, 3, 1, 1}, {2, 3, 7, 7, 3, 1, 1},
@@ -263,6 +332,19 @@ int main(void) {
         int f = gradcheck_spec(conv_specs[i], &o);
         if (f) fprintf(stderr, "gradcheck failed: %s\n", conv_specs[i]);
         CHECK(f == 0);
+    }
+    {
+        /* one channel 3x3: the direct kernels, with the fused ReLU (a smaller
+         * step keeps the central differences off its kinks, as test_compile) */
+        gc_opts o2 = o;
+        o2.eps = 1e-3;
+        const char *c1[] = {"input 1x7x9; conv 3 k=3 p=1; flatten; dense 2",
+                            "input 1x6x5; conv 3 k=3 p=1 act=relu; flatten; dense 2"};
+        for (size_t i = 0; i < 2; i++) {
+            int f = gradcheck_spec(c1[i], &o2);
+            if (f) fprintf(stderr, "gradcheck failed: %s\n", c1[i]);
+            CHECK(f == 0);
+        }
     }
     const char *dw_specs[] = {
         "input 3x7x7; dwconv 3 p=1",
