@@ -308,6 +308,9 @@ void al_im2col_pack_ref(const void *ctx, int p0, int kc, int j0, int nc, int NR,
  * NULL) += the gradients of filters [f0, f1) over n samples x [n,H,W],
  * dy [n,F,H,W]; relu: dy counts only where y > 0. */
 int al_conv1c3_available(int H, int W);
+/* 1 when the AVX-512F forms of the CNN kernels (conv.c, maxpool) may run:
+ * the CPU has AVX-512F and AL_CONV_SIMD is not 0. */
+int al_cnn_simd(void);
 int al_conv1c3_forward(const float *x, int H, int W, const float *w, const float *b, int F, float *y);
 int al_conv1c3_dweight(const float *x, const float *dy, const float *y, int relu, int n, int H, int W, int F, int f0,
                        int f1, float *dw, float *db);

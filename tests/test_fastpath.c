@@ -265,6 +265,7 @@ int main(void) {
                 check_maxpool(3, 7, sz[a], sz[b], t, 1);
             }
     check_maxpool(2, 33, 28, 28, 2, 1); /* enough work for the threads to split it */
+    check_maxpool(2, 3, 9, 67, 1, 1);   /* 33 windows a row: two full blocks of 16 (AVX-512) and one */
     check_conv_chunks();
     static const long ks[] = {1, 7, 33, 257, 40000};
     for (int t = 1; t <= 2; t++)

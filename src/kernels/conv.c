@@ -26,7 +26,7 @@ int al_conv1c3_dweight_avx512(const float *x, const float *dy, const float *y, i
 
 /* 1 when the AVX-512 forms may run: the CPU has AVX-512F and AL_CONV_SIMD
  * is not 0 (A/B timing; the plain forms stay the reference in the tests). */
-static int conv_simd(void) {
+int al_cnn_simd(void) {
     static int v = -1;
     if (v < 0) {
         int on = 0;
@@ -38,6 +38,8 @@ static int conv_simd(void) {
     }
     return v;
 }
+
+static int conv_simd(void) { return al_cnn_simd(); }
 
 /* stride 1 and Ho = H, Wo = W: the shape the AVX-512 forms handle */
 static int same_conv(int k, int s, int p) { return s == 1 && 2 * p == k - 1 && k <= 31; }
