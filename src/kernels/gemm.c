@@ -390,7 +390,11 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
             scale_c(g, m0, m1, n0, n1);
         return;
     }
-    int kcmax = AL_MIN(g->K, kn->kc);
+    /* K in equal blocks of at most kc: 288 = 144 + 144, not 256 + 32,
+     * whose short block pays a whole pass over C (load, add, store) for
+     * 32 multiply-adds an element. Depends on K only, as before. */
+    int nkb = (g->K + kn->kc - 1) / kn->kc, kcb = (g->K + nkb - 1) / nkb;
+    int kcmax = AL_MIN(g->K, kcb);
     size_t mcmax = (size_t)(AL_MIN(m1 - m0, kn->mc) + MR - 1) / MR * MR;
     size_t ncmax = (size_t)(AL_MIN(n1 - n0, kn->nc) + NR - 1) / NR * NR;
     float *pa = thread_buffer((mcmax + ncmax) * (size_t)kcmax);
@@ -408,8 +412,8 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
     const long ldc = g->ldc;
     for (int jc = n0; jc < n1; jc += kn->nc) {
         int nc = AL_MIN(kn->nc, n1 - jc);
-        for (int pc = 0; pc < g->K; pc += kn->kc) {
-            int kc = AL_MIN(kn->kc, g->K - pc);
+        for (int pc = 0; pc < g->K; pc += kcb) {
+            int kc = AL_MIN(kcb, g->K - pc);
             float beta = pc == 0 ? g->beta : 1.0f;
             /* When all of M is one A block, each B panel is used right
              * after it is packed (from L1), instead of packing the whole
