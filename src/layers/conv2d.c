@@ -371,14 +371,18 @@ static void bias_task(void *arg, int ith, int nth) {
 }
 
 /* Backward runs over chunks of samples sized so a chunk's column matrix
- * (CKK x chunk*P floats, at most 1 MiB) stays in cache: im2col writes it,
+ * (CKK x chunk*P floats, at most 2 MiB) stays in cache: im2col writes it,
  * the dW GEMM reads it, the dcol GEMM overwrites it and col2im reads it
  * back, all from cache. Over the whole batch at once (7 MB for the reference
  * CNN's conv2) each of those passes went to memory and took as long as a
- * GEMM. The chunking depends on the shapes only, not on the threads, so
+ * GEMM. 2 MiB rather than 1 (one core's L2 here): on one thread about the
+ * same (bench_layers: conv2/conv3 backward 5.05/4.93 ms at 1 MiB,
+ * 5.06/5.03 at 2), on two threads, each holding half of the chunk, the
+ * bigger chunks halve the tasks and their barriers (3.29/2.75 -> 2.99/2.57
+ * ms). The chunking depends on the shapes only, not on the threads, so
  * results stay the same for any thread count (a chunk smaller than the
  * thread count runs its samples in turn and gives the GEMMs the threads). */
-#define CONV_BWD_CHUNK_FLOATS (256 * 1024)
+#define CONV_BWD_CHUNK_FLOATS (512 * 1024)
 
 static void bwd_chunk(const al_node *nd, al_pool *pool, const conv_geom *gp, const float *x, const float *y,
                       const float *dy, float *dx, int n, float *ws, int wdone) {
