@@ -23,6 +23,12 @@
  * column matrix is never written and read back (AL_CONV_IMPLICIT=0 brings
  * back im2col + al_sgemm, for A/B timing).
  *
+ * One input channel, 3x3, stride 1, padding 1 (an image CNN's first conv)
+ * takes direct AVX-512 kernels where the CPU has them (al_conv1c3_forward,
+ * al_conv1c3_dweight): as GEMMs its K is 9 and its weight gradient 9 wide,
+ * shapes the packed GEMM spends on packing. The weight gradient then needs
+ * no column matrix; the input gradient (when wanted) takes the GEMM route.
+ *
  * Scratch (e->ws): col [CKK, nP] then out/dYt [F, nP]. Nothing is saved in
  * aux: backward recomputes im2col, chunk by chunk of samples (see
  * conv_backward), which is cheap next to the GEMMs when it stays in cache.
