@@ -293,6 +293,27 @@ typedef struct al_im2col_src {
     int C, H, W, k, s, p, Ho, Wo;
 } al_im2col_src;
 void al_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst);
+/* The plain-C forms of the three. The ones above take AVX-512 forms for
+ * stride-1 "same" convs (2p = k-1) on a CPU with AVX-512F (AL_CONV_SIMD=0
+ * turns them off); the tests check them against these. */
+void al_im2col_ref(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol);
+void al_col2im_ref(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x);
+void al_im2col_pack_ref(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst);
+/* Direct kernels for a conv of one input channel, 3x3, stride 1, padding 1
+ * (an image CNN's first conv), where its GEMMs (K = 9; a 9-wide weight
+ * gradient) are packing-bound. al_conv1c3_available: they run here (AVX-512F,
+ * AL_CONV_SIMD not 0, H*W not too large); else the two return 0 and do
+ * nothing. forward: y [F,H,W] of one sample x [H,W], w [F,9], b [F] or NULL
+ * (bitwise the AVX-512 implicit GEMM's y). dweight: dw [F,9] and db [F] (or
+ * NULL) += the gradients of filters [f0, f1) over n samples x [n,H,W],
+ * dy [n,F,H,W]; relu: dy counts only where y > 0. */
+int al_conv1c3_available(int H, int W);
+/* 1 when the AVX-512F forms of the CNN kernels (conv.c, maxpool) may run:
+ * the CPU has AVX-512F and AL_CONV_SIMD is not 0. */
+int al_cnn_simd(void);
+int al_conv1c3_forward(const float *x, int H, int W, const float *w, const float *b, int F, float *y);
+int al_conv1c3_dweight(const float *x, const float *dy, const float *y, int relu, int n, int H, int W, int F, int f0,
+                       int f1, float *dw, float *db);
 
 /* int8 weights of a node (src/compile/quant.c); NULL is fine. */
 struct al_qnode;

@@ -160,8 +160,146 @@ static void check_implicit(al_pool *pools[2], int n, int C, int H, int W, int F,
     free(got1);
 }
 
+/* The dispatching im2col, col2im and implicit packer (AVX-512 forms for
+ * stride-1 "same" convs where the CPU has them) against the plain-C forms:
+ * bitwise equal (copies; col2im sums each pixel in the same tap order).
+ * Padding columns between rows and the floats after the image are left
+ * alone; packer panels start anywhere in the batch, cross samples and end
+ * in partial panels. */
+static void check_simd_forms(int n, int C, int H, int W, int k, int s, int p) {
+    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1, CKK = C * k * k;
+    long P = (long)Ho * Wo, ld = P + 5, nP = (long)n * P;
+    size_t xs = (size_t)C * H * W;
+    float *x = malloc(sizeof(float) * (xs * n + 8)), *x1 = malloc(sizeof(float) * (xs + 8)),
+          *x2 = malloc(sizeof(float) * (xs + 8));
+    float *c1 = malloc(sizeof(float) * CKK * ld), *c2 = malloc(sizeof(float) * CKK * ld);
+    al_rng r;
+    al_rng_seed(&r, (uint64_t)(C * 1000 + H * 37 + W * 3 + k), 2);
+    for (size_t i = 0; i < xs * n + 8; i++) x[i] = al_rng_normal(&r);
+    for (long i = 0; i < CKK * ld; i++) c1[i] = c2[i] = al_rng_normal(&r);
+    al_im2col(x, C, H, W, k, s, p, c1, ld);
+    al_im2col_ref(x, C, H, W, k, s, p, c2, ld);
+    int bad = 0;
+    for (long i = 0; i < CKK * ld; i++) bad += memcmp(&c1[i], &c2[i], sizeof(float)) != 0;
+    if (bad) fprintf(stderr, "im2col C=%d %dx%d k=%d s=%d p=%d: %d differ\n", C, H, W, k, s, p, bad);
+    CHECK(bad == 0);
+    for (size_t i = 0; i < xs + 8; i++) x1[i] = x2[i] = -7.0f;
+    al_col2im(c1, ld, C, H, W, k, s, p, x1);
+    al_col2im_ref(c1, ld, C, H, W, k, s, p, x2);
+    bad = 0;
+    for (size_t i = 0; i < xs + 8; i++) bad += memcmp(&x1[i], &x2[i], sizeof(float)) != 0;
+    for (size_t i = xs; i < xs + 8; i++) bad += x1[i] != -7.0f;
+    if (bad) fprintf(stderr, "col2im C=%d %dx%d k=%d s=%d p=%d: %d differ\n", C, H, W, k, s, p, bad);
+    CHECK(bad == 0);
+    al_im2col_src src = {x, C, H, W, k, s, p, Ho, Wo};
+    /* (p0, kc, j0, nc): whole, offset rows, panels across sample borders, ragged ends */
+    long cases[][4] = {{0, CKK, 0, nP}, {1, CKK - 1, 3, nP - 3}, {CKK / 2, CKK - CKK / 2, P - 5, nP - P + 5},
+                       {0, CKK, nP - 1, 1}, {CKK - 1, 1, 0, AL_MIN(nP, 33)}};
+    for (size_t u = 0; u < sizeof cases / sizeof cases[0]; u++) {
+        int p0 = (int)cases[u][0], kc = (int)cases[u][1], j0 = (int)AL_MAX(0, cases[u][2]);
+        int nc = (int)AL_MIN(cases[u][3], nP - j0);
+        if (kc <= 0 || nc <= 0) continue;
+        size_t sz = (size_t)(nc + 31) / 32 * 32 * kc;
+        float *a1 = malloc(sizeof(float) * sz), *a2 = malloc(sizeof(float) * sz);
+        for (size_t i = 0; i < sz; i++) a1[i] = a2[i] = 3.0f;
+        al_im2col_pack(&src, p0, kc, j0, nc, 32, a1);
+        al_im2col_pack_ref(&src, p0, kc, j0, nc, 32, a2);
+        bad = 0;
+        for (size_t i = 0; i < sz; i++) bad += memcmp(&a1[i], &a2[i], sizeof(float)) != 0;
+        if (bad)
+            fprintf(stderr, "pack n=%d C=%d %dx%d k=%d p=%d (p0 %d kc %d j0 %d nc %d): %d differ\n", n, C, H, W, k, p,
+                    p0, kc, j0, nc, bad);
+        CHECK(bad == 0);
+        free(a1);
+        free(a2);
+    }
+    free(x);
+    free(x1);
+    free(x2);
+    free(c1);
+    free(c2);
+}
+
+/* The one-channel 3x3 direct kernels (where they run) against sums in
+ * double: forward y = conv(x) + b; dweight over n samples with and without
+ * the ReLU mask, the filters split in two ranges, accumulating into what
+ * dw and db held. Odd plane sizes and filter counts. */
+static void check_c1k3(int n, int H, int W, int F) {
+    if (!al_conv1c3_available(H, W)) return;
+    long P = (long)H * W;
+    al_rng r;
+    al_rng_seed(&r, (uint64_t)(H * 1000 + W * 10 + F), 4);
+    float *x = malloc(sizeof(float) * n * P), *w = malloc(sizeof(float) * F * 9), *b = malloc(sizeof(float) * F);
+    float *y = malloc(sizeof(float) * n * F * P), *dy = malloc(sizeof(float) * n * F * P);
+    float *dw = malloc(sizeof(float) * F * 9), *db = malloc(sizeof(float) * F);
+    for (long i = 0; i < n * P; i++) x[i] = al_rng_normal(&r);
+    for (int i = 0; i < F * 9; i++) w[i] = al_rng_normal(&r);
+    for (int i = 0; i < F; i++) b[i] = al_rng_normal(&r);
+    for (long i = 0; i < n * F * P; i++) dy[i] = al_rng_normal(&r);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK(al_conv1c3_forward(x + i * P, H, W, w, i % 2 ? NULL : b, F, y + (size_t)i * F * P) == 1);
+        float *want = malloc(sizeof(float) * F * P);
+        naive_conv(x + i * P, 1, H, W, w, i % 2 ? NULL : b, F, 3, 1, 1, 0, want);
+        for (long j = 0; j < F * P; j++)
+            if (!(fabsf(y[(size_t)i * F * P + j] - want[j]) <= 1e-5f * (10 + fabsf(want[j])))) bad++;
+        free(want);
+    }
+    if (bad) fprintf(stderr, "c1k3 forward n=%d %dx%d F=%d: %d differ\n", n, H, W, F, bad);
+    CHECK(bad == 0);
+    for (int relu = 0; relu < 2; relu++) {
+        for (int i = 0; i < F * 9; i++) dw[i] = 0.25f;
+        for (int i = 0; i < F; i++) db[i] = -0.5f;
+        int fm = F / 2 | 1;
+        if (fm > F) fm = F;
+        CHECK(al_conv1c3_dweight(x, dy, y, relu, n, H, W, F, 0, fm, dw, db) == 1);
+        CHECK(al_conv1c3_dweight(x, dy, y, relu, n, H, W, F, fm, F, dw, db) == 1);
+        bad = 0;
+        for (int f = 0; f < F; f++) {
+            double sb = -0.5, sw[9] = {0};
+            for (int i = 0; i < n; i++)
+                for (int oy = 0; oy < H; oy++)
+                    for (int ox = 0; ox < W; ox++) {
+                        size_t o = ((size_t)i * F + f) * P + (size_t)oy * W + ox;
+                        double g = relu && !(y[o] > 0.0f) ? 0.0 : dy[o];
+                        sb += g;
+                        for (int t = 0; t < 9; t++) {
+                            int iy = oy + t / 3 - 1, ix = ox + t % 3 - 1;
+                            if (iy >= 0 && iy < H && ix >= 0 && ix < W) sw[t] += g * x[i * P + (long)iy * W + ix];
+                        }
+                    }
+            double tol = 1e-5 * sqrt((double)n * P) * 10;
+            if (!(fabs(db[f] - sb) <= tol)) bad++;
+            for (int t = 0; t < 9; t++)
+                if (!(fabs(dw[f * 9 + t] - (0.25 + sw[t])) <= tol)) bad++;
+        }
+        if (bad) fprintf(stderr, "c1k3 dweight relu=%d n=%d %dx%d F=%d: %d differ\n", relu, n, H, W, F, bad);
+        CHECK(bad == 0);
+    }
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(dy);
+    free(dw);
+    free(db);
+}
+
 int main(void) {
     gc_opts o = gc_defaults();
+    {
+        int sh[][4] = {{1, 1, 1, 1}, {3, 7, 7, 7}, {2, 28, 28, 32}, {2, 33, 5, 33}, {1, 1, 257, 3}, {3, 16, 16, 2}};
+        for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++) check_c1k3(sh[i][0], sh[i][1], sh[i][2], sh[i][3]);
+    }
+    {
+        /* same convs (the AVX-512 forms) on odd sizes, and shapes they leave to the plain forms */
+        int sh[][7] = {{3, 1, 1, 1, 3, 1, 1},   {3, 1, 28, 28, 3, 1, 1}, {2, 3, 7, 7, 3, 1, 1},
+                       {2, 32, 14, 14, 3, 1, 1}, {4, 2, 33, 7, 3, 1, 1}, {2, 2, 5, 9, 5, 1, 2},
+                       {3, 1, 1, 257, 3, 1, 1},  {2, 3, 6, 6, 1, 1, 0},  {2, 2, 9, 9, 3, 2, 1},
+                       {2, 2, 8, 8, 3, 1, 0},    {1, 1, 90, 90, 3, 1, 1}, {3, 5, 4, 8, 7, 1, 3}};
+        for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++)
+            check_simd_forms(sh[i][0], sh[i][1], sh[i][2], sh[i][3], sh[i][4], sh[i][5], sh[i][6]);
+    }
     {
         al_pool *pools[2] = {NULL, NULL};
         REQUIRE_OK(al_pool_new(1, &pools[0]));
@@ -194,6 +332,19 @@ int main(void) {
         int f = gradcheck_spec(conv_specs[i], &o);
         if (f) fprintf(stderr, "gradcheck failed: %s\n", conv_specs[i]);
         CHECK(f == 0);
+    }
+    {
+        /* one channel 3x3: the direct kernels, with the fused ReLU (a smaller
+         * step keeps the central differences off its kinks, as test_compile) */
+        gc_opts o2 = o;
+        o2.eps = 1e-3;
+        const char *c1[] = {"input 1x7x9; conv 3 k=3 p=1; flatten; dense 2",
+                            "input 1x6x5; conv 3 k=3 p=1 act=relu; flatten; dense 2"};
+        for (size_t i = 0; i < 2; i++) {
+            int f = gradcheck_spec(c1[i], &o2);
+            if (f) fprintf(stderr, "gradcheck failed: %s\n", c1[i]);
+            CHECK(f == 0);
+        }
     }
     const char *dw_specs[] = {
         "input 3x7x7; dwconv 3 p=1",

@@ -174,8 +174,10 @@ static void check_softmax(int rows, int k) {
 /* Conv backward in chunks of samples (one sample per chunk at this size)
  * against direct loops, and bitwise the same on 1 and 2 threads. */
 static void check_conv_chunks(void) {
-    enum { N = 3, C = 16, H = 33, W = 33, F = 7, K = 3, P = 1 };
-    const char *spec = "input 16x33x33; conv 7 k=3 p=1";
+    /* a sample's column matrix is 288 x 1089 floats, more than half of a
+     * chunk (conv2d.c, CONV_BWD_CHUNK_FLOATS) */
+    enum { N = 3, C = 32, H = 33, W = 33, F = 7, K = 3, P = 1 };
+    const char *spec = "input 32x33x33; conv 7 k=3 p=1";
     size_t xn = (size_t)N * C * H * W, yn = (size_t)N * F * H * W, wn = (size_t)F * C * K * K;
     float *x = malloc(sizeof(float) * xn), *dy = malloc(sizeof(float) * yn);
     float *dw[2], *db[2], *dx[2];
@@ -265,6 +267,7 @@ int main(void) {
                 check_maxpool(3, 7, sz[a], sz[b], t, 1);
             }
     check_maxpool(2, 33, 28, 28, 2, 1); /* enough work for the threads to split it */
+    check_maxpool(2, 3, 9, 67, 1, 1);   /* 33 windows a row: two full blocks of 16 (AVX-512) and one */
     check_conv_chunks();
     static const long ks[] = {1, 7, 33, 257, 40000};
     for (int t = 1; t <= 2; t++)

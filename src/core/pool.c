@@ -1,11 +1,22 @@
-/* A fixed pool of worker threads. al_pool_run hands every thread the same
- * task with its own index; the split of work is up to the task and is static,
- * so results never depend on timing. Workers spin briefly on a generation
- * counter before sleeping on a condition variable: LSTM steps issue many
- * small tasks and a futex wake-up per task would dominate them. */
+/* A fixed pool of worker threads. al_pool_run runs a task's nth parts
+ * fn(arg, ith, nth), ith = 0 .. nth-1; the split of work by ith is up to
+ * the task and is static, so results never depend on timing. Workers spin
+ * briefly on a generation counter before sleeping on a condition variable:
+ * LSTM steps issue many small tasks and a futex wake-up per task would
+ * dominate them.
+ *
+ * Which thread runs which part is not fixed: every thread, the caller
+ * included, claims the next unstarted part until none is left. On a machine
+ * shared with other jobs a worker may be descheduled for a whole time slice
+ * right when a task starts; with fixed parts the caller then waited for it
+ * at every task (a 2-thread CNN step ran slower than 1 thread), now it runs
+ * the part itself. A part's result depends only on (ith, nth), so this
+ * changes no result. The claim counter carries the generation in its high
+ * half, so a worker waking late cannot claim a part of a later task. */
 #include "al_internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +37,30 @@ struct al_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_done;
     atomic_uint gen;
-    atomic_int pending;
-    int quit;
+    atomic_int done;                /* parts finished in this task */
+    _Atomic unsigned long long next; /* generation << 32 | next part to claim */
+    atomic_int quit;
     al_task_fn fn;
     void *arg;
 };
+
+/* Claims and runs parts of task generation g until none is left; returns
+ * when the task's parts are all claimed (not necessarily finished). */
+static void run_parts(al_pool *p, unsigned g) {
+    for (;;) {
+        unsigned long long st = atomic_load_explicit(&p->next, memory_order_acquire);
+        if ((unsigned)(st >> 32) != g || (int)(unsigned)st >= p->n) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->next, &st, st + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        p->fn(p->arg, (int)(unsigned)st, p->n);
+        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == p->n) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->cv_done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
 
 static void *worker(void *va) {
     worker_arg wa = *(worker_arg *)va;
@@ -42,19 +72,14 @@ static void *worker(void *va) {
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && spins < 20000) spins++;
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
-            while ((g = atomic_load(&p->gen)) == seen && !p->quit) pthread_cond_wait(&p->cv_work, &p->mu);
-            int quit = p->quit && g == seen;
+            while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->cv_work, &p->mu);
+            int quit = atomic_load(&p->quit) && g == seen;
             pthread_mutex_unlock(&p->mu);
             if (quit) return NULL;
         }
         seen = g;
-        if (p->quit) return NULL;
-        p->fn(p->arg, wa.ith, p->n);
-        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->cv_done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        if (atomic_load_explicit(&p->quit, memory_order_acquire)) return NULL;
+        run_parts(p, g);
     }
 }
 
@@ -79,7 +104,9 @@ al_status al_pool_new(int nthreads, al_pool **out) {
     pthread_cond_init(&p->cv_work, NULL);
     pthread_cond_init(&p->cv_done, NULL);
     atomic_init(&p->gen, 0);
-    atomic_init(&p->pending, 0);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->quit, 0);
+    atomic_init(&p->next, 0ULL);
     if (nthreads > 1) {
         p->threads = al_calloc((size_t)nthreads, sizeof(pthread_t));
         p->args = al_calloc((size_t)nthreads, sizeof(worker_arg));
@@ -105,7 +132,7 @@ al_status al_pool_new(int nthreads, al_pool **out) {
 void al_pool_free(al_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->quit = 1;
+    atomic_store(&p->quit, 1);
     atomic_fetch_add(&p->gen, 1);
     pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
@@ -125,19 +152,27 @@ void al_pool_run(al_pool *p, al_task_fn fn, void *arg) {
         fn(arg, 0, 1);
         return;
     }
+    /* Only this thread writes fn, arg and the counters between tasks: the
+     * workers read fn and arg only after claiming a part of this task. */
     p->fn = fn;
     p->arg = arg;
-    atomic_store(&p->pending, p->n - 1);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    unsigned g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->next, (unsigned long long)g << 32, memory_order_release);
     pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    atomic_store_explicit(&p->gen, g, memory_order_release);
     pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
-    fn(arg, 0, p->n);
+    run_parts(p, g);
+    /* Parts still running elsewhere: spin briefly, then yield the core
+     * between checks (the thread waited for may be queued behind this
+     * one), then sleep. */
     int spins = 0;
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0 && spins < 200000) spins++;
-    if (atomic_load(&p->pending) > 0) {
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n && spins < 200000)
+        if (++spins > 4000) sched_yield();
+    if (atomic_load_explicit(&p->done, memory_order_acquire) < p->n) {
         pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+        while (atomic_load(&p->done) < p->n) pthread_cond_wait(&p->cv_done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
 }

@@ -9,7 +9,104 @@
  * call per run cost as much as the copying (about half of im2col's time). */
 #include "al_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+/* ---- dispatch: the AVX-512 forms (conv_avx512.c) for "same" stride-1 convs --- */
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define AL_CONV_X86 1
+int al_im2col_same_avx512(const float *x, int C, int H, int W, int k, int p, float *col, long ldcol);
+int al_col2im_same_avx512(const float *col, long ldcol, int C, int H, int W, int k, int p, float *x);
+int al_im2col_pack_same_avx512(const al_im2col_src *a, int p0, int kc, int j0, int nc, float *dst);
+int al_conv1c3_forward_avx512(const float *x, int H, int W, const float *w, const float *b, int F, float *y);
+int al_conv1c3_dweight_avx512(const float *x, const float *dy, const float *y, int relu, int n, int H, int W, int F,
+                              int f0, int f1, float *dw, float *db);
+#endif
+
+/* 1 when the AVX-512 forms may run: the CPU has AVX-512F and AL_CONV_SIMD
+ * is not 0 (A/B timing; the plain forms stay the reference in the tests). */
+int al_cnn_simd(void) {
+    static int v = -1;
+    if (v < 0) {
+        int on = 0;
+#ifdef AL_CONV_X86
+        const char *e = getenv("AL_CONV_SIMD");
+        on = __builtin_cpu_supports("avx512f") && !(e && e[0] == '0');
+#endif
+        v = on;
+    }
+    return v;
+}
+
+static int conv_simd(void) { return al_cnn_simd(); }
+
+/* stride 1 and Ho = H, Wo = W: the shape the AVX-512 forms handle */
+static int same_conv(int k, int s, int p) { return s == 1 && 2 * p == k - 1 && k <= 31; }
+
+int al_conv1c3_available(int H, int W) {
+#ifdef AL_CONV_X86
+    /* conv_avx512.c's mask table: 9 taps x ceil(H*W/16) blocks, at most 4096 */
+    return conv_simd() && H > 0 && W > 0 && ((long)H * W + 15) / 16 * 9 <= 4096;
+#else
+    AL_UNUSED(H);
+    AL_UNUSED(W);
+    return 0;
+#endif
+}
+
+int al_conv1c3_forward(const float *x, int H, int W, const float *w, const float *b, int F, float *y) {
+#ifdef AL_CONV_X86
+    if (al_conv1c3_available(H, W)) return al_conv1c3_forward_avx512(x, H, W, w, b, F, y);
+#endif
+    AL_UNUSED(x);
+    AL_UNUSED(w);
+    AL_UNUSED(b);
+    AL_UNUSED(F);
+    AL_UNUSED(y);
+    return 0;
+}
+
+int al_conv1c3_dweight(const float *x, const float *dy, const float *y, int relu, int n, int H, int W, int F, int f0,
+                       int f1, float *dw, float *db) {
+#ifdef AL_CONV_X86
+    if (al_conv1c3_available(H, W)) return al_conv1c3_dweight_avx512(x, dy, y, relu, n, H, W, F, f0, f1, dw, db);
+#endif
+    AL_UNUSED(x);
+    AL_UNUSED(dy);
+    AL_UNUSED(y);
+    AL_UNUSED(relu);
+    AL_UNUSED(n);
+    AL_UNUSED(F);
+    AL_UNUSED(f0);
+    AL_UNUSED(f1);
+    AL_UNUSED(dw);
+    AL_UNUSED(db);
+    return 0;
+}
+
+void al_im2col(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol) {
+#ifdef AL_CONV_X86
+    if (same_conv(k, s, p) && conv_simd() && al_im2col_same_avx512(x, C, H, W, k, p, col, ldcol)) return;
+#endif
+    al_im2col_ref(x, C, H, W, k, s, p, col, ldcol);
+}
+
+void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x) {
+#ifdef AL_CONV_X86
+    if (same_conv(k, s, p) && conv_simd() && al_col2im_same_avx512(col, ldcol, C, H, W, k, p, x)) return;
+#endif
+    al_col2im_ref(col, ldcol, C, H, W, k, s, p, x);
+}
+
+void al_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst) {
+#ifdef AL_CONV_X86
+    const al_im2col_src *a = ctx;
+    if (NR == 32 && same_conv(a->k, a->s, a->p) && conv_simd() && al_im2col_pack_same_avx512(a, p0, kc, j0, nc, dst))
+        return;
+#endif
+    al_im2col_pack_ref(ctx, p0, kc, j0, nc, NR, dst);
+}
 
 /* The ox in [0, Wo) with 0 <= ox*s - p + kx < W: [*lo, *hi). */
 static void valid_range(int W, int Wo, int s, int p, int kx, int *lo, int *hi) {
@@ -23,7 +120,7 @@ static void valid_range(int W, int Wo, int s, int p, int kx, int *lo, int *hi) {
     *hi = h;
 }
 
-void al_im2col(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol) {
+void al_im2col_ref(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol) {
     int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < k; ky++)
@@ -51,7 +148,7 @@ void al_im2col(const float *x, int C, int H, int W, int k, int s, int p, float *
             }
 }
 
-void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x) {
+void al_col2im_ref(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x) {
     int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
     memset(x, 0, sizeof(float) * (size_t)C * H * W);
     for (int c = 0; c < C; c++)
@@ -80,7 +177,7 @@ void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, 
  * row, into the panel instead of a column matrix that the GEMM would read
  * back. NR is at most 64 (the kernels' widest tile is 32). */
 #define PACK_RUNS_MAX 64
-void al_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst) {
+void al_im2col_pack_ref(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst) {
     const al_im2col_src *a = ctx;
     const int k = a->k, s = a->s, H = a->H, W = a->W, Wo = a->Wo;
     const long P = (long)a->Ho * Wo;

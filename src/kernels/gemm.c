@@ -45,6 +45,10 @@ static const gemm_kernel k_c = {AL_GEMM_C, 4, 8, 256, 128, 2048, al_gemm_ukr_c_4
 static const gemm_kernel k_avx2 = {AL_GEMM_AVX2, 6, 16, 256, 144, 2048, al_gemm_ukr_avx2_6x16};
 static const gemm_kernel k_avx512 = {AL_GEMM_AVX512, 12, 32, 256, 144, 2048, al_gemm_ukr_avx512_12x32};
 static const gemm_kernel k_avx512_8 = {AL_GEMM_AVX512, 8, 32, 256, 144, 2048, al_gemm_ukr_avx512_8x32};
+/* gemm_pack_avx512.c: pack_strided for R = 32 and R = 8 by register
+ * transposes (bitwise the same panels) */
+void al_pack_t32_avx512(const float *src, size_t ld, int rows, int kc, float *dst);
+void al_pack_t8_avx512(const float *src, size_t ld, int rows, int kc, float *dst);
 #endif
 #if defined(__aarch64__)
 static const gemm_kernel k_neon = {AL_GEMM_NEON, 8, 12, 256, 128, 2040, al_gemm_ukr_neon_8x12};
@@ -247,6 +251,12 @@ AL_INLINE void pack_contig(const float *src, size_t ld, int cols, const int R, i
 AL_INLINE void pack_a_mr(const gemm_args *g, const int MR, int i0, int mc, int p0, int kc, float *dst) {
     for (int r = 0; r < mc; r += MR, dst += (size_t)MR * kc) {
         int mr = AL_MIN(MR, mc - r);
+#ifdef AL_GEMM_X86
+        if (!g->ta && MR == 8 && g->kn == &k_avx512_8) {
+            al_pack_t8_avx512(g->A + (size_t)(i0 + r) * g->lda + p0, (size_t)g->lda, mr, kc, dst);
+            continue;
+        }
+#endif
         if (!g->ta) /* A stored M x K */
             pack_strided(g->A + (size_t)(i0 + r) * g->lda + p0, (size_t)g->lda, mr, MR, kc, dst);
         else /* A stored K x M */
@@ -259,6 +269,12 @@ AL_INLINE void pack_a_mr(const gemm_args *g, const int MR, int i0, int mc, int p
 AL_INLINE void pack_b_nr(const gemm_args *g, const int NR, int p0, int kc, int j0, int nc, float *dst) {
     for (int c = 0; c < nc; c += NR, dst += (size_t)NR * kc) {
         int nr = AL_MIN(NR, nc - c);
+#ifdef AL_GEMM_X86
+        if (g->tb && NR == 32 && g->kn->v == AL_GEMM_AVX512) {
+            al_pack_t32_avx512(g->B + (size_t)(j0 + c) * g->ldb + p0, (size_t)g->ldb, nr, kc, dst);
+            continue;
+        }
+#endif
         if (!g->tb) /* B stored K x N */
             pack_contig(g->B + (size_t)p0 * g->ldb + j0 + c, (size_t)g->ldb, nr, NR, kc, dst);
         else /* B stored N x K */
@@ -374,7 +390,11 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
             scale_c(g, m0, m1, n0, n1);
         return;
     }
-    int kcmax = AL_MIN(g->K, kn->kc);
+    /* K in equal blocks of at most kc: 288 = 144 + 144, not 256 + 32,
+     * whose short block pays a whole pass over C (load, add, store) for
+     * 32 multiply-adds an element. Depends on K only, as before. */
+    int nkb = (g->K + kn->kc - 1) / kn->kc, kcb = (g->K + nkb - 1) / nkb;
+    int kcmax = AL_MIN(g->K, kcb);
     size_t mcmax = (size_t)(AL_MIN(m1 - m0, kn->mc) + MR - 1) / MR * MR;
     size_t ncmax = (size_t)(AL_MIN(n1 - n0, kn->nc) + NR - 1) / NR * NR;
     float *pa = thread_buffer((mcmax + ncmax) * (size_t)kcmax);
@@ -392,8 +412,8 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
     const long ldc = g->ldc;
     for (int jc = n0; jc < n1; jc += kn->nc) {
         int nc = AL_MIN(kn->nc, n1 - jc);
-        for (int pc = 0; pc < g->K; pc += kn->kc) {
-            int kc = AL_MIN(kn->kc, g->K - pc);
+        for (int pc = 0; pc < g->K; pc += kcb) {
+            int kc = AL_MIN(kcb, g->K - pc);
             float beta = pc == 0 ? g->beta : 1.0f;
             /* When all of M is one A block, each B panel is used right
              * after it is packed (from L1), instead of packing the whole

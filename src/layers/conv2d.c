@@ -23,6 +23,12 @@
  * column matrix is never written and read back (AL_CONV_IMPLICIT=0 brings
  * back im2col + al_sgemm, for A/B timing).
  *
+ * One input channel, 3x3, stride 1, padding 1 (an image CNN's first conv)
+ * takes direct AVX-512 kernels where the CPU has them (al_conv1c3_forward,
+ * al_conv1c3_dweight): as GEMMs its K is 9 and its weight gradient 9 wide,
+ * shapes the packed GEMM spends on packing. The weight gradient then needs
+ * no column matrix; the input gradient (when wanted) takes the GEMM route.
+ *
  * Scratch (e->ws): col [CKK, nP] then out/dYt [F, nP]. Nothing is saved in
  * aux: backward recomputes im2col, chunk by chunk of samples (see
  * conv_backward), which is cheap next to the GEMMs when it stays in cache.
@@ -119,6 +125,7 @@ struct conv_run {
     float *y, *dx, *col, *out;
     const float *yr; /* backward: the output, for a fused activation's derivative */
     al_pool *gemm_pool; /* pool for GEMMs issued inside a sample fn (NULL inside a task) */
+    int want_col;       /* backward: bwd_prepare also writes the chunk's im2col */
     sample_fn fn;
 };
 
@@ -169,6 +176,22 @@ static void fwd_fused(const conv_run *r, int i, int ith_first) {
     }
     al_sgemm(r->gemm_pool, 0, 0, g->F, (int)g->P, (int)g->CKK, 1.0f, r->w, (int)g->CKK, col, (int)g->P,
              r->b ? 1.0f : 0.0f, y, (int)g->P);
+    al_act_apply(r->nd->cfg.act, y, (size_t)g->F * (size_t)g->P);
+}
+
+/* One input channel, 3x3, stride 1, padding 1: the direct AVX-512 kernel
+ * (al_conv1c3_forward), bitwise the implicit GEMM's y. */
+static int is_c1k3(const conv_geom *g) {
+    return g->C == 1 && g->k == 3 && g->s == 1 && g->p == 1 && al_conv1c3_available(g->H, g->W);
+}
+
+static void fwd_c1k3(const conv_run *r, int i, int ith_first) {
+    const conv_geom *g = &r->g;
+    float *y = r->y + (size_t)i * g->F * g->P;
+    if (!al_conv1c3_forward(r->x + (size_t)i * g->H * g->W, g->H, g->W, r->w, r->b, g->F, y)) {
+        fwd_fused(r, i, ith_first);
+        return;
+    }
     al_act_apply(r->nd->cfg.act, y, (size_t)g->F * (size_t)g->P);
 }
 
@@ -268,6 +291,10 @@ static al_status conv_forward(al_node *nd, const al_exec *e, const float *x, flo
             al_act_forward(e->pool, nd->cfg.act, y, (size_t)n * (size_t)r.g.F * (size_t)r.g.P);
         return st;
     }
+    if (is_c1k3(&r.g)) {
+        for_samples(e->pool, &r, work, fwd_c1k3);
+        return AL_OK;
+    }
     if (r.g.P >= CONV_FUSED_MIN || is_1x1(&r.g)) {
         for_samples(e->pool, &r, work, fwd_fused);
         return AL_OK;
@@ -303,7 +330,7 @@ static void bwd_prepare(const conv_run *r, int i, int ith_first) {
         else
             memcpy(dst, dy, sizeof(float) * (size_t)g->P);
     }
-    if (r->nd->trainable) im2col_batch(r, i, ith_first);
+    if (r->want_col) im2col_batch(r, i, ith_first);
 }
 
 static void bwd_col2im(const conv_run *r, int i, int ith_first) {
@@ -350,17 +377,21 @@ static void bias_task(void *arg, int ith, int nth) {
 }
 
 /* Backward runs over chunks of samples sized so a chunk's column matrix
- * (CKK x chunk*P floats, at most 1 MiB) stays in cache: im2col writes it,
+ * (CKK x chunk*P floats, at most 2 MiB) stays in cache: im2col writes it,
  * the dW GEMM reads it, the dcol GEMM overwrites it and col2im reads it
  * back, all from cache. Over the whole batch at once (7 MB for the reference
  * CNN's conv2) each of those passes went to memory and took as long as a
- * GEMM. The chunking depends on the shapes only, not on the threads, so
+ * GEMM. 2 MiB rather than 1 (one core's L2 here): on one thread about the
+ * same (bench_layers: conv2/conv3 backward 5.05/4.93 ms at 1 MiB,
+ * 5.06/5.03 at 2), on two threads, each holding half of the chunk, the
+ * bigger chunks halve the tasks and their barriers (3.29/2.75 -> 2.99/2.57
+ * ms). The chunking depends on the shapes only, not on the threads, so
  * results stay the same for any thread count (a chunk smaller than the
  * thread count runs its samples in turn and gives the GEMMs the threads). */
-#define CONV_BWD_CHUNK_FLOATS (256 * 1024)
+#define CONV_BWD_CHUNK_FLOATS (512 * 1024)
 
 static void bwd_chunk(const al_node *nd, al_pool *pool, const conv_geom *gp, const float *x, const float *y,
-                      const float *dy, float *dx, int n, float *ws) {
+                      const float *dy, float *dx, int n, float *ws, int wdone) {
     conv_run r = {0};
     r.nd = nd;
     r.g = *gp;
@@ -375,7 +406,8 @@ static void bwd_chunk(const al_node *nd, al_pool *pool, const conv_geom *gp, con
     const conv_geom *g = &r.g;
     int nP = (int)((long)n * g->P), CKK = (int)g->CKK;
     size_t work = (size_t)n * (size_t)g->P * (size_t)(g->CKK + g->F);
-    if (nd->trainable) {
+    r.want_col = nd->trainable && !wdone;
+    if (r.want_col) {
         for_samples(pool, &r, work, bwd_prepare);
         al_sgemm(pool, 0, 1, g->F, CKK, nP, 1.0f, r.out, nP, r.col, nP, 1.0f, nd->params[0].g, CKK);
         if (nd->cfg.bias) {
@@ -391,14 +423,43 @@ static void bwd_chunk(const al_node *nd, al_pool *pool, const conv_geom *gp, con
         for_samples(pool, &r, work, bwd_dx_1x1);
         return;
     }
-    if (!nd->trainable) for_samples(pool, &r, work, bwd_prepare);
+    if (!r.want_col) for_samples(pool, &r, work, bwd_prepare);
     al_sgemm(pool, 1, 0, CKK, nP, g->F, 1.0f, r.w, CKK, r.out, nP, 0.0f, r.col, nP);
     for_samples(pool, &r, work, bwd_col2im);
+}
+
+/* The direct weight gradient of a one-channel 3x3 conv (al_conv1c3_dweight),
+ * filter pairs split over the threads: each filter's sums run over the
+ * whole batch in an order fixed by the shape, whatever the split. */
+typedef struct c1k3_dw_args {
+    const al_node *nd;
+    const float *x, *y, *dy;
+    int n, H, W, F;
+} c1k3_dw_args;
+
+static void c1k3_dw_task(void *arg, int ith, int nth) {
+    const c1k3_dw_args *a = arg;
+    long lo, hi;
+    al_split((a->F + 1) / 2, ith, nth, &lo, &hi);
+    int f0 = (int)(2 * lo), f1 = (int)AL_MIN(2 * hi, (long)a->F);
+    if (f0 >= f1) return;
+    al_conv1c3_dweight(a->x, a->dy, a->y, a->nd->cfg.act == AL_ACT_RELU, a->n, a->H, a->W, a->F, f0, f1,
+                       a->nd->params[0].g, a->nd->cfg.bias ? a->nd->params[1].g : NULL);
 }
 
 static void conv_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
                           float *dx, int n) {
     const conv_geom g = geom(nd);
+    int wdone = 0;
+    if (nd->trainable && is_c1k3(&g) && (nd->cfg.act == AL_ACT_NONE || nd->cfg.act == AL_ACT_RELU)) {
+        c1k3_dw_args a = {nd, x, y, dy, n, g.H, g.W, g.F};
+        if (al_pool_size(e->pool) > 1 && (size_t)n * (size_t)g.P * (size_t)g.F >= CONV_PAR_MIN)
+            al_pool_run(e->pool, c1k3_dw_task, &a);
+        else
+            c1k3_dw_task(&a, 0, 1);
+        wdone = 1;
+        if (!dx) return;
+    }
     long per = g.CKK * g.P; /* column floats of one sample */
     int chunk = per > 0 ? (int)AL_MAX(1, CONV_BWD_CHUNK_FLOATS / per) : n;
     if (chunk > n) chunk = n;
@@ -406,7 +467,7 @@ static void conv_backward(al_node *nd, const al_exec *e, const float *x, const f
     for (int s0 = 0; s0 < n; s0 += chunk) {
         int cn = AL_MIN(chunk, n - s0);
         bwd_chunk(nd, e->pool, &g, x + (size_t)s0 * xs, y + (size_t)s0 * ys, dy + (size_t)s0 * ys,
-                  dx ? dx + (size_t)s0 * xs : NULL, cn, e->ws);
+                  dx ? dx + (size_t)s0 * xs : NULL, cn, e->ws, wdone);
     }
 }
 

@@ -38,6 +38,12 @@ typedef struct maxpool_args {
 
 static int is_2x2(const al_pool_geom *g) { return g->k == 2 && g->s == 2 && g->p == 0; }
 
+/* The AVX-512 rows (src/kernels/pool_avx512.c), bitwise the plain ones. */
+#if defined(__x86_64__) || defined(_M_X64)
+#define MAXPOOL_X86 1
+int al_maxpool2x2_row_avx512(const float *r0, const float *r1, int OW, int32_t base, int W, float *y, int32_t *arg);
+#endif
+
 /* The general window at (oh, ow) of one plane. */
 static void window_max(const al_pool_geom *g, const float *x, int oh, int ow, float *yo, int32_t *argo) {
     int h0 = oh * g->s - g->p, h1 = AL_MIN(h0 + g->k, g->H);
@@ -91,6 +97,9 @@ static void maxpool_fwd_range(void *va, long lo, long hi) {
     const al_pool_geom g = a->g;
     if (is_2x2(&g)) {
         size_t in_plane = (size_t)g.H * g.W, out_plane = (size_t)g.OH * g.OW;
+#ifdef MAXPOOL_X86
+        const int simd = al_cnn_simd();
+#endif
         for (long pl = lo; pl < hi; pl++) {
             const float *x = a->x + (size_t)pl * in_plane;
             float *y = a->y + (size_t)pl * out_plane;
@@ -99,7 +108,14 @@ static void maxpool_fwd_range(void *va, long lo, long hi) {
                 const float *r0 = x + (size_t)2 * oh * g.W;
                 float *yr = y + (size_t)oh * g.OW;
                 int32_t *ar = arg + (size_t)oh * g.OW;
-                if (row_2x2(r0, r0 + g.W, g.OW, 2 * oh * g.W, g.W, yr, ar))
+                int nan;
+#ifdef MAXPOOL_X86
+                if (simd)
+                    nan = al_maxpool2x2_row_avx512(r0, r0 + g.W, g.OW, 2 * oh * g.W, g.W, yr, ar);
+                else
+#endif
+                    nan = row_2x2(r0, r0 + g.W, g.OW, 2 * oh * g.W, g.W, yr, ar);
+                if (nan)
                     for (int ow = 0; ow < g.OW; ow++) window_max(&g, x, oh, ow, yr + ow, ar + ow);
             }
         }
