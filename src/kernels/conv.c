@@ -60,6 +60,8 @@ int al_conv1c3_forward(const float *x, int H, int W, const float *w, const float
     if (al_conv1c3_available(H, W)) return al_conv1c3_forward_avx512(x, H, W, w, b, F, y);
 #endif
     AL_UNUSED(x);
+    AL_UNUSED(H);
+    AL_UNUSED(W);
     AL_UNUSED(w);
     AL_UNUSED(b);
     AL_UNUSED(F);
@@ -77,6 +79,8 @@ int al_conv1c3_dweight(const float *x, const float *dy, const float *y, int relu
     AL_UNUSED(y);
     AL_UNUSED(relu);
     AL_UNUSED(n);
+    AL_UNUSED(H);
+    AL_UNUSED(W);
     AL_UNUSED(F);
     AL_UNUSED(f0);
     AL_UNUSED(f1);
