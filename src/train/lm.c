@@ -136,14 +136,13 @@ al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n,
                 st = al_error(AL_ERANGE, "token %ld has id %d outside the model's %d outputs", p + t + 1, (int)y, V);
                 break;
             }
-            int b[3];
+            int b[3], am;
             top3(row, V, b);
-            float mx = row[0];
-            for (int j = 1; j < V; j++) mx = row[j] > mx ? row[j] : mx;
-            /* float exponentials summed in double: exact enough for a mean log-loss, and the
+            /* softmax's vectorized maximum and exp-sum (float terms, double
+             * blocks): exact enough for a mean log-loss, and the
              * evaluation's hot loop */
-            double se = 0;
-            for (int j = 0; j < V; j++) se += (double)expf(row[j] - mx);
+            float mx = al_row_max(row, V, &am);
+            double se = al_softmax_expsum(row, V, mx);
             loss += log(se) - ((double)row[y] - (double)mx);
             cnt++;
             int hit1 = y != AL_TOK_UNK && b[0] == y;
