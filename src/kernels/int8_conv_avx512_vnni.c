@@ -35,6 +35,7 @@
 
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
 #define MR AL_I8C_MR
+_Static_assert(AL_I8C_MR == 8, "tile() names 8 accumulator rows");
 
 static inline const void *word_ptr(const uint32_t *base, long off) {
     return (const void *)((uintptr_t)base + (uintptr_t)((intptr_t)off * (intptr_t)sizeof(uint32_t)));
@@ -89,23 +90,31 @@ VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8co
     const int k = a->k, kk = k * k, p = (k - 1) / 2, C4 = a->C4, nb = a->nb;
     const long P = (long)a->H * a->W;
     const __m512i k80 = _mm512_set1_epi8((char)0x80);
-    __m512i acc0[MR], acc1[MR];
-    for (int r = 0; r < MR; r++) acc0[r] = acc1[r] = _mm512_setzero_si512();
+    /* named accumulators: with arrays GCC 12 stored every one of them to
+     * the stack after each vpdpbusd */
+    __m512i c00 = _mm512_setzero_si512(), c10 = c00, c20 = c00, c30 = c00, c40 = c00, c50 = c00, c60 = c00,
+            c70 = c00;
+    __m512i c01 = c00, c11 = c00, c21 = c00, c31 = c00, c41 = c00, c51 = c00, c61 = c00, c71 = c00;
     const uint32_t *wp = a->wpack + (size_t)fb * (size_t)kk * (size_t)C4 * MR;
-    for (int t = 0; t < kk; t++) {
-        long d = (long)(t / k - p) * a->W + (t % k - p);
-        __mmask16 m0 = a->masks[(long)t * nb + b0], m1 = nv > 1 ? a->masks[(long)t * nb + b0 + 1] : 0;
-        long o = 16L * b0 + d;
-        for (int cb = 0; cb < C4; cb++, o += P, wp += MR) {
-            __m512i v0 = _mm512_mask_loadu_epi32(k80, m0, word_ptr(a->xq4, o)), v1 = v0;
-            if (nv > 1) v1 = _mm512_mask_loadu_epi32(k80, m1, word_ptr(a->xq4, o + 16));
-            for (int r = 0; r < MR; r++) {
-                __m512i w = _mm512_set1_epi32((int)wp[r]);
-                acc0[r] = _mm512_dpbusd_epi32(acc0[r], v0, w);
-                if (nv > 1) acc1[r] = _mm512_dpbusd_epi32(acc1[r], v1, w);
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++) {
+            int t = ky * k + kx;
+            long d = (long)(ky - p) * a->W + (kx - p);
+            __mmask16 m0 = a->masks[(long)t * nb + b0], m1 = nv > 1 ? a->masks[(long)t * nb + b0 + 1] : 0;
+            long o = 16L * b0 + d;
+            for (int cb = 0; cb < C4; cb++, o += P, wp += MR) {
+                __m512i v0 = _mm512_mask_loadu_epi32(k80, m0, word_ptr(a->xq4, o)), v1 = v0, w;
+                if (nv > 1) v1 = _mm512_mask_loadu_epi32(k80, m1, word_ptr(a->xq4, o + 16));
+#define DP(r)                                                                                                          \
+    w = _mm512_set1_epi32((int)wp[r]);                                                                                 \
+    c##r##0 = _mm512_dpbusd_epi32(c##r##0, v0, w);                                                                     \
+    if (nv > 1) c##r##1 = _mm512_dpbusd_epi32(c##r##1, v1, w);
+                DP(0) DP(1) DP(2) DP(3) DP(4) DP(5) DP(6) DP(7)
+#undef DP
             }
         }
-    }
+    const __m512i acc0[MR] = {c00, c10, c20, c30, c40, c50, c60, c70};
+    const __m512i acc1[MR] = {c01, c11, c21, c31, c41, c51, c61, c71};
     const __m512 zero = _mm512_setzero_ps();
     for (int r = 0; r < MR; r++) {
         int f = fb * MR + r;
