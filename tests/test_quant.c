@@ -239,8 +239,10 @@ static void test_save_load(void) {
  * that covers the implicit-GEMM VNNI kernel on "same" shapes (odd C, F,
  * H, W, tails of 16 pixels and of 8 filters, channel blocks of 4 with
  * padding channels, k = 1, 3, 5, fused ReLU and none, no bias, an all-zero
- * sample) and the im2row path on the others; 1 and 2 threads, with fewer
- * and more samples than threads (the filter-block split). */
+ * sample) and the im2row path on the others; for dense the packed-weight
+ * VNNI kernel (K not a multiple of 4, column and row tails); 1 and 2
+ * threads, with fewer and more samples than threads (the filter-block
+ * split). */
 static void check_fast_vs_ref(const char *spec, int n, al_pool *pool) {
     al_model *m = build(spec, 21);
     REQUIRE_OK(al_model_freeze(m, 1));
@@ -292,6 +294,9 @@ static void test_fast_vs_ref(al_pool *pool) {
         "input 32x14x14; conv 64 k=3 p=1 act=relu",
         "input 6x9x9; conv 5 k=3 s=2 p=1", /* not "same": the im2row path */
         "input 257; dense 33",
+        "input 7x33; dense 130 act=relu", /* K % 4 = 1, 9 column blocks, 7 rows a sample */
+        "input 1; dense 1 bias=0",
+        "input 3x65; dense 9",
     };
     for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
         check_fast_vs_ref(specs[i], 3, pool);

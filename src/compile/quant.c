@@ -110,11 +110,16 @@ static al_status check_node(const al_model *m, int i, int *N, int *K) {
     return AL_OK;
 }
 
-/* The implicit-GEMM conv's weight layout, when the shape takes that path
- * (kept whatever the CPU: packing is portable, the kernel is picked per
- * call). */
-static al_status pack_conv(const al_node *nd, struct al_qnode *q) {
-    if (nd->cfg.type != AL_L_CONV2D) return AL_OK;
+/* The VNNI kernels' weight layouts: dense always, conv when the shape
+ * takes the implicit-GEMM path (kept whatever the CPU: packing is
+ * portable, the kernel is picked per call). */
+static al_status pack_fast(const al_node *nd, struct al_qnode *q) {
+    if (nd->cfg.type == AL_L_DENSE) {
+        q->wpack = al_malloc(sizeof(uint32_t) * al_i8dense_wpack_words(q->N, q->K));
+        if (!q->wpack) return AL_ENOMEM;
+        al_i8dense_pack_weights(q->w, q->N, q->K, q->wpack);
+        return AL_OK;
+    }
     qgeom g = conv_qgeom(nd);
     if (!al_i8conv_same_applies(g.C, g.H, g.W, g.k, g.s, g.p)) return AL_OK;
     q->wpack = al_malloc(sizeof(uint32_t) * al_i8conv_wpack_words(g.F, g.C, g.k));
@@ -144,7 +149,7 @@ al_status al_quantize_node(al_model *m, int i) {
     struct al_qnode *q;
     if ((st = qnode_new(N, K, &q))) return st;
     for (int c = 0; c < N; c++) q->scale[c] = al_quantize_row_i8(w + (size_t)c * K, K, q->w + (size_t)c * K);
-    if ((st = pack_conv(nd, q))) {
+    if ((st = pack_fast(nd, q))) {
         al_qnode_free(q);
         return st;
     }
@@ -195,7 +200,7 @@ al_status al_quant_install(al_model *m, int i, const int8_t *qw, const float *sc
     if ((st = qnode_new(N, K, &q))) return st;
     memcpy(q->w, qw, (size_t)N * K);
     memcpy(q->scale, scale, sizeof(float) * (size_t)N);
-    if ((st = pack_conv(&m->nodes[i], q))) {
+    if ((st = pack_fast(&m->nodes[i], q))) {
         al_qnode_free(q);
         return st;
     }
@@ -228,16 +233,46 @@ static void dequant_rows(const int32_t *acc, int rows, int N, const float *sx, c
     }
 }
 
+typedef struct dense_i8_run {
+    al_i8dense_args a;
+    int nb; /* column blocks of 16 */
+} dense_i8_run;
+
+/* Threads take whole groups of 4 column blocks (the kernel's tile). */
+static void dense_i8_task(void *arg, int ith, int nth) {
+    const dense_i8_run *r = arg;
+    long lo, hi;
+    al_split((r->nb + 3) / 4, ith, nth, &lo, &hi);
+    if (lo < hi) al_i8dense_vnni(&r->a, (int)lo * 4, (int)AL_MIN(hi * 4, (long)r->nb));
+}
+
 static al_status dense_forward_i8(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     const struct al_qnode *q = nd->q;
     int rows = n * dense_rows_per_sample(nd), K = q->K, N = q->N;
+    const float *bias = nd->cfg.bias ? nd->params[1].w : NULL;
+#ifdef AL_I8_HAVE_VNNI
+    if (q->wpack && al_i8_current() == AL_I8_VNNI) {
+        /* xq [rows, ceil(K/4)] words | sx [rows]: within the block below */
+        size_t K4 = ((size_t)K + 3) / 4;
+        uint32_t *xq = (uint32_t *)e->ws;
+        float *sx = e->ws + (size_t)rows * K4;
+        for (int r = 0; r < rows; r++)
+            sx[r] = al_i8_quantize_row_u8_vnni(x + (size_t)r * K, K, (uint8_t *)(xq + (size_t)r * K4));
+        dense_i8_run run = {{xq, q->wpack, q->rowsum, sx, q->scale, bias, rows, N, K, y}, (N + 15) / 16};
+        if (al_pool_size(e->pool) > 1 && (long)rows * N * K >= 65536L)
+            al_pool_run(e->pool, dense_i8_task, &run);
+        else
+            al_i8dense_vnni(&run.a, 0, run.nb);
+        return AL_OK;
+    }
+#endif
     /* the batch's block: xq [rows, K] | acc [rows, N] | sx [rows] */
     int8_t *xq = (int8_t *)e->ws;
     int32_t *acc = (int32_t *)(e->ws + bytes_to_floats((size_t)rows * K));
     float *sx = (float *)(acc + (size_t)rows * N);
     for (int r = 0; r < rows; r++) sx[r] = al_quantize_row_i8(x + (size_t)r * K, K, xq + (size_t)r * K);
     al_i8gemm(e->pool, rows, N, K, xq, K, q->w, K, q->rowsum, acc, N);
-    dequant_rows(acc, rows, N, sx, q->scale, nd->cfg.bias ? nd->params[1].w : NULL, y);
+    dequant_rows(acc, rows, N, sx, q->scale, bias, y);
     return AL_OK;
 }
 
@@ -314,7 +349,7 @@ static al_status conv_forward_i8(al_node *nd, const al_exec *e, const float *x, 
     conv_i8_run r = {nd, conv_qgeom(nd), n, x, y, e->ws, 0, NULL, 0, 0, NULL, 0, {0}};
     r.slot = conv_slot_floats(&r.g);
     uint16_t masks[AL_I8C_MASKS_MAX]; /* 8 KiB; only the fast path fills it */
-#ifdef AL_I8_HAVE_CONV_VNNI
+#ifdef AL_I8_HAVE_VNNI
     if (nd->q->wpack && al_i8_current() == AL_I8_VNNI) {
         r.fast = 1;
         r.relu = nd->cfg.act == AL_ACT_RELU;

@@ -254,3 +254,20 @@ int al_i8conv_masks(int H, int W, int k, uint16_t *m) {
     }
     return nb;
 }
+
+/* ---- dense with packed weights: portable helper ----------------------------------- */
+
+size_t al_i8dense_wpack_words(int N, int K) { return ((size_t)N + 15) / 16 * 16 * (((size_t)K + 3) / 4); }
+
+void al_i8dense_pack_weights(const int8_t *w, int N, int K, uint32_t *dst) {
+    int NB = (N + 15) / 16, K4 = (K + 3) / 4;
+    for (int jb = 0; jb < NB; jb++)
+        for (int p = 0; p < K4; p++)
+            for (int l = 0; l < 16; l++, dst++) {
+                int j = 16 * jb + l;
+                uint32_t word = 0;
+                for (int b = 0; b < 4; b++)
+                    if (j < N && 4 * p + b < K) word |= (uint32_t)(uint8_t)w[(size_t)j * K + 4 * p + b] << (8 * b);
+                *dst = word;
+            }
+}

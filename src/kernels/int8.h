@@ -80,7 +80,7 @@ void al_i8gemm_neon(int M, int N, int K, const int8_t *A, int lda, const int8_t 
  * word (fb, t, cb, r) = w[8fb + r][(4cb + j) * k*k + t], 0 past F and C. */
 #define AL_I8C_MR 8
 #if defined(__x86_64__) || defined(_M_X64)
-#define AL_I8_HAVE_CONV_VNNI 1 /* the kernel file is built on x86-64 only */
+#define AL_I8_HAVE_VNNI 1 /* the VNNI kernel files are built on x86-64 only */
 #endif
 #define AL_I8C_MASKS_MAX 4096 /* k*k * ceil(P/16) mask words per call */
 
@@ -105,5 +105,28 @@ int al_i8conv_masks(int H, int W, int k, uint16_t *m);
 float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_t *xq4);
 /* Filter blocks [fb0, fb1) of 8 (a thread's static share). */
 void al_i8conv_same_vnni(const al_i8conv_args *a, int fb0, int fb1);
+
+/* ---- dense with packed weights (int8_avx512_vnni.c) ----------------------------------
+ * y [M, N] = (xq . W^T) * (sx[r] * sw[j]) + b[j], bitwise the reference
+ * path's. xq: M rows of K4 = ceil(K/4) words, the row's bytes q + 128
+ * (al_i8_quantize_row_u8_vnni); wpack: words [ceil(N/16)][K4][16], byte j of
+ * word (jb, p, l) = w[16jb + l][4p + j], 0 past N and K
+ * (al_i8dense_pack_weights). */
+typedef struct al_i8dense_args {
+    const uint32_t *xq, *wpack;
+    const int32_t *rowsum;
+    const float *sx, *sw, *bias; /* [M], [N], [N] or NULL */
+    int M, N, K;
+    float *y;
+} al_i8dense_args;
+
+size_t al_i8dense_wpack_words(int N, int K);
+void al_i8dense_pack_weights(const int8_t *w, int N, int K, uint32_t *dst);
+/* Quantizes a row as al_quantize_row_i8 and stores q + 128, padded with
+ * 128 to a whole number of words; returns the scale. */
+float al_i8_quantize_row_u8_vnni(const float *x, int K, uint8_t *q);
+/* Column blocks [jb0, jb1) of 16, jb0 and jb1 multiples of 4 (or jb1 the
+ * last block + 1). */
+void al_i8dense_vnni(const al_i8dense_args *a, int jb0, int jb1);
 
 #endif
