@@ -233,6 +233,7 @@ static void dequant_rows(const int32_t *acc, int rows, int N, const float *sx, c
     }
 }
 
+#ifdef AL_I8_HAVE_VNNI
 typedef struct dense_i8_run {
     al_i8dense_args a;
     int nb; /* column blocks of 16 */
@@ -245,6 +246,7 @@ static void dense_i8_task(void *arg, int ith, int nth) {
     al_split((r->nb + 3) / 4, ith, nth, &lo, &hi);
     if (lo < hi) al_i8dense_vnni(&r->a, (int)lo * 4, (int)AL_MIN(hi * 4, (long)r->nb));
 }
+#endif
 
 static al_status dense_forward_i8(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     const struct al_qnode *q = nd->q;
@@ -294,6 +296,7 @@ typedef struct conv_i8_run {
     al_i8conv_args one;
 } conv_i8_run;
 
+#ifdef AL_I8_HAVE_VNNI
 static al_i8conv_args fast_args(const conv_i8_run *r, const uint32_t *xq4, float sx, float *y) {
     const qgeom *g = &r->g;
     const struct al_qnode *q = r->nd->q;
@@ -304,12 +307,21 @@ static al_i8conv_args fast_args(const conv_i8_run *r, const uint32_t *xq4, float
 
 static int fast_blocks(const qgeom *g) { return (g->F + AL_I8C_MR - 1) / AL_I8C_MR; }
 
+static void conv_i8_blocks_task(void *arg, int ith, int nth) {
+    const conv_i8_run *r = arg;
+    long lo, hi;
+    al_split(fast_blocks(&r->g), ith, nth, &lo, &hi);
+    if (lo < hi) al_i8conv_same_vnni(&r->one, (int)lo, (int)hi);
+}
+#endif
+
 static void conv_i8_sample(const conv_i8_run *r, int i, int slot_index) {
     const qgeom *g = &r->g;
     const struct al_qnode *q = r->nd->q;
     size_t chw = (size_t)g->C * g->H * g->W;
     char *base = (char *)(r->ws + (size_t)slot_index * r->slot);
     float *y = r->y + (size_t)i * g->F * g->P;
+#ifdef AL_I8_HAVE_VNNI
     if (r->fast) {
         uint32_t *xq4 = (uint32_t *)base;
         float sx = al_i8conv_quantize_vnni(r->x + (size_t)i * chw, g->C, g->P, xq4);
@@ -317,6 +329,7 @@ static void conv_i8_sample(const conv_i8_run *r, int i, int slot_index) {
         al_i8conv_same_vnni(&a, 0, fast_blocks(g));
         return;
     }
+#endif
     int8_t *xq = (int8_t *)base, *rows = (int8_t *)(base + round64(chw));
     int32_t *acc = (int32_t *)(base + round64(chw) + round64((size_t)g->P * g->CKK));
     float sx = al_quantize_row_i8(r->x + (size_t)i * chw, (long)chw, xq);
@@ -337,30 +350,20 @@ static void conv_i8_task(void *arg, int ith, int nth) {
     for (long i = lo; i < hi; i++) conv_i8_sample(r, (int)i, (int)lo);
 }
 
-static void conv_i8_blocks_task(void *arg, int ith, int nth) {
-    const conv_i8_run *r = arg;
-    long lo, hi;
-    al_split(fast_blocks(&r->g), ith, nth, &lo, &hi);
-    if (lo < hi) al_i8conv_same_vnni(&r->one, (int)lo, (int)hi);
-}
-
 /* *act_done: the epilogue applied the node's fused activation. */
 static al_status conv_forward_i8(al_node *nd, const al_exec *e, const float *x, float *y, int n, int *act_done) {
     conv_i8_run r = {nd, conv_qgeom(nd), n, x, y, e->ws, 0, NULL, 0, 0, NULL, 0, {0}};
     r.slot = conv_slot_floats(&r.g);
-    uint16_t masks[AL_I8C_MASKS_MAX]; /* 8 KiB; only the fast path fills it */
+    int nth = al_pool_size(e->pool);
 #ifdef AL_I8_HAVE_VNNI
+    uint16_t masks[AL_I8C_MASKS_MAX]; /* 8 KiB */
     if (nd->q->wpack && al_i8_current() == AL_I8_VNNI) {
         r.fast = 1;
         r.relu = nd->cfg.act == AL_ACT_RELU;
         r.nb = al_i8conv_masks(r.g.H, r.g.W, r.g.k, masks);
         r.masks = masks;
     }
-#endif
-    int nth = al_pool_size(e->pool);
-    if (nth > 1 && n >= nth) {
-        al_pool_run(e->pool, conv_i8_task, &r);
-    } else if (r.fast && nth > 1) {
+    if (r.fast && nth > 1 && n < nth) {
         /* fewer samples than threads: quantize each sample, then split its
          * filter blocks */
         size_t chw = (size_t)r.g.C * r.g.H * r.g.W;
@@ -370,6 +373,12 @@ static al_status conv_forward_i8(al_node *nd, const al_exec *e, const float *x, 
             r.one = fast_args(&r, xq4, sx, y + (size_t)i * r.g.F * r.g.P);
             al_pool_run(e->pool, conv_i8_blocks_task, &r);
         }
+        *act_done = r.relu;
+        return AL_OK;
+    }
+#endif
+    if (nth > 1 && n >= nth) {
+        al_pool_run(e->pool, conv_i8_task, &r);
     } else {
         r.gemm_pool = e->pool;
         for (int i = 0; i < n; i++) conv_i8_sample(&r, i, 0);
