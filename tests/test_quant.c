@@ -233,6 +233,77 @@ static void test_save_load(void) {
     unlink(bad);
 }
 
+/* Every int8 fast path gives bitwise the plain int8 reference's outputs
+ * (AL_I8_REF: al_quantize_row_i8, al_im2row_i8, al_i8gemm_ref, the scalar
+ * epilogue): the same integers and the same float operations. For conv
+ * that covers the implicit-GEMM VNNI kernel on "same" shapes (odd C, F,
+ * H, W, tails of 16 pixels and of 8 filters, channel blocks of 4 with
+ * padding channels, k = 1, 3, 5, fused ReLU and none, no bias, an all-zero
+ * sample) and the im2row path on the others; for dense the packed-weight
+ * VNNI kernel (K not a multiple of 4, column and row tails); 1 and 2
+ * threads, with fewer and more samples than threads (the filter-block
+ * split). */
+static void check_fast_vs_ref(const char *spec, int n, al_pool *pool) {
+    al_model *m = build(spec, 21);
+    REQUIRE_OK(al_model_freeze(m, 1));
+    REQUIRE_OK(al_quantize_node(m, 0));
+    size_t nin = al_shape_numel(&m->in), nout = al_shape_numel(&m->nodes[0].out);
+    float *x = malloc(sizeof(float) * n * nin), *ref = malloc(sizeof(float) * n * nout);
+    float *y = malloc(sizeof(float) * n * nout);
+    al_rng r;
+    al_rng_seed(&r, 8, 1);
+    for (size_t i = 0; i < n * nin; i++) x[i] = 4.0f * al_rng_uniform(&r) - 2.0f;
+    if (n > 1) memset(x + nin, 0, sizeof(float) * nin); /* sample 1: all zero, scale 1 */
+    REQUIRE_OK(al_model_plan(m, n));
+    CHECK(al_i8_force(AL_I8_REF));
+    REQUIRE_OK(al_model_forward_range(m, NULL, 0, 1, x, n, 0));
+    memcpy(ref, m->act[0], sizeof(float) * n * nout);
+    int nonzero = 0;
+    for (size_t i = 0; i < n * nout; i++) nonzero += ref[i] != 0.0f;
+    CHECK(nonzero > 0);
+    for (int v = 1; v < AL_I8_NVARIANTS; v++) {
+        if (!al_i8_force((al_i8_variant)v)) continue;
+        for (int t = 0; t < 2; t++) {
+            for (size_t i = 0; i < n * nout; i++) m->act[0][i] = -7.0f; /* stale values must not survive */
+            REQUIRE_OK(al_model_forward_range(m, t ? pool : NULL, 0, 1, x, n, 0));
+            memcpy(y, m->act[0], sizeof(float) * n * nout);
+            int same = memcmp(y, ref, sizeof(float) * n * nout) == 0;
+            if (!same)
+                fprintf(stderr, "%s n=%d (%s, %d thread(s)): differs from the int8 reference\n", spec, n,
+                        al_i8_variant_name((al_i8_variant)v), t + 1);
+            CHECK(same);
+        }
+    }
+    al_i8_force(AL_I8_AUTO);
+    free(x);
+    free(ref);
+    free(y);
+    al_model_free(m);
+}
+
+static void test_fast_vs_ref(al_pool *pool) {
+    static const char *const specs[] = {
+        "input 1x1x1; conv 1 k=1",
+        "input 1x1x1; conv 7 k=3 p=1",
+        "input 7x7x7; conv 33 k=3 p=1",
+        "input 33x7x7; conv 7 k=3 p=1 act=relu",
+        "input 3x33x33; conv 9 k=3 p=1 bias=0",
+        "input 5x7x33; conv 17 k=5 p=2 act=relu",
+        "input 257x1x7; conv 8 k=3 p=1",
+        "input 4x17x1; conv 16 k=1 act=relu bias=0",
+        "input 32x14x14; conv 64 k=3 p=1 act=relu",
+        "input 6x9x9; conv 5 k=3 s=2 p=1", /* not "same": the im2row path */
+        "input 257; dense 33",
+        "input 7x33; dense 130 act=relu", /* K % 4 = 1, 9 column blocks, 7 rows a sample */
+        "input 1; dense 1 bias=0",
+        "input 3x65; dense 9",
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
+        check_fast_vs_ref(specs[i], 3, pool);
+        check_fast_vs_ref(specs[i], 1, pool);
+    }
+}
+
 int main(void) {
     al_pool *pool;
     REQUIRE_OK(al_pool_new(2, &pool));
@@ -242,6 +313,7 @@ int main(void) {
     check_forward("input 1x29x29; conv 8 k=3 p=1", 4, pool);
     check_forward("input 257; dense 33", 7, pool);
     check_forward("input 3x65; dense 9", 4, pool);
+    test_fast_vs_ref(pool);
     test_train_suffix();
     test_save_load();
     al_pool_free(pool);

@@ -25,11 +25,13 @@ static size_t bytes_to_floats(size_t b) { return (b + sizeof(float) - 1) / sizeo
 /* 64-byte aligned offsets inside a slot keep the int8 rows aligned */
 static size_t round64(size_t b) { return (b + 63) & ~(size_t)63; }
 
-/* Conv slot: xq [CHW] | rows [P, CKK] | acc [P, F] int32, in floats. */
+/* Conv slot: xq [CHW] | rows [P, CKK] | acc [P, F] int32, in floats; the
+ * implicit-GEMM path uses only xq4 [ceil(C/4), P] words at its start. */
 static size_t conv_slot_floats(const qgeom *g) {
     size_t b = round64((size_t)g->C * g->H * g->W) + round64((size_t)g->P * g->CKK) +
                sizeof(int32_t) * (size_t)g->P * g->F;
-    return bytes_to_floats(b);
+    size_t b4 = sizeof(uint32_t) * (((size_t)g->C + 3) / 4) * (size_t)g->P;
+    return bytes_to_floats(b > b4 ? b : b4);
 }
 
 static int dense_rows_per_sample(const al_node *nd) {
@@ -54,6 +56,7 @@ void al_qnode_free(struct al_qnode *q) {
     al_free(q->w);
     al_free(q->scale);
     al_free(q->rowsum);
+    al_free(q->wpack);
     al_free(q);
 }
 
@@ -107,6 +110,24 @@ static al_status check_node(const al_model *m, int i, int *N, int *K) {
     return AL_OK;
 }
 
+/* The VNNI kernels' weight layouts: dense always, conv when the shape
+ * takes the implicit-GEMM path (kept whatever the CPU: packing is
+ * portable, the kernel is picked per call). */
+static al_status pack_fast(const al_node *nd, struct al_qnode *q) {
+    if (nd->cfg.type == AL_L_DENSE) {
+        q->wpack = al_malloc(sizeof(uint32_t) * al_i8dense_wpack_words(q->N, q->K));
+        if (!q->wpack) return AL_ENOMEM;
+        al_i8dense_pack_weights(q->w, q->N, q->K, q->wpack);
+        return AL_OK;
+    }
+    qgeom g = conv_qgeom(nd);
+    if (!al_i8conv_same_applies(g.C, g.H, g.W, g.k, g.s, g.p)) return AL_OK;
+    q->wpack = al_malloc(sizeof(uint32_t) * al_i8conv_wpack_words(g.F, g.C, g.k));
+    if (!q->wpack) return AL_ENOMEM;
+    al_i8conv_pack_weights(q->w, g.F, g.C, g.k, q->wpack);
+    return AL_OK;
+}
+
 static void finish_node(al_model *m, al_node *nd, struct al_qnode *q) {
     float *w = nd->params[0].w;
     for (int c = 0; c < q->N; c++)
@@ -128,6 +149,10 @@ al_status al_quantize_node(al_model *m, int i) {
     struct al_qnode *q;
     if ((st = qnode_new(N, K, &q))) return st;
     for (int c = 0; c < N; c++) q->scale[c] = al_quantize_row_i8(w + (size_t)c * K, K, q->w + (size_t)c * K);
+    if ((st = pack_fast(nd, q))) {
+        al_qnode_free(q);
+        return st;
+    }
     finish_node(m, nd, q);
     return AL_OK;
 }
@@ -175,6 +200,10 @@ al_status al_quant_install(al_model *m, int i, const int8_t *qw, const float *sc
     if ((st = qnode_new(N, K, &q))) return st;
     memcpy(q->w, qw, (size_t)N * K);
     memcpy(q->scale, scale, sizeof(float) * (size_t)N);
+    if ((st = pack_fast(&m->nodes[i], q))) {
+        al_qnode_free(q);
+        return st;
+    }
     finish_node(m, &m->nodes[i], q);
     return AL_OK;
 }
@@ -204,16 +233,48 @@ static void dequant_rows(const int32_t *acc, int rows, int N, const float *sx, c
     }
 }
 
+#ifdef AL_I8_HAVE_VNNI
+typedef struct dense_i8_run {
+    al_i8dense_args a;
+    int nb; /* column blocks of 16 */
+} dense_i8_run;
+
+/* Threads take whole groups of 4 column blocks (the kernel's tile). */
+static void dense_i8_task(void *arg, int ith, int nth) {
+    const dense_i8_run *r = arg;
+    long lo, hi;
+    al_split((r->nb + 3) / 4, ith, nth, &lo, &hi);
+    if (lo < hi) al_i8dense_vnni(&r->a, (int)lo * 4, (int)AL_MIN(hi * 4, (long)r->nb));
+}
+#endif
+
 static al_status dense_forward_i8(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     const struct al_qnode *q = nd->q;
     int rows = n * dense_rows_per_sample(nd), K = q->K, N = q->N;
+    const float *bias = nd->cfg.bias ? nd->params[1].w : NULL;
+#ifdef AL_I8_HAVE_VNNI
+    if (q->wpack && al_i8_current() == AL_I8_VNNI) {
+        /* xq [rows, ceil(K/4)] words | sx [rows]: within the block below */
+        size_t K4 = ((size_t)K + 3) / 4;
+        uint32_t *xq = (uint32_t *)e->ws;
+        float *sx = e->ws + (size_t)rows * K4;
+        for (int r = 0; r < rows; r++)
+            sx[r] = al_i8_quantize_row_u8_vnni(x + (size_t)r * K, K, (uint8_t *)(xq + (size_t)r * K4));
+        dense_i8_run run = {{xq, q->wpack, q->rowsum, sx, q->scale, bias, rows, N, K, y}, (N + 15) / 16};
+        if (al_pool_size(e->pool) > 1 && (long)rows * N * K >= 65536L)
+            al_pool_run(e->pool, dense_i8_task, &run);
+        else
+            al_i8dense_vnni(&run.a, 0, run.nb);
+        return AL_OK;
+    }
+#endif
     /* the batch's block: xq [rows, K] | acc [rows, N] | sx [rows] */
     int8_t *xq = (int8_t *)e->ws;
     int32_t *acc = (int32_t *)(e->ws + bytes_to_floats((size_t)rows * K));
     float *sx = (float *)(acc + (size_t)rows * N);
     for (int r = 0; r < rows; r++) sx[r] = al_quantize_row_i8(x + (size_t)r * K, K, xq + (size_t)r * K);
     al_i8gemm(e->pool, rows, N, K, xq, K, q->w, K, q->rowsum, acc, N);
-    dequant_rows(acc, rows, N, sx, q->scale, nd->cfg.bias ? nd->params[1].w : NULL, y);
+    dequant_rows(acc, rows, N, sx, q->scale, bias, y);
     return AL_OK;
 }
 
@@ -225,20 +286,56 @@ typedef struct conv_i8_run {
     float *y, *ws;
     size_t slot;
     al_pool *gemm_pool;
+    /* implicit-GEMM VNNI path (q->wpack, VNNI chosen): its masks, and
+     * whether the epilogue applies the node's ReLU */
+    int fast, relu;
+    const uint16_t *masks;
+    int nb;
+    /* one sample's arguments while the filter blocks are split (fast path
+     * with fewer samples than threads) */
+    al_i8conv_args one;
 } conv_i8_run;
+
+#ifdef AL_I8_HAVE_VNNI
+static al_i8conv_args fast_args(const conv_i8_run *r, const uint32_t *xq4, float sx, float *y) {
+    const qgeom *g = &r->g;
+    const struct al_qnode *q = r->nd->q;
+    al_i8conv_args a = {xq4, q->wpack, r->masks, q->rowsum, q->scale, r->nd->cfg.bias ? r->nd->params[1].w : NULL,
+                        sx, (g->C + 3) / 4, g->H, g->W, g->k, g->F, r->nb, r->relu, y};
+    return a;
+}
+
+static int fast_blocks(const qgeom *g) { return (g->F + AL_I8C_MR - 1) / AL_I8C_MR; }
+
+static void conv_i8_blocks_task(void *arg, int ith, int nth) {
+    const conv_i8_run *r = arg;
+    long lo, hi;
+    al_split(fast_blocks(&r->g), ith, nth, &lo, &hi);
+    if (lo < hi) al_i8conv_same_vnni(&r->one, (int)lo, (int)hi);
+}
+#endif
 
 static void conv_i8_sample(const conv_i8_run *r, int i, int slot_index) {
     const qgeom *g = &r->g;
     const struct al_qnode *q = r->nd->q;
     size_t chw = (size_t)g->C * g->H * g->W;
     char *base = (char *)(r->ws + (size_t)slot_index * r->slot);
+    float *y = r->y + (size_t)i * g->F * g->P;
+#ifdef AL_I8_HAVE_VNNI
+    if (r->fast) {
+        uint32_t *xq4 = (uint32_t *)base;
+        float sx = al_i8conv_quantize_vnni(r->x + (size_t)i * chw, g->C, g->P, xq4);
+        al_i8conv_args a = fast_args(r, xq4, sx, y);
+        al_i8conv_same_vnni(&a, 0, fast_blocks(g));
+        return;
+    }
+#endif
     int8_t *xq = (int8_t *)base, *rows = (int8_t *)(base + round64(chw));
     int32_t *acc = (int32_t *)(base + round64(chw) + round64((size_t)g->P * g->CKK));
     float sx = al_quantize_row_i8(r->x + (size_t)i * chw, (long)chw, xq);
     al_im2row_i8(xq, g->C, g->H, g->W, g->k, g->s, g->p, rows, g->CKK);
     al_i8gemm(r->gemm_pool, (int)g->P, g->F, (int)g->CKK, rows, (int)g->CKK, q->w, (int)g->CKK, q->rowsum, acc, g->F);
     const float *b = r->nd->cfg.bias ? r->nd->params[1].w : NULL;
-    float *y = r->y + (size_t)i * g->F * g->P;
     for (int f = 0; f < g->F; f++) {
         float sc = sx * q->scale[f], bf = b ? b[f] : 0.0f;
         float *yf = y + (size_t)f * g->P;
@@ -253,23 +350,49 @@ static void conv_i8_task(void *arg, int ith, int nth) {
     for (long i = lo; i < hi; i++) conv_i8_sample(r, (int)i, (int)lo);
 }
 
-static al_status conv_forward_i8(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
-    conv_i8_run r = {nd, conv_qgeom(nd), n, x, y, e->ws, 0, NULL};
+/* *act_done: the epilogue applied the node's fused activation. */
+static al_status conv_forward_i8(al_node *nd, const al_exec *e, const float *x, float *y, int n, int *act_done) {
+    conv_i8_run r = {nd, conv_qgeom(nd), n, x, y, e->ws, 0, NULL, 0, 0, NULL, 0, {0}};
     r.slot = conv_slot_floats(&r.g);
     int nth = al_pool_size(e->pool);
+#ifdef AL_I8_HAVE_VNNI
+    uint16_t masks[AL_I8C_MASKS_MAX]; /* 8 KiB */
+    if (nd->q->wpack && al_i8_current() == AL_I8_VNNI) {
+        r.fast = 1;
+        r.relu = nd->cfg.act == AL_ACT_RELU;
+        r.nb = al_i8conv_masks(r.g.H, r.g.W, r.g.k, masks);
+        r.masks = masks;
+    }
+    if (r.fast && nth > 1 && n < nth) {
+        /* fewer samples than threads: quantize each sample, then split its
+         * filter blocks */
+        size_t chw = (size_t)r.g.C * r.g.H * r.g.W;
+        for (int i = 0; i < n; i++) {
+            uint32_t *xq4 = (uint32_t *)r.ws;
+            float sx = al_i8conv_quantize_vnni(x + (size_t)i * chw, r.g.C, r.g.P, xq4);
+            r.one = fast_args(&r, xq4, sx, y + (size_t)i * r.g.F * r.g.P);
+            al_pool_run(e->pool, conv_i8_blocks_task, &r);
+        }
+        *act_done = r.relu;
+        return AL_OK;
+    }
+#endif
     if (nth > 1 && n >= nth) {
         al_pool_run(e->pool, conv_i8_task, &r);
     } else {
         r.gemm_pool = e->pool;
         for (int i = 0; i < n; i++) conv_i8_sample(&r, i, 0);
     }
+    *act_done = r.relu;
     return AL_OK;
 }
 
 al_status al_quant_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
-    al_status st = nd->cfg.type == AL_L_CONV2D ? conv_forward_i8(nd, e, x, y, n) : dense_forward_i8(nd, e, x, y, n);
+    int act_done = 0;
+    al_status st = nd->cfg.type == AL_L_CONV2D ? conv_forward_i8(nd, e, x, y, n, &act_done)
+                                               : dense_forward_i8(nd, e, x, y, n);
     /* a compiled node may carry a fused activation (cfg.act) */
-    if (st == AL_OK && nd->cfg.act != AL_ACT_NONE)
+    if (st == AL_OK && nd->cfg.act != AL_ACT_NONE && !act_done)
         al_act_forward(e->pool, nd->cfg.act, y, (size_t)n * al_shape_numel(&nd->out));
     return st;
 }

@@ -29,6 +29,8 @@ struct al_qnode {
     int8_t *w;       /* N x K, row-major (PyTorch's weight layout, flattened) */
     float *scale;    /* N */
     int32_t *rowsum; /* N: sum_k w[c][k], for the VNNI kernel */
+    uint32_t *wpack; /* w packed for the VNNI kernels (kernels/int8.h): dense
+                      * always, conv when al_i8conv_same_applies; else NULL */
 };
 
 /* Nodes with fewer inputs per output channel (K = in, or C*k*k) stay float

@@ -204,3 +204,70 @@ void al_im2row_i8(const int8_t *x, int C, int H, int W, int k, int s, int p, int
                 }
         }
 }
+
+/* ---- implicit-GEMM "same" conv: portable helpers ------------------------------------ */
+
+int al_i8conv_same_applies(int C, int H, int W, int k, int s, int p) {
+    if (s != 1 || k < 1 || 2 * p != k - 1 || C < 1 || H < 1 || W < 1) return 0;
+    long nb = ((long)H * W + 15) / 16;
+    /* the kernel's word offsets (C4 * P) are longs, its masks one table */
+    return nb * k * k <= AL_I8C_MASKS_MAX && (long)C * k * k <= AL_I8_KMAX;
+}
+
+size_t al_i8conv_wpack_words(int F, int C, int k) {
+    size_t fb = ((size_t)F + AL_I8C_MR - 1) / AL_I8C_MR, c4 = ((size_t)C + 3) / 4;
+    return fb * (size_t)k * k * c4 * AL_I8C_MR;
+}
+
+void al_i8conv_pack_weights(const int8_t *w, int F, int C, int k, uint32_t *dst) {
+    int kk = k * k, C4 = (C + 3) / 4, FB = (F + AL_I8C_MR - 1) / AL_I8C_MR;
+    for (int fb = 0; fb < FB; fb++)
+        for (int t = 0; t < kk; t++)
+            for (int cb = 0; cb < C4; cb++)
+                for (int r = 0; r < AL_I8C_MR; r++, dst++) {
+                    int f = fb * AL_I8C_MR + r;
+                    uint32_t word = 0;
+                    for (int j = 0; j < 4; j++) {
+                        int c = 4 * cb + j;
+                        if (f < F && c < C) word |= (uint32_t)(uint8_t)w[((size_t)f * C + c) * kk + t] << (8 * j);
+                    }
+                    *dst = word;
+                }
+}
+
+int al_i8conv_masks(int H, int W, int k, uint16_t *m) {
+    int p = (k - 1) / 2;
+    long P = (long)H * W;
+    int nb = (int)((P + 15) / 16);
+    for (int t = 0; t < k * k; t++) {
+        int dy = t / k - p, dx = t % k - p;
+        for (int b = 0; b < nb; b++) {
+            unsigned bits = 0;
+            for (int l = 0; l < 16; l++) {
+                long q = 16L * b + l;
+                if (q >= P) break;
+                int iy = (int)(q / W) + dy, ix = (int)(q % W) + dx;
+                if (iy >= 0 && iy < H && ix >= 0 && ix < W) bits |= 1u << l;
+            }
+            m[(long)t * nb + b] = (uint16_t)bits;
+        }
+    }
+    return nb;
+}
+
+/* ---- dense with packed weights: portable helper ----------------------------------- */
+
+size_t al_i8dense_wpack_words(int N, int K) { return ((size_t)N + 15) / 16 * 16 * (((size_t)K + 3) / 4); }
+
+void al_i8dense_pack_weights(const int8_t *w, int N, int K, uint32_t *dst) {
+    int NB = (N + 15) / 16, K4 = (K + 3) / 4;
+    for (int jb = 0; jb < NB; jb++)
+        for (int p = 0; p < K4; p++)
+            for (int l = 0; l < 16; l++, dst++) {
+                int j = 16 * jb + l;
+                uint32_t word = 0;
+                for (int b = 0; b < 4; b++)
+                    if (j < N && 4 * p + b < K) word |= (uint32_t)(uint8_t)w[(size_t)j * K + 4 * p + b] << (8 * b);
+                *dst = word;
+            }
+}

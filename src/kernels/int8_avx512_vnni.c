@@ -78,3 +78,80 @@ VNNI_TARGET void al_i8gemm_vnni(int M, int N, int K, const int8_t *A, int lda, c
         }
     }
 }
+
+/* ---- dense with packed weights (al_i8dense_*, int8.h) ---------------------------------
+ * The activations are the broadcast operand (4 bytes of a row, unsigned:
+ * q + 128), the weights the vector operand (16 output columns x 4 k), so
+ * the accumulators are rows of y and go through the epilogue (offset
+ * correction, scale, bias) to y directly, no reductions, no int32 buffer.
+ * Tile: 4 rows x 64 columns, 16 accumulators; per k-step 4 loads and 4
+ * broadcasts for 16 vpdpbusd. The same float operations as the reference
+ * epilogue, acc * (sx[r] * sw[j]) + b[j], so the results are bitwise its. */
+
+static inline __mmask16 tail16(long left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u); }
+
+VNNI_TARGET float al_i8_quantize_row_u8_vnni(const float *x, int K, uint8_t *q) {
+    int i = 0;
+    __m512 mx = _mm512_setzero_ps();
+    for (; i + 16 <= K; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
+    if (i < K) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(tail16(K - i), x + i)), mx);
+    float m = _mm512_reduce_max_ps(mx); /* NaN never wins, as in al_quantize_row_i8 */
+    float s = m > 0.0f ? m / 127.0f : 1.0f;
+    const __m512 inv = _mm512_set1_ps(1.0f / s), half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(128);
+    int K4 = (K + 3) & ~3;
+    for (i = 0; i < K4; i += 16) {
+        __mmask16 tm = tail16(K - i);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tm, x + i), inv);
+        __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+        __m512i r = _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, mhalf, half)));
+        r = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(r, lo), hi), off);
+        /* lanes K..K4-1 (padding to whole words) hold 128: their weights are 0 */
+        _mm_mask_storeu_epi8(q + i, tail16(K4 - i), _mm512_cvtepi32_epi8(r));
+    }
+    return s;
+}
+
+VNNI_TARGET static inline __attribute__((always_inline)) void dense_tile(const al_i8dense_args *a, int i, int jb) {
+    const int K4 = (a->K + 3) / 4, M = a->M;
+    const uint32_t *row[4];
+    for (int r = 0; r < 4; r++) row[r] = a->xq + (size_t)(i + r < M ? i + r : i) * (size_t)K4;
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00,
+            c13 = c00;
+    __m512i c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+    int nv = (a->N - 16 * jb + 15) / 16;
+    nv = nv > 4 ? 4 : nv;
+    /* column blocks past N read block jb again; their results are dropped */
+    const uint32_t *w0 = a->wpack + (size_t)jb * K4 * 16, *w1 = nv > 1 ? w0 + (size_t)K4 * 16 : w0;
+    const uint32_t *w2 = nv > 2 ? w0 + (size_t)2 * K4 * 16 : w0, *w3 = nv > 3 ? w0 + (size_t)3 * K4 * 16 : w0;
+    for (int p = 0; p < K4; p++) {
+        __m512i b0 = _mm512_loadu_si512(w0 + 16 * p), b1 = _mm512_loadu_si512(w1 + 16 * p);
+        __m512i b2 = _mm512_loadu_si512(w2 + 16 * p), b3 = _mm512_loadu_si512(w3 + 16 * p), x;
+#define ROW(r)                                                                                                         \
+    x = _mm512_set1_epi32((int)row[r][p]);                                                                             \
+    c##r##0 = _mm512_dpbusd_epi32(c##r##0, x, b0);                                                                     \
+    c##r##1 = _mm512_dpbusd_epi32(c##r##1, x, b1);                                                                     \
+    c##r##2 = _mm512_dpbusd_epi32(c##r##2, x, b2);                                                                     \
+    c##r##3 = _mm512_dpbusd_epi32(c##r##3, x, b3);
+        ROW(0) ROW(1) ROW(2) ROW(3)
+#undef ROW
+    }
+    const __m512i acc[4][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}};
+    for (int v = 0; v < nv; v++) {
+        int j = 16 * (jb + v);
+        __mmask16 tm = tail16(a->N - j);
+        __m512i corr = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(tm, a->rowsum + j), 7);
+        __m512 sw = _mm512_maskz_loadu_ps(tm, a->sw + j);
+        __m512 bf = a->bias ? _mm512_maskz_loadu_ps(tm, a->bias + j) : _mm512_setzero_ps();
+        for (int r = 0; r < 4 && i + r < M; r++) {
+            __m512 y = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][v], corr));
+            y = _mm512_add_ps(_mm512_mul_ps(y, _mm512_mul_ps(_mm512_set1_ps(a->sx[i + r]), sw)), bf);
+            _mm512_mask_storeu_ps(a->y + (size_t)(i + r) * a->N + j, tm, y);
+        }
+    }
+}
+
+VNNI_TARGET void al_i8dense_vnni(const al_i8dense_args *a, int jb0, int jb1) {
+    for (int jb = jb0; jb < jb1; jb += 4)
+        for (int i = 0; i < a->M; i += 4) dense_tile(a, i, jb);
+}

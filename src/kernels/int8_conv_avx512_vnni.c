@@ -1,0 +1,141 @@
+/* Implicit-GEMM int8 "same" convolution (stride 1, 2p = k - 1, so Ho = H,
+ * Wo = W) on AVX-512 VNNI; the contract is in int8.h (al_i8conv_*).
+ *
+ * Why no im2col: the K order of the weights is (tap, channel block of 4,
+ * channel in block), and the activations are stored as one 32-bit word per
+ * (channel block, pixel) holding the 4 channels' bytes, xq4 [C4, P]. Then
+ * the operand vpdpbusd needs for 16 output pixels at one (tap, block) -- 16
+ * words, 4 channels each -- is the block's image shifted by the tap's
+ * d = (ky-p)*W + (kx-p) pixels: one masked load from xq4 + cb*P + q + d,
+ * the mask keeping the pixels whose input lies inside the image (as in
+ * conv_avx512.c for floats). Masked-off lanes are not read and take the
+ * byte 128, which is the offset form of 0 (see below), so padding costs
+ * nothing. The quantizer writes xq4 straight from the float image, so the
+ * int8 path has no im2row, no packing pass and no int32 buffer: the
+ * accumulators go through the epilogue (integer offset correction, scale,
+ * bias, ReLU) to y [F, P] in the registers.
+ *
+ * Unsigned activations: vpdpbusd multiplies unsigned by signed bytes, so
+ * activations are stored as q + 128 (1..255) and 128 * rowsum[f] is
+ * subtracted from each sum, which gives exactly the signed sum. Weights
+ * (signed) are broadcast 4 bytes at a time from the packed [fb][tap][cb][8]
+ * words. Tile: 8 filters x 32 pixels, 16 zmm accumulators, per k-step 2
+ * vector loads and 8 broadcasts for 16 vpdpbusd; a 16-pixel tile at the
+ * end of the image.
+ *
+ * Every value matches the reference path (al_quantize_row_i8, al_im2row_i8,
+ * al_i8gemm_ref, then acc * (sx * sw[f]) + b[f]) bit for bit: the same
+ * float operations in the same order (multiply, then add; no FMA), exact
+ * integer sums. tests/test_quant.c checks it. Pointers to masked-off lanes
+ * may lie outside the image; they are formed as integers and used only by
+ * masked loads. */
+#include "int8.h"
+
+#include <immintrin.h>
+
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define MR AL_I8C_MR
+_Static_assert(AL_I8C_MR == 8, "tile() names 8 accumulator rows");
+
+static inline const void *word_ptr(const uint32_t *base, long off) {
+    return (const void *)((uintptr_t)base + (uintptr_t)((intptr_t)off * (intptr_t)sizeof(uint32_t)));
+}
+
+static inline __mmask16 tail_mask(long left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u); }
+
+/* x [C, P] floats -> xq4 [C4, P] words, byte j of word (cb, q) is
+ * q(x[4cb + j][q]) + 128 (128 for channels past C). The scale and the
+ * rounding are al_quantize_row_i8's over the whole sample. */
+VNNI_TARGET float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_t *xq4) {
+    long n = (long)C * P, i = 0;
+    __m512 mx = _mm512_setzero_ps();
+    for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
+    if (i < n) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(tail_mask(n - i), x + i)), mx);
+    /* max_ps returns its second operand when the first is NaN: NaN never
+     * wins, as in the scalar quantizer; the max is exact in any order */
+    float m = _mm512_reduce_max_ps(mx);
+    float s = m > 0.0f ? m / 127.0f : 1.0f;
+    const __m512 inv = _mm512_set1_ps(1.0f / s), half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(128);
+    int C4 = (C + 3) / 4;
+    for (int cb = 0; cb < C4; cb++) {
+        uint32_t *dst = xq4 + (size_t)cb * (size_t)P;
+        for (long q = 0; q < P; q += 16) {
+            __mmask16 tm = tail_mask(P - q);
+            __m512i word = _mm512_setzero_si512();
+            for (int j = 0; j < 4; j++) {
+                int c = 4 * cb + j;
+                __m512i r;
+                if (c < C) {
+                    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tm, x + (size_t)c * (size_t)P + q), inv);
+                    /* round half away from zero: truncate v + 0.5 or v - 0.5 */
+                    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+                    r = _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, mhalf, half)));
+                    r = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(r, lo), hi), off);
+                } else {
+                    r = off;
+                }
+                word = _mm512_or_si512(word, _mm512_slli_epi32(r, 8 * j));
+            }
+            _mm512_mask_storeu_epi32(dst + q, tm, word);
+        }
+    }
+    return s;
+}
+
+/* One tile: filters [8 fb, 8 fb + 8) x pixel blocks b0 (and b0 + 1 when
+ * nv = 2) of 16. Inlined with nv constant, so the nv = 1 form carries no
+ * dead accumulators. */
+VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8conv_args *a, int fb, int b0, int nv) {
+    const int k = a->k, kk = k * k, p = (k - 1) / 2, C4 = a->C4, nb = a->nb;
+    const long P = (long)a->H * a->W;
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    /* named accumulators: with arrays GCC 12 stored every one of them to
+     * the stack after each vpdpbusd */
+    __m512i c00 = _mm512_setzero_si512(), c10 = c00, c20 = c00, c30 = c00, c40 = c00, c50 = c00, c60 = c00,
+            c70 = c00;
+    __m512i c01 = c00, c11 = c00, c21 = c00, c31 = c00, c41 = c00, c51 = c00, c61 = c00, c71 = c00;
+    const uint32_t *wp = a->wpack + (size_t)fb * (size_t)kk * (size_t)C4 * MR;
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++) {
+            int t = ky * k + kx;
+            long d = (long)(ky - p) * a->W + (kx - p);
+            __mmask16 m0 = a->masks[(long)t * nb + b0], m1 = nv > 1 ? a->masks[(long)t * nb + b0 + 1] : 0;
+            long o = 16L * b0 + d;
+            for (int cb = 0; cb < C4; cb++, o += P, wp += MR) {
+                __m512i v0 = _mm512_mask_loadu_epi32(k80, m0, word_ptr(a->xq4, o)), v1 = v0, w;
+                if (nv > 1) v1 = _mm512_mask_loadu_epi32(k80, m1, word_ptr(a->xq4, o + 16));
+#define DP(r)                                                                                                          \
+    w = _mm512_set1_epi32((int)wp[r]);                                                                                 \
+    c##r##0 = _mm512_dpbusd_epi32(c##r##0, v0, w);                                                                     \
+    if (nv > 1) c##r##1 = _mm512_dpbusd_epi32(c##r##1, v1, w);
+                DP(0) DP(1) DP(2) DP(3) DP(4) DP(5) DP(6) DP(7)
+#undef DP
+            }
+        }
+    const __m512i acc0[MR] = {c00, c10, c20, c30, c40, c50, c60, c70};
+    const __m512i acc1[MR] = {c01, c11, c21, c31, c41, c51, c61, c71};
+    const __m512 zero = _mm512_setzero_ps();
+    for (int r = 0; r < MR; r++) {
+        int f = fb * MR + r;
+        if (f >= a->F) break;
+        const __m512i corr = _mm512_set1_epi32(128 * a->rowsum[f]);
+        const __m512 sc = _mm512_set1_ps(a->sx * a->sw[f]), bf = _mm512_set1_ps(a->bias ? a->bias[f] : 0.0f);
+        for (int v = 0; v < nv; v++) {
+            __m512 y = _mm512_cvtepi32_ps(_mm512_sub_epi32(v ? acc1[r] : acc0[r], corr));
+            y = _mm512_add_ps(_mm512_mul_ps(y, sc), bf);
+            /* ReLU as al_act_apply: keep y > 0 and NaN, else +0 */
+            if (a->relu) y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
+            long q = 16L * (b0 + v);
+            _mm512_mask_storeu_ps(a->y + (size_t)f * (size_t)P + q, tail_mask(P - q), y);
+        }
+    }
+}
+
+VNNI_TARGET void al_i8conv_same_vnni(const al_i8conv_args *a, int fb0, int fb1) {
+    for (int fb = fb0; fb < fb1; fb++) {
+        int b = 0;
+        for (; b + 2 <= a->nb; b += 2) tile(a, fb, b, 2);
+        if (b < a->nb) tile(a, fb, b, 1);
+    }
+}
