@@ -1,5 +1,6 @@
 /* Helpers shared by the subcommands: see cli.h. */
 #include "cli.h"
+#include "sim/sim.h"
 
 #include <errno.h>
 #include <math.h>
@@ -473,4 +474,10 @@ void cli_progress_clear(cli_progress *p) {
     fputs("\r\033[K", stderr);
     fflush(stderr);
     p->drawn = 0;
+}
+
+int cli_model_freeze(const al_model *m) {
+    const char *f = al_model_meta(m, "autlearn.freeze");
+    long v;
+    return f && cli_parse_long(f, 0, al_model_num_nodes(m), &v) ? (int)v : al_default_freeze(m);
 }

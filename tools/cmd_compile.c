@@ -69,11 +69,7 @@ int cmd_compile(int argc, char **argv) {
     al_model *m = NULL, *c = NULL;
     al_status st = al_model_load(in, &m);
     if (st != AL_OK) return cli_fail_lib(cmd, st);
-    if (freeze < 0) {
-        const char *f = al_model_meta(m, "autlearn.freeze");
-        long v;
-        freeze = f && cli_parse_long(f, 0, m->nnodes, &v) ? (int)v : al_default_freeze(m);
-    }
+    if (freeze < 0) freeze = cli_model_freeze(m);
     al_compile_report r;
     if ((st = al_compile(m, freeze, &o, &c, &r)) == AL_OK) st = al_model_save(c, out);
     if (st != AL_OK) {

@@ -118,6 +118,21 @@ static size_t cnt_mark(void) {
 
 static double cnt_peak_mb(size_t mark) { return (double)(atomic_load(&cnt_peak) - mark) / 1048576.0; }
 
+/* The keys both paths end their JSON with: the job's spills, steps,
+ * rollbacks, resume point, uploads (none) and the model written. */
+static void json_job_tail(cli_json *j, const al_personalize_report *r, long long resumed_at, const char *out) {
+    cli_json_int(j, "cache_entries_spilled", (long long)r->cache.entries_spilled);
+    cli_json_int(j, "steps", r->train.steps);
+    cli_json_int(j, "rollbacks", r->train.rollbacks);
+    if (resumed_at >= 0)
+        cli_json_int(j, "resumed_at_step", resumed_at);
+    else
+        cli_json_null(j, "resumed_at_step");
+    cli_json_int(j, "bytes_uploaded", 0);
+    cli_json_str(j, "model", out);
+    cli_json_end_object(j);
+}
+
 /* Says where a --resume goes on from (the library verifies the file again);
  * *at receives the checkpoint's step, -1 without one. */
 static al_status resume_note(const char *cmd, int resume, const char *ckpt, long long *at) {
@@ -231,8 +246,7 @@ static int personalize_text(int argc, char **argv) {
     if (freeze < 0 && c.train_words > 0) {
         freeze = al_model_num_nodes(m) - 1; /* only output rows train: the freeze point is the output layer */
     } else if (freeze < 0) {
-        const char *f = al_model_meta(m, "autlearn.freeze");
-        freeze = f ? atoi(f) : al_default_freeze(m);
+        freeze = cli_model_freeze(m);
     }
     if ((st = al_model_freeze(m, freeze)) != AL_OK) goto fail;
     if (!o.no_cache && (st = al_cache_new((size_t)cache_mb << 20, o.spill, &cache)) != AL_OK) goto fail;
@@ -310,16 +324,7 @@ static int personalize_text(int argc, char **argv) {
         /* without a runtime cache, r.cache describes the job's per-epoch buffer of the windows */
         cli_json_int(&j, "cache_hits", cache ? (long long)r.cache.hits : 0);
         cli_json_int(&j, "macs", (long long)r.macs);
-        cli_json_int(&j, "cache_entries_spilled", (long long)r.cache.entries_spilled);
-        cli_json_int(&j, "steps", r.train.steps);
-        cli_json_int(&j, "rollbacks", r.train.rollbacks);
-        if (resumed_at >= 0)
-            cli_json_int(&j, "resumed_at_step", resumed_at);
-        else
-            cli_json_null(&j, "resumed_at_step");
-        cli_json_int(&j, "bytes_uploaded", 0);
-        cli_json_str(&j, "model", out);
-        cli_json_end_object(&j);
+        json_job_tail(&j, &r, resumed_at, out);
         cli_json_end(&j);
     } else {
         printf("%s: %ld private tokens, test top-3 %.2f%% -> %.2f%% (%.2f s, frozen-prefix windows run %llu, "
@@ -400,10 +405,7 @@ static int personalize_image(int argc, char **argv) {
     al_model_release_plan(m); /* planned anew, with or without liveness */
     if ((st = al_sim_load_users(&c, &u)) != AL_OK) goto fail;
     const al_dataset *tr = al_users_train(u, user), *te = al_users_test(u, user);
-    if (freeze < 0) {
-        const char *f = al_model_meta(m, "autlearn.freeze");
-        freeze = f ? atoi(f) : al_default_freeze(m);
-    }
+    if (freeze < 0) freeze = cli_model_freeze(m);
     al_personalize_config pc;
     al_personalize_config_default(&pc);
     al_sim_train_config(&pc.train, &c, c.epochs, c.lr, c.seed + 1000 + (uint64_t)user);
@@ -493,16 +495,7 @@ static int personalize_image(int argc, char **argv) {
         cli_json_num(&j, "later_epoch_seconds", r.later_epoch_seconds);
         cli_json_int(&j, "macs", (long long)r.macs);
         cli_json_int(&j, "cache_hits", (long long)r.cache.hits);
-        cli_json_int(&j, "cache_entries_spilled", (long long)r.cache.entries_spilled);
-        cli_json_int(&j, "steps", r.train.steps);
-        cli_json_int(&j, "rollbacks", r.train.rollbacks);
-        if (resumed_at >= 0)
-            cli_json_int(&j, "resumed_at_step", resumed_at);
-        else
-            cli_json_null(&j, "resumed_at_step");
-        cli_json_int(&j, "bytes_uploaded", 0);
-        cli_json_str(&j, "model", out);
-        cli_json_end_object(&j);
+        json_job_tail(&j, &r, resumed_at, out);
         cli_json_end(&j);
     } else {
         printf("user %d: %d private images, test accuracy %.2f%% -> %.2f%% (%.2f s; first epoch %.3f s, later %.4f s); "

@@ -53,10 +53,7 @@ int cmd_quantize(int argc, char **argv) {
     al_status st;
     int rc = CLI_EXIT_RUNTIME, count = 0;
     if ((st = al_model_load(in, &m)) != AL_OK) goto lib_fail;
-    if (freeze < 0) {
-        const char *f = al_model_meta(m, "autlearn.freeze");
-        freeze = f ? atoi(f) : al_default_freeze(m);
-    }
+    if (freeze < 0) freeze = cli_model_freeze(m);
     if (freeze > al_model_num_nodes(m)) {
         rc = cli_usage_error(cmd, "--freeze %d is beyond the model's %d nodes", freeze, al_model_num_nodes(m));
         goto done;

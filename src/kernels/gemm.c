@@ -478,6 +478,14 @@ static void run_packed(al_pool *pool, int nth, gemm_args *g);
 /* Below this many multiply-adds waking the pool costs more than it saves. */
 #define GEMM_PAR_MIN 65536L
 
+/* The plain reference, split over the pool when it is worth threads. */
+static void run_ref(al_pool *pool, int nth, gemm_args *g) {
+    if (nth == 1)
+        ref_task(g, 0, 1);
+    else
+        al_pool_run(pool, ref_task, g);
+}
+
 void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -487,10 +495,7 @@ void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, c
     int nth = al_pool_size(pool);
     if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
     if (v == AL_GEMM_REF) {
-        if (nth == 1)
-            ref_task(&g, 0, 1);
-        else
-            al_pool_run(pool, ref_task, &g);
+        run_ref(pool, nth, &g);
         return;
     }
     /* A thin product (N or M far from a multiple of the tile) may waste
@@ -529,10 +534,7 @@ void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, con
     int nth = al_pool_size(pool);
     if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
     if (v == AL_GEMM_REF) {
-        if (nth == 1)
-            ref_task(&g, 0, 1);
-        else
-            al_pool_run(pool, ref_task, &g);
+        run_ref(pool, nth, &g);
         return;
     }
     run_packed(pool, nth, &g);

@@ -180,7 +180,6 @@ void al_head_free(al_head *h) {
 }
 
 uint64_t al_head_macs(const al_head *h) { return h ? h->macs : 0; }
-int al_head_rows(const al_head *h) { return h ? h->ns : 0; }
 void al_head_forget(al_head *h) {
     if (h) memset(h->have, 0, (size_t)h->n);
 }

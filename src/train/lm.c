@@ -320,12 +320,7 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
         pc.mem_budget_bytes = 0; /* fitted here: al_personalize would not keep the stream's windows */
         if (cache && plan.cache_used < al_cache_bound(cache)) al_cache_set_bound(cache, plan.cache_used);
         if (m->maxbatch > pc.train.batch) al_model_release_plan(m);
-        if (plan.batch_used < plan.batch_requested || plan.cache_used < plan.cache_requested)
-            al_log(AL_LOG_WARN,
-                   "memory budget %zu bytes: batch %d (asked %d), cache bound %zu bytes (asked %zu, past it %s); "
-                   "planned %zu bytes",
-                   plan.budget, plan.batch_used, plan.batch_requested, plan.cache_used, plan.cache_requested,
-                   plan.cache_spill ? "spilled" : "recomputed", plan.total);
+        al_mem_plan_warn(&plan);
     }
     const int B = rec_suffix ? pc.train.batch : 1;
     al_dataset *d = NULL;

@@ -178,6 +178,15 @@ static void job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
 
 static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
 
+void al_mem_plan_warn(const al_mem_plan *p) {
+    if (p->batch_used < p->batch_requested || p->cache_used < p->cache_requested)
+        al_log(AL_LOG_WARN,
+               "memory budget %zu bytes: batch %d (asked %d), cache bound %zu bytes (asked %zu, past it %s); "
+               "planned %zu bytes",
+               p->budget, p->batch_used, p->batch_requested, p->cache_used, p->cache_requested,
+               p->cache_spill ? "spilled" : "recomputed", p->total);
+}
+
 al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
                                      const al_cache *cache, const al_personalize_config *c, al_mem_plan *out) {
     return al_plan_memory_job(m, pool, train, cache, c, NULL, out);

@@ -150,6 +150,11 @@ struct al_trainer {
  * (not inside a step). */
 al_status al_trainer_set_source(al_trainer *t, int start, size_t feat, al_trainer_source_fn fn, void *user);
 
+/* Logs (AL_LOG_WARN) what fitting a memory budget changed: the batch and
+ * the cache bound against what was asked, and the planned peak; silent
+ * when nothing shrank (src/train/membudget.c). */
+void al_mem_plan_warn(const al_mem_plan *plan);
+
 /* ---- some output rows trained (src/train/head.c) -------------------------------- */
 
 /* From now on the trainer trains only the output layer's rows (weights and
@@ -164,10 +169,9 @@ al_status al_trainer_set_head(al_trainer *t, const al_dataset *train, int train_
 al_status al_head_step(al_trainer *t, const al_dataset *train, const int *idx, int b, const int32_t *yb, long want,
                        double *loss, long *count, long *correct);
 void al_head_free(al_head *h);
-/* Multiply-adds the mode ran; the rows it trains; forget what it knows of
- * the frozen rows (after weights were replaced by a checkpoint). */
+/* Multiply-adds the mode ran; forget what it knows of the frozen rows
+ * (after weights were replaced by a checkpoint). */
 uint64_t al_head_macs(const al_head *h);
-int al_head_rows(const al_head *h);
 void al_head_forget(al_head *h);
 /* Bytes al_trainer_set_head allocates for these sizes (the memory plan). */
 size_t al_head_bytes(int n, int y_len, int V, int r, int train_rows, int batch);

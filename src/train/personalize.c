@@ -209,12 +209,7 @@ al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train
         if (s->cache && plan.cache_used < plan.cache_requested) al_cache_set_bound(s->cache, plan.cache_used);
         /* a model planned for a larger batch (an earlier predict or evaluation) is planned anew */
         if (m->maxbatch > tc.batch) al_model_release_plan(m);
-        if (plan.batch_used < plan.batch_requested || plan.cache_used < plan.cache_requested)
-            al_log(AL_LOG_WARN,
-                   "memory budget %zu bytes: batch %d (asked %d), cache bound %zu bytes (asked %zu, past it %s); "
-                   "planned %zu bytes",
-                   plan.budget, plan.batch_used, plan.batch_requested, plan.cache_used, plan.cache_requested,
-                   plan.cache_spill ? "spilled" : "recomputed", plan.total);
+        al_mem_plan_warn(&plan);
     }
     s->user_progress = tc.progress;
     s->user_progress_user = tc.progress_user;
