@@ -37,7 +37,7 @@ typedef struct {
     int spill;
     size_t cache_min;        /* bytes of entries that cannot be recomputed exactly (kept in memory) */
     size_t extra;            /* the caller's job's own staging (al_mem_job.staging) */
-    int train_rows, head_v, head_r; /* only some output rows trained (head.c): its block grows with the batch */
+    int train_rows;          /* only some output rows trained (head.c): its block grows with the batch */
     int no_stage;            /* the plain trainer: no batch source */
     size_t gemm;             /* pack buffers of the pool's threads */
 } job;
@@ -117,12 +117,7 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
     if (x && x->entries) j->entries = x->entries;
     j->spill = j->cached && cache && al_cache_has_spill(cache);
     if (j->cached && x && x->cache_required && !j->spill) j->cache_min = j->entries * sizeof(float) * j->feat;
-    if (c->train_rows > 0) {
-        const al_node *out = &m->nodes[m->nnodes - 1];
-        j->train_rows = c->train_rows;
-        j->head_v = out->cfg.units;
-        j->head_r = out->nparams > 0 ? out->params[0].dims[1] : 0;
-    }
+    j->train_rows = c->train_rows;
     if (x) {
         j->extra = x->staging;
         j->no_stage = x->trainer_only;
@@ -148,7 +143,11 @@ static void job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
     p->batch_buffers = arena_size(blk1, 2) + (j->feat > j->xn ? arena_size(blk2, 2) : 0) +
                        sizeof(int32_t) * b * (size_t)j->y_len + sizeof(int) * (size_t)(j->n > 0 ? j->n : 1);
     p->staging = (j->no_stage ? 0 : sizeof(float) * j->xn * b + sizeof(int) * b) + j->extra;
-    if (j->train_rows > 0) p->staging += al_head_bytes(j->n, j->y_len, j->head_v, j->head_r, j->train_rows, B);
+    if (j->train_rows > 0) {
+        const al_node *out = &m->nodes[m->nnodes - 1];
+        p->staging += al_head_bytes(j->n, j->y_len, out->cfg.units, out->nparams ? out->params[0].dims[1] : 0,
+                                    j->train_rows, B);
+    }
     p->snapshot = 0;
     if (j->snapshot) {
         size_t lstm[1] = {2 * b * j->lstm_units};
