@@ -6,9 +6,9 @@
  * test: it asserts nothing about time. CPU time of this thread for 1
  * thread (a busy machine disturbs it less), wall time otherwise.
  *   bench_conv [threads] [batch] */
-#include "al_internal.h"
-#include "compile/quant.h"
-#include "kernels/conv_algo.h"
+#include "train/train.h"
+#include "cloud/compile/quant.h"
+#include "kernels/kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  *   bench_gemm 1 --json         one JSON line for bench/run.sh: square sizes
  *                               64..1024, the automatic variant and OpenBLAS,
  *                               and the core's peak from an FMA loop */
-#include "al_internal.h"
+#include "train/train.h"
 
 #include <dlfcn.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
  * milliseconds and the GFLOP/s of the layer's multiply-adds (forward: macs;
  * backward: 2x macs for a trainable node with an input gradient, 1x for the
  * lowest node, which computes no input gradient). */
-#include "al_internal.h"
+#include "train/train.h"
 
 #include <stdio.h>
 #include <stdlib.h>

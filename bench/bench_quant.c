@@ -5,9 +5,9 @@
  * ms per batch and the float/int8 ratio measured in the same run. Not a
  * test: it asserts nothing about time.
  *   bench_quant [threads] [batch] */
-#include "al_internal.h"
-#include "compile/quant.h"
-#include "kernels/int8.h"
+#include "train/train.h"
+#include "cloud/compile/quant.h"
+#include "kernels/kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -39,8 +39,7 @@
  * it (al_idx_load_dir reads all 60k images; the PyTorch script reads only the
  * subset). process_peak_rss_mb is the peak before that reset (imports, data
  * loading), reported for completeness. Same method on both sides. */
-#include "al_internal.h"
-#include "data/text.h"
+#include "train/train.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,7 @@
-# ONNX import (cloud side): libautlearn_onnx and `autlearn import`.
+# ONNX import, part of the cloud library (libautlearn_cloud) and of
+# `autlearn import`. Sets AL_ONNX_SOURCES, AL_ONNX_INCLUDES and AL_ONNX_LIBS
+# for the cloud library (CMakeLists.txt); when ONNX is off, the sources are
+# a stub whose al_model_import_onnx returns AL_EUNSUPPORTED.
 #
 # Built when protobuf-c (libprotobuf-c-dev), its compiler protoc-c
 # (protobuf-c-compiler) and onnx.proto (shipped by python3-onnx) are found;
@@ -46,22 +49,21 @@ if(_al_onnx_on)
     VERBATIM)
   # generated code: not ours to hold to -Werror -Wpedantic
   set_source_files_properties(${_al_gen}/onnx.pb-c.c PROPERTIES COMPILE_OPTIONS "-w")
-  add_library(autlearn_onnx STATIC ${PROJECT_SOURCE_DIR}/src/onnx/onnx_import.c ${_al_gen}/onnx.pb-c.c)
-  target_include_directories(autlearn_onnx PUBLIC ${PROJECT_SOURCE_DIR}/src/onnx
-                             PRIVATE ${PROJECT_SOURCE_DIR}/src ${_al_gen})
+  set(AL_ONNX_SOURCES ${PROJECT_SOURCE_DIR}/src/cloud/onnx/onnx_import.c ${_al_gen}/onnx.pb-c.c)
+  set(AL_ONNX_INCLUDES ${_al_gen})
   # the static protobuf-c when there is one: the CLI then needs no library
-  # beyond libc, libm, libz and pthreads (tests/test_privacy.sh checks)
+  # beyond libc, libm, libz and pthreads (tests/test_privacy.sh checks); an
+  # installed libautlearn_cloud.a names protobuf-c for the linker
   find_library(AL_PROTOBUF_C_STATIC NAMES libprotobuf-c.a HINTS ${PROTOBUF_C_LIBRARY_DIRS})
   if(AL_PROTOBUF_C_STATIC)
-    target_include_directories(autlearn_onnx PRIVATE ${PROTOBUF_C_INCLUDE_DIRS})
-    target_link_libraries(autlearn_onnx PUBLIC autlearn_static ${AL_PROTOBUF_C_STATIC})
+    list(APPEND AL_ONNX_INCLUDES ${PROTOBUF_C_INCLUDE_DIRS})
+    set(AL_ONNX_LIBS $<BUILD_INTERFACE:${AL_PROTOBUF_C_STATIC}> $<INSTALL_INTERFACE:protobuf-c>)
   else()
-    target_link_libraries(autlearn_onnx PUBLIC autlearn_static PkgConfig::PROTOBUF_C)
-  endif()
-  if(TARGET autlearn)
-    target_link_libraries(autlearn PRIVATE autlearn_onnx)
-    target_compile_definitions(autlearn PRIVATE AL_HAVE_ONNX=1)
+    set(AL_ONNX_LIBS $<BUILD_INTERFACE:PkgConfig::PROTOBUF_C> $<INSTALL_INTERFACE:protobuf-c>)
   endif()
 else()
   message(STATUS "ONNX import: off (autlearn import reports that it is not built)")
+  set(AL_ONNX_SOURCES ${PROJECT_SOURCE_DIR}/src/cloud/onnx/onnx_stub.c)
+  set(AL_ONNX_INCLUDES "")
+  set(AL_ONNX_LIBS "")
 endif()

@@ -1,6 +1,8 @@
 /* autlearn: on-device training of neural networks (autonomous learning).
  *
- * The one installed header. Conventions:
+ * The device library's one installed header (libautlearn: what a phone runs).
+ * The cloud library's header, autlearn_cloud.h, adds the cloud side on top.
+ * Conventions:
  *  - every fallible call returns al_status (0 = AL_OK, negative = error) and
  *    sets a per-thread message readable with al_last_error();
  *  - the library never exits and never prints; it logs through al_set_log();
@@ -302,38 +304,6 @@ AL_API al_status al_checkpoint_info(const char *path, al_trainer_pos *p);
 /* Loss and accuracy of a model over a dataset. */
 AL_API al_status al_evaluate(al_model *m, al_pool *pool, const al_dataset *d, int batch, double *loss,
                              double *acc);
-
-/* ---- users: the image scenario's split of a data set ------------------------ */
-
-/* The training split is divided into public data (the cloud's) and a pool
- * from which users are drawn. Each user is non-IID: `dominant_frac` of their
- * samples come from `dominant` classes chosen per user, the rest uniformly
- * from the other classes; their private test set has the same class mix and
- * comes from the test split. No sample is in two users, nor in both public
- * and private data. Deterministic by seed. */
-typedef struct al_users_config {
-    uint64_t seed;
-    int users;            /* default 20 */
-    int per_user;         /* private training samples per user, default 200 */
-    int test_per_user;    /* private test samples per user, default 200 */
-    double public_frac;   /* share of the training split that is public, default 0.5 */
-    int dominant;         /* dominant classes per user, default 2 */
-    double dominant_frac; /* share of a user's samples from them, default 0.8 */
-} al_users_config;
-AL_API void al_users_config_default(al_users_config *c);
-
-typedef struct al_users al_users;
-AL_API al_status al_users_split(const al_dataset *train, const al_dataset *test, const al_users_config *c,
-                                al_users **out);
-AL_API void al_users_free(al_users *u);
-AL_API int al_users_count(const al_users *u);
-AL_API const al_dataset *al_users_public(const al_users *u);
-AL_API const al_dataset *al_users_train(const al_users *u, int k); /* NULL when k is out of range */
-AL_API const al_dataset *al_users_test(const al_users *u, int k);
-/* The dominant classes of user k (`dominant` entries), NULL when out of range. */
-AL_API const int *al_users_dominant(const al_users *u, int k);
-/* Index of sample i of user k's training set in the original training split. */
-AL_API int al_users_train_origin(const al_users *u, int k, int i);
 
 /* ---- data augmentation on the device ------------------------------------------ */
 

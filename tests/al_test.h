@@ -3,7 +3,7 @@
 #ifndef AL_TEST_H
 #define AL_TEST_H
 
-#include "al_internal.h"
+#include "train/train.h"
 
 #include <math.h>
 #include <stdio.h>

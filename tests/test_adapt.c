@@ -4,7 +4,7 @@
  * they add. */
 #include "al_test.h"
 
-#include "train/optim.h"
+#include "train/train.h"
 
 /* 2 inputs -> 8 hidden -> 3 classes: nodes 0 dense, 1 relu, 2 dense */
 #define SPEC "input 2; dense 8; relu; dense 3"

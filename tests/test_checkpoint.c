@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "train/optim.h"
+#include "train/train.h"
 
 #define SPEC "input 2; dense 16; batchnorm; relu; dropout 0.2; dense 3"
 #define PLAIN "input 2; dense 16; relu; dense 3"

@@ -6,8 +6,7 @@
  * al_model_plan allocates, and training through a liveness plan is
  * bit-identical to training through the naive one. */
 #include "al_test.h"
-#include "compile/compile.h"
-#include "compile/memplan.h"
+#include "cloud/compile/compile.h"
 
 #include <unistd.h>
 

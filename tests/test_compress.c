@@ -3,7 +3,7 @@
  * predictions) and at lower rank (MACs as computed), the rank policies, and
  * the remapping of the freeze point, metadata and residual adds. */
 #include "al_test.h"
-#include "compile/compress.h"
+#include "cloud/compile/compress.h"
 
 static void fill_random(float *a, size_t n, uint64_t seed) {
     al_rng r;

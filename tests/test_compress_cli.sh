@@ -4,7 +4,7 @@
 # retrained (the JSON's numbers agree with `info` and `eval` of the written
 # file); a language model pre-trained on a synthetic corpus is compressed and
 # retrained through the text scenario; bad arguments exit 2, a file that is
-# not a model exits 1 and writes nothing; libautlearn.a holds no LAPACK.
+# not a model exits 1 and writes nothing; libautlearn_cloud.a holds no LAPACK.
 #   bash tests/test_compress_cli.sh <path-to-autlearn> <source-dir>
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -114,10 +114,10 @@ expect_fail "LM with another vocabulary" 1 compress --model "$TMP/lm.gguf" --out
 check "no output file after the LM failure" test ! -e "$TMP/x.gguf"
 
 # ---- the device library needs no LAPACK ----
-LIB=$(dirname "$BIN")/libautlearn.a
+LIB=$(dirname "$BIN")/libautlearn_cloud.a
 if command -v nm >/dev/null && [ -f "$LIB" ]; then
     nm "$LIB" 2>/dev/null >"$TMP/nm"
-    check "libautlearn.a defines the SVD" grep -qE ' T al_svd$' "$TMP/nm"
-    check "libautlearn.a references no LAPACK symbol" test "$(grep -ciE 'lapack|gesdd|gesvd|gesvj' "$TMP/nm")" -eq 0
+    check "libautlearn_cloud.a defines the SVD" grep -qE ' T al_svd$' "$TMP/nm"
+    check "libautlearn_cloud.a references no LAPACK symbol" test "$(grep -ciE 'lapack|gesdd|gesvd|gesvj' "$TMP/nm")" -eq 0
 fi
 tl_end

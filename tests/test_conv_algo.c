@@ -6,7 +6,7 @@
  * Tolerances: direct sums in another order than the GEMM (1e-5 relative to
  * the largest |y|); winograd's transforms add error (1e-4, conv_algo.h). */
 #include "al_test.h"
-#include "kernels/conv_algo.h"
+#include "kernels/kernels.h"
 
 static al_model *one_conv(int C, int H, int W, int F, int k, int s, int p, int bias, al_conv_algo a) {
     al_shape in = {3, {C, H, W}};

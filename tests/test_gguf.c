@@ -4,7 +4,7 @@
  * reached) and the atomicity of save. Temporary files live in a mkdtemp
  * directory under /tmp that is removed at the end. */
 #include "al_test.h"
-#include "model/gguf.h"
+#include "model/model.h"
 
 #include <dirent.h>
 #include <errno.h>

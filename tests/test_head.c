@@ -6,7 +6,7 @@
  * class is trained, and checkpoints resume it exactly. */
 #include "al_test.h"
 
-#include "train/optim.h"
+#include "train/train.h"
 
 /* 3 positions per sample, 5 features -> 4 (frozen) -> 12 classes */
 #define SPEC "input 3x5; dense 4; dense 12"

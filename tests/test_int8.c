@@ -5,7 +5,7 @@
  * the activation quantizer's error bound; int8 im2row against the float
  * im2col. */
 #include "al_test.h"
-#include "kernels/int8.h"
+#include "kernels/kernels.h"
 
 static void rand_i8(al_rng *r, int8_t *v, size_t n, int extreme) {
     for (size_t i = 0; i < n; i++) {

@@ -5,7 +5,7 @@
  * before anything is allocated; a budget that fits changes nothing, and a
  * shrunk batch trains exactly as if that batch had been asked for. */
 #include "al_test.h"
-#include "data/text.h"
+#include "train/train.h"
 
 #include <unistd.h>
 

@@ -11,6 +11,7 @@
  *  - not crash nor leak (this test runs under ASan + LeakSanitizer in
  *    `make test`).
  * k = N + 1 must succeed again. */
+#include "autlearn_cloud.h"
 #include "al_test.h"
 
 #include <dirent.h>

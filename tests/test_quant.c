@@ -12,8 +12,8 @@
  *  - save/load round trip is bit-exact (int8, scales, floats, predictions),
  *    and hostile variants of the file are refused. */
 #include "al_test.h"
-#include "compile/quant.h"
-#include "kernels/int8.h"
+#include "cloud/compile/quant.h"
+#include "kernels/kernels.h"
 
 #include <unistd.h>
 

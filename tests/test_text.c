@@ -3,7 +3,7 @@
  * language model: training after a predict pass does no frozen-layer work
  * for cached windows and ends with the same weights as without the cache. */
 #include "al_test.h"
-#include "data/text.h"
+#include "train/train.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

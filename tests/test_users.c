@@ -1,5 +1,6 @@
 /* The image scenario's user split: disjoint, non-IID as configured,
  * deterministic by seed, and clear errors when the data cannot serve it. */
+#include "autlearn_cloud.h"
 #include "al_test.h"
 
 /* x of sample i is its index (so origins can be traced), label i % 10. */

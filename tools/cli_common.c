@@ -1,6 +1,6 @@
 /* Helpers shared by the subcommands: see cli.h. */
 #include "cli.h"
-#include "sim/sim.h"
+#include "cloud/sim/sim.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* Memory plans in the CLI (personalize, train): the JSON keys and the text
  * line of al_mem_plan (docs/CLI.md), and the peak RSS the process measured. */
 #include "cli.h"
-#include "sim/sim.h"
+#include "cloud/sim/sim.h"
 
 static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
 

@@ -2,10 +2,10 @@
  * file: batch norms folded, activations fused, frozen dropouts dropped, and
  * the memory plan of a training step stored as autlearn.plan.* metadata
  * (src/compile/, docs/COMPILE.md). */
-#include "al_internal.h"
+#include "train/train.h"
 #include "cli.h"
-#include "compile/compile.h"
-#include "sim/sim.h"
+#include "cloud/compile/compile.h"
+#include "cloud/sim/sim.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,9 +6,9 @@
  * scored by top-3 next-word accuracy on the users' held-out text, exactly as
  * `scenario text` scores its global model. */
 #include "cli.h"
-#include "compile/compress.h"
-#include "data/text.h"
-#include "sim/sim.h"
+#include "cloud/compile/compress.h"
+#include "train/train.h"
+#include "cloud/sim/sim.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,12 +1,12 @@
 /* autlearn import: an ONNX model (exported from PyTorch or another framework)
- * to an autlearn model file. Cloud side: the importer lives in
- * libautlearn_onnx, built only when protobuf-c is found (cmake/onnx.cmake);
+ * to an autlearn model file. Cloud side: the importer is part of
+ * the cloud library, real only when protobuf-c is found (cmake/onnx.cmake);
  * without it this command says so and fails. docs/ONNX.md lists what is
  * supported. */
 #include "cli.h"
 
 #ifdef AL_HAVE_ONNX
-#include "onnx_import.h"
+#include "autlearn_cloud.h"
 #endif
 
 #include <limits.h>

@@ -2,10 +2,9 @@
  * shape, parameters, MACs, frozen or trainable), totals and the metadata.
  * Per-node detail and the list of metadata keys are not in the public API,
  * so this file reads struct al_model (al_internal.h). */
-#include "al_internal.h"
+#include "train/train.h"
 #include "cli.h"
-#include "compile/compile.h"
-#include "compile/memplan.h"
+#include "cloud/compile/compile.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -2,11 +2,10 @@
  * prefix and trains the rest on one user's private images, with
  * augmentation and the runtime cache; writes the personal model. A thin
  * shell over al_personalize(). */
-#include "al_internal.h"
+#include "train/train.h"
 #include "cli.h"
-#include "sim/sim.h"
+#include "cloud/sim/sim.h"
 
-#include "data/text.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

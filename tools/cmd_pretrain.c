@@ -2,7 +2,7 @@
  * part of the data only (the same split `scenario` and `personalize` use for
  * the same seed) and writes the cloud model. */
 #include "cli.h"
-#include "sim/sim.h"
+#include "cloud/sim/sim.h"
 
 #include <string.h>
 

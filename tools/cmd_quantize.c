@@ -4,8 +4,8 @@
  * measures the accuracy, and inference and personalization run the int8
  * forward for those layers. */
 #include "cli.h"
-#include "compile/quant.h"
-#include "sim/sim.h"
+#include "cloud/compile/quant.h"
+#include "cloud/sim/sim.h"
 
 #include <stdlib.h>
 

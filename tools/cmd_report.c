@@ -1,7 +1,7 @@
 /* autlearn report: the scenario JSON (`autlearn scenario ... --json`) as one
  * self-contained HTML page for people (src/sim/html.c). */
 #include "cli.h"
-#include "sim/html.h"
+#include "cloud/sim/html.h"
 
 #include <string.h>
 

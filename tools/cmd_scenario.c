@@ -2,7 +2,7 @@
  * comparing the global model, local-only training, autonomous learning,
  * centralized training and federated averaging (src/sim/). */
 #include "cli.h"
-#include "sim/sim.h"
+#include "cloud/sim/sim.h"
 
 #include <stdlib.h>
 #include <string.h>

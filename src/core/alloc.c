@@ -1,6 +1,6 @@
 /* The allocator hook, and the failure-injection hook tests use to make
  * allocation number k fail (SQLite's approach to out-of-memory testing). */
-#include "al_internal.h"
+#include "core/core.h"
 
 #include <stdatomic.h>
 #include <stdint.h>

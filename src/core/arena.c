@@ -1,6 +1,6 @@
 /* Bump allocation over one block, used by the model planner. A first pass with
  * base == NULL only measures; the second carves. */
-#include "al_internal.h"
+#include "core/core.h"
 
 void *al_arena_bytes(al_arena *a, size_t n) {
     size_t off = (a->used + 63u) & ~(size_t)63u;

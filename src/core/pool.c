@@ -13,7 +13,7 @@
  * the part itself. A part's result depends only on (ith, nth), so this
  * changes no result. The claim counter carries the generation in its high
  * half, so a worker waking late cannot claim a part of a later task. */
-#include "al_internal.h"
+#include "core/core.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -1,6 +1,6 @@
 /* PCG32 (O'Neill): 64-bit state, the stream id selects the increment so that
  * two streams of one seed are independent sequences. */
-#include "al_internal.h"
+#include "core/core.h"
 
 #include <math.h>
 

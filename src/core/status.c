@@ -1,5 +1,5 @@
 /* Status codes, per-thread error messages and the logging sink. */
-#include "al_internal.h"
+#include "core/core.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * y_len int32 labels each (one class, or one per time step; < 0 = ignore).
  * Samples are stored contiguously, so a run of consecutive samples is one
  * (count, numel(xs)) matrix that evaluation can feed without copying. */
-#include "al_internal.h"
+#include "data/data.h"
 
 #include <string.h>
 

@@ -9,7 +9,7 @@
  *
  * Result: n samples of shape [1, H, W], pixels / 255 in [0, 1]; y_len 1;
  * num_classes = max label + 1 (at most 256 for byte labels). */
-#include "al_internal.h"
+#include "data/data.h"
 
 #include <errno.h>
 #include <stdio.h>

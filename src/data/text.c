@@ -1,7 +1,8 @@
 /* The keyboard tokenizer, the vocabulary, text corpora and TBPTT windows
  * (text.h; the rules are in docs/TEXT.md). Everything read from files is
  * bounded: file sizes, file counts, token lengths, vocabulary sizes. */
-#include "text.h"
+
+#include "data/data.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
  * contiguous runs when s = 1. The runs are short (Wo = 7 or 14 floats in a
  * small CNN's later layers), so they are copied by inline loops: a memcpy
  * call per run cost as much as the copying (about half of im2col's time). */
-#include "al_internal.h"
+#include "kernels/kernels.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -24,7 +24,7 @@
  * back to the plain form above that). Pointers to masked-off lanes may lie
  * outside the image; they are formed as integers and only used by masked
  * loads and stores. */
-#include "al_internal.h"
+#include "kernels/kernels.h"
 
 #include <immintrin.h>
 #include <stdint.h>

@@ -6,7 +6,8 @@
  * kx). The output plane of one filter (Ho*Wo floats, 3 KB for 28x28) stays
  * in L1 while all C*k*k weights are applied; with stride 1 the inner loop
  * is a contiguous axpy the compiler vectorizes. */
-#include "conv_algo.h"
+
+#include "kernels/kernels.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

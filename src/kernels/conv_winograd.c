@@ -7,7 +7,8 @@
  * image). The 16 element-wise products, summed over input channels, are 16
  * GEMMs [F, C] x [C, tiles] done by the caller (conv2d.c). Element e of a
  * 4x4 transform is e = 4*row + col. */
-#include "conv_algo.h"
+
+#include "kernels/kernels.h"
 
 #include <string.h>
 

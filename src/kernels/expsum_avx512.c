@@ -3,7 +3,7 @@
  * fused multiply-adds, so a value may differ from the portable loop's in the
  * last bit. Built with -mavx512f (CMakeLists.txt: files named *_avx512*);
  * called only when the CPU has AVX-512F. */
-#include "al_internal.h"
+#include "kernels/kernels.h"
 
 #include <immintrin.h>
 

@@ -21,8 +21,7 @@
  * call needs more, freed when the thread exits), so a training step does
  * not allocate. If that allocation fails the call falls back to an
  * unpacked loop: al_sgemm cannot fail. */
-#include "al_internal.h"
-#include "gemm_kernels.h"
+#include "kernels/kernels.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

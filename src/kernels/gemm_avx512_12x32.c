@@ -2,7 +2,8 @@
  * contract). 24 zmm accumulators, 2 for the B row; A is broadcast straight
  * from memory into the FMA ({1to16} operand), so each k step is 2 loads and
  * 24 FMAs with 12 embedded broadcasts. */
-#include "gemm_kernels.h"
+
+#include "kernels/kernels.h"
 
 #include <immintrin.h>
 

@@ -5,7 +5,8 @@
  * compute padding rows: 64 rows are 6 tiles of 12 (72 rows) or 8 of 8.
  * Each element is still one sum over p in order, so results equal the
  * 12x32 kernel's bit for bit. */
-#include "gemm_kernels.h"
+
+#include "kernels/kernels.h"
 
 #include <immintrin.h>
 

@@ -1,8 +1,9 @@
-/* Portable C micro-kernel, 4 x 8 tile (see gemm_kernels.h for the contract).
+/* Portable C micro-kernel, 4 x 8 tile (see kernels.h, "the GEMM micro-kernels", for the contract).
  * 32 accumulators fit the 16 registers of baseline SSE2 as 8 vectors, and
  * the compiler vectorises the j loops on most targets. It is the fallback
  * for CPUs without a hand-written kernel. */
-#include "gemm_kernels.h"
+#include "kernels/kernels.h"
+
 
 #define MR 4
 #define NR 8

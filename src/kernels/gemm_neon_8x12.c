@@ -2,7 +2,8 @@
  * 24 q-register accumulators, 2 for the A column and 3 for the B row: 29 of
  * the 32 registers; each k step is 5 loads and 24 lane FMAs. Compiled only
  * on aarch64 (CMake filters *_neon*.c). */
-#include "gemm_kernels.h"
+
+#include "kernels/kernels.h"
 
 #include <arm_neon.h>
 

@@ -8,7 +8,7 @@
  * in registers. Pure data movement: the panels are bitwise the plain
  * loop's. Built with -mavx512f (CMakeLists.txt); gemm.c calls these only
  * for the AVX-512 kernels. */
-#include "al_internal.h"
+#include "kernels/kernels.h"
 
 #include <immintrin.h>
 

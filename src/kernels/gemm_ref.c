@@ -1,6 +1,6 @@
 /* Plain-C reference SGEMM: the ground truth every fast variant is tested
  * against. Row-major; op(A) is M x K, op(B) is K x N. */
-#include "al_internal.h"
+#include "kernels/kernels.h"
 
 void al_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc) {

@@ -1,6 +1,7 @@
 /* int8 GEMM driver, reference, dispatch, activation quantizer and int8
  * im2row (see int8.h for the contracts). */
-#include "int8.h"
+
+#include "kernels/kernels.h"
 
 #include <math.h>
 #include <pthread.h>

@@ -3,7 +3,8 @@
  * pairwise into 8 int32 (vpmaddwd): no int16 saturation, unlike vpmaddubsw
  * on two signed operands. Tile: 2 rows of A x 4 rows of B, 8 accumulators
  * plus 2 + 1 operand registers; K's tail past a multiple of 16 in plain C. */
-#include "int8.h"
+
+#include "kernels/kernels.h"
 
 #include <immintrin.h>
 

@@ -7,7 +7,8 @@
  * bytes of B are 0, so whatever A holds there contributes nothing.
  * Tile: 4 rows of A x 4 rows of B, 16 zmm accumulators, reduced together
  * by a transpose-and-add tree at the end. */
-#include "int8.h"
+
+#include "kernels/kernels.h"
 
 #include <immintrin.h>
 

@@ -29,7 +29,8 @@
  * integer sums. tests/test_quant.c checks it. Pointers to masked-off lanes
  * may lie outside the image; they are formed as integers and used only by
  * masked loads. */
-#include "int8.h"
+
+#include "kernels/kernels.h"
 
 #include <immintrin.h>
 

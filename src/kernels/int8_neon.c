@@ -6,7 +6,8 @@
  * vdotq_s32 does all of that. Tile: 4 rows of A x 4 rows of B, 16
  * accumulators; K's tail past a multiple of 16 in plain C. Compiled only
  * on aarch64 (CMake filters *_neon*.c). */
-#include "int8.h"
+
+#include "kernels/kernels.h"
 
 #include <arm_neon.h>
 

@@ -6,7 +6,7 @@
  * only when strictly greater, ties to the first), so y and the argmax are
  * bitwise the plain loop's; a NaN is only reported, and the caller redoes
  * the row with the general loop. Built with -mavx512f. */
-#include "al_internal.h"
+#include "kernels/kernels.h"
 
 #include <immintrin.h>
 

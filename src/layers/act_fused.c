@@ -3,7 +3,8 @@
  * forward; backward reads the output y, dx = dy where 0 < y (ReLU) or
  * 0 < y < 6 (ReLU6), else 0. Because the derivative is read from y, a
  * fused layer needs no more saved state than the plain one. */
-#include "layer_util.h"
+
+#include "layers/layers.h"
 
 #include <math.h>
 

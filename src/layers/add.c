@@ -3,7 +3,8 @@
  * executor has checked that both have the same shape. Backward passes dy to
  * both operands: dx = dy (overwritten) and dx2 += dy (accumulated, since the
  * earlier node's output also feeds its direct successor). */
-#include "layer_util.h"
+
+#include "layers/layers.h"
 
 #include <string.h>
 

@@ -4,7 +4,8 @@
  * divisor is always k*k: in floor mode no window reaches past the padded
  * border, where PyTorch would clip the divisor. Nothing is saved for
  * backward. */
-#include "layer_util.h"
+
+#include "layers/layers.h"
 
 #include <string.h>
 

@@ -11,7 +11,8 @@
  * running_var [C] (1). aux_fixed = 2C + 1: the mean and 1/sqrt(var + eps)
  * the forward used, then 1.0 when they were batch statistics (backward then
  * differentiates through them) or 0.0 when they were the running ones. */
-#include "layer_util.h"
+
+#include "layers/layers.h"
 
 #include <math.h>
 

@@ -38,9 +38,7 @@
  * read from y as it copies dy into dYt, so it needs no more scratch. A 1x1
  * layer with an activation then takes the general dx route (col2im with
  * k = 1 is a copy) instead of multiplying dy directly. */
-#include "al_internal.h"
-#include "compile/quant.h"
-#include "kernels/conv_algo.h"
+#include "layers/layers.h"
 
 #include <limits.h>
 #include <math.h>

@@ -3,8 +3,7 @@
  * dims), weight is (out, in), bias (out), y is (rows, out).
  * With a fused activation (cfg.act) y = act(x W^T + b); backward first
  * masks dy into scratch (rows, out) by the derivative read from y. */
-#include "al_internal.h"
-#include "compile/quant.h"
+#include "layers/layers.h"
 
 #include <math.h>
 #include <string.h>

@@ -7,7 +7,8 @@
  * aux_per_sample = numel; aux_fixed = 1, the flag 1.0 when the last forward
  * applied a mask (backward then multiplies by it) or 0.0 when it was the
  * identity. */
-#include "layer_util.h"
+
+#include "layers/layers.h"
 
 #include <string.h>
 

@@ -11,7 +11,7 @@
  * Threads: forward splits the n*C planes; backward splits the channels (a
  * thread owns dW[c] and db[c] and walks the samples in order), so the
  * gradient sums never depend on the thread count. */
-#include "al_internal.h"
+#include "layers/layers.h"
 
 #include <math.h>
 #include <string.h>

@@ -5,7 +5,8 @@
  * pass (the ids come from user data), never an out-of-bounds read.
  * Backward scatters dy rows into the weight gradient; there is no gradient
  * with respect to integer ids. */
-#include "layer_util.h"
+
+#include "layers/layers.h"
 
 #include <math.h>
 #include <string.h>

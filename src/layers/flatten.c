@@ -1,7 +1,8 @@
 /* Flatten: any per-sample shape to [numel] (PyTorch's nn.Flatten over the
  * dims after the batch). The row-major layout does not change, so forward
  * and backward are copies. */
-#include "layer_util.h"
+
+#include "layers/layers.h"
 
 #include <string.h>
 

@@ -1,6 +1,7 @@
 /* Global average pooling: x is (n, C, H, W) (or (n, C, L)), y is (n, C), the
  * mean of each channel plane; PyTorch's AdaptiveAvgPool2d(1) + flatten. */
-#include "layer_util.h"
+#include "layers/layers.h"
+
 
 static al_status gap_shape(al_node *nd, const al_shape *in) {
     if (in->ndim < 2)

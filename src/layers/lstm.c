@@ -57,8 +57,7 @@
  *                    backward: V h_{t-1} for all steps (n, T, r), for dU
  *   then n*T*r       backward: dz_t U for all steps (n, T, r), for dV and dh
  */
-#include "al_internal.h"
-#include "kernels/al_expf.h"
+#include "layers/layers.h"
 
 #include <math.h>
 #include <string.h>

@@ -10,7 +10,8 @@
  * loops: windows are disjoint, so the four candidates are compared without
  * an inner loop (the compiler vectorizes over ow). A window holding a NaN goes back to the general loop, so the
  * results are those of the general path bit for bit (test_layers_misc). */
-#include "layer_util.h"
+
+#include "layers/layers.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* Layer type names (the spec keywords) and vtables. */
-#include "al_internal.h"
+#include "layers/layers.h"
 
 #include <string.h>
 

@@ -1,7 +1,8 @@
 /* ReLU, y = max(x, 0), element-wise on any shape. Backward reads y:
  * dx = dy where y > 0, else 0 (the subgradient at 0 is 0, as in PyTorch).
  * NaN passes through the forward unchanged. */
-#include "layer_util.h"
+
+#include "layers/layers.h"
 
 #include <math.h>
 

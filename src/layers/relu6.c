@@ -1,7 +1,8 @@
 /* ReLU6, y = min(max(x, 0), 6) (PyTorch: hardtanh(0, 6)), element-wise on any
  * shape. Backward reads y: dx = dy where 0 < y < 6, else 0 (strict at both
  * ends, as in PyTorch). */
-#include "layer_util.h"
+
+#include "layers/layers.h"
 
 #include <math.h>
 

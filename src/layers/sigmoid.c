@@ -1,7 +1,8 @@
 /* Logistic sigmoid, y = 1 / (1 + exp(-x)), element-wise on any shape.
  * exp is only taken of -|x| so it never overflows. Backward reads y:
  * dx = dy * y * (1 - y). */
-#include "layer_util.h"
+
+#include "layers/layers.h"
 
 #include <math.h>
 

@@ -17,8 +17,7 @@
  * Targets < 0 are ignored (padding). Targets >= k are a caller error (the
  * trainer validates labels before training); they are treated as ignored so
  * a bad label can never index outside the row. */
-#include "al_internal.h"
-#include "kernels/al_expf.h"
+#include "layers/layers.h"
 
 #include <math.h>
 #include <string.h>

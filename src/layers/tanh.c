@@ -1,5 +1,6 @@
 /* tanh, element-wise on any shape. Backward reads y: dx = dy * (1 - y^2). */
-#include "layer_util.h"
+
+#include "layers/layers.h"
 
 #include <math.h>
 

@@ -17,7 +17,8 @@
  *      of the tensors inside the file, so a cut-off file says "truncated";
  *   3. checksums (GGUF_KEY_CRC_HEADER / GGUF_KEY_CRC_DATA);
  *   4. tensors: known types, unique names, no overlaps. */
-#include "gguf.h"
+
+#include "model/model.h"
 
 #include <dirent.h>
 #include <errno.h>

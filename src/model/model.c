@@ -3,11 +3,11 @@
  * carves all weights out of one block; planning carves activations, their
  * gradients, saved state and scratch out of another, so a training step
  * allocates nothing. */
-#include "al_internal.h"
-#include "compile/memplan.h"
-#include "compile/quant.h"
+#include "model/model.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void model_unplan(al_model *m) {
@@ -491,4 +491,41 @@ al_status al_model_clone(const al_model *m, al_model **out) {
     }
     *out = c;
     return AL_OK;
+}
+
+/* A model from a spec (the parser is spec.c; it knows nothing of models). */
+al_status al_model_from_spec(const char *spec, uint64_t seed, al_model **out) {
+    if (!out) return al_error(AL_EINVAL, "al_model_from_spec: out is NULL");
+    *out = NULL;
+    al_layer_cfg layers[AL_MAX_NODES];
+    al_shape in;
+    int tokens = 0, n = 0;
+    al_status st = al_spec_parse(spec, &in, &tokens, layers, AL_MAX_NODES, &n);
+    if (st) return st;
+    st = al_model_build(&in, tokens, layers, n, out);
+    if (st) return st;
+    al_model_init_weights(*out, seed);
+    return AL_OK;
+}
+
+int al_model_arch_freeze(const al_model *m) {
+    /* Measured on Fashion-MNIST (README, "Choosing the freeze point"): training
+     * only the output layer is as accurate as training the whole dense head,
+     * at half the device MACs and with a far larger cache speed-up. */
+    for (int i = m->nnodes - 1; i >= 0; i--)
+        for (int p = 0; p < m->nodes[i].nparams; p++)
+            if (!m->nodes[i].params[p].is_state) return i;
+    return 0;
+}
+
+int al_model_resolve_freeze(const al_model *m, int freeze) {
+    if (freeze >= 0) return freeze;
+    const char *f = al_model_meta(m, "autlearn.freeze");
+    if (f && *f >= '0' && *f <= '9') {
+        char *end;
+        errno = 0;
+        long v = strtol(f, &end, 10);
+        if (!*end && errno == 0 && v <= m->nnodes) return (int)v;
+    }
+    return al_model_arch_freeze(m);
 }

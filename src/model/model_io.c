@@ -4,8 +4,8 @@
  * key. Loading rebuilds the graph from the per-layer keys (the spec string is
  * informational only), and checks every tensor against the shapes the layers
  * declare before any weight memory is allocated. */
-#include "gguf.h"
-#include "compile/quant.h"
+
+#include "model/model.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  *   tokens 20; embedding 64 vocab=5001; lstm 128; dense 5001
  * Statements are separated by ';' or newlines; each is a keyword, an optional
  * positional value and key=value options. */
-#include "al_internal.h"
+#include "model/model.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -264,18 +264,4 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         return NULL;
     }
     return s;
-}
-
-al_status al_model_from_spec(const char *spec, uint64_t seed, al_model **out) {
-    if (!out) return al_error(AL_EINVAL, "al_model_from_spec: out is NULL");
-    *out = NULL;
-    al_layer_cfg layers[AL_MAX_NODES];
-    al_shape in;
-    int tokens = 0, n = 0;
-    al_status st = al_spec_parse(spec, &in, &tokens, layers, AL_MAX_NODES, &n);
-    if (st) return st;
-    st = al_model_build(&in, tokens, layers, n, out);
-    if (st) return st;
-    al_model_init_weights(*out, seed);
-    return AL_OK;
 }

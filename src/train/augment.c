@@ -3,7 +3,7 @@
  * brightness/contrast jitter, noise and cutout. Every random draw comes from
  * a PCG stream keyed by (sample id, variant), so variants are reproducible
  * without storing them. */
-#include "al_internal.h"
+#include "train/train.h"
 
 #include <math.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * carved from chunks, up to the byte bound) or to a record in the spill file.
  * Any failure to store (no memory, bound reached without a spill file, a
  * failed write) only means the entry is recomputed next time. */
-#include "al_internal.h"
+#include "train/train.h"
 
 #include <errno.h>
 #include <fcntl.h>

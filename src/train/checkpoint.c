@@ -16,8 +16,8 @@
  * the training configuration field by field (so a refusal names the field),
  * the batch source's fingerprint, and fingerprints of the run's data.
  * Layout: docs/FORMAT.md, "Checkpoints". */
-#include "model/gguf.h"
-#include "optim.h"
+
+#include "train/train.h"
 
 #include <errno.h>
 #include <math.h>

@@ -24,7 +24,8 @@
  * batch source's start node, or the model's input); the optimizer updates
  * only the trained rows (al_optim_restrict_rows), so the other rows stay
  * bit for bit. */
-#include "optim.h"
+
+#include "train/train.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -7,8 +7,8 @@
  * parallel streams, one per batch row, and the trainer runs without
  * shuffling, so row j of consecutive batches continues stream j; the state
  * is reset (zeroed) when an epoch starts. */
-#include "../data/text.h"
-#include "optim.h"
+
+#include "train/train.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -13,7 +13,8 @@
  * make resident: buffers that a step never touches (gradients of frozen
  * nodes' weights) are counted too. The activation block is the memory
  * planner's arena (src/compile/memplan.c) for the job's freeze point. */
-#include "optim.h"
+
+#include "train/train.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -3,7 +3,8 @@
  * and global-norm gradient clipping. The state is allocated once, when the
  * trainer is created; a step allocates nothing. Per element the arithmetic is
  * in float like PyTorch's; bias corrections are computed in double. */
-#include "optim.h"
+
+#include "train/train.h"
 
 #include <math.h>
 #include <string.h>

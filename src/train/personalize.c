@@ -8,7 +8,8 @@
  * the frozen prefix once for all the batch's misses. Epochs after the first
  * therefore run only the trainable suffix. Without a cache the same code
  * recomputes the prefix every time, which is what the tests compare with. */
-#include "optim.h"
+
+#include "train/train.h"
 
 #include <math.h>
 #include <stdlib.h>

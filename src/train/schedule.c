@@ -1,7 +1,8 @@
 /* Learning-rate schedules with linear warm-up; see al_sched_lr in optim.h.
  * Warm-up reaches the full rate on step warmup_steps - 1 (step 0 gets
  * lr / warmup_steps, never 0, so no step is wasted). */
-#include "optim.h"
+
+#include "train/train.h"
 
 #include <math.h>
 

@@ -16,7 +16,8 @@
  * new run's cfg.epochs. On an error or cancellation the model keeps the
  * weights of the last completed step; best weights are restored only when a
  * run completes (early stop or all epochs). */
-#include "optim.h"
+
+#include "train/train.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
 #ifndef AL_FUZZ_COMMON_H
 #define AL_FUZZ_COMMON_H
 
-#include "al_internal.h"
+#include "train/train.h"
 
 #include <fcntl.h>
 #include <stdint.h>

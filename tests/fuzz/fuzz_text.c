@@ -13,7 +13,7 @@
  * words, ids in range, and windows that fit.
  * Build and run: scripts/fuzz.sh (CMake -DAL_FUZZ=ON, clang). */
 #include "fuzz_common.h"
-#include "data/text.h"
+#include "train/train.h"
 
 #include <fcntl.h>
 #include <stddef.h>

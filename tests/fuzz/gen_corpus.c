@@ -8,7 +8,7 @@
  * (fuzz_text's seeds are written by hand: tests/fuzz/corpus/fuzz_text/)
  * Built by CMake with -DAL_FUZZ=ON:  build-fuzz/gen_corpus tests/fuzz/corpus */
 #include "fuzz_common.h"
-#include "compile/quant.h"
+#include "cloud/compile/quant.h"
 
 #include <errno.h>
 #include <stdio.h>

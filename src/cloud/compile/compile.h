@@ -17,7 +17,7 @@
 #ifndef AL_COMPILE_H
 #define AL_COMPILE_H
 
-#include "al_internal.h"
+#include "model/model.h"
 
 typedef struct al_compile_opts {
     int fold_bn, fuse_act, drop_dropout; /* passes; 1 = on (al_compile_defaults) */

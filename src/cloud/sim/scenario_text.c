@@ -15,8 +15,6 @@
  * Accuracy is top-3 next-word accuracy (an <unk> target is a miss). */
 #include "sim.h"
 
-#include "../data/text.h"
-#include "../train/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -455,7 +453,7 @@ al_status al_scenario_text(const al_scenario_config *c, al_scenario_result *r) {
             goto done;
         }
         char fz[32];
-        snprintf(fz, sizeof fz, "%d", c->freeze >= 0 ? c->freeze : al_default_freeze(cloud));
+        snprintf(fz, sizeof fz, "%d", al_model_resolve_freeze(cloud, c->freeze));
         if ((st = al_model_set_meta(cloud, "autlearn.vocab", vocab_str)) ||
             (st = al_model_set_meta(cloud, "autlearn.scenario", "text")) ||
             (st = al_model_set_meta(cloud, "autlearn.freeze", fz)))
@@ -464,7 +462,7 @@ al_status al_scenario_text(const al_scenario_config *c, al_scenario_result *r) {
     }
     r->pretrain_seconds = al_wall_seconds() - t0;
     r->macs_per_sample = (double)al_model_macs(cloud);
-    r->freeze = c->freeze >= 0 ? c->freeze : al_default_freeze(cloud);
+    r->freeze = al_model_resolve_freeze(cloud, c->freeze);
     if (r->freeze < 1 || r->freeze >= cloud->nnodes) {
         st = al_error(AL_ERANGE, "freeze point %d: the embedding stays frozen and something must train (1..%d)",
                       r->freeze, cloud->nnodes - 1);

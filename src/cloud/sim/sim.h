@@ -4,7 +4,8 @@
 #ifndef AL_SIM_H
 #define AL_SIM_H
 
-#include "al_internal.h"
+#include "autlearn_cloud.h"
+#include "train/train.h"
 
 #include <stdio.h>
 
@@ -56,7 +57,7 @@ typedef struct al_scenario_config {
     int rounds, fed_epochs;   /* fedavg */
     double fed_lr;            /* fedavg's client learning rate (image); 0: lr */
     int central_epochs;
-    int freeze;               /* -1: al_default_freeze (the output layer) */
+    int freeze;               /* -1: the model's default (al_model_resolve_freeze) */
     int aug_variants;
     al_augment_config aug;    /* autonomous: the augmentation of variants 1.. */
     double label_prior;       /* autonomous: al_personalize_config.label_prior (image default 1, 0 = off) */
@@ -132,9 +133,6 @@ al_status al_sim_text_user(const char *data_dir, const char *vocab, const char *
 void al_sim_stats(al_method_result *m, int n);
 double al_sim_rss_now_mb(void);
 void al_scenario_result_free(al_scenario_result *r);
-/* The default freeze point: the last node with trained weights (the output
- * layer), chosen by measurement. */
-int al_default_freeze(const al_model *m);
 
 /* Reports */
 al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_result *r, const char *path);

@@ -16,9 +16,9 @@
  * A layer may only read the previous layer's output (an add may also read
  * an earlier one); anything else is refused with the node's name. Every
  * count and size read from the file is checked before it is used. */
-#include "onnx_import.h"
+#include "autlearn_cloud.h"
 
-#include "al_internal.h"
+#include "model/model.h"
 #include "onnx.pb-c.h"
 
 #include <errno.h>

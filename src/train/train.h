@@ -1,10 +1,17 @@
+/* The train level (src/train): optimizers, schedules, the trainer, its
+ * snapshots and checkpoints, training only some output rows, the runtime
+ * cache, memory budgets, augmentation, personalization and the language
+ * models' training. Calls model, data and the levels below. */
+#ifndef AL_TRAIN_H
+#define AL_TRAIN_H
+
+#include "data/data.h"
+#include "model/model.h"
+
 /* Optimizers, gradient clipping and learning-rate schedules (internal).
  * Semantics follow PyTorch's torch.optim.SGD / Adam / AdamW,
  * torch.nn.utils.clip_grad_norm_ and the usual warm-up + decay schedules. */
-#ifndef AL_OPTIM_H
-#define AL_OPTIM_H
 
-#include "al_internal.h"
 
 /* The trained parameter tensors of a model (not is_state, node trainable at
  * creation) and their optimizer state, all carved out of one block:
@@ -203,4 +210,84 @@ int al_trainer_point(al_trainer *t, int periodic);
 /* 1 when every trained weight is finite. */
 int al_trainer_weights_finite(const al_trainer *t);
 
-#endif /* AL_OPTIM_H */
+/* ---- runtime cache internals (src/train/cache.c) -------------------------------- */
+/* Binds the cache to a prefix: feature size in floats and a fingerprint of
+ * the frozen weights and freeze point; a change clears the cache. */
+void al_cache_bind(al_cache *c, size_t feat, uint64_t fingerprint);
+/* 1 and fills out[feat] on a hit, 0 on a miss. */
+int al_cache_lookup(al_cache *c, uint64_t id, int variant, float *out);
+/* 1 when the cache holds (id, variant); no statistics are touched. */
+int al_cache_contains(const al_cache *c, uint64_t id, int variant);
+/* Keeps a copy if the bound (or the spill file) allows; never fails. */
+void al_cache_store(al_cache *c, uint64_t id, int variant, const float *f);
+uint64_t al_model_prefix_fingerprint(const al_model *m);
+/* Memory budgets (src/train/membudget.c): the cache's byte bound, whether it
+ * has a spill file, and lowering the bound (entries held in memory past the
+ * new bound are dropped: they get recomputed). */
+size_t al_cache_bound(const al_cache *c);
+int al_cache_has_spill(const al_cache *c);
+void al_cache_set_bound(al_cache *c, size_t max_bytes);
+/* What a job built on personalization knows about its memory that
+ * al_personalize_config does not say (al_personalize_plan_memory is
+ * al_plan_memory_job with x = NULL). */
+typedef struct al_mem_job {
+    size_t entries;     /* cache keys the job stores; 0: samples x variants */
+    int cache_required; /* entries that cannot be recomputed exactly: without a spill
+                         * file the bound never drops below them (AL_EBUDGET instead) */
+    int own_cache;      /* no cache given: the job makes its own, holding every entry */
+    size_t staging;     /* bytes the job allocates besides (the text path's windows) */
+    int trainer_only;   /* al_trainer_new without a batch source: no staging */
+} al_mem_job;
+al_status al_plan_memory_job(const al_model *m, const al_pool *pool, const al_dataset *train, const al_cache *cache,
+                             const al_personalize_config *c, const al_mem_job *x, al_mem_plan *out);
+
+/* ---- language models: training, the keyboard's predict pass, evaluation
+ * (src/train/lm.c). A model here is a 'tokens T' model whose output is T rows
+ * of vocabulary logits: embedding -> LSTM -> dense (the reference LM). */
+
+/* Truncated BPTT over a dataset laid out by al_text_windows with cfg->batch
+ * streams: no shuffling, the LSTM state carried from batch to batch and
+ * reset at the start of every epoch. */
+al_status al_lm_train(al_model *m, al_pool *pool, const al_dataset *d, const al_train_config *cfg,
+                      al_train_report *r);
+
+typedef struct al_lm_eval {
+    double top1, top3;  /* next-token accuracy; an <unk> target is a miss */
+    double loss, ppl;   /* mean cross-entropy (nats) over all targets, exp of it */
+    double saved;       /* keystroke savings: see docs/TEXT.md */
+    long tokens;
+} al_lm_eval;
+/* Next-token prediction over one stream of n ids read as typed: windows of T
+ * tokens in order, the state carried from the first (zero) to the last. */
+al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n, const al_vocab *v, al_lm_eval *r);
+
+/* The keyboard's predict pass over one stream as typed (windows of T in order,
+ * state carried): the suggestions are computed and the frozen prefix's output
+ * of each window is stored in the cache under the window's start offset. */
+al_status al_lm_predict_stream(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *c);
+
+/* Personalization of a language model on the device: the user's stream of n
+ * ids, windows keyed by offset. A prefix holding the LSTM (freeze point at
+ * the output layer) takes its features from the cache, which a predict pass
+ * filled; windows it lacks are computed by one pass over the stream (counted
+ * in prefix_samples). With the LSTM trainable, training is TBPTT over
+ * c->train.batch streams. cache may be NULL: no runtime cache, so a prefix
+ * holding the LSTM is recomputed at every epoch by one pass over the stream
+ * with its state carried, into a private buffer of the windows' features
+ * (the same weights as with a cache; prefix_samples counts every pass, the
+ * report's cache statistics are that buffer's). */
+al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *cache,
+                            const al_personalize_config *c, al_personalize_report *r);
+/* The memory plan of al_lm_personalize over a stream of n ids (the
+ * al_personalize_plan_memory of the text path; nothing is allocated). With
+ * c->mem_budget_bytes > 0, al_lm_personalize trains within it: the cache
+ * bound shrinks first, but with the LSTM in the frozen prefix never below
+ * the stream pass's windows (their features carry the state of the whole
+ * stream before them and cannot be recomputed exactly) unless the cache has
+ * a spill file; then the batch halves (with the LSTM trained: fewer
+ * streams); else AL_EBUDGET before anything is allocated. The caller's
+ * stream is not counted (`dataset`); the windows cut from it are (staging). */
+al_status al_lm_plan_memory(const al_model *m, const al_pool *pool, long n, const al_cache *cache,
+                            const al_personalize_config *c, al_mem_plan *out);
+
+#endif /* AL_TRAIN_H */

@@ -1,6 +1,7 @@
 /* The image scenario's users: a deterministic, non-IID split of a labelled
  * data set into public data and private per-user train/test sets. */
-#include "al_internal.h"
+#include "autlearn_cloud.h"
+#include "data/data.h"
 
 #include <string.h>
 

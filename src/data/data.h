@@ -1,12 +1,26 @@
-/* Text for the input-method scenario (internal): the keyboard tokenizer, the
- * vocabulary, corpora of text files, and token streams cut into training
- * windows for truncated back-propagation through time. docs/TEXT.md
- * describes the tokenizer and the vocabulary file format. */
-#ifndef AL_TEXT_H
-#define AL_TEXT_H
+/* The data level (src/data): datasets, IDX files, and text for the
+ * keyboard: the tokenizer, the vocabulary, token streams, corpora and the
+ * windows of truncated BPTT. Calls only core. */
+#ifndef AL_DATA_H
+#define AL_DATA_H
 
-#include "al_internal.h"
+#include "core/core.h"
 
+/* ---- datasets (src/data) ------------------------------------------------------ */
+
+struct al_dataset {
+    int n;
+    al_shape xs;       /* per-sample input shape */
+    int y_len;
+    int num_classes;
+    float *x;          /* n * numel(xs) */
+    int32_t *y;        /* n * y_len */
+};
+/* A dataset with uninitialised x and y (al_malloc'd separately; freed by
+ * al_dataset_free) for loaders to fill. Validates and caps the sizes. */
+al_status al_dataset_alloc(int n, const al_shape *xs, int y_len, int num_classes, al_dataset **out);
+
+/* ---- text (src/data/text.c) ------------------------------------------------------ */
 /* Ids of the special tokens; words follow from AL_TOK_SPECIALS on. */
 #define AL_TOK_UNK 0      /* "<unk>": a word outside the vocabulary */
 #define AL_TOK_EOS 1      /* "</s>": the end of a sentence (. ! ?) */
@@ -90,53 +104,4 @@ void al_text_corpus_free(al_text_corpus *c);
 al_status al_text_windows(const int32_t *ids, long n, int T, int B, int vocab, al_dataset **out,
                           uint64_t **offsets);
 
-/* ---- language models: training, the keyboard's predict pass, evaluation ------------
- * (src/train/lm.c). A model here is a 'tokens T' model whose output is T rows
- * of vocabulary logits: embedding -> LSTM -> dense (the reference LM). */
-
-/* Truncated BPTT over a dataset laid out by al_text_windows with cfg->batch
- * streams: no shuffling, the LSTM state carried from batch to batch and
- * reset at the start of every epoch. */
-al_status al_lm_train(al_model *m, al_pool *pool, const al_dataset *d, const al_train_config *cfg,
-                      al_train_report *r);
-
-typedef struct al_lm_eval {
-    double top1, top3;  /* next-token accuracy; an <unk> target is a miss */
-    double loss, ppl;   /* mean cross-entropy (nats) over all targets, exp of it */
-    double saved;       /* keystroke savings: see docs/TEXT.md */
-    long tokens;
-} al_lm_eval;
-/* Next-token prediction over one stream of n ids read as typed: windows of T
- * tokens in order, the state carried from the first (zero) to the last. */
-al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n, const al_vocab *v, al_lm_eval *r);
-
-/* The keyboard's predict pass over one stream as typed (windows of T in order,
- * state carried): the suggestions are computed and the frozen prefix's output
- * of each window is stored in the cache under the window's start offset. */
-al_status al_lm_predict_stream(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *c);
-
-/* Personalization of a language model on the device: the user's stream of n
- * ids, windows keyed by offset. A prefix holding the LSTM (freeze point at
- * the output layer) takes its features from the cache, which a predict pass
- * filled; windows it lacks are computed by one pass over the stream (counted
- * in prefix_samples). With the LSTM trainable, training is TBPTT over
- * c->train.batch streams. cache may be NULL: no runtime cache, so a prefix
- * holding the LSTM is recomputed at every epoch by one pass over the stream
- * with its state carried, into a private buffer of the windows' features
- * (the same weights as with a cache; prefix_samples counts every pass, the
- * report's cache statistics are that buffer's). */
-al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *cache,
-                            const al_personalize_config *c, al_personalize_report *r);
-/* The memory plan of al_lm_personalize over a stream of n ids (the
- * al_personalize_plan_memory of the text path; nothing is allocated). With
- * c->mem_budget_bytes > 0, al_lm_personalize trains within it: the cache
- * bound shrinks first, but with the LSTM in the frozen prefix never below
- * the stream pass's windows (their features carry the state of the whole
- * stream before them and cannot be recomputed exactly) unless the cache has
- * a spill file; then the batch halves (with the LSTM trained: fewer
- * streams); else AL_EBUDGET before anything is allocated. The caller's
- * stream is not counted (`dataset`); the windows cut from it are (staging). */
-al_status al_lm_plan_memory(const al_model *m, const al_pool *pool, long n, const al_cache *cache,
-                            const al_personalize_config *c, al_mem_plan *out);
-
-#endif /* AL_TEXT_H */
+#endif /* AL_DATA_H */

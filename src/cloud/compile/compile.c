@@ -3,9 +3,8 @@
  * each whether it is kept (a new node), folded or fused into the node just
  * kept, or dropped; then the new graph is built, the weights copied (folded
  * where a batch norm was absorbed) and the plan computed and recorded. */
-#include "compile/compile.h"
-#include "compile/memplan.h"
-#include "compile/quant.h"
+#include "compile.h"
+#include "quant.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
 #ifndef AL_SIM_JSON_H
 #define AL_SIM_JSON_H
 
-#include "al_internal.h"
+#include "core/core.h"
 
 #define AL_JSON_MAX_DEPTH 64
 #define AL_JSON_MAX_FILE (64u << 20)

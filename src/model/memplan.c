@@ -9,7 +9,8 @@
  * from: a frozen prefix needs only two activations at a time, gradients
  * exist only between the backward steps that write and read them, and each
  * node's scratch lives only during its own forward and backward steps. */
-#include "compile/memplan.h"
+
+#include "model/model.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -28,7 +28,7 @@
 #ifndef AL_COMPRESS_H
 #define AL_COMPRESS_H
 
-#include "al_internal.h"
+#include "model/model.h"
 
 /* Thin SVD of a (rows x cols, row-major): a = u diag(s) vt with k =
  * min(rows, cols), u (rows x k), s (k, descending, >= 0), vt (k x cols), all

@@ -11,7 +11,6 @@
  * curves is excluded from the cost. */
 #include "sim.h"
 
-#include "../train/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -91,16 +90,6 @@ double al_sim_rss_now_mb(void) {
         if (strncmp(line, "VmRSS:", 6) == 0) mb = strtod(line + 6, NULL) / 1024.0;
     fclose(f);
     return mb;
-}
-
-int al_default_freeze(const al_model *m) {
-    /* Measured on Fashion-MNIST (README, "Choosing the freeze point"): training
-     * only the output layer is as accurate as training the whole dense head,
-     * at half the device MACs and with a far larger cache speed-up. */
-    for (int i = m->nnodes - 1; i >= 0; i--)
-        for (int p = 0; p < m->nodes[i].nparams; p++)
-            if (!m->nodes[i].params[p].is_state) return i;
-    return 0;
 }
 
 void al_scenario_result_free(al_scenario_result *r) {
@@ -234,7 +223,7 @@ al_status al_sim_pretrain(const al_scenario_config *c, al_pool *pool, const al_d
     if (st == AL_OK) st = al_model_set_meta(m, "autlearn.scenario", c->scenario);
     if (st == AL_OK) {
         char buf[32];
-        snprintf(buf, sizeof buf, "%d", al_default_freeze(m));
+        snprintf(buf, sizeof buf, "%d", al_model_arch_freeze(m));
         st = al_model_set_meta(m, "autlearn.freeze", buf);
     }
     if (st == AL_OK && pub->y_len == 1 && pub->num_classes >= 2 && pub->num_classes <= 1024 && pub->n > 0) {
@@ -302,7 +291,7 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
     }
     r->pretrain_seconds = al_wall_seconds() - t0;
     r->macs_per_sample = (double)al_model_macs(cloud);
-    r->freeze = c->freeze >= 0 ? c->freeze : al_default_freeze(cloud);
+    r->freeze = al_model_resolve_freeze(cloud, c->freeze);
     if (r->freeze >= cloud->nnodes) {
         st = al_error(AL_ERANGE, "freeze point %d out of range (the model has %d nodes)", r->freeze, cloud->nnodes);
         goto done;

@@ -2,7 +2,7 @@
  * initial value and final xor 0xFFFFFFFF. Incremental: start with crc = 0 and
  * feed the result back in, al_crc32(al_crc32(0, a, n), b, m) == CRC of a||b.
  * Table-driven, one byte per step; the table is built once on first use. */
-#include "al_internal.h"
+#include "core/core.h"
 
 #include <pthread.h>
 

@@ -1,0 +1,74 @@
+/* autlearn's cloud library (libautlearn_cloud): what runs where the model is
+ * made, not on the device. It builds on the device library (autlearn.h,
+ * included here) and adds the simulated users of the research scenarios,
+ * int8 quantization of the frozen part and ONNX import (when built with
+ * protobuf-c; al_model_import_onnx then returns AL_EUNSUPPORTED otherwise).
+ * Compression, the compiler and the scenarios are used through the CLI
+ * (`autlearn compress`, `compile`, `scenario`); docs/ARCHITECTURE.md. An app
+ * on the device links libautlearn alone and never includes this header. */
+#ifndef AUTLEARN_CLOUD_H
+#define AUTLEARN_CLOUD_H
+
+#include "autlearn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- users: the image scenario's split of a data set ------------------------ */
+
+/* The training split is divided into public data (the cloud's) and a pool
+ * from which users are drawn. Each user is non-IID: `dominant_frac` of their
+ * samples come from `dominant` classes chosen per user, the rest uniformly
+ * from the other classes; their private test set has the same class mix and
+ * comes from the test split. No sample is in two users, nor in both public
+ * and private data. Deterministic by seed. */
+typedef struct al_users_config {
+    uint64_t seed;
+    int users;            /* default 20 */
+    int per_user;         /* private training samples per user, default 200 */
+    int test_per_user;    /* private test samples per user, default 200 */
+    double public_frac;   /* share of the training split that is public, default 0.5 */
+    int dominant;         /* dominant classes per user, default 2 */
+    double dominant_frac; /* share of a user's samples from them, default 0.8 */
+} al_users_config;
+AL_API void al_users_config_default(al_users_config *c);
+
+typedef struct al_users al_users;
+AL_API al_status al_users_split(const al_dataset *train, const al_dataset *test, const al_users_config *c,
+                                al_users **out);
+AL_API void al_users_free(al_users *u);
+AL_API int al_users_count(const al_users *u);
+AL_API const al_dataset *al_users_public(const al_users *u);
+AL_API const al_dataset *al_users_train(const al_users *u, int k); /* NULL when k is out of range */
+AL_API const al_dataset *al_users_test(const al_users *u, int k);
+/* The dominant classes of user k (`dominant` entries), NULL when out of range. */
+AL_API const int *al_users_dominant(const al_users *u, int k);
+/* Index of sample i of user k's training set in the original training split. */
+AL_API int al_users_train_origin(const al_users *u, int k, int i);
+
+/* ---- int8 quantization of the frozen part -------------------------------------- */
+
+/* Quantizes every frozen dense and conv node with at least 32 inputs per
+ * output channel (per-channel symmetric int8; docs/COMPILE.md, "int8");
+ * *count (may be NULL) gets the number of int8 nodes afterwards. The model's
+ * float weights become the dequantized values. */
+AL_API al_status al_quantize_frozen(al_model *m, int *count);
+
+/* ---- ONNX import ------------------------------------------------------------------ */
+
+/* Reads an ONNX file and builds the equivalent model (weights included).
+ * Anything the model cannot express exactly (an unsupported operator or
+ * attribute, a branching graph) fails with AL_EUNSUPPORTED and a message
+ * naming the ONNX node (name and op_type) and the attribute; a malformed or
+ * hostile file fails with AL_EFORMAT. What the import changed on the way (a
+ * final Softmax dropped: the model outputs logits) is stored in the model's
+ * metadata "onnx.notes". The caller frees *out with al_model_free. */
+AL_API al_status al_model_import_onnx(const char *path, al_model **out);
+/* The same over n bytes in memory (borrowed). */
+AL_API al_status al_model_import_onnx_mem(const void *buf, size_t n, al_model **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AUTLEARN_CLOUD_H */

@@ -1,0 +1,85 @@
+/* The core level (src/core): errors and logging, allocation (with the
+ * test hook), the thread pool's task runner and static work split, the
+ * arena, per-sample shapes and CRC-32. Every other level builds on it; it
+ * calls nothing above it. Not installed. */
+#ifndef AL_CORE_H
+#define AL_CORE_H
+
+#include "autlearn.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AL_UNUSED(x) ((void)(x))
+#define AL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define AL_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#if defined(__GNUC__)
+#define AL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define AL_PRINTF(f, a)
+#endif
+
+/* ---- core: errors, logging, allocation (src/core) ------------------------- */
+
+/* Sets this thread's last-error message and returns `s`, so error paths read
+ *   return al_error(AL_EINVAL, "batch must be positive, got %d", b); */
+al_status al_error(al_status s, const char *fmt, ...) AL_PRINTF(2, 3);
+void al_log(al_log_level level, const char *fmt, ...) AL_PRINTF(2, 3);
+
+/* All library allocations go through these (the hook of al_set_allocator).
+ * al_malloc/al_calloc set AL_ENOMEM's message on failure and return NULL.
+ * al_calloc checks n*size for overflow. */
+void *al_malloc(size_t size);
+void *al_calloc(size_t n, size_t size);
+void al_free(void *p);
+char *al_strdup(const char *s);
+
+/* Test hook (SQLite style): make allocation number k (1-based, counted from
+ * the call) fail; k = 0 disables. Returns the number of allocations so far. */
+void al_alloc_fail_at(long k);
+long al_alloc_count(void);
+
+/* ---- core: threads ---------------------------------------------------------- */
+
+/* fn(arg, ith, nth) is called once for each ith in [0, nth) where
+ * nth = al_pool_size(pool) (1 when pool is NULL); the caller's thread runs
+ * ith = 0. Returns when all have finished. Not re-entrant. */
+typedef void (*al_task_fn)(void *arg, int ith, int nth);
+void al_pool_run(al_pool *pool, al_task_fn fn, void *arg);
+/* Static split of [0, n) into nth nearly equal contiguous parts. */
+static inline void al_split(long n, int ith, int nth, long *lo, long *hi) {
+    long q = n / nth, r = n % nth;
+    *lo = ith * q + (ith < r ? ith : r);
+    *hi = *lo + q + (ith < r ? 1 : 0);
+}
+
+/* ---- core: arena -------------------------------------------------------------- */
+
+/* A bump allocator over one block: sized in a first pass (base == NULL, only
+ * counts) and carved in a second. Every carve is 64-byte aligned. */
+typedef struct al_arena {
+    char *base;
+    size_t size, used;
+} al_arena;
+float *al_arena_floats(al_arena *a, size_t n);
+void *al_arena_bytes(al_arena *a, size_t n);
+
+/* ---- shapes ------------------------------------------------------------------- */
+
+/* A per-sample shape (no batch dimension), at most 3 dims. */
+typedef struct al_shape {
+    int ndim;
+    int d[3];
+} al_shape;
+static inline size_t al_shape_numel(const al_shape *s) {
+    size_t n = 1;
+    for (int i = 0; i < s->ndim; i++) n *= (size_t)s->d[i];
+    return n;
+}
+
+/* ---- CRC32 (src/model/crc32.c) ------------------------------------------------ */
+uint32_t al_crc32(uint32_t crc, const void *data, size_t n);
+
+#endif /* AL_CORE_H */

@@ -1,0 +1,353 @@
+/* The kernels level (src/kernels): pure compute, no allocation. GEMM
+ * (reference and packed micro-kernels, dispatched by CPU), the conv kernels
+ * and their choice by shape, the int8 kernels of the quantized frozen part,
+ * and the polynomial exp of the element-wise layers. Calls only core. */
+#ifndef AL_KERNELS_H
+#define AL_KERNELS_H
+
+#include "core/core.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* ---- kernels (src/kernels): pure compute, no allocation -------------------- */
+
+/* C = alpha * op(A) * op(B) + beta * C, row-major. op(A) is M x K, op(B) K x N.
+ * ta/tb: 0 = as stored, 1 = transposed. Dispatches to the fastest variant for
+ * this CPU; runs on the pool's threads with a static split. */
+void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+/* The same with op(B) K x N produced by a packing callback instead of a
+ * stored matrix (implicit GEMM: conv packs straight from the image).
+ * pack(ctx, p0, kc, j0, nc, NR, dst) writes op(B)[p0 .. p0+kc) x [j0 .. j0+nc)
+ * as NR-column panels: the panel of columns c .. c+NR (c a multiple of NR)
+ * starts at dst + c*kc and holds dst[p*NR + j] = op(B)[p0+p][j0+c+j],
+ * columns past nc zero. It runs on the GEMM's threads, concurrently. */
+typedef void (*al_bpack_fn)(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst);
+void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, const float *A, int lda,
+                    al_bpack_fn pack, const void *ctx, float beta, float *C, int ldc);
+/* The plain-C reference every fast variant is checked against. */
+void al_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc);
+
+/* ---- gemm variants and conv kernels (src/kernels/gemm.c, conv.c) ---------- */
+
+/* GEMM implementations. al_sgemm picks the best one for the CPU at the first
+ * call; the environment variable AL_GEMM=ref|c|avx2|avx512|neon overrides
+ * it, and al_gemm_force (tests, benchmarks) overrides both. */
+typedef enum al_gemm_variant {
+    AL_GEMM_AUTO = -1,
+    AL_GEMM_REF = 0, /* al_sgemm_ref, rows split over threads */
+    AL_GEMM_C,       /* packed, portable C micro-kernel */
+    AL_GEMM_AVX2,    /* packed, AVX2+FMA 6x16 */
+    AL_GEMM_AVX512,  /* packed, AVX-512F 12x32 */
+    AL_GEMM_NEON,    /* packed, NEON 8x12 (aarch64) */
+    AL_GEMM_NVARIANTS
+} al_gemm_variant;
+int al_gemm_available(al_gemm_variant v);
+/* Returns 0 (and changes nothing) when v is not available; AL_GEMM_AUTO
+ * returns to the automatic choice. Process-wide: not for concurrent use. */
+int al_gemm_force(al_gemm_variant v);
+al_gemm_variant al_gemm_current(void);
+/* The most a thread's GEMM pack buffer (kept between calls) can grow to, in
+ * bytes, for the current variant (memory budgets). */
+size_t al_gemm_pack_bytes_max(void);
+const char *al_gemm_variant_name(al_gemm_variant v);
+
+/* NCHW image <-> column matrix for convolution as GEMM. One sample x [C,H,W],
+ * square kernel k, stride s, zero padding p, output Ho x Wo with
+ * Ho = (H + 2p - k) / s + 1. The column matrix has C*k*k rows (c, ky, kx)
+ * and Ho*Wo columns (oy, ox), rows ldcol floats apart (ldcol >= Ho*Wo, so
+ * several samples can sit side by side). im2col overwrites col; col2im
+ * overwrites x with the sum of every column entry that reads each pixel. */
+void al_im2col(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol);
+void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x);
+/* The column matrix of n samples side by side ([C*k*k, n*Ho*Wo], sample i
+ * at column i*Ho*Wo) as al_sgemm_bpack's B, packed from the images x
+ * [n,C,H,W] without writing the matrix (ctx: an al_im2col_src). */
+typedef struct al_im2col_src {
+    const float *x;
+    int C, H, W, k, s, p, Ho, Wo;
+} al_im2col_src;
+void al_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst);
+/* The plain-C forms of the three. The ones above take AVX-512 forms for
+ * stride-1 "same" convs (2p = k-1) on a CPU with AVX-512F (AL_CONV_SIMD=0
+ * turns them off); the tests check them against these. */
+void al_im2col_ref(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol);
+void al_col2im_ref(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x);
+void al_im2col_pack_ref(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst);
+/* Direct kernels for a conv of one input channel, 3x3, stride 1, padding 1
+ * (an image CNN's first conv), where its GEMMs (K = 9; a 9-wide weight
+ * gradient) are packing-bound. al_conv1c3_available: they run here (AVX-512F,
+ * AL_CONV_SIMD not 0, H*W not too large); else the two return 0 and do
+ * nothing. forward: y [F,H,W] of one sample x [H,W], w [F,9], b [F] or NULL
+ * (bitwise the AVX-512 implicit GEMM's y). dweight: dw [F,9] and db [F] (or
+ * NULL) += the gradients of filters [f0, f1) over n samples x [n,H,W],
+ * dy [n,F,H,W]; relu: dy counts only where y > 0. */
+int al_conv1c3_available(int H, int W);
+/* 1 when the AVX-512F forms of the CNN kernels (conv.c, maxpool) may run:
+ * the CPU has AVX-512F and AL_CONV_SIMD is not 0. */
+int al_cnn_simd(void);
+int al_conv1c3_forward(const float *x, int H, int W, const float *w, const float *b, int F, float *y);
+int al_conv1c3_dweight(const float *x, const float *dy, const float *y, int relu, int n, int H, int W, int F, int f0,
+                       int f1, float *dw, float *db);
+
+/* ---- the GEMM micro-kernels (private to the GEMM files) ---------------------- */
+/* Private to the GEMM files: the micro-kernel contract and the kernels.
+ *
+ * A micro-kernel computes one MR x NR tile of C from packed panels:
+ *   a: k * MR floats, column p of the tile's rows at a[p*MR .. p*MR+MR)
+ *   b: k * NR floats, row p of the tile's columns at b[p*NR .. p*NR+NR)
+ *   C[i*ldc + j] = alpha * sum_p a[p*MR+i] * b[p*NR+j] + beta * C[i*ldc + j]
+ * beta == 0 means C is not read (it may hold NaN). The epilogue is computed
+ * as alpha*acc + beta*c with separate multiplies and one add (no fused
+ * multiply-add), the same rounding as the driver's C code for edge tiles, so
+ * an element's value never depends on which path wrote it. */
+
+typedef void (*al_gemm_ukr_fn)(long k, const float *a, const float *b, float *c, long ldc, float alpha,
+                               float beta);
+
+void al_gemm_ukr_c_4x8(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);
+#if defined(__x86_64__) || defined(_M_X64)
+void al_gemm_ukr_avx2_6x16(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);
+void al_gemm_ukr_avx512_12x32(long k, const float *a, const float *b, float *c, long ldc, float alpha,
+                              float beta);
+void al_gemm_ukr_avx512_8x32(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);
+#endif
+#if defined(__aarch64__)
+void al_gemm_ukr_neon_8x12(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);
+#endif
+
+/* ---- conv kernels and their choice ----------------------------------------- */
+/* Forward kernels of the 2-D convolution (src/layers/conv2d.c) and their
+ * choice by shape.
+ *
+ *   im2col   im2col + one GEMM (conv2d.c); any shape. The reference.
+ *   direct   sliding dot products straight from the image, no column
+ *            matrix: for few input channels (the reference CNN's first
+ *            conv has C = 1, where im2col's K = 9 leaves the GEMM idle).
+ *   winograd F(2x2, 3x3): 3x3 stride-1 only. Per 4x4 input tile
+ *            V = B^T d B, per filter U = G g G^T, 16 GEMMs M_e = U_e V_e
+ *            over all tiles of the batch, Y = A^T M A: 16 multiplies per 4
+ *            outputs instead of 36. Float error grows a little (the
+ *            transforms add and subtract before the products); the tests
+ *            allow 1e-4 relative to the largest |y|.
+ *
+ * The choice is made when a conv node is built (its shape function) and
+ * kept in the node (nd->conv_algo); the scratch it needs is reserved then.
+ * Order: al_conv_force (tests, benches), then the environment variable
+ * AL_CONV=im2col|direct|winograd, then the cost model (al_conv_choose's
+ * comment). A forced kernel that does not apply to a shape (winograd on a
+ * 5x5) falls back to the cost model's choice for that node. Backward always
+ * uses im2col. */
+
+
+typedef enum al_conv_algo {
+    AL_CONV_AUTO = -1,
+    AL_CONV_IM2COL = 0,
+    AL_CONV_DIRECT,
+    AL_CONV_WINOGRAD,
+    AL_CONV_NALGOS
+} al_conv_algo;
+
+const char *al_conv_algo_name(al_conv_algo a);
+/* -1 for an unknown name. */
+int al_conv_algo_from_name(const char *name);
+int al_conv_algo_applies(al_conv_algo a, int k, int s);
+/* Process-wide override for nodes built from now on; AL_CONV_AUTO clears. */
+void al_conv_force(al_conv_algo a);
+/* The kernel for a conv of this shape: input [C,H,W], F filters k x k,
+ * stride s, padding p. */
+al_conv_algo al_conv_choose(int C, int H, int W, int F, int k, int s, int p);
+
+/* direct: one sample, x [C,H,W], w [F,C,k,k], b [F] or NULL, y [F,Ho,Wo]. */
+void al_conv_direct(const float *x, int C, int H, int W, const float *w, const float *b, int F, int k, int s, int p,
+                    float *y);
+
+/* winograd: tiles of 2x2 outputs, th x tw = ceil(Ho/2) x ceil(Wo/2) per
+ * sample. Scratch: U [16][F][C] (fixed), V [16][C][n*T] and M [16][F][n*T]
+ * with T = th*tw (per sample). */
+size_t al_winograd_tiles(int Ho, int Wo);
+/* U[e][f][c] = (G w[f][c] G^T)[e] for a 3x3 weight w [F,C,3,3]. */
+void al_winograd_filter(const float *w, int F, int C, float *U);
+/* One sample's tiles into V[e][c][t0 + t], rows ldv floats apart. */
+void al_winograd_input(const float *x, int C, int H, int W, int p, int Ho, int Wo, float *V, long ldv, long t0);
+/* One sample's outputs from M[e][f][t0 + t]: y [F,Ho,Wo] (+ b[f]). */
+void al_winograd_output(const float *M, long ldm, long t0, int F, int Ho, int Wo, const float *b, float *y);
+
+/* ---- int8 ---------------------------------------------------------------------- */
+/* int8 kernels for the quantized frozen part (src/compile/quant.c).
+ *
+ * The GEMM is in dot-product form: both operands are row-major with K
+ * contiguous, which is how the quantized weights are stored ([F, C*k*k],
+ * [out, in]) and how the quantized activations are written (one row per
+ * dense row, one row per output pixel for conv, see al_im2row_i8):
+ *
+ *   C[i*ldc + j] = sum_{p<K} A[i*lda + p] * B[j*ldb + p]      int32
+ *
+ * A holds activations (M rows), B weights (N rows). Values must lie in
+ * [-127, 127] (the quantizers never produce -128) and K <= AL_I8_KMAX, so no
+ * sum can overflow int32 on any variant, and every variant returns exactly
+ * the reference's integers.
+ *
+ * bsum[j] = sum_p B[j*ldb + p] (al_i8_rowsums) may be passed by callers that
+ * keep it with the weights: the VNNI variant needs it (it computes
+ * (a + 128) * b with vpdpbusd and subtracts 128 * bsum); NULL makes it
+ * compute the sums itself.
+ *
+ * Variants: ref (plain C), avx2 (int16-widened vpmaddwd), vnni (AVX-512
+ * VNNI vpdpbusd), neon (vmull_s8 + vpadalq_s16, aarch64). The best for the
+ * CPU is picked at the first call; AL_I8GEMM=ref|avx2|vnni|neon overrides
+ * it, al_i8_force (tests, benchmarks) overrides both. */
+
+
+#include <stdint.h>
+
+#define AL_I8_KMAX 65536 /* 65536 * 255 * 127 < 2^31 */
+
+typedef enum al_i8_variant {
+    AL_I8_AUTO = -1,
+    AL_I8_REF = 0,
+    AL_I8_AVX2,
+    AL_I8_VNNI,
+    AL_I8_NEON,
+    AL_I8_NVARIANTS
+} al_i8_variant;
+
+int al_i8_available(al_i8_variant v);
+/* 0 (nothing changes) when v is not available; AL_I8_AUTO restores the
+ * automatic choice. Process-wide, not for concurrent use. */
+int al_i8_force(al_i8_variant v);
+al_i8_variant al_i8_current(void);
+const char *al_i8_variant_name(al_i8_variant v);
+
+/* Threads split the rows of A statically (whole 4-row tiles), so the result
+ * is the same for any thread count (it is exact anyway). */
+void al_i8gemm(al_pool *pool, int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb,
+               const int32_t *bsum, int32_t *C, int ldc);
+void al_i8gemm_ref(int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb, int32_t *C, int ldc);
+void al_i8_rowsums(const int8_t *B, int N, int K, int ldb, int32_t *out);
+
+/* Symmetric quantization of n floats with one scale: s = max|x| / 127
+ * (1 when x is all zero), q = round(x / s) in [-127, 127]. Returns s. */
+float al_quantize_row_i8(const float *x, long n, int8_t *q);
+
+/* im2col for int8 in row form: one row of C*k*k values (c, ky, kx) per
+ * output pixel (oy, ox), rows ldrow bytes apart, zeros in the padding. The
+ * transpose of al_im2col's column matrix, so a conv is
+ * out[P, F] = rows[P, CKK] . W[F, CKK]^T in the dot-product GEMM. */
+void al_im2row_i8(const int8_t *x, int C, int H, int W, int k, int s, int p, int8_t *rows, long ldrow);
+
+/* The variants' range functions (the driver calls them on a block of rows). */
+void al_i8gemm_avx2(int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb, int32_t *C, int ldc);
+void al_i8gemm_vnni(int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb, const int32_t *bsum,
+                    int32_t *C, int ldc);
+void al_i8gemm_neon(int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb, int32_t *C, int ldc);
+
+/* ---- implicit-GEMM "same" conv (int8_conv_avx512_vnni.c) --------------------------
+ * For stride 1, 2p = k - 1 (Ho = H, Wo = W), per sample, on AVX-512 VNNI:
+ * the quantizer writes the image as xq4 [C4 = ceil(C/4), P = H*W] words
+ * (byte j of word (cb, q) = q(x[4cb + j][q]) + 128), and the GEMM reads its
+ * operands from xq4 shifted per tap under masks, with no im2row; the
+ * epilogue writes y [F, P] = acc * (sx * sw[f]) + b[f] (and ReLU) directly.
+ * Bitwise the reference path's results. Weights are packed once
+ * (al_i8conv_pack_weights) as words [ceil(F/8)][k*k][C4][8], byte j of
+ * word (fb, t, cb, r) = w[8fb + r][(4cb + j) * k*k + t], 0 past F and C. */
+#define AL_I8C_MR 8
+#if defined(__x86_64__) || defined(_M_X64)
+#define AL_I8_HAVE_VNNI 1 /* the VNNI kernel files are built on x86-64 only */
+#endif
+#define AL_I8C_MASKS_MAX 4096 /* k*k * ceil(P/16) mask words per call */
+
+typedef struct al_i8conv_args {
+    const uint32_t *xq4;    /* [C4, P] */
+    const uint32_t *wpack;  /* al_i8conv_pack_weights */
+    const uint16_t *masks;  /* [k*k][nb] (al_i8conv_masks) */
+    const int32_t *rowsum;  /* [F] sum_k w[f][k] */
+    const float *sw, *bias; /* [F]; bias may be NULL */
+    float sx;               /* the sample's activation scale */
+    int C4, H, W, k, F, nb, relu;
+    float *y; /* [F, P] */
+} al_i8conv_args;
+
+/* 1 when the shape takes the implicit-GEMM path (any C and F). */
+int al_i8conv_same_applies(int C, int H, int W, int k, int s, int p);
+size_t al_i8conv_wpack_words(int F, int C, int k);
+void al_i8conv_pack_weights(const int8_t *w, int F, int C, int k, uint32_t *dst);
+/* m[t*nb + b], bit l: pixel q = 16b + l exists and its tap-t input pixel is
+ * inside the image. Returns nb = ceil(H*W/16). */
+int al_i8conv_masks(int H, int W, int k, uint16_t *m);
+float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_t *xq4);
+/* Filter blocks [fb0, fb1) of 8 (a thread's static share). */
+void al_i8conv_same_vnni(const al_i8conv_args *a, int fb0, int fb1);
+
+/* ---- dense with packed weights (int8_avx512_vnni.c) ----------------------------------
+ * y [M, N] = (xq . W^T) * (sx[r] * sw[j]) + b[j], bitwise the reference
+ * path's. xq: M rows of K4 = ceil(K/4) words, the row's bytes q + 128
+ * (al_i8_quantize_row_u8_vnni); wpack: words [ceil(N/16)][K4][16], byte j of
+ * word (jb, p, l) = w[16jb + l][4p + j], 0 past N and K
+ * (al_i8dense_pack_weights). */
+typedef struct al_i8dense_args {
+    const uint32_t *xq, *wpack;
+    const int32_t *rowsum;
+    const float *sx, *sw, *bias; /* [M], [N], [N] or NULL */
+    int M, N, K;
+    float *y;
+} al_i8dense_args;
+
+size_t al_i8dense_wpack_words(int N, int K);
+void al_i8dense_pack_weights(const int8_t *w, int N, int K, uint32_t *dst);
+/* Quantizes a row as al_quantize_row_i8 and stores q + 128, padded with
+ * 128 to a whole number of words; returns the scale. */
+float al_i8_quantize_row_u8_vnni(const float *x, int K, uint8_t *q);
+/* Column blocks [jb0, jb1) of 16, jb0 and jb1 multiples of 4 (or jb1 the
+ * last block + 1). */
+void al_i8dense_vnni(const al_i8dense_args *a, int jb0, int jb1);
+
+/* ---- exp, sigmoid, tanh for element-wise loops ------------------------------ */
+/* exp, sigmoid and tanh in float for element-wise kernels (internal).
+ *
+ * al_expf_poly: x = n ln2 + r, |r| <= ln2/2 (ln2 split in two so n ln2 is
+ * exact), a degree-6 polynomial for e^r (minimax coefficients, as in
+ * Cephes' expf), 2^n built in the exponent bits. Within 2 ulp of expf on
+ * [-87.3, 88]; below -87.3 it returns ~1e-38 instead of a denormal or 0
+ * (no sum or ratio here can see the difference); NaN stays NaN. No branches
+ * and no libm, so loops calling these vectorize: build the caller with
+ * -fno-trapping-math (CMakeLists.txt), else the compiler keeps the selects
+ * as branches. */
+
+#include <stdint.h>
+#include <string.h>
+
+static inline float al_expf_poly(float xin) {
+    /* clamped so the int conversion is defined (NaN compares false, becomes
+     * -87.3, and is put back at the end) */
+    float x = xin > -87.3f ? xin : -87.3f;
+    x = x < 88.0f ? x : 88.0f;
+    float fx = x * 1.44269504088896341f + 0.5f;
+    int32_t n = (int32_t)fx; /* truncation; made a floor for negative fx */
+    n -= (float)n > fx;
+    float fn = (float)n;
+    float r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = (n + 127) * (1 << 23);
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return xin != xin ? xin : p * two_n;
+}
+
+/* 1 / (1 + e^-z): saturates cleanly at both ends. */
+static inline float al_sigmoidf_poly(float z) { return 1.0f / (1.0f + al_expf_poly(-z)); }
+
+/* tanh z = 1 - 2 / (e^2z + 1): exact limits +-1; near 0 the absolute error
+ * is a few 1e-8 (so the relative error of a tiny tanh is larger than
+ * tanhf's, which no gradient here notices). */
+static inline float al_tanhf_poly(float z) { return 1.0f - 2.0f / (al_expf_poly(2.0f * z) + 1.0f); }
+
+#endif /* AL_KERNELS_H */

@@ -1,0 +1,291 @@
+/* The layers level (src/layers): one file per operator, each a vtable
+ * (shape, init, forward, backward, macs); the node that holds a layer's
+ * configuration, weights and planned buffers; the softmax cross-entropy
+ * loss; and the int8 forward of a frozen quantized dense or conv node.
+ * Calls kernels and core. */
+#ifndef AL_LAYERS_H
+#define AL_LAYERS_H
+
+#include "kernels/kernels.h"
+
+/* ---- layers (src/layers) ------------------------------------------------------ */
+
+typedef enum al_layer_type {
+    AL_L_DENSE = 0,
+    AL_L_CONV2D,
+    AL_L_DWCONV2D,
+    AL_L_MAXPOOL,
+    AL_L_AVGPOOL,
+    AL_L_GAP,
+    AL_L_BATCHNORM,
+    AL_L_RELU,
+    AL_L_RELU6,
+    AL_L_TANH,
+    AL_L_SIGMOID,
+    AL_L_DROPOUT,
+    AL_L_FLATTEN,
+    AL_L_EMBEDDING,
+    AL_L_LSTM,
+    AL_L_ADD,
+    AL_L_COUNT
+} al_layer_type;
+
+/* The hyper-parameters of one layer. Unused fields are 0. What each layer
+ * reads is documented in its file and in docs/SPEC.md. */
+typedef struct al_layer_cfg {
+    al_layer_type type;
+    int units;     /* dense: outputs; conv: filters; lstm: hidden; embedding: dim */
+    int k;         /* conv/pool kernel size (square) */
+    int stride;    /* conv/pool stride (0 means: conv 1, pool k) */
+    int pad;       /* conv/pool zero padding */
+    int vocab;     /* embedding: number of token ids */
+    int src;       /* add: index of the node whose output is added (earlier node) */
+    int bias;      /* dense/conv: 1 = has bias (the default) */
+    float rate;    /* dropout probability */
+    float eps;     /* batchnorm epsilon (default 1e-5) */
+    float momentum;/* batchnorm running-average momentum (default 0.1, PyTorch's) */
+    int act;       /* dense/conv: activation fused after the bias (al_act; the compiler's fusion) */
+    int rank;      /* lstm: W_hh stored as U [4H, rank] V [rank, H]; 0 = full (src/layers/lstm.c) */
+} al_layer_cfg;
+
+/* Activations a dense or conv layer can apply in place after its bias
+ * (spec option act=relu|relu6). Backward multiplies dy by the derivative,
+ * read from the output y as the separate layers do (src/layers/act_fused.c). */
+typedef enum al_act { AL_ACT_NONE = 0, AL_ACT_RELU, AL_ACT_RELU6, AL_ACT_COUNT } al_act;
+const char *al_act_name(int act); /* "relu", "relu6"; NULL for none or unknown */
+/* y[0..k) = act(y), in place; split over the pool when large. */
+void al_act_forward(al_pool *pool, int act, float *y, size_t k);
+/* out[j] = dy[j] * act'(from y[j]); out may be dy's buffer only when not const elsewhere. */
+void al_act_backward(al_pool *pool, int act, const float *y, const float *dy, float *out, size_t k);
+/* The same on one contiguous slice, on the calling thread (inside a task). */
+void al_act_apply(int act, float *y, size_t k);
+
+#define AL_MAX_PARAMS 6
+
+/* A named weight tensor of a node. `g` is NULL for state that is saved but not
+ * trained (batch-norm running statistics). */
+typedef struct al_param {
+    const char *name; /* "weight", "bias", "running_mean", ... (static string) */
+    int ndim;         /* 1..4 */
+    int dims[4];      /* PyTorch's layout, e.g. conv [F, C, k, k], dense [out, in] */
+    size_t n;         /* number of floats */
+    float *w;
+    float *g;         /* gradient, accumulated by backward; NULL for state */
+    int is_state;     /* 1: not trained (no gradient, no optimizer) */
+} al_param;
+
+typedef struct al_node al_node;
+typedef struct al_exec al_exec;
+
+/* What a layer needs while it runs: threads, a seeded RNG stream (dropout),
+ * scratch memory, and whether this is a training pass. */
+struct al_exec {
+    al_pool *pool;
+    al_rng *rng;
+    int training;
+    float *ws;       /* scratch of at least node->ws_fixed + n * node->ws_per_sample floats */
+};
+
+/* One vtable per layer type. Shapes are per sample; n is the batch size.
+ * x: n * numel(in) floats; y: n * numel(out) floats.
+ *  shape:    validate cfg and `in`, set nd->out, declare params (name, dims,
+ *            is_state) and the aux / scratch sizes. No allocation.
+ *  init:     initialise weights (PyTorch's default init for the twin layer).
+ *  forward:  compute y; in training mode save what backward needs in nd->aux.
+ *  backward: given dy, accumulate weight gradients when nd->trainable and
+ *            write dx when dx != NULL (dx is overwritten, not accumulated).
+ *  macs:     forward multiply-accumulates per sample. */
+typedef struct al_layer_vt {
+    const char *name;
+    al_status (*shape)(al_node *nd, const al_shape *in);
+    void (*init)(al_node *nd, al_rng *rng);
+    al_status (*forward)(al_node *nd, const al_exec *e, const float *x, float *y, int n);
+    void (*backward)(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy, float *dx,
+                     int n);
+    uint64_t (*macs)(const al_node *nd);
+} al_layer_vt;
+
+struct al_node {
+    al_layer_cfg cfg;
+    const al_layer_vt *vt;
+    int index;
+    int trainable;       /* 0: frozen (no weight gradient; batchnorm uses running stats) */
+    al_shape in, out;
+    al_param params[AL_MAX_PARAMS];
+    int nparams;
+    size_t aux_per_sample, aux_fixed; /* floats kept from forward for backward */
+    size_t ws_per_sample, ws_fixed;   /* scratch floats during forward/backward */
+    float *aux;          /* aux_fixed + maxbatch * aux_per_sample floats */
+    int maxbatch;        /* batch the model is planned for */
+    /* Residual add: the other operand and where its gradient accumulates. */
+    const float *x2;
+    float *dx2;          /* accumulate (+=) into it; NULL when not needed */
+    /* Recurrent state carried between calls (LSTM truncated BPTT): h and c
+     * of the last step, maxbatch * units each; see al_model_reset_state. */
+    float *state;
+    int carry_state;
+    /* This node's scratch (e->ws for its forward and backward), placed by
+     * the memory planner (src/compile/memplan.h). */
+    float *ws;
+    /* int8 weights of a quantized frozen dense/conv node, or NULL
+     * (src/compile/quant.h; owned by the node, freed with the model). */
+    struct al_qnode *q;
+    /* conv: the forward kernel chosen by shape (al_conv_algo). */
+    int conv_algo;
+};
+
+/* Returns the vtable for a type, or NULL. Names are the spec keywords. */
+const al_layer_vt *al_layer_vtable(al_layer_type t);
+int al_layer_type_from_name(const char *name, al_layer_type *out);
+const char *al_layer_type_name(al_layer_type t);
+
+/* Helper for layers: declare param slot i with a full shape. */
+void al_node_param(al_node *nd, int i, const char *name, int ndim, const int *dims, int is_state);
+
+/* The geometry of a conv node (input [C,H,W], F filters k x k, stride s,
+ * padding p, output [F,Ho,Wo]; P = Ho*Wo output pixels, CKK = C*k*k rows of
+ * the column matrix), shared by the float and the int8 forward. */
+typedef struct al_conv_geom {
+    int C, H, W, F, k, s, p, Ho, Wo;
+    long P, CKK;
+} al_conv_geom;
+static inline al_conv_geom al_conv_geometry(const al_node *nd) {
+    al_conv_geom g;
+    g.C = nd->in.d[0];
+    g.H = nd->in.d[1];
+    g.W = nd->in.d[2];
+    g.F = nd->cfg.units;
+    g.k = nd->cfg.k;
+    g.s = nd->cfg.stride > 0 ? nd->cfg.stride : 1;
+    g.p = nd->cfg.pad;
+    g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
+    g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
+    g.P = (long)g.Ho * g.Wo;
+    g.CKK = (long)g.C * g.k * g.k;
+    return g;
+}
+
+/* ---- loss (src/layers/softmax_ce.c) ----------------------------------------- */
+
+/* Softmax cross-entropy over rows of k logits. Targets < 0 are ignored.
+ * Returns the summed loss over counted rows in *loss_sum, their count in
+ * *count, correct argmax count in *correct; writes dlogits = (softmax -
+ * onehot) * scale for counted rows, 0 for ignored rows (dlogits may be NULL). */
+void al_softmax_ce(const float *logits, const int32_t *targets, int rows, int k, float scale, float *dlogits,
+                   double *loss_sum, long *count, long *correct);
+/* The same with rows split over the pool's threads (the loss summed per
+ * thread, then in thread order: deterministic for a thread count). */
+void al_softmax_ce_pool(al_pool *pool, const float *logits, const int32_t *targets, int rows, int k, float scale,
+                        float *dlogits, double *loss_sum, long *count, long *correct);
+/* sum over j < k of exp(z[j] - mx), in softmax's arithmetic (float terms,
+ * double blocks; AVX-512 when the CPU has it). */
+double al_softmax_expsum(const float *z, int k, float mx);
+/* The largest of z[0..k) and the first index holding it (softmax's row maximum). */
+float al_row_max(const float *z, int k, int *argmax);
+
+/* ---- the int8 forward of frozen dense/conv nodes (src/layers/quant_forward.c) -- */
+
+/* int8 weights of a node (docs/COMPILE.md, "int8"): installed by the model
+ * level (al_quant_install) or the cloud's quantizer; owned by the node. */
+struct al_qnode {
+    int N, K;        /* output channels (rows of w); inputs per channel (in, or C*k*k) */
+    int8_t *w;       /* N x K, row-major (PyTorch's weight layout, flattened) */
+    float *scale;    /* N */
+    int32_t *rowsum; /* N: sum_k w[c][k], for the VNNI kernel */
+    uint32_t *wpack; /* w packed for the VNNI kernels (kernels.h, int8): dense
+                      * always, conv when al_i8conv_same_applies; else NULL */
+};
+void al_qnode_free(struct al_qnode *q);
+/* Floats of scratch per sample the int8 forward of nd needs. */
+size_t al_quant_ws_per_sample(const al_node *nd);
+/* The int8 forward of a dense or conv node with nd->q (the layers' forward
+ * calls it for frozen quantized nodes). */
+al_status al_quant_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n);
+
+/* ---- helpers of the small layers ------------------------------------------ */
+/* Helpers shared by the small layers (pools, activations, dropout, batch norm,
+ * embedding): a parallel loop over [0, n) with a static split, and the window
+ * geometry of 2-D pooling. Internal to src/layers. */
+
+
+/* Below this many floats of work a loop runs on the calling thread: waking
+ * the pool costs more than it saves. */
+#define AL_PAR_MIN_WORK 32768
+
+/* fn(arg, lo, hi) processes items [lo, hi). */
+typedef void (*al_range_fn)(void *arg, long lo, long hi);
+
+typedef struct al_par_args {
+    al_range_fn fn;
+    void *arg;
+    long n;
+} al_par_args;
+
+static void al_par_task(void *va, int ith, int nth) {
+    const al_par_args *a = va;
+    long lo, hi;
+    al_split(a->n, ith, nth, &lo, &hi);
+    if (lo < hi) a->fn(a->arg, lo, hi);
+}
+
+/* Runs fn over [0, n) items split statically over the pool's threads.
+ * `work` (floats touched in total) decides whether threads pay. Every item
+ * is processed by exactly one thread in the same way, so results never
+ * depend on the thread count. */
+static inline void al_par_for(al_pool *pool, long n, size_t work, al_range_fn fn, void *arg) {
+    if (n <= 0) return;
+    if (!pool || al_pool_size(pool) == 1 || work < AL_PAR_MIN_WORK || n == 1) {
+        fn(arg, 0, n);
+        return;
+    }
+    al_par_args a = {fn, arg, n};
+    al_pool_run(pool, al_par_task, &a);
+}
+
+/* ---- 2-D pooling geometry -------------------------------------------------- */
+
+/* Input [C,H,W], square window k, stride s, zero/-inf padding p on every
+ * side; output [C,OH,OW] with OH = floor((H + 2p - k) / s) + 1 (PyTorch's
+ * floor mode). */
+typedef struct al_pool_geom {
+    int C, H, W, k, s, p, OH, OW;
+} al_pool_geom;
+
+/* Validates a pool layer's cfg against its input, normalises stride 0 to k,
+ * sets nd->out and fills *g. `name` prefixes the messages. */
+static al_status al_pool_geom_init(const char *name, al_node *nd, const al_shape *in, al_pool_geom *g) {
+    al_layer_cfg *c = &nd->cfg;
+    if (in->ndim != 3)
+        return al_error(AL_ESHAPE, "%s: input must be [C,H,W], got %d dimension(s)", name, in->ndim);
+    if (c->k < 1) return al_error(AL_EINVAL, "%s: kernel size must be positive, got %d", name, c->k);
+    if (c->stride == 0) c->stride = c->k;
+    if (c->stride < 1) return al_error(AL_EINVAL, "%s: stride must be positive, got %d", name, c->stride);
+    /* PyTorch's rule; it also guarantees every window holds a real element */
+    if (c->pad < 0 || c->pad > c->k / 2)
+        return al_error(AL_EINVAL, "%s: padding %d must be in 0..%d (at most half of kernel %d)", name, c->pad,
+                        c->k / 2, c->k);
+    int ph = in->d[1] + 2 * c->pad, pw = in->d[2] + 2 * c->pad;
+    if (c->k > ph || c->k > pw)
+        return al_error(AL_ESHAPE, "%s: kernel %d larger than padded input %dx%d", name, c->k, ph, pw);
+    g->C = in->d[0];
+    g->H = in->d[1];
+    g->W = in->d[2];
+    g->k = c->k;
+    g->s = c->stride;
+    g->p = c->pad;
+    g->OH = (ph - c->k) / c->stride + 1;
+    g->OW = (pw - c->k) / c->stride + 1;
+    nd->out.ndim = 3;
+    nd->out.d[0] = g->C;
+    nd->out.d[1] = g->OH;
+    nd->out.d[2] = g->OW;
+    return AL_OK;
+}
+
+static inline al_pool_geom al_pool_geom_of(const al_node *nd) {
+    al_pool_geom g = {nd->in.d[0], nd->in.d[1], nd->in.d[2], nd->cfg.k,
+                      nd->cfg.stride, nd->cfg.pad, nd->out.d[1], nd->out.d[2]};
+    return g;
+}
+
+#endif /* AL_LAYERS_H */

@@ -1,0 +1,377 @@
+/* The model level (src/model): the model (its nodes, weights, planned
+ * buffers), the spec language, the memory planner, the int8 runtime
+ * (installing and copying a node's int8 weights), the GGUF container and
+ * model files. Calls layers, kernels and core. */
+#ifndef AL_MODEL_H
+#define AL_MODEL_H
+
+#include "layers/layers.h"
+
+#include <stdio.h>
+
+/* ---- model (src/model) ---------------------------------------------------------- */
+
+#define AL_MAX_NODES 64
+#define AL_MAX_META 32
+
+struct al_model {
+    al_shape in;               /* per-sample input shape */
+    int input_tokens;          /* 1: the input holds token ids (embedding first) */
+    int nnodes;
+    al_node nodes[AL_MAX_NODES];
+    int first_trainable;
+    char *spec;                /* canonical spec */
+    /* parameters: one block for weights, one for gradients */
+    float *wblock, *gblock;
+    size_t nweights;
+    /* planned buffers for a batch (al_model_plan) */
+    int maxbatch;
+    char *plan_block;
+    float **act;               /* act[i]: output of node i (maxbatch * numel(out)) */
+    float **dact;              /* dact[i]: gradient w.r.t. act[i], or NULL */
+    float *ws;                 /* shared scratch */
+    size_t ws_n;
+    al_rng rng;                /* dropout stream */
+    int want_input_grad;       /* tests: backward also computes d(loss)/d(input) */
+    float *dinput;             /* maxbatch * numel(in) when planned with want_input_grad */
+    float **dside;             /* dside[i]: gradient arriving at node i through an add */
+    float *dside_input;        /* same for the model input */
+    /* memory planner (src/compile/memplan.h): plan_naive = 1 asks for the
+     * layout without liveness (comparisons, tests); plan_lowest is the lowest
+     * backward node the current plan supports. */
+    int plan_naive;
+    int plan_lowest;
+    char *meta_key[AL_MAX_META];
+    char *meta_val[AL_MAX_META];
+    int nmeta;
+};
+
+/* Builds from parsed layer configs (validates and infers shapes). */
+al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n,
+                         al_model **out);
+al_status al_spec_parse(const char *spec, al_shape *in, int *input_tokens, al_layer_cfg *layers, int max,
+                        int *n);
+/* The spec of a built-in architecture ("refcnn", "reflm", "mlp"), or NULL. */
+const char *al_spec_builtin(const char *name);
+/* Writes the canonical spec for the model (al_malloc'd). */
+char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n);
+void al_model_init_weights(al_model *m, uint64_t seed);
+/* Allocates activations, gradients and scratch for batches up to maxbatch
+ * (no-op when already planned for at least that). */
+al_status al_model_plan(al_model *m, int maxbatch);
+/* The bytes al_model_plan(m, maxbatch) would allocate, without allocating
+ * (memory budgets); 0 for a bad batch. */
+size_t al_model_plan_bytes(const al_model *m, int maxbatch);
+/* The same for the model as al_model_freeze(m, freeze) would leave it
+ * (the plan depends on how far backward reaches); freeze < 0: as it is. */
+size_t al_model_plan_bytes_at(const al_model *m, int maxbatch, int freeze);
+/* Frees the planned block (the next forward or al_model_plan re-plans), so a
+ * model planned for a larger batch can be planned smaller. */
+void al_model_release_plan(al_model *m);
+/* Forward over nodes [from, nnodes): x is the input of node `from` (the
+ * model input when from == 0). Returns the output buffer (owned by the model). */
+al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const float *x, int n, int training,
+                                const float **y);
+/* Forward over nodes [from, to) only; the output is m->act[to - 1]. */
+al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n,
+                                 int training);
+/* Backward from dlogits (n * numel(out)); fills weight gradients of trainable
+ * nodes; stops below the lowest trainable node. `x` is the model input. */
+al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const float *dlogits, int n);
+void al_model_zero_grad(al_model *m);
+/* Zeroes the carried recurrent state (start of a new text stream). */
+void al_model_reset_state(al_model *m);
+void al_model_set_carry_state(al_model *m, int on);
+
+/* ---- model files (src/model/model_io.c) --------------------------------------- */
+/* al_model_load over n bytes in memory (borrowed; the fuzz target's entry). */
+al_status al_model_load_mem(const void *buf, size_t n, al_model **out);
+
+/* ---- the freeze point ------------------------------------------------------- */
+
+/* The freeze point K: nodes [0, K) are frozen, [K, n) trainable. It is
+ * resolved here and nowhere else: a caller's K >= 0 is taken as it is; a
+ * negative K (none given) means the model's default, its stored
+ * autlearn.freeze when that is a node number 0..n, else the architecture's
+ * default: the last node with trained weights (the output layer), chosen
+ * by measurement (README, "Choosing the freeze point"). */
+int al_model_resolve_freeze(const al_model *m, int freeze);
+int al_model_arch_freeze(const al_model *m);
+
+/* ---- the memory planner (src/model/memplan.c) --------------------------------- */
+/* The memory planner (device side: libc only). It lists every buffer a
+ * training step of a model needs at a batch size -- activations, their
+ * gradients, residual side gradients, each layer's saved state (aux) and
+ * scratch, the LSTM carried state, the input gradient -- with the steps
+ * during which each one holds a value, and gives each an offset in one
+ * arena so that buffers alive at the same time never share bytes. The model
+ * planner (model.c, al_model_plan) carves its block from this plan, so
+ * al_model_plan_bytes is the plan's total and the peak training memory is
+ * known before the first step. docs/COMPILE.md explains the schedule. */
+
+
+/* Schedule of one training step over n nodes with L the lowest node
+ * backward reaches (al_memplan_lowest):
+ *   forward of node i          at time i           (0 .. n-1)
+ *   backward of node i (i >= L) at time 2n-1-i      (n .. 2n-1-L)
+ * Buffers that outlive a step (LSTM state, the pointer tables) are alive
+ * over [0, AL_MEMPLAN_END]. Intervals are inclusive. */
+#define AL_MEMPLAN_END (2 * AL_MAX_NODES + 1)
+
+typedef enum al_membuf_kind {
+    AL_MB_TABLES = 0, /* the act/dact/dside pointer tables */
+    AL_MB_ACT,        /* act[i], output of node i */
+    AL_MB_DACT,       /* dact[i], gradient w.r.t. act[i] */
+    AL_MB_DSIDE,      /* dside[i], gradient reaching node i through an add */
+    AL_MB_AUX,        /* node i's aux: what forward keeps for backward */
+    AL_MB_STATE,      /* node i's carried recurrent state */
+    AL_MB_WS,         /* node i's scratch (-1: one scratch shared by all, naive plan) */
+    AL_MB_DINPUT,     /* gradient w.r.t. the model input (want_input_grad) */
+    AL_MB_DSIDE_INPUT /* gradient reaching the input through an add */
+} al_membuf_kind;
+
+typedef struct al_membuf {
+    al_membuf_kind kind;
+    int node;         /* node index; -1 for model-wide buffers */
+    size_t bytes;     /* a multiple of 64 */
+    size_t offset;    /* from the arena's start, a multiple of 64 */
+    int nlive;        /* 1 or 2 live intervals (scratch: its forward and its backward step) */
+    int t0[2], t1[2];
+} al_membuf;
+
+/* At most 6 buffers per node plus the model-wide ones. */
+#define AL_MEMPLAN_MAX (6 * AL_MAX_NODES + 4)
+
+typedef struct al_memplan {
+    int nbuf;
+    al_membuf buf[AL_MEMPLAN_MAX];
+    size_t total;     /* bytes of the arena: the peak */
+    size_t live_peak; /* the most bytes alive at one step: the bound no placement beats */
+    int lowest;       /* L the plan was made for */
+    int naive;        /* 1: every buffer alive all the time (the planner before liveness) */
+} al_memplan;
+
+/* The lowest node backward reaches: 0 with want_input_grad, else the lowest
+ * trainable node with trained weights, nnodes when there is none. */
+int al_memplan_lowest(const al_model *m);
+/* The same after al_model_freeze(m, freeze) (freeze < 0: as m stands). */
+int al_memplan_lowest_at(const al_model *m, int freeze);
+
+/* Lists the buffers of m at batch maxbatch and places them. naive = 1 gives
+ * the layout without liveness: one buffer per activation and gradient of
+ * every node, aux for every node, one shared scratch, laid end to end (what
+ * an uncompiled model would need; the comparison in autlearn info). */
+al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_memplan *p);
+/* The same for the model frozen at `freeze` (< 0: as it stands). */
+al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p);
+
+/* 0 when the plan is sound: every buffer lies inside total, and no two
+ * buffers whose live intervals intersect share a byte. Otherwise 1 with a
+ * description of the first conflict in why[cap]. */
+int al_memplan_check(const al_memplan *p, char *why, size_t cap);
+
+/* The buffer of (kind, node), or NULL. */
+const al_membuf *al_memplan_find(const al_memplan *p, al_membuf_kind kind, int node);
+
+/* ---- the int8 runtime (src/model/quant.c) ------------------------------------- */
+
+/* Installs int8 weights on frozen dense/conv node i: q is N x K, scale N
+ * (finite, > 0); sets the float weights to q * scale, so the float and the
+ * int8 path compute with the same weights. The quantizer (cloud) and model
+ * files (model_io.c) both go through it. */
+al_status al_quant_install(al_model *m, int i, const int8_t *q, const float *scale);
+/* Validates node i for int8 weights (dense or conv, frozen, K inputs per
+ * channel within the kernels' limit) and returns its weight matrix N x K. */
+al_status al_quant_check(const al_model *m, int i, int *N, int *K);
+/* Copies src's int8 weights into dst (same architecture; al_model_clone). */
+al_status al_quant_copy(al_model *dst, const al_model *src);
+/* Drops every node's int8 weights; the dequantized floats stay. */
+void al_dequantize(al_model *m);
+/* 1 when node i holds int8 weights. */
+int al_node_is_quantized(const al_model *m, int i);
+int al_model_quantized_count(const al_model *m);
+
+/* ---- GGUF (src/model/gguf.c) -------------------------------------------------- */
+/* A generic GGUF (version 3) reader and writer: typed key-value metadata and
+ * named tensors at aligned offsets, little-endian on every host. Model files
+ * (model_io.c) and checkpoints are built on it; the layout and the autlearn
+ * keys are documented in docs/FORMAT.md.
+ *
+ * Both sides add integrity: the writer always emits two uint32 keys,
+ * GGUF_KEY_CRC_HEADER (CRC-32 of bytes [0, data_start) with that key's own 4
+ * value bytes read as zero) and GGUF_KEY_CRC_DATA (CRC-32 of bytes
+ * [data_start, end of file)); the reader verifies them after a purely
+ * structural, bounds-checked parse and before anything else is interpreted.
+ *
+ * Ownership: strings and tensors handed out by the reader point into its
+ * buffer (gguf_str is NOT NUL-terminated) and live as long as the reader; a
+ * reader opened over caller memory borrows it. The writer copies keys, names
+ * and values, but only borrows tensor data until gguf_writer_save returns. */
+
+
+#include <stdio.h>
+
+#define GGUF_MAGIC 0x46554747u /* "GGUF" read as a little-endian uint32 */
+#define GGUF_VERSION 3u
+#define GGUF_DEFAULT_ALIGNMENT 32u
+#define GGUF_MAX_DIMS 4
+#define GGUF_MAX_NAME 64              /* tensor name bytes (ggml's limit) */
+#define GGUF_MAX_KEY 65535            /* key bytes (the spec's limit) */
+#define GGUF_MAX_STRING (1ull << 30)  /* any string value */
+#define GGUF_MAX_KV (1ull << 20)
+#define GGUF_MAX_TENSORS (1ull << 20)
+#define GGUF_MAX_ALIGNMENT 65536u
+
+#define GGUF_KEY_ALIGNMENT "general.alignment"
+#define GGUF_KEY_CRC_HEADER "autlearn.crc32"
+#define GGUF_KEY_CRC_DATA "autlearn.crc32_data"
+
+/* Metadata value types (the spec's numbering). */
+typedef enum gguf_type {
+    GGUF_T_U8 = 0,
+    GGUF_T_I8 = 1,
+    GGUF_T_U16 = 2,
+    GGUF_T_I16 = 3,
+    GGUF_T_U32 = 4,
+    GGUF_T_I32 = 5,
+    GGUF_T_F32 = 6,
+    GGUF_T_BOOL = 7,
+    GGUF_T_STRING = 8,
+    GGUF_T_ARRAY = 9,
+    GGUF_T_U64 = 10,
+    GGUF_T_I64 = 11,
+    GGUF_T_F64 = 12,
+    GGUF_T_COUNT
+} gguf_type;
+
+/* Tensor element types (ggml's numbering). Only these are known; a file with
+ * another type fails with AL_EUNSUPPORTED. Q8_0 is blocks of 32 elements:
+ * an f16 scale then 32 int8 (34 bytes), and ne[0] must be a multiple of 32. */
+enum {
+    GGML_T_F32 = 0,
+    GGML_T_F16 = 1,
+    GGML_T_Q8_0 = 8,
+    GGML_T_I8 = 24,
+    GGML_T_I16 = 25,
+    GGML_T_I32 = 26,
+    GGML_T_I64 = 27,
+    GGML_T_F64 = 28
+};
+
+const char *gguf_type_name(gguf_type t);
+const char *gguf_ggml_type_name(uint32_t t); /* "F32", ..., "?" */
+
+/* A string inside a file: pointer and length, not NUL-terminated. */
+typedef struct gguf_str {
+    const char *p;
+    size_t n;
+} gguf_str;
+int gguf_str_eq(gguf_str s, const char *c);
+
+/* ---- writer ------------------------------------------------------------------
+ * Collects KVs and tensors, then gguf_writer_save writes them in one go.
+ * Setters return a status, and the first failure is also remembered, so a
+ * caller may issue many setters and check only gguf_writer_save's result.
+ * Keys must be unique (AL_EINVAL otherwise). */
+typedef struct gguf_writer gguf_writer;
+
+/* alignment: a power of two up to GGUF_MAX_ALIGNMENT; 0 = the default 32.
+ * Emits GGUF_KEY_CRC_HEADER, GGUF_KEY_CRC_DATA and general.alignment. */
+al_status gguf_writer_new(uint32_t alignment, gguf_writer **out);
+void gguf_writer_free(gguf_writer *w);
+
+al_status gguf_set_u8(gguf_writer *w, const char *key, uint8_t v);
+al_status gguf_set_i8(gguf_writer *w, const char *key, int8_t v);
+al_status gguf_set_u16(gguf_writer *w, const char *key, uint16_t v);
+al_status gguf_set_i16(gguf_writer *w, const char *key, int16_t v);
+al_status gguf_set_u32(gguf_writer *w, const char *key, uint32_t v);
+al_status gguf_set_i32(gguf_writer *w, const char *key, int32_t v);
+al_status gguf_set_u64(gguf_writer *w, const char *key, uint64_t v);
+al_status gguf_set_i64(gguf_writer *w, const char *key, int64_t v);
+al_status gguf_set_f32(gguf_writer *w, const char *key, float v);
+al_status gguf_set_f64(gguf_writer *w, const char *key, double v);
+al_status gguf_set_bool(gguf_writer *w, const char *key, int v);
+al_status gguf_set_str(gguf_writer *w, const char *key, const char *v);
+/* An array of n numbers or bools of type elem, given as host values (bool:
+ * one byte each, 0 or 1). */
+al_status gguf_set_arr(gguf_writer *w, const char *key, gguf_type elem, const void *v, size_t n);
+al_status gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *v, size_t n);
+
+/* A tensor: ne[0] is the fastest-varying dimension (ggml order, the reverse
+ * of PyTorch's). `data` holds the elements as host values (F32: floats,
+ * I32: int32_t, ...; Q8_0: the raw blocks) and is read by gguf_writer_save. */
+al_status gguf_add_tensor(gguf_writer *w, const char *name, uint32_t ggml_type, int ndim, const uint64_t *ne,
+                          const void *data);
+
+/* Writes to `f` sequentially (no seeking; a pipe works). */
+al_status gguf_writer_write(gguf_writer *w, FILE *f);
+/* Atomic: writes "<path>.tmp.<pid>.<seq>" (mode 0600) in the target's
+ * directory, fflush + fsync, renames it over `path`, fsyncs the directory.
+ * On failure the temporary file is removed and `path` is untouched. */
+al_status gguf_writer_save(gguf_writer *w, const char *path);
+/* Removes "<path>.tmp.<pid>.<seq>" files whose process no longer exists
+ * (killed during a save; nobody will rename them). gguf_writer_save calls
+ * it before writing, so at most one temporary file per path outlives a
+ * crash, and only until the next save. */
+void gguf_remove_stale_temps(const char *path);
+
+/* ---- reader ------------------------------------------------------------------ */
+typedef struct gguf_reader gguf_reader;
+
+typedef struct gguf_tensor {
+    gguf_str name;
+    uint32_t type;          /* ggml type code */
+    int ndim;
+    uint64_t ne[GGUF_MAX_DIMS]; /* ne[0] fastest; unused dims are 1 */
+    uint64_t nelem;
+    uint64_t offset;        /* relative to the start of the data section */
+    size_t nbytes;
+    const unsigned char *data; /* little-endian bytes inside the reader's buffer */
+} gguf_tensor;
+
+#define GGUF_REQUIRE_CRC 1u /* fail (AL_EFORMAT) when the CRC keys are absent */
+
+/* Reads a whole regular file into one al_malloc'd buffer sized by fstat
+ * (the caller frees it with al_free). */
+al_status gguf_read_file(const char *path, void **buf, size_t *n);
+/* Parses and verifies `buf` (borrowed; must outlive the reader). */
+al_status gguf_reader_open_mem(const void *buf, size_t n, unsigned flags, gguf_reader **out);
+/* Reads the whole file with one allocation sized by fstat, then as above. */
+al_status gguf_reader_open_file(const char *path, unsigned flags, gguf_reader **out);
+void gguf_reader_free(gguf_reader *r);
+
+size_t gguf_num_kv(const gguf_reader *r);
+gguf_str gguf_kv_key(const gguf_reader *r, size_t i);
+gguf_type gguf_kv_type(const gguf_reader *r, size_t i);
+/* Index of `key`, or -1. */
+long gguf_find_kv(const gguf_reader *r, const char *key);
+
+/* Typed getters: AL_EFORMAT with the key in the message when the key is
+ * missing or has another type (no conversions), or a bool is not 0/1. */
+al_status gguf_get_u8(const gguf_reader *r, const char *key, uint8_t *v);
+al_status gguf_get_i8(const gguf_reader *r, const char *key, int8_t *v);
+al_status gguf_get_u16(const gguf_reader *r, const char *key, uint16_t *v);
+al_status gguf_get_i16(const gguf_reader *r, const char *key, int16_t *v);
+al_status gguf_get_u32(const gguf_reader *r, const char *key, uint32_t *v);
+al_status gguf_get_i32(const gguf_reader *r, const char *key, int32_t *v);
+al_status gguf_get_u64(const gguf_reader *r, const char *key, uint64_t *v);
+al_status gguf_get_i64(const gguf_reader *r, const char *key, int64_t *v);
+al_status gguf_get_f32(const gguf_reader *r, const char *key, float *v);
+al_status gguf_get_f64(const gguf_reader *r, const char *key, double *v);
+al_status gguf_get_bool(const gguf_reader *r, const char *key, int *v);
+al_status gguf_get_str(const gguf_reader *r, const char *key, gguf_str *v);
+/* The string value of KV i (AL_EFORMAT if it is not a string). */
+al_status gguf_kv_str(const gguf_reader *r, size_t i, gguf_str *v);
+/* Arrays: element type and length; then the elements as host values into
+ * dst (cap elements; AL_ERANGE when the array is longer), or string j. */
+al_status gguf_get_arr_info(const gguf_reader *r, const char *key, gguf_type *elem, uint64_t *n);
+al_status gguf_get_arr(const gguf_reader *r, const char *key, gguf_type elem, void *dst, size_t cap, size_t *n);
+al_status gguf_get_arr_str(const gguf_reader *r, const char *key, size_t j, gguf_str *v);
+
+size_t gguf_num_tensors(const gguf_reader *r);
+const gguf_tensor *gguf_tensor_at(const gguf_reader *r, size_t i);
+const gguf_tensor *gguf_find_tensor(const gguf_reader *r, const char *name); /* NULL if absent */
+/* Decodes an F32 tensor of exactly n elements into host floats (bit-exact). */
+al_status gguf_tensor_read_f32(const gguf_tensor *t, float *dst, size_t n);
+
+#endif /* AL_MODEL_H */
