@@ -93,7 +93,7 @@ static al_status retrain(job *j, al_model *m) {
     al_train_config tc;
     al_train_report tr;
     if (!j->text) {
-        al_sim_train_config(&tc, &j->c, j->epochs, j->lr, j->c.seed + 77);
+        al_train_recipe_image(&tc, j->c.batch, j->epochs, j->lr, j->c.seed + 77);
         tc.progress = on_epoch;
         tc.progress_user = j;
         al_trainer *t = NULL;
@@ -104,7 +104,7 @@ static al_status retrain(job *j, al_model *m) {
         al_dataset *d = NULL;
         st = al_text_windows(j->tc->pub->v, j->tc->pub->n, m->in.d[0], j->c.batch, al_model_output_shape(m).shape[1],
                              &d, NULL);
-        al_sim_lm_train_config(&tc, &j->c, j->epochs, j->lr, j->c.seed + 77);
+        al_train_recipe_text(&tc, j->c.batch, j->epochs, j->lr, j->c.seed + 77);
         tc.progress = on_epoch;
         tc.progress_user = j;
         if (!st) st = al_lm_train(m, j->pool, d, &tc, &tr);

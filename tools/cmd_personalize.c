@@ -407,7 +407,7 @@ static int personalize_image(int argc, char **argv) {
     if (freeze < 0) freeze = cli_model_freeze(m);
     al_personalize_config pc;
     al_personalize_config_default(&pc);
-    al_sim_train_config(&pc.train, &c, c.epochs, c.lr, c.seed + 1000 + (uint64_t)user);
+    al_train_recipe_image(&pc.train, c.batch, c.epochs, c.lr, c.seed + 1000 + (uint64_t)user);
     pc.freeze = freeze;
     pc.aug_variants = c.aug_variants;
     pc.label_prior = c.label_prior;

@@ -71,6 +71,13 @@ double al_optim_clip(al_optim *o, double clip);
  *          the post-warm-up steps done, (step - warmup) / (total - warmup). */
 double al_sched_lr(const al_train_config *c, long long step, long long per_epoch, long long total);
 
+/* The two training recipes of the device (and of the scenarios that
+ * simulate it), on top of al_train_config_default:
+ *  image: SGD with momentum 0.9, cosine schedule;
+ *  text:  Adam, cosine schedule, gradient clipping at norm 1. */
+void al_train_recipe_image(al_train_config *t, int batch, int epochs, double lr, uint64_t seed);
+void al_train_recipe_text(al_train_config *t, int batch, int epochs, double lr, uint64_t seed);
+
 /* ---- the trainer (src/train/trainer.c); here so checkpoints can reach its state */
 
 /* Where a run stands: with the weights, optimizer and model streams, all a

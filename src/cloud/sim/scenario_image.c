@@ -182,17 +182,6 @@ static int on_epoch(void *user, const al_epoch_info *info, int final) {
     return 0;
 }
 
-void al_sim_train_config(al_train_config *t, const al_scenario_config *c, int epochs, double lr, uint64_t seed) {
-    al_train_config_default(t);
-    t->optim = AL_OPT_SGD;
-    t->momentum = 0.9;
-    t->lr = lr;
-    t->epochs = epochs;
-    t->batch = c->batch;
-    t->sched = AL_SCHED_COSINE;
-    t->seed = seed;
-}
-
 al_status al_sim_load_users(const al_scenario_config *c, al_users **out) {
     al_dataset *train = NULL, *test = NULL;
     al_status st = al_idx_load_dir(c->data_dir, 0, &train);
@@ -211,7 +200,7 @@ al_status al_sim_pretrain(const al_scenario_config *c, al_pool *pool, const al_d
     al_status st = al_model_from_spec(c->arch, c->seed, &m);
     if (st) return st;
     al_train_config tc;
-    al_sim_train_config(&tc, c, c->pretrain_epochs, c->pretrain_lr, c->seed);
+    al_train_recipe_image(&tc, c->batch, c->pretrain_epochs, c->pretrain_lr, c->seed);
     tc.progress = progress;
     tc.progress_user = progress_user;
     al_trainer *t;
@@ -321,7 +310,7 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
             if ((st = al_cache_new(c->cache_bytes, NULL, &cache)) != AL_OK) goto done;
             al_personalize_config pc;
             al_personalize_config_default(&pc);
-            al_sim_train_config(&pc.train, c, c->epochs, c->lr, c->seed + 1000 + (uint64_t)k);
+            al_train_recipe_image(&pc.train, c->batch, c->epochs, c->lr, c->seed + 1000 + (uint64_t)k);
             pc.freeze = r->freeze;
             pc.aug_variants = c->aug_variants;
             pc.aug = c->aug;
@@ -377,7 +366,7 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
             const al_dataset *tr = al_users_train(u, k);
             if ((st = al_model_from_spec(cloud->spec, c->seed + 2000 + (uint64_t)k, &work)) != AL_OK) goto done;
             al_train_config tc;
-            al_sim_train_config(&tc, c, c->local_epochs, c->local_lr, c->seed + 3000 + (uint64_t)k);
+            al_train_recipe_image(&tc, c->batch, c->local_epochs, c->local_lr, c->seed + 3000 + (uint64_t)k);
             curve_cb cb = {work, pool, al_users_test(u, k), c->batch, m->curve, AL_MAX_CURVE, 0, AL_OK};
             tc.progress = on_epoch;
             tc.progress_user = &cb;
@@ -418,7 +407,7 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
         if ((st = al_model_clone(cloud, &work)) != AL_OK) goto done;
         (void)al_model_freeze(work, 0);
         al_train_config tc;
-        al_sim_train_config(&tc, c, c->central_epochs, c->pretrain_lr * 0.2, c->seed + 4000);
+        al_train_recipe_image(&tc, c->batch, c->central_epochs, c->pretrain_lr * 0.2, c->seed + 4000);
         al_trainer *t;
         if ((st = al_trainer_new(work, pool, &tc, &t)) != AL_OK) goto done;
         say(c, "centralized: training on %d pooled samples, %d epochs", pooled->n, c->central_epochs);
@@ -457,7 +446,7 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
                 const al_dataset *tr = al_users_train(u, k);
                 al_model_copy_weights(work, global);
                 al_train_config tc;
-                al_sim_train_config(&tc, c, c->fed_epochs, c->fed_lr > 0 ? c->fed_lr : c->lr, c->seed + 5000 + (uint64_t)(rd * U + k));
+                al_train_recipe_image(&tc, c->batch, c->fed_epochs, c->fed_lr > 0 ? c->fed_lr : c->lr, c->seed + 5000 + (uint64_t)(rd * U + k));
                 tc.sched = AL_SCHED_CONST;
                 al_trainer *t;
                 if ((st = al_trainer_new(work, pool, &tc, &t)) != AL_OK) break;

@@ -59,21 +59,6 @@ static void say(const al_scenario_config *c, const char *fmt, ...) {
 }
 
 /* The device and cloud training configuration: Adam, cosine, clipping. */
-static void lm_config(al_train_config *t, const al_scenario_config *c, int epochs, double lr, uint64_t seed) {
-    al_train_config_default(t);
-    t->optim = AL_OPT_ADAM;
-    t->lr = lr;
-    t->epochs = epochs;
-    t->batch = c->batch;
-    t->sched = AL_SCHED_COSINE;
-    t->clip_norm = 1.0;
-    t->seed = seed;
-}
-
-void al_sim_lm_train_config(al_train_config *t, const al_scenario_config *c, int epochs, double lr, uint64_t seed) {
-    lm_config(t, c, epochs, lr, seed);
-}
-
 typedef struct {
     int nusers;
     int *user_of;        /* per doc: user index or -1 (public) */
@@ -249,7 +234,7 @@ static al_status pretrain_on(const al_scenario_config *c, al_pool *pool, const c
     st = al_text_windows(stream->v, stream->n, LM_T, c->batch, al_model_output_shape(m).shape[1], &d, NULL);
     if (!st) {
         al_train_config tc;
-        lm_config(&tc, c, epochs, c->pretrain_lr, c->seed);
+        al_train_recipe_text(&tc, c->batch, epochs, c->pretrain_lr, c->seed);
         al_train_report tr;
         st = al_lm_train(m, pool, d, &tc, &tr);
         if (!st) say(c, "cloud: %ld tokens, %d epoch(s), loss %.3f, %.1f s", stream->n, epochs, tr.final_loss, tr.seconds);
@@ -278,7 +263,7 @@ static al_status autonomous_user(const al_scenario_config *c, al_pool *pool, con
     *pred = al_wall_seconds() - p0;
     al_personalize_config pc;
     al_personalize_config_default(&pc);
-    lm_config(&pc.train, c, c->epochs, c->lr, c->seed + 1000);
+    al_train_recipe_text(&pc.train, c->batch, c->epochs, c->lr, c->seed + 1000);
     if (c->device_batch > 0) pc.train.batch = c->device_batch;
     pc.freeze = freeze;
     pc.train_rows = c->train_words;
@@ -532,7 +517,7 @@ al_status al_scenario_text(const al_scenario_config *c, al_scenario_result *r) {
             if ((st = al_model_from_spec(cloud->spec, c->seed + 2000 + (uint64_t)k, &work))) goto done;
             if ((st = al_text_windows(u.train[k].v, u.train[k].n, LM_T, c->batch, V, &d, NULL))) goto done;
             al_train_config tc;
-            lm_config(&tc, c, c->local_epochs, c->local_lr, c->seed + 3000 + (uint64_t)k);
+            al_train_recipe_text(&tc, c->batch, c->local_epochs, c->local_lr, c->seed + 3000 + (uint64_t)k);
             curve_cb cb = {work, pool, &u.test[k], v, m->curve, 0, AL_OK};
             tc.progress = on_epoch;
             tc.progress_user = &cb;
@@ -584,7 +569,7 @@ al_status al_scenario_text(const al_scenario_config *c, al_scenario_result *r) {
         if (!st) st = al_text_windows(pooled.v, pooled.n, LM_T, c->batch, V, &d, NULL);
         if (!st) {
             al_train_config tc;
-            lm_config(&tc, c, c->central_epochs, c->pretrain_lr * 0.5, c->seed + 4000);
+            al_train_recipe_text(&tc, c->batch, c->central_epochs, c->pretrain_lr * 0.5, c->seed + 4000);
             al_train_report tr;
             say(c, "centralized: training on %ld pooled tokens, %d epoch(s)", pooled.n, c->central_epochs);
             st = al_lm_train(work, pool, d, &tc, &tr);
@@ -620,7 +605,7 @@ al_status al_scenario_text(const al_scenario_config *c, al_scenario_result *r) {
                 al_model_copy_weights(work, global);
                 if ((st = al_text_windows(u.train[k].v, u.train[k].n, LM_T, c->batch, V, &d, NULL))) break;
                 al_train_config tc;
-                lm_config(&tc, c, c->fed_epochs, c->lr, c->seed + 5000 + (uint64_t)(rd * U + k));
+                al_train_recipe_text(&tc, c->batch, c->fed_epochs, c->lr, c->seed + 5000 + (uint64_t)(rd * U + k));
                 tc.sched = AL_SCHED_CONST;
                 al_rss_reset_peak();
                 double w0 = al_wall_seconds(), c0 = al_cpu_seconds();

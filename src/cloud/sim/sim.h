@@ -89,8 +89,6 @@ typedef struct al_scenario_config {
     void *cloud_step_user;
 } al_scenario_config;
 
-/* The text scenario's training configuration (Adam, cosine, clipping at 1). */
-void al_sim_lm_train_config(al_train_config *t, const al_scenario_config *c, int epochs, double lr, uint64_t seed);
 
 typedef struct al_scenario_result {
     int users;
@@ -117,8 +115,6 @@ al_status al_sim_load_users(const al_scenario_config *c, al_users **out);
 /* Pre-trains c->arch on `pub` (SGD with momentum, cosine schedule). */
 al_status al_sim_pretrain(const al_scenario_config *c, al_pool *pool, const al_dataset *pub, al_progress_fn progress,
                           void *progress_user, al_model **out);
-/* The device training configuration the scenario uses. */
-void al_sim_train_config(al_train_config *t, const al_scenario_config *c, int epochs, double lr, uint64_t seed);
 al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r);
 /* The input-method scenario on State of the Union addresses (users = presidents). */
 al_status al_scenario_text(const al_scenario_config *c, al_scenario_result *r);
