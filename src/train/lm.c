@@ -1,4 +1,4 @@
-/* Language models (text.h): TBPTT training, the keyboard's predict pass
+/* Language models (train.h): TBPTT training, the keyboard's predict pass
  * that fills the runtime cache, personalization, and next-word evaluation.
  *
  * Streams and state. A text is one stream as the user typed it; the model
@@ -218,7 +218,7 @@ al_status al_lm_predict_stream(al_model *m, al_pool *pool, const int32_t *ids, l
 
 /* ---- personalization ------------------------------------------------------------------ */
 
-/* The memory plan of al_lm_personalize (see text.h). The windows dataset is
+/* The memory plan of al_lm_personalize (see train.h). The windows dataset is
  * the job's own (staging); with the LSTM in the frozen prefix every window
  * of the stream pass must stay in the cache (in memory, or in its spill
  * file): a window recomputed later would start from a zero state and give
@@ -230,12 +230,12 @@ al_status al_lm_plan_memory(const al_model *m, const al_pool *pool, long n, cons
     al_status st = check_lm(m, &T, &V);
     if (st) return st;
     if (!c || !out) return al_error(AL_EINVAL, "al_lm_plan_memory: NULL argument");
-    const int k = c->freeze >= 0 ? c->freeze : m->first_trainable;
+    const int k = al_personalize_freeze(m, c);
     if (k < 0 || k >= m->nnodes) return al_error(AL_EINVAL, "freeze point %d leaves nothing to train", k);
     const int rec_suffix = has_lstm(m, k, m->nnodes), rec_prefix = has_lstm(m, 0, k);
-    al_personalize_config pc = *c;
+    al_train_config tc = c->train;
     for (;;) {
-        const int B = rec_suffix ? pc.train.batch : 1;
+        const int B = rec_suffix ? tc.batch : 1;
         long W = n > 1 && B > 0 ? (n - 1) / ((long)B * T) : 0;
         if (W < 1)
             return al_error(AL_EINVAL, "a text of %ld tokens is too short for %d streams of %d-token windows", n, B,
@@ -250,16 +250,17 @@ al_status al_lm_plan_memory(const al_model *m, const al_pool *pool, long n, cons
         d.y_len = T;
         d.num_classes = V;
         al_mem_job x;
-        memset(&x, 0, sizeof x);
+        al_personalize_mem_job(m, c, &x);
+        x.train = &tc;
         x.staging = (size_t)d.n * ((sizeof(float) + sizeof(int32_t)) * (size_t)T + sizeof(uint64_t));
         if (rec_prefix) {
             x.entries = (size_t)((n - 1) / T); /* the windows the stream pass stores */
             x.cache_required = 1;
             x.own_cache = cache == NULL;
         }
-        if ((st = al_plan_memory_job(m, pool, &d, cache, &pc, &x, out))) return st;
-        if (!rec_suffix || out->batch_used == pc.train.batch) break;
-        pc.train.batch = out->batch_used;
+        if ((st = al_mem_plan_fit(m, pool, &d, cache, &x, out))) return st;
+        if (!rec_suffix || out->batch_used == tc.batch) break;
+        tc.batch = out->batch_used;
     }
     out->batch_requested = c->train.batch;
     out->dataset = (size_t)n * sizeof(int32_t); /* the caller's stream */
@@ -300,12 +301,12 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
     al_personalize_report local;
     if (!r) r = &local;
     memset(r, 0, sizeof *r);
-    int T, V;
+    int T = 0, V = 0;
     al_status st = check_lm(m, &T, &V);
     if (st) return st;
     if (!c || (!ids && n)) return al_error(AL_EINVAL, "al_lm_personalize: NULL argument");
     if (c->aug_variants != 1) return al_error(AL_EINVAL, "text personalization takes no augmentation variants");
-    if (c->freeze >= 0 && (st = al_model_freeze(m, c->freeze))) return st;
+    if ((st = al_model_freeze(m, al_personalize_freeze(m, c)))) return st;
     const int k = m->first_trainable;
     if (k >= m->nnodes) return al_error(AL_EINVAL, "freeze point %d leaves nothing to train", k);
     const int rec_suffix = has_lstm(m, k, m->nnodes), rec_prefix = has_lstm(m, 0, k);
@@ -314,14 +315,9 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
     al_mem_plan plan;
     if ((st = al_lm_plan_memory(m, pool, n, cache, c, &plan))) return st;
     al_personalize_config pc = *c;
-    pc.freeze = -1;
-    if (c->mem_budget_bytes > 0) {
-        pc.train.batch = plan.batch_used;
-        pc.mem_budget_bytes = 0; /* fitted here: al_personalize would not keep the stream's windows */
-        if (cache && plan.cache_used < al_cache_bound(cache)) al_cache_set_bound(cache, plan.cache_used);
-        if (m->maxbatch > pc.train.batch) al_model_release_plan(m);
-        al_mem_plan_warn(&plan);
-    }
+    pc.freeze = k;
+    pc.train.batch = plan.batch_used;
+    al_mem_plan_apply(m, cache, &plan); /* before the stream pass fills the cache */
     const int B = rec_suffix ? pc.train.batch : 1;
     al_dataset *d = NULL;
     uint64_t *off = NULL;
@@ -360,7 +356,7 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
     carry_push(m, &cs, rec_suffix);
     al_model_reset_state(m);
     uint64_t pre = r->prefix_samples;
-    st = al_personalize(m, pool, d, off, cache, &pc, NULL, r);
+    st = al_personalize_planned(m, pool, d, off, cache, &pc, &plan, r);
     if (fc.st) st = fc.st;
     r->mem = plan;
     pre += fc.windows;

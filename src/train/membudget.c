@@ -3,16 +3,18 @@
  * (the model's plan by a dry run of al_model_plan, the other blocks by the
  * same arena carving), and the fitting of that need into a budget: the
  * cache bound shrinks first, then the batch halves, else AL_EBUDGET.
- * The same plan serves the text path (lm.c: its windows are staging, and
- * the LSTM states of its stream pass are cache entries that cannot be
- * recomputed, so the bound never drops below them without a spill file)
- * and the plain trainer (al_trainer_plan_memory: no source, no cache).
+ * The planner takes a description of the job (al_mem_job, train.h), not a
+ * personalization config: personalization (personalize.c), its text path
+ * (lm.c: its windows are staging, and the LSTM states of its stream pass
+ * are cache entries that cannot be recomputed, so the bound never drops
+ * below them without a spill file) and the plain trainer
+ * (al_trainer_plan_memory: no source, no cache) each describe theirs.
  *
  * What is counted and what is not is documented with al_mem_plan in
  * include/autlearn.h. Every figure is an upper bound of what the job can
  * make resident: buffers that a step never touches (gradients of frozen
  * nodes' weights) are counted too. The activation block is the memory
- * planner's arena (src/compile/memplan.c) for the job's freeze point. */
+ * planner's arena (src/model/memplan.c) for the job's freeze point. */
 
 #include "train/train.h"
 
@@ -59,11 +61,11 @@ static size_t index_bytes(size_t held) {
 }
 
 static al_status job_init(job *j, const al_model *m, const al_pool *pool, const al_dataset *d,
-                          const al_cache *cache, const al_personalize_config *c, const al_mem_job *x) {
+                          const al_cache *cache, const al_mem_job *x) {
     memset(j, 0, sizeof *j);
     j->gemm = (size_t)(pool ? al_pool_size(pool) : 1) * al_gemm_pack_bytes_max();
     j->m = m;
-    j->start = c->freeze >= 0 ? c->freeze : m->first_trainable;
+    j->start = x->freeze;
     if (j->start < 0 || j->start >= m->nnodes)
         return al_error(AL_ERANGE, "freeze point %d leaves nothing to train (the model has %d nodes)", j->start,
                         m->nnodes);
@@ -72,7 +74,7 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
     j->feat = j->start > 0 ? al_shape_numel(&m->nodes[j->start - 1].out) : j->xn;
     j->n = d->n;
     j->y_len = d->y_len;
-    const al_train_config *tc = &c->train;
+    const al_train_config *tc = x->train;
     int nbuf = tc->optim == AL_OPT_SGD ? (tc->momentum != 0.0 ? 1 : 0) : 2;
     size_t ng = 0, trained = 0, trainable_all = 0, np = 0;
     al_arena oa = {0};
@@ -111,18 +113,16 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
     }
     if (tc->patience > 0) j->best = sizeof(float) * (m->nweights ? m->nweights : 1);
     struct stat sb;
-    if (c->resume && tc->checkpoint_path && stat(tc->checkpoint_path, &sb) == 0 && sb.st_size > 0)
+    if (x->resume && tc->checkpoint_path && stat(tc->checkpoint_path, &sb) == 0 && sb.st_size > 0)
         j->resume_file = (size_t)sb.st_size; /* read whole and verified before it is restored */
-    j->cached = (cache || (x && x->own_cache)) && j->start > 0 && !(x && x->trainer_only);
-    j->entries = (size_t)d->n * (size_t)(c->aug_variants > 0 ? c->aug_variants : 1);
-    if (x && x->entries) j->entries = x->entries;
+    j->cached = (cache || x->own_cache) && j->start > 0 && !x->trainer_only;
+    j->entries = (size_t)d->n * (size_t)(x->variants > 0 ? x->variants : 1);
+    if (x->entries) j->entries = x->entries;
     j->spill = j->cached && cache && al_cache_has_spill(cache);
-    if (j->cached && x && x->cache_required && !j->spill) j->cache_min = j->entries * sizeof(float) * j->feat;
-    j->train_rows = c->train_rows;
-    if (x) {
-        j->extra = x->staging;
-        j->no_stage = x->trainer_only;
-    }
+    if (j->cached && x->cache_required && !j->spill) j->cache_min = j->entries * sizeof(float) * j->feat;
+    j->train_rows = x->train_rows;
+    j->extra = x->staging;
+    j->no_stage = x->trainer_only;
     return AL_OK;
 }
 
@@ -178,7 +178,11 @@ static void job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
 
 static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
 
-void al_mem_plan_warn(const al_mem_plan *p) {
+void al_mem_plan_apply(al_model *m, al_cache *cache, const al_mem_plan *p) {
+    if (p->budget == 0) return;
+    if (cache && p->cache_used < al_cache_bound(cache)) al_cache_set_bound(cache, p->cache_used);
+    /* a model planned for a larger batch (an earlier predict or evaluation) is planned anew */
+    if (m->maxbatch > p->batch_used) al_model_release_plan(m);
     if (p->batch_used < p->batch_requested || p->cache_used < p->cache_requested)
         al_log(AL_LOG_WARN,
                "memory budget %zu bytes: batch %d (asked %d), cache bound %zu bytes (asked %zu, past it %s); "
@@ -187,38 +191,34 @@ void al_mem_plan_warn(const al_mem_plan *p) {
                p->cache_spill ? "spilled" : "recomputed", p->total);
 }
 
-al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
-                                     const al_cache *cache, const al_personalize_config *c, al_mem_plan *out) {
-    return al_plan_memory_job(m, pool, train, cache, c, NULL, out);
-}
-
 al_status al_trainer_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
                                  const al_train_config *c, size_t budget, al_mem_plan *out) {
-    if (!c) return al_error(AL_EINVAL, "al_trainer_plan_memory: NULL argument");
-    al_personalize_config pc;
-    al_personalize_config_default(&pc);
-    pc.train = *c;
-    pc.mem_budget_bytes = budget;
+    if (!c || !m) return al_error(AL_EINVAL, "al_trainer_plan_memory: NULL argument");
+    al_mem_job x;
+    memset(&x, 0, sizeof x);
+    x.train = c;
+    x.freeze = m->first_trainable;
+    x.variants = 1;
+    x.budget = budget;
     /* a checkpoint at the path may be resumed from: counted when it exists */
-    pc.resume = c->checkpoint_path != NULL;
-    al_mem_job x = {0};
+    x.resume = c->checkpoint_path != NULL;
     x.trainer_only = 1;
-    return al_plan_memory_job(m, pool, train, NULL, &pc, &x, out);
+    return al_mem_plan_fit(m, pool, train, NULL, &x, out);
 }
 
-al_status al_plan_memory_job(const al_model *m, const al_pool *pool, const al_dataset *train, const al_cache *cache,
-                             const al_personalize_config *c, const al_mem_job *x, al_mem_plan *out) {
-    if (!m || !train || !c || !out) return al_error(AL_EINVAL, "al_personalize_plan_memory: NULL argument");
+al_status al_mem_plan_fit(const al_model *m, const al_pool *pool, const al_dataset *train, const al_cache *cache,
+                          const al_mem_job *x, al_mem_plan *out) {
+    if (!m || !train || !x || !x->train || !out) return al_error(AL_EINVAL, "al_personalize_plan_memory: NULL argument");
     memset(out, 0, sizeof *out);
-    if (c->train.batch <= 0 || c->train.batch > (1 << 20))
-        return al_error(AL_EINVAL, "batch must be in 1..%d, got %d", 1 << 20, c->train.batch);
+    if (x->train->batch <= 0 || x->train->batch > (1 << 20))
+        return al_error(AL_EINVAL, "batch must be in 1..%d, got %d", 1 << 20, x->train->batch);
     job j;
-    al_status st = job_init(&j, m, pool, train, cache, c, x);
+    al_status st = job_init(&j, m, pool, train, cache, x);
     if (st) return st;
     al_mem_plan p;
     memset(&p, 0, sizeof p);
-    p.budget = c->mem_budget_bytes;
-    p.batch_requested = c->train.batch;
+    p.budget = x->budget;
+    p.batch_requested = x->train->batch;
     /* a cache of the job's own is bounded by what it holds */
     p.cache_requested = cache ? al_cache_bound(cache) : j.cached ? j.entries * sizeof(float) * j.feat : 0;
     p.cache_spill = j.spill;

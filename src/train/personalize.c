@@ -154,17 +154,31 @@ static uint64_t source_fingerprint(const psrc *s) {
     return h;
 }
 
-al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
-                             al_cache *cache, const al_personalize_config *c, al_trainer **out) {
-    if (!out) return al_error(AL_EINVAL, "al_personalize_new: out is NULL");
-    *out = NULL;
-    if (!m || !train || !c) return al_error(AL_EINVAL, "al_personalize: NULL argument");
-    if (c->aug_variants < 1 || c->aug_variants > 1024)
-        return al_error(AL_ERANGE, "augmentation variants must be 1..1024, got %d", c->aug_variants);
-    if (c->freeze >= 0) {
-        al_status st = al_model_freeze(m, c->freeze);
-        if (st) return st;
-    }
+int al_personalize_freeze(const al_model *m, const al_personalize_config *c) {
+    if (c->freeze < 0 && c->train_rows > 0) return m->nnodes - 1; /* only output rows train */
+    return al_model_resolve_freeze(m, c->freeze);
+}
+
+void al_personalize_mem_job(const al_model *m, const al_personalize_config *c, al_mem_job *x) {
+    memset(x, 0, sizeof *x);
+    x->train = &c->train;
+    x->freeze = al_personalize_freeze(m, c);
+    x->variants = c->aug_variants;
+    x->train_rows = c->train_rows;
+    x->resume = c->resume;
+    x->budget = c->mem_budget_bytes;
+}
+
+al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
+                                     const al_cache *cache, const al_personalize_config *c, al_mem_plan *out) {
+    if (!m || !c) return al_error(AL_EINVAL, "al_personalize_plan_memory: NULL argument");
+    al_mem_job x;
+    al_personalize_mem_job(m, c, &x);
+    return al_mem_plan_fit(m, pool, train, cache, &x, out);
+}
+
+/* Checks c against m (frozen at its freeze point). */
+static al_status check_job(const al_model *m, const al_personalize_config *c) {
     int start = m->first_trainable;
     if (start >= m->nnodes)
         return al_error(AL_EINVAL, "freeze point %d leaves nothing to train (the model has %d nodes)", start,
@@ -180,10 +194,51 @@ al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train
     if (c->train_rows < 0) return al_error(AL_ERANGE, "train_rows must be >= 0, got %d", c->train_rows);
     if (c->train_rows > 0 && c->aug_variants > 1)
         return al_error(AL_EINVAL, "training only some output rows needs one variant per sample (no augmentation)");
+    return AL_OK;
+}
+
+/* Freezes m at the job's freeze point and checks the job. */
+static al_status begin_job(al_model *m, const al_dataset *train, const al_personalize_config *c) {
+    if (!m || !train || !c) return al_error(AL_EINVAL, "al_personalize: NULL argument");
+    if (c->aug_variants < 1 || c->aug_variants > 1024)
+        return al_error(AL_ERANGE, "augmentation variants must be 1..1024, got %d", c->aug_variants);
+    al_status st = al_model_freeze(m, al_personalize_freeze(m, c));
+    return st ? st : check_job(m, c);
+}
+
+static al_status start_job(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids, al_cache *cache,
+                           const al_personalize_config *c, const al_mem_plan *fitted, al_trainer **out);
+static al_status run_job(al_trainer *t, al_model *m, const al_dataset *train, const al_personalize_config *c,
+                         const al_dataset *eval, al_personalize_report *r);
+
+al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                             al_cache *cache, const al_personalize_config *c, al_trainer **out) {
+    if (!out) return al_error(AL_EINVAL, "al_personalize_new: out is NULL");
+    *out = NULL;
+    al_status st = begin_job(m, train, c);
+    if (st) return st;
     /* the memory budget: fitted before anything is allocated */
     al_mem_plan plan;
-    al_status pst = al_personalize_plan_memory(m, pool, train, cache, c, &plan);
-    if (pst) return pst;
+    if ((st = al_personalize_plan_memory(m, pool, train, cache, c, &plan))) return st;
+    al_mem_plan_apply(m, m->first_trainable > 0 ? cache : NULL, &plan);
+    return start_job(m, pool, train, ids, cache, c, &plan, out);
+}
+
+al_status al_personalize_new_planned(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                                     al_cache *cache, const al_personalize_config *c, const al_mem_plan *plan,
+                                     al_trainer **out) {
+    if (!out || !plan) return al_error(AL_EINVAL, "al_personalize_new_planned: NULL argument");
+    *out = NULL;
+    al_status st = begin_job(m, train, c);
+    return st ? st : start_job(m, pool, train, ids, cache, c, plan, out);
+}
+
+/* The job on m frozen and checked, its memory plan fitted and applied:
+ * builds the trainer with its batch source, at the plan's batch. */
+static al_status start_job(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids, al_cache *cache,
+                           const al_personalize_config *c, const al_mem_plan *fitted, al_trainer **out) {
+    int start = m->first_trainable;
+    al_mem_plan plan = *fitted;
     psrc *s = al_calloc(1, sizeof *s);
     if (!s) return AL_ENOMEM;
     /* before the trainer exists, so L2-SP's starting point includes the shift */
@@ -205,13 +260,7 @@ al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train
         s->W = m->in.d[2];
     }
     al_train_config tc = c->train;
-    if (c->mem_budget_bytes > 0) {
-        tc.batch = s->cfg.train.batch = plan.batch_used;
-        if (s->cache && plan.cache_used < plan.cache_requested) al_cache_set_bound(s->cache, plan.cache_used);
-        /* a model planned for a larger batch (an earlier predict or evaluation) is planned anew */
-        if (m->maxbatch > tc.batch) al_model_release_plan(m);
-        al_mem_plan_warn(&plan);
-    }
+    if (plan.budget > 0) tc.batch = s->cfg.train.batch = plan.batch_used;
     s->user_progress = tc.progress;
     s->user_progress_user = tc.progress_user;
     tc.progress = progress;
@@ -290,12 +339,28 @@ static int file_exists(const char *path) {
 al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
                          al_cache *cache, const al_personalize_config *c, const al_dataset *eval,
                          al_personalize_report *r) {
+    if (r) memset(r, 0, sizeof *r);
+    al_trainer *t;
+    al_status st = al_personalize_new(m, pool, train, ids, cache, c, &t);
+    return st ? st : run_job(t, m, train, c, eval, r);
+}
+
+al_status al_personalize_planned(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                                 al_cache *cache, const al_personalize_config *c, const al_mem_plan *plan,
+                                 al_personalize_report *r) {
+    if (r) memset(r, 0, sizeof *r);
+    al_trainer *t;
+    al_status st = al_personalize_new_planned(m, pool, train, ids, cache, c, plan, &t);
+    return st ? st : run_job(t, m, train, c, NULL, r);
+}
+
+/* Runs (or resumes) the job to its end and fills the report; frees t. */
+static al_status run_job(al_trainer *t, al_model *m, const al_dataset *train, const al_personalize_config *c,
+                         const al_dataset *eval, al_personalize_report *r) {
     al_personalize_report local;
     if (!r) r = &local;
     memset(r, 0, sizeof *r);
-    al_trainer *t;
-    al_status st = al_personalize_new(m, pool, train, ids, cache, c, &t);
-    if (st) return st;
+    al_status st = AL_OK;
     psrc *s = t->source_user;
     const char *ck = c->train.checkpoint_path;
     if (c->resume && ck && file_exists(ck) && (st = al_trainer_resume(t, ck)) != AL_OK) goto done;

@@ -164,10 +164,12 @@ struct al_trainer {
  * (not inside a step). */
 al_status al_trainer_set_source(al_trainer *t, int start, size_t feat, al_trainer_source_fn fn, void *user);
 
-/* Logs (AL_LOG_WARN) what fitting a memory budget changed: the batch and
- * the cache bound against what was asked, and the planned peak; silent
- * when nothing shrank (src/train/membudget.c). */
-void al_mem_plan_warn(const al_mem_plan *plan);
+/* Applies a plan fitted into a budget (no-op without one), once per job,
+ * before the job fills its cache: lowers the cache's bound to the plan's,
+ * drops the model's plan when it was made for a larger batch than the
+ * plan's, and logs (AL_LOG_WARN) what the budget changed against what was
+ * asked; silent when nothing shrank (src/train/membudget.c). */
+void al_mem_plan_apply(al_model *m, al_cache *cache, const al_mem_plan *plan);
 
 /* ---- some output rows trained (src/train/head.c) -------------------------------- */
 
@@ -234,10 +236,16 @@ uint64_t al_model_prefix_fingerprint(const al_model *m);
 size_t al_cache_bound(const al_cache *c);
 int al_cache_has_spill(const al_cache *c);
 void al_cache_set_bound(al_cache *c, size_t max_bytes);
-/* What a job built on personalization knows about its memory that
- * al_personalize_config does not say (al_personalize_plan_memory is
- * al_plan_memory_job with x = NULL). */
+/* A training job as the memory planner sees it (src/train/membudget.c):
+ * personalization, its text path and the plain trainer each describe
+ * theirs. */
 typedef struct al_mem_job {
+    const al_train_config *train; /* optimizer, batch asked, L2-SP, patience, rollbacks, checkpoints */
+    int freeze;         /* the job's freeze point, resolved (al_personalize_freeze) */
+    int variants;       /* cache keys per sample (augmentation variants; 0 counts as 1) */
+    int train_rows;     /* only some output rows trained (head.c); 0: all */
+    int resume;         /* a checkpoint at train->checkpoint_path may be resumed (its size counted) */
+    size_t budget;      /* bytes; 0: no budget, nothing is fitted */
     size_t entries;     /* cache keys the job stores; 0: samples x variants */
     int cache_required; /* entries that cannot be recomputed exactly: without a spill
                          * file the bound never drops below them (AL_EBUDGET instead) */
@@ -245,8 +253,29 @@ typedef struct al_mem_job {
     size_t staging;     /* bytes the job allocates besides (the text path's windows) */
     int trainer_only;   /* al_trainer_new without a batch source: no staging */
 } al_mem_job;
-al_status al_plan_memory_job(const al_model *m, const al_pool *pool, const al_dataset *train, const al_cache *cache,
-                             const al_personalize_config *c, const al_mem_job *x, al_mem_plan *out);
+/* The plan of the job, fitted into job->budget when there is one: the cache
+ * bound shrinks first, then the batch halves, else AL_EBUDGET. */
+al_status al_mem_plan_fit(const al_model *m, const al_pool *pool, const al_dataset *train, const al_cache *cache,
+                          const al_mem_job *job, al_mem_plan *out);
+
+/* ---- personalization (src/train/personalize.c) ------------------------------------ */
+
+/* The freeze point of a personalization job, resolved once here: c->freeze
+ * when >= 0; else the output layer when only some of its rows train
+ * (train_rows > 0); else the model's default (al_model_resolve_freeze). */
+int al_personalize_freeze(const al_model *m, const al_personalize_config *c);
+/* The memory planner's description of a personalization job with c. */
+void al_personalize_mem_job(const al_model *m, const al_personalize_config *c, al_mem_job *x);
+/* al_personalize_new and al_personalize with the memory plan already fitted
+ * (the text path fits its own: its windows depend on the batch): the plan
+ * is not fitted again (c->mem_budget_bytes is not read), and the caller has
+ * applied it (al_mem_plan_apply). */
+al_status al_personalize_new_planned(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                                     al_cache *cache, const al_personalize_config *c, const al_mem_plan *plan,
+                                     al_trainer **out);
+al_status al_personalize_planned(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                                 al_cache *cache, const al_personalize_config *c, const al_mem_plan *plan,
+                                 al_personalize_report *r);
 
 /* ---- language models: training, the keyboard's predict pass, evaluation
  * (src/train/lm.c). A model here is a 'tokens T' model whose output is T rows
