@@ -121,10 +121,10 @@ AL_API al_status al_model_clone(const al_model *m, al_model **out);
 /* Copies the weights of a model of the same architecture. */
 AL_API al_status al_model_copy_weights(al_model *dst, const al_model *src);
 
-/* Nodes [0, first_trainable) are frozen, the rest trainable. */
-AL_API al_status al_model_freeze(al_model *m, int first_trainable);
+/* Nodes [0, freeze) are frozen, the rest trainable. */
+AL_API al_status al_model_freeze(al_model *m, int freeze);
 AL_API int al_model_num_nodes(const al_model *m);
-AL_API int al_model_first_trainable(const al_model *m);
+AL_API int al_model_freeze_point(const al_model *m);
 AL_API const char *al_model_node_type(const al_model *m, int i);
 /* Per-sample input and output shapes (no batch dimension). */
 AL_API al_tensor al_model_input_shape(const al_model *m);
@@ -354,7 +354,9 @@ AL_API al_status al_model_predict_cached(al_model *m, al_pool *pool, const float
 
 typedef struct al_personalize_config {
     al_train_config train;  /* optimizer, epochs, batch, seed ... */
-    int freeze;             /* first trainable node; -1: keep the model's own freeze point */
+    int freeze;             /* the freeze point (first trainable node); -1: the model's default: its
+                             * stored autlearn.freeze, else the output layer; with train_rows > 0,
+                             * the output layer */
     int aug_variants;       /* K >= 1 fixed variants per sample (0 = as is, 1..K-1 augmented) */
     al_augment_config aug;
     /* 1: when train.checkpoint_path names an existing checkpoint, continue

@@ -163,7 +163,7 @@ static void check_same_predictions(const char *spec, int freeze, int expect_remo
     if (r.nodes_out != m->nnodes - expect_removed)
         fprintf(stderr, "%s freeze %d: %d nodes -> %d (%s)\n", spec, freeze, m->nnodes, r.nodes_out, al_model_spec(c));
     CHECK(r.nodes_in - r.nodes_out == r.folded_bn + r.fused_act + r.dropped);
-    CHECK(c->first_trainable == r.freeze_out);
+    CHECK(c->freeze == r.freeze_out);
     CHECK(al_model_meta(c, "autlearn.freeze") && atoi(al_model_meta(c, "autlearn.freeze")) == r.freeze_out);
     /* the frozen prefix ends at the same activation: map[freeze-1] is the last frozen compiled node */
     if (freeze > 0) CHECK(r.map[freeze - 1] == r.freeze_out - 1);
@@ -227,7 +227,7 @@ static void test_remap(void) {
     CHECK(c->nnodes == 6);
     CHECK(c->nodes[0].cfg.act == AL_ACT_RELU && c->nodes[1].cfg.type == AL_L_CONV2D && c->nodes[1].cfg.bias == 1);
     CHECK(c->nodes[2].cfg.type == AL_L_ADD && c->nodes[2].cfg.src == 0);
-    CHECK(r.folded_bn == 1 && r.fused_act == 1 && r.freeze_out == 5 && c->first_trainable == 5);
+    CHECK(r.folded_bn == 1 && r.fused_act == 1 && r.freeze_out == 5 && c->freeze == 5);
     CHECK(al_model_meta(c, "autlearn.plan.nodes") &&
           strstr(al_model_meta(c, "autlearn.plan.nodes"), "conv+relu(0-1) conv+batchnorm(2-3) add(4)") != NULL);
     al_model_free(c);
@@ -471,7 +471,7 @@ static void test_file(void) {
     REQUIRE_OK(al_model_save(c, path));
     REQUIRE_OK(al_model_load(path, &back));
     remove(path);
-    CHECK(strcmp(al_model_spec(back), al_model_spec(c)) == 0 && back->first_trainable == c->first_trainable);
+    CHECK(strcmp(al_model_spec(back), al_model_spec(c)) == 0 && back->freeze == c->freeze);
     size_t stored, now;
     CHECK_OK(al_compile_check_plan(back, &stored, &now));
     CHECK(stored > 1 && stored == now && now == al_model_plan_bytes(back, 32));

@@ -367,7 +367,7 @@ static void test_freeze_meta(void) {
     REQUIRE_OK(al_model_set_meta(m, "autlearn.freeze", "7"));
     REQUIRE_OK(al_model_set_meta(m, "autlearn.scenario", "image"));
     al_model *o = compress(m, AL_RANK_FIXED, 2, 1, NULL);
-    CHECK(al_model_first_trainable(o) == 10);
+    CHECK(al_model_freeze_point(o) == 10);
     CHECK(!strcmp(al_model_meta(o, "autlearn.freeze"), "10"));
     CHECK(!strcmp(al_model_meta(o, "autlearn.scenario"), "image"));
     CHECK(!o->nodes[9].trainable && o->nodes[10].trainable && o->nodes[11].trainable);

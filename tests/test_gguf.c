@@ -231,7 +231,7 @@ static int have_layers(const char *spec) {
 
 static int same_model(const al_model *a, const al_model *b) {
     int ok = a->nnodes == b->nnodes && a->input_tokens == b->input_tokens && a->in.ndim == b->in.ndim &&
-             memcmp(a->in.d, b->in.d, sizeof(int) * (size_t)a->in.ndim) == 0 && a->first_trainable == b->first_trainable &&
+             memcmp(a->in.d, b->in.d, sizeof(int) * (size_t)a->in.ndim) == 0 && a->freeze == b->freeze &&
              a->nweights == b->nweights && strcmp(a->spec, b->spec) == 0 && a->nmeta == b->nmeta;
     if (!ok) return 0;
     for (int i = 0; i < a->nnodes; i++) {
@@ -276,7 +276,7 @@ static void roundtrip(const char *spec, int freeze) {
     CHECK_OK(st);
     if (st == AL_OK) {
         CHECK(same_model(m, m2));
-        CHECK(al_model_first_trainable(m2) == freeze);
+        CHECK(al_model_freeze_point(m2) == freeze);
         CHECK(strcmp(al_model_meta(m2, "autlearn.scenario"), "image") == 0);
         REQUIRE_OK(al_model_save(m2, p2));
         size_t n1, n2;

@@ -87,7 +87,7 @@ static int on_epoch(void *user, const al_epoch_info *info, int final) {
 
 /* All layers train; the freeze point the model ships with is kept. */
 static al_status retrain(job *j, al_model *m) {
-    int ft = al_model_first_trainable(m);
+    int ft = al_model_freeze_point(m);
     al_status st = al_model_freeze(m, 0);
     if (st) return st;
     al_train_config tc;

@@ -132,7 +132,7 @@ int cmd_info(int argc, char **argv) {
         tot_state += s;
     }
     uint64_t macs = al_model_macs(m);
-    int ft = al_model_first_trainable(m);
+    int ft = al_model_freeze_point(m);
 
     /* the memory plan: this build's planner at (freeze, batch), the naive
      * layout for comparison, and the plan a compiled file carries */

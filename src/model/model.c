@@ -364,12 +364,12 @@ void al_model_set_carry_state(al_model *m, int on) {
     for (int i = 0; i < m->nnodes; i++) m->nodes[i].carry_state = on;
 }
 
-al_status al_model_freeze(al_model *m, int first_trainable) {
+al_status al_model_freeze(al_model *m, int freeze) {
     if (!m) return al_error(AL_EINVAL, "al_model_freeze: model is NULL");
-    if (first_trainable < 0 || first_trainable > m->nnodes)
-        return al_error(AL_ERANGE, "freeze point %d out of range 0..%d", first_trainable, m->nnodes);
+    if (freeze < 0 || freeze > m->nnodes)
+        return al_error(AL_ERANGE, "freeze point %d out of range 0..%d", freeze, m->nnodes);
     for (int i = 0; i < m->nnodes; i++) {
-        m->nodes[i].trainable = i >= first_trainable;
+        m->nodes[i].trainable = i >= freeze;
         /* a node that will be trained keeps only its (dequantized) floats:
          * int8 weights would go stale (src/compile/quant.h) */
         if (m->nodes[i].trainable && m->nodes[i].q) {
@@ -377,12 +377,12 @@ al_status al_model_freeze(al_model *m, int first_trainable) {
             m->nodes[i].q = NULL;
         }
     }
-    m->first_trainable = first_trainable;
+    m->freeze = freeze;
     return AL_OK;
 }
 
 int al_model_num_nodes(const al_model *m) { return m ? m->nnodes : 0; }
-int al_model_first_trainable(const al_model *m) { return m ? m->first_trainable : 0; }
+int al_model_freeze_point(const al_model *m) { return m ? m->freeze : 0; }
 
 const char *al_model_node_type(const al_model *m, int i) {
     if (!m || i < 0 || i >= m->nnodes) return NULL;
@@ -482,7 +482,7 @@ al_status al_model_clone(const al_model *m, al_model **out) {
     if (st) return st;
     memcpy(c->wblock, m->wblock, sizeof(float) * m->nweights);
     c->rng = m->rng;
-    (void)al_model_freeze(c, m->first_trainable);
+    (void)al_model_freeze(c, m->freeze);
     st = al_quant_copy(c, m);
     for (int i = 0; i < m->nmeta && st == AL_OK; i++) st = al_model_set_meta(c, m->meta_key[i], m->meta_val[i]);
     if (st) {

@@ -19,7 +19,7 @@ struct al_model {
     int input_tokens;          /* 1: the input holds token ids (embedding first) */
     int nnodes;
     al_node nodes[AL_MAX_NODES];
-    int first_trainable;
+    int freeze;
     char *spec;                /* canonical spec */
     /* parameters: one block for weights, one for gradients */
     float *wblock, *gblock;

@@ -64,7 +64,7 @@ al_status al_model_save(const al_model *m, const char *path) {
     for (int d = 0; d < m->in.ndim && d < 3; d++) shape[d] = m->in.d[d];
     gguf_set_arr(w, "autlearn.input.shape", GGUF_T_I32, shape, (size_t)m->in.ndim);
     gguf_set_u32(w, "autlearn.layer_count", (uint32_t)m->nnodes);
-    gguf_set_u32(w, "autlearn.first_trainable", (uint32_t)m->first_trainable);
+    gguf_set_u32(w, "autlearn.first_trainable", (uint32_t)m->freeze);
     char k[96];
     for (int i = 0; i < m->nnodes; i++) {
         const al_node *nd = &m->nodes[i];

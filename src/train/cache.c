@@ -266,10 +266,10 @@ void al_cache_set_bound(al_cache *c, size_t max_bytes) {
 }
 
 uint64_t al_model_prefix_fingerprint(const al_model *m) {
-    uint32_t crc = al_crc32(0, &m->first_trainable, sizeof m->first_trainable);
+    uint32_t crc = al_crc32(0, &m->freeze, sizeof m->freeze);
     crc = al_crc32(crc, m->spec, strlen(m->spec));
     uint32_t crc2 = crc ^ 0x5a5a5a5au;
-    for (int i = 0; i < m->first_trainable; i++) {
+    for (int i = 0; i < m->freeze; i++) {
         /* the int8 forward of the same (dequantized) weights differs */
         unsigned char q = m->nodes[i].q != NULL;
         crc = al_crc32(crc, &q, 1);
@@ -285,7 +285,7 @@ uint64_t al_model_prefix_fingerprint(const al_model *m) {
 al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, int n, const uint64_t *ids,
                                   al_cache *c, float *y) {
     if (!m || !x || !y || (n > 0 && !ids)) return al_error(AL_EINVAL, "al_model_predict_cached: NULL argument");
-    int k = m->first_trainable;
+    int k = m->freeze;
     if (!c || k == 0 || k >= m->nnodes) return al_model_predict(m, pool, x, n, y);
     int chunk = m->maxbatch > 0 ? m->maxbatch : AL_MIN(n, 64);
     if (chunk <= 0) return AL_OK;

@@ -346,7 +346,7 @@ al_status al_snap_write(al_trainer *t, const char *path) {
     gguf_set_str(w, "general.architecture", CKPT_ARCH);
     gguf_set_u32(w, K("version"), CKPT_VERSION);
     gguf_set_str(w, K("spec"), m->spec ? m->spec : "");
-    gguf_set_i32(w, K("first_trainable"), m->first_trainable);
+    gguf_set_i32(w, K("first_trainable"), m->freeze);
     uint8_t tr[AL_MAX_NODES];
     for (int i = 0; i < m->nnodes; i++) tr[i] = (uint8_t)(m->nodes[i].trainable != 0);
     gguf_set_arr(w, K("trainable"), GGUF_T_U8, tr, (size_t)m->nnodes);
@@ -551,11 +551,11 @@ static al_status check_match(const gguf_reader *r, const al_trainer *t) {
     uint8_t tr[AL_MAX_NODES];
     size_t ntr;
     if ((st = gguf_get_arr(r, K("trainable"), GGUF_T_U8, tr, AL_MAX_NODES, &ntr))) return st;
-    int same = first == m->first_trainable && ntr == (size_t)m->nnodes;
+    int same = first == m->freeze && ntr == (size_t)m->nnodes;
     for (int i = 0; same && i < m->nnodes; i++) same = (tr[i] != 0) == (m->nodes[i].trainable != 0);
     if (!same)
         return al_error(AL_EINVAL, "it was written with another freeze point (first trainable node %d; this model: %d)",
-                        first, m->first_trainable);
+                        first, m->freeze);
     uint64_t fp;
     if ((st = gguf_get_u64(r, K("frozen_fp"), &fp))) return st;
     if (fp != frozen_fingerprint(m))

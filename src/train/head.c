@@ -21,7 +21,7 @@
  *
  * It needs the trainable part to be exactly the model's last node, a dense
  * layer without a fused activation, whose input the trainer is handed (the
- * batch source's start node, or the model's input); the optimizer updates
+ * batch source's node, the freeze point, or the model's input); the optimizer updates
  * only the trained rows (al_optim_restrict_rows), so the other rows stay
  * bit for bit. */
 
@@ -82,13 +82,13 @@ size_t al_head_bytes(int n, int y_len, int V, int r, int train_rows, int batch) 
 
 /* The training part must be exactly the last node, a dense layer without a
  * fused activation, rows per sample = labels per sample. */
-static al_status check_layer(const al_model *m, int start, int y_len, const char **why) {
+static al_status check_layer(const al_model *m, int freeze, int y_len, const char **why) {
     const al_node *nd = &m->nodes[m->nnodes - 1];
     if (nd->cfg.type != AL_L_DENSE || nd->cfg.act) {
         *why = "the model's last node is not a dense layer without a fused activation";
         return AL_EINVAL;
     }
-    if (start != m->nnodes - 1 || m->first_trainable != m->nnodes - 1) {
+    if (freeze != m->nnodes - 1 || m->freeze != m->nnodes - 1) {
         *why = "the freeze point must be the output layer (only the last node trained)";
         return AL_EINVAL;
     }
@@ -121,7 +121,7 @@ al_status al_trainer_set_head(al_trainer *t, const al_dataset *train, int train_
     al_model *m = t->m;
     if (train_rows <= 0) return al_error(AL_ERANGE, "trained output rows must be positive, got %d", train_rows);
     const char *why = NULL;
-    al_status st = check_layer(m, t->start, train->y_len, &why);
+    al_status st = check_layer(m, t->freeze, train->y_len, &why);
     if (st) return al_error(st, "training only some output rows: %s", why);
     const al_node *nd = &m->nodes[m->nnodes - 1];
     const int V = nd->cfg.units;

@@ -174,7 +174,7 @@ al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n,
 
 /* ---- the predict pass -------------------------------------------------------------- */
 
-/* Runs windows [0, n) of the stream in order with carried state; k > 0 is
+/* Runs windows [0, n) of the stream in order with carried state; freeze > 0 is
  * the freeze point whose prefix output is cached. full: also the suffix
  * (the keyboard's suggestions); otherwise the prefix only. */
 static al_status stream_pass(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *c, int full,
@@ -182,10 +182,10 @@ static al_status stream_pass(al_model *m, al_pool *pool, const int32_t *ids, lon
     int T, V;
     al_status st = check_lm(m, &T, &V);
     if (st) return st;
-    int k = m->first_trainable;
+    int freeze = m->freeze;
     if ((st = al_model_plan(m, 1))) return st;
-    size_t feat = k > 0 ? al_shape_numel(&m->nodes[k - 1].out) : 0;
-    if (c && k > 0) al_cache_bind(c, feat, al_model_prefix_fingerprint(m));
+    size_t feat = freeze > 0 ? al_shape_numel(&m->nodes[freeze - 1].out) : 0;
+    if (c && freeze > 0) al_cache_bind(c, feat, al_model_prefix_fingerprint(m));
     float *x = al_malloc(sizeof(float) * (size_t)T);
     if (!x) return AL_ENOMEM;
     carry_save cs;
@@ -195,11 +195,11 @@ static al_status stream_pass(al_model *m, al_pool *pool, const int32_t *ids, lon
     /* the windows training uses: a full window of inputs and targets */
     for (long p = 0; p + T < n; p += T) {
         for (int t = 0; t < T; t++) x[t] = (float)ids[p + t];
-        if (k > 0) {
-            if ((st = al_model_forward_range(m, pool, 0, k, x, 1, 0))) break;
-            if (c) al_cache_store(c, (uint64_t)p, 0, m->act[k - 1]);
+        if (freeze > 0) {
+            if ((st = al_model_forward_range(m, pool, 0, freeze, x, 1, 0))) break;
+            if (c) al_cache_store(c, (uint64_t)p, 0, m->act[freeze - 1]);
             w++;
-            if (full && (st = al_model_forward_from(m, pool, k, m->act[k - 1], 1, 0, NULL))) break;
+            if (full && (st = al_model_forward_from(m, pool, freeze, m->act[freeze - 1], 1, 0, NULL))) break;
         } else if (full && (st = al_model_forward_from(m, pool, 0, x, 1, 0, NULL))) {
             break;
         }
@@ -230,9 +230,9 @@ al_status al_lm_plan_memory(const al_model *m, const al_pool *pool, long n, cons
     al_status st = check_lm(m, &T, &V);
     if (st) return st;
     if (!c || !out) return al_error(AL_EINVAL, "al_lm_plan_memory: NULL argument");
-    const int k = al_personalize_freeze(m, c);
-    if (k < 0 || k >= m->nnodes) return al_error(AL_EINVAL, "freeze point %d leaves nothing to train", k);
-    const int rec_suffix = has_lstm(m, k, m->nnodes), rec_prefix = has_lstm(m, 0, k);
+    const int freeze = al_personalize_freeze(m, c);
+    if (freeze < 0 || freeze >= m->nnodes) return al_error(AL_EINVAL, "freeze point %d leaves nothing to train", freeze);
+    const int rec_suffix = has_lstm(m, freeze, m->nnodes), rec_prefix = has_lstm(m, 0, freeze);
     al_train_config tc = c->train;
     for (;;) {
         const int B = rec_suffix ? tc.batch : 1;
@@ -307,15 +307,15 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
     if (!c || (!ids && n)) return al_error(AL_EINVAL, "al_lm_personalize: NULL argument");
     if (c->aug_variants != 1) return al_error(AL_EINVAL, "text personalization takes no augmentation variants");
     if ((st = al_model_freeze(m, al_personalize_freeze(m, c)))) return st;
-    const int k = m->first_trainable;
-    if (k >= m->nnodes) return al_error(AL_EINVAL, "freeze point %d leaves nothing to train", k);
-    const int rec_suffix = has_lstm(m, k, m->nnodes), rec_prefix = has_lstm(m, 0, k);
+    const int freeze = m->freeze;
+    if (freeze >= m->nnodes) return al_error(AL_EINVAL, "freeze point %d leaves nothing to train", freeze);
+    const int rec_suffix = has_lstm(m, freeze, m->nnodes), rec_prefix = has_lstm(m, 0, freeze);
     /* the memory plan first: a budget that cannot be met fails here, before
      * anything is allocated; within it the cache bound and batch it gives */
     al_mem_plan plan;
     if ((st = al_lm_plan_memory(m, pool, n, cache, c, &plan))) return st;
     al_personalize_config pc = *c;
-    pc.freeze = k;
+    pc.freeze = freeze;
     pc.train.batch = plan.batch_used;
     al_mem_plan_apply(m, cache, &plan); /* before the stream pass fills the cache */
     const int B = rec_suffix ? pc.train.batch : 1;
@@ -332,7 +332,7 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
             if ((st = al_cache_new(plan.cache_used, NULL, &own))) goto done;
             cache = own;
         }
-        al_cache_bind(cache, al_shape_numel(&m->nodes[k - 1].out), al_model_prefix_fingerprint(m));
+        al_cache_bind(cache, al_shape_numel(&m->nodes[freeze - 1].out), al_model_prefix_fingerprint(m));
         int complete = 1;
         for (int i = 0; i < d->n && complete; i++) complete = al_cache_contains(cache, off[i], 0);
         if (!complete) {
@@ -365,7 +365,7 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
     /* the stream pass's prefix work, in samples and MACs */
     if (pre) {
         uint64_t pm = 0;
-        for (int i = 0; i < k; i++) pm += m->nodes[i].vt->macs ? m->nodes[i].vt->macs(&m->nodes[i]) : 0;
+        for (int i = 0; i < freeze; i++) pm += m->nodes[i].vt->macs ? m->nodes[i].vt->macs(&m->nodes[i]) : 0;
         r->prefix_samples += pre;
         r->macs += pm * pre;
     }

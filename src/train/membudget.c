@@ -29,8 +29,8 @@
 /* Everything about a job that does not depend on the batch or cache bound. */
 typedef struct {
     const al_model *m;
-    int start;               /* first trainable node */
-    size_t xn, yo, feat;     /* floats per sample: input, output, input of node start */
+    int freeze;               /* first trainable node */
+    size_t xn, yo, feat;     /* floats per sample: input, output, input of node freeze */
     int n, y_len;            /* training samples, labels per sample */
     size_t weights, grads, optim, snapshot_fixed, best, resume_file;
     size_t lstm_units;       /* sum of the LSTM nodes' units (carried state rows in the snapshot) */
@@ -65,13 +65,13 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
     memset(j, 0, sizeof *j);
     j->gemm = (size_t)(pool ? al_pool_size(pool) : 1) * al_gemm_pack_bytes_max();
     j->m = m;
-    j->start = x->freeze;
-    if (j->start < 0 || j->start >= m->nnodes)
-        return al_error(AL_ERANGE, "freeze point %d leaves nothing to train (the model has %d nodes)", j->start,
+    j->freeze = x->freeze;
+    if (j->freeze < 0 || j->freeze >= m->nnodes)
+        return al_error(AL_ERANGE, "freeze point %d leaves nothing to train (the model has %d nodes)", j->freeze,
                         m->nnodes);
     j->xn = al_shape_numel(&m->in);
     j->yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
-    j->feat = j->start > 0 ? al_shape_numel(&m->nodes[j->start - 1].out) : j->xn;
+    j->feat = j->freeze > 0 ? al_shape_numel(&m->nodes[j->freeze - 1].out) : j->xn;
     j->n = d->n;
     j->y_len = d->y_len;
     const al_train_config *tc = x->train;
@@ -89,9 +89,9 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
                 const al_param *pr = &nd->params[p];
                 if (pass == 0) {
                     if (!pr->is_state) ng += pr->n;
-                    if (i >= j->start) trainable_all += pr->n;
+                    if (i >= j->freeze) trainable_all += pr->n;
                 }
-                if (i < j->start || pr->is_state) continue;
+                if (i < j->freeze || pr->is_state) continue;
                 if (pass == 0) {
                     np++;
                     trained += pr->n;
@@ -115,7 +115,7 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
     struct stat sb;
     if (x->resume && tc->checkpoint_path && stat(tc->checkpoint_path, &sb) == 0 && sb.st_size > 0)
         j->resume_file = (size_t)sb.st_size; /* read whole and verified before it is restored */
-    j->cached = (cache || x->own_cache) && j->start > 0 && !x->trainer_only;
+    j->cached = (cache || x->own_cache) && j->freeze > 0 && !x->trainer_only;
     j->entries = (size_t)d->n * (size_t)(x->variants > 0 ? x->variants : 1);
     if (x->entries) j->entries = x->entries;
     j->spill = j->cached && cache && al_cache_has_spill(cache);
@@ -136,9 +136,9 @@ static void job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
     /* a model already planned for a larger batch keeps that block */
     int ab = AL_MAX(B, m->maxbatch);
     if (p->budget > 0) ab = B; /* with a budget, the job re-plans it for B */
-    p->activations = al_model_plan_bytes_at(m, ab, j->start);
+    p->activations = al_model_plan_bytes_at(m, ab, j->freeze);
     /* the trainer's block (model input and logit gradients), then the
-     * source's block for node start's inputs when larger; both live while
+     * source's block for node freeze's inputs when larger; both live while
      * the second is carved */
     size_t blk1[2] = {b * j->xn, b * j->yo}, blk2[2] = {b * j->feat, b * j->yo};
     p->batch_buffers = arena_size(blk1, 2) + (j->feat > j->xn ? arena_size(blk2, 2) : 0) +
@@ -197,7 +197,7 @@ al_status al_trainer_plan_memory(const al_model *m, const al_pool *pool, const a
     al_mem_job x;
     memset(&x, 0, sizeof x);
     x.train = c;
-    x.freeze = m->first_trainable;
+    x.freeze = m->freeze;
     x.variants = 1;
     x.budget = budget;
     /* a checkpoint at the path may be resumed from: counted when it exists */

@@ -41,7 +41,7 @@ typedef struct {
     al_cache *cache;
     const al_personalize_config *c; /* &cfg */
     al_personalize_config cfg;
-    int start;
+    int freeze;
     int C, H, W;
     size_t xn, feat;
     float *stage;  /* batch * xn: augmented inputs of the misses */
@@ -75,7 +75,7 @@ static al_status make_input(const psrc *s, uint64_t id, int v, const float *x, f
 static al_status source(void *user, const int *idx, int b, long long epoch, float *xb) {
     psrc *s = user;
     s->suffix_samples += (uint64_t)b;
-    if (s->start == 0) {
+    if (s->freeze == 0) {
         /* nothing frozen: the source only augments */
         for (int j = 0; j < b; j++) {
             uint64_t id = s->ids ? s->ids[idx[j]] : (uint64_t)idx[j];
@@ -96,9 +96,9 @@ static al_status source(void *user, const int *idx, int b, long long epoch, floa
     }
     if (nm == 0) return AL_OK;
     /* the frozen prefix runs in inference mode (its nodes are not trainable) */
-    al_status st = al_model_forward_range(s->m, s->pool, 0, s->start, s->stage, nm, 1);
+    al_status st = al_model_forward_range(s->m, s->pool, 0, s->freeze, s->stage, nm, 1);
     if (st) return st;
-    const float *f = s->m->act[s->start - 1];
+    const float *f = s->m->act[s->freeze - 1];
     for (int i = 0; i < nm; i++) {
         int j = s->miss[i];
         memcpy(xb + (size_t)j * s->feat, f + (size_t)i * s->feat, sizeof(float) * s->feat);
@@ -137,7 +137,7 @@ static uint64_t source_fingerprint(const psrc *s) {
     const al_augment_config *a = &s->c->aug;
     uint64_t v[12];
     float f[5] = {a->rotate_deg, a->brightness, a->contrast, a->noise, 0.0f};
-    v[0] = (uint64_t)s->start;
+    v[0] = (uint64_t)s->freeze;
     v[1] = (uint64_t)s->c->aug_variants;
     v[2] = s->c->aug_variants > 1 ? (uint64_t)(uint32_t)a->shift : 0;
     v[3] = s->c->aug_variants > 1 ? (uint64_t)(uint32_t)a->hflip : 0;
@@ -179,14 +179,14 @@ al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, con
 
 /* Checks c against m (frozen at its freeze point). */
 static al_status check_job(const al_model *m, const al_personalize_config *c) {
-    int start = m->first_trainable;
-    if (start >= m->nnodes)
-        return al_error(AL_EINVAL, "freeze point %d leaves nothing to train (the model has %d nodes)", start,
+    int freeze = m->freeze;
+    if (freeze >= m->nnodes)
+        return al_error(AL_EINVAL, "freeze point %d leaves nothing to train (the model has %d nodes)", freeze,
                         m->nnodes);
-    for (int i = start; i < m->nnodes; i++)
-        if (m->nodes[i].cfg.type == AL_L_ADD && m->nodes[i].cfg.src < start - 1)
+    for (int i = freeze; i < m->nnodes; i++)
+        if (m->nodes[i].cfg.type == AL_L_ADD && m->nodes[i].cfg.src < freeze - 1)
             return al_error(AL_EINVAL, "node %d adds node %d across the freeze point %d; move the freeze point", i,
-                            m->nodes[i].cfg.src, start);
+                            m->nodes[i].cfg.src, freeze);
     if (c->aug_variants > 1 && (m->in.ndim != 3 || m->input_tokens))
         return al_error(AL_EINVAL, "augmentation variants need an image model (input CxHxW)");
     if (!(c->label_prior >= 0.0 && c->label_prior <= 1e6))
@@ -220,7 +220,7 @@ al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train
     /* the memory budget: fitted before anything is allocated */
     al_mem_plan plan;
     if ((st = al_personalize_plan_memory(m, pool, train, cache, c, &plan))) return st;
-    al_mem_plan_apply(m, m->first_trainable > 0 ? cache : NULL, &plan);
+    al_mem_plan_apply(m, m->freeze > 0 ? cache : NULL, &plan);
     return start_job(m, pool, train, ids, cache, c, &plan, out);
 }
 
@@ -237,7 +237,7 @@ al_status al_personalize_new_planned(al_model *m, al_pool *pool, const al_datase
  * builds the trainer with its batch source, at the plan's batch. */
 static al_status start_job(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids, al_cache *cache,
                            const al_personalize_config *c, const al_mem_plan *fitted, al_trainer **out) {
-    int start = m->first_trainable;
+    int freeze = m->freeze;
     al_mem_plan plan = *fitted;
     psrc *s = al_calloc(1, sizeof *s);
     if (!s) return AL_ENOMEM;
@@ -250,10 +250,10 @@ static al_status start_job(al_model *m, al_pool *pool, const al_dataset *train, 
     s->pool = pool;
     s->d = train;
     s->ids = ids;
-    s->cache = start > 0 ? cache : NULL;
-    s->start = start;
+    s->cache = freeze > 0 ? cache : NULL;
+    s->freeze = freeze;
     s->xn = al_shape_numel(&m->in);
-    s->feat = start > 0 ? al_shape_numel(&m->nodes[start - 1].out) : s->xn;
+    s->feat = freeze > 0 ? al_shape_numel(&m->nodes[freeze - 1].out) : s->xn;
     if (c->aug_variants > 1) {
         s->C = m->in.d[0];
         s->H = m->in.d[1];
@@ -279,7 +279,7 @@ static al_status start_job(al_model *m, al_pool *pool, const al_dataset *train, 
         st = AL_ENOMEM;
         goto fail;
     }
-    if ((st = al_trainer_set_source(t, start, s->feat, source, s)) != AL_OK) goto fail;
+    if ((st = al_trainer_set_source(t, freeze, s->feat, source, s)) != AL_OK) goto fail;
     if (c->train_rows > 0 && (st = al_trainer_set_head(t, train, c->train_rows)) != AL_OK) goto fail;
     t->source_fp = source_fingerprint(s);
     if (s->cache) al_cache_bind(s->cache, s->feat, al_model_prefix_fingerprint(m));
@@ -378,10 +378,10 @@ static al_status run_job(al_trainer *t, al_model *m, const al_dataset *train, co
     r->mem = s->plan;
     r->suffix_samples = s->suffix_samples;
     uint64_t pre = 0, suf = 0;
-    int start = s->start;
+    int freeze = s->freeze;
     for (int i = 0; i < m->nnodes; i++) {
         uint64_t k = m->nodes[i].vt->macs ? m->nodes[i].vt->macs(&m->nodes[i]) : 0;
-        if (i < start)
+        if (i < freeze)
             pre += k;
         else
             suf += k;

@@ -136,10 +136,10 @@ struct al_trainer {
     int perm_cap;
     float *best;         /* m->nweights: best weights for early stopping, or NULL */
     /* Optional batch source (personalization, src/train/personalize.c): when
-     * set, a step asks it for the input of node `start` for the batch's
+     * set, a step asks it for the input of node `freeze` for the batch's
      * samples (indices into the training set, epoch over all runs) instead
-     * of copying model inputs, and forwards from node `start`. */
-    int start;
+     * of copying model inputs, and forwards from node `freeze`. */
+    int freeze;
     al_trainer_source_fn source;
     void *source_user;
     void (*source_free)(void *user); /* when the trainer owns source_user */
@@ -160,9 +160,9 @@ struct al_trainer {
 };
 
 /* Installs a batch source that delivers `feat` floats per sample, the input
- * of node `start`; nodes below `start` must be frozen. Sizes the batch buffer
+ * of node `freeze`; nodes below it must be frozen. Sizes the batch buffer
  * (not inside a step). */
-al_status al_trainer_set_source(al_trainer *t, int start, size_t feat, al_trainer_source_fn fn, void *user);
+al_status al_trainer_set_source(al_trainer *t, int freeze, size_t feat, al_trainer_source_fn fn, void *user);
 
 /* Applies a plan fitted into a budget (no-op without one), once per job,
  * before the job fills its cache: lowers the cache's bound to the plan's,

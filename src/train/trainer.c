@@ -183,20 +183,20 @@ fail:
     return st;
 }
 
-al_status al_trainer_set_source(al_trainer *t, int start, size_t feat, al_trainer_source_fn fn, void *user) {
+al_status al_trainer_set_source(al_trainer *t, int freeze, size_t feat, al_trainer_source_fn fn, void *user) {
     if (!t || !fn) return al_error(AL_EINVAL, "al_trainer_set_source: NULL argument");
     al_model *m = t->m;
-    if (start < 0 || start >= m->nnodes)
-        return al_error(AL_ERANGE, "batch source start node %d out of range 0..%d", start, m->nnodes - 1);
-    for (int i = 0; i < start; i++)
+    if (freeze < 0 || freeze >= m->nnodes)
+        return al_error(AL_ERANGE, "batch source node (freeze point) %d out of range 0..%d", freeze, m->nnodes - 1);
+    for (int i = 0; i < freeze; i++)
         for (int p = 0; p < m->nodes[i].nparams; p++)
             if (m->nodes[i].trainable && !m->nodes[i].params[p].is_state)
-                return al_error(AL_EINVAL, "node %d is trainable but lies below the batch source's start node %d", i,
-                                start);
-    size_t want = start ? al_shape_numel(&m->nodes[start - 1].out) : t->xn;
-    if (feat != want) return al_error(AL_ESHAPE, "batch source gives %zu floats per sample, node %d takes %zu", feat, start, want);
+                return al_error(AL_EINVAL, "node %d is trainable but lies below the batch source's node (the freeze point) %d", i,
+                                freeze);
+    size_t want = freeze ? al_shape_numel(&m->nodes[freeze - 1].out) : t->xn;
+    if (feat != want) return al_error(AL_ESHAPE, "batch source gives %zu floats per sample, node %d takes %zu", feat, freeze, want);
     if (feat > t->xn) {
-        /* a new block: inputs of node `start` may be larger than the model's */
+        /* a new block: inputs of node `freeze` may be larger than the model's */
         size_t B = (size_t)t->cfg.batch;
         al_arena a = {0};
         (void)al_arena_floats(&a, B * feat);
@@ -209,7 +209,7 @@ al_status al_trainer_set_source(al_trainer *t, int start, size_t feat, al_traine
         al_free(t->block);
         t->block = blk;
     }
-    t->start = start;
+    t->freeze = freeze;
     t->source = fn;
     t->source_user = user;
     return AL_OK;
@@ -412,7 +412,7 @@ static al_status step(al_trainer *t, const al_dataset *train, int k, long long p
         } else {
             al_model_zero_grad(m);
             const float *logits;
-            st = al_model_forward_from(m, t->pool, t->start, t->xb, b, 1, &logits);
+            st = al_model_forward_from(m, t->pool, t->freeze, t->xb, b, 1, &logits);
             if (st != AL_OK) return st;
             al_softmax_ce_pool(t->pool, logits, yb, b * yl, k, 1.0f / (float)want, t->dlogits, &l, &cn, &cr);
         }

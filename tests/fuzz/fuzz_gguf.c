@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     FUZZ_ASSERT(al_model_spec(m) != NULL);
-    FUZZ_ASSERT(al_model_first_trainable(m) >= 0 && al_model_first_trainable(m) <= al_model_num_nodes(m));
+    FUZZ_ASSERT(al_model_freeze_point(m) >= 0 && al_model_freeze_point(m) <= al_model_num_nodes(m));
     /* what loads, saves and loads again as the same model */
     fuzz_begin();
     st = al_model_save(m, path);
@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             FUZZ_ASSERT(st == AL_OK);
             FUZZ_ASSERT(al_model_num_nodes(m2) == al_model_num_nodes(m));
             FUZZ_ASSERT(al_model_num_params(m2) == al_model_num_params(m));
-            FUZZ_ASSERT(al_model_first_trainable(m2) == al_model_first_trainable(m));
+            FUZZ_ASSERT(al_model_freeze_point(m2) == al_model_freeze_point(m));
             FUZZ_ASSERT(strcmp(al_model_spec(m2), al_model_spec(m)) == 0);
             for (int i = 0; i < m->nnodes; i++)
                 for (int p = 0; p < m->nodes[i].nparams; p++)

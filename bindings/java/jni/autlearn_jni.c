@@ -223,7 +223,7 @@ JNIEXPORT jint JNICALL Java_ai_autlearn_Model_nativeNodes(JNIEnv *env, jclass cl
     (void)env;
     (void)cls;
     al_model *m = ((jal_model *)from_handle(h))->m;
-    return which ? al_model_first_trainable(m) : al_model_num_nodes(m);
+    return which ? al_model_freeze_point(m) : al_model_num_nodes(m);
 }
 
 /* Trainer: one personalization run (al_personalize_new) trained in slices

@@ -289,7 +289,7 @@ al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_mod
         if (hh) set_factors(hh, dst->params[2].w, dst->params[1].w);
     }
     o->rng = m->rng;
-    int ft = m->first_trainable;
+    int ft = m->freeze;
     (void)al_model_freeze(o, ft >= 0 && ft <= m->nnodes ? first[ft] : 0);
     for (int i = 0; i < m->nmeta && !st; i++) {
         const char *val = m->meta_val[i];

@@ -29,7 +29,7 @@ al_status al_quantize_node(al_model *m, int i) {
 
 al_status al_quantize_frozen(al_model *m, int *count) {
     if (!m) return al_error(AL_EINVAL, "al_quantize_frozen: model is NULL");
-    for (int i = 0; i < m->first_trainable; i++) {
+    for (int i = 0; i < m->freeze; i++) {
         const al_node *nd = &m->nodes[i];
         if ((nd->cfg.type != AL_L_DENSE && nd->cfg.type != AL_L_CONV2D) || nd->q || nd->trainable) continue;
         if (nd->params[0].n / (size_t)nd->params[0].dims[0] < AL_QUANT_MIN_K) continue;

@@ -32,7 +32,7 @@
 #define AL_QUANT_MIN_K 32
 
 /* al_quantize_frozen (autlearn_cloud.h): every frozen dense and conv node
- * below m->first_trainable with K >= AL_QUANT_MIN_K; nodes already
+ * below m->freeze with K >= AL_QUANT_MIN_K; nodes already
  * quantized are kept. The compiler's entry point (autlearn compile --int8)
  * and autlearn quantize's. */
 /* Quantizes node i (dense or conv, frozen). */

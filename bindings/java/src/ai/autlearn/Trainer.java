@@ -60,7 +60,7 @@ public final class Trainer implements AutoCloseable {
         return this;
     }
 
-    /** First trainable node; -1 (the default) keeps the model's own freeze point. */
+    /** First trainable node; -1 (the default): the model's default freeze point (its stored autlearn.freeze, else the output layer). */
     public synchronized Trainer freeze(int firstTrainable) {
         settable();
         this.freeze = firstTrainable;
