@@ -270,3 +270,22 @@ const al_membuf *al_memplan_find(const al_memplan *p, al_membuf_kind kind, int n
         if (p->buf[i].kind == kind && p->buf[i].node == node) return &p->buf[i];
     return NULL;
 }
+
+/* The planned block goes with the plan: freed here, carved by al_model_plan
+ * (model.c). The int8 runtime (quant.c) drops a plan whose scratch grew. */
+void al_model_release_plan(al_model *m) {
+    if (!m) return;
+    al_free(m->plan_block);
+    m->plan_block = NULL;
+    m->act = m->dact = m->dside = NULL;
+    m->ws = m->dinput = m->dside_input = NULL;
+    m->ws_n = 0;
+    m->maxbatch = 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        m->nodes[i].aux = NULL;
+        m->nodes[i].state = NULL;
+        m->nodes[i].maxbatch = 0;
+        m->nodes[i].ws = NULL;
+    }
+
+}

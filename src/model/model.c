@@ -10,24 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void model_unplan(al_model *m) {
-    al_free(m->plan_block);
-    m->plan_block = NULL;
-    m->act = m->dact = m->dside = NULL;
-    m->ws = m->dinput = m->dside_input = NULL;
-    m->ws_n = 0;
-    m->maxbatch = 0;
-    for (int i = 0; i < m->nnodes; i++) {
-        m->nodes[i].aux = NULL;
-        m->nodes[i].state = NULL;
-        m->nodes[i].maxbatch = 0;
-        m->nodes[i].ws = NULL;
-    }
-}
-
 void al_model_free(al_model *m) {
     if (!m) return;
-    model_unplan(m);
+    al_model_release_plan(m);
     for (int i = 0; i < m->nnodes; i++) al_qnode_free(m->nodes[i].q);
     al_free(m->wblock);
     al_free(m->gblock);
@@ -182,7 +167,7 @@ al_status al_model_plan(al_model *m, int maxbatch) {
     if (!m) return al_error(AL_EINVAL, "al_model_plan: model is NULL");
     if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
     if (plan_fits(m, maxbatch, 1)) return AL_OK;
-    model_unplan(m);
+    al_model_release_plan(m);
     return plan_layout(m, maxbatch, NULL);
 }
 
@@ -197,10 +182,6 @@ size_t al_model_plan_bytes_at(const al_model *m, int maxbatch, int freeze) {
     al_memplan p;
     if (!m || al_memplan_build_at(m, maxbatch, m->plan_naive, freeze, &p) != AL_OK) return 0;
     return p.total;
-}
-
-void al_model_release_plan(al_model *m) {
-    if (m) model_unplan(m);
 }
 
 static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
@@ -285,7 +266,7 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
     if (n <= 0) return al_error(AL_ERANGE, "forward: batch must be positive, got %d", n);
     if (!plan_fits(m, n, 0)) {
         /* a larger batch, or a freeze that moved backward's reach below the plan's */
-        model_unplan(m);
+        al_model_release_plan(m);
         al_status st = plan_layout(m, n, NULL);
         if (st != AL_OK) return st;
     }

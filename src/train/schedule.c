@@ -1,5 +1,4 @@
-/* Learning-rate schedules with linear warm-up; see al_sched_lr in train.h;
- * and the two device training recipes.
+/* Learning-rate schedules with linear warm-up; see al_sched_lr in train.h.
  * Warm-up reaches the full rate on step warmup_steps - 1 (step 0 gets
  * lr / warmup_steps, never 0, so no step is wasted). */
 
@@ -29,26 +28,4 @@ double al_sched_lr(const al_train_config *c, long long step, long long per_epoch
     }
     if (c->warmup_steps > 0 && step < c->warmup_steps) lr *= (double)(step + 1) / (double)c->warmup_steps;
     return lr;
-}
-
-void al_train_recipe_image(al_train_config *t, int batch, int epochs, double lr, uint64_t seed) {
-    al_train_config_default(t);
-    t->optim = AL_OPT_SGD;
-    t->momentum = 0.9;
-    t->lr = lr;
-    t->epochs = epochs;
-    t->batch = batch;
-    t->sched = AL_SCHED_COSINE;
-    t->seed = seed;
-}
-
-void al_train_recipe_text(al_train_config *t, int batch, int epochs, double lr, uint64_t seed) {
-    al_train_config_default(t);
-    t->optim = AL_OPT_ADAM;
-    t->lr = lr;
-    t->epochs = epochs;
-    t->batch = batch;
-    t->sched = AL_SCHED_COSINE;
-    t->clip_norm = 1.0;
-    t->seed = seed;
 }

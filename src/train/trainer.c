@@ -55,6 +55,28 @@ void al_train_config_default(al_train_config *c) {
     c->lr_below = 1.0;
 }
 
+void al_train_recipe_image(al_train_config *t, int batch, int epochs, double lr, uint64_t seed) {
+    al_train_config_default(t);
+    t->optim = AL_OPT_SGD;
+    t->momentum = 0.9;
+    t->lr = lr;
+    t->epochs = epochs;
+    t->batch = batch;
+    t->sched = AL_SCHED_COSINE;
+    t->seed = seed;
+}
+
+void al_train_recipe_text(al_train_config *t, int batch, int epochs, double lr, uint64_t seed) {
+    al_train_config_default(t);
+    t->optim = AL_OPT_ADAM;
+    t->lr = lr;
+    t->epochs = epochs;
+    t->batch = batch;
+    t->sched = AL_SCHED_COSINE;
+    t->clip_norm = 1.0;
+    t->seed = seed;
+}
+
 static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

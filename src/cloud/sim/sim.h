@@ -130,6 +130,87 @@ void al_sim_stats(al_method_result *m, int n);
 double al_sim_rss_now_mb(void);
 void al_scenario_result_free(al_scenario_result *r);
 
+/* ---- What the two scenarios share (scenario_common.c) ---- */
+
+/* The scenarios' progress line on stderr when c->verbose: the only place
+ * the scenario code prints. */
+void al_sim_say(const al_scenario_config *c, const char *fmt, ...) AL_PRINTF(2, 3);
+/* "<method>: <measure> <mean>" (images) or the text's top-3, top-1 and perplexity. */
+void al_sim_say_method(const al_scenario_config *c, int method, const al_method_result *m);
+/* Every method's per-user arrays: acc, and for language models also acc_top1, ppl, saved. */
+al_status al_sim_results_alloc(al_scenario_result *r, int users, int lm);
+/* The learning curve: the first `points` epochs' accuracies, summed over users, become means. */
+void al_sim_curve_mean(al_method_result *m, int points, int users);
+/* A method is done: ran, and its mean, std and mean top-1 over users. */
+void al_sim_method_done(al_method_result *m, int users);
+
+/* Wall and CPU clocks of one device job. */
+typedef struct al_sim_clock {
+    double w0, c0;
+} al_sim_clock;
+void al_sim_clock_start(al_sim_clock *k);
+/* The job's seconds since start less `eval_seconds` spent evaluating for the
+ * learning curve (CPU time scaled by the job's CPU/wall ratio). */
+void al_sim_clock_stop(const al_sim_clock *k, double eval_seconds, double *wall, double *cpu);
+
+/* The device cost of one method, per user: seconds, CPU seconds and MACs
+ * (means over users), the largest resident-set peak above the start. */
+typedef struct al_sim_meter {
+    al_method_result *m;
+    int users;
+    int share;          /* 1: each user adds its share (x / users); 0: sums, divided in al_sim_meter_end */
+    double base, peak;  /* MB */
+} al_sim_meter;
+void al_sim_meter_begin(al_sim_meter *t, al_method_result *m, int users, int share);
+/* The resident-set peak since al_rss_reset_peak(), against the method's largest. */
+void al_sim_meter_peak(al_sim_meter *t);
+void al_sim_meter_add(al_sim_meter *t, double wall, double cpu, double macs);
+/* The means (share == 0) and the peak into the method's result. */
+void al_sim_meter_end(al_sim_meter *t);
+
+/* One user's device jobs, one after the other, each metering itself into t
+ * (al_rss_reset_peak, al_sim_clock_*, al_sim_meter_peak, al_sim_meter_add);
+ * then the learning curve's first `curve_points` epochs as means, the cost
+ * and the statistics (al_sim_method_done). */
+typedef al_status (*al_sim_user_job)(void *ctx, int k, al_sim_meter *t);
+al_status al_sim_each_user(al_method_result *m, int users, int share, int curve_points, al_sim_user_job job,
+                           void *ctx);
+
+/* The learning curve of one user's training: the trainer's progress
+ * callback (al_sim_on_epoch) evaluates the model after each epoch and adds
+ * the accuracy to curve[epoch - 1]; the time it takes is counted apart. */
+typedef struct al_sim_curve al_sim_curve;
+struct al_sim_curve {
+    al_status (*eval)(const al_sim_curve *cb, double *acc); /* the main accuracy of m on test */
+    al_model *m;
+    al_pool *pool;
+    const void *test;         /* the user's test data: al_dataset (images) or al_ids (text); NULL: no curve */
+    int batch;                /* images */
+    const al_vocab *vocab;    /* text */
+    double *curve;            /* accumulates over users */
+    double eval_seconds;
+    al_status st;
+};
+int al_sim_on_epoch(void *user, const al_epoch_info *info, int final);
+
+/* Federated averaging from the cloud model: c->rounds rounds; in each, every
+ * user trains a copy of the global model, the global model becomes the
+ * sample-weighted mean of the copies and is evaluated on every user. */
+typedef struct al_sim_fedavg {
+    /* user k's training of `work` (a copy of the global model) in round rd,
+     * metered into t; *weight: its weight in the mean (its samples) */
+    al_status (*train)(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight);
+    /* the global model on user k's test data: the main accuracy in *acc; in
+     * the last round also the user's results in the method's result */
+    al_status (*eval)(void *ctx, al_model *global, int k, int last, double *acc);
+    void *ctx;
+    int freeze;               /* the first node the users train */
+    const char *measure;      /* of the progress line: "mean accuracy", "top-3" */
+} al_sim_fedavg;
+/* Runs it into m (curve, cost, statistics; not bytes_uploaded). */
+al_status al_sim_fedavg_run(const al_scenario_config *c, const al_model *cloud, int users, const al_sim_fedavg *f,
+                            al_method_result *m);
+
 /* Reports */
 al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_result *r, const char *path);
 al_status al_scenario_write_svg(const al_scenario_config *c, const al_scenario_result *r, const char *path);

@@ -1,0 +1,259 @@
+/* What the image and the text scenario (scenario_image.c, scenario_text.c)
+ * share: the methods' names and per-user results, their statistics, the
+ * clocks and the resident-set meter of the device jobs, the per-user loop of
+ * a device method, the learning-curve callback, federated averaging, and
+ * al_sim_say(), the only place the scenario code prints. */
+#include "sim.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *const al_method_names[AL_M_COUNT] = {"global", "local", "autonomous", "centralized", "fedavg"};
+
+void al_sim_say(const al_scenario_config *c, const char *fmt, ...) {
+    if (!c->verbose) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void al_sim_say_method(const al_scenario_config *c, int method, const al_method_result *m) {
+    if (m->ppl)
+        al_sim_say(c, "%s: top-3 %.4f, top-1 %.4f, perplexity %.1f", al_method_names[method], m->mean_acc, m->mean_top1,
+                   m->mean_ppl);
+    else
+        al_sim_say(c, "%s: mean accuracy %.4f", al_method_names[method], m->mean_acc);
+}
+
+/* ---- clocks and resident set ---- */
+
+double al_wall_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double al_cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void al_rss_reset_peak(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return;
+    fputs("5", f);
+    fclose(f);
+}
+
+/* A "Name:   N kB" line of /proc/self/status in MB; 0 when unknown. */
+static double status_mb(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0.0;
+    char line[256];
+    double mb = 0.0;
+    size_t n = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, n) == 0) mb = strtod(line + n, NULL) / 1024.0;
+    fclose(f);
+    return mb;
+}
+
+double al_rss_peak_mb(void) { return status_mb("VmHWM:"); }
+
+double al_sim_rss_now_mb(void) { return status_mb("VmRSS:"); }
+
+void al_sim_clock_start(al_sim_clock *k) {
+    k->w0 = al_wall_seconds();
+    k->c0 = al_cpu_seconds();
+}
+
+void al_sim_clock_stop(const al_sim_clock *k, double eval_seconds, double *wall, double *cpu) {
+    double w1 = al_wall_seconds(), c1 = al_cpu_seconds();
+    *wall = w1 - k->w0 - eval_seconds;
+    *cpu = c1 - k->c0 - eval_seconds * (c1 - k->c0) / (w1 - k->w0 > 0 ? w1 - k->w0 : 1);
+}
+
+void al_sim_meter_begin(al_sim_meter *t, al_method_result *m, int users, int share) {
+    t->m = m;
+    t->users = users;
+    t->share = share;
+    t->base = al_sim_rss_now_mb();
+    t->peak = 0;
+}
+
+void al_sim_meter_peak(al_sim_meter *t) {
+    double pk = al_rss_peak_mb() - t->base;
+    if (pk > t->peak) t->peak = pk;
+}
+
+void al_sim_meter_add(al_sim_meter *t, double wall, double cpu, double macs) {
+    al_method_result *m = t->m;
+    if (t->share) {
+        m->seconds += wall / t->users;
+        m->cpu_seconds += cpu / t->users;
+        m->macs += macs / t->users;
+    } else {
+        m->seconds += wall;
+        m->cpu_seconds += cpu;
+        m->macs += macs;
+    }
+}
+
+void al_sim_meter_end(al_sim_meter *t) {
+    al_method_result *m = t->m;
+    if (!t->share) {
+        m->seconds /= t->users;
+        m->cpu_seconds /= t->users;
+        m->macs /= t->users;
+    }
+    m->peak_rss_mb = t->peak;
+}
+
+/* ---- results ---- */
+
+void al_scenario_result_free(al_scenario_result *r) {
+    if (!r) return;
+    for (int i = 0; i < AL_M_COUNT; i++) {
+        free(r->m[i].acc);
+        free(r->m[i].acc_top1);
+        free(r->m[i].ppl);
+        free(r->m[i].saved);
+    }
+    free(r->dominant);
+    if (r->user_names)
+        for (int k = 0; k < r->users; k++) free(r->user_names[k]);
+    free(r->user_names);
+    memset(r, 0, sizeof *r);
+}
+
+al_status al_sim_results_alloc(al_scenario_result *r, int users, int lm) {
+    for (int i = 0; i < AL_M_COUNT; i++) {
+        al_method_result *m = &r->m[i];
+        m->acc = calloc((size_t)users, sizeof(double));
+        if (lm) {
+            m->acc_top1 = calloc((size_t)users, sizeof(double));
+            m->ppl = calloc((size_t)users, sizeof(double));
+            m->saved = calloc((size_t)users, sizeof(double));
+        }
+        if (!m->acc || (lm && (!m->acc_top1 || !m->ppl || !m->saved))) return al_error(AL_ENOMEM, "out of memory");
+    }
+    return AL_OK;
+}
+
+void al_sim_stats(al_method_result *m, int n) {
+    double s = 0, s2 = 0, t1 = 0;
+    for (int i = 0; i < n; i++) {
+        s += m->acc[i];
+        t1 += m->acc_top1 ? m->acc_top1[i] : 0;
+    }
+    m->mean_acc = s / n;
+    for (int i = 0; i < n; i++) s2 += (m->acc[i] - m->mean_acc) * (m->acc[i] - m->mean_acc);
+    m->std_acc = n > 1 ? sqrt(s2 / (n - 1)) : 0.0;
+    m->mean_top1 = t1 / n;
+    double pp = 0, sv = 0;
+    for (int i = 0; i < n && m->ppl; i++) pp += m->ppl[i];
+    for (int i = 0; i < n && m->saved; i++) sv += m->saved[i];
+    m->mean_ppl = pp / n;
+    m->mean_saved = sv / n;
+}
+
+void al_sim_curve_mean(al_method_result *m, int points, int users) {
+    m->ncurve = AL_MIN(points, AL_MAX_CURVE);
+    for (int e = 0; e < m->ncurve; e++) m->curve[e] /= users;
+}
+
+void al_sim_method_done(al_method_result *m, int users) {
+    m->ran = 1;
+    al_sim_stats(m, users);
+}
+
+al_status al_sim_each_user(al_method_result *m, int users, int share, int curve_points, al_sim_user_job job,
+                           void *ctx) {
+    al_sim_meter t;
+    al_sim_meter_begin(&t, m, users, share);
+    for (int k = 0; k < users; k++) {
+        al_status st = job(ctx, k, &t);
+        if (st) return st;
+    }
+    al_sim_curve_mean(m, curve_points, users);
+    al_sim_meter_end(&t);
+    al_sim_method_done(m, users);
+    return AL_OK;
+}
+
+int al_sim_on_epoch(void *user, const al_epoch_info *info, int final) {
+    al_sim_curve *cb = user;
+    if (!final || !cb->test) return 0;
+    double t0 = al_wall_seconds();
+    double acc = 0;
+    al_status st = cb->eval(cb, &acc);
+    if (st) {
+        cb->st = st;
+        return 1;
+    }
+    if (info->epoch - 1 < AL_MAX_CURVE) cb->curve[info->epoch - 1] += acc;
+    cb->eval_seconds += al_wall_seconds() - t0;
+    return 0;
+}
+
+/* ---- federated averaging ---- */
+
+/* One round: every user trains from the global model; the global model
+ * becomes their sample-weighted mean. fedsum: nweights doubles. */
+static al_status fedavg_round(const al_sim_fedavg *f, al_model *global, al_model *work, int rd, int users,
+                              al_sim_meter *t, double *fedsum) {
+    size_t nw = global->nweights;
+    memset(fedsum, 0, sizeof(double) * nw);
+    double total = 0;
+    for (int k = 0; k < users; k++) {
+        al_model_copy_weights(work, global);
+        double weight = 0;
+        al_status st = f->train(f->ctx, work, rd, k, t, &weight);
+        if (st) return st;
+        for (size_t i = 0; i < nw; i++) fedsum[i] += weight * work->wblock[i];
+        total += weight;
+    }
+    for (size_t i = 0; i < nw; i++) global->wblock[i] = (float)(fedsum[i] / total);
+    return AL_OK;
+}
+
+al_status al_sim_fedavg_run(const al_scenario_config *c, const al_model *cloud, int users, const al_sim_fedavg *f,
+                            al_method_result *m) {
+    al_model *global = NULL, *work = NULL;
+    double *fedsum = NULL;
+    al_status st;
+    al_sim_meter t;
+    al_sim_meter_begin(&t, m, users, 0);
+    if ((st = al_model_clone(cloud, &global)) || (st = al_model_freeze(global, f->freeze)) ||
+        (st = al_model_clone(global, &work)))
+        goto done;
+    if (!(fedsum = calloc(global->nweights, sizeof(double)))) {
+        st = al_error(AL_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int rd = 0; rd < c->rounds; rd++) {
+        if ((st = fedavg_round(f, global, work, rd, users, &t, fedsum))) goto done;
+        double acc = 0;
+        for (int k = 0; k < users; k++) {
+            double a;
+            if ((st = f->eval(f->ctx, global, k, rd == c->rounds - 1, &a))) goto done;
+            acc += a;
+        }
+        if (rd < AL_MAX_CURVE) m->curve[rd] = acc / users;
+        al_sim_say(c, "fedavg: round %d/%d %s %.4f", rd + 1, c->rounds, f->measure, acc / users);
+    }
+    m->ncurve = AL_MIN(c->rounds, AL_MAX_CURVE);
+    al_sim_meter_end(&t);
+    al_sim_method_done(m, users);
+done:
+    free(fedsum);
+    al_model_free(work);
+    al_model_free(global);
+    return st;
+}
