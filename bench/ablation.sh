@@ -192,7 +192,7 @@ if [ "$scen" != image ]; then
   last=$("$bin" info --model "$work/txt-small.gguf" --json | "$py" -c 'import json, sys; print(len(json.load(sys.stdin)["nodes"]) - 1)')
   step txt-compile-small "$work/txt-small-compiled.gguf" compile --model "$work/txt-small.gguf" \
     --out "$work/txt-small-compiled.gguf" --int8 --batch 8 --freeze "$last"
-  # the scenario's users: the presidents with most addresses since 1901 (src/sim/scenario_text.c)
+  # the scenario's users: the presidents with most addresses since 1901 (src/cloud/sim/scenario_text.c)
   users=$("$py" - "$txt_data" "$txt_users" <<'EOF'
 import os, sys
 d, want = sys.argv[1], int(sys.argv[2])

@@ -79,7 +79,7 @@ static inline size_t al_shape_numel(const al_shape *s) {
     return n;
 }
 
-/* ---- CRC32 (src/model/crc32.c) ------------------------------------------------ */
+/* ---- CRC32 (src/core/crc32.c) ------------------------------------------------ */
 uint32_t al_crc32(uint32_t crc, const void *data, size_t n);
 
 #endif /* AL_CORE_H */

@@ -1,5 +1,5 @@
 /* The keyboard tokenizer, the vocabulary, text corpora and TBPTT windows
- * (text.h; the rules are in docs/TEXT.md). Everything read from files is
+ * (data.h; the rules are in docs/TEXT.md). Everything read from files is
  * bounded: file sizes, file counts, token lengths, vocabulary sizes. */
 
 #include "data/data.h"

@@ -1,4 +1,4 @@
-/* im2col / col2im for NCHW convolution as GEMM (declared in al_internal.h).
+/* im2col / col2im for NCHW convolution as GEMM (declared in the level headers).
  *
  * Row (c, ky, kx) of the column matrix holds, for every output pixel
  * (oy, ox), the input pixel x[c][oy*s - p + ky][ox*s - p + kx], or 0 where

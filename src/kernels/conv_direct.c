@@ -1,4 +1,4 @@
-/* Direct convolution and the conv kernel choice (conv_algo.h).
+/* Direct convolution and the conv kernel choice (kernels.h).
  *
  * Direct: y[f] starts at the bias; each weight w[f][c][ky][kx] adds
  * w * x[c] shifted by (ky, kx) to y[f], one output row at a time over the

@@ -1,4 +1,4 @@
-/* Winograd F(2x2, 3x3) transforms (conv_algo.h). With
+/* Winograd F(2x2, 3x3) transforms (kernels.h). With
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
  *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
  *   A^T = [1 1 1 0; 0 1 -1 -1]

@@ -1,5 +1,5 @@
 /* AVX-512 form of softmax's exp-and-sum (src/layers/softmax_ce.c): the same
- * polynomial as al_expf_poly (kernels/al_expf.h), 16 lanes at a time with
+ * polynomial as al_expf_poly (kernels/kernels.h), 16 lanes at a time with
  * fused multiply-adds, so a value may differ from the portable loop's in the
  * last bit. Built with -mavx512f (CMakeLists.txt: files named *_avx512*);
  * called only when the CPU has AVX-512F. */

@@ -1,4 +1,4 @@
-/* AVX2 + FMA micro-kernel, 6 x 16 tile (see gemm_kernels.h for the
+/* AVX2 + FMA micro-kernel, 6 x 16 tile (see kernels.h for the
  * contract). 12 ymm accumulators, 2 for the B row and 1 broadcast of A:
  * 15 of the 16 registers; each k step is 2 loads, 6 broadcasts, 12 FMAs. */
 

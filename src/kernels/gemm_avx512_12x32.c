@@ -1,4 +1,4 @@
-/* AVX-512F micro-kernel, 12 x 32 tile (see gemm_kernels.h for the
+/* AVX-512F micro-kernel, 12 x 32 tile (see kernels.h for the
  * contract). 24 zmm accumulators, 2 for the B row; A is broadcast straight
  * from memory into the FMA ({1to16} operand), so each k step is 2 loads and
  * 24 FMAs with 12 embedded broadcasts. */

@@ -1,4 +1,4 @@
-/* AVX-512F micro-kernel, 8 x 32 tile (see gemm_kernels.h for the
+/* AVX-512F micro-kernel, 8 x 32 tile (see kernels.h for the
  * contract): the 12x32 kernel's loop with 8 rows, 16 zmm accumulators.
  * The driver takes it instead of 12x32 when M is a multiple of 8 but not
  * of 12 (the reference CNN's 32 and 64 filters), where 12-row tiles would

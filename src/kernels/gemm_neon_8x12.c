@@ -1,4 +1,4 @@
-/* ARM NEON micro-kernel, 8 x 12 tile (see gemm_kernels.h for the contract).
+/* ARM NEON micro-kernel, 8 x 12 tile (see kernels.h for the contract).
  * 24 q-register accumulators, 2 for the A column and 3 for the B row: 29 of
  * the 32 registers; each k step is 5 loads and 24 lane FMAs. Compiled only
  * on aarch64 (CMake filters *_neon*.c). */

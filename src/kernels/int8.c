@@ -1,5 +1,5 @@
 /* int8 GEMM driver, reference, dispatch, activation quantizer and int8
- * im2row (see int8.h for the contracts). */
+ * im2row (see kernels.h for the contracts). */
 
 #include "kernels/kernels.h"
 

@@ -1,4 +1,4 @@
-/* AVX2 int8 GEMM in dot-product form (contract in int8.h). Each 16-byte
+/* AVX2 int8 GEMM in dot-product form (contract in kernels.h). Each 16-byte
  * chunk of a row is sign-extended to 16 int16 (vpmovsxbw) and multiplied
  * pairwise into 8 int32 (vpmaddwd): no int16 saturation, unlike vpmaddubsw
  * on two signed operands. Tile: 2 rows of A x 4 rows of B, 8 accumulators

@@ -1,4 +1,4 @@
-/* AVX-512 VNNI int8 GEMM in dot-product form (contract in int8.h).
+/* AVX-512 VNNI int8 GEMM in dot-product form (contract in kernels.h).
  * vpdpbusd multiplies unsigned by signed bytes and adds groups of 4 into
  * int32 lanes without intermediate saturation, 64 multiply-adds per
  * instruction. A (activations, signed) is made unsigned by flipping the sign
@@ -80,7 +80,7 @@ VNNI_TARGET void al_i8gemm_vnni(int M, int N, int K, const int8_t *A, int lda, c
     }
 }
 
-/* ---- dense with packed weights (al_i8dense_*, int8.h) ---------------------------------
+/* ---- dense with packed weights (al_i8dense_*, kernels.h) ---------------------------------
  * The activations are the broadcast operand (4 bytes of a row, unsigned:
  * q + 128), the weights the vector operand (16 output columns x 4 k), so
  * the accumulators are rows of y and go through the epilogue (offset

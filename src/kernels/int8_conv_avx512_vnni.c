@@ -1,5 +1,5 @@
 /* Implicit-GEMM int8 "same" convolution (stride 1, 2p = k - 1, so Ho = H,
- * Wo = W) on AVX-512 VNNI; the contract is in int8.h (al_i8conv_*).
+ * Wo = W) on AVX-512 VNNI; the contract is in kernels.h (al_i8conv_*).
  *
  * Why no im2col: the K order of the weights is (tap, channel block of 4,
  * channel in block), and the activations are stored as one 32-bit word per

@@ -1,4 +1,4 @@
-/* ARM NEON int8 GEMM in dot-product form (contract in int8.h). Per 16
+/* ARM NEON int8 GEMM in dot-product form (contract in kernels.h). Per 16
  * bytes: vmull_s8 / vmlal_high_s8 form 8 int16 sums of two products (at
  * most 2 * 127 * 127 = 32258, no overflow since values avoid -128), and
  * vpadalq_s16 folds them pairwise into 4 int32 accumulators. With the

@@ -176,7 +176,7 @@ void al_winograd_input(const float *x, int C, int H, int W, int p, int Ho, int W
 void al_winograd_output(const float *M, long ldm, long t0, int F, int Ho, int Wo, const float *b, float *y);
 
 /* ---- int8 ---------------------------------------------------------------------- */
-/* int8 kernels for the quantized frozen part (src/compile/quant.c).
+/* int8 kernels for the quantized frozen part (src/cloud/compile/quant.c).
  *
  * The GEMM is in dot-product form: both operands are row-major with K
  * contiguous, which is how the quantized weights are stored ([F, C*k*k],

@@ -218,7 +218,7 @@ static void scatter_out(const conv_run *r, int i, int ith_first) {
     al_act_apply(r->nd->cfg.act, r->y + (size_t)i * g->F * g->P, (size_t)g->F * (size_t)g->P);
 }
 
-/* ---- direct and winograd forward (src/kernels/conv_algo.h) --------------------- */
+/* ---- direct and winograd forward (src/kernels/kernels.h) --------------------- */
 
 static void fwd_direct(const conv_run *r, int i, int ith_first) {
     AL_UNUSED(ith_first);

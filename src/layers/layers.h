@@ -125,10 +125,10 @@ struct al_node {
     float *state;
     int carry_state;
     /* This node's scratch (e->ws for its forward and backward), placed by
-     * the memory planner (src/compile/memplan.h). */
+     * the memory planner (src/model/model.h). */
     float *ws;
     /* int8 weights of a quantized frozen dense/conv node, or NULL
-     * (src/compile/quant.h; owned by the node, freed with the model). */
+     * (src/cloud/compile/quant.h; owned by the node, freed with the model). */
     struct al_qnode *q;
     /* conv: the forward kernel chosen by shape (al_conv_algo). */
     int conv_algo;

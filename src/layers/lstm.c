@@ -11,7 +11,7 @@
  * is stored as its two factors instead of weight_hh,
  *   weight_ih [4H, E], weight_hh_u [4H, r], weight_hh_v [r, H], bias_ih, bias_hh,
  * and each step adds U (V h_{t-1}): one GEMM down to r, one up to 4H
- * (r*5H MACs instead of 4H*H). The SVD compression (src/compile/compress.h)
+ * (r*5H MACs instead of 4H*H). The SVD compression (src/cloud/compile/compress.h)
  * sets it. weight_hh_u is initialised U(-1/sqrt(r), 1/sqrt(r)) (its fan-in),
  * weight_hh_v like the rest. The full-rank path is untouched by it.
  *
@@ -128,7 +128,7 @@ static void lstm_init(al_node *nd, al_rng *rng) {
     }
 }
 
-/* The gate nonlinearities are the polynomial forms of kernels/al_expf.h, so
+/* The gate nonlinearities are the polynomial forms of kernels/kernels.h, so
  * a step's gate loop vectorizes (libm's expf/tanhf calls, five per cell,
  * were most of the forward's time). */
 static inline float sigm(float z) { return al_sigmoidf_poly(z); }

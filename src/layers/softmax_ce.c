@@ -7,7 +7,7 @@
  *
  * Speed: a language model's loss is rows = B*T = 640 rows of k = 5,001, 3.2M
  * exponentials a step; libm's double exp() made this as slow as the output
- * layer's GEMMs. exp here is a float polynomial (al_expf_poly in kernels/al_expf.h,
+ * layer's GEMMs. exp here is a float polynomial (al_expf_poly in kernels/kernels.h,
  * within 2 ulp of expf on [-87, 0], the range z - max lives in) in loops without branches
  * that the compiler vectorizes; the sum of a row still runs in double (float
  * partial sums over blocks of 256), so k = 5,000 loses no precision. Rows are

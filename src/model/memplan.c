@@ -1,5 +1,5 @@
 /* The memory planner: buffers, their live intervals over one training step,
- * and offsets in one arena by liveness (memplan.h; docs/COMPILE.md).
+ * and offsets in one arena by liveness (model.h; docs/COMPILE.md).
  *
  * Placement is greedy: buffers are taken in some order (largest first, or
  * in schedule order; the smaller result wins), and each goes into the
@@ -53,7 +53,7 @@ static int lives_overlap(const al_membuf *a, const al_membuf *b) {
     return 0;
 }
 
-/* Lists the buffers with their live intervals (schedule in memplan.h). */
+/* Lists the buffers with their live intervals (schedule in model.h). */
 static void list_buffers(const al_model *m, size_t B, int naive, int L, al_memplan *p) {
     const int n = m->nnodes, END = AL_MEMPLAN_END;
     int is_src[AL_MAX_NODES] = {0}, input_is_src = 0;

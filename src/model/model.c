@@ -352,7 +352,7 @@ al_status al_model_freeze(al_model *m, int freeze) {
     for (int i = 0; i < m->nnodes; i++) {
         m->nodes[i].trainable = i >= freeze;
         /* a node that will be trained keeps only its (dequantized) floats:
-         * int8 weights would go stale (src/compile/quant.h) */
+         * int8 weights would go stale (src/cloud/compile/quant.h) */
         if (m->nodes[i].trainable && m->nodes[i].q) {
             al_qnode_free(m->nodes[i].q);
             m->nodes[i].q = NULL;

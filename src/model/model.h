@@ -36,7 +36,7 @@ struct al_model {
     float *dinput;             /* maxbatch * numel(in) when planned with want_input_grad */
     float **dside;             /* dside[i]: gradient arriving at node i through an add */
     float *dside_input;        /* same for the model input */
-    /* memory planner (src/compile/memplan.h): plan_naive = 1 asks for the
+    /* memory planner (src/model/model.h): plan_naive = 1 asks for the
      * layout without liveness (comparisons, tests); plan_lowest is the lowest
      * backward node the current plan supports. */
     int plan_naive;
