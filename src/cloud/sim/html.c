@@ -264,10 +264,8 @@ static void legend(FILE *f, const hdoc *h) {
     fprintf(f, "</p>\n");
 }
 
-static void write_page(FILE *f, const hdoc *h, const char *title) {
-    const al_json *doc = h->doc, *cfg = al_json_get(doc, "config");
-    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
+/* The title, or "autlearn <scenario> scenario". */
+static void page_title(FILE *f, const hdoc *h, const char *title) {
     if (title)
         esc(f, title);
     else {
@@ -275,6 +273,13 @@ static void write_page(FILE *f, const hdoc *h, const char *title) {
         esc(f, h->scenario);
         fputs(" scenario", f);
     }
+}
+
+/* From the doctype to the page's heading and note. */
+static void page_head(FILE *f, const hdoc *h, const char *title) {
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
+    page_title(f, h, title);
     fputs("</title>\n<style>\n"
           "body{font-family:system-ui,-apple-system,\"Segoe UI\",Roboto,\"DejaVu Sans\",sans-serif;color:#222;"
           "background:#fff;max-width:1100px;margin:0 auto;padding:16px 24px;line-height:1.4}\n"
@@ -289,18 +294,14 @@ static void write_page(FILE *f, const hdoc *h, const char *title) {
           "svg .grid{stroke:#e3e3e3}svg .axis{stroke:#000}svg text{fill:#333}\n"
           ".note{color:#666;font-size:0.88em}\n"
           "</style>\n</head>\n<body>\n<h1>", f);
-    if (title)
-        esc(f, title);
-    else {
-        fputs("autlearn ", f);
-        esc(f, h->scenario);
-        fputs(" scenario", f);
-    }
+    page_title(f, h, title);
     fprintf(f, "</h1>\n<p class=\"note\">%d users; each method is evaluated per user on that user's private test "
                "set. Autonomous learning trains on the device only: no sample, gradient or model leaves it.</p>\n",
             h->users);
+}
 
-    /* summary */
+/* Accuracy by method, per user and over the epochs. */
+static void page_accuracy(FILE *f, const hdoc *h) {
     fputs("<h2>Accuracy by method</h2>\n<table>\n<tr><th class=\"l\">method</th><th class=\"l\">what it is</th>"
           "<th>mean accuracy</th><th>std over users</th>", f);
     int has_top1 = 0;
@@ -331,8 +332,11 @@ static void write_page(FILE *f, const hdoc *h, const char *title) {
           "averaging: after each round). Dashed: methods without training on the device.</p>\n", f);
     legend(f, h);
     svg_curves(f, h);
+}
 
-    /* cost */
+/* The device cost per user, the autonomous epochs, the cloud. */
+static void page_cost(FILE *f, const hdoc *h) {
+    const al_json *doc = h->doc;
     fputs("<h2>Cost on the device, per user</h2>\n<table>\n<tr><th class=\"l\">method</th><th>wall time</th>"
           "<th>CPU time</th><th>peak memory rise</th><th>MACs</th><th>uploaded</th></tr>\n", f);
     for (int i = 0; i < AL_M_COUNT; i++) {
@@ -375,9 +379,11 @@ static void write_page(FILE *f, const hdoc *h, const char *title) {
         si(f, macs, "");
         fputs(" MACs per sample (forward).</p>\n", f);
     }
+}
 
-    /* per-user table */
-    const al_json *dom = al_json_get(doc, "dominant_classes");
+/* Per user: the dominant classes (images) and every method's accuracy, the best marked. */
+static void page_users(FILE *f, const hdoc *h) {
+    const al_json *dom = al_json_get(h->doc, "dominant_classes");
     fputs("<h2>Per user</h2>\n<table>\n<tr><th>user</th>", f);
     if (dom && dom->type == AL_JSON_ARR) fputs("<th class=\"l\">dominant classes</th>", f);
     for (int i = 0; i < AL_M_COUNT; i++)
@@ -405,8 +411,11 @@ static void write_page(FILE *f, const hdoc *h, const char *title) {
         fputs("</tr>\n", f);
     }
     fputs("</table>\n", f);
+}
 
-    /* configuration: every scalar of "config" */
+/* The configuration: every scalar of "config". */
+static void page_config(FILE *f, const hdoc *h) {
+    const al_json *cfg = al_json_get(h->doc, "config");
     if (cfg && cfg->type == AL_JSON_OBJ && cfg->n > 0) {
         fputs("<h2>Configuration</h2>\n<table>\n", f);
         for (int i = 0; i < cfg->n; i++) {
@@ -426,6 +435,14 @@ static void write_page(FILE *f, const hdoc *h, const char *title) {
         }
         fputs("</table>\n", f);
     }
+}
+
+static void write_page(FILE *f, const hdoc *h, const char *title) {
+    page_head(f, h, title);
+    page_accuracy(f, h);
+    page_cost(f, h);
+    page_users(f, h);
+    page_config(f, h);
     fprintf(f, "<p class=\"note\">Made by autlearn %s (autlearn report).</p>\n</body>\n</html>\n", al_version());
 }
 

@@ -202,6 +202,22 @@ int al_sim_on_epoch(void *user, const al_epoch_info *info, int final) {
     return 0;
 }
 
+al_status al_sim_run_methods(const al_scenario_config *c, al_scenario_result *r, al_status (*run)(void *ctx, int method),
+                             void *ctx) {
+    static const int order[AL_M_COUNT] = {AL_M_GLOBAL, AL_M_AUTONOMOUS, AL_M_LOCAL, AL_M_CENTRALIZED, AL_M_FEDAVG};
+    unsigned mask = c->methods ? c->methods : (1u << AL_M_COUNT) - 1;
+    for (int i = 0; i < AL_M_COUNT; i++) {
+        int method = order[i];
+        if (!(mask & (1u << method))) continue;
+        double t0 = al_wall_seconds();
+        al_status st = run(ctx, method);
+        if (st) return st;
+        r->seconds_method[method] = al_wall_seconds() - t0;
+        if (method != AL_M_FEDAVG) al_sim_say_method(c, method, &r->m[method]);
+    }
+    return AL_OK;
+}
+
 /* ---- federated averaging ---- */
 
 /* One round: every user trains from the global model; the global model
@@ -229,7 +245,7 @@ al_status al_sim_fedavg_run(const al_scenario_config *c, const al_model *cloud, 
     double *fedsum = NULL;
     al_status st;
     al_sim_meter t;
-    al_sim_meter_begin(&t, m, users, 0);
+    if (f->base_before_models) al_sim_meter_begin(&t, m, users, 0);
     if ((st = al_model_clone(cloud, &global)) || (st = al_model_freeze(global, f->freeze)) ||
         (st = al_model_clone(global, &work)))
         goto done;
@@ -237,6 +253,7 @@ al_status al_sim_fedavg_run(const al_scenario_config *c, const al_model *cloud, 
         st = al_error(AL_ENOMEM, "out of memory");
         goto done;
     }
+    if (!f->base_before_models) al_sim_meter_begin(&t, m, users, 0);
     for (int rd = 0; rd < c->rounds; rd++) {
         if ((st = fedavg_round(f, global, work, rd, users, &t, fedsum))) goto done;
         double acc = 0;

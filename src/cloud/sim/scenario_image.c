@@ -8,16 +8,12 @@
  *                pooled (what privacy forbids)
  *   fedavg       federated averaging from the cloud model
  * Every device-side job is timed on its own; evaluation for the learning
- * curves is excluded from the cost. */
+ * curves is excluded from the cost. One function per phase and method; what
+ * the text scenario shares with it is in scenario_common.c. */
 #include "sim.h"
 
-
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-const char *const al_method_names[AL_M_COUNT] = {"global", "local", "autonomous", "centralized", "fedavg"};
 
 void al_scenario_config_default(al_scenario_config *c) {
     memset(c, 0, sizeof *c);
@@ -51,72 +47,6 @@ void al_scenario_config_default(al_scenario_config *c) {
     c->seed = 1;
 }
 
-double al_wall_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-double al_cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-void al_rss_reset_peak(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (!f) return;
-    fputs("5", f);
-    fclose(f);
-}
-
-double al_rss_peak_mb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0.0;
-    char line[256];
-    double mb = 0.0;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0) mb = strtod(line + 6, NULL) / 1024.0;
-    fclose(f);
-    return mb;
-}
-
-double al_sim_rss_now_mb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0.0;
-    char line[256];
-    double mb = 0.0;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0) mb = strtod(line + 6, NULL) / 1024.0;
-    fclose(f);
-    return mb;
-}
-
-void al_scenario_result_free(al_scenario_result *r) {
-    if (!r) return;
-    for (int i = 0; i < AL_M_COUNT; i++) {
-        free(r->m[i].acc);
-        free(r->m[i].acc_top1);
-        free(r->m[i].ppl);
-        free(r->m[i].saved);
-    }
-    free(r->dominant);
-    if (r->user_names)
-        for (int k = 0; k < r->users; k++) free(r->user_names[k]);
-    free(r->user_names);
-    memset(r, 0, sizeof *r);
-}
-
-static void say(const al_scenario_config *c, const char *fmt, ...) AL_PRINTF(2, 3);
-static void say(const al_scenario_config *c, const char *fmt, ...) {
-    if (!c->verbose) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
 /* Public + all private training data in one set (the centralized baseline). */
 static al_status pool_data(const al_users *u, al_dataset **out) {
     const al_dataset *pub = al_users_public(u);
@@ -135,51 +65,6 @@ static al_status pool_data(const al_users *u, al_dataset **out) {
     }
     *out = d;
     return AL_OK;
-}
-
-void al_sim_stats(al_method_result *m, int n) {
-    double s = 0, s2 = 0, t1 = 0;
-    for (int i = 0; i < n; i++) {
-        s += m->acc[i];
-        t1 += m->acc_top1 ? m->acc_top1[i] : 0;
-    }
-    m->mean_acc = s / n;
-    for (int i = 0; i < n; i++) s2 += (m->acc[i] - m->mean_acc) * (m->acc[i] - m->mean_acc);
-    m->std_acc = n > 1 ? sqrt(s2 / (n - 1)) : 0.0;
-    m->mean_top1 = t1 / n;
-    double pp = 0, sv = 0;
-    for (int i = 0; i < n && m->ppl; i++) pp += m->ppl[i];
-    for (int i = 0; i < n && m->saved; i++) sv += m->saved[i];
-    m->mean_ppl = pp / n;
-    m->mean_saved = sv / n;
-}
-
-/* Per-epoch evaluation for the learning curves, timed so it can be taken
- * out of the device cost. */
-typedef struct {
-    al_model *m;
-    al_pool *pool;
-    const al_dataset *test;
-    int batch;
-    double *curve;   /* accumulates over users */
-    int max;
-    double eval_seconds;
-    al_status st;
-} curve_cb;
-
-static int on_epoch(void *user, const al_epoch_info *info, int final) {
-    curve_cb *cb = user;
-    if (!final || !cb->test) return 0;
-    double t0 = al_wall_seconds();
-    double acc = 0;
-    al_status st = al_evaluate(cb->m, cb->pool, cb->test, cb->batch, NULL, &acc);
-    if (st) {
-        cb->st = st;
-        return 1;
-    }
-    if (info->epoch - 1 < cb->max) cb->curve[info->epoch - 1] += acc;
-    cb->eval_seconds += al_wall_seconds() - t0;
-    return 0;
 }
 
 al_status al_sim_load_users(const al_scenario_config *c, al_users **out) {
@@ -241,260 +126,273 @@ al_status al_sim_pretrain(const al_scenario_config *c, al_pool *pool, const al_d
     return AL_OK;
 }
 
-al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) {
-    memset(r, 0, sizeof *r);
-    al_dataset *pooled = NULL;
-    al_users *u = NULL;
-    al_model *cloud = NULL, *work = NULL;
-    al_pool *pool = NULL;
-    double *fedsum = NULL;
+/* One run of the image scenario: what its phases share. */
+typedef struct image_run {
+    const al_scenario_config *c;
+    al_scenario_result *r;
+    al_users *u;
+    al_pool *pool;
+    al_model *cloud;
+    int users;
+    double model_macs;   /* forward MACs of one sample */
+} image_run;
+
+/* The learning curve's evaluation (al_sim_curve.eval): top-1 accuracy. */
+static al_status image_eval(const al_sim_curve *cb, double *acc) {
+    return al_evaluate(cb->m, cb->pool, cb->test, cb->batch, NULL, acc);
+}
+
+/* ---- data: the public set and the users ---- */
+static al_status image_data(image_run *s) {
+    const al_scenario_config *c = s->c;
+    al_scenario_result *r = s->r;
+    const int D = c->users.dominant;
     al_status st;
-    unsigned mask = c->methods ? c->methods : (1u << AL_M_COUNT) - 1;
+    if ((st = al_sim_load_users(c, &s->u)) != AL_OK) return st;
+    s->users = r->users = al_users_count(s->u);
+    r->ndominant = D;
+    r->dominant = calloc((size_t)s->users * (size_t)D, sizeof(int));
+    if (!r->dominant && s->users > 0 && D > 0) return al_error(AL_ENOMEM, "out of memory");
+    if ((st = al_sim_results_alloc(r, s->users, 0)) != AL_OK) return st;
+    for (int k = 0; k < s->users; k++) memcpy(r->dominant + k * D, al_users_dominant(s->u, k), sizeof(int) * (size_t)D);
+    if ((st = al_pool_new(c->threads, &s->pool)) != AL_OK) return st;
+    r->public_samples = al_users_public(s->u)->n;
+    return AL_OK;
+}
 
-    al_users_config uc = c->users;
-    if ((st = al_sim_load_users(c, &u)) != AL_OK) goto done;
-    const int U = al_users_count(u);
-    r->users = U;
-    r->ndominant = uc.dominant;
-    r->dominant = calloc((size_t)U * (size_t)uc.dominant, sizeof(int));
-    for (int i = 0; i < AL_M_COUNT; i++) {
-        r->m[i].acc = calloc((size_t)U, sizeof(double));
-        if (!r->m[i].acc) {
-            st = al_error(AL_ENOMEM, "out of memory");
-            goto done;
-        }
-    }
-    for (int k = 0; k < U; k++) memcpy(r->dominant + k * uc.dominant, al_users_dominant(u, k), sizeof(int) * (size_t)uc.dominant);
-    if ((st = al_pool_new(c->threads, &pool)) != AL_OK) goto done;
-    r->public_samples = al_users_public(u)->n;
-
-    /* ---- cloud: pre-train on public data ---- */
+/* ---- cloud: pre-train on public data (or load), the freeze point ---- */
+static al_status image_cloud(image_run *s) {
+    const al_scenario_config *c = s->c;
+    al_scenario_result *r = s->r;
+    al_status st;
     double t0 = al_wall_seconds();
     if (c->cloud_model) {
-        if ((st = al_model_load(c->cloud_model, &cloud)) != AL_OK) goto done;
+        if ((st = al_model_load(c->cloud_model, &s->cloud)) != AL_OK) return st;
     } else {
-        say(c, "cloud: pre-training %s on %d public samples, %d epochs", c->arch, al_users_public(u)->n,
-            c->pretrain_epochs);
-        if ((st = al_sim_pretrain(c, pool, al_users_public(u), NULL, NULL, &cloud)) != AL_OK) goto done;
-        if (c->save_cloud && (st = al_model_save(cloud, c->save_cloud)) != AL_OK) goto done;
+        al_sim_say(c, "cloud: pre-training %s on %d public samples, %d epochs", c->arch, al_users_public(s->u)->n,
+                   c->pretrain_epochs);
+        if ((st = al_sim_pretrain(c, s->pool, al_users_public(s->u), NULL, NULL, &s->cloud)) != AL_OK) return st;
+        if (c->save_cloud && (st = al_model_save(s->cloud, c->save_cloud)) != AL_OK) return st;
     }
     r->pretrain_seconds = al_wall_seconds() - t0;
-    r->macs_per_sample = (double)al_model_macs(cloud);
-    r->freeze = al_model_resolve_freeze(cloud, c->freeze);
-    if (r->freeze >= cloud->nnodes) {
-        st = al_error(AL_ERANGE, "freeze point %d out of range (the model has %d nodes)", r->freeze, cloud->nnodes);
+    r->macs_per_sample = (double)al_model_macs(s->cloud);
+    r->freeze = al_model_resolve_freeze(s->cloud, c->freeze);
+    if (r->freeze >= s->cloud->nnodes)
+        return al_error(AL_ERANGE, "freeze point %d out of range (the model has %d nodes)", r->freeze,
+                        s->cloud->nnodes);
+    al_sim_say(c, "cloud: ready in %.1f s; freeze point %d of %d nodes", r->pretrain_seconds, r->freeze,
+               s->cloud->nnodes);
+    s->model_macs = (double)al_model_macs(s->cloud);
+    return AL_OK;
+}
+
+/* ---- global: the cloud model as is ---- */
+static al_status image_global(image_run *s) {
+    al_method_result *m = &s->r->m[AL_M_GLOBAL];
+    for (int k = 0; k < s->users; k++) {
+        al_status st = al_evaluate(s->cloud, s->pool, al_users_test(s->u, k), s->c->batch, NULL, &m->acc[k]);
+        if (st) return st;
+    }
+    al_sim_method_done(m, s->users);
+    return AL_OK;
+}
+
+/* ---- autonomous: the cloud model personalized on each device ---- */
+static void autonomous_config(const al_scenario_config *c, int freeze, int k, al_personalize_config *pc) {
+    al_personalize_config_default(pc);
+    al_train_recipe_image(&pc->train, c->batch, c->epochs, c->lr, c->seed + 1000 + (uint64_t)k);
+    pc->freeze = freeze;
+    pc->aug_variants = c->aug_variants;
+    pc->aug = c->aug;
+    pc->label_prior = c->label_prior;
+    pc->train.l2sp = c->l2sp;
+    pc->train.lr_split = c->lr_split;
+    pc->train.lr_below = c->lr_below;
+}
+
+static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
+    image_run *s = ctx;
+    const al_scenario_config *c = s->c;
+    al_method_result *m = t->m;
+    const al_dataset *tr = al_users_train(s->u, k), *test = al_users_test(s->u, k);
+    al_model *work = NULL;
+    al_cache *cache = NULL;
+    uint64_t *ids = NULL;
+    al_status st;
+    if ((st = al_model_clone(s->cloud, &work)) != AL_OK || (st = al_cache_new(c->cache_bytes, NULL, &cache)) != AL_OK)
+        goto done;
+    al_personalize_config pc;
+    autonomous_config(c, s->r->freeze, k, &pc);
+    al_sim_curve cb = {image_eval, work, s->pool, test, c->batch, NULL, m->curve, 0, AL_OK};
+    pc.train.progress = al_sim_on_epoch;
+    pc.train.progress_user = &cb;
+    if (!(ids = malloc(sizeof(uint64_t) * (size_t)tr->n))) {
+        st = al_error(AL_ENOMEM, "out of memory");
         goto done;
     }
-    say(c, "cloud: ready in %.1f s; freeze point %d of %d nodes", r->pretrain_seconds, r->freeze, cloud->nnodes);
-    size_t xn = al_shape_numel(&cloud->in);
-    double model_macs = (double)al_model_macs(cloud);
-
-    /* ---- global ---- */
-    if (mask & (1u << AL_M_GLOBAL)) {
-        al_method_result *m = &r->m[AL_M_GLOBAL];
-        for (int k = 0; k < U; k++)
-            if ((st = al_evaluate(cloud, pool, al_users_test(u, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
-        m->ran = 1;
-        al_sim_stats(m, U);
-        say(c, "global: mean accuracy %.4f", m->mean_acc);
-    }
-
-    /* ---- autonomous ---- */
-    if (mask & (1u << AL_M_AUTONOMOUS)) {
-        al_method_result *m = &r->m[AL_M_AUTONOMOUS];
-        double base = al_sim_rss_now_mb(), peak = 0;
-        for (int k = 0; k < U; k++) {
-            const al_dataset *tr = al_users_train(u, k);
-            if ((st = al_model_clone(cloud, &work)) != AL_OK) goto done;
-            al_cache *cache = NULL;
-            if ((st = al_cache_new(c->cache_bytes, NULL, &cache)) != AL_OK) goto done;
-            al_personalize_config pc;
-            al_personalize_config_default(&pc);
-            al_train_recipe_image(&pc.train, c->batch, c->epochs, c->lr, c->seed + 1000 + (uint64_t)k);
-            pc.freeze = r->freeze;
-            pc.aug_variants = c->aug_variants;
-            pc.aug = c->aug;
-            pc.label_prior = c->label_prior;
-            pc.train.l2sp = c->l2sp;
-            pc.train.lr_split = c->lr_split;
-            pc.train.lr_below = c->lr_below;
-            curve_cb cb = {work, pool, al_users_test(u, k), c->batch, m->curve, AL_MAX_CURVE, 0, AL_OK};
-            pc.train.progress = on_epoch;
-            pc.train.progress_user = &cb;
-            uint64_t *ids = malloc(sizeof(uint64_t) * (size_t)tr->n);
-            for (int i = 0; i < tr->n; i++) ids[i] = (uint64_t)al_users_train_origin(u, k, i);
-            al_personalize_report pr;
-            al_rss_reset_peak();
-            double w0 = al_wall_seconds(), c0 = al_cpu_seconds();
-            st = al_personalize(work, pool, tr, ids, cache, &pc, NULL, &pr);
-            double w1 = al_wall_seconds(), c1 = al_cpu_seconds();
-            double pk = al_rss_peak_mb() - base;
-            free(ids);
-            al_cache_free(cache);
-            if (st == AL_OK && cb.st) st = cb.st;
-            if (st) goto done;
-            if (pk > peak) peak = pk;
-            m->seconds += w1 - w0 - cb.eval_seconds;
-            m->cpu_seconds += c1 - c0 - cb.eval_seconds * (c1 - c0) / (w1 - w0 > 0 ? w1 - w0 : 1);
-            m->macs += (double)pr.macs;
-            r->first_epoch_seconds += pr.first_epoch_seconds;
-            r->later_epoch_seconds += pr.later_epoch_seconds;
-            if ((st = al_evaluate(work, pool, al_users_test(u, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
-            say(c, "autonomous: user %d/%d accuracy %.4f (%.2f s; first epoch %.3f s, later %.4f s)", k + 1, U,
-                m->acc[k], w1 - w0 - cb.eval_seconds, pr.first_epoch_seconds, pr.later_epoch_seconds);
-            al_model_free(work);
-            work = NULL;
-        }
-        m->ncurve = AL_MIN(c->epochs, AL_MAX_CURVE);
-        for (int e = 0; e < m->ncurve; e++) m->curve[e] /= U;
-        m->seconds /= U;
-        m->cpu_seconds /= U;
-        m->macs /= U;
-        m->peak_rss_mb = peak > 0 ? peak : 0;
-        r->first_epoch_seconds /= U;
-        r->later_epoch_seconds /= U;
-        m->ran = 1;
-        al_sim_stats(m, U);
-        say(c, "autonomous: mean accuracy %.4f", m->mean_acc);
-    }
-
-    /* ---- local: from scratch on the user's data ---- */
-    if (mask & (1u << AL_M_LOCAL)) {
-        al_method_result *m = &r->m[AL_M_LOCAL];
-        double base = al_sim_rss_now_mb(), peak = 0;
-        for (int k = 0; k < U; k++) {
-            const al_dataset *tr = al_users_train(u, k);
-            if ((st = al_model_from_spec(cloud->spec, c->seed + 2000 + (uint64_t)k, &work)) != AL_OK) goto done;
-            al_train_config tc;
-            al_train_recipe_image(&tc, c->batch, c->local_epochs, c->local_lr, c->seed + 3000 + (uint64_t)k);
-            curve_cb cb = {work, pool, al_users_test(u, k), c->batch, m->curve, AL_MAX_CURVE, 0, AL_OK};
-            tc.progress = on_epoch;
-            tc.progress_user = &cb;
-            al_trainer *t;
-            if ((st = al_trainer_new(work, pool, &tc, &t)) != AL_OK) goto done;
-            al_rss_reset_peak();
-            double w0 = al_wall_seconds(), c0 = al_cpu_seconds();
-            al_train_report tr2;
-            st = al_trainer_run(t, tr, NULL, &tr2);
-            double w1 = al_wall_seconds(), c1 = al_cpu_seconds();
-            double pk = al_rss_peak_mb() - base;
-            al_trainer_free(t);
-            if (st == AL_OK && cb.st) st = cb.st;
-            if (st) goto done;
-            if (pk > peak) peak = pk;
-            m->seconds += w1 - w0 - cb.eval_seconds;
-            m->cpu_seconds += c1 - c0 - cb.eval_seconds * (c1 - c0) / (w1 - w0 > 0 ? w1 - w0 : 1);
-            m->macs += 3.0 * model_macs * (double)tr2.samples;
-            if ((st = al_evaluate(work, pool, al_users_test(u, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
-            al_model_free(work);
-            work = NULL;
-        }
-        m->ncurve = AL_MIN(c->local_epochs, AL_MAX_CURVE);
-        for (int e = 0; e < m->ncurve; e++) m->curve[e] /= U;
-        m->seconds /= U;
-        m->cpu_seconds /= U;
-        m->macs /= U;
-        m->peak_rss_mb = peak;
-        m->ran = 1;
-        al_sim_stats(m, U);
-        say(c, "local: mean accuracy %.4f", m->mean_acc);
-    }
-
-    /* ---- centralized: everything pooled in the cloud ---- */
-    if (mask & (1u << AL_M_CENTRALIZED)) {
-        al_method_result *m = &r->m[AL_M_CENTRALIZED];
-        if ((st = pool_data(u, &pooled)) != AL_OK) goto done;
-        if ((st = al_model_clone(cloud, &work)) != AL_OK) goto done;
-        (void)al_model_freeze(work, 0);
-        al_train_config tc;
-        al_train_recipe_image(&tc, c->batch, c->central_epochs, c->pretrain_lr * 0.2, c->seed + 4000);
-        al_trainer *t;
-        if ((st = al_trainer_new(work, pool, &tc, &t)) != AL_OK) goto done;
-        say(c, "centralized: training on %d pooled samples, %d epochs", pooled->n, c->central_epochs);
-        al_train_report tr2;
-        st = al_trainer_run(t, pooled, NULL, &tr2);
-        al_trainer_free(t);
-        if (st) goto done;
-        for (int k = 0; k < U; k++)
-            if ((st = al_evaluate(work, pool, al_users_test(u, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
-        /* the device does no training; it uploads its raw samples (8-bit pixels) and labels */
-        m->bytes_uploaded = (double)uc.per_user * (double)(xn + 1);
-        m->ran = 1;
-        al_sim_stats(m, U);
-        al_model_free(work);
-        work = NULL;
-        say(c, "centralized: mean accuracy %.4f", m->mean_acc);
-    }
-
-    /* ---- federated averaging from the cloud model ---- */
-    if (mask & (1u << AL_M_FEDAVG)) {
-        al_method_result *m = &r->m[AL_M_FEDAVG];
-        al_model *global = NULL;
-        if ((st = al_model_clone(cloud, &global)) != AL_OK) goto done;
-        (void)al_model_freeze(global, 0);
-        if ((st = al_model_clone(global, &work)) != AL_OK) {
-            al_model_free(global);
-            goto done;
-        }
-        size_t nw = global->nweights;
-        fedsum = calloc(nw, sizeof(double));
-        double base = al_sim_rss_now_mb(), peak = 0;
-        for (int rd = 0; rd < c->rounds && st == AL_OK; rd++) {
-            memset(fedsum, 0, sizeof(double) * nw);
-            double total = 0;
-            for (int k = 0; k < U && st == AL_OK; k++) {
-                const al_dataset *tr = al_users_train(u, k);
-                al_model_copy_weights(work, global);
-                al_train_config tc;
-                al_train_recipe_image(&tc, c->batch, c->fed_epochs, c->fed_lr > 0 ? c->fed_lr : c->lr, c->seed + 5000 + (uint64_t)(rd * U + k));
-                tc.sched = AL_SCHED_CONST;
-                al_trainer *t;
-                if ((st = al_trainer_new(work, pool, &tc, &t)) != AL_OK) break;
-                al_rss_reset_peak();
-                double w0 = al_wall_seconds(), c0 = al_cpu_seconds();
-                al_train_report tr2;
-                st = al_trainer_run(t, tr, NULL, &tr2);
-                m->seconds += al_wall_seconds() - w0;
-                m->cpu_seconds += al_cpu_seconds() - c0;
-                double pk = al_rss_peak_mb() - base;
-                if (pk > peak) peak = pk;
-                al_trainer_free(t);
-                m->macs += 3.0 * model_macs * (double)tr2.samples;
-                for (size_t i = 0; i < nw; i++) fedsum[i] += (double)tr->n * work->wblock[i];
-                total += tr->n;
-            }
-            if (st) break;
-            for (size_t i = 0; i < nw; i++) global->wblock[i] = (float)(fedsum[i] / total);
-            double acc = 0;
-            for (int k = 0; k < U && st == AL_OK; k++) {
-                double a;
-                st = al_evaluate(global, pool, al_users_test(u, k), c->batch, NULL, &a);
-                acc += a;
-                if (rd == c->rounds - 1) m->acc[k] = a;
-            }
-            if (rd < AL_MAX_CURVE) m->curve[rd] = acc / U;
-            say(c, "fedavg: round %d/%d mean accuracy %.4f", rd + 1, c->rounds, acc / U);
-        }
-        al_model_free(global);
-        if (st) goto done;
-        m->ncurve = AL_MIN(c->rounds, AL_MAX_CURVE);
-        m->seconds /= U;
-        m->cpu_seconds /= U;
-        m->macs /= U;
-        m->peak_rss_mb = peak;
-        m->bytes_uploaded = (double)c->rounds * (double)nw * sizeof(float);
-        m->ran = 1;
-        al_sim_stats(m, U);
-        al_model_free(work);
-        work = NULL;
-    }
+    for (int i = 0; i < tr->n; i++) ids[i] = (uint64_t)al_users_train_origin(s->u, k, i);
+    al_personalize_report pr;
+    al_sim_clock clk;
+    double wall, cpu;
+    al_rss_reset_peak();
+    al_sim_clock_start(&clk);
+    st = al_personalize(work, s->pool, tr, ids, cache, &pc, NULL, &pr);
+    al_sim_clock_stop(&clk, cb.eval_seconds, &wall, &cpu);
+    al_sim_meter_peak(t);
+    free(ids);
+    ids = NULL;
+    al_cache_free(cache);
+    cache = NULL;
+    if (st == AL_OK && cb.st) st = cb.st;
+    if (st) goto done;
+    al_sim_meter_add(t, wall, cpu, (double)pr.macs);
+    s->r->first_epoch_seconds += pr.first_epoch_seconds;
+    s->r->later_epoch_seconds += pr.later_epoch_seconds;
+    if ((st = al_evaluate(work, s->pool, test, c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
+    al_sim_say(c, "autonomous: user %d/%d accuracy %.4f (%.2f s; first epoch %.3f s, later %.4f s)", k + 1, s->users,
+               m->acc[k], wall, pr.first_epoch_seconds, pr.later_epoch_seconds);
 done:
-    free(fedsum);
+    free(ids);
+    al_cache_free(cache);
     al_model_free(work);
-    al_model_free(cloud);
-    al_pool_free(pool);
-    al_users_free(u);
+    return st;
+}
+
+static al_status image_autonomous(image_run *s) {
+    al_status st = al_sim_each_user(&s->r->m[AL_M_AUTONOMOUS], s->users, 0, s->c->epochs, autonomous_user, s);
+    if (st) return st;
+    s->r->first_epoch_seconds /= s->users;
+    s->r->later_epoch_seconds /= s->users;
+    return AL_OK;
+}
+
+/* ---- local: from scratch on the user's data ---- */
+static al_status local_user(void *ctx, int k, al_sim_meter *t) {
+    image_run *s = ctx;
+    const al_scenario_config *c = s->c;
+    al_method_result *m = t->m;
+    const al_dataset *tr = al_users_train(s->u, k), *test = al_users_test(s->u, k);
+    al_model *work = NULL;
+    al_status st;
+    if ((st = al_model_from_spec(s->cloud->spec, c->seed + 2000 + (uint64_t)k, &work)) != AL_OK) return st;
+    al_train_config tc;
+    al_train_recipe_image(&tc, c->batch, c->local_epochs, c->local_lr, c->seed + 3000 + (uint64_t)k);
+    al_sim_curve cb = {image_eval, work, s->pool, test, c->batch, NULL, m->curve, 0, AL_OK};
+    tc.progress = al_sim_on_epoch;
+    tc.progress_user = &cb;
+    al_trainer *trainer;
+    if ((st = al_trainer_new(work, s->pool, &tc, &trainer)) != AL_OK) goto done;
+    al_sim_clock clk;
+    double wall, cpu;
+    al_rss_reset_peak();
+    al_sim_clock_start(&clk);
+    al_train_report rep;
+    st = al_trainer_run(trainer, tr, NULL, &rep);
+    al_sim_clock_stop(&clk, cb.eval_seconds, &wall, &cpu);
+    al_sim_meter_peak(t);
+    al_trainer_free(trainer);
+    if (st == AL_OK && cb.st) st = cb.st;
+    if (st) goto done;
+    al_sim_meter_add(t, wall, cpu, 3.0 * s->model_macs * (double)rep.samples);
+    st = al_evaluate(work, s->pool, test, c->batch, NULL, &m->acc[k]);
+done:
+    al_model_free(work);
+    return st;
+}
+
+/* ---- centralized: everything pooled in the cloud ---- */
+static al_status image_centralized(image_run *s) {
+    const al_scenario_config *c = s->c;
+    al_method_result *m = &s->r->m[AL_M_CENTRALIZED];
+    al_dataset *pooled = NULL;
+    al_model *work = NULL;
+    al_trainer *t;
+    al_status st;
+    if ((st = pool_data(s->u, &pooled)) != AL_OK || (st = al_model_clone(s->cloud, &work)) != AL_OK) goto done;
+    (void)al_model_freeze(work, 0);
+    al_train_config tc;
+    al_train_recipe_image(&tc, c->batch, c->central_epochs, c->pretrain_lr * 0.2, c->seed + 4000);
+    if ((st = al_trainer_new(work, s->pool, &tc, &t)) != AL_OK) goto done;
+    al_sim_say(c, "centralized: training on %d pooled samples, %d epochs", pooled->n, c->central_epochs);
+    al_train_report rep;
+    st = al_trainer_run(t, pooled, NULL, &rep);
+    al_trainer_free(t);
+    if (st) goto done;
+    for (int k = 0; k < s->users; k++)
+        if ((st = al_evaluate(work, s->pool, al_users_test(s->u, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
+    /* the device does no training; it uploads its raw samples (8-bit pixels) and labels */
+    m->bytes_uploaded = (double)c->users.per_user * (double)(al_shape_numel(&s->cloud->in) + 1);
+    al_sim_method_done(m, s->users);
+done:
+    al_model_free(work);
     al_dataset_free(pooled);
+    return st;
+}
+
+/* ---- federated averaging from the cloud model (al_sim_fedavg) ---- */
+static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight) {
+    image_run *s = ctx;
+    const al_scenario_config *c = s->c;
+    const al_dataset *tr = al_users_train(s->u, k);
+    al_train_config tc;
+    al_train_recipe_image(&tc, c->batch, c->fed_epochs, c->fed_lr > 0 ? c->fed_lr : c->lr,
+                          c->seed + 5000 + (uint64_t)(rd * s->users + k));
+    tc.sched = AL_SCHED_CONST;
+    al_trainer *trainer;
+    al_status st = al_trainer_new(work, s->pool, &tc, &trainer);
+    if (st) return st;
+    al_sim_clock clk;
+    double wall, cpu;
+    al_rss_reset_peak();
+    al_sim_clock_start(&clk);
+    al_train_report rep;
+    st = al_trainer_run(trainer, tr, NULL, &rep);
+    al_sim_clock_stop(&clk, 0, &wall, &cpu);
+    al_sim_meter_peak(t);
+    al_trainer_free(trainer);
+    if (st) return st;
+    al_sim_meter_add(t, wall, cpu, 3.0 * s->model_macs * (double)rep.samples);
+    *weight = (double)tr->n;
+    return AL_OK;
+}
+
+static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *acc) {
+    image_run *s = ctx;
+    al_status st = al_evaluate(global, s->pool, al_users_test(s->u, k), s->c->batch, NULL, acc);
+    if (!st && last) s->r->m[AL_M_FEDAVG].acc[k] = *acc;
+    return st;
+}
+
+static al_status image_fedavg(image_run *s) {
+    al_method_result *m = &s->r->m[AL_M_FEDAVG];
+    al_sim_fedavg f = {fed_train, fed_eval, s, 0, "mean accuracy", 0};
+    al_status st = al_sim_fedavg_run(s->c, s->cloud, s->users, &f, m);
+    if (st) return st;
+    /* each round uploads the whole model */
+    m->bytes_uploaded = (double)s->c->rounds * (double)s->cloud->nweights * sizeof(float);
+    return AL_OK;
+}
+
+static al_status image_method(void *ctx, int method) {
+    image_run *s = ctx;
+    switch (method) {
+    case AL_M_GLOBAL: return image_global(s);
+    case AL_M_AUTONOMOUS: return image_autonomous(s);
+    case AL_M_LOCAL: return al_sim_each_user(&s->r->m[AL_M_LOCAL], s->users, 0, s->c->local_epochs, local_user, s);
+    case AL_M_CENTRALIZED: return image_centralized(s);
+    case AL_M_FEDAVG: return image_fedavg(s);
+    }
+    return AL_OK;
+}
+
+al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) {
+    memset(r, 0, sizeof *r);
+    image_run s = {c, r, NULL, NULL, NULL, 0, 0};
+    al_status st;
+    if ((st = image_data(&s)) == AL_OK && (st = image_cloud(&s)) == AL_OK) st = al_sim_run_methods(c, r, image_method, &s);
+    al_model_free(s.cloud);
+    al_pool_free(s.pool);
+    al_users_free(s.u);
     if (st) al_scenario_result_free(r);
     return st;
 }

@@ -12,9 +12,10 @@
  * the most recent user_tokens tokens), the test text the latest address.
  * Public text: the addresses of every other president, plus off-domain text
  * (extra_dirs). The vocabulary is built from public text only.
- * Accuracy is top-3 next-word accuracy (an <unk> target is a miss). */
+ * Accuracy is top-3 next-word accuracy (an <unk> target is a miss).
+ * One function per phase and method; what the image scenario shares with it
+ * is in scenario_common.c. */
 #include "sim.h"
-
 
 #include <math.h>
 #include <stdlib.h>
@@ -48,17 +49,7 @@ void al_scenario_config_text_default(al_scenario_config *c) {
     c->vocab_words = 5000;
 }
 
-static void say(const al_scenario_config *c, const char *fmt, ...) AL_PRINTF(2, 3);
-static void say(const al_scenario_config *c, const char *fmt, ...) {
-    if (!c->verbose) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-/* The device and cloud training configuration: Adam, cosine, clipping. */
+/* The users (presidents) and their text. */
 typedef struct {
     int nusers;
     int *user_of;        /* per doc: user index or -1 (public) */
@@ -110,8 +101,9 @@ static al_status pick_users(const al_text_corpus *cp, const char *list, int want
             }
             for (int k = 0; k < u->nusers; k++)
                 if (!strcmp(u->names[k], t)) {
+                    al_status st = al_error(AL_EINVAL, "user '%s' is listed twice", t);
                     free(buf);
-                    return al_error(AL_EINVAL, "user '%s' is listed twice", t);
+                    return st;
                 }
             u->names[u->nusers++] = strdup(t);
         }
@@ -183,6 +175,51 @@ static al_status concat_budget(const al_ids *docs, const int *order, int n, long
     return AL_OK;
 }
 
+/* One run of the text scenario: what its phases share. */
+typedef struct text_run {
+    const al_scenario_config *c;
+    al_scenario_result *r;
+    al_text_corpus cp;
+    int nsotu;             /* the first nsotu documents are addresses, the rest off-domain text */
+    text_users u;
+    int users;
+    al_vocab *v;
+    int V;                 /* vocabulary size */
+    al_ids *pub;           /* the public documents (cp.n allocated, npub used) */
+    int npub;
+    int *order;            /* npub: the order of pre-training */
+    int *is_sample;        /* npub: in the in-domain sample of Moore-Lewis selection */
+    double *score;         /* npub: Moore-Lewis scores */
+    al_ids pubstream;      /* the pre-training text */
+    char spec[256];        /* the cloud architecture */
+    al_pool *pool;
+    al_model *cloud;
+    double model_macs;     /* forward MACs of one window */
+} text_run;
+
+static void text_run_free(text_run *s) {
+    if (s->pub)
+        for (int j = 0; j < s->cp.n; j++) al_ids_free(&s->pub[j]);
+    free(s->pub);
+    free(s->order);
+    free(s->is_sample);
+    free(s->score);
+    al_ids_free(&s->pubstream);
+    al_model_free(s->cloud);
+    al_pool_free(s->pool);
+    al_vocab_free(s->v);
+    users_free(&s->u);
+    al_text_corpus_free(&s->cp);
+}
+
+/* A model's results on user k's test text into the method's per-user arrays. */
+static void set_user(al_method_result *m, int k, const al_lm_eval *e) {
+    m->acc[k] = e->top3;
+    m->acc_top1[k] = e->top1;
+    m->ppl[k] = e->ppl;
+    m->saved[k] = e->saved;
+}
+
 /* Evaluation of one model on every user's test text. */
 static al_status eval_users(al_model *m, al_pool *pool, const text_users *u, const al_vocab *v, al_method_result *res,
                             double *secs) {
@@ -191,38 +228,31 @@ static al_status eval_users(al_model *m, al_pool *pool, const text_users *u, con
         al_lm_eval e;
         al_status st = al_lm_evaluate(m, pool, u->test[k].v, u->test[k].n, v, &e);
         if (st) return st;
-        res->acc[k] = e.top3;
-        res->acc_top1[k] = e.top1;
-        res->ppl[k] = e.ppl;
-        res->saved[k] = e.saved;
+        set_user(res, k, &e);
     }
     *secs += al_wall_seconds() - t0;
     return AL_OK;
 }
 
-typedef struct {
-    al_model *m;
-    al_pool *pool;
-    const al_ids *test;
-    const al_vocab *v;
-    double *curve;
-    double eval_seconds;
-    al_status st;
-} curve_cb;
-
-static int on_epoch(void *user, const al_epoch_info *info, int final) {
-    curve_cb *cb = user;
-    if (!final || !cb->test) return 0;
-    double t0 = al_wall_seconds();
+/* The learning curve's evaluation (al_sim_curve.eval): top-3 accuracy. */
+static al_status text_eval(const al_sim_curve *cb, double *acc) {
+    const al_ids *test = cb->test;
     al_lm_eval e;
-    al_status st = al_lm_evaluate(cb->m, cb->pool, cb->test->v, cb->test->n, cb->v, &e);
-    if (st) {
-        cb->st = st;
-        return 1;
+    al_status st = al_lm_evaluate(cb->m, cb->pool, test->v, test->n, cb->vocab, &e);
+    if (!st) *acc = e.top3;
+    return st;
+}
+
+/* order = 0..n-1 in the seeded random order of the public documents. */
+static void random_order(int *order, int n, uint64_t seed) {
+    for (int j = 0; j < n; j++) order[j] = j;
+    al_rng rg;
+    al_rng_seed(&rg, seed, 0x7e47);
+    for (int j = n - 1; j > 0; j--) {
+        int q = (int)al_rng_below(&rg, (uint32_t)j + 1u), tmp = order[j];
+        order[j] = order[q];
+        order[q] = tmp;
     }
-    if (info->epoch - 1 < AL_MAX_CURVE) cb->curve[info->epoch - 1] += e.top3;
-    cb->eval_seconds += al_wall_seconds() - t0;
-    return 0;
 }
 
 static al_status pretrain_on(const al_scenario_config *c, al_pool *pool, const char *spec, const al_ids *stream,
@@ -237,7 +267,9 @@ static al_status pretrain_on(const al_scenario_config *c, al_pool *pool, const c
         al_train_recipe_text(&tc, c->batch, epochs, c->pretrain_lr, c->seed);
         al_train_report tr;
         st = al_lm_train(m, pool, d, &tc, &tr);
-        if (!st) say(c, "cloud: %ld tokens, %d epoch(s), loss %.3f, %.1f s", stream->n, epochs, tr.final_loss, tr.seconds);
+        if (!st)
+            al_sim_say(c, "cloud: %ld tokens, %d epoch(s), loss %.3f, %.1f s", stream->n, epochs, tr.final_loss,
+                       tr.seconds);
     }
     al_dataset_free(d);
     if (st) {
@@ -248,466 +280,440 @@ static al_status pretrain_on(const al_scenario_config *c, al_pool *pool, const c
     return AL_OK;
 }
 
-/* One user's autonomous learning; returns the top-3 after and the costs. */
-static al_status autonomous_user(const al_scenario_config *c, al_pool *pool, const al_model *cloud, int freeze,
-                                 const al_ids *train, const al_ids *test, const al_vocab *v, double *curve,
-                                 al_lm_eval *e, al_personalize_report *pr, double *secs, double *cpu, double *pred) {
+/* ---- data: corpus, users, vocabulary, public text ---- */
+
+/* The addresses, then the off-domain public text. */
+static al_status text_corpus(text_run *s) {
+    const al_scenario_config *c = s->c;
+    al_status st = al_text_corpus_add_dir(&s->cp, c->data_dir, AL_CORPUS_SOTU);
+    if (st) return st;
+    s->nsotu = s->cp.n;
+    if (c->extra_dirs) {
+        char *buf = strdup(c->extra_dirs), *save = NULL;
+        if (!buf) return al_error(AL_ENOMEM, "out of memory");
+        for (char *t = strtok_r(buf, ",", &save); t && !st; t = strtok_r(NULL, ",", &save))
+            st = al_text_corpus_add_dir(&s->cp, t, strstr(t, "ham") || strstr(t, "spam") ? AL_CORPUS_MAIL : AL_CORPUS_PLAIN);
+        free(buf);
+    }
+    return st;
+}
+
+/* The users, their names in the result, the result arrays; the vocabulary of the public documents. */
+static al_status text_users_vocab(text_run *s) {
+    const al_scenario_config *c = s->c;
+    al_scenario_result *r = s->r;
+    al_status st = pick_users(&s->cp, c->user_list, c->users.users > 0 ? c->users.users : 10, &s->u);
+    if (st) return st;
+    for (int i = s->nsotu; i < s->cp.n; i++) s->u.user_of[i] = -1;
+    s->users = r->users = s->u.nusers;
+    if (!(r->user_names = calloc((size_t)s->users, sizeof(char *)))) return al_error(AL_ENOMEM, "out of memory");
+    for (int k = 0; k < s->users; k++) r->user_names[k] = strdup(s->u.names[k]);
+    if ((st = al_sim_results_alloc(r, s->users, 1))) return st;
+    if ((st = al_vocab_new(&s->v))) return st;
+    for (int i = 0; i < s->cp.n; i++)
+        if (s->u.user_of[i] < 0 && (st = al_vocab_count_text(s->v, s->cp.docs[i].text, s->cp.docs[i].len))) return st;
+    if ((st = al_vocab_finish(s->v, c->vocab_words))) return st;
+    s->V = al_vocab_size(s->v);
+    return AL_OK;
+}
+
+/* The public docs, and per user: all addresses but the latest (the most
+ * recent user_tokens tokens), then the latest; the in-domain sample for
+ * selection: one address (the first) per non-user president. */
+static al_status text_encode(text_run *s) {
+    const al_text_corpus *cp = &s->cp;
+    text_users *u = &s->u;
+    al_status st = AL_OK;
+    s->pub = calloc((size_t)cp->n, sizeof(al_ids));
+    s->order = malloc(sizeof(int) * (size_t)cp->n);
+    s->is_sample = calloc((size_t)cp->n, sizeof(int));
+    s->score = calloc((size_t)cp->n, sizeof(double));
+    int *pub_doc = malloc(sizeof(int) * (size_t)cp->n);
+    if (!s->pub || !s->order || !s->is_sample || !s->score || !pub_doc) {
+        free(pub_doc);
+        return al_error(AL_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < cp->n && !st; i++) {
+        int k = u->user_of[i];
+        if (k < 0) {
+            pub_doc[s->npub] = i;
+            st = al_vocab_encode(s->v, cp->docs[i].text, cp->docs[i].len, &s->pub[s->npub++]);
+            continue;
+        }
+        int latest = 1;
+        for (int j = i + 1; j < s->nsotu; j++) latest &= u->user_of[j] != k;
+        st = al_vocab_encode(s->v, cp->docs[i].text, cp->docs[i].len, latest ? &u->test[k] : &u->train[k]);
+    }
+    if (st) {
+        free(pub_doc);
+        return st;
+    }
+    const long cap = s->c->user_tokens;
+    for (int k = 0; k < s->users; k++) {
+        al_ids *a = &u->train[k];
+        if (cap > 0 && a->n > cap) {
+            memmove(a->v, a->v + (a->n - cap), sizeof(int32_t) * (size_t)cap);
+            a->n = cap;
+        }
+        s->r->user_tokens_mean += (double)a->n / s->users;
+        s->r->test_tokens_mean += (double)u->test[k].n / s->users;
+    }
+    for (int j = 0; j < s->npub; j++) {
+        int i = pub_doc[j], first = i < s->nsotu;
+        for (int q = 0; q < j && first; q++)
+            first = !(pub_doc[q] < s->nsotu && !strcmp(cp->docs[pub_doc[q]].name, cp->docs[i].name));
+        s->is_sample[j] = first;
+    }
+    free(pub_doc);
+    return AL_OK;
+}
+
+/* Pre-training text: public docs in a seeded random order (or by
+ * Moore-Lewis score) up to the token budget. */
+static al_status text_public_stream(text_run *s) {
+    const al_scenario_config *c = s->c;
+    const int n = s->npub;
+    random_order(s->order, n, c->seed);
+    long budget = c->pretrain_tokens > 0 ? c->pretrain_tokens : (1L << 40);
+    moore_lewis(s->pub, n, s->is_sample, s->V, s->score);
+    if (c->select_public) {
+        /* stable sort of the random order by descending score */
+        for (int a = 1; a < n; a++) {
+            int x = s->order[a], b = a - 1;
+            while (b >= 0 && s->score[s->order[b]] < s->score[x]) {
+                s->order[b + 1] = s->order[b];
+                b--;
+            }
+            s->order[b + 1] = x;
+        }
+    }
+    al_status st = concat_budget(s->pub, s->order, n, budget, &s->pubstream);
+    if (st) return st;
+    s->r->public_samples = (double)s->pubstream.n;
+    return AL_OK;
+}
+
+static al_status text_data(text_run *s) {
+    al_scenario_result *r = s->r;
+    double t0 = al_wall_seconds();
+    al_status st;
+    if ((st = text_corpus(s)) || (st = text_users_vocab(s)) || (st = text_encode(s)) || (st = text_public_stream(s)) ||
+        (st = al_pool_new(s->c->threads, &s->pool)))
+        return st;
+    r->seconds_data = al_wall_seconds() - t0;
+    al_sim_say(s->c, "data: %d addresses, %d users, %d public documents, vocabulary %d; public stream %ld tokens; "
+                     "private text %.0f tokens/user, test %.0f tokens/user (%.1f s)",
+               s->nsotu, s->users, s->npub, s->V, s->pubstream.n, r->user_tokens_mean, r->test_tokens_mean,
+               r->seconds_data);
+    return AL_OK;
+}
+
+/* ---- cloud: the language model pre-trained on public text (or loaded) ---- */
+
+/* c->cloud_model, which must hold this run's vocabulary. */
+static al_status text_cloud_load(text_run *s) {
+    const char *path = s->c->cloud_model;
+    al_status st = al_model_load(path, &s->cloud);
+    if (st) return st;
+    const char *vs = al_model_meta(s->cloud, "autlearn.vocab");
+    if (!vs) return al_error(AL_EINVAL, "%s has no vocabulary (autlearn.vocab)", path);
+    al_vocab *mv = NULL;
+    if ((st = al_vocab_parse(vs, &mv))) return st;
+    int same = al_vocab_size(mv) == s->V;
+    for (int i = 0; same && i < s->V; i++) same = !strcmp(al_vocab_word(mv, i), al_vocab_word(s->v, i));
+    al_vocab_free(mv);
+    if (!same) return al_error(AL_EINVAL, "%s was pre-trained with another vocabulary (other users or data)", path);
+    return AL_OK;
+}
+
+/* Pre-training on the public stream; the vocabulary, scenario and freeze point go into the model. */
+static al_status text_cloud_pretrain(text_run *s) {
+    const al_scenario_config *c = s->c;
+    al_sim_say(c, "cloud: pre-training on %ld public tokens, %d epoch(s)%s", s->pubstream.n, c->pretrain_epochs,
+               c->select_public ? " (Moore-Lewis selected)" : "");
+    al_status st = pretrain_on(c, s->pool, s->spec, &s->pubstream, c->pretrain_epochs, &s->cloud);
+    if (st) return st;
+    char *vocab_str = al_vocab_serialize(s->v);
+    if (!vocab_str) return AL_ENOMEM;
+    char fz[32];
+    snprintf(fz, sizeof fz, "%d", al_model_resolve_freeze(s->cloud, c->freeze));
+    if (!(st = al_model_set_meta(s->cloud, "autlearn.vocab", vocab_str)) &&
+        !(st = al_model_set_meta(s->cloud, "autlearn.scenario", "text")))
+        st = al_model_set_meta(s->cloud, "autlearn.freeze", fz);
+    al_free(vocab_str);
+    if (!st && c->save_cloud) st = al_model_save(s->cloud, c->save_cloud);
+    return st;
+}
+
+static al_status text_cloud(text_run *s) {
+    const al_scenario_config *c = s->c;
+    al_scenario_result *r = s->r;
+    if (!strcmp(c->arch, "reflm"))
+        snprintf(s->spec, sizeof s->spec, "tokens %d; embedding 64 vocab=%d; lstm 128; dense %d", LM_T, s->V, s->V);
+    else
+        snprintf(s->spec, sizeof s->spec, "%s", c->arch);
+    double t0 = al_wall_seconds();
+    al_status st = c->cloud_model ? text_cloud_load(s) : text_cloud_pretrain(s);
+    if (st) return st;
+    r->pretrain_seconds = al_wall_seconds() - t0;
+    r->macs_per_sample = (double)al_model_macs(s->cloud);
+    r->freeze = al_model_resolve_freeze(s->cloud, c->freeze);
+    if (r->freeze < 1 || r->freeze >= s->cloud->nnodes)
+        return al_error(AL_ERANGE, "freeze point %d: the embedding stays frozen and something must train (1..%d)",
+                        r->freeze, s->cloud->nnodes - 1);
+    s->model_macs = (double)al_model_macs(s->cloud);
+    return AL_OK;
+}
+
+/* ---- autonomous: the cloud LM personalized on each device ---- */
+
+/* One user's autonomous learning from `cloud`; returns the top-3 after and the costs. */
+static al_status autonomous_user(const text_run *s, const al_model *cloud, int k, double *curve, al_lm_eval *e,
+                                 al_personalize_report *pr, double *secs, double *cpu, double *pred) {
+    const al_scenario_config *c = s->c;
+    const al_ids *train = &s->u.train[k], *test = &s->u.test[k];
     al_model *work = NULL;
     al_cache *cache = NULL;
     al_status st = al_model_clone(cloud, &work);
-    if (!st) st = al_model_freeze(work, freeze);
+    if (!st) st = al_model_freeze(work, s->r->freeze);
     if (!st) st = al_cache_new(c->cache_bytes, NULL, &cache);
     /* the keyboard, while the user typed: suggestions, and the cache fills */
     double p0 = al_wall_seconds();
-    if (!st) st = al_lm_predict_stream(work, pool, train->v, train->n, cache);
+    if (!st) st = al_lm_predict_stream(work, s->pool, train->v, train->n, cache);
     *pred = al_wall_seconds() - p0;
     al_personalize_config pc;
     al_personalize_config_default(&pc);
     al_train_recipe_text(&pc.train, c->batch, c->epochs, c->lr, c->seed + 1000);
     if (c->device_batch > 0) pc.train.batch = c->device_batch;
-    pc.freeze = freeze;
+    pc.freeze = s->r->freeze;
     pc.train_rows = c->train_words;
-    curve_cb cb = {work, pool, test, v, curve, 0, AL_OK};
-    pc.train.progress = curve ? on_epoch : NULL;
+    al_sim_curve cb = {text_eval, work, s->pool, test, 0, s->v, curve, 0, AL_OK};
+    pc.train.progress = curve ? al_sim_on_epoch : NULL;
     pc.train.progress_user = &cb;
-    double w0 = al_wall_seconds(), c0 = al_cpu_seconds();
-    if (!st) st = al_lm_personalize(work, pool, train->v, train->n, cache, &pc, pr);
-    double w1 = al_wall_seconds(), c1 = al_cpu_seconds();
+    al_sim_clock clk;
+    al_sim_clock_start(&clk);
+    if (!st) st = al_lm_personalize(work, s->pool, train->v, train->n, cache, &pc, pr);
+    al_sim_clock_stop(&clk, cb.eval_seconds, secs, cpu);
     if (!st && cb.st) st = cb.st;
-    *secs = w1 - w0 - cb.eval_seconds;
-    *cpu = c1 - c0 - cb.eval_seconds * (c1 - c0) / (w1 - w0 > 0 ? w1 - w0 : 1);
-    if (!st) st = al_lm_evaluate(work, pool, test->v, test->n, v, e);
+    if (!st) st = al_lm_evaluate(work, s->pool, test->v, test->n, s->v, e);
     al_cache_free(cache);
     al_model_free(work);
     return st;
 }
 
-static al_status alloc_result(al_method_result *m, int U) {
-    m->acc = calloc((size_t)U, sizeof(double));
-    m->acc_top1 = calloc((size_t)U, sizeof(double));
-    m->ppl = calloc((size_t)U, sizeof(double));
-    m->saved = calloc((size_t)U, sizeof(double));
-    if (!m->acc || !m->acc_top1 || !m->ppl || !m->saved) return al_error(AL_ENOMEM, "out of memory");
+static al_status autonomous_job(void *ctx, int k, al_sim_meter *t) {
+    text_run *s = ctx;
+    al_scenario_result *r = s->r;
+    al_lm_eval e;
+    al_personalize_report pr;
+    double secs, cpu, pred;
+    al_rss_reset_peak();
+    al_status st = autonomous_user(s, s->cloud, k, t->m->curve, &e, &pr, &secs, &cpu, &pred);
+    if (st) return st;
+    al_sim_meter_peak(t);
+    set_user(t->m, k, &e);
+    al_sim_meter_add(t, secs, cpu, (double)pr.macs);
+    r->first_epoch_seconds += pr.first_epoch_seconds / s->users;
+    r->later_epoch_seconds += pr.later_epoch_seconds / s->users;
+    al_sim_say(s->c, "autonomous: %s top-3 %.4f (%.1f s training, prefix windows run %llu, cache hits %llu; "
+                     "predict pass %.1f s)",
+               s->u.names[k], e.top3, secs, (unsigned long long)pr.prefix_samples, (unsigned long long)pr.cache.hits,
+               pred);
+    return AL_OK;
+}
+
+/* ---- local: from scratch on the user's text ---- */
+static al_status local_job(void *ctx, int k, al_sim_meter *t) {
+    text_run *s = ctx;
+    const al_scenario_config *c = s->c;
+    const al_ids *train = &s->u.train[k], *test = &s->u.test[k];
+    al_model *work = NULL;
+    al_dataset *d = NULL;
+    al_status st;
+    if ((st = al_model_from_spec(s->cloud->spec, c->seed + 2000 + (uint64_t)k, &work)) ||
+        (st = al_text_windows(train->v, train->n, LM_T, c->batch, s->V, &d, NULL)))
+        goto done;
+    al_train_config tc;
+    al_train_recipe_text(&tc, c->batch, c->local_epochs, c->local_lr, c->seed + 3000 + (uint64_t)k);
+    al_sim_curve cb = {text_eval, work, s->pool, test, 0, s->v, t->m->curve, 0, AL_OK};
+    tc.progress = al_sim_on_epoch;
+    tc.progress_user = &cb;
+    al_sim_clock clk;
+    double wall, cpu;
+    al_rss_reset_peak();
+    al_sim_clock_start(&clk);
+    al_train_report tr;
+    st = al_lm_train(work, s->pool, d, &tc, &tr);
+    al_sim_clock_stop(&clk, cb.eval_seconds, &wall, &cpu);
+    al_dataset_free(d);
+    d = NULL;
+    if (!st && cb.st) st = cb.st;
+    if (st) goto done;
+    al_sim_meter_peak(t);
+    al_sim_meter_add(t, wall, cpu, 3.0 * s->model_macs * (double)tr.samples);
+    al_lm_eval e;
+    if ((st = al_lm_evaluate(work, s->pool, test->v, test->n, s->v, &e))) goto done;
+    set_user(t->m, k, &e);
+done:
+    al_dataset_free(d);
+    al_model_free(work);
+    return st;
+}
+
+/* ---- centralized: the cloud LM trained on public + all private text ---- */
+static al_status text_centralized(text_run *s) {
+    const al_scenario_config *c = s->c;
+    al_method_result *m = &s->r->m[AL_M_CENTRALIZED];
+    al_ids pooled = {0};
+    al_model *work = NULL;
+    al_dataset *d = NULL;
+    al_status st = AL_OK;
+    /* interleave: the users' texts, then as much public text again */
+    long priv = 0;
+    for (int k = 0; k < s->users && !st; k++) {
+        for (long i = 0; i < s->u.train[k].n && !st; i++) st = al_ids_push(&pooled, s->u.train[k].v[i]);
+        priv += s->u.train[k].n;
+    }
+    for (long i = 0; i < AL_MIN(priv, s->pubstream.n) && !st; i++) st = al_ids_push(&pooled, s->pubstream.v[i]);
+    if (!st) st = al_model_clone(s->cloud, &work);
+    if (!st) st = al_model_freeze(work, 0);
+    if (!st) st = al_text_windows(pooled.v, pooled.n, LM_T, c->batch, s->V, &d, NULL);
+    if (!st) {
+        al_train_config tc;
+        al_train_recipe_text(&tc, c->batch, c->central_epochs, c->pretrain_lr * 0.5, c->seed + 4000);
+        al_train_report tr;
+        al_sim_say(c, "centralized: training on %ld pooled tokens, %d epoch(s)", pooled.n, c->central_epochs);
+        st = al_lm_train(work, s->pool, d, &tc, &tr);
+    }
+    al_dataset_free(d);
+    if (!st) st = eval_users(work, s->pool, &s->u, s->v, m, &s->r->seconds_eval);
+    if (!st) {
+        /* the device uploads its text: about 6 bytes a token (a word and a space) */
+        m->bytes_uploaded = 6.0 * s->r->user_tokens_mean;
+        al_sim_method_done(m, s->users);
+    }
+    al_model_free(work);
+    al_ids_free(&pooled);
+    return st;
+}
+
+/* ---- federated averaging from the cloud LM (all layers but the embedding; al_sim_fedavg) ---- */
+static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight) {
+    text_run *s = ctx;
+    const al_scenario_config *c = s->c;
+    const al_ids *train = &s->u.train[k];
+    al_dataset *d = NULL;
+    al_status st = al_text_windows(train->v, train->n, LM_T, c->batch, s->V, &d, NULL);
+    if (st) return st;
+    al_train_config tc;
+    al_train_recipe_text(&tc, c->batch, c->fed_epochs, c->lr, c->seed + 5000 + (uint64_t)(rd * s->users + k));
+    tc.sched = AL_SCHED_CONST;
+    al_sim_clock clk;
+    double wall, cpu;
+    al_rss_reset_peak();
+    al_sim_clock_start(&clk);
+    al_train_report tr;
+    st = al_lm_train(work, s->pool, d, &tc, &tr);
+    al_sim_clock_stop(&clk, 0, &wall, &cpu);
+    al_sim_meter_peak(t);
+    al_dataset_free(d);
+    if (st) return st;
+    al_sim_meter_add(t, wall, cpu, 3.0 * s->model_macs * (double)tr.samples);
+    *weight = (double)train->n;
+    return AL_OK;
+}
+
+static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *acc) {
+    text_run *s = ctx;
+    al_lm_eval e;
+    al_status st = al_lm_evaluate(global, s->pool, s->u.test[k].v, s->u.test[k].n, s->v, &e);
+    if (st) return st;
+    *acc = e.top3;
+    if (last) set_user(&s->r->m[AL_M_FEDAVG], k, &e);
+    return AL_OK;
+}
+
+static al_status text_fedavg(text_run *s) {
+    al_method_result *m = &s->r->m[AL_M_FEDAVG];
+    al_sim_fedavg f = {fed_train, fed_eval, s, 1, "top-3", 1};
+    al_status st = al_sim_fedavg_run(s->c, s->cloud, s->users, &f, m);
+    if (st) return st;
+    /* each round uploads the trained weights (all but the embedding) */
+    size_t up = 0;
+    for (int i = 1; i < s->cloud->nnodes; i++)
+        for (int p = 0; p < s->cloud->nodes[i].nparams; p++) up += s->cloud->nodes[i].params[p].n;
+    m->bytes_uploaded = (double)s->c->rounds * (double)up * sizeof(float);
+    return AL_OK;
+}
+
+static al_status text_method(void *ctx, int method) {
+    text_run *s = ctx;
+    switch (method) {
+    case AL_M_GLOBAL: {
+        al_method_result *m = &s->r->m[AL_M_GLOBAL];
+        al_status st = eval_users(s->cloud, s->pool, &s->u, s->v, m, &s->r->seconds_eval);
+        if (!st) al_sim_method_done(m, s->users);
+        return st;
+    }
+    case AL_M_AUTONOMOUS:
+        return al_sim_each_user(&s->r->m[AL_M_AUTONOMOUS], s->users, 1, s->c->epochs, autonomous_job, s);
+    case AL_M_LOCAL: return al_sim_each_user(&s->r->m[AL_M_LOCAL], s->users, 1, s->c->local_epochs, local_job, s);
+    case AL_M_CENTRALIZED: return text_centralized(s);
+    case AL_M_FEDAVG: return text_fedavg(s);
+    }
+    return AL_OK;
+}
+
+/* ---- selected vs random public text at the same token budget ---- */
+static al_status text_selection(text_run *s) {
+    const al_scenario_config *c = s->c;
+    al_scenario_result *r = s->r;
+    /* the run above used the selected text; pre-train again on random docs */
+    al_ids rnd = {0};
+    random_order(s->order, s->npub, c->seed);
+    al_status st = concat_budget(s->pub, s->order, s->npub, s->pubstream.n, &rnd);
+    al_model *alt = NULL;
+    if (!st) st = pretrain_on(c, s->pool, s->spec, &rnd, c->pretrain_epochs, &alt);
+    al_ids_free(&rnd);
+    double g = 0, a = 0;
+    for (int k = 0; k < s->users && !st; k++) {
+        al_lm_eval e;
+        al_personalize_report pr;
+        double secs, cpu, pred;
+        if ((st = al_lm_evaluate(alt, s->pool, s->u.test[k].v, s->u.test[k].n, s->v, &e))) break;
+        g += e.top3 / s->users;
+        if ((st = autonomous_user(s, alt, k, NULL, &e, &pr, &secs, &cpu, &pred))) break;
+        a += e.top3 / s->users;
+    }
+    al_model_free(alt);
+    if (st) return st;
+    r->sel_global[0] = g;
+    r->sel_autonomous[0] = a;
+    r->sel_global[1] = r->m[AL_M_GLOBAL].ran ? r->m[AL_M_GLOBAL].mean_acc : -1;
+    r->sel_autonomous[1] = r->m[AL_M_AUTONOMOUS].ran ? r->m[AL_M_AUTONOMOUS].mean_acc : -1;
+    al_sim_say(c, "selection at %ld public tokens: global %.4f random vs %.4f selected; autonomous %.4f vs %.4f",
+               s->pubstream.n, g, r->sel_global[1], a, r->sel_autonomous[1]);
     return AL_OK;
 }
 
 al_status al_scenario_text(const al_scenario_config *c, al_scenario_result *r) {
     memset(r, 0, sizeof *r);
     r->sel_global[0] = r->sel_global[1] = r->sel_autonomous[0] = r->sel_autonomous[1] = -1;
-    al_text_corpus cp = {0};
-    text_users u = {0};
-    al_vocab *v = NULL;
-    al_ids *pub = NULL, pubstream = {0}, pooled = {0};
-    al_model *cloud = NULL, *work = NULL, *global = NULL;
-    al_pool *pool = NULL;
-    int *order = NULL, *is_sample = NULL;
-    double *score = NULL, *fedsum = NULL;
-    char *vocab_str = NULL;
+    text_run s = {0};
+    s.c = c;
+    s.r = r;
     al_status st;
-    unsigned mask = c->methods ? c->methods : (1u << AL_M_COUNT) - 1;
-    int npub = 0;
-    double t0 = al_wall_seconds();
-
-    /* ---- data: corpus, users, public text, vocabulary ---- */
-    if ((st = al_text_corpus_add_dir(&cp, c->data_dir, AL_CORPUS_SOTU))) goto done;
-    const int nsotu = cp.n;
-    if (c->extra_dirs) {
-        char *buf = strdup(c->extra_dirs), *save = NULL;
-        for (char *t = strtok_r(buf, ",", &save); t && !st; t = strtok_r(NULL, ",", &save))
-            st = al_text_corpus_add_dir(&cp, t, strstr(t, "ham") || strstr(t, "spam") ? AL_CORPUS_MAIL : AL_CORPUS_PLAIN);
-        free(buf);
-        if (st) goto done;
-    }
-    if ((st = pick_users(&cp, c->user_list, c->users.users > 0 ? c->users.users : 10, &u))) goto done;
-    for (int i = nsotu; i < cp.n; i++) u.user_of[i] = -1;
-    const int U = u.nusers;
-    r->users = U;
-    r->user_names = calloc((size_t)U, sizeof(char *));
-    for (int k = 0; k < U; k++) r->user_names[k] = strdup(u.names[k]);
-    for (int i = 0; i < AL_M_COUNT; i++)
-        if ((st = alloc_result(&r->m[i], U))) goto done;
-    if ((st = al_vocab_new(&v))) goto done;
-    for (int i = 0; i < cp.n; i++)
-        if (u.user_of[i] < 0 && (st = al_vocab_count_text(v, cp.docs[i].text, cp.docs[i].len))) goto done;
-    if ((st = al_vocab_finish(v, c->vocab_words))) goto done;
-    const int V = al_vocab_size(v);
-    pub = calloc((size_t)cp.n, sizeof(al_ids));
-    order = malloc(sizeof(int) * (size_t)cp.n);
-    is_sample = calloc((size_t)cp.n, sizeof(int));
-    score = calloc((size_t)cp.n, sizeof(double));
-    if (!pub || !order || !is_sample || !score) {
-        st = al_error(AL_ENOMEM, "out of memory");
-        goto done;
-    }
-    /* the public docs, and per user: all addresses but the latest, then the latest */
-    int *pub_doc = malloc(sizeof(int) * (size_t)cp.n);
-    for (int i = 0; i < cp.n && !st; i++) {
-        int k = u.user_of[i];
-        if (k < 0) {
-            pub_doc[npub] = i;
-            st = al_vocab_encode(v, cp.docs[i].text, cp.docs[i].len, &pub[npub++]);
-            continue;
-        }
-        int latest = 1;
-        for (int j = i + 1; j < nsotu; j++) latest &= u.user_of[j] != k;
-        st = al_vocab_encode(v, cp.docs[i].text, cp.docs[i].len, latest ? &u.test[k] : &u.train[k]);
-    }
-    if (st) {
-        free(pub_doc);
-        goto done;
-    }
-    for (int k = 0; k < U; k++) {
-        al_ids *a = &u.train[k];
-        if (c->user_tokens > 0 && a->n > c->user_tokens) {
-            memmove(a->v, a->v + (a->n - c->user_tokens), sizeof(int32_t) * (size_t)c->user_tokens);
-            a->n = c->user_tokens;
-        }
-        r->user_tokens_mean += (double)a->n / U;
-        r->test_tokens_mean += (double)u.test[k].n / U;
-    }
-    /* the in-domain sample for selection: one address (the first) per non-user president */
-    for (int j = 0; j < npub; j++) {
-        int i = pub_doc[j], first = i < nsotu;
-        for (int q = 0; q < j && first; q++) first = !(pub_doc[q] < nsotu && !strcmp(cp.docs[pub_doc[q]].name, cp.docs[i].name));
-        is_sample[j] = first;
-    }
-    free(pub_doc);
-    /* pre-training text: public docs in a seeded random order (or by Moore-Lewis
-     * score) up to the token budget */
-    for (int j = 0; j < npub; j++) order[j] = j;
-    {
-        al_rng rg;
-        al_rng_seed(&rg, c->seed, 0x7e47);
-        for (int j = npub - 1; j > 0; j--) {
-            int q = (int)al_rng_below(&rg, (uint32_t)j + 1u), tmp = order[j];
-            order[j] = order[q];
-            order[q] = tmp;
-        }
-    }
-    long budget = c->pretrain_tokens > 0 ? c->pretrain_tokens : (1L << 40);
-    moore_lewis(pub, npub, is_sample, V, score);
-    if (c->select_public) {
-        /* stable sort of the random order by descending score */
-        for (int a = 1; a < npub; a++) {
-            int x = order[a], b = a - 1;
-            while (b >= 0 && score[order[b]] < score[x]) {
-                order[b + 1] = order[b];
-                b--;
-            }
-            order[b + 1] = x;
-        }
-    }
-    if ((st = concat_budget(pub, order, npub, budget, &pubstream))) goto done;
-    r->public_samples = (double)pubstream.n;
-    if ((st = al_pool_new(c->threads, &pool))) goto done;
-    r->seconds_data = al_wall_seconds() - t0;
-    say(c, "data: %d addresses, %d users, %d public documents, vocabulary %d; public stream %ld tokens; "
-           "private text %.0f tokens/user, test %.0f tokens/user (%.1f s)",
-        nsotu, U, npub, V, pubstream.n, r->user_tokens_mean, r->test_tokens_mean, r->seconds_data);
-
-    /* ---- cloud ---- */
-    char spec[256];
-    if (!strcmp(c->arch, "reflm"))
-        snprintf(spec, sizeof spec, "tokens %d; embedding 64 vocab=%d; lstm 128; dense %d", LM_T, V, V);
-    else
-        snprintf(spec, sizeof spec, "%s", c->arch);
-    t0 = al_wall_seconds();
-    if (c->cloud_model) {
-        if ((st = al_model_load(c->cloud_model, &cloud))) goto done;
-        const char *vs = al_model_meta(cloud, "autlearn.vocab");
-        al_vocab *mv = NULL;
-        if (!vs) {
-            st = al_error(AL_EINVAL, "%s has no vocabulary (autlearn.vocab)", c->cloud_model);
-            goto done;
-        }
-        if ((st = al_vocab_parse(vs, &mv))) goto done;
-        int same = al_vocab_size(mv) == V;
-        for (int i = 0; same && i < V; i++) same = !strcmp(al_vocab_word(mv, i), al_vocab_word(v, i));
-        al_vocab_free(mv);
-        if (!same) {
-            st = al_error(AL_EINVAL, "%s was pre-trained with another vocabulary (other users or data)", c->cloud_model);
-            goto done;
-        }
-    } else {
-        say(c, "cloud: pre-training on %ld public tokens, %d epoch(s)%s", pubstream.n, c->pretrain_epochs,
-            c->select_public ? " (Moore-Lewis selected)" : "");
-        if ((st = pretrain_on(c, pool, spec, &pubstream, c->pretrain_epochs, &cloud))) goto done;
-        vocab_str = al_vocab_serialize(v);
-        if (!vocab_str) {
-            st = AL_ENOMEM;
-            goto done;
-        }
-        char fz[32];
-        snprintf(fz, sizeof fz, "%d", al_model_resolve_freeze(cloud, c->freeze));
-        if ((st = al_model_set_meta(cloud, "autlearn.vocab", vocab_str)) ||
-            (st = al_model_set_meta(cloud, "autlearn.scenario", "text")) ||
-            (st = al_model_set_meta(cloud, "autlearn.freeze", fz)))
-            goto done;
-        if (c->save_cloud && (st = al_model_save(cloud, c->save_cloud))) goto done;
-    }
-    r->pretrain_seconds = al_wall_seconds() - t0;
-    r->macs_per_sample = (double)al_model_macs(cloud);
-    r->freeze = al_model_resolve_freeze(cloud, c->freeze);
-    if (r->freeze < 1 || r->freeze >= cloud->nnodes) {
-        st = al_error(AL_ERANGE, "freeze point %d: the embedding stays frozen and something must train (1..%d)",
-                      r->freeze, cloud->nnodes - 1);
-        goto done;
-    }
-    const double model_macs = (double)al_model_macs(cloud);
+    if ((st = text_data(&s)) || (st = text_cloud(&s))) goto done;
     if (c->cloud_step) {
-        al_text_cloud tcd = {pool, &pubstream, U, u.test, v};
-        st = c->cloud_step(c->cloud_step_user, cloud, &tcd);
+        al_text_cloud tcd = {s.pool, &s.pubstream, s.users, s.u.test, s.v};
+        st = c->cloud_step(c->cloud_step_user, s.cloud, &tcd);
         goto done;
     }
-    if (mask & AL_M_PRETRAIN_ONLY) goto done;
-
-    /* ---- global ---- */
-    if (mask & (1u << AL_M_GLOBAL)) {
-        al_method_result *m = &r->m[AL_M_GLOBAL];
-        t0 = al_wall_seconds();
-        if ((st = eval_users(cloud, pool, &u, v, m, &r->seconds_eval))) goto done;
-        m->ran = 1;
-        al_sim_stats(m, U);
-        r->seconds_method[AL_M_GLOBAL] = al_wall_seconds() - t0;
-        say(c, "global: top-3 %.4f, top-1 %.4f, perplexity %.1f", m->mean_acc, m->mean_top1, m->mean_ppl);
-    }
-
-    /* ---- autonomous ---- */
-    if (mask & (1u << AL_M_AUTONOMOUS)) {
-        al_method_result *m = &r->m[AL_M_AUTONOMOUS];
-        double base = al_sim_rss_now_mb(), peak = 0, t1 = al_wall_seconds();
-        for (int k = 0; k < U; k++) {
-            al_lm_eval e;
-            al_personalize_report pr;
-            double secs, cpu, pred;
-            al_rss_reset_peak();
-            if ((st = autonomous_user(c, pool, cloud, r->freeze, &u.train[k], &u.test[k], v, m->curve, &e, &pr, &secs,
-                                      &cpu, &pred)))
-                goto done;
-            double pk = al_rss_peak_mb() - base;
-            if (pk > peak) peak = pk;
-            m->acc[k] = e.top3;
-            m->acc_top1[k] = e.top1;
-            m->ppl[k] = e.ppl;
-            m->saved[k] = e.saved;
-            m->seconds += secs / U;
-            m->cpu_seconds += cpu / U;
-            m->macs += (double)pr.macs / U;
-            r->first_epoch_seconds += pr.first_epoch_seconds / U;
-            r->later_epoch_seconds += pr.later_epoch_seconds / U;
-            say(c, "autonomous: %s top-3 %.4f (%.1f s training, prefix windows run %llu, cache hits %llu; "
-                   "predict pass %.1f s)", u.names[k], e.top3, secs, (unsigned long long)pr.prefix_samples,
-                (unsigned long long)pr.cache.hits, pred);
-        }
-        m->ncurve = AL_MIN(c->epochs, AL_MAX_CURVE);
-        for (int e = 0; e < m->ncurve; e++) m->curve[e] /= U;
-        m->peak_rss_mb = peak;
-        m->ran = 1;
-        al_sim_stats(m, U);
-        r->seconds_method[AL_M_AUTONOMOUS] = al_wall_seconds() - t1;
-        say(c, "autonomous: top-3 %.4f, top-1 %.4f, perplexity %.1f", m->mean_acc, m->mean_top1, m->mean_ppl);
-    }
-
-    /* ---- local: from scratch on the user's text ---- */
-    if (mask & (1u << AL_M_LOCAL)) {
-        al_method_result *m = &r->m[AL_M_LOCAL];
-        double base = al_sim_rss_now_mb(), peak = 0, t1 = al_wall_seconds();
-        for (int k = 0; k < U; k++) {
-            al_dataset *d = NULL;
-            if ((st = al_model_from_spec(cloud->spec, c->seed + 2000 + (uint64_t)k, &work))) goto done;
-            if ((st = al_text_windows(u.train[k].v, u.train[k].n, LM_T, c->batch, V, &d, NULL))) goto done;
-            al_train_config tc;
-            al_train_recipe_text(&tc, c->batch, c->local_epochs, c->local_lr, c->seed + 3000 + (uint64_t)k);
-            curve_cb cb = {work, pool, &u.test[k], v, m->curve, 0, AL_OK};
-            tc.progress = on_epoch;
-            tc.progress_user = &cb;
-            al_rss_reset_peak();
-            double w0 = al_wall_seconds(), c0 = al_cpu_seconds();
-            al_train_report tr;
-            st = al_lm_train(work, pool, d, &tc, &tr);
-            double w1 = al_wall_seconds(), c1 = al_cpu_seconds();
-            al_dataset_free(d);
-            if (!st && cb.st) st = cb.st;
-            if (st) goto done;
-            double pk = al_rss_peak_mb() - base;
-            if (pk > peak) peak = pk;
-            m->seconds += (w1 - w0 - cb.eval_seconds) / U;
-            m->cpu_seconds += (c1 - c0 - cb.eval_seconds * (c1 - c0) / (w1 - w0 > 0 ? w1 - w0 : 1)) / U;
-            m->macs += 3.0 * model_macs * (double)tr.samples / U;
-            al_lm_eval e;
-            if ((st = al_lm_evaluate(work, pool, u.test[k].v, u.test[k].n, v, &e))) goto done;
-            m->acc[k] = e.top3;
-            m->acc_top1[k] = e.top1;
-            m->ppl[k] = e.ppl;
-            m->saved[k] = e.saved;
-            al_model_free(work);
-            work = NULL;
-        }
-        m->ncurve = AL_MIN(c->local_epochs, AL_MAX_CURVE);
-        for (int e = 0; e < m->ncurve; e++) m->curve[e] /= U;
-        m->peak_rss_mb = peak;
-        m->ran = 1;
-        al_sim_stats(m, U);
-        r->seconds_method[AL_M_LOCAL] = al_wall_seconds() - t1;
-        say(c, "local: top-3 %.4f, top-1 %.4f, perplexity %.1f", m->mean_acc, m->mean_top1, m->mean_ppl);
-    }
-
-    /* ---- centralized: the cloud LM trained on public + all private text ---- */
-    if (mask & (1u << AL_M_CENTRALIZED)) {
-        al_method_result *m = &r->m[AL_M_CENTRALIZED];
-        double t1 = al_wall_seconds();
-        /* interleave: the users' texts, then as much public text again */
-        long priv = 0;
-        for (int k = 0; k < U && !st; k++) {
-            for (long i = 0; i < u.train[k].n && !st; i++) st = al_ids_push(&pooled, u.train[k].v[i]);
-            priv += u.train[k].n;
-        }
-        for (long i = 0; i < AL_MIN(priv, pubstream.n) && !st; i++) st = al_ids_push(&pooled, pubstream.v[i]);
-        al_dataset *d = NULL;
-        if (!st) st = al_model_clone(cloud, &work);
-        if (!st) st = al_model_freeze(work, 0);
-        if (!st) st = al_text_windows(pooled.v, pooled.n, LM_T, c->batch, V, &d, NULL);
-        if (!st) {
-            al_train_config tc;
-            al_train_recipe_text(&tc, c->batch, c->central_epochs, c->pretrain_lr * 0.5, c->seed + 4000);
-            al_train_report tr;
-            say(c, "centralized: training on %ld pooled tokens, %d epoch(s)", pooled.n, c->central_epochs);
-            st = al_lm_train(work, pool, d, &tc, &tr);
-        }
-        al_dataset_free(d);
-        if (!st) st = eval_users(work, pool, &u, v, m, &r->seconds_eval);
-        if (st) goto done;
-        /* the device uploads its text: about 6 bytes a token (a word and a space) */
-        m->bytes_uploaded = 6.0 * r->user_tokens_mean;
-        m->ran = 1;
-        al_sim_stats(m, U);
-        al_model_free(work);
-        work = NULL;
-        r->seconds_method[AL_M_CENTRALIZED] = al_wall_seconds() - t1;
-        say(c, "centralized: top-3 %.4f, top-1 %.4f, perplexity %.1f", m->mean_acc, m->mean_top1, m->mean_ppl);
-    }
-
-    /* ---- federated averaging from the cloud LM (all layers but the embedding) ---- */
-    if (mask & (1u << AL_M_FEDAVG)) {
-        al_method_result *m = &r->m[AL_M_FEDAVG];
-        double t1 = al_wall_seconds(), base = al_sim_rss_now_mb(), peak = 0;
-        if ((st = al_model_clone(cloud, &global)) || (st = al_model_freeze(global, 1)) ||
-            (st = al_model_clone(global, &work)))
-            goto done;
-        size_t nw = global->nweights;
-        fedsum = calloc(nw, sizeof(double));
-        double total = 0;
-        for (int rd = 0; rd < c->rounds && !st; rd++) {
-            memset(fedsum, 0, sizeof(double) * nw);
-            total = 0;
-            for (int k = 0; k < U && !st; k++) {
-                al_dataset *d = NULL;
-                al_model_copy_weights(work, global);
-                if ((st = al_text_windows(u.train[k].v, u.train[k].n, LM_T, c->batch, V, &d, NULL))) break;
-                al_train_config tc;
-                al_train_recipe_text(&tc, c->batch, c->fed_epochs, c->lr, c->seed + 5000 + (uint64_t)(rd * U + k));
-                tc.sched = AL_SCHED_CONST;
-                al_rss_reset_peak();
-                double w0 = al_wall_seconds(), c0 = al_cpu_seconds();
-                al_train_report tr;
-                st = al_lm_train(work, pool, d, &tc, &tr);
-                m->seconds += al_wall_seconds() - w0;
-                m->cpu_seconds += al_cpu_seconds() - c0;
-                double pk = al_rss_peak_mb() - base;
-                if (pk > peak) peak = pk;
-                al_dataset_free(d);
-                m->macs += 3.0 * model_macs * (double)tr.samples;
-                for (size_t i = 0; i < nw; i++) fedsum[i] += (double)u.train[k].n * work->wblock[i];
-                total += (double)u.train[k].n;
-            }
-            if (st) break;
-            for (size_t i = 0; i < nw; i++) global->wblock[i] = (float)(fedsum[i] / total);
-            double acc = 0;
-            for (int k = 0; k < U && !st; k++) {
-                al_lm_eval e;
-                st = al_lm_evaluate(global, pool, u.test[k].v, u.test[k].n, v, &e);
-                acc += e.top3;
-                if (rd == c->rounds - 1) {
-                    m->acc[k] = e.top3;
-                    m->acc_top1[k] = e.top1;
-                    m->ppl[k] = e.ppl;
-                    m->saved[k] = e.saved;
-                }
-            }
-            if (rd < AL_MAX_CURVE) m->curve[rd] = acc / U;
-            say(c, "fedavg: round %d/%d top-3 %.4f", rd + 1, c->rounds, acc / U);
-        }
-        if (st) goto done;
-        m->ncurve = AL_MIN(c->rounds, AL_MAX_CURVE);
-        m->seconds /= U;
-        m->cpu_seconds /= U;
-        m->macs /= U;
-        m->peak_rss_mb = peak;
-        /* each round uploads the trained weights (all but the embedding) */
-        size_t up = 0;
-        for (int i = 1; i < global->nnodes; i++)
-            for (int p = 0; p < global->nodes[i].nparams; p++) up += global->nodes[i].params[p].n;
-        m->bytes_uploaded = (double)c->rounds * (double)up * sizeof(float);
-        m->ran = 1;
-        al_sim_stats(m, U);
-        r->seconds_method[AL_M_FEDAVG] = al_wall_seconds() - t1;
-    }
-
-    /* ---- selected vs random public text at the same token budget ---- */
-    if (c->select_public && !c->cloud_model) {
-        /* the run above used the selected text; pre-train again on random docs */
-        al_ids rnd = {0};
-        for (int j = 0; j < npub; j++) order[j] = j;
-        al_rng rg;
-        al_rng_seed(&rg, c->seed, 0x7e47);
-        for (int j = npub - 1; j > 0; j--) {
-            int q = (int)al_rng_below(&rg, (uint32_t)j + 1u), tmp = order[j];
-            order[j] = order[q];
-            order[q] = tmp;
-        }
-        st = concat_budget(pub, order, npub, pubstream.n, &rnd);
-        al_model *alt = NULL;
-        if (!st) st = pretrain_on(c, pool, spec, &rnd, c->pretrain_epochs, &alt);
-        al_ids_free(&rnd);
-        double g = 0, a = 0;
-        for (int k = 0; k < U && !st; k++) {
-            al_lm_eval e;
-            al_personalize_report pr;
-            double secs, cpu, pred;
-            if ((st = al_lm_evaluate(alt, pool, u.test[k].v, u.test[k].n, v, &e))) break;
-            g += e.top3 / U;
-            if ((st = autonomous_user(c, pool, alt, r->freeze, &u.train[k], &u.test[k], v, NULL, &e, &pr, &secs, &cpu,
-                                      &pred)))
-                break;
-            a += e.top3 / U;
-        }
-        al_model_free(alt);
-        if (st) goto done;
-        r->sel_global[0] = g;
-        r->sel_autonomous[0] = a;
-        r->sel_global[1] = r->m[AL_M_GLOBAL].ran ? r->m[AL_M_GLOBAL].mean_acc : -1;
-        r->sel_autonomous[1] = r->m[AL_M_AUTONOMOUS].ran ? r->m[AL_M_AUTONOMOUS].mean_acc : -1;
-        say(c, "selection at %ld public tokens: global %.4f random vs %.4f selected; autonomous %.4f vs %.4f",
-            pubstream.n, g, r->sel_global[1], a, r->sel_autonomous[1]);
-    }
+    if (c->methods & AL_M_PRETRAIN_ONLY) goto done;
+    if ((st = al_sim_run_methods(c, r, text_method, &s))) goto done;
+    if (c->select_public && !c->cloud_model) st = text_selection(&s);
 done:
-    free(fedsum);
-    if (pub)
-        for (int j = 0; j < cp.n; j++) al_ids_free(&pub[j]);
-    free(pub);
-    free(order);
-    free(is_sample);
-    free(score);
-    al_free(vocab_str);
-    al_ids_free(&pubstream);
-    al_ids_free(&pooled);
-    al_model_free(global);
-    al_model_free(work);
-    al_model_free(cloud);
-    al_pool_free(pool);
-    al_vocab_free(v);
-    users_free(&u);
-    al_text_corpus_free(&cp);
+    text_run_free(&s);
     if (st) al_scenario_result_free(r);
     return st;
 }

@@ -144,6 +144,13 @@ void al_sim_curve_mean(al_method_result *m, int points, int users);
 /* A method is done: ran, and its mean, std and mean top-1 over users. */
 void al_sim_method_done(al_method_result *m, int users);
 
+/* Runs the methods of c->methods (all when 0) in the scenarios' order:
+ * global, autonomous, local, centralized, fedavg (each draws from seeds of
+ * its own); r->seconds_method: each one's wall time; after each but fedavg
+ * (which reports its rounds), its progress line (al_sim_say_method). */
+al_status al_sim_run_methods(const al_scenario_config *c, al_scenario_result *r, al_status (*run)(void *ctx, int method),
+                             void *ctx);
+
 /* Wall and CPU clocks of one device job. */
 typedef struct al_sim_clock {
     double w0, c0;
@@ -206,6 +213,8 @@ typedef struct al_sim_fedavg {
     void *ctx;
     int freeze;               /* the first node the users train */
     const char *measure;      /* of the progress line: "mean accuracy", "top-3" */
+    int base_before_models;   /* the resident-set base is read before the global model and the
+                               * users' copy exist (text), else after them (images) */
 } al_sim_fedavg;
 /* Runs it into m (curve, cost, statistics; not bytes_uploaded). */
 al_status al_sim_fedavg_run(const al_scenario_config *c, const al_model *cloud, int users, const al_sim_fedavg *f,
