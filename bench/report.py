@@ -86,10 +86,11 @@ with open(os.environ["OUT"], "w") as f:
 
 nrep = max([sum(1 for r in runs if r["impl"] == "autlearn" and r.get("job") == s["job"] and r["threads"] == s["threads"])
             for s in summary] or [0])
-print("autlearn vs PyTorch %s / OpenBLAS on %s (%d cores), load average %.2f before the runs"
-      % (runs[0].get("torch", "?") if runs and "torch" in runs[0] else
-         next((r["torch"] for r in runs if "torch" in r), "?"), cpu or "?", os.cpu_count() or 0,
-         float(os.environ.get("LOAD", "0"))))
+if runs or gemm.get("sizes"):
+    print("autlearn vs PyTorch %s / OpenBLAS on %s (%d cores), load average %.2f before the runs"
+          % (runs[0].get("torch", "?") if runs and "torch" in runs[0] else
+             next((r["torch"] for r in runs if "torch" in r), "?"), cpu or "?", os.cpu_count() or 0,
+             float(os.environ.get("LOAD", "0"))))
 if gemm.get("sizes"):
     print("\nSGEMM, 1 thread, GFLOP/s (best of 5; core peak %.1f GFLOP/s from an FMA loop)" % peak)
     print("%6s  %9s  %9s  %6s" % ("n", "autlearn", "openblas", "ratio"))
@@ -115,9 +116,12 @@ if summary:
           " cr: cores the run got (CPU time / wall time):\nwell below T at T threads means other work held the"
           " cores, and that row's times say little")
 if size:
-    print("\nlibautlearn.a: %d bytes, %d bytes stripped (strip --strip-unneeded); largest objects: %s" % (
-        size["bytes"], size["stripped_bytes"],
-        ", ".join("%s %d" % (o["object"], o["bytes"]) for o in size["top"][:5])))
+    print("\nsize, bytes (stripped: strip --strip-unneeded of a copy)")
+    print("%-24s %10s %10s" % ("file", "built", "stripped"))
+    for f in size.get("files") or [{"file": size["library"], "bytes": size["bytes"],
+                                    "stripped_bytes": size["stripped_bytes"]}]:
+        print("%-24s %10d %10d" % (f["file"], f["bytes"], f["stripped_bytes"]))
+    print("libautlearn.a's largest objects: %s" % ", ".join("%s %d" % (o["object"], o["bytes"]) for o in size["top"][:5]))
 
 targets = []
 if derived.get("gemm_min_ratio_128_1024") is not None:
@@ -133,7 +137,10 @@ if "lm_2t_vs_pytorch_1t" in derived:
 if "max_mem_ratio" in derived:
     targets.append(("peak memory <= 0.2x PyTorch (worst job)", derived["max_mem_ratio"], "<=", 0.2))
 if size:
-    targets.append(("stripped library < 1 MB", size["stripped_bytes"] / 1e6, "<", 1.0))
+    # issue 6: under 1 MB; issue 13 (the device/cloud cut): under the 0.91 MB of before the cut
+    if "shared_stripped_bytes" in size:
+        targets.append(("stripped libautlearn.so < 0.91 MB", size["shared_stripped_bytes"] / 1e6, "<", 0.91))
+    targets.append(("stripped libautlearn.a < 0.91 MB", size["stripped_bytes"] / 1e6, "<", 0.91))
 if targets:
     print("\ntargets:")
     for name, v, op, goal in targets:

@@ -10,8 +10,11 @@
 #   personalize  a personalization job (refcnn frozen below the output layer,
 #                200 images, 10 epochs, batch 32, cache on) against the same
 #                job written plainly in PyTorch, 1 thread
-#   size         libautlearn.a stripped (strip --strip-unneeded of a copy) and
-#                its largest objects
+#   size         the device library stripped (strip --strip-unneeded of a copy):
+#                libautlearn.so (the real file, libautlearn.so.0.x.y) and
+#                libautlearn.a, with the archive's largest objects; the cloud
+#                library (libautlearn_cloud.a) and the CLI alongside. Alone:
+#                AL_BENCH_JOBS=size bench/run.sh (needs no PyTorch)
 # Each training run is its own process; autlearn and PyTorch runs alternate
 # and the table shows the median by wall time. PyTorch gets T threads through
 # torch.set_num_threads and OMP/OPENBLAS/MKL_NUM_THREADS=T (Debian's libtorch
@@ -48,9 +51,15 @@ die() { echo "bench/run.sh: $*" >&2; exit 1; }
 has_job() { case " $jobs " in *" $1 "*) return 0 ;; esac; return 1; }
 
 [ -x "$py" ] || die "$py not found; install python3 (make bench runs scripts/deps.sh bench)"
-"$py" -c 'import torch, numpy' 2>/dev/null ||
-  die "PyTorch is missing: install python3-torch and python3-numpy (make bench runs scripts/deps.sh bench, which does)"
-[ -x "$bin" ] || die "$bin not found; build first (make bench, or cmake --build $build)"
+if has_job cnn || has_job lm || has_job personalize; then
+  "$py" -c 'import torch, numpy' 2>/dev/null ||
+    die "PyTorch is missing: install python3-torch and python3-numpy (make bench runs scripts/deps.sh bench, which does)"
+  [ -x "$bin" ] || die "$bin not found; build first (make bench, or cmake --build $build)"
+fi
+if has_job size; then
+  { [ -f "$build/libautlearn.a" ] && [ -e "$build/libautlearn.so" ]; } ||
+    die "$build/libautlearn.a or libautlearn.so not found; build first (make bench, or cmake --build $build)"
+fi
 
 data_args=()
 data_name=synthetic
@@ -100,7 +109,9 @@ if has_job gemm; then
   "$build/bench_gemm" 1 --json >"$gemm_json" || die "bench_gemm failed"
 fi
 
-echo "training: data $data_name, $repeat run(s) each, interleaved" >&2
+if has_job cnn || has_job lm || has_job personalize; then
+  echo "training: data $data_name, $repeat run(s) each, interleaved" >&2
+fi
 for _ in $(seq 1 "$repeat"); do
   for t in $threads; do
     if has_job cnn; then
@@ -118,22 +129,35 @@ for _ in $(seq 1 "$repeat"); do
   fi
 done
 
-lib="$build/libautlearn.a"
 size_json="$out/size.json"
 echo '{}' >"$size_json"
-if has_job size && [ -f "$lib" ]; then
+if has_job size; then
   tmp="$(mktemp -d)"
-  # --strip-unneeded keeps the symbols a link needs: the stripped copy still links.
-  strip --strip-unneeded -o "$tmp/libautlearn.a" "$lib"
+  # --strip-unneeded keeps the symbols a link needs: the stripped archives
+  # still link, the stripped .so keeps its dynamic symbols (its API)
+  files=()
+  for f in "$build/libautlearn.so" "$build/libautlearn.a" "$build/libautlearn_cloud.a" "$build/autlearn"; do
+    [ -e "$f" ] || continue
+    real="$(readlink -f "$f")"
+    strip --strip-unneeded -o "$tmp/$(basename "$real")" "$real"
+    files+=("$real")
+  done
   mkdir "$tmp/objs"
-  (cd "$tmp/objs" && ar x ../libautlearn.a)
-  LIB="$lib" STRIPPED="$tmp/libautlearn.a" OBJS="$tmp/objs" "$py" -c '
-import json, os
-d = os.environ["OBJS"]
+  (cd "$tmp/objs" && ar x "$build/libautlearn.a")
+  STRIPPED="$tmp" OBJS="$tmp/objs" "$py" -c '
+import json, os, sys
+d, s = os.environ["OBJS"], os.environ["STRIPPED"]
 objs = sorted(((os.path.getsize(os.path.join(d, f)), f) for f in os.listdir(d)), reverse=True)
-print(json.dumps({"library": os.path.basename(os.environ["LIB"]), "bytes": os.path.getsize(os.environ["LIB"]),
-                  "stripped_bytes": os.path.getsize(os.environ["STRIPPED"]), "objects": len(objs),
-                  "top": [{"object": f, "bytes": b} for b, f in objs[:8]]}))' >"$size_json"
+files = [{"file": os.path.basename(f), "bytes": os.path.getsize(f),
+          "stripped_bytes": os.path.getsize(os.path.join(s, os.path.basename(f)))} for f in sys.argv[1:]]
+by = {f["file"]: f for f in files}
+so = next(f for f in files if f["file"].startswith("libautlearn.so"))
+a = by["libautlearn.a"]
+# library/bytes/stripped_bytes: the static device library, as before the cut
+print(json.dumps({"library": "libautlearn.a", "bytes": a["bytes"], "stripped_bytes": a["stripped_bytes"],
+                  "shared_library": so["file"], "shared_bytes": so["bytes"],
+                  "shared_stripped_bytes": so["stripped_bytes"], "files": files,
+                  "objects": len(objs), "top": [{"object": f, "bytes": b} for b, f in objs[:8]]}))' "${files[@]}" >"$size_json"
   rm -rf "$tmp"
 fi
 

@@ -53,13 +53,14 @@ if(_al_onnx_on)
   set(AL_ONNX_INCLUDES ${_al_gen})
   # the static protobuf-c when there is one: the CLI then needs no library
   # beyond libc, libm, libz and pthreads (tests/test_privacy.sh checks); an
-  # installed libautlearn_cloud.a names protobuf-c for the linker
+  # installed libautlearn_cloud.a names autlearn::protobuf_c, which the
+  # CMake package defines (cmake/autlearnConfig.cmake.in)
   find_library(AL_PROTOBUF_C_STATIC NAMES libprotobuf-c.a HINTS ${PROTOBUF_C_LIBRARY_DIRS})
   if(AL_PROTOBUF_C_STATIC)
     list(APPEND AL_ONNX_INCLUDES ${PROTOBUF_C_INCLUDE_DIRS})
-    set(AL_ONNX_LIBS $<BUILD_INTERFACE:${AL_PROTOBUF_C_STATIC}> $<INSTALL_INTERFACE:protobuf-c>)
+    set(AL_ONNX_LIBS $<BUILD_INTERFACE:${AL_PROTOBUF_C_STATIC}> $<INSTALL_INTERFACE:autlearn::protobuf_c>)
   else()
-    set(AL_ONNX_LIBS $<BUILD_INTERFACE:PkgConfig::PROTOBUF_C> $<INSTALL_INTERFACE:protobuf-c>)
+    set(AL_ONNX_LIBS $<BUILD_INTERFACE:PkgConfig::PROTOBUF_C> $<INSTALL_INTERFACE:autlearn::protobuf_c>)
   endif()
 else()
   message(STATUS "ONNX import: off (autlearn import reports that it is not built)")

@@ -1,5 +1,5 @@
-/* The compiler (src/compile/compile.c) and the memory planner
- * (src/compile/memplan.c): fused activations pass gradient checks; compiled
+/* The compiler (src/cloud/compile/compile.c) and the memory planner
+ * (src/model/memplan.c): fused activations pass gradient checks; compiled
  * and uncompiled models predict the same within the documented tolerance
  * (|a - b| <= 1e-4 * max(1, |a|), docs/COMPILE.md) and train along the same
  * loss trajectory; plans never overlap live buffers, their size is what

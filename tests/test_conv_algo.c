@@ -4,7 +4,7 @@
  * built under each forced kernel predicts what the im2col build predicts,
  * and the cost model picks the documented kernels for its layers.
  * Tolerances: direct sums in another order than the GEMM (1e-5 relative to
- * the largest |y|); winograd's transforms add error (1e-4, conv_algo.h). */
+ * the largest |y|); winograd's transforms add error (1e-4, kernels.h). */
 #include "al_test.h"
 #include "kernels/kernels.h"
 
@@ -98,7 +98,7 @@ static void test_model(al_pool *pool) {
         al_model_init_weights(ms[a + 1], 5);
     }
     al_conv_force(AL_CONV_AUTO);
-    /* the cost model (conv_algo.h): im2col with a SIMD GEMM; the C = 1
+    /* the cost model (kernels.h): im2col with a SIMD GEMM; the C = 1
      * layer goes direct with the portable one */
     al_model *aut = ms[0];
     int convs = 0, simd = al_gemm_current() != AL_GEMM_C && al_gemm_current() != AL_GEMM_REF;

@@ -1,4 +1,4 @@
-/* int8 quantization of the frozen part (src/compile/quant.c):
+/* int8 quantization of the frozen part (src/cloud/compile/quant.c):
  *  - per-channel weight error: |w - q*s| <= s/2, s = max|w_c|/127, and the
  *    node's floats become exactly q*s;
  *  - the int8 forward of one conv / one dense node against the float

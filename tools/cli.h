@@ -88,7 +88,7 @@ int cli_unknown(cli_args *a);
 int cli_parse_long(const char *s, long lo, long hi, long *out);
 
 /* The freeze point a model file carries (its "autlearn.freeze" metadata,
- * when that is a node number 0..nodes), else al_default_freeze's. */
+ * when that is a node number 0..nodes), else al_model_resolve_freeze's. */
 int cli_model_freeze(const al_model *m);
 int cli_parse_double(const char *s, double lo, double hi, double *out);
 

@@ -1,7 +1,7 @@
 /* autlearn compile: a trained model and a freeze point to the device model
  * file: batch norms folded, activations fused, frozen dropouts dropped, and
  * the memory plan of a training step stored as autlearn.plan.* metadata
- * (src/compile/, docs/COMPILE.md). */
+ * (src/cloud/compile/, docs/COMPILE.md). */
 #include "train/train.h"
 #include "cli.h"
 #include "cloud/compile/compile.h"

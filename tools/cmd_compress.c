@@ -1,5 +1,5 @@
 /* autlearn compress: the cloud side's SVD low-rank compression
- * (src/compile/compress.h), then retraining on the public data to recover
+ * (src/cloud/compile/compress.h), then retraining on the public data to recover
  * accuracy. Image models retrain on the public split `pretrain` uses (same
  * --seed and --public-frac) and are scored on the official test split; the
  * language model retrains on the text scenario's public stream and is

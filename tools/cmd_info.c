@@ -1,7 +1,7 @@
 /* autlearn info: what a model file holds: the spec, each node (type, output
  * shape, parameters, MACs, frozen or trainable), totals and the metadata.
  * Per-node detail and the list of metadata keys are not in the public API,
- * so this file reads struct al_model (al_internal.h). */
+ * so this file reads struct al_model (the level headers). */
 #include "train/train.h"
 #include "cli.h"
 #include "cloud/compile/compile.h"

@@ -54,7 +54,7 @@ static int on_progress(void *user, const al_epoch_info *info, int final) {
 }
 
 /* The text scenario's cloud: the same data preparation, vocabulary and
- * pre-training as 'autlearn scenario text' (src/sim/scenario_text.c). */
+ * pre-training as 'autlearn scenario text' (src/cloud/sim/scenario_text.c). */
 static int pretrain_text(const al_scenario_config *img, al_scenario_config *c, const char *out, int json,
                          int threads) {
     const char *cmd = "pretrain";

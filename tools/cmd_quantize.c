@@ -1,5 +1,5 @@
 /* autlearn quantize: int8 weights for the frozen part of a model file
- * (src/compile/quant.h). The output is a model file whose frozen dense and
+ * (src/cloud/compile/quant.h). The output is a model file whose frozen dense and
  * conv layers carry I8 weights and per-channel scales; `autlearn eval` of it
  * measures the accuracy, and inference and personalization run the int8
  * forward for those layers. */

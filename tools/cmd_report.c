@@ -1,5 +1,5 @@
 /* autlearn report: the scenario JSON (`autlearn scenario ... --json`) as one
- * self-contained HTML page for people (src/sim/html.c). */
+ * self-contained HTML page for people (src/cloud/sim/html.c). */
 #include "cli.h"
 #include "cloud/sim/html.h"
 

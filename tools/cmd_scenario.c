@@ -1,6 +1,6 @@
 /* autlearn scenario: the whole simulation of a cloud and its users, per user
  * comparing the global model, local-only training, autonomous learning,
- * centralized training and federated averaging (src/sim/). */
+ * centralized training and federated averaging (src/cloud/sim/). */
 #include "cli.h"
 #include "cloud/sim/sim.h"
 

@@ -8,7 +8,7 @@
  *                 fused activation (cfg.act) and is removed;
  *   drop_dropout  a frozen dropout (the identity: frozen nodes run in
  *                 inference mode) is removed;
- * and the memory plan (memplan.h) of the result, which drops everything the
+ * and the memory plan (model.h) of the result, which drops everything the
  * frozen part needs only for back-propagation (no gradient, no saved aux,
  * activations reused). Every pass is exact for training too: nothing
  * trainable is folded, and a layer whose pre-activation output feeds an add
@@ -22,7 +22,7 @@
 typedef struct al_compile_opts {
     int fold_bn, fuse_act, drop_dropout; /* passes; 1 = on (al_compile_defaults) */
     /* 1: int8 weights for the frozen dense/conv nodes (al_quantize_frozen,
-     * src/compile/quant.h); off by default. */
+     * src/cloud/compile/quant.h); off by default. */
     int quantize_frozen;
     int batch; /* the batch the stored plan is made for (default 32) */
 } al_compile_opts;

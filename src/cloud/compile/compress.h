@@ -33,7 +33,7 @@
 /* Thin SVD of a (rows x cols, row-major): a = u diag(s) vt with k =
  * min(rows, cols), u (rows x k), s (k, descending, >= 0), vt (k x cols), all
  * row-major; u and vt have orthonormal columns / rows. u or vt may be NULL
- * (not wanted). One-sided Jacobi in double precision (src/compile/svd.c). */
+ * (not wanted). One-sided Jacobi in double precision (src/cloud/compile/svd.c). */
 al_status al_svd(const float *a, int rows, int cols, float *u, float *s, float *vt);
 
 typedef enum al_compress_kind {
