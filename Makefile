@@ -25,8 +25,9 @@ asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAL_SANITIZE=ON -DAL_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# make install PREFIX=... [DESTDIR=...]: header, libautlearn.a/.so, the CLI,
-# autlearn.pc and the CMake package (lib/cmake/autlearn)
+# make install PREFIX=... [DESTDIR=...]: the device library (autlearn.h,
+# libautlearn.a/.so), the cloud library (autlearn_cloud.h, libautlearn_cloud.a),
+# the CLI, autlearn.pc, autlearn_cloud.pc and the CMake package (lib/cmake/autlearn)
 install: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(abspath $(PREFIX)) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
