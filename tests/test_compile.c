@@ -167,6 +167,7 @@ static void check_same_predictions(const char *spec, int freeze, int expect_remo
     CHECK(al_model_meta(c, "autlearn.freeze") && atoi(al_model_meta(c, "autlearn.freeze")) == r.freeze_out);
     /* the frozen prefix ends at the same activation: map[freeze-1] is the last frozen compiled node */
     if (freeze > 0) CHECK(r.map[freeze - 1] == r.freeze_out - 1);
+    al_compile_report_free(&r);
     int n = 6;
     float *x = random_input(m, n, 2);
     size_t k = (size_t)n * al_shape_numel(&m->nodes[m->nnodes - 1].out);
@@ -230,6 +231,8 @@ static void test_remap(void) {
     CHECK(r.folded_bn == 1 && r.fused_act == 1 && r.freeze_out == 5 && c->freeze == 5);
     CHECK(al_model_meta(c, "autlearn.plan.nodes") &&
           strstr(al_model_meta(c, "autlearn.plan.nodes"), "conv+relu(0-1) conv+batchnorm(2-3) add(4)") != NULL);
+    CHECK(r.map[0] == 0 && r.map[1] == 0 && r.map[2] == 1 && r.map[3] == 1 && r.map[4] == 2);
+    al_compile_report_free(&r);
     al_model_free(c);
     al_model_free(m);
 }
@@ -312,6 +315,7 @@ static void check_plan(al_model *m, int batch) {
         /* the planner's offsets are where the model's buffers are */
         const al_membuf *b = al_memplan_find(&p, AL_MB_ACT, m->nnodes - 1);
         CHECK(b && (char *)m->act[m->nnodes - 1] == m->plan_block + b->offset);
+        al_memplan_free(&p);
         al_model_release_plan(m);
         m->plan_naive = 0;
     }
@@ -344,6 +348,7 @@ static void test_plan_sound(void) {
     REQUIRE_OK(a1 && a2 ? AL_OK : AL_EINVAL);
     a2->offset = a1->offset;
     CHECK(al_memplan_check(&p, why, sizeof why) == 1 && strstr(why, "overlap") != NULL);
+    al_memplan_free(&p);
     al_model_free(m);
 }
 
@@ -432,6 +437,7 @@ static void test_refcnn_ratio(void) {
         CHECK(r.batch == 32 && r.plan_bytes == al_model_plan_bytes(c, 32));
         CHECK(r.plan_bytes < r.input_plan_bytes && r.input_plan_bytes < r.uncompiled_bytes);
         if (freeze == 12) CHECK(2 * r.plan_bytes <= r.uncompiled_bytes);
+        al_compile_report_free(&r);
         al_model_free(c);
     }
     al_model_free(m);
@@ -542,6 +548,8 @@ static void test_int8(void) {
     free(yf);
     free(yq);
     free(x);
+    al_compile_report_free(&rf);
+    al_compile_report_free(&rq);
     al_model_free(cf);
     al_model_free(cq);
     al_model_free(m);

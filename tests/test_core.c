@@ -177,27 +177,28 @@ static void test_arena(void) {
 }
 
 static void test_spec(void) {
-    al_layer_cfg L[AL_MAX_NODES];
+    enum { MAXL = 64 }; /* the specs here are short */
+    al_layer_cfg L[MAXL];
     al_shape in;
     int tok, n;
-    REQUIRE_OK(al_spec_parse("refcnn", &in, &tok, L, AL_MAX_NODES, &n));
+    REQUIRE_OK(al_spec_parse("refcnn", &in, &tok, L, MAXL, &n));
     CHECK(n == 13 && !tok && in.ndim == 3 && in.d[0] == 1 && in.d[1] == 28);
     CHECK(L[0].type == AL_L_CONV2D && L[0].units == 32 && L[0].k == 3 && L[0].pad == 1 && L[0].stride == 1);
     CHECK(L[2].type == AL_L_MAXPOOL && L[2].k == 2 && L[2].stride == 2);
     char *s = al_spec_format(&in, tok, L, n);
-    al_layer_cfg L2[AL_MAX_NODES];
+    al_layer_cfg L2[MAXL];
     al_shape in2;
     int tok2, n2;
-    REQUIRE_OK(al_spec_parse(s, &in2, &tok2, L2, AL_MAX_NODES, &n2));
+    REQUIRE_OK(al_spec_parse(s, &in2, &tok2, L2, MAXL, &n2));
     CHECK(n2 == n && memcmp(L, L2, sizeof(al_layer_cfg) * (size_t)n) == 0);
     al_free(s);
-    REQUIRE_OK(al_spec_parse("tokens 20\nembedding 64 vocab=100\nlstm 32; dense 100", &in, &tok, L, AL_MAX_NODES, &n));
+    REQUIRE_OK(al_spec_parse("tokens 20\nembedding 64 vocab=100\nlstm 32; dense 100", &in, &tok, L, MAXL, &n));
     CHECK(tok && n == 3 && L[0].vocab == 100 && L[1].units == 32);
     const char *bad[] = {"", "dense 3", "input 0x3", "input 3; dense", "input 3; dense x", "input 3; foo 2",
                          "input 3; dense 3 k=", "input 3; dense 3 zz=1", "input 1x2x3x4; dense 2", "input 3; dropout 2",
                          "input 3; add", "input 3;;", "input 3; dense 3 4"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        al_status st = al_spec_parse(bad[i], &in, &tok, L, AL_MAX_NODES, &n);
+        al_status st = al_spec_parse(bad[i], &in, &tok, L, MAXL, &n);
         if (st == AL_OK) fprintf(stderr, "spec '%s' was accepted\n", bad[i]);
         CHECK(st != AL_OK);
         CHECK(strlen(al_last_error()) > 5);

@@ -320,10 +320,10 @@ static int run_model(const gd_file *g, al_model *m, al_pool *pool, const char *l
 
 static int model_case(const gd_file *g, const char *spec, al_pool *pool3) {
     /* which layers does it need? */
-    al_layer_cfg layers[AL_MAX_NODES];
+    al_layer_cfg *layers;
     al_shape in;
     int tokens = 0, nl = 0;
-    if (al_spec_parse(spec, &in, &tokens, layers, AL_MAX_NODES, &nl) != AL_OK) {
+    if (al_spec_parse_alloc(spec, &in, &tokens, &layers, &nl) != AL_OK) {
         fprintf(stderr, "golden %s: spec '%s': %s\n", g->name, spec, al_last_error());
         return 1;
     }
@@ -331,8 +331,10 @@ static int model_case(const gd_file *g, const char *spec, al_pool *pool3) {
         if (!al_layer_vtable(layers[i].type)) {
             fprintf(stderr, "golden %s: layer %s is missing from the library\n", g->name,
                     al_layer_type_name(layers[i].type));
+            al_free(layers);
             return 1;
         }
+    al_free(layers);
     al_model *m;
     if (al_model_from_spec(spec, 1, &m) != AL_OK) {
         fprintf(stderr, "golden %s: spec '%s': %s\n", g->name, spec, al_last_error());

@@ -62,6 +62,35 @@ for m in cnn gap lm; do
     expect_ok "predict $m" predict --model "$TMP/$m.gguf" --input "$TMP/$m.in.f32" --raw "$TMP/$m.ours.f32"
     if msg=$(compare "$TMP/$m.ours.f32" "$TMP/$m.out.f32" 2>&1); then ok; echo "$m: $msg"; else bad "$m outputs: $msg"; fi
 done
+# ---- fixtures exported by current PyTorch (../shared/fixtures/onnx, manifest.json) --
+# MobileNetV2 (width 0.5) from the TorchScript-based exporter: 99 layers, past
+# the old cap of 64; its output must match PyTorch's within 1e-4 of the
+# output's largest magnitude. The fixtures live next to the checkout; only
+# their absence skips this part, loudly.
+FIX="$SRC/../shared/fixtures/onnx"
+if [ ! -d "$SRC/../shared" ]; then
+    echo "SKIP: MobileNetV2 fixture check: $SRC/../shared is absent (no ONNX fixtures)"
+elif [ ! -f "$FIX/mnv2_050.legacy.onnx" ] || [ ! -f "$FIX/mnv2_050.x.f32" ] || [ ! -f "$FIX/mnv2_050.y.f32" ]; then
+    bad "MobileNetV2 fixture: $FIX/mnv2_050.{legacy.onnx,x.f32,y.f32} missing"
+else
+    expect_ok "import mnv2_050.legacy" import "$FIX/mnv2_050.legacy.onnx" -o "$TMP/mnv2.gguf" --json
+    grep -q '"nodes": 99,' "$TMP/out" || bad "mnv2_050: the import did not give 99 layers"
+    expect_ok "predict mnv2_050" predict --model "$TMP/mnv2.gguf" --input "$FIX/mnv2_050.x.f32" --raw "$TMP/mnv2.ours.f32"
+    if msg=$("$PY" - "$TMP/mnv2.ours.f32" "$FIX/mnv2_050.y.f32" <<'PYEOF'
+import sys
+import numpy as np
+a = np.fromfile(sys.argv[1], "<f4")
+b = np.fromfile(sys.argv[2], "<f4")
+if a.shape != b.shape or a.size == 0:
+    print(f"sizes differ: {a.size} vs {b.size}")
+    sys.exit(1)
+d, top = float(np.max(np.abs(a - b))), float(np.max(np.abs(b)))
+print(f"max |ours - torch| = {d:.3g} over {a.size} values (max |torch| {top:.3g})")
+sys.exit(0 if top > 0 and d <= 1e-4 * top else 1)
+PYEOF
+    ); then ok; echo "mnv2_050 (TorchScript export): $msg"; else bad "mnv2_050 outputs: $msg"; fi
+fi
+
 # what the import did, in the model and in its output
 expect_ok "info cnn" info "$TMP/cnn.gguf" --json
 grep -q 'Softmax dropped' "$TMP/out" || bad "cnn: onnx.notes does not say the final Softmax was dropped"

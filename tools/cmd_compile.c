@@ -71,7 +71,10 @@ int cmd_compile(int argc, char **argv) {
     if (st != AL_OK) return cli_fail_lib(cmd, st);
     if (freeze < 0) freeze = cli_model_freeze(m);
     al_compile_report r;
-    if ((st = al_compile(m, freeze, &o, &c, &r)) == AL_OK) st = al_model_save(c, out);
+    if ((st = al_compile(m, freeze, &o, &c, &r)) == AL_OK) {
+        al_compile_report_free(&r); /* its node map is not shown */
+        st = al_model_save(c, out);
+    }
     if (st != AL_OK) {
         int rc = cli_fail_lib(cmd, st);
         al_model_free(c);

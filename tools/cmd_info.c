@@ -149,8 +149,8 @@ int cmd_info(int argc, char **argv) {
     int pf = freeze >= 0 ? freeze : ft;
     al_memplan *mp = malloc(sizeof *mp);
     size_t peak = 0, naive = 0;
-    if (mp && al_memplan_build_at(m, batch, 0, pf, mp) == AL_OK) peak = mp->total;
-    if (mp && al_memplan_build_at(m, batch, 1, pf, mp) == AL_OK) naive = mp->total;
+    if (mp && al_memplan_build_at(m, batch, 0, pf, mp) == AL_OK) peak = mp->total, al_memplan_free(mp);
+    if (mp && al_memplan_build_at(m, batch, 1, pf, mp) == AL_OK) naive = mp->total, al_memplan_free(mp);
     free(mp);
     const char *unc = al_model_meta(m, "autlearn.plan.uncompiled_bytes");
 

@@ -53,16 +53,22 @@ static int lives_overlap(const al_membuf *a, const al_membuf *b) {
     return 0;
 }
 
-/* Lists the buffers with their live intervals (schedule in model.h). */
-static void list_buffers(const al_model *m, size_t B, int naive, int L, al_memplan *p) {
-    const int n = m->nnodes, END = AL_MEMPLAN_END;
-    int is_src[AL_MAX_NODES] = {0}, input_is_src = 0;
+/* Lists the buffers with their live intervals (schedule in model.h).
+ * is_src (n entries, zeroed) and last_add (n entries) are scratch. */
+static void list_buffers(const al_model *m, size_t B, int naive, int L, al_memplan *p, unsigned char *is_src,
+                         int *last_add) {
+    const int n = m->nnodes, END = p->end;
+    int input_is_src = 0;
+    /* last_add[i]: the last add that reads node i (-1: none) */
+    for (int j = 0; j < n; j++) last_add[j] = -1;
     for (int j = 0; j < n; j++)
         if (m->nodes[j].cfg.type == AL_L_ADD) {
             if (m->nodes[j].cfg.src < 0)
                 input_is_src = 1;
-            else
+            else {
                 is_src[m->nodes[j].cfg.src] = 1;
+                last_add[m->nodes[j].cfg.src] = j;
+            }
         }
 #define TB(i) (2 * n - 1 - (i))
     add_buf(p, AL_MB_TABLES, -1, 3 * TABLE_ENTRY * (size_t)n, 0, END);
@@ -85,8 +91,7 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
         /* act[i]: written by forward i; read by forward i+1, by the adds
          * that name it, by backward i (its y) and backward i+1 (its x) */
         int t1 = i + 1 < n ? i + 1 : i;
-        for (int j = i + 1; j < n; j++)
-            if (m->nodes[j].cfg.type == AL_L_ADD && m->nodes[j].cfg.src == i && j > t1) t1 = j;
+        if (last_add[i] > t1) t1 = last_add[i];
         if (i >= L) t1 = AL_MAX(t1, TB(i));
         if (i + 1 < n && i + 1 >= L) t1 = AL_MAX(t1, TB(i + 1));
         if (i == n - 1) t1 = END; /* the logits: the caller may read them at any time */
@@ -135,36 +140,47 @@ static int before(const al_membuf *a, const al_membuf *b, int how) {
     return a->bytes > b->bytes;
 }
 
+/* A stable merge sort of the indices a[0..n) (tmp: n more) by less(x, y)
+ * over the plan's buffers: ties keep their order, so the result is the one
+ * insertion sort gives, in n log n. */
+typedef int (*buf_less)(const al_memplan *p, int x, int y, int how);
+
+static void stable_sort(const al_memplan *p, int *a, int *tmp, int n, buf_less less, int how) {
+    for (int w = 1; w < n; w *= 2) {
+        for (int lo = 0; lo < n; lo += 2 * w) {
+            int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            int i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) tmp[k++] = less(p, a[j], a[i], how) ? a[j++] : a[i++];
+            while (i < mid) tmp[k++] = a[i++];
+            while (j < hi) tmp[k++] = a[j++];
+        }
+        memcpy(a, tmp, sizeof *a * (size_t)n);
+    }
+}
+
+static int less_order(const al_memplan *p, int x, int y, int how) { return before(&p->buf[x], &p->buf[y], how); }
+
+static int less_offset(const al_memplan *p, int x, int y, int how) {
+    (void)how;
+    return p->buf[x].offset < p->buf[y].offset;
+}
+
 /* Best fit among the placed buffers that are alive at the same time: each
  * buffer in turn goes into the smallest gap between the placed buffers it
- * conflicts with, or above them all. Returns the arena size. */
-static size_t place(al_memplan *p, int how) {
-    int order[AL_MEMPLAN_MAX], conf[AL_MEMPLAN_MAX];
+ * conflicts with, or above them all. Returns the arena size. order, conf
+ * and tmp are scratch of nbuf entries each. */
+static size_t place(al_memplan *p, int how, int *order, int *conf, int *tmp) {
     int nb = p->nbuf;
-    /* insertion sort, stable: a few hundred buffers at most, and ties keep
-     * list order so the plan is deterministic */
-    for (int i = 0; i < nb; i++) {
-        int j = i - 1;
-        while (j >= 0 && before(&p->buf[i], &p->buf[order[j]], how)) {
-            order[j + 1] = order[j];
-            j--;
-        }
-        order[j + 1] = i;
-    }
+    /* stable: ties keep list order so the plan is deterministic */
+    for (int i = 0; i < nb; i++) order[i] = i;
+    stable_sort(p, order, tmp, nb, less_order, how);
     size_t total = 0;
     for (int k = 0; k < nb; k++) {
         al_membuf *b = &p->buf[order[k]];
         int nc = 0;
         for (int q = 0; q < k; q++)
             if (lives_overlap(b, &p->buf[order[q]])) conf[nc++] = order[q];
-        for (int i = 1; i < nc; i++) { /* by offset */
-            int v = conf[i], j = i - 1;
-            while (j >= 0 && p->buf[conf[j]].offset > p->buf[v].offset) {
-                conf[j + 1] = conf[j];
-                j--;
-            }
-            conf[j + 1] = v;
-        }
+        stable_sort(p, conf, tmp, nc, less_offset, 0); /* by offset */
         size_t top = 0, best = 0, best_gap = (size_t)-1;
         for (int i = 0; i < nc; i++) {
             const al_membuf *c = &p->buf[conf[i]];
@@ -183,17 +199,28 @@ static size_t place(al_memplan *p, int how) {
     return total;
 }
 
-/* The most bytes alive at any one step: no placement can do better. */
-static size_t live_peak(const al_memplan *p) {
-    size_t peak = 0;
-    for (int t = 0; t <= AL_MEMPLAN_END; t++) {
-        size_t sum = 0;
-        for (int i = 0; i < p->nbuf; i++)
-            for (int k = 0; k < p->buf[i].nlive; k++)
-                if (p->buf[i].t0[k] <= t && t <= p->buf[i].t1[k]) {
-                    sum += p->buf[i].bytes;
-                    break;
-                }
+/* The most bytes alive at any one step: no placement can do better. A
+ * sweep over the steps [0, end]: d (end + 2 entries) holds the change of
+ * the live sum at each step (modulo 2^64; every prefix sum is exact). */
+static size_t live_peak(const al_memplan *p, size_t *d) {
+    memset(d, 0, sizeof *d * ((size_t)p->end + 2));
+    for (int i = 0; i < p->nbuf; i++) {
+        const al_membuf *b = &p->buf[i];
+        int t0[2], t1[2], k = b->nlive;
+        for (int j = 0; j < k; j++) t0[j] = b->t0[j], t1[j] = b->t1[j];
+        if (k == 2 && t0[0] <= t1[1] && t0[1] <= t1[0]) { /* overlapping: count the union once */
+            t0[0] = AL_MIN(t0[0], t0[1]);
+            t1[0] = AL_MAX(t1[0], t1[1]);
+            k = 1;
+        }
+        for (int j = 0; j < k; j++) {
+            d[t0[j]] += b->bytes;
+            d[t1[j] + 1] -= b->bytes;
+        }
+    }
+    size_t peak = 0, sum = 0;
+    for (int t = 0; t <= p->end; t++) {
+        sum += d[t];
         if (sum > peak) peak = sum;
     }
     return peak;
@@ -203,15 +230,41 @@ al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_mempla
     return al_memplan_build_at(m, maxbatch, naive, -1, p);
 }
 
+void al_memplan_free(al_memplan *p) {
+    if (!p) return;
+    al_free(p->buf);
+    p->buf = NULL;
+    p->nbuf = 0;
+}
+
 al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p) {
     if (!m || !p) return al_error(AL_EINVAL, "al_memplan_build: NULL argument");
+    memset(p, 0, sizeof *p);
     if (freeze > m->nnodes) return al_error(AL_ERANGE, "freeze point %d out of range 0..%d", freeze, m->nnodes);
     if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
-    p->nbuf = 0;
-    p->live_peak = 0;
+    if (m->nnodes < 1 || m->nnodes > AL_MAX_NODES)
+        return al_error(AL_ERANGE, "al_memplan_build: %d nodes, must be 1..%d", m->nnodes, AL_MAX_NODES);
+    const int n = m->nnodes;
+    /* at most 6 buffers per node (act, dact, dside, aux, state, ws) and 4
+     * model-wide ones (tables, the naive scratch, dinput, dside_input) */
+    const size_t cap = 6 * (size_t)n + 4;
+    p->end = 2 * n + 1;
+    p->buf = al_malloc(sizeof *p->buf * cap);
+    /* scratch: is_src and last_add (n each), then order, conf and the sort's
+     * (cap each); the offsets of the best placement (cap) and the sweep (end + 2) */
+    int *iw = al_malloc(sizeof *iw * (2 * (size_t)n + 3 * cap));
+    size_t *zw = al_malloc(sizeof *zw * (cap + (size_t)p->end + 2));
+    if (!p->buf || !iw || !zw) {
+        al_free(iw);
+        al_free(zw);
+        al_memplan_free(p);
+        return AL_ENOMEM;
+    }
+    unsigned char *is_src = (unsigned char *)(iw + n);
+    memset(is_src, 0, (size_t)n);
     p->naive = naive;
     p->lowest = al_memplan_lowest_at(m, freeze);
-    list_buffers(m, (size_t)maxbatch, naive, p->lowest, p);
+    list_buffers(m, (size_t)maxbatch, naive, p->lowest, p, is_src, iw);
     if (naive) { /* end to end, in list order */
         size_t off = 0;
         for (int i = 0; i < p->nbuf; i++) {
@@ -220,12 +273,13 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
         }
         p->total = off;
     } else {
-        size_t off[AL_MEMPLAN_MAX];
-        p->live_peak = live_peak(p);
-        size_t best = place(p, 0);
+        int *order = iw + 2 * n, *conf = order + cap, *tmp = conf + cap;
+        size_t *off = zw;
+        p->live_peak = live_peak(p, zw + cap);
+        size_t best = place(p, 0, order, conf, tmp);
         for (int i = 0; i < p->nbuf; i++) off[i] = p->buf[i].offset;
         for (int how = 1; how < NORDERS && best > p->live_peak; how++) {
-            size_t t = place(p, how);
+            size_t t = place(p, how, order, conf, tmp);
             if (t < best) {
                 best = t;
                 for (int i = 0; i < p->nbuf; i++) off[i] = p->buf[i].offset;
@@ -234,6 +288,8 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
         for (int i = 0; i < p->nbuf; i++) p->buf[i].offset = off[i];
         p->total = best;
     }
+    al_free(iw);
+    al_free(zw);
     if (p->total == 0) p->total = 64;
     return AL_OK;
 }

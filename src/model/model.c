@@ -14,6 +14,7 @@ void al_model_free(al_model *m) {
     if (!m) return;
     al_model_release_plan(m);
     for (int i = 0; i < m->nnodes; i++) al_qnode_free(m->nodes[i].q);
+    al_free(m->nodes);
     al_free(m->wblock);
     al_free(m->gblock);
     al_free(m->spec);
@@ -37,6 +38,11 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
     if (al_shape_numel(in) > (size_t)1 << 26) return al_error(AL_ESHAPE, "input is too large");
     al_model *m = al_calloc(1, sizeof *m);
     if (!m) return AL_ENOMEM;
+    m->nodes = al_calloc((size_t)n, sizeof *m->nodes);
+    if (!m->nodes) {
+        al_free(m);
+        return AL_ENOMEM;
+    }
     m->in = *in;
     m->input_tokens = input_tokens;
     m->nnodes = n;
@@ -122,9 +128,12 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
         }
     /* from the configs as the layers completed them (a pool's stride 0
      * means k): the canonical spec must parse back to this model */
-    al_layer_cfg done[AL_MAX_NODES];
-    for (int i = 0; i < n; i++) done[i] = m->nodes[i].cfg;
-    m->spec = al_spec_format(in, input_tokens, done, n);
+    al_layer_cfg *done = al_malloc(sizeof *done * (size_t)n);
+    if (done) {
+        for (int i = 0; i < n; i++) done[i] = m->nodes[i].cfg;
+        m->spec = al_spec_format(in, input_tokens, done, n);
+        al_free(done);
+    }
     if (!m->spec) {
         st = AL_ENOMEM;
         goto fail;
@@ -181,21 +190,25 @@ size_t al_model_plan_bytes(const al_model *m, int maxbatch) {
 size_t al_model_plan_bytes_at(const al_model *m, int maxbatch, int freeze) {
     al_memplan p;
     if (!m || al_memplan_build_at(m, maxbatch, m->plan_naive, freeze, &p) != AL_OK) return 0;
-    return p.total;
+    size_t total = p.total;
+    al_memplan_free(&p);
+    return total;
 }
 
 static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
-    /* ~20 KiB on the stack: the planner allocates nothing, so the dry run
-     * of the memory budgets cannot fail */
     al_memplan p;
     al_status st = al_memplan_build(m, maxbatch, m->plan_naive, &p);
     if (st != AL_OK) return st;
     if (size_only) {
         *size_only = p.total;
+        al_memplan_free(&p);
         return AL_OK;
     }
     char *base = al_malloc(p.total);
-    if (!base) return AL_ENOMEM;
+    if (!base) {
+        al_memplan_free(&p);
+        return AL_ENOMEM;
+    }
     m->plan_block = base;
     const int n = m->nnodes;
     const size_t B = (size_t)maxbatch;
@@ -247,6 +260,7 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
     m->dside = dside;
     m->maxbatch = maxbatch;
     m->plan_lowest = p.naive ? 0 : p.lowest;
+    al_memplan_free(&p);
     return AL_OK;
 }
 
@@ -456,10 +470,12 @@ al_status al_model_copy_weights(al_model *dst, const al_model *src) {
 al_status al_model_clone(const al_model *m, al_model **out) {
     if (!m || !out) return al_error(AL_EINVAL, "al_model_clone: NULL argument");
     *out = NULL;
-    al_layer_cfg layers[AL_MAX_NODES];
+    al_layer_cfg *layers = al_malloc(sizeof *layers * (size_t)m->nnodes);
+    if (!layers) return AL_ENOMEM;
     for (int i = 0; i < m->nnodes; i++) layers[i] = m->nodes[i].cfg;
     al_model *c;
     al_status st = al_model_build(&m->in, m->input_tokens, layers, m->nnodes, &c);
+    al_free(layers);
     if (st) return st;
     memcpy(c->wblock, m->wblock, sizeof(float) * m->nweights);
     c->rng = m->rng;
@@ -478,12 +494,13 @@ al_status al_model_clone(const al_model *m, al_model **out) {
 al_status al_model_from_spec(const char *spec, uint64_t seed, al_model **out) {
     if (!out) return al_error(AL_EINVAL, "al_model_from_spec: out is NULL");
     *out = NULL;
-    al_layer_cfg layers[AL_MAX_NODES];
+    al_layer_cfg *layers;
     al_shape in;
     int tokens = 0, n = 0;
-    al_status st = al_spec_parse(spec, &in, &tokens, layers, AL_MAX_NODES, &n);
+    al_status st = al_spec_parse_alloc(spec, &in, &tokens, &layers, &n);
     if (st) return st;
     st = al_model_build(&in, tokens, layers, n, out);
+    al_free(layers);
     if (st) return st;
     al_model_init_weights(*out, seed);
     return AL_OK;

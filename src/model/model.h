@@ -11,14 +11,20 @@
 
 /* ---- model (src/model) ---------------------------------------------------------- */
 
-#define AL_MAX_NODES 64
+/* The most nodes a model may have. Nothing is sized by it: the nodes, the
+ * memory plan and every per-node table are allocated for the model at hand.
+ * It bounds untrusted input (model files, checkpoints, specs, ONNX graphs)
+ * far above any mobile network (EfficientNet-B0 has about 250 nodes), and
+ * al_model_build enforces it too, so every model it builds can be saved and
+ * loaded again. */
+#define AL_MAX_NODES (1 << 16)
 #define AL_MAX_META 32
 
 struct al_model {
     al_shape in;               /* per-sample input shape */
     int input_tokens;          /* 1: the input holds token ids (embedding first) */
     int nnodes;
-    al_node nodes[AL_MAX_NODES];
+    al_node *nodes;            /* nnodes entries (al_calloc'd by al_model_build) */
     int freeze;
     char *spec;                /* canonical spec */
     /* parameters: one block for weights, one for gradients */
@@ -49,8 +55,12 @@ struct al_model {
 /* Builds from parsed layer configs (validates and infers shapes). */
 al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n,
                          al_model **out);
+/* Parses a spec into at most max layer configs (AL_ERANGE past that). */
 al_status al_spec_parse(const char *spec, al_shape *in, int *input_tokens, al_layer_cfg *layers, int max,
                         int *n);
+/* The same into an array sized for the spec (al_malloc'd, *layers; the
+ * caller frees it with al_free; NULL on failure). */
+al_status al_spec_parse_alloc(const char *spec, al_shape *in, int *input_tokens, al_layer_cfg **layers, int *n);
 /* The spec of a built-in architecture ("refcnn", "reflm", "mlp"), or NULL. */
 const char *al_spec_builtin(const char *name);
 /* Writes the canonical spec for the model (al_malloc'd). */
@@ -63,7 +73,9 @@ al_status al_model_plan(al_model *m, int maxbatch);
  * (memory budgets); 0 for a bad batch. */
 size_t al_model_plan_bytes(const al_model *m, int maxbatch);
 /* The same for the model as al_model_freeze(m, freeze) would leave it
- * (the plan depends on how far backward reaches); freeze < 0: as it is. */
+ * (the plan depends on how far backward reaches); freeze < 0: as it is.
+ * Both build a memory plan (al_memplan_build), which allocates; 0 when that
+ * fails (out of memory; the message is set). */
 size_t al_model_plan_bytes_at(const al_model *m, int maxbatch, int freeze);
 /* Frees the planned block (the next forward or al_model_plan re-plans), so a
  * model planned for a larger batch can be planned smaller. */
@@ -115,8 +127,7 @@ int al_model_arch_freeze(const al_model *m);
  *   forward of node i          at time i           (0 .. n-1)
  *   backward of node i (i >= L) at time 2n-1-i      (n .. 2n-1-L)
  * Buffers that outlive a step (LSTM state, the pointer tables) are alive
- * over [0, AL_MEMPLAN_END]. Intervals are inclusive. */
-#define AL_MEMPLAN_END (2 * AL_MAX_NODES + 1)
+ * over [0, end] with end = 2n + 1 (al_memplan.end). Intervals are inclusive. */
 
 typedef enum al_membuf_kind {
     AL_MB_TABLES = 0, /* the act/dact/dside pointer tables */
@@ -139,12 +150,12 @@ typedef struct al_membuf {
     int t0[2], t1[2];
 } al_membuf;
 
-/* At most 6 buffers per node plus the model-wide ones. */
-#define AL_MEMPLAN_MAX (6 * AL_MAX_NODES + 4)
-
+/* A plan owns its buffer list: al_memplan_build allocates it (at most 6
+ * buffers per node plus the model-wide ones), al_memplan_free releases it. */
 typedef struct al_memplan {
     int nbuf;
-    al_membuf buf[AL_MEMPLAN_MAX];
+    al_membuf *buf;   /* nbuf entries (al_malloc'd; al_memplan_free) */
+    int end;          /* the last step of the schedule: 2 * nnodes + 1 */
     size_t total;     /* bytes of the arena: the peak */
     size_t live_peak; /* the most bytes alive at one step: the bound no placement beats */
     int lowest;       /* L the plan was made for */
@@ -160,10 +171,15 @@ int al_memplan_lowest_at(const al_model *m, int freeze);
 /* Lists the buffers of m at batch maxbatch and places them. naive = 1 gives
  * the layout without liveness: one buffer per activation and gradient of
  * every node, aux for every node, one shared scratch, laid end to end (what
- * an uncompiled model would need; the comparison in autlearn info). */
+ * an uncompiled model would need; the comparison in autlearn info).
+ * *p is an output (its old contents are not read: free an earlier plan in
+ * it first); on success it owns an allocation that al_memplan_free
+ * releases, on failure it holds nothing to free. */
 al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_memplan *p);
 /* The same for the model frozen at `freeze` (< 0: as it stands). */
 al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p);
+/* Releases the plan's buffer list (p may be NULL or a failed build's). */
+void al_memplan_free(al_memplan *p);
 
 /* 0 when the plan is sound: every buffer lies inside total, and no two
  * buffers whose live intervals intersect share a byte. Otherwise 1 with a

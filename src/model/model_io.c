@@ -352,18 +352,28 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
     if ((st = gguf_get_u32(r, "autlearn.layer_count", &nl))) return st;
     if (nl < 1 || nl > AL_MAX_NODES)
         return al_error(AL_EFORMAT, "model file: layer count %u is outside 1..%d", nl, AL_MAX_NODES);
+    /* each layer has a dozen keys of its own: a count the file's metadata
+     * cannot back is refused before anything is sized by it */
+    if (nl > gguf_num_kv(r))
+        return al_error(AL_EFORMAT, "model file: layer count %u exceeds the file's %zu metadata keys", nl,
+                        gguf_num_kv(r));
     if ((st = gguf_get_u32(r, "autlearn.first_trainable", &first))) return st;
     if (first > nl) return al_error(AL_EFORMAT, "model file: first trainable node %u is beyond %u layers", first, nl);
-    al_layer_cfg layers[AL_MAX_NODES];
-    int trainable[AL_MAX_NODES];
-    for (int i = 0; i < (int)nl; i++)
-        if ((st = read_layer(r, i, &layers[i], &trainable[i]))) return st;
-    if ((st = check_params(r, &in, layers, trainable, (int)nl))) return st;
-    al_model *m;
+    al_layer_cfg *layers = al_malloc(sizeof *layers * nl);
+    int *trainable = al_malloc(sizeof *trainable * nl);
+    al_model *m = NULL;
+    if (!layers || !trainable) {
+        st = AL_ENOMEM;
+        goto fail;
+    }
+    for (int i = 0; i < (int)nl && !st; i++) st = read_layer(r, i, &layers[i], &trainable[i]);
+    if (!st) st = check_params(r, &in, layers, trainable, (int)nl);
+    if (st) goto fail;
     if ((st = al_model_build(&in, tokens, layers, (int)nl, &m))) {
         char msg[400];
         snprintf(msg, sizeof msg, "%s", al_last_error());
-        return al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: the architecture is invalid: %s", msg);
+        st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: the architecture is invalid: %s", msg);
+        goto fail;
     }
     for (int i = 0; i < m->nnodes && !st; i++)
         for (int p = 0; p < m->nodes[i].nparams && !st; p++) {
@@ -398,6 +408,9 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
         }
     }
     if (!st) st = read_meta(r, m);
+fail:
+    al_free(layers);
+    al_free(trainable);
     if (st) {
         al_model_free(m);
         return st;

@@ -60,6 +60,10 @@ static int split_words(char *stmt, char **w, int max) {
 }
 
 #define BIG (1 << 24)
+/* The longest spec text: room for the canonical spec of a model of
+ * AL_MAX_NODES nodes (al_spec_format writes at most 96 bytes a node), so
+ * every model's canonical spec parses back. */
+#define SPEC_MAX_BYTES ((size_t)16 << 20)
 
 static al_status parse_layer(char **w, int nw, int idx, al_layer_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -184,7 +188,7 @@ al_status al_spec_parse(const char *spec, al_shape *in, int *input_tokens, al_la
     const char *b = al_spec_builtin(spec);
     if (b) spec = b;
     size_t len = strlen(spec);
-    if (len > 65536) return al_error(AL_ERANGE, "spec: longer than 64 KiB");
+    if (len > SPEC_MAX_BYTES) return al_error(AL_ERANGE, "spec: longer than %zu MiB", SPEC_MAX_BYTES >> 20);
     char *buf = al_strdup(spec);
     if (!buf) return AL_ENOMEM;
     *n = 0;
@@ -222,6 +226,30 @@ al_status al_spec_parse(const char *spec, al_shape *in, int *input_tokens, al_la
     if (st == AL_OK && !have_input) st = al_error(AL_EINVAL, "spec: empty (expected 'input ...; layer; ...')");
     if (st == AL_OK && *n == 0) st = al_error(AL_EINVAL, "spec: no layers");
     return st;
+}
+
+al_status al_spec_parse_alloc(const char *spec, al_shape *in, int *input_tokens, al_layer_cfg **layers, int *n) {
+    if (!spec || !in || !input_tokens || !layers || !n) return al_error(AL_EINVAL, "spec: NULL argument");
+    *layers = NULL;
+    *n = 0;
+    const char *b = al_spec_builtin(spec);
+    if (b) spec = b;
+    /* a layer per statement at most; past AL_MAX_NODES, al_spec_parse says so */
+    size_t max = 1, len = 0;
+    for (const char *c = spec; *c && len <= SPEC_MAX_BYTES; c++, len++)
+        if (*c == ';' || *c == '\n') max++;
+    if (len > SPEC_MAX_BYTES) return al_error(AL_ERANGE, "spec: longer than %zu MiB", SPEC_MAX_BYTES >> 20);
+    if (max > AL_MAX_NODES) max = AL_MAX_NODES;
+    al_layer_cfg *l = al_malloc(sizeof *l * max);
+    if (!l) return AL_ENOMEM;
+    al_status st = al_spec_parse(spec, in, input_tokens, l, (int)max, n);
+    if (st) {
+        al_free(l);
+        *n = 0;
+        return st;
+    }
+    *layers = l;
+    return AL_OK;
 }
 
 char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n) {

@@ -342,14 +342,19 @@ al_status al_snap_write(al_trainer *t, const char *path) {
     gguf_writer *w;
     al_status st = gguf_writer_new(GGUF_DEFAULT_ALIGNMENT, &w);
     if (st) return st;
+    uint8_t *tr = al_malloc((size_t)m->nnodes);
+    if (!tr) {
+        gguf_writer_free(w);
+        return AL_ENOMEM;
+    }
     /* setters remember the first failure; gguf_writer_save reports it */
     gguf_set_str(w, "general.architecture", CKPT_ARCH);
     gguf_set_u32(w, K("version"), CKPT_VERSION);
     gguf_set_str(w, K("spec"), m->spec ? m->spec : "");
     gguf_set_i32(w, K("first_trainable"), m->freeze);
-    uint8_t tr[AL_MAX_NODES];
     for (int i = 0; i < m->nnodes; i++) tr[i] = (uint8_t)(m->nodes[i].trainable != 0);
-    gguf_set_arr(w, K("trainable"), GGUF_T_U8, tr, (size_t)m->nnodes);
+    gguf_set_arr(w, K("trainable"), GGUF_T_U8, tr, (size_t)m->nnodes); /* copied */
+    al_free(tr);
     gguf_set_u64(w, K("frozen_fp"), frozen_fingerprint(m));
     gguf_set_u64(w, K("source_fp"), t->source_fp);
     cfg_field f[NCFG];
@@ -548,11 +553,20 @@ static al_status check_match(const gguf_reader *r, const al_trainer *t) {
                         (int)AL_MIN(spec.n, 200), spec.p, m->spec ? m->spec : "");
     int first = -1;
     if ((st = get_int(r, K("first_trainable"), 0, AL_MAX_NODES, &first))) return st;
-    uint8_t tr[AL_MAX_NODES];
-    size_t ntr;
-    if ((st = gguf_get_arr(r, K("trainable"), GGUF_T_U8, tr, AL_MAX_NODES, &ntr))) return st;
-    int same = first == m->freeze && ntr == (size_t)m->nnodes;
-    for (int i = 0; same && i < m->nnodes; i++) same = (tr[i] != 0) == (m->nodes[i].trainable != 0);
+    gguf_type et;
+    uint64_t ntr;
+    size_t got;
+    if ((st = gguf_get_arr_info(r, K("trainable"), &et, &ntr))) return st;
+    if (et != GGUF_T_U8) return gguf_get_arr(r, K("trainable"), GGUF_T_U8, NULL, 0, &got); /* its type error */
+    int same = first == m->freeze && ntr == (uint64_t)m->nnodes;
+    if (same) {
+        uint8_t *tr = al_malloc((size_t)m->nnodes);
+        if (!tr) return AL_ENOMEM;
+        st = gguf_get_arr(r, K("trainable"), GGUF_T_U8, tr, (size_t)m->nnodes, &got);
+        for (int i = 0; !st && same && i < m->nnodes; i++) same = (tr[i] != 0) == (m->nodes[i].trainable != 0);
+        al_free(tr);
+        if (st) return st;
+    }
     if (!same)
         return al_error(AL_EINVAL, "it was written with another freeze point (first trainable node %d; this model: %d)",
                         first, m->freeze);

@@ -14,17 +14,24 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The nodes' carry flags, saved while a pass sets its own (passes nest: a
+ * personalization's epoch-end refill runs a stream pass). */
 typedef struct {
-    int carry[AL_MAX_NODES];
+    int *carry; /* nnodes entries (al_malloc'd by carry_push, freed by carry_pop) */
 } carry_save;
 
-static void carry_push(al_model *m, carry_save *s, int on) {
+static al_status carry_push(al_model *m, carry_save *s, int on) {
+    s->carry = al_malloc(sizeof *s->carry * (size_t)m->nnodes);
+    if (!s->carry) return AL_ENOMEM;
     for (int i = 0; i < m->nnodes; i++) s->carry[i] = m->nodes[i].carry_state;
     al_model_set_carry_state(m, on);
+    return AL_OK;
 }
 
-static void carry_pop(al_model *m, const carry_save *s) {
+static void carry_pop(al_model *m, carry_save *s) {
     for (int i = 0; i < m->nnodes; i++) m->nodes[i].carry_state = s->carry[i];
+    al_free(s->carry);
+    s->carry = NULL;
 }
 
 static int has_lstm(const al_model *m, int lo, int hi) {
@@ -73,7 +80,7 @@ al_status al_lm_train(al_model *m, al_pool *pool, const al_dataset *d, const al_
     tc.progress = reset_each_epoch;
     tc.progress_user = &rc;
     carry_save cs;
-    carry_push(m, &cs, 1);
+    if ((st = carry_push(m, &cs, 1))) return st;
     al_trainer *t = NULL;
     st = al_trainer_new(m, pool, &tc, &t);
     if (!st) {
@@ -120,7 +127,10 @@ al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n,
     float *x = al_malloc(sizeof(float) * (size_t)T);
     if (!x) return AL_ENOMEM;
     carry_save cs;
-    carry_push(m, &cs, 1);
+    if ((st = carry_push(m, &cs, 1))) {
+        al_free(x);
+        return st;
+    }
     al_model_reset_state(m);
     double loss = 0, keys = 0, saved = 0;
     long c1 = 0, c3 = 0, cnt = 0;
@@ -189,7 +199,10 @@ static al_status stream_pass(al_model *m, al_pool *pool, const int32_t *ids, lon
     float *x = al_malloc(sizeof(float) * (size_t)T);
     if (!x) return AL_ENOMEM;
     carry_save cs;
-    carry_push(m, &cs, 1);
+    if ((st = carry_push(m, &cs, 1))) {
+        al_free(x);
+        return st;
+    }
     al_model_reset_state(m);
     uint64_t w = 0;
     /* the windows training uses: a full window of inputs and targets */
@@ -353,7 +366,7 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
         pc.train.progress = refill_each_epoch;
         pc.train.progress_user = &fc;
     }
-    carry_push(m, &cs, rec_suffix);
+    if ((st = carry_push(m, &cs, rec_suffix))) goto done;
     al_model_reset_state(m);
     uint64_t pre = r->prefix_samples;
     st = al_personalize_planned(m, pool, d, off, cache, &pc, &plan, r);

@@ -126,8 +126,9 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
     return AL_OK;
 }
 
-/* The plan at batch B with cache bound cb. */
-static void job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
+/* The plan at batch B with cache bound cb. Fails only when the model's
+ * memory plan cannot be made (out of memory). */
+static al_status job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
     const al_model *m = j->m;
     size_t b = (size_t)B;
     p->weights = j->weights;
@@ -137,6 +138,7 @@ static void job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
     int ab = AL_MAX(B, m->maxbatch);
     if (p->budget > 0) ab = B; /* with a budget, the job re-plans it for B */
     p->activations = al_model_plan_bytes_at(m, ab, j->freeze);
+    if (p->activations == 0) return AL_ENOMEM; /* a plan is never empty; the message is set */
     /* the trainer's block (model input and logit gradients), then the
      * source's block for node freeze's inputs when larger; both live while
      * the second is carved */
@@ -174,6 +176,7 @@ static void job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
                p->cache + p->cache_index + p->gemm + p->overhead;
     p->batch_used = B;
     p->cache_used = j->cached ? cb : p->cache_requested;
+    return AL_OK;
 }
 
 static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
@@ -226,7 +229,7 @@ al_status al_mem_plan_fit(const al_model *m, const al_pool *pool, const al_datas
     size_t budget = p.budget;
     int B = p.batch_requested;
     size_t cb = p.cache_requested;
-    job_plan(&j, B, cb, &p);
+    if ((st = job_plan(&j, B, cb, &p))) return st;
     if (budget == 0 || p.total <= budget) {
         *out = p;
         return AL_OK;
@@ -234,10 +237,10 @@ al_status al_mem_plan_fit(const al_model *m, const al_pool *pool, const al_datas
     /* the cache gives way first (down to the entries that cannot be
      * recomputed, unless the caller bounded it lower), then the batch halves */
     size_t cmin = AL_MIN(j.cache_min, cb);
-    job_plan(&j, B, cmin, &p);
+    if ((st = job_plan(&j, B, cmin, &p))) return st;
     while (p.total > budget && B > 1) {
         B /= 2;
-        job_plan(&j, B, cmin, &p);
+        if ((st = job_plan(&j, B, cmin, &p))) return st;
     }
     if (p.total > budget && cmin > 0)
         return al_error(AL_EBUDGET,
@@ -267,13 +270,13 @@ al_status al_mem_plan_fit(const al_model *m, const al_pool *pool, const al_datas
         size_t lo = cmin, hi = AL_MIN(cb, cmin + (budget - p.total));
         while (lo < hi) {
             size_t mid = lo + (hi - lo + 1) / 2;
-            job_plan(&j, B, mid, &p);
+            if ((st = job_plan(&j, B, mid, &p))) return st;
             if (p.total <= budget)
                 lo = mid;
             else
                 hi = mid - 1;
         }
-        job_plan(&j, B, lo, &p);
+        if ((st = job_plan(&j, B, lo, &p))) return st;
     }
     *out = p;
     return AL_OK;

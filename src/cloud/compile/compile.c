@@ -22,10 +22,41 @@ void al_compile_defaults(al_compile_opts *o) {
  * activation node, or -1). */
 typedef struct cplan {
     int nn;
-    al_layer_cfg cfg[AL_MAX_NODES];
-    int origin[AL_MAX_NODES], bn[AL_MAX_NODES], act_from[AL_MAX_NODES];
-    int feeds_add[AL_MAX_NODES]; /* some input node mapped to j is an add's source */
+    /* one entry per input node (the most the compiled model can have) */
+    al_layer_cfg *cfg;
+    int *origin, *bn, *act_from;
+    int *feeds_add; /* some input node mapped to j is an add's source */
+    int *is_src;    /* input node i is an add's source */
+    int *ints;      /* the block behind the int arrays */
 } cplan;
+
+static void cplan_free(cplan *p) {
+    al_free(p->cfg);
+    al_free(p->ints);
+    memset(p, 0, sizeof *p);
+}
+
+static al_status cplan_alloc(cplan *p, int n) {
+    memset(p, 0, sizeof *p);
+    p->cfg = al_malloc(sizeof *p->cfg * (size_t)n);
+    p->ints = al_calloc(5 * (size_t)n, sizeof *p->ints);
+    if (!p->cfg || !p->ints) {
+        cplan_free(p);
+        return AL_ENOMEM;
+    }
+    p->origin = p->ints;
+    p->bn = p->origin + n;
+    p->act_from = p->bn + n;
+    p->feeds_add = p->act_from + n;
+    p->is_src = p->feeds_add + n;
+    return AL_OK;
+}
+
+void al_compile_report_free(al_compile_report *r) {
+    if (!r) return;
+    al_free(r->map);
+    r->map = NULL;
+}
 
 static int can_absorb(const cplan *p, int j, int prev_old, const int *map) {
     if (j < 0 || map[prev_old] != j) return 0; /* j must produce the previous node's output */
@@ -34,7 +65,7 @@ static int can_absorb(const cplan *p, int j, int prev_old, const int *map) {
 }
 
 static al_status plan_passes(const al_model *in, int K, const al_compile_opts *o, cplan *p, al_compile_report *r) {
-    int is_src[AL_MAX_NODES] = {0};
+    int *is_src = p->is_src; /* zeroed */
     for (int i = 0; i < in->nnodes; i++)
         if (in->nodes[i].cfg.type == AL_L_ADD && in->nodes[i].cfg.src >= 0) is_src[in->nodes[i].cfg.src] = 1;
     p->nn = 0;
@@ -153,12 +184,17 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
     rep.nodes_in = in->nnodes;
     rep.freeze_in = freeze;
     rep.batch = o->batch;
-    cplan *p = al_calloc(1, sizeof *p);
-    if (!p) return AL_ENOMEM;
+    cplan pl, *p = &pl;
     al_model *m = NULL;
-    al_memplan *mp = al_malloc(sizeof *mp);
+    al_memplan mp = {0};
     char *notes = NULL;
-    al_status st = mp ? plan_passes(in, freeze, o, p, &rep) : AL_ENOMEM;
+    rep.map = al_malloc(sizeof *rep.map * (size_t)in->nnodes);
+    al_status st = rep.map ? cplan_alloc(p, in->nnodes) : AL_ENOMEM;
+    if (st) {
+        al_free(rep.map);
+        return st;
+    }
+    st = plan_passes(in, freeze, o, p, &rep);
     if (!st) st = al_model_build(&in->in, in->input_tokens, p->cfg, p->nn, &m);
     if (st) goto done;
     for (int j = 0; j < p->nn; j++) copy_weights(in, p, j, &m->nodes[j]);
@@ -172,12 +208,15 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
     if (o->quantize_frozen && (st = al_quantize_frozen(m, &rep.quantized))) goto done;
     /* the plans: the input as it was (naive), the input with the planner
      * alone, and the compiled model */
-    if ((st = al_memplan_build_at(in, o->batch, 1, freeze, mp))) goto done;
-    rep.uncompiled_bytes = mp->total;
-    if ((st = al_memplan_build_at(in, o->batch, 0, freeze, mp))) goto done;
-    rep.input_plan_bytes = mp->total;
-    if ((st = al_memplan_build(m, o->batch, 0, mp))) goto done;
-    rep.plan_bytes = mp->total;
+    if ((st = al_memplan_build_at(in, o->batch, 1, freeze, &mp))) goto done;
+    rep.uncompiled_bytes = mp.total;
+    al_memplan_free(&mp);
+    if ((st = al_memplan_build_at(in, o->batch, 0, freeze, &mp))) goto done;
+    rep.input_plan_bytes = mp.total;
+    al_memplan_free(&mp);
+    if ((st = al_memplan_build(m, o->batch, 0, &mp))) goto done;
+    rep.plan_bytes = mp.total;
+    al_memplan_free(&mp);
     for (int i = 0; i < in->nmeta && !st; i++)
         if (strncmp(in->meta_key[i], "autlearn.plan.", 14) != 0)
             st = al_model_set_meta(m, in->meta_key[i], in->meta_val[i]);
@@ -195,13 +234,16 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
     if (!st) st = al_model_set_meta(m, "autlearn.plan.nodes", notes);
 done:
     al_free(notes);
-    al_free(mp);
-    al_free(p);
+    cplan_free(p);
     if (st) {
+        al_compile_report_free(&rep);
         al_model_free(m);
         return st;
     }
-    if (r) *r = rep;
+    if (r)
+        *r = rep;
+    else
+        al_compile_report_free(&rep);
     *out = m;
     return AL_OK;
 }
@@ -216,12 +258,11 @@ al_status al_compile_check_plan(const al_model *m, size_t *stored, size_t *now) 
     unsigned long long peak = strtoull(pk, &e2, 10);
     if (*e1 || *e2 || batch <= 0 || batch > (1 << 20))
         return al_error(AL_EFORMAT, "autlearn.plan.batch '%s' / peak_bytes '%s' are not valid numbers", b, pk);
-    al_memplan *mp = al_malloc(sizeof *mp);
-    if (!mp) return AL_ENOMEM;
-    al_status st = al_memplan_build(m, (int)batch, 0, mp);
-    *now = mp->total;
-    al_free(mp);
+    al_memplan mp;
+    al_status st = al_memplan_build(m, (int)batch, 0, &mp);
     if (st) return st;
+    *now = mp.total;
+    al_memplan_free(&mp);
     *stored = (size_t)peak;
     if (*now != *stored)
         return al_error(AL_ESTATE, "the stored plan's peak %llu bytes at batch %ld differs from this build's %zu bytes",

@@ -38,14 +38,20 @@ typedef struct al_compile_report {
     size_t uncompiled_bytes;       /* input model, naive plan: what it needed before */
     size_t input_plan_bytes;       /* input model, liveness plan (the planner alone) */
     size_t plan_bytes;             /* compiled model, liveness plan: its peak */
-    int map[AL_MAX_NODES];         /* input node -> compiled node producing its output (-1: the input) */
+    /* input node -> compiled node producing its output (-1: the input);
+     * nodes_in entries, owned by the report: al_compile_report_free */
+    int *map;
 } al_compile_report;
 
 /* Compiles `in` (unchanged) frozen at `freeze` into *out, a new model with
  * its freeze point, the autlearn.freeze metadata and the plan as
- * autlearn.plan.* metadata (docs/FORMAT.md). r may be NULL. */
+ * autlearn.plan.* metadata (docs/FORMAT.md). r may be NULL; when given, it
+ * is filled on success only and then owns its map (al_compile_report_free);
+ * on failure it is left as it was. */
 al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, al_model **out,
                      al_compile_report *r);
+/* Frees the report's map (r may be NULL; its map may be NULL). */
+void al_compile_report_free(al_compile_report *r);
 
 /* For a model carrying autlearn.plan.batch / .peak_bytes: recomputes the
  * plan with this build's planner and compares. AL_OK with *stored = 0 when

@@ -13,6 +13,7 @@ void al_compress_plan_free(al_compress_plan *p) {
         al_free(p->layers[i].s);
         al_free(p->layers[i].vt);
     }
+    al_free(p->layers);
     memset(p, 0, sizeof *p);
 }
 
@@ -38,6 +39,16 @@ static al_status add_layer(al_compress_plan *p, const al_node *nd, al_compress_l
 al_status al_compress_analyze(const al_model *m, al_compress_plan *p) {
     if (!m || !p) return al_error(AL_EINVAL, "al_compress_analyze: NULL argument");
     memset(p, 0, sizeof *p);
+    /* one entry per dense, conv and LSTM (W_ih), another for an LSTM's W_hh */
+    size_t cap = 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        al_layer_type t = m->nodes[i].cfg.type;
+        cap += t == AL_L_DENSE || t == AL_L_CONV2D || t == AL_L_LSTM;
+        cap += t == AL_L_LSTM && m->nodes[i].cfg.rank == 0;
+    }
+    if (cap == 0) return al_error(AL_EINVAL, "the model has no layer to factorize (dense, conv or lstm)");
+    p->layers = al_calloc(cap, sizeof *p->layers);
+    if (!p->layers) return AL_ENOMEM;
     for (int i = 0; i < m->nnodes; i++) {
         const al_node *nd = &m->nodes[i];
         al_compress_layer l;
@@ -65,24 +76,19 @@ al_status al_compress_analyze(const al_model *m, al_compress_plan *p) {
         } else {
             continue;
         }
-        /* at most two entries per node: the plan holds AL_MAX_NODES */
-        al_status st = p->nlayers < AL_MAX_NODES ? add_layer(p, nd, l, 0)
-                                                 : al_error(AL_ERANGE, "more than %d matrices to factorize", AL_MAX_NODES);
+        al_status st = add_layer(p, nd, l, 0);
         if (!st && nd->cfg.type == AL_L_LSTM && nd->cfg.rank == 0) {
             /* weight_hh [4H, H], also applied at each of T steps */
             l.kind = AL_CK_LSTM_HH;
             l.m = nd->params[1].dims[0];
             l.n = nd->params[1].dims[1];
-            st = p->nlayers < AL_MAX_NODES ? add_layer(p, nd, l, 1)
-                                           : al_error(AL_ERANGE, "more than %d matrices to factorize", AL_MAX_NODES);
+            st = add_layer(p, nd, l, 1);
         }
         if (st) {
             al_compress_plan_free(p);
             return st;
         }
     }
-    if (p->nlayers == 0)
-        return al_error(AL_EINVAL, "the model has no layer to factorize (dense, conv or lstm)");
     p->macs_before = p->macs_after = al_model_macs(m);
     p->params_before = p->params_after = al_model_num_params(m);
     p->threshold = 1.0;
@@ -225,18 +231,29 @@ static void set_factors(const al_compress_layer *l, float *w1, float *w2) {
 al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_model **out) {
     if (!m || !p || !out) return al_error(AL_EINVAL, "al_compress_apply: NULL argument");
     *out = NULL;
-    al_layer_cfg cfg[AL_MAX_NODES];
-    int first[AL_MAX_NODES + 1], n = 0; /* first[i]: new index of old node i's first node */
+    /* at most two new nodes per old one */
+    al_layer_cfg *cfg = al_malloc(sizeof *cfg * 2 * (size_t)m->nnodes);
+    int *first = al_malloc(sizeof *first * ((size_t)m->nnodes + 1)), n = 0; /* first[i]: new index of old node i's first node */
+    al_model *o = NULL;
+    al_status st = AL_OK;
+    if (!cfg || !first) {
+        st = AL_ENOMEM;
+        goto done;
+    }
     for (int i = 0; i < m->nnodes; i++) {
         const al_node *nd = &m->nodes[i];
         const al_compress_layer *l = plan_layer(p, i), *hh = plan_hh(p, i);
         if ((l && (l->m != nd->params[0].dims[0] || l->node >= m->nnodes)) ||
             (hh && (nd->cfg.type != AL_L_LSTM || nd->cfg.rank || hh->m != nd->params[1].dims[0] ||
-                    hh->n != nd->params[1].dims[1])))
-            return al_error(AL_EINVAL, "the compression plan is for another model (node %d)", i);
+                    hh->n != nd->params[1].dims[1]))) {
+            st = al_error(AL_EINVAL, "the compression plan is for another model (node %d)", i);
+            goto done;
+        }
         first[i] = n;
-        if (n + (l ? 2 : 1) > AL_MAX_NODES)
-            return al_error(AL_ERANGE, "the factorized model would have more than %d layers", AL_MAX_NODES);
+        if (n + (l ? 2 : 1) > AL_MAX_NODES) {
+            st = al_error(AL_ERANGE, "the factorized model would have more than %d layers", AL_MAX_NODES);
+            goto done;
+        }
         al_layer_cfg c = nd->cfg;
         if (hh) c.rank = hh->rank;
         if (c.type == AL_L_ADD && c.src >= 0) {
@@ -273,9 +290,7 @@ al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_mod
         }
     }
     first[m->nnodes] = n;
-    al_model *o;
-    al_status st = al_model_build(&m->in, m->input_tokens, cfg, n, &o);
-    if (st) return st;
+    if ((st = al_model_build(&m->in, m->input_tokens, cfg, n, &o))) goto done;
     for (int i = 0; i < m->nnodes; i++) {
         const al_node *src = &m->nodes[i];
         const al_compress_layer *l = plan_layer(p, i), *hh = plan_hh(p, i);
@@ -304,6 +319,9 @@ al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_mod
         }
         st = al_model_set_meta(o, m->meta_key[i], val);
     }
+done:
+    al_free(cfg);
+    al_free(first);
     if (st) {
         al_model_free(o);
         return st;

@@ -58,9 +58,11 @@ typedef struct al_compress_layer {
     float *u, *s, *vt;
 } al_compress_layer;
 
+/* The plan owns its layers (and their SVDs): al_compress_plan_free releases
+ * them. A copy of the struct shares them; free exactly one. */
 typedef struct al_compress_plan {
     int nlayers;
-    al_compress_layer layers[AL_MAX_NODES];
+    al_compress_layer *layers; /* nlayers entries (al_malloc'd by al_compress_analyze) */
     uint64_t macs_before, macs_after;     /* the whole model, per sample */
     size_t params_before, params_after;
     double threshold;         /* the common energy threshold used (AL_RANK_MACS/PARAMS/ENERGY) */

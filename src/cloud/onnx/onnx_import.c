@@ -74,8 +74,8 @@ typedef struct imp {
     int64_t opset;
     val *v;
     size_t nv, cap;
-    pend L[AL_MAX_NODES];
-    int nl;
+    pend *L;            /* the layers so far (al_malloc'd, grown by emit) */
+    int nl, lcap;
     al_shape in;
     int input_tokens;
     char notes[512];
@@ -393,11 +393,22 @@ static al_status load_tensor(const Onnx__TensorProto *t, const char *what, val *
 
 /* ---- layers -------------------------------------------------------------------------- */
 
+/* A new layer at the end; *out stays valid until the next emit. */
 static al_status emit(imp *I, const Onnx__NodeProto *nd, al_layer_type type, pend **out) {
     if (I->nl >= AL_MAX_NODES)
         return nerr(nd, AL_ERANGE, "the model would have more than %d layers", AL_MAX_NODES);
     if (I->input_tokens && I->nl == 0 && type != AL_L_EMBEDDING)
         return nerr(nd, AL_EUNSUPPORTED, "a token (integer) input must first go through Gather (an embedding)");
+    if (I->nl == I->lcap) {
+        int cap = I->lcap ? 2 * I->lcap : 64;
+        if (cap > AL_MAX_NODES) cap = AL_MAX_NODES;
+        pend *L = al_malloc(sizeof *L * (size_t)cap);
+        if (!L) return AL_ENOMEM;
+        if (I->nl) memcpy(L, I->L, sizeof *L * (size_t)I->nl);
+        al_free(I->L);
+        I->L = L;
+        I->lcap = cap;
+    }
     pend *p = &I->L[I->nl++];
     memset(p, 0, sizeof *p);
     p->cfg.type = type;
@@ -1534,9 +1545,15 @@ static al_status import_model(const Onnx__ModelProto *mp, al_model **out) {
         goto done;
     }
 
-    al_layer_cfg cfg[AL_MAX_NODES];
+    al_layer_cfg *cfg = al_malloc(sizeof *cfg * (size_t)I->nl);
+    if (!cfg) {
+        st = AL_ENOMEM;
+        goto done;
+    }
     for (int i = 0; i < I->nl; i++) cfg[i] = I->L[i].cfg;
-    if ((st = al_model_build(&I->in, I->input_tokens, cfg, I->nl, &m))) goto done;
+    st = al_model_build(&I->in, I->input_tokens, cfg, I->nl, &m);
+    al_free(cfg);
+    if (st) goto done;
     for (int i = 0; i < I->nl && !st; i++) {
         al_node *nd = &m->nodes[i];
         pend *p = &I->L[i];
@@ -1570,6 +1587,7 @@ done:
     al_free(I->v);
     for (int i = 0; i < I->nl; i++)
         for (int q = 0; q < I->L[i].np; q++) al_free(I->L[i].w[q]);
+    al_free(I->L);
     al_free(I);
     if (st) {
         al_model_free(m);
