@@ -87,9 +87,6 @@ int cli_unknown(cli_args *a);
  * 1 on success. */
 int cli_parse_long(const char *s, long lo, long hi, long *out);
 
-/* The freeze point a model file carries (its "autlearn.freeze" metadata,
- * when that is a node number 0..nodes), else al_model_resolve_freeze's. */
-int cli_model_freeze(const al_model *m);
 int cli_parse_double(const char *s, double lo, double hi, double *out);
 
 /* --verbose: library messages from AL_LOG_INFO up (checkpoints written,
@@ -105,6 +102,55 @@ void cli_shape_str(const al_tensor *t, char *buf, size_t cap);
 void cli_basename(const char *path, char *buf, size_t cap);
 /* Seconds from a monotonic clock. */
 double cli_now(void);
+
+/* ---- job options (tools/cli_job.c; docs/CLI.md, "Job options") ------------------- */
+
+/* Which of the shared options a command takes. */
+enum {
+    CLI_JOB_THREADS = 1u << 0,    /* --threads T */
+    CLI_JOB_SEED = 1u << 1,       /* --seed S (default 1) */
+    CLI_JOB_JSON = 1u << 2,       /* --json (a summary on stdout) */
+    CLI_JOB_VERBOSE = 1u << 3,    /* --verbose */
+    CLI_JOB_QUIET = 1u << 4,      /* --quiet */
+    CLI_JOB_FREEZE = 1u << 5,     /* --freeze K */
+    CLI_JOB_BATCH = 1u << 6,      /* --batch B */
+    CLI_JOB_CHECKPOINT = 1u << 7, /* --checkpoint, --checkpoint-every, --resume, --max-rollbacks */
+    CLI_JOB_BUDGET = 1u << 8,     /* --mem-budget, --dry-run */
+    CLI_JOB_CACHE = 1u << 9       /* --cache-mb, --cache-spill, --no-cache, --naive-plan */
+};
+/* --freeze takes 0..CLI_MAX_NODES, then 0..nodes of the loaded model. */
+#define CLI_MAX_NODES 65536
+/* --checkpoint-every when --checkpoint is given without it. */
+#define CLI_CHECKPOINT_EVERY 10
+/* --cache-mb defaults: the task's (an image job's features are small, a
+ * language model's windows many). */
+#define CLI_CACHE_MB_IMAGE 64
+#define CLI_CACHE_MB_TEXT 256
+
+typedef struct cli_job {
+    unsigned takes;
+    int threads;          /* 0: AL_THREADS or 1 */
+    uint64_t seed;
+    int json, verbose, quiet;
+    int freeze;           /* -1: not given (the library's default freeze point) */
+    int batch;
+    const char *ckpt;
+    int ckpt_every, resume, max_rollbacks;
+    double mem_mb;        /* 0: no budget */
+    int dry_run;
+    int cache_mb;
+    const char *spill;
+    int no_cache, naive_plan;
+} cli_job;
+/* Defaults: seed 1, freeze -1, max-rollbacks 3, and the task's batch and cache bound. */
+void cli_job_init(cli_job *j, unsigned takes, int batch, int cache_mb);
+/* 1 when the current argument is one of the job options j takes (parsed into j). */
+int cli_job_option(cli_args *a, cli_job *j);
+/* After parsing: --resume needs --checkpoint; the default --checkpoint-every;
+ * --verbose turns on the library's messages. A usage exit code, or 0. */
+int cli_job_check(const char *cmd, cli_job *j);
+/* --freeze against the loaded model (0..its nodes); a usage exit code, or 0. */
+int cli_job_freeze_check(const char *cmd, const cli_job *j, const al_model *m);
 
 /* ---- JSON output ----------------------------------------------------------------- */
 

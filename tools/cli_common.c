@@ -475,9 +475,3 @@ void cli_progress_clear(cli_progress *p) {
     fflush(stderr);
     p->drawn = 0;
 }
-
-int cli_model_freeze(const al_model *m) {
-    const char *f = al_model_meta(m, "autlearn.freeze");
-    long v;
-    return f && cli_parse_long(f, 0, al_model_num_nodes(m), &v) ? (int)v : al_model_arch_freeze(m);
-}

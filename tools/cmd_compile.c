@@ -69,7 +69,7 @@ int cmd_compile(int argc, char **argv) {
     al_model *m = NULL, *c = NULL;
     al_status st = al_model_load(in, &m);
     if (st != AL_OK) return cli_fail_lib(cmd, st);
-    if (freeze < 0) freeze = cli_model_freeze(m);
+    freeze = al_model_resolve_freeze(m, freeze);
     al_compile_report r;
     if ((st = al_compile(m, freeze, &o, &c, &r)) == AL_OK) {
         al_compile_report_free(&r); /* its node map is not shown */

@@ -1,11 +1,14 @@
 /* autlearn personalize: the device side. Loads the cloud model, freezes its
- * prefix and trains the rest on one user's private images, with
+ * prefix and trains the rest on one user's private images (or text), with
  * augmentation and the runtime cache; writes the personal model. A thin
- * shell over al_personalize(). */
-#include "train/train.h"
+ * shell over the device library's al_personalize() / al_lm_personalize():
+ * the freeze point, the memory budget and the cache bound are the
+ * library's to resolve and apply. Only the simulated user's data comes from
+ * the cloud library (the same split as `autlearn scenario`). */
+#include "autlearn_cloud.h"
 #include "cli.h"
 #include "cloud/sim/sim.h"
-
+#include "train/train.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -150,371 +153,396 @@ static al_status resume_note(const char *cmd, int resume, const char *ckpt, long
     return AL_OK;
 }
 
-/* --scenario text: one president's addresses; the vocabulary comes from the
- * model file. The keyboard's predict pass over the private text fills the
- * runtime cache first (as typing would), then al_lm_personalize trains.
- * With --mem-budget the plan comes first, and the cache's bound is set
- * before the predict pass fills it. */
-/* The options of the device job that both paths take: output, checkpoints,
- * memory budget and the benchmark switches. */
-typedef struct job_opts {
-    int json, resume, verbose, dry_run, no_cache, naive_plan, max_rollbacks, ckpt_every;
-    double mem_mb;
-    const char *ckpt, *spill;
-} job_opts;
+/* The device job's defaults, the same as the scenarios' autonomous method
+ * (src/cloud/sim/scenario_image.c, scenario_text.c). */
+#define IMG_EPOCHS 10
+#define IMG_LR 0.01
+#define IMG_BATCH 32
+#define IMG_LABEL_PRIOR 1.0
+#define IMG_L2SP 1.0
+#define TXT_EPOCHS 3
+#define TXT_LR 0.003
+#define TXT_BATCH 8
+#define TXT_USER_TOKENS 30000
+#define TXT_DATA "data/sotu"
 
-static void job_opts_default(job_opts *o) {
-    memset(o, 0, sizeof *o);
-    o->max_rollbacks = 3;
+#define JOB_TAKES                                                                                                    \
+    (CLI_JOB_THREADS | CLI_JOB_SEED | CLI_JOB_JSON | CLI_JOB_VERBOSE | CLI_JOB_FREEZE | CLI_JOB_BATCH |               \
+     CLI_JOB_CHECKPOINT | CLI_JOB_BUDGET | CLI_JOB_CACHE)
+
+/* The job options that go into the personalization config. */
+static void job_config(al_personalize_config *pc, const cli_job *j) {
+    pc->freeze = j->freeze;
+    pc->train.checkpoint_path = j->ckpt;
+    pc->train.checkpoint_every = j->ckpt_every;
+    pc->train.max_rollbacks = j->max_rollbacks;
+    pc->resume = j->resume;
+    pc->mem_budget_bytes = (size_t)(j->mem_mb * 1048576.0);
 }
 
-/* 1 when the current argument is one of the job's options (parsed into o). */
-static int job_option(cli_args *a, job_opts *o) {
-    if (cli_flag(a, "json"))
-        o->json = 1;
-    else if (cli_flag(a, "resume"))
-        o->resume = 1;
-    else if (cli_flag(a, "verbose"))
-        o->verbose = 1;
-    else if (cli_flag(a, "dry-run"))
-        o->dry_run = 1;
-    else if (cli_flag(a, "no-cache"))
-        o->no_cache = 1;
-    else if (cli_flag(a, "naive-plan"))
-        o->naive_plan = 1;
-    else if (!cli_double(a, "mem-budget", 1.0 / 1024, 1 << 30, &o->mem_mb) && !cli_str(a, "checkpoint", &o->ckpt) &&
-             !cli_int(a, "checkpoint-every", 1, 1 << 30, &o->ckpt_every) &&
-             !cli_int(a, "max-rollbacks", 0, 1000, &o->max_rollbacks) && !cli_str(a, "cache-spill", &o->spill))
-        return 0;
-    return 1;
+/* ---- --scenario text: one president's addresses --------------------------------- */
+
+/* The vocabulary comes from the model file. The keyboard's predict pass over
+ * the private text fills the runtime cache first (as typing would), then
+ * al_lm_personalize trains. With --mem-budget the plan comes first, and the
+ * cache's bound is set before the predict pass fills it. */
+typedef struct text_opts {
+    cli_job j;
+    const char *model, *out, *user, *scenario, *data;
+    int epochs, user_tokens, train_words;
+    double lr;
+} text_opts;
+
+static int text_parse(int argc, char **argv, text_opts *o) {
+    const char *cmd = "personalize";
+    memset(o, 0, sizeof *o);
+    cli_job_init(&o->j, JOB_TAKES, TXT_BATCH, CLI_CACHE_MB_TEXT);
+    o->data = TXT_DATA;
+    o->epochs = TXT_EPOCHS;
+    o->lr = TXT_LR;
+    o->user_tokens = TXT_USER_TOKENS;
+    cli_args a;
+    cli_args_init(&a, cmd, argc, argv);
+    while (cli_next(&a)) {
+        if (cli_flag(&a, "help") || cli_job_option(&a, &o->j)) {
+        } else if (cli_str(&a, "data", &o->data) || cli_str(&a, "out", &o->out) || cli_str(&a, "model", &o->model) ||
+                   cli_str(&a, "user", &o->user) || cli_str(&a, "scenario", &o->scenario)) {
+        } else if (cli_int(&a, "epochs", 1, 10000, &o->epochs) ||
+                   cli_int(&a, "user-tokens", 0, 1 << 30, &o->user_tokens) ||
+                   cli_int(&a, "train-words", 0, 1 << 30, &o->train_words) || cli_double(&a, "lr", 1e-9, 10.0, &o->lr)) {
+        } else
+            cli_unknown(&a);
+    }
+    if (a.help) {
+        usage(stdout);
+        return -1;
+    }
+    if (a.error) return a.error;
+    if (!o->model) return cli_usage_error(cmd, "--model FILE is required");
+    if (!o->user) return cli_usage_error(cmd, "--user NAME is required (a president, e.g. barack_obama)");
+    if (!o->out) return cli_usage_error(cmd, "--out FILE is required");
+    return cli_job_check(cmd, &o->j);
+}
+
+typedef struct text_run {
+    al_pool *pool;
+    al_model *m;
+    al_cache *cache;
+    al_ids train, test;
+    al_personalize_config pc;
+    al_mem_plan plan;
+    al_personalize_report r;
+    al_lm_eval before, after;
+    double train_cpu, predict_cpu, job_peak;
+    long long resumed_at;
+} text_run;
+
+static void text_run_free(text_run *t) {
+    al_ids_free(&t->train);
+    al_ids_free(&t->test);
+    al_cache_free(t->cache);
+    al_model_free(t->m);
+    al_pool_free(t->pool);
+}
+
+/* The model, the user's text and the job's configuration. */
+static al_status text_setup(const text_opts *o, text_run *t) {
+    al_status st;
+    if ((st = al_model_load(o->model, &t->m)) != AL_OK) return st;
+    t->m->plan_naive = o->j.naive_plan;
+    al_model_release_plan(t->m); /* planned anew, with or without liveness */
+    const char *vocab = al_model_meta(t->m, "autlearn.vocab");
+    if (!vocab) return al_error(AL_EINVAL, "%s has no vocabulary (autlearn.vocab): not a text model", o->model);
+    if ((st = al_sim_text_user(o->data, vocab, o->user, o->user_tokens, &t->train, &t->test)) != AL_OK) return st;
+    if (!o->j.no_cache && (st = al_cache_new((size_t)o->j.cache_mb << 20, o->j.spill, &t->cache)) != AL_OK) return st;
+    al_personalize_config_default(&t->pc);
+    al_train_recipe_text(&t->pc.train, o->j.batch, o->epochs, o->lr, o->j.seed + 1000);
+    job_config(&t->pc, &o->j);
+    t->pc.train_rows = o->train_words;
+    /* the keyboard runs the model frozen where it will be personalized: its
+     * predict pass keys the prefix's outputs by the freeze point */
+    return al_model_freeze(t->m, al_personalize_freeze(t->m, &t->pc));
+}
+
+/* The job: the predict pass (which fills the cache) and the training, the
+ * model planned anew inside it; before and after on the held-out text. */
+static al_status text_job(const char *cmd, const text_opts *o, text_run *t) {
+    al_status st;
+    if ((st = resume_note(cmd, o->j.resume, o->j.ckpt, &t->resumed_at)) != AL_OK) return st;
+    /* the keyboard's cache within the budget before typing fills it */
+    if (t->pc.mem_budget_bytes) al_cache_set_bound(t->cache, t->plan.cache_used);
+    if ((st = al_lm_evaluate(t->m, t->pool, t->test.v, t->test.n, NULL, &t->before)) != AL_OK) return st;
+    al_model_release_plan(t->m);
+    size_t mark = cnt_mark();
+    double cpu0 = al_cpu_seconds();
+    if ((st = al_lm_predict_stream(t->m, t->pool, t->train.v, t->train.n, t->cache)) != AL_OK) return st;
+    double cpu1 = al_cpu_seconds();
+    if ((st = al_lm_personalize(t->m, t->pool, t->train.v, t->train.n, t->cache, &t->pc, &t->r)) != AL_OK) return st;
+    t->train_cpu = al_cpu_seconds() - cpu1;
+    t->predict_cpu = cpu1 - cpu0;
+    t->job_peak = cnt_peak_mb(mark);
+    t->r.mem.cache_requested = t->plan.cache_requested; /* the bound asked for, before the budget lowered it */
+    if ((st = al_lm_evaluate(t->m, t->pool, t->test.v, t->test.n, NULL, &t->after)) != AL_OK) return st;
+    al_model_set_meta(t->m, "autlearn.personalized", "1");
+    return al_model_save(t->m, o->out);
+}
+
+static void text_report(const char *cmd, const text_opts *o, const text_run *t) {
+    if (!o->j.json) {
+        printf("%s: %ld private tokens, test top-3 %.2f%% -> %.2f%% (%.2f s, frozen-prefix windows run %llu, "
+               "cache hits %llu); wrote %s\n",
+               o->user, t->train.n, 100 * t->before.top3, 100 * t->after.top3, t->r.train.seconds,
+               (unsigned long long)t->r.prefix_samples, (unsigned long long)t->r.cache.hits, o->out);
+        return;
+    }
+    cli_json j;
+    cli_json_init(&j, stdout);
+    cli_json_begin_object(&j, NULL);
+    cli_json_str(&j, "command", cmd);
+    cli_json_str(&j, "user", o->user);
+    cli_mem_plan_json(&j, &t->r.mem, 1);
+    cli_json_int(&j, "tokens", t->train.n);
+    cli_json_int(&j, "test_tokens", t->test.n);
+    cli_json_int(&j, "freeze", al_model_freeze_point(t->m));
+    cli_json_int(&j, "train_words", o->train_words);
+    cli_json_num(&j, "test_top3_before", t->before.top3);
+    cli_json_num(&j, "test_top3_after", t->after.top3);
+    cli_json_num(&j, "test_top1_after", t->after.top1);
+    cli_json_num(&j, "test_ppl_after", t->after.ppl);
+    cli_json_num(&j, "seconds", t->r.train.seconds);
+    cli_json_num(&j, "train_cpu_seconds", t->train_cpu);
+    cli_json_num(&j, "predict_cpu_seconds", t->predict_cpu);
+    cli_json_num(&j, "job_peak_alloc_mb", t->job_peak);
+    cli_json_bool(&j, "cache", !o->j.no_cache);
+    cli_json_bool(&j, "naive_plan", o->j.naive_plan);
+    cli_json_int(&j, "prefix_windows", (long long)t->r.prefix_samples);
+    /* without a runtime cache, r.cache describes the job's per-epoch buffer of the windows */
+    cli_json_int(&j, "cache_hits", t->cache ? (long long)t->r.cache.hits : 0);
+    cli_json_int(&j, "macs", (long long)t->r.macs);
+    json_job_tail(&j, &t->r, t->resumed_at, o->out);
+    cli_json_end(&j);
 }
 
 static int personalize_text(int argc, char **argv) {
     const char *cmd = "personalize";
-    al_scenario_config c;
-    al_scenario_config_text_default(&c);
-    const char *model = NULL, *out = NULL, *user = NULL, *scenario = NULL;
-    int threads = 0, freeze = -1, cache_mb = (int)(c.cache_bytes >> 20), user_tokens = (int)c.user_tokens;
-    job_opts o;
-    job_opts_default(&o);
+    text_opts o;
+    int rc = text_parse(argc, argv, &o);
+    if (rc) return rc < 0 ? cli_finish(cmd, CLI_EXIT_OK) : rc;
+    text_run t;
+    memset(&t, 0, sizeof t);
+    t.resumed_at = -1;
+    if (cli_pool(cmd, o.j.threads, &t.pool)) return CLI_EXIT_RUNTIME;
+    al_status st = text_setup(&o, &t);
+    /* the memory plan first: a budget that cannot be met fails here, before
+     * the predict pass, training or any output */
+    if (!st) st = al_lm_plan_memory(t.m, t.pool, t.train.n, t.cache, &t.pc, &t.plan);
+    if (!st && (o.j.dry_run || (o.j.mem_mb > 0 && !o.j.json))) cli_mem_plan_show(cmd, &t.plan, o.j.json, 1);
+    if (!st && !o.j.dry_run && (st = text_job(cmd, &o, &t)) == AL_OK) text_report(cmd, &o, &t);
+    text_run_free(&t);
+    return st ? cli_fail_lib(cmd, st) : cli_finish(cmd, CLI_EXIT_OK);
+}
+
+/* ---- images: user K of the simulated split ------------------------------------------ */
+
+typedef struct image_opts {
+    cli_job j;
+    const char *model, *out, *data;
+    int user, epochs, aug_variants, predict_first;
+    double lr, label_prior, l2sp;
+    al_users_config users;
+} image_opts;
+
+static int image_parse(int argc, char **argv, image_opts *o) {
+    const char *cmd = "personalize";
+    memset(o, 0, sizeof *o);
+    cli_job_init(&o->j, JOB_TAKES, IMG_BATCH, CLI_CACHE_MB_IMAGE);
+    al_users_config_default(&o->users);
+    o->user = -1;
+    o->epochs = IMG_EPOCHS;
+    o->lr = IMG_LR;
+    o->aug_variants = 1;
+    o->label_prior = IMG_LABEL_PRIOR;
+    o->l2sp = IMG_L2SP;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help")) {
-        } else if (job_option(&a, &o)) {
-        } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model) ||
-                   cli_str(&a, "user", &user) || cli_str(&a, "scenario", &scenario)) {
-        } else if (cli_int(&a, "freeze", 0, 63, &freeze) || cli_int(&a, "epochs", 1, 10000, &c.epochs) ||
-                   cli_int(&a, "batch", 1, 1 << 16, &c.device_batch) ||
-                   cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
-                   cli_int(&a, "train-words", 0, 1 << 30, &c.train_words) ||
-                   cli_int(&a, "cache-mb", 0, 1 << 20, &cache_mb) || cli_int(&a, "threads", 1, 1024, &threads)) {
-        } else if (cli_double(&a, "lr", 1e-9, 10.0, &c.lr)) {
-        } else if (cli_u64(&a, "seed", &c.seed)) {
+        if (cli_flag(&a, "help") || cli_job_option(&a, &o->j)) {
+        } else if (cli_flag(&a, "predict-first")) {
+            o->predict_first = 1;
+        } else if (cli_str(&a, "data", &o->data) || cli_str(&a, "out", &o->out) || cli_str(&a, "model", &o->model)) {
+        } else if (cli_int(&a, "user", 0, 100000, &o->user) || cli_int(&a, "users", 1, 100000, &o->users.users) ||
+                   cli_int(&a, "per-user", 10, 1000000, &o->users.per_user) ||
+                   cli_int(&a, "test-per-user", 1, 1000000, &o->users.test_per_user) ||
+                   cli_int(&a, "epochs", 1, 10000, &o->epochs) ||
+                   cli_int(&a, "aug-variants", 1, 1024, &o->aug_variants)) {
+        } else if (cli_double(&a, "lr", 1e-9, 10.0, &o->lr) || cli_double(&a, "label-prior", 0.0, 1e6, &o->label_prior) ||
+                   cli_double(&a, "l2sp", 0.0, 1e6, &o->l2sp)) {
         } else
             cli_unknown(&a);
     }
     if (a.help) {
         usage(stdout);
-        return cli_finish(cmd, CLI_EXIT_OK);
+        return -1;
     }
     if (a.error) return a.error;
-    if (!model) return cli_usage_error(cmd, "--model FILE is required");
-    if (!user) return cli_usage_error(cmd, "--user NAME is required (a president, e.g. barack_obama)");
-    if (!out) return cli_usage_error(cmd, "--out FILE is required");
-    if (o.resume && !o.ckpt) return cli_usage_error(cmd, "--resume needs --checkpoint FILE");
-    if (o.ckpt && o.ckpt_every == 0) o.ckpt_every = 10;
-    if (o.verbose) cli_log_verbose();
-    al_pool *pool = NULL;
-    al_model *m = NULL;
-    al_cache *cache = NULL;
-    al_ids train = {0}, test = {0};
-    al_status st;
-    long long resumed_at = -1;
-    if (cli_pool(cmd, threads, &pool)) return CLI_EXIT_RUNTIME;
-    if ((st = al_model_load(model, &m)) != AL_OK) goto fail;
-    m->plan_naive = o.naive_plan;
-    al_model_release_plan(m); /* planned anew, with or without liveness */
-    const char *vocab = al_model_meta(m, "autlearn.vocab");
-    if (!vocab) {
-        st = AL_EINVAL;
-        cli_fail(cmd, "%s has no vocabulary (autlearn.vocab): not a text model", model);
-        goto out_fail;
-    }
-    if ((st = al_sim_text_user(c.data_dir, vocab, user, user_tokens, &train, &test)) != AL_OK) goto fail;
-    if (freeze < 0 && c.train_words > 0) {
-        freeze = al_model_num_nodes(m) - 1; /* only output rows train: the freeze point is the output layer */
-    } else if (freeze < 0) {
-        freeze = cli_model_freeze(m);
-    }
-    if ((st = al_model_freeze(m, freeze)) != AL_OK) goto fail;
-    if (!o.no_cache && (st = al_cache_new((size_t)cache_mb << 20, o.spill, &cache)) != AL_OK) goto fail;
+    if (!o->model) return cli_usage_error(cmd, "--model FILE is required");
+    if (!o->data) return cli_usage_error(cmd, "--data DIR is required");
+    if (o->user < 0) return cli_usage_error(cmd, "--user K is required");
+    if (!o->out) return cli_usage_error(cmd, "--out FILE is required");
+    if (o->user >= o->users.users)
+        return cli_usage_error(cmd, "--user %d: there are %d users", o->user, o->users.users);
+    return cli_job_check(cmd, &o->j);
+}
+
+typedef struct image_run {
+    al_pool *pool;
+    al_model *m;
+    al_users *u;
+    al_cache *cache;
+    uint64_t *ids;
+    const al_dataset *tr, *te;
     al_personalize_config pc;
-    al_personalize_config_default(&pc);
-    al_train_config_default(&pc.train);
-    pc.train.optim = AL_OPT_ADAM;
-    pc.train.lr = c.lr;
-    pc.train.epochs = c.epochs;
-    pc.train.batch = c.device_batch;
-    pc.train.sched = AL_SCHED_COSINE;
-    pc.train.clip_norm = 1.0;
-    pc.train.seed = c.seed + 1000;
-    pc.freeze = freeze;
-    pc.train_rows = c.train_words;
-    pc.train.checkpoint_path = o.ckpt;
-    pc.train.checkpoint_every = o.ckpt_every;
-    pc.train.max_rollbacks = o.max_rollbacks;
-    pc.resume = o.resume;
-    /* the memory plan first: a budget that cannot be met fails here, before
-     * the predict pass, training or any output */
-    pc.mem_budget_bytes = (size_t)(o.mem_mb * 1048576.0);
     al_mem_plan plan;
-    if ((st = al_lm_plan_memory(m, pool, train.n, cache, &pc, &plan)) != AL_OK) goto fail;
-    if (o.dry_run || (o.mem_mb > 0 && !o.json)) cli_mem_plan_show(cmd, &plan, o.json, 1);
-    if (o.dry_run) {
-        al_ids_free(&train);
-        al_ids_free(&test);
-        al_cache_free(cache);
-        al_model_free(m);
-        al_pool_free(pool);
-        return cli_finish(cmd, CLI_EXIT_OK);
-    }
-    if ((st = resume_note(cmd, o.resume, o.ckpt, &resumed_at)) != AL_OK) goto fail;
-    /* the keyboard's cache within the budget before typing fills it */
-    if (pc.mem_budget_bytes) al_cache_set_bound(cache, plan.cache_used);
-    al_lm_eval before, after;
-    if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &before)) != AL_OK) goto fail;
-    /* the job: the predict pass (which fills the cache) and the training, the
-     * model planned anew inside it */
-    al_model_release_plan(m);
+    al_personalize_report r;
+    double before, after, train_cpu, predict_cpu, job_peak;
+    long long resumed_at;
+} image_run;
+
+static void image_run_free(image_run *t) {
+    free(t->ids);
+    al_cache_free(t->cache);
+    al_model_free(t->m);
+    al_users_free(t->u);
+    al_pool_free(t->pool);
+}
+
+/* User K's private data: the IDX directory split as `autlearn scenario`
+ * splits it (the same seed and sizes). */
+static al_status image_user(const image_opts *o, image_run *t) {
+    al_dataset *train = NULL, *test = NULL;
+    al_status st = al_idx_load_dir(o->data, 0, &train);
+    if (st == AL_OK) st = al_idx_load_dir(o->data, 1, &test);
+    al_users_config uc = o->users;
+    uc.seed = o->j.seed;
+    if (st == AL_OK) st = al_users_split(train, test, &uc, &t->u);
+    al_dataset_free(train);
+    al_dataset_free(test);
+    if (st) return st;
+    t->tr = al_users_train(t->u, o->user);
+    t->te = al_users_test(t->u, o->user);
+    int n = al_dataset_size(t->tr);
+    t->ids = malloc(sizeof(uint64_t) * (size_t)(n > 0 ? n : 1));
+    if (!t->ids) return al_error(AL_ENOMEM, "no memory for %d sample ids", n);
+    for (int i = 0; i < n; i++) t->ids[i] = (uint64_t)al_users_train_origin(t->u, o->user, i);
+    return AL_OK;
+}
+
+static al_status image_setup(const image_opts *o, image_run *t) {
+    al_status st;
+    if ((st = al_model_load(o->model, &t->m)) != AL_OK) return st;
+    t->m->plan_naive = o->j.naive_plan;
+    al_model_release_plan(t->m); /* planned anew, with or without liveness */
+    if ((st = image_user(o, t)) != AL_OK) return st;
+    al_personalize_config_default(&t->pc);
+    al_train_recipe_image(&t->pc.train, o->j.batch, o->epochs, o->lr, o->j.seed + 1000 + (uint64_t)o->user);
+    job_config(&t->pc, &o->j);
+    t->pc.aug_variants = o->aug_variants;
+    t->pc.label_prior = o->label_prior;
+    t->pc.train.l2sp = o->l2sp;
+    if (!o->j.no_cache && (st = al_cache_new((size_t)o->j.cache_mb << 20, o->j.spill, &t->cache)) != AL_OK)
+        return st;
+    return AL_OK;
+}
+
+/* The app's earlier inference on the same photos: with a cache it keeps the
+ * frozen prefix's outputs, which training then reuses. The app runs the
+ * model frozen where it will be personalized: the cache keys the prefix's
+ * outputs by the freeze point. */
+static al_status image_predict_first(image_run *t) {
+    al_status st;
+    if ((st = al_model_freeze(t->m, al_personalize_freeze(t->m, &t->pc))) != AL_OK) return st;
+    int np = al_dataset_size(t->tr);
+    al_tensor os = al_model_output_shape(t->m);
+    float *yp = malloc(sizeof(float) * (size_t)np * al_tensor_numel(&os));
+    if (!yp) return al_error(AL_ENOMEM, "no memory for %d predictions", np);
+    double pc0 = al_cpu_seconds();
+    const float *x = al_dataset_x(t->tr, 0);
+    st = t->cache ? al_model_predict_cached(t->m, t->pool, x, np, t->ids, t->cache, yp)
+                  : al_model_predict(t->m, t->pool, x, np, yp);
+    t->predict_cpu = al_cpu_seconds() - pc0;
+    free(yp);
+    return st;
+}
+
+static al_status image_job(const image_opts *o, image_run *t) {
+    al_status st;
+    if ((st = al_evaluate(t->m, t->pool, t->te, t->plan.batch_used, NULL, &t->before)) != AL_OK) return st;
+    if (o->predict_first && (st = image_predict_first(t)) != AL_OK) return st;
+    /* the job, the model planned anew inside it */
+    al_model_release_plan(t->m);
     size_t mark = cnt_mark();
     double cpu0 = al_cpu_seconds();
-    if ((st = al_lm_predict_stream(m, pool, train.v, train.n, cache)) != AL_OK) goto fail;
-    double cpu1 = al_cpu_seconds();
-    al_personalize_report r;
-    if ((st = al_lm_personalize(m, pool, train.v, train.n, cache, &pc, &r)) != AL_OK) goto fail;
-    double train_cpu = al_cpu_seconds() - cpu1, predict_cpu = cpu1 - cpu0, job_peak = cnt_peak_mb(mark);
-    r.mem.cache_requested = plan.cache_requested; /* the bound asked for, before the budget lowered it */
-    if ((st = al_lm_evaluate(m, pool, test.v, test.n, NULL, &after)) != AL_OK) goto fail;
-    al_model_set_meta(m, "autlearn.personalized", "1");
-    if ((st = al_model_save(m, out)) != AL_OK) goto fail;
-    if (o.json) {
-        cli_json j;
-        cli_json_init(&j, stdout);
-        cli_json_begin_object(&j, NULL);
-        cli_json_str(&j, "command", cmd);
-        cli_json_str(&j, "user", user);
-        cli_mem_plan_json(&j, &r.mem, 1);
-        cli_json_int(&j, "tokens", train.n);
-        cli_json_int(&j, "test_tokens", test.n);
-        cli_json_int(&j, "freeze", freeze);
-        cli_json_int(&j, "train_words", c.train_words);
-        cli_json_num(&j, "test_top3_before", before.top3);
-        cli_json_num(&j, "test_top3_after", after.top3);
-        cli_json_num(&j, "test_top1_after", after.top1);
-        cli_json_num(&j, "test_ppl_after", after.ppl);
-        cli_json_num(&j, "seconds", r.train.seconds);
-        cli_json_num(&j, "train_cpu_seconds", train_cpu);
-        cli_json_num(&j, "predict_cpu_seconds", predict_cpu);
-        cli_json_num(&j, "job_peak_alloc_mb", job_peak);
-        cli_json_bool(&j, "cache", !o.no_cache);
-        cli_json_bool(&j, "naive_plan", o.naive_plan);
-        cli_json_int(&j, "prefix_windows", (long long)r.prefix_samples);
-        /* without a runtime cache, r.cache describes the job's per-epoch buffer of the windows */
-        cli_json_int(&j, "cache_hits", cache ? (long long)r.cache.hits : 0);
-        cli_json_int(&j, "macs", (long long)r.macs);
-        json_job_tail(&j, &r, resumed_at, out);
-        cli_json_end(&j);
-    } else {
-        printf("%s: %ld private tokens, test top-3 %.2f%% -> %.2f%% (%.2f s, frozen-prefix windows run %llu, "
-               "cache hits %llu); wrote %s\n",
-               user, train.n, 100 * before.top3, 100 * after.top3, r.train.seconds,
-               (unsigned long long)r.prefix_samples, (unsigned long long)r.cache.hits, out);
+    if ((st = al_personalize(t->m, t->pool, t->tr, t->ids, t->cache, &t->pc, NULL, &t->r)) != AL_OK) return st;
+    t->train_cpu = al_cpu_seconds() - cpu0;
+    t->job_peak = cnt_peak_mb(mark);
+    if ((st = al_evaluate(t->m, t->pool, t->te, t->plan.batch_used, NULL, &t->after)) != AL_OK) return st;
+    al_model_set_meta(t->m, "autlearn.personalized", "1");
+    return al_model_save(t->m, o->out);
+}
+
+static void image_report(const char *cmd, const image_opts *o, const image_run *t) {
+    if (!o->j.json) {
+        printf("user %d: %d private images, test accuracy %.2f%% -> %.2f%% (%.2f s; first epoch %.3f s, later %.4f s); "
+               "wrote %s\n",
+               o->user, al_dataset_size(t->tr), 100 * t->before, 100 * t->after, t->r.train.seconds,
+               t->r.first_epoch_seconds, t->r.later_epoch_seconds, o->out);
+        return;
     }
-    al_ids_free(&train);
-    al_ids_free(&test);
-    al_cache_free(cache);
-    al_model_free(m);
-    al_pool_free(pool);
-    return cli_finish(cmd, CLI_EXIT_OK);
-fail:
-    cli_fail_lib(cmd, st);
-out_fail:
-    al_ids_free(&train);
-    al_ids_free(&test);
-    al_cache_free(cache);
-    al_model_free(m);
-    al_pool_free(pool);
-    return CLI_EXIT_RUNTIME;
+    cli_json j;
+    cli_json_init(&j, stdout);
+    cli_json_begin_object(&j, NULL);
+    cli_json_str(&j, "command", cmd);
+    cli_json_int(&j, "user", o->user);
+    cli_mem_plan_json(&j, &t->r.mem, 1);
+    cli_json_int(&j, "samples", al_dataset_size(t->tr));
+    cli_json_int(&j, "freeze", al_model_freeze_point(t->m));
+    cli_json_num(&j, "test_acc_before", t->before);
+    cli_json_num(&j, "test_acc_after", t->after);
+    cli_json_num(&j, "seconds", t->r.train.seconds);
+    cli_json_num(&j, "train_cpu_seconds", t->train_cpu);
+    if (o->predict_first)
+        cli_json_num(&j, "predict_cpu_seconds", t->predict_cpu);
+    else
+        cli_json_null(&j, "predict_cpu_seconds");
+    cli_json_num(&j, "job_peak_alloc_mb", t->job_peak);
+    cli_json_bool(&j, "cache", !o->j.no_cache);
+    cli_json_bool(&j, "naive_plan", o->j.naive_plan);
+    cli_json_num(&j, "first_epoch_seconds", t->r.first_epoch_seconds);
+    cli_json_num(&j, "later_epoch_seconds", t->r.later_epoch_seconds);
+    cli_json_int(&j, "macs", (long long)t->r.macs);
+    cli_json_int(&j, "cache_hits", (long long)t->r.cache.hits);
+    json_job_tail(&j, &t->r, t->resumed_at, o->out);
+    cli_json_end(&j);
 }
 
 static int personalize_image(int argc, char **argv) {
     const char *cmd = "personalize";
-    al_scenario_config c;
-    al_scenario_config_default(&c);
-    c.data_dir = NULL;
-    const char *model = NULL, *out = NULL;
-    int user = -1, threads = 0, freeze = -1, cache_mb = 64, predict_first = 0;
-    job_opts o;
-    job_opts_default(&o);
-    cli_args a;
-    cli_args_init(&a, cmd, argc, argv);
-    while (cli_next(&a)) {
-        if (cli_flag(&a, "help")) {
-        } else if (job_option(&a, &o)) {
-        } else if (cli_flag(&a, "predict-first")) {
-            predict_first = 1;
-        } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "model", &model)) {
-        } else if (cli_int(&a, "user", 0, 100000, &user) || cli_int(&a, "users", 1, 100000, &c.users.users) ||
-                   cli_int(&a, "per-user", 10, 1000000, &c.users.per_user) ||
-                   cli_int(&a, "test-per-user", 1, 1000000, &c.users.test_per_user) ||
-                   cli_int(&a, "freeze", 0, 63, &freeze) || cli_int(&a, "epochs", 1, 10000, &c.epochs) ||
-                   cli_int(&a, "batch", 1, 1 << 16, &c.batch) ||
-                   cli_int(&a, "aug-variants", 1, 1024, &c.aug_variants) ||
-                   cli_int(&a, "cache-mb", 0, 1 << 20, &cache_mb) || cli_int(&a, "threads", 1, 1024, &threads)) {
-        } else if (cli_double(&a, "lr", 1e-9, 10.0, &c.lr) || cli_double(&a, "label-prior", 0.0, 1e6, &c.label_prior) ||
-                   cli_double(&a, "l2sp", 0.0, 1e6, &c.l2sp)) {
-        } else if (cli_u64(&a, "seed", &c.seed)) {
-        } else
-            cli_unknown(&a);
-    }
-    if (a.help) {
-        usage(stdout);
-        return cli_finish(cmd, CLI_EXIT_OK);
-    }
-    if (a.error) return a.error;
-    if (!model) return cli_usage_error(cmd, "--model FILE is required");
-    if (!c.data_dir) return cli_usage_error(cmd, "--data DIR is required");
-    if (user < 0) return cli_usage_error(cmd, "--user K is required");
-    if (!out) return cli_usage_error(cmd, "--out FILE is required");
-    if (user >= c.users.users) return cli_usage_error(cmd, "--user %d: there are %d users", user, c.users.users);
-    if (o.resume && !o.ckpt) return cli_usage_error(cmd, "--resume needs --checkpoint FILE");
-    if (o.ckpt && o.ckpt_every == 0) o.ckpt_every = 10;
-    if (o.verbose) cli_log_verbose();
-
-    al_users *u = NULL;
-    al_pool *pool = NULL;
-    al_model *m = NULL;
-    al_cache *cache = NULL;
-    uint64_t *ids = NULL;
-    al_status st;
-    if (cli_pool(cmd, threads, &pool)) return CLI_EXIT_RUNTIME;
-    if ((st = al_model_load(model, &m)) != AL_OK) goto fail;
-    m->plan_naive = o.naive_plan;
-    al_model_release_plan(m); /* planned anew, with or without liveness */
-    if ((st = al_sim_load_users(&c, &u)) != AL_OK) goto fail;
-    const al_dataset *tr = al_users_train(u, user), *te = al_users_test(u, user);
-    if (freeze < 0) freeze = cli_model_freeze(m);
-    al_personalize_config pc;
-    al_personalize_config_default(&pc);
-    al_train_recipe_image(&pc.train, c.batch, c.epochs, c.lr, c.seed + 1000 + (uint64_t)user);
-    pc.freeze = freeze;
-    pc.aug_variants = c.aug_variants;
-    pc.label_prior = c.label_prior;
-    pc.train.l2sp = c.l2sp;
-    pc.train.checkpoint_path = o.ckpt;
-    pc.train.checkpoint_every = o.ckpt_every;
-    pc.train.max_rollbacks = o.max_rollbacks;
-    pc.resume = o.resume;
-    long long resumed_at = -1;
-    if ((st = resume_note(cmd, o.resume, o.ckpt, &resumed_at)) != AL_OK) goto fail;
-    if (!o.no_cache && (st = al_cache_new((size_t)cache_mb << 20, o.spill, &cache)) != AL_OK) goto fail;
-    ids = malloc(sizeof(uint64_t) * (size_t)al_dataset_size(tr));
-    if (!ids) {
-        st = AL_ENOMEM;
-        goto fail;
-    }
-    for (int i = 0; i < al_dataset_size(tr); i++) ids[i] = (uint64_t)al_users_train_origin(u, user, i);
+    image_opts o;
+    int rc = image_parse(argc, argv, &o);
+    if (rc) return rc < 0 ? cli_finish(cmd, CLI_EXIT_OK) : rc;
+    image_run t;
+    memset(&t, 0, sizeof t);
+    t.resumed_at = -1;
+    if (cli_pool(cmd, o.j.threads, &t.pool)) return CLI_EXIT_RUNTIME;
+    al_status st = image_setup(&o, &t);
+    if (!st) st = resume_note(cmd, o.j.resume, o.j.ckpt, &t.resumed_at);
     /* the memory plan first: a budget that cannot be met fails here, before
      * anything is trained or written; the evaluations use the batch it keeps */
-    pc.mem_budget_bytes = (size_t)(o.mem_mb * 1048576.0);
-    al_mem_plan plan;
-    if ((st = al_personalize_plan_memory(m, pool, tr, cache, &pc, &plan)) != AL_OK) goto fail;
-    if (o.dry_run || (o.mem_mb > 0 && !o.json)) cli_mem_plan_show(cmd, &plan, o.json, 1);
-    if (o.dry_run) {
-        free(ids);
-        al_cache_free(cache);
-        al_model_free(m);
-        al_users_free(u);
-        al_pool_free(pool);
-        return cli_finish(cmd, CLI_EXIT_OK);
-    }
-    double before, after;
-    if ((st = al_evaluate(m, pool, te, plan.batch_used, NULL, &before)) != AL_OK) goto fail;
-    /* the app's earlier inference on the same photos: with a cache it keeps
-     * the frozen prefix's outputs, which training then reuses */
-    double predict_cpu = 0.0;
-    if (predict_first) {
-        int np = al_dataset_size(tr);
-        /* the app runs the model frozen where it will be personalized: the
-         * cache keys the prefix's outputs by the freeze point */
-        if ((st = al_model_freeze(m, freeze)) != AL_OK) goto fail;
-        float *yp = malloc(sizeof(float) * (size_t)np * al_shape_numel(&m->nodes[m->nnodes - 1].out));
-        if (!yp) {
-            st = al_error(AL_ENOMEM, "no memory for %d predictions", np);
-            goto fail;
-        }
-        double pc0 = al_cpu_seconds();
-        st = cache ? al_model_predict_cached(m, pool, tr->x, np, ids, cache, yp) : al_model_predict(m, pool, tr->x, np, yp);
-        predict_cpu = al_cpu_seconds() - pc0;
-        free(yp);
-        if (st != AL_OK) goto fail;
-    }
-    al_personalize_report r;
-    /* the job, the model planned anew inside it */
-    al_model_release_plan(m);
-    size_t mark = cnt_mark();
-    double cpu0 = al_cpu_seconds();
-    if ((st = al_personalize(m, pool, tr, ids, cache, &pc, NULL, &r)) != AL_OK) goto fail;
-    double train_cpu = al_cpu_seconds() - cpu0, job_peak = cnt_peak_mb(mark);
-    if ((st = al_evaluate(m, pool, te, plan.batch_used, NULL, &after)) != AL_OK) goto fail;
-    al_model_set_meta(m, "autlearn.personalized", "1");
-    if ((st = al_model_save(m, out)) != AL_OK) goto fail;
-    if (o.json) {
-        cli_json j;
-        cli_json_init(&j, stdout);
-        cli_json_begin_object(&j, NULL);
-        cli_json_str(&j, "command", cmd);
-        cli_json_int(&j, "user", user);
-        cli_mem_plan_json(&j, &r.mem, 1);
-        cli_json_int(&j, "samples", al_dataset_size(tr));
-        cli_json_int(&j, "freeze", freeze);
-        cli_json_num(&j, "test_acc_before", before);
-        cli_json_num(&j, "test_acc_after", after);
-        cli_json_num(&j, "seconds", r.train.seconds);
-        cli_json_num(&j, "train_cpu_seconds", train_cpu);
-        if (predict_first)
-            cli_json_num(&j, "predict_cpu_seconds", predict_cpu);
-        else
-            cli_json_null(&j, "predict_cpu_seconds");
-        cli_json_num(&j, "job_peak_alloc_mb", job_peak);
-        cli_json_bool(&j, "cache", !o.no_cache);
-        cli_json_bool(&j, "naive_plan", o.naive_plan);
-        cli_json_num(&j, "first_epoch_seconds", r.first_epoch_seconds);
-        cli_json_num(&j, "later_epoch_seconds", r.later_epoch_seconds);
-        cli_json_int(&j, "macs", (long long)r.macs);
-        cli_json_int(&j, "cache_hits", (long long)r.cache.hits);
-        json_job_tail(&j, &r, resumed_at, out);
-        cli_json_end(&j);
-    } else {
-        printf("user %d: %d private images, test accuracy %.2f%% -> %.2f%% (%.2f s; first epoch %.3f s, later %.4f s); "
-               "wrote %s\n",
-               user, al_dataset_size(tr), 100 * before, 100 * after, r.train.seconds, r.first_epoch_seconds,
-               r.later_epoch_seconds, out);
-    }
-    free(ids);
-    al_cache_free(cache);
-    al_model_free(m);
-    al_users_free(u);
-    al_pool_free(pool);
-    return cli_finish(cmd, CLI_EXIT_OK);
-fail:
-    free(ids);
-    al_cache_free(cache);
-    al_model_free(m);
-    al_users_free(u);
-    al_pool_free(pool);
-    return cli_fail_lib(cmd, st);
+    if (!st) st = al_personalize_plan_memory(t.m, t.pool, t.tr, t.cache, &t.pc, &t.plan);
+    if (!st && (o.j.dry_run || (o.j.mem_mb > 0 && !o.j.json))) cli_mem_plan_show(cmd, &t.plan, o.j.json, 1);
+    if (!st && !o.j.dry_run && (st = image_job(&o, &t)) == AL_OK) image_report(cmd, &o, &t);
+    image_run_free(&t);
+    return st ? cli_fail_lib(cmd, st) : cli_finish(cmd, CLI_EXIT_OK);
 }
 
 int cmd_personalize(int argc, char **argv) {

@@ -53,7 +53,7 @@ int cmd_quantize(int argc, char **argv) {
     al_status st;
     int rc = CLI_EXIT_RUNTIME, count = 0;
     if ((st = al_model_load(in, &m)) != AL_OK) goto lib_fail;
-    if (freeze < 0) freeze = cli_model_freeze(m);
+    freeze = al_model_resolve_freeze(m, freeze);
     if (freeze > al_model_num_nodes(m)) {
         rc = cli_usage_error(cmd, "--freeze %d is beyond the model's %d nodes", freeze, al_model_num_nodes(m));
         goto done;
