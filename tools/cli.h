@@ -116,7 +116,8 @@ enum {
     CLI_JOB_BATCH = 1u << 6,      /* --batch B */
     CLI_JOB_CHECKPOINT = 1u << 7, /* --checkpoint, --checkpoint-every, --resume, --max-rollbacks */
     CLI_JOB_BUDGET = 1u << 8,     /* --mem-budget, --dry-run */
-    CLI_JOB_CACHE = 1u << 9       /* --cache-mb, --cache-spill, --no-cache, --naive-plan */
+    CLI_JOB_CACHE_MB = 1u << 9,   /* --cache-mb */
+    CLI_JOB_CACHE = 1u << 10      /* --cache-spill, --no-cache, --naive-plan */
 };
 /* --freeze takes 0..CLI_MAX_NODES, then 0..nodes of the loaded model. */
 #define CLI_MAX_NODES 65536

@@ -52,6 +52,7 @@ static int opt_memory(cli_args *a, cli_job *j) {
         j->dry_run = 1;
         return 1;
     }
+    if ((j->takes & CLI_JOB_CACHE_MB) && cli_int(a, "cache-mb", 0, 1 << 20, &j->cache_mb)) return 1;
     if (!(j->takes & CLI_JOB_CACHE)) return 0;
     if (cli_flag(a, "no-cache")) {
         j->no_cache = 1;
@@ -61,7 +62,7 @@ static int opt_memory(cli_args *a, cli_job *j) {
         j->naive_plan = 1;
         return 1;
     }
-    return cli_int(a, "cache-mb", 0, 1 << 20, &j->cache_mb) || cli_str(a, "cache-spill", &j->spill);
+    return cli_str(a, "cache-spill", &j->spill);
 }
 
 int cli_job_option(cli_args *a, cli_job *j) {

@@ -38,20 +38,19 @@ int cmd_compile(int argc, char **argv) {
     int json = 0, freeze = -1, no_fold = 0, no_fuse = 0;
     al_compile_opts o;
     al_compile_defaults(&o);
+    cli_job job;
+    cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_FREEZE | CLI_JOB_BATCH, 32, 0);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help")) {
-        } else if (cli_flag(&a, "json"))
-            json = 1;
-        else if (cli_flag(&a, "no-fold"))
+        if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
+        } else if (cli_flag(&a, "no-fold"))
             no_fold = 1;
         else if (cli_flag(&a, "no-fuse"))
             no_fuse = 1;
         else if (cli_flag(&a, "int8"))
             o.quantize_frozen = 1;
-        else if (cli_str(&a, "model", &in) || cli_str(&a, "out", &out) ||
-                 cli_int(&a, "freeze", 0, AL_MAX_NODES, &freeze) || cli_int(&a, "batch", 1, 1 << 20, &o.batch)) {
+        else if (cli_str(&a, "model", &in) || cli_str(&a, "out", &out)) {
         } else if (cli_positional(&a, &in)) {
         } else
             cli_unknown(&a);
@@ -61,6 +60,9 @@ int cmd_compile(int argc, char **argv) {
         return cli_finish(cmd, CLI_EXIT_OK);
     }
     if (a.error) return a.error;
+    json = job.json;
+    freeze = job.freeze;
+    o.batch = job.batch;
     if (!in) return cli_usage_error(cmd, "--model IN is required");
     if (!out) return cli_usage_error(cmd, "--out OUT is required");
     o.fold_bn = !no_fold;

@@ -245,13 +245,13 @@ int cmd_compress(int argc, char **argv) {
     int pretrain_tokens = (int)tcfg.pretrain_tokens, vocab = tcfg.vocab_words;
     double public_frac = j.c.users.public_frac;
     uint64_t seed = 1;
+    cli_job jo;
+    cli_job_init(&jo, CLI_JOB_JSON | CLI_JOB_THREADS | CLI_JOB_SEED | CLI_JOB_BATCH, batch, 0);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help")) {
-        } else if (cli_flag(&a, "json"))
-            j.json = 1;
-        else if (cli_str(&a, "model", &j.in) || cli_str(&a, "out", &j.out) || cli_str(&a, "data", &data) ||
+        if (cli_flag(&a, "help") || cli_job_option(&a, &jo)) {
+        } else if (cli_str(&a, "model", &j.in) || cli_str(&a, "out", &j.out) || cli_str(&a, "data", &data) ||
                  cli_str(&a, "scenario", &scenario) || cli_str(&a, "users", &users)) {
         } else if (cli_double(&a, "energy", 1e-9, 1.0, &energy)) {
             npol++;
@@ -259,11 +259,9 @@ int cmd_compress(int argc, char **argv) {
                    cli_double(&a, "param-reduction", 1.0, 1e6, &parred)) {
             npol++;
         } else if (cli_double(&a, "lr", 1e-9, 10.0, &lr) || cli_double(&a, "public-frac", 0.01, 0.99, &public_frac)) {
-        } else if (cli_int(&a, "retrain-epochs", 0, 10000, &epochs) || cli_int(&a, "threads", 1, 1024, &threads) ||
-                   cli_int(&a, "batch", 1, 1 << 16, &batch) ||
+        } else if (cli_int(&a, "retrain-epochs", 0, 10000, &epochs) ||
                    cli_int(&a, "pretrain-tokens", 0, 1 << 30, &pretrain_tokens) ||
                    cli_int(&a, "vocab", 1, 1 << 20, &vocab)) {
-        } else if (cli_u64(&a, "seed", &seed)) {
         } else
             cli_unknown(&a);
     }
@@ -272,6 +270,10 @@ int cmd_compress(int argc, char **argv) {
         return cli_finish(cmd, CLI_EXIT_OK);
     }
     if (a.error) return a.error;
+    j.json = jo.json;
+    threads = jo.threads;
+    seed = jo.seed;
+    batch = jo.batch;
     if (!j.in) return cli_usage_error(cmd, "--model FILE is required");
     if (!j.out) return cli_usage_error(cmd, "--out FILE is required");
     if (npol > 1) return cli_usage_error(cmd, "give one of --energy, --mac-reduction, --param-reduction");

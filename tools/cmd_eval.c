@@ -27,16 +27,15 @@ int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL;
     int split = 1, batch = 256, threads = 0, limit = 0, json = 0;
 
+    cli_job job;
+    cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_THREADS | CLI_JOB_BATCH, 256, 0);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help")) {
-        } else if (cli_flag(&a, "json"))
-            json = 1;
-        else if (cli_str(&a, "model", &model) || cli_str(&a, "data", &data)) {
+        if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
+        } else if (cli_str(&a, "model", &model) || cli_str(&a, "data", &data)) {
         } else if (cli_choice(&a, "split", splits, &split)) {
-        } else if (cli_int(&a, "batch", 1, 1 << 20, &batch) || cli_int(&a, "threads", 1, 1024, &threads) ||
-                   cli_int(&a, "limit", 1, INT_MAX, &limit)) {
+        } else if (cli_int(&a, "limit", 1, INT_MAX, &limit)) {
         } else
             cli_unknown(&a);
     }
@@ -45,6 +44,9 @@ int cmd_eval(int argc, char **argv) {
         return cli_finish(cmd, CLI_EXIT_OK);
     }
     if (a.error) return a.error;
+    json = job.json;
+    batch = job.batch;
+    threads = job.threads;
     if (!model) return cli_usage_error(cmd, "--model FILE is required");
     if (!data) return cli_usage_error(cmd, "--data DIR is required");
 

@@ -30,20 +30,20 @@ int cmd_import(int argc, char **argv) {
     const char *cmd = "import";
     const char *in = NULL, *out = NULL;
     int json = 0, freeze = 0;
+    cli_job job;
+    cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_FREEZE, 0, 0);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help")) {
-        } else if (cli_flag(&a, "json"))
-            json = 1;
-        else if (!strcmp(a.arg, "-o")) { /* the short form of --out */
+        if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
+        } else if (!strcmp(a.arg, "-o")) { /* the short form of --out */
             if (a.i + 1 >= a.argc) {
                 cli_usage_error(cmd, "-o needs a value");
                 a.error = CLI_EXIT_USAGE;
             } else {
                 out = a.argv[++a.i];
             }
-        } else if (cli_str(&a, "out", &out) || cli_int(&a, "freeze", 0, 1 << 16, &freeze)) {
+        } else if (cli_str(&a, "out", &out)) {
         } else if (cli_positional(&a, &in)) {
         } else
             cli_unknown(&a);
@@ -53,6 +53,8 @@ int cmd_import(int argc, char **argv) {
         return cli_finish(cmd, CLI_EXIT_OK);
     }
     if (a.error) return a.error;
+    json = job.json;
+    freeze = job.freeze < 0 ? 0 : job.freeze;
     if (!in) return cli_usage_error(cmd, "MODEL.onnx is required");
     if (!out) return cli_usage_error(cmd, "-o OUT.gguf is required");
 #ifndef AL_HAVE_ONNX

@@ -97,13 +97,12 @@ int cmd_info(int argc, char **argv) {
     const char *file = NULL;
     int json = 0, freeze = -1, batch = 0;
 
+    cli_job job;
+    cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_FREEZE | CLI_JOB_BATCH, 0, 0);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help")) {
-        } else if (cli_flag(&a, "json"))
-            json = 1;
-        else if (cli_int(&a, "freeze", 0, AL_MAX_NODES, &freeze) || cli_int(&a, "batch", 1, 1 << 20, &batch)) {
+        if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
         } else if (cli_str(&a, "model", &file) || cli_positional(&a, &file)) {
         } else
             cli_unknown(&a);
@@ -113,6 +112,9 @@ int cmd_info(int argc, char **argv) {
         return cli_finish(cmd, CLI_EXIT_OK);
     }
     if (a.error) return a.error;
+    json = job.json;
+    freeze = job.freeze;
+    batch = job.batch;
     if (!file) return cli_usage_error(cmd, "a model FILE is required");
 
     al_trainer_pos pos;

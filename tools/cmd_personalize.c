@@ -168,7 +168,7 @@ static al_status resume_note(const char *cmd, int resume, const char *ckpt, long
 
 #define JOB_TAKES                                                                                                    \
     (CLI_JOB_THREADS | CLI_JOB_SEED | CLI_JOB_JSON | CLI_JOB_VERBOSE | CLI_JOB_FREEZE | CLI_JOB_BATCH |               \
-     CLI_JOB_CHECKPOINT | CLI_JOB_BUDGET | CLI_JOB_CACHE)
+     CLI_JOB_CHECKPOINT | CLI_JOB_BUDGET | CLI_JOB_CACHE_MB | CLI_JOB_CACHE)
 
 /* The job options that go into the personalization config. */
 static void job_config(al_personalize_config *pc, const cli_job *j) {

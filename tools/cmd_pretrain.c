@@ -98,13 +98,13 @@ int cmd_pretrain(int argc, char **argv) {
     double tlr = -1;
     const char *out = NULL, *scenario = "image";
     int threads = 0, json = 0;
+    cli_job job;
+    cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_THREADS | CLI_JOB_SEED | CLI_JOB_BATCH, c.batch, 0);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help")) {
-        } else if (cli_flag(&a, "json"))
-            json = 1;
-        else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "arch", &c.arch) ||
+        if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
+        } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "arch", &c.arch) ||
                  cli_str(&a, "scenario", &scenario)) {
         } else if (cli_flag(&a, "select-public")) {
             tc.select_public = 1;
@@ -112,11 +112,9 @@ int cmd_pretrain(int argc, char **argv) {
         } else if (cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
                    cli_int(&a, "pretrain-tokens", 0, 1 << 30, &pretrain_tokens) ||
                    cli_int(&a, "vocab", 1, 1 << 20, &tc.vocab_words)) {
-        } else if (cli_int(&a, "epochs", 0, 10000, &tepochs) || cli_int(&a, "batch", 1, 1 << 16, &c.batch) ||
-                   cli_int(&a, "threads", 1, 1024, &threads)) {
+        } else if (cli_int(&a, "epochs", 0, 10000, &tepochs)) {
         } else if (cli_double(&a, "lr", 1e-9, 10.0, &tlr) ||
                    cli_double(&a, "public-frac", 0.01, 0.99, &c.users.public_frac)) {
-        } else if (cli_u64(&a, "seed", &c.seed)) {
         } else
             cli_unknown(&a);
     }
@@ -125,6 +123,10 @@ int cmd_pretrain(int argc, char **argv) {
         return cli_finish(cmd, CLI_EXIT_OK);
     }
     if (a.error) return a.error;
+    json = job.json;
+    threads = job.threads;
+    c.seed = job.seed;
+    c.batch = job.batch;
     if (tepochs >= 0) c.pretrain_epochs = tc.pretrain_epochs = tepochs;
     if (tlr > 0) c.pretrain_lr = tc.pretrain_lr = tlr;
     tc.batch = c.batch;

@@ -30,14 +30,13 @@ int cmd_quantize(int argc, char **argv) {
     const char *cmd = "quantize";
     const char *in = NULL, *out = NULL;
     int freeze = -1, json = 0;
+    cli_job job;
+    cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_FREEZE, 0, 0);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help")) {
-        } else if (cli_flag(&a, "json"))
-            json = 1;
-        else if (cli_str(&a, "model", &in) || cli_str(&a, "out", &out)) {
-        } else if (cli_int(&a, "freeze", 0, 1 << 20, &freeze)) {
+        if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
+        } else if (cli_str(&a, "model", &in) || cli_str(&a, "out", &out)) {
         } else
             cli_unknown(&a);
     }
@@ -46,6 +45,8 @@ int cmd_quantize(int argc, char **argv) {
         return cli_finish(cmd, CLI_EXIT_OK);
     }
     if (a.error) return a.error;
+    json = job.json;
+    freeze = job.freeze;
     if (!in) return cli_usage_error(cmd, "--model IN is required");
     if (!out) return cli_usage_error(cmd, "--out OUT is required");
 

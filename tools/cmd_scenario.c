@@ -107,13 +107,13 @@ int cmd_scenario(int argc, char **argv) {
     int cache_mb = (int)(c.cache_bytes >> 20), threads = 0, quiet = 0, user_tokens = (int)c.user_tokens,
         pretrain_tokens = (int)c.pretrain_tokens;
     double aug_f[4] = {c.aug.rotate_deg, c.aug.noise, c.aug.contrast, c.aug.brightness};
+    cli_job job;
+    cli_job_init(&job, CLI_JOB_QUIET | CLI_JOB_THREADS | CLI_JOB_SEED | CLI_JOB_FREEZE | CLI_JOB_BATCH | CLI_JOB_CACHE_MB, c.batch, (int)(c.cache_bytes >> 20));
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help")) {
-        } else if (cli_flag(&a, "quiet"))
-            quiet = 1;
-        else if (cli_flag(&a, "select-public"))
+        if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
+        } else if (cli_flag(&a, "select-public"))
             c.select_public = 1;
         else if (cli_str(&a, "users", &users) || cli_str(&a, "public-extra", &c.extra_dirs)) {
         } else if (cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
@@ -131,10 +131,8 @@ int cmd_scenario(int argc, char **argv) {
                    cli_int(&a, "epochs", 1, 10000, &c.epochs) || cli_int(&a, "local-epochs", 1, 10000, &c.local_epochs) ||
                    cli_int(&a, "rounds", 1, 10000, &c.rounds) || cli_int(&a, "fed-epochs", 1, 1000, &c.fed_epochs) ||
                    cli_int(&a, "central-epochs", 1, 1000, &c.central_epochs) ||
-                   cli_int(&a, "freeze", 0, 63, &c.freeze) || cli_int(&a, "aug-variants", 1, 1024, &c.aug_variants) ||
-                   cli_int(&a, "lr-split", 0, 63, &c.lr_split) || cli_int(&a, "aug-shift", 0, 64, &c.aug.shift) ||
-                   cli_int(&a, "cache-mb", 0, 1 << 20, &cache_mb) || cli_int(&a, "batch", 1, 1 << 16, &c.batch) ||
-                   cli_int(&a, "threads", 1, 1024, &threads)) {
+                   cli_int(&a, "aug-variants", 1, 1024, &c.aug_variants) ||
+                   cli_int(&a, "lr-split", 0, CLI_MAX_NODES, &c.lr_split) || cli_int(&a, "aug-shift", 0, 64, &c.aug.shift)) {
         } else if (cli_double(&a, "public-frac", 0.0, 0.99, &c.users.public_frac) ||
                    cli_double(&a, "dominant-frac", 0.0, 1.0, &c.users.dominant_frac) ||
                    cli_double(&a, "lr", 1e-9, 10.0, &c.lr) || cli_double(&a, "local-lr", 1e-9, 10.0, &c.local_lr) ||
@@ -144,7 +142,6 @@ int cmd_scenario(int argc, char **argv) {
                    cli_double(&a, "aug-noise", 0.0, 1.0, &aug_f[1]) ||
                    cli_double(&a, "aug-contrast", 0.0, 0.99, &aug_f[2]) ||
                    cli_double(&a, "aug-brightness", 0.0, 1.0, &aug_f[3]) || cli_double(&a, "lr-below", 0.0, 1000.0, &c.lr_below)) {
-        } else if (cli_u64(&a, "seed", &c.seed)) {
         } else if (cli_positional(&a, &which)) {
         } else
             cli_unknown(&a);
@@ -154,6 +151,12 @@ int cmd_scenario(int argc, char **argv) {
         return cli_finish(cmd, CLI_EXIT_OK);
     }
     if (a.error) return a.error;
+    quiet = job.quiet;
+    threads = job.threads;
+    c.seed = job.seed;
+    c.freeze = job.freeze;
+    c.batch = job.batch;
+    cache_mb = job.cache_mb;
     if (!which) which = "image";
     if (strcmp(which, "image") != 0 && strcmp(which, "text") != 0)
         return cli_usage_error(cmd, "unknown scenario '%s' (available: image, text)", which);

@@ -2,6 +2,7 @@
  * train it on the train split of an IDX directory, evaluate on the test split
  * after every epoch, and save it. */
 #include "cli.h"
+#include "core/core.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -24,7 +25,8 @@ static void usage(FILE *f) {
             "  --arch NAME|SPEC      built-in (refcnn, mlp, reflm) or a spec such as\n"
             "                        'input 1x28x28; flatten; dense 10' (docs/SPEC.md)\n"
             "  --init FILE           start from this model file instead of --arch (fine-tuning)\n"
-            "  --freeze K            freeze nodes 0..K-1 (default 0: all trainable)\n"
+            "  --freeze K            freeze nodes 0..K-1 (default: from --arch all trainable;\n"
+            "                        an --init file keeps its own freeze point)\n"
             "  --seed S              weight initialisation and shuffling seed (default 1)\n"
             "data:\n"
             "  --data DIR            IDX directory (required)\n"
@@ -55,7 +57,7 @@ static void usage(FILE *f) {
             "  --dry-run             print the memory plan and stop: no training, nothing written\n"
             "  --checkpoint FILE     write a crash-safe checkpoint to FILE (owner-only) every\n"
             "                        --checkpoint-every steps and at the end; FILE is kept\n"
-            "  --checkpoint-every N  steps between checkpoints (default 100)\n"
+            "  --checkpoint-every N  steps between checkpoints (default 10)\n"
             "  --resume              continue from --checkpoint FILE when it exists (a finished\n"
             "                        one only re-writes --out); refused if the data or options differ\n"
             "  --max-rollbacks N     on NaN/Inf, roll back to the last good state and lower the\n"
@@ -111,247 +113,281 @@ static al_status set_meta_num(al_model *m, const char *key, double v) {
     return al_model_set_meta(m, key, buf);
 }
 
-int cmd_train(int argc, char **argv) {
-    static const char *const optims[] = {"sgd", "adam", "adamw", NULL};
-    static const char *const scheds[] = {"const", "step", "cosine", NULL};
-    const char *cmd = "train";
-    const char *arch = NULL, *init = NULL, *data = NULL, *out = NULL, *ckpt = NULL;
-    int ckpt_every = 0, resume = 0, verbose = 0, max_rollbacks = 3, dry_run = 0;
-    double mem_mb = 0.0;
-    int epochs = 10, batch = 32, optim = AL_OPT_SGD, sched = AL_SCHED_COSINE, warmup = 0, patience = 0;
-    int threads = 0, limit = 0, freeze = 0, step_size = 10, nesterov = 0, quiet = 0, json = 0;
-    double lr = -1.0, momentum = 0.9, wd = -1.0, clip = 0.0, gamma = 0.1, min_lr = 0.0;
-    uint64_t seed = 1;
+static const char *const optims[] = {"sgd", "adam", "adamw", NULL};
+static const char *const scheds[] = {"const", "step", "cosine", NULL};
 
+typedef struct train_opts {
+    cli_job j;
+    const char *arch, *init, *data, *out;
+    int epochs, optim, sched, warmup, patience, limit, step_size, nesterov;
+    double lr, momentum, wd, clip, gamma, min_lr;
+} train_opts;
+
+static int train_parse(int argc, char **argv, train_opts *o) {
+    const char *cmd = "train";
+    memset(o, 0, sizeof *o);
+    cli_job_init(&o->j,
+                 CLI_JOB_THREADS | CLI_JOB_SEED | CLI_JOB_JSON | CLI_JOB_VERBOSE | CLI_JOB_QUIET | CLI_JOB_FREEZE |
+                     CLI_JOB_BATCH | CLI_JOB_CHECKPOINT | CLI_JOB_BUDGET,
+                 32, 0);
+    o->epochs = 10;
+    o->optim = AL_OPT_SGD;
+    o->sched = AL_SCHED_COSINE;
+    o->step_size = 10;
+    o->lr = -1.0;
+    o->momentum = 0.9;
+    o->wd = -1.0;
+    o->gamma = 0.1;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help")) {
-        } else if (cli_flag(&a, "json"))
-            json = 1;
-        else if (cli_flag(&a, "quiet"))
-            quiet = 1;
-        else if (cli_flag(&a, "nesterov"))
-            nesterov = 1;
-        else if (cli_flag(&a, "resume"))
-            resume = 1;
-        else if (cli_flag(&a, "verbose"))
-            verbose = 1;
-        else if (cli_flag(&a, "dry-run"))
-            dry_run = 1;
-        else if (cli_double(&a, "mem-budget", 1.0 / 1024, 1 << 30, &mem_mb)) {
-        } else if (cli_str(&a, "checkpoint", &ckpt) || cli_int(&a, "checkpoint-every", 1, INT_MAX, &ckpt_every) ||
-                 cli_int(&a, "max-rollbacks", 0, 1000, &max_rollbacks)) {
-        }
-        else if (cli_str(&a, "arch", &arch) || cli_str(&a, "init", &init) || cli_str(&a, "data", &data) ||
-                 cli_str(&a, "out", &out)) {
-        } else if (cli_int(&a, "epochs", 1, 1000000, &epochs) || cli_int(&a, "batch", 1, 1 << 20, &batch) ||
-                   cli_int(&a, "warmup", 0, INT_MAX, &warmup) || cli_int(&a, "patience", 0, 1000000, &patience) ||
-                   cli_int(&a, "threads", 1, 1024, &threads) || cli_int(&a, "limit", 1, INT_MAX, &limit) ||
-                   cli_int(&a, "freeze", 0, 1 << 16, &freeze) || cli_int(&a, "step-size", 1, 1000000, &step_size)) {
-        } else if (cli_double(&a, "lr", 1e-12, 1e6, &lr) || cli_double(&a, "momentum", 0.0, 0.999999, &momentum) ||
-                   cli_double(&a, "weight-decay", 0.0, 1e6, &wd) || cli_double(&a, "clip", 0.0, 1e12, &clip) ||
-                   cli_double(&a, "gamma", 1e-12, 1e6, &gamma) || cli_double(&a, "min-lr", 0.0, 1e6, &min_lr)) {
-        } else if (cli_choice(&a, "optim", optims, &optim) || cli_choice(&a, "sched", scheds, &sched)) {
-        } else if (cli_u64(&a, "seed", &seed)) {
+        if (cli_flag(&a, "help") || cli_job_option(&a, &o->j)) {
+        } else if (cli_flag(&a, "nesterov")) {
+            o->nesterov = 1;
+        } else if (cli_str(&a, "arch", &o->arch) || cli_str(&a, "init", &o->init) || cli_str(&a, "data", &o->data) ||
+                   cli_str(&a, "out", &o->out)) {
+        } else if (cli_int(&a, "epochs", 1, 1000000, &o->epochs) || cli_int(&a, "warmup", 0, INT_MAX, &o->warmup) ||
+                   cli_int(&a, "patience", 0, 1000000, &o->patience) || cli_int(&a, "limit", 1, INT_MAX, &o->limit) ||
+                   cli_int(&a, "step-size", 1, 1000000, &o->step_size)) {
+        } else if (cli_double(&a, "lr", 1e-12, 1e6, &o->lr) || cli_double(&a, "momentum", 0.0, 0.999999, &o->momentum) ||
+                   cli_double(&a, "weight-decay", 0.0, 1e6, &o->wd) || cli_double(&a, "clip", 0.0, 1e12, &o->clip) ||
+                   cli_double(&a, "gamma", 1e-12, 1e6, &o->gamma) || cli_double(&a, "min-lr", 0.0, 1e6, &o->min_lr)) {
+        } else if (cli_choice(&a, "optim", optims, &o->optim) || cli_choice(&a, "sched", scheds, &o->sched)) {
         } else
             cli_unknown(&a);
     }
     if (a.help) {
         usage(stdout);
-        return cli_finish(cmd, CLI_EXIT_OK);
+        return -1;
     }
     if (a.error) return a.error;
-    if (!arch && !init) return cli_usage_error(cmd, "--arch NAME|SPEC (or --init FILE) is required");
-    if (arch && init) return cli_usage_error(cmd, "give either --arch or --init, not both");
-    if (!data) return cli_usage_error(cmd, "--data DIR is required");
-    if (!out) return cli_usage_error(cmd, "--out FILE is required");
-    if (resume && !ckpt) return cli_usage_error(cmd, "--resume needs --checkpoint FILE");
-    if (ckpt && ckpt_every == 0) ckpt_every = 100;
-    if (verbose) cli_log_verbose();
-    if (lr < 0.0) lr = optim == AL_OPT_SGD ? 0.05 : 0.001;
-    if (wd < 0.0) wd = optim == AL_OPT_ADAMW ? 0.01 : 0.0;
-    if (sched == AL_SCHED_COSINE && min_lr > lr)
-        return cli_usage_error(cmd, "--min-lr %g is above the learning rate %g", min_lr, lr);
+    if (!o->arch && !o->init) return cli_usage_error(cmd, "--arch NAME|SPEC (or --init FILE) is required");
+    if (o->arch && o->init) return cli_usage_error(cmd, "give either --arch or --init, not both");
+    if (!o->data) return cli_usage_error(cmd, "--data DIR is required");
+    if (!o->out) return cli_usage_error(cmd, "--out FILE is required");
+    int rc = cli_job_check(cmd, &o->j);
+    if (rc) return rc;
+    if (o->lr < 0.0) o->lr = o->optim == AL_OPT_SGD ? 0.05 : 0.001;
+    if (o->wd < 0.0) o->wd = o->optim == AL_OPT_ADAMW ? 0.01 : 0.0;
+    if (o->sched == AL_SCHED_COSINE && o->min_lr > o->lr)
+        return cli_usage_error(cmd, "--min-lr %g is above the learning rate %g", o->min_lr, o->lr);
+    return 0;
+}
 
-    int rc = CLI_EXIT_RUNTIME;
-    al_dataset *train = NULL, *test = NULL;
-    al_model *m = NULL;
-    al_pool *pool = NULL;
-    al_trainer *t = NULL;
-    int *idx = NULL;
-    al_status st;
-
-    if ((st = al_idx_load_dir(data, 0, &train)) != AL_OK) goto lib_fail;
-    if ((st = al_idx_load_dir(data, 1, &test)) != AL_OK) goto lib_fail;
-    if (limit > 0 && limit < al_dataset_size(train)) {
-        idx = malloc(sizeof(int) * (size_t)limit);
-        if (!idx) {
-            rc = cli_fail(cmd, "out of memory");
-            goto done;
-        }
-        for (int i = 0; i < limit; i++) idx[i] = i;
-        al_dataset *sub;
-        if ((st = al_dataset_subset(train, idx, limit, &sub)) != AL_OK) goto lib_fail;
-        al_dataset_free(train);
-        train = sub;
-    }
-    if (init)
-        st = al_model_load(init, &m);
-    else
-        st = al_model_from_spec(arch, seed, &m);
-    if (st != AL_OK) goto lib_fail;
-    if (freeze > 0) {
-        if (freeze >= al_model_num_nodes(m)) {
-            rc = cli_usage_error(cmd, "--freeze %d: the model has %d nodes, so at most %d can be frozen", freeze,
-                                 al_model_num_nodes(m), al_model_num_nodes(m) - 1);
-            goto done;
-        }
-        if ((st = al_model_freeze(m, freeze)) != AL_OK) goto lib_fail;
-    }
-    if ((rc = cli_pool(cmd, threads, &pool)) != CLI_EXIT_OK) goto done;
-    rc = CLI_EXIT_RUNTIME;
-
+typedef struct train_run {
+    al_dataset *train, *test;
+    al_model *m;
+    al_pool *pool;
+    al_trainer *t;
     train_ui ui;
-    memset(&ui, 0, sizeof ui);
-    cli_progress_init(&ui.bar);
-    ui.epochs = epochs;
-    ui.batch = batch;
-    ui.n = al_dataset_size(train);
-    ui.quiet = quiet;
-
     al_train_config c;
-    al_train_config_default(&c);
-    c.optim = (al_optim_kind)optim;
-    c.lr = lr;
-    c.momentum = optim == AL_OPT_SGD ? momentum : 0.0;
-    c.nesterov = nesterov;
-    c.weight_decay = wd;
-    c.sched = (al_sched_kind)sched;
-    c.step_size = step_size;
-    c.gamma = gamma;
-    c.min_lr = min_lr;
-    c.warmup_steps = warmup;
-    c.clip_norm = clip;
-    c.epochs = epochs;
-    c.batch = batch;
-    c.shuffle = 1;
-    c.seed = seed;
-    c.patience = patience;
-    c.progress = on_progress;
-    c.progress_user = &ui;
-    c.checkpoint_path = ckpt;
-    c.checkpoint_every = ckpt_every;
-    c.max_rollbacks = max_rollbacks;
+    al_mem_plan plan;
+    al_train_report r;
+    double seconds, test_loss, test_acc;
+    long long resumed_at;
+} train_run;
+
+static void train_run_free(train_run *t) {
+    al_trainer_free(t->t);
+    al_pool_free(t->pool);
+    al_model_free(t->m);
+    al_dataset_free(t->train);
+    al_dataset_free(t->test);
+}
+
+/* The IDX splits; --limit keeps the first N training samples. */
+static al_status train_data(const train_opts *o, train_run *t) {
+    al_status st;
+    if ((st = al_idx_load_dir(o->data, 0, &t->train)) != AL_OK) return st;
+    if ((st = al_idx_load_dir(o->data, 1, &t->test)) != AL_OK) return st;
+    if (o->limit <= 0 || o->limit >= al_dataset_size(t->train)) return AL_OK;
+    int *idx = malloc(sizeof(int) * (size_t)o->limit);
+    if (!idx) return al_error(AL_ENOMEM, "out of memory");
+    for (int i = 0; i < o->limit; i++) idx[i] = i;
+    al_dataset *sub;
+    st = al_dataset_subset(t->train, idx, o->limit, &sub);
+    free(idx);
+    if (st) return st;
+    al_dataset_free(t->train);
+    t->train = sub;
+    return AL_OK;
+}
+
+/* The model from --arch or --init, frozen at --freeze when given (from
+ * scratch everything trains; an --init file keeps its own freeze point). */
+static int train_model(const char *cmd, const train_opts *o, train_run *t, al_status *st) {
+    *st = o->init ? al_model_load(o->init, &t->m) : al_model_from_spec(o->arch, o->j.seed, &t->m);
+    if (*st || o->j.freeze < 0) return 0;
+    int n = al_model_num_nodes(t->m);
+    if (o->j.freeze >= n)
+        return cli_usage_error(cmd, "--freeze %d: the model has %d nodes, so at most %d can be frozen", o->j.freeze, n,
+                               n - 1);
+    *st = al_model_freeze(t->m, o->j.freeze);
+    return 0;
+}
+
+static void train_config(const train_opts *o, train_run *t) {
+    al_train_config *c = &t->c;
+    al_train_config_default(c);
+    c->optim = (al_optim_kind)o->optim;
+    c->lr = o->lr;
+    c->momentum = o->optim == AL_OPT_SGD ? o->momentum : 0.0;
+    c->nesterov = o->nesterov;
+    c->weight_decay = o->wd;
+    c->sched = (al_sched_kind)o->sched;
+    c->step_size = o->step_size;
+    c->gamma = o->gamma;
+    c->min_lr = o->min_lr;
+    c->warmup_steps = o->warmup;
+    c->clip_norm = o->clip;
+    c->epochs = o->epochs;
+    c->batch = o->j.batch;
+    c->shuffle = 1;
+    c->seed = o->j.seed;
+    c->patience = o->patience;
+    c->progress = on_progress;
+    c->progress_user = &t->ui;
+    c->checkpoint_path = o->j.ckpt;
+    c->checkpoint_every = o->j.ckpt_every;
+    c->max_rollbacks = o->j.max_rollbacks;
+}
+
+/* The trainer, resumed from --checkpoint when asked and the file exists;
+ * *pos says where it stands. */
+static al_status train_start(const char *cmd, const train_opts *o, train_run *t, al_trainer_pos *pos) {
+    al_status st;
+    if ((st = al_trainer_new(t->m, t->pool, &t->c, &t->t)) != AL_OK) return st;
+    al_trainer_get_pos(t->t, pos);
+    struct stat sb;
+    if (!o->j.resume || stat(o->j.ckpt, &sb) != 0) return AL_OK;
+    if ((st = al_trainer_resume(t->t, o->j.ckpt)) != AL_OK) return st;
+    al_trainer_get_pos(t->t, pos);
+    t->resumed_at = pos->steps_done;
+    if (pos->in_run) {
+        fprintf(stderr, "autlearn %s: resuming from %s at step %lld (epoch %d)\n", cmd, o->j.ckpt, pos->steps_done,
+                pos->epoch + 1);
+        return AL_OK;
+    }
+    if ((st = al_trainer_check_finished(t->t, t->train)) != AL_OK) return st;
+    fprintf(stderr, "autlearn %s: %s holds a finished run (%lld steps); writing its weights\n", cmd, o->j.ckpt,
+            pos->steps_done);
+    return AL_OK;
+}
+
+/* Trains (or takes a finished checkpoint's weights) and measures the weights
+ * being saved (the best ones under --patience). */
+static al_status train_job(const char *cmd, const train_opts *o, train_run *t) {
+    al_trainer_pos pos;
+    al_status st = train_start(cmd, o, t, &pos);
+    if (st) return st;
+    if (!o->j.quiet)
+        fprintf(stderr, "training %s on %d samples (%s), %zu parameters, %llu MACs/sample, %d thread%s\n",
+                o->init ? o->init : o->arch, t->ui.n, o->data, al_model_num_params(t->m),
+                (unsigned long long)al_model_macs(t->m), al_pool_size(t->pool), al_pool_size(t->pool) == 1 ? "" : "s");
+    double t0 = cli_now();
+    if (pos.in_run || pos.runs_done == 0)
+        st = al_trainer_run(t->t, t->train, t->test, &t->r);
+    else
+        al_trainer_get_report(t->t, &t->r); /* a finished checkpoint: its weights are the result */
+    t->seconds = cli_now() - t0;
+    cli_progress_clear(&t->ui.bar);
+    if (st) return st;
+    return al_evaluate(t->m, t->pool, t->test, o->j.mem_mb > 0 ? t->plan.batch_used : EVAL_BATCH, &t->test_loss,
+                       &t->test_acc);
+}
+
+static al_status train_save(const train_opts *o, train_run *t) {
+    char base[256];
+    cli_basename(o->data, base, sizeof base);
+    al_model *m = t->m;
+    al_status st;
+    if ((st = al_model_set_meta(m, "autlearn.trained_on", base)) != AL_OK ||
+        (st = set_meta_int(m, "autlearn.train.epochs", t->r.epochs_run)) != AL_OK ||
+        (st = set_meta_int(m, "autlearn.train.samples", t->ui.n)) != AL_OK ||
+        (st = al_model_set_meta(m, "autlearn.train.optim", optims[o->optim])) != AL_OK ||
+        (st = set_meta_num(m, "autlearn.train.lr", o->lr)) != AL_OK ||
+        (st = set_meta_int(m, "autlearn.train.batch", t->c.batch)) != AL_OK ||
+        (st = set_meta_int(m, "autlearn.train.seed", (long long)o->j.seed)) != AL_OK ||
+        (st = set_meta_num(m, "autlearn.train.test_acc", t->test_acc)) != AL_OK)
+        return st;
+    return al_model_save(m, o->out);
+}
+
+static void train_report(const train_opts *o, const train_run *t) {
+    const al_train_report *r = &t->r;
+    if (!o->j.json) {
+        printf("test accuracy %.4f  test loss %.4f  (%d epoch%s, %.1f s, %lld samples) -> %s\n", t->test_acc,
+               t->test_loss, r->epochs_run, r->epochs_run == 1 ? "" : "s", t->seconds, r->samples, o->out);
+        return;
+    }
+    cli_json j;
+    cli_json_init(&j, stdout);
+    cli_json_begin_object(&j, NULL);
+    cli_json_str(&j, "command", "train");
+    cli_json_int(&j, "epochs", r->epochs_run);
+    cli_json_bool(&j, "stopped_early", r->stopped_early);
+    cli_json_int(&j, "best_epoch", r->best_epoch);
+    cli_json_num(&j, "test_acc", t->test_acc);
+    cli_json_num(&j, "test_loss", t->test_loss);
+    cli_json_num(&j, "train_loss", r->final_loss);
+    cli_json_num(&j, "train_acc", r->final_train_acc);
+    cli_json_num_digits(&j, "seconds", t->seconds, 4);
+    cli_json_int(&j, "samples", r->samples);
+    cli_json_int(&j, "train_size", t->ui.n);
+    cli_json_int(&j, "test_size", al_dataset_size(t->test));
+    cli_json_str(&j, "model", o->out);
+    cli_json_str(&j, "spec", al_model_spec(t->m));
+    cli_json_int(&j, "params", (long long)al_model_num_params(t->m));
+    cli_json_int(&j, "macs", (long long)al_model_macs(t->m));
+    cli_json_int(&j, "threads", al_pool_size(t->pool));
+    cli_json_int(&j, "rollbacks", r->rollbacks);
+    cli_mem_plan_json(&j, &t->plan, 0);
+    if (t->resumed_at >= 0)
+        cli_json_int(&j, "resumed_at_step", t->resumed_at);
+    else
+        cli_json_null(&j, "resumed_at_step");
+    cli_json_end_object(&j);
+    cli_json_end(&j);
+}
+
+int cmd_train(int argc, char **argv) {
+    const char *cmd = "train";
+    train_opts o;
+    int rc = train_parse(argc, argv, &o);
+    if (rc) return rc < 0 ? cli_finish(cmd, CLI_EXIT_OK) : rc;
+    train_run t;
+    memset(&t, 0, sizeof t);
+    t.resumed_at = -1;
+    al_status st = train_data(&o, &t);
+    if (!st && (rc = train_model(cmd, &o, &t, &st)) != 0) goto done;
+    if (st) goto lib_fail;
+    if ((rc = cli_pool(cmd, o.j.threads, &t.pool)) != CLI_EXIT_OK) goto done;
+    cli_progress_init(&t.ui.bar);
+    t.ui.epochs = o.epochs;
+    t.ui.batch = o.j.batch;
+    t.ui.n = al_dataset_size(t.train);
+    t.ui.quiet = o.j.quiet;
+    train_config(&o, &t);
     /* the memory plan first: a budget that cannot be met fails here, before
      * training; within it the batch it leaves (also for the evaluations) */
-    al_mem_plan plan;
-    if ((st = al_trainer_plan_memory(m, pool, train, &c, (size_t)(mem_mb * 1048576.0), &plan)) != AL_OK)
+    if ((st = al_trainer_plan_memory(t.m, t.pool, t.train, &t.c, (size_t)(o.j.mem_mb * 1048576.0), &t.plan)) != AL_OK)
         goto lib_fail;
-    c.batch = ui.batch = plan.batch_used;
-    if (dry_run || (mem_mb > 0 && !json)) cli_mem_plan_show(cmd, &plan, json, 0);
-    if (dry_run) {
+    t.c.batch = t.ui.batch = t.plan.batch_used;
+    if (o.j.dry_run || (o.j.mem_mb > 0 && !o.j.json)) cli_mem_plan_show(cmd, &t.plan, o.j.json, 0);
+    if (o.j.dry_run) {
         rc = cli_finish(cmd, CLI_EXIT_OK);
         goto done;
     }
-    if (plan.batch_used < plan.batch_requested)
-        fprintf(stderr, "autlearn %s: memory budget %.2f MiB: batch %d (asked %d)\n", cmd, mem_mb, plan.batch_used,
-                plan.batch_requested);
-    if ((st = al_trainer_new(m, pool, &c, &t)) != AL_OK) goto lib_fail;
-    al_trainer_pos pos;
-    al_trainer_get_pos(t, &pos);
-    long long resumed_at = -1;
-    struct stat sb;
-    if (resume && stat(ckpt, &sb) == 0) {
-        if ((st = al_trainer_resume(t, ckpt)) != AL_OK) goto lib_fail;
-        al_trainer_get_pos(t, &pos);
-        resumed_at = pos.steps_done;
-        if (pos.in_run)
-            fprintf(stderr, "autlearn %s: resuming from %s at step %lld (epoch %d)\n", cmd, ckpt, pos.steps_done,
-                    pos.epoch + 1);
-        else if ((st = al_trainer_check_finished(t, train)) != AL_OK)
-            goto lib_fail;
-        else
-            fprintf(stderr, "autlearn %s: %s holds a finished run (%lld steps); writing its weights\n", cmd, ckpt,
-                    pos.steps_done);
-    }
-
-    if (!quiet)
-        fprintf(stderr, "training %s on %d samples (%s), %zu parameters, %llu MACs/sample, %d thread%s\n",
-                init ? init : arch, ui.n, data, al_model_num_params(m), (unsigned long long)al_model_macs(m),
-                al_pool_size(pool), al_pool_size(pool) == 1 ? "" : "s");
-    al_train_report r;
-    double t0 = cli_now();
-    if (pos.in_run || pos.runs_done == 0)
-        st = al_trainer_run(t, train, test, &r);
-    else
-        al_trainer_get_report(t, &r); /* a finished checkpoint: its weights are the result */
-    double seconds = cli_now() - t0;
-    cli_progress_clear(&ui.bar);
-    if (st != AL_OK) goto lib_fail;
-
-    /* measured on the weights being saved (the best ones under --patience) */
-    double test_loss, test_acc;
-    if ((st = al_evaluate(m, pool, test, mem_mb > 0 ? plan.batch_used : EVAL_BATCH, &test_loss, &test_acc)) != AL_OK)
-        goto lib_fail;
-
-    char base[256];
-    cli_basename(data, base, sizeof base);
-    if ((st = al_model_set_meta(m, "autlearn.trained_on", base)) != AL_OK ||
-        (st = set_meta_int(m, "autlearn.train.epochs", r.epochs_run)) != AL_OK ||
-        (st = set_meta_int(m, "autlearn.train.samples", ui.n)) != AL_OK ||
-        (st = al_model_set_meta(m, "autlearn.train.optim", optims[optim])) != AL_OK ||
-        (st = set_meta_num(m, "autlearn.train.lr", lr)) != AL_OK ||
-        (st = set_meta_int(m, "autlearn.train.batch", c.batch)) != AL_OK ||
-        (st = set_meta_int(m, "autlearn.train.seed", (long long)seed)) != AL_OK ||
-        (st = set_meta_num(m, "autlearn.train.test_acc", test_acc)) != AL_OK)
-        goto lib_fail;
-    if ((st = al_model_save(m, out)) != AL_OK) goto lib_fail;
-
-    if (json) {
-        cli_json j;
-        cli_json_init(&j, stdout);
-        cli_json_begin_object(&j, NULL);
-        cli_json_str(&j, "command", "train");
-        cli_json_int(&j, "epochs", r.epochs_run);
-        cli_json_bool(&j, "stopped_early", r.stopped_early);
-        cli_json_int(&j, "best_epoch", r.best_epoch);
-        cli_json_num(&j, "test_acc", test_acc);
-        cli_json_num(&j, "test_loss", test_loss);
-        cli_json_num(&j, "train_loss", r.final_loss);
-        cli_json_num(&j, "train_acc", r.final_train_acc);
-        cli_json_num_digits(&j, "seconds", seconds, 4);
-        cli_json_int(&j, "samples", r.samples);
-        cli_json_int(&j, "train_size", ui.n);
-        cli_json_int(&j, "test_size", al_dataset_size(test));
-        cli_json_str(&j, "model", out);
-        cli_json_str(&j, "spec", al_model_spec(m));
-        cli_json_int(&j, "params", (long long)al_model_num_params(m));
-        cli_json_int(&j, "macs", (long long)al_model_macs(m));
-        cli_json_int(&j, "threads", al_pool_size(pool));
-        cli_json_int(&j, "rollbacks", r.rollbacks);
-        cli_mem_plan_json(&j, &plan, 0);
-        if (resumed_at >= 0)
-            cli_json_int(&j, "resumed_at_step", resumed_at);
-        else
-            cli_json_null(&j, "resumed_at_step");
-        cli_json_end_object(&j);
-        cli_json_end(&j);
-    } else {
-        printf("test accuracy %.4f  test loss %.4f  (%d epoch%s, %.1f s, %lld samples) -> %s\n", test_acc, test_loss,
-               r.epochs_run, r.epochs_run == 1 ? "" : "s", seconds, r.samples, out);
-    }
+    if (t.plan.batch_used < t.plan.batch_requested)
+        fprintf(stderr, "autlearn %s: memory budget %.2f MiB: batch %d (asked %d)\n", cmd, o.j.mem_mb, t.plan.batch_used,
+                t.plan.batch_requested);
+    if ((st = train_job(cmd, &o, &t)) != AL_OK || (st = train_save(&o, &t)) != AL_OK) goto lib_fail;
+    train_report(&o, &t);
     rc = cli_finish(cmd, CLI_EXIT_OK);
     goto done;
-
 lib_fail:
     rc = cli_fail_lib(cmd, st);
 done:
-    free(idx);
-    al_trainer_free(t);
-    al_pool_free(pool);
-    al_model_free(m);
-    al_dataset_free(train);
-    al_dataset_free(test);
+    train_run_free(&t);
     return rc;
 }
