@@ -71,6 +71,11 @@ int cmd_compile(int argc, char **argv) {
     al_model *m = NULL, *c = NULL;
     al_status st = al_model_load(in, &m);
     if (st != AL_OK) return cli_fail_lib(cmd, st);
+    int frc = cli_job_freeze_check(cmd, &job, m);
+    if (frc) {
+        al_model_free(m);
+        return frc;
+    }
     freeze = al_model_resolve_freeze(m, freeze);
     al_compile_report r;
     if ((st = al_compile(m, freeze, &o, &c, &r)) == AL_OK) {

@@ -92,11 +92,135 @@ static int checkpoint_info(const char *cmd, const char *file, const al_trainer_p
 
 static uint64_t node_macs(const al_node *nd) { return nd->vt && nd->vt->macs ? nd->vt->macs(nd) : 0; }
 
+/* What info shows of a model besides its nodes. */
+typedef struct info_facts {
+    const char *file;
+    long long bytes;
+    al_tensor is, os;
+    size_t params, state;
+    uint64_t macs;
+    int ft, pf, batch;        /* freeze point of the file; of the plan shown; the plan's batch */
+    size_t peak, naive;       /* this build's plan at (pf, batch), and the naive layout */
+    size_t stored, stored_now;
+    al_status pst;            /* AL_OK when the stored plan equals this build's */
+    const char *unc;          /* the stored uncompiled peak, or NULL */
+} info_facts;
+
+/* The memory plan: this build's planner at (freeze, batch), the naive
+ * layout for comparison, and the plan a compiled file carries. */
+static void info_plan(const al_model *m, int freeze, int batch, info_facts *f) {
+    f->pst = al_compile_check_plan(m, &f->stored, &f->stored_now);
+    const char *sb_meta = al_model_meta(m, "autlearn.plan.batch");
+    long sbv = 0;
+    f->batch = batch > 0 ? batch : sb_meta && cli_parse_long(sb_meta, 1, 1 << 20, &sbv) ? (int)sbv : 32;
+    f->pf = freeze >= 0 ? freeze : f->ft;
+    al_memplan *mp = malloc(sizeof *mp);
+    if (mp && al_memplan_build_at(m, f->batch, 0, f->pf, mp) == AL_OK) f->peak = mp->total, al_memplan_free(mp);
+    if (mp && al_memplan_build_at(m, f->batch, 1, f->pf, mp) == AL_OK) f->naive = mp->total, al_memplan_free(mp);
+    free(mp);
+    f->unc = al_model_meta(m, "autlearn.plan.uncompiled_bytes");
+}
+
+static void info_json(const al_model *m, const info_facts *f) {
+    cli_json j;
+    cli_json_init(&j, stdout);
+    cli_json_begin_object(&j, NULL);
+    cli_json_str(&j, "command", "info");
+    cli_json_str(&j, "file", f->file);
+    cli_json_int(&j, "file_bytes", f->bytes);
+    cli_json_str(&j, "spec", al_model_spec(m));
+    cli_json_bool(&j, "input_tokens", m->input_tokens);
+    json_shape(&j, "input", &f->is);
+    json_shape(&j, "output", &f->os);
+    cli_json_int(&j, "first_trainable", f->ft);
+    cli_json_begin_array(&j, "nodes");
+    for (int i = 0; i < m->nnodes; i++) {
+        const al_node *nd = &m->nodes[i];
+        size_t p, s;
+        node_counts(nd, &p, &s);
+        al_tensor o = shape_of(&nd->out);
+        cli_json_begin_object(&j, NULL);
+        cli_json_int(&j, "index", i);
+        cli_json_str(&j, "type", al_model_node_type(m, i));
+        json_shape(&j, "output", &o);
+        cli_json_int(&j, "params", (long long)p);
+        cli_json_int(&j, "state", (long long)s);
+        cli_json_int(&j, "macs", (long long)node_macs(nd));
+        cli_json_bool(&j, "trainable", nd->trainable);
+        cli_json_end_object(&j);
+    }
+    cli_json_end_array(&j);
+    cli_json_int(&j, "params", (long long)f->params);
+    cli_json_int(&j, "state", (long long)f->state);
+    cli_json_int(&j, "macs", (long long)f->macs);
+    cli_json_begin_object(&j, "memory");
+    cli_json_int(&j, "batch", f->batch);
+    cli_json_int(&j, "freeze", f->pf);
+    cli_json_int(&j, "peak_bytes", (long long)f->peak);
+    cli_json_int(&j, "naive_bytes", (long long)f->naive);
+    cli_json_num(&j, "ratio", f->naive ? (double)f->peak / (double)f->naive : 0.0);
+    if (f->stored) {
+        cli_json_int(&j, "stored_peak_bytes", (long long)f->stored);
+        cli_json_bool(&j, "stored_matches", f->pst == AL_OK);
+        cli_json_str(&j, "stored_uncompiled_bytes", f->unc);
+    }
+    cli_json_end_object(&j);
+    cli_json_begin_object(&j, "metadata");
+    for (int i = 0; i < m->nmeta; i++) cli_json_str(&j, m->meta_key[i], m->meta_val[i]);
+    cli_json_end_object(&j);
+    cli_json_end_object(&j);
+    cli_json_end(&j);
+}
+
+static void info_text(const al_model *m, const info_facts *f) {
+    char ib[64], ob[64];
+    cli_shape_str(&f->is, ib, sizeof ib);
+    cli_shape_str(&f->os, ob, sizeof ob);
+    printf("file:    %s (%lld bytes)\n", f->file, f->bytes);
+    printf("spec:    %s\n", al_model_spec(m) ? al_model_spec(m) : "(none)");
+    printf("input:   %s%s\n", ib, m->input_tokens ? " token ids" : "");
+    printf("output:  %s\n", ob);
+    if (f->ft > 0)
+        printf("frozen:  nodes 0..%d (first trainable node %d)\n", f->ft - 1, f->ft);
+    else
+        printf("frozen:  none\n");
+    printf("\n%5s  %-10s %-14s %12s %14s  %s\n", "node", "type", "output", "params", "MACs", "trainable");
+    for (int i = 0; i < m->nnodes; i++) {
+        const al_node *nd = &m->nodes[i];
+        size_t p, s;
+        node_counts(nd, &p, &s);
+        al_tensor o = shape_of(&nd->out);
+        char sb2[64];
+        cli_shape_str(&o, sb2, sizeof sb2);
+        printf("%5d  %-10s %-14s %12zu %14llu  %s", i, al_model_node_type(m, i), sb2, p,
+               (unsigned long long)node_macs(nd), nd->trainable ? "yes" : "frozen");
+        if (s) printf("  (+%zu state)", s);
+        putchar('\n');
+    }
+    printf("\ntotal:   %zu parameters", f->params);
+    if (f->state) printf(" (+%zu state values)", f->state);
+    printf(", %llu MACs per sample\n", (unsigned long long)f->macs);
+    printf("memory:  peak training memory at batch %d, freeze %d: %zu bytes planned, %zu naive (%.3f)\n", f->batch,
+           f->pf, f->peak, f->naive, f->naive ? (double)f->peak / (double)f->naive : 0.0);
+    if (f->stored)
+        printf("plan:    stored peak %zu bytes (%s this build's %zu)%s%s%s\n", f->stored,
+               f->pst == AL_OK ? "equals" : "differs from", f->stored_now, f->unc ? ", uncompiled model " : "",
+               f->unc ? f->unc : "", f->unc ? " bytes" : "");
+    if (m->nmeta > 0) {
+        printf("\nmetadata:\n");
+        for (int i = 0; i < m->nmeta; i++) {
+            fputs("  ", stdout);
+            print_clean(m->meta_key[i]);
+            fputs(" = ", stdout);
+            print_clean(m->meta_val[i]);
+            putchar('\n');
+        }
+    }
+}
+
 int cmd_info(int argc, char **argv) {
     const char *cmd = "info";
     const char *file = NULL;
-    int json = 0, freeze = -1, batch = 0;
-
     cli_job job;
     cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_FREEZE | CLI_JOB_BATCH, 0, 0);
     cli_args a;
@@ -112,144 +236,38 @@ int cmd_info(int argc, char **argv) {
         return cli_finish(cmd, CLI_EXIT_OK);
     }
     if (a.error) return a.error;
-    json = job.json;
-    freeze = job.freeze;
-    batch = job.batch;
     if (!file) return cli_usage_error(cmd, "a model FILE is required");
 
     al_trainer_pos pos;
-    if (al_checkpoint_info(file, &pos) == AL_OK) return checkpoint_info(cmd, file, &pos, json);
+    if (al_checkpoint_info(file, &pos) == AL_OK) return checkpoint_info(cmd, file, &pos, job.json);
     al_model *m = NULL;
     al_status st = al_model_load(file, &m);
     if (st != AL_OK) return cli_fail_lib(cmd, st);
+    int rc = cli_job_freeze_check(cmd, &job, m);
+    if (rc) {
+        al_model_free(m);
+        return rc;
+    }
+    info_facts f;
+    memset(&f, 0, sizeof f);
+    f.file = file;
     struct stat sb;
-    long long bytes = stat(file, &sb) == 0 ? (long long)sb.st_size : -1;
-
-    al_tensor is = al_model_input_shape(m), os = al_model_output_shape(m);
-    size_t tot_params = 0, tot_state = 0;
+    f.bytes = stat(file, &sb) == 0 ? (long long)sb.st_size : -1;
+    f.is = al_model_input_shape(m);
+    f.os = al_model_output_shape(m);
     for (int i = 0; i < m->nnodes; i++) {
         size_t p, s;
         node_counts(&m->nodes[i], &p, &s);
-        tot_params += p;
-        tot_state += s;
+        f.params += p;
+        f.state += s;
     }
-    uint64_t macs = al_model_macs(m);
-    int ft = al_model_freeze_point(m);
-
-    /* the memory plan: this build's planner at (freeze, batch), the naive
-     * layout for comparison, and the plan a compiled file carries */
-    if (freeze > m->nnodes) {
-        int nn = m->nnodes;
-        al_model_free(m);
-        return cli_fail(cmd, "--freeze %d is beyond the model's %d nodes", freeze, nn);
-    }
-    size_t stored = 0, stored_now = 0;
-    al_status pst = al_compile_check_plan(m, &stored, &stored_now);
-    const char *sb_meta = al_model_meta(m, "autlearn.plan.batch");
-    long sbv = 0;
-    if (batch <= 0) batch = sb_meta && cli_parse_long(sb_meta, 1, 1 << 20, &sbv) ? (int)sbv : 32;
-    int pf = freeze >= 0 ? freeze : ft;
-    al_memplan *mp = malloc(sizeof *mp);
-    size_t peak = 0, naive = 0;
-    if (mp && al_memplan_build_at(m, batch, 0, pf, mp) == AL_OK) peak = mp->total, al_memplan_free(mp);
-    if (mp && al_memplan_build_at(m, batch, 1, pf, mp) == AL_OK) naive = mp->total, al_memplan_free(mp);
-    free(mp);
-    const char *unc = al_model_meta(m, "autlearn.plan.uncompiled_bytes");
-
-    if (json) {
-        cli_json j;
-        cli_json_init(&j, stdout);
-        cli_json_begin_object(&j, NULL);
-        cli_json_str(&j, "command", "info");
-        cli_json_str(&j, "file", file);
-        cli_json_int(&j, "file_bytes", bytes);
-        cli_json_str(&j, "spec", al_model_spec(m));
-        cli_json_bool(&j, "input_tokens", m->input_tokens);
-        json_shape(&j, "input", &is);
-        json_shape(&j, "output", &os);
-        cli_json_int(&j, "first_trainable", ft);
-        cli_json_begin_array(&j, "nodes");
-        for (int i = 0; i < m->nnodes; i++) {
-            const al_node *nd = &m->nodes[i];
-            size_t p, s;
-            node_counts(nd, &p, &s);
-            al_tensor o = shape_of(&nd->out);
-            cli_json_begin_object(&j, NULL);
-            cli_json_int(&j, "index", i);
-            cli_json_str(&j, "type", al_model_node_type(m, i));
-            json_shape(&j, "output", &o);
-            cli_json_int(&j, "params", (long long)p);
-            cli_json_int(&j, "state", (long long)s);
-            cli_json_int(&j, "macs", (long long)node_macs(nd));
-            cli_json_bool(&j, "trainable", nd->trainable);
-            cli_json_end_object(&j);
-        }
-        cli_json_end_array(&j);
-        cli_json_int(&j, "params", (long long)tot_params);
-        cli_json_int(&j, "state", (long long)tot_state);
-        cli_json_int(&j, "macs", (long long)macs);
-        cli_json_begin_object(&j, "memory");
-        cli_json_int(&j, "batch", batch);
-        cli_json_int(&j, "freeze", pf);
-        cli_json_int(&j, "peak_bytes", (long long)peak);
-        cli_json_int(&j, "naive_bytes", (long long)naive);
-        cli_json_num(&j, "ratio", naive ? (double)peak / (double)naive : 0.0);
-        if (stored) {
-            cli_json_int(&j, "stored_peak_bytes", (long long)stored);
-            cli_json_bool(&j, "stored_matches", pst == AL_OK);
-            cli_json_str(&j, "stored_uncompiled_bytes", unc);
-        }
-        cli_json_end_object(&j);
-        cli_json_begin_object(&j, "metadata");
-        for (int i = 0; i < m->nmeta; i++) cli_json_str(&j, m->meta_key[i], m->meta_val[i]);
-        cli_json_end_object(&j);
-        cli_json_end_object(&j);
-        cli_json_end(&j);
-    } else {
-        char ib[64], ob[64];
-        cli_shape_str(&is, ib, sizeof ib);
-        cli_shape_str(&os, ob, sizeof ob);
-        printf("file:    %s (%lld bytes)\n", file, bytes);
-        printf("spec:    %s\n", al_model_spec(m) ? al_model_spec(m) : "(none)");
-        printf("input:   %s%s\n", ib, m->input_tokens ? " token ids" : "");
-        printf("output:  %s\n", ob);
-        if (ft > 0)
-            printf("frozen:  nodes 0..%d (first trainable node %d)\n", ft - 1, ft);
-        else
-            printf("frozen:  none\n");
-        printf("\n%5s  %-10s %-14s %12s %14s  %s\n", "node", "type", "output", "params", "MACs", "trainable");
-        for (int i = 0; i < m->nnodes; i++) {
-            const al_node *nd = &m->nodes[i];
-            size_t p, s;
-            node_counts(nd, &p, &s);
-            al_tensor o = shape_of(&nd->out);
-            char sb2[64];
-            cli_shape_str(&o, sb2, sizeof sb2);
-            printf("%5d  %-10s %-14s %12zu %14llu  %s", i, al_model_node_type(m, i), sb2, p,
-                   (unsigned long long)node_macs(nd), nd->trainable ? "yes" : "frozen");
-            if (s) printf("  (+%zu state)", s);
-            putchar('\n');
-        }
-        printf("\ntotal:   %zu parameters", tot_params);
-        if (tot_state) printf(" (+%zu state values)", tot_state);
-        printf(", %llu MACs per sample\n", (unsigned long long)macs);
-        printf("memory:  peak training memory at batch %d, freeze %d: %zu bytes planned, %zu naive (%.3f)\n", batch,
-               pf, peak, naive, naive ? (double)peak / (double)naive : 0.0);
-        if (stored)
-            printf("plan:    stored peak %zu bytes (%s this build's %zu)%s%s%s\n", stored,
-                   pst == AL_OK ? "equals" : "differs from", stored_now, unc ? ", uncompiled model " : "",
-                   unc ? unc : "", unc ? " bytes" : "");
-        if (m->nmeta > 0) {
-            printf("\nmetadata:\n");
-            for (int i = 0; i < m->nmeta; i++) {
-                fputs("  ", stdout);
-                print_clean(m->meta_key[i]);
-                fputs(" = ", stdout);
-                print_clean(m->meta_val[i]);
-                putchar('\n');
-            }
-        }
-    }
+    f.macs = al_model_macs(m);
+    f.ft = al_model_freeze_point(m);
+    info_plan(m, job.freeze, job.batch, &f);
+    if (job.json)
+        info_json(m, &f);
+    else
+        info_text(m, &f);
     al_model_free(m);
     return cli_finish(cmd, CLI_EXIT_OK);
 }

@@ -248,7 +248,6 @@ static void text_run_free(text_run *t) {
 /* The model, the user's text and the job's configuration. */
 static al_status text_setup(const text_opts *o, text_run *t) {
     al_status st;
-    if ((st = al_model_load(o->model, &t->m)) != AL_OK) return st;
     t->m->plan_naive = o->j.naive_plan;
     al_model_release_plan(t->m); /* planned anew, with or without liveness */
     const char *vocab = al_model_meta(t->m, "autlearn.vocab");
@@ -332,7 +331,12 @@ static int personalize_text(int argc, char **argv) {
     memset(&t, 0, sizeof t);
     t.resumed_at = -1;
     if (cli_pool(cmd, o.j.threads, &t.pool)) return CLI_EXIT_RUNTIME;
-    al_status st = text_setup(&o, &t);
+    al_status st = al_model_load(o.model, &t.m);
+    if (!st && (rc = cli_job_freeze_check(cmd, &o.j, t.m)) != 0) {
+        text_run_free(&t);
+        return rc;
+    }
+    if (!st) st = text_setup(&o, &t);
     /* the memory plan first: a budget that cannot be met fails here, before
      * the predict pass, training or any output */
     if (!st) st = al_lm_plan_memory(t.m, t.pool, t.train.n, t.cache, &t.pc, &t.plan);
@@ -439,7 +443,6 @@ static al_status image_user(const image_opts *o, image_run *t) {
 
 static al_status image_setup(const image_opts *o, image_run *t) {
     al_status st;
-    if ((st = al_model_load(o->model, &t->m)) != AL_OK) return st;
     t->m->plan_naive = o->j.naive_plan;
     al_model_release_plan(t->m); /* planned anew, with or without liveness */
     if ((st = image_user(o, t)) != AL_OK) return st;
@@ -534,7 +537,12 @@ static int personalize_image(int argc, char **argv) {
     memset(&t, 0, sizeof t);
     t.resumed_at = -1;
     if (cli_pool(cmd, o.j.threads, &t.pool)) return CLI_EXIT_RUNTIME;
-    al_status st = image_setup(&o, &t);
+    al_status st = al_model_load(o.model, &t.m);
+    if (!st && (rc = cli_job_freeze_check(cmd, &o.j, t.m)) != 0) {
+        image_run_free(&t);
+        return rc;
+    }
+    if (!st) st = image_setup(&o, &t);
     if (!st) st = resume_note(cmd, o.j.resume, o.j.ckpt, &t.resumed_at);
     /* the memory plan first: a budget that cannot be met fails here, before
      * anything is trained or written; the evaluations use the batch it keeps */

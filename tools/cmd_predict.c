@@ -87,36 +87,134 @@ static void top_k(const double *v, int c, int k, int *out) {
     }
 }
 
-int cmd_predict(int argc, char **argv) {
-    static const char *const splits[] = {"train", "test", NULL};
-    const char *cmd = "predict";
-    const char *model = NULL, *data = NULL, *input = NULL, *raw = NULL;
-    int split = 1, limit = 0, top = 1, batch = 256, threads = 0, json = 0;
+/* The --data split, checked against the model's input. 0 or an exit code. */
+static int open_data(const char *cmd, const char *data, int split, const al_tensor *is, al_dataset **d) {
+    al_status st = al_idx_load_dir(data, split, d);
+    if (st) return cli_fail_lib(cmd, st);
+    al_tensor ds = al_dataset_x_shape(*d);
+    if (al_tensor_numel(&ds) == al_tensor_numel(is)) return 0;
+    char a1[64], a2[64];
+    cli_shape_str(&ds, a1, sizeof a1);
+    cli_shape_str(is, a2, sizeof a2);
+    return cli_fail(cmd, "%s: samples have shape [%s] but the model's input is [%s]", data, a1, a2);
+}
 
+/* Opens the --input file of float32 samples and counts them (*total:
+ * LONG_MAX when it is not a regular file: read to its end). 0 or an exit code. */
+static int open_input(const char *cmd, const char *input, size_t xn, FILE **f, long *total) {
+    *f = fopen(input, "rb");
+    if (!*f) return cli_fail(cmd, "%s: cannot open: %s", input, strerror(errno));
+    struct stat sb;
+    size_t bytes = xn * sizeof(float);
+    *total = LONG_MAX;
+    if (fstat(fileno(*f), &sb) == 0 && S_ISREG(sb.st_mode)) {
+        if (sb.st_size == 0 || (unsigned long long)sb.st_size % bytes != 0)
+            return cli_fail(cmd, "%s: size %lld is not a positive multiple of one sample (%zu floats = %zu bytes)",
+                            input, (long long)sb.st_size, xn, bytes);
+        *total = (long)((unsigned long long)sb.st_size / bytes);
+    } else if (S_ISDIR(sb.st_mode)) {
+        return cli_fail(cmd, "%s: is a directory", input);
+    }
+    return 0;
+}
+
+/* n outputs to --raw as little-endian float32. 0 or an exit code. */
+static int write_raw(const char *cmd, const char *raw, FILE *rawf, const float *y, size_t n) {
+    for (size_t q = 0; q < n; q++) {
+        unsigned char b[4];
+        uint32_t u;
+        memcpy(&u, &y[q], 4);
+        b[0] = (unsigned char)u, b[1] = (unsigned char)(u >> 8), b[2] = (unsigned char)(u >> 16), b[3] = (unsigned char)(u >> 24);
+        if (fwrite(b, 1, 4, rawf) != 4) return cli_fail(cmd, "%s: write error: %s", raw, strerror(errno));
+    }
+    return 0;
+}
+
+/* prob = softmax(z) over `classes` (in double), best = its top `top`. */
+static void softmax_top(const float *z, int classes, int top, double *prob, int *best) {
+    double mx = -INFINITY, sum = 0.0;
+    for (int c = 0; c < classes; c++)
+        if (z[c] > mx) mx = z[c];
+    for (int c = 0; c < classes; c++) sum += prob[c] = exp((double)z[c] - mx);
+    for (int c = 0; c < classes; c++) prob[c] /= sum;
+    top_k(prob, classes, top, best);
+}
+
+/* One sample's line, or its JSON object when j is not NULL. */
+static void print_sample(cli_json *j, long index, int label, const double *prob, const int *best, int top) {
+    if (!j) {
+        if (label >= 0)
+            printf("%ld %d %d", index, best[0], label);
+        else
+            printf("%ld %d -", index, best[0]);
+        for (int q = 0; q < top; q++) printf(" %d:%.6f", best[q], prob[best[q]]);
+        putchar('\n');
+        return;
+    }
+    cli_json_begin_object(j, NULL);
+    cli_json_int(j, "index", index);
+    cli_json_int(j, "predicted", best[0]);
+    if (label >= 0)
+        cli_json_int(j, "label", label);
+    else
+        cli_json_null(j, "label");
+    cli_json_begin_array(j, "top");
+    for (int q = 0; q < top; q++) {
+        cli_json_begin_object(j, NULL);
+        cli_json_int(j, "class", best[q]);
+        cli_json_num_digits(j, "prob", prob[best[q]], 6);
+        cli_json_end_object(j);
+    }
+    cli_json_end_array(j);
+    cli_json_end_object(j);
+}
+
+static const char *const splits[] = {"train", "test", NULL};
+
+typedef struct predict_opts {
+    const char *model, *data, *input, *raw;
+    int split, limit, top, batch, threads, json;
+} predict_opts;
+
+static int predict_parse(int argc, char **argv, predict_opts *o) {
+    const char *cmd = "predict";
+    memset(o, 0, sizeof *o);
+    o->split = 1;
+    o->top = 1;
     cli_job job;
     cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_THREADS | CLI_JOB_BATCH, 256, 0);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
         if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
-        } else if (cli_str(&a, "model", &model) || cli_str(&a, "data", &data) || cli_str(&a, "input", &input) ||
-                   cli_str(&a, "raw", &raw)) {
-        } else if (cli_choice(&a, "split", splits, &split)) {
-        } else if (cli_int(&a, "limit", 1, INT_MAX, &limit) || cli_int(&a, "top", 1, 1 << 24, &top)) {
+        } else if (cli_str(&a, "model", &o->model) || cli_str(&a, "data", &o->data) || cli_str(&a, "input", &o->input) ||
+                   cli_str(&a, "raw", &o->raw)) {
+        } else if (cli_choice(&a, "split", splits, &o->split)) {
+        } else if (cli_int(&a, "limit", 1, INT_MAX, &o->limit) || cli_int(&a, "top", 1, 1 << 24, &o->top)) {
         } else
             cli_unknown(&a);
     }
     if (a.help) {
         usage(stdout);
-        return cli_finish(cmd, CLI_EXIT_OK);
+        return -1;
     }
     if (a.error) return a.error;
-    json = job.json;
-    batch = job.batch;
-    threads = job.threads;
-    if (!model) return cli_usage_error(cmd, "--model FILE is required");
-    if (!data && !input) return cli_usage_error(cmd, "--data DIR or --input FILE.f32 is required");
-    if (data && input) return cli_usage_error(cmd, "give either --data or --input, not both");
+    o->json = job.json;
+    o->batch = job.batch;
+    o->threads = job.threads;
+    if (!o->model) return cli_usage_error(cmd, "--model FILE is required");
+    if (!o->data && !o->input) return cli_usage_error(cmd, "--data DIR or --input FILE.f32 is required");
+    if (o->data && o->input) return cli_usage_error(cmd, "give either --data or --input, not both");
+    return 0;
+}
+
+int cmd_predict(int argc, char **argv) {
+    const char *cmd = "predict";
+    predict_opts o;
+    int prc = predict_parse(argc, argv, &o);
+    if (prc) return prc < 0 ? cli_finish(cmd, CLI_EXIT_OK) : prc;
+    const char *model = o.model, *data = o.data, *input = o.input, *raw = o.raw;
+    int split = o.split, limit = o.limit, top = o.top, batch = o.batch, threads = o.threads, json = o.json;
 
     int rc = CLI_EXIT_RUNTIME;
     al_model *m = NULL;
@@ -147,38 +245,14 @@ int cmd_predict(int argc, char **argv) {
     long total;
     int y_len = 0;
     if (data) {
-        if ((st = al_idx_load_dir(data, split, &d)) != AL_OK) goto lib_fail;
-        al_tensor ds = al_dataset_x_shape(d);
-        if (al_tensor_numel(&ds) != xn) {
-            char a1[64], a2[64];
-            cli_shape_str(&ds, a1, sizeof a1);
-            cli_shape_str(&is, a2, sizeof a2);
-            rc = cli_fail(cmd, "%s: samples have shape [%s] but the model's input is [%s]", data, a1, a2);
-            goto done;
-        }
+        if ((rc = open_data(cmd, data, split, &is, &d)) != 0) goto done;
+        rc = CLI_EXIT_RUNTIME;
         y_len = al_dataset_y_len(d);
         src.d = d;
         total = al_dataset_size(d);
     } else {
-        f = fopen(input, "rb");
-        if (!f) {
-            rc = cli_fail(cmd, "%s: cannot open: %s", input, strerror(errno));
-            goto done;
-        }
-        struct stat sb;
-        size_t bytes = xn * sizeof(float);
-        total = LONG_MAX;
-        if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode)) {
-            if (sb.st_size == 0 || (unsigned long long)sb.st_size % bytes != 0) {
-                rc = cli_fail(cmd, "%s: size %lld is not a positive multiple of one sample (%zu floats = %zu bytes)",
-                              input, (long long)sb.st_size, xn, bytes);
-                goto done;
-            }
-            total = (long)((unsigned long long)sb.st_size / bytes);
-        } else if (S_ISDIR(sb.st_mode)) {
-            rc = cli_fail(cmd, "%s: is a directory", input);
-            goto done;
-        }
+        if ((rc = open_input(cmd, input, xn, &f, &total)) != 0) goto done;
+        rc = CLI_EXIT_RUNTIME;
         src.f = f;
         src.path = input;
         xbuf = malloc(sizeof(float) * xn * (size_t)batch);
@@ -214,57 +288,19 @@ int cmd_predict(int argc, char **argv) {
         }
         if (got == 0) break;
         if ((st = al_model_predict(m, pool, x, got, ybuf)) != AL_OK) goto lib_fail;
-        for (size_t q = 0; rawf && q < (size_t)got * yn; q++) {
-            unsigned char b[4];
-            uint32_t u;
-            memcpy(&u, &ybuf[q], 4);
-            b[0] = (unsigned char)u, b[1] = (unsigned char)(u >> 8), b[2] = (unsigned char)(u >> 16), b[3] = (unsigned char)(u >> 24);
-            if (fwrite(b, 1, 4, rawf) != 4) {
-                rc = cli_fail(cmd, "%s: write error: %s", raw, strerror(errno));
-                goto done;
-            }
-        }
+        if (rawf && (rc = write_raw(cmd, raw, rawf, ybuf, (size_t)got * yn)) != 0) goto done;
+        rc = CLI_EXIT_RUNTIME;
         for (int i = 0; i < got; i++) {
             long index = done_n + i;
             /* the last row: the only one for a classifier */
-            const float *z = ybuf + (size_t)i * yn + (size_t)(rows - 1) * (size_t)classes;
-            double mx = -INFINITY, sum = 0.0;
-            for (int c = 0; c < classes; c++)
-                if (z[c] > mx) mx = z[c];
-            for (int c = 0; c < classes; c++) sum += prob[c] = exp((double)z[c] - mx);
-            for (int c = 0; c < classes; c++) prob[c] /= sum;
-            top_k(prob, classes, top, best);
+            softmax_top(ybuf + (size_t)i * yn + (size_t)(rows - 1) * (size_t)classes, classes, top, prob, best);
             int label = -1;
             if (d && y_len > 0) label = al_dataset_y(d, (int)index)[y_len - 1];
             if (label >= 0) {
                 labelled++;
                 correct += label == best[0];
             }
-            if (json) {
-                cli_json_begin_object(&j, NULL);
-                cli_json_int(&j, "index", index);
-                cli_json_int(&j, "predicted", best[0]);
-                if (label >= 0)
-                    cli_json_int(&j, "label", label);
-                else
-                    cli_json_null(&j, "label");
-                cli_json_begin_array(&j, "top");
-                for (int q = 0; q < top; q++) {
-                    cli_json_begin_object(&j, NULL);
-                    cli_json_int(&j, "class", best[q]);
-                    cli_json_num_digits(&j, "prob", prob[best[q]], 6);
-                    cli_json_end_object(&j);
-                }
-                cli_json_end_array(&j);
-                cli_json_end_object(&j);
-            } else {
-                if (label >= 0)
-                    printf("%ld %d %d", index, best[0], label);
-                else
-                    printf("%ld %d -", index, best[0]);
-                for (int q = 0; q < top; q++) printf(" %d:%.6f", best[q], prob[best[q]]);
-                putchar('\n');
-            }
+            print_sample(json ? &j : NULL, index, label, prob, best, top);
         }
         done_n += got;
     }

@@ -54,11 +54,9 @@ int cmd_quantize(int argc, char **argv) {
     al_status st;
     int rc = CLI_EXIT_RUNTIME, count = 0;
     if ((st = al_model_load(in, &m)) != AL_OK) goto lib_fail;
+    if ((rc = cli_job_freeze_check(cmd, &job, m)) != 0) goto done;
+    rc = CLI_EXIT_RUNTIME;
     freeze = al_model_resolve_freeze(m, freeze);
-    if (freeze > al_model_num_nodes(m)) {
-        rc = cli_usage_error(cmd, "--freeze %d is beyond the model's %d nodes", freeze, al_model_num_nodes(m));
-        goto done;
-    }
     if ((st = al_model_freeze(m, freeze)) != AL_OK) goto lib_fail;
     if ((st = al_quantize_frozen(m, &count)) != AL_OK) goto lib_fail;
     if (count == 0) {
