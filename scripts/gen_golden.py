@@ -84,6 +84,13 @@ CASES = [
     ("lstm", "input 5x4; lstm 3", 2, {}),
     ("lstm_lm", "tokens 5; embedding 4 vocab=11; lstm 6; dense 11", 3, {}),
     ("add", "input 6; dense 6; tanh; add 0; dense 3", 3, {}),
+    # x spread over all three pieces of the hard activations (|x| > 3 too)
+    ("hardswish", "input 3x4x4; hardswish", 2, {"xscale": 3.0}),
+    ("hardsigmoid", "input 3x4x4; hardsigmoid", 2, {"xscale": 3.0}),
+    # MobileNetV3's squeeze-excite block: the gate scales node 1 per channel
+    ("squeeze_excite", "input 3x5x5; conv 6 k=3 p=1; hardswish; gap; dense 3; relu; dense 6; hardsigmoid; mul 1; "
+     "conv 4 k=1; flatten; dense 3", 2, {}),
+    ("mul_elementwise", "input 6; dense 6; tanh; dense 6; mul 0; dense 3", 3, {}),
     ("refcnn_small", "input 1x8x8; conv 4 k=3 p=1; relu; maxpool k=2; flatten; dense 5", 3, {}),
     ("cnn_two_blocks", "input 1x12x12; conv 4 k=3 p=1; relu; maxpool k=2; conv 6 k=3 p=1; relu; "
      "maxpool k=2; flatten; dense 10", 2, {}),
@@ -100,7 +107,7 @@ CE_CASES = [
 
 # ---- spec parsing (mirrors src/model/spec.c) ---------------------------------
 POSITIONAL = {"dense": "units", "conv": "units", "lstm": "units", "embedding": "units",
-              "dropout": "rate", "add": "src", "maxpool": "k", "avgpool": "k", "dwconv": "k"}
+              "dropout": "rate", "add": "src", "mul": "src", "maxpool": "k", "avgpool": "k", "dwconv": "k"}
 
 
 def parse_spec(spec):
@@ -171,8 +178,9 @@ class Node(nn.Module):
             out = list(in_shape)
             self.params = {"weight": self.mod.weight, "bias": self.mod.bias,
                            "running_mean": self.mod.running_mean, "running_var": self.mod.running_var}
-        elif t in ("relu", "relu6", "tanh", "sigmoid"):
-            self.mod = {"relu": nn.ReLU(), "relu6": nn.ReLU6(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid()}[t]
+        elif t in ("relu", "relu6", "tanh", "sigmoid", "hardswish", "hardsigmoid"):
+            self.mod = {"relu": nn.ReLU(), "relu6": nn.ReLU6(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(),
+                        "hardswish": nn.Hardswish(), "hardsigmoid": nn.Hardsigmoid()}[t]
             out = list(in_shape)
         elif t == "flatten":
             self.mod = nn.Flatten(1)
@@ -191,6 +199,8 @@ class Node(nn.Module):
                            "bias_ih": self.mod.bias_ih_l0, "bias_hh": self.mod.bias_hh_l0}
         elif t == "add":
             out = list(in_shape)
+        elif t == "mul":
+            out = None  # the earlier node's shape, set by model_case
         else:
             raise ValueError("no PyTorch twin for layer '%s'" % t)
         self.out_shape = out
@@ -200,6 +210,11 @@ class Node(nn.Module):
         if t == "add":
             s = self.c["src"]
             return x + (model_in if s < 0 else outs[s])
+        if t == "mul":
+            # the scale x covers the earlier tensor's leading axes: [N, C] -> [N, C, 1, 1]
+            s = self.c["src"]
+            x2 = model_in if s < 0 else outs[s]
+            return x2 * x.reshape(list(x.shape) + [1] * (x2.dim() - x.dim()))
         if t == "embedding":
             return self.mod(x.long())
         if t == "lstm":
@@ -254,6 +269,8 @@ def model_case(name, spec, batch, opt):
     cur = list(shape)
     for c in layers:
         nd = Node(c, cur)
+        if c["type"] == "mul":
+            nd.out_shape = list(shape) if c["src"] < 0 else list(nodes[c["src"]].out_shape)
         nodes.append(nd)
         cur = nd.out_shape
     freeze = opt.get("freeze", 0)

@@ -13,10 +13,19 @@ Writes into OUTDIR:
   gap.onnx  gap.in.f32  gap.out.f32   Conv -> GlobalAveragePool -> view(n, -1) -> Linear
   lm.onnx   lm.in.f32   lm.out.f32    the reference LM's shape (embedding ->
                                       LSTM -> Linear, batch_first), smaller
+  se.onnx   se.in.f32   se.out.f32    MobileNetV3's pieces: Hardswish, a squeeze-excite
+                                      block (AdaptiveAvgPool -> 1x1 Conv -> ReLU -> 1x1 Conv
+                                      -> Hardsigmoid -> Mul), a residual add, a Hardswish
+                                      classifier; opset 13, where torch writes Hardswish
+                                      as x * HardSigmoid(x)
+  se14.onnx                           the same at opset 14 (HardSwish); its outputs are
+                                      se.out.f32
   bad_group.onnx   a Conv with group=2 that is not depthwise
   bad_bilstm.onnx  a bidirectional LSTM
   bad_softmax_mid.onnx  a Softmax in the middle of the graph
   bad_leaky.onnx   an operator we do not have (LeakyRelu)
+  bad_hsig.onnx    se14.onnx with a HardSigmoid of alpha 0.2 (not PyTorch's)
+  bad_mulconst.onnx  a Mul by a constant
 Run with Debian's /usr/bin/python3 (python3-torch, python3-onnx).
 """
 import os
@@ -82,6 +91,29 @@ class LM(nn.Module):
         return self.out(h)
 
 
+class SE(nn.Module):
+    """A MobileNetV3 block in small: expand, depthwise, squeeze-excite,
+    project, residual; then the classifier with Hardswish."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.Hardswish())
+        self.expand = nn.Sequential(nn.Conv2d(8, 16, 1), nn.Hardswish())
+        self.dw = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(16, 4, 1)
+        self.fc2 = nn.Conv2d(4, 16, 1)
+        self.project = nn.Conv2d(16, 8, 1)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(8, 12), nn.Hardswish(),
+                                  nn.Dropout(0.2), nn.Linear(12, 5))
+
+    def forward(self, x):
+        x = self.stem(x)
+        h = self.dw(self.expand(x))
+        s = nn.functional.hardsigmoid(self.fc2(torch.relu(self.fc1(self.pool(h)))))
+        return self.head(x + self.project(h * s))
+
+
 def randomize_bn(m, g):
     for mod in m.modules():
         if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -92,9 +124,9 @@ def randomize_bn(m, g):
             mod.bias.data.copy_(torch.randn(n, generator=g) * 0.2)
 
 
-def export(model, x, path, dynamic=True):
+def export(model, x, path, dynamic=True, opset=OPSET):
     model.eval()
-    torch.onnx.export(model, x, path, opset_version=OPSET, input_names=["x"], output_names=["y"],
+    torch.onnx.export(model, x, path, opset_version=opset, input_names=["x"], output_names=["y"],
                       dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}} if dynamic else None,
                       do_constant_folding=True)
 
@@ -156,6 +188,39 @@ def main():
         y = lm(t)
     save_f32(f"{out}/lm.in.f32", t.numpy().astype(np.float32))
     save_f32(f"{out}/lm.out.f32", y.numpy())
+
+    se = SE()
+    with torch.no_grad():
+        randomize_bn(se, g)
+        for mod in (se.fc1, se.fc2):  # gates spread over hardsigmoid's three pieces
+            mod.weight.mul_(4.0)
+            mod.bias.copy_(torch.randn(mod.bias.shape, generator=g) * 2.0)
+    se.eval()
+    x = torch.rand(3, 3, 10, 10, generator=g) * 4.0 - 2.0
+    export(se, x, f"{out}/se.onnx")
+    export(se, x, f"{out}/se14.onnx", opset=14)
+    with torch.no_grad():
+        y = se(x)
+    save_f32(f"{out}/se.in.f32", x.numpy())
+    save_f32(f"{out}/se.out.f32", y.numpy())
+    m = onnx.load(f"{out}/se14.onnx")
+    for nd in m.graph.node:
+        if nd.op_type == "HardSigmoid":
+            for a in nd.attribute:
+                if a.name == "alpha":
+                    a.f = 0.2
+            break
+    onnx.save(m, f"{out}/bad_hsig.onnx")
+
+    class MulConst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 6)
+
+        def forward(self, x):
+            return torch.relu(self.fc(x)) * 2.0
+
+    export(MulConst(), torch.rand(2, 6), f"{out}/bad_mulconst.onnx")
 
     bad = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2), nn.ReLU())
     export(bad, torch.rand(1, 4, 8, 8), f"{out}/bad_group.onnx")

@@ -1,6 +1,6 @@
-/* Element-wise activations: relu, relu6, tanh, sigmoid. Gradient checks,
- * values and input gradients at known points, and thread-count
- * independence. */
+/* Element-wise activations: relu, relu6, tanh, sigmoid, hardswish,
+ * hardsigmoid. Gradient checks, values and input gradients at known points
+ * (PyTorch's at the kinks), and thread-count independence. */
 #include "al_test.h"
 
 /* Runs a one-layer model "input 8; <act>" forward on x (8 values) and
@@ -30,11 +30,64 @@ static void test_gradchecks(void) {
         "input 6; dense 8; tanh; dense 3",          "input 2x3x4; tanh",
         "input 6; dense 8; sigmoid; dense 3",       "input 2x3x4; sigmoid",
         "input 5; dense 7; tanh; dense 7; sigmoid",
+        "input 6; dense 8; hardswish; dense 3",     "input 2x3x4; hardswish",
+        "input 6; dense 8; hardsigmoid; dense 3",   "input 2x3x4; hardsigmoid",
+        "input 2x5x5; conv 3 k=3 p=1; hardswish; gap; dense 3; hardsigmoid",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         int f = gradcheck_spec(specs[i], &o);
         if (f) fprintf(stderr, "gradcheck failed: %s\n", specs[i]);
         CHECK(f == 0);
+    }
+}
+
+/* A gradient check of a model whose first dense weights are scaled by 6, so
+ * that the pre-activations spread over every piece of a hard activation
+ * (x < -3, the middle, x > 3); the finite differences skip points within eps
+ * of a kink. */
+static void test_gradcheck_wide(void) {
+    const char *acts[] = {"hardswish", "hardsigmoid"};
+    for (size_t a = 0; a < 2; a++) {
+        char spec[96];
+        snprintf(spec, sizeof spec, "input 8; dense 24; %s; dense 3", acts[a]);
+        al_model *m;
+        REQUIRE_OK(al_model_from_spec(spec, 42, &m));
+        for (size_t k = 0; k < m->nodes[0].params[0].n; k++) m->nodes[0].params[0].w[k] *= 6.0f;
+        m->want_input_grad = 1;
+        REQUIRE_OK(al_model_plan(m, 3));
+        float x[3 * 8], r[3 * 3];
+        al_rng g;
+        al_rng_seed(&g, 3, 3);
+        for (int k = 0; k < 3 * 8; k++) x[k] = al_rng_normal(&g);
+        for (int k = 0; k < 3 * 3; k++) r[k] = al_rng_normal(&g);
+        gc_opts o = gc_defaults();
+        o.eps = 1e-3;
+        al_model_zero_grad(m);
+        (void)gc_loss(m, x, r, 3, o.seed);
+        REQUIRE_OK(al_model_backward(m, NULL, x, r, 3));
+        /* the pre-activations do land in every piece */
+        int lo = 0, mid = 0, hi = 0;
+        for (int k = 0; k < 3 * 24; k++) {
+            float v = m->act[0][k];
+            lo += v < -3.0f;
+            hi += v > 3.0f;
+            mid += v > -3.0f && v < 3.0f;
+        }
+        CHECK(lo > 5 && mid > 5 && hi > 5);
+        for (int i = 0; i < m->nnodes; i++)
+            for (int p = 0; p < m->nodes[i].nparams; p++) {
+                al_param *pr = &m->nodes[i].params[p];
+                float *gr = malloc(sizeof(float) * pr->n);
+                memcpy(gr, pr->g, sizeof(float) * pr->n);
+                int f = gc_compare(spec, pr->w, gr, pr->n, m, x, r, 3, &o);
+                if (f) fprintf(stderr, "gradcheck failed: %s node %d %s\n", spec, i, pr->name);
+                CHECK(f == 0);
+                free(gr);
+            }
+        float gx[3 * 8];
+        memcpy(gx, m->dinput, sizeof gx);
+        CHECK(gc_compare(spec, x, gx, 3 * 8, m, x, r, 3, &o) == 0);
+        al_model_free(m);
     }
 }
 
@@ -81,6 +134,30 @@ static void test_values(void) {
     CHECK_NEAR(y[2], 0.5, 0);
     CHECK_NEAR(y[4], 0.8807970779778823, 1e-7);
 
+    /* hardswish and hardsigmoid: PyTorch's values and gradients, kinks
+     * included (torch 1.13: hardswish'(-3) = -1/2, hardswish'(3) = 3/2;
+     * hardsigmoid' is 0 at both kinks) */
+    const float hx[8] = {-4.0f, -3.0f, -1.5f, 0.0f, 1.0f, 3.0f, 3.5f, -2.9999998f};
+    run_points("hardswish", hx, y, dx);
+    for (int i = 0; i < 8; i++) {
+        float rr = fminf(fmaxf(hx[i] + 3.0f, 0.0f), 6.0f);
+        CHECK_NEAR(y[i], hx[i] * rr / 6.0f, 0);
+    }
+    CHECK(y[0] == 0.0f && y[1] == 0.0f && y[3] == 0.0f && y[5] == 3.0f && y[6] == 3.5f);
+    CHECK_NEAR(y[2], -0.375f, 1e-7);
+    CHECK_NEAR(y[4], 2.0f / 3.0f, 1e-7);
+    const float hd[8] = {0.0f, -0.5f, 0.0f, 0.5f, 1.0f / 3.0f + 0.5f, 1.5f, 1.0f, -2.9999998f / 3.0f + 0.5f};
+    for (int i = 0; i < 8; i++) CHECK_NEAR(dx[i], (1.0f + (float)i) * hd[i], 1e-6 * (1.0 + i));
+    run_points("hardsigmoid", hx, y, dx);
+    const float sy[8] = {0.0f, 0.0f, 0.25f, 0.5f, 4.0f / 6.0f, 1.0f, 1.0f, 2.3841858e-07f / 6.0f};
+    for (int i = 0; i < 8; i++) CHECK_NEAR(y[i], sy[i], 1e-7);
+    for (int i = 0; i < 8; i++)
+        CHECK_NEAR(dx[i], hx[i] > -3.0f && hx[i] < 3.0f ? (1.0f + (float)i) * (1.0f / 6.0f) : 0.0f, 1e-6 * (1.0 + i));
+    run_points("hardswish", nanx, y, dx);
+    CHECK(isnan(y[0]) && isnan(y[7]) && y[6] == 7.0f && y[2] == -1.0f * 2.0f / 6.0f);
+    run_points("hardsigmoid", nanx, y, dx);
+    CHECK(isnan(y[0]) && isnan(y[7]) && y[6] == 1.0f && dx[0] == 0.0f);
+
     /* extremes: no overflow, no NaN, saturation */
     const float big[8] = {-200.0f, -90.0f, -20.0f, 20.0f, 90.0f, 200.0f, -1e30f, 1e30f};
     run_points("sigmoid", big, y, dx);
@@ -95,7 +172,7 @@ static void test_values(void) {
 
 /* Same outputs and gradients, bit for bit, with 1 and 3 threads. */
 static void test_threads(void) {
-    const char *acts[] = {"relu", "relu6", "tanh", "sigmoid"};
+    const char *acts[] = {"relu", "relu6", "tanh", "sigmoid", "hardswish", "hardsigmoid"};
     al_pool *pool;
     REQUIRE_OK(al_pool_new(3, &pool));
     int n = 4, k = 20000;
@@ -140,6 +217,7 @@ static void test_threads(void) {
 
 int main(void) {
     test_gradchecks();
+    test_gradcheck_wide();
     test_values();
     test_threads();
     TEST_END("test_activations");

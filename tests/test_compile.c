@@ -190,6 +190,10 @@ static void check_same_predictions(const char *spec, int freeze, int expect_remo
     al_model_free(m);
 }
 
+#define SE_CNN                                                                                                     \
+    "input 2x6x6; conv 4 k=3 p=1; batchnorm; relu; gap; dense 2; relu; dense 4; hardsigmoid; mul 2; flatten; "      \
+    "dense 3"
+
 #define BN_CNN                                                                                                     \
     "input 1x8x8; conv 4 k=3 p=1; batchnorm; relu; maxpool k=2; conv 8 k=3 p=1 bias=0; batchnorm; relu6; "       \
     "flatten; dense 16; batchnorm; relu; dropout 0.3; dense 3"
@@ -214,6 +218,23 @@ static void test_predictions(void) {
                            7, 2);
     check_same_predictions("input 2x6x6; conv 2 k=3 p=1; relu; add 0; flatten; dense 3", 4, 0);
     check_same_predictions("input 2x6x6; dropout 0.2; conv 2 k=3 p=1; add -1; relu; flatten; dense 3", 5, 1);
+    /* squeeze-excite: conv+bn+relu fold into one node that the mul reads */
+    check_same_predictions(SE_CNN, 11, 3);
+}
+
+/* The squeeze-excite mul's source after renumbering. */
+static void test_remap_mul(void) {
+    al_model *m = make(SE_CNN, 4);
+    al_model *c;
+    al_compile_report r;
+    REQUIRE_OK(al_compile(m, 11, NULL, &c, &r));
+    /* conv+bn+relu, gap, dense+relu, dense, hardsigmoid, mul 0, flatten, dense */
+    CHECK(c->nnodes == 8 && c->nodes[5].cfg.type == AL_L_MUL && c->nodes[5].cfg.src == 0);
+    CHECK(c->nodes[0].cfg.act == AL_ACT_RELU && c->nodes[2].cfg.act == AL_ACT_RELU);
+    CHECK(r.folded_bn == 1 && r.fused_act == 2 && r.map[2] == 0 && r.map[8] == 5);
+    al_compile_report_free(&r);
+    al_model_free(c);
+    al_model_free(m);
 }
 
 /* The residual case in detail: sources and freeze point after renumbering. */
@@ -459,6 +480,11 @@ static void test_errors(void) {
     m = make("input 2x6x6; conv 2 k=3 p=1; relu; conv 2 k=3 p=1; add 1; flatten; dense 3", 1);
     CHECK_STATUS(al_compile(m, 3, NULL, &c, NULL), AL_EINVAL);
     CHECK(strstr(al_last_error(), "across the freeze point") != NULL);
+    al_model *se = make("input 2x6x6; conv 4 k=3 p=1; relu; gap; dense 2; relu; dense 4; hardsigmoid; mul 1; "
+                        "flatten; dense 3", 1);
+    CHECK_STATUS(al_compile(se, 4, NULL, &c, NULL), AL_EINVAL);
+    CHECK(strstr(al_last_error(), "node 7 multiplies by node 1 across the freeze point 4") != NULL);
+    al_model_free(se);
     /* passes off: nothing removed, the same graph */
     al_compile_defaults(&o);
     o.fold_bn = o.fuse_act = o.drop_dropout = 0;
@@ -561,6 +587,7 @@ int main(void) {
     test_spec_act();
     test_predictions();
     test_remap();
+    test_remap_mul();
     test_training();
     test_plan_sound();
     test_plan_exact();

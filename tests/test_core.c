@@ -192,11 +192,24 @@ static void test_spec(void) {
     REQUIRE_OK(al_spec_parse(s, &in2, &tok2, L2, MAXL, &n2));
     CHECK(n2 == n && memcmp(L, L2, sizeof(al_layer_cfg) * (size_t)n) == 0);
     al_free(s);
+    /* the squeeze-excite layers: parse, format canonically, parse back the same */
+    REQUIRE_OK(al_spec_parse("input 3x8x8; conv 8 p=1; hardswish; gap; dense 2; relu; dense 8; hardsigmoid; mul from=1; "
+                             "mul -1 ; flatten; dense 4",
+                             &in, &tok, L, MAXL, &n));
+    CHECK(n == 11 && L[1].type == AL_L_HARDSWISH && L[6].type == AL_L_HARDSIGMOID);
+    CHECK(L[7].type == AL_L_MUL && L[7].src == 1 && L[8].type == AL_L_MUL && L[8].src == -1);
+    CHECK(L[1].src == 0 && L[6].bias == 0);
+    s = al_spec_format(&in, tok, L, n);
+    CHECK(strstr(s, "; hardswish; gap; dense 2; relu; dense 8; hardsigmoid; mul 1; mul -1; flatten") != NULL);
+    REQUIRE_OK(al_spec_parse(s, &in2, &tok2, L2, MAXL, &n2));
+    CHECK(n2 == n && memcmp(L, L2, sizeof(al_layer_cfg) * (size_t)n) == 0);
+    al_free(s);
     REQUIRE_OK(al_spec_parse("tokens 20\nembedding 64 vocab=100\nlstm 32; dense 100", &in, &tok, L, MAXL, &n));
     CHECK(tok && n == 3 && L[0].vocab == 100 && L[1].units == 32);
     const char *bad[] = {"", "dense 3", "input 0x3", "input 3; dense", "input 3; dense x", "input 3; foo 2",
                          "input 3; dense 3 k=", "input 3; dense 3 zz=1", "input 1x2x3x4; dense 2", "input 3; dropout 2",
-                         "input 3; add", "input 3;;", "input 3; dense 3 4"};
+                         "input 3; add", "input 3;;", "input 3; dense 3 4", "input 3; mul", "input 3; mul -2",
+                         "input 3; mul x", "input 3; hardswish 2", "input 3; hardsigmoid 1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         al_status st = al_spec_parse(bad[i], &in, &tok, L, MAXL, &n);
         if (st == AL_OK) fprintf(stderr, "spec '%s' was accepted\n", bad[i]);
@@ -206,6 +219,8 @@ static void test_spec(void) {
     al_model *m;
     CHECK_STATUS(al_model_from_spec("input 3; dense 4; add 5", 1, &m), AL_EINVAL);
     CHECK_STATUS(al_model_from_spec("input 3; dense 4; add -1", 1, &m), AL_ESHAPE);
+    CHECK_STATUS(al_model_from_spec("input 3; dense 4; mul 1", 1, &m), AL_EINVAL);
+    CHECK_STATUS(al_model_from_spec("input 3; dense 4; mul -1", 1, &m), AL_ESHAPE);
     CHECK_STATUS(al_model_from_spec("input 3; embedding 4 vocab=3", 1, &m), AL_EINVAL);
     CHECK_STATUS(al_model_from_spec(NULL, 1, &m), AL_EINVAL);
     REQUIRE_OK(al_model_from_spec("input 3; dense 4; dense 4; add 0", 1, &m));

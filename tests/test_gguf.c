@@ -314,6 +314,7 @@ static void test_roundtrip(void) {
         "input 1x5x5; conv 2 k=3 s=2 p=1 bias=0; batchnorm eps=0.001 momentum=0.3; flatten; dropout 0.25; dense 3",
         "tokens 5; embedding 4 vocab=11; lstm 6; dense 11",
         "input 4; dense 4; relu; add 0; dense 2",
+        "input 3x6x6; conv 8 k=3 p=1; hardswish; gap; dense 4; relu; dense 8; hardsigmoid; mul 1; flatten; dense 3",
     };
     int ran = 0, total = (int)(sizeof more / sizeof more[0]);
     for (int i = 0; i < total; i++)
@@ -658,7 +659,7 @@ static void test_hostile(void) {
 /* ---- model-level checks, through a GGUF copy with one change ------------------ */
 
 enum { RW_COPY, RW_DROP, RW_EXTRA, RW_TRANSPOSE, RW_I32, RW_ARCH, RW_VERSION, RW_FREEZE, RW_HUGE, RW_BADTYPE, RW_NOKEY,
-       RW_NAN };
+       RW_NAN, RW_MULSRC };
 
 static void copy_kv(gguf_writer *w, const gguf_reader *r, size_t i, const char *key, int mode) {
     gguf_type t = gguf_kv_type(r, i);
@@ -669,6 +670,7 @@ static void copy_kv(gguf_writer *w, const gguf_reader *r, size_t i, const char *
         snprintf(v, sizeof v, "%.*s", (int)s.n, s.p);
         if (mode == RW_ARCH && !strcmp(key, "general.architecture")) snprintf(v, sizeof v, "llama");
         if (mode == RW_BADTYPE && !strcmp(key, "autlearn.layer.1.type")) snprintf(v, sizeof v, "transformer");
+        if (mode == RW_MULSRC && !strcmp(key, "autlearn.layer.1.type")) snprintf(v, sizeof v, "mul");
         gguf_set_str(w, key, v);
     } else if (t == GGUF_T_U32) {
         uint32_t v;
@@ -680,6 +682,7 @@ static void copy_kv(gguf_writer *w, const gguf_reader *r, size_t i, const char *
         int32_t v;
         gguf_get_i32(r, key, &v);
         if (mode == RW_HUGE && !strcmp(key, "autlearn.layer.0.units")) v = 1 << 14;
+        if (mode == RW_MULSRC && !strcmp(key, "autlearn.layer.1.src")) v = 1; /* itself: not an earlier node */
         gguf_set_i32(w, key, v);
     } else if (t == GGUF_T_F32) {
         float v;
@@ -772,6 +775,8 @@ static void test_model_checks(void) {
     CHECK_STATUS(rewrite_and_load(b, n, RW_NOKEY), AL_EFORMAT);
     CHECK(strstr(al_last_error(), "autlearn.layer.1.units") != NULL);
     CHECK_STATUS(rewrite_and_load(b, n, RW_NAN), AL_EFORMAT);
+    CHECK_STATUS(rewrite_and_load(b, n, RW_MULSRC), AL_EFORMAT);
+    CHECK(strstr(al_last_error(), "layer 1 (mul) reads node 1, which is not an earlier node") != NULL);
     al_free(b);
 
     /* a meta key the layout owns cannot be saved */

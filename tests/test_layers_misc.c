@@ -1,5 +1,6 @@
-/* dropout, flatten, add (residual) and embedding: gradient checks, values,
- * modes, errors and thread-count independence. */
+/* dropout, flatten, add (residual), mul (squeeze-excite scale) and
+ * embedding: gradient checks, values, modes, errors, the memory plan's
+ * liveness of mul's second operand, and thread-count independence. */
 #include "al_test.h"
 
 static al_model *build(const char *spec, int maxbatch, int want_input_grad) {
@@ -156,6 +157,153 @@ static void test_add(void) {
     CHECK(gradchecks(specs, sizeof specs / sizeof specs[0], &o) == 0);
 }
 
+/* ---- mul ------------------------------------------------------------------------ */
+
+/* A squeeze-excite block: node 1 (relu, [4,5,5]) is scaled per channel by
+ * the gate computed from it (gap -> dense -> relu -> dense -> hardsigmoid). */
+#define SE_SPEC "input 3x5x5; conv 4 k=3 p=1; relu; gap; dense 2; relu; dense 4; hardsigmoid; mul 1; conv 3 k=1; flatten; dense 3"
+
+static void test_mul_values(void) {
+    /* mul -1 on the input: y = x * x, dx = 2 x dy (both operands are x) */
+    al_model *m = build("input 3; mul -1", 2, 1);
+    const float x[6] = {1, -2, 0.5f, 3, 0, -1}, dl[6] = {1, 2, 3, -1, -2, -3};
+    const float *y;
+    REQUIRE_OK(al_model_forward_from(m, NULL, 0, x, 2, 1, &y));
+    for (int i = 0; i < 6; i++) CHECK_NEAR(y[i], x[i] * x[i], 0);
+    REQUIRE_OK(al_model_backward(m, NULL, x, dl, 2));
+    for (int i = 0; i < 6; i++) CHECK_NEAR(m->dinput[i], 2 * x[i] * dl[i], 0);
+    CHECK(al_model_macs(m) == 3);
+    al_model_free(m);
+
+    /* a per-channel scale [C] of an earlier [C,H,W]: y = x2 * s[c]; the
+     * scale's gradient is sum over H,W of dy * x2, the earlier node's
+     * gradient dy * s[c] on top of what its successor sends */
+    m = build("input 2x2x3; gap; mul -1", 2, 1);
+    CHECK(m->nodes[1].out.ndim == 3 && m->nodes[1].out.d[0] == 2 && m->nodes[1].out.d[2] == 3);
+    CHECK(al_model_macs(m) == 12 + 12);
+    float xi[24], dy[24];
+    for (int i = 0; i < 24; i++) {
+        xi[i] = 0.25f * (float)(i % 7) - 0.5f;
+        dy[i] = 0.5f * (float)(i % 5) - 1.0f;
+    }
+    REQUIRE_OK(al_model_forward_from(m, NULL, 0, xi, 2, 1, &y));
+    for (int b = 0; b < 2; b++)
+        for (int c = 0; c < 2; c++) {
+            double mean = 0;
+            for (int k = 0; k < 6; k++) mean += xi[b * 12 + c * 6 + k];
+            mean /= 6;
+            CHECK_NEAR(m->act[0][b * 2 + c], mean, 1e-6);
+            for (int k = 0; k < 6; k++) CHECK_NEAR(y[b * 12 + c * 6 + k], xi[b * 12 + c * 6 + k] * m->act[0][b * 2 + c], 0);
+        }
+    REQUIRE_OK(al_model_backward(m, NULL, xi, dy, 2));
+    for (int b = 0; b < 2; b++)
+        for (int c = 0; c < 2; c++) {
+            double ds = 0;
+            for (int k = 0; k < 6; k++) ds += (double)dy[b * 12 + c * 6 + k] * xi[b * 12 + c * 6 + k];
+            CHECK_NEAR(m->dact[0][b * 2 + c], ds, 1e-6);
+            float s = m->act[0][b * 2 + c];
+            for (int k = 0; k < 6; k++) { /* through the gap (ds / 6) and through the mul (dy * s) */
+                int e = b * 12 + c * 6 + k;
+                CHECK_NEAR(m->dinput[e], (float)(ds / 6.0) + dy[e] * s, 1e-6);
+            }
+        }
+    al_model_free(m);
+
+    /* shapes: the scale must be the earlier output's leading dimensions
+     * (then ones), the operand an earlier node */
+    al_model *bad = NULL;
+    CHECK_STATUS(al_model_from_spec("input 3; dense 3; mul 5", 1, &bad), AL_EINVAL);
+    CHECK_STATUS(al_model_from_spec("input 3; dense 3; mul 1", 1, &bad), AL_EINVAL);
+    CHECK_STATUS(al_model_from_spec("input 3; dense 2; mul -1", 1, &bad), AL_ESHAPE);
+    CHECK(strstr(al_last_error(), "leading dimensions") != NULL);
+    CHECK_STATUS(al_model_from_spec("input 2x3x3; flatten; dense 3; mul -1", 1, &bad), AL_ESHAPE);
+    CHECK_STATUS(al_model_from_spec("input 2x3x3; conv 3 k=1; mul -1", 1, &bad), AL_ESHAPE); /* [3,3,3] vs [2,3,3] */
+    CHECK_STATUS(al_model_from_spec("input 2x3x3; maxpool k=3; mul -1", 1, &bad), AL_OK);     /* [2,1,1]: per channel */
+    al_model_free(bad);
+    bad = NULL;
+    CHECK(bad == NULL);
+    REQUIRE_OK(al_model_from_spec("input 2x3x3; conv 2 k=3 p=1; mul -1", 1, &bad)); /* element-wise */
+    al_model_free(bad);
+    REQUIRE_OK(al_model_from_spec("input 4x3x3; dwconv k=3; mul -1", 1, &bad)); /* [4,1,1] per channel */
+    CHECK(bad->nodes[1].out.d[0] == 4 && bad->nodes[1].out.d[1] == 3);
+    al_model_free(bad);
+
+    gc_opts o = gc_defaults();
+    /* the block as MobileNetV3 has it: ReLUs of small layers put points
+     * within 1e-2 of a kink, so this one takes smaller steps */
+    gc_opts fine = o;
+    fine.eps = 1e-3;
+    CHECK(gradcheck_spec(SE_SPEC, &fine) == 0);
+    const char *specs[] = {
+        "input 3x5x5; conv 4 k=3 p=1; tanh; gap; dense 2; tanh; dense 4; hardsigmoid; mul 1; conv 3 k=1; flatten; dense 3",
+        "input 3; mul -1",
+        "input 4; dense 4; tanh; dense 4; mul 0; dense 2",                      /* element-wise, node 0 feeds two places */
+        "input 2x3x4; gap; dense 2; sigmoid; mul -1; dense 3",                  /* the scale of the input */
+        "input 3x4x4; conv 4 k=1; gap; dense 4; hardsigmoid; mul 0; add 0; flatten; dense 2", /* mul and add on one node */
+        "input 4x3x3; dwconv k=3; mul -1; flatten; dense 2",                    /* a [C,1,1] scale */
+        "input 3x4; dense 5; relu; dense 1; mul 1; dense 2",                    /* a per-row [T,1] scale */
+    };
+    CHECK(gradchecks(specs, sizeof specs / sizeof specs[0], &o) == 0);
+}
+
+/* The memory plan keeps node src's output alive until mul's backward: mul's
+ * scale gradient reads it there. It matters when backward stops above src
+ * (nothing else reads act[src] that late): here the conv, relu and gap are
+ * frozen (backward's lowest node L is the first dense, 3) and the mul reads
+ * the relu (node 1). Were act[src] released after mul's forward, as an
+ * add's operand is, the planner would reuse its bytes for the activations
+ * and gradients of the tail before mul's backward reads them; the gradients
+ * of the planned model must equal those of the naive layout (every buffer
+ * alive throughout) bit for bit. */
+static void test_mul_liveness(void) {
+    /* a tail after the block: activations and gradients born after mul's
+     * forward that could take act[src]'s bytes */
+    const char *spec = SE_SPEC "; relu; dense 40; relu; dense 40; relu; dense 3";
+    const int B = 4, FREEZE = 3, mul = 7, src = 1;
+    al_model *m, *naive;
+    REQUIRE_OK(al_model_from_spec(spec, 5, &m));
+    REQUIRE_OK(al_model_from_spec(spec, 5, &naive));
+    REQUIRE_OK(al_model_freeze(m, FREEZE));
+    REQUIRE_OK(al_model_freeze(naive, FREEZE));
+    naive->plan_naive = 1;
+    const int n = m->nnodes;
+    CHECK(m->nodes[mul].cfg.type == AL_L_MUL && m->nodes[mul].cfg.src == src);
+    CHECK(al_memplan_lowest(m) == FREEZE);
+    al_memplan p;
+    REQUIRE_OK(al_memplan_build(m, B, 0, &p));
+    char why[256] = "";
+    CHECK(al_memplan_check(&p, why, sizeof why) == 0);
+    const al_membuf *a = al_memplan_find(&p, AL_MB_ACT, src);
+    CHECK(a != NULL && a->t1[a->nlive - 1] >= 2 * n - 1 - mul); /* alive until mul's backward step */
+    al_memplan_free(&p);
+
+    size_t xi = (size_t)B * al_shape_numel(&m->in), yo = (size_t)B * 3;
+    float *x = malloc(sizeof(float) * xi), *dl = malloc(sizeof(float) * yo);
+    al_rng r;
+    al_rng_seed(&r, 8, 8);
+    for (size_t i = 0; i < xi; i++) x[i] = al_rng_normal(&r);
+    for (size_t i = 0; i < yo; i++) dl[i] = al_rng_normal(&r);
+    al_model *ms[2] = {m, naive};
+    for (int t = 0; t < 2; t++) {
+        REQUIRE_OK(al_model_plan(ms[t], B));
+        REQUIRE_OK(al_model_forward_from(ms[t], NULL, 0, x, B, 1, NULL));
+        al_model_zero_grad(ms[t]);
+        REQUIRE_OK(al_model_backward(ms[t], NULL, x, dl, B));
+    }
+    CHECK(m->nweights == naive->nweights);
+    size_t ng = al_model_num_params(m);
+    CHECK(memcmp(m->gblock, naive->gblock, sizeof(float) * ng) == 0);
+    /* the gate's weights (node 3, dense) got a gradient through mul's scale */
+    double gsum = 0;
+    for (size_t i = 0; i < m->nodes[3].params[0].n; i++) gsum += fabs(m->nodes[3].params[0].g[i]);
+    CHECK(gsum > 0);
+    CHECK(al_model_plan_bytes(m, B) < al_model_plan_bytes(naive, B));
+    free(x);
+    free(dl);
+    al_model_free(m);
+    al_model_free(naive);
+}
+
 /* ---- embedding ------------------------------------------------------------------ */
 
 static void test_embedding(void) {
@@ -267,6 +415,8 @@ int main(void) {
     test_dropout();
     test_flatten();
     test_add();
+    test_mul_values();
+    test_mul_liveness();
     test_embedding();
     test_threads();
     TEST_END("test_layers_misc");

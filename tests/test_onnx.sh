@@ -4,12 +4,15 @@
 # Exports models with Debian's PyTorch (tests/onnx_export.py: a CNN with
 # batch norm, dropout, a residual add and a flatten + Gemm head; a GAP +
 # view() head; the reference LM's shape: embedding -> LSTM -> Linear,
-# batch_first), imports them with `autlearn import`, checks that our outputs
+# batch_first; a MobileNetV3 block with Hardswish and squeeze-excite at
+# opsets 13 and 14), imports them with `autlearn import`, checks that our outputs
 # (predict --raw) match PyTorch's within 1e-4, personalizes the imported CNN
 # with `autlearn train --init --freeze`, and checks that bad files (truncated,
 # corrupt, unsupported operators or attributes) fail with exit 1 and a message
 # naming the node, never a crash. A missing PyTorch or python3-onnx is a
-# failure, not a skip. Exits 1 if any check fails.
+# failure, not a skip. The fixtures of current PyTorch's exporters
+# (../shared/fixtures/onnx) must import and match too; only their absence
+# skips that part. Exits 1 if any check fails.
 set -u
 
 . "$(dirname "$0")/lib.sh"
@@ -56,27 +59,29 @@ print(f"max |ours - torch| = {d:.3g} over {a.size} values (max |torch| {float(np
 sys.exit(0 if d <= 1e-4 and float(np.max(np.abs(b))) > 0 else 1)
 PYEOF
 }
-for m in cnn gap lm; do
+for m in cnn gap lm se se14; do
+    io=${m%14} # se14 (opset 14) reads se's input and output
     expect_ok "import $m" import "$TMP/$m.onnx" -o "$TMP/$m.gguf"
     [ -s "$TMP/$m.gguf" ] || { bad "import $m: no model file"; continue; }
-    expect_ok "predict $m" predict --model "$TMP/$m.gguf" --input "$TMP/$m.in.f32" --raw "$TMP/$m.ours.f32"
-    if msg=$(compare "$TMP/$m.ours.f32" "$TMP/$m.out.f32" 2>&1); then ok; echo "$m: $msg"; else bad "$m outputs: $msg"; fi
+    expect_ok "predict $m" predict --model "$TMP/$m.gguf" --input "$TMP/$io.in.f32" --raw "$TMP/$m.ours.f32"
+    if msg=$(compare "$TMP/$m.ours.f32" "$TMP/$io.out.f32" 2>&1); then ok; echo "$m: $msg"; else bad "$m outputs: $msg"; fi
 done
+# the squeeze-excite model: at opset 13 torch writes Hardswish as x * HardSigmoid(x)
+# (an element-wise mul of the layer before), at 14 as HardSwish
+grep -q '"spec": "input 3x10x10; conv 8 k=3 s=1 p=1; hardsigmoid; mul 0; .*gap; dense 4; relu; dense 16; hardsigmoid; mul 7; conv 8 k=1 s=1 p=0; add 2;' \
+    <("$BIN" import "$TMP/se.onnx" -o "$TMP/se2.gguf" --json 2>/dev/null) || bad "se: the imported spec is not the expected block"
+grep -q '"spec": "input 3x10x10; conv 8 k=3 s=1 p=1; hardswish; .*gap; dense 4; relu; dense 16; hardsigmoid; mul 5; conv 8 k=1 s=1 p=0; add 1; gap; dense 12; hardswish; dense 5"' \
+    <("$BIN" import "$TMP/se14.onnx" -o "$TMP/se3.gguf" --json 2>/dev/null) || bad "se14: the imported spec is not the expected block"
 # ---- fixtures exported by current PyTorch (../shared/fixtures/onnx, manifest.json) --
-# MobileNetV2 (width 0.5) from the TorchScript-based exporter: 99 layers, past
-# the old cap of 64; its output must match PyTorch's within 1e-4 of the
-# output's largest magnitude. The fixtures live next to the checkout; only
-# their absence skips this part, loudly.
+# The CNN, MobileNetV2 (width 0.5; 99 layers, past the old cap of 64) and
+# MobileNetV3-Small (HardSwish, squeeze-excite: HardSigmoid and Mul) from
+# both exporters of PyTorch 2.11 (the torch.export-based one writes global
+# average pooling as ReduceMean). Each must import and match PyTorch's output
+# within 1e-4 of the output's largest magnitude. The fixtures live next to the
+# checkout; only their absence skips this part, loudly.
 FIX="$SRC/../shared/fixtures/onnx"
-if [ ! -d "$SRC/../shared" ]; then
-    echo "SKIP: MobileNetV2 fixture check: $SRC/../shared is absent (no ONNX fixtures)"
-elif [ ! -f "$FIX/mnv2_050.legacy.onnx" ] || [ ! -f "$FIX/mnv2_050.x.f32" ] || [ ! -f "$FIX/mnv2_050.y.f32" ]; then
-    bad "MobileNetV2 fixture: $FIX/mnv2_050.{legacy.onnx,x.f32,y.f32} missing"
-else
-    expect_ok "import mnv2_050.legacy" import "$FIX/mnv2_050.legacy.onnx" -o "$TMP/mnv2.gguf" --json
-    grep -q '"nodes": 99,' "$TMP/out" || bad "mnv2_050: the import did not give 99 layers"
-    expect_ok "predict mnv2_050" predict --model "$TMP/mnv2.gguf" --input "$FIX/mnv2_050.x.f32" --raw "$TMP/mnv2.ours.f32"
-    if msg=$("$PY" - "$TMP/mnv2.ours.f32" "$FIX/mnv2_050.y.f32" <<'PYEOF'
+fixture_compare() { # OURS THEIRS: max |a-b| <= 1e-4 * max |b|, same size
+    "$PY" - "$1" "$2" <<'PYEOF'
 import sys
 import numpy as np
 a = np.fromfile(sys.argv[1], "<f4")
@@ -85,10 +90,32 @@ if a.shape != b.shape or a.size == 0:
     print(f"sizes differ: {a.size} vs {b.size}")
     sys.exit(1)
 d, top = float(np.max(np.abs(a - b))), float(np.max(np.abs(b)))
-print(f"max |ours - torch| = {d:.3g} over {a.size} values (max |torch| {top:.3g})")
+print(f"max |ours - torch| = {d:.3g} over {a.size} values (max |torch| {top:.3g}, relative {d / top if top else 0:.3g})")
 sys.exit(0 if top > 0 and d <= 1e-4 * top else 1)
 PYEOF
-    ); then ok; echo "mnv2_050 (TorchScript export): $msg"; else bad "mnv2_050 outputs: $msg"; fi
+}
+if [ ! -d "$SRC/../shared" ]; then
+    echo "SKIP: ONNX fixture checks: $SRC/../shared is absent (no ONNX fixtures)"
+else
+    # model:exporter:layers:what the spec must hold
+    for f in cnn_bn:legacy:7:gap cnn_bn:dynamo:7:gap \
+             mnv2_050:legacy:99:relu6 mnv2_050:dynamo:99:relu6 \
+             mnv3_small:legacy:121:hardsigmoid mnv3_small:dynamo:121:hardsigmoid; do
+        IFS=: read -r m e nl kw <<<"$f"
+        onnx="$FIX/$m.$e.onnx"
+        if [ ! -f "$onnx" ] || [ ! -f "$FIX/$m.x.f32" ] || [ ! -f "$FIX/$m.y.f32" ]; then
+            bad "fixture $m.$e: $FIX/$m.{$e.onnx,x.f32,y.f32} missing"
+            continue
+        fi
+        expect_ok "import $m.$e" import "$onnx" -o "$TMP/$m.$e.gguf" --json
+        grep -q "\"nodes\": $nl," "$TMP/out" || bad "$m.$e: the import did not give $nl layers"
+        grep -q "\"spec\": \".*$kw" "$TMP/out" || bad "$m.$e: no $kw in the imported spec"
+        if [ "$m" = mnv3_small ]; then
+            for k in hardswish mul; do grep -q "\"spec\": \".*; $k" "$TMP/out" || bad "$m.$e: no $k in the imported spec"; done
+        fi
+        expect_ok "predict $m.$e" predict --model "$TMP/$m.$e.gguf" --input "$FIX/$m.x.f32" --raw "$TMP/$m.$e.ours.f32"
+        if msg=$(fixture_compare "$TMP/$m.$e.ours.f32" "$FIX/$m.y.f32" 2>&1); then ok; echo "$m.$e: $msg"; else bad "$m.$e outputs: $msg"; fi
+    done
 fi
 
 # what the import did, in the model and in its output
@@ -123,6 +150,10 @@ expect_fail "bidirectional LSTM" "node '/lstm/LSTM' \(LSTM\): attribute 'directi
 expect_fail "softmax in the middle" "node '/Softmax' \(Softmax\)" import "$TMP/bad_softmax_mid.onnx" -o "$TMP/x.gguf"
 expect_fail "unsupported operator" "\(LeakyRelu\): operator 'LeakyRelu' is not supported" \
     import "$TMP/bad_leaky.onnx" -o "$TMP/x.gguf"
+expect_fail "HardSigmoid alpha 0.2" "\(HardSigmoid\): alpha = 0.2, beta = 0.5: only PyTorch's hardsigmoid" \
+    import "$TMP/bad_hsig.onnx" -o "$TMP/x.gguf"
+expect_fail "Mul by a constant" "node '/Mul' \(Mul\): a Mul by a constant is not supported" \
+    import "$TMP/bad_mulconst.onnx" -o "$TMP/x.gguf"
 [ -e "$TMP/x.gguf" ] && bad "a refused import wrote its output file"
 
 # ---- malformed files: exit 1, never a crash -----------------------------------------
@@ -143,7 +174,7 @@ done
 import random, sys
 d = sys.argv[1]
 rng = random.Random(5)
-for m in ("cnn", "lm"):
+for m in ("cnn", "lm", "se14"):
     b = open(f"{d}/{m}.onnx", "rb").read()
     for k in range(16):
         c = bytearray(b)

@@ -27,6 +27,9 @@ typedef enum al_layer_type {
     AL_L_EMBEDDING,
     AL_L_LSTM,
     AL_L_ADD,
+    AL_L_HARDSWISH,
+    AL_L_HARDSIGMOID,
+    AL_L_MUL,
     AL_L_COUNT
 } al_layer_type;
 
@@ -39,7 +42,7 @@ typedef struct al_layer_cfg {
     int stride;    /* conv/pool stride (0 means: conv 1, pool k) */
     int pad;       /* conv/pool zero padding */
     int vocab;     /* embedding: number of token ids */
-    int src;       /* add: index of the node whose output is added (earlier node) */
+    int src;       /* add, mul: index of the earlier node whose output is the second operand (-1: the input) */
     int bias;      /* dense/conv: 1 = has bias (the default) */
     float rate;    /* dropout probability */
     float eps;     /* batchnorm epsilon (default 1e-5) */
@@ -47,6 +50,12 @@ typedef struct al_layer_cfg {
     int act;       /* dense/conv: activation fused after the bias (al_act; the compiler's fusion) */
     int rank;      /* lstm: W_hh stored as U [4H, rank] V [rank, H]; 0 = full (src/layers/lstm.c) */
 } al_layer_cfg;
+
+/* 1 for the layers that also read an earlier node's output (cfg.src) as
+ * their second operand: add and mul. The executor binds it (nd->x2) and
+ * routes its gradient (nd->dx2); the memory planner keeps it alive; the
+ * freeze point may not cut between the two (al_model_src_across). */
+static inline int al_layer_reads_src(al_layer_type t) { return t == AL_L_ADD || t == AL_L_MUL; }
 
 /* Activations a dense or conv layer can apply in place after its bias
  * (spec option act=relu|relu6). Backward multiplies dy by the derivative,
@@ -117,8 +126,11 @@ struct al_node {
     size_t ws_per_sample, ws_fixed;   /* scratch floats during forward/backward */
     float *aux;          /* aux_fixed + maxbatch * aux_per_sample floats */
     int maxbatch;        /* batch the model is planned for */
-    /* Residual add: the other operand and where its gradient accumulates. */
+    /* add, mul (al_layer_reads_src): the second operand, node cfg.src's
+     * output; its per-sample shape (set by the model builder before shape());
+     * and where its gradient accumulates. */
     const float *x2;
+    al_shape in2;
     float *dx2;          /* accumulate (+=) into it; NULL when not needed */
     /* Recurrent state carried between calls (LSTM truncated BPTT): h and c
      * of the last step, maxbatch * units each; see al_model_reset_state. */

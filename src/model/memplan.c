@@ -54,23 +54,27 @@ static int lives_overlap(const al_membuf *a, const al_membuf *b) {
 }
 
 /* Lists the buffers with their live intervals (schedule in model.h).
- * is_src (n entries, zeroed) and last_add (n entries) are scratch. */
+ * is_src (n entries, zeroed) and last_read (n entries) are scratch. */
 static void list_buffers(const al_model *m, size_t B, int naive, int L, al_memplan *p, unsigned char *is_src,
-                         int *last_add) {
+                         int *last_read) {
     const int n = m->nnodes, END = p->end;
     int input_is_src = 0;
-    /* last_add[i]: the last add that reads node i (-1: none) */
-    for (int j = 0; j < n; j++) last_add[j] = -1;
-    for (int j = 0; j < n; j++)
-        if (m->nodes[j].cfg.type == AL_L_ADD) {
-            if (m->nodes[j].cfg.src < 0)
-                input_is_src = 1;
-            else {
-                is_src[m->nodes[j].cfg.src] = 1;
-                last_add[m->nodes[j].cfg.src] = j;
-            }
-        }
 #define TB(i) (2 * n - 1 - (i))
+    /* last_read[i]: the last step at which an add or mul reads node i's
+     * output as its second operand (-1: none): an add only in its forward;
+     * a mul also in its backward (the scale's gradient is sum dy * x2) */
+    for (int j = 0; j < n; j++) last_read[j] = -1;
+    for (int j = 0; j < n; j++) {
+        const al_layer_cfg *c = &m->nodes[j].cfg;
+        if (!al_layer_reads_src(c->type)) continue;
+        if (c->src < 0) {
+            input_is_src = 1;
+            continue;
+        }
+        is_src[c->src] = 1;
+        int t = c->type == AL_L_MUL && j >= L ? TB(j) : j;
+        if (t > last_read[c->src]) last_read[c->src] = t;
+    }
     add_buf(p, AL_MB_TABLES, -1, 3 * TABLE_ENTRY * (size_t)n, 0, END);
     size_t ws_max = 0;
     for (int i = 0; i < n; i++) {
@@ -89,9 +93,10 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
             continue;
         }
         /* act[i]: written by forward i; read by forward i+1, by the adds
-         * that name it, by backward i (its y) and backward i+1 (its x) */
+         * and muls that name it (a mul's backward too), by backward i (its
+         * y) and backward i+1 (its x) */
         int t1 = i + 1 < n ? i + 1 : i;
-        if (last_add[i] > t1) t1 = last_add[i];
+        if (last_read[i] > t1) t1 = last_read[i];
         if (i >= L) t1 = AL_MAX(t1, TB(i));
         if (i + 1 < n && i + 1 >= L) t1 = AL_MAX(t1, TB(i + 1));
         if (i == n - 1) t1 = END; /* the logits: the caller may read them at any time */
@@ -99,8 +104,8 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
         /* dact[i]: written (dx) by backward i+1, read by backward i; the
          * last node's gradient is the caller's dlogits */
         if (i >= L && i + 1 < n) add_buf(p, AL_MB_DACT, i, o, TB(i + 1), TB(i));
-        /* dside[i]: zeroed when backward starts, accumulated by the adds,
-         * read by backward i */
+        /* dside[i]: zeroed when backward starts, accumulated by the adds
+         * and muls that name it, read by backward i */
         if (is_src[i] && i >= L) add_buf(p, AL_MB_DSIDE, i, o, n, TB(i));
         /* aux: kept for backward i; below L only forward i's own working memory */
         add_buf(p, AL_MB_AUX, i, aux, i, i >= L ? TB(i) : i);
@@ -250,7 +255,7 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
     const size_t cap = 6 * (size_t)n + 4;
     p->end = 2 * n + 1;
     p->buf = al_malloc(sizeof *p->buf * cap);
-    /* scratch: is_src and last_add (n each), then order, conf and the sort's
+    /* scratch: is_src and last_read (n each), then order, conf and the sort's
      * (cap each); the offsets of the best placement (cap) and the sweep (end + 2) */
     int *iw = al_malloc(sizeof *iw * (2 * (size_t)n + 3 * cap));
     size_t *zw = al_malloc(sizeof *zw * (cap + (size_t)p->end + 2));

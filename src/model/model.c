@@ -1,5 +1,5 @@
 /* The model graph: ordered nodes, each reading the previous node's output
- * (an add node also reads an earlier node's). Building validates shapes and
+ * (an add or mul node also reads an earlier node's). Building validates shapes and
  * carves all weights out of one block; planning carves activations, their
  * gradients, saved state and scratch out of another, so a training step
  * allocates nothing. */
@@ -66,14 +66,17 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
             st = al_error(AL_EINVAL, "a 'tokens' model must start with an embedding layer");
             goto fail;
         }
-        if (nd->cfg.type == AL_L_ADD) {
+        if (al_layer_reads_src(nd->cfg.type)) {
             int s = nd->cfg.src;
+            const char *what = al_layer_type_name(nd->cfg.type);
             if (s < -1 || s >= i) {
-                st = al_error(AL_EINVAL, "layer %d: add refers to node %d, must be an earlier node or -1", i, s);
+                st = al_error(AL_EINVAL, "layer %d: %s refers to node %d, must be an earlier node or -1", i, what, s);
                 goto fail;
             }
             const al_shape *o = s < 0 ? in : &m->nodes[s].out;
-            if (o->ndim != cur.ndim || memcmp(o->d, cur.d, sizeof(int) * (size_t)cur.ndim) != 0) {
+            nd->in2 = *o; /* mul's shape() checks its operands; add's must be equal */
+            if (nd->cfg.type == AL_L_ADD &&
+                (o->ndim != cur.ndim || memcmp(o->d, cur.d, sizeof(int) * (size_t)cur.ndim) != 0)) {
                 st = al_error(AL_ESHAPE, "layer %d: add operands have different shapes", i);
                 goto fail;
             }
@@ -264,9 +267,12 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
     return AL_OK;
 }
 
-static void bind_add(al_model *m, int i, const float *x, int from_input_grad_ok) {
+/* Binds the second operand of an add or mul node i (node src's output, or
+ * the model input x) and, when backward reaches it, where its gradient
+ * accumulates. */
+static void bind_src(al_model *m, int i, const float *x, int from_input_grad_ok) {
     al_node *nd = &m->nodes[i];
-    if (nd->cfg.type != AL_L_ADD) return;
+    if (!al_layer_reads_src(nd->cfg.type)) return;
     int s = nd->cfg.src;
     nd->x2 = s < 0 ? x : m->act[s];
     nd->dx2 = from_input_grad_ok ? (s < 0 ? m->dside_input : m->dside[s]) : NULL;
@@ -290,7 +296,7 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
         al_node *nd = &m->nodes[i];
         const float *in = i == 0 ? x : m->act[i - 1];
         al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws};
-        bind_add(m, i, x, 0);
+        bind_src(m, i, x, 0);
         al_status st = nd->vt->forward(nd, &e, in, m->act[i], n);
         if (st != AL_OK) return st;
     }
@@ -332,8 +338,8 @@ al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const fl
             dx = m->dinput;
         const float *in = i == 0 ? x : m->act[i - 1];
         al_exec e = {pool, &m->rng, 1 && nd->trainable, nd->ws};
-        int src = nd->cfg.type == AL_L_ADD ? nd->cfg.src : 0;
-        bind_add(m, i, x, src >= L || (src < 0 && m->want_input_grad));
+        int src = al_layer_reads_src(nd->cfg.type) ? nd->cfg.src : 0;
+        bind_src(m, i, x, src >= L || (src < 0 && m->want_input_grad));
         nd->vt->backward(nd, &e, in, m->act[i], dy, dx, n);
     }
     if (m->want_input_grad && m->dside_input) {
@@ -514,6 +520,16 @@ int al_model_arch_freeze(const al_model *m) {
         for (int p = 0; p < m->nodes[i].nparams; p++)
             if (!m->nodes[i].params[p].is_state) return i;
     return 0;
+}
+
+int al_model_src_across(const al_model *m, int freeze) {
+    for (int i = freeze > 0 ? freeze : 0; i < m->nnodes; i++)
+        if (al_layer_reads_src(m->nodes[i].cfg.type) && m->nodes[i].cfg.src < freeze - 1) return i;
+    return -1;
+}
+
+const char *al_model_src_verb(const al_model *m, int i) {
+    return m->nodes[i].cfg.type == AL_L_MUL ? "multiplies by" : "adds";
 }
 
 int al_model_resolve_freeze(const al_model *m, int freeze) {

@@ -108,6 +108,13 @@ al_status al_model_load_mem(const void *buf, size_t n, al_model **out);
  * default: the last node with trained weights (the output layer), chosen
  * by measurement (README, "Choosing the freeze point"). */
 int al_model_resolve_freeze(const al_model *m, int freeze);
+/* The first node at or past `freeze` whose second operand (an add's or a
+ * mul's cfg.src) lies below freeze - 1, or -1 when there is none. Such a
+ * node would read an activation that neither the frozen frontier nor its
+ * cache holds: a job frozen there is refused. al_model_src_verb names what
+ * node i does with it ("adds", "multiplies by") for the message. */
+int al_model_src_across(const al_model *m, int freeze);
+const char *al_model_src_verb(const al_model *m, int i);
 int al_model_arch_freeze(const al_model *m);
 
 /* ---- the memory planner (src/model/memplan.c) --------------------------------- */

@@ -236,7 +236,13 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
                                const int *trainable, int n) {
     size_t nt = gguf_num_tensors(r), matched = 0;
     unsigned char *seen = al_calloc(nt ? nt : 1, 1);
-    if (!seen) return AL_ENOMEM;
+    /* every node's output shape: the second operand of an add or mul */
+    al_shape *outs = al_malloc(sizeof *outs * (size_t)(n > 0 ? n : 1));
+    if (!seen || !outs) {
+        al_free(seen);
+        al_free(outs);
+        return AL_ENOMEM;
+    }
     al_status st = AL_OK;
     al_shape cur = *in;
     for (int i = 0; i < n && !st; i++) {
@@ -246,6 +252,15 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
         nd.index = i;
         nd.trainable = 1;
         nd.in = cur;
+        if (al_layer_reads_src(nd.cfg.type)) {
+            /* read_layer bounded src to -1..AL_MAX_NODES-1; it must name an earlier node */
+            if (nd.cfg.src >= i) {
+                st = al_error(AL_EFORMAT, "model file: layer %d (%s) reads node %d, which is not an earlier node", i,
+                              al_layer_type_name(nd.cfg.type), nd.cfg.src);
+                break;
+            }
+            nd.in2 = nd.cfg.src < 0 ? *in : outs[nd.cfg.src];
+        }
         nd.vt = al_layer_vtable(nd.cfg.type);
         if (!nd.vt) {
             st = al_error(AL_EUNSUPPORTED, "model file: layer %d (%s) is not available in this build", i,
@@ -279,7 +294,9 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
             }
         }
         cur = nd.out;
+        outs[i] = nd.out;
     }
+    al_free(outs);
     if (!st && matched != nt)
         for (size_t i = 0; i < nt; i++)
             if (!seen[i]) {

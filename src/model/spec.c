@@ -83,7 +83,8 @@ static al_status parse_layer(char **w, int nw, int idx, al_layer_cfg *c) {
             case AL_L_LSTM:
             case AL_L_EMBEDDING: ok = parse_int(w[i], 1, BIG, &c->units); break;
             case AL_L_DROPOUT: ok = parse_float(w[i], 0.0f, 0.99f, &c->rate); break;
-            case AL_L_ADD: ok = parse_int(w[i], -1, AL_MAX_NODES, &c->src); break;
+            case AL_L_ADD:
+            case AL_L_MUL: ok = parse_int(w[i], -1, AL_MAX_NODES, &c->src); break;
             case AL_L_MAXPOOL:
             case AL_L_AVGPOOL:
             case AL_L_DWCONV2D:
@@ -142,11 +143,13 @@ static al_status parse_layer(char **w, int nw, int idx, al_layer_cfg *c) {
             return al_error(AL_EINVAL, "spec: embedding needs a size and vocab=, e.g. 'embedding 64 vocab=5001'");
         break;
     case AL_L_ADD:
-        if (c->src < -1) return al_error(AL_EINVAL, "spec: add needs the earlier node, e.g. 'add 3' or 'add -1'");
+    case AL_L_MUL:
+        if (c->src < -1)
+            return al_error(AL_EINVAL, "spec: %s needs the earlier node, e.g. '%s 3' or '%s -1'", w[0], w[0], w[0]);
         break;
     default: break;
     }
-    if (c->type != AL_L_ADD) c->src = 0;
+    if (!al_layer_reads_src(c->type)) c->src = 0;
     if (c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D) {
         if (!have_k) c->k = 3;
         if (!have_s) c->stride = 1;
@@ -275,7 +278,8 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
             break;
         case AL_L_EMBEDDING: PUT(" %d vocab=%d", c->units, c->vocab); break;
         case AL_L_DROPOUT: PUT(" %g", (double)c->rate); break;
-        case AL_L_ADD: PUT(" %d", c->src); break;
+        case AL_L_ADD:
+        case AL_L_MUL: PUT(" %d", c->src); break;
         case AL_L_BATCHNORM:
             if (c->eps != 1e-5f) PUT(" eps=%g", (double)c->eps);
             if (c->momentum != 0.1f) PUT(" momentum=%g", (double)c->momentum);

@@ -286,7 +286,9 @@ al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, in
                                   al_cache *c, float *y) {
     if (!m || !x || !y || (n > 0 && !ids)) return al_error(AL_EINVAL, "al_model_predict_cached: NULL argument");
     int k = m->freeze;
-    if (!c || k == 0 || k >= m->nnodes) return al_model_predict(m, pool, x, n, y);
+    /* an add or mul past the frontier that reads below it would read an
+     * activation a cache hit never computes: no cache then */
+    if (!c || k == 0 || k >= m->nnodes || al_model_src_across(m, k) >= 0) return al_model_predict(m, pool, x, n, y);
     int chunk = m->maxbatch > 0 ? m->maxbatch : AL_MIN(n, 64);
     if (chunk <= 0) return AL_OK;
     al_status st = al_model_plan(m, chunk);

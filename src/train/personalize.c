@@ -183,10 +183,10 @@ static al_status check_job(const al_model *m, const al_personalize_config *c) {
     if (freeze >= m->nnodes)
         return al_error(AL_EINVAL, "freeze point %d leaves nothing to train (the model has %d nodes)", freeze,
                         m->nnodes);
-    for (int i = freeze; i < m->nnodes; i++)
-        if (m->nodes[i].cfg.type == AL_L_ADD && m->nodes[i].cfg.src < freeze - 1)
-            return al_error(AL_EINVAL, "node %d adds node %d across the freeze point %d; move the freeze point", i,
-                            m->nodes[i].cfg.src, freeze);
+    int across = al_model_src_across(m, freeze);
+    if (across >= 0)
+        return al_error(AL_EINVAL, "node %d %s node %d across the freeze point %d; move the freeze point", across,
+                        al_model_src_verb(m, across), m->nodes[across].cfg.src, freeze);
     if (c->aug_variants > 1 && (m->in.ndim != 3 || m->input_tokens))
         return al_error(AL_EINVAL, "augmentation variants need an image model (input CxHxW)");
     if (!(c->label_prior >= 0.0 && c->label_prior <= 1e6))

@@ -25,6 +25,7 @@ static const char *const specs[] = {
     "input 6; dense 6; tanh; add -1; dropout 0.3; dense 6; sigmoid; add 1; dense 2 bias=0",
     "input 3x4; dense 5; relu; lstm 2; flatten; dense 2",
     "input 1x8x8; conv 3 k=2 s=2; batchnorm eps=0.001 momentum=0.2; maxpool 2 p=1; flatten; dense 4",
+    "input 2x5x5; conv 4 k=3 p=1; hardswish; gap; dense 2; relu; dense 4; hardsigmoid; mul 1; mul from=0; flatten; dense 2",
 };
 
 static void die(const char *what) {

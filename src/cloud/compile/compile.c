@@ -25,8 +25,8 @@ typedef struct cplan {
     /* one entry per input node (the most the compiled model can have) */
     al_layer_cfg *cfg;
     int *origin, *bn, *act_from;
-    int *feeds_add; /* some input node mapped to j is an add's source */
-    int *is_src;    /* input node i is an add's source */
+    int *feeds_add; /* some input node mapped to j is the source of an add or mul (cfg.src) */
+    int *is_src;    /* input node i is the source of an add or mul */
     int *ints;      /* the block behind the int arrays */
 } cplan;
 
@@ -67,7 +67,7 @@ static int can_absorb(const cplan *p, int j, int prev_old, const int *map) {
 static al_status plan_passes(const al_model *in, int K, const al_compile_opts *o, cplan *p, al_compile_report *r) {
     int *is_src = p->is_src; /* zeroed */
     for (int i = 0; i < in->nnodes; i++)
-        if (in->nodes[i].cfg.type == AL_L_ADD && in->nodes[i].cfg.src >= 0) is_src[in->nodes[i].cfg.src] = 1;
+        if (al_layer_reads_src(in->nodes[i].cfg.type) && in->nodes[i].cfg.src >= 0) is_src[in->nodes[i].cfg.src] = 1;
     p->nn = 0;
     for (int i = 0; i < in->nnodes; i++) {
         const al_node *nd = &in->nodes[i];
@@ -98,7 +98,7 @@ static al_status plan_passes(const al_model *in, int K, const al_compile_opts *o
             continue;
         }
         p->cfg[p->nn] = nd->cfg;
-        if (t == AL_L_ADD && nd->cfg.src >= 0) p->cfg[p->nn].src = r->map[nd->cfg.src];
+        if (al_layer_reads_src(t) && nd->cfg.src >= 0) p->cfg[p->nn].src = r->map[nd->cfg.src];
         p->origin[p->nn] = i;
         p->bn[p->nn] = p->act_from[p->nn] = -1;
         p->feeds_add[p->nn] = is_src[i];
@@ -171,12 +171,12 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
     if (freeze < 0 || freeze > in->nnodes)
         return al_error(AL_ERANGE, "compile: freeze point %d out of range 0..%d (the model has %d nodes)", freeze,
                         in->nnodes, in->nnodes);
-    for (int i = freeze; i < in->nnodes; i++)
-        if (in->nodes[i].cfg.type == AL_L_ADD && in->nodes[i].cfg.src < freeze - 1)
-            return al_error(AL_EINVAL,
-                            "compile: node %d adds node %d across the freeze point %d (the frozen prefix must end "
-                            "in one activation); move the freeze point",
-                            i, in->nodes[i].cfg.src, freeze);
+    int across = al_model_src_across(in, freeze);
+    if (across >= 0)
+        return al_error(AL_EINVAL,
+                        "compile: node %d %s node %d across the freeze point %d (the frozen prefix must end "
+                        "in one activation); move the freeze point",
+                        across, al_model_src_verb(in, across), in->nodes[across].cfg.src, freeze);
     if (o->batch <= 0 || o->batch > (1 << 20))
         return al_error(AL_ERANGE, "compile: batch %d out of range 1..%d", o->batch, 1 << 20);
     al_compile_report rep;

@@ -256,7 +256,7 @@ al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_mod
         }
         al_layer_cfg c = nd->cfg;
         if (hh) c.rank = hh->rank;
-        if (c.type == AL_L_ADD && c.src >= 0) {
+        if (al_layer_reads_src(c.type) && c.src >= 0) {
             /* the output of old node src is the output of its last new node */
             c.src = first[c.src] + (plan_layer(p, c.src) ? 1 : 0);
         }

@@ -1,6 +1,7 @@
 /* ONNX import: an ONNX ModelProto (parsed by protobuf-c from the onnx.proto
  * that Debian's python3-onnx ships, compiled at build time) becomes an
- * autlearn model: a sequential list of layers plus residual adds.
+ * autlearn model: a sequential list of layers plus residual adds and
+ * squeeze-excite muls.
  *
  * The graph is walked once, in file order (ONNX requires a topological
  * order), with a small abstract interpreter over its values:
@@ -13,8 +14,8 @@
  *    (which Transpose/Squeeze/Unsqueeze may move, as torch does around an
  *    LSTM), and our per-sample shape. Shape-only operators produce no layer
  *    as long as they leave the per-sample data in the same order.
- * A layer may only read the previous layer's output (an add may also read
- * an earlier one); anything else is refused with the node's name. Every
+ * A layer may only read the previous layer's output (an add or a mul may
+ * also read an earlier one); anything else is refused with the node's name. Every
  * count and size read from the file is checked before it is used. */
 #include "autlearn_cloud.h"
 
@@ -522,6 +523,50 @@ static al_status spatial_out(const Onnx__NodeProto *nd, const val *x, int F, int
     return AL_OK;
 }
 
+/* [N, C, 1, 1] held by us as [C]: the output of a global average pool
+ * (GlobalAveragePool, ReduceMean), which squeeze-excite and classifier
+ * heads feed to 1x1 convolutions. */
+static int is_pooled(const val *x) {
+    return x->kind == V_RUN && x->ndim == 4 && x->bax == 0 && x->os.ndim == 1 && x->dims[1] == x->os.d[0] &&
+           x->dims[2] == 1 && x->dims[3] == 1 && !x->pad;
+}
+
+/* A 1x1 convolution (group 1, no padding; any stride keeps the 1x1 plane)
+ * of a pooled [N, C, 1, 1] value is a dense layer with the same weights:
+ * [F, C, 1, 1] is [F, C] in memory. */
+static al_status op_conv_pooled(imp *I, const Onnx__NodeProto *nd, const val *x, const val *w, const val *b) {
+    int C = x->os.d[0], k, s, p;
+    int64_t group;
+    al_status st;
+    if (w->ndim != 4 || w->dims[2] != 1 || w->dims[3] != 1 || w->dims[1] != C || w->dims[0] < 1 ||
+        w->dims[0] > MAX_DIM)
+        return nerr(nd, AL_EUNSUPPORTED,
+                    "on a pooled [N, %d, 1, 1] input only a 1x1 convolution with weights [F, %d, 1, 1] is supported", C, C);
+    if ((st = window(nd, 1, 1, &k, &s, &p)) || (st = attr_int(nd, "group", 1, &group))) return st;
+    if (group != 1 || p != 0)
+        return nerr(nd, AL_EUNSUPPORTED, "on a pooled [N, %d, 1, 1] input only group 1 without padding is supported", C);
+    int F = (int)w->dims[0];
+    if (b && b->numel != (size_t)F) return nerr(nd, AL_EFORMAT, "bias has %zu values for %d filters", b->numel, F);
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_DENSE, &L))) return st;
+    L->cfg.units = F;
+    L->cfg.bias = b != NULL;
+    float *wb = copy_floats(w->f, w->numel), *bb = b ? copy_floats(b->f, b->numel) : NULL;
+    if (!wb || (b && !bb)) {
+        al_free(wb);
+        al_free(bb);
+        return AL_ENOMEM;
+    }
+    st = set_param(L, "weight", &wb, w->numel);
+    if (!st && b) st = set_param(L, "bias", &bb, b->numel);
+    al_free(wb);
+    al_free(bb);
+    if (st) return st;
+    int64_t od[4] = {x->dims[0], F, 1, 1};
+    al_shape os = {1, {F, 0, 0}};
+    return define_layer_out(I, nd, od, 4, 0, &os, 0);
+}
+
 static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
     static const char *const ok[] = {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides", NULL};
     val *x, *w, *b;
@@ -529,6 +574,7 @@ static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
     if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 1, &x)) ||
         (st = get_const(I, nd, 1, 1, 0, "weights", &w)) || (st = get_const(I, nd, 2, 0, 0, "bias", &b)))
         return st;
+    if (is_pooled(x)) return op_conv_pooled(I, nd, x, w, b);
     if (!exact(x, 4)) return shape_err(nd, x, "[N, C, H, W]");
     if (w->ndim != 4 || w->dims[2] != w->dims[3] || w->dims[0] < 1 || w->dims[0] > MAX_DIM || w->dims[2] < 1 ||
         w->dims[2] > 64)
@@ -617,12 +663,78 @@ static al_status op_gap(imp *I, const Onnx__NodeProto *nd) {
     return define_layer_out(I, nd, od, 4, 0, &os, 0);
 }
 
-/* Relu, Sigmoid, Tanh and Clip (ReLU6). */
+/* ReduceMean over every axis past the channels, [N, C, H, W] or [N, C, L]
+ * (how the torch.export-based exporter writes adaptive_avg_pool2d(x, 1) and
+ * x.mean((2, 3), keepdim)): `gap`. keepdims 1 gives [N, C, 1, 1], 0 [N, C]. */
+static al_status op_reducemean(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok18[] = {"keepdims", "noop_with_empty_axes", NULL};
+    static const char *const ok[] = {"axes", "keepdims", NULL};
+    val *x;
+    al_status st;
+    int64_t keep, noop, ax[MAXR];
+    size_t nax = 0;
+    if ((st = check_attrs(nd, I->opset >= 18 ? ok18 : ok)) || (st = get_current(I, nd, 0, &x)) ||
+        (st = attr_int(nd, "keepdims", 1, &keep)) || (st = attr_int(nd, "noop_with_empty_axes", 0, &noop)))
+        return st;
+    if (I->opset >= 18) {
+        val *a;
+        if ((st = get_const(I, nd, 1, 0, 1, "axes", &a))) return st;
+        if (a && a->numel > MAXR) return nerr(nd, AL_EUNSUPPORTED, "too many axes (%zu)", a->numel);
+        for (size_t q = 0; a && q < a->numel; q++) ax[q] = a->i[q];
+        nax = a ? a->numel : 0;
+    } else {
+        const int64_t *p;
+        if ((st = attr_ints(nd, "axes", &p, &nax))) return st;
+        if (nax > MAXR) return nerr(nd, AL_EUNSUPPORTED, "too many axes (%zu)", nax);
+        for (size_t q = 0; q < nax; q++) ax[q] = p[q];
+    }
+    int r = x->ndim;
+    if ((r != 3 && r != 4) || !exact(x, r)) return shape_err(nd, x, "[N, C, H, W] or [N, C, L]");
+    if (keep != 0 && keep != 1) return nerr(nd, AL_EFORMAT, "attribute 'keepdims' = %lld", (long long)keep);
+    unsigned mark = 0;
+    for (size_t q = 0; q < nax; q++) {
+        int64_t a = ax[q] < 0 ? ax[q] + r : ax[q];
+        if (a < 0 || a >= r || (mark >> a & 1u))
+            return nerr(nd, AL_EFORMAT, "axis %lld is out of range or repeated", (long long)ax[q]);
+        mark |= 1u << a;
+    }
+    unsigned want = r == 4 ? 0xcu : 0x4u; /* axes 2..r-1 */
+    if (nax == 0 && noop) return nerr(nd, AL_EUNSUPPORTED, "an empty 'axes' with noop_with_empty_axes = 1 (an identity) is not supported");
+    if (mark != want)
+        return nerr(nd, AL_EUNSUPPORTED, "only the mean over the axes past the channels (%s, a global average pool) is supported",
+                    r == 4 ? "2 and 3" : "2");
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_GAP, &L))) return st;
+    int64_t od[4] = {x->dims[0], x->dims[1], 1, 1};
+    al_shape os = {1, {x->os.d[0], 0, 0}};
+    return define_layer_out(I, nd, od, keep ? r : 2, 0, &os, 0);
+}
+
+static al_status op_act(imp *I, const Onnx__NodeProto *nd, al_layer_type type);
+
+/* HardSigmoid: PyTorch's relu6(x + 3) / 6, i.e. ONNX's alpha = 1/6, beta = 1/2. */
+static al_status op_hardsigmoid(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"alpha", "beta", NULL};
+    float alpha, beta;
+    al_status st;
+    if ((st = check_attrs(nd, ok)) || (st = attr_float(nd, "alpha", 0.2f, &alpha)) ||
+        (st = attr_float(nd, "beta", 0.5f, &beta)))
+        return st;
+    if (fabsf(alpha - 1.0f / 6.0f) > 1e-6f || beta != 0.5f)
+        return nerr(nd, AL_EUNSUPPORTED, "alpha = %g, beta = %g: only PyTorch's hardsigmoid (alpha 1/6, beta 0.5) is supported",
+                    (double)alpha, (double)beta);
+    return op_act(I, nd, AL_L_HARDSIGMOID);
+}
+
+/* Relu, Sigmoid, Tanh, HardSwish, HardSigmoid (checked by op_hardsigmoid)
+ * and Clip (ReLU6). */
+static const char *const hsig_attrs[] = {"alpha", "beta", NULL};
 static al_status op_act(imp *I, const Onnx__NodeProto *nd, al_layer_type type) {
     val *x;
     al_status st;
     pend *L = NULL;
-    if ((st = check_attrs(nd, NULL)) || (st = get_current(I, nd, 0, &x))) return st;
+    if ((st = check_attrs(nd, type == AL_L_HARDSIGMOID ? hsig_attrs : NULL)) || (st = get_current(I, nd, 0, &x)))
+        return st;
     if ((st = emit(I, nd, type, &L))) return st;
     return define_same(I, nd, x);
 }
@@ -829,6 +941,52 @@ static al_status op_add(imp *I, const Onnx__NodeProto *nd) {
     return define_same(I, nd, cur);
 }
 
+/* Mul of two layer outputs: one is the previous layer's (the scale s), the
+ * other an earlier one (x2) that s broadcasts to, over x2's leading axes:
+ * the squeeze-excite gate, [N, C, 1, 1] (or [N, C]) times [N, C, H, W], or
+ * the same shape (element-wise). It becomes `mul` reading x2 as its src. */
+static al_status op_mul(imp *I, const Onnx__NodeProto *nd) {
+    val *a, *b;
+    al_status st;
+    if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &a)) || (st = get_in(I, nd, 1, 1, &b))) return st;
+    if (nd->n_input != 2) return nerr(nd, AL_EFORMAT, "Mul takes 2 inputs, has %zu", nd->n_input);
+    if (a->kind == V_CONST || b->kind == V_CONST)
+        return nerr(nd, AL_EUNSUPPORTED, "a Mul by a constant is not supported (only the product of two layer outputs, "
+                                         "such as a squeeze-excite gate)");
+    val *cur = a->node == I->nl - 1 ? a : b, *side = cur == a ? b : a;
+    if (cur->node != I->nl - 1 || side->node == I->nl - 1)
+        return nerr(nd, AL_EUNSUPPORTED, "one operand must be the previous layer's output and the other an earlier "
+                                         "one: the graph branches in a way a sequential model cannot express");
+    if (cur->pad || side->pad || cur->softmax || side->softmax) return nerr(nd, AL_EUNSUPPORTED, "operands must not be padded or softmaxed");
+    /* ONNX: cur broadcasts to side (right-aligned); ours: cur's per-sample
+     * dims are side's leading ones, then ones */
+    int r = side->ndim, off = r - cur->ndim, fit = side->bax == 0 && off == 0 && cur->bax == 0 &&
+                                                   exact(side, r) && side->os.ndim >= 1;
+    int j = 1;
+    while (fit && j < r && cur->dims[j] == side->dims[j]) j++;
+    for (int d = j; fit && d < r; d++) fit = cur->dims[d] == 1;
+    /* our scale must hold exactly side's dims 1..j-1, in that order */
+    size_t lead = 1;
+    for (int d = 1; fit && d < j; d++) lead *= (size_t)side->dims[d];
+    fit = fit && j > 1 && al_shape_numel(&cur->os) == lead;
+    int k = 0;
+    while (fit && k < cur->os.ndim && k < side->os.ndim && cur->os.d[k] == side->os.d[k]) k++;
+    for (int d = k; fit && d < cur->os.ndim; d++) fit = cur->os.d[d] == 1;
+    if (!fit || k < 1) {
+        char ca[160], sa[160];
+        fmt_dims(ca, sizeof ca, cur->dims, cur->ndim, cur->bax);
+        fmt_dims(sa, sizeof sa, side->dims, side->ndim, side->bax);
+        return nerr(nd, AL_EUNSUPPORTED,
+                    "%s times %s: only a scale over the leading axes of the earlier tensor is supported (a per-channel "
+                    "[N, C, 1, 1] gate times [N, C, H, W], or equal shapes)",
+                    ca, sa);
+    }
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_MUL, &L))) return st;
+    L->cfg.src = side->node;
+    return define_layer_out(I, nd, side->dims, side->ndim, 0, &side->os, 0);
+}
+
 static al_status op_flatten(imp *I, const Onnx__NodeProto *nd, val *x) {
     int64_t od[2] = {x->dims[0], (int64_t)al_shape_numel(&x->os)};
     al_shape os = {1, {(int)od[1], 0, 0}};
@@ -868,7 +1026,10 @@ static al_status op_reshape(imp *I, const Onnx__NodeProto *nd) {
         (st = get_const(I, nd, 1, 1, 1, "shape", &s)) || (st = attr_int(nd, "allowzero", 0, &az)))
         return st;
     int64_t numel = (int64_t)al_shape_numel(&x->os);
-    int flat = s->numel == 2 && x->bax == 0 && !az &&
+    /* allowzero only changes what a 0 in the target means */
+    int zero = 0;
+    for (size_t q = 0; q < s->numel; q++) zero |= s->i[q] == 0;
+    int flat = s->numel == 2 && x->bax == 0 && (!az || !zero) &&
                (s->i[0] == 0 || s->i[0] == BATCH || (x->dims[0] > 0 && s->i[0] == x->dims[0])) &&
                (s->i[1] == -1 || s->i[1] == numel);
     if (!flat) {
@@ -1404,6 +1565,10 @@ static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
     if (!strcmp(op, "Relu")) return op_act(I, nd, AL_L_RELU);
     if (!strcmp(op, "Sigmoid")) return op_act(I, nd, AL_L_SIGMOID);
     if (!strcmp(op, "Tanh")) return op_act(I, nd, AL_L_TANH);
+    if (!strcmp(op, "HardSwish")) return op_act(I, nd, AL_L_HARDSWISH);
+    if (!strcmp(op, "HardSigmoid")) return op_hardsigmoid(I, nd);
+    if (!strcmp(op, "Mul")) return op_mul(I, nd);
+    if (!strcmp(op, "ReduceMean")) return op_reducemean(I, nd);
     if (!strcmp(op, "Clip")) return op_clip(I, nd);
     if (!strcmp(op, "MaxPool")) return op_pool(I, nd, 1);
     if (!strcmp(op, "AveragePool")) return op_pool(I, nd, 0);
