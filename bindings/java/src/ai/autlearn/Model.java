@@ -119,12 +119,13 @@ public final class Model implements AutoCloseable {
         return nativeSpec(ptr());
     }
 
-    /** Number of layers (nodes) and the first trainable one (the freeze point). */
+    /** Number of layers (nodes). */
     public synchronized int numNodes() {
         return nativeNodes(ptr(), 0);
     }
 
-    public synchronized int firstTrainable() {
+    /** The freeze point: nodes below it are frozen, the rest train. */
+    public synchronized int freezePoint() {
         return nativeNodes(ptr(), 1);
     }
 

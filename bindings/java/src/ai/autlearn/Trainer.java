@@ -60,10 +60,10 @@ public final class Trainer implements AutoCloseable {
         return this;
     }
 
-    /** First trainable node; -1 (the default): the model's default freeze point (its stored autlearn.freeze, else the output layer). */
-    public synchronized Trainer freeze(int firstTrainable) {
+    /** The freeze point (first trainable node); -1 (the default): the model's default (its stored autlearn.freeze, else the output layer). */
+    public synchronized Trainer freeze(int freeze) {
         settable();
-        this.freeze = firstTrainable;
+        this.freeze = freeze;
         return this;
     }
 
