@@ -180,6 +180,14 @@ static void job_config(al_personalize_config *pc, const cli_job *j) {
     pc->mem_budget_bytes = (size_t)(j->mem_mb * 1048576.0);
 }
 
+/* The job's pool and model, the model checked against --freeze: an exit
+ * code (the caller frees what was made), or 0 with *st the library's status. */
+static int job_open(const char *cmd, const cli_job *j, const char *model, al_pool **pool, al_model **m, al_status *st) {
+    if (cli_pool(cmd, j->threads, pool)) return CLI_EXIT_RUNTIME;
+    *st = al_model_load(model, m);
+    return *st ? 0 : cli_job_freeze_check(cmd, j, *m);
+}
+
 /* ---- --scenario text: one president's addresses --------------------------------- */
 
 /* The vocabulary comes from the model file. The keyboard's predict pass over
@@ -330,9 +338,8 @@ static int personalize_text(int argc, char **argv) {
     text_run t;
     memset(&t, 0, sizeof t);
     t.resumed_at = -1;
-    if (cli_pool(cmd, o.j.threads, &t.pool)) return CLI_EXIT_RUNTIME;
-    al_status st = al_model_load(o.model, &t.m);
-    if (!st && (rc = cli_job_freeze_check(cmd, &o.j, t.m)) != 0) {
+    al_status st = AL_OK;
+    if ((rc = job_open(cmd, &o.j, o.model, &t.pool, &t.m, &st)) != 0) {
         text_run_free(&t);
         return rc;
     }
@@ -536,9 +543,8 @@ static int personalize_image(int argc, char **argv) {
     image_run t;
     memset(&t, 0, sizeof t);
     t.resumed_at = -1;
-    if (cli_pool(cmd, o.j.threads, &t.pool)) return CLI_EXIT_RUNTIME;
-    al_status st = al_model_load(o.model, &t.m);
-    if (!st && (rc = cli_job_freeze_check(cmd, &o.j, t.m)) != 0) {
+    al_status st = AL_OK;
+    if ((rc = job_open(cmd, &o.j, o.model, &t.pool, &t.m, &st)) != 0) {
         image_run_free(&t);
         return rc;
     }
