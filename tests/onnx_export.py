@@ -26,6 +26,8 @@ Writes into OUTDIR:
   bad_leaky.onnx   an operator we do not have (LeakyRelu)
   bad_hsig.onnx    se14.onnx with a HardSigmoid of alpha 0.2 (not PyTorch's)
   bad_mulconst.onnx  a Mul by a constant
+  bad_slice.onnx   a Slice of a layer's output
+  bad_h0.onnx      lm.onnx with an initial state that is a learned vector expanded over the batch
 Run with Debian's /usr/bin/python3 (python3-torch, python3-onnx).
 """
 import os
@@ -33,6 +35,8 @@ import sys
 
 import numpy as np
 import onnx
+import onnx.helper
+import onnx.numpy_helper
 import torch
 import torch.nn as nn
 
@@ -245,6 +249,29 @@ def main():
             return self.fc(torch.softmax(x, dim=1))
 
     export(Mid(), torch.rand(2, 6), f"{out}/bad_softmax_mid.onnx")
+
+    class SliceOut(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 6)
+
+        def forward(self, x):
+            return self.fc(x)[:, :3]
+
+    export(SliceOut(), torch.rand(2, 6), f"{out}/bad_slice.onnx")
+
+    # lm.onnx with a learned initial state: its ConstantOfShape zeros replaced
+    # by an Expand of a non-uniform [1, 1, H] over the batch
+    m = onnx.load(f"{out}/lm.onnx")
+    hid = [a.i for nd in m.graph.node if nd.op_type == "LSTM" for a in nd.attribute if a.name == "hidden_size"][0]
+    for k, nd in enumerate(m.graph.node):
+        if nd.op_type == "ConstantOfShape":
+            h0 = np.linspace(-0.5, 0.5, hid, dtype=np.float32).reshape(1, 1, hid)
+            m.graph.initializer.append(onnx.numpy_helper.from_array(h0, "h0_learned"))
+            m.graph.node[k].CopyFrom(onnx.helper.make_node("Expand", ["h0_learned", nd.input[0]], list(nd.output),
+                                                           name="/lstm/Expand"))
+            break
+    onnx.save(m, f"{out}/bad_h0.onnx")
     export(nn.Sequential(nn.Linear(6, 6), nn.LeakyReLU()), torch.rand(2, 6), f"{out}/bad_leaky.onnx")
 
 

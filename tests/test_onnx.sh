@@ -11,7 +11,8 @@
 # corrupt, unsupported operators or attributes) fail with exit 1 and a message
 # naming the node, never a crash. A missing PyTorch or python3-onnx is a
 # failure, not a skip. The fixtures of current PyTorch's exporters
-# (../shared/fixtures/onnx) must import and match too; only their absence
+# (../shared/fixtures/onnx: the CNNs, MobileNets and the LSTM language
+# model) must import and match too; only their absence
 # skips that part. Exits 1 if any check fails.
 set -u
 
@@ -116,6 +117,27 @@ else
         expect_ok "predict $m.$e" predict --model "$TMP/$m.$e.gguf" --input "$FIX/$m.x.f32" --raw "$TMP/$m.$e.ours.f32"
         if msg=$(fixture_compare "$TMP/$m.$e.ours.f32" "$FIX/$m.y.f32" 2>&1); then ok; echo "$m.$e: $msg"; else bad "$m.$e outputs: $msg"; fi
     done
+    # The LSTM language model (embedding -> LSTM -> Linear, batch_first): both
+    # exporters write the zero initial state from the batch size (TorchScript:
+    # zeros expanded by Shape/Gather/Unsqueeze/Concat/Expand; torch.export: a
+    # zeros initializer), the torch.export one reorders the gates with
+    # Slice/Concat and squeezes the direction axis with a Reshape. The probe
+    # holds int64 token ids; predict reads them as float32.
+    m=lstm_lm
+    if [ ! -f "$FIX/$m.x.i64" ] || [ ! -f "$FIX/$m.y.f32" ]; then
+        bad "fixture $m: $FIX/$m.{x.i64,y.f32} missing"
+    elif ! "$PY" -c "import sys, numpy as np; np.fromfile(sys.argv[1], '<i8').astype('<f4').tofile(sys.argv[2])" \
+        "$FIX/$m.x.i64" "$TMP/$m.x.f32"; then
+        bad "fixture $m: cannot convert the token ids to float32"
+    else
+        for e in legacy dynamo; do
+            expect_ok "import $m.$e" import "$FIX/$m.$e.onnx" -o "$TMP/$m.$e.gguf" --json
+            grep -q '"spec": "tokens 12; embedding 32 vocab=500; lstm 64; dense 500"' "$TMP/out" ||
+                bad "$m.$e: the imported spec is not embedding -> lstm -> dense"
+            expect_ok "predict $m.$e" predict --model "$TMP/$m.$e.gguf" --input "$TMP/$m.x.f32" --raw "$TMP/$m.$e.ours.f32"
+            if msg=$(fixture_compare "$TMP/$m.$e.ours.f32" "$FIX/$m.y.f32" 2>&1); then ok; echo "$m.$e: $msg"; else bad "$m.$e outputs: $msg"; fi
+        done
+    fi
 fi
 
 # what the import did, in the model and in its output
@@ -154,6 +176,10 @@ expect_fail "HardSigmoid alpha 0.2" "\(HardSigmoid\): alpha = 0.2, beta = 0.5: o
     import "$TMP/bad_hsig.onnx" -o "$TMP/x.gguf"
 expect_fail "Mul by a constant" "node '/Mul' \(Mul\): a Mul by a constant is not supported" \
     import "$TMP/bad_mulconst.onnx" -o "$TMP/x.gguf"
+expect_fail "Slice of a layer's output" "node '/Slice' \(Slice\): only the Slice of a constant" \
+    import "$TMP/bad_slice.onnx" -o "$TMP/x.gguf"
+expect_fail "learned LSTM initial state" "node '/lstm/Expand' \(Expand\): it expands a constant that is not uniform" \
+    import "$TMP/bad_h0.onnx" -o "$TMP/x.gguf"
 [ -e "$TMP/x.gguf" ] && bad "a refused import wrote its output file"
 
 # ---- malformed files: exit 1, never a crash -----------------------------------------
@@ -170,11 +196,17 @@ for ((n = 1; n < size; n += 509)); do
     head -c "$n" "$TMP/lm.onnx" >"$TMP/t.onnx"
     expect_no_crash "lm truncated at $n" import "$TMP/t.onnx" -o "$TMP/t.gguf"
 done
+# (and the LSTM fixtures, whose initial state and gate reordering go through Expand and Slice)
+for e in legacy dynamo; do
+    [ -f "$FIX/lstm_lm.$e.onnx" ] && cp "$FIX/lstm_lm.$e.onnx" "$TMP/fx_lstm_$e.onnx"
+done
 "$PY" - "$TMP" <<'PYEOF'
-import random, sys
+import os, random, sys
 d = sys.argv[1]
 rng = random.Random(5)
-for m in ("cnn", "lm", "se14"):
+for m in ("cnn", "lm", "se14", "fx_lstm_legacy", "fx_lstm_dynamo"):
+    if m.startswith("fx_") and not os.path.exists(f"{d}/{m}.onnx"):
+        continue
     b = open(f"{d}/{m}.onnx", "rb").read()
     for k in range(16):
         c = bytearray(b)

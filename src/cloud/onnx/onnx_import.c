@@ -1017,6 +1017,67 @@ static al_status op_flatten_node(imp *I, const Onnx__NodeProto *nd) {
     return op_flatten(I, nd, x);
 }
 
+/* A Reshape that only removes or inserts axes of size 1 and keeps the batch
+ * axis (torch.export writes the Squeeze of an LSTM's direction axis as a
+ * Reshape of [T, N, 1, H] to [T, N, H] with the export's batch): the data keeps
+ * its order, no layer. The axes of size > 1 of both shapes must pair up in
+ * order with equal sizes; the batch axis pairs with the target's batch size
+ * (from Shape), a 0 that copies it, or the export's fixed batch (> 1).
+ * AL_EUNSUPPORTED (no error set) when it is not such a reshape. */
+static al_status reshape_squeeze(imp *I, const Onnx__NodeProto *nd, const val *x, const val *s, int az) {
+    if (x->pad || s->ndim != 1 || s->numel < 1 || s->numel > MAXR || x->dims[x->bax] > MAX_DIM) return AL_EUNSUPPORTED;
+    int n = (int)s->numel, tb = -1, neg = -1;
+    int64_t b = x->dims[x->bax], v[MAXR], per = (int64_t)al_shape_numel(&x->os), known = 1;
+    for (int q = 0; q < n; q++) {
+        v[q] = s->i[q];
+        if (v[q] == 0 && !az) {
+            if (q >= x->ndim) return AL_EUNSUPPORTED;
+            v[q] = q == x->bax ? BATCH : x->dims[q];
+        }
+        if (v[q] == BATCH) {
+            if (tb >= 0) return AL_EUNSUPPORTED;
+            tb = q;
+        } else if (v[q] == -1) {
+            if (neg >= 0) return AL_EUNSUPPORTED;
+            neg = q;
+        } else if (v[q] < 1 || v[q] > MAX_DIM) {
+            return AL_EUNSUPPORTED;
+        } else {
+            known *= v[q]; /* at most MAXR factors of 2^24 would overflow: bound it */
+            if (known > ((int64_t)1 << 40)) return AL_EUNSUPPORTED;
+        }
+    }
+    if (neg >= 0) { /* the inferred size */
+        int64_t total = tb >= 0 ? per : b > 0 ? per * b : -1;
+        if (total < 1 || known < 1 || total % known) return AL_EUNSUPPORTED;
+        v[neg] = total / known;
+        if (v[neg] > MAX_DIM) return AL_EUNSUPPORTED;
+    }
+    if (tb < 0 && b <= 1) return AL_EUNSUPPORTED; /* which axis is the batch? */
+    val t = *x;
+    t.f = NULL;
+    t.i = NULL;
+    t.fresh = 0;
+    t.ndim = n;
+    int i = 0, j = 0, nb = -1;
+    for (;;) {
+        while (i < x->ndim && i != x->bax && x->dims[i] == 1) i++;
+        while (j < n && j != tb && v[j] == 1) j++;
+        if (i == x->ndim || j == n) break;
+        if (i == x->bax) {
+            if (j != tb && (tb >= 0 || v[j] != b)) return AL_EUNSUPPORTED;
+            nb = j;
+        } else if (j == tb || v[j] != x->dims[i]) {
+            return AL_EUNSUPPORTED;
+        }
+        i++, j++;
+    }
+    if (i != x->ndim || j != n || nb < 0) return AL_EUNSUPPORTED;
+    for (int q = 0; q < n; q++) t.dims[q] = q == nb ? b : v[q];
+    t.bax = nb;
+    return define(I, nd, nd->output[0], &t);
+}
+
 static al_status op_reshape(imp *I, const Onnx__NodeProto *nd) {
     static const char *const ok[] = {"allowzero", NULL};
     val *x, *s;
@@ -1033,6 +1094,8 @@ static al_status op_reshape(imp *I, const Onnx__NodeProto *nd) {
                (s->i[0] == 0 || s->i[0] == BATCH || (x->dims[0] > 0 && s->i[0] == x->dims[0])) &&
                (s->i[1] == -1 || s->i[1] == numel);
     if (!flat) {
+        st = reshape_squeeze(I, nd, x, s, (int)az);
+        if (st != AL_EUNSUPPORTED) return st;
         char a[160];
         fmt_dims(a, sizeof a, s->i, (int)AL_MIN(s->numel, (size_t)MAXR), -1);
         return nerr(nd, AL_EUNSUPPORTED, "Reshape to %s: only a flatten to [batch, -1] is supported", a);
@@ -1216,34 +1279,253 @@ static al_status op_squeeze(imp *I, const Onnx__NodeProto *nd, int un) {
     return define(I, nd, nd->output[0], &t);
 }
 
+/* Concat of constants: shape vectors (torch's Shape -> Gather -> Unsqueeze ->
+ * Concat), or weights (the torch.export-based exporter reorders an LSTM's
+ * gates from PyTorch's i, f, g, o to ONNX's i, o, f, c with Slice and Concat
+ * of the weight matrix). Activations cannot be concatenated. */
 static al_status op_concat(imp *I, const Onnx__NodeProto *nd) {
     static const char *const ok[] = {"axis", NULL};
     al_status st;
     int64_t axis;
     if ((st = check_attrs(nd, ok)) || (st = attr_int(nd, "axis", 0, &axis))) return st;
     if (nd->n_input < 1 || nd->n_input > 64) return nerr(nd, AL_EUNSUPPORTED, "%zu inputs", nd->n_input);
-    size_t n = 0;
+    val *a0 = NULL;
+    int64_t tot = 0;
     for (size_t q = 0; q < nd->n_input; q++) {
         val *a;
-        if ((st = get_const(I, nd, q, 1, 1, "a shape", &a))) return st;
-        if (a->ndim != 1 || (axis != 0 && axis != -1)) return nerr(nd, AL_EUNSUPPORTED, "only the concatenation of 1-D shape vectors is supported");
-        n += a->numel;
+        if ((st = get_in(I, nd, q, 1, &a))) return st;
+        if (a->kind != V_CONST)
+            return nerr(nd, AL_EUNSUPPORTED, "input %zu ('%.100s') is a layer's output: only the Concat of constants "
+                                             "(shapes, weights) is supported", q, a->name);
+        if (a->fill) return nerr(nd, AL_EUNSUPPORTED, "input %zu depends on the batch size", q);
+        if (q == 0) {
+            a0 = a;
+            if (a->ndim < 1) return nerr(nd, AL_EFORMAT, "the inputs must have at least one dimension");
+            if (axis < 0) axis += a->ndim;
+            if (axis < 0 || axis >= a->ndim) return nerr(nd, AL_EFORMAT, "attribute 'axis' is out of range");
+        }
+        if (a->is_int != a0->is_int || a->ndim != a0->ndim)
+            return nerr(nd, AL_EFORMAT, "the inputs differ in type or rank");
+        for (int d = 0; d < a->ndim; d++)
+            if (d != axis && a->dims[d] != a0->dims[d]) return nerr(nd, AL_EFORMAT, "the inputs' shapes differ off the axis");
+        tot += a->dims[axis]; /* each at most INT32_MAX, at most 64 of them */
     }
-    if (n > 64) return nerr(nd, AL_EUNSUPPORTED, "shape vector too long");
     val t;
     memset(&t, 0, sizeof t);
     t.kind = V_CONST;
-    t.is_int = 1;
-    t.ndim = 1;
-    t.dims[0] = (int64_t)n;
-    t.numel = n;
-    t.i = al_malloc(n ? n * sizeof(int64_t) : 1);
-    if (!t.i) return AL_ENOMEM;
-    size_t o = 0;
-    for (size_t q = 0; q < nd->n_input; q++) {
-        val *a = find(I, nd->input[q]);
-        for (size_t k = 0; k < a->numel; k++) t.i[o++] = a->i[k];
+    t.is_int = a0->is_int;
+    t.ndim = a0->ndim;
+    memcpy(t.dims, a0->dims, sizeof t.dims);
+    t.dims[axis] = tot;
+    if (numel_of(t.dims, (size_t)t.ndim, &t.numel)) return nerr(nd, AL_ERANGE, "the result is too large");
+    size_t esz = t.is_int ? sizeof(int64_t) : sizeof(float), outer = 1, inner = 1;
+    for (int d = 0; d < axis; d++) outer *= (size_t)t.dims[d];
+    for (int d = (int)axis + 1; d < t.ndim; d++) inner *= (size_t)t.dims[d];
+    unsigned char *o = al_malloc(t.numel ? t.numel * esz : 1);
+    if (!o) return AL_ENOMEM;
+    size_t off = 0;
+    for (size_t r = 0; r < outer; r++)
+        for (size_t q = 0; q < nd->n_input; q++) {
+            const val *a = find(I, nd->input[q]);
+            size_t blk = (size_t)a->dims[axis] * inner * esz;
+            const unsigned char *src = t.is_int ? (const unsigned char *)a->i : (const unsigned char *)a->f;
+            if (blk) memcpy(o + off, src + r * blk, blk);
+            off += blk;
+        }
+    if (t.is_int)
+        t.i = (int64_t *)(void *)o;
+    else
+        t.f = (float *)(void *)o;
+    return define(I, nd, nd->output[0], &t);
+}
+
+/* Expand of a constant: numpy broadcasting to a constant shape. torch writes
+ * an LSTM's zero initial state as zeros [1, B, H] (B the batch of the export)
+ * expanded to [1, N, H] with N the batch size read by Shape -> Gather. A target
+ * dimension that is the batch size over a dimension of 1 makes a constant that
+ * depends on the batch size: only a uniform one (every element equal; zeros)
+ * is supported, held as a fill. Expanding a layer's output is refused. */
+static al_status op_expand(imp *I, const Onnx__NodeProto *nd) {
+    val *x, *s;
+    al_status st;
+    if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &x)) || (st = get_in(I, nd, 1, 1, &s))) return st;
+    if (x->kind != V_CONST)
+        return nerr(nd, AL_EUNSUPPORTED, "only the Expand of a constant (such as an LSTM's zero initial state) is "
+                                         "supported; '%.100s' is a layer's output", x->name);
+    if (s->kind != V_CONST || !s->is_int || s->fill || s->ndim != 1 || s->numel > MAXR)
+        return nerr(nd, AL_EUNSUPPORTED, "the shape must be a constant 1-D integer vector of at most %d", MAXR);
+    int ns = (int)s->numel, r = x->ndim > ns ? x->ndim : ns, sym = 0;
+    int64_t od[MAXR];
+    for (int d = 0; d < r; d++) {
+        int xi = d - (r - x->ndim), si = d - (r - ns);
+        int64_t xd = xi >= 0 ? x->dims[xi] : 1, sd = si >= 0 ? s->i[si] : 1;
+        if (xd == BATCH) { /* a fill's batch axis: stays the batch */
+            if (sd != 1 && sd != BATCH)
+                return nerr(nd, AL_EUNSUPPORTED, "dimension %d: the batch size expanded to %lld", d, (long long)sd);
+            od[d] = BATCH;
+        } else if (sd == BATCH) {
+            od[d] = xd == 1 ? BATCH : xd;
+            sym |= xd == 1;
+        } else if (sd < 0 || sd > MAX_DIM) {
+            return nerr(nd, AL_EFORMAT, "target dimension %lld is out of range", (long long)sd);
+        } else if (sd == xd || sd == 1) {
+            od[d] = xd;
+        } else if (xd == 1) {
+            od[d] = sd;
+        } else {
+            return nerr(nd, AL_EFORMAT, "dimension %d of size %lld cannot be expanded to %lld", d, (long long)xd,
+                        (long long)sd);
+        }
     }
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_CONST;
+    t.is_int = x->is_int;
+    t.ndim = r;
+    memcpy(t.dims, od, sizeof(int64_t) * (size_t)r);
+    if (sym || x->fill) {
+        double v = 0.0;
+        if (x->fill) {
+            v = x->fillv;
+        } else {
+            if (x->numel == 0) return nerr(nd, AL_EUNSUPPORTED, "an empty constant expanded over the batch size");
+            v = x->is_int ? (double)x->i[0] : (double)x->f[0];
+            for (size_t q = 1; q < x->numel; q++)
+                if (x->is_int ? x->i[q] != x->i[0] : x->f[q] != x->f[0])
+                    return nerr(nd, AL_EUNSUPPORTED, "it expands a constant that is not uniform over the batch size; "
+                                                     "only a constant of equal elements (zeros: an initial state) is supported");
+        }
+        t.fill = 1;
+        t.fillv = v;
+        return define(I, nd, nd->output[0], &t);
+    }
+    if (numel_of(t.dims, (size_t)r, &t.numel) || t.numel > ((size_t)1 << 24))
+        return nerr(nd, AL_ERANGE, "the constant is too large");
+    /* strides of x in the broadcast output's axes (0 where x has size 1 or no axis) */
+    size_t xs[MAXR], acc = 1;
+    for (int d = r - 1; d >= 0; d--) {
+        int xi = d - (r - x->ndim);
+        int64_t xd = xi >= 0 ? x->dims[xi] : 1;
+        xs[d] = xd == 1 ? 0 : acc;
+        acc *= (size_t)(xd ? xd : 1);
+    }
+    size_t esz = t.is_int ? sizeof(int64_t) : sizeof(float);
+    void *o = al_malloc(t.numel ? t.numel * esz : 1);
+    if (!o) return AL_ENOMEM;
+    int64_t idx[MAXR] = {0};
+    for (size_t q = 0; q < t.numel; q++) {
+        size_t src = 0;
+        for (int d = 0; d < r; d++) src += (size_t)idx[d] * xs[d];
+        if (t.is_int)
+            ((int64_t *)o)[q] = x->i[src];
+        else
+            ((float *)o)[q] = x->f[src];
+        for (int d = r - 1; d >= 0; d--) {
+            if (++idx[d] < od[d]) break;
+            idx[d] = 0;
+        }
+    }
+    if (t.is_int)
+        t.i = o;
+    else
+        t.f = o;
+    return define(I, nd, nd->output[0], &t);
+}
+
+/* Slice of a constant (numpy slicing with starts, ends, axes, steps): the
+ * torch.export-based exporter reorders an LSTM's gates this way; shape
+ * vectors too. Slicing a layer's output is refused. */
+static al_status op_slice(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok9[] = {"axes", "ends", "starts", NULL};
+    val *x;
+    al_status st;
+    const int64_t *sv = NULL, *ev = NULL, *av = NULL, *pv = NULL;
+    size_t ns = 0, ne = 0, na = 0, np = 0;
+    if ((st = check_attrs(nd, I->opset < 10 ? ok9 : NULL)) || (st = get_in(I, nd, 0, 1, &x))) return st;
+    if (x->kind != V_CONST)
+        return nerr(nd, AL_EUNSUPPORTED, "only the Slice of a constant (weights, shapes) is supported; '%.100s' is a "
+                                         "layer's output", x->name);
+    if (x->fill) return nerr(nd, AL_EUNSUPPORTED, "input 0 depends on the batch size");
+    if (I->opset < 10) {
+        if ((st = attr_ints(nd, "starts", &sv, &ns)) || (st = attr_ints(nd, "ends", &ev, &ne)) ||
+            (st = attr_ints(nd, "axes", &av, &na)))
+            return st;
+        if (nd->n_input > 1) return nerr(nd, AL_EFORMAT, "Slice before opset 10 takes 1 input");
+    } else {
+        val *s, *e, *a, *p;
+        if ((st = get_const(I, nd, 1, 1, 1, "starts", &s)) || (st = get_const(I, nd, 2, 1, 1, "ends", &e)) ||
+            (st = get_const(I, nd, 3, 0, 1, "axes", &a)) || (st = get_const(I, nd, 4, 0, 1, "steps", &p)))
+            return st;
+        sv = s->i, ns = s->numel, ev = e->i, ne = e->numel;
+        if (a) av = a->i, na = a->numel;
+        if (p) pv = p->i, np = p->numel;
+        if (s->ndim != 1 || e->ndim != 1 || (a && a->ndim != 1) || (p && p->ndim != 1))
+            return nerr(nd, AL_EFORMAT, "starts, ends, axes and steps must be 1-D");
+    }
+    int r = x->ndim;
+    if (ns != ne || ns > (size_t)r || (av && na != ns) || (pv && np != ns) || (I->opset < 10 && na && na != ns))
+        return nerr(nd, AL_EFORMAT, "starts, ends, axes and steps differ in length or name more axes than the rank %d", r);
+    int64_t b[MAXR], step[MAXR], cnt[MAXR];
+    for (int d = 0; d < r; d++) b[d] = 0, step[d] = 1, cnt[d] = x->dims[d];
+    unsigned seen = 0;
+    for (size_t q = 0; q < ns; q++) {
+        int64_t a = av ? av[q] : (int64_t)q;
+        if (a < 0) a += r;
+        if (a < 0 || a >= r || (seen >> a & 1u)) return nerr(nd, AL_EFORMAT, "axis %lld is out of range or repeated", (long long)(av ? av[q] : (int64_t)q));
+        seen |= 1u << a;
+        int64_t dim = x->dims[a], s = sv[q], e = ev[q], p = pv ? pv[q] : 1;
+        if (s == BATCH || e == BATCH)
+            return nerr(nd, AL_EUNSUPPORTED, "starts or ends hold the batch size (or INT64_MIN)");
+        if (p == 0) return nerr(nd, AL_EFORMAT, "a step of 0");
+        /* |step| past every dimension (at most INT32_MAX) acts as 2^32; no overflow below */
+        if (p > ((int64_t)1 << 32)) p = (int64_t)1 << 32;
+        if (p < -((int64_t)1 << 32)) p = -((int64_t)1 << 32);
+        if (s < 0) s += dim;
+        if (e < 0) e += dim;
+        int64_t n;
+        if (p > 0) {
+            s = s < 0 ? 0 : s > dim ? dim : s;
+            e = e < 0 ? 0 : e > dim ? dim : e;
+            n = e > s ? (e - s - 1) / p + 1 : 0;
+        } else {
+            s = s < 0 ? 0 : s > dim - 1 ? dim - 1 : s;
+            e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
+            n = s > e ? (s - e - 1) / -p + 1 : 0;
+        }
+        b[a] = s, step[a] = p, cnt[a] = n;
+    }
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_CONST;
+    t.is_int = x->is_int;
+    t.ndim = r;
+    memcpy(t.dims, cnt, sizeof(int64_t) * (size_t)r);
+    if (numel_of(t.dims, (size_t)r, &t.numel)) return nerr(nd, AL_ERANGE, "the result is too large");
+    int64_t xs[MAXR], acc = 1; /* x's strides */
+    for (int d = r - 1; d >= 0; d--) {
+        xs[d] = acc;
+        acc *= x->dims[d] ? x->dims[d] : 1;
+    }
+    size_t esz = t.is_int ? sizeof(int64_t) : sizeof(float);
+    void *o = al_malloc(t.numel ? t.numel * esz : 1);
+    if (!o) return AL_ENOMEM;
+    int64_t idx[MAXR] = {0};
+    for (size_t q = 0; q < t.numel; q++) {
+        int64_t src = 0; /* every index lies inside x: 0 <= b + k*step < dims */
+        for (int d = 0; d < r; d++) src += (b[d] + idx[d] * step[d]) * xs[d];
+        if (t.is_int)
+            ((int64_t *)o)[q] = x->i[src];
+        else
+            ((float *)o)[q] = x->f[src];
+        for (int d = r - 1; d >= 0; d--) {
+            if (++idx[d] < cnt[d]) break;
+            idx[d] = 0;
+        }
+    }
+    if (t.is_int)
+        t.i = o;
+    else
+        t.f = o;
     return define(I, nd, nd->output[0], &t);
 }
 
@@ -1499,6 +1781,17 @@ static al_status op_lstm(imp *I, const Onnx__NodeProto *nd) {
     if (in_name(nd, 7)) return nerr(nd, AL_EUNSUPPORTED, "input 'P' (peepholes) is not supported");
     if ((h0 && !all_zero(h0)) || (c0 && !all_zero(c0)))
         return nerr(nd, AL_EUNSUPPORTED, "initial_h and initial_c must be absent or constant zeros");
+    /* [1, N, H]: N the batch size (from Shape) or the export's fixed batch */
+    for (int q = 0; q < 2; q++) {
+        const val *z = q ? c0 : h0;
+        int64_t nb = x->dims[x->bax];
+        if (z && (z->ndim != 3 || z->dims[0] != 1 || z->dims[2] != H || !(z->dims[1] == BATCH || (nb > 0 && z->dims[1] == nb)))) {
+            char a[160];
+            fmt_dims(a, sizeof a, z->dims, z->ndim, -1);
+            return nerr(nd, AL_EUNSUPPORTED, "%s has shape %s: it must be [1, batch, %lld]", q ? "initial_c" : "initial_h", a,
+                        (long long)H);
+        }
+    }
     /* X: [T, N, E] (layout 0, torch's) or [N, T, E] (layout 1) */
     int tax = layout ? 1 : 0, bax = layout ? 0 : 1;
     if (x->ndim != 3 || x->bax != bax || x->os.ndim != 2 || x->dims[tax] != x->os.d[0] || x->dims[2] != x->os.d[1])
@@ -1587,6 +1880,8 @@ static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
     if (!strcmp(op, "Unsqueeze")) return op_squeeze(I, nd, 1);
     if (!strcmp(op, "Squeeze")) return op_squeeze(I, nd, 0);
     if (!strcmp(op, "Concat")) return op_concat(I, nd);
+    if (!strcmp(op, "Expand")) return op_expand(I, nd);
+    if (!strcmp(op, "Slice")) return op_slice(I, nd);
     if (!strcmp(op, "Transpose")) return op_transpose(I, nd);
     if (!strcmp(op, "Pad")) return op_pad(I, nd);
     return nerr(nd, AL_EUNSUPPORTED, "operator '%.60s' is not supported (docs/ONNX.md lists the supported ones)", op);
