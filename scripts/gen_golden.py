@@ -83,6 +83,8 @@ CASES = [
     ("embedding", "tokens 6; embedding 5 vocab=9", 3, {}),
     ("lstm", "input 5x4; lstm 3", 2, {}),
     ("lstm_lm", "tokens 5; embedding 4 vocab=11; lstm 6; dense 11", 3, {}),
+    ("gru", "input 5x4; gru 3", 2, {}),
+    ("gru_lm", "tokens 5; embedding 4 vocab=11; gru 6; dense 11", 3, {}),
     ("add", "input 6; dense 6; tanh; add 0; dense 3", 3, {}),
     # x spread over all three pieces of the hard activations (|x| > 3 too)
     ("hardswish", "input 3x4x4; hardswish", 2, {"xscale": 3.0}),
@@ -106,7 +108,7 @@ CE_CASES = [
 
 
 # ---- spec parsing (mirrors src/model/spec.c) ---------------------------------
-POSITIONAL = {"dense": "units", "conv": "units", "lstm": "units", "embedding": "units",
+POSITIONAL = {"dense": "units", "conv": "units", "lstm": "units", "gru": "units", "embedding": "units",
               "dropout": "rate", "add": "src", "mul": "src", "maxpool": "k", "avgpool": "k", "dwconv": "k"}
 
 
@@ -197,6 +199,11 @@ class Node(nn.Module):
             out = [in_shape[0], c["units"]]
             self.params = {"weight_ih": self.mod.weight_ih_l0, "weight_hh": self.mod.weight_hh_l0,
                            "bias_ih": self.mod.bias_ih_l0, "bias_hh": self.mod.bias_hh_l0}
+        elif t == "gru":
+            self.mod = nn.GRU(in_shape[-1], c["units"], num_layers=1, batch_first=True)
+            out = [in_shape[0], c["units"]]
+            self.params = {"weight_ih": self.mod.weight_ih_l0, "weight_hh": self.mod.weight_hh_l0,
+                           "bias_ih": self.mod.bias_ih_l0, "bias_hh": self.mod.bias_hh_l0}
         elif t == "add":
             out = list(in_shape)
         elif t == "mul":
@@ -217,7 +224,7 @@ class Node(nn.Module):
             return x2 * x.reshape(list(x.shape) + [1] * (x2.dim() - x.dim()))
         if t == "embedding":
             return self.mod(x.long())
-        if t == "lstm":
+        if t in ("lstm", "gru"):
             return self.mod(x)[0]
         return self.mod(x)
 

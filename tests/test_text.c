@@ -275,7 +275,7 @@ static void cache_case(int freeze) {
  * through the carried state. Per block: a after X is certain, the next X a
  * coin flip; top-1 is 2.5/3 = 0.83 with the carried state, 2.25/3 = 0.75
  * when the state restarted at every window, 2/3 with no memory at all. */
-static void test_tbptt(void) {
+static void test_tbptt(const char *spec) {
     const int V = 8;
     static int32_t ids[9000];
     al_rng r;
@@ -289,7 +289,7 @@ static void test_tbptt(void) {
     al_pool *pool;
     REQUIRE_OK(al_pool_new(2, &pool));
     al_model *m;
-    REQUIRE_OK(al_model_from_spec("tokens 4; embedding 8 vocab=8; lstm 16; dense 8", 5, &m));
+    REQUIRE_OK(al_model_from_spec(spec, 5, &m));
     al_dataset *d;
     REQUIRE_OK(al_text_windows(ids, 9000, 4, 8, V, &d, NULL));
     al_train_config tc;
@@ -303,7 +303,7 @@ static void test_tbptt(void) {
     REQUIRE_OK(al_lm_train(m, pool, d, &tc, &tr));
     al_lm_eval e;
     REQUIRE_OK(al_lm_evaluate(m, pool, ids, 9000, NULL, &e));
-    fprintf(stderr, "tbptt: top-1 %.4f, loss %.4f\n", e.top1, e.loss);
+    fprintf(stderr, "tbptt (%s): top-1 %.4f, loss %.4f\n", spec, e.top1, e.loss);
     CHECK(e.top1 > 0.8);
     CHECK_STATUS(al_lm_train(m, pool, d, &(al_train_config){.batch = 7, .lr = 0.1, .epochs = 1}, &tr), AL_EINVAL);
     al_dataset_free(d);
@@ -318,6 +318,7 @@ int main(void) {
     test_corpus();
     cache_case(2); /* output layer only: the cache holds the LSTM outputs of the typed stream */
     cache_case(1); /* LSTM + output: the cache holds embeddings; TBPTT over 4 streams */
-    test_tbptt();
+    test_tbptt("tokens 4; embedding 8 vocab=8; lstm 16; dense 8");
+    test_tbptt("tokens 4; embedding 8 vocab=8; gru 16; dense 8"); /* the GRU carries h alike */
     TEST_END("test_text");
 }

@@ -30,6 +30,7 @@ typedef enum al_layer_type {
     AL_L_HARDSWISH,
     AL_L_HARDSIGMOID,
     AL_L_MUL,
+    AL_L_GRU,
     AL_L_COUNT
 } al_layer_type;
 
@@ -37,7 +38,7 @@ typedef enum al_layer_type {
  * reads is documented in its file and in docs/SPEC.md. */
 typedef struct al_layer_cfg {
     al_layer_type type;
-    int units;     /* dense: outputs; conv: filters; lstm: hidden; embedding: dim */
+    int units;     /* dense: outputs; conv: filters; lstm, gru: hidden; embedding: dim */
     int k;         /* conv/pool kernel size (square) */
     int stride;    /* conv/pool stride (0 means: conv 1, pool k) */
     int pad;       /* conv/pool zero padding */
@@ -132,8 +133,8 @@ struct al_node {
     const float *x2;
     al_shape in2;
     float *dx2;          /* accumulate (+=) into it; NULL when not needed */
-    /* Recurrent state carried between calls (LSTM truncated BPTT): h and c
-     * of the last step, maxbatch * units each; see al_model_reset_state. */
+    /* Recurrent state carried between calls (LSTM, GRU truncated BPTT): h and c
+     * of the last step, maxbatch * units each (a GRU uses h only); see al_model_reset_state. */
     float *state;
     int carry_state;
     /* This node's scratch (e->ws for its forward and backward), placed by

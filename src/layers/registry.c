@@ -5,7 +5,7 @@
 
 extern const al_layer_vt al_dense_vt, al_conv2d_vt, al_dwconv2d_vt, al_maxpool_vt, al_avgpool_vt, al_gap_vt,
     al_batchnorm_vt, al_relu_vt, al_relu6_vt, al_tanh_vt, al_sigmoid_vt, al_dropout_vt, al_flatten_vt,
-    al_embedding_vt, al_lstm_vt, al_add_vt, al_hardswish_vt, al_hardsigmoid_vt, al_mul_vt;
+    al_embedding_vt, al_lstm_vt, al_add_vt, al_hardswish_vt, al_hardsigmoid_vt, al_mul_vt, al_gru_vt;
 
 static const al_layer_vt *vtable_of(al_layer_type t) {
     switch (t) {
@@ -28,6 +28,7 @@ static const al_layer_vt *vtable_of(al_layer_type t) {
     case AL_L_HARDSWISH: return &al_hardswish_vt;
     case AL_L_HARDSIGMOID: return &al_hardsigmoid_vt;
     case AL_L_MUL: return &al_mul_vt;
+    case AL_L_GRU: return &al_gru_vt;
     case AL_L_COUNT: break;
     }
     return NULL;
@@ -36,7 +37,7 @@ static const al_layer_vt *vtable_of(al_layer_type t) {
 static const char *const names[AL_L_COUNT] = {
     "dense", "conv", "dwconv", "maxpool", "avgpool", "gap", "batchnorm", "relu",
     "relu6", "tanh", "sigmoid", "dropout", "flatten", "embedding", "lstm", "add",
-    "hardswish", "hardsigmoid", "mul",
+    "hardswish", "hardsigmoid", "mul", "gru",
 };
 
 const al_layer_vt *al_layer_vtable(al_layer_type t) {

@@ -82,7 +82,7 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
         size_t o = sizeof(float) * al_shape_numel(&nd->out) * B;
         size_t aux = sizeof(float) * (nd->aux_fixed + B * nd->aux_per_sample);
         size_t ws = sizeof(float) * (nd->ws_fixed + B * nd->ws_per_sample);
-        size_t state = nd->cfg.type == AL_L_LSTM ? sizeof(float) * 2 * B * (size_t)nd->cfg.units : 0;
+        size_t state = (nd->cfg.type == AL_L_LSTM || nd->cfg.type == AL_L_GRU) ? sizeof(float) * 2 * B * (size_t)nd->cfg.units : 0;
         if (ws > ws_max) ws_max = ws;
         if (naive) {
             add_buf(p, AL_MB_ACT, i, o, 0, END);

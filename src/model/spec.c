@@ -81,6 +81,7 @@ static al_status parse_layer(char **w, int nw, int idx, al_layer_cfg *c) {
             case AL_L_DENSE:
             case AL_L_CONV2D:
             case AL_L_LSTM:
+            case AL_L_GRU:
             case AL_L_EMBEDDING: ok = parse_int(w[i], 1, BIG, &c->units); break;
             case AL_L_DROPOUT: ok = parse_float(w[i], 0.0f, 0.99f, &c->rate); break;
             case AL_L_ADD:
@@ -136,6 +137,7 @@ static al_status parse_layer(char **w, int nw, int idx, al_layer_cfg *c) {
     case AL_L_DENSE:
     case AL_L_CONV2D:
     case AL_L_LSTM:
+    case AL_L_GRU:
         if (c->units <= 0) return al_error(AL_EINVAL, "spec: '%s' needs a size, e.g. '%s 64'", w[0], w[0]);
         break;
     case AL_L_EMBEDDING:
@@ -276,6 +278,7 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
             PUT(" %d", c->units);
             if (c->rank) PUT(" rank=%d", c->rank);
             break;
+        case AL_L_GRU: PUT(" %d", c->units); break;
         case AL_L_EMBEDDING: PUT(" %d vocab=%d", c->units, c->vocab); break;
         case AL_L_DROPOUT: PUT(" %g", (double)c->rate); break;
         case AL_L_ADD:

@@ -36,7 +36,7 @@ static void carry_pop(al_model *m, carry_save *s) {
 
 static int has_lstm(const al_model *m, int lo, int hi) {
     for (int i = lo; i < hi; i++)
-        if (m->nodes[i].cfg.type == AL_L_LSTM) return 1;
+        if (m->nodes[i].cfg.type == AL_L_LSTM || m->nodes[i].cfg.type == AL_L_GRU) return 1;
     return 0;
 }
 

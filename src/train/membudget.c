@@ -33,7 +33,7 @@ typedef struct {
     size_t xn, yo, feat;     /* floats per sample: input, output, input of node freeze */
     int n, y_len;            /* training samples, labels per sample */
     size_t weights, grads, optim, snapshot_fixed, best, resume_file;
-    size_t lstm_units;       /* sum of the LSTM nodes' units (carried state rows in the snapshot) */
+    size_t recurrent_units;       /* sum of the LSTM and GRU nodes' units (carried state rows in the snapshot) */
     int snapshot;            /* the trainer keeps a rollback snapshot */
     int cached;              /* the job uses the cache */
     size_t entries;          /* distinct (sample, variant) keys the job can store */
@@ -99,7 +99,7 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
                     for (int b = 0; b < nbuf + (tc->l2sp != 0.0); b++) (void)al_arena_floats(&oa, pr->n);
                 }
             }
-            if (pass == 0 && nd->cfg.type == AL_L_LSTM) j->lstm_units += (size_t)nd->cfg.units;
+            if (pass == 0 && (nd->cfg.type == AL_L_LSTM || nd->cfg.type == AL_L_GRU)) j->recurrent_units += (size_t)nd->cfg.units;
         }
     }
     j->weights = sizeof(float) * (m->nweights ? m->nweights : 1);
@@ -153,8 +153,8 @@ static al_status job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
     }
     p->snapshot = 0;
     if (j->snapshot) {
-        size_t lstm[1] = {2 * b * j->lstm_units};
-        p->snapshot = j->snapshot_fixed + (j->lstm_units ? arena_size(lstm, 1) : 0);
+        size_t lstm[1] = {2 * b * j->recurrent_units};
+        p->snapshot = j->snapshot_fixed + (j->recurrent_units ? arena_size(lstm, 1) : 0);
     }
     p->snapshot += j->best + j->resume_file;
     p->cache = p->cache_index = 0;

@@ -1845,6 +1845,98 @@ static al_status op_lstm(imp *I, const Onnx__NodeProto *nd) {
     return define_layer_out(I, nd, od, 4, layout ? 0 : 2, &os, 0);
 }
 
+/* GRU: PyTorch's nn.GRU as both exporters write it (linear_before_reset = 1,
+ * forward, zero or absent initial_h). ONNX stacks the gates z, r, h; ours
+ * (PyTorch's) are r, z, n. */
+static al_status op_gru(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"hidden_size", "direction", "activations", "linear_before_reset", "layout", "clip",
+                                     "activation_alpha", "activation_beta", NULL};
+    val *x, *W, *R, *B, *h0;
+    al_status st;
+    int64_t H, lbr, layout;
+    char dir[32];
+    if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 0, &x)) || (st = get_const(I, nd, 1, 1, 0, "W", &W)) ||
+        (st = get_const(I, nd, 2, 1, 0, "R", &R)) || (st = get_const(I, nd, 3, 0, 0, "B", &B)) ||
+        (st = get_in(I, nd, 5, 0, &h0)) || (st = attr_int(nd, "hidden_size", 0, &H)) ||
+        (st = attr_int(nd, "linear_before_reset", 0, &lbr)) || (st = attr_int(nd, "layout", 0, &layout)) ||
+        (st = attr_str(nd, "direction", "forward", dir, sizeof dir)) || (st = extra_outputs_unused(I, nd)))
+        return st;
+    if (strcmp(dir, "forward"))
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'direction' = %s: only a forward (single-direction) GRU is supported", dir);
+    if (lbr != 1)
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'linear_before_reset' = %lld: only 1 (PyTorch's GRU) is supported",
+                    (long long)lbr);
+    if (attr(nd, "clip")) return nerr(nd, AL_EUNSUPPORTED, "attribute 'clip' is not supported");
+    if (attr(nd, "activation_alpha") || attr(nd, "activation_beta"))
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'activation_alpha/beta' is not supported");
+    const Onnx__AttributeProto *acts = attr(nd, "activations");
+    if (acts) {
+        static const char *const want[2] = {"Sigmoid", "Tanh"};
+        int okact = acts->n_strings == 2;
+        for (size_t q = 0; okact && q < 2; q++)
+            okact = acts->strings[q].len == strlen(want[q]) && !memcmp(acts->strings[q].data, want[q], acts->strings[q].len);
+        if (!okact) return nerr(nd, AL_EUNSUPPORTED, "attribute 'activations' must be Sigmoid, Tanh");
+    }
+    if (layout != 0 && layout != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'layout' = %lld", (long long)layout);
+    if (in_name(nd, 4)) return nerr(nd, AL_EUNSUPPORTED, "input 'sequence_lens' is not supported (every sequence has the full length)");
+    if (h0 && !all_zero(h0)) return nerr(nd, AL_EUNSUPPORTED, "initial_h must be absent or constant zeros");
+    int64_t nb = x->dims[x->bax];
+    if (h0 && (h0->ndim != 3 || h0->dims[0] != 1 || h0->dims[2] != H || !(h0->dims[1] == BATCH || (nb > 0 && h0->dims[1] == nb)))) {
+        char a[160];
+        fmt_dims(a, sizeof a, h0->dims, h0->ndim, -1);
+        return nerr(nd, AL_EUNSUPPORTED, "initial_h has shape %s: it must be [1, batch, %lld]", a, (long long)H);
+    }
+    int tax = layout ? 1 : 0, bax = layout ? 0 : 1;
+    if (x->ndim != 3 || x->bax != bax || x->os.ndim != 2 || x->dims[tax] != x->os.d[0] || x->dims[2] != x->os.d[1])
+        return shape_err(nd, x, layout ? "[N, T, E] (layout 1)" : "[T, N, E] (a Transpose of the batch-first input)");
+    int T = x->os.d[0], E = x->os.d[1];
+    if (H < 1 || H > MAX_DIM) return nerr(nd, AL_EFORMAT, "attribute 'hidden_size' = %lld is out of range", (long long)H);
+    if (W->ndim != 3 || W->dims[0] != 1 || W->dims[1] != 3 * H || W->dims[2] != E)
+        return nerr(nd, AL_EFORMAT, "W must be [1, 3*%lld, %d]", (long long)H, E);
+    if (R->ndim != 3 || R->dims[0] != 1 || R->dims[1] != 3 * H || R->dims[2] != H)
+        return nerr(nd, AL_EFORMAT, "R must be [1, 3*%lld, %lld]", (long long)H, (long long)H);
+    if (B && (B->ndim != 2 || B->dims[0] != 1 || B->dims[1] != 6 * H))
+        return nerr(nd, AL_EFORMAT, "B must be [1, 6*%lld]", (long long)H);
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_GRU, &L))) return st;
+    L->cfg.units = (int)H;
+    /* ONNX: z, r, h; ours: r, z, n */
+    static const int from[3] = {1, 0, 2};
+    size_t h = (size_t)H;
+    const val *srcs[2] = {W, R};
+    static const char *const wn[2] = {"weight_ih", "weight_hh"}, *const bn[2] = {"bias_ih", "bias_hh"};
+    for (int m = 0; m < 2; m++) {
+        size_t cols = (size_t)srcs[m]->dims[2];
+        float *w = al_malloc(3 * h * cols * sizeof(float));
+        if (!w) return AL_ENOMEM;
+        for (int gte = 0; gte < 3; gte++)
+            memcpy(w + (size_t)gte * h * cols, srcs[m]->f + (size_t)from[gte] * h * cols, h * cols * sizeof(float));
+        if ((st = set_param(L, wn[m], &w, 3 * h * cols))) {
+            al_free(w);
+            return st;
+        }
+    }
+    for (int m = 0; m < 2; m++) {
+        float *b = al_calloc(3 * h, sizeof(float));
+        if (!b) return AL_ENOMEM;
+        if (B)
+            for (int gte = 0; gte < 3; gte++)
+                memcpy(b + (size_t)gte * h, B->f + (size_t)m * 3 * h + (size_t)from[gte] * h, h * sizeof(float));
+        if ((st = set_param(L, bn[m], &b, 3 * h))) {
+            al_free(b);
+            return st;
+        }
+    }
+    int64_t od[4];
+    if (layout) {
+        od[0] = x->dims[0], od[1] = T, od[2] = 1, od[3] = H;
+    } else {
+        od[0] = T, od[1] = 1, od[2] = x->dims[1], od[3] = H;
+    }
+    al_shape os = {2, {T, (int)H, 0}};
+    return define_layer_out(I, nd, od, 4, layout ? 0 : 2, &os, 0);
+}
+
 /* ---- the graph ----------------------------------------------------------------------- */
 
 static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
@@ -1871,6 +1963,7 @@ static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
     if (!strcmp(op, "Reshape")) return op_reshape(I, nd);
     if (!strcmp(op, "Gather")) return op_gather(I, nd);
     if (!strcmp(op, "LSTM")) return op_lstm(I, nd);
+    if (!strcmp(op, "GRU")) return op_gru(I, nd);
     if (!strcmp(op, "Softmax") || !strcmp(op, "LogSoftmax")) return op_softmax(I, nd);
     if (!strcmp(op, "Dropout")) return op_dropout(I, nd);
     if (!strcmp(op, "Identity")) return op_identity(I, nd);
