@@ -1748,9 +1748,98 @@ static int all_zero(const val *v) {
     return 1;
 }
 
+/* What the LSTM and GRU importers refuse alike: clip, activation_alpha/beta,
+ * activations other than the default `want` (n of them), a layout other than
+ * 0 or 1, sequence_lens. */
+static al_status rnn_check_opts(const Onnx__NodeProto *nd, int64_t layout, const char *const *want, size_t n,
+                                const char *want_msg) {
+    if (attr(nd, "clip")) return nerr(nd, AL_EUNSUPPORTED, "attribute 'clip' is not supported");
+    if (attr(nd, "activation_alpha") || attr(nd, "activation_beta"))
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'activation_alpha/beta' is not supported");
+    const Onnx__AttributeProto *acts = attr(nd, "activations");
+    if (acts) {
+        int okact = acts->n_strings == n;
+        for (size_t q = 0; okact && q < n; q++)
+            okact = acts->strings[q].len == strlen(want[q]) && !memcmp(acts->strings[q].data, want[q], acts->strings[q].len);
+        if (!okact) return nerr(nd, AL_EUNSUPPORTED, "attribute 'activations' must be %s", want_msg);
+    }
+    if (layout != 0 && layout != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'layout' = %lld", (long long)layout);
+    if (in_name(nd, 4)) return nerr(nd, AL_EUNSUPPORTED, "input 'sequence_lens' is not supported (every sequence has the full length)");
+    return AL_OK;
+}
+
+/* An initial state z (already known to be zeros) is [1, N, H]: N the batch
+ * size (from Shape) or the export's fixed batch. */
+static al_status rnn_state_shape(const Onnx__NodeProto *nd, const val *x, const val *z, const char *name, int64_t H) {
+    int64_t nb = x->dims[x->bax];
+    if (!z || (z->ndim == 3 && z->dims[0] == 1 && z->dims[2] == H && (z->dims[1] == BATCH || (nb > 0 && z->dims[1] == nb))))
+        return AL_OK;
+    char a[160];
+    fmt_dims(a, sizeof a, z->dims, z->ndim, -1);
+    return nerr(nd, AL_EUNSUPPORTED, "%s has shape %s: it must be [1, batch, %lld]", name, a, (long long)H);
+}
+
+/* The recurrent layer itself, for the LSTM (G = 4 gates) and the GRU (G = 3):
+ * checks X [T, N, E] (layout 0, torch's) or [N, T, E] (layout 1), W
+ * [1, G*H, E], R [1, G*H, H] and B [1, 2*G*H]; emits a layer of `type`
+ * whose gate g is ONNX's gate from[g] (weights, then input and recurrent
+ * biases); its output Y is [T, 1, N, H] (layout 0) or [N, T, 1, H]. */
+static al_status rnn_emit(imp *I, const Onnx__NodeProto *nd, const val *x, const val *W, const val *R, const val *B,
+                          int64_t H, int64_t layout, al_layer_type type, int G, const int *from) {
+    int tax = layout ? 1 : 0, bax = layout ? 0 : 1;
+    if (x->ndim != 3 || x->bax != bax || x->os.ndim != 2 || x->dims[tax] != x->os.d[0] || x->dims[2] != x->os.d[1])
+        return shape_err(nd, x, layout ? "[N, T, E] (layout 1)" : "[T, N, E] (a Transpose of the batch-first input)");
+    int T = x->os.d[0], E = x->os.d[1];
+    if (H < 1 || H > MAX_DIM) return nerr(nd, AL_EFORMAT, "attribute 'hidden_size' = %lld is out of range", (long long)H);
+    if (W->ndim != 3 || W->dims[0] != 1 || W->dims[1] != G * H || W->dims[2] != E)
+        return nerr(nd, AL_EFORMAT, "W must be [1, %d*%lld, %d]", G, (long long)H, E);
+    if (R->ndim != 3 || R->dims[0] != 1 || R->dims[1] != G * H || R->dims[2] != H)
+        return nerr(nd, AL_EFORMAT, "R must be [1, %d*%lld, %lld]", G, (long long)H, (long long)H);
+    if (B && (B->ndim != 2 || B->dims[0] != 1 || B->dims[1] != 2 * G * H))
+        return nerr(nd, AL_EFORMAT, "B must be [1, %d*%lld]", 2 * G, (long long)H);
+    pend *L = NULL;
+    al_status st;
+    if ((st = emit(I, nd, type, &L))) return st;
+    L->cfg.units = (int)H;
+    size_t h = (size_t)H, g = (size_t)G;
+    const val *srcs[2] = {W, R};
+    static const char *const wn[2] = {"weight_ih", "weight_hh"}, *const bn[2] = {"bias_ih", "bias_hh"};
+    for (int m = 0; m < 2; m++) {
+        size_t cols = (size_t)srcs[m]->dims[2];
+        float *w = al_malloc(g * h * cols * sizeof(float));
+        if (!w) return AL_ENOMEM;
+        for (int gte = 0; gte < G; gte++)
+            memcpy(w + (size_t)gte * h * cols, srcs[m]->f + (size_t)from[gte] * h * cols, h * cols * sizeof(float));
+        if ((st = set_param(L, wn[m], &w, g * h * cols))) {
+            al_free(w);
+            return st;
+        }
+    }
+    for (int m = 0; m < 2; m++) {
+        float *b = al_calloc(g * h, sizeof(float));
+        if (!b) return AL_ENOMEM;
+        if (B)
+            for (int gte = 0; gte < G; gte++)
+                memcpy(b + (size_t)gte * h, B->f + (size_t)m * g * h + (size_t)from[gte] * h, h * sizeof(float));
+        if ((st = set_param(L, bn[m], &b, g * h))) {
+            al_free(b);
+            return st;
+        }
+    }
+    int64_t od[4];
+    if (layout) {
+        od[0] = x->dims[0], od[1] = T, od[2] = 1, od[3] = H;
+    } else {
+        od[0] = T, od[1] = 1, od[2] = x->dims[1], od[3] = H;
+    }
+    al_shape os = {2, {T, (int)H, 0}};
+    return define_layer_out(I, nd, od, 4, layout ? 0 : 2, &os, 0);
+}
+
 static al_status op_lstm(imp *I, const Onnx__NodeProto *nd) {
     static const char *const ok[] = {"hidden_size", "direction", "activations", "input_forget", "layout", "clip",
                                      "activation_alpha", "activation_beta", NULL};
+    static const char *const acts[3] = {"Sigmoid", "Tanh", "Tanh"};
     val *x, *W, *R, *B, *h0, *c0;
     al_status st;
     int64_t H, inf, layout;
@@ -1764,85 +1853,15 @@ static al_status op_lstm(imp *I, const Onnx__NodeProto *nd) {
         return st;
     if (strcmp(dir, "forward"))
         return nerr(nd, AL_EUNSUPPORTED, "attribute 'direction' = %s: only a forward (single-direction) LSTM is supported", dir);
-    if (attr(nd, "clip")) return nerr(nd, AL_EUNSUPPORTED, "attribute 'clip' is not supported");
-    if (attr(nd, "activation_alpha") || attr(nd, "activation_beta"))
-        return nerr(nd, AL_EUNSUPPORTED, "attribute 'activation_alpha/beta' is not supported");
     if (inf) return nerr(nd, AL_EUNSUPPORTED, "attribute 'input_forget' = %lld is not supported", (long long)inf);
-    const Onnx__AttributeProto *acts = attr(nd, "activations");
-    if (acts) {
-        static const char *const want[3] = {"Sigmoid", "Tanh", "Tanh"};
-        int okact = acts->n_strings == 3;
-        for (size_t q = 0; okact && q < 3; q++)
-            okact = acts->strings[q].len == strlen(want[q]) && !memcmp(acts->strings[q].data, want[q], acts->strings[q].len);
-        if (!okact) return nerr(nd, AL_EUNSUPPORTED, "attribute 'activations' must be Sigmoid, Tanh, Tanh");
-    }
-    if (layout != 0 && layout != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'layout' = %lld", (long long)layout);
-    if (in_name(nd, 4)) return nerr(nd, AL_EUNSUPPORTED, "input 'sequence_lens' is not supported (every sequence has the full length)");
+    if ((st = rnn_check_opts(nd, layout, acts, 3, "Sigmoid, Tanh, Tanh"))) return st;
     if (in_name(nd, 7)) return nerr(nd, AL_EUNSUPPORTED, "input 'P' (peepholes) is not supported");
     if ((h0 && !all_zero(h0)) || (c0 && !all_zero(c0)))
         return nerr(nd, AL_EUNSUPPORTED, "initial_h and initial_c must be absent or constant zeros");
-    /* [1, N, H]: N the batch size (from Shape) or the export's fixed batch */
-    for (int q = 0; q < 2; q++) {
-        const val *z = q ? c0 : h0;
-        int64_t nb = x->dims[x->bax];
-        if (z && (z->ndim != 3 || z->dims[0] != 1 || z->dims[2] != H || !(z->dims[1] == BATCH || (nb > 0 && z->dims[1] == nb)))) {
-            char a[160];
-            fmt_dims(a, sizeof a, z->dims, z->ndim, -1);
-            return nerr(nd, AL_EUNSUPPORTED, "%s has shape %s: it must be [1, batch, %lld]", q ? "initial_c" : "initial_h", a,
-                        (long long)H);
-        }
-    }
-    /* X: [T, N, E] (layout 0, torch's) or [N, T, E] (layout 1) */
-    int tax = layout ? 1 : 0, bax = layout ? 0 : 1;
-    if (x->ndim != 3 || x->bax != bax || x->os.ndim != 2 || x->dims[tax] != x->os.d[0] || x->dims[2] != x->os.d[1])
-        return shape_err(nd, x, layout ? "[N, T, E] (layout 1)" : "[T, N, E] (a Transpose of the batch-first input)");
-    int T = x->os.d[0], E = x->os.d[1];
-    if (H < 1 || H > MAX_DIM) return nerr(nd, AL_EFORMAT, "attribute 'hidden_size' = %lld is out of range", (long long)H);
-    if (W->ndim != 3 || W->dims[0] != 1 || W->dims[1] != 4 * H || W->dims[2] != E)
-        return nerr(nd, AL_EFORMAT, "W must be [1, 4*%lld, %d]", (long long)H, E);
-    if (R->ndim != 3 || R->dims[0] != 1 || R->dims[1] != 4 * H || R->dims[2] != H)
-        return nerr(nd, AL_EFORMAT, "R must be [1, 4*%lld, %lld]", (long long)H, (long long)H);
-    if (B && (B->ndim != 2 || B->dims[0] != 1 || B->dims[1] != 8 * H))
-        return nerr(nd, AL_EFORMAT, "B must be [1, 8*%lld]", (long long)H);
-    pend *L = NULL;
-    if ((st = emit(I, nd, AL_L_LSTM, &L))) return st;
-    L->cfg.units = (int)H;
+    if ((st = rnn_state_shape(nd, x, h0, "initial_h", H)) || (st = rnn_state_shape(nd, x, c0, "initial_c", H))) return st;
     /* ONNX stacks the gates i, o, f, c; ours (PyTorch's) are i, f, g, o */
     static const int from[4] = {0, 2, 3, 1};
-    size_t h = (size_t)H;
-    const val *srcs[2] = {W, R};
-    static const char *const wn[2] = {"weight_ih", "weight_hh"}, *const bn[2] = {"bias_ih", "bias_hh"};
-    for (int m = 0; m < 2; m++) {
-        size_t cols = (size_t)srcs[m]->dims[2];
-        float *w = al_malloc(4 * h * cols * sizeof(float));
-        if (!w) return AL_ENOMEM;
-        for (int gte = 0; gte < 4; gte++)
-            memcpy(w + (size_t)gte * h * cols, srcs[m]->f + (size_t)from[gte] * h * cols, h * cols * sizeof(float));
-        if ((st = set_param(L, wn[m], &w, 4 * h * cols))) {
-            al_free(w);
-            return st;
-        }
-    }
-    for (int m = 0; m < 2; m++) {
-        float *b = al_calloc(4 * h, sizeof(float));
-        if (!b) return AL_ENOMEM;
-        if (B)
-            for (int gte = 0; gte < 4; gte++)
-                memcpy(b + (size_t)gte * h, B->f + (size_t)m * 4 * h + (size_t)from[gte] * h, h * sizeof(float));
-        if ((st = set_param(L, bn[m], &b, 4 * h))) {
-            al_free(b);
-            return st;
-        }
-    }
-    /* Y: [T, 1, N, H] (layout 0) or [N, T, 1, H] */
-    int64_t od[4];
-    if (layout) {
-        od[0] = x->dims[0], od[1] = T, od[2] = 1, od[3] = H;
-    } else {
-        od[0] = T, od[1] = 1, od[2] = x->dims[1], od[3] = H;
-    }
-    al_shape os = {2, {T, (int)H, 0}};
-    return define_layer_out(I, nd, od, 4, layout ? 0 : 2, &os, 0);
+    return rnn_emit(I, nd, x, W, R, B, H, layout, AL_L_LSTM, 4, from);
 }
 
 /* GRU: PyTorch's nn.GRU as both exporters write it (linear_before_reset = 1,
@@ -1851,6 +1870,7 @@ static al_status op_lstm(imp *I, const Onnx__NodeProto *nd) {
 static al_status op_gru(imp *I, const Onnx__NodeProto *nd) {
     static const char *const ok[] = {"hidden_size", "direction", "activations", "linear_before_reset", "layout", "clip",
                                      "activation_alpha", "activation_beta", NULL};
+    static const char *const acts[2] = {"Sigmoid", "Tanh"};
     val *x, *W, *R, *B, *h0;
     al_status st;
     int64_t H, lbr, layout;
@@ -1866,75 +1886,11 @@ static al_status op_gru(imp *I, const Onnx__NodeProto *nd) {
     if (lbr != 1)
         return nerr(nd, AL_EUNSUPPORTED, "attribute 'linear_before_reset' = %lld: only 1 (PyTorch's GRU) is supported",
                     (long long)lbr);
-    if (attr(nd, "clip")) return nerr(nd, AL_EUNSUPPORTED, "attribute 'clip' is not supported");
-    if (attr(nd, "activation_alpha") || attr(nd, "activation_beta"))
-        return nerr(nd, AL_EUNSUPPORTED, "attribute 'activation_alpha/beta' is not supported");
-    const Onnx__AttributeProto *acts = attr(nd, "activations");
-    if (acts) {
-        static const char *const want[2] = {"Sigmoid", "Tanh"};
-        int okact = acts->n_strings == 2;
-        for (size_t q = 0; okact && q < 2; q++)
-            okact = acts->strings[q].len == strlen(want[q]) && !memcmp(acts->strings[q].data, want[q], acts->strings[q].len);
-        if (!okact) return nerr(nd, AL_EUNSUPPORTED, "attribute 'activations' must be Sigmoid, Tanh");
-    }
-    if (layout != 0 && layout != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'layout' = %lld", (long long)layout);
-    if (in_name(nd, 4)) return nerr(nd, AL_EUNSUPPORTED, "input 'sequence_lens' is not supported (every sequence has the full length)");
+    if ((st = rnn_check_opts(nd, layout, acts, 2, "Sigmoid, Tanh"))) return st;
     if (h0 && !all_zero(h0)) return nerr(nd, AL_EUNSUPPORTED, "initial_h must be absent or constant zeros");
-    int64_t nb = x->dims[x->bax];
-    if (h0 && (h0->ndim != 3 || h0->dims[0] != 1 || h0->dims[2] != H || !(h0->dims[1] == BATCH || (nb > 0 && h0->dims[1] == nb)))) {
-        char a[160];
-        fmt_dims(a, sizeof a, h0->dims, h0->ndim, -1);
-        return nerr(nd, AL_EUNSUPPORTED, "initial_h has shape %s: it must be [1, batch, %lld]", a, (long long)H);
-    }
-    int tax = layout ? 1 : 0, bax = layout ? 0 : 1;
-    if (x->ndim != 3 || x->bax != bax || x->os.ndim != 2 || x->dims[tax] != x->os.d[0] || x->dims[2] != x->os.d[1])
-        return shape_err(nd, x, layout ? "[N, T, E] (layout 1)" : "[T, N, E] (a Transpose of the batch-first input)");
-    int T = x->os.d[0], E = x->os.d[1];
-    if (H < 1 || H > MAX_DIM) return nerr(nd, AL_EFORMAT, "attribute 'hidden_size' = %lld is out of range", (long long)H);
-    if (W->ndim != 3 || W->dims[0] != 1 || W->dims[1] != 3 * H || W->dims[2] != E)
-        return nerr(nd, AL_EFORMAT, "W must be [1, 3*%lld, %d]", (long long)H, E);
-    if (R->ndim != 3 || R->dims[0] != 1 || R->dims[1] != 3 * H || R->dims[2] != H)
-        return nerr(nd, AL_EFORMAT, "R must be [1, 3*%lld, %lld]", (long long)H, (long long)H);
-    if (B && (B->ndim != 2 || B->dims[0] != 1 || B->dims[1] != 6 * H))
-        return nerr(nd, AL_EFORMAT, "B must be [1, 6*%lld]", (long long)H);
-    pend *L = NULL;
-    if ((st = emit(I, nd, AL_L_GRU, &L))) return st;
-    L->cfg.units = (int)H;
-    /* ONNX: z, r, h; ours: r, z, n */
+    if ((st = rnn_state_shape(nd, x, h0, "initial_h", H))) return st;
     static const int from[3] = {1, 0, 2};
-    size_t h = (size_t)H;
-    const val *srcs[2] = {W, R};
-    static const char *const wn[2] = {"weight_ih", "weight_hh"}, *const bn[2] = {"bias_ih", "bias_hh"};
-    for (int m = 0; m < 2; m++) {
-        size_t cols = (size_t)srcs[m]->dims[2];
-        float *w = al_malloc(3 * h * cols * sizeof(float));
-        if (!w) return AL_ENOMEM;
-        for (int gte = 0; gte < 3; gte++)
-            memcpy(w + (size_t)gte * h * cols, srcs[m]->f + (size_t)from[gte] * h * cols, h * cols * sizeof(float));
-        if ((st = set_param(L, wn[m], &w, 3 * h * cols))) {
-            al_free(w);
-            return st;
-        }
-    }
-    for (int m = 0; m < 2; m++) {
-        float *b = al_calloc(3 * h, sizeof(float));
-        if (!b) return AL_ENOMEM;
-        if (B)
-            for (int gte = 0; gte < 3; gte++)
-                memcpy(b + (size_t)gte * h, B->f + (size_t)m * 3 * h + (size_t)from[gte] * h, h * sizeof(float));
-        if ((st = set_param(L, bn[m], &b, 3 * h))) {
-            al_free(b);
-            return st;
-        }
-    }
-    int64_t od[4];
-    if (layout) {
-        od[0] = x->dims[0], od[1] = T, od[2] = 1, od[3] = H;
-    } else {
-        od[0] = T, od[1] = 1, od[2] = x->dims[1], od[3] = H;
-    }
-    al_shape os = {2, {T, (int)H, 0}};
-    return define_layer_out(I, nd, od, 4, layout ? 0 : 2, &os, 0);
+    return rnn_emit(I, nd, x, W, R, B, H, layout, AL_L_GRU, 3, from);
 }
 
 /* ---- the graph ----------------------------------------------------------------------- */
