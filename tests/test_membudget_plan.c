@@ -147,7 +147,8 @@ static void test_fit(const al_dataset *d, al_pool *pool) {
     peak = live;
     al_personalize_report r;
     CHECK_STATUS(al_personalize(m, pool, d, NULL, cache, &c, NULL, &r), AL_EBUDGET);
-    CHECK(peak - before < 4096 && live == before && m->maxbatch == 0);
+    /* the planner's own buffer lists (about 0.5 KiB a node), nothing sized by the batch */
+    CHECK(peak - before < 8192 && live == before && m->maxbatch == 0);
     al_cache_free(cache);
     al_model_free(m);
 }

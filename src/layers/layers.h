@@ -50,6 +50,8 @@ typedef struct al_layer_cfg {
     float momentum;/* batchnorm running-average momentum (default 0.1, PyTorch's) */
     int act;       /* dense/conv: activation fused after the bias (al_act; the compiler's fusion) */
     int rank;      /* lstm: W_hh stored as U [4H, rank] V [rank, H]; 0 = full (src/layers/lstm.c) */
+    int back;      /* the primary input: node i reads node i - 1 - back's output (0, the default: the
+                    * previous node, as in a chain; i: the model input). al_node_input gives the index. */
 } al_layer_cfg;
 
 /* 1 for the layers that also read an earlier node's output (cfg.src) as
@@ -140,12 +142,23 @@ struct al_node {
     /* This node's scratch (e->ws for its forward and backward), placed by
      * the memory planner (src/model/model.h). */
     float *ws;
+    /* This node's gradient route (set by al_model_build): 1 when it writes
+     * the gradient of its primary input straight into that tensor's dact
+     * (it is the input's last reader as primary input), 0 when it writes
+     * into dxbuf (planned) and adds that into the input's dside. */
+    int dx_direct;
+    float *dxbuf;
+    int primary_read; /* 1: a later node reads this node's output as its primary input */
     /* int8 weights of a quantized frozen dense/conv node, or NULL
      * (src/cloud/compile/quant.h; owned by the node, freed with the model). */
     struct al_qnode *q;
     /* conv: the forward kernel chosen by shape (al_conv_algo). */
     int conv_algo;
 };
+
+/* The index of node nd's primary input: an earlier node, or -1 for the
+ * model input. */
+static inline int al_node_input(const al_node *nd) { return nd->index - 1 - nd->cfg.back; }
 
 /* Returns the vtable for a type, or NULL. Names are the spec keywords. */
 const al_layer_vt *al_layer_vtable(al_layer_type t);

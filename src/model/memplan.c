@@ -54,26 +54,34 @@ static int lives_overlap(const al_membuf *a, const al_membuf *b) {
 }
 
 /* Lists the buffers with their live intervals (schedule in model.h).
- * is_src (n entries, zeroed) and last_read (n entries) are scratch. */
-static void list_buffers(const al_model *m, size_t B, int naive, int L, al_memplan *p, unsigned char *is_src,
-                         int *last_read) {
+ * side (n + 1 entries, zeroed; [x + 1] for tensor x, [0] the input),
+ * last_read and last_primary (n entries each) are scratch. */
+static void list_buffers(const al_model *m, size_t B, int naive, int L, al_memplan *p, unsigned char *side,
+                         int *last_read, int *last_primary) {
     const int n = m->nnodes, END = p->end;
-    int input_is_src = 0;
 #define TB(i) (2 * n - 1 - (i))
-    /* last_read[i]: the last step at which an add or mul reads node i's
-     * output as its second operand (-1: none): an add only in its forward;
-     * a mul also in its backward (the scale's gradient is sum dy * x2) */
-    for (int j = 0; j < n; j++) last_read[j] = -1;
+    /* last_read[x]: the last step at which a node reads tensor x: the
+     * forward of every reader; the backward of a primary reader (its x),
+     * of a mul reading it as its second operand (the scale's gradient is
+     * sum dy * x2; an add's backward does not read it). side[x + 1]: the
+     * gradient of x arrives through dside too: some reader adds to it (an
+     * add or mul through cfg.src, a primary reader other than the last) */
+    for (int j = 0; j < n; j++) last_read[j] = last_primary[j] = -1;
     for (int j = 0; j < n; j++) {
-        const al_layer_cfg *c = &m->nodes[j].cfg;
-        if (!al_layer_reads_src(c->type)) continue;
-        if (c->src < 0) {
-            input_is_src = 1;
-            continue;
+        const al_node *nd = &m->nodes[j];
+        int x = al_node_input(nd);
+        if (!nd->dx_direct) side[x + 1] = 1;
+        if (x >= 0) {
+            last_primary[x] = j;
+            int t = j >= L ? TB(j) : j;
+            if (t > last_read[x]) last_read[x] = t;
         }
-        is_src[c->src] = 1;
-        int t = c->type == AL_L_MUL && j >= L ? TB(j) : j;
-        if (t > last_read[c->src]) last_read[c->src] = t;
+        if (!al_layer_reads_src(nd->cfg.type)) continue;
+        int s = nd->cfg.src;
+        side[s + 1] = 1;
+        if (s < 0) continue;
+        int t = nd->cfg.type == AL_L_MUL && j >= L ? TB(j) : j;
+        if (t > last_read[s]) last_read[s] = t;
     }
     add_buf(p, AL_MB_TABLES, -1, 3 * TABLE_ENTRY * (size_t)n, 0, END);
     size_t ws_max = 0;
@@ -83,30 +91,34 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
         size_t aux = sizeof(float) * (nd->aux_fixed + B * nd->aux_per_sample);
         size_t ws = sizeof(float) * (nd->ws_fixed + B * nd->ws_per_sample);
         size_t state = (nd->cfg.type == AL_L_LSTM || nd->cfg.type == AL_L_GRU) ? sizeof(float) * 2 * B * (size_t)nd->cfg.units : 0;
+        /* the gradient of a primary input this node shares with a later reader */
+        size_t dxb = nd->dx_direct ? 0 : sizeof(float) * al_shape_numel(&nd->in) * B;
+        int x = al_node_input(nd);
         if (ws > ws_max) ws_max = ws;
         if (naive) {
             add_buf(p, AL_MB_ACT, i, o, 0, END);
             add_buf(p, AL_MB_DACT, i, o, 0, END);
-            if (is_src[i]) add_buf(p, AL_MB_DSIDE, i, o, 0, END);
+            if (side[i + 1]) add_buf(p, AL_MB_DSIDE, i, o, 0, END);
             add_buf(p, AL_MB_AUX, i, aux, 0, END);
             add_buf(p, AL_MB_STATE, i, state, 0, END);
+            add_buf(p, AL_MB_DX, i, dxb, 0, END);
             continue;
         }
-        /* act[i]: written by forward i; read by forward i+1, by the adds
-         * and muls that name it (a mul's backward too), by backward i (its
-         * y) and backward i+1 (its x) */
-        int t1 = i + 1 < n ? i + 1 : i;
-        if (last_read[i] > t1) t1 = last_read[i];
+        /* act[i]: written by forward i; read by its readers (last_read)
+         * and by backward i (its y) */
+        int t1 = last_read[i] > i ? last_read[i] : i;
         if (i >= L) t1 = AL_MAX(t1, TB(i));
-        if (i + 1 < n && i + 1 >= L) t1 = AL_MAX(t1, TB(i + 1));
         if (i == n - 1) t1 = END; /* the logits: the caller may read them at any time */
         add_buf(p, AL_MB_ACT, i, o, i, t1);
-        /* dact[i]: written (dx) by backward i+1, read by backward i; the
-         * last node's gradient is the caller's dlogits */
-        if (i >= L && i + 1 < n) add_buf(p, AL_MB_DACT, i, o, TB(i + 1), TB(i));
-        /* dside[i]: zeroed when backward starts, accumulated by the adds
-         * and muls that name it, read by backward i */
-        if (is_src[i] && i >= L) add_buf(p, AL_MB_DSIDE, i, o, n, TB(i));
+        /* dact[i]: written (dx) by backward of its last primary reader r,
+         * read by backward i; the last node's gradient is the caller's
+         * dlogits, and a tensor no node reads as its primary input has
+         * only dside */
+        int r = last_primary[i];
+        if (i >= L && r >= 0) add_buf(p, AL_MB_DACT, i, o, TB(r), TB(i));
+        /* dside[i]: zeroed when backward starts, accumulated by the readers
+         * that add to it, read by backward i */
+        if (side[i + 1] && i >= L) add_buf(p, AL_MB_DSIDE, i, o, n, TB(i));
         /* aux: kept for backward i; below L only forward i's own working memory */
         add_buf(p, AL_MB_AUX, i, aux, i, i >= L ? TB(i) : i);
         add_buf(p, AL_MB_STATE, i, state, 0, END);
@@ -116,16 +128,18 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
             b->nlive = 2;
             b->t0[1] = b->t1[1] = TB(i);
         }
+        /* dxbuf: written by backward i, added to dside[x] at once */
+        if (i >= L && (x >= L || (x < 0 && m->want_input_grad))) add_buf(p, AL_MB_DX, i, dxb, TB(i), TB(i));
     }
     size_t in = sizeof(float) * al_shape_numel(&m->in) * B;
     if (naive) {
         add_buf(p, AL_MB_WS, -1, ws_max, 0, END);
         if (m->want_input_grad) add_buf(p, AL_MB_DINPUT, -1, in, 0, END);
-        if (input_is_src) add_buf(p, AL_MB_DSIDE_INPUT, -1, in, 0, END);
+        if (side[0]) add_buf(p, AL_MB_DSIDE_INPUT, -1, in, 0, END);
     } else {
         /* the caller reads the input gradient at any time (tests) */
         if (m->want_input_grad) add_buf(p, AL_MB_DINPUT, -1, in, 0, END);
-        if (input_is_src && m->want_input_grad) add_buf(p, AL_MB_DSIDE_INPUT, -1, in, n, END);
+        if (side[0] && m->want_input_grad) add_buf(p, AL_MB_DSIDE_INPUT, -1, in, n, END);
     }
 #undef TB
 }
@@ -250,14 +264,15 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
     if (m->nnodes < 1 || m->nnodes > AL_MAX_NODES)
         return al_error(AL_ERANGE, "al_memplan_build: %d nodes, must be 1..%d", m->nnodes, AL_MAX_NODES);
     const int n = m->nnodes;
-    /* at most 6 buffers per node (act, dact, dside, aux, state, ws) and 4
-     * model-wide ones (tables, the naive scratch, dinput, dside_input) */
-    const size_t cap = 6 * (size_t)n + 4;
+    /* at most 7 buffers per node (act, dact, dside, aux, state, ws, dx) and
+     * 4 model-wide ones (tables, the naive scratch, dinput, dside_input) */
+    const size_t cap = 7 * (size_t)n + 4;
     p->end = 2 * n + 1;
     p->buf = al_malloc(sizeof *p->buf * cap);
-    /* scratch: is_src and last_read (n each), then order, conf and the sort's
-     * (cap each); the offsets of the best placement (cap) and the sweep (end + 2) */
-    int *iw = al_malloc(sizeof *iw * (2 * (size_t)n + 3 * cap));
+    /* scratch: last_read and last_primary (n each), side (n + 1 bytes, in
+     * n + 1 ints), then order, conf and the sort's (cap each); the offsets
+     * of the best placement (cap) and the sweep (end + 2) */
+    int *iw = al_malloc(sizeof *iw * (3 * (size_t)n + 1 + 3 * cap));
     size_t *zw = al_malloc(sizeof *zw * (cap + (size_t)p->end + 2));
     if (!p->buf || !iw || !zw) {
         al_free(iw);
@@ -265,11 +280,11 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
         al_memplan_free(p);
         return AL_ENOMEM;
     }
-    unsigned char *is_src = (unsigned char *)(iw + n);
-    memset(is_src, 0, (size_t)n);
+    unsigned char *side = (unsigned char *)(iw + 2 * n);
+    memset(side, 0, (size_t)n + 1);
     p->naive = naive;
     p->lowest = al_memplan_lowest_at(m, freeze);
-    list_buffers(m, (size_t)maxbatch, naive, p->lowest, p, is_src, iw);
+    list_buffers(m, (size_t)maxbatch, naive, p->lowest, p, side, iw, iw + n);
     if (naive) { /* end to end, in list order */
         size_t off = 0;
         for (int i = 0; i < p->nbuf; i++) {
@@ -278,7 +293,7 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
         }
         p->total = off;
     } else {
-        int *order = iw + 2 * n, *conf = order + cap, *tmp = conf + cap;
+        int *order = iw + 3 * n + 1, *conf = order + cap, *tmp = conf + cap;
         size_t *off = zw;
         p->live_peak = live_peak(p, zw + cap);
         size_t best = place(p, 0, order, conf, tmp);
@@ -300,7 +315,7 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
 }
 
 static const char *kind_name(al_membuf_kind k) {
-    static const char *const names[] = {"tables", "act", "dact", "dside", "aux", "state", "ws", "dinput", "dside_input"};
+    static const char *const names[] = {"tables", "act", "dact", "dside", "aux", "state", "ws", "dinput", "dside_input", "dx"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -347,6 +362,7 @@ void al_model_release_plan(al_model *m) {
         m->nodes[i].state = NULL;
         m->nodes[i].maxbatch = 0;
         m->nodes[i].ws = NULL;
+        m->nodes[i].dxbuf = NULL;
     }
 
 }

@@ -1,5 +1,7 @@
-/* The model graph: ordered nodes, each reading the previous node's output
- * (an add or mul node also reads an earlier node's). Building validates shapes and
+/* The model graph: nodes in an order where every node reads earlier ones
+ * only (a directed acyclic graph): its primary input, by default the
+ * previous node's output (cfg.back), and for an add or mul a second
+ * operand (cfg.src). Building validates shapes and
  * carves all weights out of one block; planning carves activations, their
  * gradients, saved state and scratch out of another, so a training step
  * allocates nothing. */
@@ -23,6 +25,40 @@ void al_model_free(al_model *m) {
         al_free(m->meta_val[i]);
     }
     al_free(m);
+}
+
+/* Every node's output must be read (the last node's is the model's
+ * output); each node's gradient route (al_node.dx_direct): the last node
+ * reading a tensor as its primary input writes that tensor's gradient, the
+ * others add theirs to its dside. */
+static al_status link_readers(al_model *m) {
+    const int n = m->nnodes;
+    int *last = al_malloc(sizeof *last * ((size_t)n + 1)); /* last[x + 1]: x's last primary reader */
+    unsigned char *read = al_calloc((size_t)n + 1, 1);
+    if (!last || !read) {
+        al_free(last);
+        al_free(read);
+        return AL_ENOMEM;
+    }
+    for (int x = 0; x <= n; x++) last[x] = -1;
+    for (int i = 0; i < n; i++) {
+        const al_node *nd = &m->nodes[i];
+        last[al_node_input(nd) + 1] = i;
+        read[al_node_input(nd) + 1] = 1;
+        if (al_layer_reads_src(nd->cfg.type)) read[nd->cfg.src + 1] = 1;
+    }
+    al_status st = AL_OK;
+    for (int i = 0; i < n; i++) {
+        m->nodes[i].dx_direct = last[al_node_input(&m->nodes[i]) + 1] == i;
+        m->nodes[i].primary_read = last[i + 1] >= 0;
+    }
+    for (int x = 0; x + 1 < n && st == AL_OK; x++)
+        if (!read[x + 1])
+            st = al_error(AL_EINVAL, "layer %d (%s): its output is never read (only the last layer's output may be "
+                                     "left unread)", x, al_layer_type_name(m->nodes[x].cfg.type));
+    al_free(last);
+    al_free(read);
+    return st;
 }
 
 al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n,
@@ -54,6 +90,13 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
         nd->cfg = layers[i];
         nd->index = i;
         nd->trainable = 1;
+        if (nd->cfg.back < 0 || nd->cfg.back > i) {
+            st = al_error(AL_EINVAL, "layer %d reads node %d, must be an earlier node or -1 (the input)", i,
+                          i - 1 - nd->cfg.back);
+            goto fail;
+        }
+        int x = al_node_input(nd);
+        cur = x < 0 ? *in : m->nodes[x].out;
         if (nd->cfg.type == AL_L_BATCHNORM) {
             if (nd->cfg.eps <= 0.0f) nd->cfg.eps = 1e-5f;
             if (nd->cfg.momentum <= 0.0f) nd->cfg.momentum = 0.1f;
@@ -74,7 +117,7 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
                 goto fail;
             }
             const al_shape *o = s < 0 ? in : &m->nodes[s].out;
-            nd->in2 = *o; /* mul's shape() checks its operands; add's must be equal */
+            nd->in2 = *o; /* the layer's shape() checks its operands */
             if (nd->cfg.type == AL_L_ADD &&
                 (o->ndim != cur.ndim || memcmp(o->d, cur.d, sizeof(int) * (size_t)cur.ndim) != 0)) {
                 st = al_error(AL_ESHAPE, "layer %d: add operands have different shapes", i);
@@ -107,8 +150,8 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
             nw += nd->params[p].n;
             if (!nd->params[p].is_state) ng += nd->params[p].n;
         }
-        cur = nd->out;
     }
+    if ((st = link_readers(m)) != AL_OK) goto fail;
     m->nweights = nw;
     m->wblock = al_calloc(nw ? nw : 1, sizeof(float));
     m->gblock = al_calloc(ng ? ng : 1, sizeof(float));
@@ -228,6 +271,7 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
         /* zero-sized aux and scratch get a valid pointer the layer never reads */
         nd->aux = nd->ws = (float *)(void *)base;
         nd->state = NULL;
+        nd->dxbuf = NULL;
         nd->maxbatch = maxbatch;
         size_t w = nd->ws_fixed + B * nd->ws_per_sample;
         if (w > m->ws_n) m->ws_n = w;
@@ -256,6 +300,7 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
             break;
         case AL_MB_DINPUT: m->dinput = f; break;
         case AL_MB_DSIDE_INPUT: m->dside_input = f; break;
+        case AL_MB_DX: nd->dxbuf = f; break;
         }
     }
     m->act = act;
@@ -290,11 +335,19 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
         al_status st = plan_layout(m, n, NULL);
         if (st != AL_OK) return st;
     }
-    if (from > 0 && x != m->act[from - 1])
-        memcpy(m->act[from - 1], x, sizeof(float) * (size_t)n * al_shape_numel(&m->nodes[from - 1].out));
+    if (from > 0) {
+        /* x stands for node from - 1's output: nothing in [from, to) may read below it */
+        int across = al_model_src_across(m, from);
+        if (across >= 0 && across < to)
+            return al_error(AL_ESTATE, "forward from node %d: node %d reads node %d, which lies below", from, across,
+                            al_model_across_input(m, across, from));
+        if (x != m->act[from - 1])
+            memcpy(m->act[from - 1], x, sizeof(float) * (size_t)n * al_shape_numel(&m->nodes[from - 1].out));
+    }
     for (int i = from; i < to; i++) {
         al_node *nd = &m->nodes[i];
-        const float *in = i == 0 ? x : m->act[i - 1];
+        int xi = al_node_input(nd);
+        const float *in = xi < 0 ? x : m->act[xi];
         al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws};
         bind_src(m, i, x, 0);
         al_status st = nd->vt->forward(nd, &e, in, m->act[i], n);
@@ -325,22 +378,34 @@ al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const fl
         al_node *nd = &m->nodes[i];
         const float *dy = dlogits;
         if (i < m->nnodes - 1) {
-            dy = m->dact[i];
-            if (m->dside[i]) {
-                size_t k = (size_t)n * al_shape_numel(&nd->out);
-                for (size_t j = 0; j < k; j++) m->dact[i][j] += m->dside[i][j];
+            if (!nd->primary_read) {
+                dy = m->dside[i]; /* read only as an add's or a mul's second operand */
+            } else {
+                dy = m->dact[i];
+                if (m->dside[i]) {
+                    size_t k = (size_t)n * al_shape_numel(&nd->out);
+                    for (size_t j = 0; j < k; j++) m->dact[i][j] += m->dside[i][j];
+                }
             }
         }
-        float *dx = NULL;
-        if (i > L)
-            dx = m->dact[i - 1];
-        else if (i == 0 && m->want_input_grad)
-            dx = m->dinput;
-        const float *in = i == 0 ? x : m->act[i - 1];
+        int xi = al_node_input(nd);
+        float *dx = NULL, *acc = NULL; /* acc: where dx is added when the node is not the direct writer */
+        if (xi >= L) {
+            dx = nd->dx_direct ? m->dact[xi] : nd->dxbuf;
+            if (!nd->dx_direct) acc = m->dside[xi];
+        } else if (xi < 0 && m->want_input_grad) {
+            dx = nd->dx_direct ? m->dinput : nd->dxbuf;
+            if (!nd->dx_direct) acc = m->dside_input;
+        }
+        const float *in = xi < 0 ? x : m->act[xi];
         al_exec e = {pool, &m->rng, 1 && nd->trainable, nd->ws};
         int src = al_layer_reads_src(nd->cfg.type) ? nd->cfg.src : 0;
         bind_src(m, i, x, src >= L || (src < 0 && m->want_input_grad));
         nd->vt->backward(nd, &e, in, m->act[i], dy, dx, n);
+        if (acc) {
+            size_t k = (size_t)n * al_shape_numel(&nd->in);
+            for (size_t j = 0; j < k; j++) acc[j] += dx[j];
+        }
     }
     if (m->want_input_grad && m->dside_input) {
         size_t k = (size_t)n * al_shape_numel(&m->in);
@@ -522,14 +587,24 @@ int al_model_arch_freeze(const al_model *m) {
     return 0;
 }
 
+int al_model_across_input(const al_model *m, int i, int freeze) {
+    const al_node *nd = &m->nodes[i];
+    if (al_node_input(nd) < freeze - 1) return al_node_input(nd);
+    if (al_layer_reads_src(nd->cfg.type) && nd->cfg.src < freeze - 1) return nd->cfg.src;
+    return freeze - 1;
+}
+
 int al_model_src_across(const al_model *m, int freeze) {
-    for (int i = freeze > 0 ? freeze : 0; i < m->nnodes; i++)
-        if (al_layer_reads_src(m->nodes[i].cfg.type) && m->nodes[i].cfg.src < freeze - 1) return i;
+    if (freeze <= 0) return -1;
+    for (int i = freeze; i < m->nnodes; i++)
+        if (al_model_across_input(m, i, freeze) < freeze - 1) return i;
     return -1;
 }
 
-const char *al_model_src_verb(const al_model *m, int i) {
-    return m->nodes[i].cfg.type == AL_L_MUL ? "multiplies by" : "adds";
+const char *al_model_src_verb(const al_model *m, int i, int freeze) {
+    const al_node *nd = &m->nodes[i];
+    if (al_node_input(nd) < freeze - 1) return "reads";
+    return nd->cfg.type == AL_L_MUL ? "multiplies by" : "adds";
 }
 
 int al_model_resolve_freeze(const al_model *m, int freeze) {

@@ -108,13 +108,16 @@ al_status al_model_load_mem(const void *buf, size_t n, al_model **out);
  * default: the last node with trained weights (the output layer), chosen
  * by measurement (README, "Choosing the freeze point"). */
 int al_model_resolve_freeze(const al_model *m, int freeze);
-/* The first node at or past `freeze` whose second operand (an add's or a
- * mul's cfg.src) lies below freeze - 1, or -1 when there is none. Such a
- * node would read an activation that neither the frozen frontier nor its
- * cache holds: a job frozen there is refused. al_model_src_verb names what
- * node i does with it ("adds", "multiplies by") for the message. */
+/* The first node at or past `freeze` that reads (as its primary input, or
+ * as an add's or a mul's second operand, cfg.src) a tensor below node
+ * freeze - 1's output, or -1 when there is none. Such a node would read an
+ * activation that neither the frozen frontier nor its cache holds: a job
+ * frozen there is refused. al_model_across_input gives the tensor node i
+ * reads across (a node index, -1: the model input) and al_model_src_verb
+ * what it does with it ("reads", "adds", "multiplies by") for the message. */
 int al_model_src_across(const al_model *m, int freeze);
-const char *al_model_src_verb(const al_model *m, int i);
+int al_model_across_input(const al_model *m, int i, int freeze);
+const char *al_model_src_verb(const al_model *m, int i, int freeze);
 int al_model_arch_freeze(const al_model *m);
 
 /* ---- the memory planner (src/model/memplan.c) --------------------------------- */
@@ -145,7 +148,8 @@ typedef enum al_membuf_kind {
     AL_MB_STATE,      /* node i's carried recurrent state */
     AL_MB_WS,         /* node i's scratch (-1: one scratch shared by all, naive plan) */
     AL_MB_DINPUT,     /* gradient w.r.t. the model input (want_input_grad) */
-    AL_MB_DSIDE_INPUT /* gradient reaching the input through an add */
+    AL_MB_DSIDE_INPUT,/* gradient reaching the input through an add */
+    AL_MB_DX          /* node i's dxbuf: its primary input's gradient, added to that input's dside */
 } al_membuf_kind;
 
 typedef struct al_membuf {
@@ -157,7 +161,7 @@ typedef struct al_membuf {
     int t0[2], t1[2];
 } al_membuf;
 
-/* A plan owns its buffer list: al_memplan_build allocates it (at most 6
+/* A plan owns its buffer list: al_memplan_build allocates it (at most 7
  * buffers per node plus the model-wide ones), al_memplan_free releases it. */
 typedef struct al_memplan {
     int nbuf;

@@ -17,6 +17,10 @@
  * that a build that does not know the key refuses the file rather than
  * dropping the activation or misreading the weights. */
 #define AL_MODEL_FORMAT_VERSION_ACT 2u
+/* Written when a node reads an earlier node than the previous one as its
+ * primary input (autlearn.layer.N.in: the model is a graph, not a chain).
+ * Versions 1 and 2 load unchanged: every node reads the previous one. */
+#define AL_MODEL_FORMAT_VERSION_GRAPH 3u
 #define AL_ARCH "autlearn"
 #define BIG (1 << 24) /* the spec parser's limit on sizes */
 
@@ -55,9 +59,14 @@ al_status al_model_save(const al_model *m, const char *path) {
     /* The writer remembers its first failure and gguf_writer_save reports
      * it, so the setters' results need not be checked one by one. */
     gguf_set_str(w, "general.architecture", AL_ARCH);
-    int any_act = 0;
-    for (int i = 0; i < m->nnodes; i++) any_act |= m->nodes[i].cfg.act != 0 || m->nodes[i].cfg.rank != 0;
-    gguf_set_u32(w, "autlearn.format_version", any_act ? AL_MODEL_FORMAT_VERSION_ACT : AL_MODEL_FORMAT_VERSION);
+    /* the oldest version that can hold the model, so older readers load what they can */
+    uint32_t ver = AL_MODEL_FORMAT_VERSION;
+    for (int i = 0; i < m->nnodes; i++) {
+        const al_layer_cfg *c = &m->nodes[i].cfg;
+        if ((c->act || c->rank) && ver < AL_MODEL_FORMAT_VERSION_ACT) ver = AL_MODEL_FORMAT_VERSION_ACT;
+        if (c->back) ver = AL_MODEL_FORMAT_VERSION_GRAPH;
+    }
+    gguf_set_u32(w, "autlearn.format_version", ver);
     gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
     gguf_set_bool(w, "autlearn.input.tokens", m->input_tokens);
     int32_t shape[3] = {0, 0, 0};
@@ -83,6 +92,7 @@ al_status al_model_save(const al_model *m, const char *path) {
         gguf_set_bool(w, layer_key(k, sizeof k, i, "trainable"), nd->trainable);
         if (c->act) gguf_set_i32(w, layer_key(k, sizeof k, i, "act"), c->act);
         if (c->rank) gguf_set_i32(w, layer_key(k, sizeof k, i, "rank"), c->rank);
+        if (c->back) gguf_set_i32(w, layer_key(k, sizeof k, i, "in"), i - 1 - c->back);
     }
     for (int i = 0; i < m->nmeta; i++) gguf_set_str(w, m->meta_key[i], m->meta_val[i]);
     for (int i = 0; i < m->nnodes; i++)
@@ -160,6 +170,11 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
         if ((st = get_int(r, k, 0, AL_ACT_COUNT - 1, &c->act))) return st;
         if (c->act && c->type != AL_L_DENSE && c->type != AL_L_CONV2D)
             return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have a fused activation", i, name);
+    }
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "in")) >= 0) {
+        int x;
+        if ((st = get_int(r, k, -1, i - 1, &x))) return st;
+        c->back = i - 1 - x;
     }
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "rank")) >= 0) {
         /* the LSTM's shape function checks it against the hidden size */
@@ -244,13 +259,14 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
         return AL_ENOMEM;
     }
     al_status st = AL_OK;
-    al_shape cur = *in;
     for (int i = 0; i < n && !st; i++) {
         al_node nd;
         memset(&nd, 0, sizeof nd);
         nd.cfg = layers[i];
         nd.index = i;
         nd.trainable = 1;
+        /* read_layer bounded the primary input to an earlier node or -1 */
+        al_shape cur = al_node_input(&nd) < 0 ? *in : outs[al_node_input(&nd)];
         nd.in = cur;
         if (al_layer_reads_src(nd.cfg.type)) {
             /* read_layer bounded src to -1..AL_MAX_NODES-1; it must name an earlier node */
@@ -293,7 +309,6 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
                 matched++;
             }
         }
-        cur = nd.out;
         outs[i] = nd.out;
     }
     al_free(outs);
@@ -346,9 +361,9 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
                         arch.p);
     uint32_t ver, nl, first;
     if ((st = gguf_get_u32(r, "autlearn.format_version", &ver))) return st;
-    if (ver != AL_MODEL_FORMAT_VERSION && ver != AL_MODEL_FORMAT_VERSION_ACT)
-        return al_error(AL_EUNSUPPORTED, "model file format version %u; this build reads versions %u and %u", ver,
-                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_ACT);
+    if (ver < AL_MODEL_FORMAT_VERSION || ver > AL_MODEL_FORMAT_VERSION_GRAPH)
+        return al_error(AL_EUNSUPPORTED, "model file format version %u; this build reads versions %u to %u", ver,
+                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_GRAPH);
     al_shape in;
     memset(&in, 0, sizeof in);
     int tokens;

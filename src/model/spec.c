@@ -119,6 +119,14 @@ static al_status parse_layer(char **w, int nw, int idx, al_layer_cfg *c) {
             ok = parse_float(val, 1e-6f, 1.0f, &c->momentum);
         else if (!strcmp(key, "from"))
             ok = parse_int(val, -1, AL_MAX_NODES, &c->src);
+        else if (!strcmp(key, "in")) {
+            int x = -1;
+            ok = parse_int(val, -1, AL_MAX_NODES, &x);
+            if (ok && x >= idx)
+                return al_error(AL_EINVAL, "spec: '%s' (layer %d) reads in=%d, which is not an earlier layer", w[0],
+                                idx, x);
+            c->back = idx - 1 - x;
+        }
         else if (!strcmp(key, "rank") && c->type == AL_L_LSTM)
             ok = parse_int(val, 0, BIG, &c->rank);
         else if (!strcmp(key, "act") && (c->type == AL_L_DENSE || c->type == AL_L_CONV2D)) {
@@ -290,6 +298,7 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         default: break;
         }
         if ((c->type == AL_L_DENSE || c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D) && !c->bias) PUT(" bias=0");
+        if (c->back) PUT(" in=%d", i - 1 - c->back);
         if (al_act_name(c->act)) PUT(" act=%s", al_act_name(c->act));
     }
 #undef PUT

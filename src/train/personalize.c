@@ -186,7 +186,7 @@ static al_status check_job(const al_model *m, const al_personalize_config *c) {
     int across = al_model_src_across(m, freeze);
     if (across >= 0)
         return al_error(AL_EINVAL, "node %d %s node %d across the freeze point %d; move the freeze point", across,
-                        al_model_src_verb(m, across), m->nodes[across].cfg.src, freeze);
+                        al_model_src_verb(m, across, freeze), al_model_across_input(m, across, freeze), freeze);
     if (c->aug_variants > 1 && (m->in.ndim != 3 || m->input_tokens))
         return al_error(AL_EINVAL, "augmentation variants need an image model (input CxHxW)");
     if (!(c->label_prior >= 0.0 && c->label_prior <= 1e6))

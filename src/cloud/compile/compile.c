@@ -25,8 +25,9 @@ typedef struct cplan {
     /* one entry per input node (the most the compiled model can have) */
     al_layer_cfg *cfg;
     int *origin, *bn, *act_from;
-    int *feeds_add; /* some input node mapped to j is the source of an add or mul (cfg.src) */
-    int *is_src;    /* input node i is the source of an add or mul */
+    int *feeds_add; /* the output of some input node mapped to j is read by another node than the next */
+    int *is_src;    /* input node i's output is read by another node than node i + 1 (as an add's or a
+                     * mul's operand, or as a later node's primary input) */
     int *ints;      /* the block behind the int arrays */
 } cplan;
 
@@ -66,14 +67,19 @@ static int can_absorb(const cplan *p, int j, int prev_old, const int *map) {
 
 static al_status plan_passes(const al_model *in, int K, const al_compile_opts *o, cplan *p, al_compile_report *r) {
     int *is_src = p->is_src; /* zeroed */
-    for (int i = 0; i < in->nnodes; i++)
-        if (al_layer_reads_src(in->nodes[i].cfg.type) && in->nodes[i].cfg.src >= 0) is_src[in->nodes[i].cfg.src] = 1;
+    for (int i = 0; i < in->nnodes; i++) {
+        const al_node *nd = &in->nodes[i];
+        if (al_layer_reads_src(nd->cfg.type) && nd->cfg.src >= 0) is_src[nd->cfg.src] = 1;
+        if (nd->cfg.back && al_node_input(nd) >= 0) is_src[al_node_input(nd)] = 1;
+    }
     p->nn = 0;
     for (int i = 0; i < in->nnodes; i++) {
         const al_node *nd = &in->nodes[i];
         int j = p->nn - 1; /* the node kept last */
         al_layer_type t = nd->cfg.type;
-        if (o->fold_bn && t == AL_L_BATCHNORM && i < K && i > 0 && can_absorb(p, j, i - 1, r->map) &&
+        int x = al_node_input(nd), xmap = x < 0 ? -1 : r->map[x]; /* the input, and where it went */
+        if (nd->cfg.back) { /* reads an earlier node than the previous: nothing to absorb into */
+        } else if (o->fold_bn && t == AL_L_BATCHNORM && i < K && i > 0 && can_absorb(p, j, i - 1, r->map) &&
             p->bn[j] < 0 && (p->cfg[j].type == AL_L_CONV2D || in->nodes[i - 1].out.ndim == 1)) {
             /* a dense on a sequence ([T, in] -> [T, N]) normalises over T, not N: not foldable */
             p->bn[j] = i;
@@ -82,8 +88,7 @@ static al_status plan_passes(const al_model *in, int K, const al_compile_opts *o
             r->map[i] = j;
             r->folded_bn++;
             continue;
-        }
-        if (o->fuse_act && (t == AL_L_RELU || t == AL_L_RELU6) && i > 0 && can_absorb(p, j, i - 1, r->map)) {
+        } else if (o->fuse_act && (t == AL_L_RELU || t == AL_L_RELU6) && i > 0 && can_absorb(p, j, i - 1, r->map)) {
             p->cfg[j].act = t == AL_L_RELU ? AL_ACT_RELU : AL_ACT_RELU6;
             p->act_from[j] = i;
             p->feeds_add[j] |= is_src[i];
@@ -91,13 +96,14 @@ static al_status plan_passes(const al_model *in, int K, const al_compile_opts *o
             r->fused_act++;
             continue;
         }
-        if (o->drop_dropout && t == AL_L_DROPOUT && i < K && in->nnodes > 1 && (j >= 0 || i + 1 < in->nnodes)) {
-            r->map[i] = j; /* its output is its input: node j's, or the model input */
-            if (j >= 0) p->feeds_add[j] |= is_src[i];
+        if (o->drop_dropout && t == AL_L_DROPOUT && i < K && in->nnodes > 1 && (xmap >= 0 || i + 1 < in->nnodes)) {
+            r->map[i] = xmap; /* its output is its input: node xmap's, or the model input */
+            if (xmap >= 0) p->feeds_add[xmap] |= is_src[i];
             r->dropped++;
             continue;
         }
         p->cfg[p->nn] = nd->cfg;
+        p->cfg[p->nn].back = p->nn - 1 - xmap;
         if (al_layer_reads_src(t) && nd->cfg.src >= 0) p->cfg[p->nn].src = r->map[nd->cfg.src];
         p->origin[p->nn] = i;
         p->bn[p->nn] = p->act_from[p->nn] = -1;
@@ -176,7 +182,7 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
         return al_error(AL_EINVAL,
                         "compile: node %d %s node %d across the freeze point %d (the frozen prefix must end "
                         "in one activation); move the freeze point",
-                        across, al_model_src_verb(in, across), in->nodes[across].cfg.src, freeze);
+                        across, al_model_src_verb(in, across, freeze), al_model_across_input(in, across, freeze), freeze);
     if (o->batch <= 0 || o->batch > (1 << 20))
         return al_error(AL_ERANGE, "compile: batch %d out of range 1..%d", o->batch, 1 << 20);
     al_compile_report rep;

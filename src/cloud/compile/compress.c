@@ -256,10 +256,10 @@ al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_mod
         }
         al_layer_cfg c = nd->cfg;
         if (hh) c.rank = hh->rank;
-        if (al_layer_reads_src(c.type) && c.src >= 0) {
-            /* the output of old node src is the output of its last new node */
-            c.src = first[c.src] + (plan_layer(p, c.src) ? 1 : 0);
-        }
+        /* the output of old node x is the output of its last new node */
+        if (al_layer_reads_src(c.type) && c.src >= 0) c.src = first[c.src] + (plan_layer(p, c.src) ? 1 : 0);
+        int x = al_node_input(nd), xnew = x < 0 ? -1 : first[x] + (plan_layer(p, x) ? 1 : 0);
+        c.back = n - 1 - xnew; /* the first new node reads what the old one read */
         if (!l) {
             cfg[n++] = c;
             continue;
@@ -278,14 +278,16 @@ al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_mod
             b.units = c.units;
             b.k = 1;
             b.stride = 1;
-            b.bias = c.bias;
+            b.bias = c.bias; /* b.back = 0: it reads the factor a */
             cfg[n++] = b;
         } else {
             /* dense r bias=0 on the last dimension, then the layer itself reading r */
             a.type = AL_L_DENSE;
             a.units = l->rank;
             a.bias = 0;
+            a.back = c.back;
             cfg[n++] = a;
+            c.back = 0; /* the layer reads the factor a */
             cfg[n++] = c;
         }
     }

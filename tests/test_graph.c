@@ -1,0 +1,299 @@
+/* The model as a graph: a node's primary input may be any earlier node's
+ * output or the model input (spec option in=K, cfg.back), so a tensor can
+ * have several readers. Checked here:
+ *  - gradients through fan-out (a tensor read by several nodes, as primary
+ *    input and as an add's or a mul's operand; the model input read by
+ *    several nodes; a tensor read only as a second operand) by finite
+ *    differences, weights and input;
+ *  - the same numbers as the chain: a graph that only reorders a chain's
+ *    reads predicts what the chain predicts;
+ *  - the memory plans (liveness and naive, every freeze point, with the
+ *    input gradient) are sound, and the liveness plan keeps a tensor alive
+ *    until its last reader;
+ *  - the canonical spec parses back; the model file (format version 3 for a
+ *    graph, 1 still for a chain) loads and predicts bit for bit;
+ *  - refusals: a reference to a later node, a node whose output nobody
+ *    reads, a freeze point that a read crosses (forward from it, and
+ *    al_model_src_across naming the node and what it reads);
+ *  - compile keeps a batch norm whose input has another reader, folds the
+ *    others, and predicts the same; compress factorizes a graph's dense and
+ *    conv layers and predicts the same. */
+#include "al_test.h"
+#include "cloud/compile/compile.h"
+#include "cloud/compile/compress.h"
+
+#include <unistd.h>
+
+/* conv 0 is read by tanh 1 and conv 2 (in=0) as primary input and by add
+ * 4 as its operand; add 4 is read only as mul 6's operand (x2) */
+#define SPEC_CNN                                                                                                \
+    "input 3x7x5; conv 4 k=3 p=1; tanh; conv 4 k=1 in=0; sigmoid; add 0; dwconv k=3 p=1 in=1; mul 4; "          \
+    "gap; dense 3"
+/* the input is read by dense 0, dense 1 (in=-1) and add 4 (-1); dense 0
+ * and add 7 only as an add's operand; add 3 by add 4 and dense 5 (in=3) */
+#define SPEC_MLP                                                                                                \
+    "input 6; dense 6; dense 6 in=-1; tanh; add 0; add -1; dense 5 in=3; tanh; add 5; dense 5 in=4; add 7; "   \
+    "dense 2"
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double d = 0;
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - (double)b[i]));
+    return d;
+}
+
+static float *rand_input(const al_model *m, int n, uint64_t seed) {
+    size_t k = (size_t)n * al_shape_numel(&m->in);
+    float *x = malloc(sizeof(float) * k);
+    al_rng r;
+    al_rng_seed(&r, seed, 5);
+    for (size_t i = 0; i < k; i++) x[i] = al_rng_normal(&r);
+    return x;
+}
+
+static float *predict(al_model *m, const float *x, int n) {
+    size_t k = (size_t)n * al_shape_numel(&m->nodes[m->nnodes - 1].out);
+    float *y = malloc(sizeof(float) * k);
+    CHECK_OK(al_model_predict(m, NULL, x, n, y));
+    return y;
+}
+
+static void test_gradients(void) {
+    gc_opts o = gc_defaults();
+    o.batch = 2;
+    CHECK(gradcheck_spec(SPEC_CNN, &o) == 0);
+    CHECK(gradcheck_spec(SPEC_MLP, &o) == 0);
+    /* a tensor with two primary readers where the earlier one's gradient
+     * goes through dxbuf, and a sequence model reading its embedding twice */
+    CHECK(gradcheck_spec("input 5; dense 4; tanh; dense 4 in=0; sigmoid; add 1; dense 4 in=0; add 4; dense 2", &o) == 0);
+    CHECK(gradcheck_spec("tokens 6; embedding 4 vocab=9; lstm 5; dense 5 in=0; add 1; dense 9", &o) == 0);
+    /* the routes in SPEC_MLP: the input's last primary reader is dense 1,
+     * add 3's is dense 5; dense 0 and add 7 have no primary reader */
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec(SPEC_MLP, 1, &m));
+    CHECK(m->nodes[0].dx_direct == 0 && m->nodes[1].dx_direct == 1);
+    CHECK(m->nodes[4].dx_direct == 0 && m->nodes[5].dx_direct == 1);
+    CHECK(m->nodes[0].primary_read == 0 && m->nodes[7].primary_read == 0);
+    CHECK(m->nodes[1].primary_read == 1 && m->nodes[3].primary_read == 1);
+    al_model_free(m);
+}
+
+/* A graph that computes what a chain computes: the chain "dense 4; tanh;
+ * dense 3" against the graph that reads its first layer's output through
+ * an extra identity-like path is hard to make equal; instead the same
+ * chain written with explicit in= (every node naming its previous node)
+ * must give the same model, spec and numbers. */
+static void test_same_as_chain(void) {
+    al_model *a, *b;
+    REQUIRE_OK(al_model_from_spec("input 1x6x6; conv 3 k=3; relu; flatten; dense 4", 3, &a));
+    REQUIRE_OK(al_model_from_spec("input 1x6x6; conv 3 k=3 in=-1; relu in=0; flatten in=1; dense 4 in=2", 3, &b));
+    CHECK(strcmp(al_model_spec(a), al_model_spec(b)) == 0);
+    float *x = rand_input(a, 3, 1), *ya = predict(a, x, 3), *yb = predict(b, x, 3);
+    CHECK(memcmp(ya, yb, sizeof(float) * 12) == 0);
+    free(x);
+    free(ya);
+    free(yb);
+    al_model_free(a);
+    al_model_free(b);
+    /* reading the model input twice: dense(x) + dense'(x) equals one dense
+     * with the summed weights */
+    REQUIRE_OK(al_model_from_spec("input 5; dense 3; dense 3 in=-1; add 0", 4, &a));
+    REQUIRE_OK(al_model_from_spec("input 5; dense 3", 4, &b));
+    for (int p = 0; p < 2; p++)
+        for (size_t k = 0; k < a->nodes[0].params[p].n; k++)
+            b->nodes[0].params[p].w[k] = a->nodes[0].params[p].w[k] + a->nodes[1].params[p].w[k];
+    x = rand_input(a, 4, 2);
+    ya = predict(a, x, 4);
+    yb = predict(b, x, 4);
+    double d = max_abs_diff(ya, yb, 12);
+    CHECK(d < 1e-5);
+    free(x);
+    free(ya);
+    free(yb);
+    al_model_free(a);
+    al_model_free(b);
+}
+
+static void test_plans(void) {
+    const char *specs[] = {SPEC_CNN, SPEC_MLP};
+    for (int s = 0; s < 2; s++) {
+        al_model *m;
+        REQUIRE_OK(al_model_from_spec(specs[s], 1, &m));
+        for (int naive = 0; naive < 2; naive++)
+            for (int f = 0; f <= m->nnodes; f++)
+                for (int ig = 0; ig < 2; ig++) {
+                    m->want_input_grad = ig;
+                    al_memplan p;
+                    REQUIRE_OK(al_memplan_build_at(m, 3, naive, f, &p));
+                    char why[256];
+                    int bad = al_memplan_check(&p, why, sizeof why);
+                    if (bad) fprintf(stderr, "%s naive=%d freeze=%d: %s\n", specs[s], naive, f, why);
+                    CHECK(!bad);
+                    al_memplan_free(&p);
+                }
+        m->want_input_grad = 0;
+        al_memplan p;
+        REQUIRE_OK(al_memplan_build_at(m, 2, 0, 0, &p));
+        /* every tensor lives until its last reader's backward step */
+        int n = m->nnodes;
+        for (int j = 0; j < n; j++) {
+            int x = al_node_input(&m->nodes[j]);
+            if (x < 0) continue;
+            const al_membuf *b = al_memplan_find(&p, AL_MB_ACT, x);
+            CHECK(b != NULL && b->t1[b->nlive - 1] >= 2 * n - 1 - j);
+        }
+        al_memplan_free(&p);
+        /* al_model_plan allocates what the plan says; training steps run */
+        CHECK(al_model_plan_bytes(m, 4) > 0);
+        al_model_free(m);
+    }
+}
+
+static void test_spec_and_file(void) {
+    char dir[] = "/tmp/al-graph.XXXXXX";
+    REQUIRE_OK(mkdtemp(dir) ? AL_OK : AL_EIO);
+    char path[64], path2[64];
+    snprintf(path, sizeof path, "%s/g.gguf", dir);
+    snprintf(path2, sizeof path2, "%s/c.gguf", dir);
+    const char *specs[] = {SPEC_CNN, SPEC_MLP};
+    for (int s = 0; s < 2; s++) {
+        al_model *m, *m2, *l;
+        REQUIRE_OK(al_model_from_spec(specs[s], 2, &m));
+        /* the canonical spec names every non-previous read and parses back */
+        CHECK(strstr(al_model_spec(m), " in=") != NULL);
+        REQUIRE_OK(al_model_from_spec(al_model_spec(m), 2, &m2));
+        CHECK(strcmp(al_model_spec(m), al_model_spec(m2)) == 0);
+        REQUIRE_OK(al_model_save(m, path));
+        REQUIRE_OK(al_model_load(path, &l));
+        CHECK(strcmp(al_model_spec(m), al_model_spec(l)) == 0);
+        gguf_reader *r;
+        REQUIRE_OK(gguf_reader_open_file(path, 0, &r));
+        uint32_t ver = 0;
+        CHECK_OK(gguf_get_u32(r, "autlearn.format_version", &ver));
+        CHECK(ver == 3);
+        gguf_reader_free(r);
+        float *x = rand_input(m, 3, 7), *ya = predict(m, x, 3), *yb = predict(l, x, 3);
+        CHECK(memcmp(ya, yb, sizeof(float) * 3 * al_shape_numel(&m->nodes[m->nnodes - 1].out)) == 0);
+        free(x);
+        free(ya);
+        free(yb);
+        al_model_free(m);
+        al_model_free(m2);
+        al_model_free(l);
+    }
+    /* a chain still writes version 1 */
+    al_model *c;
+    REQUIRE_OK(al_model_from_spec("input 4; dense 3; relu; dense 2", 1, &c));
+    REQUIRE_OK(al_model_save(c, path2));
+    gguf_reader *r;
+    REQUIRE_OK(gguf_reader_open_file(path2, 0, &r));
+    uint32_t ver = 0;
+    CHECK_OK(gguf_get_u32(r, "autlearn.format_version", &ver));
+    CHECK(ver == 1);
+    gguf_reader_free(r);
+    al_model_free(c);
+    unlink(path);
+    unlink(path2);
+    rmdir(dir);
+}
+
+static void test_refusals(void) {
+    al_model *m = NULL;
+    CHECK_STATUS(al_model_from_spec("input 4; dense 3; dense 3 in=1", 1, &m), AL_EINVAL);
+    CHECK(strstr(al_last_error(), "not an earlier layer") != NULL);
+    CHECK_STATUS(al_model_from_spec("input 4; dense 3; dense 3 in=-2", 1, &m), AL_EINVAL);
+    /* node 0's output is never read */
+    CHECK_STATUS(al_model_from_spec("input 4; dense 3; dense 2 in=-1", 1, &m), AL_EINVAL);
+    CHECK(strstr(al_last_error(), "layer 0 (dense): its output is never read") != NULL);
+    CHECK(m == NULL);
+    /* build from configs: a back past the input */
+    al_layer_cfg l[2];
+    memset(l, 0, sizeof l);
+    l[0].type = l[1].type = AL_L_DENSE;
+    l[0].units = l[1].units = 2;
+    l[0].bias = l[1].bias = 1;
+    l[1].back = 2;
+    al_shape in = {1, {3, 0, 0}};
+    CHECK_STATUS(al_model_build(&in, 0, l, 2, &m), AL_EINVAL);
+    /* freeze points that a read crosses in SPEC_MLP */
+    REQUIRE_OK(al_model_from_spec(SPEC_MLP, 1, &m));
+    CHECK(al_model_src_across(m, 0) == -1);
+    CHECK(al_model_src_across(m, 1) == 1); /* dense 1 reads the input */
+    CHECK(al_model_across_input(m, 1, 1) == -1 && strcmp(al_model_src_verb(m, 1, 1), "reads") == 0);
+    CHECK(al_model_src_across(m, 4) == 4 && strcmp(al_model_src_verb(m, 4, 4), "adds") == 0);
+    CHECK(al_model_src_across(m, 5) == 5 && al_model_across_input(m, 5, 5) == 3);
+    CHECK(al_model_src_across(m, 6) == 8 && al_model_across_input(m, 8, 6) == 4);
+    CHECK(al_model_src_across(m, 9) == 9 && al_model_across_input(m, 9, 9) == 7);
+    CHECK(al_model_src_across(m, 10) == -1);
+    REQUIRE_OK(al_model_plan(m, 2));
+    float *x = rand_input(m, 2, 3);
+    CHECK_STATUS(al_model_forward_range(m, NULL, 5, m->nnodes, x, 2, 0), AL_ESTATE);
+    CHECK(strstr(al_last_error(), "node 5 reads node 3") != NULL);
+    CHECK_OK(al_model_forward_range(m, NULL, 0, m->nnodes, x, 2, 0));
+    CHECK_OK(al_model_forward_range(m, NULL, 10, m->nnodes, m->act[9], 2, 0));
+    free(x);
+    al_model_free(m);
+}
+
+static void fill_bn(al_model *m, uint64_t seed) {
+    al_rng r;
+    al_rng_seed(&r, seed, 11);
+    for (int i = 0; i < m->nnodes; i++) {
+        al_node *nd = &m->nodes[i];
+        if (nd->cfg.type != AL_L_BATCHNORM) continue;
+        for (size_t c = 0; c < nd->params[0].n; c++) {
+            nd->params[0].w[c] = 1.0f + 0.2f * al_rng_normal(&r);
+            nd->params[1].w[c] = 0.1f * al_rng_normal(&r);
+            nd->params[2].w[c] = 0.1f * al_rng_normal(&r);
+            nd->params[3].w[c] = 0.5f + al_rng_uniform(&r);
+        }
+    }
+}
+
+static void test_compile_compress(void) {
+    /* conv 0's output is read by batchnorm 1 and by conv 3 (in=0): the
+     * batch norm cannot fold into it; conv 3 + batchnorm 4 + relu 5 fold */
+    const char *spec = "input 2x6x6; conv 4 k=3 p=1; batchnorm; relu; conv 4 k=1 in=0; batchnorm; relu; add 2; "
+                       "flatten; dense 5; relu; dense 3";
+    al_model *m, *c, *z;
+    REQUIRE_OK(al_model_from_spec(spec, 5, &m));
+    fill_bn(m, 5);
+    REQUIRE_OK(al_model_freeze(m, 8));
+    al_compile_report r;
+    REQUIRE_OK(al_compile(m, 8, NULL, &c, &r));
+    CHECK(r.folded_bn == 1 && r.map[4] == r.map[3]);
+    CHECK(r.map[1] != r.map[0]);
+    float *x = rand_input(m, 3, 9), *ya = predict(m, x, 3), *yb = predict(c, x, 3);
+    double d = max_abs_diff(ya, yb, 9);
+    fprintf(stderr, "test_graph: compiled %d -> %d nodes, predictions differ by %.3g\n", m->nnodes, c->nnodes, d);
+    CHECK(d < 1e-4);
+    free(yb);
+    al_compile_report_free(&r);
+    al_model_free(c);
+    /* compress at full rank: same predictions */
+    al_compress_plan p;
+    REQUIRE_OK(al_compress_analyze(m, &p));
+    al_compress_policy pol = {AL_RANK_FIXED, 1e6, 1};
+    REQUIRE_OK(al_compress_choose(&p, &pol));
+    REQUIRE_OK(al_compress_apply(m, &p, &z));
+    CHECK(z->nnodes > m->nnodes);
+    yb = predict(z, x, 3);
+    d = max_abs_diff(ya, yb, 9);
+    fprintf(stderr, "test_graph: compressed %d -> %d nodes, predictions differ by %.3g\n", m->nnodes, z->nnodes, d);
+    CHECK(d < 1e-4);
+    al_compress_plan_free(&p);
+    free(x);
+    free(ya);
+    free(yb);
+    al_model_free(z);
+    al_model_free(m);
+}
+
+int main(void) {
+    test_gradients();
+    test_same_as_chain();
+    test_plans();
+    test_spec_and_file();
+    test_refusals();
+    test_compile_compress();
+    TEST_END("test_graph");
+}
