@@ -22,7 +22,7 @@ esac
 # test: the Java binding's test (a JDK) and the report test's renderers
 if [ "${1:-build}" = test ]; then want+=(openjdk-17-jdk-headless chromium librsvg2-bin); fi
 # test: ONNX import (protobuf-c, onnx.proto from python3-onnx) and its test's exporter (PyTorch)
-if [ "${1:-build}" = test ]; then want+=(libprotobuf-c-dev protobuf-c-compiler python3-onnx python3-torch python3-numpy); fi
+if [ "${1:-build}" = test ]; then want+=(libprotobuf-c-dev protobuf-c-compiler python3-onnx python3-torch python3-torchvision python3-numpy); fi
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -67,20 +67,6 @@ for m in cnn gap lm se se14; do
     expect_ok "predict $m" predict --model "$TMP/$m.gguf" --input "$TMP/$io.in.f32" --raw "$TMP/$m.ours.f32"
     if msg=$(compare "$TMP/$m.ours.f32" "$TMP/$io.out.f32" 2>&1); then ok; echo "$m: $msg"; else bad "$m outputs: $msg"; fi
 done
-# the squeeze-excite model: at opset 13 torch writes Hardswish as x * HardSigmoid(x)
-# (an element-wise mul of the layer before), at 14 as HardSwish
-grep -q '"spec": "input 3x10x10; conv 8 k=3 s=1 p=1; hardsigmoid; mul 0; .*gap; dense 4; relu; dense 16; hardsigmoid; mul 7; conv 8 k=1 s=1 p=0; add 2;' \
-    <("$BIN" import "$TMP/se.onnx" -o "$TMP/se2.gguf" --json 2>/dev/null) || bad "se: the imported spec is not the expected block"
-grep -q '"spec": "input 3x10x10; conv 8 k=3 s=1 p=1; hardswish; .*gap; dense 4; relu; dense 16; hardsigmoid; mul 5; conv 8 k=1 s=1 p=0; add 1; gap; dense 12; hardswish; dense 5"' \
-    <("$BIN" import "$TMP/se14.onnx" -o "$TMP/se3.gguf" --json 2>/dev/null) || bad "se14: the imported spec is not the expected block"
-# ---- fixtures exported by current PyTorch (../shared/fixtures/onnx, manifest.json) --
-# The CNN, MobileNetV2 (width 0.5; 99 layers, past the old cap of 64) and
-# MobileNetV3-Small (HardSwish, squeeze-excite: HardSigmoid and Mul) from
-# both exporters of PyTorch 2.11 (the torch.export-based one writes global
-# average pooling as ReduceMean). Each must import and match PyTorch's output
-# within 1e-4 of the output's largest magnitude. The fixtures live next to the
-# checkout; only their absence skips this part, loudly.
-FIX="$SRC/../shared/fixtures/onnx"
 fixture_compare() { # OURS THEIRS: max |a-b| <= 1e-4 * max |b|, same size
     "$PY" - "$1" "$2" <<'PYEOF'
 import sys
@@ -95,6 +81,35 @@ print(f"max |ours - torch| = {d:.3g} over {a.size} values (max |torch| {top:.3g}
 sys.exit(0 if top > 0 and d <= 1e-4 * top else 1)
 PYEOF
 }
+# torchvision's networks exported here (tests/onnx_export_vision.py): the
+# graph (ResNet-18's projection shortcuts read the block input: in=K),
+# inverted residuals, squeeze-excite
+if ! "$PY" "$SRC/tests/onnx_export_vision.py" "$TMP/tv" >"$TMP/export_tv.log" 2>&1; then
+    bad "tests/onnx_export_vision.py could not export (needs python3-torchvision): $(grep -v Warning "$TMP/export_tv.log" | tail -2)"
+else
+    for f in resnet18:in=12 mnv2:relu6 "mnv3:hardsigmoid; mul 0"; do
+        IFS=: read -r m kw <<<"$f"
+        expect_ok "import torchvision $m" import "$TMP/tv/$m.onnx" -o "$TMP/tv/$m.gguf" --json
+        grep -q "\"spec\": \".*$kw" "$TMP/out" || bad "torchvision $m: no '$kw' in the imported spec"
+        expect_ok "predict torchvision $m" predict --model "$TMP/tv/$m.gguf" --input "$TMP/tv/$m.x.f32" --raw "$TMP/tv/$m.ours.f32"
+        if msg=$(fixture_compare "$TMP/tv/$m.ours.f32" "$TMP/tv/$m.y.f32" 2>&1); then ok; echo "torchvision $m: $msg"; else bad "torchvision $m outputs: $msg"; fi
+        rm -f "$TMP/tv/$m.onnx"
+    done
+fi
+# the squeeze-excite model: at opset 13 torch writes Hardswish as x * HardSigmoid(x)
+# (an element-wise mul of the layer before), at 14 as HardSwish
+grep -q '"spec": "input 3x10x10; conv 8 k=3 s=1 p=1; hardsigmoid; mul 0; .*gap; dense 4; relu; dense 16; hardsigmoid; mul 7; conv 8 k=1 s=1 p=0; add 2;' \
+    <("$BIN" import "$TMP/se.onnx" -o "$TMP/se2.gguf" --json 2>/dev/null) || bad "se: the imported spec is not the expected block"
+grep -q '"spec": "input 3x10x10; conv 8 k=3 s=1 p=1; hardswish; .*gap; dense 4; relu; dense 16; hardsigmoid; mul 5; conv 8 k=1 s=1 p=0; add 1; gap; dense 12; hardswish; dense 5"' \
+    <("$BIN" import "$TMP/se14.onnx" -o "$TMP/se3.gguf" --json 2>/dev/null) || bad "se14: the imported spec is not the expected block"
+# ---- fixtures exported by current PyTorch (../shared/fixtures/onnx, manifest.json) --
+# The CNN, MobileNetV2 (width 0.5; 99 layers, past the old cap of 64) and
+# MobileNetV3-Small (HardSwish, squeeze-excite: HardSigmoid and Mul) from
+# both exporters of PyTorch 2.11 (the torch.export-based one writes global
+# average pooling as ReduceMean). Each must import and match PyTorch's output
+# within 1e-4 of the output's largest magnitude. The fixtures live next to the
+# checkout; only their absence skips this part, loudly.
+FIX="$SRC/../shared/fixtures/onnx"
 if [ ! -d "$SRC/../shared" ]; then
     echo "SKIP: ONNX fixture checks: $SRC/../shared is absent (no ONNX fixtures)"
 else

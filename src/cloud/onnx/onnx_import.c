@@ -80,7 +80,11 @@ typedef struct imp {
     al_shape in;
     int input_tokens;
     char notes[512];
+    int read_from;      /* the node the next emitted layer reads (-1: the model input); READ_PREV: the
+                         * layer emitted last, as when one operator becomes several layers */
 } imp;
+
+#define READ_PREV (-2)
 
 static const char *nm(const char *s) { return s ? s : ""; }
 
@@ -205,7 +209,8 @@ static al_status get_const(imp *I, const Onnx__NodeProto *nd, size_t k, int requ
     return AL_OK;
 }
 
-/* The previous layer's output: the only thing a layer may read. */
+/* The data input of a layer: any runtime value (an earlier layer's output
+ * or the model input); the next layer emitted reads it. */
 static al_status get_current(imp *I, const Onnx__NodeProto *nd, int allow_pad, val **out) {
     al_status st = get_in(I, nd, 0, 1, out);
     if (st) return st;
@@ -213,11 +218,7 @@ static al_status get_current(imp *I, const Onnx__NodeProto *nd, int allow_pad, v
     if (x->kind != V_RUN)
         return nerr(nd, AL_EUNSUPPORTED, "its data input '%.100s' is a constant; only the model input may flow in",
                     x->name);
-    if (x->node != I->nl - 1)
-        return nerr(nd, AL_EUNSUPPORTED,
-                    "it reads '%.100s', which is not the previous layer's output: the graph branches in a way a "
-                    "sequential model cannot express",
-                    x->name);
+    I->read_from = x->node;
     if (x->pad && !allow_pad) return nerr(nd, AL_EUNSUPPORTED, "it reads a padded tensor (Pad); only Conv and AveragePool can absorb a Pad");
     if (x->softmax) return nerr(nd, AL_EUNSUPPORTED, "a Softmax is only supported as the last node");
     return AL_OK;
@@ -413,6 +414,8 @@ static al_status emit(imp *I, const Onnx__NodeProto *nd, al_layer_type type, pen
     pend *p = &I->L[I->nl++];
     memset(p, 0, sizeof *p);
     p->cfg.type = type;
+    if (I->read_from != READ_PREV) p->cfg.back = I->nl - 2 - I->read_from;
+    I->read_from = READ_PREV;
     *out = p;
     return AL_OK;
 }
@@ -926,16 +929,15 @@ static al_status op_add(imp *I, const Onnx__NodeProto *nd) {
                         "an Add of a constant is only supported as the bias of the MatMul, Gemm or Conv right before it");
         return fold_bias(I, nd, x, c);
     }
-    /* a residual: one operand is the previous layer's output, the other an earlier one */
-    val *cur = a->node == I->nl - 1 ? a : b, *side = cur == a ? b : a;
-    if (cur->node != I->nl - 1)
-        return nerr(nd, AL_EUNSUPPORTED, "neither operand is the previous layer's output: the graph branches in a way a sequential model cannot express");
+    /* a residual: the add reads the later operand and adds the earlier one */
+    val *cur = a->node >= b->node ? a : b, *side = cur == a ? b : a;
     if (cur->pad || side->pad || cur->softmax || side->softmax) return nerr(nd, AL_EUNSUPPORTED, "operands must not be padded or softmaxed");
     int same = a->ndim == b->ndim && a->bax == b->bax && a->os.ndim == b->os.ndim;
     for (int d = 0; same && d < a->ndim; d++) same = d == a->bax || a->dims[d] == b->dims[d];
     for (int d = 0; same && d < a->os.ndim; d++) same = a->os.d[d] == b->os.d[d];
     if (!same) return nerr(nd, AL_EUNSUPPORTED, "the operands' shapes differ (broadcasting is not supported)");
     pend *L = NULL;
+    I->read_from = cur->node;
     if ((st = emit(I, nd, AL_L_ADD, &L))) return st;
     L->cfg.src = side->node;
     return define_same(I, nd, cur);
@@ -953,10 +955,10 @@ static al_status op_mul(imp *I, const Onnx__NodeProto *nd) {
     if (a->kind == V_CONST || b->kind == V_CONST)
         return nerr(nd, AL_EUNSUPPORTED, "a Mul by a constant is not supported (only the product of two layer outputs, "
                                          "such as a squeeze-excite gate)");
-    val *cur = a->node == I->nl - 1 ? a : b, *side = cur == a ? b : a;
-    if (cur->node != I->nl - 1 || side->node == I->nl - 1)
-        return nerr(nd, AL_EUNSUPPORTED, "one operand must be the previous layer's output and the other an earlier "
-                                         "one: the graph branches in a way a sequential model cannot express");
+    /* the scale is the later operand (the gate computed from the other) */
+    val *cur = a->node >= b->node ? a : b, *side = cur == a ? b : a;
+    if (cur->node == side->node)
+        return nerr(nd, AL_EUNSUPPORTED, "both operands are the same tensor (a square) is not supported");
     if (cur->pad || side->pad || cur->softmax || side->softmax) return nerr(nd, AL_EUNSUPPORTED, "operands must not be padded or softmaxed");
     /* ONNX: cur broadcasts to side (right-aligned); ours: cur's per-sample
      * dims are side's leading ones, then ones */
@@ -982,6 +984,7 @@ static al_status op_mul(imp *I, const Onnx__NodeProto *nd) {
                     ca, sa);
     }
     pend *L = NULL;
+    I->read_from = cur->node;
     if ((st = emit(I, nd, AL_L_MUL, &L))) return st;
     L->cfg.src = side->node;
     return define_layer_out(I, nd, side->dims, side->ndim, 0, &side->os, 0);
@@ -1899,6 +1902,7 @@ static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
     const char *op = nm(nd->op_type), *dom = nm(nd->domain);
     if (*dom && strcmp(dom, "ai.onnx")) return nerr(nd, AL_EUNSUPPORTED, "operator domain '%.60s' is not supported", dom);
     if (nd->n_output < 1) return nerr(nd, AL_EFORMAT, "the node has no output");
+    I->read_from = READ_PREV; /* set by get_current or the op */
     if (!strcmp(op, "Conv")) return op_conv(I, nd);
     if (!strcmp(op, "Gemm")) return op_gemm(I, nd);
     if (!strcmp(op, "MatMul")) return op_matmul(I, nd);
