@@ -126,6 +126,14 @@ AL_API al_status al_model_freeze(al_model *m, int freeze);
 AL_API int al_model_num_nodes(const al_model *m);
 AL_API int al_model_freeze_point(const al_model *m);
 AL_API const char *al_model_node_type(const al_model *m, int i);
+/* The name of node i's output tensor ("" when it has none; NULL for a bad
+ * index): given in the spec as "name: layer ...", or by the ONNX import (the
+ * ONNX node's name). Names are unique within a model. */
+AL_API const char *al_model_node_name(const al_model *m, int i);
+/* The node whose output tensor is named `name`, or -1. Freezing "at" a
+ * tensor is al_model_freeze(m, al_model_find_node(m, name) + 1): the node
+ * that makes it and everything before it are frozen. */
+AL_API int al_model_find_node(const al_model *m, const char *name);
 /* Per-sample input and output shapes (no batch dimension). */
 AL_API al_tensor al_model_input_shape(const al_model *m);
 AL_API al_tensor al_model_output_shape(const al_model *m);

@@ -100,7 +100,7 @@ check "... and writes no model" test ! -e "$TMP/m7.gguf"
 # ---- info ----------------------------------------------------------------------------
 expect_ok "info" info "$MODEL"
 check "info shows the spec" grep -q '^spec: *input 1x28x28; flatten; dense 128; relu; dense 10' "$TMP/out"
-check "info shows the nodes" grep -qE '^ +1 +dense +128 +100480 ' "$TMP/out"
+check "info shows the nodes and what each reads" grep -qE '^ +1 +dense +0 +128 +100480 ' "$TMP/out"
 check "info shows the metadata" grep -q 'autlearn.trained_on = data' "$TMP/out"
 expect_ok "info --json" info "$MODEL" --json
 check "info --json parses and is complete" "$PY" -c '

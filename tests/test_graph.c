@@ -17,7 +17,11 @@
  *    al_model_src_across naming the node and what it reads);
  *  - compile keeps a batch norm whose input has another reader, folds the
  *    others, and predicts the same; compress factorizes a graph's dense and
- *    conv layers and predicts the same. */
+ *    conv layers and predicts the same;
+ *  - names: "name: layer" in the spec, references by name (in=, add, mul,
+ *    "input"), al_model_find_node, the canonical spec and the model file
+ *    keep them, compile and compress keep them on the output tensor; bad
+ *    and duplicate names are refused. */
 #include "al_test.h"
 #include "cloud/compile/compile.h"
 #include "cloud/compile/compress.h"
@@ -288,6 +292,72 @@ static void test_compile_compress(void) {
     al_model_free(m);
 }
 
+static void test_names(void) {
+    const char *spec = "input 4x5x5; stem: conv 6 k=3 p=1; a: relu; b: conv 6 k=1 in=stem; sum: add a; gap; "
+                       "logits: dense 3";
+    al_model *m, *n2, *l;
+    REQUIRE_OK(al_model_from_spec(spec, 3, &m));
+    CHECK(al_model_find_node(m, "stem") == 0 && al_model_find_node(m, "sum") == 3 &&
+          al_model_find_node(m, "logits") == 5);
+    CHECK(al_model_find_node(m, "nope") == -1 && al_model_find_node(m, "") == -1);
+    CHECK(strcmp(al_model_node_name(m, 2), "b") == 0 && strcmp(al_model_node_name(m, 4), "") == 0);
+    CHECK(al_model_node_name(m, 6) == NULL);
+    CHECK(al_node_input(&m->nodes[2]) == 0 && m->nodes[3].cfg.src == 1);
+    CHECK(strstr(al_model_spec(m), "; b: conv 6 k=1 s=1 p=0 in=0; sum: add 1;") != NULL);
+    REQUIRE_OK(al_model_from_spec(al_model_spec(m), 3, &n2));
+    CHECK(strcmp(al_model_spec(m), al_model_spec(n2)) == 0);
+    char path[] = "/tmp/al-names.XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE_OK(fd >= 0 ? AL_OK : AL_EIO);
+    close(fd);
+    REQUIRE_OK(al_model_save(m, path));
+    REQUIRE_OK(al_model_load(path, &l));
+    CHECK(al_model_find_node(l, "b") == 2 && strcmp(al_model_spec(l), al_model_spec(m)) == 0);
+    unlink(path);
+    /* compress keeps the name on the layer's output (the second factor) */
+    al_compress_plan p;
+    REQUIRE_OK(al_compress_analyze(m, &p));
+    al_compress_policy pol = {AL_RANK_FIXED, 2, 1};
+    REQUIRE_OK(al_compress_choose(&p, &pol));
+    al_model *z;
+    REQUIRE_OK(al_compress_apply(m, &p, &z));
+    int st = al_model_find_node(z, "stem");
+    CHECK(st == 1 && z->nodes[0].cfg.name[0] == '\0' && al_node_input(&z->nodes[al_model_find_node(z, "b") - 1]) == st);
+    al_compress_plan_free(&p);
+    al_model_free(z);
+    al_model_free(l);
+    al_model_free(n2);
+    al_model_free(m);
+    /* references to the input by name and number */
+    REQUIRE_OK(al_model_from_spec("input 3; h: dense 3; add input", 1, &m));
+    CHECK(m->nodes[1].cfg.src == -1);
+    al_model_free(m);
+    /* refusals */
+    const char *bad[] = {"input 3; 1x: dense 3",      "input 3; input: dense 3",    "input 3; a: dense 3; a: relu",
+                         "input 3; a: dense 3; add b", "input 3; a=b: dense 3",     "input 3; a:",
+                         "input 3; dense 3 in=later; later: relu"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        m = NULL;
+        al_status s2 = al_model_from_spec(bad[i], 1, &m);
+        if (s2 != AL_EINVAL) fprintf(stderr, "spec '%s' gave %d\n", bad[i], (int)s2);
+        CHECK(s2 == AL_EINVAL && m == NULL);
+    }
+    /* al_model_build checks names too (configs not from a spec) */
+    al_layer_cfg c[2];
+    memset(c, 0, sizeof c);
+    c[0].type = c[1].type = AL_L_DENSE;
+    c[0].units = c[1].units = 2;
+    strcpy(c[0].name, "x");
+    strcpy(c[1].name, "x");
+    al_shape in = {1, {3, 0, 0}};
+    CHECK_STATUS(al_model_build(&in, 0, c, 2, &m), AL_EINVAL);
+    CHECK(strstr(al_last_error(), "two layers are named 'x'") != NULL);
+    strcpy(c[1].name, "has space");
+    CHECK_STATUS(al_model_build(&in, 0, c, 2, &m), AL_EINVAL);
+    memset(c[1].name, 'a', sizeof c[1].name); /* not terminated */
+    CHECK_STATUS(al_model_build(&in, 0, c, 2, &m), AL_EINVAL);
+}
+
 int main(void) {
     test_gradients();
     test_same_as_chain();
@@ -295,5 +365,6 @@ int main(void) {
     test_spec_and_file();
     test_refusals();
     test_compile_compress();
+    test_names();
     TEST_END("test_graph");
 }

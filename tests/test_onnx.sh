@@ -67,6 +67,9 @@ for m in cnn gap lm se se14; do
     expect_ok "predict $m" predict --model "$TMP/$m.gguf" --input "$TMP/$io.in.f32" --raw "$TMP/$m.ours.f32"
     if msg=$(compare "$TMP/$m.ours.f32" "$TMP/$io.out.f32" 2>&1); then ok; echo "$m: $msg"; else bad "$m outputs: $msg"; fi
 done
+# the spec of an import's --json output without the layer names ("NAME: "),
+# which the import takes from the ONNX node names
+unnamed() { sed -E 's/[^ ;":]+: //g' "$@"; }
 fixture_compare() { # OURS THEIRS: max |a-b| <= 1e-4 * max |b|, same size
     "$PY" - "$1" "$2" <<'PYEOF'
 import sys
@@ -90,18 +93,30 @@ else
     for f in resnet18:in=12 mnv2:relu6 "mnv3:hardsigmoid; mul 0"; do
         IFS=: read -r m kw <<<"$f"
         expect_ok "import torchvision $m" import "$TMP/tv/$m.onnx" -o "$TMP/tv/$m.gguf" --json
-        grep -q "\"spec\": \".*$kw" "$TMP/out" || bad "torchvision $m: no '$kw' in the imported spec"
+        unnamed "$TMP/out" | grep -q "\"spec\": \".*$kw" || bad "torchvision $m: no '$kw' in the imported spec"
         expect_ok "predict torchvision $m" predict --model "$TMP/tv/$m.gguf" --input "$TMP/tv/$m.x.f32" --raw "$TMP/tv/$m.ours.f32"
         if msg=$(fixture_compare "$TMP/tv/$m.ours.f32" "$TMP/tv/$m.y.f32" 2>&1); then ok; echo "torchvision $m: $msg"; else bad "torchvision $m outputs: $msg"; fi
+        if [ "$m" = resnet18 ]; then
+            # layers are named after the ONNX nodes: freeze through one by name
+            expect_ok "import resnet18 --freeze NAME" import "$TMP/tv/$m.onnx" -o "$TMP/tv/r18f.gguf" --freeze /layer3/layer3.0/Add
+            expect_ok "info of the frozen resnet18" info "$TMP/tv/r18f.gguf" --json
+            grep -q '"first_trainable": 29,' "$TMP/out" || bad "import --freeze /layer3/layer3.0/Add did not freeze nodes 0..28"
+            tr -d ' \n' <"$TMP/out" | grep -q '"name":"/layer2/layer2.0/downsample/downsample.0/Conv","reads":\[12\]' ||
+                bad "info --json does not show the shortcut's name and what it reads"
+            run import "$TMP/tv/$m.onnx" -o "$TMP/tv/r18x.gguf" --freeze /no/such/node
+            [ "$rc" -eq 2 ] && grep -q "no tensor of that name" "$TMP/err" || bad "import --freeze with an unknown name: exit $rc"
+        fi
         rm -f "$TMP/tv/$m.onnx"
     done
 fi
 # the squeeze-excite model: at opset 13 torch writes Hardswish as x * HardSigmoid(x)
 # (an element-wise mul of the layer before), at 14 as HardSwish
-grep -q '"spec": "input 3x10x10; conv 8 k=3 s=1 p=1; hardsigmoid; mul 0; .*gap; dense 4; relu; dense 16; hardsigmoid; mul 7; conv 8 k=1 s=1 p=0; add 2;' \
-    <("$BIN" import "$TMP/se.onnx" -o "$TMP/se2.gguf" --json 2>/dev/null) || bad "se: the imported spec is not the expected block"
-grep -q '"spec": "input 3x10x10; conv 8 k=3 s=1 p=1; hardswish; .*gap; dense 4; relu; dense 16; hardsigmoid; mul 5; conv 8 k=1 s=1 p=0; add 1; gap; dense 12; hardswish; dense 5"' \
-    <("$BIN" import "$TMP/se14.onnx" -o "$TMP/se3.gguf" --json 2>/dev/null) || bad "se14: the imported spec is not the expected block"
+unnamed <("$BIN" import "$TMP/se.onnx" -o "$TMP/se2.gguf" --json 2>/dev/null) |
+    grep -q '"spec": "input 3x10x10; conv 8 k=3 s=1 p=1; hardsigmoid; mul 0; .*gap; dense 4; relu; dense 16; hardsigmoid; mul 7; conv 8 k=1 s=1 p=0; add 2;' ||
+    bad "se: the imported spec is not the expected block"
+unnamed <("$BIN" import "$TMP/se14.onnx" -o "$TMP/se3.gguf" --json 2>/dev/null) |
+    grep -q '"spec": "input 3x10x10; conv 8 k=3 s=1 p=1; hardswish; .*gap; dense 4; relu; dense 16; hardsigmoid; mul 5; conv 8 k=1 s=1 p=0; add 1; gap; dense 12; hardswish; dense 5"' ||
+    bad "se14: the imported spec is not the expected block"
 # ---- fixtures exported by current PyTorch (../shared/fixtures/onnx, manifest.json) --
 # The CNN, MobileNetV2 (width 0.5; 99 layers, past the old cap of 64) and
 # MobileNetV3-Small (HardSwish, squeeze-excite: HardSigmoid and Mul) from
@@ -125,9 +140,9 @@ else
         fi
         expect_ok "import $m.$e" import "$onnx" -o "$TMP/$m.$e.gguf" --json
         grep -q "\"nodes\": $nl," "$TMP/out" || bad "$m.$e: the import did not give $nl layers"
-        grep -q "\"spec\": \".*$kw" "$TMP/out" || bad "$m.$e: no $kw in the imported spec"
+        unnamed "$TMP/out" | grep -q "\"spec\": \".*$kw" || bad "$m.$e: no $kw in the imported spec"
         if [ "$m" = mnv3_small ]; then
-            for k in hardswish mul; do grep -q "\"spec\": \".*; $k" "$TMP/out" || bad "$m.$e: no $k in the imported spec"; done
+            for k in hardswish mul; do unnamed "$TMP/out" | grep -q "\"spec\": \".*; $k" || bad "$m.$e: no $k in the imported spec"; done
         fi
         expect_ok "predict $m.$e" predict --model "$TMP/$m.$e.gguf" --input "$FIX/$m.x.f32" --raw "$TMP/$m.$e.ours.f32"
         if msg=$(fixture_compare "$TMP/$m.$e.ours.f32" "$FIX/$m.y.f32" 2>&1); then ok; echo "$m.$e: $msg"; else bad "$m.$e outputs: $msg"; fi
@@ -150,7 +165,7 @@ else
     else
         for e in legacy dynamo; do
             expect_ok "import $m.$e" import "$FIX/$m.$e.onnx" -o "$TMP/$m.$e.gguf" --json
-            grep -q "\"spec\": \"tokens 12; embedding 32 vocab=500; $rnn 64; dense 500\"" "$TMP/out" ||
+            unnamed "$TMP/out" | grep -q "\"spec\": \"tokens 12; embedding 32 vocab=500; $rnn 64; dense 500\"" ||
                 bad "$m.$e: the imported spec is not embedding -> $rnn -> dense"
             expect_ok "predict $m.$e" predict --model "$TMP/$m.$e.gguf" --input "$TMP/$m.x.f32" --raw "$TMP/$m.$e.ours.f32"
             if msg=$(fixture_compare "$TMP/$m.$e.ours.f32" "$FIX/$m.y.f32" 2>&1); then ok; echo "$m.$e: $msg"; else bad "$m.$e outputs: $msg"; fi
@@ -189,9 +204,9 @@ expect_ok "info cnn" info "$TMP/cnn.gguf" --json
 grep -q 'Softmax dropped' "$TMP/out" || bad "cnn: onnx.notes does not say the final Softmax was dropped"
 expect_ok "import cnn --json" import "$TMP/cnn.onnx" -o "$TMP/cnn2.gguf" --json
 for k in batchnorm dropout dwconv relu6 add avgpool flatten; do
-    grep -q "\"spec\": \".*$k" "$TMP/out" || bad "cnn: no $k in the imported spec"
+    unnamed "$TMP/out" | grep -q "\"spec\": \".*$k" || bad "cnn: no $k in the imported spec"
 done
-grep -q '"spec": "tokens 12; embedding 16 vocab=50; lstm 24; dense 50"' <("$BIN" import "$TMP/lm.onnx" -o "$TMP/lm2.gguf" --json 2>/dev/null) ||
+unnamed <("$BIN" import "$TMP/lm.onnx" -o "$TMP/lm2.gguf" --json 2>/dev/null) | grep -q '"spec": "tokens 12; embedding 16 vocab=50; lstm 24; dense 50"' ||
     bad "lm: the imported spec is not embedding -> lstm -> dense"
 
 # ---- personalize the imported CNN (synthetic IDX, first conv block frozen) -------

@@ -112,7 +112,7 @@ enum {
     CLI_JOB_JSON = 1u << 2,       /* --json (a summary on stdout) */
     CLI_JOB_VERBOSE = 1u << 3,    /* --verbose */
     CLI_JOB_QUIET = 1u << 4,      /* --quiet */
-    CLI_JOB_FREEZE = 1u << 5,     /* --freeze K */
+    CLI_JOB_FREEZE = 1u << 5,     /* --freeze K or --freeze NAME (a tensor name: freeze through its node) */
     CLI_JOB_BATCH = 1u << 6,      /* --batch B */
     CLI_JOB_CHECKPOINT = 1u << 7, /* --checkpoint, --checkpoint-every, --resume, --max-rollbacks */
     CLI_JOB_BUDGET = 1u << 8,     /* --mem-budget, --dry-run */
@@ -133,7 +133,8 @@ typedef struct cli_job {
     int threads;          /* 0: AL_THREADS or 1 */
     uint64_t seed;
     int json, verbose, quiet;
-    int freeze;           /* -1: not given (the library's default freeze point) */
+    int freeze;           /* -1: not given (the library's default freeze point); -2: freeze_name */
+    const char *freeze_name; /* --freeze NAME, resolved against the model by cli_job_freeze_check */
     int batch;
     const char *ckpt;
     int ckpt_every, resume, max_rollbacks;
@@ -150,8 +151,12 @@ int cli_job_option(cli_args *a, cli_job *j);
 /* After parsing: --resume needs --checkpoint; the default --checkpoint-every;
  * --verbose turns on the library's messages. A usage exit code, or 0. */
 int cli_job_check(const char *cmd, cli_job *j);
-/* --freeze against the loaded model (0..its nodes); a usage exit code, or 0. */
-int cli_job_freeze_check(const char *cmd, const cli_job *j, const al_model *m);
+/* --freeze against the loaded model (0..its nodes); --freeze NAME becomes
+ * the node after the one that makes tensor NAME. A usage exit code, or 0. */
+int cli_job_freeze_check(const char *cmd, cli_job *j, const al_model *m);
+/* A usage exit code when --freeze NAME was given to a command without a
+ * model to resolve it against, or 0. */
+int cli_job_freeze_numeric(const char *cmd, const cli_job *j);
 
 /* ---- JSON output ----------------------------------------------------------------- */
 

@@ -3,6 +3,7 @@
  * which it takes (a CLI_JOB_* mask) and the defaults that are its task's
  * (the batch; the cache bound of an image or a text job). */
 #include "cli.h"
+#include "model/model.h"
 
 #include <string.h>
 
@@ -31,7 +32,20 @@ static int opt_output(cli_args *a, cli_job *j) {
 static int opt_run(cli_args *a, cli_job *j) {
     if ((j->takes & CLI_JOB_THREADS) && cli_int(a, "threads", 1, 1024, &j->threads)) return 1;
     if ((j->takes & CLI_JOB_SEED) && cli_u64(a, "seed", &j->seed)) return 1;
-    if ((j->takes & CLI_JOB_FREEZE) && cli_int(a, "freeze", 0, CLI_MAX_NODES, &j->freeze)) return 1;
+    if ((j->takes & CLI_JOB_FREEZE) && cli_str(a, "freeze", &j->freeze_name)) {
+        long x;
+        if (!j->freeze_name) return 1; /* the missing value is reported */
+        if (cli_parse_long(j->freeze_name, 0, CLI_MAX_NODES, &x)) {
+            j->freeze = (int)x;
+            j->freeze_name = NULL;
+        } else if (al_name_valid(j->freeze_name)) {
+            j->freeze = -2;
+        } else {
+            a->error = cli_usage_error(a->cmd, "--freeze: expected a node count in 0..%d or a tensor name, got '%s'",
+                                       CLI_MAX_NODES, j->freeze_name);
+        }
+        return 1;
+    }
     if ((j->takes & CLI_JOB_BATCH) && cli_int(a, "batch", 1, 1 << 20, &j->batch)) return 1;
     return 0;
 }
@@ -76,8 +90,19 @@ int cli_job_check(const char *cmd, cli_job *j) {
     return CLI_EXIT_OK;
 }
 
-int cli_job_freeze_check(const char *cmd, const cli_job *j, const al_model *m) {
+int cli_job_freeze_numeric(const char *cmd, const cli_job *j) {
+    if (j->freeze_name) return cli_usage_error(cmd, "--freeze %s: a tensor name needs a model file; give a node count", j->freeze_name);
+    return CLI_EXIT_OK;
+}
+
+int cli_job_freeze_check(const char *cmd, cli_job *j, const al_model *m) {
     int n = al_model_num_nodes(m);
+    if (j->freeze_name) {
+        int k = al_model_find_node(m, j->freeze_name);
+        if (k < 0) return cli_usage_error(cmd, "--freeze %s: the model has no tensor of that name (autlearn info lists them)", j->freeze_name);
+        j->freeze = k + 1;
+        j->freeze_name = NULL;
+    }
     if (j->freeze > n) return cli_usage_error(cmd, "--freeze %d is beyond the model's %d nodes", j->freeze, n);
     return CLI_EXIT_OK;
 }

@@ -21,7 +21,8 @@ static void usage(FILE *f) {
                "Supported operators: docs/ONNX.md.\n"
                "\n"
                "  -o, --out FILE        the model file to write (required)\n"
-               "  --freeze K            freeze nodes 0..K-1 in the written file (default 0)\n"
+               "  --freeze K|NAME       freeze nodes 0..K-1 in the written file (default 0); a tensor\n"
+               "                        NAME (autlearn info lists them): through the node that makes it\n"
                "  --json                print a JSON object on stdout\n"
                "  -h, --help            this help\n");
 }
@@ -67,6 +68,11 @@ int cmd_import(int argc, char **argv) {
     al_status st = al_model_import_onnx(in, &m);
     if (st != AL_OK) return cli_fail_lib(cmd, st);
     int rc = CLI_EXIT_RUNTIME;
+    if (job.freeze_name) { /* --freeze NAME: through the node that makes that tensor */
+        if ((rc = cli_job_freeze_check(cmd, &job, m)) != 0) goto done;
+        rc = CLI_EXIT_RUNTIME;
+        freeze = job.freeze;
+    }
     if (freeze > 0) {
         if (freeze >= al_model_num_nodes(m)) {
             rc = cli_usage_error(cmd, "--freeze %d: the model has %d nodes, so at most %d can be frozen", freeze,

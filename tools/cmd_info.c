@@ -142,6 +142,11 @@ static void info_json(const al_model *m, const info_facts *f) {
         cli_json_begin_object(&j, NULL);
         cli_json_int(&j, "index", i);
         cli_json_str(&j, "type", al_model_node_type(m, i));
+        if (nd->cfg.name[0]) cli_json_str(&j, "name", nd->cfg.name);
+        cli_json_begin_array(&j, "reads"); /* node indices, -1: the model input */
+        cli_json_int(&j, NULL, al_node_input(nd));
+        if (al_layer_reads_src(nd->cfg.type)) cli_json_int(&j, NULL, nd->cfg.src);
+        cli_json_end_array(&j);
         json_shape(&j, "output", &o);
         cli_json_int(&j, "params", (long long)p);
         cli_json_int(&j, "state", (long long)s);
@@ -184,7 +189,8 @@ static void info_text(const al_model *m, const info_facts *f) {
         printf("frozen:  nodes 0..%d (first trainable node %d)\n", f->ft - 1, f->ft);
     else
         printf("frozen:  none\n");
-    printf("\n%5s  %-10s %-14s %12s %14s  %s\n", "node", "type", "output", "params", "MACs", "trainable");
+    printf("\n%5s  %-10s %-11s %-14s %12s %14s  %s\n", "node", "type", "reads", "output", "params", "MACs",
+           "trainable");
     for (int i = 0; i < m->nnodes; i++) {
         const al_node *nd = &m->nodes[i];
         size_t p, s;
@@ -192,9 +198,21 @@ static void info_text(const al_model *m, const info_facts *f) {
         al_tensor o = shape_of(&nd->out);
         char sb2[64];
         cli_shape_str(&o, sb2, sizeof sb2);
-        printf("%5d  %-10s %-14s %12zu %14llu  %s", i, al_model_node_type(m, i), sb2, p,
+        /* what the node reads: its primary input ("in": the model input),
+         * then an add's or a mul's second operand */
+        char rd[32];
+        int x = al_node_input(nd);
+        int o2 = x < 0 ? snprintf(rd, sizeof rd, "in") : snprintf(rd, sizeof rd, "%d", x);
+        if (al_layer_reads_src(nd->cfg.type) && o2 > 0 && (size_t)o2 < sizeof rd) {
+            if (nd->cfg.src < 0)
+                snprintf(rd + o2, sizeof rd - (size_t)o2, ",in");
+            else
+                snprintf(rd + o2, sizeof rd - (size_t)o2, ",%d", nd->cfg.src);
+        }
+        printf("%5d  %-10s %-11s %-14s %12zu %14llu  %s", i, al_model_node_type(m, i), rd, sb2, p,
                (unsigned long long)node_macs(nd), nd->trainable ? "yes" : "frozen");
         if (s) printf("  (+%zu state)", s);
+        if (nd->cfg.name[0]) printf("  %s", nd->cfg.name);
         putchar('\n');
     }
     printf("\ntotal:   %zu parameters", f->params);

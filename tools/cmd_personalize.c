@@ -185,7 +185,7 @@ static void job_config(al_personalize_config *pc, const cli_job *j) {
 static int job_open(const char *cmd, const cli_job *j, const char *model, al_pool **pool, al_model **m, al_status *st) {
     if (cli_pool(cmd, j->threads, pool)) return CLI_EXIT_RUNTIME;
     *st = al_model_load(model, m);
-    return *st ? 0 : cli_job_freeze_check(cmd, j, *m);
+    return *st ? 0 : cli_job_freeze_check(cmd, (cli_job *)j, *m); /* resolves --freeze NAME in j */
 }
 
 /* ---- --scenario text: one president's addresses --------------------------------- */

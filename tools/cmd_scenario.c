@@ -154,6 +154,8 @@ int cmd_scenario(int argc, char **argv) {
     quiet = job.quiet;
     threads = job.threads;
     c.seed = job.seed;
+    int frc = cli_job_freeze_numeric(cmd, &job);
+    if (frc) return frc;
     c.freeze = job.freeze;
     c.batch = job.batch;
     cache_mb = job.cache_mb;

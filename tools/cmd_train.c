@@ -217,7 +217,9 @@ static al_status train_data(const train_opts *o, train_run *t) {
  * scratch everything trains; an --init file keeps its own freeze point). */
 static int train_model(const char *cmd, const train_opts *o, train_run *t, al_status *st) {
     *st = o->init ? al_model_load(o->init, &t->m) : al_model_from_spec(o->arch, o->j.seed, &t->m);
-    if (*st || o->j.freeze < 0) return 0;
+    if (*st) return 0;
+    int rc = cli_job_freeze_check(cmd, (cli_job *)&o->j, t->m);
+    if (rc || o->j.freeze < 0) return rc;
     int n = al_model_num_nodes(t->m);
     if (o->j.freeze >= n)
         return cli_usage_error(cmd, "--freeze %d: the model has %d nodes, so at most %d can be frozen", o->j.freeze, n,

@@ -10,6 +10,8 @@
 
 /* ---- layers (src/layers) ------------------------------------------------------ */
 
+#define AL_MAX_NAME 64
+
 typedef enum al_layer_type {
     AL_L_DENSE = 0,
     AL_L_CONV2D,
@@ -52,7 +54,13 @@ typedef struct al_layer_cfg {
     int rank;      /* lstm: W_hh stored as U [4H, rank] V [rank, H]; 0 = full (src/layers/lstm.c) */
     int back;      /* the primary input: node i reads node i - 1 - back's output (0, the default: the
                     * previous node, as in a chain; i: the model input). al_node_input gives the index. */
+    char name[AL_MAX_NAME]; /* the output tensor's name, "" for none (al_name_valid) */
 } al_layer_cfg;
+
+/* A tensor name: 1 to AL_MAX_NAME - 1 bytes of printable ASCII other than
+ * space ; = : , and not starting with a digit, '-' or '+' (so a name never
+ * reads as a node index), and not "input" (the model input's name). */
+int al_name_valid(const char *s);
 
 /* 1 for the layers that also read an earlier node's output (cfg.src) as
  * their second operand: add and mul. The executor binds it (nd->x2) and

@@ -69,3 +69,13 @@ void al_node_param(al_node *nd, int i, const char *name, int ndim, const int *di
     p->is_state = is_state;
     if (i >= nd->nparams) nd->nparams = i + 1;
 }
+
+int al_name_valid(const char *s) {
+    if (!s || !*s || (*s >= '0' && *s <= '9') || *s == '-' || *s == '+' || !strcmp(s, "input")) return 0;
+    size_t n = 0;
+    for (; s[n]; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (n + 1 >= AL_MAX_NAME || c <= ' ' || c >= 127 || c == ';' || c == '=' || c == ':' || c == ',') return 0;
+    }
+    return 1;
+}

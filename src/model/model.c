@@ -27,6 +27,35 @@ void al_model_free(al_model *m) {
     al_free(m);
 }
 
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Names: valid (al_name_valid) or empty, and unique. */
+static al_status check_names(const al_model *m) {
+    const int n = m->nnodes;
+    const char **v = al_malloc(sizeof *v * (size_t)n);
+    if (!v) return AL_ENOMEM;
+    int k = 0;
+    al_status st = AL_OK;
+    for (int i = 0; i < n && st == AL_OK; i++) {
+        const char *s = m->nodes[i].cfg.name;
+        if (!s[0]) continue;
+        if (memchr(s, 0, AL_MAX_NAME) == NULL || !al_name_valid(s))
+            st = al_error(AL_EINVAL, "layer %d: invalid name (1 to %d printable characters without space ; = : , "
+                                     "not starting with a digit or sign, not 'input')", i, AL_MAX_NAME - 1);
+        else
+            v[k++] = s;
+    }
+    if (st == AL_OK && k > 1) {
+        qsort(v, (size_t)k, sizeof *v, cmp_name);
+        for (int i = 1; i < k && st == AL_OK; i++)
+            if (!strcmp(v[i - 1], v[i])) st = al_error(AL_EINVAL, "two layers are named '%s'", v[i]);
+    }
+    al_free(v);
+    return st;
+}
+
 /* Every node's output must be read (the last node's is the model's
  * output); each node's gradient route (al_node.dx_direct): the last node
  * reading a tensor as its primary input writes that tensor's gradient, the
@@ -151,7 +180,7 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
             if (!nd->params[p].is_state) ng += nd->params[p].n;
         }
     }
-    if ((st = link_readers(m)) != AL_OK) goto fail;
+    if ((st = link_readers(m)) != AL_OK || (st = check_names(m)) != AL_OK) goto fail;
     m->nweights = nw;
     m->wblock = al_calloc(nw ? nw : 1, sizeof(float));
     m->gblock = al_calloc(ng ? ng : 1, sizeof(float));
@@ -453,6 +482,18 @@ int al_model_freeze_point(const al_model *m) { return m ? m->freeze : 0; }
 const char *al_model_node_type(const al_model *m, int i) {
     if (!m || i < 0 || i >= m->nnodes) return NULL;
     return al_layer_type_name(m->nodes[i].cfg.type);
+}
+
+const char *al_model_node_name(const al_model *m, int i) {
+    if (!m || i < 0 || i >= m->nnodes) return NULL;
+    return m->nodes[i].cfg.name;
+}
+
+int al_model_find_node(const al_model *m, const char *name) {
+    if (!m || !name || !*name) return -1;
+    for (int i = 0; i < m->nnodes; i++)
+        if (!strcmp(m->nodes[i].cfg.name, name)) return i;
+    return -1;
 }
 
 static al_tensor shape_view(const al_shape *s) {

@@ -93,6 +93,7 @@ al_status al_model_save(const al_model *m, const char *path) {
         if (c->act) gguf_set_i32(w, layer_key(k, sizeof k, i, "act"), c->act);
         if (c->rank) gguf_set_i32(w, layer_key(k, sizeof k, i, "rank"), c->rank);
         if (c->back) gguf_set_i32(w, layer_key(k, sizeof k, i, "in"), i - 1 - c->back);
+        if (c->name[0]) gguf_set_str(w, layer_key(k, sizeof k, i, "name"), c->name);
     }
     for (int i = 0; i < m->nmeta; i++) gguf_set_str(w, m->meta_key[i], m->meta_val[i]);
     for (int i = 0; i < m->nnodes; i++)
@@ -170,6 +171,15 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
         if ((st = get_int(r, k, 0, AL_ACT_COUNT - 1, &c->act))) return st;
         if (c->act && c->type != AL_L_DENSE && c->type != AL_L_CONV2D)
             return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have a fused activation", i, name);
+    }
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "name")) >= 0) {
+        gguf_str nmv;
+        if ((st = gguf_get_str(r, k, &nmv))) return st;
+        if (nmv.n == 0 || nmv.n >= AL_MAX_NAME || memchr(nmv.p, 0, nmv.n))
+            return al_error(AL_EFORMAT, "model file: layer %d has an invalid name", i);
+        memcpy(c->name, nmv.p, nmv.n);
+        c->name[nmv.n] = '\0';
+        if (!al_name_valid(c->name)) return al_error(AL_EFORMAT, "model file: layer %d has an invalid name", i);
     }
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "in")) >= 0) {
         int x;

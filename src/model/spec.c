@@ -61,12 +61,43 @@ static int split_words(char *stmt, char **w, int max) {
 
 #define BIG (1 << 24)
 /* The longest spec text: room for the canonical spec of a model of
- * AL_MAX_NODES nodes (al_spec_format writes at most 96 bytes a node), so
- * every model's canonical spec parses back. */
+ * AL_MAX_NODES nodes (al_spec_format writes at most 96 bytes a node, plus a
+ * name and an in=), so every model's canonical spec parses back. */
 #define SPEC_MAX_BYTES ((size_t)16 << 20)
 
-static al_status parse_layer(char **w, int nw, int idx, al_layer_cfg *c) {
+/* A reference to an earlier layer: its index, -1 or "input" for the model
+ * input, or a name given to one of layers[0..idx). */
+static int parse_ref(const char *s, const al_layer_cfg *layers, int idx, int *out) {
+    if (!strcmp(s, "input")) {
+        *out = -1;
+        return 1;
+    }
+    if (parse_int(s, -1, AL_MAX_NODES, out)) return 1;
+    if (!al_name_valid(s)) return 0;
+    for (int i = idx - 1; i >= 0; i--)
+        if (!strcmp(layers[i].name, s)) {
+            *out = i;
+            return 1;
+        }
+    return 0;
+}
+
+static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev, al_layer_cfg *c) {
     memset(c, 0, sizeof *c);
+    size_t wl = strlen(w[0]);
+    if (wl > 1 && w[0][wl - 1] == ':') { /* "name: layer ..." */
+        w[0][wl - 1] = '\0';
+        if (!al_name_valid(w[0]))
+            return al_error(AL_EINVAL, "spec: '%s' is not a valid layer name (statement %d): 1 to %d printable "
+                                       "characters without space ; = : , not starting with a digit or sign, not 'input'",
+                            w[0], idx + 1, AL_MAX_NAME - 1);
+        for (int i = 0; i < idx; i++)
+            if (!strcmp(prev[i].name, w[0])) return al_error(AL_EINVAL, "spec: two layers are named '%s'", w[0]);
+        snprintf(c->name, sizeof c->name, "%s", w[0]);
+        w++;
+        nw--;
+        if (nw < 1) return al_error(AL_EINVAL, "spec: '%s:' names no layer", c->name);
+    }
     if (!al_layer_type_from_name(w[0], &c->type))
         return al_error(AL_EINVAL, "spec: unknown layer '%s' (statement %d)", w[0], idx + 1);
     c->bias = 1;
@@ -85,7 +116,7 @@ static al_status parse_layer(char **w, int nw, int idx, al_layer_cfg *c) {
             case AL_L_EMBEDDING: ok = parse_int(w[i], 1, BIG, &c->units); break;
             case AL_L_DROPOUT: ok = parse_float(w[i], 0.0f, 0.99f, &c->rate); break;
             case AL_L_ADD:
-            case AL_L_MUL: ok = parse_int(w[i], -1, AL_MAX_NODES, &c->src); break;
+            case AL_L_MUL: ok = parse_ref(w[i], prev, idx, &c->src); break;
             case AL_L_MAXPOOL:
             case AL_L_AVGPOOL:
             case AL_L_DWCONV2D:
@@ -118,10 +149,10 @@ static al_status parse_layer(char **w, int nw, int idx, al_layer_cfg *c) {
         else if (!strcmp(key, "momentum"))
             ok = parse_float(val, 1e-6f, 1.0f, &c->momentum);
         else if (!strcmp(key, "from"))
-            ok = parse_int(val, -1, AL_MAX_NODES, &c->src);
+            ok = parse_ref(val, prev, idx, &c->src);
         else if (!strcmp(key, "in")) {
             int x = -1;
-            ok = parse_int(val, -1, AL_MAX_NODES, &x);
+            ok = parse_ref(val, prev, idx, &x);
             if (ok && x >= idx)
                 return al_error(AL_EINVAL, "spec: '%s' (layer %d) reads in=%d, which is not an earlier layer", w[0],
                                 idx, x);
@@ -231,7 +262,7 @@ al_status al_spec_parse(const char *spec, al_shape *in, int *input_tokens, al_la
             st = al_error(AL_ERANGE, "spec: more than %d layers", max);
             break;
         }
-        st = parse_layer(w, nw, *n, &layers[*n]);
+        st = parse_layer(w, nw, *n, layers, &layers[*n]);
         if (st) break;
         (*n)++;
     }
@@ -266,7 +297,7 @@ al_status al_spec_parse_alloc(const char *spec, al_shape *in, int *input_tokens,
 }
 
 char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n) {
-    size_t cap = 64 + (size_t)n * 96;
+    size_t cap = 64 + (size_t)n * (96 + AL_MAX_NAME + 16);
     char *s = al_malloc(cap);
     if (!s) return NULL;
     size_t o = 0;
@@ -275,7 +306,7 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
     for (int d = 0; d < in->ndim; d++) PUT(d ? "x%d" : "%d", in->d[d]);
     for (int i = 0; i < n; i++) {
         const al_layer_cfg *c = &layers[i];
-        PUT("; %s", al_layer_type_name(c->type));
+        PUT("; %s%s%s", c->name, c->name[0] ? ": " : "", al_layer_type_name(c->type));
         switch (c->type) {
         case AL_L_DENSE: PUT(" %d", c->units); break;
         case AL_L_CONV2D: PUT(" %d k=%d s=%d p=%d", c->units, c->k, c->stride, c->pad); break;

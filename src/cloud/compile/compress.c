@@ -271,6 +271,7 @@ al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_mod
             a = c;
             a.units = l->rank;
             a.bias = 0;
+            a.name[0] = '\0'; /* the name stays with the old layer's output: b's */
             cfg[n++] = a;
             al_layer_cfg b;
             memset(&b, 0, sizeof b);
@@ -279,6 +280,7 @@ al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_mod
             b.k = 1;
             b.stride = 1;
             b.bias = c.bias; /* b.back = 0: it reads the factor a */
+            memcpy(b.name, c.name, sizeof b.name);
             cfg[n++] = b;
         } else {
             /* dense r bias=0 on the last dimension, then the layer itself reading r */

@@ -459,6 +459,16 @@ static al_status define_layer_out(imp *I, const Onnx__NodeProto *nd, const int64
     t.bax = bax;
     t.node = I->nl - 1;
     t.os = *os;
+    /* the layer's output tensor takes the ONNX node's name (else its
+     * output's) when that is a valid name no other layer has
+     * (al_model_find_node, --freeze NAME) */
+    const char *vn = nm(nd->name);
+    if (!*vn && nd->n_output) vn = nm(nd->output[0]);
+    if (I->nl > 0 && al_name_valid(vn)) {
+        int dup = 0;
+        for (int k = 0; k < I->nl - 1 && !dup; k++) dup = !strcmp(I->L[k].cfg.name, vn);
+        if (!dup) snprintf(I->L[I->nl - 1].cfg.name, sizeof I->L[I->nl - 1].cfg.name, "%s", vn);
+    }
     al_status st = define(I, nd, nd->n_output ? nd->output[0] : NULL, &t);
     if (!st) I->v[I->nv - 1].fresh = fresh;
     return st;
