@@ -64,8 +64,9 @@ int al_name_valid(const char *s);
 
 /* 1 for the layers that also read an earlier node's output (cfg.src) as
  * their second operand: add and mul. The executor binds it (nd->x2) and
- * routes its gradient (nd->dx2); the memory planner keeps it alive; the
- * freeze point may not cut between the two (al_model_src_across). */
+ * routes its gradient (nd->dx2); the memory planner keeps it alive; a
+ * freeze point between the two puts it on the frozen frontier
+ * (al_model_frontier_count). */
 static inline int al_layer_reads_src(al_layer_type t) { return t == AL_L_ADD || t == AL_L_MUL; }
 
 /* Activations a dense or conv layer can apply in place after its bias
@@ -157,6 +158,7 @@ struct al_node {
     int dx_direct;
     float *dxbuf;
     int primary_read; /* 1: a later node reads this node's output as its primary input */
+    int last_reader;  /* the last node that reads this node's output (either way); -1: none (the output) */
     /* int8 weights of a quantized frozen dense/conv node, or NULL
      * (src/cloud/compile/quant.h; owned by the node, freed with the model). */
     struct al_qnode *q;
