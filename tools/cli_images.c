@@ -263,3 +263,24 @@ int cli_check_classes(const char *cmd, const al_model *m, const al_class_list *n
                          "layer has %d outputs (e.g. '... ; dense %d')",
                     names->n, outputs, names->n, names->n);
 }
+
+int cli_eval_images(const char *cmd, const al_model *m, const char *dir, const cli_image_opts *o, al_dataset **d) {
+    al_image_prep p;
+    int rc = cli_image_prep(cmd, m, o, &p);
+    if (rc) return rc;
+    al_class_list known = {0, NULL}, names = {0, NULL};
+    al_status st = al_model_classes(m, &known);
+    if (st != AL_OK) return cli_fail_lib(cmd, st);
+    rc = cli_load_images(cmd, dir, &p, &known, 0, NULL, 0, d, NULL, &names);
+    al_class_list_free(&known);
+    if (rc) return rc;
+    al_tensor os = al_model_output_shape(m);
+    int outputs = os.ndim > 0 ? os.shape[os.ndim - 1] : 0;
+    if (names.n > outputs) {
+        rc = cli_fail(cmd, "%s has %d classes but the model's output has %d", dir, names.n, outputs);
+        al_dataset_free(*d);
+        *d = NULL;
+    }
+    al_class_list_free(&names);
+    return rc;
+}
