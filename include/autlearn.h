@@ -173,6 +173,115 @@ AL_API al_status al_idx_load(const char *images_path, const char *labels_path, a
  * t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]. */
 AL_API al_status al_idx_load_dir(const char *dir, int test_split, al_dataset **out);
 
+/* ---- images: decoding, preprocessing, image datasets (docs/DATA.md) ---- */
+
+/* JPEG (libjpeg-turbo) and PNG (libpng). Builds without them (cmake
+ * -DAL_IMAGES=OFF) return AL_EUNSUPPORTED from every decoding call;
+ * al_images_supported() says which. Pixel buffers need no decoder. */
+AL_API int al_images_supported(void);
+
+/* A decoded image: 8-bit, channels 1 (gray) or 3 (RGB), rows top to
+ * bottom, EXIF orientation already applied. Alpha is dropped (as PIL's
+ * convert does); palettes are expanded; 16-bit samples are scaled to 8 bits
+ * (rounded). pixels is al_malloc'd: free with al_image_free. */
+typedef struct al_image {
+    int width, height, channels;
+    uint8_t *pixels;               /* height * width * channels, interleaved */
+} al_image;
+/* Images over AL_IMAGE_MAX_PIXELS (width * height, from the header) are
+ * refused (AL_ERANGE) before any pixel is allocated; so are sides over
+ * AL_IMAGE_MAX_SIDE. */
+#define AL_IMAGE_MAX_PIXELS (64L * 1024 * 1024)
+#define AL_IMAGE_MAX_SIDE 65500
+/* Decodes a JPEG or PNG (told apart by their signatures, not the name).
+ * Truncated or corrupt data: AL_EFORMAT with the decoder's message. */
+AL_API al_status al_image_decode(const void *data, size_t len, al_image *out);
+AL_API al_status al_image_read(const char *path, al_image *out);
+AL_API void al_image_free(al_image *img);
+
+/* How images become a model's input; stored in the model file (keys
+ * autlearn.image.*, docs/FORMAT.md). Steps, in order: convert to the
+ * model's channels (gray from RGB: 0.299 R + 0.587 G + 0.114 B; RGB from
+ * gray: the gray value three times), resize to height x width, then
+ * x = (v * scale - mean[c]) / std[c] for each value v in 0..255. */
+typedef enum al_resize_rule {
+    /* bilinear to height x width, ignoring the aspect ratio (antialiased
+     * when shrinking: a triangle filter widened by the scale factor, as
+     * PIL's and PyTorch's antialias=True bilinear) */
+    AL_RESIZE_STRETCH = 0,
+    /* keeps the aspect ratio: bilinear (as above) so that the image covers
+     * height x width (sides rounded), then the centered height x width crop */
+    AL_RESIZE_CROP = 1
+} al_resize_rule;
+typedef struct al_image_prep {
+    int channels;          /* 1 or 3 */
+    int height, width;     /* 1..4096 each */
+    al_resize_rule resize;
+    float scale;           /* default 1/255 */
+    float mean[3], std[3]; /* per channel (only [0] for gray); default 0 and 1 */
+} al_image_prep;
+/* Defaults: stretch, scale 1/255, mean 0, std 1 (values in [0,1], as IDX). */
+AL_API void al_image_prep_default(al_image_prep *p, int channels, int height, int width);
+AL_API al_status al_image_prep_check(const al_image_prep *p);
+/* One image into channels * height * width floats (CHW) at out. */
+AL_API al_status al_image_preprocess(const al_image *img, const al_image_prep *p, float *out);
+
+/* Model metadata: the preprocessing (keys autlearn.image.*) and the class
+ * names (autlearn.classes: the names joined by '\n' in output-index order;
+ * names are 1..255 bytes without '\n', '\r', '/' or NUL, distinct).
+ * al_model_image_prep: AL_ESTATE when the model holds none, AL_EFORMAT
+ * when its keys are malformed. */
+AL_API al_status al_model_set_image_prep(al_model *m, const al_image_prep *p);
+AL_API al_status al_model_image_prep(const al_model *m, al_image_prep *out);
+typedef struct al_class_list {
+    int n;
+    char **names;          /* n names; free the list with al_class_list_free */
+} al_class_list;
+AL_API al_status al_model_set_classes(al_model *m, const char *const *names, int n);
+/* An empty list (n = 0) when the model holds no autlearn.classes. */
+AL_API al_status al_model_classes(const al_model *m, al_class_list *out);
+AL_API void al_class_list_free(al_class_list *l);
+
+/* What a loader did besides the dataset. Files that cannot be used are
+ * skipped, not errors (docs/DATA.md says which case is which); warnings
+ * holds one line per skipped file ("path: reason") and per empty class.
+ * classes holds the dataset's class names in label order: the caller's
+ * known classes first (when given), then the folder's new ones
+ * (new_classes of them, sorted by name). Free with al_image_report_free. */
+typedef struct al_image_report {
+    int skipped;           /* image files not loaded (unreadable, corrupt, too large) */
+    int ignored;           /* entries that are not image files (other names, hidden, deeper folders) */
+    int empty_classes;     /* class folders without a usable image (their labels stay) */
+    int new_classes;
+    int n_warnings;
+    char **warnings;
+    al_class_list classes;
+} al_image_report;
+AL_API void al_image_report_free(al_image_report *r);
+
+/* An image folder: one subfolder per class, named by the class, holding
+ * .jpg/.jpeg/.png files (any case); nothing deeper is read. Without known
+ * classes (known == NULL) the classes are the subfolders sorted by name
+ * (bytewise) and at least two are needed; with known classes (a model's)
+ * a subfolder takes the index of its name, and unknown names become new
+ * classes after them (reported). Images are read in name order within a
+ * class, classes in label order. rep may be NULL. */
+AL_API al_status al_dataset_from_image_folder(const char *dir, const al_image_prep *p, const char *const *known,
+                                              int n_known, al_image_report *rep, al_dataset **out);
+/* A list of n image files with their labels (0..num_classes-1). */
+AL_API al_status al_dataset_from_image_files(const char *const *paths, const int32_t *labels, int n,
+                                             int num_classes, const al_image_prep *p, al_image_report *rep,
+                                             al_dataset **out);
+/* Decoded pixel buffers, 8 bits per channel, alpha ignored:
+ * AL_PIXELS_RGBA: bytes R, G, B, A per pixel (Android's copyPixelsToBuffer);
+ * AL_PIXELS_ARGB: one 32-bit native-endian int 0xAARRGGBB per pixel
+ *                 (Android's Bitmap.getPixels). Image i has widths[i] x
+ * heights[i] pixels, rows strides[i] bytes apart (>= 4 * width). */
+typedef enum al_pixel_format { AL_PIXELS_RGBA = 0, AL_PIXELS_ARGB = 1 } al_pixel_format;
+AL_API al_status al_dataset_from_pixels(const void *const *pixels, const int *widths, const int *heights,
+                                        const int *strides, al_pixel_format fmt, const int32_t *labels, int n,
+                                        int num_classes, const al_image_prep *p, al_dataset **out);
+
 /* ---- training --------------------------------------------------------------- */
 
 typedef enum al_optim_kind { AL_OPT_SGD = 0, AL_OPT_ADAM = 1, AL_OPT_ADAMW = 2 } al_optim_kind;

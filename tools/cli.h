@@ -158,6 +158,43 @@ int cli_job_freeze_check(const char *cmd, cli_job *j, const al_model *m);
  * model to resolve it against, or 0. */
 int cli_job_freeze_numeric(const char *cmd, const cli_job *j);
 
+/* ---- image folders (tools/cli_images.c; docs/CLI.md, "Image folders") ------------- */
+
+typedef struct cli_image_opts {
+    const char *test;     /* --test FOLDER: the held-out images */
+    double val;           /* --val F: hold out this fraction of each class (0: none) */
+    int resize;           /* --resize stretch|crop; -1: not given */
+    const char *mean, *std; /* --mean, --std: one number or one per channel; NULL: not given */
+} cli_image_opts;
+void cli_image_opts_init(cli_image_opts *o);
+/* 1 when the current argument is --resize, --mean, --std, or (split != 0)
+ * --test or --val; parsed into o. */
+int cli_image_option(cli_args *a, cli_image_opts *o, int split);
+/* A directory holding a subfolder with a .jpg/.jpeg/.png file, and no IDX
+ * training or test images (an IDX directory stays one). */
+int cli_is_image_folder(const char *dir);
+/* The preprocessing for model m: its stored autlearn.image.* keys, else
+ * the defaults for its input shape (CxHxW, C 1 or 3); then the options.
+ * 0 or an exit code. */
+int cli_image_prep(const char *cmd, const al_model *m, const cli_image_opts *o, al_image_prep *p);
+int cli_image_prep_apply(const char *cmd, const cli_image_opts *o, al_image_prep *p);
+/* Loads the image folder dir (warnings and a summary on stderr), its
+ * classes matched to `known` by name (NULL or empty: sorted by name); a
+ * class not in a non-empty `known` is an error unless allow_new. With test
+ * not NULL, o's --test FOLDER or --val F gives *test (else *test stays
+ * NULL and every image is in *train). *names receives the class names in
+ * label order. 0 or an exit code. The loader `personalize` will share. */
+int cli_load_images(const char *cmd, const char *dir, const al_image_prep *p, const al_class_list *known,
+                    int allow_new, const cli_image_opts *o, uint64_t seed, al_dataset **train, al_dataset **test,
+                    al_class_list *names);
+/* eval and predict: the whole folder, with the model's preprocessing (and
+ * the options), classes matched to the model's (none new allowed). */
+int cli_eval_images(const char *cmd, const al_model *m, const char *dir, const cli_image_opts *o, al_dataset **d);
+/* Writes the preprocessing and the class names into the model's metadata. */
+int cli_model_set_images(const char *cmd, al_model *m, const al_image_prep *p, const al_class_list *names);
+/* The folder's class count must equal the model's outputs (train, pretrain). */
+int cli_check_classes(const char *cmd, const al_model *m, const al_class_list *names);
+
 /* ---- JSON output ----------------------------------------------------------------- */
 
 /* A small streaming writer that places commas and escapes strings (invalid

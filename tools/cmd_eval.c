@@ -12,8 +12,11 @@ static void usage(FILE *f) {
                "accuracy on a split of the IDX directory DIR.\n"
                "\n"
                "  --model FILE          model file (required)\n"
-               "  --data DIR            IDX directory (required)\n"
-               "  --split test|train    which split (default test)\n"
+               "  --data DIR            IDX directory, or an image folder (all its images; classes\n"
+               "                        matched to the model's by name) (required)\n"
+               "  --split test|train    which split of an IDX directory (default test)\n"
+               "  --resize stretch|crop, --mean M, --std S   image folder: override the model's\n"
+               "                        preprocessing (default: the model's autlearn.image.*)\n"
                "  --limit N             only the first N samples of the split (default: all)\n"
                "  --batch B             evaluation batch size (default 256)\n"
                "  --threads T           worker threads (default: AL_THREADS or 1)\n"
@@ -29,10 +32,12 @@ int cmd_eval(int argc, char **argv) {
 
     cli_job job;
     cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_THREADS | CLI_JOB_BATCH, 256, 0);
+    cli_image_opts io;
+    cli_image_opts_init(&io);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
+        if (cli_flag(&a, "help") || cli_job_option(&a, &job) || cli_image_option(&a, &io, 0)) {
         } else if (cli_str(&a, "model", &model) || cli_str(&a, "data", &data)) {
         } else if (cli_choice(&a, "split", splits, &split)) {
         } else if (cli_int(&a, "limit", 1, INT_MAX, &limit)) {
@@ -59,7 +64,15 @@ int cmd_eval(int argc, char **argv) {
     double t0 = cli_now();
 
     if ((st = al_model_load(model, &m)) != AL_OK) goto lib_fail;
-    if ((st = al_idx_load_dir(data, split, &d)) != AL_OK) goto lib_fail;
+    int images = cli_is_image_folder(data);
+    if (images) {
+        if ((rc = cli_eval_images(cmd, m, data, &io, &d)) != 0) goto done;
+        rc = CLI_EXIT_RUNTIME;
+    } else if (io.resize >= 0 || io.mean || io.std) {
+        rc = cli_usage_error(cmd, "--resize, --mean and --std are for image folders; %s is not one", data);
+        goto done;
+    } else if ((st = al_idx_load_dir(data, split, &d)) != AL_OK)
+        goto lib_fail;
     if (limit > 0 && limit < al_dataset_size(d)) {
         idx = malloc(sizeof(int) * (size_t)limit);
         if (!idx) {
@@ -85,7 +98,7 @@ int cmd_eval(int argc, char **argv) {
         cli_json_str(&j, "command", "eval");
         cli_json_str(&j, "model", model);
         cli_json_str(&j, "data", data);
-        cli_json_str(&j, "split", splits[split]);
+        cli_json_str(&j, "split", images ? "folder" : splits[split]);
         cli_json_int(&j, "samples", al_dataset_size(d));
         cli_json_num(&j, "loss", loss);
         cli_json_num(&j, "acc", acc);
@@ -93,7 +106,8 @@ int cmd_eval(int argc, char **argv) {
         cli_json_end_object(&j);
         cli_json_end(&j);
     } else {
-        printf("%s split: %d samples  loss %.4f  accuracy %.4f\n", splits[split], al_dataset_size(d), loss, acc);
+        printf("%s%s: %d samples  loss %.4f  accuracy %.4f\n", images ? "image folder" : splits[split],
+               images ? "" : " split", al_dataset_size(d), loss, acc);
     }
     rc = cli_finish(cmd, CLI_EXIT_OK);
     goto done;

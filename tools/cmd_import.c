@@ -10,6 +10,7 @@
 #endif
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f) {
@@ -23,20 +24,100 @@ static void usage(FILE *f) {
                "  -o, --out FILE        the model file to write (required)\n"
                "  --freeze K|NAME       freeze nodes 0..K-1 in the written file (default 0); a tensor\n"
                "                        NAME (autlearn info lists them): through the node that makes it\n"
+               "image models (how a device reads images for it; stored as autlearn.image.*, written\n"
+               "when any of these is given; docs/FORMAT.md):\n"
+               "  --input-size HxW      the image size; must match the model's input (default: it)\n"
+               "  --resize stretch|crop resize rule (default stretch)\n"
+               "  --scale X             pixel values 0..255 are multiplied by X first (default 1/255)\n"
+               "  --mean M[,M,M]        per-channel mean subtracted after scaling (default 0)\n"
+               "  --std S[,S,S]         per-channel std divided by (default 1); e.g. ImageNet:\n"
+               "                        --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225\n"
+               "  --classes FILE        class names, one per line in output order (autlearn.classes)\n"
                "  --json                print a JSON object on stdout\n"
                "  -h, --help            this help\n");
 }
 
+#ifdef AL_HAVE_ONNX
+/* --classes FILE: one name per line ('\r' before '\n' and a last empty line
+ * allowed) into the model's autlearn.classes; the count must equal the
+ * model's outputs. 0 or an exit code. */
+static int import_classes(const char *cmd, al_model *m, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_fail(cmd, "--classes %s: cannot open", path);
+    enum { MAX = 1 << 20 };
+    char *buf = malloc(MAX + 1);
+    size_t n = buf ? fread(buf, 1, MAX + 1, f) : 0;
+    fclose(f);
+    if (!buf) return cli_fail(cmd, "out of memory");
+    if (n > MAX) {
+        free(buf);
+        return cli_fail(cmd, "--classes %s: over %d bytes", path, MAX);
+    }
+    buf[n] = '\0';
+    if (n > 0 && buf[n - 1] == '\n') buf[--n] = '\0';
+    int cnt = 1;
+    for (size_t i = 0; i < n; i++) cnt += buf[i] == '\n';
+    char **names = malloc(sizeof(char *) * (size_t)cnt);
+    if (!names) {
+        free(buf);
+        return cli_fail(cmd, "out of memory");
+    }
+    char *p = buf;
+    for (int i = 0; i < cnt; i++) {
+        char *e = strchr(p, '\n');
+        if (e) *e = '\0';
+        size_t l = strlen(p);
+        if (l > 0 && p[l - 1] == '\r') p[l - 1] = '\0';
+        names[i] = p;
+        p = e ? e + 1 : p + l;
+    }
+    al_tensor os = al_model_output_shape(m);
+    int outputs = os.ndim > 0 ? os.shape[os.ndim - 1] : 0;
+    int rc = 0;
+    if (cnt != outputs)
+        rc = cli_fail(cmd, "--classes %s: %d names, but the model has %d outputs", path, cnt, outputs);
+    else {
+        al_status st = al_model_set_classes(m, (const char *const *)names, cnt);
+        if (st != AL_OK) rc = cli_fail(cmd, "--classes %s: %s", path, al_last_error());
+    }
+    free(names);
+    free(buf);
+    return rc;
+}
+
+/* The image options into the model's autlearn.image.* keys. */
+static int import_prep(const char *cmd, al_model *m, const char *size, double scale, const cli_image_opts *io) {
+    al_image_prep p;
+    int rc = cli_image_prep(cmd, m, io, &p);
+    if (rc) return rc;
+    if (scale != 0.0) p.scale = (float)scale;
+    if (size) {
+        int h, w, used = 0;
+        if (sscanf(size, "%dx%d%n", &h, &w, &used) != 2 || size[used])
+            return cli_usage_error(cmd, "--input-size: expected HxW, got '%s'", size);
+        if (h != p.height || w != p.width)
+            return cli_fail(cmd, "--input-size %dx%d: the model's input is %dx%d", h, w, p.height, p.width);
+    }
+    al_status st = al_model_set_image_prep(m, &p);
+    return st == AL_OK ? 0 : cli_fail_lib(cmd, st);
+}
+#endif
+
 int cmd_import(int argc, char **argv) {
     const char *cmd = "import";
-    const char *in = NULL, *out = NULL;
+    const char *in = NULL, *out = NULL, *size = NULL, *classes = NULL;
     int json = 0, freeze = 0;
+    double scale = 0.0;
     cli_job job;
     cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_FREEZE, 0, 0);
+    cli_image_opts io;
+    cli_image_opts_init(&io);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
         if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
+        } else if (cli_image_option(&a, &io, 0) || cli_str(&a, "input-size", &size) || cli_str(&a, "classes", &classes) ||
+                   cli_double(&a, "scale", -1e6, 1e6, &scale)) {
         } else if (!strcmp(a.arg, "-o")) { /* the short form of --out */
             if (a.i + 1 >= a.argc) {
                 cli_usage_error(cmd, "-o needs a value");
@@ -61,6 +142,9 @@ int cmd_import(int argc, char **argv) {
 #ifndef AL_HAVE_ONNX
     (void)json;
     (void)freeze;
+    (void)size;
+    (void)classes;
+    (void)scale;
     return cli_fail(cmd, "this build has no ONNX import: install libprotobuf-c-dev, protobuf-c-compiler and "
                          "python3-onnx, then reconfigure (cmake -DAL_ONNX=ON)");
 #else
@@ -81,6 +165,10 @@ int cmd_import(int argc, char **argv) {
         }
         if ((st = al_model_freeze(m, freeze)) != AL_OK) goto lib_fail;
     }
+    if ((size || io.resize >= 0 || io.mean || io.std || scale != 0.0) && (rc = import_prep(cmd, m, size, scale, &io)) != 0)
+        goto done;
+    if (classes && (rc = import_classes(cmd, m, classes)) != 0) goto done;
+    rc = CLI_EXIT_RUNTIME;
     if ((st = al_model_save(m, out)) != AL_OK) goto lib_fail;
     const char *notes = al_model_meta(m, "onnx.notes");
     al_tensor is = al_model_input_shape(m), os = al_model_output_shape(m);

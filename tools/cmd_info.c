@@ -173,8 +173,61 @@ static void info_json(const al_model *m, const info_facts *f) {
     cli_json_begin_object(&j, "metadata");
     for (int i = 0; i < m->nmeta; i++) cli_json_str(&j, m->meta_key[i], m->meta_val[i]);
     cli_json_end_object(&j);
+    /* only for models that carry them, so other models' output is unchanged */
+    al_image_prep p;
+    if (al_model_image_prep(m, &p) == AL_OK) {
+        cli_json_begin_object(&j, "image");
+        cli_json_int(&j, "channels", p.channels);
+        cli_json_int(&j, "height", p.height);
+        cli_json_int(&j, "width", p.width);
+        cli_json_str(&j, "resize", p.resize == AL_RESIZE_CROP ? "crop" : "stretch");
+        cli_json_num_digits(&j, "scale", p.scale, 9);
+        cli_json_begin_array(&j, "mean");
+        for (int c = 0; c < p.channels; c++) cli_json_num_digits(&j, NULL, p.mean[c], 9);
+        cli_json_end_array(&j);
+        cli_json_begin_array(&j, "std");
+        for (int c = 0; c < p.channels; c++) cli_json_num_digits(&j, NULL, p.std[c], 9);
+        cli_json_end_array(&j);
+        cli_json_end_object(&j);
+    }
+    al_class_list cl;
+    if (al_model_meta(m, "autlearn.classes") && al_model_classes(m, &cl) == AL_OK) {
+        cli_json_begin_array(&j, "classes");
+        for (int i = 0; i < cl.n; i++) cli_json_str(&j, NULL, cl.names[i]);
+        cli_json_end_array(&j);
+        al_class_list_free(&cl);
+    }
     cli_json_end_object(&j);
     cli_json_end(&j);
+}
+
+/* The image preprocessing and class names, when the model has them. */
+static void info_images(const al_model *m) {
+    al_image_prep p;
+    al_status st = al_model_image_prep(m, &p);
+    if (st == AL_OK) {
+        printf("images:  %dx%dx%d, resize %s, scale %.9g, mean", p.channels, p.height, p.width,
+               p.resize == AL_RESIZE_CROP ? "crop" : "stretch", (double)p.scale);
+        for (int c = 0; c < p.channels; c++) printf("%s%.9g", c ? "," : " ", (double)p.mean[c]);
+        printf(", std");
+        for (int c = 0; c < p.channels; c++) printf("%s%.9g", c ? "," : " ", (double)p.std[c]);
+        putchar('\n');
+    } else if (st != AL_ESTATE) {
+        printf("images:  (malformed: %s)\n", al_last_error());
+    }
+    if (!al_model_meta(m, "autlearn.classes")) return;
+    al_class_list cl;
+    if (al_model_classes(m, &cl) != AL_OK) {
+        printf("classes: (malformed: %s)\n", al_last_error());
+        return;
+    }
+    printf("classes: %d:", cl.n);
+    for (int i = 0; i < cl.n; i++) {
+        fputs(i ? ", " : " ", stdout);
+        print_clean(cl.names[i]);
+    }
+    putchar('\n');
+    al_class_list_free(&cl);
 }
 
 static void info_text(const al_model *m, const info_facts *f) {
@@ -189,6 +242,7 @@ static void info_text(const al_model *m, const info_facts *f) {
         printf("frozen:  nodes 0..%d (first trainable node %d)\n", f->ft - 1, f->ft);
     else
         printf("frozen:  none\n");
+    info_images(m);
     printf("\n%5s  %-10s %-11s %-14s %12s %14s  %s\n", "node", "type", "reads", "output", "params", "MACs",
            "trainable");
     for (int i = 0; i < m->nnodes; i++) {
@@ -227,6 +281,7 @@ static void info_text(const al_model *m, const info_facts *f) {
     if (m->nmeta > 0) {
         printf("\nmetadata:\n");
         for (int i = 0; i < m->nmeta; i++) {
+            if (!strcmp(m->meta_key[i], "autlearn.classes")) continue; /* on the classes: line */
             fputs("  ", stdout);
             print_clean(m->meta_key[i]);
             fputs(" = ", stdout);

@@ -18,8 +18,12 @@ static void usage(FILE *f) {
                "probable classes (softmax); label is '-' for --input. With --json: a JSON array.\n"
                "\n"
                "  --model FILE          model file (required)\n"
-               "  --data DIR            IDX directory\n"
-               "  --split test|train    which split of DIR (default test)\n"
+               "  --data DIR            IDX directory, or an image folder (all its images, in label\n"
+               "                        order, by name within a class; the label is the folder's\n"
+               "                        class matched to the model's classes by name)\n"
+               "  --split test|train    which split of an IDX directory (default test)\n"
+               "  --resize stretch|crop, --mean M, --std S   image folder: override the model's\n"
+               "                        preprocessing (default: the model's autlearn.image.*)\n"
                "  --input FILE.f32      raw little-endian float32 samples, n * (input size) values\n"
                "  --limit N             only the first N samples (default: all)\n"
                "  --top K               probabilities of the K most probable classes (default 1)\n"
@@ -88,7 +92,11 @@ static void top_k(const double *v, int c, int k, int *out) {
 }
 
 /* The --data split, checked against the model's input. 0 or an exit code. */
-static int open_data(const char *cmd, const char *data, int split, const al_tensor *is, al_dataset **d) {
+static int open_data(const char *cmd, const al_model *m, const cli_image_opts *io, const char *data, int split,
+                     const al_tensor *is, al_dataset **d) {
+    if (cli_is_image_folder(data)) return cli_eval_images(cmd, m, data, io, d);
+    if (io->resize >= 0 || io->mean || io->std)
+        return cli_usage_error(cmd, "--resize, --mean and --std are for image folders; %s is not one", data);
     al_status st = al_idx_load_dir(data, split, d);
     if (st) return cli_fail_lib(cmd, st);
     al_tensor ds = al_dataset_x_shape(*d);
@@ -172,6 +180,7 @@ static void print_sample(cli_json *j, long index, int label, const double *prob,
 static const char *const splits[] = {"train", "test", NULL};
 
 typedef struct predict_opts {
+    cli_image_opts img;
     const char *model, *data, *input, *raw;
     int split, limit, top, batch, threads, json;
 } predict_opts;
@@ -181,12 +190,13 @@ static int predict_parse(int argc, char **argv, predict_opts *o) {
     memset(o, 0, sizeof *o);
     o->split = 1;
     o->top = 1;
+    cli_image_opts_init(&o->img);
     cli_job job;
     cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_THREADS | CLI_JOB_BATCH, 256, 0);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
+        if (cli_flag(&a, "help") || cli_job_option(&a, &job) || cli_image_option(&a, &o->img, 0)) {
         } else if (cli_str(&a, "model", &o->model) || cli_str(&a, "data", &o->data) || cli_str(&a, "input", &o->input) ||
                    cli_str(&a, "raw", &o->raw)) {
         } else if (cli_choice(&a, "split", splits, &o->split)) {
@@ -245,7 +255,7 @@ int cmd_predict(int argc, char **argv) {
     long total;
     int y_len = 0;
     if (data) {
-        if ((rc = open_data(cmd, data, split, &is, &d)) != 0) goto done;
+        if ((rc = open_data(cmd, m, &o.img, data, split, &is, &d)) != 0) goto done;
         rc = CLI_EXIT_RUNTIME;
         y_len = al_dataset_y_len(d);
         src.d = d;

@@ -12,7 +12,10 @@ static void usage(FILE *f) {
                "Trains on the public data only: a --public-frac share of the training split, drawn\n"
                "with --seed exactly as 'autlearn scenario' and 'autlearn personalize' draw it.\n"
                "\n"
-               "  --data DIR            IDX directory (required)\n"
+               "  --data DIR            IDX directory, or an image folder: then all its images (less\n"
+               "                        --val or --test) are public, and --public-frac does not apply\n"
+               "  --test FOLDER, --val F  image folder: test images to report accuracy on\n"
+               "  --resize stretch|crop, --mean M, --std S   image folder: preprocessing (docs/CLI.md)\n"
                "  --out FILE            the cloud model to write (required)\n"
                "  --scenario image      the scenario (image; the default)\n"
                "  --arch A              architecture spec or built-in (default refcnn)\n"
@@ -87,6 +90,70 @@ static int pretrain_text(const al_scenario_config *img, al_scenario_config *c, c
     return cli_finish(cmd, CLI_EXIT_OK);
 }
 
+/* An image folder: the cloud model trains on all of it (less --val or
+ * --test), with the image recipe, and stores the preprocessing and the
+ * class names. */
+static int pretrain_images(al_scenario_config *c, const cli_image_opts *io, const char *out, int json, int threads) {
+    const char *cmd = "pretrain";
+    al_model *probe = NULL, *m = NULL;
+    al_dataset *train = NULL, *test = NULL;
+    al_class_list names = {0, NULL};
+    al_pool *pool = NULL;
+    al_image_prep prep;
+    int rc;
+    double t0 = cli_now(), acc = -1.0, loss = 0.0;
+    al_status st = al_model_from_spec(c->arch, c->seed, &probe);
+    if (st) return cli_fail_lib(cmd, st);
+    if ((rc = cli_image_prep(cmd, probe, io, &prep)) != 0) goto done;
+    if ((rc = cli_load_images(cmd, c->data_dir, &prep, NULL, 0, io, c->seed, &train, &test, &names)) != 0) goto done;
+    if ((rc = cli_check_classes(cmd, probe, &names)) != 0) goto done;
+    if ((rc = cli_pool(cmd, threads, &pool)) != 0) goto done;
+    progress_state p;
+    cli_progress_init(&p.bar);
+    p.epochs = c->pretrain_epochs;
+    if (!json) fprintf(stderr, "pre-training %s on %d images\n", c->arch, al_dataset_size(train));
+    if ((st = al_sim_pretrain(c, pool, train, on_progress, &p, &m)) != AL_OK) goto lib_fail;
+    if ((rc = cli_model_set_images(cmd, m, &prep, &names)) != 0) goto done;
+    if (test && (st = al_evaluate(m, pool, test, 256, &loss, &acc)) != AL_OK) goto lib_fail;
+    if ((st = al_model_save(m, out)) != AL_OK) goto lib_fail;
+    double secs = cli_now() - t0;
+    if (json) {
+        cli_json j;
+        cli_json_init(&j, stdout);
+        cli_json_begin_object(&j, NULL);
+        cli_json_str(&j, "command", cmd);
+        cli_json_str(&j, "model", out);
+        cli_json_int(&j, "public_samples", al_dataset_size(train));
+        cli_json_int(&j, "classes", names.n);
+        cli_json_int(&j, "epochs", c->pretrain_epochs);
+        cli_json_str(&j, "freeze", al_model_meta(m, "autlearn.freeze"));
+        if (test) {
+            cli_json_int(&j, "test_size", al_dataset_size(test));
+            cli_json_num(&j, "test_acc", acc);
+        }
+        cli_json_num(&j, "seconds", secs);
+        cli_json_end_object(&j);
+        cli_json_end(&j);
+    } else if (test) {
+        printf("wrote %s (%d images, %d classes, test accuracy %.4f on %d, %.1f s)\n", out, al_dataset_size(train),
+               names.n, acc, al_dataset_size(test), secs);
+    } else {
+        printf("wrote %s (%d images, %d classes, %.1f s)\n", out, al_dataset_size(train), names.n, secs);
+    }
+    rc = cli_finish(cmd, CLI_EXIT_OK);
+    goto done;
+lib_fail:
+    rc = cli_fail_lib(cmd, st);
+done:
+    al_model_free(probe);
+    al_model_free(m);
+    al_dataset_free(train);
+    al_dataset_free(test);
+    al_class_list_free(&names);
+    al_pool_free(pool);
+    return rc;
+}
+
 int cmd_pretrain(int argc, char **argv) {
     const char *cmd = "pretrain";
     al_scenario_config c, tc;
@@ -100,10 +167,12 @@ int cmd_pretrain(int argc, char **argv) {
     int threads = 0, json = 0;
     cli_job job;
     cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_THREADS | CLI_JOB_SEED | CLI_JOB_BATCH, c.batch, 0);
+    cli_image_opts io;
+    cli_image_opts_init(&io);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
+        if (cli_flag(&a, "help") || cli_job_option(&a, &job) || cli_image_option(&a, &io, 1)) {
         } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "arch", &c.arch) ||
                  cli_str(&a, "scenario", &scenario)) {
         } else if (cli_flag(&a, "select-public")) {
@@ -142,6 +211,11 @@ int cmd_pretrain(int argc, char **argv) {
     if (!strcmp(scenario, "text")) return pretrain_text(&c, &tc, out, json, threads);
     if (!c.data_dir) return cli_usage_error(cmd, "--data DIR is required");
     if (!out) return cli_usage_error(cmd, "--out FILE is required");
+    if (io.test && io.val > 0.0) return cli_usage_error(cmd, "give either --test or --val, not both");
+    if (cli_is_image_folder(c.data_dir)) return pretrain_images(&c, &io, out, json, threads);
+    if (io.test || io.val > 0.0 || io.resize >= 0 || io.mean || io.std)
+        return cli_usage_error(cmd, "--test, --val, --resize, --mean and --std are for image folders; %s is not one",
+                               c.data_dir);
     /* only the public part is needed; one user keeps the split cheap */
     c.users.users = 1;
     c.users.per_user = 10;

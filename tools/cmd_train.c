@@ -29,7 +29,13 @@ static void usage(FILE *f) {
             "                        an --init file keeps its own freeze point)\n"
             "  --seed S              weight initialisation and shuffling seed (default 1)\n"
             "data:\n"
-            "  --data DIR            IDX directory (required)\n"
+            "  --data DIR            IDX directory, or an image folder (one subfolder of .jpg/.png\n"
+            "                        images per class; docs/CLI.md, \"Image folders\") (required)\n"
+            "  --test FOLDER         image folder: the test images (default: --val 0.1)\n"
+            "  --val F               image folder: hold out this fraction of each class for testing\n"
+            "  --resize stretch|crop image folder: how images become the input size (default stretch)\n"
+            "  --mean M[,M,M]        image folder: per-channel mean subtracted after scaling to [0,1]\n"
+            "  --std S[,S,S]         image folder: per-channel std divided by (default 1)\n"
             "  --limit N             train on the first N training samples only (default: all)\n"
             "optimization:\n"
             "  --epochs N            epochs (default 10)\n"
@@ -118,6 +124,7 @@ static const char *const scheds[] = {"const", "step", "cosine", NULL};
 
 typedef struct train_opts {
     cli_job j;
+    cli_image_opts img;
     const char *arch, *init, *data, *out;
     int epochs, optim, sched, warmup, patience, limit, step_size, nesterov;
     double lr, momentum, wd, clip, gamma, min_lr;
@@ -138,10 +145,11 @@ static int train_parse(int argc, char **argv, train_opts *o) {
     o->momentum = 0.9;
     o->wd = -1.0;
     o->gamma = 0.1;
+    cli_image_opts_init(&o->img);
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help") || cli_job_option(&a, &o->j)) {
+        if (cli_flag(&a, "help") || cli_job_option(&a, &o->j) || cli_image_option(&a, &o->img, 1)) {
         } else if (cli_flag(&a, "nesterov")) {
             o->nesterov = 1;
         } else if (cli_str(&a, "arch", &o->arch) || cli_str(&a, "init", &o->init) || cli_str(&a, "data", &o->data) ||
@@ -165,6 +173,7 @@ static int train_parse(int argc, char **argv, train_opts *o) {
     if (o->arch && o->init) return cli_usage_error(cmd, "give either --arch or --init, not both");
     if (!o->data) return cli_usage_error(cmd, "--data DIR is required");
     if (!o->out) return cli_usage_error(cmd, "--out FILE is required");
+    if (o->img.test && o->img.val > 0.0) return cli_usage_error(cmd, "give either --test or --val, not both");
     int rc = cli_job_check(cmd, &o->j);
     if (rc) return rc;
     if (o->lr < 0.0) o->lr = o->optim == AL_OPT_SGD ? 0.05 : 0.001;
@@ -176,6 +185,9 @@ static int train_parse(int argc, char **argv, train_opts *o) {
 
 typedef struct train_run {
     al_dataset *train, *test;
+    int images;                /* --data is an image folder */
+    al_image_prep prep;
+    al_class_list classes;
     al_model *m;
     al_pool *pool;
     al_trainer *t;
@@ -193,13 +205,18 @@ static void train_run_free(train_run *t) {
     al_model_free(t->m);
     al_dataset_free(t->train);
     al_dataset_free(t->test);
+    al_class_list_free(&t->classes);
 }
 
-/* The IDX splits; --limit keeps the first N training samples. */
+/* The IDX splits, or the image folder's (after the model: its input shape,
+ * preprocessing and classes decide); --limit keeps the first N training
+ * samples. */
 static al_status train_data(const train_opts *o, train_run *t) {
     al_status st;
-    if ((st = al_idx_load_dir(o->data, 0, &t->train)) != AL_OK) return st;
-    if ((st = al_idx_load_dir(o->data, 1, &t->test)) != AL_OK) return st;
+    if (!t->images) {
+        if ((st = al_idx_load_dir(o->data, 0, &t->train)) != AL_OK) return st;
+        if ((st = al_idx_load_dir(o->data, 1, &t->test)) != AL_OK) return st;
+    }
     if (o->limit <= 0 || o->limit >= al_dataset_size(t->train)) return AL_OK;
     int *idx = malloc(sizeof(int) * (size_t)o->limit);
     if (!idx) return al_error(AL_ENOMEM, "out of memory");
@@ -226,6 +243,22 @@ static int train_model(const char *cmd, const train_opts *o, train_run *t, al_st
                                n - 1);
     *st = al_model_freeze(t->m, o->j.freeze);
     return 0;
+}
+
+/* An image folder: the preprocessing from the model (an --init file's
+ * stored one) and the options, the classes matched to an --init file's. */
+static int train_images(const char *cmd, const train_opts *o, train_run *t) {
+    int rc = cli_image_prep(cmd, t->m, &o->img, &t->prep);
+    if (rc) return rc;
+    al_class_list known = {0, NULL};
+    al_status st = al_model_classes(t->m, &known);
+    if (st != AL_OK) return cli_fail_lib(cmd, st);
+    cli_image_opts io = o->img;
+    if (!io.test && io.val <= 0.0) io.val = 0.1;
+    rc = cli_load_images(cmd, o->data, &t->prep, &known, 0, &io, o->j.seed, &t->train, &t->test, &t->classes);
+    al_class_list_free(&known);
+    if (rc) return rc;
+    return cli_check_classes(cmd, t->m, &t->classes);
 }
 
 static void train_config(const train_opts *o, train_run *t) {
@@ -312,6 +345,8 @@ static al_status train_save(const train_opts *o, train_run *t) {
         (st = set_meta_int(m, "autlearn.train.seed", (long long)o->j.seed)) != AL_OK ||
         (st = set_meta_num(m, "autlearn.train.test_acc", t->test_acc)) != AL_OK)
         return st;
+    if (t->images && cli_model_set_images("train", m, &t->prep, &t->classes) != 0)
+        return al_error(AL_EINVAL, "the image metadata could not be stored");
     return al_model_save(m, o->out);
 }
 
@@ -360,8 +395,23 @@ int cmd_train(int argc, char **argv) {
     train_run t;
     memset(&t, 0, sizeof t);
     t.resumed_at = -1;
-    al_status st = train_data(&o, &t);
-    if (!st && (rc = train_model(cmd, &o, &t, &st)) != 0) goto done;
+    t.images = cli_is_image_folder(o.data);
+    if (!t.images && (o.img.test || o.img.val > 0.0 || o.img.resize >= 0 || o.img.mean || o.img.std)) {
+        rc = cli_usage_error(cmd, "--test, --val, --resize, --mean and --std are for image folders; %s is not one",
+                             o.data);
+        goto done;
+    }
+    al_status st = AL_OK;
+    if (t.images) {
+        /* the model first: its input shape and classes decide how images load */
+        if ((rc = train_model(cmd, &o, &t, &st)) != 0) goto done;
+        if (st) goto lib_fail;
+        if ((rc = train_images(cmd, &o, &t)) != 0) goto done;
+        st = train_data(&o, &t);
+    } else {
+        st = train_data(&o, &t);
+        if (!st && (rc = train_model(cmd, &o, &t, &st)) != 0) goto done;
+    }
     if (st) goto lib_fail;
     if ((rc = cli_pool(cmd, o.j.threads, &t.pool)) != CLI_EXIT_OK) goto done;
     cli_progress_init(&t.ui.bar);

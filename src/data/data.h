@@ -20,6 +20,12 @@ struct al_dataset {
  * al_dataset_free) for loaders to fill. Validates and caps the sizes. */
 al_status al_dataset_alloc(int n, const al_shape *xs, int y_len, int num_classes, al_dataset **out);
 
+/* ---- images (src/data/image.c, image_folder.c) ------------------------------------ */
+
+/* The EXIF orientation (1..8) in an APP1 payload starting "Exif\0\0";
+ * 1 when absent or malformed. Bounds-checked against len. */
+int al_exif_orientation(const uint8_t *p, size_t len);
+
 /* ---- text (src/data/text.c) ------------------------------------------------------ */
 /* Ids of the special tokens; words follow from AL_TOK_SPECIALS on. */
 #define AL_TOK_UNK 0      /* "<unk>": a word outside the vocabulary */
