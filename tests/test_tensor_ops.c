@@ -384,8 +384,9 @@ static void test_threads(void) {
             memcpy(out[t], y, sizeof(float) * nout);
             al_model_zero_grad(m);
             REQUIRE_OK(al_model_backward(m, t ? pool : NULL, x, dl, 4));
-            const al_param *p = &m->nodes[2].params[0];
-            if (m->nodes[2].nparams == 0) p = &m->nodes[1].params[0];
+            int w = 0; /* the first node with weights: layernorm, dense */
+            while (m->nodes[w].nparams == 0) w++;
+            const al_param *p = &m->nodes[w].params[0];
             ng = p->n;
             g[t] = malloc(sizeof(float) * ng);
             memcpy(g[t], p->g, sizeof(float) * ng);
