@@ -93,6 +93,32 @@ CASES = [
     ("squeeze_excite", "input 3x5x5; conv 6 k=3 p=1; hardswish; gap; dense 3; relu; dense 6; hardsigmoid; mul 1; "
      "conv 4 k=1; flatten; dense 3", 2, {}),
     ("mul_elementwise", "input 6; dense 6; tanh; dense 6; mul 0; dense 3", 3, {}),
+    # the tensor operators (issue 14)
+    ("silu", "input 3x4x5; silu", 2, {"xscale": 3.0}),
+    ("gelu", "input 3x7; gelu", 2, {"xscale": 3.0}),
+    ("gelu_tanh", "input 3x7; gelu approximate=tanh", 2, {"xscale": 3.0}),
+    ("clip", "input 3x7; clip min=-0.5 max=1.2", 2, {}),
+    ("scale", "input 3x7; dense 4; scale -0.35 shift=0.5", 2, {}),
+    ("softmax_axis", "input 3x4x5; softmax axis=1", 2, {}),
+    ("softmax_last", "input 4x6; dense 6; softmax", 3, {}),
+    ("layernorm", "input 3x7; dense 7; layernorm eps=0.001", 2, {}),
+    ("reducesum", "input 3x4x5; reducesum axes=-1", 2, {}),
+    ("reducemean_keep", "input 3x4x5; reducemean axes=0,2 keepdims=1; dense 2", 2, {}),
+    ("transpose", "input 2x3x4; transpose perm=2,0,1; dense 3", 2, {}),
+    ("reshape_squeeze", "input 2x3x4; reshape shape=4,-1,2; unsqueeze axes=0; squeeze axes=0; identity; dense 3",
+     2, {}),
+    ("slice", "input 3x7x2; slice axis=1 start=1 end=-1 step=2", 2, {}),
+    ("bcast_add_sub", "input 3x5; dense 1; add -1; reducemean axes=0; sub 1", 2, {}),
+    ("bcast_mul_div", "input 3x5; reducemean axes=1 keepdims=1; sigmoid; scale 1 shift=0.5; dense 5 in=input; "
+     "div 2; mul -1 bcast=1", 2, {}),
+    ("concat", "input 3x5; dense 4; concat -1 axis=-1; dense 2", 2, {}),
+    ("matmul_bcast", "input 2x4x3; reducemean axes=0; transpose perm=1,0; dense 5; matmul 2 in=input", 2, {}),
+    # multi-head self-attention (2 heads of 4 over 5 steps), residual, layer norm
+    ("attention", "input 5x8; q: dense 8; k: dense 8 in=input; v: dense 8 in=input; "
+     "qh: reshape shape=5,2,4 in=q; qt: transpose perm=1,0,2; kh: reshape shape=5,2,4 in=k; kt: transpose perm=1,2,0; "
+     "vh: reshape shape=5,2,4 in=v; vt: transpose perm=1,0,2; s: matmul kt in=qt; ss: scale 0.5; "
+     "p: softmax axis=-1; o: matmul vt in=p; ot: transpose perm=1,0,2; oc: reshape shape=5,8; proj: dense 8; "
+     "res: add input; ln: layernorm", 2, {}),
     ("refcnn_small", "input 1x8x8; conv 4 k=3 p=1; relu; maxpool k=2; flatten; dense 5", 3, {}),
     ("cnn_two_blocks", "input 1x12x12; conv 4 k=3 p=1; relu; maxpool k=2; conv 6 k=3 p=1; relu; "
      "maxpool k=2; flatten; dense 10", 2, {}),
@@ -109,25 +135,54 @@ CE_CASES = [
 
 # ---- spec parsing (mirrors src/model/spec.c) ---------------------------------
 POSITIONAL = {"dense": "units", "conv": "units", "lstm": "units", "gru": "units", "embedding": "units",
-              "dropout": "rate", "add": "src", "mul": "src", "maxpool": "k", "avgpool": "k", "dwconv": "k"}
+              "dropout": "rate", "add": "src", "mul": "src", "maxpool": "k", "avgpool": "k", "dwconv": "k",
+              "sub": "src", "div": "src", "concat": "src", "matmul": "src", "scale": "alpha"}
+FLOAT_KEYS = ("eps", "momentum", "rate", "min", "max", "alpha", "shift")
+LIST_KEYS = ("axes", "shape", "perm")
+REF_KEYS = ("src", "in")
 
 
 def parse_spec(spec):
+    """Layers as dicts; "in" is the index of the primary input (-1: the model
+    input), every reference (in=, from=, a binary op's operand) resolved to
+    an index, names included."""
     stmts = [s.split() for s in spec.replace("\n", ";").split(";") if s.strip()]
     head = stmts[0]
     tokens = head[0] == "tokens"
     shape = [int(v) for v in head[1].split("x")]
     layers = []
+    names = {}
+
+    def ref(v):
+        if v == "input":
+            return -1
+        return names[v] if v in names else int(v)
+
     for w in stmts[1:]:
-        c = {"type": w[0], "bias": 1, "pad": 0, "eps": 1e-5, "momentum": 0.1}
+        if w[0].endswith(":"):
+            names[w[0][:-1]] = len(layers)
+            w = w[1:]
+        c = {"type": w[0], "bias": 1, "pad": 0, "eps": 1e-5, "momentum": 0.1, "in": len(layers) - 1}
+        if w[0] == "softmax":
+            c["axis"] = -1
+        if w[0] == "slice":
+            c.update({"axis": 0, "start": 0, "end": None, "step": 1})
         for i, word in enumerate(w[1:]):
             if "=" in word:
                 k, v = word.split("=", 1)
                 key = {"s": "stride", "p": "pad", "from": "src"}.get(k, k)
-                c[key] = float(v) if key in ("eps", "momentum", "rate") else int(v)
             else:
-                key = POSITIONAL[w[0]]
-                c[key] = float(word) if key == "rate" else int(word)
+                key, v = POSITIONAL[w[0]], word
+            if key in REF_KEYS:
+                c[key] = ref(v)
+            elif key in FLOAT_KEYS or key == "rate":
+                c[key] = float(v)
+            elif key in LIST_KEYS:
+                c[key] = [int(a) for a in v.split(",")]
+            elif key == "approximate":
+                c[key] = v
+            else:
+                c[key] = int(v)
         if c["type"] in ("conv", "dwconv"):
             c.setdefault("k", 3)
             c.setdefault("stride", 1)
@@ -136,6 +191,21 @@ def parse_spec(spec):
             c.setdefault("stride", c["k"])
         layers.append(c)
     return tokens, shape, layers
+
+
+def tdim(a, rank):
+    """torch's dim of per-sample axis a of a tensor of per-sample rank `rank`"""
+    return (a + rank if a < 0 else a) + 1
+
+
+def same_rank(a, b):
+    """pads the per-sample axes of the lower-rank operand with leading ones
+    (after the batch), so that torch broadcasts the per-sample axes as NumPy"""
+    while a.dim() < b.dim():
+        a = a.unsqueeze(1)
+    while b.dim() < a.dim():
+        b = b.unsqueeze(1)
+    return a, b
 
 
 class Node(nn.Module):
@@ -204,19 +274,62 @@ class Node(nn.Module):
             out = [in_shape[0], c["units"]]
             self.params = {"weight_ih": self.mod.weight_ih_l0, "weight_hh": self.mod.weight_hh_l0,
                            "bias_ih": self.mod.bias_ih_l0, "bias_hh": self.mod.bias_hh_l0}
-        elif t == "add":
-            out = list(in_shape)
-        elif t == "mul":
-            out = None  # the earlier node's shape, set by model_case
+        elif t == "layernorm":
+            self.mod = nn.LayerNorm(in_shape[-1], eps=c["eps"])
+            self.params = {"weight": self.mod.weight, "bias": self.mod.bias}
+        elif t == "silu":
+            self.mod = nn.SiLU()
+        elif t == "gelu":
+            self.mod = nn.GELU(approximate=c.get("approximate", "none"))
+        elif t in ("add", "mul", "sub", "div", "concat", "matmul", "clip", "scale", "softmax", "reducemean",
+                   "reducesum", "transpose", "reshape", "squeeze", "unsqueeze", "identity", "slice"):
+            pass
         else:
             raise ValueError("no PyTorch twin for layer '%s'" % t)
-        self.out_shape = out
+        self.out_shape = None  # set by model_case from a forward
 
     def forward(self, x, outs, model_in):
         t = self.c["type"]
-        if t == "add":
-            s = self.c["src"]
-            return x + (model_in if s < 0 else outs[s])
+        c = self.c
+        r = x.dim() - 1  # per-sample rank
+        if t in ("add", "sub", "div", "concat", "matmul") or (t == "mul" and c.get("bcast", 0)):
+            a, b = same_rank(x, model_in if c["src"] < 0 else outs[c["src"]])
+            if t == "concat":
+                return torch.cat([x, b], dim=tdim(c.get("axis", 0), r))
+            return {"add": torch.add, "sub": torch.sub, "div": torch.div, "mul": torch.mul,
+                    "matmul": torch.matmul}[t](a, b)
+        if t == "clip":
+            return torch.clamp(x, c.get("min", float("-inf")), c.get("max", float("inf")))
+        if t == "scale":
+            return x * c["alpha"] + c.get("shift", 0.0)
+        if t == "softmax":
+            return torch.softmax(x, dim=tdim(c["axis"], r))
+        if t in ("reducemean", "reducesum"):
+            dims = [tdim(a, r) for a in c.get("axes", range(r))]
+            f = torch.mean if t == "reducemean" else torch.sum
+            y = f(x, dim=dims, keepdim=bool(c.get("keepdims", 0)))
+            return y.reshape(x.shape[0], 1) if y.dim() == 1 else y
+        if t == "transpose":
+            return x.permute([0] + [p + 1 for p in c["perm"]])
+        if t == "reshape":
+            return x.reshape([x.shape[0]] + c["shape"])
+        if t == "squeeze":
+            axes = [tdim(a, r) for a in c["axes"]] if "axes" in c else [d for d in range(1, r + 1) if x.shape[d] == 1]
+            for d in sorted(axes, reverse=True):
+                x = x.squeeze(d)
+            return x
+        if t == "unsqueeze":
+            ro = r + len(c["axes"])
+            for d in sorted(tdim(a, ro) for a in c["axes"]):
+                x = x.unsqueeze(d)
+            return x
+        if t == "identity":
+            return x
+        if t == "slice":
+            d = tdim(c["axis"], r)
+            idx = [slice(None)] * x.dim()
+            idx[d] = slice(c["start"], c["end"], c["step"])
+            return x[tuple(idx)]
         if t == "mul":
             # the scale x covers the earlier tensor's leading axes: [N, C] -> [N, C, 1, 1]
             s = self.c["src"]
@@ -273,18 +386,28 @@ def model_case(name, spec, batch, opt):
     g = case_generator(name)
     tokens, shape, layers = parse_spec(spec)
     nodes = []
-    cur = list(shape)
+    # every node's output shape from a forward of one zero sample (draws nothing
+    # from the generators, so the weights are those of the modules' creation order)
+    dummy = torch.zeros([1] + shape)
+    douts = []
     for c in layers:
-        nd = Node(c, cur)
-        if c["type"] == "mul":
-            nd.out_shape = list(shape) if c["src"] < 0 else list(nodes[c["src"]].out_shape)
+        xin = dummy if c["in"] < 0 else douts[c["in"]]
+        nd = Node(c, list(xin.shape[1:]))
+        nd.eval()  # batch norm: no running-statistics update
+        with torch.no_grad():
+            o = nd(xin.long() if nd.c["type"] == "embedding" else xin, douts, dummy)
+        nd.out_shape = list(o.shape[1:])
+        douts.append(o)
         nodes.append(nd)
-        cur = nd.out_shape
     freeze = opt.get("freeze", 0)
     with torch.no_grad():
         for nd in nodes:
             # PyTorch's default init already matches autlearn's; batch norm gets
             # random affine weights and statistics so the test can tell them apart.
+            if nd.c["type"] == "layernorm":
+                D = nd.params["weight"].shape[0]
+                nd.params["weight"].copy_(1.0 + 0.5 * torch.randn(D, generator=g))
+                nd.params["bias"].copy_(0.5 * torch.randn(D, generator=g))
             if nd.c["type"] == "batchnorm" and opt.get("bn_random"):
                 C = nd.params["weight"].shape[0]
                 nd.params["weight"].copy_(1.0 + 0.5 * torch.randn(C, generator=g))
@@ -314,11 +437,9 @@ def model_case(name, spec, batch, opt):
             w.tensor("%d.%s" % (i, pname), p)
 
     outs = []
-    h = x
     for nd in nodes:
-        h = nd(h, outs, x)
-        outs.append(h)
-    y = h
+        outs.append(nd(x if nd.c["in"] < 0 else outs[nd.c["in"]], outs, x))
+    y = outs[-1]
     r = torch.randn(y.shape, generator=g)
     (r * y).sum().backward()
 

@@ -123,6 +123,19 @@ import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["first_trainable"] == 1 and not j["nodes"][0]["trainable"] and j["nodes"][1]["trainable"], j' "$TMP/out"
 
+# ---- a model with 4-dim tensors (the tensor operators): trains, saves, info shows them
+expect_ok "train a spec with 4-dim tensors" train --arch "input 1x28x28; reshape shape=2,2,7,28; \
+transpose perm=0,1,3,2; softmax axis=2; gelu; flatten; dense 10" --data "$DATA" --epochs 1 --limit 100 \
+    --out "$TMP/m4.gguf" --quiet
+expect_ok "info of a model with 4-dim tensors" info "$TMP/m4.gguf"
+check "info shows a 4-dim output" grep -qE '^ +1 +transpose +0 +2x2x28x7 ' "$TMP/out"
+expect_ok "info --json of a model with 4-dim tensors" info "$TMP/m4.gguf" --json
+check "... lists 4 dimensions" "$PY" -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["nodes"][1]["output"] == [2, 2, 28, 7], j["nodes"][1]
+' "$TMP/out"
+
 # ---- eval ------------------------------------------------------------------------------
 expect_ok "eval --json" eval --model "$MODEL" --data "$DATA" --json
 cp "$TMP/out" "$TMP/eval.json"

@@ -33,8 +33,8 @@ static void usage(FILE *f) {
 static al_tensor shape_of(const al_shape *s) {
     al_tensor t;
     memset(&t, 0, sizeof t);
-    t.ndim = s->ndim < 3 ? s->ndim : 3;
-    for (int i = 0; i < s->ndim && i < 3; i++) t.shape[i] = s->d[i];
+    t.ndim = s->ndim < AL_MAX_DIMS ? s->ndim : AL_MAX_DIMS;
+    for (int i = 0; i < t.ndim; i++) t.shape[i] = s->d[i];
     return t;
 }
 

@@ -68,10 +68,13 @@ void *al_arena_bytes(al_arena *a, size_t n);
 
 /* ---- shapes ------------------------------------------------------------------- */
 
-/* A per-sample shape (no batch dimension), at most 3 dims. */
+/* A per-sample shape (no batch dimension), at most AL_SHAPE_MAX dims (a
+ * model's input has at most 3; a layer's output up to 4, e.g. attention's
+ * [heads, T, d]). */
+#define AL_SHAPE_MAX 4
 typedef struct al_shape {
     int ndim;
-    int d[3];
+    int d[AL_SHAPE_MAX];
 } al_shape;
 static inline size_t al_shape_numel(const al_shape *s) {
     size_t n = 1;

@@ -1,19 +1,20 @@
-/* Residual add: y = x + x2, where x2 (nd->x2, bound by the executor) is the
- * output of the earlier node cfg.src, or the model input when src = -1; the
- * executor has checked that both have the same shape. Backward passes dy to
- * both operands: dx = dy (overwritten) and dx2 += dy (accumulated, since the
- * earlier node's output also feeds its direct successor). */
+/* Add: y = x + x2, where x2 (nd->x2, bound by the executor) is the output
+ * of the earlier node cfg.src, or the model input when src = -1. Equal
+ * shapes (the residual add) take a flat loop; other shapes broadcast as
+ * NumPy does (src/layers/bcast.c). Backward passes dy to both operands:
+ * dx = dy (overwritten) and dx2 += dy (accumulated, since the earlier node's
+ * output also feeds others), each summed over its stretched axes. */
 
 #include "layers/layers.h"
 
 #include <string.h>
 
-static al_status add_shape(al_node *nd, const al_shape *in) {
-    if (in->ndim < 1) return al_error(AL_ESHAPE, "add: input has no dimensions");
-    if (nd->cfg.src < -1 || nd->cfg.src >= nd->index)
-        return al_error(AL_EINVAL, "add: operand node %d must be an earlier node or -1 (the input)", nd->cfg.src);
-    nd->out = *in;
-    return AL_OK;
+static al_status add_shape(al_node *nd, const al_shape *in) { return al_bcast_shape("add", nd, in); }
+
+static int add_same(const al_node *nd) {
+    al_bcast g;
+    al_shape o;
+    return al_bcast_init("add", &nd->in, &nd->in2, &o, &g) == AL_OK && g.same;
 }
 
 typedef struct add_args {
@@ -32,6 +33,13 @@ static void add_range(void *va, long lo, long hi) {
 
 static al_status add_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     if (!nd->x2) return al_error(AL_ESTATE, "add: second operand (node %d) is not bound", nd->cfg.src);
+    if (!add_same(nd)) {
+        al_bcast g;
+        al_shape o;
+        al_bcast_init("add", &nd->in, &nd->in2, &o, &g);
+        al_bcast_forward(e->pool, &g, AL_BIN_ADD, x, nd->x2, y, n);
+        return AL_OK;
+    }
     size_t k = (size_t)n * al_shape_numel(&nd->in);
     add_args a = {x, nd->x2, y};
     al_par_for(e->pool, (long)k, 2 * k, add_range, &a);
@@ -40,8 +48,14 @@ static al_status add_forward(al_node *nd, const al_exec *e, const float *x, floa
 
 static void add_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy, float *dx,
                          int n) {
-    AL_UNUSED(x);
     AL_UNUSED(y);
+    if (!add_same(nd)) {
+        al_bcast g;
+        al_shape o;
+        al_bcast_init("add", &nd->in, &nd->in2, &o, &g);
+        al_bcast_backward(e->pool, &g, AL_BIN_ADD, x, nd->x2, dy, dx, nd->dx2, n);
+        return;
+    }
     size_t k = (size_t)n * al_shape_numel(&nd->in);
     if (dx && dx != dy) memcpy(dx, dy, sizeof(float) * k);
     if (nd->dx2) {
@@ -50,7 +64,7 @@ static void add_backward(al_node *nd, const al_exec *e, const float *x, const fl
     }
 }
 
-/* One add per element. */
-static uint64_t add_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
+/* One add per output element. */
+static uint64_t add_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->out); }
 
 const al_layer_vt al_add_vt = {"add", add_shape, NULL, add_forward, add_backward, add_macs};

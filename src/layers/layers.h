@@ -33,6 +33,24 @@ typedef enum al_layer_type {
     AL_L_HARDSIGMOID,
     AL_L_MUL,
     AL_L_GRU,
+    AL_L_SILU,
+    AL_L_GELU,
+    AL_L_CLIP,
+    AL_L_SOFTMAX,
+    AL_L_LAYERNORM,
+    AL_L_REDUCEMEAN,
+    AL_L_REDUCESUM,
+    AL_L_TRANSPOSE,
+    AL_L_RESHAPE,
+    AL_L_SQUEEZE,
+    AL_L_UNSQUEEZE,
+    AL_L_IDENTITY,
+    AL_L_SLICE,
+    AL_L_SUB,
+    AL_L_DIV,
+    AL_L_CONCAT,
+    AL_L_MATMUL,
+    AL_L_SCALE,
     AL_L_COUNT
 } al_layer_type;
 
@@ -56,7 +74,40 @@ typedef struct al_layer_cfg {
                     * previous node, as in a chain; i: the model input). al_node_input gives the index. */
     int ceil;      /* maxpool, avgpool: 1 = PyTorch's ceil_mode (the last window may run past the border) */
     char name[AL_MAX_NAME]; /* the output tensor's name, "" for none (al_name_valid) */
+    /* The shape and tensor operators (docs/SPEC.md). A per-sample axis a
+     * counts the dims after the batch from 0; a < 0 counts from the end
+     * (-1: the last), resolved against the input by the layer's shape(). */
+    int axis;      /* softmax, concat, slice: the axis */
+    int axes;      /* reducemean, reducesum, squeeze, unsqueeze: a set of axes (al_axes_bit); 0: squeeze
+                    * every size-1 axis, reduce over all axes */
+    int keepdims;  /* reducemean, reducesum: 1 keeps each reduced axis with size 1 */
+    int start, end, step; /* slice: Python's x[start:end:step] along axis (step >= 1; end AL_SLICE_END: to the end) */
+    int mode;      /* gelu: 0 the erf form, 1 the tanh form; mul: 0 the squeeze-excite scale, 1 NumPy broadcasting */
+    int ndims;     /* reshape: the target shape dims[0..ndims) (one -1 is inferred);
+                    * transpose: the permutation dims[0..ndims) of the input's axes */
+    int dims[AL_SHAPE_MAX];
+    float lo, hi;  /* clip: y = min(max(x, lo), hi) */
+    float alpha, beta; /* scale: y = alpha * x + beta (attention's 1/sqrt(d); a constant operand) */
 } al_layer_cfg;
+
+/* slice's end when it runs to the end of the axis */
+#define AL_SLICE_END 2147483647
+/* The bit of per-sample axis a (-AL_SHAPE_MAX .. AL_SHAPE_MAX-1) in
+ * cfg.axes: bits 0..3 for 0..3, bits 4..7 for -4..-1. */
+static inline int al_axes_bit(int a) { return a >= 0 ? 1 << a : 1 << (AL_SHAPE_MAX * 2 + a); }
+/* cfg.axes resolved against rank r: bit d set for each axis d in 0..r-1
+ * named; -1 when an axis is outside the rank. */
+static inline int al_axes_resolve(int axes, int r) {
+    int m = 0;
+    for (int b = 0; b < 2 * AL_SHAPE_MAX; b++) {
+        if (!(axes >> b & 1)) continue;
+        int a = b < AL_SHAPE_MAX ? b : b - 2 * AL_SHAPE_MAX;
+        if (a < 0) a += r;
+        if (a < 0 || a >= r) return -1;
+        m |= 1 << a;
+    }
+    return m;
+}
 
 /* A tensor name: 1 to AL_MAX_NAME - 1 bytes of printable ASCII other than
  * space ; = : , and not starting with a digit, '-' or '+' (so a name never
@@ -64,11 +115,19 @@ typedef struct al_layer_cfg {
 int al_name_valid(const char *s);
 
 /* 1 for the layers that also read an earlier node's output (cfg.src) as
- * their second operand: add and mul. The executor binds it (nd->x2) and
- * routes its gradient (nd->dx2); the memory planner keeps it alive; a
- * freeze point between the two puts it on the frozen frontier
- * (al_model_frontier_count). */
-static inline int al_layer_reads_src(al_layer_type t) { return t == AL_L_ADD || t == AL_L_MUL; }
+ * their second operand: add, sub, mul, div, concat and matmul. The executor
+ * binds it (nd->x2) and routes its gradient (nd->dx2); the memory planner
+ * keeps it alive; a freeze point between the two puts it on the frozen
+ * frontier (al_model_frontier_count). */
+static inline int al_layer_reads_src(al_layer_type t) {
+    return t == AL_L_ADD || t == AL_L_MUL || t == AL_L_SUB || t == AL_L_DIV || t == AL_L_CONCAT ||
+           t == AL_L_MATMUL;
+}
+/* 1 for those whose backward reads the second operand too (so the memory
+ * planner keeps it until this node's backward step): mul, div, matmul. */
+static inline int al_layer_bwd_reads_src(al_layer_type t) {
+    return t == AL_L_MUL || t == AL_L_DIV || t == AL_L_MATMUL;
+}
 
 /* Activations a dense or conv layer can apply in place after its bias
  * (spec option act=relu|relu6). Backward multiplies dy by the derivative,
@@ -238,6 +297,52 @@ size_t al_quant_ws_per_sample(const al_node *nd);
 /* The int8 forward of a dense or conv node with nd->q (the layers' forward
  * calls it for frozen quantized nodes). */
 al_status al_quant_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n);
+
+/* ---- NumPy broadcasting of two operands (src/layers/bcast.c) ------------------- */
+
+/* The element-wise binary operators add, sub, mul (mode 1) and div. */
+typedef enum al_binop { AL_BIN_ADD, AL_BIN_SUB, AL_BIN_MUL, AL_BIN_DIV } al_binop;
+
+/* Two per-sample shapes broadcast as NumPy does (aligned at the last axis,
+ * missing leading axes and axes of size 1 stretched), padded to
+ * AL_SHAPE_MAX axes; sa/sb are the operands' element strides per output
+ * axis, 0 where an operand is stretched. The batch is never broadcast. */
+typedef struct al_bcast {
+    int od[AL_SHAPE_MAX];
+    size_t sa[AL_SHAPE_MAX], sb[AL_SHAPE_MAX];
+    size_t na, nb, no; /* elements per sample of a, b and the output */
+    int same;          /* a, b and the output have the same shape */
+} al_bcast;
+
+/* Fills *g and out (the broadcast shape), or says why the shapes do not
+ * broadcast (name prefixes the message). */
+al_status al_bcast_init(const char *name, const al_shape *a, const al_shape *b, al_shape *out, al_bcast *g);
+/* y = a op b over n samples. */
+void al_bcast_forward(al_pool *pool, const al_bcast *g, al_binop op, const float *a, const float *b, float *y,
+                      int n);
+/* da = d(a op b)/da * dy summed over a's stretched axes (overwritten; NULL:
+ * not wanted); db += the same for b (accumulated; NULL: not wanted). */
+void al_bcast_backward(al_pool *pool, const al_bcast *g, al_binop op, const float *a, const float *b,
+                       const float *dy, float *da, float *db, int n);
+/* The broadcast layers' shape(): the operands are the input and nd->in2. */
+al_status al_bcast_shape(const char *name, al_node *nd, const al_shape *in);
+
+/* A per-sample axis a (< 0 counts from the end) resolved against rank r;
+ * -1 when outside. */
+static inline int al_axis_resolve(int a, int r) {
+    if (a < 0) a += r;
+    return a >= 0 && a < r ? a : -1;
+}
+/* The elements before axis a (per sample), along it, and after it. */
+static inline void al_axis_split(const al_shape *s, int a, size_t *outer, size_t *len, size_t *inner) {
+    *outer = *inner = 1;
+    for (int d = 0; d < a; d++) *outer *= (size_t)s->d[d];
+    for (int d = a + 1; d < s->ndim; d++) *inner *= (size_t)s->d[d];
+    *len = (size_t)s->d[a];
+}
+
+/* "[2,3,4]" into buf (messages). */
+void al_shape_str(const al_shape *s, char *buf, size_t cap);
 
 /* ---- helpers of the small layers ------------------------------------------ */
 /* Helpers shared by the small layers (pools, activations, dropout, batch norm,

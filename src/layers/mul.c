@@ -13,19 +13,17 @@
  *   dx2[j*I + i] += dy[j*I + i] * s[j]               (accumulated, as add's, since
  *                                                     node src's output feeds others)
  * Backward reads x2, so the memory planner keeps node src's output alive until
- * this node's backward step (src/model/memplan.c). */
+ * this node's backward step (src/model/memplan.c).
+ *
+ * With cfg.mode = 1 (spec bcast=1) it is NumPy's broadcasting multiply
+ * instead, y = x * x2 over the broadcast shape (src/layers/bcast.c): the
+ * same as the scale for operands of equal rank ([C,1,1] by [C,H,W]), but a
+ * scale of lower rank aligns at the last axis. */
 
 #include "layers/layers.h"
 
-#include <stdio.h>
-
-static void shape_str(const al_shape *s, char *buf, size_t cap) {
-    size_t o = (size_t)snprintf(buf, cap, "[");
-    for (int d = 0; d < s->ndim && o < cap; d++) o += (size_t)snprintf(buf + o, cap - o, d ? ",%d" : "%d", s->d[d]);
-    if (o < cap) snprintf(buf + o, cap - o, "]");
-}
-
 static al_status mul_shape(al_node *nd, const al_shape *in) {
+    if (nd->cfg.mode) return al_bcast_shape("mul", nd, in);
     const al_shape *o = &nd->in2;
     if (in->ndim < 1 || o->ndim < 1) return al_error(AL_ESHAPE, "mul: an operand has no dimensions");
     if (nd->cfg.src < -1 || nd->cfg.src >= nd->index)
@@ -37,8 +35,8 @@ static al_status mul_shape(al_node *nd, const al_shape *in) {
     for (int d = j; ok && d < in->ndim; d++) ok = in->d[d] == 1;
     if (!ok) {
         char a[64], b[64];
-        shape_str(in, a, sizeof a);
-        shape_str(o, b, sizeof b);
+        al_shape_str(in, a, sizeof a);
+        al_shape_str(o, b, sizeof b);
         return al_error(AL_ESHAPE,
                         "mul: the scale %s does not fit node %d's output %s (it must be its leading dimensions, "
                         "e.g. [C] or [C,1,1] for [C,H,W])",
@@ -85,6 +83,13 @@ static void mul_bwd_range(void *va, long lo, long hi) {
 
 static al_status mul_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     if (!nd->x2) return al_error(AL_ESTATE, "mul: second operand (node %d) is not bound", nd->cfg.src);
+    if (nd->cfg.mode) {
+        al_bcast g;
+        al_shape o;
+        al_bcast_init("mul", &nd->in, &nd->in2, &o, &g);
+        al_bcast_forward(e->pool, &g, AL_BIN_MUL, x, nd->x2, y, n);
+        return AL_OK;
+    }
     size_t groups = (size_t)n * al_shape_numel(&nd->in), total = (size_t)n * al_shape_numel(&nd->out);
     mul_args a = {x, nd->x2, NULL, y, NULL, NULL, total / groups};
     al_par_for(e->pool, (long)groups, 2 * total, mul_fwd_range, &a);
@@ -95,6 +100,13 @@ static void mul_backward(al_node *nd, const al_exec *e, const float *x, const fl
                          int n) {
     AL_UNUSED(y);
     if (!dx && !nd->dx2) return;
+    if (nd->cfg.mode) {
+        al_bcast g;
+        al_shape o;
+        al_bcast_init("mul", &nd->in, &nd->in2, &o, &g);
+        al_bcast_backward(e->pool, &g, AL_BIN_MUL, x, nd->x2, dy, dx, nd->dx2, n);
+        return;
+    }
     size_t groups = (size_t)n * al_shape_numel(&nd->in), total = (size_t)n * al_shape_numel(&nd->out);
     mul_args a = {x, nd->x2, dy, NULL, dx, nd->dx2, total / groups};
     al_par_for(e->pool, (long)groups, 3 * total, mul_bwd_range, &a);

@@ -5,7 +5,10 @@
 
 extern const al_layer_vt al_dense_vt, al_conv2d_vt, al_dwconv2d_vt, al_maxpool_vt, al_avgpool_vt, al_gap_vt,
     al_batchnorm_vt, al_relu_vt, al_relu6_vt, al_tanh_vt, al_sigmoid_vt, al_dropout_vt, al_flatten_vt,
-    al_embedding_vt, al_lstm_vt, al_add_vt, al_hardswish_vt, al_hardsigmoid_vt, al_mul_vt, al_gru_vt;
+    al_embedding_vt, al_lstm_vt, al_add_vt, al_hardswish_vt, al_hardsigmoid_vt, al_mul_vt, al_gru_vt, al_silu_vt,
+    al_gelu_vt, al_clip_vt, al_softmax_vt, al_layernorm_vt, al_reducemean_vt, al_reducesum_vt, al_transpose_vt,
+    al_reshape_vt, al_squeeze_vt, al_unsqueeze_vt, al_identity_vt, al_slice_vt, al_sub_vt, al_div_vt, al_concat_vt,
+    al_matmul_vt, al_scale_vt;
 
 static const al_layer_vt *vtable_of(al_layer_type t) {
     switch (t) {
@@ -29,6 +32,24 @@ static const al_layer_vt *vtable_of(al_layer_type t) {
     case AL_L_HARDSIGMOID: return &al_hardsigmoid_vt;
     case AL_L_MUL: return &al_mul_vt;
     case AL_L_GRU: return &al_gru_vt;
+    case AL_L_SILU: return &al_silu_vt;
+    case AL_L_GELU: return &al_gelu_vt;
+    case AL_L_CLIP: return &al_clip_vt;
+    case AL_L_SOFTMAX: return &al_softmax_vt;
+    case AL_L_LAYERNORM: return &al_layernorm_vt;
+    case AL_L_REDUCEMEAN: return &al_reducemean_vt;
+    case AL_L_REDUCESUM: return &al_reducesum_vt;
+    case AL_L_TRANSPOSE: return &al_transpose_vt;
+    case AL_L_RESHAPE: return &al_reshape_vt;
+    case AL_L_SQUEEZE: return &al_squeeze_vt;
+    case AL_L_UNSQUEEZE: return &al_unsqueeze_vt;
+    case AL_L_IDENTITY: return &al_identity_vt;
+    case AL_L_SLICE: return &al_slice_vt;
+    case AL_L_SUB: return &al_sub_vt;
+    case AL_L_DIV: return &al_div_vt;
+    case AL_L_CONCAT: return &al_concat_vt;
+    case AL_L_MATMUL: return &al_matmul_vt;
+    case AL_L_SCALE: return &al_scale_vt;
     case AL_L_COUNT: break;
     }
     return NULL;
@@ -37,7 +58,9 @@ static const al_layer_vt *vtable_of(al_layer_type t) {
 static const char *const names[AL_L_COUNT] = {
     "dense", "conv", "dwconv", "maxpool", "avgpool", "gap", "batchnorm", "relu",
     "relu6", "tanh", "sigmoid", "dropout", "flatten", "embedding", "lstm", "add",
-    "hardswish", "hardsigmoid", "mul", "gru",
+    "hardswish", "hardsigmoid", "mul", "gru", "silu", "gelu", "clip", "softmax",
+    "layernorm", "reducemean", "reducesum", "transpose", "reshape", "squeeze", "unsqueeze", "identity",
+    "slice", "sub", "div", "concat", "matmul", "scale",
 };
 
 const al_layer_vt *al_layer_vtable(al_layer_type t) {

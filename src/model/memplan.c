@@ -80,7 +80,7 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
         int s = nd->cfg.src;
         side[s + 1] = 1;
         if (s < 0) continue;
-        int t = nd->cfg.type == AL_L_MUL && j >= L ? TB(j) : j;
+        int t = al_layer_bwd_reads_src(nd->cfg.type) && j >= L ? TB(j) : j;
         if (t > last_read[s]) last_read[s] = t;
     }
     add_buf(p, AL_MB_TABLES, -1, 3 * TABLE_ENTRY * (size_t)n, 0, END);

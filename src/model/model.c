@@ -157,11 +157,6 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
             }
             const al_shape *o = s < 0 ? in : &m->nodes[s].out;
             nd->in2 = *o; /* the layer's shape() checks its operands */
-            if (nd->cfg.type == AL_L_ADD &&
-                (o->ndim != cur.ndim || memcmp(o->d, cur.d, sizeof(int) * (size_t)cur.ndim) != 0)) {
-                st = al_error(AL_ESHAPE, "layer %d: add operands have different shapes", i);
-                goto fail;
-            }
         }
         nd->vt = al_layer_vtable(nd->cfg.type);
         if (!nd->vt) {
@@ -713,7 +708,7 @@ int al_model_src_across(const al_model *m, int freeze) {
 const char *al_model_src_verb(const al_model *m, int i) {
     const al_node *nd = &m->nodes[i];
     if (al_node_input(nd) < 0) return "reads";
-    return nd->cfg.type == AL_L_MUL ? "multiplies by" : "adds";
+    return nd->cfg.type == AL_L_MUL ? "multiplies by" : nd->cfg.type == AL_L_ADD ? "adds" : "reads";
 }
 
 int al_model_resolve_freeze(const al_model *m, int freeze) {

@@ -8,6 +8,7 @@
 #include "model/model.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,7 +66,9 @@ al_status al_model_save(const al_model *m, const char *path) {
     for (int i = 0; i < m->nnodes; i++) {
         const al_layer_cfg *c = &m->nodes[i].cfg;
         if ((c->act || c->rank) && ver < AL_MODEL_FORMAT_VERSION_ACT) ver = AL_MODEL_FORMAT_VERSION_ACT;
-        if (c->back || c->ceil) ver = AL_MODEL_FORMAT_VERSION_GRAPH;
+        /* a graph, ceil mode, or options a version-2 reader would ignore on a
+         * type it knows (mul's broadcasting mode) */
+        if (c->back || c->ceil || c->mode) ver = AL_MODEL_FORMAT_VERSION_GRAPH;
     }
     gguf_set_u32(w, "autlearn.format_version", ver);
     gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
@@ -96,6 +99,27 @@ al_status al_model_save(const al_model *m, const char *path) {
         if (c->back) gguf_set_i32(w, layer_key(k, sizeof k, i, "in"), i - 1 - c->back);
         if (c->name[0]) gguf_set_str(w, layer_key(k, sizeof k, i, "name"), c->name);
         if (c->ceil) gguf_set_i32(w, layer_key(k, sizeof k, i, "ceil"), c->ceil);
+        /* the tensor operators' options, each only where it is not 0 (clip's bounds always) */
+        if (c->axis) gguf_set_i32(w, layer_key(k, sizeof k, i, "axis"), c->axis);
+        if (c->axes) gguf_set_i32(w, layer_key(k, sizeof k, i, "axes"), c->axes);
+        if (c->keepdims) gguf_set_bool(w, layer_key(k, sizeof k, i, "keepdims"), c->keepdims);
+        if (c->start) gguf_set_i32(w, layer_key(k, sizeof k, i, "start"), c->start);
+        if (c->end) gguf_set_i32(w, layer_key(k, sizeof k, i, "end"), c->end);
+        if (c->step) gguf_set_i32(w, layer_key(k, sizeof k, i, "step"), c->step);
+        if (c->mode) gguf_set_i32(w, layer_key(k, sizeof k, i, "mode"), c->mode);
+        if (c->ndims) {
+            int32_t dv[AL_SHAPE_MAX];
+            for (int d = 0; d < c->ndims && d < AL_SHAPE_MAX; d++) dv[d] = c->dims[d];
+            gguf_set_arr(w, layer_key(k, sizeof k, i, "dims"), GGUF_T_I32, dv, (size_t)c->ndims);
+        }
+        if (c->type == AL_L_CLIP) {
+            gguf_set_f32(w, layer_key(k, sizeof k, i, "min"), c->lo);
+            gguf_set_f32(w, layer_key(k, sizeof k, i, "max"), c->hi);
+        }
+        if (c->type == AL_L_SCALE) {
+            gguf_set_f32(w, layer_key(k, sizeof k, i, "alpha"), c->alpha);
+            gguf_set_f32(w, layer_key(k, sizeof k, i, "beta"), c->beta);
+        }
     }
     for (int i = 0; i < m->nmeta; i++) gguf_set_str(w, m->meta_key[i], m->meta_val[i]);
     for (int i = 0; i < m->nnodes; i++)
@@ -193,6 +217,44 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
         if ((st = get_int(r, k, -1, i - 1, &x))) return st;
         c->back = i - 1 - x;
     }
+    /* the tensor operators' options (absent: 0); each layer's shape() checks them against its input */
+    static const struct {
+        const char *key;
+        size_t off;
+        int lo, hi;
+    } opt[] = {
+        {"axis", offsetof(al_layer_cfg, axis), -AL_SHAPE_MAX, AL_SHAPE_MAX - 1},
+        {"axes", offsetof(al_layer_cfg, axes), 0, (1 << (2 * AL_SHAPE_MAX)) - 1},
+        {"start", offsetof(al_layer_cfg, start), -BIG, BIG},
+        {"end", offsetof(al_layer_cfg, end), -BIG, AL_SLICE_END},
+        {"step", offsetof(al_layer_cfg, step), 0, BIG},
+        {"mode", offsetof(al_layer_cfg, mode), 0, 1},
+    };
+    for (size_t o = 0; o < sizeof opt / sizeof opt[0]; o++)
+        if (gguf_find_kv(r, layer_key(k, sizeof k, i, opt[o].key)) >= 0 &&
+            (st = get_int(r, k, opt[o].lo, opt[o].hi, (int *)((char *)c + opt[o].off))))
+            return st;
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "keepdims")) >= 0 && (st = gguf_get_bool(r, k, &c->keepdims)))
+        return st;
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "dims")) >= 0) {
+        int32_t dv[AL_SHAPE_MAX];
+        size_t nv;
+        if ((st = gguf_get_arr(r, k, GGUF_T_I32, dv, AL_SHAPE_MAX, &nv))) return st;
+        if (nv < 1) return al_error(AL_EFORMAT, "model file: %s is empty", k);
+        for (size_t d = 0; d < nv; d++) {
+            if (dv[d] < -1 || dv[d] > BIG) return al_error(AL_EFORMAT, "model file: %s[%zu] = %d is outside -1..%d", k, d, (int)dv[d], BIG);
+            c->dims[d] = dv[d];
+        }
+        c->ndims = (int)nv;
+    }
+    if (c->type == AL_L_CLIP &&
+        ((st = get_real(r, layer_key(k, sizeof k, i, "min"), -INFINITY, INFINITY, &c->lo)) ||
+         (st = get_real(r, layer_key(k, sizeof k, i, "max"), -INFINITY, INFINITY, &c->hi))))
+        return st;
+    if (c->type == AL_L_SCALE &&
+        ((st = get_real(r, layer_key(k, sizeof k, i, "alpha"), -1e30f, 1e30f, &c->alpha)) ||
+         (st = get_real(r, layer_key(k, sizeof k, i, "beta"), -1e30f, 1e30f, &c->beta))))
+        return st;
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "rank")) >= 0) {
         /* the LSTM's shape function checks it against the hidden size */
         if ((st = get_int(r, k, 0, BIG, &c->rank))) return st;
@@ -311,7 +373,7 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
             break;
         }
         size_t numel = al_shape_numel(&nd.out);
-        if (nd.out.ndim < 1 || nd.out.ndim > 3 || numel == 0 || numel > (size_t)1 << 26) {
+        if (nd.out.ndim < 1 || nd.out.ndim > AL_SHAPE_MAX || numel == 0 || numel > (size_t)1 << 26) {
             st = al_error(AL_EFORMAT, "model file: layer %d (%s): output shape is empty or too large", i, nd.vt->name);
             break;
         }

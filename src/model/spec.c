@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,32 @@ static int parse_float(const char *s, float lo, float hi, float *out) {
     return 1;
 }
 
+/* A comma-separated list of 1..AL_SHAPE_MAX integers in lo..hi. */
+static int parse_list(const char *s, int lo, int hi, int *v, int *nv) {
+    char buf[96];
+    if (strlen(s) >= sizeof buf) return 0;
+    snprintf(buf, sizeof buf, "%s", s);
+    *nv = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*nv == AL_SHAPE_MAX || !parse_int(t, lo, hi, &v[*nv])) return 0;
+        (*nv)++;
+    }
+    return *nv > 0 && s[strlen(s) - 1] != ',';
+}
+
+/* axes=0,2 or axes=-1: the set as cfg.axes bits (al_axes_bit) */
+static int parse_axes(const char *s, int *axes) {
+    int v[AL_SHAPE_MAX], nv;
+    if (!parse_list(s, -AL_SHAPE_MAX, AL_SHAPE_MAX - 1, v, &nv)) return 0;
+    *axes = 0;
+    for (int i = 0; i < nv; i++) {
+        if (*axes & al_axes_bit(v[i])) return 0;
+        *axes |= al_axes_bit(v[i]);
+    }
+    return 1;
+}
+
 /* Splits `stmt` (modified in place) into words. */
 static int split_words(char *stmt, char **w, int max) {
     int n = 0;
@@ -61,7 +88,7 @@ static int split_words(char *stmt, char **w, int max) {
 
 #define BIG (1 << 24)
 /* The longest spec text: room for the canonical spec of a model of
- * AL_MAX_NODES nodes (al_spec_format writes at most 96 bytes a node, plus a
+ * AL_MAX_NODES nodes (al_spec_format writes at most 160 bytes a node, plus a
  * name and an in=), so every model's canonical spec parses back. */
 #define SPEC_MAX_BYTES ((size_t)16 << 20)
 
@@ -102,7 +129,17 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
         return al_error(AL_EINVAL, "spec: unknown layer '%s' (statement %d)", w[0], idx + 1);
     c->bias = 1;
     c->src = -2;
-    int have_k = 0, have_s = 0;
+    int have_k = 0, have_s = 0, have_axis = 0;
+    const al_layer_type t = c->type;
+    if (t == AL_L_SLICE) {
+        c->end = AL_SLICE_END;
+        c->step = 1;
+    }
+    if (t == AL_L_SCALE) c->alpha = 1.0f;
+    if (t == AL_L_CLIP) {
+        c->lo = -INFINITY;
+        c->hi = INFINITY;
+    }
     for (int i = 1; i < nw; i++) {
         char *eq = strchr(w[i], '=');
         int ok = 1;
@@ -115,8 +152,13 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             case AL_L_GRU:
             case AL_L_EMBEDDING: ok = parse_int(w[i], 1, BIG, &c->units); break;
             case AL_L_DROPOUT: ok = parse_float(w[i], 0.0f, 0.99f, &c->rate); break;
+            case AL_L_SCALE: ok = parse_float(w[i], -1e30f, 1e30f, &c->alpha); break;
             case AL_L_ADD:
-            case AL_L_MUL: ok = parse_ref(w[i], prev, idx, &c->src); break;
+            case AL_L_MUL:
+            case AL_L_SUB:
+            case AL_L_DIV:
+            case AL_L_CONCAT:
+            case AL_L_MATMUL: ok = parse_ref(w[i], prev, idx, &c->src); break;
             case AL_L_MAXPOOL:
             case AL_L_AVGPOOL:
             case AL_L_DWCONV2D:
@@ -160,6 +202,35 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
         }
         else if (!strcmp(key, "ceil") && (c->type == AL_L_MAXPOOL || c->type == AL_L_AVGPOOL))
             ok = parse_int(val, 0, 1, &c->ceil);
+        else if (!strcmp(key, "axis") && (t == AL_L_SOFTMAX || t == AL_L_CONCAT || t == AL_L_SLICE)) {
+            ok = parse_int(val, -AL_SHAPE_MAX, AL_SHAPE_MAX - 1, &c->axis);
+            have_axis = 1;
+        } else if (!strcmp(key, "axes") &&
+                 (t == AL_L_REDUCEMEAN || t == AL_L_REDUCESUM || t == AL_L_SQUEEZE || t == AL_L_UNSQUEEZE))
+            ok = parse_axes(val, &c->axes);
+        else if (!strcmp(key, "keepdims") && (t == AL_L_REDUCEMEAN || t == AL_L_REDUCESUM))
+            ok = parse_int(val, 0, 1, &c->keepdims);
+        else if (!strcmp(key, "start") && t == AL_L_SLICE)
+            ok = parse_int(val, -BIG, BIG, &c->start);
+        else if (!strcmp(key, "end") && t == AL_L_SLICE)
+            ok = parse_int(val, -BIG, BIG, &c->end);
+        else if (!strcmp(key, "step") && t == AL_L_SLICE)
+            ok = parse_int(val, 1, BIG, &c->step);
+        else if (!strcmp(key, "approximate") && t == AL_L_GELU) {
+            ok = !strcmp(val, "none") || !strcmp(val, "tanh");
+            c->mode = !strcmp(val, "tanh");
+        } else if (!strcmp(key, "bcast") && t == AL_L_MUL)
+            ok = parse_int(val, 0, 1, &c->mode);
+        else if (!strcmp(key, "shape") && t == AL_L_RESHAPE)
+            ok = parse_list(val, -1, BIG, c->dims, &c->ndims);
+        else if (!strcmp(key, "perm") && t == AL_L_TRANSPOSE)
+            ok = parse_list(val, 0, AL_SHAPE_MAX - 1, c->dims, &c->ndims);
+        else if (!strcmp(key, "shift") && t == AL_L_SCALE)
+            ok = parse_float(val, -1e30f, 1e30f, &c->beta);
+        else if (!strcmp(key, "min") && t == AL_L_CLIP)
+            ok = parse_float(val, -INFINITY, INFINITY, &c->lo);
+        else if (!strcmp(key, "max") && t == AL_L_CLIP)
+            ok = parse_float(val, -INFINITY, INFINITY, &c->hi);
         else if (!strcmp(key, "rank") && c->type == AL_L_LSTM)
             ok = parse_int(val, 0, BIG, &c->rank);
         else if (!strcmp(key, "act") && (c->type == AL_L_DENSE || c->type == AL_L_CONV2D)) {
@@ -187,11 +258,29 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
         break;
     case AL_L_ADD:
     case AL_L_MUL:
+    case AL_L_SUB:
+    case AL_L_DIV:
+    case AL_L_CONCAT:
+    case AL_L_MATMUL:
         if (c->src < -1)
             return al_error(AL_EINVAL, "spec: %s needs the earlier node, e.g. '%s 3' or '%s -1'", w[0], w[0], w[0]);
         break;
+    case AL_L_RESHAPE:
+        if (c->ndims < 1) return al_error(AL_EINVAL, "spec: reshape needs shape=, e.g. 'reshape shape=4,-1'");
+        break;
+    case AL_L_TRANSPOSE:
+        if (c->ndims < 1) return al_error(AL_EINVAL, "spec: transpose needs perm=, e.g. 'transpose perm=1,0,2'");
+        break;
+    case AL_L_UNSQUEEZE:
+        if (!c->axes) return al_error(AL_EINVAL, "spec: unsqueeze needs axes=, e.g. 'unsqueeze axes=0'");
+        break;
+    case AL_L_CLIP:
+        if (!(c->lo <= c->hi)) return al_error(AL_EINVAL, "spec: clip: min must not exceed max");
+        break;
     default: break;
     }
+    if (t == AL_L_SOFTMAX && !have_axis) c->axis = -1;
+    if (t == AL_L_LAYERNORM && c->eps == 0.0f) c->eps = 1e-5f;
     if (!al_layer_reads_src(c->type)) c->src = 0;
     if (c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D) {
         if (!have_k) c->k = 3;
@@ -299,7 +388,7 @@ al_status al_spec_parse_alloc(const char *spec, al_shape *in, int *input_tokens,
 }
 
 char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n) {
-    size_t cap = 64 + (size_t)n * (96 + AL_MAX_NAME + 16);
+    size_t cap = 64 + (size_t)n * (160 + AL_MAX_NAME + 16);
     char *s = al_malloc(cap);
     if (!s) return NULL;
     size_t o = 0;
@@ -326,7 +415,50 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         case AL_L_EMBEDDING: PUT(" %d vocab=%d", c->units, c->vocab); break;
         case AL_L_DROPOUT: PUT(" %g", (double)c->rate); break;
         case AL_L_ADD:
-        case AL_L_MUL: PUT(" %d", c->src); break;
+        case AL_L_SUB:
+        case AL_L_DIV:
+        case AL_L_MATMUL: PUT(" %d", c->src); break;
+        case AL_L_CONCAT: PUT(" %d axis=%d", c->src, c->axis); break;
+        case AL_L_MUL:
+            PUT(" %d", c->src);
+            if (c->mode) PUT(" bcast=1");
+            break;
+        case AL_L_GELU:
+            if (c->mode) PUT(" approximate=tanh");
+            break;
+        case AL_L_CLIP: PUT(" min=%.9g max=%.9g", (double)c->lo, (double)c->hi); break;
+        case AL_L_SCALE:
+            PUT(" %.9g", (double)c->alpha);
+            if (c->beta != 0.0f) PUT(" shift=%.9g", (double)c->beta);
+            break;
+        case AL_L_LAYERNORM:
+            if (c->eps != 1e-5f) PUT(" eps=%.9g", (double)c->eps);
+            break;
+        case AL_L_REDUCEMEAN:
+        case AL_L_REDUCESUM:
+        case AL_L_SQUEEZE:
+        case AL_L_UNSQUEEZE:
+            if (c->axes) {
+                PUT(" axes=");
+                const char *sep = "";
+                for (int b = 0; b < 2 * AL_SHAPE_MAX; b++)
+                    if (c->axes >> b & 1) {
+                        PUT("%s%d", sep, b < AL_SHAPE_MAX ? b : b - 2 * AL_SHAPE_MAX);
+                        sep = ",";
+                    }
+            }
+            if (c->keepdims) PUT(" keepdims=1");
+            break;
+        case AL_L_RESHAPE:
+        case AL_L_TRANSPOSE:
+            PUT(" %s=", c->type == AL_L_RESHAPE ? "shape" : "perm");
+            for (int d = 0; d < c->ndims && d < AL_SHAPE_MAX; d++) PUT(d ? ",%d" : "%d", c->dims[d]);
+            break;
+        case AL_L_SOFTMAX: PUT(" axis=%d", c->axis); break;
+        case AL_L_SLICE:
+            PUT(" axis=%d start=%d step=%d", c->axis, c->start, c->step);
+            if (c->end != AL_SLICE_END) PUT(" end=%d", c->end);
+            break;
         case AL_L_BATCHNORM:
             if (c->eps != 1e-5f) PUT(" eps=%g", (double)c->eps);
             if (c->momentum != 0.1f) PUT(" momentum=%g", (double)c->momentum);

@@ -26,6 +26,11 @@ static const char *const specs[] = {
     "input 3x4; dense 5; relu; lstm 2; flatten; dense 2",
     "input 1x8x8; conv 3 k=2 s=2; batchnorm eps=0.001 momentum=0.2; maxpool 2 p=1; flatten; dense 4",
     "input 2x5x5; conv 4 k=3 p=1; hardswish; gap; dense 2; relu; dense 4; hardsigmoid; mul 1; mul from=0; flatten; dense 2",
+    "input 3x4x5; silu; gelu approximate=tanh; clip min=-1 max=2; scale 0.5 shift=0.1; softmax axis=1; layernorm; "
+    "reducemean axes=0,-1 keepdims=1; squeeze axes=2; unsqueeze axes=0; reshape shape=2,-1; transpose perm=1,0; "
+    "identity; slice axis=-1 start=1 step=2; dense 2",
+    "input 2x3x4; dense 4; sub -1; div 0; mul -1 bcast=1; reducemean axes=0; add 3; concat -1 axis=0; "
+    "t: transpose perm=0,2,1; matmul t in=6; reducesum axes=1",
 };
 
 static void die(const char *what) {
