@@ -459,6 +459,40 @@ AL_API al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *tr
 AL_API al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
                                     al_cache *cache, const al_personalize_config *c, al_trainer **out);
 
+/* ---- class names and new classes on the device ---------------------------------- */
+
+/* A classifier's classes are its outputs; their names are the metadata
+ * "autlearn.classes" (names joined by '\n' in output order), or the label
+ * numbers "0", "1", ... where a model has none. */
+AL_API int al_model_num_classes(const al_model *m);
+/* Class k's name into buf (cap bytes, NUL-terminated); AL_ERANGE when it
+ * does not fit or k is not a class. */
+AL_API al_status al_model_class_name(const al_model *m, int k, char *buf, size_t cap);
+/* Matches a dataset's n class names to the model's by name: map[j] = the
+ * output of class j, or -1 where the model does not know it (*n_unknown
+ * counts those; may be NULL). */
+AL_API al_status al_model_match_classes(const al_model *m, const char *const *names, int n, int *map,
+                                        int *n_unknown);
+/* Relabels d in place: each label y (0..n_map-1) becomes map[y], which
+ * must be >= 0 and < num_classes, and d's class count becomes num_classes;
+ * AL_EINVAL (d unchanged) when a label has no class in map. */
+AL_API al_status al_dataset_map_labels(al_dataset *d, const int *map, int n_map, int num_classes);
+/* New classes by imprinting: the output layer (the last node: a dense layer
+ * without activation, K outputs) grows to K + n_new. The old rows keep
+ * their weights; new class j (its samples are those of d labelled K + j;
+ * other labels are ignored) starts from its mean frozen feature mu_j (the
+ * output layer's input): its row w_j = s * mu_j / |mu_j|, s the mean norm
+ * of the old rows, and its bias b_j = (the mean over its samples of the
+ * largest old logit) - w_j . mu_j, so at its mean it scores what the best
+ * old class scores on its samples (docs/PERSONALIZE.md says why). The
+ * model's "autlearn.classes" gets the old names and names[0..n_new) (NULL:
+ * the label numbers). m keeps its handle, freeze point and metadata; any
+ * trainer or plan made on it before is stale. AL_EINVAL when a new class
+ * has no sample, a name is empty, taken or holds '\n', or the output layer
+ * is not a plain dense layer. */
+AL_API al_status al_model_add_classes(al_model *m, al_pool *pool, const al_dataset *d, int n_new,
+                                      const char *const *names);
+
 #ifdef __cplusplus
 }
 #endif
