@@ -170,6 +170,37 @@ static void test_refusals(const al_dataset *d) {
     al_model_free(m);
 }
 
+/* Out of memory at every allocation of a growth: AL_ENOMEM with a message
+ * and the model untouched, or the growth done. */
+static void test_oom(const al_dataset *d) {
+    al_model *m, *ref;
+    REQUIRE_OK(al_model_from_spec(SPEC, 4, &ref));
+    REQUIRE_OK(al_model_clone(ref, &m));
+    al_alloc_fail_at(0);
+    REQUIRE_OK(al_model_add_classes(m, NULL, d, 2, NULL));
+    long total = al_alloc_count();
+    al_model_free(m);
+    CHECK(total > 5);
+    int failed = 0;
+    for (long k = 1; k <= total + 1; k++) {
+        REQUIRE_OK(al_model_clone(ref, &m));
+        al_alloc_fail_at(k);
+        al_status st = al_model_add_classes(m, NULL, d, 2, NULL);
+        al_alloc_fail_at(0);
+        if (st == AL_OK) {
+            CHECK(al_model_num_classes(m) == 5);
+        } else {
+            failed++;
+            CHECK(st == AL_ENOMEM && strstr(al_last_error(), "memory") != NULL);
+            CHECK(al_model_num_classes(m) == 3 && m->nweights == ref->nweights);
+            CHECK(memcmp(m->wblock, ref->wblock, sizeof(float) * ref->nweights) == 0);
+        }
+        al_model_free(m);
+    }
+    CHECK(failed > 0);
+    al_model_free(ref);
+}
+
 static void test_match(void) {
     al_model *m;
     REQUIRE_OK(al_model_from_spec(SPEC, 4, &m));
@@ -199,6 +230,7 @@ int main(void) {
     al_dataset *d = make_data();
     test_grow(d, dir);
     test_refusals(d);
+    test_oom(d);
     test_match();
     al_dataset_free(d);
     rmdir(dir);
