@@ -450,7 +450,13 @@ AL_API al_status al_augment_image(const al_augment_config *c, uint64_t seed, uin
  * (created owner-only at spill_path, removed by al_cache_free) or, with
  * spill_path NULL, are not kept and get recomputed. A cache never makes a
  * call fail: when it cannot store, the caller recomputes. It is bound to one
- * model prefix (weights and freeze point); a different prefix clears it. */
+ * model prefix (weights and freeze point); a different prefix clears it.
+ * An entry is keyed by its sample: the id the caller gives, or, where ids
+ * are NULL, a hash of the sample's content (an id must name one content:
+ * that is the caller's promise). An augmented variant (> 0) is also bound
+ * to the augmentation settings and seed it was made with, and is served
+ * only to a job with the same ones. So a cache reused with other data or
+ * other augmentation recomputes instead of serving stale features. */
 typedef struct al_cache al_cache;
 AL_API al_status al_cache_new(size_t max_bytes, const char *spill_path, al_cache **out);
 AL_API void al_cache_free(al_cache *c);
@@ -463,7 +469,8 @@ typedef struct al_cache_stats {
 } al_cache_stats;
 AL_API void al_cache_get_stats(const al_cache *c, al_cache_stats *s);
 /* Inference that fills the cache: like al_model_predict, and for each sample
- * ids[i] the frozen prefix's output (variant 0) is looked up or stored. A
+ * ids[i] (ids NULL: its content) the frozen prefix's output (variant 0) is
+ * looked up or stored. A
  * model whose add or mul past the freeze point reads a node below the
  * frontier is predicted without the cache. */
 AL_API al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, int n, const uint64_t *ids,
@@ -564,7 +571,8 @@ typedef struct al_personalize_report {
 /* Transfer learning on private data: freezes the prefix, trains the rest on
  * `train` with augmentation; the frozen prefix's outputs come from `cache`
  * when it holds them (and are stored there otherwise). ids[i] names sample
- * i for the cache (NULL: 0..n-1). `eval` (may be NULL) is evaluated each
+ * i for the cache (NULL: its content's hash; augmentation then seeds by
+ * position i). `eval` (may be NULL) is evaluated each
  * epoch. Nothing is written to disk except the cache's spill file. */
 AL_API al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
                                 al_cache *cache, const al_personalize_config *c, const al_dataset *eval,
@@ -575,6 +583,40 @@ AL_API al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *tr
  * the trainer is freed. */
 AL_API al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
                                     al_cache *cache, const al_personalize_config *c, al_trainer **out);
+
+/* ---- class names and new classes on the device ---------------------------------- */
+
+/* A classifier's classes are its outputs; their names are the metadata
+ * "autlearn.classes" (names joined by '\n' in output order), or the label
+ * numbers "0", "1", ... where a model has none. */
+AL_API int al_model_num_classes(const al_model *m);
+/* Class k's name into buf (cap bytes, NUL-terminated); AL_ERANGE when it
+ * does not fit or k is not a class. */
+AL_API al_status al_model_class_name(const al_model *m, int k, char *buf, size_t cap);
+/* Matches a dataset's n class names to the model's by name: map[j] = the
+ * output of class j, or -1 where the model does not know it (*n_unknown
+ * counts those; may be NULL). */
+AL_API al_status al_model_match_classes(const al_model *m, const char *const *names, int n, int *map,
+                                        int *n_unknown);
+/* Relabels d in place: each label y (0..n_map-1) becomes map[y], which
+ * must be >= 0 and < num_classes, and d's class count becomes num_classes;
+ * AL_EINVAL (d unchanged) when a label has no class in map. */
+AL_API al_status al_dataset_map_labels(al_dataset *d, const int *map, int n_map, int num_classes);
+/* New classes by imprinting: the output layer (the last node: a dense layer
+ * without activation, K outputs) grows to K + n_new. The old rows keep
+ * their weights; new class j (its samples are those of d labelled K + j;
+ * other labels are ignored) starts from its mean frozen feature mu_j (the
+ * output layer's input): its row w_j = s * mu_j / |mu_j|, s the mean norm
+ * of the old rows, and its bias b_j = (the mean over its samples of the
+ * largest old logit) - w_j . mu_j, so at its mean it scores what the best
+ * old class scores on its samples (src/train/classes.c says why). The
+ * model's "autlearn.classes" gets the old names and names[0..n_new) (NULL:
+ * the label numbers). m keeps its handle, freeze point and metadata; any
+ * trainer or plan made on it before is stale. AL_EINVAL when a new class
+ * has no sample, a name is empty, taken or holds '\n', or the output layer
+ * is not a plain dense layer. */
+AL_API al_status al_model_add_classes(al_model *m, al_pool *pool, const al_dataset *d, int n_new,
+                                      const char *const *names);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,8 @@
 /* The runtime cache: hits return what was stored, the bound is honoured,
- * spill and drop work past it, a changed prefix clears it, and cached
- * inference equals plain inference. */
+ * spill and drop work past it, a changed prefix clears it, cached
+ * inference equals plain inference, and the binding covers the data and
+ * the augmentation: other data or another augmentation (or its seed)
+ * recomputes, the same job hits. */
 #include "al_test.h"
 
 #include <sys/stat.h>
@@ -91,11 +93,102 @@ static void test_predict(void) {
     al_model_free(m);
 }
 
+/* Personalization jobs sharing one cache, ids NULL (keys: content hashes).
+ * A job's prefix_samples count what it computed; its weights must equal a
+ * cache-less run's, which a stale feature would break. */
+#define BSPEC "input 1x6x6; flatten; dense 12; relu; dense 3"
+
+static al_dataset *bind_data(uint64_t seed) {
+    enum { N = 24 };
+    float x[N * 36];
+    int32_t y[N];
+    al_rng r;
+    al_rng_seed(&r, seed, 3);
+    for (int i = 0; i < N * 36; i++) x[i] = al_rng_uniform(&r);
+    for (int i = 0; i < N; i++) y[i] = i % 3;
+    al_tensor sh = {NULL, 3, {1, 6, 6}};
+    al_dataset *d;
+    REQUIRE_OK(al_dataset_from_arrays(x, y, N, &sh, 1, 3, &d));
+    return d;
+}
+
+static void bind_cfg(al_personalize_config *c, int variants, uint64_t seed, float noise) {
+    al_personalize_config_default(c);
+    c->train.epochs = 2;
+    c->train.batch = 8;
+    c->train.seed = seed;
+    c->freeze = 3;
+    c->aug_variants = variants;
+    c->aug.noise = noise;
+}
+
+/* Runs the job with `cache` and without; checks equal weights and returns
+ * the prefix passes run with the cache. */
+static uint64_t bind_job(const al_dataset *d, const al_personalize_config *c, al_cache *cache) {
+    al_model *a, *b;
+    REQUIRE_OK(al_model_from_spec(BSPEC, 7, &a));
+    REQUIRE_OK(al_model_from_spec(BSPEC, 7, &b));
+    al_personalize_report ra, rb;
+    REQUIRE_OK(al_personalize(a, NULL, d, NULL, cache, c, NULL, &ra));
+    REQUIRE_OK(al_personalize(b, NULL, d, NULL, NULL, c, NULL, &rb));
+    CHECK(memcmp(a->wblock, b->wblock, sizeof(float) * a->nweights) == 0);
+    al_model_free(a);
+    al_model_free(b);
+    return ra.prefix_samples;
+}
+
+static void test_binding(void) {
+    al_dataset *d1 = bind_data(1), *d2 = bind_data(2);
+    int n = al_dataset_size(d1);
+    al_cache *c;
+    REQUIRE_OK(al_cache_new(16 << 20, NULL, &c));
+    al_personalize_config p;
+    /* no augmentation: one prefix pass per sample, then hits */
+    bind_cfg(&p, 1, 5, 0.02f);
+    CHECK(bind_job(d1, &p, c) == (uint64_t)n);
+    CHECK(bind_job(d1, &p, c) == 0);  /* the same data: all hits */
+    CHECK(bind_job(d2, &p, c) == (uint64_t)n); /* other data at the same positions: recomputed */
+    CHECK(bind_job(d1, &p, c) == 0);  /* both are held, each under its own content */
+    /* augmentation: K = 4 variants over 2 epochs */
+    bind_cfg(&p, 4, 5, 0.02f);
+    uint64_t first = bind_job(d1, &p, c);
+    CHECK(first > 0);
+    CHECK(bind_job(d1, &p, c) == 0); /* the same augmentation and seed: hits */
+    bind_cfg(&p, 4, 6, 0.02f);       /* another seed: its augmented variants are recomputed */
+    uint64_t seed2 = bind_job(d1, &p, c);
+    CHECK(seed2 > 0);
+    bind_cfg(&p, 4, 5, 0.2f);        /* other settings, the first seed: recomputed */
+    CHECK(bind_job(d1, &p, c) == first);
+    /* the variant-0 entries (no augmentation) are still good */
+    bind_cfg(&p, 1, 5, 0.02f);
+    CHECK(bind_job(d1, &p, c) == 0);
+    al_cache_free(c);
+
+    /* cached inference without ids keys by content: other data misses */
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec(BSPEC, 7, &m));
+    REQUIRE_OK(al_model_freeze(m, 3));
+    REQUIRE_OK(al_cache_new(16 << 20, NULL, &c));
+    float y1[24 * 3], y2[24 * 3];
+    REQUIRE_OK(al_model_predict_cached(m, NULL, al_dataset_x(d1, 0), n, NULL, c, y1));
+    REQUIRE_OK(al_model_predict_cached(m, NULL, al_dataset_x(d2, 0), n, NULL, c, y2));
+    REQUIRE_OK(al_model_predict(m, NULL, al_dataset_x(d2, 0), n, y1));
+    CHECK(memcmp(y1, y2, sizeof y1) == 0);
+    al_cache_stats s;
+    al_cache_get_stats(c, &s);
+    CHECK(s.hits == 0 && s.entries_mem == (uint64_t)(2 * n));
+    al_cache_free(c);
+    al_model_free(m);
+    al_dataset_free(d1);
+    al_dataset_free(d2);
+}
+
 int main(void) {
     char dir[] = "/tmp/al_cache_XXXXXX";
     REQUIRE_OK(mkdtemp(dir) ? AL_OK : AL_EIO);
     test_store(dir);
     test_predict();
+    test_binding();
     rmdir(dir);
     TEST_END("test_cache");
 }

@@ -195,6 +195,28 @@ int cli_model_set_images(const char *cmd, al_model *m, const al_image_prep *p, c
 /* The folder's class count must equal the model's outputs (train, pretrain). */
 int cli_check_classes(const char *cmd, const al_model *m, const al_class_list *names);
 
+/* ---- the user's own data (tools/cli_own.c) ----------------------------------------- */
+
+/* A personalization's own data: the training and test sets, the data's
+ * class names (per data label), and after cli_own_match the labels mapped
+ * to the model's outputs, the new classes (the training data's classes the
+ * model lacks: outputs classes_before .. classes_before + n_new - 1). */
+typedef struct cli_own {
+    al_dataset *train, *test;
+    char **names;
+    int nnames;
+    int classes_before, n_new;
+    const char **new_names; /* n_new, pointing into names */
+} cli_own;
+/* --data DIR's training split and the test split of --test DIR (NULL: of
+ * DIR); IDX classes are named by their numbers. Frees with cli_own_free. */
+al_status cli_own_load(const char *data, const char *test, cli_own *o);
+/* Matches the data's classes to m's by name and relabels both sets. */
+al_status cli_own_match(cli_own *o, const al_model *m);
+/* The test samples of the model's classes before and of the new ones. */
+al_status cli_own_split(const cli_own *o, al_dataset **old_test, al_dataset **new_test);
+void cli_own_free(cli_own *o);
+
 /* ---- JSON output ----------------------------------------------------------------- */
 
 /* A small streaming writer that places commas and escapes strings (invalid

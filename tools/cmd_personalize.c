@@ -1,10 +1,12 @@
 /* autlearn personalize: the device side. Loads the cloud model, freezes its
- * prefix and trains the rest on one user's private images (or text), with
+ * prefix and trains the rest on private images (or text), with
  * augmentation and the runtime cache; writes the personal model. A thin
  * shell over the device library's al_personalize() / al_lm_personalize():
  * the freeze point, the memory budget and the cache bound are the
- * library's to resolve and apply. Only the simulated user's data comes from
- * the cloud library (the same split as `autlearn scenario`). */
+ * library's to resolve and apply. The images are the user's own data
+ * (tools/cli_own.c: classes matched by name, new ones grown by imprinting)
+ * or, with --user K, a simulated user's, which come from the cloud library
+ * (the same split as `autlearn scenario`). */
 #include "autlearn_cloud.h"
 #include "cli.h"
 #include "cloud/sim/sim.h"
@@ -16,25 +18,33 @@
 #include <sys/stat.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: autlearn personalize --model CLOUD --data DIR --user K --out PERSONAL [options]\n"
+    fprintf(f, "usage: autlearn personalize --model CLOUD --data DIR --out PERSONAL [--test DIR2] [options]\n"
+               "       autlearn personalize --model CLOUD --data DIR --user K --out PERSONAL [options]\n"
                "       autlearn personalize --scenario text --model CLOUD --user NAME --out PERSONAL\n"
                "                [--data DIR=data/sotu] [--user-tokens N=30000] [--epochs E=3] [--lr X=0.003]\n"
                "                [--batch B=8] [--freeze K] [--train-words N] [--cache-mb MB=256] [--cache-spill FILE]\n"
                "                [--threads T] [--seed S] [--mem-budget MB] [--dry-run] [--checkpoint FILE] [--checkpoint-every N]\n"
                "                [--resume] [--max-rollbacks N] [--no-cache] [--naive-plan] [--verbose] [--json]\n"
                "\n"
-               "User K's private data is drawn with --seed (and --users/--per-user) exactly as\n"
-               "'autlearn scenario' draws it. Nothing is uploaded; the only file written is --out\n"
+               "Without --user the device job runs on your own data: all of DIR's training\n"
+               "split, scored before and after on the test split of --test DIR2 (default: DIR's).\n"
+               "Classes are matched to the model's by name (IDX: the label numbers); a class of\n"
+               "the training data the model does not know becomes a new output class, its row\n"
+               "imprinted from the class's mean frozen feature. With --user K, simulated user K's\n"
+               "private data is drawn with --seed (and --users/--per-user) exactly as 'autlearn\n"
+               "scenario' draws it. Nothing is uploaded; the only file written is --out\n"
                "(owner-only permissions).\n"
                "\n"
                "  --model FILE          the cloud model (required)\n"
                "  --data DIR            IDX directory (required)\n"
-               "  --user K              which user, 0-based (required)\n"
                "  --out FILE            the personal model to write (required)\n"
-               "  --users N             users in the split (default 20)\n"
-               "  --per-user N          private training images per user (default 200)\n"
-               "  --test-per-user N     private test images per user (default 200)\n"
-               "  --freeze K            first trainable node (default: the model's autlearn.freeze)\n"
+               "  --test DIR2           own data: the IDX directory whose test split scores the job\n"
+               "                        (default: DIR's test split)\n"
+               "  --user K              a simulated user, 0-based, instead of your own data\n"
+               "  --users N             simulated users in the split (default 20)\n"
+               "  --per-user N          private training images per simulated user (default 200)\n"
+               "  --test-per-user N     private test images per simulated user (default 200)\n");
+    fprintf(f, "  --freeze K            first trainable node (default: the model's autlearn.freeze)\n"
                "  --epochs E            (default 10)\n"
                "  --lr X                SGD learning rate, momentum 0.9, cosine (default 0.01)\n"
                "  --batch B             (default 32)\n"
@@ -69,7 +79,10 @@ static void usage(FILE *f) {
                "                        one only re-writes --out); refused if the data or options differ\n"
                "  --max-rollbacks N     on NaN/Inf, roll back to the last good state and lower the\n"
                "                        learning rate x0.1, at most N times (default 3; 0: fail)\n");
-    fprintf(f, "  --train-words N       text: train only the output rows of the user's N most used\n"
+    fprintf(f, "  --train-rows N        images: train only the output rows of the N classes most\n"
+               "                        frequent in the training data (the freeze point defaults to\n"
+               "                        the output layer; no augmentation; default 0 = every row)\n"
+               "  --train-words N       text: train only the output rows of the user's N most used\n"
                "                        words (the softmax stays exact over every word; the other\n"
                "                        rows keep the cloud's values); the freeze point defaults to\n"
                "                        the output layer, the only one it can be (default 0 = every row)\n"
@@ -357,8 +370,9 @@ static int personalize_text(int argc, char **argv) {
 
 typedef struct image_opts {
     cli_job j;
-    const char *model, *out, *data;
-    int user, epochs, aug_variants, predict_first;
+    const char *model, *out, *data, *test;
+    int user, epochs, aug_variants, predict_first, train_rows;
+    int sim_opts; /* --users, --per-user or --test-per-user given */
     double lr, label_prior, l2sp;
     al_users_config users;
 } image_opts;
@@ -380,11 +394,14 @@ static int image_parse(int argc, char **argv, image_opts *o) {
         if (cli_flag(&a, "help") || cli_job_option(&a, &o->j)) {
         } else if (cli_flag(&a, "predict-first")) {
             o->predict_first = 1;
-        } else if (cli_str(&a, "data", &o->data) || cli_str(&a, "out", &o->out) || cli_str(&a, "model", &o->model)) {
-        } else if (cli_int(&a, "user", 0, 100000, &o->user) || cli_int(&a, "users", 1, 100000, &o->users.users) ||
+        } else if (cli_str(&a, "data", &o->data) || cli_str(&a, "out", &o->out) || cli_str(&a, "model", &o->model) ||
+                   cli_str(&a, "test", &o->test)) {
+        } else if (cli_int(&a, "users", 1, 100000, &o->users.users) ||
                    cli_int(&a, "per-user", 10, 1000000, &o->users.per_user) ||
-                   cli_int(&a, "test-per-user", 1, 1000000, &o->users.test_per_user) ||
-                   cli_int(&a, "epochs", 1, 10000, &o->epochs) ||
+                   cli_int(&a, "test-per-user", 1, 1000000, &o->users.test_per_user)) {
+            o->sim_opts = 1;
+        } else if (cli_int(&a, "user", 0, 100000, &o->user) || cli_int(&a, "epochs", 1, 10000, &o->epochs) ||
+                   cli_int(&a, "train-rows", 0, 1 << 30, &o->train_rows) ||
                    cli_int(&a, "aug-variants", 1, 1024, &o->aug_variants)) {
         } else if (cli_double(&a, "lr", 1e-9, 10.0, &o->lr) || cli_double(&a, "label-prior", 0.0, 1e6, &o->label_prior) ||
                    cli_double(&a, "l2sp", 0.0, 1e6, &o->l2sp)) {
@@ -398,8 +415,11 @@ static int image_parse(int argc, char **argv, image_opts *o) {
     if (a.error) return a.error;
     if (!o->model) return cli_usage_error(cmd, "--model FILE is required");
     if (!o->data) return cli_usage_error(cmd, "--data DIR is required");
-    if (o->user < 0) return cli_usage_error(cmd, "--user K is required");
     if (!o->out) return cli_usage_error(cmd, "--out FILE is required");
+    if (o->user < 0 && o->sim_opts)
+        return cli_usage_error(cmd, "--users, --per-user and --test-per-user shape simulated users: they need --user K");
+    if (o->user >= 0 && o->test)
+        return cli_usage_error(cmd, "--test is for your own data; a simulated user (--user) has its own test images");
     if (o->user >= o->users.users)
         return cli_usage_error(cmd, "--user %d: there are %d users", o->user, o->users.users);
     return cli_job_check(cmd, &o->j);
@@ -412,6 +432,12 @@ typedef struct image_run {
     al_cache *cache;
     uint64_t *ids;
     const al_dataset *tr, *te;
+    /* own data: the sets, the cloud model (kept for the before score when
+     * classes are added) and the test split by old and new classes */
+    cli_own own;
+    al_model *cloud;
+    al_dataset *te_old, *te_new;
+    double old_before, old_after, new_after;
     al_personalize_config pc;
     al_mem_plan plan;
     al_personalize_report r;
@@ -420,6 +446,10 @@ typedef struct image_run {
 } image_run;
 
 static void image_run_free(image_run *t) {
+    cli_own_free(&t->own);
+    al_model_free(t->cloud);
+    al_dataset_free(t->te_old);
+    al_dataset_free(t->te_new);
     free(t->ids);
     al_cache_free(t->cache);
     al_model_free(t->m);
@@ -448,14 +478,31 @@ static al_status image_user(const image_opts *o, image_run *t) {
     return AL_OK;
 }
 
+/* The user's own data: classes matched by name; the training data's new
+ * classes grow the output layer by imprinting (the cloud model is kept to
+ * score the test data before). Samples are cached by their content. */
+static al_status own_data(const image_opts *o, image_run *t) {
+    al_status st = cli_own_load(o->data, o->test, &t->own);
+    if (!st) st = cli_own_match(&t->own, t->m);
+    if (st) return st;
+    t->tr = t->own.train;
+    t->te = t->own.test;
+    if (t->own.n_new == 0) return AL_OK;
+    if ((st = al_model_clone(t->m, &t->cloud)) != AL_OK || (st = cli_own_split(&t->own, &t->te_old, &t->te_new)))
+        return st;
+    return al_model_add_classes(t->m, t->pool, t->tr, t->own.n_new, t->own.new_names);
+}
+
 static al_status image_setup(const image_opts *o, image_run *t) {
     al_status st;
     t->m->plan_naive = o->j.naive_plan;
     al_model_release_plan(t->m); /* planned anew, with or without liveness */
-    if ((st = image_user(o, t)) != AL_OK) return st;
+    if ((st = o->user >= 0 ? image_user(o, t) : own_data(o, t)) != AL_OK) return st;
     al_personalize_config_default(&t->pc);
-    al_train_recipe_image(&t->pc.train, o->j.batch, o->epochs, o->lr, o->j.seed + 1000 + (uint64_t)o->user);
+    al_train_recipe_image(&t->pc.train, o->j.batch, o->epochs, o->lr,
+                          o->j.seed + 1000 + (uint64_t)(o->user >= 0 ? o->user : 0));
     job_config(&t->pc, &o->j);
+    t->pc.train_rows = o->train_rows;
     t->pc.aug_variants = o->aug_variants;
     t->pc.label_prior = o->label_prior;
     t->pc.train.l2sp = o->l2sp;
@@ -484,9 +531,31 @@ static al_status image_predict_first(image_run *t) {
     return st;
 }
 
+/* The cloud model's score before the job. With new classes it is the
+ * cloud's on the old classes' test samples, the new ones counted wrong. */
+static al_status score_before(image_run *t) {
+    if (!t->cloud) return al_evaluate(t->m, t->pool, t->te, t->plan.batch_used, NULL, &t->before);
+    int n_old = al_dataset_size(t->te_old), n = al_dataset_size(t->te);
+    al_status st = n_old ? al_evaluate(t->cloud, t->pool, t->te_old, t->plan.batch_used, NULL, &t->old_before) : AL_OK;
+    t->before = n ? t->old_before * n_old / n : 0.0;
+    al_model_free(t->cloud);
+    t->cloud = NULL;
+    return st;
+}
+
+/* After the job; with new classes also on the old and the new classes apart. */
+static al_status score_after(image_run *t) {
+    al_status st = al_evaluate(t->m, t->pool, t->te, t->plan.batch_used, NULL, &t->after);
+    if (!st && t->te_old && al_dataset_size(t->te_old))
+        st = al_evaluate(t->m, t->pool, t->te_old, t->plan.batch_used, NULL, &t->old_after);
+    if (!st && t->te_new && al_dataset_size(t->te_new))
+        st = al_evaluate(t->m, t->pool, t->te_new, t->plan.batch_used, NULL, &t->new_after);
+    return st;
+}
+
 static al_status image_job(const image_opts *o, image_run *t) {
     al_status st;
-    if ((st = al_evaluate(t->m, t->pool, t->te, t->plan.batch_used, NULL, &t->before)) != AL_OK) return st;
+    if ((st = score_before(t)) != AL_OK) return st;
     if (o->predict_first && (st = image_predict_first(t)) != AL_OK) return st;
     /* the job, the model planned anew inside it */
     al_model_release_plan(t->m);
@@ -495,12 +564,48 @@ static al_status image_job(const image_opts *o, image_run *t) {
     if ((st = al_personalize(t->m, t->pool, t->tr, t->ids, t->cache, &t->pc, NULL, &t->r)) != AL_OK) return st;
     t->train_cpu = al_cpu_seconds() - cpu0;
     t->job_peak = cnt_peak_mb(mark);
-    if ((st = al_evaluate(t->m, t->pool, t->te, t->plan.batch_used, NULL, &t->after)) != AL_OK) return st;
+    if ((st = score_after(t)) != AL_OK) return st;
     al_model_set_meta(t->m, "autlearn.personalized", "1");
     return al_model_save(t->m, o->out);
 }
 
+/* The human line of a job on the user's own data. */
+static void own_line(const image_opts *o, const image_run *t) {
+    const cli_own *w = &t->own;
+    printf("own data: %d images, %d classes", al_dataset_size(t->tr), w->classes_before + w->n_new);
+    for (int j = 0; j < w->n_new; j++) printf("%s%s", j ? ", " : " (new: ", w->new_names[j]);
+    printf("%s; test accuracy %.2f%% -> %.2f%%", w->n_new ? ")" : "", 100 * t->before, 100 * t->after);
+    if (w->n_new && al_dataset_size(t->te_old))
+        printf(" (old classes %.2f%% -> %.2f%%", 100 * t->old_before, 100 * t->old_after);
+    if (w->n_new && al_dataset_size(t->te_new))
+        printf("%snew classes %.2f%%", al_dataset_size(t->te_old) ? ", " : " (", 100 * t->new_after);
+    if (w->n_new && al_dataset_size(t->te)) printf(")");
+    printf(" (%.2f s; first epoch %.3f s, later %.4f s); wrote %s\n", t->r.train.seconds, t->r.first_epoch_seconds,
+           t->r.later_epoch_seconds, o->out);
+}
+
+/* The JSON keys of the user's own data (where the simulated path says "user"). */
+static void own_json(cli_json *j, const image_opts *o, const image_run *t) {
+    const cli_own *w = &t->own;
+    cli_json_null(j, "user");
+    cli_json_str(j, "data", o->data);
+    cli_json_str(j, "test", o->test ? o->test : o->data);
+    cli_json_int(j, "test_samples", al_dataset_size(t->te));
+    cli_json_int(j, "classes", w->classes_before + w->n_new);
+    cli_json_begin_array(j, "new_classes");
+    for (int k = 0; k < w->n_new; k++) cli_json_str(j, NULL, w->new_names[k]);
+    cli_json_end_array(j);
+    int old = w->n_new && al_dataset_size(t->te_old), fresh = w->n_new && al_dataset_size(t->te_new);
+    if (old) cli_json_num(j, "test_acc_old_before", t->old_before); else cli_json_null(j, "test_acc_old_before");
+    if (old) cli_json_num(j, "test_acc_old_after", t->old_after); else cli_json_null(j, "test_acc_old_after");
+    if (fresh) cli_json_num(j, "test_acc_new_after", t->new_after); else cli_json_null(j, "test_acc_new_after");
+}
+
 static void image_report(const char *cmd, const image_opts *o, const image_run *t) {
+    if (!o->j.json && o->user < 0) {
+        own_line(o, t);
+        return;
+    }
     if (!o->j.json) {
         printf("user %d: %d private images, test accuracy %.2f%% -> %.2f%% (%.2f s; first epoch %.3f s, later %.4f s); "
                "wrote %s\n",
@@ -512,7 +617,10 @@ static void image_report(const char *cmd, const image_opts *o, const image_run *
     cli_json_init(&j, stdout);
     cli_json_begin_object(&j, NULL);
     cli_json_str(&j, "command", cmd);
-    cli_json_int(&j, "user", o->user);
+    if (o->user >= 0)
+        cli_json_int(&j, "user", o->user);
+    else
+        own_json(&j, o, t);
     cli_mem_plan_json(&j, &t->r.mem, 1);
     cli_json_int(&j, "samples", al_dataset_size(t->tr));
     cli_json_int(&j, "freeze", al_model_freeze_point(t->m));

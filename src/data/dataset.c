@@ -120,3 +120,20 @@ al_status al_dataset_subset(const al_dataset *d, const int *idx, int n, al_datas
     *out = s;
     return AL_OK;
 }
+
+al_status al_dataset_map_labels(al_dataset *d, const int *map, int n_map, int num_classes) {
+    if (!d || (n_map > 0 && !map)) return al_error(AL_EINVAL, "al_dataset_map_labels: NULL argument");
+    if (num_classes <= 0) return al_error(AL_ERANGE, "number of classes must be positive, got %d", num_classes);
+    size_t ny = (size_t)d->n * (size_t)d->y_len;
+    /* checked whole before anything changes */
+    for (size_t i = 0; i < ny; i++) {
+        int32_t y = d->y[i];
+        if (y < 0) continue; /* ignored positions stay ignored */
+        if (y >= n_map || map[y] < 0 || map[y] >= num_classes)
+            return al_error(AL_EINVAL, "label %d (sample %zu) has no class to map to", (int)y, i / (size_t)d->y_len);
+    }
+    for (size_t i = 0; i < ny; i++)
+        if (d->y[i] >= 0) d->y[i] = map[d->y[i]];
+    d->num_classes = num_classes;
+    return AL_OK;
+}

@@ -1,4 +1,11 @@
 /* The runtime cache: frozen-prefix outputs keyed by (sample id, variant).
+ * The binding says what an entry's features were computed with: the frozen
+ * prefix (its weights and freeze point; a change clears the cache) and, for
+ * augmented variants (> 0), the augmentation settings and seed: an entry of
+ * variant > 0 carries the augmentation fingerprint it was made under and is
+ * served only under the same one. The data is in the key itself: the
+ * caller's sample ids, or a hash of the sample's content when it has none
+ * (al_cache_content_key). 
  * An open-addressing hash table maps keys to a slot in memory (slots are
  * carved from chunks, up to the byte bound) or to a record in the spill file.
  * Any failure to store (no memory, bound reached without a spill file, a
@@ -16,6 +23,7 @@ typedef struct {
     int32_t variant;  /* -1: empty slot */
     int32_t spilled;
     uint64_t loc;     /* memory slot or spill record */
+    uint64_t aug;     /* variant > 0: the augmentation fingerprint it was made under; 0 for variant 0 */
 } entry;
 
 #define CHUNK_SLOTS 256
@@ -26,6 +34,9 @@ struct al_cache {
     int fd;
     size_t feat;
     uint64_t fingerprint;
+    uint64_t aug;     /* the augmentation bound now (al_cache_bind_augment) */
+    uint64_t data;    /* the data bound now, where ids are not content (al_cache_bind_data) */
+    uint64_t aug_entries; /* entries of variant > 0 held */
     int bound;
     entry *tab;
     size_t cap, used;
@@ -63,6 +74,7 @@ void al_cache_clear(al_cache *c) {
     c->nchunks = c->chunk_cap = c->mem_slots = 0;
     c->cap = c->used = 0;
     c->spill_records = 0;
+    c->aug_entries = 0;
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -98,21 +110,48 @@ void al_cache_bind(al_cache *c, size_t feat, uint64_t fingerprint) {
     c->bound = 1;
 }
 
-static uint64_t hash_key(uint64_t id, int variant) {
-    uint64_t h = id * 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(uint32_t)variant * 0xC2B2AE3D27D4EB4FULL);
+void al_cache_bind_data(al_cache *c, uint64_t data) {
+    if (!c || c->data == data) return;
+    al_cache_clear(c);
+    c->data = data;
+}
+
+void al_cache_bind_augment(al_cache *c, uint64_t aug) {
+    if (!c || c->aug == aug) return;
+    /* entries of the old augmentation are never served again; when they
+     * are all the cache holds, their room goes back at once (otherwise
+     * they keep it until the cache is cleared: variant 0 stays usable) */
+    if (c->aug_entries == c->used) al_cache_clear(c);
+    c->aug = aug;
+}
+
+uint64_t al_cache_content_key(const float *x, size_t n) {
+    /* a content hash names the sample: equal inputs share their frozen
+     * features, other data never meets an entry made from this one */
+    return al_hash_bytes(0xc0a7e27ULL, x, sizeof(float) * n);
+}
+
+static uint64_t hash_key(uint64_t id, int variant, uint64_t aug) {
+    uint64_t h = id * 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(uint32_t)variant * 0xC2B2AE3D27D4EB4FULL) ^ aug;
     h ^= h >> 31;
     h *= 0xBF58476D1CE4E5B9ULL;
     return h ^ (h >> 29);
 }
 
-static entry *find(al_cache *c, uint64_t id, int variant) {
+/* The entry of (id, variant) under augmentation `aug` (0 for variant 0),
+ * or the empty slot where it would go. */
+static entry *find_tagged(al_cache *c, uint64_t id, int variant, uint64_t aug) {
     if (!c->cap) return NULL;
     size_t mask = c->cap - 1;
-    for (size_t i = hash_key(id, variant) & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash_key(id, variant, aug) & mask;; i = (i + 1) & mask) {
         entry *e = &c->tab[i];
         if (e->variant < 0) return e;
-        if (e->id == id && e->variant == variant) return e;
+        if (e->id == id && e->variant == variant && e->aug == aug) return e;
     }
+}
+
+static entry *find(al_cache *c, uint64_t id, int variant) {
+    return find_tagged(c, id, variant, variant > 0 ? c->aug : 0);
 }
 
 static int grow(al_cache *c) {
@@ -125,7 +164,7 @@ static int grow(al_cache *c) {
     c->tab = nt;
     c->cap = ncap;
     for (size_t i = 0; i < ocap; i++)
-        if (old[i].variant >= 0) *find(c, old[i].id, old[i].variant) = old[i];
+        if (old[i].variant >= 0) *find_tagged(c, old[i].id, old[i].variant, old[i].aug) = old[i];
     al_free(old);
     return 1;
 }
@@ -249,6 +288,8 @@ void al_cache_store(al_cache *c, uint64_t id, int variant, const float *f) {
     e->variant = variant;
     e->spilled = spilled;
     e->loc = loc;
+    e->aug = variant > 0 ? c->aug : 0;
+    if (variant > 0) c->aug_entries++;
     c->used++;
 }
 
@@ -282,9 +323,14 @@ uint64_t al_model_prefix_fingerprint(const al_model *m) {
     return ((uint64_t)crc << 32) | crc2;
 }
 
+/* Sample i's cache key: the caller's id, else its content's hash. */
+static uint64_t key_at(const uint64_t *ids, const float *x, size_t xi, int i) {
+    return ids ? ids[i] : al_cache_content_key(x + (size_t)i * xi, xi);
+}
+
 al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, int n, const uint64_t *ids,
                                   al_cache *c, float *y) {
-    if (!m || !x || !y || (n > 0 && !ids)) return al_error(AL_EINVAL, "al_model_predict_cached: NULL argument");
+    if (!m || !x || !y) return al_error(AL_EINVAL, "al_model_predict_cached: NULL argument");
     int k = m->freeze;
     /* a node past the frontier that reads the model input would read what a
      * cache hit never provides: no cache then */
@@ -308,12 +354,13 @@ al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, in
     for (int s = 0; s < n && st == AL_OK; s += chunk) {
         int b = AL_MIN(chunk, n - s);
         int misses = 0;
-        for (int i = 0; i < b && !misses; i++) misses = !al_cache_lookup(c, ids[s + i], 0, fb + (size_t)i * feat);
+        for (int i = 0; i < b && !misses; i++)
+            misses = !al_cache_lookup(c, key_at(ids, x, xi, s + i), 0, fb + (size_t)i * feat);
         if (misses) {
             st = al_model_forward_range(m, pool, 0, k, x + (size_t)s * xi, b, 0);
             if (st) break;
             al_model_frontier_pack(m, k, b, fb);
-            for (int i = 0; i < b; i++) al_cache_store(c, ids[s + i], 0, fb + (size_t)i * feat);
+            for (int i = 0; i < b; i++) al_cache_store(c, key_at(ids, x, xi, s + i), 0, fb + (size_t)i * feat);
         }
         const float *out;
         st = al_model_forward_from(m, pool, k, fb, b, 0, &out);

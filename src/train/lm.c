@@ -184,6 +184,14 @@ al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n,
 
 /* ---- the predict pass -------------------------------------------------------------- */
 
+/* The cache's binding for a stream: the frozen prefix and the stream itself
+ * (a window's id is its offset, and its prefix output depends on every
+ * token before it): another text clears the cache. */
+static void bind_stream(al_cache *c, size_t feat, const al_model *m, const int32_t *ids, long n) {
+    al_cache_bind(c, feat, al_model_prefix_fingerprint(m));
+    al_cache_bind_data(c, al_hash_bytes(0x7e47ULL, ids, sizeof(int32_t) * (size_t)n));
+}
+
 /* Runs windows [0, n) of the stream in order with carried state; freeze > 0 is
  * the freeze point whose prefix output is cached. full: also the suffix
  * (the keyboard's suggestions); otherwise the prefix only. */
@@ -198,7 +206,7 @@ static al_status stream_pass(al_model *m, al_pool *pool, const int32_t *ids, lon
                                          "node %d's output; move the freeze point", freeze - 1, freeze - 1);
     if ((st = al_model_plan(m, 1))) return st;
     size_t feat = freeze > 0 ? al_shape_numel(&m->nodes[freeze - 1].out) : 0;
-    if (c && freeze > 0) al_cache_bind(c, feat, al_model_prefix_fingerprint(m));
+    if (c && freeze > 0) bind_stream(c, feat, m, ids, n);
     float *x = al_malloc(sizeof(float) * (size_t)T);
     if (!x) return AL_ENOMEM;
     carry_save cs;
@@ -348,7 +356,7 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
             if ((st = al_cache_new(plan.cache_used, NULL, &own))) goto done;
             cache = own;
         }
-        al_cache_bind(cache, al_shape_numel(&m->nodes[freeze - 1].out), al_model_prefix_fingerprint(m));
+        bind_stream(cache, al_shape_numel(&m->nodes[freeze - 1].out), m, ids, n);
         int complete = 1;
         for (int i = 0; i < d->n && complete; i++) complete = al_cache_contains(cache, off[i], 0);
         if (!complete) {

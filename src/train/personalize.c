@@ -38,6 +38,7 @@ typedef struct {
     al_pool *pool;
     const al_dataset *d;
     const uint64_t *ids;
+    uint64_t *keys; /* without ids: each sample's content hash, its cache key */
     al_cache *cache;
     const al_personalize_config *c; /* &cfg */
     al_personalize_config cfg;
@@ -72,6 +73,14 @@ static al_status make_input(const psrc *s, uint64_t id, int v, const float *x, f
     return al_augment_image(&s->c->aug, s->c->train.seed, id, v, x, dst, s->C, s->H, s->W);
 }
 
+/* The cache key of sample i in variant v: the caller's id, else (ids NULL,
+ * where the id is the sample's position) its content hash, with the
+ * position too for an augmented variant, whose pixels depend on it. */
+static uint64_t cache_key(const psrc *s, int i, int v) {
+    if (s->ids) return s->ids[i];
+    return v == 0 ? s->keys[i] : al_hash_bytes(s->keys[i], &i, sizeof i);
+}
+
 static al_status source(void *user, const int *idx, int b, long long epoch, float *xb) {
     psrc *s = user;
     s->suffix_samples += (uint64_t)b;
@@ -89,7 +98,7 @@ static al_status source(void *user, const int *idx, int b, long long epoch, floa
     for (int j = 0; j < b; j++) {
         uint64_t id = s->ids ? s->ids[idx[j]] : (uint64_t)idx[j];
         int v = variant_of(s, id, epoch);
-        if (s->cache && al_cache_lookup(s->cache, id, v, xb + (size_t)j * s->feat)) continue;
+        if (s->cache && al_cache_lookup(s->cache, cache_key(s, idx[j], v), v, xb + (size_t)j * s->feat)) continue;
         al_status st = make_input(s, id, v, s->d->x + (size_t)idx[j] * s->xn, s->stage + (size_t)nm * s->xn);
         if (st) return st;
         s->miss[nm++] = j;
@@ -104,7 +113,8 @@ static al_status source(void *user, const int *idx, int b, long long epoch, floa
         al_model_frontier_row(s->m, s->freeze, i, row); /* the frozen frontier, packed */
         if (s->cache) {
             uint64_t id = s->ids ? s->ids[idx[j]] : (uint64_t)idx[j];
-            al_cache_store(s->cache, id, variant_of(s, id, epoch), row);
+            int v = variant_of(s, id, epoch);
+            al_cache_store(s->cache, cache_key(s, idx[j], v), v, row);
         }
     }
     s->prefix_samples += (uint64_t)nm;
@@ -128,6 +138,7 @@ static void psrc_free(void *user) {
     if (!s) return;
     al_free(s->stage);
     al_free(s->miss);
+    al_free(s->keys);
     al_free(s);
 }
 
@@ -152,6 +163,19 @@ static uint64_t source_fingerprint(const psrc *s) {
         h = al_hash_bytes(h, &tr, sizeof tr);
     }
     return h;
+}
+
+/* What augmented variants (> 0) are made with: the settings and the seed
+ * (al_augment_image's inputs besides the sample); 0 without variants. */
+static uint64_t augment_fingerprint(const al_personalize_config *c) {
+    if (c->aug_variants <= 1) return 0;
+    const al_augment_config *a = &c->aug;
+    int32_t iv[3] = {a->shift, a->hflip, a->cutout};
+    float fv[4] = {a->rotate_deg, a->brightness, a->contrast, a->noise};
+    uint64_t h = al_hash_bytes(0xa06e7ULL, &c->train.seed, sizeof c->train.seed);
+    h = al_hash_bytes(h, iv, sizeof iv);
+    h = al_hash_bytes(h, fv, sizeof fv);
+    return h | 1; /* never 0, the tag of variant 0 */
 }
 
 int al_personalize_freeze(const al_model *m, const al_personalize_config *c) {
@@ -279,10 +303,21 @@ static al_status start_job(al_model *m, al_pool *pool, const al_dataset *train, 
         st = AL_ENOMEM;
         goto fail;
     }
+    if (s->cache && !ids) {
+        s->keys = al_malloc(sizeof(uint64_t) * (size_t)(train->n > 0 ? train->n : 1));
+        if (!s->keys) {
+            st = AL_ENOMEM;
+            goto fail;
+        }
+        for (int i = 0; i < train->n; i++) s->keys[i] = al_cache_content_key(train->x + (size_t)i * s->xn, s->xn);
+    }
     if ((st = al_trainer_set_source(t, freeze, s->feat, source, s)) != AL_OK) goto fail;
     if (c->train_rows > 0 && (st = al_trainer_set_head(t, train, c->train_rows)) != AL_OK) goto fail;
     t->source_fp = source_fingerprint(s);
-    if (s->cache) al_cache_bind(s->cache, s->feat, al_model_prefix_fingerprint(m));
+    if (s->cache) {
+        al_cache_bind(s->cache, s->feat, al_model_prefix_fingerprint(m));
+        al_cache_bind_augment(s->cache, augment_fingerprint(c));
+    }
     *out = t;
     return AL_OK;
 fail:

@@ -223,6 +223,15 @@ int al_trainer_weights_finite(const al_trainer *t);
 /* Binds the cache to a prefix: feature size in floats and a fingerprint of
  * the frozen weights and freeze point; a change clears the cache. */
 void al_cache_bind(al_cache *c, size_t feat, uint64_t fingerprint);
+/* Binds the data where ids are positions in it (a text stream): a change
+ * clears the cache. Callers whose ids name samples do not call it. */
+void al_cache_bind_data(al_cache *c, uint64_t data);
+/* Binds the augmented variants (> 0) to a fingerprint of the augmentation
+ * settings and seed: entries made under another are never served (they
+ * are dropped at once when the cache holds nothing else). */
+void al_cache_bind_augment(al_cache *c, uint64_t aug);
+/* The key of a sample without a caller's id: a hash of its n floats. */
+uint64_t al_cache_content_key(const float *x, size_t n);
 /* 1 and fills out[feat] on a hit, 0 on a miss. */
 int al_cache_lookup(al_cache *c, uint64_t id, int variant, float *out);
 /* 1 when the cache holds (id, variant); no statistics are touched. */

@@ -7,8 +7,9 @@
  * fuzzed too; never define it in a real build.
  * The input goes straight to al_model_load_mem, the same path al_model_load
  * takes after reading the file. Any status with a message is fine; a crash,
- * a sanitizer report or a leak is a bug. A model that loads must run (small
- * ones: a training and an inference pass) and survive a save and reload. */
+ * a sanitizer report or a leak is a bug. A model that loads must name its
+ * classes, run (small ones: a training and an inference pass) and survive a
+ * save and reload. */
 #include "fuzz_common.h"
 
 #include <stddef.h>
@@ -29,6 +30,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     FUZZ_ASSERT(al_model_spec(m) != NULL);
     FUZZ_ASSERT(al_model_freeze_point(m) >= 0 && al_model_freeze_point(m) <= al_model_num_nodes(m));
+    /* the class names: autlearn.classes is untrusted text */
+    for (int k = 0; k < al_model_num_classes(m) && k < 512; k++) {
+        char nm[64];
+        al_status cs = al_model_class_name(m, k, nm, sizeof nm);
+        fuzz_check_status(cs);
+        FUZZ_ASSERT(cs == AL_OK || cs == AL_ERANGE);
+        if (cs == AL_OK) FUZZ_ASSERT(strlen(nm) < sizeof nm && !strchr(nm, '\n'));
+    }
     /* what loads, saves and loads again as the same model */
     fuzz_begin();
     st = al_model_save(m, path);

@@ -1,0 +1,289 @@
+/* New classes on the device: a label the model does not know becomes a new
+ * output class. The output layer (the last node, a dense layer) grows by
+ * one row per new class, and each new row starts by imprinting from the
+ * class's frozen features (Qi, Brown, Lowe: "Low-Shot Learning with Imprinted
+ * Weights", CVPR 2018), adapted to an unnormalized linear classifier:
+ *
+ *   f_i     the output layer's input for sample i (the frozen features)
+ *   mu_j    the mean of f_i over new class j's samples
+ *   s       the mean Euclidean norm of the existing rows of W
+ *   w_j   = s * mu_j / |mu_j|        (the direction of the class, at the
+ *                                      scale of the rows it competes with)
+ *   b_j   = mean_i max_k z_k(f_i) - w_j . mu_j   over class j's samples,
+ *           z_k the old logits        (at its own mean the new class scores
+ *                                      what the strongest old class scores
+ *                                      on its samples on average)
+ *
+ * Why this bias: the new logit has to be on the old logits' scale, which is
+ * set by the cloud's training and not by any constant. Level with the best
+ * old class on the class's own samples is the least biased start: the new
+ * class wins about half of them before any step, and it does not outscore
+ * the old classes on their data, where the features point away from mu_j.
+ * Training then moves all rows from there. The class names go to the model's
+ * "autlearn.classes" metadata (output order, joined by '\n'). */
+#include "train/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CLASSES_KEY "autlearn.classes"
+#define MAX_NAME 256
+#define MAX_CLASSES (1 << 20)
+
+/* The output layer m can grow: its index, or -1 with the error set. */
+static int output_node(const al_model *m) {
+    int L = m->nnodes - 1;
+    const al_node *o = L >= 1 ? &m->nodes[L] : NULL;
+    if (!o || o->cfg.type != AL_L_DENSE)
+        return al_error(AL_EINVAL, "new classes need a dense output layer as the model's last node"), -1;
+    if (o->cfg.act != AL_ACT_NONE)
+        return al_error(AL_EINVAL, "new classes need an output layer without activation (logits)"), -1;
+    if (o->q) return al_error(AL_EINVAL, "the output layer holds int8 weights: it cannot grow"), -1;
+    size_t F = al_shape_numel(&m->nodes[L - 1].out);
+    if (o->nparams < 1 || o->params[0].dims[1] != (int)F || o->params[0].dims[0] != o->cfg.units)
+        return al_error(AL_EINVAL, "the output layer does not classify one feature vector per sample"), -1;
+    return L;
+}
+
+int al_model_num_classes(const al_model *m) {
+    if (!m || m->nnodes < 1) return 0;
+    return (int)al_shape_numel(&m->nodes[m->nnodes - 1].out);
+}
+
+al_status al_model_class_name(const al_model *m, int k, char *buf, size_t cap) {
+    if (!m || !buf || cap == 0) return al_error(AL_EINVAL, "al_model_class_name: NULL argument");
+    int K = al_model_num_classes(m);
+    if (k < 0 || k >= K) return al_error(AL_ERANGE, "class %d is out of range (the model has %d)", k, K);
+    const char *s = al_model_meta(m, CLASSES_KEY);
+    for (int i = 0; s && i < k; i++) {
+        s = strchr(s, '\n');
+        if (s) s++;
+    }
+    if (!s) { /* no names (or fewer than classes): the label number */
+        snprintf(buf, cap, "%d", k);
+        return AL_OK;
+    }
+    size_t n = strcspn(s, "\n");
+    if (n >= cap) return al_error(AL_ERANGE, "class %d's name is longer than %zu bytes", k, cap - 1);
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return AL_OK;
+}
+
+al_status al_model_match_classes(const al_model *m, const char *const *names, int n, int *map, int *n_unknown) {
+    if (!m || (n > 0 && (!names || !map))) return al_error(AL_EINVAL, "al_model_match_classes: NULL argument");
+    if (n < 0) return al_error(AL_ERANGE, "al_model_match_classes: negative count");
+    int K = al_model_num_classes(m), unknown = 0;
+    char buf[MAX_NAME];
+    for (int j = 0; j < n; j++) {
+        if (!names[j]) return al_error(AL_EINVAL, "al_model_match_classes: name %d is NULL", j);
+        map[j] = -1;
+        for (int k = 0; k < K && map[j] < 0; k++) {
+            al_status st = al_model_class_name(m, k, buf, sizeof buf);
+            if (st) return st;
+            if (!strcmp(buf, names[j])) map[j] = k;
+        }
+        unknown += map[j] < 0;
+    }
+    if (n_unknown) *n_unknown = unknown;
+    return AL_OK;
+}
+
+/* Per new class j (label K + j): the mean feature mu (F each, in mean) and
+ * the mean over its samples of the top old logit (top). */
+static al_status class_means(al_model *m, al_pool *pool, const al_dataset *d, int L, int K, int n_new,
+                             double *mean, double *top, int *count) {
+    const al_node *o = &m->nodes[L];
+    size_t F = al_shape_numel(&m->nodes[L - 1].out), xn = al_shape_numel(&m->in);
+    const float *W = o->params[0].w, *b = o->cfg.bias && o->nparams > 1 ? o->params[1].w : NULL;
+    enum { CHUNK = 32 };
+    float *x = al_malloc(sizeof(float) * xn * CHUNK);
+    int *who = al_malloc(sizeof(int) * CHUNK);
+    al_status st = x && who ? al_model_plan(m, CHUNK) : AL_ENOMEM;
+    for (int i = 0; i < d->n && st == AL_OK;) {
+        int nb = 0;
+        for (; i < d->n && nb < CHUNK; i++) {
+            int y = d->y[(size_t)i * (size_t)d->y_len];
+            if (y < K || y >= K + n_new) continue;
+            memcpy(x + (size_t)nb * xn, d->x + (size_t)i * xn, sizeof(float) * xn);
+            who[nb++] = y - K;
+        }
+        if (nb == 0) break;
+        /* the features: the prefix up to the output layer, inference mode */
+        if ((st = al_model_forward_range(m, pool, 0, L, x, nb, 0)) != AL_OK) break;
+        const float *f = m->act[L - 1];
+        for (int s = 0; s < nb; s++) {
+            const float *fs = f + (size_t)s * F;
+            int j = who[s];
+            double best = -INFINITY;
+            for (int k = 0; k < K; k++) {
+                double z = b ? b[k] : 0.0;
+                for (size_t c = 0; c < F; c++) z += (double)W[(size_t)k * F + c] * fs[c];
+                if (z > best) best = z;
+            }
+            for (size_t c = 0; c < F; c++) mean[(size_t)j * F + c] += fs[c];
+            top[j] += best;
+            count[j]++;
+        }
+    }
+    al_free(x);
+    al_free(who);
+    return st;
+}
+
+/* The imprinted rows (n_new x F) and biases, by the rule at the top. */
+static void imprint_rows(const al_node *o, int K, int n_new, size_t F, double *mean, const double *top,
+                         const int *count, float *wn, float *bn) {
+    const float *W = o->params[0].w;
+    double s = 0.0;
+    for (int k = 0; k < K; k++) {
+        double q = 0.0;
+        for (size_t c = 0; c < F; c++) q += (double)W[(size_t)k * F + c] * W[(size_t)k * F + c];
+        s += sqrt(q);
+    }
+    s /= K;
+    for (int j = 0; j < n_new; j++) {
+        double *mu = mean + (size_t)j * F, norm = 0.0;
+        for (size_t c = 0; c < F; c++) {
+            mu[c] /= count[j];
+            norm += mu[c] * mu[c];
+        }
+        norm = sqrt(norm);
+        double dot = 0.0;
+        for (size_t c = 0; c < F; c++) {
+            float w = norm > 0.0 ? (float)(s * mu[c] / norm) : 0.0f;
+            wn[(size_t)j * F + c] = w;
+            dot += (double)w * mu[c];
+        }
+        bn[j] = (float)(top[j] / count[j] - dot);
+    }
+}
+
+/* m's names, then the new ones, joined by '\n'. */
+static al_status store_names(al_model *m, int K, int n_new, const char *const *names) {
+    size_t cap = (size_t)(K + n_new) * MAX_NAME + 1, len = 0;
+    char *all = al_malloc(cap), buf[MAX_NAME];
+    if (!all) return AL_ENOMEM;
+    al_status st = AL_OK;
+    for (int k = 0; k < K + n_new && st == AL_OK; k++) {
+        if (k < K)
+            st = al_model_class_name(m, k, buf, sizeof buf);
+        else if (names)
+            snprintf(buf, sizeof buf, "%s", names[k - K]);
+        else
+            snprintf(buf, sizeof buf, "%d", k);
+        if (st) break;
+        size_t n = strlen(buf);
+        memcpy(all + len, buf, n);
+        len += n;
+        all[len++] = k + 1 < K + n_new ? '\n' : '\0';
+    }
+    if (st == AL_OK) st = al_model_set_meta(m, CLASSES_KEY, all);
+    al_free(all);
+    return st;
+}
+
+static al_status check_names(const al_model *m, int n_new, const char *const *names) {
+    if (!names) return AL_OK;
+    char buf[MAX_NAME];
+    int K = al_model_num_classes(m);
+    for (int j = 0; j < n_new; j++) {
+        const char *s = names[j];
+        if (!s || !*s) return al_error(AL_EINVAL, "new class %d has no name", j);
+        if (strlen(s) >= MAX_NAME) return al_error(AL_ERANGE, "new class %d's name is over %d bytes", j, MAX_NAME - 1);
+        if (strchr(s, '\n')) return al_error(AL_EINVAL, "new class name '%s' holds a newline", s);
+        for (int k = 0; k < K + j; k++) {
+            const char *o = k < K ? buf : names[k - K];
+            if (k < K) {
+                al_status st = al_model_class_name(m, k, buf, sizeof buf);
+                if (st) return st;
+            }
+            if (!strcmp(o, s)) return al_error(AL_EINVAL, "class name '%s' is taken", s);
+        }
+    }
+    return AL_OK;
+}
+
+/* The grown model: m's nodes, the output layer's units K + n_new, every
+ * weight copied, the new rows and biases appended. */
+static al_status grow(const al_model *m, int L, int n_new, const float *wn, const float *bn, al_model **out) {
+    al_layer_cfg *layers = al_malloc(sizeof *layers * (size_t)m->nnodes);
+    if (!layers) return AL_ENOMEM;
+    for (int i = 0; i < m->nnodes; i++) layers[i] = m->nodes[i].cfg;
+    int K = layers[L].units;
+    layers[L].units = K + n_new;
+    al_model *g;
+    al_status st = al_model_build(&m->in, m->input_tokens, layers, m->nnodes, &g);
+    al_free(layers);
+    if (st) return st;
+    for (int i = 0; i < m->nnodes; i++)
+        for (int p = 0; p < m->nodes[i].nparams; p++) {
+            const al_param *a = &m->nodes[i].params[p];
+            al_param *z = &g->nodes[i].params[p];
+            memcpy(z->w, a->w, sizeof(float) * a->n);
+            if (i != L) continue;
+            /* weight (K + n_new, F): old rows, then new; bias (K + n_new) */
+            size_t per = a->n / (size_t)K;
+            memcpy(z->w + a->n, p == 0 ? wn : bn, sizeof(float) * per * (size_t)n_new);
+        }
+    g->rng = m->rng;
+    g->plan_naive = m->plan_naive;
+    if (!st) st = al_model_freeze(g, m->freeze);
+    if (!st) st = al_quant_copy(g, m);
+    for (int i = 0; i < m->nmeta && st == AL_OK; i++) st = al_model_set_meta(g, m->meta_key[i], m->meta_val[i]);
+    if (st) {
+        al_model_free(g);
+        return st;
+    }
+    *out = g;
+    return AL_OK;
+}
+
+al_status al_model_add_classes(al_model *m, al_pool *pool, const al_dataset *d, int n_new, const char *const *names) {
+    if (!m || !d) return al_error(AL_EINVAL, "al_model_add_classes: NULL argument");
+    int L = output_node(m);
+    if (L < 0) return AL_EINVAL;
+    int K = m->nodes[L].cfg.units;
+    if (n_new < 1 || n_new > MAX_CLASSES - K)
+        return al_error(AL_ERANGE, "new classes must be 1..%d, got %d", MAX_CLASSES - K, n_new);
+    if (d->y_len != 1) return al_error(AL_EINVAL, "new classes need one label per sample, got %d", d->y_len);
+    int same = d->xs.ndim == m->in.ndim;
+    for (int i = 0; same && i < m->in.ndim; i++) same = d->xs.d[i] == m->in.d[i];
+    if (!same) return al_error(AL_ESHAPE, "the samples' shape is not the model's input");
+    al_status st = check_names(m, n_new, names);
+    if (st) return st;
+    size_t F = al_shape_numel(&m->nodes[L - 1].out);
+    double *mean = al_calloc((size_t)n_new * F, sizeof(double)), *top = al_calloc((size_t)n_new, sizeof(double));
+    int *count = al_calloc((size_t)n_new, sizeof(int));
+    float *wn = al_malloc(sizeof(float) * (size_t)n_new * F), *bn = al_malloc(sizeof(float) * (size_t)n_new);
+    al_model *g = NULL;
+    st = mean && top && count && wn && bn ? AL_OK : AL_ENOMEM;
+    if (!st) st = class_means(m, pool, d, L, K, n_new, mean, top, count);
+    for (int j = 0; j < n_new && st == AL_OK; j++)
+        if (count[j] == 0) {
+            char nm[MAX_NAME];
+            snprintf(nm, sizeof nm, "%s", names ? names[j] : "");
+            if (!names) snprintf(nm, sizeof nm, "%d", K + j);
+            st = al_error(AL_EINVAL, "new class %s (label %d) has no sample to imprint from", nm, K + j);
+        }
+    if (!st) {
+        imprint_rows(&m->nodes[L], K, n_new, F, mean, top, count, wn, bn);
+        if (!m->nodes[L].cfg.bias) memset(bn, 0, sizeof(float) * (size_t)n_new); /* no bias to set */
+        st = grow(m, L, n_new, wn, bn, &g);
+    }
+    if (!st) st = store_names(g, K, n_new, names);
+    if (!st) {
+        /* the caller's handle now holds the grown model */
+        al_model old = *m;
+        *m = *g;
+        *g = old;
+    }
+    al_model_free(g);
+    al_free(mean);
+    al_free(top);
+    al_free(count);
+    al_free(wn);
+    al_free(bn);
+    return st;
+}

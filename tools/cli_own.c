@@ -1,0 +1,104 @@
+/* The user's own data for `autlearn personalize` without --user: a training
+ * set and a test set with class names, matched to the model's classes by
+ * name. Today's source is an IDX directory (its training split; the test
+ * split of --test DIR, else of the same directory), whose classes are
+ * named by their label numbers. An image-folder loader plugs in at
+ * cli_own_load: it fills the same two datasets and the names. */
+#include "cli.h"
+#include "train/train.h" /* al_error */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_own_free(cli_own *o) {
+    if (!o) return;
+    al_dataset_free(o->train);
+    al_dataset_free(o->test);
+    for (int j = 0; j < o->nnames; j++) free(o->names[j]);
+    free(o->names);
+    free(o->new_names);
+    memset(o, 0, sizeof *o);
+}
+
+/* Names "0".."n-1": an IDX file's classes are its label numbers. */
+static al_status number_names(cli_own *o, int n) {
+    o->names = calloc((size_t)n, sizeof *o->names);
+    if (!o->names) return al_error(AL_ENOMEM, "no memory for %d class names", n);
+    o->nnames = n;
+    for (int j = 0; j < n; j++) {
+        char b[16];
+        snprintf(b, sizeof b, "%d", j);
+        if (!(o->names[j] = strdup(b))) return al_error(AL_ENOMEM, "no memory for class names");
+    }
+    return AL_OK;
+}
+
+al_status cli_own_load(const char *data, const char *test, cli_own *o) {
+    memset(o, 0, sizeof *o);
+    al_status st = al_idx_load_dir(data, 0, &o->train);
+    if (!st) st = al_idx_load_dir(test ? test : data, 1, &o->test);
+    if (st) return st;
+    if (al_dataset_size(o->train) == 0) return al_error(AL_EINVAL, "%s: the training data is empty", data);
+    if (al_dataset_size(o->test) == 0) return al_error(AL_EINVAL, "%s: the test data is empty", test ? test : data);
+    if (al_dataset_y_len(o->train) != 1 || al_dataset_y_len(o->test) != 1)
+        return al_error(AL_EINVAL, "personalizing a classifier needs one label per sample");
+    int n = al_dataset_num_classes(o->train), nt = al_dataset_num_classes(o->test);
+    return number_names(o, n > nt ? n : nt);
+}
+
+/* 1 when some sample of d has label j. */
+static int has_label(const al_dataset *d, int j) {
+    for (int i = 0; i < al_dataset_size(d); i++)
+        if (al_dataset_y(d, i)[0] == j) return 1;
+    return 0;
+}
+
+al_status cli_own_match(cli_own *o, const al_model *m) {
+    int n = o->nnames, unknown = 0;
+    int *map = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    o->new_names = malloc(sizeof(char *) * (size_t)(n > 0 ? n : 1));
+    if (!map || !o->new_names) {
+        free(map);
+        return al_error(AL_ENOMEM, "no memory for %d classes", n);
+    }
+    o->classes_before = al_model_num_classes(m);
+    al_status st = al_model_match_classes(m, (const char *const *)o->names, n, map, &unknown);
+    o->n_new = 0;
+    /* the training data's classes the model lacks become new outputs, in
+     * the data's order; a test class nobody knows cannot be scored */
+    for (int j = 0; j < n && st == AL_OK; j++) {
+        if (map[j] >= 0) continue;
+        if (has_label(o->train, j)) {
+            map[j] = o->classes_before + o->n_new;
+            o->new_names[o->n_new++] = o->names[j];
+        } else if (has_label(o->test, j)) {
+            st = al_error(AL_EINVAL, "the test data has class '%s', which neither the model nor the training data has",
+                          o->names[j]);
+        }
+    }
+    int classes = o->classes_before + o->n_new;
+    if (!st) st = al_dataset_map_labels(o->train, map, n, classes);
+    if (!st) st = al_dataset_map_labels(o->test, map, n, classes);
+    free(map);
+    return st;
+}
+
+/* The samples of d whose label is below k (old = 1) or at or past it. */
+static al_status split_at(const al_dataset *d, int k, int old, al_dataset **out) {
+    int n = al_dataset_size(d), c = 0;
+    int *idx = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    if (!idx) return al_error(AL_ENOMEM, "no memory for %d indices", n);
+    for (int i = 0; i < n; i++)
+        if ((al_dataset_y(d, i)[0] < k) == old) idx[c++] = i;
+    al_status st = al_dataset_subset(d, idx, c, out);
+    free(idx);
+    return st;
+}
+
+al_status cli_own_split(const cli_own *o, al_dataset **old_test, al_dataset **new_test) {
+    *old_test = *new_test = NULL;
+    al_status st = split_at(o->test, o->classes_before, 1, old_test);
+    if (!st) st = split_at(o->test, o->classes_before, 0, new_test);
+    return st;
+}
