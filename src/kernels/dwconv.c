@@ -52,8 +52,8 @@ void al_dw_forward_ref(const al_dw_geom *g, const float *x, const float *w, floa
         }
 }
 
-void al_dw_backward_ref(const al_dw_geom *g, const float *x, const float *dy, const float *w, float *dx, float *dw,
-                        float *db) {
+static void bwd_plane_ref(const al_dw_geom *g, const float *x, const float *dy, const float *w, float *dx, float *dw,
+                          float *db) {
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
     if (db) {
         float s = 0.0f;
@@ -79,6 +79,12 @@ void al_dw_backward_ref(const al_dw_geom *g, const float *x, const float *dy, co
             }
             if (dw) dw[ky * g->k + kx] += acc;
         }
+}
+
+void al_dw_backward_ref(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                        float *dx, float *dw, float *db) {
+    for (int i = 0; i < n; i++)
+        bwd_plane_ref(g, x + (size_t)i * xs, dy + (size_t)i * ys, w, dx ? dx + (size_t)i * xs : NULL, dw, db);
 }
 
 /* ---- dispatch ---------------------------------------------------------------- */
@@ -164,17 +170,17 @@ void al_dw_forward(const al_dw_geom *g, const float *x, const float *w, float b,
     al_dw_forward_ref(g, x, w, b, y);
 }
 
-void al_dw_backward(const al_dw_geom *g, const float *x, const float *dy, const float *w, float *dx, float *dw,
-                    float *db) {
+void al_dw_backward(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                    float *dx, float *dw, float *db) {
     if (al_dw_simd_applies(g)) switch (al_dw_current()) {
 #if defined(__x86_64__) || defined(_M_X64)
-        case AL_DW_AVX512: al_dw_backward_avx512(g, x, dy, w, dx, dw, db); return;
-        case AL_DW_AVX2: al_dw_backward_avx2(g, x, dy, w, dx, dw, db); return;
+        case AL_DW_AVX512: al_dw_backward_avx512(g, n, xs, ys, x, dy, w, dx, dw, db); return;
+        case AL_DW_AVX2: al_dw_backward_avx2(g, n, xs, ys, x, dy, w, dx, dw, db); return;
 #endif
 #if defined(__aarch64__)
-        case AL_DW_NEON: al_dw_backward_neon(g, x, dy, w, dx, dw, db); return;
+        case AL_DW_NEON: al_dw_backward_neon(g, n, xs, ys, x, dy, w, dx, dw, db); return;
 #endif
         default: break;
         }
-    al_dw_backward_ref(g, x, dy, w, dx, dw, db);
+    al_dw_backward_ref(g, n, xs, ys, x, dy, w, dx, dw, db);
 }

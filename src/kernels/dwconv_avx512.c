@@ -71,7 +71,16 @@ AI void fwd_plane(const al_dw_geom *g, const float *x, const float *w, float b, 
     }
 }
 
+/* Rows of at most 8 outputs fill half a vector or less: the AVX2 variant's
+ * 8 lanes do the same work in fewer instructions (bench_dwconv: 6x6 and
+ * 3x3 planes 1.4x faster), so those planes go there. */
+#define AVX2_MAX_WO 8
+
 void al_dw_forward_avx512(const al_dw_geom *g, const float *x, const float *w, float b, float *y) {
+    if (g->Wo <= AVX2_MAX_WO) {
+        al_dw_forward_avx2(g, x, w, b, y);
+        return;
+    }
     if (g->k == 3 && g->s == 1)
         fwd_plane(g, x, w, b, y, 3, 1);
     else if (g->k == 3)
@@ -80,7 +89,8 @@ void al_dw_forward_avx512(const al_dw_geom *g, const float *x, const float *w, f
         fwd_plane(g, x, w, b, y, g->k, g->s);
 }
 
-AI void dw_plane(const al_dw_geom *g, const float *x, const float *dy, float *dw, float *db, int k, int s) {
+AI void dw_plane(const al_dw_geom *g, int n, long xs, long ys, const float *x0, const float *dy0, float *dw,
+                 float *db, int k, int s) {
     const int H = g->H, W = g->W, p = g->p, Wo = g->Wo;
     __m512 acc[AL_DW_KMAX * AL_DW_KMAX], dacc = _mm512_setzero_ps();
     for (int t = 0; t < k * k; t++) acc[t] = _mm512_setzero_ps();
@@ -88,7 +98,9 @@ AI void dw_plane(const al_dw_geom *g, const float *x, const float *dy, float *dw
         chunk_masks cm;
         make_masks(&cm, c, W, k, s, p);
         __mmask16 om = cmask(c, Wo, 16);
+        for (int i = 0; i < n; i++)
         for (int oy = 0; oy < g->Ho; oy++) {
+            const float *x = x0 + (size_t)i * xs, *dy = dy0 + (size_t)i * ys;
             int ky0 = AL_MAX(0, p - oy * s), ky1 = AL_MIN(k, H + p - oy * s);
             __m512 d = _mm512_maskz_loadu_ps(om, dy + (size_t)oy * Wo + c);
             dacc = _mm512_add_ps(dacc, d);
@@ -144,32 +156,39 @@ AI void dx_s2(const al_dw_geom *g, const float *dy, const float *w, float *dx, i
     }
 }
 
-void al_dw_backward_avx512(const al_dw_geom *g, const float *x, const float *dy, const float *w, float *dx,
-                           float *dw, float *db) {
+void al_dw_backward_avx512(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                           float *dx, float *dw, float *db) {
+    if (g->Wo <= AVX2_MAX_WO) {
+        al_dw_backward_avx2(g, n, xs, ys, x, dy, w, dx, dw, db);
+        return;
+    }
     if (dw || db) {
         if (g->k == 3 && g->s == 1)
-            dw_plane(g, x, dy, dw, db, 3, 1);
+            dw_plane(g, n, xs, ys, x, dy, dw, db, 3, 1);
         else if (g->k == 3)
-            dw_plane(g, x, dy, dw, db, 3, 2);
+            dw_plane(g, n, xs, ys, x, dy, dw, db, 3, 2);
         else
-            dw_plane(g, x, dy, dw, db, g->k, g->s);
+            dw_plane(g, n, xs, ys, x, dy, dw, db, g->k, g->s);
     }
     if (!dx) return;
     int k = g->k;
-    if (g->s == 2) {
-        if (k == 3)
-            dx_s2(g, dy, w, dx, 3);
+    if (g->s == 1 && g->p > k - 1) {
+        al_dw_backward_ref(g, n, xs, ys, x, dy, w, dx, NULL, NULL);
+        return;
+    }
+    float wf[AL_DW_KMAX * AL_DW_KMAX];
+    for (int t = 0; t < k * k; t++) wf[t] = w[k * k - 1 - t];
+    al_dw_geom f = {g->Ho, g->Wo, k, 1, k - 1 - g->p, g->H, g->W};
+    for (int i = 0; i < n; i++) {
+        const float *dyi = dy + (size_t)i * ys;
+        float *dxi = dx + (size_t)i * xs;
+        if (g->s == 2 && k == 3)
+            dx_s2(g, dyi, w, dxi, 3);
+        else if (g->s == 2)
+            dx_s2(g, dyi, w, dxi, k);
+        else if (k == 3)
+            fwd_plane(&f, dyi, wf, 0.0f, dxi, 3, 1);
         else
-            dx_s2(g, dy, w, dx, k);
-    } else if (g->p <= k - 1) {
-        float wf[AL_DW_KMAX * AL_DW_KMAX];
-        for (int t = 0; t < k * k; t++) wf[t] = w[k * k - 1 - t];
-        al_dw_geom f = {g->Ho, g->Wo, k, 1, k - 1 - g->p, g->H, g->W};
-        if (k == 3)
-            fwd_plane(&f, dy, wf, 0.0f, dx, 3, 1);
-        else
-            fwd_plane(&f, dy, wf, 0.0f, dx, k, 1);
-    } else {
-        al_dw_backward_ref(g, x, dy, w, dx, NULL, NULL);
+            fwd_plane(&f, dyi, wf, 0.0f, dxi, k, 1);
     }
 }

@@ -60,7 +60,8 @@ void al_dw_forward_neon(const al_dw_geom *g, const float *x, const float *w, flo
         fwd_plane(g, x, w, b, y, g->k, g->s);
 }
 
-AI void dw_plane(const al_dw_geom *g, const float *x, const float *dy, float *dw, float *db, int k, int s) {
+AI void dw_plane(const al_dw_geom *g, int n, long xs, long ys, const float *xb, const float *dyb, float *dw,
+                 float *db, int k, int s) {
     const int H = g->H, W = g->W, p = g->p, Wo = g->Wo;
     float32x4_t acc[AL_DW_KMAX * AL_DW_KMAX], dacc = vdupq_n_f32(0.0f);
     float sacc[AL_DW_KMAX * AL_DW_KMAX], sd = 0.0f;
@@ -68,7 +69,9 @@ AI void dw_plane(const al_dw_geom *g, const float *x, const float *dy, float *dw
         acc[t] = vdupq_n_f32(0.0f);
         sacc[t] = 0.0f;
     }
+    for (int i = 0; i < n; i++)
     for (int oy = 0; oy < g->Ho; oy++) {
+        const float *x = xb + (size_t)i * xs, *dy = dyb + (size_t)i * ys;
         int ky0 = AL_MAX(0, p - oy * s), ky1 = AL_MIN(k, H + p - oy * s);
         const float *dr = dy + (size_t)oy * Wo;
         const float *x0 = x + (long)(oy * s - p) * W;
@@ -151,28 +154,31 @@ void al_dw_backward_neon(const al_dw_geom *g, const float *x, const float *dy, c
                          float *db) {
     if (dw || db) {
         if (g->k == 3 && g->s == 1)
-            dw_plane(g, x, dy, dw, db, 3, 1);
+            dw_plane(g, n, xs, ys, x, dy, dw, db, 3, 1);
         else if (g->k == 3)
-            dw_plane(g, x, dy, dw, db, 3, 2);
+            dw_plane(g, n, xs, ys, x, dy, dw, db, 3, 2);
         else
-            dw_plane(g, x, dy, dw, db, g->k, g->s);
+            dw_plane(g, n, xs, ys, x, dy, dw, db, g->k, g->s);
     }
     if (!dx) return;
     int k = g->k;
-    if (g->s == 2) {
-        if (k == 3)
-            dx_s2(g, dy, w, dx, 3);
+    if (g->s == 1 && g->p > k - 1) {
+        al_dw_backward_ref(g, n, xs, ys, x, dy, w, dx, NULL, NULL);
+        return;
+    }
+    float wf[AL_DW_KMAX * AL_DW_KMAX];
+    for (int t = 0; t < k * k; t++) wf[t] = w[k * k - 1 - t];
+    al_dw_geom f = {g->Ho, g->Wo, k, 1, k - 1 - g->p, g->H, g->W};
+    for (int i = 0; i < n; i++) {
+        const float *dyi = dy + (size_t)i * ys;
+        float *dxi = dx + (size_t)i * xs;
+        if (g->s == 2 && k == 3)
+            dx_s2(g, dyi, w, dxi, 3);
+        else if (g->s == 2)
+            dx_s2(g, dyi, w, dxi, k);
+        else if (k == 3)
+            fwd_plane(&f, dyi, wf, 0.0f, dxi, 3, 1);
         else
-            dx_s2(g, dy, w, dx, k);
-    } else if (g->p <= k - 1) {
-        float wf[AL_DW_KMAX * AL_DW_KMAX];
-        for (int t = 0; t < k * k; t++) wf[t] = w[k * k - 1 - t];
-        al_dw_geom f = {g->Ho, g->Wo, k, 1, k - 1 - g->p, g->H, g->W};
-        if (k == 3)
-            fwd_plane(&f, dy, wf, 0.0f, dx, 3, 1);
-        else
-            fwd_plane(&f, dy, wf, 0.0f, dx, k, 1);
-    } else {
-        al_dw_backward_ref(g, x, dy, w, dx, NULL, NULL);
+            fwd_plane(&f, dyi, wf, 0.0f, dxi, k, 1);
     }
 }

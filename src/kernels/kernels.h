@@ -179,8 +179,10 @@ void al_winograd_output(const float *M, long ldm, long t0, int F, int Ho, int Wo
  * One plane of a depthwise conv (PyTorch's groups = C, channel multiplier 1):
  * x [H,W], y [Ho,Wo] with Ho = (H + 2p - k) / s + 1, weight [k,k].
  *   forward   y = b + sum over taps of w[ky,kx] * x shifted (zero padding)
- *   backward  dx [H,W] (overwritten; NULL: not wanted), dw [k,k] += and
- *             *db += (NULL: not wanted) for this plane's dy [Ho,Wo]
+ *   backward  over n samples of one channel (sample i's planes at x + i*xs,
+ *             dy + i*ys, dx + i*xs): dx [H,W] of each (overwritten; NULL:
+ *             not wanted), dw [k,k] += and *db += (NULL: not wanted) the sums
+ *             over the n planes (one reduction per channel, not per plane)
  * Variants: ref (plain C, the reference), avx2 (AVX2+FMA, 8 lanes),
  * avx512 (AVX-512F, 16 lanes, masked loads at the borders), neon (aarch64,
  * 4 lanes, scalar borders). The fast variants take stride 1 or 2 and
@@ -210,23 +212,23 @@ al_dw_variant al_dw_current(void);
 const char *al_dw_variant_name(al_dw_variant v);
 int al_dw_simd_applies(const al_dw_geom *g);
 void al_dw_forward(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
-void al_dw_backward(const al_dw_geom *g, const float *x, const float *dy, const float *w, float *dx, float *dw,
-                    float *db);
+void al_dw_backward(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                    float *dx, float *dw, float *db);
 void al_dw_forward_ref(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
-void al_dw_backward_ref(const al_dw_geom *g, const float *x, const float *dy, const float *w, float *dx, float *dw,
-                        float *db);
+void al_dw_backward_ref(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                    float *dx, float *dw, float *db);
 #if defined(__x86_64__) || defined(_M_X64)
 void al_dw_forward_avx512(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
-void al_dw_backward_avx512(const al_dw_geom *g, const float *x, const float *dy, const float *w, float *dx,
-                           float *dw, float *db);
+void al_dw_backward_avx512(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                    float *dx, float *dw, float *db);
 void al_dw_forward_avx2(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
-void al_dw_backward_avx2(const al_dw_geom *g, const float *x, const float *dy, const float *w, float *dx, float *dw,
-                         float *db);
+void al_dw_backward_avx2(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                    float *dx, float *dw, float *db);
 #endif
 #if defined(__aarch64__)
 void al_dw_forward_neon(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
-void al_dw_backward_neon(const al_dw_geom *g, const float *x, const float *dy, const float *w, float *dx, float *dw,
-                         float *db);
+void al_dw_backward_neon(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                    float *dx, float *dw, float *db);
 #endif
 
 /* ---- int8 ---------------------------------------------------------------------- */

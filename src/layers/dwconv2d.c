@@ -117,11 +117,10 @@ static void dw_bwd_task(void *arg, int ith, int nth) {
     for (long c = clo; c < chi; c++) {
         const float *w = r->w + (size_t)c * g->k * g->k;
         float *dw = r->dw ? r->dw + (size_t)c * g->k * g->k : NULL;
-        for (int i = 0; i < r->n; i++) {
-            size_t pl = (size_t)i * g->C + (size_t)c;
-            al_dw_backward(&kg, r->x + pl * in_plane, r->dy + pl * out_plane, w, r->dx ? r->dx + pl * in_plane : NULL,
-                           dw, r->db ? r->db + c : NULL);
-        }
+        size_t pl = (size_t)c;
+        al_dw_backward(&kg, r->n, (long)((size_t)g->C * in_plane), (long)((size_t)g->C * out_plane),
+                       r->x + pl * in_plane, r->dy + pl * out_plane, w, r->dx ? r->dx + pl * in_plane : NULL, dw,
+                       r->db ? r->db + c : NULL);
     }
 }
 
