@@ -150,8 +150,8 @@ AI void dx_s2(const al_dw_geom *g, const float *dy, const float *w, float *dx, i
     }
 }
 
-void al_dw_backward_neon(const al_dw_geom *g, const float *x, const float *dy, const float *w, float *dx, float *dw,
-                         float *db) {
+void al_dw_backward_neon(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                         float *dx, float *dw, float *db) {
     if (dw || db) {
         if (g->k == 3 && g->s == 1)
             dw_plane(g, n, xs, ys, x, dy, dw, db, 3, 1);
