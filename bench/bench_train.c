@@ -48,6 +48,7 @@
  * loading), reported for completeness. Same method on both sides. */
 #include "train/train.h"
 #include "autlearn_cloud.h"
+#include "cloud/compile/compile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -445,6 +446,34 @@ static int mnv2_spec(int nodes, char *out, size_t cap) {
     return 1;
 }
 
+/* MNV2_SPEC's first `nodes` nodes, built from the seed and compiled for the
+ * device at the freeze point as `autlearn compile [--int8]` does: the ReLU6
+ * after each 1x1 conv becomes its fused activation (the ones after the
+ * depthwise convs stay: dwconv has no fused activation), and with int8 the
+ * frozen 1x1 convs of at least 32 input channels get int8 weights. */
+static int mnv2_model(int nodes, int freeze, int int8, unsigned long long seed, al_model **out) {
+    char spec[sizeof MNV2_SPEC];
+    al_model *m = NULL;
+    *out = NULL;
+    if (!mnv2_spec(nodes, spec, sizeof spec)) return 0;
+    al_compile_opts co;
+    al_compile_defaults(&co);
+    co.quantize_frozen = int8;
+    al_compile_report rep;
+    memset(&rep, 0, sizeof rep);
+    al_status st = al_model_from_spec(spec, seed, &m);
+    if (!st) st = al_compile(m, freeze, &co, out, &rep);
+    al_model_free(m);
+    if (st) {
+        fprintf(stderr, "bench_train: MobileNetV2 model: %s\n", al_last_error());
+        return 0;
+    }
+    fprintf(stderr, "bench_train: MobileNetV2, %d nodes compiled to %d (%d activations fused, %d int8), freeze %d\n",
+            rep.nodes_in, rep.nodes_out, rep.fused_act, rep.quantized, rep.freeze_out);
+    al_compile_report_free(&rep);
+    return 1;
+}
+
 /* Synthetic 3x96x96 images and labels from the hash both sides share. */
 static int mnv2_data(int samples, al_dataset **out) {
     const size_t per = 3 * 96 * 96;
@@ -474,10 +503,7 @@ static int job_mnv2(const opts *o, al_pool *pool, result *res) {
     if (!mnv2_data(o->samples, &train) || !mnv2_data(o->batch, &warm)) goto done;
     res->load_peak = peak_rss_mb();
     res->reset = reset_peak_rss();
-    if (al_model_from_spec(MNV2_SPEC, o->seed, &m) != AL_OK || al_model_freeze(m, MNV2_FREEZE) != AL_OK) {
-        fprintf(stderr, "bench_train: model: %s\n", al_last_error());
-        goto done;
-    }
+    if (!mnv2_model(MNV2_NODES, MNV2_FREEZE, 0, o->seed, &m)) goto done;
     al_train_config cfg;
     train_cfg(o, &cfg);
     al_train_report rep;
@@ -516,20 +542,13 @@ static int job_mnv2_frozen(const opts *o, al_pool *pool, result *res, int int8) 
     al_model *m = NULL;
     float *y = NULL, *x = NULL;
     int ok = 0;
-    char spec[sizeof MNV2_SPEC];
     const size_t per = 3 * 96 * 96, outn = 80 * 3 * 3;
-    if (!mnv2_spec(MNV2_FREEZE, spec, sizeof spec)) goto done;
     x = malloc(sizeof(float) * per * (size_t)o->samples);
     if (!x) goto done;
     for (size_t f = 0; f < per * (size_t)o->samples; f++) x[f] = synth_pixel((uint32_t)f);
     res->load_peak = peak_rss_mb();
     res->reset = reset_peak_rss();
-    int nq = 0;
-    if (al_model_from_spec(spec, o->seed, &m) != AL_OK || al_model_freeze(m, MNV2_FREEZE) != AL_OK ||
-        (int8 && al_quantize_frozen(m, &nq) != AL_OK)) {
-        fprintf(stderr, "bench_train: frozen model: %s\n", al_last_error());
-        goto done;
-    }
+    if (!mnv2_model(MNV2_FREEZE, MNV2_FREEZE, int8, o->seed, &m)) goto done;
     y = malloc(sizeof(float) * outn * (size_t)o->batch);
     if (!y) goto done;
     if (al_model_predict(m, pool, x, o->batch, y) != AL_OK) { /* warm-up: plans, touches the buffers */
@@ -551,7 +570,6 @@ static int job_mnv2_frozen(const opts *o, al_pool *pool, result *res, int int8) 
     for (size_t i = 0; i < outn * (size_t)o->batch; i++) sum += y[i];
     res->final_loss = sum / (double)(outn * (size_t)o->batch);
     res->flops_per_step = 2.0 * (double)al_model_macs(m) * o->batch;
-    if (int8) fprintf(stderr, "bench_train: %d of %d frozen nodes in int8\n", nq, MNV2_FREEZE);
     ok = 1;
 done:
     free(y);
