@@ -22,8 +22,9 @@
  *                augmentation) and a 64 MiB runtime cache, so the frozen
  *                prefix runs once, in the first epoch. Timed: the whole job,
  *                nothing before it (no warm-up: the job includes its planning).
- *   mnv2         MobileNetV2-0.5 at 96x96 (MNV2_SPEC), frozen below node 78
- *                (torchvision's features[:15]), the rest trained: SGD +
+ *   mnv2         MobileNetV2-0.5 at 96x96 (MNV2_SPEC, compiled: mnv2_model),
+ *                frozen below node 78 (torchvision's features[:15]), the rest
+ *                trained: SGD +
  *                momentum, synthetic 3x96x96 images, `samples` in order.
  *   mnv2_frozen  the frozen part alone, forward (al_model_predict) over
  *                `samples` images in batches of B; mnv2_frozen_int8 the same

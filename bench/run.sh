@@ -8,7 +8,8 @@
 #   lm           reference-LM training step (batch 32 x 20 tokens, TBPTT),
 #                against PyTorch, 1 and 2 threads
 #   mnv2         MobileNetV2-0.5 at 96x96 (the network `autlearn import` makes of
-#                torchvision's model, batch norms folded): a training step with
+#                torchvision's model, batch norms folded, compiled as `autlearn
+#                compile` does): a training step with
 #                features[:15] frozen (nodes [0, 78)) and the last three blocks,
 #                the 1x1 conv to 1280 and the classifier trained (mnv2), and the
 #                frozen part's forward alone in float (mnv2_frozen) and int8
