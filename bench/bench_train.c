@@ -2,7 +2,8 @@
  * line. bench/torch_train.py is the PyTorch twin; bench/run.sh runs both and
  * prints the ratios.
  *
- *   bench_train [--job cnn|lm|personalize] [--samples 2048] [--epochs 1]
+ *   bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8]
+ *               [--samples 2048] [--epochs 1]
  *               [--threads 1] [--batch 32] [--data DIR] [--lr 0.01]
  *               [--momentum 0.9] [--seed 1]
  *
@@ -21,6 +22,13 @@
  *                augmentation) and a 64 MiB runtime cache, so the frozen
  *                prefix runs once, in the first epoch. Timed: the whole job,
  *                nothing before it (no warm-up: the job includes its planning).
+ *   mnv2         MobileNetV2-0.5 at 96x96 (MNV2_SPEC, compiled: mnv2_model),
+ *                frozen below node 78 (torchvision's features[:15]), the rest
+ *                trained: SGD +
+ *                momentum, synthetic 3x96x96 images, `samples` in order.
+ *   mnv2_frozen  the frozen part alone, forward (al_model_predict) over
+ *                `samples` images in batches of B; mnv2_frozen_int8 the same
+ *                with the frozen 1x1 convs in int8 (al_quantize_frozen).
  *
  * Data: the first `samples` images of the training split of the IDX files in
  * DIR (Fashion-MNIST), or, without --data, synthetic 1x28x28 images from the
@@ -40,6 +48,8 @@
  * subset). process_peak_rss_mb is the peak before that reset (imports, data
  * loading), reported for completeness. Same method on both sides. */
 #include "train/train.h"
+#include "autlearn_cloud.h"
+#include "cloud/compile/compile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +66,7 @@ typedef struct opts {
 } opts;
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_train [--job cnn|lm|personalize] [--samples N] [--epochs E] [--threads T]\n"
+    fprintf(stderr, "usage: bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8] [--samples N] [--epochs E] [--threads T]\n"
                     "                   [--batch B] [--data DIR]\n"
                     "                   [--lr LR] [--momentum M] [--seed S]\n");
 }
@@ -102,8 +112,10 @@ static int parse_args(int argc, char **argv, opts *o) {
             continue;
         } else if (!strcmp(a, "--job")) {
             o->job = v;
-            if (strcmp(v, "cnn") && strcmp(v, "lm") && strcmp(v, "personalize")) {
-                fprintf(stderr, "bench_train: --job must be cnn, lm or personalize, got '%s'\n", v);
+            if (strcmp(v, "cnn") && strcmp(v, "lm") && strcmp(v, "personalize") && strcmp(v, "mnv2") &&
+                strcmp(v, "mnv2_frozen") && strcmp(v, "mnv2_frozen_int8")) {
+                fprintf(stderr, "bench_train: --job must be cnn, lm, personalize, mnv2, mnv2_frozen or "
+                                "mnv2_frozen_int8, got '%s'\n", v);
                 return 0;
             }
             continue;
@@ -390,6 +402,183 @@ done:
     return ok;
 }
 
+/* MobileNetV2 (width 0.5) at 96x96 input, 10 classes: the spec `autlearn
+ * import` makes of ../shared/fixtures/onnx/mnv2_050.legacy.onnx (torchvision's
+ * mobilenet_v2(width_mult=0.5, num_classes=10) exported by PyTorch 2.11; the
+ * batch norms are folded into the convolutions' biases), weights from the
+ * seed. Nodes [0, MNV2_FREEZE) are torchvision's features[:15]; the last
+ * three inverted-residual blocks (features[15..17]), the 1x1 conv to 1280
+ * (features[18]) and the classifier are trained. */
+static const char MNV2_SPEC[] =
+    "input 3x96x96; conv 16 k=3 s=2 p=1; relu6; dwconv k=3 s=1 p=1; relu6; conv 8 k=1 s=1 p=0; "
+    "conv 48 k=1 s=1 p=0; relu6; dwconv k=3 s=2 p=1; relu6; conv 16 k=1 s=1 p=0; "
+    "conv 96 k=1 s=1 p=0; relu6; dwconv k=3 s=1 p=1; relu6; conv 16 k=1 s=1 p=0; add 9; "
+    "conv 96 k=1 s=1 p=0; relu6; dwconv k=3 s=2 p=1; relu6; conv 16 k=1 s=1 p=0; "
+    "conv 96 k=1 s=1 p=0; relu6; dwconv k=3 s=1 p=1; relu6; conv 16 k=1 s=1 p=0; add 20; "
+    "conv 96 k=1 s=1 p=0; relu6; dwconv k=3 s=1 p=1; relu6; conv 16 k=1 s=1 p=0; add 26; "
+    "conv 96 k=1 s=1 p=0; relu6; dwconv k=3 s=2 p=1; relu6; conv 32 k=1 s=1 p=0; "
+    "conv 192 k=1 s=1 p=0; relu6; dwconv k=3 s=1 p=1; relu6; conv 32 k=1 s=1 p=0; add 37; "
+    "conv 192 k=1 s=1 p=0; relu6; dwconv k=3 s=1 p=1; relu6; conv 32 k=1 s=1 p=0; add 43; "
+    "conv 192 k=1 s=1 p=0; relu6; dwconv k=3 s=1 p=1; relu6; conv 32 k=1 s=1 p=0; add 49; "
+    "conv 192 k=1 s=1 p=0; relu6; dwconv k=3 s=1 p=1; relu6; conv 48 k=1 s=1 p=0; "
+    "conv 288 k=1 s=1 p=0; relu6; dwconv k=3 s=1 p=1; relu6; conv 48 k=1 s=1 p=0; add 60; "
+    "conv 288 k=1 s=1 p=0; relu6; dwconv k=3 s=1 p=1; relu6; conv 48 k=1 s=1 p=0; add 66; "
+    "conv 288 k=1 s=1 p=0; relu6; dwconv k=3 s=2 p=1; relu6; conv 80 k=1 s=1 p=0; "
+    "conv 480 k=1 s=1 p=0; relu6; dwconv k=3 s=1 p=1; relu6; conv 80 k=1 s=1 p=0; add 77; "
+    "conv 480 k=1 s=1 p=0; relu6; dwconv k=3 s=1 p=1; relu6; conv 80 k=1 s=1 p=0; add 83; "
+    "conv 480 k=1 s=1 p=0; relu6; dwconv k=3 s=1 p=1; relu6; conv 160 k=1 s=1 p=0; "
+    "conv 1280 k=1 s=1 p=0; relu6; gap; dense 10";
+#define MNV2_FREEZE 78
+#define MNV2_NODES 99
+
+/* The first `nodes` nodes of MNV2_SPEC (the input line and that many more). */
+static int mnv2_spec(int nodes, char *out, size_t cap) {
+    int seen = 0;
+    for (size_t i = 0; MNV2_SPEC[i]; i++) {
+        if (MNV2_SPEC[i] == ';' && ++seen > nodes) {
+            if (i >= cap) return 0;
+            memcpy(out, MNV2_SPEC, i);
+            out[i] = 0;
+            return 1;
+        }
+    }
+    if (sizeof MNV2_SPEC > cap) return 0;
+    memcpy(out, MNV2_SPEC, sizeof MNV2_SPEC);
+    return 1;
+}
+
+/* MNV2_SPEC's first `nodes` nodes, built from the seed and compiled for the
+ * device at the freeze point as `autlearn compile [--int8]` does: the ReLU6
+ * after each 1x1 conv becomes its fused activation (the ones after the
+ * depthwise convs stay: dwconv has no fused activation), and with int8 the
+ * frozen 1x1 convs of at least 32 input channels get int8 weights. */
+static int mnv2_model(int nodes, int freeze, int int8, unsigned long long seed, al_model **out) {
+    char spec[sizeof MNV2_SPEC];
+    al_model *m = NULL;
+    *out = NULL;
+    if (!mnv2_spec(nodes, spec, sizeof spec)) return 0;
+    al_compile_opts co;
+    al_compile_defaults(&co);
+    co.quantize_frozen = int8;
+    al_compile_report rep;
+    memset(&rep, 0, sizeof rep);
+    al_status st = al_model_from_spec(spec, seed, &m);
+    if (!st) st = al_compile(m, freeze, &co, out, &rep);
+    al_model_free(m);
+    if (st) {
+        fprintf(stderr, "bench_train: MobileNetV2 model: %s\n", al_last_error());
+        return 0;
+    }
+    fprintf(stderr, "bench_train: MobileNetV2, %d nodes compiled to %d (%d activations fused, %d int8), freeze %d\n",
+            rep.nodes_in, rep.nodes_out, rep.fused_act, rep.quantized, rep.freeze_out);
+    al_compile_report_free(&rep);
+    return 1;
+}
+
+/* Synthetic 3x96x96 images and labels from the hash both sides share. */
+static int mnv2_data(int samples, al_dataset **out) {
+    const size_t per = 3 * 96 * 96;
+    float *x = malloc(sizeof(float) * per * (size_t)samples);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)samples);
+    al_status st = AL_ENOMEM;
+    if (x && y) {
+        for (size_t f = 0; f < per * (size_t)samples; f++) x[f] = synth_pixel((uint32_t)f);
+        for (int i = 0; i < samples; i++) y[i] = synth_label((uint32_t)i);
+        al_tensor xs = {NULL, 3, {3, 96, 96, 0}};
+        st = al_dataset_from_arrays(x, y, samples, &xs, 1, 10, out);
+    }
+    free(x);
+    free(y);
+    if (st != AL_OK) fprintf(stderr, "bench_train: synthetic 3x96x96 data: %s\n", al_last_error());
+    return st == AL_OK;
+}
+
+/* A training step of MobileNetV2-0.5 frozen at MNV2_FREEZE: the frozen
+ * forward (no cache: every step recomputes it, as the PyTorch twin does), the
+ * trained part's forward and backward, SGD with momentum. */
+static int job_mnv2(const opts *o, al_pool *pool, result *res) {
+    al_dataset *train = NULL, *warm = NULL;
+    al_model *m = NULL;
+    al_trainer *t = NULL;
+    int ok = 0;
+    if (!mnv2_data(o->samples, &train) || !mnv2_data(o->batch, &warm)) goto done;
+    res->load_peak = peak_rss_mb();
+    res->reset = reset_peak_rss();
+    if (!mnv2_model(MNV2_NODES, MNV2_FREEZE, 0, o->seed, &m)) goto done;
+    al_train_config cfg;
+    train_cfg(o, &cfg);
+    al_train_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (al_trainer_new(m, pool, &cfg, &t) != AL_OK || al_trainer_run(t, warm, NULL, &rep) != AL_OK) {
+        fprintf(stderr, "bench_train: warm-up step: %s\n", al_last_error());
+        goto done;
+    }
+    memset(&rep, 0, sizeof rep);
+    double t0 = now_s(), c0 = cpu_s();
+    al_status st = al_trainer_run(t, train, NULL, &rep);
+    res->secs = now_s() - t0;
+    res->cpu = cpu_s() - c0;
+    if (st != AL_OK) {
+        fprintf(stderr, "bench_train: training: %s\n", al_last_error());
+        goto done;
+    }
+    res->steps = (long long)o->epochs * (o->samples / o->batch);
+    res->final_loss = rep.final_loss;
+    res->flops_per_step = step_flops(m, o->batch);
+    ok = 1;
+done:
+    al_trainer_free(t);
+    al_model_free(m);
+    al_dataset_free(warm);
+    al_dataset_free(train);
+    return ok;
+}
+
+/* The frozen part alone (nodes [0, MNV2_FREEZE), output 80x3x3), forward
+ * over batches of B: float, or with its dense and conv nodes quantized to
+ * int8 as `autlearn compile --int8` does (al_quantize_frozen: the 1x1 convs
+ * with at least 32 input channels; the depthwise convs and the first conv
+ * stay float). */
+static int job_mnv2_frozen(const opts *o, al_pool *pool, result *res, int int8) {
+    al_model *m = NULL;
+    float *y = NULL, *x = NULL;
+    int ok = 0;
+    const size_t per = 3 * 96 * 96, outn = 80 * 3 * 3;
+    x = malloc(sizeof(float) * per * (size_t)o->samples);
+    if (!x) goto done;
+    for (size_t f = 0; f < per * (size_t)o->samples; f++) x[f] = synth_pixel((uint32_t)f);
+    res->load_peak = peak_rss_mb();
+    res->reset = reset_peak_rss();
+    if (!mnv2_model(MNV2_FREEZE, MNV2_FREEZE, int8, o->seed, &m)) goto done;
+    y = malloc(sizeof(float) * outn * (size_t)o->batch);
+    if (!y) goto done;
+    if (al_model_predict(m, pool, x, o->batch, y) != AL_OK) { /* warm-up: plans, touches the buffers */
+        fprintf(stderr, "bench_train: frozen forward: %s\n", al_last_error());
+        goto done;
+    }
+    double t0 = now_s(), c0 = cpu_s();
+    long long steps = 0;
+    for (int e = 0; e < o->epochs; e++)
+        for (int s = 0; s + o->batch <= o->samples; s += o->batch, steps++)
+            if (al_model_predict(m, pool, x + (size_t)s * per, o->batch, y) != AL_OK) {
+                fprintf(stderr, "bench_train: frozen forward: %s\n", al_last_error());
+                goto done;
+            }
+    res->secs = now_s() - t0;
+    res->cpu = cpu_s() - c0;
+    res->steps = steps;
+    double sum = 0.0; /* "final_loss": the mean of the last batch's features, a checksum */
+    for (size_t i = 0; i < outn * (size_t)o->batch; i++) sum += y[i];
+    res->final_loss = sum / (double)(outn * (size_t)o->batch);
+    res->flops_per_step = 2.0 * (double)al_model_macs(m) * o->batch;
+    ok = 1;
+done:
+    free(y);
+    free(x);
+    al_model_free(m);
+    return ok;
+}
+
 /* al_personalize with the runtime cache (see the file comment). */
 static int job_personalize(const opts *o, al_pool *pool, result *res) {
     al_dataset *train = NULL;
@@ -443,9 +632,12 @@ int main(int argc, char **argv) {
     }
     result r;
     memset(&r, 0, sizeof r);
-    int ok = !strcmp(o.job, "lm") ? job_lm(&o, pool, &r)
-             : !strcmp(o.job, "personalize") ? job_personalize(&o, pool, &r)
-                                             : job_cnn(&o, pool, &r);
+    int ok = !strcmp(o.job, "lm")                 ? job_lm(&o, pool, &r)
+             : !strcmp(o.job, "personalize")      ? job_personalize(&o, pool, &r)
+             : !strcmp(o.job, "mnv2")             ? job_mnv2(&o, pool, &r)
+             : !strcmp(o.job, "mnv2_frozen")      ? job_mnv2_frozen(&o, pool, &r, 0)
+             : !strcmp(o.job, "mnv2_frozen_int8") ? job_mnv2_frozen(&o, pool, &r, 1)
+                                                  : job_cnn(&o, pool, &r);
     al_pool_free(pool);
     if (!ok) return 1;
     double peak = peak_rss_mb();
@@ -454,7 +646,7 @@ int main(int argc, char **argv) {
            "\"data\":\"%s\",\"process_peak_rss_mb\":%.1f,\"rss_reset\":%s,\"cpu_seconds\":%.4f,"
            "\"flops_per_step\":%.0f}\n",
            o.job, o.threads, o.batch, r.steps, r.secs, 1000.0 * r.secs / (double)(r.steps > 0 ? r.steps : 1), peak,
-           r.final_loss, o.samples, !strcmp(o.job, "personalize") ? 10 : o.epochs, !strcmp(o.job, "lm") ? "synthetic" : o.data ? "idx" : "synthetic",
+           r.final_loss, o.samples, !strcmp(o.job, "personalize") ? 10 : o.epochs, !strcmp(o.job, "lm") || !strncmp(o.job, "mnv2", 4) ? "synthetic" : o.data ? "idx" : "synthetic",
            r.load_peak > peak ? r.load_peak : peak, r.reset ? "true" : "false", r.cpu, r.flops_per_step);
     return 0;
 }

@@ -41,7 +41,8 @@ def frac(r):
 
 
 summary = []
-for job in ("cnn", "lm", "personalize"):
+JOBS = ("cnn", "lm", "personalize", "mnv2", "mnv2_frozen", "mnv2_frozen_int8")
+for job in JOBS:
     for t in sorted({r["threads"] for r in runs if r.get("job", "cnn") == job}):
         a, p = median_run("autlearn", job, t), median_run("pytorch", job, t)
         if not a or not p:
@@ -91,6 +92,12 @@ if runs or gemm.get("sizes"):
           % (runs[0].get("torch", "?") if runs and "torch" in runs[0] else
              next((r["torch"] for r in runs if "torch" in r), "?"), cpu or "?", os.cpu_count() or 0,
              float(os.environ.get("LOAD", "0"))))
+pt_threads = sorted({(r["threads"], r.get("torch_threads"), r.get("omp_num_threads")) for r in runs
+                     if r["impl"] == "pytorch"})
+if pt_threads:
+    print("PyTorch threads (asked, torch.get_num_threads(), OMP_NUM_THREADS): %s%s" % (
+        ", ".join("%s/%s/%s" % t for t in pt_threads),
+        "" if all(str(t[0]) == str(t[1]) == str(t[2]) for t in pt_threads) else "  MISMATCH"))
 if gemm.get("sizes"):
     print("\nSGEMM, 1 thread, GFLOP/s (best of 5; core peak %.1f GFLOP/s from an FMA loop)" % peak)
     print("%6s  %9s  %9s  %6s" % ("n", "autlearn", "openblas", "ratio"))
@@ -99,18 +106,21 @@ if gemm.get("sizes"):
         print("%6d  %9.1f  %9.1f  %6.2f" % (s["n"], s["autlearn_gflops"], s["openblas_gflops"], r))
 if summary:
     print("\nTraining, median of %d run(s) by wall time; ratio = autlearn / pytorch" % nrep)
-    print("%-11s %2s  %9s  %9s  %6s  %6s  %7s  %7s  %6s  %7s  %7s  %5s  %5s" % (
+    print("%-16s %2s  %9s  %9s  %6s  %6s  %7s  %7s  %6s  %7s  %7s  %5s  %5s" % (
         "job", "T", "al ms", "pt ms", "time", "cpu", "al MB", "pt MB", "mem", "al peak", "pt peak", "al cr", "pt cr"))
     for s in summary:
         a, p = s["autlearn"], s["pytorch"]
         ms_a = a["ms_per_step"] if s["job"] != "personalize" else 1e3 * a["seconds"]
         ms_p = p["ms_per_step"] if s["job"] != "personalize" else 1e3 * p["seconds"]
         fa, fp = s["autlearn_peak_fraction"], s["pytorch_peak_fraction"]
-        print("%-11s %2d  %9.2f  %9.2f  %6.2f  %6.2f  %7.1f  %7.1f  %6.2f  %7s  %7s  %5.2f  %5.2f" % (
+        print("%-16s %2d  %9.2f  %9.2f  %6.2f  %6.2f  %7.1f  %7.1f  %6.2f  %7s  %7s  %5.2f  %5.2f" % (
             s["job"], s["threads"], ms_a, ms_p, s["time_ratio"], s["cpu_ratio"], a["peak_rss_mb"],
             p["peak_rss_mb"], s["mem_ratio"], "%.0f%%" % (100 * fa) if fa and s["job"] != "personalize" else "-",
             "%.0f%%" % (100 * fp) if fp and s["job"] != "personalize" else "-",
             a["cpu_seconds"] / a["seconds"], p["cpu_seconds"] / p["seconds"]))
+    print("mnv2: MobileNetV2-0.5, 96x96, features[:15] frozen, a training step; mnv2_frozen(_int8): the frozen"
+          " part's forward\nper batch (autlearn int8: the 1x1 convs with >= 32 input channels; PyTorch int8:"
+          " qnnpack, every conv)")
     print("ms: per training step (personalize: the whole job); cpu: ratio of process CPU time; MB: peak RSS"
           " while training;\npeak: the step's conv/dense/LSTM FLOPs per second over (core peak x threads);"
           " cr: cores the run got (CPU time / wall time):\nwell below T at T threads means other work held the"
@@ -134,6 +144,9 @@ if l1:
     targets.append(("LM step 1T <= 1.0x PyTorch", l1["time_ratio"], "<=", 1.0))
 if "lm_2t_vs_pytorch_1t" in derived:
     targets.append(("LM step 2T <= 0.6x PyTorch 1T", derived["lm_2t_vs_pytorch_1t"], "<=", 0.6))
+for s in summary:  # issue 18: MobileNet-class work at most 0.8x PyTorch's time
+    if s["job"].startswith("mnv2"):
+        targets.append(("%s %dT <= 0.8x PyTorch" % (s["job"], s["threads"]), s["time_ratio"], "<=", 0.8))
 if "max_mem_ratio" in derived:
     targets.append(("peak memory <= 0.2x PyTorch (worst job)", derived["max_mem_ratio"], "<=", 0.2))
 if size:

@@ -7,6 +7,14 @@
 #                against PyTorch, 1 and 2 threads
 #   lm           reference-LM training step (batch 32 x 20 tokens, TBPTT),
 #                against PyTorch, 1 and 2 threads
+#   mnv2         MobileNetV2-0.5 at 96x96 (the network `autlearn import` makes of
+#                torchvision's model, batch norms folded, compiled as `autlearn
+#                compile` does): a training step with
+#                features[:15] frozen (nodes [0, 78)) and the last three blocks,
+#                the 1x1 conv to 1280 and the classifier trained (mnv2), and the
+#                frozen part's forward alone in float (mnv2_frozen) and int8
+#                (mnv2_frozen_int8), against torchvision's model in PyTorch,
+#                AL_BENCH_MNV2_THREADS threads
 #   personalize  a personalization job (refcnn frozen below the output layer,
 #                200 images, 10 epochs, batch 32, cache on) against the same
 #                job written plainly in PyTorch, 1 thread
@@ -27,7 +35,9 @@
 #   AL_BENCH_SAMPLES    CNN training samples per run (default 2048, a multiple of 32)
 #   AL_BENCH_LM_SAMPLES LM windows of 20 tokens per run (default 640: 20 steps)
 #   AL_BENCH_THREADS    thread counts for cnn and lm (default "1 2")
-#   AL_BENCH_JOBS       what to run (default "gemm cnn lm personalize size")
+#   AL_BENCH_MNV2_SAMPLES  images per MobileNetV2 run (default 320: 10 batches)
+#   AL_BENCH_MNV2_THREADS  thread counts for mnv2 (default: AL_BENCH_THREADS)
+#   AL_BENCH_JOBS       what to run (default "gemm cnn lm mnv2 personalize size")
 #   AL_BENCH_REPEAT     runs per implementation, job and thread count (default 3)
 #   AL_BENCH_DATA       directory with the IDX files (default: Debian's
 #                       Fashion-MNIST; synthetic data when that is absent)
@@ -42,7 +52,9 @@ py=/usr/bin/python3
 samples="${AL_BENCH_SAMPLES:-2048}"
 lm_samples="${AL_BENCH_LM_SAMPLES:-640}"
 threads="${AL_BENCH_THREADS:-1 2}"
-jobs="${AL_BENCH_JOBS:-gemm cnn lm personalize size}"
+jobs="${AL_BENCH_JOBS:-gemm cnn lm mnv2 personalize size}"
+mnv2_samples="${AL_BENCH_MNV2_SAMPLES:-320}"
+mnv2_threads="${AL_BENCH_MNV2_THREADS:-$threads}"
 repeat="${AL_BENCH_REPEAT:-3}"
 batch=32
 out="${AL_BENCH_OUT:-$root/out/bench}"
@@ -51,7 +63,11 @@ die() { echo "bench/run.sh: $*" >&2; exit 1; }
 has_job() { case " $jobs " in *" $1 "*) return 0 ;; esac; return 1; }
 
 [ -x "$py" ] || die "$py not found; install python3 (make bench runs scripts/deps.sh bench)"
-if has_job cnn || has_job lm || has_job personalize; then
+if has_job mnv2; then
+  "$py" -c 'import torchvision' 2>/dev/null ||
+    die "torchvision is missing: install python3-torchvision (make bench runs scripts/deps.sh bench, which does)"
+fi
+if has_job cnn || has_job lm || has_job personalize || has_job mnv2; then
   "$py" -c 'import torch, numpy' 2>/dev/null ||
     die "PyTorch is missing: install python3-torch and python3-numpy (make bench runs scripts/deps.sh bench, which does)"
   [ -x "$bin" ] || die "$bin not found; build first (make bench, or cmake --build $build)"
@@ -109,7 +125,7 @@ if has_job gemm; then
   "$build/bench_gemm" 1 --json >"$gemm_json" || die "bench_gemm failed"
 fi
 
-if has_job cnn || has_job lm || has_job personalize; then
+if has_job cnn || has_job lm || has_job personalize || has_job mnv2; then
   echo "training: data $data_name, $repeat run(s) each, interleaved" >&2
 fi
 for _ in $(seq 1 "$repeat"); do
@@ -123,6 +139,14 @@ for _ in $(seq 1 "$repeat"); do
       run_one pytorch lm "$t" --samples "$lm_samples"
     fi
   done
+  if has_job mnv2; then
+    for t in $mnv2_threads; do
+      for j in mnv2 mnv2_frozen mnv2_frozen_int8; do
+        run_one autlearn "$j" "$t" --samples "$mnv2_samples"
+        run_one pytorch "$j" "$t" --samples "$mnv2_samples"
+      done
+    done
+  fi
   if has_job personalize; then
     run_one autlearn personalize 1 --samples 200 "${data_args[@]}"
     run_one pytorch personalize 1 --samples 200 "${data_args[@]}"

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Training benchmark, PyTorch side: the twin of bench/bench_train.c.
 
-Jobs (--job): cnn (below), lm (the reference LM by truncated BPTT over B
+Jobs (--job): cnn (below), mnv2 / mnv2_frozen / mnv2_frozen_int8
+(torchvision's MobileNetV2-0.5 at 96x96 with its batch norms folded, as
+`autlearn import` makes it: a training step with features[:15] frozen, and
+the frozen forward alone in float and int8; see job_mnv2*), lm (the reference LM by truncated BPTT over B
 parallel streams of the same synthetic token stream: nn.Embedding(5001, 64),
 nn.LSTM(64, 128), nn.Linear(128, 5001), the state carried and detached from
 batch to batch), personalize (the reference CNN frozen below its output
@@ -173,6 +176,117 @@ def job_lm(a):
     return secs, cpu, steps, loss, load_peak, reset, flops
 
 
+MNV2_FREEZE = 15  # torchvision's features[:15] frozen: autlearn's nodes [0, 78)
+
+
+def mnv2_synthetic(n):
+    """bench_train.c's mnv2_data: synth_pixel over 3x96x96 per sample, synth_label."""
+    per = 3 * 96 * 96
+    f = np.arange(n * per, dtype=np.uint64)
+    h = (f * np.uint64(2654435761) + np.uint64(12345)) & np.uint64(0xFFFFFFFF)
+    x = ((h >> np.uint64(24)).astype(np.float32) / np.float32(255.0)).reshape(n, 3, 96, 96)
+    i = np.arange(n, dtype=np.uint64)
+    hy = (i * np.uint64(2246822519) + np.uint64(977)) & np.uint64(0xFFFFFFFF)
+    y = ((hy >> np.uint64(24)) % np.uint64(10)).astype(np.int64)
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def fold_bn(m):
+    """Every Conv2d followed by a BatchNorm2d becomes one Conv2d with a bias
+    (eval-mode statistics), the BatchNorm an Identity: the network
+    `autlearn import` makes of the same model's ONNX export."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    for child in m.children():
+        fold_bn(child)
+    kids = list(m.named_children())
+    for (n1, c), (n2, b) in zip(kids, kids[1:]):
+        if isinstance(c, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+            setattr(m, n1, fuse_conv_bn_eval(c, b))
+            setattr(m, n2, nn.Identity())
+    return m
+
+
+def mnv2_parts():
+    """torchvision's mobilenet_v2(width_mult=0.5, num_classes=10), batch norms
+    folded, dropout off (the ONNX export and autlearn have none): the frozen
+    prefix features[:15] and the trained rest."""
+    import torchvision
+    m = fold_bn(torchvision.models.mobilenet_v2(width_mult=0.5, num_classes=10).eval())
+    frozen = m.features[:MNV2_FREEZE]
+    head = nn.Sequential(m.features[MNV2_FREEZE:], nn.AdaptiveAvgPool2d(1), nn.Flatten(), m.classifier[1])
+    return m, frozen, head
+
+
+def job_mnv2(a):
+    """A training step: frozen forward under no_grad, the rest trained (SGD, momentum)."""
+    x, y = mnv2_synthetic(a.samples)
+    load_peak = peak_rss_mb()
+    reset = reset_peak_rss()
+    _, frozen, head = mnv2_parts()
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    frozen.eval()
+    head.train()
+    opt = torch.optim.SGD(head.parameters(), lr=a.lr, momentum=a.momentum)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(xb, yb):
+        with torch.no_grad():
+            f = frozen(xb)
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(head(f), yb)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    step(x[:a.batch], y[:a.batch])  # warm-up, not timed
+    steps, loss_sum = 0, 0.0
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(a.epochs):
+        loss_sum = 0.0
+        for s in range(0, a.samples, a.batch):
+            loss_sum += step(x[s:s + a.batch], y[s:s + a.batch])
+            steps += 1
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return secs, cpu, steps, loss_sum / (a.samples // a.batch), load_peak, reset, 0.0
+
+
+def job_mnv2_frozen(a, int8):
+    """The frozen prefix alone, forward under torch.inference_mode(); int8:
+    post-training static quantization (FX graph mode, the qnnpack engine:
+    Debian's PyTorch 1.13 has no fbgemm, and its onednn engine crashes in
+    convert_fx here) of the unfolded prefix, calibrated on the first batch;
+    every conv, depthwise and first included, runs in int8."""
+    x, _ = mnv2_synthetic(a.samples)
+    load_peak = peak_rss_mb()
+    reset = reset_peak_rss()
+    if int8:
+        import copy
+        import torchvision
+        from torch.ao.quantization import get_default_qconfig_mapping
+        from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+        torch.backends.quantized.engine = "qnnpack"
+        m = torchvision.models.mobilenet_v2(width_mult=0.5, num_classes=10).eval()
+        prefix = copy.deepcopy(m.features[:MNV2_FREEZE]).eval()
+        prepared = prepare_fx(prefix, get_default_qconfig_mapping("qnnpack"), example_inputs=(x[:a.batch],))
+        with torch.inference_mode():
+            prepared(x[:a.batch])
+        frozen = convert_fx(prepared)
+    else:
+        _, frozen, _ = mnv2_parts()
+        frozen.eval()
+    with torch.inference_mode():
+        out = frozen(x[:a.batch])  # warm-up, not timed
+        steps = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(a.epochs):
+            for s in range(0, a.samples, a.batch):
+                out = frozen(x[s:s + a.batch])
+                steps += 1
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return secs, cpu, steps, float(out.float().mean()), load_peak, reset, 0.0
+
+
 def job_personalize(a, x, y):
     load_peak = peak_rss_mb()
     reset = reset_peak_rss()
@@ -206,7 +320,8 @@ def job_personalize(a, x, y):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--job", choices=("cnn", "lm", "personalize"), default="cnn")
+    ap.add_argument("--job", choices=("cnn", "lm", "personalize", "mnv2", "mnv2_frozen", "mnv2_frozen_int8"),
+                    default="cnn")
     ap.add_argument("--samples", type=int, default=2048)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
@@ -230,6 +345,12 @@ def main():
 
     if a.job == "lm":
         finish(a, *job_lm(a), data="synthetic")
+        return
+    if a.job == "mnv2":
+        finish(a, *job_mnv2(a), data="synthetic")
+        return
+    if a.job in ("mnv2_frozen", "mnv2_frozen_int8"):
+        finish(a, *job_mnv2_frozen(a, a.job.endswith("int8")), data="synthetic")
         return
     xs, ys = load_idx(a.data, a.samples) if a.data else synthetic(a.samples)
     x = torch.from_numpy(xs)
@@ -277,7 +398,8 @@ def finish(a, secs, cpu, steps, final_loss, load_peak, reset, flops, data, epoch
            "samples": a.samples, "epochs": epochs or a.epochs, "data": data,
            "process_peak_rss_mb": round(max(load_peak, peak), 1), "rss_reset": reset,
            "cpu_seconds": round(cpu, 4), "flops_per_step": round(flops),
-           "torch": torch.__version__}
+           "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+           "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
     print(json.dumps(out, separators=(",", ":")))
 
 

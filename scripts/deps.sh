@@ -14,7 +14,7 @@ case "${1:-build}" in
   build) ;;
   test) want+=(clang libclang-rt-14-dev strace binutils) ;;
   demo) want+=(dataset-fashion-mnist) ;;
-  bench) want+=(python3-torch python3-numpy libopenblas-dev dataset-fashion-mnist) ;;
+  bench) want+=(python3-torch python3-torchvision python3-numpy libopenblas-dev dataset-fashion-mnist) ;;
   golden) want+=(python3-torch python3-numpy) ;;
   arm) want+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user zlib1g-dev:arm64
        libjpeg62-turbo-dev:arm64 libpng-dev:arm64) ;;

@@ -175,6 +175,62 @@ void al_winograd_input(const float *x, int C, int H, int W, int p, int Ho, int W
 /* One sample's outputs from M[e][f][t0 + t]: y [F,Ho,Wo] (+ b[f]). */
 void al_winograd_output(const float *M, long ldm, long t0, int F, int Ho, int Wo, const float *b, float *y);
 
+/* ---- depthwise convolution (dwconv.c, dwconv_avx512.c, dwconv_avx2.c, dwconv_neon.c) ----
+ * One plane of a depthwise conv (PyTorch's groups = C, channel multiplier 1):
+ * x [H,W], y [Ho,Wo] with Ho = (H + 2p - k) / s + 1, weight [k,k].
+ *   forward   y = b + sum over taps of w[ky,kx] * x shifted (zero padding)
+ *   backward  over n samples of one channel (sample i's planes at x + i*xs,
+ *             dy + i*ys, dx + i*xs): dx [H,W] of each (overwritten; NULL:
+ *             not wanted), dw [k,k] += and *db += (NULL: not wanted) the sums
+ *             over the n planes (one reduction per channel, not per plane)
+ * Variants: ref (plain C, the reference), avx2 (AVX2+FMA, 8 lanes),
+ * avx512 (AVX-512F, 16 lanes, masked loads at the borders), neon (aarch64,
+ * 4 lanes, scalar borders). The fast variants take stride 1 or 2 and
+ * k <= AL_DW_KMAX (al_dw_simd_applies); other shapes run the reference.
+ * The best for the CPU is picked at the first call; AL_DWCONV=ref|avx2|
+ * avx512|neon overrides it, al_dw_force (tests, benchmarks) both. A
+ * variant's sums run in an order fixed by the shape, so results never
+ * depend on the thread that runs a plane; the variants differ from the
+ * reference by rounding (fused multiply-adds, another order of the sums). */
+#define AL_DW_KMAX 7
+typedef struct al_dw_geom {
+    int H, W, k, s, p, Ho, Wo;
+} al_dw_geom;
+typedef enum al_dw_variant {
+    AL_DW_AUTO = -1,
+    AL_DW_REF = 0,
+    AL_DW_AVX2,
+    AL_DW_AVX512,
+    AL_DW_NEON,
+    AL_DW_NVARIANTS
+} al_dw_variant;
+int al_dw_available(al_dw_variant v);
+/* 0 (nothing changes) when v is not available; AL_DW_AUTO restores the
+ * automatic choice. Process-wide, not for concurrent use. */
+int al_dw_force(al_dw_variant v);
+al_dw_variant al_dw_current(void);
+const char *al_dw_variant_name(al_dw_variant v);
+int al_dw_simd_applies(const al_dw_geom *g);
+void al_dw_forward(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
+void al_dw_backward(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                    float *dx, float *dw, float *db);
+void al_dw_forward_ref(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
+void al_dw_backward_ref(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                    float *dx, float *dw, float *db);
+#if defined(__x86_64__) || defined(_M_X64)
+void al_dw_forward_avx512(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
+void al_dw_backward_avx512(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                    float *dx, float *dw, float *db);
+void al_dw_forward_avx2(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
+void al_dw_backward_avx2(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                    float *dx, float *dw, float *db);
+#endif
+#if defined(__aarch64__)
+void al_dw_forward_neon(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
+void al_dw_backward_neon(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                    float *dx, float *dw, float *db);
+#endif
+
 /* ---- int8 ---------------------------------------------------------------------- */
 /* int8 kernels for the quantized frozen part (src/cloud/compile/quant.c).
  *

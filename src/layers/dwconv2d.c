@@ -2,11 +2,10 @@
  * channel multiplier 1, every channel filtered by its own k x k kernel.
  * Per sample x is [C,H,W], y is [C,Ho,Wo] with Ho = (H + 2p - k) / s + 1;
  * weight [C,1,k,k], bias [C]. Direct loops: with one input channel per
- * output there is no reduction for a GEMM to exploit.
- *
- * For each kernel tap (ky, kx) the output columns whose input pixel is
- * inside the image form one interval [lo, hi) (the same for every row), so
- * the inner loops run without bounds tests and vectorise for stride 1.
+ * output there is no reduction for a GEMM to exploit. The per-plane
+ * kernels (forward; input, weight and bias gradients) are the kernels
+ * level's al_dw_forward / al_dw_backward: AVX-512, AVX2 or NEON by CPU,
+ * the plain-C reference for other shapes (kernels.h).
  *
  * Threads: forward splits the n*C planes; backward splits the channels (a
  * thread owns dW[c] and db[c] and walks the samples in order), so the
@@ -65,18 +64,6 @@ static void dw_init(al_node *nd, al_rng *rng) {
             nd->params[i].w[j] = (2.0f * al_rng_uniform(rng) - 1.0f) * bound;
 }
 
-/* The ox in [0, Wo) with 0 <= ox*s - p + kx < W: [*lo, *hi). */
-static void dw_range(const dw_geom *g, int kx, int *lo, int *hi) {
-    int off = g->p - kx;
-    int l = off <= 0 ? 0 : (off + g->s - 1) / g->s;
-    int h = g->W - 1 + off < 0 ? 0 : (g->W - 1 + off) / g->s + 1;
-    if (l > g->Wo) l = g->Wo;
-    if (h > g->Wo) h = g->Wo;
-    if (h < l) h = l;
-    *lo = l;
-    *hi = h;
-}
-
 typedef struct dw_run {
     dw_geom g;
     int n;
@@ -84,26 +71,9 @@ typedef struct dw_run {
     float *y, *dx, *dw, *db;
 } dw_run;
 
-/* One plane: y[Ho,Wo] = b + sum over taps of w[ky,kx] * shifted x[H,W]. */
-static void dw_plane_fwd(const dw_geom *g, const float *x, const float *w, float b, float *y) {
-    for (size_t q = 0; q < (size_t)g->Ho * g->Wo; q++) y[q] = b;
-    for (int ky = 0; ky < g->k; ky++)
-        for (int kx = 0; kx < g->k; kx++) {
-            float wv = w[ky * g->k + kx];
-            int lo, hi;
-            dw_range(g, kx, &lo, &hi);
-            if (lo >= hi) continue;
-            for (int oy = 0; oy < g->Ho; oy++) {
-                int iy = oy * g->s - g->p + ky;
-                if (iy < 0 || iy >= g->H) continue;
-                const float *src = x + (size_t)iy * g->W + (lo * g->s - g->p + kx);
-                float *dst = y + (size_t)oy * g->Wo;
-                if (g->s == 1)
-                    for (int ox = lo; ox < hi; ox++) dst[ox] += wv * src[ox - lo];
-                else
-                    for (int ox = lo; ox < hi; ox++) dst[ox] += wv * src[(size_t)(ox - lo) * g->s];
-            }
-        }
+static al_dw_geom kgeom(const dw_geom *g) {
+    al_dw_geom k = {g->H, g->W, g->k, g->s, g->p, g->Ho, g->Wo};
+    return k;
 }
 
 static void dw_fwd_task(void *arg, int ith, int nth) {
@@ -111,11 +81,12 @@ static void dw_fwd_task(void *arg, int ith, int nth) {
     const dw_geom *g = &r->g;
     long lo, hi;
     al_split((long)r->n * g->C, ith, nth, &lo, &hi);
+    al_dw_geom kg = kgeom(g);
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
     for (long pl = lo; pl < hi; pl++) {
         int c = (int)(pl % g->C);
-        dw_plane_fwd(g, r->x + (size_t)pl * in_plane, r->w + (size_t)c * g->k * g->k, r->b ? r->b[c] : 0.0f,
-                     r->y + (size_t)pl * out_plane);
+        al_dw_forward(&kg, r->x + (size_t)pl * in_plane, r->w + (size_t)c * g->k * g->k, r->b ? r->b[c] : 0.0f,
+                      r->y + (size_t)pl * out_plane);
     }
 }
 
@@ -141,39 +112,15 @@ static void dw_bwd_task(void *arg, int ith, int nth) {
     const dw_geom *g = &r->g;
     long clo, chi;
     al_split(g->C, ith, nth, &clo, &chi);
+    al_dw_geom kg = kgeom(g);
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
     for (long c = clo; c < chi; c++) {
         const float *w = r->w + (size_t)c * g->k * g->k;
         float *dw = r->dw ? r->dw + (size_t)c * g->k * g->k : NULL;
-        for (int i = 0; i < r->n; i++) {
-            size_t pl = (size_t)i * g->C + (size_t)c;
-            const float *x = r->x + pl * in_plane, *dy = r->dy + pl * out_plane;
-            float *dx = r->dx ? r->dx + pl * in_plane : NULL;
-            if (r->db) {
-                float s = 0.0f;
-                for (size_t q = 0; q < out_plane; q++) s += dy[q];
-                r->db[c] += s;
-            }
-            if (dx) memset(dx, 0, sizeof(float) * in_plane);
-            for (int ky = 0; ky < g->k; ky++)
-                for (int kx = 0; kx < g->k; kx++) {
-                    int lo, hi;
-                    dw_range(g, kx, &lo, &hi);
-                    if (lo >= hi) continue;
-                    float wv = w[ky * g->k + kx], acc = 0.0f;
-                    for (int oy = 0; oy < g->Ho; oy++) {
-                        int iy = oy * g->s - g->p + ky;
-                        if (iy < 0 || iy >= g->H) continue;
-                        size_t xo = (size_t)iy * g->W + (size_t)(lo * g->s - g->p + kx);
-                        const float *dyr = dy + (size_t)oy * g->Wo;
-                        if (dw)
-                            for (int ox = lo; ox < hi; ox++) acc += dyr[ox] * x[xo + (size_t)(ox - lo) * g->s];
-                        if (dx)
-                            for (int ox = lo; ox < hi; ox++) dx[xo + (size_t)(ox - lo) * g->s] += wv * dyr[ox];
-                    }
-                    if (dw) dw[ky * g->k + kx] += acc;
-                }
-        }
+        size_t pl = (size_t)c;
+        al_dw_backward(&kg, r->n, (long)((size_t)g->C * in_plane), (long)((size_t)g->C * out_plane),
+                       r->x + pl * in_plane, r->dy + pl * out_plane, w, r->dx ? r->dx + pl * in_plane : NULL, dw,
+                       r->db ? r->db + c : NULL);
     }
 }
 

@@ -1,0 +1,186 @@
+/* Depthwise convolution, one plane at a time (src/layers/dwconv2d.c): the
+ * plain-C reference and the dispatch to the SIMD variants (dwconv_avx512.c,
+ * dwconv_avx2.c, dwconv_neon.c).
+ *
+ * For each kernel tap (ky, kx) the output columns whose input pixel is
+ * inside the image form one interval [lo, hi) (the same for every row), so
+ * the reference's inner loops run without bounds tests.
+ *
+ * The SIMD variants cover stride 1 and 2 and k <= AL_DW_KMAX; other shapes
+ * take the reference whatever the variant. Each variant sums in an order
+ * fixed by the shape (never by the thread that runs the plane), with fused
+ * multiply-adds, so it differs from the reference by rounding only. */
+#include "kernels/kernels.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- reference ------------------------------------------------------------- */
+
+/* The ox in [0, Wo) with 0 <= ox*s - p + kx < W: [*lo, *hi). */
+static void dw_range(const al_dw_geom *g, int kx, int *lo, int *hi) {
+    int off = g->p - kx;
+    int l = off <= 0 ? 0 : (off + g->s - 1) / g->s;
+    int h = g->W - 1 + off < 0 ? 0 : (g->W - 1 + off) / g->s + 1;
+    if (l > g->Wo) l = g->Wo;
+    if (h > g->Wo) h = g->Wo;
+    if (h < l) h = l;
+    *lo = l;
+    *hi = h;
+}
+
+void al_dw_forward_ref(const al_dw_geom *g, const float *x, const float *w, float b, float *y) {
+    for (size_t q = 0; q < (size_t)g->Ho * g->Wo; q++) y[q] = b;
+    for (int ky = 0; ky < g->k; ky++)
+        for (int kx = 0; kx < g->k; kx++) {
+            float wv = w[ky * g->k + kx];
+            int lo, hi;
+            dw_range(g, kx, &lo, &hi);
+            if (lo >= hi) continue;
+            for (int oy = 0; oy < g->Ho; oy++) {
+                int iy = oy * g->s - g->p + ky;
+                if (iy < 0 || iy >= g->H) continue;
+                const float *src = x + (size_t)iy * g->W + (lo * g->s - g->p + kx);
+                float *dst = y + (size_t)oy * g->Wo;
+                if (g->s == 1)
+                    for (int ox = lo; ox < hi; ox++) dst[ox] += wv * src[ox - lo];
+                else
+                    for (int ox = lo; ox < hi; ox++) dst[ox] += wv * src[(size_t)(ox - lo) * g->s];
+            }
+        }
+}
+
+static void bwd_plane_ref(const al_dw_geom *g, const float *x, const float *dy, const float *w, float *dx, float *dw,
+                          float *db) {
+    size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
+    if (db) {
+        float s = 0.0f;
+        for (size_t q = 0; q < out_plane; q++) s += dy[q];
+        *db += s;
+    }
+    if (dx) memset(dx, 0, sizeof(float) * in_plane);
+    for (int ky = 0; ky < g->k; ky++)
+        for (int kx = 0; kx < g->k; kx++) {
+            int lo, hi;
+            dw_range(g, kx, &lo, &hi);
+            if (lo >= hi) continue;
+            float wv = w[ky * g->k + kx], acc = 0.0f;
+            for (int oy = 0; oy < g->Ho; oy++) {
+                int iy = oy * g->s - g->p + ky;
+                if (iy < 0 || iy >= g->H) continue;
+                size_t xo = (size_t)iy * g->W + (size_t)(lo * g->s - g->p + kx);
+                const float *dyr = dy + (size_t)oy * g->Wo;
+                if (dw)
+                    for (int ox = lo; ox < hi; ox++) acc += dyr[ox] * x[xo + (size_t)(ox - lo) * g->s];
+                if (dx)
+                    for (int ox = lo; ox < hi; ox++) dx[xo + (size_t)(ox - lo) * g->s] += wv * dyr[ox];
+            }
+            if (dw) dw[ky * g->k + kx] += acc;
+        }
+}
+
+void al_dw_backward_ref(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                        float *dx, float *dw, float *db) {
+    for (int i = 0; i < n; i++)
+        bwd_plane_ref(g, x + (size_t)i * xs, dy + (size_t)i * ys, w, dx ? dx + (size_t)i * xs : NULL, dw, db);
+}
+
+/* ---- dispatch ---------------------------------------------------------------- */
+
+static const char *const dw_names[AL_DW_NVARIANTS] = {"ref", "avx2", "avx512", "neon"};
+
+const char *al_dw_variant_name(al_dw_variant v) {
+    if ((int)v < 0 || v >= AL_DW_NVARIANTS) return "auto";
+    return dw_names[v];
+}
+
+int al_dw_available(al_dw_variant v) {
+    switch (v) {
+    case AL_DW_REF: return 1;
+#if defined(__x86_64__) || defined(_M_X64)
+    case AL_DW_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case AL_DW_AVX512: return __builtin_cpu_supports("avx512f");
+#endif
+#if defined(__aarch64__)
+    case AL_DW_NEON: return 1;
+#endif
+    default: return 0;
+    }
+}
+
+static pthread_once_t dw_once = PTHREAD_ONCE_INIT;
+static al_dw_variant dw_auto = AL_DW_REF;
+static atomic_int dw_forced = -1;
+
+static void dw_select(void) {
+    al_dw_variant best = AL_DW_REF;
+    if (al_dw_available(AL_DW_NEON)) best = AL_DW_NEON;
+    if (al_dw_available(AL_DW_AVX2)) best = AL_DW_AVX2;
+    if (al_dw_available(AL_DW_AVX512)) best = AL_DW_AVX512;
+    const char *env = getenv("AL_DWCONV");
+    if (env && *env) {
+        int found = 0;
+        for (int v = 0; v < AL_DW_NVARIANTS; v++)
+            if (strcmp(env, dw_names[v]) == 0) {
+                found = 1;
+                if (al_dw_available((al_dw_variant)v))
+                    best = (al_dw_variant)v;
+                else
+                    al_log(AL_LOG_WARN, "AL_DWCONV=%s: not available on this CPU, using %s", env, dw_names[best]);
+            }
+        if (!found) al_log(AL_LOG_WARN, "AL_DWCONV=%s: unknown variant, using %s", env, dw_names[best]);
+    }
+    dw_auto = best;
+}
+
+al_dw_variant al_dw_current(void) {
+    int f = atomic_load_explicit(&dw_forced, memory_order_relaxed);
+    if (f >= 0) return (al_dw_variant)f;
+    pthread_once(&dw_once, dw_select);
+    return dw_auto;
+}
+
+int al_dw_force(al_dw_variant v) {
+    if ((int)v < 0) {
+        atomic_store(&dw_forced, -1);
+        return 1;
+    }
+    if (v >= AL_DW_NVARIANTS || !al_dw_available(v)) return 0;
+    atomic_store(&dw_forced, (int)v);
+    return 1;
+}
+
+int al_dw_simd_applies(const al_dw_geom *g) {
+    return (g->s == 1 || g->s == 2) && g->k >= 1 && g->k <= AL_DW_KMAX && g->p >= 0 && g->Ho > 0 && g->Wo > 0;
+}
+
+void al_dw_forward(const al_dw_geom *g, const float *x, const float *w, float b, float *y) {
+    if (al_dw_simd_applies(g)) switch (al_dw_current()) {
+#if defined(__x86_64__) || defined(_M_X64)
+        case AL_DW_AVX512: al_dw_forward_avx512(g, x, w, b, y); return;
+        case AL_DW_AVX2: al_dw_forward_avx2(g, x, w, b, y); return;
+#endif
+#if defined(__aarch64__)
+        case AL_DW_NEON: al_dw_forward_neon(g, x, w, b, y); return;
+#endif
+        default: break;
+        }
+    al_dw_forward_ref(g, x, w, b, y);
+}
+
+void al_dw_backward(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                    float *dx, float *dw, float *db) {
+    if (al_dw_simd_applies(g)) switch (al_dw_current()) {
+#if defined(__x86_64__) || defined(_M_X64)
+        case AL_DW_AVX512: al_dw_backward_avx512(g, n, xs, ys, x, dy, w, dx, dw, db); return;
+        case AL_DW_AVX2: al_dw_backward_avx2(g, n, xs, ys, x, dy, w, dx, dw, db); return;
+#endif
+#if defined(__aarch64__)
+        case AL_DW_NEON: al_dw_backward_neon(g, n, xs, ys, x, dy, w, dx, dw, db); return;
+#endif
+        default: break;
+        }
+    al_dw_backward_ref(g, n, xs, ys, x, dy, w, dx, dw, db);
+}

@@ -1,0 +1,194 @@
+/* Depthwise convolution of one plane, AVX-512F (kernels.h: al_dw_*).
+ *
+ * Vectors run along an output row, 16 columns at a time. The input window
+ * of a tap is loaded under a mask of the lanes whose input column lies in
+ * the image, so the padding reads as zeros with no border code; stride 2
+ * loads 32 columns and keeps the even ones (vpermt2ps). Forward sums each
+ * output as the reference does (bias, then the taps in (ky, kx) order) with
+ * fused multiply-adds; the weight gradient keeps one vector accumulator per
+ * tap over the plane and reduces it at the end.
+ *
+ * Input gradient: at stride 1 it is the forward of dy with the kernel
+ * flipped and padding k-1-p (the full correlation); at stride 2 each dx
+ * column ix takes dy[(ix + p - kx) / 2] where that is a whole index: a
+ * masked load of dy expanded to 16 lanes, odd lanes zero (vpermps). */
+#include "kernels/kernels.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#define AI static inline __attribute__((always_inline))
+
+/* lanes j in [0, len) with 0 <= base + j < n */
+AI __mmask16 cmask(int base, int n, int len) {
+    int lo = base < 0 ? -base : 0;
+    int hi = n - base;
+    if (hi > len) hi = len;
+    if (hi <= lo) return 0;
+    return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
+}
+
+/* The masks of one 16-column chunk starting at output column c, per tap
+ * column kx: the same for every row, so they are made once per chunk
+ * (the chunk loop is the outer one). A load under an all-zero mask reads
+ * nothing (AVX-512 suppresses faults of masked-off lanes). */
+typedef struct chunk_masks {
+    __mmask16 m0[AL_DW_KMAX], m1[AL_DW_KMAX];
+} chunk_masks;
+
+AI void make_masks(chunk_masks *cm, int c, int W, int k, int s, int p) {
+    for (int kx = 0; kx < k; kx++) {
+        cm->m0[kx] = cmask(c * s - p + kx, W, 16);
+        cm->m1[kx] = s == 2 ? cmask(c * s - p + kx + 16, W, 16) : 0;
+    }
+}
+
+/* lanes j: row[base + j*s] of tap column kx, zero outside the image */
+AI __m512 win(const float *row, int base, const chunk_masks *cm, int kx, int s) {
+    if (s == 1) return _mm512_maskz_loadu_ps(cm->m0[kx], row + base);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(cm->m0[kx], row + base), even,
+                                  _mm512_maskz_loadu_ps(cm->m1[kx], row + base + 16));
+}
+
+AI void fwd_plane(const al_dw_geom *g, const float *x, const float *w, float b, float *y, int k, int s) {
+    const int H = g->H, W = g->W, p = g->p, Wo = g->Wo;
+    __m512 wv[AL_DW_KMAX * AL_DW_KMAX];
+    for (int t = 0; t < k * k; t++) wv[t] = _mm512_set1_ps(w[t]);
+    for (int c = 0; c < Wo; c += 16) {
+        chunk_masks cm;
+        make_masks(&cm, c, W, k, s, p);
+        __mmask16 om = cmask(c, Wo, 16);
+        for (int oy = 0; oy < g->Ho; oy++) {
+            int ky0 = AL_MAX(0, p - oy * s), ky1 = AL_MIN(k, H + p - oy * s);
+            __m512 acc = _mm512_set1_ps(b);
+            for (int ky = ky0; ky < ky1; ky++) {
+                const float *row = x + (size_t)(oy * s - p + ky) * W + c * s - p;
+                for (int kx = 0; kx < k; kx++) acc = _mm512_fmadd_ps(wv[ky * k + kx], win(row, kx, &cm, kx, s), acc);
+            }
+            _mm512_mask_storeu_ps(y + (size_t)oy * Wo + c, om, acc);
+        }
+    }
+}
+
+/* Rows of at most 8 outputs fill half a vector or less: the AVX2 variant's
+ * 8 lanes do the same work in fewer instructions (bench_dwconv: 6x6 and
+ * 3x3 planes 1.4x faster), so those planes go there. */
+#define AVX2_MAX_WO 8
+
+void al_dw_forward_avx512(const al_dw_geom *g, const float *x, const float *w, float b, float *y) {
+    if (g->Wo <= AVX2_MAX_WO) {
+        al_dw_forward_avx2(g, x, w, b, y);
+        return;
+    }
+    if (g->k == 3 && g->s == 1)
+        fwd_plane(g, x, w, b, y, 3, 1);
+    else if (g->k == 3)
+        fwd_plane(g, x, w, b, y, 3, 2);
+    else
+        fwd_plane(g, x, w, b, y, g->k, g->s);
+}
+
+AI void dw_plane(const al_dw_geom *g, int n, long xs, long ys, const float *x0, const float *dy0, float *dw,
+                 float *db, int k, int s) {
+    const int H = g->H, W = g->W, p = g->p, Wo = g->Wo;
+    __m512 acc[AL_DW_KMAX * AL_DW_KMAX], dacc = _mm512_setzero_ps();
+    for (int t = 0; t < k * k; t++) acc[t] = _mm512_setzero_ps();
+    for (int c = 0; c < Wo; c += 16) {
+        chunk_masks cm;
+        make_masks(&cm, c, W, k, s, p);
+        __mmask16 om = cmask(c, Wo, 16);
+        for (int i = 0; i < n; i++)
+        for (int oy = 0; oy < g->Ho; oy++) {
+            const float *x = x0 + (size_t)i * xs, *dy = dy0 + (size_t)i * ys;
+            int ky0 = AL_MAX(0, p - oy * s), ky1 = AL_MIN(k, H + p - oy * s);
+            __m512 d = _mm512_maskz_loadu_ps(om, dy + (size_t)oy * Wo + c);
+            dacc = _mm512_add_ps(dacc, d);
+            if (!dw) continue;
+            for (int ky = ky0; ky < ky1; ky++) {
+                const float *row = x + (size_t)(oy * s - p + ky) * W + c * s - p;
+                for (int kx = 0; kx < k; kx++)
+                    acc[ky * k + kx] = _mm512_fmadd_ps(d, win(row, kx, &cm, kx, s), acc[ky * k + kx]);
+            }
+        }
+    }
+    if (dw)
+        for (int t = 0; t < k * k; t++) dw[t] += _mm512_reduce_add_ps(acc[t]);
+    if (db) *db += _mm512_reduce_add_ps(dacc);
+}
+
+static int floor2(int t) { return t >= 0 ? t / 2 : -((1 - t) / 2); }
+
+/* dx of a stride-2 plane, every element written */
+AI void dx_s2(const al_dw_geom *g, const float *dy, const float *w, float *dx, int k) {
+    const int W = g->W, p = g->p, Ho = g->Ho, Wo = g->Wo;
+    const __m512i idx0 = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i idx1 = _mm512_setr_epi32(0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8);
+    __m512 wv[AL_DW_KMAX * AL_DW_KMAX];
+    for (int t = 0; t < k * k; t++) wv[t] = _mm512_set1_ps(w[t]);
+    for (int c = 0; c < W; c += 16) {
+        /* per tap column: the first dy index, the parity, the load mask */
+        int base[AL_DW_KMAX];
+        __mmask16 lm[AL_DW_KMAX], pm[AL_DW_KMAX];
+        __m512i ix[AL_DW_KMAX];
+        for (int kx = 0; kx < k; kx++) {
+            int t0 = c + p - kx, par;
+            base[kx] = floor2(t0);
+            par = t0 - 2 * base[kx];
+            lm[kx] = cmask(base[kx], Wo, 16);
+            pm[kx] = par ? (__mmask16)0xAAAA : (__mmask16)0x5555;
+            ix[kx] = par ? idx1 : idx0;
+        }
+        __mmask16 om = cmask(c, W, 16);
+        for (int iy = 0; iy < g->H; iy++) {
+            __m512 acc = _mm512_setzero_ps();
+            for (int ky = 0; ky < k; ky++) {
+                int t = iy + p - ky;
+                if (t < 0 || (t & 1) || t / 2 >= Ho) continue;
+                const float *drow = dy + (size_t)(t / 2) * Wo;
+                for (int kx = 0; kx < k; kx++) {
+                    __m512 d = _mm512_maskz_loadu_ps(lm[kx], drow + base[kx]);
+                    acc = _mm512_fmadd_ps(wv[ky * k + kx], _mm512_maskz_permutexvar_ps(pm[kx], ix[kx], d), acc);
+                }
+            }
+            _mm512_mask_storeu_ps(dx + (size_t)iy * W + c, om, acc);
+        }
+    }
+}
+
+void al_dw_backward_avx512(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
+                           float *dx, float *dw, float *db) {
+    if (g->Wo <= AVX2_MAX_WO) {
+        al_dw_backward_avx2(g, n, xs, ys, x, dy, w, dx, dw, db);
+        return;
+    }
+    if (dw || db) {
+        if (g->k == 3 && g->s == 1)
+            dw_plane(g, n, xs, ys, x, dy, dw, db, 3, 1);
+        else if (g->k == 3)
+            dw_plane(g, n, xs, ys, x, dy, dw, db, 3, 2);
+        else
+            dw_plane(g, n, xs, ys, x, dy, dw, db, g->k, g->s);
+    }
+    if (!dx) return;
+    int k = g->k;
+    if (g->s == 1 && g->p > k - 1) {
+        al_dw_backward_ref(g, n, xs, ys, x, dy, w, dx, NULL, NULL);
+        return;
+    }
+    float wf[AL_DW_KMAX * AL_DW_KMAX];
+    for (int t = 0; t < k * k; t++) wf[t] = w[k * k - 1 - t];
+    al_dw_geom f = {g->Ho, g->Wo, k, 1, k - 1 - g->p, g->H, g->W};
+    for (int i = 0; i < n; i++) {
+        const float *dyi = dy + (size_t)i * ys;
+        float *dxi = dx + (size_t)i * xs;
+        if (g->s == 2 && k == 3)
+            dx_s2(g, dyi, w, dxi, 3);
+        else if (g->s == 2)
+            dx_s2(g, dyi, w, dxi, k);
+        else if (k == 3)
+            fwd_plane(&f, dyi, wf, 0.0f, dxi, 3, 1);
+        else
+            fwd_plane(&f, dyi, wf, 0.0f, dxi, k, 1);
+    }
+}
