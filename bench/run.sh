@@ -42,13 +42,15 @@
 #   AL_BENCH_DATA       directory with the IDX files (default: Debian's
 #                       Fashion-MNIST; synthetic data when that is absent)
 #   AL_BENCH_OUT        output directory (default: out/bench)
+#   AL_BENCH_PYTHON     the Python with PyTorch (default /usr/bin/python3, Debian's;
+#                       bench/device.sh passes a current PyTorch's)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD:-build}"
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 bin="$build/bench_train"
-py=/usr/bin/python3
+py="${AL_BENCH_PYTHON:-/usr/bin/python3}"
 samples="${AL_BENCH_SAMPLES:-2048}"
 lm_samples="${AL_BENCH_LM_SAMPLES:-640}"
 threads="${AL_BENCH_THREADS:-1 2}"

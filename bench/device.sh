@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The benchmark on a many-core machine with a current PyTorch, from a tree
+# built elsewhere (no compiler needed there): the same bench/run.sh, with
+# the machine, the PyTorch build and the thread settings printed first.
+#
+#   bench/device.sh PREBUILT OUTDIR
+#
+# PREBUILT holds bench_train (and bench_gemm for the gemm job) built on
+# another x86-64 machine, e.g.
+#   cmake --build build && mkdir -p devbin && cp build/bench_train build/bench_gemm devbin/
+# OUTDIR receives machine.txt, log.txt and results.json (bench/run.sh's).
+# Settings: as bench/run.sh (AL_BENCH_JOBS, AL_BENCH_THREADS,
+# AL_BENCH_MNV2_THREADS, AL_BENCH_REPEAT, ...); the defaults here sweep
+# 1 2 4 8 16 threads for the CNN and LM steps and 1 4 8 16 for MobileNetV2.
+# PYTHON (default: python3 on the PATH) must import torch and torchvision.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+pre="$(cd "${1:?usage: bench/device.sh PREBUILT OUTDIR}" && pwd)"
+out="${2:?usage: bench/device.sh PREBUILT OUTDIR}"
+mkdir -p "$out"
+py="${PYTHON:-$(command -v python3)}"
+[ -x "$pre/bench_train" ] || { echo "bench/device.sh: $pre/bench_train not found" >&2; exit 1; }
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "cores: $(nproc)"
+  grep -m1 'model name' /proc/cpuinfo || true
+  grep -m1 -o 'avx512[a-z_]*' /proc/cpuinfo | head -1 | sed 's/^/simd: /' || true
+  "$py" -c 'import sys, torch, torchvision
+print("python:", sys.version.split()[0])
+print("torch:", torch.__version__, "torchvision:", torchvision.__version__)
+print("torch threads default:", torch.get_num_threads(), "interop:", torch.get_num_interop_threads())
+print(torch.__config__.parallel_info())
+print(torch.__config__.show())'
+} >"$out/machine.txt" 2>&1
+cat "$out/machine.txt"
+export AL_BENCH_PYTHON="$py"
+export AL_BENCH_JOBS="${AL_BENCH_JOBS:-cnn lm mnv2}"
+export AL_BENCH_THREADS="${AL_BENCH_THREADS:-1 2 4 8 16}"
+export AL_BENCH_MNV2_THREADS="${AL_BENCH_MNV2_THREADS:-1 4 8 16}"
+export AL_BENCH_REPEAT="${AL_BENCH_REPEAT:-2}"
+export AL_BENCH_OUT="$out"
+BUILD="$pre" "$root/bench/run.sh" 2>&1 | tee "$out/log.txt"
