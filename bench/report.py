@@ -88,9 +88,10 @@ with open(os.environ["OUT"], "w") as f:
 nrep = max([sum(1 for r in runs if r["impl"] == "autlearn" and r.get("job") == s["job"] and r["threads"] == s["threads"])
             for s in summary] or [0])
 if runs or gemm.get("sizes"):
-    print("autlearn vs PyTorch %s / OpenBLAS on %s (%d cores), load average %.2f before the runs"
+    print("autlearn vs PyTorch %s%s on %s (%d cores), load average %.2f before the runs"
           % (runs[0].get("torch", "?") if runs and "torch" in runs[0] else
-             next((r["torch"] for r in runs if "torch" in r), "?"), cpu or "?", os.cpu_count() or 0,
+             next((r["torch"] for r in runs if "torch" in r), "?"),
+             " / OpenBLAS (SGEMM)" if gemm.get("sizes") else "", cpu or "?", os.cpu_count() or 0,
              float(os.environ.get("LOAD", "0"))))
 pt_threads = sorted({(r["threads"], r.get("torch_threads"), r.get("omp_num_threads")) for r in runs
                      if r["impl"] == "pytorch"})
