@@ -9,6 +9,7 @@ Writes OUTDIR/{name}.onnx, {name}.x.f32 (2 x 3 x 64 x 64) and {name}.y.f32 for
   resnet18     ResNet-18 (projection shortcuts: a 1x1 conv reading the block input)
   mnv2         MobileNetV2, width 0.5 (inverted residuals)
   mnv3         MobileNetV3-Small (squeeze-excite, Hardswish, Hardsigmoid)
+  squeezenet   SqueezeNet 1.1 (fire modules: a Concat of two branches; ceil-mode pools)
 each with 10 classes, random weights (seed 0) and batch-norm statistics drawn
 away from 0 and 1 so that folding them is exercised, in eval mode, exported at
 opset 13 with a dynamic batch axis.
@@ -28,6 +29,8 @@ def build(name):
         return torchvision.models.mobilenet_v2(width_mult=0.5, num_classes=10)
     if name == "mnv3":
         return torchvision.models.mobilenet_v3_small(num_classes=10)
+    if name == "squeezenet":
+        return torchvision.models.squeezenet1_1(num_classes=10)
     raise ValueError(name)
 
 
@@ -35,7 +38,7 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(1)
-    for name in ["resnet18", "mnv2", "mnv3"]:
+    for name in ["resnet18", "mnv2", "mnv3", "squeezenet"]:
         torch.manual_seed(0)
         m = build(name).eval()
         with torch.no_grad():

@@ -90,7 +90,7 @@ PYEOF
 if ! "$PY" "$SRC/tests/onnx_export_vision.py" "$TMP/tv" >"$TMP/export_tv.log" 2>&1; then
     bad "tests/onnx_export_vision.py could not export (needs python3-torchvision): $(grep -v Warning "$TMP/export_tv.log" | tail -2)"
 else
-    for f in resnet18:in=12 mnv2:relu6 "mnv3:hardsigmoid; mul 0"; do
+    for f in resnet18:in=12 mnv2:relu6 "mnv3:hardsigmoid; mul 0" "squeezenet:concat 8 axis=0"; do
         IFS=: read -r m kw <<<"$f"
         expect_ok "import torchvision $m" import "$TMP/tv/$m.onnx" -o "$TMP/tv/$m.gguf" --json
         unnamed "$TMP/out" | grep -q "\"spec\": \".*$kw" || bad "torchvision $m: no '$kw' in the imported spec"

@@ -1301,12 +1301,56 @@ static al_status op_squeeze(imp *I, const Onnx__NodeProto *nd, int un) {
  * Concat), or weights (the torch.export-based exporter reorders an LSTM's
  * gates from PyTorch's i, f, g, o to ONNX's i, o, f, c with Slice and Concat
  * of the weight matrix). Activations cannot be concatenated. */
+/* Concat of layer outputs (Inception, SqueezeNet's fire modules, DenseNet):
+ * along a per-sample axis, each input exactly our per-sample shape; n inputs
+ * become n - 1 `concat` layers, each appending the next input to what the
+ * one before made. */
+static al_status concat_layers(imp *I, const Onnx__NodeProto *nd, int64_t axis) {
+    al_status st;
+    val *a0;
+    if ((st = get_in(I, nd, 0, 1, &a0))) return st;
+    int r = a0->ndim;
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis >= r) return nerr(nd, AL_EFORMAT, "attribute 'axis' is out of range");
+    int64_t od[MAXR];
+    memcpy(od, a0->dims, sizeof od);
+    for (size_t q = 0; q < nd->n_input; q++) {
+        val *a;
+        if ((st = get_in(I, nd, q, 1, &a))) return st;
+        if (a->kind != V_RUN)
+            return nerr(nd, AL_EUNSUPPORTED, "input %zu ('%.100s') is a constant: a Concat of a layer's output with a "
+                                             "constant is not supported", q, a->name);
+        if (!exact(a, r) || a->pad || a->softmax) return shape_err(nd, a, "the batch on axis 0, the same rank as input 0");
+        if (axis == 0) return nerr(nd, AL_EUNSUPPORTED, "a Concat along the batch axis is not supported");
+        for (int d = 1; d < r; d++)
+            if (d != axis && a->dims[d] != a0->dims[d]) return nerr(nd, AL_EFORMAT, "the inputs' shapes differ off the axis");
+        if (q) od[axis] += a->dims[axis];
+    }
+    if (nd->n_input == 1) return define_run(I, nd, nd->output[0], a0);
+    al_shape os = a0->os;
+    int prev = a0->node;
+    for (size_t q = 1; q < nd->n_input; q++) {
+        val *a = find(I, nd->input[q]);
+        pend *L = NULL;
+        I->read_from = prev;
+        if ((st = emit(I, nd, AL_L_CONCAT, &L))) return st;
+        L->cfg.src = a->node;
+        L->cfg.axis = (int)axis - 1;
+        os.d[axis - 1] += a->os.d[axis - 1];
+        prev = I->nl - 1;
+    }
+    return define_layer_out(I, nd, od, r, 0, &os, 0);
+}
+
 static al_status op_concat(imp *I, const Onnx__NodeProto *nd) {
     static const char *const ok[] = {"axis", NULL};
     al_status st;
     int64_t axis;
     if ((st = check_attrs(nd, ok)) || (st = attr_int(nd, "axis", 0, &axis))) return st;
     if (nd->n_input < 1 || nd->n_input > 64) return nerr(nd, AL_EUNSUPPORTED, "%zu inputs", nd->n_input);
+    val *first;
+    if ((st = get_in(I, nd, 0, 1, &first))) return st;
+    if (first->kind == V_RUN) return concat_layers(I, nd, axis);
     val *a0 = NULL;
     int64_t tot = 0;
     for (size_t q = 0; q < nd->n_input; q++) {
