@@ -11,6 +11,7 @@ Writes into OUTDIR:
                                       padded average pooling, a flatten + Gemm head
                                       and a final Softmax
   gap.onnx  gap.in.f32  gap.out.f32   Conv -> GlobalAveragePool -> view(n, -1) -> Linear
+  ceil.onnx ceil.in.f32 ceil.out.f32  MaxPool and AveragePool (padded) in ceil mode on odd sizes
   lm.onnx   lm.in.f32   lm.out.f32    the reference LM's shape (embedding ->
                                       LSTM -> Linear, batch_first), smaller
   se.onnx   se.in.f32   se.out.f32    MobileNetV3's pieces: Hardswish, a squeeze-excite
@@ -183,6 +184,19 @@ def main():
         y = gap(x)
     save_f32(f"{out}/gap.in.f32", x.numpy())
     save_f32(f"{out}/gap.out.f32", y.numpy())
+
+    # pools in ceil mode on odd sizes: a last window that runs past the
+    # border (max: only what lies inside; average: divided by the window
+    # clipped to the padded input), as SqueezeNet and GoogLeNet use them
+    ceil = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
+                         nn.AvgPool2d(3, 2, padding=1, ceil_mode=True), nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
+    ceil.eval()
+    x = torch.rand(2, 3, 15, 14, generator=g) * 2.0 - 1.0  # pools: 13x12 -> 6x6 -> 4x4
+    export(ceil, x, f"{out}/ceil.onnx")
+    with torch.no_grad():
+        y = ceil(x)
+    save_f32(f"{out}/ceil.in.f32", x.numpy())
+    save_f32(f"{out}/ceil.out.f32", y.numpy())
 
     lm = LM()
     lm.eval()

@@ -12,9 +12,11 @@
  *    until its last reader;
  *  - the canonical spec parses back; the model file (format version 3 for a
  *    graph, 1 still for a chain) loads and predicts bit for bit;
+ *  - the frozen frontier at K (every tensor below K that a node at or past
+ *    K reads): its tensors, their packing, and a forward from a packed
+ *    frontier that gives exactly the full forward's output at every K;
  *  - refusals: a reference to a later node, a node whose output nobody
- *    reads, a freeze point that a read crosses (forward from it, and
- *    al_model_src_across naming the node and what it reads);
+ *    reads, a freeze point with the model input on the frontier;
  *  - compile keeps a batch norm whose input has another reader, folds the
  *    others, and predicts the same; compress factorizes a graph's dense and
  *    conv layers and predicts the same;
@@ -218,23 +220,57 @@ static void test_refusals(void) {
     l[1].back = 2;
     al_shape in = {1, {3, 0, 0}};
     CHECK_STATUS(al_model_build(&in, 0, l, 2, &m), AL_EINVAL);
-    /* freeze points that a read crosses in SPEC_MLP */
+    /* the model input cannot be part of the frozen frontier: in SPEC_MLP
+     * dense 1 reads it, add 4 adds it */
     REQUIRE_OK(al_model_from_spec(SPEC_MLP, 1, &m));
     CHECK(al_model_src_across(m, 0) == -1);
-    CHECK(al_model_src_across(m, 1) == 1); /* dense 1 reads the input */
-    CHECK(al_model_across_input(m, 1, 1) == -1 && strcmp(al_model_src_verb(m, 1, 1), "reads") == 0);
-    CHECK(al_model_src_across(m, 4) == 4 && strcmp(al_model_src_verb(m, 4, 4), "adds") == 0);
-    CHECK(al_model_src_across(m, 5) == 5 && al_model_across_input(m, 5, 5) == 3);
-    CHECK(al_model_src_across(m, 6) == 8 && al_model_across_input(m, 8, 6) == 4);
-    CHECK(al_model_src_across(m, 9) == 9 && al_model_across_input(m, 9, 9) == 7);
-    CHECK(al_model_src_across(m, 10) == -1);
+    CHECK(al_model_src_across(m, 1) == 1 && strcmp(al_model_src_verb(m, 1), "reads") == 0);
+    for (int k = 2; k <= 4; k++) CHECK(al_model_src_across(m, k) == 4 && strcmp(al_model_src_verb(m, 4), "adds") == 0);
+    for (int k = 5; k <= m->nnodes; k++) CHECK(al_model_src_across(m, k) == -1);
     REQUIRE_OK(al_model_plan(m, 2));
     float *x = rand_input(m, 2, 3);
-    CHECK_STATUS(al_model_forward_range(m, NULL, 5, m->nnodes, x, 2, 0), AL_ESTATE);
-    CHECK(strstr(al_last_error(), "node 5 reads node 3") != NULL);
-    CHECK_OK(al_model_forward_range(m, NULL, 0, m->nnodes, x, 2, 0));
-    CHECK_OK(al_model_forward_range(m, NULL, 10, m->nnodes, m->act[9], 2, 0));
+    CHECK_STATUS(al_model_forward_range(m, NULL, 3, m->nnodes, x, 2, 0), AL_ESTATE);
+    CHECK(strstr(al_last_error(), "node 4 reads the model input") != NULL);
     free(x);
+    al_model_free(m);
+}
+
+static void test_frontier(void) {
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec(SPEC_MLP, 5, &m));
+    /* which tensors each freeze point needs (see SPEC_MLP) */
+    static const struct {
+        int K, count;
+        size_t numel;
+    } want[] = {{5, 2, 12}, {6, 2, 11}, {7, 3, 16}, {8, 2, 11}, {9, 2, 10}, {10, 1, 5}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        int K = want[i].K;
+        if (al_model_frontier_count(m, K) != want[i].count || al_model_frontier_numel(m, K) != want[i].numel)
+            fprintf(stderr, "frontier at %d: %d tensors, %zu floats\n", K, al_model_frontier_count(m, K),
+                    al_model_frontier_numel(m, K));
+        CHECK(al_model_frontier_count(m, K) == want[i].count && al_model_frontier_numel(m, K) == want[i].numel);
+    }
+    const int n = 3;
+    float *x = rand_input(m, n, 11);
+    float *y = predict(m, x, n);
+    REQUIRE_OK(al_model_plan(m, n));
+    for (int K = 5; K < m->nnodes; K++) {
+        size_t feat = al_model_frontier_numel(m, K);
+        float *pk = malloc(sizeof(float) * feat * n), *row = malloc(sizeof(float) * feat);
+        REQUIRE_OK(al_model_forward_range(m, NULL, 0, K, x, n, 0));
+        al_model_frontier_pack(m, K, n, pk);
+        al_model_frontier_row(m, K, 1, row);
+        CHECK(memcmp(row, pk + feat, sizeof(float) * feat) == 0);
+        /* clobber every activation below K: the suffix must need only the pack */
+        for (int t = 0; t < K; t++) memset(m->act[t], 0xff, sizeof(float) * n * al_shape_numel(&m->nodes[t].out));
+        const float *out;
+        REQUIRE_OK(al_model_forward_from(m, NULL, K, pk, n, 0, &out));
+        CHECK(memcmp(out, y, sizeof(float) * n * 2) == 0);
+        free(pk);
+        free(row);
+    }
+    free(x);
+    free(y);
     al_model_free(m);
 }
 
@@ -364,6 +400,7 @@ int main(void) {
     test_plans();
     test_spec_and_file();
     test_refusals();
+    test_frontier();
     test_compile_compress();
     test_names();
     TEST_END("test_graph");

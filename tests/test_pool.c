@@ -40,6 +40,9 @@ static void test_gradchecks(void) {
         "input 3x7x6; maxpool k=3 s=2 p=1; dense 4",
         "input 1x6x5; maxpool k=3 s=1 p=1; flatten; dense 2",
         "input 2x6x6; maxpool k=2 s=3; flatten; dense 2", /* stride > k: some inputs feed no window */
+        /* ceil mode: the last window runs past the border */
+        "input 2x7x6; maxpool k=3 s=2 ceil=1; flatten; dense 3",
+        "input 2x5x5; maxpool k=2 ceil=1; flatten; dense 3",
     };
     CHECK(run_gradchecks(maxspecs, sizeof maxspecs / sizeof maxspecs[0], &o) == 0);
     o = gc_defaults();
@@ -52,8 +55,40 @@ static void test_gradchecks(void) {
         "input 3x4x5; gap; dense 2",
         "input 4x3x3; dense 3; gap",
         "input 2x1x1; gap",
+        /* ceil mode: windows clipped to the padded input divide by less */
+        "input 2x6x6; avgpool k=3 s=2 p=1 ceil=1; flatten; dense 3",
+        "input 1x5x4; avgpool k=2 ceil=1; flatten; dense 2",
     };
     CHECK(run_gradchecks(specs, sizeof specs / sizeof specs[0], &o) == 0);
+}
+
+/* Ceil mode against values computed here: a 1x3x5 plane of 1..15, window
+ * 2, stride 2: ceil gives 2x3 windows (floor 1x2); the last column window
+ * holds one column, the last row window one row. Max: the largest inside.
+ * Average: divided by the clipped window (no padding: its real size). */
+static void test_ceil_values(void) {
+    float x[25]; /* the 5x5 plane below; the 3x5 one reads the first 15 */
+    for (int i = 0; i < 25; i++) x[i] = (float)(i + 1);
+    const float *y;
+    al_model *m = fwd("input 1x3x5; maxpool k=2 ceil=1", x, 1, NULL, &y);
+    CHECK(m->nodes[0].out.d[1] == 2 && m->nodes[0].out.d[2] == 3);
+    const float wmax[6] = {7, 9, 10, 12, 14, 15};
+    CHECK(memcmp(y, wmax, sizeof wmax) == 0);
+    al_model_free(m);
+    m = fwd("input 1x3x5; avgpool k=2 ceil=1", x, 1, NULL, &y);
+    const float wavg[6] = {(1 + 2 + 6 + 7) / 4.0f, (3 + 4 + 8 + 9) / 4.0f, (5 + 10) / 2.0f,
+                           (11 + 12) / 2.0f,       (13 + 14) / 2.0f,       15.0f};
+    for (int i = 0; i < 6; i++) CHECK(fabsf(y[i] - wavg[i]) < 1e-6f);
+    al_model_free(m);
+    /* floor mode is unchanged; ceil=1 where it adds nothing gives floor's shape */
+    m = fwd("input 1x4x4; maxpool k=2 ceil=1", x, 1, NULL, &y);
+    CHECK(m->nodes[0].out.d[1] == 2 && m->nodes[0].out.d[2] == 2);
+    CHECK(strstr(al_model_spec(m), "ceil=1") != NULL);
+    al_model_free(m);
+    /* PyTorch's rule: a window may not start in the right padding */
+    m = fwd("input 1x5x5; maxpool k=2 s=2 p=1 ceil=1", x, 1, NULL, &y);
+    CHECK(m->nodes[0].out.d[1] == 3 && m->nodes[0].out.d[2] == 3);
+    al_model_free(m);
 }
 
 static void test_maxpool_values(void) {
@@ -227,6 +262,7 @@ int main(void) {
     test_gradchecks();
     test_maxpool_values();
     test_avgpool_values();
+    test_ceil_values();
     test_gap_values();
     test_errors();
     test_threads();

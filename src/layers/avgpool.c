@@ -1,9 +1,9 @@
-/* 2-D average pooling, PyTorch's nn.AvgPool2d with count_include_pad=True
- * (floor mode). x is (n, C, H, W), y is (n, C, OH, OW); cfg: k, stride
- * (0 = k), pad (at most k/2). Padding counts as zeros in the average, so the
- * divisor is always k*k: in floor mode no window reaches past the padded
- * border, where PyTorch would clip the divisor. Nothing is saved for
- * backward. */
+/* 2-D average pooling, PyTorch's nn.AvgPool2d with count_include_pad=True.
+ * x is (n, C, H, W), y is (n, C, OH, OW); cfg: k, stride (0 = k), pad (at
+ * most k/2), ceil (ceil_mode). Padding counts as zeros in the average, so
+ * the divisor is k*k in floor mode; in ceil mode a last window that runs
+ * past the padded border divides by its clipped extent, as PyTorch does
+ * (al_pool_divisor). Nothing is saved for backward. */
 
 #include "layers/layers.h"
 
@@ -25,7 +25,6 @@ static void avgpool_fwd_range(void *va, long lo, long hi) {
     const avgpool_args *a = va;
     const al_pool_geom g = a->g;
     size_t in_plane = (size_t)g.H * g.W, out_plane = (size_t)g.OH * g.OW;
-    float inv = 1.0f / (float)(g.k * g.k);
     for (long pl = lo; pl < hi; pl++) {
         const float *x = a->x + (size_t)pl * in_plane;
         float *y = a->y + (size_t)pl * out_plane;
@@ -33,7 +32,7 @@ static void avgpool_fwd_range(void *va, long lo, long hi) {
             int h0 = AL_MAX(oh * g.s - g.p, 0), h1 = AL_MIN(oh * g.s - g.p + g.k, g.H);
             for (int ow = 0; ow < g.OW; ow++) {
                 int w0 = AL_MAX(ow * g.s - g.p, 0), w1 = AL_MIN(ow * g.s - g.p + g.k, g.W);
-                float s = 0.0f;
+                float s = 0.0f, inv = 1.0f / (float)al_pool_divisor(&g, oh, ow);
                 for (int h = h0; h < h1; h++)
                     for (int w = w0; w < w1; w++) s += x[(size_t)h * g.W + w];
                 y[(size_t)oh * g.OW + ow] = s * inv;
@@ -53,7 +52,6 @@ static void avgpool_bwd_range(void *va, long lo, long hi) {
     const avgpool_args *a = va;
     const al_pool_geom g = a->g;
     size_t in_plane = (size_t)g.H * g.W, out_plane = (size_t)g.OH * g.OW;
-    float inv = 1.0f / (float)(g.k * g.k);
     for (long pl = lo; pl < hi; pl++) {
         const float *dy = a->x + (size_t)pl * out_plane;
         float *dx = a->y + (size_t)pl * in_plane;
@@ -62,7 +60,7 @@ static void avgpool_bwd_range(void *va, long lo, long hi) {
             int h0 = AL_MAX(oh * g.s - g.p, 0), h1 = AL_MIN(oh * g.s - g.p + g.k, g.H);
             for (int ow = 0; ow < g.OW; ow++) {
                 int w0 = AL_MAX(ow * g.s - g.p, 0), w1 = AL_MIN(ow * g.s - g.p + g.k, g.W);
-                float d = dy[(size_t)oh * g.OW + ow] * inv;
+                float d = dy[(size_t)oh * g.OW + ow] * (1.0f / (float)al_pool_divisor(&g, oh, ow));
                 for (int h = h0; h < h1; h++)
                     for (int w = w0; w < w1; w++) dx[(size_t)h * g.W + w] += d;
             }

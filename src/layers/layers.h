@@ -72,6 +72,7 @@ typedef struct al_layer_cfg {
     int rank;      /* lstm: W_hh stored as U [4H, rank] V [rank, H]; 0 = full (src/layers/lstm.c) */
     int back;      /* the primary input: node i reads node i - 1 - back's output (0, the default: the
                     * previous node, as in a chain; i: the model input). al_node_input gives the index. */
+    int ceil;      /* maxpool, avgpool: 1 = PyTorch's ceil_mode (the last window may run past the border) */
     char name[AL_MAX_NAME]; /* the output tensor's name, "" for none (al_name_valid) */
     /* The shape and tensor operators (docs/SPEC.md). A per-sample axis a
      * counts the dims after the batch from 0; a < 0 counts from the end
@@ -116,8 +117,8 @@ int al_name_valid(const char *s);
 /* 1 for the layers that also read an earlier node's output (cfg.src) as
  * their second operand: add, sub, mul, div, concat and matmul. The executor
  * binds it (nd->x2) and routes its gradient (nd->dx2); the memory planner
- * keeps it alive; the freeze point may not cut between the two
- * (al_model_src_across). */
+ * keeps it alive; a freeze point between the two puts it on the frozen
+ * frontier (al_model_frontier_count). */
 static inline int al_layer_reads_src(al_layer_type t) {
     return t == AL_L_ADD || t == AL_L_MUL || t == AL_L_SUB || t == AL_L_DIV || t == AL_L_CONCAT ||
            t == AL_L_MATMUL;
@@ -217,6 +218,7 @@ struct al_node {
     int dx_direct;
     float *dxbuf;
     int primary_read; /* 1: a later node reads this node's output as its primary input */
+    int last_reader;  /* the last node that reads this node's output (either way); -1: none (the output) */
     /* int8 weights of a quantized frozen dense/conv node, or NULL
      * (src/cloud/compile/quant.h; owned by the node, freed with the model). */
     struct al_qnode *q;
@@ -386,10 +388,29 @@ static inline void al_par_for(al_pool *pool, long n, size_t work, al_range_fn fn
 
 /* Input [C,H,W], square window k, stride s, zero/-inf padding p on every
  * side; output [C,OH,OW] with OH = floor((H + 2p - k) / s) + 1 (PyTorch's
- * floor mode). */
+ * floor mode), or with ceil = 1 (ceil_mode) ceil((H + 2p - k) / s) + 1, less
+ * one when that last window would start past the input and its left
+ * padding (PyTorch's rule: every window starts inside). A window running
+ * past the padded border is clipped: max pooling ignores the outside, and
+ * average pooling divides by the window clipped to the padded input
+ * (al_pool_divisor; k * k for every window in floor mode). */
 typedef struct al_pool_geom {
-    int C, H, W, k, s, p, OH, OW;
+    int C, H, W, k, s, p, OH, OW, ceil;
 } al_pool_geom;
+
+static inline int al_pool_out(int n, int k, int s, int p, int ceil) {
+    int span = n + 2 * p - k, o = (ceil ? (span + s - 1) / s : span / s) + 1;
+    if (ceil && (o - 1) * s >= n + p) o--;
+    return o;
+}
+
+/* The count_include_pad divisor of window (oh, ow): its extent clipped to
+ * the padded input [-p, H + p). */
+static inline int al_pool_divisor(const al_pool_geom *g, int oh, int ow) {
+    int h0 = oh * g->s - g->p, w0 = ow * g->s - g->p;
+    int h1 = AL_MIN(h0 + g->k, g->H + g->p), w1 = AL_MIN(w0 + g->k, g->W + g->p);
+    return (h1 - h0) * (w1 - w0);
+}
 
 /* Validates a pool layer's cfg against its input, normalises stride 0 to k,
  * sets nd->out and fills *g. `name` prefixes the messages. */
@@ -413,8 +434,10 @@ static al_status al_pool_geom_init(const char *name, al_node *nd, const al_shape
     g->k = c->k;
     g->s = c->stride;
     g->p = c->pad;
-    g->OH = (ph - c->k) / c->stride + 1;
-    g->OW = (pw - c->k) / c->stride + 1;
+    if (c->ceil != 0 && c->ceil != 1) return al_error(AL_EINVAL, "%s: ceil must be 0 or 1, got %d", name, c->ceil);
+    g->ceil = c->ceil;
+    g->OH = al_pool_out(in->d[1], c->k, c->stride, c->pad, c->ceil);
+    g->OW = al_pool_out(in->d[2], c->k, c->stride, c->pad, c->ceil);
     nd->out.ndim = 3;
     nd->out.d[0] = g->C;
     nd->out.d[1] = g->OH;
@@ -424,7 +447,7 @@ static al_status al_pool_geom_init(const char *name, al_node *nd, const al_shape
 
 static inline al_pool_geom al_pool_geom_of(const al_node *nd) {
     al_pool_geom g = {nd->in.d[0], nd->in.d[1], nd->in.d[2], nd->cfg.k,
-                      nd->cfg.stride, nd->cfg.pad, nd->out.d[1], nd->out.d[2]};
+                      nd->cfg.stride, nd->cfg.pad, nd->out.d[1], nd->out.d[2], nd->cfg.ceil};
     return g;
 }
 

@@ -1,6 +1,7 @@
 /* 2-D max pooling, PyTorch's nn.MaxPool2d (floor mode, dilation 1).
  * x is (n, C, H, W), y is (n, C, OH, OW); padding counts as -inf, so it never
- * wins. cfg: k (window), stride (0 = k), pad (at most k/2).
+ * wins. cfg: k (window), stride (0 = k), pad (at most k/2), ceil (ceil_mode:
+ * a last window past the border holds only what lies inside).
  * Forward saves in aux, for every output, the index h*W + w of the winner in
  * its input plane (int32 in the float slot); backward routes dy there.
  * Ties go to the first element in scan order and NaN propagates, as in
@@ -37,7 +38,11 @@ typedef struct maxpool_args {
     float *dx;
 } maxpool_args;
 
-static int is_2x2(const al_pool_geom *g) { return g->k == 2 && g->s == 2 && g->p == 0; }
+/* ceil mode on an odd side leaves a last window of one column or row: not
+ * the fast loops' shape */
+static int is_2x2(const al_pool_geom *g) {
+    return g->k == 2 && g->s == 2 && g->p == 0 && 2 * g->OH <= g->H && 2 * g->OW <= g->W;
+}
 
 /* The AVX-512 rows (src/kernels/pool_avx512.c), bitwise the plain ones. */
 #if defined(__x86_64__) || defined(_M_X64)

@@ -80,6 +80,16 @@ static al_status link_readers(al_model *m) {
     for (int i = 0; i < n; i++) {
         m->nodes[i].dx_direct = last[al_node_input(&m->nodes[i]) + 1] == i;
         m->nodes[i].primary_read = last[i + 1] >= 0;
+        m->nodes[i].last_reader = -1;
+    }
+    m->input_last_reader = -1;
+    for (int i = 0; i < n; i++) { /* readers in index order: the last one wins */
+        const al_node *nd = &m->nodes[i];
+        int r[2] = {al_node_input(nd), al_layer_reads_src(nd->cfg.type) ? nd->cfg.src : -2};
+        for (int k = 0; k < 2; k++) {
+            if (r[k] >= 0) m->nodes[r[k]].last_reader = i;
+            else if (r[k] == -1) m->input_last_reader = i;
+        }
     }
     for (int x = 0; x + 1 < n && st == AL_OK; x++)
         if (!read[x + 1])
@@ -347,6 +357,68 @@ static void bind_src(al_model *m, int i, const float *x, int from_input_grad_ok)
     nd->dx2 = from_input_grad_ok ? (s < 0 ? m->dside_input : m->dside[s]) : NULL;
 }
 
+/* ---- the frozen frontier ---------------------------------------------------- */
+
+/* Tensor t (< K) is on the frontier at K when a node at or past K reads it. */
+static int on_frontier(const al_model *m, int t, int K) { return m->nodes[t].last_reader >= K; }
+
+int al_model_frontier_count(const al_model *m, int K) {
+    if (!m || K <= 0 || K > m->nnodes) return 0;
+    int c = 0;
+    for (int t = 0; t < K; t++) c += on_frontier(m, t, K);
+    return c;
+}
+
+size_t al_model_frontier_numel(const al_model *m, int K) {
+    if (!m || K <= 0 || K > m->nnodes) return 0;
+    size_t s = 0;
+    for (int t = 0; t < K; t++)
+        if (on_frontier(m, t, K)) s += al_shape_numel(&m->nodes[t].out);
+    return s;
+}
+
+void al_model_frontier_row(const al_model *m, int K, int i, float *dst) {
+    size_t o = 0;
+    for (int t = 0; t < K; t++) {
+        if (!on_frontier(m, t, K)) continue;
+        size_t k = al_shape_numel(&m->nodes[t].out);
+        memcpy(dst + o, m->act[t] + (size_t)i * k, sizeof(float) * k);
+        o += k;
+    }
+}
+
+void al_model_frontier_pack(const al_model *m, int K, int n, float *dst) {
+    if (al_model_frontier_count(m, K) == 1) { /* node K - 1's output alone: the same layout */
+        if (dst != m->act[K - 1])
+            memcpy(dst, m->act[K - 1], sizeof(float) * (size_t)n * al_shape_numel(&m->nodes[K - 1].out));
+        return;
+    }
+    size_t feat = al_model_frontier_numel(m, K), o = 0;
+    for (int t = 0; t < K; t++) {
+        if (!on_frontier(m, t, K)) continue;
+        size_t k = al_shape_numel(&m->nodes[t].out);
+        for (int i = 0; i < n; i++)
+            memcpy(dst + (size_t)i * feat + o, m->act[t] + (size_t)i * k, sizeof(float) * k);
+        o += k;
+    }
+}
+
+static void frontier_unpack(al_model *m, int K, int n, const float *src) {
+    if (al_model_frontier_count(m, K) == 1) {
+        if (src != m->act[K - 1])
+            memcpy(m->act[K - 1], src, sizeof(float) * (size_t)n * al_shape_numel(&m->nodes[K - 1].out));
+        return;
+    }
+    size_t feat = al_model_frontier_numel(m, K), o = 0;
+    for (int t = 0; t < K; t++) {
+        if (!on_frontier(m, t, K)) continue;
+        size_t k = al_shape_numel(&m->nodes[t].out);
+        for (int i = 0; i < n; i++)
+            memcpy(m->act[t] + (size_t)i * k, src + (size_t)i * feat + o, sizeof(float) * k);
+        o += k;
+    }
+}
+
 al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n,
                                  int training) {
     if (!m || !x) return al_error(AL_EINVAL, "forward: NULL argument");
@@ -360,13 +432,14 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
         if (st != AL_OK) return st;
     }
     if (from > 0) {
-        /* x stands for node from - 1's output: nothing in [from, to) may read below it */
+        /* x is the frozen frontier at `from`, packed (al_model_frontier_pack):
+         * node from - 1's output, and in a graph every earlier tensor a node
+         * at or past `from` reads. The model input cannot be part of it. */
         int across = al_model_src_across(m, from);
         if (across >= 0 && across < to)
-            return al_error(AL_ESTATE, "forward from node %d: node %d reads node %d, which lies below", from, across,
-                            al_model_across_input(m, across, from));
-        if (x != m->act[from - 1])
-            memcpy(m->act[from - 1], x, sizeof(float) * (size_t)n * al_shape_numel(&m->nodes[from - 1].out));
+            return al_error(AL_ESTATE, "forward from node %d: node %d reads the model input, which lies below", from,
+                            across);
+        frontier_unpack(m, from, n, x);
     }
     for (int i = from; i < to; i++) {
         al_node *nd = &m->nodes[i];
@@ -623,23 +696,18 @@ int al_model_arch_freeze(const al_model *m) {
     return 0;
 }
 
-int al_model_across_input(const al_model *m, int i, int freeze) {
-    const al_node *nd = &m->nodes[i];
-    if (al_node_input(nd) < freeze - 1) return al_node_input(nd);
-    if (al_layer_reads_src(nd->cfg.type) && nd->cfg.src < freeze - 1) return nd->cfg.src;
-    return freeze - 1;
-}
-
 int al_model_src_across(const al_model *m, int freeze) {
-    if (freeze <= 0) return -1;
-    for (int i = freeze; i < m->nnodes; i++)
-        if (al_model_across_input(m, i, freeze) < freeze - 1) return i;
+    if (freeze <= 0 || m->input_last_reader < freeze) return -1;
+    for (int i = freeze; i < m->nnodes; i++) {
+        const al_node *nd = &m->nodes[i];
+        if (al_node_input(nd) < 0 || (al_layer_reads_src(nd->cfg.type) && nd->cfg.src < 0)) return i;
+    }
     return -1;
 }
 
-const char *al_model_src_verb(const al_model *m, int i, int freeze) {
+const char *al_model_src_verb(const al_model *m, int i) {
     const al_node *nd = &m->nodes[i];
-    if (al_node_input(nd) < freeze - 1) return "reads";
+    if (al_node_input(nd) < 0) return "reads";
     return nd->cfg.type == AL_L_MUL ? "multiplies by" : nd->cfg.type == AL_L_ADD ? "adds" : "reads";
 }
 

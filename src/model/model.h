@@ -47,6 +47,7 @@ struct al_model {
      * backward node the current plan supports. */
     int plan_naive;
     int plan_lowest;
+    int input_last_reader;     /* the last node that reads the model input */
     char *meta_key[AL_MAX_META];
     char *meta_val[AL_MAX_META];
     int nmeta;
@@ -80,8 +81,8 @@ size_t al_model_plan_bytes_at(const al_model *m, int maxbatch, int freeze);
 /* Frees the planned block (the next forward or al_model_plan re-plans), so a
  * model planned for a larger batch can be planned smaller. */
 void al_model_release_plan(al_model *m);
-/* Forward over nodes [from, nnodes): x is the input of node `from` (the
- * model input when from == 0). Returns the output buffer (owned by the model). */
+/* Forward over nodes [from, nnodes): x is the model input when from == 0,
+ * else the frozen frontier at `from`, packed (al_model_frontier_pack). Returns the output buffer (owned by the model). */
 al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const float *x, int n, int training,
                                 const float **y);
 /* Forward over nodes [from, to) only; the output is m->act[to - 1]. */
@@ -108,16 +109,25 @@ al_status al_model_load_mem(const void *buf, size_t n, al_model **out);
  * default: the last node with trained weights (the output layer), chosen
  * by measurement (README, "Choosing the freeze point"). */
 int al_model_resolve_freeze(const al_model *m, int freeze);
-/* The first node at or past `freeze` that reads (as its primary input, or
- * as an add's or a mul's second operand, cfg.src) a tensor below node
- * freeze - 1's output, or -1 when there is none. Such a node would read an
- * activation that neither the frozen frontier nor its cache holds: a job
- * frozen there is refused. al_model_across_input gives the tensor node i
- * reads across (a node index, -1: the model input) and al_model_src_verb
- * what it does with it ("reads", "adds", "multiplies by") for the message. */
+/* The frozen frontier at K: the tensors below K that nodes at or past K
+ * read -- node K - 1's output, and in a graph every earlier output a later
+ * node still reads (a residual's shortcut, a squeeze-excite's input). The
+ * suffix [K, n) needs exactly these: the runtime cache keeps them, packed
+ * per sample in node order (al_model_frontier_pack: sample i's floats are
+ * [i * numel, (i + 1) * numel)), and al_model_forward_from(m, K, x) takes
+ * them packed. With one tensor the packing is node K - 1's output as it is. */
+int al_model_frontier_count(const al_model *m, int K);
+size_t al_model_frontier_numel(const al_model *m, int K);
+void al_model_frontier_pack(const al_model *m, int K, int n, float *dst);
+/* Sample i's packed frontier (al_model_frontier_numel floats) into dst. */
+void al_model_frontier_row(const al_model *m, int K, int i, float *dst);
+/* The first node at or past `freeze` that reads the model input (as its
+ * primary input, or as an add's or a mul's second operand), or -1. The
+ * model input cannot be part of the frontier: a job frozen there is
+ * refused. al_model_src_verb says what node i does with it ("reads",
+ * "adds", "multiplies by") for the message. */
 int al_model_src_across(const al_model *m, int freeze);
-int al_model_across_input(const al_model *m, int i, int freeze);
-const char *al_model_src_verb(const al_model *m, int i, int freeze);
+const char *al_model_src_verb(const al_model *m, int i);
 int al_model_arch_freeze(const al_model *m);
 
 /* ---- the memory planner (src/model/memplan.c) --------------------------------- */

@@ -19,7 +19,10 @@
  * dropping the activation or misreading the weights. */
 #define AL_MODEL_FORMAT_VERSION_ACT 2u
 /* Written when a node reads an earlier node than the previous one as its
- * primary input (autlearn.layer.N.in: the model is a graph, not a chain).
+ * primary input (autlearn.layer.N.in: the model is a graph, not a chain),
+ * or a pool uses ceil mode (autlearn.layer.N.ceil), or a mul broadcasts
+ * (autlearn.layer.N.mode 1; an older build would read it as the
+ * squeeze-excite scale).
  * Versions 1 and 2 load unchanged: every node reads the previous one. */
 #define AL_MODEL_FORMAT_VERSION_GRAPH 3u
 #define AL_ARCH "autlearn"
@@ -65,7 +68,7 @@ al_status al_model_save(const al_model *m, const char *path) {
     for (int i = 0; i < m->nnodes; i++) {
         const al_layer_cfg *c = &m->nodes[i].cfg;
         if ((c->act || c->rank) && ver < AL_MODEL_FORMAT_VERSION_ACT) ver = AL_MODEL_FORMAT_VERSION_ACT;
-        if (c->back) ver = AL_MODEL_FORMAT_VERSION_GRAPH;
+        if (c->back || c->ceil || (c->type == AL_L_MUL && c->mode)) ver = AL_MODEL_FORMAT_VERSION_GRAPH;
     }
     gguf_set_u32(w, "autlearn.format_version", ver);
     gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
@@ -95,6 +98,7 @@ al_status al_model_save(const al_model *m, const char *path) {
         if (c->rank) gguf_set_i32(w, layer_key(k, sizeof k, i, "rank"), c->rank);
         if (c->back) gguf_set_i32(w, layer_key(k, sizeof k, i, "in"), i - 1 - c->back);
         if (c->name[0]) gguf_set_str(w, layer_key(k, sizeof k, i, "name"), c->name);
+        if (c->ceil) gguf_set_i32(w, layer_key(k, sizeof k, i, "ceil"), c->ceil);
         /* the tensor operators' options, each only where it is not 0 (clip's bounds always) */
         if (c->axis) gguf_set_i32(w, layer_key(k, sizeof k, i, "axis"), c->axis);
         if (c->axes) gguf_set_i32(w, layer_key(k, sizeof k, i, "axes"), c->axes);
@@ -202,6 +206,11 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
         memcpy(c->name, nmv.p, nmv.n);
         c->name[nmv.n] = '\0';
         if (!al_name_valid(c->name)) return al_error(AL_EFORMAT, "model file: layer %d has an invalid name", i);
+    }
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "ceil")) >= 0) {
+        if ((st = get_int(r, k, 0, 1, &c->ceil))) return st;
+        if (c->ceil && c->type != AL_L_MAXPOOL && c->type != AL_L_AVGPOOL)
+            return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have ceil mode", i, name);
     }
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "in")) >= 0) {
         int x;

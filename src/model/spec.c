@@ -229,6 +229,8 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             ok = parse_float(val, -INFINITY, INFINITY, &c->lo);
         else if (!strcmp(key, "max") && t == AL_L_CLIP)
             ok = parse_float(val, -INFINITY, INFINITY, &c->hi);
+        else if (!strcmp(key, "ceil") && (c->type == AL_L_MAXPOOL || c->type == AL_L_AVGPOOL))
+            ok = parse_int(val, 0, 1, &c->ceil);
         else if (!strcmp(key, "rank") && c->type == AL_L_LSTM)
             ok = parse_int(val, 0, BIG, &c->rank);
         else if (!strcmp(key, "act") && (c->type == AL_L_DENSE || c->type == AL_L_CONV2D)) {
@@ -401,7 +403,10 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         case AL_L_CONV2D: PUT(" %d k=%d s=%d p=%d", c->units, c->k, c->stride, c->pad); break;
         case AL_L_DWCONV2D:
         case AL_L_MAXPOOL:
-        case AL_L_AVGPOOL: PUT(" k=%d s=%d p=%d", c->k, c->stride, c->pad); break;
+        case AL_L_AVGPOOL:
+            PUT(" k=%d s=%d p=%d", c->k, c->stride, c->pad);
+            if (c->ceil) PUT(" ceil=1");
+            break;
         case AL_L_LSTM:
             PUT(" %d", c->units);
             if (c->rank) PUT(" rank=%d", c->rank);

@@ -286,32 +286,40 @@ al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, in
                                   al_cache *c, float *y) {
     if (!m || !x || !y || (n > 0 && !ids)) return al_error(AL_EINVAL, "al_model_predict_cached: NULL argument");
     int k = m->freeze;
-    /* an add or mul past the frontier that reads below it would read an
-     * activation a cache hit never computes: no cache then */
+    /* a node past the frontier that reads the model input would read what a
+     * cache hit never provides: no cache then */
     if (!c || k == 0 || k >= m->nnodes || al_model_src_across(m, k) >= 0) return al_model_predict(m, pool, x, n, y);
     int chunk = m->maxbatch > 0 ? m->maxbatch : AL_MIN(n, 64);
     if (chunk <= 0) return AL_OK;
     al_status st = al_model_plan(m, chunk);
     if (st) return st;
-    size_t feat = al_shape_numel(&m->nodes[k - 1].out);
+    size_t feat = al_model_frontier_numel(m, k);
     al_cache_bind(c, feat, al_model_prefix_fingerprint(m));
     size_t xi = al_shape_numel(&m->in), yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
-    /* the suffix reads its input from act[k-1]: gather hits there; when any
-     * sample misses, run the prefix for the chunk and keep the misses */
-    for (int s = 0; s < n; s += chunk) {
+    /* the suffix reads the packed frontier: with one tensor that is
+     * act[k-1] itself, gather hits there; in a graph with several, gather
+     * them in a buffer of their own. When any sample misses, run the prefix
+     * for the chunk and keep the misses. */
+    float *fb = m->act[k - 1], *own = NULL;
+    if (al_model_frontier_count(m, k) > 1) {
+        own = fb = al_malloc(sizeof(float) * (size_t)chunk * feat);
+        if (!fb) return AL_ENOMEM;
+    }
+    for (int s = 0; s < n && st == AL_OK; s += chunk) {
         int b = AL_MIN(chunk, n - s);
         int misses = 0;
-        for (int i = 0; i < b && !misses; i++)
-            misses = !al_cache_lookup(c, ids[s + i], 0, m->act[k - 1] + (size_t)i * feat);
+        for (int i = 0; i < b && !misses; i++) misses = !al_cache_lookup(c, ids[s + i], 0, fb + (size_t)i * feat);
         if (misses) {
             st = al_model_forward_range(m, pool, 0, k, x + (size_t)s * xi, b, 0);
-            if (st) return st;
-            for (int i = 0; i < b; i++) al_cache_store(c, ids[s + i], 0, m->act[k - 1] + (size_t)i * feat);
+            if (st) break;
+            al_model_frontier_pack(m, k, b, fb);
+            for (int i = 0; i < b; i++) al_cache_store(c, ids[s + i], 0, fb + (size_t)i * feat);
         }
         const float *out;
-        st = al_model_forward_from(m, pool, k, m->act[k - 1], b, 0, &out);
-        if (st) return st;
+        st = al_model_forward_from(m, pool, k, fb, b, 0, &out);
+        if (st) break;
         memcpy(y + (size_t)s * yo, out, sizeof(float) * (size_t)b * yo);
     }
-    return AL_OK;
+    al_free(own);
+    return st;
 }

@@ -193,6 +193,9 @@ static al_status stream_pass(al_model *m, al_pool *pool, const int32_t *ids, lon
     al_status st = check_lm(m, &T, &V);
     if (st) return st;
     int freeze = m->freeze;
+    if (freeze > 0 && al_model_frontier_count(m, freeze) > 1)
+        return al_error(AL_EUNSUPPORTED, "language model: the frozen prefix (nodes 0..%d) must end in one tensor, "
+                                         "node %d's output; move the freeze point", freeze - 1, freeze - 1);
     if ((st = al_model_plan(m, 1))) return st;
     size_t feat = freeze > 0 ? al_shape_numel(&m->nodes[freeze - 1].out) : 0;
     if (c && freeze > 0) al_cache_bind(c, feat, al_model_prefix_fingerprint(m));

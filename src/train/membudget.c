@@ -71,7 +71,7 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
                         m->nnodes);
     j->xn = al_shape_numel(&m->in);
     j->yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
-    j->feat = j->freeze > 0 ? al_shape_numel(&m->nodes[j->freeze - 1].out) : j->xn;
+    j->feat = j->freeze > 0 ? al_model_frontier_numel(m, j->freeze) : j->xn;
     j->n = d->n;
     j->y_len = d->y_len;
     const al_train_config *tc = x->train;

@@ -98,13 +98,13 @@ static al_status source(void *user, const int *idx, int b, long long epoch, floa
     /* the frozen prefix runs in inference mode (its nodes are not trainable) */
     al_status st = al_model_forward_range(s->m, s->pool, 0, s->freeze, s->stage, nm, 1);
     if (st) return st;
-    const float *f = s->m->act[s->freeze - 1];
     for (int i = 0; i < nm; i++) {
         int j = s->miss[i];
-        memcpy(xb + (size_t)j * s->feat, f + (size_t)i * s->feat, sizeof(float) * s->feat);
+        float *row = xb + (size_t)j * s->feat;
+        al_model_frontier_row(s->m, s->freeze, i, row); /* the frozen frontier, packed */
         if (s->cache) {
             uint64_t id = s->ids ? s->ids[idx[j]] : (uint64_t)idx[j];
-            al_cache_store(s->cache, id, variant_of(s, id, epoch), f + (size_t)i * s->feat);
+            al_cache_store(s->cache, id, variant_of(s, id, epoch), row);
         }
     }
     s->prefix_samples += (uint64_t)nm;
@@ -185,8 +185,8 @@ static al_status check_job(const al_model *m, const al_personalize_config *c) {
                         m->nnodes);
     int across = al_model_src_across(m, freeze);
     if (across >= 0)
-        return al_error(AL_EINVAL, "node %d %s node %d across the freeze point %d; move the freeze point", across,
-                        al_model_src_verb(m, across, freeze), al_model_across_input(m, across, freeze), freeze);
+        return al_error(AL_EINVAL, "node %d %s the model input across the freeze point %d; move the freeze point", across,
+                        al_model_src_verb(m, across), freeze);
     if (c->aug_variants > 1 && (m->in.ndim != 3 || m->input_tokens))
         return al_error(AL_EINVAL, "augmentation variants need an image model (input CxHxW)");
     if (!(c->label_prior >= 0.0 && c->label_prior <= 1e6))
@@ -253,7 +253,7 @@ static al_status start_job(al_model *m, al_pool *pool, const al_dataset *train, 
     s->cache = freeze > 0 ? cache : NULL;
     s->freeze = freeze;
     s->xn = al_shape_numel(&m->in);
-    s->feat = freeze > 0 ? al_shape_numel(&m->nodes[freeze - 1].out) : s->xn;
+    s->feat = freeze > 0 ? al_model_frontier_numel(m, freeze) : s->xn;
     if (c->aug_variants > 1) {
         s->C = m->in.d[0];
         s->H = m->in.d[1];

@@ -215,7 +215,7 @@ al_status al_trainer_set_source(al_trainer *t, int freeze, size_t feat, al_train
             if (m->nodes[i].trainable && !m->nodes[i].params[p].is_state)
                 return al_error(AL_EINVAL, "node %d is trainable but lies below the batch source's node (the freeze point) %d", i,
                                 freeze);
-    size_t want = freeze ? al_shape_numel(&m->nodes[freeze - 1].out) : t->xn;
+    size_t want = freeze ? al_model_frontier_numel(m, freeze) : t->xn;
     if (feat != want) return al_error(AL_ESHAPE, "batch source gives %zu floats per sample, node %d takes %zu", feat, freeze, want);
     if (feat > t->xn) {
         /* a new block: inputs of node `freeze` may be larger than the model's */

@@ -180,9 +180,9 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
     int across = al_model_src_across(in, freeze);
     if (across >= 0)
         return al_error(AL_EINVAL,
-                        "compile: node %d %s node %d across the freeze point %d (the frozen prefix must end "
-                        "in one activation); move the freeze point",
-                        across, al_model_src_verb(in, across, freeze), al_model_across_input(in, across, freeze), freeze);
+                        "compile: node %d %s the model input across the freeze point %d (the frozen "
+                        "prefix's outputs cannot include it); move the freeze point",
+                        across, al_model_src_verb(in, across), freeze);
     if (o->batch <= 0 || o->batch > (1 << 20))
         return al_error(AL_ERANGE, "compile: batch %d out of range 1..%d", o->batch, 1 << 20);
     al_compile_report rep;

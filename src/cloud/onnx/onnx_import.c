@@ -644,7 +644,7 @@ static al_status op_pool(imp *I, const Onnx__NodeProto *nd, int is_max) {
         (st = attr_int(nd, "storage_order", 0, &so)) || (st = extra_outputs_unused(I, nd)))
         return st;
     if (!exact(x, 4)) return shape_err(nd, x, "[N, C, H, W]");
-    if (ceil) return nerr(nd, AL_EUNSUPPORTED, "attribute 'ceil_mode' = %lld is not supported (floor mode only)", (long long)ceil);
+    if (ceil != 0 && ceil != 1) return nerr(nd, AL_EFORMAT, "attribute 'ceil_mode' = %lld must be 0 or 1", (long long)ceil);
     if (so) return nerr(nd, AL_EUNSUPPORTED, "attribute 'storage_order' = %lld is not supported", (long long)so);
     int k, s, p;
     if ((st = window(nd, 0, 1, &k, &s, &p))) return st;
@@ -656,11 +656,16 @@ static al_status op_pool(imp *I, const Onnx__NodeProto *nd, int is_max) {
     int64_t od[4];
     al_shape os;
     if ((st = spatial_out(nd, x, 0, k, s, p, od, &os))) return st;
+    if (ceil) { /* the pool's own rule (al_pool_out) */
+        od[2] = os.d[1] = al_pool_out(x->os.d[1], k, s, p, 1);
+        od[3] = os.d[2] = al_pool_out(x->os.d[2], k, s, p, 1);
+    }
     pend *L = NULL;
     if ((st = emit(I, nd, is_max ? AL_L_MAXPOOL : AL_L_AVGPOOL, &L))) return st;
     L->cfg.k = k;
     L->cfg.stride = s;
     L->cfg.pad = p;
+    L->cfg.ceil = (int)ceil;
     return define_layer_out(I, nd, od, 4, 0, &os, 0);
 }
 
