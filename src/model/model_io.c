@@ -20,7 +20,9 @@
 #define AL_MODEL_FORMAT_VERSION_ACT 2u
 /* Written when a node reads an earlier node than the previous one as its
  * primary input (autlearn.layer.N.in: the model is a graph, not a chain),
- * or a pool uses ceil mode (autlearn.layer.N.ceil).
+ * or a pool uses ceil mode (autlearn.layer.N.ceil), or a mul broadcasts
+ * (autlearn.layer.N.mode 1; an older build would read it as the
+ * squeeze-excite scale).
  * Versions 1 and 2 load unchanged: every node reads the previous one. */
 #define AL_MODEL_FORMAT_VERSION_GRAPH 3u
 #define AL_ARCH "autlearn"
@@ -66,9 +68,9 @@ al_status al_model_save(const al_model *m, const char *path) {
     for (int i = 0; i < m->nnodes; i++) {
         const al_layer_cfg *c = &m->nodes[i].cfg;
         if ((c->act || c->rank) && ver < AL_MODEL_FORMAT_VERSION_ACT) ver = AL_MODEL_FORMAT_VERSION_ACT;
-        /* a graph, ceil mode, or options a version-2 reader would ignore on a
-         * type it knows (mul's broadcasting mode) */
-        if (c->back || c->ceil || c->mode) ver = AL_MODEL_FORMAT_VERSION_GRAPH;
+        /* a graph, ceil mode, or an option a version-2 reader would ignore on a type it knows
+         * (mul's broadcasting mode) */
+        if (c->back || c->ceil || (c->type == AL_L_MUL && c->mode)) ver = AL_MODEL_FORMAT_VERSION_GRAPH;
     }
     gguf_set_u32(w, "autlearn.format_version", ver);
     gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
