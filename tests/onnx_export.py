@@ -23,10 +23,11 @@ Writes into OUTDIR:
                                       se.out.f32
   bad_group.onnx   a Conv with group=2 that is not depthwise
   bad_bilstm.onnx  a bidirectional LSTM
-  bad_softmax_mid.onnx  a Softmax in the middle of the graph
+  softmax_mid.onnx (.in.f32, .out.f32)  a Softmax in the middle of the graph
+  bad_softmax_mid.onnx  a Softmax over the batch axis in the middle of the graph
   bad_leaky.onnx   an operator we do not have (LeakyRelu)
   bad_hsig.onnx    se14.onnx with a HardSigmoid of alpha 0.2 (not PyTorch's)
-  bad_mulconst.onnx  a Mul by a constant
+  bad_mulconst.onnx  a Mul by a constant vector (a Mul by one number is a scale layer)
   bad_slice.onnx   a Slice of a layer's output
   bad_h0.onnx      lm.onnx with an initial state that is a learned vector expanded over the batch
 Run with Debian's /usr/bin/python3 (python3-torch, python3-onnx).
@@ -234,9 +235,10 @@ def main():
         def __init__(self):
             super().__init__()
             self.fc = nn.Linear(6, 6)
+            self.register_buffer("k", torch.arange(6, dtype=torch.float32))
 
         def forward(self, x):
-            return torch.relu(self.fc(x)) * 2.0
+            return torch.relu(self.fc(x)) * self.k
 
     export(MulConst(), torch.rand(2, 6), f"{out}/bad_mulconst.onnx")
 
@@ -255,14 +257,23 @@ def main():
     export(BiLSTM(), torch.randint(0, 10, (2, 5)), f"{out}/bad_bilstm.onnx")
 
     class Mid(nn.Module):
-        def __init__(self):
+        def __init__(self, dim):
             super().__init__()
             self.fc = nn.Linear(6, 6)
+            self.dim = dim
 
         def forward(self, x):
-            return self.fc(torch.softmax(x, dim=1))
+            return self.fc(torch.softmax(x, dim=self.dim))
 
-    export(Mid(), torch.rand(2, 6), f"{out}/bad_softmax_mid.onnx")
+    mid = Mid(1)
+    mid.eval()
+    x = torch.rand(2, 6, generator=g)
+    export(mid, x, f"{out}/softmax_mid.onnx")
+    with torch.no_grad():
+        y = mid(x)
+    save_f32(f"{out}/softmax_mid.in.f32", x.numpy())
+    save_f32(f"{out}/softmax_mid.out.f32", y.numpy())
+    export(Mid(0), torch.rand(2, 6), f"{out}/bad_softmax_mid.onnx")
 
     class SliceOut(nn.Module):
         def __init__(self):

@@ -59,6 +59,15 @@ typedef struct val {
     int pad;            /* pending zero padding of H and W (a Pad before a pool or conv) */
     int fresh;          /* straight out of a dense/conv: an Add of a constant is its bias */
     int softmax;        /* a final Softmax was dropped here */
+    /* The batch fused with per-sample data in one ONNX axis (attention
+     * heads: [T, N*h, d], or [T*N, E]): axis bax holds N * bpart elements,
+     * the batch its outer factor when bouter, else its inner one. bpart <= 1:
+     * axis bax is the batch alone. The per-sample data keeps its order
+     * either way (a reshape never reorders), so the per-sample shape is the
+     * ONNX dims with axis bax replaced by bpart (dropped when 1): the
+     * "logical" shape, which os, the shape of the layer output holding the
+     * data, may differ from by a reshape (logical_os, want_logical). */
+    int bpart, bouter;
 } val;
 
 /* A layer to build, with its weights in PyTorch's layout. */
@@ -230,6 +239,213 @@ static int exact(const val *x, int rank) {
     for (int d = 1; d < rank; d++)
         if (x->dims[d] != x->os.d[d - 1]) return 0;
     return 1;
+}
+
+/* ---- the batch inside an axis (attention) ------------------------------------- */
+
+static al_status emit(imp *I, const Onnx__NodeProto *nd, al_layer_type type, pend **out);
+static al_status fold_binary(imp *I, const Onnx__NodeProto *nd, const val *a, const val *b, char op);
+static al_status define_layer_out(imp *I, const Onnx__NodeProto *nd, const int64_t *dims, int ndim, int bax,
+                                  const al_shape *os, int fresh);
+
+/* The per-sample shape x's ONNX dims describe (see val.bpart); 0 when it has
+ * more than AL_SHAPE_MAX axes or an unknown size. */
+static int logical_os(const val *x, al_shape *os) {
+    int k = 0;
+    memset(os, 0, sizeof *os);
+    for (int d = 0; d < x->ndim; d++) {
+        int64_t v = x->dims[d];
+        if (d == x->bax) {
+            if (x->bpart <= 1) continue;
+            v = x->bpart;
+        }
+        if (k >= AL_SHAPE_MAX || v < 1 || v > MAX_DIM) return 0;
+        os->d[k++] = (int)v;
+    }
+    os->ndim = k;
+    return 1;
+}
+
+/* The per-sample axis ONNX axis a of x holds; -1 for the batch alone. */
+static int ps_axis(const val *x, int a) {
+    if (a == x->bax && x->bpart <= 1) return -1;
+    int k = 0;
+    for (int d = 0; d < a; d++) k += d != x->bax || x->bpart > 1;
+    return k;
+}
+
+static int same_shape(const al_shape *a, const al_shape *b) {
+    if (a->ndim != b->ndim) return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->d[d] != b->d[d]) return 0;
+    return 1;
+}
+
+/* Makes x's data available in its logical shape: a reshape layer when the
+ * layer output holding it has another shape. *node: the layer to read;
+ * *os: the logical shape. The next layer emitted reads *node. */
+static al_status want_logical(imp *I, const Onnx__NodeProto *nd, const val *x, int *node, al_shape *os) {
+    if (x->kind != V_RUN || x->pad || x->softmax)
+        return nerr(nd, AL_EUNSUPPORTED, "input '%.100s' must be a layer output (not padded, no final Softmax)", x->name);
+    if (!logical_os(x, os)) return nerr(nd, AL_EUNSUPPORTED, "input '%.100s' has more than %d per-sample axes", x->name, AL_SHAPE_MAX);
+    if (al_shape_numel(os) != al_shape_numel(&x->os))
+        return nerr(nd, AL_EUNSUPPORTED, "input '%.100s': its shape does not match its data", x->name);
+    *node = x->node;
+    if (same_shape(os, &x->os)) {
+        I->read_from = x->node;
+        return AL_OK;
+    }
+    pend *L = NULL;
+    I->read_from = x->node;
+    al_status st = emit(I, nd, AL_L_RESHAPE, &L);
+    if (st) return st;
+    L->cfg.ndims = os->ndim;
+    for (int d = 0; d < os->ndim; d++) L->cfg.dims[d] = os->d[d];
+    *node = I->nl - 1;
+    I->read_from = *node;
+    return AL_OK;
+}
+
+/* Defines the output of the layer just emitted with x's batch placement
+ * and the given ONNX dims (the same rank and batch axis as `like`). */
+static al_status define_like(imp *I, const Onnx__NodeProto *nd, const val *like, const int64_t *dims, int ndim,
+                             const al_shape *os) {
+    al_status st = define_layer_out(I, nd, dims, ndim, like->bax, os, 0);
+    if (!st) {
+        I->v[I->nv - 1].bpart = like->bpart;
+        I->v[I->nv - 1].bouter = like->bouter;
+    }
+    return st;
+}
+
+/* The batch size of x, or -1 when unknown. */
+static int64_t batch_n(const val *x) {
+    int64_t b = x->dims[x->bax];
+    if (b <= 0) return -1;
+    return x->bpart > 1 ? b / x->bpart : b;
+}
+
+/* A Reshape of a layer output to a constant target (BATCH, 0 and -1
+ * allowed) that regroups the data without reordering it, the batch staying
+ * a factor of one axis, at its outer or inner end: [T, N, E] to
+ * [T, N*h, d] (attention heads), [T, N, h, d] to [T*N, E]. No layer: the
+ * per-sample data keeps its order; the value's dims and batch placement
+ * change (a later layer that needs the shape gets a reshape,
+ * want_logical). AL_EUNSUPPORTED (no error set) otherwise. */
+static al_status reshape_general(imp *I, const Onnx__NodeProto *nd, const val *x, const val *s, int az) {
+    if (x->pad || x->softmax || s->numel < 1 || s->numel > MAXR) return AL_EUNSUPPORTED;
+    int64_t N = batch_n(x);
+    /* the input's factors in order; B marks the batch */
+    const int64_t B = -2;
+    int64_t f[MAXR + 2];
+    int nf = 0;
+    int64_t per = 1;
+    for (int d = 0; d < x->ndim; d++) {
+        if (d == x->bax) {
+            if (x->bpart > 1 && !x->bouter) f[nf++] = x->bpart;
+            f[nf++] = B;
+            if (x->bpart > 1 && x->bouter) f[nf++] = x->bpart;
+            if (x->bpart > 1) per *= x->bpart;
+        } else if (x->dims[d] != 1) {
+            if (x->dims[d] < 1) return AL_EUNSUPPORTED;
+            f[nf++] = x->dims[d];
+            per *= x->dims[d];
+        }
+    }
+    /* the target: BATCH, 0 (copy), -1 (infer), or a size */
+    int r = (int)s->numel, inf = -1;
+    int64_t t[MAXR], known = 1;
+    int tb = -1; /* the target axis that is the batch alone (BATCH, or 0 at the batch axis) */
+    for (int q = 0; q < r; q++) {
+        int64_t v = s->i[q];
+        if (v == 0 && !az) {
+            if (q >= x->ndim) return AL_EUNSUPPORTED;
+            if (q == x->bax && x->bpart <= 1) v = BATCH;
+            else if (q == x->bax) return AL_EUNSUPPORTED;
+            else v = x->dims[q];
+        }
+        if (v == BATCH) {
+            if (tb >= 0) return AL_EUNSUPPORTED;
+            tb = q;
+            t[q] = B;
+        } else if (v == -1) {
+            if (inf >= 0) return AL_EUNSUPPORTED;
+            inf = q;
+            t[q] = -1;
+        } else if (v >= 1) {
+            t[q] = v;
+            if (known > MAX_DIM * MAX_DIM) return AL_EUNSUPPORTED;
+            known *= v;
+        } else {
+            return AL_EUNSUPPORTED;
+        }
+    }
+    if (inf >= 0) { /* elements over the known sizes; with the batch inside when no axis is the batch alone */
+        int64_t all = per;
+        if (tb < 0) {
+            if (N < 0) return AL_EUNSUPPORTED;
+            all *= N;
+        }
+        if (all % known) return AL_EUNSUPPORTED;
+        t[inf] = all / known;
+    }
+    /* match the target axes to the factors */
+    int k = 0, nbax = -1;
+    int64_t outer = 1, inner = 1, od[MAXR];
+    int64_t cur = nf ? f[0] : 1; /* what is left of factor k */
+    for (int q = 0; q < r; q++) {
+        int64_t need = t[q];
+        int has_b = 0;
+        int64_t before = 1, after = 1;
+        if (need == B) {
+            while (k < nf && f[k] != B && cur == 1) cur = ++k < nf ? f[k] : 1;
+            if (k >= nf || f[k] != B) return AL_EUNSUPPORTED;
+            has_b = 1;
+            need = 1;
+            cur = ++k < nf ? f[k] : 1;
+        }
+        while (need > 1) {
+            if (k >= nf) return AL_EUNSUPPORTED;
+            if (f[k] == B) {
+                if (N < 1 || need % N || has_b) return AL_EUNSUPPORTED;
+                need /= N;
+                has_b = 1;
+                cur = ++k < nf ? f[k] : 1;
+                continue;
+            }
+            int64_t take = cur;
+            if (need % take) {
+                if (take % need) return AL_EUNSUPPORTED;
+                take = need; /* split the factor */
+            }
+            need /= take;
+            cur /= take;
+            if (has_b) after *= take;
+            else before *= take;
+            if (cur == 1) cur = ++k < nf ? f[k] : 1;
+        }
+        if (has_b) {
+            if (before > 1 && after > 1) return AL_EUNSUPPORTED; /* the batch in the middle of an axis */
+            nbax = q;
+            outer = before;
+            inner = after;
+            od[q] = N > 0 ? N * before * after : -1;
+        } else {
+            od[q] = t[q];
+        }
+    }
+    while (k < nf && f[k] != B && cur == 1) cur = ++k < nf ? f[k] : 1;
+    if (k < nf || nbax < 0) return AL_EUNSUPPORTED;
+    val v = *x;
+    v.f = NULL;
+    v.i = NULL;
+    v.fresh = 0;
+    v.ndim = r;
+    memcpy(v.dims, od, sizeof(int64_t) * (size_t)r);
+    v.bax = nbax;
+    v.bpart = (int)(outer * inner);
+    v.bouter = outer == 1;
+    return define(I, nd, nd->output[0], &v);
 }
 
 static void fmt_dims(char *buf, size_t cap, const int64_t *d, int n, int bax) {
@@ -860,9 +1076,18 @@ static al_status op_gemm(imp *I, const Onnx__NodeProto *nd) {
         (st = attr_int(nd, "transA", 0, &ta)) || (st = attr_int(nd, "transB", 0, &tb)))
         return st;
     if (ta) return nerr(nd, AL_EUNSUPPORTED, "attribute 'transA' = %lld is not supported", (long long)ta);
-    if (!exact(x, 2)) return shape_err(nd, x, "[N, K] (a Flatten first)");
+    /* [T*N, E] with the batch fused into axis 0 (attention's output
+     * projection): a dense on the last per-sample axis */
+    int fusedin = x->ndim == 2 && x->bax == 0 && x->bpart > 1;
+    if (!exact(x, 2) && !fusedin) return shape_err(nd, x, "[N, K] (a Flatten first)");
+    val xl = *x;
+    if (fusedin) {
+        int node;
+        if ((st = want_logical(I, nd, x, &node, &xl.os))) return st;
+        xl.node = node;
+    }
     pend *L = NULL;
-    if ((st = emit_dense(I, nd, x, w, tb == 0, alpha, &L))) return st;
+    if ((st = emit_dense(I, nd, &xl, w, tb == 0, alpha, &L))) return st;
     int M = L->cfg.units;
     if (c) {
         /* C broadcasts to [N, M]: [M], [1, M] or a scalar */
@@ -878,16 +1103,54 @@ static al_status op_gemm(imp *I, const Onnx__NodeProto *nd) {
         }
     }
     int64_t od[2] = {x->dims[0], M};
+    if (fusedin) {
+        al_shape os = xl.os;
+        os.d[os.ndim - 1] = M;
+        st = define_like(I, nd, x, od, 2, &os);
+        if (!st) I->v[I->nv - 1].fresh = c == NULL;
+        return st;
+    }
     al_shape os = {1, {M, 0, 0}};
     return define_layer_out(I, nd, od, 2, 0, &os, c == NULL);
+}
+
+/* MatMul of two layer outputs (attention's scores and weighted values):
+ * the batch leading both, [N, ..., M, K] x [N, ..., K, P], becomes matmul
+ * over the per-sample shapes. */
+static al_status matmul_layers(imp *I, const Onnx__NodeProto *nd, val *a, val *b) {
+    int r = a->ndim;
+    if (b->ndim != r || r < 3 || a->bax != 0 || b->bax != 0 || a->bpart > 1 || b->bpart > 1)
+        return nerr(nd, AL_EUNSUPPORTED, "a MatMul of two layer outputs needs the batch on axis 0 of both and the same rank (>= 3)");
+    if (a->dims[r - 1] != b->dims[r - 2])
+        return nerr(nd, AL_ESHAPE, "MatMul: %lld columns against %lld rows", (long long)a->dims[r - 1], (long long)b->dims[r - 2]);
+    al_status st;
+    int na, nb;
+    al_shape as, bs;
+    if ((st = want_logical(I, nd, b, &nb, &bs)) || (st = want_logical(I, nd, a, &na, &as))) return st;
+    pend *L = NULL;
+    I->read_from = na;
+    if ((st = emit(I, nd, AL_L_MATMUL, &L))) return st;
+    L->cfg.src = nb;
+    int64_t od[MAXR];
+    for (int d = 0; d < r; d++) od[d] = a->dims[d] >= b->dims[d] ? a->dims[d] : b->dims[d];
+    od[r - 2] = a->dims[r - 2];
+    od[r - 1] = b->dims[r - 1];
+    val t = *a;
+    t.bpart = 0;
+    al_shape os = as;
+    for (int d = 0; d + 2 < os.ndim; d++) os.d[d] = as.d[d] >= bs.d[d] ? as.d[d] : bs.d[d];
+    os.d[os.ndim - 1] = bs.d[bs.ndim - 1];
+    return define_like(I, nd, &t, od, r, &os);
 }
 
 static al_status op_matmul(imp *I, const Onnx__NodeProto *nd) {
     val *x, *w;
     al_status st;
-    if ((st = check_attrs(nd, NULL)) || (st = get_current(I, nd, 0, &x)) ||
-        (st = get_const(I, nd, 1, 1, 0, "B (weights)", &w)))
-        return st;
+    if ((st = check_attrs(nd, NULL))) return st;
+    val *a, *b;
+    if ((st = get_in(I, nd, 0, 1, &a)) || (st = get_in(I, nd, 1, 1, &b))) return st;
+    if (a->kind == V_RUN && b->kind == V_RUN) return matmul_layers(I, nd, a, b);
+    if ((st = get_current(I, nd, 0, &x)) || (st = get_const(I, nd, 1, 1, 0, "B (weights)", &w))) return st;
     int r = x->ndim;
     if (r < 2 || x->bax == r - 1 || x->os.ndim < 1 || x->dims[r - 1] != x->os.d[x->os.ndim - 1])
         return shape_err(nd, x, "features on the last axis");
@@ -898,7 +1161,9 @@ static al_status op_matmul(imp *I, const Onnx__NodeProto *nd) {
     od[r - 1] = L->cfg.units;
     al_shape os = x->os;
     os.d[os.ndim - 1] = L->cfg.units;
-    return define_layer_out(I, nd, od, r, x->bax, &os, 1);
+    st = define_like(I, nd, x, od, r, &os);
+    if (!st) I->v[I->nv - 1].fresh = 1;
+    return st;
 }
 
 /* x + c where x is straight out of a dense/conv and c broadcasts along its
@@ -935,7 +1200,7 @@ static al_status op_add(imp *I, const Onnx__NodeProto *nd) {
     al_status st;
     if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &a)) || (st = get_in(I, nd, 1, 1, &b))) return st;
     if (nd->n_input != 2) return nerr(nd, AL_EFORMAT, "Add takes 2 inputs, has %zu", nd->n_input);
-    if (a->kind == V_CONST && b->kind == V_CONST) return nerr(nd, AL_EUNSUPPORTED, "an Add of two constants is not supported");
+    if (a->kind == V_CONST && b->kind == V_CONST) return fold_binary(I, nd, a, b, '+');
     if (a->kind == V_CONST || b->kind == V_CONST) {
         val *x = a->kind == V_RUN ? a : b, *c = a->kind == V_RUN ? b : a;
         if (c->is_int || c->fill) return nerr(nd, AL_EUNSUPPORTED, "the constant operand must be float");
@@ -958,6 +1223,183 @@ static al_status op_add(imp *I, const Onnx__NodeProto *nd) {
     return define_same(I, nd, cur);
 }
 
+/* Arithmetic on constants (shape computations, attention's scale): a op b
+ * element-wise, b one number or the same shape as a; op one of + - * / %
+ * (Mod: integers, the divisor's sign, as ONNX's fmod 0 and Python). The
+ * batch size symbol takes no part. */
+static al_status fold_binary(imp *I, const Onnx__NodeProto *nd, const val *a, const val *b, char op) {
+    if (a->fill || b->fill) return nerr(nd, AL_EUNSUPPORTED, "the operands depend on the batch size");
+    if (a->is_int != b->is_int) return nerr(nd, AL_EUNSUPPORTED, "the operands differ in type");
+    const val *big = a->numel >= b->numel ? a : b;
+    if (!(a->numel == b->numel || a->numel == 1 || b->numel == 1))
+        return nerr(nd, AL_EUNSUPPORTED, "constant operands of %zu and %zu elements do not broadcast", a->numel, b->numel);
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_CONST;
+    t.is_int = a->is_int;
+    t.ndim = big->ndim;
+    memcpy(t.dims, big->dims, sizeof t.dims);
+    t.numel = big->numel;
+    if (t.is_int) {
+        t.i = al_malloc(t.numel ? t.numel * sizeof(int64_t) : 1);
+        if (!t.i) return AL_ENOMEM;
+    } else {
+        t.f = al_malloc(t.numel ? t.numel * sizeof(float) : 1);
+        if (!t.f) return AL_ENOMEM;
+    }
+    for (size_t q = 0; q < t.numel; q++) {
+        size_t qa = a->numel == 1 ? 0 : q, qb = b->numel == 1 ? 0 : q;
+        if (t.is_int) {
+            int64_t x = a->i[qa], y = b->i[qb], z;
+            if (x == BATCH || y == BATCH || x < -MAX_DIM * MAX_DIM || x > MAX_DIM * MAX_DIM || y < -MAX_DIM * MAX_DIM ||
+                y > MAX_DIM * MAX_DIM) {
+                val_free(&t);
+                return nerr(nd, AL_EUNSUPPORTED, "an operand is the batch size or too large");
+            }
+            if ((op == '/' || op == '%') && y == 0) {
+                val_free(&t);
+                return nerr(nd, AL_EFORMAT, "division by zero");
+            }
+            switch (op) {
+            case '+': z = x + y; break;
+            case '-': z = x - y; break;
+            case '*': z = x * y; break;
+            case '/': z = x / y; break;
+            default: z = x % y; if (z != 0 && ((z < 0) != (y < 0))) z += y; break;
+            }
+            t.i[q] = z;
+        } else {
+            float x = a->f[qa], y = b->f[qb];
+            t.f[q] = op == '+' ? x + y : op == '-' ? x - y : op == '*' ? x * y : op == '/' ? x / y : fmodf(x, y);
+        }
+    }
+    return define(I, nd, nd->output[0], &t);
+}
+
+/* Cast and Sqrt of constants. */
+static al_status op_cast(imp *I, const Onnx__NodeProto *nd, int is_sqrt) {
+    static const char *const okc[] = {"to", "saturate", NULL};
+    val *a;
+    al_status st;
+    int64_t to = 1;
+    if ((st = check_attrs(nd, is_sqrt ? NULL : okc)) || (st = get_in(I, nd, 0, 1, &a))) return st;
+    if (!is_sqrt && (st = attr_int(nd, "to", 1, &to))) return st;
+    if (a->kind != V_CONST || a->fill)
+        return nerr(nd, AL_EUNSUPPORTED, "only constants (shape and scale computations) are supported");
+    /* ONNX types: 1 float, 6 int32, 7 int64, 11 double (held as float) */
+    int to_int = is_sqrt ? 0 : (to == 6 || to == 7) ? 1 : (to == 1 || to == 11) ? 0 : -1;
+    if (to_int < 0) return nerr(nd, AL_EUNSUPPORTED, "Cast to type %lld is not supported", (long long)to);
+    if (is_sqrt && a->is_int) return nerr(nd, AL_EUNSUPPORTED, "Sqrt of integers");
+    val t = *a;
+    t.name = NULL;
+    t.i = NULL;
+    t.f = NULL;
+    t.is_int = to_int;
+    if (to_int) {
+        t.i = al_malloc(t.numel ? t.numel * sizeof(int64_t) : 1);
+        if (!t.i) return AL_ENOMEM;
+    } else {
+        t.f = al_malloc(t.numel ? t.numel * sizeof(float) : 1);
+        if (!t.f) return AL_ENOMEM;
+    }
+    for (size_t q = 0; q < t.numel; q++) {
+        if (a->is_int && a->i[q] == BATCH) {
+            val_free(&t);
+            return nerr(nd, AL_EUNSUPPORTED, "the operand is the batch size");
+        }
+        double v = a->is_int ? (double)a->i[q] : (double)a->f[q];
+        if (is_sqrt) v = sqrt(v);
+        if (to_int) {
+            if (!(v > -9.0e18 && v < 9.0e18)) {
+                val_free(&t);
+                return nerr(nd, AL_ERANGE, "a value does not fit an integer");
+            }
+            t.i[q] = (int64_t)v;
+        } else {
+            t.f[q] = (float)v;
+        }
+    }
+    return define(I, nd, nd->output[0], &t);
+}
+
+static al_status op_arith(imp *I, const Onnx__NodeProto *nd, char op) {
+    static const char *const okm[] = {"fmod", NULL};
+    val *a, *b;
+    al_status st;
+    if ((st = check_attrs(nd, op == '%' ? okm : NULL)) || (st = get_in(I, nd, 0, 1, &a)) || (st = get_in(I, nd, 1, 1, &b)))
+        return st;
+    if (op == '%') {
+        int64_t fm;
+        if ((st = attr_int(nd, "fmod", 0, &fm))) return st;
+        if (fm) return nerr(nd, AL_EUNSUPPORTED, "attribute 'fmod' = 1 is not supported");
+    }
+    if (a->kind == V_CONST && b->kind == V_CONST) return fold_binary(I, nd, a, b, op);
+    return nerr(nd, AL_EUNSUPPORTED, "only constants are supported (shape computations)");
+}
+
+/* LayerNormalization over the last axis, scale and bias constant. */
+static al_status op_layernorm(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"axis", "epsilon", "stash_type", NULL};
+    val *x, *w, *b;
+    al_status st;
+    int64_t axis;
+    float eps;
+    if ((st = check_attrs(nd, ok)) || (st = get_in(I, nd, 0, 1, &x)) || (st = get_const(I, nd, 1, 1, 0, "Scale", &w)) ||
+        (st = get_const(I, nd, 2, 0, 0, "B", &b)) || (st = attr_int(nd, "axis", -1, &axis)) ||
+        (st = attr_float(nd, "epsilon", 1e-5f, &eps)) || (st = extra_outputs_unused(I, nd)))
+        return st;
+    if (x->kind != V_RUN) return nerr(nd, AL_EUNSUPPORTED, "the input must be a layer output");
+    if (axis < 0) axis += x->ndim;
+    if (axis != x->ndim - 1 || ps_axis(x, (int)axis) < 0)
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'axis' = %lld: only the last axis (not the batch) is supported", (long long)axis);
+    int64_t D = x->dims[axis];
+    if (w->numel != (size_t)D || (b && b->numel != (size_t)D))
+        return nerr(nd, AL_ESHAPE, "Scale and B must hold %lld values", (long long)D);
+    if (!(eps > 0.0f && eps <= 1.0f)) return nerr(nd, AL_EUNSUPPORTED, "attribute 'epsilon' = %g is outside (0, 1]", (double)eps);
+    int node;
+    al_shape os;
+    if ((st = want_logical(I, nd, x, &node, &os))) return st;
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_LAYERNORM, &L))) return st;
+    L->cfg.eps = eps;
+    float *wb = copy_floats(w->f, w->numel), *bb = b ? copy_floats(b->f, b->numel) : NULL;
+    if (!wb || (b && !bb)) {
+        al_free(wb);
+        al_free(bb);
+        return AL_ENOMEM;
+    }
+    st = set_param(L, "weight", &wb, w->numel);
+    if (!st) st = set_param(L, "bias", b ? &bb : NULL, (size_t)D);
+    al_free(wb);
+    al_free(bb);
+    if (st) return st;
+    return define_like(I, nd, x, x->dims, x->ndim, &os);
+}
+
+/* x times a number (attention's 1/sqrt(d), or its square root on each of
+ * Q and K): a scale layer. */
+static al_status scale_layer(imp *I, const Onnx__NodeProto *nd, val *x, float alpha) {
+    if (x->pad || x->softmax) return nerr(nd, AL_EUNSUPPORTED, "it scales a padded or softmaxed tensor");
+    if (!isfinite(alpha)) return nerr(nd, AL_EUNSUPPORTED, "the constant factor is not finite");
+    pend *L = NULL;
+    I->read_from = x->node;
+    al_status st = emit(I, nd, AL_L_SCALE, &L);
+    if (st) return st;
+    L->cfg.alpha = alpha;
+    return define_like(I, nd, x, x->dims, x->ndim, &x->os);
+}
+
+static al_status op_div(imp *I, const Onnx__NodeProto *nd) {
+    val *a, *b;
+    al_status st;
+    if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &a)) || (st = get_in(I, nd, 1, 1, &b))) return st;
+    if (nd->n_input != 2) return nerr(nd, AL_EFORMAT, "Div takes 2 inputs, has %zu", nd->n_input);
+    if (a->kind == V_RUN && b->kind == V_CONST && !b->is_int && !b->fill && b->numel == 1 && b->f[0] != 0.0f)
+        return scale_layer(I, nd, a, 1.0f / b->f[0]);
+    if (a->kind == V_CONST && b->kind == V_CONST) return fold_binary(I, nd, a, b, '/');
+    return nerr(nd, AL_EUNSUPPORTED, "only a division by one number, or of constants, is supported");
+}
+
 /* Mul of two layer outputs: one is the previous layer's (the scale s), the
  * other an earlier one (x2) that s broadcasts to, over x2's leading axes:
  * the squeeze-excite gate, [N, C, 1, 1] (or [N, C]) times [N, C, H, W], or
@@ -967,9 +1409,13 @@ static al_status op_mul(imp *I, const Onnx__NodeProto *nd) {
     al_status st;
     if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &a)) || (st = get_in(I, nd, 1, 1, &b))) return st;
     if (nd->n_input != 2) return nerr(nd, AL_EFORMAT, "Mul takes 2 inputs, has %zu", nd->n_input);
-    if (a->kind == V_CONST || b->kind == V_CONST)
-        return nerr(nd, AL_EUNSUPPORTED, "a Mul by a constant is not supported (only the product of two layer outputs, "
-                                         "such as a squeeze-excite gate)");
+    if (a->kind == V_CONST && b->kind == V_CONST) return fold_binary(I, nd, a, b, '*');
+    if (a->kind == V_CONST || b->kind == V_CONST) {
+        val *x = a->kind == V_RUN ? a : b, *c = x == a ? b : a;
+        if (x->kind == V_RUN && !c->is_int && !c->fill && c->numel == 1) return scale_layer(I, nd, x, c->f[0]);
+        return nerr(nd, AL_EUNSUPPORTED, "a Mul by a constant is only supported for one number (only the product of "
+                                         "two layer outputs otherwise, such as a squeeze-excite gate)");
+    }
     /* the scale is the later operand (the gate computed from the other) */
     val *cur = a->node >= b->node ? a : b, *side = cur == a ? b : a;
     if (cur->node == side->node)
@@ -1096,12 +1542,57 @@ static al_status reshape_squeeze(imp *I, const Onnx__NodeProto *nd, const val *x
     return define(I, nd, nd->output[0], &t);
 }
 
+/* Reshape of a constant (shape arithmetic): the same elements, new dims. */
+static al_status reshape_const(imp *I, const Onnx__NodeProto *nd, const val *x, const val *s, int az) {
+    if (x->fill) return nerr(nd, AL_EUNSUPPORTED, "the input depends on the batch size");
+    if (s->numel > MAXR) return nerr(nd, AL_EUNSUPPORTED, "the target has %zu dimensions (max %d)", s->numel, MAXR);
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_CONST;
+    t.is_int = x->is_int;
+    t.ndim = (int)s->numel;
+    int inf = -1;
+    size_t known = 1;
+    for (int q = 0; q < t.ndim; q++) {
+        int64_t v = s->i[q];
+        if (v == 0 && !az) v = q < x->ndim ? x->dims[q] : -2;
+        if (v == -1 && inf < 0) {
+            inf = q;
+            continue;
+        }
+        if (v < 0 || v > MAX_DIM) return nerr(nd, AL_EUNSUPPORTED, "target dimension %d is not a size", q);
+        t.dims[q] = v;
+        known *= (size_t)v;
+    }
+    if (inf >= 0) {
+        if (known == 0 || x->numel % known) return nerr(nd, AL_EFORMAT, "the target does not divide %zu elements", x->numel);
+        t.dims[inf] = (int64_t)(x->numel / known);
+        known = x->numel;
+    }
+    if (known != x->numel) return nerr(nd, AL_EFORMAT, "the target holds %zu elements, the input %zu", known, x->numel);
+    t.numel = x->numel;
+    size_t esz = t.is_int ? sizeof(int64_t) : sizeof(float);
+    void *p = al_malloc(t.numel ? t.numel * esz : 1);
+    if (!p) return AL_ENOMEM;
+    if (t.numel) memcpy(p, t.is_int ? (const void *)x->i : (const void *)x->f, t.numel * esz);
+    if (t.is_int)
+        t.i = p;
+    else
+        t.f = p;
+    return define(I, nd, nd->output[0], &t);
+}
+
 static al_status op_reshape(imp *I, const Onnx__NodeProto *nd) {
     static const char *const ok[] = {"allowzero", NULL};
     val *x, *s;
     al_status st;
     int64_t az;
-    if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 0, &x)) ||
+    if ((st = check_attrs(nd, ok)) || (st = get_in(I, nd, 0, 1, &x))) return st;
+    if (x->kind == V_CONST) {
+        if ((st = get_const(I, nd, 1, 1, 1, "shape", &s)) || (st = attr_int(nd, "allowzero", 0, &az))) return st;
+        return reshape_const(I, nd, x, s, (int)az);
+    }
+    if ((st = get_current(I, nd, 0, &x)) ||
         (st = get_const(I, nd, 1, 1, 1, "shape", &s)) || (st = attr_int(nd, "allowzero", 0, &az)))
         return st;
     int64_t numel = (int64_t)al_shape_numel(&x->os);
@@ -1114,9 +1605,12 @@ static al_status op_reshape(imp *I, const Onnx__NodeProto *nd) {
     if (!flat) {
         st = reshape_squeeze(I, nd, x, s, (int)az);
         if (st != AL_EUNSUPPORTED) return st;
+        st = reshape_general(I, nd, x, s, (int)az);
+        if (st != AL_EUNSUPPORTED) return st;
         char a[160];
         fmt_dims(a, sizeof a, s->i, (int)AL_MIN(s->numel, (size_t)MAXR), -1);
-        return nerr(nd, AL_EUNSUPPORTED, "Reshape to %s: only a flatten to [batch, -1] is supported", a);
+        return nerr(nd, AL_EUNSUPPORTED,
+                    "Reshape to %s: the batch must stay a factor at one end of one axis, and the data in order", a);
     }
     return op_flatten(I, nd, x);
 }
@@ -1194,6 +1688,40 @@ static al_status op_gather(imp *I, const Onnx__NodeProto *nd) {
             t.i[q] = d->i[k];
         }
         return define(I, nd, nd->output[0], &t);
+    }
+    if (d->kind == V_RUN && ix->kind == V_CONST && ix->is_int && !ix->fill && ix->ndim == 0 && ix->numel == 1) {
+        /* one index along a per-sample axis (attention's q, k, v out of the
+         * stacked projection): slice it, then drop the axis */
+        int r = d->ndim;
+        if (axis < 0) axis += r;
+        int a = axis >= 0 && axis < r ? ps_axis(d, (int)axis) : -1;
+        if (a < 0) return nerr(nd, AL_EUNSUPPORTED, "a Gather along the batch axis is not supported");
+        int64_t k = ix->i[0] < 0 ? ix->i[0] + d->dims[axis] : ix->i[0];
+        if (k < 0 || k >= d->dims[axis]) return nerr(nd, AL_EFORMAT, "index %lld is out of range", (long long)ix->i[0]);
+        int node;
+        al_shape is;
+        if ((st = want_logical(I, nd, d, &node, &is))) return st;
+        pend *L = NULL;
+        if ((st = emit(I, nd, AL_L_SLICE, &L))) return st;
+        L->cfg.axis = a;
+        L->cfg.start = (int)k;
+        L->cfg.end = (int)k + 1;
+        L->cfg.step = 1;
+        val t = *d;
+        t.f = NULL;
+        t.i = NULL;
+        t.fresh = 0;
+        t.ndim = r - 1;
+        for (int q = (int)axis; q + 1 < r; q++) t.dims[q] = d->dims[q + 1];
+        if (t.bax > axis) t.bax--;
+        al_shape os;
+        if (!logical_os(&t, &os)) return nerr(nd, AL_EUNSUPPORTED, "too many per-sample axes");
+        if (os.ndim == 0) return nerr(nd, AL_EUNSUPPORTED, "it leaves one number per sample");
+        /* the slice's output, [.., 1, ..], held as the dropped shape by a reshape */
+        if ((st = emit(I, nd, AL_L_RESHAPE, &L))) return st;
+        L->cfg.ndims = os.ndim;
+        for (int q = 0; q < os.ndim; q++) L->cfg.dims[q] = os.d[q];
+        return define_like(I, nd, &t, t.dims, t.ndim, &os);
     }
     return nerr(nd, AL_EUNSUPPORTED, "only an embedding lookup (first node) or shape arithmetic on constants is supported");
 }
@@ -1700,9 +2228,10 @@ static al_status op_transpose(imp *I, const Onnx__NodeProto *nd) {
         if (p[d] < 0 || p[d] >= r || (seen >> p[d] & 1u)) return nerr(nd, AL_EFORMAT, "attribute 'perm' is not a permutation");
         seen |= 1u << p[d];
     }
-    /* the per-sample data must keep its order: axes other than the batch and
-     * of size > 1 stay in the same relative order */
-    int last = -1;
+    /* When the per-sample data keeps its order (axes other than the batch
+     * and of size > 1 stay in the same relative order) no layer is needed;
+     * otherwise a transpose layer permutes the logical per-sample axes. */
+    int last = -1, reorder = 0;
     val t = *x;
     t.f = NULL;
     t.i = NULL;
@@ -1712,14 +2241,29 @@ static al_status op_transpose(imp *I, const Onnx__NodeProto *nd) {
         t.dims[d] = x->dims[s];
         if (s == x->bax) {
             t.bax = d;
-            continue;
+            if (x->bpart <= 1) continue;
         }
         if (x->dims[s] == 1) continue;
-        if (s < last)
-            return nerr(nd, AL_EUNSUPPORTED, "attribute 'perm' reorders the per-sample axes (only moving the batch axis is supported)");
+        if (s < last) reorder = 1;
         last = s;
     }
-    return define(I, nd, nd->output[0], &t);
+    if (!reorder) return define(I, nd, nd->output[0], &t);
+    int node;
+    al_shape is, os;
+    if ((st = want_logical(I, nd, x, &node, &is))) return st;
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_TRANSPOSE, &L))) return st;
+    int k = 0;
+    for (int d = 0; d < r; d++) {
+        int a = ps_axis(x, (int)p[d]);
+        if (a < 0) continue;
+        L->cfg.dims[k] = a;
+        os.d[k] = is.d[a];
+        k++;
+    }
+    L->cfg.ndims = k;
+    os.ndim = k;
+    return define_like(I, nd, &t, t.dims, r, &os);
 }
 
 static al_status op_pad(imp *I, const Onnx__NodeProto *nd) {
@@ -1768,8 +2312,20 @@ static al_status op_softmax(imp *I, const Onnx__NodeProto *nd) {
     if (axis < 0) axis += x->ndim;
     const char *o = nd->n_output ? nm(nd->output[0]) : "";
     int last = axis == x->ndim - 1 || (I->opset < 13 && axis == 1 && x->ndim == 2);
-    if (!is_graph_output(I, o) || uses(I, o) != 1 || I->g->n_output != 1)
-        return nerr(nd, AL_EUNSUPPORTED, "a Softmax is only supported as the model's last node (it is dropped: autlearn models output logits)");
+    if (!is_graph_output(I, o) || uses(I, o) != 1 || I->g->n_output != 1) {
+        /* inside the graph (attention): a softmax layer over that axis */
+        if (strcmp(nm(nd->op_type), "Softmax") || I->opset < 13)
+            return nerr(nd, AL_EUNSUPPORTED, "inside the graph only Softmax of opset 13 or later (one axis) is supported");
+        if (axis < 0 || axis >= x->ndim || ps_axis(x, (int)axis) < 0)
+            return nerr(nd, AL_EUNSUPPORTED, "attribute 'axis' = %lld is the batch axis or out of range", (long long)axis);
+        int node;
+        al_shape os;
+        if ((st = want_logical(I, nd, x, &node, &os))) return st;
+        pend *L = NULL;
+        if ((st = emit(I, nd, AL_L_SOFTMAX, &L))) return st;
+        L->cfg.axis = ps_axis(x, (int)axis);
+        return define_like(I, nd, x, x->dims, x->ndim, &os);
+    }
     if (!last) return nerr(nd, AL_EUNSUPPORTED, "attribute 'axis' = %lld: only the last axis is supported", (long long)axis);
     note(I, strcmp(nm(nd->op_type), "Softmax") ? "final LogSoftmax dropped: the model outputs logits"
                                                 : "final Softmax dropped: the model outputs logits");
@@ -1996,6 +2552,12 @@ static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
     if (!strcmp(op, "Slice")) return op_slice(I, nd);
     if (!strcmp(op, "Transpose")) return op_transpose(I, nd);
     if (!strcmp(op, "Pad")) return op_pad(I, nd);
+    if (!strcmp(op, "Div")) return op_div(I, nd);
+    if (!strcmp(op, "Sub")) return op_arith(I, nd, '-');
+    if (!strcmp(op, "Mod")) return op_arith(I, nd, '%');
+    if (!strcmp(op, "Cast")) return op_cast(I, nd, 0);
+    if (!strcmp(op, "Sqrt")) return op_cast(I, nd, 1);
+    if (!strcmp(op, "LayerNormalization")) return op_layernorm(I, nd);
     return nerr(nd, AL_EUNSUPPORTED, "operator '%.60s' is not supported (docs/ONNX.md lists the supported ones)", op);
 }
 
