@@ -268,7 +268,8 @@ AL_API void al_image_report_free(al_image_report *r);
  * class, classes in label order. rep may be NULL. */
 AL_API al_status al_dataset_from_image_folder(const char *dir, const al_image_prep *p, const char *const *known,
                                               int n_known, al_image_report *rep, al_dataset **out);
-/* A list of n image files with their labels (0..num_classes-1). */
+/* A list of n image files with their labels (0..num_classes-1); unusable
+ * files are skipped as in a folder (rep->classes stays empty). */
 AL_API al_status al_dataset_from_image_files(const char *const *paths, const int32_t *labels, int n,
                                              int num_classes, const al_image_prep *p, al_image_report *rep,
                                              al_dataset **out);

@@ -117,6 +117,20 @@ unnamed <("$BIN" import "$TMP/se.onnx" -o "$TMP/se2.gguf" --json 2>/dev/null) |
 unnamed <("$BIN" import "$TMP/se14.onnx" -o "$TMP/se3.gguf" --json 2>/dev/null) |
     grep -q '"spec": "input 3x10x10; conv 8 k=3 s=1 p=1; hardswish; .*gap; dense 4; relu; dense 16; hardsigmoid; mul 5; conv 8 k=1 s=1 p=0; add 1; gap; dense 12; hardswish; dense 5"' ||
     bad "se14: the imported spec is not the expected block"
+# image preprocessing and class names as import options (autlearn.image.*, autlearn.classes)
+printf 'a\nb\nc\nd\ne\r\n' >"$TMP/se.classes"
+expect_ok "import se with image options" import "$TMP/se14.onnx" -o "$TMP/se4.gguf" --input-size 10x10 \
+    --resize crop --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --classes "$TMP/se.classes"
+expect_ok "info of the imported image model" info "$TMP/se4.gguf"
+grep -q '^images:  3x10x10, resize crop, scale 0.00392156886, mean 0.485000014,0.456,0.405999988, std 0.229000002,0.224000007,0.224999994$' "$TMP/out" &&
+    ok || bad "import: the preprocessing is not in the file"
+grep -q '^classes: 5: a, b, c, d, e$' "$TMP/out" && ok || bad "import: the class names are not in the file"
+run import "$TMP/se14.onnx" -o "$TMP/se5.gguf" --input-size 12x10
+if [ "$rc" -eq 1 ] && grep -q 'input is 10x10' "$TMP/err"; then ok; else bad "import --input-size mismatch: exit $rc"; fi
+printf 'a\nb\n' >"$TMP/two.classes"
+run import "$TMP/se14.onnx" -o "$TMP/se5.gguf" --classes "$TMP/two.classes"
+if [ "$rc" -eq 1 ] && grep -q '2 names, but the model has 5 outputs' "$TMP/err"; then ok; else bad "import --classes count: exit $rc"; fi
+check "import: nothing written on a bad option" [ ! -e "$TMP/se5.gguf" ]
 # ---- fixtures exported by current PyTorch (../shared/fixtures/onnx, manifest.json) --
 # The CNN, MobileNetV2 (width 0.5; 99 layers, past the old cap of 64) and
 # MobileNetV3-Small (HardSwish, squeeze-excite: HardSigmoid and Mul) from

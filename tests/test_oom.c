@@ -192,6 +192,81 @@ out:
     return st;
 }
 
+/* ---- the image-folder loader (src/data/image_folder.c) ------------------------------
+ * Decoding JPEG and PNG, EXIF orientation, resizing, skipped files and their
+ * warnings, classes matched by name: every allocation fails in turn. */
+static char imgdir[600];
+
+static void copy_gold(const char *name, const char *rel, size_t cut) {
+    char src[700], dst[700];
+    snprintf(src, sizeof src, "%s/tests/golden/images/%s", AL_SOURCE_DIR, name);
+    snprintf(dst, sizeof dst, "%s/%s", imgdir, rel);
+    size_t n = 0;
+    unsigned char *b = slurp(src, &n);
+    FILE *f = fopen(dst, "wb");
+    if (!b || !f || fwrite(b, 1, cut && cut < n ? cut : n, f) == 0) {
+        fprintf(stderr, "test_oom: cannot copy %s\n", name);
+        exit(1);
+    }
+    fclose(f);
+    free(b);
+}
+
+static al_status folder_cycle(void) {
+    al_image_prep p;
+    al_image_prep_default(&p, 3, 6, 7);
+    p.resize = AL_RESIZE_CROP;
+    const char *known[2] = {"b", "z"};
+    al_image_report r;
+    al_dataset *d = NULL;
+    al_status st = al_dataset_from_image_folder(imgdir, &p, known, 2, &r, &d);
+    if (st == AL_OK) {
+        if (al_dataset_size(d) != 4 || r.skipped != 1 || r.classes.n != 3) st = al_error(AL_EINVAL, "wrong result");
+        al_image_report_free(&r);
+    }
+    al_dataset_free(d);
+    return st;
+}
+
+static void image_oom(void) {
+    if (!al_images_supported()) return;
+    snprintf(imgdir, sizeof imgdir, "%s/test_oom_img.XXXXXX", AL_BINARY_DIR);
+    REQUIRE_OK(mkdtemp(imgdir) ? AL_OK : AL_EIO);
+    char sub[700];
+    snprintf(sub, sizeof sub, "%s/a", imgdir);
+    CHECK(mkdir(sub, 0700) == 0);
+    snprintf(sub, sizeof sub, "%s/b", imgdir);
+    CHECK(mkdir(sub, 0700) == 0);
+    copy_gold("orient6.jpg", "a/1.jpg", 0);
+    copy_gold("palette.png", "a/2.png", 0);
+    copy_gold("rgb16.png", "b/1.png", 0);
+    copy_gold("gray.jpg", "b/2.jpg", 0);
+    copy_gold("rgb.jpg", "b/3.jpg", 200); /* truncated: skipped with a warning */
+    al_alloc_fail_at(0);
+    REQUIRE_OK(folder_cycle());
+    long total = al_alloc_count();
+    int enomem = 0, bad = 0;
+    for (long k = 1; k <= total + 1; k++) {
+        al_alloc_fail_at(k);
+        al_status st = folder_cycle();
+        al_alloc_fail_at(0);
+        if (k > total) {
+            CHECK_OK(st);
+        } else if (st == AL_ENOMEM && strstr(al_last_error(), "memory")) {
+            enomem++;
+        } else {
+            fprintf(stderr, "image folder, k=%ld: %s (%s), expected AL_ENOMEM\n", k, al_status_name(st),
+                    al_last_error());
+            bad++;
+        }
+    }
+    fprintf(stderr, "test_oom: image folder: %ld allocations, %d failed cleanly\n", total, enomem);
+    CHECK(bad == 0 && total > 20);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", imgdir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s/test_oom.XXXXXX", AL_BINARY_DIR);
     REQUIRE_OK(mkdtemp(dir) ? AL_OK : AL_EIO);
@@ -270,6 +345,8 @@ int main(void) {
     CHECK(enomem + absorbed == total);
     /* most allocations are not optional */
     CHECK(enomem > total / 2);
+
+    image_oom();
 
     free(ref);
     unlink(path("cloud.gguf"));

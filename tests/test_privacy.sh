@@ -3,9 +3,9 @@
 # the caller says, owner-only.
 #  (a) the library (static and shared) and the CLI import no socket-family,
 #      name-resolution, raw-syscall, dynamic-loading or process-spawning
-#      function, and link no library beyond libc/libm/libz/pthreads and the
-#      image decoders libjpeg (libjpeg-turbo) and libpng (and the sanitizer
-#      runtimes in a sanitizer build);
+#      function, and link no library beyond libc/libm/libz/pthreads, the
+#      image decoders libjpeg and libpng (docs/DATA.md; they import no such
+#      function either) and the sanitizer runtimes in a sanitizer build;
 #  (b) a whole `autlearn personalize` run under `strace -f -e trace=%network`
 #      makes no network system call (strace is checked first on a process
 #      that does open a socket: no tracing, e.g. ptrace denied, is a FAILURE,
@@ -66,10 +66,9 @@ check_imports libautlearn.so "$TMP/imp_shared"
 imports -D "$BIN" >"$TMP/imp_cli"
 check_imports "the autlearn CLI" "$TMP/imp_cli"
 
-# Linked libraries: libc, libm, libz, pthreads, the loader, the image
-# decoders (Debian's libjpeg-turbo and libpng: file decoding only; the
-# strace runs below see every system call the process makes) and in a
-# sanitizer build its runtimes and libgcc_s/libstdc++ they pull in.
+# Linked libraries: libc, libm, libz, pthreads, the loader, libjpeg and
+# libpng (image decoding; checked like ours below), and in a sanitizer build
+# its runtimes and libgcc_s/libstdc++ they pull in.
 for obj in "$SO" "$BIN"; do
     needed=$(readelf -d "$obj" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
     check "$(basename "$obj") links something (readelf works)" test -n "$needed"
@@ -81,6 +80,12 @@ for obj in "$SO" "$BIN"; do
         esac
     done | tr '\n' ' ')
     check "$(basename "$obj") links only libc/libm/libz/pthreads/libjpeg/libpng (other: ${other:-none})" test -z "$other"
+done
+# the image decoders the library links: no network, loading or spawning either
+for dec in $(ldd "$SO" 2>/dev/null | awk '$1 ~ /^lib(jpeg|png16)\.so/ { print $3 }'); do
+    imports -D "$dec" >"$TMP/imp_dec"
+    bad=$(grep -xE "$FORBIDDEN" "$TMP/imp_dec" | tr '\n' ' ')
+    check "$(basename "$dec") imports no network, loading or spawning function (found: ${bad:-none})" test -z "$bad"
 done
 
 # ---- (b), (c) a personalization run under strace -----------------------------------

@@ -10,6 +10,7 @@
 #endif
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,7 +91,7 @@ static int import_prep(const char *cmd, al_model *m, const char *size, double sc
     al_image_prep p;
     int rc = cli_image_prep(cmd, m, io, &p);
     if (rc) return rc;
-    if (scale != 0.0) p.scale = (float)scale;
+    if (!isnan(scale)) p.scale = (float)scale;
     if (size) {
         int h, w, used = 0;
         if (sscanf(size, "%dx%d%n", &h, &w, &used) != 2 || size[used])
@@ -107,7 +108,7 @@ int cmd_import(int argc, char **argv) {
     const char *cmd = "import";
     const char *in = NULL, *out = NULL, *size = NULL, *classes = NULL;
     int json = 0, freeze = 0;
-    double scale = 0.0;
+    double scale = NAN; /* not given */
     cli_job job;
     cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_FREEZE, 0, 0);
     cli_image_opts io;
@@ -139,6 +140,7 @@ int cmd_import(int argc, char **argv) {
     freeze = job.freeze < 0 ? 0 : job.freeze;
     if (!in) return cli_usage_error(cmd, "MODEL.onnx is required");
     if (!out) return cli_usage_error(cmd, "-o OUT.gguf is required");
+    if (scale == 0.0) return cli_usage_error(cmd, "--scale must not be 0");
 #ifndef AL_HAVE_ONNX
     (void)json;
     (void)freeze;
@@ -165,7 +167,7 @@ int cmd_import(int argc, char **argv) {
         }
         if ((st = al_model_freeze(m, freeze)) != AL_OK) goto lib_fail;
     }
-    if ((size || io.resize >= 0 || io.mean || io.std || scale != 0.0) && (rc = import_prep(cmd, m, size, scale, &io)) != 0)
+    if ((size || io.resize >= 0 || io.mean || io.std || !isnan(scale)) && (rc = import_prep(cmd, m, size, scale, &io)) != 0)
         goto done;
     if (classes && (rc = import_classes(cmd, m, classes)) != 0) goto done;
     rc = CLI_EXIT_RUNTIME;

@@ -338,6 +338,83 @@ done:
     return to_handle(d);
 }
 
+JNIEXPORT jstring JNICALL Java_ai_autlearn_Model_nativeClasses(JNIEnv *env, jclass cls, jlong h) {
+    (void)cls;
+    const char *s = al_model_meta(((jal_model *)from_handle(h))->m, "autlearn.classes");
+    return s ? (*env)->NewStringUTF(env, s) : NULL;
+}
+
+/* ARGB ints (Bitmap.getPixels) into a dataset, preprocessed for the model
+ * (its autlearn.image.* keys, else its input shape). The Java side checked
+ * the counts and that each array holds width * height ints. */
+JNIEXPORT jlong JNICALL Java_ai_autlearn_Dataset_nativeFromArgb(JNIEnv *env, jclass cls, jobjectArray pixels,
+                                                                jintArray widths, jintArray heights, jintArray labels,
+                                                                jint num_classes, jlong model) {
+    (void)cls;
+    al_model *m = ((jal_model *)from_handle(model))->m;
+    al_image_prep p;
+    al_status st = al_model_image_prep(m, &p);
+    if (st == AL_ESTATE) {
+        al_tensor is = al_model_input_shape(m);
+        if (is.ndim != 3) {
+            throw_status(env, AL_ESHAPE, "the model's input is not an image (channels x height x width)");
+            return 0;
+        }
+        al_image_prep_default(&p, is.shape[0], is.shape[1], is.shape[2]);
+        st = AL_OK;
+    }
+    if (st != AL_OK) {
+        throw_last(env, st);
+        return 0;
+    }
+    jsize n = (*env)->GetArrayLength(env, pixels);
+    int *w = malloc(sizeof(int) * (size_t)n), *h = malloc(sizeof(int) * (size_t)n), *stride = malloc(sizeof(int) * (size_t)n);
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)n);
+    uint32_t **bufs = calloc((size_t)n, sizeof(uint32_t *));
+    al_dataset *d = NULL;
+    if (!w || !h || !stride || !lab || !bufs) {
+        throw_oom(env);
+        goto done;
+    }
+    (*env)->GetIntArrayRegion(env, widths, 0, n, (jint *)w);
+    (*env)->GetIntArrayRegion(env, heights, 0, n, (jint *)h);
+    (*env)->GetIntArrayRegion(env, labels, 0, n, (jint *)lab);
+    for (jsize i = 0; i < n; i++) {
+        jintArray a = (jintArray)(*env)->GetObjectArrayElement(env, pixels, i);
+        if (!a) goto done;
+        jsize len = (*env)->GetArrayLength(env, a);
+        if (w[i] <= 0 || w[i] > INT_MAX / 4 || (long long)w[i] * h[i] != (long long)len) {
+            (*env)->DeleteLocalRef(env, a);
+            throw_status(env, AL_EINVAL, "an image's pixel count is not width x height");
+            goto done;
+        }
+        bufs[i] = malloc(sizeof(uint32_t) * (size_t)(len ? len : 1));
+        if (!bufs[i]) {
+            (*env)->DeleteLocalRef(env, a);
+            throw_oom(env);
+            goto done;
+        }
+        /* jint holds 0xAARRGGBB as a native-endian 32-bit int, as AL_PIXELS_ARGB reads it */
+        (*env)->GetIntArrayRegion(env, a, 0, len, (jint *)bufs[i]);
+        (*env)->DeleteLocalRef(env, a);
+        stride[i] = 4 * w[i];
+    }
+    st = al_dataset_from_pixels((const void *const *)bufs, w, h, stride, AL_PIXELS_ARGB, lab, n, num_classes, &p, &d);
+    if (st) {
+        throw_last(env, st);
+        d = NULL;
+    }
+done:
+    if (bufs)
+        for (jsize i = 0; i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(w);
+    free(h);
+    free(stride);
+    free(lab);
+    return to_handle(d);
+}
+
 JNIEXPORT void JNICALL Java_ai_autlearn_Dataset_nativeFree(JNIEnv *env, jclass cls, jlong h) {
     (void)env;
     (void)cls;

@@ -32,6 +32,36 @@ public final class Dataset implements AutoCloseable {
         return new Dataset(nativeFromArrays(x, y, n, sampleShape, y.length / n, numClasses), n);
     }
 
+    /**
+     * Images as Android's {@code Bitmap.getPixels(pixels, 0, width, 0, 0, width, height)}
+     * gives them: one int 0xAARRGGBB per pixel, rows of widths[i] ints one after
+     * another (alpha is ignored). Image i has widths[i] x heights[i] pixels and the
+     * label labels[i] in [0, numClasses). Each image is preprocessed as {@code model}
+     * says: its stored preprocessing (autlearn.image.*: size, resize rule, scale,
+     * mean, std), else stretched to its input shape (channels 1 or 3 x height x
+     * width) with values in [0, 1]. The arrays are copied.
+     */
+    public static Dataset fromArgbPixels(int[][] pixels, int[] widths, int[] heights, int[] labels, int numClasses,
+                                         Model model) {
+        Native.load();
+        if (pixels == null || widths == null || heights == null || labels == null || model == null)
+            throw AutlearnException.invalid("null argument");
+        int n = pixels.length;
+        if (n == 0) throw AutlearnException.invalid("no images");
+        if (widths.length != n || heights.length != n || labels.length != n)
+            throw AutlearnException.invalid(n + " images need " + n + " widths, heights and labels, got "
+                                            + widths.length + ", " + heights.length + " and " + labels.length);
+        for (int i = 0; i < n; i++) {
+            if (pixels[i] == null) throw AutlearnException.invalid("image " + i + " is null");
+            if (widths[i] <= 0 || heights[i] <= 0 || (long) widths[i] * heights[i] != pixels[i].length)
+                throw AutlearnException.invalid("image " + i + ": " + pixels[i].length + " pixels, expected "
+                                                + widths[i] + " x " + heights[i]);
+        }
+        synchronized (model) {
+            return new Dataset(nativeFromArgb(pixels, widths, heights, labels, numClasses, model.ptr()), n);
+        }
+    }
+
     /** Number of samples. */
     public int size() {
         return size;
@@ -51,5 +81,7 @@ public final class Dataset implements AutoCloseable {
     }
 
     private static native long nativeFromArrays(float[] x, int[] y, int n, int[] shape, int yLen, int numClasses);
+    private static native long nativeFromArgb(int[][] pixels, int[] widths, int[] heights, int[] labels,
+                                              int numClasses, long model);
     private static native void nativeFree(long ptr);
 }

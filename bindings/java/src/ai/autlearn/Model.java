@@ -129,6 +129,15 @@ public final class Model implements AutoCloseable {
         return nativeNodes(ptr(), 1);
     }
 
+    /**
+     * The class names stored in the model (autlearn.classes), in output order;
+     * an empty array when it has none.
+     */
+    public synchronized String[] classNames() {
+        String s = nativeClasses(ptr());
+        return s == null || s.isEmpty() ? new String[0] : s.split("\n", -1);
+    }
+
     public boolean isClosed() {
         return handle.isClosed();
     }
@@ -153,6 +162,7 @@ public final class Model implements AutoCloseable {
     private static native long nativeLoad(String path, int threads);
     private static native long nativeFromSpec(String spec, long seed, int threads);
     private static native void nativeFree(long ptr);
+    private static native String nativeClasses(long ptr);
     private static native float[] nativePredict(long ptr, float[] x, int n);
     private static native void nativeSave(long ptr, String path);
     private static native double[] nativeEvaluate(long ptr, long dataset, int batch);

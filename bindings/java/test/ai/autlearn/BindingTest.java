@@ -210,6 +210,48 @@ public final class BindingTest {
             }
         });
 
+        /* images as Android's Bitmap.getPixels gives them: ARGB ints, any size, a
+         * label each. Uniform colors stay uniform through any resize, so the
+         * expected input is known: the color / 255 in each channel. */
+        try (Model im = Model.fromSpec("input 3x4x4; flatten; dense 2", 3)) {
+            int ni = 6;
+            int[][] px = new int[ni][];
+            int[] ws = new int[ni], hs = new int[ni], lab = new int[ni];
+            float[] want = new float[ni * 48];
+            for (int i = 0; i < ni; i++) {
+                ws[i] = 5 + i;
+                hs[i] = 3 + 2 * i;
+                lab[i] = i % 2;
+                int r = 40 * i, g = 255 - 30 * i, b = lab[i] == 0 ? 10 : 200;
+                px[i] = new int[ws[i] * hs[i]];
+                Arrays.fill(px[i], 0xFF000000 | r << 16 | g << 8 | b);
+                for (int k = 0; k < 16; k++) {
+                    want[i * 48 + k] = r / 255f;
+                    want[i * 48 + 16 + k] = g / 255f;
+                    want[i * 48 + 32 + k] = b / 255f;
+                }
+            }
+            try (Dataset di = Dataset.fromArgbPixels(px, ws, hs, lab, 2, im);
+                 Dataset da = Dataset.fromArrays(want, lab, ni, new int[] {3, 4, 4}, 2)) {
+                check("fromArgbPixels: one sample per image", di.size() == ni);
+                double[] e1 = im.evaluate(di), e2 = im.evaluate(da);
+                check("fromArgbPixels: channels and values as the preprocessing says",
+                        Math.abs(e1[0] - e2[0]) < 1e-5 && e1[1] == e2[1]);
+            }
+            expectStatus("fromArgbPixels: pixels not width x height", "AL_EINVAL",
+                    () -> Dataset.fromArgbPixels(new int[][] {new int[5]}, new int[] {2}, new int[] {2},
+                                                 new int[] {0}, 2, im).close());
+            expectStatus("fromArgbPixels: a label out of range", "AL_ERANGE",
+                    () -> Dataset.fromArgbPixels(new int[][] {new int[4]}, new int[] {2}, new int[] {2},
+                                                 new int[] {2}, 2, im).close());
+            check("a model without class names", im.classNames().length == 0);
+        }
+        try (Model flat = Model.fromSpec(spec, 1)) {
+            expectStatus("fromArgbPixels: a model whose input is not an image", "AL_ESHAPE",
+                    () -> Dataset.fromArgbPixels(new int[][] {new int[4]}, new int[] {2}, new int[] {2},
+                                                 new int[] {0}, 2, flat).close());
+        }
+
         /* closed handles: an exception, never a crash; close is idempotent */
         Model c = Model.load(f0.getPath());
         Dataset cd = Dataset.fromArrays(xtr, ytr, ntrain, new int[] {F}, K);
