@@ -6,21 +6,31 @@
  *
  *   f_i     the output layer's input for sample i (the frozen features)
  *   mu_j    the mean of f_i over new class j's samples
- *   s       the mean Euclidean norm of the existing rows of W
- *   w_j   = s * mu_j / |mu_j|        (the direction of the class, at the
+ *   r_j     mu_j less its projection onto the span of the old rows of W
+ *           (mu_j itself when that leaves nothing, e.g. more classes than
+ *           features)
+ *   s       the mean Euclidean norm of the old rows
+ *   w_j   = s * r_j / |r_j|          (the class's own direction, at the
  *                                      scale of the rows it competes with)
  *   b_j   = mean_i max_k z_k(f_i) - w_j . mu_j   over class j's samples,
  *           z_k the old logits        (at its own mean the new class scores
  *                                      what the strongest old class scores
  *                                      on its samples on average)
  *
+ * Why the projection: frozen features after a ReLU are all positive, so
+ * any two of them point roughly the same way, and a row along the plain
+ * mean mu_j scores every image high, old classes' too. The part of mu_j in
+ * the old rows' span is what the old classes already measure; the rest is
+ * what tells the new class apart. Measured on Fashion-MNIST (a cloud model
+ * of 8 classes, 20 images of each of 2 new ones, validation images): the
+ * plain mean cost the old classes 7 points before any training, the
+ * projected one 2 (README, "New classes on the device").
  * Why this bias: the new logit has to be on the old logits' scale, which is
  * set by the cloud's training and not by any constant. Level with the best
- * old class on the class's own samples is the least biased start: the new
- * class wins about half of them before any step, and it does not outscore
- * the old classes on their data, where the features point away from mu_j.
- * Training then moves all rows from there. The class names go to the model's
- * "autlearn.classes" metadata (output order, joined by '\n'). */
+ * old class on the class's own samples: the new class wins about half of
+ * them before any step, and less elsewhere, where the features point away
+ * from r_j. Training then moves the rows from there. The class names go to
+ * the model's "autlearn.classes" metadata (output order, joined by '\n'). */
 #include "train/train.h"
 
 #include <math.h>
@@ -132,31 +142,64 @@ static al_status class_means(al_model *m, al_pool *pool, const al_dataset *d, in
     return st;
 }
 
-/* The imprinted rows (n_new x F) and biases, by the rule at the top. */
+static double dot_d(const double *a, const double *b, size_t n) {
+    double d = 0.0;
+    for (size_t c = 0; c < n; c++) d += a[c] * b[c];
+    return d;
+}
+
+/* An orthonormal basis of the old rows' span (modified Gram-Schmidt, in
+ * q: at most K x F); returns its size. Rows that add nothing are left out. */
+static int old_basis(const float *W, int K, size_t F, double *q) {
+    int nq = 0;
+    for (int k = 0; k < K; k++) {
+        double *v = q + (size_t)nq * F, n0 = 0.0;
+        for (size_t c = 0; c < F; c++) {
+            v[c] = W[(size_t)k * F + c];
+            n0 += v[c] * v[c];
+        }
+        for (int t = 0; t < nq; t++) {
+            double d = dot_d(v, q + (size_t)t * F, F);
+            for (size_t c = 0; c < F; c++) v[c] -= d * q[(size_t)t * F + c];
+        }
+        double n = sqrt(dot_d(v, v, F));
+        if (!(n > 1e-6 * sqrt(n0))) continue;
+        for (size_t c = 0; c < F; c++) v[c] /= n;
+        nq++;
+    }
+    return nq;
+}
+
+/* The imprinted rows (n_new x F) and biases, by the rule at the top; q is
+ * scratch: (K + 1) x F doubles, the basis and the residual after it. */
 static void imprint_rows(const al_node *o, int K, int n_new, size_t F, double *mean, const double *top,
-                         const int *count, float *wn, float *bn) {
+                         const int *count, double *q, float *wn, float *bn) {
     const float *W = o->params[0].w;
     double s = 0.0;
     for (int k = 0; k < K; k++) {
-        double q = 0.0;
-        for (size_t c = 0; c < F; c++) q += (double)W[(size_t)k * F + c] * W[(size_t)k * F + c];
-        s += sqrt(q);
+        double n2 = 0.0;
+        for (size_t c = 0; c < F; c++) n2 += (double)W[(size_t)k * F + c] * W[(size_t)k * F + c];
+        s += sqrt(n2);
     }
     s /= K;
+    int nq = old_basis(W, K, F, q);
     for (int j = 0; j < n_new; j++) {
-        double *mu = mean + (size_t)j * F, norm = 0.0;
-        for (size_t c = 0; c < F; c++) {
-            mu[c] /= count[j];
-            norm += mu[c] * mu[c];
+        double *mu = mean + (size_t)j * F, *r = q + (size_t)nq * F;
+        for (size_t c = 0; c < F; c++) mu[c] /= count[j];
+        memcpy(r, mu, sizeof(double) * F);
+        for (int t = 0; t < nq; t++) {
+            double d = dot_d(r, q + (size_t)t * F, F);
+            for (size_t c = 0; c < F; c++) r[c] -= d * q[(size_t)t * F + c];
         }
-        norm = sqrt(norm);
-        double dot = 0.0;
+        /* nothing left outside the old rows' span: the plain mean */
+        const double *dir = sqrt(dot_d(r, r, F)) > 1e-6 * sqrt(dot_d(mu, mu, F)) ? r : mu;
+        double norm = sqrt(dot_d(dir, dir, F)), dt = 0.0;
         for (size_t c = 0; c < F; c++) {
-            float w = norm > 0.0 ? (float)(s * mu[c] / norm) : 0.0f;
+            float w = norm > 0.0 ? (float)(s * dir[c] / norm) : 0.0f;
             wn[(size_t)j * F + c] = w;
-            dot += (double)w * mu[c];
+            dt += (double)w * mu[c];
         }
-        bn[j] = (float)(top[j] / count[j] - dot);
+        bn[j] = (float)(top[j] / count[j] - dt);
     }
 }
 
@@ -257,8 +300,9 @@ al_status al_model_add_classes(al_model *m, al_pool *pool, const al_dataset *d, 
     double *mean = al_calloc((size_t)n_new * F, sizeof(double)), *top = al_calloc((size_t)n_new, sizeof(double));
     int *count = al_calloc((size_t)n_new, sizeof(int));
     float *wn = al_malloc(sizeof(float) * (size_t)n_new * F), *bn = al_malloc(sizeof(float) * (size_t)n_new);
+    double *q = al_malloc(sizeof(double) * ((size_t)K + 1) * F);
     al_model *g = NULL;
-    st = mean && top && count && wn && bn ? AL_OK : AL_ENOMEM;
+    st = mean && top && count && wn && bn && q ? AL_OK : AL_ENOMEM;
     if (!st) st = class_means(m, pool, d, L, K, n_new, mean, top, count);
     for (int j = 0; j < n_new && st == AL_OK; j++)
         if (count[j] == 0) {
@@ -268,7 +312,7 @@ al_status al_model_add_classes(al_model *m, al_pool *pool, const al_dataset *d, 
             st = al_error(AL_EINVAL, "new class %s (label %d) has no sample to imprint from", nm, K + j);
         }
     if (!st) {
-        imprint_rows(&m->nodes[L], K, n_new, F, mean, top, count, wn, bn);
+        imprint_rows(&m->nodes[L], K, n_new, F, mean, top, count, q, wn, bn);
         if (!m->nodes[L].cfg.bias) memset(bn, 0, sizeof(float) * (size_t)n_new); /* no bias to set */
         st = grow(m, L, n_new, wn, bn, &g);
     }
@@ -285,5 +329,6 @@ al_status al_model_add_classes(al_model *m, al_pool *pool, const al_dataset *d, 
     al_free(count);
     al_free(wn);
     al_free(bn);
+    al_free(q);
     return st;
 }
