@@ -39,19 +39,20 @@ static void solve3(double A[3][3], const double *y, double *x) {
 }
 
 /* The rule, from the cloud model m by a plain loop: w (2 x 10), b (2). The
- * class mean's part outside the old rows' span by least squares (normal
- * equations), not by the library's Gram-Schmidt. */
+ * centered class mean's part outside the old rows' span by least squares
+ * (normal equations), not by the library's Gram-Schmidt. */
 static void expected_rows(al_model *m, const al_dataset *d, double *w, double *b) {
     const int F = 10, K = 3;
     const al_node *o = &m->nodes[3];
-    double mu[2][10] = {{0}}, top[2] = {0}, s = 0.0;
+    double mu[2][10] = {{0}}, top[2] = {0}, s = 0.0, cen[10] = {0};
     int cnt[2] = {0};
     REQUIRE_OK(al_model_plan(m, 1));
     for (int i = 0; i < d->n; i++) {
         int j = d->y[i] - K;
-        if (j < 0) continue;
         REQUIRE_OK(al_model_forward_range(m, NULL, 0, 3, d->x + (size_t)i * 36, 1, 0));
         const float *f = m->act[2];
+        for (int c = 0; c < F; c++) cen[c] += f[c] / d->n; /* every sample's */
+        if (j < 0) continue;
         double best = -1e300;
         for (int k = 0; k < K; k++) {
             double z = o->params[1].w[k];
@@ -79,11 +80,11 @@ static void expected_rows(al_model *m, const al_dataset *d, double *w, double *b
         for (int c = 0; c < F; c++) m1[c] = mu[j][c] / cnt[j];
         for (int a = 0; a < 3; a++) {
             y[a] = 0.0;
-            for (int c = 0; c < F; c++) y[a] += (double)W[a * F + c] * m1[c];
+            for (int c = 0; c < F; c++) y[a] += (double)W[a * F + c] * (m1[c] - cen[c]);
         }
         solve3(G, y, x);
         for (int c = 0; c < F; c++) {
-            r[c] = m1[c];
+            r[c] = m1[c] - cen[c];
             for (int a = 0; a < 3; a++) r[c] -= x[a] * W[a * F + c];
             nrm += r[c] * r[c];
         }
