@@ -196,6 +196,7 @@ static void test_refusals(const al_dataset *d) {
     CHECK_STATUS(al_model_add_classes(m, NULL, d, 2, nl), AL_EINVAL);
     CHECK_STATUS(al_model_add_classes(m, NULL, d, 2, dup), AL_EINVAL);
     CHECK_STATUS(al_model_add_classes(m, NULL, d, 0, NULL), AL_ERANGE);
+    CHECK_STATUS(al_model_add_classes(m, NULL, d, N + 1, NULL), AL_EINVAL); /* more classes than samples */
     CHECK(m->nweights == nw && al_model_num_classes(m) == 3 && !al_model_meta(m, "autlearn.classes"));
     al_model_free(m);
     /* the output layer must be a plain dense layer */

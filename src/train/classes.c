@@ -305,6 +305,8 @@ al_status al_model_add_classes(al_model *m, al_pool *pool, const al_dataset *d, 
     if (n_new < 1 || n_new > MAX_CLASSES - K)
         return al_error(AL_ERANGE, "new classes must be 1..%d, got %d", MAX_CLASSES - K, n_new);
     if (d->y_len != 1) return al_error(AL_EINVAL, "new classes need one label per sample, got %d", d->y_len);
+    if (n_new > d->n) /* each needs a sample: no allocation sized by a bare count */
+        return al_error(AL_EINVAL, "%d new classes need at least as many samples, got %d", n_new, d->n);
     int same = d->xs.ndim == m->in.ndim;
     for (int i = 0; same && i < m->in.ndim; i++) same = d->xs.d[i] == m->in.d[i];
     if (!same) return al_error(AL_ESHAPE, "the samples' shape is not the model's input");
