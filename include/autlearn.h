@@ -607,10 +607,13 @@ AL_API al_status al_dataset_map_labels(al_dataset *d, const int *map, int n_map,
  * without activation, K outputs) grows to K + n_new. The old rows keep
  * their weights; new class j (its samples are those of d labelled K + j;
  * other labels are ignored) starts from its mean frozen feature mu_j (the
- * output layer's input): its row w_j = s * mu_j / |mu_j|, s the mean norm
- * of the old rows, and its bias b_j = (the mean over its samples of the
- * largest old logit) - w_j . mu_j, so at its mean it scores what the best
- * old class scores on its samples (src/train/classes.c says why). The
+ * output layer's input): its row w_j = s * r_j / |r_j|, r_j the part of
+ * mu_j - c outside the span of the old rows, c the mean feature of all of
+ * d's labelled samples (not subtracted when d holds class j alone; mu_j
+ * when nothing is left), s the
+ * mean norm of the old rows, and its bias b_j = (the mean over its samples
+ * of the largest old logit) - w_j . mu_j, so at its mean it scores what the
+ * best old class scores on its samples (src/train/classes.c says why). The
  * model's "autlearn.classes" gets the old names and names[0..n_new) (NULL:
  * the label numbers). m keeps its handle, freeze point and metadata; any
  * trainer or plan made on it before is stale. AL_EINVAL when a new class

@@ -14,9 +14,11 @@ Data, all from Fashion-MNIST's files, nothing from the test split chosen:
               0..49999 (never pre-trained on: their classes are not in it)
   test        the t10k split, all classes (reported only)
 
-The settings (epochs, learning rate, rows trained, L2-SP) are chosen on the
-validation images over the first seeds: among those whose old classes lose
-less than 1.5 points on validation, the best new-class accuracy. Then the
+The settings (epochs, learning rate, rows trained; L2-SP at its default 1,
+the label prior off: the images are of the new classes only) are chosen on
+the validation images over the first seeds: among those whose old classes
+lose less than 2 points on validation (the goal), the best new-class
+accuracy; if none does, the one that loses least. Then the
 chosen settings run on the test split over other seeds (other draws of the
 20 + 20 images and other training seeds); mean and a 95% t-interval.
 
@@ -26,7 +28,6 @@ Standard library only; takes about 10 minutes on 2 cores.
 """
 import argparse
 import gzip
-import itertools
 import json
 import math
 import os
@@ -120,8 +121,8 @@ def main():
                    "--out", f"{w}/p.gguf", "--seed", str(seed), "--json", "--label-prior", "0"] + s)
         return json.loads(out)
 
-    grid = [["--epochs", str(e), "--lr", str(lr), "--train-rows", str(tr), "--l2sp", str(l2)]
-            for e, lr, tr, l2 in itertools.product([1, 3, 10], [0.001, 0.01], [0, 2], [1, 10])]
+    grid = [["--epochs", str(e), "--lr", str(lr), "--train-rows", str(tr)]
+            for e, lr, tr in [(1, 0.001, 2), (1, 0.003, 2), (1, 0.01, 2), (3, 0.001, 2), (3, 0.003, 2), (1, 0.003, 0)]]
     grid.insert(0, ["--epochs", "1", "--lr", "1e-9"])  # the imprinted rows as they are
     print(f"choosing among {len(grid)} settings on validation, seeds 1..{a.val_seeds}", file=sys.stderr)
     rows = []
@@ -131,7 +132,7 @@ def main():
         new = statistics.mean(r["test_acc_new_after"] for r in res)
         rows.append((s, drop, new))
         print(f"  {' '.join(s):55s} old -{100 * drop:5.2f}  new {100 * new:6.2f}", file=sys.stderr)
-    ok = [r for r in rows if r[1] < 0.015]
+    ok = [r for r in rows if r[1] < 0.02]
     best = max(ok, key=lambda r: r[2]) if ok else min(rows, key=lambda r: r[1])
     chosen = best[0]
     print(f"chosen: {' '.join(chosen)}", file=sys.stderr)

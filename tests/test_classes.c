@@ -25,18 +25,34 @@ static al_dataset *make_data(void) {
     return d;
 }
 
-/* The rule, from the cloud model m by a plain loop: w (2 x 10), b (2). */
+/* x = A^-1 y for a 3 x 3 system, by Cramer's rule. */
+static void solve3(double A[3][3], const double *y, double *x) {
+    double det = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) - A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
+                 A[0][2] * (A[1][0] * A[2][1] - A[1][1] * A[2][0]);
+    for (int i = 0; i < 3; i++) {
+        double B[3][3];
+        memcpy(B, A, sizeof B);
+        for (int r = 0; r < 3; r++) B[r][i] = y[r];
+        x[i] = (B[0][0] * (B[1][1] * B[2][2] - B[1][2] * B[2][1]) - B[0][1] * (B[1][0] * B[2][2] - B[1][2] * B[2][0]) +
+                B[0][2] * (B[1][0] * B[2][1] - B[1][1] * B[2][0])) / det;
+    }
+}
+
+/* The rule, from the cloud model m by a plain loop: w (2 x 10), b (2). The
+ * centered class mean's part outside the old rows' span by least squares
+ * (normal equations), not by the library's Gram-Schmidt. */
 static void expected_rows(al_model *m, const al_dataset *d, double *w, double *b) {
     const int F = 10, K = 3;
     const al_node *o = &m->nodes[3];
-    double mu[2][10] = {{0}}, top[2] = {0}, s = 0.0;
+    double mu[2][10] = {{0}}, top[2] = {0}, s = 0.0, cen[10] = {0};
     int cnt[2] = {0};
     REQUIRE_OK(al_model_plan(m, 1));
     for (int i = 0; i < d->n; i++) {
         int j = d->y[i] - K;
-        if (j < 0) continue;
         REQUIRE_OK(al_model_forward_range(m, NULL, 0, 3, d->x + (size_t)i * 36, 1, 0));
         const float *f = m->act[2];
+        for (int c = 0; c < F; c++) cen[c] += f[c] / d->n; /* every sample's */
+        if (j < 0) continue;
         double best = -1e300;
         for (int k = 0; k < K; k++) {
             double z = o->params[1].w[k];
@@ -52,13 +68,30 @@ static void expected_rows(al_model *m, const al_dataset *d, double *w, double *b
         for (int c = 0; c < F; c++) q += (double)o->params[0].w[k * F + c] * o->params[0].w[k * F + c];
         s += sqrt(q) / K;
     }
+    const float *W = o->params[0].w;
+    double G[3][3];
+    for (int a = 0; a < 3; a++)
+        for (int e = 0; e < 3; e++) {
+            G[a][e] = 0.0;
+            for (int c = 0; c < F; c++) G[a][e] += (double)W[a * F + c] * W[e * F + c];
+        }
     for (int j = 0; j < 2; j++) {
-        double nrm = 0.0, dot = 0.0;
-        for (int c = 0; c < F; c++) nrm += (mu[j][c] / cnt[j]) * (mu[j][c] / cnt[j]);
+        double m1[10], r[10], y[3], x[3], nrm = 0.0, dot = 0.0;
+        for (int c = 0; c < F; c++) m1[c] = mu[j][c] / cnt[j];
+        for (int a = 0; a < 3; a++) {
+            y[a] = 0.0;
+            for (int c = 0; c < F; c++) y[a] += (double)W[a * F + c] * (m1[c] - cen[c]);
+        }
+        solve3(G, y, x);
+        for (int c = 0; c < F; c++) {
+            r[c] = m1[c] - cen[c];
+            for (int a = 0; a < 3; a++) r[c] -= x[a] * W[a * F + c];
+            nrm += r[c] * r[c];
+        }
         nrm = sqrt(nrm);
         for (int c = 0; c < F; c++) {
-            w[j * F + c] = s * (mu[j][c] / cnt[j]) / nrm;
-            dot += w[j * F + c] * (mu[j][c] / cnt[j]);
+            w[j * F + c] = s * r[c] / nrm;
+            dot += w[j * F + c] * m1[c];
         }
         b[j] = top[j] / cnt[j] - dot;
     }
@@ -89,6 +122,13 @@ static void test_grow(const al_dataset *d, const char *dir) {
     CHECK(memcmp(o->params[1].w, oc->params[1].w, sizeof(float) * 3) == 0);
     /* new rows: the imprinting rule */
     for (int j = 0; j < 20; j++) CHECK_NEAR(o->params[0].w[30 + j], w[j], 1e-5);
+    /* ... so each new row is orthogonal to the old rows, with their mean norm */
+    for (int j = 0; j < 2; j++)
+        for (int k = 0; k < 3; k++) {
+            double dt = 0.0;
+            for (int c = 0; c < 10; c++) dt += (double)o->params[0].w[(3 + j) * 10 + c] * o->params[0].w[k * 10 + c];
+            CHECK_NEAR(dt, 0.0, 1e-5);
+        }
     for (int j = 0; j < 2; j++) CHECK_NEAR(o->params[1].w[3 + j], b[j], 1e-4);
     CHECK(fabs(w[0]) + fabs(w[10]) > 0.0);
     /* names in output order */
@@ -156,6 +196,7 @@ static void test_refusals(const al_dataset *d) {
     CHECK_STATUS(al_model_add_classes(m, NULL, d, 2, nl), AL_EINVAL);
     CHECK_STATUS(al_model_add_classes(m, NULL, d, 2, dup), AL_EINVAL);
     CHECK_STATUS(al_model_add_classes(m, NULL, d, 0, NULL), AL_ERANGE);
+    CHECK_STATUS(al_model_add_classes(m, NULL, d, N + 1, NULL), AL_EINVAL); /* more classes than samples */
     CHECK(m->nweights == nw && al_model_num_classes(m) == 3 && !al_model_meta(m, "autlearn.classes"));
     al_model_free(m);
     /* the output layer must be a plain dense layer */

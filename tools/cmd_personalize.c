@@ -596,9 +596,14 @@ static void own_json(cli_json *j, const image_opts *o, const image_run *t) {
     for (int k = 0; k < w->n_new; k++) cli_json_str(j, NULL, w->new_names[k]);
     cli_json_end_array(j);
     int old = w->n_new && al_dataset_size(t->te_old), fresh = w->n_new && al_dataset_size(t->te_new);
-    if (old) cli_json_num(j, "test_acc_old_before", t->old_before); else cli_json_null(j, "test_acc_old_before");
-    if (old) cli_json_num(j, "test_acc_old_after", t->old_after); else cli_json_null(j, "test_acc_old_after");
-    if (fresh) cli_json_num(j, "test_acc_new_after", t->new_after); else cli_json_null(j, "test_acc_new_after");
+    const char *keys[3] = {"test_acc_old_before", "test_acc_old_after", "test_acc_new_after"};
+    const double vals[3] = {t->old_before, t->old_after, t->new_after};
+    for (int k = 0; k < 3; k++) {
+        if (k < 2 ? old : fresh)
+            cli_json_num(j, keys[k], vals[k]);
+        else
+            cli_json_null(j, keys[k]);
+    }
 }
 
 static void image_report(const char *cmd, const image_opts *o, const image_run *t) {

@@ -2,8 +2,9 @@
  * The binding says what an entry's features were computed with: the frozen
  * prefix (its weights and freeze point; a change clears the cache) and, for
  * augmented variants (> 0), the augmentation settings and seed: an entry of
- * variant > 0 carries the augmentation fingerprint it was made under and is
- * served only under the same one. The data is in the key itself: the
+ * variant > 0 is stored under its id mixed with the augmentation
+ * fingerprint it was made under, so it is found only under the same one
+ * (the entry stays 24 bytes, as the memory plan counts it). The data is in the key itself: the
  * caller's sample ids, or a hash of the sample's content when it has none
  * (al_cache_content_key). 
  * An open-addressing hash table maps keys to a slot in memory (slots are
@@ -23,7 +24,6 @@ typedef struct {
     int32_t variant;  /* -1: empty slot */
     int32_t spilled;
     uint64_t loc;     /* memory slot or spill record */
-    uint64_t aug;     /* variant > 0: the augmentation fingerprint it was made under; 0 for variant 0 */
 } entry;
 
 #define CHUNK_SLOTS 256
@@ -131,28 +131,34 @@ uint64_t al_cache_content_key(const float *x, size_t n) {
     return al_hash_bytes(0xc0a7e27ULL, x, sizeof(float) * n);
 }
 
-static uint64_t hash_key(uint64_t id, int variant, uint64_t aug) {
-    uint64_t h = id * 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(uint32_t)variant * 0xC2B2AE3D27D4EB4FULL) ^ aug;
+static uint64_t hash_key(uint64_t id, int variant) {
+    uint64_t h = id * 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(uint32_t)variant * 0xC2B2AE3D27D4EB4FULL);
     h ^= h >> 31;
     h *= 0xBF58476D1CE4E5B9ULL;
     return h ^ (h >> 29);
 }
 
-/* The entry of (id, variant) under augmentation `aug` (0 for variant 0),
- * or the empty slot where it would go. */
-static entry *find_tagged(al_cache *c, uint64_t id, int variant, uint64_t aug) {
+/* The entry stored under (key, variant), or the empty slot where it would go. */
+static entry *find_key(al_cache *c, uint64_t key, int variant) {
     if (!c->cap) return NULL;
     size_t mask = c->cap - 1;
-    for (size_t i = hash_key(id, variant, aug) & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash_key(key, variant) & mask;; i = (i + 1) & mask) {
         entry *e = &c->tab[i];
         if (e->variant < 0) return e;
-        if (e->id == id && e->variant == variant && e->aug == aug) return e;
+        if (e->id == key && e->variant == variant) return e;
     }
 }
 
-static entry *find(al_cache *c, uint64_t id, int variant) {
-    return find_tagged(c, id, variant, variant > 0 ? c->aug : 0);
+/* What (id, variant) is stored under: an augmented variant's id mixed with
+ * the augmentation bound now (the mix is a bijection of the id, so two ids
+ * under one augmentation never meet). */
+static uint64_t store_key(const al_cache *c, uint64_t id, int variant) {
+    if (variant <= 0 || c->aug == 0) return id;
+    uint64_t h = c->aug * 0xD6E8FEB86659FD93ULL;
+    return id ^ (h ^ (h >> 32));
 }
+
+static entry *find(al_cache *c, uint64_t id, int variant) { return find_key(c, store_key(c, id, variant), variant); }
 
 static int grow(al_cache *c) {
     size_t ncap = c->cap ? c->cap * 2 : 1024;
@@ -164,7 +170,7 @@ static int grow(al_cache *c) {
     c->tab = nt;
     c->cap = ncap;
     for (size_t i = 0; i < ocap; i++)
-        if (old[i].variant >= 0) *find_tagged(c, old[i].id, old[i].variant, old[i].aug) = old[i];
+        if (old[i].variant >= 0) *find_key(c, old[i].id, old[i].variant) = old[i];
     al_free(old);
     return 1;
 }
@@ -284,11 +290,10 @@ void al_cache_store(al_cache *c, uint64_t id, int variant, const float *f) {
         c->st.dropped++;
         return;
     }
-    e->id = id;
+    e->id = store_key(c, id, variant);
     e->variant = variant;
     e->spilled = spilled;
     e->loc = loc;
-    e->aug = variant > 0 ? c->aug : 0;
     if (variant > 0) c->aug_entries++;
     c->used++;
 }

@@ -38,7 +38,7 @@ typedef struct {
     al_pool *pool;
     const al_dataset *d;
     const uint64_t *ids;
-    uint64_t *keys; /* without ids: each sample's content hash, its cache key */
+    uint64_t *keys; /* without ids: the batch's cache keys (batch entries) */
     al_cache *cache;
     const al_personalize_config *c; /* &cfg */
     al_personalize_config cfg;
@@ -73,12 +73,12 @@ static al_status make_input(const psrc *s, uint64_t id, int v, const float *x, f
     return al_augment_image(&s->c->aug, s->c->train.seed, id, v, x, dst, s->C, s->H, s->W);
 }
 
-/* The cache key of sample i in variant v: the caller's id, else (ids NULL,
- * where the id is the sample's position) its content hash, with the
- * position too for an augmented variant, whose pixels depend on it. */
+/* Without ids (where a sample's id is its position): the cache key of
+ * sample i in variant v is its content hash, with the position too for an
+ * augmented variant, whose pixels depend on it. With ids, the id is the key. */
 static uint64_t cache_key(const psrc *s, int i, int v) {
-    if (s->ids) return s->ids[i];
-    return v == 0 ? s->keys[i] : al_hash_bytes(s->keys[i], &i, sizeof i);
+    uint64_t h = al_cache_content_key(s->d->x + (size_t)i * s->xn, s->xn);
+    return v == 0 ? h : al_hash_bytes(h, &i, sizeof i);
 }
 
 static al_status source(void *user, const int *idx, int b, long long epoch, float *xb) {
@@ -98,7 +98,8 @@ static al_status source(void *user, const int *idx, int b, long long epoch, floa
     for (int j = 0; j < b; j++) {
         uint64_t id = s->ids ? s->ids[idx[j]] : (uint64_t)idx[j];
         int v = variant_of(s, id, epoch);
-        if (s->cache && al_cache_lookup(s->cache, cache_key(s, idx[j], v), v, xb + (size_t)j * s->feat)) continue;
+        if (s->keys) s->keys[j] = cache_key(s, idx[j], v);
+        if (s->cache && al_cache_lookup(s->cache, s->keys ? s->keys[j] : id, v, xb + (size_t)j * s->feat)) continue;
         al_status st = make_input(s, id, v, s->d->x + (size_t)idx[j] * s->xn, s->stage + (size_t)nm * s->xn);
         if (st) return st;
         s->miss[nm++] = j;
@@ -114,7 +115,7 @@ static al_status source(void *user, const int *idx, int b, long long epoch, floa
         if (s->cache) {
             uint64_t id = s->ids ? s->ids[idx[j]] : (uint64_t)idx[j];
             int v = variant_of(s, id, epoch);
-            al_cache_store(s->cache, cache_key(s, idx[j], v), v, row);
+            al_cache_store(s->cache, s->keys ? s->keys[j] : id, v, row);
         }
     }
     s->prefix_samples += (uint64_t)nm;
@@ -303,13 +304,9 @@ static al_status start_job(al_model *m, al_pool *pool, const al_dataset *train, 
         st = AL_ENOMEM;
         goto fail;
     }
-    if (s->cache && !ids) {
-        s->keys = al_malloc(sizeof(uint64_t) * (size_t)(train->n > 0 ? train->n : 1));
-        if (!s->keys) {
-            st = AL_ENOMEM;
-            goto fail;
-        }
-        for (int i = 0; i < train->n; i++) s->keys[i] = al_cache_content_key(train->x + (size_t)i * s->xn, s->xn);
+    if (s->cache && !ids && !(s->keys = al_malloc(sizeof(uint64_t) * (size_t)tc.batch))) {
+        st = AL_ENOMEM;
+        goto fail;
     }
     if ((st = al_trainer_set_source(t, freeze, s->feat, source, s)) != AL_OK) goto fail;
     if (c->train_rows > 0 && (st = al_trainer_set_head(t, train, c->train_rows)) != AL_OK) goto fail;
