@@ -186,6 +186,38 @@ else
         done
     fi
     done
+    # Every file the manifest lists (manifest.json: model, files, probe input
+    # and dtype, PyTorch's output) imports and reproduces PyTorch's output
+    # within 1e-4 of its largest magnitude: the checks above look closer at
+    # each model, this one makes sure none is left out.
+    if ! "$PY" - "$FIX/manifest.json" >"$TMP/manifest.txt" <<'PYEOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+for name, d in sorted(m["models"].items()):
+    for f in d["onnx"]:
+        print(name, f, d["input"], d["input_dtype"], d["output"])
+PYEOF
+    then
+        bad "cannot read $FIX/manifest.json"
+    else
+        nman=0
+        while read -r name f xin dtype yout; do
+            nman=$((nman + 1))
+            x="$FIX/$xin"
+            if [ "$dtype" = int64 ]; then
+                "$PY" -c "import sys, numpy as np; np.fromfile(sys.argv[1], '<i8').astype('<f4').tofile(sys.argv[2])" \
+                    "$FIX/$xin" "$TMP/man.$name.x.f32" || { bad "manifest $f: cannot convert its input"; continue; }
+                x="$TMP/man.$name.x.f32"
+            fi
+            run import "$FIX/$f" -o "$TMP/man.gguf"
+            [ "$rc" -eq 0 ] || { bad "manifest $f: import failed: $(tail -1 "$TMP/err")"; continue; }
+            run predict --model "$TMP/man.gguf" --input "$x" --raw "$TMP/man.ours.f32"
+            [ "$rc" -eq 0 ] || { bad "manifest $f: predict failed: $(tail -1 "$TMP/err")"; continue; }
+            if msg=$(fixture_compare "$TMP/man.ours.f32" "$FIX/$yout" 2>&1); then ok; else bad "manifest $f outputs: $msg"; fi
+        done <"$TMP/manifest.txt"
+        echo "manifest: $nman files checked"
+        [ "$nman" -ge 12 ] && ok || bad "the manifest lists $nman files, expected at least 12"
+    fi
     # The two-layer transformer language model (nn.TransformerEncoder, 4
     # heads, batch_first): attention's heads are reshapes that fuse the batch
     # into an axis ([T, N*h, d], [T*N, E]), q, k, v come out of one stacked
