@@ -28,7 +28,8 @@ Writes into OUTDIR:
   bad_leaky.onnx   an operator we do not have (LeakyRelu)
   bad_hsig.onnx    se14.onnx with a HardSigmoid of alpha 0.2 (not PyTorch's)
   bad_mulconst.onnx  a Mul by a constant vector (a Mul by one number is a scale layer)
-  bad_slice.onnx   a Slice of a layer's output
+  split.onnx (.in.f32, .out.f32)  Split, Slice and Concat of layer outputs, a Mul by one number
+  bad_slice.onnx   a Slice of a layer's output along the batch axis
   bad_h0.onnx      lm.onnx with an initial state that is a learned vector expanded over the batch
 Run with Debian's /usr/bin/python3 (python3-torch, python3-onnx).
 """
@@ -281,9 +282,32 @@ def main():
             self.fc = nn.Linear(6, 6)
 
         def forward(self, x):
-            return self.fc(x)[:, :3]
+            return self.fc(x)[1:, :3]  # the batch axis
 
     export(SliceOut(), torch.rand(2, 6), f"{out}/bad_slice.onnx")
+
+    # Split, Slice and Concat of layer outputs, a Mul by one number, one
+    # tensor concatenated with itself
+    class SplitCat(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(3, 8, 3, padding=1)
+            self.fc = nn.Linear(8 * 5 * 5, 4)
+
+        def forward(self, x):
+            a, b, _ = torch.split(self.c(x), [3, 3, 2], dim=1)
+            z = torch.cat([torch.relu(a) * 2.0, torch.sigmoid(b)], dim=1)
+            w = z[:, 1:5]
+            return self.fc(torch.cat([w, w], dim=1).flatten(1))
+
+    sc = SplitCat()
+    sc.eval()
+    x = torch.randn(2, 3, 5, 5, generator=g)
+    export(sc, x, f"{out}/split.onnx")
+    with torch.no_grad():
+        y = sc(x)
+    save_f32(f"{out}/split.in.f32", x.numpy())
+    save_f32(f"{out}/split.out.f32", y.numpy())
 
     # lm.onnx with a learned initial state: its ConstantOfShape zeros replaced
     # by an Expand of a non-uniform [1, 1, H] over the batch

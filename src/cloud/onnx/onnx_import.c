@@ -2025,6 +2025,103 @@ static al_status op_expand(imp *I, const Onnx__NodeProto *nd) {
 /* Slice of a constant (numpy slicing with starts, ends, axes, steps): the
  * torch.export-based exporter reorders an LSTM's gates this way; shape
  * vectors too. Slicing a layer's output is refused. */
+/* A slice [start, end) (step 1) of a layer output along ONNX axis `axis`,
+ * a per-sample axis: a slice layer, the value defined as output `out`. */
+static al_status slice_layer(imp *I, const Onnx__NodeProto *nd, const val *x, int axis, int64_t start, int64_t end,
+                             int64_t step, const char *out) {
+    int a = axis >= 0 && axis < x->ndim ? ps_axis(x, axis) : -1;
+    if (a < 0) return nerr(nd, AL_EUNSUPPORTED, "slicing the batch axis is not supported");
+    if (x->bpart > 1 && axis == x->bax) return nerr(nd, AL_EUNSUPPORTED, "slicing an axis that holds the batch is not supported");
+    int64_t n = x->dims[axis];
+    if (start < 0) start += n;
+    if (end < 0) end += n;
+    if (start < 0) start = 0;
+    if (end > n) end = n;
+    if (step < 1) return nerr(nd, AL_EUNSUPPORTED, "a step of %lld is not supported (1 or more)", (long long)step);
+    if (start >= end) return nerr(nd, AL_EUNSUPPORTED, "the slice is empty");
+    int node;
+    al_shape os;
+    al_status st = want_logical(I, nd, x, &node, &os);
+    if (st) return st;
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_SLICE, &L))) return st;
+    L->cfg.axis = a;
+    L->cfg.start = (int)start;
+    L->cfg.end = (int)end;
+    L->cfg.step = (int)step;
+    int64_t len = (end - start + step - 1) / step;
+    int64_t od[MAXR];
+    memcpy(od, x->dims, sizeof od);
+    od[axis] = len;
+    os.d[a] = (int)len;
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_RUN;
+    t.ndim = x->ndim;
+    memcpy(t.dims, od, sizeof t.dims);
+    t.bax = x->bax;
+    t.bpart = x->bpart;
+    t.bouter = x->bouter;
+    t.node = I->nl - 1;
+    t.os = os;
+    /* the layer takes its output's name (a Split has several) when free */
+    if (al_name_valid(out)) {
+        int dup = 0;
+        for (int q = 0; q < I->nl - 1 && !dup; q++) dup = !strcmp(I->L[q].cfg.name, out);
+        if (!dup) snprintf(L->cfg.name, sizeof L->cfg.name, "%s", out);
+    }
+    return define(I, nd, out, &t);
+}
+
+/* Split of a layer output into consecutive parts along a per-sample axis:
+ * one slice layer per output (a node of several outputs becomes several
+ * nodes of one). */
+static al_status op_split(imp *I, const Onnx__NodeProto *nd) {
+    static const char *const ok[] = {"axis", "split", "num_outputs", NULL};
+    val *x, *sp = NULL;
+    al_status st;
+    int64_t axis;
+    if ((st = check_attrs(nd, ok)) || (st = get_in(I, nd, 0, 1, &x)) || (st = attr_int(nd, "axis", 0, &axis))) return st;
+    if (x->kind != V_RUN) return nerr(nd, AL_EUNSUPPORTED, "only the Split of a layer output is supported");
+    if (axis < 0) axis += x->ndim;
+    if (axis < 0 || axis >= x->ndim) return nerr(nd, AL_EFORMAT, "attribute 'axis' is out of range");
+    size_t k = nd->n_output;
+    if (k < 1 || k > 64) return nerr(nd, AL_EUNSUPPORTED, "%zu outputs", k);
+    int64_t sizes[64], n = x->dims[axis];
+    const int64_t *av = NULL;
+    size_t na = 0;
+    if (I->opset >= 13) {
+        if ((st = get_const(I, nd, 1, 0, 1, "split", &sp))) return st;
+        if (sp) av = sp->i, na = sp->numel;
+    } else if ((st = attr_ints(nd, "split", &av, &na))) {
+        return st;
+    }
+    if (av) {
+        if (na != k) return nerr(nd, AL_EFORMAT, "'split' has %zu sizes for %zu outputs", na, k);
+        int64_t tot = 0;
+        for (size_t q = 0; q < k; q++) {
+            if (av[q] < 1) return nerr(nd, AL_EUNSUPPORTED, "a part of size %lld", (long long)av[q]);
+            sizes[q] = av[q];
+            tot += av[q];
+        }
+        if (tot != n) return nerr(nd, AL_EFORMAT, "the parts add up to %lld, the axis has %lld", (long long)tot, (long long)n);
+    } else { /* equal parts, the last one smaller when it does not divide */
+        int64_t part = (n + (int64_t)k - 1) / (int64_t)k;
+        for (size_t q = 0; q < k; q++) sizes[q] = AL_MIN(part, n - part * (int64_t)q);
+        if (sizes[k - 1] < 1) return nerr(nd, AL_EFORMAT, "%lld elements do not split into %zu parts", (long long)n, k);
+    }
+    int64_t at = 0;
+    for (size_t q = 0; q < k; q++) {
+        const char *out = nm(nd->output[q]);
+        if (*out && uses(I, out)) {
+            if (find(I, out)) return nerr(nd, AL_EFORMAT, "output '%.100s' is defined twice", out);
+            if ((st = slice_layer(I, nd, x, (int)axis, at, at + sizes[q], 1, out))) return st;
+        }
+        at += sizes[q];
+    }
+    return AL_OK;
+}
+
 static al_status op_slice(imp *I, const Onnx__NodeProto *nd) {
     static const char *const ok9[] = {"axes", "ends", "starts", NULL};
     val *x;
@@ -2032,6 +2129,18 @@ static al_status op_slice(imp *I, const Onnx__NodeProto *nd) {
     const int64_t *sv = NULL, *ev = NULL, *av = NULL, *pv = NULL;
     size_t ns = 0, ne = 0, na = 0, np = 0;
     if ((st = check_attrs(nd, I->opset < 10 ? ok9 : NULL)) || (st = get_in(I, nd, 0, 1, &x))) return st;
+    if (x->kind == V_RUN && I->opset >= 10) { /* a layer output: one axis, constant bounds */
+        val *s, *e, *a, *p;
+        if ((st = get_const(I, nd, 1, 1, 1, "starts", &s)) || (st = get_const(I, nd, 2, 1, 1, "ends", &e)) ||
+            (st = get_const(I, nd, 3, 0, 1, "axes", &a)) || (st = get_const(I, nd, 4, 0, 1, "steps", &p)))
+            return st;
+        if (s->numel != 1 || e->numel != 1 || (a && a->numel != 1) || (p && p->numel != 1))
+            return nerr(nd, AL_EUNSUPPORTED, "the Slice of a layer output must name one axis");
+        int64_t ax = a ? a->i[0] : 0;
+        if (ax < 0) ax += x->ndim;
+        int64_t e0 = e->i[0] > INT32_MAX ? INT32_MAX : e->i[0];
+        return slice_layer(I, nd, x, (int)ax, s->i[0], e0, p ? p->i[0] : 1, nm(nd->output[0]));
+    }
     if (x->kind != V_CONST)
         return nerr(nd, AL_EUNSUPPORTED, "only the Slice of a constant (weights, shapes) is supported; '%.100s' is a "
                                          "layer's output", x->name);
@@ -2553,6 +2662,7 @@ static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
     if (!strcmp(op, "Transpose")) return op_transpose(I, nd);
     if (!strcmp(op, "Pad")) return op_pad(I, nd);
     if (!strcmp(op, "Div")) return op_div(I, nd);
+    if (!strcmp(op, "Split")) return op_split(I, nd);
     if (!strcmp(op, "Sub")) return op_arith(I, nd, '-');
     if (!strcmp(op, "Mod")) return op_arith(I, nd, '%');
     if (!strcmp(op, "Cast")) return op_cast(I, nd, 0);
