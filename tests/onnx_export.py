@@ -21,7 +21,8 @@ Writes into OUTDIR:
                                       as x * HardSigmoid(x)
   se14.onnx                           the same at opset 14 (HardSwish); its outputs are
                                       se.out.f32
-  bad_group.onnx   a Conv with group=2 that is not depthwise
+  group.onnx (.in.f32, .out.f32)  grouped convolutions (2 and 3 groups)
+  bad_dilation.onnx  a dilated Conv
   bad_bilstm.onnx  a bidirectional LSTM
   softmax_mid.onnx (.in.f32, .out.f32)  a Softmax in the middle of the graph
   bad_softmax_mid.onnx  a Softmax over the batch axis in the middle of the graph
@@ -243,8 +244,18 @@ def main():
 
     export(MulConst(), torch.rand(2, 6), f"{out}/bad_mulconst.onnx")
 
-    bad = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2), nn.ReLU())
-    export(bad, torch.rand(1, 4, 8, 8), f"{out}/bad_group.onnx")
+    # a grouped convolution (ResNeXt, ShuffleNet): gconv
+    grp = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2), nn.ReLU(), nn.Conv2d(6, 6, 1, groups=3),
+                        nn.Flatten(), nn.Linear(6 * 5 * 5, 3))
+    grp.eval()
+    x = torch.randn(2, 4, 5, 5, generator=g)
+    export(grp, x, f"{out}/group.onnx")
+    with torch.no_grad():
+        y = grp(x)
+    save_f32(f"{out}/group.in.f32", x.numpy())
+    save_f32(f"{out}/group.out.f32", y.numpy())
+    bad = nn.Sequential(nn.Conv2d(4, 4, 3, dilation=2), nn.ReLU())
+    export(bad, torch.rand(1, 4, 8, 8), f"{out}/bad_dilation.onnx")
 
     class BiLSTM(nn.Module):
         def __init__(self):

@@ -60,7 +60,7 @@ print(f"max |ours - torch| = {d:.3g} over {a.size} values (max |torch| {float(np
 sys.exit(0 if d <= 1e-4 and float(np.max(np.abs(b))) > 0 else 1)
 PYEOF
 }
-for m in cnn gap ceil softmax_mid split lm se se14; do
+for m in cnn gap ceil softmax_mid split group lm se se14; do
     io=${m%14} # se14 (opset 14) reads se's input and output
     expect_ok "import $m" import "$TMP/$m.onnx" -o "$TMP/$m.gguf"
     [ -s "$TMP/$m.gguf" ] || { bad "import $m: no model file"; continue; }
@@ -293,7 +293,7 @@ expect_ok "predict personalized" predict --model "$TMP/personal.gguf" --input "$
 if compare "$TMP/p.f32" "$TMP/cnn.out.f32" >/dev/null 2>&1; then bad "personalized CNN: outputs did not change"; else ok; fi
 
 # ---- refused models: exit 1, the node named ---------------------------------------
-expect_fail "conv group=2" "node '/0/Conv' \(Conv\): attribute 'group' = 2" import "$TMP/bad_group.onnx" -o "$TMP/x.gguf"
+expect_fail "dilated conv" "node '/0/Conv' \(Conv\): attribute 'dilations' must be 1" import "$TMP/bad_dilation.onnx" -o "$TMP/x.gguf"
 expect_fail "bidirectional LSTM" "node '/lstm/LSTM' \(LSTM\): attribute 'direction' = bidirectional" \
     import "$TMP/bad_bilstm.onnx" -o "$TMP/x.gguf"
 expect_fail "softmax over the batch axis" "node '/Softmax' \(Softmax\): attribute 'axis' = 0 is the batch axis" \

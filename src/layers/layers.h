@@ -51,6 +51,7 @@ typedef enum al_layer_type {
     AL_L_CONCAT,
     AL_L_MATMUL,
     AL_L_SCALE,
+    AL_L_GCONV,
     AL_L_COUNT
 } al_layer_type;
 
@@ -73,6 +74,7 @@ typedef struct al_layer_cfg {
     int back;      /* the primary input: node i reads node i - 1 - back's output (0, the default: the
                     * previous node, as in a chain; i: the model input). al_node_input gives the index. */
     int ceil;      /* maxpool, avgpool: 1 = PyTorch's ceil_mode (the last window may run past the border) */
+    int group;     /* gconv: the number of groups (>= 2; C and F multiples of it) */
     char name[AL_MAX_NAME]; /* the output tensor's name, "" for none (al_name_valid) */
     /* The shape and tensor operators (docs/SPEC.md). A per-sample axis a
      * counts the dims after the batch from 0; a < 0 counts from the end

@@ -101,6 +101,7 @@ al_status al_model_save(const al_model *m, const char *path) {
         if (c->back) gguf_set_i32(w, layer_key(k, sizeof k, i, "in"), i - 1 - c->back);
         if (c->name[0]) gguf_set_str(w, layer_key(k, sizeof k, i, "name"), c->name);
         if (c->ceil) gguf_set_i32(w, layer_key(k, sizeof k, i, "ceil"), c->ceil);
+        if (c->group) gguf_set_i32(w, layer_key(k, sizeof k, i, "group"), c->group);
         /* the tensor operators' options, each only where it is not 0 (clip's bounds always) */
         if (c->axis) gguf_set_i32(w, layer_key(k, sizeof k, i, "axis"), c->axis);
         if (c->axes) gguf_set_i32(w, layer_key(k, sizeof k, i, "axes"), c->axes);
@@ -208,6 +209,11 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
         memcpy(c->name, nmv.p, nmv.n);
         c->name[nmv.n] = '\0';
         if (!al_name_valid(c->name)) return al_error(AL_EFORMAT, "model file: layer %d has an invalid name", i);
+    }
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "group")) >= 0) {
+        if ((st = get_int(r, k, 0, BIG, &c->group))) return st;
+        if (c->group && c->type != AL_L_GCONV)
+            return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have groups", i, name);
     }
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "ceil")) >= 0) {
         if ((st = get_int(r, k, 0, 1, &c->ceil))) return st;

@@ -148,6 +148,7 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             switch (c->type) {
             case AL_L_DENSE:
             case AL_L_CONV2D:
+            case AL_L_GCONV:
             case AL_L_LSTM:
             case AL_L_GRU:
             case AL_L_EMBEDDING: ok = parse_int(w[i], 1, BIG, &c->units); break;
@@ -182,6 +183,8 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             ok = parse_int(val, 0, 64, &c->pad);
         else if (!strcmp(key, "vocab"))
             ok = parse_int(val, 1, BIG, &c->vocab);
+        else if (!strcmp(key, "g") && t == AL_L_GCONV)
+            ok = parse_int(val, 2, BIG, &c->group);
         else if (!strcmp(key, "bias"))
             ok = parse_int(val, 0, 1, &c->bias);
         else if (!strcmp(key, "rate"))
@@ -252,6 +255,10 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
     case AL_L_GRU:
         if (c->units <= 0) return al_error(AL_EINVAL, "spec: '%s' needs a size, e.g. '%s 64'", w[0], w[0]);
         break;
+    case AL_L_GCONV:
+        if (c->units <= 0 || c->group < 2)
+            return al_error(AL_EINVAL, "spec: gconv needs a size and g= (2 or more groups), e.g. 'gconv 64 g=4'");
+        break;
     case AL_L_EMBEDDING:
         if (c->units <= 0 || c->vocab <= 0)
             return al_error(AL_EINVAL, "spec: embedding needs a size and vocab=, e.g. 'embedding 64 vocab=5001'");
@@ -282,7 +289,7 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
     if (t == AL_L_SOFTMAX && !have_axis) c->axis = -1;
     if (t == AL_L_LAYERNORM && c->eps == 0.0f) c->eps = 1e-5f;
     if (!al_layer_reads_src(c->type)) c->src = 0;
-    if (c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D) {
+    if (c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D || c->type == AL_L_GCONV) {
         if (!have_k) c->k = 3;
         if (!have_s) c->stride = 1;
     }
@@ -295,7 +302,7 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
         if (c->eps == 0.0f) c->eps = 1e-5f;
         if (c->momentum == 0.0f) c->momentum = 0.1f;
     }
-    if (c->type != AL_L_DENSE && c->type != AL_L_CONV2D && c->type != AL_L_DWCONV2D) c->bias = 0;
+    if (c->type != AL_L_DENSE && c->type != AL_L_CONV2D && c->type != AL_L_DWCONV2D && c->type != AL_L_GCONV) c->bias = 0;
     return AL_OK;
 }
 
@@ -401,6 +408,7 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         switch (c->type) {
         case AL_L_DENSE: PUT(" %d", c->units); break;
         case AL_L_CONV2D: PUT(" %d k=%d s=%d p=%d", c->units, c->k, c->stride, c->pad); break;
+        case AL_L_GCONV: PUT(" %d g=%d k=%d s=%d p=%d", c->units, c->group, c->k, c->stride, c->pad); break;
         case AL_L_DWCONV2D:
         case AL_L_MAXPOOL:
         case AL_L_AVGPOOL:
@@ -465,7 +473,9 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
             break;
         default: break;
         }
-        if ((c->type == AL_L_DENSE || c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D) && !c->bias) PUT(" bias=0");
+        if ((c->type == AL_L_DENSE || c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D || c->type == AL_L_GCONV) &&
+            !c->bias)
+            PUT(" bias=0");
         if (c->back) PUT(" in=%d", i - 1 - c->back);
         if (al_act_name(c->act)) PUT(" act=%s", al_act_name(c->act));
     }

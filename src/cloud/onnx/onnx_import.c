@@ -816,11 +816,13 @@ static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
         type = AL_L_CONV2D;
     else if (group == C && F == C && w->dims[1] == 1)
         type = AL_L_DWCONV2D;
+    else if (group > 1 && C % group == 0 && F % group == 0 && w->dims[1] == C / group)
+        type = AL_L_GCONV;
     else
         return nerr(nd, AL_EUNSUPPORTED,
-                    "attribute 'group' = %lld with %d input and %d output channels: only 1 (a convolution) or a "
-                    "depthwise convolution (group = channels = filters) is supported",
-                    (long long)group, C, F);
+                    "attribute 'group' = %lld with %d input and %d output channels and weights [%lld, %lld, k, k]: "
+                    "the channels and filters must be multiples of the groups",
+                    (long long)group, C, F, (long long)w->dims[0], (long long)w->dims[1]);
     if (b && b->numel != (size_t)F) return nerr(nd, AL_EFORMAT, "bias has %zu values for %d filters", b->numel, F);
     p += x->pad;
     int64_t od[4];
@@ -828,7 +830,8 @@ static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
     if ((st = spatial_out(nd, x, F, k, s, p, od, &os))) return st;
     pend *L = NULL;
     if ((st = emit(I, nd, type, &L))) return st;
-    L->cfg.units = type == AL_L_CONV2D ? F : 0;
+    L->cfg.units = type == AL_L_DWCONV2D ? 0 : F;
+    L->cfg.group = type == AL_L_GCONV ? (int)group : 0;
     L->cfg.k = k;
     L->cfg.stride = s;
     L->cfg.pad = p;
