@@ -122,7 +122,7 @@ static al_status model_vocab(const al_model *m, al_vocab **out) {
         return al_error(AL_EINVAL, "not a language model: the input must be 'tokens T'");
     }
     size_t yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
-    if ((size_t)al_vocab_size(*out) * (size_t)m->in.d[0] != yo) {
+    if ((size_t)al_vocab_size(*out) * (size_t)m->in.d[0] > yo) {
         st = al_error(AL_EINVAL, "the model's vocabulary has %d words for %zu outputs", al_vocab_size(*out), yo);
         al_vocab_free(*out);
         *out = NULL;
@@ -137,6 +137,10 @@ al_status al_lm_learn_words(al_model *m, const char *text, size_t len, int min_c
     al_vocab *v = NULL;
     uint64_t *counts = NULL, unk = 0;
     al_status st = model_vocab(m, &v);
+    if (!st && (size_t)al_vocab_size(v) * (size_t)m->in.d[0] != al_shape_numel(&m->nodes[m->nnodes - 1].out))
+        st = al_error(AL_EUNSUPPORTED, "new words: the model has more outputs than its %d vocabulary words (its "
+                                       "new words would have no rows of their own); --new-words 0",
+                      al_vocab_size(v));
     if (!st) st = al_vocab_learn(v, text, len, min_count, max_new, added, &counts, &unk);
     if (!st && *added) st = al_lm_grow(m, v, counts, unk);
     if (st) *added = 0;
