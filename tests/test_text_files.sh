@@ -112,8 +112,13 @@ bad_input "an empty file" "empty.txt is empty" "$TMP/empty.txt"
 truncate -s 300M "$TMP/huge.txt"
 bad_input "a file of 300 MB" "over 64 MiB are refused" "$TMP/huge.txt"
 rm -f "$TMP/huge.txt"
-"$PY" -c 'import sys; open(sys.argv[1],"w").write(" ".join(["xyzzy%s" % chr(97+i%26) for i in range(3000)]))' "$TMP/unk.txt"
+# only unknown words: each once is refused; repeated, they are learned as new words
+"$PY" -c 'import sys; open(sys.argv[1],"w").write(" ".join(["xy%sz%s" % (chr(97+i%26), chr(97+i//26%26)) for i in range(600)]))' "$TMP/unk.txt"
 bad_input "only unknown words" "no word the model knows" "$TMP/unk.txt"
+"$PY" -c 'import sys; open(sys.argv[1],"w").write(" ".join(["xyzzy%s" % chr(97+i%26) for i in range(3000)]))' "$TMP/unk2.txt"
+expect_ok "only unknown words, repeated" personalize --model "$TMP/cloud.gguf" --text "$TMP/unk2.txt" --batch 4 \
+    --epochs 1 --out "$TMP/u.gguf" --json
+check "they are learned as new words" "$PY" -c 'import json,sys; assert json.load(open(sys.argv[1]))["new_words"]==26' "$TMP/out"
 bad_input "a directory" "not a regular file" "$TMP/me"
 bad_input "a missing file" "cannot open" "$TMP/nope.txt"
 # one line of 2 MB without a break: fine (the tokenizer streams)
