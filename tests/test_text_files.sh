@@ -82,6 +82,15 @@ expect_ok "personalize --text --resume" "${P[@]}" --out "$TMP/c2.gguf" --checkpo
 check "the resumed run writes the same model" cmp -s "$TMP/c2.gguf" "$TMP/p.gguf"
 expect_ok "personalize --text --dry-run" "${P[@]}" --out "$TMP/d.gguf" --dry-run --mem-budget 64 --json
 check "a dry run writes nothing" test ! -e "$TMP/d.gguf"
+cp "$TMP/out" "$TMP/dry3.json"
+expect_ok "personalize --text --dry-run --new-words 0" "${P[@]}" --out "$TMP/d.gguf" --dry-run --mem-budget 64 \
+    --new-words 0 --json
+check "the budget counts the grown layers: weights, gradients and optimizer state" "$PY" -c '
+import json,sys; a=json.load(open(sys.argv[1]))["planned_parts_mb"]; b=json.load(open(sys.argv[2]))["planned_parts_mb"]
+assert all(a[k]>b[k] for k in ["weights","gradients","optimizer"]), (a,b)' "$TMP/dry3.json" "$TMP/out"
+run "${P[@]}" --out "$TMP/d.gguf" --mem-budget 0.5
+check "a budget too small for the grown job: exit 1 before training, nothing written" test "$rc" -eq 1 -a ! -e "$TMP/d.gguf"
+check "it names the budget" grep -q "budget" "$TMP/err"
 
 # the grown model on the cloud's tools
 expect_ok "compile the grown model" compile --model "$TMP/p.gguf" --out "$TMP/pc.gguf"
