@@ -97,6 +97,9 @@ al_status al_lm_grow(al_model *m, const al_vocab *v, const uint64_t *counts, uin
         st = al_model_set_meta(g, m->meta_key[i], strcmp(m->meta_key[i], "autlearn.vocab") ? m->meta_val[i] : vs);
     if (!st && !al_model_meta(g, "autlearn.vocab")) st = al_model_set_meta(g, "autlearn.vocab", vs);
     al_free(vs);
+    char nw[24];
+    snprintf(nw, sizeof nw, "%d", V1 - V0);
+    if (!st) st = al_model_set_meta(g, "autlearn.new_words", nw);
     if (!st) st = al_model_freeze(g, m->freeze);
     if (st) {
         al_model_free(g);
@@ -144,11 +147,6 @@ al_status al_lm_learn_words(al_model *m, const char *text, size_t len, int min_c
     if (!st) st = al_vocab_learn(v, text, len, min_count, max_new, added, &counts, &unk);
     if (!st && *added) st = al_lm_grow(m, v, counts, unk);
     if (st) *added = 0;
-    else if (*added) {
-        char n[24];
-        snprintf(n, sizeof n, "%d", *added);
-        st = al_model_set_meta(m, "autlearn.new_words", n);
-    }
     al_free(counts);
     al_vocab_free(v);
     return st;

@@ -337,12 +337,12 @@ al_status al_lm_plan_memory(const al_model *m, const al_pool *pool, long n, cons
  * the output layer, a dense layer of V outputs) to v's size (v's first V
  * words the model's), the new rows initialised from <unk>'s (see
  * newwords.c: counts[i] occurrences of new word V+i, unk the text's
- * <unk> tokens before) and autlearn.vocab replaced; m keeps its handle.
+ * <unk> tokens before), autlearn.vocab replaced and autlearn.new_words
+ * set to the number of rows added; m keeps its handle (unchanged on error).
  * AL_EUNSUPPORTED for int8 weights or another output layer. */
 al_status al_lm_grow(al_model *m, const al_vocab *v, const uint64_t *counts, uint64_t unk);
 /* Learns the text's new words (al_vocab_learn over the model's vocabulary)
- * and grows the model by them; off when min_count or max_new <= 0.
- * Records their number in autlearn.new_words. */
+ * and grows the model by them; off when min_count or max_new <= 0. */
 al_status al_lm_learn_words(al_model *m, const char *text, size_t len, int min_count, int max_new, int *added);
 /* The text's ids under the model's own vocabulary; lens (may be NULL): per
  * token its word length (al_vocab_encode_lens). */
