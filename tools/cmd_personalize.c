@@ -371,6 +371,8 @@ static void text_report(const char *cmd, const text_opts *o, const text_run *t) 
         /* over word targets, unknown words included (misses, typed in full) */
         cli_json_int(&j, "new_words", t->td.new_words);
         cli_json_int(&j, "test_word_targets", t->after.word_targets);
+        cli_json_int(&j, "test_word_unknown_before", t->before.word_unknown);
+        cli_json_int(&j, "test_word_unknown_after", t->after.word_unknown);
         cli_json_num(&j, "test_word_top3_before", t->before.word_top3);
         cli_json_num(&j, "test_word_top3_after", t->after.word_top3);
         cli_json_num(&j, "test_keystroke_savings_before", t->before.word_saved);

@@ -138,7 +138,7 @@ al_status al_lm_evaluate_lens(al_model *m, al_pool *pool, const int32_t *ids, co
     }
     al_model_reset_state(m);
     double loss = 0, keys = 0, saved = 0, wkeys = 0, wsaved = 0;
-    long c1 = 0, c3 = 0, cnt = 0, wc3 = 0, wcnt = 0;
+    long c1 = 0, c3 = 0, cnt = 0, wc3 = 0, wcnt = 0, wunk = 0;
     for (long p = 0; p + 1 < n; p += T) {
         int len = (int)AL_MIN((long)T, n - 1 - p);
         for (int t = 0; t < T; t++) x[t] = t < len ? (float)ids[p + t] : 0.0f;
@@ -178,6 +178,7 @@ al_status al_lm_evaluate_lens(al_model *m, al_pool *pool, const int32_t *ids, co
             if (lens ? wl > 0 : (is_word || (y == AL_TOK_UNK && v))) {
                 wcnt++;
                 wc3 += hit3;
+                wunk += y == AL_TOK_UNK;
                 if (lens) {
                     wkeys += (double)wl + 1.0;
                     if (hit3) wsaved += (double)wl;
@@ -197,6 +198,7 @@ al_status al_lm_evaluate_lens(al_model *m, al_pool *pool, const int32_t *ids, co
     r->ppl = exp(r->loss);
     r->saved = keys > 0 ? saved / keys : 0;
     r->word_targets = wcnt;
+    r->word_unknown = wunk;
     r->word_top3 = wcnt ? (double)wc3 / (double)wcnt : 0;
     r->word_saved = lens ? (wkeys > 0 ? wsaved / wkeys : 0) : r->saved;
     return AL_OK;

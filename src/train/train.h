@@ -297,7 +297,7 @@ typedef struct al_lm_eval {
      * in full (al_lm_evaluate_lens; without lengths, the words the
      * vocabulary knows, as saved) */
     double word_top3, word_saved;
-    long word_targets;
+    long word_targets, word_unknown; /* word targets, and those the vocabulary maps to <unk> */
 } al_lm_eval;
 /* Next-token prediction over one stream of n ids read as typed: windows of T
  * tokens in order, the state carried from the first (zero) to the last. */
