@@ -19,7 +19,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: autlearn personalize --model CLOUD --data DIR --user K --out PERSONAL [options]\n"
                "       autlearn personalize --scenario text --model CLOUD --user NAME --out PERSONAL\n"
                "       autlearn personalize --model CLOUD --text FILE... [--test FILE...] --out PERSONAL\n"
-               "                [--new-words N=3] [--max-new-words N=1000] (and the text options below)\n"
+               "                [--new-words N=2] [--max-new-words N=1000] (and the text options below)\n"
                "                [--data DIR=data/sotu] [--user-tokens N=30000] [--epochs E=3] [--lr X=0.003]\n"
                "                [--batch B=8] [--freeze K] [--train-words N] [--cache-mb MB=256] [--cache-spill FILE]\n"
                "                [--threads T] [--seed S] [--mem-budget MB] [--dry-run] [--checkpoint FILE] [--checkpoint-every N]\n"
@@ -81,7 +81,7 @@ static void usage(FILE *f) {
                "                        the --text files, held out)\n"
                "  --new-words N         text: a word the vocabulary lacks that occurs N times in the\n"
                "                        training text gets its own entry, the embedding and output\n"
-               "                        layer grow by its rows (default 3; 0 = off)\n"
+               "                        layer grow by its rows (default 2; 0 = off)\n"
                "  --max-new-words N     text: at most N new words (default 1000)\n"
                "  --verbose             report checkpoints, resumes and rollbacks on stderr\n"
                "  --json                print a JSON summary on stdout\n"
@@ -175,7 +175,7 @@ static al_status resume_note(const char *cmd, int resume, const char *ckpt, long
 #define TXT_BATCH 8
 #define TXT_USER_TOKENS 30000
 #define TXT_DATA "data/sotu"
-#define TXT_NEW_WORDS 3      /* --text: chosen on validation text (scripts/measure-newwords.sh) */
+#define TXT_NEW_WORDS 2      /* --text: chosen on validation text (scripts/measure-newwords.sh) */
 #define TXT_MAX_NEW_WORDS 1000
 
 #define JOB_TAKES                                                                                                    \
