@@ -69,6 +69,13 @@ check "without new words: the cloud vocabulary, a lower word top-3" "$PY" -c '
 import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))
 assert a["new_words"]==0 and a["test_word_top3_before"]==b["test_word_top3_before"], (a,b)
 assert a["test_word_top3_after"]<b["test_word_top3_after"], (a,b)' "$TMP/out" "$TMP/p.json"
+expect_ok "personalize --text --train-words 10" "${P[@]}" --train-words 10 --out "$TMP/tw.gguf" --json
+check "only the user's 10 most used words' rows trained: the new words among them" "$PY" -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert j["new_words"]==3 and j["train_words"]==10 and j["test_word_top3_after"]>j["test_word_top3_before"]+0.05, j' "$TMP/out"
+expect_ok "personalize --text --no-cache --freeze 1" "${P[@]}" --no-cache --freeze 1 --epochs 1 --out "$TMP/nc.gguf" --json
+check "the LSTM trained too, no cache: the prefix recomputed" "$PY" -c '
+import json,sys; j=json.load(open(sys.argv[1])); assert j["new_words"]==3 and j["freeze"]==1 and not j["cache"], j' "$TMP/out"
 expect_ok "personalize --text without --test holds out a tail" personalize --model "$TMP/cloud.gguf" \
     --text "$TMP/me/a.txt" --batch 4 --epochs 1 --out "$TMP/t.gguf" --json
 check "the held-out tail is about a tenth" "$PY" -c '
