@@ -567,6 +567,7 @@ typedef struct al_personalize_report {
     uint64_t macs;               /* MACs run: prefix forward + suffix forward and backward (2x forward) */
     al_cache_stats cache;        /* zeros without a cache */
     al_mem_plan mem;             /* the job's memory plan (batch and cache bound used) */
+    int new_words;               /* text: words added to the vocabulary (al_lm_personalize_text) */
 } al_personalize_report;
 
 /* Transfer learning on private data: freezes the prefix, trains the rest on
@@ -621,6 +622,40 @@ AL_API al_status al_dataset_map_labels(al_dataset *d, const int *map, int n_map,
  * is not a plain dense layer. */
 AL_API al_status al_model_add_classes(al_model *m, al_pool *pool, const al_dataset *d, int n_new,
                                       const char *const *names);
+
+/* ---- the keyboard on the user's own text (docs/TEXT.md) ---------------------- */
+
+/* Reads a user's text file: a regular file of at most 64 MiB, UTF-8 (no
+ * overlong forms or surrogates), no NUL byte, at most 1% control bytes, not
+ * empty; otherwise an error naming the file and the offset. *text is
+ * al_malloc'd (free it with al_free) and NUL-terminated. */
+AL_API al_status al_text_read_file(const char *path, char **text, size_t *len);
+
+typedef struct al_text_job {
+    /* New words: a word of the text that the model's vocabulary lacks and
+     * that occurs at least this often gets its own entry: the embedding and
+     * the output layer grow by its row (initialised from <unk>'s), trained
+     * with the rest, and the model's vocabulary keeps it. 0: off (default). */
+    int new_word_min_count;
+    int max_new_words;  /* the cap (default 1000); the budget counts the grown layers */
+    long max_tokens;    /* train on the most recent tokens only (0: all, the default) */
+} al_text_job;
+AL_API void al_text_job_default(al_text_job *j);
+/* Personalizes a language model (a model with autlearn.vocab) on the
+ * user's text, as the keyboard does: checks the text (al_text_read_file's
+ * rules), learns its new words (j may be NULL: none), tokenizes it with the
+ * model's vocabulary, runs the predict pass (filling `cache`, may be NULL)
+ * and trains (c: al_personalize_config, text recipe; the freeze point
+ * defaults to the output layer). A text of only unknown words (and no new
+ * word) is AL_EINVAL. m may be replaced in place by its grown form (the
+ * handle stays valid); save it with al_model_save. */
+AL_API al_status al_lm_personalize_text(al_model *m, al_pool *pool, const char *text, size_t len, al_cache *cache,
+                                        const al_personalize_config *c, const al_text_job *j,
+                                        al_personalize_report *r);
+/* The same on a file (al_text_read_file). */
+AL_API al_status al_lm_personalize_file(al_model *m, al_pool *pool, const char *path, al_cache *cache,
+                                        const al_personalize_config *c, const al_text_job *j,
+                                        al_personalize_report *r);
 
 #ifdef __cplusplus
 }

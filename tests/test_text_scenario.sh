@@ -49,6 +49,7 @@ for m in ["global","local","autonomous","centralized","fedavg"]:
     assert abs(r["mean_acc"]-sum(r["per_user"])/3)<1e-5, (m,r)
     assert 0<=r["mean_top1"]<=r["mean_acc"]+1e-9 and r["mean_ppl"]>=1, (m,r)
     assert len(r["per_user_top1"])==3 and len(r["per_user_ppl"])==3, (m,r)
+    assert 0<=r["mean_word_top3"]<=1, (m,r)
     c=j["cost"][m]
     for k in ["seconds_per_user","cpu_seconds_per_user","peak_rss_mb","macs_per_user","bytes_uploaded"]:
         assert k in c and c[k] is not None and c[k]>=0, (m,k,c)

@@ -217,6 +217,32 @@ al_status cli_own_match(cli_own *o, const al_model *m);
 al_status cli_own_split(const cli_own *o, al_dataset **old_test, al_dataset **new_test);
 void cli_own_free(cli_own *o);
 
+/* ---- the user's own text (tools/cli_text.c; personalize --text) ------------------ */
+
+#include "train/train.h"
+
+typedef struct cli_text_files {
+    const char **train, **test; /* --text FILE..., --test FILE... (malloc'd arrays of argv strings) */
+    int ntrain, ntest;
+    int min_count, max_new;     /* --new-words N, --max-new-words N */
+} cli_text_files;
+/* 1 when the current argument is --text, --test, --new-words or --max-new-words. */
+int cli_text_option(cli_args *a, cli_text_files *f);
+void cli_text_files_free(cli_text_files *f);
+
+typedef struct cli_text_data {
+    al_ids train;        /* the training text's ids (the grown vocabulary), its most recent `cap` */
+    al_ids test, test_lens; /* the test text's ids (the grown vocabulary) and word lengths */
+    al_lm_eval before;   /* the cloud model on the test text (its own vocabulary) */
+    int new_words;
+} cli_text_data;
+/* Reads and checks the files, measures the cloud model m on the test text
+ * (--test, else the training text's last tenth), learns the new words of
+ * the training text (m grows in place), and tokenizes both with m's
+ * vocabulary. */
+al_status cli_text_load(const cli_text_files *f, al_model *m, al_pool *pool, long cap, cli_text_data *d);
+void cli_text_data_free(cli_text_data *d);
+
 /* ---- JSON output ----------------------------------------------------------------- */
 
 /* A small streaming writer that places commas and escapes strings (invalid

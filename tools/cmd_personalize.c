@@ -21,6 +21,8 @@ static void usage(FILE *f) {
     fprintf(f, "usage: autlearn personalize --model CLOUD --data DIR --out PERSONAL [--test DIR2] [options]\n"
                "       autlearn personalize --model CLOUD --data DIR --user K --out PERSONAL [options]\n"
                "       autlearn personalize --scenario text --model CLOUD --user NAME --out PERSONAL\n"
+               "       autlearn personalize --model CLOUD --text FILE... [--test FILE...] --out PERSONAL\n"
+               "                [--new-words N=2] [--max-new-words N=1000] (and the text options below)\n"
                "                [--data DIR=data/sotu] [--user-tokens N=30000] [--epochs E=3] [--lr X=0.003]\n"
                "                [--batch B=8] [--freeze K] [--train-words N] [--cache-mb MB=256] [--cache-spill FILE]\n"
                "                [--threads T] [--seed S] [--mem-budget MB] [--dry-run] [--checkpoint FILE] [--checkpoint-every N]\n"
@@ -86,6 +88,14 @@ static void usage(FILE *f) {
                "                        words (the softmax stays exact over every word; the other\n"
                "                        rows keep the cloud's values); the freeze point defaults to\n"
                "                        the output layer, the only one it can be (default 0 = every row)\n"
+               "  --text FILE...        text: train on the user's own UTF-8 text files (no --user);\n"
+               "                        the vocabulary is the model's\n"
+               "  --test FILE...        text: measure on these files (default: the last tenth of\n"
+               "                        the --text files, held out)\n"
+               "  --new-words N         text: a word the vocabulary lacks that occurs N times in the\n"
+               "                        training text gets its own entry, the embedding and output\n"
+               "                        layer grow by its rows (default 2; 0 = off)\n"
+               "  --max-new-words N     text: at most N new words (default 1000)\n"
                "  --verbose             report checkpoints, resumes and rollbacks on stderr\n"
                "  --json                print a JSON summary on stdout\n"
                "  -h, --help            this help\n");
@@ -178,6 +188,8 @@ static al_status resume_note(const char *cmd, int resume, const char *ckpt, long
 #define TXT_BATCH 8
 #define TXT_USER_TOKENS 30000
 #define TXT_DATA "data/sotu"
+#define TXT_NEW_WORDS 2      /* --text: chosen on validation text (scripts/measure-newwords.sh) */
+#define TXT_MAX_NEW_WORDS 1000
 
 #define JOB_TAKES                                                                                                    \
     (CLI_JOB_THREADS | CLI_JOB_SEED | CLI_JOB_JSON | CLI_JOB_VERBOSE | CLI_JOB_FREEZE | CLI_JOB_BATCH |               \
@@ -212,6 +224,7 @@ typedef struct text_opts {
     const char *model, *out, *user, *scenario, *data;
     int epochs, user_tokens, train_words;
     double lr;
+    cli_text_files tf; /* --text: the user's own files (tools/cli_text.c) */
 } text_opts;
 
 static int text_parse(int argc, char **argv, text_opts *o) {
@@ -222,10 +235,12 @@ static int text_parse(int argc, char **argv, text_opts *o) {
     o->epochs = TXT_EPOCHS;
     o->lr = TXT_LR;
     o->user_tokens = TXT_USER_TOKENS;
+    o->tf.min_count = -1;
+    o->tf.max_new = -1;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
-        if (cli_flag(&a, "help") || cli_job_option(&a, &o->j)) {
+        if (cli_flag(&a, "help") || cli_job_option(&a, &o->j) || cli_text_option(&a, &o->tf)) {
         } else if (cli_str(&a, "data", &o->data) || cli_str(&a, "out", &o->out) || cli_str(&a, "model", &o->model) ||
                    cli_str(&a, "user", &o->user) || cli_str(&a, "scenario", &o->scenario)) {
         } else if (cli_int(&a, "epochs", 1, 10000, &o->epochs) ||
@@ -240,7 +255,14 @@ static int text_parse(int argc, char **argv, text_opts *o) {
     }
     if (a.error) return a.error;
     if (!o->model) return cli_usage_error(cmd, "--model FILE is required");
-    if (!o->user) return cli_usage_error(cmd, "--user NAME is required (a president, e.g. barack_obama)");
+    if (o->tf.ntrain && (o->user || o->scenario))
+        return cli_usage_error(cmd, "--text FILE... is the user's own text: no --user or --scenario");
+    if (!o->tf.ntrain && (o->tf.ntest || o->tf.min_count >= 0 || o->tf.max_new >= 0))
+        return cli_usage_error(cmd, "--test, --new-words and --max-new-words need --text FILE...");
+    if (o->tf.min_count < 0) o->tf.min_count = TXT_NEW_WORDS;
+    if (o->tf.max_new < 0) o->tf.max_new = TXT_MAX_NEW_WORDS;
+    if (!o->user && !o->tf.ntrain)
+        return cli_usage_error(cmd, "--user NAME is required (a president, e.g. barack_obama), or --text FILE...");
     if (!o->out) return cli_usage_error(cmd, "--out FILE is required");
     return cli_job_check(cmd, &o->j);
 }
@@ -256,11 +278,13 @@ typedef struct text_run {
     al_lm_eval before, after;
     double train_cpu, predict_cpu, job_peak;
     long long resumed_at;
+    cli_text_data td; /* --text: the test text's word lengths, the cloud's results, the new words */
 } text_run;
 
 static void text_run_free(text_run *t) {
     al_ids_free(&t->train);
     al_ids_free(&t->test);
+    cli_text_data_free(&t->td);
     al_cache_free(t->cache);
     al_model_free(t->m);
     al_pool_free(t->pool);
@@ -273,7 +297,16 @@ static al_status text_setup(const text_opts *o, text_run *t) {
     al_model_release_plan(t->m); /* planned anew, with or without liveness */
     const char *vocab = al_model_meta(t->m, "autlearn.vocab");
     if (!vocab) return al_error(AL_EINVAL, "%s has no vocabulary (autlearn.vocab): not a text model", o->model);
-    if ((st = al_sim_text_user(o->data, vocab, o->user, o->user_tokens, &t->train, &t->test)) != AL_OK) return st;
+    if (o->tf.ntrain) {
+        /* the user's own files: the model grows by their new words here */
+        if ((st = cli_text_load(&o->tf, t->m, t->pool, o->user_tokens, &t->td)) != AL_OK) return st;
+        t->train = t->td.train;
+        t->test = t->td.test;
+        memset(&t->td.train, 0, sizeof t->td.train);
+        memset(&t->td.test, 0, sizeof t->td.test);
+    } else if ((st = al_sim_text_user(o->data, vocab, o->user, o->user_tokens, &t->train, &t->test)) != AL_OK) {
+        return st;
+    }
     if (!o->j.no_cache && (st = al_cache_new((size_t)o->j.cache_mb << 20, o->j.spill, &t->cache)) != AL_OK) return st;
     al_personalize_config_default(&t->pc);
     al_train_recipe_text(&t->pc.train, o->j.batch, o->epochs, o->lr, o->j.seed + 1000);
@@ -291,7 +324,10 @@ static al_status text_job(const char *cmd, const text_opts *o, text_run *t) {
     if ((st = resume_note(cmd, o->j.resume, o->j.ckpt, &t->resumed_at)) != AL_OK) return st;
     /* the keyboard's cache within the budget before typing fills it */
     if (t->pc.mem_budget_bytes) al_cache_set_bound(t->cache, t->plan.cache_used);
-    if ((st = al_lm_evaluate(t->m, t->pool, t->test.v, t->test.n, NULL, &t->before)) != AL_OK) return st;
+    if (o->tf.ntrain)
+        t->before = t->td.before; /* measured on the cloud model before it grew */
+    else if ((st = al_lm_evaluate(t->m, t->pool, t->test.v, t->test.n, NULL, &t->before)) != AL_OK)
+        return st;
     al_model_release_plan(t->m);
     size_t mark = cnt_mark();
     double cpu0 = al_cpu_seconds();
@@ -302,7 +338,9 @@ static al_status text_job(const char *cmd, const text_opts *o, text_run *t) {
     t->predict_cpu = cpu1 - cpu0;
     t->job_peak = cnt_peak_mb(mark);
     t->r.mem.cache_requested = t->plan.cache_requested; /* the bound asked for, before the budget lowered it */
-    if ((st = al_lm_evaluate(t->m, t->pool, t->test.v, t->test.n, NULL, &t->after)) != AL_OK) return st;
+    if ((st = al_lm_evaluate_lens(t->m, t->pool, t->test.v, t->td.test_lens.n ? t->td.test_lens.v : NULL, t->test.n,
+                                  NULL, &t->after)) != AL_OK)
+        return st;
     al_model_set_meta(t->m, "autlearn.personalized", "1");
     return al_model_save(t->m, o->out);
 }
@@ -311,7 +349,7 @@ static void text_report(const char *cmd, const text_opts *o, const text_run *t) 
     if (!o->j.json) {
         printf("%s: %ld private tokens, test top-3 %.2f%% -> %.2f%% (%.2f s, frozen-prefix windows run %llu, "
                "cache hits %llu); wrote %s\n",
-               o->user, t->train.n, 100 * t->before.top3, 100 * t->after.top3, t->r.train.seconds,
+               o->user ? o->user : "text", t->train.n, 100 * t->before.top3, 100 * t->after.top3, t->r.train.seconds,
                (unsigned long long)t->r.prefix_samples, (unsigned long long)t->r.cache.hits, o->out);
         return;
     }
@@ -319,7 +357,10 @@ static void text_report(const char *cmd, const text_opts *o, const text_run *t) 
     cli_json_init(&j, stdout);
     cli_json_begin_object(&j, NULL);
     cli_json_str(&j, "command", cmd);
-    cli_json_str(&j, "user", o->user);
+    if (o->user)
+        cli_json_str(&j, "user", o->user);
+    else
+        cli_json_null(&j, "user");
     cli_mem_plan_json(&j, &t->r.mem, 1);
     cli_json_int(&j, "tokens", t->train.n);
     cli_json_int(&j, "test_tokens", t->test.n);
@@ -339,6 +380,17 @@ static void text_report(const char *cmd, const text_opts *o, const text_run *t) 
     /* without a runtime cache, r.cache describes the job's per-epoch buffer of the windows */
     cli_json_int(&j, "cache_hits", t->cache ? (long long)t->r.cache.hits : 0);
     cli_json_int(&j, "macs", (long long)t->r.macs);
+    if (o->tf.ntrain) {
+        /* over word targets, unknown words included (misses, typed in full) */
+        cli_json_int(&j, "new_words", t->td.new_words);
+        cli_json_int(&j, "test_word_targets", t->after.word_targets);
+        cli_json_int(&j, "test_word_unknown_before", t->before.word_unknown);
+        cli_json_int(&j, "test_word_unknown_after", t->after.word_unknown);
+        cli_json_num(&j, "test_word_top3_before", t->before.word_top3);
+        cli_json_num(&j, "test_word_top3_after", t->after.word_top3);
+        cli_json_num(&j, "test_keystroke_savings_before", t->before.word_saved);
+        cli_json_num(&j, "test_keystroke_savings_after", t->after.word_saved);
+    }
     json_job_tail(&j, &t->r, t->resumed_at, o->out);
     cli_json_end(&j);
 }
@@ -347,13 +399,17 @@ static int personalize_text(int argc, char **argv) {
     const char *cmd = "personalize";
     text_opts o;
     int rc = text_parse(argc, argv, &o);
-    if (rc) return rc < 0 ? cli_finish(cmd, CLI_EXIT_OK) : rc;
+    if (rc) {
+        cli_text_files_free(&o.tf);
+        return rc < 0 ? cli_finish(cmd, CLI_EXIT_OK) : rc;
+    }
     text_run t;
     memset(&t, 0, sizeof t);
     t.resumed_at = -1;
     al_status st = AL_OK;
     if ((rc = job_open(cmd, &o.j, o.model, &t.pool, &t.m, &st)) != 0) {
         text_run_free(&t);
+        cli_text_files_free(&o.tf);
         return rc;
     }
     if (!st) st = text_setup(&o, &t);
@@ -363,6 +419,7 @@ static int personalize_text(int argc, char **argv) {
     if (!st && (o.j.dry_run || (o.j.mem_mb > 0 && !o.j.json))) cli_mem_plan_show(cmd, &t.plan, o.j.json, 1);
     if (!st && !o.j.dry_run && (st = text_job(cmd, &o, &t)) == AL_OK) text_report(cmd, &o, &t);
     text_run_free(&t);
+    cli_text_files_free(&o.tf);
     return st ? cli_fail_lib(cmd, st) : cli_finish(cmd, CLI_EXIT_OK);
 }
 
@@ -676,7 +733,7 @@ int cmd_personalize(int argc, char **argv) {
     int text = 0;
     for (int i = 1; i < argc; i++)
         if ((!strcmp(argv[i], "--scenario") && i + 1 < argc && !strcmp(argv[i + 1], "text")) ||
-            !strcmp(argv[i], "--scenario=text"))
+            !strcmp(argv[i], "--scenario=text") || !strcmp(argv[i], "--text") || !strncmp(argv[i], "--text=", 7))
             text = 1;
     /* every object of the job is created and freed inside, under the counting allocator */
     cnt_install(1);

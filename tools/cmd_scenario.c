@@ -208,11 +208,11 @@ int cmd_scenario(int argc, char **argv) {
         printf("autonomous epochs: first %.4f s, later %.5f s (%.1fx faster with the cache)\n", r.first_epoch_seconds,
                r.later_epoch_seconds, r.first_epoch_seconds / r.later_epoch_seconds);
     if (text) {
-        printf("%-12s %9s %9s %9s %9s\n", "method", "top-3", "top-1", "ppl", "keys_saved");
+        printf("%-12s %9s %9s %9s %9s %10s\n", "method", "top-3", "top-1", "ppl", "keys_saved", "word_top-3");
         for (int i = 0; i < AL_M_COUNT; i++)
             if (r.m[i].ran)
-                printf("%-12s %8.2f%% %8.2f%% %9.1f %8.2f%%\n", al_method_names[i], 100 * r.m[i].mean_acc,
-                       100 * r.m[i].mean_top1, r.m[i].mean_ppl, 100 * r.m[i].mean_saved);
+                printf("%-12s %8.2f%% %8.2f%% %9.1f %8.2f%% %9.2f%%\n", al_method_names[i], 100 * r.m[i].mean_acc,
+                       100 * r.m[i].mean_top1, r.m[i].mean_ppl, 100 * r.m[i].mean_saved, 100 * r.m[i].mean_word_acc);
         printf("time: data %.1f s, pre-training %.1f s", r.seconds_data, r.pretrain_seconds);
         for (int i = 0; i < AL_M_COUNT; i++)
             if (r.m[i].ran) printf(", %s %.1f s", al_method_names[i], r.seconds_method[i]);

@@ -73,6 +73,29 @@ al_status al_ids_push(al_ids *a, int32_t id);
 /* Tokenizes and appends the ids of the text (unknown words: AL_TOK_UNK). */
 al_status al_vocab_encode(const al_vocab *v, const char *s, size_t n, al_ids *out);
 
+/* ---- the user's own text (docs/TEXT.md, "The user's own text") -------------------- */
+
+/* 1 when a token counts as a word (keystrokes, new words): it starts with a
+ * letter or apostrophe, or is "<unk>" (a token too long to keep). */
+int al_token_is_word(const char *tok, size_t len);
+/* Appends a word to a finished vocabulary (id: the old size); AL_EINVAL
+ * when it is there already or is not a valid word. */
+al_status al_vocab_add(al_vocab *v, const char *w, size_t n);
+/* New words: the word tokens of the text that v lacks and that occur at
+ * least min_count times, at most max_new of them, most frequent first
+ * (ties: byte order), appended to v. *added receives their number;
+ * counts (optional, al_malloc'd, *added entries) their occurrences; unk
+ * (optional) how many tokens of the text v mapped to <unk> before. */
+al_status al_vocab_learn(al_vocab *v, const char *s, size_t n, int min_count, int max_new, int *added,
+                         uint64_t **counts, uint64_t *unk);
+/* al_vocab_encode, and per token its length in bytes when it is a word
+ * (al_token_is_word; an overlong token counts AL_TOK_MAXLEN), else 0. */
+al_status al_vocab_encode_lens(const al_vocab *v, const char *s, size_t n, al_ids *out, al_ids *lens);
+/* Checks a user's text: not empty, valid UTF-8 (no overlong forms, no
+ * surrogates), no NUL byte and at most 1% (+8) other control bytes; the
+ * error names `name`. */
+al_status al_text_check(const char *s, size_t n, const char *name);
+
 /* ---- corpora --------------------------------------------------------------------- */
 
 typedef struct al_text_doc {

@@ -187,6 +187,7 @@ struct al_vocab {
     size_t cap, used;
     char **words; /* id -> word (after finish / parse) */
     int nwords;
+    int wcap;     /* entries of words (al_vocab_add grows it); 0: nwords */
     int counting;
     al_status err; /* first failure while counting */
 };
@@ -490,6 +491,179 @@ al_status al_vocab_encode(const al_vocab *v, const char *s, size_t n, al_ids *ou
     return e.err;
 }
 
+/* ---- the user's own text: words, new words, lengths ---------------------------------- */
+
+int al_token_is_word(const char *tok, size_t len) {
+    /* the keystroke count's rule (al_lm_evaluate): a token that starts like a
+     * word; "<unk>" (an overlong token) is a word too, of unknown letters */
+    if (len == 5 && memcmp(tok, "<unk>", 5) == 0) return 1;
+    return len > 0 && ((unsigned char)tok[0] >= 'a' || tok[0] == '\'');
+}
+
+al_status al_vocab_add(al_vocab *v, const char *w, size_t n) {
+    if (!v || !w) return al_error(AL_EINVAL, "al_vocab_add: NULL argument");
+    if (v->counting) return al_error(AL_ESTATE, "al_vocab_add: the vocabulary is not finished");
+    if (n == 0 || n >= AL_TOK_MAXLEN) return al_error(AL_EINVAL, "vocabulary: a word of %zu bytes", n);
+    for (size_t j = 0; j < n; j++)
+        if ((unsigned char)w[j] <= ' ') return al_error(AL_EINVAL, "vocabulary: a word with a space or control byte");
+    if (v->nwords >= (1 << 24)) return al_error(AL_ERANGE, "vocabulary: at most %d words", 1 << 24);
+    if (al_vocab_lookup(v, w, n) != AL_TOK_UNK || (n == 5 && memcmp(w, "<unk>", 5) == 0))
+        return al_error(AL_EINVAL, "vocabulary: '%.*s' is already a word", (int)n, w);
+    int cap = v->wcap > v->nwords ? v->wcap : v->nwords;
+    if (v->nwords + 1 > cap) {
+        int ncap = cap < 16 ? 16 : cap * 2;
+        char **nw = al_malloc(sizeof(char *) * (size_t)ncap);
+        if (!nw) return AL_ENOMEM;
+        if (v->nwords) memcpy(nw, v->words, sizeof(char *) * (size_t)v->nwords);
+        al_free(v->words);
+        v->words = nw;
+        v->wcap = ncap;
+    }
+    vslot *s = vinsert(v, w, n);
+    if (!s) return AL_ENOMEM;
+    s->id = v->nwords;
+    v->words[v->nwords++] = s->w;
+    return AL_OK;
+}
+
+typedef struct {
+    const al_vocab *v;   /* the vocabulary the words are new to */
+    al_vocab *count;     /* counting: the new words */
+    uint64_t unk;        /* tokens that v maps to <unk> */
+    al_status err;
+} learn_state;
+
+static void learn_tok(void *user, const char *tok, size_t len) {
+    learn_state *l = user;
+    if (l->err || al_vocab_lookup(l->v, tok, len) != AL_TOK_UNK) return;
+    l->unk++;
+    if (!al_token_is_word(tok, len) || (len == 5 && memcmp(tok, "<unk>", 5) == 0)) return;
+    vslot *s = vinsert(l->count, tok, len);
+    if (!s) {
+        l->err = AL_ENOMEM;
+        return;
+    }
+    s->count++;
+}
+
+al_status al_vocab_learn(al_vocab *v, const char *s, size_t n, int min_count, int max_new, int *added,
+                         uint64_t **counts, uint64_t *unk) {
+    if (!v || (!s && n) || !added) return al_error(AL_EINVAL, "al_vocab_learn: NULL argument");
+    *added = 0;
+    if (counts) *counts = NULL;
+    if (unk) *unk = 0;
+    if (v->counting) return al_error(AL_ESTATE, "al_vocab_learn: the vocabulary is not finished");
+    if (min_count < 1 || max_new < 0) return al_error(AL_EINVAL, "new words: min count %d, cap %d", min_count, max_new);
+    learn_state l = {v, NULL, 0, AL_OK};
+    al_status st = al_vocab_new(&l.count);
+    if (st) return st;
+    al_text_tokenize(s, n, learn_tok, &l);
+    if (unk) *unk = l.unk;
+    vslot **all = NULL;
+    uint64_t *cnt = NULL;
+    if ((st = l.err)) goto done;
+    size_t m = 0;
+    all = al_malloc(sizeof(vslot *) * (l.count->used ? l.count->used : 1));
+    if (!all) {
+        st = AL_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < l.count->cap; i++)
+        if (l.count->tab[i].w && l.count->tab[i].count >= (uint64_t)min_count && is_special(l.count->tab[i].w) < 0)
+            all[m++] = &l.count->tab[i];
+    qsort(all, m, sizeof *all, by_count);
+    size_t keep = AL_MIN(m, (size_t)max_new);
+    if ((size_t)v->nwords + keep > (size_t)1 << 24) keep = ((size_t)1 << 24) - (size_t)v->nwords;
+    if (counts && !(cnt = al_malloc(sizeof(uint64_t) * (keep ? keep : 1)))) {
+        st = AL_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < keep && !st; i++) {
+        if (!(st = al_vocab_add(v, all[i]->w, all[i]->len))) {
+            if (cnt) cnt[i] = all[i]->count;
+            ++*added;
+        }
+    }
+done:
+    al_free(all);
+    al_vocab_free(l.count);
+    if (st) {
+        al_free(cnt);
+        return st == AL_ENOMEM ? al_error(st, "out of memory while learning new words") : st;
+    }
+    if (counts) *counts = cnt;
+    else al_free(cnt);
+    return AL_OK;
+}
+
+typedef struct {
+    const al_vocab *v;
+    al_ids *out, *lens;
+    al_status err;
+} enc_len_state;
+
+static void enc_len_tok(void *user, const char *tok, size_t len) {
+    enc_len_state *e = user;
+    if (e->err) return;
+    int w = al_token_is_word(tok, len);
+    int32_t l = !w ? 0 : (len == 5 && memcmp(tok, "<unk>", 5) == 0) ? AL_TOK_MAXLEN : (int32_t)len;
+    if (!(e->err = al_ids_push(e->out, al_vocab_lookup(e->v, tok, len)))) e->err = al_ids_push(e->lens, l);
+}
+
+al_status al_vocab_encode_lens(const al_vocab *v, const char *s, size_t n, al_ids *out, al_ids *lens) {
+    if (!v || !out || !lens || (!s && n)) return al_error(AL_EINVAL, "al_vocab_encode_lens: NULL argument");
+    if (v->counting) return al_error(AL_ESTATE, "al_vocab_encode_lens: the vocabulary is not finished");
+    enc_len_state e = {v, out, lens, AL_OK};
+    al_text_tokenize(s, n, enc_len_tok, &e);
+    return e.err;
+}
+
+/* A user's text: UTF-8, not binary. The tokenizer takes any bytes; a check
+ * here gives the user a reason instead of a model trained on garbage. */
+al_status al_text_check(const char *s, size_t n, const char *name) {
+    if (!name) name = "the text";
+    if (!s && n) return al_error(AL_EINVAL, "al_text_check: NULL text");
+    if (n == 0) return al_error(AL_EINVAL, "%s is empty", name);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t ctrl = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c == 0) return al_error(AL_EFORMAT, "%s looks binary: a NUL byte at offset %zu", name, i);
+        if (c < 0x80) {
+            ctrl += c < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != '\f' && c != '\v';
+            i++;
+            continue;
+        }
+        /* the sequence length and the allowed range of its second byte
+         * (no overlong forms, no surrogates, nothing past U+10FFFF) */
+        int k;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) k = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            k = 3;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            k = 4;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else {
+            return al_error(AL_EFORMAT, "%s is not UTF-8: byte 0x%02x at offset %zu cannot start a character", name, c, i);
+        }
+        if (n - i < (size_t)k)
+            return al_error(AL_EFORMAT, "%s is not UTF-8: a character cut off at offset %zu", name, i);
+        for (int j = 1; j < k; j++) {
+            unsigned char d = p[i + (size_t)j];
+            if (d < (j == 1 ? lo : 0x80) || d > (j == 1 ? hi : 0xBF))
+                return al_error(AL_EFORMAT, "%s is not UTF-8: byte 0x%02x at offset %zu", name, d, i + (size_t)j);
+        }
+        i += (size_t)k;
+    }
+    if (ctrl > n / 100 + 8)
+        return al_error(AL_EFORMAT, "%s looks binary: %zu control bytes in %zu", name, ctrl, n);
+    return AL_OK;
+}
+
 /* ---- corpora --------------------------------------------------------------------- */
 
 #define MAX_FILE_BYTES ((size_t)64 << 20)
@@ -565,6 +739,23 @@ static al_status read_text_file(const char *path, char **out, size_t *len) {
     }
     buf[n] = '\0';
     *out = buf;
+    *len = n;
+    return AL_OK;
+}
+
+al_status al_text_read_file(const char *path, char **text, size_t *len) {
+    if (!path || !text || !len) return al_error(AL_EINVAL, "al_text_read_file: NULL argument");
+    *text = NULL;
+    *len = 0;
+    char *buf;
+    size_t n;
+    al_status st = read_text_file(path, &buf, &n);
+    if (st) return st;
+    if ((st = al_text_check(buf, n, path))) {
+        al_free(buf);
+        return st;
+    }
+    *text = buf;
     *len = n;
     return AL_OK;
 }

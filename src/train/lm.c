@@ -118,6 +118,11 @@ static void top3(const float *z, int k, int *best) {
 }
 
 al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n, const al_vocab *v, al_lm_eval *r) {
+    return al_lm_evaluate_lens(m, pool, ids, NULL, n, v, r);
+}
+
+al_status al_lm_evaluate_lens(al_model *m, al_pool *pool, const int32_t *ids, const int32_t *lens, long n,
+                              const al_vocab *v, al_lm_eval *r) {
     int T, V;
     al_status st = check_lm(m, &T, &V);
     if (st) return st;
@@ -132,8 +137,8 @@ al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n,
         return st;
     }
     al_model_reset_state(m);
-    double loss = 0, keys = 0, saved = 0;
-    long c1 = 0, c3 = 0, cnt = 0;
+    double loss = 0, keys = 0, saved = 0, wkeys = 0, wsaved = 0;
+    long c1 = 0, c3 = 0, cnt = 0, wc3 = 0, wcnt = 0, wunk = 0;
     for (long p = 0; p + 1 < n; p += T) {
         int len = (int)AL_MIN((long)T, n - 1 - p);
         for (int t = 0; t < T; t++) x[t] = t < len ? (float)ids[p + t] : 0.0f;
@@ -161,10 +166,23 @@ al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n,
             c3 += hit3;
             /* keystrokes: a word's letters and a space; a suggested word is one tap */
             const char *w = v ? al_vocab_word(v, y) : NULL;
-            if (w && y >= AL_TOK_SPECIALS && ((unsigned char)w[0] >= 'a' || w[0] == '\'')) {
+            int is_word = w && y >= AL_TOK_SPECIALS && ((unsigned char)w[0] >= 'a' || w[0] == '\'');
+            if (is_word) {
                 double len_w = (double)strlen(w) + 1.0;
                 keys += len_w;
                 if (hit3) saved += len_w - 1.0;
+            }
+            /* word targets: by the text's own token when its lengths are
+             * known, else by the vocabulary (an <unk> target counted) */
+            int wl = lens ? lens[p + t + 1] : 0;
+            if (lens ? wl > 0 : (is_word || (y == AL_TOK_UNK && v))) {
+                wcnt++;
+                wc3 += hit3;
+                wunk += y == AL_TOK_UNK;
+                if (lens) {
+                    wkeys += (double)wl + 1.0;
+                    if (hit3) wsaved += (double)wl;
+                }
             }
         }
         if (st) break;
@@ -179,6 +197,10 @@ al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n,
     r->loss = cnt ? loss / (double)cnt : 0;
     r->ppl = exp(r->loss);
     r->saved = keys > 0 ? saved / keys : 0;
+    r->word_targets = wcnt;
+    r->word_unknown = wunk;
+    r->word_top3 = wcnt ? (double)wc3 / (double)wcnt : 0;
+    r->word_saved = lens ? (wkeys > 0 ? wsaved / wkeys : 0) : r->saved;
     return AL_OK;
 }
 

@@ -301,6 +301,12 @@ typedef struct al_lm_eval {
     double loss, ppl;   /* mean cross-entropy (nats) over all targets, exp of it */
     double saved;       /* keystroke savings: see docs/TEXT.md */
     long tokens;
+    /* over word targets only (not punctuation, </s>, <num>), an <unk>
+     * target a miss: top-3, and keystroke savings with unknown words typed
+     * in full (al_lm_evaluate_lens; without lengths, the words the
+     * vocabulary knows, as saved) */
+    double word_top3, word_saved;
+    long word_targets, word_unknown; /* word targets, and those the vocabulary maps to <unk> */
 } al_lm_eval;
 /* Next-token prediction over one stream of n ids read as typed: windows of T
  * tokens in order, the state carried from the first (zero) to the last. */
@@ -334,5 +340,29 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
  * stream is not counted (`dataset`); the windows cut from it are (staging). */
 al_status al_lm_plan_memory(const al_model *m, const al_pool *pool, long n, const al_cache *cache,
                             const al_personalize_config *c, al_mem_plan *out);
+
+/* ---- new words (src/train/newwords.c) ---- */
+/* Grows the model's vocabulary-sized layers (every embedding of V ids and
+ * the output layer, a dense layer of V outputs) to v's size (v's first V
+ * words the model's), the new rows initialised from <unk>'s (see
+ * newwords.c: counts[i] occurrences of new word V+i, unk the text's
+ * <unk> tokens before), autlearn.vocab replaced and autlearn.new_words
+ * set to the number of rows added; m keeps its handle (unchanged on error).
+ * AL_EUNSUPPORTED for int8 weights or another output layer. */
+al_status al_lm_grow(al_model *m, const al_vocab *v, const uint64_t *counts, uint64_t unk);
+/* Learns the text's new words (al_vocab_learn over the model's vocabulary)
+ * and grows the model by them; off when min_count or max_new <= 0. */
+al_status al_lm_learn_words(al_model *m, const char *text, size_t len, int min_count, int max_new, int *added);
+/* The text's ids under the model's own vocabulary; lens (may be NULL): per
+ * token its word length (al_vocab_encode_lens). */
+al_status al_lm_encode(const al_model *m, const char *text, size_t len, al_ids *ids, al_ids *lens);
+/* AL_EINVAL naming `name` when a stream is empty or every token is <unk>. */
+al_status al_lm_check_stream(const int32_t *ids, long n, const char *name);
+/* al_lm_evaluate with each target's word length (lens from
+ * al_vocab_encode_lens): word_top3 and word_saved then count every word
+ * target, unknown words included (never suggested, typed in full), so
+ * models with other vocabularies compare on the same text. */
+al_status al_lm_evaluate_lens(al_model *m, al_pool *pool, const int32_t *ids, const int32_t *lens, long n,
+                              const al_vocab *v, al_lm_eval *r);
 
 #endif /* AL_TRAIN_H */

@@ -10,7 +10,10 @@
  * al_text_corpus_add_dir. Independently the content is parsed as a
  * vocabulary. What must hold: any status with a message; a corpus that
  * loads gives a vocabulary that serializes and parses back to the same
- * words, ids in range, and windows that fit.
+ * words, ids in range, and windows that fit. The content is also a user's
+ * text (personalize --text): al_text_check accepts it or says why; when it
+ * passes, its new words (at least twice, at most 8) grow a tiny language
+ * model whose vocabulary, shapes and encoded ids agree.
  * Build and run: scripts/fuzz.sh (CMake -DAL_FUZZ=ON, clang). */
 #include "fuzz_common.h"
 #include "train/train.h"
@@ -73,6 +76,38 @@ out:
     al_vocab_free(v2);
 }
 
+/* The user's-text path: the check, new words, the grown model. */
+static void user_text(const char *s, size_t n) {
+    al_status st = al_text_check(s, n, "fuzz");
+    fuzz_check_status(st);
+    if (st) return;
+    al_model *m = NULL;
+    st = al_model_from_spec("tokens 4; embedding 2 vocab=6; lstm 2; dense 6", 1, &m);
+    if (!st) st = al_model_set_meta(m, "autlearn.vocab", "<unk>\n</s>\n<num>\nthe\n.\n,");
+    fuzz_check_status(st);
+    if (st) {
+        al_model_free(m);
+        return;
+    }
+    int added = 0;
+    st = al_lm_learn_words(m, s, n, 2, 8, &added);
+    fuzz_check_status(st);
+    if (st == AL_OK) {
+        FUZZ_ASSERT(added >= 0 && added <= 8);
+        FUZZ_ASSERT(al_model_output_shape(m).shape[1] == 6 + added);
+        al_ids ids = {0}, lens = {0};
+        st = al_lm_encode(m, s, n, &ids, &lens);
+        fuzz_check_status(st);
+        if (!st) {
+            FUZZ_ASSERT(ids.n == lens.n);
+            for (long i = 0; i < ids.n; i++) FUZZ_ASSERT(ids.v[i] >= 0 && ids.v[i] < 6 + added && lens.v[i] >= 0);
+        }
+        al_ids_free(&ids);
+        al_ids_free(&lens);
+    }
+    al_model_free(m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_begin();
     const char *dir = fuzz_scratch_dir();
@@ -91,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_ASSERT(s);
     memcpy(s, body, n);
     s[n] = '\0';
+    user_text(s, n);
     al_vocab *pv = NULL;
     al_status st = al_vocab_parse(s, &pv);
     fuzz_check_status(st);

@@ -177,6 +177,80 @@ JNIEXPORT void JNICALL Java_ai_autlearn_Model_nativeSave(JNIEnv *env, jclass cls
     if (st) throw_last(env, st);
 }
 
+/* A Java byte[] copied into a NUL-terminated malloc'd buffer (*n bytes);
+ * NULL with an exception pending on failure. */
+static char *bytes(JNIEnv *env, jbyteArray a, size_t *n) {
+    if (!a) {
+        throw_status(env, AL_EINVAL, "null array");
+        return NULL;
+    }
+    jsize k = (*env)->GetArrayLength(env, a);
+    char *b = malloc((size_t)k + 1);
+    if (!b) {
+        throw_oom(env);
+        return NULL;
+    }
+    (*env)->GetByteArrayRegion(env, a, 0, k, (jbyte *)b);
+    b[k] = '\0';
+    *n = (size_t)k;
+    return b;
+}
+
+JNIEXPORT void JNICALL Java_ai_autlearn_Model_nativeSetMeta(JNIEnv *env, jclass cls, jlong h, jstring key,
+                                                            jbyteArray value) {
+    (void)cls;
+    jal_model *w = from_handle(h);
+    size_t n;
+    char *v = bytes(env, value, &n);
+    if (!v) return;
+    if (strlen(v) != n) {
+        free(v);
+        throw_status(env, AL_EINVAL, "a metadata value cannot hold a NUL character");
+        return;
+    }
+    const char *k = utf(env, key);
+    if (k) {
+        al_status st = al_model_set_meta(w->m, k, v);
+        (*env)->ReleaseStringUTFChars(env, key, k);
+        if (st) throw_last(env, st);
+    }
+    free(v);
+}
+
+/* The text recipe of the device (Adam, cosine, clipping at norm 1): the
+ * library's al_train_recipe_text, written out with the public API. */
+JNIEXPORT jint JNICALL Java_ai_autlearn_Model_nativePersonalizeText(JNIEnv *env, jclass cls, jlong h, jbyteArray text,
+                                                                    jint epochs, jdouble lr, jint batch,
+                                                                    jint min_count, jlong seed) {
+    (void)cls;
+    jal_model *w = from_handle(h);
+    size_t n;
+    char *t = bytes(env, text, &n);
+    if (!t) return 0;
+    al_personalize_config pc;
+    al_personalize_config_default(&pc);
+    al_train_config_default(&pc.train);
+    pc.train.optim = AL_OPT_ADAM;
+    pc.train.sched = AL_SCHED_COSINE;
+    pc.train.clip_norm = 1.0;
+    pc.train.epochs = epochs;
+    pc.train.lr = lr;
+    pc.train.batch = batch;
+    pc.train.seed = (uint64_t)seed;
+    al_text_job j;
+    al_text_job_default(&j);
+    j.new_word_min_count = min_count;
+    al_cache *cache = NULL;
+    al_personalize_report r;
+    memset(&r, 0, sizeof r);
+    al_status st = al_cache_new((size_t)64 << 20, NULL, &cache);
+    if (!st) st = al_lm_personalize_text(w->m, w->pool, t, n, cache, &pc, &j, &r);
+    al_cache_free(cache);
+    free(t);
+    if (st) throw_last(env, st);
+    return st ? 0 : r.new_words;
+}
+
 static jdoubleArray doubles(JNIEnv *env, const double *v, jsize n) {
     jdoubleArray a = (*env)->NewDoubleArray(env, n);
     if (a) (*env)->SetDoubleArrayRegion(env, a, 0, n, v);

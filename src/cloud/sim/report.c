@@ -144,6 +144,11 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
             json_num(f, m->mean_ppl);
             fprintf(f, ", \"mean_keystroke_savings\": ");
             json_num(f, m->mean_saved);
+            if (m->word_acc) {
+                /* top-3 over word targets only, an <unk> target a miss */
+                fprintf(f, ", \"mean_word_top3\": ");
+                json_num(f, m->mean_word_acc);
+            }
             fprintf(f, ", \"per_user_top1\": ");
             json_arr(f, m->acc_top1, r->users);
             fprintf(f, ", \"per_user_ppl\": ");

@@ -124,6 +124,7 @@ void al_scenario_result_free(al_scenario_result *r) {
         free(r->m[i].acc_top1);
         free(r->m[i].ppl);
         free(r->m[i].saved);
+        free(r->m[i].word_acc);
     }
     free(r->dominant);
     if (r->user_names)
@@ -140,8 +141,9 @@ al_status al_sim_results_alloc(al_scenario_result *r, int users, int lm) {
             m->acc_top1 = calloc((size_t)users, sizeof(double));
             m->ppl = calloc((size_t)users, sizeof(double));
             m->saved = calloc((size_t)users, sizeof(double));
+            m->word_acc = calloc((size_t)users, sizeof(double));
         }
-        if (!m->acc || (lm && (!m->acc_top1 || !m->ppl || !m->saved))) return al_error(AL_ENOMEM, "out of memory");
+        if (!m->acc || (lm && (!m->acc_top1 || !m->ppl || !m->saved || !m->word_acc))) return al_error(AL_ENOMEM, "out of memory");
     }
     return AL_OK;
 }
@@ -159,6 +161,9 @@ void al_sim_stats(al_method_result *m, int n) {
     double pp = 0, sv = 0;
     for (int i = 0; i < n && m->ppl; i++) pp += m->ppl[i];
     for (int i = 0; i < n && m->saved; i++) sv += m->saved[i];
+    double wa = 0;
+    for (int i = 0; i < n && m->word_acc; i++) wa += m->word_acc[i];
+    m->mean_word_acc = wa / n;
     m->mean_ppl = pp / n;
     m->mean_saved = sv / n;
 }

@@ -218,6 +218,7 @@ static void set_user(al_method_result *m, int k, const al_lm_eval *e) {
     m->acc_top1[k] = e->top1;
     m->ppl[k] = e->ppl;
     m->saved[k] = e->saved;
+    m->word_acc[k] = e->word_top3;
 }
 
 /* Evaluation of one model on every user's test text. */

@@ -23,6 +23,8 @@ typedef struct al_method_result {
     double mean_acc, std_acc, mean_top1;
     double *ppl, *saved;          /* per user, text only: perplexity, keystroke savings */
     double mean_ppl, mean_saved;
+    double *word_acc;             /* per user, text only: top-3 over word targets, an <unk> target a miss */
+    double mean_word_acc;
     double seconds, cpu_seconds;  /* device side, per user (mean) */
     double peak_rss_mb;
     double macs;                  /* device side, per user (mean) */

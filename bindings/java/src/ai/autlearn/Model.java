@@ -1,5 +1,7 @@
 package ai.autlearn;
 
+import java.nio.charset.StandardCharsets;
+
 import java.lang.ref.Cleaner;
 import java.lang.ref.Reference;
 
@@ -73,6 +75,40 @@ public final class Model implements AutoCloseable {
         if (path == null) throw AutlearnException.invalid("path is null");
         try {
             nativeSave(ptr(), path);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Sets a metadata string of the model file, e.g. "autlearn.vocab" (a
+     * language model's words in id order, joined by '\n').
+     */
+    public synchronized void setMeta(String key, String value) {
+        if (key == null || value == null) throw AutlearnException.invalid("key or value is null");
+        try {
+            nativeSetMeta(ptr(), key, value.getBytes(StandardCharsets.UTF_8));
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Personalizes a language model (one with "autlearn.vocab") on the user's
+     * own text, as the keyboard does (al_lm_personalize_text): the predict
+     * pass, then Adam with a cosine schedule on the layers past the freeze
+     * point (the output layer by default). Words of the text that the
+     * vocabulary lacks and that occur at least newWordMinCount times (0: off)
+     * get their own entries: the model grows by their rows. Invalid input
+     * (a text of only unknown words, too short for one batch) throws.
+     * Returns the number of new words.
+     */
+    public synchronized int personalizeText(String text, int epochs, double lr, int batch, int newWordMinCount,
+                                            long seed) {
+        if (text == null) throw AutlearnException.invalid("text is null");
+        try {
+            return nativePersonalizeText(ptr(), text.getBytes(StandardCharsets.UTF_8), epochs, lr, batch,
+                                         newWordMinCount, seed);
         } finally {
             Reference.reachabilityFence(this);
         }
@@ -170,6 +206,9 @@ public final class Model implements AutoCloseable {
     private static native long nativeNumParams(long ptr);
     private static native String nativeSpec(long ptr);
     private static native int nativeNodes(long ptr, int which);
+    private static native void nativeSetMeta(long ptr, String key, byte[] value);
+    private static native int nativePersonalizeText(long ptr, byte[] text, int epochs, double lr, int batch,
+                                                    int newWordMinCount, long seed);
     /* Trainer's natives (the JNI headers are generated for Model, Dataset and Native) */
     static native long nativeTrainerNew(long ptr, long train, int epochs, double lr, int batch, int freeze, long seed,
                                         int augVariants);

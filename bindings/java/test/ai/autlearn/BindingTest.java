@@ -308,6 +308,23 @@ public final class BindingTest {
         System.out.println("RSS growth over 3000 create/predict/close cycles: " + grew + " kB");
         check("create/close does not leak (RSS grew " + grew + " kB; a leak would be ~3 GB)", grew < 200 * 1024);
 
+        /* the keyboard: a language model personalized on a String of the user's text */
+        try (Model lm = Model.fromSpec("tokens 4; embedding 8 vocab=10; lstm 16; dense 10", 7)) {
+            lm.setMeta("autlearn.vocab", "<unk>\n</s>\n<num>\nthe\ncat\nsat\non\nmat\n.\n,");
+            StringBuilder sb = new StringBuilder();
+            for (int i = 0; i < 150; i++) sb.append(i % 3 != 0 ? "The cat sat on the zörk. " : "the zörk sat on the mat. ");
+            int added = lm.personalizeText(sb.toString(), 4, 0.03, 4, 3, 5);
+            check("personalizeText learns the new word (" + added + ")", added == 1);
+            check("personalizeText: the output layer grew", lm.outputSize() == 4 * 11 && lm.spec().contains("vocab=11"));
+            File fl = new File(dir, "keyboard.gguf");
+            lm.save(fl.getPath());
+            try (Model back = Model.load(fl.getPath())) {
+                check("the personal language model round-trips", back.spec().equals(lm.spec()));
+            }
+            expectStatus("personalizeText: a text of only unknown words", "AL_EINVAL",
+                    () -> lm.personalizeText("zork blip zork blip zork blip", 1, 0.01, 4, 0, 1));
+        }
+
         System.out.println("BindingTest: " + pass + " passed, " + fail + " failed");
         System.exit(fail == 0 ? 0 : 1);
     }
