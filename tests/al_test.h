@@ -118,6 +118,24 @@ static al_dataset *al_test_images(int n, uint64_t seed) {
     return d;
 }
 
+/* Batch-norm parameters and statistics away from 1 and 0 (weight in
+ * [0.5, 1), bias and mean ~ N(0, 0.1^2), variance in [0.5, 1.5)), so that
+ * folding and training them is exercised. */
+static inline void al_test_randomize_bn(al_model *m, uint64_t seed) {
+    al_rng r;
+    al_rng_seed(&r, seed, 41);
+    for (int i = 0; i < m->nnodes; i++) {
+        al_node *nd = &m->nodes[i];
+        if (nd->cfg.type != AL_L_BATCHNORM) continue;
+        for (size_t c = 0; c < nd->params[0].n; c++) {
+            nd->params[0].w[c] = 0.5f + 0.5f * al_rng_uniform(&r);
+            nd->params[1].w[c] = 0.1f * al_rng_normal(&r);
+            nd->params[2].w[c] = 0.1f * al_rng_normal(&r);
+            nd->params[3].w[c] = 0.5f + al_rng_uniform(&r);
+        }
+    }
+}
+
 /* ---- finite-difference gradient check ---------------------------------------
  * The loss is L = sum_i r_i * y_i for a fixed random r, so dL/dy = r. Every
  * trained parameter and the input are perturbed by +-eps (central

@@ -274,21 +274,6 @@ static void test_frontier(void) {
     al_model_free(m);
 }
 
-static void fill_bn(al_model *m, uint64_t seed) {
-    al_rng r;
-    al_rng_seed(&r, seed, 11);
-    for (int i = 0; i < m->nnodes; i++) {
-        al_node *nd = &m->nodes[i];
-        if (nd->cfg.type != AL_L_BATCHNORM) continue;
-        for (size_t c = 0; c < nd->params[0].n; c++) {
-            nd->params[0].w[c] = 1.0f + 0.2f * al_rng_normal(&r);
-            nd->params[1].w[c] = 0.1f * al_rng_normal(&r);
-            nd->params[2].w[c] = 0.1f * al_rng_normal(&r);
-            nd->params[3].w[c] = 0.5f + al_rng_uniform(&r);
-        }
-    }
-}
-
 static void test_compile_compress(void) {
     /* conv 0's output is read by batchnorm 1 and by conv 3 (in=0): the
      * batch norm cannot fold into it; conv 3 + batchnorm 4 + relu 5 fold */
@@ -296,7 +281,7 @@ static void test_compile_compress(void) {
                        "flatten; dense 5; relu; dense 3";
     al_model *m, *c, *z;
     REQUIRE_OK(al_model_from_spec(spec, 5, &m));
-    fill_bn(m, 5);
+    al_test_randomize_bn(m, 5);
     REQUIRE_OK(al_model_freeze(m, 8));
     al_compile_report r;
     REQUIRE_OK(al_compile(m, 8, NULL, &c, &r));

@@ -369,24 +369,9 @@ static void test_checkpoint(const al_dataset *d) {
 
 /* ---- compile and compress ----------------------------------------------------------- */
 
-static void randomize_bn(al_model *m, uint64_t seed) {
-    al_rng r;
-    al_rng_seed(&r, seed, 41);
-    for (int i = 0; i < m->nnodes; i++) {
-        al_node *nd = &m->nodes[i];
-        if (nd->cfg.type != AL_L_BATCHNORM) continue;
-        for (size_t c = 0; c < nd->params[0].n; c++) {
-            nd->params[0].w[c] = 0.5f + 0.5f * al_rng_uniform(&r);
-            nd->params[1].w[c] = 0.1f * al_rng_normal(&r);
-            nd->params[2].w[c] = 0.1f * al_rng_normal(&r);
-            nd->params[3].w[c] = 0.5f + al_rng_uniform(&r);
-        }
-    }
-}
-
 static void test_compile(void) {
     al_model *m = big_model(7);
-    randomize_bn(m, 7);
+    al_test_randomize_bn(m, 7);
     const int K = 2 + 4 * FREEZE_BLOCKS;
     REQUIRE_OK(al_model_freeze(m, K));
     al_model *c;

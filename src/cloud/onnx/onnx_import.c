@@ -1226,6 +1226,15 @@ static al_status op_add(imp *I, const Onnx__NodeProto *nd) {
     return define_same(I, nd, cur);
 }
 
+/* The element buffer of constant t (t->numel int64 or float values by
+ * t->is_int). */
+static al_status const_alloc(val *t) {
+    size_t n = t->numel ? t->numel : 1;
+    if (t->is_int) t->i = al_malloc(n * sizeof(int64_t));
+    else t->f = al_malloc(n * sizeof(float));
+    return (t->is_int ? (void *)t->i : (void *)t->f) ? AL_OK : AL_ENOMEM;
+}
+
 /* Arithmetic on constants (shape computations, attention's scale): a op b
  * element-wise, b one number or the same shape as a; op one of + - * / %
  * (Mod: integers, the divisor's sign, as ONNX's fmod 0 and Python). The
@@ -1243,13 +1252,7 @@ static al_status fold_binary(imp *I, const Onnx__NodeProto *nd, const val *a, co
     t.ndim = big->ndim;
     memcpy(t.dims, big->dims, sizeof t.dims);
     t.numel = big->numel;
-    if (t.is_int) {
-        t.i = al_malloc(t.numel ? t.numel * sizeof(int64_t) : 1);
-        if (!t.i) return AL_ENOMEM;
-    } else {
-        t.f = al_malloc(t.numel ? t.numel * sizeof(float) : 1);
-        if (!t.f) return AL_ENOMEM;
-    }
+    if (const_alloc(&t)) return AL_ENOMEM;
     for (size_t q = 0; q < t.numel; q++) {
         size_t qa = a->numel == 1 ? 0 : q, qb = b->numel == 1 ? 0 : q;
         if (t.is_int) {
@@ -1298,13 +1301,7 @@ static al_status op_cast(imp *I, const Onnx__NodeProto *nd, int is_sqrt) {
     t.i = NULL;
     t.f = NULL;
     t.is_int = to_int;
-    if (to_int) {
-        t.i = al_malloc(t.numel ? t.numel * sizeof(int64_t) : 1);
-        if (!t.i) return AL_ENOMEM;
-    } else {
-        t.f = al_malloc(t.numel ? t.numel * sizeof(float) : 1);
-        if (!t.f) return AL_ENOMEM;
-    }
+    if (const_alloc(&t)) return AL_ENOMEM;
     for (size_t q = 0; q < t.numel; q++) {
         if (a->is_int && a->i[q] == BATCH) {
             val_free(&t);
