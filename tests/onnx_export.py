@@ -22,6 +22,7 @@ Writes into OUTDIR:
   se14.onnx                           the same at opset 14 (HardSwish); its outputs are
                                       se.out.f32
   group.onnx (.in.f32, .out.f32)  grouped convolutions (2 and 3 groups)
+  range.onnx (.in.f32, .out.f32)  Range/Shape/Cast shape arithmetic and an in-order reshape
   bad_dilation.onnx  a dilated Conv
   bad_bilstm.onnx  a bidirectional LSTM
   softmax_mid.onnx (.in.f32, .out.f32)  a Softmax in the middle of the graph
@@ -243,6 +244,26 @@ def main():
             return torch.relu(self.fc(x)) * self.k
 
     export(MulConst(), torch.rand(2, 6), f"{out}/bad_mulconst.onnx")
+
+    # shape arithmetic through Range (torch.arange of a size read by Shape,
+    # Cast), and a reshape of a layer output that keeps the data in order
+    class Rng(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 6)
+
+        def forward(self, x):
+            r = torch.arange(0, x.shape[1], 2)
+            return self.fc(x).reshape(x.shape[0], r.shape[0], 2)
+
+    rng = Rng()
+    rng.eval()
+    x = torch.rand(2, 6, generator=g)
+    export(rng, x, f"{out}/range.onnx")
+    with torch.no_grad():
+        y = rng(x)
+    save_f32(f"{out}/range.in.f32", x.numpy())
+    save_f32(f"{out}/range.out.f32", y.numpy())
 
     # a grouped convolution (ResNeXt, ShuffleNet): gconv
     grp = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2), nn.ReLU(), nn.Conv2d(6, 6, 1, groups=3),

@@ -1322,6 +1322,41 @@ static al_status op_cast(imp *I, const Onnx__NodeProto *nd, int is_sqrt) {
     return define(I, nd, nd->output[0], &t);
 }
 
+/* Range of constants (torch.arange in shape computations): start, start +
+ * delta, ... below limit (above it for a negative delta), at most 2^24. */
+static al_status op_range(imp *I, const Onnx__NodeProto *nd) {
+    val *a[3];
+    al_status st;
+    if ((st = check_attrs(nd, NULL))) return st;
+    for (int q = 0; q < 3; q++) {
+        if ((st = get_in(I, nd, (size_t)q, 1, &a[q]))) return st;
+        if (a[q]->kind != V_CONST || a[q]->fill || a[q]->numel != 1 || a[q]->is_int != a[0]->is_int)
+            return nerr(nd, AL_EUNSUPPORTED, "start, limit and delta must be constant numbers of one type");
+        if (a[q]->is_int && a[q]->i[0] == BATCH) return nerr(nd, AL_EUNSUPPORTED, "an operand is the batch size");
+    }
+    double s = a[0]->is_int ? (double)a[0]->i[0] : a[0]->f[0], l = a[1]->is_int ? (double)a[1]->i[0] : a[1]->f[0],
+           d = a[2]->is_int ? (double)a[2]->i[0] : a[2]->f[0];
+    if (!(d != 0.0) || !isfinite(s) || !isfinite(l) || !isfinite(d)) return nerr(nd, AL_EFORMAT, "delta must be a finite non-zero number");
+    double cnt = ceil((l - s) / d);
+    if (cnt < 0) cnt = 0;
+    if (cnt > (double)MAX_DIM) return nerr(nd, AL_ERANGE, "the range has more than %lld elements", (long long)MAX_DIM);
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_CONST;
+    t.is_int = a[0]->is_int;
+    t.ndim = 1;
+    t.numel = (size_t)cnt;
+    t.dims[0] = (int64_t)cnt;
+    if (const_alloc(&t)) return AL_ENOMEM;
+    for (size_t q = 0; q < t.numel; q++) {
+        if (t.is_int)
+            t.i[q] = a[0]->i[0] + (int64_t)q * a[2]->i[0];
+        else
+            t.f[q] = (float)(s + (double)q * d);
+    }
+    return define(I, nd, nd->output[0], &t);
+}
+
 static al_status op_arith(imp *I, const Onnx__NodeProto *nd, char op) {
     static const char *const okm[] = {"fmod", NULL};
     val *a, *b;
@@ -2665,6 +2700,7 @@ static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
     if (!strcmp(op, "Split")) return op_split(I, nd);
     if (!strcmp(op, "Sub")) return op_arith(I, nd, '-');
     if (!strcmp(op, "Mod")) return op_arith(I, nd, '%');
+    if (!strcmp(op, "Range")) return op_range(I, nd);
     if (!strcmp(op, "Cast")) return op_cast(I, nd, 0);
     if (!strcmp(op, "Sqrt")) return op_cast(I, nd, 1);
     if (!strcmp(op, "LayerNormalization")) return op_layernorm(I, nd);
