@@ -23,6 +23,7 @@ Writes into OUTDIR:
                                       se.out.f32
   group.onnx (.in.f32, .out.f32)  grouped convolutions (2 and 3 groups)
   range.onnx (.in.f32, .out.f32)  Range/Shape/Cast shape arithmetic and an in-order reshape
+  expand.onnx (.in.f32, .out.f32)  an Expand of a layer output
   bad_dilation.onnx  a dilated Conv
   bad_bilstm.onnx  a bidirectional LSTM
   softmax_mid.onnx (.in.f32, .out.f32)  a Softmax in the middle of the graph
@@ -264,6 +265,27 @@ def main():
         y = rng(x)
     save_f32(f"{out}/range.in.f32", x.numpy())
     save_f32(f"{out}/range.out.f32", y.numpy())
+
+    # an Expand of a layer output (broadcast over a new width)
+    class Exp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 3)
+            self.out = nn.Linear(12, 2)
+
+        def forward(self, x):
+            h = torch.tanh(self.fc(x)).unsqueeze(2)
+            h = h.expand(h.shape[0], 3, 4)
+            return self.out(h.flatten(1))
+
+    ex = Exp()
+    ex.eval()
+    x = torch.rand(2, 6, generator=g)
+    export(ex, x, f"{out}/expand.onnx")
+    with torch.no_grad():
+        y = ex(x)
+    save_f32(f"{out}/expand.in.f32", x.numpy())
+    save_f32(f"{out}/expand.out.f32", y.numpy())
 
     # a grouped convolution (ResNeXt, ShuffleNet): gconv
     grp = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2), nn.ReLU(), nn.Conv2d(6, 6, 1, groups=3),

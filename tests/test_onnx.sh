@@ -60,7 +60,7 @@ print(f"max |ours - torch| = {d:.3g} over {a.size} values (max |torch| {float(np
 sys.exit(0 if d <= 1e-4 and float(np.max(np.abs(b))) > 0 else 1)
 PYEOF
 }
-for m in cnn gap ceil softmax_mid split group range lm se se14; do
+for m in cnn gap ceil softmax_mid split group range expand lm se se14; do
     io=${m%14} # se14 (opset 14) reads se's input and output
     expect_ok "import $m" import "$TMP/$m.onnx" -o "$TMP/$m.gguf"
     [ -s "$TMP/$m.gguf" ] || { bad "import $m: no model file"; continue; }

@@ -52,6 +52,7 @@ typedef enum al_layer_type {
     AL_L_MATMUL,
     AL_L_SCALE,
     AL_L_GCONV,
+    AL_L_EXPAND,
     AL_L_COUNT
 } al_layer_type;
 

@@ -226,6 +226,8 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             ok = parse_int(val, 0, 1, &c->mode);
         else if (!strcmp(key, "shape") && t == AL_L_RESHAPE)
             ok = parse_list(val, -1, BIG, c->dims, &c->ndims);
+        else if (!strcmp(key, "shape") && t == AL_L_EXPAND)
+            ok = parse_list(val, 1, BIG, c->dims, &c->ndims);
         else if (!strcmp(key, "perm") && t == AL_L_TRANSPOSE)
             ok = parse_list(val, 0, AL_SHAPE_MAX - 1, c->dims, &c->ndims);
         else if (!strcmp(key, "shift") && t == AL_L_SCALE)
@@ -274,6 +276,9 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
         break;
     case AL_L_RESHAPE:
         if (c->ndims < 1) return al_error(AL_EINVAL, "spec: reshape needs shape=, e.g. 'reshape shape=4,-1'");
+        break;
+    case AL_L_EXPAND:
+        if (c->ndims < 1) return al_error(AL_EINVAL, "spec: expand needs shape=, e.g. 'expand shape=4,3,5'");
         break;
     case AL_L_TRANSPOSE:
         if (c->ndims < 1) return al_error(AL_EINVAL, "spec: transpose needs perm=, e.g. 'transpose perm=1,0,2'");
@@ -458,8 +463,9 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
             if (c->keepdims) PUT(" keepdims=1");
             break;
         case AL_L_RESHAPE:
+        case AL_L_EXPAND:
         case AL_L_TRANSPOSE:
-            PUT(" %s=", c->type == AL_L_RESHAPE ? "shape" : "perm");
+            PUT(" %s=", c->type == AL_L_TRANSPOSE ? "perm" : "shape");
             for (int d = 0; d < c->ndims && d < AL_SHAPE_MAX; d++) PUT(d ? ",%d" : "%d", c->dims[d]);
             break;
         case AL_L_SOFTMAX: PUT(" axis=%d", c->axis); break;

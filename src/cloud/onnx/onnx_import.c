@@ -1357,6 +1357,53 @@ static al_status op_range(imp *I, const Onnx__NodeProto *nd) {
     return define(I, nd, nd->output[0], &t);
 }
 
+/* Equal and Where of constants (torch's expand(-1) handling: where the
+ * target is -1, keep the input's size). The batch size symbol equals only
+ * itself. */
+static al_status op_equal_where(imp *I, const Onnx__NodeProto *nd, int where) {
+    val *a, *b, *c = NULL;
+    al_status st;
+    if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &a)) || (st = get_in(I, nd, 1, 1, &b)) ||
+        (where && (st = get_in(I, nd, 2, 1, &c))))
+        return st;
+    const val *v[3] = {a, b, c};
+    size_t n = 1;
+    const val *big = a;
+    for (int q = 0; q < (where ? 3 : 2); q++) {
+        if (v[q]->kind != V_CONST || v[q]->fill) return nerr(nd, AL_EUNSUPPORTED, "only constants are supported (shape computations)");
+        if (v[q]->numel > n) {
+            n = v[q]->numel;
+            big = v[q];
+        }
+    }
+    for (int q = 0; q < (where ? 3 : 2); q++)
+        if (v[q]->numel != 1 && v[q]->numel != n) return nerr(nd, AL_EUNSUPPORTED, "the operands do not broadcast");
+    if (!where && a->is_int != b->is_int) return nerr(nd, AL_EUNSUPPORTED, "the operands differ in type");
+    if (where && (!a->is_int || b->is_int != c->is_int)) return nerr(nd, AL_EUNSUPPORTED, "Where: condition or operand types");
+    val t;
+    memset(&t, 0, sizeof t);
+    t.kind = V_CONST;
+    t.is_int = where ? b->is_int : 1;
+    t.ndim = big->ndim;
+    memcpy(t.dims, big->dims, sizeof t.dims);
+    t.numel = n;
+    if (const_alloc(&t)) return AL_ENOMEM;
+    for (size_t q = 0; q < n; q++) {
+        size_t qa = a->numel == 1 ? 0 : q, qb = b->numel == 1 ? 0 : q;
+        if (!where) {
+            t.i[q] = a->is_int ? a->i[qa] == b->i[qb] : a->f[qa] == b->f[qb];
+        } else {
+            size_t qc = c->numel == 1 ? 0 : q;
+            int pick = a->i[qa] != 0;
+            if (t.is_int)
+                t.i[q] = pick ? b->i[qb] : c->i[qc];
+            else
+                t.f[q] = pick ? b->f[qb] : c->f[qc];
+        }
+    }
+    return define(I, nd, nd->output[0], &t);
+}
+
 static al_status op_arith(imp *I, const Onnx__NodeProto *nd, char op) {
     static const char *const okm[] = {"fmod", NULL};
     val *a, *b;
@@ -1775,6 +1822,13 @@ static al_status op_shape(imp *I, const Onnx__NodeProto *nd) {
     t.i = al_malloc(sizeof(int64_t) * MAXR);
     if (!t.i) return AL_ENOMEM;
     for (int d = 0; d < x->ndim; d++) t.i[d] = x->kind == V_RUN && d == x->bax ? BATCH : x->dims[d];
+    if (x->kind == V_RUN && x->bpart > 1) { /* the batch times a per-sample part: known only with the batch */
+        if (x->dims[x->bax] < 1) {
+            val_free(&t);
+            return nerr(nd, AL_EUNSUPPORTED, "the Shape of an axis that fuses an unknown batch with data");
+        }
+        t.i[x->bax] = x->dims[x->bax];
+    }
     if (x->pad && x->kind == V_RUN) {
         t.i[2] += 2 * x->pad;
         t.i[3] += 2 * x->pad;
@@ -1964,6 +2018,41 @@ static al_status op_concat(imp *I, const Onnx__NodeProto *nd) {
     return define(I, nd, nd->output[0], &t);
 }
 
+/* Expand of a layer output to a constant shape (the batch axis kept): an
+ * expand layer broadcasting the per-sample shape. */
+static al_status expand_layer(imp *I, const Onnx__NodeProto *nd, const val *x, const val *s) {
+    if (s->kind != V_CONST || !s->is_int || s->fill || s->ndim != 1 || s->numel > MAXR)
+        return nerr(nd, AL_EUNSUPPORTED, "the shape must be a constant 1-D integer vector of at most %d", MAXR);
+    if (x->bpart > 1 || x->bax != 0 || (int)s->numel != x->ndim)
+        return nerr(nd, AL_EUNSUPPORTED, "only an Expand of a layer output to the same rank, the batch on axis 0, is supported");
+    int r = x->ndim;
+    int64_t od[MAXR];
+    od[0] = x->dims[0];
+    int64_t b = s->i[0];
+    if (!(b == 1 || b == BATCH || b == x->dims[0])) return nerr(nd, AL_EUNSUPPORTED, "it expands the batch axis");
+    al_shape os;
+    os.ndim = r - 1;
+    for (int d = 1; d < r; d++) {
+        int64_t t = s->i[d], xd = x->dims[d];
+        if (t == 1) t = xd;
+        if (t < 1 || t > MAX_DIM || (xd != 1 && xd != t))
+            return nerr(nd, AL_EFORMAT, "dimension %d of size %lld cannot be expanded to %lld", d, (long long)xd,
+                        (long long)s->i[d]);
+        od[d] = t;
+        if (d - 1 >= AL_SHAPE_MAX) return nerr(nd, AL_EUNSUPPORTED, "more than %d per-sample axes", AL_SHAPE_MAX);
+        os.d[d - 1] = (int)t;
+    }
+    int node;
+    al_shape is;
+    al_status st = want_logical(I, nd, x, &node, &is);
+    if (st) return st;
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_EXPAND, &L))) return st;
+    L->cfg.ndims = os.ndim;
+    for (int d = 0; d < os.ndim; d++) L->cfg.dims[d] = os.d[d];
+    return define_like(I, nd, x, od, r, &os);
+}
+
 /* Expand of a constant: numpy broadcasting to a constant shape. torch writes
  * an LSTM's zero initial state as zeros [1, B, H] (B the batch of the export)
  * expanded to [1, N, H] with N the batch size read by Shape -> Gather. A target
@@ -1974,9 +2063,7 @@ static al_status op_expand(imp *I, const Onnx__NodeProto *nd) {
     val *x, *s;
     al_status st;
     if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &x)) || (st = get_in(I, nd, 1, 1, &s))) return st;
-    if (x->kind != V_CONST)
-        return nerr(nd, AL_EUNSUPPORTED, "only the Expand of a constant (such as an LSTM's zero initial state) is "
-                                         "supported; '%.100s' is a layer's output", x->name);
+    if (x->kind == V_RUN) return expand_layer(I, nd, x, s);
     if (s->kind != V_CONST || !s->is_int || s->fill || s->ndim != 1 || s->numel > MAXR)
         return nerr(nd, AL_EUNSUPPORTED, "the shape must be a constant 1-D integer vector of at most %d", MAXR);
     int ns = (int)s->numel, r = x->ndim > ns ? x->ndim : ns, sym = 0;
@@ -2701,6 +2788,8 @@ static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
     if (!strcmp(op, "Sub")) return op_arith(I, nd, '-');
     if (!strcmp(op, "Mod")) return op_arith(I, nd, '%');
     if (!strcmp(op, "Range")) return op_range(I, nd);
+    if (!strcmp(op, "Equal")) return op_equal_where(I, nd, 0);
+    if (!strcmp(op, "Where")) return op_equal_where(I, nd, 1);
     if (!strcmp(op, "Cast")) return op_cast(I, nd, 0);
     if (!strcmp(op, "Sqrt")) return op_cast(I, nd, 1);
     if (!strcmp(op, "LayerNormalization")) return op_layernorm(I, nd);
