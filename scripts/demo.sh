@@ -27,9 +27,9 @@ echo "== your photos: personalize on an image folder (a class the cloud never sa
 rm -rf out/images-cloud out/photos
 # the cloud's images: 1000 per class of 9 classes (bag held out); the user's
 # photos: 20 other images per class of all 10, and 50 per class to score on
-/usr/bin/python3 scripts/make-image-folder.py --out out/images-cloud --size 40 --color \
+scripts/make-image-folder.py --out out/images-cloud --size 40 --color \
   --per-class 1000 --test-per-class 100 --hold-out bag
-/usr/bin/python3 scripts/make-image-folder.py --out out/photos --size 40 --color --seed 2 \
+scripts/make-image-folder.py --out out/photos --size 40 --color --seed 2 \
   --skip 1000 --per-class 20 --test-per-class 50
 build/autlearn pretrain --data out/images-cloud/train --test out/images-cloud/test --epochs 8 \
   --arch 'input 3x32x32; conv 8 k=3 p=1; relu; maxpool k=2; conv 16 k=3 p=1; relu; maxpool k=2; flatten; dense 64; relu; dense 9' \
