@@ -2,7 +2,8 @@
 # Installs the Debian packages a target needs, only those that are missing.
 #   scripts/deps.sh build   compiler, cmake, zlib, libjpeg-turbo, libpng
 #   scripts/deps.sh test    build + what the test suite uses
-#   scripts/deps.sh demo    build + the Fashion-MNIST data set
+#   scripts/deps.sh demo    build + the Fashion-MNIST data set, and PIL and NumPy
+#                           (the demo writes an image folder from it)
 #   scripts/deps.sh bench   build + PyTorch and OpenBLAS (the peers)
 #   scripts/deps.sh arm     build + the aarch64 cross compiler, qemu-user and
 #                           zlib, libjpeg-turbo and libpng for arm64 (Debian multiarch: adds
@@ -13,7 +14,7 @@ want=(gcc make cmake pkg-config zlib1g-dev libjpeg62-turbo-dev libpng-dev)
 case "${1:-build}" in
   build) ;;
   test) want+=(clang libclang-rt-14-dev strace binutils) ;;
-  demo) want+=(dataset-fashion-mnist) ;;
+  demo) want+=(dataset-fashion-mnist python3-pil python3-numpy) ;;
   bench) want+=(python3-torch python3-torchvision python3-numpy libopenblas-dev dataset-fashion-mnist) ;;
   golden) want+=(python3-torch python3-numpy) ;;
   arm) want+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user zlib1g-dev:arm64

@@ -22,6 +22,10 @@ options:
   --per-class N         training images per class (default 100)
   --test-per-class N    test images per class (default 20)
   --hold-out A,B        class names (or labels) written under DIR/new/ only
+  --skip N              leave out each class's first N training images (a user's
+                        photos apart from the cloud's training images: write the
+                        cloud's folder with --per-class N, the user's with --skip N;
+                        test images are never trained on, so they are not skipped)
   --seed S              tint seed (default 1)
 Needs python3-pil and numpy.
 """
@@ -65,7 +69,10 @@ def main():
     ap.add_argument("--test-per-class", type=int, default=20)
     ap.add_argument("--hold-out", default="")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--skip", type=int, default=0)
     a = ap.parse_args()
+    if a.skip < 0:
+        sys.exit("make-image-folder: --skip must be >= 0")
     if not 1 <= a.size <= 4096:
         sys.exit("make-image-folder: --size must be in 1..4096")
     held = set()
@@ -82,7 +89,8 @@ def main():
         x = read_idx(find(a.data, f"{prefix}-images-idx3-ubyte"))
         y = read_idx(find(a.data, f"{prefix}-labels-idx1-ubyte"))
         for k in range(10):
-            idx = np.nonzero(y == k)[0][:count]
+            skip = a.skip if split == "train" else 0
+            idx = np.nonzero(y == k)[0][skip:skip + count]
             sub = os.path.join(a.out, "new", split) if k in held else os.path.join(a.out, split)
             d = os.path.join(sub, NAMES[k])
             os.makedirs(d, exist_ok=True)

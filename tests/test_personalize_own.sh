@@ -98,7 +98,7 @@ check "--users without --user: usage error" test "$rc" -eq 2
 check "... naming --user" grep -q "need --user K" "$TMP/err"
 run personalize --model "$TMP/cloud8.gguf" --data "$TMP/new" --user 0 --test "$TMP/all" --out "$TMP/x.gguf"
 check "--test with --user: usage error" test "$rc" -eq 2
-check "... saying why" grep -q "test is for your own data" "$TMP/err"
+check "... saying why" grep -q "test and --val are for your own data" "$TMP/err"
 run personalize --model "$TMP/cloud8.gguf" --data "$TMP/new8" --test "$TMP/all" --out "$TMP/x.gguf"
 check "a test class nobody knows is refused" test "$rc" -eq 1 -a ! -e "$TMP/x.gguf"
 check "... naming it" grep -q "class '9', which neither the model nor the training data has" "$TMP/err"

@@ -183,7 +183,8 @@ int cli_image_prep_apply(const char *cmd, const cli_image_opts *o, al_image_prep
  * class not in a non-empty `known` is an error unless allow_new. With test
  * not NULL, o's --test FOLDER or --val F gives *test (else *test stays
  * NULL and every image is in *train). *names receives the class names in
- * label order. 0 or an exit code. The loader `personalize` will share. */
+ * label order. 0 or an exit code. `personalize` loads the user's photos with it
+ * (cli_own_load). */
 int cli_load_images(const char *cmd, const char *dir, const al_image_prep *p, const al_class_list *known,
                     int allow_new, const cli_image_opts *o, uint64_t seed, al_dataset **train, al_dataset **test,
                     al_class_list *names);
@@ -203,14 +204,24 @@ int cli_check_classes(const char *cmd, const al_model *m, const al_class_list *n
  * model lacks: outputs classes_before .. classes_before + n_new - 1). */
 typedef struct cli_own {
     al_dataset *train, *test;
+    int images; /* the data is an image folder */
     char **names;
     int nnames;
     int classes_before, n_new;
     const char **new_names; /* n_new, pointing into names */
 } cli_own;
-/* --data DIR's training split and the test split of --test DIR (NULL: of
- * DIR); IDX classes are named by their numbers. Frees with cli_own_free. */
-al_status cli_own_load(const char *data, const char *test, cli_own *o);
+/* An image folder's held-out fraction when neither --test nor --val is given. */
+#define CLI_OWN_VAL 0.1
+/* The user's data: an image folder data (cli_is_image_folder) read with
+ * m's stored preprocessing (refused when m has none), its classes named by
+ * their folders (the model's known ones first, in its order; new ones
+ * after), the test images from img->test (a folder) or img->val (default
+ * CLI_OWN_VAL) drawn with seed; or an IDX directory's training split and
+ * the test split of img->test (NULL: of data), classes named by their
+ * numbers (img->val refused). 0 or an exit code (the error printed).
+ * Frees with cli_own_free. */
+int cli_own_load(const char *cmd, const al_model *m, const char *data, const cli_image_opts *img, uint64_t seed,
+                 cli_own *o);
 /* Matches the data's classes to m's by name and relabels both sets. */
 al_status cli_own_match(cli_own *o, const al_model *m);
 /* The test samples of the model's classes before and of the new ones. */

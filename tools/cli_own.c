@@ -1,9 +1,10 @@
 /* The user's own data for `autlearn personalize` without --user: a training
  * set and a test set with class names, matched to the model's classes by
- * name. Today's source is an IDX directory (its training split; the test
- * split of --test DIR, else of the same directory), whose classes are
- * named by their label numbers. An image-folder loader plugs in at
- * cli_own_load: it fills the same two datasets and the names. */
+ * name. The source is an image folder (the user's photos: read with the
+ * model's stored preprocessing, the test images from --test FOLDER or a
+ * held-out --val fraction) or an IDX directory (its training split; the
+ * test split of --test DIR, else of the same directory), whose classes are
+ * named by their label numbers. */
 #include "cli.h"
 #include "train/train.h" /* al_error */
 
@@ -34,17 +35,88 @@ static al_status number_names(cli_own *o, int n) {
     return AL_OK;
 }
 
-al_status cli_own_load(const char *data, const char *test, cli_own *o) {
+/* The model's class names (its autlearn.classes, else the label numbers),
+ * allocated here: free with free_names, not the library's
+ * al_class_list_free (personalize counts the library's allocations). */
+static al_status model_names(const al_model *m, al_class_list *l) {
+    int n = al_model_num_classes(m);
+    l->n = 0;
+    l->names = calloc((size_t)(n > 0 ? n : 1), sizeof *l->names);
+    if (!l->names) return al_error(AL_ENOMEM, "no memory for %d class names", n);
+    for (; l->n < n; l->n++) {
+        char b[256];
+        al_status st = al_model_class_name(m, l->n, b, sizeof b);
+        if (st) return st;
+        if (!(l->names[l->n] = strdup(b))) return al_error(AL_ENOMEM, "no memory for class names");
+    }
+    return AL_OK;
+}
+
+static void free_names(al_class_list *l) {
+    for (int j = 0; j < l->n; j++) free(l->names[j]);
+    free(l->names);
+    l->n = 0;
+    l->names = NULL;
+}
+
+/* An image folder: the model's preprocessing (none stored: refused, the
+ * device must read images exactly as the cloud did), class folders matched
+ * to the model's classes by name, unknown ones kept as new classes. */
+static int own_images(const char *cmd, const al_model *m, const char *data, const cli_image_opts *img,
+                      uint64_t seed, cli_own *o) {
+    al_image_prep p;
+    al_status st = al_model_image_prep(m, &p);
+    if (st == AL_ESTATE)
+        return cli_fail(cmd, "%s is an image folder, but the model holds no image preprocessing (autlearn.image.*): "
+                             "train or pretrain it on an image folder, or give 'autlearn import' --input-size, "
+                             "--mean and --std", data);
+    if (st) return cli_fail_lib(cmd, st);
+    al_class_list known = {0, NULL}, names = {0, NULL};
+    if ((st = model_names(m, &known)) != AL_OK) {
+        free_names(&known);
+        return cli_fail_lib(cmd, st);
+    }
+    cli_image_opts io = *img;
+    if (!io.test && io.val <= 0.0) io.val = CLI_OWN_VAL;
+    int rc = cli_load_images(cmd, data, &p, &known, 1, &io, seed, &o->train, &o->test, &names);
+    free_names(&known);
+    if (rc) return rc;
+    o->images = 1;
+    /* the names the library allocated, copied into ours */
+    o->names = calloc((size_t)(names.n > 0 ? names.n : 1), sizeof *o->names);
+    for (int j = 0; o->names && j < names.n; j++, o->nnames++)
+        if (!(o->names[j] = strdup(names.names[j]))) break;
+    int n = names.n;
+    al_class_list_free(&names);
+    return o->nnames == n ? 0 : cli_fail(cmd, "no memory for %d class names", n);
+}
+
+int cli_own_load(const char *cmd, const al_model *m, const char *data, const cli_image_opts *img, uint64_t seed,
+                 cli_own *o) {
     memset(o, 0, sizeof *o);
-    al_status st = al_idx_load_dir(data, 0, &o->train);
-    if (!st) st = al_idx_load_dir(test ? test : data, 1, &o->test);
-    if (st) return st;
-    if (al_dataset_size(o->train) == 0) return al_error(AL_EINVAL, "%s: the training data is empty", data);
-    if (al_dataset_size(o->test) == 0) return al_error(AL_EINVAL, "%s: the test data is empty", test ? test : data);
+    const char *test = img->test;
+    int rc = 0;
+    if (cli_is_image_folder(data)) {
+        if (test && !cli_is_image_folder(test))
+            return cli_usage_error(cmd, "--test %s: --data is an image folder, so --test must be one too", test);
+        if ((rc = own_images(cmd, m, data, img, seed, o)) != 0) return rc;
+    } else {
+        if (img->val > 0.0) return cli_usage_error(cmd, "--val is for image folders; %s is not one", data);
+        if (test && cli_is_image_folder(test))
+            return cli_usage_error(cmd, "--test %s is an image folder, but --data %s is not one", test, data);
+        al_status st = al_idx_load_dir(data, 0, &o->train);
+        if (!st) st = al_idx_load_dir(test ? test : data, 1, &o->test);
+        if (st) return cli_fail_lib(cmd, st);
+    }
+    const char *tname = test ? test : data;
+    if (al_dataset_size(o->train) == 0) return cli_fail(cmd, "%s: the training data is empty", data);
+    if (al_dataset_size(o->test) == 0) return cli_fail(cmd, "%s: the test data is empty", tname);
     if (al_dataset_y_len(o->train) != 1 || al_dataset_y_len(o->test) != 1)
-        return al_error(AL_EINVAL, "personalizing a classifier needs one label per sample");
+        return cli_fail(cmd, "personalizing a classifier needs one label per sample");
+    if (o->images) return 0;
     int n = al_dataset_num_classes(o->train), nt = al_dataset_num_classes(o->test);
-    return number_names(o, n > nt ? n : nt);
+    al_status st = number_names(o, n > nt ? n : nt);
+    return st ? cli_fail_lib(cmd, st) : 0;
 }
 
 /* 1 when some sample of d has label j. */

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: autlearn personalize --model CLOUD --data DIR --out PERSONAL [--test DIR2] [options]\n"
+    fprintf(f, "usage: autlearn personalize --model CLOUD --data DIR --out PERSONAL [--test DIR2 | --val F] [options]\n"
                "       autlearn personalize --model CLOUD --data DIR --user K --out PERSONAL [options]\n"
                "       autlearn personalize --scenario text --model CLOUD --user NAME --out PERSONAL\n"
                "       autlearn personalize --model CLOUD --text FILE... [--test FILE...] --out PERSONAL\n"
@@ -28,20 +28,25 @@ static void usage(FILE *f) {
                "                [--threads T] [--seed S] [--mem-budget MB] [--dry-run] [--checkpoint FILE] [--checkpoint-every N]\n"
                "                [--resume] [--max-rollbacks N] [--no-cache] [--naive-plan] [--verbose] [--json]\n"
                "\n"
-               "Without --user the device job runs on your own data: all of DIR's training\n"
-               "split, scored before and after on the test split of --test DIR2 (default: DIR's).\n"
-               "Classes are matched to the model's by name (IDX: the label numbers); a class of\n"
-               "the training data the model does not know becomes a new output class, its row\n"
-               "imprinted from the class's mean frozen feature. With --user K, simulated user K's\n"
-               "private data is drawn with --seed (and --users/--per-user) exactly as 'autlearn\n"
-               "scenario' draws it. Nothing is uploaded; the only file written is --out\n"
-               "(owner-only permissions).\n"
+               "Without --user the device job runs on your own data: an image folder (your\n"
+               "photos: one subfolder of .jpg/.png images per class, read with the model's stored\n"
+               "preprocessing), scored before and after on the folder --test DIR2 or a held-out\n"
+               "--val fraction (default 0.1); or an IDX directory's training split, scored on the\n"
+               "test split of --test DIR2 (default: DIR's). Classes are matched to the model's by\n"
+               "name (IDX: the label numbers); a class of the training data the model does not\n"
+               "know becomes a new output class, its row imprinted from the class's mean frozen\n"
+               "feature. With --user K, simulated user K's private data is drawn with --seed\n"
+               "(and --users/--per-user) exactly as 'autlearn scenario' draws it. Nothing is\n"
+               "uploaded; the only file written is --out (owner-only permissions).\n"
                "\n"
                "  --model FILE          the cloud model (required)\n"
-               "  --data DIR            IDX directory (required)\n"
+               "  --data DIR            image folder or IDX directory (required; --user: IDX)\n"
                "  --out FILE            the personal model to write (required)\n"
-               "  --test DIR2           own data: the IDX directory whose test split scores the job\n"
-               "                        (default: DIR's test split)\n"
+               "  --test DIR2           own data: the image folder, or the IDX directory whose test\n"
+               "                        split, scores the job (default: DIR's test split; image\n"
+               "                        folders: --val 0.1)\n"
+               "  --val F               own image folder: hold out this fraction of each class for\n"
+               "                        the scores (drawn with --seed)\n"
                "  --user K              a simulated user, 0-based, instead of your own data\n"
                "  --users N             simulated users in the split (default 20)\n"
                "  --per-user N          private training images per simulated user (default 200)\n"
@@ -430,7 +435,7 @@ typedef struct image_opts {
     const char *model, *out, *data, *test;
     int user, epochs, aug_variants, predict_first, train_rows;
     int sim_opts; /* --users, --per-user or --test-per-user given */
-    double lr, label_prior, l2sp;
+    double lr, label_prior, l2sp, val;
     al_users_config users;
 } image_opts;
 
@@ -461,7 +466,7 @@ static int image_parse(int argc, char **argv, image_opts *o) {
                    cli_int(&a, "train-rows", 0, 1 << 30, &o->train_rows) ||
                    cli_int(&a, "aug-variants", 1, 1024, &o->aug_variants)) {
         } else if (cli_double(&a, "lr", 1e-9, 10.0, &o->lr) || cli_double(&a, "label-prior", 0.0, 1e6, &o->label_prior) ||
-                   cli_double(&a, "l2sp", 0.0, 1e6, &o->l2sp)) {
+                   cli_double(&a, "l2sp", 0.0, 1e6, &o->l2sp) || cli_double(&a, "val", 0.01, 0.9, &o->val)) {
         } else
             cli_unknown(&a);
     }
@@ -475,8 +480,10 @@ static int image_parse(int argc, char **argv, image_opts *o) {
     if (!o->out) return cli_usage_error(cmd, "--out FILE is required");
     if (o->user < 0 && o->sim_opts)
         return cli_usage_error(cmd, "--users, --per-user and --test-per-user shape simulated users: they need --user K");
-    if (o->user >= 0 && o->test)
-        return cli_usage_error(cmd, "--test is for your own data; a simulated user (--user) has its own test images");
+    if (o->user >= 0 && (o->test || o->val > 0.0))
+        return cli_usage_error(cmd, "--test and --val are for your own data; a simulated user (--user) has its own "
+                                    "test images");
+    if (o->test && o->val > 0.0) return cli_usage_error(cmd, "give either --test or --val, not both");
     if (o->user >= o->users.users)
         return cli_usage_error(cmd, "--user %d: there are %d users", o->user, o->users.users);
     return cli_job_check(cmd, &o->j);
@@ -535,12 +542,12 @@ static al_status image_user(const image_opts *o, image_run *t) {
     return AL_OK;
 }
 
-/* The user's own data: classes matched by name; the training data's new
- * classes grow the output layer by imprinting (the cloud model is kept to
- * score the test data before). Samples are cached by their content. */
-static al_status own_data(const image_opts *o, image_run *t) {
-    al_status st = cli_own_load(o->data, o->test, &t->own);
-    if (!st) st = cli_own_match(&t->own, t->m);
+/* The user's own data (loaded by cli_own_load): classes matched by name;
+ * the training data's new classes grow the output layer by imprinting (the
+ * cloud model is kept to score the test data before). Samples are cached
+ * by their content. */
+static al_status own_data(image_run *t) {
+    al_status st = cli_own_match(&t->own, t->m);
     if (st) return st;
     t->tr = t->own.train;
     t->te = t->own.test;
@@ -554,7 +561,7 @@ static al_status image_setup(const image_opts *o, image_run *t) {
     al_status st;
     t->m->plan_naive = o->j.naive_plan;
     al_model_release_plan(t->m); /* planned anew, with or without liveness */
-    if ((st = o->user >= 0 ? image_user(o, t) : own_data(o, t)) != AL_OK) return st;
+    if ((st = o->user >= 0 ? image_user(o, t) : own_data(t)) != AL_OK) return st;
     al_personalize_config_default(&t->pc);
     al_train_recipe_image(&t->pc.train, o->j.batch, o->epochs, o->lr,
                           o->j.seed + 1000 + (uint64_t)(o->user >= 0 ? o->user : 0));
@@ -647,6 +654,11 @@ static void own_json(cli_json *j, const image_opts *o, const image_run *t) {
     cli_json_null(j, "user");
     cli_json_str(j, "data", o->data);
     cli_json_str(j, "test", o->test ? o->test : o->data);
+    cli_json_bool(j, "images", w->images);
+    if (w->images && !o->test)
+        cli_json_num(j, "val", o->val > 0.0 ? o->val : CLI_OWN_VAL);
+    else
+        cli_json_null(j, "val");
     cli_json_int(j, "test_samples", al_dataset_size(t->te));
     cli_json_int(j, "classes", w->classes_before + w->n_new);
     cli_json_begin_array(j, "new_classes");
@@ -717,6 +729,17 @@ static int personalize_image(int argc, char **argv) {
     if ((rc = job_open(cmd, &o.j, o.model, &t.pool, &t.m, &st)) != 0) {
         image_run_free(&t);
         return rc;
+    }
+    if (!st && o.user < 0) {
+        /* the user's own data: an image folder or an IDX directory */
+        cli_image_opts io;
+        cli_image_opts_init(&io);
+        io.test = o.test;
+        io.val = o.val;
+        if ((rc = cli_own_load(cmd, t.m, o.data, &io, o.j.seed, &t.own)) != 0) {
+            image_run_free(&t);
+            return rc;
+        }
     }
     if (!st) st = image_setup(&o, &t);
     if (!st) st = resume_note(cmd, o.j.resume, o.j.ckpt, &t.resumed_at);
