@@ -20,11 +20,15 @@
  *  - compile keeps a batch norm whose input has another reader, folds the
  *    others, and predicts the same; compress factorizes a graph's dense and
  *    conv layers and predicts the same;
+ *  - the device job on a graph frozen where the frontier is two tensors,
+ *    its frozen convs int8: the cache trains exactly as recomputing, and
+ *    slices of 3 steps give the weights of one uninterrupted run;
  *  - names: "name: layer" in the spec, references by name (in=, add, mul,
  *    "input"), al_model_find_node, the canonical spec and the model file
  *    keep them, compile and compress keep them on the output tensor; bad
  *    and duplicate names are refused. */
 #include "al_test.h"
+#include "autlearn_cloud.h"
 #include "cloud/compile/compile.h"
 #include "cloud/compile/compress.h"
 
@@ -313,6 +317,58 @@ static void test_compile_compress(void) {
     al_model_free(m);
 }
 
+/* stem (0) is read by a (2) and by the shortcut conv (5); at freeze 5 the
+ * frontier is {stem, add 4} */
+#define SPEC_JOB                                                                                                \
+    "input 1x8x8; stem: conv 4 k=3 p=1; relu; a: conv 4 k=3 p=1 in=stem; relu; add 1; conv 4 k=1 in=stem; "     \
+    "add 4; flatten; dense 3"
+
+static al_model *job_model(void) {
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec(SPEC_JOB, 9, &m));
+    REQUIRE_OK(al_model_freeze(m, 5));
+    int q = 0;
+    REQUIRE_OK(al_quantize_frozen(m, &q));
+    CHECK(q == 1 && al_node_is_quantized(m, 2)); /* a (K = 36); the stem's K = 9 stays float */
+    return m;
+}
+
+static void test_job(void) {
+    al_dataset *d = al_test_images(40, 3);
+    al_personalize_config c;
+    al_personalize_config_default(&c);
+    c.train.epochs = 3;
+    c.train.batch = 8;
+    c.train.lr = 0.05;
+    c.freeze = 5;
+    al_model *a = job_model(), *b = job_model(), *s = job_model();
+    CHECK(al_model_frontier_count(a, 5) == 2);
+    al_cache *cache;
+    REQUIRE_OK(al_cache_new(16 << 20, NULL, &cache));
+    al_personalize_report ra, rb;
+    REQUIRE_OK(al_personalize(a, NULL, d, NULL, NULL, &c, NULL, &ra));
+    REQUIRE_OK(al_personalize(b, NULL, d, NULL, cache, &c, NULL, &rb));
+    CHECK(memcmp(a->wblock, b->wblock, sizeof(float) * a->nweights) == 0);
+    CHECK(rb.prefix_samples == (uint64_t)d->n && isfinite(ra.train.final_loss));
+    al_cache_free(cache);
+    /* the same job in slices of 3 steps */
+    al_trainer *t;
+    REQUIRE_OK(al_personalize_new(s, NULL, d, NULL, NULL, &c, &t));
+    int done = 0, slices = 0;
+    al_train_report r;
+    while (!done && slices < 1000) {
+        REQUIRE_OK(al_trainer_run_slice(t, d, NULL, 3, 0, &done, &r));
+        slices++;
+    }
+    CHECK(done && slices > 2);
+    CHECK(memcmp(a->wblock, s->wblock, sizeof(float) * a->nweights) == 0);
+    al_trainer_free(t);
+    al_model_free(a);
+    al_model_free(b);
+    al_model_free(s);
+    al_dataset_free(d);
+}
+
 static void test_names(void) {
     const char *spec = "input 4x5x5; stem: conv 6 k=3 p=1; a: relu; b: conv 6 k=1 in=stem; sum: add a; gap; "
                        "logits: dense 3";
@@ -388,5 +444,6 @@ int main(void) {
     test_frontier();
     test_compile_compress();
     test_names();
+    test_job();
     TEST_END("test_graph");
 }
