@@ -163,6 +163,17 @@ def save_f32(path, a):
     np.ascontiguousarray(a, dtype="<f4").tofile(path)
 
 
+def export_io(out, name, model, x):
+    """Exports model (eval mode) as NAME.onnx with its probe input and
+    PyTorch's output on it, NAME.in.f32 and NAME.out.f32."""
+    model.eval()
+    export(model, x, f"{out}/{name}.onnx")
+    with torch.no_grad():
+        y = model(x)
+    save_f32(f"{out}/{name}.in.f32", x.numpy())
+    save_f32(f"{out}/{name}.out.f32", y.numpy())
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -182,26 +193,14 @@ def main():
     save_f32(f"{out}/cnn.out.f32", y.numpy())  # logits: the importer drops the final Softmax
 
     gap = GAP()
-    gap.eval()
-    x = torch.rand(4, 3, 9, 9, generator=g)
-    export(gap, x, f"{out}/gap.onnx")
-    with torch.no_grad():
-        y = gap(x)
-    save_f32(f"{out}/gap.in.f32", x.numpy())
-    save_f32(f"{out}/gap.out.f32", y.numpy())
+    export_io(out, "gap", gap, torch.rand(4, 3, 9, 9, generator=g))
 
     # pools in ceil mode on odd sizes: a last window that runs past the
     # border (max: only what lies inside; average: divided by the window
     # clipped to the padded input), as SqueezeNet and GoogLeNet use them
     ceil = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
                          nn.AvgPool2d(3, 2, padding=1, ceil_mode=True), nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
-    ceil.eval()
-    x = torch.rand(2, 3, 15, 14, generator=g) * 2.0 - 1.0  # pools: 13x12 -> 6x6 -> 4x4
-    export(ceil, x, f"{out}/ceil.onnx")
-    with torch.no_grad():
-        y = ceil(x)
-    save_f32(f"{out}/ceil.in.f32", x.numpy())
-    save_f32(f"{out}/ceil.out.f32", y.numpy())
+    export_io(out, "ceil", ceil, torch.rand(2, 3, 15, 14, generator=g) * 2.0 - 1.0)  # pools: 13x12 -> 6x6 -> 4x4
 
     lm = LM()
     lm.eval()
@@ -258,13 +257,7 @@ def main():
             return self.fc(x).reshape(x.shape[0], r.shape[0], 2)
 
     rng = Rng()
-    rng.eval()
-    x = torch.rand(2, 6, generator=g)
-    export(rng, x, f"{out}/range.onnx")
-    with torch.no_grad():
-        y = rng(x)
-    save_f32(f"{out}/range.in.f32", x.numpy())
-    save_f32(f"{out}/range.out.f32", y.numpy())
+    export_io(out, "range", rng, torch.rand(2, 6, generator=g))
 
     # an Expand of a layer output (broadcast over a new width)
     class Exp(nn.Module):
@@ -279,24 +272,12 @@ def main():
             return self.out(h.flatten(1))
 
     ex = Exp()
-    ex.eval()
-    x = torch.rand(2, 6, generator=g)
-    export(ex, x, f"{out}/expand.onnx")
-    with torch.no_grad():
-        y = ex(x)
-    save_f32(f"{out}/expand.in.f32", x.numpy())
-    save_f32(f"{out}/expand.out.f32", y.numpy())
+    export_io(out, "expand", ex, torch.rand(2, 6, generator=g))
 
     # a grouped convolution (ResNeXt, ShuffleNet): gconv
     grp = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2), nn.ReLU(), nn.Conv2d(6, 6, 1, groups=3),
                         nn.Flatten(), nn.Linear(6 * 5 * 5, 3))
-    grp.eval()
-    x = torch.randn(2, 4, 5, 5, generator=g)
-    export(grp, x, f"{out}/group.onnx")
-    with torch.no_grad():
-        y = grp(x)
-    save_f32(f"{out}/group.in.f32", x.numpy())
-    save_f32(f"{out}/group.out.f32", y.numpy())
+    export_io(out, "group", grp, torch.randn(2, 4, 5, 5, generator=g))
     bad = nn.Sequential(nn.Conv2d(4, 4, 3, dilation=2), nn.ReLU())
     export(bad, torch.rand(1, 4, 8, 8), f"{out}/bad_dilation.onnx")
 
@@ -321,13 +302,7 @@ def main():
             return self.fc(torch.softmax(x, dim=self.dim))
 
     mid = Mid(1)
-    mid.eval()
-    x = torch.rand(2, 6, generator=g)
-    export(mid, x, f"{out}/softmax_mid.onnx")
-    with torch.no_grad():
-        y = mid(x)
-    save_f32(f"{out}/softmax_mid.in.f32", x.numpy())
-    save_f32(f"{out}/softmax_mid.out.f32", y.numpy())
+    export_io(out, "softmax_mid", mid, torch.rand(2, 6, generator=g))
     export(Mid(0), torch.rand(2, 6), f"{out}/bad_softmax_mid.onnx")
 
     class SliceOut(nn.Module):
@@ -355,13 +330,7 @@ def main():
             return self.fc(torch.cat([w, w], dim=1).flatten(1))
 
     sc = SplitCat()
-    sc.eval()
-    x = torch.randn(2, 3, 5, 5, generator=g)
-    export(sc, x, f"{out}/split.onnx")
-    with torch.no_grad():
-        y = sc(x)
-    save_f32(f"{out}/split.in.f32", x.numpy())
-    save_f32(f"{out}/split.out.f32", y.numpy())
+    export_io(out, "split", sc, torch.randn(2, 3, 5, 5, generator=g))
 
     # lm.onnx with a learned initial state: its ConstantOfShape zeros replaced
     # by an Expand of a non-uniform [1, 1, H] over the batch
