@@ -1235,6 +1235,29 @@ static al_status const_alloc(val *t) {
     return (t->is_int ? (void *)t->i : (void *)t->f) ? AL_OK : AL_ENOMEM;
 }
 
+/* Fills constant t (its type, dims and numel set) from constant x: element
+ * idx of t (row-major over t's dims) is x's element
+ * sum_d (b[d] + idx[d] * step[d]) * xs[d] (b NULL: 0; step NULL: 1) -- a
+ * broadcast (xs[d] = 0 along a copied axis) or a strided slice. */
+static al_status const_gather(val *t, const val *x, const int64_t *b, const int64_t *step, const int64_t *xs) {
+    if (const_alloc(t)) return AL_ENOMEM;
+    int r = t->ndim;
+    int64_t idx[MAXR] = {0};
+    for (size_t q = 0; q < t->numel; q++) {
+        int64_t src = 0;
+        for (int d = 0; d < r; d++) src += ((b ? b[d] : 0) + idx[d] * (step ? step[d] : 1)) * xs[d];
+        if (t->is_int)
+            t->i[q] = x->i[src];
+        else
+            t->f[q] = x->f[src];
+        for (int d = r - 1; d >= 0; d--) {
+            if (++idx[d] < t->dims[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return AL_OK;
+}
+
 /* Arithmetic on constants (shape computations, attention's scale): a op b
  * element-wise, b one number or the same shape as a; op one of + - * / %
  * (Mod: integers, the divisor's sign, as ONNX's fmod 0 and Python). The
@@ -2114,33 +2137,14 @@ static al_status op_expand(imp *I, const Onnx__NodeProto *nd) {
     if (numel_of(t.dims, (size_t)r, &t.numel) || t.numel > ((size_t)1 << 24))
         return nerr(nd, AL_ERANGE, "the constant is too large");
     /* strides of x in the broadcast output's axes (0 where x has size 1 or no axis) */
-    size_t xs[MAXR], acc = 1;
+    int64_t xs[MAXR], acc = 1;
     for (int d = r - 1; d >= 0; d--) {
         int xi = d - (r - x->ndim);
         int64_t xd = xi >= 0 ? x->dims[xi] : 1;
         xs[d] = xd == 1 ? 0 : acc;
-        acc *= (size_t)(xd ? xd : 1);
+        acc *= xd ? xd : 1;
     }
-    size_t esz = t.is_int ? sizeof(int64_t) : sizeof(float);
-    void *o = al_malloc(t.numel ? t.numel * esz : 1);
-    if (!o) return AL_ENOMEM;
-    int64_t idx[MAXR] = {0};
-    for (size_t q = 0; q < t.numel; q++) {
-        size_t src = 0;
-        for (int d = 0; d < r; d++) src += (size_t)idx[d] * xs[d];
-        if (t.is_int)
-            ((int64_t *)o)[q] = x->i[src];
-        else
-            ((float *)o)[q] = x->f[src];
-        for (int d = r - 1; d >= 0; d--) {
-            if (++idx[d] < od[d]) break;
-            idx[d] = 0;
-        }
-    }
-    if (t.is_int)
-        t.i = o;
-    else
-        t.f = o;
+    if (const_gather(&t, x, NULL, NULL, xs)) return AL_ENOMEM;
     return define(I, nd, nd->output[0], &t);
 }
 
@@ -2327,26 +2331,8 @@ static al_status op_slice(imp *I, const Onnx__NodeProto *nd) {
         xs[d] = acc;
         acc *= x->dims[d] ? x->dims[d] : 1;
     }
-    size_t esz = t.is_int ? sizeof(int64_t) : sizeof(float);
-    void *o = al_malloc(t.numel ? t.numel * esz : 1);
-    if (!o) return AL_ENOMEM;
-    int64_t idx[MAXR] = {0};
-    for (size_t q = 0; q < t.numel; q++) {
-        int64_t src = 0; /* every index lies inside x: 0 <= b + k*step < dims */
-        for (int d = 0; d < r; d++) src += (b[d] + idx[d] * step[d]) * xs[d];
-        if (t.is_int)
-            ((int64_t *)o)[q] = x->i[src];
-        else
-            ((float *)o)[q] = x->f[src];
-        for (int d = r - 1; d >= 0; d--) {
-            if (++idx[d] < cnt[d]) break;
-            idx[d] = 0;
-        }
-    }
-    if (t.is_int)
-        t.i = o;
-    else
-        t.f = o;
+    /* every index lies inside x: 0 <= b + k*step < dims */
+    if (const_gather(&t, x, b, step, xs)) return AL_ENOMEM;
     return define(I, nd, nd->output[0], &t);
 }
 
