@@ -91,6 +91,11 @@ typedef struct imp {
     char notes[512];
     int read_from;      /* the node the next emitted layer reads (-1: the model input); READ_PREV: the
                          * layer emitted last, as when one operator becomes several layers */
+    /* reshape layers want_logical made (layer `to` holds layer `from`'s
+     * output as `os`), so a tensor read by several layers in one shape
+     * (attention's q, k, v out of one projection) is copied once */
+    struct { int from, to; al_shape os; } relog[16];
+    int nrelog;
 } imp;
 
 #define READ_PREV (-2)
@@ -295,6 +300,12 @@ static al_status want_logical(imp *I, const Onnx__NodeProto *nd, const val *x, i
         I->read_from = x->node;
         return AL_OK;
     }
+    for (int k = 0; k < I->nrelog; k++)
+        if (I->relog[k].from == x->node && same_shape(&I->relog[k].os, os)) {
+            *node = I->relog[k].to;
+            I->read_from = *node;
+            return AL_OK;
+        }
     pend *L = NULL;
     I->read_from = x->node;
     al_status st = emit(I, nd, AL_L_RESHAPE, &L);
@@ -303,6 +314,10 @@ static al_status want_logical(imp *I, const Onnx__NodeProto *nd, const val *x, i
     for (int d = 0; d < os->ndim; d++) L->cfg.dims[d] = os->d[d];
     *node = I->nl - 1;
     I->read_from = *node;
+    int k = I->nrelog < 16 ? I->nrelog++ : (int)((unsigned)*node % 16u);
+    I->relog[k].from = x->node;
+    I->relog[k].to = *node;
+    I->relog[k].os = *os;
     return AL_OK;
 }
 
