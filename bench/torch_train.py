@@ -251,12 +251,25 @@ def job_mnv2(a):
     return secs, cpu, steps, loss_sum / (a.samples // a.batch), load_peak, reset, 0.0
 
 
+def best_qengine():
+    have = torch.backends.quantized.supported_engines
+    want = os.environ.get("AL_BENCH_QENGINE")
+    if want:
+        return want
+    return next((e for e in ("x86", "fbgemm", "qnnpack") if e in have), "qnnpack")
+
+
+QENGINE = best_qengine()
+
+
 def job_mnv2_frozen(a, int8):
     """The frozen prefix alone, forward under torch.inference_mode(); int8:
-    post-training static quantization (FX graph mode, the qnnpack engine:
-    Debian's PyTorch 1.13 has no fbgemm, and its onednn engine crashes in
-    convert_fx here) of the unfolded prefix, calibrated on the first batch;
-    every conv, depthwise and first included, runs in int8."""
+    post-training static quantization (FX graph mode) of the unfolded
+    prefix, calibrated on the first batch; every conv, depthwise and first
+    included, runs in int8. The engine is PyTorch's best for an x86 CPU that
+    this build has: x86, else fbgemm, else qnnpack (Debian's PyTorch 1.13
+    has only qnnpack of these; its onednn engine crashes in convert_fx
+    here); AL_BENCH_QENGINE names one instead."""
     x, _ = mnv2_synthetic(a.samples)
     load_peak = peak_rss_mb()
     reset = reset_peak_rss()
@@ -265,10 +278,11 @@ def job_mnv2_frozen(a, int8):
         import torchvision
         from torch.ao.quantization import get_default_qconfig_mapping
         from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-        torch.backends.quantized.engine = "qnnpack"
+        engine = QENGINE
+        torch.backends.quantized.engine = engine
         m = torchvision.models.mobilenet_v2(width_mult=0.5, num_classes=10).eval()
         prefix = copy.deepcopy(m.features[:MNV2_FREEZE]).eval()
-        prepared = prepare_fx(prefix, get_default_qconfig_mapping("qnnpack"), example_inputs=(x[:a.batch],))
+        prepared = prepare_fx(prefix, get_default_qconfig_mapping(engine), example_inputs=(x[:a.batch],))
         with torch.inference_mode():
             prepared(x[:a.batch])
         frozen = convert_fx(prepared)
@@ -398,7 +412,7 @@ def finish(a, secs, cpu, steps, final_loss, load_peak, reset, flops, data, epoch
            "samples": a.samples, "epochs": epochs or a.epochs, "data": data,
            "process_peak_rss_mb": round(max(load_peak, peak), 1), "rss_reset": reset,
            "cpu_seconds": round(cpu, 4), "flops_per_step": round(flops),
-           "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+           "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "torch_qengine": QENGINE,
            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
     print(json.dumps(out, separators=(",", ":")))
 
