@@ -66,6 +66,8 @@ CASES = [
     ("conv_k2_nobias", "input 2x5x6; conv 3 k=2 bias=0", 2, {}),
     ("dwconv", "input 4x6x6; dwconv k=3 p=1", 2, {}),
     ("dwconv_s2", "input 3x7x7; dwconv k=3 s=2 p=1", 2, {}),
+    # grouped convolution (PyTorch's groups=3), odd shapes
+    ("gconv", "input 6x7x5; gconv 9 g=3 k=3 s=2 p=1", 2, {}),
     ("maxpool", "input 3x6x6; maxpool k=2", 2, {}),
     ("maxpool_pad", "input 2x7x7; maxpool k=3 s=2 p=1", 3, {}),
     ("avgpool", "input 3x6x6; avgpool k=2", 2, {}),
@@ -107,6 +109,7 @@ CASES = [
     ("transpose", "input 2x3x4; transpose perm=2,0,1; dense 3", 2, {}),
     ("reshape_squeeze", "input 2x3x4; reshape shape=4,-1,2; unsqueeze axes=0; squeeze axes=0; identity; dense 3",
      2, {}),
+    ("expand", "input 4x1; expand shape=3,4,5; dense 3", 2, {}),
     ("slice", "input 3x7x2; slice axis=1 start=1 end=-1 step=2", 2, {}),
     ("bcast_add_sub", "input 3x5; dense 1; add -1; reducemean axes=0; sub 1", 2, {}),
     ("bcast_mul_div", "input 3x5; reducemean axes=1 keepdims=1; sigmoid; scale 1 shift=0.5; dense 5 in=input; "
@@ -136,7 +139,7 @@ CE_CASES = [
 # ---- spec parsing (mirrors src/model/spec.c) ---------------------------------
 POSITIONAL = {"dense": "units", "conv": "units", "lstm": "units", "gru": "units", "embedding": "units",
               "dropout": "rate", "add": "src", "mul": "src", "maxpool": "k", "avgpool": "k", "dwconv": "k",
-              "sub": "src", "div": "src", "concat": "src", "matmul": "src", "scale": "alpha"}
+              "gconv": "units", "sub": "src", "div": "src", "concat": "src", "matmul": "src", "scale": "alpha"}
 FLOAT_KEYS = ("eps", "momentum", "rate", "min", "max", "alpha", "shift")
 LIST_KEYS = ("axes", "shape", "perm")
 REF_KEYS = ("src", "in")
@@ -183,7 +186,7 @@ def parse_spec(spec):
                 c[key] = v
             else:
                 c[key] = int(v)
-        if c["type"] in ("conv", "dwconv"):
+        if c["type"] in ("conv", "dwconv", "gconv"):
             c.setdefault("k", 3)
             c.setdefault("stride", 1)
         if c["type"] in ("maxpool", "avgpool"):
@@ -223,10 +226,11 @@ class Node(nn.Module):
             self.params = {"weight": self.mod.weight}
             if c["bias"]:
                 self.params["bias"] = self.mod.bias
-        elif t in ("conv", "dwconv"):
+        elif t in ("conv", "dwconv", "gconv"):
             C, H, W = in_shape
-            Fo = c["units"] if t == "conv" else C
-            self.mod = nn.Conv2d(C, Fo, c["k"], c["stride"], c["pad"], groups=1 if t == "conv" else C,
+            Fo = C if t == "dwconv" else c["units"]
+            groups = {"conv": 1, "dwconv": C, "gconv": c.get("g", 1)}[t]
+            self.mod = nn.Conv2d(C, Fo, c["k"], c["stride"], c["pad"], groups=groups,
                                  bias=bool(c["bias"]))
             oh = (H + 2 * c["pad"] - c["k"]) // c["stride"] + 1
             ow = (W + 2 * c["pad"] - c["k"]) // c["stride"] + 1
@@ -282,7 +286,7 @@ class Node(nn.Module):
         elif t == "gelu":
             self.mod = nn.GELU(approximate=c.get("approximate", "none"))
         elif t in ("add", "mul", "sub", "div", "concat", "matmul", "clip", "scale", "softmax", "reducemean",
-                   "reducesum", "transpose", "reshape", "squeeze", "unsqueeze", "identity", "slice"):
+                   "reducesum", "transpose", "reshape", "squeeze", "unsqueeze", "identity", "slice", "expand"):
             pass
         else:
             raise ValueError("no PyTorch twin for layer '%s'" % t)
@@ -325,6 +329,12 @@ class Node(nn.Module):
             return x
         if t == "identity":
             return x
+        if t == "expand":
+            # NumPy's rule, aligned on the right: the per-sample axes grow to c["shape"]
+            shape = c["shape"]
+            while x.dim() - 1 < len(shape):
+                x = x.unsqueeze(1)
+            return x.expand([x.shape[0]] + shape)
         if t == "slice":
             d = tdim(c["axis"], r)
             idx = [slice(None)] * x.dim()
