@@ -11,6 +11,9 @@
 /* ---- layers (src/layers) ------------------------------------------------------ */
 
 #define AL_MAX_NAME 64
+/* The most inputs a node may read besides its primary one (cfg.src, then
+ * cfg.more[0..nmore)): concat and sum take up to this many. */
+#define AL_MAX_SRCS 64
 
 typedef enum al_layer_type {
     AL_L_DENSE = 0,
@@ -53,6 +56,7 @@ typedef enum al_layer_type {
     AL_L_SCALE,
     AL_L_GCONV,
     AL_L_EXPAND,
+    AL_L_SUM,
     AL_L_COUNT
 } al_layer_type;
 
@@ -91,6 +95,10 @@ typedef struct al_layer_cfg {
     int dims[AL_SHAPE_MAX];
     float lo, hi;  /* clip: y = min(max(x, lo), hi) */
     float alpha, beta; /* scale: y = alpha * x + beta (attention's 1/sqrt(d); a constant operand) */
+    /* concat, sum (al_layer_nary): the operands after src, in order: earlier
+     * nodes, -1 the model input (al_cfg_src gives operand k of the list). */
+    int nmore;
+    int more[AL_MAX_SRCS - 1];
 } al_layer_cfg;
 
 /* slice's end when it runs to the end of the axis */
@@ -124,8 +132,20 @@ int al_name_valid(const char *s);
  * frontier (al_model_frontier_count). */
 static inline int al_layer_reads_src(al_layer_type t) {
     return t == AL_L_ADD || t == AL_L_MUL || t == AL_L_SUB || t == AL_L_DIV || t == AL_L_CONCAT ||
-           t == AL_L_MATMUL;
+           t == AL_L_MATMUL || t == AL_L_SUM;
 }
+/* 1 for the layers that take any number of extra operands (cfg.more):
+ * concat and sum. */
+static inline int al_layer_nary(al_layer_type t) { return t == AL_L_CONCAT || t == AL_L_SUM; }
+/* The number of extra inputs a node reads besides its primary one (0 for
+ * most layers; 1 + nmore for the al_layer_reads_src ones), and the k-th of
+ * them (k = 0: cfg.src). */
+static inline int al_cfg_nsrc(const al_layer_cfg *c) {
+    return al_layer_reads_src(c->type) ? 1 + (al_layer_nary(c->type) ? c->nmore : 0) : 0;
+}
+static inline int al_cfg_src(const al_layer_cfg *c, int k) { return k == 0 ? c->src : c->more[k - 1]; }
+static inline int *al_cfg_src_ref(al_layer_cfg *c, int k) { return k == 0 ? &c->src : &c->more[k - 1]; }
+
 /* 1 for those whose backward reads the second operand too (so the memory
  * planner keeps it until this node's backward step): mul, div, matmul. */
 static inline int al_layer_bwd_reads_src(al_layer_type t) {
@@ -160,6 +180,16 @@ typedef struct al_param {
 
 typedef struct al_node al_node;
 typedef struct al_exec al_exec;
+
+/* An extra operand of an n-ary node past the second (cfg.more[k]): its
+ * per-sample shape (set by the model builder before shape()), its data and
+ * where its gradient accumulates (+=; NULL when not needed), bound by the
+ * executor as nd->x2 and nd->dx2 are. */
+typedef struct al_operand {
+    const float *x;
+    float *dx;
+    al_shape in;
+} al_operand;
 
 /* What a layer needs while it runs: threads, a seeded RNG stream (dropout),
  * scratch memory, and whether this is a training pass. */
@@ -207,6 +237,9 @@ struct al_node {
     const float *x2;
     al_shape in2;
     float *dx2;          /* accumulate (+=) into it; NULL when not needed */
+    /* concat, sum: operands 2.. (cfg.more[0..cfg.nmore)), owned by the
+     * model (NULL when nmore is 0) */
+    al_operand *more;
     /* Recurrent state carried between calls (LSTM, GRU truncated BPTT): h and c
      * of the last step, maxbatch * units each (a GRU uses h only); see al_model_reset_state. */
     float *state;
