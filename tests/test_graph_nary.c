@@ -166,6 +166,19 @@ static void test_spec_and_file(void) {
     CHECK(ver == 1 && gguf_find_kv(r, "autlearn.layer.1.more") < 0);
     gguf_reader_free(r);
     al_model_free(a);
+    /* a file whose .more names a later node, or sits on a one-operand layer */
+    REQUIRE_OK(al_model_from_spec("input 4; a: dense 3; b: dense 2 in=input; concat a,input,b axis=0 in=b; dense 2",
+                                  1, &a));
+    a->nodes[2].cfg.more[1] = 3;
+    REQUIRE_OK(al_model_save(a, path));
+    CHECK_STATUS(al_model_load(path, &b), AL_EFORMAT);
+    CHECK(strstr(al_last_error(), "layer 2 (concat) reads node 3, which is not an earlier node") != NULL);
+    a->nodes[2].cfg.more[1] = 1;
+    a->nodes[3].cfg.nmore = 1;
+    REQUIRE_OK(al_model_save(a, path));
+    CHECK_STATUS(al_model_load(path, &b), AL_EFORMAT);
+    CHECK(strstr(al_last_error(), "layer 3 (dense) cannot read more than two inputs") != NULL);
+    al_model_free(a);
     unlink(path);
     rmdir(dir);
 }

@@ -69,7 +69,8 @@ typedef struct al_layer_cfg {
     int stride;    /* conv/pool stride (0 means: conv 1, pool k) */
     int pad;       /* conv/pool zero padding */
     int vocab;     /* embedding: number of token ids */
-    int src;       /* add, mul: index of the earlier node whose output is the second operand (-1: the input) */
+    int src;       /* add, mul, ... (al_layer_reads_src): index of the earlier node whose output is the second
+                    * operand (-1: the input); concat, sum: the first of their operands */
     int bias;      /* dense/conv: 1 = has bias (the default) */
     float rate;    /* dropout probability */
     float eps;     /* batchnorm epsilon (default 1e-5) */
@@ -126,7 +127,8 @@ static inline int al_axes_resolve(int axes, int r) {
 int al_name_valid(const char *s);
 
 /* 1 for the layers that also read an earlier node's output (cfg.src) as
- * their second operand: add, sub, mul, div, concat and matmul. The executor
+ * their second operand: add, sub, mul, div, concat, matmul and sum (the
+ * last two also any more, cfg.more; al_cfg_nsrc counts them). The executor
  * binds it (nd->x2) and routes its gradient (nd->dx2); the memory planner
  * keeps it alive; a freeze point between the two puts it on the frozen
  * frontier (al_model_frontier_count). */
@@ -231,7 +233,7 @@ struct al_node {
     size_t ws_per_sample, ws_fixed;   /* scratch floats during forward/backward */
     float *aux;          /* aux_fixed + maxbatch * aux_per_sample floats */
     int maxbatch;        /* batch the model is planned for */
-    /* add, mul (al_layer_reads_src): the second operand, node cfg.src's
+    /* add, mul, ... (al_layer_reads_src): the second operand, node cfg.src's
      * output; its per-sample shape (set by the model builder before shape());
      * and where its gradient accumulates. */
     const float *x2;
