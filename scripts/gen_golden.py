@@ -115,6 +115,12 @@ CASES = [
     ("bcast_mul_div", "input 3x5; reducemean axes=1 keepdims=1; sigmoid; scale 1 shift=0.5; dense 5 in=input; "
      "div 2; mul -1 bcast=1", 2, {}),
     ("concat", "input 3x5; dense 4; concat -1 axis=-1; dense 2", 2, {}),
+    # n-input concat (torch.cat of 4 and of 3 tensors): the model input, a
+    # repeated operand, in= lists; and an n-input sum
+    ("concat_n", "input 3x5; a: dense 4; b: dense 2 in=input; c: tanh in=a; concat a,input,b axis=-1; dense 3",
+     2, {}),
+    ("concat_in_list", "input 2x3x4; d: conv 2 k=1; e: sigmoid; concat in=e,input,e axis=0; conv 3 k=3 p=1", 2, {}),
+    ("sum_n", "input 6; a: dense 6; b: tanh in=input; sum a,input,a in=b; dense 2", 3, {}),
     ("matmul_bcast", "input 2x4x3; reducemean axes=0; transpose perm=1,0; dense 5; matmul 2 in=input", 2, {}),
     # multi-head self-attention (2 heads of 4 over 5 steps), residual, layer norm
     ("attention", "input 5x8; q: dense 8; k: dense 8 in=input; v: dense 8 in=input; "
@@ -139,7 +145,8 @@ CE_CASES = [
 # ---- spec parsing (mirrors src/model/spec.c) ---------------------------------
 POSITIONAL = {"dense": "units", "conv": "units", "lstm": "units", "gru": "units", "embedding": "units",
               "dropout": "rate", "add": "src", "mul": "src", "maxpool": "k", "avgpool": "k", "dwconv": "k",
-              "gconv": "units", "sub": "src", "div": "src", "concat": "src", "matmul": "src", "scale": "alpha"}
+              "gconv": "units", "sub": "src", "div": "src", "concat": "src", "matmul": "src", "scale": "alpha",
+              "sum": "src"}
 FLOAT_KEYS = ("eps", "momentum", "rate", "min", "max", "alpha", "shift")
 LIST_KEYS = ("axes", "shape", "perm")
 REF_KEYS = ("src", "in")
@@ -176,7 +183,12 @@ def parse_spec(spec):
                 key = {"s": "stride", "p": "pad", "from": "src"}.get(k, k)
             else:
                 key, v = POSITIONAL[w[0]], word
-            if key in REF_KEYS:
+            if key in REF_KEYS and "," in v:  # concat, sum: a list of operands (in=: the primary first)
+                refs = [ref(a) for a in v.split(",")]
+                if key == "in":
+                    c["in"], refs = refs[0], refs[1:]
+                c["src"], c["srcs"] = refs[0], refs
+            elif key in REF_KEYS:
                 c[key] = ref(v)
             elif key in FLOAT_KEYS or key == "rate":
                 c[key] = float(v)
@@ -285,7 +297,7 @@ class Node(nn.Module):
             self.mod = nn.SiLU()
         elif t == "gelu":
             self.mod = nn.GELU(approximate=c.get("approximate", "none"))
-        elif t in ("add", "mul", "sub", "div", "concat", "matmul", "clip", "scale", "softmax", "reducemean",
+        elif t in ("add", "mul", "sub", "div", "concat", "sum", "matmul", "clip", "scale", "softmax", "reducemean",
                    "reducesum", "transpose", "reshape", "squeeze", "unsqueeze", "identity", "slice", "expand"):
             pass
         else:
@@ -296,6 +308,11 @@ class Node(nn.Module):
         t = self.c["type"]
         c = self.c
         r = x.dim() - 1  # per-sample rank
+        if t in ("concat", "sum"):
+            ops = [x] + [model_in if s < 0 else outs[s] for s in c.get("srcs", [c["src"]])]
+            if t == "sum":
+                return sum(ops[1:], ops[0])
+            return torch.cat(ops, dim=tdim(c.get("axis", 0), r))
         if t in ("add", "sub", "div", "concat", "matmul") or (t == "mul" and c.get("bcast", 0)):
             a, b = same_rank(x, model_in if c["src"] < 0 else outs[c["src"]])
             if t == "concat":

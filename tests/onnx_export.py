@@ -32,6 +32,10 @@ Writes into OUTDIR:
   bad_hsig.onnx    se14.onnx with a HardSigmoid of alpha 0.2 (not PyTorch's)
   bad_mulconst.onnx  a Mul by a constant vector (a Mul by one number is a scale layer)
   split.onnx (.in.f32, .out.f32)  Split, Slice and Concat of layer outputs, a Mul by one number
+  densecat.onnx (.in.f32, .out.f32)  a DenseNet-like block: Concats of 3 and of 4 layer outputs
+                                  (the block input among them, one repeated)
+  summean.onnx (.in.f32, .out.f32)  Sum of 3 and Mean of 4 layer outputs (written with
+                                  onnx.helper: torch exports no Sum; the outputs are PyTorch's)
   bad_slice.onnx   a Slice of a layer's output along the batch axis
   bad_h0.onnx      lm.onnx with an initial state that is a learned vector expanded over the batch
 Run with Debian's /usr/bin/python3 (python3-torch, python3-onnx).
@@ -331,6 +335,53 @@ def main():
 
     sc = SplitCat()
     export_io(out, "split", sc, torch.randn(2, 3, 5, 5, generator=g))
+
+    # a DenseNet-like block: every conv reads the concat of the block input
+    # and the convs before it; the last concat has 4 inputs, one repeated
+    class DenseCat(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 4, 3, padding=1)
+            self.c1 = nn.Conv2d(4, 3, 3, padding=1)
+            self.c2 = nn.Conv2d(7, 3, 1)
+            self.fc = nn.Linear(4 + 3 + 3 + 4, 5)
+
+        def forward(self, x):
+            h = torch.relu(self.stem(x))
+            a = torch.tanh(self.c1(h))
+            b = torch.sigmoid(self.c2(torch.cat([h, a], dim=1)))
+            z = torch.cat([h, a, b, h], dim=1)
+            return self.fc(z.mean(dim=(2, 3)))
+
+    export_io(out, "densecat", DenseCat(), torch.randn(2, 3, 6, 5, generator=g))
+
+    # Sum and Mean of layer outputs; torch exports neither, so the graph is
+    # written by hand and its output computed with torch
+    w1 = torch.randn(6, 6, generator=g)
+    w2 = torch.randn(6, 6, generator=g)
+    w3 = torch.randn(4, 6, generator=g)
+    X = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 6])
+    Y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 4])
+    inits = [onnx.numpy_helper.from_array(t.numpy(), n) for t, n in ((w1, "w1"), (w2, "w2"), (w3, "w3"))]
+    nodes = [
+        onnx.helper.make_node("Gemm", ["x", "w1"], ["a"], name="fa", transB=1),
+        onnx.helper.make_node("Tanh", ["a"], ["ta"], name="ta"),
+        onnx.helper.make_node("Gemm", ["x", "w2"], ["b"], name="fb", transB=1),
+        onnx.helper.make_node("Sum", ["ta", "b", "x"], ["s"], name="sum3"),
+        onnx.helper.make_node("Sigmoid", ["s"], ["ss"], name="sig"),
+        onnx.helper.make_node("Mean", ["ss", "ta", "x", "ta"], ["m"], name="mean4"),
+        onnx.helper.make_node("Gemm", ["m", "w3"], ["y"], name="fc", transB=1),
+    ]
+    gr = onnx.helper.make_graph(nodes, "summean", [X], [Y], inits)
+    mdl = onnx.helper.make_model(gr, opset_imports=[onnx.helper.make_opsetid("", OPSET)])
+    onnx.checker.check_model(mdl)
+    onnx.save(mdl, f"{out}/summean.onnx")
+    x = torch.randn(3, 6, generator=g)
+    ta = torch.tanh(x @ w1.T)
+    ss = torch.sigmoid(ta + x @ w2.T + x)
+    y = ((ss + ta + x + ta) / 4) @ w3.T
+    save_f32(f"{out}/summean.in.f32", x.numpy())
+    save_f32(f"{out}/summean.out.f32", y.numpy())
 
     # lm.onnx with a learned initial state: its ConstantOfShape zeros replaced
     # by an Expand of a non-uniform [1, 1, H] over the batch

@@ -60,7 +60,7 @@ print(f"max |ours - torch| = {d:.3g} over {a.size} values (max |torch| {float(np
 sys.exit(0 if d <= 1e-4 and float(np.max(np.abs(b))) > 0 else 1)
 PYEOF
 }
-for m in cnn gap ceil softmax_mid split group range expand lm se se14; do
+for m in cnn gap ceil softmax_mid split densecat summean group range expand lm se se14; do
     io=${m%14} # se14 (opset 14) reads se's input and output
     expect_ok "import $m" import "$TMP/$m.onnx" -o "$TMP/$m.gguf"
     [ -s "$TMP/$m.gguf" ] || { bad "import $m: no model file"; continue; }
@@ -109,6 +109,15 @@ else
         rm -f "$TMP/tv/$m.onnx"
     done
 fi
+# n inputs, one node: the DenseNet-like block's 4-input Concat is one concat
+# reading 3 operands (the block input twice); Sum of 3 and Mean of 4 are one
+# sum each (Mean then a scale by 1/4)
+unnamed <("$BIN" import "$TMP/densecat.onnx" -o "$TMP/dc2.gguf" --json 2>/dev/null) |
+    grep -Eq '"spec": ".*concat [0-9]+ axis=0.*concat [0-9]+,[0-9]+,[0-9]+ axis=0' ||
+    bad "densecat: the 4-input Concat is not one concat node"
+unnamed <("$BIN" import "$TMP/summean.onnx" -o "$TMP/sm2.gguf" --json 2>/dev/null) |
+    grep -Eq '"spec": ".*sum [0-9]+,-1 in=[0-9]+.*sum [0-9]+,-1,[0-9]+; scale 0.25' ||
+    bad "summean: Sum and Mean are not one sum node each"
 # the squeeze-excite model: at opset 13 torch writes Hardswish as x * HardSigmoid(x)
 # (an element-wise mul of the layer before), at 14 as HardSwish
 unnamed <("$BIN" import "$TMP/se.onnx" -o "$TMP/se2.gguf" --json 2>/dev/null) |

@@ -145,7 +145,7 @@ static void info_json(const al_model *m, const info_facts *f) {
         if (nd->cfg.name[0]) cli_json_str(&j, "name", nd->cfg.name);
         cli_json_begin_array(&j, "reads"); /* node indices, -1: the model input */
         cli_json_int(&j, NULL, al_node_input(nd));
-        if (al_layer_reads_src(nd->cfg.type)) cli_json_int(&j, NULL, nd->cfg.src);
+        for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) cli_json_int(&j, NULL, al_cfg_src(&nd->cfg, k));
         cli_json_end_array(&j);
         json_shape(&j, "output", &o);
         cli_json_int(&j, "params", (long long)p);
@@ -253,15 +253,13 @@ static void info_text(const al_model *m, const info_facts *f) {
         char sb2[64];
         cli_shape_str(&o, sb2, sizeof sb2);
         /* what the node reads: its primary input ("in": the model input),
-         * then an add's or a mul's second operand */
-        char rd[32];
+         * then its other operands (an add's second, every input of a concat) */
+        char rd[8 * (AL_MAX_SRCS + 1)];
         int x = al_node_input(nd);
-        int o2 = x < 0 ? snprintf(rd, sizeof rd, "in") : snprintf(rd, sizeof rd, "%d", x);
-        if (al_layer_reads_src(nd->cfg.type) && o2 > 0 && (size_t)o2 < sizeof rd) {
-            if (nd->cfg.src < 0)
-                snprintf(rd + o2, sizeof rd - (size_t)o2, ",in");
-            else
-                snprintf(rd + o2, sizeof rd - (size_t)o2, ",%d", nd->cfg.src);
+        size_t o2 = (size_t)(x < 0 ? snprintf(rd, sizeof rd, "in") : snprintf(rd, sizeof rd, "%d", x));
+        for (int k = 0; k < al_cfg_nsrc(&nd->cfg) && o2 < sizeof rd; k++) {
+            int sk = al_cfg_src(&nd->cfg, k);
+            o2 += (size_t)(sk < 0 ? snprintf(rd + o2, sizeof rd - o2, ",in") : snprintf(rd + o2, sizeof rd - o2, ",%d", sk));
         }
         printf("%5d  %-10s %-11s %-14s %12zu %14llu  %s", i, al_model_node_type(m, i), rd, sb2, p,
                (unsigned long long)node_macs(nd), nd->trainable ? "yes" : "frozen");

@@ -11,6 +11,9 @@
 /* ---- layers (src/layers) ------------------------------------------------------ */
 
 #define AL_MAX_NAME 64
+/* The most inputs a node may read besides its primary one (cfg.src, then
+ * cfg.more[0..nmore)): concat and sum take up to this many. */
+#define AL_MAX_SRCS 64
 
 typedef enum al_layer_type {
     AL_L_DENSE = 0,
@@ -53,6 +56,7 @@ typedef enum al_layer_type {
     AL_L_SCALE,
     AL_L_GCONV,
     AL_L_EXPAND,
+    AL_L_SUM,
     AL_L_COUNT
 } al_layer_type;
 
@@ -65,7 +69,8 @@ typedef struct al_layer_cfg {
     int stride;    /* conv/pool stride (0 means: conv 1, pool k) */
     int pad;       /* conv/pool zero padding */
     int vocab;     /* embedding: number of token ids */
-    int src;       /* add, mul: index of the earlier node whose output is the second operand (-1: the input) */
+    int src;       /* add, mul, ... (al_layer_reads_src): index of the earlier node whose output is the second
+                    * operand (-1: the input); concat, sum: the first of their operands */
     int bias;      /* dense/conv: 1 = has bias (the default) */
     float rate;    /* dropout probability */
     float eps;     /* batchnorm epsilon (default 1e-5) */
@@ -91,6 +96,10 @@ typedef struct al_layer_cfg {
     int dims[AL_SHAPE_MAX];
     float lo, hi;  /* clip: y = min(max(x, lo), hi) */
     float alpha, beta; /* scale: y = alpha * x + beta (attention's 1/sqrt(d); a constant operand) */
+    /* concat, sum (al_layer_nary): the operands after src, in order: earlier
+     * nodes, -1 the model input (al_cfg_src gives operand k of the list). */
+    int nmore;
+    int more[AL_MAX_SRCS - 1];
 } al_layer_cfg;
 
 /* slice's end when it runs to the end of the axis */
@@ -118,14 +127,27 @@ static inline int al_axes_resolve(int axes, int r) {
 int al_name_valid(const char *s);
 
 /* 1 for the layers that also read an earlier node's output (cfg.src) as
- * their second operand: add, sub, mul, div, concat and matmul. The executor
+ * their second operand: add, sub, mul, div, concat, matmul and sum (the
+ * last two also any more, cfg.more; al_cfg_nsrc counts them). The executor
  * binds it (nd->x2) and routes its gradient (nd->dx2); the memory planner
  * keeps it alive; a freeze point between the two puts it on the frozen
  * frontier (al_model_frontier_count). */
 static inline int al_layer_reads_src(al_layer_type t) {
     return t == AL_L_ADD || t == AL_L_MUL || t == AL_L_SUB || t == AL_L_DIV || t == AL_L_CONCAT ||
-           t == AL_L_MATMUL;
+           t == AL_L_MATMUL || t == AL_L_SUM;
 }
+/* 1 for the layers that take any number of extra operands (cfg.more):
+ * concat and sum. */
+static inline int al_layer_nary(al_layer_type t) { return t == AL_L_CONCAT || t == AL_L_SUM; }
+/* The number of extra inputs a node reads besides its primary one (0 for
+ * most layers; 1 + nmore for the al_layer_reads_src ones), and the k-th of
+ * them (k = 0: cfg.src). */
+static inline int al_cfg_nsrc(const al_layer_cfg *c) {
+    return al_layer_reads_src(c->type) ? 1 + (al_layer_nary(c->type) ? c->nmore : 0) : 0;
+}
+static inline int al_cfg_src(const al_layer_cfg *c, int k) { return k == 0 ? c->src : c->more[k - 1]; }
+static inline int *al_cfg_src_ref(al_layer_cfg *c, int k) { return k == 0 ? &c->src : &c->more[k - 1]; }
+
 /* 1 for those whose backward reads the second operand too (so the memory
  * planner keeps it until this node's backward step): mul, div, matmul. */
 static inline int al_layer_bwd_reads_src(al_layer_type t) {
@@ -160,6 +182,16 @@ typedef struct al_param {
 
 typedef struct al_node al_node;
 typedef struct al_exec al_exec;
+
+/* An extra operand of an n-ary node past the second (cfg.more[k]): its
+ * per-sample shape (set by the model builder before shape()), its data and
+ * where its gradient accumulates (+=; NULL when not needed), bound by the
+ * executor as nd->x2 and nd->dx2 are. */
+typedef struct al_operand {
+    const float *x;
+    float *dx;
+    al_shape in;
+} al_operand;
 
 /* What a layer needs while it runs: threads, a seeded RNG stream (dropout),
  * scratch memory, and whether this is a training pass. */
@@ -201,12 +233,15 @@ struct al_node {
     size_t ws_per_sample, ws_fixed;   /* scratch floats during forward/backward */
     float *aux;          /* aux_fixed + maxbatch * aux_per_sample floats */
     int maxbatch;        /* batch the model is planned for */
-    /* add, mul (al_layer_reads_src): the second operand, node cfg.src's
+    /* add, mul, ... (al_layer_reads_src): the second operand, node cfg.src's
      * output; its per-sample shape (set by the model builder before shape());
      * and where its gradient accumulates. */
     const float *x2;
     al_shape in2;
     float *dx2;          /* accumulate (+=) into it; NULL when not needed */
+    /* concat, sum: operands 2.. (cfg.more[0..cfg.nmore)), owned by the
+     * model (NULL when nmore is 0) */
+    al_operand *more;
     /* Recurrent state carried between calls (LSTM, GRU truncated BPTT): h and c
      * of the last step, maxbatch * units each (a GRU uses h only); see al_model_reset_state. */
     float *state;

@@ -65,7 +65,8 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
      * of a mul reading it as its second operand (the scale's gradient is
      * sum dy * x2; an add's backward does not read it). side[x + 1]: the
      * gradient of x arrives through dside too: some reader adds to it (an
-     * add or mul through cfg.src, a primary reader other than the last) */
+     * add or mul through cfg.src, a concat or sum through cfg.more, a
+     * primary reader other than the last) */
     for (int j = 0; j < n; j++) last_read[j] = last_primary[j] = -1;
     for (int j = 0; j < n; j++) {
         const al_node *nd = &m->nodes[j];
@@ -76,12 +77,13 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
             int t = j >= L ? TB(j) : j;
             if (t > last_read[x]) last_read[x] = t;
         }
-        if (!al_layer_reads_src(nd->cfg.type)) continue;
-        int s = nd->cfg.src;
-        side[s + 1] = 1;
-        if (s < 0) continue;
-        int t = al_layer_bwd_reads_src(nd->cfg.type) && j >= L ? TB(j) : j;
-        if (t > last_read[s]) last_read[s] = t;
+        for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) {
+            int s = al_cfg_src(&nd->cfg, k);
+            side[s + 1] = 1;
+            if (s < 0) continue;
+            int t = al_layer_bwd_reads_src(nd->cfg.type) && j >= L ? TB(j) : j;
+            if (t > last_read[s]) last_read[s] = t;
+        }
     }
     add_buf(p, AL_MB_TABLES, -1, 3 * TABLE_ENTRY * (size_t)n, 0, END);
     size_t ws_max = 0;

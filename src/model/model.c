@@ -1,7 +1,7 @@
 /* The model graph: nodes in an order where every node reads earlier ones
  * only (a directed acyclic graph): its primary input, by default the
- * previous node's output (cfg.back), and for an add or mul a second
- * operand (cfg.src). Building validates shapes and
+ * previous node's output (cfg.back), and for an add, a mul, ... a second
+ * operand (cfg.src), for a concat or a sum any number more (cfg.more). Building validates shapes and
  * carves all weights out of one block; planning carves activations, their
  * gradients, saved state and scratch out of another, so a training step
  * allocates nothing. */
@@ -15,7 +15,10 @@
 void al_model_free(al_model *m) {
     if (!m) return;
     al_model_release_plan(m);
-    for (int i = 0; i < m->nnodes; i++) al_qnode_free(m->nodes[i].q);
+    for (int i = 0; m->nodes && i < m->nnodes; i++) {
+        al_qnode_free(m->nodes[i].q);
+        al_free(m->nodes[i].more);
+    }
     al_free(m->nodes);
     al_free(m->wblock);
     al_free(m->gblock);
@@ -74,7 +77,7 @@ static al_status link_readers(al_model *m) {
         const al_node *nd = &m->nodes[i];
         last[al_node_input(nd) + 1] = i;
         read[al_node_input(nd) + 1] = 1;
-        if (al_layer_reads_src(nd->cfg.type)) read[nd->cfg.src + 1] = 1;
+        for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) read[al_cfg_src(&nd->cfg, k) + 1] = 1;
     }
     al_status st = AL_OK;
     for (int i = 0; i < n; i++) {
@@ -85,10 +88,11 @@ static al_status link_readers(al_model *m) {
     m->input_last_reader = -1;
     for (int i = 0; i < n; i++) { /* readers in index order: the last one wins */
         const al_node *nd = &m->nodes[i];
-        int r[2] = {al_node_input(nd), al_layer_reads_src(nd->cfg.type) ? nd->cfg.src : -2};
-        for (int k = 0; k < 2; k++) {
-            if (r[k] >= 0) m->nodes[r[k]].last_reader = i;
-            else if (r[k] == -1) m->input_last_reader = i;
+        const int ns = al_cfg_nsrc(&nd->cfg);
+        for (int k = -1; k < ns; k++) {
+            int r = k < 0 ? al_node_input(nd) : al_cfg_src(&nd->cfg, k);
+            if (r >= 0) m->nodes[r].last_reader = i;
+            else m->input_last_reader = i;
         }
     }
     for (int x = 0; x + 1 < n && st == AL_OK; x++)
@@ -148,15 +152,37 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
             st = al_error(AL_EINVAL, "a 'tokens' model must start with an embedding layer");
             goto fail;
         }
-        if (al_layer_reads_src(nd->cfg.type)) {
-            int s = nd->cfg.src;
+        if (nd->cfg.nmore < 0 || nd->cfg.nmore > AL_MAX_SRCS - 1 ||
+            (nd->cfg.nmore > 0 && !al_layer_nary(nd->cfg.type))) {
+            if (al_layer_nary(nd->cfg.type))
+                st = al_error(AL_ERANGE, "layer %d (%s%s%s): %d inputs, at most %d are allowed", i,
+                              al_layer_type_name(nd->cfg.type), nd->cfg.name[0] ? " " : "", nd->cfg.name,
+                              nd->cfg.nmore + 2, AL_MAX_SRCS + 1);
+            else
+                st = al_error(AL_EINVAL, "layer %d (%s): only concat and sum read more than two inputs", i,
+                              al_layer_type_name(nd->cfg.type));
+            goto fail;
+        }
+        if (nd->cfg.nmore > 0) {
+            nd->more = al_calloc((size_t)nd->cfg.nmore, sizeof *nd->more);
+            if (!nd->more) {
+                st = AL_ENOMEM;
+                goto fail;
+            }
+        }
+        for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) {
+            int s = al_cfg_src(&nd->cfg, k);
             const char *what = al_layer_type_name(nd->cfg.type);
             if (s < -1 || s >= i) {
                 st = al_error(AL_EINVAL, "layer %d: %s refers to node %d, must be an earlier node or -1", i, what, s);
                 goto fail;
             }
             const al_shape *o = s < 0 ? in : &m->nodes[s].out;
-            nd->in2 = *o; /* the layer's shape() checks its operands */
+            /* the layer's shape() checks its operands */
+            if (k == 0)
+                nd->in2 = *o;
+            else
+                nd->more[k - 1].in = *o;
         }
         nd->vt = al_layer_vtable(nd->cfg.type);
         if (!nd->vt) {
@@ -346,15 +372,25 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
     return AL_OK;
 }
 
-/* Binds the second operand of an add or mul node i (node src's output, or
- * the model input x) and, when backward reaches it, where its gradient
- * accumulates. */
-static void bind_src(al_model *m, int i, const float *x, int from_input_grad_ok) {
+/* Binds the extra operands of node i (node src's output, or the model
+ * input x; then each of cfg.more) and, in backward (L: the lowest node
+ * backward reaches; -1: forward, no gradients), where each one's gradient
+ * accumulates: the producer's dside when backward reaches the producer. */
+static void bind_src(al_model *m, int i, const float *x, int L) {
     al_node *nd = &m->nodes[i];
-    if (!al_layer_reads_src(nd->cfg.type)) return;
-    int s = nd->cfg.src;
-    nd->x2 = s < 0 ? x : m->act[s];
-    nd->dx2 = from_input_grad_ok ? (s < 0 ? m->dside_input : m->dside[s]) : NULL;
+    for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) {
+        int s = al_cfg_src(&nd->cfg, k);
+        int grad = L >= 0 && (s >= L || (s < 0 && m->want_input_grad));
+        const float *v = s < 0 ? x : m->act[s];
+        float *d = grad ? (s < 0 ? m->dside_input : m->dside[s]) : NULL;
+        if (k == 0) {
+            nd->x2 = v;
+            nd->dx2 = d;
+        } else {
+            nd->more[k - 1].x = v;
+            nd->more[k - 1].dx = d;
+        }
+    }
 }
 
 /* ---- the frozen frontier ---------------------------------------------------- */
@@ -446,7 +482,7 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
         int xi = al_node_input(nd);
         const float *in = xi < 0 ? x : m->act[xi];
         al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws};
-        bind_src(m, i, x, 0);
+        bind_src(m, i, x, -1);
         al_status st = nd->vt->forward(nd, &e, in, m->act[i], n);
         if (st != AL_OK) return st;
     }
@@ -496,8 +532,7 @@ al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const fl
         }
         const float *in = xi < 0 ? x : m->act[xi];
         al_exec e = {pool, &m->rng, 1 && nd->trainable, nd->ws};
-        int src = al_layer_reads_src(nd->cfg.type) ? nd->cfg.src : 0;
-        bind_src(m, i, x, src >= L || (src < 0 && m->want_input_grad));
+        bind_src(m, i, x, L);
         nd->vt->backward(nd, &e, in, m->act[i], dy, dx, n);
         if (acc) {
             size_t k = (size_t)n * al_shape_numel(&nd->in);
@@ -700,7 +735,9 @@ int al_model_src_across(const al_model *m, int freeze) {
     if (freeze <= 0 || m->input_last_reader < freeze) return -1;
     for (int i = freeze; i < m->nnodes; i++) {
         const al_node *nd = &m->nodes[i];
-        if (al_node_input(nd) < 0 || (al_layer_reads_src(nd->cfg.type) && nd->cfg.src < 0)) return i;
+        if (al_node_input(nd) < 0) return i;
+        for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++)
+            if (al_cfg_src(&nd->cfg, k) < 0) return i;
     }
     return -1;
 }

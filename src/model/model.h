@@ -122,7 +122,7 @@ void al_model_frontier_pack(const al_model *m, int K, int n, float *dst);
 /* Sample i's packed frontier (al_model_frontier_numel floats) into dst. */
 void al_model_frontier_row(const al_model *m, int K, int i, float *dst);
 /* The first node at or past `freeze` that reads the model input (as its
- * primary input, or as an add's or a mul's second operand), or -1. The
+ * primary input, or as any other operand: an add's, a concat's ...), or -1. The
  * model input cannot be part of the frontier: a job frozen there is
  * refused. al_model_src_verb says what node i does with it ("reads",
  * "adds", "multiplies by") for the message. */

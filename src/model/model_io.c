@@ -25,6 +25,10 @@
  * squeeze-excite scale).
  * Versions 1 and 2 load unchanged: every node reads the previous one. */
 #define AL_MODEL_FORMAT_VERSION_GRAPH 3u
+/* Written when a concat or a sum reads more than two inputs
+ * (autlearn.layer.N.more: the operands after src), which a version-3 build
+ * would drop. Versions 1 to 3 load unchanged: no node has a .more. */
+#define AL_MODEL_FORMAT_VERSION_NARY 4u
 #define AL_ARCH "autlearn"
 #define BIG (1 << 24) /* the spec parser's limit on sizes */
 
@@ -70,7 +74,9 @@ al_status al_model_save(const al_model *m, const char *path) {
         if ((c->act || c->rank) && ver < AL_MODEL_FORMAT_VERSION_ACT) ver = AL_MODEL_FORMAT_VERSION_ACT;
         /* a graph, ceil mode, or an option a version-2 reader would ignore on a type it knows
          * (mul's broadcasting mode) */
-        if (c->back || c->ceil || (c->type == AL_L_MUL && c->mode)) ver = AL_MODEL_FORMAT_VERSION_GRAPH;
+        if ((c->back || c->ceil || (c->type == AL_L_MUL && c->mode)) && ver < AL_MODEL_FORMAT_VERSION_GRAPH)
+            ver = AL_MODEL_FORMAT_VERSION_GRAPH;
+        if (c->nmore > 0) ver = AL_MODEL_FORMAT_VERSION_NARY;
     }
     gguf_set_u32(w, "autlearn.format_version", ver);
     gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
@@ -110,6 +116,11 @@ al_status al_model_save(const al_model *m, const char *path) {
         if (c->end) gguf_set_i32(w, layer_key(k, sizeof k, i, "end"), c->end);
         if (c->step) gguf_set_i32(w, layer_key(k, sizeof k, i, "step"), c->step);
         if (c->mode) gguf_set_i32(w, layer_key(k, sizeof k, i, "mode"), c->mode);
+        if (c->nmore > 0) {
+            int32_t mv[AL_MAX_SRCS - 1];
+            for (int q = 0; q < c->nmore && q < AL_MAX_SRCS - 1; q++) mv[q] = c->more[q];
+            gguf_set_arr(w, layer_key(k, sizeof k, i, "more"), GGUF_T_I32, mv, (size_t)AL_MIN(c->nmore, AL_MAX_SRCS - 1));
+        }
         if (c->ndims) {
             int32_t dv[AL_SHAPE_MAX];
             for (int d = 0; d < c->ndims && d < AL_SHAPE_MAX; d++) dv[d] = c->dims[d];
@@ -244,6 +255,22 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
             return st;
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "keepdims")) >= 0 && (st = gguf_get_bool(r, k, &c->keepdims)))
         return st;
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "more")) >= 0) {
+        /* the operands of a concat or sum after src: earlier nodes or -1 */
+        int32_t mv[AL_MAX_SRCS - 1];
+        size_t nv;
+        if (!al_layer_nary(c->type))
+            return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot read more than two inputs", i, name);
+        if ((st = gguf_get_arr(r, k, GGUF_T_I32, mv, AL_MAX_SRCS - 1, &nv)))
+            return al_error(st, "model file: layer %d (%s) reads more than %d inputs", i, name, AL_MAX_SRCS + 1);
+        for (size_t q = 0; q < nv; q++) {
+            if (mv[q] < -1 || mv[q] >= i)
+                return al_error(AL_EFORMAT, "model file: layer %d (%s) reads node %d, which is not an earlier node", i,
+                                name, (int)mv[q]);
+            c->more[q] = mv[q];
+        }
+        c->nmore = (int)nv;
+    }
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "dims")) >= 0) {
         int32_t dv[AL_SHAPE_MAX];
         size_t nv;
@@ -346,6 +373,7 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
         return AL_ENOMEM;
     }
     al_status st = AL_OK;
+    al_operand more[AL_MAX_SRCS - 1]; /* the scratch node's operands past the second */
     for (int i = 0; i < n && !st; i++) {
         al_node nd;
         memset(&nd, 0, sizeof nd);
@@ -356,13 +384,16 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
         al_shape cur = al_node_input(&nd) < 0 ? *in : outs[al_node_input(&nd)];
         nd.in = cur;
         if (al_layer_reads_src(nd.cfg.type)) {
-            /* read_layer bounded src to -1..AL_MAX_NODES-1; it must name an earlier node */
+            /* read_layer bounded src to -1..AL_MAX_NODES-1 (and more[] to
+             * earlier nodes); it must name an earlier node */
             if (nd.cfg.src >= i) {
                 st = al_error(AL_EFORMAT, "model file: layer %d (%s) reads node %d, which is not an earlier node", i,
                               al_layer_type_name(nd.cfg.type), nd.cfg.src);
                 break;
             }
             nd.in2 = nd.cfg.src < 0 ? *in : outs[nd.cfg.src];
+            nd.more = more;
+            for (int q = 0; q < nd.cfg.nmore; q++) more[q].in = nd.cfg.more[q] < 0 ? *in : outs[nd.cfg.more[q]];
         }
         nd.vt = al_layer_vtable(nd.cfg.type);
         if (!nd.vt) {
@@ -448,9 +479,9 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
                         arch.p);
     uint32_t ver, nl, first;
     if ((st = gguf_get_u32(r, "autlearn.format_version", &ver))) return st;
-    if (ver < AL_MODEL_FORMAT_VERSION || ver > AL_MODEL_FORMAT_VERSION_GRAPH)
+    if (ver < AL_MODEL_FORMAT_VERSION || ver > AL_MODEL_FORMAT_VERSION_NARY)
         return al_error(AL_EUNSUPPORTED, "model file format version %u; this build reads versions %u to %u", ver,
-                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_GRAPH);
+                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_NARY);
     al_shape in;
     memset(&in, 0, sizeof in);
     int tokens;

@@ -89,8 +89,9 @@ static int split_words(char *stmt, char **w, int max) {
 #define BIG (1 << 24)
 /* The longest spec text: room for the canonical spec of a model of
  * AL_MAX_NODES nodes (al_spec_format writes at most 160 bytes a node, plus a
- * name and an in=), so every model's canonical spec parses back. */
-#define SPEC_MAX_BYTES ((size_t)16 << 20)
+ * name, an in= and 7 bytes per extra operand of a concat or sum), so every
+ * model's canonical spec parses back. */
+#define SPEC_MAX_BYTES ((size_t)48 << 20)
 
 /* A reference to an earlier layer: its index, -1 or "input" for the model
  * input, or a name given to one of layers[0..idx). */
@@ -107,6 +108,23 @@ static int parse_ref(const char *s, const al_layer_cfg *layers, int idx, int *ou
             return 1;
         }
     return 0;
+}
+
+/* A comma-separated list of references (parse_ref) into the extra
+ * operands of an n-ary layer: src, then more[]. Returns 0 on a bad
+ * reference, -1 past AL_MAX_SRCS. */
+static int parse_refs(char *s, const al_layer_cfg *layers, int idx, al_layer_cfg *c) {
+    int k = 0;
+    for (char *p = s;; k++) {
+        char *comma = strchr(p, ',');
+        if (comma) *comma = '\0';
+        if (k >= AL_MAX_SRCS) return -1;
+        if (!parse_ref(p, layers, idx, al_cfg_src_ref(c, k))) return 0;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    c->nmore = k;
+    return 1;
 }
 
 static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev, al_layer_cfg *c) {
@@ -158,8 +176,14 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             case AL_L_MUL:
             case AL_L_SUB:
             case AL_L_DIV:
-            case AL_L_CONCAT:
             case AL_L_MATMUL: ok = parse_ref(w[i], prev, idx, &c->src); break;
+            case AL_L_CONCAT:
+            case AL_L_SUM:
+                ok = parse_refs(w[i], prev, idx, c);
+                if (ok < 0)
+                    return al_error(AL_ERANGE, "spec: '%s' (layer %d) reads more than %d inputs", w[0], idx,
+                                    AL_MAX_SRCS + 1);
+                break;
             case AL_L_MAXPOOL:
             case AL_L_AVGPOOL:
             case AL_L_DWCONV2D:
@@ -197,6 +221,20 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             ok = parse_ref(val, prev, idx, &c->src);
         else if (!strcmp(key, "in")) {
             int x = -1;
+            char *comma = strchr(val, ',');
+            if (comma) { /* in=primary,operand,...: the inputs of a concat or a sum, in order */
+                if (!al_layer_nary(t))
+                    return al_error(AL_EINVAL, "spec: '%s' (layer %d) reads one primary input; only concat and sum "
+                                               "take a list in=", w[0], idx);
+                if (c->src != -2)
+                    return al_error(AL_EINVAL, "spec: '%s' (layer %d): the operands are given twice", w[0], idx);
+                *comma = '\0';
+                int r = parse_refs(comma + 1, prev, idx, c);
+                if (r < 0)
+                    return al_error(AL_ERANGE, "spec: '%s' (layer %d) reads more than %d inputs", w[0], idx,
+                                    AL_MAX_SRCS + 1);
+                if (!r) return al_error(AL_EINVAL, "spec: '%s': bad value for in: '%s'", w[0], comma + 1);
+            }
             ok = parse_ref(val, prev, idx, &x);
             if (ok && x >= idx)
                 return al_error(AL_EINVAL, "spec: '%s' (layer %d) reads in=%d, which is not an earlier layer", w[0],
@@ -270,6 +308,7 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
     case AL_L_SUB:
     case AL_L_DIV:
     case AL_L_CONCAT:
+    case AL_L_SUM:
     case AL_L_MATMUL:
         if (c->src < -1)
             return al_error(AL_EINVAL, "spec: %s needs the earlier node, e.g. '%s 3' or '%s -1'", w[0], w[0], w[0]);
@@ -401,6 +440,8 @@ al_status al_spec_parse_alloc(const char *spec, al_shape *in, int *input_tokens,
 
 char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n) {
     size_t cap = 64 + (size_t)n * (160 + AL_MAX_NAME + 16);
+    for (int i = 0; i < n; i++) /* ",65535" per extra operand */
+        if (layers[i].nmore > 0) cap += 7 * (size_t)AL_MIN(layers[i].nmore, AL_MAX_SRCS - 1);
     char *s = al_malloc(cap);
     if (!s) return NULL;
     size_t o = 0;
@@ -431,7 +472,12 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         case AL_L_SUB:
         case AL_L_DIV:
         case AL_L_MATMUL: PUT(" %d", c->src); break;
-        case AL_L_CONCAT: PUT(" %d axis=%d", c->src, c->axis); break;
+        case AL_L_CONCAT:
+        case AL_L_SUM:
+            PUT(" %d", c->src);
+            for (int k = 0; k < c->nmore && k < AL_MAX_SRCS - 1; k++) PUT(",%d", c->more[k]);
+            if (c->type == AL_L_CONCAT) PUT(" axis=%d", c->axis);
+            break;
         case AL_L_MUL:
             PUT(" %d", c->src);
             if (c->mode) PUT(" bcast=1");

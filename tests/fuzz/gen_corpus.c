@@ -31,6 +31,9 @@ static const char *const specs[] = {
     "identity; slice axis=-1 start=1 step=2; dense 2",
     "input 2x3x4; dense 4; sub -1; div 0; mul -1 bcast=1; reducemean axes=0; add 3; concat -1 axis=0; "
     "t: transpose perm=0,2,1; matmul t in=6; reducesum axes=1",
+    /* nodes with n inputs: concat and sum over the input and a repeated operand */
+    "input 2x3x4; a: conv 2 k=1; b: tanh in=input; c: concat a,input,b,a axis=0 in=b; d: conv 2 k=1; "
+    "s: sum a,d,input in=b; concat in=s,d,input,d axis=-1; flatten; dense 2",
 };
 
 static void die(const char *what) {

@@ -26,8 +26,8 @@ typedef struct cplan {
     al_layer_cfg *cfg;
     int *origin, *bn, *act_from;
     int *feeds_add; /* the output of some input node mapped to j is read by another node than the next */
-    int *is_src;    /* input node i's output is read by another node than node i + 1 (as an add's or a
-                     * mul's operand, or as a later node's primary input) */
+    int *is_src;    /* input node i's output is read by another node than node i + 1 (as an add's, a
+                     * mul's, a concat's ... operand, or as a later node's primary input) */
     int *ints;      /* the block behind the int arrays */
 } cplan;
 
@@ -69,7 +69,8 @@ static al_status plan_passes(const al_model *in, int K, const al_compile_opts *o
     int *is_src = p->is_src; /* zeroed */
     for (int i = 0; i < in->nnodes; i++) {
         const al_node *nd = &in->nodes[i];
-        if (al_layer_reads_src(nd->cfg.type) && nd->cfg.src >= 0) is_src[nd->cfg.src] = 1;
+        for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++)
+            if (al_cfg_src(&nd->cfg, k) >= 0) is_src[al_cfg_src(&nd->cfg, k)] = 1;
         if (nd->cfg.back && al_node_input(nd) >= 0) is_src[al_node_input(nd)] = 1;
     }
     p->nn = 0;
@@ -104,7 +105,10 @@ static al_status plan_passes(const al_model *in, int K, const al_compile_opts *o
         }
         p->cfg[p->nn] = nd->cfg;
         p->cfg[p->nn].back = p->nn - 1 - xmap;
-        if (al_layer_reads_src(t) && nd->cfg.src >= 0) p->cfg[p->nn].src = r->map[nd->cfg.src];
+        for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) {
+            int *s = al_cfg_src_ref(&p->cfg[p->nn], k);
+            if (*s >= 0) *s = r->map[*s];
+        }
         p->origin[p->nn] = i;
         p->bn[p->nn] = p->act_from[p->nn] = -1;
         p->feeds_add[p->nn] = is_src[i];

@@ -257,7 +257,10 @@ al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_mod
         al_layer_cfg c = nd->cfg;
         if (hh) c.rank = hh->rank;
         /* the output of old node x is the output of its last new node */
-        if (al_layer_reads_src(c.type) && c.src >= 0) c.src = first[c.src] + (plan_layer(p, c.src) ? 1 : 0);
+        for (int k = 0; k < al_cfg_nsrc(&c); k++) {
+            int *s = al_cfg_src_ref(&c, k);
+            if (*s >= 0) *s = first[*s] + (plan_layer(p, *s) ? 1 : 0);
+        }
         int x = al_node_input(nd), xnew = x < 0 ? -1 : first[x] + (plan_layer(p, x) ? 1 : 0);
         c.back = n - 1 - xnew; /* the first new node reads what the old one read */
         if (!l) {

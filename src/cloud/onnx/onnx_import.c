@@ -1509,6 +1509,41 @@ static al_status scale_layer(imp *I, const Onnx__NodeProto *nd, val *x, float al
     return define_like(I, nd, x, x->dims, x->ndim, &x->os);
 }
 
+/* Sum and Mean of layer outputs of one shape (no broadcasting): one `sum`
+ * layer reading all n inputs (input 0 as its primary input), and for Mean
+ * a scale by 1/n after it. */
+static al_status op_sum(imp *I, const Onnx__NodeProto *nd, int mean) {
+    al_status st;
+    val *a0;
+    if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &a0))) return st;
+    if (nd->n_input < 1 || nd->n_input > AL_MAX_SRCS + 1)
+        return nerr(nd, AL_EUNSUPPORTED, "%zu inputs; a sum reads 1 to %d", nd->n_input, AL_MAX_SRCS + 1);
+    for (size_t q = 0; q < nd->n_input; q++) {
+        val *a;
+        if ((st = get_in(I, nd, q, 1, &a))) return st;
+        if (a->kind != V_RUN)
+            return nerr(nd, AL_EUNSUPPORTED, "input %zu ('%.100s') is a constant: only layer outputs are summed", q,
+                        a->name);
+        if (a->pad || a->softmax) return nerr(nd, AL_EUNSUPPORTED, "operands must not be padded or softmaxed");
+        int same = a->ndim == a0->ndim && a->bax == a0->bax && a->os.ndim == a0->os.ndim;
+        for (int d = 0; same && d < a->ndim; d++) same = d == a->bax || a->dims[d] == a0->dims[d];
+        for (int d = 0; same && d < a->os.ndim; d++) same = a->os.d[d] == a0->os.d[d];
+        if (!same) return nerr(nd, AL_EUNSUPPORTED, "the inputs' shapes differ (broadcasting is not supported)");
+    }
+    if (nd->n_input == 1) return define_run(I, nd, nd->output[0], a0);
+    pend *L = NULL;
+    I->read_from = a0->node;
+    if ((st = emit(I, nd, AL_L_SUM, &L))) return st;
+    L->cfg.nmore = (int)nd->n_input - 2;
+    for (size_t q = 1; q < nd->n_input; q++) *al_cfg_src_ref(&L->cfg, (int)q - 1) = find(I, nd->input[q])->node;
+    if (!mean) return define_same(I, nd, a0);
+    int s = I->nl - 1;
+    I->read_from = s;
+    if ((st = emit(I, nd, AL_L_SCALE, &L))) return st;
+    L->cfg.alpha = 1.0f / (float)nd->n_input;
+    return define_same(I, nd, a0);
+}
+
 static al_status op_div(imp *I, const Onnx__NodeProto *nd) {
     val *a, *b;
     al_status st;
@@ -1958,8 +1993,8 @@ static al_status op_squeeze(imp *I, const Onnx__NodeProto *nd, int un) {
  * of the weight matrix). Activations cannot be concatenated. */
 /* Concat of layer outputs (Inception, SqueezeNet's fire modules, DenseNet):
  * along a per-sample axis, each input exactly our per-sample shape; n inputs
- * become n - 1 `concat` layers, each appending the next input to what the
- * one before made. */
+ * become one `concat` layer reading all n (input 0 as its primary input,
+ * the others as its operands, in order), so each is copied once. */
 static al_status concat_layers(imp *I, const Onnx__NodeProto *nd, int64_t axis) {
     al_status st;
     val *a0;
@@ -1982,17 +2017,18 @@ static al_status concat_layers(imp *I, const Onnx__NodeProto *nd, int64_t axis) 
         if (q) od[axis] += a->dims[axis];
     }
     if (nd->n_input == 1) return define_run(I, nd, nd->output[0], a0);
+    if (nd->n_input > AL_MAX_SRCS + 1)
+        return nerr(nd, AL_EUNSUPPORTED, "%zu inputs; a concat reads at most %d", nd->n_input, AL_MAX_SRCS + 1);
     al_shape os = a0->os;
-    int prev = a0->node;
+    pend *L = NULL;
+    I->read_from = a0->node;
+    if ((st = emit(I, nd, AL_L_CONCAT, &L))) return st;
+    L->cfg.axis = (int)axis - 1;
+    L->cfg.nmore = (int)nd->n_input - 2;
     for (size_t q = 1; q < nd->n_input; q++) {
         val *a = find(I, nd->input[q]);
-        pend *L = NULL;
-        I->read_from = prev;
-        if ((st = emit(I, nd, AL_L_CONCAT, &L))) return st;
-        L->cfg.src = a->node;
-        L->cfg.axis = (int)axis - 1;
+        *al_cfg_src_ref(&L->cfg, (int)q - 1) = a->node;
         os.d[axis - 1] += a->os.d[axis - 1];
-        prev = I->nl - 1;
     }
     return define_layer_out(I, nd, od, r, 0, &os, 0);
 }
@@ -2002,7 +2038,7 @@ static al_status op_concat(imp *I, const Onnx__NodeProto *nd) {
     al_status st;
     int64_t axis;
     if ((st = check_attrs(nd, ok)) || (st = attr_int(nd, "axis", 0, &axis))) return st;
-    if (nd->n_input < 1 || nd->n_input > 64) return nerr(nd, AL_EUNSUPPORTED, "%zu inputs", nd->n_input);
+    if (nd->n_input < 1 || nd->n_input > AL_MAX_SRCS + 1) return nerr(nd, AL_EUNSUPPORTED, "%zu inputs", nd->n_input);
     val *first;
     if ((st = get_in(I, nd, 0, 1, &first))) return st;
     if (first->kind == V_RUN) return concat_layers(I, nd, axis);
@@ -2754,6 +2790,8 @@ static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
     if (!strcmp(op, "Gemm")) return op_gemm(I, nd);
     if (!strcmp(op, "MatMul")) return op_matmul(I, nd);
     if (!strcmp(op, "Add")) return op_add(I, nd);
+    if (!strcmp(op, "Sum")) return op_sum(I, nd, 0);
+    if (!strcmp(op, "Mean")) return op_sum(I, nd, 1);
     if (!strcmp(op, "Relu")) return op_act(I, nd, AL_L_RELU);
     if (!strcmp(op, "Sigmoid")) return op_act(I, nd, AL_L_SIGMOID);
     if (!strcmp(op, "Tanh")) return op_act(I, nd, AL_L_TANH);
