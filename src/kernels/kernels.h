@@ -322,7 +322,8 @@ typedef struct al_i8conv_args {
     const int32_t *rowsum;  /* [F] sum_k w[f][k] */
     const float *sw, *bias; /* [F]; bias may be NULL */
     float sx;               /* the sample's activation scale */
-    int C4, H, W, k, F, nb, relu;
+    int C4, H, W, k, F, nb;
+    int act;  /* applied in the epilogue: 0 none, 1 ReLU, 2 ReLU6 (layers' AL_ACT_*) */
     float *y; /* [F, P] */
 } al_i8conv_args;
 
