@@ -449,8 +449,8 @@ static int mnv2_spec(int nodes, char *out, size_t cap) {
 
 /* MNV2_SPEC's first `nodes` nodes, built from the seed and compiled for the
  * device at the freeze point as `autlearn compile [--int8]` does: the ReLU6
- * after each 1x1 conv becomes its fused activation (the ones after the
- * depthwise convs stay: dwconv has no fused activation), and with int8 the
+ * after each 1x1 conv and after each depthwise conv becomes its fused
+ * activation, and with int8 the
  * frozen 1x1 convs of at least 32 input channels get int8 weights. */
 static int mnv2_model(int nodes, int freeze, int int8, unsigned long long seed, al_model **out) {
     char spec[sizeof MNV2_SPEC];

@@ -1,7 +1,12 @@
 /* Element-wise activations: relu, relu6, tanh, sigmoid, hardswish,
  * hardsigmoid. Gradient checks, values and input gradients at known points
- * (PyTorch's at the kinks), and thread-count independence. */
+ * (PyTorch's at the kinks), and thread-count independence; the in-place
+ * ReLU / ReLU6 kernels (kernels.h: al_act_*, the fused activations) of
+ * every variant the CPU has against the plain-C reference, bitwise. */
 #include "al_test.h"
+#include "kernels/kernels.h"
+
+#include <float.h>
 
 /* Runs a one-layer model "input 8; <act>" forward on x (8 values) and
  * backward with dy = 1 + i; fills y and dx. */
@@ -215,7 +220,59 @@ static void test_threads(void) {
     al_pool_free(pool);
 }
 
+/* Every available variant == the reference, bit for bit, on the special
+ * values (NaN of both signs, +-0, +-inf, around 0 and 6) and random ones,
+ * lengths 0 .. 40 and 1001 (tails of 8 and 16), at an unaligned start;
+ * elements past the length stay untouched. */
+static void test_kernels(void) {
+    typedef void (*fn)(float *, size_t);
+    typedef struct variant { int isa; fn relu, relu6; } variant;
+    variant vs[3] = {{0, al_relu_inplace, al_relu6_inplace}}; /* the dispatch: the best variant */
+    int nv = 1;
+#if defined(__x86_64__) || defined(_M_X64)
+    if (al_act_isa_available(1)) vs[nv++] = (variant){1, al_relu_inplace_avx2, al_relu6_inplace_avx2};
+    if (al_act_isa_available(2)) vs[nv++] = (variant){2, al_relu_inplace_avx512, al_relu6_inplace_avx512};
+    CHECK(nv > 1);
+#endif
+    enum { NMAX = 1001 };
+    static float x[NMAX + 8], want[NMAX + 8], got[NMAX + 8];
+    const float special[] = {NAN, -NAN, 0.0f, -0.0f, INFINITY, -INFINITY, -1e-30f, 1e-30f, 5.9999995f,
+                             6.0f, 6.0000005f, 7.0f, -7.0f, 3.0f, -FLT_MIN, FLT_MAX};
+    al_rng r;
+    al_rng_seed(&r, 5, 5);
+    for (int i = 0; i < NMAX + 8; i++)
+        x[i] = i % 3 == 0 ? special[(i / 3) % (sizeof special / sizeof *special)] : 16.0f * al_rng_uniform(&r) - 6.0f;
+    int lens[42];
+    for (int i = 0; i <= 40; i++) lens[i] = i;
+    lens[41] = NMAX;
+    int bad = 0, clipped = 0;
+    for (int v = 0; v < nv; v++)
+        for (int a = 0; a < 2; a++)
+            for (int li = 0; li < 42; li++) {
+                size_t n = (size_t)lens[li];
+                memcpy(want, x, sizeof x);
+                memcpy(got, x, sizeof x);
+                (a ? al_relu6_inplace_ref : al_relu_inplace_ref)(want + 1, n);
+                (a ? vs[v].relu6 : vs[v].relu)(got + 1, n);
+                if (memcmp(want, got, sizeof want) != 0) {
+                    bad++;
+                    fprintf(stderr, "act kernel isa %d %s n=%zu differs from the reference\n", vs[v].isa,
+                            a ? "relu6" : "relu", n);
+                }
+                for (size_t i = 1; a && i <= n; i++) clipped += want[i] == 6.0f && x[i] != 6.0f;
+            }
+    CHECK(bad == 0);
+    CHECK(clipped > 0);
+    /* the reference's rules */
+    float t[6] = {-0.0f, NAN, -2.0f, 8.0f, 2.5f, -0.0f};
+    al_relu_inplace_ref(t, 3);
+    al_relu6_inplace_ref(t + 3, 3);
+    CHECK(t[0] == 0.0f && !signbit(t[0]) && isnan(t[1]) && t[2] == 0.0f);
+    CHECK(t[3] == 6.0f && t[4] == 2.5f && t[5] == 0.0f && signbit(t[5]));
+}
+
 int main(void) {
+    test_kernels();
     test_gradchecks();
     test_gradcheck_wide();
     test_values();

@@ -65,6 +65,8 @@ static void test_fused_gradcheck(void) {
         "input 3x5; dense 4 act=relu",
         "input 2x4x4; conv 3 k=3 p=1 act=relu; flatten; dense 2",
         "input 3x3x3; conv 2 k=1 act=relu6; flatten; dense 2", /* 1x1: no im2col */
+        "input 3x6x6; dwconv 3 p=1 act=relu6; flatten; dense 2",
+        "input 2x7x7; dwconv 3 s=2 act=relu bias=0; flatten; dense 2",
     };
     /* a conv weight moves many outputs at once: a smaller step keeps the
      * central differences off the kinks */
@@ -83,6 +85,22 @@ static void test_fused_gradcheck(void) {
         bad += y[j] < 0.0f || y[j] > 6.0f;
     }
     CHECK(clipped > 0 && bad == 0);
+    free(x);
+    al_model_free(m);
+    /* the same for a depthwise conv's fused ReLU6 (applied per output plane) */
+    m = make("input 2x5x5; dwconv 3 p=1 act=relu6", 3);
+    for (size_t j = 0; j < m->nodes[0].params[0].n; j++) m->nodes[0].params[0].w[j] *= 8.0f;
+    REQUIRE_OK(al_model_plan(m, 4));
+    x = random_input(m, 4, 9);
+    REQUIRE_OK(al_model_forward_from(m, NULL, 0, x, 4, 1, &y));
+    clipped = bad = 0;
+    int zero = 0;
+    for (int j = 0; j < 4 * 50; j++) {
+        clipped += y[j] == 6.0f;
+        zero += y[j] == 0.0f;
+        bad += y[j] < 0.0f || y[j] > 6.0f;
+    }
+    CHECK(clipped > 0 && zero > 0 && bad == 0);
     free(x);
     al_model_free(m);
 }
@@ -134,6 +152,10 @@ static void test_fused_equals_separate(void) {
                                 "input 3x4x4; conv 2 k=1; relu; flatten; dense 2");
     check_fused_equals_separate("input 3x5; dense 4 act=relu6; flatten; dense 2",
                                 "input 3x5; dense 4; relu6; flatten; dense 2");
+    check_fused_equals_separate("input 4x9x9; dwconv 3 p=1 act=relu6; flatten; dense 2",
+                                "input 4x9x9; dwconv 3 p=1; relu6; flatten; dense 2");
+    check_fused_equals_separate("input 3x8x8; dwconv 3 s=2 p=1 act=relu; flatten; dense 2",
+                                "input 3x8x8; dwconv 3 s=2 p=1; relu; flatten; dense 2");
 }
 
 static void test_spec_act(void) {
@@ -143,6 +165,13 @@ static void test_spec_act(void) {
     CHECK(strstr(al_model_spec(m), "conv 3 k=3 s=1 p=0 act=relu6") != NULL);
     CHECK(strstr(al_model_spec(m), "dense 4 act=relu;") != NULL);
     al_model *back;
+    REQUIRE_OK(al_model_from_spec(al_model_spec(m), 1, &back));
+    CHECK(strcmp(al_model_spec(back), al_model_spec(m)) == 0);
+    al_model_free(back);
+    al_model_free(m);
+    REQUIRE_OK(al_model_from_spec("input 3x6x6; dwconv 3 s=2 p=1 act=relu6; flatten; dense 2", 1, &m));
+    CHECK(m->nodes[0].cfg.act == AL_ACT_RELU6);
+    CHECK(strstr(al_model_spec(m), "act=relu6") != NULL);
     REQUIRE_OK(al_model_from_spec(al_model_spec(m), 1, &back));
     CHECK(strcmp(al_model_spec(back), al_model_spec(m)) == 0);
     al_model_free(back);
@@ -198,6 +227,11 @@ static void check_same_predictions(const char *spec, int freeze, int expect_remo
     "input 1x8x8; conv 4 k=3 p=1; batchnorm; relu; maxpool k=2; conv 8 k=3 p=1 bias=0; batchnorm; relu6; "       \
     "flatten; dense 16; batchnorm; relu; dropout 0.3; dense 3"
 
+#define MNV2_BLOCKS                                                                                                \
+    "input 3x12x12; conv 8 k=3 s=2 p=1; relu6; dwconv 3 p=1; relu6; conv 8 k=1; conv 24 k=1; relu6; "           \
+    "dwconv 3 p=1; relu6; conv 8 k=1; add 4; conv 16 k=1; relu6; dwconv 3 s=2 p=1; relu6; conv 8 k=1; gap; "     \
+    "dense 3"
+
 static void test_predictions(void) {
     /* 13 nodes: at freeze 12 (only the last dense trains) 3 BNs fold, 3
      * activations fuse and the dropout goes */
@@ -220,6 +254,11 @@ static void test_predictions(void) {
     check_same_predictions("input 2x6x6; dropout 0.2; conv 2 k=3 p=1; add -1; relu; flatten; dense 3", 5, 1);
     /* squeeze-excite: conv+bn+relu fold into one node that the mul reads */
     check_same_predictions(SE_CNN, 11, 3);
+    /* inverted residual blocks: the ReLU6 after each 1x1 conv and after
+     * each depthwise conv fuses (6 of them), the project convs feed adds or
+     * the next block and have no activation */
+    check_same_predictions(MNV2_BLOCKS, 10, 6);
+    check_same_predictions(MNV2_BLOCKS, 0, 6);
 }
 
 /* The squeeze-excite mul's source after renumbering. */

@@ -201,6 +201,24 @@ static void test_spec_and_file(void) {
     CHECK(ver == 1);
     gguf_reader_free(r);
     al_model_free(c);
+    /* a depthwise conv with a fused activation writes version 2 and loads
+     * back with it */
+    REQUIRE_OK(al_model_from_spec("input 2x5x5; dwconv 3 p=1 act=relu6; flatten; dense 2", 3, &c));
+    REQUIRE_OK(al_model_save(c, path2));
+    REQUIRE_OK(gguf_reader_open_file(path2, 0, &r));
+    CHECK_OK(gguf_get_u32(r, "autlearn.format_version", &ver));
+    CHECK(ver == 2);
+    gguf_reader_free(r);
+    al_model *cl;
+    REQUIRE_OK(al_model_load(path2, &cl));
+    CHECK(cl->nodes[0].cfg.act == AL_ACT_RELU6);
+    float *cx = rand_input(c, 3, 5), *cya = predict(c, cx, 3), *cyb = predict(cl, cx, 3);
+    CHECK(memcmp(cya, cyb, sizeof(float) * 3 * 2) == 0);
+    free(cx);
+    free(cya);
+    free(cyb);
+    al_model_free(cl);
+    al_model_free(c);
     unlink(path);
     unlink(path2);
     rmdir(dir);

@@ -238,13 +238,16 @@ static void test_save_load(void) {
  * epilogue): the same integers and the same float operations. For conv
  * that covers the implicit-GEMM VNNI kernel on "same" shapes (odd C, F,
  * H, W, tails of 16 pixels and of 8 filters, channel blocks of 4 with
- * padding channels, k = 1, 3, 5, fused ReLU and none, no bias, an all-zero
+ * padding channels, k = 1, 3, 5, fused ReLU, ReLU6 and none, no bias, an all-zero
  * sample) and the im2row path on the others; for dense the packed-weight
  * VNNI kernel (K not a multiple of 4, column and row tails); 1 and 2
  * threads, with fewer and more samples than threads (the filter-block
  * split). */
 static void check_fast_vs_ref(const char *spec, int n, al_pool *pool) {
     al_model *m = build(spec, 21);
+    int relu6 = m->nodes[0].cfg.act == AL_ACT_RELU6;
+    if (relu6) /* larger weights: outputs past 6 that ReLU6 clips */
+        for (size_t j = 0; j < m->nodes[0].params[0].n; j++) m->nodes[0].params[0].w[j] *= 8.0f;
     REQUIRE_OK(al_model_freeze(m, 1));
     REQUIRE_OK(al_quantize_node(m, 0));
     size_t nin = al_shape_numel(&m->in), nout = al_shape_numel(&m->nodes[0].out);
@@ -258,8 +261,12 @@ static void check_fast_vs_ref(const char *spec, int n, al_pool *pool) {
     CHECK(al_i8_force(AL_I8_REF));
     REQUIRE_OK(al_model_forward_range(m, NULL, 0, 1, x, n, 0));
     memcpy(ref, m->act[0], sizeof(float) * n * nout);
-    int nonzero = 0;
-    for (size_t i = 0; i < n * nout; i++) nonzero += ref[i] != 0.0f;
+    int nonzero = 0, six = 0;
+    for (size_t i = 0; i < n * nout; i++) {
+        nonzero += ref[i] != 0.0f;
+        six += ref[i] == 6.0f;
+    }
+    if (relu6) CHECK(six > 0);
     CHECK(nonzero > 0);
     for (int v = 1; v < AL_I8_NVARIANTS; v++) {
         if (!al_i8_force((al_i8_variant)v)) continue;
@@ -292,6 +299,8 @@ static void test_fast_vs_ref(al_pool *pool) {
         "input 257x1x7; conv 8 k=3 p=1",
         "input 4x17x1; conv 16 k=1 act=relu bias=0",
         "input 32x14x14; conv 64 k=3 p=1 act=relu",
+        "input 32x14x14; conv 64 k=3 p=1 act=relu6", /* the VNNI epilogue's ReLU6 */
+        "input 48x6x6; conv 17 k=1 act=relu6",
         "input 6x9x9; conv 5 k=3 s=2 p=1", /* not "same": the im2row path */
         "input 257; dense 33",
         "input 7x33; dense 130 act=relu", /* K % 4 = 1, 9 column blocks, 7 rows a sample */

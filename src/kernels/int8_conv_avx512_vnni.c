@@ -116,7 +116,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8co
         }
     const __m512i acc0[MR] = {c00, c10, c20, c30, c40, c50, c60, c70};
     const __m512i acc1[MR] = {c01, c11, c21, c31, c41, c51, c61, c71};
-    const __m512 zero = _mm512_setzero_ps();
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
     for (int r = 0; r < MR; r++) {
         int f = fb * MR + r;
         if (f >= a->F) break;
@@ -125,8 +125,11 @@ VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8co
         for (int v = 0; v < nv; v++) {
             __m512 y = _mm512_cvtepi32_ps(_mm512_sub_epi32(v ? acc1[r] : acc0[r], corr));
             y = _mm512_add_ps(_mm512_mul_ps(y, sc), bf);
-            /* ReLU as al_act_apply: keep y > 0 and NaN, else +0 */
-            if (a->relu) y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
+            /* ReLU as al_act_apply: keep y > 0 and NaN, else +0. ReLU6 as
+             * al_act_apply: max and min return their second operand when
+             * one is NaN, so NaN and -0 pass, y < 0 gives +0, y > 6 gives 6 */
+            if (a->act == 1) y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
+            else if (a->act == 2) y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
             long q = 16L * (b0 + v);
             _mm512_mask_storeu_ps(a->y + (size_t)f * (size_t)P + q, tail_mask(P - q), y);
         }

@@ -175,6 +175,24 @@ void al_winograd_input(const float *x, int C, int H, int W, int p, int Ho, int W
 /* One sample's outputs from M[e][f][t0 + t]: y [F,Ho,Wo] (+ b[f]). */
 void al_winograd_output(const float *M, long ldm, long t0, int F, int Ho, int Wo, const float *b, float *y);
 
+/* ---- ReLU and ReLU6 in place (act.c, act_avx512.c, act_avx2.c) -------------------
+ * relu:  y <= 0 -> +0 (so -0 -> +0), else y (NaN stays)
+ * relu6: y < 0 -> +0, y > 6 -> 6, else y (NaN and -0 stay)
+ * the layers' fused activations (al_act_apply). Variants (isa): 0 the
+ * plain-C reference, 1 AVX2, 2 AVX-512F; the best the CPU has is picked at
+ * the first call. Every variant is bitwise the reference. */
+int al_act_isa_available(int isa);
+void al_relu_inplace(float *y, size_t n);
+void al_relu6_inplace(float *y, size_t n);
+void al_relu_inplace_ref(float *y, size_t n);
+void al_relu6_inplace_ref(float *y, size_t n);
+#if defined(__x86_64__) || defined(_M_X64)
+void al_relu_inplace_avx512(float *y, size_t n);
+void al_relu6_inplace_avx512(float *y, size_t n);
+void al_relu_inplace_avx2(float *y, size_t n);
+void al_relu6_inplace_avx2(float *y, size_t n);
+#endif
+
 /* ---- depthwise convolution (dwconv.c, dwconv_avx512.c, dwconv_avx2.c, dwconv_neon.c) ----
  * One plane of a depthwise conv (PyTorch's groups = C, channel multiplier 1):
  * x [H,W], y [Ho,Wo] with Ho = (H + 2p - k) / s + 1, weight [k,k].
@@ -322,7 +340,8 @@ typedef struct al_i8conv_args {
     const int32_t *rowsum;  /* [F] sum_k w[f][k] */
     const float *sw, *bias; /* [F]; bias may be NULL */
     float sx;               /* the sample's activation scale */
-    int C4, H, W, k, F, nb, relu;
+    int C4, H, W, k, F, nb;
+    int act;  /* applied in the epilogue: 0 none, 1 ReLU, 2 ReLU6 (layers' AL_ACT_*) */
     float *y; /* [F, P] */
 } al_i8conv_args;
 

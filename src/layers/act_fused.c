@@ -16,16 +16,13 @@ const char *al_act_name(int act) {
     }
 }
 
+/* The kernels level's in-place ReLU / ReLU6 (AVX-512, AVX2 or plain C,
+ * bitwise the same): NaN passes both; ReLU maps -0 to +0, ReLU6 keeps -0. */
 void al_act_apply(int act, float *y, size_t k) {
-    if (act == AL_ACT_RELU) {
-        for (size_t i = 0; i < k; i++)
-            if (!(y[i] > 0.0f) && !isnan(y[i])) y[i] = 0.0f;
-    } else if (act == AL_ACT_RELU6) {
-        for (size_t i = 0; i < k; i++) {
-            float v = y[i];
-            y[i] = isnan(v) ? v : (v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v));
-        }
-    }
+    if (act == AL_ACT_RELU)
+        al_relu_inplace(y, k);
+    else if (act == AL_ACT_RELU6)
+        al_relu6_inplace(y, k);
 }
 
 typedef struct act_args {

@@ -7,6 +7,11 @@
  * level's al_dw_forward / al_dw_backward: AVX-512, AVX2 or NEON by CPU,
  * the plain-C reference for other shapes (kernels.h).
  *
+ * A fused activation (cfg.act: ReLU, ReLU6; `autlearn compile` puts the
+ * ReLU6 of a MobileNet block here) is applied to each output plane right
+ * after it is computed, while it is still in cache; backward first turns dy
+ * into the activation's input gradient in the node's scratch (as dense.c).
+ *
  * Threads: forward splits the n*C planes; backward splits the channels (a
  * thread owns dW[c] and db[c] and walks the samples in order), so the
  * gradient sums never depend on the thread count. */
@@ -43,6 +48,7 @@ static al_status dw_shape(al_node *nd, const al_shape *in) {
     if (in->d[1] + 2 * c->pad < c->k || in->d[2] + 2 * c->pad < c->k)
         return al_error(AL_ESHAPE, "dwconv: kernel %d is larger than the padded input %dx%d (padding %d)", c->k,
                         in->d[1], in->d[2], c->pad);
+    if (c->act < 0 || c->act >= AL_ACT_COUNT) return al_error(AL_EINVAL, "dwconv: unknown fused activation %d", c->act);
     dw_geom g = dgeom(nd);
     nd->out.ndim = 3;
     nd->out.d[0] = g.C;
@@ -52,7 +58,8 @@ static al_status dw_shape(al_node *nd, const al_shape *in) {
     al_node_param(nd, 0, "weight", 4, wd, 0);
     if (c->bias) al_node_param(nd, 1, "bias", 1, wd, 0);
     nd->aux_per_sample = nd->aux_fixed = 0;
-    nd->ws_per_sample = nd->ws_fixed = 0;
+    nd->ws_fixed = 0;
+    nd->ws_per_sample = c->act ? al_shape_numel(&nd->out) : 0; /* backward: the activation's input gradient */
     return AL_OK;
 }
 
@@ -66,7 +73,7 @@ static void dw_init(al_node *nd, al_rng *rng) {
 
 typedef struct dw_run {
     dw_geom g;
-    int n;
+    int n, act;
     const float *x, *dy, *w, *b;
     float *y, *dx, *dw, *db;
 } dw_run;
@@ -87,6 +94,7 @@ static void dw_fwd_task(void *arg, int ith, int nth) {
         int c = (int)(pl % g->C);
         al_dw_forward(&kg, r->x + (size_t)pl * in_plane, r->w + (size_t)c * g->k * g->k, r->b ? r->b[c] : 0.0f,
                       r->y + (size_t)pl * out_plane);
+        al_act_apply(r->act, r->y + (size_t)pl * out_plane, out_plane);
     }
 }
 
@@ -94,6 +102,7 @@ static al_status dw_forward(al_node *nd, const al_exec *e, const float *x, float
     dw_run r = {0};
     r.g = dgeom(nd);
     r.n = n;
+    r.act = nd->cfg.act;
     r.x = x;
     r.y = y;
     r.w = nd->params[0].w;
@@ -126,7 +135,6 @@ static void dw_bwd_task(void *arg, int ith, int nth) {
 
 static void dw_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy, float *dx,
                         int n) {
-    AL_UNUSED(y);
     dw_run r = {0};
     r.g = dgeom(nd);
     r.n = n;
@@ -139,6 +147,10 @@ static void dw_backward(al_node *nd, const al_exec *e, const float *x, const flo
         r.db = nd->cfg.bias ? nd->params[1].g : NULL;
     }
     if (!r.dw && !r.dx) return;
+    if (nd->cfg.act) {
+        al_act_backward(e->pool, nd->cfg.act, y, dy, e->ws, (size_t)n * al_shape_numel(&nd->out));
+        r.dy = e->ws;
+    }
     size_t work = (size_t)n * r.g.C * (size_t)r.g.Ho * r.g.Wo * (size_t)r.g.k * r.g.k;
     if (work >= DW_PAR_MIN)
         al_pool_run(e->pool, dw_bwd_task, &r);

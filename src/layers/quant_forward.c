@@ -128,8 +128,8 @@ typedef struct conv_i8_run {
     size_t slot;
     al_pool *gemm_pool;
     /* implicit-GEMM VNNI path (q->wpack, VNNI chosen): its masks, and
-     * whether the epilogue applies the node's ReLU */
-    int fast, relu;
+     * the node's activation, which the epilogue applies (ReLU, ReLU6) */
+    int fast, act;
     const uint16_t *masks;
     int nb;
     /* one sample's arguments while the filter blocks are split (fast path
@@ -142,7 +142,7 @@ static al_i8conv_args fast_args(const conv_i8_run *r, const uint32_t *xq4, float
     const qgeom *g = &r->g;
     const struct al_qnode *q = r->nd->q;
     al_i8conv_args a = {xq4, q->wpack, r->masks, q->rowsum, q->scale, r->nd->cfg.bias ? r->nd->params[1].w : NULL,
-                        sx, (g->C + 3) / 4, g->H, g->W, g->k, g->F, r->nb, r->relu, y};
+                        sx, (g->C + 3) / 4, g->H, g->W, g->k, g->F, r->nb, r->act, y};
     return a;
 }
 
@@ -191,6 +191,8 @@ static void conv_i8_task(void *arg, int ith, int nth) {
     for (long i = lo; i < hi; i++) conv_i8_sample(r, (int)i, (int)lo);
 }
 
+_Static_assert(AL_ACT_NONE == 0 && AL_ACT_RELU == 1 && AL_ACT_RELU6 == 2, "al_i8conv_args.act's codes");
+
 /* *act_done: the epilogue applied the node's fused activation. */
 static al_status conv_forward_i8(al_node *nd, const al_exec *e, const float *x, float *y, int n, int *act_done) {
     conv_i8_run r = {nd, conv_qgeom(nd), n, x, y, e->ws, 0, NULL, 0, 0, NULL, 0, {0}};
@@ -200,7 +202,7 @@ static al_status conv_forward_i8(al_node *nd, const al_exec *e, const float *x, 
     uint16_t masks[AL_I8C_MASKS_MAX]; /* 8 KiB */
     if (nd->q->wpack && al_i8_current() == AL_I8_VNNI) {
         r.fast = 1;
-        r.relu = nd->cfg.act == AL_ACT_RELU;
+        r.act = nd->cfg.act; /* AL_ACT_NONE, RELU, RELU6: the kernel's 0, 1, 2 */
         r.nb = al_i8conv_masks(r.g.H, r.g.W, r.g.k, masks);
         r.masks = masks;
     }
@@ -214,7 +216,7 @@ static al_status conv_forward_i8(al_node *nd, const al_exec *e, const float *x, 
             r.one = fast_args(&r, xq4, sx, y + (size_t)i * r.g.F * r.g.P);
             al_pool_run(e->pool, conv_i8_blocks_task, &r);
         }
-        *act_done = r.relu;
+        *act_done = r.act != AL_ACT_NONE;
         return AL_OK;
     }
 #endif
@@ -224,7 +226,7 @@ static al_status conv_forward_i8(al_node *nd, const al_exec *e, const float *x, 
         r.gemm_pool = e->pool;
         for (int i = 0; i < n; i++) conv_i8_sample(&r, i, 0);
     }
-    *act_done = r.relu;
+    *act_done = r.act != AL_ACT_NONE;
     return AL_OK;
 }
 

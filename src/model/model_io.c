@@ -209,7 +209,7 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
         return st;
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "act")) >= 0) {
         if ((st = get_int(r, k, 0, AL_ACT_COUNT - 1, &c->act))) return st;
-        if (c->act && c->type != AL_L_DENSE && c->type != AL_L_CONV2D)
+        if (c->act && c->type != AL_L_DENSE && c->type != AL_L_CONV2D && c->type != AL_L_DWCONV2D)
             return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have a fused activation", i, name);
     }
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "name")) >= 0) {

@@ -276,7 +276,8 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             ok = parse_float(val, -INFINITY, INFINITY, &c->hi);
         else if (!strcmp(key, "rank") && c->type == AL_L_LSTM)
             ok = parse_int(val, 0, BIG, &c->rank);
-        else if (!strcmp(key, "act") && (c->type == AL_L_DENSE || c->type == AL_L_CONV2D)) {
+        else if (!strcmp(key, "act") &&
+                 (c->type == AL_L_DENSE || c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D)) {
             ok = 0;
             for (int a = 1; a < AL_ACT_COUNT; a++)
                 if (!strcmp(val, al_act_name(a))) {

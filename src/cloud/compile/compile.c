@@ -62,7 +62,8 @@ void al_compile_report_free(al_compile_report *r) {
 static int can_absorb(const cplan *p, int j, int prev_old, const int *map) {
     if (j < 0 || map[prev_old] != j) return 0; /* j must produce the previous node's output */
     const al_layer_cfg *c = &p->cfg[j];
-    return (c->type == AL_L_CONV2D || c->type == AL_L_DENSE) && c->act == AL_ACT_NONE && !p->feeds_add[j];
+    return (c->type == AL_L_CONV2D || c->type == AL_L_DENSE || c->type == AL_L_DWCONV2D) && c->act == AL_ACT_NONE &&
+           !p->feeds_add[j];
 }
 
 static al_status plan_passes(const al_model *in, int K, const al_compile_opts *o, cplan *p, al_compile_report *r) {

@@ -1,0 +1,61 @@
+/* ReLU and ReLU6 in place (kernels.h: al_act_*): the dispatch to the SIMD
+ * variants (act_avx512.c, act_avx2.c) and the plain-C reference. Every
+ * variant gives bitwise the reference's output: the activation of one
+ * element is a comparison and a select, no arithmetic. */
+#include "kernels/kernels.h"
+
+#include <pthread.h>
+
+void al_relu_inplace_ref(float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];
+}
+
+void al_relu6_inplace_ref(float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = y[i];
+        y[i] = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+    }
+}
+
+int al_act_isa_available(int isa) {
+    switch (isa) {
+    case 0: return 1;
+#if defined(__x86_64__) || defined(_M_X64)
+    case 1: return __builtin_cpu_supports("avx2");
+    case 2: return __builtin_cpu_supports("avx512f");
+#endif
+    default: return 0;
+    }
+}
+
+static pthread_once_t act_once = PTHREAD_ONCE_INIT;
+static int act_isa;
+
+static void act_select(void) {
+    act_isa = al_act_isa_available(2) ? 2 : al_act_isa_available(1) ? 1 : 0;
+}
+
+static int current(void) {
+    pthread_once(&act_once, act_select);
+    return act_isa;
+}
+
+void al_relu_inplace(float *y, size_t n) {
+    switch (current()) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case 2: al_relu_inplace_avx512(y, n); return;
+    case 1: al_relu_inplace_avx2(y, n); return;
+#endif
+    default: al_relu_inplace_ref(y, n);
+    }
+}
+
+void al_relu6_inplace(float *y, size_t n) {
+    switch (current()) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case 2: al_relu6_inplace_avx512(y, n); return;
+    case 1: al_relu6_inplace_avx2(y, n); return;
+#endif
+    default: al_relu6_inplace_ref(y, n);
+    }
+}
