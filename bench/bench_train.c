@@ -46,7 +46,10 @@
  * subset, weights, activations, optimizer state. The full-file load is not in
  * it (al_idx_load_dir reads all 60k images; the PyTorch script reads only the
  * subset). process_peak_rss_mb is the peak before that reset (imports, data
- * loading), reported for completeness. Same method on both sides. */
+ * loading), reported for completeness. base_rss_mb is the resident set at
+ * the reset (library loaded, pool threads started, data loaded) and
+ * rss_increase_mb the peak above it: what building and training the model
+ * adds, the libraries left out. Same method on both sides. */
 #include "train/train.h"
 #include "autlearn_cloud.h"
 #include "cloud/compile/compile.h"

@@ -23,7 +23,11 @@ fields as the C program ("impl":"pytorch").
 Timed: the training loop only; data loading, model build and one warm-up step
 on the first batch are outside the timer. Memory: the RSS high-water mark is
 reset after the data is loaded (/proc/self/clear_refs), then read with
-resource.getrusage at the end, exactly as bench_train.c does.
+resource.getrusage at the end, exactly as bench_train.c does; base_rss_mb is
+the resident set at the reset (torch imported, data loaded) and
+rss_increase_mb the peak above it. Every run records PyTorch's thread
+settings and whether they oversubscribe the machine (thread_settings), and
+the machine (cpu, cores).
 
 Run with Debian's /usr/bin/python3 (python3-torch, python3-numpy).
 """
