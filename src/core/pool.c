@@ -54,10 +54,12 @@ struct al_pool {
 };
 
 /* Spins with cpu_relax before a worker sleeps (and, a fifth of them, before
- * the caller yields its core): a pause takes 10 to 140 cycles by CPU, so
- * 2,000 of them are some 10 to 100 microseconds, about what the 20,000
- * plain loads of the loop before the hint took. */
-#define AL_POOL_SPINS 2000
+ * the caller yields its core). A pause takes 10 to 140 cycles by CPU
+ * (measured 11.5 ns on the 2-core Xeon, where the plain loop before the hint
+ * took 0.3 ns an iteration): 500 of them are about the 20,000 plain spins'
+ * 6 microseconds there, so a worker sharing a core with the caller does not
+ * spin longer than it did. */
+#define AL_POOL_SPINS 500
 
 /* A spin-wait hint: lets the sibling hyper-thread run and keeps the spinning
  * core from flooding the memory system with loads of a line it already has. */
