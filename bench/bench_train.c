@@ -46,7 +46,10 @@
  * subset, weights, activations, optimizer state. The full-file load is not in
  * it (al_idx_load_dir reads all 60k images; the PyTorch script reads only the
  * subset). process_peak_rss_mb is the peak before that reset (imports, data
- * loading), reported for completeness. Same method on both sides. */
+ * loading), reported for completeness. base_rss_mb is the resident set at
+ * the reset (library loaded, pool threads started, data loaded) and
+ * rss_increase_mb the peak above it: what building and training the model
+ * adds, the libraries left out. Same method on both sides. */
 #include "train/train.h"
 #include "autlearn_cloud.h"
 #include "cloud/compile/compile.h"
@@ -56,6 +59,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct opts {
     const char *job;
@@ -159,8 +163,25 @@ static double peak_rss_mb(void) {
     return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
 }
 
-/* Resets the kernel's RSS high-water mark (Linux >= 4.0). Returns 1 on success. */
+/* The resident set now (/proc/self/statm), MB; -1 when unknown. */
+static double current_rss_mb(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return -1.0;
+    long long size = 0, res = -1;
+    if (fscanf(f, "%lld %lld", &size, &res) != 2) res = -1;
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return res < 0 || page <= 0 ? -1.0 : (double)res * (double)page / 1048576.0;
+}
+
+/* The footprint when the high-water mark was reset (library loaded, threads
+ * started, data loaded): rss_increase_mb is the peak above it. */
+static double g_base_rss = -1.0;
+
+/* Resets the kernel's RSS high-water mark (Linux >= 4.0) and records the
+ * footprint at that point. Returns 1 on success. */
 static int reset_peak_rss(void) {
+    g_base_rss = current_rss_mb();
     FILE *f = fopen("/proc/self/clear_refs", "w");
     if (!f) return 0;
     int ok = fputs("5", f) >= 0;
@@ -641,12 +662,29 @@ int main(int argc, char **argv) {
     al_pool_free(pool);
     if (!ok) return 1;
     double peak = peak_rss_mb();
+    char cpu[128] = "";
+    FILE *ci = fopen("/proc/cpuinfo", "r");
+    if (ci) {
+        char line[512];
+        while (fgets(line, sizeof line, ci))
+            if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+                const char *v = strchr(line, ':') + 1;
+                while (*v == ' ' || *v == '\t') v++;
+                size_t n = strcspn(v, "\n\"\\");
+                if (n >= sizeof cpu) n = sizeof cpu - 1;
+                memcpy(cpu, v, n);
+                cpu[n] = 0;
+                break;
+            }
+        fclose(ci);
+    }
     printf("{\"impl\":\"autlearn\",\"job\":\"%s\",\"threads\":%d,\"batch\":%d,\"steps\":%lld,\"seconds\":%.4f,"
            "\"ms_per_step\":%.3f,\"peak_rss_mb\":%.1f,\"final_loss\":%.6f,\"samples\":%d,\"epochs\":%d,"
            "\"data\":\"%s\",\"process_peak_rss_mb\":%.1f,\"rss_reset\":%s,\"cpu_seconds\":%.4f,"
-           "\"flops_per_step\":%.0f}\n",
+           "\"flops_per_step\":%.0f,\"base_rss_mb\":%.1f,\"rss_increase_mb\":%.1f,\"cpu\":\"%s\",\"cores\":%ld}\n",
            o.job, o.threads, o.batch, r.steps, r.secs, 1000.0 * r.secs / (double)(r.steps > 0 ? r.steps : 1), peak,
            r.final_loss, o.samples, !strcmp(o.job, "personalize") ? 10 : o.epochs, !strcmp(o.job, "lm") || !strncmp(o.job, "mnv2", 4) ? "synthetic" : o.data ? "idx" : "synthetic",
-           r.load_peak > peak ? r.load_peak : peak, r.reset ? "true" : "false", r.cpu, r.flops_per_step);
+           r.load_peak > peak ? r.load_peak : peak, r.reset ? "true" : "false", r.cpu, r.flops_per_step,
+           g_base_rss, g_base_rss >= 0 ? peak - g_base_rss : -1.0, cpu, sysconf(_SC_NPROCESSORS_ONLN));
     return 0;
 }

@@ -17,7 +17,10 @@
 #                AL_BENCH_MNV2_THREADS threads
 #   personalize  a personalization job (refcnn frozen below the output layer,
 #                200 images, 10 epochs, batch 32, cache on) against the same
-#                job written plainly in PyTorch, 1 thread
+#                job in PyTorch as its users write it (the frozen features
+#                computed once, inside the timer), and a second, named row
+#                against PyTorch recomputing the frozen part every epoch
+#                (personalize_nocache), 1 thread
 #   size         the device library stripped (strip --strip-unneeded of a copy):
 #                libautlearn.so (the real file, libautlearn.so.0.x.y) and
 #                libautlearn.a, with the archive's largest objects; the cloud
@@ -152,6 +155,7 @@ for _ in $(seq 1 "$repeat"); do
   if has_job personalize; then
     run_one autlearn personalize 1 --samples 200 "${data_args[@]}"
     run_one pytorch personalize 1 --samples 200 "${data_args[@]}"
+    run_one pytorch personalize_nocache 1 --samples 200 "${data_args[@]}"
   fi
 done
 

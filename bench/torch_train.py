@@ -8,9 +8,11 @@ the frozen forward alone in float and int8; see job_mnv2*), lm (the reference LM
 parallel streams of the same synthetic token stream: nn.Embedding(5001, 64),
 nn.LSTM(64, 128), nn.Linear(128, 5001), the state carried and detached from
 batch to batch), personalize (the reference CNN frozen below its output
-layer, 10 epochs, batch 32, lr 0.01, momentum 0.9, shuffled; written plainly:
-the frozen prefix runs under torch.no_grad() on every batch of every epoch,
-there is no cache).
+layer, 10 epochs, batch 32, lr 0.01, momentum 0.9, shuffled, as a PyTorch
+user writes it: the frozen prefix's features computed once under
+torch.no_grad() for all the images, inside the timer, then the head trained
+on them), personalize_nocache (the same job with the frozen prefix run again
+on every batch of every epoch: the second, named twin).
 
 cnn trains the reference CNN (conv3x3(32)-ReLU-maxpool2, conv3x3(64)-ReLU-maxpool2,
 conv3x3(128)-ReLU-maxpool2, flatten, dense(256)-ReLU, dense(10); padding 1;
@@ -21,7 +23,11 @@ fields as the C program ("impl":"pytorch").
 Timed: the training loop only; data loading, model build and one warm-up step
 on the first batch are outside the timer. Memory: the RSS high-water mark is
 reset after the data is loaded (/proc/self/clear_refs), then read with
-resource.getrusage at the end, exactly as bench_train.c does.
+resource.getrusage at the end, exactly as bench_train.c does; base_rss_mb is
+the resident set at the reset (torch imported, data loaded) and
+rss_increase_mb the peak above it. Every run records PyTorch's thread
+settings and whether they oversubscribe the machine (thread_settings), and
+the machine (cpu, cores).
 
 Run with Debian's /usr/bin/python3 (python3-torch, python3-numpy).
 """
@@ -49,7 +55,22 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
+BASE_RSS = [None]
+
+
+def current_rss_mb():
+    """The resident set now (/proc/self/statm), MB."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2.0 ** 20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def reset_peak_rss():
+    """Resets the RSS high-water mark and records the footprint at that point
+    (libraries imported, data loaded): rss_increase_mb is the peak above it."""
+    BASE_RSS[0] = current_rss_mb()
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -301,25 +322,36 @@ def job_mnv2_frozen(a, int8):
     return secs, cpu, steps, float(out.float().mean()), load_peak, reset, 0.0
 
 
-def job_personalize(a, x, y):
+def job_personalize(a, x, y, cache):
+    """cache: the frozen prefix's features for all the images once (inside the
+    timer), then 10 epochs of the head on them; else the prefix again on every
+    batch of every epoch. The same shuffles and the same head steps either way."""
     load_peak = peak_rss_mb()
     reset = reset_peak_rss()
     model = refcnn()
     prefix, head = model[:12], model[12]
     for p in prefix.parameters():
         p.requires_grad_(False)
+    prefix.eval()
     opt = torch.optim.SGD(head.parameters(), lr=a.lr, momentum=a.momentum)
     loss_fn = nn.CrossEntropyLoss()
     g = torch.Generator().manual_seed(a.seed)
     epochs, steps, loss_sum = 10, 0, 0.0
     t0, c0 = time.perf_counter(), time.process_time()
+    feats = None
+    if cache:
+        with torch.no_grad():
+            feats = torch.cat([prefix(x[s:s + a.batch]) for s in range(0, a.samples, a.batch)])
     for _ in range(epochs):
         perm = torch.randperm(a.samples, generator=g)
         loss_sum, nb = 0.0, 0
         for s in range(0, a.samples, a.batch):
             idx = perm[s:s + a.batch]
-            with torch.no_grad():
-                f = prefix(x[idx])
+            if cache:
+                f = feats[idx]
+            else:
+                with torch.no_grad():
+                    f = prefix(x[idx])
             opt.zero_grad(set_to_none=False)
             loss = loss_fn(head(f), y[idx])
             loss.backward()
@@ -332,9 +364,35 @@ def job_personalize(a, x, y):
     return secs, cpu, steps, loss_sum, load_peak, reset, 0.0
 
 
+def thread_settings(asked):
+    """PyTorch's thread settings as the run saw them, and whether they
+    oversubscribe the machine: intra-op threads other than asked, more
+    inter-op threads than one (the jobs run one op at a time), an OpenMP /
+    MKL / OpenBLAS variable unset or other than asked (Debian's libtorch
+    then runs BLAS on OpenBLAS's own pool beside its OpenMP one), or more
+    threads than cores."""
+    env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    intra, inter = torch.get_num_threads(), torch.get_num_interop_threads()
+    problems = []
+    if intra != asked:
+        problems.append("torch.get_num_threads() = %d, asked %d" % (intra, asked))
+    if inter != 1:
+        problems.append("interop threads = %d" % inter)
+    for k, v in env.items():
+        if v != str(asked):
+            problems.append("%s = %s" % (k, v))
+    if asked > (os.cpu_count() or asked):
+        problems.append("%d threads on %d cores" % (asked, os.cpu_count()))
+    return {"torch_threads": intra, "torch_interop_threads": inter,
+            "omp_num_threads": env["OMP_NUM_THREADS"], "mkl_num_threads": env["MKL_NUM_THREADS"],
+            "openblas_num_threads": env["OPENBLAS_NUM_THREADS"],
+            "oversubscribed": bool(problems), "thread_problems": problems}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--job", choices=("cnn", "lm", "personalize", "mnv2", "mnv2_frozen", "mnv2_frozen_int8"),
+    ap.add_argument("--job", choices=("cnn", "lm", "personalize", "personalize_nocache", "mnv2", "mnv2_frozen",
+                                      "mnv2_frozen_int8"),
                     default="cnn")
     ap.add_argument("--samples", type=int, default=2048)
     ap.add_argument("--epochs", type=int, default=1)
@@ -347,7 +405,7 @@ def main():
     a = ap.parse_args()
     if min(a.samples, a.epochs, a.threads, a.batch) <= 0 or not a.lr > 0:
         ap.error("samples, epochs, threads, batch and lr must be positive")
-    if a.samples % a.batch and a.job != "personalize":
+    if a.samples % a.batch and not a.job.startswith("personalize"):
         ap.error("samples (%d) must be a multiple of batch (%d)" % (a.samples, a.batch))
 
     torch.set_num_threads(a.threads)
@@ -369,8 +427,9 @@ def main():
     xs, ys = load_idx(a.data, a.samples) if a.data else synthetic(a.samples)
     x = torch.from_numpy(xs)
     y = torch.from_numpy(ys)
-    if a.job == "personalize":
-        finish(a, *job_personalize(a, x, y), data="idx" if a.data else "synthetic", epochs=10)
+    if a.job.startswith("personalize"):
+        finish(a, *job_personalize(a, x, y, a.job == "personalize"), data="idx" if a.data else "synthetic",
+               epochs=10)
         return
     load_peak = peak_rss_mb()
     reset = reset_peak_rss()
@@ -404,6 +463,16 @@ def main():
            data="idx" if a.data else "synthetic")
 
 
+def machine():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count()}
+
+
 def finish(a, secs, cpu, steps, final_loss, load_peak, reset, flops, data, epochs=None):
     peak = peak_rss_mb()
     out = {"impl": "pytorch", "job": a.job, "threads": a.threads, "batch": a.batch, "steps": steps,
@@ -411,9 +480,12 @@ def finish(a, secs, cpu, steps, final_loss, load_peak, reset, flops, data, epoch
            "peak_rss_mb": round(peak, 1), "final_loss": round(final_loss, 6),
            "samples": a.samples, "epochs": epochs or a.epochs, "data": data,
            "process_peak_rss_mb": round(max(load_peak, peak), 1), "rss_reset": reset,
+           "base_rss_mb": round(BASE_RSS[0], 1) if BASE_RSS[0] is not None else None,
+           "rss_increase_mb": round(peak - BASE_RSS[0], 1) if BASE_RSS[0] is not None else None,
            "cpu_seconds": round(cpu, 4), "flops_per_step": round(flops),
-           "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "torch_qengine": QENGINE,
-           "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+           "torch": torch.__version__, "torch_qengine": QENGINE}
+    out.update(thread_settings(a.threads))
+    out.update(machine())
     print(json.dumps(out, separators=(",", ":")))
 
 

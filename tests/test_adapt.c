@@ -41,7 +41,7 @@ static void test_l2sp_gradient(void) {
     for (size_t i = 0; i < n; i++) m->wblock[i] += 0.25f * (float)((int)(i % 7) - 3);
     memcpy(w1, m->wblock, sizeof(float) * n);
     al_model_zero_grad(m);
-    al_optim_step(&t->opt, (float)lr);
+    al_optim_step(&t->opt, NULL, (float)lr);
     double worst = 0.0;
     int moved = 0;
     for (size_t i = 0; i < n; i++) {

@@ -69,7 +69,7 @@ static void test_trajectories(void) {
         CHECK(o.np == 1);
         for (int s = 0; s < 3; s++) {
             for (int i = 0; i < 3; i++) p->g[i] = GA[i] * p->w[i] + GB[i];
-            al_optim_step(&o, (float)c->lr);
+            al_optim_step(&o, NULL, (float)c->lr);
             for (int i = 0; i < 3; i++) {
                 double want = c->want[s][i];
                 if (fabs(p->w[i] - want) > 2e-6 * fmax(1.0, fabs(want)))
@@ -82,7 +82,7 @@ static void test_trajectories(void) {
         al_optim_reset(&o);
         memcpy(p->w, W0, sizeof W0);
         for (int i = 0; i < 3; i++) p->g[i] = GA[i] * p->w[i] + GB[i];
-        al_optim_step(&o, (float)c->lr);
+        al_optim_step(&o, NULL, (float)c->lr);
         for (int i = 0; i < 3; i++) CHECK_NEAR(p->w[i], c->want[0][i], 2e-6);
         al_optim_free(&o);
         al_model_free(m);
@@ -110,7 +110,7 @@ static void test_ownership(void) {
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < m->nodes[i].nparams; j++)
             for (size_t k = 0; k < m->nodes[i].params[j].n; k++) m->nodes[i].params[j].g[k] = 1.0f;
-    al_optim_step(&o, 0.1f);
+    al_optim_step(&o, NULL, 0.1f);
     CHECK(memcmp(m->wblock, before, sizeof(float) * 8) == 0);               /* node 0 */
     CHECK(memcmp(m->nodes[1].params[1].w, before + 12, sizeof(float) * 2) == 0); /* "state" */
     int moved = 0;
@@ -133,21 +133,93 @@ static void test_clip(void) {
     float *g = m->nodes[0].params[0].g;
     g[0] = 3.0f, g[1] = -4.0f, g[2] = 12.0f;
     /* under the limit: untouched */
-    CHECK_NEAR(al_optim_clip(&o, 20.0), 13.0, 1e-9);
+    CHECK_NEAR(al_optim_clip(&o, NULL, 20.0), 13.0, 1e-9);
     CHECK(g[0] == 3.0f && g[1] == -4.0f && g[2] == 12.0f);
     /* clip 0 only measures */
-    CHECK_NEAR(al_optim_clip(&o, 0.0), 13.0, 1e-9);
+    CHECK_NEAR(al_optim_clip(&o, NULL, 0.0), 13.0, 1e-9);
     CHECK(g[2] == 12.0f);
     /* torch.nn.utils.clip_grad_norm_([w], 6.5) (scripts/optim_reference.py) */
-    CHECK_NEAR(al_optim_clip(&o, 6.5), 13.0, 1e-9);
+    CHECK_NEAR(al_optim_clip(&o, NULL, 6.5), 13.0, 1e-9);
     CHECK_NEAR(g[0], 1.49999988, 1e-6);
     CHECK_NEAR(g[1], -1.99999988, 1e-6);
     CHECK_NEAR(g[2], 5.99999952, 1e-6);
-    CHECK_NEAR(al_optim_clip(&o, 0.0), 6.5, 1e-5);
+    CHECK_NEAR(al_optim_clip(&o, NULL, 0.0), 6.5, 1e-5);
     g[1] = NAN;
-    CHECK(isnan(al_optim_clip(&o, 1.0)));
+    CHECK(isnan(al_optim_clip(&o, NULL, 1.0)));
     al_optim_free(&o);
     al_model_free(m);
+}
+
+/* The update, the norm, the clipping and the clearing split over a pool:
+ * the same bits as on one thread, for SGD with momentum, Adam with weight
+ * decay and discriminative rates, on a model large enough for the split
+ * (more than 65,536 trained floats in tensors of odd sizes, so the parts
+ * end inside tensors), and a frozen node whose tensors stay untouched. */
+static void fill_grads(al_model *m, int step) {
+    for (int i = 0; i < m->nnodes; i++)
+        for (int j = 0; j < m->nodes[i].nparams; j++) {
+            al_param *p = &m->nodes[i].params[j];
+            if (!p->g) continue;
+            for (size_t k = 0; k < p->n; k++)
+                p->g[k] = (float)((int)((k * 2654435761u + (size_t)(i * 31 + j * 7 + step)) % 2001) - 1000) * 1e-3f;
+        }
+}
+
+static void test_pool_split(void) {
+    const char *spec = "input 37; dense 301; relu; dense 257; dense 129; dense 11";
+    for (int kind = 0; kind < 2; kind++) {
+        float *ref = NULL;
+        double ref_norm[4] = {0};
+        size_t nw = 0;
+        for (int threads = 1; threads <= 3; threads++) {
+            al_pool *pool = NULL;
+            if (threads > 1) REQUIRE_OK(al_pool_new(threads, &pool));
+            al_model *m;
+            REQUIRE_OK(al_model_from_spec(spec, 5, &m));
+            REQUIRE_OK(al_model_freeze(m, 1)); /* the first dense layer (node 0) frozen */
+            al_train_config cfg;
+            al_train_config_default(&cfg);
+            cfg.optim = kind ? AL_OPT_ADAM : AL_OPT_SGD;
+            cfg.weight_decay = kind ? 0.01 : 0.0;
+            cfg.lr_split = kind ? 3 : 0;
+            cfg.lr_below = 0.5;
+            al_optim o;
+            REQUIRE_OK(al_optim_init(&o, m, &cfg));
+            CHECK(o.nfloats > 65536);
+            float frozen0 = m->nodes[0].params[0].w[5];
+            double norm[4];
+            for (int step = 0; step < 4; step++) {
+                al_model_zero_grad_pool(m, pool);
+                int nonzero = 0;
+                for (int i = 0; i < m->nnodes; i++)
+                    for (int j = 0; j < m->nodes[i].nparams; j++)
+                        for (size_t k = 0; m->nodes[i].params[j].g && k < m->nodes[i].params[j].n; k++)
+                            nonzero += m->nodes[i].params[j].g[k] != 0.0f;
+                CHECK(nonzero == 0);
+                fill_grads(m, step);
+                norm[step] = al_optim_clip(&o, pool, step % 2 ? 5.0 : 0.0); /* clip every other step */
+                al_optim_step(&o, pool, 0.01f);
+            }
+            CHECK(m->nodes[0].params[0].w[5] == frozen0);
+            if (threads == 1) {
+                nw = m->nweights;
+                ref = malloc(sizeof(float) * nw);
+                CHECK(ref != NULL);
+                if (!ref) return;
+                memcpy(ref, m->wblock, sizeof(float) * nw);
+                memcpy(ref_norm, norm, sizeof norm);
+                CHECK(norm[1] > 5.0); /* the clipping ran */
+            } else {
+                CHECK(m->nweights == nw);
+                CHECK(memcmp(ref, m->wblock, sizeof(float) * nw) == 0);
+                CHECK(memcmp(ref_norm, norm, sizeof norm) == 0);
+            }
+            al_optim_free(&o);
+            al_model_free(m);
+            al_pool_free(pool);
+        }
+        free(ref);
+    }
 }
 
 static void test_schedules(void) {
@@ -198,6 +270,7 @@ int main(void) {
     test_trajectories();
     test_ownership();
     test_clip();
+    test_pool_split();
     test_schedules();
     TEST_END("test_optim");
 }

@@ -36,13 +36,40 @@ struct al_pool {
     worker_arg *args;
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_done;
-    atomic_uint gen;
-    atomic_int done;                /* parts finished in this task */
-    _Atomic unsigned long long next; /* generation << 32 | next part to claim */
     atomic_int quit;
     al_task_fn fn;
     void *arg;
+    /* The three counters written while a task runs each get a cache line of
+     * their own (padding, not _Alignas: the pool comes from al_calloc, which
+     * promises 16-byte alignment only): idle workers spin reading gen, and
+     * every part's claim (next) and finish (done) would otherwise pull that
+     * line away from them, and from each other, at every part. */
+    char pad0[64];
+    atomic_uint gen;
+    char pad1[64];
+    _Atomic unsigned long long next; /* generation << 32 | next part to claim */
+    char pad2[64];
+    atomic_int done; /* parts finished in this task */
+    char pad3[64];
 };
+
+/* Spins with cpu_relax before a worker sleeps (and, a fifth of them, before
+ * the caller yields its core). A pause takes 10 to 140 cycles by CPU
+ * (measured 11.5 ns on the 2-core Xeon, where the plain loop before the hint
+ * took 0.3 ns an iteration): 500 of them are about the 20,000 plain spins'
+ * 6 microseconds there, so a worker sharing a core with the caller does not
+ * spin longer than it did. */
+#define AL_POOL_SPINS 500
+
+/* A spin-wait hint: lets the sibling hyper-thread run and keeps the spinning
+ * core from flooding the memory system with loads of a line it already has. */
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 /* Claims and runs parts of task generation g until none is left; returns
  * when the task's parts are all claimed (not necessarily finished). */
@@ -69,7 +96,10 @@ static void *worker(void *va) {
     for (;;) {
         unsigned g;
         int spins = 0;
-        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && spins < 20000) spins++;
+        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && spins < AL_POOL_SPINS) {
+            cpu_relax();
+            spins++;
+        }
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
             while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->cv_work, &p->mu);
@@ -168,8 +198,12 @@ void al_pool_run(al_pool *p, al_task_fn fn, void *arg) {
      * between checks (the thread waited for may be queued behind this
      * one), then sleep. */
     int spins = 0;
-    while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n && spins < 200000)
-        if (++spins > 4000) sched_yield();
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n && spins < 200000) {
+        if (++spins > AL_POOL_SPINS / 5)
+            sched_yield();
+        else
+            cpu_relax();
+    }
     if (atomic_load_explicit(&p->done, memory_order_acquire) < p->n) {
         pthread_mutex_lock(&p->mu);
         while (atomic_load(&p->done) < p->n) pthread_cond_wait(&p->cv_done, &p->mu);

@@ -38,17 +38,50 @@ static int dense_rows(const al_node *nd, int n) {
     return rows;
 }
 
+typedef struct bcast_args {
+    const float *b;
+    float *y;
+    int out;
+} bcast_args;
+
+/* Rows [lo, hi) of y start as the bias (the GEMM then adds x W^T). */
+static void bias_bcast_range(void *va, long lo, long hi) {
+    const bcast_args *a = va;
+    for (long r = lo; r < hi; r++) memcpy(a->y + (size_t)r * (size_t)a->out, a->b, sizeof(float) * (size_t)a->out);
+}
+
 static al_status dense_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     int rows = dense_rows(nd, n), in = nd->params[0].dims[1], out = nd->cfg.units;
     const float *w = nd->params[0].w;
     if (nd->q && !nd->trainable) return al_quant_forward(nd, e, x, y, n);
     if (nd->cfg.bias) {
-        const float *b = nd->params[1].w;
-        for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * out, b, sizeof(float) * (size_t)out);
+        /* a pass over all of y (the LM's output layer: 640 x 5001): split
+         * over the pool by rows */
+        bcast_args ba = {nd->params[1].w, y, out};
+        al_par_for(e->pool, rows, (size_t)rows * (size_t)out, bias_bcast_range, &ba);
     }
     al_sgemm(e->pool, 0, 1, rows, out, in, 1.0f, x, in, w, in, nd->cfg.bias ? 1.0f : 0.0f, y, out);
     al_act_forward(e->pool, nd->cfg.act, y, (size_t)rows * (size_t)out);
     return AL_OK;
+}
+
+typedef struct bias_args {
+    const float *dy;
+    float *db;
+    int rows, out;
+} bias_args;
+
+/* db[o] += sum over rows of dy[r][o] for the columns of 16-wide blocks
+ * [lo, hi): every column is summed in row order by one thread, so the split
+ * changes no result. */
+static void bias_grad_range(void *va, long lo, long hi) {
+    const bias_args *a = va;
+    int c0 = (int)lo * 16, c1 = (int)AL_MIN(hi * 16, (long)a->out);
+    float *restrict db = a->db;
+    for (int r = 0; r < a->rows; r++) {
+        const float *restrict d = a->dy + (size_t)r * (size_t)a->out;
+        for (int o = c0; o < c1; o++) db[o] += d[o];
+    }
 }
 
 static void dense_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
@@ -61,9 +94,10 @@ static void dense_backward(al_node *nd, const al_exec *e, const float *x, const 
     if (nd->trainable) {
         al_sgemm(e->pool, 1, 0, out, in, rows, 1.0f, dy, out, x, in, 1.0f, nd->params[0].g, in);
         if (nd->cfg.bias) {
-            float *db = nd->params[1].g;
-            for (int r = 0; r < rows; r++)
-                for (int o = 0; o < out; o++) db[o] += dy[(size_t)r * out + o];
+            /* a pass over all of dy (the LM's output layer: 640 x 5001):
+             * split over the pool by column blocks */
+            bias_args ba = {dy, nd->params[1].g, rows, out};
+            al_par_for(e->pool, (out + 15) / 16, (size_t)rows * (size_t)out, bias_grad_range, &ba);
         }
     }
     if (dx) al_sgemm(e->pool, 0, 0, rows, in, out, 1.0f, dy, out, nd->params[0].w, in, 0.0f, dx, in);

@@ -546,10 +546,45 @@ al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const fl
     return AL_OK;
 }
 
-void al_model_zero_grad(al_model *m) {
+void al_model_zero_grad(al_model *m) { al_model_zero_grad_pool(m, NULL); }
+
+/* Below this many gradient floats one thread clears them all. */
+#define ZERO_PAR_MIN 65536
+
+typedef struct zero_args {
+    al_model *m;
+    size_t total;
+} zero_args;
+
+/* Part ith of the gradients laid end to end, cut at multiples of 16 floats. */
+static void zero_task(void *va, int ith, int nth) {
+    const zero_args *za = va;
+    long a, b;
+    al_split((long)((za->total + 15) / 16), ith, nth, &a, &b);
+    size_t lo = AL_MIN((size_t)a * 16, za->total), hi = AL_MIN((size_t)b * 16, za->total), off = 0;
+    for (int i = 0; i < za->m->nnodes && lo < hi; i++)
+        for (int p = 0; p < za->m->nodes[i].nparams && lo < hi; p++) {
+            al_param *pr = &za->m->nodes[i].params[p];
+            if (!pr->g) continue;
+            size_t end = off + pr->n;
+            if (end > lo) {
+                size_t s = lo - off, e = AL_MIN(hi, end) - off;
+                memset(pr->g + s, 0, sizeof(float) * (e - s));
+                lo = off + e;
+            }
+            off = end;
+        }
+}
+
+void al_model_zero_grad_pool(al_model *m, al_pool *pool) {
+    zero_args za = {m, 0};
     for (int i = 0; i < m->nnodes; i++)
         for (int p = 0; p < m->nodes[i].nparams; p++)
-            if (m->nodes[i].params[p].g) memset(m->nodes[i].params[p].g, 0, sizeof(float) * m->nodes[i].params[p].n);
+            if (m->nodes[i].params[p].g) za.total += m->nodes[i].params[p].n;
+    if (pool && al_pool_size(pool) > 1 && za.total >= ZERO_PAR_MIN)
+        al_pool_run(pool, zero_task, &za);
+    else
+        zero_task(&za, 0, 1);
 }
 
 void al_model_reset_state(al_model *m) {

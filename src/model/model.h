@@ -92,6 +92,9 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
  * nodes; stops below the lowest trainable node. `x` is the model input. */
 al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const float *dlogits, int n);
 void al_model_zero_grad(al_model *m);
+/* The same, the gradients laid end to end and split statically over the
+ * pool's threads (at 64-byte boundaries) when they are many; pool may be NULL. */
+void al_model_zero_grad_pool(al_model *m, al_pool *pool);
 /* Zeroes the carried recurrent state (start of a new text stream). */
 void al_model_reset_state(al_model *m);
 void al_model_set_carry_state(al_model *m, int on);

@@ -55,6 +55,12 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
         float **s1 = al_arena_bytes(&a, sizeof(float *) * (size_t)(np ? np : 1));
         float **s2 = al_arena_bytes(&a, sizeof(float *) * (size_t)(np ? np : 1));
         float **anc = al_arena_bytes(&a, sizeof(float *) * (size_t)(np ? np : 1));
+        size_t *off = al_arena_bytes(&a, sizeof(size_t) * (size_t)(np + 1));
+        long *chunk0 = al_arena_bytes(&a, sizeof(long) * (size_t)(np + 1));
+        if (pass == 1) {
+            off[0] = 0;
+            chunk0[0] = 0;
+        }
         int k = 0;
         for (int i = 0; i < m->nnodes; i++)
             for (int j = 0; j < m->nodes[i].nparams; j++) {
@@ -71,10 +77,27 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
                     anc[k] = b3;
                     /* the starting point L2-SP pulls toward: the weights now */
                     if (b3) memcpy(b3, pr->w, sizeof(float) * pr->n);
+                    off[k + 1] = off[k] + pr->n;
+                    chunk0[k + 1] = chunk0[k] + (long)((pr->n + AL_OPTIM_CHUNK - 1) / AL_OPTIM_CHUNK);
                 }
                 k++;
             }
+        long nchunks = pass == 1 ? chunk0[np] : 0;
+        double *partial = NULL;
+        if (pass == 0) {
+            long c = 0;
+            for (int i = 0; i < m->nnodes; i++)
+                for (int j = 0; j < m->nodes[i].nparams; j++)
+                    if (param_trained(&m->nodes[i], &m->nodes[i].params[j]))
+                        c += (long)((m->nodes[i].params[j].n + AL_OPTIM_CHUNK - 1) / AL_OPTIM_CHUNK);
+            al_arena_bytes(&a, sizeof(double) * (size_t)(c ? c : 1));
+        } else {
+            partial = al_arena_bytes(&a, sizeof(double) * (size_t)(nchunks ? nchunks : 1));
+        }
         if (pass == 1) {
+            o->off = off;
+            o->chunk0 = chunk0;
+            o->partial = partial;
             o->p = p;
             o->node = nodes;
             o->s1 = s1;
@@ -205,7 +228,61 @@ void al_optim_restrict_rows(al_optim *o, const al_node *nd, const int *rows, int
     o->rn = nrows;
 }
 
-void al_optim_step(al_optim *o, float lr) {
+/* Below this many trained floats the update, the norm and the clipping run
+ * on the calling thread: waking the pool costs more than it saves. */
+#define AL_OPTIM_PAR_MIN 65536
+
+/* The pool is used when it has threads, the work is large enough and no
+ * tensor is restricted to some rows (the row-restricted head trains few
+ * floats). */
+static int use_pool(const al_optim *o, al_pool *pool) {
+    return pool && al_pool_size(pool) > 1 && o->nfloats >= AL_OPTIM_PAR_MIN && !o->rnode;
+}
+
+/* Part ith of nth of the trained floats, all tensors laid end to end
+ * (o->off): [lo, hi), split at multiples of 16 floats (64 bytes), so two
+ * threads never write the same cache line of a 64-byte-aligned tensor. */
+static void flat_part(const al_optim *o, int ith, int nth, size_t *lo, size_t *hi) {
+    long a, b, lines = (long)((o->nfloats + 15) / 16);
+    al_split(lines, ith, nth, &a, &b);
+    *lo = AL_MIN((size_t)a * 16, o->nfloats);
+    *hi = AL_MIN((size_t)b * 16, o->nfloats);
+}
+
+typedef struct step_args {
+    const al_optim *o;
+    float lr, step_size, bc2_sqrt;
+} step_args;
+
+static void update_part(const al_optim *o, int i, size_t a, size_t b, float lr, float step_size, float bc2_sqrt) {
+    if (!o->node[i]->trainable) return; /* frozen after the trainer was created: leave it alone */
+    /* nodes are stored in order, so "below the split" is a pointer comparison */
+    float scale = o->lr_split && o->node[i] < o->lr_split ? o->lr_below : 1.0f;
+    const al_param *p = o->p[i];
+    float *s1 = o->s1[i] ? o->s1[i] + a : NULL, *s2 = o->s2[i] ? o->s2[i] + a : NULL;
+    const float *anc = o->anchor[i] ? o->anchor[i] + a : NULL;
+    if (o->kind == AL_OPT_SGD)
+        sgd_range(o, p->w + a, p->g + a, s1, anc, b - a, lr * scale);
+    else
+        adam_range(o, p->w + a, p->g + a, s1, s2, anc, b - a, lr * scale, step_size * scale, bc2_sqrt);
+}
+
+/* Every element is updated by its own arithmetic alone, so the split
+ * changes no result: the weights are the same for every thread count. */
+static void step_task(void *va, int ith, int nth) {
+    const step_args *sa = va;
+    const al_optim *o = sa->o;
+    size_t lo, hi;
+    flat_part(o, ith, nth, &lo, &hi);
+    for (int i = 0; i < o->np && lo < hi; i++) {
+        if (o->off[i + 1] <= lo) continue;
+        size_t a = lo - o->off[i], b = AL_MIN(hi, o->off[i + 1]) - o->off[i];
+        update_part(o, i, a, b, sa->lr, sa->step_size, sa->bc2_sqrt);
+        lo = o->off[i] + b;
+    }
+}
+
+void al_optim_step(al_optim *o, al_pool *pool, float lr) {
     o->t++;
     float step_size = lr, bc2_sqrt = 1.0f;
     if (o->kind != AL_OPT_SGD) {
@@ -213,6 +290,11 @@ void al_optim_step(al_optim *o, float lr) {
         double bc2 = 1.0 - pow((double)o->beta2, (double)o->t);
         step_size = (float)((double)lr / bc1);
         bc2_sqrt = (float)sqrt(bc2);
+    }
+    if (use_pool(o, pool)) {
+        step_args sa = {o, lr, step_size, bc2_sqrt};
+        al_pool_run(pool, step_task, &sa);
+        return;
     }
     for (int i = 0; i < o->np; i++) {
         /* frozen after the trainer was created: leave it alone */
@@ -235,17 +317,76 @@ static double sum_squares(const float *g, size_t n) {
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
-double al_optim_clip(al_optim *o, double clip) {
+/* Chunk c of tensor i: AL_OPTIM_CHUNK floats from c * AL_OPTIM_CHUNK (the
+ * last one shorter). */
+static void chunk_range(const al_optim *o, int i, long c, size_t *a, size_t *b) {
+    *a = (size_t)(c - o->chunk0[i]) * AL_OPTIM_CHUNK;
+    *b = AL_MIN(*a + AL_OPTIM_CHUNK, o->p[i]->n);
+}
+
+/* The chunks' sums of squares, each into its own slot: the norm adds them
+ * in chunk order, so it is the same for every thread count. */
+static void norm_task(void *va, int ith, int nth) {
+    const al_optim *o = va;
+    long lo, hi;
+    al_split(o->chunk0[o->np], ith, nth, &lo, &hi);
+    int i = 0;
+    for (long c = lo; c < hi; c++) {
+        while (o->chunk0[i + 1] <= c) i++;
+        size_t a, b;
+        chunk_range(o, i, c, &a, &b);
+        o->partial[c] = sum_squares(o->p[i]->g + a, b - a);
+    }
+}
+
+typedef struct scale_args {
+    const al_optim *o;
+    float c;
+} scale_args;
+
+static void scale_task(void *va, int ith, int nth) {
+    const scale_args *sa = va;
+    const al_optim *o = sa->o;
+    size_t lo, hi;
+    flat_part(o, ith, nth, &lo, &hi);
+    for (int i = 0; i < o->np && lo < hi; i++) {
+        if (o->off[i + 1] <= lo) continue;
+        size_t a = lo - o->off[i], b = AL_MIN(hi, o->off[i + 1]) - o->off[i];
+        float *g = o->p[i]->g;
+        for (size_t j = a; j < b; j++) g[j] *= sa->c;
+        lo = o->off[i] + b;
+    }
+}
+
+/* The norm is the sum of per-chunk sums (AL_OPTIM_CHUNK floats of one
+ * tensor each; rows of a row-restricted tensor are chunks of their own) in
+ * a fixed order, with or without the pool. */
+double al_optim_clip(al_optim *o, al_pool *pool, double clip) {
     double ss = 0.0;
     const int *rows;
     size_t len;
-    for (int i = 0; i < o->np; i++) {
-        int nr = tensor_rows(o, i, &rows, &len);
-        for (int k = 0; k < nr; k++) ss += sum_squares(o->p[i]->g + (rows ? (size_t)rows[k] * len : 0), len);
+    int par = use_pool(o, pool);
+    if (par) {
+        al_pool_run(pool, norm_task, o);
+        for (long c = 0; c < o->chunk0[o->np]; c++) ss += o->partial[c];
+    } else {
+        for (int i = 0; i < o->np; i++) {
+            int nr = tensor_rows(o, i, &rows, &len);
+            for (int k = 0; k < nr; k++) {
+                const float *g = o->p[i]->g + (rows ? (size_t)rows[k] * len : 0);
+                for (size_t a = 0; a < len; a += AL_OPTIM_CHUNK)
+                    ss += sum_squares(g + a, AL_MIN((size_t)AL_OPTIM_CHUNK, len - a));
+            }
+        }
     }
     double norm = sqrt(ss);
     if (clip > 0.0 && isfinite(norm) && norm > clip) {
         float c = (float)(clip / (norm + 1e-6));
+        if (par) {
+            scale_args sa = {o, c};
+            al_pool_run(pool, scale_task, &sa);
+            return norm;
+        }
         for (int i = 0; i < o->np; i++) {
             int nr = tensor_rows(o, i, &rows, &len);
             for (int k = 0; k < nr; k++) {

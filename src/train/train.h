@@ -42,7 +42,19 @@ typedef struct al_optim {
     const al_node *rnode;
     const int *rrows;
     int rn;
+    /* the trained tensors laid end to end: tensor i is floats
+     * [off[i], off[i+1]) (np + 1 entries), split statically over a pool's
+     * threads by al_optim_step and al_optim_clip */
+    size_t *off;
+    /* the norm's chunks of AL_OPTIM_CHUNK floats: tensor i's are
+     * [chunk0[i], chunk0[i+1]); partial[c] is chunk c's sum of squares */
+    long *chunk0;
+    double *partial;
 } al_optim;
+
+/* Floats per chunk of the gradient norm: the norm is a sum of per-chunk
+ * sums in a fixed order, whatever the thread count. */
+#define AL_OPTIM_CHUNK 8192
 
 /* Collects the trained tensors and allocates the state (zeroed). */
 al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg);
@@ -55,12 +67,16 @@ int al_optim_matches(const al_optim *o, const al_model *m);
  * their first dimension (borrowed; sorted, distinct): the other rows are
  * frozen, their gradients never read. nd NULL lifts the restriction. */
 void al_optim_restrict_rows(al_optim *o, const al_node *nd, const int *rows, int nrows);
-/* One update of every trained tensor with learning rate lr. */
-void al_optim_step(al_optim *o, float lr);
+/* One update of every trained tensor with learning rate lr; with a pool of
+ * several threads and enough floats the tensors are split statically over
+ * its threads (the same weights for every thread count). pool may be NULL. */
+void al_optim_step(al_optim *o, al_pool *pool, float lr);
 /* Global L2 norm of the gradients (in double); when clip > 0 and the norm
  * exceeds it, scales every gradient by clip / (norm + 1e-6) as PyTorch's
- * clip_grad_norm_. Returns the norm before clipping (NaN/Inf passes through). */
-double al_optim_clip(al_optim *o, double clip);
+ * clip_grad_norm_. Returns the norm before clipping (NaN/Inf passes through).
+ * The norm sums chunks of AL_OPTIM_CHUNK floats in a fixed order, on the
+ * pool's threads when it has several (the same norm for every count). */
+double al_optim_clip(al_optim *o, al_pool *pool, double clip);
 
 /* Learning rate for 0-based global step `step` of a run of `total` steps with
  * `per_epoch` steps an epoch: linear warm-up lr * (step+1) / warmup_steps

@@ -432,7 +432,7 @@ static al_status step(al_trainer *t, const al_dataset *train, int k, long long p
             /* only some output rows trained: their logits, loss and gradients (head.c) */
             if ((st = al_head_step(t, train, idx, b, yb, want, &l, &cn, &cr)) != AL_OK) return st;
         } else {
-            al_model_zero_grad(m);
+            al_model_zero_grad_pool(m, t->pool);
             const float *logits;
             st = al_model_forward_from(m, t->pool, t->freeze, t->xb, b, 1, &logits);
             if (st != AL_OK) return st;
@@ -445,13 +445,13 @@ static al_status step(al_trainer *t, const al_dataset *train, int k, long long p
         }
         if (!t->head && (st = al_model_backward(m, t->pool, t->xb, t->dlogits, b)) != AL_OK) return st;
         /* the norm is checked every step (NaN/Inf in any gradient); it clips only with clip_norm > 0 */
-        double gn = al_optim_clip(&t->opt, c->clip_norm);
+        double gn = al_optim_clip(&t->opt, t->pool, c->clip_norm);
         if (!isfinite(gn)) {
             snprintf(why, why_cap, "the gradient norm became %s at epoch %d, step %lld (lr %g)",
                      isnan(gn) ? "NaN" : "Inf", p->ep + 1, s + 1, lr);
             return AL_OK;
         }
-        al_optim_step(&t->opt, (float)lr);
+        al_optim_step(&t->opt, t->pool, (float)lr);
         p->loss_sum += l;
         p->iv_loss += l;
         p->iv_count += cn;
