@@ -664,7 +664,7 @@ static al_status image_job(const image_opts *o, image_run *t) {
     if (t->pc.recipe == AL_RECIPE_AUTO) {
         if ((st = al_personalize_auto(t->m, t->pool, t->tr, t->ids, t->cache, &t->pc, &t->ar)) != AL_OK) return st;
         t->r = t->ar.final;
-        if (!t->ar.kept) t->r.mem = t->plan;
+        if (t->r.mem.total == 0) t->r.mem = t->plan; /* no training job ran: the plan it would have had */
     } else if ((st = al_personalize(t->m, t->pool, t->tr, t->ids, t->cache, &t->pc, NULL, &t->r)) != AL_OK) {
         return st;
     }
