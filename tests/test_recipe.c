@@ -7,6 +7,8 @@
  * validation split, and a trained model when one does. */
 #include "al_test.h"
 
+#include <unistd.h>
+
 #define PLAIN "input 1x8x8; conv 3 k=3 p=1; relu; maxpool k=2; flatten; dense 8; relu; dense 3"
 #define BN "input 1x8x8; conv 3 k=3 p=1; batchnorm; relu; maxpool k=2; flatten; dense 8; relu; dense 3"
 
@@ -272,6 +274,55 @@ static void test_gate_keeps_cloud(const al_dataset *d) {
     al_model_free(m);
 }
 
+/* Checkpoints with the chooser on the path: they cover its final job. A
+ * checkpoint of that job written part way (as a crash leaves it) is
+ * resumed after the search runs again, and the model equals the
+ * uninterrupted one. */
+static void test_resume_through_chooser(const al_dataset *d) {
+    char dir[] = "/tmp/test_recipe.XXXXXX", p1[300], p2[300];
+    REQUIRE_OK(mkdtemp(dir) ? AL_OK : AL_EIO);
+    snprintf(p1, sizeof p1, "%s/a.ckpt", dir);
+    snprintf(p2, sizeof p2, "%s/b.ckpt", dir);
+    al_personalize_config c;
+    cfg(&c, AL_RECIPE_AUTO);
+    c.train.epochs = 6;
+    c.label_prior = 0.0;
+    c.train.checkpoint_path = p1;
+    c.train.checkpoint_every = 2;
+    al_model *a = make(PLAIN, 8), *b = make(PLAIN, 8), *e = make(PLAIN, 8);
+    al_auto_report ra, rb;
+    REQUIRE_OK(al_personalize_auto(a, NULL, d, NULL, NULL, &c, &ra));
+    CHECK(ra.kept == 1 && ra.final.train.steps > 10);
+    /* the final job, stopped after 5 steps with a checkpoint (ids: positions, as the chooser keys them) */
+    uint64_t *ids = malloc(sizeof(uint64_t) * (size_t)d->n);
+    for (int i = 0; i < d->n; i++) ids[i] = (uint64_t)i;
+    al_personalize_config f = c;
+    f.recipe = ra.recipe;
+    f.aug_variants = ra.aug_variants;
+    f.train.checkpoint_path = p2;
+    al_trainer *t;
+    REQUIRE_OK(al_personalize_new(b, NULL, d, ids, NULL, &f, &t));
+    int done = 0;
+    REQUIRE_OK(al_trainer_run_slice(t, d, NULL, 5, 0.0, &done, NULL));
+    CHECK(!done);
+    REQUIRE_OK(al_trainer_checkpoint(t, p2));
+    al_trainer_free(t);
+    /* the "restarted" process: the search again, then the final job goes on from the checkpoint */
+    c.train.checkpoint_path = p2;
+    c.resume = 1;
+    REQUIRE_OK(al_personalize_auto(e, NULL, d, NULL, NULL, &c, &rb));
+    CHECK(rb.kept == 1 && rb.recipe == ra.recipe && rb.aug_variants == ra.aug_variants);
+    CHECK(rb.final.train.steps > 0);
+    CHECK(memcmp(a->wblock, e->wblock, sizeof(float) * a->nweights) == 0);
+    free(ids);
+    unlink(p1);
+    unlink(p2);
+    rmdir(dir);
+    al_model_free(a);
+    al_model_free(b);
+    al_model_free(e);
+}
+
 int main(void) {
     al_dataset *d = al_test_images(48, 1);
     test_bias_only(d);
@@ -279,6 +330,7 @@ int main(void) {
     test_prior_and_freeze_points(d);
     test_chooser_helps_and_is_deterministic(d);
     test_gate_keeps_cloud(d);
+    test_resume_through_chooser(d);
     /* the gradients the recipes train with: unchanged (finite differences) */
     gc_opts o = gc_defaults();
     CHECK(gradcheck_spec("input 1x4x4; conv 2 k=3 p=1; batchnorm; flatten; dense 3", &o) == 0);
