@@ -668,9 +668,10 @@ typedef struct al_auto_report {
  * c->auto_aug_variants augmentation variants -- cheapest first (estimated
  * MACs), each on a copy of m trained on the rest, skipping those that
  * would pass c->budget_macs, and scores each on the split. The best
- * validation accuracy wins (ties: the cheaper). Gate: the pick is kept only
- * if it beats the cloud model (m as given) on the split; else m is left
- * unchanged. A kept pick is then trained again with its recipe on all of
+ * validation accuracy wins (ties: the cheaper). Gate: a training pick is
+ * kept only if it beats the cloud model (m as given) on the split; the
+ * prior shift (no training; label_prior > 0) only if it does at least as
+ * well; else m is left unchanged. A kept pick is then trained again with its recipe on all of
  * `train` (the final job: cache, memory budget, checkpoints and resume as
  * al_personalize; c->train.checkpoint_path covers this job only -- the
  * search is recomputed, deterministically, after a crash). c->recipe and

@@ -252,6 +252,19 @@ static void test_gate_keeps_cloud(const al_dataset *d) {
     CHECK(strstr(rep.why, "kept the cloud model") != NULL);
     CHECK(rep.final.train.steps == 0);
     CHECK(memcmp(m->wblock, cloud->wblock, sizeof(float) * m->nweights) == 0);
+    /* with the label prior: the shift alone may be kept at a tie, nothing trained */
+    al_model *q;
+    REQUIRE_OK(al_model_clone(cloud, &q));
+    a.label_prior = 1.0;
+    REQUIRE_OK(al_personalize_auto(q, NULL, d, NULL, NULL, &a, &rep));
+    if (rep.kept) {
+        CHECK(rep.recipe == AL_RECIPE_PRIOR && rep.tries[rep.best].val_acc == 1.0 && rep.final.train.steps == 0);
+        CHECK(strstr(rep.why, "as high as") != NULL);
+    } else {
+        CHECK(memcmp(q->wblock, cloud->wblock, sizeof(float) * q->nweights) == 0);
+    }
+    al_model_free(q);
+    a.label_prior = 0.0;
     /* on shuffled labels: whatever the search finds, what is returned is
      * either the cloud model untouched or a model that beat it on validation */
     al_auto_report rs;

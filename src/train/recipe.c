@@ -353,7 +353,11 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
         goto done;
     }
     const al_recipe_try *b = &r->tries[r->best];
-    if (!(b->val_acc > r->cloud_val_acc)) {
+    /* the gate: a trained pick must beat the cloud model; the prior shift
+     * (no training, Bayes' rule for the user's counted class mix) must do
+     * at least as well */
+    int prior_ok = b->recipe == AL_RECIPE_PRIOR && c->label_prior > 0.0 && b->val_acc >= r->cloud_val_acc;
+    if (!(b->val_acc > r->cloud_val_acc) && !prior_ok) {
         snprintf(r->why, sizeof r->why,
                  "kept the cloud model: the best candidate, %s%s, scored %.4f on the %d validation samples, not above "
                  "the cloud model's %.4f",
@@ -373,9 +377,10 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
     r->recipe = b->recipe;
     r->aug_variants = b->aug_variants;
     snprintf(r->why, sizeof r->why,
-             "%s%s: the best validation accuracy, %.4f on %d samples, above the cloud model's %.4f; trained again on "
-             "all %d samples",
-             al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", b->val_acc, r->n_val, r->cloud_val_acc, n);
+             "%s%s: the best validation accuracy, %.4f on %d samples, %s the cloud model's %.4f; %s all %d samples",
+             al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", b->val_acc, r->n_val,
+             b->val_acc > r->cloud_val_acc ? "above" : "no training and as high as", r->cloud_val_acc,
+             b->recipe == AL_RECIPE_PRIOR ? "the class mix counted on" : "trained again on", n);
 done:
     al_free(tr);
     al_free(va);
