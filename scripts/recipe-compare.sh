@@ -8,6 +8,8 @@
 # distance to the best fixed recipe and its worst user against global.
 #   scripts/recipe-compare.sh [SEEDS...]     default: 1 2 3
 #   AUTLEARN=build/autlearn AL_THREADS=1 scripts/recipe-compare.sh 1
+#   RECIPES="auto" scripts/recipe-compare.sh   run only these rows again (the
+#                                              table reads the others' JSON)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-data.sh fashion
@@ -21,9 +23,11 @@ for s in "${seeds[@]}"; do
     --out "out/cloud-s$s.gguf" >/dev/null
 done
 names=()
+only=" ${RECIPES:-} "
 run() {  # run NAME ARGS...
   local name=$1; shift
   names+=("$name")
+  [ "$only" = "  " ] || [[ "$only" == *" $name "* ]] || return 0
   for s in "${seeds[@]}"; do
     "$bin" scenario image --cloud "out/cloud-s$s.gguf" --seed "$s" --methods global,autonomous \
       --threads "$threads" --quiet --json "out/recipe-$name-s$s.json" "$@" >/dev/null
