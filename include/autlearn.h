@@ -346,7 +346,15 @@ typedef struct al_train_config {
      * lr_below defaults to 1). */
     int lr_split;
     double lr_below;
+    /* Which tensors of the trainable nodes train (the rest keep their values
+     * bit for bit): AL_PARAMS_ALL (default); AL_PARAMS_BIAS, every tensor
+     * named "bias" and the batch-norm affine (TinyTL's bias-only); or
+     * AL_PARAMS_NORM, the batch-norm affine only. Batch-norm running
+     * statistics are state, not trained: a training pass still moves them. */
+    int param_subset;
 } al_train_config;
+
+enum { AL_PARAMS_ALL = 0, AL_PARAMS_BIAS = 1, AL_PARAMS_NORM = 2 };
 
 /* Fills sensible defaults (SGD momentum 0.9, lr 0.01, batch 32, 1 epoch ...). */
 AL_API void al_train_config_default(al_train_config *c);
@@ -479,6 +487,25 @@ AL_API al_status al_model_predict_cached(al_model *m, al_pool *pool, const float
 
 /* ---- personalization: transfer learning on the device ------------------------ */
 
+/* Device recipes (docs/RECIPES.md): what a personalization job changes.
+ * Every recipe starts with the label-prior shift when label_prior > 0. */
+typedef enum al_recipe {
+    AL_RECIPE_CONFIG = 0,  /* as configured: freeze, train_rows, aug_variants (the job before recipes) */
+    AL_RECIPE_PRIOR,       /* the label-prior bias shift only: nothing trained */
+    AL_RECIPE_HEAD,        /* the output layer (the last node with weights) */
+    AL_RECIPE_LAST_BLOCK,  /* the output layer and the weighted layer before it */
+    AL_RECIPE_BN,          /* batch-norm running statistics re-estimated on the user's data
+                            * (bn_affine: then the batch-norm affine trained too) */
+    AL_RECIPE_BIAS,        /* every bias and batch-norm affine trained, all other weights frozen */
+    AL_RECIPE_DEEP,        /* from the third weighted layer from the end (a lower freeze point) */
+    AL_RECIPE_AUTO         /* the device chooses (al_personalize_auto) */
+} al_recipe;
+#define AL_RECIPE_COUNT 8
+/* "config", "prior", "head", "last-block", "bn", "bias", "deep", "auto". */
+AL_API const char *al_recipe_name(al_recipe r);
+/* The recipe of a name above; AL_EINVAL (naming the choices) otherwise. */
+AL_API al_status al_recipe_parse(const char *name, al_recipe *out);
+
 typedef struct al_personalize_config {
     al_train_config train;  /* optimizer, epochs, batch, seed ... */
     int freeze;             /* the freeze point (first trainable node); -1: the model's default: its
@@ -515,6 +542,19 @@ typedef struct al_personalize_config {
      * freeze point at the output layer (a dense layer, the last node) and
      * no augmentation variants. */
     int train_rows;
+    /* The recipe (AL_RECIPE_CONFIG: freeze, train_rows and aug_variants as
+     * set). A fixed recipe sets the freeze point and the trained tensors
+     * itself (freeze and train_rows must be left at -1 and 0);
+     * aug_variants applies as set. AL_RECIPE_AUTO: only al_personalize_auto. */
+    al_recipe recipe;
+    int bn_affine;          /* AL_RECIPE_BN: also train the batch-norm affine (default 0) */
+    /* The chooser (al_personalize_auto): the fraction of each class held
+     * out for validation (default 0.2), the compute budget of its search
+     * in multiply-adds (0: none; default 0), and the augmentation variants
+     * of its augmented candidates (default 4). */
+    double val_fraction;
+    uint64_t budget_macs;
+    int auto_aug_variants;
 } al_personalize_config;
 AL_API void al_personalize_config_default(al_personalize_config *c);
 
@@ -585,6 +625,60 @@ AL_API al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *tr
  * the trainer is freed. */
 AL_API al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
                                     al_cache *cache, const al_personalize_config *c, al_trainer **out);
+
+/* ---- the chooser: a recipe that fits its user ---------------------------------- */
+
+/* One candidate the chooser considered. */
+typedef struct al_recipe_try {
+    al_recipe recipe;
+    int aug_variants;      /* 1: no augmentation */
+    int freeze;            /* its freeze point (-1: not applicable) */
+    int status;            /* AL_TRY_RUN, AL_TRY_BUDGET (skipped: over the compute budget),
+                            * AL_TRY_NA (not applicable to this model or data), AL_TRY_MEMORY
+                            * (skipped: does not fit the memory budget) */
+    double val_acc;        /* validation accuracy (run only) */
+    uint64_t est_macs;     /* its cost estimated before it ran (what the budget is checked with) */
+    uint64_t macs;         /* what it ran: training, statistics and the validation pass */
+} al_recipe_try;
+enum { AL_TRY_RUN = 0, AL_TRY_BUDGET = 1, AL_TRY_NA = 2, AL_TRY_MEMORY = 3 };
+#define AL_AUTO_MAX_TRIES 16
+
+typedef struct al_auto_report {
+    int n_train, n_val;          /* the split of the user's training data */
+    double val_fraction;
+    uint64_t budget_macs;        /* 0: none */
+    uint64_t search_macs;        /* spent by the search (all candidates and the cloud's validation pass) */
+    double cloud_val_acc;        /* the cloud model as given, on the validation split */
+    int ntries;
+    al_recipe_try tries[AL_AUTO_MAX_TRIES];  /* in the order run: cheapest first */
+    int best;                    /* index of the best candidate, -1: none ran */
+    int kept;                    /* 1: the personal model kept; 0: the cloud model (the gate) */
+    al_recipe recipe;            /* what the returned model is: the chosen recipe, or AL_RECIPE_CONFIG
+                                  * with kept 0 (the cloud model unchanged) */
+    int aug_variants;
+    char why[192];               /* one sentence: what was chosen and why */
+    al_personalize_report final; /* the final job on all the training data (zeros when the cloud model is kept) */
+} al_auto_report;
+
+/* The device chooses its recipe (docs/RECIPES.md). It carves a validation
+ * split from `train` (stratified per class, c->val_fraction of each class
+ * rounded, at least one sample of every class with two or more, at least
+ * one left to train; drawn with c->train.seed), runs the candidates --
+ * prior, head, last-block, bn, bias, deep, the training ones also with
+ * c->auto_aug_variants augmentation variants -- cheapest first (estimated
+ * MACs), each on a copy of m trained on the rest, skipping those that
+ * would pass c->budget_macs, and scores each on the split. The best
+ * validation accuracy wins (ties: the cheaper). Gate: a training pick is
+ * kept only if it beats the cloud model (m as given) on the split; the
+ * prior shift (no training; label_prior > 0) only if it does at least as
+ * well; else m is left unchanged. A kept pick is then trained again with its recipe on all of
+ * `train` (the final job: cache, memory budget, checkpoints and resume as
+ * al_personalize; c->train.checkpoint_path covers this job only -- the
+ * search is recomputed, deterministically, after a crash). c->recipe and
+ * c->freeze are not read; label_prior, the train config and the cache
+ * apply to every candidate. Single-label data only. */
+AL_API al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                                     al_cache *cache, const al_personalize_config *c, al_auto_report *r);
 
 /* ---- class names and new classes on the device ---------------------------------- */
 

@@ -20,7 +20,7 @@ mkdir -p "$DATA"
 "$PY" "$SRC/tests/make_idx.py" "$DATA" 1000 200 || { echo "cannot make data" >&2; exit 1; }
 expect_ok "pretrain (images)" pretrain --data "$DATA" --epochs 1 --out "$TMP/cloud.gguf" \
     --arch "input 1x28x28; conv 4 k=3 p=1; relu; maxpool k=2; conv 8 k=3 p=1; relu; maxpool k=2; flatten; dense 16; relu; dense 10"
-P=(personalize --model "$TMP/cloud.gguf" --data "$DATA" --user 1 --users 4 --per-user 40 --test-per-user 20
+P=(personalize --recipe config --model "$TMP/cloud.gguf" --data "$DATA" --user 1 --users 4 --per-user 40 --test-per-user 20
     --epochs 3 --json)
 expect_ok "personalize, defaults" "${P[@]}" --out "$TMP/p-def.gguf"
 cp "$TMP/out" "$TMP/def.json"

@@ -78,7 +78,7 @@ expect_ok "info (text) on the compiled model" info "$TMP/refc.gguf"
 check "info prints the stored plan" grep -qE '^plan: +stored peak [0-9]+ bytes \(equals this build' "$TMP/out"
 
 # the device side: personalize reads the compiled file's freeze point
-expect_ok "personalize a compiled model" personalize --model "$TMP/refc.gguf" --data "$DATA" --user 1 --users 4 \
+expect_ok "personalize a compiled model" personalize --recipe config --model "$TMP/refc.gguf" --data "$DATA" --user 1 --users 4 \
     --per-user 40 --test-per-user 20 --epochs 1 --out "$TMP/p.gguf" --json
 check "personalize used the compiled freeze point" "$PY" -c '
 import json, sys; j = json.load(open(sys.argv[1])); assert j["freeze"] == 8 and j["steps"] > 0, j' "$TMP/out"

@@ -52,7 +52,7 @@ expect_ok "pretrain on the cloud's folder" pretrain --data "$C/train" --test "$C
     --out "$TMP/cloud.gguf"
 
 # ---- the user's folder: known classes by name, 'boot' new ------------------------------------
-P=(personalize --model "$TMP/cloud.gguf" --data "$U/train" --test "$U/test" --epochs 4)
+P=(personalize --model "$TMP/cloud.gguf" --data "$U/train" --test "$U/test" --epochs 4 --recipe config)
 expect_ok "personalize on an image folder" "${P[@]}" --out "$TMP/dev/p.gguf" --json
 cp "$TMP/out" "$TMP/p.json"
 check "the folder summaries on stderr" grep -q "user/train: 100 images in 10 classes (0 skipped" "$TMP/err"
@@ -142,7 +142,7 @@ import json, sys
 j = json.load(open(sys.argv[1])); assert j["resumed_at_step"] is None or j["resumed_at_step"] > 0, j
 print("test_personalize_images: resumed at step", j["resumed_at_step"], "of", j["steps"])' "$TMP/out"
 check "the resumed model equals the uninterrupted one" cmp -s "$TMP/ref.gguf" "$TMP/k.gguf"
-expect_err "a resume on other images is refused" 1 "on other training data" "${R[@]:0:5}" --val 0.3 --epochs 40 --batch 4 \
+expect_err "a resume on other images is refused" 1 "on other training data" "${R[@]:0:5}" --recipe config --val 0.3 --epochs 40 --batch 4 \
     --out "$TMP/x.gguf" --checkpoint "$CK" --resume
 
 # ---- refusals --------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import json,sys; j=json.load(open(sys.argv[1])); assert j["public_samples"]==100
 
 # the device: run from an empty directory, write into another; nothing else may appear
 mkdir -p "$TMP/cwd" "$TMP/dev"
-( cd "$TMP/cwd" && "$BIN" personalize --model "$TMP/cloud.gguf" --data "$DATA" --user 2 --users 4 --per-user 50 \
+( cd "$TMP/cwd" && "$BIN" personalize --recipe config --model "$TMP/cloud.gguf" --data "$DATA" --user 2 --users 4 --per-user 50 \
     --test-per-user 40 --epochs 4 --out "$TMP/dev/personal.gguf" --json >"$TMP/pers.json" 2>"$TMP/err" )
 check "personalize succeeds" test $? -eq 0
 check "personalize writes nothing in the working directory" test -z "$(ls -A "$TMP/cwd")"
@@ -33,7 +33,7 @@ import json,sys; j=json.load(open(sys.argv[1]))
 assert j["bytes_uploaded"]==0 and j["samples"]==50 and j["freeze"]==6, j
 assert 0<=j["test_acc_before"]<=1 and 0<=j["test_acc_after"]<=1, j
 assert j["cache_hits"]==50*3, j' "$TMP/pers.json"
-"$BIN" personalize --model "$TMP/cloud.gguf" --data "$DATA" --user 2 --users 4 --per-user 50 --test-per-user 40 \
+"$BIN" personalize --recipe config --model "$TMP/cloud.gguf" --data "$DATA" --user 2 --users 4 --per-user 50 --test-per-user 40 \
     --epochs 4 --cache-mb 0 --cache-spill "$TMP/dev/spill.bin" --out "$TMP/dev/personal2.gguf" --json >"$TMP/pers2.json" 2>"$TMP/err"
 check "personalize with a spilling cache succeeds" test $? -eq 0
 check "the spill file is removed at the end" test ! -e "$TMP/dev/spill.bin"

@@ -51,7 +51,17 @@ static void usage(FILE *f) {
                "  --users N             simulated users in the split (default 20)\n"
                "  --per-user N          private training images per simulated user (default 200)\n"
                "  --test-per-user N     private test images per simulated user (default 200)\n");
-    fprintf(f, "  --freeze K            first trainable node (default: the model's autlearn.freeze)\n"
+    fprintf(f, "  --recipe R            images: what the device trains: auto (default: the device\n"
+               "                        tries the recipes below on a validation split of the data,\n"
+               "                        cheapest first, picks the best and keeps it only if it beats\n"
+               "                        the cloud model there; docs/RECIPES.md), prior, head,\n"
+               "                        last-block, bn, bias, deep, or config (--freeze as given).\n"
+               "                        --freeze, --train-rows, --aug-variants, --no-cache,\n"
+               "                        --naive-plan and --predict-first imply config\n"
+               "  --auto-val F          --recipe auto: the fraction of each class held out (default 0.2)\n"
+               "  --budget-mmacs M      --recipe auto: the search's budget, millions of multiply-adds\n"
+               "                        (default: none)\n"
+               "  --freeze K            first trainable node (default: the model's autlearn.freeze)\n"
                "  --epochs E            (default 10)\n"
                "  --lr X                SGD learning rate, momentum 0.9, cosine (default 0.01)\n"
                "  --batch B             (default 32)\n"
@@ -435,7 +445,10 @@ typedef struct image_opts {
     const char *model, *out, *data, *test;
     int user, epochs, aug_variants, predict_first, train_rows;
     int sim_opts; /* --users, --per-user or --test-per-user given */
-    double lr, label_prior, l2sp, val;
+    int aug_given;
+    const char *recipe_name;
+    al_recipe recipe; /* resolved: AL_RECIPE_AUTO unless a recipe or a flag fixes it */
+    double lr, label_prior, l2sp, val, auto_val, budget_mmacs;
     al_users_config users;
 } image_opts;
 
@@ -462,9 +475,13 @@ static int image_parse(int argc, char **argv, image_opts *o) {
                    cli_int(&a, "per-user", 10, 1000000, &o->users.per_user) ||
                    cli_int(&a, "test-per-user", 1, 1000000, &o->users.test_per_user)) {
             o->sim_opts = 1;
+        } else if (cli_int(&a, "aug-variants", 1, 1024, &o->aug_variants)) {
+            o->aug_given = 1;
+        } else if (cli_str(&a, "recipe", &o->recipe_name) ||
+                   cli_double(&a, "budget-mmacs", 0.0, 1e12, &o->budget_mmacs) ||
+                   cli_double(&a, "auto-val", 0.01, 0.9, &o->auto_val)) {
         } else if (cli_int(&a, "user", 0, 100000, &o->user) || cli_int(&a, "epochs", 1, 10000, &o->epochs) ||
-                   cli_int(&a, "train-rows", 0, 1 << 30, &o->train_rows) ||
-                   cli_int(&a, "aug-variants", 1, 1024, &o->aug_variants)) {
+                   cli_int(&a, "train-rows", 0, 1 << 30, &o->train_rows)) {
         } else if (cli_double(&a, "lr", 1e-9, 10.0, &o->lr) || cli_double(&a, "label-prior", 0.0, 1e6, &o->label_prior) ||
                    cli_double(&a, "l2sp", 0.0, 1e6, &o->l2sp) || cli_double(&a, "val", 0.01, 0.9, &o->val)) {
         } else
@@ -486,6 +503,21 @@ static int image_parse(int argc, char **argv, image_opts *o) {
     if (o->test && o->val > 0.0) return cli_usage_error(cmd, "give either --test or --val, not both");
     if (o->user >= o->users.users)
         return cli_usage_error(cmd, "--user %d: there are %d users", o->user, o->users.users);
+    /* the recipe: the chooser by default; the old flags fix one (as configured) */
+    int fixing = o->j.freeze != -1 || o->j.freeze_name || o->train_rows > 0 || o->aug_given || o->j.no_cache ||
+                 o->j.naive_plan || o->predict_first;
+    o->recipe = fixing ? AL_RECIPE_CONFIG : AL_RECIPE_AUTO;
+    if (o->recipe_name) {
+        if (al_recipe_parse(o->recipe_name, &o->recipe) != AL_OK) return cli_usage_error(cmd, "--recipe: %s", al_last_error());
+        if (o->recipe == AL_RECIPE_AUTO && fixing)
+            return cli_usage_error(cmd, "--recipe auto chooses the freeze point, rows and augmentation itself: no --freeze, "
+                                        "--train-rows, --aug-variants, --no-cache, --naive-plan or --predict-first");
+        if (o->recipe != AL_RECIPE_AUTO && o->recipe != AL_RECIPE_CONFIG && (o->j.freeze != -1 || o->j.freeze_name || o->train_rows > 0))
+            return cli_usage_error(cmd, "--recipe %s sets the freeze point and the trained rows: no --freeze or --train-rows",
+                                   o->recipe_name);
+    }
+    if (o->recipe != AL_RECIPE_AUTO && (o->auto_val > 0.0 || o->budget_mmacs > 0.0))
+        return cli_usage_error(cmd, "--auto-val and --budget-mmacs are the chooser's (--recipe auto)");
     return cli_job_check(cmd, &o->j);
 }
 
@@ -505,6 +537,7 @@ typedef struct image_run {
     al_personalize_config pc;
     al_mem_plan plan;
     al_personalize_report r;
+    al_auto_report ar; /* --recipe auto */
     double before, after, train_cpu, predict_cpu, job_peak;
     long long resumed_at;
 } image_run;
@@ -570,6 +603,9 @@ static al_status image_setup(const image_opts *o, image_run *t) {
     t->pc.aug_variants = o->aug_variants;
     t->pc.label_prior = o->label_prior;
     t->pc.train.l2sp = o->l2sp;
+    t->pc.recipe = o->recipe;
+    if (o->auto_val > 0.0) t->pc.val_fraction = o->auto_val;
+    t->pc.budget_macs = (uint64_t)(o->budget_mmacs * 1e6);
     if (!o->j.no_cache && (st = al_cache_new((size_t)o->j.cache_mb << 20, o->j.spill, &t->cache)) != AL_OK)
         return st;
     return AL_OK;
@@ -625,11 +661,19 @@ static al_status image_job(const image_opts *o, image_run *t) {
     al_model_release_plan(t->m);
     size_t mark = cnt_mark();
     double cpu0 = al_cpu_seconds();
-    if ((st = al_personalize(t->m, t->pool, t->tr, t->ids, t->cache, &t->pc, NULL, &t->r)) != AL_OK) return st;
+    if (t->pc.recipe == AL_RECIPE_AUTO) {
+        if ((st = al_personalize_auto(t->m, t->pool, t->tr, t->ids, t->cache, &t->pc, &t->ar)) != AL_OK) return st;
+        t->r = t->ar.final;
+        if (t->r.mem.total == 0) t->r.mem = t->plan; /* no training job ran: the plan it would have had */
+    } else if ((st = al_personalize(t->m, t->pool, t->tr, t->ids, t->cache, &t->pc, NULL, &t->r)) != AL_OK) {
+        return st;
+    }
     t->train_cpu = al_cpu_seconds() - cpu0;
     t->job_peak = cnt_peak_mb(mark);
     if ((st = score_after(t)) != AL_OK) return st;
     al_model_set_meta(t->m, "autlearn.personalized", "1");
+    al_model_set_meta(t->m, "autlearn.recipe",
+                      t->pc.recipe == AL_RECIPE_AUTO && !t->ar.kept ? "cloud" : al_recipe_name(t->pc.recipe == AL_RECIPE_AUTO ? t->ar.recipe : t->pc.recipe));
     return al_model_save(t->m, o->out);
 }
 
@@ -675,7 +719,65 @@ static void own_json(cli_json *j, const image_opts *o, const image_run *t) {
     }
 }
 
+/* What the chooser tried, scored and chose (--recipe auto), for people. */
+static void auto_lines(const al_auto_report *a) {
+    static const char *const why[] = {"", "skipped: over the compute budget", "not applicable",
+                                      "skipped: over the memory budget"};
+    printf("recipe search: %d samples trained, %d held out for validation; cloud model %.2f%% on them\n", a->n_train,
+           a->n_val, 100 * a->cloud_val_acc);
+    for (int i = 0; i < a->ntries; i++) {
+        const al_recipe_try *t = &a->tries[i];
+        printf("  %-10s %-4s ", al_recipe_name(t->recipe), t->aug_variants > 1 ? "+aug" : "");
+        if (t->status == AL_TRY_RUN)
+            printf("validation %.2f%%  %.3g MACs%s\n", 100 * t->val_acc, (double)t->macs, i == a->best ? "  (best)" : "");
+        else
+            printf("%s\n", why[t->status]);
+    }
+    printf("recipe: %s\n", a->why);
+}
+
+/* The chooser's report as JSON (--recipe auto). */
+static void auto_json(cli_json *j, const al_auto_report *a) {
+    static const char *const st[] = {"run", "over_budget", "not_applicable", "over_memory_budget"};
+    cli_json_str(j, "recipe", a->kept ? al_recipe_name(a->recipe) : "cloud");
+    cli_json_begin_object(j, "recipe_search");
+    cli_json_int(j, "train_samples", a->n_train);
+    cli_json_int(j, "val_samples", a->n_val);
+    cli_json_num(j, "val_fraction", a->val_fraction);
+    cli_json_int(j, "budget_macs", (long long)a->budget_macs);
+    cli_json_int(j, "search_macs", (long long)a->search_macs);
+    cli_json_num(j, "cloud_val_acc", a->cloud_val_acc);
+    cli_json_begin_array(j, "tried");
+    for (int i = 0; i < a->ntries; i++) {
+        const al_recipe_try *t = &a->tries[i];
+        cli_json_begin_object(j, NULL);
+        cli_json_str(j, "recipe", al_recipe_name(t->recipe));
+        cli_json_int(j, "aug_variants", t->aug_variants);
+        cli_json_int(j, "freeze", t->freeze);
+        cli_json_str(j, "status", st[t->status]);
+        if (t->status == AL_TRY_RUN)
+            cli_json_num(j, "val_acc", t->val_acc);
+        else
+            cli_json_null(j, "val_acc");
+        cli_json_int(j, "est_macs", (long long)t->est_macs);
+        cli_json_int(j, "macs", (long long)t->macs);
+        cli_json_end_object(j);
+    }
+    cli_json_end_array(j);
+    if (a->best >= 0)
+        cli_json_int(j, "best", a->best);
+    else
+        cli_json_null(j, "best");
+    cli_json_bool(j, "kept_personal", a->kept);
+    cli_json_str(j, "chosen", a->kept ? al_recipe_name(a->recipe) : "cloud");
+    cli_json_int(j, "chosen_aug_variants", a->aug_variants);
+    cli_json_str(j, "why", a->why);
+    cli_json_end_object(j);
+}
+
 static void image_report(const char *cmd, const image_opts *o, const image_run *t) {
+    int chooser = t->pc.recipe == AL_RECIPE_AUTO;
+    if (!o->j.json && chooser) auto_lines(&t->ar);
     if (!o->j.json && o->user < 0) {
         own_line(o, t);
         return;
@@ -698,6 +800,10 @@ static void image_report(const char *cmd, const image_opts *o, const image_run *
     cli_mem_plan_json(&j, &t->r.mem, 1);
     cli_json_int(&j, "samples", al_dataset_size(t->tr));
     cli_json_int(&j, "freeze", al_model_freeze_point(t->m));
+    if (chooser)
+        auto_json(&j, &t->ar);
+    else
+        cli_json_str(&j, "recipe", al_recipe_name(t->pc.recipe));
     cli_json_num(&j, "test_acc_before", t->before);
     cli_json_num(&j, "test_acc_after", t->after);
     cli_json_num(&j, "seconds", t->r.train.seconds);
@@ -712,6 +818,7 @@ static void image_report(const char *cmd, const image_opts *o, const image_run *
     cli_json_num(&j, "first_epoch_seconds", t->r.first_epoch_seconds);
     cli_json_num(&j, "later_epoch_seconds", t->r.later_epoch_seconds);
     cli_json_int(&j, "macs", (long long)t->r.macs);
+    cli_json_int(&j, "search_macs", chooser ? (long long)t->ar.search_macs : 0);
     cli_json_int(&j, "cache_hits", (long long)t->r.cache.hits);
     json_job_tail(&j, &t->r, t->resumed_at, o->out);
     cli_json_end(&j);

@@ -58,7 +58,13 @@ static void usage(FILE *f) {
             "                         training; A is the pseudo-count (default 1; 0 = off)\n"
             "  --l2sp X               L2-SP: pull trained weights toward the cloud's (default 1; 0 = off)\n"
             "  --lr-split K --lr-below X  trained nodes below K learn at lr * X (default off)\n"
-            "  --aug-variants K       fixed augmented variants per image (default 1 = none)\n"
+            "  --aug-variants K       fixed augmented variants per image (default 1 = none; implies\n"
+            "                         --recipe config)\n"
+            "  --recipe R             image: the device recipe, auto (default: chosen per user on a\n"
+            "                         validation split of its data, gated against the cloud model),\n"
+            "                         prior, head, last-block, bn, bias, deep, or config (--freeze)\n"
+            "  --budget-mmacs M       --recipe auto: the search's compute budget in millions of\n"
+            "                         multiply-adds per user (default: none)\n"
             "  --aug-shift N --aug-rotate DEG --aug-contrast X --aug-brightness X --aug-noise X\n"
             "                         their augmentation (defaults 2, 10, 0.2, 0.1, 0.02)\n"
             "  --cache-mb MB          runtime cache bound (default 64)\n"
@@ -104,6 +110,8 @@ int cmd_scenario(int argc, char **argv) {
     if (text) al_scenario_config_text_default(&c);
     c.verbose = 1;
     const char *json = NULL, *svg = NULL, *which = NULL, *methods = NULL, *users = NULL;
+    const char *recipe_name = NULL;
+    double budget_mmacs = 0.0;
     int cache_mb = (int)(c.cache_bytes >> 20), threads = 0, quiet = 0, user_tokens = (int)c.user_tokens,
         pretrain_tokens = (int)c.pretrain_tokens;
     double aug_f[4] = {c.aug.rotate_deg, c.aug.noise, c.aug.contrast, c.aug.brightness};
@@ -121,6 +129,7 @@ int cmd_scenario(int argc, char **argv) {
                    cli_int(&a, "vocab", 1, 1 << 20, &c.vocab_words) ||
                    cli_int(&a, "device-batch", 1, 1 << 16, &c.device_batch) ||
                    cli_int(&a, "train-words", 0, 1 << 30, &c.train_words)) {
+        } else if (cli_str(&a, "recipe", &recipe_name)) {
         } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "arch", &c.arch) || cli_str(&a, "json", &json) ||
                  cli_str(&a, "svg", &svg) || cli_str(&a, "cloud", &c.cloud_model) ||
                  cli_str(&a, "save-cloud", &c.save_cloud) || cli_str(&a, "methods", &methods)) {
@@ -137,6 +146,7 @@ int cmd_scenario(int argc, char **argv) {
                    cli_double(&a, "dominant-frac", 0.0, 1.0, &c.users.dominant_frac) ||
                    cli_double(&a, "lr", 1e-9, 10.0, &c.lr) || cli_double(&a, "local-lr", 1e-9, 10.0, &c.local_lr) ||
                    cli_double(&a, "fed-lr", 1e-9, 10.0, &c.fed_lr) ||
+                   cli_double(&a, "budget-mmacs", 0.0, 1e12, &budget_mmacs) ||
                    cli_double(&a, "pretrain-lr", 1e-9, 10.0, &c.pretrain_lr) ||
                    cli_double(&a, "l2sp", 0.0, 1e6, &c.l2sp) || cli_double(&a, "label-prior", 0.0, 1e6, &c.label_prior) || cli_double(&a, "aug-rotate", 0.0, 180.0, &aug_f[0]) ||
                    cli_double(&a, "aug-noise", 0.0, 1.0, &aug_f[1]) ||
@@ -157,6 +167,17 @@ int cmd_scenario(int argc, char **argv) {
     int frc = cli_job_freeze_numeric(cmd, &job);
     if (frc) return frc;
     c.freeze = job.freeze;
+    /* the device recipe: the chooser unless a recipe, --freeze or
+     * --aug-variants fixes it */
+    if (recipe_name) {
+        if (al_recipe_parse(recipe_name, &c.recipe) != AL_OK)
+            return cli_usage_error(cmd, "--recipe: %s", al_last_error());
+        if (c.recipe != AL_RECIPE_AUTO && c.recipe != AL_RECIPE_CONFIG && c.freeze >= 0)
+            return cli_usage_error(cmd, "--recipe %s sets the freeze point: no --freeze", recipe_name);
+    } else if (c.freeze >= 0 || c.aug_variants > 1) {
+        c.recipe = AL_RECIPE_CONFIG;
+    }
+    if (budget_mmacs > 0) c.budget_macs = (uint64_t)(budget_mmacs * 1e6);
     c.batch = job.batch;
     cache_mb = job.cache_mb;
     if (!which) which = "image";

@@ -9,7 +9,15 @@
 #include <math.h>
 #include <string.h>
 
-static int param_trained(const al_node *nd, const al_param *p) { return nd->trainable && !p->is_state && p->g; }
+/* A tensor the optimizer updates: of a trainable node, not state, and in
+ * the configured subset (al_train_config.param_subset). */
+static int param_trained(const al_node *nd, const al_param *p, int subset) {
+    if (!nd->trainable || p->is_state || !p->g) return 0;
+    int norm = nd->cfg.type == AL_L_BATCHNORM;
+    if (subset == AL_PARAMS_BIAS) return norm || strcmp(p->name, "bias") == 0;
+    if (subset == AL_PARAMS_NORM) return norm;
+    return 1;
+}
 
 al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
     if (!o || !m || !cfg) return al_error(AL_EINVAL, "al_optim_init: NULL argument");
@@ -21,6 +29,9 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
     o->beta2 = (float)cfg->beta2;
     o->eps = (float)cfg->eps;
     o->nesterov = cfg->nesterov;
+    if (cfg->param_subset < AL_PARAMS_ALL || cfg->param_subset > AL_PARAMS_NORM)
+        return al_error(AL_EINVAL, "param_subset must be AL_PARAMS_ALL, _BIAS or _NORM, got %d", cfg->param_subset);
+    o->subset = cfg->param_subset;
     o->l2sp = (float)cfg->l2sp;
     o->lr_below = (float)cfg->lr_below;
     o->lr_split = cfg->lr_split > 0 && cfg->lr_split < m->nnodes ? &m->nodes[cfg->lr_split] : NULL;
@@ -36,7 +47,7 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
     size_t nf = 0;
     for (int i = 0; i < m->nnodes; i++)
         for (int j = 0; j < m->nodes[i].nparams; j++)
-            if (param_trained(&m->nodes[i], &m->nodes[i].params[j])) {
+            if (param_trained(&m->nodes[i], &m->nodes[i].params[j], o->subset)) {
                 np++;
                 nf += m->nodes[i].params[j].n;
             }
@@ -65,7 +76,7 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
         for (int i = 0; i < m->nnodes; i++)
             for (int j = 0; j < m->nodes[i].nparams; j++) {
                 al_param *pr = &m->nodes[i].params[j];
-                if (!param_trained(&m->nodes[i], pr)) continue;
+                if (!param_trained(&m->nodes[i], pr, o->subset)) continue;
                 float *b1 = nbuf >= 1 ? al_arena_floats(&a, pr->n) : NULL;
                 float *b2 = nbuf >= 2 ? al_arena_floats(&a, pr->n) : NULL;
                 float *b3 = cfg->l2sp != 0.0 ? al_arena_floats(&a, pr->n) : NULL;
@@ -88,7 +99,7 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
             long c = 0;
             for (int i = 0; i < m->nnodes; i++)
                 for (int j = 0; j < m->nodes[i].nparams; j++)
-                    if (param_trained(&m->nodes[i], &m->nodes[i].params[j]))
+                    if (param_trained(&m->nodes[i], &m->nodes[i].params[j], o->subset))
                         c += (long)((m->nodes[i].params[j].n + AL_OPTIM_CHUNK - 1) / AL_OPTIM_CHUNK);
             al_arena_bytes(&a, sizeof(double) * (size_t)(c ? c : 1));
         } else {
@@ -128,10 +139,10 @@ void al_optim_reset(al_optim *o) {
 int al_optim_matches(const al_optim *o, const al_model *m) {
     int np = 0;
     for (int i = 0; i < m->nnodes; i++)
-        for (int j = 0; j < m->nodes[i].nparams; j++) np += param_trained(&m->nodes[i], &m->nodes[i].params[j]);
+        for (int j = 0; j < m->nodes[i].nparams; j++) np += param_trained(&m->nodes[i], &m->nodes[i].params[j], o->subset);
     if (np != o->np) return 0;
     for (int i = 0; i < o->np; i++)
-        if (!param_trained(o->node[i], o->p[i])) return 0;
+        if (!param_trained(o->node[i], o->p[i], o->subset)) return 0;
     return 1;
 }
 

@@ -31,6 +31,8 @@ void al_personalize_config_default(al_personalize_config *c) {
     c->freeze = -1;
     c->aug_variants = 1;
     al_augment_config_default(&c->aug);
+    c->val_fraction = 0.2;
+    c->auto_aug_variants = 4;
 }
 
 typedef struct {
@@ -197,6 +199,15 @@ void al_personalize_mem_job(const al_model *m, const al_personalize_config *c, a
 al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
                                      const al_cache *cache, const al_personalize_config *c, al_mem_plan *out) {
     if (!m || !c) return al_error(AL_EINVAL, "al_personalize_plan_memory: NULL argument");
+    /* a recipe plans as its job; the chooser as its final job's cheapest
+     * training recipe, the output layer (each candidate is fitted on its own) */
+    al_personalize_config rc = *c;
+    if (rc.recipe == AL_RECIPE_AUTO || rc.recipe == AL_RECIPE_PRIOR) rc.recipe = AL_RECIPE_HEAD;
+    if (rc.recipe == AL_RECIPE_AUTO || rc.recipe != AL_RECIPE_CONFIG) {
+        al_status st = al_recipe_resolve(m, &rc, &rc);
+        if (st) return st;
+    }
+    c = &rc;
     al_mem_job x;
     al_personalize_mem_job(m, c, &x);
     return al_mem_plan_fit(m, pool, train, cache, &x, out);
@@ -240,8 +251,16 @@ al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train
                              al_cache *cache, const al_personalize_config *c, al_trainer **out) {
     if (!out) return al_error(AL_EINVAL, "al_personalize_new: out is NULL");
     *out = NULL;
-    al_status st = begin_job(m, train, c);
+    if (!m || !train || !c) return al_error(AL_EINVAL, "al_personalize: NULL argument");
+    al_personalize_config rc;
+    al_status st = al_recipe_resolve(m, c, &rc);
     if (st) return st;
+    if (!al_recipe_trains(&rc))
+        return al_error(AL_EINVAL, "recipe %s trains nothing: run it with al_personalize", al_recipe_name(rc.recipe));
+    c = &rc;
+    if ((st = begin_job(m, train, c)) != AL_OK) return st;
+    if (c->recipe == AL_RECIPE_BN && (st = al_bn_reestimate(m, pool, train, c->train.batch, NULL)) != AL_OK)
+        return st;
     /* the memory budget: fitted before anything is allocated */
     al_mem_plan plan;
     if ((st = al_personalize_plan_memory(m, pool, train, cache, c, &plan))) return st;
@@ -368,10 +387,33 @@ static int file_exists(const char *path) {
     return stat(path, &sb) == 0;
 }
 
+/* A recipe that trains nothing: the label-prior shift (and for bn the
+ * re-estimated statistics). */
+static al_status untrained_job(al_model *m, al_pool *pool, const al_dataset *train, const al_personalize_config *c,
+                               al_personalize_report *r) {
+    al_status st = begin_job(m, train, c);
+    if (st) return st;
+    apply_label_prior(m, train, c->label_prior);
+    uint64_t macs = 0;
+    if (c->recipe == AL_RECIPE_BN && (st = al_bn_reestimate(m, pool, train, c->train.batch, &macs)) != AL_OK)
+        return st;
+    if (r) {
+        r->macs = macs;
+        r->prefix_samples = c->recipe == AL_RECIPE_BN ? (uint64_t)train->n : 0;
+    }
+    return AL_OK;
+}
+
 al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
                          al_cache *cache, const al_personalize_config *c, const al_dataset *eval,
                          al_personalize_report *r) {
     if (r) memset(r, 0, sizeof *r);
+    if (!m || !train || !c) return al_error(AL_EINVAL, "al_personalize: NULL argument");
+    al_personalize_config rc;
+    al_status rs = al_recipe_resolve(m, c, &rc);
+    if (rs) return rs;
+    if (!al_recipe_trains(&rc)) return untrained_job(m, pool, train, &rc, r);
+    c = &rc;
     al_trainer *t;
     al_status st = al_personalize_new(m, pool, train, ids, cache, c, &t);
     return st ? st : run_job(t, m, train, c, eval, r);

@@ -50,6 +50,7 @@ typedef struct al_optim {
      * [chunk0[i], chunk0[i+1]); partial[c] is chunk c's sum of squares */
     long *chunk0;
     double *partial;
+    int subset;        /* al_train_config.param_subset */
 } al_optim;
 
 /* Floats per chunk of the gradient norm: the norm is a sum of per-chunk
@@ -301,6 +302,22 @@ al_status al_personalize_new_planned(al_model *m, al_pool *pool, const al_datase
 al_status al_personalize_planned(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
                                  al_cache *cache, const al_personalize_config *c, const al_mem_plan *plan,
                                  al_personalize_report *r);
+
+/* ---- recipes and the chooser (src/train/recipe.c) ---------------------------------- */
+
+/* The freeze point of a fixed recipe on m (prior and head: the output
+ * layer; last-block and deep: the second and third layer with weights from
+ * the end, batch norms not counted; bn: the first batch norm; bias: the
+ * first node with weights), or -1 where it does not apply. */
+int al_recipe_freeze(const al_model *m, al_recipe r);
+/* c with its recipe turned into the freeze point and trained tensors of an
+ * ordinary job (AL_RECIPE_CONFIG: c as it is). out may be c. */
+al_status al_recipe_resolve(const al_model *m, const al_personalize_config *c, al_personalize_config *out);
+/* 0 for a resolved recipe that trains nothing (prior; bn without affine). */
+int al_recipe_trains(const al_personalize_config *c);
+/* Re-estimates every batch norm's running statistics on d (see recipe.c);
+ * *macs (may be NULL): the forward multiply-adds it ran. */
+al_status al_bn_reestimate(al_model *m, al_pool *pool, const al_dataset *d, int batch, uint64_t *macs);
 
 /* ---- language models: training, the keyboard's predict pass, evaluation
  * (src/train/lm.c). A model here is a 'tokens T' model whose output is T rows

@@ -36,6 +36,7 @@ void al_scenario_config_default(al_scenario_config *c) {
     c->central_epochs = 1;
     c->freeze = -1;
     c->aug_variants = 1;
+    c->recipe = AL_RECIPE_AUTO;
     al_augment_config_default(&c->aug);
     c->label_prior = 1.0;
     c->l2sp = 1.0;
@@ -236,7 +237,25 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
     double wall, cpu;
     al_rss_reset_peak();
     al_sim_clock_start(&clk);
-    st = al_personalize(work, s->pool, tr, ids, cache, &pc, NULL, &pr);
+    /* ---- recipe chooser (branch recipe): the device picks its recipe on a
+     * validation split of its own data and keeps the cloud model unless the
+     * pick beats it there (al_personalize_auto) ---- */
+    al_auto_report ar;
+    int chooser = c->recipe == AL_RECIPE_AUTO;
+    if (chooser) {
+        pc.freeze = -1;
+        pc.budget_macs = c->budget_macs;
+        st = al_personalize_auto(work, s->pool, tr, ids, cache, &pc, &ar);
+        pr = ar.final;
+        pr.macs = ar.search_macs + ar.final.macs;
+    } else {
+        if (c->recipe != AL_RECIPE_CONFIG) {
+            pc.recipe = c->recipe;
+            pc.freeze = -1;
+        }
+        st = al_personalize(work, s->pool, tr, ids, cache, &pc, NULL, &pr);
+    }
+    /* ---- end recipe chooser ---- */
     al_sim_clock_stop(&clk, cb.eval_seconds, &wall, &cpu);
     al_sim_meter_peak(t);
     free(ids);
@@ -251,6 +270,17 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
     if ((st = al_evaluate(work, s->pool, test, c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
     al_sim_say(c, "autonomous: user %d/%d accuracy %.4f (%.2f s; first epoch %.3f s, later %.4f s)", k + 1, s->users,
                m->acc[k], wall, pr.first_epoch_seconds, pr.later_epoch_seconds);
+    /* a job that trained fewer epochs (the cloud model kept, the prior
+     * alone) stays at its final accuracy for the rest of the curve */
+    for (int e = pr.train.epochs_run; e < c->epochs && e < AL_MAX_CURVE; e++) m->curve[e] += m->acc[k];
+    if (chooser) {
+        for (int i = 0; i < ar.ntries; i++)
+            if (ar.tries[i].status == AL_TRY_RUN)
+                al_sim_say(c, "autonomous: user %d tried %s%s: validation %.4f, %.3g MACs", k + 1,
+                           al_recipe_name(ar.tries[i].recipe), ar.tries[i].aug_variants > 1 ? "+aug" : "",
+                           ar.tries[i].val_acc, (double)ar.tries[i].macs);
+        al_sim_say(c, "autonomous: user %d chose %s", k + 1, ar.why);
+    }
 done:
     free(ids);
     al_cache_free(cache);

@@ -61,6 +61,11 @@ typedef struct al_scenario_config {
     int central_epochs;
     int freeze;               /* -1: the model's default (al_model_resolve_freeze) */
     int aug_variants;
+    /* autonomous (image): the device recipe; AL_RECIPE_AUTO (default) the
+     * device's chooser (al_personalize_auto), which a --freeze or
+     * --aug-variants turns into AL_RECIPE_CONFIG (tools/cmd_scenario.c) */
+    al_recipe recipe;
+    uint64_t budget_macs;     /* the chooser's search budget (0: none) */
     al_augment_config aug;    /* autonomous: the augmentation of variants 1.. */
     double label_prior;       /* autonomous: al_personalize_config.label_prior (image default 1, 0 = off) */
     double l2sp;              /* autonomous: L2-SP strength toward the cloud weights (al_train_config.l2sp) */
