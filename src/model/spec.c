@@ -127,8 +127,10 @@ static int parse_refs(char *s, const al_layer_cfg *layers, int idx, al_layer_cfg
     return 1;
 }
 
-static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev, al_layer_cfg *c) {
-    memset(c, 0, sizeof *c);
+/* The optional "name:" before a statement's layer, kept in c->name; moves
+ * *w past it. */
+static al_status parse_name(char ***pw, int *nw, int idx, const al_layer_cfg *prev, al_layer_cfg *c) {
+    char **w = *pw;
     size_t wl = strlen(w[0]);
     if (wl > 1 && w[0][wl - 1] == ':') { /* "name: layer ..." */
         w[0][wl - 1] = '\0';
@@ -139,10 +141,107 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
         for (int i = 0; i < idx; i++)
             if (!strcmp(prev[i].name, w[0])) return al_error(AL_EINVAL, "spec: two layers are named '%s'", w[0]);
         snprintf(c->name, sizeof c->name, "%s", w[0]);
-        w++;
-        nw--;
-        if (nw < 1) return al_error(AL_EINVAL, "spec: '%s:' names no layer", c->name);
+        *pw = w + 1;
+        if (--*nw < 1) return al_error(AL_EINVAL, "spec: '%s:' names no layer", c->name);
     }
+    return AL_OK;
+}
+
+/* in=REF (the primary input) or, for concat and sum, in=REF,REF,...
+ * (the primary input, then the operands in order). */
+static al_status parse_in(const char *layer, char *val, int idx, const al_layer_cfg *prev, al_layer_cfg *c) {
+    int x = -1;
+    char *comma = strchr(val, ',');
+    if (comma) { /* in=primary,operand,...: the inputs of a concat or a sum, in order */
+        if (!al_layer_nary(c->type))
+            return al_error(AL_EINVAL, "spec: '%s' (layer %d) reads one primary input; only concat and sum "
+                                       "take a list in=", layer, idx);
+        if (c->src != -2)
+            return al_error(AL_EINVAL, "spec: '%s' (layer %d): the operands are given twice", layer, idx);
+        *comma = '\0';
+        int r = parse_refs(comma + 1, prev, idx, c);
+        if (r < 0)
+            return al_error(AL_ERANGE, "spec: '%s' (layer %d) reads more than %d inputs", layer, idx,
+                            AL_MAX_SRCS + 1);
+        if (!r) return al_error(AL_EINVAL, "spec: '%s': bad value for in: '%s'", layer, comma + 1);
+    }
+    if (!parse_ref(val, prev, idx, &x)) return al_error(AL_EINVAL, "spec: '%s': bad value for in: '%s'", layer, val);
+    if (x >= idx)
+        return al_error(AL_EINVAL, "spec: '%s' (layer %d) reads in=%d, which is not an earlier layer", layer,
+                        idx, x);
+    c->back = idx - 1 - x;
+    return AL_OK;
+}
+
+/* The values a layer cannot do without, then the defaults of what the
+ * statement left out (seen_*: set explicitly). */
+static al_status finish_layer(const char *layer, al_layer_cfg *c, int seen_k, int seen_s, int seen_axis) {
+    switch (c->type) {
+    case AL_L_DENSE:
+    case AL_L_CONV2D:
+    case AL_L_LSTM:
+    case AL_L_GRU:
+        if (c->units <= 0) return al_error(AL_EINVAL, "spec: '%s' needs a size, e.g. '%s 64'", layer, layer);
+        break;
+    case AL_L_GCONV:
+        if (c->units <= 0 || c->group < 2)
+            return al_error(AL_EINVAL, "spec: gconv needs a size and g= (2 or more groups), e.g. 'gconv 64 g=4'");
+        break;
+    case AL_L_EMBEDDING:
+        if (c->units <= 0 || c->vocab <= 0)
+            return al_error(AL_EINVAL, "spec: embedding needs a size and vocab=, e.g. 'embedding 64 vocab=5001'");
+        break;
+    case AL_L_ADD:
+    case AL_L_MUL:
+    case AL_L_SUB:
+    case AL_L_DIV:
+    case AL_L_CONCAT:
+    case AL_L_SUM:
+    case AL_L_MATMUL:
+        if (c->src < -1)
+            return al_error(AL_EINVAL, "spec: %s needs the earlier node, e.g. '%s 3' or '%s -1'", layer, layer, layer);
+        break;
+    case AL_L_RESHAPE:
+        if (c->ndims < 1) return al_error(AL_EINVAL, "spec: reshape needs shape=, e.g. 'reshape shape=4,-1'");
+        break;
+    case AL_L_EXPAND:
+        if (c->ndims < 1) return al_error(AL_EINVAL, "spec: expand needs shape=, e.g. 'expand shape=4,3,5'");
+        break;
+    case AL_L_TRANSPOSE:
+        if (c->ndims < 1) return al_error(AL_EINVAL, "spec: transpose needs perm=, e.g. 'transpose perm=1,0,2'");
+        break;
+    case AL_L_UNSQUEEZE:
+        if (!c->axes) return al_error(AL_EINVAL, "spec: unsqueeze needs axes=, e.g. 'unsqueeze axes=0'");
+        break;
+    case AL_L_CLIP:
+        if (!(c->lo <= c->hi)) return al_error(AL_EINVAL, "spec: clip: min must not exceed max");
+        break;
+    default: break;
+    }
+    if (c->type == AL_L_SOFTMAX && !seen_axis) c->axis = -1;
+    if (c->type == AL_L_LAYERNORM && c->eps == 0.0f) c->eps = 1e-5f;
+    if (!al_layer_reads_src(c->type)) c->src = 0;
+    if (c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D || c->type == AL_L_GCONV) {
+        if (!seen_k) c->k = 3;
+        if (!seen_s) c->stride = 1;
+    }
+    if (c->type == AL_L_MAXPOOL || c->type == AL_L_AVGPOOL) {
+        if (!seen_k) c->k = 2;
+        if (!seen_s) c->stride = c->k;
+    }
+    if (c->type == AL_L_DROPOUT && c->rate == 0.0f) c->rate = 0.5f;
+    if (c->type == AL_L_BATCHNORM) {
+        if (c->eps == 0.0f) c->eps = 1e-5f;
+        if (c->momentum == 0.0f) c->momentum = 0.1f;
+    }
+    if (c->type != AL_L_DENSE && c->type != AL_L_CONV2D && c->type != AL_L_DWCONV2D && c->type != AL_L_GCONV) c->bias = 0;
+    return AL_OK;
+}
+
+static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev, al_layer_cfg *c) {
+    memset(c, 0, sizeof *c);
+    al_status st = parse_name(&w, &nw, idx, prev, c);
+    if (st) return st;
     if (!al_layer_type_from_name(w[0], &c->type))
         return al_error(AL_EINVAL, "spec: unknown layer '%s' (statement %d)", w[0], idx + 1);
     c->bias = 1;
@@ -220,26 +319,8 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
         else if (!strcmp(key, "from"))
             ok = parse_ref(val, prev, idx, &c->src);
         else if (!strcmp(key, "in")) {
-            int x = -1;
-            char *comma = strchr(val, ',');
-            if (comma) { /* in=primary,operand,...: the inputs of a concat or a sum, in order */
-                if (!al_layer_nary(t))
-                    return al_error(AL_EINVAL, "spec: '%s' (layer %d) reads one primary input; only concat and sum "
-                                               "take a list in=", w[0], idx);
-                if (c->src != -2)
-                    return al_error(AL_EINVAL, "spec: '%s' (layer %d): the operands are given twice", w[0], idx);
-                *comma = '\0';
-                int r = parse_refs(comma + 1, prev, idx, c);
-                if (r < 0)
-                    return al_error(AL_ERANGE, "spec: '%s' (layer %d) reads more than %d inputs", w[0], idx,
-                                    AL_MAX_SRCS + 1);
-                if (!r) return al_error(AL_EINVAL, "spec: '%s': bad value for in: '%s'", w[0], comma + 1);
-            }
-            ok = parse_ref(val, prev, idx, &x);
-            if (ok && x >= idx)
-                return al_error(AL_EINVAL, "spec: '%s' (layer %d) reads in=%d, which is not an earlier layer", w[0],
-                                idx, x);
-            c->back = idx - 1 - x;
+            al_status e = parse_in(w[0], eq + 1, idx, prev, c);
+            if (e) return e;
         }
         else if (!strcmp(key, "ceil") && (c->type == AL_L_MAXPOOL || c->type == AL_L_AVGPOOL))
             ok = parse_int(val, 0, 1, &c->ceil);
@@ -289,66 +370,7 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             return al_error(AL_EINVAL, "spec: '%s': unknown option '%s'", w[0], key);
         if (!ok) return al_error(AL_EINVAL, "spec: '%s': bad value for %s: '%s'", w[0], key, val);
     }
-    switch (c->type) {
-    case AL_L_DENSE:
-    case AL_L_CONV2D:
-    case AL_L_LSTM:
-    case AL_L_GRU:
-        if (c->units <= 0) return al_error(AL_EINVAL, "spec: '%s' needs a size, e.g. '%s 64'", w[0], w[0]);
-        break;
-    case AL_L_GCONV:
-        if (c->units <= 0 || c->group < 2)
-            return al_error(AL_EINVAL, "spec: gconv needs a size and g= (2 or more groups), e.g. 'gconv 64 g=4'");
-        break;
-    case AL_L_EMBEDDING:
-        if (c->units <= 0 || c->vocab <= 0)
-            return al_error(AL_EINVAL, "spec: embedding needs a size and vocab=, e.g. 'embedding 64 vocab=5001'");
-        break;
-    case AL_L_ADD:
-    case AL_L_MUL:
-    case AL_L_SUB:
-    case AL_L_DIV:
-    case AL_L_CONCAT:
-    case AL_L_SUM:
-    case AL_L_MATMUL:
-        if (c->src < -1)
-            return al_error(AL_EINVAL, "spec: %s needs the earlier node, e.g. '%s 3' or '%s -1'", w[0], w[0], w[0]);
-        break;
-    case AL_L_RESHAPE:
-        if (c->ndims < 1) return al_error(AL_EINVAL, "spec: reshape needs shape=, e.g. 'reshape shape=4,-1'");
-        break;
-    case AL_L_EXPAND:
-        if (c->ndims < 1) return al_error(AL_EINVAL, "spec: expand needs shape=, e.g. 'expand shape=4,3,5'");
-        break;
-    case AL_L_TRANSPOSE:
-        if (c->ndims < 1) return al_error(AL_EINVAL, "spec: transpose needs perm=, e.g. 'transpose perm=1,0,2'");
-        break;
-    case AL_L_UNSQUEEZE:
-        if (!c->axes) return al_error(AL_EINVAL, "spec: unsqueeze needs axes=, e.g. 'unsqueeze axes=0'");
-        break;
-    case AL_L_CLIP:
-        if (!(c->lo <= c->hi)) return al_error(AL_EINVAL, "spec: clip: min must not exceed max");
-        break;
-    default: break;
-    }
-    if (t == AL_L_SOFTMAX && !have_axis) c->axis = -1;
-    if (t == AL_L_LAYERNORM && c->eps == 0.0f) c->eps = 1e-5f;
-    if (!al_layer_reads_src(c->type)) c->src = 0;
-    if (c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D || c->type == AL_L_GCONV) {
-        if (!have_k) c->k = 3;
-        if (!have_s) c->stride = 1;
-    }
-    if (c->type == AL_L_MAXPOOL || c->type == AL_L_AVGPOOL) {
-        if (!have_k) c->k = 2;
-        if (!have_s) c->stride = c->k;
-    }
-    if (c->type == AL_L_DROPOUT && c->rate == 0.0f) c->rate = 0.5f;
-    if (c->type == AL_L_BATCHNORM) {
-        if (c->eps == 0.0f) c->eps = 1e-5f;
-        if (c->momentum == 0.0f) c->momentum = 0.1f;
-    }
-    if (c->type != AL_L_DENSE && c->type != AL_L_CONV2D && c->type != AL_L_DWCONV2D && c->type != AL_L_GCONV) c->bias = 0;
-    return AL_OK;
+    return finish_layer(w[0], c, have_k, have_s, have_axis);
 }
 
 static al_status parse_input(char **w, int nw, al_shape *in, int *tokens) {
