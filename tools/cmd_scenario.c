@@ -46,6 +46,14 @@ static void usage(FILE *f) {
             "  --public-frac F        share of the training split that is public (default 0.5)\n"
             "  --dominant K           dominant classes per user (default 2)\n"
             "  --dominant-frac F      share of a user's images from them (default 0.8)\n"
+            "  --shift S              how users differ from the public data: label (class mix, the\n"
+            "                         default), feature (each user's own image transform, uniform\n"
+            "                         class mix), both (docs/SCENARIOS.md)\n"
+            "  --val-per-user N       carve N of each user's --per-user images out as its\n"
+            "                         validation set (default 0)\n"
+            "  --public-val N         carve N public images out as the cloud's validation set\n"
+            "  --evaluate SET         score every method on 'test' (default) or 'validation'\n"
+            "                         (tuning: the test sets are not touched)\n"
             "cloud:\n"
             "  --arch A               architecture spec or built-in (default refcnn)\n"
             "  --pretrain-epochs E    (default 3)      --pretrain-lr X (default 0.05)\n"
@@ -103,7 +111,8 @@ int cmd_scenario(int argc, char **argv) {
         if (!strcmp(argv[i], "text")) text = 1; /* the scenario's own defaults apply before the options */
     if (text) al_scenario_config_text_default(&c);
     c.verbose = 1;
-    const char *json = NULL, *svg = NULL, *which = NULL, *methods = NULL, *users = NULL;
+    const char *json = NULL, *svg = NULL, *which = NULL, *methods = NULL, *users = NULL, *shift = NULL,
+               *evaluate = NULL;
     int cache_mb = (int)(c.cache_bytes >> 20), threads = 0, quiet = 0, user_tokens = (int)c.user_tokens,
         pretrain_tokens = (int)c.pretrain_tokens;
     double aug_f[4] = {c.aug.rotate_deg, c.aug.noise, c.aug.contrast, c.aug.brightness};
@@ -123,10 +132,13 @@ int cmd_scenario(int argc, char **argv) {
                    cli_int(&a, "train-words", 0, 1 << 30, &c.train_words)) {
         } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "arch", &c.arch) || cli_str(&a, "json", &json) ||
                  cli_str(&a, "svg", &svg) || cli_str(&a, "cloud", &c.cloud_model) ||
-                 cli_str(&a, "save-cloud", &c.save_cloud) || cli_str(&a, "methods", &methods)) {
+                 cli_str(&a, "save-cloud", &c.save_cloud) || cli_str(&a, "methods", &methods) ||
+                 cli_str(&a, "shift", &shift) || cli_str(&a, "evaluate", &evaluate)) {
         } else if (cli_int(&a, "per-user", 10, 1000000, &c.users.per_user) ||
                    cli_int(&a, "test-per-user", 1, 1000000, &c.users.test_per_user) ||
                    cli_int(&a, "dominant", 1, 256, &c.users.dominant) ||
+                   cli_int(&a, "val-per-user", 0, 1000000, &c.users.val_per_user) ||
+                   cli_int(&a, "public-val", 0, 100000000, &c.users.public_val) ||
                    cli_int(&a, "pretrain-epochs", 0, 1000, &c.pretrain_epochs) ||
                    cli_int(&a, "epochs", 1, 10000, &c.epochs) || cli_int(&a, "local-epochs", 1, 10000, &c.local_epochs) ||
                    cli_int(&a, "rounds", 1, 10000, &c.rounds) || cli_int(&a, "fed-epochs", 1, 1000, &c.fed_epochs) ||
@@ -170,6 +182,26 @@ int cmd_scenario(int argc, char **argv) {
         c.users.users = (int)n;
     } else if (users) {
         c.user_list = users;
+    }
+    if (shift) {
+        if (text) return cli_usage_error(cmd, "--shift is for the image scenario");
+        if (!strcmp(shift, "label"))
+            c.users.shift = AL_SHIFT_LABEL;
+        else if (!strcmp(shift, "feature"))
+            c.users.shift = AL_SHIFT_FEATURE;
+        else if (!strcmp(shift, "both"))
+            c.users.shift = AL_SHIFT_BOTH;
+        else
+            return cli_usage_error(cmd, "--shift takes label, feature or both, got '%s'", shift);
+    }
+    if (evaluate) {
+        if (text) return cli_usage_error(cmd, "--evaluate is for the image scenario");
+        if (!strcmp(evaluate, "validation"))
+            c.eval_validation = 1;
+        else if (strcmp(evaluate, "test") != 0)
+            return cli_usage_error(cmd, "--evaluate takes test or validation, got '%s'", evaluate);
+        if (c.eval_validation && c.users.val_per_user < 1)
+            return cli_usage_error(cmd, "--evaluate validation needs --val-per-user N");
     }
     c.user_tokens = user_tokens;
     c.pretrain_tokens = pretrain_tokens;

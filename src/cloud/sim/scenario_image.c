@@ -137,6 +137,12 @@ typedef struct image_run {
     double model_macs;   /* forward MACs of one sample */
 } image_run;
 
+/* Where user k's methods are scored: its validation set when tuning
+ * (c->eval_validation), else its test set. */
+static const al_dataset *score_set(const image_run *s, int k) {
+    return s->c->eval_validation ? al_users_validation(s->u, k) : al_users_test(s->u, k);
+}
+
 /* The learning curve's evaluation (al_sim_curve.eval): top-1 accuracy. */
 static al_status image_eval(const al_sim_curve *cb, double *acc) {
     return al_evaluate(cb->m, cb->pool, cb->test, cb->batch, NULL, acc);
@@ -148,6 +154,8 @@ static al_status image_data(image_run *s) {
     al_scenario_result *r = s->r;
     const int D = c->users.dominant;
     al_status st;
+    if (c->eval_validation && c->users.val_per_user < 1)
+        return al_error(AL_EINVAL, "scoring on validation needs a validation split (val_per_user > 0)");
     if ((st = al_sim_load_users(c, &s->u)) != AL_OK) return st;
     s->users = r->users = al_users_count(s->u);
     r->ndominant = D;
@@ -190,7 +198,7 @@ static al_status image_cloud(image_run *s) {
 static al_status image_global(image_run *s) {
     al_method_result *m = &s->r->m[AL_M_GLOBAL];
     for (int k = 0; k < s->users; k++) {
-        al_status st = al_evaluate(s->cloud, s->pool, al_users_test(s->u, k), s->c->batch, NULL, &m->acc[k]);
+        al_status st = al_evaluate(s->cloud, s->pool, score_set(s, k), s->c->batch, NULL, &m->acc[k]);
         if (st) return st;
     }
     al_sim_method_done(m, s->users);
@@ -214,7 +222,7 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
     image_run *s = ctx;
     const al_scenario_config *c = s->c;
     al_method_result *m = t->m;
-    const al_dataset *tr = al_users_train(s->u, k), *test = al_users_test(s->u, k);
+    const al_dataset *tr = al_users_train(s->u, k), *test = score_set(s, k);
     al_model *work = NULL;
     al_cache *cache = NULL;
     uint64_t *ids = NULL;
@@ -271,7 +279,7 @@ static al_status local_user(void *ctx, int k, al_sim_meter *t) {
     image_run *s = ctx;
     const al_scenario_config *c = s->c;
     al_method_result *m = t->m;
-    const al_dataset *tr = al_users_train(s->u, k), *test = al_users_test(s->u, k);
+    const al_dataset *tr = al_users_train(s->u, k), *test = score_set(s, k);
     al_model *work = NULL;
     al_status st;
     if ((st = al_model_from_spec(s->cloud->spec, c->seed + 2000 + (uint64_t)k, &work)) != AL_OK) return st;
@@ -319,7 +327,7 @@ static al_status image_centralized(image_run *s) {
     al_trainer_free(t);
     if (st) goto done;
     for (int k = 0; k < s->users; k++)
-        if ((st = al_evaluate(work, s->pool, al_users_test(s->u, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
+        if ((st = al_evaluate(work, s->pool, score_set(s, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
     /* the device does no training; it uploads its raw samples (8-bit pixels) and labels */
     m->bytes_uploaded = (double)c->users.per_user * (double)(al_shape_numel(&s->cloud->in) + 1);
     al_sim_method_done(m, s->users);
@@ -358,7 +366,7 @@ static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_mete
 
 static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *acc) {
     image_run *s = ctx;
-    al_status st = al_evaluate(global, s->pool, al_users_test(s->u, k), s->c->batch, NULL, acc);
+    al_status st = al_evaluate(global, s->pool, score_set(s, k), s->c->batch, NULL, acc);
     if (!st && last) s->r->m[AL_M_FEDAVG].acc[k] = *acc;
     return st;
 }

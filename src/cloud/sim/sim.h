@@ -74,6 +74,8 @@ typedef struct al_scenario_config {
     const char *cloud_model;  /* use this pre-trained model instead of pre-training */
     const char *save_cloud;   /* write the pre-trained model here */
     int verbose;              /* progress lines on stderr */
+    int eval_validation;      /* image: every method is scored on the users' validation sets
+                               * (users.val_per_user), the test sets are not touched */
     /* text scenario (scenario_text.c) */
     const char *user_list;    /* comma-separated president names; NULL: the default 10 */
     long user_tokens;         /* cap on a user's private training text (most recent tokens) */
