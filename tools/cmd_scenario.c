@@ -73,8 +73,14 @@ static void usage(FILE *f) {
             "  --local-epochs E       local-only epochs (default 20)   --local-lr X (default 0.02)\n"
             "  --rounds R             fedavg rounds (default 5)   --fed-epochs E (default 1)\n"
             "  --fed-lr X             fedavg's client learning rate (default 0.05)\n"
+            "  --fed-cosine           fedavg's (and fedper's) clients use a cosine schedule within each\n"
+            "                         round (default constant)\n"
             "  --central-epochs E     centralized epochs over the pooled data (default 1)\n"
-            "  --methods LIST         comma-separated subset of the methods (default all)\n"
+            "  --central-lr X         centralized's learning rate (default pretrain-lr * 0.2)\n"
+            "  --methods LIST         comma-separated subset of the methods (default the five above);\n"
+            "                         image also: global+p, central+p, fedavg+p (output bias shifted by\n"
+            "                         the user's class mix), fedavg-ft (fedavg, then the autonomous\n"
+            "                         recipe on the device), fedper (shared body, personal output layer)\n"
             "  --batch B              (default 32)\n"
             "run:\n"
             "  --threads T            worker threads (default: AL_THREADS or 1)\n"
@@ -124,6 +130,8 @@ int cmd_scenario(int argc, char **argv) {
         if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
         } else if (cli_flag(&a, "select-public"))
             c.select_public = 1;
+        else if (cli_flag(&a, "fed-cosine"))
+            c.fed_cosine = 1;
         else if (cli_str(&a, "users", &users) || cli_str(&a, "public-extra", &c.extra_dirs)) {
         } else if (cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
                    cli_int(&a, "pretrain-tokens", 0, 1 << 30, &pretrain_tokens) ||
@@ -149,6 +157,7 @@ int cmd_scenario(int argc, char **argv) {
                    cli_double(&a, "dominant-frac", 0.0, 1.0, &c.users.dominant_frac) ||
                    cli_double(&a, "lr", 1e-9, 10.0, &c.lr) || cli_double(&a, "local-lr", 1e-9, 10.0, &c.local_lr) ||
                    cli_double(&a, "fed-lr", 1e-9, 10.0, &c.fed_lr) ||
+                   cli_double(&a, "central-lr", 1e-9, 10.0, &c.central_lr) ||
                    cli_double(&a, "pretrain-lr", 1e-9, 10.0, &c.pretrain_lr) ||
                    cli_double(&a, "l2sp", 0.0, 1e6, &c.l2sp) || cli_double(&a, "label-prior", 0.0, 1e6, &c.label_prior) || cli_double(&a, "aug-rotate", 0.0, 180.0, &aug_f[0]) ||
                    cli_double(&a, "aug-noise", 0.0, 1.0, &aug_f[1]) ||
@@ -207,7 +216,10 @@ int cmd_scenario(int argc, char **argv) {
     c.pretrain_tokens = pretrain_tokens;
     if (!json) return cli_usage_error(cmd, "--json FILE is required");
     if (methods && !parse_methods(methods, &c.methods))
-        return cli_usage_error(cmd, "--methods takes a comma-separated list of global,local,autonomous,centralized,fedavg");
+        return cli_usage_error(cmd, "--methods takes a comma-separated list of global,local,autonomous,centralized,fedavg"
+                                    " (image also global+p,central+p,fedavg+p,fedavg-ft,fedper)");
+    if (text && (c.methods & ~AL_M_CLASSIC))
+        return cli_usage_error(cmd, "global+p, central+p, fedavg+p, fedavg-ft and fedper are image scenario methods");
     c.cache_bytes = (size_t)cache_mb << 20;
     c.aug.rotate_deg = (float)aug_f[0];
     c.aug.noise = (float)aug_f[1];

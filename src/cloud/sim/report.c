@@ -6,7 +6,8 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const colors[AL_M_COUNT] = {"#7f7f7f", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"};
+static const char *const colors[AL_M_COUNT] = {"#7f7f7f", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e",
+                                               "#bcbd22", "#17becf", "#9467bd", "#8c564b", "#e377c2"};
 
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
@@ -181,6 +182,10 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
         json_num(f, m->macs);
         fprintf(f, ", \"bytes_uploaded\": ");
         json_num(f, m->bytes_uploaded);
+        if (!strcmp(c->scenario, "image")) {
+            fprintf(f, ", \"bytes_downloaded\": ");
+            json_num(f, m->bytes_downloaded);
+        }
         fputc('}', f);
         first = 0;
     }
