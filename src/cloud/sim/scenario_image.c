@@ -328,6 +328,9 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
     double wall, cpu;
     al_rss_reset_peak();
     al_sim_clock_start(&clk);
+    /* the device's job: where a device-side recipe chooser (choosing on the
+     * user's own validation split, keeping the cloud model unless it loses)
+     * replaces the fixed recipe of autonomous_config */
     st = al_personalize(work, s->pool, tr, ids, cache, &pc, NULL, &pr);
     al_sim_clock_stop(&clk, cb.eval_seconds, &wall, &cpu);
     al_sim_meter_peak(t);
