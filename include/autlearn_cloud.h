@@ -31,7 +31,14 @@ typedef struct al_users_config {
     double public_frac;   /* share of the training split that is public, default 0.5 */
     int dominant;         /* dominant classes per user, default 2 */
     double dominant_frac; /* share of a user's samples from them, default 0.8 */
+    int shift;            /* AL_SHIFT_*: how users differ from the public data (default label) */
+    int val_per_user;     /* of per_user, carved out as the user's validation set (default 0) */
+    int public_val;       /* public samples carved out as the cloud's validation set (default 0) */
 } al_users_config;
+/* label: users differ in class mix only; feature: each user's images (train,
+ * validation, test) pass a transform of their own drawn from the seed, class
+ * mix uniform; both: the two together (docs/SCENARIOS.md). */
+enum { AL_SHIFT_LABEL = 0, AL_SHIFT_FEATURE = 1, AL_SHIFT_BOTH = 2 };
 AL_API void al_users_config_default(al_users_config *c);
 
 typedef struct al_users al_users;
@@ -42,6 +49,12 @@ AL_API int al_users_count(const al_users *u);
 AL_API const al_dataset *al_users_public(const al_users *u);
 AL_API const al_dataset *al_users_train(const al_users *u, int k); /* NULL when k is out of range */
 AL_API const al_dataset *al_users_test(const al_users *u, int k);
+/* User k's validation set (val_per_user samples carved from its training
+ * draw, disjoint from train and test); NULL when none was asked for. */
+AL_API const al_dataset *al_users_validation(const al_users *u, int k);
+/* The cloud's validation set (public_val samples carved from the public
+ * data); NULL when none was asked for. */
+AL_API const al_dataset *al_users_public_validation(const al_users *u);
 /* The dominant classes of user k (`dominant` entries), NULL when out of range. */
 AL_API const int *al_users_dominant(const al_users *u, int k);
 /* Index of sample i of user k's training set in the original training split. */

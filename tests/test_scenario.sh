@@ -77,6 +77,34 @@ assert len(bars)==15, len(bars)
 assert len(list(t.iter(ns+"polyline")))==3' "$TMP/s.svg"
 check "scenario prints the table" grep -q "^autonomous" "$TMP/out"
 
+# the extra baselines (prior-corrected, fedavg-ft, fedper) on users who differ in class mix and look,
+# scored on their validation split
+"$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --users 3 --per-user 40 --test-per-user 30 \
+    --val-per-user 10 --evaluate validation --shift both --epochs 2 --rounds 2 \
+    --methods global,global+p,central+p,fedavg+p,fedavg-ft,fedper --json "$TMP/b.json" --quiet >"$TMP/out" 2>"$TMP/err"
+check "scenario runs the extra baselines" test $? -eq 0
+check "every extra baseline has per-user scores and every cost field" "$PY" -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert j["config"]["shift"]=="both" and j["config"]["evaluate"]=="validation" and j["config"]["val_per_user"]==10, j["config"]
+c=j["cost"]
+for m in ["global","global+p","centralized","central+p","fedavg","fedavg+p","fedavg-ft","fedper"]:
+    r=j[m]
+    assert len(r["per_user"])==3 and all(0<=a<=1 for a in r["per_user"]), (m,r)
+    for k in ["seconds_per_user","cpu_seconds_per_user","peak_rss_mb","macs_per_user","bytes_uploaded","bytes_downloaded"]:
+        assert k in c[m] and c[m][k] is not None and c[m][k]>=0, (m,k,c[m])
+    assert c[m]["bytes_downloaded"]>0, (m,c[m])
+params=4*9+4+(784*16+16)+(16*10+10)
+assert c["fedavg+p"]["bytes_uploaded"]==2*params*4 and c["fedavg"]["bytes_downloaded"]==3*params*4, c
+assert c["fedper"]["bytes_uploaded"]==2*(params-170)*4, c["fedper"]
+assert c["fedavg-ft"]["macs_per_user"]>c["fedavg"]["macs_per_user"]>0 and c["fedper"]["macs_per_user"]>0, c
+assert c["central+p"]["bytes_uploaded"]==30*(784+1), c["central+p"]
+' "$TMP/b.json"
+for args in "scenario image --json $TMP/y.json --shift sideways" "scenario image --json $TMP/y.json --evaluate validation" \
+            "scenario text --json $TMP/y.json --methods fedper"; do
+    "$BIN" $args >/dev/null 2>"$TMP/err"
+    check "usage error ($args) exits 2" test $? -eq 2
+done
+
 # nothing leaves the device: the library has no socket-family symbol at all
 LIB=$(dirname "$BIN")/libautlearn.a
 if [ -f "$LIB" ] && command -v nm >/dev/null; then

@@ -46,6 +46,14 @@ static void usage(FILE *f) {
             "  --public-frac F        share of the training split that is public (default 0.5)\n"
             "  --dominant K           dominant classes per user (default 2)\n"
             "  --dominant-frac F      share of a user's images from them (default 0.8)\n"
+            "  --shift S              how users differ from the public data: label (class mix, the\n"
+            "                         default), feature (each user's own image transform, uniform\n"
+            "                         class mix), both (docs/SCENARIOS.md)\n"
+            "  --val-per-user N       carve N of each user's --per-user images out as its\n"
+            "                         validation set (default 0)\n"
+            "  --public-val N         carve N public images out as the cloud's validation set\n"
+            "  --evaluate SET         score every method on 'test' (default) or 'validation'\n"
+            "                         (tuning: the test sets are not touched)\n"
             "cloud:\n"
             "  --arch A               architecture spec or built-in (default refcnn)\n"
             "  --pretrain-epochs E    (default 3)      --pretrain-lr X (default 0.05)\n"
@@ -71,8 +79,14 @@ static void usage(FILE *f) {
             "  --local-epochs E       local-only epochs (default 20)   --local-lr X (default 0.02)\n"
             "  --rounds R             fedavg rounds (default 5)   --fed-epochs E (default 1)\n"
             "  --fed-lr X             fedavg's client learning rate (default 0.05)\n"
+            "  --fed-cosine           fedavg's (and fedper's) clients use a cosine schedule within each\n"
+            "                         round (default constant)\n"
             "  --central-epochs E     centralized epochs over the pooled data (default 1)\n"
-            "  --methods LIST         comma-separated subset of the methods (default all)\n"
+            "  --central-lr X         centralized's learning rate (default pretrain-lr * 0.2)\n"
+            "  --methods LIST         comma-separated subset of the methods (default the five above);\n"
+            "                         image also: global+p, central+p, fedavg+p (output bias shifted by\n"
+            "                         the user's class mix), fedavg-ft (fedavg, then the autonomous\n"
+            "                         recipe on the device), fedper (shared body, personal output layer)\n"
             "  --batch B              (default 32)\n"
             "run:\n"
             "  --threads T            worker threads (default: AL_THREADS or 1)\n"
@@ -109,7 +123,8 @@ int cmd_scenario(int argc, char **argv) {
         if (!strcmp(argv[i], "text")) text = 1; /* the scenario's own defaults apply before the options */
     if (text) al_scenario_config_text_default(&c);
     c.verbose = 1;
-    const char *json = NULL, *svg = NULL, *which = NULL, *methods = NULL, *users = NULL;
+    const char *json = NULL, *svg = NULL, *which = NULL, *methods = NULL, *users = NULL, *shift = NULL,
+               *evaluate = NULL;
     const char *recipe_name = NULL;
     double budget_mmacs = 0.0;
     int cache_mb = (int)(c.cache_bytes >> 20), threads = 0, quiet = 0, user_tokens = (int)c.user_tokens,
@@ -123,6 +138,8 @@ int cmd_scenario(int argc, char **argv) {
         if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
         } else if (cli_flag(&a, "select-public"))
             c.select_public = 1;
+        else if (cli_flag(&a, "fed-cosine"))
+            c.fed_cosine = 1;
         else if (cli_str(&a, "users", &users) || cli_str(&a, "public-extra", &c.extra_dirs)) {
         } else if (cli_int(&a, "user-tokens", 0, 1 << 30, &user_tokens) ||
                    cli_int(&a, "pretrain-tokens", 0, 1 << 30, &pretrain_tokens) ||
@@ -132,10 +149,13 @@ int cmd_scenario(int argc, char **argv) {
         } else if (cli_str(&a, "recipe", &recipe_name)) {
         } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "arch", &c.arch) || cli_str(&a, "json", &json) ||
                  cli_str(&a, "svg", &svg) || cli_str(&a, "cloud", &c.cloud_model) ||
-                 cli_str(&a, "save-cloud", &c.save_cloud) || cli_str(&a, "methods", &methods)) {
+                 cli_str(&a, "save-cloud", &c.save_cloud) || cli_str(&a, "methods", &methods) ||
+                 cli_str(&a, "shift", &shift) || cli_str(&a, "evaluate", &evaluate)) {
         } else if (cli_int(&a, "per-user", 10, 1000000, &c.users.per_user) ||
                    cli_int(&a, "test-per-user", 1, 1000000, &c.users.test_per_user) ||
                    cli_int(&a, "dominant", 1, 256, &c.users.dominant) ||
+                   cli_int(&a, "val-per-user", 0, 1000000, &c.users.val_per_user) ||
+                   cli_int(&a, "public-val", 0, 100000000, &c.users.public_val) ||
                    cli_int(&a, "pretrain-epochs", 0, 1000, &c.pretrain_epochs) ||
                    cli_int(&a, "epochs", 1, 10000, &c.epochs) || cli_int(&a, "local-epochs", 1, 10000, &c.local_epochs) ||
                    cli_int(&a, "rounds", 1, 10000, &c.rounds) || cli_int(&a, "fed-epochs", 1, 1000, &c.fed_epochs) ||
@@ -147,6 +167,7 @@ int cmd_scenario(int argc, char **argv) {
                    cli_double(&a, "lr", 1e-9, 10.0, &c.lr) || cli_double(&a, "local-lr", 1e-9, 10.0, &c.local_lr) ||
                    cli_double(&a, "fed-lr", 1e-9, 10.0, &c.fed_lr) ||
                    cli_double(&a, "budget-mmacs", 0.0, 1e12, &budget_mmacs) ||
+                   cli_double(&a, "central-lr", 1e-9, 10.0, &c.central_lr) ||
                    cli_double(&a, "pretrain-lr", 1e-9, 10.0, &c.pretrain_lr) ||
                    cli_double(&a, "l2sp", 0.0, 1e6, &c.l2sp) || cli_double(&a, "label-prior", 0.0, 1e6, &c.label_prior) || cli_double(&a, "aug-rotate", 0.0, 180.0, &aug_f[0]) ||
                    cli_double(&a, "aug-noise", 0.0, 1.0, &aug_f[1]) ||
@@ -192,11 +213,34 @@ int cmd_scenario(int argc, char **argv) {
     } else if (users) {
         c.user_list = users;
     }
+    if (shift) {
+        if (text) return cli_usage_error(cmd, "--shift is for the image scenario");
+        if (!strcmp(shift, "label"))
+            c.users.shift = AL_SHIFT_LABEL;
+        else if (!strcmp(shift, "feature"))
+            c.users.shift = AL_SHIFT_FEATURE;
+        else if (!strcmp(shift, "both"))
+            c.users.shift = AL_SHIFT_BOTH;
+        else
+            return cli_usage_error(cmd, "--shift takes label, feature or both, got '%s'", shift);
+    }
+    if (evaluate) {
+        if (text) return cli_usage_error(cmd, "--evaluate is for the image scenario");
+        if (!strcmp(evaluate, "validation"))
+            c.eval_validation = 1;
+        else if (strcmp(evaluate, "test") != 0)
+            return cli_usage_error(cmd, "--evaluate takes test or validation, got '%s'", evaluate);
+        if (c.eval_validation && c.users.val_per_user < 1)
+            return cli_usage_error(cmd, "--evaluate validation needs --val-per-user N");
+    }
     c.user_tokens = user_tokens;
     c.pretrain_tokens = pretrain_tokens;
     if (!json) return cli_usage_error(cmd, "--json FILE is required");
     if (methods && !parse_methods(methods, &c.methods))
-        return cli_usage_error(cmd, "--methods takes a comma-separated list of global,local,autonomous,centralized,fedavg");
+        return cli_usage_error(cmd, "--methods takes a comma-separated list of global,local,autonomous,centralized,fedavg"
+                                    " (image also global+p,central+p,fedavg+p,fedavg-ft,fedper)");
+    if (text && (c.methods & ~AL_M_CLASSIC))
+        return cli_usage_error(cmd, "global+p, central+p, fedavg+p, fedavg-ft and fedper are image scenario methods");
     c.cache_bytes = (size_t)cache_mb << 20;
     c.aug.rotate_deg = (float)aug_f[0];
     c.aug.noise = (float)aug_f[1];

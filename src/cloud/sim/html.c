@@ -9,13 +9,19 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const hcolors[AL_M_COUNT] = {"#7f7f7f", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"};
+static const char *const hcolors[AL_M_COUNT] = {"#7f7f7f", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e",
+                                                "#bcbd22", "#17becf", "#9467bd", "#8c564b", "#e377c2"};
 static const char *const hdesc[AL_M_COUNT] = {
     "the pre-trained cloud model as is",
     "trained from scratch on the user's data only",
     "cloud model personalized on the device (frozen prefix, cache, augmentation)",
     "cloud model trained on public + all users' data pooled in the cloud",
     "federated averaging from the cloud model",
+    "the cloud model, output bias shifted by the user's class mix",
+    "centralized, output bias shifted by the user's class mix",
+    "fedavg, output bias shifted by the user's class mix",
+    "fedavg, then personalized on the device",
+    "FedPer: shared body averaged over rounds, personal output layer per user",
 };
 
 #define MAX_USERS 100000

@@ -6,7 +6,8 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const colors[AL_M_COUNT] = {"#7f7f7f", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"};
+static const char *const colors[AL_M_COUNT] = {"#7f7f7f", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e",
+                                               "#bcbd22", "#17becf", "#9467bd", "#8c564b", "#e377c2"};
 
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
@@ -73,11 +74,15 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
             ", \"users\": %d, \"per_user\": %d, \"test_per_user\": %d, \"public_frac\": %g, \"dominant\": %d, "
             "\"dominant_frac\": %g, \"pretrain_epochs\": %d, \"epochs\": %d, \"lr\": %g, \"local_epochs\": %d, "
             "\"rounds\": %d, \"fed_epochs\": %d, \"central_epochs\": %d, \"freeze\": %d, \"aug_variants\": %d, "
-            "\"label_prior\": %g, \"l2sp\": %g, \"cache_mb\": %.1f, \"batch\": %d, \"threads\": %d, \"seed\": %llu},\n",
+            "\"label_prior\": %g, \"l2sp\": %g, \"cache_mb\": %.1f, \"batch\": %d, \"threads\": %d, \"seed\": %llu, "
+            "\"shift\": \"%s\", \"val_per_user\": %d, \"public_val\": %d, \"evaluate\": \"%s\", "
+            "\"fed_lr\": %g},\n",
             c->users.users, c->users.per_user, c->users.test_per_user, c->users.public_frac, c->users.dominant,
             c->users.dominant_frac, c->pretrain_epochs, c->epochs, c->lr, c->local_epochs, c->rounds, c->fed_epochs,
             c->central_epochs, r->freeze, c->aug_variants, c->label_prior, c->l2sp, (double)c->cache_bytes / 1048576.0, c->batch, c->threads,
-            (unsigned long long)c->seed);
+            (unsigned long long)c->seed,
+            c->users.shift == AL_SHIFT_FEATURE ? "feature" : c->users.shift == AL_SHIFT_BOTH ? "both" : "label",
+            c->users.val_per_user, c->users.public_val, c->eval_validation ? "validation" : "test", c->fed_lr);
     fprintf(f, "  \"pretrain_seconds\": ");
     json_num(f, r->pretrain_seconds);
     fprintf(f, ",\n  \"public_samples\": %.0f,\n  \"macs_per_sample\": %.0f,\n", r->public_samples, r->macs_per_sample);
@@ -177,6 +182,10 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
         json_num(f, m->macs);
         fprintf(f, ", \"bytes_uploaded\": ");
         json_num(f, m->bytes_uploaded);
+        if (!strcmp(c->scenario, "image")) {
+            fprintf(f, ", \"bytes_downloaded\": ");
+            json_num(f, m->bytes_downloaded);
+        }
         fputc('}', f);
         first = 0;
     }

@@ -11,7 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-const char *const al_method_names[AL_M_COUNT] = {"global", "local", "autonomous", "centralized", "fedavg"};
+const char *const al_method_names[AL_M_COUNT] = {"global",   "local",     "autonomous", "centralized", "fedavg",
+                                                  "global+p", "central+p", "fedavg+p",   "fedavg-ft",   "fedper"};
 
 void al_sim_say(const al_scenario_config *c, const char *fmt, ...) {
     if (!c->verbose) return;
@@ -209,8 +210,11 @@ int al_sim_on_epoch(void *user, const al_epoch_info *info, int final) {
 
 al_status al_sim_run_methods(const al_scenario_config *c, al_scenario_result *r, al_status (*run)(void *ctx, int method),
                              void *ctx) {
-    static const int order[AL_M_COUNT] = {AL_M_GLOBAL, AL_M_AUTONOMOUS, AL_M_LOCAL, AL_M_CENTRALIZED, AL_M_FEDAVG};
-    unsigned mask = c->methods ? c->methods : (1u << AL_M_COUNT) - 1;
+    /* the by-products (central+p, fedavg+p, fedavg-ft) are filled by their base method's run */
+    static const int order[AL_M_COUNT] = {AL_M_GLOBAL,       AL_M_AUTONOMOUS,   AL_M_LOCAL,     AL_M_CENTRALIZED,
+                                          AL_M_FEDAVG,       AL_M_GLOBAL_PRIOR, AL_M_FEDPER,    AL_M_CENTRAL_PRIOR,
+                                          AL_M_FEDAVG_PRIOR, AL_M_FEDAVG_FT};
+    unsigned mask = c->methods ? c->methods : AL_M_CLASSIC;
     for (int i = 0; i < AL_M_COUNT; i++) {
         int method = order[i];
         if (!(mask & (1u << method))) continue;
@@ -218,7 +222,7 @@ al_status al_sim_run_methods(const al_scenario_config *c, al_scenario_result *r,
         al_status st = run(ctx, method);
         if (st) return st;
         r->seconds_method[method] = al_wall_seconds() - t0;
-        if (method != AL_M_FEDAVG) al_sim_say_method(c, method, &r->m[method]);
+        if (method != AL_M_FEDAVG && r->m[method].ran) al_sim_say_method(c, method, &r->m[method]);
     }
     return AL_OK;
 }

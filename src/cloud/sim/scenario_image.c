@@ -12,6 +12,7 @@
  * the text scenario shares with it is in scenario_common.c. */
 #include "sim.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,7 +137,79 @@ typedef struct image_run {
     al_model *cloud;
     int users;
     double model_macs;   /* forward MACs of one sample */
+    double ft_wall, ft_cpu, ft_macs; /* fedavg-ft: the device fine-tuning's sums over users */
 } image_run;
+
+static const al_dataset *score_set(const image_run *s, int k);
+static int wants(const image_run *s, int method) { return (s->c->methods & (1u << method)) != 0; }
+
+/* The model's output layer, when it is a dense layer over K classes with a
+ * bias: its node, else NULL. */
+static al_node *output_dense(al_model *m, int K) {
+    al_node *out = &m->nodes[m->nnodes - 1];
+    if (out->cfg.type != AL_L_DENSE || !out->cfg.bias || out->cfg.units != K || out->nparams < 2 ||
+        out->params[1].n != (size_t)K)
+        return NULL;
+    return out;
+}
+
+/* Class frequencies of d (K entries, summing to 1, add-one smoothed). */
+static void class_freq(const al_dataset *d, int K, double *q) {
+    for (int k = 0; k < K; k++) q[k] = 1.0;
+    for (int i = 0; i < d->n; i++)
+        if (d->y[i] >= 0 && d->y[i] < K) q[d->y[i]] += 1.0;
+    for (int k = 0; k < K; k++) q[k] /= (double)(d->n + K);
+}
+
+/* The baselines' label-prior correction (what autonomous does before
+ * training, al_personalize_config.label_prior): the output bias shifted by
+ * log(p_k / q_k), p the user's training mix (pseudo-count alpha), q the mix
+ * the model was trained on. A model without a dense output over K classes
+ * is left as is. */
+static void prior_shift(al_model *m, const al_dataset *user, const double *q, double alpha) {
+    int K = user->num_classes;
+    al_node *out = output_dense(m, K);
+    if (!out || alpha <= 0.0) return;
+    double p[256] = {0};
+    if (K > 256) return;
+    for (int i = 0; i < user->n; i++)
+        if (user->y[i] >= 0 && user->y[i] < K) p[user->y[i]] += 1.0;
+    for (int k = 0; k < K; k++)
+        out->params[1].w[k] += (float)log((p[k] + alpha) / (user->n + K * alpha) / q[k]);
+}
+
+/* The prior-corrected score of `model` for every user into m (q: the
+ * training mix of the model). */
+static al_status prior_scores(image_run *s, const al_model *model, const double *q, al_method_result *m) {
+    al_model *w = NULL;
+    al_status st = al_model_clone(model, &w);
+    for (int k = 0; k < s->users && st == AL_OK; k++) {
+        al_model_copy_weights(w, model);
+        prior_shift(w, al_users_train(s->u, k), q, s->c->label_prior > 0 ? s->c->label_prior : 1.0);
+        st = al_evaluate(w, s->pool, score_set(s, k), s->c->batch, NULL, &m->acc[k]);
+    }
+    al_model_free(w);
+    return st;
+}
+
+/* The class mix of all users' training data together. */
+static void users_freq(const image_run *s, int K, double *q) {
+    int n = 0;
+    for (int k = 0; k < K; k++) q[k] = 1.0;
+    for (int u = 0; u < s->users; u++) {
+        const al_dataset *d = al_users_train(s->u, u);
+        for (int i = 0; i < d->n; i++)
+            if (d->y[i] >= 0 && d->y[i] < K) q[d->y[i]] += 1.0;
+        n += d->n;
+    }
+    for (int k = 0; k < K; k++) q[k] /= (double)(n + K);
+}
+
+/* Where user k's methods are scored: its validation set when tuning
+ * (c->eval_validation), else its test set. */
+static const al_dataset *score_set(const image_run *s, int k) {
+    return s->c->eval_validation ? al_users_validation(s->u, k) : al_users_test(s->u, k);
+}
 
 /* The learning curve's evaluation (al_sim_curve.eval): top-1 accuracy. */
 static al_status image_eval(const al_sim_curve *cb, double *acc) {
@@ -149,6 +222,8 @@ static al_status image_data(image_run *s) {
     al_scenario_result *r = s->r;
     const int D = c->users.dominant;
     al_status st;
+    if (c->eval_validation && c->users.val_per_user < 1)
+        return al_error(AL_EINVAL, "scoring on validation needs a validation split (val_per_user > 0)");
     if ((st = al_sim_load_users(c, &s->u)) != AL_OK) return st;
     s->users = r->users = al_users_count(s->u);
     r->ndominant = D;
@@ -187,13 +262,30 @@ static al_status image_cloud(image_run *s) {
     return AL_OK;
 }
 
+/* One model download (or upload): its weights as floats. */
+static double model_bytes(const image_run *s) { return (double)s->cloud->nweights * sizeof(float); }
+
 /* ---- global: the cloud model as is ---- */
 static al_status image_global(image_run *s) {
     al_method_result *m = &s->r->m[AL_M_GLOBAL];
     for (int k = 0; k < s->users; k++) {
-        al_status st = al_evaluate(s->cloud, s->pool, al_users_test(s->u, k), s->c->batch, NULL, &m->acc[k]);
+        al_status st = al_evaluate(s->cloud, s->pool, score_set(s, k), s->c->batch, NULL, &m->acc[k]);
         if (st) return st;
     }
+    m->bytes_downloaded = model_bytes(s);
+    al_sim_method_done(m, s->users);
+    return AL_OK;
+}
+
+/* ---- global+p: the cloud model shifted by each user's class mix ---- */
+static al_status image_global_prior(image_run *s) {
+    al_method_result *m = &s->r->m[AL_M_GLOBAL_PRIOR];
+    double q[256];
+    int K = al_users_public(s->u)->num_classes;
+    class_freq(al_users_public(s->u), K, q);
+    al_status st = prior_scores(s, s->cloud, q, m);
+    if (st) return st;
+    m->bytes_downloaded = model_bytes(s);
     al_sim_method_done(m, s->users);
     return AL_OK;
 }
@@ -215,7 +307,7 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
     image_run *s = ctx;
     const al_scenario_config *c = s->c;
     al_method_result *m = t->m;
-    const al_dataset *tr = al_users_train(s->u, k), *test = al_users_test(s->u, k);
+    const al_dataset *tr = al_users_train(s->u, k), *test = score_set(s, k);
     al_model *work = NULL;
     al_cache *cache = NULL;
     uint64_t *ids = NULL;
@@ -291,6 +383,7 @@ done:
 static al_status image_autonomous(image_run *s) {
     al_status st = al_sim_each_user(&s->r->m[AL_M_AUTONOMOUS], s->users, 0, s->c->epochs, autonomous_user, s);
     if (st) return st;
+    s->r->m[AL_M_AUTONOMOUS].bytes_downloaded = model_bytes(s);
     s->r->first_epoch_seconds /= s->users;
     s->r->later_epoch_seconds /= s->users;
     return AL_OK;
@@ -301,7 +394,7 @@ static al_status local_user(void *ctx, int k, al_sim_meter *t) {
     image_run *s = ctx;
     const al_scenario_config *c = s->c;
     al_method_result *m = t->m;
-    const al_dataset *tr = al_users_train(s->u, k), *test = al_users_test(s->u, k);
+    const al_dataset *tr = al_users_train(s->u, k), *test = score_set(s, k);
     al_model *work = NULL;
     al_status st;
     if ((st = al_model_from_spec(s->cloud->spec, c->seed + 2000 + (uint64_t)k, &work)) != AL_OK) return st;
@@ -341,7 +434,8 @@ static al_status image_centralized(image_run *s) {
     if ((st = pool_data(s->u, &pooled)) != AL_OK || (st = al_model_clone(s->cloud, &work)) != AL_OK) goto done;
     (void)al_model_freeze(work, 0);
     al_train_config tc;
-    al_train_recipe_image(&tc, c->batch, c->central_epochs, c->pretrain_lr * 0.2, c->seed + 4000);
+    al_train_recipe_image(&tc, c->batch, c->central_epochs, c->central_lr > 0 ? c->central_lr : c->pretrain_lr * 0.2,
+                          c->seed + 4000);
     if ((st = al_trainer_new(work, s->pool, &tc, &t)) != AL_OK) goto done;
     al_sim_say(c, "centralized: training on %d pooled samples, %d epochs", pooled->n, c->central_epochs);
     al_train_report rep;
@@ -349,10 +443,22 @@ static al_status image_centralized(image_run *s) {
     al_trainer_free(t);
     if (st) goto done;
     for (int k = 0; k < s->users; k++)
-        if ((st = al_evaluate(work, s->pool, al_users_test(s->u, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
+        if ((st = al_evaluate(work, s->pool, score_set(s, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
     /* the device does no training; it uploads its raw samples (8-bit pixels) and labels */
-    m->bytes_uploaded = (double)c->users.per_user * (double)(al_shape_numel(&s->cloud->in) + 1);
+    m->bytes_uploaded = (double)(c->users.per_user - c->users.val_per_user) * (double)(al_shape_numel(&s->cloud->in) + 1);
+    m->bytes_downloaded = model_bytes(s);
     al_sim_method_done(m, s->users);
+    if (wants(s, AL_M_CENTRAL_PRIOR)) {
+        /* the same model, shifted against the pooled data's class mix */
+        al_method_result *mp = &s->r->m[AL_M_CENTRAL_PRIOR];
+        double q[256];
+        class_freq(pooled, pooled->num_classes, q);
+        if ((st = prior_scores(s, work, q, mp)) != AL_OK) goto done;
+        mp->bytes_uploaded = m->bytes_uploaded;
+        mp->bytes_downloaded = m->bytes_downloaded;
+        al_sim_method_done(mp, s->users);
+        al_sim_say_method(c, AL_M_CENTRAL_PRIOR, mp);
+    }
 done:
     al_model_free(work);
     al_dataset_free(pooled);
@@ -367,7 +473,7 @@ static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_mete
     al_train_config tc;
     al_train_recipe_image(&tc, c->batch, c->fed_epochs, c->fed_lr > 0 ? c->fed_lr : c->lr,
                           c->seed + 5000 + (uint64_t)(rd * s->users + k));
-    tc.sched = AL_SCHED_CONST;
+    if (!c->fed_cosine) tc.sched = AL_SCHED_CONST;
     al_trainer *trainer;
     al_status st = al_trainer_new(work, s->pool, &tc, &trainer);
     if (st) return st;
@@ -388,8 +494,40 @@ static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_mete
 
 static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *acc) {
     image_run *s = ctx;
-    al_status st = al_evaluate(global, s->pool, al_users_test(s->u, k), s->c->batch, NULL, acc);
+    al_status st = al_evaluate(global, s->pool, score_set(s, k), s->c->batch, NULL, acc);
     if (!st && last) s->r->m[AL_M_FEDAVG].acc[k] = *acc;
+    if (st || !last) return st;
+    al_model *w = NULL;
+    if (wants(s, AL_M_FEDAVG_PRIOR)) {
+        /* the final model shifted against the users' pooled class mix (what it was trained on last) */
+        double q[256];
+        users_freq(s, al_users_train(s->u, k)->num_classes, q);
+        if ((st = al_model_clone(global, &w)) != AL_OK) return st;
+        prior_shift(w, al_users_train(s->u, k), q, s->c->label_prior > 0 ? s->c->label_prior : 1.0);
+        st = al_evaluate(w, s->pool, score_set(s, k), s->c->batch, NULL, &s->r->m[AL_M_FEDAVG_PRIOR].acc[k]);
+        al_model_free(w);
+        w = NULL;
+        if (st) return st;
+    }
+    if (wants(s, AL_M_FEDAVG_FT)) {
+        /* the final model personalized on the device with the autonomous recipe */
+        const al_dataset *tr = al_users_train(s->u, k);
+        al_personalize_config pc;
+        autonomous_config(s->c, s->r->freeze, k, &pc);
+        if ((st = al_model_clone(global, &w)) != AL_OK) return st;
+        al_personalize_report pr;
+        al_sim_clock clk;
+        double wall, cpu;
+        al_sim_clock_start(&clk);
+        st = al_personalize(w, s->pool, tr, NULL, NULL, &pc, NULL, &pr);
+        al_sim_clock_stop(&clk, 0, &wall, &cpu);
+        s->ft_wall += wall;
+        s->ft_cpu += cpu;
+        s->ft_macs += (double)pr.macs;
+        if (st == AL_OK)
+            st = al_evaluate(w, s->pool, score_set(s, k), s->c->batch, NULL, &s->r->m[AL_M_FEDAVG_FT].acc[k]);
+        al_model_free(w);
+    }
     return st;
 }
 
@@ -398,9 +536,93 @@ static al_status image_fedavg(image_run *s) {
     al_sim_fedavg f = {fed_train, fed_eval, s, 0, "mean accuracy", 0};
     al_status st = al_sim_fedavg_run(s->c, s->cloud, s->users, &f, m);
     if (st) return st;
-    /* each round uploads the whole model */
-    m->bytes_uploaded = (double)s->c->rounds * (double)s->cloud->nweights * sizeof(float);
+    /* each round uploads the whole model; the device downloads the cloud model, each round's and the final one */
+    m->bytes_uploaded = (double)s->c->rounds * model_bytes(s);
+    m->bytes_downloaded = (double)(s->c->rounds + 1) * model_bytes(s);
+    for (int i = AL_M_FEDAVG_PRIOR; i <= AL_M_FEDAVG_FT; i++) {
+        if (!wants(s, i)) continue;
+        al_method_result *e = &s->r->m[i];
+        e->seconds = m->seconds;
+        e->cpu_seconds = m->cpu_seconds;
+        e->macs = m->macs;
+        e->peak_rss_mb = m->peak_rss_mb;
+        e->bytes_uploaded = m->bytes_uploaded;
+        e->bytes_downloaded = m->bytes_downloaded;
+        if (i == AL_M_FEDAVG_FT) {
+            e->seconds += s->ft_wall / s->users;
+            e->cpu_seconds += s->ft_cpu / s->users;
+            e->macs += s->ft_macs / s->users;
+        }
+        al_sim_method_done(e, s->users);
+        al_sim_say_method(s->c, i, e);
+    }
     return AL_OK;
+}
+
+/* ---- fedper: a shared body averaged, a personal output layer ---- */
+static al_status image_fedper(image_run *s) {
+    const al_scenario_config *c = s->c;
+    al_method_result *m = &s->r->m[AL_M_FEDPER];
+    al_model *global = NULL, *work = NULL;
+    float *heads = NULL;
+    double *sum = NULL;
+    al_status st;
+    if ((st = al_model_clone(s->cloud, &global)) != AL_OK || (st = al_model_clone(s->cloud, &work)) != AL_OK) goto done;
+    (void)al_model_freeze(work, 0);
+    /* the head: the output node's parameters, one span of the weight block */
+    al_node *out = &work->nodes[work->nnodes - 1];
+    if (out->nparams < 1) {
+        st = al_error(AL_EINVAL, "fedper: the output node has no parameters");
+        goto done;
+    }
+    size_t h0 = (size_t)(out->params[0].w - work->wblock), hn = 0;
+    for (int p = 0; p < out->nparams; p++) {
+        if (out->params[p].w != work->wblock + h0 + hn) {
+            st = al_error(AL_EINVAL, "fedper: the output node's parameters are not one span");
+            goto done;
+        }
+        hn += out->params[p].n;
+    }
+    size_t nw = work->nweights;
+    heads = malloc(sizeof(float) * hn * (size_t)s->users);
+    sum = malloc(sizeof(double) * nw);
+    if (!heads || !sum) {
+        st = al_error(AL_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int k = 0; k < s->users; k++) memcpy(heads + hn * (size_t)k, s->cloud->wblock + h0, sizeof(float) * hn);
+    al_sim_meter t;
+    al_sim_meter_begin(&t, m, s->users, 0);
+    for (int rd = 0; rd < c->rounds; rd++) {
+        memset(sum, 0, sizeof(double) * nw);
+        double total = 0;
+        for (int k = 0; k < s->users; k++) {
+            al_model_copy_weights(work, global);
+            memcpy(work->wblock + h0, heads + hn * (size_t)k, sizeof(float) * hn);
+            double weight = 0;
+            if ((st = fed_train(s, work, rd, k, &t, &weight)) != AL_OK) goto done;
+            memcpy(heads + hn * (size_t)k, work->wblock + h0, sizeof(float) * hn);
+            for (size_t i = 0; i < nw; i++) sum[i] += weight * work->wblock[i];
+            total += weight;
+        }
+        for (size_t i = 0; i < nw; i++) global->wblock[i] = (float)(sum[i] / total);
+    }
+    al_sim_meter_end(&t);
+    for (int k = 0; k < s->users; k++) {
+        al_model_copy_weights(work, global);
+        memcpy(work->wblock + h0, heads + hn * (size_t)k, sizeof(float) * hn);
+        if ((st = al_evaluate(work, s->pool, score_set(s, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
+    }
+    /* each round: the body up, the body down (the first round's: the cloud model, head included) */
+    m->bytes_uploaded = (double)c->rounds * (double)(nw - hn) * sizeof(float);
+    m->bytes_downloaded = model_bytes(s) + (double)(c->rounds - 1) * (double)(nw - hn) * sizeof(float);
+    al_sim_method_done(m, s->users);
+done:
+    free(heads);
+    free(sum);
+    al_model_free(global);
+    al_model_free(work);
+    return st;
 }
 
 static al_status image_method(void *ctx, int method) {
@@ -411,15 +633,23 @@ static al_status image_method(void *ctx, int method) {
     case AL_M_LOCAL: return al_sim_each_user(&s->r->m[AL_M_LOCAL], s->users, 0, s->c->local_epochs, local_user, s);
     case AL_M_CENTRALIZED: return image_centralized(s);
     case AL_M_FEDAVG: return image_fedavg(s);
+    case AL_M_GLOBAL_PRIOR: return image_global_prior(s);
+    case AL_M_FEDPER: return image_fedper(s);
     }
     return AL_OK;
 }
 
 al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) {
     memset(r, 0, sizeof *r);
-    image_run s = {c, r, NULL, NULL, NULL, 0, 0};
+    /* the by-products run with their base method */
+    al_scenario_config cc = *c;
+    if (!cc.methods) cc.methods = AL_M_CLASSIC;
+    if (cc.methods & (1u << AL_M_CENTRAL_PRIOR)) cc.methods |= 1u << AL_M_CENTRALIZED;
+    if (cc.methods & ((1u << AL_M_FEDAVG_PRIOR) | (1u << AL_M_FEDAVG_FT))) cc.methods |= 1u << AL_M_FEDAVG;
+    image_run s = {&cc, r, NULL, NULL, NULL, 0, 0, 0, 0, 0};
     al_status st;
-    if ((st = image_data(&s)) == AL_OK && (st = image_cloud(&s)) == AL_OK) st = al_sim_run_methods(c, r, image_method, &s);
+    if ((st = image_data(&s)) == AL_OK && (st = image_cloud(&s)) == AL_OK)
+        st = al_sim_run_methods(&cc, r, image_method, &s);
     al_model_free(s.cloud);
     al_pool_free(s.pool);
     al_users_free(s.u);

@@ -9,7 +9,19 @@
 
 #include <stdio.h>
 
-enum { AL_M_GLOBAL = 0, AL_M_LOCAL, AL_M_AUTONOMOUS, AL_M_CENTRALIZED, AL_M_FEDAVG, AL_M_COUNT };
+/* The first five run by default; the prior-corrected and personalized
+ * federated baselines (image only) when named in --methods:
+ *   global+p    the cloud model, output bias shifted by the user's class mix
+ *   central+p   centralized, shifted by the user's mix against the pooled data's
+ *   fedavg+p    fedavg's final model, shifted against the users' pooled mix
+ *   fedavg-ft   fedavg's final model personalized on the device (autonomous recipe)
+ *   fedper      FedPer: every round each user trains the whole model from the shared body and
+ *               its own output layer; the cloud averages the body only, the head stays personal */
+enum {
+    AL_M_GLOBAL = 0, AL_M_LOCAL, AL_M_AUTONOMOUS, AL_M_CENTRALIZED, AL_M_FEDAVG,
+    AL_M_GLOBAL_PRIOR, AL_M_CENTRAL_PRIOR, AL_M_FEDAVG_PRIOR, AL_M_FEDAVG_FT, AL_M_FEDPER, AL_M_COUNT
+};
+#define AL_M_CLASSIC ((1u << 5) - 1)   /* the methods run when c->methods is 0 */
 /* methods mask of the text scenario: data and pre-training only (autlearn pretrain) */
 #define AL_M_PRETRAIN_ONLY (1u << 31)
 extern const char *const al_method_names[AL_M_COUNT];
@@ -29,6 +41,7 @@ typedef struct al_method_result {
     double peak_rss_mb;
     double macs;                  /* device side, per user (mean) */
     double bytes_uploaded;        /* per user */
+    double bytes_downloaded;      /* per user: models received from the cloud (image) */
     /* learning curve: mean accuracy over users after each epoch (or round) */
     double curve[AL_MAX_CURVE];
     int ncurve;
@@ -59,6 +72,8 @@ typedef struct al_scenario_config {
     int rounds, fed_epochs;   /* fedavg */
     double fed_lr;            /* fedavg's client learning rate (image); 0: lr */
     int central_epochs;
+    double central_lr;        /* centralized's learning rate (image); 0: pretrain_lr * 0.2 */
+    int fed_cosine;           /* image fedavg: cosine client schedule within each round (else constant) */
     int freeze;               /* -1: the model's default (al_model_resolve_freeze) */
     int aug_variants;
     /* autonomous (image): the device recipe; AL_RECIPE_AUTO (default) the
@@ -75,10 +90,12 @@ typedef struct al_scenario_config {
     int batch;
     int threads;
     uint64_t seed;
-    unsigned methods;         /* bit mask of AL_M_*; 0 = all */
+    unsigned methods;         /* bit mask of AL_M_*; 0 = AL_M_CLASSIC */
     const char *cloud_model;  /* use this pre-trained model instead of pre-training */
     const char *save_cloud;   /* write the pre-trained model here */
     int verbose;              /* progress lines on stderr */
+    int eval_validation;      /* image: every method is scored on the users' validation sets
+                               * (users.val_per_user), the test sets are not touched */
     /* text scenario (scenario_text.c) */
     const char *user_list;    /* comma-separated president names; NULL: the default 10 */
     long user_tokens;         /* cap on a user's private training text (most recent tokens) */

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Validation-only tuning with the same budget for every method, then one
+test run per seed (README, "Evidence: tuned baselines and shifted users").
+
+For each method group the same number of settings (GRID, 4 each) is run on
+the users' validation split (autlearn scenario image --evaluate validation
+--val-per-user V) of the tune seed; every method keeps the setting with the
+best mean validation accuracy. Only then are the chosen settings run on the
+test split, once per seed, and the table gives mean +- the 95% t-interval
+over seeds. Each seed's cloud model is pre-trained once (the public data do
+not depend on --shift) and shared by every run of that seed.
+
+    python3 scripts/tune.py --bin build/autlearn --shift feature --users 6 \
+        --seeds 1,2,3,4,5 --out /tmp/tune-feature
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+
+# method group -> (methods it reports, settings); every group the same size
+FED = [["--fed-lr", "0.01", "--fed-epochs", "1"], ["--fed-lr", "0.05", "--fed-epochs", "1"],
+       ["--fed-lr", "0.01", "--fed-epochs", "2", "--fed-cosine"],
+       ["--fed-lr", "0.05", "--fed-epochs", "2", "--fed-cosine"]]
+GRID = {
+    "autonomous": (["autonomous"], [[], ["--lr", "0.03"], ["--freeze", "0"], ["--freeze", "0", "--lr", "0.03"]]),
+    "global+p": (["global", "global+p"], [["--label-prior", a] for a in ("0.5", "1", "2", "4")]),
+    "local": (["local"], [["--local-lr", lr, "--local-epochs", e] for lr in ("0.02", "0.05") for e in ("10", "20")]),
+    "centralized": (["centralized", "central+p"],
+                    [["--central-lr", lr, "--central-epochs", e] for lr in ("0.002", "0.01") for e in ("1", "2")]),
+    "fedavg": (["fedavg", "fedavg+p", "fedavg-ft"], FED),
+    "fedper": (["fedper"], FED),
+}
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def run(bin_, args, out_json, log):
+    # autonomous as a fixed recipe searched like every other method (the
+    # device's own chooser, --recipe auto, is measured by recipe-compare.sh)
+    cmd = [bin_, "scenario", "image", "--recipe", "config"] + args + ["--json", out_json, "--quiet"]
+    print("+", " ".join(cmd), file=log, flush=True)
+    r = subprocess.run(cmd, stdout=log, stderr=log)
+    if r.returncode != 0:
+        sys.exit("failed: " + " ".join(cmd))
+    with open(out_json) as f:
+        return json.load(f)
+
+
+def interval(xs):
+    n = len(xs)
+    m = sum(xs) / n
+    if n < 2:
+        return m, float("nan")
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
+    return m, T95.get(n - 1, 1.96) * sd / math.sqrt(n)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default="build/autlearn")
+    ap.add_argument("--data", default="data/fashion-mnist")
+    ap.add_argument("--shift", default="label", choices=["label", "feature", "both"])
+    ap.add_argument("--users", type=int, default=20)
+    ap.add_argument("--per-user", type=int, default=250, help="drawn per user, validation included")
+    ap.add_argument("--val-per-user", type=int, default=50)
+    ap.add_argument("--test-per-user", type=int, default=200)
+    ap.add_argument("--seeds", default="1,2,3,4,5")
+    ap.add_argument("--tune-seed", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=5, help="fedavg/fedper rounds: the upload budget")
+    ap.add_argument("--groups", default=",".join(GRID), help="method groups to run")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    log = open(os.path.join(a.out, "log.txt"), "a")
+    seeds = [int(s) for s in a.seeds.split(",")]
+    groups = a.groups.split(",")
+    base = ["--data", a.data, "--shift", a.shift, "--users", str(a.users), "--per-user", str(a.per_user),
+            "--val-per-user", str(a.val_per_user), "--test-per-user", str(a.test_per_user),
+            "--rounds", str(a.rounds), "--threads", str(a.threads)]
+    # the clouds, one per seed (shared across shifts: written where --out's parent can reuse them)
+    clouds = {}
+    for s in sorted(set(seeds + [a.tune_seed])):
+        path = os.path.join(os.path.dirname(os.path.abspath(a.out)), "cloud-seed%d.gguf" % s)
+        if not os.path.exists(path):
+            run(a.bin, ["--data", a.data, "--users", "1", "--methods", "global", "--seed", str(s),
+                        "--save-cloud", path], os.path.join(a.out, "cloud%d.json" % s), log)
+        clouds[s] = path
+    # 1. search on validation (tune seed)
+    chosen = {}
+    search = {}
+    for g in groups:
+        methods, settings = GRID[g]
+        best = {}
+        for i, st in enumerate(settings):
+            j = run(a.bin, base + st + ["--seed", str(a.tune_seed), "--cloud", clouds[a.tune_seed],
+                                        "--evaluate", "validation", "--methods", ",".join(methods)],
+                    os.path.join(a.out, "val-%s-%d.json" % (g, i)), log)
+            for m in methods:
+                v = j[m]["mean_acc"]
+                search.setdefault(m, []).append((" ".join(st) or "(defaults)", v))
+                if m not in best or v > best[m][0]:
+                    best[m] = (v, st)
+        for m in methods:
+            chosen[m] = best[m]
+    # 2. the chosen settings on test, once per seed
+    res = {}
+    for m, (_, st) in chosen.items():
+        group = next(g for g in groups if m in GRID[g][0])
+        for s in seeds:
+            j = run(a.bin, base + st + ["--seed", str(s), "--cloud", clouds[s], "--methods", m],
+                    os.path.join(a.out, "test-%s-%d.json" % (m.replace("+", "p"), s)), log)
+            res.setdefault(m, []).append((j[m]["mean_acc"], j["cost"][m]))
+        del group
+    # 3. the table
+    order = ["global", "global+p", "local", "autonomous", "centralized", "central+p", "fedavg", "fedavg+p",
+             "fedavg-ft", "fedper"]
+    lines = ["| method | test accuracy %% (mean ± 95%% CI, %d seeds) | chosen on validation | device MACs/user | "
+             "CPU s/user | peak MB | bytes up/user | bytes down/user |" % len(seeds),
+             "|---|---|---|---|---|---|---|---|"]
+    summary = {"config": vars(a), "chosen": {}, "search": search, "test": {}}
+    for m in order:
+        if m not in res:
+            continue
+        accs = [100 * x for x, _ in res[m]]
+        mean, hw = interval(accs)
+        cost = {k: sum(c[k] for _, c in res[m]) / len(res[m]) for k in res[m][0][1]}
+        st = "(nothing to tune)" if m == "global" else " ".join(chosen[m][1]) or "(defaults)"
+        lines.append("| %s | %.2f ± %.2f | %s (val %.2f) | %.3g | %.3f | %.1f | %.3g | %.3g |" % (
+            m, mean, hw, st if m == "global" else "`%s`" % st, 100 * chosen[m][0], cost["macs_per_user"], cost["cpu_seconds_per_user"],
+            cost["peak_rss_mb"], cost["bytes_uploaded"], cost.get("bytes_downloaded", 0)))
+        summary["chosen"][m] = st
+        summary["test"][m] = {"per_seed": accs, "mean": mean, "ci95": hw, "cost": cost}
+    # the gain from the prior and from training, paired over seeds
+    def paired(x, y):
+        if x in res and y in res:
+            d = [100 * (b[0] - a_[0]) for a_, b in zip(res[x], res[y])]
+            m, hw = interval(d)
+            lines.append("")
+            lines.append("%s − %s: %+.2f ± %.2f points (paired over seeds)" % (y, x, m, hw))
+    paired("global", "global+p")
+    paired("global+p", "autonomous")
+    paired("global", "autonomous")
+    paired("fedavg-ft", "autonomous")
+    paired("centralized", "autonomous")
+    table = "\n".join(lines)
+    print(table)
+    with open(os.path.join(a.out, "table.md"), "w") as f:
+        f.write(table + "\n")
+    with open(os.path.join(a.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
