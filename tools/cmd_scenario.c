@@ -114,6 +114,61 @@ static int parse_methods(const char *s, unsigned *mask) {
     return *mask != 0;
 }
 
+/* --shift and --evaluate (image scenario only) into c; 0 or a usage error. */
+static int image_options(const char *cmd, int text, const char *shift, const char *evaluate,
+                         al_scenario_config *c) {
+    if (shift) {
+        if (text) return cli_usage_error(cmd, "--shift is for the image scenario");
+        if (!strcmp(shift, "label"))
+            c->users.shift = AL_SHIFT_LABEL;
+        else if (!strcmp(shift, "feature"))
+            c->users.shift = AL_SHIFT_FEATURE;
+        else if (!strcmp(shift, "both"))
+            c->users.shift = AL_SHIFT_BOTH;
+        else
+            return cli_usage_error(cmd, "--shift takes label, feature or both, got '%s'", shift);
+    }
+    if (evaluate) {
+        if (text) return cli_usage_error(cmd, "--evaluate is for the image scenario");
+        if (!strcmp(evaluate, "validation"))
+            c->eval_validation = 1;
+        else if (strcmp(evaluate, "test") != 0)
+            return cli_usage_error(cmd, "--evaluate takes test or validation, got '%s'", evaluate);
+        if (c->eval_validation && c->users.val_per_user < 1)
+            return cli_usage_error(cmd, "--evaluate validation needs --val-per-user N");
+    }
+    return 0;
+}
+
+/* The results table (and the text scenario's own columns and times). */
+static void print_results(const al_scenario_result *r, int text) {
+    printf("%-12s %9s %8s %12s %12s %10s %14s %14s\n", "method", "mean_acc", "std", "s/user", "cpu-s/user",
+           "rss_MB", "MACs/user", "bytes_up/user");
+    for (int i = 0; i < AL_M_COUNT; i++) {
+        const al_method_result *m = &r->m[i];
+        if (!m->ran) continue;
+        printf("%-12s %8.2f%% %7.2f%% %12.3f %12.3f %10.1f %14.3g %14.0f\n", al_method_names[i], 100 * m->mean_acc,
+               100 * m->std_acc, m->seconds, m->cpu_seconds, m->peak_rss_mb, m->macs, m->bytes_uploaded);
+    }
+    if (r->m[AL_M_AUTONOMOUS].ran && r->later_epoch_seconds > 0)
+        printf("autonomous epochs: first %.4f s, later %.5f s (%.1fx faster with the cache)\n", r->first_epoch_seconds,
+               r->later_epoch_seconds, r->first_epoch_seconds / r->later_epoch_seconds);
+    if (text) {
+        printf("%-12s %9s %9s %9s %9s %10s\n", "method", "top-3", "top-1", "ppl", "keys_saved", "word_top-3");
+        for (int i = 0; i < AL_M_COUNT; i++)
+            if (r->m[i].ran)
+                printf("%-12s %8.2f%% %8.2f%% %9.1f %8.2f%% %9.2f%%\n", al_method_names[i], 100 * r->m[i].mean_acc,
+                       100 * r->m[i].mean_top1, r->m[i].mean_ppl, 100 * r->m[i].mean_saved, 100 * r->m[i].mean_word_acc);
+        printf("time: data %.1f s, pre-training %.1f s", r->seconds_data, r->pretrain_seconds);
+        for (int i = 0; i < AL_M_COUNT; i++)
+            if (r->m[i].ran) printf(", %s %.1f s", al_method_names[i], r->seconds_method[i]);
+        printf("\n");
+        if (r->sel_global[0] >= 0)
+            printf("public text at an equal budget: global %.2f%% random vs %.2f%% selected; autonomous %.2f%% vs %.2f%%\n",
+                   100 * r->sel_global[0], 100 * r->sel_global[1], 100 * r->sel_autonomous[0], 100 * r->sel_autonomous[1]);
+    }
+}
+
 int cmd_scenario(int argc, char **argv) {
     const char *cmd = "scenario";
     al_scenario_config c;
@@ -213,26 +268,8 @@ int cmd_scenario(int argc, char **argv) {
     } else if (users) {
         c.user_list = users;
     }
-    if (shift) {
-        if (text) return cli_usage_error(cmd, "--shift is for the image scenario");
-        if (!strcmp(shift, "label"))
-            c.users.shift = AL_SHIFT_LABEL;
-        else if (!strcmp(shift, "feature"))
-            c.users.shift = AL_SHIFT_FEATURE;
-        else if (!strcmp(shift, "both"))
-            c.users.shift = AL_SHIFT_BOTH;
-        else
-            return cli_usage_error(cmd, "--shift takes label, feature or both, got '%s'", shift);
-    }
-    if (evaluate) {
-        if (text) return cli_usage_error(cmd, "--evaluate is for the image scenario");
-        if (!strcmp(evaluate, "validation"))
-            c.eval_validation = 1;
-        else if (strcmp(evaluate, "test") != 0)
-            return cli_usage_error(cmd, "--evaluate takes test or validation, got '%s'", evaluate);
-        if (c.eval_validation && c.users.val_per_user < 1)
-            return cli_usage_error(cmd, "--evaluate validation needs --val-per-user N");
-    }
+    int urc = image_options(cmd, text, shift, evaluate, &c);
+    if (urc) return urc;
     c.user_tokens = user_tokens;
     c.pretrain_tokens = pretrain_tokens;
     if (!json) return cli_usage_error(cmd, "--json FILE is required");
@@ -261,31 +298,7 @@ int cmd_scenario(int argc, char **argv) {
         al_scenario_result_free(&r);
         return cli_fail_lib(cmd, st);
     }
-    printf("%-12s %9s %8s %12s %12s %10s %14s %14s\n", "method", "mean_acc", "std", "s/user", "cpu-s/user",
-           "rss_MB", "MACs/user", "bytes_up/user");
-    for (int i = 0; i < AL_M_COUNT; i++) {
-        const al_method_result *m = &r.m[i];
-        if (!m->ran) continue;
-        printf("%-12s %8.2f%% %7.2f%% %12.3f %12.3f %10.1f %14.3g %14.0f\n", al_method_names[i], 100 * m->mean_acc,
-               100 * m->std_acc, m->seconds, m->cpu_seconds, m->peak_rss_mb, m->macs, m->bytes_uploaded);
-    }
-    if (r.m[AL_M_AUTONOMOUS].ran && r.later_epoch_seconds > 0)
-        printf("autonomous epochs: first %.4f s, later %.5f s (%.1fx faster with the cache)\n", r.first_epoch_seconds,
-               r.later_epoch_seconds, r.first_epoch_seconds / r.later_epoch_seconds);
-    if (text) {
-        printf("%-12s %9s %9s %9s %9s %10s\n", "method", "top-3", "top-1", "ppl", "keys_saved", "word_top-3");
-        for (int i = 0; i < AL_M_COUNT; i++)
-            if (r.m[i].ran)
-                printf("%-12s %8.2f%% %8.2f%% %9.1f %8.2f%% %9.2f%%\n", al_method_names[i], 100 * r.m[i].mean_acc,
-                       100 * r.m[i].mean_top1, r.m[i].mean_ppl, 100 * r.m[i].mean_saved, 100 * r.m[i].mean_word_acc);
-        printf("time: data %.1f s, pre-training %.1f s", r.seconds_data, r.pretrain_seconds);
-        for (int i = 0; i < AL_M_COUNT; i++)
-            if (r.m[i].ran) printf(", %s %.1f s", al_method_names[i], r.seconds_method[i]);
-        printf("\n");
-        if (r.sel_global[0] >= 0)
-            printf("public text at an equal budget: global %.2f%% random vs %.2f%% selected; autonomous %.2f%% vs %.2f%%\n",
-                   100 * r.sel_global[0], 100 * r.sel_global[1], 100 * r.sel_autonomous[0], 100 * r.sel_autonomous[1]);
-    }
+    print_results(&r, text);
     printf("pre-training %.1f s; whole run %.1f s; freeze point %d; results in %s%s%s\n", r.pretrain_seconds, secs,
            r.freeze, json, svg ? " and " : "", svg ? svg : "");
     al_scenario_result_free(&r);
