@@ -1,21 +1,10 @@
 /* ReLU and ReLU6 in place (kernels.h: al_act_*): the dispatch to the SIMD
- * variants (act_avx512.c, act_avx2.c) and the plain-C reference. Every
+ * variants (act_avx512.c, act_avx2.c) and the plain-C reference (act_ref.c). Every
  * variant gives bitwise the reference's output: the activation of one
  * element is a comparison and a select, no arithmetic. */
 #include "kernels/kernels.h"
 
 #include <pthread.h>
-
-void al_relu_inplace_ref(float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];
-}
-
-void al_relu6_inplace_ref(float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float v = y[i];
-        y[i] = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
-    }
-}
 
 int al_act_isa_available(int isa) {
     switch (isa) {

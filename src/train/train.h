@@ -303,7 +303,7 @@ al_status al_personalize_planned(al_model *m, al_pool *pool, const al_dataset *t
                                  al_cache *cache, const al_personalize_config *c, const al_mem_plan *plan,
                                  al_personalize_report *r);
 
-/* ---- recipes and the chooser (src/train/recipe.c) ---------------------------------- */
+/* ---- recipes and the chooser (src/train/recipe.c; the chooser: chooser.c) ---------------------------------- */
 
 /* The freeze point of a fixed recipe on m (prior and head: the output
  * layer; last-block and deep: the second and third layer with weights from
@@ -315,6 +315,8 @@ int al_recipe_freeze(const al_model *m, al_recipe r);
 al_status al_recipe_resolve(const al_model *m, const al_personalize_config *c, al_personalize_config *out);
 /* 0 for a resolved recipe that trains nothing (prior; bn without affine). */
 int al_recipe_trains(const al_personalize_config *c);
+/* Forward multiply-accumulates per sample of nodes [from, to) of m (recipe.c). */
+uint64_t al_macs_range(const al_model *m, int from, int to);
 /* Re-estimates every batch norm's running statistics on d (see recipe.c);
  * *macs (may be NULL): the forward multiply-adds it ran. */
 al_status al_bn_reestimate(al_model *m, al_pool *pool, const al_dataset *d, int batch, uint64_t *macs);

@@ -1,0 +1,254 @@
+/* The device's recipe chooser (docs/RECIPES.md): al_personalize_auto
+ * picks a recipe (recipe.c) per user on a validation split carved from the
+ * user's own training data, runs the candidates through al_personalize
+ * (personalize.c), and keeps the personal model only when it beats the
+ * cloud model there. */
+#include "train/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The stratified validation split: per class, a seeded shuffle of its
+ * samples, the first round(frac * n_k) held out (at least one when n_k >= 2,
+ * never all). va[] and tr[] list positions in ascending order. */
+static al_status split(const al_dataset *d, double frac, uint64_t seed, int *tr, int *ntr, int *va, int *nva) {
+    int K = d->num_classes, n = d->n;
+    int *cls = al_malloc(sizeof(int) * (size_t)(n ? n : 1));
+    char *held = al_calloc((size_t)(n ? n : 1), 1);
+    if (!cls || !held) {
+        al_free(cls);
+        al_free(held);
+        return AL_ENOMEM;
+    }
+    for (int k = 0; k < K; k++) {
+        int nk = 0;
+        for (int i = 0; i < n; i++)
+            if (d->y[i] == k) cls[nk++] = i;
+        al_rng r;
+        al_rng_seed(&r, seed, 0x7a11d000ULL + (uint64_t)k);
+        for (int i = nk - 1; i > 0; i--) { /* Fisher-Yates */
+            int j = (int)al_rng_below(&r, (uint32_t)(i + 1));
+            int t = cls[i];
+            cls[i] = cls[j];
+            cls[j] = t;
+        }
+        int nv = (int)floor(frac * nk + 0.5);
+        if (nv == 0 && nk >= 2) nv = 1;
+        if (nv >= nk) nv = nk - 1;
+        for (int i = 0; i < nv; i++) held[cls[i]] = 1;
+    }
+    *ntr = *nva = 0;
+    for (int i = 0; i < n; i++) {
+        if (held[i])
+            va[(*nva)++] = i;
+        else
+            tr[(*ntr)++] = i;
+    }
+    al_free(cls);
+    al_free(held);
+    return AL_OK;
+}
+
+static al_status subset(const al_dataset *d, const int *idx, int n, al_dataset **out) {
+    al_status st = al_dataset_alloc(n, &d->xs, 1, d->num_classes, out);
+    if (st) return st;
+    size_t xn = al_shape_numel(&d->xs);
+    for (int i = 0; i < n; i++) {
+        memcpy((*out)->x + (size_t)i * xn, d->x + (size_t)idx[i] * xn, sizeof(float) * xn);
+        (*out)->y[i] = d->y[idx[i]];
+    }
+    return AL_OK;
+}
+
+/* The estimated multiply-adds of a candidate: frozen prefix once per
+ * sample and variant it meets (every epoch without a cache), the suffix's
+ * forward and backward (3x forward) every epoch, and the validation pass. */
+static uint64_t estimate(const al_model *m, const al_personalize_config *c, al_recipe r, int freeze, int variants,
+                         int ntr, int nva, int cached) {
+    uint64_t fwd = al_macs_range(m, 0, m->nnodes), val = fwd * (uint64_t)nva;
+    if (r == AL_RECIPE_PRIOR) return val;
+    if (r == AL_RECIPE_BN) {
+        int last = -1;
+        for (int i = 0; i < m->nnodes; i++)
+            if (m->nodes[i].cfg.type == AL_L_BATCHNORM) last = i;
+        return al_macs_range(m, 0, last + 1) * (uint64_t)ntr + val;
+    }
+    uint64_t E = (uint64_t)(c->train.epochs > 0 ? c->train.epochs : 1);
+    uint64_t seen = cached ? (variants > 1 ? ((uint64_t)variants < E ? (uint64_t)variants : E) : 1) : E;
+    return al_macs_range(m, 0, freeze) * (uint64_t)ntr * seen + 3 * al_macs_range(m, freeze, m->nnodes) * (uint64_t)ntr * E +
+           val;
+}
+
+static al_status run_candidate(al_model *cloud, al_pool *pool, const al_dataset *dtr, const uint64_t *ids_tr,
+                               const al_dataset *dva, al_cache *cache, const al_personalize_config *c,
+                               al_recipe_try *t) {
+    al_model *w = NULL;
+    al_status st = al_model_clone(cloud, &w);
+    if (st) return st;
+    al_personalize_config cc = *c;
+    cc.recipe = t->recipe;
+    cc.freeze = -1;
+    cc.train_rows = 0;
+    cc.bn_affine = 0;
+    cc.aug_variants = t->aug_variants;
+    cc.train.checkpoint_path = NULL;
+    cc.train.checkpoint_every = 0;
+    cc.train.progress = NULL;
+    cc.train.progress_user = NULL;
+    cc.resume = 0;
+    al_personalize_report pr;
+    st = al_personalize(w, pool, dtr, ids_tr, cache, &cc, NULL, &pr);
+    if (st == AL_EBUDGET) {
+        t->status = AL_TRY_MEMORY;
+        al_model_free(w);
+        return AL_OK;
+    }
+    if (st == AL_OK) st = al_evaluate(w, pool, dva, c->train.batch > 0 ? c->train.batch : 32, NULL, &t->val_acc);
+    t->macs = pr.macs + al_macs_range(w, 0, w->nnodes) * (uint64_t)dva->n;
+    al_model_free(w);
+    return st;
+}
+
+al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                              al_cache *cache, const al_personalize_config *c, al_auto_report *r) {
+    al_auto_report local;
+    if (!r) r = &local;
+    memset(r, 0, sizeof *r);
+    r->best = -1;
+    if (!m || !train || !c) return al_error(AL_EINVAL, "al_personalize_auto: NULL argument");
+    if (train->y_len != 1 || train->num_classes < 2)
+        return al_error(AL_EUNSUPPORTED, "the recipe chooser needs single-label data of 2 classes or more");
+    if (!(c->val_fraction > 0.0 && c->val_fraction <= 0.9))
+        return al_error(AL_ERANGE, "val_fraction must be in (0, 0.9], got %g", c->val_fraction);
+    if (c->auto_aug_variants < 1 || c->auto_aug_variants > 1024)
+        return al_error(AL_ERANGE, "auto_aug_variants must be 1..1024, got %d", c->auto_aug_variants);
+    int n = train->n;
+    r->val_fraction = c->val_fraction;
+    r->budget_macs = c->budget_macs;
+    r->recipe = AL_RECIPE_CONFIG;
+    r->aug_variants = 1;
+    int *tr = al_malloc(sizeof(int) * (size_t)(n ? n : 1)), *va = al_malloc(sizeof(int) * (size_t)(n ? n : 1));
+    uint64_t *ids_tr = al_malloc(sizeof(uint64_t) * (size_t)(n ? n : 1)), *ids_all = NULL;
+    al_dataset *dtr = NULL, *dva = NULL;
+    al_status st = AL_OK;
+    if (!tr || !va || !ids_tr) {
+        st = AL_ENOMEM;
+        goto done;
+    }
+    if ((st = split(train, c->val_fraction, c->train.seed, tr, &r->n_train, va, &r->n_val)) != AL_OK) goto done;
+    if (r->n_val == 0 || r->n_train == 0) {
+        snprintf(r->why, sizeof r->why, "kept the cloud model: %d samples leave no validation split to check a "
+                 "personal model on", n);
+        goto done;
+    }
+    if ((st = subset(train, tr, r->n_train, &dtr)) != AL_OK || (st = subset(train, va, r->n_val, &dva)) != AL_OK)
+        goto done;
+    /* the cache keys of the candidates' samples: the caller's ids, else
+     * positions in `train` (the final job then uses positions too) */
+    if (!ids) {
+        if (!(ids_all = al_malloc(sizeof(uint64_t) * (size_t)n))) {
+            st = AL_ENOMEM;
+            goto done;
+        }
+        for (int i = 0; i < n; i++) ids_all[i] = (uint64_t)i;
+        ids = ids_all;
+    }
+    for (int i = 0; i < r->n_train; i++) ids_tr[i] = ids[tr[i]];
+    int batch = c->train.batch > 0 ? c->train.batch : 32;
+    if ((st = al_evaluate(m, pool, dva, batch, NULL, &r->cloud_val_acc)) != AL_OK) goto done;
+    r->search_macs = al_macs_range(m, 0, m->nnodes) * (uint64_t)r->n_val;
+
+    /* the candidates, cheapest first; an augmented one right after its plain
+     * sibling (the same freeze point: the cache's plain entries serve both) */
+    static const al_recipe order[] = {AL_RECIPE_PRIOR, AL_RECIPE_HEAD, AL_RECIPE_LAST_BLOCK, AL_RECIPE_BN,
+                                      AL_RECIPE_BIAS,  AL_RECIPE_DEEP};
+    int image = m->in.ndim == 3 && !m->input_tokens;
+    int A = c->auto_aug_variants;
+    uint64_t key[AL_AUTO_MAX_TRIES];
+    for (size_t q = 0; q < sizeof order / sizeof order[0]; q++) {
+        al_recipe rc = order[q];
+        int trains = rc != AL_RECIPE_PRIOR && rc != AL_RECIPE_BN;
+        for (int a = 0; a < (trains && image && A > 1 ? 2 : 1); a++) {
+            al_recipe_try *t = &r->tries[r->ntries];
+            t->recipe = rc;
+            t->aug_variants = a ? A : 1;
+            t->freeze = al_recipe_freeze(m, rc);
+            /* two recipes at one freeze point that train the same tensors are one candidate */
+            int dup = 0;
+            for (int j = 0; j < r->ntries; j++)
+                if (r->tries[j].freeze == t->freeze && r->tries[j].aug_variants == t->aug_variants &&
+                    r->tries[j].recipe != AL_RECIPE_PRIOR && r->tries[j].recipe != AL_RECIPE_BN &&
+                    rc != AL_RECIPE_BIAS && r->tries[j].recipe != AL_RECIPE_BIAS)
+                    dup = 1;
+            t->status = t->freeze < 0 || dup ? AL_TRY_NA : AL_TRY_RUN;
+            t->est_macs = t->freeze < 0 ? 0
+                                        : estimate(m, c, rc, t->freeze, t->aug_variants, r->n_train, r->n_val,
+                                                   cache != NULL);
+            key[r->ntries] = a ? key[r->ntries - 1] : t->est_macs;
+            r->ntries++;
+        }
+    }
+    for (int i = 1; i < r->ntries; i++) /* insertion sort by key: stable */
+        for (int j = i; j > 0 && key[j] < key[j - 1]; j--) {
+            uint64_t k = key[j];
+            key[j] = key[j - 1];
+            key[j - 1] = k;
+            al_recipe_try t = r->tries[j];
+            r->tries[j] = r->tries[j - 1];
+            r->tries[j - 1] = t;
+        }
+    for (int i = 0; i < r->ntries; i++) {
+        al_recipe_try *t = &r->tries[i];
+        if (t->status != AL_TRY_RUN) continue;
+        if (c->budget_macs && r->search_macs + t->est_macs > c->budget_macs) {
+            t->status = AL_TRY_BUDGET;
+            continue;
+        }
+        if ((st = run_candidate(m, pool, dtr, ids_tr, dva, cache, c, t)) != AL_OK) goto done;
+        if (t->status != AL_TRY_RUN) continue;
+        r->search_macs += t->macs;
+        if (r->best < 0 || t->val_acc > r->tries[r->best].val_acc) r->best = i;
+    }
+    if (r->best < 0) {
+        snprintf(r->why, sizeof r->why, "kept the cloud model: no candidate ran within the budget");
+        goto done;
+    }
+    const al_recipe_try *b = &r->tries[r->best];
+    /* the gate: a trained pick must beat the cloud model; the prior shift
+     * (no training, Bayes' rule for the user's counted class mix) must do
+     * at least as well */
+    int prior_ok = b->recipe == AL_RECIPE_PRIOR && c->label_prior > 0.0 && b->val_acc >= r->cloud_val_acc;
+    if (!(b->val_acc > r->cloud_val_acc) && !prior_ok) {
+        snprintf(r->why, sizeof r->why,
+                 "kept the cloud model: the best candidate, %s%s, scored %.4f on the %d validation samples, not above "
+                 "the cloud model's %.4f",
+                 al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", b->val_acc, r->n_val,
+                 r->cloud_val_acc);
+        goto done;
+    }
+    /* the final job: the pick's recipe on all the training data */
+    al_personalize_config fc = *c;
+    fc.recipe = b->recipe;
+    fc.freeze = -1;
+    fc.train_rows = 0;
+    fc.bn_affine = 0;
+    fc.aug_variants = b->aug_variants;
+    if ((st = al_personalize(m, pool, train, ids, cache, &fc, NULL, &r->final)) != AL_OK) goto done;
+    r->kept = 1;
+    r->recipe = b->recipe;
+    r->aug_variants = b->aug_variants;
+    snprintf(r->why, sizeof r->why,
+             "%s%s: the best validation accuracy, %.4f on %d samples, %s the cloud model's %.4f; %s all %d samples",
+             al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", b->val_acc, r->n_val,
+             b->val_acc > r->cloud_val_acc ? "above" : "no training and as high as", r->cloud_val_acc,
+             b->recipe == AL_RECIPE_PRIOR ? "the class mix counted on" : "trained again on", n);
+done:
+    al_free(tr);
+    al_free(va);
+    al_free(ids_tr);
+    al_free(ids_all);
+    al_dataset_free(dtr);
+    al_dataset_free(dva);
+    return st;
+}
