@@ -10,6 +10,9 @@
 #   AUTLEARN=build/autlearn AL_THREADS=1 scripts/recipe-compare.sh 1
 #   RECIPES="auto" scripts/recipe-compare.sh   run only these rows again (the
 #                                              table reads the others' JSON)
+#   EXTRA="--shift feature --users 6" TAG=feature scripts/recipe-compare.sh
+#                                              other users (scenario options),
+#                                              their JSON kept apart by TAG
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-data.sh fashion
@@ -24,13 +27,15 @@ for s in "${seeds[@]}"; do
 done
 names=()
 only=" ${RECIPES:-} "
+read -r -a extra <<< "${EXTRA:-}"
+tag=${TAG:+$TAG-}
 run() {  # run NAME ARGS...
   local name=$1; shift
   names+=("$name")
   [ "$only" = "  " ] || [[ "$only" == *" $name "* ]] || return 0
   for s in "${seeds[@]}"; do
     "$bin" scenario image --cloud "out/cloud-s$s.gguf" --seed "$s" --methods global,autonomous \
-      --threads "$threads" --quiet --json "out/recipe-$name-s$s.json" "$@" >/dev/null
+      --threads "$threads" --quiet --json "out/recipe-$tag$name-s$s.json" "${extra[@]}" "$@" >/dev/null
   done
 }
 run auto --recipe auto
@@ -43,17 +48,18 @@ run bias --recipe bias
 run bias+aug --recipe bias --aug-variants 4
 run deep --recipe deep
 run deep+aug --recipe deep --aug-variants 4
-/usr/bin/python3 - "${seeds[*]}" "${names[@]}" <<'PY'
+/usr/bin/python3 - "$tag" "${seeds[*]}" "${names[@]}" <<'PY'
 import json, sys
-seeds = sys.argv[1].split()
-names = sys.argv[2:]
+tag = sys.argv[1]
+seeds = sys.argv[2].split()
+names = sys.argv[3:]
 print("| recipe | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |")
 print("|---|" + "---|" * (len(seeds) + 1))
 means = {}
 for n in names:
     cells, accs = [], []
     for s in seeds:
-        j = json.load(open(f"out/recipe-{n}-s{s}.json"))
+        j = json.load(open(f"out/recipe-{tag}{n}-s{s}.json"))
         g, a = j["global"]["mean_acc"], j["autonomous"]["mean_acc"]
         accs.append(a)
         cells.append(f"{100*a:.2f} ({100*(a-g):+.2f})")
@@ -63,7 +69,7 @@ best = max((v, n) for n, v in means.items() if n != "auto")
 print(f"\nbest fixed recipe: {best[1]} {100*best[0]:.2f}%; auto {100*means['auto']:.2f}% "
       f"({100*(means['auto']-best[0]):+.2f} points)")
 for s in seeds:
-    j = json.load(open(f"out/recipe-auto-s{s}.json"))
+    j = json.load(open(f"out/recipe-{tag}auto-s{s}.json"))
     d = [a - g for a, g in zip(j["autonomous"]["per_user"], j["global"]["per_user"])]
     print(f"seed {s}: auto per user vs global: worst {100*min(d):+.2f}, users below global {sum(x < 0 for x in d)} of {len(d)}")
 PY
