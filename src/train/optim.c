@@ -260,6 +260,20 @@ static void flat_part(const al_optim *o, int ith, int nth, size_t *lo, size_t *h
     *hi = AL_MIN((size_t)b * 16, o->nfloats);
 }
 
+/* Calls fn(o, i, a, b, arg) for each piece [a, b) of tensor i that falls
+ * in thread ith's part of the flat range (flat_part), in tensor order. */
+static void each_segment(const al_optim *o, int ith, int nth,
+                         void (*fn)(const al_optim *o, int i, size_t a, size_t b, const void *arg), const void *arg) {
+    size_t lo, hi;
+    flat_part(o, ith, nth, &lo, &hi);
+    for (int i = 0; i < o->np && lo < hi; i++) {
+        if (o->off[i + 1] <= lo) continue;
+        size_t a = lo - o->off[i], b = AL_MIN(hi, o->off[i + 1]) - o->off[i];
+        fn(o, i, a, b, arg);
+        lo = o->off[i] + b;
+    }
+}
+
 typedef struct step_args {
     const al_optim *o;
     float lr, step_size, bc2_sqrt;
@@ -280,17 +294,13 @@ static void update_part(const al_optim *o, int i, size_t a, size_t b, float lr, 
 
 /* Every element is updated by its own arithmetic alone, so the split
  * changes no result: the weights are the same for every thread count. */
-static void step_task(void *va, int ith, int nth) {
+static void step_segment(const al_optim *o, int i, size_t a, size_t b, const void *va) {
     const step_args *sa = va;
-    const al_optim *o = sa->o;
-    size_t lo, hi;
-    flat_part(o, ith, nth, &lo, &hi);
-    for (int i = 0; i < o->np && lo < hi; i++) {
-        if (o->off[i + 1] <= lo) continue;
-        size_t a = lo - o->off[i], b = AL_MIN(hi, o->off[i + 1]) - o->off[i];
-        update_part(o, i, a, b, sa->lr, sa->step_size, sa->bc2_sqrt);
-        lo = o->off[i] + b;
-    }
+    update_part(o, i, a, b, sa->lr, sa->step_size, sa->bc2_sqrt);
+}
+
+static void step_task(void *va, int ith, int nth) {
+    each_segment(((const step_args *)va)->o, ith, nth, step_segment, va);
 }
 
 void al_optim_step(al_optim *o, al_pool *pool, float lr) {
@@ -355,18 +365,14 @@ typedef struct scale_args {
     float c;
 } scale_args;
 
-static void scale_task(void *va, int ith, int nth) {
+static void scale_segment(const al_optim *o, int i, size_t a, size_t b, const void *va) {
     const scale_args *sa = va;
-    const al_optim *o = sa->o;
-    size_t lo, hi;
-    flat_part(o, ith, nth, &lo, &hi);
-    for (int i = 0; i < o->np && lo < hi; i++) {
-        if (o->off[i + 1] <= lo) continue;
-        size_t a = lo - o->off[i], b = AL_MIN(hi, o->off[i + 1]) - o->off[i];
-        float *g = o->p[i]->g;
-        for (size_t j = a; j < b; j++) g[j] *= sa->c;
-        lo = o->off[i] + b;
-    }
+    float *g = o->p[i]->g;
+    for (size_t j = a; j < b; j++) g[j] *= sa->c;
+}
+
+static void scale_task(void *va, int ith, int nth) {
+    each_segment(((const scale_args *)va)->o, ith, nth, scale_segment, va);
 }
 
 /* The norm is the sum of per-chunk sums (AL_OPTIM_CHUNK floats of one
