@@ -118,6 +118,51 @@ static al_dataset *al_test_images(int n, uint64_t seed) {
     return d;
 }
 
+/* ---- models: inputs, outputs, memory plans ----------------------------------- */
+
+/* n samples of m's input, N(0, 1) from the seed (the caller frees). */
+static inline float *al_test_rand_input(const al_model *m, int n, uint64_t seed) {
+    size_t k = (size_t)n * al_shape_numel(&m->in);
+    float *x = malloc(sizeof(float) * k);
+    al_rng r;
+    al_rng_seed(&r, seed, 5);
+    for (size_t i = 0; i < k; i++) x[i] = al_rng_normal(&r);
+    return x;
+}
+
+/* m's output for n samples of x (the caller frees); a failed forward ends the test. */
+static inline float *al_test_predict(al_model *m, const float *x, int n) {
+    size_t k = (size_t)n * al_shape_numel(&m->nodes[m->nnodes - 1].out);
+    float *y = malloc(sizeof(float) * k);
+    REQUIRE_OK(al_model_predict(m, NULL, x, n, y));
+    return y;
+}
+
+static inline double al_test_max_abs_diff(const float *a, const float *b, size_t n) {
+    double d = 0;
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - (double)b[i]));
+    return d;
+}
+
+/* The memory plan of m for `batch` passes al_memplan_check at every freeze
+ * point, naive and planned, with and without the input's gradient (left
+ * off on return); `what` names the model in a failure. */
+static inline void al_test_plans_valid(al_model *m, int batch, const char *what) {
+    for (int naive = 0; naive < 2; naive++)
+        for (int f = 0; f <= m->nnodes; f++)
+            for (int ig = 0; ig < 2; ig++) {
+                m->want_input_grad = ig;
+                al_memplan p;
+                REQUIRE_OK(al_memplan_build_at(m, batch, naive, f, &p));
+                char why[256];
+                int bad = al_memplan_check(&p, why, sizeof why);
+                if (bad) fprintf(stderr, "%s naive=%d freeze=%d input_grad=%d: %s\n", what, naive, f, ig, why);
+                CHECK(!bad);
+                al_memplan_free(&p);
+            }
+    m->want_input_grad = 0;
+}
+
 /* Batch-norm parameters and statistics away from 1 and 0 (weight in
  * [0.5, 1), bias and mean ~ N(0, 0.1^2), variance in [0.5, 1.5)), so that
  * folding and training them is exercised. */

@@ -45,28 +45,6 @@
     "input 6; dense 6; dense 6 in=-1; tanh; add 0; add -1; dense 5 in=3; tanh; add 5; dense 5 in=4; add 7; "   \
     "dense 2"
 
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double d = 0;
-    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - (double)b[i]));
-    return d;
-}
-
-static float *rand_input(const al_model *m, int n, uint64_t seed) {
-    size_t k = (size_t)n * al_shape_numel(&m->in);
-    float *x = malloc(sizeof(float) * k);
-    al_rng r;
-    al_rng_seed(&r, seed, 5);
-    for (size_t i = 0; i < k; i++) x[i] = al_rng_normal(&r);
-    return x;
-}
-
-static float *predict(al_model *m, const float *x, int n) {
-    size_t k = (size_t)n * al_shape_numel(&m->nodes[m->nnodes - 1].out);
-    float *y = malloc(sizeof(float) * k);
-    CHECK_OK(al_model_predict(m, NULL, x, n, y));
-    return y;
-}
-
 static void test_gradients(void) {
     gc_opts o = gc_defaults();
     o.batch = 2;
@@ -97,7 +75,7 @@ static void test_same_as_chain(void) {
     REQUIRE_OK(al_model_from_spec("input 1x6x6; conv 3 k=3; relu; flatten; dense 4", 3, &a));
     REQUIRE_OK(al_model_from_spec("input 1x6x6; conv 3 k=3 in=-1; relu in=0; flatten in=1; dense 4 in=2", 3, &b));
     CHECK(strcmp(al_model_spec(a), al_model_spec(b)) == 0);
-    float *x = rand_input(a, 3, 1), *ya = predict(a, x, 3), *yb = predict(b, x, 3);
+    float *x = al_test_rand_input(a, 3, 1), *ya = al_test_predict(a, x, 3), *yb = al_test_predict(b, x, 3);
     CHECK(memcmp(ya, yb, sizeof(float) * 12) == 0);
     free(x);
     free(ya);
@@ -111,10 +89,10 @@ static void test_same_as_chain(void) {
     for (int p = 0; p < 2; p++)
         for (size_t k = 0; k < a->nodes[0].params[p].n; k++)
             b->nodes[0].params[p].w[k] = a->nodes[0].params[p].w[k] + a->nodes[1].params[p].w[k];
-    x = rand_input(a, 4, 2);
-    ya = predict(a, x, 4);
-    yb = predict(b, x, 4);
-    double d = max_abs_diff(ya, yb, 12);
+    x = al_test_rand_input(a, 4, 2);
+    ya = al_test_predict(a, x, 4);
+    yb = al_test_predict(b, x, 4);
+    double d = al_test_max_abs_diff(ya, yb, 12);
     CHECK(d < 1e-5);
     free(x);
     free(ya);
@@ -128,19 +106,7 @@ static void test_plans(void) {
     for (int s = 0; s < 2; s++) {
         al_model *m;
         REQUIRE_OK(al_model_from_spec(specs[s], 1, &m));
-        for (int naive = 0; naive < 2; naive++)
-            for (int f = 0; f <= m->nnodes; f++)
-                for (int ig = 0; ig < 2; ig++) {
-                    m->want_input_grad = ig;
-                    al_memplan p;
-                    REQUIRE_OK(al_memplan_build_at(m, 3, naive, f, &p));
-                    char why[256];
-                    int bad = al_memplan_check(&p, why, sizeof why);
-                    if (bad) fprintf(stderr, "%s naive=%d freeze=%d: %s\n", specs[s], naive, f, why);
-                    CHECK(!bad);
-                    al_memplan_free(&p);
-                }
-        m->want_input_grad = 0;
+        al_test_plans_valid(m, 3, specs[s]);
         al_memplan p;
         REQUIRE_OK(al_memplan_build_at(m, 2, 0, 0, &p));
         /* every tensor lives until its last reader's backward step */
@@ -181,7 +147,7 @@ static void test_spec_and_file(void) {
         CHECK_OK(gguf_get_u32(r, "autlearn.format_version", &ver));
         CHECK(ver == 3);
         gguf_reader_free(r);
-        float *x = rand_input(m, 3, 7), *ya = predict(m, x, 3), *yb = predict(l, x, 3);
+        float *x = al_test_rand_input(m, 3, 7), *ya = al_test_predict(m, x, 3), *yb = al_test_predict(l, x, 3);
         CHECK(memcmp(ya, yb, sizeof(float) * 3 * al_shape_numel(&m->nodes[m->nnodes - 1].out)) == 0);
         free(x);
         free(ya);
@@ -212,7 +178,7 @@ static void test_spec_and_file(void) {
     al_model *cl;
     REQUIRE_OK(al_model_load(path2, &cl));
     CHECK(cl->nodes[0].cfg.act == AL_ACT_RELU6);
-    float *cx = rand_input(c, 3, 5), *cya = predict(c, cx, 3), *cyb = predict(cl, cx, 3);
+    float *cx = al_test_rand_input(c, 3, 5), *cya = al_test_predict(c, cx, 3), *cyb = al_test_predict(cl, cx, 3);
     CHECK(memcmp(cya, cyb, sizeof(float) * 3 * 2) == 0);
     free(cx);
     free(cya);
@@ -250,7 +216,7 @@ static void test_refusals(void) {
     for (int k = 2; k <= 4; k++) CHECK(al_model_src_across(m, k) == 4 && strcmp(al_model_src_verb(m, 4), "adds") == 0);
     for (int k = 5; k <= m->nnodes; k++) CHECK(al_model_src_across(m, k) == -1);
     REQUIRE_OK(al_model_plan(m, 2));
-    float *x = rand_input(m, 2, 3);
+    float *x = al_test_rand_input(m, 2, 3);
     CHECK_STATUS(al_model_forward_range(m, NULL, 3, m->nnodes, x, 2, 0), AL_ESTATE);
     CHECK(strstr(al_last_error(), "node 4 reads the model input") != NULL);
     free(x);
@@ -273,8 +239,8 @@ static void test_frontier(void) {
         CHECK(al_model_frontier_count(m, K) == want[i].count && al_model_frontier_numel(m, K) == want[i].numel);
     }
     const int n = 3;
-    float *x = rand_input(m, n, 11);
-    float *y = predict(m, x, n);
+    float *x = al_test_rand_input(m, n, 11);
+    float *y = al_test_predict(m, x, n);
     REQUIRE_OK(al_model_plan(m, n));
     for (int K = 5; K < m->nnodes; K++) {
         size_t feat = al_model_frontier_numel(m, K);
@@ -309,8 +275,8 @@ static void test_compile_compress(void) {
     REQUIRE_OK(al_compile(m, 8, NULL, &c, &r));
     CHECK(r.folded_bn == 1 && r.map[4] == r.map[3]);
     CHECK(r.map[1] != r.map[0]);
-    float *x = rand_input(m, 3, 9), *ya = predict(m, x, 3), *yb = predict(c, x, 3);
-    double d = max_abs_diff(ya, yb, 9);
+    float *x = al_test_rand_input(m, 3, 9), *ya = al_test_predict(m, x, 3), *yb = al_test_predict(c, x, 3);
+    double d = al_test_max_abs_diff(ya, yb, 9);
     fprintf(stderr, "test_graph: compiled %d -> %d nodes, predictions differ by %.3g\n", m->nnodes, c->nnodes, d);
     CHECK(d < 1e-4);
     free(yb);
@@ -323,8 +289,8 @@ static void test_compile_compress(void) {
     REQUIRE_OK(al_compress_choose(&p, &pol));
     REQUIRE_OK(al_compress_apply(m, &p, &z));
     CHECK(z->nnodes > m->nnodes);
-    yb = predict(z, x, 3);
-    d = max_abs_diff(ya, yb, 9);
+    yb = al_test_predict(z, x, 3);
+    d = al_test_max_abs_diff(ya, yb, 9);
     fprintf(stderr, "test_graph: compressed %d -> %d nodes, predictions differ by %.3g\n", m->nnodes, z->nnodes, d);
     CHECK(d < 1e-4);
     al_compress_plan_free(&p);

@@ -42,35 +42,13 @@
     "input 5; a: dense 3; b: tanh in=input; cat: concat a,input,b,a axis=0; d: dense 5; "                      \
     "s: sum input,b,input in=d; dense 2"
 
-static float *rand_input(const al_model *m, int n, uint64_t seed) {
-    size_t k = (size_t)n * al_shape_numel(&m->in);
-    float *x = malloc(sizeof(float) * k);
-    al_rng r;
-    al_rng_seed(&r, seed, 5);
-    for (size_t i = 0; i < k; i++) x[i] = al_rng_normal(&r);
-    return x;
-}
-
-static float *predict(al_model *m, const float *x, int n) {
-    size_t k = (size_t)n * al_shape_numel(&m->nodes[m->nnodes - 1].out);
-    float *y = malloc(sizeof(float) * k);
-    CHECK_OK(al_model_predict(m, NULL, x, n, y));
-    return y;
-}
-
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double d = 0;
-    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - (double)b[i]));
-    return d;
-}
-
 static void test_forward_reference(void) {
     /* y = cat(b, x, a, x) along axis 1 of [2,3,5]: a = 2x, b = -x */
     al_model *m;
     REQUIRE_OK(al_model_from_spec("input 2x3x5; a: scale 2; b: scale -1 in=input; concat input,a,input axis=1", 1, &m));
     CHECK(m->nodes[2].cfg.nmore == 2 && m->nodes[2].out.d[1] == 12);
     const int n = 3;
-    float *x = rand_input(m, n, 1), *y = predict(m, x, n);
+    float *x = al_test_rand_input(m, n, 1), *y = al_test_predict(m, x, n);
     int bad = 0;
     for (int s = 0; s < n; s++)
         for (int c = 0; c < 2; c++)
@@ -86,8 +64,8 @@ static void test_forward_reference(void) {
     al_model_free(m);
     /* sum: a + x + a + a, added in operand order */
     REQUIRE_OK(al_model_from_spec("input 7; a: scale 2; sum input,a,a", 1, &m));
-    x = rand_input(m, n, 2);
-    y = predict(m, x, n);
+    x = al_test_rand_input(m, n, 2);
+    y = al_test_predict(m, x, n);
     bad = 0;
     for (int i = 0; i < n * 7; i++) {
         float a = 2 * x[i], want = a + x[i];
@@ -139,7 +117,7 @@ static void test_spec_and_file(void) {
         CHECK_OK(gguf_get_u32(r, "autlearn.format_version", &ver));
         CHECK(ver == 4);
         gguf_reader_free(r);
-        float *x = rand_input(m, 3, 7), *ya = predict(m, x, 3), *yb = predict(l, x, 3);
+        float *x = al_test_rand_input(m, 3, 7), *ya = al_test_predict(m, x, 3), *yb = al_test_predict(l, x, 3);
         CHECK(memcmp(ya, yb, sizeof(float) * 3 * al_shape_numel(&m->nodes[m->nnodes - 1].out)) == 0);
         free(x);
         free(ya);
@@ -189,19 +167,7 @@ static void test_plans(void) {
     for (int s = 0; s < 2; s++) {
         al_model *m;
         REQUIRE_OK(al_model_from_spec(specs[s], 1, &m));
-        for (int naive = 0; naive < 2; naive++)
-            for (int f = 0; f <= m->nnodes; f++)
-                for (int ig = 0; ig < 2; ig++) {
-                    m->want_input_grad = ig;
-                    al_memplan p;
-                    REQUIRE_OK(al_memplan_build_at(m, 3, naive, f, &p));
-                    char why[256];
-                    int bad = al_memplan_check(&p, why, sizeof why);
-                    if (bad) fprintf(stderr, "%s naive=%d freeze=%d: %s\n", specs[s], naive, f, why);
-                    CHECK(!bad);
-                    al_memplan_free(&p);
-                }
-        m->want_input_grad = 0;
+        al_test_plans_valid(m, 3, specs[s]);
         /* every operand lives at least until its reader's forward; a frozen
          * reader's step is its forward index */
         al_memplan p;
@@ -226,7 +192,7 @@ static void test_frontier(void) {
     CHECK(al_model_frontier_count(m, 8) == 1); /* k3 alone */
     CHECK(al_model_src_across(m, 1) == -1);
     const int n = 3;
-    float *x = rand_input(m, n, 11), *y = predict(m, x, n);
+    float *x = al_test_rand_input(m, n, 11), *y = al_test_predict(m, x, n);
     REQUIRE_OK(al_model_plan(m, n));
     for (int K = 1; K < m->nnodes; K++) {
         size_t feat = al_model_frontier_numel(m, K);
@@ -261,8 +227,8 @@ static void test_compile_compress(void) {
     REQUIRE_OK(al_compile(m, 9, NULL, &c, &r));
     CHECK(r.folded_bn == 2 && r.fused_act == 2 && c->nnodes == m->nnodes - 4);
     CHECK(c->nodes[r.map[8]].cfg.nmore == 3);
-    float *x = rand_input(m, 3, 9), *ya = predict(m, x, 3), *yb = predict(c, x, 3);
-    double d = max_abs_diff(ya, yb, 12);
+    float *x = al_test_rand_input(m, 3, 9), *ya = al_test_predict(m, x, 3), *yb = al_test_predict(c, x, 3);
+    double d = al_test_max_abs_diff(ya, yb, 12);
     CHECK(d < 1e-4);
     free(yb);
     al_compile_report_free(&r);
@@ -273,8 +239,8 @@ static void test_compile_compress(void) {
     REQUIRE_OK(al_compress_choose(&p, &pol));
     REQUIRE_OK(al_compress_apply(m, &p, &z));
     CHECK(z->nnodes > m->nnodes);
-    yb = predict(z, x, 3);
-    d = max_abs_diff(ya, yb, 12);
+    yb = al_test_predict(z, x, 3);
+    d = al_test_max_abs_diff(ya, yb, 12);
     CHECK(d < 1e-4);
     al_compress_plan_free(&p);
     free(x);

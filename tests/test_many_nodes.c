@@ -83,22 +83,6 @@ static al_model *act_model(const char *act, uint64_t seed) {
 
 static al_model *big_model(uint64_t seed) { return act_model("relu", seed); }
 
-static float *input(const al_model *m, int n, uint64_t seed) {
-    size_t k = (size_t)n * al_shape_numel(&m->in);
-    float *x = malloc(sizeof(float) * k);
-    al_rng r;
-    al_rng_seed(&r, seed, 5);
-    for (size_t i = 0; i < k; i++) x[i] = al_rng_normal(&r);
-    return x;
-}
-
-static float *predict(al_model *m, const float *x, int n) {
-    size_t k = (size_t)n * al_shape_numel(&m->nodes[m->nnodes - 1].out);
-    float *y = malloc(sizeof(float) * k);
-    REQUIRE_OK(al_model_predict(m, NULL, x, n, y));
-    return y;
-}
-
 /* max over outputs of |a - b| / max(1, |a|) */
 static double max_rel(const float *a, const float *b, size_t k) {
     double d = 0;
@@ -260,7 +244,7 @@ static void test_gradcheck(void) {
         if (nd->cfg.type == AL_L_BATCHNORM || nd->cfg.type == AL_L_DROPOUT) nd->trainable = 0;
     }
     const int n = 2;
-    float *x = input(m, n, 7);
+    float *x = al_test_rand_input(m, n, 7);
     size_t k = (size_t)n * al_shape_numel(&m->nodes[m->nnodes - 1].out);
     float *r = malloc(sizeof(float) * k);
     al_rng g;
@@ -307,8 +291,8 @@ static void test_save_load(void) {
     size_t na, nb;
     unsigned char *ba = slurp(a, &na), *bb = slurp(b, &nb);
     CHECK(na == nb && memcmp(ba, bb, na) == 0);
-    float *x = input(m, 5, 8);
-    float *ya = predict(m, x, 5), *yb = predict(l, x, 5);
+    float *x = al_test_rand_input(m, 5, 8);
+    float *ya = al_test_predict(m, x, 5), *yb = al_test_predict(l, x, 5);
     CHECK(memcmp(ya, yb, sizeof(float) * 5 * 3) == 0);
     free(ya);
     free(yb);
@@ -392,8 +376,8 @@ static void test_compile(void) {
     size_t stored, now;
     CHECK_OK(al_compile_check_plan(c, &stored, &now));
     CHECK(stored > 0 && stored == now);
-    float *x = input(m, 4, 9);
-    float *ya = predict(m, x, 4), *yb = predict(c, x, 4);
+    float *x = al_test_rand_input(m, 4, 9);
+    float *ya = al_test_predict(m, x, 4), *yb = al_test_predict(c, x, 4);
     double d = max_rel(ya, yb, 4 * 3);
     fprintf(stderr, "compiled %d -> %d nodes: predictions differ by %.3g\n", m->nnodes, c->nnodes, d);
     CHECK(d <= 1e-4);
@@ -421,8 +405,8 @@ static void test_compress(void) {
         if (t == AL_L_CONV2D || t == AL_L_DENSE) j++; /* the inserted factor */
         CHECK(o->nodes[j].cfg.type == t);
     }
-    float *x = input(m, 4, 10);
-    float *ya = predict(m, x, 4), *yb = predict(o, x, 4);
+    float *x = al_test_rand_input(m, 4, 10);
+    float *ya = al_test_predict(m, x, 4), *yb = al_test_predict(o, x, 4);
     double d = max_rel(ya, yb, 4 * 3);
     fprintf(stderr, "compressed %d -> %d nodes at full rank: predictions differ by %.3g\n", m->nnodes, o->nnodes, d);
     CHECK(d <= 1e-3);
