@@ -304,6 +304,39 @@ typedef struct result {
     int reset;
 } result;
 
+/* A trainer for m (in *t, the caller frees it), warmed up on `warm`, then
+ * the timed run over `train`: seconds, CPU seconds and steps into res, the
+ * run's report into rep. The warm-up runs `epochs` epochs over one batch, and
+ * the timed run reuses this trainer (runs are resumable slices), so the
+ * model's plan, the batch buffers and the momentum buffers exist before the
+ * timer starts, as after PyTorch's warm-up step. 0 on a failure (printed). */
+static int timed_training(const opts *o, al_pool *pool, al_model *m, const al_train_config *cfg,
+                          const al_dataset *warm, const al_dataset *train, al_trainer **t, al_train_report *rep,
+                          result *res) {
+    if (al_trainer_new(m, pool, cfg, t) != AL_OK) {
+        fprintf(stderr, "bench_train: trainer: %s\n", al_last_error());
+        return 0;
+    }
+    memset(rep, 0, sizeof *rep);
+    if (al_trainer_run(*t, warm, NULL, rep) != AL_OK) {
+        fprintf(stderr, "bench_train: warm-up step: %s\n", al_last_error());
+        return 0;
+    }
+    memset(rep, 0, sizeof *rep);
+    double t0 = now_s(), c0 = cpu_s();
+    al_status st = al_trainer_run(*t, train, NULL, rep);
+    res->secs = now_s() - t0;
+    res->cpu = cpu_s() - c0;
+    if (st != AL_OK) {
+        fprintf(stderr, "bench_train: training: %s\n", al_last_error());
+        return 0;
+    }
+    res->steps = (long long)o->epochs * (o->samples / o->batch);
+    if (rep->steps != res->steps && rep->steps != res->steps + o->epochs) /* per run, or counted over all runs */
+        fprintf(stderr, "bench_train: warning: trainer reports %lld steps, expected %lld\n", rep->steps, res->steps);
+    return 1;
+}
+
 /* The reference CNN, every layer trained (see the file comment). */
 static int job_cnn(const opts *o, al_pool *pool, result *res) {
     al_dataset *train = NULL, *warm = NULL;
@@ -331,32 +364,8 @@ static int job_cnn(const opts *o, al_pool *pool, result *res) {
     }
     al_train_config cfg;
     train_cfg(o, &cfg);
-    /* Warm-up: `epochs` epochs over one batch. The timed run reuses this trainer
-     * (runs are resumable slices), so the model's plan, the batch buffers and
-     * the momentum buffers exist before the timer starts, as after PyTorch's
-     * warm-up step. */
-    if (al_trainer_new(m, pool, &cfg, &t) != AL_OK) {
-        fprintf(stderr, "bench_train: trainer: %s\n", al_last_error());
-        goto done;
-    }
     al_train_report rep;
-    memset(&rep, 0, sizeof rep);
-    if (al_trainer_run(t, warm, NULL, &rep) != AL_OK) {
-        fprintf(stderr, "bench_train: warm-up step: %s\n", al_last_error());
-        goto done;
-    }
-    memset(&rep, 0, sizeof rep);
-    double t0 = now_s(), c0 = cpu_s();
-    al_status st = al_trainer_run(t, train, NULL, &rep);
-    res->secs = now_s() - t0;
-    res->cpu = cpu_s() - c0;
-    if (st != AL_OK) {
-        fprintf(stderr, "bench_train: training: %s\n", al_last_error());
-        goto done;
-    }
-    res->steps = (long long)o->epochs * (o->samples / o->batch);
-    if (rep.steps != res->steps && rep.steps != res->steps + o->epochs) /* per run, or counted over all runs */
-        fprintf(stderr, "bench_train: warning: trainer reports %lld steps, expected %lld\n", rep.steps, res->steps);
+    if (!timed_training(o, pool, m, &cfg, warm, train, &t, &rep, res)) goto done;
     res->final_loss = rep.final_loss;
     res->flops_per_step = step_flops(m, o->batch);
     ok = 1;
@@ -529,21 +538,7 @@ static int job_mnv2(const opts *o, al_pool *pool, result *res) {
     al_train_config cfg;
     train_cfg(o, &cfg);
     al_train_report rep;
-    memset(&rep, 0, sizeof rep);
-    if (al_trainer_new(m, pool, &cfg, &t) != AL_OK || al_trainer_run(t, warm, NULL, &rep) != AL_OK) {
-        fprintf(stderr, "bench_train: warm-up step: %s\n", al_last_error());
-        goto done;
-    }
-    memset(&rep, 0, sizeof rep);
-    double t0 = now_s(), c0 = cpu_s();
-    al_status st = al_trainer_run(t, train, NULL, &rep);
-    res->secs = now_s() - t0;
-    res->cpu = cpu_s() - c0;
-    if (st != AL_OK) {
-        fprintf(stderr, "bench_train: training: %s\n", al_last_error());
-        goto done;
-    }
-    res->steps = (long long)o->epochs * (o->samples / o->batch);
+    if (!timed_training(o, pool, m, &cfg, warm, train, &t, &rep, res)) goto done;
     res->final_loss = rep.final_loss;
     res->flops_per_step = step_flops(m, o->batch);
     ok = 1;
