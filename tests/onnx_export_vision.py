@@ -10,6 +10,9 @@ Writes OUTDIR/{name}.onnx, {name}.x.f32 (2 x 3 x 64 x 64) and {name}.y.f32 for
   mnv2         MobileNetV2, width 0.5 (inverted residuals)
   mnv3         MobileNetV3-Small (squeeze-excite, Hardswish, Hardsigmoid)
   squeezenet   SqueezeNet 1.1 (fire modules: a Concat of two branches; ceil-mode pools)
+  effnet       EfficientNet-B0 (SiLU written as x * Sigmoid(x), squeeze-excite, 5x5 depthwise)
+  shufflenet   ShuffleNetV2 x0.5 (channel split and shuffle: Split, Reshape, Transpose)
+  regnet       RegNetY-400MF (grouped convolutions, squeeze-excite)
 each with 10 classes, random weights (seed 0) and batch-norm statistics drawn
 away from 0 and 1 so that folding them is exercised, in eval mode, exported at
 opset 13 with a dynamic batch axis.
@@ -31,6 +34,12 @@ def build(name):
         return torchvision.models.mobilenet_v3_small(num_classes=10)
     if name == "squeezenet":
         return torchvision.models.squeezenet1_1(num_classes=10)
+    if name == "effnet":
+        return torchvision.models.efficientnet_b0(num_classes=10)
+    if name == "shufflenet":
+        return torchvision.models.shufflenet_v2_x0_5(num_classes=10)
+    if name == "regnet":
+        return torchvision.models.regnet_y_400mf(num_classes=10)
     raise ValueError(name)
 
 
@@ -38,7 +47,7 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(1)
-    for name in ["resnet18", "mnv2", "mnv3", "squeezenet"]:
+    for name in ["resnet18", "mnv2", "mnv3", "squeezenet", "effnet", "shufflenet", "regnet"]:
         torch.manual_seed(0)
         m = build(name).eval()
         with torch.no_grad():

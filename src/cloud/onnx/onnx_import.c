@@ -246,6 +246,18 @@ static int exact(const val *x, int rank) {
     return 1;
 }
 
+/* 1 when a and b have the same ONNX dims, batch axis and per-sample shape,
+ * with the batch alone in its axis: one element-wise operation covers them. */
+static int same_layout(const val *a, const val *b) {
+    if (a->ndim != b->ndim || a->bax != b->bax || a->bpart > 1 || b->bpart > 1 || a->os.ndim != b->os.ndim)
+        return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (d != a->bax && a->dims[d] != b->dims[d]) return 0;
+    for (int d = 0; d < a->os.ndim; d++)
+        if (a->os.d[d] != b->os.d[d]) return 0;
+    return 1;
+}
+
 /* ---- the batch inside an axis (attention) ------------------------------------- */
 
 static al_status emit(imp *I, const Onnx__NodeProto *nd, al_layer_type type, pend **out);
@@ -811,6 +823,27 @@ static al_status op_conv_pooled(imp *I, const Onnx__NodeProto *nd, const val *x,
     return define_layer_out(I, nd, od, 4, 0, &os, 0);
 }
 
+/* x as [N, C, H, W] for a conv or pool. When its data is held in another
+ * per-sample shape (the Reshape-Transpose-Reshape of a channel shuffle
+ * leaves [N, C, H, W] in the transpose's layout), a reshape layer comes
+ * first (want_logical) and *x becomes t, x read through it. */
+static al_status image_in(imp *I, const Onnx__NodeProto *nd, val **x, val *t) {
+    if (exact(*x, 4)) return AL_OK;
+    if ((*x)->ndim != 4 || (*x)->bax != 0 || (*x)->bpart > 1 || (*x)->pad) return shape_err(nd, *x, "[N, C, H, W]");
+    int node;
+    al_shape os;
+    al_status st = want_logical(I, nd, *x, &node, &os);
+    if (st) return st;
+    *t = **x;
+    t->node = node;
+    t->os = os;
+    t->fresh = 0;
+    t->f = NULL;
+    t->i = NULL;
+    *x = t;
+    return AL_OK;
+}
+
 static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
     static const char *const ok[] = {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides", NULL};
     val *x, *w, *b;
@@ -819,7 +852,8 @@ static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
         (st = get_const(I, nd, 1, 1, 0, "weights", &w)) || (st = get_const(I, nd, 2, 0, 0, "bias", &b)))
         return st;
     if (is_pooled(x)) return op_conv_pooled(I, nd, x, w, b);
-    if (!exact(x, 4)) return shape_err(nd, x, "[N, C, H, W]");
+    val xt;
+    if ((st = image_in(I, nd, &x, &xt))) return st;
     if (w->ndim != 4 || w->dims[2] != w->dims[3] || w->dims[0] < 1 || w->dims[0] > MAX_DIM || w->dims[2] < 1 ||
         w->dims[2] > 64)
         return nerr(nd, AL_EUNSUPPORTED, "weights must be [F, C/group, k, k] with a square kernel of at most 64");
@@ -877,7 +911,8 @@ static al_status op_pool(imp *I, const Onnx__NodeProto *nd, int is_max) {
         (st = attr_int(nd, "ceil_mode", 0, &ceil)) || (st = attr_int(nd, "count_include_pad", 0, &cip)) ||
         (st = attr_int(nd, "storage_order", 0, &so)) || (st = extra_outputs_unused(I, nd)))
         return st;
-    if (!exact(x, 4)) return shape_err(nd, x, "[N, C, H, W]");
+    val xt;
+    if ((st = image_in(I, nd, &x, &xt))) return st;
     if (ceil != 0 && ceil != 1) return nerr(nd, AL_EFORMAT, "attribute 'ceil_mode' = %lld must be 0 or 1", (long long)ceil);
     if (so) return nerr(nd, AL_EUNSUPPORTED, "attribute 'storage_order' = %lld is not supported", (long long)so);
     int k, s, p;
@@ -907,8 +942,8 @@ static al_status op_gap(imp *I, const Onnx__NodeProto *nd) {
     val *x;
     al_status st;
     pend *L = NULL;
-    if ((st = check_attrs(nd, NULL)) || (st = get_current(I, nd, 0, &x))) return st;
-    if (!exact(x, 4)) return shape_err(nd, x, "[N, C, H, W]");
+    val xt;
+    if ((st = check_attrs(nd, NULL)) || (st = get_current(I, nd, 0, &x)) || (st = image_in(I, nd, &x, &xt))) return st;
     if ((st = emit(I, nd, AL_L_GAP, &L))) return st;
     int64_t od[4] = {x->dims[0], x->dims[1], 1, 1};
     al_shape os = {1, {x->os.d[0], 0, 0}};
@@ -1576,6 +1611,27 @@ static al_status op_mul(imp *I, const Onnx__NodeProto *nd) {
     if (cur->node == side->node)
         return nerr(nd, AL_EUNSUPPORTED, "both operands are the same tensor (a square) is not supported");
     if (cur->pad || side->pad || cur->softmax || side->softmax) return nerr(nd, AL_EUNSUPPORTED, "operands must not be padded or softmaxed");
+    /* x * Sigmoid(x) is SiLU and x * HardSigmoid(x) HardSwish (how opset 13
+     * writes them; HardSigmoid is PyTorch's, op_hardsigmoid): when nothing
+     * else reads the activation just emitted, it becomes the fused one and
+     * takes the Mul's name */
+    if (cur->node >= 0 && cur->node == I->nl - 1 && uses(I, cur->name) == 1 && same_layout(cur, side)) {
+        al_layer_cfg *c = &I->L[cur->node].cfg;
+        if (cur->node - 1 - c->back == side->node && (c->type == AL_L_SIGMOID || c->type == AL_L_HARDSIGMOID)) {
+            c->type = c->type == AL_L_SIGMOID ? AL_L_SILU : AL_L_HARDSWISH;
+            c->name[0] = 0;
+            return define_layer_out(I, nd, side->dims, side->ndim, side->bax, &side->os, 0);
+        }
+    }
+    /* the same ONNX shape held in the same per-sample shape (a gate times a
+     * tensor of its own shape): element-wise */
+    if (same_layout(cur, side)) {
+        pend *L = NULL;
+        I->read_from = cur->node;
+        if ((st = emit(I, nd, AL_L_MUL, &L))) return st;
+        L->cfg.src = side->node;
+        return define_layer_out(I, nd, side->dims, side->ndim, side->bax, &side->os, 0);
+    }
     /* ONNX: cur broadcasts to side (right-aligned); ours: cur's per-sample
      * dims are side's leading ones, then ones */
     int r = side->ndim, off = r - cur->ndim, fit = side->bax == 0 && off == 0 && cur->bax == 0 &&
