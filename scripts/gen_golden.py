@@ -121,6 +121,10 @@ CASES = [
      2, {}),
     ("concat_in_list", "input 2x3x4; d: conv 2 k=1; e: sigmoid; concat in=e,input,e axis=0; conv 3 k=3 p=1", 2, {}),
     ("sum_n", "input 6; a: dense 6; b: tanh in=input; sum a,input,a in=b; dense 2", 3, {}),
+    # a ViT's position embedding and class token: learned tensors added and prepended
+    ("addp", "input 3x5; addp; dense 2", 2, {}),
+    ("prepend", "input 4x6; prepend axis=0; addp; dense 3", 2, {}),
+    ("prepend_n", "input 2x3x5; prepend 2 axis=1; tanh", 3, {}),
     ("matmul_bcast", "input 2x4x3; reducemean axes=0; transpose perm=1,0; dense 5; matmul 2 in=input", 2, {}),
     # multi-head self-attention (2 heads of 4 over 5 steps), residual, layer norm
     ("attention", "input 5x8; q: dense 8; k: dense 8 in=input; v: dense 8 in=input; "
@@ -146,7 +150,7 @@ CE_CASES = [
 POSITIONAL = {"dense": "units", "conv": "units", "lstm": "units", "gru": "units", "embedding": "units",
               "dropout": "rate", "add": "src", "mul": "src", "maxpool": "k", "avgpool": "k", "dwconv": "k",
               "gconv": "units", "sub": "src", "div": "src", "concat": "src", "matmul": "src", "scale": "alpha",
-              "sum": "src"}
+              "sum": "src", "prepend": "units"}
 FLOAT_KEYS = ("eps", "momentum", "rate", "min", "max", "alpha", "shift")
 LIST_KEYS = ("axes", "shape", "perm")
 REF_KEYS = ("src", "in")
@@ -297,6 +301,14 @@ class Node(nn.Module):
             self.mod = nn.SiLU()
         elif t == "gelu":
             self.mod = nn.GELU(approximate=c.get("approximate", "none"))
+        elif t == "addp":  # a learned tensor of the input's per-sample shape
+            self.weight = nn.Parameter(0.5 * torch.randn(in_shape))
+            self.params = {"weight": self.weight}
+        elif t == "prepend":  # learned entries before the input along one axis
+            ps = list(in_shape)
+            ps[c.get("axis", 0)] = c.get("units", 1)
+            self.weight = nn.Parameter(0.5 * torch.randn(ps))
+            self.params = {"weight": self.weight}
         elif t in ("add", "mul", "sub", "div", "concat", "sum", "matmul", "clip", "scale", "softmax", "reducemean",
                    "reducesum", "transpose", "reshape", "squeeze", "unsqueeze", "identity", "slice", "expand"):
             pass
@@ -319,6 +331,11 @@ class Node(nn.Module):
                 return torch.cat([x, b], dim=tdim(c.get("axis", 0), r))
             return {"add": torch.add, "sub": torch.sub, "div": torch.div, "mul": torch.mul,
                     "matmul": torch.matmul}[t](a, b)
+        if t == "addp":
+            return x + self.weight
+        if t == "prepend":
+            p = self.weight.unsqueeze(0).expand([x.shape[0]] + list(self.weight.shape))
+            return torch.cat([p, x], dim=tdim(c.get("axis", 0), r))
         if t == "clip":
             return torch.clamp(x, c.get("min", float("-inf")), c.get("max", float("inf")))
         if t == "scale":

@@ -37,6 +37,7 @@ Writes into OUTDIR:
   summean.onnx (.in.f32, .out.f32)  Sum of 3 and Mean of 4 layer outputs (written with
                                   onnx.helper: torch exports no Sum; the outputs are PyTorch's)
   bad_slice.onnx   a Slice of a layer's output along the batch axis
+  bad_token_after.onnx  a learned token concatenated after the tokens
   bad_h0.onnx      lm.onnx with an initial state that is a learned vector expanded over the batch
 Run with Debian's /usr/bin/python3 (python3-torch, python3-onnx).
 """
@@ -318,6 +319,17 @@ def main():
             return self.fc(x)[1:, :3]  # the batch axis
 
     export(SliceOut(), torch.rand(2, 6), f"{out}/bad_slice.onnx")
+
+    class TokenAfter(nn.Module):  # a learned token after the tokens (prepend only puts it first)
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 4)
+            self.tok = nn.Parameter(torch.randn(1, 1, 4))
+
+        def forward(self, x):
+            return torch.cat([self.fc(x), self.tok.expand(x.shape[0], -1, -1)], dim=1)
+
+    export(TokenAfter(), torch.rand(2, 3, 6), f"{out}/bad_token_after.onnx")
 
     # Split, Slice and Concat of layer outputs, a Mul by one number, one
     # tensor concatenated with itself

@@ -94,7 +94,8 @@ else
     # imported as one hardswish / silu node; a channel shuffle's
     # Reshape-Transpose-Reshape as a reshape the next conv reads)
     for f in resnet18:in=12 mnv2:relu6 "mnv3:conv 16 k=3 s=2 p=1; hardswish" "squeezenet:concat 8 axis=0" \
-        "effnet:dwconv k=5 s=2 p=2; silu" "shufflenet:transpose perm=1,0,2,3; reshape shape=48,8,8" "regnet:gconv 48 g=6"; do
+        "effnet:dwconv k=5 s=2 p=2; silu" "shufflenet:transpose perm=1,0,2,3; reshape shape=48,8,8" "regnet:gconv 48 g=6" \
+        "vit:prepend 1 axis=0; addp; layernorm eps=9.99999997e-07; dense 96" "vit17:gelu; dense 32; add"; do
         IFS=: read -r m kw <<<"$f"
         expect_ok "import torchvision $m" import "$TMP/tv/$m.onnx" -o "$TMP/tv/$m.gguf" --json
         unnamed "$TMP/out" | grep -q "\"spec\": \".*$kw" || bad "torchvision $m: no '$kw' in the imported spec"

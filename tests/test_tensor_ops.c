@@ -53,6 +53,12 @@ static void test_gradients(void) {
         "input 3x7x2; slice axis=1 start=1 end=-1 step=2",
         "input 9; slice start=-4",
         "input 2x5x3; slice axis=-1 start=1; dense 2",
+        /* learned tensors: a ViT's position embedding and class token(s) */
+        "input 3x5; addp; dense 2",
+        "input 2x3x5; addp; tanh",
+        "input 3x5; prepend axis=0; dense 2",
+        "input 2x3x5; prepend 2 axis=1; tanh",
+        "input 2x3x5; prepend axis=-1; addp; dense 3",
     };
     CHECK(gradchecks(unary, NSPECS(unary), &o) == 0);
     static const char *const binary[] = {
@@ -320,6 +326,7 @@ static void test_round_trips(void) {
         "slice axis=0 start=-4 end=-1 step=2",
         "input 3x5; dense 5; sub -1; div 0; mul -1 bcast=1; mul 0; add 1; concat -1 axis=-1; dense 3; matmul 7",
         "input 3x5; clip",
+        "input 2x3x5; prepend 2 axis=1; addp; prepend axis=-1",
         ATTN_SPEC,
     };
     char path[] = "/tmp/al-tensor-ops.XXXXXX";
@@ -367,6 +374,7 @@ static void test_threads(void) {
         "input 16x32x64; gelu; softmax axis=1; layernorm; transpose perm=2,0,1; reducemean axes=1; dense 8",
         "input 16x32x64; dense 64; sub -1; reducemean axes=0 keepdims=1; mul -1 bcast=1; concat -1 axis=0; "
         "slice axis=2 start=3 step=2; silu; dense 8",
+        "input 16x32x64; addp; prepend 3 axis=1; addp; dense 8",
     };
     al_pool *pool;
     REQUIRE_OK(al_pool_new(3, &pool));
@@ -562,6 +570,75 @@ static void test_attention_frontier(void) {
     al_model_free(m);
 }
 
+/* A vision transformer built from the spec alone: patches by a strided
+ * conv, a learned class token prepended and a position embedding added,
+ * one attention block, the class token's output classified. Its gradients
+ * check (every weight, the input), it trains, and every freeze point's
+ * frontier reproduces the forward. */
+#define VIT_SPEC                                                                                                \
+    "input 3x8x8; conv 8 k=4 s=4; reshape shape=8,4; transpose perm=1,0; prepend axis=0; t: addp; "           \
+    "q: dense 8; k: dense 8 in=t; v: dense 8 in=t; "                                                          \
+    "qh: reshape shape=5,2,4 in=q; qt: transpose perm=1,0,2; "                                                \
+    "kh: reshape shape=5,2,4 in=k; kt: transpose perm=1,2,0; "                                                \
+    "vh: reshape shape=5,2,4 in=v; vt: transpose perm=1,0,2; "                                                \
+    "s: matmul kt in=qt; ss: scale 0.5; p: softmax axis=-1; "                                                 \
+    "o: matmul vt in=p; ot: transpose perm=1,0,2; oc: reshape shape=5,8; "                                    \
+    "proj: dense 8; res: add t; ln: layernorm; cls: slice axis=0 end=1; flatten; dense 3"
+
+static void test_vit(void) {
+    gc_opts o = gc_defaults();
+    o.max_checks = 40;
+    CHECK(gradcheck_spec(VIT_SPEC, &o) == 0);
+
+    /* it trains: SGD on a 3-class task (the class is which quarter of the image is brightest, or none) */
+    al_model *m = build(VIT_SPEC, 16);
+    enum { N = 16 };
+    float *x = randn((size_t)N * 192, 61), dl[N * 3];
+    int lab[N];
+    for (int i = 0; i < N; i++) {
+        lab[i] = i % 3;
+        for (int c = 0; c < 3; c++)
+            for (int r = 0; r < 4; r++)
+                for (int q = 0; q < 4; q++) x[(size_t)i * 192 + (size_t)c * 64 + (size_t)(r + 4 * (lab[i] & 1)) * 8 + q + 4 * (lab[i] >> 1)] += 2.0f;
+    }
+    REQUIRE_OK(m->nodes[3].cfg.type == AL_L_PREPEND && m->nodes[4].cfg.type == AL_L_ADDP ? AL_OK : AL_EINVAL);
+    CHECK(m->nodes[3].params[0].n == 8 && m->nodes[4].params[0].n == 40);
+    float pos0[40];
+    memcpy(pos0, m->nodes[4].params[0].w, sizeof pos0);
+    double first = 0, last = 0;
+    for (int it = 0; it < 60; it++) {
+        const float *y;
+        REQUIRE_OK(al_model_forward_from(m, NULL, 0, x, N, 1, &y));
+        double loss = 0;
+        for (int i = 0; i < N; i++) {
+            double mx = fmax(fmax(y[3 * i], y[3 * i + 1]), y[3 * i + 2]), z = 0;
+            for (int c = 0; c < 3; c++) z += exp(y[3 * i + c] - mx);
+            for (int c = 0; c < 3; c++) dl[3 * i + c] = (float)((exp(y[3 * i + c] - mx) / z - (c == lab[i])) / N);
+            loss += (log(z) + mx - y[3 * i + lab[i]]) / N;
+        }
+        if (it == 0) first = loss;
+        last = loss;
+        al_model_zero_grad(m);
+        REQUIRE_OK(al_model_backward(m, NULL, x, dl, N));
+        for (int j = 0; j < m->nnodes; j++)
+            for (int p = 0; p < m->nodes[j].nparams; p++) {
+                al_param *pr = &m->nodes[j].params[p];
+                if (pr->g)
+                    for (size_t e = 0; e < pr->n; e++) pr->w[e] -= 0.1f * pr->g[e];
+            }
+    }
+    if (!(last < 0.5 * first)) fprintf(stderr, "vit: loss %.4f -> %.4f\n", first, last);
+    CHECK(last < 0.5 * first);
+    /* the class token (zeros at the start) and the position embedding moved */
+    double tok = 0, pos = 0;
+    for (int e = 0; e < 8; e++) tok = fmax(tok, fabs(m->nodes[3].params[0].w[e]));
+    for (int e = 0; e < 40; e++) pos = fmax(pos, fabs(m->nodes[4].params[0].w[e] - pos0[e]));
+    CHECK(tok > 1e-4 && pos > 1e-4);
+    al_test_plans_valid(m, 4, "vit");
+    free(x);
+    al_model_free(m);
+}
+
 int main(void) {
     test_gradients();
     test_values();
@@ -570,5 +647,6 @@ int main(void) {
     test_threads();
     test_attention();
     test_attention_frontier();
+    test_vit();
     TEST_END("test_tensor_ops");
 }

@@ -57,6 +57,8 @@ typedef enum al_layer_type {
     AL_L_GCONV,
     AL_L_EXPAND,
     AL_L_SUM,
+    AL_L_ADDP,
+    AL_L_PREPEND,
     AL_L_COUNT
 } al_layer_type;
 

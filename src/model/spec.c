@@ -229,6 +229,7 @@ static al_status finish_layer(const char *layer, al_layer_cfg *c, int seen_k, in
         if (!seen_k) c->k = 2;
         if (!seen_s) c->stride = c->k;
     }
+    if (c->type == AL_L_PREPEND && c->units == 0) c->units = 1;
     if (c->type == AL_L_DROPOUT && c->rate == 0.0f) c->rate = 0.5f;
     if (c->type == AL_L_BATCHNORM) {
         if (c->eps == 0.0f) c->eps = 1e-5f;
@@ -268,7 +269,8 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             case AL_L_GCONV:
             case AL_L_LSTM:
             case AL_L_GRU:
-            case AL_L_EMBEDDING: ok = parse_int(w[i], 1, BIG, &c->units); break;
+            case AL_L_EMBEDDING:
+            case AL_L_PREPEND: ok = parse_int(w[i], 1, BIG, &c->units); break;
             case AL_L_DROPOUT: ok = parse_float(w[i], 0.0f, 0.99f, &c->rate); break;
             case AL_L_SCALE: ok = parse_float(w[i], -1e30f, 1e30f, &c->alpha); break;
             case AL_L_ADD:
@@ -324,7 +326,7 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
         }
         else if (!strcmp(key, "ceil") && (c->type == AL_L_MAXPOOL || c->type == AL_L_AVGPOOL))
             ok = parse_int(val, 0, 1, &c->ceil);
-        else if (!strcmp(key, "axis") && (t == AL_L_SOFTMAX || t == AL_L_CONCAT || t == AL_L_SLICE)) {
+        else if (!strcmp(key, "axis") && (t == AL_L_SOFTMAX || t == AL_L_CONCAT || t == AL_L_SLICE || t == AL_L_PREPEND)) {
             ok = parse_int(val, -AL_SHAPE_MAX, AL_SHAPE_MAX - 1, &c->axis);
             have_axis = 1;
         } else if (!strcmp(key, "axes") &&
@@ -538,6 +540,7 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
             for (int d = 0; d < c->ndims && d < AL_SHAPE_MAX; d++) PUT(d ? ",%d" : "%d", c->dims[d]);
             break;
         case AL_L_SOFTMAX: PUT(" axis=%d", c->axis); break;
+        case AL_L_PREPEND: PUT(" %d axis=%d", c->units, c->axis); break;
         case AL_L_SLICE:
             PUT(" axis=%d start=%d step=%d", c->axis, c->start, c->step);
             if (c->end != AL_SLICE_END) PUT(" end=%d", c->end);

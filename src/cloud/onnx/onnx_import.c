@@ -35,6 +35,13 @@
 #define MAX_DIM ((int64_t)1 << 24)    /* the spec parser's limit on sizes */
 #define MAX_GRAPH (1 << 16)           /* nodes, initializers, inputs */
 
+/* BATCH * k inside int64 constants, k = 2 .. MAX_DIM: an axis holding the
+ * batch times k (attention's N * heads, computed from Shape by Mul). Only a
+ * Reshape target reads one (reshape_general: the batch and the factors of k
+ * beside it in the data). */
+#define BATCH_MUL(k) (BATCH + (int64_t)(k))
+static int64_t batch_factor(int64_t v) { return v == BATCH ? 1 : v > BATCH + 1 && v <= BATCH + MAX_DIM ? v - BATCH : 0; }
+
 /* ONNX TensorProto.DataType */
 enum { T_FLOAT = 1, T_INT32 = 6, T_INT64 = 7, T_BOOL = 9 };
 
@@ -52,6 +59,9 @@ typedef struct val {
     int64_t *i;
     int fill;           /* ConstantOfShape over a shape with BATCH: every element is fillv */
     double fillv;
+    int bcast;          /* with fill (fillv NaN): a float constant [1, ...] expanded over the batch
+                         * on axis 0, f its numel elements of one sample, the same for every sample
+                         * (a ViT's class token); only Concat (prepend_layer) reads one */
     /* run */
     int bax;            /* batch axis */
     int node;           /* our layer that produced the data, -1: the model input */
@@ -96,6 +106,7 @@ typedef struct imp {
      * (attention's q, k, v out of one projection) is copied once */
     struct { int from, to; al_shape os; } relog[16];
     int nrelog;
+    unsigned char *skip; /* g->n_node flags: nodes a pattern already imported (fuse_gelu) */
 } imp;
 
 #define READ_PREV (-2)
@@ -262,6 +273,12 @@ static int same_layout(const val *a, const val *b) {
 
 static al_status emit(imp *I, const Onnx__NodeProto *nd, al_layer_type type, pend **out);
 static al_status fold_binary(imp *I, const Onnx__NodeProto *nd, const val *a, const val *b, char op);
+static al_status prepend_layer(imp *I, const Onnx__NodeProto *nd, const val *c, const val *x, int64_t axis);
+static al_status value_attr(const Onnx__NodeProto *nd, val *out);
+static al_status fuse_layernorm(imp *I, const Onnx__NodeProto *nd, val *x);
+static const char *other_input(const imp *I, long k, const char *name);
+static al_status layernorm_layer(imp *I, const Onnx__NodeProto *nd, const val *x, const val *w, const val *b,
+                                 float eps);
 static al_status define_layer_out(imp *I, const Onnx__NodeProto *nd, const int64_t *dims, int ndim, int bax,
                                   const al_shape *os, int fresh);
 
@@ -381,10 +398,19 @@ static al_status reshape_general(imp *I, const Onnx__NodeProto *nd, const val *x
     }
     /* the target: BATCH, 0 (copy), -1 (infer), or a size */
     int r = (int)s->numel, inf = -1;
-    int64_t t[MAXR], known = 1;
-    int tb = -1; /* the target axis that is the batch alone (BATCH, or 0 at the batch axis) */
+    int64_t t[MAXR], known = 1, tmul = 1;
+    int tb = -1; /* the target axis that is the batch alone (BATCH, or 0 at the batch axis), or the
+                  * batch times tmul (BATCH_MUL: attention's N * heads) */
     for (int q = 0; q < r; q++) {
         int64_t v = s->i[q];
+        if (batch_factor(v) > 1) {
+            if (tb >= 0) return AL_EUNSUPPORTED;
+            tb = q;
+            t[q] = B;
+            tmul = batch_factor(v);
+            known *= tmul;
+            continue;
+        }
         if (v == 0 && !az) {
             if (q >= x->ndim) return AL_EUNSUPPORTED;
             if (q == x->bax && x->bpart <= 1) v = BATCH;
@@ -424,7 +450,31 @@ static al_status reshape_general(imp *I, const Onnx__NodeProto *nd, const val *x
         int64_t need = t[q];
         int has_b = 0;
         int64_t before = 1, after = 1;
-        if (need == B) {
+        if (need == B && q == tb && tmul > 1) { /* the batch and factors of tmul beside it, in data order */
+            int64_t rem = tmul;
+            int gotb = 0;
+            while (rem > 1 || !gotb) {
+                if (k >= nf) return AL_EUNSUPPORTED;
+                if (f[k] == B) {
+                    gotb = 1;
+                    cur = ++k < nf ? f[k] : 1;
+                    continue;
+                }
+                if (rem == 1) return AL_EUNSUPPORTED; /* the batch is not next */
+                int64_t take = cur;
+                if (rem % take) {
+                    if (take % rem) return AL_EUNSUPPORTED;
+                    take = rem;
+                }
+                rem /= take;
+                cur /= take;
+                if (gotb) after *= take;
+                else before *= take;
+                if (cur == 1) cur = ++k < nf ? f[k] : 1;
+            }
+            has_b = 1;
+            need = 1;
+        } else if (need == B) {
             while (k < nf && f[k] != B && cur == 1) cur = ++k < nf ? f[k] : 1;
             if (k >= nf || f[k] != B) return AL_EUNSUPPORTED;
             has_b = 1;
@@ -823,13 +873,15 @@ static al_status op_conv_pooled(imp *I, const Onnx__NodeProto *nd, const val *x,
     return define_layer_out(I, nd, od, 4, 0, &os, 0);
 }
 
-/* x as [N, C, H, W] for a conv or pool. When its data is held in another
+/* x as [N, ...] of rank `rank` held exactly so (exact), for a conv or
+ * pool ([N, C, H, W]) or a Gemm ([N, K]). When its data is held in another
  * per-sample shape (the Reshape-Transpose-Reshape of a channel shuffle
- * leaves [N, C, H, W] in the transpose's layout), a reshape layer comes
- * first (want_logical) and *x becomes t, x read through it. */
-static al_status image_in(imp *I, const Onnx__NodeProto *nd, val **x, val *t) {
-    if (exact(*x, 4)) return AL_OK;
-    if ((*x)->ndim != 4 || (*x)->bax != 0 || (*x)->bpart > 1 || (*x)->pad) return shape_err(nd, *x, "[N, C, H, W]");
+ * leaves [N, C, H, W] in the transpose's layout; a ViT's class token taken
+ * by Gather keeps the sliced axis), a reshape layer comes first
+ * (want_logical) and *x becomes t, x read through it. */
+static al_status exact_in(imp *I, const Onnx__NodeProto *nd, val **x, val *t, int rank, const char *need) {
+    if (exact(*x, rank)) return AL_OK;
+    if ((*x)->ndim != rank || (*x)->bax != 0 || (*x)->bpart > 1 || (*x)->pad) return shape_err(nd, *x, need);
     int node;
     al_shape os;
     al_status st = want_logical(I, nd, *x, &node, &os);
@@ -853,7 +905,7 @@ static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
         return st;
     if (is_pooled(x)) return op_conv_pooled(I, nd, x, w, b);
     val xt;
-    if ((st = image_in(I, nd, &x, &xt))) return st;
+    if ((st = exact_in(I, nd, &x, &xt, 4, "[N, C, H, W]"))) return st;
     if (w->ndim != 4 || w->dims[2] != w->dims[3] || w->dims[0] < 1 || w->dims[0] > MAX_DIM || w->dims[2] < 1 ||
         w->dims[2] > 64)
         return nerr(nd, AL_EUNSUPPORTED, "weights must be [F, C/group, k, k] with a square kernel of at most 64");
@@ -912,7 +964,7 @@ static al_status op_pool(imp *I, const Onnx__NodeProto *nd, int is_max) {
         (st = attr_int(nd, "storage_order", 0, &so)) || (st = extra_outputs_unused(I, nd)))
         return st;
     val xt;
-    if ((st = image_in(I, nd, &x, &xt))) return st;
+    if ((st = exact_in(I, nd, &x, &xt, 4, "[N, C, H, W]"))) return st;
     if (ceil != 0 && ceil != 1) return nerr(nd, AL_EFORMAT, "attribute 'ceil_mode' = %lld must be 0 or 1", (long long)ceil);
     if (so) return nerr(nd, AL_EUNSUPPORTED, "attribute 'storage_order' = %lld is not supported", (long long)so);
     int k, s, p;
@@ -943,7 +995,7 @@ static al_status op_gap(imp *I, const Onnx__NodeProto *nd) {
     al_status st;
     pend *L = NULL;
     val xt;
-    if ((st = check_attrs(nd, NULL)) || (st = get_current(I, nd, 0, &x)) || (st = image_in(I, nd, &x, &xt))) return st;
+    if ((st = check_attrs(nd, NULL)) || (st = get_current(I, nd, 0, &x)) || (st = exact_in(I, nd, &x, &xt, 4, "[N, C, H, W]"))) return st;
     if ((st = emit(I, nd, AL_L_GAP, &L))) return st;
     int64_t od[4] = {x->dims[0], x->dims[1], 1, 1};
     al_shape os = {1, {x->os.d[0], 0, 0}};
@@ -963,6 +1015,7 @@ static al_status op_reducemean(imp *I, const Onnx__NodeProto *nd) {
     if ((st = check_attrs(nd, I->opset >= 18 ? ok18 : ok)) || (st = get_current(I, nd, 0, &x)) ||
         (st = attr_int(nd, "keepdims", 1, &keep)) || (st = attr_int(nd, "noop_with_empty_axes", 0, &noop)))
         return st;
+    if ((st = fuse_layernorm(I, nd, x)) != AL_EUNSUPPORTED) return st;
     if (I->opset >= 18) {
         val *a;
         if ((st = get_const(I, nd, 1, 0, 1, "axes", &a))) return st;
@@ -1132,7 +1185,8 @@ static al_status op_gemm(imp *I, const Onnx__NodeProto *nd) {
     /* [T*N, E] with the batch fused into axis 0 (attention's output
      * projection): a dense on the last per-sample axis */
     int fusedin = x->ndim == 2 && x->bax == 0 && x->bpart > 1;
-    if (!exact(x, 2) && !fusedin) return shape_err(nd, x, "[N, K] (a Flatten first)");
+    val xt;
+    if (!fusedin && (st = exact_in(I, nd, &x, &xt, 2, "[N, K] (a Flatten first)"))) return st;
     val xl = *x;
     if (fusedin) {
         int node;
@@ -1169,10 +1223,13 @@ static al_status op_gemm(imp *I, const Onnx__NodeProto *nd) {
 
 /* MatMul of two layer outputs (attention's scores and weighted values):
  * the batch leading both, [N, ..., M, K] x [N, ..., K, P], becomes matmul
- * over the per-sample shapes. */
+ * over the per-sample shapes; so does [N*h, M, K] x [N*h, K, P] with the
+ * heads fused with the batch the same way in both (per sample [h, M, K]). */
 static al_status matmul_layers(imp *I, const Onnx__NodeProto *nd, val *a, val *b) {
     int r = a->ndim;
-    if (b->ndim != r || r < 3 || a->bax != 0 || b->bax != 0 || a->bpart > 1 || b->bpart > 1)
+    int fused_ok = a->bpart == b->bpart || (a->bpart <= 1 && b->bpart <= 1);
+    if (fused_ok && a->bpart > 1) fused_ok = a->bouter == b->bouter;
+    if (b->ndim != r || r < 3 || a->bax != 0 || b->bax != 0 || !fused_ok)
         return nerr(nd, AL_EUNSUPPORTED, "a MatMul of two layer outputs needs the batch on axis 0 of both and the same rank (>= 3)");
     if (a->dims[r - 1] != b->dims[r - 2])
         return nerr(nd, AL_ESHAPE, "MatMul: %lld columns against %lld rows", (long long)a->dims[r - 1], (long long)b->dims[r - 2]);
@@ -1189,7 +1246,7 @@ static al_status matmul_layers(imp *I, const Onnx__NodeProto *nd, val *a, val *b
     od[r - 2] = a->dims[r - 2];
     od[r - 1] = b->dims[r - 1];
     val t = *a;
-    t.bpart = 0;
+    if (t.bpart <= 1) t.bpart = 0;
     al_shape os = as;
     for (int d = 0; d + 2 < os.ndim; d++) os.d[d] = as.d[d] >= bs.d[d] ? as.d[d] : bs.d[d];
     os.d[os.ndim - 1] = bs.d[bs.ndim - 1];
@@ -1248,6 +1305,36 @@ static al_status fold_bias(imp *I, const Onnx__NodeProto *nd, val *x, const val 
     return st;
 }
 
+/* 1 when constant c has x's per-sample shape, with or without a leading 1
+ * for the batch (a ViT's position embedding, [1, T, D] added to [N, T, D]). */
+static int full_shape_const(const val *x, const val *c) {
+    if (x->kind != V_RUN || x->bax != 0 || x->bpart > 1 || c->ndim < x->ndim - 1 || c->ndim > x->ndim) return 0;
+    int off = x->ndim - c->ndim;
+    if (off == 0 && c->dims[0] != 1) return 0;
+    int some = 0;
+    for (int d = 1; d < x->ndim; d++) {
+        if (c->dims[d - off] != x->dims[d]) return 0;
+        some |= x->dims[d] > 1;
+    }
+    return some && x->ndim >= 2;
+}
+
+/* Add of such a constant: an addp layer holding it as its learned weight. */
+static al_status addp_layer(imp *I, const Onnx__NodeProto *nd, const val *x, const val *c) {
+    int node;
+    al_shape os;
+    al_status st = want_logical(I, nd, x, &node, &os);
+    if (st) return st;
+    float *w = copy_floats(c->f, c->numel);
+    if (!w) return AL_ENOMEM;
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_ADDP, &L)) || (st = set_param(L, "weight", &w, c->numel))) {
+        al_free(w);
+        return st;
+    }
+    return define_layer_out(I, nd, x->dims, x->ndim, 0, &os, 0);
+}
+
 static al_status op_add(imp *I, const Onnx__NodeProto *nd) {
     val *a, *b;
     al_status st;
@@ -1257,6 +1344,7 @@ static al_status op_add(imp *I, const Onnx__NodeProto *nd) {
     if (a->kind == V_CONST || b->kind == V_CONST) {
         val *x = a->kind == V_RUN ? a : b, *c = a->kind == V_RUN ? b : a;
         if (c->is_int || c->fill) return nerr(nd, AL_EUNSUPPORTED, "the constant operand must be float");
+        if (!(x->node == I->nl - 1 && x->fresh) && full_shape_const(x, c)) return addp_layer(I, nd, x, c);
         if (x->node != I->nl - 1 || !x->fresh || x->pad || uses(I, x->name) != 1)
             return nerr(nd, AL_EUNSUPPORTED,
                         "an Add of a constant is only supported as the bias of the MatMul, Gemm or Conv right before it");
@@ -1330,6 +1418,19 @@ static al_status fold_binary(imp *I, const Onnx__NodeProto *nd, const val *a, co
         size_t qa = a->numel == 1 ? 0 : q, qb = b->numel == 1 ? 0 : q;
         if (t.is_int) {
             int64_t x = a->i[qa], y = b->i[qb], z;
+            int64_t fx = batch_factor(x), fy = batch_factor(y);
+            if (fx || fy) { /* the batch times k, times or divided by a number */
+                int64_t f = fx ? fx : fy, o = fx ? y : x, k = 0;
+                if (op == '*' && !(fx && fy) && o >= 1 && o <= MAX_DIM && f * o <= MAX_DIM) k = f * o;
+                if (op == '/' && fx && !fy && o >= 1 && f % o == 0) k = f / o;
+                if (!k) {
+                    val_free(&t);
+                    return nerr(nd, AL_EUNSUPPORTED, "only the batch size times a number (or divided by a factor of "
+                                                     "that number) is supported in shape arithmetic");
+                }
+                t.i[q] = k == 1 ? BATCH : BATCH_MUL(k);
+                continue;
+            }
             if (x == BATCH || y == BATCH || x < -MAX_DIM * MAX_DIM || x > MAX_DIM * MAX_DIM || y < -MAX_DIM * MAX_DIM ||
                 y > MAX_DIM * MAX_DIM) {
                 val_free(&t);
@@ -1511,9 +1612,18 @@ static al_status op_layernorm(imp *I, const Onnx__NodeProto *nd) {
     if (w->numel != (size_t)D || (b && b->numel != (size_t)D))
         return nerr(nd, AL_ESHAPE, "Scale and B must hold %lld values", (long long)D);
     if (!(eps > 0.0f && eps <= 1.0f)) return nerr(nd, AL_EUNSUPPORTED, "attribute 'epsilon' = %g is outside (0, 1]", (double)eps);
+    return layernorm_layer(I, nd, x, w, b, eps);
+}
+
+/* A layernorm layer over x's last axis (D values) with weight w and bias b
+ * (NULL: zeros), named after nd. */
+static al_status layernorm_layer(imp *I, const Onnx__NodeProto *nd, const val *x, const val *w, const val *b,
+                                 float eps) {
     int node;
     al_shape os;
-    if ((st = want_logical(I, nd, x, &node, &os))) return st;
+    int64_t D = x->dims[x->ndim - 1];
+    al_status st = want_logical(I, nd, x, &node, &os);
+    if (st) return st;
     pend *L = NULL;
     if ((st = emit(I, nd, AL_L_LAYERNORM, &L))) return st;
     L->cfg.eps = eps;
@@ -1579,11 +1689,164 @@ static al_status op_sum(imp *I, const Onnx__NodeProto *nd, int mean) {
     return define_same(I, nd, a0);
 }
 
+/* The node that reads `name`, when exactly one does (and the graph output
+ * does not); -1 otherwise. */
+static long sole_reader(const imp *I, const char *name) {
+    if (uses(I, name) != 1) return -1;
+    for (size_t k = 0; k < I->g->n_node; k++) {
+        const Onnx__NodeProto *nd = I->g->node[k];
+        for (size_t q = 0; q < nd->n_input; q++)
+            if (!strcmp(nm(nd->input[q]), name)) return (long)k;
+    }
+    return -1;
+}
+
+/* The float scalar constant named `name` (defined already, or the output of
+ * a Constant node still to come), within 1e-5 of `want`. */
+static int scalar_value(imp *I, const char *name, double *out) {
+    const val *c = find(I, name);
+    if (c) {
+        if (c->kind != V_CONST || c->is_int || c->fill || c->numel != 1) return 0;
+        *out = c->f[0];
+        return 1;
+    }
+    for (size_t k = 0; k < I->g->n_node; k++) {
+        const Onnx__NodeProto *nd = I->g->node[k];
+        if (strcmp(nm(nd->op_type), "Constant") || nd->n_output != 1 || strcmp(nm(nd->output[0]), name)) continue;
+        val v;
+        if (value_attr(nd, &v)) return 0; /* the Constant's own import reports it */
+        int ok = !v.is_int && v.numel == 1 && v.f;
+        if (ok) *out = v.f[0];
+        val_free(&v);
+        return ok;
+    }
+    return 0;
+}
+
+static int scalar_is(imp *I, const char *name, double want) {
+    double v;
+    return scalar_value(I, name, &v) && fabs(v - want) < 1e-5;
+}
+
+/* The first node reading `name` whose operator is op, or -1. */
+static long reader_op(const imp *I, const char *name, const char *op) {
+    for (size_t k = 0; k < I->g->n_node; k++) {
+        const Onnx__NodeProto *nd = I->g->node[k];
+        if (strcmp(nm(nd->op_type), op)) continue;
+        for (size_t q = 0; q < nd->n_input; q++)
+            if (!strcmp(nm(nd->input[q]), name)) return (long)k;
+    }
+    return -1;
+}
+
+/* A ReduceMean over the last axis only, keeping it (axes as an attribute). */
+static int mean_last_axis(const Onnx__NodeProto *nd, int rank) {
+    const int64_t *v;
+    size_t n = 0;
+    int64_t keep = 1;
+    if (nd->n_input != 1 || nd->n_output != 1 || attr_ints(nd, "axes", &v, &n) || n != 1 ||
+        attr_int(nd, "keepdims", 1, &keep) || !keep)
+        return 0;
+    return v[0] == -1 || v[0] == rank - 1;
+}
+
+/* LayerNorm as exports before opset 17 write it (nd: the first ReduceMean):
+ * d = x - ReduceMean(x); d / Sqrt(ReduceMean(Pow(d, 2)) + eps) * w + b, each
+ * step read only by the next (d by Pow and Div): one layernorm layer; the
+ * steps after nd are marked done. AL_EUNSUPPORTED (no error set) when nd
+ * does not start that pattern. */
+static al_status fuse_layernorm(imp *I, const Onnx__NodeProto *nd, val *x) {
+    if (x->kind != V_RUN || x->pad || x->softmax || !mean_last_axis(nd, x->ndim) || ps_axis(x, x->ndim - 1) < 0)
+        return AL_EUNSUPPORTED;
+    const char *xn = nm(nd->input[0]);
+    long k[8];
+    const Onnx__NodeProto *s;
+    double eps, two;
+    /* Sub(x, m) */
+    if ((k[0] = sole_reader(I, nm(nd->output[0]))) < 0) return AL_EUNSUPPORTED;
+    s = I->g->node[k[0]];
+    if (strcmp(nm(s->op_type), "Sub") || s->n_input != 2 || strcmp(nm(s->input[0]), xn)) return AL_EUNSUPPORTED;
+    const char *dn = nm(s->output[0]);
+    if (uses(I, dn) != 2 || (k[1] = reader_op(I, dn, "Pow")) < 0 || (k[5] = reader_op(I, dn, "Div")) < 0)
+        return AL_EUNSUPPORTED;
+    s = I->g->node[k[1]];
+    if (s->n_input != 2 || strcmp(nm(s->input[0]), dn) || !scalar_value(I, nm(s->input[1]), &two) || two != 2.0)
+        return AL_EUNSUPPORTED;
+    /* ReduceMean, Add eps, Sqrt, then Div(d, that) */
+    static const char *const ops[] = {"ReduceMean", "Add", "Sqrt", "Div", "Mul", "Add"};
+    const char *o = nm(s->output[0]);
+    const val *w = NULL, *b = NULL;
+    for (int j = 2; j < 8; j++) {
+        long r = sole_reader(I, o);
+        if (r < 0 || (j == 5 && r != k[5])) return AL_EUNSUPPORTED;
+        k[j] = r;
+        s = I->g->node[r];
+        if (strcmp(nm(s->op_type), ops[j - 2]) || s->n_output != 1) return AL_EUNSUPPORTED;
+        const char *oth = other_input(I, r, o);
+        if (j == 2 && !mean_last_axis(s, x->ndim)) return AL_EUNSUPPORTED;
+        if (j == 3 && !(oth && scalar_value(I, oth, &eps) && eps > 0.0 && eps <= 1.0)) return AL_EUNSUPPORTED;
+        if (j == 5 && (s->n_input != 2 || strcmp(nm(s->input[0]), dn))) return AL_EUNSUPPORTED;
+        if (j >= 6) {
+            const val *c = oth ? find(I, oth) : NULL;
+            if (!c || c->kind != V_CONST || c->is_int || c->fill || c->numel != (size_t)x->dims[x->ndim - 1])
+                return AL_EUNSUPPORTED;
+            *(j == 6 ? &w : &b) = c;
+        }
+        o = nm(s->output[0]);
+    }
+    al_status st = layernorm_layer(I, I->g->node[k[7]], x, w, b, (float)eps);
+    if (st) return st;
+    for (int j = 0; j < 8; j++) I->skip[k[j]] = 1;
+    return AL_OK;
+}
+
+/* The other input of binary node k than `name`, or NULL. */
+static const char *other_input(const imp *I, long k, const char *name) {
+    const Onnx__NodeProto *nd = I->g->node[k];
+    if (nd->n_input != 2) return NULL;
+    if (!strcmp(nm(nd->input[0]), name)) return nm(nd->input[1]);
+    if (!strcmp(nm(nd->input[1]), name)) return nm(nd->input[0]);
+    return NULL;
+}
+
+/* GELU as exports before opset 20 write it, x * (1 + Erf(x / sqrt 2)) * 0.5
+ * (nd: the Div; each step read by the next alone): one gelu layer; the
+ * steps after the Div are marked done. AL_EUNSUPPORTED (no error set) when
+ * nd does not start that pattern. */
+static al_status fuse_gelu(imp *I, const Onnx__NodeProto *nd, val *x) {
+    if (x->kind != V_RUN || nd->n_output != 1 || !scalar_is(I, nm(nd->input[1]), 1.4142135623730951))
+        return AL_EUNSUPPORTED;
+    long k[4];
+    const char *o = nm(nd->output[0]), *xn = nm(nd->input[0]);
+    static const char *const ops[4] = {"Erf", "Add", "Mul", "Mul"};
+    for (int j = 0; j < 4; j++) {
+        if ((k[j] = sole_reader(I, o)) < 0) return AL_EUNSUPPORTED;
+        const Onnx__NodeProto *s = I->g->node[k[j]];
+        if (strcmp(nm(s->op_type), ops[j]) || (nm(s->domain)[0] && strcmp(nm(s->domain), "ai.onnx")) ||
+            s->n_output != 1)
+            return AL_EUNSUPPORTED;
+        const char *oth = j ? other_input(I, k[j], o) : NULL;
+        if (j == 1 && !(oth && scalar_is(I, oth, 1.0))) return AL_EUNSUPPORTED;
+        if (j == 2 && !(oth && !strcmp(oth, xn))) return AL_EUNSUPPORTED;
+        if (j == 3 && !(oth && scalar_is(I, oth, 0.5))) return AL_EUNSUPPORTED;
+        o = nm(s->output[0]);
+    }
+    if (x->pad || x->softmax) return AL_EUNSUPPORTED;
+    const Onnx__NodeProto *last = I->g->node[k[3]];
+    pend *L = NULL;
+    I->read_from = x->node;
+    al_status st = emit(I, last, AL_L_GELU, &L);
+    if (st) return st;
+    for (int j = 0; j < 4; j++) I->skip[k[j]] = 1;
+    return define_like(I, last, x, x->dims, x->ndim, &x->os);
+}
+
 static al_status op_div(imp *I, const Onnx__NodeProto *nd) {
     val *a, *b;
     al_status st;
     if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &a)) || (st = get_in(I, nd, 1, 1, &b))) return st;
     if (nd->n_input != 2) return nerr(nd, AL_EFORMAT, "Div takes 2 inputs, has %zu", nd->n_input);
+    if ((st = fuse_gelu(I, nd, a)) != AL_EUNSUPPORTED) return st;
     if (a->kind == V_RUN && b->kind == V_CONST && !b->is_int && !b->fill && b->numel == 1 && b->f[0] != 0.0f)
         return scale_layer(I, nd, a, 1.0f / b->f[0]);
     if (a->kind == V_CONST && b->kind == V_CONST) return fold_binary(I, nd, a, b, '/');
@@ -1858,7 +2121,8 @@ static al_status op_gather(imp *I, const Onnx__NodeProto *nd) {
     if ((st = check_attrs(nd, ok)) || (st = get_in(I, nd, 0, 1, &d)) || (st = get_in(I, nd, 1, 1, &ix)) ||
         (st = attr_int(nd, "axis", 0, &axis)))
         return st;
-    if (axis != 0) return nerr(nd, AL_EUNSUPPORTED, "attribute 'axis' = %lld: only 0 is supported", (long long)axis);
+    if (axis != 0 && d->kind != V_RUN) /* a layer output: any per-sample axis (below) */
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'axis' = %lld: only 0 is supported", (long long)axis);
     if (d->kind == V_CONST && !d->is_int && !d->fill && ix->kind == V_RUN) {
         if (!I->input_tokens || ix->node != -1 || I->nl != 0)
             return nerr(nd, AL_EUNSUPPORTED, "an embedding (Gather of a float table) must be the first node, on the integer token input");
@@ -1902,7 +2166,8 @@ static al_status op_gather(imp *I, const Onnx__NodeProto *nd) {
     }
     if (d->kind == V_RUN && ix->kind == V_CONST && ix->is_int && !ix->fill && ix->ndim == 0 && ix->numel == 1) {
         /* one index along a per-sample axis (attention's q, k, v out of the
-         * stacked projection): slice it, then drop the axis */
+         * stacked projection; a ViT's class token, x[:, 0]): slice it, then
+         * drop the axis */
         int r = d->ndim;
         if (axis < 0) axis += r;
         int a = axis >= 0 && axis < r ? ps_axis(d, (int)axis) : -1;
@@ -1952,11 +2217,8 @@ static al_status op_shape(imp *I, const Onnx__NodeProto *nd) {
     if (!t.i) return AL_ENOMEM;
     for (int d = 0; d < x->ndim; d++) t.i[d] = x->kind == V_RUN && d == x->bax ? BATCH : x->dims[d];
     if (x->kind == V_RUN && x->bpart > 1) { /* the batch times a per-sample part: known only with the batch */
-        if (x->dims[x->bax] < 1) {
-            val_free(&t);
-            return nerr(nd, AL_EUNSUPPORTED, "the Shape of an axis that fuses an unknown batch with data");
-        }
-        t.i[x->bax] = x->dims[x->bax];
+        /* the export's batch when it is fixed, else the batch times the part (BATCH_MUL) */
+        t.i[x->bax] = x->dims[x->bax] >= 1 ? x->dims[x->bax] : BATCH_MUL(x->bpart);
     }
     if (x->pad && x->kind == V_RUN) {
         t.i[2] += 2 * x->pad;
@@ -2098,6 +2360,11 @@ static al_status op_concat(imp *I, const Onnx__NodeProto *nd) {
     val *first;
     if ((st = get_in(I, nd, 0, 1, &first))) return st;
     if (first->kind == V_RUN) return concat_layers(I, nd, axis);
+    if (nd->n_input == 2 && first->fill && first->ndim >= 2 && first->dims[0] == BATCH) {
+        val *x;
+        if ((st = get_in(I, nd, 1, 1, &x))) return st;
+        if (x->kind == V_RUN) return prepend_layer(I, nd, first, x, axis);
+    }
     val *a0 = NULL;
     int64_t tot = 0;
     for (size_t q = 0; q < nd->n_input; q++) {
@@ -2146,6 +2413,70 @@ static al_status op_concat(imp *I, const Onnx__NodeProto *nd) {
     else
         t.f = (float *)(void *)o;
     return define(I, nd, nd->output[0], &t);
+}
+
+/* A float constant expanded over the batch on axis 0 only (t: the
+ * expanded dims, BATCH at 0): a bcast value holding one sample's elements. */
+static al_status expand_bcast(imp *I, const Onnx__NodeProto *nd, const val *x, val *t) {
+    int only0 = x->ndim == t->ndim && t->dims[0] == BATCH && x->dims[0] == 1 && !x->is_int;
+    for (int d = 1; only0 && d < t->ndim; d++) only0 = t->dims[d] != BATCH;
+    if (!only0)
+        return nerr(nd, AL_EUNSUPPORTED, "it expands a constant that is not uniform over the batch size: only a float "
+                                         "[1, ...] expanded on axis 0 (a class token), or equal elements, is supported");
+    t->dims[0] = 1;
+    if (numel_of(t->dims, (size_t)t->ndim, &t->numel) || t->numel > ((size_t)1 << 24))
+        return nerr(nd, AL_ERANGE, "the constant is too large");
+    int64_t xs[MAXR], acc = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        xs[d] = x->dims[d] == 1 ? 0 : acc;
+        acc *= x->dims[d] ? x->dims[d] : 1;
+    }
+    if (const_gather(t, x, NULL, NULL, xs)) return AL_ENOMEM;
+    t->dims[0] = BATCH;
+    t->fill = 1;
+    t->fillv = NAN;
+    t->bcast = 1;
+    return define(I, nd, nd->output[0], t);
+}
+
+/* Concat of [c, x]: c a constant [1 or N, ...] the same for every sample (a
+ * ViT's class token, expanded over the batch), x a layer output: a prepend
+ * layer holding c as its learned weight. */
+static al_status prepend_layer(imp *I, const Onnx__NodeProto *nd, const val *c, const val *x, int64_t axis) {
+    if (x->bax != 0 || x->bpart > 1 || c->ndim != x->ndim || c->is_int)
+        return nerr(nd, AL_EUNSUPPORTED, "a constant joined to a layer output must be float, of the same rank, the "
+                                         "batch on axis 0");
+    if (axis < 0) axis += x->ndim;
+    if (axis < 1 || axis >= x->ndim) return nerr(nd, AL_EUNSUPPORTED, "joining along the batch axis is not supported");
+    for (int d = 1; d < x->ndim; d++)
+        if (d != axis && c->dims[d] != x->dims[d])
+            return nerr(nd, AL_EFORMAT, "the inputs' shapes differ off the axis");
+    int node;
+    al_shape os;
+    al_status st = want_logical(I, nd, x, &node, &os);
+    if (st) return st;
+    size_t n = (size_t)c->dims[axis];
+    for (int d = 1; d < x->ndim; d++)
+        if (d != axis) n *= (size_t)c->dims[d];
+    float *w = al_malloc(n ? n * sizeof(float) : 1);
+    if (!w) return AL_ENOMEM;
+    for (size_t q = 0; q < n; q++) w[q] = c->bcast ? c->f[q] : c->fill ? (float)c->fillv : c->f[q];
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_PREPEND, &L))) {
+        al_free(w);
+        return st;
+    }
+    L->cfg.units = (int)c->dims[axis];
+    L->cfg.axis = ps_axis(x, (int)axis);
+    if ((st = set_param(L, "weight", &w, n))) {
+        al_free(w);
+        return st;
+    }
+    int64_t od[MAXR];
+    memcpy(od, x->dims, sizeof od);
+    od[axis] += c->dims[axis];
+    os.d[L->cfg.axis] += L->cfg.units;
+    return define_layer_out(I, nd, od, x->ndim, 0, &os, 0);
 }
 
 /* Expand of a layer output to a constant shape (the batch axis kept): an
@@ -2232,10 +2563,10 @@ static al_status op_expand(imp *I, const Onnx__NodeProto *nd) {
         } else {
             if (x->numel == 0) return nerr(nd, AL_EUNSUPPORTED, "an empty constant expanded over the batch size");
             v = x->is_int ? (double)x->i[0] : (double)x->f[0];
-            for (size_t q = 1; q < x->numel; q++)
-                if (x->is_int ? x->i[q] != x->i[0] : x->f[q] != x->f[0])
-                    return nerr(nd, AL_EUNSUPPORTED, "it expands a constant that is not uniform over the batch size; "
-                                                     "only a constant of equal elements (zeros: an initial state) is supported");
+            int uniform = 1;
+            for (size_t q = 1; uniform && q < x->numel; q++)
+                uniform = x->is_int ? x->i[q] == x->i[0] : x->f[q] == x->f[0];
+            if (!uniform) return expand_bcast(I, nd, x, &t);
         }
         t.fill = 1;
         t.fillv = v;
@@ -2982,7 +3313,12 @@ static al_status import_model(const Onnx__ModelProto *mp, al_model **out) {
         if (!(st = load_tensor(g->initializer[k], name, &t))) st = define(I, NULL, name, &t);
     }
     if (st || (st = graph_input(I))) goto done;
-    for (size_t k = 0; k < g->n_node && !st; k++) st = run_node(I, g->node[k]);
+    if (!(I->skip = al_calloc(g->n_node ? g->n_node : 1, 1))) {
+        st = AL_ENOMEM;
+        goto done;
+    }
+    for (size_t k = 0; k < g->n_node && !st; k++)
+        if (!I->skip[k]) st = run_node(I, g->node[k]);
     if (st) goto done;
 
     const char *oname = nm(g->output[0]->name);
@@ -3047,6 +3383,7 @@ static al_status import_model(const Onnx__ModelProto *mp, al_model **out) {
     if (!st && I->notes[0]) al_log(AL_LOG_INFO, "ONNX import: %s", I->notes);
 
 done:
+    al_free(I->skip);
     for (size_t k = 0; k < I->nv; k++) val_free(&I->v[k]);
     al_free(I->v);
     for (int i = 0; i < I->nl; i++)
