@@ -68,6 +68,7 @@ assert c["centralized"]["bytes_uploaded"]==40*(784+1), c["centralized"]
 assert c["autonomous"]["macs_per_user"]>0 and c["autonomous"]["macs_per_user"]<c["local"]["macs_per_user"]
 assert len(j["autonomous"]["curve"])==3 and len(j["fedavg"]["curve"])==2 and len(j["local"]["curve"])==2
 assert len(j["dominant_classes"])==3 and all(len(d)==2 for d in j["dominant_classes"])
+assert j["cloud_public_val_acc"] is None and j["pretrain_lr"]==0.05, j["cloud_public_val_acc"]
 ' "$TMP/s.json"
 check "the SVG is well-formed XML with one bar per user and method" "$PY" -c '
 import sys, xml.etree.ElementTree as ET
@@ -80,12 +81,13 @@ check "scenario prints the table" grep -q "^autonomous" "$TMP/out"
 # the extra baselines (prior-corrected, fedavg-ft, fedper) on users who differ in class mix and look,
 # scored on their validation split
 "$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --users 3 --per-user 40 --test-per-user 30 \
-    --val-per-user 10 --evaluate validation --shift both --epochs 2 --rounds 2 \
+    --val-per-user 10 --public-val 20 --evaluate validation --shift both --epochs 2 --rounds 2 \
     --methods global,global+p,central+p,fedavg+p,fedavg-ft,fedper --json "$TMP/b.json" --quiet >"$TMP/out" 2>"$TMP/err"
 check "scenario runs the extra baselines" test $? -eq 0
 check "every extra baseline has per-user scores and every cost field" "$PY" -c '
 import json,sys; j=json.load(open(sys.argv[1]))
 assert j["config"]["shift"]=="both" and j["config"]["evaluate"]=="validation" and j["config"]["val_per_user"]==10, j["config"]
+assert j["config"]["public_val"]==20 and 0<j["cloud_public_val_acc"]<=1, j["cloud_public_val_acc"]
 c=j["cost"]
 for m in ["global","global+p","centralized","central+p","fedavg","fedavg+p","fedavg-ft","fedper"]:
     r=j[m]

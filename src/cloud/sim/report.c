@@ -83,7 +83,9 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
             (unsigned long long)c->seed,
             c->users.shift == AL_SHIFT_FEATURE ? "feature" : c->users.shift == AL_SHIFT_BOTH ? "both" : "label",
             c->users.val_per_user, c->users.public_val, c->eval_validation ? "validation" : "test", c->fed_lr);
-    fprintf(f, "  \"pretrain_seconds\": ");
+    fprintf(f, "  \"pretrain_lr\": %g,\n  \"cloud_public_val_acc\": ", c->pretrain_lr);
+    json_num(f, r->cloud_public_val_acc >= 0 ? r->cloud_public_val_acc : NAN); /* null: no --public-val */
+    fprintf(f, ",\n  \"pretrain_seconds\": ");
     json_num(f, r->pretrain_seconds);
     fprintf(f, ",\n  \"public_samples\": %.0f,\n  \"macs_per_sample\": %.0f,\n", r->public_samples, r->macs_per_sample);
     fprintf(f, "  \"autonomous_epoch_seconds\": {\"first\": ");

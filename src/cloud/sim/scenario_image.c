@@ -251,6 +251,11 @@ static al_status image_cloud(image_run *s) {
         if (c->save_cloud && (st = al_model_save(s->cloud, c->save_cloud)) != AL_OK) return st;
     }
     r->pretrain_seconds = al_wall_seconds() - t0;
+    /* the cloud's own validation split (--public-val): what the cloud's settings are chosen on
+     * (scripts/tune-cloud.py), never the users' data or the test split */
+    const al_dataset *pv = al_users_public_validation(s->u);
+    if (pv && pv->n > 0 && (st = al_evaluate(s->cloud, s->pool, pv, c->batch, NULL, &r->cloud_public_val_acc)) != AL_OK)
+        return st;
     r->macs_per_sample = (double)al_model_macs(s->cloud);
     r->freeze = al_model_resolve_freeze(s->cloud, c->freeze);
     if (r->freeze >= s->cloud->nnodes)
@@ -641,6 +646,7 @@ static al_status image_method(void *ctx, int method) {
 
 al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) {
     memset(r, 0, sizeof *r);
+    r->cloud_public_val_acc = -1.0;
     /* the by-products run with their base method */
     al_scenario_config cc = *c;
     if (!cc.methods) cc.methods = AL_M_CLASSIC;

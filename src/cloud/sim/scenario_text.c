@@ -699,6 +699,7 @@ static al_status text_selection(text_run *s) {
 
 al_status al_scenario_text(const al_scenario_config *c, al_scenario_result *r) {
     memset(r, 0, sizeof *r);
+    r->cloud_public_val_acc = -1.0;
     r->sel_global[0] = r->sel_global[1] = r->sel_autonomous[0] = r->sel_autonomous[1] = -1;
     text_run s = {0};
     s.c = c;

@@ -119,6 +119,7 @@ typedef struct al_scenario_result {
     int freeze;
     double pretrain_seconds;
     double public_samples;
+    double cloud_public_val_acc; /* the cloud model on the public validation split (--public-val); -1: none */
     double first_epoch_seconds, later_epoch_seconds; /* autonomous, mean over users */
     double macs_per_sample;                           /* forward, whole model */
     al_method_result m[AL_M_COUNT];
