@@ -60,7 +60,7 @@ print(f"max |ours - torch| = {d:.3g} over {a.size} values (max |torch| {float(np
 sys.exit(0 if d <= 1e-4 and float(np.max(np.abs(b))) > 0 else 1)
 PYEOF
 }
-for m in cnn gap ceil softmax_mid split densecat summean group range expand lm se se14; do
+for m in cnn gap ceil softmax_mid split splitbr densecat summean group range expand lm se se14; do
     io=${m%14} # se14 (opset 14) reads se's input and output
     expect_ok "import $m" import "$TMP/$m.onnx" -o "$TMP/$m.gguf"
     [ -s "$TMP/$m.gguf" ] || { bad "import $m: no model file"; continue; }
@@ -118,6 +118,13 @@ unnamed <("$BIN" import "$TMP/densecat.onnx" -o "$TMP/dc2.gguf" --json 2>/dev/nu
 unnamed <("$BIN" import "$TMP/summean.onnx" -o "$TMP/sm2.gguf" --json 2>/dev/null) |
     grep -Eq '"spec": ".*sum [0-9]+,-1 in=[0-9]+.*sum [0-9]+,-1,[0-9]+; scale 0.25' ||
     bad "summean: Sum and Mean are not one sum node each"
+# several outputs, one node: each Split is one split node whose outputs the
+# branches read by port (in=N@1, an operand N@2); no slice is left
+unnamed <("$BIN" import "$TMP/splitbr.onnx" -o "$TMP/sb2.gguf" --json 2>/dev/null) >"$TMP/sb.json"
+if [ "$(grep -o 'split axis=0 sizes=' "$TMP/sb.json" | wc -l)" -ne 2 ] || grep -q 'slice' "$TMP/sb.json" ||
+    ! grep -Eq '"spec": ".*split axis=0 sizes=4,3,3.* in=[0-9]+@1.*split axis=0 sizes=2,1.*[0-9]+@1' "$TMP/sb.json"; then
+    bad "splitbr: each Split is not one split node read by port"
+else ok; fi
 # the squeeze-excite model: at opset 13 torch writes Hardswish as x * HardSigmoid(x)
 # (an element-wise mul of the layer before), at 14 as HardSwish
 unnamed <("$BIN" import "$TMP/se.onnx" -o "$TMP/se2.gguf" --json 2>/dev/null) |
