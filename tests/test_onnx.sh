@@ -125,6 +125,11 @@ if [ "$(grep -o 'split axis=0 sizes=' "$TMP/sb.json" | wc -l)" -ne 2 ] || grep -
     ! grep -Eq '"spec": ".*split axis=0 sizes=4,3,3.* in=[0-9]+@1.*split axis=0 sizes=2,1.*[0-9]+@1' "$TMP/sb.json"; then
     bad "splitbr: each Split is not one split node read by port"
 else ok; fi
+# info shows the ports: what a node reads (1@1) and a split's later outputs (@1, @2)
+expect_ok "info splitbr" info "$TMP/sb2.gguf"
+if grep -Eq '^ +2 +tanh +1@1 ' "$TMP/out" && grep -Eq '^ +@2 +3$' "$TMP/out"; then ok; else bad "info splitbr: no ports shown"; fi
+expect_ok "info splitbr --json" info "$TMP/sb2.gguf" --json
+if grep -q '"read_ports"' "$TMP/out" && grep -q '"outputs"' "$TMP/out"; then ok; else bad "info --json: no read_ports or outputs"; fi
 # the squeeze-excite model: at opset 13 torch writes Hardswish as x * HardSigmoid(x)
 # (an element-wise mul of the layer before), at 14 as HardSwish
 unnamed <("$BIN" import "$TMP/se.onnx" -o "$TMP/se2.gguf" --json 2>/dev/null) |
