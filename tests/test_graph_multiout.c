@@ -351,6 +351,10 @@ static void test_refusals(void) {
     l[0].in_port = 1;
     CHECK_STATUS(al_model_build(&in, 0, l, 2, &m), AL_EINVAL);
     CHECK(strstr(al_last_error(), "reads port 1 of the model input") != NULL && m == NULL);
+    l[0].in_port = 0;
+    l[1].src_port = 1; /* a relu reads no second operand */
+    CHECK_STATUS(al_model_build(&in, 0, l, 2, &m), AL_EINVAL);
+    CHECK(strstr(al_last_error(), "layer 1 (relu): a port is given for an operand it does not read") != NULL);
     /* a split whose outputs nobody reads (not the last node) */
     CHECK_STATUS(al_model_from_spec("input 6; s: split axis=0 sizes=2,4; dense 2 in=input", 1, &m), AL_EINVAL);
     CHECK(strstr(al_last_error(), "layer 0 (split): its output is never read") != NULL);

@@ -238,6 +238,15 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
                               al_layer_type_name(nd->cfg.type));
             goto fail;
         }
+        /* a port on an operand the layer does not read would be dropped by
+         * the spec and the file: refused */
+        int stray = !al_layer_reads_src(nd->cfg.type) && nd->cfg.src_port != 0;
+        for (int k = nd->cfg.nmore; k < AL_MAX_SRCS - 1 && !stray; k++) stray = nd->cfg.more_port[k] != 0;
+        if (stray) {
+            st = al_error(AL_EINVAL, "layer %d (%s): a port is given for an operand it does not read", i,
+                          tname ? tname : "?");
+            goto fail;
+        }
         if (nd->cfg.nmore > 0) {
             nd->more = al_calloc((size_t)nd->cfg.nmore, sizeof *nd->more);
             if (!nd->more) {
