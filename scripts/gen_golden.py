@@ -127,6 +127,10 @@ CASES = [
      "c: concat s@2,s,s@1 axis=1 in=t; dense 2", 2, {}),
     # the split of the model input; a later output unused, the last node reading port 1
     ("split_input", "input 5x3; s: split axis=0 sizes=1,3,1 in=input; d: dense 3 in=s@1; add s@0; dense 2", 2, {}),
+    # an LSTM's and a GRU's final states as ports (nn.LSTM's (y, (h_n, c_n)), nn.GRU's (y, h_n))
+    ("lstm_ports", "input 5x3; l: lstm 4 outputs=3; a: add l@2 in=l@1; d: dense 2; f: flatten in=l; g: dense 2; "
+     "sum d", 2, {}),
+    ("gru_ports", "input 5x3; g: gru 4 outputs=2; f: flatten in=g; d: dense 3; e: dense 3 in=g@1; add d", 2, {}),
     ("matmul_bcast", "input 2x4x3; reducemean axes=0; transpose perm=1,0; dense 5; matmul 2 in=input", 2, {}),
     # multi-head self-attention (2 heads of 4 over 5 steps), residual, layer norm
     ("attention", "input 5x8; q: dense 8; k: dense 8 in=input; v: dense 8 in=input; "
@@ -387,7 +391,11 @@ class Node(nn.Module):
         if t == "embedding":
             return self.mod(x.long())
         if t in ("lstm", "gru"):
-            return self.mod(x)[0]
+            y, hs = self.mod(x)
+            if c.get("outputs", 1) > 1:  # the final states as ports: h_n (and c_n), batch first
+                hs = hs if t == "lstm" else (hs,)
+                return (y,) + tuple(h[0] for h in hs)[:c["outputs"] - 1]
+            return y
         return self.mod(x)
 
 

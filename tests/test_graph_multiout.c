@@ -15,6 +15,8 @@
  *  - the canonical spec parses back; the model file (format version 5,
  *    only when ports are used) loads and predicts bit for bit;
  *  - compile and compress keep the ports and predict the same;
+ *  - an lstm's and a gru's final states as ports (outputs=3, outputs=2):
+ *    finite differences through h_T and c_T, file round trip;
  *  - refusals with clear messages: a port past the outputs, a port of a
  *    single-output node or of the model input, several outputs on another
  *    layer, sizes that do not add up, bad keys in a file. */
@@ -35,6 +37,10 @@
 #define SPEC_IN                                                                                                 \
     "input 5x3; s: split axis=0 sizes=1,3,1 in=input; d: dense 3 in=s@1; e: add s@0; f: mul s@2 bcast=1; "     \
     "flatten; g: dense 5; split axis=0 sizes=2,3"
+/* an LSTM's final h and c and a GRU's final h read by later nodes (odd sizes) */
+#define SPEC_RNN                                                                                                \
+    "input 5x3; l: lstm 4 outputs=3; a: add l@2 in=l@1; d: dense 2; f: flatten in=l; g: dense 2; s: sum d; "  \
+    "r: gru 3 outputs=2 in=l; h: dense 2 in=r@1; mul s bcast=1"
 /* a conv net whose channels are split in two branches */
 #define SPEC_CONV                                                                                               \
     "input 3x6x5; c0: conv 5 k=3 p=1; t0: tanh; s: split axis=0 sizes=2,3; b1: conv 3 k=3 p=1 in=s@1; "          \
@@ -70,6 +76,10 @@ static void test_gradients(void) {
     CHECK(gradcheck_spec(SPEC_FD, &o) == 0);
     CHECK(gradcheck_spec(SPEC_IN, &o) == 0);
     CHECK(gradcheck_spec(SPEC_CONV, &o) == 0);
+    CHECK(gradcheck_spec(SPEC_RNN, &o) == 0);
+    /* only the final states read (the sequence output unread by anyone) */
+    CHECK(gradcheck_spec("input 4x3; l: lstm 3 outputs=3; a: add l@2 in=l@1; dense 2", &o) == 0);
+    CHECK(gradcheck_spec("input 4x3; g: gru 3 outputs=2; dense 2 in=g@1", &o) == 0);
     /* one output read only as another node's operand, the other as a primary input */
     CHECK(gradcheck_spec("input 7; a: dense 5; s: split axis=0 sizes=3,2; b: dense 2 in=s@1; sum s@1,b in=b; "
                          "concat s axis=0; dense 2",
@@ -77,8 +87,8 @@ static void test_gradients(void) {
 }
 
 static void test_plans(void) {
-    const char *specs[] = {SPEC_FD, SPEC_IN, SPEC_CONV};
-    for (int s = 0; s < 3; s++) {
+    const char *specs[] = {SPEC_FD, SPEC_IN, SPEC_CONV, SPEC_RNN};
+    for (int s = 0; s < 4; s++) {
         al_model *m;
         REQUIRE_OK(al_model_from_spec(specs[s], 1, &m));
         al_test_plans_valid(m, 3, specs[s]);
@@ -187,8 +197,8 @@ static void test_spec_and_file(void) {
     REQUIRE_OK(mkdtemp(dir) ? AL_OK : AL_EIO);
     char path[64];
     snprintf(path, sizeof path, "%s/m.gguf", dir);
-    const char *specs[] = {SPEC_FD, SPEC_IN, SPEC_CONV};
-    for (int s = 0; s < 3; s++) {
+    const char *specs[] = {SPEC_FD, SPEC_IN, SPEC_CONV, SPEC_RNN};
+    for (int s = 0; s < 4; s++) {
         al_model *m, *m2, *l;
         REQUIRE_OK(al_model_from_spec(specs[s], 2, &m));
         REQUIRE_OK(al_model_from_spec(al_model_spec(m), 2, &m2));
@@ -321,6 +331,10 @@ static void test_refusals(void) {
         {"input 6; a: dense 5; dense 2 in=input@1", "bad value for in: 'input@1'", AL_EINVAL},
         {"input 6; a: dense 5; dense 2 in=a@x", "bad value for in: 'a@x'", AL_EINVAL},
         {"input 6; a: dense 5; dense 2 in=a@64", "bad value for in: 'a@64'", AL_EINVAL},
+        {"input 4x3; l: lstm 3 outputs=4; dense 2", "bad value for outputs: '4'", AL_EINVAL},
+        {"input 4x3; l: gru 3 outputs=3; dense 2", "bad value for outputs: '3'", AL_EINVAL},
+        {"input 4x3; l: dense 3 outputs=2; dense 2", "unknown option 'outputs'", AL_EINVAL},
+        {"input 4x3; l: lstm 3; dense 2 in=l@1", "reads port 1 of node 0 (lstm l), which has 1 output", AL_EINVAL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         al_status s = al_model_from_spec(bad[i].spec, 1, &m);
@@ -346,7 +360,7 @@ static void test_refusals(void) {
     l[1].type = AL_L_RELU;
     al_shape in = {1, {3, 0, 0}};
     CHECK_STATUS(al_model_build(&in, 0, l, 2, &m), AL_EINVAL);
-    CHECK(strstr(al_last_error(), "layer 0 (relu): 2 outputs; only split has several") != NULL);
+    CHECK(strstr(al_last_error(), "layer 0 (relu): 2 outputs; only split (up to 64), lstm (3) and gru (2) have several") != NULL);
     l[0].nout = 0;
     l[0].in_port = 1;
     CHECK_STATUS(al_model_build(&in, 0, l, 2, &m), AL_EINVAL);

@@ -108,15 +108,22 @@ typedef struct al_layer_cfg {
      * split. Each reference to an earlier tensor carries its port: in_port
      * for the primary input (cfg.back), src_port for cfg.src, more_port[k]
      * for cfg.more[k]; 0 (the default) is the node's first output. */
-    int nout;      /* split: the number of outputs, 1..AL_MAX_OUTS; 0 for every other layer (one) */
+    int nout;      /* split: the number of outputs, 1..AL_MAX_OUTS; lstm 0..3, gru 0..2 (ports 1, 2: the
+                    * final h and c); 0 for every other layer (one) */
     int in_port;
     int src_port;
     int more_port[AL_MAX_SRCS - 1];
     int sizes[AL_MAX_OUTS]; /* split: the size of each part along axis, nout of them */
 } al_layer_cfg;
 
-/* The number of outputs of a node of this config (1 unless a split). */
+/* The number of outputs of a node of this config (1 unless a split, or an
+ * lstm or gru with its final states as ports). */
 static inline int al_cfg_nout(const al_layer_cfg *c) { return c->nout > 1 ? c->nout : 1; }
+/* The most outputs a layer type has: split AL_MAX_OUTS; lstm 3 (the
+ * sequence, then h_T and c_T: ONNX's Y, Y_h, Y_c); gru 2 (Y, Y_h); 1 else. */
+static inline int al_layer_max_outs(int t) {
+    return t == AL_L_SPLIT ? AL_MAX_OUTS : t == AL_L_LSTM ? 3 : t == AL_L_GRU ? 2 : 1;
+}
 
 /* slice's end when it runs to the end of the axis */
 #define AL_SLICE_END 2147483647
@@ -306,7 +313,8 @@ static inline const al_shape *al_node_out(const al_node *nd, int p) { return p =
 
 /* Returns the vtable for a type, or NULL. Names are the spec keywords. */
 const al_layer_vt *al_layer_vtable(al_layer_type t);
-/* The multi-output vtable of a type (split), or NULL. */
+/* The multi-output vtable of a type (split, lstm, gru), or NULL. The model
+ * uses it for a node with more than one output. */
 const al_layer_multi_vt *al_layer_multi_vtable(al_layer_type t);
 int al_layer_type_from_name(const char *name, al_layer_type *out);
 const char *al_layer_type_name(al_layer_type t);

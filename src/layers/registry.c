@@ -72,9 +72,11 @@ const al_layer_vt *al_layer_vtable(al_layer_type t) {
     return vtable_of(t);
 }
 
-extern const al_layer_multi_vt al_split_mvt;
+extern const al_layer_multi_vt al_split_mvt, al_lstm_mvt, al_gru_mvt;
 
-const al_layer_multi_vt *al_layer_multi_vtable(al_layer_type t) { return t == AL_L_SPLIT ? &al_split_mvt : NULL; }
+const al_layer_multi_vt *al_layer_multi_vtable(al_layer_type t) {
+    return t == AL_L_SPLIT ? &al_split_mvt : t == AL_L_LSTM ? &al_lstm_mvt : t == AL_L_GRU ? &al_gru_mvt : NULL;
+}
 
 int al_layer_type_from_name(const char *name, al_layer_type *out) {
     for (int i = 0; i < AL_L_COUNT; i++)

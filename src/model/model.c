@@ -203,9 +203,9 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
             goto fail;
         }
         cur = *xs;
-        if (nd->cfg.nout < 0 || nd->cfg.nout > AL_MAX_OUTS || (nd->cfg.nout > 1 && nd->cfg.type != AL_L_SPLIT)) {
-            st = al_error(AL_EINVAL, "layer %d (%s): %d outputs; only split has several (at most %d)", i,
-                          tname ? tname : "?", nd->cfg.nout, AL_MAX_OUTS);
+        if (nd->cfg.nout < 0 || nd->cfg.nout > al_layer_max_outs(nd->cfg.type)) {
+            st = al_error(AL_EINVAL, "layer %d (%s): %d outputs; only split (up to %d), lstm (3) and gru (2) have several",
+                          i, tname ? tname : "?", nd->cfg.nout, AL_MAX_OUTS);
             goto fail;
         }
         if (nd->cfg.nout > 1) {
@@ -273,7 +273,7 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
                 nd->more[k - 1].in = *o;
         }
         nd->vt = al_layer_vtable(nd->cfg.type);
-        nd->mvt = al_layer_multi_vtable(nd->cfg.type);
+        nd->mvt = al_cfg_nout(&nd->cfg) > 1 ? al_layer_multi_vtable(nd->cfg.type) : NULL;
         if (!nd->vt) {
             st = al_error(AL_EUNSUPPORTED, "layer %d: unknown or unavailable layer type %d", i, (int)nd->cfg.type);
             goto fail;

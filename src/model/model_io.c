@@ -64,7 +64,7 @@ static void tensor_name(char *buf, size_t cap, int node, const char *param) { sn
 /* 1 when a layer needs the version-5 keys: several outputs, or a reference
  * to a port other than 0. */
 static int uses_ports(const al_layer_cfg *c) {
-    if (c->type == AL_L_SPLIT || c->in_port) return 1;
+    if (c->type == AL_L_SPLIT || c->nout > 1 || c->in_port) return 1;
     for (int k = 0; k < al_cfg_nsrc(c); k++)
         if (al_cfg_src_port(c, k)) return 1;
     return 0;
@@ -79,6 +79,8 @@ static void save_ports(gguf_writer *w, int i, const al_layer_cfg *c) {
         for (int q = 0; q < no; q++) sv[q] = c->sizes[q];
         gguf_set_i32(w, layer_key(k, sizeof k, i, "outputs"), no);
         gguf_set_arr(w, layer_key(k, sizeof k, i, "sizes"), GGUF_T_I32, sv, (size_t)no);
+    } else if (c->nout > 1) { /* lstm, gru: their final states as ports */
+        gguf_set_i32(w, layer_key(k, sizeof k, i, "outputs"), c->nout);
     }
     if (c->in_port) gguf_set_i32(w, layer_key(k, sizeof k, i, "in_port"), c->in_port);
     if (al_cfg_nsrc(c) > 0 && c->src_port) gguf_set_i32(w, layer_key(k, sizeof k, i, "src_port"), c->src_port);
@@ -345,10 +347,12 @@ static al_status read_ports(const gguf_reader *r, int i, const char *name, al_la
     char k[96];
     al_status st;
     int has_out = gguf_find_kv(r, layer_key(k, sizeof k, i, "outputs")) >= 0;
-    if (has_out != (c->type == AL_L_SPLIT))
+    if ((has_out && al_layer_max_outs(c->type) == 1) || (!has_out && c->type == AL_L_SPLIT))
         return al_error(AL_EFORMAT, "model file: layer %d (%s) %s", i, name,
                         has_out ? "cannot have several outputs" : "has no autlearn.layer.N.outputs");
-    if (has_out) {
+    if (has_out && c->type != AL_L_SPLIT) {
+        if ((st = get_int(r, k, 1, al_layer_max_outs(c->type), &c->nout))) return st;
+    } else if (has_out) {
         int32_t sv[AL_MAX_OUTS];
         size_t nv;
         if ((st = get_int(r, k, 1, AL_MAX_OUTS, &c->nout))) return st;

@@ -359,6 +359,8 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             ok = parse_int(val, 0, 1, &c->ceil);
         else if (!strcmp(key, "sizes") && t == AL_L_SPLIT)
             ok = parse_sizes(val, c);
+        else if (!strcmp(key, "outputs") && (t == AL_L_LSTM || t == AL_L_GRU))
+            ok = parse_int(val, 1, al_layer_max_outs(t), &c->nout);
         else if (!strcmp(key, "axis") && (t == AL_L_SOFTMAX || t == AL_L_CONCAT || t == AL_L_SLICE || t == AL_L_SPLIT)) {
             ok = parse_int(val, -AL_SHAPE_MAX, AL_SHAPE_MAX - 1, &c->axis);
             have_axis = 1;
@@ -530,8 +532,12 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         case AL_L_LSTM:
             PUT(" %d", c->units);
             if (c->rank) PUT(" rank=%d", c->rank);
+            if (c->nout > 1) PUT(" outputs=%d", c->nout);
             break;
-        case AL_L_GRU: PUT(" %d", c->units); break;
+        case AL_L_GRU:
+            PUT(" %d", c->units);
+            if (c->nout > 1) PUT(" outputs=%d", c->nout);
+            break;
         case AL_L_EMBEDDING: PUT(" %d vocab=%d", c->units, c->vocab); break;
         case AL_L_DROPOUT: PUT(" %g", (double)c->rate); break;
         case AL_L_ADD:
