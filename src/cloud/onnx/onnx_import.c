@@ -2734,7 +2734,8 @@ static al_status rnn_state_shape(const Onnx__NodeProto *nd, const val *x, const 
  * checks X [T, N, E] (layout 0, torch's) or [N, T, E] (layout 1), W
  * [1, G*H, E], R [1, G*H, H] and B [1, 2*G*H]; emits a layer of `type`
  * whose gate g is ONNX's gate from[g] (weights, then input and recurrent
- * biases); its output Y is [T, 1, N, H] (layout 0) or [N, T, 1, H]. */
+ * biases); its output Y is [T, 1, N, H] (layout 0) or [N, T, 1, H], and
+ * Y_h, Y_c, when read, its ports 1 and 2. */
 static al_status rnn_emit(imp *I, const Onnx__NodeProto *nd, const val *x, const val *W, const val *R, const val *B,
                           int64_t H, int64_t layout, al_layer_type type, int G, const int *from) {
     int tax = layout ? 1 : 0, bax = layout ? 0 : 1;
@@ -2777,6 +2778,12 @@ static al_status rnn_emit(imp *I, const Onnx__NodeProto *nd, const val *x, const
             return st;
         }
     }
+    /* the final states Y_h (and an LSTM's Y_c) when something reads them:
+     * ports 1 and 2 of the layer (lstm H outputs=3, gru H outputs=2) */
+    int nout = 1;
+    for (int q = 1; q < (type == AL_L_LSTM ? 3 : 2) && q < (int)nd->n_output; q++)
+        if (uses(I, nm(nd->output[q]))) nout = q + 1;
+    if (nout > 1) L->cfg.nout = nout;
     int64_t od[4];
     if (layout) {
         od[0] = x->dims[0], od[1] = T, od[2] = 1, od[3] = H;
@@ -2784,7 +2791,27 @@ static al_status rnn_emit(imp *I, const Onnx__NodeProto *nd, const val *x, const
         od[0] = T, od[1] = 1, od[2] = x->dims[1], od[3] = H;
     }
     al_shape os = {2, {T, (int)H, 0}};
-    return define_layer_out(I, nd, od, 4, layout ? 0 : 2, &os, 0);
+    if ((st = define_layer_out(I, nd, od, 4, layout ? 0 : 2, &os, 0))) return st;
+    for (int q = 1; q < nout; q++) {
+        const char *out = nm(nd->output[q]);
+        if (!uses(I, out)) continue;
+        if (find(I, out)) return nerr(nd, AL_EFORMAT, "output '%.100s' is defined twice", out);
+        /* [1, N, H] (layout 0) or [N, 1, H]; per sample the port holds [H] */
+        val t;
+        memset(&t, 0, sizeof t);
+        t.kind = V_RUN;
+        t.ndim = 3;
+        t.dims[0] = layout ? x->dims[0] : 1;
+        t.dims[1] = layout ? 1 : x->dims[1];
+        t.dims[2] = H;
+        t.bax = layout ? 0 : 1;
+        t.node = I->nl - 1;
+        t.port = q;
+        t.os.ndim = 1;
+        t.os.d[0] = (int)H;
+        if ((st = define(I, nd, out, &t))) return st;
+    }
+    return AL_OK;
 }
 
 static al_status op_lstm(imp *I, const Onnx__NodeProto *nd) {
@@ -2799,9 +2826,9 @@ static al_status op_lstm(imp *I, const Onnx__NodeProto *nd) {
         (st = get_const(I, nd, 2, 1, 0, "R", &R)) || (st = get_const(I, nd, 3, 0, 0, "B", &B)) ||
         (st = get_in(I, nd, 5, 0, &h0)) || (st = get_in(I, nd, 6, 0, &c0)) ||
         (st = attr_int(nd, "hidden_size", 0, &H)) || (st = attr_int(nd, "input_forget", 0, &inf)) ||
-        (st = attr_int(nd, "layout", 0, &layout)) || (st = attr_str(nd, "direction", "forward", dir, sizeof dir)) ||
-        (st = extra_outputs_unused(I, nd)))
+        (st = attr_int(nd, "layout", 0, &layout)) || (st = attr_str(nd, "direction", "forward", dir, sizeof dir)))
         return st;
+    if (nd->n_output > 3) return nerr(nd, AL_EFORMAT, "an LSTM has at most 3 outputs, this one %zu", nd->n_output);
     if (strcmp(dir, "forward"))
         return nerr(nd, AL_EUNSUPPORTED, "attribute 'direction' = %s: only a forward (single-direction) LSTM is supported", dir);
     if (inf) return nerr(nd, AL_EUNSUPPORTED, "attribute 'input_forget' = %lld is not supported", (long long)inf);
@@ -2830,8 +2857,9 @@ static al_status op_gru(imp *I, const Onnx__NodeProto *nd) {
         (st = get_const(I, nd, 2, 1, 0, "R", &R)) || (st = get_const(I, nd, 3, 0, 0, "B", &B)) ||
         (st = get_in(I, nd, 5, 0, &h0)) || (st = attr_int(nd, "hidden_size", 0, &H)) ||
         (st = attr_int(nd, "linear_before_reset", 0, &lbr)) || (st = attr_int(nd, "layout", 0, &layout)) ||
-        (st = attr_str(nd, "direction", "forward", dir, sizeof dir)) || (st = extra_outputs_unused(I, nd)))
+        (st = attr_str(nd, "direction", "forward", dir, sizeof dir)))
         return st;
+    if (nd->n_output > 2) return nerr(nd, AL_EFORMAT, "a GRU has at most 2 outputs, this one %zu", nd->n_output);
     if (strcmp(dir, "forward"))
         return nerr(nd, AL_EUNSUPPORTED, "attribute 'direction' = %s: only a forward (single-direction) GRU is supported", dir);
     if (lbr != 1)
