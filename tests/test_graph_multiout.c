@@ -11,7 +11,8 @@
  *    until its last reader ran;
  *  - the frozen frontier holds a later output of a split: a forward from
  *    it at every freeze point, and a personalization job with the runtime
- *    cache trains exactly as one without;
+ *    cache trains exactly as one without, and resumed from a checkpoint as
+ *    uninterrupted;
  *  - the canonical spec parses back; the model file (format version 5,
  *    only when ports are used) loads and predicts bit for bit;
  *  - compile and compress keep the ports and predict the same;
@@ -187,6 +188,33 @@ static void test_job(void) {
     free(ya);
     free(yb);
     al_cache_free(cache);
+    /* the same job stopped after 3 steps, checkpointed, resumed in a new
+     * trainer on a fresh model: the weights of the uninterrupted run */
+    char path[] = "/tmp/al-multiout-ckpt.XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE_OK(fd >= 0 ? AL_OK : AL_EIO);
+    close(fd);
+    al_model *s1 = job_model(), *s2 = job_model();
+    al_trainer *t1, *t2;
+    REQUIRE_OK(al_personalize_new(s1, NULL, d, NULL, NULL, &c, &t1));
+    int done = 0;
+    al_train_report r;
+    REQUIRE_OK(al_trainer_run_slice(t1, d, NULL, 3, 0, &done, &r));
+    CHECK(!done);
+    REQUIRE_OK(al_trainer_checkpoint(t1, path));
+    al_trainer_free(t1);
+    REQUIRE_OK(al_personalize_new(s2, NULL, d, NULL, NULL, &c, &t2));
+    REQUIRE_OK(al_trainer_resume(t2, path));
+    int slices = 0;
+    while (!done && slices < 1000) {
+        REQUIRE_OK(al_trainer_run_slice(t2, d, NULL, 5, 0, &done, &r));
+        slices++;
+    }
+    CHECK(done && memcmp(a->wblock, s2->wblock, sizeof(float) * a->nweights) == 0);
+    al_trainer_free(t2);
+    unlink(path);
+    al_model_free(s1);
+    al_model_free(s2);
     al_model_free(a);
     al_model_free(b);
     al_dataset_free(d);
