@@ -1877,6 +1877,18 @@ static al_status op_gather(imp *I, const Onnx__NodeProto *nd) {
         if (a < 0) return nerr(nd, AL_EUNSUPPORTED, "a Gather along the batch axis is not supported");
         int64_t k = ix->i[0] < 0 ? ix->i[0] + d->dims[axis] : ix->i[0];
         if (k < 0 || k >= d->dims[axis]) return nerr(nd, AL_EFORMAT, "index %lld is out of range", (long long)ix->i[0]);
+        if (d->dims[axis] == 1 && !d->pad && !d->softmax) {
+            /* the only index of a size-1 axis (an LSTM's Y_h[0], the
+             * direction axis): the data as it is, no layer */
+            val t = *d;
+            t.f = NULL;
+            t.i = NULL;
+            t.fresh = 0;
+            t.ndim = r - 1;
+            for (int q = (int)axis; q + 1 < r; q++) t.dims[q] = d->dims[q + 1];
+            if (t.bax > axis) t.bax--;
+            return define(I, nd, nd->output[0], &t);
+        }
         int node;
         al_shape is;
         if ((st = want_logical(I, nd, d, &node, &is))) return st;
