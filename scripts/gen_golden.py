@@ -125,6 +125,16 @@ CASES = [
     ("addp", "input 3x5; addp; dense 2", 2, {}),
     ("prepend", "input 4x6; prepend axis=0; addp; dense 3", 2, {}),
     ("prepend_n", "input 2x3x5; prepend 2 axis=1; tanh", 3, {}),
+    # one split node of three outputs (torch.split), its ports read by different
+    # nodes, one of them twice, in an operand list and as a primary input
+    ("split_ports", "input 3x7x2; a: dense 3; s: split axis=1 sizes=2,4,1; t: tanh in=s@1; "
+     "c: concat s@2,s,s@1 axis=1 in=t; dense 2", 2, {}),
+    # the split of the model input; a later output unused, the last node reading port 1
+    ("split_input", "input 5x3; s: split axis=0 sizes=1,3,1 in=input; d: dense 3 in=s@1; add s@0; dense 2", 2, {}),
+    # an LSTM's and a GRU's final states as ports (nn.LSTM's (y, (h_n, c_n)), nn.GRU's (y, h_n))
+    ("lstm_ports", "input 5x3; l: lstm 4 outputs=3; a: add l@2 in=l@1; d: dense 2; f: flatten in=l; g: dense 2; "
+     "sum d", 2, {}),
+    ("gru_ports", "input 5x3; g: gru 4 outputs=2; f: flatten in=g; d: dense 3; e: dense 3 in=g@1; add d", 2, {}),
     ("matmul_bcast", "input 2x4x3; reducemean axes=0; transpose perm=1,0; dense 5; matmul 2 in=input", 2, {}),
     # multi-head self-attention (2 heads of 4 over 5 steps), residual, layer norm
     ("attention", "input 5x8; q: dense 8; k: dense 8 in=input; v: dense 8 in=input; "
@@ -152,14 +162,15 @@ POSITIONAL = {"dense": "units", "conv": "units", "lstm": "units", "gru": "units"
               "gconv": "units", "sub": "src", "div": "src", "concat": "src", "matmul": "src", "scale": "alpha",
               "sum": "src", "prepend": "units"}
 FLOAT_KEYS = ("eps", "momentum", "rate", "min", "max", "alpha", "shift")
-LIST_KEYS = ("axes", "shape", "perm")
+LIST_KEYS = ("axes", "shape", "perm", "sizes")
 REF_KEYS = ("src", "in")
 
 
 def parse_spec(spec):
     """Layers as dicts; "in" is the index of the primary input (-1: the model
     input), every reference (in=, from=, a binary op's operand) resolved to
-    an index, names included."""
+    an index, names included; a reference to port p > 0 of a split ("s@1")
+    is the pair (index, p)."""
     stmts = [s.split() for s in spec.replace("\n", ";").split(";") if s.strip()]
     head = stmts[0]
     tokens = head[0] == "tokens"
@@ -168,6 +179,10 @@ def parse_spec(spec):
     names = {}
 
     def ref(v):
+        if "@" in v:
+            v, p = v.split("@")
+            if int(p):
+                return (ref(v), int(p))
         if v == "input":
             return -1
         return names[v] if v in names else int(v)
@@ -210,6 +225,15 @@ def parse_spec(spec):
             c.setdefault("stride", c["k"])
         layers.append(c)
     return tokens, shape, layers
+
+
+def tensor_of(ref, outs, model_in):
+    """The tensor a reference names: the model input (-1), a node's output,
+    or port p of a split's tuple of outputs ((index, p))"""
+    i, p = ref if isinstance(ref, tuple) else (ref, 0)
+    if i < 0:
+        return model_in
+    return outs[i][p] if isinstance(outs[i], tuple) else outs[i]
 
 
 def tdim(a, rank):
@@ -310,7 +334,8 @@ class Node(nn.Module):
             self.weight = nn.Parameter(0.5 * torch.randn(ps))
             self.params = {"weight": self.weight}
         elif t in ("add", "mul", "sub", "div", "concat", "sum", "matmul", "clip", "scale", "softmax", "reducemean",
-                   "reducesum", "transpose", "reshape", "squeeze", "unsqueeze", "identity", "slice", "expand"):
+                   "reducesum", "transpose", "reshape", "squeeze", "unsqueeze", "identity", "slice", "expand",
+                   "split"):
             pass
         else:
             raise ValueError("no PyTorch twin for layer '%s'" % t)
@@ -320,13 +345,15 @@ class Node(nn.Module):
         t = self.c["type"]
         c = self.c
         r = x.dim() - 1  # per-sample rank
+        if t == "split":  # a tuple: output p is port p
+            return torch.split(x, c["sizes"], dim=tdim(c.get("axis", 0), r))
         if t in ("concat", "sum"):
-            ops = [x] + [model_in if s < 0 else outs[s] for s in c.get("srcs", [c["src"]])]
+            ops = [x] + [tensor_of(s, outs, model_in) for s in c.get("srcs", [c["src"]])]
             if t == "sum":
                 return sum(ops[1:], ops[0])
             return torch.cat(ops, dim=tdim(c.get("axis", 0), r))
         if t in ("add", "sub", "div", "concat", "matmul") or (t == "mul" and c.get("bcast", 0)):
-            a, b = same_rank(x, model_in if c["src"] < 0 else outs[c["src"]])
+            a, b = same_rank(x, tensor_of(c["src"], outs, model_in))
             if t == "concat":
                 return torch.cat([x, b], dim=tdim(c.get("axis", 0), r))
             return {"add": torch.add, "sub": torch.sub, "div": torch.div, "mul": torch.mul,
@@ -376,13 +403,16 @@ class Node(nn.Module):
             return x[tuple(idx)]
         if t == "mul":
             # the scale x covers the earlier tensor's leading axes: [N, C] -> [N, C, 1, 1]
-            s = self.c["src"]
-            x2 = model_in if s < 0 else outs[s]
+            x2 = tensor_of(self.c["src"], outs, model_in)
             return x2 * x.reshape(list(x.shape) + [1] * (x2.dim() - x.dim()))
         if t == "embedding":
             return self.mod(x.long())
         if t in ("lstm", "gru"):
-            return self.mod(x)[0]
+            y, hs = self.mod(x)
+            if c.get("outputs", 1) > 1:  # the final states as ports: h_n (and c_n), batch first
+                hs = hs if t == "lstm" else (hs,)
+                return (y,) + tuple(h[0] for h in hs)[:c["outputs"] - 1]
+            return y
         return self.mod(x)
 
 
@@ -435,12 +465,12 @@ def model_case(name, spec, batch, opt):
     dummy = torch.zeros([1] + shape)
     douts = []
     for c in layers:
-        xin = dummy if c["in"] < 0 else douts[c["in"]]
+        xin = tensor_of(c["in"], douts, dummy)
         nd = Node(c, list(xin.shape[1:]))
         nd.eval()  # batch norm: no running-statistics update
         with torch.no_grad():
             o = nd(xin.long() if nd.c["type"] == "embedding" else xin, douts, dummy)
-        nd.out_shape = list(o.shape[1:])
+        nd.out_shape = list((o[0] if isinstance(o, tuple) else o).shape[1:])
         douts.append(o)
         nodes.append(nd)
     freeze = opt.get("freeze", 0)
@@ -482,8 +512,8 @@ def model_case(name, spec, batch, opt):
 
     outs = []
     for nd in nodes:
-        outs.append(nd(x if nd.c["in"] < 0 else outs[nd.c["in"]], outs, x))
-    y = outs[-1]
+        outs.append(nd(tensor_of(nd.c["in"], outs, x), outs, x))
+    y = outs[-1][0] if isinstance(outs[-1], tuple) else outs[-1]
     r = torch.randn(y.shape, generator=g)
     (r * y).sum().backward()
 

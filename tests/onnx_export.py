@@ -32,6 +32,8 @@ Writes into OUTDIR:
   bad_hsig.onnx    se14.onnx with a HardSigmoid of alpha 0.2 (not PyTorch's)
   bad_mulconst.onnx  a Mul by a constant vector (a Mul by one number is a scale layer)
   split.onnx (.in.f32, .out.f32)  Split, Slice and Concat of layer outputs, a Mul by one number
+  rnnstate.onnx (.in.f32, .out.f32)  an LSTM's and a GRU's final states (Y_h, Y_c) read by the head
+  splitbr.onnx (.in.f32, .out.f32)  torch.split feeding different branches (one split node each)
   densecat.onnx (.in.f32, .out.f32)  a DenseNet-like block: Concats of 3 and of 4 layer outputs
                                   (the block input among them, one repeated)
   summean.onnx (.in.f32, .out.f32)  Sum of 3 and Mean of 4 layer outputs (written with
@@ -347,6 +349,41 @@ def main():
 
     sc = SplitCat()
     export_io(out, "split", sc, torch.randn(2, 3, 5, 5, generator=g))
+
+    # torch.split (sizes, and one size) feeding different branches: each Split is
+    # one node of several outputs (ports); q is read three times, the first
+    # split's last part by nothing
+    class SplitBranches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 10)
+            self.a = nn.Linear(4, 3)
+            self.b = nn.Linear(3, 3)
+
+        def forward(self, x):
+            p, q, _ = torch.split(self.fc(x), [4, 3, 3], dim=1)
+            u, v = torch.tanh(q).split(2, dim=1)  # parts of 2 and 1
+            return torch.cat([self.a(p) + self.b(q), torch.sigmoid(q), u * 2.0, v], dim=1)
+
+    export_io(out, "splitbr", SplitBranches(), torch.randn(3, 6, generator=g))
+
+    # an LSTM's and a GRU's final states read by the head: Y_h and Y_c are
+    # ports 1 and 2 of the recurrent node (the GRU's sequence output unused)
+    class RnnState(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(5, 6, batch_first=True)
+            self.gru = nn.GRU(6, 4, batch_first=True)
+            self.a = nn.Linear(6, 3)
+            self.b = nn.Linear(6, 3)
+            self.c = nn.Linear(4, 3)
+
+        def forward(self, x):
+            y, (h, c) = self.lstm(x)
+            _, hg = self.gru(y)
+            return self.a(h[0]) + self.b(c[0]) * 0.5 + self.c(hg[0])
+
+    export_io(out, "rnnstate", RnnState(), torch.randn(2, 7, 5, generator=g))
 
     # a DenseNet-like block: every conv reads the concat of the block input
     # and the convs before it; the last concat has 4 inputs, one repeated

@@ -60,7 +60,7 @@ print(f"max |ours - torch| = {d:.3g} over {a.size} values (max |torch| {float(np
 sys.exit(0 if d <= 1e-4 and float(np.max(np.abs(b))) > 0 else 1)
 PYEOF
 }
-for m in cnn gap ceil softmax_mid split densecat summean group range expand lm se se14; do
+for m in cnn gap ceil softmax_mid split splitbr rnnstate densecat summean group range expand lm se se14; do
     io=${m%14} # se14 (opset 14) reads se's input and output
     expect_ok "import $m" import "$TMP/$m.onnx" -o "$TMP/$m.gguf"
     [ -s "$TMP/$m.gguf" ] || { bad "import $m: no model file"; continue; }
@@ -123,6 +123,23 @@ unnamed <("$BIN" import "$TMP/densecat.onnx" -o "$TMP/dc2.gguf" --json 2>/dev/nu
 unnamed <("$BIN" import "$TMP/summean.onnx" -o "$TMP/sm2.gguf" --json 2>/dev/null) |
     grep -Eq '"spec": ".*sum [0-9]+,-1 in=[0-9]+.*sum [0-9]+,-1,[0-9]+; scale 0.25' ||
     bad "summean: Sum and Mean are not one sum node each"
+# several outputs, one node: each Split is one split node whose outputs the
+# branches read by port (in=N@1, an operand N@2); no slice is left
+unnamed <("$BIN" import "$TMP/splitbr.onnx" -o "$TMP/sb2.gguf" --json 2>/dev/null) >"$TMP/sb.json"
+if [ "$(grep -o 'split axis=0 sizes=' "$TMP/sb.json" | wc -l)" -ne 2 ] || grep -q 'slice' "$TMP/sb.json" ||
+    ! grep -Eq '"spec": ".*split axis=0 sizes=4,3,3.* in=[0-9]+@1.*split axis=0 sizes=2,1.*[0-9]+@1' "$TMP/sb.json"; then
+    bad "splitbr: each Split is not one split node read by port"
+else ok; fi
+# an LSTM's Y_h and Y_c, a GRU's Y_h: ports of the recurrent nodes (h[0], the
+# direction axis of size 1, makes no layer)
+unnamed <("$BIN" import "$TMP/rnnstate.onnx" -o "$TMP/rs2.gguf" --json 2>/dev/null) |
+    grep -q '"spec": "input 7x5; lstm 6 outputs=3; gru 4 outputs=2; dense 3 in=0@1; dense 3 in=0@2; scale 0.5; add 2; dense 3 in=1@1; add 5"' ||
+    bad "rnnstate: Y_h and Y_c are not read as ports of the lstm and the gru"
+# info shows the ports: what a node reads (1@1) and a split's later outputs (@1, @2)
+expect_ok "info splitbr" info "$TMP/sb2.gguf"
+if grep -Eq '^ +2 +tanh +1@1 ' "$TMP/out" && grep -Eq '^ +@2 +3$' "$TMP/out"; then ok; else bad "info splitbr: no ports shown"; fi
+expect_ok "info splitbr --json" info "$TMP/sb2.gguf" --json
+if grep -q '"read_ports"' "$TMP/out" && grep -q '"outputs"' "$TMP/out"; then ok; else bad "info --json: no read_ports or outputs"; fi
 # the squeeze-excite model: at opset 13 torch writes Hardswish as x * HardSigmoid(x)
 # (imported as one hardswish: the HardSigmoid feeds nothing else), at 14 as HardSwish
 unnamed <("$BIN" import "$TMP/se.onnx" -o "$TMP/se2.gguf" --json 2>/dev/null) |

@@ -147,7 +147,26 @@ static void info_json(const al_model *m, const info_facts *f) {
         cli_json_int(&j, NULL, al_node_input(nd));
         for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) cli_json_int(&j, NULL, al_cfg_src(&nd->cfg, k));
         cli_json_end_array(&j);
+        /* which output of each node in "reads" (only when one is not the first) */
+        int ported = nd->cfg.in_port != 0;
+        for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) ported |= al_cfg_src_port(&nd->cfg, k) != 0;
+        if (ported) {
+            cli_json_begin_array(&j, "read_ports");
+            cli_json_int(&j, NULL, nd->cfg.in_port);
+            for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) cli_json_int(&j, NULL, al_cfg_src_port(&nd->cfg, k));
+            cli_json_end_array(&j);
+        }
         json_shape(&j, "output", &o);
+        if (al_cfg_nout(&nd->cfg) > 1) { /* a node of several outputs: each port's shape */
+            cli_json_begin_array(&j, "outputs");
+            for (int q = 0; q < al_cfg_nout(&nd->cfg); q++) {
+                al_tensor oq = shape_of(al_node_out(nd, q));
+                cli_json_begin_array(&j, NULL);
+                for (int d = 0; d < oq.ndim; d++) cli_json_int(&j, NULL, oq.shape[d]);
+                cli_json_end_array(&j);
+            }
+            cli_json_end_array(&j);
+        }
         cli_json_int(&j, "params", (long long)p);
         cli_json_int(&j, "state", (long long)s);
         cli_json_int(&j, "macs", (long long)node_macs(nd));
@@ -254,18 +273,29 @@ static void info_text(const al_model *m, const info_facts *f) {
         cli_shape_str(&o, sb2, sizeof sb2);
         /* what the node reads: its primary input ("in": the model input),
          * then its other operands (an add's second, every input of a concat) */
-        char rd[8 * (AL_MAX_SRCS + 1)];
-        int x = al_node_input(nd);
-        size_t o2 = (size_t)(x < 0 ? snprintf(rd, sizeof rd, "in") : snprintf(rd, sizeof rd, "%d", x));
-        for (int k = 0; k < al_cfg_nsrc(&nd->cfg) && o2 < sizeof rd; k++) {
-            int sk = al_cfg_src(&nd->cfg, k);
-            o2 += (size_t)(sk < 0 ? snprintf(rd + o2, sizeof rd - o2, ",in") : snprintf(rd + o2, sizeof rd - o2, ",%d", sk));
+        char rd[12 * (AL_MAX_SRCS + 1)];
+        size_t o2 = 0;
+        for (int k = -1; k < al_cfg_nsrc(&nd->cfg) && o2 < sizeof rd; k++) {
+            int sk = k < 0 ? al_node_input(nd) : al_cfg_src(&nd->cfg, k);
+            int pk = k < 0 ? nd->cfg.in_port : al_cfg_src_port(&nd->cfg, k);
+            const char *sep = k < 0 ? "" : ",";
+            /* port p > 0 of a node of several outputs: "3@1" */
+            o2 += (size_t)(sk < 0 ? snprintf(rd + o2, sizeof rd - o2, "%sin", sep)
+                           : pk ? snprintf(rd + o2, sizeof rd - o2, "%s%d@%d", sep, sk, pk)
+                                : snprintf(rd + o2, sizeof rd - o2, "%s%d", sep, sk));
         }
         printf("%5d  %-10s %-11s %-14s %12zu %14llu  %s", i, al_model_node_type(m, i), rd, sb2, p,
                (unsigned long long)node_macs(nd), nd->trainable ? "yes" : "frozen");
         if (s) printf("  (+%zu state)", s);
         if (nd->cfg.name[0]) printf("  %s", nd->cfg.name);
         putchar('\n');
+        for (int q = 1; q < al_cfg_nout(&nd->cfg); q++) { /* its later outputs, one line each */
+            al_tensor oq = shape_of(al_node_out(nd, q));
+            char port[16];
+            cli_shape_str(&oq, sb2, sizeof sb2);
+            snprintf(port, sizeof port, "@%d", q);
+            printf("%5s  %-10s %-11s %s\n", port, "", "", sb2);
+        }
     }
     printf("\ntotal:   %zu parameters", f->params);
     if (f->state) printf(" (+%zu state values)", f->state);

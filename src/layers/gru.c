@@ -72,6 +72,11 @@ static al_status gru_shape(al_node *nd, const al_shape *in) {
     nd->out.d[0] = T;
     nd->out.d[1] = H;
     nd->out.d[2] = 0;
+    if (al_cfg_nout(&nd->cfg) > 1) { /* h_T: [H] */
+        memset(&nd->xout[0], 0, sizeof nd->xout[0]);
+        nd->xout[0].ndim = 1;
+        nd->xout[0].d[0] = H;
+    }
     int wih[2] = {3 * H, E}, whh[2] = {3 * H, H}, b[1] = {3 * H};
     al_node_param(nd, 0, "weight_ih", 2, wih, 0);
     al_node_param(nd, 1, "weight_hh", 2, whh, 0);
@@ -226,8 +231,10 @@ static void bwd_task(void *arg, int ith, int nth) {
     bwd_cells(s, lo, hi);
 }
 
-static void gru_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
-                         float *dx, int n) {
+/* dyh (n, H; NULL: zero): the gradient of the final h_T (gru H
+ * outputs=2), which joins the last step's dh. */
+static void gru_backward_ports(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
+                               const float *dyh, float *dx, int n) {
     if (!nd->trainable && !dx) return;
     const gru_dims d = gru_get_dims(nd);
     const int T = d.T, E = d.E, H = d.H, G = 3 * H;
@@ -237,7 +244,10 @@ static void gru_backward(al_node *nd, const al_exec *e, const float *x, const fl
     float *dg = da + nT * G;
     float *hprev = dg + nT * G;
     float *dhr = hprev + nT * H;
-    memset(dhr, 0, sizeof(float) * (size_t)n * H);
+    if (dyh)
+        memcpy(dhr, dyh, sizeof(float) * (size_t)n * H);
+    else
+        memset(dhr, 0, sizeof(float) * (size_t)n * H);
 
     bwd_step s = {d, 0, n, nd->aux, y, dy, dhr, da, dg};
     const int par = (long)n * H >= GRU_PAR_CELLS && al_pool_size(e->pool) > 1;
@@ -274,4 +284,25 @@ static uint64_t gru_macs(const al_node *nd) {
     return T * (E + H) * 3 * H;
 }
 
+static void gru_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
+                         float *dx, int n) {
+    gru_backward_ports(nd, e, x, y, dy, NULL, dx, n);
+}
+
+/* gru H outputs=2: port 1 is h_T, the sequence's last row (n, H). */
+static al_status gru_forward_multi(al_node *nd, const al_exec *e, const float *x, float *const *y, int n) {
+    al_status st = gru_forward(nd, e, x, y[0], n);
+    if (st) return st;
+    const int T = nd->in.d[0], H = nd->cfg.units;
+    for (int b = 0; b < n; b++)
+        memcpy(y[1] + (size_t)b * H, y[0] + ((size_t)b * T + (size_t)(T - 1)) * H, sizeof(float) * (size_t)H);
+    return AL_OK;
+}
+
+static void gru_backward_multi(al_node *nd, const al_exec *e, const float *x, const float *const *y,
+                               const float *const *dy, float *dx, int n) {
+    gru_backward_ports(nd, e, x, y[0], dy[0], dy[1], dx, n);
+}
+
 const al_layer_vt al_gru_vt = {"gru", gru_shape, gru_init, gru_forward, gru_backward, gru_macs};
+const al_layer_multi_vt al_gru_mvt = {gru_forward_multi, gru_backward_multi};

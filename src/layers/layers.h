@@ -14,6 +14,8 @@
 /* The most inputs a node may read besides its primary one (cfg.src, then
  * cfg.more[0..nmore)): concat and sum take up to this many. */
 #define AL_MAX_SRCS 64
+/* The most outputs a node may have (split's parts). */
+#define AL_MAX_OUTS 64
 
 typedef enum al_layer_type {
     AL_L_DENSE = 0,
@@ -59,6 +61,7 @@ typedef enum al_layer_type {
     AL_L_SUM,
     AL_L_ADDP,
     AL_L_PREPEND,
+    AL_L_SPLIT,
     AL_L_COUNT
 } al_layer_type;
 
@@ -102,7 +105,27 @@ typedef struct al_layer_cfg {
      * nodes, -1 the model input (al_cfg_src gives operand k of the list). */
     int nmore;
     int more[AL_MAX_SRCS - 1];
+    /* Several outputs (docs/SPEC.md, "Ports"). A tensor is (node, port):
+     * port 0 is a node's first output, the only one of every layer but
+     * split. Each reference to an earlier tensor carries its port: in_port
+     * for the primary input (cfg.back), src_port for cfg.src, more_port[k]
+     * for cfg.more[k]; 0 (the default) is the node's first output. */
+    int nout;      /* split: the number of outputs, 1..AL_MAX_OUTS; lstm 0..3, gru 0..2 (ports 1, 2: the
+                    * final h and c); 0 for every other layer (one) */
+    int in_port;
+    int src_port;
+    int more_port[AL_MAX_SRCS - 1];
+    int sizes[AL_MAX_OUTS]; /* split: the size of each part along axis, nout of them */
 } al_layer_cfg;
+
+/* The number of outputs of a node of this config (1 unless a split, or an
+ * lstm or gru with its final states as ports). */
+static inline int al_cfg_nout(const al_layer_cfg *c) { return c->nout > 1 ? c->nout : 1; }
+/* The most outputs a layer type has: split AL_MAX_OUTS; lstm 3 (the
+ * sequence, then h_T and c_T: ONNX's Y, Y_h, Y_c); gru 2 (Y, Y_h); 1 else. */
+static inline int al_layer_max_outs(int t) {
+    return t == AL_L_SPLIT ? AL_MAX_OUTS : t == AL_L_LSTM ? 3 : t == AL_L_GRU ? 2 : 1;
+}
 
 /* slice's end when it runs to the end of the axis */
 #define AL_SLICE_END 2147483647
@@ -149,6 +172,9 @@ static inline int al_cfg_nsrc(const al_layer_cfg *c) {
 }
 static inline int al_cfg_src(const al_layer_cfg *c, int k) { return k == 0 ? c->src : c->more[k - 1]; }
 static inline int *al_cfg_src_ref(al_layer_cfg *c, int k) { return k == 0 ? &c->src : &c->more[k - 1]; }
+/* The port of operand k (k = 0: cfg.src_port). */
+static inline int al_cfg_src_port(const al_layer_cfg *c, int k) { return k == 0 ? c->src_port : c->more_port[k - 1]; }
+static inline int *al_cfg_src_port_ref(al_layer_cfg *c, int k) { return k == 0 ? &c->src_port : &c->more_port[k - 1]; }
 
 /* 1 for those whose backward reads the second operand too (so the memory
  * planner keeps it until this node's backward step): mul, div, matmul. */
@@ -223,12 +249,26 @@ typedef struct al_layer_vt {
     uint64_t (*macs)(const al_node *nd);
 } al_layer_vt;
 
+/* The second vtable of the layers with several outputs (split), used by
+ * the model in place of forward and backward: y[p] is output p
+ * (n * numel(al_node_out(nd, p)) floats), dy[p] its gradient (never NULL:
+ * zeros for an output nobody reads). Single-output layers have none. */
+typedef struct al_layer_multi_vt {
+    al_status (*forward)(al_node *nd, const al_exec *e, const float *x, float *const *y, int n);
+    void (*backward)(al_node *nd, const al_exec *e, const float *x, const float *const *y, const float *const *dy,
+                     float *dx, int n);
+} al_layer_multi_vt;
+
 struct al_node {
     al_layer_cfg cfg;
     const al_layer_vt *vt;
+    const al_layer_multi_vt *mvt; /* several outputs: al_layer_multi_vtable; NULL for one */
     int index;
     int trainable;       /* 0: frozen (no weight gradient; batchnorm uses running stats) */
-    al_shape in, out;
+    al_shape in, out;   /* out: output 0's per-sample shape */
+    /* outputs 1..nout-1 of a multi-output node (al_cfg_nout(&cfg) - 1
+     * shapes, set by shape(); owned by the model; NULL for one output) */
+    al_shape *xout;
     al_param params[AL_MAX_PARAMS];
     int nparams;
     size_t aux_per_sample, aux_fixed; /* floats kept from forward for backward */
@@ -257,8 +297,9 @@ struct al_node {
      * into dxbuf (planned) and adds that into the input's dside. */
     int dx_direct;
     float *dxbuf;
-    int primary_read; /* 1: a later node reads this node's output as its primary input */
-    int last_reader;  /* the last node that reads this node's output (either way); -1: none (the output) */
+    int primary_read; /* 1: a later node reads this node's output 0 as its primary input */
+    int last_reader;  /* the last node that reads this node's output 0 (either way); -1: none (the output);
+                       * per tensor: al_model.t_last_reader */
     /* int8 weights of a quantized frozen dense/conv node, or NULL
      * (src/cloud/compile/quant.h; owned by the node, freed with the model). */
     struct al_qnode *q;
@@ -267,11 +308,16 @@ struct al_node {
 };
 
 /* The index of node nd's primary input: an earlier node, or -1 for the
- * model input. */
+ * model input (its port: cfg.in_port). */
 static inline int al_node_input(const al_node *nd) { return nd->index - 1 - nd->cfg.back; }
+/* The per-sample shape of output p of nd. */
+static inline const al_shape *al_node_out(const al_node *nd, int p) { return p == 0 ? &nd->out : &nd->xout[p - 1]; }
 
 /* Returns the vtable for a type, or NULL. Names are the spec keywords. */
 const al_layer_vt *al_layer_vtable(al_layer_type t);
+/* The multi-output vtable of a type (split, lstm, gru), or NULL. The model
+ * uses it for a node with more than one output. */
+const al_layer_multi_vt *al_layer_multi_vtable(al_layer_type t);
 int al_layer_type_from_name(const char *name, al_layer_type *out);
 const char *al_layer_type_name(al_layer_type t);
 

@@ -101,6 +101,11 @@ static al_status lstm_shape(al_node *nd, const al_shape *in) {
     nd->out.d[0] = T;
     nd->out.d[1] = H;
     nd->out.d[2] = 0;
+    for (int p = 1; p < al_cfg_nout(&nd->cfg); p++) { /* h_T, c_T: [H] each */
+        memset(&nd->xout[p - 1], 0, sizeof nd->xout[p - 1]);
+        nd->xout[p - 1].ndim = 1;
+        nd->xout[p - 1].d[0] = H;
+    }
     int wih[2] = {4 * H, E}, whh[2] = {4 * H, H}, b[1] = {4 * H};
     al_node_param(nd, 0, "weight_ih", 2, wih, 0);
     if (r) {
@@ -300,8 +305,10 @@ static void bwd_task(void *arg, int ith, int nth) {
     bwd_cells(a, lo, hi);
 }
 
-static void lstm_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
-                          float *dx, int n) {
+/* dyh, dyc (n, H; NULL: zero): the gradients of the final h_T and c_T
+ * (the ports of lstm H outputs=3): they join the last step's dh and dc. */
+static void lstm_backward_ports(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
+                                const float *dyh, const float *dyc, float *dx, int n) {
     if (!nd->trainable && !dx) return;
     const lstm_dims d = lstm_get_dims(nd);
     const int T = d.T, E = d.E, H = d.H, G = 4 * H;
@@ -315,13 +322,16 @@ static void lstm_backward(al_node *nd, const al_exec *e, const float *x, const f
     float *dcn = dhrec + (size_t)n * H;
     float *vh = dcn + (size_t)n * H; /* (n, T, r) */
     float *dvh = vh + nT * (size_t)R; /* (n, T, r) */
-    memset(dcn, 0, sizeof(float) * (size_t)n * H);
+    if (dyc)
+        memcpy(dcn, dyc, sizeof(float) * (size_t)n * H);
+    else
+        memset(dcn, 0, sizeof(float) * (size_t)n * H);
 
     bwd_step a = {d, 0, n, nd->aux, dy, NULL, dcn, dz};
     const int par = (long)n * H >= LSTM_PAR_CELLS && al_pool_size(e->pool) > 1;
     for (int t = T - 1; t >= 0; t--) {
         a.t = t;
-        a.dhrec = t == T - 1 ? NULL : dhrec;
+        a.dhrec = t == T - 1 ? dyh : dhrec; /* the last step: dh_T from the h_T port, if any */
         if (par)
             al_pool_run(e->pool, bwd_task, &a);
         else
@@ -368,6 +378,32 @@ static void lstm_backward(al_node *nd, const al_exec *e, const float *x, const f
     if (dx) al_sgemm(e->pool, 0, 0, (int)nT, E, G, 1.0f, dz, G, w_ih, E, 0.0f, dx, E);
 }
 
+static void lstm_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
+                          float *dx, int n) {
+    lstm_backward_ports(nd, e, x, y, dy, NULL, NULL, dx, n);
+}
+
+/* lstm H outputs=2|3: port 1 is h_T (the sequence's last row), port 2 c_T
+ * (n, H each). */
+static al_status lstm_forward_multi(al_node *nd, const al_exec *e, const float *x, float *const *y, int n) {
+    al_status st = lstm_forward(nd, e, x, y[0], n);
+    if (st) return st;
+    const lstm_dims d = lstm_get_dims(nd);
+    const int T = d.T, H = d.H, no = al_cfg_nout(&nd->cfg);
+    for (int b = 0; b < n; b++) {
+        memcpy(y[1] + (size_t)b * H, y[0] + ((size_t)b * T + (size_t)(T - 1)) * H, sizeof(float) * (size_t)H);
+        if (no > 2)
+            memcpy(y[2] + (size_t)b * H, nd->aux + (size_t)b * d.P + (size_t)T * 4 * H + (size_t)(T - 1) * H,
+                   sizeof(float) * (size_t)H);
+    }
+    return AL_OK;
+}
+
+static void lstm_backward_multi(al_node *nd, const al_exec *e, const float *x, const float *const *y,
+                                const float *const *dy, float *dx, int n) {
+    lstm_backward_ports(nd, e, x, y[0], dy[0], dy[1], al_cfg_nout(&nd->cfg) > 2 ? dy[2] : NULL, dx, n);
+}
+
 static uint64_t lstm_macs(const al_node *nd) {
     uint64_t T = (uint64_t)nd->in.d[0], E = (uint64_t)nd->in.d[1], H = (uint64_t)nd->cfg.units;
     uint64_t r = (uint64_t)nd->cfg.rank;
@@ -376,3 +412,4 @@ static uint64_t lstm_macs(const al_node *nd) {
 }
 
 const al_layer_vt al_lstm_vt = {"lstm", lstm_shape, lstm_init, lstm_forward, lstm_backward, lstm_macs};
+const al_layer_multi_vt al_lstm_mvt = {lstm_forward_multi, lstm_backward_multi};

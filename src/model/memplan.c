@@ -34,16 +34,21 @@ int al_memplan_lowest_at(const al_model *m, int freeze) {
     return m->nnodes;
 }
 
-static void add_buf(al_memplan *p, al_membuf_kind kind, int node, size_t bytes, int t0, int t1) {
+static void add_buf_port(al_memplan *p, al_membuf_kind kind, int node, int port, size_t bytes, int t0, int t1) {
     if (bytes == 0) return;
     al_membuf *b = &p->buf[p->nbuf++];
     memset(b, 0, sizeof *b);
     b->kind = kind;
     b->node = node;
+    b->port = port;
     b->bytes = ALIGN64(bytes);
     b->nlive = 1;
     b->t0[0] = t0;
     b->t1[0] = t1;
+}
+
+static void add_buf(al_memplan *p, al_membuf_kind kind, int node, size_t bytes, int t0, int t1) {
+    add_buf_port(p, kind, node, 0, bytes, t0, t1);
 }
 
 static int lives_overlap(const al_membuf *a, const al_membuf *b) {
@@ -54,23 +59,24 @@ static int lives_overlap(const al_membuf *a, const al_membuf *b) {
 }
 
 /* Lists the buffers with their live intervals (schedule in model.h).
- * side (n + 1 entries, zeroed; [x + 1] for tensor x, [0] the input),
- * last_read and last_primary (n entries each) are scratch. */
+ * side (ntensors + 1 entries, zeroed; [t + 1] for tensor t, [0] the input),
+ * last_read and last_primary (ntensors entries each) are scratch. */
 static void list_buffers(const al_model *m, size_t B, int naive, int L, al_memplan *p, unsigned char *side,
                          int *last_read, int *last_primary) {
-    const int n = m->nnodes, END = p->end;
+    const int n = m->nnodes, nt = m->ntensors, END = p->end;
 #define TB(i) (2 * n - 1 - (i))
-    /* last_read[x]: the last step at which a node reads tensor x: the
+    /* last_read[t]: the last step at which a node reads tensor t: the
      * forward of every reader; the backward of a primary reader (its x),
      * of a mul reading it as its second operand (the scale's gradient is
-     * sum dy * x2; an add's backward does not read it). side[x + 1]: the
-     * gradient of x arrives through dside too: some reader adds to it (an
+     * sum dy * x2; an add's backward does not read it). side[t + 1]: the
+     * gradient of t arrives through dside too: some reader adds to it (an
      * add or mul through cfg.src, a concat or sum through cfg.more, a
-     * primary reader other than the last) */
-    for (int j = 0; j < n; j++) last_read[j] = last_primary[j] = -1;
+     * primary reader other than the last), or nobody reads it (a later
+     * output of a split left unused: its gradient is dside's zeros) */
+    for (int t = 0; t < nt; t++) last_read[t] = last_primary[t] = -1;
     for (int j = 0; j < n; j++) {
         const al_node *nd = &m->nodes[j];
-        int x = al_node_input(nd);
+        int x = al_model_tensor(m, al_node_input(nd), nd->cfg.in_port);
         if (!nd->dx_direct) side[x + 1] = 1;
         if (x >= 0) {
             last_primary[x] = j;
@@ -78,18 +84,19 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
             if (t > last_read[x]) last_read[x] = t;
         }
         for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) {
-            int s = al_cfg_src(&nd->cfg, k);
+            int s = al_model_tensor(m, al_cfg_src(&nd->cfg, k), al_cfg_src_port(&nd->cfg, k));
             side[s + 1] = 1;
             if (s < 0) continue;
             int t = al_layer_bwd_reads_src(nd->cfg.type) && j >= L ? TB(j) : j;
             if (t > last_read[s]) last_read[s] = t;
         }
     }
-    add_buf(p, AL_MB_TABLES, -1, 3 * TABLE_ENTRY * (size_t)n, 0, END);
+    for (int t = 0; t < nt; t++)
+        if (m->t_last_reader[t] < 0 && t != n - 1) side[t + 1] = 1;
+    add_buf(p, AL_MB_TABLES, -1, 3 * TABLE_ENTRY * (size_t)nt, 0, END);
     size_t ws_max = 0;
     for (int i = 0; i < n; i++) {
         const al_node *nd = &m->nodes[i];
-        size_t o = sizeof(float) * al_shape_numel(&nd->out) * B;
         size_t aux = sizeof(float) * (nd->aux_fixed + B * nd->aux_per_sample);
         size_t ws = sizeof(float) * (nd->ws_fixed + B * nd->ws_per_sample);
         size_t state = (nd->cfg.type == AL_L_LSTM || nd->cfg.type == AL_L_GRU) ? sizeof(float) * 2 * B * (size_t)nd->cfg.units : 0;
@@ -98,29 +105,37 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
         int x = al_node_input(nd);
         if (ws > ws_max) ws_max = ws;
         if (naive) {
-            add_buf(p, AL_MB_ACT, i, o, 0, END);
-            add_buf(p, AL_MB_DACT, i, o, 0, END);
-            if (side[i + 1]) add_buf(p, AL_MB_DSIDE, i, o, 0, END);
+            for (int q = 0; q < al_cfg_nout(&nd->cfg); q++) {
+                int t = al_model_tensor(m, i, q);
+                size_t o = sizeof(float) * al_shape_numel(al_node_out(nd, q)) * B;
+                add_buf_port(p, AL_MB_ACT, i, q, o, 0, END);
+                add_buf_port(p, AL_MB_DACT, i, q, o, 0, END);
+                if (side[t + 1]) add_buf_port(p, AL_MB_DSIDE, i, q, o, 0, END);
+            }
             add_buf(p, AL_MB_AUX, i, aux, 0, END);
             add_buf(p, AL_MB_STATE, i, state, 0, END);
             add_buf(p, AL_MB_DX, i, dxb, 0, END);
             continue;
         }
-        /* act[i]: written by forward i; read by its readers (last_read)
-         * and by backward i (its y) */
-        int t1 = last_read[i] > i ? last_read[i] : i;
-        if (i >= L) t1 = AL_MAX(t1, TB(i));
-        if (i == n - 1) t1 = END; /* the logits: the caller may read them at any time */
-        add_buf(p, AL_MB_ACT, i, o, i, t1);
-        /* dact[i]: written (dx) by backward of its last primary reader r,
-         * read by backward i; the last node's gradient is the caller's
-         * dlogits, and a tensor no node reads as its primary input has
-         * only dside */
-        int r = last_primary[i];
-        if (i >= L && r >= 0) add_buf(p, AL_MB_DACT, i, o, TB(r), TB(i));
-        /* dside[i]: zeroed when backward starts, accumulated by the readers
-         * that add to it, read by backward i */
-        if (side[i + 1] && i >= L) add_buf(p, AL_MB_DSIDE, i, o, n, TB(i));
+        for (int q = 0; q < al_cfg_nout(&nd->cfg); q++) {
+            int t = al_model_tensor(m, i, q);
+            size_t o = sizeof(float) * al_shape_numel(al_node_out(nd, q)) * B;
+            /* act[t]: written by forward i; read by its readers (last_read)
+             * and by backward i (its y) */
+            int t1 = last_read[t] > i ? last_read[t] : i;
+            if (i >= L) t1 = AL_MAX(t1, TB(i));
+            if (t == n - 1) t1 = END; /* the logits: the caller may read them at any time */
+            add_buf_port(p, AL_MB_ACT, i, q, o, i, t1);
+            /* dact[t]: written (dx) by backward of its last primary reader r,
+             * read by backward i; the last node's gradient is the caller's
+             * dlogits, and a tensor no node reads as its primary input has
+             * only dside */
+            int r = last_primary[t];
+            if (i >= L && r >= 0) add_buf_port(p, AL_MB_DACT, i, q, o, TB(r), TB(i));
+            /* dside[t]: zeroed when backward starts, accumulated by the readers
+             * that add to it, read by backward i */
+            if (side[t + 1] && i >= L) add_buf_port(p, AL_MB_DSIDE, i, q, o, n, TB(i));
+        }
         /* aux: kept for backward i; below L only forward i's own working memory */
         add_buf(p, AL_MB_AUX, i, aux, i, i >= L ? TB(i) : i);
         add_buf(p, AL_MB_STATE, i, state, 0, END);
@@ -265,16 +280,17 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
     if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
     if (m->nnodes < 1 || m->nnodes > AL_MAX_NODES)
         return al_error(AL_ERANGE, "al_memplan_build: %d nodes, must be 1..%d", m->nnodes, AL_MAX_NODES);
-    const int n = m->nnodes;
-    /* at most 7 buffers per node (act, dact, dside, aux, state, ws, dx) and
-     * 4 model-wide ones (tables, the naive scratch, dinput, dside_input) */
-    const size_t cap = 7 * (size_t)n + 4;
+    const int n = m->nnodes, nt = m->ntensors;
+    /* at most 7 buffers per node (act, dact, dside, aux, state, ws, dx), 3
+     * per further output (act, dact, dside) and 4 model-wide ones (tables,
+     * the naive scratch, dinput, dside_input) */
+    const size_t cap = 7 * (size_t)n + 3 * (size_t)(nt - n) + 4;
     p->end = 2 * n + 1;
     p->buf = al_malloc(sizeof *p->buf * cap);
-    /* scratch: last_read and last_primary (n each), side (n + 1 bytes, in
-     * n + 1 ints), then order, conf and the sort's (cap each); the offsets
+    /* scratch: last_read and last_primary (nt each), side (nt + 1 bytes, in
+     * nt + 1 ints), then order, conf and the sort's (cap each); the offsets
      * of the best placement (cap) and the sweep (end + 2) */
-    int *iw = al_malloc(sizeof *iw * (3 * (size_t)n + 1 + 3 * cap));
+    int *iw = al_malloc(sizeof *iw * (3 * (size_t)nt + 1 + 3 * cap));
     size_t *zw = al_malloc(sizeof *zw * (cap + (size_t)p->end + 2));
     if (!p->buf || !iw || !zw) {
         al_free(iw);
@@ -282,11 +298,11 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
         al_memplan_free(p);
         return AL_ENOMEM;
     }
-    unsigned char *side = (unsigned char *)(iw + 2 * n);
-    memset(side, 0, (size_t)n + 1);
+    unsigned char *side = (unsigned char *)(iw + 2 * nt);
+    memset(side, 0, (size_t)nt + 1);
     p->naive = naive;
     p->lowest = al_memplan_lowest_at(m, freeze);
-    list_buffers(m, (size_t)maxbatch, naive, p->lowest, p, side, iw, iw + n);
+    list_buffers(m, (size_t)maxbatch, naive, p->lowest, p, side, iw, iw + nt);
     if (naive) { /* end to end, in list order */
         size_t off = 0;
         for (int i = 0; i < p->nbuf; i++) {
@@ -295,7 +311,7 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
         }
         p->total = off;
     } else {
-        int *order = iw + 3 * n + 1, *conf = order + cap, *tmp = conf + cap;
+        int *order = iw + 3 * nt + 1, *conf = order + cap, *tmp = conf + cap;
         size_t *off = zw;
         p->live_peak = live_peak(p, zw + cap);
         size_t best = place(p, 0, order, conf, tmp);
@@ -325,17 +341,17 @@ int al_memplan_check(const al_memplan *p, char *why, size_t cap) {
     for (int i = 0; i < p->nbuf; i++) {
         const al_membuf *a = &p->buf[i];
         if (a->offset % 64 || a->offset + a->bytes > p->total) {
-            snprintf(why, cap, "%s[%d] at %zu+%zu lies outside the arena of %zu bytes", kind_name(a->kind), a->node,
-                     a->offset, a->bytes, p->total);
+            snprintf(why, cap, "%s[%d@%d] at %zu+%zu lies outside the arena of %zu bytes", kind_name(a->kind), a->node,
+                     a->port, a->offset, a->bytes, p->total);
             return 1;
         }
         for (int j = i + 1; j < p->nbuf; j++) {
             const al_membuf *b = &p->buf[j];
             if (!lives_overlap(a, b)) continue;
             if (a->offset < b->offset + b->bytes && b->offset < a->offset + a->bytes) {
-                snprintf(why, cap, "%s[%d] (bytes %zu+%zu, steps %d..%d) and %s[%d] (bytes %zu+%zu, steps %d..%d) overlap",
-                         kind_name(a->kind), a->node, a->offset, a->bytes, a->t0[0], a->t1[a->nlive - 1],
-                         kind_name(b->kind), b->node, b->offset, b->bytes, b->t0[0], b->t1[b->nlive - 1]);
+                snprintf(why, cap, "%s[%d@%d] (bytes %zu+%zu, steps %d..%d) and %s[%d@%d] (bytes %zu+%zu, steps %d..%d) overlap",
+                         kind_name(a->kind), a->node, a->port, a->offset, a->bytes, a->t0[0], a->t1[a->nlive - 1],
+                         kind_name(b->kind), b->node, b->port, b->offset, b->bytes, b->t0[0], b->t1[b->nlive - 1]);
                 return 1;
             }
         }
@@ -343,10 +359,14 @@ int al_memplan_check(const al_memplan *p, char *why, size_t cap) {
     return 0;
 }
 
-const al_membuf *al_memplan_find(const al_memplan *p, al_membuf_kind kind, int node) {
+const al_membuf *al_memplan_find_port(const al_memplan *p, al_membuf_kind kind, int node, int port) {
     for (int i = 0; i < p->nbuf; i++)
-        if (p->buf[i].kind == kind && p->buf[i].node == node) return &p->buf[i];
+        if (p->buf[i].kind == kind && p->buf[i].node == node && p->buf[i].port == port) return &p->buf[i];
     return NULL;
+}
+
+const al_membuf *al_memplan_find(const al_memplan *p, al_membuf_kind kind, int node) {
+    return al_memplan_find_port(p, kind, node, 0);
 }
 
 /* The planned block goes with the plan: freed here, carved by al_model_plan

@@ -18,8 +18,14 @@ void al_model_free(al_model *m) {
     for (int i = 0; m->nodes && i < m->nnodes; i++) {
         al_qnode_free(m->nodes[i].q);
         al_free(m->nodes[i].more);
+        al_free(m->nodes[i].xout);
     }
     al_free(m->nodes);
+    al_free(m->xbase);
+    al_free(m->t_node);
+    al_free(m->t_port);
+    al_free(m->t_last_reader);
+    al_free(m->t_last_primary);
     al_free(m->wblock);
     al_free(m->gblock);
     al_free(m->spec);
@@ -59,49 +65,100 @@ static al_status check_names(const al_model *m) {
     return st;
 }
 
-/* Every node's output must be read (the last node's is the model's
- * output); each node's gradient route (al_node.dx_direct): the last node
- * reading a tensor as its primary input writes that tensor's gradient, the
- * others add theirs to its dside. */
+/* Every node must have an output that is read (the last node's output 0
+ * is the model's output; a later output of a split may go unread); each
+ * tensor's last reader and last primary reader; each node's gradient route
+ * (al_node.dx_direct): the last node reading a tensor as its primary input
+ * writes that tensor's gradient, the others add theirs to its dside. */
 static al_status link_readers(al_model *m) {
-    const int n = m->nnodes;
-    int *last = al_malloc(sizeof *last * ((size_t)n + 1)); /* last[x + 1]: x's last primary reader */
-    unsigned char *read = al_calloc((size_t)n + 1, 1);
-    if (!last || !read) {
-        al_free(last);
-        al_free(read);
-        return AL_ENOMEM;
-    }
-    for (int x = 0; x <= n; x++) last[x] = -1;
-    for (int i = 0; i < n; i++) {
-        const al_node *nd = &m->nodes[i];
-        last[al_node_input(nd) + 1] = i;
-        read[al_node_input(nd) + 1] = 1;
-        for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) read[al_cfg_src(&nd->cfg, k) + 1] = 1;
-    }
-    al_status st = AL_OK;
-    for (int i = 0; i < n; i++) {
-        m->nodes[i].dx_direct = last[al_node_input(&m->nodes[i]) + 1] == i;
-        m->nodes[i].primary_read = last[i + 1] >= 0;
-        m->nodes[i].last_reader = -1;
-    }
+    const int n = m->nnodes, nt = m->ntensors;
+    unsigned char *read = al_calloc((size_t)n + 1, 1); /* read[x + 1]: some output of node x is read */
+    if (!read) return AL_ENOMEM;
+    for (int t = 0; t < nt; t++) m->t_last_reader[t] = m->t_last_primary[t] = -1;
     m->input_last_reader = -1;
     for (int i = 0; i < n; i++) { /* readers in index order: the last one wins */
         const al_node *nd = &m->nodes[i];
         const int ns = al_cfg_nsrc(&nd->cfg);
         for (int k = -1; k < ns; k++) {
             int r = k < 0 ? al_node_input(nd) : al_cfg_src(&nd->cfg, k);
-            if (r >= 0) m->nodes[r].last_reader = i;
-            else m->input_last_reader = i;
+            int t = al_model_tensor(m, r, k < 0 ? nd->cfg.in_port : al_cfg_src_port(&nd->cfg, k));
+            read[r + 1] = 1;
+            if (t < 0) {
+                m->input_last_reader = i;
+                continue;
+            }
+            m->t_last_reader[t] = i;
+            if (k < 0) m->t_last_primary[t] = i;
         }
     }
+    for (int i = 0; i < n; i++) {
+        al_node *nd = &m->nodes[i];
+        int x = al_node_input(nd), t = al_model_tensor(m, x, nd->cfg.in_port);
+        nd->dx_direct = t < 0 ? 1 : m->t_last_primary[t] == i;
+        nd->primary_read = m->t_last_primary[i] >= 0;
+        nd->last_reader = m->t_last_reader[i];
+    }
+    /* the model input: the last primary reader writes dinput */
+    int lastp = -1;
+    for (int i = 0; i < n; i++)
+        if (al_node_input(&m->nodes[i]) < 0) lastp = i;
+    for (int i = 0; i < n; i++)
+        if (al_node_input(&m->nodes[i]) < 0) m->nodes[i].dx_direct = i == lastp;
+    al_status st = AL_OK;
     for (int x = 0; x + 1 < n && st == AL_OK; x++)
         if (!read[x + 1])
             st = al_error(AL_EINVAL, "layer %d (%s): its output is never read (only the last layer's output may be "
                                      "left unread)", x, al_layer_type_name(m->nodes[x].cfg.type));
-    al_free(last);
     al_free(read);
     return st;
+}
+
+/* The tensor table: port 0 of node i is tensor i, the later outputs of
+ * multi-output nodes follow in node order. */
+static al_status make_tensors(al_model *m) {
+    const int n = m->nnodes;
+    int nt = n;
+    m->xbase = al_malloc(sizeof *m->xbase * (size_t)n);
+    if (!m->xbase) return AL_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        m->xbase[i] = nt;
+        nt += al_cfg_nout(&m->nodes[i].cfg) - 1;
+    }
+    m->ntensors = nt;
+    m->t_node = al_malloc(sizeof(int) * (size_t)nt);
+    m->t_port = al_malloc(sizeof(int) * (size_t)nt);
+    m->t_last_reader = al_malloc(sizeof(int) * (size_t)nt);
+    m->t_last_primary = al_malloc(sizeof(int) * (size_t)nt);
+    if (!m->t_node || !m->t_port || !m->t_last_reader || !m->t_last_primary) return AL_ENOMEM;
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < al_cfg_nout(&m->nodes[i].cfg); p++) {
+            int t = al_model_tensor(m, i, p);
+            m->t_node[t] = i;
+            m->t_port[t] = p;
+        }
+    return AL_OK;
+}
+
+/* The shape of output `port` of node r (-1: the model input), or NULL with
+ * the message set when there is no such output. */
+static const al_shape *operand_shape(const al_model *m, const al_shape *in, int i, int r, int port,
+                                     const char *what) {
+    if (r < 0) {
+        if (port != 0) {
+            al_error(AL_EINVAL, "layer %d (%s): reads port %d of the model input, which has one", i, what, port);
+            return NULL;
+        }
+        return in;
+    }
+    const al_node *src = &m->nodes[r];
+    int no = al_cfg_nout(&src->cfg);
+    if (port < 0 || port >= no) {
+        al_error(AL_EINVAL, "layer %d (%s): reads port %d of node %d (%s%s%s), which has %d output%s (ports 0..%d)", i,
+                 what, port, r, al_layer_type_name(src->cfg.type), src->cfg.name[0] ? " " : "", src->cfg.name, no,
+                 no == 1 ? "" : "s", no - 1);
+        return NULL;
+    }
+    return al_node_out(src, port);
 }
 
 al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n,
@@ -139,7 +196,25 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
             goto fail;
         }
         int x = al_node_input(nd);
-        cur = x < 0 ? *in : m->nodes[x].out;
+        const char *tname = al_layer_type_name(nd->cfg.type);
+        const al_shape *xs = operand_shape(m, in, i, x, nd->cfg.in_port, tname ? tname : "?");
+        if (!xs) {
+            st = AL_EINVAL;
+            goto fail;
+        }
+        cur = *xs;
+        if (nd->cfg.nout < 0 || nd->cfg.nout > al_layer_max_outs(nd->cfg.type)) {
+            st = al_error(AL_EINVAL, "layer %d (%s): %d outputs; only split (up to %d), lstm (3) and gru (2) have several",
+                          i, tname ? tname : "?", nd->cfg.nout, AL_MAX_OUTS);
+            goto fail;
+        }
+        if (nd->cfg.nout > 1) {
+            nd->xout = al_calloc((size_t)nd->cfg.nout - 1, sizeof *nd->xout);
+            if (!nd->xout) {
+                st = AL_ENOMEM;
+                goto fail;
+            }
+        }
         if (nd->cfg.type == AL_L_BATCHNORM) {
             if (nd->cfg.eps <= 0.0f) nd->cfg.eps = 1e-5f;
             if (nd->cfg.momentum <= 0.0f) nd->cfg.momentum = 0.1f;
@@ -163,6 +238,15 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
                               al_layer_type_name(nd->cfg.type));
             goto fail;
         }
+        /* a port on an operand the layer does not read would be dropped by
+         * the spec and the file: refused */
+        int stray = !al_layer_reads_src(nd->cfg.type) && nd->cfg.src_port != 0;
+        for (int k = nd->cfg.nmore; k < AL_MAX_SRCS - 1 && !stray; k++) stray = nd->cfg.more_port[k] != 0;
+        if (stray) {
+            st = al_error(AL_EINVAL, "layer %d (%s): a port is given for an operand it does not read", i,
+                          tname ? tname : "?");
+            goto fail;
+        }
         if (nd->cfg.nmore > 0) {
             nd->more = al_calloc((size_t)nd->cfg.nmore, sizeof *nd->more);
             if (!nd->more) {
@@ -177,7 +261,11 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
                 st = al_error(AL_EINVAL, "layer %d: %s refers to node %d, must be an earlier node or -1", i, what, s);
                 goto fail;
             }
-            const al_shape *o = s < 0 ? in : &m->nodes[s].out;
+            const al_shape *o = operand_shape(m, in, i, s, al_cfg_src_port(&nd->cfg, k), what);
+            if (!o) {
+                st = AL_EINVAL;
+                goto fail;
+            }
             /* the layer's shape() checks its operands */
             if (k == 0)
                 nd->in2 = *o;
@@ -185,6 +273,7 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
                 nd->more[k - 1].in = *o;
         }
         nd->vt = al_layer_vtable(nd->cfg.type);
+        nd->mvt = al_cfg_nout(&nd->cfg) > 1 ? al_layer_multi_vtable(nd->cfg.type) : NULL;
         if (!nd->vt) {
             st = al_error(AL_EUNSUPPORTED, "layer %d: unknown or unavailable layer type %d", i, (int)nd->cfg.type);
             goto fail;
@@ -197,10 +286,13 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
             st = al_error(st, "layer %d (%s): %s", i, nd->vt->name, msg);
             goto fail;
         }
-        size_t numel = al_shape_numel(&nd->out);
-        if (nd->out.ndim < 1 || numel == 0 || numel > (size_t)1 << 26) {
-            st = al_error(AL_ESHAPE, "layer %d (%s): output shape is empty or too large", i, nd->vt->name);
-            goto fail;
+        for (int p = 0; p < al_cfg_nout(&nd->cfg); p++) {
+            const al_shape *os = al_node_out(nd, p);
+            size_t numel = al_shape_numel(os);
+            if (os->ndim < 1 || numel == 0 || numel > (size_t)1 << 26) {
+                st = al_error(AL_ESHAPE, "layer %d (%s): output shape is empty or too large", i, nd->vt->name);
+                goto fail;
+            }
         }
         for (int p = 0; p < nd->nparams; p++) {
             if (nd->params[p].n > (size_t)1 << 28) {
@@ -211,7 +303,8 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
             if (!nd->params[p].is_state) ng += nd->params[p].n;
         }
     }
-    if ((st = link_readers(m)) != AL_OK || (st = check_names(m)) != AL_OK) goto fail;
+    if ((st = make_tensors(m)) != AL_OK || (st = link_readers(m)) != AL_OK || (st = check_names(m)) != AL_OK)
+        goto fail;
     m->nweights = nw;
     m->wblock = al_calloc(nw ? nw : 1, sizeof(float));
     m->gblock = al_calloc(ng ? ng : 1, sizeof(float));
@@ -316,14 +409,14 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
         return AL_ENOMEM;
     }
     m->plan_block = base;
-    const int n = m->nnodes;
+    const int n = m->nnodes, nt = m->ntensors;
     const size_t B = (size_t)maxbatch;
     float **act = NULL, **dact = NULL, **dside = NULL;
     const al_membuf *t = al_memplan_find(&p, AL_MB_TABLES, -1);
     act = (float **)(void *)(base + t->offset);
-    dact = act + n;
-    dside = dact + n;
-    memset(act, 0, sizeof(float *) * 3 * (size_t)n);
+    dact = act + nt;
+    dside = dact + nt;
+    memset(act, 0, sizeof(float *) * 3 * (size_t)nt);
     m->ws = m->dinput = m->dside_input = NULL;
     m->ws_n = 0;
     for (int i = 0; i < n; i++) {
@@ -342,9 +435,9 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
         al_node *nd = b->node >= 0 ? &m->nodes[b->node] : NULL;
         switch (b->kind) {
         case AL_MB_TABLES: break;
-        case AL_MB_ACT: act[b->node] = f; break;
-        case AL_MB_DACT: dact[b->node] = f; break;
-        case AL_MB_DSIDE: dside[b->node] = f; break;
+        case AL_MB_ACT: act[al_model_tensor(m, b->node, b->port)] = f; break;
+        case AL_MB_DACT: dact[al_model_tensor(m, b->node, b->port)] = f; break;
+        case AL_MB_DSIDE: dside[al_model_tensor(m, b->node, b->port)] = f; break;
         case AL_MB_AUX: nd->aux = f; break;
         case AL_MB_STATE:
             nd->state = f;
@@ -379,10 +472,10 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
 static void bind_src(al_model *m, int i, const float *x, int L) {
     al_node *nd = &m->nodes[i];
     for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) {
-        int s = al_cfg_src(&nd->cfg, k);
+        int s = al_cfg_src(&nd->cfg, k), t = al_model_tensor(m, s, al_cfg_src_port(&nd->cfg, k));
         int grad = L >= 0 && (s >= L || (s < 0 && m->want_input_grad));
-        const float *v = s < 0 ? x : m->act[s];
-        float *d = grad ? (s < 0 ? m->dside_input : m->dside[s]) : NULL;
+        const float *v = t < 0 ? x : m->act[t];
+        float *d = grad ? (t < 0 ? m->dside_input : m->dside[t]) : NULL;
         if (k == 0) {
             nd->x2 = v;
             nd->dx2 = d;
@@ -395,64 +488,99 @@ static void bind_src(al_model *m, int i, const float *x, int L) {
 
 /* ---- the frozen frontier ---------------------------------------------------- */
 
-/* Tensor t (< K) is on the frontier at K when a node at or past K reads it. */
-static int on_frontier(const al_model *m, int t, int K) { return m->nodes[t].last_reader >= K; }
+/* The frontier at K, in order: the tensors of nodes below K (node order,
+ * then port) that a node at or past K reads. */
+static int on_frontier(const al_model *m, int t, int K) { return m->t_node[t] < K && m->t_last_reader[t] >= K; }
+
+/* Calls fn(m, t, offset) for each frontier tensor; returns the floats per sample. */
+typedef void (*frontier_fn)(const al_model *m, int t, size_t off, void *arg);
+static size_t frontier_walk(const al_model *m, int K, frontier_fn fn, void *arg) {
+    size_t o = 0;
+    for (int i = 0; i < K; i++)
+        for (int p = 0; p < al_cfg_nout(&m->nodes[i].cfg); p++) {
+            int t = al_model_tensor(m, i, p);
+            if (!on_frontier(m, t, K)) continue;
+            if (fn) fn(m, t, o, arg);
+            o += al_shape_numel(al_model_tensor_shape(m, t));
+        }
+    return o;
+}
+
+static void count_one(const al_model *m, int t, size_t off, void *arg) {
+    (void)m, (void)t, (void)off;
+    ++*(int *)arg;
+}
 
 int al_model_frontier_count(const al_model *m, int K) {
     if (!m || K <= 0 || K > m->nnodes) return 0;
     int c = 0;
-    for (int t = 0; t < K; t++) c += on_frontier(m, t, K);
+    frontier_walk(m, K, count_one, &c);
     return c;
+}
+
+int al_model_frontier_plain(const al_model *m, int K) {
+    return al_model_frontier_count(m, K) == 1 && on_frontier(m, K - 1, K);
 }
 
 size_t al_model_frontier_numel(const al_model *m, int K) {
     if (!m || K <= 0 || K > m->nnodes) return 0;
-    size_t s = 0;
-    for (int t = 0; t < K; t++)
-        if (on_frontier(m, t, K)) s += al_shape_numel(&m->nodes[t].out);
-    return s;
+    return frontier_walk(m, K, NULL, NULL);
 }
 
-void al_model_frontier_row(const al_model *m, int K, int i, float *dst) {
-    size_t o = 0;
-    for (int t = 0; t < K; t++) {
-        if (!on_frontier(m, t, K)) continue;
-        size_t k = al_shape_numel(&m->nodes[t].out);
-        memcpy(dst + o, m->act[t] + (size_t)i * k, sizeof(float) * k);
-        o += k;
+/* Copies between the tensors' buffers and the packed rows: samples
+ * [0, n), feat floats per packed sample; unpack 0 packs, 1 unpacks. */
+typedef struct pack_args {
+    float *packed;
+    size_t feat;
+    int n, unpack;
+} pack_args;
+
+static void pack_one(const al_model *m, int t, size_t off, void *arg) {
+    const pack_args *a = arg;
+    size_t k = al_shape_numel(al_model_tensor_shape(m, t));
+    for (int i = 0; i < a->n; i++) {
+        float *row = a->packed + (size_t)i * a->feat + off, *ten = m->act[t] + (size_t)i * k;
+        if (a->unpack)
+            memcpy(ten, row, sizeof(float) * k);
+        else
+            memcpy(row, ten, sizeof(float) * k);
     }
 }
 
+typedef struct row_args {
+    float *dst;
+    int i;
+} row_args;
+
+static void row_one(const al_model *m, int t, size_t off, void *arg) {
+    const row_args *a = arg;
+    size_t k = al_shape_numel(al_model_tensor_shape(m, t));
+    memcpy(a->dst + off, m->act[t] + (size_t)a->i * k, sizeof(float) * k);
+}
+
+void al_model_frontier_row(const al_model *m, int K, int i, float *dst) {
+    row_args a = {dst, i};
+    frontier_walk(m, K, row_one, &a);
+}
+
 void al_model_frontier_pack(const al_model *m, int K, int n, float *dst) {
-    if (al_model_frontier_count(m, K) == 1) { /* node K - 1's output alone: the same layout */
+    if (al_model_frontier_plain(m, K)) { /* node K - 1's output alone: the same layout */
         if (dst != m->act[K - 1])
             memcpy(dst, m->act[K - 1], sizeof(float) * (size_t)n * al_shape_numel(&m->nodes[K - 1].out));
         return;
     }
-    size_t feat = al_model_frontier_numel(m, K), o = 0;
-    for (int t = 0; t < K; t++) {
-        if (!on_frontier(m, t, K)) continue;
-        size_t k = al_shape_numel(&m->nodes[t].out);
-        for (int i = 0; i < n; i++)
-            memcpy(dst + (size_t)i * feat + o, m->act[t] + (size_t)i * k, sizeof(float) * k);
-        o += k;
-    }
+    pack_args a = {dst, al_model_frontier_numel(m, K), n, 0};
+    frontier_walk(m, K, pack_one, &a);
 }
 
 static void frontier_unpack(al_model *m, int K, int n, const float *src) {
-    if (al_model_frontier_count(m, K) == 1) {
+    if (al_model_frontier_plain(m, K)) {
         if (src != m->act[K - 1])
             memcpy(m->act[K - 1], src, sizeof(float) * (size_t)n * al_shape_numel(&m->nodes[K - 1].out));
         return;
     }
-    size_t feat = al_model_frontier_numel(m, K), o = 0;
-    for (int t = 0; t < K; t++) {
-        if (!on_frontier(m, t, K)) continue;
-        size_t k = al_shape_numel(&m->nodes[t].out);
-        for (int i = 0; i < n; i++)
-            memcpy(m->act[t] + (size_t)i * k, src + (size_t)i * feat + o, sizeof(float) * k);
-        o += k;
-    }
+    pack_args a = {(float *)src, al_model_frontier_numel(m, K), n, 1};
+    frontier_walk(m, K, pack_one, &a);
 }
 
 al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n,
@@ -479,11 +607,18 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
     }
     for (int i = from; i < to; i++) {
         al_node *nd = &m->nodes[i];
-        int xi = al_node_input(nd);
-        const float *in = xi < 0 ? x : m->act[xi];
+        int xt = al_model_tensor(m, al_node_input(nd), nd->cfg.in_port);
+        const float *in = xt < 0 ? x : m->act[xt];
         al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws};
         bind_src(m, i, x, -1);
-        al_status st = nd->vt->forward(nd, &e, in, m->act[i], n);
+        al_status st;
+        if (nd->mvt) {
+            float *ys[AL_MAX_OUTS];
+            for (int p = 0; p < al_cfg_nout(&nd->cfg); p++) ys[p] = m->act[al_model_tensor(m, i, p)];
+            st = nd->mvt->forward(nd, &e, in, ys, n);
+        } else {
+            st = nd->vt->forward(nd, &e, in, m->act[i], n);
+        }
         if (st != AL_OK) return st;
     }
     return AL_OK;
@@ -504,36 +639,47 @@ al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const fl
     if (!m->plan_naive && L < m->plan_lowest)
         return al_error(AL_ESTATE, "backward: the model was unfrozen down to node %d after its plan (node %d); "
                                    "run forward again", L, m->plan_lowest);
-    for (int i = 0; i < m->nnodes; i++)
-        if (m->dside[i]) memset(m->dside[i], 0, sizeof(float) * (size_t)n * al_shape_numel(&m->nodes[i].out));
+    for (int t = 0; t < m->ntensors; t++)
+        if (m->dside[t]) memset(m->dside[t], 0, sizeof(float) * (size_t)n * al_shape_numel(al_model_tensor_shape(m, t)));
     if (m->dside_input) memset(m->dside_input, 0, sizeof(float) * (size_t)n * al_shape_numel(&m->in));
     for (int i = m->nnodes - 1; i >= L; i--) {
         al_node *nd = &m->nodes[i];
-        const float *dy = dlogits;
-        if (i < m->nnodes - 1) {
-            if (!nd->primary_read) {
-                dy = m->dside[i]; /* read only as an add's or a mul's second operand */
-            } else {
-                dy = m->dact[i];
-                if (m->dside[i]) {
-                    size_t k = (size_t)n * al_shape_numel(&nd->out);
-                    for (size_t j = 0; j < k; j++) m->dact[i][j] += m->dside[i][j];
+        const float *dys[AL_MAX_OUTS];
+        const float *ys[AL_MAX_OUTS];
+        for (int p = 0; p < al_cfg_nout(&nd->cfg); p++) {
+            int t = al_model_tensor(m, i, p);
+            const float *dy = dlogits;
+            ys[p] = m->act[t];
+            if (t != m->nnodes - 1) {
+                if (m->t_last_primary[t] < 0) {
+                    /* read only as another node's operand (or not at all: zeros) */
+                    dy = m->dside[t];
+                } else {
+                    dy = m->dact[t];
+                    if (m->dside[t]) {
+                        size_t k = (size_t)n * al_shape_numel(al_node_out(nd, p));
+                        for (size_t j = 0; j < k; j++) m->dact[t][j] += m->dside[t][j];
+                    }
                 }
             }
+            dys[p] = dy;
         }
-        int xi = al_node_input(nd);
+        int xi = al_node_input(nd), xt = al_model_tensor(m, xi, nd->cfg.in_port);
         float *dx = NULL, *acc = NULL; /* acc: where dx is added when the node is not the direct writer */
         if (xi >= L) {
-            dx = nd->dx_direct ? m->dact[xi] : nd->dxbuf;
-            if (!nd->dx_direct) acc = m->dside[xi];
+            dx = nd->dx_direct ? m->dact[xt] : nd->dxbuf;
+            if (!nd->dx_direct) acc = m->dside[xt];
         } else if (xi < 0 && m->want_input_grad) {
             dx = nd->dx_direct ? m->dinput : nd->dxbuf;
             if (!nd->dx_direct) acc = m->dside_input;
         }
-        const float *in = xi < 0 ? x : m->act[xi];
+        const float *in = xt < 0 ? x : m->act[xt];
         al_exec e = {pool, &m->rng, 1 && nd->trainable, nd->ws};
         bind_src(m, i, x, L);
-        nd->vt->backward(nd, &e, in, m->act[i], dy, dx, n);
+        if (nd->mvt)
+            nd->mvt->backward(nd, &e, in, ys, dys, dx, n);
+        else
+            nd->vt->backward(nd, &e, in, m->act[i], dys[0], dx, n);
         if (acc) {
             size_t k = (size_t)n * al_shape_numel(&nd->in);
             for (size_t j = 0; j < k; j++) acc[j] += dx[j];

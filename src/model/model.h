@@ -33,14 +33,24 @@ struct al_model {
     /* planned buffers for a batch (al_model_plan) */
     int maxbatch;
     char *plan_block;
-    float **act;               /* act[i]: output of node i (maxbatch * numel(out)) */
-    float **dact;              /* dact[i]: gradient w.r.t. act[i], or NULL */
+    /* The tensors: output p of node i is tensor al_model_tensor(m, i, p):
+     * i for port 0, so act[i] is node i's (first) output as it always was;
+     * the further outputs of multi-output nodes (split) follow, from
+     * nnodes on. */
+    int ntensors;
+    int *xbase;                /* nnodes entries: tensor of (i, p >= 1) is xbase[i] + p - 1 */
+    int *t_node, *t_port;      /* ntensors entries: the tensor's producer and port */
+    int *t_last_reader;        /* the last node reading tensor t (any operand); -1: none */
+    int *t_last_primary;       /* the last node reading t as its primary input; -1: none */
+    float **act;               /* act[t]: tensor t (maxbatch * numel) */
+    float **dact;              /* dact[t]: gradient w.r.t. act[t], or NULL */
     float *ws;                 /* shared scratch */
     size_t ws_n;
     al_rng rng;                /* dropout stream */
     int want_input_grad;       /* tests: backward also computes d(loss)/d(input) */
     float *dinput;             /* maxbatch * numel(in) when planned with want_input_grad */
-    float **dside;             /* dside[i]: gradient arriving at node i through an add */
+    float **dside;             /* dside[t]: gradient arriving at tensor t through an add, or a later
+                                * output's zeros when nobody reads it */
     float *dside_input;        /* same for the model input */
     /* memory planner (src/model/model.h): plan_naive = 1 asks for the
      * layout without liveness (comparisons, tests); plan_lowest is the lowest
@@ -52,6 +62,15 @@ struct al_model {
     char *meta_val[AL_MAX_META];
     int nmeta;
 };
+
+/* Tensor (node, port) (node -1: the model input, -1), and a tensor's
+ * per-sample shape. */
+static inline int al_model_tensor(const al_model *m, int node, int port) {
+    return node < 0 ? -1 : port == 0 ? node : m->xbase[node] + port - 1;
+}
+static inline const al_shape *al_model_tensor_shape(const al_model *m, int t) {
+    return al_node_out(&m->nodes[m->t_node[t]], m->t_port[t]);
+}
 
 /* Builds from parsed layer configs (validates and infers shapes). */
 al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n,
@@ -120,6 +139,9 @@ int al_model_resolve_freeze(const al_model *m, int freeze);
  * [i * numel, (i + 1) * numel)), and al_model_forward_from(m, K, x) takes
  * them packed. With one tensor the packing is node K - 1's output as it is. */
 int al_model_frontier_count(const al_model *m, int K);
+/* 1 when the frontier at K is node K - 1's output 0 alone (packed, it is
+ * act[K - 1] as it is). */
+int al_model_frontier_plain(const al_model *m, int K);
 size_t al_model_frontier_numel(const al_model *m, int K);
 void al_model_frontier_pack(const al_model *m, int K, int n, float *dst);
 /* Sample i's packed frontier (al_model_frontier_numel floats) into dst. */
@@ -154,9 +176,9 @@ int al_model_arch_freeze(const al_model *m);
 
 typedef enum al_membuf_kind {
     AL_MB_TABLES = 0, /* the act/dact/dside pointer tables */
-    AL_MB_ACT,        /* act[i], output of node i */
-    AL_MB_DACT,       /* dact[i], gradient w.r.t. act[i] */
-    AL_MB_DSIDE,      /* dside[i], gradient reaching node i through an add */
+    AL_MB_ACT,        /* act of tensor (node, port), an output of node i */
+    AL_MB_DACT,       /* dact of (node, port), the gradient w.r.t. that output */
+    AL_MB_DSIDE,      /* dside of (node, port), gradient reaching it through an add */
     AL_MB_AUX,        /* node i's aux: what forward keeps for backward */
     AL_MB_STATE,      /* node i's carried recurrent state */
     AL_MB_WS,         /* node i's scratch (-1: one scratch shared by all, naive plan) */
@@ -168,6 +190,7 @@ typedef enum al_membuf_kind {
 typedef struct al_membuf {
     al_membuf_kind kind;
     int node;         /* node index; -1 for model-wide buffers */
+    int port;         /* act, dact, dside: the node's output; 0 for the others */
     size_t bytes;     /* a multiple of 64 */
     size_t offset;    /* from the arena's start, a multiple of 64 */
     int nlive;        /* 1 or 2 live intervals (scratch: its forward and its backward step) */
@@ -175,7 +198,8 @@ typedef struct al_membuf {
 } al_membuf;
 
 /* A plan owns its buffer list: al_memplan_build allocates it (at most 7
- * buffers per node plus the model-wide ones), al_memplan_free releases it. */
+ * buffers per node, 3 per further output, plus the model-wide ones),
+ * al_memplan_free releases it. */
 typedef struct al_memplan {
     int nbuf;
     al_membuf *buf;   /* nbuf entries (al_malloc'd; al_memplan_free) */
@@ -210,8 +234,9 @@ void al_memplan_free(al_memplan *p);
  * description of the first conflict in why[cap]. */
 int al_memplan_check(const al_memplan *p, char *why, size_t cap);
 
-/* The buffer of (kind, node), or NULL. */
+/* The buffer of (kind, node) (port 0), or NULL; of (kind, node, port). */
 const al_membuf *al_memplan_find(const al_memplan *p, al_membuf_kind kind, int node);
+const al_membuf *al_memplan_find_port(const al_memplan *p, al_membuf_kind kind, int node, int port);
 
 /* ---- the int8 runtime (src/model/quant.c) ------------------------------------- */
 

@@ -29,6 +29,11 @@
  * (autlearn.layer.N.more: the operands after src), which a version-3 build
  * would drop. Versions 1 to 3 load unchanged: no node has a .more. */
 #define AL_MODEL_FORMAT_VERSION_NARY 4u
+/* Written when a node has several outputs (a split: autlearn.layer.N.outputs
+ * and .sizes) or a reference names a later output of one (.in_port,
+ * .src_port, .more_port), which a version-4 build would misread. Versions
+ * 1 to 4 load unchanged: every reference is to port 0. */
+#define AL_MODEL_FORMAT_VERSION_PORTS 5u
 #define AL_ARCH "autlearn"
 #define BIG (1 << 24) /* the spec parser's limit on sizes */
 
@@ -56,6 +61,39 @@ static void tensor_name(char *buf, size_t cap, int node, const char *param) { sn
 
 /* ---- save -------------------------------------------------------------------------- */
 
+/* 1 when a layer needs the version-5 keys: several outputs, or a reference
+ * to a port other than 0. */
+static int uses_ports(const al_layer_cfg *c) {
+    if (c->type == AL_L_SPLIT || c->nout > 1 || c->in_port) return 1;
+    for (int k = 0; k < al_cfg_nsrc(c); k++)
+        if (al_cfg_src_port(c, k)) return 1;
+    return 0;
+}
+
+/* The version-5 keys of layer i (docs/FORMAT.md), each only where used. */
+static void save_ports(gguf_writer *w, int i, const al_layer_cfg *c) {
+    char k[96];
+    if (c->type == AL_L_SPLIT) {
+        int32_t sv[AL_MAX_OUTS];
+        int no = AL_MIN(AL_MAX(c->nout, 0), AL_MAX_OUTS);
+        for (int q = 0; q < no; q++) sv[q] = c->sizes[q];
+        gguf_set_i32(w, layer_key(k, sizeof k, i, "outputs"), no);
+        gguf_set_arr(w, layer_key(k, sizeof k, i, "sizes"), GGUF_T_I32, sv, (size_t)no);
+    } else if (c->nout > 1) { /* lstm, gru: their final states as ports */
+        gguf_set_i32(w, layer_key(k, sizeof k, i, "outputs"), c->nout);
+    }
+    if (c->in_port) gguf_set_i32(w, layer_key(k, sizeof k, i, "in_port"), c->in_port);
+    if (al_cfg_nsrc(c) > 0 && c->src_port) gguf_set_i32(w, layer_key(k, sizeof k, i, "src_port"), c->src_port);
+    int any = 0;
+    int32_t mv[AL_MAX_SRCS - 1];
+    for (int q = 0; q < c->nmore && q < AL_MAX_SRCS - 1; q++) {
+        mv[q] = c->more_port[q];
+        any |= mv[q] != 0;
+    }
+    if (any && al_layer_nary(c->type))
+        gguf_set_arr(w, layer_key(k, sizeof k, i, "more_port"), GGUF_T_I32, mv, (size_t)AL_MIN(c->nmore, AL_MAX_SRCS - 1));
+}
+
 al_status al_model_save(const al_model *m, const char *path) {
     if (!m || !path) return al_error(AL_EINVAL, "al_model_save: NULL argument");
     for (int i = 0; i < m->nmeta; i++)
@@ -76,7 +114,8 @@ al_status al_model_save(const al_model *m, const char *path) {
          * (mul's broadcasting mode) */
         if ((c->back || c->ceil || (c->type == AL_L_MUL && c->mode)) && ver < AL_MODEL_FORMAT_VERSION_GRAPH)
             ver = AL_MODEL_FORMAT_VERSION_GRAPH;
-        if (c->nmore > 0) ver = AL_MODEL_FORMAT_VERSION_NARY;
+        if (c->nmore > 0 && ver < AL_MODEL_FORMAT_VERSION_NARY) ver = AL_MODEL_FORMAT_VERSION_NARY;
+        if (uses_ports(c)) ver = AL_MODEL_FORMAT_VERSION_PORTS;
     }
     gguf_set_u32(w, "autlearn.format_version", ver);
     gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
@@ -134,6 +173,7 @@ al_status al_model_save(const al_model *m, const char *path) {
             gguf_set_f32(w, layer_key(k, sizeof k, i, "alpha"), c->alpha);
             gguf_set_f32(w, layer_key(k, sizeof k, i, "beta"), c->beta);
         }
+        save_ports(w, i, c);
     }
     for (int i = 0; i < m->nmeta; i++) gguf_set_str(w, m->meta_key[i], m->meta_val[i]);
     for (int i = 0; i < m->nnodes; i++)
@@ -181,6 +221,8 @@ static al_status get_real(const gguf_reader *r, const char *key, float lo, float
     *out = v;
     return AL_OK;
 }
+
+static al_status read_ports(const gguf_reader *r, int i, const char *name, al_layer_cfg *c);
 
 static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *trainable) {
     char k[96];
@@ -296,6 +338,56 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
         if (c->rank && c->type != AL_L_LSTM)
             return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have a rank", i, name);
     }
+    return read_ports(r, i, name, c);
+}
+
+/* The version-5 keys (save_ports): the outputs of a split, the ports of
+ * the references; al_model_build checks each port against its node. */
+static al_status read_ports(const gguf_reader *r, int i, const char *name, al_layer_cfg *c) {
+    char k[96];
+    al_status st;
+    int has_out = gguf_find_kv(r, layer_key(k, sizeof k, i, "outputs")) >= 0;
+    if ((has_out && al_layer_max_outs(c->type) == 1) || (!has_out && c->type == AL_L_SPLIT))
+        return al_error(AL_EFORMAT, "model file: layer %d (%s) %s", i, name,
+                        has_out ? "cannot have several outputs" : "has no autlearn.layer.N.outputs");
+    if (has_out && c->type != AL_L_SPLIT) {
+        if ((st = get_int(r, k, 1, al_layer_max_outs(c->type), &c->nout))) return st;
+    } else if (has_out) {
+        int32_t sv[AL_MAX_OUTS];
+        size_t nv;
+        if ((st = get_int(r, k, 1, AL_MAX_OUTS, &c->nout))) return st;
+        if (gguf_find_kv(r, layer_key(k, sizeof k, i, "sizes")) < 0)
+            return al_error(AL_EFORMAT, "model file: layer %d (%s) has no %s", i, name, k);
+        if ((st = gguf_get_arr(r, k, GGUF_T_I32, sv, AL_MAX_OUTS, &nv))) return st;
+        if (nv != (size_t)c->nout)
+            return al_error(AL_EFORMAT, "model file: %s has %zu sizes for %d outputs", k, nv, c->nout);
+        for (size_t q = 0; q < nv; q++) {
+            if (sv[q] < 1 || sv[q] > BIG)
+                return al_error(AL_EFORMAT, "model file: %s[%zu] = %d is outside 1..%d", k, q, (int)sv[q], BIG);
+            c->sizes[q] = sv[q];
+        }
+    }
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "in_port")) >= 0 && (st = get_int(r, k, 0, AL_MAX_OUTS - 1, &c->in_port)))
+        return st;
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "src_port")) >= 0) {
+        if (!al_layer_reads_src(c->type))
+            return al_error(AL_EFORMAT, "model file: layer %d (%s) reads no second operand", i, name);
+        if ((st = get_int(r, k, 0, AL_MAX_OUTS - 1, &c->src_port))) return st;
+    }
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "more_port")) >= 0) {
+        int32_t mv[AL_MAX_SRCS - 1];
+        size_t nv;
+        if (!al_layer_nary(c->type))
+            return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot read more than two inputs", i, name);
+        if ((st = gguf_get_arr(r, k, GGUF_T_I32, mv, AL_MAX_SRCS - 1, &nv))) return st;
+        if (nv != (size_t)c->nmore)
+            return al_error(AL_EFORMAT, "model file: %s has %zu ports for %d operands", k, nv, c->nmore);
+        for (size_t q = 0; q < nv; q++) {
+            if (mv[q] < 0 || mv[q] >= AL_MAX_OUTS)
+                return al_error(AL_EFORMAT, "model file: %s[%zu] = %d is outside 0..%d", k, q, (int)mv[q], AL_MAX_OUTS - 1);
+            c->more_port[q] = mv[q];
+        }
+    }
     return AL_OK;
 }
 
@@ -357,6 +449,16 @@ static al_status match_scale(const gguf_reader *r, int i, int N, const gguf_tens
     return AL_OK;
 }
 
+/* The shape of output `port` of node r (-1: the model input) among the
+ * tensors of the nodes before the one being checked; NULL when there is no
+ * such output. */
+static const al_shape *tensor_shape(const al_shape *in, const al_layer_cfg *layers, const al_shape *outs,
+                                    const int *xb, int r, int port) {
+    if (r < 0) return port == 0 ? in : NULL;
+    if (port < 0 || port >= al_cfg_nout(&layers[r])) return NULL;
+    return &outs[port == 0 ? r : xb[r] + port - 1];
+}
+
 /* Runs the layers' shape functions on scratch nodes (they allocate nothing)
  * and checks every declared parameter against its tensor, so that
  * al_model_build never allocates weights sized by numbers the file's own
@@ -365,23 +467,39 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
                                const int *trainable, int n) {
     size_t nt = gguf_num_tensors(r), matched = 0;
     unsigned char *seen = al_calloc(nt ? nt : 1, 1);
-    /* every node's output shape: the second operand of an add or mul */
-    al_shape *outs = al_malloc(sizeof *outs * (size_t)(n > 0 ? n : 1));
-    if (!seen || !outs) {
+    /* every tensor's shape (port 0 of node i at i, the later outputs of a
+     * split from n on, xb[i] + p - 1): the operands of the later nodes */
+    size_t ntens = (size_t)n;
+    for (int i = 0; i < n; i++) ntens += (size_t)al_cfg_nout(&layers[i]) - 1;
+    al_shape *outs = al_malloc(sizeof *outs * (ntens > 0 ? ntens : 1));
+    int *xb = al_malloc(sizeof *xb * (size_t)(n > 0 ? n : 1));
+    if (!seen || !outs || !xb) {
         al_free(seen);
         al_free(outs);
+        al_free(xb);
         return AL_ENOMEM;
     }
     al_status st = AL_OK;
     al_operand more[AL_MAX_SRCS - 1]; /* the scratch node's operands past the second */
+    al_shape xout[AL_MAX_OUTS - 1];   /* its outputs past the first */
+    int next = n;
     for (int i = 0; i < n && !st; i++) {
         al_node nd;
         memset(&nd, 0, sizeof nd);
         nd.cfg = layers[i];
         nd.index = i;
         nd.trainable = 1;
+        nd.xout = xout;
+        xb[i] = next;
+        next += al_cfg_nout(&nd.cfg) - 1;
         /* read_layer bounded the primary input to an earlier node or -1 */
-        al_shape cur = al_node_input(&nd) < 0 ? *in : outs[al_node_input(&nd)];
+        const al_shape *xs = tensor_shape(in, layers, outs, xb, al_node_input(&nd), nd.cfg.in_port);
+        if (!xs) {
+            st = al_error(AL_EFORMAT, "model file: layer %d (%s) reads port %d of node %d, which has no such output", i,
+                          al_layer_type_name(nd.cfg.type), nd.cfg.in_port, al_node_input(&nd));
+            break;
+        }
+        al_shape cur = *xs;
         nd.in = cur;
         if (al_layer_reads_src(nd.cfg.type)) {
             /* read_layer bounded src to -1..AL_MAX_NODES-1 (and more[] to
@@ -391,9 +509,19 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
                               al_layer_type_name(nd.cfg.type), nd.cfg.src);
                 break;
             }
-            nd.in2 = nd.cfg.src < 0 ? *in : outs[nd.cfg.src];
             nd.more = more;
-            for (int q = 0; q < nd.cfg.nmore; q++) more[q].in = nd.cfg.more[q] < 0 ? *in : outs[nd.cfg.more[q]];
+            for (int q = 0; q <= nd.cfg.nmore && !st; q++) {
+                int s = al_cfg_src(&nd.cfg, q), sp = al_cfg_src_port(&nd.cfg, q);
+                const al_shape *os = tensor_shape(in, layers, outs, xb, s, sp);
+                if (!os)
+                    st = al_error(AL_EFORMAT, "model file: layer %d (%s) reads port %d of node %d, which has no such output",
+                                  i, al_layer_type_name(nd.cfg.type), sp, s);
+                else if (q == 0)
+                    nd.in2 = *os;
+                else
+                    more[q - 1].in = *os;
+            }
+            if (st) break;
         }
         nd.vt = al_layer_vtable(nd.cfg.type);
         if (!nd.vt) {
@@ -411,11 +539,15 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
             st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: layer %d (%s): %s", i, nd.vt->name, msg);
             break;
         }
-        size_t numel = al_shape_numel(&nd.out);
-        if (nd.out.ndim < 1 || nd.out.ndim > AL_SHAPE_MAX || numel == 0 || numel > (size_t)1 << 26) {
-            st = al_error(AL_EFORMAT, "model file: layer %d (%s): output shape is empty or too large", i, nd.vt->name);
-            break;
+        for (int q = 0; q < al_cfg_nout(&nd.cfg) && !st; q++) {
+            const al_shape *os = al_node_out(&nd, q);
+            size_t numel = al_shape_numel(os);
+            if (os->ndim < 1 || os->ndim > AL_SHAPE_MAX || numel == 0 || numel > (size_t)1 << 26)
+                st = al_error(AL_EFORMAT, "model file: layer %d (%s): output shape is empty or too large", i, nd.vt->name);
+            else
+                outs[q == 0 ? i : xb[i] + q - 1] = *os;
         }
+        if (st) break;
         for (int p = 0; p < nd.nparams && !st; p++) {
             const gguf_tensor *t;
             if ((st = match_tensor_q(r, i, &nd.params[p], may_be_i8(&nd.cfg, trainable[i], p), &t))) break;
@@ -427,9 +559,9 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
                 matched++;
             }
         }
-        outs[i] = nd.out;
     }
     al_free(outs);
+    al_free(xb);
     if (!st && matched != nt)
         for (size_t i = 0; i < nt; i++)
             if (!seen[i]) {
@@ -479,9 +611,9 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
                         arch.p);
     uint32_t ver, nl, first;
     if ((st = gguf_get_u32(r, "autlearn.format_version", &ver))) return st;
-    if (ver < AL_MODEL_FORMAT_VERSION || ver > AL_MODEL_FORMAT_VERSION_NARY)
+    if (ver < AL_MODEL_FORMAT_VERSION || ver > AL_MODEL_FORMAT_VERSION_PORTS)
         return al_error(AL_EUNSUPPORTED, "model file format version %u; this build reads versions %u to %u", ver,
-                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_NARY);
+                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_PORTS);
     al_shape in;
     memset(&in, 0, sizeof in);
     int tokens;

@@ -71,6 +71,24 @@ static int parse_axes(const char *s, int *axes) {
     return 1;
 }
 
+/* split's sizes=2,3,4: 1..AL_MAX_OUTS part sizes, the number of outputs. */
+static int parse_sizes(const char *s, al_layer_cfg *c) {
+    int k = 0;
+    for (const char *p = s;; k++) {
+        char num[16];
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (k >= AL_MAX_OUTS || len == 0 || len >= sizeof num) return 0;
+        memcpy(num, p, len);
+        num[len] = '\0';
+        if (!parse_int(num, 1, 1 << 24, &c->sizes[k])) return 0;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    c->nout = k + 1;
+    return 1;
+}
+
 /* Splits `stmt` (modified in place) into words. */
 static int split_words(char *stmt, char **w, int max) {
     int n = 0;
@@ -89,18 +107,29 @@ static int split_words(char *stmt, char **w, int max) {
 #define BIG (1 << 24)
 /* The longest spec text: room for the canonical spec of a model of
  * AL_MAX_NODES nodes (al_spec_format writes at most 160 bytes a node, plus a
- * name, an in= and 7 bytes per extra operand of a concat or sum), so every
- * model's canonical spec parses back. */
-#define SPEC_MAX_BYTES ((size_t)48 << 20)
+ * name, an in= and 10 bytes per extra operand of a concat or sum or per
+ * part of a split), so every model's canonical spec parses back. */
+#define SPEC_MAX_BYTES ((size_t)64 << 20)
 
-/* A reference to an earlier layer: its index, -1 or "input" for the model
- * input, or a name given to one of layers[0..idx). */
-static int parse_ref(const char *s, const al_layer_cfg *layers, int idx, int *out) {
+/* A reference to an earlier layer's output: its index, -1 or "input" for
+ * the model input, or a name given to one of layers[0..idx); then
+ * optionally "@port" for output `port` of a node of several (docs/SPEC.md,
+ * "Ports"; the model builder checks the port against the node). */
+static int parse_ref_port(const char *s, const al_layer_cfg *layers, int idx, int *out, int *port) {
+    char buf[AL_MAX_NAME + 16];
+    const char *at = strchr(s, '@');
+    *port = 0;
+    if (at) {
+        if ((size_t)(at - s) >= sizeof buf || !parse_int(at + 1, 0, AL_MAX_OUTS - 1, port)) return 0;
+        memcpy(buf, s, (size_t)(at - s));
+        buf[at - s] = '\0';
+        s = buf;
+    }
     if (!strcmp(s, "input")) {
         *out = -1;
-        return 1;
+        return *port == 0;
     }
-    if (parse_int(s, -1, AL_MAX_NODES, out)) return 1;
+    if (parse_int(s, -1, AL_MAX_NODES, out)) return *out >= 0 || *port == 0;
     if (!al_name_valid(s)) return 0;
     for (int i = idx - 1; i >= 0; i--)
         if (!strcmp(layers[i].name, s)) {
@@ -110,7 +139,7 @@ static int parse_ref(const char *s, const al_layer_cfg *layers, int idx, int *ou
     return 0;
 }
 
-/* A comma-separated list of references (parse_ref) into the extra
+/* A comma-separated list of references (parse_ref_port) into the extra
  * operands of an n-ary layer: src, then more[]. Returns 0 on a bad
  * reference, -1 past AL_MAX_SRCS. */
 static int parse_refs(char *s, const al_layer_cfg *layers, int idx, al_layer_cfg *c) {
@@ -119,7 +148,7 @@ static int parse_refs(char *s, const al_layer_cfg *layers, int idx, al_layer_cfg
         char *comma = strchr(p, ',');
         if (comma) *comma = '\0';
         if (k >= AL_MAX_SRCS) return -1;
-        if (!parse_ref(p, layers, idx, al_cfg_src_ref(c, k))) return 0;
+        if (!parse_ref_port(p, layers, idx, al_cfg_src_ref(c, k), al_cfg_src_port_ref(c, k))) return 0;
         if (!comma) break;
         p = comma + 1;
     }
@@ -165,7 +194,8 @@ static al_status parse_in(const char *layer, char *val, int idx, const al_layer_
                             AL_MAX_SRCS + 1);
         if (!r) return al_error(AL_EINVAL, "spec: '%s': bad value for in: '%s'", layer, comma + 1);
     }
-    if (!parse_ref(val, prev, idx, &x)) return al_error(AL_EINVAL, "spec: '%s': bad value for in: '%s'", layer, val);
+    if (!parse_ref_port(val, prev, idx, &x, &c->in_port))
+        return al_error(AL_EINVAL, "spec: '%s': bad value for in: '%s'", layer, val);
     if (x >= idx)
         return al_error(AL_EINVAL, "spec: '%s' (layer %d) reads in=%d, which is not an earlier layer", layer,
                         idx, x);
@@ -215,6 +245,9 @@ static al_status finish_layer(const char *layer, al_layer_cfg *c, int seen_k, in
         break;
     case AL_L_CLIP:
         if (!(c->lo <= c->hi)) return al_error(AL_EINVAL, "spec: clip: min must not exceed max");
+        break;
+    case AL_L_SPLIT:
+        if (c->nout < 1) return al_error(AL_EINVAL, "spec: split needs sizes=, e.g. 'split axis=0 sizes=2,3'");
         break;
     default: break;
     }
@@ -277,7 +310,7 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             case AL_L_MUL:
             case AL_L_SUB:
             case AL_L_DIV:
-            case AL_L_MATMUL: ok = parse_ref(w[i], prev, idx, &c->src); break;
+            case AL_L_MATMUL: ok = parse_ref_port(w[i], prev, idx, &c->src, &c->src_port); break;
             case AL_L_CONCAT:
             case AL_L_SUM:
                 ok = parse_refs(w[i], prev, idx, c);
@@ -319,14 +352,19 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
         else if (!strcmp(key, "momentum"))
             ok = parse_float(val, 1e-6f, 1.0f, &c->momentum);
         else if (!strcmp(key, "from"))
-            ok = parse_ref(val, prev, idx, &c->src);
+            ok = parse_ref_port(val, prev, idx, &c->src, &c->src_port);
         else if (!strcmp(key, "in")) {
             al_status e = parse_in(w[0], eq + 1, idx, prev, c);
             if (e) return e;
         }
         else if (!strcmp(key, "ceil") && (c->type == AL_L_MAXPOOL || c->type == AL_L_AVGPOOL))
             ok = parse_int(val, 0, 1, &c->ceil);
-        else if (!strcmp(key, "axis") && (t == AL_L_SOFTMAX || t == AL_L_CONCAT || t == AL_L_SLICE || t == AL_L_PREPEND)) {
+        else if (!strcmp(key, "sizes") && t == AL_L_SPLIT)
+            ok = parse_sizes(val, c);
+        else if (!strcmp(key, "outputs") && (t == AL_L_LSTM || t == AL_L_GRU))
+            ok = parse_int(val, 1, al_layer_max_outs(t), &c->nout);
+        else if (!strcmp(key, "axis") && (t == AL_L_SOFTMAX || t == AL_L_CONCAT || t == AL_L_SLICE || t == AL_L_SPLIT ||
+                                           t == AL_L_PREPEND)) {
             ok = parse_int(val, -AL_SHAPE_MAX, AL_SHAPE_MAX - 1, &c->axis);
             have_axis = 1;
         } else if (!strcmp(key, "axes") &&
@@ -463,10 +501,18 @@ al_status al_spec_parse_alloc(const char *spec, al_shape *in, int *input_tokens,
     return AL_OK;
 }
 
+/* A reference to tensor (node r, port p) as the parser reads it. */
+static int fmt_ref(char *buf, size_t cap, int r, int p) {
+    return p ? snprintf(buf, cap, "%d@%d", r, p) : snprintf(buf, cap, "%d", r);
+}
+
 char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n) {
     size_t cap = 64 + (size_t)n * (160 + AL_MAX_NAME + 16);
-    for (int i = 0; i < n; i++) /* ",65535" per extra operand */
-        if (layers[i].nmore > 0) cap += 7 * (size_t)AL_MIN(layers[i].nmore, AL_MAX_SRCS - 1);
+    for (int i = 0; i < n; i++) { /* ",65535@63" per extra operand, "65535," per split part */
+        if (layers[i].nmore > 0) cap += 10 * (size_t)AL_MIN(layers[i].nmore, AL_MAX_SRCS - 1);
+        if (layers[i].type == AL_L_SPLIT) cap += 10 * (size_t)AL_MIN(AL_MAX(layers[i].nout, 0), AL_MAX_OUTS);
+    }
+    char ref[32];
     char *s = al_malloc(cap);
     if (!s) return NULL;
     size_t o = 0;
@@ -489,23 +535,39 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         case AL_L_LSTM:
             PUT(" %d", c->units);
             if (c->rank) PUT(" rank=%d", c->rank);
+            if (c->nout > 1) PUT(" outputs=%d", c->nout);
             break;
-        case AL_L_GRU: PUT(" %d", c->units); break;
+        case AL_L_GRU:
+            PUT(" %d", c->units);
+            if (c->nout > 1) PUT(" outputs=%d", c->nout);
+            break;
         case AL_L_EMBEDDING: PUT(" %d vocab=%d", c->units, c->vocab); break;
         case AL_L_DROPOUT: PUT(" %g", (double)c->rate); break;
         case AL_L_ADD:
         case AL_L_SUB:
         case AL_L_DIV:
-        case AL_L_MATMUL: PUT(" %d", c->src); break;
+        case AL_L_MATMUL:
+            fmt_ref(ref, sizeof ref, c->src, c->src_port);
+            PUT(" %s", ref);
+            break;
         case AL_L_CONCAT:
         case AL_L_SUM:
-            PUT(" %d", c->src);
-            for (int k = 0; k < c->nmore && k < AL_MAX_SRCS - 1; k++) PUT(",%d", c->more[k]);
+            fmt_ref(ref, sizeof ref, c->src, c->src_port);
+            PUT(" %s", ref);
+            for (int k = 0; k < c->nmore && k < AL_MAX_SRCS - 1; k++) {
+                fmt_ref(ref, sizeof ref, c->more[k], c->more_port[k]);
+                PUT(",%s", ref);
+            }
             if (c->type == AL_L_CONCAT) PUT(" axis=%d", c->axis);
             break;
         case AL_L_MUL:
-            PUT(" %d", c->src);
+            fmt_ref(ref, sizeof ref, c->src, c->src_port);
+            PUT(" %s", ref);
             if (c->mode) PUT(" bcast=1");
+            break;
+        case AL_L_SPLIT:
+            PUT(" axis=%d sizes=", c->axis);
+            for (int k = 0; k < c->nout && k < AL_MAX_OUTS; k++) PUT(k ? ",%d" : "%d", c->sizes[k]);
             break;
         case AL_L_GELU:
             if (c->mode) PUT(" approximate=tanh");
@@ -554,7 +616,10 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         if ((c->type == AL_L_DENSE || c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D || c->type == AL_L_GCONV) &&
             !c->bias)
             PUT(" bias=0");
-        if (c->back) PUT(" in=%d", i - 1 - c->back);
+        if (c->back || c->in_port) {
+            fmt_ref(ref, sizeof ref, i - 1 - c->back, c->in_port);
+            PUT(" in=%s", ref);
+        }
         if (al_act_name(c->act)) PUT(" act=%s", al_act_name(c->act));
     }
 #undef PUT

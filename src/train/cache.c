@@ -347,12 +347,13 @@ al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, in
     size_t feat = al_model_frontier_numel(m, k);
     al_cache_bind(c, feat, al_model_prefix_fingerprint(m));
     size_t xi = al_shape_numel(&m->in), yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
-    /* the suffix reads the packed frontier: with one tensor that is
-     * act[k-1] itself, gather hits there; in a graph with several, gather
-     * them in a buffer of their own. When any sample misses, run the prefix
-     * for the chunk and keep the misses. */
+    /* the suffix reads the packed frontier: when that is node k-1's first
+     * output alone it is act[k-1] itself, gather hits there; in a graph with
+     * several tensors (or a later output of a split), gather them in a
+     * buffer of their own. When any sample misses, run the prefix for the
+     * chunk and keep the misses. */
     float *fb = m->act[k - 1], *own = NULL;
-    if (al_model_frontier_count(m, k) > 1) {
+    if (!al_model_frontier_plain(m, k)) {
         own = fb = al_malloc(sizeof(float) * (size_t)chunk * feat);
         if (!fb) return AL_ENOMEM;
     }

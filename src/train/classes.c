@@ -55,7 +55,8 @@ static int output_node(const al_model *m) {
         return al_error(AL_EINVAL, "new classes need an output layer without activation (logits)"), -1;
     if (o->q) return al_error(AL_EINVAL, "the output layer holds int8 weights: it cannot grow"), -1;
     size_t F = al_shape_numel(&m->nodes[L - 1].out);
-    if (o->nparams < 1 || o->params[0].dims[1] != (int)F || o->params[0].dims[0] != o->cfg.units)
+    if (o->nparams < 1 || o->cfg.back || o->cfg.in_port || o->params[0].dims[1] != (int)F ||
+        o->params[0].dims[0] != o->cfg.units)
         return al_error(AL_EINVAL, "the output layer does not classify one feature vector per sample"), -1;
     return L;
 }

@@ -223,7 +223,7 @@ static al_status stream_pass(al_model *m, al_pool *pool, const int32_t *ids, lon
     al_status st = check_lm(m, &T, &V);
     if (st) return st;
     int freeze = m->freeze;
-    if (freeze > 0 && al_model_frontier_count(m, freeze) > 1)
+    if (freeze > 0 && !al_model_frontier_plain(m, freeze))
         return al_error(AL_EUNSUPPORTED, "language model: the frozen prefix (nodes 0..%d) must end in one tensor, "
                                          "node %d's output; move the freeze point", freeze - 1, freeze - 1);
     if ((st = al_model_plan(m, 1))) return st;

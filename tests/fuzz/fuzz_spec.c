@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_begin();
     /* 64 KiB hold over 10000 statements; longer inputs only repeat them
-     * (the parser's own 48 MiB limit is tested in test_core) */
+     * (the parser's own 64 MiB limit is tested in test_core) */
     if (size > 65537) return 0;
     char *s = malloc(size + 1);
     FUZZ_ASSERT(s);

@@ -34,6 +34,11 @@ static const char *const specs[] = {
     /* nodes with n inputs: concat and sum over the input and a repeated operand */
     "input 2x3x4; a: conv 2 k=1; b: tanh in=input; c: concat a,input,b,a axis=0 in=b; d: conv 2 k=1; "
     "s: sum a,d,input in=b; concat in=s,d,input,d axis=-1; flatten; dense 2",
+    /* a node of several outputs: a split read by port (primary input, operand list, second operand) */
+    "input 2x6x5; a: conv 4 k=1; s: split axis=0 sizes=1,2,1; t: tanh in=s@1; u: concat s,s@2 axis=0 in=t; "
+    "m: mul s@0 bcast=1; sum u in=m; flatten; dense 2",
+    /* an lstm's and a gru's final states as ports */
+    "input 4x3; l: lstm 3 outputs=3; a: add l@2 in=l@1; r: gru 2 outputs=2 in=l; h: dense 3 in=r@1; sum a; dense 2",
 };
 
 static void die(const char *what) {

@@ -98,7 +98,9 @@ static al_status plan_passes(const al_model *in, int K, const al_compile_opts *o
             r->fused_act++;
             continue;
         }
-        if (o->drop_dropout && t == AL_L_DROPOUT && i < K && in->nnodes > 1 && (xmap >= 0 || i + 1 < in->nnodes)) {
+        /* (a dropout reading a later output of a split stays: a node's readers are remapped to a node, port 0) */
+        if (o->drop_dropout && t == AL_L_DROPOUT && i < K && in->nnodes > 1 && (xmap >= 0 || i + 1 < in->nnodes) &&
+            nd->cfg.in_port == 0) {
             r->map[i] = xmap; /* its output is its input: node xmap's, or the model input */
             if (xmap >= 0) p->feeds_add[xmap] |= is_src[i];
             r->dropped++;

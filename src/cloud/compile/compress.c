@@ -291,8 +291,10 @@ al_status al_compress_apply(const al_model *m, const al_compress_plan *p, al_mod
             a.units = l->rank;
             a.bias = 0;
             a.back = c.back;
+            a.in_port = c.in_port;
             cfg[n++] = a;
             c.back = 0; /* the layer reads the factor a */
+            c.in_port = 0;
             cfg[n++] = c;
         }
     }

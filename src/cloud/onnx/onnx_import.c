@@ -65,6 +65,7 @@ typedef struct val {
     /* run */
     int bax;            /* batch axis */
     int node;           /* our layer that produced the data, -1: the model input */
+    int port;           /* which of its outputs (a Split's: port k; 0 for every other layer) */
     al_shape os;        /* our per-sample shape of that data */
     int pad;            /* pending zero padding of H and W (a Pad before a pool or conv) */
     int fresh;          /* straight out of a dense/conv: an Add of a constant is its bias */
@@ -101,15 +102,22 @@ typedef struct imp {
     char notes[512];
     int read_from;      /* the node the next emitted layer reads (-1: the model input); READ_PREV: the
                          * layer emitted last, as when one operator becomes several layers */
+    int read_port;      /* and which of its outputs (a Split's port; else 0) */
     /* reshape layers want_logical made (layer `to` holds layer `from`'s
      * output as `os`), so a tensor read by several layers in one shape
      * (attention's q, k, v out of one projection) is copied once */
-    struct { int from, to; al_shape os; } relog[16];
+    struct { int from, from_port, to; al_shape os; } relog[16];
     int nrelog;
     unsigned char *skip; /* g->n_node flags: nodes a pattern already imported (fuse_gelu) */
 } imp;
 
 #define READ_PREV (-2)
+
+/* The next emitted layer reads runtime value x (its node and port). */
+static void read_val(imp *I, const val *x) {
+    I->read_from = x->node;
+    I->read_port = x->port;
+}
 
 static const char *nm(const char *s) { return s ? s : ""; }
 
@@ -243,7 +251,7 @@ static al_status get_current(imp *I, const Onnx__NodeProto *nd, int allow_pad, v
     if (x->kind != V_RUN)
         return nerr(nd, AL_EUNSUPPORTED, "its data input '%.100s' is a constant; only the model input may flow in",
                     x->name);
-    I->read_from = x->node;
+    read_val(I, x);
     if (x->pad && !allow_pad) return nerr(nd, AL_EUNSUPPORTED, "it reads a padded tensor (Pad); only Conv and AveragePool can absorb a Pad");
     if (x->softmax) return nerr(nd, AL_EUNSUPPORTED, "a Softmax is only supported as the last node");
     return AL_OK;
@@ -326,25 +334,28 @@ static al_status want_logical(imp *I, const Onnx__NodeProto *nd, const val *x, i
         return nerr(nd, AL_EUNSUPPORTED, "input '%.100s': its shape does not match its data", x->name);
     *node = x->node;
     if (same_shape(os, &x->os)) {
-        I->read_from = x->node;
+        read_val(I, x);
         return AL_OK;
     }
     for (int k = 0; k < I->nrelog; k++)
-        if (I->relog[k].from == x->node && same_shape(&I->relog[k].os, os)) {
+        if (I->relog[k].from == x->node && I->relog[k].from_port == x->port && same_shape(&I->relog[k].os, os)) {
             *node = I->relog[k].to;
             I->read_from = *node;
+            I->read_port = 0;
             return AL_OK;
         }
     pend *L = NULL;
-    I->read_from = x->node;
+    read_val(I, x);
     al_status st = emit(I, nd, AL_L_RESHAPE, &L);
     if (st) return st;
     L->cfg.ndims = os->ndim;
     for (int d = 0; d < os->ndim; d++) L->cfg.dims[d] = os->d[d];
     *node = I->nl - 1;
     I->read_from = *node;
+    I->read_port = 0;
     int k = I->nrelog < 16 ? I->nrelog++ : (int)((unsigned)*node % 16u);
     I->relog[k].from = x->node;
+    I->relog[k].from_port = x->port;
     I->relog[k].to = *node;
     I->relog[k].os = *os;
     return AL_OK;
@@ -707,8 +718,12 @@ static al_status emit(imp *I, const Onnx__NodeProto *nd, al_layer_type type, pen
     pend *p = &I->L[I->nl++];
     memset(p, 0, sizeof *p);
     p->cfg.type = type;
-    if (I->read_from != READ_PREV) p->cfg.back = I->nl - 2 - I->read_from;
+    if (I->read_from != READ_PREV) {
+        p->cfg.back = I->nl - 2 - I->read_from;
+        p->cfg.in_port = I->read_port;
+    }
     I->read_from = READ_PREV;
+    I->read_port = 0;
     *out = p;
     return AL_OK;
 }
@@ -1192,6 +1207,7 @@ static al_status op_gemm(imp *I, const Onnx__NodeProto *nd) {
         int node;
         if ((st = want_logical(I, nd, x, &node, &xl.os))) return st;
         xl.node = node;
+        xl.port = I->read_port;
     }
     pend *L = NULL;
     if ((st = emit_dense(I, nd, &xl, w, tb == 0, alpha, &L))) return st;
@@ -1234,13 +1250,15 @@ static al_status matmul_layers(imp *I, const Onnx__NodeProto *nd, val *a, val *b
     if (a->dims[r - 1] != b->dims[r - 2])
         return nerr(nd, AL_ESHAPE, "MatMul: %lld columns against %lld rows", (long long)a->dims[r - 1], (long long)b->dims[r - 2]);
     al_status st;
-    int na, nb;
+    int na, nb, nbp;
     al_shape as, bs;
-    if ((st = want_logical(I, nd, b, &nb, &bs)) || (st = want_logical(I, nd, a, &na, &as))) return st;
+    if ((st = want_logical(I, nd, b, &nb, &bs))) return st;
+    nbp = I->read_port;
+    if ((st = want_logical(I, nd, a, &na, &as))) return st; /* sets what the matmul reads: a */
     pend *L = NULL;
-    I->read_from = na;
     if ((st = emit(I, nd, AL_L_MATMUL, &L))) return st;
     L->cfg.src = nb;
+    L->cfg.src_port = nbp;
     int64_t od[MAXR];
     for (int d = 0; d < r; d++) od[d] = a->dims[d] >= b->dims[d] ? a->dims[d] : b->dims[d];
     od[r - 2] = a->dims[r - 2];
@@ -1358,9 +1376,10 @@ static al_status op_add(imp *I, const Onnx__NodeProto *nd) {
     for (int d = 0; same && d < a->os.ndim; d++) same = a->os.d[d] == b->os.d[d];
     if (!same) return nerr(nd, AL_EUNSUPPORTED, "the operands' shapes differ (broadcasting is not supported)");
     pend *L = NULL;
-    I->read_from = cur->node;
+    read_val(I, cur);
     if ((st = emit(I, nd, AL_L_ADD, &L))) return st;
     L->cfg.src = side->node;
+    L->cfg.src_port = side->port;
     return define_same(I, nd, cur);
 }
 
@@ -1647,7 +1666,7 @@ static al_status scale_layer(imp *I, const Onnx__NodeProto *nd, val *x, float al
     if (x->pad || x->softmax) return nerr(nd, AL_EUNSUPPORTED, "it scales a padded or softmaxed tensor");
     if (!isfinite(alpha)) return nerr(nd, AL_EUNSUPPORTED, "the constant factor is not finite");
     pend *L = NULL;
-    I->read_from = x->node;
+    read_val(I, x);
     al_status st = emit(I, nd, AL_L_SCALE, &L);
     if (st) return st;
     L->cfg.alpha = alpha;
@@ -1677,10 +1696,14 @@ static al_status op_sum(imp *I, const Onnx__NodeProto *nd, int mean) {
     }
     if (nd->n_input == 1) return define_run(I, nd, nd->output[0], a0);
     pend *L = NULL;
-    I->read_from = a0->node;
+    read_val(I, a0);
     if ((st = emit(I, nd, AL_L_SUM, &L))) return st;
     L->cfg.nmore = (int)nd->n_input - 2;
-    for (size_t q = 1; q < nd->n_input; q++) *al_cfg_src_ref(&L->cfg, (int)q - 1) = find(I, nd->input[q])->node;
+    for (size_t q = 1; q < nd->n_input; q++) {
+        const val *a = find(I, nd->input[q]);
+        *al_cfg_src_ref(&L->cfg, (int)q - 1) = a->node;
+        *al_cfg_src_port_ref(&L->cfg, (int)q - 1) = a->port;
+    }
     if (!mean) return define_same(I, nd, a0);
     int s = I->nl - 1;
     I->read_from = s;
@@ -1871,7 +1894,7 @@ static al_status op_mul(imp *I, const Onnx__NodeProto *nd) {
     }
     /* the scale is the later operand (the gate computed from the other) */
     val *cur = a->node >= b->node ? a : b, *side = cur == a ? b : a;
-    if (cur->node == side->node)
+    if (cur->node == side->node && cur->port == side->port)
         return nerr(nd, AL_EUNSUPPORTED, "both operands are the same tensor (a square) is not supported");
     if (cur->pad || side->pad || cur->softmax || side->softmax) return nerr(nd, AL_EUNSUPPORTED, "operands must not be padded or softmaxed");
     /* x * Sigmoid(x) is SiLU and x * HardSigmoid(x) HardSwish (how opset 13
@@ -1919,9 +1942,10 @@ static al_status op_mul(imp *I, const Onnx__NodeProto *nd) {
                     ca, sa);
     }
     pend *L = NULL;
-    I->read_from = cur->node;
+    read_val(I, cur);
     if ((st = emit(I, nd, AL_L_MUL, &L))) return st;
     L->cfg.src = side->node;
+    L->cfg.src_port = side->port;
     return define_layer_out(I, nd, side->dims, side->ndim, 0, &side->os, 0);
 }
 
@@ -2174,6 +2198,18 @@ static al_status op_gather(imp *I, const Onnx__NodeProto *nd) {
         if (a < 0) return nerr(nd, AL_EUNSUPPORTED, "a Gather along the batch axis is not supported");
         int64_t k = ix->i[0] < 0 ? ix->i[0] + d->dims[axis] : ix->i[0];
         if (k < 0 || k >= d->dims[axis]) return nerr(nd, AL_EFORMAT, "index %lld is out of range", (long long)ix->i[0]);
+        if (d->dims[axis] == 1 && !d->pad && !d->softmax) {
+            /* the only index of a size-1 axis (an LSTM's Y_h[0], the
+             * direction axis): the data as it is, no layer */
+            val t = *d;
+            t.f = NULL;
+            t.i = NULL;
+            t.fresh = 0;
+            t.ndim = r - 1;
+            for (int q = (int)axis; q + 1 < r; q++) t.dims[q] = d->dims[q + 1];
+            if (t.bax > axis) t.bax--;
+            return define(I, nd, nd->output[0], &t);
+        }
         int node;
         al_shape is;
         if ((st = want_logical(I, nd, d, &node, &is))) return st;
@@ -2339,13 +2375,14 @@ static al_status concat_layers(imp *I, const Onnx__NodeProto *nd, int64_t axis) 
         return nerr(nd, AL_EUNSUPPORTED, "%zu inputs; a concat reads at most %d", nd->n_input, AL_MAX_SRCS + 1);
     al_shape os = a0->os;
     pend *L = NULL;
-    I->read_from = a0->node;
+    read_val(I, a0);
     if ((st = emit(I, nd, AL_L_CONCAT, &L))) return st;
     L->cfg.axis = (int)axis - 1;
     L->cfg.nmore = (int)nd->n_input - 2;
     for (size_t q = 1; q < nd->n_input; q++) {
         val *a = find(I, nd->input[q]);
         *al_cfg_src_ref(&L->cfg, (int)q - 1) = a->node;
+        *al_cfg_src_port_ref(&L->cfg, (int)q - 1) = a->port;
         os.d[axis - 1] += a->os.d[axis - 1];
     }
     return define_layer_out(I, nd, od, r, 0, &os, 0);
@@ -2638,8 +2675,10 @@ static al_status slice_layer(imp *I, const Onnx__NodeProto *nd, const val *x, in
 }
 
 /* Split of a layer output into consecutive parts along a per-sample axis:
- * one slice layer per output (a node of several outputs becomes several
- * nodes of one). */
+ * one split layer, output q of the ONNX node its port q (docs/ONNX.md).
+ * Sizes from the 'split' input (opset 13+) or attribute (before), else
+ * num_outputs (opset 18) or the outputs' count: equal parts, the last one
+ * smaller when they do not divide. */
 static al_status op_split(imp *I, const Onnx__NodeProto *nd) {
     static const char *const ok[] = {"axis", "split", "num_outputs", NULL};
     val *x, *sp = NULL;
@@ -2674,14 +2713,52 @@ static al_status op_split(imp *I, const Onnx__NodeProto *nd) {
         for (size_t q = 0; q < k; q++) sizes[q] = AL_MIN(part, n - part * (int64_t)q);
         if (sizes[k - 1] < 1) return nerr(nd, AL_EFORMAT, "%lld elements do not split into %zu parts", (long long)n, k);
     }
-    int64_t at = 0;
+    int64_t nout;
+    if ((st = attr_int(nd, "num_outputs", (int64_t)k, &nout))) return st;
+    if (nout != (int64_t)k)
+        return nerr(nd, AL_EFORMAT, "attribute 'num_outputs' = %lld, the node has %zu outputs", (long long)nout, k);
     for (size_t q = 0; q < k; q++) {
         const char *out = nm(nd->output[q]);
-        if (*out && uses(I, out)) {
-            if (find(I, out)) return nerr(nd, AL_EFORMAT, "output '%.100s' is defined twice", out);
-            if ((st = slice_layer(I, nd, x, (int)axis, at, at + sizes[q], 1, out))) return st;
-        }
-        at += sizes[q];
+        if (*out && uses(I, out) && find(I, out)) return nerr(nd, AL_EFORMAT, "output '%.100s' is defined twice", out);
+    }
+    int used = 0;
+    for (size_t q = 0; q < k; q++) used |= *nm(nd->output[q]) && uses(I, nm(nd->output[q]));
+    if (!used) return AL_OK; /* nothing reads it: no layer */
+    int a = ps_axis(x, (int)axis);
+    if (a < 0) return nerr(nd, AL_EUNSUPPORTED, "splitting the batch axis is not supported");
+    if (x->bpart > 1 && axis == x->bax) return nerr(nd, AL_EUNSUPPORTED, "splitting an axis that holds the batch is not supported");
+    int node;
+    al_shape os;
+    if ((st = want_logical(I, nd, x, &node, &os))) return st;
+    pend *L = NULL;
+    if ((st = emit(I, nd, AL_L_SPLIT, &L))) return st;
+    L->cfg.axis = a;
+    L->cfg.nout = (int)k;
+    for (size_t q = 0; q < k; q++) L->cfg.sizes[q] = (int)sizes[q];
+    /* the node takes its name, else its first output's, when free */
+    const char *vn = *nm(nd->name) ? nm(nd->name) : nm(nd->output[0]);
+    if (al_name_valid(vn)) {
+        int dup = 0;
+        for (int q = 0; q < I->nl - 1 && !dup; q++) dup = !strcmp(I->L[q].cfg.name, vn);
+        if (!dup) snprintf(L->cfg.name, sizeof L->cfg.name, "%s", vn);
+    }
+    for (size_t q = 0; q < k; q++) {
+        const char *out = nm(nd->output[q]);
+        if (!*out || !uses(I, out)) continue;
+        val t;
+        memset(&t, 0, sizeof t);
+        t.kind = V_RUN;
+        t.ndim = x->ndim;
+        memcpy(t.dims, x->dims, sizeof t.dims);
+        t.dims[axis] = sizes[q];
+        t.bax = x->bax;
+        t.bpart = x->bpart;
+        t.bouter = x->bouter;
+        t.node = I->nl - 1;
+        t.port = (int)q;
+        t.os = os;
+        t.os.d[a] = (int)sizes[q];
+        if ((st = define(I, nd, out, &t))) return st;
     }
     return AL_OK;
 }
@@ -3056,7 +3133,8 @@ static al_status rnn_state_shape(const Onnx__NodeProto *nd, const val *x, const 
  * checks X [T, N, E] (layout 0, torch's) or [N, T, E] (layout 1), W
  * [1, G*H, E], R [1, G*H, H] and B [1, 2*G*H]; emits a layer of `type`
  * whose gate g is ONNX's gate from[g] (weights, then input and recurrent
- * biases); its output Y is [T, 1, N, H] (layout 0) or [N, T, 1, H]. */
+ * biases); its output Y is [T, 1, N, H] (layout 0) or [N, T, 1, H], and
+ * Y_h, Y_c, when read, its ports 1 and 2. */
 static al_status rnn_emit(imp *I, const Onnx__NodeProto *nd, const val *x, const val *W, const val *R, const val *B,
                           int64_t H, int64_t layout, al_layer_type type, int G, const int *from) {
     int tax = layout ? 1 : 0, bax = layout ? 0 : 1;
@@ -3099,6 +3177,12 @@ static al_status rnn_emit(imp *I, const Onnx__NodeProto *nd, const val *x, const
             return st;
         }
     }
+    /* the final states Y_h (and an LSTM's Y_c) when something reads them:
+     * ports 1 and 2 of the layer (lstm H outputs=3, gru H outputs=2) */
+    int nout = 1;
+    for (int q = 1; q < (type == AL_L_LSTM ? 3 : 2) && q < (int)nd->n_output; q++)
+        if (uses(I, nm(nd->output[q]))) nout = q + 1;
+    if (nout > 1) L->cfg.nout = nout;
     int64_t od[4];
     if (layout) {
         od[0] = x->dims[0], od[1] = T, od[2] = 1, od[3] = H;
@@ -3106,7 +3190,27 @@ static al_status rnn_emit(imp *I, const Onnx__NodeProto *nd, const val *x, const
         od[0] = T, od[1] = 1, od[2] = x->dims[1], od[3] = H;
     }
     al_shape os = {2, {T, (int)H, 0}};
-    return define_layer_out(I, nd, od, 4, layout ? 0 : 2, &os, 0);
+    if ((st = define_layer_out(I, nd, od, 4, layout ? 0 : 2, &os, 0))) return st;
+    for (int q = 1; q < nout; q++) {
+        const char *out = nm(nd->output[q]);
+        if (!uses(I, out)) continue;
+        if (find(I, out)) return nerr(nd, AL_EFORMAT, "output '%.100s' is defined twice", out);
+        /* [1, N, H] (layout 0) or [N, 1, H]; per sample the port holds [H] */
+        val t;
+        memset(&t, 0, sizeof t);
+        t.kind = V_RUN;
+        t.ndim = 3;
+        t.dims[0] = layout ? x->dims[0] : 1;
+        t.dims[1] = layout ? 1 : x->dims[1];
+        t.dims[2] = H;
+        t.bax = layout ? 0 : 1;
+        t.node = I->nl - 1;
+        t.port = q;
+        t.os.ndim = 1;
+        t.os.d[0] = (int)H;
+        if ((st = define(I, nd, out, &t))) return st;
+    }
+    return AL_OK;
 }
 
 static al_status op_lstm(imp *I, const Onnx__NodeProto *nd) {
@@ -3121,9 +3225,9 @@ static al_status op_lstm(imp *I, const Onnx__NodeProto *nd) {
         (st = get_const(I, nd, 2, 1, 0, "R", &R)) || (st = get_const(I, nd, 3, 0, 0, "B", &B)) ||
         (st = get_in(I, nd, 5, 0, &h0)) || (st = get_in(I, nd, 6, 0, &c0)) ||
         (st = attr_int(nd, "hidden_size", 0, &H)) || (st = attr_int(nd, "input_forget", 0, &inf)) ||
-        (st = attr_int(nd, "layout", 0, &layout)) || (st = attr_str(nd, "direction", "forward", dir, sizeof dir)) ||
-        (st = extra_outputs_unused(I, nd)))
+        (st = attr_int(nd, "layout", 0, &layout)) || (st = attr_str(nd, "direction", "forward", dir, sizeof dir)))
         return st;
+    if (nd->n_output > 3) return nerr(nd, AL_EFORMAT, "an LSTM has at most 3 outputs, this one %zu", nd->n_output);
     if (strcmp(dir, "forward"))
         return nerr(nd, AL_EUNSUPPORTED, "attribute 'direction' = %s: only a forward (single-direction) LSTM is supported", dir);
     if (inf) return nerr(nd, AL_EUNSUPPORTED, "attribute 'input_forget' = %lld is not supported", (long long)inf);
@@ -3152,8 +3256,9 @@ static al_status op_gru(imp *I, const Onnx__NodeProto *nd) {
         (st = get_const(I, nd, 2, 1, 0, "R", &R)) || (st = get_const(I, nd, 3, 0, 0, "B", &B)) ||
         (st = get_in(I, nd, 5, 0, &h0)) || (st = attr_int(nd, "hidden_size", 0, &H)) ||
         (st = attr_int(nd, "linear_before_reset", 0, &lbr)) || (st = attr_int(nd, "layout", 0, &layout)) ||
-        (st = attr_str(nd, "direction", "forward", dir, sizeof dir)) || (st = extra_outputs_unused(I, nd)))
+        (st = attr_str(nd, "direction", "forward", dir, sizeof dir)))
         return st;
+    if (nd->n_output > 2) return nerr(nd, AL_EFORMAT, "a GRU has at most 2 outputs, this one %zu", nd->n_output);
     if (strcmp(dir, "forward"))
         return nerr(nd, AL_EUNSUPPORTED, "attribute 'direction' = %s: only a forward (single-direction) GRU is supported", dir);
     if (lbr != 1)
@@ -3173,6 +3278,7 @@ static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
     if (*dom && strcmp(dom, "ai.onnx")) return nerr(nd, AL_EUNSUPPORTED, "operator domain '%.60s' is not supported", dom);
     if (nd->n_output < 1) return nerr(nd, AL_EFORMAT, "the node has no output");
     I->read_from = READ_PREV; /* set by get_current or the op */
+    I->read_port = 0;
     if (!strcmp(op, "Conv")) return op_conv(I, nd);
     if (!strcmp(op, "Gemm")) return op_gemm(I, nd);
     if (!strcmp(op, "MatMul")) return op_matmul(I, nd);
@@ -3331,7 +3437,7 @@ static al_status import_model(const Onnx__ModelProto *mp, al_model **out) {
         st = al_error(AL_EUNSUPPORTED, "ONNX: the graph has no layers");
         goto done;
     }
-    if (y->node != I->nl - 1 || y->pad) {
+    if (y->node != I->nl - 1 || y->port || y->pad) {
         st = al_error(AL_EUNSUPPORTED, "ONNX: the graph output '%.100s' is not the last layer's output", oname);
         goto done;
     }
