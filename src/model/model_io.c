@@ -341,7 +341,7 @@ static al_status match_tensor(const gguf_reader *r, int i, const al_param *p, co
 
 /* Whether parameter p of a node of this config may be stored as int8. */
 static int may_be_i8(const al_layer_cfg *c, int trainable, int p) {
-    return p == 0 && !trainable && (c->type == AL_L_DENSE || c->type == AL_L_CONV2D);
+    return p == 0 && !trainable && (c->type == AL_L_DENSE || c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D);
 }
 
 /* The F32 scale tensor "{i}.weight_scale" of an int8 weight with N output
