@@ -1,7 +1,9 @@
 /* int8 depthwise convolution (kernels.h, "int8 depthwise"; the layer's int8
  * forward in src/layers/quant_forward.c):
  *  - every variant (ref, avx2, vnni, neon: those the CPU has) returns the
- *    reference's floats bit for bit on odd shapes (H, W 1..49, k 1..7,
+ *    reference's floats bit for bit, from int8 planes (al_i8dw_forward) and
+ *    from float planes it quantizes itself (al_i8dw_forward_f32: the vnni
+ *    variant's padded int16 path), on odd shapes (H, W 1..49, k 1..7,
  *    stride 1..3, padding 0..k-1, each fused activation), and the
  *    reference matches the convolution written out here; no variant writes
  *    past the plane (guard values) or reads past it (ASan, exact sizes);
@@ -10,8 +12,8 @@
  *  - a quantized dwconv node against the float forward of the same
  *    (dequantized) weights within the bound the activation rounding gives
  *    (per plane: sum |w| * max|x| / 254), for every variant; 1 and 2 threads
- *    bitwise the same; al_quantize_frozen picks dwconv nodes (not dilated
- *    or trainable ones);
+ *    bitwise the same; al_quantize_frozen_dw picks dwconv nodes (not
+ *    dilated or trainable ones), al_quantize_frozen leaves them float;
  *  - save/load keeps the dwconv's int8 weights bit for bit, hostile files
  *    are refused, a float file still loads;
  *  - a small MobileNet-like block stack: the int8 frozen part's logits
@@ -56,17 +58,33 @@ static void kernel_case(al_rng *r, int H, int W, int k, int s, int p, int act) {
     al_i8dw_forward_ref(&g, x, sx, w, sw, b, act, want);
     naive(&g, x, sx, w, sw, b, act, nv);
     CHECK(memcmp(want, nv, sizeof(float) * no) == 0);
+    /* the float entry: a plane quantized by al_quantize_row_i8, then the reference */
+    float *xf = malloc(sizeof(float) * np), *wantf = malloc(sizeof(float) * no);
+    int8_t *xq = malloc(np), *scratch = malloc(np);
+    for (size_t i = 0; i < np; i++) xf[i] = (float)x[i] * 0.37f + (extreme ? 0.0f : al_rng_uniform(r) - 0.5f);
+    float sxf = al_quantize_row_i8(xf, (long)np, xq);
+    al_i8dw_forward_ref(&g, xq, sxf, w, sw, b, act, wantf);
     for (int v = 0; v < AL_I8_NVARIANTS; v++) {
         if (!al_i8_force((al_i8_variant)v)) continue;
-        for (size_t i = 0; i < no + 16; i++) got[i] = -1234.5f;
-        al_i8dw_forward(&g, x, sx, w, sw, b, act, got);
-        int same = memcmp(want, got, sizeof(float) * no) == 0, guard = 1;
-        for (size_t i = no; i < no + 16; i++) guard &= got[i] == -1234.5f;
-        if (!same || !guard)
-            fprintf(stderr, "%s: H %d W %d k %d s %d p %d act %d: %s\n", al_i8_variant_name((al_i8_variant)v), H, W, k,
-                    s, p, act, same ? "wrote past the plane" : "differs from the reference");
-        CHECK(same && guard);
+        for (int form = 0; form < 2; form++) {
+            for (size_t i = 0; i < no + 16; i++) got[i] = -1234.5f;
+            if (form == 0)
+                al_i8dw_forward(&g, x, sx, w, sw, b, act, got);
+            else
+                al_i8dw_forward_f32(&g, xf, scratch, w, sw, b, act, got);
+            int same = memcmp(form ? wantf : want, got, sizeof(float) * no) == 0, guard = 1;
+            for (size_t i = no; i < no + 16; i++) guard &= got[i] == -1234.5f;
+            if (!same || !guard)
+                fprintf(stderr, "%s%s: H %d W %d k %d s %d p %d act %d: %s\n", al_i8_variant_name((al_i8_variant)v),
+                        form ? " (float input)" : "", H, W, k, s, p, act,
+                        same ? "wrote past the plane" : "differs from the reference");
+            CHECK(same && guard);
+        }
     }
+    free(xf);
+    free(wantf);
+    free(xq);
+    free(scratch);
     al_i8_force(AL_I8_AUTO);
     cases++;
     free(x);
@@ -88,6 +106,8 @@ static void test_kernels(void) {
     kernel_case(&r, 12, 19, 2, 1, 1, 0);
     kernel_case(&r, 12, 19, 4, 2, 3, 2);
     kernel_case(&r, 9, 40, 7, 1, 6, 1);
+    kernel_case(&r, 130, 129, 3, 1, 1, 2); /* over AL_I8DW_PADDED: the masked int8 path */
+    kernel_case(&r, 126, 126, 3, 2, 1, 2); /* just within it */
     fprintf(stderr, "int8 depthwise kernels: %d shapes\n", cases);
     CHECK(cases > 500);
 }
@@ -133,6 +153,8 @@ static void check_layer(const char *spec, int n, al_pool *pool) {
     REQUIRE_OK(al_model_clone(f, &q));
     int count = -1;
     REQUIRE_OK(al_quantize_frozen(q, &count));
+    CHECK(count == 0); /* depthwise convs only on request */
+    REQUIRE_OK(al_quantize_frozen_dw(q, &count));
     CHECK(count == 1 && al_node_is_quantized(q, 0));
     REQUIRE_OK(al_model_copy_weights(f, q));
     al_node *nd = &q->nodes[0];
@@ -196,7 +218,7 @@ static void test_layer(void) {
     al_model *m = build("input 4x9x9; dwconv k=9 p=4; dwconv k=3 p=1; flatten; dense 3", 1);
     REQUIRE_OK(al_model_freeze(m, 1));
     int count = -1;
-    REQUIRE_OK(al_quantize_frozen(m, &count));
+    REQUIRE_OK(al_quantize_frozen_dw(m, &count));
     CHECK(count == 0);
     CHECK_STATUS(al_quantize_node(m, 0), AL_EINVAL);
     CHECK_STATUS(al_quantize_node(m, 1), AL_ESTATE);
@@ -212,6 +234,8 @@ static void test_save_load(void) {
     REQUIRE_OK(al_model_freeze(m, 3));
     int count = -1;
     REQUIRE_OK(al_quantize_frozen(m, &count));
+    CHECK(count == 2 && !al_node_is_quantized(m, 1));
+    REQUIRE_OK(al_quantize_frozen_dw(m, &count));
     CHECK(count == 3 && al_node_is_quantized(m, 1));
     char path[512], bad[512];
     tmp_path(path, sizeof path, "ok");
@@ -255,24 +279,7 @@ static void test_save_load(void) {
 
 /* Inverted-residual-like blocks (no skips), 1x1 convs of >= 32 inputs and
  * depthwise convs in int8, the head trained in float. */
-static void test_blocks(void) {
-    const char *spec = "input 3x32x32; conv 32 k=3 s=2 p=1 act=relu6; dwconv k=3 p=1 act=relu6; conv 32 k=1; "
-                       "conv 96 k=1 act=relu6; dwconv k=3 s=2 p=1 act=relu6; conv 48 k=1; conv 144 k=1 act=relu6; "
-                       "dwconv k=5 p=2 act=relu6; conv 48 k=1; gap; dense 10";
-    al_model *f = build(spec, 21), *q;
-    REQUIRE_OK(al_model_freeze(f, 9));
-    REQUIRE_OK(al_model_clone(f, &q));
-    int count = -1;
-    REQUIRE_OK(al_quantize_frozen(q, &count));
-    CHECK(count == 8); /* the first conv (K = 27) stays float */
-    int n = 16;
-    size_t nin = al_shape_numel(&f->in);
-    float *x = malloc(sizeof(float) * n * nin), yf[16 * 10], yq[16 * 10];
-    al_rng r;
-    al_rng_seed(&r, 8, 8);
-    for (size_t i = 0; i < n * nin; i++) x[i] = 2.0f * al_rng_uniform(&r) - 1.0f;
-    REQUIRE_OK(al_model_predict(f, NULL, x, n, yf));
-    REQUIRE_OK(al_model_predict(q, NULL, x, n, yq));
+static void logit_diff(const char *what, const float *yf, const float *yq, int n, double tol) {
     double err = 0.0, mag = 0.0;
     int agree = 0;
     for (int i = 0; i < n; i++) {
@@ -285,12 +292,39 @@ static void test_blocks(void) {
         }
         agree += af == aq;
     }
-    fprintf(stderr, "blocks: %d int8 nodes, max |logit diff| %.4g of max |logit| %.4g, top-1 agreement %d/%d\n", count,
-            err, mag, agree, n);
-    CHECK(err > 0.0 && err <= 0.05 * mag);
+    fprintf(stderr, "blocks, %s: max |logit diff| %.4g of max |logit| %.4g, top-1 agreement %d/%d\n", what, err, mag,
+            agree, n);
+    CHECK(err > 0.0 && err <= tol * mag);
+}
+
+static void test_blocks(void) {
+    const char *spec = "input 3x32x32; conv 32 k=3 s=2 p=1 act=relu6; dwconv k=3 p=1 act=relu6; conv 32 k=1; "
+                       "conv 96 k=1 act=relu6; dwconv k=3 s=2 p=1 act=relu6; conv 48 k=1; conv 144 k=1 act=relu6; "
+                       "dwconv k=5 p=2 act=relu6; conv 48 k=1; gap; dense 10";
+    al_model *f = build(spec, 21), *q, *qd;
+    REQUIRE_OK(al_model_freeze(f, 9));
+    REQUIRE_OK(al_model_clone(f, &q));
+    REQUIRE_OK(al_model_clone(f, &qd));
+    int count = -1;
+    REQUIRE_OK(al_quantize_frozen(q, &count));
+    CHECK(count == 5); /* the 1x1 convs; the first conv (K = 27) stays float */
+    REQUIRE_OK(al_quantize_frozen_dw(qd, &count));
+    CHECK(count == 8); /* and the three depthwise convs */
+    int n = 16;
+    size_t nin = al_shape_numel(&f->in);
+    float *x = malloc(sizeof(float) * n * nin), yf[16 * 10], yq[16 * 10], yd[16 * 10];
+    al_rng r;
+    al_rng_seed(&r, 8, 8);
+    for (size_t i = 0; i < n * nin; i++) x[i] = 2.0f * al_rng_uniform(&r) - 1.0f;
+    REQUIRE_OK(al_model_predict(f, NULL, x, n, yf));
+    REQUIRE_OK(al_model_predict(q, NULL, x, n, yq));
+    REQUIRE_OK(al_model_predict(qd, NULL, x, n, yd));
+    logit_diff("1x1 convs int8", yf, yq, n, 0.05);
+    logit_diff("1x1 and depthwise convs int8", yf, yd, n, 0.05);
     free(x);
     al_model_free(f);
     al_model_free(q);
+    al_model_free(qd);
 }
 
 int main(void) {

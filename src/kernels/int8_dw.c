@@ -74,6 +74,16 @@ void al_i8dw_forward(const al_dw_geom *g, const int8_t *x, float sx, const int8_
     al_i8dw_forward_ref(g, x, sx, w, sw, b, act, y);
 }
 
+void al_i8dw_forward_f32(const al_dw_geom *g, const float *x, int8_t *xq, const int8_t *w, float sw, float b, int act,
+                         float *y) {
+#if defined(__x86_64__) || defined(_M_X64)
+    if (al_dw_simd_applies(g) && al_i8_current() == AL_I8_VNNI && al_i8dw_forward_f32_avx512(g, x, w, sw, b, act, y))
+        return;
+#endif
+    float sx = al_i8_quantize(x, (long)g->H * g->W, xq);
+    al_i8dw_forward(g, xq, sx, w, sw, b, act, y);
+}
+
 float al_i8_quantize(const float *x, long n, int8_t *q) {
     switch (al_i8_current()) {
 #if defined(__x86_64__) || defined(_M_X64)

@@ -10,8 +10,9 @@
  * byte further the odd ones, and the epilogue interleaves the two vectors
  * (vpermt2ps). So a 3x3 tap row costs 2 instructions, not 3, and stride 2
  * needs no deinterleaving. Each step makes 32 outputs of one row in two
- * independent accumulators; the borders read from al_i8dw_window's
- * zero-filled copy, the interior straight from the plane. */
+ * independent accumulators; the input bytes are loaded under a mask of the
+ * columns inside the image (vmovdqu8), so the padding reads as zeros with
+ * no border code, as in the float kernel (dwconv_avx512.c). */
 #include "kernels/kernels.h"
 
 #include <immintrin.h>
@@ -32,35 +33,54 @@ VNNI_TARGET AI __m512 finish(__m512i acc, __m512 sc, __m512 b, int act) {
     return y;
 }
 
-VNNI_TARGET AI __m512i taps(__m512i acc, const int8_t *p, int32_t wpair) {
-    __m512i v = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)p));
+/* bytes i in [0, 32) with 0 <= base + i < W */
+static inline __mmask32 bmask(int base, int W) {
+    int lo = base < 0 ? -base : 0, hi = W - base < 32 ? W - base : 32;
+    if (hi <= lo) return 0;
+    return (__mmask32)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
+}
+
+/* 32 bytes at row + off under mask m (masked-off bytes read as 0 and are
+ * not touched: the address is formed as an integer, it may lie outside the
+ * plane), sign-extended to 16 pairs, times the weight pair, added to acc */
+VNNI_TARGET AI __m512i taps(__m512i acc, const int8_t *row, long off, __mmask32 m, int32_t wpair) {
+    const void *p = (const void *)((uintptr_t)row + (uintptr_t)(intptr_t)off);
+    __m512i v = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, p));
     return _mm512_dpwssd_epi32(acc, v, _mm512_set1_epi32(wpair));
 }
 
+/* Chunks of 32 outputs are the outer loop: the load masks of a chunk (per
+ * tap pair and accumulator) are the same for every row. */
 VNNI_TARGET AI void plane(const al_dw_geom *g, const int8_t *x, const int32_t *wp, float sc, float b, int act,
                           float *y, int k, int s) {
-    const int np = (k + 1) / 2, off1 = s == 1 ? 1 : 32, span = 2 * (np - 1) + off1 + 32;
+    const int np = (k + 1) / 2, off1 = s == 1 ? 1 : 32, H = g->H, W = g->W, p = g->p;
     const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b);
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    int8_t tmp[AL_DW_KMAX][AL_I8DW_TMPW];
-    const int8_t *r[AL_DW_KMAX];
-    for (int oy = 0; oy < g->Ho; oy++) {
-        float *yr = y + (size_t)oy * g->Wo;
-        for (int c = 0; c < g->Wo; c += 32) {
-            al_i8dw_window(g, x, oy, c * s - g->p, span, tmp, r);
+    for (int c = 0; c < g->Wo; c += 32) {
+        const int c0 = c * s - p;
+        __mmask32 m0[(AL_DW_KMAX + 1) / 2], m1[(AL_DW_KMAX + 1) / 2];
+        for (int j = 0; j < np; j++) {
+            m0[j] = bmask(c0 + 2 * j, W);
+            m1[j] = bmask(c0 + 2 * j + off1, W);
+        }
+        for (int oy = 0; oy < g->Ho; oy++) {
+            int ky0 = AL_MAX(0, p - oy * s), ky1 = AL_MIN(k, H + p - oy * s);
             __m512i a0 = _mm512_setzero_si512(), a1 = a0;
-            for (int ky = 0; ky < k; ky++)
+            for (int ky = ky0; ky < ky1; ky++) {
+                const int8_t *row = x + (size_t)(oy * s - p + ky) * W;
                 for (int j = 0; j < np; j++) {
-                    a0 = taps(a0, r[ky] + 2 * j, wp[ky * np + j]);
-                    a1 = taps(a1, r[ky] + 2 * j + off1, wp[ky * np + j]);
+                    a0 = taps(a0, row, c0 + 2 * j, m0[j], wp[ky * np + j]);
+                    a1 = taps(a1, row, c0 + 2 * j + off1, m1[j], wp[ky * np + j]);
                 }
+            }
             __m512 y0 = finish(a0, scv, bv, act), y1 = finish(a1, scv, bv, act);
             if (s == 1) {
                 __m512 z0 = _mm512_permutex2var_ps(y0, lo, y1), z1 = _mm512_permutex2var_ps(y0, hi, y1);
                 y0 = z0;
                 y1 = z1;
             }
+            float *yr = y + (size_t)oy * g->Wo;
             _mm512_mask_storeu_ps(yr + c, lanes(g->Wo - c), y0);
             _mm512_mask_storeu_ps(yr + c + 16, lanes(g->Wo - c - 16), y1);
         }
@@ -108,4 +128,159 @@ VNNI_TARGET float al_i8_quantize_avx512(const float *x, long n, int8_t *q) {
         _mm512_mask_cvtepi32_storeu_epi8(q + i, tm, r);
     }
     return s;
+}
+
+/* ---- quantized straight into a padded int16 plane ------------------------------- */
+
+/* Output row oy of the padded plane xp (row stride Ws, the image at row p,
+ * column p, zeros around it): lane l of a0 / a1 is output c + l (stride 2)
+ * or c + 2l / c + 2l + 1 (stride 1, interleaved at the end), as in plane(). */
+VNNI_TARGET AI void padded_plane(const al_dw_geom *g, const int16_t *xp, int Ws, const int32_t *wp, float sc, float b,
+                                 int act, float *y, int k, int s) {
+    const int np = (k + 1) / 2, off1 = s == 1 ? 1 : 32;
+    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b);
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (int oy = 0; oy < g->Ho; oy++) {
+        const int16_t *r0 = xp + (size_t)oy * s * Ws;
+        float *yr = y + (size_t)oy * g->Wo;
+        for (int c = 0; c < g->Wo; c += 32) {
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+            for (int ky = 0; ky < k; ky++) {
+                const int16_t *row = r0 + (size_t)ky * Ws + c * s;
+                for (int j = 0; j < np; j++) {
+                    const __m512i wv = _mm512_set1_epi32(wp[ky * np + j]);
+                    a0 = _mm512_dpwssd_epi32(a0, _mm512_loadu_si512(row + 2 * j), wv);
+                    a1 = _mm512_dpwssd_epi32(a1, _mm512_loadu_si512(row + 2 * j + off1), wv);
+                }
+            }
+            __m512 y0 = finish(a0, scv, bv, act), y1 = finish(a1, scv, bv, act);
+            if (s == 1) {
+                __m512 z0 = _mm512_permutex2var_ps(y0, lo, y1), z1 = _mm512_permutex2var_ps(y0, hi, y1);
+                y0 = z0;
+                y1 = z1;
+            }
+            _mm512_mask_storeu_ps(yr + c, lanes(g->Wo - c), y0);
+            _mm512_mask_storeu_ps(yr + c + 16, lanes(g->Wo - c - 16), y1);
+        }
+    }
+}
+
+/* Small planes, flat: output (oy, ox) at position f = oy * Ws + ox of the
+ * padded plane reads xp[f * s + ky * Ws + kx], one constant offset per tap,
+ * so a vector of 32 positions spans several output rows (lanes with ox >=
+ * Wo are junk, dropped by compressing the valid lanes before the store).
+ * Each row's 32-lane chunks would leave most lanes idle on a 6x6 plane. */
+VNNI_TARGET AI void flat_plane(const al_dw_geom *g, const int16_t *xp, int Ws, const int32_t *wp, float sc, float b,
+                               int act, float *y, int k, int s) {
+    const int np = (k + 1) / 2, off1 = s == 1 ? 1 : 32, Wo = g->Wo;
+    const long end = (long)(g->Ho - 1) * Ws + Wo; /* one past the last valid position */
+    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b);
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i wsv = _mm512_set1_epi32(Ws), wov = _mm512_set1_epi32(Wo);
+    float *yo = y;
+    int ox0 = 0; /* f0 % Ws */
+    for (long f0 = 0; f0 < end; f0 += 32) {
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+        for (int ky = 0; ky < k; ky++) {
+            const int16_t *row = xp + (size_t)ky * Ws + (size_t)f0 * s;
+            for (int j = 0; j < np; j++) {
+                const __m512i wv = _mm512_set1_epi32(wp[ky * np + j]);
+                a0 = _mm512_dpwssd_epi32(a0, _mm512_loadu_si512(row + 2 * j), wv);
+                a1 = _mm512_dpwssd_epi32(a1, _mm512_loadu_si512(row + 2 * j + off1), wv);
+            }
+        }
+        __m512 y0 = finish(a0, scv, bv, act), y1 = finish(a1, scv, bv, act);
+        if (s == 1) {
+            __m512 z0 = _mm512_permutex2var_ps(y0, lo, y1), z1 = _mm512_permutex2var_ps(y0, hi, y1);
+            y0 = z0;
+            y1 = z1;
+        }
+        /* the lanes' columns: ox0 + l reduced below Ws */
+        __m512i c0 = _mm512_add_epi32(iota, _mm512_set1_epi32(ox0)), c1 = _mm512_add_epi32(c0, _mm512_set1_epi32(16));
+        for (int t = (ox0 + 31) / Ws; t > 0; t--) {
+            c0 = _mm512_mask_sub_epi32(c0, _mm512_cmpge_epi32_mask(c0, wsv), c0, wsv);
+            c1 = _mm512_mask_sub_epi32(c1, _mm512_cmpge_epi32_mask(c1, wsv), c1, wsv);
+        }
+        __mmask16 m0 = _mm512_cmplt_epi32_mask(c0, wov) & lanes(end - f0);
+        __mmask16 m1 = _mm512_cmplt_epi32_mask(c1, wov) & lanes(end - f0 - 16);
+        int n0 = __builtin_popcount(m0), n1 = __builtin_popcount(m1);
+        _mm512_mask_storeu_ps(yo, lanes(n0), _mm512_maskz_compress_ps(m0, y0));
+        _mm512_mask_storeu_ps(yo + n0, lanes(n1), _mm512_maskz_compress_ps(m1, y1));
+        yo += n0 + n1;
+        ox0 = (ox0 + 32) % Ws;
+    }
+}
+
+/* Reads past a row's padded width land in the next row (junk only in
+ * lanes that are never stored, or times a zero weight: the phantom tap k
+ * of an odd kernel); past the last row, in SLACK zeros (the flat form at
+ * stride 2 reads up to 2 * 32 + 64 elements past the last valid one). */
+#define SLACK (160 + 2 * AL_DW_KMAX)
+
+VNNI_TARGET int al_i8dw_forward_f32_avx512(const al_dw_geom *g, const float *x, const int8_t *w, float sw, float b,
+                                           int act, float *y) {
+    const int H = g->H, W = g->W, p = g->p, k = g->k, Ws = W + 2 * p, Hp = H + 2 * p;
+    if ((long)Hp * Ws + SLACK > AL_I8DW_PADDED + SLACK) return 0;
+    int16_t xp[AL_I8DW_PADDED + SLACK];
+    const long n = (long)H * W;
+    /* the scale: al_quantize_row_i8's */
+    __m512 mx = _mm512_setzero_ps();
+    long i = 0;
+    for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
+    if (i < n) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i)), mx);
+    float m = _mm512_reduce_max_ps(mx);
+    float sx = m > 0.0f ? m / 127.0f : 1.0f;
+    const __m512 inv = _mm512_set1_ps(1.0f / sx), half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
+    const __m512i qlo = _mm512_set1_epi32(-127), qhi = _mm512_set1_epi32(127);
+    /* zero borders, quantized interior */
+    size_t total = (size_t)Hp * Ws;
+    for (size_t t = 0; t < (size_t)p * Ws; t++) xp[t] = 0;
+    for (size_t t = (size_t)(p + H) * Ws; t < total + SLACK; t++) xp[t] = 0;
+    for (int iy = 0; iy < H; iy++) {
+        int16_t *dst = xp + (size_t)(iy + p) * Ws;
+        const float *src = x + (size_t)iy * W;
+        for (int t = 0; t < p; t++) dst[t] = dst[p + W + t] = 0;
+        dst += p;
+        for (int c = 0; c < W; c += 16) {
+            __mmask16 tm = lanes(W - c);
+            __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tm, src + c), inv);
+            __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+            __m512i r = _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, mhalf, half)));
+            r = _mm512_min_epi32(_mm512_max_epi32(r, qlo), qhi);
+            _mm512_mask_cvtepi32_storeu_epi16(dst + c, tm, r);
+        }
+    }
+    int np = (k + 1) / 2;
+    int32_t wp[AL_DW_KMAX * ((AL_DW_KMAX + 1) / 2)];
+    for (int ky = 0; ky < k; ky++)
+        for (int j = 0; j < np; j++) {
+            int kx = 2 * j;
+            uint32_t w0 = (uint16_t)(int16_t)w[ky * k + kx], w1 = kx + 1 < k ? (uint16_t)(int16_t)w[ky * k + kx + 1] : 0;
+            wp[ky * np + j] = (int32_t)(w0 | w1 << 16);
+        }
+    float sc = sx * sw;
+    /* flat when it keeps more lanes busy than rows of 32-lane chunks */
+    if ((long)g->Wo * 32 * ((g->Wo + 31) / 32) > (long)g->Wo * Ws) {
+        if (k == 3 && g->s == 1)
+            flat_plane(g, xp, Ws, wp, sc, b, act, y, 3, 1);
+        else if (k == 3)
+            flat_plane(g, xp, Ws, wp, sc, b, act, y, 3, 2);
+        else if (g->s == 1)
+            flat_plane(g, xp, Ws, wp, sc, b, act, y, k, 1);
+        else
+            flat_plane(g, xp, Ws, wp, sc, b, act, y, k, 2);
+        return 1;
+    }
+    if (k == 3 && g->s == 1)
+        padded_plane(g, xp, Ws, wp, sc, b, act, y, 3, 1);
+    else if (k == 3)
+        padded_plane(g, xp, Ws, wp, sc, b, act, y, 3, 2);
+    else if (g->s == 1)
+        padded_plane(g, xp, Ws, wp, sc, b, act, y, k, 1);
+    else
+        padded_plane(g, xp, Ws, wp, sc, b, act, y, k, 2);
+    return 1;
 }

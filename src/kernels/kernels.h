@@ -397,6 +397,16 @@ void al_i8dw_forward(const al_dw_geom *g, const int8_t *x, float sx, const int8_
                      float *y);
 void al_i8dw_forward_ref(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
                          float *y);
+/* The float plane x quantized with its own scale (al_quantize_row_i8's
+ * rule), then al_i8dw_forward: what the layer runs. xq: H*W bytes of
+ * scratch, which a variant may leave untouched. The vnni variant quantizes
+ * straight into a zero-padded int16 copy of the plane on its stack (planes
+ * of up to AL_I8DW_PADDED elements padded) and convolves that without
+ * masks, every tap pair one vpdpwssd with a memory operand; bitwise the
+ * same as quantizing to xq and calling al_i8dw_forward_ref. */
+#define AL_I8DW_PADDED 16384
+void al_i8dw_forward_f32(const al_dw_geom *g, const float *x, int8_t *xq, const int8_t *w, float sw, float b, int act,
+                         float *y);
 /* al_quantize_row_i8 (the same scale and bytes, bit for bit) in the int8
  * variant's vectors: the depthwise layer quantizes each input plane with it. */
 float al_i8_quantize(const float *x, long n, int8_t *q);
@@ -413,6 +423,8 @@ void al_i8dw_forward_avx512(const al_dw_geom *g, const int8_t *x, float sx, cons
 void al_i8dw_forward_avx2(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
                           float *y);
 float al_i8_quantize_avx512(const float *x, long n, int8_t *q);
+int al_i8dw_forward_f32_avx512(const al_dw_geom *g, const float *x, const int8_t *w, float sw, float b, int act,
+                               float *y);
 float al_i8_quantize_avx2(const float *x, long n, int8_t *q);
 #endif
 #if defined(__aarch64__)

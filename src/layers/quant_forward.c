@@ -6,9 +6,10 @@
  * Conv, per sample: x [C,H,W] -> xq int8 (one scale), im2row -> R [P, CKK],
  * acc [P, F] = R . Wq^T, y[f][p] = acc[p][f] * sx * sw[f] + b[f].
  * Depthwise, per plane (sample i, channel c): x [H,W] -> xq int8 with the
- * plane's own scale sx (al_i8_quantize), acc [Ho,Wo] int32 (al_i8dw_forward),
- * y = acc * sx * sw[c] + b[c] and the fused activation in its epilogue;
- * scratch: the planes' int8 copies, [C,H,W] bytes per sample.
+ * plane's own scale sx, acc [Ho,Wo] int32, y = acc * sx * sw[c] + b[c] and
+ * the fused activation in the epilogue (al_i8dw_forward_f32); scratch: the
+ * planes' int8 copies, [C,H,W] bytes per sample (the vnni variant keeps
+ * its own padded copy on the stack instead).
  * Scratch (e->ws), per sample for conv (one slot per thread, at the
  * thread's first sample like conv2d.c's slots) and per batch for dense:
  * the int8 buffers, then the int32 accumulators, then (dense) the scales. */
@@ -271,10 +272,8 @@ static void dw_i8_task(void *arg, int ith, int nth) {
     al_split((long)r->n * r->C, ith, nth, &lo, &hi);
     for (long pl = lo; pl < hi; pl++) {
         int c = (int)(pl % r->C);
-        int8_t *xq = r->xq + (size_t)pl * in_plane;
-        float sx = al_i8_quantize(r->x + (size_t)pl * in_plane, (long)in_plane, xq);
-        al_i8dw_forward(&r->g, xq, sx, q->w + (size_t)c * q->K, q->scale[c], b ? b[c] : 0.0f, r->nd->cfg.act,
-                        r->y + (size_t)pl * out_plane);
+        al_i8dw_forward_f32(&r->g, r->x + (size_t)pl * in_plane, r->xq + (size_t)pl * in_plane, q->w + (size_t)c * q->K,
+                            q->scale[c], b ? b[c] : 0.0f, r->nd->cfg.act, r->y + (size_t)pl * out_plane);
     }
 }
 
