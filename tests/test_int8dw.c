@@ -2,8 +2,8 @@
  * forward in src/layers/quant_forward.c):
  *  - every variant (ref, avx2, vnni, neon: those the CPU has) returns the
  *    reference's floats bit for bit, from int8 planes (al_i8dw_forward) and
- *    from float planes it quantizes itself (al_i8dw_forward_f32: the vnni
- *    variant's padded int16 path), on odd shapes (H, W 1..49, k 1..7,
+ *    from float planes it quantizes itself (al_i8dw_forward_planes: the
+ *    vnni variant's padded int16 path, in groups of planes), on odd shapes (H, W 1..49, k 1..7,
  *    stride 1..3, padding 0..k-1, each fused activation), and the
  *    reference matches the convolution written out here; no variant writes
  *    past the plane (guard values) or reads past it (ASan, exact sizes);
@@ -71,7 +71,7 @@ static void kernel_case(al_rng *r, int H, int W, int k, int s, int p, int act) {
             if (form == 0)
                 al_i8dw_forward(&g, x, sx, w, sw, b, act, got);
             else
-                al_i8dw_forward_f32(&g, xf, scratch, w, sw, b, act, got);
+                al_i8dw_forward_planes(&g, 1, 0, 1, xf, scratch, w, &sw, &b, act, got);
             int same = memcmp(form ? wantf : want, got, sizeof(float) * no) == 0, guard = 1;
             for (size_t i = no; i < no + 16; i++) guard &= got[i] == -1234.5f;
             if (!same || !guard)
@@ -110,6 +110,64 @@ static void test_kernels(void) {
     kernel_case(&r, 126, 126, 3, 2, 1, 2); /* just within it */
     fprintf(stderr, "int8 depthwise kernels: %d shapes\n", cases);
     CHECK(cases > 500);
+}
+
+/* Many planes and channels in one call (the vnni variant's groups of
+ * planes, and ranges that start mid-tensor as a thread's share does), each
+ * plane against the reference. */
+static void planes_case(al_rng *r, int n, int C, int H, int W, int k, int s, int p, int bias, long pl0, long pl1) {
+    al_dw_geom g = {H, W, k, s, p, (H + 2 * p - k) / s + 1, (W + 2 * p - k) / s + 1};
+    size_t in_plane = (size_t)H * W, out_plane = (size_t)g.Ho * g.Wo, np = (size_t)n * C;
+    float *x = malloc(sizeof(float) * np * in_plane), *y = malloc(sizeof(float) * np * out_plane);
+    float *want = malloc(sizeof(float) * out_plane), *sw = malloc(sizeof(float) * C), *b = malloc(sizeof(float) * C);
+    int8_t *w = malloc((size_t)C * k * k), *xq = malloc(in_plane), *scratch = malloc(in_plane);
+    for (size_t i = 0; i < np * in_plane; i++) x[i] = (al_rng_uniform(r) - 0.3f) * (float)(1 + i / in_plane % 7);
+    for (int i = 0; i < C * k * k; i++) w[i] = (int8_t)((int)al_rng_below(r, 255) - 127);
+    for (int c = 0; c < C; c++) {
+        sw[c] = 0.001f + 0.01f * al_rng_uniform(r);
+        b[c] = al_rng_uniform(r) - 0.5f;
+    }
+    for (int v = 0; v < AL_I8_NVARIANTS; v++) {
+        if (!al_i8_force((al_i8_variant)v)) continue;
+        for (size_t i = 0; i < np * out_plane; i++) y[i] = -1234.5f;
+        al_i8dw_forward_planes(&g, C, pl0, pl1, x, scratch, w, sw, bias ? b : NULL, 2, y);
+        int bad = 0;
+        for (long pl = 0; pl < (long)np; pl++) {
+            float *yp = y + (size_t)pl * out_plane;
+            if (pl < pl0 || pl >= pl1) {
+                for (size_t i = 0; i < out_plane; i++) bad += yp[i] != -1234.5f; /* not its share */
+                continue;
+            }
+            int c = (int)(pl % C);
+            float sx = al_quantize_row_i8(x + (size_t)pl * in_plane, (long)in_plane, xq);
+            al_i8dw_forward_ref(&g, xq, sx, w + (size_t)c * k * k, sw[c], bias ? b[c] : 0.0f, 2, want);
+            bad += memcmp(want, yp, sizeof(float) * out_plane) != 0;
+        }
+        if (bad)
+            fprintf(stderr, "%s: %d planes of n %d C %d %dx%d k %d s %d differ\n", al_i8_variant_name((al_i8_variant)v),
+                    bad, n, C, H, W, k, s);
+        CHECK(bad == 0);
+    }
+    al_i8_force(AL_I8_AUTO);
+    free(x);
+    free(y);
+    free(want);
+    free(sw);
+    free(b);
+    free(w);
+    free(xq);
+    free(scratch);
+}
+
+static void test_planes(void) {
+    al_rng r;
+    al_rng_seed(&r, 12, 1);
+    planes_case(&r, 2, 75, 6, 6, 3, 1, 1, 1, 0, 150);   /* groups of 64 planes and a rest */
+    planes_case(&r, 3, 13, 6, 6, 3, 2, 1, 0, 7, 30);    /* a share starting mid-tensor, no bias */
+    planes_case(&r, 2, 7, 48, 48, 3, 1, 1, 1, 0, 14);   /* 6 padded 48x48 planes per group */
+    planes_case(&r, 2, 5, 48, 48, 3, 2, 1, 1, 3, 10);
+    planes_case(&r, 1, 9, 12, 12, 5, 1, 2, 1, 0, 9);
+    planes_case(&r, 1, 4, 130, 129, 3, 1, 1, 1, 1, 4);  /* too large to pad: the masked path */
 }
 
 static void test_quantize(void) {
@@ -329,6 +387,7 @@ static void test_blocks(void) {
 
 int main(void) {
     test_kernels();
+    test_planes();
     test_quantize();
     test_layer();
     test_save_load();

@@ -74,14 +74,20 @@ void al_i8dw_forward(const al_dw_geom *g, const int8_t *x, float sx, const int8_
     al_i8dw_forward_ref(g, x, sx, w, sw, b, act, y);
 }
 
-void al_i8dw_forward_f32(const al_dw_geom *g, const float *x, int8_t *xq, const int8_t *w, float sw, float b, int act,
-                         float *y) {
+void al_i8dw_forward_planes(const al_dw_geom *g, int C, long pl0, long pl1, const float *x, int8_t *xq,
+                            const int8_t *w, const float *sw, const float *b, int act, float *y) {
 #if defined(__x86_64__) || defined(_M_X64)
-    if (al_dw_simd_applies(g) && al_i8_current() == AL_I8_VNNI && al_i8dw_forward_f32_avx512(g, x, w, sw, b, act, y))
+    if (al_dw_simd_applies(g) && al_i8_current() == AL_I8_VNNI &&
+        al_i8dw_forward_planes_avx512(g, C, pl0, pl1, x, w, sw, b, act, y))
         return;
 #endif
-    float sx = al_i8_quantize(x, (long)g->H * g->W, xq);
-    al_i8dw_forward(g, xq, sx, w, sw, b, act, y);
+    size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
+    for (long pl = pl0; pl < pl1; pl++) {
+        int c = (int)(pl % C);
+        float sx = al_i8_quantize(x + (size_t)pl * in_plane, (long)in_plane, xq);
+        al_i8dw_forward(g, xq, sx, w + (size_t)c * g->k * g->k, sw[c], b ? b[c] : 0.0f, act,
+                        y + (size_t)pl * out_plane);
+    }
 }
 
 float al_i8_quantize(const float *x, long n, int8_t *q) {

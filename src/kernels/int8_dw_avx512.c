@@ -17,6 +17,7 @@
 
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define AI static inline __attribute__((always_inline))
@@ -166,30 +167,36 @@ VNNI_TARGET AI void padded_plane(const al_dw_geom *g, const int16_t *xp, int Ws,
     }
 }
 
-/* Small planes, flat: output (oy, ox) at position f = oy * Ws + ox of the
- * padded plane reads xp[f * s + ky * Ws + kx], one constant offset per tap,
- * so a vector of 32 positions spans several output rows (lanes with ox >=
- * Wo are junk, dropped by compressing the valid lanes before the store).
- * Each row's 32-lane chunks would leave most lanes idle on a 6x6 plane. */
-VNNI_TARGET AI void flat_plane(const al_dw_geom *g, const int16_t *xp, int Ws, const int32_t *wp, float sc, float b,
-                               int act, float *y, int k, int s) {
-    const int np = (k + 1) / 2, off1 = s == 1 ? 1 : 32, Wo = g->Wo;
-    const long end = (long)(g->Ho - 1) * Ws + Wo; /* one past the last valid position */
+/* Flat: output (oy, ox) is position f = oy * P + ox, and every tap reads
+ * one constant offset from f, so a vector of 32 positions spans several
+ * output rows (lanes with ox >= Wo are junk, dropped by compressing the
+ * valid lanes before the store; a 6x6 plane would leave most lanes of a
+ * row's 32-lane chunk idle). Stride 1: P = Ws, tap (ky, kx) reads xp[f +
+ * ky*Ws + kx]. Stride 2: the padded rows are stored even rows first, then
+ * odd rows (xp_odd), and P = Ws / 2 words of two columns, so tap pair (ky,
+ * 2j) of output f reads the word (x[2ox + 2j], x[2ox + 2j + 1]) at word f +
+ * (ky / 2) * P + j of the rows of ky's parity: no lane is spent on the
+ * skipped rows and columns. */
+VNNI_TARGET AI void flat_plane(const al_dw_geom *g, const int16_t *xp, const int16_t *xp_odd, int Ws,
+                               const int32_t *wp, float sc, float b, int act, float *y, int k, int s) {
+    const int np = (k + 1) / 2, P = s == 1 ? Ws : Ws / 2, Wo = g->Wo;
+    const long end = (long)(g->Ho - 1) * P + Wo; /* one past the last valid position */
     const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b);
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i wsv = _mm512_set1_epi32(Ws), wov = _mm512_set1_epi32(Wo);
+    const __m512i pv = _mm512_set1_epi32(P), wov = _mm512_set1_epi32(Wo);
     float *yo = y;
-    int ox0 = 0; /* f0 % Ws */
+    int ox0 = 0; /* f0 % P */
     for (long f0 = 0; f0 < end; f0 += 32) {
         __m512i a0 = _mm512_setzero_si512(), a1 = a0;
         for (int ky = 0; ky < k; ky++) {
-            const int16_t *row = xp + (size_t)ky * Ws + (size_t)f0 * s;
+            const int16_t *row = s == 1 ? xp + (size_t)ky * Ws + f0
+                                        : ((ky & 1) ? xp_odd : xp) + (size_t)(ky >> 1) * Ws + 2 * (size_t)f0;
             for (int j = 0; j < np; j++) {
                 const __m512i wv = _mm512_set1_epi32(wp[ky * np + j]);
                 a0 = _mm512_dpwssd_epi32(a0, _mm512_loadu_si512(row + 2 * j), wv);
-                a1 = _mm512_dpwssd_epi32(a1, _mm512_loadu_si512(row + 2 * j + off1), wv);
+                a1 = _mm512_dpwssd_epi32(a1, _mm512_loadu_si512(row + 2 * j + (s == 1 ? 1 : 32)), wv);
             }
         }
         __m512 y0 = finish(a0, scv, bv, act), y1 = finish(a1, scv, bv, act);
@@ -198,11 +205,11 @@ VNNI_TARGET AI void flat_plane(const al_dw_geom *g, const int16_t *xp, int Ws, c
             y0 = z0;
             y1 = z1;
         }
-        /* the lanes' columns: ox0 + l reduced below Ws */
+        /* the lanes' columns: ox0 + l reduced below P */
         __m512i c0 = _mm512_add_epi32(iota, _mm512_set1_epi32(ox0)), c1 = _mm512_add_epi32(c0, _mm512_set1_epi32(16));
-        for (int t = (ox0 + 31) / Ws; t > 0; t--) {
-            c0 = _mm512_mask_sub_epi32(c0, _mm512_cmpge_epi32_mask(c0, wsv), c0, wsv);
-            c1 = _mm512_mask_sub_epi32(c1, _mm512_cmpge_epi32_mask(c1, wsv), c1, wsv);
+        for (int t = (ox0 + 31) / P; t > 0; t--) {
+            c0 = _mm512_mask_sub_epi32(c0, _mm512_cmpge_epi32_mask(c0, pv), c0, pv);
+            c1 = _mm512_mask_sub_epi32(c1, _mm512_cmpge_epi32_mask(c1, pv), c1, pv);
         }
         __mmask16 m0 = _mm512_cmplt_epi32_mask(c0, wov) & lanes(end - f0);
         __mmask16 m1 = _mm512_cmplt_epi32_mask(c1, wov) & lanes(end - f0 - 16);
@@ -210,40 +217,39 @@ VNNI_TARGET AI void flat_plane(const al_dw_geom *g, const int16_t *xp, int Ws, c
         _mm512_mask_storeu_ps(yo, lanes(n0), _mm512_maskz_compress_ps(m0, y0));
         _mm512_mask_storeu_ps(yo + n0, lanes(n1), _mm512_maskz_compress_ps(m1, y1));
         yo += n0 + n1;
-        ox0 = (ox0 + 32) % Ws;
+        ox0 = (ox0 + 32) % P;
     }
 }
 
 /* Reads past a row's padded width land in the next row (junk only in
  * lanes that are never stored, or times a zero weight: the phantom tap k
  * of an odd kernel); past the last row, in SLACK zeros (the flat form at
- * stride 2 reads up to 2 * 32 + 64 elements past the last valid one). */
+ * stride 2 reads up to 2 * 32 + 64 elements past the last valid one).
+ * Planes of a group lie one after the other, so reads past one plane land
+ * in the next: junk in lanes that are dropped, or times the zero weight. */
 #define SLACK (160 + 2 * AL_DW_KMAX)
 
-VNNI_TARGET int al_i8dw_forward_f32_avx512(const al_dw_geom *g, const float *x, const int8_t *w, float sw, float b,
-                                           int act, float *y) {
-    const int H = g->H, W = g->W, p = g->p, k = g->k, Ws = W + 2 * p, Hp = H + 2 * p;
-    if ((long)Hp * Ws + SLACK > AL_I8DW_PADDED + SLACK) return 0;
-    int16_t xp[AL_I8DW_PADDED + SLACK];
-    const long n = (long)H * W;
-    /* the scale: al_quantize_row_i8's */
+/* al_quantize_row_i8's scale of n floats */
+VNNI_TARGET static float plane_scale(const float *x, long n) {
     __m512 mx = _mm512_setzero_ps();
     long i = 0;
     for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
     if (i < n) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i)), mx);
     float m = _mm512_reduce_max_ps(mx);
-    float sx = m > 0.0f ? m / 127.0f : 1.0f;
+    return m > 0.0f ? m / 127.0f : 1.0f;
+}
+
+/* x [H, W] quantized with scale sx into the interior of the padded plane
+ * (row stride Ws, image at row p, column p); with odd_rows, padded row r
+ * is stored at (r & 1) * odd_rows + r / 2 (even rows first, then odd). */
+VNNI_TARGET static void quantize_padded(const float *x, int H, int W, float sx, int16_t *xp, int Ws, int p,
+                                        int odd_rows) {
     const __m512 inv = _mm512_set1_ps(1.0f / sx), half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
     const __m512i qlo = _mm512_set1_epi32(-127), qhi = _mm512_set1_epi32(127);
-    /* zero borders, quantized interior */
-    size_t total = (size_t)Hp * Ws;
-    for (size_t t = 0; t < (size_t)p * Ws; t++) xp[t] = 0;
-    for (size_t t = (size_t)(p + H) * Ws; t < total + SLACK; t++) xp[t] = 0;
     for (int iy = 0; iy < H; iy++) {
-        int16_t *dst = xp + (size_t)(iy + p) * Ws;
+        int pr = iy + p, rr = odd_rows ? (pr & 1) * odd_rows + pr / 2 : pr;
+        int16_t *dst = xp + (size_t)rr * Ws + p;
         const float *src = x + (size_t)iy * W;
-        for (int t = 0; t < p; t++) dst[t] = dst[p + W + t] = 0;
-        dst += p;
         for (int c = 0; c < W; c += 16) {
             __mmask16 tm = lanes(W - c);
             __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tm, src + c), inv);
@@ -253,34 +259,61 @@ VNNI_TARGET int al_i8dw_forward_f32_avx512(const al_dw_geom *g, const float *x, 
             _mm512_mask_cvtepi32_storeu_epi16(dst + c, tm, r);
         }
     }
-    int np = (k + 1) / 2;
-    int32_t wp[AL_DW_KMAX * ((AL_DW_KMAX + 1) / 2)];
-    for (int ky = 0; ky < k; ky++)
-        for (int j = 0; j < np; j++) {
-            int kx = 2 * j;
-            uint32_t w0 = (uint16_t)(int16_t)w[ky * k + kx], w1 = kx + 1 < k ? (uint16_t)(int16_t)w[ky * k + kx + 1] : 0;
-            wp[ky * np + j] = (int32_t)(w0 | w1 << 16);
+}
+
+#define GROUP_MAX 64
+
+VNNI_TARGET int al_i8dw_forward_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const float *x,
+                                              const int8_t *w, const float *sw, const float *b, int act, float *y) {
+    /* rows of an even number of elements, so that stride 2's words of two
+     * columns line up in every row */
+    const int H = g->H, W = g->W, p = g->p, k = g->k, kk = k * k, np = (k + 1) / 2, Hp = H + 2 * p;
+    const int Ws = (W + 2 * p + 1) & ~1, s = g->s, odd_rows = s == 2 ? (Hp + 1) / 2 : 0;
+    const long per = (long)Hp * Ws;
+    if (per > AL_I8DW_PADDED) return 0;
+    const long group = AL_MIN(AL_I8DW_PADDED / per, GROUP_MAX);
+    const size_t in_plane = (size_t)H * W, out_plane = (size_t)g->Ho * g->Wo;
+    /* stride 1: flat when it keeps more lanes busy than rows of 32-lane
+     * chunks; stride 2: always */
+    const int flat = s == 2 || (long)32 * ((g->Wo + 31) / 32) > (long)Ws;
+    int16_t xp[AL_I8DW_PADDED + SLACK];
+    float sxs[GROUP_MAX];
+    for (long g0 = pl0; g0 < pl1; g0 += group) {
+        const int gn = (int)AL_MIN(group, pl1 - g0);
+        for (int i = 0; i < gn; i++) sxs[i] = plane_scale(x + (size_t)(g0 + i) * in_plane, (long)in_plane);
+        memset(xp, 0, sizeof(int16_t) * ((size_t)gn * (size_t)per + SLACK));
+        for (int i = 0; i < gn; i++)
+            quantize_padded(x + (size_t)(g0 + i) * in_plane, H, W, sxs[i], xp + (size_t)i * (size_t)per, Ws, p,
+                            odd_rows);
+        for (int i = 0; i < gn; i++) {
+            const int c = (int)((g0 + i) % C);
+            const int8_t *wc = w + (size_t)c * kk;
+            int32_t wp[AL_DW_KMAX * ((AL_DW_KMAX + 1) / 2)];
+            for (int ky = 0; ky < k; ky++)
+                for (int j = 0; j < np; j++) {
+                    int kx = 2 * j;
+                    uint32_t w0 = (uint16_t)(int16_t)wc[ky * k + kx],
+                             w1 = kx + 1 < k ? (uint16_t)(int16_t)wc[ky * k + kx + 1] : 0;
+                    wp[ky * np + j] = (int32_t)(w0 | w1 << 16);
+                }
+            const float sc = sxs[i] * sw[c], bc = b ? b[c] : 0.0f;
+            const int16_t *xi = xp + (size_t)i * (size_t)per, *xo = xi + (size_t)odd_rows * Ws;
+            float *yi = y + (size_t)(g0 + i) * out_plane;
+            if (flat) {
+                if (k == 3 && s == 1)
+                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, 3, 1);
+                else if (k == 3)
+                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, 3, 2);
+                else if (s == 1)
+                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, k, 1);
+                else
+                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, k, 2);
+            } else if (k == 3) {
+                padded_plane(g, xi, Ws, wp, sc, bc, act, yi, 3, 1);
+            } else {
+                padded_plane(g, xi, Ws, wp, sc, bc, act, yi, k, 1);
+            }
         }
-    float sc = sx * sw;
-    /* flat when it keeps more lanes busy than rows of 32-lane chunks */
-    if ((long)g->Wo * 32 * ((g->Wo + 31) / 32) > (long)g->Wo * Ws) {
-        if (k == 3 && g->s == 1)
-            flat_plane(g, xp, Ws, wp, sc, b, act, y, 3, 1);
-        else if (k == 3)
-            flat_plane(g, xp, Ws, wp, sc, b, act, y, 3, 2);
-        else if (g->s == 1)
-            flat_plane(g, xp, Ws, wp, sc, b, act, y, k, 1);
-        else
-            flat_plane(g, xp, Ws, wp, sc, b, act, y, k, 2);
-        return 1;
     }
-    if (k == 3 && g->s == 1)
-        padded_plane(g, xp, Ws, wp, sc, b, act, y, 3, 1);
-    else if (k == 3)
-        padded_plane(g, xp, Ws, wp, sc, b, act, y, 3, 2);
-    else if (g->s == 1)
-        padded_plane(g, xp, Ws, wp, sc, b, act, y, k, 1);
-    else
-        padded_plane(g, xp, Ws, wp, sc, b, act, y, k, 2);
     return 1;
 }

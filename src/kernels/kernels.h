@@ -397,16 +397,21 @@ void al_i8dw_forward(const al_dw_geom *g, const int8_t *x, float sx, const int8_
                      float *y);
 void al_i8dw_forward_ref(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
                          float *y);
-/* The float plane x quantized with its own scale (al_quantize_row_i8's
- * rule), then al_i8dw_forward: what the layer runs. xq: H*W bytes of
- * scratch, which a variant may leave untouched. The vnni variant quantizes
- * straight into a zero-padded int16 copy of the plane on its stack (planes
- * of up to AL_I8DW_PADDED elements padded) and convolves that without
- * masks, every tap pair one vpdpwssd with a memory operand; bitwise the
- * same as quantizing to xq and calling al_i8dw_forward_ref. */
+/* What the layer runs: planes [pl0, pl1) of x [n, C, H, W] floats (plane pl
+ * is channel pl % C), each quantized with its own scale (al_quantize_row_i8's
+ * rule), then al_i8dw_forward with channel c's weights w + c*k*k, scale
+ * sw[c] and bias b[c] (b may be NULL), into y [n, C, Ho, Wo]. xq: H*W bytes
+ * of scratch, which a variant may leave untouched. The vnni variant takes
+ * the planes in groups: the scales of the group, then each plane quantized
+ * straight into a zero-padded int16 copy on its stack (at most
+ * AL_I8DW_PADDED elements in all), then the convolutions without masks,
+ * every tap pair one vpdpwssd with a memory operand, so no plane's
+ * convolution waits on its own quantization (small planes are chains of
+ * latencies). Bitwise the same as quantizing to xq and calling
+ * al_i8dw_forward_ref per plane. */
 #define AL_I8DW_PADDED 16384
-void al_i8dw_forward_f32(const al_dw_geom *g, const float *x, int8_t *xq, const int8_t *w, float sw, float b, int act,
-                         float *y);
+void al_i8dw_forward_planes(const al_dw_geom *g, int C, long pl0, long pl1, const float *x, int8_t *xq,
+                            const int8_t *w, const float *sw, const float *b, int act, float *y);
 /* al_quantize_row_i8 (the same scale and bytes, bit for bit) in the int8
  * variant's vectors: the depthwise layer quantizes each input plane with it. */
 float al_i8_quantize(const float *x, long n, int8_t *q);
@@ -423,8 +428,8 @@ void al_i8dw_forward_avx512(const al_dw_geom *g, const int8_t *x, float sx, cons
 void al_i8dw_forward_avx2(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
                           float *y);
 float al_i8_quantize_avx512(const float *x, long n, int8_t *q);
-int al_i8dw_forward_f32_avx512(const al_dw_geom *g, const float *x, const int8_t *w, float sw, float b, int act,
-                               float *y);
+int al_i8dw_forward_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const float *x, const int8_t *w,
+                                  const float *sw, const float *b, int act, float *y);
 float al_i8_quantize_avx2(const float *x, long n, int8_t *q);
 #endif
 #if defined(__aarch64__)

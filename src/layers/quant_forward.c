@@ -7,9 +7,9 @@
  * acc [P, F] = R . Wq^T, y[f][p] = acc[p][f] * sx * sw[f] + b[f].
  * Depthwise, per plane (sample i, channel c): x [H,W] -> xq int8 with the
  * plane's own scale sx, acc [Ho,Wo] int32, y = acc * sx * sw[c] + b[c] and
- * the fused activation in the epilogue (al_i8dw_forward_f32); scratch: the
- * planes' int8 copies, [C,H,W] bytes per sample (the vnni variant keeps
- * its own padded copy on the stack instead).
+ * the fused activation in the epilogue (al_i8dw_forward_planes); scratch:
+ * one plane's int8 copy per thread, at its first plane's place in [n,C,H,W]
+ * bytes (the vnni variant keeps padded copies on its stack instead).
  * Scratch (e->ws), per sample for conv (one slot per thread, at the
  * thread's first sample like conv2d.c's slots) and per batch for dense:
  * the int8 buffers, then the int32 accumulators, then (dense) the scales. */
@@ -266,15 +266,11 @@ typedef struct dw_i8_run {
 static void dw_i8_task(void *arg, int ith, int nth) {
     const dw_i8_run *r = arg;
     const struct al_qnode *q = r->nd->q;
-    const float *b = r->nd->cfg.bias ? r->nd->params[1].w : NULL;
-    size_t in_plane = (size_t)r->g.H * r->g.W, out_plane = (size_t)r->g.Ho * r->g.Wo;
     long lo, hi;
     al_split((long)r->n * r->C, ith, nth, &lo, &hi);
-    for (long pl = lo; pl < hi; pl++) {
-        int c = (int)(pl % r->C);
-        al_i8dw_forward_f32(&r->g, r->x + (size_t)pl * in_plane, r->xq + (size_t)pl * in_plane, q->w + (size_t)c * q->K,
-                            q->scale[c], b ? b[c] : 0.0f, r->nd->cfg.act, r->y + (size_t)pl * out_plane);
-    }
+    if (lo < hi)
+        al_i8dw_forward_planes(&r->g, r->C, lo, hi, r->x, r->xq + (size_t)lo * r->g.H * r->g.W, q->w, q->scale,
+                               r->nd->cfg.bias ? r->nd->params[1].w : NULL, r->nd->cfg.act, r->y);
 }
 
 #define DW_I8_PAR_MIN 32768 /* MACs, as the float depthwise layer */
