@@ -35,7 +35,8 @@ static void naive(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *
             for (int ky = 0; ky < g->k; ky++)
                 for (int kx = 0; kx < g->k; kx++) {
                     int iy = oy * g->s + ky - g->p, ix = ox * g->s + kx - g->p;
-                    if (iy >= 0 && iy < g->H && ix >= 0 && ix < g->W) acc += (long)w[ky * g->k + kx] * x[iy * g->W + ix];
+                    if (iy >= 0 && iy < g->H && ix >= 0 && ix < g->W)
+                        acc += (long)w[ky * g->k + kx] * x[iy * g->W + ix];
                 }
             float v = (float)acc * (sx * sw) + b;
             if (act == 1) v = v > 0.0f ? v : 0.0f;
@@ -49,7 +50,8 @@ static void kernel_case(al_rng *r, int H, int W, int k, int s, int p, int act) {
     if (g.Ho <= 0 || g.Wo <= 0 || H + 2 * p < k || W + 2 * p < k) return;
     size_t np = (size_t)H * W, no = (size_t)g.Ho * g.Wo;
     int8_t *x = malloc(np), w[AL_DW_KMAX * AL_DW_KMAX];
-    float *want = malloc(sizeof(float) * no), *got = malloc(sizeof(float) * (no + 16)), *nv = malloc(sizeof(float) * no);
+    float *want = malloc(sizeof(float) * no), *got = malloc(sizeof(float) * (no + 16));
+    float *nv = malloc(sizeof(float) * no);
     int extreme = cases % 5 == 0;
     for (size_t i = 0; i < np; i++) x[i] = extreme ? (i % 3 ? 127 : -127) : (int8_t)((int)al_rng_below(r, 255) - 127);
     for (int t = 0; t < k * k; t++) w[t] = extreme ? (t % 2 ? -127 : 127) : (int8_t)((int)al_rng_below(r, 255) - 127);
@@ -101,7 +103,8 @@ static void test_kernels(void) {
         for (size_t c = 0; c < sizeof ws / sizeof *ws; c++)
             for (int k = 1; k <= 7; k += 2)
                 for (int s = 1; s <= 3; s++)
-                    for (int p = 0; p < k; p += k > 3 ? 2 : 1) kernel_case(&r, hs[a], ws[c], k, s, p, (int)((a + c + k + p) % 3));
+                    for (int p = 0; p < k; p += k > 3 ? 2 : 1)
+                        kernel_case(&r, hs[a], ws[c], k, s, p, (int)((a + c + k + p) % 3));
     /* even kernels and k = 7 with full padding */
     kernel_case(&r, 12, 19, 2, 1, 1, 0);
     kernel_case(&r, 12, 19, 4, 2, 3, 2);
@@ -250,7 +253,8 @@ static void check_layer(const char *spec, int n, al_pool *pool) {
                 worst = fmax(worst, d / bound);
             }
         }
-        if (bad) fprintf(stderr, "%s (%s): %d outputs beyond the bound\n", spec, al_i8_variant_name((al_i8_variant)v), bad);
+        if (bad)
+            fprintf(stderr, "%s (%s): %d outputs beyond the bound\n", spec, al_i8_variant_name((al_i8_variant)v), bad);
         CHECK(bad == 0);
         CHECK(worst > 0.0); /* activations really were rounded */
     }
@@ -288,7 +292,8 @@ static void tmp_path(char *buf, size_t cap, const char *tag) {
 }
 
 static void test_save_load(void) {
-    al_model *m = build("input 32x8x8; conv 40 k=1 act=relu6; dwconv k=3 p=1 act=relu6; conv 8 k=1; flatten; dense 3", 8);
+    al_model *m =
+        build("input 32x8x8; conv 40 k=1 act=relu6; dwconv k=3 p=1 act=relu6; conv 8 k=1; flatten; dense 3", 8);
     REQUIRE_OK(al_model_freeze(m, 3));
     int count = -1;
     REQUIRE_OK(al_quantize_frozen(m, &count));

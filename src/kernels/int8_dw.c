@@ -40,6 +40,16 @@ void al_i8dw_forward_ref(const al_dw_geom *g, const int8_t *x, float sx, const i
         }
 }
 
+void al_i8dw_wpairs(const int8_t *w, int k, int32_t *wp) {
+    int np = (k + 1) / 2;
+    for (int ky = 0; ky < k; ky++)
+        for (int j = 0; j < np; j++) {
+            int kx = 2 * j;
+            uint32_t lo = (uint16_t)(int16_t)w[ky * k + kx], hi = kx + 1 < k ? (uint16_t)(int16_t)w[ky * k + kx + 1] : 0;
+            wp[ky * np + j] = (int32_t)(lo | hi << 16);
+        }
+}
+
 void al_i8dw_window(const al_dw_geom *g, const int8_t *x, int oy, int c0, int span,
                     int8_t tmp[AL_DW_KMAX][AL_I8DW_TMPW], const int8_t **r) {
     int inside = c0 >= 0 && c0 + span <= g->W;

@@ -76,16 +76,11 @@ AI void plane(const al_dw_geom *g, const int8_t *x, const int32_t *wp, const int
 
 void al_i8dw_forward_avx2(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
                           float *y) {
-    const int k = g->k, np = (k + 1) / 2;
+    const int k = g->k;
     int32_t wp[AL_DW_KMAX * ((AL_DW_KMAX + 1) / 2)], w1[AL_DW_KMAX * AL_DW_KMAX];
-    for (int ky = 0; ky < k; ky++) {
-        for (int j = 0; j < np; j++) {
-            int kx = 2 * j;
-            uint32_t w0 = (uint16_t)(int16_t)w[ky * k + kx], wn = kx + 1 < k ? (uint16_t)(int16_t)w[ky * k + kx + 1] : 0;
-            wp[ky * np + j] = (int32_t)(w0 | wn << 16);
-        }
-        for (int kx = 0; kx < k; kx++) w1[ky * k + kx] = (int32_t)(uint16_t)(int16_t)w[ky * k + kx];
-    }
+    al_i8dw_wpairs(w, k, wp);
+    /* stride 1: one tap a lane, the pair (w, 0) */
+    for (int t = 0; t < k * k; t++) w1[t] = (int32_t)(uint16_t)(int16_t)w[t];
     float sc = sx * sw;
     if (k == 3 && g->s == 1)
         plane(g, x, wp, w1, sc, b, act, y, 3, 1);

@@ -90,14 +90,9 @@ VNNI_TARGET AI void plane(const al_dw_geom *g, const int8_t *x, const int32_t *w
 
 VNNI_TARGET void al_i8dw_forward_avx512(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw,
                                         float b, int act, float *y) {
-    const int k = g->k, np = (k + 1) / 2;
+    const int k = g->k;
     int32_t wp[AL_DW_KMAX * ((AL_DW_KMAX + 1) / 2)];
-    for (int ky = 0; ky < k; ky++)
-        for (int j = 0; j < np; j++) {
-            int kx = 2 * j;
-            uint32_t w0 = (uint16_t)(int16_t)w[ky * k + kx], w1 = kx + 1 < k ? (uint16_t)(int16_t)w[ky * k + kx + 1] : 0;
-            wp[ky * np + j] = (int32_t)(w0 | w1 << 16);
-        }
+    al_i8dw_wpairs(w, k, wp);
     float sc = sx * sw;
     if (k == 3 && g->s == 1)
         plane(g, x, wp, sc, b, act, y, 3, 1);
@@ -229,10 +224,21 @@ VNNI_TARGET AI void flat_plane(const al_dw_geom *g, const int16_t *xp, const int
  * in the next: junk in lanes that are dropped, or times the zero weight. */
 #define SLACK (160 + 2 * AL_DW_KMAX)
 
-/* al_quantize_row_i8's scale of n floats */
+/* al_quantize_row_i8's scale of n floats. Four running maxima: this is
+ * the first read of the layer's input, and one chain of vmaxps (4 cycles
+ * per 64 bytes) would hold it below what the caches deliver. The maximum
+ * is exact in any order, and NaN never wins (max_ps keeps its second
+ * operand). */
 VNNI_TARGET static float plane_scale(const float *x, long n) {
-    __m512 mx = _mm512_setzero_ps();
+    __m512 mx = _mm512_setzero_ps(), m1 = mx, m2 = mx, m3 = mx;
     long i = 0;
+    for (; i + 64 <= n; i += 64) {
+        mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
+        m1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 16)), m1);
+        m2 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 32)), m2);
+        m3 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 48)), m3);
+    }
+    mx = _mm512_max_ps(_mm512_max_ps(mx, m1), _mm512_max_ps(m2, m3));
     for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
     if (i < n) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i)), mx);
     float m = _mm512_reduce_max_ps(mx);
@@ -267,7 +273,7 @@ VNNI_TARGET int al_i8dw_forward_planes_avx512(const al_dw_geom *g, int C, long p
                                               const int8_t *w, const float *sw, const float *b, int act, float *y) {
     /* rows of an even number of elements, so that stride 2's words of two
      * columns line up in every row */
-    const int H = g->H, W = g->W, p = g->p, k = g->k, kk = k * k, np = (k + 1) / 2, Hp = H + 2 * p;
+    const int H = g->H, W = g->W, p = g->p, k = g->k, kk = k * k, Hp = H + 2 * p;
     const int Ws = (W + 2 * p + 1) & ~1, s = g->s, odd_rows = s == 2 ? (Hp + 1) / 2 : 0;
     const long per = (long)Hp * Ws;
     if (per > AL_I8DW_PADDED) return 0;
@@ -289,13 +295,7 @@ VNNI_TARGET int al_i8dw_forward_planes_avx512(const al_dw_geom *g, int C, long p
             const int c = (int)((g0 + i) % C);
             const int8_t *wc = w + (size_t)c * kk;
             int32_t wp[AL_DW_KMAX * ((AL_DW_KMAX + 1) / 2)];
-            for (int ky = 0; ky < k; ky++)
-                for (int j = 0; j < np; j++) {
-                    int kx = 2 * j;
-                    uint32_t w0 = (uint16_t)(int16_t)wc[ky * k + kx],
-                             w1 = kx + 1 < k ? (uint16_t)(int16_t)wc[ky * k + kx + 1] : 0;
-                    wp[ky * np + j] = (int32_t)(w0 | w1 << 16);
-                }
+            al_i8dw_wpairs(wc, k, wp);
             const float sc = sxs[i] * sw[c], bc = b ? b[c] : 0.0f;
             const int16_t *xi = xp + (size_t)i * (size_t)per, *xo = xi + (size_t)odd_rows * Ws;
             float *yi = y + (size_t)(g0 + i) * out_plane;

@@ -420,6 +420,9 @@ float al_i8_quantize(const float *x, long n, int8_t *q);
  * the row and all its columns lie in the image, else at a copy in
  * tmp[ky] (zeros outside the image), so the variants read no padding. */
 #define AL_I8DW_TMPW 80
+/* The weights of a k x k kernel as 16-bit pairs for vpmaddwd / vpdpwssd:
+ * wp[ky * np + j] = (w[ky][2j], w[ky][2j + 1]) (0 past k), np = (k + 1) / 2. */
+void al_i8dw_wpairs(const int8_t *w, int k, int32_t *wp);
 void al_i8dw_window(const al_dw_geom *g, const int8_t *x, int oy, int c0, int span,
                     int8_t tmp[AL_DW_KMAX][AL_I8DW_TMPW], const int8_t **r);
 #if defined(__x86_64__) || defined(_M_X64)

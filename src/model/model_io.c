@@ -315,8 +315,8 @@ static al_status match_tensor_q(const gguf_reader *r, int i, const al_param *p, 
     const gguf_tensor *t = gguf_find_tensor(r, name);
     if (!t) return al_error(AL_EFORMAT, "model file: tensor '%s' is missing", name);
     if (t->type == GGML_T_I8 && !allow_i8)
-        return al_error(AL_EFORMAT, "model file: tensor '%s' is I8, but only the weight of a frozen dense or conv "
-                        "layer may be int8", name);
+        return al_error(AL_EFORMAT, "model file: tensor '%s' is I8, but only the weight of a frozen dense, conv "
+                        "or dwconv layer may be int8", name);
     if (t->type != GGML_T_F32 && t->type != GGML_T_I8)
         return al_error(AL_EFORMAT, "model file: tensor '%s' has type %s, expected F32", name,
                         gguf_ggml_type_name(t->type));

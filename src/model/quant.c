@@ -58,8 +58,8 @@ al_status al_quant_check(const al_model *m, int i, int *N, int *K) {
         return al_error(AL_EINVAL, "quantize: node %d is %s; only dense, conv and dwconv nodes are quantized", i,
                         nd->vt->name);
     if (nd->cfg.type == AL_L_DWCONV2D && !dw_plain_shape(nd))
-        return al_error(AL_EINVAL, "quantize: dwconv node %d: kernel %d or its dilation is not one the int8 kernels take", i,
-                        nd->cfg.k);
+        return al_error(AL_EINVAL, "quantize: dwconv node %d: kernel %d or its dilation is not one the int8 "
+                        "kernels take", i, nd->cfg.k);
     if (nd->trainable) return al_error(AL_ESTATE, "quantize: node %d is trainable; only frozen nodes are quantized", i);
     const al_param *w = &m->nodes[i].params[0];
     *N = w->dims[0];
