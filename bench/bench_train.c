@@ -490,6 +490,9 @@ static int mnv2_model(int nodes, int freeze, int int8, unsigned long long seed, 
     al_compile_opts co;
     al_compile_defaults(&co);
     co.quantize_frozen = int8;
+    /* AL_BENCH_INT8_DW=1: the depthwise convs in int8 too (compile --int8-dw) */
+    const char *dw = getenv("AL_BENCH_INT8_DW");
+    co.quantize_dw = int8 && dw && !strcmp(dw, "1");
     al_compile_report rep;
     memset(&rep, 0, sizeof rep);
     al_status st = al_model_from_spec(spec, seed, &m);

@@ -67,6 +67,12 @@ AL_API int al_users_train_origin(const al_users *u, int k, int i);
  * *count (may be NULL) gets the number of int8 nodes afterwards. The model's
  * float weights become the dequantized values. */
 AL_API al_status al_quantize_frozen(al_model *m, int *count);
+/* As al_quantize_frozen, and the frozen depthwise convs too (kernel <= 7,
+ * not dilated; per-channel int8 weights, each input plane quantized with
+ * its own scale). Off in al_quantize_frozen: with float activations between
+ * the layers the int8 depthwise kernel is no faster than the float one on
+ * the x86 CPUs measured (bench/README.md). */
+AL_API al_status al_quantize_frozen_dw(al_model *m, int *count);
 
 /* ---- ONNX import ------------------------------------------------------------------ */
 

@@ -53,6 +53,32 @@ expect_ok "quantize again" quantize --model "$TMP/q.gguf" --freeze 9 --out "$TMP
 check "quantize prints the quantized layers" grep -q '2 layer(s) below node 9' "$TMP/out"
 check "re-quantizing is stable" cmp -s "$TMP/q.gguf" "$TMP/q2.gguf"
 
+# depthwise convs: float by default, int8 with --dw (node 2, K = 9)
+DWARCH="input 1x28x28; conv 32 k=3 p=1 act=relu6; dwconv k=3 s=2 p=1 act=relu6; conv 32 k=1 act=relu6; maxpool k=2; flatten; dense 10"
+expect_ok "train a depthwise CNN" train --arch "$DWARCH" --data "$DATA" --epochs 5 --batch 16 --seed 2 --out "$TMP/dwf.gguf" --quiet
+expect_ok "quantize without --dw" quantize --model "$TMP/dwf.gguf" --freeze 5 --out "$TMP/dwq0.gguf" --json
+check "without --dw the depthwise conv stays float" "$PY" -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert [q["node"] for q in j["quantized"]] == [2], j["quantized"]
+' "$TMP/out"
+expect_ok "quantize --dw" quantize --model "$TMP/dwf.gguf" --freeze 5 --out "$TMP/dwq.gguf" --dw --json
+check "--dw quantizes the depthwise conv too" "$PY" -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert [q["node"] for q in j["quantized"]] == [1, 2], j["quantized"]
+assert [q["type"] for q in j["quantized"]] == ["dwconv", "conv"], j["quantized"]
+' "$TMP/out"
+expect_ok "eval depthwise float" eval --model "$TMP/dwf.gguf" --data "$DATA" --json
+cp "$TMP/out" "$TMP/dwef.json"
+expect_ok "eval depthwise int8" eval --model "$TMP/dwq.gguf" --data "$DATA" --json
+check "int8 depthwise accuracy within 3 points of float" "$PY" -c '
+import json, sys
+f = json.load(open(sys.argv[1]))["acc"]; q = json.load(open(sys.argv[2]))["acc"]
+assert f > 0.3, f
+assert abs(f - q) <= 0.03, (f, q)
+' "$TMP/dwef.json" "$TMP/out"
+
 run quantize --model "$TMP/f.gguf" --freeze 2 --out "$TMP/none.gguf"
 check "nothing to quantize: exit 1" test "$rc" -eq 1
 check "nothing to quantize: message" grep -q '^autlearn quantize: no dense or conv' "$TMP/err"

@@ -28,6 +28,8 @@ static void usage(FILE *f) {
                "  --no-fuse             keep activations separate\n"
                "  --int8                int8 weights (per-channel symmetric) and int8 kernels for\n"
                "                        the frozen dense/conv layers (docs/KERNELS.md)\n"
+               "  --int8-dw             --int8, and the frozen depthwise convs in int8 too (off by\n"
+               "                        default: not faster on the x86 CPUs measured, docs/COMPILE.md)\n"
                "  --json                print a JSON object on stdout\n"
                "  -h, --help            this help\n");
 }
@@ -50,6 +52,8 @@ int cmd_compile(int argc, char **argv) {
             no_fuse = 1;
         else if (cli_flag(&a, "int8"))
             o.quantize_frozen = 1;
+        else if (cli_flag(&a, "int8-dw"))
+            o.quantize_frozen = o.quantize_dw = 1;
         else if (cli_str(&a, "model", &in) || cli_str(&a, "out", &out)) {
         } else if (cli_positional(&a, &in)) {
         } else

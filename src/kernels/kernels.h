@@ -379,6 +379,68 @@ float al_i8_quantize_row_u8_vnni(const float *x, int K, uint8_t *q);
  * last block + 1). */
 void al_i8dense_vnni(const al_i8dense_args *a, int jb0, int jb1);
 
+/* ---- int8 depthwise convolution (int8_dw*.c) ------------------------------------
+ * One plane, the geometry of the float kernels (al_dw_geom): x [H,W] int8
+ * (values -127..127) with the plane's scale sx, w [k,k] int8 with the
+ * channel's scale sw, bias b:
+ *   acc[oy][ox] = sum_{ky,kx} w[ky][kx] * x[oy*s - p + ky][ox*s - p + kx]
+ *                 (0 outside the image), int32, exact (k <= 7: |acc| < 2^20)
+ *   y[oy][ox]   = (float)acc * (sx * sw) + b, then act: 0 none, 1 ReLU, 2
+ *                 ReLU6 (al_act_apply's NaN and -0 rules)
+ * The epilogue is the same float operations in every variant (multiply,
+ * then add; no FMA), so every variant returns the reference's floats bit
+ * for bit. Variants follow the int8 GEMM's choice (al_i8_current): vnni
+ * (AVX-512BW + VNNI: vpdpwssd on pairs of taps, 32 outputs per step), avx2
+ * (vpmaddwd), neon (vmlal_s16), ref; the fast ones take stride 1 or 2 and
+ * k <= AL_DW_KMAX (al_dw_simd_applies), other shapes run the reference. */
+void al_i8dw_forward(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
+                     float *y);
+void al_i8dw_forward_ref(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
+                         float *y);
+/* What the layer runs: planes [pl0, pl1) of x [n, C, H, W] floats (plane pl
+ * is channel pl % C), each quantized with its own scale (al_quantize_row_i8's
+ * rule), then al_i8dw_forward with channel c's weights w + c*k*k, scale
+ * sw[c] and bias b[c] (b may be NULL), into y [n, C, Ho, Wo]. xq: H*W bytes
+ * of scratch, which a variant may leave untouched. The vnni variant takes
+ * the planes in groups: the scales of the group, then each plane quantized
+ * straight into a zero-padded int16 copy on its stack (at most
+ * AL_I8DW_PADDED elements in all), then the convolutions without masks,
+ * every tap pair one vpdpwssd with a memory operand, so no plane's
+ * convolution waits on its own quantization (small planes are chains of
+ * latencies). Bitwise the same as quantizing to xq and calling
+ * al_i8dw_forward_ref per plane. */
+#define AL_I8DW_PADDED 16384
+void al_i8dw_forward_planes(const al_dw_geom *g, int C, long pl0, long pl1, const float *x, int8_t *xq,
+                            const int8_t *w, const float *sw, const float *b, int act, float *y);
+/* al_quantize_row_i8 (the same scale and bytes, bit for bit) in the int8
+ * variant's vectors: the depthwise layer quantizes each input plane with it. */
+float al_i8_quantize(const float *x, long n, int8_t *q);
+/* For the fast variants: the k input rows (ky = 0..k-1) of output row oy,
+ * columns [c0, c0 + span) (span <= AL_I8DW_TMPW). r[ky] points into x when
+ * the row and all its columns lie in the image, else at a copy in
+ * tmp[ky] (zeros outside the image), so the variants read no padding. */
+#define AL_I8DW_TMPW 80
+/* The weights of a k x k kernel as 16-bit pairs for vpmaddwd / vpdpwssd:
+ * wp[ky * np + j] = (w[ky][2j], w[ky][2j + 1]) (0 past k), np = (k + 1) / 2. */
+void al_i8dw_wpairs(const int8_t *w, int k, int32_t *wp);
+void al_i8dw_window(const al_dw_geom *g, const int8_t *x, int oy, int c0, int span,
+                    int8_t tmp[AL_DW_KMAX][AL_I8DW_TMPW], const int8_t **r);
+#if defined(__x86_64__) || defined(_M_X64)
+void al_i8dw_forward_avx512(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b,
+                            int act, float *y);
+void al_i8dw_forward_avx2(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
+                          float *y);
+float al_i8_quantize_avx512(const float *x, long n, int8_t *q);
+int al_i8dw_forward_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const float *x, const int8_t *w,
+                                  const float *sw, const float *b, int act, float *y);
+float al_i8_quantize_avx2(const float *x, long n, int8_t *q);
+#endif
+#if defined(__aarch64__)
+void al_i8dw_forward_neon(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
+                          float *y);
+float al_i8_quantize_neon(const float *x, long n, int8_t *q);
+#endif
+
 /* ---- exp, sigmoid, tanh for element-wise loops ------------------------------ */
 /* exp, sigmoid and tanh in float for element-wise kernels (internal).
  *

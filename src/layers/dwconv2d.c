@@ -99,6 +99,7 @@ static void dw_fwd_task(void *arg, int ith, int nth) {
 }
 
 static al_status dw_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
+    if (nd->q && !nd->trainable) return al_quant_forward(nd, e, x, y, n); /* int8 (quant_forward.c) */
     dw_run r = {0};
     r.g = dgeom(nd);
     r.n = n;

@@ -365,12 +365,12 @@ double al_softmax_expsum(const float *z, int k, float mx);
 /* The largest of z[0..k) and the first index holding it (softmax's row maximum). */
 float al_row_max(const float *z, int k, int *argmax);
 
-/* ---- the int8 forward of frozen dense/conv nodes (src/layers/quant_forward.c) -- */
+/* ---- the int8 forward of frozen dense/conv/dwconv nodes (quant_forward.c) ---- */
 
 /* int8 weights of a node (docs/COMPILE.md, "int8"): installed by the model
  * level (al_quant_install) or the cloud's quantizer; owned by the node. */
 struct al_qnode {
-    int N, K;        /* output channels (rows of w); inputs per channel (in, or C*k*k) */
+    int N, K;        /* output channels (rows of w); inputs per channel (in, C*k*k, dwconv k*k) */
     int8_t *w;       /* N x K, row-major (PyTorch's weight layout, flattened) */
     float *scale;    /* N */
     int32_t *rowsum; /* N: sum_k w[c][k], for the VNNI kernel */
@@ -380,8 +380,8 @@ struct al_qnode {
 void al_qnode_free(struct al_qnode *q);
 /* Floats of scratch per sample the int8 forward of nd needs. */
 size_t al_quant_ws_per_sample(const al_node *nd);
-/* The int8 forward of a dense or conv node with nd->q (the layers' forward
- * calls it for frozen quantized nodes). */
+/* The int8 forward of a dense, conv or depthwise conv node with nd->q (the
+ * layers' forward calls it for frozen quantized nodes). */
 al_status al_quant_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n);
 
 /* ---- NumPy broadcasting of two operands (src/layers/bcast.c) ------------------- */

@@ -1,9 +1,15 @@
-/* The int8 forward of a frozen quantized dense or conv node (layers.h).
+/* The int8 forward of a frozen quantized dense, conv or depthwise conv node
+ * (layers.h).
  *
  * Forward shapes. Dense: x [rows, K] -> xq [rows, K] int8 and sx [rows];
  * acc [rows, N] = xq . Wq^T (al_i8gemm); y = acc * sx[r] * sw[c] + b[c].
  * Conv, per sample: x [C,H,W] -> xq int8 (one scale), im2row -> R [P, CKK],
  * acc [P, F] = R . Wq^T, y[f][p] = acc[p][f] * sx * sw[f] + b[f].
+ * Depthwise, per plane (sample i, channel c): x [H,W] -> xq int8 with the
+ * plane's own scale sx, acc [Ho,Wo] int32, y = acc * sx * sw[c] + b[c] and
+ * the fused activation in the epilogue (al_i8dw_forward_planes); scratch:
+ * one plane's int8 copy per thread, at its first plane's place in [n,C,H,W]
+ * bytes (the vnni variant keeps padded copies on its stack instead).
  * Scratch (e->ws), per sample for conv (one slot per thread, at the
  * thread's first sample like conv2d.c's slots) and per batch for dense:
  * the int8 buffers, then the int32 accumulators, then (dense) the scales. */
@@ -55,7 +61,21 @@ void al_qnode_free(struct al_qnode *q) {
     al_free(q);
 }
 
+/* The depthwise node's plane geometry (dwconv2d.c's). */
+static al_dw_geom dw_qgeom(const al_node *nd) {
+    al_dw_geom g;
+    g.H = nd->in.d[1];
+    g.W = nd->in.d[2];
+    g.k = nd->cfg.k;
+    g.s = nd->cfg.stride > 0 ? nd->cfg.stride : 1;
+    g.p = nd->cfg.pad;
+    g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
+    g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
+    return g;
+}
+
 size_t al_quant_ws_per_sample(const al_node *nd) {
+    if (nd->cfg.type == AL_L_DWCONV2D) return bytes_to_floats((size_t)al_shape_numel(&nd->in));
     if (nd->cfg.type == AL_L_CONV2D) {
         qgeom g = conv_qgeom(nd);
         return conv_slot_floats(&g);
@@ -230,10 +250,47 @@ static al_status conv_forward_i8(al_node *nd, const al_exec *e, const float *x, 
     return AL_OK;
 }
 
+/* ---- depthwise ------------------------------------------------------------------ */
+
+typedef struct dw_i8_run {
+    const al_node *nd;
+    al_dw_geom g;
+    int C, n;
+    const float *x;
+    float *y;
+    int8_t *xq; /* [n, C, H, W]: plane pl's int8 copy at pl * H*W */
+} dw_i8_run;
+
+/* Threads split the n*C planes; a plane is quantized and convolved by the
+ * thread that owns it, while it is in cache. */
+static void dw_i8_task(void *arg, int ith, int nth) {
+    const dw_i8_run *r = arg;
+    const struct al_qnode *q = r->nd->q;
+    long lo, hi;
+    al_split((long)r->n * r->C, ith, nth, &lo, &hi);
+    if (lo < hi)
+        al_i8dw_forward_planes(&r->g, r->C, lo, hi, r->x, r->xq + (size_t)lo * r->g.H * r->g.W, q->w, q->scale,
+                               r->nd->cfg.bias ? r->nd->params[1].w : NULL, r->nd->cfg.act, r->y);
+}
+
+#define DW_I8_PAR_MIN 32768 /* MACs, as the float depthwise layer */
+
+static al_status dwconv_forward_i8(al_node *nd, const al_exec *e, const float *x, float *y, int n, int *act_done) {
+    dw_i8_run r = {nd, dw_qgeom(nd), nd->in.d[0], n, x, y, (int8_t *)e->ws};
+    size_t work = (size_t)n * r.C * (size_t)r.g.Ho * r.g.Wo * (size_t)r.g.k * r.g.k;
+    if (work >= DW_I8_PAR_MIN)
+        al_pool_run(e->pool, dw_i8_task, &r);
+    else
+        dw_i8_task(&r, 0, 1);
+    *act_done = 1;
+    return AL_OK;
+}
+
 al_status al_quant_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     int act_done = 0;
-    al_status st = nd->cfg.type == AL_L_CONV2D ? conv_forward_i8(nd, e, x, y, n, &act_done)
-                                               : dense_forward_i8(nd, e, x, y, n);
+    al_status st = nd->cfg.type == AL_L_CONV2D     ? conv_forward_i8(nd, e, x, y, n, &act_done)
+                   : nd->cfg.type == AL_L_DWCONV2D ? dwconv_forward_i8(nd, e, x, y, n, &act_done)
+                                                   : dense_forward_i8(nd, e, x, y, n);
     /* a compiled node may carry a fused activation (cfg.act) */
     if (st == AL_OK && nd->cfg.act != AL_ACT_NONE && !act_done)
         al_act_forward(e->pool, nd->cfg.act, y, (size_t)n * al_shape_numel(&nd->out));

@@ -240,14 +240,17 @@ const al_membuf *al_memplan_find_port(const al_memplan *p, al_membuf_kind kind, 
 
 /* ---- the int8 runtime (src/model/quant.c) ------------------------------------- */
 
-/* Installs int8 weights on frozen dense/conv node i: q is N x K, scale N
+/* Installs int8 weights on frozen dense/conv/dwconv node i: q is N x K, scale N
  * (finite, > 0); sets the float weights to q * scale, so the float and the
  * int8 path compute with the same weights. The quantizer (cloud) and model
  * files (model_io.c) both go through it. */
 al_status al_quant_install(al_model *m, int i, const int8_t *q, const float *scale);
-/* Validates node i for int8 weights (dense or conv, frozen, K inputs per
+/* Validates node i for int8 weights (dense, conv or dwconv, frozen, K inputs per
  * channel within the kernels' limit) and returns its weight matrix N x K. */
 al_status al_quant_check(const al_model *m, int i, int *N, int *K);
+/* 1 when the int8 runtime takes the node's type and shape: dense, conv, and
+ * dwconv of kernel <= 7 without dilation (trainable or not). */
+int al_quant_takes(const al_node *nd);
 /* Copies src's int8 weights into dst (same architecture; al_model_clone). */
 al_status al_quant_copy(al_model *dst, const al_model *src);
 /* Drops every node's int8 weights; the dequantized floats stay. */

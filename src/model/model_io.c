@@ -407,8 +407,8 @@ static al_status match_tensor_q(const gguf_reader *r, int i, const al_param *p, 
     const gguf_tensor *t = gguf_find_tensor(r, name);
     if (!t) return al_error(AL_EFORMAT, "model file: tensor '%s' is missing", name);
     if (t->type == GGML_T_I8 && !allow_i8)
-        return al_error(AL_EFORMAT, "model file: tensor '%s' is I8, but only the weight of a frozen dense or conv "
-                        "layer may be int8", name);
+        return al_error(AL_EFORMAT, "model file: tensor '%s' is I8, but only the weight of a frozen dense, conv "
+                        "or dwconv layer may be int8", name);
     if (t->type != GGML_T_F32 && t->type != GGML_T_I8)
         return al_error(AL_EFORMAT, "model file: tensor '%s' has type %s, expected F32", name,
                         gguf_ggml_type_name(t->type));
@@ -433,7 +433,7 @@ static al_status match_tensor(const gguf_reader *r, int i, const al_param *p, co
 
 /* Whether parameter p of a node of this config may be stored as int8. */
 static int may_be_i8(const al_layer_cfg *c, int trainable, int p) {
-    return p == 0 && !trainable && (c->type == AL_L_DENSE || c->type == AL_L_CONV2D);
+    return p == 0 && !trainable && (c->type == AL_L_DENSE || c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D);
 }
 
 /* The F32 scale tensor "{i}.weight_scale" of an int8 weight with N output

@@ -7,7 +7,18 @@
 #include <math.h>
 #include <string.h>
 
-static int quantizable(const al_node *nd) { return nd->cfg.type == AL_L_DENSE || nd->cfg.type == AL_L_CONV2D; }
+static int quantizable(const al_node *nd) {
+    return nd->cfg.type == AL_L_DENSE || nd->cfg.type == AL_L_CONV2D || nd->cfg.type == AL_L_DWCONV2D;
+}
+
+/* The int8 depthwise kernels know stride, padding and kernel size only: a
+ * node whose output is not (H + 2p - k) / s + 1 square by that rule (a
+ * dilated one) stays float. */
+static int dw_plain_shape(const al_node *nd) {
+    int s = nd->cfg.stride > 0 ? nd->cfg.stride : 1, k = nd->cfg.k, p = nd->cfg.pad;
+    return nd->in.ndim == 3 && nd->out.ndim == 3 && k >= 1 && k <= AL_DW_KMAX &&
+           nd->out.d[1] == (nd->in.d[1] + 2 * p - k) / s + 1 && nd->out.d[2] == (nd->in.d[2] + 2 * p - k) / s + 1;
+}
 
 static al_status qnode_new(int N, int K, struct al_qnode **out) {
     struct al_qnode *q = al_calloc(1, sizeof *q);
@@ -35,13 +46,20 @@ static void reserve_scratch(al_model *m, al_node *nd) {
     }
 }
 
+int al_quant_takes(const al_node *nd) {
+    return quantizable(nd) && (nd->cfg.type != AL_L_DWCONV2D || dw_plain_shape(nd));
+}
+
 al_status al_quant_check(const al_model *m, int i, int *N, int *K) {
     if (!m) return al_error(AL_EINVAL, "quantize: model is NULL");
     if (i < 0 || i >= m->nnodes) return al_error(AL_ERANGE, "quantize: node %d out of range 0..%d", i, m->nnodes - 1);
     const al_node *nd = &m->nodes[i];
     if (!quantizable(nd))
-        return al_error(AL_EINVAL, "quantize: node %d is %s; only dense and conv nodes are quantized", i,
+        return al_error(AL_EINVAL, "quantize: node %d is %s; only dense, conv and dwconv nodes are quantized", i,
                         nd->vt->name);
+    if (nd->cfg.type == AL_L_DWCONV2D && !dw_plain_shape(nd))
+        return al_error(AL_EINVAL, "quantize: dwconv node %d: kernel %d or its dilation is not one the int8 "
+                        "kernels take", i, nd->cfg.k);
     if (nd->trainable) return al_error(AL_ESTATE, "quantize: node %d is trainable; only frozen nodes are quantized", i);
     const al_param *w = &m->nodes[i].params[0];
     *N = w->dims[0];
@@ -55,6 +73,7 @@ al_status al_quant_check(const al_model *m, int i, int *N, int *K) {
  * takes the implicit-GEMM path (kept whatever the CPU: packing is
  * portable, the kernel is picked per call). */
 static al_status pack_fast(const al_node *nd, struct al_qnode *q) {
+    if (nd->cfg.type == AL_L_DWCONV2D) return AL_OK; /* the depthwise kernels read w as it is */
     if (nd->cfg.type == AL_L_DENSE) {
         q->wpack = al_malloc(sizeof(uint32_t) * al_i8dense_wpack_words(q->N, q->K));
         if (!q->wpack) return AL_ENOMEM;

@@ -143,6 +143,16 @@ int main(int argc, char **argv) {
         if (al_model_save(m, p) != AL_OK) die(p);
         al_model_free(m);
     }
+    {
+        /* an I8 dwconv weight (C = 4, k = 3) with its F32 scale tensor */
+        al_model *m;
+        if (al_model_from_spec("input 4x6x6; dwconv k=3 p=1 act=relu6; flatten; dense 3", 9, &m) != AL_OK ||
+            al_model_freeze(m, 1) != AL_OK || al_quantize_frozen_dw(m, NULL) != AL_OK)
+            die("quantize dwconv");
+        snprintf(p, sizeof p, "%s/fuzz_gguf/model_int8dw.gguf", argv[1]);
+        if (al_model_save(m, p) != AL_OK) die(p);
+        al_model_free(m);
+    }
     static const char *const more[] = {"refcnn", "reflm", "mlp",
                                        "input 1x28x28\nconv 32 k=3 p=1\nrelu\nmaxpool k=2\nflatten\ndense 10\n"};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {

@@ -218,7 +218,9 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
     if ((st = al_model_freeze(m, rep.freeze_out))) goto done;
     /* int8 for the frozen part, after folding so the folded weights are the
      * ones quantized (src/cloud/compile/quant.h: dense/conv with K >= 32) */
-    if (o->quantize_frozen && (st = al_quantize_frozen(m, &rep.quantized))) goto done;
+    if (o->quantize_frozen &&
+        (st = o->quantize_dw ? al_quantize_frozen_dw(m, &rep.quantized) : al_quantize_frozen(m, &rep.quantized)))
+        goto done;
     /* the plans: the input as it was (naive), the input with the planner
      * alone, and the compiled model */
     if ((st = al_memplan_build_at(in, o->batch, 1, freeze, &mp))) goto done;

@@ -24,6 +24,11 @@ typedef struct al_compile_opts {
     /* 1: int8 weights for the frozen dense/conv nodes (al_quantize_frozen,
      * src/cloud/compile/quant.h); off by default. */
     int quantize_frozen;
+    /* 1 (with quantize_frozen): the frozen depthwise convs too
+     * (al_quantize_frozen_dw); off by default: with float activations
+     * between the layers the int8 depthwise kernel is not faster than the
+     * float one on the x86 CPUs measured (bench/README.md). */
+    int quantize_dw;
     int batch; /* the batch the stored plan is made for (default 32) */
 } al_compile_opts;
 

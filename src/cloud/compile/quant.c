@@ -27,15 +27,27 @@ al_status al_quantize_node(al_model *m, int i) {
     return st;
 }
 
-al_status al_quantize_frozen(al_model *m, int *count) {
+static al_status quantize_frozen(al_model *m, int dw, int *count) {
     if (!m) return al_error(AL_EINVAL, "al_quantize_frozen: model is NULL");
     for (int i = 0; i < m->freeze; i++) {
         const al_node *nd = &m->nodes[i];
-        if ((nd->cfg.type != AL_L_DENSE && nd->cfg.type != AL_L_CONV2D) || nd->q || nd->trainable) continue;
-        if (nd->params[0].n / (size_t)nd->params[0].dims[0] < AL_QUANT_MIN_K) continue;
+        if (nd->q || nd->trainable) continue;
+        if (nd->cfg.type == AL_L_DWCONV2D) {
+            if (!dw) continue;
+            /* K = k*k: no GEMM reduction, the int8 depthwise kernels are
+             * direct; a shape they do not take stays float */
+            if (!al_quant_takes(nd)) continue;
+        } else {
+            if (nd->cfg.type != AL_L_DENSE && nd->cfg.type != AL_L_CONV2D) continue;
+            if (nd->params[0].n / (size_t)nd->params[0].dims[0] < AL_QUANT_MIN_K) continue;
+        }
         al_status st = al_quantize_node(m, i);
         if (st) return st;
     }
     if (count) *count = al_model_quantized_count(m);
     return AL_OK;
 }
+
+al_status al_quantize_frozen(al_model *m, int *count) { return quantize_frozen(m, 0, count); }
+
+al_status al_quantize_frozen_dw(al_model *m, int *count) { return quantize_frozen(m, 1, count); }

@@ -8,7 +8,8 @@
  *
  * Activations: quantized dynamically in the forward pass, symmetric int8
  * with one scale per batch row (dense: per row of the last dimension; conv:
- * per sample), so a sample's output does not depend on the rest of its
+ * per sample; dwconv: per plane, i.e. sample and channel), so a sample's
+ * output does not depend on the rest of its
  * batch (the activation cache relies on that). int32 accumulation, then
  * y = acc * scale_x * scale_w[c] + bias[c] in float.
  *
@@ -35,7 +36,7 @@
  * below m->freeze with K >= AL_QUANT_MIN_K; nodes already
  * quantized are kept. The compiler's entry point (autlearn compile --int8)
  * and autlearn quantize's. */
-/* Quantizes node i (dense or conv, frozen). */
+/* Quantizes node i (dense, conv or dwconv, frozen). */
 al_status al_quantize_node(al_model *m, int i);
 /* The int8 runtime (al_quant_install, al_dequantize, al_node_is_quantized,
  * al_model_quantized_count) is the device library's: model/model.h. */

@@ -1,0 +1,130 @@
+/* int8 depthwise convolution of one plane, AVX2 (kernels.h, "int8
+ * depthwise"), and the plane quantizer in the same vectors.
+ *
+ * vpmaddwd multiplies 16-bit pairs and adds the two products. Stride 2:
+ * 16 bytes of a row sign-extended (vpmovsxbw) are 8 pairs (x[c0 + 2j +
+ * kx], x[c0 + 2j + kx + 1]), two taps of outputs c + j against the weight
+ * pair (w[kx], w[kx + 1]). Stride 1: 8 bytes sign-extended to 32 bits
+ * (vpmovsxbd) against the pair (w[kx], 0) give one tap of 8 outputs (the
+ * high half of each lane is the sign, times 0). 16 outputs per step in two
+ * accumulators; borders through al_i8dw_window. */
+#include "kernels/kernels.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define AI static inline __attribute__((always_inline))
+
+AI __m256 finish(__m256i acc, __m256 sc, __m256 b, int act) {
+    __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), sc), b);
+    const __m256 zero = _mm256_setzero_ps();
+    if (act == 1) y = _mm256_and_ps(_mm256_cmp_ps(y, zero, _CMP_NLE_UQ), y);
+    else if (act == 2) y = _mm256_min_ps(_mm256_set1_ps(6.0f), _mm256_max_ps(zero, y));
+    return y;
+}
+
+AI void store8(float *y, int left, __m256 v) {
+    if (left >= 8) {
+        _mm256_storeu_ps(y, v);
+    } else if (left > 0) {
+        float t[8];
+        _mm256_storeu_ps(t, v);
+        memcpy(y, t, sizeof(float) * (size_t)left);
+    }
+}
+
+AI __m256i pair_taps(__m256i acc, const int8_t *p, int32_t wpair) {
+    __m256i v = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(v, _mm256_set1_epi32(wpair)));
+}
+
+AI __m256i one_tap(__m256i acc, const int8_t *p, int32_t w0) {
+    __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(v, _mm256_set1_epi32(w0)));
+}
+
+AI void plane(const al_dw_geom *g, const int8_t *x, const int32_t *wp, const int32_t *w1, float sc, float b, int act,
+              float *y, int k, int s) {
+    const int np = (k + 1) / 2, span = s == 1 ? k - 1 + 16 : 2 * (np - 1) + 32;
+    const __m256 scv = _mm256_set1_ps(sc), bv = _mm256_set1_ps(b);
+    int8_t tmp[AL_DW_KMAX][AL_I8DW_TMPW];
+    const int8_t *r[AL_DW_KMAX];
+    for (int oy = 0; oy < g->Ho; oy++) {
+        float *yr = y + (size_t)oy * g->Wo;
+        for (int c = 0; c < g->Wo; c += 16) {
+            al_i8dw_window(g, x, oy, c * s - g->p, span, tmp, r);
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+            for (int ky = 0; ky < k; ky++) {
+                if (s == 1) {
+                    for (int kx = 0; kx < k; kx++) {
+                        a0 = one_tap(a0, r[ky] + kx, w1[ky * k + kx]);
+                        a1 = one_tap(a1, r[ky] + kx + 8, w1[ky * k + kx]);
+                    }
+                } else {
+                    for (int j = 0; j < np; j++) {
+                        a0 = pair_taps(a0, r[ky] + 2 * j, wp[ky * np + j]);
+                        a1 = pair_taps(a1, r[ky] + 2 * j + 16, wp[ky * np + j]);
+                    }
+                }
+            }
+            store8(yr + c, g->Wo - c, finish(a0, scv, bv, act));
+            store8(yr + c + 8, g->Wo - c - 8, finish(a1, scv, bv, act));
+        }
+    }
+}
+
+void al_i8dw_forward_avx2(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
+                          float *y) {
+    const int k = g->k;
+    int32_t wp[AL_DW_KMAX * ((AL_DW_KMAX + 1) / 2)], w1[AL_DW_KMAX * AL_DW_KMAX];
+    al_i8dw_wpairs(w, k, wp);
+    /* stride 1: one tap a lane, the pair (w, 0) */
+    for (int t = 0; t < k * k; t++) w1[t] = (int32_t)(uint16_t)(int16_t)w[t];
+    float sc = sx * sw;
+    if (k == 3 && g->s == 1)
+        plane(g, x, wp, w1, sc, b, act, y, 3, 1);
+    else if (k == 3)
+        plane(g, x, wp, w1, sc, b, act, y, 3, 2);
+    else if (g->s == 1)
+        plane(g, x, wp, w1, sc, b, act, y, k, 1);
+    else
+        plane(g, x, wp, w1, sc, b, act, y, k, 2);
+}
+
+static int8_t quant1(float v) {
+    int r = v >= 0.0f ? (int)(v + 0.5f) : (int)(v - 0.5f);
+    return (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
+}
+
+/* al_quantize_row_i8 bit for bit (max_ps keeps its second operand when the
+ * first is NaN: NaN never wins, as there). */
+float al_i8_quantize_avx2(const float *x, long n, int8_t *q) {
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 mx = _mm256_setzero_ps();
+    long i = 0;
+    for (; i + 8 <= n; i += 8) mx = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), absm), mx);
+    float lanes[8], m = 0.0f;
+    _mm256_storeu_ps(lanes, mx);
+    for (int l = 0; l < 8; l++) m = lanes[l] > m ? lanes[l] : m;
+    for (long t = i; t < n; t++) {
+        float a = x[t] < 0.0f ? -x[t] : x[t];
+        m = a > m ? a : m;
+    }
+    float s = m > 0.0f ? m / 127.0f : 1.0f, invs = 1.0f / s;
+    const __m256 inv = _mm256_set1_ps(invs), half = _mm256_set1_ps(0.5f), mhalf = _mm256_set1_ps(-0.5f);
+    const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+    const __m256i gather = _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1);
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), inv);
+        __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
+        __m256i r = _mm256_cvttps_epi32(_mm256_add_ps(v, _mm256_blendv_ps(mhalf, half, pos)));
+        r = _mm256_min_epi32(_mm256_max_epi32(r, lo), hi);
+        r = _mm256_packs_epi32(r, r);
+        r = _mm256_packs_epi16(r, r);
+        r = _mm256_permutevar8x32_epi32(r, gather);
+        _mm_storel_epi64((__m128i *)(q + i), _mm256_castsi256_si128(r));
+    }
+    for (; i < n; i++) q[i] = quant1(x[i] * invs);
+    return s;
+}

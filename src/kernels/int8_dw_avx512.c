@@ -1,0 +1,319 @@
+/* int8 depthwise convolution of one plane, AVX-512BW + VNNI (kernels.h,
+ * "int8 depthwise"), and the plane quantizer in the same vectors.
+ *
+ * Pairs of taps: vpdpwssd multiplies 16-bit pairs and adds both products to
+ * an int32 lane. Sign-extending 32 bytes of a row (vpmovsxbw) gives 16
+ * lanes holding (x[c0 + 2j + kx], x[c0 + 2j + kx + 1]); with the weights
+ * broadcast as the pair (w[kx], w[kx + 1]) (the second 0 past k) one
+ * instruction adds two taps of 16 outputs. At stride 2 lane j is output
+ * c + j; at stride 1 the same load serves the even outputs c + 2j and one
+ * byte further the odd ones, and the epilogue interleaves the two vectors
+ * (vpermt2ps). So a 3x3 tap row costs 2 instructions, not 3, and stride 2
+ * needs no deinterleaving. Each step makes 32 outputs of one row in two
+ * independent accumulators; the input bytes are loaded under a mask of the
+ * columns inside the image (vmovdqu8), so the padding reads as zeros with
+ * no border code, as in the float kernel (dwconv_avx512.c). */
+#include "kernels/kernels.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define AI static inline __attribute__((always_inline))
+
+static inline __mmask16 lanes(long left) {
+    return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u);
+}
+
+VNNI_TARGET AI __m512 finish(__m512i acc, __m512 sc, __m512 b, int act) {
+    __m512 y = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), sc), b);
+    const __m512 zero = _mm512_setzero_ps();
+    if (act == 1) y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
+    else if (act == 2) y = _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(zero, y));
+    return y;
+}
+
+/* bytes i in [0, 32) with 0 <= base + i < W */
+static inline __mmask32 bmask(int base, int W) {
+    int lo = base < 0 ? -base : 0, hi = W - base < 32 ? W - base : 32;
+    if (hi <= lo) return 0;
+    return (__mmask32)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
+}
+
+/* 32 bytes at row + off under mask m (masked-off bytes read as 0 and are
+ * not touched: the address is formed as an integer, it may lie outside the
+ * plane), sign-extended to 16 pairs, times the weight pair, added to acc */
+VNNI_TARGET AI __m512i taps(__m512i acc, const int8_t *row, long off, __mmask32 m, int32_t wpair) {
+    const void *p = (const void *)((uintptr_t)row + (uintptr_t)(intptr_t)off);
+    __m512i v = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, p));
+    return _mm512_dpwssd_epi32(acc, v, _mm512_set1_epi32(wpair));
+}
+
+/* Chunks of 32 outputs are the outer loop: the load masks of a chunk (per
+ * tap pair and accumulator) are the same for every row. */
+VNNI_TARGET AI void plane(const al_dw_geom *g, const int8_t *x, const int32_t *wp, float sc, float b, int act,
+                          float *y, int k, int s) {
+    const int np = (k + 1) / 2, off1 = s == 1 ? 1 : 32, H = g->H, W = g->W, p = g->p;
+    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b);
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (int c = 0; c < g->Wo; c += 32) {
+        const int c0 = c * s - p;
+        __mmask32 m0[(AL_DW_KMAX + 1) / 2], m1[(AL_DW_KMAX + 1) / 2];
+        for (int j = 0; j < np; j++) {
+            m0[j] = bmask(c0 + 2 * j, W);
+            m1[j] = bmask(c0 + 2 * j + off1, W);
+        }
+        for (int oy = 0; oy < g->Ho; oy++) {
+            int ky0 = AL_MAX(0, p - oy * s), ky1 = AL_MIN(k, H + p - oy * s);
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+            for (int ky = ky0; ky < ky1; ky++) {
+                const int8_t *row = x + (size_t)(oy * s - p + ky) * W;
+                for (int j = 0; j < np; j++) {
+                    a0 = taps(a0, row, c0 + 2 * j, m0[j], wp[ky * np + j]);
+                    a1 = taps(a1, row, c0 + 2 * j + off1, m1[j], wp[ky * np + j]);
+                }
+            }
+            __m512 y0 = finish(a0, scv, bv, act), y1 = finish(a1, scv, bv, act);
+            if (s == 1) {
+                __m512 z0 = _mm512_permutex2var_ps(y0, lo, y1), z1 = _mm512_permutex2var_ps(y0, hi, y1);
+                y0 = z0;
+                y1 = z1;
+            }
+            float *yr = y + (size_t)oy * g->Wo;
+            _mm512_mask_storeu_ps(yr + c, lanes(g->Wo - c), y0);
+            _mm512_mask_storeu_ps(yr + c + 16, lanes(g->Wo - c - 16), y1);
+        }
+    }
+}
+
+VNNI_TARGET void al_i8dw_forward_avx512(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw,
+                                        float b, int act, float *y) {
+    const int k = g->k;
+    int32_t wp[AL_DW_KMAX * ((AL_DW_KMAX + 1) / 2)];
+    al_i8dw_wpairs(w, k, wp);
+    float sc = sx * sw;
+    if (k == 3 && g->s == 1)
+        plane(g, x, wp, sc, b, act, y, 3, 1);
+    else if (k == 3)
+        plane(g, x, wp, sc, b, act, y, 3, 2);
+    else if (g->s == 1)
+        plane(g, x, wp, sc, b, act, y, k, 1);
+    else
+        plane(g, x, wp, sc, b, act, y, k, 2);
+}
+
+/* al_quantize_row_i8 bit for bit: the max of |x| (NaN never wins: max_ps
+ * keeps its second operand), then round half away from zero and clamp. */
+VNNI_TARGET float al_i8_quantize_avx512(const float *x, long n, int8_t *q) {
+    __m512 mx = _mm512_setzero_ps();
+    long i = 0;
+    for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
+    if (i < n) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i)), mx);
+    float m = _mm512_reduce_max_ps(mx);
+    float s = m > 0.0f ? m / 127.0f : 1.0f;
+    const __m512 inv = _mm512_set1_ps(1.0f / s), half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    for (i = 0; i < n; i += 16) {
+        __mmask16 tm = lanes(n - i);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tm, x + i), inv);
+        __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+        __m512i r = _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, mhalf, half)));
+        r = _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
+        _mm512_mask_cvtepi32_storeu_epi8(q + i, tm, r);
+    }
+    return s;
+}
+
+/* ---- quantized straight into a padded int16 plane ------------------------------- */
+
+/* Output row oy of the padded plane xp (row stride Ws, the image at row p,
+ * column p, zeros around it): lane l of a0 / a1 is output c + l (stride 2)
+ * or c + 2l / c + 2l + 1 (stride 1, interleaved at the end), as in plane(). */
+VNNI_TARGET AI void padded_plane(const al_dw_geom *g, const int16_t *xp, int Ws, const int32_t *wp, float sc, float b,
+                                 int act, float *y, int k, int s) {
+    const int np = (k + 1) / 2, off1 = s == 1 ? 1 : 32;
+    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b);
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (int oy = 0; oy < g->Ho; oy++) {
+        const int16_t *r0 = xp + (size_t)oy * s * Ws;
+        float *yr = y + (size_t)oy * g->Wo;
+        for (int c = 0; c < g->Wo; c += 32) {
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+            for (int ky = 0; ky < k; ky++) {
+                const int16_t *row = r0 + (size_t)ky * Ws + c * s;
+                for (int j = 0; j < np; j++) {
+                    const __m512i wv = _mm512_set1_epi32(wp[ky * np + j]);
+                    a0 = _mm512_dpwssd_epi32(a0, _mm512_loadu_si512(row + 2 * j), wv);
+                    a1 = _mm512_dpwssd_epi32(a1, _mm512_loadu_si512(row + 2 * j + off1), wv);
+                }
+            }
+            __m512 y0 = finish(a0, scv, bv, act), y1 = finish(a1, scv, bv, act);
+            if (s == 1) {
+                __m512 z0 = _mm512_permutex2var_ps(y0, lo, y1), z1 = _mm512_permutex2var_ps(y0, hi, y1);
+                y0 = z0;
+                y1 = z1;
+            }
+            _mm512_mask_storeu_ps(yr + c, lanes(g->Wo - c), y0);
+            _mm512_mask_storeu_ps(yr + c + 16, lanes(g->Wo - c - 16), y1);
+        }
+    }
+}
+
+/* Flat: output (oy, ox) is position f = oy * P + ox, and every tap reads
+ * one constant offset from f, so a vector of 32 positions spans several
+ * output rows (lanes with ox >= Wo are junk, dropped by compressing the
+ * valid lanes before the store; a 6x6 plane would leave most lanes of a
+ * row's 32-lane chunk idle). Stride 1: P = Ws, tap (ky, kx) reads xp[f +
+ * ky*Ws + kx]. Stride 2: the padded rows are stored even rows first, then
+ * odd rows (xp_odd), and P = Ws / 2 words of two columns, so tap pair (ky,
+ * 2j) of output f reads the word (x[2ox + 2j], x[2ox + 2j + 1]) at word f +
+ * (ky / 2) * P + j of the rows of ky's parity: no lane is spent on the
+ * skipped rows and columns. */
+VNNI_TARGET AI void flat_plane(const al_dw_geom *g, const int16_t *xp, const int16_t *xp_odd, int Ws,
+                               const int32_t *wp, float sc, float b, int act, float *y, int k, int s) {
+    const int np = (k + 1) / 2, P = s == 1 ? Ws : Ws / 2, Wo = g->Wo;
+    const long end = (long)(g->Ho - 1) * P + Wo; /* one past the last valid position */
+    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b);
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i pv = _mm512_set1_epi32(P), wov = _mm512_set1_epi32(Wo);
+    float *yo = y;
+    int ox0 = 0; /* f0 % P */
+    for (long f0 = 0; f0 < end; f0 += 32) {
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+        for (int ky = 0; ky < k; ky++) {
+            const int16_t *row = s == 1 ? xp + (size_t)ky * Ws + f0
+                                        : ((ky & 1) ? xp_odd : xp) + (size_t)(ky >> 1) * Ws + 2 * (size_t)f0;
+            for (int j = 0; j < np; j++) {
+                const __m512i wv = _mm512_set1_epi32(wp[ky * np + j]);
+                a0 = _mm512_dpwssd_epi32(a0, _mm512_loadu_si512(row + 2 * j), wv);
+                a1 = _mm512_dpwssd_epi32(a1, _mm512_loadu_si512(row + 2 * j + (s == 1 ? 1 : 32)), wv);
+            }
+        }
+        __m512 y0 = finish(a0, scv, bv, act), y1 = finish(a1, scv, bv, act);
+        if (s == 1) {
+            __m512 z0 = _mm512_permutex2var_ps(y0, lo, y1), z1 = _mm512_permutex2var_ps(y0, hi, y1);
+            y0 = z0;
+            y1 = z1;
+        }
+        /* the lanes' columns: ox0 + l reduced below P */
+        __m512i c0 = _mm512_add_epi32(iota, _mm512_set1_epi32(ox0)), c1 = _mm512_add_epi32(c0, _mm512_set1_epi32(16));
+        for (int t = (ox0 + 31) / P; t > 0; t--) {
+            c0 = _mm512_mask_sub_epi32(c0, _mm512_cmpge_epi32_mask(c0, pv), c0, pv);
+            c1 = _mm512_mask_sub_epi32(c1, _mm512_cmpge_epi32_mask(c1, pv), c1, pv);
+        }
+        __mmask16 m0 = _mm512_cmplt_epi32_mask(c0, wov) & lanes(end - f0);
+        __mmask16 m1 = _mm512_cmplt_epi32_mask(c1, wov) & lanes(end - f0 - 16);
+        int n0 = __builtin_popcount(m0), n1 = __builtin_popcount(m1);
+        _mm512_mask_storeu_ps(yo, lanes(n0), _mm512_maskz_compress_ps(m0, y0));
+        _mm512_mask_storeu_ps(yo + n0, lanes(n1), _mm512_maskz_compress_ps(m1, y1));
+        yo += n0 + n1;
+        ox0 = (ox0 + 32) % P;
+    }
+}
+
+/* Reads past a row's padded width land in the next row (junk only in
+ * lanes that are never stored, or times a zero weight: the phantom tap k
+ * of an odd kernel); past the last row, in SLACK zeros (the flat form at
+ * stride 2 reads up to 2 * 32 + 64 elements past the last valid one).
+ * Planes of a group lie one after the other, so reads past one plane land
+ * in the next: junk in lanes that are dropped, or times the zero weight. */
+#define SLACK (160 + 2 * AL_DW_KMAX)
+
+/* al_quantize_row_i8's scale of n floats. Four running maxima: this is
+ * the first read of the layer's input, and one chain of vmaxps (4 cycles
+ * per 64 bytes) would hold it below what the caches deliver. The maximum
+ * is exact in any order, and NaN never wins (max_ps keeps its second
+ * operand). */
+VNNI_TARGET static float plane_scale(const float *x, long n) {
+    __m512 mx = _mm512_setzero_ps(), m1 = mx, m2 = mx, m3 = mx;
+    long i = 0;
+    for (; i + 64 <= n; i += 64) {
+        mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
+        m1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 16)), m1);
+        m2 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 32)), m2);
+        m3 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 48)), m3);
+    }
+    mx = _mm512_max_ps(_mm512_max_ps(mx, m1), _mm512_max_ps(m2, m3));
+    for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
+    if (i < n) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i)), mx);
+    float m = _mm512_reduce_max_ps(mx);
+    return m > 0.0f ? m / 127.0f : 1.0f;
+}
+
+/* x [H, W] quantized with scale sx into the interior of the padded plane
+ * (row stride Ws, image at row p, column p); with odd_rows, padded row r
+ * is stored at (r & 1) * odd_rows + r / 2 (even rows first, then odd). */
+VNNI_TARGET static void quantize_padded(const float *x, int H, int W, float sx, int16_t *xp, int Ws, int p,
+                                        int odd_rows) {
+    const __m512 inv = _mm512_set1_ps(1.0f / sx), half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
+    const __m512i qlo = _mm512_set1_epi32(-127), qhi = _mm512_set1_epi32(127);
+    for (int iy = 0; iy < H; iy++) {
+        int pr = iy + p, rr = odd_rows ? (pr & 1) * odd_rows + pr / 2 : pr;
+        int16_t *dst = xp + (size_t)rr * Ws + p;
+        const float *src = x + (size_t)iy * W;
+        for (int c = 0; c < W; c += 16) {
+            __mmask16 tm = lanes(W - c);
+            __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tm, src + c), inv);
+            __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+            __m512i r = _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, mhalf, half)));
+            r = _mm512_min_epi32(_mm512_max_epi32(r, qlo), qhi);
+            _mm512_mask_cvtepi32_storeu_epi16(dst + c, tm, r);
+        }
+    }
+}
+
+#define GROUP_MAX 64
+
+VNNI_TARGET int al_i8dw_forward_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const float *x,
+                                              const int8_t *w, const float *sw, const float *b, int act, float *y) {
+    /* rows of an even number of elements, so that stride 2's words of two
+     * columns line up in every row */
+    const int H = g->H, W = g->W, p = g->p, k = g->k, kk = k * k, Hp = H + 2 * p;
+    const int Ws = (W + 2 * p + 1) & ~1, s = g->s, odd_rows = s == 2 ? (Hp + 1) / 2 : 0;
+    const long per = (long)Hp * Ws;
+    if (per > AL_I8DW_PADDED) return 0;
+    const long group = AL_MIN(AL_I8DW_PADDED / per, GROUP_MAX);
+    const size_t in_plane = (size_t)H * W, out_plane = (size_t)g->Ho * g->Wo;
+    /* stride 1: flat when it keeps more lanes busy than rows of 32-lane
+     * chunks; stride 2: always */
+    const int flat = s == 2 || (long)32 * ((g->Wo + 31) / 32) > (long)Ws;
+    int16_t xp[AL_I8DW_PADDED + SLACK];
+    float sxs[GROUP_MAX];
+    for (long g0 = pl0; g0 < pl1; g0 += group) {
+        const int gn = (int)AL_MIN(group, pl1 - g0);
+        for (int i = 0; i < gn; i++) sxs[i] = plane_scale(x + (size_t)(g0 + i) * in_plane, (long)in_plane);
+        memset(xp, 0, sizeof(int16_t) * ((size_t)gn * (size_t)per + SLACK));
+        for (int i = 0; i < gn; i++)
+            quantize_padded(x + (size_t)(g0 + i) * in_plane, H, W, sxs[i], xp + (size_t)i * (size_t)per, Ws, p,
+                            odd_rows);
+        for (int i = 0; i < gn; i++) {
+            const int c = (int)((g0 + i) % C);
+            const int8_t *wc = w + (size_t)c * kk;
+            int32_t wp[AL_DW_KMAX * ((AL_DW_KMAX + 1) / 2)];
+            al_i8dw_wpairs(wc, k, wp);
+            const float sc = sxs[i] * sw[c], bc = b ? b[c] : 0.0f;
+            const int16_t *xi = xp + (size_t)i * (size_t)per, *xo = xi + (size_t)odd_rows * Ws;
+            float *yi = y + (size_t)(g0 + i) * out_plane;
+            if (flat) {
+                if (k == 3 && s == 1)
+                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, 3, 1);
+                else if (k == 3)
+                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, 3, 2);
+                else if (s == 1)
+                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, k, 1);
+                else
+                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, k, 2);
+            } else if (k == 3) {
+                padded_plane(g, xi, Ws, wp, sc, bc, act, yi, 3, 1);
+            } else {
+                padded_plane(g, xi, Ws, wp, sc, bc, act, yi, k, 1);
+            }
+        }
+    }
+    return 1;
+}

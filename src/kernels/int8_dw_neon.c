@@ -1,0 +1,116 @@
+/* int8 depthwise convolution of one plane, NEON (aarch64; kernels.h,
+ * "int8 depthwise"), and the plane quantizer in the same vectors.
+ *
+ * 8 outputs of a row per step: the tap's 8 input bytes (stride 2: vld2_s8
+ * keeps the even ones of 16) widened to int16 (vmovl_s8), multiplied by the
+ * tap's weight and accumulated into two int32x4 (vmlal_n_s16, its high
+ * form). Borders through al_i8dw_window. Compares and selects, not
+ * vmaxq/vminq (which return NaN and order +0 above -0), keep the
+ * epilogue and the quantizer bitwise the reference's. */
+#include "kernels/kernels.h"
+
+#include <arm_neon.h>
+#include <string.h>
+
+#define AI static inline __attribute__((always_inline))
+
+AI float32x4_t finish(int32x4_t acc, float32x4_t sc, float32x4_t b, int act) {
+    float32x4_t y = vaddq_f32(vmulq_f32(vcvtq_f32_s32(acc), sc), b);
+    const float32x4_t zero = vdupq_n_f32(0.0f);
+    if (act == 1) {
+        y = vbslq_f32(vcleq_f32(y, zero), zero, y);
+    } else if (act == 2) {
+        y = vbslq_f32(vcgtq_f32(zero, y), zero, y);
+        const float32x4_t six = vdupq_n_f32(6.0f);
+        y = vbslq_f32(vcltq_f32(six, y), six, y);
+    }
+    return y;
+}
+
+AI void store4(float *y, int left, float32x4_t v) {
+    if (left >= 4) {
+        vst1q_f32(y, v);
+    } else if (left > 0) {
+        float t[4];
+        vst1q_f32(t, v);
+        memcpy(y, t, sizeof(float) * (size_t)left);
+    }
+}
+
+AI void plane(const al_dw_geom *g, const int8_t *x, const int8_t *w, float sc, float b, int act, float *y, int k,
+              int s) {
+    const int span = k - 1 + (s == 1 ? 8 : 16);
+    const float32x4_t scv = vdupq_n_f32(sc), bv = vdupq_n_f32(b);
+    int8_t tmp[AL_DW_KMAX][AL_I8DW_TMPW];
+    const int8_t *r[AL_DW_KMAX];
+    for (int oy = 0; oy < g->Ho; oy++) {
+        float *yr = y + (size_t)oy * g->Wo;
+        for (int c = 0; c < g->Wo; c += 8) {
+            al_i8dw_window(g, x, oy, c * s - g->p, span, tmp, r);
+            int32x4_t a0 = vdupq_n_s32(0), a1 = a0;
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    int8x8_t b8 = s == 1 ? vld1_s8(r[ky] + kx) : vld2_s8(r[ky] + kx).val[0];
+                    int16x8_t v = vmovl_s8(b8);
+                    int16_t wv = w[ky * k + kx];
+                    a0 = vmlal_n_s16(a0, vget_low_s16(v), wv);
+                    a1 = vmlal_high_n_s16(a1, v, wv);
+                }
+            store4(yr + c, g->Wo - c, finish(a0, scv, bv, act));
+            store4(yr + c + 4, g->Wo - c - 4, finish(a1, scv, bv, act));
+        }
+    }
+}
+
+void al_i8dw_forward_neon(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
+                          float *y) {
+    float sc = sx * sw;
+    if (g->k == 3 && g->s == 1)
+        plane(g, x, w, sc, b, act, y, 3, 1);
+    else if (g->k == 3)
+        plane(g, x, w, sc, b, act, y, 3, 2);
+    else if (g->s == 1)
+        plane(g, x, w, sc, b, act, y, g->k, 1);
+    else
+        plane(g, x, w, sc, b, act, y, g->k, 2);
+}
+
+static int8_t quant1(float v) {
+    int r = v >= 0.0f ? (int)(v + 0.5f) : (int)(v - 0.5f);
+    return (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
+}
+
+/* al_quantize_row_i8 bit for bit: the max as its a > mx ? a : mx, then
+ * round half away from zero (vcvtq truncates, as the C cast does) and
+ * clamp. */
+float al_i8_quantize_neon(const float *x, long n, int8_t *q) {
+    float32x4_t mx = vdupq_n_f32(0.0f);
+    long i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t a = vabsq_f32(vld1q_f32(x + i));
+        mx = vbslq_f32(vcgtq_f32(a, mx), a, mx);
+    }
+    float lanes[4], m = 0.0f;
+    vst1q_f32(lanes, mx);
+    for (int l = 0; l < 4; l++) m = lanes[l] > m ? lanes[l] : m;
+    for (long t = i; t < n; t++) {
+        float a = x[t] < 0.0f ? -x[t] : x[t];
+        m = a > m ? a : m;
+    }
+    float s = m > 0.0f ? m / 127.0f : 1.0f, invs = 1.0f / s;
+    const float32x4_t inv = vdupq_n_f32(invs), half = vdupq_n_f32(0.5f), mhalf = vdupq_n_f32(-0.5f),
+                      zero = vdupq_n_f32(0.0f);
+    const int32x4_t lo = vdupq_n_s32(-127), hi = vdupq_n_s32(127);
+    for (i = 0; i + 8 <= n; i += 8) {
+        int32x4_t r[2];
+        for (int h = 0; h < 2; h++) {
+            float32x4_t v = vmulq_f32(vld1q_f32(x + i + 4 * h), inv);
+            v = vaddq_f32(v, vbslq_f32(vcgeq_f32(v, zero), half, mhalf));
+            r[h] = vminq_s32(vmaxq_s32(vcvtq_s32_f32(v), lo), hi);
+        }
+        int16x8_t h16 = vcombine_s16(vmovn_s32(r[0]), vmovn_s32(r[1]));
+        vst1_s8(q + i, vmovn_s16(h16));
+    }
+    for (; i < n; i++) q[i] = quant1(x[i] * invs);
+    return s;
+}
