@@ -68,6 +68,11 @@ CASES = [
     ("dwconv_s2", "input 3x7x7; dwconv k=3 s=2 p=1", 2, {}),
     # grouped convolution (PyTorch's groups=3), odd shapes
     ("gconv", "input 6x7x5; gconv 9 g=3 k=3 s=2 p=1", 2, {}),
+    # dilated convolutions (ONNX dilations; DeepLab): stride 2 + dilation 2 + padding, non-square inputs
+    ("conv_dil", "input 3x9x8; conv 4 k=3 s=2 p=2 dil=2", 2, {}),
+    ("conv_dil_relu", "input 2x8x11; conv 3 k=2 p=1 dil=3 act=relu", 2, {}),
+    ("dwconv_dil", "input 4x9x7; dwconv k=3 s=2 p=1 dil=2 act=relu6", 2, {}),
+    ("gconv_dil", "input 6x8x9; gconv 4 g=2 k=3 p=2 dil=3", 2, {}),
     ("maxpool", "input 3x6x6; maxpool k=2", 2, {}),
     ("maxpool_pad", "input 2x7x7; maxpool k=3 s=2 p=1", 3, {}),
     ("avgpool", "input 3x6x6; avgpool k=2", 2, {}),
@@ -194,7 +199,7 @@ def parse_spec(spec):
                 c[key] = float(v)
             elif key in LIST_KEYS:
                 c[key] = [int(a) for a in v.split(",")]
-            elif key == "approximate":
+            elif key in ("approximate", "act"):
                 c[key] = v
             else:
                 c[key] = int(v)
@@ -242,14 +247,17 @@ class Node(nn.Module):
             C, H, W = in_shape
             Fo = C if t == "dwconv" else c["units"]
             groups = {"conv": 1, "dwconv": C, "gconv": c.get("g", 1)}[t]
-            self.mod = nn.Conv2d(C, Fo, c["k"], c["stride"], c["pad"], groups=groups,
+            d = c.get("dil", 1)
+            self.mod = nn.Conv2d(C, Fo, c["k"], c["stride"], c["pad"], dilation=d, groups=groups,
                                  bias=bool(c["bias"]))
-            oh = (H + 2 * c["pad"] - c["k"]) // c["stride"] + 1
-            ow = (W + 2 * c["pad"] - c["k"]) // c["stride"] + 1
+            oh = (H + 2 * c["pad"] - d * (c["k"] - 1) - 1) // c["stride"] + 1
+            ow = (W + 2 * c["pad"] - d * (c["k"] - 1) - 1) // c["stride"] + 1
             out = [Fo, oh, ow]
             self.params = {"weight": self.mod.weight}
             if c["bias"]:
                 self.params["bias"] = self.mod.bias
+            if c.get("act"):  # a fused activation (act=relu|relu6)
+                self.mod = nn.Sequential(self.mod, {"relu": nn.ReLU(), "relu6": nn.ReLU6()}[c["act"]])
         elif t in ("maxpool", "avgpool"):
             C, H, W = in_shape
             if t == "maxpool":

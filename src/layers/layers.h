@@ -100,6 +100,7 @@ typedef struct al_layer_cfg {
      * nodes, -1 the model input (al_cfg_src gives operand k of the list). */
     int nmore;
     int more[AL_MAX_SRCS - 1];
+    int dil;       /* conv, dwconv, gconv: the dilation (0 or 1: none; ONNX `dilations`) */
 } al_layer_cfg;
 
 /* slice's end when it runs to the end of the axis */
@@ -277,11 +278,12 @@ const char *al_layer_type_name(al_layer_type t);
 void al_node_param(al_node *nd, int i, const char *name, int ndim, const int *dims, int is_state);
 
 /* The geometry of a conv node (input [C,H,W], F filters k x k, stride s,
- * padding p, output [F,Ho,Wo]; P = Ho*Wo output pixels, CKK = C*k*k rows of
+ * padding p, dilation d, output [F,Ho,Wo]; P = Ho*Wo output pixels, CKK = C*k*k rows of
  * the column matrix), shared by the float and the int8 forward. */
 typedef struct al_conv_geom {
     int C, H, W, F, k, s, p, Ho, Wo;
     long P, CKK;
+    int d; /* dilation, >= 1 (Ho = (H + 2p - d*(k-1) - 1) / s + 1) */
 } al_conv_geom;
 static inline al_conv_geom al_conv_geometry(const al_node *nd) {
     al_conv_geom g;
@@ -292,8 +294,9 @@ static inline al_conv_geom al_conv_geometry(const al_node *nd) {
     g.k = nd->cfg.k;
     g.s = nd->cfg.stride > 0 ? nd->cfg.stride : 1;
     g.p = nd->cfg.pad;
-    g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
-    g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
+    g.d = nd->cfg.dil > 1 ? nd->cfg.dil : 1;
+    g.Ho = (g.H + 2 * g.p - g.d * (g.k - 1) - 1) / g.s + 1;
+    g.Wo = (g.W + 2 * g.p - g.d * (g.k - 1) - 1) / g.s + 1;
     g.P = (long)g.Ho * g.Wo;
     g.CKK = (long)g.C * g.k * g.k;
     return g;

@@ -29,6 +29,10 @@
  * (autlearn.layer.N.more: the operands after src), which a version-3 build
  * would drop. Versions 1 to 3 load unchanged: no node has a .more. */
 #define AL_MODEL_FORMAT_VERSION_NARY 4u
+/* Written when a conv, dwconv or gconv is dilated (autlearn.layer.N.dil),
+ * which an older build would drop (and compute another convolution).
+ * Versions 1 to 4 load unchanged: no node has a .dil. */
+#define AL_MODEL_FORMAT_VERSION_DIL 5u
 #define AL_ARCH "autlearn"
 #define BIG (1 << 24) /* the spec parser's limit on sizes */
 
@@ -76,7 +80,8 @@ al_status al_model_save(const al_model *m, const char *path) {
          * (mul's broadcasting mode) */
         if ((c->back || c->ceil || (c->type == AL_L_MUL && c->mode)) && ver < AL_MODEL_FORMAT_VERSION_GRAPH)
             ver = AL_MODEL_FORMAT_VERSION_GRAPH;
-        if (c->nmore > 0) ver = AL_MODEL_FORMAT_VERSION_NARY;
+        if (c->nmore > 0 && ver < AL_MODEL_FORMAT_VERSION_NARY) ver = AL_MODEL_FORMAT_VERSION_NARY;
+        if (c->dil > 1) ver = AL_MODEL_FORMAT_VERSION_DIL;
     }
     gguf_set_u32(w, "autlearn.format_version", ver);
     gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
@@ -108,6 +113,7 @@ al_status al_model_save(const al_model *m, const char *path) {
         if (c->name[0]) gguf_set_str(w, layer_key(k, sizeof k, i, "name"), c->name);
         if (c->ceil) gguf_set_i32(w, layer_key(k, sizeof k, i, "ceil"), c->ceil);
         if (c->group) gguf_set_i32(w, layer_key(k, sizeof k, i, "group"), c->group);
+        if (c->dil > 1) gguf_set_i32(w, layer_key(k, sizeof k, i, "dil"), c->dil);
         /* the tensor operators' options, each only where it is not 0 (clip's bounds always) */
         if (c->axis) gguf_set_i32(w, layer_key(k, sizeof k, i, "axis"), c->axis);
         if (c->axes) gguf_set_i32(w, layer_key(k, sizeof k, i, "axes"), c->axes);
@@ -225,6 +231,11 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
         if ((st = get_int(r, k, 0, BIG, &c->group))) return st;
         if (c->group && c->type != AL_L_GCONV)
             return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have groups", i, name);
+    }
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "dil")) >= 0) {
+        if ((st = get_int(r, k, 1, 64, &c->dil))) return st;
+        if (c->dil > 1 && c->type != AL_L_CONV2D && c->type != AL_L_DWCONV2D && c->type != AL_L_GCONV)
+            return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have a dilation", i, name);
     }
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "ceil")) >= 0) {
         if ((st = get_int(r, k, 0, 1, &c->ceil))) return st;
@@ -479,9 +490,9 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
                         arch.p);
     uint32_t ver, nl, first;
     if ((st = gguf_get_u32(r, "autlearn.format_version", &ver))) return st;
-    if (ver < AL_MODEL_FORMAT_VERSION || ver > AL_MODEL_FORMAT_VERSION_NARY)
+    if (ver < AL_MODEL_FORMAT_VERSION || ver > AL_MODEL_FORMAT_VERSION_DIL)
         return al_error(AL_EUNSUPPORTED, "model file format version %u; this build reads versions %u to %u", ver,
-                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_NARY);
+                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_DIL);
     al_shape in;
     memset(&in, 0, sizeof in);
     int tokens;

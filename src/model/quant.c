@@ -42,6 +42,9 @@ al_status al_quant_check(const al_model *m, int i, int *N, int *K) {
     if (!quantizable(nd))
         return al_error(AL_EINVAL, "quantize: node %d is %s; only dense and conv nodes are quantized", i,
                         nd->vt->name);
+    if (nd->cfg.dil > 1) /* the int8 kernels know no dilation: such a node stays in float */
+        return al_error(AL_EUNSUPPORTED, "quantize: node %d is a %s with dilation %d; the int8 path takes none", i,
+                        nd->vt->name, nd->cfg.dil);
     if (nd->trainable) return al_error(AL_ESTATE, "quantize: node %d is trainable; only frozen nodes are quantized", i);
     const al_param *w = &m->nodes[i].params[0];
     *N = w->dims[0];

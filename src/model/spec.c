@@ -308,6 +308,8 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             ok = parse_int(val, 1, BIG, &c->vocab);
         else if (!strcmp(key, "g") && t == AL_L_GCONV)
             ok = parse_int(val, 2, BIG, &c->group);
+        else if (!strcmp(key, "dil") && (t == AL_L_CONV2D || t == AL_L_DWCONV2D || t == AL_L_GCONV))
+            ok = parse_int(val, 1, 64, &c->dil);
         else if (!strcmp(key, "bias"))
             ok = parse_int(val, 0, 1, &c->bias);
         else if (!strcmp(key, "rate"))
@@ -551,6 +553,7 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         if ((c->type == AL_L_DENSE || c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D || c->type == AL_L_GCONV) &&
             !c->bias)
             PUT(" bias=0");
+        if (c->dil > 1) PUT(" dil=%d", c->dil);
         if (c->back) PUT(" in=%d", i - 1 - c->back);
         if (al_act_name(c->act)) PUT(" act=%s", al_act_name(c->act));
     }

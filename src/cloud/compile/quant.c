@@ -32,6 +32,7 @@ al_status al_quantize_frozen(al_model *m, int *count) {
     for (int i = 0; i < m->freeze; i++) {
         const al_node *nd = &m->nodes[i];
         if ((nd->cfg.type != AL_L_DENSE && nd->cfg.type != AL_L_CONV2D) || nd->q || nd->trainable) continue;
+        if (nd->cfg.dil > 1) continue; /* the int8 kernels know no dilation: a dilated conv stays in float */
         if (nd->params[0].n / (size_t)nd->params[0].dims[0] < AL_QUANT_MIN_K) continue;
         al_status st = al_quantize_node(m, i);
         if (st) return st;
