@@ -127,6 +127,12 @@ CASES = [
     ("concat_in_list", "input 2x3x4; d: conv 2 k=1; e: sigmoid; concat in=e,input,e axis=0; conv 3 k=3 p=1", 2, {}),
     ("sum_n", "input 6; a: dense 6; b: tanh in=input; sum a,input,a in=b; dense 2", 3, {}),
     ("matmul_bcast", "input 2x4x3; reducemean axes=0; transpose perm=1,0; dense 5; matmul 2 in=input", 2, {}),
+    # element-wise max / min of two layer outputs, NumPy broadcasting (torch.maximum / torch.minimum)
+    ("max_bcast", "input 3x5; a: dense 5; b: dense 1 in=input; max a; dense 2", 2, {}),
+    ("min_bcast", "input 4x3; a: dense 3; b: reducemean axes=0 in=a; min a; tanh; dense 2", 2, {}),
+    # zero padding of H and W, a different amount on each side (F.pad), then a conv
+    ("pad", "input 2x5x4; pad pads=1,0,2,3; conv 3 k=2", 2, {}),
+    ("pad_s2", "input 3x6x7; conv 4 k=1; pad pads=0,1,1,0; conv 2 k=2 s=2", 2, {}),
     # multi-head self-attention (2 heads of 4 over 5 steps), residual, layer norm
     ("attention", "input 5x8; q: dense 8; k: dense 8 in=input; v: dense 8 in=input; "
      "qh: reshape shape=5,2,4 in=q; qt: transpose perm=1,0,2; kh: reshape shape=5,2,4 in=k; kt: transpose perm=1,2,0; "
@@ -151,9 +157,9 @@ CE_CASES = [
 POSITIONAL = {"dense": "units", "conv": "units", "lstm": "units", "gru": "units", "embedding": "units",
               "dropout": "rate", "add": "src", "mul": "src", "maxpool": "k", "avgpool": "k", "dwconv": "k",
               "gconv": "units", "sub": "src", "div": "src", "concat": "src", "matmul": "src", "scale": "alpha",
-              "sum": "src"}
+              "sum": "src", "max": "src", "min": "src"}
 FLOAT_KEYS = ("eps", "momentum", "rate", "min", "max", "alpha", "shift")
-LIST_KEYS = ("axes", "shape", "perm")
+LIST_KEYS = ("axes", "shape", "perm", "pads")
 REF_KEYS = ("src", "in")
 
 
@@ -305,7 +311,7 @@ class Node(nn.Module):
             self.mod = nn.SiLU()
         elif t == "gelu":
             self.mod = nn.GELU(approximate=c.get("approximate", "none"))
-        elif t in ("add", "mul", "sub", "div", "concat", "sum", "matmul", "clip", "scale", "softmax", "reducemean",
+        elif t in ("add", "mul", "sub", "div", "max", "min", "pad", "concat", "sum", "matmul", "clip", "scale", "softmax", "reducemean",
                    "reducesum", "transpose", "reshape", "squeeze", "unsqueeze", "identity", "slice", "expand"):
             pass
         else:
@@ -321,12 +327,15 @@ class Node(nn.Module):
             if t == "sum":
                 return sum(ops[1:], ops[0])
             return torch.cat(ops, dim=tdim(c.get("axis", 0), r))
-        if t in ("add", "sub", "div", "concat", "matmul") or (t == "mul" and c.get("bcast", 0)):
+        if t in ("add", "sub", "div", "max", "min", "concat", "matmul") or (t == "mul" and c.get("bcast", 0)):
             a, b = same_rank(x, model_in if c["src"] < 0 else outs[c["src"]])
             if t == "concat":
                 return torch.cat([x, b], dim=tdim(c.get("axis", 0), r))
             return {"add": torch.add, "sub": torch.sub, "div": torch.div, "mul": torch.mul,
-                    "matmul": torch.matmul}[t](a, b)
+                    "max": torch.maximum, "min": torch.minimum, "matmul": torch.matmul}[t](a, b)
+        if t == "pad":  # pads = top, left, bottom, right; F.pad takes (left, right, top, bottom)
+            p = c["pads"]
+            return F.pad(x, (p[1], p[3], p[0], p[2]))
         if t == "clip":
             return torch.clamp(x, c.get("min", float("-inf")), c.get("max", float("inf")))
         if t == "scale":

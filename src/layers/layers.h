@@ -57,6 +57,9 @@ typedef enum al_layer_type {
     AL_L_GCONV,
     AL_L_EXPAND,
     AL_L_SUM,
+    AL_L_MAX,
+    AL_L_MIN,
+    AL_L_PAD,
     AL_L_COUNT
 } al_layer_type;
 
@@ -101,6 +104,7 @@ typedef struct al_layer_cfg {
     int nmore;
     int more[AL_MAX_SRCS - 1];
     int dil;       /* conv, dwconv, gconv: the dilation (0 or 1: none; ONNX `dilations`) */
+    int pads[4];   /* pad: zeros added to H and W, top, left, bottom, right (ONNX Pad's order) */
 } al_layer_cfg;
 
 /* slice's end when it runs to the end of the axis */
@@ -128,14 +132,14 @@ static inline int al_axes_resolve(int axes, int r) {
 int al_name_valid(const char *s);
 
 /* 1 for the layers that also read an earlier node's output (cfg.src) as
- * their second operand: add, sub, mul, div, concat, matmul and sum (the
+ * their second operand: add, sub, mul, div, max, min, concat, matmul and sum (the
  * last two also any more, cfg.more; al_cfg_nsrc counts them). The executor
  * binds it (nd->x2) and routes its gradient (nd->dx2); the memory planner
  * keeps it alive; a freeze point between the two puts it on the frozen
  * frontier (al_model_frontier_count). */
 static inline int al_layer_reads_src(al_layer_type t) {
     return t == AL_L_ADD || t == AL_L_MUL || t == AL_L_SUB || t == AL_L_DIV || t == AL_L_CONCAT ||
-           t == AL_L_MATMUL || t == AL_L_SUM;
+           t == AL_L_MATMUL || t == AL_L_SUM || t == AL_L_MAX || t == AL_L_MIN;
 }
 /* 1 for the layers that take any number of extra operands (cfg.more):
  * concat and sum. */
@@ -150,9 +154,9 @@ static inline int al_cfg_src(const al_layer_cfg *c, int k) { return k == 0 ? c->
 static inline int *al_cfg_src_ref(al_layer_cfg *c, int k) { return k == 0 ? &c->src : &c->more[k - 1]; }
 
 /* 1 for those whose backward reads the second operand too (so the memory
- * planner keeps it until this node's backward step): mul, div, matmul. */
+ * planner keeps it until this node's backward step): mul, div, matmul, max, min. */
 static inline int al_layer_bwd_reads_src(al_layer_type t) {
-    return t == AL_L_MUL || t == AL_L_DIV || t == AL_L_MATMUL;
+    return t == AL_L_MUL || t == AL_L_DIV || t == AL_L_MATMUL || t == AL_L_MAX || t == AL_L_MIN;
 }
 
 /* Activations a dense or conv layer can apply in place after its bias
@@ -341,8 +345,9 @@ al_status al_quant_forward(al_node *nd, const al_exec *e, const float *x, float 
 
 /* ---- NumPy broadcasting of two operands (src/layers/bcast.c) ------------------- */
 
-/* The element-wise binary operators add, sub, mul (mode 1) and div. */
-typedef enum al_binop { AL_BIN_ADD, AL_BIN_SUB, AL_BIN_MUL, AL_BIN_DIV } al_binop;
+/* The element-wise binary operators add, sub, mul (mode 1), div, max and min
+ * (max, min: the gradient to the chosen operand, halved on a tie). */
+typedef enum al_binop { AL_BIN_ADD, AL_BIN_SUB, AL_BIN_MUL, AL_BIN_DIV, AL_BIN_MAX, AL_BIN_MIN } al_binop;
 
 /* Two per-sample shapes broadcast as NumPy does (aligned at the last axis,
  * missing leading axes and axes of size 1 stretched), padded to

@@ -114,6 +114,10 @@ al_status al_model_save(const al_model *m, const char *path) {
         if (c->ceil) gguf_set_i32(w, layer_key(k, sizeof k, i, "ceil"), c->ceil);
         if (c->group) gguf_set_i32(w, layer_key(k, sizeof k, i, "group"), c->group);
         if (c->dil > 1) gguf_set_i32(w, layer_key(k, sizeof k, i, "dil"), c->dil);
+        if (c->type == AL_L_PAD) {
+            int32_t pv[4] = {c->pads[0], c->pads[1], c->pads[2], c->pads[3]};
+            gguf_set_arr(w, layer_key(k, sizeof k, i, "pads"), GGUF_T_I32, pv, 4);
+        }
         /* the tensor operators' options, each only where it is not 0 (clip's bounds always) */
         if (c->axis) gguf_set_i32(w, layer_key(k, sizeof k, i, "axis"), c->axis);
         if (c->axes) gguf_set_i32(w, layer_key(k, sizeof k, i, "axes"), c->axes);
@@ -236,6 +240,16 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
         if ((st = get_int(r, k, 1, 64, &c->dil))) return st;
         if (c->dil > 1 && c->type != AL_L_CONV2D && c->type != AL_L_DWCONV2D && c->type != AL_L_GCONV)
             return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have a dilation", i, name);
+    }
+    if (c->type == AL_L_PAD) { /* top, left, bottom, right */
+        int32_t pv[4];
+        size_t nv;
+        if ((st = gguf_get_arr(r, layer_key(k, sizeof k, i, "pads"), GGUF_T_I32, pv, 4, &nv))) return st;
+        if (nv != 4) return al_error(AL_EFORMAT, "model file: %s must hold 4 values, has %zu", k, nv);
+        for (int q = 0; q < 4; q++) {
+            if (pv[q] < 0 || pv[q] > 64) return al_error(AL_EFORMAT, "model file: %s[%d] = %d is outside 0..64", k, q, (int)pv[q]);
+            c->pads[q] = pv[q];
+        }
     }
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "ceil")) >= 0) {
         if ((st = get_int(r, k, 0, 1, &c->ceil))) return st;
