@@ -34,6 +34,9 @@ static const char *const specs[] = {
     /* nodes with n inputs: concat and sum over the input and a repeated operand */
     "input 2x3x4; a: conv 2 k=1; b: tanh in=input; c: concat a,input,b,a axis=0 in=b; d: conv 2 k=1; "
     "s: sum a,d,input in=b; concat in=s,d,input,d axis=-1; flatten; dense 2",
+    /* dilations, a pad layer, max and min (issue 14) */
+    "input 3x9x8; a: conv 4 k=3 s=2 p=2 dil=2; b: dwconv k=3 p=2 dil=2; c: gconv 4 g=2 k=3 p=3 "
+    "dil=3; pad pads=1,0,2,3 in=a; conv 4 k=4; max c; min b; flatten; dense 2",
 };
 
 static void die(const char *what) {
