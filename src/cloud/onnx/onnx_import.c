@@ -879,7 +879,8 @@ static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
         return nerr(nd, AL_EUNSUPPORTED, "weights must be [F, C/group, k, k] with a square kernel of at most 64");
     int F = (int)w->dims[0], C = x->os.d[0], k, s, p, d, pads[4];
     int64_t group;
-    if ((st = window_full(nd, (int)w->dims[2], 1, x->os.d[1], x->os.d[2], &k, &s, pads, &d)) ||
+    /* auto_pad SAME_* is computed on the conv's input: after a Pad folded into it (x->pad) */
+    if ((st = window_full(nd, (int)w->dims[2], 1, x->os.d[1] + 2 * x->pad, x->os.d[2] + 2 * x->pad, &k, &s, pads, &d)) ||
         (st = attr_int(nd, "group", 1, &group)))
         return st;
     al_layer_type type;
@@ -943,7 +944,7 @@ static al_status op_pool(imp *I, const Onnx__NodeProto *nd, int is_max) {
     if (ceil != 0 && ceil != 1) return nerr(nd, AL_EFORMAT, "attribute 'ceil_mode' = %lld must be 0 or 1", (long long)ceil);
     if (so) return nerr(nd, AL_EUNSUPPORTED, "attribute 'storage_order' = %lld is not supported", (long long)so);
     int k, s, p, d, pads[4];
-    if ((st = window_full(nd, 0, 1, x->os.d[1], x->os.d[2], &k, &s, pads, &d))) return st;
+    if ((st = window_full(nd, 0, 1, x->os.d[1] + 2 * x->pad, x->os.d[2] + 2 * x->pad, &k, &s, pads, &d))) return st;
     if (d != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'dilations' must be 1");
     int uneq = pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3];
     if (uneq && (is_max || ceil))
