@@ -28,7 +28,8 @@ Writes into OUTDIR:
   dilation.onnx (.in.f32, .out.f32)  dilated Conv, depthwise and grouped (stride 2 + dilation 2 + padding,
                                   dilation 3), a non-square input
   asympad.onnx (.in.f32, .out.f32)  Pads with different sides (F.pad: ONNX Pad) before Convs (one
-                                  the 'same' padding of an even kernel) and an AvgPool
+                                  the 'same' padding of an even kernel) and an AvgPool; a zero Pad
+                                  before a MaxPool
   maxmin.onnx (.in.f32, .out.f32)  torch.maximum / torch.minimum of layer outputs, broadcast over
                                   channels and over H, W (a pooled gate), clamp_min by a number
   autopad.onnx (.in.f32, .out.f32)  written with onnx.helper: Conv with auto_pad SAME_UPPER and
@@ -420,12 +421,13 @@ def main():
             super().__init__()
             self.c1 = nn.Conv2d(3, 4, 3)
             self.c2 = nn.Conv2d(4, 4, 4)  # 'same' by hand: torch 1.13 cannot export padding="same"
-            self.fc = nn.Linear(4 * 3 * 4, 3)
+            self.fc = nn.Linear(4 * 2 * 3, 3)
 
         def forward(self, x):
             h = torch.relu(self.c1(nn.functional.pad(x, (1, 2, 0, 1))))  # (left, right, top, bottom)
             h = torch.tanh(self.c2(nn.functional.pad(h, (1, 2, 1, 2))))  # TensorFlow's 'same', even kernel
             h = nn.functional.avg_pool2d(nn.functional.pad(h, (0, 1, 1, 0)), 2)
+            h = nn.functional.max_pool2d(nn.functional.pad(h, (1, 1, 1, 1)), 2)  # zeros that count in the max
             return self.fc(h.flatten(1))
 
     export_io(out, "asympad", AsymPad(), torch.randn(2, 3, 7, 6, generator=g))

@@ -933,14 +933,32 @@ static al_status op_pool(imp *I, const Onnx__NodeProto *nd, int is_max) {
                                         "storage_order", "strides", NULL};
     static const char *const okavg[] = {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape",
                                         "pads", "strides", NULL};
-    val *x;
+    val *x, xp;
     al_status st;
     int64_t ceil, cip, so;
-    if ((st = check_attrs(nd, is_max ? okmax : okavg)) || (st = get_current(I, nd, !is_max, &x)) ||
+    if ((st = check_attrs(nd, is_max ? okmax : okavg)) || (st = get_current(I, nd, 1, &x)) ||
         (st = attr_int(nd, "ceil_mode", 0, &ceil)) || (st = attr_int(nd, "count_include_pad", 0, &cip)) ||
         (st = attr_int(nd, "storage_order", 0, &so)) || (st = extra_outputs_unused(I, nd)))
         return st;
     if (!exact(x, 4)) return shape_err(nd, x, "[N, C, H, W]");
+    if (is_max && x->pad) {
+        /* a zero Pad before a MaxPool: the zeros take part in the maximum (the pool's own padding does
+         * not), so a pad layer makes them; the pool reads its output */
+        pend *L = NULL;
+        if ((st = emit(I, nd, AL_L_PAD, &L))) return st;
+        for (int q = 0; q < 4; q++) L->cfg.pads[q] = x->pad;
+        xp = *x;
+        xp.f = NULL;
+        xp.i = NULL;
+        xp.dims[2] += 2 * x->pad;
+        xp.dims[3] += 2 * x->pad;
+        xp.os.d[1] += 2 * x->pad;
+        xp.os.d[2] += 2 * x->pad;
+        xp.pad = 0;
+        xp.fresh = 0;
+        xp.node = I->nl - 1;
+        x = &xp;
+    }
     if (ceil != 0 && ceil != 1) return nerr(nd, AL_EFORMAT, "attribute 'ceil_mode' = %lld must be 0 or 1", (long long)ceil);
     if (so) return nerr(nd, AL_EUNSUPPORTED, "attribute 'storage_order' = %lld is not supported", (long long)so);
     int k, s, p, d, pads[4];
