@@ -133,6 +133,8 @@ CASES = [
     # zero padding of H and W, a different amount on each side (F.pad), then a conv
     ("pad", "input 2x5x4; pad pads=1,0,2,3; conv 3 k=2", 2, {}),
     ("pad_s2", "input 3x6x7; conv 4 k=1; pad pads=0,1,1,0; conv 2 k=2 s=2", 2, {}),
+    # -inf padding before a max pool (an ONNX MaxPool padded unevenly)
+    ("pad_maxpool", "input 2x5x6; pad pads=0,1,1,0 value=-inf; maxpool k=2", 2, {}),
     # multi-head self-attention (2 heads of 4 over 5 steps), residual, layer norm
     ("attention", "input 5x8; q: dense 8; k: dense 8 in=input; v: dense 8 in=input; "
      "qh: reshape shape=5,2,4 in=q; qt: transpose perm=1,0,2; kh: reshape shape=5,2,4 in=k; kt: transpose perm=1,2,0; "
@@ -158,7 +160,7 @@ POSITIONAL = {"dense": "units", "conv": "units", "lstm": "units", "gru": "units"
               "dropout": "rate", "add": "src", "mul": "src", "maxpool": "k", "avgpool": "k", "dwconv": "k",
               "gconv": "units", "sub": "src", "div": "src", "concat": "src", "matmul": "src", "scale": "alpha",
               "sum": "src", "max": "src", "min": "src"}
-FLOAT_KEYS = ("eps", "momentum", "rate", "min", "max", "alpha", "shift")
+FLOAT_KEYS = ("eps", "momentum", "rate", "min", "max", "alpha", "shift", "value")
 LIST_KEYS = ("axes", "shape", "perm", "pads")
 REF_KEYS = ("src", "in")
 
@@ -335,7 +337,7 @@ class Node(nn.Module):
                     "max": torch.maximum, "min": torch.minimum, "matmul": torch.matmul}[t](a, b)
         if t == "pad":  # pads = top, left, bottom, right; F.pad takes (left, right, top, bottom)
             p = c["pads"]
-            return F.pad(x, (p[1], p[3], p[0], p[2]))
+            return F.pad(x, (p[1], p[3], p[0], p[2]), value=c.get("value", 0.0))
         if t == "clip":
             return torch.clamp(x, c.get("min", float("-inf")), c.get("max", float("inf")))
         if t == "scale":

@@ -33,9 +33,10 @@ Writes into OUTDIR:
   maxmin.onnx (.in.f32, .out.f32)  torch.maximum / torch.minimum of layer outputs, broadcast over
                                   channels and over H, W (a pooled gate), clamp_min by a number
   autopad.onnx (.in.f32, .out.f32)  written with onnx.helper: Conv with auto_pad SAME_UPPER and
-                                  SAME_LOWER, an AveragePool with pads [0, 1, 1, 0], a 3-input Max
+                                  SAME_LOWER, an AveragePool with pads [0, 1, 1, 0], a MaxPool with
+                                  pads [1, 0, 0, 1], a 3-input Max
                                   and a Min with a constant number (outputs computed with torch)
-  bad_reflect.onnx  a reflect Pad;  bad_maxpool_asym.onnx  a MaxPool padded unevenly
+  bad_reflect.onnx  a reflect Pad;  bad_maxpool_asym.onnx  a MaxPool padded as wide as its window
   bad_bilstm.onnx  a bidirectional LSTM
   softmax_mid.onnx (.in.f32, .out.f32)  a Softmax in the middle of the graph
   bad_softmax_mid.onnx  a Softmax over the batch axis in the middle of the graph
@@ -457,7 +458,7 @@ def main():
     b1 = torch.randn(4, generator=g) * 0.1
     w2 = torch.randn(4, 4, 3, 3, generator=g) * 0.3
     w3 = torch.randn(4, 4, 2, 2, generator=g) * 0.3
-    wf = torch.randn(3, 4 * 4 * 3, generator=g) * 0.3
+    wf = torch.randn(3, 4 * 5 * 4, generator=g) * 0.3
     X = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 3, 9, 8])
     Y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 3])
     inits = [onnx.numpy_helper.from_array(t.numpy(), n) for t, n in
@@ -476,10 +477,11 @@ def main():
         onnx.helper.make_node("Tanh", ["c3"], ["t3"], name="t3"),
         onnx.helper.make_node("Max", ["c2", "t3", "r1"], ["m3"], name="max3"),
         onnx.helper.make_node("Min", ["m3", "half"], ["mh"], name="min_half"),
-        # 5x4 padded [0, 1, 1, 0] -> 6x5, k 2 s 1 -> 5x4; the max pool -> 4x3
+        # 5x4 padded [0, 1, 1, 0] -> 6x5, k 2 s 1 -> 5x4; the max pool the same (-inf padding) -> 5x4
         onnx.helper.make_node("AveragePool", ["mh"], ["ap"], name="avg_uneven", kernel_shape=[2, 2],
                               pads=[0, 1, 1, 0], strides=[1, 1], count_include_pad=1),
-        onnx.helper.make_node("MaxPool", ["ap"], ["mp"], name="mp", kernel_shape=[2, 2], strides=[1, 1]),
+        onnx.helper.make_node("MaxPool", ["ap"], ["mp"], name="mp", kernel_shape=[2, 2], strides=[1, 1],
+                              pads=[1, 0, 0, 1]),
         onnx.helper.make_node("Flatten", ["mp"], ["fl"], name="flat"),
         onnx.helper.make_node("Gemm", ["fl", "wf"], ["y"], name="fc", transB=1),
     ]
@@ -493,14 +495,14 @@ def main():
     t3 = torch.tanh(F_.conv2d(F_.pad(c2, (1, 0, 1, 0)), w3))
     mh = torch.minimum(torch.maximum(torch.maximum(c2, t3), r1), torch.tensor(0.5))
     ap = F_.avg_pool2d(F_.pad(mh, (1, 0, 0, 1)), 2, stride=1)
-    mp = F_.max_pool2d(ap, 2, stride=1)
+    mp = F_.max_pool2d(F_.pad(ap, (0, 1, 1, 0), value=float("-inf")), 2, stride=1)
     y = mp.flatten(1) @ wf.T
     save_f32(f"{out}/autopad.in.f32", x.numpy())
     save_f32(f"{out}/autopad.out.f32", y.numpy())
     for bad_name, node in (("bad_reflect", onnx.helper.make_node("Pad", ["x", "pads"], ["y"], name="reflect",
                                                                     mode="reflect")),
                            ("bad_maxpool_asym", onnx.helper.make_node("MaxPool", ["x"], ["y"], name="mp_uneven",
-                                                                         kernel_shape=[2, 2], pads=[0, 1, 1, 0]))):
+                                                                         kernel_shape=[2, 2], pads=[0, 2, 1, 0]))):
         Yb = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
         pi = [onnx.numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 2, 1], dtype=np.int64), "pads")]
         gb = onnx.helper.make_graph([node], bad_name, [X], [Yb], pi if bad_name == "bad_reflect" else [])

@@ -20,6 +20,7 @@ static void test_gradients(void) {
         "input 4x3; a: dense 3; b: reducemean axes=0 in=a; min a; tanh; dense 2",
         "input 2x5x4; pad pads=1,0,2,3; conv 3 k=2; tanh; flatten; dense 2",
         "input 3x6x7; conv 2 k=1; pad pads=0,1,1,0; conv 2 k=2 s=2; flatten; dense 2",
+        "input 2x5x6; pad pads=0,1,1,0 value=-inf; maxpool k=2; flatten; dense 2",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         /* max and min: a step of 1e-2 crosses too many near-ties; 1e-3 (pad: the default) */
@@ -64,10 +65,12 @@ static void test_ties(void) {
 static void test_round_trip(void) {
     al_model *m, *l;
     REQUIRE_OK(al_model_from_spec("input 3x5x6; a: conv 4 k=3 p=1; b: pad pads=1,0,1,2 in=input; c: conv 4 k=3 s=1 p=0; "
-                                  "d: relu in=a; max c; min a; gap; dense 3",
+                                  "d: relu in=a; max c; min a; e: pad pads=1,0,0,1 value=-inf; maxpool k=2 s=1; gap; "
+                                  "dense 3",
                                   1, &m));
     const char *sp = al_model_spec(m);
     CHECK(strstr(sp, "pad pads=1,0,1,2 in=-1") != NULL && strstr(sp, "max 2") != NULL && strstr(sp, "min 0") != NULL);
+    CHECK(strstr(sp, "pad pads=1,0,0,1 value=-inf") != NULL);
     CHECK(m->nodes[1].out.d[1] == 7 && m->nodes[1].out.d[2] == 8);
     al_model_init_weights(m, 4);
     char path[] = "/tmp/al-mmpad.XXXXXX";
@@ -79,6 +82,8 @@ static void test_round_trip(void) {
     unlink(path);
     CHECK(l->nodes[1].cfg.type == AL_L_PAD && l->nodes[1].cfg.pads[0] == 1 && l->nodes[1].cfg.pads[3] == 2);
     CHECK(l->nodes[4].cfg.type == AL_L_MAX && l->nodes[4].cfg.src == 2 && l->nodes[5].cfg.type == AL_L_MIN);
+    CHECK(l->nodes[6].cfg.type == AL_L_PAD && isinf(l->nodes[6].cfg.padval) && l->nodes[6].cfg.padval < 0 &&
+          l->nodes[1].cfg.padval == 0.0f);
     float *x = al_test_rand_input(m, 2, 9);
     float *ya = al_test_predict(m, x, 2), *yb = al_test_predict(l, x, 2);
     CHECK(al_test_max_abs_diff(ya, yb, 6) == 0.0);
@@ -93,6 +98,7 @@ static void test_round_trip(void) {
     CHECK_STATUS(al_model_from_spec("input 3x5x6; pad pads=1,2,3,65", 1, &m), AL_EINVAL);
     CHECK_STATUS(al_model_from_spec("input 3x5x6; pad pads=1,-1,0,0", 1, &m), AL_EINVAL);
     CHECK_STATUS(al_model_from_spec("input 30; pad pads=1,1,1,1", 1, &m), AL_ESHAPE);
+    CHECK_STATUS(al_model_from_spec("input 3x5x6; pad pads=1,1,1,1 value=nan", 1, &m), AL_EINVAL);
     CHECK_STATUS(al_model_from_spec("input 30; dense 4; max", 1, &m), AL_EINVAL);
     CHECK_STATUS(al_model_from_spec("input 3x5; dense 4; min -1", 1, &m), AL_ESHAPE); /* [4] and [3,5]... */
     CHECK(m == NULL);

@@ -290,7 +290,7 @@ unnamed <("$BIN" import "$TMP/lm.onnx" -o "$TMP/lm2.gguf" --json 2>/dev/null) | 
 # dilations, uneven padding (pad layers before the conv; auto_pad SAME_*), Max and Min (issue 14)
 for pair in "dilation:conv 6 k=3 s=2 p=2 dil=2" "dilation:dwconv k=3 s=1 p=2 dil=2" "dilation:gconv 4 g=2 k=3 s=1 p=0 dil=3" \
     "asympad:pad pads=0,1,1,2; conv 4 k=3" "asympad:pad pads=1,0,0,1; avgpool k=2" "asympad:pad pads=1,1,1,1; maxpool k=2" "maxmin:max 1" "maxmin:min 5" \
-    "maxmin:clip min=-0.25" "autopad:pad pads=0,0,1,0; conv 4 k=4 s=2 p=1" "autopad:max 6 in=3; max 2" "autopad:clip min=-inf max=0.5"; do
+    "maxmin:clip min=-0.25" "autopad:pad pads=0,0,1,0; conv 4 k=4 s=2 p=1" "autopad:max 6 in=3; max 2" "autopad:clip min=-inf max=0.5" "autopad:pad pads=1,0,0,1 value=-inf; maxpool k=2 s=1 p=0"; do
     m=${pair%%:*} kw=${pair#*:}
     unnamed <("$BIN" import "$TMP/$m.onnx" -o "$TMP/kw.gguf" --json 2>/dev/null) | grep -q "\"spec\": \".*$kw" || bad "$m: no '$kw' in the imported spec"
 done
@@ -315,7 +315,7 @@ expect_fail "conv dilated unequally" "node '/0/Conv' \(Conv\): attribute 'dilati
     import "$TMP/bad_dilation.onnx" -o "$TMP/x.gguf"
 expect_fail "reflect Pad" "node 'reflect' \(Pad\): attribute 'mode' = reflect: only constant \(zero\) padding" \
     import "$TMP/bad_reflect.onnx" -o "$TMP/x.gguf"
-expect_fail "MaxPool padded unevenly" "node 'mp_uneven' \(MaxPool\): padding 0, 1, 1, 0 \(top, left, bottom, right\)" \
+expect_fail "MaxPool padded as wide as its window" "node 'mp_uneven' \(MaxPool\): padding 0, 2, 1, 0 \(top, left, bottom, right\): a MaxPool's padding must be less than its window" \
     import "$TMP/bad_maxpool_asym.onnx" -o "$TMP/x.gguf"
 expect_fail "bidirectional LSTM" "node '/lstm/LSTM' \(LSTM\): attribute 'direction' = bidirectional" \
     import "$TMP/bad_bilstm.onnx" -o "$TMP/x.gguf"

@@ -105,6 +105,7 @@ typedef struct al_layer_cfg {
     int more[AL_MAX_SRCS - 1];
     int dil;       /* conv, dwconv, gconv: the dilation (0 or 1: none; ONNX `dilations`) */
     int pads[4];   /* pad: zeros added to H and W, top, left, bottom, right (ONNX Pad's order) */
+    float padval;  /* pad: the value padded with (0; -inf before a max pool padded unevenly) */
 } al_layer_cfg;
 
 /* slice's end when it runs to the end of the axis */

@@ -1,13 +1,15 @@
-/* Zero padding of H and W on each side: x [C,H,W] -> y [C, t+H+b, l+W+r],
+/* Constant padding of H and W on each side: x [C,H,W] -> y [C, t+H+b, l+W+r],
  * cfg.pads = {t, l, b, r} (ONNX Pad's [t, l, b, r] on H and W, constant
- * mode, value 0; PyTorch's F.pad(x, (l, r, t, b)) and nn.ZeroPad2d). The
- * importer puts one before a conv or an average pool whose padding is not
- * the same on all four sides (TensorFlow's and padding='same' exports with
- * an even kernel, auto_pad SAME_UPPER / SAME_LOWER), so the convolution
- * kernels keep one symmetric padding. Backward crops dy. */
+ * mode; PyTorch's F.pad(x, (l, r, t, b)) and nn.ZeroPad2d), the value
+ * cfg.padval: 0, or -inf before a max pool (whose padding never wins). The
+ * importer puts one before a conv or a pool whose padding is not the same
+ * on all four sides (TensorFlow's and padding='same' exports with an even
+ * kernel, auto_pad SAME_UPPER / SAME_LOWER), so the kernels keep one
+ * symmetric padding. Backward crops dy. */
 
 #include "layers/layers.h"
 
+#include <math.h>
 #include <string.h>
 
 static al_status pad_shape(al_node *nd, const al_shape *in) {
@@ -15,6 +17,7 @@ static al_status pad_shape(al_node *nd, const al_shape *in) {
     if (in->ndim != 3) return al_error(AL_ESHAPE, "pad: input must be [C,H,W], got %d dimensions", in->ndim);
     for (int k = 0; k < 4; k++)
         if (p[k] < 0 || p[k] > 64) return al_error(AL_EINVAL, "pad: padding %d must be 0..64", p[k]);
+    if (isnan(nd->cfg.padval)) return al_error(AL_EINVAL, "pad: the value must not be NaN");
     nd->out.ndim = 3;
     nd->out.d[0] = in->d[0];
     nd->out.d[1] = in->d[1] + p[0] + p[2];
@@ -43,7 +46,8 @@ static void pad_range(void *va, long lo, long hi) {
         } else {
             const float *x = a->src + (size_t)pl * H * W;
             float *y = a->dst + (size_t)pl * Ho * Wo;
-            memset(y, 0, sizeof(float) * (size_t)Ho * Wo);
+            float v = a->nd->cfg.padval;
+            for (size_t q = 0; q < (size_t)Ho * Wo; q++) y[q] = v;
             for (int r = 0; r < H; r++)
                 memcpy(y + (size_t)(r + p[0]) * Wo + p[1], x + (size_t)r * W, sizeof(float) * (size_t)W);
         }

@@ -117,6 +117,7 @@ al_status al_model_save(const al_model *m, const char *path) {
         if (c->type == AL_L_PAD) {
             int32_t pv[4] = {c->pads[0], c->pads[1], c->pads[2], c->pads[3]};
             gguf_set_arr(w, layer_key(k, sizeof k, i, "pads"), GGUF_T_I32, pv, 4);
+            if (c->padval != 0.0f) gguf_set_f32(w, layer_key(k, sizeof k, i, "value"), c->padval);
         }
         /* the tensor operators' options, each only where it is not 0 (clip's bounds always) */
         if (c->axis) gguf_set_i32(w, layer_key(k, sizeof k, i, "axis"), c->axis);
@@ -250,6 +251,9 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
             if (pv[q] < 0 || pv[q] > 64) return al_error(AL_EFORMAT, "model file: %s[%d] = %d is outside 0..64", k, q, (int)pv[q]);
             c->pads[q] = pv[q];
         }
+        if (gguf_find_kv(r, layer_key(k, sizeof k, i, "value")) >= 0 &&
+            (st = get_real(r, k, -INFINITY, INFINITY, &c->padval)))
+            return st;
     }
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "ceil")) >= 0) {
         if ((st = get_int(r, k, 0, 1, &c->ceil))) return st;

@@ -314,6 +314,8 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             ok = parse_int(val, 2, BIG, &c->group);
         else if (!strcmp(key, "dil") && (t == AL_L_CONV2D || t == AL_L_DWCONV2D || t == AL_L_GCONV))
             ok = parse_int(val, 1, 64, &c->dil);
+        else if (!strcmp(key, "value") && t == AL_L_PAD)
+            ok = parse_float(val, -INFINITY, INFINITY, &c->padval);
         else if (!strcmp(key, "pads") && t == AL_L_PAD) {
             int nv = 0;
             ok = parse_list(val, 0, 64, c->pads, &nv) && nv == 4;
@@ -507,7 +509,10 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         case AL_L_MAX:
         case AL_L_MIN:
         case AL_L_MATMUL: PUT(" %d", c->src); break;
-        case AL_L_PAD: PUT(" pads=%d,%d,%d,%d", c->pads[0], c->pads[1], c->pads[2], c->pads[3]); break;
+        case AL_L_PAD:
+            PUT(" pads=%d,%d,%d,%d", c->pads[0], c->pads[1], c->pads[2], c->pads[3]);
+            if (c->padval != 0.0f) PUT(" value=%.9g", (double)c->padval);
+            break;
         case AL_L_CONCAT:
         case AL_L_SUM:
             PUT(" %d", c->src);

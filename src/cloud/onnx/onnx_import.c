@@ -790,8 +790,9 @@ static al_status window(const Onnx__NodeProto *nd, int kdef, int sdef, int H, in
 
 /* A pad layer reading I->read_from that adds pads {t, l, b, r} less m on
  * each side (m, the common part, stays with the conv or pool after it),
- * when they differ; *p = m. Returns with I->read_from at the layer. */
-static al_status pad_unequal(imp *I, const Onnx__NodeProto *nd, const int pads[4], int *p) {
+ * when they differ, filled with `value` (0; -inf before a max pool); *p = m.
+ * Returns with I->read_from at the layer. */
+static al_status pad_unequal(imp *I, const Onnx__NodeProto *nd, const int pads[4], float value, int *p) {
     int m = AL_MIN(AL_MIN(pads[0], pads[1]), AL_MIN(pads[2], pads[3]));
     *p = m;
     if (pads[0] == m && pads[1] == m && pads[2] == m && pads[3] == m) return AL_OK;
@@ -799,6 +800,7 @@ static al_status pad_unequal(imp *I, const Onnx__NodeProto *nd, const int pads[4
     al_status st = emit(I, nd, AL_L_PAD, &L);
     if (st) return st;
     for (int q = 0; q < 4; q++) L->cfg.pads[q] = pads[q] - m;
+    L->cfg.padval = value;
     I->read_from = READ_PREV;
     return AL_OK;
 }
@@ -904,7 +906,7 @@ static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
     int64_t od[4] = {x->dims[0], F, (H + pads[0] + pads[2] - ext) / s + 1, (W + pads[1] + pads[3] - ext) / s + 1};
     al_shape os = {3, {F, (int)od[2], (int)od[3]}};
     /* padding that is not the same on all sides: a pad layer first, the common part stays with the conv */
-    if ((st = pad_unequal(I, nd, pads, &p))) return st;
+    if ((st = pad_unequal(I, nd, pads, 0.0f, &p))) return st;
     pend *L = NULL;
     if ((st = emit(I, nd, type, &L))) return st;
     L->cfg.units = type == AL_L_DWCONV2D ? 0 : F;
@@ -965,24 +967,28 @@ static al_status op_pool(imp *I, const Onnx__NodeProto *nd, int is_max) {
     if ((st = window_full(nd, 0, 1, x->os.d[1] + 2 * x->pad, x->os.d[2] + 2 * x->pad, &k, &s, pads, &d))) return st;
     if (d != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'dilations' must be 1");
     int uneq = pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3];
-    if (uneq && (is_max || ceil))
-        return nerr(nd, AL_EUNSUPPORTED, "padding %d, %d, %d, %d (top, left, bottom, right): a %s must pad the same on all "
-                    "four sides", pads[0], pads[1], pads[2], pads[3], is_max ? "MaxPool" : "ceil-mode AveragePool");
+    if (uneq && ceil)
+        return nerr(nd, AL_EUNSUPPORTED, "padding %d, %d, %d, %d (top, left, bottom, right): a pool in ceil mode must "
+                    "pad the same on all four sides", pads[0], pads[1], pads[2], pads[3]);
+    for (int q = 0; q < 4 && uneq && is_max; q++)
+        if (pads[q] >= k)
+            return nerr(nd, AL_EUNSUPPORTED, "padding %d, %d, %d, %d (top, left, bottom, right): a MaxPool's padding "
+                        "must be less than its window %d", pads[0], pads[1], pads[2], pads[3], k);
     if (!is_max && (pads[0] || pads[1] || pads[2] || pads[3]) && !cip)
         return nerr(nd, AL_EUNSUPPORTED,
                     "attribute 'count_include_pad' = 0 with padding: our average pool counts the padding");
-    if (uneq) { /* an average counting the padding: zeros from a pad layer count the same */
+    if (uneq) { /* an average counting the padding: zeros from a pad layer count the same; a max: -inf never wins */
         int64_t od[4] = {x->dims[0], x->dims[1], 0, 0};
         int Hp = x->os.d[1] + pads[0] + pads[2] + 2 * x->pad, Wp = x->os.d[2] + pads[1] + pads[3] + 2 * x->pad;
         for (int q = 0; q < 4; q++) pads[q] += x->pad;
         if (Hp < k || Wp < k) return nerr(nd, AL_ESHAPE, "kernel %d is larger than the padded input", k);
-        if ((st = pad_unequal(I, nd, pads, &p))) return st;
+        if ((st = pad_unequal(I, nd, pads, is_max ? -INFINITY : 0.0f, &p))) return st;
         if (2 * p > k) return nerr(nd, AL_EUNSUPPORTED, "padding %d is more than half the window %d", p, k);
         od[2] = (Hp - k) / s + 1;
         od[3] = (Wp - k) / s + 1;
         al_shape os = {3, {x->os.d[0], (int)od[2], (int)od[3]}};
         pend *L = NULL;
-        if ((st = emit(I, nd, AL_L_AVGPOOL, &L))) return st;
+        if ((st = emit(I, nd, is_max ? AL_L_MAXPOOL : AL_L_AVGPOOL, &L))) return st;
         L->cfg.k = k;
         L->cfg.stride = s;
         L->cfg.pad = p;
