@@ -68,6 +68,11 @@ CASES = [
     ("dwconv_s2", "input 3x7x7; dwconv k=3 s=2 p=1", 2, {}),
     # grouped convolution (PyTorch's groups=3), odd shapes
     ("gconv", "input 6x7x5; gconv 9 g=3 k=3 s=2 p=1", 2, {}),
+    # dilated convolutions (ONNX dilations; DeepLab): stride 2 + dilation 2 + padding, non-square inputs
+    ("conv_dil", "input 3x9x8; conv 4 k=3 s=2 p=2 dil=2", 2, {}),
+    ("conv_dil_relu", "input 2x8x11; conv 3 k=2 p=1 dil=3 act=relu", 2, {}),
+    ("dwconv_dil", "input 4x9x7; dwconv k=3 s=2 p=1 dil=2 act=relu6", 2, {}),
+    ("gconv_dil", "input 6x8x9; gconv 4 g=2 k=3 p=2 dil=3", 2, {}),
     ("maxpool", "input 3x6x6; maxpool k=2", 2, {}),
     ("maxpool_pad", "input 2x7x7; maxpool k=3 s=2 p=1", 3, {}),
     ("avgpool", "input 3x6x6; avgpool k=2", 2, {}),
@@ -136,6 +141,14 @@ CASES = [
      "sum d", 2, {}),
     ("gru_ports", "input 5x3; g: gru 4 outputs=2; f: flatten in=g; d: dense 3; e: dense 3 in=g@1; add d", 2, {}),
     ("matmul_bcast", "input 2x4x3; reducemean axes=0; transpose perm=1,0; dense 5; matmul 2 in=input", 2, {}),
+    # element-wise max / min of two layer outputs, NumPy broadcasting (torch.maximum / torch.minimum)
+    ("max_bcast", "input 3x5; a: dense 5; b: dense 1 in=input; max a; dense 2", 2, {}),
+    ("min_bcast", "input 4x3; a: dense 3; b: reducemean axes=0 in=a; min a; tanh; dense 2", 2, {}),
+    # zero padding of H and W, a different amount on each side (F.pad), then a conv
+    ("pad", "input 2x5x4; pad pads=1,0,2,3; conv 3 k=2", 2, {}),
+    ("pad_s2", "input 3x6x7; conv 4 k=1; pad pads=0,1,1,0; conv 2 k=2 s=2", 2, {}),
+    # -inf padding before a max pool (an ONNX MaxPool padded unevenly)
+    ("pad_maxpool", "input 2x5x6; pad pads=0,1,1,0 value=-inf; maxpool k=2", 2, {}),
     # multi-head self-attention (2 heads of 4 over 5 steps), residual, layer norm
     ("attention", "input 5x8; q: dense 8; k: dense 8 in=input; v: dense 8 in=input; "
      "qh: reshape shape=5,2,4 in=q; qt: transpose perm=1,0,2; kh: reshape shape=5,2,4 in=k; kt: transpose perm=1,2,0; "
@@ -160,9 +173,9 @@ CE_CASES = [
 POSITIONAL = {"dense": "units", "conv": "units", "lstm": "units", "gru": "units", "embedding": "units",
               "dropout": "rate", "add": "src", "mul": "src", "maxpool": "k", "avgpool": "k", "dwconv": "k",
               "gconv": "units", "sub": "src", "div": "src", "concat": "src", "matmul": "src", "scale": "alpha",
-              "sum": "src", "prepend": "units"}
-FLOAT_KEYS = ("eps", "momentum", "rate", "min", "max", "alpha", "shift")
-LIST_KEYS = ("axes", "shape", "perm", "sizes")
+              "sum": "src", "prepend": "units", "max": "src", "min": "src"}
+FLOAT_KEYS = ("eps", "momentum", "rate", "min", "max", "alpha", "shift", "value")
+LIST_KEYS = ("axes", "shape", "perm", "sizes", "pads")
 REF_KEYS = ("src", "in")
 
 
@@ -213,7 +226,7 @@ def parse_spec(spec):
                 c[key] = float(v)
             elif key in LIST_KEYS:
                 c[key] = [int(a) for a in v.split(",")]
-            elif key == "approximate":
+            elif key in ("approximate", "act"):
                 c[key] = v
             else:
                 c[key] = int(v)
@@ -270,14 +283,17 @@ class Node(nn.Module):
             C, H, W = in_shape
             Fo = C if t == "dwconv" else c["units"]
             groups = {"conv": 1, "dwconv": C, "gconv": c.get("g", 1)}[t]
-            self.mod = nn.Conv2d(C, Fo, c["k"], c["stride"], c["pad"], groups=groups,
+            d = c.get("dil", 1)
+            self.mod = nn.Conv2d(C, Fo, c["k"], c["stride"], c["pad"], dilation=d, groups=groups,
                                  bias=bool(c["bias"]))
-            oh = (H + 2 * c["pad"] - c["k"]) // c["stride"] + 1
-            ow = (W + 2 * c["pad"] - c["k"]) // c["stride"] + 1
+            oh = (H + 2 * c["pad"] - d * (c["k"] - 1) - 1) // c["stride"] + 1
+            ow = (W + 2 * c["pad"] - d * (c["k"] - 1) - 1) // c["stride"] + 1
             out = [Fo, oh, ow]
             self.params = {"weight": self.mod.weight}
             if c["bias"]:
                 self.params["bias"] = self.mod.bias
+            if c.get("act"):  # a fused activation (act=relu|relu6)
+                self.mod = nn.Sequential(self.mod, {"relu": nn.ReLU(), "relu6": nn.ReLU6()}[c["act"]])
         elif t in ("maxpool", "avgpool"):
             C, H, W = in_shape
             if t == "maxpool":
@@ -333,7 +349,8 @@ class Node(nn.Module):
             ps[c.get("axis", 0)] = c.get("units", 1)
             self.weight = nn.Parameter(0.5 * torch.randn(ps))
             self.params = {"weight": self.weight}
-        elif t in ("add", "mul", "sub", "div", "concat", "sum", "matmul", "clip", "scale", "softmax", "reducemean",
+        elif t in ("add", "mul", "sub", "div", "max", "min", "pad", "concat", "sum", "matmul", "clip", "scale", "softmax",
+                   "reducemean",
                    "reducesum", "transpose", "reshape", "squeeze", "unsqueeze", "identity", "slice", "expand",
                    "split"):
             pass
@@ -352,12 +369,15 @@ class Node(nn.Module):
             if t == "sum":
                 return sum(ops[1:], ops[0])
             return torch.cat(ops, dim=tdim(c.get("axis", 0), r))
-        if t in ("add", "sub", "div", "concat", "matmul") or (t == "mul" and c.get("bcast", 0)):
+        if t in ("add", "sub", "div", "max", "min", "concat", "matmul") or (t == "mul" and c.get("bcast", 0)):
             a, b = same_rank(x, tensor_of(c["src"], outs, model_in))
             if t == "concat":
                 return torch.cat([x, b], dim=tdim(c.get("axis", 0), r))
             return {"add": torch.add, "sub": torch.sub, "div": torch.div, "mul": torch.mul,
-                    "matmul": torch.matmul}[t](a, b)
+                    "max": torch.maximum, "min": torch.minimum, "matmul": torch.matmul}[t](a, b)
+        if t == "pad":  # pads = top, left, bottom, right; F.pad takes (left, right, top, bottom)
+            p = c["pads"]
+            return F.pad(x, (p[1], p[3], p[0], p[2]), value=c.get("value", 0.0))
         if t == "addp":
             return x + self.weight
         if t == "prepend":

@@ -24,7 +24,19 @@ Writes into OUTDIR:
   group.onnx (.in.f32, .out.f32)  grouped convolutions (2 and 3 groups)
   range.onnx (.in.f32, .out.f32)  Range/Shape/Cast shape arithmetic and an in-order reshape
   expand.onnx (.in.f32, .out.f32)  an Expand of a layer output
-  bad_dilation.onnx  a dilated Conv
+  bad_dilation.onnx  a Conv dilated differently in H and W
+  dilation.onnx (.in.f32, .out.f32)  dilated Conv, depthwise and grouped (stride 2 + dilation 2 + padding,
+                                  dilation 3), a non-square input
+  asympad.onnx (.in.f32, .out.f32)  Pads with different sides (F.pad: ONNX Pad) before Convs (one
+                                  the 'same' padding of an even kernel) and an AvgPool; a zero Pad
+                                  before a MaxPool
+  maxmin.onnx (.in.f32, .out.f32)  torch.maximum / torch.minimum of layer outputs, broadcast over
+                                  channels and over H, W (a pooled gate), clamp_min by a number
+  autopad.onnx (.in.f32, .out.f32)  written with onnx.helper: Conv with auto_pad SAME_UPPER and
+                                  SAME_LOWER, an AveragePool with pads [0, 1, 1, 0], a MaxPool with
+                                  pads [1, 0, 0, 1], a 3-input Max
+                                  and a Min with a constant number (outputs computed with torch)
+  bad_reflect.onnx  a reflect Pad;  bad_maxpool_asym.onnx  a MaxPool padded as wide as its window
   bad_bilstm.onnx  a bidirectional LSTM
   softmax_mid.onnx (.in.f32, .out.f32)  a Softmax in the middle of the graph
   bad_softmax_mid.onnx  a Softmax over the batch axis in the middle of the graph
@@ -285,7 +297,7 @@ def main():
     grp = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2), nn.ReLU(), nn.Conv2d(6, 6, 1, groups=3),
                         nn.Flatten(), nn.Linear(6 * 5 * 5, 3))
     export_io(out, "group", grp, torch.randn(2, 4, 5, 5, generator=g))
-    bad = nn.Sequential(nn.Conv2d(4, 4, 3, dilation=2), nn.ReLU())
+    bad = nn.Sequential(nn.Conv2d(4, 4, 3, dilation=(1, 2)), nn.ReLU())
     export(bad, torch.rand(1, 4, 8, 8), f"{out}/bad_dilation.onnx")
 
     class BiLSTM(nn.Module):
@@ -445,6 +457,106 @@ def main():
             break
     onnx.save(m, f"{out}/bad_h0.onnx")
     export(nn.Sequential(nn.Linear(6, 6), nn.LeakyReLU()), torch.rand(2, 6), f"{out}/bad_leaky.onnx")
+
+    # dilated convolutions (issue 14): plain, depthwise, grouped; non-square input
+    dil = nn.Sequential(nn.Conv2d(3, 6, 3, stride=2, padding=2, dilation=2), nn.ReLU(),
+                        nn.Conv2d(6, 6, 3, padding=2, dilation=2, groups=6), nn.ReLU6(),
+                        nn.Conv2d(6, 4, 3, dilation=3, groups=2), nn.Flatten(), nn.Linear(4 * 3 * 2, 3))
+    export_io(out, "dilation", dil, torch.randn(2, 3, 17, 15, generator=g))
+
+    # padding that differs by side: ZeroPad2d (ONNX Pad), padding='same' with an even kernel, a Pad
+    # before an average pool
+    class AsymPad(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 4, 3)
+            self.c2 = nn.Conv2d(4, 4, 4)  # 'same' by hand: torch 1.13 cannot export padding="same"
+            self.fc = nn.Linear(4 * 2 * 3, 3)
+
+        def forward(self, x):
+            h = torch.relu(self.c1(nn.functional.pad(x, (1, 2, 0, 1))))  # (left, right, top, bottom)
+            h = torch.tanh(self.c2(nn.functional.pad(h, (1, 2, 1, 2))))  # TensorFlow's 'same', even kernel
+            h = nn.functional.avg_pool2d(nn.functional.pad(h, (0, 1, 1, 0)), 2)
+            h = nn.functional.max_pool2d(nn.functional.pad(h, (1, 1, 1, 1)), 2)  # zeros that count in the max
+            return self.fc(h.flatten(1))
+
+    export_io(out, "asympad", AsymPad(), torch.randn(2, 3, 7, 6, generator=g))
+
+    # torch.maximum / torch.minimum of layer outputs (ONNX Max, Min), broadcast
+    class MaxMin(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 4, 3, padding=1)
+            self.b = nn.Conv2d(3, 1, 3, padding=1)
+            self.g = nn.Conv2d(4, 4, 1)
+            self.fc = nn.Linear(4 * 5 * 6, 3)
+
+        def forward(self, x):
+            a = self.a(x)
+            m = torch.maximum(a, self.b(x))  # [N, 4, H, W] and [N, 1, H, W]
+            gate = self.g(nn.functional.adaptive_avg_pool2d(m, 1))  # [N, 4, 1, 1]
+            z = torch.minimum(m, gate)
+            return self.fc(torch.clamp_min(z, -0.25).flatten(1))
+
+    export_io(out, "maxmin", MaxMin(), torch.randn(2, 3, 5, 6, generator=g))
+
+    # auto_pad SAME_UPPER / SAME_LOWER, an unevenly padded AveragePool, a 3-input Max and a Min with a
+    # number: torch exports none of these, so the graph is written by hand, its output computed with torch
+    F_ = nn.functional
+    w1 = torch.randn(4, 3, 4, 4, generator=g) * 0.3
+    b1 = torch.randn(4, generator=g) * 0.1
+    w2 = torch.randn(4, 4, 3, 3, generator=g) * 0.3
+    w3 = torch.randn(4, 4, 2, 2, generator=g) * 0.3
+    wf = torch.randn(3, 4 * 5 * 4, generator=g) * 0.3
+    X = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 3, 9, 8])
+    Y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 3])
+    inits = [onnx.numpy_helper.from_array(t.numpy(), n) for t, n in
+             ((w1, "w1"), (b1, "b1"), (w2, "w2"), (w3, "w3"), (wf, "wf"))]
+    inits.append(onnx.numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"))
+    nodes = [
+        # 9x8, k 4, s 2: out 5x4, pads H 3 (1 | 2), W 2 (1 | 1): upper puts the odd one at the end
+        onnx.helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="same_upper", auto_pad="SAME_UPPER",
+                              strides=[2, 2]),
+        onnx.helper.make_node("Relu", ["c1"], ["r1"], name="r1"),
+        # 5x4, k 3, dilation 2: pads 4 (2 | 2) each: even
+        onnx.helper.make_node("Conv", ["r1", "w2"], ["c2"], name="same_dil", auto_pad="SAME_LOWER",
+                              dilations=[2, 2]),
+        # 5x4, k 2, s 1: pads 1 (lower: 1 | 0)
+        onnx.helper.make_node("Conv", ["c2", "w3"], ["c3"], name="same_lower", auto_pad="SAME_LOWER"),
+        onnx.helper.make_node("Tanh", ["c3"], ["t3"], name="t3"),
+        onnx.helper.make_node("Max", ["c2", "t3", "r1"], ["m3"], name="max3"),
+        onnx.helper.make_node("Min", ["m3", "half"], ["mh"], name="min_half"),
+        # 5x4 padded [0, 1, 1, 0] -> 6x5, k 2 s 1 -> 5x4; the max pool the same (-inf padding) -> 5x4
+        onnx.helper.make_node("AveragePool", ["mh"], ["ap"], name="avg_uneven", kernel_shape=[2, 2],
+                              pads=[0, 1, 1, 0], strides=[1, 1], count_include_pad=1),
+        onnx.helper.make_node("MaxPool", ["ap"], ["mp"], name="mp", kernel_shape=[2, 2], strides=[1, 1],
+                              pads=[1, 0, 0, 1]),
+        onnx.helper.make_node("Flatten", ["mp"], ["fl"], name="flat"),
+        onnx.helper.make_node("Gemm", ["fl", "wf"], ["y"], name="fc", transB=1),
+    ]
+    gr = onnx.helper.make_graph(nodes, "autopad", [X], [Y], inits)
+    mdl = onnx.helper.make_model(gr, opset_imports=[onnx.helper.make_opsetid("", OPSET)])
+    onnx.checker.check_model(mdl)
+    onnx.save(mdl, f"{out}/autopad.onnx")
+    x = torch.randn(2, 3, 9, 8, generator=g)
+    r1 = torch.relu(F_.conv2d(F_.pad(x, (1, 1, 1, 2)), w1, b1, stride=2))
+    c2 = F_.conv2d(F_.pad(r1, (2, 2, 2, 2)), w2, dilation=2)
+    t3 = torch.tanh(F_.conv2d(F_.pad(c2, (1, 0, 1, 0)), w3))
+    mh = torch.minimum(torch.maximum(torch.maximum(c2, t3), r1), torch.tensor(0.5))
+    ap = F_.avg_pool2d(F_.pad(mh, (1, 0, 0, 1)), 2, stride=1)
+    mp = F_.max_pool2d(F_.pad(ap, (0, 1, 1, 0), value=float("-inf")), 2, stride=1)
+    y = mp.flatten(1) @ wf.T
+    save_f32(f"{out}/autopad.in.f32", x.numpy())
+    save_f32(f"{out}/autopad.out.f32", y.numpy())
+    for bad_name, node in (("bad_reflect", onnx.helper.make_node("Pad", ["x", "pads"], ["y"], name="reflect",
+                                                                    mode="reflect")),
+                           ("bad_maxpool_asym", onnx.helper.make_node("MaxPool", ["x"], ["y"], name="mp_uneven",
+                                                                         kernel_shape=[2, 2], pads=[0, 2, 1, 0]))):
+        Yb = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+        pi = [onnx.numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 2, 1], dtype=np.int64), "pads")]
+        gb = onnx.helper.make_graph([node], bad_name, [X], [Yb], pi if bad_name == "bad_reflect" else [])
+        onnx.save(onnx.helper.make_model(gb, opset_imports=[onnx.helper.make_opsetid("", OPSET)]),
+                  f"{out}/{bad_name}.onnx")
 
 
 if __name__ == "__main__":

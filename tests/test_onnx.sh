@@ -5,7 +5,8 @@
 # batch norm, dropout, a residual add and a flatten + Gemm head; a GAP +
 # view() head; the reference LM's shape: embedding -> LSTM -> Linear,
 # batch_first; a MobileNetV3 block with Hardswish and squeeze-excite at
-# opsets 13 and 14), imports them with `autlearn import`, checks that our outputs
+# opsets 13 and 14; dilated convs, uneven padding and auto_pad SAME_*, Max
+# and Min), imports them with `autlearn import`, checks that our outputs
 # (predict --raw) match PyTorch's within 1e-4, personalizes the imported CNN
 # with `autlearn train --init --freeze`, and checks that bad files (truncated,
 # corrupt, unsupported operators or attributes) fail with exit 1 and a message
@@ -60,7 +61,8 @@ print(f"max |ours - torch| = {d:.3g} over {a.size} values (max |torch| {float(np
 sys.exit(0 if d <= 1e-4 and float(np.max(np.abs(b))) > 0 else 1)
 PYEOF
 }
-for m in cnn gap ceil softmax_mid split splitbr rnnstate densecat summean group range expand lm se se14; do
+for m in cnn gap ceil softmax_mid split splitbr rnnstate densecat summean group range expand lm se se14 dilation asympad maxmin \
+    autopad; do
     io=${m%14} # se14 (opset 14) reads se's input and output
     expect_ok "import $m" import "$TMP/$m.onnx" -o "$TMP/$m.gguf"
     [ -s "$TMP/$m.gguf" ] || { bad "import $m: no model file"; continue; }
@@ -308,6 +310,14 @@ done
 unnamed <("$BIN" import "$TMP/lm.onnx" -o "$TMP/lm2.gguf" --json 2>/dev/null) | grep -q '"spec": "tokens 12; embedding 16 vocab=50; lstm 24; dense 50"' ||
     bad "lm: the imported spec is not embedding -> lstm -> dense"
 
+# dilations, uneven padding (pad layers before the conv; auto_pad SAME_*), Max and Min (issue 14)
+for pair in "dilation:conv 6 k=3 s=2 p=2 dil=2" "dilation:dwconv k=3 s=1 p=2 dil=2" "dilation:gconv 4 g=2 k=3 s=1 p=0 dil=3" \
+    "asympad:pad pads=0,1,1,2; conv 4 k=3" "asympad:pad pads=1,0,0,1; avgpool k=2" "asympad:pad pads=1,1,1,1; maxpool k=2" "maxmin:max 1" "maxmin:min 5" \
+    "maxmin:clip min=-0.25" "autopad:pad pads=0,0,1,0; conv 4 k=4 s=2 p=1" "autopad:max 6 in=3; max 2" "autopad:clip min=-inf max=0.5" "autopad:pad pads=1,0,0,1 value=-inf; maxpool k=2 s=1 p=0"; do
+    m=${pair%%:*} kw=${pair#*:}
+    unnamed <("$BIN" import "$TMP/$m.onnx" -o "$TMP/kw.gguf" --json 2>/dev/null) | grep -q "\"spec\": \".*$kw" || bad "$m: no '$kw' in the imported spec"
+done
+
 # ---- personalize the imported CNN (synthetic IDX, first conv block frozen) -------
 mkdir -p "$TMP/idx"
 "$PY" "$SRC/tests/make_idx.py" "$TMP/idx" 400 100 || bad "make_idx.py failed"
@@ -324,7 +334,12 @@ expect_ok "predict personalized" predict --model "$TMP/personal.gguf" --input "$
 if compare "$TMP/p.f32" "$TMP/cnn.out.f32" >/dev/null 2>&1; then bad "personalized CNN: outputs did not change"; else ok; fi
 
 # ---- refused models: exit 1, the node named ---------------------------------------
-expect_fail "dilated conv" "node '/0/Conv' \(Conv\): attribute 'dilations' must be 1" import "$TMP/bad_dilation.onnx" -o "$TMP/x.gguf"
+expect_fail "conv dilated unequally" "node '/0/Conv' \(Conv\): attribute 'dilations' must be equal in H and W" \
+    import "$TMP/bad_dilation.onnx" -o "$TMP/x.gguf"
+expect_fail "reflect Pad" "node 'reflect' \(Pad\): attribute 'mode' = reflect: only constant \(zero\) padding" \
+    import "$TMP/bad_reflect.onnx" -o "$TMP/x.gguf"
+expect_fail "MaxPool padded as wide as its window" "node 'mp_uneven' \(MaxPool\): padding 0, 2, 1, 0 \(top, left, bottom, right\): a MaxPool's padding must be less than its window" \
+    import "$TMP/bad_maxpool_asym.onnx" -o "$TMP/x.gguf"
 expect_fail "bidirectional LSTM" "node '/lstm/LSTM' \(LSTM\): attribute 'direction' = bidirectional" \
     import "$TMP/bad_bilstm.onnx" -o "$TMP/x.gguf"
 expect_fail "softmax over the batch axis" "node '/Softmax' \(Softmax\): attribute 'axis' = 0 is the batch axis" \

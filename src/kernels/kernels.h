@@ -76,6 +76,12 @@ void al_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, flo
 void al_im2col_ref(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol);
 void al_col2im_ref(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x);
 void al_im2col_pack_ref(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst);
+/* The same two with a dilation d (conv_dil.c; plain C; d <= 1 calls the
+ * two above): tap (ky, kx) reads x[c][oy*s - p + ky*d][ox*s - p + kx*d],
+ * Ho = al_conv_out_dil(H, k, s, p, d) = (H + 2p - d*(k-1) - 1) / s + 1. */
+int al_conv_out_dil(int H, int k, int s, int p, int d);
+void al_im2col_dil(const float *x, int C, int H, int W, int k, int s, int p, int d, float *col, long ldcol);
+void al_col2im_dil(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, int d, float *x);
 /* Direct kernels for a conv of one input channel, 3x3, stride 1, padding 1
  * (an image CNN's first conv), where its GEMMs (K = 9; a 9-wide weight
  * gradient) are packing-bound. al_conv1c3_available: they run here (AVX-512F,
@@ -235,6 +241,13 @@ void al_dw_backward(const al_dw_geom *g, int n, long xs, long ys, const float *x
 void al_dw_forward_ref(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
 void al_dw_backward_ref(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
                     float *dx, float *dw, float *db);
+/* The reference with a dilation d >= 1 (ONNX `dilations`): tap (ky, kx)
+ * reads the input pixel (oy*s - p + ky*d, ox*s - p + kx*d), and g's Ho, Wo
+ * are (H + 2p - d*(k-1) - 1) / s + 1. No SIMD variant takes a dilation:
+ * a dilated dwconv always runs these (src/layers/dwconv2d.c). */
+void al_dw_forward_dil(const al_dw_geom *g, int d, const float *x, const float *w, float b, float *y);
+void al_dw_backward_dil(const al_dw_geom *g, int d, int n, long xs, long ys, const float *x, const float *dy,
+                        const float *w, float *dx, float *dw, float *db);
 #if defined(__x86_64__) || defined(_M_X64)
 void al_dw_forward_avx512(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
 void al_dw_backward_avx512(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,

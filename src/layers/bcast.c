@@ -1,5 +1,5 @@
 /* NumPy broadcasting of two per-sample operands, shared by add, sub, mul
- * (mode 1) and div. The shapes are aligned at their last axis and padded
+ * (mode 1), div, max and min. The shapes are aligned at their last axis and padded
  * with leading ones to AL_SHAPE_MAX axes; an axis of size 1 stretches to
  * the other operand's size. Forward walks the output once per sample;
  * backward walks it once too, adding each element's gradient into the
@@ -74,6 +74,8 @@ static inline float apply(al_binop op, float a, float b) {
     case AL_BIN_SUB: return a - b;
     case AL_BIN_MUL: return a * b;
     case AL_BIN_DIV: return a / b;
+    case AL_BIN_MAX: return a >= b ? a : b;
+    case AL_BIN_MIN: return a <= b ? a : b;
     }
     return 0.0f;
 }
@@ -125,6 +127,13 @@ static inline void grad1(const bc_args *t, float dy, float av, float bv, float *
         if (da) *da += dy / bv;
         if (db) *db -= dy * av / (bv * bv);
         break;
+    case AL_BIN_MAX:
+    case AL_BIN_MIN: { /* to the chosen operand; a tie splits dy in halves (torch.maximum's rule) */
+        float ga = av == bv ? 0.5f * dy : (av > bv) == (t->op == AL_BIN_MAX) ? dy : 0.0f;
+        if (da) *da += ga;
+        if (db) *db += av == bv ? 0.5f * dy : dy - ga;
+        break;
+    }
     }
 }
 
@@ -155,7 +164,7 @@ void al_bcast_backward(al_pool *pool, const al_bcast *g, al_binop op, const floa
                        const float *dy, float *da, float *db, int n) {
     if (!da && !db) return;
     /* add and sub read neither operand */
-    int reads = op == AL_BIN_MUL || op == AL_BIN_DIV;
+    int reads = op == AL_BIN_MUL || op == AL_BIN_DIV || op == AL_BIN_MAX || op == AL_BIN_MIN;
     bc_args t = {g, op, reads ? a : NULL, reads ? b : NULL, dy, NULL, da, db};
     al_par_for(pool, n, (size_t)n * 4 * g->no, bwd_range, &t);
 }

@@ -1,6 +1,8 @@
-/* 2-D convolution, PyTorch's nn.Conv2d (groups 1, dilation 1), as GEMM.
+/* 2-D convolution, PyTorch's nn.Conv2d (groups 1), as GEMM.
  *
- * Per sample x is [C,H,W], y is [F,Ho,Wo] with Ho = (H + 2p - k) / s + 1;
+ * Per sample x is [C,H,W], y is [F,Ho,Wo] with Ho = (H + 2p - k) / s + 1
+ * (dilation d: Ho = (H + 2p - d*(k-1) - 1) / s + 1; a dilated conv takes
+ * the plain im2col + GEMM path of conv_forward_dil, nothing below);
  * weight [F,C,k,k] is the matrix W [F, CKK] (CKK = C*k*k), bias [F].
  * Let P = Ho*Wo. The column matrix of a batch of n is col [CKK, n*P]: sample
  * i's columns sit at offset i*P, so the whole batch is one matrix.
@@ -78,9 +80,11 @@ static al_status conv_shape(al_node *nd, const al_shape *in) {
     if (c->k <= 0) return al_error(AL_EINVAL, "conv: kernel size must be positive, got %d", c->k);
     if (c->stride < 0 || c->pad < 0)
         return al_error(AL_EINVAL, "conv: stride %d and padding %d must not be negative", c->stride, c->pad);
-    if (in->d[1] + 2 * c->pad < c->k || in->d[2] + 2 * c->pad < c->k)
-        return al_error(AL_ESHAPE, "conv: kernel %d is larger than the padded input %dx%d (padding %d)", c->k,
-                        in->d[1], in->d[2], c->pad);
+    if (c->dil < 0 || c->dil > 64) return al_error(AL_EINVAL, "conv: dilation %d must be 1..64", c->dil);
+    int ke = (c->dil > 1 ? c->dil : 1) * (c->k - 1) + 1; /* the dilated kernel's extent */
+    if (in->d[1] + 2 * c->pad < ke || in->d[2] + 2 * c->pad < ke)
+        return al_error(AL_ESHAPE, "conv: kernel %d (dilated: %d) is larger than the padded input %dx%d (padding %d)",
+                        c->k, ke, in->d[1], in->d[2], c->pad);
     conv_geom g = geom(nd);
     if (g.CKK > INT_MAX / 2 || (double)g.F * g.CKK > (double)INT_MAX)
         return al_error(AL_ESHAPE, "conv: weight %d x %ld is too large", g.F, g.CKK);
@@ -97,7 +101,8 @@ static al_status conv_shape(al_node *nd, const al_shape *in) {
      * forward kernel */
     nd->ws_per_sample = (size_t)g.CKK * (size_t)g.P + (size_t)g.F * (size_t)g.P;
     if (c->act < 0 || c->act >= AL_ACT_COUNT) return al_error(AL_EINVAL, "conv: unknown fused activation %d", c->act);
-    nd->conv_algo = (int)al_conv_choose(g.C, g.H, g.W, g.F, g.k, g.s, g.p);
+    /* a dilated conv takes the plain im2col path only (conv_forward_dil) */
+    nd->conv_algo = g.d > 1 ? (int)AL_CONV_IM2COL : (int)al_conv_choose(g.C, g.H, g.W, g.F, g.k, g.s, g.p);
     if (nd->conv_algo == AL_CONV_WINOGRAD) {
         size_t wino = 16 * al_winograd_tiles(g.Ho, g.Wo) * (size_t)(g.C + g.F);
         if (wino > nd->ws_per_sample) nd->ws_per_sample = wino;
@@ -269,8 +274,58 @@ static al_status conv_forward_winograd(al_node *nd, const al_exec *e, conv_run *
     return AL_OK;
 }
 
+/* ---- dilated (d > 1): the plain path ------------------------------------------ */
+
+static float sum16(const float *v, size_t n);
+
+/* Sample by sample, on the node's scratch (col [CKK,P] then dYt [F,P]):
+ * y_i = W * im2col_dil(x_i) + b. None of the fast kernels (the implicit
+ * GEMM's packer, the AVX-512 im2col, direct, Winograd, the one-channel
+ * 3x3) knows a dilation, so none is reached from here. */
+static al_status conv_forward_dil(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
+    const conv_geom g = geom(nd);
+    const float *w = nd->params[0].w, *b = nd->cfg.bias ? nd->params[1].w : NULL;
+    float *col = e->ws;
+    for (int i = 0; i < n; i++) {
+        float *yi = y + (size_t)i * g.F * g.P;
+        al_im2col_dil(x + (size_t)i * g.C * g.H * g.W, g.C, g.H, g.W, g.k, g.s, g.p, g.d, col, g.P);
+        al_sgemm(e->pool, 0, 0, g.F, (int)g.P, (int)g.CKK, 1.0f, w, (int)g.CKK, col, (int)g.P, 0.0f, yi, (int)g.P);
+        for (int f = 0; f < g.F; f++)
+            for (long q = 0; q < g.P && b; q++) yi[(size_t)f * g.P + q] += b[f];
+        al_act_apply(nd->cfg.act, yi, (size_t)g.F * (size_t)g.P);
+    }
+    return AL_OK;
+}
+
+/* dW += dYt_i col_i^T, db += row sums of dYt_i, dx_i = col2im_dil(W^T dYt_i),
+ * where dYt_i is dy_i times the fused activation's derivative. */
+static void conv_backward_dil(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
+                              float *dx, int n) {
+    const conv_geom g = geom(nd);
+    const float *w = nd->params[0].w;
+    float *col = e->ws, *dyt = e->ws + (size_t)g.CKK * g.P;
+    size_t xs = (size_t)g.C * g.H * g.W, ys = (size_t)g.F * g.P;
+    for (int i = 0; i < n; i++) {
+        if (nd->cfg.act)
+            al_act_backward(e->pool, nd->cfg.act, y + (size_t)i * ys, dy + (size_t)i * ys, dyt, ys);
+        else
+            memcpy(dyt, dy + (size_t)i * ys, sizeof(float) * ys);
+        if (nd->trainable) {
+            al_im2col_dil(x + (size_t)i * xs, g.C, g.H, g.W, g.k, g.s, g.p, g.d, col, g.P);
+            al_sgemm(e->pool, 0, 1, g.F, (int)g.CKK, (int)g.P, 1.0f, dyt, (int)g.P, col, (int)g.P, 1.0f,
+                     nd->params[0].g, (int)g.CKK);
+            if (nd->cfg.bias)
+                for (int f = 0; f < g.F; f++) nd->params[1].g[f] += sum16(dyt + (size_t)f * g.P, (size_t)g.P);
+        }
+        if (!dx) continue;
+        al_sgemm(e->pool, 1, 0, (int)g.CKK, (int)g.P, g.F, 1.0f, w, (int)g.CKK, dyt, (int)g.P, 0.0f, col, (int)g.P);
+        al_col2im_dil(col, g.P, g.C, g.H, g.W, g.k, g.s, g.p, g.d, dx + (size_t)i * xs);
+    }
+}
+
 static al_status conv_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     if (nd->q && !nd->trainable) return al_quant_forward(nd, e, x, y, n);
+    if (nd->cfg.dil > 1) return conv_forward_dil(nd, e, x, y, n);
     conv_run r = {0};
     r.nd = nd;
     r.g = geom(nd);
@@ -453,6 +508,10 @@ static void c1k3_dw_task(void *arg, int ith, int nth) {
 
 static void conv_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
                           float *dx, int n) {
+    if (nd->cfg.dil > 1) {
+        conv_backward_dil(nd, e, x, y, dy, dx, n);
+        return;
+    }
     const conv_geom g = geom(nd);
     int wdone = 0;
     if (nd->trainable && is_c1k3(&g) && (nd->cfg.act == AL_ACT_NONE || nd->cfg.act == AL_ACT_RELU)) {

@@ -1,6 +1,8 @@
 /* Depthwise 2-D convolution, PyTorch's nn.Conv2d(C, C, k, groups=C):
  * channel multiplier 1, every channel filtered by its own k x k kernel.
- * Per sample x is [C,H,W], y is [C,Ho,Wo] with Ho = (H + 2p - k) / s + 1;
+ * Per sample x is [C,H,W], y is [C,Ho,Wo] with Ho = (H + 2p - k) / s + 1
+ * (dilation d, cfg.dil: Ho = (H + 2p - d*(k-1) - 1) / s + 1; only the
+ * reference kernels take a dilation: al_dw_forward_dil, al_dw_backward_dil);
  * weight [C,1,k,k], bias [C]. Direct loops: with one input channel per
  * output there is no reduction for a GEMM to exploit. The per-plane
  * kernels (forward; input, weight and bias gradients) are the kernels
@@ -23,7 +25,7 @@
 #define DW_PAR_MIN 32768
 
 typedef struct dw_geom {
-    int C, H, W, k, s, p, Ho, Wo;
+    int C, H, W, k, s, p, Ho, Wo, d;
 } dw_geom;
 
 static dw_geom dgeom(const al_node *nd) {
@@ -34,8 +36,9 @@ static dw_geom dgeom(const al_node *nd) {
     g.k = nd->cfg.k;
     g.s = nd->cfg.stride > 0 ? nd->cfg.stride : 1;
     g.p = nd->cfg.pad;
-    g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
-    g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
+    g.d = nd->cfg.dil > 1 ? nd->cfg.dil : 1;
+    g.Ho = (g.H + 2 * g.p - g.d * (g.k - 1) - 1) / g.s + 1;
+    g.Wo = (g.W + 2 * g.p - g.d * (g.k - 1) - 1) / g.s + 1;
     return g;
 }
 
@@ -45,9 +48,11 @@ static al_status dw_shape(al_node *nd, const al_shape *in) {
     if (c->k <= 0) return al_error(AL_EINVAL, "dwconv: kernel size must be positive, got %d", c->k);
     if (c->stride < 0 || c->pad < 0)
         return al_error(AL_EINVAL, "dwconv: stride %d and padding %d must not be negative", c->stride, c->pad);
-    if (in->d[1] + 2 * c->pad < c->k || in->d[2] + 2 * c->pad < c->k)
-        return al_error(AL_ESHAPE, "dwconv: kernel %d is larger than the padded input %dx%d (padding %d)", c->k,
-                        in->d[1], in->d[2], c->pad);
+    if (c->dil < 0 || c->dil > 64) return al_error(AL_EINVAL, "dwconv: dilation %d must be 1..64", c->dil);
+    int ke = (c->dil > 1 ? c->dil : 1) * (c->k - 1) + 1; /* the dilated kernel's extent */
+    if (in->d[1] + 2 * c->pad < ke || in->d[2] + 2 * c->pad < ke)
+        return al_error(AL_ESHAPE, "dwconv: kernel %d (dilated: %d) is larger than the padded input %dx%d (padding %d)",
+                        c->k, ke, in->d[1], in->d[2], c->pad);
     if (c->act < 0 || c->act >= AL_ACT_COUNT) return al_error(AL_EINVAL, "dwconv: unknown fused activation %d", c->act);
     dw_geom g = dgeom(nd);
     nd->out.ndim = 3;
@@ -92,8 +97,12 @@ static void dw_fwd_task(void *arg, int ith, int nth) {
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
     for (long pl = lo; pl < hi; pl++) {
         int c = (int)(pl % g->C);
-        al_dw_forward(&kg, r->x + (size_t)pl * in_plane, r->w + (size_t)c * g->k * g->k, r->b ? r->b[c] : 0.0f,
-                      r->y + (size_t)pl * out_plane);
+        if (g->d > 1)
+            al_dw_forward_dil(&kg, g->d, r->x + (size_t)pl * in_plane, r->w + (size_t)c * g->k * g->k,
+                              r->b ? r->b[c] : 0.0f, r->y + (size_t)pl * out_plane);
+        else
+            al_dw_forward(&kg, r->x + (size_t)pl * in_plane, r->w + (size_t)c * g->k * g->k, r->b ? r->b[c] : 0.0f,
+                          r->y + (size_t)pl * out_plane);
         al_act_apply(r->act, r->y + (size_t)pl * out_plane, out_plane);
     }
 }
@@ -128,9 +137,14 @@ static void dw_bwd_task(void *arg, int ith, int nth) {
         const float *w = r->w + (size_t)c * g->k * g->k;
         float *dw = r->dw ? r->dw + (size_t)c * g->k * g->k : NULL;
         size_t pl = (size_t)c;
-        al_dw_backward(&kg, r->n, (long)((size_t)g->C * in_plane), (long)((size_t)g->C * out_plane),
-                       r->x + pl * in_plane, r->dy + pl * out_plane, w, r->dx ? r->dx + pl * in_plane : NULL, dw,
-                       r->db ? r->db + c : NULL);
+        if (g->d > 1)
+            al_dw_backward_dil(&kg, g->d, r->n, (long)((size_t)g->C * in_plane), (long)((size_t)g->C * out_plane),
+                               r->x + pl * in_plane, r->dy + pl * out_plane, w, r->dx ? r->dx + pl * in_plane : NULL,
+                               dw, r->db ? r->db + c : NULL);
+        else
+            al_dw_backward(&kg, r->n, (long)((size_t)g->C * in_plane), (long)((size_t)g->C * out_plane),
+                           r->x + pl * in_plane, r->dy + pl * out_plane, w, r->dx ? r->dx + pl * in_plane : NULL, dw,
+                           r->db ? r->db + c : NULL);
     }
 }
 

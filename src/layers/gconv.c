@@ -6,7 +6,8 @@
  * weight rows [g*F/G, (g+1)*F/G) of weight [F, C/G, k, k]. Each (sample,
  * group) is an im2col of its C/G channels and a GEMM; backward recomputes
  * the columns (nothing is saved) and col2im's the input gradient per group
- * (disjoint channels). The scratch holds one group's columns and their
+ * (disjoint channels); a dilation (cfg.dil) takes the plain column path
+ * (al_im2col_dil, al_col2im_dil). The scratch holds one group's columns and their
  * gradient: 2 * (C/G)*k*k * Ho*Wo floats. GEMMs run on the pool, so results
  * depend on the thread count only as al_sgemm's do (not at all). */
 
@@ -17,7 +18,7 @@
 #include <string.h>
 
 typedef struct gconv_geom {
-    int C, H, W, F, G, k, s, p, Ho, Wo, Cg, Fg;
+    int C, H, W, F, G, k, s, p, Ho, Wo, Cg, Fg, d;
     long P, CKKg;
 } gconv_geom;
 
@@ -31,8 +32,9 @@ static gconv_geom geom(const al_node *nd) {
     g.k = nd->cfg.k;
     g.s = nd->cfg.stride > 0 ? nd->cfg.stride : 1;
     g.p = nd->cfg.pad;
-    g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
-    g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
+    g.d = nd->cfg.dil > 1 ? nd->cfg.dil : 1;
+    g.Ho = (g.H + 2 * g.p - g.d * (g.k - 1) - 1) / g.s + 1;
+    g.Wo = (g.W + 2 * g.p - g.d * (g.k - 1) - 1) / g.s + 1;
     g.Cg = g.G > 0 ? g.C / g.G : 0;
     g.Fg = g.G > 0 ? g.F / g.G : 0;
     g.P = (long)g.Ho * g.Wo;
@@ -53,9 +55,11 @@ static al_status gconv_shape(al_node *nd, const al_shape *in) {
     if (c->stride < 0 || c->pad < 0)
         return al_error(AL_EINVAL, "gconv: stride %d and padding %d must not be negative", c->stride, c->pad);
     if (c->act) return al_error(AL_EINVAL, "gconv: no fused activation");
-    if (in->d[1] + 2 * c->pad < c->k || in->d[2] + 2 * c->pad < c->k)
-        return al_error(AL_ESHAPE, "gconv: kernel %d is larger than the padded input %dx%d (padding %d)", c->k,
-                        in->d[1], in->d[2], c->pad);
+    if (c->dil < 0 || c->dil > 64) return al_error(AL_EINVAL, "gconv: dilation %d must be 1..64", c->dil);
+    int ke = (c->dil > 1 ? c->dil : 1) * (c->k - 1) + 1; /* the dilated kernel's extent */
+    if (in->d[1] + 2 * c->pad < ke || in->d[2] + 2 * c->pad < ke)
+        return al_error(AL_ESHAPE, "gconv: kernel %d (dilated: %d) is larger than the padded input %dx%d (padding %d)",
+                        c->k, ke, in->d[1], in->d[2], c->pad);
     nd->in = *in;
     gconv_geom g = geom(nd);
     if (g.CKKg > INT_MAX / 4 || (double)g.CKKg * (double)g.P > (double)INT_MAX / 4 || g.P > INT_MAX / 4)
@@ -90,7 +94,7 @@ static al_status gconv_forward(al_node *nd, const al_exec *e, const float *x, fl
         for (int q = 0; q < g.G; q++) {
             const float *xi = x + (size_t)i * xs + (size_t)q * xg;
             float *yi = y + (size_t)i * ys + (size_t)q * g.Fg * g.P;
-            al_im2col(xi, g.Cg, g.H, g.W, g.k, g.s, g.p, col, g.P);
+            al_im2col_dil(xi, g.Cg, g.H, g.W, g.k, g.s, g.p, g.d, col, g.P);
             al_sgemm(e->pool, 0, 0, g.Fg, (int)g.P, (int)g.CKKg, 1.0f, w + (size_t)q * g.Fg * g.CKKg, (int)g.CKKg, col,
                      (int)g.P, 0.0f, yi, (int)g.P);
             if (b)
@@ -116,7 +120,7 @@ static void gconv_backward(al_node *nd, const al_exec *e, const float *x, const 
         for (int q = 0; q < g.G; q++) {
             const float *dyi = dy + (size_t)i * ys + (size_t)q * g.Fg * g.P;
             if (gw) {
-                al_im2col(x + (size_t)i * xs + (size_t)q * xg, g.Cg, g.H, g.W, g.k, g.s, g.p, col, g.P);
+                al_im2col_dil(x + (size_t)i * xs + (size_t)q * xg, g.Cg, g.H, g.W, g.k, g.s, g.p, g.d, col, g.P);
                 al_sgemm(e->pool, 0, 1, g.Fg, (int)g.CKKg, (int)g.P, 1.0f, dyi, (int)g.P, col, (int)g.P, 1.0f,
                          gw + (size_t)q * g.Fg * g.CKKg, (int)g.CKKg);
             }
@@ -130,7 +134,7 @@ static void gconv_backward(al_node *nd, const al_exec *e, const float *x, const 
             if (dx) {
                 al_sgemm(e->pool, 1, 0, (int)g.CKKg, (int)g.P, g.Fg, 1.0f, w + (size_t)q * g.Fg * g.CKKg, (int)g.CKKg,
                          dyi, (int)g.P, 0.0f, dcol, (int)g.P);
-                al_col2im(dcol, g.P, g.Cg, g.H, g.W, g.k, g.s, g.p, dx + (size_t)i * xs + (size_t)q * xg);
+                al_col2im_dil(dcol, g.P, g.Cg, g.H, g.W, g.k, g.s, g.p, g.d, dx + (size_t)i * xs + (size_t)q * xg);
             }
         }
 }

@@ -62,6 +62,9 @@ typedef enum al_layer_type {
     AL_L_ADDP,
     AL_L_PREPEND,
     AL_L_SPLIT,
+    AL_L_MAX,
+    AL_L_MIN,
+    AL_L_PAD,
     AL_L_COUNT
 } al_layer_type;
 
@@ -116,6 +119,9 @@ typedef struct al_layer_cfg {
     int src_port;
     int more_port[AL_MAX_SRCS - 1];
     int sizes[AL_MAX_OUTS]; /* split: the size of each part along axis, nout of them */
+    int dil;       /* conv, dwconv, gconv: the dilation (0 or 1: none; ONNX `dilations`) */
+    int pads[4];   /* pad: zeros added to H and W, top, left, bottom, right (ONNX Pad's order) */
+    float padval;  /* pad: the value padded with (0; -inf before a max pool padded unevenly) */
 } al_layer_cfg;
 
 /* The number of outputs of a node of this config (1 unless a split, or an
@@ -152,14 +158,14 @@ static inline int al_axes_resolve(int axes, int r) {
 int al_name_valid(const char *s);
 
 /* 1 for the layers that also read an earlier node's output (cfg.src) as
- * their second operand: add, sub, mul, div, concat, matmul and sum (the
+ * their second operand: add, sub, mul, div, max, min, concat, matmul and sum (the
  * last two also any more, cfg.more; al_cfg_nsrc counts them). The executor
  * binds it (nd->x2) and routes its gradient (nd->dx2); the memory planner
  * keeps it alive; a freeze point between the two puts it on the frozen
  * frontier (al_model_frontier_count). */
 static inline int al_layer_reads_src(al_layer_type t) {
     return t == AL_L_ADD || t == AL_L_MUL || t == AL_L_SUB || t == AL_L_DIV || t == AL_L_CONCAT ||
-           t == AL_L_MATMUL || t == AL_L_SUM;
+           t == AL_L_MATMUL || t == AL_L_SUM || t == AL_L_MAX || t == AL_L_MIN;
 }
 /* 1 for the layers that take any number of extra operands (cfg.more):
  * concat and sum. */
@@ -177,9 +183,9 @@ static inline int al_cfg_src_port(const al_layer_cfg *c, int k) { return k == 0 
 static inline int *al_cfg_src_port_ref(al_layer_cfg *c, int k) { return k == 0 ? &c->src_port : &c->more_port[k - 1]; }
 
 /* 1 for those whose backward reads the second operand too (so the memory
- * planner keeps it until this node's backward step): mul, div, matmul. */
+ * planner keeps it until this node's backward step): mul, div, matmul, max, min. */
 static inline int al_layer_bwd_reads_src(al_layer_type t) {
-    return t == AL_L_MUL || t == AL_L_DIV || t == AL_L_MATMUL;
+    return t == AL_L_MUL || t == AL_L_DIV || t == AL_L_MATMUL || t == AL_L_MAX || t == AL_L_MIN;
 }
 
 /* Activations a dense or conv layer can apply in place after its bias
@@ -325,11 +331,12 @@ const char *al_layer_type_name(al_layer_type t);
 void al_node_param(al_node *nd, int i, const char *name, int ndim, const int *dims, int is_state);
 
 /* The geometry of a conv node (input [C,H,W], F filters k x k, stride s,
- * padding p, output [F,Ho,Wo]; P = Ho*Wo output pixels, CKK = C*k*k rows of
+ * padding p, dilation d, output [F,Ho,Wo]; P = Ho*Wo output pixels, CKK = C*k*k rows of
  * the column matrix), shared by the float and the int8 forward. */
 typedef struct al_conv_geom {
     int C, H, W, F, k, s, p, Ho, Wo;
     long P, CKK;
+    int d; /* dilation, >= 1 (Ho = (H + 2p - d*(k-1) - 1) / s + 1) */
 } al_conv_geom;
 static inline al_conv_geom al_conv_geometry(const al_node *nd) {
     al_conv_geom g;
@@ -340,8 +347,9 @@ static inline al_conv_geom al_conv_geometry(const al_node *nd) {
     g.k = nd->cfg.k;
     g.s = nd->cfg.stride > 0 ? nd->cfg.stride : 1;
     g.p = nd->cfg.pad;
-    g.Ho = (g.H + 2 * g.p - g.k) / g.s + 1;
-    g.Wo = (g.W + 2 * g.p - g.k) / g.s + 1;
+    g.d = nd->cfg.dil > 1 ? nd->cfg.dil : 1;
+    g.Ho = (g.H + 2 * g.p - g.d * (g.k - 1) - 1) / g.s + 1;
+    g.Wo = (g.W + 2 * g.p - g.d * (g.k - 1) - 1) / g.s + 1;
     g.P = (long)g.Ho * g.Wo;
     g.CKK = (long)g.C * g.k * g.k;
     return g;
@@ -386,8 +394,9 @@ al_status al_quant_forward(al_node *nd, const al_exec *e, const float *x, float 
 
 /* ---- NumPy broadcasting of two operands (src/layers/bcast.c) ------------------- */
 
-/* The element-wise binary operators add, sub, mul (mode 1) and div. */
-typedef enum al_binop { AL_BIN_ADD, AL_BIN_SUB, AL_BIN_MUL, AL_BIN_DIV } al_binop;
+/* The element-wise binary operators add, sub, mul (mode 1), div, max and min
+ * (max, min: the gradient to the chosen operand, halved on a tie). */
+typedef enum al_binop { AL_BIN_ADD, AL_BIN_SUB, AL_BIN_MUL, AL_BIN_DIV, AL_BIN_MAX, AL_BIN_MIN } al_binop;
 
 /* Two per-sample shapes broadcast as NumPy does (aligned at the last axis,
  * missing leading axes and axes of size 1 stretched), padded to

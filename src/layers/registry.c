@@ -8,7 +8,8 @@ extern const al_layer_vt al_dense_vt, al_conv2d_vt, al_dwconv2d_vt, al_maxpool_v
     al_embedding_vt, al_lstm_vt, al_add_vt, al_hardswish_vt, al_hardsigmoid_vt, al_mul_vt, al_gru_vt, al_silu_vt,
     al_gelu_vt, al_clip_vt, al_softmax_vt, al_layernorm_vt, al_reducemean_vt, al_reducesum_vt, al_transpose_vt,
     al_reshape_vt, al_squeeze_vt, al_unsqueeze_vt, al_identity_vt, al_slice_vt, al_sub_vt, al_div_vt, al_concat_vt,
-    al_matmul_vt, al_scale_vt, al_gconv_vt, al_expand_vt, al_sum_vt, al_addp_vt, al_prepend_vt, al_split_vt;
+    al_matmul_vt, al_scale_vt, al_gconv_vt, al_expand_vt, al_sum_vt, al_addp_vt, al_prepend_vt, al_split_vt,
+    al_max_vt, al_min_vt, al_pad_vt;
 
 static const al_layer_vt *vtable_of(al_layer_type t) {
     switch (t) {
@@ -56,6 +57,9 @@ static const al_layer_vt *vtable_of(al_layer_type t) {
     case AL_L_ADDP: return &al_addp_vt;
     case AL_L_PREPEND: return &al_prepend_vt;
     case AL_L_SPLIT: return &al_split_vt;
+    case AL_L_MAX: return &al_max_vt;
+    case AL_L_MIN: return &al_min_vt;
+    case AL_L_PAD: return &al_pad_vt;
     case AL_L_COUNT: break;
     }
     return NULL;
@@ -67,7 +71,7 @@ static const char *const names[AL_L_COUNT] = {
     "hardswish", "hardsigmoid", "mul", "gru", "silu", "gelu", "clip", "softmax",
     "layernorm", "reducemean", "reducesum", "transpose", "reshape", "squeeze", "unsqueeze", "identity",
     "slice", "sub", "div", "concat", "matmul", "scale", "gconv", "expand", "sum",
-    "addp", "prepend", "split",
+    "addp", "prepend", "split", "max", "min", "pad",
 };
 
 const al_layer_vt *al_layer_vtable(al_layer_type t) {

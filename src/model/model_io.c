@@ -29,11 +29,13 @@
  * (autlearn.layer.N.more: the operands after src), which a version-3 build
  * would drop. Versions 1 to 3 load unchanged: no node has a .more. */
 #define AL_MODEL_FORMAT_VERSION_NARY 4u
-/* Written when a node has several outputs (a split: autlearn.layer.N.outputs
- * and .sizes) or a reference names a later output of one (.in_port,
- * .src_port, .more_port), which a version-4 build would misread. Versions
- * 1 to 4 load unchanged: every reference is to port 0. */
-#define AL_MODEL_FORMAT_VERSION_PORTS 5u
+/* Version 5 is written when a node has several outputs (a split:
+ * autlearn.layer.N.outputs and .sizes) or a reference names a later output
+ * of one (.in_port, .src_port, .more_port), or when a conv, dwconv or gconv
+ * is dilated (.dil): what a version-4 build would misread (or drop, and
+ * compute another convolution). Versions 1 to 4 load unchanged: every
+ * reference is to port 0, no node has a .dil. */
+#define AL_MODEL_FORMAT_VERSION_5 5u
 #define AL_ARCH "autlearn"
 #define BIG (1 << 24) /* the spec parser's limit on sizes */
 
@@ -115,7 +117,7 @@ al_status al_model_save(const al_model *m, const char *path) {
         if ((c->back || c->ceil || (c->type == AL_L_MUL && c->mode)) && ver < AL_MODEL_FORMAT_VERSION_GRAPH)
             ver = AL_MODEL_FORMAT_VERSION_GRAPH;
         if (c->nmore > 0 && ver < AL_MODEL_FORMAT_VERSION_NARY) ver = AL_MODEL_FORMAT_VERSION_NARY;
-        if (uses_ports(c)) ver = AL_MODEL_FORMAT_VERSION_PORTS;
+        if (uses_ports(c) || c->dil > 1) ver = AL_MODEL_FORMAT_VERSION_5;
     }
     gguf_set_u32(w, "autlearn.format_version", ver);
     gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
@@ -147,6 +149,12 @@ al_status al_model_save(const al_model *m, const char *path) {
         if (c->name[0]) gguf_set_str(w, layer_key(k, sizeof k, i, "name"), c->name);
         if (c->ceil) gguf_set_i32(w, layer_key(k, sizeof k, i, "ceil"), c->ceil);
         if (c->group) gguf_set_i32(w, layer_key(k, sizeof k, i, "group"), c->group);
+        if (c->dil > 1) gguf_set_i32(w, layer_key(k, sizeof k, i, "dil"), c->dil);
+        if (c->type == AL_L_PAD) {
+            int32_t pv[4] = {c->pads[0], c->pads[1], c->pads[2], c->pads[3]};
+            gguf_set_arr(w, layer_key(k, sizeof k, i, "pads"), GGUF_T_I32, pv, 4);
+            if (c->padval != 0.0f) gguf_set_f32(w, layer_key(k, sizeof k, i, "value"), c->padval);
+        }
         /* the tensor operators' options, each only where it is not 0 (clip's bounds always) */
         if (c->axis) gguf_set_i32(w, layer_key(k, sizeof k, i, "axis"), c->axis);
         if (c->axes) gguf_set_i32(w, layer_key(k, sizeof k, i, "axes"), c->axes);
@@ -267,6 +275,24 @@ static al_status read_layer(const gguf_reader *r, int i, al_layer_cfg *c, int *t
         if ((st = get_int(r, k, 0, BIG, &c->group))) return st;
         if (c->group && c->type != AL_L_GCONV)
             return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have groups", i, name);
+    }
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, "dil")) >= 0) {
+        if ((st = get_int(r, k, 1, 64, &c->dil))) return st;
+        if (c->dil > 1 && c->type != AL_L_CONV2D && c->type != AL_L_DWCONV2D && c->type != AL_L_GCONV)
+            return al_error(AL_EFORMAT, "model file: layer %d (%s) cannot have a dilation", i, name);
+    }
+    if (c->type == AL_L_PAD) { /* top, left, bottom, right */
+        int32_t pv[4];
+        size_t nv;
+        if ((st = gguf_get_arr(r, layer_key(k, sizeof k, i, "pads"), GGUF_T_I32, pv, 4, &nv))) return st;
+        if (nv != 4) return al_error(AL_EFORMAT, "model file: %s must hold 4 values, has %zu", k, nv);
+        for (int q = 0; q < 4; q++) {
+            if (pv[q] < 0 || pv[q] > 64) return al_error(AL_EFORMAT, "model file: %s[%d] = %d is outside 0..64", k, q, (int)pv[q]);
+            c->pads[q] = pv[q];
+        }
+        if (gguf_find_kv(r, layer_key(k, sizeof k, i, "value")) >= 0 &&
+            (st = get_real(r, k, -INFINITY, INFINITY, &c->padval)))
+            return st;
     }
     if (gguf_find_kv(r, layer_key(k, sizeof k, i, "ceil")) >= 0) {
         if ((st = get_int(r, k, 0, 1, &c->ceil))) return st;
@@ -611,9 +637,9 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
                         arch.p);
     uint32_t ver, nl, first;
     if ((st = gguf_get_u32(r, "autlearn.format_version", &ver))) return st;
-    if (ver < AL_MODEL_FORMAT_VERSION || ver > AL_MODEL_FORMAT_VERSION_PORTS)
+    if (ver < AL_MODEL_FORMAT_VERSION || ver > AL_MODEL_FORMAT_VERSION_5)
         return al_error(AL_EUNSUPPORTED, "model file format version %u; this build reads versions %u to %u", ver,
-                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_PORTS);
+                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_5);
     al_shape in;
     memset(&in, 0, sizeof in);
     int tokens;

@@ -57,6 +57,9 @@ al_status al_quant_check(const al_model *m, int i, int *N, int *K) {
     if (!quantizable(nd))
         return al_error(AL_EINVAL, "quantize: node %d is %s; only dense, conv and dwconv nodes are quantized", i,
                         nd->vt->name);
+    if (nd->cfg.dil > 1) /* the int8 kernels know no dilation: such a node stays in float */
+        return al_error(AL_EUNSUPPORTED, "quantize: node %d is a %s with dilation %d; the int8 path takes none", i,
+                        nd->vt->name, nd->cfg.dil);
     if (nd->cfg.type == AL_L_DWCONV2D && !dw_plain_shape(nd))
         return al_error(AL_EINVAL, "quantize: dwconv node %d: kernel %d or its dilation is not one the int8 "
                         "kernels take", i, nd->cfg.k);

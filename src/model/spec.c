@@ -225,6 +225,8 @@ static al_status finish_layer(const char *layer, al_layer_cfg *c, int seen_k, in
     case AL_L_MUL:
     case AL_L_SUB:
     case AL_L_DIV:
+    case AL_L_MAX:
+    case AL_L_MIN:
     case AL_L_CONCAT:
     case AL_L_SUM:
     case AL_L_MATMUL:
@@ -310,6 +312,8 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             case AL_L_MUL:
             case AL_L_SUB:
             case AL_L_DIV:
+            case AL_L_MAX:
+            case AL_L_MIN:
             case AL_L_MATMUL: ok = parse_ref_port(w[i], prev, idx, &c->src, &c->src_port); break;
             case AL_L_CONCAT:
             case AL_L_SUM:
@@ -343,6 +347,14 @@ static al_status parse_layer(char **w, int nw, int idx, const al_layer_cfg *prev
             ok = parse_int(val, 1, BIG, &c->vocab);
         else if (!strcmp(key, "g") && t == AL_L_GCONV)
             ok = parse_int(val, 2, BIG, &c->group);
+        else if (!strcmp(key, "dil") && (t == AL_L_CONV2D || t == AL_L_DWCONV2D || t == AL_L_GCONV))
+            ok = parse_int(val, 1, 64, &c->dil);
+        else if (!strcmp(key, "value") && t == AL_L_PAD)
+            ok = parse_float(val, -INFINITY, INFINITY, &c->padval);
+        else if (!strcmp(key, "pads") && t == AL_L_PAD) {
+            int nv = 0;
+            ok = parse_list(val, 0, 64, c->pads, &nv) && nv == 4;
+        }
         else if (!strcmp(key, "bias"))
             ok = parse_int(val, 0, 1, &c->bias);
         else if (!strcmp(key, "rate"))
@@ -546,9 +558,15 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         case AL_L_ADD:
         case AL_L_SUB:
         case AL_L_DIV:
+        case AL_L_MAX:
+        case AL_L_MIN:
         case AL_L_MATMUL:
             fmt_ref(ref, sizeof ref, c->src, c->src_port);
             PUT(" %s", ref);
+            break;
+        case AL_L_PAD:
+            PUT(" pads=%d,%d,%d,%d", c->pads[0], c->pads[1], c->pads[2], c->pads[3]);
+            if (c->padval != 0.0f) PUT(" value=%.9g", (double)c->padval);
             break;
         case AL_L_CONCAT:
         case AL_L_SUM:
@@ -616,6 +634,7 @@ char *al_spec_format(const al_shape *in, int input_tokens, const al_layer_cfg *l
         if ((c->type == AL_L_DENSE || c->type == AL_L_CONV2D || c->type == AL_L_DWCONV2D || c->type == AL_L_GCONV) &&
             !c->bias)
             PUT(" bias=0");
+        if (c->dil > 1) PUT(" dil=%d", c->dil);
         if (c->back || c->in_port) {
             fmt_ref(ref, sizeof ref, i - 1 - c->back, c->in_port);
             PUT(" in=%s", ref);

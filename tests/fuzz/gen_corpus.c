@@ -39,6 +39,9 @@ static const char *const specs[] = {
     "m: mul s@0 bcast=1; sum u in=m; flatten; dense 2",
     /* an lstm's and a gru's final states as ports */
     "input 4x3; l: lstm 3 outputs=3; a: add l@2 in=l@1; r: gru 2 outputs=2 in=l; h: dense 3 in=r@1; sum a; dense 2",
+    /* dilations, a pad layer, max and min (issue 14) */
+    "input 3x9x8; a: conv 4 k=3 s=2 p=2 dil=2; b: dwconv k=3 p=2 dil=2; c: gconv 4 g=2 k=3 p=3 "
+    "dil=3; pad pads=1,0,2,3 in=a; conv 4 k=4; max c; min b; flatten; dense 2",
 };
 
 static void die(const char *what) {

@@ -32,6 +32,7 @@ static al_status quantize_frozen(al_model *m, int dw, int *count) {
     for (int i = 0; i < m->freeze; i++) {
         const al_node *nd = &m->nodes[i];
         if (nd->q || nd->trainable) continue;
+        if (nd->cfg.dil > 1) continue; /* the int8 kernels know no dilation: a dilated conv stays in float */
         if (nd->cfg.type == AL_L_DWCONV2D) {
             if (!dw) continue;
             /* K = k*k: no GEMM reduction, the int8 depthwise kernels are

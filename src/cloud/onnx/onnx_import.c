@@ -796,16 +796,23 @@ static al_status extra_outputs_unused(imp *I, const Onnx__NodeProto *nd) {
     return AL_OK;
 }
 
-/* kernel_shape / strides / pads / dilations of a 2-D conv or pool: square,
- * symmetric, no dilation. kdef: the kernel from the weights (0 for pools). */
-static al_status window(const Onnx__NodeProto *nd, int kdef, int sdef, int *k, int *s, int *p) {
+/* kernel_shape / strides / pads / dilations / auto_pad of a 2-D conv or
+ * pool on an H x W input: a square kernel, one stride and one dilation for
+ * H and W, pads {t, l, b, r} (ONNX's [H begin, W begin, H end, W end]),
+ * each side its own. auto_pad SAME_UPPER / SAME_LOWER: the padding that
+ * gives ceil(H / s) outputs, the odd one at the end (UPPER) or the begin
+ * (LOWER). kdef: the kernel from the weights (0 for pools). */
+static al_status window_full(const Onnx__NodeProto *nd, int kdef, int sdef, int H, int W, int *k, int *s, int pads[4],
+                             int *d) {
     const int64_t *v;
     size_t n = 0;
     al_status st;
     char ap[32];
     if ((st = attr_str(nd, "auto_pad", "NOTSET", ap, sizeof ap))) return st;
-    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID"))
-        return nerr(nd, AL_EUNSUPPORTED, "attribute 'auto_pad' = %s is not supported (NOTSET or VALID)", ap);
+    int same = !strcmp(ap, "SAME_UPPER") ? 1 : !strcmp(ap, "SAME_LOWER") ? 2 : 0;
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && !same)
+        return nerr(nd, AL_EUNSUPPORTED,
+                    "attribute 'auto_pad' = %s is not supported (NOTSET, VALID, SAME_UPPER or SAME_LOWER)", ap);
     if ((st = attr_ints(nd, "kernel_shape", &v, &n))) return st;
     if (n == 0 && kdef == 0) return nerr(nd, AL_EFORMAT, "attribute 'kernel_shape' is missing");
     if (n && (n != 2 || v[0] != v[1] || v[0] < 1 || v[0] > 64 || (kdef && v[0] != kdef)))
@@ -815,14 +822,63 @@ static al_status window(const Onnx__NodeProto *nd, int kdef, int sdef, int *k, i
     if (n && (n != 2 || v[0] != v[1] || v[0] < 1 || v[0] > 64))
         return nerr(nd, AL_EUNSUPPORTED, "attribute 'strides' must be equal in H and W, 1..64");
     *s = n ? (int)v[0] : sdef;
-    if ((st = attr_ints(nd, "pads", &v, &n))) return st;
-    if (n && (n != 4 || v[0] != v[1] || v[0] != v[2] || v[0] != v[3] || v[0] < 0 || v[0] > 64))
-        return nerr(nd, AL_EUNSUPPORTED, "attribute 'pads' must be the same on all four sides, 0..64");
-    *p = n ? (int)v[0] : 0;
-    if (!strcmp(ap, "VALID") && *p) return nerr(nd, AL_EUNSUPPORTED, "auto_pad VALID with non-zero 'pads'");
     if ((st = attr_ints(nd, "dilations", &v, &n))) return st;
-    for (size_t q = 0; q < n; q++)
-        if (v[q] != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'dilations' must be 1");
+    if (n && (n != 2 || v[0] != v[1] || v[0] < 1 || v[0] > 64))
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'dilations' must be equal in H and W, 1..64");
+    *d = n ? (int)v[0] : 1;
+    if ((st = attr_ints(nd, "pads", &v, &n))) return st;
+    if (n && n != 4) return nerr(nd, AL_EUNSUPPORTED, "attribute 'pads' must hold 4 values (2-D), has %zu", n);
+    for (int q = 0; q < 4; q++) {
+        if (n && (v[q] < 0 || v[q] > 64)) return nerr(nd, AL_EUNSUPPORTED, "attribute 'pads' = %lld: each must be 0..64", (long long)v[q]);
+        pads[q] = n ? (int)v[q] : 0;
+    }
+    int any = pads[0] || pads[1] || pads[2] || pads[3];
+    if (!strcmp(ap, "VALID") && any) return nerr(nd, AL_EUNSUPPORTED, "auto_pad VALID with non-zero 'pads'");
+    if (same) {
+        if (any) return nerr(nd, AL_EUNSUPPORTED, "auto_pad %s with explicit 'pads'", ap);
+        int len[2] = {H, W};
+        for (int a = 0; a < 2; a++) {
+            long out = ((long)len[a] + *s - 1) / *s, ext = (long)*d * (*k - 1) + 1;
+            long total = (out - 1) * *s + ext - len[a];
+            if (total < 0) total = 0;
+            if (total > 128) return nerr(nd, AL_EUNSUPPORTED, "auto_pad %s would pad %ld, more than 64 a side", ap, total);
+            int lo = (int)(same == 1 ? total / 2 : total - total / 2);
+            pads[a] = lo;
+            pads[a + 2] = (int)total - lo;
+        }
+    }
+    return AL_OK;
+}
+
+/* The same for the nodes that take one symmetric padding and no dilation:
+ * pads the same on all four sides. */
+static al_status window(const Onnx__NodeProto *nd, int kdef, int sdef, int H, int W, int *k, int *s, int *p) {
+    int pads[4], d;
+    *p = 0;
+    al_status st = window_full(nd, kdef, sdef, H, W, k, s, pads, &d);
+    if (st) return st;
+    if (pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3])
+        return nerr(nd, AL_EUNSUPPORTED, "padding %d, %d, %d, %d (top, left, bottom, right): only the same on all four "
+                                         "sides is supported here", pads[0], pads[1], pads[2], pads[3]);
+    if (d != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'dilations' must be 1");
+    *p = pads[0];
+    return AL_OK;
+}
+
+/* A pad layer reading I->read_from that adds pads {t, l, b, r} less m on
+ * each side (m, the common part, stays with the conv or pool after it),
+ * when they differ, filled with `value` (0; -inf before a max pool); *p = m.
+ * Returns with I->read_from at the layer. */
+static al_status pad_unequal(imp *I, const Onnx__NodeProto *nd, const int pads[4], float value, int *p) {
+    int m = AL_MIN(AL_MIN(pads[0], pads[1]), AL_MIN(pads[2], pads[3]));
+    *p = m;
+    if (pads[0] == m && pads[1] == m && pads[2] == m && pads[3] == m) return AL_OK;
+    pend *L = NULL;
+    al_status st = emit(I, nd, AL_L_PAD, &L);
+    if (st) return st;
+    for (int q = 0; q < 4; q++) L->cfg.pads[q] = pads[q] - m;
+    L->cfg.padval = value;
+    I->read_from = READ_PREV;
     return AL_OK;
 }
 
@@ -863,7 +919,7 @@ static al_status op_conv_pooled(imp *I, const Onnx__NodeProto *nd, const val *x,
         w->dims[0] > MAX_DIM)
         return nerr(nd, AL_EUNSUPPORTED,
                     "on a pooled [N, %d, 1, 1] input only a 1x1 convolution with weights [F, %d, 1, 1] is supported", C, C);
-    if ((st = window(nd, 1, 1, &k, &s, &p)) || (st = attr_int(nd, "group", 1, &group))) return st;
+    if ((st = window(nd, 1, 1, 1, 1, &k, &s, &p)) || (st = attr_int(nd, "group", 1, &group))) return st;
     if (group != 1 || p != 0)
         return nerr(nd, AL_EUNSUPPORTED, "on a pooled [N, %d, 1, 1] input only group 1 without padding is supported", C);
     int F = (int)w->dims[0];
@@ -924,9 +980,12 @@ static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
     if (w->ndim != 4 || w->dims[2] != w->dims[3] || w->dims[0] < 1 || w->dims[0] > MAX_DIM || w->dims[2] < 1 ||
         w->dims[2] > 64)
         return nerr(nd, AL_EUNSUPPORTED, "weights must be [F, C/group, k, k] with a square kernel of at most 64");
-    int F = (int)w->dims[0], C = x->os.d[0], k, s, p;
+    int F = (int)w->dims[0], C = x->os.d[0], k, s, p, d, pads[4];
     int64_t group;
-    if ((st = window(nd, (int)w->dims[2], 1, &k, &s, &p)) || (st = attr_int(nd, "group", 1, &group))) return st;
+    /* auto_pad SAME_* is computed on the conv's input: after a Pad folded into it (x->pad) */
+    if ((st = window_full(nd, (int)w->dims[2], 1, x->os.d[1] + 2 * x->pad, x->os.d[2] + 2 * x->pad, &k, &s, pads, &d)) ||
+        (st = attr_int(nd, "group", 1, &group)))
+        return st;
     al_layer_type type;
     if (group == 1 && w->dims[1] == C)
         type = AL_L_CONV2D;
@@ -940,10 +999,15 @@ static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
                     "the channels and filters must be multiples of the groups",
                     (long long)group, C, F, (long long)w->dims[0], (long long)w->dims[1]);
     if (b && b->numel != (size_t)F) return nerr(nd, AL_EFORMAT, "bias has %zu values for %d filters", b->numel, F);
-    p += x->pad;
-    int64_t od[4];
-    al_shape os;
-    if ((st = spatial_out(nd, x, F, k, s, p, od, &os))) return st;
+    for (int q = 0; q < 4; q++) pads[q] += x->pad; /* a Pad before, folded in */
+    /* the output: the input padded as ONNX says, the dilated kernel's extent */
+    int H = x->os.d[1], W = x->os.d[2], ext = d * (k - 1) + 1;
+    if (H + pads[0] + pads[2] < ext || W + pads[1] + pads[3] < ext)
+        return nerr(nd, AL_ESHAPE, "kernel %d (dilated: %d) is larger than the padded input %dx%d", k, ext, H, W);
+    int64_t od[4] = {x->dims[0], F, (H + pads[0] + pads[2] - ext) / s + 1, (W + pads[1] + pads[3] - ext) / s + 1};
+    al_shape os = {3, {F, (int)od[2], (int)od[3]}};
+    /* padding that is not the same on all sides: a pad layer first, the common part stays with the conv */
+    if ((st = pad_unequal(I, nd, pads, 0.0f, &p))) return st;
     pend *L = NULL;
     if ((st = emit(I, nd, type, &L))) return st;
     L->cfg.units = type == AL_L_DWCONV2D ? 0 : F;
@@ -951,6 +1015,7 @@ static al_status op_conv(imp *I, const Onnx__NodeProto *nd) {
     L->cfg.k = k;
     L->cfg.stride = s;
     L->cfg.pad = p;
+    L->cfg.dil = d > 1 ? d : 0;
     L->cfg.bias = b != NULL;
     float *wb = copy_floats(w->f, w->numel), *bb = b ? copy_floats(b->f, b->numel) : NULL;
     if (!wb || (b && !bb)) {
@@ -971,22 +1036,67 @@ static al_status op_pool(imp *I, const Onnx__NodeProto *nd, int is_max) {
                                         "storage_order", "strides", NULL};
     static const char *const okavg[] = {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape",
                                         "pads", "strides", NULL};
-    val *x;
+    val *x, xp;
     al_status st;
     int64_t ceil, cip, so;
-    if ((st = check_attrs(nd, is_max ? okmax : okavg)) || (st = get_current(I, nd, !is_max, &x)) ||
+    if ((st = check_attrs(nd, is_max ? okmax : okavg)) || (st = get_current(I, nd, 1, &x)) ||
         (st = attr_int(nd, "ceil_mode", 0, &ceil)) || (st = attr_int(nd, "count_include_pad", 0, &cip)) ||
         (st = attr_int(nd, "storage_order", 0, &so)) || (st = extra_outputs_unused(I, nd)))
         return st;
     val xt;
     if ((st = exact_in(I, nd, &x, &xt, 4, "[N, C, H, W]"))) return st;
+    if (is_max && x->pad) {
+        /* a zero Pad before a MaxPool: the zeros take part in the maximum (the pool's own padding does
+         * not), so a pad layer makes them; the pool reads its output */
+        pend *L = NULL;
+        if ((st = emit(I, nd, AL_L_PAD, &L))) return st;
+        for (int q = 0; q < 4; q++) L->cfg.pads[q] = x->pad;
+        xp = *x;
+        xp.f = NULL;
+        xp.i = NULL;
+        xp.dims[2] += 2 * x->pad;
+        xp.dims[3] += 2 * x->pad;
+        xp.os.d[1] += 2 * x->pad;
+        xp.os.d[2] += 2 * x->pad;
+        xp.pad = 0;
+        xp.fresh = 0;
+        xp.node = I->nl - 1;
+        x = &xp;
+    }
     if (ceil != 0 && ceil != 1) return nerr(nd, AL_EFORMAT, "attribute 'ceil_mode' = %lld must be 0 or 1", (long long)ceil);
     if (so) return nerr(nd, AL_EUNSUPPORTED, "attribute 'storage_order' = %lld is not supported", (long long)so);
-    int k, s, p;
-    if ((st = window(nd, 0, 1, &k, &s, &p))) return st;
-    if (!is_max && p && !cip)
+    int k, s, p, d, pads[4];
+    if ((st = window_full(nd, 0, 1, x->os.d[1] + 2 * x->pad, x->os.d[2] + 2 * x->pad, &k, &s, pads, &d))) return st;
+    if (d != 1) return nerr(nd, AL_EUNSUPPORTED, "attribute 'dilations' must be 1");
+    int uneq = pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3];
+    if (uneq && ceil)
+        return nerr(nd, AL_EUNSUPPORTED, "padding %d, %d, %d, %d (top, left, bottom, right): a pool in ceil mode must "
+                    "pad the same on all four sides", pads[0], pads[1], pads[2], pads[3]);
+    for (int q = 0; q < 4 && uneq && is_max; q++)
+        if (pads[q] >= k)
+            return nerr(nd, AL_EUNSUPPORTED, "padding %d, %d, %d, %d (top, left, bottom, right): a MaxPool's padding "
+                        "must be less than its window %d", pads[0], pads[1], pads[2], pads[3], k);
+    if (!is_max && (pads[0] || pads[1] || pads[2] || pads[3]) && !cip)
         return nerr(nd, AL_EUNSUPPORTED,
                     "attribute 'count_include_pad' = 0 with padding: our average pool counts the padding");
+    if (uneq) { /* an average counting the padding: zeros from a pad layer count the same; a max: -inf never wins */
+        int64_t od[4] = {x->dims[0], x->dims[1], 0, 0};
+        int Hp = x->os.d[1] + pads[0] + pads[2] + 2 * x->pad, Wp = x->os.d[2] + pads[1] + pads[3] + 2 * x->pad;
+        for (int q = 0; q < 4; q++) pads[q] += x->pad;
+        if (Hp < k || Wp < k) return nerr(nd, AL_ESHAPE, "kernel %d is larger than the padded input", k);
+        if ((st = pad_unequal(I, nd, pads, is_max ? -INFINITY : 0.0f, &p))) return st;
+        if (2 * p > k) return nerr(nd, AL_EUNSUPPORTED, "padding %d is more than half the window %d", p, k);
+        od[2] = (Hp - k) / s + 1;
+        od[3] = (Wp - k) / s + 1;
+        al_shape os = {3, {x->os.d[0], (int)od[2], (int)od[3]}};
+        pend *L = NULL;
+        if ((st = emit(I, nd, is_max ? AL_L_MAXPOOL : AL_L_AVGPOOL, &L))) return st;
+        L->cfg.k = k;
+        L->cfg.stride = s;
+        L->cfg.pad = p;
+        return define_layer_out(I, nd, od, 4, 0, &os, 0);
+    }
+    p = pads[0];
     p += x->pad;
     if (2 * p > k) return nerr(nd, AL_EUNSUPPORTED, "padding %d is more than half the window %d", p, k);
     int64_t od[4];
@@ -1114,8 +1224,15 @@ static al_status op_clip(imp *I, const Onnx__NodeProto *nd) {
     }
     if (lo == 0.0f && hi == 6.0f) return op_act(I, nd, AL_L_RELU6);
     if (lo == 0.0f && isinf(hi) && hi > 0) return op_act(I, nd, AL_L_RELU);
-    return nerr(nd, AL_EUNSUPPORTED, "min = %g, max = %g: only Clip(0, 6) (ReLU6) and Clip(0, inf) (ReLU) are supported",
-                (double)lo, (double)hi);
+    if (!(lo <= hi) || isnan(lo) || isnan(hi))
+        return nerr(nd, AL_EUNSUPPORTED, "min = %g, max = %g: min must not exceed max", (double)lo, (double)hi);
+    /* any other bounds (torch.clamp_min, clamp): a clip layer */
+    val *x;
+    pend *L = NULL;
+    if ((st = get_current(I, nd, 0, &x)) || (st = emit(I, nd, AL_L_CLIP, &L))) return st;
+    L->cfg.lo = lo;
+    L->cfg.hi = hi;
+    return define_same(I, nd, x);
 }
 
 static al_status op_batchnorm(imp *I, const Onnx__NodeProto *nd) {
@@ -1417,7 +1534,7 @@ static al_status const_gather(val *t, const val *x, const int64_t *b, const int6
 
 /* Arithmetic on constants (shape computations, attention's scale): a op b
  * element-wise, b one number or the same shape as a; op one of + - * / %
- * (Mod: integers, the divisor's sign, as ONNX's fmod 0 and Python). The
+ * M m (Max, Min; M m are also the variadic Max and Min folded in pairs) (Mod: integers, the divisor's sign, as ONNX's fmod 0 and Python). The
  * batch size symbol takes no part. */
 static al_status fold_binary(imp *I, const Onnx__NodeProto *nd, const val *a, const val *b, char op) {
     if (a->fill || b->fill) return nerr(nd, AL_EUNSUPPORTED, "the operands depend on the batch size");
@@ -1464,12 +1581,15 @@ static al_status fold_binary(imp *I, const Onnx__NodeProto *nd, const val *a, co
             case '-': z = x - y; break;
             case '*': z = x * y; break;
             case '/': z = x / y; break;
+            case 'M': z = x > y ? x : y; break;
+            case 'm': z = x < y ? x : y; break;
             default: z = x % y; if (z != 0 && ((z < 0) != (y < 0))) z += y; break;
             }
             t.i[q] = z;
         } else {
             float x = a->f[qa], y = b->f[qb];
-            t.f[q] = op == '+' ? x + y : op == '-' ? x - y : op == '*' ? x * y : op == '/' ? x / y : fmodf(x, y);
+            t.f[q] = op == '+' ? x + y : op == '-' ? x - y : op == '*' ? x * y : op == '/' ? x / y
+                   : op == 'M' ? fmaxf(x, y) : op == 'm' ? fminf(x, y) : fmodf(x, y);
         }
     }
     return define(I, nd, nd->output[0], &t);
@@ -1862,6 +1982,82 @@ static al_status fuse_gelu(imp *I, const Onnx__NodeProto *nd, val *x) {
     if (st) return st;
     for (int j = 0; j < 4; j++) I->skip[k[j]] = 1;
     return define_like(I, last, x, x->dims, x->ndim, &x->os);
+}
+
+/* Max and Min (variadic, NumPy broadcasting): of constants, folded; of a
+ * layer output and one number, a clip (max(x, c) = clip min=c); of layer
+ * outputs, a chain of `max` / `min` layers, each reading the result so far
+ * and the next input (operands with the batch on axis 0, of one rank). */
+static al_status op_minmax(imp *I, const Onnx__NodeProto *nd, int is_max) {
+    al_status st;
+    val *a0;
+    if ((st = check_attrs(nd, NULL)) || (st = get_in(I, nd, 0, 1, &a0))) return st;
+    if (nd->n_input < 1 || nd->n_input > 64) return nerr(nd, AL_EUNSUPPORTED, "%zu inputs; 1 to 64 are supported", nd->n_input);
+    if (nd->n_input == 1) return a0->kind == V_RUN ? define_run(I, nd, nd->output[0], a0) : nerr(nd, AL_EUNSUPPORTED, "one constant input");
+    int nconst = 0;
+    for (size_t q = 0; q < nd->n_input; q++) {
+        val *a;
+        if ((st = get_in(I, nd, q, 1, &a))) return st;
+        nconst += a->kind == V_CONST;
+    }
+    if (nconst == (int)nd->n_input) {
+        if (nd->n_input != 2) return nerr(nd, AL_EUNSUPPORTED, "of %zu constants: only two are folded", nd->n_input);
+        val *b;
+        if ((st = get_in(I, nd, 1, 1, &b))) return st;
+        return fold_binary(I, nd, a0, b, is_max ? 'M' : 'm');
+    }
+    if (nconst) {
+        val *a, *b;
+        if ((st = get_in(I, nd, 1, 1, &b))) return st;
+        a = a0->kind == V_RUN ? a0 : b;
+        val *c = a == a0 ? b : a0;
+        if (nd->n_input != 2 || c->is_int || c->fill || c->numel != 1 || !isfinite(c->f[0]))
+            return nerr(nd, AL_EUNSUPPORTED, "a %s with a constant is only supported for a layer output and one finite "
+                                             "number", is_max ? "Max" : "Min");
+        if (a->pad || a->softmax) return nerr(nd, AL_EUNSUPPORTED, "operands must not be padded or softmaxed");
+        pend *L = NULL;
+        I->read_from = a->node;
+        if ((st = emit(I, nd, AL_L_CLIP, &L))) return st;
+        L->cfg.lo = is_max ? c->f[0] : -INFINITY;
+        L->cfg.hi = is_max ? INFINITY : c->f[0];
+        return define_like(I, nd, a, a->dims, a->ndim, &a->os);
+    }
+    /* layer outputs: ONNX dims right-aligned; ours per sample once the batch axis (0 in both) is dropped */
+    int64_t od[MAXR];
+    int r = a0->ndim;
+    memcpy(od, a0->dims, sizeof(int64_t) * (size_t)r);
+    for (size_t q = 0; q < nd->n_input; q++) {
+        val *a = find(I, nd->input[q]);
+        if (a->pad || a->softmax) return nerr(nd, AL_EUNSUPPORTED, "operands must not be padded or softmaxed");
+        if (a->bax != 0 || a->bpart > 1 || a->ndim != r || r < 2) {
+            char da[160];
+            fmt_dims(da, sizeof da, a->dims, a->ndim, a->bax);
+            return nerr(nd, AL_EUNSUPPORTED, "input %zu is %s: only operands of one rank with the batch on axis 0 "
+                                             "are supported", q, da);
+        }
+        for (int d = 1; d < r; d++) {
+            if (a->dims[d] != od[d] && a->dims[d] != 1 && od[d] != 1)
+                return nerr(nd, AL_ESHAPE, "input %zu's axis %d (%lld) does not broadcast with %lld", q, d,
+                            (long long)a->dims[d], (long long)od[d]);
+            if (a->dims[d] > od[d]) od[d] = a->dims[d];
+        }
+    }
+    int cur;
+    al_shape cs;
+    if ((st = want_logical(I, nd, a0, &cur, &cs))) return st;
+    for (size_t q = 1; q < nd->n_input; q++) {
+        val *a = find(I, nd->input[q]);
+        int node;
+        al_shape as;
+        if ((st = want_logical(I, nd, a, &node, &as))) return st;
+        pend *L = NULL;
+        I->read_from = cur;
+        if ((st = emit(I, nd, is_max ? AL_L_MAX : AL_L_MIN, &L))) return st;
+        L->cfg.src = node;
+        for (int d = 0; d < cs.ndim; d++) cs.d[d] = AL_MAX(cs.d[d], as.d[d]);
+        cur = I->nl - 1;
+    }
+    return define_layer_out(I, nd, od, r, 0, &cs, 0);
 }
 
 static al_status op_div(imp *I, const Onnx__NodeProto *nd) {
@@ -2950,7 +3146,8 @@ static al_status op_transpose(imp *I, const Onnx__NodeProto *nd) {
     size_t n = 0;
     al_status st;
     if ((st = check_attrs(nd, ok)) || (st = get_in(I, nd, 0, 1, &x)) || (st = attr_ints(nd, "perm", &perm, &n))) return st;
-    if (x->kind != V_RUN || x->pad) return nerr(nd, AL_EUNSUPPORTED, "only the transpose of a layer's output is supported");
+    if ((x->kind != V_RUN && x->kind != V_CONST) || x->pad)
+        return nerr(nd, AL_EUNSUPPORTED, "only the transpose of a layer's output or of a constant is supported");
     int r = x->ndim;
     int64_t p[MAXR];
     if (n && n != (size_t)r) return nerr(nd, AL_EFORMAT, "attribute 'perm' has %zu entries for rank %d", n, r);
@@ -2959,6 +3156,26 @@ static al_status op_transpose(imp *I, const Onnx__NodeProto *nd) {
         p[d] = n ? perm[d] : r - 1 - d;
         if (p[d] < 0 || p[d] >= r || (seen >> p[d] & 1u)) return nerr(nd, AL_EFORMAT, "attribute 'perm' is not a permutation");
         seen |= 1u << p[d];
+    }
+    if (x->kind == V_CONST) { /* folded (torch's F.pad export computes its pads so): t[i] = x[i permuted] */
+        if (x->fill) return nerr(nd, AL_EUNSUPPORTED, "a transposed constant that depends on the batch size");
+        val t;
+        memset(&t, 0, sizeof t);
+        t.kind = V_CONST;
+        t.is_int = x->is_int;
+        t.ndim = r;
+        t.numel = x->numel;
+        int64_t xst[MAXR], xs[MAXR], acc = 1;
+        for (int d = r - 1; d >= 0; d--) {
+            xst[d] = acc;
+            acc *= x->dims[d];
+        }
+        for (int d = 0; d < r; d++) {
+            t.dims[d] = x->dims[p[d]];
+            xs[d] = xst[p[d]];
+        }
+        if ((st = const_gather(&t, x, NULL, NULL, xs))) return st;
+        return define(I, nd, nd->output[0], &t);
     }
     /* When the per-sample data keeps its order (axes other than the batch
      * and of size > 1 stay in the same relative order) no layer is needed;
@@ -3006,7 +3223,9 @@ static al_status op_pad(imp *I, const Onnx__NodeProto *nd) {
     if ((st = check_attrs(nd, ok)) || (st = get_current(I, nd, 0, &x)) ||
         (st = attr_str(nd, "mode", "constant", mode, sizeof mode)))
         return st;
-    if (strcmp(mode, "constant")) return nerr(nd, AL_EUNSUPPORTED, "attribute 'mode' = %s: only constant (zero) padding is supported", mode);
+    if (strcmp(mode, "constant"))
+        return nerr(nd, AL_EUNSUPPORTED, "attribute 'mode' = %s: only constant (zero) padding is supported (not reflect, "
+                                         "edge or wrap)", mode);
     const int64_t *p;
     size_t n = 0;
     float value = 0.0f;
@@ -3022,9 +3241,21 @@ static al_status op_pad(imp *I, const Onnx__NodeProto *nd) {
     }
     if (value != 0.0f) return nerr(nd, AL_EUNSUPPORTED, "padding value %g: only zero padding is supported", (double)value);
     if (!exact(x, 4) || n != 8) return shape_err(nd, x, "[N, C, H, W] with 8 pads");
-    int okp = p[0] == 0 && p[1] == 0 && p[4] == 0 && p[5] == 0 && p[2] == p[3] && p[2] == p[6] && p[2] == p[7] &&
-              p[2] >= 0 && p[2] <= 64;
-    if (!okp) return nerr(nd, AL_EUNSUPPORTED, "pads must be the same on all four sides of H and W, 0..64");
+    if (p[0] || p[1] || p[4] || p[5]) return nerr(nd, AL_EUNSUPPORTED, "only H and W may be padded (not N or C)");
+    for (int q = 0; q < 8; q++)
+        if (p[q] < 0 || p[q] > 64) return nerr(nd, AL_EUNSUPPORTED, "pad %lld: each must be 0..64 (no cropping)", (long long)p[q]);
+    if (p[2] != p[3] || p[2] != p[6] || p[2] != p[7]) {
+        /* not the same on all four sides: a pad layer ({t, l, b, r} = ONNX's H begin, W begin, H end, W end) */
+        pend *L = NULL;
+        if ((st = emit(I, nd, AL_L_PAD, &L))) return st;
+        L->cfg.pads[0] = (int)p[2];
+        L->cfg.pads[1] = (int)p[3];
+        L->cfg.pads[2] = (int)p[6];
+        L->cfg.pads[3] = (int)p[7];
+        int64_t od[4] = {x->dims[0], x->dims[1], x->dims[2] + p[2] + p[6], x->dims[3] + p[3] + p[7]};
+        al_shape os = {3, {x->os.d[0], (int)od[2], (int)od[3]}};
+        return define_layer_out(I, nd, od, 4, 0, &os, 0);
+    }
     val t = *x;
     t.f = NULL;
     t.i = NULL;
@@ -3317,6 +3548,8 @@ static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
     if (!strcmp(op, "Pad")) return op_pad(I, nd);
     if (!strcmp(op, "Div")) return op_div(I, nd);
     if (!strcmp(op, "Split")) return op_split(I, nd);
+    if (!strcmp(op, "Max")) return op_minmax(I, nd, 1);
+    if (!strcmp(op, "Min")) return op_minmax(I, nd, 0);
     if (!strcmp(op, "Sub")) return op_arith(I, nd, '-');
     if (!strcmp(op, "Mod")) return op_arith(I, nd, '%');
     if (!strcmp(op, "Range")) return op_range(I, nd);
