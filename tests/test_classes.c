@@ -105,8 +105,12 @@ static void test_grow(const al_dataset *d, const char *dir) {
     double w[20], b[2];
     expected_rows(cloud, d, w, b);
     CHECK(al_model_num_classes(m) == 3);
+    /* the cloud's class prior grows with the classes: the old ones keep their shares within 3/5 */
+    REQUIRE_OK(al_model_set_meta(m, "autlearn.class_prior", "0.5,0.25,0.25"));
     const char *names[2] = {"cat", "dog"};
     REQUIRE_OK(al_model_add_classes(m, NULL, d, 2, names));
+    const char *prior = al_model_meta(m, "autlearn.class_prior");
+    CHECK(prior && strcmp(prior, "0.3,0.15,0.15,0.2,0.2") == 0);
     /* shapes */
     CHECK(al_model_num_classes(m) == 5);
     CHECK(al_model_output_shape(m).shape[0] == 5);

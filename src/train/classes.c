@@ -39,6 +39,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CLASSES_KEY "autlearn.classes"
@@ -298,6 +299,39 @@ static al_status grow(const al_model *m, int L, int n_new, const float *wn, cons
     return AL_OK;
 }
 
+/* The cloud's class prior ("autlearn.class_prior", K comma-separated
+ * shares; personalize.c's label-prior correction reads it) for the grown
+ * model: the old classes keep their proportions within K / (K + n_new), each
+ * new class gets 1 / (K + n_new) (the cloud saw none of them; a uniform
+ * prior stays uniform). A missing or malformed prior is left as it is (the
+ * reader then takes a uniform one). */
+static al_status extend_prior(al_model *g, int K, int n_new) {
+    const char *s = al_model_meta(g, "autlearn.class_prior");
+    if (!s) return AL_OK;
+    double *v = al_malloc(sizeof(double) * (size_t)K), sum = 0.0;
+    char *buf = al_malloc((size_t)(K + n_new) * 24 + 1);
+    al_status st = v && buf ? AL_OK : AL_ENOMEM;
+    int ok = st == AL_OK;
+    for (int k = 0; ok && k < K; k++) {
+        char *end;
+        v[k] = strtod(s, &end);
+        ok = end != s && v[k] > 0.0 && v[k] <= 1.0 && (k < K - 1 ? *end == ',' : *end == '\0');
+        sum += ok ? v[k] : 0.0;
+        s = end + 1;
+    }
+    if (ok) {
+        size_t len = 0;
+        for (int k = 0; k < K + n_new; k++) {
+            double q = k < K ? v[k] / sum * K / (K + n_new) : 1.0 / (K + n_new);
+            len += (size_t)snprintf(buf + len, 24, "%s%.6g", k ? "," : "", q);
+        }
+        st = al_model_set_meta(g, "autlearn.class_prior", buf);
+    }
+    al_free(v);
+    al_free(buf);
+    return st;
+}
+
 al_status al_model_add_classes(al_model *m, al_pool *pool, const al_dataset *d, int n_new, const char *const *names) {
     if (!m || !d) return al_error(AL_EINVAL, "al_model_add_classes: NULL argument");
     int L = output_node(m);
@@ -334,6 +368,7 @@ al_status al_model_add_classes(al_model *m, al_pool *pool, const al_dataset *d, 
         st = grow(m, L, n_new, wn, bn, &g);
     }
     if (!st) st = store_names(g, K, n_new, names);
+    if (!st) st = extend_prior(g, K, n_new);
     if (!st) {
         /* the caller's handle now holds the grown model */
         al_model old = *m;
