@@ -120,6 +120,19 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
                 json_num(f, r->seconds_method[i]);
             }
         fprintf(f, "},\n");
+        if (r->public_val_top3 > 0) {
+            fprintf(f, "  \"public_val_top3\": ");
+            json_num(f, r->public_val_top3);
+            fprintf(f, ",\n");
+        }
+        if (r->choice) {
+            fprintf(f, "  \"autonomous_choice\": [");
+            for (int k = 0; k < r->users; k++) {
+                if (k) fputc(',', f);
+                json_str(f, r->choice[k] ? r->choice[k] : "");
+            }
+            fprintf(f, "],\n");
+        }
         if (r->sel_global[0] >= 0) {
             fprintf(f, "  \"selection\": {\"global_random\": ");
             json_num(f, r->sel_global[0]);
