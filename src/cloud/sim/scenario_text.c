@@ -532,7 +532,9 @@ static double prior_strength(const al_scenario_config *c) { return c->label_prio
 static al_status prior_model(const text_run *s, const al_model *model, int k, double strength, al_model **out,
                              double *macs) {
     const al_ids *tr = &s->u.train[k];
-    double *q = malloc(sizeof(double) * (size_t)s->V);
+    /* the model's outputs (a given architecture may have more than the vocabulary's words) */
+    const size_t V = al_shape_numel(&model->nodes[model->nnodes - 1].out) / (size_t)model->in.d[0];
+    double *q = malloc(sizeof(double) * V);
     if (!q) return al_error(AL_ENOMEM, "out of memory");
     uint64_t qm = 0;
     al_status st = al_model_clone(model, out);
