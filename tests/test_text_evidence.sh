@@ -73,6 +73,19 @@ kept=[c for c in j["autonomous_choice"] if not c.startswith("kept")]
 assert kept and all("above the cloud model" in c for c in kept), j["autonomous_choice"]
 ' "$TMP/p.json"
 
+# personalize --scenario text --recipe auto: the same chooser on one device
+"$BIN" personalize --scenario text --model "$TMP/cloud.gguf" --data "$DATA" --user ann_lee --epochs 2 --lr 0.01 \
+    --batch 2 --recipe auto --out "$TMP/pers.gguf" --json >"$TMP/pers.json" 2>"$TMP/err"
+check "personalize --scenario text --recipe auto succeeds" test $? -eq 0
+check "personalize --recipe auto reports its search; a kept pick beat the cloud model on validation" "$PY" -c '
+import json,sys; j=json.load(open(sys.argv[1])); r=j["recipe_search"]
+assert r["val_tokens"]>0 and r["train_tokens"]>r["val_tokens"] and r["search_macs"]>0, r
+assert (j["recipe"]=="cloud")==(not r["kept"]) and r["why"], j
+assert not r["kept"] or "above the cloud model" in r["why"], r
+' "$TMP/pers.json"
+expect_fail "personalize --recipe auto with --train-words" 2 personalize --scenario text --model "$TMP/cloud.gguf" \
+    --data "$DATA" --user ann_lee --recipe auto --train-words 5 --out "$TMP/x.gguf"
+
 # fixed recipes, and errors
 for r in prior head last-block deep; do
     "$BIN" scenario text "${COMMON[@]}" --arch "$ARCH" --recipe $r --methods autonomous --json "$TMP/r.json" \
