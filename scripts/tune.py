@@ -166,7 +166,7 @@ TEXT_GRID = {
     "global+p": (["global", "global+p"], [["--label-prior", a] for a in ("0.25", "0.5", "1", "2")]),
     "local": (["local"], [["--local-lr", lr, "--local-epochs", e] for lr in ("0.002", "0.005") for e in ("2", "4")]),
     "centralized": (["centralized", "central+p"],
-                    [["--central-lr", lr, "--central-epochs", e] for lr in ("0.0005", "0.001") for e in ("1", "2")]),
+                    [["--central-lr", lr, "--central-epochs", e] for lr in ("0.003", "0.01") for e in ("1", "2")]),
     "fedavg": (["fedavg", "fedavg+p", "fedavg-ft"], TEXT_FED),
 }
 # the device's fixed recipes, run on test with autonomous's chosen settings

@@ -195,10 +195,8 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
         json_num(f, m->macs);
         fprintf(f, ", \"bytes_uploaded\": ");
         json_num(f, m->bytes_uploaded);
-        if (!strcmp(c->scenario, "image")) {
-            fprintf(f, ", \"bytes_downloaded\": ");
-            json_num(f, m->bytes_downloaded);
-        }
+        fprintf(f, ", \"bytes_downloaded\": ");
+        json_num(f, m->bytes_downloaded);
         fputc('}', f);
         first = 0;
     }

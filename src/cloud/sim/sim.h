@@ -42,7 +42,7 @@ typedef struct al_method_result {
     double peak_rss_mb;
     double macs;                  /* device side, per user (mean) */
     double bytes_uploaded;        /* per user */
-    double bytes_downloaded;      /* per user: models received from the cloud (image) */
+    double bytes_downloaded;      /* per user: models received from the cloud */
     /* learning curve: mean accuracy over users after each epoch (or round) */
     double curve[AL_MAX_CURVE];
     int ncurve;
