@@ -304,7 +304,8 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
     r->recipe = AL_RECIPE_CONFIG;
     r->aug_variants = 1;
     if (!m || !c || (!ids && n)) return al_error(AL_EINVAL, "al_lm_personalize_auto: NULL argument");
-    if (!m->input_tokens || m->in.ndim != 1) return al_error(AL_EINVAL, "not a language model: the input must be 'tokens T'");
+    if (!m->input_tokens || m->in.ndim != 1)
+        return al_error(AL_EINVAL, "not a language model: the input must be 'tokens T'");
     if (!(c->val_fraction > 0.0 && c->val_fraction <= 0.9))
         return al_error(AL_ERANGE, "val_fraction must be in (0, 0.9], got %g", c->val_fraction);
     const int T = m->in.d[0];
@@ -341,7 +342,6 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
     }
     r->search_macs += qmacs;
     const uint64_t valm = al_macs_range(m, 0, m->nnodes) * (uint64_t)((nva - 1 + T - 1) / T);
-    int best_prior = -1;
     for (int i = 0; i < AL_LM_PRIOR_NSTRENGTHS; i++) {
         al_recipe_try *t = &r->tries[r->ntries];
         lr->prior[r->ntries] = al_lm_prior_strengths[i];
@@ -367,8 +367,6 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
     }
     /* the trained candidates start from the best prior when it beat the cloud model */
     double sbase = r->best >= 0 && r->tries[r->best].val_acc > r->cloud_val_acc ? lr->prior[r->best] : 0.0;
-    best_prior = r->best;
-    (void)best_prior;
     if ((st = sbase > 0 ? lm_shifted(m, q, tr, ntr, sbase, &base) : al_model_clone(m, &base))) goto done;
     /* 2. training: cheapest first (a higher freeze point trains less) */
     static const al_recipe order[] = {AL_RECIPE_HEAD, AL_RECIPE_LAST_BLOCK, AL_RECIPE_DEEP};
@@ -386,7 +384,8 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
         t->status = t->freeze < 0 || dup ? AL_TRY_NA : AL_TRY_RUN;
         if (t->status != AL_TRY_RUN) continue;
         /* the prefix once per epoch (no cache for a candidate), the suffix forward and backward */
-        t->est_macs = al_macs_range(m, 0, t->freeze) * W * E + 3 * al_macs_range(m, t->freeze, m->nnodes) * W * E + valm;
+        t->est_macs =
+            al_macs_range(m, 0, t->freeze) * W * E + 3 * al_macs_range(m, t->freeze, m->nnodes) * W * E + valm;
         if (c->budget_macs && r->search_macs + t->est_macs > c->budget_macs) {
             t->status = AL_TRY_BUDGET;
             continue;

@@ -429,7 +429,8 @@ static al_status text_public_stream(text_run *s) {
         if (s->pubstream.n - pv < 2L * LM_T * c->batch + 1)
             return al_error(AL_EINVAL, "the public stream's %ld tokens leave too little to pre-train on after %ld held "
                                        "out for validation", s->pubstream.n, pv);
-        for (long i = s->pubstream.n - pv; i < s->pubstream.n && !st; i++) st = al_ids_push(&s->pubval, s->pubstream.v[i]);
+        for (long i = s->pubstream.n - pv; i < s->pubstream.n && !st; i++)
+            st = al_ids_push(&s->pubval, s->pubstream.v[i]);
         s->pubstream.n -= pv;
         if (st) return st;
     }
