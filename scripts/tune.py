@@ -153,5 +153,153 @@ def main():
         json.dump(summary, f, indent=1)
 
 
+# ---- the text scenario (--scenario text): next-word top-3, users = presidents ----
+# The same protocol: 4 settings per method group searched on the users'
+# validation text (the most recent --val-per-user tokens of each user's
+# private text) with the tune seed, then the chosen settings on the test
+# text (each user's latest address) once per seed. FedAvg's upload budget:
+# at most 4 rounds of its trained weights; it trains at the device's batch.
+TEXT_FED = [["--fed-lr", lr, "--fed-epochs", e, "--rounds", r] for lr in ("0.003", "0.01")
+            for e, r in (("1", "4"), ("2", "2"))]
+TEXT_GRID = {
+    "autonomous": (["autonomous"], [["--lr", lr, "--epochs", e] for lr in ("0.003", "0.01") for e in ("2", "3")]),
+    "global+p": (["global", "global+p"], [["--label-prior", a] for a in ("0.25", "0.5", "1", "2")]),
+    "local": (["local"], [["--local-lr", lr, "--local-epochs", e] for lr in ("0.002", "0.005") for e in ("2", "4")]),
+    "centralized": (["centralized", "central+p"],
+                    [["--central-lr", lr, "--central-epochs", e] for lr in ("0.003", "0.01") for e in ("1", "2")]),
+    "fedavg": (["fedavg", "fedavg+p", "fedavg-ft"], TEXT_FED),
+}
+# the device's fixed recipes, run on test with autonomous's chosen settings
+# (not searched: the rows the chooser is measured against)
+TEXT_RECIPES = [("recipe prior", ["--recipe", "prior", "--label-prior", "0.5"]),
+                ("recipe head", ["--recipe", "head"]), ("recipe last-block", ["--recipe", "last-block"]),
+                ("recipe deep", ["--recipe", "deep"])]
+
+
+def run_text(bin_, args, out_json, log):
+    cmd = [bin_, "scenario", "text"] + args + ["--json", out_json, "--quiet"]
+    print("+", " ".join(cmd), file=log, flush=True)
+    r = subprocess.run(cmd, stdout=log, stderr=log)
+    if r.returncode != 0:
+        sys.exit("failed: " + " ".join(cmd))
+    with open(out_json) as f:
+        return json.load(f)
+
+
+def text_main():
+    ap = argparse.ArgumentParser(description="tune.py --scenario text: " + __doc__.split("\n")[0])
+    ap.add_argument("--scenario", choices=["text"], required=True)
+    ap.add_argument("--bin", default="build/autlearn")
+    ap.add_argument("--data", default="data/sotu")
+    ap.add_argument("--users", default="franklin_d_roosevelt,dwight_d_eisenhower,barack_obama,george_w_bush,"
+                    "harry_s_truman,theodore_roosevelt", help="presidents (default: 6 of the 10 default users)")
+    ap.add_argument("--user-tokens", type=int, default=4000, help="private tokens per user, validation included")
+    ap.add_argument("--val-per-user", type=int, default=800, help="validation tokens per user (the most recent)")
+    ap.add_argument("--pretrain-tokens", type=int, default=100000)
+    ap.add_argument("--public-val", type=int, default=10000)
+    ap.add_argument("--vocab", type=int, default=2000)
+    ap.add_argument("--seeds", default="1,2,3,4,5")
+    ap.add_argument("--tune-seed", type=int, default=1)
+    ap.add_argument("--groups", default=",".join(TEXT_GRID))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    log = open(os.path.join(a.out, "log.txt"), "a")
+    seeds = [int(s) for s in a.seeds.split(",")]
+    groups = a.groups.split(",")
+    base = ["--data", a.data, "--users", a.users, "--user-tokens", str(a.user_tokens), "--val-per-user", str(a.val_per_user),
+            "--pretrain-tokens", str(a.pretrain_tokens), "--public-val", str(a.public_val), "--vocab", str(a.vocab),
+            "--threads", str(a.threads)]
+    clouds, cloud_val = {}, {}
+    for s in sorted(set(seeds + [a.tune_seed])):
+        path = os.path.join(a.out, "cloud-seed%d.gguf" % s)
+        j = run_text(a.bin, base + ["--methods", "global", "--evaluate", "validation", "--seed", str(s)] +
+                     ([] if os.path.exists(path) else ["--save-cloud", path]) +
+                     (["--cloud", path] if os.path.exists(path) else []),
+                     os.path.join(a.out, "cloud%d.json" % s), log)
+        clouds[s] = path
+        cloud_val[s] = j.get("public_val_top3")
+    chosen, search = {}, {}
+    for g in groups:
+        methods, settings = TEXT_GRID[g]
+        best = {}
+        for i, st in enumerate(settings):
+            j = run_text(a.bin, base + st + ["--seed", str(a.tune_seed), "--cloud", clouds[a.tune_seed],
+                                             "--evaluate", "validation", "--methods", ",".join(methods)],
+                         os.path.join(a.out, "val-%s-%d.json" % (g.replace("+", "p"), i)), log)
+            for m in methods:
+                v = j[m]["mean_acc"]
+                search.setdefault(m, []).append((" ".join(st) or "(defaults)", v))
+                if m not in best or v > best[m][0]:
+                    best[m] = (v, st)
+        chosen.update(best)
+    res, choices = {}, {}
+    # one test run per seed for the methods that chose the same setting
+    # (a method's numbers do not depend on which others run beside it)
+    runs = {}
+    for m, (_, st) in chosen.items():
+        runs.setdefault(tuple(st), []).append((m, m))
+    if "autonomous" in chosen:
+        for name, extra in TEXT_RECIPES:
+            runs[tuple(chosen["autonomous"][1] + extra)] = [(name, "autonomous")]
+    for i, (st, names) in enumerate(runs.items()):
+        for s in seeds:
+            j = run_text(a.bin, base + list(st) + ["--seed", str(s), "--cloud", clouds[s], "--methods",
+                                                   ",".join(sorted(set(m for _, m in names)))],
+                         os.path.join(a.out, "test-%d-%d.json" % (i, s)), log)
+            for name, m in names:
+                res.setdefault(name, []).append((j[m]["mean_acc"], j["cost"][m]))
+                if name == "autonomous":
+                    choices.setdefault(s, j.get("autonomous_choice"))
+    order = ["global", "global+p", "local", "autonomous"] + [n for n, _ in TEXT_RECIPES] + \
+        ["centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft"]
+    lines = ["| method | test top-3 %% (mean ± 95%% CI, %d seeds) | chosen on validation | device MACs/user | "
+             "CPU s/user | peak MB | bytes up/user | bytes down/user |" % len(seeds),
+             "|---|---|---|---|---|---|---|---|"]
+    summary = {"config": vars(a), "chosen": {}, "search": search, "test": {}, "cloud_public_val_top3": cloud_val,
+               "autonomous_choice": choices}
+    for m in order:
+        if m not in res:
+            continue
+        accs = [100 * x for x, _ in res[m]]
+        mean, hw = interval(accs)
+        cost = {k: sum(c[k] for _, c in res[m]) / len(res[m]) for k in res[m][0][1]}
+        if m == "global":
+            st, val = "(nothing to tune)", chosen["global"][0]
+        elif m.startswith("recipe "):
+            st, val = "autonomous's settings, " + m, None
+        else:
+            st, val = "`%s`" % (" ".join(chosen[m][1]) or "(defaults)"), chosen[m][0]
+        lines.append("| %s | %.2f ± %.2f | %s%s | %.3g | %.3f | %.1f | %.3g | %.3g |" % (
+            m, mean, hw, st, "" if val is None else " (val %.2f)" % (100 * val), cost["macs_per_user"],
+            cost["cpu_seconds_per_user"], cost["peak_rss_mb"], cost["bytes_uploaded"],
+            cost.get("bytes_downloaded", 0)))
+        summary["chosen"][m] = st
+        summary["test"][m] = {"per_seed": accs, "mean": mean, "ci95": hw, "cost": cost}
+
+    def paired(x, y):
+        if x in res and y in res:
+            d = [100 * (b[0] - a_[0]) for a_, b in zip(res[x], res[y])]
+            m, hw = interval(d)
+            lines.append("")
+            lines.append("%s − %s: %+.2f ± %.2f points (paired over seeds)" % (y, x, m, hw))
+            summary.setdefault("paired", {})["%s-%s" % (y, x)] = [m, hw]
+    paired("global", "global+p")
+    paired("global+p", "autonomous")
+    paired("global", "autonomous")
+    for other in ["local", "centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft"] + [n for n, _ in TEXT_RECIPES]:
+        paired(other, "autonomous")
+    table = "\n".join(lines)
+    print(table)
+    with open(os.path.join(a.out, "table.md"), "w") as f:
+        f.write(table + "\n")
+    with open(os.path.join(a.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+
+
 if __name__ == "__main__":
-    main()
+    if "--scenario" in sys.argv and "text" in sys.argv:
+        text_main()
+    else:
+        main()

@@ -56,7 +56,9 @@ for m in ["global","local","autonomous","centralized","fedavg"]:
 c=j["cost"]
 assert c["autonomous"]["bytes_uploaded"]==0 and c["local"]["bytes_uploaded"]==0
 assert c["fedavg"]["bytes_uploaded"]>0 and c["centralized"]["bytes_uploaded"]>0
-assert 0<c["autonomous"]["macs_per_user"]<c["local"]["macs_per_user"]
+# (autonomous is the recipe chooser by default: its search may cost more than local training)
+assert 0<c["autonomous"]["macs_per_user"] and 0<c["local"]["macs_per_user"]
+assert len(j["autonomous_choice"])==3
 assert len(j["autonomous"]["curve"])==2 and len(j["fedavg"]["curve"])==1
 s=j["selection"]
 assert all(0<=s[k]<=1 for k in ["global_random","global_selected","autonomous_random","autonomous_selected"]), s

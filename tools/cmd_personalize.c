@@ -99,6 +99,11 @@ static void usage(FILE *f) {
     fprintf(f, "  --train-rows N        images: train only the output rows of the N classes most\n"
                "                        frequent in the training data (the freeze point defaults to\n"
                "                        the output layer; no augmentation; default 0 = every row)\n"
+               "  --recipe auto         text (--scenario text): the device's chooser (docs/RECIPES.md,\n"
+               "                        \"The text chooser\"): the unigram prior, head, last-block and\n"
+               "                        deep tried on the last 20%% of the text, kept only above the\n"
+               "                        cloud model; --budget-mmacs bounds it (default: config, the\n"
+               "                        freeze point as given)\n"
                "  --train-words N       text: train only the output rows of the user's N most used\n"
                "                        words (the softmax stays exact over every word; the other\n"
                "                        rows keep the cloud's values); the freeze point defaults to\n"
@@ -240,6 +245,9 @@ typedef struct text_opts {
     int epochs, user_tokens, train_words;
     double lr;
     cli_text_files tf; /* --text: the user's own files (tools/cli_text.c) */
+    const char *recipe_name;
+    int auto_recipe;   /* --recipe auto: the device's text chooser (al_lm_personalize_auto) */
+    double budget_mmacs;
 } text_opts;
 
 static int text_parse(int argc, char **argv, text_opts *o) {
@@ -257,7 +265,9 @@ static int text_parse(int argc, char **argv, text_opts *o) {
     while (cli_next(&a)) {
         if (cli_flag(&a, "help") || cli_job_option(&a, &o->j) || cli_text_option(&a, &o->tf)) {
         } else if (cli_str(&a, "data", &o->data) || cli_str(&a, "out", &o->out) || cli_str(&a, "model", &o->model) ||
-                   cli_str(&a, "user", &o->user) || cli_str(&a, "scenario", &o->scenario)) {
+                   cli_str(&a, "user", &o->user) || cli_str(&a, "scenario", &o->scenario) ||
+                   cli_str(&a, "recipe", &o->recipe_name)) {
+        } else if (cli_double(&a, "budget-mmacs", 0.0, 1e12, &o->budget_mmacs)) {
         } else if (cli_int(&a, "epochs", 1, 10000, &o->epochs) ||
                    cli_int(&a, "user-tokens", 0, 1 << 30, &o->user_tokens) ||
                    cli_int(&a, "train-words", 0, 1 << 30, &o->train_words) || cli_double(&a, "lr", 1e-9, 10.0, &o->lr)) {
@@ -279,6 +289,17 @@ static int text_parse(int argc, char **argv, text_opts *o) {
     if (!o->user && !o->tf.ntrain)
         return cli_usage_error(cmd, "--user NAME is required (a president, e.g. barack_obama), or --text FILE...");
     if (!o->out) return cli_usage_error(cmd, "--out FILE is required");
+    if (o->recipe_name) {
+        if (!strcmp(o->recipe_name, "auto"))
+            o->auto_recipe = 1;
+        else if (strcmp(o->recipe_name, "config") != 0)
+            return cli_usage_error(cmd, "--recipe: text takes auto or config, got '%s'", o->recipe_name);
+    }
+    if (o->auto_recipe && (o->train_words > 0 || o->j.freeze != -1 || o->j.freeze_name || o->tf.ntrain ||
+                           o->j.mem_mb > 0))
+        return cli_usage_error(cmd, "--recipe auto chooses the trained layers itself: no --freeze, --train-words, "
+                                    "--text or --mem-budget");
+    if (!o->auto_recipe && o->budget_mmacs > 0) return cli_usage_error(cmd, "--budget-mmacs is --recipe auto's");
     return cli_job_check(cmd, &o->j);
 }
 
@@ -291,6 +312,7 @@ typedef struct text_run {
     al_mem_plan plan;
     al_personalize_report r;
     al_lm_eval before, after;
+    al_lm_auto_report ar; /* --recipe auto */
     double train_cpu, predict_cpu, job_peak;
     long long resumed_at;
     cli_text_data td; /* --text: the test text's word lengths, the cloud's results, the new words */
@@ -348,7 +370,15 @@ static al_status text_job(const char *cmd, const text_opts *o, text_run *t) {
     double cpu0 = al_cpu_seconds();
     if ((st = al_lm_predict_stream(t->m, t->pool, t->train.v, t->train.n, t->cache)) != AL_OK) return st;
     double cpu1 = al_cpu_seconds();
-    if ((st = al_lm_personalize(t->m, t->pool, t->train.v, t->train.n, t->cache, &t->pc, &t->r)) != AL_OK) return st;
+    if (o->auto_recipe) {
+        t->pc.budget_macs = (uint64_t)(o->budget_mmacs * 1e6);
+        if ((st = al_lm_personalize_auto(t->m, t->pool, t->train.v, t->train.n, t->cache, &t->pc, &t->ar)) != AL_OK)
+            return st;
+        t->r = t->ar.a.final;
+        t->r.macs = t->ar.a.search_macs + t->ar.a.final.macs;
+    } else if ((st = al_lm_personalize(t->m, t->pool, t->train.v, t->train.n, t->cache, &t->pc, &t->r)) != AL_OK) {
+        return st;
+    }
     t->train_cpu = al_cpu_seconds() - cpu1;
     t->predict_cpu = cpu1 - cpu0;
     t->job_peak = cnt_peak_mb(mark);
@@ -366,6 +396,7 @@ static void text_report(const char *cmd, const text_opts *o, const text_run *t) 
                "cache hits %llu); wrote %s\n",
                o->user ? o->user : "text", t->train.n, 100 * t->before.top3, 100 * t->after.top3, t->r.train.seconds,
                (unsigned long long)t->r.prefix_samples, (unsigned long long)t->r.cache.hits, o->out);
+        if (o->auto_recipe) printf("recipe: %s\n", t->ar.a.why);
         return;
     }
     cli_json j;
@@ -395,6 +426,19 @@ static void text_report(const char *cmd, const text_opts *o, const text_run *t) 
     /* without a runtime cache, r.cache describes the job's per-epoch buffer of the windows */
     cli_json_int(&j, "cache_hits", t->cache ? (long long)t->r.cache.hits : 0);
     cli_json_int(&j, "macs", (long long)t->r.macs);
+    if (o->auto_recipe) {
+        const al_auto_report *a = &t->ar.a;
+        cli_json_str(&j, "recipe", a->kept ? al_recipe_name(a->recipe) : "cloud");
+        cli_json_begin_object(&j, "recipe_search");
+        cli_json_int(&j, "train_tokens", t->ar.train_tokens);
+        cli_json_int(&j, "val_tokens", t->ar.val_tokens);
+        cli_json_num(&j, "cloud_val_top3", a->cloud_val_acc);
+        cli_json_num(&j, "prior_strength", t->ar.prior_chosen);
+        cli_json_bool(&j, "kept", a->kept);
+        cli_json_int(&j, "search_macs", (long long)a->search_macs);
+        cli_json_str(&j, "why", a->why);
+        cli_json_end_object(&j);
+    }
     if (o->tf.ntrain) {
         /* over word targets, unknown words included (misses, typed in full) */
         cli_json_int(&j, "new_words", t->td.new_words);

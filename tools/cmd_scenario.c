@@ -35,6 +35,20 @@ static void usage(FILE *f) {
             "  --device-batch B       the autonomous method's batch (default 8)\n"
             "  --train-words N        autonomous trains only the output rows of the user's N most used\n"
             "                         words (exact softmax; personalize --train-words; default 0 = all)\n"
+            "  --val-per-user N       hold the most recent N tokens of each user's private text out\n"
+            "                         as its validation text (default 0)\n"
+            "  --public-val N         hold the public stream's last N tokens out of pre-training as\n"
+            "                         the cloud's validation text\n"
+            "  --evaluate SET         score every method on 'test' (default) or 'validation'\n"
+            "  --recipe R             autonomous: auto (default: the device chooses among the unigram\n"
+            "                         prior, head, last-block and deep on the last 20%% of its text,\n"
+            "                         gated against the cloud model), prior, head, last-block, deep,\n"
+            "                         or config (--freeze, --train-words)\n"
+            "  --label-prior S        the unigram prior's strength for global+p, central+p, fedavg+p\n"
+            "                         and a fixed recipe (default 0.5 for the +p methods, 0 = none for\n"
+            "                         a fixed recipe)\n"
+            "  --fed-lr X             fedavg's client learning rate (default --lr); fedavg trains at\n"
+            "                         --device-batch like autonomous\n"
             "  text defaults: --pretrain-epochs 1 --pretrain-lr 0.002 --epochs 3 --lr 0.003\n"
             "                 --local-epochs 2 --local-lr 0.002 --rounds 2 --batch 32 (streams)\n"
             "                 --cache-mb 256; Adam, cosine schedule, gradient clipping 1\n"
@@ -129,7 +143,6 @@ static int image_options(const char *cmd, int text, const char *shift, const cha
             return cli_usage_error(cmd, "--shift takes label, feature or both, got '%s'", shift);
     }
     if (evaluate) {
-        if (text) return cli_usage_error(cmd, "--evaluate is for the image scenario");
         if (!strcmp(evaluate, "validation"))
             c->eval_validation = 1;
         else if (strcmp(evaluate, "test") != 0)
@@ -250,7 +263,7 @@ int cmd_scenario(int argc, char **argv) {
             return cli_usage_error(cmd, "--recipe: %s", al_last_error());
         if (c.recipe != AL_RECIPE_AUTO && c.recipe != AL_RECIPE_CONFIG && c.freeze >= 0)
             return cli_usage_error(cmd, "--recipe %s sets the freeze point: no --freeze", recipe_name);
-    } else if (c.freeze >= 0 || c.aug_variants > 1) {
+    } else if (c.freeze >= 0 || c.aug_variants > 1 || c.train_words > 0) {
         c.recipe = AL_RECIPE_CONFIG;
     }
     if (budget_mmacs > 0) c.budget_macs = (uint64_t)(budget_mmacs * 1e6);
@@ -274,10 +287,9 @@ int cmd_scenario(int argc, char **argv) {
     c.pretrain_tokens = pretrain_tokens;
     if (!json) return cli_usage_error(cmd, "--json FILE is required");
     if (methods && !parse_methods(methods, &c.methods))
-        return cli_usage_error(cmd, "--methods takes a comma-separated list of global,local,autonomous,centralized,fedavg"
-                                    " (image also global+p,central+p,fedavg+p,fedavg-ft,fedper)");
-    if (text && (c.methods & ~AL_M_CLASSIC))
-        return cli_usage_error(cmd, "global+p, central+p, fedavg+p, fedavg-ft and fedper are image scenario methods");
+        return cli_usage_error(cmd, "--methods takes a comma-separated list of global,local,autonomous,centralized,fedavg,"
+                                    "global+p,central+p,fedavg+p,fedavg-ft (image also fedper)");
+    if (text && (c.methods & (1u << AL_M_FEDPER))) return cli_usage_error(cmd, "fedper is an image scenario method");
     c.cache_bytes = (size_t)cache_mb << 20;
     c.aug.rotate_deg = (float)aug_f[0];
     c.aug.noise = (float)aug_f[1];

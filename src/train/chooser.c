@@ -252,3 +252,207 @@ done:
     al_dataset_free(dva);
     return st;
 }
+
+/* ---- the text side: a language model on the user's stream ---------------------------- */
+
+const double al_lm_prior_strengths[AL_LM_PRIOR_NSTRENGTHS] = {0.25, 0.5, 1.0};
+
+/* Next-word top-3 of m on a stream. */
+static al_status lm_top3(al_model *m, al_pool *pool, const int32_t *ids, long n, double *acc, uint64_t *macs) {
+    al_lm_eval e;
+    al_status st = al_lm_evaluate(m, pool, ids, n, NULL, &e);
+    if (st) return st;
+    *acc = e.top3;
+    int T = m->in.d[0];
+    *macs += al_macs_range(m, 0, m->nnodes) * (uint64_t)((n - 1 + T - 1) / T);
+    return AL_OK;
+}
+
+/* A copy of m shifted by the unigram prior (q counted on ids[0..n)). */
+static al_status lm_shifted(const al_model *m, const double *q, const int32_t *ids, long n, double strength,
+                            al_model **out) {
+    al_status st = al_model_clone(m, out);
+    if (!st) st = al_lm_prior_shift(*out, q, ids, n, strength);
+    if (st) {
+        al_model_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static void lm_train_config(const al_personalize_config *c, int freeze, al_personalize_config *cc) {
+    *cc = *c;
+    cc->recipe = AL_RECIPE_CONFIG;
+    cc->freeze = freeze;
+    cc->train_rows = 0;
+    cc->aug_variants = 1;
+    cc->label_prior = 0.0;
+    cc->train.checkpoint_path = NULL;
+    cc->train.checkpoint_every = 0;
+    cc->train.progress = NULL;
+    cc->train.progress_user = NULL;
+    cc->resume = 0;
+}
+
+al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *cache,
+                                 const al_personalize_config *c, al_lm_auto_report *lr) {
+    al_lm_auto_report local;
+    if (!lr) lr = &local;
+    memset(lr, 0, sizeof *lr);
+    al_auto_report *r = &lr->a;
+    r->best = -1;
+    r->recipe = AL_RECIPE_CONFIG;
+    r->aug_variants = 1;
+    if (!m || !c || (!ids && n)) return al_error(AL_EINVAL, "al_lm_personalize_auto: NULL argument");
+    if (!m->input_tokens || m->in.ndim != 1)
+        return al_error(AL_EINVAL, "not a language model: the input must be 'tokens T'");
+    if (!(c->val_fraction > 0.0 && c->val_fraction <= 0.9))
+        return al_error(AL_ERANGE, "val_fraction must be in (0, 0.9], got %g", c->val_fraction);
+    const int T = m->in.d[0];
+    const long nva = (long)floor(c->val_fraction * (double)n + 0.5), ntr = n - nva;
+    r->val_fraction = c->val_fraction;
+    r->budget_macs = c->budget_macs;
+    lr->val_tokens = nva;
+    lr->train_tokens = ntr;
+    /* windows: at least one of validation and one per training stream */
+    int B = c->train.batch > 0 ? c->train.batch : 1;
+    r->n_val = (int)AL_MIN(nva / T, (long)INT32_MAX);
+    r->n_train = (int)AL_MIN(ntr / T, (long)INT32_MAX);
+    if (nva < T + 1 || ntr < (long)B * T + 1) {
+        snprintf(r->why, sizeof r->why,
+                 "kept the cloud model: %ld tokens leave no validation split (%ld) and training text (%ld) of a "
+                 "window each", n, nva, ntr);
+        return AL_OK;
+    }
+    const int32_t *tr = ids, *va = ids + ntr;
+    int V = (int)(al_shape_numel(&m->nodes[m->nnodes - 1].out) / (size_t)T);
+    double *q = al_malloc(sizeof(double) * (size_t)V);
+    al_model *base = NULL, *w = NULL;
+    al_status st = q ? AL_OK : AL_ENOMEM;
+    if (st) return st;
+    if ((st = lm_top3(m, pool, va, nva, &r->cloud_val_acc, &r->search_macs))) goto done;
+    /* 1. the prior alone (its q: the cloud model's mean prediction on the training part) */
+    uint64_t qmacs = 0;
+    int prior_ok = 0;
+    {
+        al_model *probe = NULL;
+        prior_ok = al_model_clone(m, &probe) == AL_OK && al_lm_prior_shift(probe, q, tr, 0, 0.0) == AL_OK;
+        al_model_free(probe);
+        if (prior_ok && (st = al_lm_marginal(m, pool, tr, ntr, q, &qmacs))) goto done;
+    }
+    r->search_macs += qmacs;
+    const uint64_t valm = al_macs_range(m, 0, m->nnodes) * (uint64_t)((nva - 1 + T - 1) / T);
+    for (int i = 0; i < AL_LM_PRIOR_NSTRENGTHS; i++) {
+        al_recipe_try *t = &r->tries[r->ntries];
+        lr->prior[r->ntries] = al_lm_prior_strengths[i];
+        r->ntries++;
+        t->recipe = AL_RECIPE_PRIOR;
+        t->aug_variants = 1;
+        t->freeze = prior_ok ? m->nnodes - 1 : -1;
+        t->est_macs = valm;
+        t->status = prior_ok ? AL_TRY_RUN : AL_TRY_NA;
+        if (!prior_ok) continue;
+        if (c->budget_macs && r->search_macs + t->est_macs > c->budget_macs) {
+            t->status = AL_TRY_BUDGET;
+            continue;
+        }
+        if ((st = lm_shifted(m, q, tr, ntr, al_lm_prior_strengths[i], &w))) goto done;
+        t->macs = 0;
+        st = lm_top3(w, pool, va, nva, &t->val_acc, &t->macs);
+        al_model_free(w);
+        w = NULL;
+        if (st) goto done;
+        r->search_macs += t->macs;
+        if (r->best < 0 || t->val_acc > r->tries[r->best].val_acc) r->best = r->ntries - 1;
+    }
+    /* the trained candidates start from the best prior when it beat the cloud model */
+    double sbase = r->best >= 0 && r->tries[r->best].val_acc > r->cloud_val_acc ? lr->prior[r->best] : 0.0;
+    if ((st = sbase > 0 ? lm_shifted(m, q, tr, ntr, sbase, &base) : al_model_clone(m, &base))) goto done;
+    /* 2. training: cheapest first (a higher freeze point trains less) */
+    static const al_recipe order[] = {AL_RECIPE_HEAD, AL_RECIPE_LAST_BLOCK, AL_RECIPE_DEEP};
+    const uint64_t E = (uint64_t)(c->train.epochs > 0 ? c->train.epochs : 1), W = (uint64_t)(ntr / T);
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        al_recipe_try *t = &r->tries[r->ntries];
+        lr->prior[r->ntries] = sbase;
+        r->ntries++;
+        t->recipe = order[k];
+        t->aug_variants = 1;
+        t->freeze = al_recipe_freeze(m, order[k]);
+        int dup = 0;
+        for (int j = 0; j < r->ntries - 1; j++)
+            if (r->tries[j].recipe != AL_RECIPE_PRIOR && r->tries[j].freeze == t->freeze) dup = 1;
+        t->status = t->freeze < 0 || dup ? AL_TRY_NA : AL_TRY_RUN;
+        if (t->status != AL_TRY_RUN) continue;
+        /* the prefix once per epoch (no cache for a candidate), the suffix forward and backward */
+        t->est_macs =
+            al_macs_range(m, 0, t->freeze) * W * E + 3 * al_macs_range(m, t->freeze, m->nnodes) * W * E + valm;
+        if (c->budget_macs && r->search_macs + t->est_macs > c->budget_macs) {
+            t->status = AL_TRY_BUDGET;
+            continue;
+        }
+        al_personalize_config cc;
+        lm_train_config(c, t->freeze, &cc);
+        al_personalize_report pr;
+        if ((st = al_model_clone(base, &w))) goto done;
+        st = al_lm_personalize(w, pool, tr, ntr, NULL, &cc, &pr);
+        if (st == AL_EBUDGET) {
+            t->status = AL_TRY_MEMORY;
+            al_model_free(w);
+            w = NULL;
+            st = AL_OK;
+            continue;
+        }
+        t->macs = pr.macs;
+        if (!st) st = lm_top3(w, pool, va, nva, &t->val_acc, &t->macs);
+        al_model_free(w);
+        w = NULL;
+        if (st) goto done;
+        r->search_macs += t->macs;
+        if (r->best < 0 || t->val_acc > r->tries[r->best].val_acc) r->best = r->ntries - 1;
+    }
+    if (r->best < 0) {
+        snprintf(r->why, sizeof r->why, "kept the cloud model: no candidate ran within the budget");
+        goto done;
+    }
+    const al_recipe_try *b = &r->tries[r->best];
+    const double sb = lr->prior[r->best];
+    char pname[48] = "";
+    if (sb > 0) snprintf(pname, sizeof pname, "%sprior %.2g", b->recipe == AL_RECIPE_PRIOR ? "" : "+", sb);
+    if (!(b->val_acc > r->cloud_val_acc)) {
+        snprintf(r->why, sizeof r->why,
+                 "kept the cloud model: the best candidate, %s%s, scored top-3 %.4f on the %ld validation tokens, "
+                 "not above the cloud model's %.4f",
+                 b->recipe == AL_RECIPE_PRIOR ? "" : al_recipe_name(b->recipe), pname, b->val_acc, nva,
+                 r->cloud_val_acc);
+        goto done;
+    }
+    /* the final job on the whole stream: the prior counted on all of it, then the pick's training */
+    if (sb > 0) {
+        uint64_t fm = 0;
+        if ((st = al_lm_marginal(m, pool, ids, n, q, &fm)) || (st = al_lm_prior_shift(m, q, ids, n, sb))) goto done;
+        r->final.macs += fm;
+    }
+    if (b->recipe != AL_RECIPE_PRIOR) {
+        al_personalize_config fc;
+        lm_train_config(c, b->freeze, &fc);
+        fc.train.checkpoint_path = c->train.checkpoint_path;
+        fc.train.checkpoint_every = c->train.checkpoint_every;
+        fc.train.progress = c->train.progress;
+        fc.train.progress_user = c->train.progress_user;
+        uint64_t fm = r->final.macs;
+        if ((st = al_lm_personalize(m, pool, ids, n, cache, &fc, &r->final))) goto done;
+        r->final.macs += fm;
+    }
+    r->kept = 1;
+    r->recipe = b->recipe;
+    lr->prior_chosen = sb;
+    snprintf(r->why, sizeof r->why,
+             "%s%s: the best validation top-3, %.4f on %ld tokens, above the cloud model's %.4f; %s all %ld tokens",
+             b->recipe == AL_RECIPE_PRIOR ? "" : al_recipe_name(b->recipe), pname, b->val_acc, nva, r->cloud_val_acc,
+             b->recipe == AL_RECIPE_PRIOR ? "the words counted on" : "trained again on", n);
+done:
+    al_model_free(w);
+    al_model_free(base);
+    al_free(q);
+    return st;
+}

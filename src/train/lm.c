@@ -421,3 +421,80 @@ done:
     al_free(off);
     return st;
 }
+
+/* ---- the unigram prior (the text twin of the label-prior shift) --------------------- */
+
+/* The model's mean next-word distribution over the stream's positions, read
+ * as typed (windows of T in order, state carried): q[w], V entries, summing
+ * to 1. */
+al_status al_lm_marginal(al_model *m, al_pool *pool, const int32_t *ids, long n, double *q, uint64_t *macs) {
+    int T = 0, V = 0;
+    al_status st = check_lm(m, &T, &V);
+    if (st) return st;
+    if (!q || (!ids && n)) return al_error(AL_EINVAL, "al_lm_marginal: NULL argument");
+    for (int j = 0; j < V; j++) q[j] = 0.0;
+    if ((st = al_model_plan(m, 1))) return st;
+    float *x = al_malloc(sizeof(float) * (size_t)T);
+    if (!x) return AL_ENOMEM;
+    carry_save cs;
+    if ((st = carry_push(m, &cs, 1))) {
+        al_free(x);
+        return st;
+    }
+    al_model_reset_state(m);
+    long rows = 0;
+    uint64_t windows = 0;
+    for (long p = 0; p + 1 < n && !st; p += T) {
+        int len = (int)AL_MIN((long)T, n - 1 - p);
+        for (int t = 0; t < T; t++) x[t] = t < len ? (float)ids[p + t] : 0.0f;
+        const float *z;
+        if ((st = al_model_forward_from(m, pool, 0, x, 1, 0, &z))) break;
+        windows++;
+        for (int t = 0; t < len; t++) {
+            const float *row = z + (size_t)t * (size_t)V;
+            int am;
+            float mx = al_row_max(row, V, &am);
+            double se = al_softmax_expsum(row, V, mx);
+            for (int j = 0; j < V; j++) q[j] += exp((double)row[j] - (double)mx) / se;
+            rows++;
+        }
+    }
+    carry_pop(m, &cs);
+    al_model_reset_state(m);
+    al_free(x);
+    if (st) return st;
+    for (int j = 0; j < V; j++) q[j] = rows ? q[j] / (double)rows : 1.0 / V;
+    if (macs) *macs = al_macs_range(m, 0, m->nnodes) * windows;
+    return AL_OK;
+}
+
+/* The output layer of a language model over V words: the last node, a dense
+ * layer with a bias of V entries; NULL otherwise. */
+static al_node *lm_output(al_model *m, int V) {
+    al_node *o = &m->nodes[m->nnodes - 1];
+    if (o->cfg.type != AL_L_DENSE || !o->cfg.bias || o->nparams < 2 || o->params[1].n != (size_t)V) return NULL;
+    return o;
+}
+
+al_status al_lm_prior_shift(al_model *m, const double *q, const int32_t *ids, long n, double strength) {
+    int T = 0, V = 0;
+    al_status st = check_lm(m, &T, &V);
+    if (st) return st;
+    if (!q || (!ids && n)) return al_error(AL_EINVAL, "al_lm_prior_shift: NULL argument");
+    if (!(strength >= 0.0 && strength <= 100.0))
+        return al_error(AL_ERANGE, "prior strength must be in 0..100, got %g", strength);
+    al_node *o = lm_output(m, V);
+    if (!o) return al_error(AL_EUNSUPPORTED, "the unigram prior needs a dense output layer with a bias of %d words", V);
+    if (strength == 0.0 || n < 1) return AL_OK;
+    double *cnt = al_calloc((size_t)V, sizeof(double));
+    if (!cnt) return AL_ENOMEM;
+    for (long i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < V) cnt[ids[i]] += 1.0;
+    const double a = AL_LM_PRIOR_PSEUDO;
+    for (int j = 0; j < V; j++) {
+        double p = (cnt[j] + a) / ((double)n + a * V), qq = q[j] > 1e-12 ? q[j] : 1e-12;
+        o->params[1].w[j] += (float)(strength * log(p / qq));
+    }
+    al_free(cnt);
+    return AL_OK;
+}

@@ -376,6 +376,45 @@ al_status al_lm_personalize(al_model *m, al_pool *pool, const int32_t *ids, long
 al_status al_lm_plan_memory(const al_model *m, const al_pool *pool, long n, const al_cache *cache,
                             const al_personalize_config *c, al_mem_plan *out);
 
+/* The unigram prior (the text twin of the label-prior shift; docs/TEXT.md):
+ * Bayes' rule for a user whose words come with other frequencies than the
+ * model expects. al_lm_marginal: the model's mean next-word distribution
+ * q over the positions of a stream (read as typed; *macs, may be NULL: its
+ * forward work). al_lm_prior_shift: the output bias b_w += strength *
+ * log(p_w / q_w), p_w = (n_w + AL_LM_PRIOR_PSEUDO) / (n + V *
+ * AL_LM_PRIOR_PSEUDO) the user's counted frequency of word w in the
+ * stream; strength 0 leaves m unchanged. Needs the last node to be a dense
+ * layer with a bias over the V words. */
+#define AL_LM_PRIOR_PSEUDO 0.5
+al_status al_lm_marginal(al_model *m, al_pool *pool, const int32_t *ids, long n, double *q, uint64_t *macs);
+al_status al_lm_prior_shift(al_model *m, const double *q, const int32_t *ids, long n, double strength);
+
+/* The device's recipe chooser on a language model (src/train/chooser.c, the
+ * text side of al_personalize_auto): the validation split is the last
+ * c->val_fraction of the stream (the most recent text; the rest trains).
+ * Candidates, cheapest first within c->budget_macs: the unigram prior
+ * alone at strengths AL_LM_PRIOR_STRENGTHS (no training), then head (the
+ * output layer), last-block (the recurrent layer and the output layer) and
+ * deep (from the third weighted layer from the end: for the reference LM
+ * everything, the embedding included), each trained from the cloud model
+ * shifted by the best prior (when it beat the cloud model on validation).
+ * Scored by next-word top-3 on the validation split; the best wins, kept
+ * only when above the cloud model's (else m unchanged). A kept pick is
+ * redone on the whole stream (the prior counted on it; training with the
+ * caller's cache, which the predict pass filled). c->train is every
+ * candidate's training config; c->recipe, freeze and train_rows are not
+ * read. */
+#define AL_LM_PRIOR_NSTRENGTHS 3
+extern const double al_lm_prior_strengths[AL_LM_PRIOR_NSTRENGTHS];
+typedef struct al_lm_auto_report {
+    al_auto_report a;                          /* tries, gate, why; cloud_val_acc/val_acc are top-3 */
+    double prior[AL_AUTO_MAX_TRIES];           /* per try: the prior strength it ran with (0: none) */
+    double prior_chosen;                       /* the strength in the returned model (0: none) */
+    long val_tokens, train_tokens;
+} al_lm_auto_report;
+al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *cache,
+                                 const al_personalize_config *c, al_lm_auto_report *r);
+
 /* ---- new words (src/train/newwords.c) ---- */
 /* Grows the model's vocabulary-sized layers (every embedding of V ids and
  * the output layer, a dense layer of V outputs) to v's size (v's first V

@@ -122,6 +122,19 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
                 json_num(f, r->seconds_method[i]);
             }
         fprintf(f, "},\n");
+        if (r->public_val_top3 > 0) {
+            fprintf(f, "  \"public_val_top3\": ");
+            json_num(f, r->public_val_top3);
+            fprintf(f, ",\n");
+        }
+        if (r->choice) {
+            fprintf(f, "  \"autonomous_choice\": [");
+            for (int k = 0; k < r->users; k++) {
+                if (k) fputc(',', f);
+                json_str(f, r->choice[k] ? r->choice[k] : "");
+            }
+            fprintf(f, "],\n");
+        }
         if (r->sel_global[0] >= 0) {
             fprintf(f, "  \"selection\": {\"global_random\": ");
             json_num(f, r->sel_global[0]);
@@ -184,10 +197,8 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
         json_num(f, m->macs);
         fprintf(f, ", \"bytes_uploaded\": ");
         json_num(f, m->bytes_uploaded);
-        if (!strcmp(c->scenario, "image")) {
-            fprintf(f, ", \"bytes_downloaded\": ");
-            json_num(f, m->bytes_downloaded);
-        }
+        fprintf(f, ", \"bytes_downloaded\": ");
+        json_num(f, m->bytes_downloaded);
         fputc('}', f);
         first = 0;
     }

@@ -131,6 +131,9 @@ void al_scenario_result_free(al_scenario_result *r) {
     if (r->user_names)
         for (int k = 0; k < r->users; k++) free(r->user_names[k]);
     free(r->user_names);
+    if (r->choice)
+        for (int k = 0; k < r->users; k++) free(r->choice[k]);
+    free(r->choice);
     memset(r, 0, sizeof *r);
 }
 

@@ -13,6 +13,16 @@
  * Public text: the addresses of every other president, plus off-domain text
  * (extra_dirs). The vocabulary is built from public text only.
  * Accuracy is top-3 next-word accuracy (an <unk> target is a miss).
+ * Validation (users.val_per_user = N > 0): the last N tokens of each user's
+ * private text (the most recent, after the cap) are held out of every
+ * method's training; with eval_validation every method is scored there and
+ * the test text is never read. users.public_val = P > 0: the last P tokens
+ * of the public stream are held out of pre-training (and centralized) and
+ * the cloud model's top-3 on them is reported. The unigram-prior baselines
+ * (global+p, central+p, fedavg+p) shift the model's output bias by the
+ * user's word counts against the model's own mean prediction on the user's
+ * text (al_lm_prior_shift); autonomous runs the device's recipe chooser
+ * (al_lm_personalize_auto) unless a recipe is fixed.
  * One function per phase and method; what the image scenario shares with it
  * is in scenario_common.c. */
 #include "sim.h"
@@ -34,7 +44,8 @@ void al_scenario_config_text_default(al_scenario_config *c) {
     c->epochs = 3;
     c->lr = 0.003;
     c->fed_lr = 0.0;
-    c->label_prior = 0.0; /* image-only device options */
+    c->label_prior = 0.0; /* text: the unigram prior's strength of a fixed recipe and the +p baselines (0: 0.5) */
+    c->recipe = AL_RECIPE_AUTO;
     c->l2sp = 0.0;
     c->device_batch = 8;
     c->local_epochs = 2;
@@ -54,7 +65,7 @@ typedef struct {
     int nusers;
     int *user_of;        /* per doc: user index or -1 (public) */
     char **names;
-    al_ids *train, *test; /* per user */
+    al_ids *train, *test, *val; /* per user (val: empty without users.val_per_user) */
 } text_users;
 
 static void users_free(text_users *u) {
@@ -63,10 +74,12 @@ static void users_free(text_users *u) {
         free(u->names[k]);
         al_ids_free(&u->train[k]);
         al_ids_free(&u->test[k]);
+        al_ids_free(&u->val[k]);
     }
     free(u->names);
     free(u->train);
     free(u->test);
+    free(u->val);
     free(u->user_of);
     memset(u, 0, sizeof *u);
 }
@@ -130,7 +143,8 @@ static al_status pick_users(const al_text_corpus *cp, const char *list, int want
             if (!strcmp(cp->docs[i].name, u->names[k])) u->user_of[i] = k;
     u->train = calloc((size_t)u->nusers, sizeof(al_ids));
     u->test = calloc((size_t)u->nusers, sizeof(al_ids));
-    if (!u->train || !u->test) return al_error(AL_ENOMEM, "out of memory");
+    u->val = calloc((size_t)u->nusers, sizeof(al_ids));
+    if (!u->train || !u->test || !u->val) return al_error(AL_ENOMEM, "out of memory");
     return AL_OK;
 }
 
@@ -191,10 +205,12 @@ typedef struct text_run {
     int *is_sample;        /* npub: in the in-domain sample of Moore-Lewis selection */
     double *score;         /* npub: Moore-Lewis scores */
     al_ids pubstream;      /* the pre-training text */
+    al_ids pubval;         /* the public validation text (users.public_val tokens cut from the stream's end) */
     char spec[256];        /* the cloud architecture */
     al_pool *pool;
     al_model *cloud;
     double model_macs;     /* forward MACs of one window */
+    double ft_wall, ft_cpu, ft_macs, ft_macs_prior; /* fedavg-ft's device job, fedavg+p's shift (sums over users) */
 } text_run;
 
 static void text_run_free(text_run *s) {
@@ -205,6 +221,7 @@ static void text_run_free(text_run *s) {
     free(s->is_sample);
     free(s->score);
     al_ids_free(&s->pubstream);
+    al_ids_free(&s->pubval);
     al_model_free(s->cloud);
     al_pool_free(s->pool);
     al_vocab_free(s->v);
@@ -222,12 +239,13 @@ static void set_user(al_method_result *m, int k, const al_lm_eval *e) {
 }
 
 /* Evaluation of one model on every user's test text. */
-static al_status eval_users(al_model *m, al_pool *pool, const text_users *u, const al_vocab *v, al_method_result *res,
-                            double *secs) {
+static al_status eval_users(al_model *m, al_pool *pool, const text_users *u, const al_vocab *v, int validation,
+                            al_method_result *res, double *secs) {
     double t0 = al_wall_seconds();
     for (int k = 0; k < u->nusers; k++) {
         al_lm_eval e;
-        al_status st = al_lm_evaluate(m, pool, u->test[k].v, u->test[k].n, v, &e);
+        const al_ids *at = validation ? &u->val[k] : &u->test[k];
+        al_status st = al_lm_evaluate(m, pool, at->v, at->n, v, &e);
         if (st) return st;
         set_user(res, k, &e);
     }
@@ -356,6 +374,21 @@ static al_status text_encode(text_run *s) {
             memmove(a->v, a->v + (a->n - cap), sizeof(int32_t) * (size_t)cap);
             a->n = cap;
         }
+        const long nv = s->c->users.val_per_user;
+        if (nv > 0) {
+            /* the user's validation text: the most recent nv tokens of the private text */
+            if (a->n - nv < 2L * LM_T * AL_MAX(s->c->batch, s->c->device_batch) + 1) {
+                free(pub_doc);
+                return al_error(AL_EINVAL, "user '%s': %ld private tokens leave too little to train after %ld held out "
+                                           "for validation", u->names[k], a->n, nv);
+            }
+            for (long i = a->n - nv; i < a->n && !st; i++) st = al_ids_push(&u->val[k], a->v[i]);
+            a->n -= nv;
+            if (st) {
+                free(pub_doc);
+                return st;
+            }
+        }
         s->r->user_tokens_mean += (double)a->n / s->users;
         s->r->test_tokens_mean += (double)u->test[k].n / s->users;
     }
@@ -390,6 +423,17 @@ static al_status text_public_stream(text_run *s) {
     }
     al_status st = concat_budget(s->pub, s->order, n, budget, &s->pubstream);
     if (st) return st;
+    const long pv = c->users.public_val;
+    if (pv > 0) {
+        /* the cloud's validation text: the stream's last pv tokens, never pre-trained on */
+        if (s->pubstream.n - pv < 2L * LM_T * c->batch + 1)
+            return al_error(AL_EINVAL, "the public stream's %ld tokens leave too little to pre-train on after %ld held "
+                                       "out for validation", s->pubstream.n, pv);
+        for (long i = s->pubstream.n - pv; i < s->pubstream.n && !st; i++)
+            st = al_ids_push(&s->pubval, s->pubstream.v[i]);
+        s->pubstream.n -= pv;
+        if (st) return st;
+    }
     s->r->public_samples = (double)s->pubstream.n;
     return AL_OK;
 }
@@ -463,20 +507,98 @@ static al_status text_cloud(text_run *s) {
         return al_error(AL_ERANGE, "freeze point %d: the embedding stays frozen and something must train (1..%d)",
                         r->freeze, s->cloud->nnodes - 1);
     s->model_macs = (double)al_model_macs(s->cloud);
+    if (s->pubval.n > 0) {
+        al_lm_eval e;
+        if ((st = al_lm_evaluate(s->cloud, s->pool, s->pubval.v, s->pubval.n, s->v, &e))) return st;
+        r->public_val_top3 = e.top3;
+        al_sim_say(c, "cloud: top-3 %.4f on the %ld public validation tokens", e.top3, s->pubval.n);
+    }
     return AL_OK;
+}
+
+/* Where user k's methods are scored: the validation text when tuning
+ * (eval_validation), else the test text. */
+static const al_ids *score_ids(const text_run *s, int k) {
+    return s->c->eval_validation ? &s->u.val[k] : &s->u.test[k];
+}
+
+/* One model download: its weights as floats. */
+static double model_bytes(const text_run *s) { return (double)s->cloud->nweights * sizeof(float); }
+
+/* The prior strength of the +p baselines and a fixed recipe's shift. */
+static double prior_strength(const al_scenario_config *c) { return c->label_prior > 0 ? c->label_prior : 0.5; }
+
+/* model shifted by user k's unigram prior (against model's own mean
+ * prediction on the user's training text) into *out; *macs += its work. */
+static al_status prior_model(const text_run *s, const al_model *model, int k, double strength, al_model **out,
+                             double *macs) {
+    const al_ids *tr = &s->u.train[k];
+    /* the model's outputs (a given architecture may have more than the vocabulary's words) */
+    const size_t V = al_shape_numel(&model->nodes[model->nnodes - 1].out) / (size_t)model->in.d[0];
+    double *q = malloc(sizeof(double) * V);
+    if (!q) return al_error(AL_ENOMEM, "out of memory");
+    uint64_t qm = 0;
+    al_status st = al_model_clone(model, out);
+    if (!st) st = al_lm_marginal(*out, s->pool, tr->v, tr->n, q, &qm);
+    if (!st) st = al_lm_prior_shift(*out, q, tr->v, tr->n, strength);
+    free(q);
+    if (st) {
+        al_model_free(*out);
+        *out = NULL;
+    }
+    if (macs) *macs += (double)qm;
+    return st;
+}
+
+/* The prior-shifted model's scores for every user into m (the device's
+ * cost: the marginal pass, per user). */
+static al_status prior_scores(text_run *s, const al_model *model, al_method_result *m) {
+    al_status st = AL_OK;
+    double macs = 0;
+    for (int k = 0; k < s->users && !st; k++) {
+        al_model *w = NULL;
+        al_lm_eval e;
+        if (!(st = prior_model(s, model, k, prior_strength(s->c), &w, &macs)))
+            st = al_lm_evaluate(w, s->pool, score_ids(s, k)->v, score_ids(s, k)->n, s->v, &e);
+        if (!st) set_user(m, k, &e);
+        al_model_free(w);
+    }
+    m->macs = macs / s->users;
+    return st;
 }
 
 /* ---- autonomous: the cloud LM personalized on each device ---- */
 
-/* One user's autonomous learning from `cloud`; returns the top-3 after and the costs. */
+/* One user's autonomous learning from `cloud`; returns the top-3 after and
+ * the costs. c->recipe: AL_RECIPE_AUTO the device's chooser (why: its
+ * sentence, malloc'd; may be NULL), prior the unigram prior alone, head,
+ * last-block or deep that recipe's freeze point (with the prior first when
+ * label_prior > 0), config the configured freeze point (r->freeze). */
 static al_status autonomous_user(const text_run *s, const al_model *cloud, int k, double *curve, al_lm_eval *e,
-                                 al_personalize_report *pr, double *secs, double *cpu, double *pred) {
+                                 al_personalize_report *pr, double *secs, double *cpu, double *pred, char **why) {
     const al_scenario_config *c = s->c;
-    const al_ids *train = &s->u.train[k], *test = &s->u.test[k];
+    const al_ids *train = &s->u.train[k], *test = score_ids(s, k);
     al_model *work = NULL;
     al_cache *cache = NULL;
-    al_status st = al_model_clone(cloud, &work);
-    if (!st) st = al_model_freeze(work, s->r->freeze);
+    al_status st = AL_OK;
+    const al_recipe rc = c->recipe;
+    int freeze = s->r->freeze;
+    if (rc == AL_RECIPE_HEAD || rc == AL_RECIPE_LAST_BLOCK || rc == AL_RECIPE_DEEP || rc == AL_RECIPE_PRIOR) {
+        freeze = al_recipe_freeze(cloud, rc == AL_RECIPE_PRIOR ? AL_RECIPE_HEAD : rc);
+        if (freeze < 0) return al_error(AL_EINVAL, "recipe %s does not apply to this model", al_recipe_name(rc));
+    } else if (rc != AL_RECIPE_AUTO && rc != AL_RECIPE_CONFIG) {
+        return al_error(AL_EINVAL, "recipe %s is for image models (text: auto, prior, head, last-block, deep, config)",
+                        al_recipe_name(rc));
+    }
+    double shift_macs = 0;
+    al_sim_clock clk;
+    al_sim_clock_start(&clk);
+    /* a fixed recipe with the prior: the shift first (what the chooser may do too) */
+    if (rc == AL_RECIPE_PRIOR || (rc != AL_RECIPE_AUTO && c->label_prior > 0))
+        st = prior_model(s, cloud, k, prior_strength(c), &work, &shift_macs);
+    else
+        st = al_model_clone(cloud, &work);
+    if (!st) st = al_model_freeze(work, freeze);
     if (!st) st = al_cache_new(c->cache_bytes, NULL, &cache);
     /* the keyboard, while the user typed: suggestions, and the cache fills */
     double p0 = al_wall_seconds();
@@ -486,17 +608,40 @@ static al_status autonomous_user(const text_run *s, const al_model *cloud, int k
     al_personalize_config_default(&pc);
     al_train_recipe_text(&pc.train, c->batch, c->epochs, c->lr, c->seed + 1000);
     if (c->device_batch > 0) pc.train.batch = c->device_batch;
-    pc.freeze = s->r->freeze;
-    pc.train_rows = c->train_words;
+    pc.freeze = freeze;
+    pc.train_rows = rc == AL_RECIPE_CONFIG ? c->train_words : 0;
+    pc.budget_macs = c->budget_macs;
     al_sim_curve cb = {text_eval, work, s->pool, test, 0, s->v, curve, 0, AL_OK};
     pc.train.progress = curve ? al_sim_on_epoch : NULL;
     pc.train.progress_user = &cb;
-    al_sim_clock clk;
-    al_sim_clock_start(&clk);
-    if (!st) st = al_lm_personalize(work, s->pool, train->v, train->n, cache, &pc, pr);
-    al_sim_clock_stop(&clk, cb.eval_seconds, secs, cpu);
+    memset(pr, 0, sizeof *pr);
+    if (!st && rc == AL_RECIPE_AUTO) {
+        al_lm_auto_report ar;
+        st = al_lm_personalize_auto(work, s->pool, train->v, train->n, cache, &pc, &ar);
+        if (!st) {
+            *pr = ar.a.final;
+            pr->macs = ar.a.search_macs + ar.a.final.macs;
+            for (int i = 0; i < ar.a.ntries; i++)
+                if (ar.a.tries[i].status == AL_TRY_RUN)
+                    al_sim_say(c, "autonomous: %s tried %s%s (prior strength %.2g): validation top-3 %.4f, %.3g MACs",
+                               s->u.names[k], al_recipe_name(ar.a.tries[i].recipe),
+                               ar.a.tries[i].recipe == AL_RECIPE_PRIOR ? " only" : "", ar.prior[i],
+                               ar.a.tries[i].val_acc, (double)ar.a.tries[i].macs);
+            al_sim_say(c, "autonomous: %s chose %s", s->u.names[k], ar.a.why);
+            if (why) *why = strdup(ar.a.why);
+        }
+    } else if (!st && rc != AL_RECIPE_PRIOR) {
+        st = al_lm_personalize(work, s->pool, train->v, train->n, cache, &pc, pr);
+    }
+    pr->macs += (uint64_t)shift_macs;
+    /* the predict pass is the keyboard's: not the training's cost */
+    al_sim_clock_stop(&clk, cb.eval_seconds + *pred, secs, cpu);
     if (!st && cb.st) st = cb.st;
     if (!st) st = al_lm_evaluate(work, s->pool, test->v, test->n, s->v, e);
+    /* a job that trained fewer epochs (the cloud model kept, the prior
+     * alone) stays at its final accuracy for the rest of the curve */
+    if (!st && curve)
+        for (int ep = pr->train.epochs_run; ep < c->epochs && ep < AL_MAX_CURVE; ep++) curve[ep] += e->top3;
     al_cache_free(cache);
     al_model_free(work);
     return st;
@@ -509,7 +654,10 @@ static al_status autonomous_job(void *ctx, int k, al_sim_meter *t) {
     al_personalize_report pr;
     double secs, cpu, pred;
     al_rss_reset_peak();
-    al_status st = autonomous_user(s, s->cloud, k, t->m->curve, &e, &pr, &secs, &cpu, &pred);
+    char *why = NULL;
+    al_status st = autonomous_user(s, s->cloud, k, t->m->curve, &e, &pr, &secs, &cpu, &pred, &why);
+    if (r->choice && why) r->choice[k] = why;
+    else free(why);
     if (st) return st;
     al_sim_meter_peak(t);
     set_user(t->m, k, &e);
@@ -527,7 +675,7 @@ static al_status autonomous_job(void *ctx, int k, al_sim_meter *t) {
 static al_status local_job(void *ctx, int k, al_sim_meter *t) {
     text_run *s = ctx;
     const al_scenario_config *c = s->c;
-    const al_ids *train = &s->u.train[k], *test = &s->u.test[k];
+    const al_ids *train = &s->u.train[k], *test = score_ids(s, k);
     al_model *work = NULL;
     al_dataset *d = NULL;
     al_status st;
@@ -581,17 +729,29 @@ static al_status text_centralized(text_run *s) {
     if (!st) st = al_text_windows(pooled.v, pooled.n, LM_T, c->batch, s->V, &d, NULL);
     if (!st) {
         al_train_config tc;
-        al_train_recipe_text(&tc, c->batch, c->central_epochs, c->pretrain_lr * 0.5, c->seed + 4000);
+        al_train_recipe_text(&tc, c->batch, c->central_epochs, c->central_lr > 0 ? c->central_lr : c->pretrain_lr * 0.5,
+                             c->seed + 4000);
         al_train_report tr;
         al_sim_say(c, "centralized: training on %ld pooled tokens, %d epoch(s)", pooled.n, c->central_epochs);
         st = al_lm_train(work, s->pool, d, &tc, &tr);
     }
     al_dataset_free(d);
-    if (!st) st = eval_users(work, s->pool, &s->u, s->v, m, &s->r->seconds_eval);
+    if (!st) st = eval_users(work, s->pool, &s->u, s->v, s->c->eval_validation, m, &s->r->seconds_eval);
     if (!st) {
         /* the device uploads its text: about 6 bytes a token (a word and a space) */
         m->bytes_uploaded = 6.0 * s->r->user_tokens_mean;
+        m->bytes_downloaded = model_bytes(s);
         al_sim_method_done(m, s->users);
+    }
+    if (!st && (s->c->methods & (1u << AL_M_CENTRAL_PRIOR))) {
+        /* the same model, shifted by each user's words against its own prediction on them */
+        al_method_result *mp = &s->r->m[AL_M_CENTRAL_PRIOR];
+        if (!(st = prior_scores(s, work, mp))) {
+            mp->bytes_uploaded = m->bytes_uploaded;
+            mp->bytes_downloaded = m->bytes_downloaded;
+            al_sim_method_done(mp, s->users);
+            al_sim_say_method(c, AL_M_CENTRAL_PRIOR, mp);
+        }
     }
     al_model_free(work);
     al_ids_free(&pooled);
@@ -604,11 +764,14 @@ static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_mete
     const al_scenario_config *c = s->c;
     const al_ids *train = &s->u.train[k];
     al_dataset *d = NULL;
-    al_status st = al_text_windows(train->v, train->n, LM_T, c->batch, s->V, &d, NULL);
+    /* the device's batch (autonomous's), fedavg's own client learning rate */
+    const int B = c->device_batch > 0 ? c->device_batch : c->batch;
+    al_status st = al_text_windows(train->v, train->n, LM_T, B, s->V, &d, NULL);
     if (st) return st;
     al_train_config tc;
-    al_train_recipe_text(&tc, c->batch, c->fed_epochs, c->lr, c->seed + 5000 + (uint64_t)(rd * s->users + k));
-    tc.sched = AL_SCHED_CONST;
+    al_train_recipe_text(&tc, B, c->fed_epochs, c->fed_lr > 0 ? c->fed_lr : c->lr,
+                         c->seed + 5000 + (uint64_t)(rd * s->users + k));
+    if (!c->fed_cosine) tc.sched = AL_SCHED_CONST;
     al_sim_clock clk;
     double wall, cpu;
     al_rss_reset_peak();
@@ -626,11 +789,38 @@ static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_mete
 
 static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *acc) {
     text_run *s = ctx;
+    const al_ids *at = score_ids(s, k);
     al_lm_eval e;
-    al_status st = al_lm_evaluate(global, s->pool, s->u.test[k].v, s->u.test[k].n, s->v, &e);
+    al_status st = al_lm_evaluate(global, s->pool, at->v, at->n, s->v, &e);
     if (st) return st;
     *acc = e.top3;
-    if (last) set_user(&s->r->m[AL_M_FEDAVG], k, &e);
+    if (!last) return AL_OK;
+    set_user(&s->r->m[AL_M_FEDAVG], k, &e);
+    al_model *w = NULL;
+    if (s->c->methods & (1u << AL_M_FEDAVG_PRIOR)) {
+        /* the final model shifted by the user's words */
+        double macs = 0;
+        if ((st = prior_model(s, global, k, prior_strength(s->c), &w, &macs))) return st;
+        st = al_lm_evaluate(w, s->pool, at->v, at->n, s->v, &e);
+        al_model_free(w);
+        w = NULL;
+        if (st) return st;
+        set_user(&s->r->m[AL_M_FEDAVG_PRIOR], k, &e);
+        s->ft_macs_prior += macs;
+    }
+    if (s->c->methods & (1u << AL_M_FEDAVG_FT)) {
+        /* the final model personalized on the device as autonomous is (the chooser by default) */
+        al_personalize_report pr;
+        double secs, cpu, pred;
+        char *why = NULL;
+        st = autonomous_user(s, global, k, NULL, &e, &pr, &secs, &cpu, &pred, &why);
+        free(why);
+        if (st) return st;
+        set_user(&s->r->m[AL_M_FEDAVG_FT], k, &e);
+        s->ft_wall += secs;
+        s->ft_cpu += cpu;
+        s->ft_macs += (double)pr.macs;
+    }
     return AL_OK;
 }
 
@@ -644,6 +834,26 @@ static al_status text_fedavg(text_run *s) {
     for (int i = 1; i < s->cloud->nnodes; i++)
         for (int p = 0; p < s->cloud->nodes[i].nparams; p++) up += s->cloud->nodes[i].params[p].n;
     m->bytes_uploaded = (double)s->c->rounds * (double)up * sizeof(float);
+    /* the device downloads the cloud model, each round's and the final one */
+    m->bytes_downloaded = (double)(s->c->rounds + 1) * model_bytes(s);
+    for (int i = AL_M_FEDAVG_PRIOR; i <= AL_M_FEDAVG_FT; i++) {
+        if (!(s->c->methods & (1u << i))) continue;
+        al_method_result *e = &s->r->m[i];
+        e->seconds = m->seconds;
+        e->cpu_seconds = m->cpu_seconds;
+        e->macs = m->macs;
+        e->peak_rss_mb = m->peak_rss_mb;
+        e->bytes_uploaded = m->bytes_uploaded;
+        e->bytes_downloaded = m->bytes_downloaded;
+        if (i == AL_M_FEDAVG_PRIOR) e->macs += s->ft_macs_prior / s->users;
+        if (i == AL_M_FEDAVG_FT) {
+            e->seconds += s->ft_wall / s->users;
+            e->cpu_seconds += s->ft_cpu / s->users;
+            e->macs += s->ft_macs / s->users;
+        }
+        al_sim_method_done(e, s->users);
+        al_sim_say_method(s->c, i, e);
+    }
     return AL_OK;
 }
 
@@ -652,12 +862,23 @@ static al_status text_method(void *ctx, int method) {
     switch (method) {
     case AL_M_GLOBAL: {
         al_method_result *m = &s->r->m[AL_M_GLOBAL];
-        al_status st = eval_users(s->cloud, s->pool, &s->u, s->v, m, &s->r->seconds_eval);
+        al_status st = eval_users(s->cloud, s->pool, &s->u, s->v, s->c->eval_validation, m, &s->r->seconds_eval);
+        m->bytes_downloaded = model_bytes(s);
         if (!st) al_sim_method_done(m, s->users);
         return st;
     }
-    case AL_M_AUTONOMOUS:
-        return al_sim_each_user(&s->r->m[AL_M_AUTONOMOUS], s->users, 1, s->c->epochs, autonomous_job, s);
+    case AL_M_GLOBAL_PRIOR: {
+        al_method_result *m = &s->r->m[AL_M_GLOBAL_PRIOR];
+        al_status st = prior_scores(s, s->cloud, m);
+        m->bytes_downloaded = model_bytes(s);
+        if (!st) al_sim_method_done(m, s->users);
+        return st;
+    }
+    case AL_M_AUTONOMOUS: {
+        al_status st = al_sim_each_user(&s->r->m[AL_M_AUTONOMOUS], s->users, 1, s->c->epochs, autonomous_job, s);
+        s->r->m[AL_M_AUTONOMOUS].bytes_downloaded = model_bytes(s);
+        return st;
+    }
     case AL_M_LOCAL: return al_sim_each_user(&s->r->m[AL_M_LOCAL], s->users, 1, s->c->local_epochs, local_job, s);
     case AL_M_CENTRALIZED: return text_centralized(s);
     case AL_M_FEDAVG: return text_fedavg(s);
@@ -681,9 +902,9 @@ static al_status text_selection(text_run *s) {
         al_lm_eval e;
         al_personalize_report pr;
         double secs, cpu, pred;
-        if ((st = al_lm_evaluate(alt, s->pool, s->u.test[k].v, s->u.test[k].n, s->v, &e))) break;
+        if ((st = al_lm_evaluate(alt, s->pool, score_ids(s, k)->v, score_ids(s, k)->n, s->v, &e))) break;
         g += e.top3 / s->users;
-        if ((st = autonomous_user(s, alt, k, NULL, &e, &pr, &secs, &cpu, &pred))) break;
+        if ((st = autonomous_user(s, alt, k, NULL, &e, &pr, &secs, &cpu, &pred, NULL))) break;
         a += e.top3 / s->users;
     }
     al_model_free(alt);
@@ -697,15 +918,27 @@ static al_status text_selection(text_run *s) {
     return AL_OK;
 }
 
-al_status al_scenario_text(const al_scenario_config *c, al_scenario_result *r) {
+al_status al_scenario_text(const al_scenario_config *c0, al_scenario_result *r) {
     memset(r, 0, sizeof *r);
     r->cloud_public_val_acc = -1.0;
     r->sel_global[0] = r->sel_global[1] = r->sel_autonomous[0] = r->sel_autonomous[1] = -1;
+    /* the by-products run with their base method */
+    al_scenario_config cc = *c0;
+    const al_scenario_config *c = &cc;
+    if (cc.methods & (1u << AL_M_CENTRAL_PRIOR)) cc.methods |= 1u << AL_M_CENTRALIZED;
+    if (cc.methods & ((1u << AL_M_FEDAVG_PRIOR) | (1u << AL_M_FEDAVG_FT))) cc.methods |= 1u << AL_M_FEDAVG;
+    if (cc.methods & (1u << AL_M_FEDPER)) return al_error(AL_EINVAL, "fedper is an image scenario method");
+    if (cc.eval_validation && cc.users.val_per_user < 1)
+        return al_error(AL_EINVAL, "scoring on validation needs a validation split (val_per_user > 0 tokens)");
     text_run s = {0};
     s.c = c;
     s.r = r;
     al_status st;
     if ((st = text_data(&s)) || (st = text_cloud(&s))) goto done;
+    if (c->recipe == AL_RECIPE_AUTO && !(r->choice = calloc((size_t)s.users, sizeof(char *)))) {
+        st = al_error(AL_ENOMEM, "out of memory");
+        goto done;
+    }
     if (c->cloud_step) {
         al_text_cloud tcd = {s.pool, &s.pubstream, s.users, s.u.test, s.v};
         st = c->cloud_step(c->cloud_step_user, s.cloud, &tcd);

@@ -15,6 +15,7 @@
  *   central+p   centralized, shifted by the user's mix against the pooled data's
  *   fedavg+p    fedavg's final model, shifted against the users' pooled mix
  *   fedavg-ft   fedavg's final model personalized on the device (autonomous recipe)
+ * (text: the "+p" shift is the unigram prior, al_lm_prior_shift; fedper is image only)
  *   fedper      FedPer: every round each user trains the whole model from the shared body and
  *               its own output layer; the cloud averages the body only, the head stays personal */
 enum {
@@ -41,7 +42,7 @@ typedef struct al_method_result {
     double peak_rss_mb;
     double macs;                  /* device side, per user (mean) */
     double bytes_uploaded;        /* per user */
-    double bytes_downloaded;      /* per user: models received from the cloud (image) */
+    double bytes_downloaded;      /* per user: models received from the cloud */
     /* learning curve: mean accuracy over users after each epoch (or round) */
     double curve[AL_MAX_CURVE];
     int ncurve;
@@ -94,8 +95,9 @@ typedef struct al_scenario_config {
     const char *cloud_model;  /* use this pre-trained model instead of pre-training */
     const char *save_cloud;   /* write the pre-trained model here */
     int verbose;              /* progress lines on stderr */
-    int eval_validation;      /* image: every method is scored on the users' validation sets
-                               * (users.val_per_user), the test sets are not touched */
+    int eval_validation;      /* every method is scored on the users' validation sets
+                               * (users.val_per_user: samples, or for text the most recent
+                               * tokens of the private text), the test sets are not touched */
     /* text scenario (scenario_text.c) */
     const char *user_list;    /* comma-separated president names; NULL: the default 10 */
     long user_tokens;         /* cap on a user's private training text (most recent tokens) */
@@ -131,6 +133,10 @@ typedef struct al_scenario_result {
     double seconds_method[AL_M_COUNT];
     /* text, --select-public: equal-budget comparison (top-3), -1 when not run */
     double sel_global[2], sel_autonomous[2]; /* [0] random public docs, [1] selected */
+    /* text: the cloud model's top-3 on the public validation text (users.public_val; 0 when none);
+     * per user, the device chooser's sentence (what it chose and why; NULL without the chooser) */
+    double public_val_top3;
+    char **choice;
 } al_scenario_result;
 
 void al_scenario_config_default(al_scenario_config *c);
