@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int al_test_failures;
 
@@ -166,6 +167,58 @@ static inline void al_test_plans_valid(al_model *m, int batch, const char *what)
 /* Batch-norm parameters and statistics away from 1 and 0 (weight in
  * [0.5, 1), bias and mean ~ N(0, 0.1^2), variance in [0.5, 1.5)), so that
  * folding and training them is exercised. */
+/* The model file's autlearn.format_version (0 when unreadable). */
+static inline uint32_t al_test_file_version(const char *path) {
+    gguf_reader *r;
+    uint32_t ver = 0;
+    if (gguf_reader_open_file(path, 0, &r) != AL_OK) return 0;
+    if (gguf_get_u32(r, "autlearn.format_version", &ver) != AL_OK) ver = 0;
+    gguf_reader_free(r);
+    return ver;
+}
+
+/* m and l (a copy read back) give bitwise the same outputs on 3 samples. */
+static inline void al_test_same_outputs(al_model *m, al_model *l) {
+    float *x = al_test_rand_input(m, 3, 7), *ya = al_test_predict(m, x, 3), *yb = al_test_predict(l, x, 3);
+    CHECK(memcmp(ya, yb, sizeof(float) * 3 * al_shape_numel(&m->nodes[m->nnodes - 1].out)) == 0);
+    free(x);
+    free(ya);
+    free(yb);
+}
+
+/* The personalization job c on d, stopped after 3 steps, checkpointed and
+ * resumed by a new trainer on a fresh model (make()), ends with the weights
+ * of the uninterrupted run `ref`. tag names the checkpoint file. */
+static inline void al_test_resume_matches(al_model *(*make)(void), const al_dataset *d,
+                                          const al_personalize_config *c, const al_model *ref, const char *tag) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/al-%s-ckpt.XXXXXX", tag);
+    int fd = mkstemp(path);
+    REQUIRE_OK(fd >= 0 ? AL_OK : AL_EIO);
+    close(fd);
+    al_model *s1 = make(), *s2 = make();
+    al_trainer *t1, *t2;
+    REQUIRE_OK(al_personalize_new(s1, NULL, d, NULL, NULL, c, &t1));
+    int done = 0;
+    al_train_report r;
+    REQUIRE_OK(al_trainer_run_slice(t1, d, NULL, 3, 0, &done, &r));
+    CHECK(!done);
+    REQUIRE_OK(al_trainer_checkpoint(t1, path));
+    al_trainer_free(t1);
+    REQUIRE_OK(al_personalize_new(s2, NULL, d, NULL, NULL, c, &t2));
+    REQUIRE_OK(al_trainer_resume(t2, path));
+    int slices = 0;
+    while (!done && slices < 1000) {
+        REQUIRE_OK(al_trainer_run_slice(t2, d, NULL, 5, 0, &done, &r));
+        slices++;
+    }
+    CHECK(done && memcmp(ref->wblock, s2->wblock, sizeof(float) * ref->nweights) == 0);
+    al_trainer_free(t2);
+    unlink(path);
+    al_model_free(s1);
+    al_model_free(s2);
+}
+
 static inline void al_test_randomize_bn(al_model *m, uint64_t seed) {
     al_rng r;
     al_rng_seed(&r, seed, 41);

@@ -111,17 +111,8 @@ static void test_spec_and_file(void) {
             for (int k = 0; k < al_cfg_nsrc(&m->nodes[i].cfg); k++)
                 CHECK(al_cfg_src(&l->nodes[i].cfg, k) == al_cfg_src(&m->nodes[i].cfg, k));
         }
-        gguf_reader *r;
-        REQUIRE_OK(gguf_reader_open_file(path, 0, &r));
-        uint32_t ver = 0;
-        CHECK_OK(gguf_get_u32(r, "autlearn.format_version", &ver));
-        CHECK(ver == 4);
-        gguf_reader_free(r);
-        float *x = al_test_rand_input(m, 3, 7), *ya = al_test_predict(m, x, 3), *yb = al_test_predict(l, x, 3);
-        CHECK(memcmp(ya, yb, sizeof(float) * 3 * al_shape_numel(&m->nodes[m->nnodes - 1].out)) == 0);
-        free(x);
-        free(ya);
-        free(yb);
+        CHECK(al_test_file_version(path) == 4);
+        al_test_same_outputs(m, l);
         al_model_free(m);
         al_model_free(m2);
         al_model_free(l);
@@ -277,31 +268,7 @@ static void test_job(void) {
     al_cache_free(cache);
     /* the same job stopped after 3 steps, checkpointed, resumed in a new
      * trainer on a fresh model: the weights of the uninterrupted run */
-    char path[] = "/tmp/al-nary-ckpt.XXXXXX";
-    int fd = mkstemp(path);
-    REQUIRE_OK(fd >= 0 ? AL_OK : AL_EIO);
-    close(fd);
-    al_model *s1 = job_model(), *s2 = job_model();
-    al_trainer *t1, *t2;
-    REQUIRE_OK(al_personalize_new(s1, NULL, d, NULL, NULL, &c, &t1));
-    int done = 0;
-    al_train_report r;
-    REQUIRE_OK(al_trainer_run_slice(t1, d, NULL, 3, 0, &done, &r));
-    CHECK(!done);
-    REQUIRE_OK(al_trainer_checkpoint(t1, path));
-    al_trainer_free(t1);
-    REQUIRE_OK(al_personalize_new(s2, NULL, d, NULL, NULL, &c, &t2));
-    REQUIRE_OK(al_trainer_resume(t2, path));
-    int slices = 0;
-    while (!done && slices < 1000) {
-        REQUIRE_OK(al_trainer_run_slice(t2, d, NULL, 5, 0, &done, &r));
-        slices++;
-    }
-    CHECK(done && memcmp(a->wblock, s2->wblock, sizeof(float) * a->nweights) == 0);
-    al_trainer_free(t2);
-    unlink(path);
-    al_model_free(s1);
-    al_model_free(s2);
+    al_test_resume_matches(job_model, d, &c, a, "nary");
     al_model_free(a);
     al_model_free(b);
     al_dataset_free(d);

@@ -2333,6 +2333,19 @@ static al_status op_dropout(imp *I, const Onnx__NodeProto *nd) {
 }
 
 /* Gather: an embedding (float table, the token input) or shape arithmetic. */
+/* d with ONNX axis `axis` (not the batch's) dropped: the value of a Gather
+ * of one index along it, held in d's layer output as it is. */
+static val drop_axis(const val *d, int axis) {
+    val t = *d;
+    t.f = NULL;
+    t.i = NULL;
+    t.fresh = 0;
+    t.ndim = d->ndim - 1;
+    for (int q = axis; q + 1 < d->ndim; q++) t.dims[q] = d->dims[q + 1];
+    if (t.bax > axis) t.bax--;
+    return t;
+}
+
 static al_status op_gather(imp *I, const Onnx__NodeProto *nd) {
     static const char *const ok[] = {"axis", NULL};
     val *d, *ix;
@@ -2394,18 +2407,10 @@ static al_status op_gather(imp *I, const Onnx__NodeProto *nd) {
         if (a < 0) return nerr(nd, AL_EUNSUPPORTED, "a Gather along the batch axis is not supported");
         int64_t k = ix->i[0] < 0 ? ix->i[0] + d->dims[axis] : ix->i[0];
         if (k < 0 || k >= d->dims[axis]) return nerr(nd, AL_EFORMAT, "index %lld is out of range", (long long)ix->i[0]);
-        if (d->dims[axis] == 1 && !d->pad && !d->softmax) {
-            /* the only index of a size-1 axis (an LSTM's Y_h[0], the
-             * direction axis): the data as it is, no layer */
-            val t = *d;
-            t.f = NULL;
-            t.i = NULL;
-            t.fresh = 0;
-            t.ndim = r - 1;
-            for (int q = (int)axis; q + 1 < r; q++) t.dims[q] = d->dims[q + 1];
-            if (t.bax > axis) t.bax--;
+        val t = drop_axis(d, (int)axis);
+        if (d->dims[axis] == 1 && !d->pad && !d->softmax) /* the only index of a size-1 axis (an LSTM's
+                                                           * Y_h[0], the direction axis): the data as it is */
             return define(I, nd, nd->output[0], &t);
-        }
         int node;
         al_shape is;
         if ((st = want_logical(I, nd, d, &node, &is))) return st;
@@ -2415,13 +2420,6 @@ static al_status op_gather(imp *I, const Onnx__NodeProto *nd) {
         L->cfg.start = (int)k;
         L->cfg.end = (int)k + 1;
         L->cfg.step = 1;
-        val t = *d;
-        t.f = NULL;
-        t.i = NULL;
-        t.fresh = 0;
-        t.ndim = r - 1;
-        for (int q = (int)axis; q + 1 < r; q++) t.dims[q] = d->dims[q + 1];
-        if (t.bax > axis) t.bax--;
         al_shape os;
         if (!logical_os(&t, &os)) return nerr(nd, AL_EUNSUPPORTED, "too many per-sample axes");
         if (os.ndim == 0) return nerr(nd, AL_EUNSUPPORTED, "it leaves one number per sample");

@@ -286,3 +286,12 @@ done:
     al_model_free(global);
     return st;
 }
+
+void al_sim_copy_costs(al_method_result *e, const al_method_result *m) {
+    e->seconds = m->seconds;
+    e->cpu_seconds = m->cpu_seconds;
+    e->macs = m->macs;
+    e->peak_rss_mb = m->peak_rss_mb;
+    e->bytes_uploaded = m->bytes_uploaded;
+    e->bytes_downloaded = m->bytes_downloaded;
+}

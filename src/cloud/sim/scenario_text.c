@@ -839,12 +839,7 @@ static al_status text_fedavg(text_run *s) {
     for (int i = AL_M_FEDAVG_PRIOR; i <= AL_M_FEDAVG_FT; i++) {
         if (!(s->c->methods & (1u << i))) continue;
         al_method_result *e = &s->r->m[i];
-        e->seconds = m->seconds;
-        e->cpu_seconds = m->cpu_seconds;
-        e->macs = m->macs;
-        e->peak_rss_mb = m->peak_rss_mb;
-        e->bytes_uploaded = m->bytes_uploaded;
-        e->bytes_downloaded = m->bytes_downloaded;
+        al_sim_copy_costs(e, m);
         if (i == AL_M_FEDAVG_PRIOR) e->macs += s->ft_macs_prior / s->users;
         if (i == AL_M_FEDAVG_FT) {
             e->seconds += s->ft_wall / s->users;

@@ -158,6 +158,9 @@ al_status al_sim_text_user(const char *data_dir, const char *vocab, const char *
                            al_ids *test);
 /* Shared by the scenarios: mean, std and mean top-1 of a method's per-user results. */
 void al_sim_stats(al_method_result *m, int n);
+/* FedAvg's costs (seconds, CPU, MACs, peak memory, bytes up and down) into a by-product of it
+ * (fedavg+p, fedavg-ft), which then adds its own device work. */
+void al_sim_copy_costs(al_method_result *e, const al_method_result *m);
 double al_sim_rss_now_mb(void);
 void al_scenario_result_free(al_scenario_result *r);
 
