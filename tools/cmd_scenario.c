@@ -70,7 +70,7 @@ static void usage(FILE *f) {
             "                         --recipe config)\n"
             "  --recipe R             image: the device recipe, auto (default: chosen per user on a\n"
             "                         validation split of its data, gated against the cloud model),\n"
-            "                         prior, head, last-block, bn, bias, deep, or config (--freeze)\n"
+            "                         prior, head, last-block, bn, bias, deep, full, or config (--freeze)\n"
             "  --budget-mmacs M       --recipe auto: the search's compute budget in millions of\n"
             "                         multiply-adds per user (default: none)\n"
             "  --aug-shift N --aug-rotate DEG --aug-contrast X --aug-brightness X --aug-noise X\n"
