@@ -81,8 +81,9 @@ check "scenario prints the table" grep -q "^autonomous" "$TMP/out"
 # scored on their validation split
 "$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --users 3 --per-user 40 --test-per-user 30 \
     --val-per-user 10 --evaluate validation --shift both --epochs 2 --rounds 2 \
-    --methods global,global+p,central+p,fedavg+p,fedavg-ft,fedper --json "$TMP/b.json" --quiet >"$TMP/out" 2>"$TMP/err"
+    --methods global,global+p,central+p,fedavg+p,fedavg-ft,fedper --json "$TMP/b.json" >"$TMP/out" 2>"$TMP/err"
 check "scenario runs the extra baselines" test $? -eq 0
+check "fedavg-ft runs the device's recipe chooser, as autonomous does" grep -qE "^fedavg-ft: user 3 chose (kept the cloud model|[a-z+-]+: the best)" "$TMP/err"
 check "every extra baseline has per-user scores and every cost field" "$PY" -c '
 import json,sys; j=json.load(open(sys.argv[1]))
 assert j["config"]["shift"]=="both" and j["config"]["evaluate"]=="validation" and j["config"]["val_per_user"]==10, j["config"]

@@ -303,6 +303,29 @@ static void autonomous_config(const al_scenario_config *c, int freeze, int k, al
     pc->train.lr_below = c->lr_below;
 }
 
+/* The device's job on model w (autonomous, and fedavg-ft after FedAvg):
+ * the recipe chooser by default (c->recipe auto: al_personalize_auto, the
+ * search's MACs counted in pr->macs), else the fixed recipe (tune.py's
+ * search passes --recipe config). */
+static al_status device_job(const al_scenario_config *c, al_model *w, al_pool *pool, const al_dataset *tr,
+                            const uint64_t *ids, al_cache *cache, al_personalize_config *pc, al_auto_report *ar,
+                            al_personalize_report *pr) {
+    al_status st;
+    if (c->recipe == AL_RECIPE_AUTO) {
+        pc->freeze = -1;
+        pc->budget_macs = c->budget_macs;
+        st = al_personalize_auto(w, pool, tr, ids, cache, pc, ar);
+        *pr = ar->final;
+        pr->macs = ar->search_macs + ar->final.macs;
+        return st;
+    }
+    if (c->recipe != AL_RECIPE_CONFIG) {
+        pc->recipe = c->recipe;
+        pc->freeze = -1;
+    }
+    return al_personalize(w, pool, tr, ids, cache, pc, NULL, pr);
+}
+
 static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
     image_run *s = ctx;
     const al_scenario_config *c = s->c;
@@ -334,19 +357,7 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
      * pick beats it there (al_personalize_auto) ---- */
     al_auto_report ar;
     int chooser = c->recipe == AL_RECIPE_AUTO;
-    if (chooser) {
-        pc.freeze = -1;
-        pc.budget_macs = c->budget_macs;
-        st = al_personalize_auto(work, s->pool, tr, ids, cache, &pc, &ar);
-        pr = ar.final;
-        pr.macs = ar.search_macs + ar.final.macs;
-    } else {
-        if (c->recipe != AL_RECIPE_CONFIG) {
-            pc.recipe = c->recipe;
-            pc.freeze = -1;
-        }
-        st = al_personalize(work, s->pool, tr, ids, cache, &pc, NULL, &pr);
-    }
+    st = device_job(c, work, s->pool, tr, ids, cache, &pc, &ar, &pr);
     /* ---- end recipe chooser ---- */
     al_sim_clock_stop(&clk, cb.eval_seconds, &wall, &cpu);
     al_sim_meter_peak(t);
@@ -510,20 +521,23 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
         if (st) return st;
     }
     if (wants(s, AL_M_FEDAVG_FT)) {
-        /* the final model personalized on the device with the autonomous recipe */
+        /* the final model personalized on the device as autonomous is: the
+         * same chooser (or the same fixed recipe), no cache */
         const al_dataset *tr = al_users_train(s->u, k);
         al_personalize_config pc;
         autonomous_config(s->c, s->r->freeze, k, &pc);
         if ((st = al_model_clone(global, &w)) != AL_OK) return st;
         al_personalize_report pr;
+        al_auto_report ar;
         al_sim_clock clk;
         double wall, cpu;
         al_sim_clock_start(&clk);
-        st = al_personalize(w, s->pool, tr, NULL, NULL, &pc, NULL, &pr);
+        st = device_job(s->c, w, s->pool, tr, NULL, NULL, &pc, &ar, &pr);
         al_sim_clock_stop(&clk, 0, &wall, &cpu);
         s->ft_wall += wall;
         s->ft_cpu += cpu;
         s->ft_macs += (double)pr.macs;
+        if (st == AL_OK && s->c->recipe == AL_RECIPE_AUTO) al_sim_say(s->c, "fedavg-ft: user %d chose %s", k + 1, ar.why);
         if (st == AL_OK)
             st = al_evaluate(w, s->pool, score_set(s, k), s->c->batch, NULL, &s->r->m[AL_M_FEDAVG_FT].acc[k]);
         al_model_free(w);

@@ -14,7 +14,8 @@
  *   global+p    the cloud model, output bias shifted by the user's class mix
  *   central+p   centralized, shifted by the user's mix against the pooled data's
  *   fedavg+p    fedavg's final model, shifted against the users' pooled mix
- *   fedavg-ft   fedavg's final model personalized on the device (autonomous recipe)
+ *   fedavg-ft   fedavg's final model personalized on the device as autonomous is (the
+ *               recipe chooser by default, else the same fixed recipe)
  *   fedper      FedPer: every round each user trains the whole model from the shared body and
  *               its own output layer; the cloud averages the body only, the head stays personal */
 enum {
