@@ -48,7 +48,9 @@ static void usage(FILE *f) {
             "  --dominant-frac F      share of a user's images from them (default 0.8)\n"
             "  --shift S              how users differ from the public data: label (class mix, the\n"
             "                         default), feature (each user's own image transform, uniform\n"
-            "                         class mix), both (docs/SCENARIOS.md)\n"
+            "                         class mix), both, newclass (the cloud never sees the last\n"
+            "                         --new-classes N labels, default 3; each user holds one or more;\n"
+            "                         the device grows its output layer; docs/SCENARIOS.md)\n"
             "  --val-per-user N       carve N of each user's --per-user images out as its\n"
             "                         validation set (default 0)\n"
             "  --public-val N         carve N public images out as the cloud's validation set\n"
@@ -116,7 +118,7 @@ static int parse_methods(const char *s, unsigned *mask) {
 }
 
 /* --shift and --evaluate (image scenario only) into c; 0 or a usage error. */
-static int image_options(const char *cmd, int text, const char *shift, const char *evaluate,
+static int image_options(const char *cmd, int text, const char *shift, const char *evaluate, int new_classes,
                          al_scenario_config *c) {
     if (shift) {
         if (text) return cli_usage_error(cmd, "--shift is for the image scenario");
@@ -126,8 +128,14 @@ static int image_options(const char *cmd, int text, const char *shift, const cha
             c->users.shift = AL_SHIFT_FEATURE;
         else if (!strcmp(shift, "both"))
             c->users.shift = AL_SHIFT_BOTH;
+        else if (!strcmp(shift, "newclass"))
+            c->users.shift = AL_SHIFT_NEWCLASS;
         else
-            return cli_usage_error(cmd, "--shift takes label, feature or both, got '%s'", shift);
+            return cli_usage_error(cmd, "--shift takes label, feature, both or newclass, got '%s'", shift);
+    }
+    if (new_classes >= 0) {
+        if (c->users.shift != AL_SHIFT_NEWCLASS) return cli_usage_error(cmd, "--new-classes needs --shift newclass");
+        c->users.new_classes = new_classes;
     }
     if (evaluate) {
         if (text) return cli_usage_error(cmd, "--evaluate is for the image scenario");
@@ -183,6 +191,7 @@ int cmd_scenario(int argc, char **argv) {
                *evaluate = NULL;
     const char *recipe_name = NULL;
     double budget_mmacs = 0.0;
+    int new_classes = -1;
     int cache_mb = (int)(c.cache_bytes >> 20), threads = 0, quiet = 0, user_tokens = (int)c.user_tokens,
         pretrain_tokens = (int)c.pretrain_tokens;
     double aug_f[4] = {c.aug.rotate_deg, c.aug.noise, c.aug.contrast, c.aug.brightness};
@@ -210,6 +219,7 @@ int cmd_scenario(int argc, char **argv) {
         } else if (cli_int(&a, "per-user", 10, 1000000, &c.users.per_user) ||
                    cli_int(&a, "test-per-user", 1, 1000000, &c.users.test_per_user) ||
                    cli_int(&a, "dominant", 1, 256, &c.users.dominant) ||
+                   cli_int(&a, "new-classes", 1, 255, &new_classes) ||
                    cli_int(&a, "val-per-user", 0, 1000000, &c.users.val_per_user) ||
                    cli_int(&a, "public-val", 0, 100000000, &c.users.public_val) ||
                    cli_int(&a, "pretrain-epochs", 0, 1000, &c.pretrain_epochs) ||
@@ -269,7 +279,7 @@ int cmd_scenario(int argc, char **argv) {
     } else if (users) {
         c.user_list = users;
     }
-    int urc = image_options(cmd, text, shift, evaluate, &c);
+    int urc = image_options(cmd, text, shift, evaluate, new_classes, &c);
     if (urc) return urc;
     c.user_tokens = user_tokens;
     c.pretrain_tokens = pretrain_tokens;

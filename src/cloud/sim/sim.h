@@ -37,6 +37,8 @@ typedef struct al_method_result {
     double *ppl, *saved;          /* per user, text only: perplexity, keystroke savings */
     double mean_ppl, mean_saved;
     double *word_acc;             /* per user, text only: top-3 over word targets, an <unk> target a miss */
+    double *acc_seen, *acc_new;   /* per user, image --shift newclass: accuracy on the samples of the classes
+                                   * the cloud saw / never saw (-1: the user has none) */
     double mean_word_acc;
     double seconds, cpu_seconds;  /* device side, per user (mean) */
     double peak_rss_mb;
