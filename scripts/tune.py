@@ -41,10 +41,18 @@ GRID = {
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
+REUSE = False
+
+
 def run(bin_, args, out_json, log):
     # autonomous as a fixed recipe searched like every other method (the
     # device's own chooser, --recipe auto, is measured by recipe-compare.sh)
     cmd = [bin_, "scenario", "image", "--recipe", "config"] + args + ["--json", out_json, "--quiet"]
+    if REUSE and os.path.exists(out_json):
+        # --reuse: a run an earlier (interrupted or shorter) invocation finished, with the same command
+        print("= reused", " ".join(cmd), file=log, flush=True)
+        with open(out_json) as f:
+            return json.load(f)
     print("+", " ".join(cmd), file=log, flush=True)
     r = subprocess.run(cmd, stdout=log, stderr=log)
     if r.returncode != 0:
@@ -77,7 +85,12 @@ def main():
     ap.add_argument("--groups", default=",".join(GRID), help="method groups to run")
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reuse", action="store_true",
+                    help="take a run's JSON from OUT when it is there (an earlier invocation with the same settings: "
+                         "add seeds, or go on after an interruption)")
     a = ap.parse_args()
+    global REUSE
+    REUSE = a.reuse
     os.makedirs(a.out, exist_ok=True)
     log = open(os.path.join(a.out, "log.txt"), "a")
     seeds = [int(s) for s in a.seeds.split(",")]
