@@ -498,10 +498,11 @@ typedef enum al_recipe {
                             * (bn_affine: then the batch-norm affine trained too) */
     AL_RECIPE_BIAS,        /* every bias and batch-norm affine trained, all other weights frozen */
     AL_RECIPE_DEEP,        /* from the third weighted layer from the end (a lower freeze point) */
+    AL_RECIPE_FULL,        /* everything trained (freeze point 0) */
     AL_RECIPE_AUTO         /* the device chooses (al_personalize_auto) */
 } al_recipe;
-#define AL_RECIPE_COUNT 8
-/* "config", "prior", "head", "last-block", "bn", "bias", "deep", "auto". */
+#define AL_RECIPE_COUNT 9
+/* "config", "prior", "head", "last-block", "bn", "bias", "deep", "full", "auto". */
 AL_API const char *al_recipe_name(al_recipe r);
 /* The recipe of a name above; AL_EINVAL (naming the choices) otherwise. */
 AL_API al_status al_recipe_parse(const char *name, al_recipe *out);

@@ -34,11 +34,15 @@ typedef struct al_users_config {
     int shift;            /* AL_SHIFT_*: how users differ from the public data (default label) */
     int val_per_user;     /* of per_user, carved out as the user's validation set (default 0) */
     int public_val;       /* public samples carved out as the cloud's validation set (default 0) */
+    int new_classes;      /* newclass: the last new_classes labels are the cloud's unseen ones (default 3) */
 } al_users_config;
 /* label: users differ in class mix only; feature: each user's images (train,
  * validation, test) pass a transform of their own drawn from the seed, class
- * mix uniform; both: the two together (docs/SCENARIOS.md). */
-enum { AL_SHIFT_LABEL = 0, AL_SHIFT_FEATURE = 1, AL_SHIFT_BOTH = 2 };
+ * mix uniform; both: the two together; newclass: the public data hold only
+ * the first C - new_classes labels (the seen classes: the cloud never sees
+ * the others), and each user's first dominant class is an unseen one, the
+ * class draws otherwise those of label (docs/SCENARIOS.md). */
+enum { AL_SHIFT_LABEL = 0, AL_SHIFT_FEATURE = 1, AL_SHIFT_BOTH = 2, AL_SHIFT_NEWCLASS = 3 };
 AL_API void al_users_config_default(al_users_config *c);
 
 typedef struct al_users al_users;

@@ -4,8 +4,11 @@
 # global and autonomous only, one cloud model per seed (pre-trained once,
 # reused from out/cloud-sS.gguf as scripts/image-personalization.sh makes
 # it). Prints one markdown row per recipe: autonomous mean accuracy per
-# seed (gain over global) and the mean over seeds, then the chooser's
-# distance to the best fixed recipe and its worst user against global.
+# seed (gain over global) and the mean over seeds ± the 95% t-interval,
+# then the chooser's distance to the best fixed recipe (paired over seeds)
+# and, per user, its personal model against the cloud model: below it by
+# more than the test set's noise (2 binomial standard errors of the
+# cloud model's accuracy on that user's test set)?
 #   scripts/recipe-compare.sh [SEEDS...]     default: 1 2 3
 #   AUTLEARN=build/autlearn AL_THREADS=1 scripts/recipe-compare.sh 1
 #   RECIPES="auto" scripts/recipe-compare.sh   run only these rows again (the
@@ -48,28 +51,50 @@ run bias --recipe bias
 run bias+aug --recipe bias --aug-variants 4
 run deep --recipe deep
 run deep+aug --recipe deep --aug-variants 4
+run full --recipe full
+run full+aug --recipe full --aug-variants 4
 /usr/bin/python3 - "$tag" "${seeds[*]}" "${names[@]}" <<'PY'
-import json, sys
+import json, math, sys
 tag = sys.argv[1]
 seeds = sys.argv[2].split()
 names = sys.argv[3:]
-print("| recipe | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |")
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+def interval(xs):
+    n = len(xs)
+    m = sum(xs) / n
+    if n < 2:
+        return m, float("nan")
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
+    return m, T95.get(n - 1, 1.96) * sd / math.sqrt(n)
+print("| recipe | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± 95% CI |")
 print("|---|" + "---|" * (len(seeds) + 1))
-means = {}
+accs = {}
 for n in names:
-    cells, accs = [], []
+    cells = []
+    accs[n] = []
     for s in seeds:
         j = json.load(open(f"out/recipe-{tag}{n}-s{s}.json"))
         g, a = j["global"]["mean_acc"], j["autonomous"]["mean_acc"]
-        accs.append(a)
+        accs[n].append(100 * a)
         cells.append(f"{100*a:.2f} ({100*(a-g):+.2f})")
-    means[n] = sum(accs) / len(accs)
-    print(f"| {n} | " + " | ".join(cells) + f" | {100*means[n]:.2f} |")
+    m, hw = interval(accs[n])
+    print(f"| {n} | " + " | ".join(cells) + f" | {m:.2f} ± {hw:.2f} |")
+means = {n: sum(v) / len(v) for n, v in accs.items()}
 best = max((v, n) for n, v in means.items() if n != "auto")
-print(f"\nbest fixed recipe: {best[1]} {100*best[0]:.2f}%; auto {100*means['auto']:.2f}% "
-      f"({100*(means['auto']-best[0]):+.2f} points)")
+d, hw = interval([a - b for a, b in zip(accs["auto"], accs[best[1]])])
+print(f"\nbest fixed recipe: {best[1]} {best[0]:.2f}%; auto {means['auto']:.2f}% "
+      f"({d:+.2f} ± {hw:.2f} points, paired over seeds)")
+below = total = 0
 for s in seeds:
     j = json.load(open(f"out/recipe-{tag}auto-s{s}.json"))
-    d = [a - g for a, g in zip(j["autonomous"]["per_user"], j["global"]["per_user"])]
-    print(f"seed {s}: auto per user vs global: worst {100*min(d):+.2f}, users below global {sum(x < 0 for x in d)} of {len(d)}")
+    n = j["config"]["test_per_user"]
+    pa, pg = j["autonomous"]["per_user"], j["global"]["per_user"]
+    diff = [a - g for a, g in zip(pa, pg)]
+    # the noise of one user's test set: 2 binomial standard errors of the cloud model's accuracy
+    worse = [i for i, (a, g) in enumerate(zip(pa, pg)) if g - a > 2 * math.sqrt(max(g * (1 - g), 1e-12) / n)]
+    below += len(worse)
+    total += len(pa)
+    print(f"seed {s}: auto per user vs global: worst {100*min(diff):+.2f}, users below global {sum(x < 0 for x in diff)} "
+          f"of {len(diff)}, below by more than 2 SE: {len(worse)}")
+print(f"users below the cloud model by more than the test set's noise (2 SE): {below} of {total}")
 PY

@@ -8,7 +8,12 @@ the users' validation split (autlearn scenario image --evaluate validation
 best mean validation accuracy. Only then are the chosen settings run on the
 test split, once per seed, and the table gives mean +- the 95% t-interval
 over seeds. Each seed's cloud model is pre-trained once (the public data do
-not depend on --shift) and shared by every run of that seed.
+not depend on --shift label/feature/both) and shared by every run of that
+seed; --shift newclass has clouds of its own (pre-trained on the seen
+classes only), and its table gives the accuracy on the seen and on the new
+classes apart. Per user, the autonomous model is compared with the cloud
+model on the same test set: below it by more than 2 binomial standard
+errors of that set is counted.
 
     python3 scripts/tune.py --bin build/autlearn --shift feature --users 6 \
         --seeds 1,2,3,4,5 --out /tmp/tune-feature
@@ -36,10 +41,18 @@ GRID = {
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
+REUSE = False
+
+
 def run(bin_, args, out_json, log):
     # autonomous as a fixed recipe searched like every other method (the
     # device's own chooser, --recipe auto, is measured by recipe-compare.sh)
     cmd = [bin_, "scenario", "image", "--recipe", "config"] + args + ["--json", out_json, "--quiet"]
+    if REUSE and os.path.exists(out_json):
+        # --reuse: a run an earlier (interrupted or shorter) invocation finished, with the same command
+        print("= reused", " ".join(cmd), file=log, flush=True)
+        with open(out_json) as f:
+            return json.load(f)
     print("+", " ".join(cmd), file=log, flush=True)
     r = subprocess.run(cmd, stdout=log, stderr=log)
     if r.returncode != 0:
@@ -61,7 +74,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default="build/autlearn")
     ap.add_argument("--data", default="data/fashion-mnist")
-    ap.add_argument("--shift", default="label", choices=["label", "feature", "both"])
+    ap.add_argument("--shift", default="label", choices=["label", "feature", "both", "newclass"])
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--per-user", type=int, default=250, help="drawn per user, validation included")
     ap.add_argument("--val-per-user", type=int, default=50)
@@ -72,7 +85,12 @@ def main():
     ap.add_argument("--groups", default=",".join(GRID), help="method groups to run")
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reuse", action="store_true",
+                    help="take a run's JSON from OUT when it is there (an earlier invocation with the same settings: "
+                         "add seeds, or go on after an interruption)")
     a = ap.parse_args()
+    global REUSE
+    REUSE = a.reuse
     os.makedirs(a.out, exist_ok=True)
     log = open(os.path.join(a.out, "log.txt"), "a")
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -80,13 +98,17 @@ def main():
     base = ["--data", a.data, "--shift", a.shift, "--users", str(a.users), "--per-user", str(a.per_user),
             "--val-per-user", str(a.val_per_user), "--test-per-user", str(a.test_per_user),
             "--rounds", str(a.rounds), "--threads", str(a.threads)]
-    # the clouds, one per seed (shared across shifts: written where --out's parent can reuse them)
+    # the clouds, one per seed (shared across shifts: written where --out's parent can reuse them;
+    # newclass: its own, pre-trained on the seen classes only)
     clouds = {}
+    nc = a.shift == "newclass"
     for s in sorted(set(seeds + [a.tune_seed])):
-        path = os.path.join(os.path.dirname(os.path.abspath(a.out)), "cloud-seed%d.gguf" % s)
+        path = os.path.join(os.path.dirname(os.path.abspath(a.out)),
+                            ("cloud-newclass-seed%d.gguf" if nc else "cloud-seed%d.gguf") % s)
         if not os.path.exists(path):
             run(a.bin, ["--data", a.data, "--users", "1", "--methods", "global", "--seed", str(s),
-                        "--save-cloud", path], os.path.join(a.out, "cloud%d.json" % s), log)
+                        "--save-cloud", path] + (["--shift", "newclass"] if nc else []),
+                os.path.join(a.out, "cloud%d.json" % s), log)
         clouds[s] = path
     # 1. search on validation (tune seed)
     chosen = {}
@@ -112,27 +134,35 @@ def main():
         for s in seeds:
             j = run(a.bin, base + st + ["--seed", str(s), "--cloud", clouds[s], "--methods", m],
                     os.path.join(a.out, "test-%s-%d.json" % (m.replace("+", "p"), s)), log)
-            res.setdefault(m, []).append((j[m]["mean_acc"], j["cost"][m]))
+            res.setdefault(m, []).append((j[m]["mean_acc"], j["cost"][m], j[m]))
         del group
     # 3. the table
     order = ["global", "global+p", "local", "autonomous", "centralized", "central+p", "fedavg", "fedavg+p",
              "fedavg-ft", "fedper"]
-    lines = ["| method | test accuracy %% (mean ± 95%% CI, %d seeds) | chosen on validation | device MACs/user | "
-             "CPU s/user | peak MB | bytes up/user | bytes down/user |" % len(seeds),
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| method | test accuracy %% (mean ± 95%% CI, %d seeds) |%s chosen on validation | device MACs/user | "
+             "CPU s/user | peak MB | bytes up/user | bytes down/user |" % (
+                 len(seeds), " seen classes % | new classes % |" if nc else ""),
+             "|---|---|---|---|---|---|---|---|" + ("---|---|" if nc else "")]
     summary = {"config": vars(a), "chosen": {}, "search": search, "test": {}}
     for m in order:
         if m not in res:
             continue
-        accs = [100 * x for x, _ in res[m]]
+        accs = [100 * x for x, _, _ in res[m]]
         mean, hw = interval(accs)
-        cost = {k: sum(c[k] for _, c in res[m]) / len(res[m]) for k in res[m][0][1]}
+        cost = {k: sum(c[k] for _, c, _ in res[m]) / len(res[m]) for k in res[m][0][1]}
         st = "(nothing to tune)" if m == "global" else " ".join(chosen[m][1]) or "(defaults)"
-        lines.append("| %s | %.2f ± %.2f | %s (val %.2f) | %.3g | %.3f | %.1f | %.3g | %.3g |" % (
-            m, mean, hw, st if m == "global" else "`%s`" % st, 100 * chosen[m][0], cost["macs_per_user"], cost["cpu_seconds_per_user"],
+        apart = ""
+        summary["test"][m] = {"per_seed": accs, "mean": mean, "ci95": hw, "cost": cost}
+        if nc:
+            for h in ("seen", "new"):
+                v = [100 * r["mean_acc_" + h] for _, _, r in res[m]]
+                hm, hh = interval(v)
+                apart += " %.2f ± %.2f |" % (hm, hh)
+                summary["test"][m]["per_seed_" + h] = v
+        lines.append("| %s | %.2f ± %.2f |%s %s (val %.2f) | %.3g | %.3f | %.1f | %.3g | %.3g |" % (
+            m, mean, hw, apart, st if m == "global" else "`%s`" % st, 100 * chosen[m][0], cost["macs_per_user"], cost["cpu_seconds_per_user"],
             cost["peak_rss_mb"], cost["bytes_uploaded"], cost.get("bytes_downloaded", 0)))
         summary["chosen"][m] = st
-        summary["test"][m] = {"per_seed": accs, "mean": mean, "ci95": hw, "cost": cost}
     # the gain from the prior and from training, paired over seeds
     def paired(x, y):
         if x in res and y in res:
@@ -145,6 +175,23 @@ def main():
     paired("global", "autonomous")
     paired("fedavg-ft", "autonomous")
     paired("centralized", "autonomous")
+    paired("central+p", "autonomous")
+    # per user: the personal model against the cloud model on the same test set (the noise: 2 binomial
+    # standard errors of the cloud model's accuracy on that user's test set)
+    if "global" in res and "autonomous" in res:
+        below = worse = total = 0
+        worst = 0.0
+        n = a.test_per_user
+        for (_, _, g), (_, _, p) in zip(res["global"], res["autonomous"]):
+            for ga, pa in zip(g["per_user"], p["per_user"]):
+                total += 1
+                below += pa < ga
+                worst = min(worst, 100 * (pa - ga))
+                worse += ga - pa > 2 * math.sqrt(max(ga * (1 - ga), 1e-12) / n)
+        lines.append("")
+        lines.append("autonomous per user against the cloud model (%d users × seeds): %d below it, %d below by more "
+                     "than 2 SE of the user's %d test images; worst %+.2f points" % (total, below, worse, n, worst))
+        summary["per_user_vs_global"] = {"users": total, "below": below, "below_2se": worse, "worst": worst}
     table = "\n".join(lines)
     print(table)
     with open(os.path.join(a.out, "table.md"), "w") as f:

@@ -3,13 +3,15 @@
  * only the running statistics (and the affine when asked) and re-estimates
  * them exactly, prior changes only the output bias, the chooser's split is
  * stratified, its report complete, its result deterministic for a seed,
- * and its gate keeps the cloud model when no recipe beats it on the
+ * its "full" candidate trains everything and is one when deep already
+ * does, and its gate keeps the cloud model when no recipe beats it on the
  * validation split, and a trained model when one does. */
 #include "al_test.h"
 
 #include <unistd.h>
 
 #define PLAIN "input 1x8x8; conv 3 k=3 p=1; relu; maxpool k=2; flatten; dense 8; relu; dense 3"
+#define DEEPER "input 1x8x8; conv 3 k=3 p=1; relu; conv 3 k=3 p=1; relu; maxpool k=2; flatten; dense 8; relu; dense 3"
 #define BN "input 1x8x8; conv 3 k=3 p=1; batchnorm; relu; maxpool k=2; flatten; dense 8; relu; dense 3"
 
 static al_model *make(const char *spec, uint64_t seed) {
@@ -336,6 +338,69 @@ static void test_resume_through_chooser(const al_dataset *d) {
     al_model_free(e);
 }
 
+/* full: freeze 0, every tensor trained (deep leaves the first conv alone);
+ * in the chooser the most expensive plain candidate, skipped as a
+ * duplicate where deep already starts at node 0, and over a budget that
+ * admits everything else. */
+static void test_full(const al_dataset *d) {
+    al_model *m = make(DEEPER, 11), *z = make(DEEPER, 11), *p = make(PLAIN, 11);
+    CHECK(al_recipe_freeze(m, AL_RECIPE_DEEP) == 2);
+    CHECK(al_recipe_freeze(m, AL_RECIPE_FULL) == 0);
+    CHECK(al_recipe_freeze(p, AL_RECIPE_FULL) == 0);
+    al_recipe x;
+    CHECK_OK(al_recipe_parse("full", &x));
+    CHECK(x == AL_RECIPE_FULL);
+    al_personalize_config c;
+    cfg(&c, AL_RECIPE_DEEP);
+    c.label_prior = 0.0;
+    al_personalize_report r;
+    REQUIRE_OK(al_personalize(m, NULL, d, NULL, NULL, &c, NULL, &r));
+    CHECK(differs(m, z, 0, "weight") == 0 && differs(m, z, 0, "bias") == 0 && differs(m, z, 2, "weight") == 1);
+    uint64_t deep_macs = r.macs;
+    al_model_copy_weights(m, z);
+    cfg(&c, AL_RECIPE_FULL);
+    c.label_prior = 0.0;
+    REQUIRE_OK(al_personalize(m, NULL, d, NULL, NULL, &c, NULL, &r));
+    for (int i = 0; i < m->nnodes; i++)
+        if (differs(m, z, i, "weight") >= 0) CHECK(differs(m, z, i, "weight") == 1 && differs(m, z, i, "bias") == 1);
+    CHECK(r.train.steps > 0 && r.macs > deep_macs);
+    /* the chooser: full runs, last of the plain candidates */
+    al_model_copy_weights(m, z);
+    al_personalize_config a;
+    cfg(&a, AL_RECIPE_AUTO);
+    a.label_prior = 0.0;
+    al_auto_report ra;
+    REQUIRE_OK(al_personalize_auto(m, NULL, d, NULL, NULL, &a, &ra));
+    check_report(&ra, d->n);
+    int full = -1, deep = -1;
+    uint64_t others = 0;
+    for (int i = 0; i < ra.ntries; i++) {
+        if (ra.tries[i].recipe == AL_RECIPE_FULL && ra.tries[i].aug_variants == 1) full = i;
+        if (ra.tries[i].recipe == AL_RECIPE_DEEP && ra.tries[i].aug_variants == 1) deep = i;
+    }
+    REQUIRE_OK(full >= 0 && deep >= 0 ? AL_OK : AL_EINVAL);
+    CHECK(ra.tries[full].status == AL_TRY_RUN && ra.tries[full].freeze == 0 && ra.tries[full].macs > 0);
+    CHECK(ra.tries[full].est_macs > ra.tries[deep].est_macs && full > deep);
+    for (int i = 0; i < ra.ntries; i++)
+        if (ra.tries[i].status == AL_TRY_RUN && ra.tries[i].recipe != AL_RECIPE_FULL) others += ra.tries[i].macs;
+    /* a budget for everything but full (and its augmented sibling) */
+    al_model_copy_weights(m, z);
+    a.budget_macs = ra.search_macs - ra.tries[full].macs - (full + 1 < ra.ntries ? ra.tries[full + 1].macs : 0);
+    al_auto_report rb;
+    REQUIRE_OK(al_personalize_auto(m, NULL, d, NULL, NULL, &a, &rb));
+    for (int i = 0; i < rb.ntries; i++)
+        if (rb.tries[i].recipe == AL_RECIPE_FULL) CHECK(rb.tries[i].status == AL_TRY_BUDGET);
+    CHECK(rb.search_macs <= a.budget_macs && others > 0);
+    /* a model whose deep already starts at node 0: full is the same candidate */
+    a.budget_macs = 0;
+    REQUIRE_OK(al_personalize_auto(p, NULL, d, NULL, NULL, &a, &rb));
+    for (int i = 0; i < rb.ntries; i++)
+        if (rb.tries[i].recipe == AL_RECIPE_FULL) CHECK(rb.tries[i].status == AL_TRY_NA);
+    al_model_free(m);
+    al_model_free(z);
+    al_model_free(p);
+}
+
 int main(void) {
     al_dataset *d = al_test_images(48, 1);
     test_bias_only(d);
@@ -344,6 +409,7 @@ int main(void) {
     test_chooser_helps_and_is_deterministic(d);
     test_gate_keeps_cloud(d);
     test_resume_through_chooser(d);
+    test_full(d);
     /* the gradients the recipes train with: unchanged (finite differences) */
     gc_opts o = gc_defaults();
     CHECK(gradcheck_spec("input 1x4x4; conv 2 k=3 p=1; batchnorm; flatten; dense 3", &o) == 0);

@@ -24,7 +24,7 @@ j = json.load(open(sys.argv[1])); s = j["recipe_search"]
 assert s["train_samples"] + s["val_samples"] == 60 and s["val_samples"] >= 10, s
 assert s["val_fraction"] == 0.2 and s["budget_macs"] == 0 and 0 <= s["cloud_val_acc"] <= 1, s
 names = {t["recipe"] for t in s["tried"]}
-assert names == {"prior", "head", "last-block", "bn", "bias", "deep"}, names
+assert names == {"prior", "head", "last-block", "bn", "bias", "deep", "full"}, names
 ran = [t for t in s["tried"] if t["status"] == "run"]
 assert len(ran) >= 8 and all(0 <= t["val_acc"] <= 1 and t["macs"] > 0 for t in ran), s
 assert [t["status"] for t in s["tried"] if t["recipe"] == "bn"] == ["not_applicable"], s

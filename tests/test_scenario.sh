@@ -82,8 +82,9 @@ check "scenario prints the table" grep -q "^autonomous" "$TMP/out"
 # scored on their validation split
 "$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --users 3 --per-user 40 --test-per-user 30 \
     --val-per-user 10 --public-val 20 --evaluate validation --shift both --epochs 2 --rounds 2 \
-    --methods global,global+p,central+p,fedavg+p,fedavg-ft,fedper --json "$TMP/b.json" --quiet >"$TMP/out" 2>"$TMP/err"
+    --methods global,global+p,central+p,fedavg+p,fedavg-ft,fedper --json "$TMP/b.json" >"$TMP/out" 2>"$TMP/err"
 check "scenario runs the extra baselines" test $? -eq 0
+check "fedavg-ft runs the device's recipe chooser, as autonomous does" grep -qE "^fedavg-ft: user 3 chose (kept the cloud model|[a-z+-]+: the best)" "$TMP/err"
 check "every extra baseline has per-user scores and every cost field" "$PY" -c '
 import json,sys; j=json.load(open(sys.argv[1]))
 assert j["config"]["shift"]=="both" and j["config"]["evaluate"]=="validation" and j["config"]["val_per_user"]==10, j["config"]
@@ -101,8 +102,41 @@ assert c["fedper"]["bytes_uploaded"]==2*(params-170)*4, c["fedper"]
 assert c["fedavg-ft"]["macs_per_user"]>c["fedavg"]["macs_per_user"]>0 and c["fedper"]["macs_per_user"]>0, c
 assert c["central+p"]["bytes_uploaded"]==30*(784+1), c["central+p"]
 ' "$TMP/b.json"
+# classes the cloud never saw (--shift newclass): the cloud knows 7 of the 10 labels, each user holds
+# an unseen one at least; the device grows its output layer and predicts them
+"$BIN" scenario image --data "$DATA" --arch "$ARCH" --users 3 --per-user 60 --test-per-user 60 --pretrain-epochs 2 \
+    --epochs 3 --local-epochs 3 --rounds 2 --shift newclass --save-cloud "$TMP/cloud7.gguf" \
+    --methods global,global+p,local,autonomous,centralized,fedavg,fedavg-ft,fedper --json "$TMP/n.json" --quiet \
+    >"$TMP/out" 2>"$TMP/err"
+check "scenario --shift newclass succeeds" test $? -eq 0
+check "newclass: the cloud never predicts an unseen class, the device and the pooling baselines do, above chance" "$PY" -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert j["config"]["shift"]=="newclass" and j["config"]["new_classes"]==3, j["config"]
+assert 0 < j["public_samples"] < 0.8*1000, j["public_samples"]   # 7 of 10 classes of the 1000 public samples
+assert all(d[0] >= 7 for d in j["dominant_classes"]), j["dominant_classes"]
+for m in ["global","global+p","local","autonomous","centralized","fedavg","fedavg-ft","fedper"]:
+    r=j[m]
+    assert len(r["per_user_seen"])==3 and len(r["per_user_new"])==3, (m,r)
+    assert 0<=r["mean_acc_seen"]<=1 and 0<=r["mean_acc_new"]<=1, (m,r)
+assert j["global"]["mean_acc_new"]==0 and j["global+p"]["mean_acc_new"]==0, j["global"]
+for m in ["autonomous","centralized","fedavg-ft"]:
+    assert j[m]["mean_acc_new"] > 0.3, (m, j[m])   # chance is 1 in 8 or fewer outputs
+assert j["autonomous"]["mean_acc"] > j["global"]["mean_acc"] + 0.1, (j["autonomous"], j["global"])
+' "$TMP/n.json"
+"$BIN" info "$TMP/cloud7.gguf" >"$TMP/info" 2>&1
+check "newclass: the cloud model has 7 outputs" grep -qE "dense 7\b" "$TMP/info"
+"$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --shift newclass --users 2 --per-user 40 \
+    --test-per-user 20 --json "$TMP/y.json" --quiet >/dev/null 2>"$TMP/err"
+check "newclass with a cloud model that saw every class: a runtime error" test $? -eq 1
+check "... that says why" grep -q "the cloud model has 10 classes, the public data 7 seen ones" "$TMP/err"
+"$BIN" scenario image --data "$DATA" --shift newclass --new-classes 9 --users 2 --per-user 40 --test-per-user 20 \
+    --json "$TMP/y.json" --quiet >/dev/null 2>"$TMP/err"
+check "newclass with fewer than 2 seen classes: a runtime error that says why" grep -q "new classes must be 1..8" "$TMP/err"
+"$BIN" scenario image --data "$DATA" --new-classes 2 --json "$TMP/y.json" >/dev/null 2>"$TMP/err"
+check "--new-classes without --shift newclass: a usage error" test $? -eq 2
+check "... that says why" grep -q "needs --shift newclass" "$TMP/err"
 for args in "scenario image --json $TMP/y.json --shift sideways" "scenario image --json $TMP/y.json --evaluate validation" \
-            "scenario text --json $TMP/y.json --methods fedper"; do
+            "scenario text --json $TMP/y.json --methods fedper" "scenario text --json $TMP/y.json --shift newclass"; do
     "$BIN" $args >/dev/null 2>"$TMP/err"
     check "usage error ($args) exits 2" test $? -eq 2
 done

@@ -134,8 +134,49 @@ static void shifts(void) {
     al_dataset_free(test);
 }
 
+/* --shift newclass: the public data (and the cloud's validation set) hold
+ * only the seen classes, each user's first dominant class is unseen, and
+ * the users' sets keep every label */
+static void newclass(void) {
+    al_dataset *train = make_images(4000, 0), *test = make_images(2000, 100000);
+    al_users_config c;
+    al_users_config_default(&c);
+    c.users = 5;
+    c.per_user = 60;
+    c.test_per_user = 40;
+    c.public_val = 100;
+    c.shift = AL_SHIFT_NEWCLASS;
+    al_users *u;
+    REQUIRE_OK(al_users_split(train, test, &c, &u));
+    const al_dataset *pub = al_users_public(u), *pv = al_users_public_validation(u);
+    CHECK(pub->num_classes == 7 && pv->num_classes == 7);
+    int bad = 0;
+    for (int i = 0; i < pub->n; i++) bad += pub->y[i] >= 7;
+    for (int i = 0; i < pv->n; i++) bad += pv->y[i] >= 7;
+    CHECK(bad == 0);
+    CHECK(pub->n + pv->n > 1200 && pub->n + pv->n < 1600); /* 7 of 10 classes of 2000 public samples */
+    for (int k = 0; k < 5; k++) {
+        CHECK(al_users_dominant(u, k)[0] >= 7);
+        const al_dataset *tr = al_users_train(u, k), *te = al_users_test(u, k);
+        CHECK(tr->num_classes == 10);
+        int nnew = 0, tnew = 0;
+        for (int i = 0; i < tr->n; i++) nnew += tr->y[i] >= 7;
+        for (int i = 0; i < te->n; i++) tnew += te->y[i] >= 7;
+        CHECK(nnew >= 24 && tnew >= 16); /* the dominant unseen class: 40% of the draw */
+    }
+    al_users_free(u);
+    /* too many new classes: fewer than 2 seen ones left */
+    c.new_classes = 9;
+    CHECK_STATUS(al_users_split(train, test, &c, &u), AL_ERANGE);
+    c.new_classes = 0;
+    CHECK_STATUS(al_users_split(train, test, &c, &u), AL_ERANGE);
+    al_dataset_free(train);
+    al_dataset_free(test);
+}
+
 int main(void) {
     shifts();
+    newclass();
     al_dataset *train = make(6000, 0), *test = make(3000, 100000);
     al_users_config c;
     al_users_config_default(&c);

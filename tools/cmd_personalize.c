@@ -55,7 +55,7 @@ static void usage(FILE *f) {
                "                        tries the recipes below on a validation split of the data,\n"
                "                        cheapest first, picks the best and keeps it only if it beats\n"
                "                        the cloud model there; docs/RECIPES.md), prior, head,\n"
-               "                        last-block, bn, bias, deep, or config (--freeze as given).\n"
+               "                        last-block, bn, bias, deep, full, or config (--freeze as given).\n"
                "                        --freeze, --train-rows, --aug-variants, --no-cache,\n"
                "                        --naive-plan and --predict-first imply config\n"
                "  --auto-val F          --recipe auto: the fraction of each class held out (default 0.2)\n"

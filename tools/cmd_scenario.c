@@ -62,7 +62,9 @@ static void usage(FILE *f) {
             "  --dominant-frac F      share of a user's images from them (default 0.8)\n"
             "  --shift S              how users differ from the public data: label (class mix, the\n"
             "                         default), feature (each user's own image transform, uniform\n"
-            "                         class mix), both (docs/SCENARIOS.md)\n"
+            "                         class mix), both, newclass (the cloud never sees the last\n"
+            "                         --new-classes N labels, default 3; each user holds one or more;\n"
+            "                         the device grows its output layer; docs/SCENARIOS.md)\n"
             "  --val-per-user N       carve N of each user's --per-user images out as its\n"
             "                         validation set (default 0)\n"
             "  --public-val N         carve N public images out as the cloud's validation set\n"
@@ -84,7 +86,7 @@ static void usage(FILE *f) {
             "                         --recipe config)\n"
             "  --recipe R             image: the device recipe, auto (default: chosen per user on a\n"
             "                         validation split of its data, gated against the cloud model),\n"
-            "                         prior, head, last-block, bn, bias, deep, or config (--freeze)\n"
+            "                         prior, head, last-block, bn, bias, deep, full, or config (--freeze)\n"
             "  --budget-mmacs M       --recipe auto: the search's compute budget in millions of\n"
             "                         multiply-adds per user (default: none)\n"
             "  --aug-shift N --aug-rotate DEG --aug-contrast X --aug-brightness X --aug-noise X\n"
@@ -99,8 +101,9 @@ static void usage(FILE *f) {
             "  --central-lr X         centralized's learning rate (default pretrain-lr * 0.2)\n"
             "  --methods LIST         comma-separated subset of the methods (default the five above);\n"
             "                         image also: global+p, central+p, fedavg+p (output bias shifted by\n"
-            "                         the user's class mix), fedavg-ft (fedavg, then the autonomous\n"
-            "                         recipe on the device), fedper (shared body, personal output layer)\n"
+            "                         the user's class mix), fedavg-ft (fedavg, then the device's\n"
+            "                         job as autonomous: chooser or --recipe), fedper (shared body,\n"
+            "                         personal output layer)\n"
             "  --batch B              (default 32)\n"
             "run:\n"
             "  --threads T            worker threads (default: AL_THREADS or 1)\n"
@@ -129,7 +132,7 @@ static int parse_methods(const char *s, unsigned *mask) {
 }
 
 /* --shift and --evaluate (image scenario only) into c; 0 or a usage error. */
-static int image_options(const char *cmd, int text, const char *shift, const char *evaluate,
+static int image_options(const char *cmd, int text, const char *shift, const char *evaluate, int new_classes,
                          al_scenario_config *c) {
     if (shift) {
         if (text) return cli_usage_error(cmd, "--shift is for the image scenario");
@@ -139,8 +142,14 @@ static int image_options(const char *cmd, int text, const char *shift, const cha
             c->users.shift = AL_SHIFT_FEATURE;
         else if (!strcmp(shift, "both"))
             c->users.shift = AL_SHIFT_BOTH;
+        else if (!strcmp(shift, "newclass"))
+            c->users.shift = AL_SHIFT_NEWCLASS;
         else
-            return cli_usage_error(cmd, "--shift takes label, feature or both, got '%s'", shift);
+            return cli_usage_error(cmd, "--shift takes label, feature, both or newclass, got '%s'", shift);
+    }
+    if (new_classes >= 0) {
+        if (c->users.shift != AL_SHIFT_NEWCLASS) return cli_usage_error(cmd, "--new-classes needs --shift newclass");
+        c->users.new_classes = new_classes;
     }
     if (evaluate) {
         if (!strcmp(evaluate, "validation"))
@@ -195,6 +204,7 @@ int cmd_scenario(int argc, char **argv) {
                *evaluate = NULL;
     const char *recipe_name = NULL;
     double budget_mmacs = 0.0;
+    int new_classes = -1;
     int cache_mb = (int)(c.cache_bytes >> 20), threads = 0, quiet = 0, user_tokens = (int)c.user_tokens,
         pretrain_tokens = (int)c.pretrain_tokens;
     double aug_f[4] = {c.aug.rotate_deg, c.aug.noise, c.aug.contrast, c.aug.brightness};
@@ -222,6 +232,7 @@ int cmd_scenario(int argc, char **argv) {
         } else if (cli_int(&a, "per-user", 10, 1000000, &c.users.per_user) ||
                    cli_int(&a, "test-per-user", 1, 1000000, &c.users.test_per_user) ||
                    cli_int(&a, "dominant", 1, 256, &c.users.dominant) ||
+                   cli_int(&a, "new-classes", 1, 255, &new_classes) ||
                    cli_int(&a, "val-per-user", 0, 1000000, &c.users.val_per_user) ||
                    cli_int(&a, "public-val", 0, 100000000, &c.users.public_val) ||
                    cli_int(&a, "pretrain-epochs", 0, 1000, &c.pretrain_epochs) ||
@@ -281,7 +292,7 @@ int cmd_scenario(int argc, char **argv) {
     } else if (users) {
         c.user_list = users;
     }
-    int urc = image_options(cmd, text, shift, evaluate, &c);
+    int urc = image_options(cmd, text, shift, evaluate, new_classes, &c);
     if (urc) return urc;
     c.user_tokens = user_tokens;
     c.pretrain_tokens = pretrain_tokens;

@@ -162,7 +162,7 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
     /* the candidates, cheapest first; an augmented one right after its plain
      * sibling (the same freeze point: the cache's plain entries serve both) */
     static const al_recipe order[] = {AL_RECIPE_PRIOR, AL_RECIPE_HEAD, AL_RECIPE_LAST_BLOCK, AL_RECIPE_BN,
-                                      AL_RECIPE_BIAS,  AL_RECIPE_DEEP};
+                                      AL_RECIPE_BIAS,  AL_RECIPE_DEEP, AL_RECIPE_FULL};
     int image = m->in.ndim == 3 && !m->input_tokens;
     int A = c->auto_aug_variants;
     uint64_t key[AL_AUTO_MAX_TRIES];

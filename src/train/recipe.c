@@ -2,8 +2,8 @@
  *
  * A recipe says what a personalization job changes: the label-prior shift
  * only, the output layer, the output layer and the layer before it, the
- * batch-norm statistics, the biases, or everything from a lower freeze
- * point. al_recipe_resolve turns one into the freeze point and the trained
+ * batch-norm statistics, the biases, everything from a lower freeze
+ * point, or everything. al_recipe_resolve turns one into the freeze point and the trained
  * tensors of an ordinary job (personalize.c runs it); the chooser that
  * picks one per user is chooser.c, above personalize.c. */
 #include "train/train.h"
@@ -13,7 +13,7 @@
 #include <string.h>
 
 static const char *const recipe_names[AL_RECIPE_COUNT] = {"config", "prior", "head", "last-block",
-                                                          "bn",     "bias",  "deep", "auto"};
+                                                          "bn",     "bias",  "deep", "full", "auto"};
 
 const char *al_recipe_name(al_recipe r) {
     return (int)r >= 0 && (int)r < AL_RECIPE_COUNT ? recipe_names[r] : "?";
@@ -26,7 +26,7 @@ al_status al_recipe_parse(const char *name, al_recipe *out) {
             *out = (al_recipe)i;
             return AL_OK;
         }
-    return al_error(AL_EINVAL, "unknown recipe '%s' (auto, prior, head, last-block, bn, bias, deep or config)", name);
+    return al_error(AL_EINVAL, "unknown recipe '%s' (auto, prior, head, last-block, bn, bias, deep, full or config)", name);
 }
 
 /* A layer with trained weights that is not a normalization: the layers a
@@ -58,6 +58,7 @@ int al_recipe_freeze(const al_model *m, al_recipe r) {
     case AL_RECIPE_HEAD: f = weighted_from_end(m, 1); break;
     case AL_RECIPE_LAST_BLOCK: f = weighted_from_end(m, 2); break;
     case AL_RECIPE_DEEP: f = weighted_from_end(m, 3); break;
+    case AL_RECIPE_FULL: f = weighted_from_end(m, 1) >= 0 ? 0 : -1; break;
     case AL_RECIPE_BN: f = first_of(m, AL_L_BATCHNORM); break;
     case AL_RECIPE_BIAS:
         for (int i = 0; i < m->nnodes && f < 0; i++)

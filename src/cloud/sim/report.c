@@ -76,13 +76,17 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
             "\"rounds\": %d, \"fed_epochs\": %d, \"central_epochs\": %d, \"freeze\": %d, \"aug_variants\": %d, "
             "\"label_prior\": %g, \"l2sp\": %g, \"cache_mb\": %.1f, \"batch\": %d, \"threads\": %d, \"seed\": %llu, "
             "\"shift\": \"%s\", \"val_per_user\": %d, \"public_val\": %d, \"evaluate\": \"%s\", "
-            "\"fed_lr\": %g},\n",
+            "\"fed_lr\": %g, \"new_classes\": %d},\n",
             c->users.users, c->users.per_user, c->users.test_per_user, c->users.public_frac, c->users.dominant,
             c->users.dominant_frac, c->pretrain_epochs, c->epochs, c->lr, c->local_epochs, c->rounds, c->fed_epochs,
             c->central_epochs, r->freeze, c->aug_variants, c->label_prior, c->l2sp, (double)c->cache_bytes / 1048576.0, c->batch, c->threads,
             (unsigned long long)c->seed,
-            c->users.shift == AL_SHIFT_FEATURE ? "feature" : c->users.shift == AL_SHIFT_BOTH ? "both" : "label",
-            c->users.val_per_user, c->users.public_val, c->eval_validation ? "validation" : "test", c->fed_lr);
+            c->users.shift == AL_SHIFT_FEATURE    ? "feature"
+            : c->users.shift == AL_SHIFT_BOTH     ? "both"
+            : c->users.shift == AL_SHIFT_NEWCLASS ? "newclass"
+                                                  : "label",
+            c->users.val_per_user, c->users.public_val, c->eval_validation ? "validation" : "test", c->fed_lr,
+            c->users.shift == AL_SHIFT_NEWCLASS ? c->users.new_classes : 0);
     fprintf(f, "  \"pretrain_lr\": %g,\n  \"cloud_public_val_acc\": ", c->pretrain_lr);
     json_num(f, r->cloud_public_val_acc >= 0 ? r->cloud_public_val_acc : NAN); /* null: no --public-val */
     fprintf(f, ",\n  \"pretrain_seconds\": ");
@@ -173,6 +177,25 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
             json_arr(f, m->acc_top1, r->users);
             fprintf(f, ", \"per_user_ppl\": ");
             json_arr(f, m->ppl, r->users);
+        }
+        if (m->acc_seen && m->acc_new) {
+            /* newclass: the classes the cloud saw and those it never saw, apart (users without any: -1, left
+             * out of the mean) */
+            const double *v[2] = {m->acc_seen, m->acc_new};
+            const char *name[2] = {"seen", "new"};
+            for (int h = 0; h < 2; h++) {
+                double sum = 0;
+                int n = 0;
+                for (int k = 0; k < r->users; k++)
+                    if (v[h][k] >= 0) {
+                        sum += v[h][k];
+                        n++;
+                    }
+                fprintf(f, ", \"mean_acc_%s\": ", name[h]);
+                json_num(f, n ? sum / n : -1.0);
+                fprintf(f, ", \"per_user_%s\": ", name[h]);
+                json_arr(f, v[h], r->users);
+            }
         }
         fprintf(f, ", \"per_user\": ");
         json_arr(f, m->acc, r->users);

@@ -126,6 +126,8 @@ void al_scenario_result_free(al_scenario_result *r) {
         free(r->m[i].ppl);
         free(r->m[i].saved);
         free(r->m[i].word_acc);
+        free(r->m[i].acc_seen);
+        free(r->m[i].acc_new);
     }
     free(r->dominant);
     if (r->user_names)

@@ -9,7 +9,11 @@
  *   fedavg       federated averaging from the cloud model
  * Every device-side job is timed on its own; evaluation for the learning
  * curves is excluded from the cost. One function per phase and method; what
- * the text scenario shares with it is in scenario_common.c. */
+ * the text scenario shares with it is in scenario_common.c.
+ * Under --shift newclass the cloud model knows only the seen classes (its
+ * output layer has that many rows); each method is scored through a map
+ * from its outputs to the data set's labels, so that a class a model lacks
+ * counts as wrong (docs/SCENARIOS.md says what each method may do). */
 #include "sim.h"
 
 #include <math.h>
@@ -54,8 +58,10 @@ static al_status pool_data(const al_users *u, al_dataset **out) {
     const al_dataset *pub = al_users_public(u);
     int n = pub->n;
     for (int k = 0; k < al_users_count(u); k++) n += al_users_train(u, k)->n;
+    int K = pub->num_classes;
+    if (al_users_count(u) > 0 && al_users_train(u, 0)->num_classes > K) K = al_users_train(u, 0)->num_classes;
     al_dataset *d;
-    al_status st = al_dataset_alloc(n, &pub->xs, 1, pub->num_classes, &d);
+    al_status st = al_dataset_alloc(n, &pub->xs, 1, K, &d);
     if (st) return st;
     size_t xn = al_shape_numel(&pub->xs);
     int o = 0;
@@ -81,11 +87,39 @@ al_status al_sim_load_users(const al_scenario_config *c, al_users **out) {
     return st;
 }
 
+/* A fresh model of spec with its output layer (the last layer, a dense
+ * one) sized K: the cloud's architecture for the seen classes only (or,
+ * from the cloud model, for all of them). */
+static al_status model_with_outputs(const char *spec, int K, uint64_t seed, al_model **out) {
+    al_layer_cfg *layers;
+    al_shape in;
+    int tokens = 0, n = 0;
+    al_status st = al_spec_parse_alloc(spec, &in, &tokens, &layers, &n);
+    if (st) return st;
+    if (n < 1 || layers[n - 1].type != AL_L_DENSE)
+        st = al_error(AL_EINVAL, "--shift newclass needs an architecture whose last layer is a dense one (one output "
+                                 "per class)");
+    if (st == AL_OK) {
+        layers[n - 1].units = K;
+        if ((st = al_model_build(&in, tokens, layers, n, out)) == AL_OK) al_model_init_weights(*out, seed);
+    }
+    al_free(layers);
+    return st;
+}
+
 al_status al_sim_pretrain(const al_scenario_config *c, al_pool *pool, const al_dataset *pub, al_progress_fn progress,
                           void *progress_user, al_model **out) {
     al_model *m;
     al_status st = al_model_from_spec(c->arch, c->seed, &m);
     if (st) return st;
+    if (c->users.shift == AL_SHIFT_NEWCLASS && pub->y_len == 1 && al_model_num_classes(m) != pub->num_classes) {
+        /* the cloud knows the seen classes only: its output layer has one row each */
+        al_model *seen;
+        st = model_with_outputs(m->spec, pub->num_classes, c->seed, &seen);
+        al_model_free(m);
+        if (st) return st;
+        m = seen;
+    }
     al_train_config tc;
     al_train_recipe_image(&tc, c->batch, c->pretrain_epochs, c->pretrain_lr, c->seed);
     tc.progress = progress;
@@ -138,9 +172,15 @@ typedef struct image_run {
     int users;
     double model_macs;   /* forward MACs of one sample */
     double ft_wall, ft_cpu, ft_macs; /* fedavg-ft: the device fine-tuning's sums over users */
+    /* newclass: the data's classes C, the cloud's (the seen ones, labels
+     * 0..S-1); grown: the cloud model with C outputs, the unseen classes'
+     * rows as a fresh layer's (where the baselines that cannot imprint start) */
+    int C, S, newclass;
+    al_model *grown;
 } image_run;
 
 static const al_dataset *score_set(const image_run *s, int k);
+static al_status score(image_run *s, al_model *model, const int *label, int k, int method);
 static int wants(const image_run *s, int method) { return (s->c->methods & (1u << method)) != 0; }
 
 /* The model's output layer, when it is a dense layer over K classes with a
@@ -167,26 +207,31 @@ static void class_freq(const al_dataset *d, int K, double *q) {
  * the model was trained on. A model without a dense output over K classes
  * is left as is. */
 static void prior_shift(al_model *m, const al_dataset *user, const double *q, double alpha) {
-    int K = user->num_classes;
+    /* over the model's classes (under newclass the cloud's seen ones: the
+     * user's samples of the others are not counted) */
+    int K = al_model_num_classes(m);
     al_node *out = output_dense(m, K);
-    if (!out || alpha <= 0.0) return;
+    if (!out || alpha <= 0.0 || K > 256) return;
     double p[256] = {0};
-    if (K > 256) return;
+    int n = 0;
     for (int i = 0; i < user->n; i++)
-        if (user->y[i] >= 0 && user->y[i] < K) p[user->y[i]] += 1.0;
+        if (user->y[i] >= 0 && user->y[i] < K) {
+            p[user->y[i]] += 1.0;
+            n++;
+        }
     for (int k = 0; k < K; k++)
-        out->params[1].w[k] += (float)log((p[k] + alpha) / (user->n + K * alpha) / q[k]);
+        out->params[1].w[k] += (float)log((p[k] + alpha) / (n + K * alpha) / q[k]);
 }
 
-/* The prior-corrected score of `model` for every user into m (q: the
- * training mix of the model). */
-static al_status prior_scores(image_run *s, const al_model *model, const double *q, al_method_result *m) {
+/* The prior-corrected score of `model` for every user into method's
+ * results (q: the training mix of the model). */
+static al_status prior_scores(image_run *s, const al_model *model, const double *q, int method) {
     al_model *w = NULL;
     al_status st = al_model_clone(model, &w);
     for (int k = 0; k < s->users && st == AL_OK; k++) {
         al_model_copy_weights(w, model);
         prior_shift(w, al_users_train(s->u, k), q, s->c->label_prior > 0 ? s->c->label_prior : 1.0);
-        st = al_evaluate(w, s->pool, score_set(s, k), s->c->batch, NULL, &m->acc[k]);
+        st = score(s, w, NULL, k, method);
     }
     al_model_free(w);
     return st;
@@ -211,6 +256,42 @@ static const al_dataset *score_set(const image_run *s, int k) {
     return s->c->eval_validation ? al_users_validation(s->u, k) : al_users_test(s->u, k);
 }
 
+/* Scores `model` for user k into method's results. Without newclass: top-1
+ * accuracy (al_evaluate). With it: the prediction is output o's label,
+ * label[o] (NULL: o itself), so a class the model has no output for is
+ * always wrong; the accuracy on the seen and on the unseen classes' samples
+ * is kept apart too. */
+static al_status score(image_run *s, al_model *model, const int *label, int k, int method) {
+    al_method_result *m = &s->r->m[method];
+    const al_dataset *d = score_set(s, k);
+    if (!s->newclass) return al_evaluate(model, s->pool, d, s->c->batch, NULL, &m->acc[k]);
+    int K = al_model_num_classes(model), B = s->c->batch > 0 ? s->c->batch : 32;
+    size_t xn = al_shape_numel(&d->xs);
+    float *y = malloc(sizeof(float) * (size_t)K * (size_t)B);
+    if (!y) return al_error(AL_ENOMEM, "out of memory");
+    int right[2] = {0, 0}, count[2] = {0, 0};
+    al_status st = AL_OK;
+    for (int o = 0; o < d->n && st == AL_OK; o += B) {
+        int b = d->n - o < B ? d->n - o : B;
+        if ((st = al_model_predict(model, s->pool, d->x + (size_t)o * xn, b, y)) != AL_OK) break;
+        for (int i = 0; i < b; i++) {
+            const float *row = y + (size_t)i * (size_t)K;
+            int best = 0;
+            for (int j = 1; j < K; j++)
+                if (row[j] > row[best]) best = j;
+            int truth = d->y[o + i], unseen = truth >= s->S;
+            count[unseen]++;
+            right[unseen] += (label ? label[best] : best) == truth;
+        }
+    }
+    free(y);
+    if (st) return st;
+    m->acc[k] = d->n > 0 ? (double)(right[0] + right[1]) / d->n : 0.0;
+    m->acc_seen[k] = count[0] ? (double)right[0] / count[0] : -1.0;
+    m->acc_new[k] = count[1] ? (double)right[1] / count[1] : -1.0;
+    return AL_OK;
+}
+
 /* The learning curve's evaluation (al_sim_curve.eval): top-1 accuracy. */
 static al_status image_eval(const al_sim_curve *cb, double *acc) {
     return al_evaluate(cb->m, cb->pool, cb->test, cb->batch, NULL, acc);
@@ -233,6 +314,17 @@ static al_status image_data(image_run *s) {
     for (int k = 0; k < s->users; k++) memcpy(r->dominant + k * D, al_users_dominant(s->u, k), sizeof(int) * (size_t)D);
     if ((st = al_pool_new(c->threads, &s->pool)) != AL_OK) return st;
     r->public_samples = al_users_public(s->u)->n;
+    s->S = al_users_public(s->u)->num_classes;
+    s->C = s->users > 0 ? al_users_train(s->u, 0)->num_classes : s->S;
+    s->newclass = c->users.shift == AL_SHIFT_NEWCLASS;
+    if (s->newclass) {
+        if (s->S > 256 || s->C > 256) return al_error(AL_ERANGE, "--shift newclass handles up to 256 classes");
+        for (int i = 0; i < AL_M_COUNT; i++) {
+            r->m[i].acc_seen = calloc((size_t)s->users, sizeof(double));
+            r->m[i].acc_new = calloc((size_t)s->users, sizeof(double));
+            if (!r->m[i].acc_seen || !r->m[i].acc_new) return al_error(AL_ENOMEM, "out of memory");
+        }
+    }
     return AL_OK;
 }
 
@@ -264,6 +356,28 @@ static al_status image_cloud(image_run *s) {
     al_sim_say(c, "cloud: ready in %.1f s; freeze point %d of %d nodes", r->pretrain_seconds, r->freeze,
                s->cloud->nnodes);
     s->model_macs = (double)al_model_macs(s->cloud);
+    if (s->newclass) {
+        int K = al_model_num_classes(s->cloud);
+        if (K != s->S)
+            return al_error(AL_EINVAL,
+                            "--shift newclass: the cloud model has %d classes, the public data %d seen ones (a cloud "
+                            "pre-trained with --shift newclass and the same --new-classes is needed)",
+                            K, s->S);
+        /* the baselines that start from the cloud model and cannot imprint:
+         * the unseen classes' rows as a fresh layer's (seeded), the rest the cloud's */
+        if ((st = model_with_outputs(s->cloud->spec, s->C, c->seed + 6000, &s->grown)) != AL_OK) return st;
+        if (s->grown->nnodes != s->cloud->nnodes) return al_error(AL_EINVAL, "newclass: the grown model differs");
+        for (int i = 0; i < s->cloud->nnodes; i++) {
+            al_node *a = &s->grown->nodes[i], *b = &s->cloud->nodes[i];
+            for (int p = 0; p < b->nparams && p < a->nparams; p++) {
+                size_t n = b->params[p].n < a->params[p].n ? b->params[p].n : a->params[p].n;
+                /* the output layer's weight [units, F] and bias [units]: the seen rows come first */
+                memcpy(a->params[p].w, b->params[p].w, sizeof(float) * n);
+            }
+        }
+        const char *prior = al_model_meta(s->cloud, "autlearn.freeze");
+        if (prior && (st = al_model_set_meta(s->grown, "autlearn.freeze", prior)) != AL_OK) return st;
+    }
     return AL_OK;
 }
 
@@ -274,7 +388,7 @@ static double model_bytes(const image_run *s) { return (double)s->cloud->nweight
 static al_status image_global(image_run *s) {
     al_method_result *m = &s->r->m[AL_M_GLOBAL];
     for (int k = 0; k < s->users; k++) {
-        al_status st = al_evaluate(s->cloud, s->pool, score_set(s, k), s->c->batch, NULL, &m->acc[k]);
+        al_status st = score(s, s->cloud, NULL, k, AL_M_GLOBAL);
         if (st) return st;
     }
     m->bytes_downloaded = model_bytes(s);
@@ -288,7 +402,7 @@ static al_status image_global_prior(image_run *s) {
     double q[256];
     int K = al_users_public(s->u)->num_classes;
     class_freq(al_users_public(s->u), K, q);
-    al_status st = prior_scores(s, s->cloud, q, m);
+    al_status st = prior_scores(s, s->cloud, q, AL_M_GLOBAL_PRIOR);
     if (st) return st;
     m->bytes_downloaded = model_bytes(s);
     al_sim_method_done(m, s->users);
@@ -308,6 +422,60 @@ static void autonomous_config(const al_scenario_config *c, int freeze, int k, al
     pc->train.lr_below = c->lr_below;
 }
 
+/* The device's job on model w (autonomous, and fedavg-ft after FedAvg):
+ * the recipe chooser by default (c->recipe auto: al_personalize_auto, the
+ * search's MACs counted in pr->macs), else the fixed recipe (tune.py's
+ * search passes --recipe config). */
+static al_status device_job(const al_scenario_config *c, al_model *w, al_pool *pool, const al_dataset *tr,
+                            const uint64_t *ids, al_cache *cache, al_personalize_config *pc, al_auto_report *ar,
+                            al_personalize_report *pr) {
+    al_status st;
+    if (c->recipe == AL_RECIPE_AUTO) {
+        pc->freeze = -1;
+        pc->budget_macs = c->budget_macs;
+        st = al_personalize_auto(w, pool, tr, ids, cache, pc, ar);
+        *pr = ar->final;
+        pr->macs = ar->search_macs + ar->final.macs;
+        return st;
+    }
+    if (c->recipe != AL_RECIPE_CONFIG) {
+        pc->recipe = c->recipe;
+        pc->freeze = -1;
+    }
+    return al_personalize(w, pool, tr, ids, cache, pc, NULL, pr);
+}
+
+/* newclass: the device's new classes. The unseen labels its training data
+ * hold become outputs S, S + 1, ... in label order (label[] maps each
+ * output back to its label); *mapped is the training data relabelled so,
+ * and the model's output layer grows by them, each new row imprinted from
+ * the class's frozen features (al_model_add_classes, the own-photos
+ * feature). *macs: the forward pass over the data that imprinting costs. */
+static al_status grow_device(const image_run *s, al_model *work, const al_dataset *tr, int *label,
+                             al_dataset **mapped, double *macs) {
+    int map[256], n_new = 0;
+    char held[256] = {0};
+    for (int i = 0; i < tr->n; i++)
+        if (tr->y[i] >= 0 && tr->y[i] < s->C) held[tr->y[i]] = 1;
+    for (int j = 0; j < s->C; j++) {
+        map[j] = j < s->S ? j : held[j] ? s->S + n_new++ : -1;
+        if (map[j] >= 0) label[map[j]] = j;
+    }
+    int idx_n = tr->n;
+    int *idx = malloc(sizeof(int) * (size_t)(idx_n ? idx_n : 1));
+    if (!idx) return al_error(AL_ENOMEM, "out of memory");
+    for (int i = 0; i < idx_n; i++) idx[i] = i;
+    al_status st = al_dataset_subset(tr, idx, idx_n, mapped);
+    free(idx);
+    if (st == AL_OK) st = al_dataset_map_labels(*mapped, map, s->C, s->S + n_new);
+    *macs = 0;
+    if (st == AL_OK && n_new > 0) {
+        *macs = (double)al_model_macs(work) * (double)tr->n;
+        st = al_model_add_classes(work, s->pool, *mapped, n_new, NULL);
+    }
+    return st;
+}
+
 static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
     image_run *s = ctx;
     const al_scenario_config *c = s->c;
@@ -315,13 +483,24 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
     const al_dataset *tr = al_users_train(s->u, k), *test = score_set(s, k);
     al_model *work = NULL;
     al_cache *cache = NULL;
+    al_dataset *mapped = NULL;
     uint64_t *ids = NULL;
+    int label[256];
+    double grow_macs = 0, grow_wall = 0;
     al_status st;
     if ((st = al_model_clone(s->cloud, &work)) != AL_OK || (st = al_cache_new(c->cache_bytes, NULL, &cache)) != AL_OK)
         goto done;
+    if (s->newclass) {
+        /* the device grows its output layer by the classes it holds that the cloud never saw */
+        double t0 = al_wall_seconds();
+        if ((st = grow_device(s, work, tr, label, &mapped, &grow_macs)) != AL_OK) goto done;
+        grow_wall = al_wall_seconds() - t0;
+        tr = mapped;
+    }
     al_personalize_config pc;
     autonomous_config(c, s->r->freeze, k, &pc);
-    al_sim_curve cb = {image_eval, work, s->pool, test, c->batch, NULL, m->curve, 0, AL_OK};
+    /* (newclass: no learning curve; its test labels are not the grown model's outputs) */
+    al_sim_curve cb = {image_eval, work, s->pool, s->newclass ? NULL : test, c->batch, NULL, m->curve, 0, AL_OK};
     pc.train.progress = al_sim_on_epoch;
     pc.train.progress_user = &cb;
     if (!(ids = malloc(sizeof(uint64_t) * (size_t)tr->n))) {
@@ -339,19 +518,7 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
      * pick beats it there (al_personalize_auto) ---- */
     al_auto_report ar;
     int chooser = c->recipe == AL_RECIPE_AUTO;
-    if (chooser) {
-        pc.freeze = -1;
-        pc.budget_macs = c->budget_macs;
-        st = al_personalize_auto(work, s->pool, tr, ids, cache, &pc, &ar);
-        pr = ar.final;
-        pr.macs = ar.search_macs + ar.final.macs;
-    } else {
-        if (c->recipe != AL_RECIPE_CONFIG) {
-            pc.recipe = c->recipe;
-            pc.freeze = -1;
-        }
-        st = al_personalize(work, s->pool, tr, ids, cache, &pc, NULL, &pr);
-    }
+    st = device_job(c, work, s->pool, tr, ids, cache, &pc, &ar, &pr);
     /* ---- end recipe chooser ---- */
     al_sim_clock_stop(&clk, cb.eval_seconds, &wall, &cpu);
     al_sim_meter_peak(t);
@@ -361,10 +528,10 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
     cache = NULL;
     if (st == AL_OK && cb.st) st = cb.st;
     if (st) goto done;
-    al_sim_meter_add(t, wall, cpu, (double)pr.macs);
+    al_sim_meter_add(t, wall + grow_wall, cpu + grow_wall, (double)pr.macs + grow_macs);
     s->r->first_epoch_seconds += pr.first_epoch_seconds;
     s->r->later_epoch_seconds += pr.later_epoch_seconds;
-    if ((st = al_evaluate(work, s->pool, test, c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
+    if ((st = score(s, work, s->newclass ? label : NULL, k, AL_M_AUTONOMOUS)) != AL_OK) goto done;
     al_sim_say(c, "autonomous: user %d/%d accuracy %.4f (%.2f s; first epoch %.3f s, later %.4f s)", k + 1, s->users,
                m->acc[k], wall, pr.first_epoch_seconds, pr.later_epoch_seconds);
     /* a job that trained fewer epochs (the cloud model kept, the prior
@@ -382,6 +549,7 @@ done:
     free(ids);
     al_cache_free(cache);
     al_model_free(work);
+    al_dataset_free(mapped);
     return st;
 }
 
@@ -402,7 +570,10 @@ static al_status local_user(void *ctx, int k, al_sim_meter *t) {
     const al_dataset *tr = al_users_train(s->u, k), *test = score_set(s, k);
     al_model *work = NULL;
     al_status st;
-    if ((st = al_model_from_spec(s->cloud->spec, c->seed + 2000 + (uint64_t)k, &work)) != AL_OK) return st;
+    /* newclass: the architecture with one output per class of the data (local learns every class it holds) */
+    if ((st = s->newclass ? model_with_outputs(s->cloud->spec, s->C, c->seed + 2000 + (uint64_t)k, &work)
+                          : al_model_from_spec(s->cloud->spec, c->seed + 2000 + (uint64_t)k, &work)) != AL_OK)
+        return st;
     al_train_config tc;
     al_train_recipe_image(&tc, c->batch, c->local_epochs, c->local_lr, c->seed + 3000 + (uint64_t)k);
     al_sim_curve cb = {image_eval, work, s->pool, test, c->batch, NULL, m->curve, 0, AL_OK};
@@ -422,7 +593,7 @@ static al_status local_user(void *ctx, int k, al_sim_meter *t) {
     if (st == AL_OK && cb.st) st = cb.st;
     if (st) goto done;
     al_sim_meter_add(t, wall, cpu, 3.0 * s->model_macs * (double)rep.samples);
-    st = al_evaluate(work, s->pool, test, c->batch, NULL, &m->acc[k]);
+    st = score(s, work, NULL, k, AL_M_LOCAL);
 done:
     al_model_free(work);
     return st;
@@ -437,6 +608,23 @@ static al_status image_centralized(image_run *s) {
     al_trainer *t;
     al_status st;
     if ((st = pool_data(s->u, &pooled)) != AL_OK || (st = al_model_clone(s->cloud, &work)) != AL_OK) goto done;
+    if (s->newclass) {
+        /* the pooled data hold the unseen classes: the cloud imprints their
+         * rows from them as the device does (al_model_add_classes); a class
+         * no user holds starts as a fresh row (the grown model) */
+        int held[256] = {0}, all = 1;
+        for (int i = 0; i < pooled->n; i++)
+            if (pooled->y[i] >= 0 && pooled->y[i] < s->C) held[pooled->y[i]] = 1;
+        for (int j = s->S; j < s->C; j++) all &= held[j];
+        if (all) {
+            st = al_model_add_classes(work, s->pool, pooled, s->C - s->S, NULL);
+        } else {
+            al_model_free(work);
+            work = NULL;
+            st = al_model_clone(s->grown, &work);
+        }
+        if (st) goto done;
+    }
     (void)al_model_freeze(work, 0);
     al_train_config tc;
     al_train_recipe_image(&tc, c->batch, c->central_epochs, c->central_lr > 0 ? c->central_lr : c->pretrain_lr * 0.2,
@@ -448,7 +636,7 @@ static al_status image_centralized(image_run *s) {
     al_trainer_free(t);
     if (st) goto done;
     for (int k = 0; k < s->users; k++)
-        if ((st = al_evaluate(work, s->pool, score_set(s, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
+        if ((st = score(s, work, NULL, k, AL_M_CENTRALIZED)) != AL_OK) goto done;
     /* the device does no training; it uploads its raw samples (8-bit pixels) and labels */
     m->bytes_uploaded = (double)(c->users.per_user - c->users.val_per_user) * (double)(al_shape_numel(&s->cloud->in) + 1);
     m->bytes_downloaded = model_bytes(s);
@@ -458,7 +646,7 @@ static al_status image_centralized(image_run *s) {
         al_method_result *mp = &s->r->m[AL_M_CENTRAL_PRIOR];
         double q[256];
         class_freq(pooled, pooled->num_classes, q);
-        if ((st = prior_scores(s, work, q, mp)) != AL_OK) goto done;
+        if ((st = prior_scores(s, work, q, AL_M_CENTRAL_PRIOR)) != AL_OK) goto done;
         mp->bytes_uploaded = m->bytes_uploaded;
         mp->bytes_downloaded = m->bytes_downloaded;
         al_sim_method_done(mp, s->users);
@@ -499,8 +687,9 @@ static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_mete
 
 static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *acc) {
     image_run *s = ctx;
-    al_status st = al_evaluate(global, s->pool, score_set(s, k), s->c->batch, NULL, acc);
-    if (!st && last) s->r->m[AL_M_FEDAVG].acc[k] = *acc;
+    /* each round's score goes to fedavg's results; the last one stays */
+    al_status st = score(s, global, NULL, k, AL_M_FEDAVG);
+    *acc = s->r->m[AL_M_FEDAVG].acc[k];
     if (st || !last) return st;
     al_model *w = NULL;
     if (wants(s, AL_M_FEDAVG_PRIOR)) {
@@ -509,28 +698,31 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
         users_freq(s, al_users_train(s->u, k)->num_classes, q);
         if ((st = al_model_clone(global, &w)) != AL_OK) return st;
         prior_shift(w, al_users_train(s->u, k), q, s->c->label_prior > 0 ? s->c->label_prior : 1.0);
-        st = al_evaluate(w, s->pool, score_set(s, k), s->c->batch, NULL, &s->r->m[AL_M_FEDAVG_PRIOR].acc[k]);
+        st = score(s, w, NULL, k, AL_M_FEDAVG_PRIOR);
         al_model_free(w);
         w = NULL;
         if (st) return st;
     }
     if (wants(s, AL_M_FEDAVG_FT)) {
-        /* the final model personalized on the device with the autonomous recipe */
+        /* the final model personalized on the device as autonomous is: the
+         * same chooser (or the same fixed recipe), no cache */
         const al_dataset *tr = al_users_train(s->u, k);
         al_personalize_config pc;
         autonomous_config(s->c, s->r->freeze, k, &pc);
         if ((st = al_model_clone(global, &w)) != AL_OK) return st;
         al_personalize_report pr;
+        al_auto_report ar;
         al_sim_clock clk;
         double wall, cpu;
         al_sim_clock_start(&clk);
-        st = al_personalize(w, s->pool, tr, NULL, NULL, &pc, NULL, &pr);
+        st = device_job(s->c, w, s->pool, tr, NULL, NULL, &pc, &ar, &pr);
         al_sim_clock_stop(&clk, 0, &wall, &cpu);
         s->ft_wall += wall;
         s->ft_cpu += cpu;
         s->ft_macs += (double)pr.macs;
+        if (st == AL_OK && s->c->recipe == AL_RECIPE_AUTO) al_sim_say(s->c, "fedavg-ft: user %d chose %s", k + 1, ar.why);
         if (st == AL_OK)
-            st = al_evaluate(w, s->pool, score_set(s, k), s->c->batch, NULL, &s->r->m[AL_M_FEDAVG_FT].acc[k]);
+            st = score(s, w, NULL, k, AL_M_FEDAVG_FT);
         al_model_free(w);
     }
     return st;
@@ -539,7 +731,9 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
 static al_status image_fedavg(image_run *s) {
     al_method_result *m = &s->r->m[AL_M_FEDAVG];
     al_sim_fedavg f = {fed_train, fed_eval, s, 0, "mean accuracy", 0};
-    al_status st = al_sim_fedavg_run(s->c, s->cloud, s->users, &f, m);
+    /* newclass: from the cloud model grown by the unseen classes (the server
+     * knows the label set, holds no image of them to imprint from) */
+    al_status st = al_sim_fedavg_run(s->c, s->newclass ? s->grown : s->cloud, s->users, &f, m);
     if (st) return st;
     /* each round uploads the whole model; the device downloads the cloud model, each round's and the final one */
     m->bytes_uploaded = (double)s->c->rounds * model_bytes(s);
@@ -567,7 +761,8 @@ static al_status image_fedper(image_run *s) {
     float *heads = NULL;
     double *sum = NULL;
     al_status st;
-    if ((st = al_model_clone(s->cloud, &global)) != AL_OK || (st = al_model_clone(s->cloud, &work)) != AL_OK) goto done;
+    const al_model *start = s->newclass ? s->grown : s->cloud; /* as fedavg's */
+    if ((st = al_model_clone(start, &global)) != AL_OK || (st = al_model_clone(start, &work)) != AL_OK) goto done;
     (void)al_model_freeze(work, 0);
     /* the head: the output node's parameters, one span of the weight block */
     al_node *out = &work->nodes[work->nnodes - 1];
@@ -590,7 +785,7 @@ static al_status image_fedper(image_run *s) {
         st = al_error(AL_ENOMEM, "out of memory");
         goto done;
     }
-    for (int k = 0; k < s->users; k++) memcpy(heads + hn * (size_t)k, s->cloud->wblock + h0, sizeof(float) * hn);
+    for (int k = 0; k < s->users; k++) memcpy(heads + hn * (size_t)k, start->wblock + h0, sizeof(float) * hn);
     al_sim_meter t;
     al_sim_meter_begin(&t, m, s->users, 0);
     for (int rd = 0; rd < c->rounds; rd++) {
@@ -611,7 +806,7 @@ static al_status image_fedper(image_run *s) {
     for (int k = 0; k < s->users; k++) {
         al_model_copy_weights(work, global);
         memcpy(work->wblock + h0, heads + hn * (size_t)k, sizeof(float) * hn);
-        if ((st = al_evaluate(work, s->pool, score_set(s, k), c->batch, NULL, &m->acc[k])) != AL_OK) goto done;
+        if ((st = score(s, work, NULL, k, AL_M_FEDPER)) != AL_OK) goto done;
     }
     /* each round: the body up, the body down (the first round's: the cloud model, head included) */
     m->bytes_uploaded = (double)c->rounds * (double)(nw - hn) * sizeof(float);
@@ -647,11 +842,12 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
     if (!cc.methods) cc.methods = AL_M_CLASSIC;
     if (cc.methods & (1u << AL_M_CENTRAL_PRIOR)) cc.methods |= 1u << AL_M_CENTRALIZED;
     if (cc.methods & ((1u << AL_M_FEDAVG_PRIOR) | (1u << AL_M_FEDAVG_FT))) cc.methods |= 1u << AL_M_FEDAVG;
-    image_run s = {&cc, r, NULL, NULL, NULL, 0, 0, 0, 0, 0};
+    image_run s = {&cc, r, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL};
     al_status st;
     if ((st = image_data(&s)) == AL_OK && (st = image_cloud(&s)) == AL_OK)
         st = al_sim_run_methods(&cc, r, image_method, &s);
     al_model_free(s.cloud);
+    al_model_free(s.grown);
     al_pool_free(s.pool);
     al_users_free(s.u);
     if (st) al_scenario_result_free(r);

@@ -14,7 +14,8 @@
  *   global+p    the cloud model, output bias shifted by the user's class mix
  *   central+p   centralized, shifted by the user's mix against the pooled data's
  *   fedavg+p    fedavg's final model, shifted against the users' pooled mix
- *   fedavg-ft   fedavg's final model personalized on the device (autonomous recipe)
+ *   fedavg-ft   fedavg's final model personalized on the device as autonomous is (the
+ *               recipe chooser by default, else the same fixed recipe)
  * (text: the "+p" shift is the unigram prior, al_lm_prior_shift; fedper is image only)
  *   fedper      FedPer: every round each user trains the whole model from the shared body and
  *               its own output layer; the cloud averages the body only, the head stays personal */
@@ -37,6 +38,8 @@ typedef struct al_method_result {
     double *ppl, *saved;          /* per user, text only: perplexity, keystroke savings */
     double mean_ppl, mean_saved;
     double *word_acc;             /* per user, text only: top-3 over word targets, an <unk> target a miss */
+    double *acc_seen, *acc_new;   /* per user, image --shift newclass: accuracy on the samples of the classes
+                                   * the cloud saw / never saw (-1: the user has none) */
     double mean_word_acc;
     double seconds, cpu_seconds;  /* device side, per user (mean) */
     double peak_rss_mb;

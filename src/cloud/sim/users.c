@@ -24,6 +24,7 @@ void al_users_config_default(al_users_config *c) {
     c->public_frac = 0.5;
     c->dominant = 2;
     c->dominant_frac = 0.8;
+    c->new_classes = 3;
 }
 
 void al_users_free(al_users *u) {
@@ -227,9 +228,15 @@ al_status al_users_split(const al_dataset *train, const al_dataset *test, const 
         return al_error(AL_ERANGE, "dominant classes must be 1..%d, got %d", C, c->dominant);
     if (train->xs.ndim != test->xs.ndim || al_shape_numel(&train->xs) != al_shape_numel(&test->xs))
         return al_error(AL_ESHAPE, "train and test samples have different shapes");
-    if (c->shift < AL_SHIFT_LABEL || c->shift > AL_SHIFT_BOTH)
-        return al_error(AL_ERANGE, "shift must be label, feature or both (%d..%d), got %d", AL_SHIFT_LABEL,
-                        AL_SHIFT_BOTH, c->shift);
+    if (c->shift < AL_SHIFT_LABEL || c->shift > AL_SHIFT_NEWCLASS)
+        return al_error(AL_ERANGE, "shift must be label, feature, both or newclass (%d..%d), got %d", AL_SHIFT_LABEL,
+                        AL_SHIFT_NEWCLASS, c->shift);
+    int newclass = c->shift == AL_SHIFT_NEWCLASS;
+    /* newclass: labels seen..C-1 are the cloud's unseen classes */
+    int seen = newclass ? C - c->new_classes : C;
+    if (newclass && (c->new_classes < 1 || seen < 2))
+        return al_error(AL_ERANGE, "new classes must be 1..%d (the cloud keeps 2 classes or more of the %d), got %d",
+                        C - 2, C, c->new_classes);
     int feature = c->shift == AL_SHIFT_FEATURE || c->shift == AL_SHIFT_BOTH;
     if (feature && (train->xs.ndim != 3 || train->xs.d[1] < 3 || train->xs.d[2] < 3 ||
                     train->xs.d[1] > 4096 || train->xs.d[2] > 4096))
@@ -270,12 +277,35 @@ al_status al_users_split(const al_dataset *train, const al_dataset *test, const 
     for (int i = 0; i < test->n; i++) tperm[i] = i;
     shuffle(perm, train->n, &r);
     int npub = (int)(train->n * c->public_frac);
-    st = al_dataset_subset(train, perm, npub - c->public_val, &u->pub);
-    if (st) goto done;
-    /* the cloud's validation set: the last public_val of the public samples */
-    if (c->public_val > 0 &&
-        (st = al_dataset_subset(train, perm + npub - c->public_val, c->public_val, &u->pubval)) != AL_OK)
-        goto done;
+    if (newclass) {
+        /* the public samples of the unseen classes are left out (and given to no one) */
+        int o = 0, pv = 0;
+        int *kept = al_malloc(sizeof(int) * (size_t)(npub > 0 ? npub : 1));
+        if (!kept) {
+            st = AL_ENOMEM;
+            goto done;
+        }
+        for (int i = 0; i < npub; i++)
+            if (train->y[(size_t)perm[i] * (size_t)train->y_len] < seen) {
+                kept[o++] = perm[i];
+                pv += i >= npub - c->public_val;
+            }
+        if (o - pv < 1)
+            st = al_error(AL_ERANGE, "no public sample of the %d seen classes is left", seen);
+        if (st == AL_OK) st = al_dataset_subset(train, kept, o - pv, &u->pub);
+        if (st == AL_OK && pv > 0) st = al_dataset_subset(train, kept + o - pv, pv, &u->pubval);
+        al_free(kept);
+        if (st) goto done;
+        u->pub->num_classes = seen;
+        if (u->pubval) u->pubval->num_classes = seen;
+    } else {
+        st = al_dataset_subset(train, perm, npub - c->public_val, &u->pub);
+        if (st) goto done;
+        /* the cloud's validation set: the last public_val of the public samples */
+        if (c->public_val > 0 &&
+            (st = al_dataset_subset(train, perm + npub - c->public_val, c->public_val, &u->pubval)) != AL_OK)
+            goto done;
+    }
     if ((st = pool_build(&tp, train, perm + npub, train->n - npub, &r)) != AL_OK) goto done;
     if ((st = pool_build(&sp, test, tperm, test->n, &r)) != AL_OK) goto done;
     for (int k = 0; k < u->n; k++) {
@@ -286,7 +316,9 @@ al_status al_users_split(const al_dataset *train, const al_dataset *test, const 
         int cls[256];
         for (int j = 0; j < C; j++) cls[j] = j;
         for (int j = 0; j < c->dominant; j++) {
-            int t = j + (int)al_rng_below(&ur, (uint32_t)(C - j));
+            /* newclass: the first dominant class is an unseen one */
+            int t = newclass && j == 0 ? seen + (int)al_rng_below(&ur, (uint32_t)(C - seen))
+                                       : j + (int)al_rng_below(&ur, (uint32_t)(C - j));
             int sw = cls[j];
             cls[j] = cls[t];
             cls[t] = sw;
