@@ -85,6 +85,8 @@ def main():
     ap.add_argument("--groups", default=",".join(GRID), help="method groups to run")
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pretrain-lr", default=None, help="the cloud's pre-training lr (scripts/tune-cloud.py chooses it)")
+    ap.add_argument("--pretrain-epochs", default=None, help="the cloud's pre-training epochs (scripts/tune-cloud.py)")
     ap.add_argument("--reuse", action="store_true",
                     help="take a run's JSON from OUT when it is there (an earlier invocation with the same settings: "
                          "add seeds, or go on after an interruption)")
@@ -102,12 +104,15 @@ def main():
     # newclass: its own, pre-trained on the seen classes only)
     clouds = {}
     nc = a.shift == "newclass"
+    pre = (["--pretrain-lr", a.pretrain_lr] if a.pretrain_lr else []) + \
+        (["--pretrain-epochs", a.pretrain_epochs] if a.pretrain_epochs else [])
+    tag = "".join("-" + v for v in (a.pretrain_lr, a.pretrain_epochs) if v)  # other settings, other files
     for s in sorted(set(seeds + [a.tune_seed])):
         path = os.path.join(os.path.dirname(os.path.abspath(a.out)),
-                            ("cloud-newclass-seed%d.gguf" if nc else "cloud-seed%d.gguf") % s)
+                            ("cloud-newclass%s-seed%d.gguf" if nc else "cloud%s-seed%d.gguf") % (tag, s))
         if not os.path.exists(path):
             run(a.bin, ["--data", a.data, "--users", "1", "--methods", "global", "--seed", str(s),
-                        "--save-cloud", path] + (["--shift", "newclass"] if nc else []),
+                        "--save-cloud", path] + (["--shift", "newclass"] if nc else []) + pre,
                 os.path.join(a.out, "cloud%d.json" % s), log)
         clouds[s] = path
     # 1. search on validation (tune seed)
