@@ -371,6 +371,14 @@ const al_membuf *al_memplan_find(const al_memplan *p, al_membuf_kind kind, int n
 
 /* The planned block goes with the plan: freed here, carved by al_model_plan
  * (model.c). The int8 runtime (quant.c) drops a plan whose scratch grew. */
+int al_model_tensor(const al_model *m, int node, int port) {
+    return node < 0 ? -1 : port == 0 ? node : m->xbase[node] + port - 1;
+}
+
+const al_shape *al_model_tensor_shape(const al_model *m, int t) {
+    return al_node_out(&m->nodes[m->t_node[t]], m->t_port[t]);
+}
+
 void al_model_release_plan(al_model *m) {
     if (!m) return;
     al_free(m->plan_block);

@@ -64,13 +64,10 @@ struct al_model {
 };
 
 /* Tensor (node, port) (node -1: the model input, -1), and a tensor's
- * per-sample shape. */
-static inline int al_model_tensor(const al_model *m, int node, int port) {
-    return node < 0 ? -1 : port == 0 ? node : m->xbase[node] + port - 1;
-}
-static inline const al_shape *al_model_tensor_shape(const al_model *m, int t) {
-    return al_node_out(&m->nodes[m->t_node[t]], m->t_port[t]);
-}
+ * per-sample shape (src/model/memplan.c: the planner's tensor table, which
+ * the executor reads). */
+int al_model_tensor(const al_model *m, int node, int port);
+const al_shape *al_model_tensor_shape(const al_model *m, int t);
 
 /* Builds from parsed layer configs (validates and infers shapes). */
 al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cfg *layers, int n,
