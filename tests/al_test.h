@@ -167,6 +167,16 @@ static inline void al_test_plans_valid(al_model *m, int batch, const char *what)
 /* Batch-norm parameters and statistics away from 1 and 0 (weight in
  * [0.5, 1), bias and mean ~ N(0, 0.1^2), variance in [0.5, 1.5)), so that
  * folding and training them is exercised. */
+/* The personalization job the graph tests run: defaults, batch 8, lr 0.05,
+ * `epochs` epochs, frozen below `freeze`. */
+static inline void al_test_job_config(al_personalize_config *c, int epochs, int freeze) {
+    al_personalize_config_default(c);
+    c->train.epochs = epochs;
+    c->train.batch = 8;
+    c->train.lr = 0.05;
+    c->freeze = freeze;
+}
+
 /* The model file's autlearn.format_version (0 when unreadable). */
 static inline uint32_t al_test_file_version(const char *path) {
     gguf_reader *r;

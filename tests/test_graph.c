@@ -311,11 +311,7 @@ static al_model *job_model(void) {
 static void test_job(void) {
     al_dataset *d = al_test_images(40, 3);
     al_personalize_config c;
-    al_personalize_config_default(&c);
-    c.train.epochs = 3;
-    c.train.batch = 8;
-    c.train.lr = 0.05;
-    c.freeze = 5;
+    al_test_job_config(&c, 3, 5);
     al_model *a = job_model(), *b = job_model(), *s = job_model();
     CHECK(al_model_frontier_count(a, 5) == 2);
     al_cache *cache;

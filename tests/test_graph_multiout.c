@@ -163,11 +163,7 @@ static al_model *job_model(void) {
 static void test_job(void) {
     al_dataset *d = al_test_images(24, 3);
     al_personalize_config c;
-    al_personalize_config_default(&c);
-    c.train.epochs = 2;
-    c.train.batch = 8;
-    c.train.lr = 0.05;
-    c.freeze = 2;
+    al_test_job_config(&c, 2, 2);
     al_model *a = job_model(), *b = job_model();
     CHECK(al_model_frontier_count(a, 2) == 1 && !al_model_frontier_plain(a, 2));
     CHECK(al_model_frontier_numel(a, 2) == 3 * 64);

@@ -251,11 +251,7 @@ static al_model *job_model(void) {
 static void test_job(void) {
     al_dataset *d = al_test_images(32, 3);
     al_personalize_config c;
-    al_personalize_config_default(&c);
-    c.train.epochs = 2;
-    c.train.batch = 8;
-    c.train.lr = 0.05;
-    c.freeze = 6;
+    al_test_job_config(&c, 2, 6);
     al_model *a = job_model(), *b = job_model();
     CHECK(al_model_frontier_count(a, 6) == 4);
     al_cache *cache;
