@@ -419,6 +419,7 @@ static al_status reshape_general(imp *I, const Onnx__NodeProto *nd, const val *x
             tb = q;
             t[q] = B;
             tmul = batch_factor(v);
+            if (known > MAX_DIM * MAX_DIM / tmul) return AL_EUNSUPPORTED; /* tmul <= MAX_DIM (batch_factor) */
             known *= tmul;
             continue;
         }
@@ -438,7 +439,7 @@ static al_status reshape_general(imp *I, const Onnx__NodeProto *nd, const val *x
             t[q] = -1;
         } else if (v >= 1) {
             t[q] = v;
-            if (known > MAX_DIM * MAX_DIM) return AL_EUNSUPPORTED;
+            if (v > MAX_DIM || known > MAX_DIM * MAX_DIM / v) return AL_EUNSUPPORTED; /* known stays <= 2^48 */
             known *= v;
         } else {
             return AL_EUNSUPPORTED;
@@ -2898,6 +2899,8 @@ static al_status op_split(imp *I, const Onnx__NodeProto *nd) {
         int64_t tot = 0;
         for (size_t q = 0; q < k; q++) {
             if (av[q] < 1) return nerr(nd, AL_EUNSUPPORTED, "a part of size %lld", (long long)av[q]);
+            if (av[q] > n) /* each at most the axis, so the sum of at most 64 cannot overflow */
+                return nerr(nd, AL_EFORMAT, "a part of size %lld, the axis has %lld", (long long)av[q], (long long)n);
             sizes[q] = av[q];
             tot += av[q];
         }
