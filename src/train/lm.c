@@ -94,6 +94,22 @@ al_status al_lm_train(al_model *m, al_pool *pool, const al_dataset *d, const al_
 
 /* ---- evaluation ---------------------------------------------------------------------- */
 
+/* What a pass over a token stream needs first: the model planned for one
+ * stream, a window of T inputs (*x, al_malloc'd; al_free it), the carried
+ * state switched on (carry_pop(m, cs) restores it) and zeroed. */
+static al_status stream_begin(al_model *m, int T, float **x, carry_save *cs) {
+    al_status st = al_model_plan(m, 1);
+    if (st) return st;
+    if (!(*x = al_malloc(sizeof(float) * (size_t)T))) return AL_ENOMEM;
+    if ((st = carry_push(m, cs, 1))) {
+        al_free(*x);
+        *x = NULL;
+        return st;
+    }
+    al_model_reset_state(m);
+    return AL_OK;
+}
+
 /* The keyboard's 3 suggestions: the top-3 of a row of k logits, never
  * <unk> (a keyboard cannot suggest it); missing places are -1. */
 static void top3(const float *z, int k, int *best) {
@@ -128,15 +144,9 @@ al_status al_lm_evaluate_lens(al_model *m, al_pool *pool, const int32_t *ids, co
     if (st) return st;
     if (!r || (!ids && n)) return al_error(AL_EINVAL, "al_lm_evaluate: NULL argument");
     memset(r, 0, sizeof *r);
-    if ((st = al_model_plan(m, 1))) return st;
-    float *x = al_malloc(sizeof(float) * (size_t)T);
-    if (!x) return AL_ENOMEM;
+    float *x;
     carry_save cs;
-    if ((st = carry_push(m, &cs, 1))) {
-        al_free(x);
-        return st;
-    }
-    al_model_reset_state(m);
+    if ((st = stream_begin(m, T, &x, &cs))) return st;
     double loss = 0, keys = 0, saved = 0, wkeys = 0, wsaved = 0;
     long c1 = 0, c3 = 0, cnt = 0, wc3 = 0, wcnt = 0, wunk = 0;
     for (long p = 0; p + 1 < n; p += T) {
@@ -226,17 +236,11 @@ static al_status stream_pass(al_model *m, al_pool *pool, const int32_t *ids, lon
     if (freeze > 0 && !al_model_frontier_plain(m, freeze))
         return al_error(AL_EUNSUPPORTED, "language model: the frozen prefix (nodes 0..%d) must end in one tensor, "
                                          "node %d's output; move the freeze point", freeze - 1, freeze - 1);
-    if ((st = al_model_plan(m, 1))) return st;
+    float *x;
+    carry_save cs;
+    if ((st = stream_begin(m, T, &x, &cs))) return st;
     size_t feat = freeze > 0 ? al_shape_numel(&m->nodes[freeze - 1].out) : 0;
     if (c && freeze > 0) bind_stream(c, feat, m, ids, n);
-    float *x = al_malloc(sizeof(float) * (size_t)T);
-    if (!x) return AL_ENOMEM;
-    carry_save cs;
-    if ((st = carry_push(m, &cs, 1))) {
-        al_free(x);
-        return st;
-    }
-    al_model_reset_state(m);
     uint64_t w = 0;
     /* the windows training uses: a full window of inputs and targets */
     for (long p = 0; p + T < n; p += T) {
@@ -433,15 +437,9 @@ al_status al_lm_marginal(al_model *m, al_pool *pool, const int32_t *ids, long n,
     if (st) return st;
     if (!q || (!ids && n)) return al_error(AL_EINVAL, "al_lm_marginal: NULL argument");
     for (int j = 0; j < V; j++) q[j] = 0.0;
-    if ((st = al_model_plan(m, 1))) return st;
-    float *x = al_malloc(sizeof(float) * (size_t)T);
-    if (!x) return AL_ENOMEM;
+    float *x;
     carry_save cs;
-    if ((st = carry_push(m, &cs, 1))) {
-        al_free(x);
-        return st;
-    }
-    al_model_reset_state(m);
+    if ((st = stream_begin(m, T, &x, &cs))) return st;
     long rows = 0;
     uint64_t windows = 0;
     for (long p = 0; p + 1 < n && !st; p += T) {
