@@ -55,17 +55,11 @@ run full --recipe full
 run full+aug --recipe full --aug-variants 4
 /usr/bin/python3 - "$tag" "${seeds[*]}" "${names[@]}" <<'PY'
 import json, math, sys
+sys.path.insert(0, "scripts")
+from tune import interval  # mean and 95% t-interval over seeds, as tune.py's tables
 tag = sys.argv[1]
 seeds = sys.argv[2].split()
 names = sys.argv[3:]
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-def interval(xs):
-    n = len(xs)
-    m = sum(xs) / n
-    if n < 2:
-        return m, float("nan")
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
-    return m, T95.get(n - 1, 1.96) * sd / math.sqrt(n)
 print("| recipe | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± 95% CI |")
 print("|---|" + "---|" * (len(seeds) + 1))
 accs = {}

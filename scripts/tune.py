@@ -44,10 +44,12 @@ T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8:
 REUSE = False
 
 
-def run(bin_, args, out_json, log):
-    # autonomous as a fixed recipe searched like every other method (the
-    # device's own chooser, --recipe auto, is measured by recipe-compare.sh)
-    cmd = [bin_, "scenario", "image", "--recipe", "config"] + args + ["--json", out_json, "--quiet"]
+def run(bin_, args, out_json, log, scenario="image"):
+    # image: autonomous as a fixed recipe searched like every other method
+    # (the device's own chooser, --recipe auto, is measured by
+    # recipe-compare.sh); text: the scenario's own defaults
+    cmd = [bin_, "scenario", scenario] + (["--recipe", "config"] if scenario == "image" else []) + args + \
+        ["--json", out_json, "--quiet"]
     if REUSE and os.path.exists(out_json):
         # --reuse: a run an earlier (interrupted or shorter) invocation finished, with the same command
         print("= reused", " ".join(cmd), file=log, flush=True)
@@ -228,16 +230,6 @@ TEXT_RECIPES = [("recipe prior", ["--recipe", "prior", "--label-prior", "0.5"]),
                 ("recipe deep", ["--recipe", "deep"])]
 
 
-def run_text(bin_, args, out_json, log):
-    cmd = [bin_, "scenario", "text"] + args + ["--json", out_json, "--quiet"]
-    print("+", " ".join(cmd), file=log, flush=True)
-    r = subprocess.run(cmd, stdout=log, stderr=log)
-    if r.returncode != 0:
-        sys.exit("failed: " + " ".join(cmd))
-    with open(out_json) as f:
-        return json.load(f)
-
-
 def text_main():
     ap = argparse.ArgumentParser(description="tune.py --scenario text: " + __doc__.split("\n")[0])
     ap.add_argument("--scenario", choices=["text"], required=True)
@@ -266,10 +258,10 @@ def text_main():
     clouds, cloud_val = {}, {}
     for s in sorted(set(seeds + [a.tune_seed])):
         path = os.path.join(a.out, "cloud-seed%d.gguf" % s)
-        j = run_text(a.bin, base + ["--methods", "global", "--evaluate", "validation", "--seed", str(s)] +
+        j = run(a.bin, base + ["--methods", "global", "--evaluate", "validation", "--seed", str(s)] +
                      ([] if os.path.exists(path) else ["--save-cloud", path]) +
                      (["--cloud", path] if os.path.exists(path) else []),
-                     os.path.join(a.out, "cloud%d.json" % s), log)
+                     os.path.join(a.out, "cloud%d.json" % s), log, "text")
         clouds[s] = path
         cloud_val[s] = j.get("public_val_top3")
     chosen, search = {}, {}
@@ -277,9 +269,9 @@ def text_main():
         methods, settings = TEXT_GRID[g]
         best = {}
         for i, st in enumerate(settings):
-            j = run_text(a.bin, base + st + ["--seed", str(a.tune_seed), "--cloud", clouds[a.tune_seed],
+            j = run(a.bin, base + st + ["--seed", str(a.tune_seed), "--cloud", clouds[a.tune_seed],
                                              "--evaluate", "validation", "--methods", ",".join(methods)],
-                         os.path.join(a.out, "val-%s-%d.json" % (g.replace("+", "p"), i)), log)
+                         os.path.join(a.out, "val-%s-%d.json" % (g.replace("+", "p"), i)), log, "text")
             for m in methods:
                 v = j[m]["mean_acc"]
                 search.setdefault(m, []).append((" ".join(st) or "(defaults)", v))
@@ -297,9 +289,9 @@ def text_main():
             runs[tuple(chosen["autonomous"][1] + extra)] = [(name, "autonomous")]
     for i, (st, names) in enumerate(runs.items()):
         for s in seeds:
-            j = run_text(a.bin, base + list(st) + ["--seed", str(s), "--cloud", clouds[s], "--methods",
+            j = run(a.bin, base + list(st) + ["--seed", str(s), "--cloud", clouds[s], "--methods",
                                                    ",".join(sorted(set(m for _, m in names)))],
-                         os.path.join(a.out, "test-%d-%d.json" % (i, s)), log)
+                         os.path.join(a.out, "test-%d-%d.json" % (i, s)), log, "text")
             for name, m in names:
                 res.setdefault(name, []).append((j[m]["mean_acc"], j["cost"][m]))
                 if name == "autonomous":
