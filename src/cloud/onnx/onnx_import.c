@@ -2692,7 +2692,7 @@ static al_status prepend_layer(imp *I, const Onnx__NodeProto *nd, const val *c, 
         if (d != axis) n *= (size_t)c->dims[d];
     float *w = al_malloc(n ? n * sizeof(float) : 1);
     if (!w) return AL_ENOMEM;
-    for (size_t q = 0; q < n; q++) w[q] = c->bcast ? c->f[q] : c->fill ? (float)c->fillv : c->f[q];
+    for (size_t q = 0; q < n; q++) w[q] = c->fill && !c->bcast ? (float)c->fillv : c->f[q]; /* uniform, or one sample's */
     pend *L = NULL;
     if ((st = emit(I, nd, AL_L_PREPEND, &L))) {
         al_free(w);
