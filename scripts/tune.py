@@ -50,15 +50,22 @@ def run(bin_, args, out_json, log, scenario="image"):
     # recipe-compare.sh); text: the scenario's own defaults
     cmd = [bin_, "scenario", scenario] + (["--recipe", "config"] if scenario == "image" else []) + args + \
         ["--json", out_json, "--quiet"]
-    if REUSE and os.path.exists(out_json):
-        # --reuse: a run an earlier (interrupted or shorter) invocation finished, with the same command
-        print("= reused", " ".join(cmd), file=log, flush=True)
-        with open(out_json) as f:
-            return json.load(f)
+    # the command beside its JSON: --reuse takes a run only when its command was the same
+    stamp = out_json + ".cmd"
+    if REUSE and os.path.exists(out_json) and os.path.exists(stamp):
+        with open(stamp) as f:
+            same = f.read() == " ".join(cmd)
+        if same:
+            # --reuse: a run an earlier (interrupted or shorter) invocation finished, with the same command
+            print("= reused", " ".join(cmd), file=log, flush=True)
+            with open(out_json) as f:
+                return json.load(f)
     print("+", " ".join(cmd), file=log, flush=True)
     r = subprocess.run(cmd, stdout=log, stderr=log)
     if r.returncode != 0:
         sys.exit("failed: " + " ".join(cmd))
+    with open(stamp, "w") as f:
+        f.write(" ".join(cmd))
     with open(out_json) as f:
         return json.load(f)
 
@@ -90,8 +97,8 @@ def main():
     ap.add_argument("--pretrain-lr", default=None, help="the cloud's pre-training lr (scripts/tune-cloud.py chooses it)")
     ap.add_argument("--pretrain-epochs", default=None, help="the cloud's pre-training epochs (scripts/tune-cloud.py)")
     ap.add_argument("--reuse", action="store_true",
-                    help="take a run's JSON from OUT when it is there (an earlier invocation with the same settings: "
-                         "add seeds, or go on after an interruption)")
+                    help="take a run's JSON from OUT when an earlier invocation ran the same command there "
+                         "(add seeds or groups, or go on after an interruption)")
     a = ap.parse_args()
     global REUSE
     REUSE = a.reuse
@@ -156,7 +163,8 @@ def main():
             continue
         accs = [100 * x for x, _, _ in res[m]]
         mean, hw = interval(accs)
-        cost = {k: sum(c[k] for _, c, _ in res[m]) / len(res[m]) for k in res[m][0][1]}
+        keys = sorted(set().union(*(c.keys() for _, c, _ in res[m])))  # clients_dropped: only where some were
+        cost = {k: sum(c.get(k, 0) for _, c, _ in res[m]) / len(res[m]) for k in keys}
         st = "(nothing to tune)" if m == "global" else " ".join(chosen[m][1]) or "(defaults)"
         apart = ""
         summary["test"][m] = {"per_seed": accs, "mean": mean, "ci95": hw, "cost": cost}
@@ -170,6 +178,16 @@ def main():
             m, mean, hw, apart, st if m == "global" else "`%s`" % st, 100 * chosen[m][0], cost["macs_per_user"], cost["cpu_seconds_per_user"],
             cost["peak_rss_mb"], cost["bytes_uploaded"], cost.get("bytes_downloaded", 0)))
         summary["chosen"][m] = st
+    # runs that went on past a divergence (scenario's rules: a client's update left out of its round; a device
+    # job that keeps its last good weights), summed over seeds
+    for m in order:
+        for key, what in (("clients_dropped", "client updates left out of their round"),
+                          ("diverged_users", "users whose device training diverged (kept their last good weights)")):
+            n = sum(c.get(key, 0) for _, c, _ in res.get(m, []))
+            if n:
+                lines.append("")
+                lines.append("%s: %d %s, over the %d seeds" % (m, n, what, len(seeds)))
+                summary["test"][m][key] = n
     # the gain from the prior and from training, paired over seeds
     def paired(x, y):
         if x in res and y in res:
@@ -308,7 +326,8 @@ def text_main():
             continue
         accs = [100 * x for x, _ in res[m]]
         mean, hw = interval(accs)
-        cost = {k: sum(c[k] for _, c in res[m]) / len(res[m]) for k in res[m][0][1]}
+        keys = sorted(set().union(*(c.keys() for _, c in res[m])))
+        cost = {k: sum(c.get(k, 0) for _, c in res[m]) / len(res[m]) for k in keys}
         if m == "global":
             st, val = "(nothing to tune)", chosen["global"][0]
         elif m.startswith("recipe "):

@@ -102,6 +102,33 @@ assert c["fedper"]["bytes_uploaded"]==2*(params-170)*4, c["fedper"]
 assert c["fedavg-ft"]["macs_per_user"]>c["fedavg"]["macs_per_user"]>0 and c["fedper"]["macs_per_user"]>0, c
 assert c["central+p"]["bytes_uploaded"]==30*(784+1), c["central+p"]
 ' "$TMP/b.json"
+# a client whose training diverges: the server leaves its update out of the round (clients_dropped),
+# a device job that diverges keeps its last good weights (diverged_users); the run goes on. The cloud
+# model's weights are so large that every forward pass overflows: each client's loss is NaN at its
+# first step and stays NaN after every rollback, so no round has an update and fedavg's model stays
+# the cloud model
+"$PY" - "$TMP/huge.onnx" <<'PYEOF'
+import sys, numpy as np, onnx
+from onnx import helper, TensorProto, numpy_helper
+W = np.full((10, 784), 1e37, np.float32)
+g = helper.make_graph([helper.make_node("Flatten", ["x"], ["f"], axis=1), helper.make_node("Gemm", ["f", "W", "b"], ["y"], transB=1)],
+    "huge", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 28, 28])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
+    [numpy_helper.from_array(W, "W"), numpy_helper.from_array(np.zeros(10, np.float32), "b")])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), sys.argv[1])
+PYEOF
+"$BIN" import "$TMP/huge.onnx" --out "$TMP/huge.gguf" >/dev/null 2>&1
+"$BIN" scenario image --data "$DATA" --cloud "$TMP/huge.gguf" --users 3 --per-user 40 --test-per-user 30 \
+    --rounds 2 --recipe config --methods global,fedavg,fedavg-ft,fedper --json "$TMP/d.json" >/dev/null 2>"$TMP/err"
+check "scenario: diverging clients do not stop the run" test $? -eq 0
+check "scenario: dropped clients are counted; a round without updates keeps the global model" "$PY" -c '
+import json,sys; j=json.load(open(sys.argv[1])); c=j["cost"]
+assert c["fedavg"]["clients_dropped"]==6 and c["fedavg-ft"]["clients_dropped"]==6 and c["fedper"]["clients_dropped"]==6, c
+assert c["fedavg-ft"]["diverged_users"]==3 and "diverged_users" not in c["fedavg"], c
+assert "clients_dropped" not in c["global"], c
+for m in ["fedavg","fedavg-ft","fedper"]: assert j[m]["per_user"]==j["global"]["per_user"], (m, j[m], j["global"])
+' "$TMP/d.json"
+check "scenario: the dropped update is named" grep -q "^fedavg: round 2: user 3.s training diverged; its update is left out" "$TMP/err"
 # classes the cloud never saw (--shift newclass): the cloud knows 7 of the 10 labels, each user holds
 # an unseen one at least; the device grows its output layer and predicts them
 "$BIN" scenario image --data "$DATA" --arch "$ARCH" --users 3 --per-user 60 --test-per-user 60 --pretrain-epochs 2 \

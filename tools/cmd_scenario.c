@@ -70,6 +70,8 @@ static void usage(FILE *f) {
             "  --public-val N         carve N public images out as the cloud's validation set\n"
             "  --evaluate SET         score every method on 'test' (default) or 'validation'\n"
             "                         (tuning: the test sets are not touched)\n"
+    );
+    fprintf(f,
             "cloud:\n"
             "  --arch A               architecture spec or built-in (default refcnn)\n"
             "  --pretrain-epochs E    (default 3)      --pretrain-lr X (default 0.05)\n"
@@ -97,6 +99,9 @@ static void usage(FILE *f) {
             "  --fed-lr X             fedavg's client learning rate (default 0.05)\n"
             "  --fed-cosine           fedavg's (and fedper's) clients use a cosine schedule within each\n"
             "                         round (default constant)\n"
+            "  --fed-rollbacks N      federated clients: rollbacks to a lower learning rate before a\n"
+            "                         client's training counts as diverged; its update is then left out\n"
+            "                         of that round (default 3; counted as clients_dropped in --json)\n"
             "  --central-epochs E     centralized epochs over the pooled data (default 1)\n"
             "  --central-lr X         centralized's learning rate (default pretrain-lr * 0.2)\n"
             "  --methods LIST         comma-separated subset of the methods (default the five above);\n"
@@ -239,6 +244,7 @@ int cmd_scenario(int argc, char **argv) {
                    cli_int(&a, "epochs", 1, 10000, &c.epochs) || cli_int(&a, "local-epochs", 1, 10000, &c.local_epochs) ||
                    cli_int(&a, "rounds", 1, 10000, &c.rounds) || cli_int(&a, "fed-epochs", 1, 1000, &c.fed_epochs) ||
                    cli_int(&a, "central-epochs", 1, 1000, &c.central_epochs) ||
+                   cli_int(&a, "fed-rollbacks", 0, 1000, &c.fed_rollbacks) ||
                    cli_int(&a, "aug-variants", 1, 1024, &c.aug_variants) ||
                    cli_int(&a, "lr-split", 0, CLI_MAX_NODES, &c.lr_split) || cli_int(&a, "aug-shift", 0, 64, &c.aug.shift)) {
         } else if (cli_double(&a, "public-frac", 0.0, 0.99, &c.users.public_frac) ||

@@ -222,6 +222,8 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
         json_num(f, m->bytes_uploaded);
         fprintf(f, ", \"bytes_downloaded\": ");
         json_num(f, m->bytes_downloaded);
+        if (m->clients_dropped) fprintf(f, ", \"clients_dropped\": %d", m->clients_dropped);
+        if (m->diverged) fprintf(f, ", \"diverged_users\": %d", m->diverged);
         fputc('}', f);
         first = 0;
     }

@@ -235,9 +235,11 @@ al_status al_sim_run_methods(const al_scenario_config *c, al_scenario_result *r,
 /* ---- federated averaging ---- */
 
 /* One round: every user trains from the global model; the global model
- * becomes their sample-weighted mean. fedsum: nweights doubles. */
-static al_status fedavg_round(const al_sim_fedavg *f, al_model *global, al_model *work, int rd, int users,
-                              al_sim_meter *t, double *fedsum) {
+ * becomes their sample-weighted mean. A user whose training diverged
+ * (AL_ENUMERIC) is left out of the mean and counted in *dropped.
+ * fedsum: nweights doubles. */
+static al_status fedavg_round(const al_scenario_config *c, const al_sim_fedavg *f, al_model *global, al_model *work,
+                              int rd, int users, al_sim_meter *t, double *fedsum, int *dropped) {
     size_t nw = global->nweights;
     memset(fedsum, 0, sizeof(double) * nw);
     double total = 0;
@@ -245,11 +247,17 @@ static al_status fedavg_round(const al_sim_fedavg *f, al_model *global, al_model
         al_model_copy_weights(work, global);
         double weight = 0;
         al_status st = f->train(f->ctx, work, rd, k, t, &weight);
+        if (st == AL_ENUMERIC) {
+            (*dropped)++;
+            al_sim_say(c, "fedavg: round %d: user %d's training diverged; its update is left out", rd + 1, k + 1);
+            continue;
+        }
         if (st) return st;
         for (size_t i = 0; i < nw; i++) fedsum[i] += weight * work->wblock[i];
         total += weight;
     }
-    for (size_t i = 0; i < nw; i++) global->wblock[i] = (float)(fedsum[i] / total);
+    if (total > 0)
+        for (size_t i = 0; i < nw; i++) global->wblock[i] = (float)(fedsum[i] / total);
     return AL_OK;
 }
 
@@ -269,7 +277,7 @@ al_status al_sim_fedavg_run(const al_scenario_config *c, const al_model *cloud, 
     }
     if (!f->base_before_models) al_sim_meter_begin(&t, m, users, 0);
     for (int rd = 0; rd < c->rounds; rd++) {
-        if ((st = fedavg_round(f, global, work, rd, users, &t, fedsum))) goto done;
+        if ((st = fedavg_round(c, f, global, work, rd, users, &t, fedsum, &m->clients_dropped))) goto done;
         double acc = 0;
         for (int k = 0; k < users; k++) {
             double a;
@@ -296,4 +304,5 @@ void al_sim_copy_costs(al_method_result *e, const al_method_result *m) {
     e->peak_rss_mb = m->peak_rss_mb;
     e->bytes_uploaded = m->bytes_uploaded;
     e->bytes_downloaded = m->bytes_downloaded;
+    e->clients_dropped = m->clients_dropped;
 }

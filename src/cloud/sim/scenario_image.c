@@ -47,6 +47,7 @@ void al_scenario_config_default(al_scenario_config *c) {
     c->l2sp = 1.0;
     c->lr_split = 0;
     c->lr_below = 1.0;
+    c->fed_rollbacks = -1;
     c->cache_bytes = (size_t)64 << 20;
     c->batch = 32;
     c->threads = 1;
@@ -426,23 +427,35 @@ static void autonomous_config(const al_scenario_config *c, int freeze, int k, al
  * the recipe chooser by default (c->recipe auto: al_personalize_auto, the
  * search's MACs counted in pr->macs), else the fixed recipe (tune.py's
  * search passes --recipe config). */
+/* The device's job on w. A job whose training diverged past the trainer's
+ * rollbacks (AL_ENUMERIC) leaves w at its last good weights, which the
+ * device keeps, as an app would: that is scored, counted in *diverged and
+ * said; any other error stops the run. */
 static al_status device_job(const al_scenario_config *c, al_model *w, al_pool *pool, const al_dataset *tr,
                             const uint64_t *ids, al_cache *cache, al_personalize_config *pc, al_auto_report *ar,
-                            al_personalize_report *pr) {
+                            al_personalize_report *pr, int *diverged) {
     al_status st;
+    memset(pr, 0, sizeof *pr);
+    memset(ar, 0, sizeof *ar);
     if (c->recipe == AL_RECIPE_AUTO) {
         pc->freeze = -1;
         pc->budget_macs = c->budget_macs;
         st = al_personalize_auto(w, pool, tr, ids, cache, pc, ar);
         *pr = ar->final;
         pr->macs = ar->search_macs + ar->final.macs;
-        return st;
+    } else {
+        if (c->recipe != AL_RECIPE_CONFIG) {
+            pc->recipe = c->recipe;
+            pc->freeze = -1;
+        }
+        st = al_personalize(w, pool, tr, ids, cache, pc, NULL, pr);
     }
-    if (c->recipe != AL_RECIPE_CONFIG) {
-        pc->recipe = c->recipe;
-        pc->freeze = -1;
+    if (st == AL_ENUMERIC) {
+        al_sim_say(c, "a device's training diverged (%s); it keeps its last good weights", al_last_error());
+        (*diverged)++;
+        st = AL_OK;
     }
-    return al_personalize(w, pool, tr, ids, cache, pc, NULL, pr);
+    return st;
 }
 
 /* newclass: the device's new classes. The unseen labels its training data
@@ -518,7 +531,7 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
      * pick beats it there (al_personalize_auto) ---- */
     al_auto_report ar;
     int chooser = c->recipe == AL_RECIPE_AUTO;
-    st = device_job(c, work, s->pool, tr, ids, cache, &pc, &ar, &pr);
+    st = device_job(c, work, s->pool, tr, ids, cache, &pc, &ar, &pr, &m->diverged);
     /* ---- end recipe chooser ---- */
     al_sim_clock_stop(&clk, cb.eval_seconds, &wall, &cpu);
     al_sim_meter_peak(t);
@@ -667,6 +680,7 @@ static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_mete
     al_train_recipe_image(&tc, c->batch, c->fed_epochs, c->fed_lr > 0 ? c->fed_lr : c->lr,
                           c->seed + 5000 + (uint64_t)(rd * s->users + k));
     if (!c->fed_cosine) tc.sched = AL_SCHED_CONST;
+    if (c->fed_rollbacks >= 0) tc.max_rollbacks = c->fed_rollbacks;
     al_trainer *trainer;
     al_status st = al_trainer_new(work, s->pool, &tc, &trainer);
     if (st) return st;
@@ -715,7 +729,7 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
         al_sim_clock clk;
         double wall, cpu;
         al_sim_clock_start(&clk);
-        st = device_job(s->c, w, s->pool, tr, NULL, NULL, &pc, &ar, &pr);
+        st = device_job(s->c, w, s->pool, tr, NULL, NULL, &pc, &ar, &pr, &s->r->m[AL_M_FEDAVG_FT].diverged);
         al_sim_clock_stop(&clk, 0, &wall, &cpu);
         s->ft_wall += wall;
         s->ft_cpu += cpu;
@@ -795,13 +809,21 @@ static al_status image_fedper(image_run *s) {
             al_model_copy_weights(work, global);
             memcpy(work->wblock + h0, heads + hn * (size_t)k, sizeof(float) * hn);
             double weight = 0;
-            if ((st = fed_train(s, work, rd, k, &t, &weight)) != AL_OK) goto done;
+            if ((st = fed_train(s, work, rd, k, &t, &weight)) == AL_ENUMERIC) {
+                /* diverged: no update from this user this round (al_sim_fedavg_run's rule); its head stays */
+                m->clients_dropped++;
+                al_sim_say(c, "fedper: round %d: user %d's training diverged; its update is left out", rd + 1, k + 1);
+                continue;
+            }
+            if (st != AL_OK) goto done;
             memcpy(heads + hn * (size_t)k, work->wblock + h0, sizeof(float) * hn);
             for (size_t i = 0; i < nw; i++) sum[i] += weight * work->wblock[i];
             total += weight;
         }
-        for (size_t i = 0; i < nw; i++) global->wblock[i] = (float)(sum[i] / total);
+        if (total > 0)
+            for (size_t i = 0; i < nw; i++) global->wblock[i] = (float)(sum[i] / total);
     }
+    st = AL_OK;
     al_sim_meter_end(&t);
     for (int k = 0; k < s->users; k++) {
         al_model_copy_weights(work, global);

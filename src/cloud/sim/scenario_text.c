@@ -772,6 +772,7 @@ static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_mete
     al_train_recipe_text(&tc, B, c->fed_epochs, c->fed_lr > 0 ? c->fed_lr : c->lr,
                          c->seed + 5000 + (uint64_t)(rd * s->users + k));
     if (!c->fed_cosine) tc.sched = AL_SCHED_CONST;
+    if (c->fed_rollbacks >= 0) tc.max_rollbacks = c->fed_rollbacks;
     al_sim_clock clk;
     double wall, cpu;
     al_rss_reset_peak();

@@ -46,6 +46,10 @@ typedef struct al_method_result {
     double macs;                  /* device side, per user (mean) */
     double bytes_uploaded;        /* per user */
     double bytes_downloaded;      /* per user: models received from the cloud */
+    int diverged;                 /* users whose device job diverged past the trainer's rollbacks (the
+                                   * device keeps its last good weights; scored as they are) */
+    int clients_dropped;          /* federated methods: client updates the server left out (the
+                                   * client's training diverged: al_sim_fedavg_run) over all rounds */
     /* learning curve: mean accuracy over users after each epoch (or round) */
     double curve[AL_MAX_CURVE];
     int ncurve;
@@ -78,6 +82,8 @@ typedef struct al_scenario_config {
     int central_epochs;
     double central_lr;        /* centralized's learning rate (image); 0: pretrain_lr * 0.2 */
     int fed_cosine;           /* image fedavg: cosine client schedule within each round (else constant) */
+    int fed_rollbacks;        /* federated clients' trainer rollbacks before a client counts as diverged
+                               * (its update left out of the round); -1: the trainer's default */
     int freeze;               /* -1: the model's default (al_model_resolve_freeze) */
     int aug_variants;
     /* autonomous (image): the device recipe; AL_RECIPE_AUTO (default) the
@@ -253,7 +259,12 @@ typedef struct al_sim_fedavg {
     int base_before_models;   /* the resident-set base is read before the global model and the
                                * users' copy exist (text), else after them (images) */
 } al_sim_fedavg;
-/* Runs it into m (curve, cost, statistics; not bytes_uploaded). */
+/* Runs it into m (curve, cost, statistics; not bytes_uploaded). A client
+ * whose training fails with AL_ENUMERIC (diverged past the trainer's
+ * rollbacks) sends no update that round: the server averages the others
+ * (a round with none keeps the global model) and counts it in
+ * m->clients_dropped, as a deployed server leaves out a client that fails;
+ * any other error stops the run. */
 al_status al_sim_fedavg_run(const al_scenario_config *c, const al_model *cloud, int users, const al_sim_fedavg *f,
                             al_method_result *m);
 
