@@ -12,7 +12,8 @@
 #include <time.h>
 
 const char *const al_method_names[AL_M_COUNT] = {"global",   "local",     "autonomous", "centralized", "fedavg",
-                                                  "global+p", "central+p", "fedavg+p",   "fedavg-ft",   "fedper"};
+                                                  "global+p", "central+p", "fedavg+p",   "fedavg-ft",   "fedper",
+                                                  "fedrep"};
 
 void al_sim_say(const al_scenario_config *c, const char *fmt, ...) {
     if (!c->verbose) return;
@@ -128,6 +129,8 @@ void al_scenario_result_free(al_scenario_result *r) {
         free(r->m[i].word_acc);
         free(r->m[i].acc_seen);
         free(r->m[i].acc_new);
+        free(r->m[i].body_crc);
+        free(r->m[i].head_crc);
     }
     free(r->dominant);
     if (r->user_names)
@@ -217,8 +220,8 @@ al_status al_sim_run_methods(const al_scenario_config *c, al_scenario_result *r,
                              void *ctx) {
     /* the by-products (central+p, fedavg+p, fedavg-ft) are filled by their base method's run */
     static const int order[AL_M_COUNT] = {AL_M_GLOBAL,       AL_M_AUTONOMOUS,   AL_M_LOCAL,     AL_M_CENTRALIZED,
-                                          AL_M_FEDAVG,       AL_M_GLOBAL_PRIOR, AL_M_FEDPER,    AL_M_CENTRAL_PRIOR,
-                                          AL_M_FEDAVG_PRIOR, AL_M_FEDAVG_FT};
+                                          AL_M_FEDAVG,       AL_M_GLOBAL_PRIOR, AL_M_FEDPER,    AL_M_FEDREP,
+                                          AL_M_CENTRAL_PRIOR, AL_M_FEDAVG_PRIOR, AL_M_FEDAVG_FT};
     unsigned mask = c->methods ? c->methods : AL_M_CLASSIC;
     for (int i = 0; i < AL_M_COUNT; i++) {
         int method = order[i];

@@ -38,6 +38,11 @@ void al_scenario_config_default(al_scenario_config *c) {
     c->local_lr = 0.02;
     c->rounds = 5;
     c->fed_epochs = 1;
+    /* FedRep (Collins et al. 2021) trains the head for more local passes
+     * than the body (10 against 1 there, on a head trained from scratch);
+     * here the head starts as the cloud's output layer and a user holds
+     * about 200 images, so 2 passes per round (docs/SCENARIOS.md) */
+    c->fedrep_head_epochs = 2;
     c->central_epochs = 1;
     c->freeze = -1;
     c->aug_variants = 1;
@@ -753,27 +758,89 @@ static al_status image_fedavg(image_run *s) {
     return AL_OK;
 }
 
-/* ---- fedper: a shared body averaged, a personal output layer ---- */
-static al_status image_fedper(image_run *s) {
+/* ---- fedper and fedrep: a shared body averaged, a personal output layer ---- */
+
+/* FedRep's local update of user k in round rd (Collins et al. 2021): the
+ * head step trains the output layer (node hnode) on the body held, as the
+ * device trains its output layer (al_personalize: the body's features
+ * computed once into the cache, then fedrep_head_epochs passes over the
+ * head alone); the body step then trains every node below it for
+ * fed_epochs with the head held (al_train_config.train_end), as fedavg's
+ * client (fed_train) trains the whole model. */
+static al_status fedrep_train(image_run *s, al_model *work, int hnode, al_cache *cache, int rd, int k, al_sim_meter *t,
+                              double *weight) {
     const al_scenario_config *c = s->c;
-    al_method_result *m = &s->r->m[AL_M_FEDPER];
+    const al_dataset *tr = al_users_train(s->u, k);
+    uint64_t seed = (uint64_t)(rd * s->users + k);
+    double lr = c->fed_lr > 0 ? c->fed_lr : c->lr;
+    uint64_t *ids = malloc(sizeof(uint64_t) * (size_t)(tr->n ? tr->n : 1));
+    if (!ids) return al_error(AL_ENOMEM, "out of memory");
+    for (int i = 0; i < tr->n; i++) ids[i] = (uint64_t)al_users_train_origin(s->u, k, i);
+    al_personalize_config pc;
+    al_personalize_config_default(&pc);
+    al_train_recipe_image(&pc.train, c->batch, c->fedrep_head_epochs, lr, c->seed + 7000 + seed);
+    if (!c->fed_cosine) pc.train.sched = AL_SCHED_CONST;
+    pc.freeze = hnode;
+    al_sim_clock clk;
+    double wall, cpu, macs = 0;
+    al_rss_reset_peak();
+    al_sim_clock_start(&clk);
+    al_status st = AL_OK;
+    if (c->fedrep_head_epochs > 0) {
+        al_personalize_report pr;
+        st = al_personalize(work, s->pool, tr, ids, cache, &pc, NULL, &pr);
+        macs += (double)pr.macs;
+    }
+    free(ids);
+    al_trainer *trainer = NULL;
+    al_train_config tc;
+    al_train_recipe_image(&tc, c->batch, c->fed_epochs, lr, c->seed + 5000 + seed);
+    if (!c->fed_cosine) tc.sched = AL_SCHED_CONST;
+    tc.train_end = hnode;
+    if (st == AL_OK && (st = al_model_freeze(work, 0)) == AL_OK &&
+        (st = al_trainer_new(work, s->pool, &tc, &trainer)) == AL_OK) {
+        al_train_report rep;
+        st = al_trainer_run(trainer, tr, NULL, &rep);
+        /* forward and backward through everything (the head's input gradient too) */
+        macs += 3.0 * s->model_macs * (double)rep.samples;
+    }
+    al_trainer_free(trainer);
+    al_sim_clock_stop(&clk, 0, &wall, &cpu);
+    al_sim_meter_peak(t);
+    if (st) return st;
+    al_sim_meter_add(t, wall, cpu, macs);
+    *weight = (double)tr->n;
+    return AL_OK;
+}
+
+/* FedPer (method AL_M_FEDPER: each user trains the whole model, fed_train)
+ * or FedRep (AL_M_FEDREP: fedrep_train) from the shared body and the user's
+ * own head; each round the cloud averages the bodies; the head never leaves
+ * the device. Each user is scored with the last body and its own head. */
+static al_status image_personal_fed(image_run *s, int method) {
+    const al_scenario_config *c = s->c;
+    al_method_result *m = &s->r->m[method];
     al_model *global = NULL, *work = NULL;
+    al_cache *cache = NULL;
     float *heads = NULL;
     double *sum = NULL;
     al_status st;
     const al_model *start = s->newclass ? s->grown : s->cloud; /* as fedavg's */
+    const char *name = al_method_names[method];
     if ((st = al_model_clone(start, &global)) != AL_OK || (st = al_model_clone(start, &work)) != AL_OK) goto done;
+    if (method == AL_M_FEDREP && (st = al_cache_new(c->cache_bytes, NULL, &cache)) != AL_OK) goto done;
     (void)al_model_freeze(work, 0);
     /* the head: the output node's parameters, one span of the weight block */
-    al_node *out = &work->nodes[work->nnodes - 1];
+    int hnode = work->nnodes - 1;
+    al_node *out = &work->nodes[hnode];
     if (out->nparams < 1) {
-        st = al_error(AL_EINVAL, "fedper: the output node has no parameters");
+        st = al_error(AL_EINVAL, "%s: the output node has no parameters", name);
         goto done;
     }
     size_t h0 = (size_t)(out->params[0].w - work->wblock), hn = 0;
     for (int p = 0; p < out->nparams; p++) {
         if (out->params[p].w != work->wblock + h0 + hn) {
-            st = al_error(AL_EINVAL, "fedper: the output node's parameters are not one span");
+            st = al_error(AL_EINVAL, "%s: the output node's parameters are not one span", name);
             goto done;
         }
         hn += out->params[p].n;
@@ -781,7 +848,9 @@ static al_status image_fedper(image_run *s) {
     size_t nw = work->nweights;
     heads = malloc(sizeof(float) * hn * (size_t)s->users);
     sum = malloc(sizeof(double) * nw);
-    if (!heads || !sum) {
+    m->body_crc = calloc((size_t)s->users, sizeof(uint32_t));
+    m->head_crc = calloc((size_t)s->users, sizeof(uint32_t));
+    if (!heads || !sum || !m->body_crc || !m->head_crc) {
         st = al_error(AL_ENOMEM, "out of memory");
         goto done;
     }
@@ -795,24 +864,38 @@ static al_status image_fedper(image_run *s) {
             al_model_copy_weights(work, global);
             memcpy(work->wblock + h0, heads + hn * (size_t)k, sizeof(float) * hn);
             double weight = 0;
-            if ((st = fed_train(s, work, rd, k, &t, &weight)) != AL_OK) goto done;
+            st = method == AL_M_FEDREP ? fedrep_train(s, work, hnode, cache, rd, k, &t, &weight)
+                                       : fed_train(s, work, rd, k, &t, &weight);
+            if (st) goto done;
             memcpy(heads + hn * (size_t)k, work->wblock + h0, sizeof(float) * hn);
             for (size_t i = 0; i < nw; i++) sum[i] += weight * work->wblock[i];
             total += weight;
         }
         for (size_t i = 0; i < nw; i++) global->wblock[i] = (float)(sum[i] / total);
+        if (method == AL_M_FEDREP) al_sim_say(c, "fedrep: round %d/%d done", rd + 1, c->rounds);
     }
     al_sim_meter_end(&t);
     for (int k = 0; k < s->users; k++) {
         al_model_copy_weights(work, global);
         memcpy(work->wblock + h0, heads + hn * (size_t)k, sizeof(float) * hn);
-        if ((st = score(s, work, NULL, k, AL_M_FEDPER)) != AL_OK) goto done;
+        m->body_crc[k] = al_crc32(al_crc32(0, work->wblock, sizeof(float) * h0), work->wblock + h0 + hn,
+                                  sizeof(float) * (nw - h0 - hn));
+        m->head_crc[k] = al_crc32(0, work->wblock + h0, sizeof(float) * hn);
+        if ((st = score(s, work, NULL, k, method)) != AL_OK) goto done;
     }
-    /* each round: the body up, the body down (the first round's: the cloud model, head included) */
-    m->bytes_uploaded = (double)c->rounds * (double)(nw - hn) * sizeof(float);
-    m->bytes_downloaded = model_bytes(s) + (double)(c->rounds - 1) * (double)(nw - hn) * sizeof(float);
+    double body = (double)(nw - hn) * sizeof(float);
+    m->bytes_uploaded = (double)c->rounds * body;
+    if (method == AL_M_FEDPER) {
+        /* each round: the body up, the body down (the first round's: the cloud model, head included) */
+        m->bytes_downloaded = model_bytes(s) + (double)(c->rounds - 1) * body;
+    } else {
+        /* the cloud model (head included) before the first round, then each round's mean body, the
+         * last one the final body each user is scored with (as fedavg counts its final model) */
+        m->bytes_downloaded = model_bytes(s) + (double)c->rounds * body;
+    }
     al_sim_method_done(m, s->users);
 done:
+    al_cache_free(cache);
     free(heads);
     free(sum);
     al_model_free(global);
@@ -829,7 +912,8 @@ static al_status image_method(void *ctx, int method) {
     case AL_M_CENTRALIZED: return image_centralized(s);
     case AL_M_FEDAVG: return image_fedavg(s);
     case AL_M_GLOBAL_PRIOR: return image_global_prior(s);
-    case AL_M_FEDPER: return image_fedper(s);
+    case AL_M_FEDPER:
+    case AL_M_FEDREP: return image_personal_fed(s, method);
     }
     return AL_OK;
 }

@@ -923,6 +923,7 @@ al_status al_scenario_text(const al_scenario_config *c0, al_scenario_result *r) 
     if (cc.methods & (1u << AL_M_CENTRAL_PRIOR)) cc.methods |= 1u << AL_M_CENTRALIZED;
     if (cc.methods & ((1u << AL_M_FEDAVG_PRIOR) | (1u << AL_M_FEDAVG_FT))) cc.methods |= 1u << AL_M_FEDAVG;
     if (cc.methods & (1u << AL_M_FEDPER)) return al_error(AL_EINVAL, "fedper is an image scenario method");
+    if (cc.methods & (1u << AL_M_FEDREP)) return al_error(AL_EINVAL, "fedrep is an image scenario method");
     if (cc.eval_validation && cc.users.val_per_user < 1)
         return al_error(AL_EINVAL, "scoring on validation needs a validation split (val_per_user > 0 tokens)");
     text_run s = {0};
