@@ -813,77 +813,49 @@ static al_status fedrep_train(image_run *s, al_model *work, int hnode, al_cache 
     return AL_OK;
 }
 
-/* FedPer (method AL_M_FEDPER: each user trains the whole model, fed_train)
- * or FedRep (AL_M_FEDREP: fedrep_train) from the shared body and the user's
- * own head; each round the cloud averages the bodies; the head never leaves
- * the device. Each user is scored with the last body and its own head. */
+/* The image scenario's FedRep state: its cache, for al_sim_personal's train. */
+typedef struct fedrep_run {
+    image_run *s;
+    al_cache *cache;
+} fedrep_run;
+
+static al_status fedper_train(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight) {
+    return fed_train(ctx, work, rd, k, t, weight);
+}
+
+static al_status fedrep_user(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight) {
+    fedrep_run *f = ctx;
+    return fedrep_train(f->s, work, work->nnodes - 1, f->cache, rd, k, t, weight);
+}
+
+static al_status fedper_score(void *ctx, al_model *model, int k) { return score(ctx, model, NULL, k, AL_M_FEDPER); }
+
+static al_status fedrep_score(void *ctx, al_model *model, int k) {
+    return score(((fedrep_run *)ctx)->s, model, NULL, k, AL_M_FEDREP);
+}
+
+/* FedPer (each user trains the whole model, as fedavg's clients) or FedRep
+ * (fedrep_train) from the shared body and the user's own head; each round
+ * the cloud averages the bodies; the head never leaves the device
+ * (al_sim_personal_run). */
 static al_status image_personal_fed(image_run *s, int method) {
     const al_scenario_config *c = s->c;
     al_method_result *m = &s->r->m[method];
-    al_model *global = NULL, *work = NULL;
-    al_cache *cache = NULL;
-    float *heads = NULL;
-    double *sum = NULL;
-    al_status st;
     const al_model *start = s->newclass ? s->grown : s->cloud; /* as fedavg's */
-    const char *name = al_method_names[method];
-    if ((st = al_model_clone(start, &global)) != AL_OK || (st = al_model_clone(start, &work)) != AL_OK) goto done;
-    if (method == AL_M_FEDREP && (st = al_cache_new(c->cache_bytes, NULL, &cache)) != AL_OK) goto done;
-    (void)al_model_freeze(work, 0);
-    /* the head: the output node's parameters, one span of the weight block */
-    int hnode = work->nnodes - 1;
-    al_node *out = &work->nodes[hnode];
-    if (out->nparams < 1) {
-        st = al_error(AL_EINVAL, "%s: the output node has no parameters", name);
-        goto done;
+    fedrep_run f = {s, NULL};
+    al_sim_personal p = {fedper_train, fedper_score, s, method, 0, 0};
+    if (method == AL_M_FEDREP) {
+        al_status st = al_cache_new(c->cache_bytes, NULL, &f.cache);
+        if (st) return st;
+        p.train = fedrep_user;
+        p.score = fedrep_score;
+        p.ctx = &f;
     }
-    size_t h0 = (size_t)(out->params[0].w - work->wblock), hn = 0;
-    for (int p = 0; p < out->nparams; p++) {
-        if (out->params[p].w != work->wblock + h0 + hn) {
-            st = al_error(AL_EINVAL, "%s: the output node's parameters are not one span", name);
-            goto done;
-        }
-        hn += out->params[p].n;
-    }
-    size_t nw = work->nweights;
-    heads = malloc(sizeof(float) * hn * (size_t)s->users);
-    sum = malloc(sizeof(double) * nw);
-    m->body_crc = calloc((size_t)s->users, sizeof(uint32_t));
-    m->head_crc = calloc((size_t)s->users, sizeof(uint32_t));
-    if (!heads || !sum || !m->body_crc || !m->head_crc) {
-        st = al_error(AL_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (int k = 0; k < s->users; k++) memcpy(heads + hn * (size_t)k, start->wblock + h0, sizeof(float) * hn);
-    al_sim_meter t;
-    al_sim_meter_begin(&t, m, s->users, 0);
-    for (int rd = 0; rd < c->rounds; rd++) {
-        memset(sum, 0, sizeof(double) * nw);
-        double total = 0;
-        for (int k = 0; k < s->users; k++) {
-            al_model_copy_weights(work, global);
-            memcpy(work->wblock + h0, heads + hn * (size_t)k, sizeof(float) * hn);
-            double weight = 0;
-            st = method == AL_M_FEDREP ? fedrep_train(s, work, hnode, cache, rd, k, &t, &weight)
-                                       : fed_train(s, work, rd, k, &t, &weight);
-            if (st) goto done;
-            memcpy(heads + hn * (size_t)k, work->wblock + h0, sizeof(float) * hn);
-            for (size_t i = 0; i < nw; i++) sum[i] += weight * work->wblock[i];
-            total += weight;
-        }
-        for (size_t i = 0; i < nw; i++) global->wblock[i] = (float)(sum[i] / total);
-        if (method == AL_M_FEDREP) al_sim_say(c, "fedrep: round %d/%d done", rd + 1, c->rounds);
-    }
-    al_sim_meter_end(&t);
-    for (int k = 0; k < s->users; k++) {
-        al_model_copy_weights(work, global);
-        memcpy(work->wblock + h0, heads + hn * (size_t)k, sizeof(float) * hn);
-        m->body_crc[k] = al_crc32(al_crc32(0, work->wblock, sizeof(float) * h0), work->wblock + h0 + hn,
-                                  sizeof(float) * (nw - h0 - hn));
-        m->head_crc[k] = al_crc32(0, work->wblock + h0, sizeof(float) * hn);
-        if ((st = score(s, work, NULL, k, method)) != AL_OK) goto done;
-    }
-    double body = (double)(nw - hn) * sizeof(float);
+    size_t hn = 0;
+    al_status st = al_sim_personal_run(c, start, s->users, &p, m, &hn);
+    al_cache_free(f.cache);
+    if (st) return st;
+    double body = (double)(start->nweights - hn) * sizeof(float);
     m->bytes_uploaded = (double)c->rounds * body;
     if (method == AL_M_FEDPER) {
         /* each round: the body up, the body down (the first round's: the cloud model, head included) */
@@ -893,14 +865,7 @@ static al_status image_personal_fed(image_run *s, int method) {
          * last one the final body each user is scored with (as fedavg counts its final model) */
         m->bytes_downloaded = model_bytes(s) + (double)c->rounds * body;
     }
-    al_sim_method_done(m, s->users);
-done:
-    al_cache_free(cache);
-    free(heads);
-    free(sum);
-    al_model_free(global);
-    al_model_free(work);
-    return st;
+    return AL_OK;
 }
 
 static al_status image_method(void *ctx, int method) {

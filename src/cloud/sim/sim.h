@@ -262,6 +262,28 @@ typedef struct al_sim_fedavg {
 al_status al_sim_fedavg_run(const al_scenario_config *c, const al_model *cloud, int users, const al_sim_fedavg *f,
                             al_method_result *m);
 
+/* A shared body and a personal head (fedper, fedrep): the head is the
+ * output node's parameters (one span of the weight block); c->rounds
+ * rounds, in each every user updates a copy of the shared body with its own
+ * head in place, keeps the head, and the body becomes the sample-weighted
+ * mean of the copies; each user is then scored with the final body and its
+ * own head. */
+typedef struct al_sim_personal {
+    /* user k's local update of `work` (the shared body, the user's head) in round rd, metered into t;
+     * *weight: its weight in the mean (its samples) */
+    al_status (*train)(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight);
+    /* the final body with user k's head on the user's test data, into the method's results */
+    al_status (*score)(void *ctx, al_model *model, int k);
+    void *ctx;
+    int method;               /* AL_M_FEDPER or AL_M_FEDREP: its name in messages, its result */
+    int freeze;               /* the users' copy is frozen here before the first round */
+    int base_before_models;   /* as al_sim_fedavg's */
+} al_sim_personal;
+/* Runs it into m (cost, statistics, per-user body and head CRC-32; not the
+ * bytes); *head_floats: the head's size. */
+al_status al_sim_personal_run(const al_scenario_config *c, const al_model *start, int users, const al_sim_personal *p,
+                              al_method_result *m, size_t *head_floats);
+
 /* Reports */
 al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_result *r, const char *path);
 al_status al_scenario_write_svg(const al_scenario_config *c, const al_scenario_result *r, const char *path);
