@@ -224,6 +224,8 @@ TEXT_GRID = {
     "centralized": (["centralized", "central+p"],
                     [["--central-lr", lr, "--central-epochs", e] for lr in ("0.003", "0.01") for e in ("1", "2")]),
     "fedavg": (["fedavg", "fedavg+p", "fedavg-ft"], TEXT_FED),
+    # fedavg's four settings for the body step (the LSTM), the head step twice the body's epochs
+    "fedrep": (["fedrep"], [st + ["--fedrep-head-epochs", str(2 * int(st[3]))] for st in TEXT_FED]),
 }
 # the device's fixed recipes, run on test with autonomous's chosen settings
 # (not searched: the rows the chooser is measured against)
@@ -299,7 +301,7 @@ def text_main():
                 if name == "autonomous":
                     choices.setdefault(s, j.get("autonomous_choice"))
     order = ["global", "global+p", "local", "autonomous"] + [n for n, _ in TEXT_RECIPES] + \
-        ["centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft"]
+        ["centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft", "fedrep"]
     lines = ["| method | test top-3 %% (mean ± 95%% CI, %d seeds) | chosen on validation | device MACs/user | "
              "CPU s/user | peak MB | bytes up/user | bytes down/user |" % len(seeds),
              "|---|---|---|---|---|---|---|---|"]
@@ -334,7 +336,8 @@ def text_main():
     paired("global", "global+p")
     paired("global+p", "autonomous")
     paired("global", "autonomous")
-    for other in ["local", "centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft"] + [n for n, _ in TEXT_RECIPES]:
+    for other in ["local", "centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft", "fedrep"] + \
+            [n for n, _ in TEXT_RECIPES]:
         paired(other, "autonomous")
     table = "\n".join(lines)
     print(table)

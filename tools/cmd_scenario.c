@@ -47,8 +47,9 @@ static void usage(FILE *f) {
             "  --label-prior S        the unigram prior's strength for global+p, central+p, fedavg+p\n"
             "                         and a fixed recipe (default 0.5 for the +p methods, 0 = none for\n"
             "                         a fixed recipe)\n"
-            "  --fed-lr X             fedavg's client learning rate (default --lr); fedavg trains at\n"
-            "                         --device-batch like autonomous\n"
+            "  --fed-lr X             fedavg's (and fedrep's) client learning rate (default --lr); they\n"
+            "                         train at --device-batch like autonomous; fedrep's output layer is\n"
+            "                         its personal head, the LSTM its shared body\n"
             "  text defaults: --pretrain-epochs 1 --pretrain-lr 0.002 --epochs 3 --lr 0.003\n"
             "                 --local-epochs 2 --local-lr 0.002 --rounds 2 --batch 32 (streams)\n"
             "                 --cache-mb 256; Adam, cosine schedule, gradient clipping 1\n"
@@ -305,9 +306,8 @@ int cmd_scenario(int argc, char **argv) {
     if (!json) return cli_usage_error(cmd, "--json FILE is required");
     if (methods && !parse_methods(methods, &c.methods))
         return cli_usage_error(cmd, "--methods takes a comma-separated list of global,local,autonomous,centralized,fedavg,"
-                                    "global+p,central+p,fedavg+p,fedavg-ft (image also fedper, fedrep)");
+                                    "global+p,central+p,fedavg+p,fedavg-ft,fedrep (image also fedper)");
     if (text && (c.methods & (1u << AL_M_FEDPER))) return cli_usage_error(cmd, "fedper is an image scenario method");
-    if (text && (c.methods & (1u << AL_M_FEDREP))) return cli_usage_error(cmd, "fedrep is an image scenario method");
     c.cache_bytes = (size_t)cache_mb << 20;
     c.aug.rotate_deg = (float)aug_f[0];
     c.aug.noise = (float)aug_f[1];
