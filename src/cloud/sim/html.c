@@ -23,8 +23,7 @@ static const char *const hdesc[AL_M_COUNT] = {
     "fedavg, output bias shifted by the user's class mix",
     "fedavg, then personalized on the device",
     "FedPer: shared body averaged over rounds, personal output layer per user",
-    "FedRep: each round the personal output layer trained on the shared body, then the body under it; "
-    "the body averaged",
+    "FedRep: each round the personal output layer trained first, then the shared body under it",
 };
 
 #define MAX_USERS 100000

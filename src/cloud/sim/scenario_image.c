@@ -819,10 +819,6 @@ typedef struct fedrep_run {
     al_cache *cache;
 } fedrep_run;
 
-static al_status fedper_train(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight) {
-    return fed_train(ctx, work, rd, k, t, weight);
-}
-
 static al_status fedrep_user(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight) {
     fedrep_run *f = ctx;
     return fedrep_train(f->s, work, work->nnodes - 1, f->cache, rd, k, t, weight);
@@ -843,7 +839,7 @@ static al_status image_personal_fed(image_run *s, int method) {
     al_method_result *m = &s->r->m[method];
     const al_model *start = s->newclass ? s->grown : s->cloud; /* as fedavg's */
     fedrep_run f = {s, NULL};
-    al_sim_personal p = {fedper_train, fedper_score, s, method, 0, 0};
+    al_sim_personal p = {fed_train, fedper_score, s, method, 0, 0};
     if (method == AL_M_FEDREP) {
         al_status st = al_cache_new(c->cache_bytes, NULL, &f.cache);
         if (st) return st;
