@@ -352,6 +352,13 @@ typedef struct al_train_config {
      * AL_PARAMS_NORM, the batch-norm affine only. Batch-norm running
      * statistics are state, not trained: a training pass still moves them. */
     int param_subset;
+    /* A frozen suffix: nodes at or after node train_end keep their weights
+     * bit for bit (no optimizer state, not in the clipped norm nor in
+     * L2-SP) while the gradient still flows through them to the trained
+     * nodes below, so the nodes [freeze point, train_end) train. FedRep's
+     * body step trains the body under a fixed output layer this way.
+     * 0 = off (default); at most the model's node count. */
+    int train_end;
 } al_train_config;
 
 enum { AL_PARAMS_ALL = 0, AL_PARAMS_BIAS = 1, AL_PARAMS_NORM = 2 };

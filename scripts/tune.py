@@ -37,6 +37,8 @@ GRID = {
                     [["--central-lr", lr, "--central-epochs", e] for lr in ("0.002", "0.01") for e in ("1", "2")]),
     "fedavg": (["fedavg", "fedavg+p", "fedavg-ft"], FED),
     "fedper": (["fedper"], FED),
+    # fedavg's four settings for the body step, the head step twice the body's epochs
+    "fedrep": (["fedrep"], [st + ["--fedrep-head-epochs", str(2 * int(st[3]))] for st in FED]),
 }
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
@@ -152,7 +154,7 @@ def main():
         del group
     # 3. the table
     order = ["global", "global+p", "local", "autonomous", "centralized", "central+p", "fedavg", "fedavg+p",
-             "fedavg-ft", "fedper"]
+             "fedavg-ft", "fedper", "fedrep"]
     lines = ["| method | test accuracy %% (mean ± 95%% CI, %d seeds) |%s chosen on validation | device MACs/user | "
              "CPU s/user | peak MB | bytes up/user | bytes down/user |" % (
                  len(seeds), " seen classes % | new classes % |" if nc else ""),
@@ -240,6 +242,8 @@ TEXT_GRID = {
     "centralized": (["centralized", "central+p"],
                     [["--central-lr", lr, "--central-epochs", e] for lr in ("0.003", "0.01") for e in ("1", "2")]),
     "fedavg": (["fedavg", "fedavg+p", "fedavg-ft"], TEXT_FED),
+    # fedavg's four settings for the body step (the LSTM), the head step twice the body's epochs
+    "fedrep": (["fedrep"], [st + ["--fedrep-head-epochs", str(2 * int(st[3]))] for st in TEXT_FED]),
 }
 # the device's fixed recipes, run on test with autonomous's chosen settings
 # (not searched: the rows the chooser is measured against)
@@ -315,7 +319,7 @@ def text_main():
                 if name == "autonomous":
                     choices.setdefault(s, j.get("autonomous_choice"))
     order = ["global", "global+p", "local", "autonomous"] + [n for n, _ in TEXT_RECIPES] + \
-        ["centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft"]
+        ["centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft", "fedrep"]
     lines = ["| method | test top-3 %% (mean ± 95%% CI, %d seeds) | chosen on validation | device MACs/user | "
              "CPU s/user | peak MB | bytes up/user | bytes down/user |" % len(seeds),
              "|---|---|---|---|---|---|---|---|"]
@@ -351,7 +355,8 @@ def text_main():
     paired("global", "global+p")
     paired("global+p", "autonomous")
     paired("global", "autonomous")
-    for other in ["local", "centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft"] + [n for n, _ in TEXT_RECIPES]:
+    for other in ["local", "centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft", "fedrep"] + \
+            [n for n, _ in TEXT_RECIPES]:
         paired(other, "autonomous")
     table = "\n".join(lines)
     print(table)

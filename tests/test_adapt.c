@@ -1,7 +1,7 @@
 /* The transfer-learning knobs of personalization: L2-SP (weight decay toward
  * the starting weights), discriminative learning rates (lr_split/lr_below),
- * the label-prior correction of the output bias, and the checkpoint fields
- * they add. */
+ * the frozen suffix (train_end), the label-prior correction of the output
+ * bias, and the checkpoint fields they add. */
 #include "al_test.h"
 
 #include "train/train.h"
@@ -117,6 +117,54 @@ static void test_lr_split(const al_dataset *d) {
     al_model_free(z);
 }
 
+/* train_end: the nodes from it on keep their bytes while the ones below
+ * train on the gradient that flows through them (FedRep's body step); the
+ * trained tensors are those below it only, and 0 is the plain trainer bit
+ * for bit. */
+static void test_train_end(const al_dataset *d) {
+    al_model *a = fresh(), *b = fresh(), *p = fresh(), *z = fresh();
+    al_train_config c;
+    sgd(&c, 0.05, 0.0);
+    c.momentum = 0.9;
+    c.epochs = 2;
+    al_trainer *t;
+    al_train_report r;
+    REQUIRE_OK(al_trainer_new(a, NULL, &c, &t));
+    REQUIRE_OK(al_trainer_run(t, d, NULL, &r));
+    al_trainer_free(t);
+    c.train_end = 3; /* the node count: nothing held */
+    REQUIRE_OK(al_trainer_new(b, NULL, &c, &t));
+    REQUIRE_OK(al_trainer_run(t, d, NULL, &r));
+    al_trainer_free(t);
+    CHECK(memcmp(a->wblock, b->wblock, sizeof(float) * a->nweights) == 0);
+    c.train_end = 2; /* the output layer held, the hidden layer trained */
+    c.clip_norm = 0.5;
+    c.l2sp = 0.1;
+    REQUIRE_OK(al_trainer_new(p, NULL, &c, &t));
+    CHECK(t->opt.np == 2); /* node 0's weight and bias */
+    REQUIRE_OK(al_trainer_run(t, d, NULL, &r));
+    al_trainer_free(t);
+    const al_node *out = &p->nodes[2], *zout = &z->nodes[2];
+    CHECK(out->nparams == 2);
+    for (int k = 0; k < out->nparams; k++)
+        CHECK(memcmp(out->params[k].w, zout->params[k].w, sizeof(float) * out->params[k].n) == 0);
+    for (int k = 0; k < p->nodes[0].nparams; k++)
+        CHECK(memcmp(p->nodes[0].params[k].w, z->nodes[0].params[k].w, sizeof(float) * p->nodes[0].params[k].n) != 0);
+    /* the body learned through the fixed head: the loss fell */
+    double before, after;
+    REQUIRE_OK(al_evaluate(z, NULL, d, 8, &before, NULL));
+    REQUIRE_OK(al_evaluate(p, NULL, d, 8, &after, NULL));
+    CHECK(after < before);
+    c.train_end = 4;
+    CHECK_STATUS(al_trainer_new(p, NULL, &c, &t), AL_EINVAL);
+    c.train_end = -1;
+    CHECK_STATUS(al_trainer_new(p, NULL, &c, &t), AL_EINVAL);
+    al_model_free(a);
+    al_model_free(b);
+    al_model_free(p);
+    al_model_free(z);
+}
+
 /* The output bias moves by log(p_k / q_k) when the job is created. */
 static void test_label_prior(void) {
     al_dataset *all = al_test_blobs(60, 4, 0); /* 20 per class */
@@ -203,6 +251,20 @@ static void test_checkpoint_fields(const al_dataset *d) {
     REQUIRE_OK(al_trainer_new(m, NULL, &c, &t));
     CHECK_STATUS(al_trainer_resume(t, path), AL_EINVAL);
     al_trainer_free(t);
+    /* a frozen suffix is recorded too: the same resumes, none is refused */
+    c.l2sp = 0.0;
+    c.train_end = 2;
+    REQUIRE_OK(al_trainer_new(m2, NULL, &c, &t));
+    REQUIRE_OK(al_trainer_run(t, d, NULL, &r));
+    REQUIRE_OK(al_trainer_checkpoint(t, path));
+    al_trainer_free(t);
+    REQUIRE_OK(al_trainer_new(m, NULL, &c, &t));
+    CHECK_OK(al_trainer_resume(t, path));
+    al_trainer_free(t);
+    c.train_end = 0;
+    REQUIRE_OK(al_trainer_new(m, NULL, &c, &t));
+    CHECK_STATUS(al_trainer_resume(t, path), AL_EINVAL);
+    al_trainer_free(t);
     remove(path);
     al_model_free(m);
     al_model_free(m2);
@@ -213,6 +275,7 @@ int main(void) {
     test_l2sp_gradient();
     test_l2sp_holds(d);
     test_lr_split(d);
+    test_train_end(d);
     test_label_prior();
     test_checkpoint_fields(d);
     al_dataset_free(d);

@@ -119,21 +119,50 @@ onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), sys
 PYEOF
 "$BIN" import "$TMP/huge.onnx" --out "$TMP/huge.gguf" >/dev/null 2>&1
 "$BIN" scenario image --data "$DATA" --cloud "$TMP/huge.gguf" --users 3 --per-user 40 --test-per-user 30 \
-    --rounds 2 --recipe config --methods global,fedavg,fedavg-ft,fedper --json "$TMP/d.json" >/dev/null 2>"$TMP/err"
+    --rounds 2 --recipe config --methods global,fedavg,fedavg-ft,fedper,fedrep --json "$TMP/d.json" >/dev/null 2>"$TMP/err"
 check "scenario: diverging clients do not stop the run" test $? -eq 0
 check "scenario: dropped clients are counted; a round without updates keeps the global model" "$PY" -c '
 import json,sys; j=json.load(open(sys.argv[1])); c=j["cost"]
 assert c["fedavg"]["clients_dropped"]==6 and c["fedavg-ft"]["clients_dropped"]==6 and c["fedper"]["clients_dropped"]==6, c
+assert c["fedrep"]["clients_dropped"]==6, c
 assert c["fedavg-ft"]["diverged_users"]==3 and "diverged_users" not in c["fedavg"], c
 assert "clients_dropped" not in c["global"], c
-for m in ["fedavg","fedavg-ft","fedper"]: assert j[m]["per_user"]==j["global"]["per_user"], (m, j[m], j["global"])
+for m in ["fedavg","fedavg-ft","fedper","fedrep"]: assert j[m]["per_user"]==j["global"]["per_user"], (m, j[m], j["global"])
 ' "$TMP/d.json"
 check "scenario: the dropped update is named" grep -q "^fedavg: round 2: user 3.s training diverged; its update is left out" "$TMP/err"
+# FedRep: each round the personal head first (the body held), then the body under the held head; only
+# the body goes up. Every user is scored with the same body and a head of its own.
+"$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --users 3 --per-user 40 --test-per-user 30 --rounds 2 \
+    --methods fedavg,fedper,fedrep --json "$TMP/r.json" >"$TMP/out" 2>"$TMP/err"
+check "scenario runs fedrep" test $? -eq 0
+check "fedrep: one round's progress line each" test "$(grep -c "^fedrep: round [12]/2 done" "$TMP/err")" -eq 2
+"$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --users 3 --per-user 40 --test-per-user 30 --rounds 2 \
+    --methods fedrep --fedrep-head-epochs 0 --json "$TMP/r0.json" --quiet >/dev/null 2>"$TMP/err"
+check "fedrep without a head step runs" test $? -eq 0
+check "fedrep uploads the body only, shares it, keeps a head per user that the body step leaves alone" "$PY" -c '
+import json,sys; j=json.load(open(sys.argv[1])); j0=json.load(open(sys.argv[2]))
+r,c=j["fedrep"],j["cost"]
+params=4*9+4+(784*16+16)+(16*10+10); head=16*10+10
+assert j["config"]["fedrep_head_epochs"]==2 and j0["config"]["fedrep_head_epochs"]==0, j["config"]
+assert len(r["per_user"])==3 and all(0<=a<=1 for a in r["per_user"]), r
+assert c["fedrep"]["bytes_uploaded"]==2*(params-head)*4 < c["fedavg"]["bytes_uploaded"]==2*params*4, c
+assert c["fedrep"]["bytes_downloaded"]==params*4+2*(params-head)*4, c["fedrep"]
+assert c["fedrep"]["macs_per_user"]>0 and c["fedrep"]["cpu_seconds_per_user"]>=0, c["fedrep"]
+for m in ("fedper","fedrep"):
+    b,h=j[m]["per_user_body_crc32"],j[m]["per_user_head_crc32"]
+    assert len(b)==3 and len(set(b))==1, (m,b)      # one body, shared
+    assert len(set(h))==3, (m,h)                    # a head per user
+assert "per_user_body_crc32" not in j["fedavg"], j["fedavg"]
+# no head step: every head is still the cloud model'"'"'s (the body steps held it), the body trained
+r0=j0["fedrep"]
+assert len(set(r0["per_user_head_crc32"]))==1 and len(set(r0["per_user_body_crc32"]))==1, r0
+assert r0["per_user_body_crc32"][0]!=r["per_user_body_crc32"][0], (r0, r)
+' "$TMP/r.json" "$TMP/r0.json"
 # classes the cloud never saw (--shift newclass): the cloud knows 7 of the 10 labels, each user holds
 # an unseen one at least; the device grows its output layer and predicts them
 "$BIN" scenario image --data "$DATA" --arch "$ARCH" --users 3 --per-user 60 --test-per-user 60 --pretrain-epochs 2 \
     --epochs 3 --local-epochs 3 --rounds 2 --shift newclass --save-cloud "$TMP/cloud7.gguf" \
-    --methods global,global+p,local,autonomous,centralized,fedavg,fedavg-ft,fedper --json "$TMP/n.json" --quiet \
+    --methods global,global+p,local,autonomous,centralized,fedavg,fedavg-ft,fedper,fedrep --json "$TMP/n.json" --quiet \
     >"$TMP/out" 2>"$TMP/err"
 check "scenario --shift newclass succeeds" test $? -eq 0
 check "newclass: the cloud never predicts an unseen class, the device and the pooling baselines do, above chance" "$PY" -c '
@@ -141,7 +170,7 @@ import json,sys; j=json.load(open(sys.argv[1]))
 assert j["config"]["shift"]=="newclass" and j["config"]["new_classes"]==3, j["config"]
 assert 0 < j["public_samples"] < 0.8*1000, j["public_samples"]   # 7 of 10 classes of the 1000 public samples
 assert all(d[0] >= 7 for d in j["dominant_classes"]), j["dominant_classes"]
-for m in ["global","global+p","local","autonomous","centralized","fedavg","fedavg-ft","fedper"]:
+for m in ["global","global+p","local","autonomous","centralized","fedavg","fedavg-ft","fedper","fedrep"]:
     r=j[m]
     assert len(r["per_user_seen"])==3 and len(r["per_user_new"])==3, (m,r)
     assert 0<=r["mean_acc_seen"]<=1 and 0<=r["mean_acc_new"]<=1, (m,r)

@@ -47,8 +47,9 @@ static void usage(FILE *f) {
             "  --label-prior S        the unigram prior's strength for global+p, central+p, fedavg+p\n"
             "                         and a fixed recipe (default 0.5 for the +p methods, 0 = none for\n"
             "                         a fixed recipe)\n"
-            "  --fed-lr X             fedavg's client learning rate (default --lr); fedavg trains at\n"
-            "                         --device-batch like autonomous\n"
+            "  --fed-lr X             fedavg's (and fedrep's) client learning rate (default --lr); they\n"
+            "                         train at --device-batch like autonomous; fedrep's output layer is\n"
+            "                         its personal head, the LSTM its shared body\n"
             "  text defaults: --pretrain-epochs 1 --pretrain-lr 0.002 --epochs 3 --lr 0.003\n"
             "                 --local-epochs 2 --local-lr 0.002 --rounds 2 --batch 32 (streams)\n"
             "                 --cache-mb 256; Adam, cosine schedule, gradient clipping 1\n"
@@ -97,18 +98,23 @@ static void usage(FILE *f) {
             "  --local-epochs E       local-only epochs (default 20)   --local-lr X (default 0.02)\n"
             "  --rounds R             fedavg rounds (default 5)   --fed-epochs E (default 1)\n"
             "  --fed-lr X             fedavg's client learning rate (default 0.05)\n"
-            "  --fed-cosine           fedavg's (and fedper's) clients use a cosine schedule within each\n"
-            "                         round (default constant)\n"
+            "  --fed-cosine           fedavg's (and fedper's, fedrep's) clients use a cosine schedule\n"
+            "                         within each round (default constant)\n"
+            "  --fedrep-head-epochs E fedrep: epochs of the head step each round, before the body's\n"
+            "                         --fed-epochs (default 2)\n"
             "  --fed-rollbacks N      federated clients: rollbacks to a lower learning rate before a\n"
             "                         client's training counts as diverged; its update is then left out\n"
             "                         of that round (default 3; counted as clients_dropped in --json)\n"
+            );
+    fprintf(f,
             "  --central-epochs E     centralized epochs over the pooled data (default 1)\n"
             "  --central-lr X         centralized's learning rate (default pretrain-lr * 0.2)\n"
             "  --methods LIST         comma-separated subset of the methods (default the five above);\n"
             "                         image also: global+p, central+p, fedavg+p (output bias shifted by\n"
             "                         the user's class mix), fedavg-ft (fedavg, then the device's\n"
             "                         job as autonomous: chooser or --recipe), fedper (shared body,\n"
-            "                         personal output layer)\n"
+            "                         personal output layer), fedrep (the same; each round the head\n"
+            "                         trained first on the body held, then the body under the head)\n"
             "  --batch B              (default 32)\n"
             "run:\n"
             "  --threads T            worker threads (default: AL_THREADS or 1)\n"
@@ -243,6 +249,7 @@ int cmd_scenario(int argc, char **argv) {
                    cli_int(&a, "pretrain-epochs", 0, 1000, &c.pretrain_epochs) ||
                    cli_int(&a, "epochs", 1, 10000, &c.epochs) || cli_int(&a, "local-epochs", 1, 10000, &c.local_epochs) ||
                    cli_int(&a, "rounds", 1, 10000, &c.rounds) || cli_int(&a, "fed-epochs", 1, 1000, &c.fed_epochs) ||
+                   cli_int(&a, "fedrep-head-epochs", 0, 1000, &c.fedrep_head_epochs) ||
                    cli_int(&a, "central-epochs", 1, 1000, &c.central_epochs) ||
                    cli_int(&a, "fed-rollbacks", 0, 1000, &c.fed_rollbacks) ||
                    cli_int(&a, "aug-variants", 1, 1024, &c.aug_variants) ||
@@ -305,7 +312,7 @@ int cmd_scenario(int argc, char **argv) {
     if (!json) return cli_usage_error(cmd, "--json FILE is required");
     if (methods && !parse_methods(methods, &c.methods))
         return cli_usage_error(cmd, "--methods takes a comma-separated list of global,local,autonomous,centralized,fedavg,"
-                                    "global+p,central+p,fedavg+p,fedavg-ft (image also fedper)");
+                                    "global+p,central+p,fedavg+p,fedavg-ft,fedrep (image also fedper)");
     if (text && (c.methods & (1u << AL_M_FEDPER))) return cli_usage_error(cmd, "fedper is an image scenario method");
     c.cache_bytes = (size_t)cache_mb << 20;
     c.aug.rotate_deg = (float)aug_f[0];

@@ -273,7 +273,7 @@ typedef struct cfg_field {
     double dflt;
 } cfg_field;
 
-#define NCFG 24
+#define NCFG 25
 /* Every field that changes the trajectory (not the callbacks, nor where and
  * how often checkpoints go). */
 static void cfg_fields(const al_train_config *c, cfg_field *f) {
@@ -306,6 +306,7 @@ static void cfg_fields(const al_train_config *c, cfg_field *f) {
     OD("l2sp", c->l2sp, 0.0);
     OI("lr_split", c->lr_split, 0);
     OD("lr_below", c->lr_below, 1.0);
+    OI("train_end", c->train_end, 0);
 #undef OI
 #undef OD
 #undef I

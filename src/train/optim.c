@@ -9,10 +9,12 @@
 #include <math.h>
 #include <string.h>
 
-/* A tensor the optimizer updates: of a trainable node, not state, and in
- * the configured subset (al_train_config.param_subset). */
-static int param_trained(const al_node *nd, const al_param *p, int subset) {
-    if (!nd->trainable || p->is_state || !p->g) return 0;
+/* A tensor the optimizer updates: of a trainable node before the frozen
+ * suffix (end: its first node, NULL: none; nodes are stored in order, so a
+ * pointer comparison), not state, and in the configured subset
+ * (al_train_config.param_subset). */
+static int param_trained(const al_node *nd, const al_param *p, int subset, const al_node *end) {
+    if (!nd->trainable || p->is_state || !p->g || (end && nd >= end)) return 0;
     int norm = nd->cfg.type == AL_L_BATCHNORM;
     if (subset == AL_PARAMS_BIAS) return norm || strcmp(p->name, "bias") == 0;
     if (subset == AL_PARAMS_NORM) return norm;
@@ -35,6 +37,9 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
     o->l2sp = (float)cfg->l2sp;
     o->lr_below = (float)cfg->lr_below;
     o->lr_split = cfg->lr_split > 0 && cfg->lr_split < m->nnodes ? &m->nodes[cfg->lr_split] : NULL;
+    if (cfg->train_end < 0 || cfg->train_end > m->nnodes)
+        return al_error(AL_EINVAL, "train_end must be in 0..%d (the model's nodes), got %d", m->nnodes, cfg->train_end);
+    o->train_end = cfg->train_end > 0 && cfg->train_end < m->nnodes ? &m->nodes[cfg->train_end] : NULL;
     int nbuf = 0;
     if (o->kind == AL_OPT_SGD)
         nbuf = o->momentum != 0.0f ? 1 : 0;
@@ -47,7 +52,7 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
     size_t nf = 0;
     for (int i = 0; i < m->nnodes; i++)
         for (int j = 0; j < m->nodes[i].nparams; j++)
-            if (param_trained(&m->nodes[i], &m->nodes[i].params[j], o->subset)) {
+            if (param_trained(&m->nodes[i], &m->nodes[i].params[j], o->subset, o->train_end)) {
                 np++;
                 nf += m->nodes[i].params[j].n;
             }
@@ -76,7 +81,7 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
         for (int i = 0; i < m->nnodes; i++)
             for (int j = 0; j < m->nodes[i].nparams; j++) {
                 al_param *pr = &m->nodes[i].params[j];
-                if (!param_trained(&m->nodes[i], pr, o->subset)) continue;
+                if (!param_trained(&m->nodes[i], pr, o->subset, o->train_end)) continue;
                 float *b1 = nbuf >= 1 ? al_arena_floats(&a, pr->n) : NULL;
                 float *b2 = nbuf >= 2 ? al_arena_floats(&a, pr->n) : NULL;
                 float *b3 = cfg->l2sp != 0.0 ? al_arena_floats(&a, pr->n) : NULL;
@@ -99,7 +104,7 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
             long c = 0;
             for (int i = 0; i < m->nnodes; i++)
                 for (int j = 0; j < m->nodes[i].nparams; j++)
-                    if (param_trained(&m->nodes[i], &m->nodes[i].params[j], o->subset))
+                    if (param_trained(&m->nodes[i], &m->nodes[i].params[j], o->subset, o->train_end))
                         c += (long)((m->nodes[i].params[j].n + AL_OPTIM_CHUNK - 1) / AL_OPTIM_CHUNK);
             al_arena_bytes(&a, sizeof(double) * (size_t)(c ? c : 1));
         } else {
@@ -139,10 +144,11 @@ void al_optim_reset(al_optim *o) {
 int al_optim_matches(const al_optim *o, const al_model *m) {
     int np = 0;
     for (int i = 0; i < m->nnodes; i++)
-        for (int j = 0; j < m->nodes[i].nparams; j++) np += param_trained(&m->nodes[i], &m->nodes[i].params[j], o->subset);
+        for (int j = 0; j < m->nodes[i].nparams; j++)
+            np += param_trained(&m->nodes[i], &m->nodes[i].params[j], o->subset, o->train_end);
     if (np != o->np) return 0;
     for (int i = 0; i < o->np; i++)
-        if (!param_trained(o->node[i], o->p[i], o->subset)) return 0;
+        if (!param_trained(o->node[i], o->p[i], o->subset, o->train_end)) return 0;
     return 1;
 }
 

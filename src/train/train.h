@@ -34,6 +34,9 @@ typedef struct al_optim {
      * lr * lr_below (lr_split NULL: all at lr) */
     const al_node *lr_split;
     float lr_below;
+    /* the frozen suffix: tensors of nodes from train_end on are not trained
+     * (al_train_config.train_end; NULL: none) */
+    const al_node *train_end;
     size_t nfloats;    /* trained floats in all */
     void *block;
     /* al_optim_restrict_rows: the tensors of node rnode are updated (and

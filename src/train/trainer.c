@@ -53,6 +53,7 @@ void al_train_config_default(al_train_config *c) {
     c->l2sp = 0.0;
     c->lr_split = 0;
     c->lr_below = 1.0;
+    c->train_end = 0;
 }
 
 void al_train_recipe_image(al_train_config *t, int batch, int epochs, double lr, uint64_t seed) {
@@ -114,6 +115,7 @@ static al_status check_config(const al_train_config *c) {
     if (c->lr_split < 0) return al_error(AL_EINVAL, "lr_split must be >= 0, got %d", c->lr_split);
     if (c->lr_split > 0 && !(c->lr_below >= 0.0 && c->lr_below <= 1e3))
         return al_error(AL_EINVAL, "lr_below must be in 0..1000, got %g", c->lr_below);
+    if (c->train_end < 0) return al_error(AL_EINVAL, "train_end must be >= 0, got %d", c->train_end);
     if (c->checkpoint_every < 0)
         return al_error(AL_EINVAL, "checkpoint_every must be >= 0 steps, got %d", c->checkpoint_every);
     if (c->checkpoint_path && !*c->checkpoint_path) return al_error(AL_EINVAL, "checkpoint_path is empty");

@@ -10,7 +10,8 @@
 #include <string.h>
 
 static const char *const hcolors[AL_M_COUNT] = {"#7f7f7f", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e",
-                                                "#bcbd22", "#17becf", "#9467bd", "#8c564b", "#e377c2"};
+                                                "#bcbd22", "#17becf", "#9467bd", "#8c564b", "#e377c2",
+                                                "#393b79"};
 static const char *const hdesc[AL_M_COUNT] = {
     "the pre-trained cloud model as is",
     "trained from scratch on the user's data only",
@@ -22,6 +23,7 @@ static const char *const hdesc[AL_M_COUNT] = {
     "fedavg, output bias shifted by the user's class mix",
     "fedavg, then personalized on the device",
     "FedPer: shared body averaged over rounds, personal output layer per user",
+    "FedRep: each round the personal output layer trained first, then the shared body under it",
 };
 
 #define MAX_USERS 100000

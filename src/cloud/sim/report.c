@@ -7,7 +7,8 @@
 #include <string.h>
 
 static const char *const colors[AL_M_COUNT] = {"#7f7f7f", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e",
-                                               "#bcbd22", "#17becf", "#9467bd", "#8c564b", "#e377c2"};
+                                               "#bcbd22", "#17becf", "#9467bd", "#8c564b", "#e377c2",
+                                               "#393b79"};
 
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
@@ -76,7 +77,7 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
             "\"rounds\": %d, \"fed_epochs\": %d, \"central_epochs\": %d, \"freeze\": %d, \"aug_variants\": %d, "
             "\"label_prior\": %g, \"l2sp\": %g, \"cache_mb\": %.1f, \"batch\": %d, \"threads\": %d, \"seed\": %llu, "
             "\"shift\": \"%s\", \"val_per_user\": %d, \"public_val\": %d, \"evaluate\": \"%s\", "
-            "\"fed_lr\": %g, \"new_classes\": %d},\n",
+            "\"fed_lr\": %g, \"new_classes\": %d, \"fed_cosine\": %d, \"fedrep_head_epochs\": %d},\n",
             c->users.users, c->users.per_user, c->users.test_per_user, c->users.public_frac, c->users.dominant,
             c->users.dominant_frac, c->pretrain_epochs, c->epochs, c->lr, c->local_epochs, c->rounds, c->fed_epochs,
             c->central_epochs, r->freeze, c->aug_variants, c->label_prior, c->l2sp, (double)c->cache_bytes / 1048576.0, c->batch, c->threads,
@@ -86,7 +87,7 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
             : c->users.shift == AL_SHIFT_NEWCLASS ? "newclass"
                                                   : "label",
             c->users.val_per_user, c->users.public_val, c->eval_validation ? "validation" : "test", c->fed_lr,
-            c->users.shift == AL_SHIFT_NEWCLASS ? c->users.new_classes : 0);
+            c->users.shift == AL_SHIFT_NEWCLASS ? c->users.new_classes : 0, c->fed_cosine, c->fedrep_head_epochs);
     fprintf(f, "  \"pretrain_lr\": %g,\n  \"cloud_public_val_acc\": ", c->pretrain_lr);
     json_num(f, r->cloud_public_val_acc >= 0 ? r->cloud_public_val_acc : NAN); /* null: no --public-val */
     fprintf(f, ",\n  \"pretrain_seconds\": ");
@@ -195,6 +196,17 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
                 json_num(f, n ? sum / n : -1.0);
                 fprintf(f, ", \"per_user_%s\": ", name[h]);
                 json_arr(f, v[h], r->users);
+            }
+        }
+        if (m->body_crc && m->head_crc) {
+            /* fedper, fedrep: the body every user is scored with (one value: it is shared) and each
+             * user's own output layer */
+            const uint32_t *v[2] = {m->body_crc, m->head_crc};
+            const char *name[2] = {"body", "head"};
+            for (int h = 0; h < 2; h++) {
+                fprintf(f, ", \"per_user_%s_crc32\": [", name[h]);
+                for (int k = 0; k < r->users; k++) fprintf(f, "%s%lu", k ? "," : "", (unsigned long)v[h][k]);
+                fputc(']', f);
             }
         }
         fprintf(f, ", \"per_user\": ");

@@ -12,7 +12,8 @@
 #include <time.h>
 
 const char *const al_method_names[AL_M_COUNT] = {"global",   "local",     "autonomous", "centralized", "fedavg",
-                                                  "global+p", "central+p", "fedavg+p",   "fedavg-ft",   "fedper"};
+                                                  "global+p", "central+p", "fedavg+p",   "fedavg-ft",   "fedper",
+                                                  "fedrep"};
 
 void al_sim_say(const al_scenario_config *c, const char *fmt, ...) {
     if (!c->verbose) return;
@@ -128,6 +129,8 @@ void al_scenario_result_free(al_scenario_result *r) {
         free(r->m[i].word_acc);
         free(r->m[i].acc_seen);
         free(r->m[i].acc_new);
+        free(r->m[i].body_crc);
+        free(r->m[i].head_crc);
     }
     free(r->dominant);
     if (r->user_names)
@@ -217,8 +220,8 @@ al_status al_sim_run_methods(const al_scenario_config *c, al_scenario_result *r,
                              void *ctx) {
     /* the by-products (central+p, fedavg+p, fedavg-ft) are filled by their base method's run */
     static const int order[AL_M_COUNT] = {AL_M_GLOBAL,       AL_M_AUTONOMOUS,   AL_M_LOCAL,     AL_M_CENTRALIZED,
-                                          AL_M_FEDAVG,       AL_M_GLOBAL_PRIOR, AL_M_FEDPER,    AL_M_CENTRAL_PRIOR,
-                                          AL_M_FEDAVG_PRIOR, AL_M_FEDAVG_FT};
+                                          AL_M_FEDAVG,       AL_M_GLOBAL_PRIOR, AL_M_FEDPER,    AL_M_FEDREP,
+                                          AL_M_CENTRAL_PRIOR, AL_M_FEDAVG_PRIOR, AL_M_FEDAVG_FT};
     unsigned mask = c->methods ? c->methods : AL_M_CLASSIC;
     for (int i = 0; i < AL_M_COUNT; i++) {
         int method = order[i];
@@ -294,6 +297,87 @@ done:
     free(fedsum);
     al_model_free(work);
     al_model_free(global);
+    return st;
+}
+
+/* ---- a shared body, personal heads (fedper, fedrep) ---- */
+
+al_status al_sim_personal_run(const al_scenario_config *c, const al_model *start, int users, const al_sim_personal *p,
+                              al_method_result *m, size_t *head_floats) {
+    al_model *global = NULL, *work = NULL;
+    float *heads = NULL;
+    double *sum = NULL;
+    const char *name = al_method_names[p->method];
+    al_status st;
+    al_sim_meter t;
+    if (p->base_before_models) al_sim_meter_begin(&t, m, users, 0);
+    if ((st = al_model_clone(start, &global)) != AL_OK || (st = al_model_clone(start, &work)) != AL_OK) goto done;
+    (void)al_model_freeze(work, p->freeze);
+    /* the head: the output node's parameters, one span of the weight block */
+    al_node *out = &work->nodes[work->nnodes - 1];
+    if (out->nparams < 1) {
+        st = al_error(AL_EINVAL, "%s: the output node has no parameters", name);
+        goto done;
+    }
+    size_t h0 = (size_t)(out->params[0].w - work->wblock), hn = 0;
+    for (int q = 0; q < out->nparams; q++) {
+        if (out->params[q].w != work->wblock + h0 + hn) {
+            st = al_error(AL_EINVAL, "%s: the output node's parameters are not one span", name);
+            goto done;
+        }
+        hn += out->params[q].n;
+    }
+    size_t nw = work->nweights;
+    heads = malloc(sizeof(float) * hn * (size_t)users);
+    sum = malloc(sizeof(double) * nw);
+    m->body_crc = calloc((size_t)users, sizeof(uint32_t));
+    m->head_crc = calloc((size_t)users, sizeof(uint32_t));
+    if (!heads || !sum || !m->body_crc || !m->head_crc) {
+        st = al_error(AL_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int k = 0; k < users; k++) memcpy(heads + hn * (size_t)k, start->wblock + h0, sizeof(float) * hn);
+    if (!p->base_before_models) al_sim_meter_begin(&t, m, users, 0);
+    for (int rd = 0; rd < c->rounds; rd++) {
+        memset(sum, 0, sizeof(double) * nw);
+        double total = 0;
+        for (int k = 0; k < users; k++) {
+            al_model_copy_weights(work, global);
+            memcpy(work->wblock + h0, heads + hn * (size_t)k, sizeof(float) * hn);
+            double weight = 0;
+            if ((st = p->train(p->ctx, work, rd, k, &t, &weight)) == AL_ENUMERIC) {
+                /* diverged: no update from this user this round (al_sim_fedavg_run's rule); its head stays */
+                m->clients_dropped++;
+                al_sim_say(c, "%s: round %d: user %d's training diverged; its update is left out", name, rd + 1,
+                           k + 1);
+                continue;
+            }
+            if (st != AL_OK) goto done;
+            memcpy(heads + hn * (size_t)k, work->wblock + h0, sizeof(float) * hn);
+            for (size_t i = 0; i < nw; i++) sum[i] += weight * work->wblock[i];
+            total += weight;
+        }
+        st = AL_OK;
+        if (total > 0)
+            for (size_t i = 0; i < nw; i++) global->wblock[i] = (float)(sum[i] / total);
+        if (p->method == AL_M_FEDREP) al_sim_say(c, "%s: round %d/%d done", name, rd + 1, c->rounds);
+    }
+    al_sim_meter_end(&t);
+    for (int k = 0; k < users; k++) {
+        al_model_copy_weights(work, global);
+        memcpy(work->wblock + h0, heads + hn * (size_t)k, sizeof(float) * hn);
+        m->body_crc[k] = al_crc32(al_crc32(0, work->wblock, sizeof(float) * h0), work->wblock + h0 + hn,
+                                  sizeof(float) * (nw - h0 - hn));
+        m->head_crc[k] = al_crc32(0, work->wblock + h0, sizeof(float) * hn);
+        if ((st = p->score(p->ctx, work, k)) != AL_OK) goto done;
+    }
+    *head_floats = hn;
+    al_sim_method_done(m, users);
+done:
+    free(heads);
+    free(sum);
+    al_model_free(global);
+    al_model_free(work);
     return st;
 }
 

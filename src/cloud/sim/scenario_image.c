@@ -38,6 +38,11 @@ void al_scenario_config_default(al_scenario_config *c) {
     c->local_lr = 0.02;
     c->rounds = 5;
     c->fed_epochs = 1;
+    /* FedRep (Collins et al. 2021) trains the head for more local passes
+     * than the body (10 against 1 there, on a head trained from scratch);
+     * here the head starts as the cloud's output layer and a user holds
+     * about 200 images, so 2 passes per round (docs/SCENARIOS.md) */
+    c->fedrep_head_epochs = 2;
     c->central_epochs = 1;
     c->freeze = -1;
     c->aug_variants = 1;
@@ -767,79 +772,112 @@ static al_status image_fedavg(image_run *s) {
     return AL_OK;
 }
 
-/* ---- fedper: a shared body averaged, a personal output layer ---- */
-static al_status image_fedper(image_run *s) {
+/* ---- fedper and fedrep: a shared body averaged, a personal output layer ---- */
+
+/* FedRep's local update of user k in round rd (Collins et al. 2021): the
+ * head step trains the output layer (node hnode) on the body held, as the
+ * device trains its output layer (al_personalize: the body's features
+ * computed once into the cache, then fedrep_head_epochs passes over the
+ * head alone); the body step then trains every node below it for
+ * fed_epochs with the head held (al_train_config.train_end), as fedavg's
+ * client (fed_train) trains the whole model. */
+static al_status fedrep_train(image_run *s, al_model *work, int hnode, al_cache *cache, int rd, int k, al_sim_meter *t,
+                              double *weight) {
     const al_scenario_config *c = s->c;
-    al_method_result *m = &s->r->m[AL_M_FEDPER];
-    al_model *global = NULL, *work = NULL;
-    float *heads = NULL;
-    double *sum = NULL;
-    al_status st;
+    const al_dataset *tr = al_users_train(s->u, k);
+    uint64_t seed = (uint64_t)(rd * s->users + k);
+    double lr = c->fed_lr > 0 ? c->fed_lr : c->lr;
+    uint64_t *ids = malloc(sizeof(uint64_t) * (size_t)(tr->n ? tr->n : 1));
+    if (!ids) return al_error(AL_ENOMEM, "out of memory");
+    for (int i = 0; i < tr->n; i++) ids[i] = (uint64_t)al_users_train_origin(s->u, k, i);
+    al_personalize_config pc;
+    al_personalize_config_default(&pc);
+    al_train_recipe_image(&pc.train, c->batch, c->fedrep_head_epochs, lr, c->seed + 7000 + seed);
+    if (c->fed_rollbacks >= 0) pc.train.max_rollbacks = c->fed_rollbacks;
+    if (!c->fed_cosine) pc.train.sched = AL_SCHED_CONST;
+    pc.freeze = hnode;
+    al_sim_clock clk;
+    double wall, cpu, macs = 0;
+    al_rss_reset_peak();
+    al_sim_clock_start(&clk);
+    al_status st = AL_OK;
+    if (c->fedrep_head_epochs > 0) {
+        al_personalize_report pr;
+        st = al_personalize(work, s->pool, tr, ids, cache, &pc, NULL, &pr);
+        macs += (double)pr.macs;
+    }
+    free(ids);
+    al_trainer *trainer = NULL;
+    al_train_config tc;
+    al_train_recipe_image(&tc, c->batch, c->fed_epochs, lr, c->seed + 5000 + seed);
+    if (c->fed_rollbacks >= 0) tc.max_rollbacks = c->fed_rollbacks;
+    if (!c->fed_cosine) tc.sched = AL_SCHED_CONST;
+    tc.train_end = hnode;
+    if (st == AL_OK && (st = al_model_freeze(work, 0)) == AL_OK &&
+        (st = al_trainer_new(work, s->pool, &tc, &trainer)) == AL_OK) {
+        al_train_report rep;
+        st = al_trainer_run(trainer, tr, NULL, &rep);
+        /* forward and backward through everything (the head's input gradient too) */
+        macs += 3.0 * s->model_macs * (double)rep.samples;
+    }
+    al_trainer_free(trainer);
+    al_sim_clock_stop(&clk, 0, &wall, &cpu);
+    al_sim_meter_peak(t);
+    if (st) return st;
+    al_sim_meter_add(t, wall, cpu, macs);
+    *weight = (double)tr->n;
+    return AL_OK;
+}
+
+/* The image scenario's FedRep state: its cache, for al_sim_personal's train. */
+typedef struct fedrep_run {
+    image_run *s;
+    al_cache *cache;
+} fedrep_run;
+
+static al_status fedrep_user(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight) {
+    fedrep_run *f = ctx;
+    return fedrep_train(f->s, work, work->nnodes - 1, f->cache, rd, k, t, weight);
+}
+
+static al_status fedper_score(void *ctx, al_model *model, int k) { return score(ctx, model, NULL, k, AL_M_FEDPER); }
+
+static al_status fedrep_score(void *ctx, al_model *model, int k) {
+    return score(((fedrep_run *)ctx)->s, model, NULL, k, AL_M_FEDREP);
+}
+
+/* FedPer (each user trains the whole model, as fedavg's clients) or FedRep
+ * (fedrep_train) from the shared body and the user's own head; each round
+ * the cloud averages the bodies; the head never leaves the device
+ * (al_sim_personal_run). */
+static al_status image_personal_fed(image_run *s, int method) {
+    const al_scenario_config *c = s->c;
+    al_method_result *m = &s->r->m[method];
     const al_model *start = s->newclass ? s->grown : s->cloud; /* as fedavg's */
-    if ((st = al_model_clone(start, &global)) != AL_OK || (st = al_model_clone(start, &work)) != AL_OK) goto done;
-    (void)al_model_freeze(work, 0);
-    /* the head: the output node's parameters, one span of the weight block */
-    al_node *out = &work->nodes[work->nnodes - 1];
-    if (out->nparams < 1) {
-        st = al_error(AL_EINVAL, "fedper: the output node has no parameters");
-        goto done;
+    fedrep_run f = {s, NULL};
+    al_sim_personal p = {fed_train, fedper_score, s, method, 0, 0};
+    if (method == AL_M_FEDREP) {
+        al_status st = al_cache_new(c->cache_bytes, NULL, &f.cache);
+        if (st) return st;
+        p.train = fedrep_user;
+        p.score = fedrep_score;
+        p.ctx = &f;
     }
-    size_t h0 = (size_t)(out->params[0].w - work->wblock), hn = 0;
-    for (int p = 0; p < out->nparams; p++) {
-        if (out->params[p].w != work->wblock + h0 + hn) {
-            st = al_error(AL_EINVAL, "fedper: the output node's parameters are not one span");
-            goto done;
-        }
-        hn += out->params[p].n;
+    size_t hn = 0;
+    al_status st = al_sim_personal_run(c, start, s->users, &p, m, &hn);
+    al_cache_free(f.cache);
+    if (st) return st;
+    double body = (double)(start->nweights - hn) * sizeof(float);
+    m->bytes_uploaded = (double)c->rounds * body;
+    if (method == AL_M_FEDPER) {
+        /* each round: the body up, the body down (the first round's: the cloud model, head included) */
+        m->bytes_downloaded = model_bytes(s) + (double)(c->rounds - 1) * body;
+    } else {
+        /* the cloud model (head included) before the first round, then each round's mean body, the
+         * last one the final body each user is scored with (as fedavg counts its final model) */
+        m->bytes_downloaded = model_bytes(s) + (double)c->rounds * body;
     }
-    size_t nw = work->nweights;
-    heads = malloc(sizeof(float) * hn * (size_t)s->users);
-    sum = malloc(sizeof(double) * nw);
-    if (!heads || !sum) {
-        st = al_error(AL_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (int k = 0; k < s->users; k++) memcpy(heads + hn * (size_t)k, start->wblock + h0, sizeof(float) * hn);
-    al_sim_meter t;
-    al_sim_meter_begin(&t, m, s->users, 0);
-    for (int rd = 0; rd < c->rounds; rd++) {
-        memset(sum, 0, sizeof(double) * nw);
-        double total = 0;
-        for (int k = 0; k < s->users; k++) {
-            al_model_copy_weights(work, global);
-            memcpy(work->wblock + h0, heads + hn * (size_t)k, sizeof(float) * hn);
-            double weight = 0;
-            if ((st = fed_train(s, work, rd, k, &t, &weight)) == AL_ENUMERIC) {
-                /* diverged: no update from this user this round (al_sim_fedavg_run's rule); its head stays */
-                m->clients_dropped++;
-                al_sim_say(c, "fedper: round %d: user %d's training diverged; its update is left out", rd + 1, k + 1);
-                continue;
-            }
-            if (st != AL_OK) goto done;
-            memcpy(heads + hn * (size_t)k, work->wblock + h0, sizeof(float) * hn);
-            for (size_t i = 0; i < nw; i++) sum[i] += weight * work->wblock[i];
-            total += weight;
-        }
-        if (total > 0)
-            for (size_t i = 0; i < nw; i++) global->wblock[i] = (float)(sum[i] / total);
-    }
-    st = AL_OK;
-    al_sim_meter_end(&t);
-    for (int k = 0; k < s->users; k++) {
-        al_model_copy_weights(work, global);
-        memcpy(work->wblock + h0, heads + hn * (size_t)k, sizeof(float) * hn);
-        if ((st = score(s, work, NULL, k, AL_M_FEDPER)) != AL_OK) goto done;
-    }
-    /* each round: the body up, the body down (the first round's: the cloud model, head included) */
-    m->bytes_uploaded = (double)c->rounds * (double)(nw - hn) * sizeof(float);
-    m->bytes_downloaded = model_bytes(s) + (double)(c->rounds - 1) * (double)(nw - hn) * sizeof(float);
-    al_sim_method_done(m, s->users);
-done:
-    free(heads);
-    free(sum);
-    al_model_free(global);
-    al_model_free(work);
-    return st;
+    return AL_OK;
 }
 
 static al_status image_method(void *ctx, int method) {
@@ -851,7 +889,8 @@ static al_status image_method(void *ctx, int method) {
     case AL_M_CENTRALIZED: return image_centralized(s);
     case AL_M_FEDAVG: return image_fedavg(s);
     case AL_M_GLOBAL_PRIOR: return image_global_prior(s);
-    case AL_M_FEDPER: return image_fedper(s);
+    case AL_M_FEDPER:
+    case AL_M_FEDREP: return image_personal_fed(s, method);
     }
     return AL_OK;
 }

@@ -853,6 +853,79 @@ static al_status text_fedavg(text_run *s) {
     return AL_OK;
 }
 
+/* ---- fedrep: a shared body (the LSTM; the embedding stays the cloud's, as
+ * fedavg's), a personal output layer per user (al_sim_personal_run) ---- */
+
+/* FedRep's local update of user k in round rd: the output layer trained for
+ * fedrep_head_epochs with everything below it held, then the LSTM for
+ * fed_epochs under the held output layer (al_train_config.train_end), both
+ * at the device's batch and fedavg's client learning rate. */
+static al_status fedrep_train(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight) {
+    text_run *s = ctx;
+    const al_scenario_config *c = s->c;
+    const al_ids *train = &s->u.train[k];
+    const int B = c->device_batch > 0 ? c->device_batch : c->batch, hnode = work->nnodes - 1;
+    const al_node *head = &work->nodes[hnode];
+    const double lr = c->fed_lr > 0 ? c->fed_lr : c->lr, head_macs = head->vt->macs ? (double)head->vt->macs(head) : 0;
+    const uint64_t seed = (uint64_t)(rd * s->users + k);
+    al_dataset *d = NULL;
+    al_status st = al_text_windows(train->v, train->n, LM_T, B, s->V, &d, NULL);
+    if (st) return st;
+    al_sim_clock clk;
+    double wall, cpu, macs = 0;
+    al_rss_reset_peak();
+    al_sim_clock_start(&clk);
+    al_train_config tc;
+    al_train_report tr;
+    if (c->fedrep_head_epochs > 0 && (st = al_model_freeze(work, hnode)) == AL_OK) {
+        al_train_recipe_text(&tc, B, c->fedrep_head_epochs, lr, c->seed + 7000 + seed);
+        if (c->fed_rollbacks >= 0) tc.max_rollbacks = c->fed_rollbacks;
+        if (!c->fed_cosine) tc.sched = AL_SCHED_CONST;
+        /* the forward through everything, the backward of the output layer alone */
+        if ((st = al_lm_train(work, s->pool, d, &tc, &tr)) == AL_OK)
+            macs += (s->model_macs + 2.0 * head_macs) * (double)tr.samples;
+    }
+    if (st == AL_OK && (st = al_model_freeze(work, 1)) == AL_OK) {
+        al_train_recipe_text(&tc, B, c->fed_epochs, lr, c->seed + 5000 + seed);
+        if (c->fed_rollbacks >= 0) tc.max_rollbacks = c->fed_rollbacks;
+        if (!c->fed_cosine) tc.sched = AL_SCHED_CONST;
+        tc.train_end = hnode;
+        if ((st = al_lm_train(work, s->pool, d, &tc, &tr)) == AL_OK) macs += 3.0 * s->model_macs * (double)tr.samples;
+    }
+    al_sim_clock_stop(&clk, 0, &wall, &cpu);
+    al_sim_meter_peak(t);
+    al_dataset_free(d);
+    if (st) return st;
+    al_sim_meter_add(t, wall, cpu, macs);
+    *weight = (double)train->n;
+    return AL_OK;
+}
+
+static al_status fedrep_score(void *ctx, al_model *model, int k) {
+    text_run *s = ctx;
+    const al_ids *at = score_ids(s, k);
+    al_lm_eval e;
+    al_status st = al_lm_evaluate(model, s->pool, at->v, at->n, s->v, &e);
+    if (st == AL_OK) set_user(&s->r->m[AL_M_FEDREP], k, &e);
+    return st;
+}
+
+static al_status text_fedrep(text_run *s) {
+    al_method_result *m = &s->r->m[AL_M_FEDREP];
+    al_sim_personal p = {fedrep_train, fedrep_score, s, AL_M_FEDREP, 1, 1};
+    size_t hn = 0;
+    al_status st = al_sim_personal_run(s->c, s->cloud, s->users, &p, m, &hn);
+    if (st) return st;
+    /* the body that trains and goes up: every node between the embedding and the output layer */
+    size_t body = 0;
+    for (int i = 1; i < s->cloud->nnodes - 1; i++)
+        for (int q = 0; q < s->cloud->nodes[i].nparams; q++) body += s->cloud->nodes[i].params[q].n;
+    m->bytes_uploaded = (double)s->c->rounds * (double)body * sizeof(float);
+    /* the cloud model, then each round's mean body (the last one the final body) */
+    m->bytes_downloaded = model_bytes(s) + (double)s->c->rounds * (double)body * sizeof(float);
+    return AL_OK;
+}
+
 static al_status text_method(void *ctx, int method) {
     text_run *s = ctx;
     switch (method) {
@@ -878,6 +951,7 @@ static al_status text_method(void *ctx, int method) {
     case AL_M_LOCAL: return al_sim_each_user(&s->r->m[AL_M_LOCAL], s->users, 1, s->c->local_epochs, local_job, s);
     case AL_M_CENTRALIZED: return text_centralized(s);
     case AL_M_FEDAVG: return text_fedavg(s);
+    case AL_M_FEDREP: return text_fedrep(s);
     }
     return AL_OK;
 }

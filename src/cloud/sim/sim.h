@@ -16,12 +16,14 @@
  *   fedavg+p    fedavg's final model, shifted against the users' pooled mix
  *   fedavg-ft   fedavg's final model personalized on the device as autonomous is (the
  *               recipe chooser by default, else the same fixed recipe)
- * (text: the "+p" shift is the unigram prior, al_lm_prior_shift; fedper is image only)
+ * (text: the "+p" shift is the unigram prior, al_lm_prior_shift; fedper and fedrep are image only)
  *   fedper      FedPer: every round each user trains the whole model from the shared body and
- *               its own output layer; the cloud averages the body only, the head stays personal */
+ *               its own output layer; the cloud averages the body only, the head stays personal
+ *   fedrep      FedRep: every round each user first trains its own output layer on the shared
+ *               body (held), then the body under its held head; the cloud averages the body only */
 enum {
     AL_M_GLOBAL = 0, AL_M_LOCAL, AL_M_AUTONOMOUS, AL_M_CENTRALIZED, AL_M_FEDAVG,
-    AL_M_GLOBAL_PRIOR, AL_M_CENTRAL_PRIOR, AL_M_FEDAVG_PRIOR, AL_M_FEDAVG_FT, AL_M_FEDPER, AL_M_COUNT
+    AL_M_GLOBAL_PRIOR, AL_M_CENTRAL_PRIOR, AL_M_FEDAVG_PRIOR, AL_M_FEDAVG_FT, AL_M_FEDPER, AL_M_FEDREP, AL_M_COUNT
 };
 #define AL_M_CLASSIC ((1u << 5) - 1)   /* the methods run when c->methods is 0 */
 /* methods mask of the text scenario: data and pre-training only (autlearn pretrain) */
@@ -40,6 +42,8 @@ typedef struct al_method_result {
     double *word_acc;             /* per user, text only: top-3 over word targets, an <unk> target a miss */
     double *acc_seen, *acc_new;   /* per user, image --shift newclass: accuracy on the samples of the classes
                                    * the cloud saw / never saw (-1: the user has none) */
+    uint32_t *body_crc, *head_crc; /* per user, fedper and fedrep: CRC-32 of the body and of the output layer
+                                    * of the model the user is scored with (NULL for the other methods) */
     double mean_word_acc;
     double seconds, cpu_seconds;  /* device side, per user (mean) */
     double peak_rss_mb;
@@ -77,7 +81,8 @@ typedef struct al_scenario_config {
     double lr;                /* device learning rate */
     int local_epochs;
     double local_lr;
-    int rounds, fed_epochs;   /* fedavg */
+    int rounds, fed_epochs;   /* fedavg (fedper's clients, fedrep's body step: fed_epochs too) */
+    int fedrep_head_epochs;   /* fedrep: epochs of the head step each round (the body held) */
     double fed_lr;            /* fedavg's client learning rate (image); 0: lr */
     int central_epochs;
     double central_lr;        /* centralized's learning rate (image); 0: pretrain_lr * 0.2 */
@@ -267,6 +272,28 @@ typedef struct al_sim_fedavg {
  * any other error stops the run. */
 al_status al_sim_fedavg_run(const al_scenario_config *c, const al_model *cloud, int users, const al_sim_fedavg *f,
                             al_method_result *m);
+
+/* A shared body and a personal head (fedper, fedrep): the head is the
+ * output node's parameters (one span of the weight block); c->rounds
+ * rounds, in each every user updates a copy of the shared body with its own
+ * head in place, keeps the head, and the body becomes the sample-weighted
+ * mean of the copies; each user is then scored with the final body and its
+ * own head. */
+typedef struct al_sim_personal {
+    /* user k's local update of `work` (the shared body, the user's head) in round rd, metered into t;
+     * *weight: its weight in the mean (its samples) */
+    al_status (*train)(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight);
+    /* the final body with user k's head on the user's test data, into the method's results */
+    al_status (*score)(void *ctx, al_model *model, int k);
+    void *ctx;
+    int method;               /* AL_M_FEDPER or AL_M_FEDREP: its name in messages, its result */
+    int freeze;               /* the users' copy is frozen here before the first round */
+    int base_before_models;   /* as al_sim_fedavg's */
+} al_sim_personal;
+/* Runs it into m (cost, statistics, per-user body and head CRC-32; not the
+ * bytes); *head_floats: the head's size. */
+al_status al_sim_personal_run(const al_scenario_config *c, const al_model *start, int users, const al_sim_personal *p,
+                              al_method_result *m, size_t *head_floats);
 
 /* Reports */
 al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_result *r, const char *path);
