@@ -34,7 +34,7 @@
 
 #include <immintrin.h>
 
-#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define MR AL_I8C_MR
 _Static_assert(AL_I8C_MR == 8, "tile() names 8 accumulator rows");
 
@@ -84,6 +84,63 @@ VNNI_TARGET float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_
     return s;
 }
 
+/* al_i8_q(v * inv) + 128 in 16 int32 lanes (kernels.h: clamp in float,
+ * NaN to -127, round half away from zero) */
+VNNI_TARGET static inline __m512i static_q(__m512 x, __m512 inv) {
+    __m512 v = _mm512_mul_ps(x, inv);
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+    return _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, _mm512_set1_ps(-0.5f), _mm512_set1_ps(0.5f))));
+}
+
+VNNI_TARGET void al_i8conv_quantize_static_vnni(const float *x, int C, long P, float inv, uint32_t *xq4) {
+    const __m512 iv = _mm512_set1_ps(inv);
+    const __m512i off = _mm512_set1_epi32(128);
+    int C4 = (C + 3) / 4;
+    for (int cb = 0; cb < C4; cb++) {
+        uint32_t *dst = xq4 + (size_t)cb * (size_t)P;
+        for (long q = 0; q < P; q += 16) {
+            __mmask16 tm = tail_mask(P - q);
+            __m512i word = _mm512_setzero_si512();
+            for (int j = 0; j < 4; j++) {
+                int c = 4 * cb + j;
+                __m512i r = off;
+                if (c < C)
+                    r = _mm512_add_epi32(static_q(_mm512_maskz_loadu_ps(tm, x + (size_t)c * (size_t)P + q), iv), off);
+                word = _mm512_or_si512(word, _mm512_slli_epi32(r, 8 * j));
+            }
+            _mm512_mask_storeu_epi32(dst + q, tm, word);
+        }
+    }
+}
+
+/* Four channel planes of 16 bytes interleaved into 16 words: byte j of word
+ * l is channel j's pixel l, + 128 (the sign bit flipped). */
+VNNI_TARGET void al_i8conv_pack_i8_vnni(const int8_t *x, int C, long P, uint32_t *xq4) {
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    int C4 = (C + 3) / 4;
+    for (int cb = 0; cb < C4; cb++) {
+        uint32_t *dst = xq4 + (size_t)cb * (size_t)P;
+        const int8_t *src[4];
+        for (int j = 0; j < 4; j++) src[j] = 4 * cb + j < C ? x + (size_t)(4 * cb + j) * (size_t)P : NULL;
+        for (long q = 0; q < P; q += 16) {
+            __mmask16 tm = tail_mask(P - q);
+            /* a missing channel is 0, which is the byte 128 */
+            __m128i v[4];
+            for (int j = 0; j < 4; j++)
+                v[j] = _mm_xor_si128(src[j] ? _mm_maskz_loadu_epi8(tm, src[j] + q) : _mm_setzero_si128(), flip);
+            __m128i lo01 = _mm_unpacklo_epi8(v[0], v[1]), hi01 = _mm_unpackhi_epi8(v[0], v[1]);
+            __m128i lo23 = _mm_unpacklo_epi8(v[2], v[3]), hi23 = _mm_unpackhi_epi8(v[2], v[3]);
+            __m512i word = _mm512_inserti32x4(
+                _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(_mm_unpacklo_epi16(lo01, lo23)),
+                                                      _mm_unpackhi_epi16(lo01, lo23), 1),
+                                   _mm_unpacklo_epi16(hi01, hi23), 2),
+                _mm_unpackhi_epi16(hi01, hi23), 3);
+            _mm512_mask_storeu_epi32(dst + q, tm, word);
+        }
+    }
+}
+
 /* One tile: filters [8 fb, 8 fb + 8) x pixel blocks b0 (and b0 + 1 when
  * nv = 2) of 16. Inlined with nv constant, so the nv = 1 form carries no
  * dead accumulators. */
@@ -131,7 +188,11 @@ VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8co
             if (a->act == 1) y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
             else if (a->act == 2) y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
             long q = 16L * (b0 + v);
-            _mm512_mask_storeu_ps(a->y + (size_t)f * (size_t)P + q, tail_mask(P - q), y);
+            if (a->yq)
+                _mm_mask_storeu_epi8(a->yq + (size_t)f * (size_t)P + q, tail_mask(P - q),
+                                     _mm512_cvtepi32_epi8(static_q(y, _mm512_set1_ps(a->yinv))));
+            else
+                _mm512_mask_storeu_ps(a->y + (size_t)f * (size_t)P + q, tail_mask(P - q), y);
         }
     }
 }

@@ -38,6 +38,12 @@
  * and autlearn quantize's. */
 /* Quantizes node i (dense, conv or dwconv, frozen). */
 al_status al_quantize_node(al_model *m, int i);
+/* al_quantize_calibrate over n samples x laid end to end (the model's
+ * input shape each). */
+al_status al_quantize_calibrate_x(al_model *m, al_pool *pool, const float *x, int n, double pct, int *count);
+/* The percentile al_quantize_calibrate uses unless told otherwise
+ * (autlearn compile --calib-pct). */
+#define AL_CALIB_PCT_DEFAULT 99.99
 /* The int8 runtime (al_quant_install, al_dequantize, al_node_is_quantized,
  * al_model_quantized_count) is the device library's: model/model.h. */
 
