@@ -28,7 +28,13 @@
  *                momentum, synthetic 3x96x96 images, `samples` in order.
  *   mnv2_frozen  the frozen part alone, forward (al_model_predict) over
  *                `samples` images in batches of B; mnv2_frozen_int8 the same
- *                with the frozen 1x1 convs in int8 (al_quantize_frozen).
+ *                with the frozen 1x1 convs in int8 (al_quantize_frozen);
+ *                mnv2_frozen_int8s with static activation scales calibrated
+ *                on 128 other synthetic images (compile --int8 --calib: int8
+ *                between consecutive int8 layers). AL_BENCH_INT8_DW=1: the
+ *                depthwise convs in int8 too (--int8-dw); AL_BENCH_INT8_MIN_K=K:
+ *                --int8-min-k K (8: the thin 1x1 convs too); AL_BENCH_I8_CHAIN=0:
+ *                static scales, floats between the layers (an ablation).
  *
  * Data: the first `samples` images of the training split of the IDX files in
  * DIR (Fashion-MNIST), or, without --data, synthetic 1x28x28 images from the
@@ -70,7 +76,7 @@ typedef struct opts {
 } opts;
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8] [--samples N] [--epochs E] [--threads T]\n"
+    fprintf(stderr, "usage: bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8|mnv2_frozen_int8s] [--samples N] [--epochs E] [--threads T]\n"
                     "                   [--batch B] [--data DIR]\n"
                     "                   [--lr LR] [--momentum M] [--seed S]\n");
 }
@@ -117,9 +123,9 @@ static int parse_args(int argc, char **argv, opts *o) {
         } else if (!strcmp(a, "--job")) {
             o->job = v;
             if (strcmp(v, "cnn") && strcmp(v, "lm") && strcmp(v, "personalize") && strcmp(v, "mnv2") &&
-                strcmp(v, "mnv2_frozen") && strcmp(v, "mnv2_frozen_int8")) {
-                fprintf(stderr, "bench_train: --job must be cnn, lm, personalize, mnv2, mnv2_frozen or "
-                                "mnv2_frozen_int8, got '%s'\n", v);
+                strcmp(v, "mnv2_frozen") && strcmp(v, "mnv2_frozen_int8") && strcmp(v, "mnv2_frozen_int8s")) {
+                fprintf(stderr, "bench_train: --job must be cnn, lm, personalize, mnv2, mnv2_frozen, "
+                                "mnv2_frozen_int8 or mnv2_frozen_int8s, got '%s'\n", v);
                 return 0;
             }
             continue;
@@ -477,33 +483,55 @@ static int mnv2_spec(int nodes, char *out, size_t cap) {
     return 1;
 }
 
+#define MNV2_CALIB 128 /* calibration images (int8 == 2) */
+
 /* MNV2_SPEC's first `nodes` nodes, built from the seed and compiled for the
  * device at the freeze point as `autlearn compile [--int8]` does: the ReLU6
  * after each 1x1 conv and after each depthwise conv becomes its fused
- * activation, and with int8 the
- * frozen 1x1 convs of at least 32 input channels get int8 weights. */
+ * activation, and with int8 (1: scales found at run time; 2: static scales
+ * calibrated on MNV2_CALIB synthetic images that are not the timed ones,
+ * --int8 --calib) the frozen 1x1 convs of at least 32 input channels get
+ * int8 weights. */
 static int mnv2_model(int nodes, int freeze, int int8, unsigned long long seed, al_model **out) {
     char spec[sizeof MNV2_SPEC];
     al_model *m = NULL;
+    float *calib = NULL;
     *out = NULL;
     if (!mnv2_spec(nodes, spec, sizeof spec)) return 0;
     al_compile_opts co;
     al_compile_defaults(&co);
-    co.quantize_frozen = int8;
+    co.quantize_frozen = int8 > 0;
     /* AL_BENCH_INT8_DW=1: the depthwise convs in int8 too (compile --int8-dw) */
     const char *dw = getenv("AL_BENCH_INT8_DW");
     co.quantize_dw = int8 && dw && !strcmp(dw, "1");
+    /* AL_BENCH_INT8_MIN_K=K: compile --int8-min-k K (default 32) */
+    const char *mk = getenv("AL_BENCH_INT8_MIN_K");
+    if (mk && atoi(mk) > 0) co.quant_min_k = atoi(mk);
+    if (int8 == 2) {
+        const size_t per = 3 * 96 * 96, off = per * 65536; /* past any timed image */
+        calib = malloc(sizeof(float) * per * MNV2_CALIB);
+        if (!calib) return 0;
+        for (size_t f = 0; f < per * MNV2_CALIB; f++) calib[f] = synth_pixel((uint32_t)(off + f));
+        co.calib_x = calib;
+        co.calib_n = MNV2_CALIB;
+    }
     al_compile_report rep;
     memset(&rep, 0, sizeof rep);
     al_status st = al_model_from_spec(spec, seed, &m);
     if (!st) st = al_compile(m, freeze, &co, out, &rep);
     al_model_free(m);
+    free(calib);
     if (st) {
         fprintf(stderr, "bench_train: MobileNetV2 model: %s\n", al_last_error());
         return 0;
     }
-    fprintf(stderr, "bench_train: MobileNetV2, %d nodes compiled to %d (%d activations fused, %d int8), freeze %d\n",
-            rep.nodes_in, rep.nodes_out, rep.fused_act, rep.quantized, rep.freeze_out);
+    /* AL_BENCH_I8_CHAIN=0: static scales, but floats between the layers */
+    const char *chain = getenv("AL_BENCH_I8_CHAIN");
+    if (chain && !strcmp(chain, "0")) (*out)->i8_chain = 0;
+    fprintf(stderr, "bench_train: MobileNetV2, %d nodes compiled to %d (%d activations fused, %d int8, %d static "
+                    "scales, %d int8 edges), freeze %d\n",
+            rep.nodes_in, rep.nodes_out, rep.fused_act, rep.quantized, rep.calibrated, al_model_i8_links(*out),
+            rep.freeze_out);
     al_compile_report_free(&rep);
     return 1;
 }
@@ -656,6 +684,7 @@ int main(int argc, char **argv) {
              : !strcmp(o.job, "mnv2")             ? job_mnv2(&o, pool, &r)
              : !strcmp(o.job, "mnv2_frozen")      ? job_mnv2_frozen(&o, pool, &r, 0)
              : !strcmp(o.job, "mnv2_frozen_int8") ? job_mnv2_frozen(&o, pool, &r, 1)
+             : !strcmp(o.job, "mnv2_frozen_int8s") ? job_mnv2_frozen(&o, pool, &r, 2)
                                                   : job_cnn(&o, pool, &r);
     al_pool_free(pool);
     if (!ok) return 1;

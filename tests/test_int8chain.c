@@ -3,6 +3,7 @@
  *  - the static quantizer (al_i8_quantize_static) of every variant is the
  *    reference's al_i8_q bytes (NaN, infinities, saturation, ties, -0, every
  *    tail), and within +-127 al_quantize_row_i8's bytes for its own scale;
+ *    the conv epilogue (al_i8_epilogue) of every variant is the plain loop's;
  *  - int8 depthwise planes in every input form (floats with their own
  *    scales, floats with a static scale, int8) and output form (floats,
  *    int8 at a static scale), every variant, against the reference composed
@@ -75,6 +76,38 @@ static void test_quantizer(void) {
     float s = al_quantize_row_i8(x, 80, a);
     al_i8_quantize_static_ref(x, 80, 1.0f / s, b);
     CHECK(memcmp(a, b, 80) == 0);
+}
+
+/* The conv epilogue (al_i8_epilogue) of every variant against the plain-C
+ * loop: every length to 70, each activation, float and int8 outputs
+ * (saturating), guards past the end. */
+static void test_epilogue(void) {
+    int32_t acc[70];
+    al_rng r;
+    al_rng_seed(&r, 6, 6);
+    for (int i = 0; i < 70; i++) acc[i] = (int32_t)al_rng_below(&r, 200001) - 100000;
+    acc[3] = 0, acc[4] = 2147483647, acc[5] = -2147483647;
+    float want[70], got[70 + 16];
+    int8_t wantq[70], gotq[70 + 16];
+    int bad = 0, variants = 0;
+    for (int v = 0; v < AL_I8_NVARIANTS; v++) {
+        if (!al_i8_force((al_i8_variant)v)) continue;
+        variants++;
+        for (int act = 0; act < 3; act++)
+            for (int n = 0; n <= 70; n++) {
+                const float sc = 1e-4f, b = act ? -0.25f : -0.0f, yinv = 40.0f;
+                al_i8_epilogue_ref(acc, n, sc, b, act, want, NULL, 0.0f);
+                al_i8_epilogue_ref(acc, n, sc, b, act, NULL, wantq, yinv);
+                for (int i = 0; i < 70 + 16; i++) got[i] = -3.0f, gotq[i] = 0x55;
+                al_i8_epilogue(acc, n, sc, b, act, got, NULL, 0.0f);
+                al_i8_epilogue(acc, n, sc, b, act, NULL, gotq, yinv);
+                bad += memcmp(want, got, sizeof(float) * n) != 0 || memcmp(wantq, gotq, (size_t)n) != 0 ||
+                       got[n] != -3.0f || gotq[n] != 0x55;
+            }
+    }
+    al_i8_force(AL_I8_AUTO);
+    for (int i = 0; i < 70; i++) bad += wantq[i] != al_i8_q(want[i] * 40.0f);
+    CHECK(bad == 0 && variants >= 1);
 }
 
 /* ---- depthwise planes in every form ------------------------------------------------- */
@@ -479,6 +512,7 @@ int main(void) {
     al_pool *pool;
     REQUIRE_OK(al_pool_new(2, &pool));
     test_quantizer();
+    test_epilogue();
     test_dw_forms();
     test_nodes(pool);
     test_model(pool);

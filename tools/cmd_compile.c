@@ -29,6 +29,9 @@ static void usage(FILE *f) {
                "  --int8                int8 weights (per-channel symmetric) and int8 kernels for\n"
                "                        the frozen dense/conv layers (docs/KERNELS.md)\n"
                "  --int8-dw             --int8, and the frozen depthwise convs in int8 too\n"
+               "  --int8-min-k K        int8 for the dense/conv layers with at least K inputs per\n"
+               "                        output channel (default 32; 8: MobileNet's thin 1x1 convs too,\n"
+               "                        which pays with --calib on AVX-512 VNNI, docs/COMPILE.md)\n"
                "  --calib DATA          with --int8: static activation scales calibrated on DATA (an\n"
                "                        IDX directory's training split or an image folder), so int8\n"
                "                        layers hand int8 to each other (docs/COMPILE.md)\n"
@@ -62,7 +65,8 @@ int cmd_compile(int argc, char **argv) {
             o.quantize_frozen = 1;
         else if (cli_flag(&a, "int8-dw"))
             o.quantize_frozen = o.quantize_dw = 1;
-        else if (cli_str(&a, "calib", &calib) || cli_int(&a, "calib-samples", 1, 1 << 20, &calib_n) ||
+        else if (cli_int(&a, "int8-min-k", 1, AL_I8_KMAX, &o.quant_min_k)) {
+        } else if (cli_str(&a, "calib", &calib) || cli_int(&a, "calib-samples", 1, 1 << 20, &calib_n) ||
                  cli_double(&a, "calib-pct", 1e-9, 100.0, &calib_pct)) {
         } else if (cli_str(&a, "model", &in) || cli_str(&a, "out", &out)) {
         } else if (cli_positional(&a, &in)) {

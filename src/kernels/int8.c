@@ -173,6 +173,26 @@ void al_i8_quantize_static_ref(const float *x, long n, float inv, int8_t *q) {
     for (long i = 0; i < n; i++) q[i] = al_i8_q(x[i] * inv);
 }
 
+void al_i8_epilogue_ref(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv) {
+    if (yq)
+        for (long i = 0; i < n; i++) yq[i] = al_i8_q(al_i8_finish(acc[i], sc, b, act) * yinv);
+    else
+        for (long i = 0; i < n; i++) y[i] = al_i8_finish(acc[i], sc, b, act);
+}
+
+void al_i8_epilogue(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv) {
+    switch (al_i8_current()) {
+#ifdef AL_I8_X86
+    case AL_I8_VNNI: al_i8_epilogue_avx512(acc, n, sc, b, act, y, yq, yinv); return;
+    case AL_I8_AVX2: al_i8_epilogue_avx2(acc, n, sc, b, act, y, yq, yinv); return;
+#endif
+#if defined(__aarch64__)
+    case AL_I8_NEON: al_i8_epilogue_neon(acc, n, sc, b, act, y, yq, yinv); return;
+#endif
+    default: al_i8_epilogue_ref(acc, n, sc, b, act, y, yq, yinv); return;
+    }
+}
+
 void al_i8_quantize_static(const float *x, long n, float inv, int8_t *q) {
     switch (al_i8_current()) {
 #ifdef AL_I8_X86

@@ -158,6 +158,14 @@ float al_i8_quantize_avx2(const float *x, long n, int8_t *q) {
     return s;
 }
 
+void al_i8_epilogue_avx2(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv) {
+    const __m256 scv = _mm256_set1_ps(sc), bv = _mm256_set1_ps(b), inv = _mm256_set1_ps(yinv);
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        out8(y, yq, inv, (size_t)i, 8, finish(_mm256_loadu_si256((const __m256i *)(acc + i)), scv, bv, act));
+    if (i < n) al_i8_epilogue_ref(acc + i, n - i, sc, b, act, y ? y + i : NULL, yq ? yq + i : NULL, yinv);
+}
+
 void al_i8_quantize_static_avx2(const float *x, long n, float inv, int8_t *q) {
     const __m256 iv = _mm256_set1_ps(inv);
     long i = 0;

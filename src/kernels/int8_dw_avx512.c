@@ -122,6 +122,15 @@ VNNI_TARGET void al_i8dw_forward_avx512(const al_dw_geom *g, const int8_t *x, fl
         plane(g, x, wp, sc, b, act, y, yq, yinv, k, 2);
 }
 
+VNNI_TARGET void al_i8_epilogue_avx512(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq,
+                                       float yinv) {
+    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b), inv = _mm512_set1_ps(yinv);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 m = lanes(n - i);
+        out16(y, yq, inv, (size_t)i, m, finish(_mm512_maskz_loadu_epi32(m, acc + i), scv, bv, act));
+    }
+}
+
 VNNI_TARGET void al_i8_quantize_static_avx512(const float *x, long n, float inv, int8_t *q) {
     const __m512 iv = _mm512_set1_ps(inv);
     for (long i = 0; i < n; i += 16) {

@@ -143,6 +143,14 @@ float al_i8_quantize_neon(const float *x, long n, int8_t *q) {
     return s;
 }
 
+void al_i8_epilogue_neon(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv) {
+    const float32x4_t scv = vdupq_n_f32(sc), bv = vdupq_n_f32(b), inv = vdupq_n_f32(yinv);
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        out8(y, yq, inv, (size_t)i, 8, finish(vld1q_s32(acc + i), scv, bv, act), finish(vld1q_s32(acc + i + 4), scv, bv, act));
+    if (i < n) al_i8_epilogue_ref(acc + i, n - i, sc, b, act, y ? y + i : NULL, yq ? yq + i : NULL, yinv);
+}
+
 void al_i8_quantize_static_neon(const float *x, long n, float inv, int8_t *q) {
     const float32x4_t iv = vdupq_n_f32(inv);
     long i = 0;

@@ -350,6 +350,19 @@ static inline float al_i8_finish(int32_t acc, float sc, float b, int act) {
     }
     return y;
 }
+/* The epilogue of n sums with one scale and bias (a row of a conv's [F, P]
+ * output): y[i] = al_i8_finish(acc[i], sc, b, act), or with yq not NULL
+ * yq[i] = al_i8_q(that * yinv), in the int8 variant's vectors; bitwise
+ * the plain-C loop. */
+void al_i8_epilogue(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv);
+void al_i8_epilogue_ref(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv);
+#if defined(__x86_64__) || defined(_M_X64)
+void al_i8_epilogue_avx512(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv);
+void al_i8_epilogue_avx2(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv);
+#endif
+#if defined(__aarch64__)
+void al_i8_epilogue_neon(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv);
+#endif
 /* q[i] = al_i8_q(x[i] * inv) in the int8 variant's vectors (ref: plain C). */
 void al_i8_quantize_static(const float *x, long n, float inv, int8_t *q);
 void al_i8_quantize_static_ref(const float *x, long n, float inv, int8_t *q);

@@ -266,13 +266,16 @@ static void conv_i8_sample(const conv_i8_run *r, int i, int slot_index) {
     const int8_t *xs = r->io.x8 ? r->io.x8 + (size_t)i * chw : xq;
     if (!r->io.x8) sx = quant_row(&r->io, r->x + (size_t)i * chw, (long)chw, xq);
     al_im2row_i8(xs, g->C, g->H, g->W, g->k, g->s, g->p, rows, g->CKK);
-    al_i8gemm(r->gemm_pool, (int)g->P, g->F, (int)g->CKK, rows, (int)g->CKK, q->w, (int)g->CKK, q->rowsum, acc, g->F);
+    /* acc [F, P] = W . R^T: the weights as the GEMM's rows, so the
+     * epilogue runs along contiguous rows of the output (the integers are
+     * the same either way; the row sums of R are the kernel's to find) */
+    al_i8gemm(r->gemm_pool, g->F, (int)g->P, (int)g->CKK, q->w, (int)g->CKK, rows, (int)g->CKK, NULL, acc, (int)g->P);
     const float *b = r->nd->cfg.bias ? r->nd->params[1].w : NULL;
     size_t o = (size_t)i * g->F * g->P; /* sample i's outputs [F, P] */
     for (int f = 0; f < g->F; f++) {
-        float sc = sx * q->scale[f], bf = b ? b[f] : 0.0f;
-        for (long p = 0; p < g->P; p++)
-            put(&r->io, r->y, o + (size_t)f * g->P + p, acc[(size_t)p * g->F + f], sc, bf, r->nd->cfg.act);
+        size_t of = o + (size_t)f * g->P;
+        al_i8_epilogue(acc + (size_t)f * g->P, g->P, sx * q->scale[f], b ? b[f] : 0.0f, r->nd->cfg.act,
+                       r->io.y8 ? NULL : r->y + of, r->io.y8 ? r->io.y8 + of : NULL, r->io.yinv);
     }
 }
 

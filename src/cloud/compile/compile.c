@@ -16,6 +16,7 @@ void al_compile_defaults(al_compile_opts *o) {
     o->fold_bn = o->fuse_act = o->drop_dropout = 1;
     o->batch = 32;
     o->calib_pct = AL_CALIB_PCT_DEFAULT;
+    o->quant_min_k = AL_QUANT_MIN_K;
 }
 
 /* What became of the input nodes: new node j was made from origin[j] and
@@ -219,8 +220,7 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
     if ((st = al_model_freeze(m, rep.freeze_out))) goto done;
     /* int8 for the frozen part, after folding so the folded weights are the
      * ones quantized (src/cloud/compile/quant.h: dense/conv with K >= 32) */
-    if (o->quantize_frozen &&
-        (st = o->quantize_dw ? al_quantize_frozen_dw(m, &rep.quantized) : al_quantize_frozen(m, &rep.quantized)))
+    if (o->quantize_frozen && (st = al_quantize_frozen_k(m, o->quantize_dw, o->quant_min_k, &rep.quantized)))
         goto done;
     /* static input scales from the calibration samples (the int8 chain) */
     if (o->quantize_frozen && o->calib_x &&

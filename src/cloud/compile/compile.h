@@ -29,6 +29,10 @@ typedef struct al_compile_opts {
      * between the layers the int8 depthwise kernel is not faster than the
      * float one on the x86 CPUs measured (bench/README.md). */
     int quantize_dw;
+    /* With quantize_frozen: the dense and conv nodes with at least this many
+     * inputs per output channel (K) get int8 weights (default
+     * AL_QUANT_MIN_K, 32: the thin ones stay float). */
+    int quant_min_k;
     /* With quantize_frozen: calib_n samples (the model's input shape each,
      * laid end to end) to calibrate static input scales on
      * (al_quantize_calibrate; the int8 chain), at percentile calib_pct

@@ -28,7 +28,7 @@ al_status al_quantize_node(al_model *m, int i) {
     return st;
 }
 
-static al_status quantize_frozen(al_model *m, int dw, int *count) {
+al_status al_quantize_frozen_k(al_model *m, int dw, int min_k, int *count) {
     if (!m) return al_error(AL_EINVAL, "al_quantize_frozen: model is NULL");
     for (int i = 0; i < m->freeze; i++) {
         const al_node *nd = &m->nodes[i];
@@ -41,7 +41,7 @@ static al_status quantize_frozen(al_model *m, int dw, int *count) {
             if (!al_quant_takes(nd)) continue;
         } else {
             if (nd->cfg.type != AL_L_DENSE && nd->cfg.type != AL_L_CONV2D) continue;
-            if (nd->params[0].n / (size_t)nd->params[0].dims[0] < AL_QUANT_MIN_K) continue;
+            if (nd->params[0].n / (size_t)nd->params[0].dims[0] < (size_t)(min_k > 0 ? min_k : 1)) continue;
         }
         al_status st = al_quantize_node(m, i);
         if (st) return st;
@@ -50,9 +50,9 @@ static al_status quantize_frozen(al_model *m, int dw, int *count) {
     return AL_OK;
 }
 
-al_status al_quantize_frozen(al_model *m, int *count) { return quantize_frozen(m, 0, count); }
+al_status al_quantize_frozen(al_model *m, int *count) { return al_quantize_frozen_k(m, 0, AL_QUANT_MIN_K, count); }
 
-al_status al_quantize_frozen_dw(al_model *m, int *count) { return quantize_frozen(m, 1, count); }
+al_status al_quantize_frozen_dw(al_model *m, int *count) { return al_quantize_frozen_k(m, 1, AL_QUANT_MIN_K, count); }
 
 /* ---- calibration: static input scales ---------------------------------------------- */
 

@@ -36,6 +36,10 @@
  * below m->freeze with K >= AL_QUANT_MIN_K; nodes already
  * quantized are kept. The compiler's entry point (autlearn compile --int8)
  * and autlearn quantize's. */
+/* al_quantize_frozen (dw 0) or al_quantize_frozen_dw (dw 1) with another
+ * threshold than AL_QUANT_MIN_K: the dense and conv nodes with K >= min_k
+ * (autlearn compile --int8-min-k). */
+al_status al_quantize_frozen_k(al_model *m, int dw, int min_k, int *count);
 /* Quantizes node i (dense, conv or dwconv, frozen). */
 al_status al_quantize_node(al_model *m, int i);
 /* al_quantize_calibrate over n samples x laid end to end (the model's
