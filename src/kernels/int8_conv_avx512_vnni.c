@@ -49,7 +49,17 @@ static inline __mmask16 tail_mask(long left) { return left >= 16 ? (__mmask16)0x
  * rounding are al_quantize_row_i8's over the whole sample. */
 VNNI_TARGET float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_t *xq4) {
     long n = (long)C * P, i = 0;
-    __m512 mx = _mm512_setzero_ps();
+    /* four running maxima: one chain of vmaxps (4 cycles per 64 bytes)
+     * would hold this first read of the layer's input below what the
+     * caches deliver; the maximum is exact in any order */
+    __m512 mx = _mm512_setzero_ps(), m1 = mx, m2 = mx, m3 = mx;
+    for (; i + 64 <= n; i += 64) {
+        mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
+        m1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 16)), m1);
+        m2 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 32)), m2);
+        m3 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 48)), m3);
+    }
+    mx = _mm512_max_ps(_mm512_max_ps(mx, m1), _mm512_max_ps(m2, m3));
     for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
     if (i < n) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(tail_mask(n - i), x + i)), mx);
     /* max_ps returns its second operand when the first is NaN: NaN never
