@@ -28,7 +28,13 @@
  *                momentum, synthetic 3x96x96 images, `samples` in order.
  *   mnv2_frozen  the frozen part alone, forward (al_model_predict) over
  *                `samples` images in batches of B; mnv2_frozen_int8 the same
- *                with the frozen 1x1 convs in int8 (al_quantize_frozen).
+ *                with the frozen 1x1 convs in int8 (al_quantize_frozen);
+ *                mnv2_frozen_int8s with static activation scales calibrated
+ *                on 128 other synthetic images (compile --int8 --calib: int8
+ *                between consecutive int8 layers). AL_BENCH_INT8_DW=1: the
+ *                depthwise convs in int8 too (--int8-dw); AL_BENCH_INT8_MIN_K=K:
+ *                --int8-min-k K (8: the thin 1x1 convs too); AL_BENCH_I8_CHAIN=0:
+ *                static scales, floats between the layers (an ablation).
  *
  * Data: the first `samples` images of the training split of the IDX files in
  * DIR (Fashion-MNIST), or, without --data, synthetic 1x28x28 images from the
@@ -54,6 +60,7 @@
 #include "autlearn_cloud.h"
 #include "cloud/compile/compile.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +77,7 @@ typedef struct opts {
 } opts;
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8] [--samples N] [--epochs E] [--threads T]\n"
+    fprintf(stderr, "usage: bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8|mnv2_frozen_int8s] [--samples N] [--epochs E] [--threads T]\n"
                     "                   [--batch B] [--data DIR]\n"
                     "                   [--lr LR] [--momentum M] [--seed S]\n");
 }
@@ -117,9 +124,9 @@ static int parse_args(int argc, char **argv, opts *o) {
         } else if (!strcmp(a, "--job")) {
             o->job = v;
             if (strcmp(v, "cnn") && strcmp(v, "lm") && strcmp(v, "personalize") && strcmp(v, "mnv2") &&
-                strcmp(v, "mnv2_frozen") && strcmp(v, "mnv2_frozen_int8")) {
-                fprintf(stderr, "bench_train: --job must be cnn, lm, personalize, mnv2, mnv2_frozen or "
-                                "mnv2_frozen_int8, got '%s'\n", v);
+                strcmp(v, "mnv2_frozen") && strcmp(v, "mnv2_frozen_int8") && strcmp(v, "mnv2_frozen_int8s")) {
+                fprintf(stderr, "bench_train: --job must be cnn, lm, personalize, mnv2, mnv2_frozen, "
+                                "mnv2_frozen_int8 or mnv2_frozen_int8s, got '%s'\n", v);
                 return 0;
             }
             continue;
@@ -477,33 +484,55 @@ static int mnv2_spec(int nodes, char *out, size_t cap) {
     return 1;
 }
 
+#define MNV2_CALIB 128 /* calibration images (int8 == 2) */
+
 /* MNV2_SPEC's first `nodes` nodes, built from the seed and compiled for the
  * device at the freeze point as `autlearn compile [--int8]` does: the ReLU6
  * after each 1x1 conv and after each depthwise conv becomes its fused
- * activation, and with int8 the
- * frozen 1x1 convs of at least 32 input channels get int8 weights. */
+ * activation, and with int8 (1: scales found at run time; 2: static scales
+ * calibrated on MNV2_CALIB synthetic images that are not the timed ones,
+ * --int8 --calib) the frozen 1x1 convs of at least 32 input channels get
+ * int8 weights. */
 static int mnv2_model(int nodes, int freeze, int int8, unsigned long long seed, al_model **out) {
     char spec[sizeof MNV2_SPEC];
     al_model *m = NULL;
+    float *calib = NULL;
     *out = NULL;
     if (!mnv2_spec(nodes, spec, sizeof spec)) return 0;
     al_compile_opts co;
     al_compile_defaults(&co);
-    co.quantize_frozen = int8;
+    co.quantize_frozen = int8 > 0;
     /* AL_BENCH_INT8_DW=1: the depthwise convs in int8 too (compile --int8-dw) */
     const char *dw = getenv("AL_BENCH_INT8_DW");
     co.quantize_dw = int8 && dw && !strcmp(dw, "1");
+    /* AL_BENCH_INT8_MIN_K=K: compile --int8-min-k K (default 32) */
+    const char *mk = getenv("AL_BENCH_INT8_MIN_K");
+    if (mk && atoi(mk) > 0) co.quant_min_k = atoi(mk);
+    if (int8 == 2) {
+        const size_t per = 3 * 96 * 96, off = per * 65536; /* past any timed image */
+        calib = malloc(sizeof(float) * per * MNV2_CALIB);
+        if (!calib) return 0;
+        for (size_t f = 0; f < per * MNV2_CALIB; f++) calib[f] = synth_pixel((uint32_t)(off + f));
+        co.calib_x = calib;
+        co.calib_n = MNV2_CALIB;
+    }
     al_compile_report rep;
     memset(&rep, 0, sizeof rep);
     al_status st = al_model_from_spec(spec, seed, &m);
     if (!st) st = al_compile(m, freeze, &co, out, &rep);
     al_model_free(m);
+    free(calib);
     if (st) {
         fprintf(stderr, "bench_train: MobileNetV2 model: %s\n", al_last_error());
         return 0;
     }
-    fprintf(stderr, "bench_train: MobileNetV2, %d nodes compiled to %d (%d activations fused, %d int8), freeze %d\n",
-            rep.nodes_in, rep.nodes_out, rep.fused_act, rep.quantized, rep.freeze_out);
+    /* AL_BENCH_I8_CHAIN=0: static scales, but floats between the layers */
+    const char *chain = getenv("AL_BENCH_I8_CHAIN");
+    if (chain && !strcmp(chain, "0")) (*out)->i8_chain = 0;
+    fprintf(stderr, "bench_train: MobileNetV2, %d nodes compiled to %d (%d activations fused, %d int8, %d static "
+                    "scales, %d int8 edges), freeze %d\n",
+            rep.nodes_in, rep.nodes_out, rep.fused_act, rep.quantized, rep.calibrated, al_model_i8_links(*out),
+            rep.freeze_out);
     al_compile_report_free(&rep);
     return 1;
 }
@@ -558,6 +587,51 @@ done:
  * int8 as `autlearn compile --int8` does (al_quantize_frozen: the 1x1 convs
  * with at least 32 input channels; the depthwise convs and the first conv
  * stay float). */
+/* AL_BENCH_INT8_ERROR=1 (outside the timer): the int8 frozen part's
+ * features against the float model's (the same weights before quantizing)
+ * on the first 64 images: relative L2 error over all of them, the smallest
+ * per-image cosine, and how many argmaxes of a fixed random linear head
+ * (10 x 720, from the shared hash) agree; printed to stderr. */
+static int int8_error(const opts *o, al_pool *pool, al_model *q, const float *x) {
+    const int n = 64;
+    const size_t per = 3 * 96 * 96, outn = 80 * 3 * 3;
+    if (o->samples < n) return 1;
+    al_model *f = NULL;
+    float *yf = malloc(sizeof(float) * outn * n), *yq = malloc(sizeof(float) * outn * n);
+    int ok = yf && yq && mnv2_model(MNV2_FREEZE, MNV2_FREEZE, 0, o->seed, &f);
+    for (int s = 0; ok && s < n; s += 32)
+        ok = al_model_predict(f, pool, x + (size_t)s * per, 32, yf + (size_t)s * outn) == AL_OK &&
+             al_model_predict(q, pool, x + (size_t)s * per, 32, yq + (size_t)s * outn) == AL_OK;
+    if (ok) {
+        double num = 0.0, den = 0.0, mincos = 1.0;
+        int agree = 0;
+        for (int i = 0; i < n; i++) {
+            const float *a = yf + (size_t)i * outn, *b = yq + (size_t)i * outn;
+            double ab = 0.0, aa = 0.0, bb = 0.0, hf[10] = {0}, hq[10] = {0};
+            for (size_t j = 0; j < outn; j++) {
+                num += ((double)b[j] - a[j]) * ((double)b[j] - a[j]);
+                den += (double)a[j] * a[j];
+                ab += (double)a[j] * b[j], aa += (double)a[j] * a[j], bb += (double)b[j] * b[j];
+                for (int c = 0; c < 10; c++) {
+                    double w = synth_pixel((uint32_t)(c * outn + j + 977)) - 0.5;
+                    hf[c] += w * a[j], hq[c] += w * b[j];
+                }
+            }
+            double cs = ab / sqrt(aa * bb + 1e-300);
+            mincos = cs < mincos ? cs : mincos;
+            int af = 0, aq = 0;
+            for (int c = 1; c < 10; c++) af = hf[c] > hf[af] ? c : af, aq = hq[c] > hq[aq] ? c : aq;
+            agree += af == aq;
+        }
+        fprintf(stderr, "bench_train: int8 vs float features, %d images: relative L2 error %.5f, smallest cosine "
+                        "%.6f, head argmax agreement %d/%d\n", n, sqrt(num / den), mincos, agree, n);
+    }
+    free(yf);
+    free(yq);
+    al_model_free(f);
+    return ok;
+}
+
 static int job_mnv2_frozen(const opts *o, al_pool *pool, result *res, int int8) {
     al_model *m = NULL;
     float *y = NULL, *x = NULL;
@@ -586,6 +660,8 @@ static int job_mnv2_frozen(const opts *o, al_pool *pool, result *res, int int8) 
     res->secs = now_s() - t0;
     res->cpu = cpu_s() - c0;
     res->steps = steps;
+    const char *err = getenv("AL_BENCH_INT8_ERROR");
+    if (int8 && err && !strcmp(err, "1") && !int8_error(o, pool, m, x)) goto done;
     double sum = 0.0; /* "final_loss": the mean of the last batch's features, a checksum */
     for (size_t i = 0; i < outn * (size_t)o->batch; i++) sum += y[i];
     res->final_loss = sum / (double)(outn * (size_t)o->batch);
@@ -656,6 +732,7 @@ int main(int argc, char **argv) {
              : !strcmp(o.job, "mnv2")             ? job_mnv2(&o, pool, &r)
              : !strcmp(o.job, "mnv2_frozen")      ? job_mnv2_frozen(&o, pool, &r, 0)
              : !strcmp(o.job, "mnv2_frozen_int8") ? job_mnv2_frozen(&o, pool, &r, 1)
+             : !strcmp(o.job, "mnv2_frozen_int8s") ? job_mnv2_frozen(&o, pool, &r, 2)
                                                   : job_cnn(&o, pool, &r);
     al_pool_free(pool);
     if (!ok) return 1;

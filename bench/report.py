@@ -43,7 +43,8 @@ def frac(r):
 
 
 summary = []
-JOBS = ("cnn", "lm", "personalize", "personalize_nocache", "mnv2", "mnv2_frozen", "mnv2_frozen_int8")
+JOBS = ("cnn", "lm", "personalize", "personalize_nocache", "mnv2", "mnv2_frozen", "mnv2_frozen_int8",
+        "mnv2_frozen_int8s")
 
 
 def increase_ratio(a, p):
@@ -151,8 +152,9 @@ if summary:
                 s["machine"], s["torch"], s["threads"], "" if s["threads"] == 1 else "s", s["torch_threads"],
                 s["torch_interop_threads"])))
     print("mnv2: MobileNetV2-0.5, 96x96, features[:15] frozen, a training step; mnv2_frozen(_int8): the frozen"
-          " part's forward\nper batch (autlearn int8: the 1x1 convs with >= 32 input channels; PyTorch int8:"
-          " the %s engine, every conv)" % (next((r["torch_qengine"] for r in runs if r.get("torch_qengine")), "?")))
+          " part's forward\nper batch (autlearn int8: the 1x1 convs with >= 32 input channels, int8s: the same with"
+          " static scales\n(compile --calib); PyTorch int8: the %s engine, every conv)"
+          % (next((r["torch_qengine"] for r in runs if r.get("torch_qengine")), "?")))
     print("personalize: PyTorch computes the frozen features once (inside the timer), as its users would;"
           " personalize_nocache:\nthe same autlearn job against PyTorch recomputing the frozen part every epoch")
     print("ms: per training step (personalize: the whole job); cpu: ratio of process CPU time; MB: peak RSS"

@@ -77,6 +77,19 @@ AL_API al_status al_quantize_frozen(al_model *m, int *count);
  * the layers the int8 depthwise kernel is no faster than the float one on
  * the x86 CPUs measured (bench/README.md). */
 AL_API al_status al_quantize_frozen_dw(al_model *m, int *count);
+/* Static input scales for the int8 nodes (calibration; docs/COMPILE.md,
+ * "int8 frozen part"): runs the frozen part in float (the dequantized
+ * weights) over `samples` samples of d spread evenly over it (<= 0 or more
+ * than d holds: all of them) and gives each int8 node the scale
+ * p / 127 of its input, p the pct-th percentile of |x| over every value of
+ * every sample (pct = 100: the largest |x|), in (0, 100]. A node with a
+ * static scale reads an int8 input straight from an int8 node before it
+ * that nothing else reads (no float between them: the int8 chain), and
+ * quantizes a float input without searching for a scale; a saved model
+ * keeps the scales (file format version 6). *count (may be NULL): nodes
+ * given a scale. pool may be NULL. */
+AL_API al_status al_quantize_calibrate(al_model *m, al_pool *pool, const al_dataset *d, int samples, double pct,
+                                       int *count);
 
 /* ---- ONNX import ------------------------------------------------------------------ */
 

@@ -191,6 +191,10 @@ int cli_load_images(const char *cmd, const char *dir, const al_image_prep *p, co
 /* eval and predict: the whole folder, with the model's preprocessing (and
  * the options), classes matched to the model's (none new allowed). */
 int cli_eval_images(const char *cmd, const al_model *m, const char *dir, const cli_image_opts *o, al_dataset **d);
+/* The calibration set of compile/quantize --calib: an image folder (read
+ * with the model's preprocessing) or an IDX directory (its training
+ * split). */
+int cli_load_calib(const char *cmd, const al_model *m, const char *dir, al_dataset **d);
 /* Writes the preprocessing and the class names into the model's metadata. */
 int cli_model_set_images(const char *cmd, al_model *m, const al_image_prep *p, const al_class_list *names);
 /* The folder's class count must equal the model's outputs (train, pretrain). */

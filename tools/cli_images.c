@@ -284,3 +284,14 @@ int cli_eval_images(const char *cmd, const al_model *m, const char *dir, const c
     al_class_list_free(&names);
     return rc;
 }
+
+int cli_load_calib(const char *cmd, const al_model *m, const char *dir, al_dataset **d) {
+    *d = NULL;
+    if (cli_is_image_folder(dir)) {
+        cli_image_opts io;
+        cli_image_opts_init(&io);
+        return cli_eval_images(cmd, m, dir, &io, d);
+    }
+    al_status st = al_idx_load_dir(dir, 0, d);
+    return st == AL_OK ? CLI_EXIT_OK : cli_fail_lib(cmd, st);
+}

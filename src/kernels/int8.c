@@ -29,7 +29,7 @@ int al_i8_available(al_i8_variant v) {
     case AL_I8_AVX2: return __builtin_cpu_supports("avx2");
     case AL_I8_VNNI:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vnni");
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 #endif
 #if defined(__aarch64__)
     case AL_I8_NEON: return 1;
@@ -167,6 +167,43 @@ float al_quantize_row_i8(const float *x, long n, int8_t *q) {
         q[i] = (int8_t)r;
     }
     return s;
+}
+
+void al_i8_quantize_static_ref(const float *x, long n, float inv, int8_t *q) {
+    for (long i = 0; i < n; i++) q[i] = al_i8_q(x[i] * inv);
+}
+
+void al_i8_epilogue_ref(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv) {
+    if (yq)
+        for (long i = 0; i < n; i++) yq[i] = al_i8_q(al_i8_finish(acc[i], sc, b, act) * yinv);
+    else
+        for (long i = 0; i < n; i++) y[i] = al_i8_finish(acc[i], sc, b, act);
+}
+
+void al_i8_epilogue(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv) {
+    switch (al_i8_current()) {
+#ifdef AL_I8_X86
+    case AL_I8_VNNI: al_i8_epilogue_avx512(acc, n, sc, b, act, y, yq, yinv); return;
+    case AL_I8_AVX2: al_i8_epilogue_avx2(acc, n, sc, b, act, y, yq, yinv); return;
+#endif
+#if defined(__aarch64__)
+    case AL_I8_NEON: al_i8_epilogue_neon(acc, n, sc, b, act, y, yq, yinv); return;
+#endif
+    default: al_i8_epilogue_ref(acc, n, sc, b, act, y, yq, yinv); return;
+    }
+}
+
+void al_i8_quantize_static(const float *x, long n, float inv, int8_t *q) {
+    switch (al_i8_current()) {
+#ifdef AL_I8_X86
+    case AL_I8_VNNI: al_i8_quantize_static_avx512(x, n, inv, q); return;
+    case AL_I8_AVX2: al_i8_quantize_static_avx2(x, n, inv, q); return;
+#endif
+#if defined(__aarch64__)
+    case AL_I8_NEON: al_i8_quantize_static_neon(x, n, inv, q); return;
+#endif
+    default: al_i8_quantize_static_ref(x, n, inv, q); return;
+    }
 }
 
 void al_im2row_i8(const int8_t *x, int C, int H, int W, int k, int s, int p, int8_t *rows, long ldrow) {

@@ -12,7 +12,7 @@
 
 #include <immintrin.h>
 
-#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
 /* Sums of the 16 lanes of each of 4 vectors v0..v3 into lanes 0..3 of a
  * 128-bit result. */
@@ -113,6 +113,36 @@ VNNI_TARGET float al_i8_quantize_row_u8_vnni(const float *x, int K, uint8_t *q) 
     return s;
 }
 
+/* al_i8_q(v * inv) in 16 int32 lanes (kernels.h) */
+VNNI_TARGET static inline __m512i static_q(__m512 x, __m512 inv) {
+    __m512 v = _mm512_mul_ps(x, inv);
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+    return _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, _mm512_set1_ps(-0.5f), _mm512_set1_ps(0.5f))));
+}
+
+VNNI_TARGET void al_i8_quantize_row_u8_static_vnni(const float *x, int K, float inv, uint8_t *q) {
+    const __m512 iv = _mm512_set1_ps(inv);
+    const __m512i off = _mm512_set1_epi32(128);
+    int K4 = (K + 3) & ~3;
+    for (int i = 0; i < K4; i += 16) {
+        __m512i r = _mm512_add_epi32(static_q(_mm512_maskz_loadu_ps(tail16(K - i), x + i), iv), off);
+        /* lanes K..K4-1 hold 128 (0 past K): their weights are 0 */
+        _mm_mask_storeu_epi8(q + i, tail16(K4 - i), _mm512_cvtepi32_epi8(r));
+    }
+}
+
+VNNI_TARGET void al_i8_pack_row_u8_vnni(const int8_t *x, int K, uint8_t *q) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    int K4 = (K + 3) & ~3;
+    for (int i = 0; i < K4; i += 64) {
+        int left = K - i, pad = K4 - i;
+        __mmask64 m = left >= 64 ? ~(__mmask64)0 : left > 0 ? (~(__mmask64)0 >> (64 - left)) : 0;
+        __mmask64 mp = pad >= 64 ? ~(__mmask64)0 : (~(__mmask64)0 >> (64 - pad));
+        _mm512_mask_storeu_epi8(q + i, mp, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, x + i), flip));
+    }
+}
+
 VNNI_TARGET static inline __attribute__((always_inline)) void dense_tile(const al_i8dense_args *a, int i, int jb) {
     const int K4 = (a->K + 3) / 4, M = a->M;
     const uint32_t *row[4];
@@ -144,10 +174,18 @@ VNNI_TARGET static inline __attribute__((always_inline)) void dense_tile(const a
         __m512i corr = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(tm, a->rowsum + j), 7);
         __m512 sw = _mm512_maskz_loadu_ps(tm, a->sw + j);
         __m512 bf = a->bias ? _mm512_maskz_loadu_ps(tm, a->bias + j) : _mm512_setzero_ps();
+        const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
         for (int r = 0; r < 4 && i + r < M; r++) {
             __m512 y = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][v], corr));
             y = _mm512_add_ps(_mm512_mul_ps(y, _mm512_mul_ps(_mm512_set1_ps(a->sx[i + r]), sw)), bf);
-            _mm512_mask_storeu_ps(a->y + (size_t)(i + r) * a->N + j, tm, y);
+            /* the fused activation as al_i8_finish */
+            if (a->act == 1) y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
+            else if (a->act == 2) y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
+            if (a->yq)
+                _mm_mask_storeu_epi8(a->yq + (size_t)(i + r) * a->N + j, tm,
+                                     _mm512_cvtepi32_epi8(static_q(y, _mm512_set1_ps(a->yinv))));
+            else
+                _mm512_mask_storeu_ps(a->y + (size_t)(i + r) * a->N + j, tm, y);
         }
     }
 }

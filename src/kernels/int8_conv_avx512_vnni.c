@@ -34,7 +34,7 @@
 
 #include <immintrin.h>
 
-#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define MR AL_I8C_MR
 _Static_assert(AL_I8C_MR == 8, "tile() names 8 accumulator rows");
 
@@ -49,7 +49,17 @@ static inline __mmask16 tail_mask(long left) { return left >= 16 ? (__mmask16)0x
  * rounding are al_quantize_row_i8's over the whole sample. */
 VNNI_TARGET float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_t *xq4) {
     long n = (long)C * P, i = 0;
-    __m512 mx = _mm512_setzero_ps();
+    /* four running maxima: one chain of vmaxps (4 cycles per 64 bytes)
+     * would hold this first read of the layer's input below what the
+     * caches deliver; the maximum is exact in any order */
+    __m512 mx = _mm512_setzero_ps(), m1 = mx, m2 = mx, m3 = mx;
+    for (; i + 64 <= n; i += 64) {
+        mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
+        m1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 16)), m1);
+        m2 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 32)), m2);
+        m3 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 48)), m3);
+    }
+    mx = _mm512_max_ps(_mm512_max_ps(mx, m1), _mm512_max_ps(m2, m3));
     for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
     if (i < n) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(tail_mask(n - i), x + i)), mx);
     /* max_ps returns its second operand when the first is NaN: NaN never
@@ -82,6 +92,63 @@ VNNI_TARGET float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_
         }
     }
     return s;
+}
+
+/* al_i8_q(v * inv) + 128 in 16 int32 lanes (kernels.h: clamp in float,
+ * NaN to -127, round half away from zero) */
+VNNI_TARGET static inline __m512i static_q(__m512 x, __m512 inv) {
+    __m512 v = _mm512_mul_ps(x, inv);
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+    return _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, _mm512_set1_ps(-0.5f), _mm512_set1_ps(0.5f))));
+}
+
+VNNI_TARGET void al_i8conv_quantize_static_vnni(const float *x, int C, long P, float inv, uint32_t *xq4) {
+    const __m512 iv = _mm512_set1_ps(inv);
+    const __m512i off = _mm512_set1_epi32(128);
+    int C4 = (C + 3) / 4;
+    for (int cb = 0; cb < C4; cb++) {
+        uint32_t *dst = xq4 + (size_t)cb * (size_t)P;
+        for (long q = 0; q < P; q += 16) {
+            __mmask16 tm = tail_mask(P - q);
+            __m512i word = _mm512_setzero_si512();
+            for (int j = 0; j < 4; j++) {
+                int c = 4 * cb + j;
+                __m512i r = off;
+                if (c < C)
+                    r = _mm512_add_epi32(static_q(_mm512_maskz_loadu_ps(tm, x + (size_t)c * (size_t)P + q), iv), off);
+                word = _mm512_or_si512(word, _mm512_slli_epi32(r, 8 * j));
+            }
+            _mm512_mask_storeu_epi32(dst + q, tm, word);
+        }
+    }
+}
+
+/* Four channel planes of 16 bytes interleaved into 16 words: byte j of word
+ * l is channel j's pixel l, + 128 (the sign bit flipped). */
+VNNI_TARGET void al_i8conv_pack_i8_vnni(const int8_t *x, int C, long P, uint32_t *xq4) {
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    int C4 = (C + 3) / 4;
+    for (int cb = 0; cb < C4; cb++) {
+        uint32_t *dst = xq4 + (size_t)cb * (size_t)P;
+        const int8_t *src[4];
+        for (int j = 0; j < 4; j++) src[j] = 4 * cb + j < C ? x + (size_t)(4 * cb + j) * (size_t)P : NULL;
+        for (long q = 0; q < P; q += 16) {
+            __mmask16 tm = tail_mask(P - q);
+            /* a missing channel is 0, which is the byte 128 */
+            __m128i v[4];
+            for (int j = 0; j < 4; j++)
+                v[j] = _mm_xor_si128(src[j] ? _mm_maskz_loadu_epi8(tm, src[j] + q) : _mm_setzero_si128(), flip);
+            __m128i lo01 = _mm_unpacklo_epi8(v[0], v[1]), hi01 = _mm_unpackhi_epi8(v[0], v[1]);
+            __m128i lo23 = _mm_unpacklo_epi8(v[2], v[3]), hi23 = _mm_unpackhi_epi8(v[2], v[3]);
+            __m512i word = _mm512_inserti32x4(
+                _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(_mm_unpacklo_epi16(lo01, lo23)),
+                                                      _mm_unpackhi_epi16(lo01, lo23), 1),
+                                   _mm_unpacklo_epi16(hi01, hi23), 2),
+                _mm_unpackhi_epi16(hi01, hi23), 3);
+            _mm512_mask_storeu_epi32(dst + q, tm, word);
+        }
+    }
 }
 
 /* One tile: filters [8 fb, 8 fb + 8) x pixel blocks b0 (and b0 + 1 when
@@ -131,7 +198,11 @@ VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8co
             if (a->act == 1) y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
             else if (a->act == 2) y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
             long q = 16L * (b0 + v);
-            _mm512_mask_storeu_ps(a->y + (size_t)f * (size_t)P + q, tail_mask(P - q), y);
+            if (a->yq)
+                _mm_mask_storeu_epi8(a->yq + (size_t)f * (size_t)P + q, tail_mask(P - q),
+                                     _mm512_cvtepi32_epi8(static_q(y, _mm512_set1_ps(a->yinv))));
+            else
+                _mm512_mask_storeu_ps(a->y + (size_t)f * (size_t)P + q, tail_mask(P - q), y);
         }
     }
 }

@@ -34,6 +34,35 @@ AI void store8(float *y, int left, __m256 v) {
     }
 }
 
+/* al_i8_q(v * inv) of 8 floats, as 8 bytes in the low half of the result:
+ * clamp in float (vmaxps(v, -127) gives -127 for NaN), then round half away
+ * from zero (truncate v +- 0.5) */
+AI __m128i q8(__m256 y, __m256 inv) {
+    __m256 v = _mm256_mul_ps(y, inv);
+    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+    __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
+    __m256i r = _mm256_cvttps_epi32(_mm256_add_ps(v, _mm256_blendv_ps(_mm256_set1_ps(-0.5f), _mm256_set1_ps(0.5f), pos)));
+    __m128i h = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    return _mm_packs_epi16(h, h);
+}
+
+/* The output of 8 lanes at element o: floats, or int8 at 1 / inv. */
+AI void out8(float *y, int8_t *yq, __m256 inv, size_t o, int left, __m256 v) {
+    if (!yq) {
+        store8(y + o, left, v);
+        return;
+    }
+    if (left <= 0) return;
+    __m128i b = q8(v, inv);
+    if (left >= 8) {
+        _mm_storel_epi64((__m128i *)(yq + o), b);
+    } else {
+        int8_t t[16];
+        _mm_storeu_si128((__m128i *)t, b);
+        memcpy(yq + o, t, (size_t)left);
+    }
+}
+
 AI __m256i pair_taps(__m256i acc, const int8_t *p, int32_t wpair) {
     __m256i v = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
     return _mm256_add_epi32(acc, _mm256_madd_epi16(v, _mm256_set1_epi32(wpair)));
@@ -45,13 +74,13 @@ AI __m256i one_tap(__m256i acc, const int8_t *p, int32_t w0) {
 }
 
 AI void plane(const al_dw_geom *g, const int8_t *x, const int32_t *wp, const int32_t *w1, float sc, float b, int act,
-              float *y, int k, int s) {
+              float *y, int8_t *yq, float yinv, int k, int s) {
     const int np = (k + 1) / 2, span = s == 1 ? k - 1 + 16 : 2 * (np - 1) + 32;
-    const __m256 scv = _mm256_set1_ps(sc), bv = _mm256_set1_ps(b);
+    const __m256 scv = _mm256_set1_ps(sc), bv = _mm256_set1_ps(b), inv = _mm256_set1_ps(yinv);
     int8_t tmp[AL_DW_KMAX][AL_I8DW_TMPW];
     const int8_t *r[AL_DW_KMAX];
     for (int oy = 0; oy < g->Ho; oy++) {
-        float *yr = y + (size_t)oy * g->Wo;
+        size_t yr = (size_t)oy * g->Wo;
         for (int c = 0; c < g->Wo; c += 16) {
             al_i8dw_window(g, x, oy, c * s - g->p, span, tmp, r);
             __m256i a0 = _mm256_setzero_si256(), a1 = a0;
@@ -68,14 +97,14 @@ AI void plane(const al_dw_geom *g, const int8_t *x, const int32_t *wp, const int
                     }
                 }
             }
-            store8(yr + c, g->Wo - c, finish(a0, scv, bv, act));
-            store8(yr + c + 8, g->Wo - c - 8, finish(a1, scv, bv, act));
+            out8(y, yq, inv, yr + c, g->Wo - c, finish(a0, scv, bv, act));
+            out8(y, yq, inv, yr + c + 8, g->Wo - c - 8, finish(a1, scv, bv, act));
         }
     }
 }
 
 void al_i8dw_forward_avx2(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
-                          float *y) {
+                          float *y, int8_t *yq, float yinv) {
     const int k = g->k;
     int32_t wp[AL_DW_KMAX * ((AL_DW_KMAX + 1) / 2)], w1[AL_DW_KMAX * AL_DW_KMAX];
     al_i8dw_wpairs(w, k, wp);
@@ -83,13 +112,13 @@ void al_i8dw_forward_avx2(const al_dw_geom *g, const int8_t *x, float sx, const 
     for (int t = 0; t < k * k; t++) w1[t] = (int32_t)(uint16_t)(int16_t)w[t];
     float sc = sx * sw;
     if (k == 3 && g->s == 1)
-        plane(g, x, wp, w1, sc, b, act, y, 3, 1);
+        plane(g, x, wp, w1, sc, b, act, y, yq, yinv, 3, 1);
     else if (k == 3)
-        plane(g, x, wp, w1, sc, b, act, y, 3, 2);
+        plane(g, x, wp, w1, sc, b, act, y, yq, yinv, 3, 2);
     else if (g->s == 1)
-        plane(g, x, wp, w1, sc, b, act, y, k, 1);
+        plane(g, x, wp, w1, sc, b, act, y, yq, yinv, k, 1);
     else
-        plane(g, x, wp, w1, sc, b, act, y, k, 2);
+        plane(g, x, wp, w1, sc, b, act, y, yq, yinv, k, 2);
 }
 
 static int8_t quant1(float v) {
@@ -127,4 +156,19 @@ float al_i8_quantize_avx2(const float *x, long n, int8_t *q) {
     }
     for (; i < n; i++) q[i] = quant1(x[i] * invs);
     return s;
+}
+
+void al_i8_epilogue_avx2(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv) {
+    const __m256 scv = _mm256_set1_ps(sc), bv = _mm256_set1_ps(b), inv = _mm256_set1_ps(yinv);
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        out8(y, yq, inv, (size_t)i, 8, finish(_mm256_loadu_si256((const __m256i *)(acc + i)), scv, bv, act));
+    if (i < n) al_i8_epilogue_ref(acc + i, n - i, sc, b, act, y ? y + i : NULL, yq ? yq + i : NULL, yinv);
+}
+
+void al_i8_quantize_static_avx2(const float *x, long n, float inv, int8_t *q) {
+    const __m256 iv = _mm256_set1_ps(inv);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) _mm_storel_epi64((__m128i *)(q + i), q8(_mm256_loadu_ps(x + i), iv));
+    for (; i < n; i++) q[i] = al_i8_q(x[i] * inv);
 }

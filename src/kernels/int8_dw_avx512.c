@@ -34,6 +34,24 @@ VNNI_TARGET AI __m512 finish(__m512i acc, __m512 sc, __m512 b, int act) {
     return y;
 }
 
+/* al_i8_q(y * inv) in 16 int32 lanes: clamp in float (vmaxps(v, -127)
+ * gives -127 for NaN), round half away from zero (truncate v +- 0.5) */
+VNNI_TARGET AI __m512i q16(__m512 y, __m512 inv) {
+    __m512 v = _mm512_mul_ps(y, inv);
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+    return _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, _mm512_set1_ps(-0.5f), _mm512_set1_ps(0.5f))));
+}
+
+/* 16 outputs at element o under mask m: floats into y, or (yq) int8 at
+ * 1 / inv */
+VNNI_TARGET AI void out16(float *y, int8_t *yq, __m512 inv, size_t o, __mmask16 m, __m512 v) {
+    if (yq)
+        _mm512_mask_cvtepi32_storeu_epi8(yq + o, m, q16(v, inv));
+    else
+        _mm512_mask_storeu_ps(y + o, m, v);
+}
+
 /* bytes i in [0, 32) with 0 <= base + i < W */
 static inline __mmask32 bmask(int base, int W) {
     int lo = base < 0 ? -base : 0, hi = W - base < 32 ? W - base : 32;
@@ -53,9 +71,9 @@ VNNI_TARGET AI __m512i taps(__m512i acc, const int8_t *row, long off, __mmask32 
 /* Chunks of 32 outputs are the outer loop: the load masks of a chunk (per
  * tap pair and accumulator) are the same for every row. */
 VNNI_TARGET AI void plane(const al_dw_geom *g, const int8_t *x, const int32_t *wp, float sc, float b, int act,
-                          float *y, int k, int s) {
+                          float *y, int8_t *yq, float yinv, int k, int s) {
     const int np = (k + 1) / 2, off1 = s == 1 ? 1 : 32, H = g->H, W = g->W, p = g->p;
-    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b);
+    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b), inv = _mm512_set1_ps(yinv);
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (int c = 0; c < g->Wo; c += 32) {
@@ -81,27 +99,44 @@ VNNI_TARGET AI void plane(const al_dw_geom *g, const int8_t *x, const int32_t *w
                 y0 = z0;
                 y1 = z1;
             }
-            float *yr = y + (size_t)oy * g->Wo;
-            _mm512_mask_storeu_ps(yr + c, lanes(g->Wo - c), y0);
-            _mm512_mask_storeu_ps(yr + c + 16, lanes(g->Wo - c - 16), y1);
+            size_t yr = (size_t)oy * g->Wo;
+            out16(y, yq, inv, yr + c, lanes(g->Wo - c), y0);
+            out16(y, yq, inv, yr + c + 16, lanes(g->Wo - c - 16), y1);
         }
     }
 }
 
 VNNI_TARGET void al_i8dw_forward_avx512(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw,
-                                        float b, int act, float *y) {
+                                        float b, int act, float *y, int8_t *yq, float yinv) {
     const int k = g->k;
     int32_t wp[AL_DW_KMAX * ((AL_DW_KMAX + 1) / 2)];
     al_i8dw_wpairs(w, k, wp);
     float sc = sx * sw;
     if (k == 3 && g->s == 1)
-        plane(g, x, wp, sc, b, act, y, 3, 1);
+        plane(g, x, wp, sc, b, act, y, yq, yinv, 3, 1);
     else if (k == 3)
-        plane(g, x, wp, sc, b, act, y, 3, 2);
+        plane(g, x, wp, sc, b, act, y, yq, yinv, 3, 2);
     else if (g->s == 1)
-        plane(g, x, wp, sc, b, act, y, k, 1);
+        plane(g, x, wp, sc, b, act, y, yq, yinv, k, 1);
     else
-        plane(g, x, wp, sc, b, act, y, k, 2);
+        plane(g, x, wp, sc, b, act, y, yq, yinv, k, 2);
+}
+
+VNNI_TARGET void al_i8_epilogue_avx512(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq,
+                                       float yinv) {
+    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b), inv = _mm512_set1_ps(yinv);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 m = lanes(n - i);
+        out16(y, yq, inv, (size_t)i, m, finish(_mm512_maskz_loadu_epi32(m, acc + i), scv, bv, act));
+    }
+}
+
+VNNI_TARGET void al_i8_quantize_static_avx512(const float *x, long n, float inv, int8_t *q) {
+    const __m512 iv = _mm512_set1_ps(inv);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 tm = lanes(n - i);
+        _mm512_mask_cvtepi32_storeu_epi8(q + i, tm, q16(_mm512_maskz_loadu_ps(tm, x + i), iv));
+    }
 }
 
 /* al_quantize_row_i8 bit for bit: the max of |x| (NaN never wins: max_ps
@@ -132,14 +167,14 @@ VNNI_TARGET float al_i8_quantize_avx512(const float *x, long n, int8_t *q) {
  * column p, zeros around it): lane l of a0 / a1 is output c + l (stride 2)
  * or c + 2l / c + 2l + 1 (stride 1, interleaved at the end), as in plane(). */
 VNNI_TARGET AI void padded_plane(const al_dw_geom *g, const int16_t *xp, int Ws, const int32_t *wp, float sc, float b,
-                                 int act, float *y, int k, int s) {
+                                 int act, float *y, int8_t *yq, float yinv, int k, int s) {
     const int np = (k + 1) / 2, off1 = s == 1 ? 1 : 32;
-    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b);
+    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b), inv = _mm512_set1_ps(yinv);
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (int oy = 0; oy < g->Ho; oy++) {
         const int16_t *r0 = xp + (size_t)oy * s * Ws;
-        float *yr = y + (size_t)oy * g->Wo;
+        size_t yr = (size_t)oy * g->Wo;
         for (int c = 0; c < g->Wo; c += 32) {
             __m512i a0 = _mm512_setzero_si512(), a1 = a0;
             for (int ky = 0; ky < k; ky++) {
@@ -156,8 +191,8 @@ VNNI_TARGET AI void padded_plane(const al_dw_geom *g, const int16_t *xp, int Ws,
                 y0 = z0;
                 y1 = z1;
             }
-            _mm512_mask_storeu_ps(yr + c, lanes(g->Wo - c), y0);
-            _mm512_mask_storeu_ps(yr + c + 16, lanes(g->Wo - c - 16), y1);
+            out16(y, yq, inv, yr + c, lanes(g->Wo - c), y0);
+            out16(y, yq, inv, yr + c + 16, lanes(g->Wo - c - 16), y1);
         }
     }
 }
@@ -173,15 +208,16 @@ VNNI_TARGET AI void padded_plane(const al_dw_geom *g, const int16_t *xp, int Ws,
  * (ky / 2) * P + j of the rows of ky's parity: no lane is spent on the
  * skipped rows and columns. */
 VNNI_TARGET AI void flat_plane(const al_dw_geom *g, const int16_t *xp, const int16_t *xp_odd, int Ws,
-                               const int32_t *wp, float sc, float b, int act, float *y, int k, int s) {
+                               const int32_t *wp, float sc, float b, int act, float *y, int8_t *yq, float yinv, int k,
+                               int s) {
     const int np = (k + 1) / 2, P = s == 1 ? Ws : Ws / 2, Wo = g->Wo;
     const long end = (long)(g->Ho - 1) * P + Wo; /* one past the last valid position */
-    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b);
+    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b), inv = _mm512_set1_ps(yinv);
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i pv = _mm512_set1_epi32(P), wov = _mm512_set1_epi32(Wo);
-    float *yo = y;
+    size_t yo = 0;
     int ox0 = 0; /* f0 % P */
     for (long f0 = 0; f0 < end; f0 += 32) {
         __m512i a0 = _mm512_setzero_si512(), a1 = a0;
@@ -209,9 +245,9 @@ VNNI_TARGET AI void flat_plane(const al_dw_geom *g, const int16_t *xp, const int
         __mmask16 m0 = _mm512_cmplt_epi32_mask(c0, wov) & lanes(end - f0);
         __mmask16 m1 = _mm512_cmplt_epi32_mask(c1, wov) & lanes(end - f0 - 16);
         int n0 = __builtin_popcount(m0), n1 = __builtin_popcount(m1);
-        _mm512_mask_storeu_ps(yo, lanes(n0), _mm512_maskz_compress_ps(m0, y0));
-        _mm512_mask_storeu_ps(yo + n0, lanes(n1), _mm512_maskz_compress_ps(m1, y1));
-        yo += n0 + n1;
+        out16(y, yq, inv, yo, lanes(n0), _mm512_maskz_compress_ps(m0, y0));
+        out16(y, yq, inv, yo + (size_t)n0, lanes(n1), _mm512_maskz_compress_ps(m1, y1));
+        yo += (size_t)(n0 + n1);
         ox0 = (ox0 + 32) % P;
     }
 }
@@ -250,27 +286,38 @@ VNNI_TARGET static float plane_scale(const float *x, long n) {
  * is stored at (r & 1) * odd_rows + r / 2 (even rows first, then odd). */
 VNNI_TARGET static void quantize_padded(const float *x, int H, int W, float sx, int16_t *xp, int Ws, int p,
                                         int odd_rows) {
-    const __m512 inv = _mm512_set1_ps(1.0f / sx), half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
-    const __m512i qlo = _mm512_set1_epi32(-127), qhi = _mm512_set1_epi32(127);
+    /* al_i8_q's float clamp: the same bytes as al_quantize_row_i8 within
+     * its range, and a static scale's values past +-127 saturate */
+    const __m512 inv = _mm512_set1_ps(1.0f / sx);
     for (int iy = 0; iy < H; iy++) {
         int pr = iy + p, rr = odd_rows ? (pr & 1) * odd_rows + pr / 2 : pr;
         int16_t *dst = xp + (size_t)rr * Ws + p;
         const float *src = x + (size_t)iy * W;
         for (int c = 0; c < W; c += 16) {
             __mmask16 tm = lanes(W - c);
-            __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tm, src + c), inv);
-            __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
-            __m512i r = _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, mhalf, half)));
-            r = _mm512_min_epi32(_mm512_max_epi32(r, qlo), qhi);
-            _mm512_mask_cvtepi32_storeu_epi16(dst + c, tm, r);
+            _mm512_mask_cvtepi32_storeu_epi16(dst + c, tm, q16(_mm512_maskz_loadu_ps(tm, src + c), inv));
+        }
+    }
+}
+
+/* An int8 plane x [H, W] widened into the padded plane, as quantize_padded
+ * places it. */
+VNNI_TARGET static void widen_padded(const int8_t *x, int H, int W, int16_t *xp, int Ws, int p, int odd_rows) {
+    for (int iy = 0; iy < H; iy++) {
+        int pr = iy + p, rr = odd_rows ? (pr & 1) * odd_rows + pr / 2 : pr;
+        int16_t *dst = xp + (size_t)rr * Ws + p;
+        const int8_t *src = x + (size_t)iy * W;
+        for (int c = 0; c < W; c += 32) {
+            __mmask32 tm = W - c >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (W - c)) - 1u);
+            _mm512_mask_storeu_epi16(dst + c, tm, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(tm, src + c)));
         }
     }
 }
 
 #define GROUP_MAX 64
 
-VNNI_TARGET int al_i8dw_forward_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const float *x,
-                                              const int8_t *w, const float *sw, const float *b, int act, float *y) {
+VNNI_TARGET int al_i8dw_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const al_i8dw_io *io,
+                                      const int8_t *w, const float *sw, const float *b, int act) {
     /* rows of an even number of elements, so that stride 2's words of two
      * columns line up in every row */
     const int H = g->H, W = g->W, p = g->p, k = g->k, kk = k * k, Hp = H + 2 * p;
@@ -286,32 +333,39 @@ VNNI_TARGET int al_i8dw_forward_planes_avx512(const al_dw_geom *g, int C, long p
     float sxs[GROUP_MAX];
     for (long g0 = pl0; g0 < pl1; g0 += group) {
         const int gn = (int)AL_MIN(group, pl1 - g0);
-        for (int i = 0; i < gn; i++) sxs[i] = plane_scale(x + (size_t)(g0 + i) * in_plane, (long)in_plane);
-        memset(xp, 0, sizeof(int16_t) * ((size_t)gn * (size_t)per + SLACK));
+        /* the scales: static (the layer's), else each plane's own */
         for (int i = 0; i < gn; i++)
-            quantize_padded(x + (size_t)(g0 + i) * in_plane, H, W, sxs[i], xp + (size_t)i * (size_t)per, Ws, p,
-                            odd_rows);
+            sxs[i] = io->sx > 0.0f ? io->sx : plane_scale(io->x + (size_t)(g0 + i) * in_plane, (long)in_plane);
+        memset(xp, 0, sizeof(int16_t) * ((size_t)gn * (size_t)per + SLACK));
+        for (int i = 0; i < gn; i++) {
+            int16_t *xi = xp + (size_t)i * (size_t)per;
+            if (io->x8)
+                widen_padded(io->x8 + (size_t)(g0 + i) * in_plane, H, W, xi, Ws, p, odd_rows);
+            else
+                quantize_padded(io->x + (size_t)(g0 + i) * in_plane, H, W, sxs[i], xi, Ws, p, odd_rows);
+        }
         for (int i = 0; i < gn; i++) {
             const int c = (int)((g0 + i) % C);
             const int8_t *wc = w + (size_t)c * kk;
             int32_t wp[AL_DW_KMAX * ((AL_DW_KMAX + 1) / 2)];
             al_i8dw_wpairs(wc, k, wp);
-            const float sc = sxs[i] * sw[c], bc = b ? b[c] : 0.0f;
+            const float sc = sxs[i] * sw[c], bc = b ? b[c] : 0.0f, yinv = io->yinv;
             const int16_t *xi = xp + (size_t)i * (size_t)per, *xo = xi + (size_t)odd_rows * Ws;
-            float *yi = y + (size_t)(g0 + i) * out_plane;
+            float *yi = io->y8 ? NULL : io->y + (size_t)(g0 + i) * out_plane;
+            int8_t *yqi = io->y8 ? io->y8 + (size_t)(g0 + i) * out_plane : NULL;
             if (flat) {
                 if (k == 3 && s == 1)
-                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, 3, 1);
+                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, yqi, yinv, 3, 1);
                 else if (k == 3)
-                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, 3, 2);
+                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, yqi, yinv, 3, 2);
                 else if (s == 1)
-                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, k, 1);
+                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, yqi, yinv, k, 1);
                 else
-                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, k, 2);
+                    flat_plane(g, xi, xo, Ws, wp, sc, bc, act, yi, yqi, yinv, k, 2);
             } else if (k == 3) {
-                padded_plane(g, xi, Ws, wp, sc, bc, act, yi, 3, 1);
+                padded_plane(g, xi, Ws, wp, sc, bc, act, yi, yqi, yinv, 3, 1);
             } else {
-                padded_plane(g, xi, Ws, wp, sc, bc, act, yi, k, 1);
+                padded_plane(g, xi, Ws, wp, sc, bc, act, yi, yqi, yinv, k, 1);
             }
         }
     }

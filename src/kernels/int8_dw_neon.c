@@ -37,14 +37,43 @@ AI void store4(float *y, int left, float32x4_t v) {
     }
 }
 
-AI void plane(const al_dw_geom *g, const int8_t *x, const int8_t *w, float sc, float b, int act, float *y, int k,
-              int s) {
+/* al_i8_q(y * inv) of 4 floats: clamp in float by compares and selects
+ * (NaN to -127), round half away from zero (vcvtq truncates) */
+AI int32x4_t q4(float32x4_t y, float32x4_t inv) {
+    const float32x4_t lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f), zero = vdupq_n_f32(0.0f);
+    float32x4_t v = vmulq_f32(y, inv);
+    v = vbslq_f32(vcgtq_f32(v, lo), v, lo);
+    v = vbslq_f32(vcltq_f32(v, hi), v, hi);
+    v = vaddq_f32(v, vbslq_f32(vcgeq_f32(v, zero), vdupq_n_f32(0.5f), vdupq_n_f32(-0.5f)));
+    return vcvtq_s32_f32(v);
+}
+
+/* 8 outputs at element o: floats, or int8 at 1 / inv */
+AI void out8(float *y, int8_t *yq, float32x4_t inv, size_t o, int left, float32x4_t v0, float32x4_t v1) {
+    if (!yq) {
+        store4(y + o, left, v0);
+        store4(y + o + 4, left - 4, v1);
+        return;
+    }
+    if (left <= 0) return;
+    int8x8_t b = vmovn_s16(vcombine_s16(vmovn_s32(q4(v0, inv)), vmovn_s32(q4(v1, inv))));
+    if (left >= 8) {
+        vst1_s8(yq + o, b);
+    } else {
+        int8_t t[8];
+        vst1_s8(t, b);
+        memcpy(yq + o, t, (size_t)left);
+    }
+}
+
+AI void plane(const al_dw_geom *g, const int8_t *x, const int8_t *w, float sc, float b, int act, float *y,
+              int8_t *yq, float yinv, int k, int s) {
     const int span = k - 1 + (s == 1 ? 8 : 16);
-    const float32x4_t scv = vdupq_n_f32(sc), bv = vdupq_n_f32(b);
+    const float32x4_t scv = vdupq_n_f32(sc), bv = vdupq_n_f32(b), inv = vdupq_n_f32(yinv);
     int8_t tmp[AL_DW_KMAX][AL_I8DW_TMPW];
     const int8_t *r[AL_DW_KMAX];
     for (int oy = 0; oy < g->Ho; oy++) {
-        float *yr = y + (size_t)oy * g->Wo;
+        size_t yr = (size_t)oy * g->Wo;
         for (int c = 0; c < g->Wo; c += 8) {
             al_i8dw_window(g, x, oy, c * s - g->p, span, tmp, r);
             int32x4_t a0 = vdupq_n_s32(0), a1 = a0;
@@ -56,23 +85,22 @@ AI void plane(const al_dw_geom *g, const int8_t *x, const int8_t *w, float sc, f
                     a0 = vmlal_n_s16(a0, vget_low_s16(v), wv);
                     a1 = vmlal_high_n_s16(a1, v, wv);
                 }
-            store4(yr + c, g->Wo - c, finish(a0, scv, bv, act));
-            store4(yr + c + 4, g->Wo - c - 4, finish(a1, scv, bv, act));
+            out8(y, yq, inv, yr + c, g->Wo - c, finish(a0, scv, bv, act), finish(a1, scv, bv, act));
         }
     }
 }
 
 void al_i8dw_forward_neon(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
-                          float *y) {
+                          float *y, int8_t *yq, float yinv) {
     float sc = sx * sw;
     if (g->k == 3 && g->s == 1)
-        plane(g, x, w, sc, b, act, y, 3, 1);
+        plane(g, x, w, sc, b, act, y, yq, yinv, 3, 1);
     else if (g->k == 3)
-        plane(g, x, w, sc, b, act, y, 3, 2);
+        plane(g, x, w, sc, b, act, y, yq, yinv, 3, 2);
     else if (g->s == 1)
-        plane(g, x, w, sc, b, act, y, g->k, 1);
+        plane(g, x, w, sc, b, act, y, yq, yinv, g->k, 1);
     else
-        plane(g, x, w, sc, b, act, y, g->k, 2);
+        plane(g, x, w, sc, b, act, y, yq, yinv, g->k, 2);
 }
 
 static int8_t quant1(float v) {
@@ -113,4 +141,22 @@ float al_i8_quantize_neon(const float *x, long n, int8_t *q) {
     }
     for (; i < n; i++) q[i] = quant1(x[i] * invs);
     return s;
+}
+
+void al_i8_epilogue_neon(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv) {
+    const float32x4_t scv = vdupq_n_f32(sc), bv = vdupq_n_f32(b), inv = vdupq_n_f32(yinv);
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        out8(y, yq, inv, (size_t)i, 8, finish(vld1q_s32(acc + i), scv, bv, act), finish(vld1q_s32(acc + i + 4), scv, bv, act));
+    if (i < n) al_i8_epilogue_ref(acc + i, n - i, sc, b, act, y ? y + i : NULL, yq ? yq + i : NULL, yinv);
+}
+
+void al_i8_quantize_static_neon(const float *x, long n, float inv, int8_t *q) {
+    const float32x4_t iv = vdupq_n_f32(inv);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        int32x4_t r0 = q4(vld1q_f32(x + i), iv), r1 = q4(vld1q_f32(x + i + 4), iv);
+        vst1_s8(q + i, vmovn_s16(vcombine_s16(vmovn_s32(r0), vmovn_s32(r1))));
+    }
+    for (; i < n; i++) q[i] = al_i8_q(x[i] * inv);
 }

@@ -319,6 +319,61 @@ void al_i8_rowsums(const int8_t *B, int N, int K, int ldb, int32_t *out);
  * (1 when x is all zero), q = round(x / s) in [-127, 127]. Returns s. */
 float al_quantize_row_i8(const float *x, long n, int8_t *q);
 
+/* ---- static activation scales: the int8 chain -----------------------------------
+ * A quantized layer calibrated at compile time has one static input scale s
+ * (al_qnode.in_scale, docs/KERNELS.md "int8 activations"): it quantizes a
+ * float input as al_i8_q(x * inv), inv = 1.0f / s, with no search for a
+ * scale; and a quantized layer whose output only such a layer reads writes
+ * that int8 straight from its epilogue: y as the float epilogue computes it
+ * (al_i8_finish: acc * sc + b, then the fused activation), then
+ * al_i8_q(y * inv). al_i8_q clamps in float first (NaN to -127, anything
+ * past +-127 to +-127: saturation), then rounds half away from zero. Every
+ * variant does these float operations in this order (no FMA), so the int8
+ * outputs are the reference's bit for bit, and an int8 chain computes
+ * exactly what float outputs quantized by their reader would. For values
+ * within +-127 and NaN the bytes are al_quantize_row_i8's for the same inv. */
+static inline int8_t al_i8_q(float v) {
+    v = v > -127.0f ? v : -127.0f; /* the order of vmaxps(v, -127): NaN gives -127 */
+    v = v < 127.0f ? v : 127.0f;
+    return (int8_t)(int)(v >= 0.0f ? v + 0.5f : v - 0.5f);
+}
+/* y = acc * sc + b, then act: 0 none, 1 ReLU (y <= 0 gives +0, NaN passes),
+ * 2 ReLU6 (min(6, max(0, y)) in vmaxps/vminps operand order: NaN and -0
+ * pass), as al_act_apply. */
+static inline float al_i8_finish(int32_t acc, float sc, float b, int act) {
+    float y = (float)acc * sc + b;
+    if (act == 1) {
+        if (y <= 0.0f) y = 0.0f;
+    } else if (act == 2) {
+        y = 0.0f > y ? 0.0f : y;
+        y = 6.0f < y ? 6.0f : y;
+    }
+    return y;
+}
+/* The epilogue of n sums with one scale and bias (a row of a conv's [F, P]
+ * output): y[i] = al_i8_finish(acc[i], sc, b, act), or with yq not NULL
+ * yq[i] = al_i8_q(that * yinv), in the int8 variant's vectors; bitwise
+ * the plain-C loop. */
+void al_i8_epilogue(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv);
+void al_i8_epilogue_ref(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv);
+#if defined(__x86_64__) || defined(_M_X64)
+void al_i8_epilogue_avx512(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv);
+void al_i8_epilogue_avx2(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv);
+#endif
+#if defined(__aarch64__)
+void al_i8_epilogue_neon(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv);
+#endif
+/* q[i] = al_i8_q(x[i] * inv) in the int8 variant's vectors (ref: plain C). */
+void al_i8_quantize_static(const float *x, long n, float inv, int8_t *q);
+void al_i8_quantize_static_ref(const float *x, long n, float inv, int8_t *q);
+#if defined(__x86_64__) || defined(_M_X64)
+void al_i8_quantize_static_avx512(const float *x, long n, float inv, int8_t *q);
+void al_i8_quantize_static_avx2(const float *x, long n, float inv, int8_t *q);
+#endif
+#if defined(__aarch64__)
+void al_i8_quantize_static_neon(const float *x, long n, float inv, int8_t *q);
+#endif
+
 /* im2col for int8 in row form: one row of C*k*k values (c, ky, kx) per
  * output pixel (oy, ox), rows ldrow bytes apart, zeros in the padding. The
  * transpose of al_im2col's column matrix, so a conv is
@@ -356,6 +411,8 @@ typedef struct al_i8conv_args {
     int C4, H, W, k, F, nb;
     int act;  /* applied in the epilogue: 0 none, 1 ReLU, 2 ReLU6 (layers' AL_ACT_*) */
     float *y; /* [F, P] */
+    int8_t *yq; /* not NULL: the output as int8 [F, P], al_i8_q(y * yinv), in place of y */
+    float yinv;
 } al_i8conv_args;
 
 /* 1 when the shape takes the implicit-GEMM path (any C and F). */
@@ -366,6 +423,10 @@ void al_i8conv_pack_weights(const int8_t *w, int F, int C, int k, uint32_t *dst)
  * inside the image. Returns nb = ceil(H*W/16). */
 int al_i8conv_masks(int H, int W, int k, uint16_t *m);
 float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_t *xq4);
+/* The same words from floats with a static scale (bytes al_i8_q(x * inv) +
+ * 128), and from int8 already quantized (x [C, P], -127..127). */
+void al_i8conv_quantize_static_vnni(const float *x, int C, long P, float inv, uint32_t *xq4);
+void al_i8conv_pack_i8_vnni(const int8_t *x, int C, long P, uint32_t *xq4);
 /* Filter blocks [fb0, fb1) of 8 (a thread's static share). */
 void al_i8conv_same_vnni(const al_i8conv_args *a, int fb0, int fb1);
 
@@ -380,7 +441,10 @@ typedef struct al_i8dense_args {
     const int32_t *rowsum;
     const float *sx, *sw, *bias; /* [M], [N], [N] or NULL */
     int M, N, K;
+    int act;    /* the fused activation, applied in the epilogue (0 none, 1 ReLU, 2 ReLU6) */
     float *y;
+    int8_t *yq; /* not NULL: the output as int8 [M, N], al_i8_q(y * yinv), in place of y */
+    float yinv;
 } al_i8dense_args;
 
 size_t al_i8dense_wpack_words(int N, int K);
@@ -388,6 +452,10 @@ void al_i8dense_pack_weights(const int8_t *w, int N, int K, uint32_t *dst);
 /* Quantizes a row as al_quantize_row_i8 and stores q + 128, padded with
  * 128 to a whole number of words; returns the scale. */
 float al_i8_quantize_row_u8_vnni(const float *x, int K, uint8_t *q);
+/* The same bytes from a static scale (al_i8_q(x * inv) + 128) and from an
+ * int8 row (x + 128). */
+void al_i8_quantize_row_u8_static_vnni(const float *x, int K, float inv, uint8_t *q);
+void al_i8_pack_row_u8_vnni(const int8_t *x, int K, uint8_t *q);
 /* Column blocks [jb0, jb1) of 16, jb0 and jb1 multiples of 4 (or jb1 the
  * last block + 1). */
 void al_i8dense_vnni(const al_i8dense_args *a, int jb0, int jb1);
@@ -410,6 +478,12 @@ void al_i8dw_forward(const al_dw_geom *g, const int8_t *x, float sx, const int8_
                      float *y);
 void al_i8dw_forward_ref(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
                          float *y);
+/* The same with an int8 output: yq[o] = al_i8_q(y[o] * yinv) (the int8
+ * chain); bitwise al_i8dw_forward_ref's floats quantized so. */
+void al_i8dw_forward_q(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
+                       float yinv, int8_t *yq);
+void al_i8dw_forward_q_ref(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b,
+                           int act, float yinv, int8_t *yq);
 /* What the layer runs: planes [pl0, pl1) of x [n, C, H, W] floats (plane pl
  * is channel pl % C), each quantized with its own scale (al_quantize_row_i8's
  * rule), then al_i8dw_forward with channel c's weights w + c*k*k, scale
@@ -425,6 +499,24 @@ void al_i8dw_forward_ref(const al_dw_geom *g, const int8_t *x, float sx, const i
 #define AL_I8DW_PADDED 16384
 void al_i8dw_forward_planes(const al_dw_geom *g, int C, long pl0, long pl1, const float *x, int8_t *xq,
                             const int8_t *w, const float *sw, const float *b, int act, float *y);
+/* The layer's input and output in the three forms of the int8 chain: the
+ * input as floats with each plane's own scale (x, sx = 0: the function
+ * above), as floats with one static scale (x, sx > 0: al_i8_q(x / sx), no
+ * scale search), or as int8 already (x8 at scale sx); the output as floats
+ * (y) or as int8 at a static scale (y8 = al_i8_q(y * yinv)). */
+typedef struct al_i8dw_io {
+    const float *x;
+    const int8_t *x8;
+    float sx;
+    float *y;
+    int8_t *y8;
+    float yinv;
+} al_i8dw_io;
+/* Planes [pl0, pl1) as al_i8dw_forward_planes, in any of the forms above;
+ * bitwise the reference (quantize each plane, al_i8dw_forward_ref or
+ * al_i8dw_forward_q_ref). */
+void al_i8dw_planes(const al_dw_geom *g, int C, long pl0, long pl1, const al_i8dw_io *io, int8_t *xq,
+                    const int8_t *w, const float *sw, const float *b, int act);
 /* al_quantize_row_i8 (the same scale and bytes, bit for bit) in the int8
  * variant's vectors: the depthwise layer quantizes each input plane with it. */
 float al_i8_quantize(const float *x, long n, int8_t *q);
@@ -438,19 +530,20 @@ float al_i8_quantize(const float *x, long n, int8_t *q);
 void al_i8dw_wpairs(const int8_t *w, int k, int32_t *wp);
 void al_i8dw_window(const al_dw_geom *g, const int8_t *x, int oy, int c0, int span,
                     int8_t tmp[AL_DW_KMAX][AL_I8DW_TMPW], const int8_t **r);
+/* The variants: y floats, or (yq not NULL) int8 at 1 / yinv. */
 #if defined(__x86_64__) || defined(_M_X64)
 void al_i8dw_forward_avx512(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b,
-                            int act, float *y);
+                            int act, float *y, int8_t *yq, float yinv);
 void al_i8dw_forward_avx2(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
-                          float *y);
+                          float *y, int8_t *yq, float yinv);
 float al_i8_quantize_avx512(const float *x, long n, int8_t *q);
-int al_i8dw_forward_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const float *x, const int8_t *w,
-                                  const float *sw, const float *b, int act, float *y);
+int al_i8dw_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const al_i8dw_io *io, const int8_t *w,
+                          const float *sw, const float *b, int act);
 float al_i8_quantize_avx2(const float *x, long n, int8_t *q);
 #endif
 #if defined(__aarch64__)
 void al_i8dw_forward_neon(const al_dw_geom *g, const int8_t *x, float sx, const int8_t *w, float sw, float b, int act,
-                          float *y);
+                          float *y, int8_t *yq, float yinv);
 float al_i8_quantize_neon(const float *x, long n, int8_t *q);
 #endif
 

@@ -234,6 +234,13 @@ struct al_exec {
     al_rng *rng;
     int training;
     float *ws;       /* scratch of at least node->ws_fixed + n * node->ws_per_sample floats */
+    /* The int8 chain (src/model/model.c; docs/KERNELS.md, "int8
+     * activations"), set for quantized nodes only: x_i8, x holds int8 bytes
+     * at the node's static input scale (nd->q->in_scale), not floats;
+     * y_scale > 0, the node writes y as int8 bytes at that scale (its
+     * reader's static input scale). 0 for everything else. */
+    int x_i8;
+    float y_scale;
 };
 
 /* One vtable per layer type. Shapes are per sample; n is the batch size.
@@ -306,6 +313,8 @@ struct al_node {
     int primary_read; /* 1: a later node reads this node's output 0 as its primary input */
     int last_reader;  /* the last node that reads this node's output 0 (either way); -1: none (the output);
                        * per tensor: al_model.t_last_reader */
+    int sole_reader;  /* the node that reads output 0 as its primary input, when no other operand anywhere
+                       * reads it; -1 otherwise (the int8 chain's edges, model.c) */
     /* int8 weights of a quantized frozen dense/conv node, or NULL
      * (src/cloud/compile/quant.h; owned by the node, freed with the model). */
     struct al_qnode *q;
@@ -379,6 +388,11 @@ float al_row_max(const float *z, int k, int *argmax);
  * level (al_quant_install) or the cloud's quantizer; owned by the node. */
 struct al_qnode {
     int N, K;        /* output channels (rows of w); inputs per channel (in, C*k*k, dwconv k*k) */
+    /* The static input scale from calibration (al_quant_set_in_scale): the
+     * input is quantized as al_i8_q(x / in_scale), and a quantized node
+     * whose output only this node reads hands it int8; 0: none, each
+     * sample's (dwconv: plane's) scale is found at run time. */
+    float in_scale;
     int8_t *w;       /* N x K, row-major (PyTorch's weight layout, flattened) */
     float *scale;    /* N */
     int32_t *rowsum; /* N: sum_k w[c][k], for the VNNI kernel */

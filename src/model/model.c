@@ -97,7 +97,28 @@ static al_status link_readers(al_model *m) {
         nd->dx_direct = t < 0 ? 1 : m->t_last_primary[t] == i;
         nd->primary_read = m->t_last_primary[i] >= 0;
         nd->last_reader = m->t_last_reader[i];
+        nd->sole_reader = -1;
     }
+    /* a node's output 0 read once, as the primary input (port 0) of a
+     * later node: nreads counts every operand that reads it */
+    int *nreads = al_calloc((size_t)n, sizeof(int));
+    if (!nreads) {
+        al_free(read);
+        return AL_ENOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        const al_node *nd = &m->nodes[i];
+        for (int k = -1; k < al_cfg_nsrc(&nd->cfg); k++) {
+            int r = k < 0 ? al_node_input(nd) : al_cfg_src(&nd->cfg, k);
+            int port = k < 0 ? nd->cfg.in_port : al_cfg_src_port(&nd->cfg, k);
+            if (r >= 0 && port == 0) nreads[r]++;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        int x = al_node_input(&m->nodes[i]);
+        if (x >= 0 && m->nodes[i].cfg.in_port == 0 && nreads[x] == 1) m->nodes[x].sole_reader = i;
+    }
+    al_free(nreads);
     /* the model input: the last primary reader writes dinput */
     int lastp = -1;
     for (int i = 0; i < n; i++)
@@ -182,6 +203,7 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
     m->in = *in;
     m->input_tokens = input_tokens;
     m->nnodes = n;
+    m->i8_chain = 1;
     al_shape cur = *in;
     size_t nw = 0, ng = 0;
     al_status st = AL_OK;
@@ -583,6 +605,27 @@ static void frontier_unpack(al_model *m, int K, int n, const float *src) {
     frontier_walk(m, K, pack_one, &a);
 }
 
+/* The int8 chain's edge out of node p (docs/KERNELS.md, "int8
+ * activations"): p and its sole reader r are quantized and frozen, r has a
+ * static input scale and lies below L, the lowest node backward reaches
+ * (backward reads its input and output as floats). The caller also checks
+ * that both ends run in the same forward (p >= from, r < to): the frontier
+ * a later call starts from, and whatever a caller reads after it, are
+ * floats. */
+static int i8_edge(const al_model *m, int p, int L) {
+    const al_node *np = &m->nodes[p];
+    int r = np->sole_reader;
+    if (!m->i8_chain || r < 0 || r >= L || !np->q || np->trainable) return 0;
+    const al_node *nr = &m->nodes[r];
+    return nr->q && !nr->trainable && nr->q->in_scale > 0.0f;
+}
+
+int al_model_i8_links(const al_model *m) {
+    int L = al_memplan_lowest(m), c = 0;
+    for (int i = 0; i < m->nnodes; i++) c += i8_edge(m, i, L);
+    return c;
+}
+
 al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n,
                                  int training) {
     if (!m || !x) return al_error(AL_EINVAL, "forward: NULL argument");
@@ -605,11 +648,18 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
                             across);
         frontier_unpack(m, from, n, x);
     }
+    const int L = m->i8_chain ? al_memplan_lowest(m) : 0;
     for (int i = from; i < to; i++) {
         al_node *nd = &m->nodes[i];
         int xt = al_model_tensor(m, al_node_input(nd), nd->cfg.in_port);
         const float *in = xt < 0 ? x : m->act[xt];
-        al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws};
+        al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws, 0, 0.0f};
+        if (nd->q && !nd->trainable) {
+            int xi = al_node_input(nd), r = nd->sole_reader;
+            e.x_i8 = xi >= from && m->nodes[xi].sole_reader == i && i8_edge(m, xi, L);
+            if (r >= 0 && r < to && i8_edge(m, i, L)) e.y_scale = m->nodes[r].q->in_scale;
+        }
+        if (m->observe) m->observe(m->observe_ctx, i, in, n);
         bind_src(m, i, x, -1);
         al_status st;
         if (nd->mvt) {
@@ -674,7 +724,7 @@ al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const fl
             if (!nd->dx_direct) acc = m->dside_input;
         }
         const float *in = xt < 0 ? x : m->act[xt];
-        al_exec e = {pool, &m->rng, 1 && nd->trainable, nd->ws};
+        al_exec e = {pool, &m->rng, 1 && nd->trainable, nd->ws, 0, 0.0f};
         bind_src(m, i, x, L);
         if (nd->mvt)
             nd->mvt->backward(nd, &e, in, ys, dys, dx, n);

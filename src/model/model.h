@@ -58,6 +58,16 @@ struct al_model {
     int plan_naive;
     int plan_lowest;
     int input_last_reader;     /* the last node that reads the model input */
+    /* The int8 chain (docs/KERNELS.md, "int8 activations"): 1 (the default)
+     * lets a quantized node hand its output as int8 to a quantized node
+     * with a static input scale that alone reads it; 0 keeps floats
+     * between all nodes (the same results bit for bit: tests, benchmarks). */
+    int i8_chain;
+    /* Called before node i's forward with its primary input (floats, n
+     * samples) when set: calibration (src/cloud/compile/quant.c) reads every
+     * quantized node's input through it. */
+    void (*observe)(void *ctx, int node, const float *x, int n);
+    void *observe_ctx;
     char *meta_key[AL_MAX_META];
     char *meta_val[AL_MAX_META];
     int nmeta;
@@ -250,6 +260,16 @@ al_status al_quant_check(const al_model *m, int i, int *N, int *K);
 int al_quant_takes(const al_node *nd);
 /* Copies src's int8 weights into dst (same architecture; al_model_clone). */
 al_status al_quant_copy(al_model *dst, const al_model *src);
+/* Sets quantized node i's static input scale (al_qnode.in_scale; the int8
+ * chain, docs/KERNELS.md "int8 activations"): finite and > 0, else
+ * AL_EINVAL; AL_ESTATE when node i holds no int8 weights. Calibration
+ * (cloud) and model files both go through it. */
+al_status al_quant_set_in_scale(al_model *m, int i, float s);
+/* The edges of the int8 chain a forward over the whole model takes: int8
+ * nodes that hand their output to the next as int8 (al_model.i8_chain). */
+int al_model_i8_links(const al_model *m);
+/* The number of quantized nodes with a static input scale. */
+int al_model_static_scale_count(const al_model *m);
 /* Drops every node's int8 weights; the dequantized floats stay. */
 void al_dequantize(al_model *m);
 /* 1 when node i holds int8 weights. */

@@ -36,6 +36,13 @@
  * compute another convolution). Versions 1 to 4 load unchanged: every
  * reference is to port 0, no node has a .dil. */
 #define AL_MODEL_FORMAT_VERSION_5 5u
+/* Version 6 is written when a quantized layer carries a static input scale
+ * (autlearn.layer.N.in_scale, from calibration: the int8 chain), so that a
+ * build that would drop it refuses the file rather than run the frozen part
+ * with other scales than the ones its accuracy was measured with. Versions
+ * 1 to 5 load unchanged: no layer has one. */
+#define AL_MODEL_FORMAT_VERSION_6 6u
+#define AL_MODEL_FORMAT_VERSION_LAST AL_MODEL_FORMAT_VERSION_6
 #define AL_ARCH "autlearn"
 #define BIG (1 << 24) /* the spec parser's limit on sizes */
 
@@ -117,7 +124,8 @@ al_status al_model_save(const al_model *m, const char *path) {
         if ((c->back || c->ceil || (c->type == AL_L_MUL && c->mode)) && ver < AL_MODEL_FORMAT_VERSION_GRAPH)
             ver = AL_MODEL_FORMAT_VERSION_GRAPH;
         if (c->nmore > 0 && ver < AL_MODEL_FORMAT_VERSION_NARY) ver = AL_MODEL_FORMAT_VERSION_NARY;
-        if (uses_ports(c) || c->dil > 1) ver = AL_MODEL_FORMAT_VERSION_5;
+        if ((uses_ports(c) || c->dil > 1) && ver < AL_MODEL_FORMAT_VERSION_5) ver = AL_MODEL_FORMAT_VERSION_5;
+        if (m->nodes[i].q && m->nodes[i].q->in_scale > 0.0f) ver = AL_MODEL_FORMAT_VERSION_6;
     }
     gguf_set_u32(w, "autlearn.format_version", ver);
     gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
@@ -182,6 +190,7 @@ al_status al_model_save(const al_model *m, const char *path) {
             gguf_set_f32(w, layer_key(k, sizeof k, i, "beta"), c->beta);
         }
         save_ports(w, i, c);
+        if (nd->q && nd->q->in_scale > 0.0f) gguf_set_f32(w, layer_key(k, sizeof k, i, "in_scale"), nd->q->in_scale);
     }
     for (int i = 0; i < m->nmeta; i++) gguf_set_str(w, m->meta_key[i], m->meta_val[i]);
     for (int i = 0; i < m->nnodes; i++)
@@ -637,9 +646,9 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
                         arch.p);
     uint32_t ver, nl, first;
     if ((st = gguf_get_u32(r, "autlearn.format_version", &ver))) return st;
-    if (ver < AL_MODEL_FORMAT_VERSION || ver > AL_MODEL_FORMAT_VERSION_5)
+    if (ver < AL_MODEL_FORMAT_VERSION || ver > AL_MODEL_FORMAT_VERSION_LAST)
         return al_error(AL_EUNSUPPORTED, "model file format version %u; this build reads versions %u to %u", ver,
-                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_5);
+                        AL_MODEL_FORMAT_VERSION, AL_MODEL_FORMAT_VERSION_LAST);
     al_shape in;
     memset(&in, 0, sizeof in);
     int tokens;
@@ -710,6 +719,19 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
         if (!st) st = al_quant_install(m, i, (const int8_t *)t->data, scale);
         al_free(scale);
         if (st) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", al_last_error());
+            st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: %s", msg);
+        }
+    }
+    /* static input scales (version 6), on int8 layers only */
+    for (int i = 0; i < m->nnodes && !st; i++) {
+        char k[96];
+        float sc;
+        if (gguf_find_kv(r, layer_key(k, sizeof k, i, "in_scale")) < 0) continue;
+        if (ver < AL_MODEL_FORMAT_VERSION_6)
+            st = al_error(AL_EFORMAT, "model file: %s needs format version 6, the file says %u", k, ver);
+        else if ((st = gguf_get_f32(r, k, &sc)) == AL_OK && (st = al_quant_set_in_scale(m, i, sc)) != AL_OK) {
             char msg[400];
             snprintf(msg, sizeof msg, "%s", al_last_error());
             st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: %s", msg);

@@ -139,6 +139,23 @@ al_status al_quant_install(al_model *m, int i, const int8_t *qw, const float *sc
     return AL_OK;
 }
 
+al_status al_quant_set_in_scale(al_model *m, int i, float s) {
+    if (!m || i < 0 || i >= m->nnodes) return al_error(AL_EINVAL, "static input scale: no node %d", i);
+    if (!m->nodes[i].q) return al_error(AL_ESTATE, "node %d: a static input scale needs int8 weights", i);
+    /* the largest scale still has a finite 1 / s; the smallest, one whose
+     * 1 / s is finite (a float's range is about 1e-38 to 3e38) */
+    if (!isfinite(s) || !(s >= 1e-30f) || !(s <= 1e30f))
+        return al_error(AL_EINVAL, "node %d: static input scale %g, must be finite, in 1e-30..1e30", i, (double)s);
+    m->nodes[i].q->in_scale = s;
+    return AL_OK;
+}
+
+int al_model_static_scale_count(const al_model *m) {
+    int c = 0;
+    for (int i = 0; m && i < m->nnodes; i++) c += m->nodes[i].q && m->nodes[i].q->in_scale > 0.0f;
+    return c;
+}
+
 al_status al_quant_copy(al_model *dst, const al_model *src) {
     if (!dst || !src || dst->nnodes != src->nnodes) return al_error(AL_EINVAL, "al_quant_copy: bad models");
     for (int i = 0; i < src->nnodes; i++) {
@@ -148,6 +165,7 @@ al_status al_quant_copy(al_model *dst, const al_model *src) {
         dst->nodes[i].trainable = 0; /* installing checks it; src's node is frozen */
         al_status st = al_quant_install(dst, i, q->w, q->scale);
         dst->nodes[i].trainable = trainable;
+        if (!st && q->in_scale > 0.0f) st = al_quant_set_in_scale(dst, i, q->in_scale);
         if (st) return st;
     }
     return AL_OK;

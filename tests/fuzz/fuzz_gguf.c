@@ -53,6 +53,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             FUZZ_ASSERT(al_model_num_params(m2) == al_model_num_params(m));
             FUZZ_ASSERT(al_model_freeze_point(m2) == al_model_freeze_point(m));
             FUZZ_ASSERT(strcmp(al_model_spec(m2), al_model_spec(m)) == 0);
+            /* int8 weights and static scales survive the round trip */
+            FUZZ_ASSERT(al_model_quantized_count(m2) == al_model_quantized_count(m));
+            FUZZ_ASSERT(al_model_static_scale_count(m2) == al_model_static_scale_count(m));
+            for (int i = 0; i < m->nnodes; i++)
+                if (m->nodes[i].q) FUZZ_ASSERT(m2->nodes[i].q && m2->nodes[i].q->in_scale == m->nodes[i].q->in_scale);
             for (int i = 0; i < m->nnodes; i++)
                 for (int p = 0; p < m->nodes[i].nparams; p++)
                     FUZZ_ASSERT(memcmp(m->nodes[i].params[p].w, m2->nodes[i].params[p].w,

@@ -1,6 +1,7 @@
 /* Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/ (they
  * are committed; run this only to regenerate them):
- *   fuzz_gguf/  small saved models covering every layer type
+ *   fuzz_gguf/  small saved models covering every layer type (int8 weights and
+ *               static activation scales among them)
  *   fuzz_idx/   IDX label+image pairs in fuzz_idx's one-input layout
  *   fuzz_spec/  spec strings (one file each)
  *   fuzz_checkpoint/  checkpoints of fuzz_ckpt_setup's trainer: mid-epoch,
@@ -153,6 +154,22 @@ int main(int argc, char **argv) {
             al_model_freeze(m, 1) != AL_OK || al_quantize_frozen_dw(m, NULL) != AL_OK)
             die("quantize dwconv");
         snprintf(p, sizeof p, "%s/fuzz_gguf/model_int8dw.gguf", argv[1]);
+        if (al_model_save(m, p) != AL_OK) die(p);
+        al_model_free(m);
+    }
+    {
+        /* static input scales (autlearn.layer.N.in_scale, version 6): an
+         * int8 chain conv -> dwconv -> conv and a dense, calibrated */
+        al_model *m;
+        float xc[4 * 4 * 6 * 6];
+        for (int i = 0; i < 4 * 4 * 6 * 6; i++) xc[i] = (float)((i * 37) % 23) / 11.0f - 1.0f;
+        if (al_model_from_spec("input 4x6x6; conv 32 k=3 p=1 act=relu; dwconv k=3 p=1 act=relu6; conv 8 k=1; "
+                               "flatten; dense 5 act=relu; dense 3",
+                               9, &m) != AL_OK ||
+            al_model_freeze(m, 5) != AL_OK || al_quantize_frozen_dw(m, NULL) != AL_OK ||
+            al_quantize_calibrate_x(m, NULL, xc, 4, 99.0, NULL) != AL_OK)
+            die("calibrate");
+        snprintf(p, sizeof p, "%s/fuzz_gguf/model_int8chain.gguf", argv[1]);
         if (al_model_save(m, p) != AL_OK) die(p);
         al_model_free(m);
     }

@@ -15,6 +15,8 @@ void al_compile_defaults(al_compile_opts *o) {
     memset(o, 0, sizeof *o);
     o->fold_bn = o->fuse_act = o->drop_dropout = 1;
     o->batch = 32;
+    o->calib_pct = AL_CALIB_PCT_DEFAULT;
+    o->quant_min_k = AL_QUANT_MIN_K;
 }
 
 /* What became of the input nodes: new node j was made from origin[j] and
@@ -218,8 +220,11 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
     if ((st = al_model_freeze(m, rep.freeze_out))) goto done;
     /* int8 for the frozen part, after folding so the folded weights are the
      * ones quantized (src/cloud/compile/quant.h: dense/conv with K >= 32) */
-    if (o->quantize_frozen &&
-        (st = o->quantize_dw ? al_quantize_frozen_dw(m, &rep.quantized) : al_quantize_frozen(m, &rep.quantized)))
+    if (o->quantize_frozen && (st = al_quantize_frozen_k(m, o->quantize_dw, o->quant_min_k, &rep.quantized)))
+        goto done;
+    /* static input scales from the calibration samples (the int8 chain) */
+    if (o->quantize_frozen && o->calib_x &&
+        (st = al_quantize_calibrate_x(m, NULL, o->calib_x, o->calib_n, o->calib_pct, &rep.calibrated)))
         goto done;
     /* the plans: the input as it was (naive), the input with the planner
      * alone, and the compiled model */
@@ -236,8 +241,10 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
         if (strncmp(in->meta_key[i], "autlearn.plan.", 14) != 0)
             st = al_model_set_meta(m, in->meta_key[i], in->meta_val[i]);
     char passes[128];
-    snprintf(passes, sizeof passes, "fold_bn=%d fuse_act=%d drop_dropout=%d quantize_frozen=%d", rep.folded_bn,
-             rep.fused_act, rep.dropped, rep.quantized);
+    int np = snprintf(passes, sizeof passes, "fold_bn=%d fuse_act=%d drop_dropout=%d quantize_frozen=%d",
+                      rep.folded_bn, rep.fused_act, rep.dropped, rep.quantized);
+    if (rep.calibrated && np > 0 && (size_t)np < sizeof passes)
+        snprintf(passes + np, sizeof passes - (size_t)np, " static_scales=%d", rep.calibrated);
     notes = node_notes(in, p);
     if (!notes && !st) st = AL_ENOMEM;
     if (!st) st = set_meta_int(m, "autlearn.freeze", rep.freeze_out);

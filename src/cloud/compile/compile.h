@@ -29,6 +29,17 @@ typedef struct al_compile_opts {
      * between the layers the int8 depthwise kernel is not faster than the
      * float one on the x86 CPUs measured (bench/README.md). */
     int quantize_dw;
+    /* With quantize_frozen: the dense and conv nodes with at least this many
+     * inputs per output channel (K) get int8 weights (default
+     * AL_QUANT_MIN_K, 32: the thin ones stay float). */
+    int quant_min_k;
+    /* With quantize_frozen: calib_n samples (the model's input shape each,
+     * laid end to end) to calibrate static input scales on
+     * (al_quantize_calibrate; the int8 chain), at percentile calib_pct
+     * (default AL_CALIB_PCT_DEFAULT); NULL: none, scales found at run time. */
+    const float *calib_x;
+    int calib_n;
+    double calib_pct;
     int batch; /* the batch the stored plan is made for (default 32) */
 } al_compile_opts;
 
@@ -39,6 +50,7 @@ typedef struct al_compile_report {
     int freeze_in, freeze_out;     /* the freeze point before and after renumbering */
     int folded_bn, fused_act, dropped;
     int quantized;                 /* frozen nodes given int8 weights */
+    int calibrated;                /* of them, given a static input scale */
     int batch;
     size_t uncompiled_bytes;       /* input model, naive plan: what it needed before */
     size_t input_plan_bytes;       /* input model, liveness plan (the planner alone) */

@@ -36,8 +36,18 @@
  * below m->freeze with K >= AL_QUANT_MIN_K; nodes already
  * quantized are kept. The compiler's entry point (autlearn compile --int8)
  * and autlearn quantize's. */
+/* al_quantize_frozen (dw 0) or al_quantize_frozen_dw (dw 1) with another
+ * threshold than AL_QUANT_MIN_K: the dense and conv nodes with K >= min_k
+ * (autlearn compile --int8-min-k). */
+al_status al_quantize_frozen_k(al_model *m, int dw, int min_k, int *count);
 /* Quantizes node i (dense, conv or dwconv, frozen). */
 al_status al_quantize_node(al_model *m, int i);
+/* al_quantize_calibrate over n samples x laid end to end (the model's
+ * input shape each). */
+al_status al_quantize_calibrate_x(al_model *m, al_pool *pool, const float *x, int n, double pct, int *count);
+/* The percentile al_quantize_calibrate uses unless told otherwise
+ * (autlearn compile --calib-pct). */
+#define AL_CALIB_PCT_DEFAULT 99.99
 /* The int8 runtime (al_quant_install, al_dequantize, al_node_is_quantized,
  * al_model_quantized_count) is the device library's: model/model.h. */
 
