@@ -46,6 +46,7 @@ void al_scenario_config_text_default(al_scenario_config *c) {
     c->fed_lr = 0.0;
     c->label_prior = 0.0; /* text: the unigram prior's strength of a fixed recipe and the +p baselines (0: 0.5) */
     c->recipe = AL_RECIPE_AUTO;
+    c->ngram_mix = 1;
     c->l2sp = 0.0;
     c->device_batch = 8;
     c->local_epochs = 2;
@@ -550,18 +551,48 @@ static al_status prior_model(const text_run *s, const al_model *model, int k, do
     return st;
 }
 
-/* The prior-shifted model's scores for every user into m (the device's
- * cost: the marginal pass, per user). */
+/* Scores `model` on user k's scoring text mixed with the user's bigram
+ * model (counted on the training text) at `weight` (0: the model alone). */
+static al_status eval_mixed(const text_run *s, al_model *model, int k, double weight, al_lm_eval *e) {
+    const al_ids *tr = &s->u.train[k], *at = score_ids(s, k);
+    if (!(weight > 0)) return al_lm_evaluate(model, s->pool, at->v, at->n, s->v, e);
+    al_lm_ngram *g = NULL;
+    al_status st = al_lm_ngram_new(s->V, &g);
+    if (!st) st = al_lm_ngram_count(g, tr->v, tr->n);
+    if (!st) st = al_lm_evaluate_mix(model, s->pool, g, weight, at->v, NULL, at->n, s->v, e);
+    al_lm_ngram_free(g);
+    return st;
+}
+
+/* The +p methods: `model` as the device personalizes it without training --
+ * shifted by user k's unigram prior, and mixed with the user's bigram model
+ * at the weight the device chooses on its own split of its text, as the
+ * chooser does (c->ngram_mix) -- scored into *e; *macs += the device's work. */
+static al_status prior_eval(const text_run *s, const al_model *model, int k, al_lm_eval *e, double *macs) {
+    const al_ids *tr = &s->u.train[k];
+    al_personalize_config pc;
+    al_personalize_config_default(&pc);
+    double weight = 0.0;
+    uint64_t wm = 0;
+    al_status st = AL_OK;
+    if (s->c->ngram_mix)
+        st = al_lm_mix_choose(model, s->pool, tr->v, tr->n, pc.val_fraction, prior_strength(s->c), &weight, &wm);
+    *macs += (double)wm;
+    al_model *w = NULL;
+    if (!st) st = prior_model(s, model, k, prior_strength(s->c), &w, macs);
+    if (!st) st = eval_mixed(s, w, k, weight, e);
+    al_model_free(w);
+    return st;
+}
+
+/* The prior-shifted (and mixed) model's scores for every user into m (the
+ * device's cost: the marginal passes, per user). */
 static al_status prior_scores(text_run *s, const al_model *model, al_method_result *m) {
     al_status st = AL_OK;
     double macs = 0;
     for (int k = 0; k < s->users && !st; k++) {
-        al_model *w = NULL;
         al_lm_eval e;
-        if (!(st = prior_model(s, model, k, prior_strength(s->c), &w, &macs)))
-            st = al_lm_evaluate(w, s->pool, score_ids(s, k)->v, score_ids(s, k)->n, s->v, &e);
-        if (!st) set_user(m, k, &e);
-        al_model_free(w);
+        if (!(st = prior_eval(s, model, k, &e, &macs))) set_user(m, k, &e);
     }
     m->macs = macs / s->users;
     return st;
@@ -608,6 +639,7 @@ static al_status autonomous_user(const text_run *s, const al_model *cloud, int k
     al_personalize_config_default(&pc);
     al_train_recipe_text(&pc.train, c->batch, c->epochs, c->lr, c->seed + 1000);
     if (c->device_batch > 0) pc.train.batch = c->device_batch;
+    pc.ngram_mix = c->ngram_mix;
     pc.freeze = freeze;
     pc.train_rows = rc == AL_RECIPE_CONFIG ? c->train_words : 0;
     pc.budget_macs = c->budget_macs;
@@ -615,17 +647,20 @@ static al_status autonomous_user(const text_run *s, const al_model *cloud, int k
     pc.train.progress = curve ? al_sim_on_epoch : NULL;
     pc.train.progress_user = &cb;
     memset(pr, 0, sizeof *pr);
+    double mix = 0.0;
     if (!st && rc == AL_RECIPE_AUTO) {
         al_lm_auto_report ar;
         st = al_lm_personalize_auto(work, s->pool, train->v, train->n, cache, &pc, &ar);
         if (!st) {
             *pr = ar.a.final;
             pr->macs = ar.a.search_macs + ar.a.final.macs;
+            mix = ar.mix_chosen;
             for (int i = 0; i < ar.a.ntries; i++)
                 if (ar.a.tries[i].status == AL_TRY_RUN)
-                    al_sim_say(c, "autonomous: %s tried %s%s (prior strength %.2g): validation top-3 %.4f, %.3g MACs",
+                    al_sim_say(c, "autonomous: %s tried %s%s (prior strength %.2g, bigram weight %.2g): validation "
+                               "top-3 %.4f, %.3g MACs",
                                s->u.names[k], al_recipe_name(ar.a.tries[i].recipe),
-                               ar.a.tries[i].recipe == AL_RECIPE_PRIOR ? " only" : "", ar.prior[i],
+                               ar.a.tries[i].recipe == AL_RECIPE_PRIOR ? " only" : "", ar.prior[i], ar.mix[i],
                                ar.a.tries[i].val_acc, (double)ar.a.tries[i].macs);
             al_sim_say(c, "autonomous: %s chose %s", s->u.names[k], ar.a.why);
             if (why) *why = strdup(ar.a.why);
@@ -637,7 +672,9 @@ static al_status autonomous_user(const text_run *s, const al_model *cloud, int k
     /* the predict pass is the keyboard's: not the training's cost */
     al_sim_clock_stop(&clk, cb.eval_seconds + *pred, secs, cpu);
     if (!st && cb.st) st = cb.st;
-    if (!st) st = al_lm_evaluate(work, s->pool, test->v, test->n, s->v, e);
+    /* the keyboard's predictions: the personal model, mixed with the
+     * user's bigram model of its whole text when the chooser picked a weight */
+    if (!st) st = eval_mixed(s, work, k, mix, e);
     /* a job that trained fewer epochs (the cloud model kept, the prior
      * alone) stays at its final accuracy for the rest of the curve */
     if (!st && curve)
@@ -796,15 +833,10 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
     *acc = e.top3;
     if (!last) return AL_OK;
     set_user(&s->r->m[AL_M_FEDAVG], k, &e);
-    al_model *w = NULL;
     if (s->c->methods & (1u << AL_M_FEDAVG_PRIOR)) {
-        /* the final model shifted by the user's words */
+        /* the final model shifted by the user's words (and mixed with its bigram model) */
         double macs = 0;
-        if ((st = prior_model(s, global, k, prior_strength(s->c), &w, &macs))) return st;
-        st = al_lm_evaluate(w, s->pool, at->v, at->n, s->v, &e);
-        al_model_free(w);
-        w = NULL;
-        if (st) return st;
+        if ((st = prior_eval(s, global, k, &e, &macs))) return st;
         set_user(&s->r->m[AL_M_FEDAVG_PRIOR], k, &e);
         s->ft_macs_prior += macs;
     }
