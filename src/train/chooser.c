@@ -258,20 +258,20 @@ done:
 const double al_lm_prior_strengths[AL_LM_PRIOR_NSTRENGTHS] = {0.25, 0.5, 1.0};
 const double al_lm_mix_weights[AL_LM_MIX_NWEIGHTS] = {0.0, 0.1, 0.2, 0.3, 0.4};
 
-/* Next-word top-3 of m on a stream: *acc0 of m alone; with the bigram
- * model g (may be NULL: m alone), *best the best of the mixture weights and
- * *weight its weight (ties: the smaller). */
-static al_status lm_score(al_model *m, al_pool *pool, const al_lm_ngram *g, const int32_t *ids, long n, double *acc0,
-                          double *best, double *weight, uint64_t *macs) {
-    double acc[AL_LM_MIX_NWEIGHTS];
+/* m scored on a stream: *e0 alone; with the bigram model g (may be NULL:
+ * m alone), *eb at the mixture weight of al_lm_mix_weights with the lowest
+ * log-loss (ties: the smaller weight), *weight that weight. */
+static al_status lm_score(al_model *m, al_pool *pool, const al_lm_ngram *g, const int32_t *ids, long n, al_lm_eval *e0,
+                          al_lm_eval *eb, double *weight, uint64_t *macs) {
+    al_lm_eval e[AL_LM_MIX_NWEIGHTS];
     int nw = g ? AL_LM_MIX_NWEIGHTS : 1;
-    al_status st = al_lm_mix_top3(m, pool, g, al_lm_mix_weights, nw, ids, n, acc, macs);
+    al_status st = al_lm_mix_eval(m, pool, g, al_lm_mix_weights, nw, ids, n, e, macs);
     if (st) return st;
     int k = 0;
     for (int i = 1; i < nw; i++)
-        if (acc[i] > acc[k]) k = i;
-    *acc0 = acc[0];
-    if (best) *best = acc[k];
+        if (e[i].loss < e[k].loss) k = i;
+    *e0 = e[0];
+    if (eb) *eb = e[k];
     if (weight) *weight = al_lm_mix_weights[k];
     return AL_OK;
 }
@@ -346,8 +346,8 @@ al_status al_lm_mix_choose(const al_model *m, al_pool *pool, const int32_t *ids,
         if (!st) st = al_lm_prior_shift(w, q, ids, ntr, strength);
     }
     if (!st) st = lm_ngram(V, ids, ntr, &g);
-    double acc0;
-    if (!st) st = lm_score(w, pool, g, ids + ntr, nva, &acc0, NULL, weight, macs);
+    al_lm_eval e0;
+    if (!st) st = lm_score(w, pool, g, ids + ntr, nva, &e0, NULL, weight, macs);
     al_free(q);
     al_lm_ngram_free(g);
     al_model_free(w);
@@ -392,8 +392,11 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
     al_status st = q ? AL_OK : AL_ENOMEM;
     if (st) return st;
     if (c->ngram_mix && (st = lm_ngram(V, tr, ntr, &g))) goto done;
-    double cloud_best, cloud_mix;
-    if ((st = lm_score(m, pool, g, va, nva, &r->cloud_val_acc, &cloud_best, &cloud_mix, &r->search_macs))) goto done;
+    al_lm_eval e0, eb;
+    double cloud_mix;
+    if ((st = lm_score(m, pool, g, va, nva, &e0, &eb, &cloud_mix, &r->search_macs))) goto done;
+    r->cloud_val_acc = e0.top3;
+    lr->cloud_val_loss = e0.loss;
     const uint64_t valm = al_macs_range(m, 0, m->nnodes) * (uint64_t)((nva - 1 + T - 1) / T);
     /* 0. the bigram mixture alone (the cloud model's weights unchanged): a
      * candidate when a weight above 0 beats the model alone */
@@ -405,12 +408,13 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
         t->aug_variants = 1;
         t->freeze = m->nnodes - 1;
         t->status = AL_TRY_RUN;
-        t->val_acc = cloud_best; /* scored with the cloud model's pass */
+        t->val_acc = eb.top3; /* scored with the cloud model's pass */
+        lr->loss[r->ntries - 1] = eb.loss;
     }
     /* 1. the prior alone (its q: the cloud model's mean prediction on the training part) */
     uint64_t qmacs = 0;
     int prior_ok = 0, best_prior = -1;
-    double prior_acc0[AL_LM_PRIOR_NSTRENGTHS];
+    double prior_loss0[AL_LM_PRIOR_NSTRENGTHS]; /* each prior alone, without the bigram */
     {
         al_model *probe = NULL;
         prior_ok = al_model_clone(m, &probe) == AL_OK && al_lm_prior_shift(probe, q, tr, 0, 0.0) == AL_OK;
@@ -434,17 +438,21 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
         }
         if ((st = lm_shifted(m, q, tr, ntr, al_lm_prior_strengths[i], &w))) goto done;
         t->macs = 0;
-        st = lm_score(w, pool, g, va, nva, &prior_acc0[i], &t->val_acc, &lr->mix[r->ntries - 1], &t->macs);
+        st = lm_score(w, pool, g, va, nva, &e0, &eb, &lr->mix[r->ntries - 1], &t->macs);
         al_model_free(w);
         w = NULL;
         if (st) goto done;
         r->search_macs += t->macs;
-        if (r->best < 0 || t->val_acc > r->tries[r->best].val_acc) r->best = r->ntries - 1;
-        if (best_prior < 0 || prior_acc0[i] > prior_acc0[best_prior]) best_prior = i;
+        t->val_acc = eb.top3;
+        lr->loss[r->ntries - 1] = eb.loss;
+        prior_loss0[i] = e0.loss;
+        if (r->best < 0 || eb.loss < lr->loss[r->best]) r->best = r->ntries - 1;
+        if (best_prior < 0 || prior_loss0[i] < prior_loss0[best_prior]) best_prior = i;
     }
     /* the trained candidates start from the best prior when it beat the
      * cloud model (each alone: the mixture comes after training) */
-    double sbase = best_prior >= 0 && prior_acc0[best_prior] > r->cloud_val_acc ? al_lm_prior_strengths[best_prior] : 0.0;
+    double sbase =
+        best_prior >= 0 && prior_loss0[best_prior] < lr->cloud_val_loss ? al_lm_prior_strengths[best_prior] : 0.0;
     if ((st = sbase > 0 ? lm_shifted(m, q, tr, ntr, sbase, &base) : al_model_clone(m, &base))) goto done;
     /* 2. training: cheapest first (a higher freeze point trains less) */
     static const al_recipe order[] = {AL_RECIPE_HEAD, AL_RECIPE_LAST_BLOCK, AL_RECIPE_DEEP};
@@ -481,13 +489,14 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
             continue;
         }
         t->macs = pr.macs;
-        double acc0;
-        if (!st) st = lm_score(w, pool, g, va, nva, &acc0, &t->val_acc, &lr->mix[r->ntries - 1], &t->macs);
+        if (!st) st = lm_score(w, pool, g, va, nva, &e0, &eb, &lr->mix[r->ntries - 1], &t->macs);
         al_model_free(w);
         w = NULL;
         if (st) goto done;
+        t->val_acc = eb.top3;
+        lr->loss[r->ntries - 1] = eb.loss;
         r->search_macs += t->macs;
-        if (r->best < 0 || t->val_acc > r->tries[r->best].val_acc) r->best = r->ntries - 1;
+        if (r->best < 0 || eb.loss < lr->loss[r->best]) r->best = r->ntries - 1;
     }
     if (r->best < 0) {
         snprintf(r->why, sizeof r->why, "kept the cloud model: no candidate ran within the budget");
@@ -497,11 +506,12 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
     const double sb = lr->prior[r->best], mb = lr->mix[r->best];
     char pname[40];
     lm_pick_name(b, sb, mb, pname, sizeof pname);
-    if (!(b->val_acc > r->cloud_val_acc)) {
+    const double bl = lr->loss[r->best];
+    if (!(bl < lr->cloud_val_loss)) {
         snprintf(r->why, sizeof r->why,
-                 "kept the cloud model: the best candidate, %s, scored top-3 %.4f on the %ld validation tokens, "
-                 "not above the cloud model's %.4f",
-                 pname, b->val_acc, nva, r->cloud_val_acc);
+                 "kept the cloud model: the best candidate, %s, has log-loss %.4f on the %ld validation tokens, "
+                 "not below the cloud model's %.4f",
+                 pname, bl, nva, lr->cloud_val_loss);
         goto done;
     }
     /* the final job on the whole stream: the prior counted on all of it, then the pick's training */
@@ -533,9 +543,10 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
     lr->prior_chosen = sb;
     lr->mix_chosen = mb;
     snprintf(r->why, sizeof r->why,
-             "%s: the best validation top-3, %.4f on %ld tokens, above the cloud model's %.4f; %s all %ld tokens",
-             pname, b->val_acc, nva, r->cloud_val_acc,
-             b->recipe == AL_RECIPE_PRIOR ? "the words counted on" : "trained again on", n);
+             "%s: the lowest validation log-loss, %.3f on %ld tokens (top-3 %.4f), below the cloud model's %.3f "
+             "(%.4f); %s all %ld",
+             pname, bl, nva, b->val_acc, lr->cloud_val_loss, r->cloud_val_acc,
+             b->recipe == AL_RECIPE_PRIOR ? "counted on" : "trained again on", n);
 done:
     al_model_free(w);
     al_model_free(base);

@@ -292,14 +292,12 @@ al_status al_lm_evaluate_mix(al_model *m, al_pool *pool, const al_lm_ngram *g, d
     return eval_stream(m, pool, ids, lens, n, v, g, &weight, 1, r, NULL);
 }
 
-al_status al_lm_mix_top3(al_model *m, al_pool *pool, const al_lm_ngram *g, const double *weights, int nw,
-                         const int32_t *ids, long n, double *top3s, uint64_t *macs) {
-    if (!top3s || !weights) return al_error(AL_EINVAL, "al_lm_mix_top3: NULL argument");
-    al_lm_eval e[AL_LM_MIX_NWEIGHTS];
+al_status al_lm_mix_eval(al_model *m, al_pool *pool, const al_lm_ngram *g, const double *weights, int nw,
+                         const int32_t *ids, long n, al_lm_eval *r, uint64_t *macs) {
+    if (!weights) return al_error(AL_EINVAL, "al_lm_mix_eval: NULL argument");
     uint64_t windows = 0;
-    al_status st = eval_stream(m, pool, ids, NULL, n, NULL, g, weights, nw, e, &windows);
+    al_status st = eval_stream(m, pool, ids, NULL, n, NULL, g, weights, nw, r, &windows);
     if (st) return st;
-    for (int k = 0; k < nw; k++) top3s[k] = e[k].top3;
     if (macs) *macs += al_macs_range(m, 0, m->nnodes) * windows;
     return AL_OK;
 }

@@ -411,10 +411,11 @@ void al_lm_ngram_probs(const al_lm_ngram *g, int32_t prev, double *p);
  * al_lm_evaluate_lens). g must have the model's V words. */
 al_status al_lm_evaluate_mix(al_model *m, al_pool *pool, const al_lm_ngram *g, double weight, const int32_t *ids,
                              const int32_t *lens, long n, const al_vocab *v, al_lm_eval *r);
-/* Next-word top-3 of the mixture at each of nw weights, one forward pass:
- * top3[k] at weights[k]; *macs += the pass's forward work (may be NULL). */
-al_status al_lm_mix_top3(al_model *m, al_pool *pool, const al_lm_ngram *g, const double *weights, int nw,
-                         const int32_t *ids, long n, double *top3, uint64_t *macs);
+/* The mixture at each of nw (1..AL_LM_MIX_NWEIGHTS) weights in one
+ * forward pass: r[k] at weights[k] (no vocabulary: the word and keystroke
+ * fields are 0); *macs += the pass's forward work (may be NULL). */
+al_status al_lm_mix_eval(al_model *m, al_pool *pool, const al_lm_ngram *g, const double *weights, int nw,
+                         const int32_t *ids, long n, al_lm_eval *r, uint64_t *macs);
 /* The mixture weights the device tries (0 first: the model alone). */
 #define AL_LM_MIX_NWEIGHTS 5
 extern const double al_lm_mix_weights[AL_LM_MIX_NWEIGHTS];
@@ -422,9 +423,9 @@ extern const double al_lm_mix_weights[AL_LM_MIX_NWEIGHTS];
  * training: the stream's last val_fraction is held out (as the chooser's
  * split), m is shifted by the unigram prior at `strength` counted on the
  * rest (0: not shifted), the bigram counted on the rest, and the weight of
- * al_lm_mix_weights with the best top-3 on the held-out part wins (ties:
- * the smaller). *weight 0 when the stream is too short to split. m is not
- * changed; *macs += the forward work (may be NULL). */
+ * al_lm_mix_weights with the lowest log-loss on the held-out part wins
+ * (ties: the smaller). *weight 0 when the stream is too short to split. m
+ * is not changed; *macs += the forward work (may be NULL). */
 al_status al_lm_mix_choose(const al_model *m, al_pool *pool, const int32_t *ids, long n, double val_fraction,
                            double strength, double *weight, uint64_t *macs);
 
@@ -437,12 +438,18 @@ al_status al_lm_mix_choose(const al_model *m, al_pool *pool, const int32_t *ids,
  * deep (from the third weighted layer from the end: for the reference LM
  * everything, the embedding included), each trained from the cloud model
  * shifted by the best prior (when it beat the cloud model on validation).
- * Scored by next-word top-3 on the validation split; the best wins, kept
- * only when above the cloud model's (else m unchanged). A kept pick is
- * redone on the whole stream (the prior counted on it; training with the
- * caller's cache, which the predict pass filled). c->train is every
- * candidate's training config; c->recipe, freeze and train_rows are not
- * read. */
+ * With c->ngram_mix, every candidate (and the cloud model itself: "the
+ * bigram alone") is also scored mixed with the user's bigram model
+ * counted on the training part, at each of al_lm_mix_weights, and keeps
+ * its best weight. Scored by the next-word log-loss on the validation
+ * split (smooth: top-3 on a few hundred tokens cannot tell candidates a
+ * point apart); the lowest wins (ties: the cheaper), kept only when below
+ * the cloud model's (else m unchanged). A kept pick is redone on the whole
+ * stream (the prior counted on it; training with the caller's cache,
+ * which the predict pass filled) and its mixture weight is stored in m's
+ * AL_LM_MIX_META (the caller mixes in its bigram model of the whole
+ * stream: al_lm_evaluate_mix). c->train is every candidate's training
+ * config; c->recipe, freeze and train_rows are not read. */
 #define AL_LM_PRIOR_NSTRENGTHS 3
 /* The model metadata key of a personal model's bigram mixture weight. */
 #define AL_LM_MIX_META "autlearn.ngram_mix"
@@ -453,6 +460,8 @@ typedef struct al_lm_auto_report {
     double prior_chosen;                       /* the strength in the returned model (0: none) */
     double mix[AL_AUTO_MAX_TRIES];             /* per try: its best bigram mixture weight (0: none) */
     double mix_chosen;                         /* the returned model's (also its AL_LM_MIX_META) */
+    double loss[AL_AUTO_MAX_TRIES];            /* per try: its validation log-loss (nats), what it is chosen by */
+    double cloud_val_loss;                     /* the cloud model's */
     long val_tokens, train_tokens;
 } al_lm_auto_report;
 al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *cache,

@@ -564,20 +564,33 @@ static al_status eval_mixed(const text_run *s, al_model *model, int k, double we
     return st;
 }
 
-/* The +p methods: `model` as the device personalizes it without training --
- * shifted by user k's unigram prior, and mixed with the user's bigram model
- * at the weight the device chooses on its own split of its text, as the
- * chooser does (c->ngram_mix) -- scored into *e; *macs += the device's work. */
-static al_status prior_eval(const text_run *s, const al_model *model, int k, al_lm_eval *e, double *macs) {
+/* The weight of user k's bigram mixture where the chooser does not pick it
+ * itself (the +p methods, fedavg-ft, a fixed recipe): chosen by the device
+ * as the chooser would, on the last part of its text with the bigram model
+ * of the rest (al_lm_mix_choose), for `model` shifted by the prior at the
+ * +p strength. The pooled methods pass the cloud model, which the device
+ * holds before its text is used anywhere: their own models trained on the
+ * device's text, split included, so it would tell them nothing. 0 without
+ * c->ngram_mix. *macs += the device's work. */
+static al_status mix_weight(const text_run *s, const al_model *model, int k, double *weight, double *macs) {
     const al_ids *tr = &s->u.train[k];
+    *weight = 0.0;
+    if (!s->c->ngram_mix) return AL_OK;
     al_personalize_config pc;
     al_personalize_config_default(&pc);
-    double weight = 0.0;
     uint64_t wm = 0;
-    al_status st = AL_OK;
-    if (s->c->ngram_mix)
-        st = al_lm_mix_choose(model, s->pool, tr->v, tr->n, pc.val_fraction, prior_strength(s->c), &weight, &wm);
+    al_status st = al_lm_mix_choose(model, s->pool, tr->v, tr->n, pc.val_fraction, prior_strength(s->c), weight, &wm);
     *macs += (double)wm;
+    return st;
+}
+
+/* The +p methods: `model` as the device personalizes it without training --
+ * shifted by user k's unigram prior, and mixed with the user's bigram model
+ * (mix_weight, chosen with the cloud model) -- scored into *e; *macs += the
+ * device's work. */
+static al_status prior_eval(const text_run *s, const al_model *model, int k, al_lm_eval *e, double *macs) {
+    double weight = 0.0;
+    al_status st = mix_weight(s, s->cloud, k, &weight, macs);
     al_model *w = NULL;
     if (!st) st = prior_model(s, model, k, prior_strength(s->c), &w, macs);
     if (!st) st = eval_mixed(s, w, k, weight, e);
@@ -604,9 +617,13 @@ static al_status prior_scores(text_run *s, const al_model *model, al_method_resu
  * the costs. c->recipe: AL_RECIPE_AUTO the device's chooser (why: its
  * sentence, malloc'd; may be NULL), prior the unigram prior alone, head,
  * last-block or deep that recipe's freeze point (with the prior first when
- * label_prior > 0), config the configured freeze point (r->freeze). */
-static al_status autonomous_user(const text_run *s, const al_model *cloud, int k, double *curve, al_lm_eval *e,
-                                 al_personalize_report *pr, double *secs, double *cpu, double *pred, char **why) {
+ * label_prior > 0), config the configured freeze point (r->freeze). The
+ * bigram mixture: the chooser picks its weight with the rest, unless
+ * `pooled` (fedavg-ft: `cloud` trained on the device's text, its split
+ * included), where, as for a fixed recipe, mix_weight gives it. */
+static al_status autonomous_user(const text_run *s, const al_model *cloud, int pooled, int k, double *curve,
+                                 al_lm_eval *e, al_personalize_report *pr, double *secs, double *cpu, double *pred,
+                                 char **why) {
     const al_scenario_config *c = s->c;
     const al_ids *train = &s->u.train[k], *test = score_ids(s, k);
     al_model *work = NULL;
@@ -639,7 +656,7 @@ static al_status autonomous_user(const text_run *s, const al_model *cloud, int k
     al_personalize_config_default(&pc);
     al_train_recipe_text(&pc.train, c->batch, c->epochs, c->lr, c->seed + 1000);
     if (c->device_batch > 0) pc.train.batch = c->device_batch;
-    pc.ngram_mix = c->ngram_mix;
+    pc.ngram_mix = c->ngram_mix && !pooled;
     pc.freeze = freeze;
     pc.train_rows = rc == AL_RECIPE_CONFIG ? c->train_words : 0;
     pc.budget_macs = c->budget_macs;
@@ -648,20 +665,24 @@ static al_status autonomous_user(const text_run *s, const al_model *cloud, int k
     pc.train.progress_user = &cb;
     memset(pr, 0, sizeof *pr);
     double mix = 0.0;
+    if (!st && (rc != AL_RECIPE_AUTO || pooled)) st = mix_weight(s, pooled ? s->cloud : cloud, k, &mix, &shift_macs);
     if (!st && rc == AL_RECIPE_AUTO) {
         al_lm_auto_report ar;
         st = al_lm_personalize_auto(work, s->pool, train->v, train->n, cache, &pc, &ar);
         if (!st) {
             *pr = ar.a.final;
             pr->macs = ar.a.search_macs + ar.a.final.macs;
-            mix = ar.mix_chosen;
+            if (!pooled) mix = ar.mix_chosen;
             for (int i = 0; i < ar.a.ntries; i++)
                 if (ar.a.tries[i].status == AL_TRY_RUN)
                     al_sim_say(c, "autonomous: %s tried %s%s (prior strength %.2g, bigram weight %.2g): validation "
-                               "top-3 %.4f, %.3g MACs",
-                               s->u.names[k], al_recipe_name(ar.a.tries[i].recipe),
+                               "log-loss %.4f, top-3 %.4f, %.3g MACs",
+                               s->u.names[k],
+                               ar.a.tries[i].recipe == AL_RECIPE_PRIOR && ar.prior[i] == 0
+                                   ? "the bigram"
+                                   : al_recipe_name(ar.a.tries[i].recipe),
                                ar.a.tries[i].recipe == AL_RECIPE_PRIOR ? " only" : "", ar.prior[i], ar.mix[i],
-                               ar.a.tries[i].val_acc, (double)ar.a.tries[i].macs);
+                               ar.loss[i], ar.a.tries[i].val_acc, (double)ar.a.tries[i].macs);
             al_sim_say(c, "autonomous: %s chose %s", s->u.names[k], ar.a.why);
             if (why) *why = strdup(ar.a.why);
         }
@@ -692,7 +713,7 @@ static al_status autonomous_job(void *ctx, int k, al_sim_meter *t) {
     double secs, cpu, pred;
     al_rss_reset_peak();
     char *why = NULL;
-    al_status st = autonomous_user(s, s->cloud, k, t->m->curve, &e, &pr, &secs, &cpu, &pred, &why);
+    al_status st = autonomous_user(s, s->cloud, 0, k, t->m->curve, &e, &pr, &secs, &cpu, &pred, &why);
     if (r->choice && why) r->choice[k] = why;
     else free(why);
     if (st) return st;
@@ -845,7 +866,7 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
         al_personalize_report pr;
         double secs, cpu, pred;
         char *why = NULL;
-        st = autonomous_user(s, global, k, NULL, &e, &pr, &secs, &cpu, &pred, &why);
+        st = autonomous_user(s, global, 1, k, NULL, &e, &pr, &secs, &cpu, &pred, &why);
         free(why);
         if (st) return st;
         set_user(&s->r->m[AL_M_FEDAVG_FT], k, &e);
@@ -931,7 +952,7 @@ static al_status text_selection(text_run *s) {
         double secs, cpu, pred;
         if ((st = al_lm_evaluate(alt, s->pool, score_ids(s, k)->v, score_ids(s, k)->n, s->v, &e))) break;
         g += e.top3 / s->users;
-        if ((st = autonomous_user(s, alt, k, NULL, &e, &pr, &secs, &cpu, &pred, NULL))) break;
+        if ((st = autonomous_user(s, alt, 0, k, NULL, &e, &pr, &secs, &cpu, &pred, NULL))) break;
         a += e.top3 / s->users;
     }
     al_model_free(alt);
