@@ -446,13 +446,15 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
         t->val_acc = eb.top3;
         lr->loss[r->ntries - 1] = eb.loss;
         prior_loss0[i] = e0.loss;
-        if (r->best < 0 || eb.loss < lr->loss[r->best]) r->best = r->ntries - 1;
-        if (best_prior < 0 || prior_loss0[i] < prior_loss0[best_prior]) best_prior = i;
+        if (r->best < 0 || eb.loss < lr->loss[r->best] - AL_LM_MARGIN_NATS) r->best = r->ntries - 1;
+        if (best_prior < 0 || prior_loss0[i] < prior_loss0[best_prior] - AL_LM_MARGIN_NATS) best_prior = i;
     }
     /* the trained candidates start from the best prior when it beat the
      * cloud model (each alone: the mixture comes after training) */
     double sbase =
-        best_prior >= 0 && prior_loss0[best_prior] < lr->cloud_val_loss ? al_lm_prior_strengths[best_prior] : 0.0;
+        best_prior >= 0 && prior_loss0[best_prior] < lr->cloud_val_loss - AL_LM_MARGIN_NATS
+            ? al_lm_prior_strengths[best_prior]
+            : 0.0;
     if ((st = sbase > 0 ? lm_shifted(m, q, tr, ntr, sbase, &base) : al_model_clone(m, &base))) goto done;
     /* 2. training: cheapest first (a higher freeze point trains less) */
     static const al_recipe order[] = {AL_RECIPE_HEAD, AL_RECIPE_LAST_BLOCK, AL_RECIPE_DEEP};
@@ -496,7 +498,7 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
         t->val_acc = eb.top3;
         lr->loss[r->ntries - 1] = eb.loss;
         r->search_macs += t->macs;
-        if (r->best < 0 || eb.loss < lr->loss[r->best]) r->best = r->ntries - 1;
+        if (r->best < 0 || eb.loss < lr->loss[r->best] - AL_LM_MARGIN_NATS) r->best = r->ntries - 1;
     }
     if (r->best < 0) {
         snprintf(r->why, sizeof r->why, "kept the cloud model: no candidate ran within the budget");
@@ -507,11 +509,11 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
     char pname[40];
     lm_pick_name(b, sb, mb, pname, sizeof pname);
     const double bl = lr->loss[r->best];
-    if (!(bl < lr->cloud_val_loss)) {
+    if (!(bl < lr->cloud_val_loss - AL_LM_MARGIN_NATS)) {
         snprintf(r->why, sizeof r->why,
-                 "kept the cloud model: the best candidate, %s, has log-loss %.4f on the %ld validation tokens, "
-                 "not below the cloud model's %.4f",
-                 pname, bl, nva, lr->cloud_val_loss);
+                 "kept the cloud model: the best candidate, %s, log-loss %.4f on %ld validation tokens, not "
+                 "below the cloud model's %.4f by %g",
+                 pname, bl, nva, lr->cloud_val_loss, AL_LM_MARGIN_NATS);
         goto done;
     }
     /* the final job on the whole stream: the prior counted on all of it, then the pick's training */

@@ -443,14 +443,21 @@ al_status al_lm_mix_choose(const al_model *m, al_pool *pool, const int32_t *ids,
  * counted on the training part, at each of al_lm_mix_weights, and keeps
  * its best weight. Scored by the next-word log-loss on the validation
  * split (smooth: top-3 on a few hundred tokens cannot tell candidates a
- * point apart); the lowest wins (ties: the cheaper), kept only when below
- * the cloud model's (else m unchanged). A kept pick is redone on the whole
+ * point apart); the lowest wins (within AL_LM_MARGIN_NATS: the cheaper),
+ * kept only when below the cloud model's by more than that margin (else m
+ * unchanged). A kept pick is redone on the whole
  * stream (the prior counted on it; training with the caller's cache,
  * which the predict pass filled) and its mixture weight is stored in m's
  * AL_LM_MIX_META (the caller mixes in its bigram model of the whole
  * stream: al_lm_evaluate_mix). c->train is every candidate's training
  * config; c->recipe, freeze and train_rows are not read. */
 #define AL_LM_PRIOR_NSTRENGTHS 3
+/* The chooser's margin: a candidate replaces the (cheaper) best so far, a
+ * pick replaces the cloud model and a prior becomes the trained
+ * candidates' start only when it lowers the validation log-loss by more
+ * than this (nats): a change too small to matter (training at a vanishing
+ * rate) does not buy the dearer model. */
+#define AL_LM_MARGIN_NATS 1e-3
 /* The model metadata key of a personal model's bigram mixture weight. */
 #define AL_LM_MIX_META "autlearn.ngram_mix"
 extern const double al_lm_prior_strengths[AL_LM_PRIOR_NSTRENGTHS];

@@ -557,7 +557,8 @@ static al_status eval_mixed(const text_run *s, al_model *model, int k, double we
     const al_ids *tr = &s->u.train[k], *at = score_ids(s, k);
     if (!(weight > 0)) return al_lm_evaluate(model, s->pool, at->v, at->n, s->v, e);
     al_lm_ngram *g = NULL;
-    al_status st = al_lm_ngram_new(s->V, &g);
+    /* the model's outputs (a given architecture may have more than the vocabulary's words) */
+    al_status st = al_lm_ngram_new((int)(al_shape_numel(&model->nodes[model->nnodes - 1].out) / (size_t)model->in.d[0]), &g);
     if (!st) st = al_lm_ngram_count(g, tr->v, tr->n);
     if (!st) st = al_lm_evaluate_mix(model, s->pool, g, weight, at->v, NULL, at->n, s->v, e);
     al_lm_ngram_free(g);
