@@ -253,7 +253,11 @@ def text_main():
                     help="the cloud's pre-training lr (scripts/tune-cloud.py --scenario text chooses it)")
     ap.add_argument("--pretrain-epochs", default=None,
                     help="the cloud's pre-training epochs (scripts/tune-cloud.py --scenario text)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="take a run's JSON from OUT when it is there (an earlier invocation with the same settings)")
     a = ap.parse_args()
+    global REUSE
+    REUSE = a.reuse
     os.makedirs(a.out, exist_ok=True)
     log = open(os.path.join(a.out, "log.txt"), "a")
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -271,7 +275,7 @@ def text_main():
         j = run(a.bin, base + ["--methods", "global", "--evaluate", "validation", "--seed", str(s)] +
                      ([] if os.path.exists(path) else ["--save-cloud", path] + pre) +
                      (["--cloud", path] if os.path.exists(path) else []),
-                     os.path.join(a.out, "cloud%s%d.json" % (tag, s)), log, "text")
+                     os.path.join(a.out, "cloud%s-seed%d.json" % (tag, s)), log, "text")
         clouds[s] = path
         cloud_val[s] = j.get("public_val_top3")
     chosen, search = {}, {}
@@ -321,7 +325,7 @@ def text_main():
         cost = {k: sum(c[k] for _, c in res[m]) / len(res[m]) for k in res[m][0][1]}
         if m == "global":
             st, val = "(nothing to tune)", chosen["global"][0]
-        elif m.startswith("recipe "):
+        elif m in dict(TEXT_RECIPES):
             st, val = "autonomous's settings, " + m, None
         else:
             st, val = "`%s`" % (" ".join(chosen[m][1]) or "(defaults)"), chosen[m][0]
