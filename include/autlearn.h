@@ -563,6 +563,12 @@ typedef struct al_personalize_config {
     double val_fraction;
     uint64_t budget_macs;
     int auto_aug_variants;
+    /* The text chooser: 1 (default) also scores every candidate mixed with
+     * the user's bigram model (counted on the training part of the user's
+     * text) at weights 0.1 to 0.4, and keeps the best weight with the pick
+     * (the model's "autlearn.ngram_mix"; the keyboard mixes in its bigram
+     * model of the whole text); 0: the model alone. */
+    int ngram_mix;
 } al_personalize_config;
 AL_API void al_personalize_config_default(al_personalize_config *c);
 

@@ -249,7 +249,9 @@ TEXT_GRID = {
 # (not searched: the rows the chooser is measured against)
 TEXT_RECIPES = [("recipe prior", ["--recipe", "prior", "--label-prior", "0.5"]),
                 ("recipe head", ["--recipe", "head"]), ("recipe last-block", ["--recipe", "last-block"]),
-                ("recipe deep", ["--recipe", "deep"])]
+                ("recipe deep", ["--recipe", "deep"]),
+                # the chooser without the user's bigram model: what the mixture adds
+                ("autonomous, no bigram", ["--ngram-mix", "0"])]
 
 
 def text_main():
@@ -269,21 +271,33 @@ def text_main():
     ap.add_argument("--groups", default=",".join(TEXT_GRID))
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pretrain-lr", default=None,
+                    help="the cloud's pre-training lr (scripts/tune-cloud.py --scenario text chooses it)")
+    ap.add_argument("--pretrain-epochs", default=None,
+                    help="the cloud's pre-training epochs (scripts/tune-cloud.py --scenario text)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="take a run's JSON from OUT when it is there (an earlier invocation with the same settings)")
     a = ap.parse_args()
+    global REUSE
+    REUSE = a.reuse
     os.makedirs(a.out, exist_ok=True)
     log = open(os.path.join(a.out, "log.txt"), "a")
     seeds = [int(s) for s in a.seeds.split(",")]
     groups = a.groups.split(",")
+    # the cloud's settings: only its pre-training reads them (other settings, other files)
+    pre = (["--pretrain-lr", a.pretrain_lr] if a.pretrain_lr else []) + \
+        (["--pretrain-epochs", a.pretrain_epochs] if a.pretrain_epochs else [])
+    tag = "".join("-" + v for v in (a.pretrain_lr, a.pretrain_epochs) if v)
     base = ["--data", a.data, "--users", a.users, "--user-tokens", str(a.user_tokens), "--val-per-user", str(a.val_per_user),
             "--pretrain-tokens", str(a.pretrain_tokens), "--public-val", str(a.public_val), "--vocab", str(a.vocab),
             "--threads", str(a.threads)]
     clouds, cloud_val = {}, {}
     for s in sorted(set(seeds + [a.tune_seed])):
-        path = os.path.join(a.out, "cloud-seed%d.gguf" % s)
+        path = os.path.join(a.out, "cloud%s-seed%d.gguf" % (tag, s))
         j = run(a.bin, base + ["--methods", "global", "--evaluate", "validation", "--seed", str(s)] +
-                     ([] if os.path.exists(path) else ["--save-cloud", path]) +
+                     ([] if os.path.exists(path) else ["--save-cloud", path] + pre) +
                      (["--cloud", path] if os.path.exists(path) else []),
-                     os.path.join(a.out, "cloud%d.json" % s), log, "text")
+                     os.path.join(a.out, "cloud%s-seed%d.json" % (tag, s)), log, "text")
         clouds[s] = path
         cloud_val[s] = j.get("public_val_top3")
     chosen, search = {}, {}
@@ -334,7 +348,7 @@ def text_main():
         cost = {k: sum(c.get(k, 0) for _, c in res[m]) / len(res[m]) for k in keys}
         if m == "global":
             st, val = "(nothing to tune)", chosen["global"][0]
-        elif m.startswith("recipe "):
+        elif m in dict(TEXT_RECIPES):
             st, val = "autonomous's settings, " + m, None
         else:
             st, val = "`%s`" % (" ".join(chosen[m][1]) or "(defaults)"), chosen[m][0]

@@ -54,9 +54,10 @@ for m in sys.argv[5].split(","):
 assert t1["global"]["per_user"]!=t2["global"]["per_user"], "the test text changed: its scores must"
 ' "$TMP/v1.json" "$TMP/v2.json" "$TMP/t1.json" "$TMP/t2.json" $ALL
 
-# the gate: no output bias (no prior candidate), training that changes nothing
+# the gate: no output bias (no prior candidate), training that changes
+# nothing, no bigram mixture
 NOBIAS="tokens 20; embedding 8 vocab=63; lstm 16; dense 63 bias=0"
-"$BIN" scenario text "${COMMON[@]}" --arch "$NOBIAS" --lr 1e-9 --epochs 1 --methods global,autonomous \
+"$BIN" scenario text "${COMMON[@]}" --arch "$NOBIAS" --lr 1e-9 --epochs 1 --ngram-mix 0 --methods global,autonomous \
     --json "$TMP/g.json" >/dev/null 2>"$TMP/err"
 check "scenario text with a model that cannot improve succeeds" test $? -eq 0
 check "the gate keeps the cloud model for every user: autonomous equals global" "$PY" -c '
@@ -70,8 +71,28 @@ assert j["autonomous"]["per_user"]==j["global"]["per_user"], (j["autonomous"]["p
 check "the chooser keeps a personal model where one beats the cloud model on validation" "$PY" -c '
 import json,sys; j=json.load(open(sys.argv[1]))
 kept=[c for c in j["autonomous_choice"] if not c.startswith("kept")]
-assert kept and all("above the cloud model" in c for c in kept), j["autonomous_choice"]
+assert kept and all("below the cloud model" in c for c in kept), j["autonomous_choice"]
 ' "$TMP/p.json"
+# the same model with the user's bigram model mixed in (the default): the
+# bigram alone beats the cloud model that training cannot move
+"$BIN" scenario text "${COMMON[@]}" --arch "$NOBIAS" --lr 1e-9 --epochs 1 --methods global,autonomous \
+    --json "$TMP/b.json" >/dev/null 2>"$TMP/err"
+check "the chooser keeps the bigram mixture where it beats the cloud model" "$PY" -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+ch=j["autonomous_choice"]
+assert all(c.startswith("bigram ") for c in ch), ch
+assert sum(j["autonomous"]["per_user_ppl"])<sum(j["global"]["per_user_ppl"]), (j["autonomous"], j["global"])
+' "$TMP/b.json"
+# the +p methods mix it in too (at the weight the device chooses with the cloud model)
+for mix in 0 1; do
+    "$BIN" scenario text "${COMMON[@]}" --cloud "$TMP/cloud.gguf" --ngram-mix $mix --methods global+p,central+p \
+        --json "$TMP/m$mix.json" >/dev/null 2>"$TMP/err"
+done
+check "global+p and central+p with the bigram mixture differ from without" "$PY" -c '
+import json,sys; a,b=(json.load(open(p)) for p in sys.argv[1:3])
+for m in ("global+p","central+p"):
+    assert a[m]["per_user_ppl"]!=b[m]["per_user_ppl"], (m, a[m], b[m])
+' "$TMP/m0.json" "$TMP/m1.json"
 
 # personalize --scenario text --recipe auto: the same chooser on one device
 "$BIN" personalize --scenario text --model "$TMP/cloud.gguf" --data "$DATA" --user ann_lee --epochs 2 --lr 0.01 \
@@ -81,7 +102,8 @@ check "personalize --recipe auto reports its search; a kept pick beat the cloud 
 import json,sys; j=json.load(open(sys.argv[1])); r=j["recipe_search"]
 assert r["val_tokens"]>0 and r["train_tokens"]>r["val_tokens"] and r["search_macs"]>0, r
 assert (j["recipe"]=="cloud")==(not r["kept"]) and r["why"], j
-assert not r["kept"] or "above the cloud model" in r["why"], r
+assert not r["kept"] or "below the cloud model" in r["why"], r
+assert 0<=r["ngram_mix"]<=0.4 and r["cloud_val_loss"]>0, r
 ' "$TMP/pers.json"
 expect_fail "personalize --recipe auto with --train-words" 2 personalize --scenario text --model "$TMP/cloud.gguf" \
     --data "$DATA" --user ann_lee --recipe auto --train-words 5 --out "$TMP/x.gguf"

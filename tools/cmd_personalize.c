@@ -101,9 +101,12 @@ static void usage(FILE *f) {
                "                        the output layer; no augmentation; default 0 = every row)\n"
                "  --recipe auto         text (--scenario text): the device's chooser (docs/RECIPES.md,\n"
                "                        \"The text chooser\"): the unigram prior, head, last-block and\n"
-               "                        deep tried on the last 20%% of the text, kept only above the\n"
-               "                        cloud model; --budget-mmacs bounds it (default: config, the\n"
-               "                        freeze point as given)\n"
+               "                        deep tried on the last 20%% of the text, each also mixed with\n"
+               "                        the user's bigram model, chosen by validation log-loss and\n"
+               "                        kept only below the cloud model's; --budget-mmacs bounds it\n"
+               "                        (default: config, the freeze point as given)\n"
+               "  --ngram-mix 0|1       --recipe auto: 1 (default) the bigram mixture is a candidate\n"
+               "                        (its weight is stored as autlearn.ngram_mix); 0 the model alone\n"
                "  --train-words N       text: train only the output rows of the user's N most used\n"
                "                        words (the softmax stays exact over every word; the other\n"
                "                        rows keep the cloud's values); the freeze point defaults to\n"
@@ -248,6 +251,7 @@ typedef struct text_opts {
     const char *recipe_name;
     int auto_recipe;   /* --recipe auto: the device's text chooser (al_lm_personalize_auto) */
     double budget_mmacs;
+    int ngram_mix;     /* --ngram-mix: the chooser's bigram mixture (-1: not given, the library's default) */
 } text_opts;
 
 static int text_parse(int argc, char **argv, text_opts *o) {
@@ -260,6 +264,7 @@ static int text_parse(int argc, char **argv, text_opts *o) {
     o->user_tokens = TXT_USER_TOKENS;
     o->tf.min_count = -1;
     o->tf.max_new = -1;
+    o->ngram_mix = -1;
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
@@ -270,7 +275,8 @@ static int text_parse(int argc, char **argv, text_opts *o) {
         } else if (cli_double(&a, "budget-mmacs", 0.0, 1e12, &o->budget_mmacs)) {
         } else if (cli_int(&a, "epochs", 1, 10000, &o->epochs) ||
                    cli_int(&a, "user-tokens", 0, 1 << 30, &o->user_tokens) ||
-                   cli_int(&a, "train-words", 0, 1 << 30, &o->train_words) || cli_double(&a, "lr", 1e-9, 10.0, &o->lr)) {
+                   cli_int(&a, "train-words", 0, 1 << 30, &o->train_words) || cli_double(&a, "lr", 1e-9, 10.0, &o->lr) ||
+                   cli_int(&a, "ngram-mix", 0, 1, &o->ngram_mix)) {
         } else
             cli_unknown(&a);
     }
@@ -300,6 +306,7 @@ static int text_parse(int argc, char **argv, text_opts *o) {
         return cli_usage_error(cmd, "--recipe auto chooses the trained layers itself: no --freeze, --train-words, "
                                     "--text or --mem-budget");
     if (!o->auto_recipe && o->budget_mmacs > 0) return cli_usage_error(cmd, "--budget-mmacs is --recipe auto's");
+    if (!o->auto_recipe && o->ngram_mix >= 0) return cli_usage_error(cmd, "--ngram-mix is --recipe auto's");
     return cli_job_check(cmd, &o->j);
 }
 
@@ -372,6 +379,7 @@ static al_status text_job(const char *cmd, const text_opts *o, text_run *t) {
     double cpu1 = al_cpu_seconds();
     if (o->auto_recipe) {
         t->pc.budget_macs = (uint64_t)(o->budget_mmacs * 1e6);
+        if (o->ngram_mix >= 0) t->pc.ngram_mix = o->ngram_mix;
         if ((st = al_lm_personalize_auto(t->m, t->pool, t->train.v, t->train.n, t->cache, &t->pc, &t->ar)) != AL_OK)
             return st;
         t->r = t->ar.a.final;
@@ -383,9 +391,19 @@ static al_status text_job(const char *cmd, const text_opts *o, text_run *t) {
     t->predict_cpu = cpu1 - cpu0;
     t->job_peak = cnt_peak_mb(mark);
     t->r.mem.cache_requested = t->plan.cache_requested; /* the bound asked for, before the budget lowered it */
-    if ((st = al_lm_evaluate_lens(t->m, t->pool, t->test.v, t->td.test_lens.n ? t->td.test_lens.v : NULL, t->test.n,
-                                  NULL, &t->after)) != AL_OK)
+    /* the keyboard's predictions after: mixed with its bigram model of the
+     * user's whole text when the chooser picked a weight */
+    al_lm_ngram *g = NULL;
+    if (o->auto_recipe && t->ar.mix_chosen > 0 &&
+        ((st = al_lm_ngram_new(al_model_output_shape(t->m).shape[1], &g)) != AL_OK ||
+         (st = al_lm_ngram_count(g, t->train.v, t->train.n)) != AL_OK)) {
+        al_lm_ngram_free(g);
         return st;
+    }
+    st = al_lm_evaluate_mix(t->m, t->pool, g, g ? t->ar.mix_chosen : 0.0, t->test.v,
+                            t->td.test_lens.n ? t->td.test_lens.v : NULL, t->test.n, NULL, &t->after);
+    al_lm_ngram_free(g);
+    if (st != AL_OK) return st;
     al_model_set_meta(t->m, "autlearn.personalized", "1");
     return al_model_save(t->m, o->out);
 }
@@ -434,6 +452,8 @@ static void text_report(const char *cmd, const text_opts *o, const text_run *t) 
         cli_json_int(&j, "val_tokens", t->ar.val_tokens);
         cli_json_num(&j, "cloud_val_top3", a->cloud_val_acc);
         cli_json_num(&j, "prior_strength", t->ar.prior_chosen);
+        cli_json_num(&j, "ngram_mix", t->ar.mix_chosen);
+        cli_json_num(&j, "cloud_val_loss", t->ar.cloud_val_loss);
         cli_json_bool(&j, "kept", a->kept);
         cli_json_int(&j, "search_macs", (long long)a->search_macs);
         cli_json_str(&j, "why", a->why);

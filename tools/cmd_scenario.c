@@ -44,6 +44,10 @@ static void usage(FILE *f) {
             "                         prior, head, last-block and deep on the last 20%% of its text,\n"
             "                         gated against the cloud model), prior, head, last-block, deep,\n"
             "                         or config (--freeze, --train-words)\n"
+            "  --ngram-mix 0|1        1 (default): the chooser (autonomous, fedavg-ft) and the +p\n"
+            "                         methods mix the user's bigram model (counted on its own text)\n"
+            "                         into the predictions at a weight chosen on the device's split\n"
+            "                         of its text; 0: the model alone\n"
             "  --label-prior S        the unigram prior's strength for global+p, central+p, fedavg+p\n"
             "                         and a fixed recipe (default 0.5 for the +p methods, 0 = none for\n"
             "                         a fixed recipe)\n"
@@ -234,7 +238,8 @@ int cmd_scenario(int argc, char **argv) {
                    cli_int(&a, "pretrain-tokens", 0, 1 << 30, &pretrain_tokens) ||
                    cli_int(&a, "vocab", 1, 1 << 20, &c.vocab_words) ||
                    cli_int(&a, "device-batch", 1, 1 << 16, &c.device_batch) ||
-                   cli_int(&a, "train-words", 0, 1 << 30, &c.train_words)) {
+                   cli_int(&a, "train-words", 0, 1 << 30, &c.train_words) ||
+                   cli_int(&a, "ngram-mix", 0, 1, &c.ngram_mix)) {
         } else if (cli_str(&a, "recipe", &recipe_name)) {
         } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "arch", &c.arch) || cli_str(&a, "json", &json) ||
                  cli_str(&a, "svg", &svg) || cli_str(&a, "cloud", &c.cloud_model) ||

@@ -256,15 +256,23 @@ done:
 /* ---- the text side: a language model on the user's stream ---------------------------- */
 
 const double al_lm_prior_strengths[AL_LM_PRIOR_NSTRENGTHS] = {0.25, 0.5, 1.0};
+const double al_lm_mix_weights[AL_LM_MIX_NWEIGHTS] = {0.0, 0.1, 0.2, 0.3, 0.4};
 
-/* Next-word top-3 of m on a stream. */
-static al_status lm_top3(al_model *m, al_pool *pool, const int32_t *ids, long n, double *acc, uint64_t *macs) {
-    al_lm_eval e;
-    al_status st = al_lm_evaluate(m, pool, ids, n, NULL, &e);
+/* m scored on a stream: *e0 alone; with the bigram model g (may be NULL:
+ * m alone), *eb at the mixture weight of al_lm_mix_weights with the lowest
+ * log-loss (ties: the smaller weight), *weight that weight. */
+static al_status lm_score(al_model *m, al_pool *pool, const al_lm_ngram *g, const int32_t *ids, long n, al_lm_eval *e0,
+                          al_lm_eval *eb, double *weight, uint64_t *macs) {
+    al_lm_eval e[AL_LM_MIX_NWEIGHTS];
+    int nw = g ? AL_LM_MIX_NWEIGHTS : 1;
+    al_status st = al_lm_mix_eval(m, pool, g, al_lm_mix_weights, nw, ids, n, e, macs);
     if (st) return st;
-    *acc = e.top3;
-    int T = m->in.d[0];
-    *macs += al_macs_range(m, 0, m->nnodes) * (uint64_t)((n - 1 + T - 1) / T);
+    int k = 0;
+    for (int i = 1; i < nw; i++)
+        if (e[i].loss < e[k].loss) k = i;
+    *e0 = e[0];
+    if (eb) *eb = e[k];
+    if (weight) *weight = al_lm_mix_weights[k];
     return AL_OK;
 }
 
@@ -294,6 +302,58 @@ static void lm_train_config(const al_personalize_config *c, int freeze, al_perso
     cc->resume = 0;
 }
 
+/* The stream's split for validation: the last val_fraction (rounded) is held out. */
+static long lm_val_tokens(double val_fraction, long n) { return (long)floor(val_fraction * (double)n + 0.5); }
+
+/* The bigram model of ids[0..n) over V words into *g. */
+static al_status lm_ngram(int V, const int32_t *ids, long n, al_lm_ngram **g) {
+    al_status st = al_lm_ngram_new(V, g);
+    if (!st && (st = al_lm_ngram_count(*g, ids, n))) {
+        al_lm_ngram_free(*g);
+        *g = NULL;
+    }
+    return st;
+}
+
+/* What a try or pick is, as the sentences say it: "head+prior 0.5+bigram 0.3". */
+static void lm_pick_name(const al_recipe_try *t, double strength, double mix, char *out, size_t cap) {
+    int n = 0;
+    if (t->recipe != AL_RECIPE_PRIOR) n = snprintf(out, cap, "%s", al_recipe_name(t->recipe));
+    if (strength > 0 && n >= 0 && (size_t)n < cap) n += snprintf(out + n, cap - (size_t)n, "%sprior %.2g", n ? "+" : "", strength);
+    if (mix > 0 && n >= 0 && (size_t)n < cap) n += snprintf(out + n, cap - (size_t)n, "%sbigram %.2g", n ? "+" : "", mix);
+    if (n == 0) snprintf(out, cap, "the cloud model");
+}
+
+al_status al_lm_mix_choose(const al_model *m, al_pool *pool, const int32_t *ids, long n, double val_fraction,
+                           double strength, double *weight, uint64_t *macs) {
+    if (!m || !weight || (!ids && n)) return al_error(AL_EINVAL, "al_lm_mix_choose: NULL argument");
+    *weight = 0.0;
+    if (!m->input_tokens || m->in.ndim != 1)
+        return al_error(AL_EINVAL, "not a language model: the input must be 'tokens T'");
+    if (!(val_fraction > 0.0 && val_fraction <= 0.9))
+        return al_error(AL_ERANGE, "val_fraction must be in (0, 0.9], got %g", val_fraction);
+    const int T = m->in.d[0];
+    const long nva = lm_val_tokens(val_fraction, n), ntr = n - nva;
+    if (nva < T + 1 || ntr < 2) return AL_OK;
+    const int V = (int)(al_shape_numel(&m->nodes[m->nnodes - 1].out) / (size_t)T);
+    al_model *w = NULL;
+    al_lm_ngram *g = NULL;
+    double *q = NULL;
+    al_status st = al_model_clone(m, &w);
+    if (!st && strength > 0) {
+        if (!(q = al_malloc(sizeof(double) * (size_t)V))) st = AL_ENOMEM;
+        if (!st) st = al_lm_marginal(w, pool, ids, ntr, q, macs);
+        if (!st) st = al_lm_prior_shift(w, q, ids, ntr, strength);
+    }
+    if (!st) st = lm_ngram(V, ids, ntr, &g);
+    al_lm_eval e0;
+    if (!st) st = lm_score(w, pool, g, ids + ntr, nva, &e0, NULL, weight, macs);
+    al_free(q);
+    al_lm_ngram_free(g);
+    al_model_free(w);
+    return st;
+}
+
 al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *cache,
                                  const al_personalize_config *c, al_lm_auto_report *lr) {
     al_lm_auto_report local;
@@ -309,7 +369,7 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
     if (!(c->val_fraction > 0.0 && c->val_fraction <= 0.9))
         return al_error(AL_ERANGE, "val_fraction must be in (0, 0.9], got %g", c->val_fraction);
     const int T = m->in.d[0];
-    const long nva = (long)floor(c->val_fraction * (double)n + 0.5), ntr = n - nva;
+    const long nva = lm_val_tokens(c->val_fraction, n), ntr = n - nva;
     r->val_fraction = c->val_fraction;
     r->budget_macs = c->budget_macs;
     lr->val_tokens = nva;
@@ -328,12 +388,33 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
     int V = (int)(al_shape_numel(&m->nodes[m->nnodes - 1].out) / (size_t)T);
     double *q = al_malloc(sizeof(double) * (size_t)V);
     al_model *base = NULL, *w = NULL;
+    al_lm_ngram *g = NULL; /* the bigram model of the training part (the mixture's candidates) */
     al_status st = q ? AL_OK : AL_ENOMEM;
     if (st) return st;
-    if ((st = lm_top3(m, pool, va, nva, &r->cloud_val_acc, &r->search_macs))) goto done;
+    if (c->ngram_mix && (st = lm_ngram(V, tr, ntr, &g))) goto done;
+    al_lm_eval e0, eb;
+    double cloud_mix;
+    if ((st = lm_score(m, pool, g, va, nva, &e0, &eb, &cloud_mix, &r->search_macs))) goto done;
+    r->cloud_val_acc = e0.top3;
+    lr->cloud_val_loss = e0.loss;
+    const uint64_t valm = al_macs_range(m, 0, m->nnodes) * (uint64_t)((nva - 1 + T - 1) / T);
+    /* 0. the bigram mixture alone (the cloud model's weights unchanged): a
+     * candidate when a weight above 0 beats the model alone */
+    if (g && cloud_mix > 0) {
+        al_recipe_try *t = &r->tries[r->ntries];
+        lr->mix[r->ntries] = cloud_mix;
+        r->best = r->ntries++;
+        t->recipe = AL_RECIPE_PRIOR;
+        t->aug_variants = 1;
+        t->freeze = m->nnodes - 1;
+        t->status = AL_TRY_RUN;
+        t->val_acc = eb.top3; /* scored with the cloud model's pass */
+        lr->loss[r->ntries - 1] = eb.loss;
+    }
     /* 1. the prior alone (its q: the cloud model's mean prediction on the training part) */
     uint64_t qmacs = 0;
-    int prior_ok = 0;
+    int prior_ok = 0, best_prior = -1;
+    double prior_loss0[AL_LM_PRIOR_NSTRENGTHS]; /* each prior alone, without the bigram */
     {
         al_model *probe = NULL;
         prior_ok = al_model_clone(m, &probe) == AL_OK && al_lm_prior_shift(probe, q, tr, 0, 0.0) == AL_OK;
@@ -341,7 +422,6 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
         if (prior_ok && (st = al_lm_marginal(m, pool, tr, ntr, q, &qmacs))) goto done;
     }
     r->search_macs += qmacs;
-    const uint64_t valm = al_macs_range(m, 0, m->nnodes) * (uint64_t)((nva - 1 + T - 1) / T);
     for (int i = 0; i < AL_LM_PRIOR_NSTRENGTHS; i++) {
         al_recipe_try *t = &r->tries[r->ntries];
         lr->prior[r->ntries] = al_lm_prior_strengths[i];
@@ -358,15 +438,23 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
         }
         if ((st = lm_shifted(m, q, tr, ntr, al_lm_prior_strengths[i], &w))) goto done;
         t->macs = 0;
-        st = lm_top3(w, pool, va, nva, &t->val_acc, &t->macs);
+        st = lm_score(w, pool, g, va, nva, &e0, &eb, &lr->mix[r->ntries - 1], &t->macs);
         al_model_free(w);
         w = NULL;
         if (st) goto done;
         r->search_macs += t->macs;
-        if (r->best < 0 || t->val_acc > r->tries[r->best].val_acc) r->best = r->ntries - 1;
+        t->val_acc = eb.top3;
+        lr->loss[r->ntries - 1] = eb.loss;
+        prior_loss0[i] = e0.loss;
+        if (r->best < 0 || eb.loss < lr->loss[r->best] - AL_LM_MARGIN_NATS) r->best = r->ntries - 1;
+        if (best_prior < 0 || prior_loss0[i] < prior_loss0[best_prior] - AL_LM_MARGIN_NATS) best_prior = i;
     }
-    /* the trained candidates start from the best prior when it beat the cloud model */
-    double sbase = r->best >= 0 && r->tries[r->best].val_acc > r->cloud_val_acc ? lr->prior[r->best] : 0.0;
+    /* the trained candidates start from the best prior when it beat the
+     * cloud model (each alone: the mixture comes after training) */
+    double sbase =
+        best_prior >= 0 && prior_loss0[best_prior] < lr->cloud_val_loss - AL_LM_MARGIN_NATS
+            ? al_lm_prior_strengths[best_prior]
+            : 0.0;
     if ((st = sbase > 0 ? lm_shifted(m, q, tr, ntr, sbase, &base) : al_model_clone(m, &base))) goto done;
     /* 2. training: cheapest first (a higher freeze point trains less) */
     static const al_recipe order[] = {AL_RECIPE_HEAD, AL_RECIPE_LAST_BLOCK, AL_RECIPE_DEEP};
@@ -403,27 +491,29 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
             continue;
         }
         t->macs = pr.macs;
-        if (!st) st = lm_top3(w, pool, va, nva, &t->val_acc, &t->macs);
+        if (!st) st = lm_score(w, pool, g, va, nva, &e0, &eb, &lr->mix[r->ntries - 1], &t->macs);
         al_model_free(w);
         w = NULL;
         if (st) goto done;
+        t->val_acc = eb.top3;
+        lr->loss[r->ntries - 1] = eb.loss;
         r->search_macs += t->macs;
-        if (r->best < 0 || t->val_acc > r->tries[r->best].val_acc) r->best = r->ntries - 1;
+        if (r->best < 0 || eb.loss < lr->loss[r->best] - AL_LM_MARGIN_NATS) r->best = r->ntries - 1;
     }
     if (r->best < 0) {
         snprintf(r->why, sizeof r->why, "kept the cloud model: no candidate ran within the budget");
         goto done;
     }
     const al_recipe_try *b = &r->tries[r->best];
-    const double sb = lr->prior[r->best];
-    char pname[48] = "";
-    if (sb > 0) snprintf(pname, sizeof pname, "%sprior %.2g", b->recipe == AL_RECIPE_PRIOR ? "" : "+", sb);
-    if (!(b->val_acc > r->cloud_val_acc)) {
+    const double sb = lr->prior[r->best], mb = lr->mix[r->best];
+    char pname[40];
+    lm_pick_name(b, sb, mb, pname, sizeof pname);
+    const double bl = lr->loss[r->best];
+    if (!(bl < lr->cloud_val_loss - AL_LM_MARGIN_NATS)) {
         snprintf(r->why, sizeof r->why,
-                 "kept the cloud model: the best candidate, %s%s, scored top-3 %.4f on the %ld validation tokens, "
-                 "not above the cloud model's %.4f",
-                 b->recipe == AL_RECIPE_PRIOR ? "" : al_recipe_name(b->recipe), pname, b->val_acc, nva,
-                 r->cloud_val_acc);
+                 "kept the cloud model: the best candidate, %s, log-loss %.4f on %ld validation tokens, not "
+                 "below the cloud model's %.4f by %g",
+                 pname, bl, nva, lr->cloud_val_loss, AL_LM_MARGIN_NATS);
         goto done;
     }
     /* the final job on the whole stream: the prior counted on all of it, then the pick's training */
@@ -443,16 +533,26 @@ al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids,
         if ((st = al_lm_personalize(m, pool, ids, n, cache, &fc, &r->final))) goto done;
         r->final.macs += fm;
     }
+    /* the mixture's weight goes with the model; its bigram model is the
+     * caller's, counted on the whole stream (the keyboard keeps the text) */
+    if (mb > 0 || al_model_meta(m, AL_LM_MIX_META)) {
+        char wb[32];
+        snprintf(wb, sizeof wb, "%.2f", mb);
+        if ((st = al_model_set_meta(m, AL_LM_MIX_META, wb))) goto done;
+    }
     r->kept = 1;
     r->recipe = b->recipe;
     lr->prior_chosen = sb;
+    lr->mix_chosen = mb;
     snprintf(r->why, sizeof r->why,
-             "%s%s: the best validation top-3, %.4f on %ld tokens, above the cloud model's %.4f; %s all %ld tokens",
-             b->recipe == AL_RECIPE_PRIOR ? "" : al_recipe_name(b->recipe), pname, b->val_acc, nva, r->cloud_val_acc,
-             b->recipe == AL_RECIPE_PRIOR ? "the words counted on" : "trained again on", n);
+             "%s: the lowest validation log-loss, %.3f on %ld tokens (top-3 %.4f), below the cloud model's %.3f "
+             "(%.4f); %s all %ld",
+             pname, bl, nva, b->val_acc, lr->cloud_val_loss, r->cloud_val_acc,
+             b->recipe == AL_RECIPE_PRIOR ? "counted on" : "trained again on", n);
 done:
     al_model_free(w);
     al_model_free(base);
+    al_lm_ngram_free(g);
     al_free(q);
     return st;
 }

@@ -133,27 +133,108 @@ static void top3(const float *z, int k, int *best) {
     }
 }
 
-al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n, const al_vocab *v, al_lm_eval *r) {
-    return al_lm_evaluate_lens(m, pool, ids, NULL, n, v, r);
+/* The metrics' running sums over a stream's targets. */
+typedef struct {
+    double loss, keys, saved, wkeys, wsaved;
+    long c1, c3, cnt, wc3, wcnt, wunk;
+} eval_sums;
+
+/* Target y at stream position pos (ids[pos]) scored: b its 3 suggestions,
+ * loss its cross-entropy. */
+static void sums_add(eval_sums *a, const int *b, double loss, int32_t y, long pos, const al_vocab *v,
+                     const int32_t *lens) {
+    a->loss += loss;
+    a->cnt++;
+    int hit1 = y != AL_TOK_UNK && b[0] == y;
+    int hit3 = y != AL_TOK_UNK && (b[0] == y || b[1] == y || b[2] == y);
+    a->c1 += hit1;
+    a->c3 += hit3;
+    /* keystrokes: a word's letters and a space; a suggested word is one tap */
+    const char *w = v ? al_vocab_word(v, y) : NULL;
+    int is_word = w && y >= AL_TOK_SPECIALS && ((unsigned char)w[0] >= 'a' || w[0] == '\'');
+    if (is_word) {
+        double len_w = (double)strlen(w) + 1.0;
+        a->keys += len_w;
+        if (hit3) a->saved += len_w - 1.0;
+    }
+    /* word targets: by the text's own token when its lengths are
+     * known, else by the vocabulary (an <unk> target counted) */
+    int wl = lens ? lens[pos] : 0;
+    if (lens ? wl > 0 : (is_word || (y == AL_TOK_UNK && v))) {
+        a->wcnt++;
+        a->wc3 += hit3;
+        a->wunk += y == AL_TOK_UNK;
+        if (lens) {
+            a->wkeys += (double)wl + 1.0;
+            if (hit3) a->wsaved += (double)wl;
+        }
+    }
 }
 
-al_status al_lm_evaluate_lens(al_model *m, al_pool *pool, const int32_t *ids, const int32_t *lens, long n,
-                              const al_vocab *v, al_lm_eval *r) {
+static void sums_finish(const eval_sums *a, int has_lens, al_lm_eval *r) {
+    memset(r, 0, sizeof *r);
+    r->tokens = a->cnt;
+    r->top1 = a->cnt ? (double)a->c1 / (double)a->cnt : 0;
+    r->top3 = a->cnt ? (double)a->c3 / (double)a->cnt : 0;
+    r->loss = a->cnt ? a->loss / (double)a->cnt : 0;
+    r->ppl = exp(r->loss);
+    r->saved = a->keys > 0 ? a->saved / a->keys : 0;
+    r->word_targets = a->wcnt;
+    r->word_unknown = a->wunk;
+    r->word_top3 = a->wcnt ? (double)a->wc3 / (double)a->wcnt : 0;
+    r->word_saved = has_lens ? (a->wkeys > 0 ? a->wsaved / a->wkeys : 0) : r->saved;
+}
+
+/* One pass over the stream, scored nw times: r[k] for the model's
+ * predictions mixed with g's at weights[k] (weight 0 or no g: the model's
+ * logits as they are). *windows: the forward passes run. */
+static al_status eval_stream(al_model *m, al_pool *pool, const int32_t *ids, const int32_t *lens, long n,
+                             const al_vocab *v, const al_lm_ngram *g, const double *weights, int nw, al_lm_eval *r,
+                             uint64_t *windows) {
     int T, V;
     al_status st = check_lm(m, &T, &V);
     if (st) return st;
-    if (!r || (!ids && n)) return al_error(AL_EINVAL, "al_lm_evaluate: NULL argument");
-    memset(r, 0, sizeof *r);
+    if (!r || (!ids && n) || nw < 1 || nw > AL_LM_MIX_NWEIGHTS || (nw > 1 && !weights))
+        return al_error(AL_EINVAL, "al_lm_evaluate: NULL argument");
+    int mix = 0;
+    for (int k = 0; k < nw; k++) {
+        double w = weights ? weights[k] : 0.0;
+        if (!(w >= 0.0 && w <= 1.0)) return al_error(AL_ERANGE, "mixture weight must be in 0..1, got %g", w);
+        mix |= w > 0.0 && g;
+    }
+    if (mix && al_lm_ngram_words(g) != V)
+        return al_error(AL_EINVAL, "the bigram model has %d words, the model %d", al_lm_ngram_words(g), V);
+    for (int k = 0; k < nw; k++) memset(&r[k], 0, sizeof r[k]);
+    eval_sums sums[AL_LM_MIX_NWEIGHTS];
+    memset(sums, 0, sizeof sums);
+    double *pm = NULL, *pb = NULL;
+    float *pz = NULL;
+    if (mix) {
+        pm = al_malloc(sizeof(double) * (size_t)V);
+        pb = al_malloc(sizeof(double) * (size_t)V);
+        pz = al_malloc(sizeof(float) * (size_t)V);
+        if (!pm || !pb || !pz) {
+            al_free(pm);
+            al_free(pb);
+            al_free(pz);
+            return AL_ENOMEM;
+        }
+    }
     float *x;
     carry_save cs;
-    if ((st = stream_begin(m, T, &x, &cs))) return st;
-    double loss = 0, keys = 0, saved = 0, wkeys = 0, wsaved = 0;
-    long c1 = 0, c3 = 0, cnt = 0, wc3 = 0, wcnt = 0, wunk = 0;
+    uint64_t nwin = 0;
+    if ((st = stream_begin(m, T, &x, &cs))) {
+        al_free(pm);
+        al_free(pb);
+        al_free(pz);
+        return st;
+    }
     for (long p = 0; p + 1 < n; p += T) {
         int len = (int)AL_MIN((long)T, n - 1 - p);
         for (int t = 0; t < T; t++) x[t] = t < len ? (float)ids[p + t] : 0.0f;
         const float *z;
         if ((st = al_model_forward_from(m, pool, 0, x, 1, 0, &z))) break;
+        nwin++;
         for (int t = 0; t < len; t++) {
             const float *row = z + (size_t)t * (size_t)V;
             int32_t y = ids[p + t + 1];
@@ -162,37 +243,25 @@ al_status al_lm_evaluate_lens(al_model *m, al_pool *pool, const int32_t *ids, co
                 break;
             }
             int b[3], am;
-            top3(row, V, b);
             /* softmax's vectorized maximum and exp-sum (float terms, double
              * blocks): exact enough for a mean log-loss, and the
              * evaluation's hot loop */
             float mx = al_row_max(row, V, &am);
             double se = al_softmax_expsum(row, V, mx);
-            loss += log(se) - ((double)row[y] - (double)mx);
-            cnt++;
-            int hit1 = y != AL_TOK_UNK && b[0] == y;
-            int hit3 = y != AL_TOK_UNK && (b[0] == y || b[1] == y || b[2] == y);
-            c1 += hit1;
-            c3 += hit3;
-            /* keystrokes: a word's letters and a space; a suggested word is one tap */
-            const char *w = v ? al_vocab_word(v, y) : NULL;
-            int is_word = w && y >= AL_TOK_SPECIALS && ((unsigned char)w[0] >= 'a' || w[0] == '\'');
-            if (is_word) {
-                double len_w = (double)strlen(w) + 1.0;
-                keys += len_w;
-                if (hit3) saved += len_w - 1.0;
+            if (mix) {
+                for (int j = 0; j < V; j++) pm[j] = exp((double)row[j] - (double)mx) / se;
+                al_lm_ngram_probs(g, ids[p + t], pb);
             }
-            /* word targets: by the text's own token when its lengths are
-             * known, else by the vocabulary (an <unk> target counted) */
-            int wl = lens ? lens[p + t + 1] : 0;
-            if (lens ? wl > 0 : (is_word || (y == AL_TOK_UNK && v))) {
-                wcnt++;
-                wc3 += hit3;
-                wunk += y == AL_TOK_UNK;
-                if (lens) {
-                    wkeys += (double)wl + 1.0;
-                    if (hit3) wsaved += (double)wl;
+            for (int k = 0; k < nw; k++) {
+                double w = weights ? weights[k] : 0.0;
+                if (!mix || w == 0.0) {
+                    top3(row, V, b);
+                    sums_add(&sums[k], b, log(se) - ((double)row[y] - (double)mx), y, p + t + 1, v, lens);
+                    continue;
                 }
+                for (int j = 0; j < V; j++) pz[j] = (float)((1.0 - w) * pm[j] + w * pb[j]);
+                top3(pz, V, b);
+                sums_add(&sums[k], b, -log((1.0 - w) * pm[y] + w * pb[y]), y, p + t + 1, v, lens);
             }
         }
         if (st) break;
@@ -200,17 +269,36 @@ al_status al_lm_evaluate_lens(al_model *m, al_pool *pool, const int32_t *ids, co
     carry_pop(m, &cs);
     al_model_reset_state(m);
     al_free(x);
+    al_free(pm);
+    al_free(pb);
+    al_free(pz);
     if (st) return st;
-    r->tokens = cnt;
-    r->top1 = cnt ? (double)c1 / (double)cnt : 0;
-    r->top3 = cnt ? (double)c3 / (double)cnt : 0;
-    r->loss = cnt ? loss / (double)cnt : 0;
-    r->ppl = exp(r->loss);
-    r->saved = keys > 0 ? saved / keys : 0;
-    r->word_targets = wcnt;
-    r->word_unknown = wunk;
-    r->word_top3 = wcnt ? (double)wc3 / (double)wcnt : 0;
-    r->word_saved = lens ? (wkeys > 0 ? wsaved / wkeys : 0) : r->saved;
+    for (int k = 0; k < nw; k++) sums_finish(&sums[k], lens != NULL, &r[k]);
+    if (windows) *windows = nwin;
+    return AL_OK;
+}
+
+al_status al_lm_evaluate(al_model *m, al_pool *pool, const int32_t *ids, long n, const al_vocab *v, al_lm_eval *r) {
+    return al_lm_evaluate_lens(m, pool, ids, NULL, n, v, r);
+}
+
+al_status al_lm_evaluate_lens(al_model *m, al_pool *pool, const int32_t *ids, const int32_t *lens, long n,
+                              const al_vocab *v, al_lm_eval *r) {
+    return eval_stream(m, pool, ids, lens, n, v, NULL, NULL, 1, r, NULL);
+}
+
+al_status al_lm_evaluate_mix(al_model *m, al_pool *pool, const al_lm_ngram *g, double weight, const int32_t *ids,
+                             const int32_t *lens, long n, const al_vocab *v, al_lm_eval *r) {
+    return eval_stream(m, pool, ids, lens, n, v, g, &weight, 1, r, NULL);
+}
+
+al_status al_lm_mix_eval(al_model *m, al_pool *pool, const al_lm_ngram *g, const double *weights, int nw,
+                         const int32_t *ids, long n, al_lm_eval *r, uint64_t *macs) {
+    if (!weights) return al_error(AL_EINVAL, "al_lm_mix_eval: NULL argument");
+    uint64_t windows = 0;
+    al_status st = eval_stream(m, pool, ids, NULL, n, NULL, g, weights, nw, r, &windows);
+    if (st) return st;
+    if (macs) *macs += al_macs_range(m, 0, m->nnodes) * windows;
     return AL_OK;
 }
 

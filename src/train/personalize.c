@@ -33,6 +33,7 @@ void al_personalize_config_default(al_personalize_config *c) {
     al_augment_config_default(&c->aug);
     c->val_fraction = 0.2;
     c->auto_aug_variants = 4;
+    c->ngram_mix = 1;
 }
 
 typedef struct {

@@ -392,6 +392,46 @@ al_status al_lm_plan_memory(const al_model *m, const al_pool *pool, long n, cons
 al_status al_lm_marginal(al_model *m, al_pool *pool, const int32_t *ids, long n, double *q, uint64_t *macs);
 al_status al_lm_prior_shift(al_model *m, const double *q, const int32_t *ids, long n, double strength);
 
+/* ---- the user's bigram model (src/train/ngram.c; docs/RECIPES.md, "The
+ * text chooser") ---- the keyboard's personal n-gram, counted on the user's
+ * own text and mixed into the model's next-word distribution: p = (1 -
+ * weight) p_model + weight p_bigram, p_bigram interpolated absolute
+ * discounting (discount AL_LM_NGRAM_DISCOUNT) backing off to the
+ * add-1/2 unigram. al_lm_ngram_count adds a stream's unigrams and bigrams
+ * (an id outside 0..V-1: AL_ERANGE, nothing counted);
+ * al_lm_ngram_probs fills p[0..V) with p_bigram(. | prev) (a prev outside
+ * 0..V-1 or never counted as a context: the unigram). */
+#define AL_LM_NGRAM_DISCOUNT 0.75
+#define AL_LM_NGRAM_MAX_WORDS (1 << 24)
+typedef struct al_lm_ngram al_lm_ngram;
+al_status al_lm_ngram_new(int V, al_lm_ngram **out);
+void al_lm_ngram_free(al_lm_ngram *g);
+int al_lm_ngram_words(const al_lm_ngram *g);
+al_status al_lm_ngram_count(al_lm_ngram *g, const int32_t *ids, long n);
+void al_lm_ngram_probs(const al_lm_ngram *g, int32_t prev, double *p);
+/* al_lm_evaluate_lens on the mixture of m's predictions with g's (weight
+ * in [0, 1]; g NULL or weight 0: the model alone, the same numbers as
+ * al_lm_evaluate_lens). g must have the model's V words. */
+al_status al_lm_evaluate_mix(al_model *m, al_pool *pool, const al_lm_ngram *g, double weight, const int32_t *ids,
+                             const int32_t *lens, long n, const al_vocab *v, al_lm_eval *r);
+/* The mixture at each of nw (1..AL_LM_MIX_NWEIGHTS) weights in one
+ * forward pass: r[k] at weights[k] (no vocabulary: the word and keystroke
+ * fields are 0); *macs += the pass's forward work (may be NULL). */
+al_status al_lm_mix_eval(al_model *m, al_pool *pool, const al_lm_ngram *g, const double *weights, int nw,
+                         const int32_t *ids, long n, al_lm_eval *r, uint64_t *macs);
+/* The mixture weights the device tries (0 first: the model alone). */
+#define AL_LM_MIX_NWEIGHTS 5
+extern const double al_lm_mix_weights[AL_LM_MIX_NWEIGHTS];
+/* The weight of the bigram mixture for m as the device chooses it, without
+ * training: the stream's last val_fraction is held out (as the chooser's
+ * split), m is shifted by the unigram prior at `strength` counted on the
+ * rest (0: not shifted), the bigram counted on the rest, and the weight of
+ * al_lm_mix_weights with the lowest log-loss on the held-out part wins
+ * (ties: the smaller). *weight 0 when the stream is too short to split. m
+ * is not changed; *macs += the forward work (may be NULL). */
+al_status al_lm_mix_choose(const al_model *m, al_pool *pool, const int32_t *ids, long n, double val_fraction,
+                           double strength, double *weight, uint64_t *macs);
+
 /* The device's recipe chooser on a language model (src/train/chooser.c, the
  * text side of al_personalize_auto): the validation split is the last
  * c->val_fraction of the stream (the most recent text; the rest trains).
@@ -401,18 +441,37 @@ al_status al_lm_prior_shift(al_model *m, const double *q, const int32_t *ids, lo
  * deep (from the third weighted layer from the end: for the reference LM
  * everything, the embedding included), each trained from the cloud model
  * shifted by the best prior (when it beat the cloud model on validation).
- * Scored by next-word top-3 on the validation split; the best wins, kept
- * only when above the cloud model's (else m unchanged). A kept pick is
- * redone on the whole stream (the prior counted on it; training with the
- * caller's cache, which the predict pass filled). c->train is every
- * candidate's training config; c->recipe, freeze and train_rows are not
- * read. */
+ * With c->ngram_mix, every candidate (and the cloud model itself: "the
+ * bigram alone") is also scored mixed with the user's bigram model
+ * counted on the training part, at each of al_lm_mix_weights, and keeps
+ * its best weight. Scored by the next-word log-loss on the validation
+ * split (smooth: top-3 on a few hundred tokens cannot tell candidates a
+ * point apart); the lowest wins (within AL_LM_MARGIN_NATS: the cheaper),
+ * kept only when below the cloud model's by more than that margin (else m
+ * unchanged). A kept pick is redone on the whole
+ * stream (the prior counted on it; training with the caller's cache,
+ * which the predict pass filled) and its mixture weight is stored in m's
+ * AL_LM_MIX_META (the caller mixes in its bigram model of the whole
+ * stream: al_lm_evaluate_mix). c->train is every candidate's training
+ * config; c->recipe, freeze and train_rows are not read. */
 #define AL_LM_PRIOR_NSTRENGTHS 3
+/* The chooser's margin: a candidate replaces the (cheaper) best so far, a
+ * pick replaces the cloud model and a prior becomes the trained
+ * candidates' start only when it lowers the validation log-loss by more
+ * than this (nats): a change too small to matter (training at a vanishing
+ * rate) does not buy the dearer model. */
+#define AL_LM_MARGIN_NATS 1e-3
+/* The model metadata key of a personal model's bigram mixture weight. */
+#define AL_LM_MIX_META "autlearn.ngram_mix"
 extern const double al_lm_prior_strengths[AL_LM_PRIOR_NSTRENGTHS];
 typedef struct al_lm_auto_report {
     al_auto_report a;                          /* tries, gate, why; cloud_val_acc/val_acc are top-3 */
     double prior[AL_AUTO_MAX_TRIES];           /* per try: the prior strength it ran with (0: none) */
     double prior_chosen;                       /* the strength in the returned model (0: none) */
+    double mix[AL_AUTO_MAX_TRIES];             /* per try: its best bigram mixture weight (0: none) */
+    double mix_chosen;                         /* the returned model's (also its AL_LM_MIX_META) */
+    double loss[AL_AUTO_MAX_TRIES];            /* per try: its validation log-loss (nats), what it is chosen by */
+    double cloud_val_loss;                     /* the cloud model's */
     long val_tokens, train_tokens;
 } al_lm_auto_report;
 al_status al_lm_personalize_auto(al_model *m, al_pool *pool, const int32_t *ids, long n, al_cache *cache,

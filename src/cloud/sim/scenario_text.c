@@ -46,6 +46,7 @@ void al_scenario_config_text_default(al_scenario_config *c) {
     c->fed_lr = 0.0;
     c->label_prior = 0.0; /* text: the unigram prior's strength of a fixed recipe and the +p baselines (0: 0.5) */
     c->recipe = AL_RECIPE_AUTO;
+    c->ngram_mix = 1;
     c->l2sp = 0.0;
     c->device_batch = 8;
     c->local_epochs = 2;
@@ -550,18 +551,62 @@ static al_status prior_model(const text_run *s, const al_model *model, int k, do
     return st;
 }
 
-/* The prior-shifted model's scores for every user into m (the device's
- * cost: the marginal pass, per user). */
+/* Scores `model` on user k's scoring text mixed with the user's bigram
+ * model (counted on the training text) at `weight` (0: the model alone). */
+static al_status eval_mixed(const text_run *s, al_model *model, int k, double weight, al_lm_eval *e) {
+    const al_ids *tr = &s->u.train[k], *at = score_ids(s, k);
+    if (!(weight > 0)) return al_lm_evaluate(model, s->pool, at->v, at->n, s->v, e);
+    al_lm_ngram *g = NULL;
+    /* the model's outputs (a given architecture may have more than the vocabulary's words) */
+    al_status st = al_lm_ngram_new((int)(al_shape_numel(&model->nodes[model->nnodes - 1].out) / (size_t)model->in.d[0]), &g);
+    if (!st) st = al_lm_ngram_count(g, tr->v, tr->n);
+    if (!st) st = al_lm_evaluate_mix(model, s->pool, g, weight, at->v, NULL, at->n, s->v, e);
+    al_lm_ngram_free(g);
+    return st;
+}
+
+/* The weight of user k's bigram mixture where the chooser does not pick it
+ * itself (the +p methods, fedavg-ft, a fixed recipe): chosen by the device
+ * as the chooser would, on the last part of its text with the bigram model
+ * of the rest (al_lm_mix_choose), for `model` shifted by the prior at the
+ * +p strength. The pooled methods pass the cloud model, which the device
+ * holds before its text is used anywhere: their own models trained on the
+ * device's text, split included, so it would tell them nothing. 0 without
+ * c->ngram_mix. *macs += the device's work. */
+static al_status mix_weight(const text_run *s, const al_model *model, int k, double *weight, double *macs) {
+    const al_ids *tr = &s->u.train[k];
+    *weight = 0.0;
+    if (!s->c->ngram_mix) return AL_OK;
+    al_personalize_config pc;
+    al_personalize_config_default(&pc);
+    uint64_t wm = 0;
+    al_status st = al_lm_mix_choose(model, s->pool, tr->v, tr->n, pc.val_fraction, prior_strength(s->c), weight, &wm);
+    *macs += (double)wm;
+    return st;
+}
+
+/* The +p methods: `model` as the device personalizes it without training --
+ * shifted by user k's unigram prior, and mixed with the user's bigram model
+ * (mix_weight, chosen with the cloud model) -- scored into *e; *macs += the
+ * device's work. */
+static al_status prior_eval(const text_run *s, const al_model *model, int k, al_lm_eval *e, double *macs) {
+    double weight = 0.0;
+    al_status st = mix_weight(s, s->cloud, k, &weight, macs);
+    al_model *w = NULL;
+    if (!st) st = prior_model(s, model, k, prior_strength(s->c), &w, macs);
+    if (!st) st = eval_mixed(s, w, k, weight, e);
+    al_model_free(w);
+    return st;
+}
+
+/* The prior-shifted (and mixed) model's scores for every user into m (the
+ * device's cost: the marginal passes, per user). */
 static al_status prior_scores(text_run *s, const al_model *model, al_method_result *m) {
     al_status st = AL_OK;
     double macs = 0;
     for (int k = 0; k < s->users && !st; k++) {
-        al_model *w = NULL;
         al_lm_eval e;
-        if (!(st = prior_model(s, model, k, prior_strength(s->c), &w, &macs)))
-            st = al_lm_evaluate(w, s->pool, score_ids(s, k)->v, score_ids(s, k)->n, s->v, &e);
-        if (!st) set_user(m, k, &e);
-        al_model_free(w);
+        if (!(st = prior_eval(s, model, k, &e, &macs))) set_user(m, k, &e);
     }
     m->macs = macs / s->users;
     return st;
@@ -573,9 +618,13 @@ static al_status prior_scores(text_run *s, const al_model *model, al_method_resu
  * the costs. c->recipe: AL_RECIPE_AUTO the device's chooser (why: its
  * sentence, malloc'd; may be NULL), prior the unigram prior alone, head,
  * last-block or deep that recipe's freeze point (with the prior first when
- * label_prior > 0), config the configured freeze point (r->freeze). */
-static al_status autonomous_user(const text_run *s, const al_model *cloud, int k, double *curve, al_lm_eval *e,
-                                 al_personalize_report *pr, double *secs, double *cpu, double *pred, char **why) {
+ * label_prior > 0), config the configured freeze point (r->freeze). The
+ * bigram mixture: the chooser picks its weight with the rest, unless
+ * `pooled` (fedavg-ft: `cloud` trained on the device's text, its split
+ * included), where, as for a fixed recipe, mix_weight gives it. */
+static al_status autonomous_user(const text_run *s, const al_model *cloud, int pooled, int k, double *curve,
+                                 al_lm_eval *e, al_personalize_report *pr, double *secs, double *cpu, double *pred,
+                                 char **why) {
     const al_scenario_config *c = s->c;
     const al_ids *train = &s->u.train[k], *test = score_ids(s, k);
     al_model *work = NULL;
@@ -608,6 +657,7 @@ static al_status autonomous_user(const text_run *s, const al_model *cloud, int k
     al_personalize_config_default(&pc);
     al_train_recipe_text(&pc.train, c->batch, c->epochs, c->lr, c->seed + 1000);
     if (c->device_batch > 0) pc.train.batch = c->device_batch;
+    pc.ngram_mix = c->ngram_mix && !pooled;
     pc.freeze = freeze;
     pc.train_rows = rc == AL_RECIPE_CONFIG ? c->train_words : 0;
     pc.budget_macs = c->budget_macs;
@@ -615,18 +665,25 @@ static al_status autonomous_user(const text_run *s, const al_model *cloud, int k
     pc.train.progress = curve ? al_sim_on_epoch : NULL;
     pc.train.progress_user = &cb;
     memset(pr, 0, sizeof *pr);
+    double mix = 0.0;
+    if (!st && (rc != AL_RECIPE_AUTO || pooled)) st = mix_weight(s, pooled ? s->cloud : cloud, k, &mix, &shift_macs);
     if (!st && rc == AL_RECIPE_AUTO) {
         al_lm_auto_report ar;
         st = al_lm_personalize_auto(work, s->pool, train->v, train->n, cache, &pc, &ar);
         if (!st) {
             *pr = ar.a.final;
             pr->macs = ar.a.search_macs + ar.a.final.macs;
+            if (!pooled) mix = ar.mix_chosen;
             for (int i = 0; i < ar.a.ntries; i++)
                 if (ar.a.tries[i].status == AL_TRY_RUN)
-                    al_sim_say(c, "autonomous: %s tried %s%s (prior strength %.2g): validation top-3 %.4f, %.3g MACs",
-                               s->u.names[k], al_recipe_name(ar.a.tries[i].recipe),
-                               ar.a.tries[i].recipe == AL_RECIPE_PRIOR ? " only" : "", ar.prior[i],
-                               ar.a.tries[i].val_acc, (double)ar.a.tries[i].macs);
+                    al_sim_say(c, "autonomous: %s tried %s%s (prior strength %.2g, bigram weight %.2g): validation "
+                               "log-loss %.4f, top-3 %.4f, %.3g MACs",
+                               s->u.names[k],
+                               ar.a.tries[i].recipe == AL_RECIPE_PRIOR && ar.prior[i] == 0
+                                   ? "the bigram"
+                                   : al_recipe_name(ar.a.tries[i].recipe),
+                               ar.a.tries[i].recipe == AL_RECIPE_PRIOR ? " only" : "", ar.prior[i], ar.mix[i],
+                               ar.loss[i], ar.a.tries[i].val_acc, (double)ar.a.tries[i].macs);
             al_sim_say(c, "autonomous: %s chose %s", s->u.names[k], ar.a.why);
             if (why) *why = strdup(ar.a.why);
         }
@@ -637,7 +694,9 @@ static al_status autonomous_user(const text_run *s, const al_model *cloud, int k
     /* the predict pass is the keyboard's: not the training's cost */
     al_sim_clock_stop(&clk, cb.eval_seconds + *pred, secs, cpu);
     if (!st && cb.st) st = cb.st;
-    if (!st) st = al_lm_evaluate(work, s->pool, test->v, test->n, s->v, e);
+    /* the keyboard's predictions: the personal model, mixed with the
+     * user's bigram model of its whole text when the chooser picked a weight */
+    if (!st) st = eval_mixed(s, work, k, mix, e);
     /* a job that trained fewer epochs (the cloud model kept, the prior
      * alone) stays at its final accuracy for the rest of the curve */
     if (!st && curve)
@@ -655,7 +714,7 @@ static al_status autonomous_job(void *ctx, int k, al_sim_meter *t) {
     double secs, cpu, pred;
     al_rss_reset_peak();
     char *why = NULL;
-    al_status st = autonomous_user(s, s->cloud, k, t->m->curve, &e, &pr, &secs, &cpu, &pred, &why);
+    al_status st = autonomous_user(s, s->cloud, 0, k, t->m->curve, &e, &pr, &secs, &cpu, &pred, &why);
     if (r->choice && why) r->choice[k] = why;
     else free(why);
     if (st) return st;
@@ -797,15 +856,10 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
     *acc = e.top3;
     if (!last) return AL_OK;
     set_user(&s->r->m[AL_M_FEDAVG], k, &e);
-    al_model *w = NULL;
     if (s->c->methods & (1u << AL_M_FEDAVG_PRIOR)) {
-        /* the final model shifted by the user's words */
+        /* the final model shifted by the user's words (and mixed with its bigram model) */
         double macs = 0;
-        if ((st = prior_model(s, global, k, prior_strength(s->c), &w, &macs))) return st;
-        st = al_lm_evaluate(w, s->pool, at->v, at->n, s->v, &e);
-        al_model_free(w);
-        w = NULL;
-        if (st) return st;
+        if ((st = prior_eval(s, global, k, &e, &macs))) return st;
         set_user(&s->r->m[AL_M_FEDAVG_PRIOR], k, &e);
         s->ft_macs_prior += macs;
     }
@@ -814,7 +868,7 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
         al_personalize_report pr;
         double secs, cpu, pred;
         char *why = NULL;
-        st = autonomous_user(s, global, k, NULL, &e, &pr, &secs, &cpu, &pred, &why);
+        st = autonomous_user(s, global, 1, k, NULL, &e, &pr, &secs, &cpu, &pred, &why);
         free(why);
         if (st) return st;
         set_user(&s->r->m[AL_M_FEDAVG_FT], k, &e);
@@ -974,7 +1028,7 @@ static al_status text_selection(text_run *s) {
         double secs, cpu, pred;
         if ((st = al_lm_evaluate(alt, s->pool, score_ids(s, k)->v, score_ids(s, k)->n, s->v, &e))) break;
         g += e.top3 / s->users;
-        if ((st = autonomous_user(s, alt, k, NULL, &e, &pr, &secs, &cpu, &pred, NULL))) break;
+        if ((st = autonomous_user(s, alt, 0, k, NULL, &e, &pr, &secs, &cpu, &pred, NULL))) break;
         a += e.top3 / s->users;
     }
     al_model_free(alt);

@@ -122,6 +122,8 @@ typedef struct al_scenario_config {
     int device_batch;         /* text: the autonomous method's batch (streams when the LSTM trains) */
     int train_words;          /* text: autonomous trains only the output rows of the user's N most used words
                                * (al_personalize_config.train_rows; 0 = all) */
+    int ngram_mix;            /* text: the user's bigram model mixed in (al_personalize_config.ngram_mix) by
+                               * the chooser (autonomous, fedavg-ft) and the +p methods; 0 = off */
     /* text: a cloud-side step run on the cloud model (loaded from
      * cloud_model or pre-trained) with the scenario's public stream and the
      * users' held-out text, instead of the methods (autlearn compress) */
