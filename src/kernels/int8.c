@@ -169,17 +169,6 @@ float al_quantize_row_i8(const float *x, long n, int8_t *q) {
     return s;
 }
 
-void al_i8_quantize_static_ref(const float *x, long n, float inv, int8_t *q) {
-    for (long i = 0; i < n; i++) q[i] = al_i8_q(x[i] * inv);
-}
-
-void al_i8_epilogue_ref(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv) {
-    if (yq)
-        for (long i = 0; i < n; i++) yq[i] = al_i8_q(al_i8_finish(acc[i], sc, b, act) * yinv);
-    else
-        for (long i = 0; i < n; i++) y[i] = al_i8_finish(acc[i], sc, b, act);
-}
-
 void al_i8_epilogue(const int32_t *acc, long n, float sc, float b, int act, float *y, int8_t *yq, float yinv) {
     switch (al_i8_current()) {
 #ifdef AL_I8_X86
