@@ -1540,6 +1540,7 @@ static al_status const_gather(val *t, const val *x, const int64_t *b, const int6
 static al_status fold_binary(imp *I, const Onnx__NodeProto *nd, const val *a, const val *b, char op) {
     if (a->fill || b->fill) return nerr(nd, AL_EUNSUPPORTED, "the operands depend on the batch size");
     if (a->is_int != b->is_int) return nerr(nd, AL_EUNSUPPORTED, "the operands differ in type");
+    if (!a->numel || !b->numel) return nerr(nd, AL_EUNSUPPORTED, "an empty constant operand");
     const val *big = a->numel >= b->numel ? a : b;
     if (!(a->numel == b->numel || a->numel == 1 || b->numel == 1))
         return nerr(nd, AL_EUNSUPPORTED, "constant operands of %zu and %zu elements do not broadcast", a->numel, b->numel);
