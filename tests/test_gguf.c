@@ -3,7 +3,7 @@
  * hostile headers (with valid checksums, so the checks behind the CRC are
  * reached) and the atomicity of save. Temporary files live in a mkdtemp
  * directory under /tmp that is removed at the end. */
-#include "al_test.h"
+#include "al_test_gguf.h"
 #include "model/model.h"
 
 #include <dirent.h>
@@ -661,45 +661,21 @@ static void test_hostile(void) {
 enum { RW_COPY, RW_DROP, RW_EXTRA, RW_TRANSPOSE, RW_I32, RW_ARCH, RW_VERSION, RW_FREEZE, RW_HUGE, RW_BADTYPE, RW_NOKEY,
        RW_NAN, RW_MULSRC };
 
-static void copy_kv(gguf_writer *w, const gguf_reader *r, size_t i, const char *key, int mode) {
-    gguf_type t = gguf_kv_type(r, i);
-    if (t == GGUF_T_STRING) {
-        gguf_str s;
-        gguf_kv_str(r, i, &s);
-        char v[512];
-        snprintf(v, sizeof v, "%.*s", (int)s.n, s.p);
-        if (mode == RW_ARCH && !strcmp(key, "general.architecture")) snprintf(v, sizeof v, "llama");
-        if (mode == RW_BADTYPE && !strcmp(key, "autlearn.layer.1.type")) snprintf(v, sizeof v, "transformer");
-        if (mode == RW_MULSRC && !strcmp(key, "autlearn.layer.1.type")) snprintf(v, sizeof v, "mul");
-        gguf_set_str(w, key, v);
-    } else if (t == GGUF_T_U32) {
-        uint32_t v;
-        gguf_get_u32(r, key, &v);
-        if (mode == RW_VERSION && !strcmp(key, "autlearn.format_version")) v = 7; /* 2: fused activations, 3: a graph, 4: n-input nodes, 5: ports, dilations, 6: static int8 scales */
-        if (mode == RW_FREEZE && !strcmp(key, "autlearn.first_trainable")) v = 99;
-        gguf_set_u32(w, key, v);
-    } else if (t == GGUF_T_I32) {
-        int32_t v;
-        gguf_get_i32(r, key, &v);
-        if (mode == RW_HUGE && !strcmp(key, "autlearn.layer.0.units")) v = 1 << 14;
-        if (mode == RW_MULSRC && !strcmp(key, "autlearn.layer.1.src")) v = 1; /* itself: not an earlier node */
-        gguf_set_i32(w, key, v);
-    } else if (t == GGUF_T_F32) {
-        float v;
-        gguf_get_f32(r, key, &v);
-        if (mode == RW_NAN && !strcmp(key, "autlearn.layer.0.rate")) v = NAN;
-        gguf_set_f32(w, key, v);
-    } else if (t == GGUF_T_BOOL) {
-        int v;
-        gguf_get_bool(r, key, &v);
-        gguf_set_bool(w, key, v);
-    } else if (t == GGUF_T_ARRAY) {
-        int32_t a[8];
-        size_t n;
-        gguf_get_arr(r, key, GGUF_T_I32, a, 8, &n);
-        if (mode == RW_HUGE) a[0] = 1 << 14;
-        gguf_set_arr(w, key, GGUF_T_I32, a, n);
-    }
+static int rewrite_kv(al_test_kv *kv, void *ctx) {
+    int mode = *(const int *)ctx;
+    const char *key = kv->key;
+    if (mode == RW_NOKEY && !strcmp(key, "autlearn.layer.1.units")) return 0;
+    if (mode == RW_ARCH && !strcmp(key, "general.architecture")) snprintf(kv->str, sizeof kv->str, "llama");
+    if (mode == RW_BADTYPE && !strcmp(key, "autlearn.layer.1.type")) snprintf(kv->str, sizeof kv->str, "transformer");
+    if (mode == RW_MULSRC && !strcmp(key, "autlearn.layer.1.type")) snprintf(kv->str, sizeof kv->str, "mul");
+    /* 2: fused activations, 3: a graph, 4: n-input nodes, 5: ports, dilations, 6: static int8 scales */
+    if (mode == RW_VERSION && !strcmp(key, "autlearn.format_version")) kv->u32 = 7;
+    if (mode == RW_FREEZE && !strcmp(key, "autlearn.first_trainable")) kv->u32 = 99;
+    if (mode == RW_HUGE && !strcmp(key, "autlearn.layer.0.units")) kv->i32 = 1 << 14;
+    if (mode == RW_MULSRC && !strcmp(key, "autlearn.layer.1.src")) kv->i32 = 1; /* itself: not an earlier node */
+    if (mode == RW_NAN && !strcmp(key, "autlearn.layer.0.rate")) kv->f32 = NAN;
+    if (mode == RW_HUGE && kv->type == GGUF_T_ARRAY) kv->arr[0] = 1 << 14;
+    return 1;
 }
 
 /* Rewrites a model file through the generic reader and writer, changing one
@@ -709,15 +685,7 @@ static al_status rewrite_and_load(const unsigned char *b, size_t n, int mode) {
     REQUIRE_OK(gguf_reader_open_mem(b, n, GGUF_REQUIRE_CRC, &r));
     gguf_writer *w;
     REQUIRE_OK(gguf_writer_new(0, &w));
-    for (size_t i = 0; i < gguf_num_kv(r); i++) {
-        gguf_str k = gguf_kv_key(r, i);
-        char key[128];
-        snprintf(key, sizeof key, "%.*s", (int)k.n, k.p);
-        if (!strcmp(key, GGUF_KEY_CRC_HEADER) || !strcmp(key, GGUF_KEY_CRC_DATA) || !strcmp(key, GGUF_KEY_ALIGNMENT))
-            continue;
-        if (mode == RW_NOKEY && !strcmp(key, "autlearn.layer.1.units")) continue;
-        copy_kv(w, r, i, key, mode);
-    }
+    al_test_copy_kvs(r, w, rewrite_kv, &mode);
     static float bufs[8][64];
     static int32_t ibuf[64];
     for (size_t i = 0; i < gguf_num_tensors(r); i++) {

@@ -22,7 +22,7 @@
  *  - save and load: the scales bit for bit (format version 6; a model
  *    without scales keeps an older version), hostile scales (NaN, 0,
  *    negative, infinite, on a float layer, in a version-5 file) refused. */
-#include "al_test.h"
+#include "al_test_gguf.h"
 #include "cloud/compile/quant.h"
 #include "kernels/kernels.h"
 
@@ -393,51 +393,25 @@ enum { RW_SCALE, RW_ON_FLOAT, RW_VERSION5 };
 /* Copies the model file src to dst through the generic reader and writer,
  * with node 4's in_scale set to val (RW_SCALE), an in_scale added on the
  * add node 3 (RW_ON_FLOAT), or the format version set to 5 (RW_VERSION5). */
+typedef struct {
+    int mode;
+    float val;
+} rw_edit;
+
+static int rewrite_kv(al_test_kv *kv, void *ctx) {
+    const rw_edit *e = ctx;
+    if (e->mode == RW_VERSION5 && !strcmp(kv->key, "autlearn.format_version")) kv->u32 = 5;
+    if (e->mode == RW_SCALE && !strcmp(kv->key, "autlearn.layer.4.in_scale")) kv->f32 = e->val;
+    return 1;
+}
+
 static void rewrite(const char *src, const char *dst, int mode, float val) {
     gguf_reader *r;
     REQUIRE_OK(gguf_reader_open_file(src, GGUF_REQUIRE_CRC, &r));
     gguf_writer *w;
     REQUIRE_OK(gguf_writer_new(0, &w));
-    for (size_t i = 0; i < gguf_num_kv(r); i++) {
-        gguf_str ks = gguf_kv_key(r, i);
-        char key[128];
-        snprintf(key, sizeof key, "%.*s", (int)ks.n, ks.p);
-        if (!strcmp(key, GGUF_KEY_CRC_HEADER) || !strcmp(key, GGUF_KEY_CRC_DATA) || !strcmp(key, GGUF_KEY_ALIGNMENT))
-            continue;
-        gguf_type t = gguf_kv_type(r, i);
-        if (t == GGUF_T_STRING) {
-            gguf_str s;
-            gguf_kv_str(r, i, &s);
-            char *v = malloc(s.n + 1);
-            memcpy(v, s.p, s.n);
-            v[s.n] = 0;
-            gguf_set_str(w, key, v);
-            free(v);
-        } else if (t == GGUF_T_U32) {
-            uint32_t v;
-            gguf_get_u32(r, key, &v);
-            if (mode == RW_VERSION5 && !strcmp(key, "autlearn.format_version")) v = 5;
-            gguf_set_u32(w, key, v);
-        } else if (t == GGUF_T_I32) {
-            int32_t v;
-            gguf_get_i32(r, key, &v);
-            gguf_set_i32(w, key, v);
-        } else if (t == GGUF_T_F32) {
-            float v;
-            gguf_get_f32(r, key, &v);
-            if (mode == RW_SCALE && !strcmp(key, "autlearn.layer.4.in_scale")) v = val;
-            gguf_set_f32(w, key, v);
-        } else if (t == GGUF_T_BOOL) {
-            int v;
-            gguf_get_bool(r, key, &v);
-            gguf_set_bool(w, key, v);
-        } else if (t == GGUF_T_ARRAY) {
-            int32_t a[16];
-            size_t n;
-            REQUIRE_OK(gguf_get_arr(r, key, GGUF_T_I32, a, 16, &n));
-            gguf_set_arr(w, key, GGUF_T_I32, a, n);
-        }
-    }
+    rw_edit e = {mode, val};
+    al_test_copy_kvs(r, w, rewrite_kv, &e);
     if (mode == RW_ON_FLOAT) gguf_set_f32(w, "autlearn.layer.3.in_scale", 0.5f);
     float *bufs[64] = {0};
     for (size_t i = 0; i < gguf_num_tensors(r) && i < 64; i++) {
