@@ -214,6 +214,58 @@ static void test_results(const al_dataset *d, al_pool *pool) {
     al_model_free(m4);
 }
 
+/* The optimizer's part of the plan counts exactly the tensors the optimizer
+ * keeps state for: a parameter subset (bias-only) or a frozen suffix
+ * (train_end) plans less than everything, and the plan still bounds the job. */
+static void test_optim_part(const al_dataset *d, al_pool *pool) {
+    al_train_config c;
+    al_train_config_default(&c);
+    c.epochs = 1;
+    c.batch = 16;
+    c.optim = AL_OPT_ADAM;
+    c.lr = 0.01;
+    al_model *m = fresh();
+    al_mem_plan all, bias, suffix;
+    REQUIRE_OK(al_trainer_plan_memory(m, pool, d, &c, 0, &all));
+    c.param_subset = AL_PARAMS_BIAS;
+    REQUIRE_OK(al_trainer_plan_memory(m, pool, d, &c, 0, &bias));
+    c.param_subset = AL_PARAMS_ALL;
+    c.train_end = m->nnodes - 1; /* the output layer held */
+    REQUIRE_OK(al_trainer_plan_memory(m, pool, d, &c, 0, &suffix));
+    /* Adam: two state floats per trained weight */
+    size_t out_w = 0, biases = 0;
+    for (int i = 0; i < m->nnodes; i++)
+        for (int k = 0; k < m->nodes[i].nparams; k++) {
+            const al_param *pr = &m->nodes[i].params[k];
+            if (pr->is_state) continue;
+            if (i == m->nnodes - 1) out_w += pr->n;
+            if (al_optim_in_subset(&m->nodes[i], pr, AL_PARAMS_BIAS)) biases += pr->n;
+        }
+    CHECK(biases > 0 && out_w > 0);
+    CHECK(all.optim - suffix.optim >= 2 * sizeof(float) * out_w);
+    CHECK(bias.optim < all.optim && bias.optim >= 2 * sizeof(float) * biases);
+    for (int k = 0; k < 2; k++) {
+        al_model *mk = fresh();
+        c.param_subset = k == 0 ? AL_PARAMS_BIAS : AL_PARAMS_ALL;
+        c.train_end = k == 0 ? 0 : mk->nnodes - 1;
+        const al_mem_plan *p = k == 0 ? &bias : &suffix;
+        size_t base = live;
+        peak = live;
+        al_trainer *t;
+        al_train_report r;
+        REQUIRE_OK(al_trainer_new(mk, pool, &c, &t));
+        REQUIRE_OK(al_trainer_run(t, d, NULL, &r));
+        size_t used = peak - base;
+        if (getenv("MB_DEBUG") || used > p->total)
+            fprintf(stderr, "optim part %d: allocated %zu at the peak, planned %zu\n", k, used, p->total);
+        CHECK(used <= p->total);
+        CHECK(used + p->overhead >= (p->total - p->gemm) / 10 * 7);
+        al_trainer_free(t);
+        al_model_free(mk);
+    }
+    al_model_free(m);
+}
+
 /* ---- the plain trainer (al_trainer_plan_memory) ------------------------------------ */
 
 /* The plan bounds what al_trainer_new and a run with evaluation allocate;
@@ -405,6 +457,7 @@ int main(void) {
     test_fit(d, pool);
     test_results(d, pool);
     test_trainer(d, pool);
+    test_optim_part(d, pool);
     test_text(pool);
     al_pool_free(pool);
     al_dataset_free(d);

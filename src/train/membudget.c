@@ -77,6 +77,9 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
     const al_train_config *tc = x->train;
     int nbuf = tc->optim == AL_OPT_SGD ? (tc->momentum != 0.0 ? 1 : 0) : 2;
     size_t ng = 0, trained = 0, trainable_all = 0, np = 0;
+    /* the optimizer's tensors: from the freeze point to the frozen suffix
+     * (train_end), in the parameter subset */
+    int end = tc->train_end > 0 && tc->train_end < m->nnodes ? tc->train_end : m->nnodes;
     al_arena oa = {0};
     for (int pass = 0; pass < 2; pass++) {
         /* the optimizer's block: five pointer tables, then the state floats
@@ -91,7 +94,8 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
                     if (!pr->is_state) ng += pr->n;
                     if (i >= j->freeze) trainable_all += pr->n;
                 }
-                if (i < j->freeze || pr->is_state) continue;
+                if (i < j->freeze || i >= end || pr->is_state || !al_optim_in_subset(nd, pr, tc->param_subset))
+                    continue;
                 if (pass == 0) {
                     np++;
                     trained += pr->n;

@@ -13,12 +13,16 @@
  * suffix (end: its first node, NULL: none; nodes are stored in order, so a
  * pointer comparison), not state, and in the configured subset
  * (al_train_config.param_subset). */
-static int param_trained(const al_node *nd, const al_param *p, int subset, const al_node *end) {
-    if (!nd->trainable || p->is_state || !p->g || (end && nd >= end)) return 0;
+int al_optim_in_subset(const al_node *nd, const al_param *p, int subset) {
     int norm = nd->cfg.type == AL_L_BATCHNORM;
     if (subset == AL_PARAMS_BIAS) return norm || strcmp(p->name, "bias") == 0;
     if (subset == AL_PARAMS_NORM) return norm;
     return 1;
+}
+
+static int param_trained(const al_node *nd, const al_param *p, int subset, const al_node *end) {
+    if (!nd->trainable || p->is_state || !p->g || (end && nd >= end)) return 0;
+    return al_optim_in_subset(nd, p, subset);
 }
 
 al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {

@@ -60,6 +60,9 @@ typedef struct al_optim {
  * sums in a fixed order, whatever the thread count. */
 #define AL_OPTIM_CHUNK 8192
 
+/* Whether tensor p of node nd is in the parameter subset (an
+ * al_param_subset): the optimizer's rule, and the memory plan's. */
+int al_optim_in_subset(const al_node *nd, const al_param *p, int subset);
 /* Collects the trained tensors and allocates the state (zeroed). */
 al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg);
 void al_optim_free(al_optim *o);
