@@ -99,6 +99,8 @@ for m in ["global","global+p","centralized","central+p","fedavg","fedavg+p","fed
 params=4*9+4+(784*16+16)+(16*10+10)
 assert c["fedavg+p"]["bytes_uploaded"]==2*params*4 and c["fedavg"]["bytes_downloaded"]==3*params*4, c
 assert c["fedper"]["bytes_uploaded"]==2*(params-170)*4, c["fedper"]
+# down: the cloud model, then the mean body of each round (the last one the final body it is scored with)
+assert c["fedper"]["bytes_downloaded"]==params*4+2*(params-170)*4, c["fedper"]
 assert c["fedavg-ft"]["macs_per_user"]>c["fedavg"]["macs_per_user"]>0 and c["fedper"]["macs_per_user"]>0, c
 assert c["central+p"]["bytes_uploaded"]==30*(784+1), c["central+p"]
 ' "$TMP/b.json"
@@ -128,6 +130,8 @@ assert c["fedrep"]["clients_dropped"]==6, c
 assert c["fedavg-ft"]["diverged_users"]==3 and "diverged_users" not in c["fedavg"], c
 assert "clients_dropped" not in c["global"], c
 for m in ["fedavg","fedavg-ft","fedper","fedrep"]: assert j[m]["per_user"]==j["global"]["per_user"], (m, j[m], j["global"])
+# no client sent an update: nothing was uploaded
+for m in ["fedavg","fedavg-ft","fedper","fedrep"]: assert c[m]["bytes_uploaded"]==0, (m, c[m])
 ' "$TMP/d.json"
 check "scenario: the dropped update is named" grep -q "^fedavg: round 2: user 3.s training diverged; its update is left out" "$TMP/err"
 # FedRep: each round the personal head first (the body held), then the body under the held head; only

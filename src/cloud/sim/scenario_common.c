@@ -251,6 +251,7 @@ static al_status fedavg_round(const al_scenario_config *c, const al_sim_fedavg *
         double weight = 0;
         al_status st = f->train(f->ctx, work, rd, k, t, &weight);
         if (st == AL_ENUMERIC) {
+            al_sim_meter_peak(t); /* the job ran (and allocated) before it diverged */
             (*dropped)++;
             al_sim_say(c, "fedavg: round %d: user %d's training diverged; its update is left out", rd + 1, k + 1);
             continue;
@@ -347,6 +348,7 @@ al_status al_sim_personal_run(const al_scenario_config *c, const al_model *start
             double weight = 0;
             if ((st = p->train(p->ctx, work, rd, k, &t, &weight)) == AL_ENUMERIC) {
                 /* diverged: no update from this user this round (al_sim_fedavg_run's rule); its head stays */
+                al_sim_meter_peak(&t);
                 m->clients_dropped++;
                 al_sim_say(c, "%s: round %d: user %d's training diverged; its update is left out", name, rd + 1,
                            k + 1);

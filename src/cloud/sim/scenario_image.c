@@ -754,8 +754,9 @@ static al_status image_fedavg(image_run *s) {
      * knows the label set, holds no image of them to imprint from) */
     al_status st = al_sim_fedavg_run(s->c, s->newclass ? s->grown : s->cloud, s->users, &f, m);
     if (st) return st;
-    /* each round uploads the whole model; the device downloads the cloud model, each round's and the final one */
-    m->bytes_uploaded = (double)s->c->rounds * model_bytes(s);
+    /* each round uploads the whole model (a client whose training diverged sends nothing that round); the
+     * device downloads the cloud model, each round's and the final one */
+    m->bytes_uploaded = ((double)s->c->rounds - (double)m->clients_dropped / s->users) * model_bytes(s);
     m->bytes_downloaded = (double)(s->c->rounds + 1) * model_bytes(s);
     for (int i = AL_M_FEDAVG_PRIOR; i <= AL_M_FEDAVG_FT; i++) {
         if (!wants(s, i)) continue;
@@ -868,15 +869,11 @@ static al_status image_personal_fed(image_run *s, int method) {
     al_cache_free(f.cache);
     if (st) return st;
     double body = (double)(start->nweights - hn) * sizeof(float);
-    m->bytes_uploaded = (double)c->rounds * body;
-    if (method == AL_M_FEDPER) {
-        /* each round: the body up, the body down (the first round's: the cloud model, head included) */
-        m->bytes_downloaded = model_bytes(s) + (double)(c->rounds - 1) * body;
-    } else {
-        /* the cloud model (head included) before the first round, then each round's mean body, the
-         * last one the final body each user is scored with (as fedavg counts its final model) */
-        m->bytes_downloaded = model_bytes(s) + (double)c->rounds * body;
-    }
+    /* the body up each round (not from a client whose training diverged); down, the cloud model (head
+     * included) before the first round, then each round's mean body, the last one the final body each
+     * user is scored with (as fedavg counts its final model) */
+    m->bytes_uploaded = ((double)c->rounds - (double)m->clients_dropped / s->users) * body;
+    m->bytes_downloaded = model_bytes(s) + (double)c->rounds * body;
     return AL_OK;
 }
 

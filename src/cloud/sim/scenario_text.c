@@ -884,11 +884,12 @@ static al_status text_fedavg(text_run *s) {
     al_sim_fedavg f = {fed_train, fed_eval, s, 1, "top-3", 1};
     al_status st = al_sim_fedavg_run(s->c, s->cloud, s->users, &f, m);
     if (st) return st;
-    /* each round uploads the trained weights (all but the embedding) */
+    /* each round uploads the trained weights (all but the embedding), but not from a client whose training
+     * diverged */
     size_t up = 0;
     for (int i = 1; i < s->cloud->nnodes; i++)
         for (int p = 0; p < s->cloud->nodes[i].nparams; p++) up += s->cloud->nodes[i].params[p].n;
-    m->bytes_uploaded = (double)s->c->rounds * (double)up * sizeof(float);
+    m->bytes_uploaded = ((double)s->c->rounds - (double)m->clients_dropped / s->users) * (double)up * sizeof(float);
     /* the device downloads the cloud model, each round's and the final one */
     m->bytes_downloaded = (double)(s->c->rounds + 1) * model_bytes(s);
     for (int i = AL_M_FEDAVG_PRIOR; i <= AL_M_FEDAVG_FT; i++) {
@@ -974,7 +975,7 @@ static al_status text_fedrep(text_run *s) {
     size_t body = 0;
     for (int i = 1; i < s->cloud->nnodes - 1; i++)
         for (int q = 0; q < s->cloud->nodes[i].nparams; q++) body += s->cloud->nodes[i].params[q].n;
-    m->bytes_uploaded = (double)s->c->rounds * (double)body * sizeof(float);
+    m->bytes_uploaded = ((double)s->c->rounds - (double)m->clients_dropped / s->users) * (double)body * sizeof(float);
     /* the cloud model, then each round's mean body (the last one the final body) */
     m->bytes_downloaded = model_bytes(s) + (double)s->c->rounds * (double)body * sizeof(float);
     return AL_OK;
