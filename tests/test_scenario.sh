@@ -77,6 +77,14 @@ bars=[r for r in t.iter(ns+"rect") if r.find(ns+"title") is not None]
 assert len(bars)==15, len(bars)
 assert len(list(t.iter(ns+"polyline")))==3' "$TMP/s.svg"
 check "scenario prints the table" grep -q "^autonomous" "$TMP/out"
+# the chooser's held-out fraction (--auto-val): 40 images a user, 30% of each class held out
+"$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --users 2 --per-user 40 --test-per-user 20 \
+    --methods global,autonomous --auto-val 0.3 --json "$TMP/av.json" >/dev/null 2>"$TMP/err"
+check "scenario --auto-val runs" test $? -eq 0
+check "scenario --auto-val holds out its fraction of each user's images" grep -qE "^autonomous: user 2 chose .*\(searched on 2[6-9] of its images, checked on 1[1-4]\)" "$TMP/err"
+check "scenario --auto-val is in the JSON config" "$PY" -c 'import json,sys; assert json.load(open(sys.argv[1]))["config"]["auto_val"]==0.3' "$TMP/av.json"
+"$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --users 2 --per-user 40 --auto-val 0.95 >/dev/null 2>"$TMP/err"
+check "scenario --auto-val out of range is a usage error" test $? -eq 2
 
 # the extra baselines (prior-corrected, fedavg-ft, fedper) on users who differ in class mix and look,
 # scored on their validation split

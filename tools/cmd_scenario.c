@@ -96,6 +96,8 @@ static void usage(FILE *f) {
             "                         prior, head, last-block, bn, bias, deep, full, or config (--freeze)\n"
             "  --budget-mmacs M       --recipe auto: the search's compute budget in millions of\n"
             "                         multiply-adds per user (default: none)\n"
+            "  --auto-val F           image, --recipe auto: the fraction of each class the chooser holds\n"
+            "                         out of the user's training data (default 0.2)\n"
             "  --aug-shift N --aug-rotate DEG --aug-contrast X --aug-brightness X --aug-noise X\n"
             "                         their augmentation (defaults 2, 10, 0.2, 0.1, 0.02)\n"
             "  --cache-mb MB          runtime cache bound (default 64)\n"
@@ -264,6 +266,7 @@ int cmd_scenario(int argc, char **argv) {
                    cli_double(&a, "lr", 1e-9, 10.0, &c.lr) || cli_double(&a, "local-lr", 1e-9, 10.0, &c.local_lr) ||
                    cli_double(&a, "fed-lr", 1e-9, 10.0, &c.fed_lr) ||
                    cli_double(&a, "budget-mmacs", 0.0, 1e12, &budget_mmacs) ||
+                   cli_double(&a, "auto-val", 0.01, 0.9, &c.auto_val) ||
                    cli_double(&a, "central-lr", 1e-9, 10.0, &c.central_lr) ||
                    cli_double(&a, "pretrain-lr", 1e-9, 10.0, &c.pretrain_lr) ||
                    cli_double(&a, "l2sp", 0.0, 1e6, &c.l2sp) || cli_double(&a, "label-prior", 0.0, 1e6, &c.label_prior) || cli_double(&a, "aug-rotate", 0.0, 180.0, &aug_f[0]) ||

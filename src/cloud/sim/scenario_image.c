@@ -445,6 +445,7 @@ static al_status device_job(const al_scenario_config *c, al_model *w, al_pool *p
     if (c->recipe == AL_RECIPE_AUTO) {
         pc->freeze = -1;
         pc->budget_macs = c->budget_macs;
+        if (c->auto_val > 0) pc->val_fraction = c->auto_val;
         st = al_personalize_auto(w, pool, tr, ids, cache, pc, ar);
         *pr = ar->final;
         pr->macs = ar->search_macs + ar->final.macs;
@@ -561,7 +562,8 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
                 al_sim_say(c, "autonomous: user %d tried %s%s: validation %.4f, %.3g MACs", k + 1,
                            al_recipe_name(ar.tries[i].recipe), ar.tries[i].aug_variants > 1 ? "+aug" : "",
                            ar.tries[i].val_acc, (double)ar.tries[i].macs);
-        al_sim_say(c, "autonomous: user %d chose %s", k + 1, ar.why);
+        al_sim_say(c, "autonomous: user %d chose %s (searched on %d of its images, checked on %d)", k + 1, ar.why,
+                   ar.n_train, ar.n_val);
     }
 done:
     free(ids);
