@@ -214,16 +214,42 @@ static void test_results(const al_dataset *d, al_pool *pool) {
     al_model_free(m4);
 }
 
+/* Adam at lr 0.01, batch 16: the plain trainer's jobs below. */
+static al_train_config adam_config(int epochs) {
+    al_train_config c;
+    al_train_config_default(&c);
+    c.epochs = epochs;
+    c.batch = 16;
+    c.optim = AL_OPT_ADAM;
+    c.lr = 0.01;
+    return c;
+}
+
+/* Trains m with c on d (and evaluates, with eval) and checks what the job
+ * allocated at its peak against plan p: bounded, and not loose beyond the
+ * fixed allowance and the pack buffers. */
+static void run_within(al_model *m, al_pool *pool, const al_train_config *c, const al_dataset *d, int eval,
+                       const al_mem_plan *p, const char *what) {
+    size_t base = live;
+    peak = live;
+    al_trainer *t;
+    al_train_report r;
+    REQUIRE_OK(al_trainer_new(m, pool, c, &t));
+    REQUIRE_OK(al_trainer_run(t, d, eval ? d : NULL, &r));
+    if (eval) REQUIRE_OK(al_evaluate(m, pool, d, c->batch, NULL, NULL));
+    size_t used = peak - base;
+    al_trainer_free(t);
+    if (getenv("MB_DEBUG") || used > p->total)
+        fprintf(stderr, "%s: allocated %zu at the peak, planned %zu\n", what, used, p->total);
+    CHECK(used <= p->total);
+    CHECK(used + p->overhead >= (p->total - p->gemm) / 10 * 7);
+}
+
 /* The optimizer's part of the plan counts exactly the tensors the optimizer
  * keeps state for: a parameter subset (bias-only) or a frozen suffix
  * (train_end) plans less than everything, and the plan still bounds the job. */
 static void test_optim_part(const al_dataset *d, al_pool *pool) {
-    al_train_config c;
-    al_train_config_default(&c);
-    c.epochs = 1;
-    c.batch = 16;
-    c.optim = AL_OPT_ADAM;
-    c.lr = 0.01;
+    al_train_config c = adam_config(1);
     al_model *m = fresh();
     al_mem_plan all, bias, suffix;
     REQUIRE_OK(al_trainer_plan_memory(m, pool, d, &c, 0, &all));
@@ -248,19 +274,7 @@ static void test_optim_part(const al_dataset *d, al_pool *pool) {
         al_model *mk = fresh();
         c.param_subset = k == 0 ? AL_PARAMS_BIAS : AL_PARAMS_ALL;
         c.train_end = k == 0 ? 0 : mk->nnodes - 1;
-        const al_mem_plan *p = k == 0 ? &bias : &suffix;
-        size_t base = live;
-        peak = live;
-        al_trainer *t;
-        al_train_report r;
-        REQUIRE_OK(al_trainer_new(mk, pool, &c, &t));
-        REQUIRE_OK(al_trainer_run(t, d, NULL, &r));
-        size_t used = peak - base;
-        if (getenv("MB_DEBUG") || used > p->total)
-            fprintf(stderr, "optim part %d: allocated %zu at the peak, planned %zu\n", k, used, p->total);
-        CHECK(used <= p->total);
-        CHECK(used + p->overhead >= (p->total - p->gemm) / 10 * 7);
-        al_trainer_free(t);
+        run_within(mk, pool, &c, d, 0, k == 0 ? &bias : &suffix, k == 0 ? "bias-only" : "frozen suffix");
         al_model_free(mk);
     }
     al_model_free(m);
@@ -271,12 +285,7 @@ static void test_optim_part(const al_dataset *d, al_pool *pool) {
 /* The plan bounds what al_trainer_new and a run with evaluation allocate;
  * a budget halves the batch (the caller trains with batch_used). */
 static void test_trainer(const al_dataset *d, al_pool *pool) {
-    al_train_config c;
-    al_train_config_default(&c);
-    c.epochs = 2;
-    c.batch = 16;
-    c.optim = AL_OPT_ADAM;
-    c.lr = 0.01;
+    al_train_config c = adam_config(2);
     c.patience = 2; /* the best weights' copy too */
     al_model *m = fresh();
     al_mem_plan p16, p4, p;
@@ -288,19 +297,7 @@ static void test_trainer(const al_dataset *d, al_pool *pool) {
     REQUIRE_OK(al_trainer_plan_memory(m, pool, d, &c, p4.total, &p));
     CHECK(p.batch_used == 4 && p.batch_requested == 16 && p.total == p4.total);
     c.batch = p.batch_used;
-    size_t base = live;
-    peak = live;
-    al_trainer *t;
-    al_train_report r;
-    REQUIRE_OK(al_trainer_new(m, pool, &c, &t));
-    REQUIRE_OK(al_trainer_run(t, d, d, &r));
-    REQUIRE_OK(al_evaluate(m, pool, d, c.batch, NULL, NULL));
-    size_t used = peak - base;
-    if (getenv("MB_DEBUG") || used > p.total)
-        fprintf(stderr, "trainer: B %d: allocated %zu at the peak, planned %zu\n", c.batch, used, p.total);
-    CHECK(used <= p.total);
-    CHECK(used + p.overhead >= (p.total - p.gemm) / 10 * 7);
-    al_trainer_free(t);
+    run_within(m, pool, &c, d, 1, &p, "trainer");
     /* batch 1 does not fit: AL_EBUDGET before anything is allocated */
     c.batch = 1;
     al_mem_plan p1;
