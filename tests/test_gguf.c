@@ -675,7 +675,7 @@ static void copy_kv(gguf_writer *w, const gguf_reader *r, size_t i, const char *
     } else if (t == GGUF_T_U32) {
         uint32_t v;
         gguf_get_u32(r, key, &v);
-        if (mode == RW_VERSION && !strcmp(key, "autlearn.format_version")) v = 7; /* 2: fused activations, 3: a graph, 4: n-input nodes, 5: ports, dilations, 6: static int8 scales */
+        if (mode == RW_VERSION && !strcmp(key, "autlearn.format_version")) v = 8; /* 2: fused activations, 3: a graph, 4: n-input nodes, 5: ports, dilations, 6: static int8 scales, 7: int8 adds */
         if (mode == RW_FREEZE && !strcmp(key, "autlearn.first_trainable")) v = 99;
         gguf_set_u32(w, key, v);
     } else if (t == GGUF_T_I32) {

@@ -156,3 +156,14 @@ void al_i8_quantize_static_avx2(const float *x, long n, float inv, int8_t *q) {
     for (; i + 8 <= n; i += 8) _mm_storel_epi64((__m128i *)(q + i), q8(_mm256_loadu_ps(x + i), iv));
     for (; i < n; i++) q[i] = al_i8_q(x[i] * inv);
 }
+
+void al_i8_add_avx2(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv) {
+    const __m256 sav = _mm256_set1_ps(sa), sbv = _mm256_set1_ps(sb), inv = _mm256_set1_ps(yinv);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 fa = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(a + i))));
+        __m256 fb = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + i))));
+        out8(y, yq, inv, (size_t)i, 8, _mm256_add_ps(_mm256_mul_ps(fa, sav), _mm256_mul_ps(fb, sbv)));
+    }
+    if (i < n) al_i8_add_ref(a + i, sa, b + i, sb, n - i, y ? y + i : NULL, yq ? yq + i : NULL, yinv);
+}

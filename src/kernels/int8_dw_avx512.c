@@ -127,6 +127,17 @@ VNNI_TARGET void al_i8_quantize_static_avx512(const float *x, long n, float inv,
     }
 }
 
+VNNI_TARGET void al_i8_add_avx512(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq,
+                                  float yinv) {
+    const __m512 sav = _mm512_set1_ps(sa), sbv = _mm512_set1_ps(sb), inv = _mm512_set1_ps(yinv);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 m = al_mask16(n - i);
+        __m512 fa = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, a + i)));
+        __m512 fb = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, b + i)));
+        out16(y, yq, inv, (size_t)i, m, _mm512_add_ps(_mm512_mul_ps(fa, sav), _mm512_mul_ps(fb, sbv)));
+    }
+}
+
 /* al_quantize_row_i8's scale of n floats. Four running maxima: this is
  * the first read of the layer's input, and one chain of vmaxps (4 cycles
  * per 64 bytes) would hold it below what the caches deliver. The maximum

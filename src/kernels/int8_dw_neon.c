@@ -143,3 +143,19 @@ void al_i8_quantize_static_neon(const float *x, long n, float inv, int8_t *q) {
     }
     for (; i < n; i++) q[i] = al_i8_q(x[i] * inv);
 }
+
+void al_i8_add_neon(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv) {
+    const float32x4_t sav = vdupq_n_f32(sa), sbv = vdupq_n_f32(sb), inv = vdupq_n_f32(yinv);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        int16x8_t a16 = vmovl_s8(vld1_s8(a + i)), b16 = vmovl_s8(vld1_s8(b + i));
+        float32x4_t v[2];
+        for (int h = 0; h < 2; h++) {
+            int16x4_t ah = h ? vget_high_s16(a16) : vget_low_s16(a16), bh = h ? vget_high_s16(b16) : vget_low_s16(b16);
+            /* two products, then the sum: vmulq + vaddq as the reference (no vfmaq) */
+            v[h] = vaddq_f32(vmulq_f32(vcvtq_f32_s32(vmovl_s16(ah)), sav), vmulq_f32(vcvtq_f32_s32(vmovl_s16(bh)), sbv));
+        }
+        out8(y, yq, inv, (size_t)i, 8, v[0], v[1]);
+    }
+    if (i < n) al_i8_add_ref(a + i, sa, b + i, sb, n - i, y ? y + i : NULL, yq ? yq + i : NULL, yinv);
+}

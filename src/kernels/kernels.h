@@ -373,6 +373,20 @@ void al_i8_quantize_static_avx2(const float *x, long n, float inv, int8_t *q);
 #if defined(__aarch64__)
 void al_i8_quantize_static_neon(const float *x, long n, float inv, int8_t *q);
 #endif
+/* The int8 residual add (docs/KERNELS.md, "int8 activations"): a at scale
+ * sa, b at scale sb, y = (float)a * sa + (float)b * sb (two products, then
+ * their sum: no FMA), as floats, or with yq not NULL as al_i8_q(y * yinv).
+ * Every variant computes these float operations in this order, so its
+ * outputs are the reference's bit for bit. */
+void al_i8_add(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv);
+void al_i8_add_ref(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv);
+#if defined(__x86_64__) || defined(_M_X64)
+void al_i8_add_avx512(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv);
+void al_i8_add_avx2(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv);
+#endif
+#if defined(__aarch64__)
+void al_i8_add_neon(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv);
+#endif
 #if defined(__x86_64__) || defined(_M_X64)
 /* al_quantize_row_i8's scale of n floats (max |x| / 127, 1 when that is 0;
  * NaN never wins) in AVX-512 vectors: the one abs-max loop of the
