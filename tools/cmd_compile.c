@@ -183,7 +183,7 @@ int cmd_compile(int argc, char **argv) {
         if (o.quantize_frozen && !calib) printf("int8:    %d frozen dense/conv nodes\n", r.quantized);
         if (calib)
             printf("int8:    %d frozen %s nodes, %d with static input scales calibrated on %d samples of %s "
-                   "(%d of them residual adds); %d nodes hand int8 on, %d adds run in int8\n",
+                   "(%d of them residual adds); %d nodes hand int8 on, %d add(s) run in int8\n",
                    r.quantized, o.quantize_dw ? "dense/conv/dwconv" : "dense/conv", r.calibrated, calib_n, calib,
                    calib_adds(c), al_model_i8_links(c), al_model_i8_adds(c));
         printf("spec:    %s\n", al_model_spec(c));
