@@ -316,8 +316,6 @@ struct al_node {
     int primary_read; /* 1: a later node reads this node's output 0 as its primary input */
     int last_reader;  /* the last node that reads this node's output 0 (either way); -1: none (the output);
                        * per tensor: al_model.t_last_reader */
-    int sole_reader;  /* the node that reads output 0 as its primary input, when no other operand anywhere
-                       * reads it; -1 otherwise (the int8 chain's edges, model.c) */
     /* add (frozen, equal shapes): the static scale of its primary input from
      * calibration (al_quant_set_add_scale); with it, where both operands
      * arrive as int8, the add runs in int8 (al_i8_add; docs/KERNELS.md "int8

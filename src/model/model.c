@@ -99,28 +99,7 @@ static al_status link_readers(al_model *m) {
         nd->dx_direct = t < 0 ? 1 : m->t_last_primary[t] == i;
         nd->primary_read = m->t_last_primary[i] >= 0;
         nd->last_reader = m->t_last_reader[i];
-        nd->sole_reader = -1;
     }
-    /* a node's output 0 read once, as the primary input (port 0) of a
-     * later node: nreads counts every operand that reads it */
-    int *nreads = al_calloc((size_t)n, sizeof(int));
-    if (!nreads) {
-        al_free(read);
-        return AL_ENOMEM;
-    }
-    for (int i = 0; i < n; i++) {
-        const al_node *nd = &m->nodes[i];
-        for (int k = -1; k < al_cfg_nsrc(&nd->cfg); k++) {
-            int r = k < 0 ? al_node_input(nd) : al_cfg_src(&nd->cfg, k);
-            int port = k < 0 ? nd->cfg.in_port : al_cfg_src_port(&nd->cfg, k);
-            if (r >= 0 && port == 0) nreads[r]++;
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        int x = al_node_input(&m->nodes[i]);
-        if (x >= 0 && m->nodes[i].cfg.in_port == 0 && nreads[x] == 1) m->nodes[x].sole_reader = i;
-    }
-    al_free(nreads);
     /* the model input: the last primary reader writes dinput */
     int lastp = -1;
     for (int i = 0; i < n; i++)
