@@ -649,6 +649,23 @@ static al_status read_meta(const gguf_reader *r, al_model *m) {
     return AL_OK;
 }
 
+/* Node i's static scale under key `name` (absent: nothing to do), which
+ * needs format version `need`; refused scales are AL_EFORMAT. */
+static al_status load_scale(const gguf_reader *r, al_model *m, int i, const char *name, uint32_t need, uint32_t ver,
+                            al_status (*set)(al_model *, int, float)) {
+    char k[96];
+    float sc;
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, name)) < 0) return AL_OK;
+    if (ver < need) return al_error(AL_EFORMAT, "model file: %s needs format version %u, the file says %u", k, need, ver);
+    al_status st = gguf_get_f32(r, k, &sc);
+    if (st == AL_OK && (st = set(m, i, sc)) != AL_OK) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s", al_last_error());
+        st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: %s", msg);
+    }
+    return st;
+}
+
 static al_status load_reader(const gguf_reader *r, al_model **out) {
     gguf_str arch;
     al_status st = gguf_get_str(r, "general.architecture", &arch);
@@ -736,31 +753,11 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
             st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: %s", msg);
         }
     }
-    /* static input scales (version 6), on int8 layers only */
+    /* static input scales (version 6) on int8 layers, static add scales
+     * (version 7) on frozen adds: each through its setter, which checks it */
     for (int i = 0; i < m->nnodes && !st; i++) {
-        char k[96];
-        float sc;
-        if (gguf_find_kv(r, layer_key(k, sizeof k, i, "in_scale")) < 0) continue;
-        if (ver < AL_MODEL_FORMAT_VERSION_6)
-            st = al_error(AL_EFORMAT, "model file: %s needs format version 6, the file says %u", k, ver);
-        else if ((st = gguf_get_f32(r, k, &sc)) == AL_OK && (st = al_quant_set_in_scale(m, i, sc)) != AL_OK) {
-            char msg[400];
-            snprintf(msg, sizeof msg, "%s", al_last_error());
-            st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: %s", msg);
-        }
-    }
-    /* static add scales (version 7), on frozen adds only */
-    for (int i = 0; i < m->nnodes && !st; i++) {
-        char k[96];
-        float sc;
-        if (gguf_find_kv(r, layer_key(k, sizeof k, i, "add_scale")) < 0) continue;
-        if (ver < AL_MODEL_FORMAT_VERSION_7)
-            st = al_error(AL_EFORMAT, "model file: %s needs format version 7, the file says %u", k, ver);
-        else if ((st = gguf_get_f32(r, k, &sc)) == AL_OK && (st = al_quant_set_add_scale(m, i, sc)) != AL_OK) {
-            char msg[400];
-            snprintf(msg, sizeof msg, "%s", al_last_error());
-            st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: %s", msg);
-        }
+        st = load_scale(r, m, i, "in_scale", AL_MODEL_FORMAT_VERSION_6, ver, al_quant_set_in_scale);
+        if (!st) st = load_scale(r, m, i, "add_scale", AL_MODEL_FORMAT_VERSION_7, ver, al_quant_set_add_scale);
     }
     if (!st) st = read_meta(r, m);
 fail:
