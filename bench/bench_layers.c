@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
         al_model_zero_grad(m);
         for (int i = 0; i < L; i++) {
             al_node *nd = &m->nodes[i];
-            al_exec e = {pool, &m->rng, 1, nd->ws, 0, 0.0f};
+            al_exec e = {pool, &m->rng, 1, nd->ws, 0, 0.0f, 0.0f};
             double t0 = now();
             if (nd->vt->forward(nd, &e, i == 0 ? x : m->act[i - 1], m->act[i], batch) != AL_OK) return 1;
             if (r >= 0) tf[(size_t)i * reps + r] = now() - t0;
@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
         if (r >= 0) tf[(size_t)L * reps + r] = now() - t0;
         for (int i = L - 1; i >= 0; i--) {
             al_node *nd = &m->nodes[i];
-            al_exec e = {pool, &m->rng, 1, nd->ws, 0, 0.0f};
+            al_exec e = {pool, &m->rng, 1, nd->ws, 0, 0.0f, 0.0f};
             t0 = now();
             nd->vt->backward(nd, &e, i == 0 ? x : m->act[i - 1], m->act[i], i == L - 1 ? dl : m->dact[i],
                              i > 0 ? m->dact[i - 1] : NULL, batch);

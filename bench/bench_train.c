@@ -34,7 +34,9 @@
  *                between consecutive int8 layers). AL_BENCH_INT8_DW=1: the
  *                depthwise convs in int8 too (--int8-dw); AL_BENCH_INT8_MIN_K=K:
  *                --int8-min-k K (8: the thin 1x1 convs too); AL_BENCH_I8_CHAIN=0:
- *                static scales, floats between the layers (an ablation).
+ *                static scales, floats between the layers (an ablation);
+ *                AL_BENCH_I8_ADD=0: static scales, the residual adds in
+ *                float (as before the int8 add; an ablation).
  *
  * Data: the first `samples` images of the training split of the IDX files in
  * DIR (Fashion-MNIST), or, without --data, synthetic 1x28x28 images from the
@@ -529,10 +531,15 @@ static int mnv2_model(int nodes, int freeze, int int8, unsigned long long seed, 
     /* AL_BENCH_I8_CHAIN=0: static scales, but floats between the layers */
     const char *chain = getenv("AL_BENCH_I8_CHAIN");
     if (chain && !strcmp(chain, "0")) (*out)->i8_chain = 0;
+    /* AL_BENCH_I8_ADD=0: the residual adds' static scales dropped: float adds
+     * in the chain, as before the int8 add (an ablation) */
+    const char *i8add = getenv("AL_BENCH_I8_ADD");
+    if (i8add && !strcmp(i8add, "0"))
+        for (int i = 0; i < (*out)->nnodes; i++) (*out)->nodes[i].add_scale = 0.0f;
     fprintf(stderr, "bench_train: MobileNetV2, %d nodes compiled to %d (%d activations fused, %d int8, %d static "
-                    "scales, %d int8 edges), freeze %d\n",
+                    "scales, %d int8 edges, %d int8 adds), freeze %d\n",
             rep.nodes_in, rep.nodes_out, rep.fused_act, rep.quantized, rep.calibrated, al_model_i8_links(*out),
-            rep.freeze_out);
+            al_model_i8_adds(*out), rep.freeze_out);
     al_compile_report_free(&rep);
     return 1;
 }

@@ -16,7 +16,9 @@
 #   dw               compile --int8-dw (scales at run time)
 #   dw static        compile --int8-dw --calib
 #   dw k8            compile --int8-dw --int8-min-k 8 (scales at run time)
-#   dw k8 static     compile --int8-dw --int8-min-k 8 --calib: the int8 chain through every block
+#   dw k8 static     compile --int8-dw --int8-min-k 8 --calib: the int8 chain through every block,
+#                    the residual adds in int8
+#   dw k8 float add  the same with the residual adds in float (AL_BENCH_I8_ADD=0: what the int8 add adds)
 #   dw k8 no chain   the same, floats between the layers (AL_BENCH_I8_CHAIN=0: what the chain adds)
 # Environment: BUILD (build), AL_BENCH_THREADS ("1 2"), AL_BENCH_REPEAT (5),
 # AL_BENCH_MNV2_SAMPLES (320), AL_BENCH_OUT (out/bench-int8), PYTHON (python3).
@@ -43,6 +45,7 @@ forms=(
   "dw static|mnv2_frozen_int8s|AL_BENCH_INT8_DW=1"
   "dw k8|mnv2_frozen_int8|AL_BENCH_INT8_DW=1 AL_BENCH_INT8_MIN_K=8"
   "dw k8 static|mnv2_frozen_int8s|AL_BENCH_INT8_DW=1 AL_BENCH_INT8_MIN_K=8"
+  "dw k8 float add|mnv2_frozen_int8s|AL_BENCH_INT8_DW=1 AL_BENCH_INT8_MIN_K=8 AL_BENCH_I8_ADD=0"
   "dw k8 no chain|mnv2_frozen_int8s|AL_BENCH_INT8_DW=1 AL_BENCH_INT8_MIN_K=8 AL_BENCH_I8_CHAIN=0"
   "pytorch float|mnv2_frozen|torch"
   "pytorch int8|mnv2_frozen_int8|torch"

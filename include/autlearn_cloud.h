@@ -85,9 +85,12 @@ AL_API al_status al_quantize_frozen_dw(al_model *m, int *count);
  * every sample (pct = 100: the largest |x|), in (0, 100]. A node with a
  * static scale reads an int8 input straight from an int8 node before it
  * that nothing else reads (no float between them: the int8 chain), and
- * quantizes a float input without searching for a scale; a saved model
- * keeps the scales (file format version 6). *count (may be NULL): nodes
- * given a scale. pool may be NULL. */
+ * quantizes a float input without searching for a scale. A frozen add of
+ * two same-shape operands that come from int8 nodes (or such adds) gets
+ * the scale of its primary operand too, and runs in int8 where both
+ * operands arrive as int8 (the int8 residual add). A saved model keeps the
+ * scales (file format version 6; 7 with an add's). *count (may be NULL):
+ * nodes given a scale, adds included. pool may be NULL. */
 AL_API al_status al_quantize_calibrate(al_model *m, al_pool *pool, const al_dataset *d, int samples, double pct,
                                        int *count);
 

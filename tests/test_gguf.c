@@ -668,8 +668,9 @@ static int rewrite_kv(al_test_kv *kv, void *ctx) {
     if (mode == RW_ARCH && !strcmp(key, "general.architecture")) snprintf(kv->str, sizeof kv->str, "llama");
     if (mode == RW_BADTYPE && !strcmp(key, "autlearn.layer.1.type")) snprintf(kv->str, sizeof kv->str, "transformer");
     if (mode == RW_MULSRC && !strcmp(key, "autlearn.layer.1.type")) snprintf(kv->str, sizeof kv->str, "mul");
-    /* 2: fused activations, 3: a graph, 4: n-input nodes, 5: ports, dilations, 6: static int8 scales */
-    if (mode == RW_VERSION && !strcmp(key, "autlearn.format_version")) kv->u32 = 7;
+    /* 2: fused activations, 3: a graph, 4: n-input nodes, 5: ports, dilations, 6: static int8 scales,
+     * 7: int8 adds */
+    if (mode == RW_VERSION && !strcmp(key, "autlearn.format_version")) kv->u32 = 8;
     if (mode == RW_FREEZE && !strcmp(key, "autlearn.first_trainable")) kv->u32 = 99;
     if (mode == RW_HUGE && !strcmp(key, "autlearn.layer.0.units")) kv->i32 = 1 << 14;
     if (mode == RW_MULSRC && !strcmp(key, "autlearn.layer.1.src")) kv->i32 = 1; /* itself: not an earlier node */

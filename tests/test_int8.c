@@ -3,7 +3,7 @@
  * K around the 16/64-byte chunk edges), padded leading dimensions, with and
  * without precomputed row sums, 1 and 2 threads; the extreme values +-127;
  * the activation quantizer's error bound; int8 im2row against the float
- * im2col. */
+ * im2col; the VNNI quantize-and-pack loops against al_quantize_row_i8. */
 #include "al_test.h"
 #include "kernels/kernels.h"
 
@@ -135,9 +135,66 @@ static void test_im2row(void) {
     }
 }
 
+#if defined(__x86_64__) || defined(_M_X64)
+/* The AVX-512 VNNI quantize-and-pack loops with a dynamic scale are the
+ * static ones at inv = 1 / al_i8_scale_avx512: bytes (+ 128) and scale
+ * bit for bit al_quantize_row_i8's, on lengths around the 16- and 64-float
+ * chunks, ties at half steps and the largest magnitude exactly 127. */
+static void test_quantize_vnni(void) {
+    if (!al_i8_available(AL_I8_VNNI)) return;
+    al_rng r;
+    al_rng_seed(&r, 11, 4);
+    for (int n = 1; n <= 200; n += (n < 70 ? 1 : 13)) {
+        for (int kind = 0; kind < 3; kind++) {
+            int n4 = (n + 3) & ~3;
+            float *x = malloc(sizeof(float) * (size_t)n);
+            int8_t *ref = malloc((size_t)n);
+            uint8_t *u = malloc((size_t)n4 + 64);
+            for (int i = 0; i < n; i++)
+                x[i] = kind == 0 ? 50.0f * (al_rng_uniform(&r) - 0.5f)
+                     : kind == 1 ? (float)((int)al_rng_below(&r, 509) - 254) * 0.5f
+                                 : 0.0f;
+            if (kind == 1) x[n / 2] = -127.0f;
+            float s = al_quantize_row_i8(x, n, ref);
+            CHECK(al_i8_scale_avx512(x, n) == s);
+            memset(u, 0xAB, (size_t)n4 + 64);
+            CHECK(al_i8_quantize_row_u8_vnni(x, n, u) == s);
+            int bad = 0;
+            for (int i = 0; i < n4; i++) bad += u[i] != (uint8_t)(i < n ? ref[i] + 128 : 128);
+            for (int i = n4; i < n4 + 64; i++) bad += u[i] != 0xAB; /* nothing past the padded row */
+            CHECK(bad == 0);
+            /* the conv packing: the same n floats as C channels of P pixels */
+            for (int C = 1; C <= 5; C += 2) {
+                if (n % C) continue;
+                long P = n / C;
+                int C4 = (C + 3) / 4;
+                uint32_t *w = malloc(sizeof(uint32_t) * (size_t)C4 * (size_t)P);
+                CHECK(al_i8conv_quantize_vnni(x, C, P, w) == s);
+                bad = 0;
+                for (int cb = 0; cb < C4; cb++)
+                    for (long q = 0; q < P; q++)
+                        for (int j = 0; j < 4; j++) {
+                            int c = 4 * cb + j;
+                            unsigned want = c < C ? (unsigned)(ref[(size_t)c * P + q] + 128) : 128u;
+                            bad += ((w[(size_t)cb * P + q] >> (8 * j)) & 0xFFu) != want;
+                        }
+                CHECK(bad == 0);
+                free(w);
+            }
+            free(x);
+            free(ref);
+            free(u);
+        }
+    }
+}
+#endif
+
 int main(void) {
     test_gemm();
     test_quantize_row();
     test_im2row();
+#if defined(__x86_64__) || defined(_M_X64)
+    test_quantize_vnni();
+#endif
     TEST_END("test_int8");
 }

@@ -13,15 +13,21 @@
  *    in every form and variant, 1 and 2 threads, against the ref variant bit
  *    for bit; an int8 input equals the float input quantized with the static
  *    scale, an int8 output equals the float output quantized (al_i8_q);
+ *  - the int8 residual add (al_i8_add) of every variant, floats and int8
+ *    out, against the plain loop bit for bit (saturation, every tail, guard
+ *    bytes);
  *  - a model with chains (conv -> dwconv -> conv, a residual add, dense ->
  *    dense): calibration's scales (pct 100 on the input: max|x| / 127
- *    exactly), the chain's edges (al_model_i8_links), the same outputs bit
- *    for bit with the chain on and off, on 1 and 2 threads, split at the
- *    freeze point (the cache's path) and whole, and close to the float
- *    model; unfreezing drops the chain;
- *  - save and load: the scales bit for bit (format version 6; a model
- *    without scales keeps an older version), hostile scales (NaN, 0,
- *    negative, infinite, on a float layer, in a version-5 file) refused. */
+ *    exactly; the add's too), the chain's edges (al_model_i8_links) and
+ *    int8 adds (al_model_i8_adds), the same outputs on 1 and 2 threads,
+ *    split at the freeze point (the cache's path) and whole, close to the
+ *    float model and to the chain off; without the add's scale the same
+ *    outputs bit for bit with the chain on and off; unfreezing drops the
+ *    chain;
+ *  - save and load: the scales bit for bit (format version 7 with an add's
+ *    scale, 6 without; a model without scales keeps an older version),
+ *    hostile scales (NaN, 0, negative, infinite, on a float layer or a
+ *    non-add, in a version-5 or version-6 file) refused. */
 #include "al_test_gguf.h"
 #include "cloud/compile/quant.h"
 #include "kernels/kernels.h"
@@ -198,6 +204,48 @@ static void test_dw_forms(void) {
 
 /* ---- one node in every form ------------------------------------------------------- */
 
+/* ---- the int8 residual add -------------------------------------------------------- */
+
+static void test_add_kernel(void) {
+    enum { N = 100 };
+    int8_t a[N], b[N], want8[N], got8[N + 16];
+    float want[N], got[N + 4];
+    al_rng r;
+    al_rng_seed(&r, 8, 8);
+    for (int i = 0; i < N; i++) {
+        a[i] = (int8_t)((int)al_rng_below(&r, 255) - 127);
+        b[i] = (int8_t)((int)al_rng_below(&r, 255) - 127);
+    }
+    a[5] = b[5] = 127; /* saturates at the output scale below */
+    a[6] = b[6] = -127;
+    const float sa = 0.037f, sb = 0.0213f, ys = 0.05f;
+    al_i8_add_ref(a, sa, b, sb, N, want, NULL, 0.0f);
+    al_i8_add_ref(a, sa, b, sb, N, NULL, want8, 1.0f / ys);
+    int exact = 1;
+    for (int i = 0; i < N; i++) exact &= want[i] == (float)a[i] * sa + (float)b[i] * sb;
+    CHECK(exact);
+    CHECK(want8[5] == 127 && want8[6] == -127);
+    CHECK(want8[7] == al_i8_q(want[7] * (1.0f / ys)));
+    int variants = 0;
+    for (int v = 0; v < AL_I8_NVARIANTS; v++) {
+        if (!al_i8_force((al_i8_variant)v)) continue;
+        variants++;
+        for (int n = 0; n <= N; n++) {
+            for (int i = 0; i < N + 4; i++) got[i] = -9.0f;
+            memset(got8, 0x55, sizeof got8);
+            al_i8_add(a, sa, b, sb, n, got, NULL, 0.0f);
+            al_i8_add(a, sa, b, sb, n, NULL, got8, 1.0f / ys);
+            int ok = memcmp(got, want, sizeof(float) * (size_t)n) == 0 && got[n] == -9.0f &&
+                     memcmp(got8, want8, (size_t)n) == 0 && got8[n] == 0x55;
+            if (!ok) fprintf(stderr, "int8 add (%s) n=%d differs from the reference\n",
+                             al_i8_variant_name((al_i8_variant)v), n);
+            CHECK(ok);
+        }
+    }
+    al_i8_force(AL_I8_AUTO);
+    CHECK(variants >= 1);
+}
+
 /* Node 0 of spec, frozen and quantized with a static input scale, run by
  * al_quant_forward in the forms (input floats / int8; output floats /
  * int8) under every variant and 1 or 2 threads, against the ref variant. */
@@ -219,7 +267,7 @@ static void node_case(const char *spec, int n, al_pool *pool) {
     al_i8_quantize_static_ref(x, (long)(n * nin), 1.0f / sin, x8);
     REQUIRE_OK(al_model_plan(m, n));
     CHECK(al_i8_force(AL_I8_REF));
-    al_exec e = {NULL, &m->rng, 0, nd->ws, 0, 0.0f};
+    al_exec e = {NULL, &m->rng, 0, nd->ws, 0, 0.0f, 0.0f};
     REQUIRE_OK(al_quant_forward(nd, &e, x, ref, n));
     e.y_scale = ys;
     REQUIRE_OK(al_quant_forward(nd, &e, x, (float *)refq, n));
@@ -236,7 +284,7 @@ static void node_case(const char *spec, int n, al_pool *pool) {
         for (int t = 0; t < 2; t++)
             for (int in8 = 0; in8 < 2; in8++)
                 for (int out8 = 0; out8 < 2; out8++) {
-                    al_exec f = {t ? pool : NULL, &m->rng, 0, nd->ws, in8, out8 ? ys : 0.0f};
+                    al_exec f = {t ? pool : NULL, &m->rng, 0, nd->ws, in8, out8 ? ys : 0.0f, 0.0f};
                     for (size_t i = 0; i < n * nout; i++) y[i] = -7.0f;
                     memset(yq, 0x55, n * nout + 64);
                     REQUIRE_OK(al_quant_forward(nd, &f, in8 ? (const float *)x8 : x, out8 ? (float *)yq : y, n));
@@ -275,9 +323,11 @@ static void test_nodes(al_pool *pool) {
 /* ---- a model with chains ----------------------------------------------------------- */
 
 /* Nodes: 0 conv 32 (from the input), 1 dwconv, 2 conv 32 1x1 (-> 3), 3 add
- * 0 (the residual: float), 4 conv 48 1x1, 5 dwconv s=2, 6 conv 16 1x1, 7
- * flatten, 8 dense 64, 9 dense 32, 10 dense 5 (trained). Chain edges:
- * 0 -> no (0 is also read by the add), 1 -> 2, 4 -> 5, 5 -> 6, 8 -> 9. */
+ * 0 (the residual: int8 with its calibrated scale), 4 conv 48 1x1, 5
+ * dwconv s=2, 6 conv 16 1x1, 7 flatten, 8 dense 64, 9 dense 32, 10 dense 5
+ * (trained). Chain edges: 0 -> 1 and 3 (int8 to both readers), 1 -> 2,
+ * 2 -> 3, 3 -> 4, 4 -> 5, 5 -> 6, 8 -> 9; without the add's scale 0 -> no
+ * (the float add reads it), 1 -> 2, 4 -> 5, 5 -> 6, 8 -> 9. */
 #define CHAIN_SPEC                                                                                                     \
     "input 3x12x12; conv 32 k=3 p=1 act=relu; dwconv k=3 p=1 act=relu6; conv 32 k=1; add 0; "                          \
     "conv 48 k=1 act=relu6; dwconv k=3 s=2 p=1 act=relu6; conv 16 k=1 act=relu; flatten; dense 64 act=relu; "         \
@@ -306,14 +356,16 @@ static void test_model(al_pool *pool) {
     CHECK(al_model_i8_links(m) == 0); /* no static scales yet */
     int count = -1;
     REQUIRE_OK(al_quantize_calibrate_x(m, NULL, x, ncal, 100.0, &count));
-    CHECK(count == 8 && al_model_static_scale_count(m) == 8);
+    CHECK(count == 9 && al_model_static_scale_count(m) == 9);
     CHECK(m->nodes[0].q->in_scale == 1.75f / 127.0f);
-    float s100 = m->nodes[4].q->in_scale;
+    float s100 = m->nodes[4].q->in_scale, a100 = m->nodes[3].add_scale;
     REQUIRE_OK(al_quantize_calibrate_x(m, pool, x, ncal, 99.0, &count));
-    CHECK(count == 8 && m->nodes[4].q->in_scale < s100 && m->nodes[4].q->in_scale > 0.3f * s100);
+    CHECK(count == 9 && m->nodes[4].q->in_scale < s100 && m->nodes[4].q->in_scale > 0.3f * s100);
+    CHECK(m->nodes[3].add_scale > 0.0f && m->nodes[3].add_scale <= a100);
     CHECK_STATUS(al_quantize_calibrate_x(m, NULL, x, ncal, 0.0, NULL), AL_EINVAL);
     CHECK_STATUS(al_quantize_calibrate_x(m, NULL, x, 0, 99.0, NULL), AL_EINVAL);
-    CHECK(al_model_i8_links(m) == 4);
+    CHECK(al_model_i8_links(m) == 7 && al_model_i8_adds(m) == 1);
+    const float add_scale = m->nodes[3].add_scale;
 
     /* the float model with the same (dequantized) weights */
     al_model *f;
@@ -325,16 +377,30 @@ static void test_model(al_pool *pool) {
     REQUIRE_OK(al_model_predict(f, NULL, x, n, yf));
     for (int v = 0; v < AL_I8_NVARIANTS; v++) {
         if (!al_i8_force((al_i8_variant)v)) continue;
+        /* without the add's scale the chain computes what floats between
+         * the layers would, bit for bit */
+        m->nodes[3].add_scale = 0.0f;
+        CHECK(al_model_i8_links(m) == 4 && al_model_i8_adds(m) == 0);
         m->i8_chain = 1;
         REQUIRE_OK(al_model_predict(m, NULL, x, n, ya));
-        REQUIRE_OK(al_model_predict(m, pool, x, n, yb));
-        CHECK(memcmp(ya, yb, sizeof(float) * n * nout) == 0);
         m->i8_chain = 0;
         REQUIRE_OK(al_model_predict(m, NULL, x, n, yb));
         int same = memcmp(ya, yb, sizeof(float) * n * nout) == 0;
         if (!same) fprintf(stderr, "chain on and off differ (%s)\n", al_i8_variant_name((al_i8_variant)v));
         CHECK(same);
+        /* with it the add runs in int8: its operands rounded to its scales,
+         * close to the chain off (yb), not equal */
+        m->nodes[3].add_scale = add_scale;
         m->i8_chain = 1;
+        REQUIRE_OK(al_model_predict(m, NULL, x, n, ya));
+        double off = 0.0, offmx = 0.0;
+        for (size_t i = 0; i < n * nout; i++) {
+            off = fmax(off, fabs((double)ya[i] - yb[i]));
+            offmx = fmax(offmx, fabs(yb[i]));
+        }
+        CHECK(off > 0.0 && off < 0.05 * offmx);
+        REQUIRE_OK(al_model_predict(m, pool, x, n, yb));
+        CHECK(memcmp(ya, yb, sizeof(float) * n * nout) == 0);
         /* split at the freeze point, as the runtime cache runs it */
         float *fr = malloc(sizeof(float) * n * al_model_frontier_numel(m, CHAIN_FREEZE));
         const float *yo;
@@ -366,7 +432,7 @@ static void test_model(al_pool *pool) {
     /* a node that reads a chained tensor but lies at or above the lowest
      * trained node breaks its edge; unfreezing drops the int8 weights */
     REQUIRE_OK(al_model_freeze(m, 6));
-    CHECK(al_model_i8_links(m) == 2 && al_model_static_scale_count(m) == 5);
+    CHECK(al_model_i8_links(m) == 5 && al_model_i8_adds(m) == 1 && al_model_static_scale_count(m) == 6);
     REQUIRE_OK(al_model_predict(m, pool, x, n, ya));
     al_model_free(f);
     al_model_free(m);
@@ -388,11 +454,13 @@ static uint32_t file_version(const char *path) {
     return v;
 }
 
-enum { RW_SCALE, RW_ON_FLOAT, RW_VERSION5 };
+enum { RW_SCALE, RW_ON_FLOAT, RW_VERSION5, RW_ADD_SCALE, RW_ADD_ON_CONV, RW_VERSION6 };
 
 /* Copies the model file src to dst through the generic reader and writer,
  * with node 4's in_scale set to val (RW_SCALE), an in_scale added on the
- * add node 3 (RW_ON_FLOAT), or the format version set to 5 (RW_VERSION5). */
+ * add node 3 (RW_ON_FLOAT), the format version set to 5 (RW_VERSION5) or
+ * 6 (RW_VERSION6), the add's add_scale set to val (RW_ADD_SCALE), or an
+ * add_scale added on the conv node 4 (RW_ADD_ON_CONV). */
 typedef struct {
     int mode;
     float val;
@@ -401,7 +469,9 @@ typedef struct {
 static int rewrite_kv(al_test_kv *kv, void *ctx) {
     const rw_edit *e = ctx;
     if (e->mode == RW_VERSION5 && !strcmp(kv->key, "autlearn.format_version")) kv->u32 = 5;
+    if (e->mode == RW_VERSION6 && !strcmp(kv->key, "autlearn.format_version")) kv->u32 = 6;
     if (e->mode == RW_SCALE && !strcmp(kv->key, "autlearn.layer.4.in_scale")) kv->f32 = e->val;
+    if (e->mode == RW_ADD_SCALE && !strcmp(kv->key, "autlearn.layer.3.add_scale")) kv->f32 = e->val;
     return 1;
 }
 
@@ -413,6 +483,7 @@ static void rewrite(const char *src, const char *dst, int mode, float val) {
     rw_edit e = {mode, val};
     al_test_copy_kvs(r, w, rewrite_kv, &e);
     if (mode == RW_ON_FLOAT) gguf_set_f32(w, "autlearn.layer.3.in_scale", 0.5f);
+    if (mode == RW_ADD_ON_CONV) gguf_set_f32(w, "autlearn.layer.4.add_scale", 0.5f);
     float *bufs[64] = {0};
     for (size_t i = 0; i < gguf_num_tensors(r) && i < 64; i++) {
         const gguf_tensor *t = gguf_tensor_at(r, i);
@@ -442,15 +513,29 @@ static void test_files(void) {
     REQUIRE_OK(al_model_save(m, path));
     CHECK(file_version(path) < 6);
     REQUIRE_OK(al_quantize_calibrate_x(m, NULL, x, 16, AL_CALIB_PCT_DEFAULT, NULL));
+    /* without the add's scale: version 6, as before the int8 add */
+    const float add_scale = m->nodes[3].add_scale;
+    CHECK(add_scale > 0.0f);
+    m->nodes[3].add_scale = 0.0f;
     REQUIRE_OK(al_model_save(m, path));
     CHECK(file_version(path) == 6);
     al_model *l;
+    float ya[10], yb[10];
     REQUIRE_OK(al_model_load(path, &l));
-    int same = al_model_static_scale_count(l) == 8 && al_model_i8_links(l) == 4;
+    CHECK(al_model_static_scale_count(l) == 8 && al_model_i8_links(l) == 4 && al_model_i8_adds(l) == 0);
+    REQUIRE_OK(al_model_predict(m, NULL, x, 2, ya));
+    REQUIRE_OK(al_model_predict(l, NULL, x, 2, yb));
+    CHECK(memcmp(ya, yb, sizeof ya) == 0);
+    al_model_free(l);
+    m->nodes[3].add_scale = add_scale;
+    REQUIRE_OK(al_model_save(m, path));
+    CHECK(file_version(path) == 7);
+    REQUIRE_OK(al_model_load(path, &l));
+    int same = al_model_static_scale_count(l) == 9 && al_model_i8_links(l) == 7 && al_model_i8_adds(l) == 1 &&
+               memcmp(&l->nodes[3].add_scale, &add_scale, 4) == 0;
     for (int i = 0; i < m->nnodes; i++)
         if (m->nodes[i].q) same &= l->nodes[i].q && memcmp(&m->nodes[i].q->in_scale, &l->nodes[i].q->in_scale, 4) == 0;
     CHECK(same);
-    float ya[10], yb[10];
     REQUIRE_OK(al_model_predict(m, NULL, x, 2, ya));
     REQUIRE_OK(al_model_predict(l, NULL, x, 2, yb));
     CHECK(memcmp(ya, yb, sizeof ya) == 0);
@@ -466,6 +551,21 @@ static void test_files(void) {
         CHECK_STATUS(al_model_load(bad, &l), AL_EFORMAT);
         CHECK(l == NULL && strstr(al_last_error(), "static input scale") != NULL);
     }
+    rewrite(path, bad, RW_ADD_SCALE, add_scale);
+    CHECK_STATUS(al_model_load(bad, &l), AL_OK);
+    al_model_free(l);
+    for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
+        rewrite(path, bad, RW_ADD_SCALE, hostile[i]);
+        l = NULL;
+        CHECK_STATUS(al_model_load(bad, &l), AL_EFORMAT);
+        CHECK(l == NULL && strstr(al_last_error(), "static add scale") != NULL);
+    }
+    rewrite(path, bad, RW_ADD_ON_CONV, 0.0f);
+    CHECK_STATUS(al_model_load(bad, &l), AL_EFORMAT);
+    CHECK(strstr(al_last_error(), "needs an add") != NULL);
+    rewrite(path, bad, RW_VERSION6, 0.0f);
+    CHECK_STATUS(al_model_load(bad, &l), AL_EFORMAT);
+    CHECK(strstr(al_last_error(), "version 7") != NULL);
     rewrite(path, bad, RW_ON_FLOAT, 0.0f);
     CHECK_STATUS(al_model_load(bad, &l), AL_EFORMAT);
     CHECK(strstr(al_last_error(), "needs int8 weights") != NULL);
@@ -476,6 +576,9 @@ static void test_files(void) {
     CHECK_STATUS(al_quant_set_in_scale(m, 4, NAN), AL_EINVAL);
     CHECK_STATUS(al_quant_set_in_scale(m, 4, -1.0f), AL_EINVAL);
     CHECK_STATUS(al_quant_set_in_scale(m, 3, 1.0f), AL_ESTATE);
+    CHECK_STATUS(al_quant_set_add_scale(m, 3, NAN), AL_EINVAL);
+    CHECK_STATUS(al_quant_set_add_scale(m, 3, 0.0f), AL_EINVAL);
+    CHECK_STATUS(al_quant_set_add_scale(m, 4, 1.0f), AL_EINVAL);
     unlink(path);
     unlink(bad);
     al_model_free(m);
@@ -488,6 +591,7 @@ int main(void) {
     test_quantizer();
     test_epilogue();
     test_dw_forms();
+    test_add_kernel();
     test_nodes(pool);
     test_model(pool);
     test_files();

@@ -2,7 +2,9 @@
 # autlearn quantize end to end on a tiny synthetic IDX set: train a small
 # CNN, quantize its frozen part, check the JSON, that eval of the int8 file
 # is close to the float file's accuracy, that info/eval load it, that
-# re-quantizing is stable (same bytes), and the usage/runtime errors.
+# re-quantizing is stable (same bytes), --calib (static scales, the int8
+# chain and the int8 residual add: close to float), and the usage/runtime
+# errors.
 #   bash tests/test_quantize.sh <path-to-autlearn> [<source-dir>]
 set -u
 
@@ -10,6 +12,16 @@ set -u
 tl_init quantize "$@"
 
 json_ok() { "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$1" 2>/dev/null; }
+# acc_close MIN FLOAT.json INT8.json: the float accuracy above MIN, the int8
+# one within 3 points of it
+acc_close() {
+    "$PY" -c '
+import json, sys
+f = json.load(open(sys.argv[2]))["acc"]; q = json.load(open(sys.argv[3]))["acc"]
+assert f > float(sys.argv[1]), f
+assert abs(f - q) <= 0.03, (f, q)
+' "$@"
+}
 
 DATA=$TMP/data
 mkdir -p "$DATA"
@@ -40,12 +52,7 @@ expect_ok "eval float" eval --model "$TMP/f.gguf" --data "$DATA" --json
 cp "$TMP/out" "$TMP/ef.json"
 expect_ok "eval int8" eval --model "$TMP/q.gguf" --data "$DATA" --json
 cp "$TMP/out" "$TMP/eq.json"
-check "int8 accuracy within 3 points of float" "$PY" -c '
-import json, sys
-f = json.load(open(sys.argv[1]))["acc"]; q = json.load(open(sys.argv[2]))["acc"]
-assert f > 0.5, f
-assert abs(f - q) <= 0.03, (f, q)
-' "$TMP/ef.json" "$TMP/eq.json"
+check "int8 accuracy within 3 points of float" acc_close 0.5 "$TMP/ef.json" "$TMP/eq.json"
 expect_ok "info loads the int8 file" info "$TMP/q.gguf"
 
 # quantizing an int8 file again keeps its int8 weights: the same bytes
@@ -72,12 +79,30 @@ assert [q["type"] for q in j["quantized"]] == ["dwconv", "conv"], j["quantized"]
 expect_ok "eval depthwise float" eval --model "$TMP/dwf.gguf" --data "$DATA" --json
 cp "$TMP/out" "$TMP/dwef.json"
 expect_ok "eval depthwise int8" eval --model "$TMP/dwq.gguf" --data "$DATA" --json
-check "int8 depthwise accuracy within 3 points of float" "$PY" -c '
+check "int8 depthwise accuracy within 3 points of float" acc_close 0.3 "$TMP/dwef.json" "$TMP/out"
+
+# --calib: static input scales, the int8 chain and the int8 residual add
+# (node 4 adds node 1's output to node 3's: both int8, so the add runs in
+# int8); node 0 (K = 9) stays float
+RESARCH="input 1x28x28; conv 32 k=3 p=1 act=relu6; conv 32 k=1 act=relu6; dwconv k=3 p=1 act=relu6; conv 32 k=1; add 1; maxpool k=2; flatten; dense 10"
+expect_ok "train a residual CNN" train --arch "$RESARCH" --data "$DATA" --epochs 3 --batch 16 --seed 2 --out "$TMP/rf.gguf" --quiet
+expect_ok "quantize --dw --calib" quantize --model "$TMP/rf.gguf" --freeze 5 --dw --calib "$DATA" --calib-samples 64 --out "$TMP/rq.gguf" --json
+check "--calib: scales, edges and the int8 add" "$PY" -c '
 import json, sys
-f = json.load(open(sys.argv[1]))["acc"]; q = json.load(open(sys.argv[2]))["acc"]
-assert f > 0.3, f
-assert abs(f - q) <= 0.03, (f, q)
-' "$TMP/dwef.json" "$TMP/out"
+j = json.load(open(sys.argv[1]))
+assert [q["node"] for q in j["quantized"]] == [1, 2, 3], j["quantized"]
+assert j["static_scales"] == 4 and j["int8_edges"] == 3 and j["int8_adds"] == 1, j
+' "$TMP/out"
+expect_ok "quantize --dw --calib (text)" quantize --model "$TMP/rf.gguf" --freeze 5 --dw --calib "$DATA" --calib-samples 64 --calib-pct 100 --out "$TMP/rq100.gguf"
+check "quantize --calib prints the chain" grep -q '4 static input scales calibrated on .*; 3 nodes hand int8 on, 1 add(s) run in int8' "$TMP/out"
+expect_ok "eval residual float" eval --model "$TMP/rf.gguf" --data "$DATA" --json
+cp "$TMP/out" "$TMP/ref.json"
+expect_ok "eval residual int8 chain" eval --model "$TMP/rq.gguf" --data "$DATA" --json
+check "int8 chain accuracy within 3 points of float" acc_close 0.3 "$TMP/ref.json" "$TMP/out"
+run quantize --model "$TMP/rf.gguf" --freeze 5 --calib "$TMP/nodata" --out "$TMP/x.gguf"
+check "--calib on a missing folder: exit 1" test "$rc" -eq 1
+run quantize --model "$TMP/rf.gguf" --freeze 5 --calib "$DATA" --calib-pct 0 --out "$TMP/x.gguf"
+check "--calib-pct 0: exit 2" test "$rc" -eq 2
 
 run quantize --model "$TMP/f.gguf" --freeze 2 --out "$TMP/none.gguf"
 check "nothing to quantize: exit 1" test "$rc" -eq 1

@@ -42,6 +42,13 @@ static void usage(FILE *f) {
                "  -h, --help            this help\n");
 }
 
+/* the adds among the calibrated nodes (static scales on adds: the int8 residual add) */
+static int calib_adds(const al_model *m) {
+    int c = 0;
+    for (int i = 0; i < m->nnodes; i++) c += m->nodes[i].add_scale > 0.0f;
+    return c;
+}
+
 int cmd_compile(int argc, char **argv) {
     const char *cmd = "compile";
     const char *in = NULL, *out = NULL;
@@ -159,6 +166,7 @@ int cmd_compile(int argc, char **argv) {
         cli_json_int(&j, "int8_nodes", r.quantized);
         cli_json_int(&j, "static_scales", r.calibrated);
         cli_json_int(&j, "int8_edges", al_model_i8_links(c));
+        cli_json_int(&j, "int8_adds", al_model_i8_adds(c));
         cli_json_int(&j, "batch", r.batch);
         cli_json_int(&j, "uncompiled_bytes", (long long)r.uncompiled_bytes);
         cli_json_int(&j, "planner_only_bytes", (long long)r.input_plan_bytes);
@@ -174,10 +182,10 @@ int cmd_compile(int argc, char **argv) {
         printf("freeze:  %d -> %d\n", r.freeze_in, r.freeze_out);
         if (o.quantize_frozen && !calib) printf("int8:    %d frozen dense/conv nodes\n", r.quantized);
         if (calib)
-            printf("int8:    %d frozen %s nodes, %d with static input scales calibrated on %d samples of %s; "
-                   "%d of them hand int8 to the next\n",
+            printf("int8:    %d frozen %s nodes, %d with static input scales calibrated on %d samples of %s "
+                   "(%d of them residual adds); %d nodes hand int8 on, %d add(s) run in int8\n",
                    r.quantized, o.quantize_dw ? "dense/conv/dwconv" : "dense/conv", r.calibrated, calib_n, calib,
-                   al_model_i8_links(c));
+                   calib_adds(c), al_model_i8_links(c), al_model_i8_adds(c));
         printf("spec:    %s\n", al_model_spec(c));
         printf("plan:    peak training memory at batch %d: %zu bytes compiled, %zu uncompiled (%.3f); "
                "the memory planner alone on the input: %zu\n",

@@ -2,7 +2,8 @@
  * (src/cloud/compile/quant.h). The output is a model file whose frozen dense and
  * conv layers carry I8 weights and per-channel scales; `autlearn eval` of it
  * measures the accuracy, and inference and personalization run the int8
- * forward for those layers. */
+ * forward for those layers. With --calib they also carry static input
+ * scales (the int8 chain, as compile --int8 --calib). */
 #include "cli.h"
 #include "cloud/compile/quant.h"
 #include "cloud/sim/sim.h"
@@ -22,6 +23,13 @@ static void usage(FILE *f) {
                "                        faster on the x86 CPUs measured, docs/COMPILE.md)\n"
                "  --freeze K            first trainable node (default: IN's autlearn.freeze, else the\n"
                "                        output layer, as personalize does)\n"
+               "  --calib DATA          static activation scales calibrated on DATA (an IDX\n"
+               "                        directory's training split or an image folder), so int8\n"
+               "                        layers hand int8 to each other, residual adds included\n"
+               "                        (as compile --int8 --calib, docs/COMPILE.md)\n"
+               "  --calib-samples N     calibration samples, spread over DATA (default 256)\n"
+               "  --calib-pct P         the percentile of |activation| a scale covers (default 99.99;\n"
+               "                        100: the largest)\n"
                "  --json                print a JSON summary on stdout\n"
                "  -h, --help            this help\n"
                "\n"
@@ -31,7 +39,9 @@ static void usage(FILE *f) {
 int cmd_quantize(int argc, char **argv) {
     const char *cmd = "quantize";
     const char *in = NULL, *out = NULL;
-    int freeze = -1, json = 0, dw = 0;
+    int freeze = -1, json = 0, dw = 0, calib_n = 256, calibrated = 0;
+    const char *calib = NULL;
+    double calib_pct = AL_CALIB_PCT_DEFAULT;
     cli_job job;
     cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_FREEZE, 0, 0);
     cli_args a;
@@ -40,6 +50,8 @@ int cmd_quantize(int argc, char **argv) {
         if (cli_flag(&a, "help") || cli_job_option(&a, &job)) {
         } else if (cli_flag(&a, "dw")) {
             dw = 1;
+        } else if (cli_str(&a, "calib", &calib) || cli_int(&a, "calib-samples", 1, 1 << 20, &calib_n) ||
+                   cli_double(&a, "calib-pct", 1e-9, 100.0, &calib_pct)) {
         } else if (cli_str(&a, "model", &in) || cli_str(&a, "out", &out)) {
         } else
             cli_unknown(&a);
@@ -67,6 +79,14 @@ int cmd_quantize(int argc, char **argv) {
         rc = cli_fail(cmd, "no dense or conv layer below node %d: nothing to quantize", freeze);
         goto done;
     }
+    if (calib) {
+        al_dataset *cd = NULL;
+        if ((rc = cli_load_calib(cmd, m, calib, &cd)) != 0) goto done;
+        rc = CLI_EXIT_RUNTIME;
+        st = al_quantize_calibrate(m, NULL, cd, calib_n, calib_pct, &calibrated);
+        al_dataset_free(cd);
+        if (st != AL_OK) goto lib_fail;
+    }
     if ((st = al_model_save(m, out)) != AL_OK) goto lib_fail;
     if (json) {
         cli_json j;
@@ -76,6 +96,9 @@ int cmd_quantize(int argc, char **argv) {
         cli_json_str(&j, "model", in);
         cli_json_str(&j, "out", out);
         cli_json_int(&j, "freeze", freeze);
+        cli_json_int(&j, "static_scales", calibrated);
+        cli_json_int(&j, "int8_edges", al_model_i8_links(m));
+        cli_json_int(&j, "int8_adds", al_model_i8_adds(m));
         cli_json_begin_array(&j, "quantized");
         for (int i = 0; i < al_model_num_nodes(m); i++)
             if (al_node_is_quantized(m, i)) {
@@ -92,6 +115,9 @@ int cmd_quantize(int argc, char **argv) {
         for (int i = 0; i < al_model_num_nodes(m); i++)
             if (al_node_is_quantized(m, i)) printf(" %d (%s)", i, al_model_node_type(m, i));
         printf("\n");
+        if (calib)
+            printf("%s: %d static input scales calibrated on %s; %d nodes hand int8 on, %d add(s) run in int8\n", out,
+                   calibrated, calib, al_model_i8_links(m), al_model_i8_adds(m));
     }
     rc = cli_finish(cmd, CLI_EXIT_OK);
     goto done;

@@ -195,6 +195,19 @@ void al_i8_quantize_static(const float *x, long n, float inv, int8_t *q) {
     }
 }
 
+void al_i8_add(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv) {
+    switch (al_i8_current()) {
+#ifdef AL_I8_X86
+    case AL_I8_VNNI: al_i8_add_avx512(a, sa, b, sb, n, y, yq, yinv); return;
+    case AL_I8_AVX2: al_i8_add_avx2(a, sa, b, sb, n, y, yq, yinv); return;
+#endif
+#if defined(__aarch64__)
+    case AL_I8_NEON: al_i8_add_neon(a, sa, b, sb, n, y, yq, yinv); return;
+#endif
+    default: al_i8_add_ref(a, sa, b, sb, n, y, yq, yinv); return;
+    }
+}
+
 void al_im2row_i8(const int8_t *x, int C, int H, int W, int k, int s, int p, int8_t *rows, long ldrow) {
     int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
     for (int oy = 0; oy < Ho; oy++)

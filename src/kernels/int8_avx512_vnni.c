@@ -89,47 +89,23 @@ VNNI_TARGET void al_i8gemm_vnni(int M, int N, int K, const int8_t *A, int lda, c
  * broadcasts for 16 vpdpbusd. The same float operations as the reference
  * epilogue, acc * (sx[r] * sw[j]) + b[j], so the results are bitwise its. */
 
-static inline __mmask16 tail16(long left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u); }
-
-VNNI_TARGET float al_i8_quantize_row_u8_vnni(const float *x, int K, uint8_t *q) {
-    int i = 0;
-    __m512 mx = _mm512_setzero_ps();
-    for (; i + 16 <= K; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
-    if (i < K) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(tail16(K - i), x + i)), mx);
-    float m = _mm512_reduce_max_ps(mx); /* NaN never wins, as in al_quantize_row_i8 */
-    float s = m > 0.0f ? m / 127.0f : 1.0f;
-    const __m512 inv = _mm512_set1_ps(1.0f / s), half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(128);
-    int K4 = (K + 3) & ~3;
-    for (i = 0; i < K4; i += 16) {
-        __mmask16 tm = tail16(K - i);
-        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tm, x + i), inv);
-        __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
-        __m512i r = _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, mhalf, half)));
-        r = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(r, lo), hi), off);
-        /* lanes K..K4-1 (padding to whole words) hold 128: their weights are 0 */
-        _mm_mask_storeu_epi8(q + i, tail16(K4 - i), _mm512_cvtepi32_epi8(r));
-    }
-    return s;
-}
-
-/* al_i8_q(v * inv) in 16 int32 lanes (kernels.h) */
-VNNI_TARGET static inline __m512i static_q(__m512 x, __m512 inv) {
-    __m512 v = _mm512_mul_ps(x, inv);
-    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
-    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
-    return _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, _mm512_set1_ps(-0.5f), _mm512_set1_ps(0.5f))));
-}
-
 VNNI_TARGET void al_i8_quantize_row_u8_static_vnni(const float *x, int K, float inv, uint8_t *q) {
     const __m512 iv = _mm512_set1_ps(inv);
     const __m512i off = _mm512_set1_epi32(128);
     int K4 = (K + 3) & ~3;
     for (int i = 0; i < K4; i += 16) {
-        __m512i r = _mm512_add_epi32(static_q(_mm512_maskz_loadu_ps(tail16(K - i), x + i), iv), off);
+        __m512i r = _mm512_add_epi32(al_i8_q16(_mm512_maskz_loadu_ps(al_mask16(K - i), x + i), iv), off);
         /* lanes K..K4-1 hold 128 (0 past K): their weights are 0 */
-        _mm_mask_storeu_epi8(q + i, tail16(K4 - i), _mm512_cvtepi32_epi8(r));
+        _mm_mask_storeu_epi8(q + i, al_mask16(K4 - i), _mm512_cvtepi32_epi8(r));
     }
+}
+
+/* al_quantize_row_i8's scale and bytes (+ 128): the static form with
+ * inv = 1 / s (kernels.h, al_i8_q16) */
+VNNI_TARGET float al_i8_quantize_row_u8_vnni(const float *x, int K, uint8_t *q) {
+    float s = al_i8_scale_avx512(x, K);
+    al_i8_quantize_row_u8_static_vnni(x, K, 1.0f / s, q);
+    return s;
 }
 
 VNNI_TARGET void al_i8_pack_row_u8_vnni(const int8_t *x, int K, uint8_t *q) {
@@ -170,7 +146,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void dense_tile(const a
     const __m512i acc[4][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}};
     for (int v = 0; v < nv; v++) {
         int j = 16 * (jb + v);
-        __mmask16 tm = tail16(a->N - j);
+        __mmask16 tm = al_mask16(a->N - j);
         __m512i corr = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(tm, a->rowsum + j), 7);
         __m512 sw = _mm512_maskz_loadu_ps(tm, a->sw + j);
         __m512 bf = a->bias ? _mm512_maskz_loadu_ps(tm, a->bias + j) : _mm512_setzero_ps();
@@ -183,7 +159,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void dense_tile(const a
             else if (a->act == 2) y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
             if (a->yq)
                 _mm_mask_storeu_epi8(a->yq + (size_t)(i + r) * a->N + j, tm,
-                                     _mm512_cvtepi32_epi8(static_q(y, _mm512_set1_ps(a->yinv))));
+                                     _mm512_cvtepi32_epi8(al_i8_q16(y, _mm512_set1_ps(a->yinv))));
             else
                 _mm512_mask_storeu_ps(a->y + (size_t)(i + r) * a->N + j, tm, y);
         }

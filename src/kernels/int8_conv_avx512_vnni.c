@@ -42,67 +42,8 @@ static inline const void *word_ptr(const uint32_t *base, long off) {
     return (const void *)((uintptr_t)base + (uintptr_t)((intptr_t)off * (intptr_t)sizeof(uint32_t)));
 }
 
-static inline __mmask16 tail_mask(long left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u); }
-
-/* x [C, P] floats -> xq4 [C4, P] words, byte j of word (cb, q) is
- * q(x[4cb + j][q]) + 128 (128 for channels past C). The scale and the
- * rounding are al_quantize_row_i8's over the whole sample. */
-VNNI_TARGET float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_t *xq4) {
-    long n = (long)C * P, i = 0;
-    /* four running maxima: one chain of vmaxps (4 cycles per 64 bytes)
-     * would hold this first read of the layer's input below what the
-     * caches deliver; the maximum is exact in any order */
-    __m512 mx = _mm512_setzero_ps(), m1 = mx, m2 = mx, m3 = mx;
-    for (; i + 64 <= n; i += 64) {
-        mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
-        m1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 16)), m1);
-        m2 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 32)), m2);
-        m3 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 48)), m3);
-    }
-    mx = _mm512_max_ps(_mm512_max_ps(mx, m1), _mm512_max_ps(m2, m3));
-    for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
-    if (i < n) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(tail_mask(n - i), x + i)), mx);
-    /* max_ps returns its second operand when the first is NaN: NaN never
-     * wins, as in the scalar quantizer; the max is exact in any order */
-    float m = _mm512_reduce_max_ps(mx);
-    float s = m > 0.0f ? m / 127.0f : 1.0f;
-    const __m512 inv = _mm512_set1_ps(1.0f / s), half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(128);
-    int C4 = (C + 3) / 4;
-    for (int cb = 0; cb < C4; cb++) {
-        uint32_t *dst = xq4 + (size_t)cb * (size_t)P;
-        for (long q = 0; q < P; q += 16) {
-            __mmask16 tm = tail_mask(P - q);
-            __m512i word = _mm512_setzero_si512();
-            for (int j = 0; j < 4; j++) {
-                int c = 4 * cb + j;
-                __m512i r;
-                if (c < C) {
-                    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tm, x + (size_t)c * (size_t)P + q), inv);
-                    /* round half away from zero: truncate v + 0.5 or v - 0.5 */
-                    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
-                    r = _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, mhalf, half)));
-                    r = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(r, lo), hi), off);
-                } else {
-                    r = off;
-                }
-                word = _mm512_or_si512(word, _mm512_slli_epi32(r, 8 * j));
-            }
-            _mm512_mask_storeu_epi32(dst + q, tm, word);
-        }
-    }
-    return s;
-}
-
-/* al_i8_q(v * inv) + 128 in 16 int32 lanes (kernels.h: clamp in float,
- * NaN to -127, round half away from zero) */
-VNNI_TARGET static inline __m512i static_q(__m512 x, __m512 inv) {
-    __m512 v = _mm512_mul_ps(x, inv);
-    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
-    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
-    return _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, _mm512_set1_ps(-0.5f), _mm512_set1_ps(0.5f))));
-}
-
+/* x [C, P] floats -> xq4 [C4, P] words with a static scale: byte j of word
+ * (cb, q) is al_i8_q(x[4cb + j][q] * inv) + 128 (128 for channels past C) */
 VNNI_TARGET void al_i8conv_quantize_static_vnni(const float *x, int C, long P, float inv, uint32_t *xq4) {
     const __m512 iv = _mm512_set1_ps(inv);
     const __m512i off = _mm512_set1_epi32(128);
@@ -110,18 +51,28 @@ VNNI_TARGET void al_i8conv_quantize_static_vnni(const float *x, int C, long P, f
     for (int cb = 0; cb < C4; cb++) {
         uint32_t *dst = xq4 + (size_t)cb * (size_t)P;
         for (long q = 0; q < P; q += 16) {
-            __mmask16 tm = tail_mask(P - q);
+            __mmask16 tm = al_mask16(P - q);
             __m512i word = _mm512_setzero_si512();
             for (int j = 0; j < 4; j++) {
                 int c = 4 * cb + j;
                 __m512i r = off;
                 if (c < C)
-                    r = _mm512_add_epi32(static_q(_mm512_maskz_loadu_ps(tm, x + (size_t)c * (size_t)P + q), iv), off);
+                    r = _mm512_add_epi32(al_i8_q16(_mm512_maskz_loadu_ps(tm, x + (size_t)c * (size_t)P + q), iv), off);
                 word = _mm512_or_si512(word, _mm512_slli_epi32(r, 8 * j));
             }
             _mm512_mask_storeu_epi32(dst + q, tm, word);
         }
     }
+}
+
+/* x [C, P] floats -> xq4 [C4, P] words, byte j of word (cb, q) is
+ * q(x[4cb + j][q]) + 128 (128 for channels past C). The scale and the
+ * bytes are al_quantize_row_i8's over the whole sample: its scale, then
+ * the static form with inv = 1 / s (kernels.h, al_i8_q16). */
+VNNI_TARGET float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_t *xq4) {
+    float s = al_i8_scale_avx512(x, (long)C * P);
+    al_i8conv_quantize_static_vnni(x, C, P, 1.0f / s, xq4);
+    return s;
 }
 
 /* Four channel planes of 16 bytes interleaved into 16 words: byte j of word
@@ -134,7 +85,7 @@ VNNI_TARGET void al_i8conv_pack_i8_vnni(const int8_t *x, int C, long P, uint32_t
         const int8_t *src[4];
         for (int j = 0; j < 4; j++) src[j] = 4 * cb + j < C ? x + (size_t)(4 * cb + j) * (size_t)P : NULL;
         for (long q = 0; q < P; q += 16) {
-            __mmask16 tm = tail_mask(P - q);
+            __mmask16 tm = al_mask16(P - q);
             /* a missing channel is 0, which is the byte 128 */
             __m128i v[4];
             for (int j = 0; j < 4; j++)
@@ -199,10 +150,10 @@ VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8co
             else if (a->act == 2) y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
             long q = 16L * (b0 + v);
             if (a->yq)
-                _mm_mask_storeu_epi8(a->yq + (size_t)f * (size_t)P + q, tail_mask(P - q),
-                                     _mm512_cvtepi32_epi8(static_q(y, _mm512_set1_ps(a->yinv))));
+                _mm_mask_storeu_epi8(a->yq + (size_t)f * (size_t)P + q, al_mask16(P - q),
+                                     _mm512_cvtepi32_epi8(al_i8_q16(y, _mm512_set1_ps(a->yinv))));
             else
-                _mm512_mask_storeu_ps(a->y + (size_t)f * (size_t)P + q, tail_mask(P - q), y);
+                _mm512_mask_storeu_ps(a->y + (size_t)f * (size_t)P + q, al_mask16(P - q), y);
         }
     }
 }

@@ -121,13 +121,10 @@ void al_i8dw_forward_avx2(const al_dw_geom *g, const int8_t *x, float sx, const 
         plane(g, x, wp, w1, sc, b, act, y, yq, yinv, k, 2);
 }
 
-static int8_t quant1(float v) {
-    int r = v >= 0.0f ? (int)(v + 0.5f) : (int)(v - 0.5f);
-    return (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
-}
-
-/* al_quantize_row_i8 bit for bit (max_ps keeps its second operand when the
- * first is NaN: NaN never wins, as there). */
+/* al_quantize_row_i8 bit for bit: its scale (max_ps keeps its second
+ * operand when the first is NaN: NaN never wins, as there), then the static
+ * quantizer at inv = 1 / s (the same bytes: |x * inv| passes 127 only by
+ * inv's rounding, and clamping before or after rounding gives 127). */
 float al_i8_quantize_avx2(const float *x, long n, int8_t *q) {
     const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 mx = _mm256_setzero_ps();
@@ -141,20 +138,7 @@ float al_i8_quantize_avx2(const float *x, long n, int8_t *q) {
         m = a > m ? a : m;
     }
     float s = m > 0.0f ? m / 127.0f : 1.0f, invs = 1.0f / s;
-    const __m256 inv = _mm256_set1_ps(invs), half = _mm256_set1_ps(0.5f), mhalf = _mm256_set1_ps(-0.5f);
-    const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
-    const __m256i gather = _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1);
-    for (i = 0; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), inv);
-        __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
-        __m256i r = _mm256_cvttps_epi32(_mm256_add_ps(v, _mm256_blendv_ps(mhalf, half, pos)));
-        r = _mm256_min_epi32(_mm256_max_epi32(r, lo), hi);
-        r = _mm256_packs_epi32(r, r);
-        r = _mm256_packs_epi16(r, r);
-        r = _mm256_permutevar8x32_epi32(r, gather);
-        _mm_storel_epi64((__m128i *)(q + i), _mm256_castsi256_si128(r));
-    }
-    for (; i < n; i++) q[i] = quant1(x[i] * invs);
+    al_i8_quantize_static_avx2(x, n, invs, q);
     return s;
 }
 
@@ -171,4 +155,15 @@ void al_i8_quantize_static_avx2(const float *x, long n, float inv, int8_t *q) {
     long i = 0;
     for (; i + 8 <= n; i += 8) _mm_storel_epi64((__m128i *)(q + i), q8(_mm256_loadu_ps(x + i), iv));
     for (; i < n; i++) q[i] = al_i8_q(x[i] * inv);
+}
+
+void al_i8_add_avx2(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv) {
+    const __m256 sav = _mm256_set1_ps(sa), sbv = _mm256_set1_ps(sb), inv = _mm256_set1_ps(yinv);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 fa = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(a + i))));
+        __m256 fb = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + i))));
+        out8(y, yq, inv, (size_t)i, 8, _mm256_add_ps(_mm256_mul_ps(fa, sav), _mm256_mul_ps(fb, sbv)));
+    }
+    if (i < n) al_i8_add_ref(a + i, sa, b + i, sb, n - i, y ? y + i : NULL, yq ? yq + i : NULL, yinv);
 }

@@ -22,9 +22,6 @@
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define AI static inline __attribute__((always_inline))
 
-static inline __mmask16 lanes(long left) {
-    return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u);
-}
 
 VNNI_TARGET AI __m512 finish(__m512i acc, __m512 sc, __m512 b, int act) {
     __m512 y = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), sc), b);
@@ -34,20 +31,11 @@ VNNI_TARGET AI __m512 finish(__m512i acc, __m512 sc, __m512 b, int act) {
     return y;
 }
 
-/* al_i8_q(y * inv) in 16 int32 lanes: clamp in float (vmaxps(v, -127)
- * gives -127 for NaN), round half away from zero (truncate v +- 0.5) */
-VNNI_TARGET AI __m512i q16(__m512 y, __m512 inv) {
-    __m512 v = _mm512_mul_ps(y, inv);
-    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
-    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
-    return _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, _mm512_set1_ps(-0.5f), _mm512_set1_ps(0.5f))));
-}
-
 /* 16 outputs at element o under mask m: floats into y, or (yq) int8 at
  * 1 / inv */
 VNNI_TARGET AI void out16(float *y, int8_t *yq, __m512 inv, size_t o, __mmask16 m, __m512 v) {
     if (yq)
-        _mm512_mask_cvtepi32_storeu_epi8(yq + o, m, q16(v, inv));
+        _mm512_mask_cvtepi32_storeu_epi8(yq + o, m, al_i8_q16(v, inv));
     else
         _mm512_mask_storeu_ps(y + o, m, v);
 }
@@ -100,8 +88,8 @@ VNNI_TARGET AI void plane(const al_dw_geom *g, const int8_t *x, const int32_t *w
                 y1 = z1;
             }
             size_t yr = (size_t)oy * g->Wo;
-            out16(y, yq, inv, yr + c, lanes(g->Wo - c), y0);
-            out16(y, yq, inv, yr + c + 16, lanes(g->Wo - c - 16), y1);
+            out16(y, yq, inv, yr + c, al_mask16(g->Wo - c), y0);
+            out16(y, yq, inv, yr + c + 16, al_mask16(g->Wo - c - 16), y1);
         }
     }
 }
@@ -126,7 +114,7 @@ VNNI_TARGET void al_i8_epilogue_avx512(const int32_t *acc, long n, float sc, flo
                                        float yinv) {
     const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b), inv = _mm512_set1_ps(yinv);
     for (long i = 0; i < n; i += 16) {
-        __mmask16 m = lanes(n - i);
+        __mmask16 m = al_mask16(n - i);
         out16(y, yq, inv, (size_t)i, m, finish(_mm512_maskz_loadu_epi32(m, acc + i), scv, bv, act));
     }
 }
@@ -134,30 +122,48 @@ VNNI_TARGET void al_i8_epilogue_avx512(const int32_t *acc, long n, float sc, flo
 VNNI_TARGET void al_i8_quantize_static_avx512(const float *x, long n, float inv, int8_t *q) {
     const __m512 iv = _mm512_set1_ps(inv);
     for (long i = 0; i < n; i += 16) {
-        __mmask16 tm = lanes(n - i);
-        _mm512_mask_cvtepi32_storeu_epi8(q + i, tm, q16(_mm512_maskz_loadu_ps(tm, x + i), iv));
+        __mmask16 tm = al_mask16(n - i);
+        _mm512_mask_cvtepi32_storeu_epi8(q + i, tm, al_i8_q16(_mm512_maskz_loadu_ps(tm, x + i), iv));
     }
 }
 
-/* al_quantize_row_i8 bit for bit: the max of |x| (NaN never wins: max_ps
- * keeps its second operand), then round half away from zero and clamp. */
-VNNI_TARGET float al_i8_quantize_avx512(const float *x, long n, int8_t *q) {
-    __m512 mx = _mm512_setzero_ps();
-    long i = 0;
-    for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
-    if (i < n) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i)), mx);
-    float m = _mm512_reduce_max_ps(mx);
-    float s = m > 0.0f ? m / 127.0f : 1.0f;
-    const __m512 inv = _mm512_set1_ps(1.0f / s), half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
-    for (i = 0; i < n; i += 16) {
-        __mmask16 tm = lanes(n - i);
-        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tm, x + i), inv);
-        __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
-        __m512i r = _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, mhalf, half)));
-        r = _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
-        _mm512_mask_cvtepi32_storeu_epi8(q + i, tm, r);
+VNNI_TARGET void al_i8_add_avx512(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq,
+                                  float yinv) {
+    const __m512 sav = _mm512_set1_ps(sa), sbv = _mm512_set1_ps(sb), inv = _mm512_set1_ps(yinv);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 m = al_mask16(n - i);
+        __m512 fa = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, a + i)));
+        __m512 fb = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, b + i)));
+        out16(y, yq, inv, (size_t)i, m, _mm512_add_ps(_mm512_mul_ps(fa, sav), _mm512_mul_ps(fb, sbv)));
     }
+}
+
+/* al_quantize_row_i8's scale of n floats. Four running maxima: this is
+ * the first read of the layer's input, and one chain of vmaxps (4 cycles
+ * per 64 bytes) would hold it below what the caches deliver. The maximum
+ * is exact in any order, and NaN never wins (max_ps keeps its second
+ * operand). */
+VNNI_TARGET float al_i8_scale_avx512(const float *x, long n) {
+    __m512 mx = _mm512_setzero_ps(), m1 = mx, m2 = mx, m3 = mx;
+    long i = 0;
+    for (; i + 64 <= n; i += 64) {
+        mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
+        m1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 16)), m1);
+        m2 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 32)), m2);
+        m3 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 48)), m3);
+    }
+    mx = _mm512_max_ps(_mm512_max_ps(mx, m1), _mm512_max_ps(m2, m3));
+    for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
+    if (i < n) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(al_mask16(n - i), x + i)), mx);
+    float m = _mm512_reduce_max_ps(mx);
+    return m > 0.0f ? m / 127.0f : 1.0f;
+}
+
+/* al_quantize_row_i8 bit for bit: its scale, then the static quantizer
+ * with inv = 1 / s (the same bytes: kernels.h, al_i8_q16). */
+VNNI_TARGET float al_i8_quantize_avx512(const float *x, long n, int8_t *q) {
+    float s = al_i8_scale_avx512(x, n);
+    al_i8_quantize_static_avx512(x, n, 1.0f / s, q);
     return s;
 }
 
@@ -191,8 +197,8 @@ VNNI_TARGET AI void padded_plane(const al_dw_geom *g, const int16_t *xp, int Ws,
                 y0 = z0;
                 y1 = z1;
             }
-            out16(y, yq, inv, yr + c, lanes(g->Wo - c), y0);
-            out16(y, yq, inv, yr + c + 16, lanes(g->Wo - c - 16), y1);
+            out16(y, yq, inv, yr + c, al_mask16(g->Wo - c), y0);
+            out16(y, yq, inv, yr + c + 16, al_mask16(g->Wo - c - 16), y1);
         }
     }
 }
@@ -242,11 +248,11 @@ VNNI_TARGET AI void flat_plane(const al_dw_geom *g, const int16_t *xp, const int
             c0 = _mm512_mask_sub_epi32(c0, _mm512_cmpge_epi32_mask(c0, pv), c0, pv);
             c1 = _mm512_mask_sub_epi32(c1, _mm512_cmpge_epi32_mask(c1, pv), c1, pv);
         }
-        __mmask16 m0 = _mm512_cmplt_epi32_mask(c0, wov) & lanes(end - f0);
-        __mmask16 m1 = _mm512_cmplt_epi32_mask(c1, wov) & lanes(end - f0 - 16);
+        __mmask16 m0 = _mm512_cmplt_epi32_mask(c0, wov) & al_mask16(end - f0);
+        __mmask16 m1 = _mm512_cmplt_epi32_mask(c1, wov) & al_mask16(end - f0 - 16);
         int n0 = __builtin_popcount(m0), n1 = __builtin_popcount(m1);
-        out16(y, yq, inv, yo, lanes(n0), _mm512_maskz_compress_ps(m0, y0));
-        out16(y, yq, inv, yo + (size_t)n0, lanes(n1), _mm512_maskz_compress_ps(m1, y1));
+        out16(y, yq, inv, yo, al_mask16(n0), _mm512_maskz_compress_ps(m0, y0));
+        out16(y, yq, inv, yo + (size_t)n0, al_mask16(n1), _mm512_maskz_compress_ps(m1, y1));
         yo += (size_t)(n0 + n1);
         ox0 = (ox0 + 32) % P;
     }
@@ -260,26 +266,6 @@ VNNI_TARGET AI void flat_plane(const al_dw_geom *g, const int16_t *xp, const int
  * in the next: junk in lanes that are dropped, or times the zero weight. */
 #define SLACK (160 + 2 * AL_DW_KMAX)
 
-/* al_quantize_row_i8's scale of n floats. Four running maxima: this is
- * the first read of the layer's input, and one chain of vmaxps (4 cycles
- * per 64 bytes) would hold it below what the caches deliver. The maximum
- * is exact in any order, and NaN never wins (max_ps keeps its second
- * operand). */
-VNNI_TARGET static float plane_scale(const float *x, long n) {
-    __m512 mx = _mm512_setzero_ps(), m1 = mx, m2 = mx, m3 = mx;
-    long i = 0;
-    for (; i + 64 <= n; i += 64) {
-        mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
-        m1 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 16)), m1);
-        m2 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 32)), m2);
-        m3 = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i + 48)), m3);
-    }
-    mx = _mm512_max_ps(_mm512_max_ps(mx, m1), _mm512_max_ps(m2, m3));
-    for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), mx);
-    if (i < n) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(lanes(n - i), x + i)), mx);
-    float m = _mm512_reduce_max_ps(mx);
-    return m > 0.0f ? m / 127.0f : 1.0f;
-}
 
 /* x [H, W] quantized with scale sx into the interior of the padded plane
  * (row stride Ws, image at row p, column p); with odd_rows, padded row r
@@ -294,8 +280,8 @@ VNNI_TARGET static void quantize_padded(const float *x, int H, int W, float sx, 
         int16_t *dst = xp + (size_t)rr * Ws + p;
         const float *src = x + (size_t)iy * W;
         for (int c = 0; c < W; c += 16) {
-            __mmask16 tm = lanes(W - c);
-            _mm512_mask_cvtepi32_storeu_epi16(dst + c, tm, q16(_mm512_maskz_loadu_ps(tm, src + c), inv));
+            __mmask16 tm = al_mask16(W - c);
+            _mm512_mask_cvtepi32_storeu_epi16(dst + c, tm, al_i8_q16(_mm512_maskz_loadu_ps(tm, src + c), inv));
         }
     }
 }
@@ -335,7 +321,7 @@ VNNI_TARGET int al_i8dw_planes_avx512(const al_dw_geom *g, int C, long pl0, long
         const int gn = (int)AL_MIN(group, pl1 - g0);
         /* the scales: static (the layer's), else each plane's own */
         for (int i = 0; i < gn; i++)
-            sxs[i] = io->sx > 0.0f ? io->sx : plane_scale(io->x + (size_t)(g0 + i) * in_plane, (long)in_plane);
+            sxs[i] = io->sx > 0.0f ? io->sx : al_i8_scale_avx512(io->x + (size_t)(g0 + i) * in_plane, (long)in_plane);
         memset(xp, 0, sizeof(int16_t) * ((size_t)gn * (size_t)per + SLACK));
         for (int i = 0; i < gn; i++) {
             int16_t *xi = xp + (size_t)i * (size_t)per;

@@ -103,14 +103,10 @@ void al_i8dw_forward_neon(const al_dw_geom *g, const int8_t *x, float sx, const 
         plane(g, x, w, sc, b, act, y, yq, yinv, g->k, 2);
 }
 
-static int8_t quant1(float v) {
-    int r = v >= 0.0f ? (int)(v + 0.5f) : (int)(v - 0.5f);
-    return (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
-}
-
 /* al_quantize_row_i8 bit for bit: the max as its a > mx ? a : mx, then
- * round half away from zero (vcvtq truncates, as the C cast does) and
- * clamp. */
+ * the static quantizer at inv = 1 / s (the same bytes: |x * inv| passes
+ * 127 only by inv's rounding, and clamping before or after rounding gives
+ * 127). */
 float al_i8_quantize_neon(const float *x, long n, int8_t *q) {
     float32x4_t mx = vdupq_n_f32(0.0f);
     long i = 0;
@@ -126,20 +122,7 @@ float al_i8_quantize_neon(const float *x, long n, int8_t *q) {
         m = a > m ? a : m;
     }
     float s = m > 0.0f ? m / 127.0f : 1.0f, invs = 1.0f / s;
-    const float32x4_t inv = vdupq_n_f32(invs), half = vdupq_n_f32(0.5f), mhalf = vdupq_n_f32(-0.5f),
-                      zero = vdupq_n_f32(0.0f);
-    const int32x4_t lo = vdupq_n_s32(-127), hi = vdupq_n_s32(127);
-    for (i = 0; i + 8 <= n; i += 8) {
-        int32x4_t r[2];
-        for (int h = 0; h < 2; h++) {
-            float32x4_t v = vmulq_f32(vld1q_f32(x + i + 4 * h), inv);
-            v = vaddq_f32(v, vbslq_f32(vcgeq_f32(v, zero), half, mhalf));
-            r[h] = vminq_s32(vmaxq_s32(vcvtq_s32_f32(v), lo), hi);
-        }
-        int16x8_t h16 = vcombine_s16(vmovn_s32(r[0]), vmovn_s32(r[1]));
-        vst1_s8(q + i, vmovn_s16(h16));
-    }
-    for (; i < n; i++) q[i] = quant1(x[i] * invs);
+    al_i8_quantize_static_neon(x, n, invs, q);
     return s;
 }
 
@@ -159,4 +142,20 @@ void al_i8_quantize_static_neon(const float *x, long n, float inv, int8_t *q) {
         vst1_s8(q + i, vmovn_s16(vcombine_s16(vmovn_s32(r0), vmovn_s32(r1))));
     }
     for (; i < n; i++) q[i] = al_i8_q(x[i] * inv);
+}
+
+void al_i8_add_neon(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv) {
+    const float32x4_t sav = vdupq_n_f32(sa), sbv = vdupq_n_f32(sb), inv = vdupq_n_f32(yinv);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        int16x8_t a16 = vmovl_s8(vld1_s8(a + i)), b16 = vmovl_s8(vld1_s8(b + i));
+        float32x4_t v[2];
+        for (int h = 0; h < 2; h++) {
+            int16x4_t ah = h ? vget_high_s16(a16) : vget_low_s16(a16), bh = h ? vget_high_s16(b16) : vget_low_s16(b16);
+            /* two products, then the sum: vmulq + vaddq as the reference (no vfmaq) */
+            v[h] = vaddq_f32(vmulq_f32(vcvtq_f32_s32(vmovl_s16(ah)), sav), vmulq_f32(vcvtq_f32_s32(vmovl_s16(bh)), sbv));
+        }
+        out8(y, yq, inv, (size_t)i, 8, v[0], v[1]);
+    }
+    if (i < n) al_i8_add_ref(a + i, sa, b + i, sb, n - i, y ? y + i : NULL, yq ? yq + i : NULL, yinv);
 }

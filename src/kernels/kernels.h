@@ -373,6 +373,45 @@ void al_i8_quantize_static_avx2(const float *x, long n, float inv, int8_t *q);
 #if defined(__aarch64__)
 void al_i8_quantize_static_neon(const float *x, long n, float inv, int8_t *q);
 #endif
+/* The int8 residual add (docs/KERNELS.md, "int8 activations"): a at scale
+ * sa, b at scale sb, y = (float)a * sa + (float)b * sb (two products, then
+ * their sum: no FMA), as floats, or with yq not NULL as al_i8_q(y * yinv).
+ * Every variant computes these float operations in this order, so its
+ * outputs are the reference's bit for bit. */
+void al_i8_add(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv);
+void al_i8_add_ref(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv);
+#if defined(__x86_64__) || defined(_M_X64)
+void al_i8_add_avx512(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv);
+void al_i8_add_avx2(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv);
+#endif
+#if defined(__aarch64__)
+void al_i8_add_neon(const int8_t *a, float sa, const int8_t *b, float sb, long n, float *y, int8_t *yq, float yinv);
+#endif
+#if defined(__x86_64__) || defined(_M_X64)
+/* al_quantize_row_i8's scale of n floats (max |x| / 127, 1 when that is 0;
+ * NaN never wins) in AVX-512 vectors: the one abs-max loop of the
+ * AVX-512 int8 quantizers (int8_dw_avx512.c). */
+float al_i8_scale_avx512(const float *x, long n);
+#endif
+#if defined(__AVX512F__)
+/* Shared by the AVX-512 int8 files (built with -mavx512f): the mask of the
+ * first min(left, 16) lanes (none when left <= 0), and al_i8_q(x * inv) in
+ * 16 int32 lanes: clamp in float (vmaxps(v, -127) gives -127 for NaN), then
+ * round half away from zero (truncate v +- 0.5). For a dynamic scale
+ * (inv = 1 / al_i8_scale_avx512) these are al_quantize_row_i8's bytes:
+ * |x * inv| exceeds 127 only by inv's rounding, and clamping before or
+ * after rounding gives 127 there. */
+#include <immintrin.h>
+static inline __attribute__((always_inline)) __mmask16 al_mask16(long left) {
+    return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u);
+}
+static inline __attribute__((always_inline)) __m512i al_i8_q16(__m512 x, __m512 inv) {
+    __m512 v = _mm512_mul_ps(x, inv);
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+    __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
+    return _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, _mm512_set1_ps(-0.5f), _mm512_set1_ps(0.5f))));
+}
+#endif
 
 /* im2col for int8 in row form: one row of C*k*k values (c, ky, kx) per
  * output pixel (oy, ox), rows ldrow bytes apart, zeros in the padding. The

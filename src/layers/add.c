@@ -31,8 +31,32 @@ static void add_range(void *va, long lo, long hi) {
         for (long i = lo; i < hi; i++) a->out[i] += a->a[i];
 }
 
+/* The int8 residual add (the executor's x_i8: both operands int8, x at
+ * nd->add_scale, x2 at e->x2_scale; docs/KERNELS.md "int8 activations"):
+ * floats out, or int8 at e->y_scale */
+typedef struct add_i8_args {
+    const int8_t *a, *b;
+    float sa, sb, yinv;
+    float *y;
+    int8_t *yq;
+} add_i8_args;
+
+static void add_i8_range(void *va, long lo, long hi) {
+    const add_i8_args *a = va;
+    al_i8_add(a->a + lo, a->sa, a->b + lo, a->sb, hi - lo, a->y ? a->y + lo : NULL, a->yq ? a->yq + lo : NULL,
+              a->yinv);
+}
+
 static al_status add_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     if (!nd->x2) return al_error(AL_ESTATE, "add: second operand (node %d) is not bound", nd->cfg.src);
+    if (e->x_i8) {
+        size_t k = (size_t)n * al_shape_numel(&nd->in);
+        add_i8_args a = {(const int8_t *)x, (const int8_t *)nd->x2, nd->add_scale, e->x2_scale,
+                         e->y_scale > 0.0f ? 1.0f / e->y_scale : 0.0f, e->y_scale > 0.0f ? NULL : y,
+                         e->y_scale > 0.0f ? (int8_t *)y : NULL};
+        al_par_for(e->pool, (long)k, k, add_i8_range, &a);
+        return AL_OK;
+    }
     if (!add_same(nd)) {
         al_bcast g;
         al_shape o;

@@ -238,9 +238,12 @@ struct al_exec {
      * activations"), set for quantized nodes only: x_i8, x holds int8 bytes
      * at the node's static input scale (nd->q->in_scale), not floats;
      * y_scale > 0, the node writes y as int8 bytes at that scale (its
-     * reader's static input scale). 0 for everything else. */
+     * reader's static input scale). 0 for everything else. An int8 add
+     * (nd->add_scale > 0) gets x_i8 only with both operands int8: x at
+     * nd->add_scale, x2 at x2_scale. */
     int x_i8;
     float y_scale;
+    float x2_scale;
 };
 
 /* One vtable per layer type. Shapes are per sample; n is the batch size.
@@ -313,8 +316,11 @@ struct al_node {
     int primary_read; /* 1: a later node reads this node's output 0 as its primary input */
     int last_reader;  /* the last node that reads this node's output 0 (either way); -1: none (the output);
                        * per tensor: al_model.t_last_reader */
-    int sole_reader;  /* the node that reads output 0 as its primary input, when no other operand anywhere
-                       * reads it; -1 otherwise (the int8 chain's edges, model.c) */
+    /* add (frozen, equal shapes): the static scale of its primary input from
+     * calibration (al_quant_set_add_scale); with it, where both operands
+     * arrive as int8, the add runs in int8 (al_i8_add; docs/KERNELS.md "int8
+     * activations"). 0: a float add. */
+    float add_scale;
     /* int8 weights of a quantized frozen dense/conv node, or NULL
      * (src/cloud/compile/quant.h; owned by the node, freed with the model). */
     struct al_qnode *q;

@@ -26,6 +26,8 @@ void al_model_free(al_model *m) {
     al_free(m->t_port);
     al_free(m->t_last_reader);
     al_free(m->t_last_primary);
+    al_free(m->i8_y);
+    al_free(m->i8_add);
     al_free(m->wblock);
     al_free(m->gblock);
     al_free(m->spec);
@@ -97,28 +99,7 @@ static al_status link_readers(al_model *m) {
         nd->dx_direct = t < 0 ? 1 : m->t_last_primary[t] == i;
         nd->primary_read = m->t_last_primary[i] >= 0;
         nd->last_reader = m->t_last_reader[i];
-        nd->sole_reader = -1;
     }
-    /* a node's output 0 read once, as the primary input (port 0) of a
-     * later node: nreads counts every operand that reads it */
-    int *nreads = al_calloc((size_t)n, sizeof(int));
-    if (!nreads) {
-        al_free(read);
-        return AL_ENOMEM;
-    }
-    for (int i = 0; i < n; i++) {
-        const al_node *nd = &m->nodes[i];
-        for (int k = -1; k < al_cfg_nsrc(&nd->cfg); k++) {
-            int r = k < 0 ? al_node_input(nd) : al_cfg_src(&nd->cfg, k);
-            int port = k < 0 ? nd->cfg.in_port : al_cfg_src_port(&nd->cfg, k);
-            if (r >= 0 && port == 0) nreads[r]++;
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        int x = al_node_input(&m->nodes[i]);
-        if (x >= 0 && m->nodes[i].cfg.in_port == 0 && nreads[x] == 1) m->nodes[x].sole_reader = i;
-    }
-    al_free(nreads);
     /* the model input: the last primary reader writes dinput */
     int lastp = -1;
     for (int i = 0; i < n; i++)
@@ -150,7 +131,10 @@ static al_status make_tensors(al_model *m) {
     m->t_port = al_malloc(sizeof(int) * (size_t)nt);
     m->t_last_reader = al_malloc(sizeof(int) * (size_t)nt);
     m->t_last_primary = al_malloc(sizeof(int) * (size_t)nt);
-    if (!m->t_node || !m->t_port || !m->t_last_reader || !m->t_last_primary) return AL_ENOMEM;
+    m->i8_y = al_calloc((size_t)n, sizeof(float));
+    m->i8_add = al_calloc((size_t)n, 1);
+    if (!m->t_node || !m->t_port || !m->t_last_reader || !m->t_last_primary || !m->i8_y || !m->i8_add)
+        return AL_ENOMEM;
     for (int i = 0; i < n; i++)
         for (int p = 0; p < al_cfg_nout(&m->nodes[i].cfg); p++) {
             int t = al_model_tensor(m, i, p);
@@ -605,24 +589,84 @@ static void frontier_unpack(al_model *m, int K, int n, const float *src) {
     frontier_walk(m, K, pack_one, &a);
 }
 
-/* The int8 chain's edge out of node p (docs/KERNELS.md, "int8
- * activations"): p and its sole reader r are quantized and frozen, r has a
- * static input scale and lies below L, the lowest node backward reaches
- * (backward reads its input and output as floats). The caller also checks
- * that both ends run in the same forward (p >= from, r < to): the frontier
- * a later call starts from, and whatever a caller reads after it, are
- * floats. */
-static int i8_edge(const al_model *m, int p, int L) {
-    const al_node *np = &m->nodes[p];
-    int r = np->sole_reader;
-    if (!m->i8_chain || r < 0 || r >= L || !np->q || np->trainable) return 0;
+/* The int8 chain (docs/KERNELS.md, "int8 activations"): which tensors a
+ * forward over nodes [from, to) hands on as int8, and which adds run in
+ * int8. Node p's output travels as int8 at scale y[p] > 0 when p is frozen
+ * and can write int8 (a quantized node, or an add running in int8), and
+ * every reader lies below lim = min(L, to) (L: the lowest node backward
+ * reaches; backward, the frontier and whatever a caller reads after the
+ * range take floats) and takes int8: exactly one reads it as its primary
+ * input, a quantized frozen node with a static input scale or an add
+ * running in int8 (that reader's scale is y[p]), and any other reader is an
+ * add running in int8 that reads it as its second operand. An add with a
+ * calibrated scale runs in int8 when both its operands arrive as int8:
+ * start from every such add and drop those with a float operand until
+ * nothing changes (each drop can only turn tensors back to floats). */
+static float i8_take(const al_model *m, int r) {
     const al_node *nr = &m->nodes[r];
-    return nr->q && !nr->trainable && nr->q->in_scale > 0.0f;
+    if (nr->trainable) return 0.0f;
+    if (nr->q) return nr->q->in_scale;
+    return m->i8_add[r] ? nr->add_scale : 0.0f;
+}
+
+static float i8_tensor_scale(const al_model *m, int p, int from, int lim) {
+    const al_node *np = &m->nodes[p];
+    if (p < from || p >= lim || np->trainable || al_cfg_nout(&np->cfg) != 1) return 0.0f;
+    if (!np->q && !m->i8_add[p]) return 0.0f;
+    if (np->last_reader < 0 || np->last_reader >= lim) return 0.0f;
+    int primary = -1;
+    for (int j = p + 1; j <= np->last_reader; j++) {
+        const al_node *nj = &m->nodes[j];
+        if (al_node_input(nj) == p) {
+            if (primary >= 0 || nj->cfg.in_port != 0) return 0.0f;
+            primary = j;
+        }
+        for (int k = 0; k < al_cfg_nsrc(&nj->cfg); k++)
+            if (al_cfg_src(&nj->cfg, k) == p && (k > 0 || !m->i8_add[j] || al_cfg_src_port(&nj->cfg, k) != 0))
+                return 0.0f;
+    }
+    return primary >= 0 ? i8_take(m, primary) : 0.0f;
+}
+
+static void i8_plan(al_model *m, int from, int to) {
+    const int n = m->nnodes;
+    int lim = AL_MIN(al_memplan_lowest(m), to), any = 0;
+    for (int i = 0; i < n; i++) any |= m->nodes[i].q != NULL;
+    any = any && m->i8_chain;
+    for (int i = 0; i < n; i++) {
+        const al_node *nd = &m->nodes[i];
+        m->i8_y[i] = 0.0f;
+        m->i8_add[i] = (unsigned char)(any && nd->add_scale > 0.0f && !nd->trainable && i >= from && i < lim);
+    }
+    if (!any) return;
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int p = from; p < lim; p++) m->i8_y[p] = i8_tensor_scale(m, p, from, lim);
+        for (int a = from; a < lim; a++) {
+            if (!m->i8_add[a]) continue;
+            int x = al_node_input(&m->nodes[a]), s = m->nodes[a].cfg.src;
+            if (x >= 0 && s >= 0 && m->i8_y[x] > 0.0f && m->i8_y[s] > 0.0f) continue;
+            m->i8_add[a] = 0;
+            changed = 1;
+        }
+    }
 }
 
 int al_model_i8_links(const al_model *m) {
-    int L = al_memplan_lowest(m), c = 0;
-    for (int i = 0; i < m->nnodes; i++) c += i8_edge(m, i, L);
+    if (!m || !m->i8_y) return 0;
+    al_model *w = (al_model *)m; /* the plan's arrays are scratch of the forward */
+    i8_plan(w, 0, m->nnodes);
+    int c = 0;
+    for (int i = 0; i < m->nnodes; i++) c += m->i8_y[i] > 0.0f;
+    return c;
+}
+
+int al_model_i8_adds(const al_model *m) {
+    if (!m || !m->i8_add) return 0;
+    al_model *w = (al_model *)m;
+    i8_plan(w, 0, m->nnodes);
+    int c = 0;
+    for (int i = 0; i < m->nnodes; i++) c += m->i8_add[i];
     return c;
 }
 
@@ -648,16 +692,20 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
                             across);
         frontier_unpack(m, from, n, x);
     }
-    const int L = m->i8_chain ? al_memplan_lowest(m) : 0;
+    i8_plan(m, from, to);
     for (int i = from; i < to; i++) {
         al_node *nd = &m->nodes[i];
         int xt = al_model_tensor(m, al_node_input(nd), nd->cfg.in_port);
         const float *in = xt < 0 ? x : m->act[xt];
-        al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws, 0, 0.0f};
+        al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws, 0, 0.0f, 0.0f};
         if (nd->q && !nd->trainable) {
-            int xi = al_node_input(nd), r = nd->sole_reader;
-            e.x_i8 = xi >= from && m->nodes[xi].sole_reader == i && i8_edge(m, xi, L);
-            if (r >= 0 && r < to && i8_edge(m, i, L)) e.y_scale = m->nodes[r].q->in_scale;
+            int xi = al_node_input(nd);
+            e.x_i8 = xi >= 0 && m->i8_y[xi] > 0.0f;
+            e.y_scale = m->i8_y[i];
+        } else if (m->i8_add[i]) {
+            e.x_i8 = 1;
+            e.x2_scale = m->i8_y[nd->cfg.src];
+            e.y_scale = m->i8_y[i];
         }
         if (m->observe) m->observe(m->observe_ctx, i, in, n);
         bind_src(m, i, x, -1);
@@ -724,7 +772,7 @@ al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const fl
             if (!nd->dx_direct) acc = m->dside_input;
         }
         const float *in = xt < 0 ? x : m->act[xt];
-        al_exec e = {pool, &m->rng, 1 && nd->trainable, nd->ws, 0, 0.0f};
+        al_exec e = {pool, &m->rng, 1 && nd->trainable, nd->ws, 0, 0.0f, 0.0f};
         bind_src(m, i, x, L);
         if (nd->mvt)
             nd->mvt->backward(nd, &e, in, ys, dys, dx, n);

@@ -63,6 +63,11 @@ struct al_model {
      * with a static input scale that alone reads it; 0 keeps floats
      * between all nodes (the same results bit for bit: tests, benchmarks). */
     int i8_chain;
+    /* the chain of the current forward (model.c, i8_plan): per node, the
+     * scale its output travels at as int8 (0: floats), and 1 for an add
+     * that runs in int8 */
+    float *i8_y;
+    unsigned char *i8_add;
     /* Called before node i's forward with its primary input (floats, n
      * samples) when set: calibration (src/cloud/compile/quant.c) reads every
      * quantized node's input through it. */
@@ -268,7 +273,14 @@ al_status al_quant_set_in_scale(al_model *m, int i, float s);
 /* The edges of the int8 chain a forward over the whole model takes: int8
  * nodes that hand their output to the next as int8 (al_model.i8_chain). */
 int al_model_i8_links(const al_model *m);
-/* The number of quantized nodes with a static input scale. */
+/* The adds of that forward that run in int8 (both operands int8). */
+int al_model_i8_adds(const al_model *m);
+/* Sets add node i's static input scale (al_node.add_scale; the int8
+ * residual add): the node must be a frozen add of two operands of one
+ * shape, s finite in 1e-30..1e30 (AL_EINVAL otherwise; AL_ESTATE for a
+ * trainable add). */
+al_status al_quant_set_add_scale(al_model *m, int i, float s);
+/* The number of quantized nodes with a static input scale, and of adds with one. */
 int al_model_static_scale_count(const al_model *m);
 /* Drops every node's int8 weights; the dequantized floats stay. */
 void al_dequantize(al_model *m);

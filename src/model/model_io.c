@@ -42,7 +42,12 @@
  * with other scales than the ones its accuracy was measured with. Versions
  * 1 to 5 load unchanged: no layer has one. */
 #define AL_MODEL_FORMAT_VERSION_6 6u
-#define AL_MODEL_FORMAT_VERSION_LAST AL_MODEL_FORMAT_VERSION_6
+/* Version 7 is written when a frozen add carries a static input scale
+ * (autlearn.layer.N.add_scale, from calibration: the int8 residual add),
+ * which a version-6 build would drop. Versions 1 to 6 load unchanged: no
+ * add has one. */
+#define AL_MODEL_FORMAT_VERSION_7 7u
+#define AL_MODEL_FORMAT_VERSION_LAST AL_MODEL_FORMAT_VERSION_7
 #define AL_ARCH "autlearn"
 #define BIG (1 << 24) /* the spec parser's limit on sizes */
 
@@ -72,6 +77,10 @@ static void tensor_name(char *buf, size_t cap, int node, const char *param) { sn
 
 /* 1 when a layer needs the version-5 keys: several outputs, or a reference
  * to a port other than 0. */
+/* A frozen add's static scale is saved; a trainable add's (unfrozen after
+ * calibration) is not used, and not saved. */
+static int saves_add_scale(const al_node *nd) { return nd->add_scale > 0.0f && !nd->trainable; }
+
 static int uses_ports(const al_layer_cfg *c) {
     if (c->type == AL_L_SPLIT || c->nout > 1 || c->in_port) return 1;
     for (int k = 0; k < al_cfg_nsrc(c); k++)
@@ -125,7 +134,9 @@ al_status al_model_save(const al_model *m, const char *path) {
             ver = AL_MODEL_FORMAT_VERSION_GRAPH;
         if (c->nmore > 0 && ver < AL_MODEL_FORMAT_VERSION_NARY) ver = AL_MODEL_FORMAT_VERSION_NARY;
         if ((uses_ports(c) || c->dil > 1) && ver < AL_MODEL_FORMAT_VERSION_5) ver = AL_MODEL_FORMAT_VERSION_5;
-        if (m->nodes[i].q && m->nodes[i].q->in_scale > 0.0f) ver = AL_MODEL_FORMAT_VERSION_6;
+        if (m->nodes[i].q && m->nodes[i].q->in_scale > 0.0f && ver < AL_MODEL_FORMAT_VERSION_6)
+            ver = AL_MODEL_FORMAT_VERSION_6;
+        if (saves_add_scale(&m->nodes[i])) ver = AL_MODEL_FORMAT_VERSION_7;
     }
     gguf_set_u32(w, "autlearn.format_version", ver);
     gguf_set_str(w, "autlearn.spec", m->spec ? m->spec : "");
@@ -191,6 +202,7 @@ al_status al_model_save(const al_model *m, const char *path) {
         }
         save_ports(w, i, c);
         if (nd->q && nd->q->in_scale > 0.0f) gguf_set_f32(w, layer_key(k, sizeof k, i, "in_scale"), nd->q->in_scale);
+        if (saves_add_scale(nd)) gguf_set_f32(w, layer_key(k, sizeof k, i, "add_scale"), nd->add_scale);
     }
     for (int i = 0; i < m->nmeta; i++) gguf_set_str(w, m->meta_key[i], m->meta_val[i]);
     for (int i = 0; i < m->nnodes; i++)
@@ -637,6 +649,23 @@ static al_status read_meta(const gguf_reader *r, al_model *m) {
     return AL_OK;
 }
 
+/* Node i's static scale under key `name` (absent: nothing to do), which
+ * needs format version `need`; refused scales are AL_EFORMAT. */
+static al_status load_scale(const gguf_reader *r, al_model *m, int i, const char *name, uint32_t need, uint32_t ver,
+                            al_status (*set)(al_model *, int, float)) {
+    char k[96];
+    float sc;
+    if (gguf_find_kv(r, layer_key(k, sizeof k, i, name)) < 0) return AL_OK;
+    if (ver < need) return al_error(AL_EFORMAT, "model file: %s needs format version %u, the file says %u", k, need, ver);
+    al_status st = gguf_get_f32(r, k, &sc);
+    if (st == AL_OK && (st = set(m, i, sc)) != AL_OK) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s", al_last_error());
+        st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: %s", msg);
+    }
+    return st;
+}
+
 static al_status load_reader(const gguf_reader *r, al_model **out) {
     gguf_str arch;
     al_status st = gguf_get_str(r, "general.architecture", &arch);
@@ -724,18 +753,11 @@ static al_status load_reader(const gguf_reader *r, al_model **out) {
             st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: %s", msg);
         }
     }
-    /* static input scales (version 6), on int8 layers only */
+    /* static input scales (version 6) on int8 layers, static add scales
+     * (version 7) on frozen adds: each through its setter, which checks it */
     for (int i = 0; i < m->nnodes && !st; i++) {
-        char k[96];
-        float sc;
-        if (gguf_find_kv(r, layer_key(k, sizeof k, i, "in_scale")) < 0) continue;
-        if (ver < AL_MODEL_FORMAT_VERSION_6)
-            st = al_error(AL_EFORMAT, "model file: %s needs format version 6, the file says %u", k, ver);
-        else if ((st = gguf_get_f32(r, k, &sc)) == AL_OK && (st = al_quant_set_in_scale(m, i, sc)) != AL_OK) {
-            char msg[400];
-            snprintf(msg, sizeof msg, "%s", al_last_error());
-            st = al_error(st == AL_ENOMEM ? st : AL_EFORMAT, "model file: %s", msg);
-        }
+        st = load_scale(r, m, i, "in_scale", AL_MODEL_FORMAT_VERSION_6, ver, al_quant_set_in_scale);
+        if (!st) st = load_scale(r, m, i, "add_scale", AL_MODEL_FORMAT_VERSION_7, ver, al_quant_set_add_scale);
     }
     if (!st) st = read_meta(r, m);
 fail:

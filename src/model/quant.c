@@ -106,6 +106,7 @@ void al_dequantize(al_model *m) {
     for (int i = 0; i < m->nnodes; i++) {
         al_qnode_free(m->nodes[i].q);
         m->nodes[i].q = NULL;
+        m->nodes[i].add_scale = 0.0f;
     }
 }
 
@@ -150,9 +151,31 @@ al_status al_quant_set_in_scale(al_model *m, int i, float s) {
     return AL_OK;
 }
 
+static int same_shape(const al_shape *a, const al_shape *b) {
+    if (a->ndim != b->ndim) return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->d[d] != b->d[d]) return 0;
+    return 1;
+}
+
+al_status al_quant_set_add_scale(al_model *m, int i, float s) {
+    if (!m || i < 0 || i >= m->nnodes) return al_error(AL_EINVAL, "static add scale: no node %d", i);
+    const al_node *nd = &m->nodes[i];
+    if (nd->cfg.type != AL_L_ADD || !same_shape(&nd->in, &nd->in2) || nd->cfg.src < 0 || nd->cfg.src_port != 0 ||
+        nd->cfg.in_port != 0)
+        return al_error(AL_EINVAL, "node %d: a static add scale needs an add of two earlier nodes' outputs of one shape",
+                        i);
+    if (nd->trainable) return al_error(AL_ESTATE, "node %d: a static add scale needs the add frozen", i);
+    if (!isfinite(s) || !(s >= 1e-30f) || !(s <= 1e30f))
+        return al_error(AL_EINVAL, "node %d: static add scale %g, must be finite, in 1e-30..1e30", i, (double)s);
+    m->nodes[i].add_scale = s;
+    return AL_OK;
+}
+
 int al_model_static_scale_count(const al_model *m) {
     int c = 0;
-    for (int i = 0; m && i < m->nnodes; i++) c += m->nodes[i].q && m->nodes[i].q->in_scale > 0.0f;
+    for (int i = 0; m && i < m->nnodes; i++)
+        c += (m->nodes[i].q && m->nodes[i].q->in_scale > 0.0f) || m->nodes[i].add_scale > 0.0f;
     return c;
 }
 
@@ -168,6 +191,7 @@ al_status al_quant_copy(al_model *dst, const al_model *src) {
         if (!st && q->in_scale > 0.0f) st = al_quant_set_in_scale(dst, i, q->in_scale);
         if (st) return st;
     }
+    for (int i = 0; i < src->nnodes; i++) dst->nodes[i].add_scale = src->nodes[i].add_scale;
     return AL_OK;
 }
 

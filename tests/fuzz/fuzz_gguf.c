@@ -59,6 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             for (int i = 0; i < m->nnodes; i++)
                 if (m->nodes[i].q) FUZZ_ASSERT(m2->nodes[i].q && m2->nodes[i].q->in_scale == m->nodes[i].q->in_scale);
             for (int i = 0; i < m->nnodes; i++)
+                if (!m->nodes[i].trainable) FUZZ_ASSERT(m2->nodes[i].add_scale == m->nodes[i].add_scale);
+            for (int i = 0; i < m->nnodes; i++)
                 for (int p = 0; p < m->nodes[i].nparams; p++)
                     FUZZ_ASSERT(memcmp(m->nodes[i].params[p].w, m2->nodes[i].params[p].w,
                                        sizeof(float) * m->nodes[i].params[p].n) == 0);

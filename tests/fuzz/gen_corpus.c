@@ -173,6 +173,23 @@ int main(int argc, char **argv) {
         if (al_model_save(m, p) != AL_OK) die(p);
         al_model_free(m);
     }
+    {
+        /* a static add scale (autlearn.layer.N.add_scale, version 7): the
+         * int8 residual add of node 0's and node 2's outputs, calibrated */
+        al_model *m;
+        float xc[4 * 4 * 6 * 6];
+        for (int i = 0; i < 4 * 4 * 6 * 6; i++) xc[i] = (float)((i * 29) % 19) / 9.0f - 1.0f;
+        int n = 0;
+        if (al_model_from_spec("input 4x6x6; conv 32 k=3 p=1 act=relu; dwconv k=3 p=1 act=relu6; conv 32 k=1; add 0; "
+                               "conv 8 k=1; flatten; dense 3",
+                               9, &m) != AL_OK ||
+            al_model_freeze(m, 6) != AL_OK || al_quantize_frozen_dw(m, NULL) != AL_OK ||
+            al_quantize_calibrate_x(m, NULL, xc, 4, 99.0, &n) != AL_OK || m->nodes[3].add_scale <= 0.0f)
+            die("calibrate the add");
+        snprintf(p, sizeof p, "%s/fuzz_gguf/model_int8add.gguf", argv[1]);
+        if (al_model_save(m, p) != AL_OK) die(p);
+        al_model_free(m);
+    }
     static const char *const more[] = {"refcnn", "reflm", "mlp",
                                        "input 1x28x28\nconv 32 k=3 p=1\nrelu\nmaxpool k=2\nflatten\ndense 10\n"};
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {

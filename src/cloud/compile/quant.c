@@ -121,6 +121,26 @@ static float calib_scale(const calib *c, int i, double pct) {
     return t / 127.0f;
 }
 
+/* Add node i gets a static scale (the int8 residual add) when it is frozen,
+ * adds two earlier outputs of one shape, and each operand comes from a
+ * quantized node or from an add that gets one (want[p] == 2). Whether both operands then arrive as int8 is the executor's call
+ * (model.c, i8_plan). */
+static int calib_add(const al_model *m, int i, const unsigned char *want) {
+    const al_node *nd = &m->nodes[i];
+    if (nd->cfg.type != AL_L_ADD || nd->trainable || nd->cfg.src < 0 || nd->cfg.src_port != 0 || nd->cfg.in_port)
+        return 0;
+    if (nd->in.ndim != nd->in2.ndim || al_shape_numel(&nd->in) != al_shape_numel(&nd->in2)) return 0;
+    for (int d = 0; d < nd->in.ndim; d++)
+        if (nd->in.d[d] != nd->in2.d[d]) return 0;
+    int ops[2] = {al_node_input(nd), nd->cfg.src};
+    for (int k = 0; k < 2; k++) {
+        int p = ops[k];
+        if (p < 0 || m->nodes[p].trainable) return 0;
+        if (!m->nodes[p].q && want[p] != 2) return 0;
+    }
+    return 1;
+}
+
 al_status al_quantize_calibrate_x(al_model *m, al_pool *pool, const float *x, int n, double pct, int *count) {
     if (!m || !x) return al_error(AL_EINVAL, "calibrate: NULL argument");
     if (n < 1) return al_error(AL_EINVAL, "calibrate: no samples");
@@ -145,6 +165,11 @@ al_status al_quantize_calibrate_x(al_model *m, al_pool *pool, const float *x, in
     /* the float forward of the dequantized weights (what int8 approximates):
      * the int8 weights set aside meanwhile */
     for (int i = 0; i < nn && !st; i++)
+        if (calib_add(m, i, want)) {
+            want[i] = 2;
+            last = AL_MAX(last, i);
+        }
+    for (int i = 0; i < nn && !st; i++)
         if (m->nodes[i].q) {
             want[i] = 1;
             saved[i] = m->nodes[i].q;
@@ -166,7 +191,8 @@ al_status al_quantize_calibrate_x(al_model *m, al_pool *pool, const float *x, in
         if (saved[i]) m->nodes[i].q = saved[i];
     int set = 0;
     for (int i = 0; i < nn && !st; i++)
-        if (want[i] && (st = al_quant_set_in_scale(m, i, calib_scale(&run.c, i, pct))) == AL_OK) set++;
+        if (want[i] == 1 && (st = al_quant_set_in_scale(m, i, calib_scale(&run.c, i, pct))) == AL_OK) set++;
+        else if (want[i] == 2 && (st = al_quant_set_add_scale(m, i, calib_scale(&run.c, i, pct))) == AL_OK) set++;
     if (!st && count) *count = set;
     al_free(want);
     al_free(saved);
