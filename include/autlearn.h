@@ -172,6 +172,9 @@ AL_API al_status al_idx_load(const char *images_path, const char *labels_path, a
 /* A directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
  * t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]. */
 AL_API al_status al_idx_load_dir(const char *dir, int test_split, al_dataset **out);
+/* Writes one-channel images (1 x H x W, pixels in [0, 1], stored as
+ * round(255 x)) and their labels (0..255) as an IDX pair, plain. */
+AL_API al_status al_idx_save(const al_dataset *d, const char *images_path, const char *labels_path);
 
 /* ---- images: decoding, preprocessing, image datasets (docs/DATA.md) ---- */
 
