@@ -172,6 +172,9 @@ AL_API al_status al_idx_load(const char *images_path, const char *labels_path, a
 /* A directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
  * t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]. */
 AL_API al_status al_idx_load_dir(const char *dir, int test_split, al_dataset **out);
+/* Writes one-channel images (1 x H x W, pixels in [0, 1], stored as
+ * round(255 x)) and their labels (0..255) as an IDX pair, plain. */
+AL_API al_status al_idx_save(const al_dataset *d, const char *images_path, const char *labels_path);
 
 /* ---- images: decoding, preprocessing, image datasets (docs/DATA.md) ---- */
 
@@ -569,6 +572,20 @@ typedef struct al_personalize_config {
      * (the model's "autlearn.ngram_mix"; the keyboard mixes in its bigram
      * model of the whole text); 0: the model alone. */
     int ngram_mix;
+    /* Rehearsal for new classes (NULL: off, the default): exemplars of the
+     * cloud's classes (labels 0..num_classes-1 of this set, e.g. a few
+     * public images per class shipped with the model). When `train` holds
+     * a label at or above the set's num_classes (a class the cloud never
+     * saw, grown by al_model_add_classes), the job trains on `train` and the
+     * exemplars together, with L2-SP off (the exemplars keep the cloud's
+     * classes instead), no label-prior shift before training, and after it
+     * the output bias shifted by log(p_k / m_k): p the class frequencies of
+     * `train`, m those of the mix, both smoothed by label_prior's
+     * pseudo-count (1 when label_prior is 0). Otherwise (no new class, a
+     * multi-label or text job) a no-op. The samples must have the shape of
+     * `train`'s (AL_EINVAL otherwise). Not counted by the memory plan: the
+     * mix is a copy of `train` and the exemplars. */
+    const al_dataset *rehearsal;
 } al_personalize_config;
 AL_API void al_personalize_config_default(al_personalize_config *c);
 

@@ -64,6 +64,13 @@ AL_API const int *al_users_dominant(const al_users *u, int k);
 /* Index of sample i of user k's training set in the original training split. */
 AL_API int al_users_train_origin(const al_users *u, int k, int i);
 
+/* Exemplars for rehearsal (al_personalize_config.rehearsal): up to
+ * per_class samples of each class of d (all of a class that has fewer),
+ * drawn with seed, grouped by class in label order; the classes of d. A
+ * few public images per class shipped with the cloud model. AL_EINVAL for
+ * per_class < 1 or a multi-label d. */
+AL_API al_status al_exemplars(const al_dataset *d, int per_class, uint64_t seed, al_dataset **out);
+
 /* ---- int8 quantization of the frozen part -------------------------------------- */
 
 /* Quantizes every frozen dense and conv node with at least 32 inputs per

@@ -30,7 +30,8 @@ FED = [["--fed-lr", "0.01", "--fed-epochs", "1"], ["--fed-lr", "0.05", "--fed-ep
        ["--fed-lr", "0.01", "--fed-epochs", "2", "--fed-cosine"],
        ["--fed-lr", "0.05", "--fed-epochs", "2", "--fed-cosine"]]
 GRID = {
-    "autonomous": (["autonomous"], [[], ["--lr", "0.03"], ["--freeze", "0"], ["--freeze", "0", "--lr", "0.03"]]),
+    "autonomous": (["autonomous"], [[], ["--freeze", "0", "--rehearsal", "20"], ["--freeze", "0", "--lr", "0.03"],
+                                    ["--freeze", "0", "--lr", "0.03", "--rehearsal", "20"]]),
     "global+p": (["global", "global+p"], [["--label-prior", a] for a in ("0.5", "1", "2", "4")]),
     "local": (["local"], [["--local-lr", lr, "--local-epochs", e] for lr in ("0.02", "0.05") for e in ("10", "20")]),
     "centralized": (["centralized", "central+p"],

@@ -276,6 +276,35 @@ static void test_fashion(void) {
     al_dataset_free(te);
 }
 
+/* al_idx_save: what it writes reads back the same (pixels that are k/255
+ * exactly), and what IDX cannot hold is refused. */
+static void test_save(void) {
+    enum { NS = 7, H = 3, W = 5 };
+    float x[NS * H * W];
+    int32_t y[NS];
+    for (int i = 0; i < NS * H * W; i++) x[i] = (float)((i * 37) % 256) * (1.0f / 255.0f); /* as the reader scales */
+    for (int i = 0; i < NS; i++) y[i] = (i * 5) % 11;
+    al_tensor sh = {NULL, 3, {1, H, W}};
+    al_dataset *d, *back;
+    REQUIRE_OK(al_dataset_from_arrays(x, y, NS, &sh, 1, 11, &d));
+    char ip[300], lp[300];
+    path_of(ip, sizeof ip, "saved-images");
+    path_of(lp, sizeof lp, "saved-labels");
+    CHECK_OK(al_idx_save(d, ip, lp));
+    REQUIRE_OK(al_idx_load(ip, lp, &back));
+    CHECK(back->n == NS && back->xs.d[1] == H && back->xs.d[2] == W && back->num_classes == 11);
+    CHECK(memcmp(back->x, x, sizeof x) == 0);
+    CHECK(memcmp(back->y, y, sizeof y) == 0);
+    al_dataset_free(back);
+    d->x[3] = 1.5f;
+    CHECK_STATUS(al_idx_save(d, ip, lp), AL_EINVAL);
+    al_dataset_free(d);
+    al_tensor sh3 = {NULL, 3, {3, 1, 5}};
+    REQUIRE_OK(al_dataset_from_arrays(x, y, NS, &sh3, 1, 11, &d));
+    CHECK_STATUS(al_idx_save(d, ip, lp), AL_EINVAL); /* three channels */
+    al_dataset_free(d);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/al_test_idx_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -283,6 +312,7 @@ int main(void) {
         return 1;
     }
     test_roundtrip();
+    test_save();
     test_errors();
     test_dataset_helpers();
     test_fashion();

@@ -193,6 +193,23 @@ assert j["autonomous"]["mean_acc"] > j["global"]["mean_acc"] + 0.1, (j["autonomo
 ' "$TMP/n.json"
 "$BIN" info "$TMP/cloud7.gguf" >"$TMP/info" 2>&1
 check "newclass: the cloud model has 7 outputs" grep -qE "dense 7\b" "$TMP/info"
+# --rehearsal E: 5 public images of each of the 7 seen classes mixed in on the device (counted in its
+# bytes down); under label shift (no new class) the same accuracies as without
+for e in 0 5; do
+    "$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud7.gguf" --users 2 --per-user 60 --test-per-user 60 \
+        --epochs 2 --recipe config --freeze 0 --shift newclass --rehearsal $e --methods autonomous \
+        --json "$TMP/re$e.json" --quiet >/dev/null 2>"$TMP/err" || bad "newclass --rehearsal $e failed"
+    "$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --users 2 --per-user 60 --test-per-user 60 \
+        --epochs 2 --recipe config --freeze 0 --rehearsal $e --methods autonomous \
+        --json "$TMP/rl$e.json" --quiet >/dev/null 2>"$TMP/err" || bad "label --rehearsal $e failed"
+done
+check "--rehearsal: the exemplars' bytes down under newclass; a no-op under label shift" "$PY" -c '
+import json,sys; a,b,c,d=(json.load(open(f)) for f in sys.argv[1:])
+assert a["config"]["rehearsal"]==0 and b["config"]["rehearsal"]==5, b["config"]
+px=784
+assert abs(b["cost"]["autonomous"]["bytes_downloaded"]-a["cost"]["autonomous"]["bytes_downloaded"]-(24+35*(1+px)))<1, (a["cost"],b["cost"])
+assert c["autonomous"]["per_user"]==d["autonomous"]["per_user"], (c["autonomous"],d["autonomous"])
+' "$TMP/re0.json" "$TMP/re5.json" "$TMP/rl0.json" "$TMP/rl5.json"
 "$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --shift newclass --users 2 --per-user 40 \
     --test-per-user 20 --json "$TMP/y.json" --quiet >/dev/null 2>"$TMP/err"
 check "newclass with a cloud model that saw every class: a runtime error" test $? -eq 1

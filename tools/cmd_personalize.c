@@ -71,6 +71,11 @@ static void usage(FILE *f) {
                "                        (default 1; 0 = off)\n"
                "  --l2sp X              L2-SP: pull the trained weights toward the cloud's with\n"
                "                        strength X (default 1; 0 = off)\n"
+               "  --rehearsal DIR       the cloud's exemplars (an IDX directory's training split, as\n"
+               "                        'pretrain --exemplars-out' writes it; labels: the model's\n"
+               "                        classes): where your data hold a class the model does\n"
+               "                        not know, the job trains on them with your data, L2-SP\n"
+               "                        off, and undoes their class prior after (docs/RECIPES.md)\n"
                "  --cache-mb MB         runtime cache bound (default 64; past it, recompute)\n"
                "  --cache-spill FILE    past the bound, keep entries in FILE instead (owner-only,\n"
                "                        removed at the end)\n"
@@ -506,7 +511,7 @@ static int personalize_text(int argc, char **argv) {
 
 typedef struct image_opts {
     cli_job j;
-    const char *model, *out, *data, *test;
+    const char *model, *out, *data, *test, *rehearsal;
     int user, epochs, aug_variants, predict_first, train_rows;
     int sim_opts; /* --users, --per-user or --test-per-user given */
     int aug_given;
@@ -534,7 +539,7 @@ static int image_parse(int argc, char **argv, image_opts *o) {
         } else if (cli_flag(&a, "predict-first")) {
             o->predict_first = 1;
         } else if (cli_str(&a, "data", &o->data) || cli_str(&a, "out", &o->out) || cli_str(&a, "model", &o->model) ||
-                   cli_str(&a, "test", &o->test)) {
+                   cli_str(&a, "test", &o->test) || cli_str(&a, "rehearsal", &o->rehearsal)) {
         } else if (cli_int(&a, "users", 1, 100000, &o->users.users) ||
                    cli_int(&a, "per-user", 10, 1000000, &o->users.per_user) ||
                    cli_int(&a, "test-per-user", 1, 1000000, &o->users.test_per_user)) {
@@ -597,6 +602,7 @@ typedef struct image_run {
     cli_own own;
     al_model *cloud;
     al_dataset *te_old, *te_new;
+    al_dataset *rehearsal; /* --rehearsal: the cloud's exemplars */
     double old_before, old_after, new_after;
     al_personalize_config pc;
     al_mem_plan plan;
@@ -611,6 +617,7 @@ static void image_run_free(image_run *t) {
     al_model_free(t->cloud);
     al_dataset_free(t->te_old);
     al_dataset_free(t->te_new);
+    al_dataset_free(t->rehearsal);
     free(t->ids);
     al_cache_free(t->cache);
     al_model_free(t->m);
@@ -658,6 +665,15 @@ static al_status image_setup(const image_opts *o, image_run *t) {
     al_status st;
     t->m->plan_naive = o->j.naive_plan;
     al_model_release_plan(t->m); /* planned anew, with or without liveness */
+    if (o->rehearsal) {
+        /* the exemplars' labels are the cloud model's classes, before any grow */
+        int K0 = al_model_num_classes(t->m);
+        if ((st = al_idx_load_dir(o->rehearsal, 0, &t->rehearsal)) != AL_OK) return st;
+        if (K0 < 1 || t->rehearsal->num_classes > K0)
+            return al_error(AL_EINVAL, "--rehearsal %s: labels up to %d, the model has %d classes", o->rehearsal,
+                            t->rehearsal->num_classes - 1, K0);
+        t->rehearsal->num_classes = K0;
+    }
     if ((st = o->user >= 0 ? image_user(o, t) : own_data(t)) != AL_OK) return st;
     al_personalize_config_default(&t->pc);
     al_train_recipe_image(&t->pc.train, o->j.batch, o->epochs, o->lr,
@@ -667,6 +683,7 @@ static al_status image_setup(const image_opts *o, image_run *t) {
     t->pc.aug_variants = o->aug_variants;
     t->pc.label_prior = o->label_prior;
     t->pc.train.l2sp = o->l2sp;
+    t->pc.rehearsal = t->rehearsal;
     t->pc.recipe = o->recipe;
     if (o->auto_val > 0.0) t->pc.val_fraction = o->auto_val;
     t->pc.budget_macs = (uint64_t)(o->budget_mmacs * 1e6);
@@ -863,6 +880,7 @@ static void image_report(const char *cmd, const image_opts *o, const image_run *
         own_json(&j, o, t);
     cli_mem_plan_json(&j, &t->r.mem, 1);
     cli_json_int(&j, "samples", al_dataset_size(t->tr));
+    cli_json_int(&j, "rehearsal_samples", t->rehearsal ? al_dataset_size(t->rehearsal) : 0);
     cli_json_int(&j, "freeze", al_model_freeze_point(t->m));
     if (chooser)
         auto_json(&j, &t->ar);

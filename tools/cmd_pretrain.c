@@ -4,7 +4,9 @@
 #include "cli.h"
 #include "cloud/sim/sim.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *f) {
     fprintf(f, "usage: autlearn pretrain [--scenario image|text] --data DIR --out CLOUD [options]\n"
@@ -25,6 +27,10 @@ static void usage(FILE *f) {
                "  --public-frac F       (default 0.5)\n"
                "  --threads T           worker threads (default: AL_THREADS or 1)\n"
                "  --seed S              (default 1)\n"
+               "  --exemplars E --exemplars-out DIR  IDX data: also write E public images of each\n"
+               "                        class (drawn with --seed) to DIR as an IDX pair\n"
+               "                        (train-images-idx3-ubyte, train-labels-idx1-ubyte), for\n"
+               "                        'personalize --rehearsal DIR' (docs/RECIPES.md)\n"
                "  --json                print a JSON summary on stdout\n"
                "text (docs/TEXT.md): --data defaults to data/sotu; public text is every address of a\n"
                "president who is not a user; defaults --epochs 1 --lr 0.002 (Adam) --batch 32 streams\n"
@@ -154,6 +160,20 @@ done:
     return rc;
 }
 
+/* --exemplars: per_class public images of each class, as an IDX pair in dir */
+static al_status write_exemplars(const al_dataset *pub, int per_class, uint64_t seed, const char *dir) {
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return al_error(AL_EIO, "%s: cannot create: %s", dir, strerror(errno));
+    char ip[4096], lp[4096];
+    if (snprintf(ip, sizeof ip, "%s/train-images-idx3-ubyte", dir) >= (int)sizeof ip ||
+        snprintf(lp, sizeof lp, "%s/train-labels-idx1-ubyte", dir) >= (int)sizeof lp)
+        return al_error(AL_EINVAL, "%s: path too long", dir);
+    al_dataset *ex = NULL;
+    al_status st = al_exemplars(pub, per_class, seed, &ex);
+    if (st == AL_OK) st = al_idx_save(ex, ip, lp);
+    al_dataset_free(ex);
+    return st;
+}
+
 int cmd_pretrain(int argc, char **argv) {
     const char *cmd = "pretrain";
     al_scenario_config c, tc;
@@ -163,8 +183,8 @@ int cmd_pretrain(int argc, char **argv) {
     const char *users = NULL;
     int user_tokens = (int)tc.user_tokens, pretrain_tokens = (int)tc.pretrain_tokens, tepochs = -1;
     double tlr = -1;
-    const char *out = NULL, *scenario = "image";
-    int threads = 0, json = 0;
+    const char *out = NULL, *scenario = "image", *ex_dir = NULL;
+    int threads = 0, json = 0, exemplars = 0;
     cli_job job;
     cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_THREADS | CLI_JOB_SEED | CLI_JOB_BATCH, c.batch, 0);
     cli_image_opts io;
@@ -174,7 +194,8 @@ int cmd_pretrain(int argc, char **argv) {
     while (cli_next(&a)) {
         if (cli_flag(&a, "help") || cli_job_option(&a, &job) || cli_image_option(&a, &io, 1)) {
         } else if (cli_str(&a, "data", &c.data_dir) || cli_str(&a, "out", &out) || cli_str(&a, "arch", &c.arch) ||
-                 cli_str(&a, "scenario", &scenario)) {
+                 cli_str(&a, "scenario", &scenario) || cli_str(&a, "exemplars-out", &ex_dir) ||
+                 cli_int(&a, "exemplars", 1, 100000, &exemplars)) {
         } else if (cli_flag(&a, "select-public")) {
             tc.select_public = 1;
         } else if (cli_str(&a, "users", &users) || cli_str(&a, "public-extra", &tc.extra_dirs)) {
@@ -208,6 +229,10 @@ int cmd_pretrain(int argc, char **argv) {
     if (!c.data_dir && !strcmp(scenario, "text")) c.data_dir = tc.data_dir;
     if (strcmp(scenario, "image") != 0 && strcmp(scenario, "text") != 0)
         return cli_usage_error(cmd, "unknown scenario '%s' (available: image, text)", scenario);
+    if ((exemplars > 0) != (ex_dir != NULL))
+        return cli_usage_error(cmd, "--exemplars E and --exemplars-out DIR go together");
+    if (ex_dir && (!strcmp(scenario, "text") || (c.data_dir && cli_is_image_folder(c.data_dir))))
+        return cli_usage_error(cmd, "--exemplars is for IDX image data");
     if (!strcmp(scenario, "text")) return pretrain_text(&c, &tc, out, json, threads);
     if (!c.data_dir) return cli_usage_error(cmd, "--data DIR is required");
     if (!out) return cli_usage_error(cmd, "--out FILE is required");
@@ -233,6 +258,7 @@ int cmd_pretrain(int argc, char **argv) {
     if (!json) fprintf(stderr, "pre-training %s on %d public samples\n", c.arch, al_dataset_size(al_users_public(u)));
     if ((st = al_sim_pretrain(&c, pool, al_users_public(u), on_progress, &p, &m)) != AL_OK) goto fail;
     if ((st = al_model_save(m, out)) != AL_OK) goto fail;
+    if (ex_dir && (st = write_exemplars(al_users_public(u), exemplars, c.seed, ex_dir)) != AL_OK) goto fail;
     double secs = cli_now() - t0;
     if (json) {
         cli_json j;
@@ -242,6 +268,7 @@ int cmd_pretrain(int argc, char **argv) {
         cli_json_str(&j, "model", out);
         cli_json_int(&j, "public_samples", al_dataset_size(al_users_public(u)));
         cli_json_int(&j, "epochs", c.pretrain_epochs);
+        if (ex_dir) cli_json_str(&j, "exemplars", ex_dir);
         cli_json_str(&j, "freeze", al_model_meta(m, "autlearn.freeze"));
         cli_json_num(&j, "seconds", secs);
         cli_json_end_object(&j);

@@ -89,6 +89,11 @@ static void usage(FILE *f) {
             "                         training; A is the pseudo-count (default 1; 0 = off)\n"
             "  --l2sp X               L2-SP: pull trained weights toward the cloud's (default 1; 0 = off)\n"
             "  --lr-split K --lr-below X  trained nodes below K learn at lr * X (default off)\n"
+            "  --rehearsal E          image: the cloud ships E public images of each of its classes;\n"
+            "                         a device holding a class the cloud never saw (--shift\n"
+            "                         newclass) trains on them with its own, L2-SP off, and\n"
+            "                         undoes their class prior after (default 0 = off; a no-op\n"
+            "                         without new classes)\n"
             "  --aug-variants K       fixed augmented variants per image (default 1 = none; implies\n"
             "                         --recipe config)\n"
             "  --recipe R             image: the device recipe, auto (default: chosen per user on a\n"
@@ -260,7 +265,8 @@ int cmd_scenario(int argc, char **argv) {
                    cli_int(&a, "central-epochs", 1, 1000, &c.central_epochs) ||
                    cli_int(&a, "fed-rollbacks", 0, 1000, &c.fed_rollbacks) ||
                    cli_int(&a, "aug-variants", 1, 1024, &c.aug_variants) ||
-                   cli_int(&a, "lr-split", 0, CLI_MAX_NODES, &c.lr_split) || cli_int(&a, "aug-shift", 0, 64, &c.aug.shift)) {
+                   cli_int(&a, "lr-split", 0, CLI_MAX_NODES, &c.lr_split) ||
+                   cli_int(&a, "rehearsal", 0, 100000, &c.rehearsal) || cli_int(&a, "aug-shift", 0, 64, &c.aug.shift)) {
         } else if (cli_double(&a, "public-frac", 0.0, 0.99, &c.users.public_frac) ||
                    cli_double(&a, "dominant-frac", 0.0, 1.0, &c.users.dominant_frac) ||
                    cli_double(&a, "lr", 1e-9, 10.0, &c.lr) || cli_double(&a, "local-lr", 1e-9, 10.0, &c.local_lr) ||

@@ -231,3 +231,55 @@ al_status al_idx_load_dir(const char *dir, int test_split, al_dataset **out) {
     if (st != AL_OK) return st;
     return al_idx_load(ip, lp, out);
 }
+
+/* One IDX file: the header (magic, sizes) then the bytes. */
+static al_status write_idx(const char *path, uint32_t magic, const uint32_t *dims, int nd, const unsigned char *b,
+                           size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return al_error(AL_EIO, "%s: cannot write: %s", path, strerror(errno));
+    unsigned char h[16];
+    uint32_t v[4] = {magic, 0, 0, 0};
+    for (int i = 0; i < nd; i++) v[1 + i] = dims[i];
+    for (int i = 0; i <= nd; i++)
+        for (int j = 0; j < 4; j++) h[4 * i + j] = (unsigned char)(v[i] >> (24 - 8 * j));
+    int ok = fwrite(h, 1, 4 * (size_t)(nd + 1), f) == 4 * (size_t)(nd + 1) && fwrite(b, 1, n, f) == n;
+    if (fclose(f) != 0) ok = 0;
+    return ok ? AL_OK : al_error(AL_EIO, "%s: write error", path);
+}
+
+al_status al_idx_save(const al_dataset *d, const char *images_path, const char *labels_path) {
+    if (!d || !images_path || !labels_path) return al_error(AL_EINVAL, "al_idx_save: NULL argument");
+    int H = d->xs.ndim == 3 ? d->xs.d[1] : d->xs.ndim == 2 ? d->xs.d[0] : 0;
+    int W = d->xs.ndim == 3 ? d->xs.d[2] : d->xs.ndim == 2 ? d->xs.d[1] : 0;
+    if ((d->xs.ndim == 3 && d->xs.d[0] != 1) || H < 1 || W < 1 || d->y_len != 1)
+        return al_error(AL_EINVAL, "IDX holds one-channel images (1 x H x W) with one label each");
+    size_t xn = (size_t)H * (size_t)W, n = (size_t)d->n;
+    unsigned char *px = al_malloc(n > 0 ? xn * n : 1), *lb = al_malloc(n > 0 ? n : 1);
+    al_status st = AL_OK;
+    if (!px || !lb) {
+        st = al_error(AL_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < xn * n; i++) {
+        float x = d->x[i];
+        if (!(x >= 0.0f && x <= 1.0f)) {
+            st = al_error(AL_EINVAL, "IDX: sample %zu has a pixel %g outside [0, 1]", i / xn, (double)x);
+            goto done;
+        }
+        px[i] = (unsigned char)(x * 255.0f + 0.5f);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (d->y[i] < 0 || d->y[i] > 255) {
+            st = al_error(AL_EINVAL, "IDX: sample %zu has label %d outside 0..255", i, (int)d->y[i]);
+            goto done;
+        }
+        lb[i] = (unsigned char)d->y[i];
+    }
+    uint32_t di[3] = {(uint32_t)n, (uint32_t)H, (uint32_t)W}, dl[1] = {(uint32_t)n};
+    if ((st = write_idx(images_path, IDX_MAGIC_IMAGES, di, 3, px, xn * n)) == AL_OK)
+        st = write_idx(labels_path, IDX_MAGIC_LABELS, dl, 1, lb, n);
+done:
+    al_free(px);
+    al_free(lb);
+    return st;
+}

@@ -11,6 +11,7 @@
 
 #include "train/train.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,6 +406,72 @@ static al_status untrained_job(al_model *m, al_pool *pool, const al_dataset *tra
     return AL_OK;
 }
 
+/* Rehearsal (al_personalize_config.rehearsal): when the user's data hold a
+ * class beyond the exemplars' (a class the cloud never saw, grown by
+ * al_model_add_classes), *mix gets the user's samples followed by the
+ * exemplars and *mix_ids (with ids) their ids, an exemplar's its content
+ * hash with a tag of its own. Otherwise both stay NULL: a no-op. */
+static al_status rehearsal_mix(const al_dataset *train, const uint64_t *ids,
+                               const al_personalize_config *c, al_dataset **mix, uint64_t **mix_ids) {
+    *mix = NULL;
+    *mix_ids = NULL;
+    const al_dataset *e = c->rehearsal;
+    if (!e || e->n == 0 || train->y_len != 1) return AL_OK;
+    int S = e->num_classes, K = train->num_classes, beyond = 0;
+    if (S < 1 || S >= K) return AL_OK;
+    for (int i = 0; i < train->n && !beyond; i++) beyond = train->y[i] >= S;
+    if (!beyond) return AL_OK;
+    int same = e->xs.ndim == train->xs.ndim && e->y_len == 1;
+    for (int d = 0; same && d < e->xs.ndim; d++) same = e->xs.d[d] == train->xs.d[d];
+    if (!same)
+        return al_error(AL_EINVAL, "rehearsal: the exemplars' samples (%d dims, %d labels each) differ in shape from the "
+                        "training data's (%d dims)", e->xs.ndim, e->y_len, train->xs.ndim);
+    for (int i = 0; i < e->n; i++)
+        if (e->y[i] < 0 || e->y[i] >= S)
+            return al_error(AL_EINVAL, "rehearsal: exemplar %d has label %d, outside its %d classes", i, (int)e->y[i], S);
+    if (e->n > INT_MAX - train->n) return al_error(AL_ERANGE, "rehearsal: too many samples with the exemplars");
+    int n = train->n + e->n;
+    al_status st = al_dataset_alloc(n, &train->xs, 1, K, mix);
+    if (st) return st;
+    size_t xn = al_shape_numel(&train->xs);
+    memcpy((*mix)->x, train->x, sizeof(float) * xn * (size_t)train->n);
+    memcpy((*mix)->x + xn * (size_t)train->n, e->x, sizeof(float) * xn * (size_t)e->n);
+    memcpy((*mix)->y, train->y, sizeof(int32_t) * (size_t)train->n);
+    memcpy((*mix)->y + train->n, e->y, sizeof(int32_t) * (size_t)e->n);
+    if (ids) {
+        if (!(*mix_ids = al_malloc(sizeof(uint64_t) * (size_t)n))) {
+            al_dataset_free(*mix);
+            *mix = NULL;
+            return al_error(AL_ENOMEM, "out of memory");
+        }
+        memcpy(*mix_ids, ids, sizeof(uint64_t) * (size_t)train->n);
+        for (int i = 0; i < e->n; i++)
+            (*mix_ids)[train->n + i] = al_cache_content_key(e->x + xn * (size_t)i, xn) ^ 0x7265686561727365ULL;
+    }
+    return AL_OK;
+}
+
+/* After training on the mix: the model fits the mix's class prior; the
+ * output bias b_k gets log(p_k / m_k), p the user's class frequencies and m
+ * the mix's, each smoothed by the pseudo-count alpha (Bayes' rule, as for
+ * label_prior). Where the output layer is not a dense one with a bias and
+ * one output per class: a no-op. */
+static void rehearsal_unmix(al_model *m, const al_dataset *user, const al_dataset *mix, double alpha) {
+    al_node *out = &m->nodes[m->nnodes - 1];
+    int K = user->num_classes;
+    if (K < 2 || K > AL_PRIOR_MAX_CLASSES || out->cfg.type != AL_L_DENSE || !out->cfg.bias || out->cfg.units != K ||
+        out->nparams < 2 || out->params[1].n != (size_t)K)
+        return;
+    double nu[AL_PRIOR_MAX_CLASSES] = {0}, nm[AL_PRIOR_MAX_CLASSES] = {0};
+    for (int i = 0; i < user->n; i++)
+        if (user->y[i] >= 0 && user->y[i] < K) nu[user->y[i]] += 1.0;
+    for (int i = 0; i < mix->n; i++)
+        if (mix->y[i] >= 0 && mix->y[i] < K) nm[mix->y[i]] += 1.0;
+    float *b = out->params[1].w;
+    for (int k = 0; k < K; k++)
+        b[k] += (float)(log((nu[k] + alpha) / (user->n + K * alpha)) - log((nm[k] + alpha) / (mix->n + K * alpha)));
+}
+
 al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
                          al_cache *cache, const al_personalize_config *c, const al_dataset *eval,
                          al_personalize_report *r) {
@@ -415,9 +482,26 @@ al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, co
     if (rs) return rs;
     if (!al_recipe_trains(&rc)) return untrained_job(m, pool, train, &rc, r);
     c = &rc;
+    double alpha = rc.label_prior > 0.0 ? rc.label_prior : 1.0;
+    al_dataset *mix = NULL;
+    uint64_t *mix_ids = NULL;
+    al_status st = rehearsal_mix(train, ids, c, &mix, &mix_ids);
+    if (st) return st;
+    if (mix) {
+        /* the exemplars keep the cloud's classes in place of L2-SP; the
+         * prior is the user's, set after training (rehearsal_unmix) */
+        rc.label_prior = 0.0;
+        rc.train.l2sp = 0.0;
+        rc.rehearsal = NULL;
+    }
     al_trainer *t;
-    al_status st = al_personalize_new(m, pool, train, ids, cache, c, &t);
-    return st ? st : run_job(t, m, train, c, eval, r);
+    const al_dataset *tr = mix ? mix : train;
+    st = al_personalize_new(m, pool, tr, mix ? mix_ids : ids, cache, c, &t);
+    st = st ? st : run_job(t, m, tr, c, eval, r);
+    if (mix && st == AL_OK) rehearsal_unmix(m, train, mix, alpha);
+    al_dataset_free(mix);
+    al_free(mix_ids);
+    return st;
 }
 
 al_status al_personalize_planned(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,

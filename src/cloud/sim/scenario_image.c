@@ -183,6 +183,10 @@ typedef struct image_run {
      * rows as a fresh layer's (where the baselines that cannot imprint start) */
     int C, S, newclass;
     al_model *grown;
+    /* --rehearsal E: E public images of each of the cloud's classes, shipped
+     * with the model (al_exemplars); autonomous mixes them in where the
+     * device holds a class the cloud never saw (al_personalize_config.rehearsal) */
+    al_dataset *exemplars;
 } image_run;
 
 static const al_dataset *score_set(const image_run *s, int k);
@@ -518,6 +522,7 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
     }
     al_personalize_config pc;
     autonomous_config(c, s->r->freeze, k, &pc);
+    pc.rehearsal = s->exemplars;
     /* (newclass: no learning curve; its test labels are not the grown model's outputs) */
     al_sim_curve cb = {image_eval, work, s->pool, s->newclass ? NULL : test, c->batch, NULL, m->curve, 0, AL_OK};
     pc.train.progress = al_sim_on_epoch;
@@ -576,7 +581,9 @@ done:
 static al_status image_autonomous(image_run *s) {
     al_status st = al_sim_each_user(&s->r->m[AL_M_AUTONOMOUS], s->users, 0, s->c->epochs, autonomous_user, s);
     if (st) return st;
-    s->r->m[AL_M_AUTONOMOUS].bytes_downloaded = model_bytes(s);
+    /* with the exemplars, as IDX files (1 byte a pixel and a label, two 16- and 8-byte headers) */
+    s->r->m[AL_M_AUTONOMOUS].bytes_downloaded =
+        model_bytes(s) + (s->exemplars ? 24.0 + (double)s->exemplars->n * (1.0 + (double)al_shape_numel(&s->exemplars->xs)) : 0.0);
     s->r->first_epoch_seconds /= s->users;
     s->r->later_epoch_seconds /= s->users;
     return AL_OK;
@@ -902,10 +909,12 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
     if (!cc.methods) cc.methods = AL_M_CLASSIC;
     if (cc.methods & (1u << AL_M_CENTRAL_PRIOR)) cc.methods |= 1u << AL_M_CENTRALIZED;
     if (cc.methods & ((1u << AL_M_FEDAVG_PRIOR) | (1u << AL_M_FEDAVG_FT))) cc.methods |= 1u << AL_M_FEDAVG;
-    image_run s = {&cc, r, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL};
+    image_run s = {&cc, r, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL};
     al_status st;
-    if ((st = image_data(&s)) == AL_OK && (st = image_cloud(&s)) == AL_OK)
+    if ((st = image_data(&s)) == AL_OK && (st = image_cloud(&s)) == AL_OK &&
+        (cc.rehearsal <= 0 || (st = al_exemplars(al_users_public(s.u), cc.rehearsal, cc.seed, &s.exemplars)) == AL_OK))
         st = al_sim_run_methods(&cc, r, image_method, &s);
+    al_dataset_free(s.exemplars);
     al_model_free(s.cloud);
     al_model_free(s.grown);
     al_pool_free(s.pool);

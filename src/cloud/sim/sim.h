@@ -101,6 +101,8 @@ typedef struct al_scenario_config {
     double label_prior;       /* autonomous: al_personalize_config.label_prior (image default 1, 0 = off) */
     double l2sp;              /* autonomous: L2-SP strength toward the cloud weights (al_train_config.l2sp) */
     int lr_split;             /* autonomous: nodes below it train at lr * lr_below; 0 = off */
+    int rehearsal;            /* image autonomous: exemplars per cloud class mixed in where the device
+                               * holds a class the cloud never saw (--shift newclass); 0 = off */
     double lr_below;
     size_t cache_bytes;
     int batch;

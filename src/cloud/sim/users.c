@@ -382,3 +382,40 @@ int al_users_train_origin(const al_users *u, int k, int i) {
     if (!u || k < 0 || k >= u->n || i < 0 || i >= u->train[k]->n) return -1;
     return u->origin[k][i];
 }
+
+al_status al_exemplars(const al_dataset *d, int per_class, uint64_t seed, al_dataset **out) {
+    if (!out) return al_error(AL_EINVAL, "al_exemplars: NULL argument");
+    *out = NULL;
+    if (!d) return al_error(AL_EINVAL, "al_exemplars: NULL argument");
+    if (per_class < 1) return al_error(AL_EINVAL, "exemplars: per class must be >= 1, got %d", per_class);
+    if (d->y_len != 1) return al_error(AL_EINVAL, "exemplars: need one label per sample, the data have %d", d->y_len);
+    int K = d->num_classes;
+    int *perm = al_malloc(sizeof(int) * (size_t)(d->n > 0 ? d->n : 1));
+    int *pick = al_malloc(sizeof(int) * (size_t)(d->n > 0 ? d->n : 1));
+    int *got = al_calloc((size_t)(K > 0 ? K : 1), sizeof(int));
+    al_status st = AL_OK;
+    if (!perm || !pick || !got) {
+        st = al_error(AL_ENOMEM, "out of memory");
+        goto done;
+    }
+    al_rng r;
+    al_rng_seed(&r, seed, 0xe8e3);
+    for (int i = 0; i < d->n; i++) perm[i] = i;
+    shuffle(perm, d->n, &r);
+    /* the first per_class of each class in the drawn order, then grouped by label */
+    int n = 0;
+    for (int i = 0; i < d->n; i++) {
+        int y = d->y[perm[i]];
+        if (y >= 0 && y < K && got[y] < per_class) got[y]++;
+        else perm[i] = -1;
+    }
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < d->n; i++)
+            if (perm[i] >= 0 && d->y[perm[i]] == k) pick[n++] = perm[i];
+    st = al_dataset_subset(d, pick, n, out);
+done:
+    al_free(perm);
+    al_free(pick);
+    al_free(got);
+    return st;
+}
