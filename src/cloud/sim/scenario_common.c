@@ -391,11 +391,12 @@ done:
 
 /* ---- ditto: a personal model per user beside fedavg ---- */
 
-al_status al_sim_ditto_begin(al_sim_ditto *d, const al_model *start, int freeze, int users, al_method_result *m,
-                             int base_before_models) {
+al_status al_sim_ditto_begin(al_sim_ditto *d, const al_model *start, int freeze, int users, al_method_result *m) {
     memset(d, 0, sizeof *d);
     d->m = m;
     d->users = users;
+    d->start = start;
+    d->freeze = freeze;
     d->nw = start->nweights;
     /* the simulation holds every user's personal model; a device holds its own */
     if (!(d->v = malloc(sizeof(float) * d->nw * (size_t)(users > 0 ? users : 1))) ||
@@ -405,19 +406,25 @@ al_status al_sim_ditto_begin(al_sim_ditto *d, const al_model *start, int freeze,
         return al_error(AL_ENOMEM, "out of memory");
     for (int k = 0; k < users; k++) memcpy(d->v + d->nw * (size_t)k, start->wblock, sizeof(float) * d->nw);
     memcpy(d->global, start->wblock, sizeof(float) * d->nw);
-    if (base_before_models) al_sim_meter_begin(&d->t, m, users, 0);
-    al_status st = al_model_clone(start, &d->work);
-    if (st == AL_OK) st = al_model_freeze(d->work, freeze);
-    if (st == AL_OK && !base_before_models) al_sim_meter_begin(&d->t, m, users, 0);
-    return st;
+    /* the base: after every user's stored model (the simulation's), before the step's own
+     * copy (the device's personal model, which counts in the step's peak) */
+    al_sim_meter_begin(&d->t, m, users, 0);
+    return AL_OK;
 }
 
-void al_sim_ditto_load(al_sim_ditto *d, int k) {
-    memcpy(d->work->wblock, d->v + d->nw * (size_t)k, sizeof(float) * d->nw);
+al_status al_sim_ditto_load(al_sim_ditto *d, int k) {
+    al_model_free(d->work);
+    d->work = NULL;
+    al_status st = al_model_clone(d->start, &d->work);
+    if (st == AL_OK) st = al_model_freeze(d->work, d->freeze);
+    if (st == AL_OK) memcpy(d->work->wblock, d->v + d->nw * (size_t)k, sizeof(float) * d->nw);
+    return st;
 }
 
 void al_sim_ditto_store(al_sim_ditto *d, int k) {
     memcpy(d->v + d->nw * (size_t)k, d->work->wblock, sizeof(float) * d->nw);
+    al_model_free(d->work);
+    d->work = NULL;
 }
 
 al_status al_sim_ditto_end(al_sim_ditto *d, const al_method_result *fedavg,
@@ -433,7 +440,8 @@ al_status al_sim_ditto_end(al_sim_ditto *d, const al_method_result *fedavg,
     m->bytes_downloaded = fedavg->bytes_downloaded;
     m->clients_dropped = fedavg->clients_dropped;
     for (int k = 0; k < d->users; k++) {
-        al_sim_ditto_load(d, k);
+        al_status st = al_sim_ditto_load(d, k);
+        if (st) return st;
         m->model_crc[k] = al_crc32(0, d->work->wblock, sizeof(float) * d->nw);
         double dd = 0, ww = 0;
         for (size_t i = 0; i < d->nw; i++) {
@@ -442,8 +450,7 @@ al_status al_sim_ditto_end(al_sim_ditto *d, const al_method_result *fedavg,
             ww += (double)d->global[i] * (double)d->global[i];
         }
         m->dist[k] = ww > 0 ? sqrt(dd / ww) : sqrt(dd);
-        al_status st = score(ctx, d->work, k);
-        if (st) return st;
+        if ((st = score(ctx, d->work, k)) != AL_OK) return st;
     }
     al_sim_method_done(m, d->users);
     return AL_OK;
