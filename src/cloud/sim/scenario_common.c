@@ -391,12 +391,11 @@ done:
 
 /* ---- ditto: a personal model per user beside fedavg ---- */
 
-al_status al_sim_ditto_begin(al_sim_ditto *d, const al_model *start, int freeze, int users, al_method_result *m) {
+al_status al_sim_ditto_begin(al_sim_ditto *d, const al_model *start, int freeze, int batch, int users,
+                             al_method_result *m) {
     memset(d, 0, sizeof *d);
     d->m = m;
     d->users = users;
-    d->start = start;
-    d->freeze = freeze;
     d->nw = start->nweights;
     /* the simulation holds every user's personal model; a device holds its own */
     if (!(d->v = malloc(sizeof(float) * d->nw * (size_t)(users > 0 ? users : 1))) ||
@@ -406,25 +405,21 @@ al_status al_sim_ditto_begin(al_sim_ditto *d, const al_model *start, int freeze,
         return al_error(AL_ENOMEM, "out of memory");
     for (int k = 0; k < users; k++) memcpy(d->v + d->nw * (size_t)k, start->wblock, sizeof(float) * d->nw);
     memcpy(d->global, start->wblock, sizeof(float) * d->nw);
-    /* the base: after every user's stored model (the simulation's), before the step's own
-     * copy (the device's personal model, which counts in the step's peak) */
+    /* the base: after every user's stored model (the simulation's), before the step's model and
+     * its planned buffers (the device's personal model: they count in the step's peak) */
     al_sim_meter_begin(&d->t, m, users, 0);
-    return AL_OK;
+    al_status st = al_model_clone(start, &d->work);
+    if (st == AL_OK) st = al_model_freeze(d->work, freeze);
+    if (st == AL_OK) st = al_model_plan(d->work, batch);
+    return st;
 }
 
-al_status al_sim_ditto_load(al_sim_ditto *d, int k) {
-    al_model_free(d->work);
-    d->work = NULL;
-    al_status st = al_model_clone(d->start, &d->work);
-    if (st == AL_OK) st = al_model_freeze(d->work, d->freeze);
-    if (st == AL_OK) memcpy(d->work->wblock, d->v + d->nw * (size_t)k, sizeof(float) * d->nw);
-    return st;
+void al_sim_ditto_load(al_sim_ditto *d, int k) {
+    memcpy(d->work->wblock, d->v + d->nw * (size_t)k, sizeof(float) * d->nw);
 }
 
 void al_sim_ditto_store(al_sim_ditto *d, int k) {
     memcpy(d->v + d->nw * (size_t)k, d->work->wblock, sizeof(float) * d->nw);
-    al_model_free(d->work);
-    d->work = NULL;
 }
 
 al_status al_sim_ditto_end(al_sim_ditto *d, const al_method_result *fedavg,
@@ -440,8 +435,7 @@ al_status al_sim_ditto_end(al_sim_ditto *d, const al_method_result *fedavg,
     m->bytes_downloaded = fedavg->bytes_downloaded;
     m->clients_dropped = fedavg->clients_dropped;
     for (int k = 0; k < d->users; k++) {
-        al_status st = al_sim_ditto_load(d, k);
-        if (st) return st;
+        al_sim_ditto_load(d, k);
         m->model_crc[k] = al_crc32(0, d->work->wblock, sizeof(float) * d->nw);
         double dd = 0, ww = 0;
         for (size_t i = 0; i < d->nw; i++) {
@@ -450,7 +444,8 @@ al_status al_sim_ditto_end(al_sim_ditto *d, const al_method_result *fedavg,
             ww += (double)d->global[i] * (double)d->global[i];
         }
         m->dist[k] = ww > 0 ? sqrt(dd / ww) : sqrt(dd);
-        if ((st = score(ctx, d->work, k)) != AL_OK) return st;
+        al_status st = score(ctx, d->work, k);
+        if (st) return st;
     }
     al_sim_method_done(m, d->users);
     return AL_OK;

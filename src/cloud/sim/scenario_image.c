@@ -769,8 +769,7 @@ static al_status ditto_step(void *ctx, const al_model *global, int rd, int k) {
     const al_scenario_config *c = s->c;
     al_sim_ditto *d = s->ditto;
     const al_dataset *tr = al_users_train(s->u, k);
-    al_status st = al_sim_ditto_load(d, k);
-    if (st) return st;
+    al_sim_ditto_load(d, k);
     al_train_config tc;
     al_train_recipe_image(&tc, c->batch, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs,
                           c->fed_lr > 0 ? c->fed_lr : c->lr, c->seed + 5000 + (uint64_t)(rd * s->users + k));
@@ -779,7 +778,7 @@ static al_status ditto_step(void *ctx, const al_model *global, int rd, int k) {
     tc.l2sp = c->ditto_lambda;
     tc.l2sp_ref = global;
     al_trainer *trainer;
-    st = al_trainer_new(d->work, s->pool, &tc, &trainer);
+    al_status st = al_trainer_new(d->work, s->pool, &tc, &trainer);
     if (st) return st;
     al_sim_clock clk;
     double wall, cpu;
@@ -818,7 +817,7 @@ static al_status image_fedavg(image_run *s) {
         /* the personal models start where fedavg does (newclass: the grown model, as fedavg does) */
         s->ditto = &ditto;
         f.personal = ditto_step;
-        st = al_sim_ditto_begin(&ditto, start, 0, s->users, &s->r->m[AL_M_DITTO]);
+        st = al_sim_ditto_begin(&ditto, start, 0, s->c->batch, s->users, &s->r->m[AL_M_DITTO]);
         f.final_weights = ditto.global;
     }
     if (st == AL_OK) st = al_sim_fedavg_run(s->c, start, s->users, &f, m);

@@ -896,10 +896,7 @@ static al_status ditto_step(void *ctx, const al_model *global, int rd, int k) {
     al_dataset *data = NULL;
     al_status st = al_text_windows(train->v, train->n, LM_T, B, s->V, &data, NULL);
     if (st) return st;
-    if ((st = al_sim_ditto_load(d, k)) != AL_OK) {
-        al_dataset_free(data);
-        return st;
-    }
+    al_sim_ditto_load(d, k);
     al_train_config tc;
     al_train_recipe_text(&tc, B, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs, c->fed_lr > 0 ? c->fed_lr : c->lr,
                          c->seed + 5000 + (uint64_t)(rd * s->users + k));
@@ -948,7 +945,8 @@ static al_status text_fedavg(text_run *s) {
         /* the personal models start as the cloud LM; the embedding stays the cloud's, as fedavg's */
         s->ditto = &ditto;
         f.personal = ditto_step;
-        st = al_sim_ditto_begin(&ditto, s->cloud, 1, s->users, &s->r->m[AL_M_DITTO]);
+        st = al_sim_ditto_begin(&ditto, s->cloud, 1, s->c->device_batch > 0 ? s->c->device_batch : s->c->batch,
+                                s->users, &s->r->m[AL_M_DITTO]);
         f.final_weights = ditto.global;
     }
     if (st == AL_OK) st = al_sim_fedavg_run(s->c, s->cloud, s->users, &f, m);

@@ -315,25 +315,26 @@ al_status al_sim_personal_run(const al_scenario_config *c, const al_model *start
 
 /* Ditto's personal models beside al_sim_fedavg_run (its `personal` step):
  * one per user, each starting as the model fedavg starts from; the step
- * loads user k's into `work` (al_sim_ditto_load: a fresh copy of the start
- * model, frozen as fedavg's clients, holding user k's weights), trains it
- * with L2-SP toward the round's global model (al_train_config.l2sp_ref)
- * and stores it back (al_sim_ditto_store, which frees `work`: nothing of
- * the step stays in memory to raise fedavg's resident-set reading),
- * metering itself into t. */
+ * loads user k's into `work` (al_sim_ditto_load), trains it with L2-SP
+ * toward the round's global model (al_train_config.l2sp_ref) and stores it
+ * back (al_sim_ditto_store), metering itself into t (whose base is read
+ * before `work` exists). `work` is made and planned for `batch` once, by
+ * al_sim_ditto_begin. Its buffers become resident in the first step, after
+ * fedavg has read its base, so when ditto runs fedavg's peak reading
+ * includes them: the process then holds both models planned, as a Ditto
+ * device does (fedavg alone reads its own peak). */
 typedef struct al_sim_ditto {
     al_method_result *m;      /* ditto's result */
     int users;
     size_t nw;
     float *v;                 /* users x nw: each user's personal model (what stays on its device) */
     float *global;            /* nw: the final global model (al_sim_fedavg.final_weights) */
-    const al_model *start;    /* borrowed: the model fedavg starts from */
-    int freeze;
-    al_model *work;           /* between al_sim_ditto_load and al_sim_ditto_store: user k's personal model */
+    al_model *work;           /* the personal step trains this one (frozen as fedavg's clients) */
     al_sim_meter t;           /* the personal steps' cost, summed over rounds and users */
 } al_sim_ditto;
-al_status al_sim_ditto_begin(al_sim_ditto *d, const al_model *start, int freeze, int users, al_method_result *m);
-al_status al_sim_ditto_load(al_sim_ditto *d, int k);
+al_status al_sim_ditto_begin(al_sim_ditto *d, const al_model *start, int freeze, int batch, int users,
+                             al_method_result *m);
+void al_sim_ditto_load(al_sim_ditto *d, int k);
 void al_sim_ditto_store(al_sim_ditto *d, int k);
 /* After fedavg's run: ditto's cost is fedavg's (its bytes, its client updates
  * left out, its device work) plus the personal steps' (MACs, seconds; the
