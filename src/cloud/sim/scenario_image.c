@@ -759,11 +759,11 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
  * its personal model trained on its data as fedavg's client trains the
  * global one (the same recipe, learning rate and schedule, ditto_epochs),
  * with L2-SP toward the round's global model: the proximal term
- * lambda/2 ||v_k - w||^2 of Ditto's personal objective. A step that
+ * lambda/2 ||v_k - w||^2 of Ditto's personal objective. The same seed as
+ * the client's update of the global model: the same order of the user's
+ * samples (with lambda 0 and one user the two are the same). A step that
  * diverges past the trainer's rollbacks leaves the device its last good
  * personal weights (counted in ditto's diverged). */
-/* (The same seed as the client's update of the global model: the same order
- * of the user's samples; with lambda 0 and one user the two are the same.) */
 static al_status ditto_step(void *ctx, const al_model *global, int rd, int k) {
     image_run *s = ctx;
     const al_scenario_config *c = s->c;

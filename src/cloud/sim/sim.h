@@ -10,13 +10,13 @@
 #include <stdio.h>
 
 /* The first five run by default; the prior-corrected and personalized
- * federated baselines (image only) when named in --methods:
+ * federated baselines when named in --methods:
  *   global+p    the cloud model, output bias shifted by the user's class mix
  *   central+p   centralized, shifted by the user's mix against the pooled data's
  *   fedavg+p    fedavg's final model, shifted against the users' pooled mix
  *   fedavg-ft   fedavg's final model personalized on the device as autonomous is (the
  *               recipe chooser by default, else the same fixed recipe)
- * (text: the "+p" shift is the unigram prior, al_lm_prior_shift; fedper and fedrep are image only)
+ * (text: the "+p" shift is the unigram prior, al_lm_prior_shift; fedper is image only)
  *   fedper      FedPer: every round each user trains the whole model from the shared body and
  *               its own output layer; the cloud averages the body only, the head stays personal
  *   fedrep      FedRep: every round each user first trains its own output layer on the shared
