@@ -362,6 +362,14 @@ typedef struct al_train_config {
      * body step trains the body under a fixed output layer this way.
      * 0 = off (default); at most the model's node count. */
     int train_end;
+    /* L2-SP's reference: with l2sp > 0 the trained tensors are pulled
+     * toward this model's values of them instead of their own at the
+     * trainer's creation (the proximal term l2sp/2 * ||w - w_ref||^2 of a
+     * personal model toward the current global one, as in Ditto). A model
+     * of the same architecture (the same tensors, sizes and order); read
+     * once, when the trainer is created (borrowed for that call only; a
+     * checkpoint does not hold it). NULL = the starting point (default). */
+    const al_model *l2sp_ref;
 } al_train_config;
 
 enum { AL_PARAMS_ALL = 0, AL_PARAMS_BIAS = 1, AL_PARAMS_NORM = 2 };

@@ -40,6 +40,10 @@ GRID = {
     "fedper": (["fedper"], FED),
     # fedavg's four settings for the body step, the head step twice the body's epochs
     "fedrep": (["fedrep"], [st + ["--fedrep-head-epochs", str(2 * int(st[3]))] for st in FED]),
+    # Ditto: fedavg's chosen client settings under label shift (0.01, 1 epoch) and under feature shift
+    # (0.05, 2 epochs, cosine), each with the personal step's pull lambda 0.1 and 1 (the personal step
+    # as many epochs as the client's update: --ditto-epochs defaults to --fed-epochs)
+    "ditto": (["ditto"], [st + ["--ditto-lambda", lam] for st in (FED[0], FED[3]) for lam in ("0.1", "1")]),
 }
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
@@ -155,7 +159,7 @@ def main():
         del group
     # 3. the table
     order = ["global", "global+p", "local", "autonomous", "centralized", "central+p", "fedavg", "fedavg+p",
-             "fedavg-ft", "fedper", "fedrep"]
+             "fedavg-ft", "fedper", "fedrep", "ditto"]
     lines = ["| method | test accuracy %% (mean ± 95%% CI, %d seeds) |%s chosen on validation | device MACs/user | "
              "CPU s/user | peak MB | bytes up/user | bytes down/user |" % (
                  len(seeds), " seen classes % | new classes % |" if nc else ""),
@@ -245,6 +249,8 @@ TEXT_GRID = {
     "fedavg": (["fedavg", "fedavg+p", "fedavg-ft"], TEXT_FED),
     # fedavg's four settings for the body step (the LSTM), the head step twice the body's epochs
     "fedrep": (["fedrep"], [st + ["--fedrep-head-epochs", str(2 * int(st[3]))] for st in TEXT_FED]),
+    # Ditto: fedavg's two 4-round client settings (fedavg chose 0.003), lambda 0.1 and 1
+    "ditto": (["ditto"], [st + ["--ditto-lambda", lam] for st in (TEXT_FED[0], TEXT_FED[2]) for lam in ("0.1", "1")]),
 }
 # the device's fixed recipes, run on test with autonomous's chosen settings
 # (not searched: the rows the chooser is measured against)
@@ -334,7 +340,7 @@ def text_main():
                 if name == "autonomous":
                     choices.setdefault(s, j.get("autonomous_choice"))
     order = ["global", "global+p", "local", "autonomous"] + [n for n, _ in TEXT_RECIPES] + \
-        ["centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft", "fedrep"]
+        ["centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft", "fedrep", "ditto"]
     lines = ["| method | test top-3 %% (mean ± 95%% CI, %d seeds) | chosen on validation | device MACs/user | "
              "CPU s/user | peak MB | bytes up/user | bytes down/user |" % len(seeds),
              "|---|---|---|---|---|---|---|---|"]

@@ -1,5 +1,5 @@
 /* The transfer-learning knobs of personalization: L2-SP (weight decay toward
- * the starting weights), discriminative learning rates (lr_split/lr_below),
+ * the starting weights, or toward a reference model's), discriminative learning rates (lr_split/lr_below),
  * the frozen suffix (train_end), the label-prior correction of the output
  * bias, and the checkpoint fields they add. */
 #include "al_test.h"
@@ -58,6 +58,51 @@ static void test_l2sp_gradient(void) {
     free(w0);
     free(w1);
     al_model_free(m);
+}
+
+/* With a reference model (l2sp_ref) the penalty is P(w) = l2sp/2 *
+ * ||w - r||^2, r the reference's weights, not the starting point's: its
+ * gradient, as applied, equals P's finite difference at the start (where
+ * the starting-point penalty's is zero). A reference of another
+ * architecture is refused; without l2sp it is not read. */
+static void test_l2sp_ref(void) {
+    const double lam = 0.7, lr = 0.125;
+    al_model *m = fresh(), *ref = fresh(), *other;
+    REQUIRE_OK(al_model_from_spec("input 2; dense 4; relu; dense 3", 5, &other));
+    size_t n = m->nweights;
+    for (size_t i = 0; i < n; i++) ref->wblock[i] += 0.5f * (float)((int)(i % 5) - 2);
+    al_train_config c;
+    sgd(&c, lr, lam);
+    c.l2sp_ref = ref;
+    al_trainer *t;
+    REQUIRE_OK(al_trainer_new(m, NULL, &c, &t));
+    float *w1 = malloc(sizeof(float) * n);
+    memcpy(w1, m->wblock, sizeof(float) * n);
+    al_model_zero_grad(m);
+    al_optim_step(&t->opt, NULL, (float)lr);
+    double worst = 0.0;
+    int moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        double applied = ((double)w1[i] - (double)m->wblock[i]) / lr;
+        double h = 1e-3, a = (double)w1[i] + h - ref->wblock[i], b = (double)w1[i] - h - ref->wblock[i];
+        double fd = (0.5 * lam * a * a - 0.5 * lam * b * b) / (2 * h);
+        worst = fmax(worst, fabs(applied - fd));
+        moved += m->wblock[i] != w1[i];
+    }
+    CHECK(moved > 0);
+    CHECK(worst < 1e-4);
+    CHECK(t->cfg.l2sp_ref == NULL); /* borrowed for al_trainer_new only */
+    al_trainer_free(t);
+    c.l2sp_ref = other;
+    CHECK(al_trainer_new(m, NULL, &c, &t) == AL_EINVAL);
+    CHECK(strstr(al_last_error(), "same architecture") != NULL);
+    c.l2sp = 0.0;
+    REQUIRE_OK(al_trainer_new(m, NULL, &c, &t));
+    al_trainer_free(t);
+    free(w1);
+    al_model_free(m);
+    al_model_free(ref);
+    al_model_free(other);
 }
 
 static double drift(const al_dataset *d, double l2sp) {
@@ -273,6 +318,7 @@ static void test_checkpoint_fields(const al_dataset *d) {
 int main(void) {
     al_dataset *d = al_test_blobs(96, 1, 0);
     test_l2sp_gradient();
+    test_l2sp_ref();
     test_l2sp_holds(d);
     test_lr_split(d);
     test_train_end(d);

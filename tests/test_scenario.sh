@@ -129,17 +129,19 @@ onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), sys
 PYEOF
 "$BIN" import "$TMP/huge.onnx" --out "$TMP/huge.gguf" >/dev/null 2>&1
 "$BIN" scenario image --data "$DATA" --cloud "$TMP/huge.gguf" --users 3 --per-user 40 --test-per-user 30 \
-    --rounds 2 --recipe config --methods global,fedavg,fedavg-ft,fedper,fedrep --json "$TMP/d.json" >/dev/null 2>"$TMP/err"
+    --rounds 2 --recipe config --methods global,fedavg,fedavg-ft,fedper,fedrep,ditto --json "$TMP/d.json" >/dev/null 2>"$TMP/err"
 check "scenario: diverging clients do not stop the run" test $? -eq 0
 check "scenario: dropped clients are counted; a round without updates keeps the global model" "$PY" -c '
 import json,sys; j=json.load(open(sys.argv[1])); c=j["cost"]
 assert c["fedavg"]["clients_dropped"]==6 and c["fedavg-ft"]["clients_dropped"]==6 and c["fedper"]["clients_dropped"]==6, c
 assert c["fedrep"]["clients_dropped"]==6, c
+# ditto: the client updates left out as fedavg'"'"'s; every personal step diverged, each device keeps its last good weights
+assert c["ditto"]["clients_dropped"]==6 and c["ditto"]["diverged_users"]==6, c
 assert c["fedavg-ft"]["diverged_users"]==3 and "diverged_users" not in c["fedavg"], c
 assert "clients_dropped" not in c["global"], c
-for m in ["fedavg","fedavg-ft","fedper","fedrep"]: assert j[m]["per_user"]==j["global"]["per_user"], (m, j[m], j["global"])
+for m in ["fedavg","fedavg-ft","fedper","fedrep","ditto"]: assert j[m]["per_user"]==j["global"]["per_user"], (m, j[m], j["global"])
 # no client sent an update: nothing was uploaded
-for m in ["fedavg","fedavg-ft","fedper","fedrep"]: assert c[m]["bytes_uploaded"]==0, (m, c[m])
+for m in ["fedavg","fedavg-ft","fedper","fedrep","ditto"]: assert c[m]["bytes_uploaded"]==0, (m, c[m])
 ' "$TMP/d.json"
 check "scenario: the dropped update is named" grep -q "^fedavg: round 2: user 3.s training diverged; its update is left out" "$TMP/err"
 # FedRep: each round the personal head first (the body held), then the body under the held head; only
@@ -170,11 +172,53 @@ r0=j0["fedrep"]
 assert len(set(r0["per_user_head_crc32"]))==1 and len(set(r0["per_user_body_crc32"]))==1, r0
 assert r0["per_user_body_crc32"][0]!=r["per_user_body_crc32"][0], (r0, r)
 ' "$TMP/r.json" "$TMP/r0.json"
+# Ditto: fedavg as is, and beside it each user's personal model, trained each round toward the round's
+# global model (--ditto-lambda), never uploaded; each user is scored with its own
+DIT=(scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --users 3 --per-user 40 --test-per-user 30 --rounds 2
+     --shift feature --methods fedavg,ditto --quiet)
+expect_ok "ditto, lambda 0" "${DIT[@]}" --ditto-lambda 0 --json "$TMP/dl0.json"
+expect_ok "ditto, lambda 1" "${DIT[@]}" --ditto-lambda 1 --json "$TMP/dl1.json"
+expect_ok "ditto, lambda 1 again" "${DIT[@]}" --ditto-lambda 1 --json "$TMP/dl1b.json"
+expect_ok "ditto, lambda 10" "${DIT[@]}" --ditto-lambda 10 --json "$TMP/dl10.json"
+expect_ok "ditto, lambda 0, another global model" "${DIT[@]}" --ditto-lambda 0 --fed-epochs 2 --ditto-epochs 1 \
+    --json "$TMP/dl0e.json"
+expect_ok "ditto, lambda 1, another global model" "${DIT[@]}" --ditto-lambda 1 --fed-epochs 2 --ditto-epochs 1 \
+    --json "$TMP/dl1e.json"
+expect_ok "ditto, one user, lambda 0" "${DIT[@]}" --users 1 --ditto-lambda 0 --json "$TMP/du.json"
+check "ditto: fedavg's bytes, its own device work beside fedavg's, a personal model per user pulled toward the global one" "$PY" -c '
+import json,sys
+l0,l1,l1b,l10,l0e,l1e,u=(json.load(open(p)) for p in sys.argv[1:8])
+assert l1["config"]["ditto_lambda"]==1 and l0["config"]["ditto_lambda"]==0 and l1["config"]["ditto_epochs"]==1, l1["config"]
+assert l0e["config"]["ditto_epochs"]==1 and l0e["config"]["fed_epochs"]==2, l0e["config"]
+for j in (l0,l1,l10,l0e):
+    c,d=j["cost"]["fedavg"],j["cost"]["ditto"]
+    assert d["bytes_uploaded"]==c["bytes_uploaded"]>0 and d["bytes_downloaded"]==c["bytes_downloaded"], (c,d)
+    # the personal step: as many samples as the client update at ditto_epochs / fed_epochs of its MACs
+    want=c["macs_per_user"]*(1+j["config"]["ditto_epochs"]/j["config"]["fed_epochs"])
+    assert abs(d["macs_per_user"]-want)<=1e-5*want, (c,d)   # (the JSON keeps 6 digits)
+    assert d["peak_rss_mb"]>=c["peak_rss_mb"] and d["cpu_seconds_per_user"]>=c["cpu_seconds_per_user"], (c,d)
+    r=j["ditto"]
+    assert len(r["per_user"])==3 and all(0<=a<=1 for a in r["per_user"]), r
+    assert len(set(r["per_user_model_crc32"]))==3, r          # a model per user
+    assert "per_user_model_crc32" not in j["fedavg"], j["fedavg"]
+assert l0["fedavg"]==l1["fedavg"]==l10["fedavg"], "the personal step must not touch the global model"
+assert l1["ditto"]==l1b["ditto"], (l1["ditto"], l1b["ditto"])  # deterministic for a seed
+# the larger lambda, the closer each personal model to the global one
+dist=[sum(j["ditto"]["per_user_distance_to_global"])/3 for j in (l0,l1,l10)]
+assert dist[0]>dist[1]>dist[2]>0, dist
+# lambda 0: local training from the start, whatever the global model does; lambda 1 follows it
+assert l0["ditto"]["per_user_model_crc32"]==l0e["ditto"]["per_user_model_crc32"], (l0["ditto"], l0e["ditto"])
+assert l0["fedavg"]["per_user"]!=l0e["fedavg"]["per_user"] or l0["cost"]["fedavg"]["macs_per_user"]!=l0e["cost"]["fedavg"]["macs_per_user"]
+assert all(a!=b for a,b in zip(l1["ditto"]["per_user_model_crc32"], l1e["ditto"]["per_user_model_crc32"])), (l1["ditto"], l1e["ditto"])
+# one user, lambda 0: its personal steps are its client updates (same samples, same order), so the personal
+# model is the global one
+assert u["ditto"]["per_user_distance_to_global"]==[0] and u["ditto"]["per_user"]==u["fedavg"]["per_user"], u
+' "$TMP/dl0.json" "$TMP/dl1.json" "$TMP/dl1b.json" "$TMP/dl10.json" "$TMP/dl0e.json" "$TMP/dl1e.json" "$TMP/du.json"
 # classes the cloud never saw (--shift newclass): the cloud knows 7 of the 10 labels, each user holds
 # an unseen one at least; the device grows its output layer and predicts them
 "$BIN" scenario image --data "$DATA" --arch "$ARCH" --users 3 --per-user 60 --test-per-user 60 --pretrain-epochs 2 \
     --epochs 3 --local-epochs 3 --rounds 2 --shift newclass --save-cloud "$TMP/cloud7.gguf" \
-    --methods global,global+p,local,autonomous,centralized,fedavg,fedavg-ft,fedper,fedrep --json "$TMP/n.json" --quiet \
+    --methods global,global+p,local,autonomous,centralized,fedavg,fedavg-ft,fedper,fedrep,ditto --json "$TMP/n.json" --quiet \
     >"$TMP/out" 2>"$TMP/err"
 check "scenario --shift newclass succeeds" test $? -eq 0
 check "newclass: the cloud never predicts an unseen class, the device and the pooling baselines do, above chance" "$PY" -c '
@@ -182,7 +226,7 @@ import json,sys; j=json.load(open(sys.argv[1]))
 assert j["config"]["shift"]=="newclass" and j["config"]["new_classes"]==3, j["config"]
 assert 0 < j["public_samples"] < 0.8*1000, j["public_samples"]   # 7 of 10 classes of the 1000 public samples
 assert all(d[0] >= 7 for d in j["dominant_classes"]), j["dominant_classes"]
-for m in ["global","global+p","local","autonomous","centralized","fedavg","fedavg-ft","fedper","fedrep"]:
+for m in ["global","global+p","local","autonomous","centralized","fedavg","fedavg-ft","fedper","fedrep","ditto"]:
     r=j[m]
     assert len(r["per_user_seen"])==3 and len(r["per_user_new"])==3, (m,r)
     assert 0<=r["mean_acc_seen"]<=1 and 0<=r["mean_acc_new"]<=1, (m,r)

@@ -5,7 +5,8 @@
 # cloud's, as fedavg's). Checks the bytes, one shared body and a head per
 # user (their CRC-32 in the JSON), that the body step never moves a head
 # (no head step: every head is still the cloud's), and that its validation
-# scores never read the test text.
+# scores never read the test text. Ditto beside fedavg: its bytes, its MACs,
+# a personal LM per user, and with one user and lambda 0 fedavg's model.
 #   bash tests/test_text_fedrep.sh <path-to-autlearn> <source-dir>
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -40,6 +41,28 @@ r0=j0["fedrep"]
 assert len(set(r0["per_user_head_crc32"]))==1 and len(set(r0["per_user_body_crc32"]))==1, r0
 assert r0["per_user_body_crc32"][0]!=b[0], (r0,b)
 ' "$TMP/t1.json" "$TMP/t0.json"
+
+# Ditto: fedavg as is, and beside it each user's personal LM (all but the embedding, as fedavg's client)
+# trained toward the round's global model; nothing more goes up
+expect_ok "scenario text runs ditto" scenario text "${COMMON[@]}" --cloud "$TMP/cloud.gguf" --methods ditto \
+    --ditto-lambda 0.1 --json "$TMP/d1.json"
+expect_ok "ditto again" scenario text "${COMMON[@]}" --cloud "$TMP/cloud.gguf" --methods ditto \
+    --ditto-lambda 0.1 --json "$TMP/d2.json"
+expect_ok "ditto, one user, lambda 0" scenario text "${COMMON[@]}" --users ann_lee --cloud "$TMP/cloud.gguf" \
+    --methods ditto --ditto-lambda 0 --json "$TMP/d0.json"
+check "ditto: fedavg's bytes, twice its device MACs, a personal LM per user, deterministic" "$PY" -c '
+import json,sys; j,j2,u=(json.load(open(p)) for p in sys.argv[1:4]); c=j["cost"]
+assert j["config"]["ditto_lambda"]==0.1 and j["config"]["ditto_epochs"]==1, j["config"]
+assert c["ditto"]["bytes_uploaded"]==c["fedavg"]["bytes_uploaded"]>0, c
+assert c["ditto"]["bytes_downloaded"]==c["fedavg"]["bytes_downloaded"], c
+assert abs(c["ditto"]["macs_per_user"]-2*c["fedavg"]["macs_per_user"])<=1e-5*c["ditto"]["macs_per_user"], c
+r=j["ditto"]
+assert len(r["per_user"])==3 and all(0<=a<=1 for a in r["per_user"]) and len(r["per_user_ppl"])==3, r
+assert len(set(r["per_user_model_crc32"]))==3 and all(d>0 for d in r["per_user_distance_to_global"]), r
+assert j["ditto"]==j2["ditto"] and j["fedavg"]==j2["fedavg"], "not deterministic"
+# one user, lambda 0: the personal steps are its client updates, the personal LM the global one
+assert u["ditto"]["per_user_distance_to_global"]==[0] and u["ditto"]["per_user"]==u["fedavg"]["per_user"], u
+' "$TMP/d1.json" "$TMP/d2.json" "$TMP/d0.json"
 
 # validation: every user's latest address (the test text) replaced leaves fedrep's validation scores as they were
 expect_ok "fedrep on validation" scenario text "${COMMON[@]}" --cloud "$TMP/cloud.gguf" --methods fedrep \

@@ -53,7 +53,8 @@ static void usage(FILE *f) {
             "                         a fixed recipe)\n"
             "  --fed-lr X             fedavg's (and fedrep's) client learning rate (default --lr); they\n"
             "                         train at --device-batch like autonomous; fedrep's output layer is\n"
-            "                         its personal head, the LSTM its shared body\n"
+            "                         its personal head, the LSTM its shared body; ditto's personal\n"
+            "                         LM trains all but the embedding, as fedavg's client\n"
             "  text defaults: --pretrain-epochs 1 --pretrain-lr 0.002 --epochs 3 --lr 0.003\n"
             "                 --local-epochs 2 --local-lr 0.002 --rounds 2 --batch 32 (streams)\n"
             "                 --cache-mb 256; Adam, cosine schedule, gradient clipping 1\n"
@@ -113,6 +114,10 @@ static void usage(FILE *f) {
             "                         within each round (default constant)\n"
             "  --fedrep-head-epochs E fedrep: epochs of the head step each round, before the body's\n"
             "                         --fed-epochs (default 2)\n"
+            "  --ditto-lambda X       ditto: the personal model's pull toward the round's global model,\n"
+            "                         lambda/2 ||v - w||^2 (default 1; 0 = local training; both scenarios)\n"
+            "  --ditto-epochs E       ditto: epochs of the personal step each round, at fedavg's client\n"
+            "                         learning rate and schedule (default --fed-epochs)\n"
             "  --fed-rollbacks N      federated clients: rollbacks to a lower learning rate before a\n"
             "                         client's training counts as diverged; its update is then left out\n"
             "                         of that round (default 3; counted as clients_dropped in --json)\n"
@@ -125,7 +130,9 @@ static void usage(FILE *f) {
             "                         the user's class mix), fedavg-ft (fedavg, then the device's\n"
             "                         job as autonomous: chooser or --recipe), fedper (shared body,\n"
             "                         personal output layer), fedrep (the same; each round the head\n"
-            "                         trained first on the body held, then the body under the head)\n"
+            "                         trained first on the body held, then the body under the head),\n"
+            "                         ditto (fedavg, and each user a personal model trained beside it\n"
+            "                         toward the global one, never uploaded; image and text)\n"
             "  --batch B              (default 32)\n"
             "run:\n"
             "  --threads T            worker threads (default: AL_THREADS or 1)\n"
@@ -262,6 +269,7 @@ int cmd_scenario(int argc, char **argv) {
                    cli_int(&a, "epochs", 1, 10000, &c.epochs) || cli_int(&a, "local-epochs", 1, 10000, &c.local_epochs) ||
                    cli_int(&a, "rounds", 1, 10000, &c.rounds) || cli_int(&a, "fed-epochs", 1, 1000, &c.fed_epochs) ||
                    cli_int(&a, "fedrep-head-epochs", 0, 1000, &c.fedrep_head_epochs) ||
+                   cli_int(&a, "ditto-epochs", 1, 1000, &c.ditto_epochs) ||
                    cli_int(&a, "central-epochs", 1, 1000, &c.central_epochs) ||
                    cli_int(&a, "fed-rollbacks", 0, 1000, &c.fed_rollbacks) ||
                    cli_int(&a, "aug-variants", 1, 1024, &c.aug_variants) ||
@@ -271,6 +279,7 @@ int cmd_scenario(int argc, char **argv) {
                    cli_double(&a, "dominant-frac", 0.0, 1.0, &c.users.dominant_frac) ||
                    cli_double(&a, "lr", 1e-9, 10.0, &c.lr) || cli_double(&a, "local-lr", 1e-9, 10.0, &c.local_lr) ||
                    cli_double(&a, "fed-lr", 1e-9, 10.0, &c.fed_lr) ||
+                   cli_double(&a, "ditto-lambda", 0.0, 1e6, &c.ditto_lambda) ||
                    cli_double(&a, "budget-mmacs", 0.0, 1e12, &budget_mmacs) ||
                    cli_double(&a, "auto-val", 0.01, 0.9, &c.auto_val) ||
                    cli_double(&a, "central-lr", 1e-9, 10.0, &c.central_lr) ||
@@ -326,7 +335,7 @@ int cmd_scenario(int argc, char **argv) {
     if (!json) return cli_usage_error(cmd, "--json FILE is required");
     if (methods && !parse_methods(methods, &c.methods))
         return cli_usage_error(cmd, "--methods takes a comma-separated list of global,local,autonomous,centralized,fedavg,"
-                                    "global+p,central+p,fedavg+p,fedavg-ft,fedrep (image also fedper)");
+                                    "global+p,central+p,fedavg+p,fedavg-ft,fedrep,ditto (image also fedper)");
     if (text && (c.methods & (1u << AL_M_FEDPER))) return cli_usage_error(cmd, "fedper is an image scenario method");
     c.cache_bytes = (size_t)cache_mb << 20;
     c.aug.rotate_deg = (float)aug_f[0];

@@ -9,10 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-/* A tensor the optimizer updates: of a trainable node before the frozen
- * suffix (end: its first node, NULL: none; nodes are stored in order, so a
- * pointer comparison), not state, and in the configured subset
- * (al_train_config.param_subset). */
+/* Whether tensor p of node nd is in the parameter subset (train.h). */
 int al_optim_in_subset(const al_node *nd, const al_param *p, int subset) {
     int norm = nd->cfg.type == AL_L_BATCHNORM;
     if (subset == AL_PARAMS_BIAS) return norm || strcmp(p->name, "bias") == 0;
@@ -20,14 +17,42 @@ int al_optim_in_subset(const al_node *nd, const al_param *p, int subset) {
     return 1;
 }
 
+/* A tensor the optimizer updates: of a trainable node before the frozen
+ * suffix (end: its first node, NULL: none; nodes are stored in order, so a
+ * pointer comparison), not state, and in the configured subset
+ * (al_train_config.param_subset). */
 static int param_trained(const al_node *nd, const al_param *p, int subset, const al_node *end) {
     if (!nd->trainable || p->is_state || !p->g || (end && nd >= end)) return 0;
     return al_optim_in_subset(nd, p, subset);
 }
 
+/* L2-SP's reference (cfg->l2sp_ref) must hold the same tensors as m, of the
+ * same sizes, in the same order: its value of each is read where m's lies. */
+static al_status ref_matches(const al_model *m, const al_model *ref) {
+    if (ref->nnodes != m->nnodes || ref->nweights != m->nweights)
+        return al_error(AL_EINVAL, "l2sp_ref: the reference model has %d nodes and %zu weights, the trained one %d and "
+                                   "%zu (the same architecture is needed)",
+                        ref->nnodes, ref->nweights, m->nnodes, m->nweights);
+    for (int i = 0; i < m->nnodes; i++) {
+        const al_node *a = &m->nodes[i], *b = &ref->nodes[i];
+        if (a->nparams != b->nparams)
+            return al_error(AL_EINVAL, "l2sp_ref: node %d has %d tensors in the reference, %d in the trained model", i,
+                            b->nparams, a->nparams);
+        for (int j = 0; j < a->nparams; j++)
+            if (a->params[j].n != b->params[j].n || a->params[j].w - m->wblock != b->params[j].w - ref->wblock)
+                return al_error(AL_EINVAL, "l2sp_ref: node %d's tensor %d differs in size or place from the trained "
+                                           "model's", i, j);
+    }
+    return AL_OK;
+}
+
 al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
     if (!o || !m || !cfg) return al_error(AL_EINVAL, "al_optim_init: NULL argument");
     memset(o, 0, sizeof *o);
+    if (cfg->l2sp != 0.0 && cfg->l2sp_ref) {
+        al_status st = ref_matches(m, cfg->l2sp_ref);
+        if (st) return st;
+    }
     o->kind = cfg->optim;
     o->momentum = (float)cfg->momentum;
     o->weight_decay = (float)cfg->weight_decay;
@@ -95,8 +120,10 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
                     s1[k] = b1;
                     s2[k] = b2;
                     anc[k] = b3;
-                    /* the starting point L2-SP pulls toward: the weights now */
-                    if (b3) memcpy(b3, pr->w, sizeof(float) * pr->n);
+                    /* the point L2-SP pulls toward: the weights now, or the reference's (same place) */
+                    if (b3)
+                        memcpy(b3, cfg->l2sp_ref ? cfg->l2sp_ref->wblock + (pr->w - m->wblock) : pr->w,
+                               sizeof(float) * pr->n);
                     off[k + 1] = off[k] + pr->n;
                     chunk0[k + 1] = chunk0[k] + (long)((pr->n + AL_OPTIM_CHUNK - 1) / AL_OPTIM_CHUNK);
                 }

@@ -54,6 +54,7 @@ void al_train_config_default(al_train_config *c) {
     c->lr_split = 0;
     c->lr_below = 1.0;
     c->train_end = 0;
+    c->l2sp_ref = NULL;
 }
 
 void al_train_recipe_image(al_train_config *t, int batch, int epochs, double lr, uint64_t seed) {
@@ -178,6 +179,7 @@ al_status al_trainer_new(al_model *m, al_pool *pool, const al_train_config *cfg,
     t->yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
     st = al_optim_init(&t->opt, m, cfg);
     if (st != AL_OK) goto fail;
+    t->cfg.l2sp_ref = NULL; /* read by al_optim_init alone: borrowed for this call */
     st = al_model_plan(m, cfg->batch);
     if (st != AL_OK) goto fail;
     size_t B = (size_t)cfg->batch;

@@ -11,7 +11,7 @@
 
 static const char *const hcolors[AL_M_COUNT] = {"#7f7f7f", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e",
                                                 "#bcbd22", "#17becf", "#9467bd", "#8c564b", "#e377c2",
-                                                "#393b79"};
+                                                "#393b79", "#637939"};
 static const char *const hdesc[AL_M_COUNT] = {
     "the pre-trained cloud model as is",
     "trained from scratch on the user's data only",
@@ -24,6 +24,7 @@ static const char *const hdesc[AL_M_COUNT] = {
     "fedavg, then personalized on the device",
     "FedPer: shared body averaged over rounds, personal output layer per user",
     "FedRep: each round the personal output layer trained first, then the shared body under it",
+    "Ditto: fedavg, and beside it a personal model per user pulled toward the global one",
 };
 
 #define MAX_USERS 100000

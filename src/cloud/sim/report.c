@@ -8,7 +8,7 @@
 
 static const char *const colors[AL_M_COUNT] = {"#7f7f7f", "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e",
                                                "#bcbd22", "#17becf", "#9467bd", "#8c564b", "#e377c2",
-                                               "#393b79"};
+                                               "#393b79", "#637939"};
 
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
@@ -81,7 +81,7 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
             "\"label_prior\": %g, \"l2sp\": %g, \"cache_mb\": %.1f, \"batch\": %d, \"threads\": %d, \"seed\": %llu, "
             "\"shift\": \"%s\", \"val_per_user\": %d, \"public_val\": %d, \"evaluate\": \"%s\", "
             "\"fed_lr\": %g, \"new_classes\": %d, \"fed_cosine\": %d, \"fedrep_head_epochs\": %d, \"auto_val\": %g, "
-            "\"rehearsal\": %d},\n",
+            "\"rehearsal\": %d, \"ditto_lambda\": %g, \"ditto_epochs\": %d},\n",
             c->users.users, c->users.per_user, c->users.test_per_user, c->users.public_frac, c->users.dominant,
             c->users.dominant_frac, c->pretrain_epochs, c->epochs, c->lr, c->local_epochs, c->rounds, c->fed_epochs,
             c->central_epochs, r->freeze, c->aug_variants, c->label_prior, c->l2sp, (double)c->cache_bytes / 1048576.0, c->batch, c->threads,
@@ -92,7 +92,7 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
                                                   : "label",
             c->users.val_per_user, c->users.public_val, c->eval_validation ? "validation" : "test", c->fed_lr,
             c->users.shift == AL_SHIFT_NEWCLASS ? c->users.new_classes : 0, c->fed_cosine, c->fedrep_head_epochs, auto_val,
-            c->rehearsal);
+            c->rehearsal, c->ditto_lambda, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs);
     fprintf(f, "  \"pretrain_lr\": %g,\n  \"cloud_public_val_acc\": ", c->pretrain_lr);
     json_num(f, r->cloud_public_val_acc >= 0 ? r->cloud_public_val_acc : NAN); /* null: no --public-val */
     fprintf(f, ",\n  \"pretrain_seconds\": ");
@@ -213,6 +213,16 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
                 for (int k = 0; k < r->users; k++) fprintf(f, "%s%lu", k ? "," : "", (unsigned long)v[h][k]);
                 fputc(']', f);
             }
+        }
+        if (m->model_crc) {
+            /* ditto: each user's personal model (the whole weight block) */
+            fprintf(f, ", \"per_user_model_crc32\": [");
+            for (int k = 0; k < r->users; k++) fprintf(f, "%s%lu", k ? "," : "", (unsigned long)m->model_crc[k]);
+            fputc(']', f);
+        }
+        if (m->dist) {
+            fprintf(f, ", \"per_user_distance_to_global\": ");
+            json_arr(f, m->dist, r->users);
         }
         fprintf(f, ", \"per_user\": ");
         json_arr(f, m->acc, r->users);

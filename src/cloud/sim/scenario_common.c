@@ -13,7 +13,7 @@
 
 const char *const al_method_names[AL_M_COUNT] = {"global",   "local",     "autonomous", "centralized", "fedavg",
                                                   "global+p", "central+p", "fedavg+p",   "fedavg-ft",   "fedper",
-                                                  "fedrep"};
+                                                  "fedrep",   "ditto"};
 
 void al_sim_say(const al_scenario_config *c, const char *fmt, ...) {
     if (!c->verbose) return;
@@ -131,6 +131,8 @@ void al_scenario_result_free(al_scenario_result *r) {
         free(r->m[i].acc_new);
         free(r->m[i].body_crc);
         free(r->m[i].head_crc);
+        free(r->m[i].model_crc);
+        free(r->m[i].dist);
     }
     free(r->dominant);
     if (r->user_names)
@@ -218,10 +220,10 @@ int al_sim_on_epoch(void *user, const al_epoch_info *info, int final) {
 
 al_status al_sim_run_methods(const al_scenario_config *c, al_scenario_result *r, al_status (*run)(void *ctx, int method),
                              void *ctx) {
-    /* the by-products (central+p, fedavg+p, fedavg-ft) are filled by their base method's run */
+    /* the by-products (central+p, fedavg+p, fedavg-ft, ditto) are filled by their base method's run */
     static const int order[AL_M_COUNT] = {AL_M_GLOBAL,       AL_M_AUTONOMOUS,   AL_M_LOCAL,     AL_M_CENTRALIZED,
                                           AL_M_FEDAVG,       AL_M_GLOBAL_PRIOR, AL_M_FEDPER,    AL_M_FEDREP,
-                                          AL_M_CENTRAL_PRIOR, AL_M_FEDAVG_PRIOR, AL_M_FEDAVG_FT};
+                                          AL_M_CENTRAL_PRIOR, AL_M_FEDAVG_PRIOR, AL_M_FEDAVG_FT, AL_M_DITTO};
     unsigned mask = c->methods ? c->methods : AL_M_CLASSIC;
     for (int i = 0; i < AL_M_COUNT; i++) {
         int method = order[i];
@@ -247,6 +249,11 @@ static al_status fedavg_round(const al_scenario_config *c, const al_sim_fedavg *
     memset(fedsum, 0, sizeof(double) * nw);
     double total = 0;
     for (int k = 0; k < users; k++) {
+        /* Ditto: the user's personal step toward this round's global model (not yet averaged) */
+        if (f->personal) {
+            al_status st = f->personal(f->ctx, global, rd, k);
+            if (st) return st;
+        }
         al_model_copy_weights(work, global);
         double weight = 0;
         al_status st = f->train(f->ctx, work, rd, k, t, &weight);
@@ -291,6 +298,7 @@ al_status al_sim_fedavg_run(const al_scenario_config *c, const al_model *cloud, 
         if (rd < AL_MAX_CURVE) m->curve[rd] = acc / users;
         al_sim_say(c, "fedavg: round %d/%d %s %.4f", rd + 1, c->rounds, f->measure, acc / users);
     }
+    if (f->final_weights) memcpy(f->final_weights, global->wblock, sizeof(float) * global->nweights);
     m->ncurve = AL_MIN(c->rounds, AL_MAX_CURVE);
     al_sim_meter_end(&t);
     al_sim_method_done(m, users);
@@ -381,6 +389,77 @@ done:
     al_model_free(global);
     al_model_free(work);
     return st;
+}
+
+/* ---- ditto: a personal model per user beside fedavg ---- */
+
+al_status al_sim_ditto_begin(al_sim_ditto *d, const al_model *start, int freeze, int batch, int users,
+                             al_method_result *m) {
+    memset(d, 0, sizeof *d);
+    d->m = m;
+    d->users = users;
+    d->nw = start->nweights;
+    /* the simulation holds every user's personal model; a device holds its own */
+    if (!(d->v = malloc(sizeof(float) * d->nw * (size_t)(users > 0 ? users : 1))) ||
+        !(d->global = malloc(sizeof(float) * (d->nw ? d->nw : 1))) ||
+        !(m->model_crc = calloc((size_t)(users > 0 ? users : 1), sizeof(uint32_t))) ||
+        !(m->dist = calloc((size_t)(users > 0 ? users : 1), sizeof(double))))
+        return al_error(AL_ENOMEM, "out of memory");
+    for (int k = 0; k < users; k++) memcpy(d->v + d->nw * (size_t)k, start->wblock, sizeof(float) * d->nw);
+    memcpy(d->global, start->wblock, sizeof(float) * d->nw);
+    /* the base: after every user's stored model (the simulation's), before the step's model and
+     * its planned buffers (the device's personal model: they count in the step's peak) */
+    al_sim_meter_begin(&d->t, m, users, 0);
+    al_status st = al_model_clone(start, &d->work);
+    if (st == AL_OK) st = al_model_freeze(d->work, freeze);
+    if (st == AL_OK) st = al_model_plan(d->work, batch);
+    return st;
+}
+
+void al_sim_ditto_load(al_sim_ditto *d, int k) {
+    memcpy(d->work->wblock, d->v + d->nw * (size_t)k, sizeof(float) * d->nw);
+}
+
+void al_sim_ditto_store(al_sim_ditto *d, int k) {
+    memcpy(d->v + d->nw * (size_t)k, d->work->wblock, sizeof(float) * d->nw);
+}
+
+al_status al_sim_ditto_end(al_sim_ditto *d, const al_method_result *fedavg,
+                           al_status (*score)(void *ctx, al_model *model, int k), void *ctx) {
+    al_method_result *m = d->m;
+    al_sim_meter_end(&d->t); /* the personal steps' means per user and their peak */
+    m->seconds += fedavg->seconds;
+    m->cpu_seconds += fedavg->cpu_seconds;
+    m->macs += fedavg->macs;
+    if (fedavg->peak_rss_mb > m->peak_rss_mb) m->peak_rss_mb = fedavg->peak_rss_mb;
+    /* only the global model's update goes up, and the global models come down, as fedavg's */
+    m->bytes_uploaded = fedavg->bytes_uploaded;
+    m->bytes_downloaded = fedavg->bytes_downloaded;
+    m->clients_dropped = fedavg->clients_dropped;
+    for (int k = 0; k < d->users; k++) {
+        al_sim_ditto_load(d, k);
+        m->model_crc[k] = al_crc32(0, d->work->wblock, sizeof(float) * d->nw);
+        double dd = 0, ww = 0;
+        for (size_t i = 0; i < d->nw; i++) {
+            double e = (double)d->work->wblock[i] - (double)d->global[i];
+            dd += e * e;
+            ww += (double)d->global[i] * (double)d->global[i];
+        }
+        m->dist[k] = ww > 0 ? sqrt(dd / ww) : sqrt(dd);
+        al_status st = score(ctx, d->work, k);
+        if (st) return st;
+    }
+    al_sim_method_done(m, d->users);
+    return AL_OK;
+}
+
+void al_sim_ditto_free(al_sim_ditto *d) {
+    free(d->v);
+    free(d->global);
+    al_model_free(d->work);
+    d->global = NULL;
+    d->v = NULL;
+    d->work = NULL;
 }
 
 void al_sim_copy_costs(al_method_result *e, const al_method_result *m) {

@@ -7,6 +7,8 @@
  *   centralized  the cloud model trained further on public + all private data
  *                pooled (what privacy forbids)
  *   fedavg       federated averaging from the cloud model
+ * and, when named, the prior-corrected and personalized federated baselines
+ * (sim.h; ditto: fedavg with a personal model per user beside it).
  * Every device-side job is timed on its own; evaluation for the learning
  * curves is excluded from the cost. One function per phase and method; what
  * the text scenario shares with it is in scenario_common.c.
@@ -43,6 +45,11 @@ void al_scenario_config_default(al_scenario_config *c) {
      * here the head starts as the cloud's output layer and a user holds
      * about 200 images, so 2 passes per round (docs/SCENARIOS.md) */
     c->fedrep_head_epochs = 2;
+    /* Ditto (Li et al. 2021): lambda 1, the middle of the range the paper
+     * searches (0.01..2; docs/SCENARIOS.md); the personal step as many
+     * epochs per round as the client's update of the global model */
+    c->ditto_lambda = 1.0;
+    c->ditto_epochs = 0;
     c->central_epochs = 1;
     c->freeze = -1;
     c->aug_variants = 1;
@@ -187,6 +194,7 @@ typedef struct image_run {
      * with the model (al_exemplars); autonomous mixes them in where the
      * device holds a class the cloud never saw (al_personalize_config.rehearsal) */
     al_dataset *exemplars;
+    al_sim_ditto *ditto; /* ditto: the users' personal models, while fedavg runs */
 } image_run;
 
 static const al_dataset *score_set(const image_run *s, int k);
@@ -756,13 +764,77 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
     return st;
 }
 
+/* Ditto's personal step of user k in round rd (al_sim_fedavg.personal):
+ * its personal model trained on its data as fedavg's client trains the
+ * global one (the same recipe, learning rate and schedule, ditto_epochs),
+ * with L2-SP toward the round's global model: the proximal term
+ * lambda/2 ||v_k - w||^2 of Ditto's personal objective. The same seed as
+ * the client's update of the global model: the same order of the user's
+ * samples (with lambda 0 and one user the two are the same). A step that
+ * diverges past the trainer's rollbacks leaves the device its last good
+ * personal weights (counted in ditto's diverged). */
+static al_status ditto_step(void *ctx, const al_model *global, int rd, int k) {
+    image_run *s = ctx;
+    const al_scenario_config *c = s->c;
+    al_sim_ditto *d = s->ditto;
+    const al_dataset *tr = al_users_train(s->u, k);
+    al_sim_ditto_load(d, k);
+    al_train_config tc;
+    al_train_recipe_image(&tc, c->batch, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs,
+                          c->fed_lr > 0 ? c->fed_lr : c->lr, c->seed + 5000 + (uint64_t)(rd * s->users + k));
+    if (!c->fed_cosine) tc.sched = AL_SCHED_CONST;
+    if (c->fed_rollbacks >= 0) tc.max_rollbacks = c->fed_rollbacks;
+    tc.l2sp = c->ditto_lambda;
+    tc.l2sp_ref = global;
+    al_trainer *trainer;
+    al_status st = al_trainer_new(d->work, s->pool, &tc, &trainer);
+    if (st) return st;
+    al_sim_clock clk;
+    double wall, cpu;
+    al_rss_reset_peak();
+    al_sim_clock_start(&clk);
+    al_train_report rep;
+    memset(&rep, 0, sizeof rep);
+    st = al_trainer_run(trainer, tr, NULL, &rep);
+    al_sim_clock_stop(&clk, 0, &wall, &cpu);
+    al_sim_meter_peak(&d->t);
+    al_trainer_free(trainer);
+    if (st == AL_ENUMERIC) {
+        al_sim_say(c, "ditto: round %d: user %d's personal step diverged (%s); it keeps its last good weights",
+                   rd + 1, k + 1, al_last_error());
+        d->m->diverged++;
+        st = AL_OK;
+    }
+    if (st) return st;
+    al_sim_meter_add(&d->t, wall, cpu, 3.0 * s->model_macs * (double)rep.samples);
+    al_sim_ditto_store(d, k);
+    return AL_OK;
+}
+
+static al_status ditto_score(void *ctx, al_model *model, int k) { return score(ctx, model, NULL, k, AL_M_DITTO); }
+
 static al_status image_fedavg(image_run *s) {
     al_method_result *m = &s->r->m[AL_M_FEDAVG];
-    al_sim_fedavg f = {fed_train, fed_eval, s, 0, "mean accuracy", 0};
+    al_sim_fedavg f = {fed_train, fed_eval, s, 0, "mean accuracy", 0, NULL, NULL};
     /* newclass: from the cloud model grown by the unseen classes (the server
      * knows the label set, holds no image of them to imprint from) */
-    al_status st = al_sim_fedavg_run(s->c, s->newclass ? s->grown : s->cloud, s->users, &f, m);
-    if (st) return st;
+    const al_model *start = s->newclass ? s->grown : s->cloud;
+    al_sim_ditto ditto;
+    memset(&ditto, 0, sizeof ditto);
+    al_status st = AL_OK;
+    if (wants(s, AL_M_DITTO)) {
+        /* the personal models start where fedavg does (newclass: the grown model, as fedavg does) */
+        s->ditto = &ditto;
+        f.personal = ditto_step;
+        st = al_sim_ditto_begin(&ditto, start, 0, s->c->batch, s->users, &s->r->m[AL_M_DITTO]);
+        f.final_weights = ditto.global;
+    }
+    if (st == AL_OK) st = al_sim_fedavg_run(s->c, start, s->users, &f, m);
+    if (st) {
+        al_sim_ditto_free(&ditto);
+        s->ditto = NULL;
+        return st;
+    }
     /* each round uploads the whole model (a client whose training diverged sends nothing that round); the
      * device downloads the cloud model, each round's and the final one */
     m->bytes_uploaded = ((double)s->c->rounds - (double)m->clients_dropped / s->users) * model_bytes(s);
@@ -778,6 +850,12 @@ static al_status image_fedavg(image_run *s) {
         }
         al_sim_method_done(e, s->users);
         al_sim_say_method(s->c, i, e);
+    }
+    if (s->ditto) {
+        st = al_sim_ditto_end(&ditto, m, ditto_score, s);
+        al_sim_ditto_free(&ditto);
+        s->ditto = NULL;
+        if (st) return st; /* (its line: al_sim_run_methods) */
     }
     return AL_OK;
 }
@@ -908,8 +986,9 @@ al_status al_scenario_image(const al_scenario_config *c, al_scenario_result *r) 
     al_scenario_config cc = *c;
     if (!cc.methods) cc.methods = AL_M_CLASSIC;
     if (cc.methods & (1u << AL_M_CENTRAL_PRIOR)) cc.methods |= 1u << AL_M_CENTRALIZED;
-    if (cc.methods & ((1u << AL_M_FEDAVG_PRIOR) | (1u << AL_M_FEDAVG_FT))) cc.methods |= 1u << AL_M_FEDAVG;
-    image_run s = {&cc, r, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL};
+    if (cc.methods & ((1u << AL_M_FEDAVG_PRIOR) | (1u << AL_M_FEDAVG_FT) | (1u << AL_M_DITTO)))
+        cc.methods |= 1u << AL_M_FEDAVG;
+    image_run s = {&cc, r, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL};
     al_status st;
     if ((st = image_data(&s)) == AL_OK && (st = image_cloud(&s)) == AL_OK &&
         (cc.rehearsal <= 0 || (st = al_exemplars(al_users_public(s.u), cc.rehearsal, cc.seed, &s.exemplars)) == AL_OK))

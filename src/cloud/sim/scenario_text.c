@@ -22,7 +22,9 @@
  * (global+p, central+p, fedavg+p) shift the model's output bias by the
  * user's word counts against the model's own mean prediction on the user's
  * text (al_lm_prior_shift); autonomous runs the device's recipe chooser
- * (al_lm_personalize_auto) unless a recipe is fixed.
+ * (al_lm_personalize_auto) unless a recipe is fixed. Ditto (named in
+ * methods) runs inside fedavg's rounds: each user's personal LM (all but the
+ * embedding, as fedavg's client) trained toward the round's global model.
  * One function per phase and method; what the image scenario shares with it
  * is in scenario_common.c. */
 #include "sim.h"
@@ -212,6 +214,7 @@ typedef struct text_run {
     al_model *cloud;
     double model_macs;     /* forward MACs of one window */
     double ft_wall, ft_cpu, ft_macs, ft_macs_prior; /* fedavg-ft's device job, fedavg+p's shift (sums over users) */
+    al_sim_ditto *ditto;   /* ditto: the users' personal models, while fedavg runs */
 } text_run;
 
 static void text_run_free(text_run *s) {
@@ -879,11 +882,79 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
     return AL_OK;
 }
 
+/* Ditto's personal step of user k in round rd (al_sim_fedavg.personal): the
+ * user's personal LM trained on its text as fedavg's client trains the
+ * global one (the device's batch, the client's learning rate and schedule,
+ * ditto_epochs), with L2-SP toward the round's global model (Ditto's
+ * proximal term). Diverged past the rollbacks: the last good weights stay. */
+static al_status ditto_step(void *ctx, const al_model *global, int rd, int k) {
+    text_run *s = ctx;
+    const al_scenario_config *c = s->c;
+    al_sim_ditto *d = s->ditto;
+    const al_ids *train = &s->u.train[k];
+    const int B = c->device_batch > 0 ? c->device_batch : c->batch;
+    al_dataset *data = NULL;
+    al_status st = al_text_windows(train->v, train->n, LM_T, B, s->V, &data, NULL);
+    if (st) return st;
+    al_sim_ditto_load(d, k);
+    al_train_config tc;
+    al_train_recipe_text(&tc, B, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs, c->fed_lr > 0 ? c->fed_lr : c->lr,
+                         c->seed + 5000 + (uint64_t)(rd * s->users + k));
+    if (!c->fed_cosine) tc.sched = AL_SCHED_CONST;
+    if (c->fed_rollbacks >= 0) tc.max_rollbacks = c->fed_rollbacks;
+    tc.l2sp = c->ditto_lambda;
+    tc.l2sp_ref = global;
+    al_sim_clock clk;
+    double wall, cpu;
+    al_rss_reset_peak();
+    al_sim_clock_start(&clk);
+    al_train_report tr;
+    memset(&tr, 0, sizeof tr);
+    st = al_lm_train(d->work, s->pool, data, &tc, &tr);
+    al_sim_clock_stop(&clk, 0, &wall, &cpu);
+    al_sim_meter_peak(&d->t);
+    al_dataset_free(data);
+    if (st == AL_ENUMERIC) {
+        al_sim_say(c, "ditto: round %d: %s's personal step diverged (%s); it keeps its last good weights", rd + 1,
+                   s->u.names[k], al_last_error());
+        d->m->diverged++;
+        st = AL_OK;
+    }
+    if (st) return st;
+    al_sim_meter_add(&d->t, wall, cpu, 3.0 * s->model_macs * (double)tr.samples);
+    al_sim_ditto_store(d, k);
+    return AL_OK;
+}
+
+static al_status ditto_score(void *ctx, al_model *model, int k) {
+    text_run *s = ctx;
+    const al_ids *at = score_ids(s, k);
+    al_lm_eval e;
+    al_status st = al_lm_evaluate(model, s->pool, at->v, at->n, s->v, &e);
+    if (st == AL_OK) set_user(&s->r->m[AL_M_DITTO], k, &e);
+    return st;
+}
+
 static al_status text_fedavg(text_run *s) {
     al_method_result *m = &s->r->m[AL_M_FEDAVG];
-    al_sim_fedavg f = {fed_train, fed_eval, s, 1, "top-3", 1};
-    al_status st = al_sim_fedavg_run(s->c, s->cloud, s->users, &f, m);
-    if (st) return st;
+    al_sim_fedavg f = {fed_train, fed_eval, s, 1, "top-3", 1, NULL, NULL};
+    al_sim_ditto ditto;
+    memset(&ditto, 0, sizeof ditto);
+    al_status st = AL_OK;
+    if (s->c->methods & (1u << AL_M_DITTO)) {
+        /* the personal models start as the cloud LM; the embedding stays the cloud's, as fedavg's */
+        s->ditto = &ditto;
+        f.personal = ditto_step;
+        st = al_sim_ditto_begin(&ditto, s->cloud, 1, s->c->device_batch > 0 ? s->c->device_batch : s->c->batch,
+                                s->users, &s->r->m[AL_M_DITTO]);
+        f.final_weights = ditto.global;
+    }
+    if (st == AL_OK) st = al_sim_fedavg_run(s->c, s->cloud, s->users, &f, m);
+    if (st) {
+        al_sim_ditto_free(&ditto);
+        s->ditto = NULL;
+        return st;
+    }
     /* each round uploads the trained weights (all but the embedding), but not from a client whose training
      * diverged */
     size_t up = 0;
@@ -904,6 +975,12 @@ static al_status text_fedavg(text_run *s) {
         }
         al_sim_method_done(e, s->users);
         al_sim_say_method(s->c, i, e);
+    }
+    if (s->ditto) {
+        st = al_sim_ditto_end(&ditto, m, ditto_score, s);
+        al_sim_ditto_free(&ditto);
+        s->ditto = NULL;
+        if (st) return st; /* (its line: al_sim_run_methods) */
     }
     return AL_OK;
 }
@@ -1051,7 +1128,8 @@ al_status al_scenario_text(const al_scenario_config *c0, al_scenario_result *r) 
     al_scenario_config cc = *c0;
     const al_scenario_config *c = &cc;
     if (cc.methods & (1u << AL_M_CENTRAL_PRIOR)) cc.methods |= 1u << AL_M_CENTRALIZED;
-    if (cc.methods & ((1u << AL_M_FEDAVG_PRIOR) | (1u << AL_M_FEDAVG_FT))) cc.methods |= 1u << AL_M_FEDAVG;
+    if (cc.methods & ((1u << AL_M_FEDAVG_PRIOR) | (1u << AL_M_FEDAVG_FT) | (1u << AL_M_DITTO)))
+        cc.methods |= 1u << AL_M_FEDAVG;
     if (cc.methods & (1u << AL_M_FEDPER)) return al_error(AL_EINVAL, "fedper is an image scenario method");
     if (cc.eval_validation && cc.users.val_per_user < 1)
         return al_error(AL_EINVAL, "scoring on validation needs a validation split (val_per_user > 0 tokens)");

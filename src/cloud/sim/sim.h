@@ -10,20 +10,25 @@
 #include <stdio.h>
 
 /* The first five run by default; the prior-corrected and personalized
- * federated baselines (image only) when named in --methods:
+ * federated baselines when named in --methods:
  *   global+p    the cloud model, output bias shifted by the user's class mix
  *   central+p   centralized, shifted by the user's mix against the pooled data's
  *   fedavg+p    fedavg's final model, shifted against the users' pooled mix
  *   fedavg-ft   fedavg's final model personalized on the device as autonomous is (the
  *               recipe chooser by default, else the same fixed recipe)
- * (text: the "+p" shift is the unigram prior, al_lm_prior_shift; fedper and fedrep are image only)
+ * (text: the "+p" shift is the unigram prior, al_lm_prior_shift; fedper is image only)
  *   fedper      FedPer: every round each user trains the whole model from the shared body and
  *               its own output layer; the cloud averages the body only, the head stays personal
  *   fedrep      FedRep: every round each user first trains its own output layer on the shared
- *               body (held), then the body under its held head; the cloud averages the body only */
+ *               body (held), then the body under its held head; the cloud averages the body only
+ *   ditto       Ditto (Li et al. 2021): fedavg as is, and beside each user's update of the global
+ *               model w it trains a personal model v_k of its own (ditto_epochs, the proximal term
+ *               ditto_lambda/2 ||v_k - w||^2 toward the round's w); v_k never leaves the device and
+ *               is what the user is scored with (a by-product of fedavg's run, as fedavg-ft) */
 enum {
     AL_M_GLOBAL = 0, AL_M_LOCAL, AL_M_AUTONOMOUS, AL_M_CENTRALIZED, AL_M_FEDAVG,
-    AL_M_GLOBAL_PRIOR, AL_M_CENTRAL_PRIOR, AL_M_FEDAVG_PRIOR, AL_M_FEDAVG_FT, AL_M_FEDPER, AL_M_FEDREP, AL_M_COUNT
+    AL_M_GLOBAL_PRIOR, AL_M_CENTRAL_PRIOR, AL_M_FEDAVG_PRIOR, AL_M_FEDAVG_FT, AL_M_FEDPER, AL_M_FEDREP, AL_M_DITTO,
+    AL_M_COUNT
 };
 #define AL_M_CLASSIC ((1u << 5) - 1)   /* the methods run when c->methods is 0 */
 /* methods mask of the text scenario: data and pre-training only (autlearn pretrain) */
@@ -44,6 +49,9 @@ typedef struct al_method_result {
                                    * the cloud saw / never saw (-1: the user has none) */
     uint32_t *body_crc, *head_crc; /* per user, fedper and fedrep: CRC-32 of the body and of the output layer
                                     * of the model the user is scored with (NULL for the other methods) */
+    uint32_t *model_crc;          /* per user, ditto: CRC-32 of the personal model's weights (else NULL) */
+    double *dist;                 /* per user, ditto: ||v_k - w|| / ||w||, the personal model's distance
+                                   * from the final global model w (else NULL) */
     double mean_word_acc;
     double seconds, cpu_seconds;  /* device side, per user (mean) */
     double peak_rss_mb;
@@ -83,6 +91,8 @@ typedef struct al_scenario_config {
     double local_lr;
     int rounds, fed_epochs;   /* fedavg (fedper's clients, fedrep's body step: fed_epochs too) */
     int fedrep_head_epochs;   /* fedrep: epochs of the head step each round (the body held) */
+    double ditto_lambda;      /* ditto: the personal step's pull toward the round's global model */
+    int ditto_epochs;         /* ditto: epochs of the personal step each round; 0: fed_epochs */
     double fed_lr;            /* fedavg's client learning rate (image); 0: lr */
     int central_epochs;
     double central_lr;        /* centralized's learning rate (image); 0: pretrain_lr * 0.2 */
@@ -268,6 +278,12 @@ typedef struct al_sim_fedavg {
     const char *measure;      /* of the progress line: "mean accuracy", "top-3" */
     int base_before_models;   /* the resident-set base is read before the global model and the
                                * users' copy exist (text), else after them (images) */
+    /* Ditto's personal step of user k in round rd (NULL: none), beside its
+     * update of the global model: `global` is the round's global model w
+     * (its weights stay as they are until the round's mean); the step meters
+     * itself into its own method's result, never into fedavg's */
+    al_status (*personal)(void *ctx, const al_model *global, int rd, int k);
+    float *final_weights;     /* not NULL: receives the final global model's weights (nweights floats) */
 } al_sim_fedavg;
 /* Runs it into m (curve, cost, statistics; not bytes_uploaded). A client
  * whose training fails with AL_ENUMERIC (diverged past the trainer's
@@ -299,6 +315,38 @@ typedef struct al_sim_personal {
  * bytes); *head_floats: the head's size. */
 al_status al_sim_personal_run(const al_scenario_config *c, const al_model *start, int users, const al_sim_personal *p,
                               al_method_result *m, size_t *head_floats);
+
+/* Ditto's personal models beside al_sim_fedavg_run (its `personal` step):
+ * one per user, each starting as the model fedavg starts from; the step
+ * loads user k's into `work` (al_sim_ditto_load), trains it with L2-SP
+ * toward the round's global model (al_train_config.l2sp_ref) and stores it
+ * back (al_sim_ditto_store), metering itself into t (whose base is read
+ * before `work` exists). `work` is made and planned for `batch` once, by
+ * al_sim_ditto_begin. Its buffers become resident in the first step, after
+ * fedavg has read its base, so when ditto runs fedavg's peak reading
+ * includes them: the process then holds both models planned, as a Ditto
+ * device does (fedavg alone reads its own peak). */
+typedef struct al_sim_ditto {
+    al_method_result *m;      /* ditto's result */
+    int users;
+    size_t nw;
+    float *v;                 /* users x nw: each user's personal model (what stays on its device) */
+    float *global;            /* nw: the final global model (al_sim_fedavg.final_weights) */
+    al_model *work;           /* the personal step trains this one (frozen as fedavg's clients) */
+    al_sim_meter t;           /* the personal steps' cost, summed over rounds and users */
+} al_sim_ditto;
+al_status al_sim_ditto_begin(al_sim_ditto *d, const al_model *start, int freeze, int batch, int users,
+                             al_method_result *m);
+void al_sim_ditto_load(al_sim_ditto *d, int k);
+void al_sim_ditto_store(al_sim_ditto *d, int k);
+/* After fedavg's run: ditto's cost is fedavg's (its bytes, its client updates
+ * left out, its device work) plus the personal steps' (MACs, seconds; the
+ * larger peak); each user is scored with its personal model (score), its
+ * CRC-32 kept (m->model_crc) and its distance from the final global model
+ * (m->dist). */
+al_status al_sim_ditto_end(al_sim_ditto *d, const al_method_result *fedavg,
+                           al_status (*score)(void *ctx, al_model *model, int k), void *ctx);
+void al_sim_ditto_free(al_sim_ditto *d);
 
 /* Reports */
 al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_result *r, const char *path);
