@@ -1910,12 +1910,14 @@ static al_status fuse_layernorm(imp *I, const Onnx__NodeProto *nd, val *x) {
     /* Sub(x, m) */
     if ((k[0] = sole_reader(I, nm(nd->output[0]))) < 0) return AL_EUNSUPPORTED;
     s = I->g->node[k[0]];
-    if (strcmp(nm(s->op_type), "Sub") || s->n_input != 2 || strcmp(nm(s->input[0]), xn)) return AL_EUNSUPPORTED;
+    if (strcmp(nm(s->op_type), "Sub") || s->n_input != 2 || s->n_output != 1 || strcmp(nm(s->input[0]), xn))
+        return AL_EUNSUPPORTED;
     const char *dn = nm(s->output[0]);
     if (uses(I, dn) != 2 || (k[1] = reader_op(I, dn, "Pow")) < 0 || (k[5] = reader_op(I, dn, "Div")) < 0)
         return AL_EUNSUPPORTED;
     s = I->g->node[k[1]];
-    if (s->n_input != 2 || strcmp(nm(s->input[0]), dn) || !scalar_value(I, nm(s->input[1]), &two) || two != 2.0)
+    if (s->n_input != 2 || s->n_output != 1 || strcmp(nm(s->input[0]), dn) || !scalar_value(I, nm(s->input[1]), &two) ||
+        two != 2.0)
         return AL_EUNSUPPORTED;
     /* ReduceMean, Add eps, Sqrt, then Div(d, that) */
     static const char *const ops[] = {"ReduceMean", "Add", "Sqrt", "Div", "Mul", "Add"};
@@ -3648,6 +3650,13 @@ static al_status import_model(const Onnx__ModelProto *mp, al_model **out) {
         st = al_error(AL_EUNSUPPORTED, "ONNX: the graph has %zu outputs; exactly one is supported", g->n_output);
         goto done;
     }
+    /* every operator writes at least one output: the pattern matchers read a
+     * node's output[0] without asking */
+    for (size_t k = 0; k < g->n_node; k++)
+        if (g->node[k]->n_output == 0) {
+            st = al_error(AL_EINVAL, "ONNX: node %zu (%.60s) has no output", k, nm(g->node[k]->op_type));
+            goto done;
+        }
     for (size_t k = 0; k < g->n_initializer && !st; k++) {
         val t;
         const char *name = nm(g->initializer[k]->name);
