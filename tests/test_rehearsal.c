@@ -47,14 +47,22 @@ static double max_diff(const al_model *a, const al_model *b) {
     return d;
 }
 
-static void test_equivalence(const al_model *cloud, const al_dataset *user, const al_dataset *ex) {
-    al_model *m, *ref;
+/* A copy of the cloud model personalized on user's data with the test's
+ * settings, with exemplars ex (NULL: without). */
+static al_model *personalized(const al_model *cloud, const al_dataset *user, const al_dataset *ex) {
+    al_model *m;
     REQUIRE_OK(al_model_clone(cloud, &m));
-    REQUIRE_OK(al_model_clone(cloud, &ref));
     al_personalize_config pc;
     config(&pc);
     pc.rehearsal = ex;
     CHECK_OK(al_personalize(m, NULL, user, NULL, NULL, &pc, NULL, NULL));
+    return m;
+}
+
+static void test_equivalence(const al_model *cloud, const al_dataset *user, const al_dataset *ex) {
+    al_model *m = personalized(cloud, user, ex), *ref;
+    REQUIRE_OK(al_model_clone(cloud, &ref));
+    al_personalize_config pc;
     /* the reference: a plain job on the mix, then the bias shift */
     int n = user->n + ex->n;
     al_dataset *mix;
@@ -76,10 +84,7 @@ static void test_equivalence(const al_model *cloud, const al_dataset *user, cons
         b[k] += (float)(log((nu[k] + 1.0) / (user->n + 5.0)) - log((nm[k] + 1.0) / (mix->n + 5.0)));
     CHECK(max_diff(m, ref) <= 1e-6);
     /* ... and it differs from the job without exemplars */
-    al_model *plain;
-    REQUIRE_OK(al_model_clone(cloud, &plain));
-    config(&pc);
-    CHECK_OK(al_personalize(plain, NULL, user, NULL, NULL, &pc, NULL, NULL));
+    al_model *plain = personalized(cloud, user, NULL);
     CHECK(max_diff(m, plain) > 1e-3);
     al_model_free(plain);
     al_dataset_free(mix);
@@ -89,15 +94,7 @@ static void test_equivalence(const al_model *cloud, const al_dataset *user, cons
 
 /* no class beyond the exemplars': the job without them, bit for bit */
 static void test_noop(const al_model *cloud, const al_dataset *user, const al_dataset *ex) {
-    al_model *m, *ref;
-    REQUIRE_OK(al_model_clone(cloud, &m));
-    REQUIRE_OK(al_model_clone(cloud, &ref));
-    al_personalize_config pc;
-    config(&pc);
-    pc.rehearsal = ex;
-    CHECK_OK(al_personalize(m, NULL, user, NULL, NULL, &pc, NULL, NULL));
-    config(&pc);
-    CHECK_OK(al_personalize(ref, NULL, user, NULL, NULL, &pc, NULL, NULL));
+    al_model *m = personalized(cloud, user, ex), *ref = personalized(cloud, user, NULL);
     CHECK(max_diff(m, ref) == 0.0);
     al_model_free(m);
     al_model_free(ref);
