@@ -694,30 +694,46 @@ done:
 }
 
 /* ---- federated averaging from the cloud model (al_sim_fedavg) ---- */
-static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight) {
-    image_run *s = ctx;
+/* One client's local training as fedavg's clients train (the client lr and
+ * schedule, the rollbacks, the seed of round rd and user k) for `epochs` on
+ * user k's data; with ref, L2-SP toward ref at strength lambda (ditto's
+ * personal step). The job's peak goes to t; *wall, *cpu and *macs say what
+ * it ran (also when it diverged: AL_ENUMERIC). */
+static al_status client_job(image_run *s, al_model *w, int rd, int k, int epochs, const al_model *ref, double lambda,
+                            al_sim_meter *t, double *wall, double *cpu, double *macs) {
     const al_scenario_config *c = s->c;
-    const al_dataset *tr = al_users_train(s->u, k);
     al_train_config tc;
-    al_train_recipe_image(&tc, c->batch, c->fed_epochs, c->fed_lr > 0 ? c->fed_lr : c->lr,
+    al_train_recipe_image(&tc, c->batch, epochs, c->fed_lr > 0 ? c->fed_lr : c->lr,
                           c->seed + 5000 + (uint64_t)(rd * s->users + k));
     if (!c->fed_cosine) tc.sched = AL_SCHED_CONST;
     if (c->fed_rollbacks >= 0) tc.max_rollbacks = c->fed_rollbacks;
+    if (ref) {
+        tc.l2sp = lambda;
+        tc.l2sp_ref = ref;
+    }
     al_trainer *trainer;
-    al_status st = al_trainer_new(work, s->pool, &tc, &trainer);
+    al_status st = al_trainer_new(w, s->pool, &tc, &trainer);
     if (st) return st;
     al_sim_clock clk;
-    double wall, cpu;
     al_rss_reset_peak();
     al_sim_clock_start(&clk);
     al_train_report rep;
-    st = al_trainer_run(trainer, tr, NULL, &rep);
-    al_sim_clock_stop(&clk, 0, &wall, &cpu);
+    memset(&rep, 0, sizeof rep);
+    st = al_trainer_run(trainer, al_users_train(s->u, k), NULL, &rep);
+    al_sim_clock_stop(&clk, 0, wall, cpu);
     al_sim_meter_peak(t);
     al_trainer_free(trainer);
+    *macs = 3.0 * s->model_macs * (double)rep.samples;
+    return st;
+}
+
+static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight) {
+    image_run *s = ctx;
+    double wall, cpu, macs;
+    al_status st = client_job(s, work, rd, k, s->c->fed_epochs, NULL, 0.0, t, &wall, &cpu, &macs);
     if (st) return st;
-    al_sim_meter_add(t, wall, cpu, 3.0 * s->model_macs * (double)rep.samples);
-    *weight = (double)tr->n;
+    al_sim_meter_add(t, wall, cpu, macs);
+    *weight = (double)al_users_train(s->u, k)->n;
     return AL_OK;
 }
 
@@ -777,28 +793,10 @@ static al_status ditto_step(void *ctx, const al_model *global, int rd, int k) {
     image_run *s = ctx;
     const al_scenario_config *c = s->c;
     al_sim_ditto *d = s->ditto;
-    const al_dataset *tr = al_users_train(s->u, k);
     al_sim_ditto_load(d, k);
-    al_train_config tc;
-    al_train_recipe_image(&tc, c->batch, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs,
-                          c->fed_lr > 0 ? c->fed_lr : c->lr, c->seed + 5000 + (uint64_t)(rd * s->users + k));
-    if (!c->fed_cosine) tc.sched = AL_SCHED_CONST;
-    if (c->fed_rollbacks >= 0) tc.max_rollbacks = c->fed_rollbacks;
-    tc.l2sp = c->ditto_lambda;
-    tc.l2sp_ref = global;
-    al_trainer *trainer;
-    al_status st = al_trainer_new(d->work, s->pool, &tc, &trainer);
-    if (st) return st;
-    al_sim_clock clk;
-    double wall, cpu;
-    al_rss_reset_peak();
-    al_sim_clock_start(&clk);
-    al_train_report rep;
-    memset(&rep, 0, sizeof rep);
-    st = al_trainer_run(trainer, tr, NULL, &rep);
-    al_sim_clock_stop(&clk, 0, &wall, &cpu);
-    al_sim_meter_peak(&d->t);
-    al_trainer_free(trainer);
+    double wall, cpu, macs;
+    al_status st = client_job(s, d->work, rd, k, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs, global,
+                              c->ditto_lambda, &d->t, &wall, &cpu, &macs);
     if (st == AL_ENUMERIC) {
         al_sim_say(c, "ditto: round %d: user %d's personal step diverged (%s); it keeps its last good weights",
                    rd + 1, k + 1, al_last_error());
@@ -806,7 +804,7 @@ static al_status ditto_step(void *ctx, const al_model *global, int rd, int k) {
         st = AL_OK;
     }
     if (st) return st;
-    al_sim_meter_add(&d->t, wall, cpu, 3.0 * s->model_macs * (double)rep.samples);
+    al_sim_meter_add(&d->t, wall, cpu, macs);
     al_sim_ditto_store(d, k);
     return AL_OK;
 }
