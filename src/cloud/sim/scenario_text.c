@@ -926,14 +926,17 @@ static al_status ditto_step(void *ctx, const al_model *global, int rd, int k) {
     return AL_OK;
 }
 
-static al_status ditto_score(void *ctx, al_model *model, int k) {
-    text_run *s = ctx;
+/* User k's score of a personal model (ditto's, fedrep's) on its scoring
+ * text, into method's results. */
+static al_status score_personal(text_run *s, al_model *model, int k, int method) {
     const al_ids *at = score_ids(s, k);
     al_lm_eval e;
     al_status st = al_lm_evaluate(model, s->pool, at->v, at->n, s->v, &e);
-    if (st == AL_OK) set_user(&s->r->m[AL_M_DITTO], k, &e);
+    if (st == AL_OK) set_user(&s->r->m[method], k, &e);
     return st;
 }
+
+static al_status ditto_score(void *ctx, al_model *model, int k) { return score_personal(ctx, model, k, AL_M_DITTO); }
 
 static al_status text_fedavg(text_run *s) {
     al_method_result *m = &s->r->m[AL_M_FEDAVG];
@@ -1033,14 +1036,7 @@ static al_status fedrep_train(void *ctx, al_model *work, int rd, int k, al_sim_m
     return AL_OK;
 }
 
-static al_status fedrep_score(void *ctx, al_model *model, int k) {
-    text_run *s = ctx;
-    const al_ids *at = score_ids(s, k);
-    al_lm_eval e;
-    al_status st = al_lm_evaluate(model, s->pool, at->v, at->n, s->v, &e);
-    if (st == AL_OK) set_user(&s->r->m[AL_M_FEDREP], k, &e);
-    return st;
-}
+static al_status fedrep_score(void *ctx, al_model *model, int k) { return score_personal(ctx, model, k, AL_M_FEDREP); }
 
 static al_status text_fedrep(text_run *s) {
     al_method_result *m = &s->r->m[AL_M_FEDREP];
