@@ -25,6 +25,30 @@ static void sgd(al_train_config *c, double lr, double l2sp) {
     c->seed = 3;
 }
 
+/* One optimizer step of t on m with a zero data gradient moves the weights
+ * by the finite difference of P(w) = lam/2 * ||w - anchor||^2 (step lr),
+ * and moves some of them. */
+static void check_penalty_step(al_model *m, al_trainer *t, const float *anchor, double lam, double lr) {
+    size_t n = m->nweights;
+    float *w1 = malloc(sizeof(float) * n);
+    memcpy(w1, m->wblock, sizeof(float) * n);
+    al_model_zero_grad(m);
+    al_optim_step(&t->opt, NULL, (float)lr);
+    double worst = 0.0;
+    int moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        double applied = ((double)w1[i] - (double)m->wblock[i]) / lr;
+        /* central difference of P in coordinate i */
+        double h = 1e-3, a = (double)w1[i] + h - anchor[i], b = (double)w1[i] - h - anchor[i];
+        double fd = (0.5 * lam * a * a - 0.5 * lam * b * b) / (2 * h);
+        worst = fmax(worst, fabs(applied - fd));
+        moved += m->wblock[i] != w1[i];
+    }
+    CHECK(moved > 0);
+    CHECK(worst < 1e-4);
+    free(w1);
+}
+
 /* The penalty's gradient, as the optimizer applies it, equals the finite
  * difference of P(w) = l2sp/2 * ||w - w0||^2 (w0: the weights at creation). */
 static void test_l2sp_gradient(void) {
@@ -35,28 +59,13 @@ static void test_l2sp_gradient(void) {
     al_trainer *t;
     REQUIRE_OK(al_trainer_new(m, NULL, &c, &t));
     size_t n = m->nweights;
-    float *w0 = malloc(sizeof(float) * n), *w1 = malloc(sizeof(float) * n);
+    float *w0 = malloc(sizeof(float) * n);
     memcpy(w0, m->wblock, sizeof(float) * n);
     /* move away from the start, then step with a zero data gradient */
     for (size_t i = 0; i < n; i++) m->wblock[i] += 0.25f * (float)((int)(i % 7) - 3);
-    memcpy(w1, m->wblock, sizeof(float) * n);
-    al_model_zero_grad(m);
-    al_optim_step(&t->opt, NULL, (float)lr);
-    double worst = 0.0;
-    int moved = 0;
-    for (size_t i = 0; i < n; i++) {
-        double applied = ((double)w1[i] - (double)m->wblock[i]) / lr;
-        /* central difference of P in coordinate i */
-        double h = 1e-3, a = (double)w1[i] + h - w0[i], b = (double)w1[i] - h - w0[i];
-        double fd = (0.5 * lam * a * a - 0.5 * lam * b * b) / (2 * h);
-        worst = fmax(worst, fabs(applied - fd));
-        moved += w1[i] != w0[i];
-    }
-    CHECK(moved > 0);
-    CHECK(worst < 1e-4);
+    check_penalty_step(m, t, w0, lam, lr);
     al_trainer_free(t);
     free(w0);
-    free(w1);
     al_model_free(m);
 }
 
@@ -76,21 +85,7 @@ static void test_l2sp_ref(void) {
     c.l2sp_ref = ref;
     al_trainer *t;
     REQUIRE_OK(al_trainer_new(m, NULL, &c, &t));
-    float *w1 = malloc(sizeof(float) * n);
-    memcpy(w1, m->wblock, sizeof(float) * n);
-    al_model_zero_grad(m);
-    al_optim_step(&t->opt, NULL, (float)lr);
-    double worst = 0.0;
-    int moved = 0;
-    for (size_t i = 0; i < n; i++) {
-        double applied = ((double)w1[i] - (double)m->wblock[i]) / lr;
-        double h = 1e-3, a = (double)w1[i] + h - ref->wblock[i], b = (double)w1[i] - h - ref->wblock[i];
-        double fd = (0.5 * lam * a * a - 0.5 * lam * b * b) / (2 * h);
-        worst = fmax(worst, fabs(applied - fd));
-        moved += m->wblock[i] != w1[i];
-    }
-    CHECK(moved > 0);
-    CHECK(worst < 1e-4);
+    check_penalty_step(m, t, ref->wblock, lam, lr);
     CHECK(t->cfg.l2sp_ref == NULL); /* borrowed for al_trainer_new only */
     al_trainer_free(t);
     c.l2sp_ref = other;
@@ -99,7 +94,6 @@ static void test_l2sp_ref(void) {
     c.l2sp = 0.0;
     REQUIRE_OK(al_trainer_new(m, NULL, &c, &t));
     al_trainer_free(t);
-    free(w1);
     al_model_free(m);
     al_model_free(ref);
     al_model_free(other);
