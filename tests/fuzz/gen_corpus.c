@@ -110,6 +110,14 @@ static void idx_pair(const char *path, int n, int h, int w, int gz_labels, int g
     put(path, out, o);
 }
 
+/* Writes model m as the fuzz_gguf seed `name` under dir, and frees it. */
+static void save_seed(al_model *m, const char *dir, const char *name) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/fuzz_gguf/%s", dir, name);
+    if (al_model_save(m, p) != AL_OK) die(p);
+    al_model_free(m);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: gen_corpus DIR\n");
@@ -143,9 +151,7 @@ int main(int argc, char **argv) {
         if (al_model_from_spec("input 4x6x6; conv 3 k=3 p=1; relu; flatten; dense 5; dense 3", 9, &m) != AL_OK ||
             al_model_freeze(m, 4) != AL_OK || al_quantize_frozen(m, NULL) != AL_OK)
             die("quantize");
-        snprintf(p, sizeof p, "%s/fuzz_gguf/model_int8.gguf", argv[1]);
-        if (al_model_save(m, p) != AL_OK) die(p);
-        al_model_free(m);
+        save_seed(m, argv[1], "model_int8.gguf");
     }
     {
         /* an I8 dwconv weight (C = 4, k = 3) with its F32 scale tensor */
@@ -153,9 +159,7 @@ int main(int argc, char **argv) {
         if (al_model_from_spec("input 4x6x6; dwconv k=3 p=1 act=relu6; flatten; dense 3", 9, &m) != AL_OK ||
             al_model_freeze(m, 1) != AL_OK || al_quantize_frozen_dw(m, NULL) != AL_OK)
             die("quantize dwconv");
-        snprintf(p, sizeof p, "%s/fuzz_gguf/model_int8dw.gguf", argv[1]);
-        if (al_model_save(m, p) != AL_OK) die(p);
-        al_model_free(m);
+        save_seed(m, argv[1], "model_int8dw.gguf");
     }
     {
         /* static input scales (autlearn.layer.N.in_scale, version 6): an
@@ -169,9 +173,7 @@ int main(int argc, char **argv) {
             al_model_freeze(m, 5) != AL_OK || al_quantize_frozen_dw(m, NULL) != AL_OK ||
             al_quantize_calibrate_x(m, NULL, xc, 4, 99.0, NULL) != AL_OK)
             die("calibrate");
-        snprintf(p, sizeof p, "%s/fuzz_gguf/model_int8chain.gguf", argv[1]);
-        if (al_model_save(m, p) != AL_OK) die(p);
-        al_model_free(m);
+        save_seed(m, argv[1], "model_int8chain.gguf");
     }
     {
         /* a static add scale (autlearn.layer.N.add_scale, version 7): the
@@ -186,9 +188,7 @@ int main(int argc, char **argv) {
             al_model_freeze(m, 6) != AL_OK || al_quantize_frozen_dw(m, NULL) != AL_OK ||
             al_quantize_calibrate_x(m, NULL, xc, 4, 99.0, &n) != AL_OK || m->nodes[3].add_scale <= 0.0f)
             die("calibrate the add");
-        snprintf(p, sizeof p, "%s/fuzz_gguf/model_int8add.gguf", argv[1]);
-        if (al_model_save(m, p) != AL_OK) die(p);
-        al_model_free(m);
+        save_seed(m, argv[1], "model_int8add.gguf");
     }
     static const char *const more[] = {"refcnn", "reflm", "mlp",
                                        "input 1x28x28\nconv 32 k=3 p=1\nrelu\nmaxpool k=2\nflatten\ndense 10\n"};
