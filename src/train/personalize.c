@@ -361,27 +361,42 @@ static void cloud_prior(const al_model *m, int K, double *q) {
     for (int k = 0; k < K; k++) q[k] = v[k] / sum;
 }
 
-/* The label-prior correction of al_personalize_config.label_prior: shifts
- * the output bias (K floats) by log(p_k / q_k). With a shifted prior and an
- * unchanged p(x | y), Bayes' rule turns the cloud's posterior into the
- * user's by exactly this shift of the logits. */
-static void apply_label_prior(al_model *m, const al_dataset *d, double alpha) {
+/* The output layer's bias when it is a dense layer with a bias and one
+ * output per class of K (2..AL_PRIOR_MAX_CLASSES), where a class prior
+ * shifts the logits; else NULL. */
+static float *class_bias(al_model *m, int K) {
     al_node *out = &m->nodes[m->nnodes - 1];
-    int K = d->num_classes;
-    if (alpha <= 0.0 || d->y_len != 1 || K < 2 || K > AL_PRIOR_MAX_CLASSES || !out->trainable ||
-        out->cfg.type != AL_L_DENSE || !out->cfg.bias || out->cfg.units != K || out->nparams < 2 ||
-        out->params[1].n != (size_t)K)
-        return;
-    double n[AL_PRIOR_MAX_CLASSES] = {0}, q[AL_PRIOR_MAX_CLASSES];
+    if (K < 2 || K > AL_PRIOR_MAX_CLASSES || out->cfg.type != AL_L_DENSE || !out->cfg.bias || out->cfg.units != K ||
+        out->nparams < 2 || out->params[1].n != (size_t)K)
+        return NULL;
+    return out->params[1].w;
+}
+
+/* p[k] = (n_k + alpha) / (n + K * alpha): d's class frequencies over its
+ * samples with a label in 0..K-1, smoothed by the pseudo-count alpha. */
+static void class_freq(const al_dataset *d, int K, double alpha, double *p) {
+    double n[AL_PRIOR_MAX_CLASSES] = {0};
     int total = 0;
     for (int i = 0; i < d->n; i++)
         if (d->y[i] >= 0 && d->y[i] < K) {
             n[d->y[i]] += 1.0;
             total++;
         }
+    for (int k = 0; k < K; k++) p[k] = (n[k] + alpha) / (total + K * alpha);
+}
+
+/* The label-prior correction of al_personalize_config.label_prior: shifts
+ * the output bias (K floats) by log(p_k / q_k). With a shifted prior and an
+ * unchanged p(x | y), Bayes' rule turns the cloud's posterior into the
+ * user's by exactly this shift of the logits. */
+static void apply_label_prior(al_model *m, const al_dataset *d, double alpha) {
+    int K = d->num_classes;
+    float *b = alpha > 0.0 && d->y_len == 1 && m->nodes[m->nnodes - 1].trainable ? class_bias(m, K) : NULL;
+    if (!b) return;
+    double p[AL_PRIOR_MAX_CLASSES], q[AL_PRIOR_MAX_CLASSES];
+    class_freq(d, K, alpha, p);
     cloud_prior(m, K, q);
-    float *b = out->params[1].w;
-    for (int k = 0; k < K; k++) b[k] += (float)log((n[k] + alpha) / (total + K * alpha) / q[k]);
+    for (int k = 0; k < K; k++) b[k] += (float)log(p[k] / q[k]);
 }
 
 static int file_exists(const char *path) {
@@ -457,19 +472,13 @@ static al_status rehearsal_mix(const al_dataset *train, const uint64_t *ids,
  * label_prior). Where the output layer is not a dense one with a bias and
  * one output per class: a no-op. */
 static void rehearsal_unmix(al_model *m, const al_dataset *user, const al_dataset *mix, double alpha) {
-    al_node *out = &m->nodes[m->nnodes - 1];
     int K = user->num_classes;
-    if (K < 2 || K > AL_PRIOR_MAX_CLASSES || out->cfg.type != AL_L_DENSE || !out->cfg.bias || out->cfg.units != K ||
-        out->nparams < 2 || out->params[1].n != (size_t)K)
-        return;
-    double nu[AL_PRIOR_MAX_CLASSES] = {0}, nm[AL_PRIOR_MAX_CLASSES] = {0};
-    for (int i = 0; i < user->n; i++)
-        if (user->y[i] >= 0 && user->y[i] < K) nu[user->y[i]] += 1.0;
-    for (int i = 0; i < mix->n; i++)
-        if (mix->y[i] >= 0 && mix->y[i] < K) nm[mix->y[i]] += 1.0;
-    float *b = out->params[1].w;
-    for (int k = 0; k < K; k++)
-        b[k] += (float)(log((nu[k] + alpha) / (user->n + K * alpha)) - log((nm[k] + alpha) / (mix->n + K * alpha)));
+    float *b = class_bias(m, K);
+    if (!b) return;
+    double p[AL_PRIOR_MAX_CLASSES], q[AL_PRIOR_MAX_CLASSES];
+    class_freq(user, K, alpha, p);
+    class_freq(mix, K, alpha, q);
+    for (int k = 0; k < K; k++) b[k] += (float)(log(p[k]) - log(q[k]));
 }
 
 al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
