@@ -50,17 +50,6 @@ static al_status split(const al_dataset *d, double frac, uint64_t seed, int *tr,
     return AL_OK;
 }
 
-static al_status subset(const al_dataset *d, const int *idx, int n, al_dataset **out) {
-    al_status st = al_dataset_alloc(n, &d->xs, 1, d->num_classes, out);
-    if (st) return st;
-    size_t xn = al_shape_numel(&d->xs);
-    for (int i = 0; i < n; i++) {
-        memcpy((*out)->x + (size_t)i * xn, d->x + (size_t)idx[i] * xn, sizeof(float) * xn);
-        (*out)->y[i] = d->y[idx[i]];
-    }
-    return AL_OK;
-}
-
 /* The estimated multiply-adds of a candidate: frozen prefix once per
  * sample and variant it meets (every epoch without a cache), the suffix's
  * forward and backward (3x forward) every epoch, and the validation pass. */
@@ -142,7 +131,8 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
                  "personal model on", n);
         goto done;
     }
-    if ((st = subset(train, tr, r->n_train, &dtr)) != AL_OK || (st = subset(train, va, r->n_val, &dva)) != AL_OK)
+    if ((st = al_dataset_subset(train, tr, r->n_train, &dtr)) != AL_OK ||
+        (st = al_dataset_subset(train, va, r->n_val, &dva)) != AL_OK)
         goto done;
     /* the cache keys of the candidates' samples: the caller's ids, else
      * positions in `train` (the final job then uses positions too) */
