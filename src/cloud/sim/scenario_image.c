@@ -586,12 +586,16 @@ done:
     return st;
 }
 
+/* The exemplars as the device downloads them, IDX files (1 byte a pixel and
+ * a label, two 16- and 8-byte headers); 0 without --rehearsal. */
+static double exemplar_bytes(const image_run *s) {
+    return s->exemplars ? 24.0 + (double)s->exemplars->n * (1.0 + (double)al_shape_numel(&s->exemplars->xs)) : 0.0;
+}
+
 static al_status image_autonomous(image_run *s) {
     al_status st = al_sim_each_user(&s->r->m[AL_M_AUTONOMOUS], s->users, 0, s->c->epochs, autonomous_user, s);
     if (st) return st;
-    /* with the exemplars, as IDX files (1 byte a pixel and a label, two 16- and 8-byte headers) */
-    s->r->m[AL_M_AUTONOMOUS].bytes_downloaded =
-        model_bytes(s) + (s->exemplars ? 24.0 + (double)s->exemplars->n * (1.0 + (double)al_shape_numel(&s->exemplars->xs)) : 0.0);
+    s->r->m[AL_M_AUTONOMOUS].bytes_downloaded = model_bytes(s) + exemplar_bytes(s);
     s->r->first_epoch_seconds /= s->users;
     s->r->later_epoch_seconds /= s->users;
     return AL_OK;
@@ -761,6 +765,7 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
         const al_dataset *tr = al_users_train(s->u, k);
         al_personalize_config pc;
         autonomous_config(s->c, s->r->freeze, k, &pc);
+        pc.rehearsal = s->exemplars; /* the exemplars too, where the device holds a new class */
         if ((st = al_model_clone(global, &w)) != AL_OK) return st;
         al_personalize_report pr;
         al_auto_report ar;
@@ -845,6 +850,7 @@ static al_status image_fedavg(image_run *s) {
             e->seconds += s->ft_wall / s->users;
             e->cpu_seconds += s->ft_cpu / s->users;
             e->macs += s->ft_macs / s->users;
+            e->bytes_downloaded += exemplar_bytes(s);
         }
         al_sim_method_done(e, s->users);
         al_sim_say_method(s->c, i, e);
