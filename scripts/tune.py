@@ -45,6 +45,25 @@ GRID = {
     # as many epochs as the client's update: --ditto-epochs defaults to --fed-epochs)
     "ditto": (["ditto"], [st + ["--ditto-lambda", lam] for st in (FED[0], FED[3]) for lam in ("0.1", "1")]),
 }
+# The baselines that fine-tune on the device get autonomous's chosen device
+# step (README: every trick autonomous uses that they could use too): fedavg's
+# group (its fedavg-ft runs the device's job on FedAvg's model) all of
+# autonomous's chosen setting appended to each of its own; fedrep's head step
+# and ditto's personal step its exemplars (--rehearsal, a no-op without new
+# classes). autonomous is searched first.
+DEVICE_STEP = {"fedavg": "all", "fedrep": "--rehearsal", "ditto": "--rehearsal"}
+
+
+def device_step(group, auto):
+    what = DEVICE_STEP.get(group)
+    if what == "all":
+        return list(auto)
+    if what and what in auto:
+        i = auto.index(what)
+        return auto[i:i + 2]
+    return []
+
+
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
@@ -131,11 +150,17 @@ def main():
                         "--save-cloud", path] + (["--shift", "newclass"] if nc else []) + pre,
                 os.path.join(a.out, "cloud%d.json" % s), log)
         clouds[s] = path
-    # 1. search on validation (tune seed)
+    # 1. search on validation (tune seed); autonomous first (DEVICE_STEP)
+    if any(g in DEVICE_STEP for g in groups) and "autonomous" not in groups:
+        sys.exit("the groups %s take autonomous's chosen device step: add the autonomous group (--reuse "
+                 "reruns nothing)" % ",".join(g for g in groups if g in DEVICE_STEP))
+    groups.sort(key=lambda g: g != "autonomous")
     chosen = {}
     search = {}
     for g in groups:
         methods, settings = GRID[g]
+        if g in DEVICE_STEP:
+            settings = [st + device_step(g, chosen["autonomous"][1]) for st in settings]
         best = {}
         for i, st in enumerate(settings):
             j = run(a.bin, base + st + ["--seed", str(a.tune_seed), "--cloud", clouds[a.tune_seed],
