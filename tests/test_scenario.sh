@@ -237,22 +237,36 @@ assert j["autonomous"]["mean_acc"] > j["global"]["mean_acc"] + 0.1, (j["autonomo
 ' "$TMP/n.json"
 "$BIN" info "$TMP/cloud7.gguf" >"$TMP/info" 2>&1
 check "newclass: the cloud model has 7 outputs" grep -qE "dense 7\b" "$TMP/info"
-# --rehearsal E: 5 public images of each of the 7 seen classes mixed in on the device (counted in its
-# bytes down); under label shift (no new class) the same accuracies as without
+# --rehearsal E: 5 public images of each of the 7 seen classes mixed in on the device by autonomous and
+# by the baselines' device steps (fedavg-ft's fine-tuning, fedrep's head step, ditto's personal step),
+# counted once in their bytes down; under label shift (no new class) the same results as without
 for e in 0 5; do
     "$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud7.gguf" --users 2 --per-user 60 --test-per-user 60 \
-        --epochs 2 --recipe config --freeze 0 --shift newclass --rehearsal $e --methods autonomous \
+        --epochs 2 --recipe config --freeze 0 --shift newclass --rehearsal $e --rounds 2 \
+        --methods autonomous,fedavg-ft,fedrep,ditto \
         --json "$TMP/re$e.json" --quiet >/dev/null 2>"$TMP/err" || bad "newclass --rehearsal $e failed"
     "$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --users 2 --per-user 60 --test-per-user 60 \
-        --epochs 2 --recipe config --freeze 0 --rehearsal $e --methods autonomous \
+        --epochs 2 --recipe config --freeze 0 --rehearsal $e --rounds 2 --methods autonomous,fedavg-ft,fedrep,ditto \
         --json "$TMP/rl$e.json" --quiet >/dev/null 2>"$TMP/err" || bad "label --rehearsal $e failed"
 done
-check "--rehearsal: the exemplars' bytes down under newclass; a no-op under label shift" "$PY" -c '
+check "--rehearsal: the exemplars' bytes down under newclass (autonomous, fedavg-ft, fedrep, ditto); they train on them; a no-op under label shift" "$PY" -c '
 import json,sys; a,b,c,d=(json.load(open(f)) for f in sys.argv[1:])
 assert a["config"]["rehearsal"]==0 and b["config"]["rehearsal"]==5, b["config"]
 px=784
-assert abs(b["cost"]["autonomous"]["bytes_downloaded"]-a["cost"]["autonomous"]["bytes_downloaded"]-(24+35*(1+px)))<1, (a["cost"],b["cost"])
-assert c["autonomous"]["per_user"]==d["autonomous"]["per_user"], (c["autonomous"],d["autonomous"])
+for m in ["autonomous","fedavg-ft","fedrep","ditto"]:
+    assert abs(b["cost"][m]["bytes_downloaded"]-a["cost"][m]["bytes_downloaded"]-(24+35*(1+px)))<1, (m,a["cost"][m],b["cost"][m])
+    # more samples trained: the exemplars (fedavg-ft, ditto: every step; fedrep: its head step)
+    assert b["cost"][m]["macs_per_user"]>a["cost"][m]["macs_per_user"], (m,a["cost"][m],b["cost"][m])
+    assert c["cost"][m]["macs_per_user"]==d["cost"][m]["macs_per_user"], (m,c["cost"][m],d["cost"][m])
+    assert c[m]["per_user"]==d[m]["per_user"], (m,c[m],d[m])
+# the personal models differ under newclass (each user holds a new class), are the same without one
+assert all(x!=y for x,y in zip(a["fedrep"]["per_user_head_crc32"], b["fedrep"]["per_user_head_crc32"])), (a["fedrep"],b["fedrep"])
+assert all(x!=y for x,y in zip(a["ditto"]["per_user_model_crc32"], b["ditto"]["per_user_model_crc32"])), (a["ditto"],b["ditto"])
+for m,k in [("fedrep","per_user_head_crc32"),("fedrep","per_user_body_crc32"),("ditto","per_user_model_crc32")]:
+    assert c[m][k]==d[m][k], (m,k,c[m],d[m])
+# the global model and fedavg are the same with the exemplars: only the personal steps use them
+assert a["fedavg"]["per_user"]==b["fedavg"]["per_user"], (a["fedavg"],b["fedavg"])
+assert a["cost"]["fedavg"]["bytes_downloaded"]==b["cost"]["fedavg"]["bytes_downloaded"], (a["cost"],b["cost"])
 ' "$TMP/re0.json" "$TMP/re5.json" "$TMP/rl0.json" "$TMP/rl5.json"
 "$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --shift newclass --users 2 --per-user 40 \
     --test-per-user 20 --json "$TMP/y.json" --quiet >/dev/null 2>"$TMP/err"

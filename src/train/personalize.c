@@ -421,16 +421,11 @@ static al_status untrained_job(al_model *m, al_pool *pool, const al_dataset *tra
     return AL_OK;
 }
 
-/* Rehearsal (al_personalize_config.rehearsal): when the user's data hold a
- * class beyond the exemplars' (a class the cloud never saw, grown by
- * al_model_add_classes), *mix gets the user's samples followed by the
- * exemplars and *mix_ids (with ids) their ids, an exemplar's its content
- * hash with a tag of its own. Otherwise both stay NULL: a no-op. */
-static al_status rehearsal_mix(const al_dataset *train, const uint64_t *ids,
-                               const al_personalize_config *c, al_dataset **mix, uint64_t **mix_ids) {
+/* Rehearsal (al_personalize_config.rehearsal; train.h). */
+al_status al_rehearsal_mix(const al_dataset *train, const uint64_t *ids, const al_dataset *e, al_dataset **mix,
+                           uint64_t **mix_ids) {
     *mix = NULL;
-    *mix_ids = NULL;
-    const al_dataset *e = c->rehearsal;
+    if (mix_ids) *mix_ids = NULL;
     if (!e || e->n == 0 || train->y_len != 1) return AL_OK;
     int S = e->num_classes, K = train->num_classes, beyond = 0;
     if (S < 1 || S >= K) return AL_OK;
@@ -453,7 +448,7 @@ static al_status rehearsal_mix(const al_dataset *train, const uint64_t *ids,
     memcpy((*mix)->x + xn * (size_t)train->n, e->x, sizeof(float) * xn * (size_t)e->n);
     memcpy((*mix)->y, train->y, sizeof(int32_t) * (size_t)train->n);
     memcpy((*mix)->y + train->n, e->y, sizeof(int32_t) * (size_t)e->n);
-    if (ids) {
+    if (ids && mix_ids) {
         if (!(*mix_ids = al_malloc(sizeof(uint64_t) * (size_t)n))) {
             al_dataset_free(*mix);
             *mix = NULL;
@@ -466,12 +461,8 @@ static al_status rehearsal_mix(const al_dataset *train, const uint64_t *ids,
     return AL_OK;
 }
 
-/* After training on the mix: the model fits the mix's class prior; the
- * output bias b_k gets log(p_k / m_k), p the user's class frequencies and m
- * the mix's, each smoothed by the pseudo-count alpha (Bayes' rule, as for
- * label_prior). Where the output layer is not a dense one with a bias and
- * one output per class: a no-op. */
-static void rehearsal_unmix(al_model *m, const al_dataset *user, const al_dataset *mix, double alpha) {
+/* After training on the mix (train.h): Bayes' rule, as for label_prior. */
+void al_rehearsal_unmix(al_model *m, const al_dataset *user, const al_dataset *mix, double alpha) {
     int K = user->num_classes;
     float *b = class_bias(m, K);
     if (!b) return;
@@ -494,11 +485,11 @@ al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, co
     double alpha = rc.label_prior > 0.0 ? rc.label_prior : 1.0;
     al_dataset *mix = NULL;
     uint64_t *mix_ids = NULL;
-    al_status st = rehearsal_mix(train, ids, c, &mix, &mix_ids);
+    al_status st = al_rehearsal_mix(train, ids, c->rehearsal, &mix, &mix_ids);
     if (st) return st;
     if (mix) {
         /* the exemplars keep the cloud's classes in place of L2-SP; the
-         * prior is the user's, set after training (rehearsal_unmix) */
+         * prior is the user's, set after training (al_rehearsal_unmix) */
         rc.label_prior = 0.0;
         rc.train.l2sp = 0.0;
         rc.rehearsal = NULL;
@@ -507,7 +498,7 @@ al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, co
     const al_dataset *tr = mix ? mix : train;
     st = al_personalize_new(m, pool, tr, mix ? mix_ids : ids, cache, c, &t);
     st = st ? st : run_job(t, m, tr, c, eval, r);
-    if (mix && st == AL_OK) rehearsal_unmix(m, train, mix, alpha);
+    if (mix && st == AL_OK) al_rehearsal_unmix(m, train, mix, alpha);
     al_dataset_free(mix);
     al_free(mix_ids);
     return st;

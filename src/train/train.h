@@ -318,6 +318,23 @@ al_status al_personalize_planned(al_model *m, al_pool *pool, const al_dataset *t
 int al_recipe_freeze(const al_model *m, al_recipe r);
 /* c with its recipe turned into the freeze point and trained tensors of an
  * ordinary job (AL_RECIPE_CONFIG: c as it is). out may be c. */
+/* Rehearsal (al_personalize_config.rehearsal), for al_personalize and for
+ * any trainer that would rehearse the cloud's classes (the scenarios'
+ * baselines): when `train` (one label a sample) holds a class beyond the
+ * exemplars' (label >= e->num_classes, a class the cloud never saw, grown by
+ * al_model_add_classes), *mix gets train's samples followed by the
+ * exemplars (num_classes train's) and, with ids and mix_ids, *mix_ids their
+ * ids (an exemplar's its content hash with a tag of its own; free with
+ * al_free). Otherwise (e NULL or empty, no new class) *mix (and *mix_ids)
+ * stay NULL: a no-op. AL_EINVAL when the exemplars' shape differs from
+ * train's or a label is outside their classes. */
+al_status al_rehearsal_mix(const al_dataset *train, const uint64_t *ids, const al_dataset *e, al_dataset **mix,
+                           uint64_t **mix_ids);
+/* After training on mix: the model fits the mix's class prior; the output
+ * bias b_k gets log(p_k / m_k), p the class frequencies of user and m those
+ * of mix, each smoothed by the pseudo-count alpha. Where the output layer is
+ * not a dense one with a bias and one output per class: a no-op. */
+void al_rehearsal_unmix(al_model *m, const al_dataset *user, const al_dataset *mix, double alpha);
 al_status al_recipe_resolve(const al_model *m, const al_personalize_config *c, al_personalize_config *out);
 /* 0 for a resolved recipe that trains nothing (prior; bn without affine). */
 int al_recipe_trains(const al_personalize_config *c);

@@ -700,11 +700,13 @@ done:
 /* ---- federated averaging from the cloud model (al_sim_fedavg) ---- */
 /* One client's local training as fedavg's clients train (the client lr and
  * schedule, the rollbacks, the seed of round rd and user k) for `epochs` on
- * user k's data; with ref, L2-SP toward ref at strength lambda (ditto's
- * personal step). The job's peak goes to t; *wall, *cpu and *macs say what
- * it ran (also when it diverged: AL_ENUMERIC). */
-static al_status client_job(image_run *s, al_model *w, int rd, int k, int epochs, const al_model *ref, double lambda,
-                            al_sim_meter *t, double *wall, double *cpu, double *macs) {
+ * tr (user k's data, or for ditto's personal step its rehearsal mix); with
+ * ref, L2-SP toward ref at strength lambda (ditto's personal step). The
+ * job's peak goes to t; *wall, *cpu and *macs say what it ran (also when it
+ * diverged: AL_ENUMERIC). */
+static al_status client_job(image_run *s, al_model *w, const al_dataset *tr, int rd, int k, int epochs,
+                            const al_model *ref, double lambda, al_sim_meter *t, double *wall, double *cpu,
+                            double *macs) {
     const al_scenario_config *c = s->c;
     al_train_config tc;
     al_train_recipe_image(&tc, c->batch, epochs, c->fed_lr > 0 ? c->fed_lr : c->lr,
@@ -723,7 +725,7 @@ static al_status client_job(image_run *s, al_model *w, int rd, int k, int epochs
     al_sim_clock_start(&clk);
     al_train_report rep;
     memset(&rep, 0, sizeof rep);
-    st = al_trainer_run(trainer, al_users_train(s->u, k), NULL, &rep);
+    st = al_trainer_run(trainer, tr, NULL, &rep);
     al_sim_clock_stop(&clk, 0, wall, cpu);
     al_sim_meter_peak(t);
     al_trainer_free(trainer);
@@ -734,7 +736,8 @@ static al_status client_job(image_run *s, al_model *w, int rd, int k, int epochs
 static al_status fed_train(void *ctx, al_model *work, int rd, int k, al_sim_meter *t, double *weight) {
     image_run *s = ctx;
     double wall, cpu, macs;
-    al_status st = client_job(s, work, rd, k, s->c->fed_epochs, NULL, 0.0, t, &wall, &cpu, &macs);
+    al_status st = client_job(s, work, al_users_train(s->u, k), rd, k, s->c->fed_epochs, NULL, 0.0, t, &wall, &cpu,
+                              &macs);
     if (st) return st;
     al_sim_meter_add(t, wall, cpu, macs);
     *weight = (double)al_users_train(s->u, k)->n;
@@ -800,8 +803,19 @@ static al_status ditto_step(void *ctx, const al_model *global, int rd, int k) {
     al_sim_ditto *d = s->ditto;
     al_sim_ditto_load(d, k);
     double wall, cpu, macs;
-    al_status st = client_job(s, d->work, rd, k, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs, global,
-                              c->ditto_lambda, &d->t, &wall, &cpu, &macs);
+    /* --rehearsal under newclass: the personal step trains on the user's data and the exemplars (as
+     * autonomous's device does, al_rehearsal_mix; Ditto's pull toward the global model stays), then the
+     * output bias goes from the mix's class prior to the user's (al_rehearsal_unmix) */
+    const al_dataset *user = al_users_train(s->u, k);
+    al_dataset *mix = NULL;
+    al_status st = al_rehearsal_mix(user, NULL, s->exemplars, &mix, NULL);
+    if (st) return st;
+    st = client_job(s, d->work, mix ? mix : user, rd, k, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs,
+                    global, c->ditto_lambda, &d->t, &wall, &cpu, &macs);
+    /* (a diverged step's last good weights were trained on the mix too) */
+    if (mix && (st == AL_OK || st == AL_ENUMERIC))
+        al_rehearsal_unmix(d->work, user, mix, c->label_prior > 0 ? c->label_prior : 1.0);
+    al_dataset_free(mix);
     if (st == AL_ENUMERIC) {
         al_sim_say(c, "ditto: round %d: user %d's personal step diverged (%s); it keeps its last good weights",
                    rd + 1, k + 1, al_last_error());
@@ -857,6 +871,7 @@ static al_status image_fedavg(image_run *s) {
     }
     if (s->ditto) {
         st = al_sim_ditto_end(&ditto, m, ditto_score, s);
+        s->r->m[AL_M_DITTO].bytes_downloaded += exemplar_bytes(s); /* once, with the cloud model */
         al_sim_ditto_free(&ditto);
         s->ditto = NULL;
         if (st) return st; /* (its line: al_sim_run_methods) */
@@ -888,6 +903,9 @@ static al_status fedrep_train(image_run *s, al_model *work, int hnode, al_cache 
     if (c->fed_rollbacks >= 0) pc.train.max_rollbacks = c->fed_rollbacks;
     if (!c->fed_cosine) pc.train.sched = AL_SCHED_CONST;
     pc.freeze = hnode;
+    /* --rehearsal under newclass: the head step (the personal part) gets the exemplars, as autonomous's
+     * device does; the body step (uploaded and averaged) trains on the user's data alone */
+    pc.rehearsal = s->exemplars;
     al_sim_clock clk;
     double wall, cpu, macs = 0;
     al_rss_reset_peak();
@@ -965,6 +983,8 @@ static al_status image_personal_fed(image_run *s, int method) {
      * user is scored with (as fedavg counts its final model) */
     m->bytes_uploaded = ((double)c->rounds - (double)m->clients_dropped / s->users) * body;
     m->bytes_downloaded = model_bytes(s) + (double)c->rounds * body;
+    /* FedRep's head step rehearses with the exemplars (--rehearsal): downloaded once, with the cloud model */
+    if (method == AL_M_FEDREP) m->bytes_downloaded += exemplar_bytes(s);
     return AL_OK;
 }
 
