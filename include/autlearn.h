@@ -572,6 +572,12 @@ typedef struct al_personalize_config {
      * in multiply-adds (0: none; default 0), and the augmentation variants
      * of its augmented candidates (default 4). */
     double val_fraction;
+    /* The chooser's K-fold cross-validation (images): 0 or 1 (default): the
+     * single split above; 2..10: every sample held out once -- each class's
+     * seeded shuffle dealt into K folds, each candidate trained K times on
+     * the other folds and scored by its accuracy pooled over all samples
+     * (val_fraction is then not read). */
+    int val_folds;
     uint64_t budget_macs;
     int auto_aug_variants;
     /* The text chooser: 1 (default) also scores every candidate mixed with
@@ -675,19 +681,23 @@ typedef struct al_recipe_try {
     int status;            /* AL_TRY_RUN, AL_TRY_BUDGET (skipped: over the compute budget),
                             * AL_TRY_NA (not applicable to this model or data), AL_TRY_MEMORY
                             * (skipped: does not fit the memory budget) */
-    double val_acc;        /* validation accuracy (run only) */
-    uint64_t est_macs;     /* its cost estimated before it ran (what the budget is checked with) */
+    double val_acc;        /* validation accuracy (run only; with folds: pooled over the K held-out folds) */
+    uint64_t est_macs;     /* its cost estimated before it ran (what the budget is checked with; with
+                            * folds: the sum of its K runs' estimates) */
     uint64_t macs;         /* what it ran: training, statistics and the validation pass */
 } al_recipe_try;
 enum { AL_TRY_RUN = 0, AL_TRY_BUDGET = 1, AL_TRY_NA = 2, AL_TRY_MEMORY = 3 };
 #define AL_AUTO_MAX_TRIES 16
+#define AL_AUTO_MAX_FOLDS 10 /* al_personalize_config.val_folds at most */
 
 typedef struct al_auto_report {
-    int n_train, n_val;          /* the split of the user's training data */
+    int n_train, n_val;          /* the split of the user's training data; with folds: n_val all n
+                                  * samples (each held out once), n_train the largest fold's training part */
     double val_fraction;
+    int folds;                   /* K-fold cross-validation: K (0: the single split) */
     uint64_t budget_macs;        /* 0: none */
     uint64_t search_macs;        /* spent by the search (all candidates and the cloud's validation pass) */
-    double cloud_val_acc;        /* the cloud model as given, on the validation split */
+    double cloud_val_acc;        /* the cloud model as given, on the validation split (with folds: on all n) */
     int ntries;
     al_recipe_try tries[AL_AUTO_MAX_TRIES];  /* in the order run: cheapest first */
     int best;                    /* index of the best candidate, -1: none ran */
@@ -715,7 +725,16 @@ typedef struct al_auto_report {
  * al_personalize; c->train.checkpoint_path covers this job only -- the
  * search is recomputed, deterministically, after a crash). c->recipe and
  * c->freeze are not read; label_prior, the train config and the cache
- * apply to every candidate. Single-label data only. */
+ * apply to every candidate. Single-label data only.
+ * With c->val_folds = K in 2..10 (K-fold cross-validation) the split is K
+ * folds instead: each class's seeded shuffle dealt in turn into folds
+ * 0..K-1 (the deal goes on from class to class, so fold sizes differ by one
+ * at most and a class with fewer than K samples is held out in only some
+ * folds); each candidate runs K times, trained on the other folds and
+ * scored on the held-out one, its val_acc the accuracy pooled over all n
+ * samples, its estimate the sum of the K runs'; the cloud model is scored on
+ * all n. Fewer samples than K: AL_ERANGE; K out of 2..10 (other than 0
+ * or 1): AL_ERANGE. */
 AL_API al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
                                      al_cache *cache, const al_personalize_config *c, al_auto_report *r);
 

@@ -401,6 +401,218 @@ static void test_full(const al_dataset *d) {
     al_model_free(p);
 }
 
+/* K-fold cross-validation's folds as RECIPES.md specifies them, computed
+ * here from the spec: each class's seeded shuffle (the single split's)
+ * dealt in turn into folds 0..K-1, the deal going on from class to class. */
+static void spec_folds(const al_dataset *d, int K, uint64_t seed, int *fold) {
+    int next = 0, cls[256];
+    REQUIRE_OK(d->n <= 256 ? AL_OK : AL_EINVAL);
+    for (int k = 0; k < d->num_classes; k++) {
+        int nk = 0;
+        for (int i = 0; i < d->n; i++)
+            if (d->y[i] == k) cls[nk++] = i;
+        al_rng r;
+        al_rng_seed(&r, seed, 0x7a11d000ULL + (uint64_t)k);
+        for (int i = nk - 1; i > 0; i--) {
+            int j = (int)al_rng_below(&r, (uint32_t)(i + 1));
+            int t = cls[i];
+            cls[i] = cls[j];
+            cls[j] = t;
+        }
+        for (int i = 0; i < nk; i++) {
+            fold[cls[i]] = next;
+            next = (next + 1) % K;
+        }
+    }
+}
+
+/* The reports of two chooser runs agree in everything they decided. */
+static int same_report(const al_auto_report *a, const al_auto_report *b) {
+    int ok = a->n_train == b->n_train && a->n_val == b->n_val && a->cloud_val_acc == b->cloud_val_acc &&
+             a->search_macs == b->search_macs && a->ntries == b->ntries && a->best == b->best && a->kept == b->kept &&
+             a->recipe == b->recipe && strcmp(a->why, b->why) == 0 && a->final.macs == b->final.macs;
+    for (int i = 0; ok && i < a->ntries; i++)
+        ok = a->tries[i].recipe == b->tries[i].recipe && a->tries[i].status == b->tries[i].status &&
+             a->tries[i].val_acc == b->tries[i].val_acc && a->tries[i].macs == b->tries[i].macs &&
+             a->tries[i].est_macs == b->tries[i].est_macs;
+    return ok;
+}
+
+/* K-fold cross-validation (val_folds): 1 is the single split bit for bit;
+ * with K folds every sample is held out once and a candidate's score is
+ * the accuracy pooled over K explicit al_personalize runs (recomputed here
+ * by hand), with or without the runtime cache; the budget counts K runs;
+ * bad K and too few samples are refused; a class with fewer samples than
+ * folds is dealt into some of them. */
+static void test_folds(const al_dataset *d) {
+    al_model *z = make(PLAIN, 8), *a = make(PLAIN, 8), *b = make(PLAIN, 8);
+    al_personalize_config c;
+    cfg(&c, AL_RECIPE_AUTO);
+    c.label_prior = 1.0;
+    /* val_folds 1 (and 0) is today's chooser exactly */
+    al_auto_report r0, r1;
+    REQUIRE_OK(al_personalize_auto(a, NULL, d, NULL, NULL, &c, &r0));
+    c.val_folds = 1;
+    REQUIRE_OK(al_personalize_auto(b, NULL, d, NULL, NULL, &c, &r1));
+    CHECK(same_report(&r0, &r1) && r0.folds == 0 && r1.folds == 0 && r1.val_fraction == 0.2);
+    CHECK(memcmp(a->wblock, b->wblock, sizeof(float) * a->nweights) == 0);
+    /* 4 folds: every sample held out once, the cloud scored on all */
+    const int K = 4;
+    c.val_folds = K;
+    al_model_copy_weights(a, z);
+    al_model_copy_weights(b, z);
+    al_cache *cache;
+    REQUIRE_OK(al_cache_new(16 << 20, NULL, &cache));
+    al_auto_report ra, rb;
+    REQUIRE_OK(al_personalize_auto(a, NULL, d, NULL, NULL, &c, &ra));
+    REQUIRE_OK(al_personalize_auto(b, NULL, d, NULL, cache, &c, &rb));
+    CHECK(ra.folds == K && ra.n_val == d->n && ra.n_train == d->n - d->n / K && ra.val_fraction == 0.0);
+    double cloud_all;
+    REQUIRE_OK(al_evaluate(z, NULL, d, 8, NULL, &cloud_all));
+    CHECK(ra.cloud_val_acc == cloud_all);
+    CHECK(ra.best >= 0 && strstr(ra.why, "4-fold") != NULL);
+    /* the runtime cache (the user's samples' frozen features shared by the
+     * folds) changes nothing */
+    CHECK(ra.best == rb.best && ra.recipe == rb.recipe && ra.ntries == rb.ntries && ra.kept == rb.kept);
+    for (int i = 0; i < ra.ntries; i++) CHECK(ra.tries[i].val_acc == rb.tries[i].val_acc);
+    CHECK(memcmp(a->wblock, b->wblock, sizeof(float) * a->nweights) == 0);
+    CHECK(rb.final.cache.hits > 0 || rb.tries[rb.best].freeze == 0); /* the cache served the final job */
+    /* the folds: sizes differ by one at most, each class's counts too */
+    int fold[256], size[4] = {0, 0, 0, 0}, per[4][3] = {{0}};
+    spec_folds(d, K, c.train.seed, fold);
+    for (int i = 0; i < d->n; i++) {
+        size[fold[i]]++;
+        per[fold[i]][d->y[i]]++;
+    }
+    for (int f = 0; f < K; f++) {
+        CHECK(size[f] >= d->n / K && size[f] <= (d->n + K - 1) / K);
+        for (int k = 0; k < 3; k++) CHECK(abs(per[f][k] - per[0][k]) <= 1);
+    }
+    /* two candidates by hand: head and last-block,
+     * each K al_personalize runs on the other folds (ids: positions in d,
+     * as the chooser's) scored on the held-out fold, pooled */
+    static const al_recipe by_hand[] = {AL_RECIPE_HEAD, AL_RECIPE_LAST_BLOCK};
+    for (int h = 0; h < 2; h++) {
+        int ti = -1;
+        for (int i = 0; i < ra.ntries; i++)
+            if (ra.tries[i].recipe == by_hand[h] && ra.tries[i].aug_variants == 1) ti = i;
+        REQUIRE_OK(ti >= 0 && ra.tries[ti].status == AL_TRY_RUN ? AL_OK : AL_EINVAL);
+        long correct = 0, held = 0;
+        uint64_t macs = 0;
+        for (int f = 0; f < K; f++) {
+            int tr[256], va[256], ntr = 0, nva = 0;
+            uint64_t ids[256];
+            for (int i = 0; i < d->n; i++) {
+                if (fold[i] == f) {
+                    va[nva++] = i;
+                } else {
+                    ids[ntr] = (uint64_t)i;
+                    tr[ntr++] = i;
+                }
+            }
+            held += nva;
+            al_dataset *dtr, *dva;
+            REQUIRE_OK(al_dataset_subset(d, tr, ntr, &dtr));
+            REQUIRE_OK(al_dataset_subset(d, va, nva, &dva));
+            al_model *w;
+            REQUIRE_OK(al_model_clone(z, &w));
+            al_personalize_config pc;
+            cfg(&pc, by_hand[h]);
+            pc.label_prior = 1.0;
+            al_personalize_report pr;
+            REQUIRE_OK(al_personalize(w, NULL, dtr, ids, NULL, &pc, NULL, &pr));
+            double acc;
+            REQUIRE_OK(al_evaluate(w, NULL, dva, 8, NULL, &acc));
+            correct += lround(acc * nva);
+            macs += pr.macs + al_model_macs(w) * (uint64_t)nva;
+            al_model_free(w);
+            al_dataset_free(dtr);
+            al_dataset_free(dva);
+        }
+        CHECK(held == d->n);
+        CHECK(ra.tries[ti].val_acc == (double)correct / (double)d->n);
+        CHECK(ra.tries[ti].macs == macs);
+    }
+    /* bad K; fewer samples than folds */
+    al_model *e = make(PLAIN, 8);
+    c.val_folds = 11;
+    CHECK_STATUS(al_personalize_auto(e, NULL, d, NULL, NULL, &c, &ra), AL_ERANGE);
+    c.val_folds = -1;
+    CHECK_STATUS(al_personalize_auto(e, NULL, d, NULL, NULL, &c, &ra), AL_ERANGE);
+    al_dataset *tiny = al_test_images(3, 5);
+    c.val_folds = 4;
+    CHECK_STATUS(al_personalize_auto(e, NULL, tiny, NULL, NULL, &c, &ra), AL_ERANGE);
+    CHECK(strstr(al_last_error(), "folds") != NULL);
+    CHECK(memcmp(e->wblock, z->wblock, sizeof(float) * e->nweights) == 0);
+    /* a class of one sample and one of two, 3 folds: each sample held out once, no crash */
+    int pick[12], np = 0, one = 0, two = 0;
+    for (int i = 0; i < d->n && np < 12; i++) {
+        if (d->y[i] == 1 && one++ >= 1) continue;
+        if (d->y[i] == 2 && two++ >= 2) continue;
+        pick[np++] = i;
+    }
+    al_dataset *few;
+    REQUIRE_OK(al_dataset_subset(d, pick, np, &few));
+    c.val_folds = 3;
+    REQUIRE_OK(al_personalize_auto(e, NULL, few, NULL, NULL, &c, &ra));
+    CHECK(ra.n_val == np && ra.folds == 3 && ra.best >= 0);
+    /* the budget counts K runs: 10 samples a class, 5 folds of 2 a class,
+     * each run the single split's at val_fraction 0.2 */
+    al_dataset *big = al_test_images(96, 2), *even;
+    int ten[30], cnt[3] = {0, 0, 0}, nt = 0;
+    for (int i = 0; i < big->n && nt < 30; i++)
+        if (cnt[big->y[i]] < 10) {
+            cnt[big->y[i]]++;
+            ten[nt++] = i;
+        }
+    REQUIRE_OK(nt == 30 ? AL_OK : AL_EINVAL);
+    REQUIRE_OK(al_dataset_subset(big, ten, nt, &even));
+    al_auto_report rs, rk;
+    c.val_folds = 0;
+    al_model_copy_weights(e, z);
+    REQUIRE_OK(al_personalize_auto(e, NULL, even, NULL, NULL, &c, &rs));
+    CHECK(rs.n_train == 24 && rs.n_val == 6);
+    c.val_folds = 5;
+    al_model_copy_weights(e, z);
+    REQUIRE_OK(al_personalize_auto(e, NULL, even, NULL, NULL, &c, &rk));
+    CHECK(rk.ntries == rs.ntries && rk.n_val == 30 && rk.n_train == 24);
+    uint64_t spent = 0;
+    for (int i = 0; i < rk.ntries; i++) {
+        CHECK(rk.tries[i].recipe == rs.tries[i].recipe && rk.tries[i].est_macs == 5 * rs.tries[i].est_macs);
+        if (rk.tries[i].status == AL_TRY_RUN) spent += rk.tries[i].macs;
+    }
+    CHECK(rk.search_macs == spent + al_model_macs(z) * 30);
+    /* a budget for the cloud's pass and the two cheapest candidates' K runs */
+    int first[2], nf = 0;
+    for (int i = 0; i < rk.ntries && nf < 2; i++)
+        if (rk.tries[i].status == AL_TRY_RUN) first[nf++] = i;
+    REQUIRE_OK(nf == 2 ? AL_OK : AL_EINVAL);
+    c.budget_macs = al_model_macs(z) * 30 + rk.tries[first[0]].est_macs + rk.tries[first[1]].est_macs;
+    al_model_copy_weights(e, z);
+    REQUIRE_OK(al_personalize_auto(e, NULL, even, NULL, NULL, &c, &rk));
+    int over = 0, ran = 0;
+    for (int i = 0; i < rk.ntries; i++) {
+        over += rk.tries[i].status == AL_TRY_BUDGET;
+        ran += rk.tries[i].status == AL_TRY_RUN;
+    }
+    CHECK(over > 0 && ran == 2 && rk.search_macs <= c.budget_macs);
+    CHECK(rk.tries[first[0]].status == AL_TRY_RUN && rk.tries[first[1]].status == AL_TRY_RUN);
+    /* the same budget less one run of the second: it no longer fits */
+    c.budget_macs -= rk.tries[first[1]].est_macs / 5;
+    al_model_copy_weights(e, z);
+    REQUIRE_OK(al_personalize_auto(e, NULL, even, NULL, NULL, &c, &rk));
+    CHECK(rk.tries[first[0]].status == AL_TRY_RUN && rk.tries[first[1]].status == AL_TRY_BUDGET);
+    al_dataset_free(big);
+    al_dataset_free(even);
+    al_dataset_free(few);
+    al_dataset_free(tiny);
+    al_cache_free(cache);
+    al_model_free(e);
+    al_model_free(a);
+    al_model_free(b);
+    al_model_free(z);
+}
+
 int main(void) {
     al_dataset *d = al_test_images(48, 1);
     test_bias_only(d);
@@ -410,6 +622,7 @@ int main(void) {
     test_gate_keeps_cloud(d);
     test_resume_through_chooser(d);
     test_full(d);
+    test_folds(d);
     /* the gradients the recipes train with: unchanged (finite differences) */
     gc_opts o = gc_defaults();
     CHECK(gradcheck_spec("input 1x4x4; conv 2 k=3 p=1; batchnorm; flatten; dense 3", &o) == 0);

@@ -3,7 +3,8 @@
 # default and reports every candidate (text and --json), the cloud model is
 # written unchanged when the gate keeps it, a fixed --recipe runs alone, the
 # old flags imply --recipe config, bad combinations are usage errors, and
-# `scenario image` runs the chooser and a fixed recipe.
+# `scenario image` runs the chooser and a fixed recipe; --auto-folds K
+# validates by K-fold cross-validation (1: the single split, bit for bit).
 #   bash tests/test_recipe_cli.sh <path-to-autlearn> <source-dir>
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -67,6 +68,22 @@ expect_fail "bn on a model without batch norm" 1 personalize "${U[@]}" --recipe 
 check "says why" grep -q "no batch-norm layer" "$TMP/err"
 check "no output after a failure" test ! -e "$TMP/x.gguf"
 
+# K-fold cross-validation (--auto-folds): every sample held out once, the folds in the report
+expect_ok "personalize --auto-folds 3" personalize "${U[@]}" --auto-folds 3 --out "$TMP/k.gguf" --json
+check "the K-fold search's report" "$PY" -c '
+import json, sys
+j = json.load(open(sys.argv[1])); s = j["recipe_search"]
+assert s["val_folds"] == 3 and s["val_samples"] == 60 and s["train_samples"] == 40, s
+ran = [t for t in s["tried"] if t["status"] == "run"]
+assert len(ran) >= 8 and all(0 <= t["val_acc"] <= 1 for t in ran) and "3-fold" in s["why"], s' "$TMP/out"
+check "the single split reports no folds" "$PY" -c '
+import json, sys; assert json.load(open(sys.argv[1]))["recipe_search"]["val_folds"] == 0' "$TMP/a.json"
+expect_ok "personalize --auto-folds 1 is the single split" personalize "${U[@]}" --auto-folds 1 --out "$TMP/k1.gguf"
+check "the same model as without it" cmp -s "$TMP/a.gguf" "$TMP/k1.gguf"
+expect_fail "--auto-folds 11" 2 personalize "${U[@]}" --auto-folds 11 --out "$TMP/x.gguf"
+expect_fail "--auto-folds with --auto-val" 2 personalize "${U[@]}" --auto-folds 3 --auto-val 0.3 --out "$TMP/x.gguf"
+expect_fail "--auto-folds with a fixed recipe" 2 personalize "${U[@]}" --recipe head --auto-folds 3 --out "$TMP/x.gguf"
+
 S=(scenario image --data "$DATA" --cloud "$TMP/cloud.gguf" --users 3 --per-user 40 --test-per-user 30 --epochs 2
    --methods global,autonomous)
 expect_ok "scenario with the chooser" "${S[@]}" --json "$TMP/s.json"
@@ -75,6 +92,11 @@ check "scenario JSON has the autonomous results" "$PY" -c '
 import json, sys
 j = json.load(open(sys.argv[1])); a = j["autonomous"]
 assert len(a["per_user"]) == 3 and len(a["curve"]) == 2, a' "$TMP/s.json"
+expect_ok "scenario with the chooser's K-fold validation" "${S[@]}" --auto-folds 2 --json "$TMP/k.json"
+check "scenario --auto-folds is in the JSON config" "$PY" -c '
+import json, sys; assert json.load(open(sys.argv[1]))["config"]["auto_folds"] == 2' "$TMP/k.json"
+check "each user chose by 2-fold cross-validation" bash -c '[ "$(grep -c "^autonomous: user [0-9] chose .*2-fold" "$1")" = 3 ]' _ "$TMP/err"
+expect_fail "scenario: --auto-folds with --auto-val" 2 "${S[@]}" --auto-folds 3 --auto-val 0.3
 expect_ok "scenario with a fixed recipe" "${S[@]}" --recipe prior --quiet --json "$TMP/p.json"
 expect_fail "scenario: an unknown recipe" 2 "${S[@]}" --recipe everything
 

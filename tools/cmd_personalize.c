@@ -59,6 +59,8 @@ static void usage(FILE *f) {
                "                        --freeze, --train-rows, --aug-variants, --no-cache,\n"
                "                        --naive-plan and --predict-first imply config\n"
                "  --auto-val F          --recipe auto: the fraction of each class held out (default 0.2)\n"
+               "  --auto-folds K        --recipe auto: score each recipe by K-fold cross-validation\n"
+               "                        instead (2..10: K runs each; default 1: the single split)\n"
                "  --budget-mmacs M      --recipe auto: the search's budget, millions of multiply-adds\n"
                "                        (default: none)\n"
                "  --freeze K            first trainable node (default: the model's autlearn.freeze)\n"
@@ -512,7 +514,7 @@ static int personalize_text(int argc, char **argv) {
 typedef struct image_opts {
     cli_job j;
     const char *model, *out, *data, *test, *rehearsal;
-    int user, epochs, aug_variants, predict_first, train_rows;
+    int user, epochs, aug_variants, predict_first, train_rows, auto_folds;
     int sim_opts; /* --users, --per-user or --test-per-user given */
     int aug_given;
     const char *recipe_name;
@@ -550,7 +552,8 @@ static int image_parse(int argc, char **argv, image_opts *o) {
                    cli_double(&a, "budget-mmacs", 0.0, 1e12, &o->budget_mmacs) ||
                    cli_double(&a, "auto-val", 0.01, 0.9, &o->auto_val)) {
         } else if (cli_int(&a, "user", 0, 100000, &o->user) || cli_int(&a, "epochs", 1, 10000, &o->epochs) ||
-                   cli_int(&a, "train-rows", 0, 1 << 30, &o->train_rows)) {
+                   cli_int(&a, "train-rows", 0, 1 << 30, &o->train_rows) ||
+                   cli_int(&a, "auto-folds", 1, 10, &o->auto_folds)) {
         } else if (cli_double(&a, "lr", 1e-9, 10.0, &o->lr) || cli_double(&a, "label-prior", 0.0, 1e6, &o->label_prior) ||
                    cli_double(&a, "l2sp", 0.0, 1e6, &o->l2sp) || cli_double(&a, "val", 0.01, 0.9, &o->val)) {
         } else
@@ -585,8 +588,10 @@ static int image_parse(int argc, char **argv, image_opts *o) {
             return cli_usage_error(cmd, "--recipe %s sets the freeze point and the trained rows: no --freeze or --train-rows",
                                    o->recipe_name);
     }
-    if (o->recipe != AL_RECIPE_AUTO && (o->auto_val > 0.0 || o->budget_mmacs > 0.0))
-        return cli_usage_error(cmd, "--auto-val and --budget-mmacs are the chooser's (--recipe auto)");
+    if (o->recipe != AL_RECIPE_AUTO && (o->auto_val > 0.0 || o->budget_mmacs > 0.0 || o->auto_folds > 0))
+        return cli_usage_error(cmd, "--auto-val, --auto-folds and --budget-mmacs are the chooser's (--recipe auto)");
+    if (o->auto_val > 0.0 && o->auto_folds > 1)
+        return cli_usage_error(cmd, "--auto-val and --auto-folds are two ways to validate: give one");
     return cli_job_check(cmd, &o->j);
 }
 
@@ -686,6 +691,7 @@ static al_status image_setup(const image_opts *o, image_run *t) {
     t->pc.rehearsal = t->rehearsal;
     t->pc.recipe = o->recipe;
     if (o->auto_val > 0.0) t->pc.val_fraction = o->auto_val;
+    t->pc.val_folds = o->auto_folds;
     t->pc.budget_macs = (uint64_t)(o->budget_mmacs * 1e6);
     if (!o->j.no_cache && (st = al_cache_new((size_t)o->j.cache_mb << 20, o->j.spill, &t->cache)) != AL_OK)
         return st;
@@ -804,8 +810,13 @@ static void own_json(cli_json *j, const image_opts *o, const image_run *t) {
 static void auto_lines(const al_auto_report *a) {
     static const char *const why[] = {"", "skipped: over the compute budget", "not applicable",
                                       "skipped: over the memory budget"};
-    printf("recipe search: %d samples trained, %d held out for validation; cloud model %.2f%% on them\n", a->n_train,
-           a->n_val, 100 * a->cloud_val_acc);
+    if (a->folds)
+        printf("recipe search: %d-fold cross-validation, each of the %d samples held out once (up to %d trained a "
+               "run); cloud model %.2f%% on them\n",
+               a->folds, a->n_val, a->n_train, 100 * a->cloud_val_acc);
+    else
+        printf("recipe search: %d samples trained, %d held out for validation; cloud model %.2f%% on them\n",
+               a->n_train, a->n_val, 100 * a->cloud_val_acc);
     for (int i = 0; i < a->ntries; i++) {
         const al_recipe_try *t = &a->tries[i];
         printf("  %-10s %-4s ", al_recipe_name(t->recipe), t->aug_variants > 1 ? "+aug" : "");
@@ -825,6 +836,7 @@ static void auto_json(cli_json *j, const al_auto_report *a) {
     cli_json_int(j, "train_samples", a->n_train);
     cli_json_int(j, "val_samples", a->n_val);
     cli_json_num(j, "val_fraction", a->val_fraction);
+    cli_json_int(j, "val_folds", a->folds);
     cli_json_int(j, "budget_macs", (long long)a->budget_macs);
     cli_json_int(j, "search_macs", (long long)a->search_macs);
     cli_json_num(j, "cloud_val_acc", a->cloud_val_acc);

@@ -107,6 +107,9 @@ static void usage(FILE *f) {
             "                         multiply-adds per user (default: none)\n"
             "  --auto-val F           image, --recipe auto: the fraction of each class the chooser holds\n"
             "                         out of the user's training data (default 0.2)\n"
+            "  --auto-folds K         image, --recipe auto: the chooser scores each recipe by K-fold\n"
+            "                         cross-validation (2..10; K runs each) instead (default 1: the\n"
+            "                         single split)\n"
             "  --aug-shift N --aug-rotate DEG --aug-contrast X --aug-brightness X --aug-noise X\n"
             "                         their augmentation (defaults 2, 10, 0.2, 0.1, 0.02)\n"
             "  --cache-mb MB          runtime cache bound (default 64)\n"
@@ -277,7 +280,7 @@ int cmd_scenario(int argc, char **argv) {
                    cli_int(&a, "fed-rollbacks", 0, 1000, &c.fed_rollbacks) ||
                    cli_int(&a, "aug-variants", 1, 1024, &c.aug_variants) ||
                    cli_int(&a, "lr-split", 0, CLI_MAX_NODES, &c.lr_split) ||
-                   cli_int(&a, "rehearsal", 0, 100000, &c.rehearsal) || cli_int(&a, "aug-shift", 0, 64, &c.aug.shift)) {
+                   cli_int(&a, "rehearsal", 0, 100000, &c.rehearsal) || cli_int(&a, "auto-folds", 1, 10, &c.auto_folds) || cli_int(&a, "aug-shift", 0, 64, &c.aug.shift)) {
         } else if (cli_double(&a, "public-frac", 0.0, 0.99, &c.users.public_frac) ||
                    cli_double(&a, "dominant-frac", 0.0, 1.0, &c.users.dominant_frac) ||
                    cli_double(&a, "lr", 1e-9, 10.0, &c.lr) || cli_double(&a, "local-lr", 1e-9, 10.0, &c.local_lr) ||
@@ -317,6 +320,8 @@ int cmd_scenario(int argc, char **argv) {
         c.recipe = AL_RECIPE_CONFIG;
     }
     if (budget_mmacs > 0) c.budget_macs = (uint64_t)(budget_mmacs * 1e6);
+    if (c.auto_val > 0 && c.auto_folds > 1)
+        return cli_usage_error(cmd, "--auto-val and --auto-folds are two ways to validate: give one");
     c.batch = job.batch;
     cache_mb = job.cache_mb;
     if (!which) which = "image";

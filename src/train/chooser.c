@@ -9,6 +9,22 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Class k's samples (positions in d) in a seeded shuffle into cls; their count. */
+static int class_shuffle(const al_dataset *d, int k, uint64_t seed, int *cls) {
+    int nk = 0;
+    for (int i = 0; i < d->n; i++)
+        if (d->y[i] == k) cls[nk++] = i;
+    al_rng r;
+    al_rng_seed(&r, seed, 0x7a11d000ULL + (uint64_t)k);
+    for (int i = nk - 1; i > 0; i--) { /* Fisher-Yates */
+        int j = (int)al_rng_below(&r, (uint32_t)(i + 1));
+        int t = cls[i];
+        cls[i] = cls[j];
+        cls[j] = t;
+    }
+    return nk;
+}
+
 /* The stratified validation split: per class, a seeded shuffle of its
  * samples, the first round(frac * n_k) held out (at least one when n_k >= 2,
  * never all). va[] and tr[] list positions in ascending order. */
@@ -22,17 +38,7 @@ static al_status split(const al_dataset *d, double frac, uint64_t seed, int *tr,
         return AL_ENOMEM;
     }
     for (int k = 0; k < K; k++) {
-        int nk = 0;
-        for (int i = 0; i < n; i++)
-            if (d->y[i] == k) cls[nk++] = i;
-        al_rng r;
-        al_rng_seed(&r, seed, 0x7a11d000ULL + (uint64_t)k);
-        for (int i = nk - 1; i > 0; i--) { /* Fisher-Yates */
-            int j = (int)al_rng_below(&r, (uint32_t)(i + 1));
-            int t = cls[i];
-            cls[i] = cls[j];
-            cls[j] = t;
-        }
+        int nk = class_shuffle(d, k, seed, cls);
         int nv = (int)floor(frac * nk + 0.5);
         if (nv == 0 && nk >= 2) nv = 1;
         if (nv >= nk) nv = nk - 1;
@@ -47,6 +53,35 @@ static al_status split(const al_dataset *d, double frac, uint64_t seed, int *tr,
     }
     al_free(cls);
     al_free(held);
+    return AL_OK;
+}
+
+/* K-fold cross-validation's folds: each class's shuffle (as split's) dealt
+ * in turn into folds 0..K-1, the deal going on from one class to the next
+ * (then samples without a class, in order), so that every class's count in
+ * a fold and the folds' sizes differ by one at most; fold[i] is sample i's
+ * fold, size[f] fold f's sample count. */
+static al_status deal_folds(const al_dataset *d, int K, uint64_t seed, int *fold, int *size) {
+    int n = d->n, next = 0;
+    int *cls = al_malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (!cls) return AL_ENOMEM;
+    for (int i = 0; i < n; i++) fold[i] = -1;
+    for (int f = 0; f < K; f++) size[f] = 0;
+    for (int k = 0; k < d->num_classes; k++) {
+        int nk = class_shuffle(d, k, seed, cls);
+        for (int i = 0; i < nk; i++) {
+            fold[cls[i]] = next;
+            size[next]++;
+            next = (next + 1) % K;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (fold[i] < 0) {
+            fold[i] = next;
+            size[next]++;
+            next = (next + 1) % K;
+        }
+    al_free(cls);
     return AL_OK;
 }
 
@@ -99,6 +134,58 @@ static al_status run_candidate(al_model *cloud, al_pool *pool, const al_dataset 
     return st;
 }
 
+/* The samples of d at positions idx[0..k) with a label (>= 0): what an
+ * accuracy counts. */
+static long labelled(const al_dataset *d, const int *idx, int k) {
+    long c = 0;
+    for (int i = 0; i < k; i++) c += d->y[idx[i]] >= 0;
+    return c;
+}
+
+/* A candidate by K-fold cross-validation: K runs of run_candidate, run f
+ * trained on every fold but f (ids: the user's, so the cache's frozen
+ * features serve every fold) and scored on fold f; t->val_acc the
+ * accuracy pooled over the K held-out folds (all samples), t->macs the
+ * runs' sum. tr, va, ids_tr: scratch of train->n entries. */
+static al_status run_folds(al_model *cloud, al_pool *pool, const al_dataset *train, const uint64_t *ids,
+                           const int *fold, int K, al_cache *cache, const al_personalize_config *c, int *tr, int *va,
+                           uint64_t *ids_tr, al_recipe_try *t) {
+    const int n = train->n;
+    double correct = 0.0;
+    long counted = 0;
+    uint64_t macs = 0;
+    al_status st = AL_OK;
+    for (int f = 0; f < K && !st; f++) {
+        int ntr = 0, nva = 0;
+        for (int i = 0; i < n; i++) {
+            if (fold[i] == f) {
+                va[nva++] = i;
+            } else {
+                ids_tr[ntr] = ids[i];
+                tr[ntr++] = i;
+            }
+        }
+        al_dataset *dtr = NULL, *dva = NULL;
+        if ((st = al_dataset_subset(train, tr, ntr, &dtr)) == AL_OK &&
+            (st = al_dataset_subset(train, va, nva, &dva)) == AL_OK) {
+            t->macs = 0;
+            st = run_candidate(cloud, pool, dtr, ids_tr, dva, cache, c, t);
+            macs += t->macs;
+            if (st == AL_OK && t->status == AL_TRY_RUN) {
+                long cf = labelled(train, va, nva);
+                correct += (double)llround(t->val_acc * (double)cf);
+                counted += cf;
+            }
+        }
+        al_dataset_free(dtr);
+        al_dataset_free(dva);
+        if (t->status != AL_TRY_RUN) break; /* over the memory budget: skipped */
+    }
+    t->macs = macs; /* what ran, also when a later fold did not fit */
+    t->val_acc = counted ? correct / (double)counted : 0.0;
+    return st;
+}
+
 al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
                               al_cache *cache, const al_personalize_config *c, al_auto_report *r) {
     al_auto_report local;
@@ -108,31 +195,50 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
     if (!m || !train || !c) return al_error(AL_EINVAL, "al_personalize_auto: NULL argument");
     if (train->y_len != 1 || train->num_classes < 2)
         return al_error(AL_EUNSUPPORTED, "the recipe chooser needs single-label data of 2 classes or more");
-    if (!(c->val_fraction > 0.0 && c->val_fraction <= 0.9))
+    /* K-fold cross-validation (0 or 1: the single split) */
+    if (c->val_folds < 0 || c->val_folds > AL_AUTO_MAX_FOLDS)
+        return al_error(AL_ERANGE, "val_folds must be 0 or 1 (one validation split) or 2..%d (K-fold), got %d",
+                        AL_AUTO_MAX_FOLDS, c->val_folds);
+    const int K = c->val_folds >= 2 ? c->val_folds : 0;
+    if (!K && !(c->val_fraction > 0.0 && c->val_fraction <= 0.9))
         return al_error(AL_ERANGE, "val_fraction must be in (0, 0.9], got %g", c->val_fraction);
     if (c->auto_aug_variants < 1 || c->auto_aug_variants > 1024)
         return al_error(AL_ERANGE, "auto_aug_variants must be 1..1024, got %d", c->auto_aug_variants);
     int n = train->n;
-    r->val_fraction = c->val_fraction;
+    if (K && n < K)
+        return al_error(AL_ERANGE, "val_folds %d: the %d training samples cannot fill %d folds (at least one sample "
+                        "each)", K, n, K);
+    r->val_fraction = K ? 0.0 : c->val_fraction;
+    r->folds = K;
     r->budget_macs = c->budget_macs;
     r->recipe = AL_RECIPE_CONFIG;
     r->aug_variants = 1;
     int *tr = al_malloc(sizeof(int) * (size_t)(n ? n : 1)), *va = al_malloc(sizeof(int) * (size_t)(n ? n : 1));
     uint64_t *ids_tr = al_malloc(sizeof(uint64_t) * (size_t)(n ? n : 1)), *ids_all = NULL;
+    int *fold = NULL, fsize[AL_AUTO_MAX_FOLDS];
     al_dataset *dtr = NULL, *dva = NULL;
     al_status st = AL_OK;
-    if (!tr || !va || !ids_tr) {
+    if (!tr || !va || !ids_tr || (K && !(fold = al_malloc(sizeof(int) * (size_t)n)))) {
         st = AL_ENOMEM;
         goto done;
     }
-    if ((st = split(train, c->val_fraction, c->train.seed, tr, &r->n_train, va, &r->n_val)) != AL_OK) goto done;
+    if (K) {
+        /* every sample held out once: n_val all of them, n_train the largest training part */
+        if ((st = deal_folds(train, K, c->train.seed, fold, fsize)) != AL_OK) goto done;
+        int smallest = n;
+        for (int f = 0; f < K; f++) smallest = AL_MIN(smallest, fsize[f]);
+        r->n_val = n;
+        r->n_train = n - smallest;
+    } else if ((st = split(train, c->val_fraction, c->train.seed, tr, &r->n_train, va, &r->n_val)) != AL_OK) {
+        goto done;
+    }
     if (r->n_val == 0 || r->n_train == 0) {
         snprintf(r->why, sizeof r->why, "kept the cloud model: %d samples leave no validation split to check a "
                  "personal model on", n);
         goto done;
     }
-    if ((st = al_dataset_subset(train, tr, r->n_train, &dtr)) != AL_OK ||
-        (st = al_dataset_subset(train, va, r->n_val, &dva)) != AL_OK)
+    if (!K && ((st = al_dataset_subset(train, tr, r->n_train, &dtr)) != AL_OK ||
+               (st = al_dataset_subset(train, va, r->n_val, &dva)) != AL_OK))
         goto done;
     /* the cache keys of the candidates' samples: the caller's ids, else
      * positions in `train` (the final job then uses positions too) */
@@ -144,9 +250,11 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
         for (int i = 0; i < n; i++) ids_all[i] = (uint64_t)i;
         ids = ids_all;
     }
-    for (int i = 0; i < r->n_train; i++) ids_tr[i] = ids[tr[i]];
+    if (!K)
+        for (int i = 0; i < r->n_train; i++) ids_tr[i] = ids[tr[i]];
     int batch = c->train.batch > 0 ? c->train.batch : 32;
-    if ((st = al_evaluate(m, pool, dva, batch, NULL, &r->cloud_val_acc)) != AL_OK) goto done;
+    /* the cloud model on the validation split; with folds on every sample (its K folds pooled) */
+    if ((st = al_evaluate(m, pool, K ? train : dva, batch, NULL, &r->cloud_val_acc)) != AL_OK) goto done;
     r->search_macs = al_macs_range(m, 0, m->nnodes) * (uint64_t)r->n_val;
 
     /* the candidates, cheapest first; an augmented one right after its plain
@@ -172,9 +280,14 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
                     rc != AL_RECIPE_BIAS && r->tries[j].recipe != AL_RECIPE_BIAS)
                     dup = 1;
             t->status = t->freeze < 0 || dup ? AL_TRY_NA : AL_TRY_RUN;
-            t->est_macs = t->freeze < 0 ? 0
-                                        : estimate(m, c, rc, t->freeze, t->aug_variants, r->n_train, r->n_val,
-                                                   cache != NULL);
+            if (t->freeze < 0)
+                t->est_macs = 0;
+            else if (!K)
+                t->est_macs = estimate(m, c, rc, t->freeze, t->aug_variants, r->n_train, r->n_val, cache != NULL);
+            else /* K runs: each fold's (the cache may serve later folds: an upper bound then) */
+                for (int f = 0; f < K; f++)
+                    t->est_macs += estimate(m, c, rc, t->freeze, t->aug_variants, n - fsize[f], fsize[f],
+                                            cache != NULL);
             key[r->ntries] = a ? key[r->ntries - 1] : t->est_macs;
             r->ntries++;
         }
@@ -195,9 +308,11 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
             t->status = AL_TRY_BUDGET;
             continue;
         }
-        if ((st = run_candidate(m, pool, dtr, ids_tr, dva, cache, c, t)) != AL_OK) goto done;
+        st = K ? run_folds(m, pool, train, ids, fold, K, cache, c, tr, va, ids_tr, t)
+               : run_candidate(m, pool, dtr, ids_tr, dva, cache, c, t);
+        if (st != AL_OK) goto done;
+        r->search_macs += t->macs; /* 0 for a single split's candidate over the memory budget */
         if (t->status != AL_TRY_RUN) continue;
-        r->search_macs += t->macs;
         if (r->best < 0 || t->val_acc > r->tries[r->best].val_acc) r->best = i;
     }
     if (r->best < 0) {
@@ -209,6 +324,14 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
      * (no training, Bayes' rule for the user's counted class mix) must do
      * at least as well */
     int prior_ok = b->recipe == AL_RECIPE_PRIOR && c->label_prior > 0.0 && b->val_acc >= r->cloud_val_acc;
+    if (!(b->val_acc > r->cloud_val_acc) && !prior_ok && K) {
+        snprintf(r->why, sizeof r->why,
+                 "kept the cloud model: the best candidate, %s%s, scored %.4f over all %d samples (%d-fold "
+                 "cross-validation), not above the cloud model's %.4f",
+                 al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", b->val_acc, r->n_val, K,
+                 r->cloud_val_acc);
+        goto done;
+    }
     if (!(b->val_acc > r->cloud_val_acc) && !prior_ok) {
         snprintf(r->why, sizeof r->why,
                  "kept the cloud model: the best candidate, %s%s, scored %.4f on the %d validation samples, not above "
@@ -228,14 +351,23 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
     r->kept = 1;
     r->recipe = b->recipe;
     r->aug_variants = b->aug_variants;
-    snprintf(r->why, sizeof r->why,
-             "%s%s: the best validation accuracy, %.4f on %d samples, %s the cloud model's %.4f; %s all %d samples",
-             al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", b->val_acc, r->n_val,
-             b->val_acc > r->cloud_val_acc ? "above" : "no training and as high as", r->cloud_val_acc,
-             b->recipe == AL_RECIPE_PRIOR ? "the class mix counted on" : "trained again on", n);
+    if (K)
+        snprintf(r->why, sizeof r->why,
+                 "%s%s: the best %d-fold cross-validation accuracy, %.4f over all %d samples, %s the cloud model's "
+                 "%.4f; %s all %d samples",
+                 al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", K, b->val_acc, r->n_val,
+                 b->val_acc > r->cloud_val_acc ? "above" : "no training and as high as", r->cloud_val_acc,
+                 b->recipe == AL_RECIPE_PRIOR ? "the class mix counted on" : "trained again on", n);
+    else
+        snprintf(r->why, sizeof r->why,
+                 "%s%s: the best validation accuracy, %.4f on %d samples, %s the cloud model's %.4f; %s all %d samples",
+                 al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", b->val_acc, r->n_val,
+                 b->val_acc > r->cloud_val_acc ? "above" : "no training and as high as", r->cloud_val_acc,
+                 b->recipe == AL_RECIPE_PRIOR ? "the class mix counted on" : "trained again on", n);
 done:
     al_free(tr);
     al_free(va);
+    al_free(fold);
     al_free(ids_tr);
     al_free(ids_all);
     al_dataset_free(dtr);

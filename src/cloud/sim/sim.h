@@ -107,6 +107,7 @@ typedef struct al_scenario_config {
     al_recipe recipe;
     uint64_t budget_macs;     /* the chooser's search budget (0: none) */
     double auto_val;          /* image: the chooser's held-out fraction per class (0: its default) */
+    int auto_folds;           /* image: the chooser's K-fold cross-validation (0: the single split) */
     al_augment_config aug;    /* autonomous: the augmentation of variants 1.. */
     double label_prior;       /* autonomous: al_personalize_config.label_prior (image default 1, 0 = off) */
     double l2sp;              /* autonomous: L2-SP strength toward the cloud weights (al_train_config.l2sp) */
