@@ -324,20 +324,19 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
      * (no training, Bayes' rule for the user's counted class mix) must do
      * at least as well */
     int prior_ok = b->recipe == AL_RECIPE_PRIOR && c->label_prior > 0.0 && b->val_acc >= r->cloud_val_acc;
-    if (!(b->val_acc > r->cloud_val_acc) && !prior_ok && K) {
-        snprintf(r->why, sizeof r->why,
-                 "kept the cloud model: the best candidate, %s%s, scored %.4f over all %d samples (%d-fold "
-                 "cross-validation), not above the cloud model's %.4f",
-                 al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", b->val_acc, r->n_val, K,
-                 r->cloud_val_acc);
-        goto done;
+    /* how the pick was scored, for the report: the single split or K folds */
+    char kind[48] = "validation accuracy", held[48] = "validation samples";
+    if (K) {
+        snprintf(kind, sizeof kind, "%d-fold cross-validation accuracy", K);
+        snprintf(held, sizeof held, "samples (%d-fold cross-validation)", K);
     }
+    const char *over = K ? "over all" : "on";
     if (!(b->val_acc > r->cloud_val_acc) && !prior_ok) {
         snprintf(r->why, sizeof r->why,
-                 "kept the cloud model: the best candidate, %s%s, scored %.4f on the %d validation samples, not above "
-                 "the cloud model's %.4f",
-                 al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", b->val_acc, r->n_val,
-                 r->cloud_val_acc);
+                 "kept the cloud model: the best candidate, %s%s, scored %.4f %s%s %d %s, not above the cloud "
+                 "model's %.4f",
+                 al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", b->val_acc, over, K ? "" : " the",
+                 r->n_val, held, r->cloud_val_acc);
         goto done;
     }
     /* the final job: the pick's recipe on all the training data */
@@ -351,19 +350,10 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
     r->kept = 1;
     r->recipe = b->recipe;
     r->aug_variants = b->aug_variants;
-    if (K)
-        snprintf(r->why, sizeof r->why,
-                 "%s%s: the best %d-fold cross-validation accuracy, %.4f over all %d samples, %s the cloud model's "
-                 "%.4f; %s all %d samples",
-                 al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", K, b->val_acc, r->n_val,
-                 b->val_acc > r->cloud_val_acc ? "above" : "no training and as high as", r->cloud_val_acc,
-                 b->recipe == AL_RECIPE_PRIOR ? "the class mix counted on" : "trained again on", n);
-    else
-        snprintf(r->why, sizeof r->why,
-                 "%s%s: the best validation accuracy, %.4f on %d samples, %s the cloud model's %.4f; %s all %d samples",
-                 al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", b->val_acc, r->n_val,
-                 b->val_acc > r->cloud_val_acc ? "above" : "no training and as high as", r->cloud_val_acc,
-                 b->recipe == AL_RECIPE_PRIOR ? "the class mix counted on" : "trained again on", n);
+    snprintf(r->why, sizeof r->why, "%s%s: the best %s, %.4f %s %d samples, %s the cloud model's %.4f; %s all %d samples",
+             al_recipe_name(b->recipe), b->aug_variants > 1 ? "+aug" : "", kind, b->val_acc, over, r->n_val,
+             b->val_acc > r->cloud_val_acc ? "above" : "no training and as high as", r->cloud_val_acc,
+             b->recipe == AL_RECIPE_PRIOR ? "the class mix counted on" : "trained again on", n);
 done:
     al_free(tr);
     al_free(va);
