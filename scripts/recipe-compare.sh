@@ -16,6 +16,9 @@
 #   EXTRA="--shift feature --users 6" TAG=feature scripts/recipe-compare.sh
 #                                              other users (scenario options),
 #                                              their JSON kept apart by TAG
+#   CLOUD=out/tune10/cloud-newclass-0.05-5-seed%d.gguf EXTRA="--shift newclass ..."
+#                                              each seed's cloud from elsewhere
+#                                              (printf pattern, %d the seed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-data.sh fashion
@@ -24,9 +27,15 @@ bin=${AUTLEARN:-build/autlearn}
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(1 2 3)
 mkdir -p out
+cloud_of() {  # cloud_of SEED: that seed's cloud model
+  if [ -n "${CLOUD:-}" ]; then printf "$CLOUD" "$1"; else echo "out/cloud-s$1.gguf"; fi
+}
 for s in "${seeds[@]}"; do
-  [ -f "out/cloud-s$s.gguf" ] || "$bin" pretrain --data data/fashion-mnist --seed "$s" --threads "$threads" \
-    --out "out/cloud-s$s.gguf" >/dev/null
+  c=$(cloud_of "$s")
+  if [ ! -f "$c" ]; then
+    [ -z "${CLOUD:-}" ] || { echo "recipe-compare: no cloud model $c" >&2; exit 1; }
+    "$bin" pretrain --data data/fashion-mnist --seed "$s" --threads "$threads" --out "$c" >/dev/null
+  fi
 done
 names=()
 only=" ${RECIPES:-} "
@@ -37,7 +46,7 @@ run() {  # run NAME ARGS...
   names+=("$name")
   [ "$only" = "  " ] || [[ "$only" == *" $name "* ]] || return 0
   for s in "${seeds[@]}"; do
-    "$bin" scenario image --cloud "out/cloud-s$s.gguf" --seed "$s" --methods global,autonomous \
+    "$bin" scenario image --cloud "$(cloud_of "$s")" --seed "$s" --methods global,autonomous \
       --threads "$threads" --quiet --json "out/recipe-$tag$name-s$s.json" "${extra[@]}" "$@" >/dev/null
   done
 }

@@ -54,8 +54,8 @@ GRID = {
 DEVICE_STEP = {"fedavg": "all", "fedrep": "--rehearsal", "ditto": "--rehearsal"}
 
 
-def device_step(group, auto):
-    what = DEVICE_STEP.get(group)
+def device_step(group, auto, table=None):
+    what = (DEVICE_STEP if table is None else table).get(group)
     if what == "all":
         return list(auto)
     if what and what in auto:
@@ -277,6 +277,11 @@ TEXT_GRID = {
     # Ditto: fedavg's two 4-round client settings (fedavg chose 0.003), lambda 0.1 and 1
     "ditto": (["ditto"], [st + ["--ditto-lambda", lam] for st in (TEXT_FED[0], TEXT_FED[2]) for lam in ("0.1", "1")]),
 }
+# fedavg-ft's device step in the text scenario: autonomous's chosen --lr and
+# --epochs (the chooser runs on FedAvg's model as on the cloud's; FedAvg's
+# client reads --fed-lr and --fed-epochs, so fedavg and fedavg+p do not
+# change). FedRep and Ditto train with the client's settings.
+TEXT_DEVICE_STEP = {"fedavg": "all"}
 # the device's fixed recipes, run on test with autonomous's chosen settings
 # (not searched: the rows the chooser is measured against)
 TEXT_RECIPES = [("recipe prior", ["--recipe", "prior", "--label-prior", "0.5"]),
@@ -333,8 +338,15 @@ def text_main():
         clouds[s] = path
         cloud_val[s] = j.get("public_val_top3")
     chosen, search = {}, {}
+    # autonomous first: fedavg-ft's device step is autonomous's chosen one (TEXT_DEVICE_STEP)
+    if any(g in TEXT_DEVICE_STEP for g in groups) and "autonomous" not in groups:
+        sys.exit("the groups %s take autonomous's chosen device step: add the autonomous group (--reuse "
+                 "reruns nothing)" % ",".join(g for g in groups if g in TEXT_DEVICE_STEP))
+    groups.sort(key=lambda g: g != "autonomous")
     for g in groups:
         methods, settings = TEXT_GRID[g]
+        if g in TEXT_DEVICE_STEP:
+            settings = [st + device_step(g, chosen["autonomous"][1], TEXT_DEVICE_STEP) for st in settings]
         best = {}
         for i, st in enumerate(settings):
             j = run(a.bin, base + st + ["--seed", str(a.tune_seed), "--cloud", clouds[a.tune_seed],

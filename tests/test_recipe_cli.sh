@@ -93,9 +93,11 @@ import json, sys
 j = json.load(open(sys.argv[1])); a = j["autonomous"]
 assert len(a["per_user"]) == 3 and len(a["curve"]) == 2, a' "$TMP/s.json"
 expect_ok "scenario with the chooser's K-fold validation" "${S[@]}" --auto-folds 2 --json "$TMP/k.json"
-check "scenario --auto-folds is in the JSON config" "$PY" -c '
-import json, sys; assert json.load(open(sys.argv[1]))["config"]["auto_folds"] == 2' "$TMP/k.json"
-check "each user chose by 2-fold cross-validation" bash -c '[ "$(grep -c "^autonomous: user [0-9] chose .*2-fold" "$1")" = 3 ]' _ "$TMP/err"
+check "scenario --auto-folds is in the JSON config, the single split's fraction null" "$PY" -c '
+import json, sys; c = json.load(open(sys.argv[1]))["config"]; assert c["auto_folds"] == 2 and c["auto_val"] is None, c
+c = json.load(open(sys.argv[2]))["config"]; assert c["auto_folds"] == 0 and c["auto_val"] == 0.2, c' "$TMP/k.json" "$TMP/s.json"
+check "each user chose by 2-fold cross-validation, and its line says so" bash -c '
+[ "$(grep -c "^autonomous: user [0-9] chose .*2-fold.*(2-fold cross-validation on its 40 images)$" "$1")" = 3 ]' _ "$TMP/err"
 expect_fail "scenario: --auto-folds with --auto-val" 2 "${S[@]}" --auto-folds 3 --auto-val 0.3
 expect_ok "scenario with a fixed recipe" "${S[@]}" --recipe prior --quiet --json "$TMP/p.json"
 expect_fail "scenario: an unknown recipe" 2 "${S[@]}" --recipe everything

@@ -7,6 +7,9 @@
 # (no head step: every head is still the cloud's), and that its validation
 # scores never read the test text. Ditto beside fedavg: its bytes, its MACs,
 # a personal LM per user, and with one user and lambda 0 fedavg's model.
+# Both are scored with the user's bigram mixture (the device's weight): the
+# same personal models as with --ngram-mix 0, other scores, and the weight's
+# choice in their MACs.
 #   bash tests/test_text_fedrep.sh <path-to-autlearn> <source-dir>
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -45,11 +48,11 @@ assert r0["per_user_body_crc32"][0]!=b[0], (r0,b)
 # Ditto: fedavg as is, and beside it each user's personal LM (all but the embedding, as fedavg's client)
 # trained toward the round's global model; nothing more goes up
 expect_ok "scenario text runs ditto" scenario text "${COMMON[@]}" --cloud "$TMP/cloud.gguf" --methods ditto \
-    --ditto-lambda 0.1 --json "$TMP/d1.json"
+    --ditto-lambda 0.1 --ngram-mix 0 --json "$TMP/d1.json"
 expect_ok "ditto again" scenario text "${COMMON[@]}" --cloud "$TMP/cloud.gguf" --methods ditto \
-    --ditto-lambda 0.1 --json "$TMP/d2.json"
+    --ditto-lambda 0.1 --ngram-mix 0 --json "$TMP/d2.json"
 expect_ok "ditto, one user, lambda 0" scenario text "${COMMON[@]}" --users ann_lee --cloud "$TMP/cloud.gguf" \
-    --methods ditto --ditto-lambda 0 --json "$TMP/d0.json"
+    --methods ditto --ditto-lambda 0 --ngram-mix 0 --json "$TMP/d0.json"
 check "ditto: fedavg's bytes, twice its device MACs, a personal LM per user, deterministic" "$PY" -c '
 import json,sys; j,j2,u=(json.load(open(p)) for p in sys.argv[1:4]); c=j["cost"]
 assert j["config"]["ditto_lambda"]==0.1 and j["config"]["ditto_epochs"]==1, j["config"]
@@ -63,6 +66,24 @@ assert j["ditto"]==j2["ditto"] and j["fedavg"]==j2["fedavg"], "not deterministic
 # one user, lambda 0: the personal steps are its client updates, the personal LM the global one
 assert u["ditto"]["per_user_distance_to_global"]==[0] and u["ditto"]["per_user"]==u["fedavg"]["per_user"], u
 ' "$TMP/d1.json" "$TMP/d2.json" "$TMP/d0.json"
+
+# the bigram mixture (the default): the same personal models, scored mixed, the weight's choice in the MACs
+expect_ok "fedrep and ditto with the bigram mixture" scenario text "${COMMON[@]}" --cloud "$TMP/cloud.gguf" \
+    --methods fedrep,ditto --ditto-lambda 0.1 --json "$TMP/m1.json"
+expect_ok "fedrep and ditto without it" scenario text "${COMMON[@]}" --cloud "$TMP/cloud.gguf" \
+    --methods fedrep,ditto --ditto-lambda 0.1 --ngram-mix 0 --json "$TMP/m0.json"
+check "fedrep and ditto: mixed scores of the same personal models, the weight's choice counted once" "$PY" -c '
+import json,sys; m,n=(json.load(open(p)) for p in sys.argv[1:3])
+assert m["config"]["ngram_mix"] and not n["config"]["ngram_mix"], (m["config"], n["config"])
+for k in ("fedrep","ditto"):
+    crc=[c for c in m[k] if c.endswith("crc32")]
+    assert crc and all(m[k][c]==n[k][c] for c in crc), (k, m[k], n[k])
+    assert m[k]["per_user"]!=n[k]["per_user"], (k, m[k]["per_user"])
+# choosing the weight is the same work for both (the cloud model on the same text)
+dr=m["cost"]["fedrep"]["macs_per_user"]-n["cost"]["fedrep"]["macs_per_user"]
+dd=m["cost"]["ditto"]["macs_per_user"]-n["cost"]["ditto"]["macs_per_user"]
+assert dr>0 and abs(dr-dd)<=1e-6*dr, (dr, dd)
+' "$TMP/m1.json" "$TMP/m0.json"
 
 # validation: every user's latest address (the test text) replaced leaves fedrep's validation scores as they were
 expect_ok "fedrep on validation" scenario text "${COMMON[@]}" --cloud "$TMP/cloud.gguf" --methods fedrep \

@@ -74,14 +74,18 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
     al_personalize_config pd;
     al_personalize_config_default(&pd); /* the chooser's default held-out fraction */
     double auto_val = c->auto_val > 0 ? c->auto_val : pd.val_fraction;
+    /* with K folds the single split's fraction is not used: null */
+    char av[32];
+    if (c->auto_folds > 1) snprintf(av, sizeof av, "null");
+    else snprintf(av, sizeof av, "%g", auto_val);
     fprintf(f,
             ", \"users\": %d, \"per_user\": %d, \"test_per_user\": %d, \"public_frac\": %g, \"dominant\": %d, "
             "\"dominant_frac\": %g, \"pretrain_epochs\": %d, \"epochs\": %d, \"lr\": %g, \"local_epochs\": %d, "
             "\"rounds\": %d, \"fed_epochs\": %d, \"central_epochs\": %d, \"freeze\": %d, \"aug_variants\": %d, "
             "\"label_prior\": %g, \"l2sp\": %g, \"cache_mb\": %.1f, \"batch\": %d, \"threads\": %d, \"seed\": %llu, "
             "\"shift\": \"%s\", \"val_per_user\": %d, \"public_val\": %d, \"evaluate\": \"%s\", "
-            "\"fed_lr\": %g, \"new_classes\": %d, \"fed_cosine\": %d, \"fedrep_head_epochs\": %d, \"auto_val\": %g, "
-            "\"auto_folds\": %d, \"rehearsal\": %d, \"ditto_lambda\": %g, \"ditto_epochs\": %d},\n",
+            "\"fed_lr\": %g, \"new_classes\": %d, \"fed_cosine\": %d, \"fedrep_head_epochs\": %d, \"auto_val\": %s, "
+            "\"auto_folds\": %d, \"rehearsal\": %d, \"ditto_lambda\": %g, \"ditto_epochs\": %d, \"ngram_mix\": %d},\n",
             c->users.users, c->users.per_user, c->users.test_per_user, c->users.public_frac, c->users.dominant,
             c->users.dominant_frac, c->pretrain_epochs, c->epochs, c->lr, c->local_epochs, c->rounds, c->fed_epochs,
             c->central_epochs, r->freeze, c->aug_variants, c->label_prior, c->l2sp, (double)c->cache_bytes / 1048576.0, c->batch, c->threads,
@@ -91,8 +95,9 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
             : c->users.shift == AL_SHIFT_NEWCLASS ? "newclass"
                                                   : "label",
             c->users.val_per_user, c->users.public_val, c->eval_validation ? "validation" : "test", c->fed_lr,
-            c->users.shift == AL_SHIFT_NEWCLASS ? c->users.new_classes : 0, c->fed_cosine, c->fedrep_head_epochs, auto_val,
-            c->auto_folds, c->rehearsal, c->ditto_lambda, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs);
+            c->users.shift == AL_SHIFT_NEWCLASS ? c->users.new_classes : 0, c->fed_cosine, c->fedrep_head_epochs, av,
+            c->auto_folds, c->rehearsal, c->ditto_lambda, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs,
+            c->ngram_mix);
     fprintf(f, "  \"pretrain_lr\": %g,\n  \"cloud_public_val_acc\": ", c->pretrain_lr);
     json_num(f, r->cloud_public_val_acc >= 0 ? r->cloud_public_val_acc : NAN); /* null: no --public-val */
     fprintf(f, ",\n  \"pretrain_seconds\": ");

@@ -927,12 +927,20 @@ static al_status ditto_step(void *ctx, const al_model *global, int rd, int k) {
 }
 
 /* User k's score of a personal model (ditto's, fedrep's) on its scoring
- * text, into method's results. */
+ * text, into method's results: mixed with the user's bigram model at the
+ * weight the device chooses with the cloud model (mix_weight, as for the
+ * pooled methods: the personal model has trained on the device's split), so
+ * these baselines get the keyboard's n-gram that autonomous gets. Choosing
+ * the weight is the device's work: its MACs join the method's. */
 static al_status score_personal(text_run *s, al_model *model, int k, int method) {
-    const al_ids *at = score_ids(s, k);
     al_lm_eval e;
-    al_status st = al_lm_evaluate(model, s->pool, at->v, at->n, s->v, &e);
-    if (st == AL_OK) set_user(&s->r->m[method], k, &e);
+    double weight = 0.0, macs = 0.0;
+    al_status st = mix_weight(s, s->cloud, k, &weight, &macs);
+    if (!st) st = eval_mixed(s, model, k, weight, &e);
+    if (st == AL_OK) {
+        set_user(&s->r->m[method], k, &e);
+        s->r->m[method].macs += macs / s->users;
+    }
     return st;
 }
 
