@@ -239,7 +239,7 @@ assert j["autonomous"]["mean_acc"] > j["global"]["mean_acc"] + 0.1, (j["autonomo
 check "newclass: the cloud model has 7 outputs" grep -qE "dense 7\b" "$TMP/info"
 # --rehearsal E: 5 public images of each of the 7 seen classes mixed in on the device by autonomous and
 # by the baselines' device steps (fedavg-ft's fine-tuning, fedrep's head step, ditto's personal step),
-# counted once in their bytes down; under label shift (no new class) the same results as without
+# counted once in their bytes down; under label shift (no new class) the same results and bytes as without
 for e in 0 5; do
     "$BIN" scenario image --data "$DATA" --cloud "$TMP/cloud7.gguf" --users 2 --per-user 60 --test-per-user 60 \
         --epochs 2 --recipe config --freeze 0 --shift newclass --rehearsal $e --rounds 2 \
@@ -259,6 +259,8 @@ for m in ["autonomous","fedavg-ft","fedrep","ditto"]:
     assert b["cost"][m]["macs_per_user"]>a["cost"][m]["macs_per_user"], (m,a["cost"][m],b["cost"][m])
     assert c["cost"][m]["macs_per_user"]==d["cost"][m]["macs_per_user"], (m,c["cost"][m],d["cost"][m])
     assert c[m]["per_user"]==d[m]["per_user"], (m,c[m],d[m])
+    # no device fetches exemplars it would not use
+    assert c["cost"][m]["bytes_downloaded"]==d["cost"][m]["bytes_downloaded"], (m,c["cost"][m],d["cost"][m])
 # the personal models differ under newclass (each user holds a new class), are the same without one
 assert all(x!=y for x,y in zip(a["fedrep"]["per_user_head_crc32"], b["fedrep"]["per_user_head_crc32"])), (a["fedrep"],b["fedrep"])
 assert all(x!=y for x,y in zip(a["ditto"]["per_user_model_crc32"], b["ditto"]["per_user_model_crc32"])), (a["ditto"],b["ditto"])

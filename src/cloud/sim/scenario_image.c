@@ -592,9 +592,20 @@ done:
 }
 
 /* The exemplars as the device downloads them, IDX files (1 byte a pixel and
- * a label, two 16- and 8-byte headers); 0 without --rehearsal. */
+ * a label, two 16- and 8-byte headers), per user: only a device that holds
+ * a class the cloud never saw fetches them (elsewhere al_rehearsal_mix
+ * mixes nothing in); 0 without --rehearsal. */
 static double exemplar_bytes(const image_run *s) {
-    return s->exemplars ? 24.0 + (double)s->exemplars->n * (1.0 + (double)al_shape_numel(&s->exemplars->xs)) : 0.0;
+    if (!s->exemplars || s->users <= 0) return 0.0;
+    int need = 0;
+    for (int k = 0; k < s->users; k++) {
+        const al_dataset *t = al_users_train(s->u, k);
+        int beyond = 0;
+        for (int i = 0; t && i < t->n && !beyond; i++) beyond = t->y[i] >= s->exemplars->num_classes;
+        need += beyond;
+    }
+    double one = 24.0 + (double)s->exemplars->n * (1.0 + (double)al_shape_numel(&s->exemplars->xs));
+    return one * (double)need / (double)s->users;
 }
 
 static al_status image_autonomous(image_run *s) {
