@@ -214,6 +214,7 @@ typedef struct text_run {
     al_model *cloud;
     double model_macs;     /* forward MACs of one window */
     double ft_wall, ft_cpu, ft_macs, ft_macs_prior; /* fedavg-ft's device job, fedavg+p's shift (sums over users) */
+    double fp_wall, fp_cpu;                         /* fedavg+p's shift and mixture weight: seconds (sums) */
     al_sim_ditto *ditto;   /* ditto: the users' personal models, while fedavg runs */
 } text_run;
 
@@ -591,27 +592,35 @@ static al_status mix_weight(const text_run *s, const al_model *model, int k, dou
 /* The +p methods: `model` as the device personalizes it without training --
  * shifted by user k's unigram prior, and mixed with the user's bigram model
  * (mix_weight, chosen with the cloud model) -- scored into *e; *macs += the
- * device's work. */
-static al_status prior_eval(const text_run *s, const al_model *model, int k, al_lm_eval *e, double *macs) {
-    double weight = 0.0;
+ * device's work, dev[0] and dev[1] += its wall and CPU seconds (the scoring
+ * not included). */
+static al_status prior_eval(const text_run *s, const al_model *model, int k, al_lm_eval *e, double *macs, double dev[2]) {
+    double weight = 0.0, wall, cpu;
+    al_sim_clock clk;
+    al_sim_clock_start(&clk);
     al_status st = mix_weight(s, s->cloud, k, &weight, macs);
     al_model *w = NULL;
     if (!st) st = prior_model(s, model, k, prior_strength(s->c), &w, macs);
+    al_sim_clock_stop(&clk, 0, &wall, &cpu);
+    dev[0] += wall;
+    dev[1] += cpu;
     if (!st) st = eval_mixed(s, w, k, weight, e);
     al_model_free(w);
     return st;
 }
 
 /* The prior-shifted (and mixed) model's scores for every user into m (the
- * device's cost: the marginal passes, per user). */
+ * device's cost: the marginal passes and their seconds, per user). */
 static al_status prior_scores(text_run *s, const al_model *model, al_method_result *m) {
     al_status st = AL_OK;
-    double macs = 0;
+    double macs = 0, dev[2] = {0, 0};
     for (int k = 0; k < s->users && !st; k++) {
         al_lm_eval e;
-        if (!(st = prior_eval(s, model, k, &e, &macs))) set_user(m, k, &e);
+        if (!(st = prior_eval(s, model, k, &e, &macs, dev))) set_user(m, k, &e);
     }
     m->macs = macs / s->users;
+    m->seconds = dev[0] / s->users;
+    m->cpu_seconds = dev[1] / s->users;
     return st;
 }
 
@@ -861,10 +870,12 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
     set_user(&s->r->m[AL_M_FEDAVG], k, &e);
     if (s->c->methods & (1u << AL_M_FEDAVG_PRIOR)) {
         /* the final model shifted by the user's words (and mixed with its bigram model) */
-        double macs = 0;
-        if ((st = prior_eval(s, global, k, &e, &macs))) return st;
+        double macs = 0, dev[2] = {0, 0};
+        if ((st = prior_eval(s, global, k, &e, &macs, dev))) return st;
         set_user(&s->r->m[AL_M_FEDAVG_PRIOR], k, &e);
         s->ft_macs_prior += macs;
+        s->fp_wall += dev[0];
+        s->fp_cpu += dev[1];
     }
     if (s->c->methods & (1u << AL_M_FEDAVG_FT)) {
         /* the final model personalized on the device as autonomous is (the chooser by default) */
@@ -931,15 +942,21 @@ static al_status ditto_step(void *ctx, const al_model *global, int rd, int k) {
  * weight the device chooses with the cloud model (mix_weight, as for the
  * pooled methods: the personal model has trained on the device's split), so
  * these baselines get the keyboard's n-gram that autonomous gets. Choosing
- * the weight is the device's work: its MACs join the method's. */
+ * the weight is the device's work: its MACs and seconds join the method's. */
 static al_status score_personal(text_run *s, al_model *model, int k, int method) {
     al_lm_eval e;
-    double weight = 0.0, macs = 0.0;
+    double weight = 0.0, macs = 0.0, wall, cpu;
+    al_sim_clock clk;
+    al_sim_clock_start(&clk);
     al_status st = mix_weight(s, s->cloud, k, &weight, &macs);
+    al_sim_clock_stop(&clk, 0, &wall, &cpu);
     if (!st) st = eval_mixed(s, model, k, weight, &e);
     if (st == AL_OK) {
-        set_user(&s->r->m[method], k, &e);
-        s->r->m[method].macs += macs / s->users;
+        al_method_result *m = &s->r->m[method];
+        set_user(m, k, &e);
+        m->macs += macs / s->users;
+        m->seconds += wall / s->users;
+        m->cpu_seconds += cpu / s->users;
     }
     return st;
 }
@@ -978,7 +995,11 @@ static al_status text_fedavg(text_run *s) {
         if (!(s->c->methods & (1u << i))) continue;
         al_method_result *e = &s->r->m[i];
         al_sim_copy_costs(e, m);
-        if (i == AL_M_FEDAVG_PRIOR) e->macs += s->ft_macs_prior / s->users;
+        if (i == AL_M_FEDAVG_PRIOR) {
+            e->macs += s->ft_macs_prior / s->users;
+            e->seconds += s->fp_wall / s->users;
+            e->cpu_seconds += s->fp_cpu / s->users;
+        }
         if (i == AL_M_FEDAVG_FT) {
             e->seconds += s->ft_wall / s->users;
             e->cpu_seconds += s->ft_cpu / s->users;
