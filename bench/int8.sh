@@ -21,12 +21,14 @@
 #   dw k8 float add  the same with the residual adds in float (AL_BENCH_I8_ADD=0: what the int8 add adds)
 #   dw k8 no chain   the same, floats between the layers (AL_BENCH_I8_CHAIN=0: what the chain adds)
 # Environment: BUILD (build), AL_BENCH_THREADS ("1 2"), AL_BENCH_REPEAT (5),
-# AL_BENCH_MNV2_SAMPLES (320), AL_BENCH_OUT (out/bench-int8), PYTHON (python3).
+# AL_BENCH_MNV2_SAMPLES (320), AL_BENCH_OUT (out/bench-int8), PYTHON (python3 on the
+# PATH when it imports torch, else /usr/bin/python3: Debian's, as bench/run.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD:-$root/build}"
 bin="$build/bench_train"
 py="${PYTHON:-python3}"
+if [ -z "${PYTHON:-}" ] && ! "$py" -c 'import torch' 2>/dev/null && [ -x /usr/bin/python3 ]; then py=/usr/bin/python3; fi
 threads="${AL_BENCH_THREADS:-1 2}"
 repeat="${AL_BENCH_REPEAT:-5}"
 samples="${AL_BENCH_MNV2_SAMPLES:-320}"
