@@ -413,7 +413,7 @@ def text_main():
     paired("global", "global+p")
     paired("global+p", "autonomous")
     paired("global", "autonomous")
-    for other in ["local", "centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft", "fedrep"] + \
+    for other in ["local", "centralized", "central+p", "fedavg", "fedavg+p", "fedavg-ft", "fedrep", "ditto"] + \
             [n for n, _ in TEXT_RECIPES]:
         paired(other, "autonomous")
     table = "\n".join(lines)
