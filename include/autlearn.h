@@ -572,11 +572,13 @@ typedef struct al_personalize_config {
      * in multiply-adds (0: none; default 0), and the augmentation variants
      * of its augmented candidates (default 4). */
     double val_fraction;
-    /* The chooser's K-fold cross-validation (images): 0 or 1 (default): the
-     * single split above; 2..10: every sample held out once -- each class's
-     * seeded shuffle dealt into K folds, each candidate trained K times on
-     * the other folds and scored by its accuracy pooled over all samples
-     * (val_fraction is then not read). */
+    /* The chooser's K-fold cross-validation (images; the text chooser
+     * uses val_fraction): 2..10 (default 5, AL_AUTO_DEFAULT_FOLDS): every
+     * sample held out once -- each class's seeded shuffle dealt into K
+     * folds, each candidate trained K times on the other folds and scored
+     * by its accuracy pooled over all samples (val_fraction is then not
+     * read); with fewer samples than K, one fold a sample. 0 or 1: the
+     * single split above (a fifth of the search's cost). */
     int val_folds;
     uint64_t budget_macs;
     int auto_aug_variants;
@@ -688,7 +690,8 @@ typedef struct al_recipe_try {
 } al_recipe_try;
 enum { AL_TRY_RUN = 0, AL_TRY_BUDGET = 1, AL_TRY_NA = 2, AL_TRY_MEMORY = 3 };
 #define AL_AUTO_MAX_TRIES 16
-#define AL_AUTO_MAX_FOLDS 10 /* al_personalize_config.val_folds at most */
+#define AL_AUTO_MAX_FOLDS 10    /* al_personalize_config.val_folds at most */
+#define AL_AUTO_DEFAULT_FOLDS 5 /* al_personalize_config.val_folds by default */
 
 typedef struct al_auto_report {
     int n_train, n_val;          /* the split of the user's training data; with folds: n_val all n

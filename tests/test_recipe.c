@@ -28,6 +28,7 @@ static void cfg(al_personalize_config *c, al_recipe r) {
     c->train.lr = 0.05;
     c->train.seed = 7;
     c->recipe = r;
+    c->val_folds = 1; /* the single split: most checks below count its parts (test_folds: K folds) */
 }
 
 /* Per tensor of m against z: 1 where it differs. */
@@ -449,8 +450,13 @@ static void test_folds(const al_dataset *d) {
     al_personalize_config c;
     cfg(&c, AL_RECIPE_AUTO);
     c.label_prior = 1.0;
-    /* val_folds 1 (and 0) is today's chooser exactly */
+    /* the library's default is K folds */
+    al_personalize_config dflt;
+    al_personalize_config_default(&dflt);
+    CHECK(dflt.val_folds == AL_AUTO_DEFAULT_FOLDS && AL_AUTO_DEFAULT_FOLDS == 5);
+    /* val_folds 1 (and 0) is the single split exactly */
     al_auto_report r0, r1;
+    c.val_folds = 0;
     REQUIRE_OK(al_personalize_auto(a, NULL, d, NULL, NULL, &c, &r0));
     c.val_folds = 1;
     REQUIRE_OK(al_personalize_auto(b, NULL, d, NULL, NULL, &c, &r1));
@@ -539,11 +545,17 @@ static void test_folds(const al_dataset *d) {
     CHECK_STATUS(al_personalize_auto(e, NULL, d, NULL, NULL, &c, &ra), AL_ERANGE);
     c.val_folds = -1;
     CHECK_STATUS(al_personalize_auto(e, NULL, d, NULL, NULL, &c, &ra), AL_ERANGE);
+    /* fewer samples than folds: one sample a fold (leave-one-out); one sample: the cloud model kept */
     al_dataset *tiny = al_test_images(3, 5);
     c.val_folds = 4;
-    CHECK_STATUS(al_personalize_auto(e, NULL, tiny, NULL, NULL, &c, &ra), AL_ERANGE);
-    CHECK(strstr(al_last_error(), "folds") != NULL);
+    REQUIRE_OK(al_personalize_auto(e, NULL, tiny, NULL, NULL, &c, &ra));
+    CHECK(ra.folds == 3 && ra.n_val == 3 && ra.n_train == 2 && ra.ntries > 0);
+    al_dataset *single = al_test_images(1, 5);
+    al_model_copy_weights(e, z);
+    REQUIRE_OK(al_personalize_auto(e, NULL, single, NULL, NULL, &c, &ra));
+    CHECK(ra.kept == 0 && ra.ntries == 0 && strstr(ra.why, "kept the cloud model") != NULL);
     CHECK(memcmp(e->wblock, z->wblock, sizeof(float) * e->nweights) == 0);
+    al_dataset_free(single);
     /* a class of one sample and one of two, 3 folds: each sample held out once, no crash */
     int pick[12], np = 0, one = 0, two = 0;
     for (int i = 0; i < d->n && np < 12; i++) {

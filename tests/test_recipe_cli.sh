@@ -19,11 +19,11 @@ U=(--model "$TMP/cloud.gguf" --data "$DATA" --user 1 --users 4 --per-user 60 --t
 
 expect_ok "personalize, the default recipe (auto), --json" personalize "${U[@]}" --out "$TMP/a.gguf" --json
 cp "$TMP/out" "$TMP/a.json"
-check "the chooser's report is complete" "$PY" -c '
+check "the chooser's report is complete (5-fold cross-validation by default)" "$PY" -c '
 import json, sys
 j = json.load(open(sys.argv[1])); s = j["recipe_search"]
-assert s["train_samples"] + s["val_samples"] == 60 and s["val_samples"] >= 10, s
-assert s["val_fraction"] == 0.2 and s["budget_macs"] == 0 and 0 <= s["cloud_val_acc"] <= 1, s
+assert s["val_folds"] == 5 and s["val_samples"] == 60 and s["train_samples"] == 48, s
+assert s["val_fraction"] == 0 and s["budget_macs"] == 0 and 0 <= s["cloud_val_acc"] <= 1, s
 names = {t["recipe"] for t in s["tried"]}
 assert names == {"prior", "head", "last-block", "bn", "bias", "deep", "full"}, names
 ran = [t for t in s["tried"] if t["status"] == "run"]
@@ -38,7 +38,7 @@ expect_ok "the same run again" personalize "${U[@]}" --out "$TMP/a2.gguf" --json
 check "the chooser is deterministic for a seed" cmp -s "$TMP/a.gguf" "$TMP/a2.gguf"
 expect_ok "text output" personalize "${U[@]}" --out "$TMP/a3.gguf"
 check "the text output lists the candidates and the choice" \
-    bash -c 'grep -qE "^recipe search: [0-9]+ samples trained, [0-9]+ held out" "$1" && grep -q "^  deep " "$1" && grep -q "^recipe: " "$1"' _ "$TMP/out"
+    bash -c 'grep -qE "^recipe search: 5-fold cross-validation, each of the 60 samples held out once" "$1" && grep -q "^  deep " "$1" && grep -q "^recipe: " "$1"' _ "$TMP/out"
 
 # the gate: a budget that admits only the cloud's validation pass runs nothing, so the cloud model stays
 expect_ok "a budget too small for any candidate" personalize "${U[@]}" --budget-mmacs 0.000001 --out "$TMP/g.gguf" --json
@@ -76,10 +76,17 @@ j = json.load(open(sys.argv[1])); s = j["recipe_search"]
 assert s["val_folds"] == 3 and s["val_samples"] == 60 and s["train_samples"] == 40, s
 ran = [t for t in s["tried"] if t["status"] == "run"]
 assert len(ran) >= 8 and all(0 <= t["val_acc"] <= 1 for t in ran) and "3-fold" in s["why"], s' "$TMP/out"
-check "the single split reports no folds" "$PY" -c '
-import json, sys; assert json.load(open(sys.argv[1]))["recipe_search"]["val_folds"] == 0' "$TMP/a.json"
-expect_ok "personalize --auto-folds 1 is the single split" personalize "${U[@]}" --auto-folds 1 --out "$TMP/k1.gguf"
-check "the same model as without it" cmp -s "$TMP/a.gguf" "$TMP/k1.gguf"
+expect_ok "personalize --auto-folds 1: the single split" personalize "${U[@]}" --auto-folds 1 --out "$TMP/k1.gguf" --json
+cp "$TMP/out" "$TMP/k1.json"
+check "the single split reports no folds, 20% held out" "$PY" -c '
+import json, sys; s = json.load(open(sys.argv[1]))["recipe_search"]
+assert s["val_folds"] == 0 and s["val_fraction"] == 0.2 and s["train_samples"] + s["val_samples"] == 60, s' "$TMP/k1.json"
+expect_ok "the single split, text output" personalize "${U[@]}" --auto-folds 1 --out "$TMP/k1b.gguf"
+check "its text output says so" grep -qE "^recipe search: [0-9]+ samples trained, [0-9]+ held out" "$TMP/out"
+expect_ok "personalize --auto-folds 5 is the default" personalize "${U[@]}" --auto-folds 5 --out "$TMP/k5.gguf"
+check "the same model as without it" cmp -s "$TMP/a.gguf" "$TMP/k5.gguf"
+expect_ok "personalize --auto-val 0.2: the single split" personalize "${U[@]}" --auto-val 0.2 --out "$TMP/v2.gguf"
+check "the same model as --auto-folds 1" cmp -s "$TMP/k1.gguf" "$TMP/v2.gguf"
 expect_fail "--auto-folds 11" 2 personalize "${U[@]}" --auto-folds 11 --out "$TMP/x.gguf"
 expect_fail "--auto-folds with --auto-val" 2 personalize "${U[@]}" --auto-folds 3 --auto-val 0.3 --out "$TMP/x.gguf"
 expect_fail "--auto-folds with a fixed recipe" 2 personalize "${U[@]}" --recipe head --auto-folds 3 --out "$TMP/x.gguf"
@@ -95,9 +102,14 @@ assert len(a["per_user"]) == 3 and len(a["curve"]) == 2, a' "$TMP/s.json"
 expect_ok "scenario with the chooser's K-fold validation" "${S[@]}" --auto-folds 2 --json "$TMP/k.json"
 check "scenario --auto-folds is in the JSON config, the single split's fraction null" "$PY" -c '
 import json, sys; c = json.load(open(sys.argv[1]))["config"]; assert c["auto_folds"] == 2 and c["auto_val"] is None, c
-c = json.load(open(sys.argv[2]))["config"]; assert c["auto_folds"] == 0 and c["auto_val"] == 0.2, c' "$TMP/k.json" "$TMP/s.json"
+c = json.load(open(sys.argv[2]))["config"]; assert c["auto_folds"] == 5 and c["auto_val"] is None, c' "$TMP/k.json" "$TMP/s.json"
 check "each user chose by 2-fold cross-validation, and its line says so" bash -c '
 [ "$(grep -c "^autonomous: user [0-9] chose .*2-fold.*(2-fold cross-validation on its 40 images)$" "$1")" = 3 ]' _ "$TMP/err"
+expect_ok "scenario with the chooser's single split" "${S[@]}" --auto-val 0.2 --json "$TMP/k1.json"
+check "... each user's line" bash -c '[ "$(grep -c "^autonomous: user [0-9] chose .*(searched on [0-9]* of its images, checked on [0-9]*)$" "$1")" = 3 ]' _ "$TMP/err"
+check "... in its JSON config, and each user's line says so" "$PY" -c '
+import json, sys; c = json.load(open(sys.argv[1]))["config"]; assert c["auto_folds"] == 1 and c["auto_val"] == 0.2, c' "$TMP/k1.json"
+check "... each user's line" bash -c '[ "$(grep -c "^autonomous: user [0-9] chose .*(searched on [0-9]* of its images, checked on [0-9]*)$" "$1")" = 3 ]' _ "$TMP/err"
 expect_fail "scenario: --auto-folds with --auto-val" 2 "${S[@]}" --auto-folds 3 --auto-val 0.3
 expect_ok "scenario with a fixed recipe" "${S[@]}" --recipe prior --quiet --json "$TMP/p.json"
 expect_fail "scenario: an unknown recipe" 2 "${S[@]}" --recipe everything

@@ -58,9 +58,11 @@ static void usage(FILE *f) {
                "                        last-block, bn, bias, deep, full, or config (--freeze as given).\n"
                "                        --freeze, --train-rows, --aug-variants, --no-cache,\n"
                "                        --naive-plan and --predict-first imply config\n"
-               "  --auto-val F          --recipe auto: the fraction of each class held out (default 0.2)\n"
-               "  --auto-folds K        --recipe auto: score each recipe by K-fold cross-validation\n"
-               "                        instead (2..10: K runs each; default 1: the single split)\n"
+               "  --auto-folds K        --recipe auto, images: score each recipe by K-fold\n"
+               "                        cross-validation (2..10, K runs each; default 5), or 1: one\n"
+               "                        held-out split (a fifth of the search)\n"
+               "  --auto-val F          --recipe auto: validate on one split, the fraction of each\n"
+               "                        class held out (text: always; default 0.2)\n"
                "  --budget-mmacs M      --recipe auto: the search's budget, millions of multiply-adds\n"
                "                        (default: none)\n"
                "  --freeze K            first trainable node (default: the model's autlearn.freeze)\n"
@@ -691,7 +693,9 @@ static al_status image_setup(const image_opts *o, image_run *t) {
     t->pc.rehearsal = t->rehearsal;
     t->pc.recipe = o->recipe;
     if (o->auto_val > 0.0) t->pc.val_fraction = o->auto_val;
-    t->pc.val_folds = o->auto_folds;
+    /* the chooser's validation: the library's default (K folds) unless told; --auto-val the single split */
+    if (o->auto_folds > 0) t->pc.val_folds = o->auto_folds;
+    else if (o->auto_val > 0.0) t->pc.val_folds = 1;
     t->pc.budget_macs = (uint64_t)(o->budget_mmacs * 1e6);
     if (!o->j.no_cache && (st = al_cache_new((size_t)o->j.cache_mb << 20, o->j.spill, &t->cache)) != AL_OK)
         return st;

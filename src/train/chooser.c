@@ -199,15 +199,13 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
     if (c->val_folds < 0 || c->val_folds > AL_AUTO_MAX_FOLDS)
         return al_error(AL_ERANGE, "val_folds must be 0 or 1 (one validation split) or 2..%d (K-fold), got %d",
                         AL_AUTO_MAX_FOLDS, c->val_folds);
-    const int K = c->val_folds >= 2 ? c->val_folds : 0;
+    int n = train->n;
+    /* fewer samples than folds: one sample a fold (leave-one-out); one sample: no fold to train on (below) */
+    const int K = c->val_folds >= 2 ? AL_MIN(c->val_folds, AL_MAX(n, 1)) : 0;
     if (!K && !(c->val_fraction > 0.0 && c->val_fraction <= 0.9))
         return al_error(AL_ERANGE, "val_fraction must be in (0, 0.9], got %g", c->val_fraction);
     if (c->auto_aug_variants < 1 || c->auto_aug_variants > 1024)
         return al_error(AL_ERANGE, "auto_aug_variants must be 1..1024, got %d", c->auto_aug_variants);
-    int n = train->n;
-    if (K && n < K)
-        return al_error(AL_ERANGE, "val_folds %d: the %d training samples cannot fill %d folds (at least one sample "
-                        "each)", K, n, K);
     r->val_fraction = K ? 0.0 : c->val_fraction;
     r->folds = K;
     r->budget_macs = c->budget_macs;

@@ -33,6 +33,7 @@ void al_personalize_config_default(al_personalize_config *c) {
     c->aug_variants = 1;
     al_augment_config_default(&c->aug);
     c->val_fraction = 0.2;
+    c->val_folds = AL_AUTO_DEFAULT_FOLDS;
     c->auto_aug_variants = 4;
     c->ngram_mix = 1;
 }

@@ -74,9 +74,12 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
     al_personalize_config pd;
     al_personalize_config_default(&pd); /* the chooser's default held-out fraction */
     double auto_val = c->auto_val > 0 ? c->auto_val : pd.val_fraction;
-    /* with K folds the single split's fraction is not used: null */
+    /* the image chooser's folds as device_job sets them; with K folds the
+     * single split's fraction is not used: null */
+    int folds = c->auto_folds > 0 ? c->auto_folds : c->auto_val > 0 ? 1 : pd.val_folds;
+    if (c->scenario && strcmp(c->scenario, "image") != 0) folds = 0; /* the text chooser: its single split */
     char av[32];
-    if (c->auto_folds > 1) snprintf(av, sizeof av, "null");
+    if (folds > 1) snprintf(av, sizeof av, "null");
     else snprintf(av, sizeof av, "%g", auto_val);
     fprintf(f,
             ", \"users\": %d, \"per_user\": %d, \"test_per_user\": %d, \"public_frac\": %g, \"dominant\": %d, "
@@ -96,7 +99,7 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
                                                   : "label",
             c->users.val_per_user, c->users.public_val, c->eval_validation ? "validation" : "test", c->fed_lr,
             c->users.shift == AL_SHIFT_NEWCLASS ? c->users.new_classes : 0, c->fed_cosine, c->fedrep_head_epochs, av,
-            c->auto_folds, c->rehearsal, c->ditto_lambda, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs,
+            folds, c->rehearsal, c->ditto_lambda, c->ditto_epochs > 0 ? c->ditto_epochs : c->fed_epochs,
             c->ngram_mix);
     fprintf(f, "  \"pretrain_lr\": %g,\n  \"cloud_public_val_acc\": ", c->pretrain_lr);
     json_num(f, r->cloud_public_val_acc >= 0 ? r->cloud_public_val_acc : NAN); /* null: no --public-val */
