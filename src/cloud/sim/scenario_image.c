@@ -578,9 +578,8 @@ static al_status autonomous_user(void *ctx, int k, al_sim_meter *t) {
                 al_sim_say(c, "autonomous: user %d tried %s%s: validation %.4f, %.3g MACs", k + 1,
                            al_recipe_name(ar.tries[i].recipe), ar.tries[i].aug_variants > 1 ? "+aug" : "",
                            ar.tries[i].val_acc, (double)ar.tries[i].macs);
-        if (ar.folds > 1)
-            al_sim_say(c, "autonomous: user %d chose %s (%d-fold cross-validation on its %d images)", k + 1, ar.why,
-                       ar.folds, ar.n_val);
+        if (ar.folds > 1) /* (its sentence names the folds and the images) */
+            al_sim_say(c, "autonomous: user %d chose %s", k + 1, ar.why);
         else
             al_sim_say(c, "autonomous: user %d chose %s (searched on %d of its images, checked on %d)", k + 1, ar.why,
                        ar.n_train, ar.n_val);
