@@ -214,7 +214,7 @@ typedef struct text_run {
     al_model *cloud;
     double model_macs;     /* forward MACs of one window */
     double ft_wall, ft_cpu, ft_macs, ft_macs_prior; /* fedavg-ft's device job, fedavg+p's shift (sums over users) */
-    double fp_wall, fp_cpu;                         /* fedavg+p's shift and mixture weight: seconds (sums) */
+    double fp_wall, fp_cpu, fp_peak; /* fedavg+p's shift and mixture weight: seconds (sums), peak MB (largest) */
     al_sim_ditto *ditto;   /* ditto: the users' personal models, while fedavg runs */
 } text_run;
 
@@ -592,11 +592,13 @@ static al_status mix_weight(const text_run *s, const al_model *model, int k, dou
 /* The +p methods: `model` as the device personalizes it without training --
  * shifted by user k's unigram prior, and mixed with the user's bigram model
  * (mix_weight, chosen with the cloud model) -- scored into *e; *macs += the
- * device's work, dev[0] and dev[1] += its wall and CPU seconds (the scoring
- * not included). */
-static al_status prior_eval(const text_run *s, const al_model *model, int k, al_lm_eval *e, double *macs, double dev[2]) {
-    double weight = 0.0, wall, cpu;
+ * device's work, dev[0] and dev[1] += its wall and CPU seconds, dev[2] the
+ * largest resident-set peak above the start of its work (the scoring not
+ * included). */
+static al_status prior_eval(const text_run *s, const al_model *model, int k, al_lm_eval *e, double *macs, double dev[3]) {
+    double weight = 0.0, wall, cpu, base = al_sim_rss_now_mb();
     al_sim_clock clk;
+    al_rss_reset_peak();
     al_sim_clock_start(&clk);
     al_status st = mix_weight(s, s->cloud, k, &weight, macs);
     al_model *w = NULL;
@@ -604,6 +606,8 @@ static al_status prior_eval(const text_run *s, const al_model *model, int k, al_
     al_sim_clock_stop(&clk, 0, &wall, &cpu);
     dev[0] += wall;
     dev[1] += cpu;
+    double pk = al_rss_peak_mb() - base;
+    if (pk > dev[2]) dev[2] = pk;
     if (!st) st = eval_mixed(s, w, k, weight, e);
     al_model_free(w);
     return st;
@@ -613,7 +617,7 @@ static al_status prior_eval(const text_run *s, const al_model *model, int k, al_
  * device's cost: the marginal passes and their seconds, per user). */
 static al_status prior_scores(text_run *s, const al_model *model, al_method_result *m) {
     al_status st = AL_OK;
-    double macs = 0, dev[2] = {0, 0};
+    double macs = 0, dev[3] = {0, 0, 0};
     for (int k = 0; k < s->users && !st; k++) {
         al_lm_eval e;
         if (!(st = prior_eval(s, model, k, &e, &macs, dev))) set_user(m, k, &e);
@@ -621,6 +625,7 @@ static al_status prior_scores(text_run *s, const al_model *model, al_method_resu
     m->macs = macs / s->users;
     m->seconds = dev[0] / s->users;
     m->cpu_seconds = dev[1] / s->users;
+    m->peak_rss_mb = dev[2];
     return st;
 }
 
@@ -870,12 +875,13 @@ static al_status fed_eval(void *ctx, al_model *global, int k, int last, double *
     set_user(&s->r->m[AL_M_FEDAVG], k, &e);
     if (s->c->methods & (1u << AL_M_FEDAVG_PRIOR)) {
         /* the final model shifted by the user's words (and mixed with its bigram model) */
-        double macs = 0, dev[2] = {0, 0};
+        double macs = 0, dev[3] = {0, 0, 0};
         if ((st = prior_eval(s, global, k, &e, &macs, dev))) return st;
         set_user(&s->r->m[AL_M_FEDAVG_PRIOR], k, &e);
         s->ft_macs_prior += macs;
         s->fp_wall += dev[0];
         s->fp_cpu += dev[1];
+        if (dev[2] > s->fp_peak) s->fp_peak = dev[2];
     }
     if (s->c->methods & (1u << AL_M_FEDAVG_FT)) {
         /* the final model personalized on the device as autonomous is (the chooser by default) */
@@ -999,6 +1005,7 @@ static al_status text_fedavg(text_run *s) {
             e->macs += s->ft_macs_prior / s->users;
             e->seconds += s->fp_wall / s->users;
             e->cpu_seconds += s->fp_cpu / s->users;
+            if (s->fp_peak > e->peak_rss_mb) e->peak_rss_mb = s->fp_peak;
         }
         if (i == AL_M_FEDAVG_FT) {
             e->seconds += s->ft_wall / s->users;
