@@ -76,7 +76,7 @@ al_status al_scenario_write_json(const al_scenario_config *c, const al_scenario_
     double auto_val = c->auto_val > 0 ? c->auto_val : pd.val_fraction;
     /* the image chooser's folds as device_job sets them; with K folds the
      * single split's fraction is not used: null */
-    int folds = c->auto_folds > 0 ? c->auto_folds : c->auto_val > 0 ? 1 : pd.val_folds;
+    int folds = al_sim_auto_folds(c);
     if (c->scenario && strcmp(c->scenario, "image") != 0) folds = 0; /* the text chooser: its single split */
     char av[32];
     if (folds > 1) snprintf(av, sizeof av, "null");

@@ -184,6 +184,14 @@ void al_sim_curve_mean(al_method_result *m, int points, int users) {
     for (int e = 0; e < m->ncurve; e++) m->curve[e] /= users;
 }
 
+int al_sim_auto_folds(const al_scenario_config *c) {
+    if (c->auto_folds > 0) return c->auto_folds;
+    if (c->auto_val > 0) return 1;
+    al_personalize_config d;
+    al_personalize_config_default(&d);
+    return d.val_folds;
+}
+
 void al_sim_method_done(al_method_result *m, int users) {
     m->ran = 1;
     al_sim_stats(m, users);

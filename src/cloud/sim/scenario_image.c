@@ -458,9 +458,7 @@ static al_status device_job(const al_scenario_config *c, al_model *w, al_pool *p
         pc->freeze = -1;
         pc->budget_macs = c->budget_macs;
         if (c->auto_val > 0) pc->val_fraction = c->auto_val;
-        /* the library's default (K folds) unless told; --auto-val: the single split */
-        if (c->auto_folds > 0) pc->val_folds = c->auto_folds;
-        else if (c->auto_val > 0) pc->val_folds = 1;
+        pc->val_folds = al_sim_auto_folds(c);
         st = al_personalize_auto(w, pool, tr, ids, cache, pc, ar);
         *pr = ar->final;
         pr->macs = ar->search_macs + ar->final.macs;

@@ -207,6 +207,9 @@ al_status al_sim_results_alloc(al_scenario_result *r, int users, int lm);
 void al_sim_curve_mean(al_method_result *m, int points, int users);
 /* A method is done: ran, and its mean, std and mean top-1 over users. */
 void al_sim_method_done(al_method_result *m, int users);
+/* The image chooser's al_personalize_config.val_folds for c: --auto-folds
+ * as given, 1 (the single split) with --auto-val, else the library's default. */
+int al_sim_auto_folds(const al_scenario_config *c);
 
 /* Runs the methods of c->methods (all when 0) in the scenarios' order:
  * global, autonomous, local, centralized, fedavg (each draws from seeds of
