@@ -5,7 +5,7 @@
  *   bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8]
  *               [--samples 2048] [--epochs 1]
  *               [--threads 1] [--batch 32] [--data DIR] [--lr 0.01]
- *               [--momentum 0.9] [--seed 1]
+ *               [--momentum 0.9] [--seed 1] [--model-threads T]
  *
  * Jobs:
  *   cnn          the reference CNN, every layer trained, SGD + momentum,
@@ -57,12 +57,22 @@
  * loading), reported for completeness. base_rss_mb is the resident set at
  * the reset (library loaded, pool threads started, data loaded) and
  * rss_increase_mb the peak above it: what building and training the model
- * adds, the libraries left out. Same method on both sides. */
+ * adds, the libraries left out. Same method on both sides.
+ *
+ * --model-threads T: the job runs on one thread with a serial pool of T
+ * parts (al_pool_new_serial): every task's T parts, the same work split and
+ * the same results as T threads, run one after the other, each timed in the
+ * thread's CPU time. The JSON line adds what the split allows at T threads
+ * (model_*: the time outside tasks plus each task's slowest part; no memory
+ * bandwidth, wake-ups or shared caches), and stderr lists the task functions
+ * (names by addr2line when it is there). bench/threads-model.sh runs it over
+ * jobs and thread counts. */
 #include "train/train.h"
 #include "autlearn_cloud.h"
 #include "cloud/compile/compile.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +82,7 @@
 
 typedef struct opts {
     const char *job;
-    int samples, epochs, threads, batch;
+    int samples, epochs, threads, batch, model_threads;
     const char *data;
     double lr, momentum;
     unsigned long long seed;
@@ -81,7 +91,7 @@ typedef struct opts {
 static void usage(void) {
     fprintf(stderr, "usage: bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8|mnv2_frozen_int8s] [--samples N] [--epochs E] [--threads T]\n"
                     "                   [--batch B] [--data DIR]\n"
-                    "                   [--lr LR] [--momentum M] [--seed S]\n");
+                    "                   [--lr LR] [--momentum M] [--seed S] [--model-threads T]\n");
 }
 
 static int parse_args(int argc, char **argv, opts *o) {
@@ -89,6 +99,7 @@ static int parse_args(int argc, char **argv, opts *o) {
     o->samples = 2048;
     o->epochs = 1;
     o->threads = 1;
+    o->model_threads = 0;
     o->batch = 32;
     o->data = NULL;
     o->lr = 0.01;
@@ -112,6 +123,8 @@ static int parse_args(int argc, char **argv, opts *o) {
             o->epochs = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--threads"))
             o->threads = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--model-threads"))
+            o->model_threads = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--batch"))
             o->batch = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--lr"))
@@ -143,6 +156,10 @@ static int parse_args(int argc, char **argv, opts *o) {
     }
     if (o->samples <= 0 || o->epochs <= 0 || o->threads <= 0 || o->batch <= 0 || !(o->lr > 0)) {
         fprintf(stderr, "bench_train: samples, epochs, threads, batch and lr must be positive\n");
+        return 0;
+    }
+    if (o->model_threads < 0 || o->model_threads > 256 || (o->model_threads > 0 && o->threads != 1)) {
+        fprintf(stderr, "bench_train: --model-threads takes 1 to 256 and runs on one thread (no --threads)\n");
         return 0;
     }
     if (o->samples % o->batch && strcmp(o->job, "personalize")) {
@@ -332,6 +349,7 @@ static int timed_training(const opts *o, al_pool *pool, al_model *m, const al_tr
         return 0;
     }
     memset(rep, 0, sizeof *rep);
+    al_pool_stats_reset(pool);
     double t0 = now_s(), c0 = cpu_s();
     al_status st = al_trainer_run(*t, train, NULL, rep);
     res->secs = now_s() - t0;
@@ -421,6 +439,7 @@ static int job_lm(const opts *o, al_pool *pool, result *res) {
     }
     cfg.epochs = o->epochs;
     memset(&rep, 0, sizeof rep);
+    al_pool_stats_reset(pool);
     double t0 = now_s(), c0 = cpu_s();
     st = al_lm_train(m, pool, train, &cfg, &rep);
     res->secs = now_s() - t0;
@@ -656,6 +675,7 @@ static int job_mnv2_frozen(const opts *o, al_pool *pool, result *res, int int8) 
         fprintf(stderr, "bench_train: frozen forward: %s\n", al_last_error());
         goto done;
     }
+    al_pool_stats_reset(pool);
     double t0 = now_s(), c0 = cpu_s();
     long long steps = 0;
     for (int e = 0; e < o->epochs; e++)
@@ -695,6 +715,7 @@ static int job_personalize(const opts *o, al_pool *pool, result *res) {
         fprintf(stderr, "bench_train: model/cache: %s\n", al_last_error());
         goto done;
     }
+    al_pool_stats_reset(pool);
     t0 = now_s(); /* the model build is outside the timer, as in the PyTorch script */
     c0 = cpu_s();
     al_personalize_config pc;
@@ -721,6 +742,77 @@ done:
     return ok;
 }
 
+/* Where this executable is loaded (the start of its first mapping in
+ * /proc/self/maps) and its path, for addr2line; 0 when unknown. */
+static uintptr_t exe_base(char *path, size_t cap) {
+    ssize_t n = readlink("/proc/self/exe", path, cap - 1);
+    if (n <= 0) return 0;
+    path[n] = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return 0;
+    char line[4096];
+    uintptr_t base = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long lo = 0;
+        const char *slash = strchr(line, '/');
+        size_t len = slash ? strcspn(slash, "\n") : 0;
+        if (slash && len == (size_t)n && !strncmp(slash, path, len) && sscanf(line, "%llx-", &lo) == 1) {
+            base = (uintptr_t)lo;
+            break;
+        }
+    }
+    fclose(f);
+    return base;
+}
+
+/* The task functions of a --model-threads run on stderr, the most time
+ * first: tasks, summed parts and slowest parts per step, and the time lost
+ * to the split's imbalance at T threads (slowest part minus the mean). */
+static void print_task_stats(const al_pool *pool, int T, long long steps, double outside_ms) {
+    al_pool_stat st[64];
+    int n = al_pool_stats(pool, st, 64);
+    if (n > 64) n = 64;
+    for (int i = 1; i < n; i++) /* by summed time, descending */
+        for (int j = i; j > 0 && st[j].sum_s > st[j - 1].sum_s; j--) {
+            al_pool_stat t = st[j];
+            st[j] = st[j - 1];
+            st[j - 1] = t;
+        }
+    char names[64][128];
+    char exe[1024];
+    uintptr_t base = exe_base(exe, sizeof exe);
+    for (int i = 0; i < n; i++) snprintf(names[i], sizeof names[i], "%s", st[i].fn ? "?" : "(others)");
+    if (base && n > 0 && !strchr(exe, '\'') && access(exe, R_OK) == 0) {
+        char cmd[8192];
+        int len = snprintf(cmd, sizeof cmd, "addr2line -f -e '%s'", exe);
+        for (int i = 0; i < n && len > 0 && (size_t)len < sizeof cmd - 32; i++)
+            len += snprintf(cmd + len, sizeof cmd - (size_t)len, " 0x%llx",
+                            (unsigned long long)((uintptr_t)st[i].fn - base));
+        if (len > 0 && (size_t)len < sizeof cmd - 32) {
+            snprintf(cmd + len, sizeof cmd - (size_t)len, " 2>/dev/null");
+            FILE *pp = popen(cmd, "r");
+            if (pp) {
+                char fnl[512], loc[512];
+                for (int i = 0; i < n && fgets(fnl, sizeof fnl, pp) && fgets(loc, sizeof loc, pp); i++) {
+                    fnl[strcspn(fnl, "\n")] = 0;
+                    loc[strcspn(loc, ":\n")] = 0; /* the source file, without the line */
+                    const char *file = strrchr(loc, '/') ? strrchr(loc, '/') + 1 : loc;
+                    if (st[i].fn && strcmp(fnl, "??"))
+                        snprintf(names[i], sizeof names[i], "%.60s (%.60s)", fnl, file);
+                }
+                pclose(pp);
+            }
+        }
+    }
+    double per = 1000.0 / (double)(steps > 0 ? steps : 1);
+    fprintf(stderr, "bench_train: %d parts a task, per step (ms, one thread's CPU time): outside tasks %.3f\n", T,
+            outside_ms);
+    fprintf(stderr, "  %-40s %9s %10s %10s %10s\n", "task", "tasks", "all parts", "slowest", "imbalance");
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, "  %-40s %9.1f %10.3f %10.3f %10.3f\n", names[i], (double)st[i].tasks / (double)(steps > 0 ? steps : 1),
+                st[i].sum_s * per, st[i].max_s * per, (st[i].max_s - st[i].sum_s / T) * per);
+}
+
 int main(int argc, char **argv) {
     opts o;
     if (!parse_args(argc, argv, &o)) {
@@ -728,7 +820,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     al_pool *pool = NULL;
-    if (al_pool_new(o.threads, &pool) != AL_OK) {
+    if ((o.model_threads > 0 ? al_pool_new_serial(o.model_threads, &pool) : al_pool_new(o.threads, &pool)) != AL_OK) {
         fprintf(stderr, "bench_train: pool: %s\n", al_last_error());
         return 1;
     }
@@ -741,6 +833,28 @@ int main(int argc, char **argv) {
              : !strcmp(o.job, "mnv2_frozen_int8") ? job_mnv2_frozen(&o, pool, &r, 1)
              : !strcmp(o.job, "mnv2_frozen_int8s") ? job_mnv2_frozen(&o, pool, &r, 2)
                                                   : job_cnn(&o, pool, &r);
+    char model[512] = "";
+    if (ok && o.model_threads > 0) {
+        /* the serial pool has no workers: the process's CPU time is this thread's */
+        al_pool_stat st[64];
+        int n = al_pool_stats(pool, st, 64);
+        double sum = 0.0, crit = 0.0;
+        long tasks = 0;
+        for (int i = 0; i < n && i < 64; i++) {
+            sum += st[i].sum_s;
+            crit += st[i].max_s;
+            tasks += st[i].tasks;
+        }
+        double outside = r.cpu - sum, pred = outside + crit, steps = (double)(r.steps > 0 ? r.steps : 1);
+        print_task_stats(pool, o.model_threads, r.steps, 1000.0 * outside / steps);
+        snprintf(model, sizeof model,
+                 ",\"model_threads\":%d,\"model_tasks_per_step\":%.1f,\"model_cpu_ms_per_step\":%.3f,"
+                 "\"model_outside_ms_per_step\":%.3f,\"model_ms_per_step\":%.3f,\"model_speedup\":%.3f,"
+                 "\"model_efficiency\":%.3f",
+                 o.model_threads, (double)tasks / steps, 1000.0 * r.cpu / steps, 1000.0 * outside / steps,
+                 1000.0 * pred / steps, pred > 0 ? r.cpu / pred : 0.0,
+                 pred > 0 ? r.cpu / (pred * o.model_threads) : 0.0);
+    }
     al_pool_free(pool);
     if (!ok) return 1;
     double peak = peak_rss_mb();
@@ -763,10 +877,10 @@ int main(int argc, char **argv) {
     printf("{\"impl\":\"autlearn\",\"job\":\"%s\",\"threads\":%d,\"batch\":%d,\"steps\":%lld,\"seconds\":%.4f,"
            "\"ms_per_step\":%.3f,\"peak_rss_mb\":%.1f,\"final_loss\":%.6f,\"samples\":%d,\"epochs\":%d,"
            "\"data\":\"%s\",\"process_peak_rss_mb\":%.1f,\"rss_reset\":%s,\"cpu_seconds\":%.4f,"
-           "\"flops_per_step\":%.0f,\"base_rss_mb\":%.1f,\"rss_increase_mb\":%.1f,\"cpu\":\"%s\",\"cores\":%ld}\n",
+           "\"flops_per_step\":%.0f,\"base_rss_mb\":%.1f,\"rss_increase_mb\":%.1f,\"cpu\":\"%s\",\"cores\":%ld%s}\n",
            o.job, o.threads, o.batch, r.steps, r.secs, 1000.0 * r.secs / (double)(r.steps > 0 ? r.steps : 1), peak,
            r.final_loss, o.samples, !strcmp(o.job, "personalize") ? 10 : o.epochs, !strcmp(o.job, "lm") || !strncmp(o.job, "mnv2", 4) ? "synthetic" : o.data ? "idx" : "synthetic",
            r.load_peak > peak ? r.load_peak : peak, r.reset ? "true" : "false", r.cpu, r.flops_per_step,
-           g_base_rss, g_base_rss >= 0 ? peak - g_base_rss : -1.0, cpu, sysconf(_SC_NPROCESSORS_ONLN));
+           g_base_rss, g_base_rss >= 0 ? peak - g_base_rss : -1.0, cpu, sysconf(_SC_NPROCESSORS_ONLN), model);
     return 0;
 }

@@ -48,6 +48,26 @@ long al_alloc_count(void);
  * ith = 0. Returns when all have finished. Not re-entrant. */
 typedef void (*al_task_fn)(void *arg, int ith, int nth);
 void al_pool_run(al_pool *pool, al_task_fn fn, void *arg);
+/* A pool that runs every task's nparts parts one after the other on the
+ * calling thread (no workers), timing each part in this thread's CPU time:
+ * the parts, and so the results, are those of an nparts-thread pool, bit for
+ * bit. Per task function it records the tasks run, their parts' summed time
+ * and the sum over tasks of the slowest part (a task's time if each part had
+ * a core of its own). bench_train --model-threads T reads it to say, from one
+ * core, what the work split allows at T threads: the time outside tasks (the
+ * serial part) plus each task's slowest part. Not the memory bandwidth,
+ * wake-ups or shared caches of a real run. al_pool_free frees it. */
+typedef struct al_pool_stat {
+    al_task_fn fn; /* NULL: the functions past the record's 64 */
+    long tasks;
+    double sum_s, max_s;
+} al_pool_stat;
+al_status al_pool_new_serial(int nparts, al_pool **out);
+/* Copies up to cap records into out, in first-run order; returns how many
+ * there are (0 for a pool that is not serial). */
+int al_pool_stats(const al_pool *p, al_pool_stat *out, int cap);
+void al_pool_stats_reset(al_pool *p);
+
 /* Static split of [0, n) into nth nearly equal contiguous parts. */
 static inline void al_split(long n, int ith, int nth, long *lo, long *hi) {
     long q = n / nth, r = n % nth;

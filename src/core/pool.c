@@ -20,14 +20,21 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     struct al_pool *p;
     int ith;
 } worker_arg;
 
+/* The serial pool's record (al_pool_new_serial): per task function. */
+#define AL_POOL_MAX_STATS 64
+
 struct al_pool {
     int n;
+    int serial; /* al_pool_new_serial: the n parts run on the caller, timed */
+    int nstats;
+    al_pool_stat *stats;
     pthread_t *threads;
     /* the workers' arguments live as long as the pool: a worker that freed
      * its own would call the allocator hook at a moment nobody chose (a
@@ -172,14 +179,90 @@ void al_pool_free(al_pool *p) {
     pthread_cond_destroy(&p->cv_done);
     al_free(p->threads);
     al_free(p->args);
+    al_free(p->stats);
     al_free(p);
 }
 
 int al_pool_size(const al_pool *p) { return p ? p->n : 1; }
 
+al_status al_pool_new_serial(int nparts, al_pool **out) {
+    if (!out) return al_error(AL_EINVAL, "al_pool_new_serial: out is NULL");
+    *out = NULL;
+    if (nparts < 1 || nparts > 256) return al_error(AL_ERANGE, "serial pool: %d parts, not 1 to 256", nparts);
+    al_pool *p = al_calloc(1, sizeof *p);
+    if (!p) return AL_ENOMEM;
+    p->stats = al_calloc(AL_POOL_MAX_STATS, sizeof *p->stats);
+    if (!p->stats) {
+        al_free(p);
+        return AL_ENOMEM;
+    }
+    p->n = nparts;
+    p->serial = 1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv_work, NULL);
+    pthread_cond_init(&p->cv_done, NULL);
+    *out = p;
+    return AL_OK;
+}
+
+/* The calling thread's CPU time: the serial pool's parts are timed by it, so
+ * a machine shared with other jobs (this thread descheduled) does not
+ * lengthen them. */
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Runs the n parts one after the other, each timed, into fn's record (the
+ * first AL_POOL_MAX_STATS functions seen; later ones share the last entry,
+ * fn NULL). */
+static void run_serial(al_pool *p, al_task_fn fn, void *arg) {
+    double sum = 0.0, max = 0.0;
+    for (int i = 0; i < p->n; i++) {
+        double t0 = thread_cpu_s();
+        fn(arg, i, p->n);
+        double dt = thread_cpu_s() - t0;
+        sum += dt;
+        if (dt > max) max = dt;
+    }
+    int k = 0;
+    while (k < p->nstats && p->stats[k].fn != fn) k++;
+    if (k == p->nstats) {
+        if (p->nstats < AL_POOL_MAX_STATS) {
+            p->nstats++;
+            p->stats[k].fn = fn;
+        } else {
+            k = AL_POOL_MAX_STATS - 1;
+            p->stats[k].fn = NULL;
+        }
+    }
+    p->stats[k].tasks++;
+    p->stats[k].sum_s += sum;
+    p->stats[k].max_s += max;
+}
+
+int al_pool_stats(const al_pool *p, al_pool_stat *out, int cap) {
+    if (!p || !p->serial) return 0;
+    for (int k = 0; k < p->nstats && k < cap; k++) out[k] = p->stats[k];
+    return p->nstats;
+}
+
+void al_pool_stats_reset(al_pool *p) {
+    if (!p || !p->serial) return;
+    memset(p->stats, 0, AL_POOL_MAX_STATS * sizeof *p->stats);
+    p->nstats = 0;
+}
+
 void al_pool_run(al_pool *p, al_task_fn fn, void *arg) {
     if (!p || p->n == 1) {
-        fn(arg, 0, 1);
+        if (!p || !p->serial) {
+            fn(arg, 0, 1);
+            return;
+        }
+    }
+    if (p->serial) {
+        run_serial(p, fn, arg);
         return;
     }
     /* Only this thread writes fn, arg and the counters between tasks: the

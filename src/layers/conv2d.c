@@ -125,6 +125,8 @@ static void conv_init(al_node *nd, al_rng *rng) {
 
 typedef struct conv_run conv_run;
 typedef void (*sample_fn)(const conv_run *r, int i, int ith_first);
+/* block b of nb of sample i (its channels and filters cut in nb) */
+typedef void (*block_fn)(const conv_run *r, int i, int b, int nb);
 
 struct conv_run {
     const al_node *nd;
@@ -136,6 +138,8 @@ struct conv_run {
     al_pool *gemm_pool; /* pool for GEMMs issued inside a sample fn (NULL inside a task) */
     int want_col;       /* backward: bwd_prepare also writes the chunk's im2col */
     sample_fn fn;
+    block_fn bfn;
+    int nb; /* for_blocks: blocks a sample */
 };
 
 static void samples_task(void *arg, int ith, int nth) {
@@ -158,6 +162,30 @@ static void for_samples(al_pool *pool, conv_run *r, size_t work, sample_fn fn) {
     } else {
         r->gemm_pool = pool;
         for (int i = 0; i < r->n; i++) fn(r, i, 0);
+    }
+}
+
+static void blocks_task(void *arg, int ith, int nth) {
+    const conv_run *r = arg;
+    long lo, hi;
+    al_split((long)r->n * r->nb, ith, nth, &lo, &hi);
+    for (long u = lo; u < hi; u++) r->bfn(r, (int)(u / r->nb), (int)(u % r->nb), r->nb);
+}
+
+/* For the passes that need no scratch of their own and whose channels (or
+ * filters) are independent: the samples cut into blocks of channels, so a
+ * chunk of fewer samples than threads (backward's cache-sized chunks: 2 to
+ * 16 samples for the reference CNN) or a count that does not divide among
+ * the threads still gives every thread a share. At least 4 blocks a thread;
+ * a block's values do not depend on the cut. */
+static void for_blocks(al_pool *pool, conv_run *r, size_t work, block_fn bfn) {
+    int nth = al_pool_size(pool);
+    if (nth > 1 && work >= CONV_PAR_MIN) {
+        r->bfn = bfn;
+        r->nb = (4 * nth + r->n - 1) / r->n;
+        al_pool_run(pool, blocks_task, r);
+    } else {
+        for (int i = 0; i < r->n; i++) bfn(r, i, 0, 1);
     }
 }
 
@@ -374,12 +402,16 @@ static al_status conv_forward(al_node *nd, const al_exec *e, const float *x, flo
 /* ---- backward ------------------------------------------------------------------ */
 
 /* dYt[f, iP .. iP+P) = dy_i[f] (times the activation's derivative), and
- * col_i when the weights are trained. */
-static void bwd_prepare(const conv_run *r, int i, int ith_first) {
+ * col_i when the weights are trained: block b of nb, its share of the
+ * filters and of the input channels. */
+static void bwd_prepare(const conv_run *r, int i, int b, int nb) {
     const conv_geom *g = &r->g;
     size_t ld = (size_t)r->n * g->P;
     int act = r->nd->cfg.act;
-    for (int f = 0; f < g->F; f++) {
+    long f0, f1, c0, c1;
+    al_split(g->F, b, nb, &f0, &f1);
+    al_split(g->C, b, nb, &c0, &c1);
+    for (long f = f0; f < f1; f++) {
         float *dst = r->out + (size_t)f * ld + (size_t)i * g->P;
         const float *dy = r->dy + ((size_t)i * g->F + f) * g->P, *y = r->yr + ((size_t)i * g->F + f) * g->P;
         if (act == AL_ACT_RELU)
@@ -389,14 +421,21 @@ static void bwd_prepare(const conv_run *r, int i, int ith_first) {
         else
             memcpy(dst, dy, sizeof(float) * (size_t)g->P);
     }
-    if (r->want_col) im2col_batch(r, i, ith_first);
+    if (r->want_col && c0 < c1) {
+        size_t ldc = (size_t)r->n * g->P, plane = (size_t)g->H * g->W;
+        al_im2col(r->x + ((size_t)i * g->C + c0) * plane, (int)(c1 - c0), g->H, g->W, g->k, g->s, g->p,
+                  r->col + (size_t)c0 * g->k * g->k * ldc + (size_t)i * g->P, (long)ldc);
+    }
 }
 
-static void bwd_col2im(const conv_run *r, int i, int ith_first) {
-    AL_UNUSED(ith_first);
+static void bwd_col2im(const conv_run *r, int i, int b, int nb) {
     const conv_geom *g = &r->g;
-    al_col2im(r->col + (size_t)i * g->P, (long)r->n * g->P, g->C, g->H, g->W, g->k, g->s, g->p,
-              r->dx + (size_t)i * g->C * g->H * g->W);
+    long c0, c1;
+    al_split(g->C, b, nb, &c0, &c1);
+    if (c0 >= c1) return;
+    size_t ldc = (size_t)r->n * g->P, plane = (size_t)g->H * g->W;
+    al_col2im(r->col + (size_t)c0 * g->k * g->k * ldc + (size_t)i * g->P, (long)ldc, (int)(c1 - c0), g->H, g->W,
+              g->k, g->s, g->p, r->dx + ((size_t)i * g->C + c0) * plane);
 }
 
 /* 1x1: dx_i = W^T * dy_i [C,P] = [C,F] [F,P], no col2im. */
@@ -467,7 +506,7 @@ static void bwd_chunk(const al_node *nd, al_pool *pool, const conv_geom *gp, con
     size_t work = (size_t)n * (size_t)g->P * (size_t)(g->CKK + g->F);
     r.want_col = nd->trainable && !wdone;
     if (r.want_col) {
-        for_samples(pool, &r, work, bwd_prepare);
+        for_blocks(pool, &r, work, bwd_prepare);
         al_sgemm(pool, 0, 1, g->F, CKK, nP, 1.0f, r.out, nP, r.col, nP, 1.0f, nd->params[0].g, CKK);
         if (nd->cfg.bias) {
             bias_args ba = {r.out, nd->params[1].g, g->F, (size_t)nP};
@@ -482,9 +521,9 @@ static void bwd_chunk(const al_node *nd, al_pool *pool, const conv_geom *gp, con
         for_samples(pool, &r, work, bwd_dx_1x1);
         return;
     }
-    if (!r.want_col) for_samples(pool, &r, work, bwd_prepare);
+    if (!r.want_col) for_blocks(pool, &r, work, bwd_prepare);
     al_sgemm(pool, 1, 0, CKK, nP, g->F, 1.0f, r.w, CKK, r.out, nP, 0.0f, r.col, nP);
-    for_samples(pool, &r, work, bwd_col2im);
+    for_blocks(pool, &r, work, bwd_col2im);
 }
 
 /* The direct weight gradient of a one-channel 3x3 conv (al_conv1c3_dweight),

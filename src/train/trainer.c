@@ -404,6 +404,27 @@ static al_status rollback(al_trainer *t, const char *why) {
     return AL_OK;
 }
 
+/* The batch's images gathered by sample over the pool: a copy, the same
+ * bytes whatever the split. MobileNetV2's 96x96 batch of 32 is 3.5 MB,
+ * which on one thread was a serial 0.5 ms of every step. */
+typedef struct gather_args {
+    float *dst;
+    const float *src;
+    const int *idx;
+    size_t xn;
+    int b;
+} gather_args;
+
+static void gather_task(void *arg, int ith, int nth) {
+    const gather_args *a = arg;
+    long lo, hi;
+    al_split(a->b, ith, nth, &lo, &hi);
+    for (long j = lo; j < hi; j++) memcpy(a->dst + (size_t)j * a->xn, a->src + (size_t)a->idx[j] * a->xn, sizeof(float) * a->xn);
+}
+
+/* Below this many floats a batch is gathered on the calling thread. */
+#define GATHER_PAR_MIN 65536
+
 /* One step at the position: gather batch -> zero grads -> forward -> softmax
  * CE -> backward -> clip -> optimizer step. A non-finite loss or gradient
  * norm leaves the weights untouched and fills `why`. */
@@ -420,10 +441,14 @@ static al_status step(al_trainer *t, const al_dataset *train, int k, long long p
     int32_t *yb = t->yb;
     long want = 0;
     al_status st;
-    for (int j = 0; j < b; j++) {
-        if (!t->source) memcpy(t->xb + (size_t)j * xn, train->x + (size_t)idx[j] * xn, sizeof(float) * xn);
-        memcpy(yb + (size_t)j * yl, train->y + (size_t)idx[j] * yl, sizeof(int32_t) * (size_t)yl);
+    if (!t->source) {
+        gather_args ga = {t->xb, train->x, idx, xn, b};
+        if (al_pool_size(t->pool) > 1 && (size_t)b * xn >= GATHER_PAR_MIN)
+            al_pool_run(t->pool, gather_task, &ga);
+        else
+            gather_task(&ga, 0, 1);
     }
+    for (int j = 0; j < b; j++) memcpy(yb + (size_t)j * yl, train->y + (size_t)idx[j] * yl, sizeof(int32_t) * (size_t)yl);
     if (t->source && (st = t->source(t->source_user, idx, b, t->epochs_done, t->xb)) != AL_OK) return st;
     for (int j = 0; j < b * yl; j++) want += yb[j] >= 0;
     /* x1.0 is exact: without a rollback the schedule's lr is used bit for bit */
