@@ -1,5 +1,5 @@
-/* Core: status strings, per-thread errors, RNG streams, thread pool, the
- * allocator hooks, arena, and the architecture spec parser. */
+/* Core: status strings, per-thread errors, RNG streams, thread pool (and the
+ * serial pool), the allocator hooks, arena, and the architecture spec parser. */
 #include "al_test.h"
 
 #include <pthread.h>
@@ -122,6 +122,70 @@ static void test_pool(void) {
     al_pool_run(NULL, sum_task, &(sum_args){(double[]){1, 2}, 2, {0}, {0}});
     al_pool *p;
     CHECK_STATUS(al_pool_new(1000, &p), AL_ERANGE);
+}
+
+static void noop_task(void *arg, int ith, int nth) {
+    AL_UNUSED(arg);
+    AL_UNUSED(ith);
+    AL_UNUSED(nth);
+}
+
+static double run_sum(al_pool *p, const double *v, long n, int nth) {
+    sum_args s;
+    memset(&s, 0, sizeof s);
+    s.v = v;
+    s.n = n;
+    al_pool_run(p, sum_task, &s);
+    double t = 0;
+    for (int i = 0; i < nth; i++) {
+        CHECK(s.seen[i] == 1);
+        t += s.part[i];
+    }
+    for (int i = nth; i < 8; i++) CHECK(s.seen[i] == 0);
+    return t;
+}
+
+/* The serial pool (al_pool_new_serial, for bench_train --model-threads):
+ * its errors, the same parts and sums as a pool of as many threads, and its
+ * record of each task function's parts (test_serial_pool: training). */
+static void test_serial_pool(void) {
+    al_pool *p = NULL;
+    CHECK_STATUS(al_pool_new_serial(4, NULL), AL_EINVAL);
+    CHECK_STATUS(al_pool_new_serial(0, &p), AL_ERANGE);
+    CHECK(p == NULL);
+    CHECK_STATUS(al_pool_new_serial(257, &p), AL_ERANGE);
+    CHECK(p == NULL);
+
+    const long N = 200003;
+    double *v = malloc(sizeof(double) * N);
+    for (long i = 0; i < N; i++) v[i] = 1.0 / (double)(i + 1);
+    for (int nth = 1; nth <= 7; nth += 3) {
+        al_pool *real, *ser;
+        REQUIRE_OK(al_pool_new(nth, &real));
+        REQUIRE_OK(al_pool_new_serial(nth, &ser));
+        CHECK(al_pool_size(ser) == nth);
+        CHECK(run_sum(ser, v, N, nth) == run_sum(real, v, N, nth)); /* the same parts */
+        al_pool_stat st[4];
+        CHECK(al_pool_stats(real, st, 4) == 0); /* a real pool keeps no record */
+        al_pool_stats_reset(ser);
+        CHECK(al_pool_stats(ser, st, 4) == 0);
+        for (int k = 0; k < 3; k++) run_sum(ser, v, N, nth);
+        al_pool_run(ser, noop_task, NULL);
+        int n = al_pool_stats(ser, st, 4);
+        CHECK(n == 2);
+        CHECK(st[0].fn == sum_task && st[0].tasks == 3);
+        CHECK(st[1].fn == noop_task && st[1].tasks == 1);
+        /* the slowest part is at least the mean part and at most their sum */
+        CHECK(st[0].sum_s > 0 && st[0].max_s <= st[0].sum_s + 1e-12 && st[0].max_s * nth >= st[0].sum_s - 1e-12);
+        CHECK(al_pool_stats(ser, st, 1) == 2); /* the count, whatever the room */
+        al_pool_stats_reset(ser);
+        CHECK(al_pool_stats(ser, st, 4) == 0);
+        al_pool_free(real);
+        al_pool_free(ser);
+    }
+    free(v);
+    CHECK(al_pool_stats(NULL, NULL, 0) == 0);
+    al_pool_stats_reset(NULL); /* a no-op */
 }
 
 static size_t custom_bytes;
@@ -258,6 +322,7 @@ int main(void) {
     test_log();
     test_rng();
     test_pool();
+    test_serial_pool();
     test_alloc();
     test_arena();
     test_spec();

@@ -1,92 +1,13 @@
-/* The serial pool (al_pool_new_serial): it runs every task's parts one
- * after the other on the calling thread and times them, so bench_train
- * --model-threads can say what the work split allows at T threads from one
- * core. Checked here: its errors; that a task sees each part once with
- * nth = T and the same sums as a T-thread pool; its record (tasks, summed
- * and slowest parts, the reset); that training with it gives the T-thread
- * pool's weights bit for bit, also where the conv backward's cache-sized
- * chunks hold fewer samples than threads (split by channels since, no longer
- * one sample after another on the calling thread); and that those weights
- * match one thread's to rounding. */
+/* The serial pool (al_pool_new_serial) in training: it runs every task's
+ * parts one after the other on the calling thread and times them, so
+ * bench_train --model-threads can say what the work split allows at T
+ * threads from one core. Its errors and record are checked in test_core.
+ * Checked here: training with it gives the T-thread pool's weights bit for
+ * bit, also where the conv backward's cache-sized chunks hold fewer samples
+ * than threads (split by channels since, no longer one sample after another
+ * on the calling thread); and those weights match one thread's to
+ * rounding. */
 #include "al_test.h"
-
-typedef struct {
-    const double *v;
-    long n;
-    double part[32];
-    int seen[32];
-} sum_args;
-
-static void sum_task(void *arg, int ith, int nth) {
-    sum_args *s = arg;
-    long lo, hi;
-    al_split(s->n, ith, nth, &lo, &hi);
-    double acc = 0;
-    for (long i = lo; i < hi; i++) acc += s->v[i];
-    s->part[ith] = acc;
-    s->seen[ith]++;
-}
-
-static void noop_task(void *arg, int ith, int nth) {
-    AL_UNUSED(arg);
-    AL_UNUSED(ith);
-    AL_UNUSED(nth);
-}
-
-static double run_sum(al_pool *p, const double *v, long n, int nth) {
-    sum_args s;
-    memset(&s, 0, sizeof s);
-    s.v = v;
-    s.n = n;
-    al_pool_run(p, sum_task, &s);
-    double t = 0;
-    for (int i = 0; i < nth; i++) {
-        CHECK(s.seen[i] == 1);
-        t += s.part[i];
-    }
-    for (int i = nth; i < 32; i++) CHECK(s.seen[i] == 0);
-    return t;
-}
-
-static void test_errors_and_record(void) {
-    al_pool *p = NULL;
-    CHECK_STATUS(al_pool_new_serial(4, NULL), AL_EINVAL);
-    CHECK_STATUS(al_pool_new_serial(0, &p), AL_ERANGE);
-    CHECK(p == NULL);
-    CHECK_STATUS(al_pool_new_serial(257, &p), AL_ERANGE);
-    CHECK(p == NULL);
-
-    const long N = 200003;
-    double *v = malloc(sizeof(double) * N);
-    for (long i = 0; i < N; i++) v[i] = 1.0 / (double)(i + 1);
-    for (int nth = 1; nth <= 7; nth += 3) {
-        al_pool *real, *ser;
-        REQUIRE_OK(al_pool_new(nth, &real));
-        REQUIRE_OK(al_pool_new_serial(nth, &ser));
-        CHECK(al_pool_size(ser) == nth);
-        CHECK(run_sum(ser, v, N, nth) == run_sum(real, v, N, nth)); /* the same parts */
-        al_pool_stat st[4];
-        CHECK(al_pool_stats(real, st, 4) == 0); /* a real pool keeps no record */
-        al_pool_stats_reset(ser);
-        CHECK(al_pool_stats(ser, st, 4) == 0);
-        for (int k = 0; k < 3; k++) run_sum(ser, v, N, nth);
-        al_pool_run(ser, noop_task, NULL);
-        int n = al_pool_stats(ser, st, 4);
-        CHECK(n == 2);
-        CHECK(st[0].fn == sum_task && st[0].tasks == 3);
-        CHECK(st[1].fn == noop_task && st[1].tasks == 1);
-        /* the slowest part is at least the mean part and at most their sum */
-        CHECK(st[0].sum_s > 0 && st[0].max_s <= st[0].sum_s + 1e-12 && st[0].max_s * nth >= st[0].sum_s - 1e-12);
-        CHECK(al_pool_stats(ser, st, 1) == 2); /* the count, whatever the room */
-        al_pool_stats_reset(ser);
-        CHECK(al_pool_stats(ser, st, 4) == 0);
-        al_pool_free(real);
-        al_pool_free(ser);
-    }
-    free(v);
-    CHECK(al_pool_stats(NULL, NULL, 0) == 0);
-    al_pool_stats_reset(NULL); /* a no-op */
-}
 
 /* Trains a small CNN a few steps on random 3x32x32 images, batch 8, with
  * pool; returns a copy of the weights. Its second conv's backward works in
@@ -173,7 +94,6 @@ static void test_training(void) {
 }
 
 int main(void) {
-    test_errors_and_record();
     test_training();
     TEST_END("test_serial_pool");
 }
