@@ -8,7 +8,10 @@
 # PREBUILT holds bench_train (and bench_gemm for the gemm job) built on
 # another x86-64 machine, e.g.
 #   cmake --build build && mkdir -p devbin && cp build/bench_train build/bench_gemm devbin/
-# OUTDIR receives machine.txt, log.txt and results.json (bench/run.sh's).
+# OUTDIR receives machine.txt, log.txt and results.json (bench/run.sh's),
+# and model.md: bench/threads-model.sh's ceilings for the same build (one
+# round; AL_DEVICE_MODEL=0 skips it), to set the measured scaling beside
+# what the work split allows.
 # Settings: as bench/run.sh (AL_BENCH_JOBS, AL_BENCH_THREADS,
 # AL_BENCH_MNV2_THREADS, AL_BENCH_REPEAT, ...); the defaults here sweep
 # 1 2 4 8 16 threads for the CNN and LM steps and 1 4 8 16 for MobileNetV2.
@@ -40,3 +43,6 @@ export AL_BENCH_MNV2_THREADS="${AL_BENCH_MNV2_THREADS:-1 4 8 16}"
 export AL_BENCH_REPEAT="${AL_BENCH_REPEAT:-2}"
 export AL_BENCH_OUT="$out"
 BUILD="$pre" "$root/bench/run.sh" 2>&1 | tee "$out/log.txt"
+if [ "${AL_DEVICE_MODEL:-1}" != 0 ]; then
+  AL_MODEL_ROUNDS="${AL_MODEL_ROUNDS:-1}" "$root/bench/threads-model.sh" "$pre" | tee "$out/model.md"
+fi
