@@ -768,10 +768,7 @@ static uintptr_t exe_base(char *path, size_t cap) {
 /* The task functions of a --model-threads run on stderr, the most time
  * first: tasks, summed parts and slowest parts per step, and the time lost
  * to the split's imbalance at T threads (slowest part minus the mean). */
-static void print_task_stats(const al_pool *pool, int T, long long steps, double outside_ms) {
-    al_pool_stat st[64];
-    int n = al_pool_stats(pool, st, 64);
-    if (n > 64) n = 64;
+static void print_task_stats(al_pool_stat *st, int n, int T, long long steps, double outside_ms) {
     for (int i = 1; i < n; i++) /* by summed time, descending */
         for (int j = i; j > 0 && st[j].sum_s > st[j - 1].sum_s; j--) {
             al_pool_stat t = st[j];
@@ -837,16 +834,16 @@ int main(int argc, char **argv) {
     if (ok && o.model_threads > 0) {
         /* the serial pool has no workers: the process's CPU time is this thread's */
         al_pool_stat st[64];
-        int n = al_pool_stats(pool, st, 64);
+        int n = AL_MIN(al_pool_stats(pool, st, 64), 64);
         double sum = 0.0, crit = 0.0;
         long tasks = 0;
-        for (int i = 0; i < n && i < 64; i++) {
+        for (int i = 0; i < n; i++) {
             sum += st[i].sum_s;
             crit += st[i].max_s;
             tasks += st[i].tasks;
         }
         double outside = r.cpu - sum, pred = outside + crit, steps = (double)(r.steps > 0 ? r.steps : 1);
-        print_task_stats(pool, o.model_threads, r.steps, 1000.0 * outside / steps);
+        print_task_stats(st, n, o.model_threads, r.steps, 1000.0 * outside / steps);
         snprintf(model, sizeof model,
                  ",\"model_threads\":%d,\"model_tasks_per_step\":%.1f,\"model_cpu_ms_per_step\":%.3f,"
                  "\"model_outside_ms_per_step\":%.3f,\"model_ms_per_step\":%.3f,\"model_speedup\":%.3f,"

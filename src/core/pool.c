@@ -129,14 +129,12 @@ int al_threads_default(void) {
     return v > 256 ? 256 : (int)v;
 }
 
-al_status al_pool_new(int nthreads, al_pool **out) {
-    if (!out) return al_error(AL_EINVAL, "al_pool_new: out is NULL");
-    *out = NULL;
-    if (nthreads <= 0) nthreads = al_threads_default();
-    if (nthreads > 256) return al_error(AL_ERANGE, "thread count %d exceeds 256", nthreads);
+/* A pool of n parts with its locks and counters set up and no workers yet:
+ * what al_pool_new and al_pool_new_serial share, and al_pool_free undoes. */
+static al_pool *pool_alloc(int n) {
     al_pool *p = al_calloc(1, sizeof *p);
-    if (!p) return AL_ENOMEM;
-    p->n = nthreads;
+    if (!p) return NULL;
+    p->n = n;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv_work, NULL);
     pthread_cond_init(&p->cv_done, NULL);
@@ -144,6 +142,16 @@ al_status al_pool_new(int nthreads, al_pool **out) {
     atomic_init(&p->done, 0);
     atomic_init(&p->quit, 0);
     atomic_init(&p->next, 0ULL);
+    return p;
+}
+
+al_status al_pool_new(int nthreads, al_pool **out) {
+    if (!out) return al_error(AL_EINVAL, "al_pool_new: out is NULL");
+    *out = NULL;
+    if (nthreads <= 0) nthreads = al_threads_default();
+    if (nthreads > 256) return al_error(AL_ERANGE, "thread count %d exceeds 256", nthreads);
+    al_pool *p = pool_alloc(nthreads);
+    if (!p) return AL_ENOMEM;
     if (nthreads > 1) {
         p->threads = al_calloc((size_t)nthreads, sizeof(pthread_t));
         p->args = al_calloc((size_t)nthreads, sizeof(worker_arg));
@@ -189,18 +197,14 @@ al_status al_pool_new_serial(int nparts, al_pool **out) {
     if (!out) return al_error(AL_EINVAL, "al_pool_new_serial: out is NULL");
     *out = NULL;
     if (nparts < 1 || nparts > 256) return al_error(AL_ERANGE, "serial pool: %d parts, not 1 to 256", nparts);
-    al_pool *p = al_calloc(1, sizeof *p);
+    al_pool *p = pool_alloc(nparts);
     if (!p) return AL_ENOMEM;
+    p->serial = 1;
     p->stats = al_calloc(AL_POOL_MAX_STATS, sizeof *p->stats);
     if (!p->stats) {
-        al_free(p);
+        al_pool_free(p);
         return AL_ENOMEM;
     }
-    p->n = nparts;
-    p->serial = 1;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv_work, NULL);
-    pthread_cond_init(&p->cv_done, NULL);
     *out = p;
     return AL_OK;
 }
@@ -255,14 +259,12 @@ void al_pool_stats_reset(al_pool *p) {
 }
 
 void al_pool_run(al_pool *p, al_task_fn fn, void *arg) {
-    if (!p || p->n == 1) {
-        if (!p || !p->serial) {
-            fn(arg, 0, 1);
-            return;
-        }
-    }
-    if (p->serial) {
+    if (p && p->serial) {
         run_serial(p, fn, arg);
+        return;
+    }
+    if (!p || p->n == 1) {
+        fn(arg, 0, 1);
         return;
     }
     /* Only this thread writes fn, arg and the counters between tasks: the

@@ -232,12 +232,19 @@ static void fwd_c1k3(const conv_run *r, int i, int ith_first) {
     al_act_apply(r->nd->cfg.act, y, (size_t)g->F * (size_t)g->P);
 }
 
-/* col_i into the batch's column matrix [CKK, nP] at column i*P. */
+/* Input channels [c0, c1) of col_i into the batch's column matrix
+ * [CKK, nP] at column i*P (their rows c0*k*k .. c1*k*k). */
+static void im2col_channels(const conv_run *r, int i, long c0, long c1) {
+    const conv_geom *g = &r->g;
+    size_t ldc = (size_t)r->n * g->P, plane = (size_t)g->H * g->W;
+    al_im2col(r->x + ((size_t)i * g->C + (size_t)c0) * plane, (int)(c1 - c0), g->H, g->W, g->k, g->s, g->p,
+              r->col + (size_t)c0 * g->k * g->k * ldc + (size_t)i * g->P, (long)ldc);
+}
+
+/* col_i into the batch's column matrix, every channel. */
 static void im2col_batch(const conv_run *r, int i, int ith_first) {
     AL_UNUSED(ith_first);
-    const conv_geom *g = &r->g;
-    al_im2col(r->x + (size_t)i * g->C * g->H * g->W, g->C, g->H, g->W, g->k, g->s, g->p, r->col + (size_t)i * g->P,
-              (long)r->n * g->P);
+    im2col_channels(r, i, 0, r->g.C);
 }
 
 /* y_i[f] = out[f, iP .. iP+P) + b[f] */
@@ -421,11 +428,7 @@ static void bwd_prepare(const conv_run *r, int i, int b, int nb) {
         else
             memcpy(dst, dy, sizeof(float) * (size_t)g->P);
     }
-    if (r->want_col && c0 < c1) {
-        size_t ldc = (size_t)r->n * g->P, plane = (size_t)g->H * g->W;
-        al_im2col(r->x + ((size_t)i * g->C + c0) * plane, (int)(c1 - c0), g->H, g->W, g->k, g->s, g->p,
-                  r->col + (size_t)c0 * g->k * g->k * ldc + (size_t)i * g->P, (long)ldc);
-    }
+    if (r->want_col && c0 < c1) im2col_channels(r, i, c0, c1);
 }
 
 static void bwd_col2im(const conv_run *r, int i, int b, int nb) {
