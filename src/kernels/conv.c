@@ -19,6 +19,7 @@
 int al_im2col_same_avx512(const float *x, int C, int H, int W, int k, int p, float *col, long ldcol);
 int al_col2im_same_avx512(const float *col, long ldcol, int C, int H, int W, int k, int p, float *x);
 int al_im2col_pack_same_avx512(const al_im2col_src *a, int p0, int kc, int j0, int nc, float *dst);
+int al_im2col_pack_s12_avx512(const al_im2col_src *a, int p0, int kc, int j0, int nc, float *dst);
 int al_conv1c3_forward_avx512(const float *x, int H, int W, const float *w, const float *b, int F, float *y);
 int al_conv1c3_dweight_avx512(const float *x, const float *dy, const float *y, int relu, int n, int H, int W, int F,
                               int f0, int f1, float *dw, float *db);
@@ -106,8 +107,11 @@ void al_col2im(const float *col, long ldcol, int C, int H, int W, int k, int s, 
 void al_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst) {
 #ifdef AL_CONV_X86
     const al_im2col_src *a = ctx;
-    if (NR == 32 && same_conv(a->k, a->s, a->p) && conv_simd() && al_im2col_pack_same_avx512(a, p0, kc, j0, nc, dst))
-        return;
+    if (NR == 32 && conv_simd()) {
+        if (same_conv(a->k, a->s, a->p) ? al_im2col_pack_same_avx512(a, p0, kc, j0, nc, dst)
+                                        : al_im2col_pack_s12_avx512(a, p0, kc, j0, nc, dst))
+            return;
+    }
 #endif
     al_im2col_pack_ref(ctx, p0, kc, j0, nc, NR, dst);
 }

@@ -185,6 +185,108 @@ int al_im2col_pack_same_avx512(const al_im2col_src *a, int p0, int kc, int j0, i
     return 1;
 }
 
+/* The implicit GEMM's B panels for the other convs of stride 1 or 2 (any
+ * padding: the stride-2 stem of MobileNet-class networks, "valid" convs).
+ * Lane t of a panel is batch pixel j = j0 + t; the lanes of each 16-lane
+ * half fall into runs of one output row of one sample (at most RUNS_MAX
+ * when Wo >= 6), and within a run lane a + v reads input column ix0 + s*v.
+ * So one run of one row (c, ky, kx) is 32 consecutive floats of the image
+ * row, loaded under the mask of the columns it needs that lie in the image
+ * (the others read as zero, as the padding must), and a vpermt2ps that
+ * takes every s-th one into the run's lanes. Found once per panel and tap:
+ * each run's offset into the batch and its two masks; each row then costs
+ * two loads and a permute per run. Copies only, so the panels are bitwise
+ * al_im2col_pack_ref's. */
+#define RUNS_MAX 4
+#define PACK_TAPS_MAX 64
+
+typedef struct pack_run {
+    int half, a, len; /* lanes [a, a + len) of half `half`, a within the half */
+    long base;        /* sample offset + iy0 * W + ix0 */
+    int iy0, ix0;     /* oy*s - p, ox*s - p of the run's first lane */
+} pack_run;
+
+/* bits [lo, hi) of a 32-bit word */
+static inline uint32_t bits(int lo, int hi) {
+    if (hi <= lo) return 0;
+    return (uint32_t)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
+}
+
+int al_im2col_pack_s12_avx512(const al_im2col_src *a, int p0, int kc, int j0, int nc, float *dst) {
+    const int k = a->k, s = a->s, p = a->p, H = a->H, W = a->W, Wo = a->Wo, kk = k * k;
+    const long P = (long)a->Ho * Wo, HW = (long)H * W, CHW = (long)a->C * HW;
+    if ((s != 1 && s != 2) || Wo < 6 || kk > PACK_TAPS_MAX) return 0;
+    /* element s*v of the 32 loaded: every other bit for stride 2 */
+    const uint32_t every = s == 1 ? 0xFFFFFFFFu : 0x55555555u;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i idx[2 * RUNS_MAX];
+    pack_run run[2 * RUNS_MAX];
+    uint32_t lmask[2 * RUNS_MAX][PACK_TAPS_MAX];
+    __mmask16 omask[2 * RUNS_MAX][PACK_TAPS_MAX];
+    long toff[PACK_TAPS_MAX];
+    for (int t = 0; t < kk; t++) toff[t] = (long)(t / k) * W + t % k;
+    for (int cb = 0; cb < nc; cb += 32, dst += (size_t)32 * kc) {
+        const int ncols = AL_MIN(32, nc - cb);
+        int nrun = 0;
+        for (int t = 0; t < ncols;) {
+            long j = (long)j0 + cb + t, i = j / P, q = j % P;
+            int oy = (int)(q / Wo), ox = (int)(q % Wo), half = t / 16;
+            int len = AL_MIN(AL_MIN(Wo - ox, ncols - t), 16 * (half + 1) - t);
+            if (nrun == 2 * RUNS_MAX) return 0; /* not with Wo >= 6 */
+            pack_run *r = &run[nrun++];
+            r->half = half;
+            r->a = t - 16 * half;
+            r->len = len;
+            r->iy0 = oy * s - p;
+            r->ix0 = ox * s - p;
+            r->base = i * CHW + (long)r->iy0 * W + r->ix0;
+            t += len;
+        }
+        for (int u = 0; u < nrun; u++) {
+            const pack_run *r = &run[u];
+            /* lane a + v takes element s*v of the 32 loaded (lanes outside
+             * the run take junk, dropped by its output mask) */
+            __m512i d = _mm512_sub_epi32(iota, _mm512_set1_epi32(r->a));
+            idx[u] = s == 1 ? d : _mm512_add_epi32(d, d);
+            for (int t = 0; t < kk; t++) {
+                int iy = r->iy0 + t / k, c0 = r->ix0 + t % k;
+                /* the v in [0, len) with 0 <= c0 + s*v < W: [lo, hi) */
+                int lo = c0 >= 0 ? 0 : (-c0 + s - 1) / s;
+                int hi = c0 >= W ? 0 : (W - c0 + s - 1) / s;
+                hi = AL_MIN(hi, r->len);
+                if (iy < 0 || iy >= H || hi <= lo) {
+                    lmask[u][t] = 0;
+                    omask[u][t] = 0;
+                    continue;
+                }
+                lmask[u][t] = bits(s * lo, s * (hi - 1) + 1) & every;
+                omask[u][t] = (__mmask16)bits(r->a + lo, r->a + hi);
+            }
+        }
+        int c = p0 / kk, t = p0 % kk;
+        for (int pp = 0; pp < kc; pp++) {
+            __m512 h[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+            const long cofs = (long)c * HW + toff[t];
+            for (int u = 0; u < nrun; u++) {
+                const uint32_t lm = lmask[u][t];
+                if (!lm) continue;
+                const long off = run[u].base + cofs;
+                __m512 lo = _mm512_maskz_loadu_ps((__mmask16)lm, shift_ptr(a->x, off));
+                __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(lm >> 16), shift_ptr(a->x, off + 16));
+                h[run[u].half] =
+                    _mm512_mask_mov_ps(h[run[u].half], omask[u][t], _mm512_permutex2var_ps(lo, idx[u], hi));
+            }
+            _mm512_storeu_ps(dst + (size_t)pp * 32, h[0]);
+            _mm512_storeu_ps(dst + (size_t)pp * 32 + 16, h[1]);
+            if (++t == kk) {
+                t = 0;
+                c++;
+            }
+        }
+    }
+    return 1;
+}
+
 /* ---- direct kernels for one input channel, 3x3, stride 1, padding 1 ---------
  * The first conv of an image CNN (refcnn: 1x28x28 -> 32). As a GEMM its K
  * is 9 (forward) and its weight gradient is 32 x 9: the packed GEMM spends
