@@ -8,6 +8,10 @@
  *    element must be written. Tolerance: 1e-6 per summed term plus 1e-5,
  *    absolute (values are N(0,1)): forward and dx sum k*k terms, dw and db
  *    Ho*Wo terms; the variants use fused multiply-adds and another order.
+ *    al_dw_forward_planes (several planes, the channel wrapping, each
+ *    activation) and al_dw_backward_channels (a range of channels, each
+ *    gradient left out in turn) the same way: the avx512 variant's
+ *    small-plane forms run there.
  * 2. A block "1x1 expand; depthwise 3x3 stride 2; 1x1 project" with odd
  *    channel counts: forward and backward (all gradients) with 1, 2 and 3
  *    threads are bitwise the same; under each GEMM and depthwise variant
@@ -26,6 +30,95 @@ static double maxdiff(const float *a, const float *b, size_t n) {
 }
 
 static int ncases;
+
+/* al_dw_forward_planes: planes [1, 6) of 7 (3 channels, so the channel
+ * wraps inside the range), with each activation, against the reference
+ * per plane and the plain activation; planes outside the range untouched */
+static void planes_case(al_dw_variant v, int H, int W, int k, int s, int p) {
+    if (H + 2 * p < k || W + 2 * p < k) return;
+    al_dw_geom g = {H, W, k, s, p, (H + 2 * p - k) / s + 1, (W + 2 * p - k) / s + 1};
+    const int C = 3, np = 7, pl0 = 1, pl1 = 6;
+    size_t xs = (size_t)H * W, ys = (size_t)g.Ho * g.Wo, ks = (size_t)k * k;
+    float *x = malloc(sizeof(float) * np * xs), *w = malloc(sizeof(float) * C * ks), b[3];
+    float *y0 = malloc(sizeof(float) * np * ys), *y1 = malloc(sizeof(float) * np * ys);
+    al_rng r;
+    al_rng_seed(&r, (uint64_t)(H * 1000 + W * 10 + k), (uint64_t)(s * 10 + p + 7));
+    for (size_t i = 0; i < np * xs; i++) x[i] = al_rng_normal(&r);
+    for (size_t i = 0; i < C * ks; i++) w[i] = al_rng_normal(&r);
+    for (int c = 0; c < C; c++) b[c] = al_rng_normal(&r);
+    for (int act = 0; act <= 2; act++)
+        for (int bias = 0; bias <= 1; bias++) {
+            for (size_t i = 0; i < np * ys; i++) y0[i] = y1[i] = -3.0f;
+            for (int pl = pl0; pl < pl1; pl++) {
+                float *yp = y0 + (size_t)pl * ys;
+                al_dw_forward_ref(&g, x + (size_t)pl * xs, w + (size_t)(pl % C) * ks, bias ? b[pl % C] : 0.0f, yp);
+                if (act == 1) al_relu_inplace_ref(yp, ys);
+                if (act == 2) al_relu6_inplace_ref(yp, ys);
+            }
+            for (size_t i = (size_t)pl0 * ys; i < (size_t)pl1 * ys; i++) memset(&y1[i], 0xff, sizeof(float));
+            CHECK(al_dw_force(v));
+            al_dw_forward_planes(&g, C, pl0, pl1, x, w, bias ? b : NULL, act, y1);
+            al_dw_force(AL_DW_AUTO);
+            double e = maxdiff(y0, y1, np * ys), tk = 1e-6 * (double)ks + 1e-5;
+            if (!(e <= tk))
+                fprintf(stderr, "planes %s H=%d W=%d k=%d s=%d p=%d act %d bias %d: y %g (tol %g)\n",
+                        al_dw_variant_name(v), H, W, k, s, p, act, bias, e, tk);
+            CHECK(e <= tk);
+        }
+    free(x);
+    free(w);
+    free(y0);
+    free(y1);
+}
+
+/* al_dw_backward_channels: channels [1, 3) of 4, 3 samples, against the
+ * reference per channel; dx overwritten in the range and untouched outside
+ * it, dw and db accumulated; then with dx, dw, db each left out */
+static void channels_case(al_dw_variant v, int H, int W, int k, int s, int p) {
+    if (H + 2 * p < k || W + 2 * p < k) return;
+    al_dw_geom g = {H, W, k, s, p, (H + 2 * p - k) / s + 1, (W + 2 * p - k) / s + 1};
+    const int C = 4, n = 3, c0 = 1, c1 = 3;
+    size_t xs = (size_t)H * W, ys = (size_t)g.Ho * g.Wo, ks = (size_t)k * k, nx = (size_t)n * C * xs;
+    size_t ny = (size_t)n * C * ys;
+    float *x = malloc(sizeof(float) * nx), *dy = malloc(sizeof(float) * ny), *w = malloc(sizeof(float) * C * ks);
+    float *dx0 = malloc(sizeof(float) * nx), *dx1 = malloc(sizeof(float) * nx);
+    float *dw0 = malloc(sizeof(float) * C * ks), *dw1 = malloc(sizeof(float) * C * ks), db0[4], db1[4];
+    al_rng r;
+    al_rng_seed(&r, (uint64_t)(H * 1000 + W * 10 + k), (uint64_t)(s * 10 + p + 3));
+    for (size_t i = 0; i < nx; i++) x[i] = al_rng_normal(&r);
+    for (size_t i = 0; i < ny; i++) dy[i] = al_rng_normal(&r);
+    for (size_t i = 0; i < C * ks; i++) w[i] = al_rng_normal(&r);
+    double tk = 1e-6 * (double)ks + 1e-5, tp = 1e-6 * (double)(n * ys) + 1e-5;
+    for (int want = 0; want < 4; want++) { /* 0: all; 1: no dx; 2: no dw; 3: no db */
+        for (size_t i = 0; i < nx; i++) dx0[i] = dx1[i] = 7.0f;
+        for (size_t i = 0; i < C * ks; i++) dw0[i] = dw1[i] = 0.25f;
+        for (int c = 0; c < C; c++) db0[c] = db1[c] = 0.5f;
+        for (int c = c0; c < c1; c++)
+            al_dw_backward_ref(&g, n, (long)(C * xs), (long)(C * ys), x + c * xs, dy + c * ys, w + c * ks,
+                               want == 1 ? NULL : dx0 + c * xs, want == 2 ? NULL : dw0 + c * ks,
+                               want == 3 ? NULL : db0 + c);
+        for (int i = 0; i < n; i++)
+            for (int c = c0; c < c1 && want != 1; c++) memset(dx1 + ((size_t)i * C + c) * xs, 0xff, sizeof(float) * xs);
+        CHECK(al_dw_force(v));
+        al_dw_backward_channels(&g, C, c0, c1, n, x, dy, w, want == 1 ? NULL : dx1, want == 2 ? NULL : dw1,
+                                want == 3 ? NULL : db1);
+        al_dw_force(AL_DW_AUTO);
+        double ex = maxdiff(dx0, dx1, nx), ew = maxdiff(dw0, dw1, C * ks), eb = maxdiff(db0, db1, C);
+        if (!(ex <= tk && ew <= tp && eb <= tp))
+            fprintf(stderr, "channels %s H=%d W=%d k=%d s=%d p=%d want %d: dx %g dw %g db %g (tol %g, %g)\n",
+                    al_dw_variant_name(v), H, W, k, s, p, want, ex, ew, eb, tk, tp);
+        CHECK(ex <= tk);
+        CHECK(ew <= tp);
+        CHECK(eb <= tp);
+    }
+    free(x);
+    free(dy);
+    free(w);
+    free(dx0);
+    free(dx1);
+    free(dw0);
+    free(dw1);
+}
 
 /* two samples of one channel, planes XS = H*W + 3 and YS = Ho*Wo + 5 floats
  * apart (the gaps must stay untouched) */
@@ -165,11 +258,16 @@ int main(void) {
     for (int v = AL_DW_AVX2; v < AL_DW_NVARIANTS; v++) {
         if (!al_dw_available((al_dw_variant)v)) continue;
         nvar++;
-        int sizes[][2] = {{1, 1}, {3, 3}, {5, 7}, {7, 5}, {12, 12}, {13, 11}, {6, 29}, {24, 24}, {17, 33}};
+        int sizes[][2] = {{1, 1}, {3, 3}, {5, 7}, {7, 5}, {12, 12}, {13, 11}, {6, 29}, {24, 24}, {17, 33},
+                          {6, 6}, {2, 9}, {16, 4}, {33, 8}, {4, 2}};
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
             for (int k = 1; k <= 7; k += 2)
                 for (int s = 1; s <= 3; s++)
-                    for (int p = 0; p <= 3; p++) plane_case((al_dw_variant)v, sizes[i][0], sizes[i][1], k, s, p);
+                    for (int p = 0; p <= 3; p++) {
+                        plane_case((al_dw_variant)v, sizes[i][0], sizes[i][1], k, s, p);
+                        planes_case((al_dw_variant)v, sizes[i][0], sizes[i][1], k, s, p);
+                        channels_case((al_dw_variant)v, sizes[i][0], sizes[i][1], k, s, p);
+                    }
     }
 #if defined(__x86_64__) || defined(__aarch64__)
     CHECK(nvar > 0); /* a fast variant exists on these machines */

@@ -96,6 +96,26 @@ void al_dw_forward(const al_dw_geom *g, const float *x, const float *w, float b,
     al_dw_forward_ref(g, x, w, b, y);
 }
 
+void al_dw_forward_planes(const al_dw_geom *g, int C, long pl0, long pl1, const float *x, const float *w,
+                          const float *b, int act, float *y) {
+#if defined(__x86_64__) || defined(_M_X64)
+    if (al_dw_simd_applies(g) && al_dw_current() == AL_DW_AVX512 &&
+        al_dw_forward_planes_avx512(g, C, pl0, pl1, x, w, b, act, y))
+        return;
+#endif
+    const int kk = g->k * g->k;
+    const size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
+    for (long pl = pl0; pl < pl1; pl++) {
+        const int c = (int)(pl % C);
+        float *yp = y + (size_t)pl * out_plane;
+        al_dw_forward(g, x + (size_t)pl * in_plane, w + (size_t)c * kk, b ? b[c] : 0.0f, yp);
+        if (act == 1)
+            al_relu_inplace(yp, out_plane);
+        else if (act == 2)
+            al_relu6_inplace(yp, out_plane);
+    }
+}
+
 void al_dw_backward(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
                     float *dx, float *dw, float *db) {
     if (al_dw_simd_applies(g)) switch (al_dw_current()) {
@@ -109,4 +129,19 @@ void al_dw_backward(const al_dw_geom *g, int n, long xs, long ys, const float *x
         default: break;
         }
     al_dw_backward_ref(g, n, xs, ys, x, dy, w, dx, dw, db);
+}
+
+void al_dw_backward_channels(const al_dw_geom *g, int C, int c0, int c1, int n, const float *x, const float *dy,
+                             const float *w, float *dx, float *dw, float *db) {
+#if defined(__x86_64__) || defined(_M_X64)
+    if (al_dw_simd_applies(g) && al_dw_current() == AL_DW_AVX512 &&
+        al_dw_backward_channels_avx512(g, C, c0, c1, n, x, dy, w, dx, dw, db))
+        return;
+#endif
+    const int kk = g->k * g->k;
+    const size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
+    const long xs = (long)((size_t)C * in_plane), ys = (long)((size_t)C * out_plane);
+    for (int c = c0; c < c1; c++)
+        al_dw_backward(g, n, xs, ys, x + (size_t)c * in_plane, dy + (size_t)c * out_plane, w + (size_t)c * kk,
+                       dx ? dx + (size_t)c * in_plane : NULL, dw ? dw + (size_t)c * kk : NULL, db ? db + c : NULL);
 }

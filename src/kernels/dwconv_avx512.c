@@ -71,6 +71,180 @@ AI void fwd_plane(const al_dw_geom *g, const float *x, const float *w, float b, 
     }
 }
 
+/* ---- planes of at most 8 output columns: several rows in one vector ------------
+ * The row kernels above give each output row its own vector, so a 6x6 or
+ * 3x3 plane fills 6 or 3 of 16 lanes, and each tap costs a masked load. Here
+ * one vector holds R whole output rows (R * Wo <= 16), and the input rows
+ * they read (at most 32 floats: two loads) stay in two registers; tap (ky,
+ * kx) of lane (r, ox) is element base + ky*W + kx of that window, taken by
+ * a vpermt2ps, and added under the mask of the lanes whose input pixel lies
+ * in the image (mask3 FMA: padding taps are skipped, as in the reference).
+ * Per plane that is 2 loads and k*k permutes and FMAs per R rows, and no
+ * call per plane. Each output sums the bias, then the taps in (ky, kx)
+ * order, with fused multiply-adds. */
+#define SMALL_VMAX 16
+#define SMALL_TAPS (AL_DW_KMAX * AL_DW_KMAX)
+
+typedef struct small_plan {
+    int nv, kk;
+    int in0[SMALL_VMAX], nin[SMALL_VMAX];   /* the window: floats [in0, in0 + nin) of the plane, nin <= 32 */
+    int out0[SMALL_VMAX], nout[SMALL_VMAX]; /* lanes [0, nout) are outputs [out0, out0 + nout) */
+    __m512i base[SMALL_VMAX];               /* lane's window element under tap (0, 0) */
+    __mmask16 valid[SMALL_VMAX][SMALL_TAPS];
+    int toff[SMALL_TAPS]; /* ky * W + kx */
+} small_plan;
+
+static inline __mmask16 lanes(int n) { return n <= 0 ? 0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+
+/* The input rows [*lo, *hi) that output rows [oy0, oy0 + rows) read. */
+static void small_rows(const al_dw_geom *g, int oy0, int rows, int *lo, int *hi) {
+    *lo = AL_MAX(0, oy0 * g->s - g->p);
+    *hi = AL_MIN(g->H, (oy0 + rows - 1) * g->s - g->p + g->k);
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* 1 and the plan when the shape fits: Wo <= 8, stride 1 or 2, k <= KMAX,
+ * at least two output rows per vector, at most SMALL_VMAX vectors. */
+static int small_plan_make(const al_dw_geom *g, small_plan *sp) {
+    const int W = g->W, k = g->k, s = g->s, p = g->p, Ho = g->Ho, Wo = g->Wo;
+    if (Wo > 8 || Wo < 1 || k < 1 || k > AL_DW_KMAX || (s != 1 && s != 2) || p < 0 || Ho < 2) return 0;
+    int R = 0;
+    for (int r = AL_MIN(16 / Wo, Ho); r >= 2 && !R; r--) {
+        int fits = (Ho + r - 1) / r <= SMALL_VMAX;
+        for (int oy0 = 0; oy0 < Ho && fits; oy0 += r) {
+            int lo, hi;
+            small_rows(g, oy0, AL_MIN(r, Ho - oy0), &lo, &hi);
+            fits = (hi - lo) * W <= 32;
+        }
+        if (fits) R = r;
+    }
+    if (!R) return 0;
+    sp->kk = k * k;
+    sp->nv = (Ho + R - 1) / R;
+    for (int t = 0; t < sp->kk; t++) sp->toff[t] = (t / k) * W + t % k;
+    for (int v = 0; v < sp->nv; v++) {
+        int oy0 = v * R, rows = AL_MIN(R, Ho - oy0), lo, hi;
+        small_rows(g, oy0, rows, &lo, &hi);
+        sp->in0[v] = lo * W;
+        sp->nin[v] = (hi - lo) * W;
+        sp->out0[v] = oy0 * Wo;
+        sp->nout[v] = rows * Wo;
+        int32_t b[16] = {0};
+        for (int t = 0; t < sp->kk; t++) sp->valid[v][t] = 0;
+        for (int l = 0; l < rows * Wo; l++) {
+            int iy0 = (oy0 + l / Wo) * s - p, ix0 = (l % Wo) * s - p;
+            b[l] = (iy0 - lo) * W + ix0;
+            for (int t = 0; t < sp->kk; t++) {
+                int iy = iy0 + t / k, ix = ix0 + t % k;
+                if (iy >= 0 && iy < g->H && ix >= 0 && ix < W) sp->valid[v][t] |= (__mmask16)(1u << l);
+            }
+        }
+        sp->base[v] = _mm512_loadu_si512(b);
+    }
+    return 1;
+}
+
+AI __m512 small_act(__m512 y, int act) {
+    const __m512 zero = _mm512_setzero_ps();
+    if (act == 1) return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
+    if (act == 2) return _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(zero, y));
+    return y;
+}
+
+/* the window of vector v of a plane */
+AI void small_window(const small_plan *sp, int v, const float *x, __m512 *lo, __m512 *hi) {
+    *lo = _mm512_maskz_loadu_ps(lanes(sp->nin[v]), x + sp->in0[v]);
+    *hi = _mm512_maskz_loadu_ps(lanes(sp->nin[v] - 16), x + sp->in0[v] + 16);
+}
+
+AI __m512 small_tap(const small_plan *sp, int v, int t, __m512 lo, __m512 hi) {
+    return _mm512_permutex2var_ps(lo, _mm512_add_epi32(sp->base[v], _mm512_set1_epi32(sp->toff[t])), hi);
+}
+
+AI void small_fwd(const small_plan *sp, const float *x, const float *w, float b, int act, float *y, int kk) {
+    for (int v = 0; v < sp->nv; v++) {
+        __m512 lo, hi, acc = _mm512_set1_ps(b);
+        small_window(sp, v, x, &lo, &hi);
+        for (int t = 0; t < kk; t++) {
+            __mmask16 m = sp->valid[v][t];
+            if (m) acc = _mm512_mask3_fmadd_ps(_mm512_set1_ps(w[t]), small_tap(sp, v, t, lo, hi), acc, m);
+        }
+        _mm512_mask_storeu_ps(y + sp->out0[v], lanes(sp->nout[v]), small_act(acc, act));
+    }
+}
+
+/* al_dw_forward_planes on small planes; 0 when the shape does not fit */
+int al_dw_forward_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const float *x, const float *w,
+                                const float *b, int act, float *y) {
+    small_plan sp;
+    if (!small_plan_make(g, &sp)) return 0;
+    const size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
+    const int kk = sp.kk;
+    for (long pl = pl0; pl < pl1; pl++) {
+        const int c = (int)(pl % C);
+        const float *xp = x + (size_t)pl * in_plane, *wc = w + (size_t)c * kk;
+        float *yp = y + (size_t)pl * out_plane, bc = b ? b[c] : 0.0f;
+        if (kk == 9)
+            small_fwd(&sp, xp, wc, bc, act, yp, 9);
+        else
+            small_fwd(&sp, xp, wc, bc, act, yp, kk);
+    }
+    return 1;
+}
+
+/* Backward of channels [c0, c1) over n samples on small planes (the
+ * layout of al_dw_backward_channels): per channel the weight and bias
+ * gradients in one vector accumulator per tap (reduced once), the input
+ * gradient (stride 1) as the forward of dy with the flipped kernel. The
+ * plans are made once for all the channels. 0 when the shape does not fit. */
+AI void small_bwd_channel(const small_plan *sp, const small_plan *fp, int n, long xs, long ys, const float *x,
+                          const float *dy, const float *w, float *dx, float *dw, float *db, int kk) {
+    float wf[SMALL_TAPS];
+    for (int t = 0; t < kk; t++) wf[t] = w[kk - 1 - t];
+    __m512 acc[SMALL_TAPS], accb = _mm512_setzero_ps();
+    for (int t = 0; t < kk; t++) acc[t] = _mm512_setzero_ps();
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * xs, *dyi = dy + (size_t)i * ys;
+        if (dw || db)
+            for (int v = 0; v < sp->nv; v++) {
+                __m512 d = _mm512_maskz_loadu_ps(lanes(sp->nout[v]), dyi + sp->out0[v]);
+                accb = _mm512_add_ps(accb, d);
+                if (!dw) continue;
+                __m512 lo, hi;
+                small_window(sp, v, xi, &lo, &hi);
+                for (int t = 0; t < kk; t++) {
+                    __mmask16 m = sp->valid[v][t];
+                    if (m) acc[t] = _mm512_mask3_fmadd_ps(d, small_tap(sp, v, t, lo, hi), acc[t], m);
+                }
+            }
+        if (dx) small_fwd(fp, dyi, wf, 0.0f, 0, dx + (size_t)i * xs, kk);
+    }
+    if (dw)
+        for (int t = 0; t < kk; t++) dw[t] += _mm512_reduce_add_ps(acc[t]);
+    if (db) *db += _mm512_reduce_add_ps(accb);
+}
+
+int al_dw_backward_channels_avx512(const al_dw_geom *g, int C, int c0, int c1, int n, const float *x,
+                                   const float *dy, const float *w, float *dx, float *dw, float *db) {
+    small_plan sp, fp;
+    const int k = g->k, kk = k * k;
+    if (!small_plan_make(g, &sp)) return 0;
+    al_dw_geom f = {g->Ho, g->Wo, k, 1, k - 1 - g->p, g->H, g->W};
+    if (dx && (g->s != 1 || f.p < 0 || !small_plan_make(&f, &fp))) return 0;
+    const size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
+    const long xs = (long)((size_t)C * in_plane), ys = (long)((size_t)C * out_plane);
+    for (int c = c0; c < c1; c++) {
+        const float *xc = x + (size_t)c * in_plane, *dyc = dy + (size_t)c * out_plane, *wc = w + (size_t)c * kk;
+        float *dxc = dx ? dx + (size_t)c * in_plane : NULL, *dwc = dw ? dw + (size_t)c * kk : NULL;
+        float *dbc = db ? db + c : NULL;
+        if (kk == 9)
+            small_bwd_channel(&sp, &fp, n, xs, ys, xc, dyc, wc, dxc, dwc, dbc, 9);
+        else
+            small_bwd_channel(&sp, &fp, n, xs, ys, xc, dyc, wc, dxc, dwc, dbc, kk);
+    }
+    return 1;
+}
+
 /* Rows of at most 8 outputs fill half a vector or less: the AVX2 variant's
  * 8 lanes do the same work in fewer instructions (bench_dwconv: 6x6 and
  * 3x3 planes 1.4x faster), so those planes go there. */

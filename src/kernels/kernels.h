@@ -238,8 +238,22 @@ al_dw_variant al_dw_current(void);
 const char *al_dw_variant_name(al_dw_variant v);
 int al_dw_simd_applies(const al_dw_geom *g);
 void al_dw_forward(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
+/* Planes [pl0, pl1) of x [n, C, H, W] (plane pl is channel pl % C, weights
+ * w + c*k*k, bias b[c] or 0 when b is NULL), each al_dw_forward then the
+ * activation act (0 none, 1 ReLU, 2 ReLU6: al_relu_inplace,
+ * al_relu6_inplace), into y [n, C, Ho, Wo]. The avx512 variant runs planes
+ * of at most 8 output columns several rows to a vector, with the
+ * activation in the registers (dwconv_avx512.c, "planes of at most 8"). */
+void al_dw_forward_planes(const al_dw_geom *g, int C, long pl0, long pl1, const float *x, const float *w,
+                          const float *b, int act, float *y);
 void al_dw_backward(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
                     float *dx, float *dw, float *db);
+/* al_dw_backward for channels [c0, c1) of n samples x, dy [n, C, ...]
+ * (dx likewise; dw [C, k, k], db [C] accumulate; each may be NULL). The
+ * avx512 variant runs planes of at most 8 output columns with one plan for
+ * all the channels (dwconv_avx512.c). */
+void al_dw_backward_channels(const al_dw_geom *g, int C, int c0, int c1, int n, const float *x, const float *dy,
+                             const float *w, float *dx, float *dw, float *db);
 void al_dw_forward_ref(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
 void al_dw_backward_ref(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
                     float *dx, float *dw, float *db);
@@ -252,6 +266,10 @@ void al_dw_backward_dil(const al_dw_geom *g, int d, int n, long xs, long ys, con
                         const float *w, float *dx, float *dw, float *db);
 #if defined(__x86_64__) || defined(_M_X64)
 void al_dw_forward_avx512(const al_dw_geom *g, const float *x, const float *w, float b, float *y);
+int al_dw_backward_channels_avx512(const al_dw_geom *g, int C, int c0, int c1, int n, const float *x,
+                                   const float *dy, const float *w, float *dx, float *dw, float *db);
+int al_dw_forward_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const float *x, const float *w,
+                                const float *b, int act, float *y);
 void al_dw_backward_avx512(const al_dw_geom *g, int n, long xs, long ys, const float *x, const float *dy, const float *w,
                     float *dx, float *dw, float *db);
 void al_dw_forward_avx2(const al_dw_geom *g, const float *x, const float *w, float b, float *y);

@@ -95,14 +95,14 @@ static void dw_fwd_task(void *arg, int ith, int nth) {
     al_split((long)r->n * g->C, ith, nth, &lo, &hi);
     al_dw_geom kg = kgeom(g);
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
+    if (g->d <= 1) {
+        al_dw_forward_planes(&kg, g->C, lo, hi, r->x, r->w, r->b, r->act, r->y);
+        return;
+    }
     for (long pl = lo; pl < hi; pl++) {
         int c = (int)(pl % g->C);
-        if (g->d > 1)
-            al_dw_forward_dil(&kg, g->d, r->x + (size_t)pl * in_plane, r->w + (size_t)c * g->k * g->k,
-                              r->b ? r->b[c] : 0.0f, r->y + (size_t)pl * out_plane);
-        else
-            al_dw_forward(&kg, r->x + (size_t)pl * in_plane, r->w + (size_t)c * g->k * g->k, r->b ? r->b[c] : 0.0f,
-                          r->y + (size_t)pl * out_plane);
+        al_dw_forward_dil(&kg, g->d, r->x + (size_t)pl * in_plane, r->w + (size_t)c * g->k * g->k,
+                          r->b ? r->b[c] : 0.0f, r->y + (size_t)pl * out_plane);
         al_act_apply(r->act, r->y + (size_t)pl * out_plane, out_plane);
     }
 }
@@ -133,16 +133,15 @@ static void dw_bwd_task(void *arg, int ith, int nth) {
     al_split(g->C, ith, nth, &clo, &chi);
     al_dw_geom kg = kgeom(g);
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
+    if (g->d <= 1) {
+        al_dw_backward_channels(&kg, g->C, (int)clo, (int)chi, r->n, r->x, r->dy, r->w, r->dx, r->dw, r->db);
+        return;
+    }
     for (long c = clo; c < chi; c++) {
         const float *w = r->w + (size_t)c * g->k * g->k;
         float *dw = r->dw ? r->dw + (size_t)c * g->k * g->k : NULL;
         size_t pl = (size_t)c;
-        if (g->d > 1)
-            al_dw_backward_dil(&kg, g->d, r->n, (long)((size_t)g->C * in_plane), (long)((size_t)g->C * out_plane),
-                               r->x + pl * in_plane, r->dy + pl * out_plane, w, r->dx ? r->dx + pl * in_plane : NULL,
-                               dw, r->db ? r->db + c : NULL);
-        else
-            al_dw_backward(&kg, r->n, (long)((size_t)g->C * in_plane), (long)((size_t)g->C * out_plane),
+        al_dw_backward_dil(&kg, g->d, r->n, (long)((size_t)g->C * in_plane), (long)((size_t)g->C * out_plane),
                            r->x + pl * in_plane, r->dy + pl * out_plane, w, r->dx ? r->dx + pl * in_plane : NULL, dw,
                            r->db ? r->db + c : NULL);
     }
