@@ -300,7 +300,9 @@ int main(void) {
                        /* the strided packer: stride 2 or no padding, Wo >= 6, runs across rows and samples */
                        {3, 3, 25, 31, 3, 2, 1},  {2, 4, 13, 17, 5, 2, 2}, {2, 2, 11, 14, 7, 2, 3},
                        {3, 3, 20, 20, 3, 1, 0},  {2, 3, 12, 13, 2, 2, 0}, {2, 2, 16, 16, 1, 2, 0},
-                       {2, 3, 40, 40, 3, 2, 1},  {2, 2, 7, 47, 3, 2, 0}};
+                       {2, 3, 40, 40, 3, 2, 1},  {2, 2, 7, 47, 3, 2, 0},
+                       /* 1x1 convs on small planes: one run per sample */
+                       {7, 5, 3, 3, 1, 1, 0},    {9, 3, 2, 3, 1, 1, 0},  {5, 4, 1, 7, 1, 1, 0}};
         for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++)
             check_simd_forms(sh[i][0], sh[i][1], sh[i][2], sh[i][3], sh[i][4], sh[i][5], sh[i][6]);
     }
@@ -313,6 +315,7 @@ int main(void) {
         check_implicit(pools, 2, 7, 7, 7, 33, 3, 1, 1);
         check_implicit(pools, 2, 3, 33, 29, 64, 5, 2, 2);
         check_implicit(pools, 3, 3, 24, 24, 16, 3, 2, 1); /* a MobileNet stem, Wo = 12 */
+        check_implicit(pools, 9, 40, 3, 3, 24, 1, 1, 0);  /* a 1x1 conv on 3x3 planes */
         check_implicit(pools, 5, 33, 7, 7, 16, 3, 1, 0);
         check_implicit(pools, 1, 2, 9, 11, 7, 3, 3, 2);
         check_implicit(pools, 3, 4, 5, 5, 12, 1, 2, 1);

@@ -108,9 +108,18 @@ void al_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, flo
 #ifdef AL_CONV_X86
     const al_im2col_src *a = ctx;
     if (NR == 32 && conv_simd()) {
-        if (same_conv(a->k, a->s, a->p) ? al_im2col_pack_same_avx512(a, p0, kc, j0, nc, dst)
-                                        : al_im2col_pack_s12_avx512(a, p0, kc, j0, nc, dst))
-            return;
+        /* a 1x1 conv of stride 1 reads each plane as one row of H*W pixels:
+         * the packers see one run per sample, not one per row (a 3x3 plane's
+         * 1x1 convs would otherwise be left to the plain form) */
+        al_im2col_src flat;
+        if (a->k == 1 && a->s == 1 && a->p == 0 && (long)a->H * a->W <= 0x7fffffffL) {
+            flat = *a;
+            flat.W = flat.Wo = a->H * a->W;
+            flat.H = flat.Ho = 1;
+            a = &flat;
+        }
+        if (same_conv(a->k, a->s, a->p) && al_im2col_pack_same_avx512(a, p0, kc, j0, nc, dst)) return;
+        if (al_im2col_pack_s12_avx512(a, p0, kc, j0, nc, dst)) return;
     }
 #endif
     al_im2col_pack_ref(ctx, p0, kc, j0, nc, NR, dst);

@@ -73,8 +73,9 @@ void al_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, flo
 /* The plain-C forms of the three. The ones above take AVX-512 forms for
  * stride-1 "same" convs (2p = k-1) on a CPU with AVX-512F (AL_CONV_SIMD=0
  * turns them off), and the packer also for the other convs of stride 1 or
- * 2 with Wo >= 6 and k*k <= 64 (a stride-2 stem); the tests check them
- * against these, bitwise. */
+ * 2 with Wo >= 6 and k*k <= 64 (a stride-2 stem) and for 1x1 convs of
+ * stride 1 on planes of at least 6 pixels; the tests check them against
+ * these, bitwise. */
 void al_im2col_ref(const float *x, int C, int H, int W, int k, int s, int p, float *col, long ldcol);
 void al_col2im_ref(const float *col, long ldcol, int C, int H, int W, int k, int s, int p, float *x);
 void al_im2col_pack_ref(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst);

@@ -38,10 +38,19 @@ static void fwd_range(void *va, long lo, long hi) {
 
 static void bwd_range(void *va, long lo, long hi) {
     const act_args *a = va;
+    const float *y = a->y, *dy = a->dy;
+    float *out = a->out;
+    /* branch-free, dy read for every element: the loops vectorize (relu6.c) */
     if (a->act == AL_ACT_RELU6)
-        for (long i = lo; i < hi; i++) a->out[i] = a->y[i] > 0.0f && a->y[i] < 6.0f ? a->dy[i] : 0.0f;
+        for (long i = lo; i < hi; i++) {
+            float v = y[i], d = dy[i];
+            out[i] = (v > 0.0f) & (v < 6.0f) ? d : 0.0f;
+        }
     else
-        for (long i = lo; i < hi; i++) a->out[i] = a->y[i] > 0.0f ? a->dy[i] : 0.0f;
+        for (long i = lo; i < hi; i++) {
+            float v = y[i], d = dy[i];
+            out[i] = v > 0.0f ? d : 0.0f;
+        }
 }
 
 void al_act_forward(al_pool *pool, int act, float *y, size_t k) {

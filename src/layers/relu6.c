@@ -19,17 +19,24 @@ typedef struct relu6_args {
 
 static void relu6_fwd_range(void *va, long lo, long hi) {
     const relu6_args *a = va;
+    const float *x = a->x;
+    float *out = a->out;
     for (long i = lo; i < hi; i++) {
-        float v = a->x[i];
-        a->out[i] = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v); /* NaN passes: both tests are false */
+        float v = x[i];
+        out[i] = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v); /* NaN passes: both tests are false */
     }
 }
 
 static void relu6_bwd_range(void *va, long lo, long hi) {
     const relu6_args *a = va;
+    const float *y = a->y, *dy = a->dy;
+    float *out = a->out;
+    /* dy read for every element and the two tests combined without a
+     * branch, so the loop vectorizes (a branch per element mispredicts on
+     * half the elements of a ReLU6's output) */
     for (long i = lo; i < hi; i++) {
-        float v = a->y[i];
-        a->out[i] = v > 0.0f && v < 6.0f ? a->dy[i] : 0.0f;
+        float v = y[i], d = dy[i];
+        out[i] = (v > 0.0f) & (v < 6.0f) ? d : 0.0f;
     }
 }
 
