@@ -201,7 +201,7 @@ int al_im2col_pack_same_avx512(const al_im2col_src *a, int p0, int kc, int j0, i
 #define PACK_TAPS_MAX 64
 
 typedef struct pack_run {
-    int half, a, len; /* lanes [a, a + len) of half `half`, a within the half */
+    int half, a, len; /* lanes [a, a + len) of half `half`, a within the half (runs in lane order) */
     long base;        /* sample offset + iy0 * W + ix0 */
     int iy0, ix0;     /* oy*s - p, ox*s - p of the run's first lane */
 } pack_run;
@@ -263,9 +263,14 @@ int al_im2col_pack_s12_avx512(const al_im2col_src *a, int p0, int kc, int j0, in
                 omask[u][t] = (__mmask16)bits(r->a + lo, r->a + hi);
             }
         }
+        int nrun0 = 0; /* the runs of the first half come first */
+        while (nrun0 < nrun && run[nrun0].half == 0) nrun0++;
         int c = p0 / kk, t = p0 % kk;
         for (int pp = 0; pp < kc; pp++) {
-            __m512 h[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+            /* two named vectors, not an array indexed by the run's half: the
+             * compiler kept that in memory, and a masked store then a load
+             * of the same vector stalls on every run */
+            __m512 h0 = _mm512_setzero_ps(), h1 = _mm512_setzero_ps();
             const long cofs = (long)c * HW + toff[t];
             for (int u = 0; u < nrun; u++) {
                 const uint32_t lm = lmask[u][t];
@@ -273,11 +278,14 @@ int al_im2col_pack_s12_avx512(const al_im2col_src *a, int p0, int kc, int j0, in
                 const long off = run[u].base + cofs;
                 __m512 lo = _mm512_maskz_loadu_ps((__mmask16)lm, shift_ptr(a->x, off));
                 __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(lm >> 16), shift_ptr(a->x, off + 16));
-                h[run[u].half] =
-                    _mm512_mask_mov_ps(h[run[u].half], omask[u][t], _mm512_permutex2var_ps(lo, idx[u], hi));
+                __m512 v = _mm512_permutex2var_ps(lo, idx[u], hi);
+                if (u < nrun0)
+                    h0 = _mm512_mask_mov_ps(h0, omask[u][t], v);
+                else
+                    h1 = _mm512_mask_mov_ps(h1, omask[u][t], v);
             }
-            _mm512_storeu_ps(dst + (size_t)pp * 32, h[0]);
-            _mm512_storeu_ps(dst + (size_t)pp * 32 + 16, h[1]);
+            _mm512_storeu_ps(dst + (size_t)pp * 32, h0);
+            _mm512_storeu_ps(dst + (size_t)pp * 32 + 16, h1);
             if (++t == kk) {
                 t = 0;
                 c++;

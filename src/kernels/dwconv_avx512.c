@@ -71,6 +71,47 @@ AI void fwd_plane(const al_dw_geom *g, const float *x, const float *w, float b, 
     }
 }
 
+/* Stride 1, k = 3: four output rows of a chunk at once. Each input row's
+ * three windows are loaded once and feed the (up to three) output rows that
+ * read it, so a row of outputs costs 4.5 loads instead of 9, in four
+ * independent accumulators. Each output still sums the bias, then its taps
+ * in (ky, kx) order, skipping the rows outside the image: bitwise
+ * fwd_plane's result. */
+#define ROWS 4
+AI void fwd_rows_k3s1(const al_dw_geom *g, const float *x, const float *w, float b, float *y) {
+    const int H = g->H, W = g->W, p = g->p, Wo = g->Wo, Ho = g->Ho;
+    __m512 wv[9];
+    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+    for (int c = 0; c < Wo; c += 16) {
+        chunk_masks cm;
+        make_masks(&cm, c, W, 3, 1, p);
+        const __mmask16 om = cmask(c, Wo, 16);
+        for (int oy0 = 0; oy0 < Ho; oy0 += ROWS) {
+            __m512 a0 = _mm512_set1_ps(b), a1 = a0, a2 = a0, a3 = a0;
+            /* input row j of the block is iy = oy0 - p + j; output row r
+             * reads it as tap row ky = j - r */
+            for (int j = 0; j < ROWS + 2; j++) {
+                const int iy = oy0 - p + j;
+                if (iy < 0 || iy >= H) continue;
+                const float *row = x + (size_t)iy * W + c - p;
+                for (int kx = 0; kx < 3; kx++) {
+                    const __m512 v = _mm512_maskz_loadu_ps(cm.m0[kx], row + kx);
+                    if (j < 3) a0 = _mm512_fmadd_ps(wv[j * 3 + kx], v, a0);
+                    if (j >= 1 && j < 4) a1 = _mm512_fmadd_ps(wv[(j - 1) * 3 + kx], v, a1);
+                    if (j >= 2 && j < 5) a2 = _mm512_fmadd_ps(wv[(j - 2) * 3 + kx], v, a2);
+                    if (j >= 3) a3 = _mm512_fmadd_ps(wv[(j - 3) * 3 + kx], v, a3);
+                }
+            }
+            float *yr = y + (size_t)oy0 * Wo + c;
+            const int nr = AL_MIN(ROWS, Ho - oy0);
+            _mm512_mask_storeu_ps(yr, om, a0);
+            if (nr > 1) _mm512_mask_storeu_ps(yr + Wo, om, a1);
+            if (nr > 2) _mm512_mask_storeu_ps(yr + 2 * (size_t)Wo, om, a2);
+            if (nr > 3) _mm512_mask_storeu_ps(yr + 3 * (size_t)Wo, om, a3);
+        }
+    }
+}
+
 /* ---- planes of at most 8 output columns: several rows in one vector ------------
  * The row kernels above give each output row its own vector, so a 6x6 or
  * 3x3 plane fills 6 or 3 of 16 lanes, and each tap costs a masked load. Here
@@ -256,7 +297,7 @@ void al_dw_forward_avx512(const al_dw_geom *g, const float *x, const float *w, f
         return;
     }
     if (g->k == 3 && g->s == 1)
-        fwd_plane(g, x, w, b, y, 3, 1);
+        fwd_rows_k3s1(g, x, w, b, y);
     else if (g->k == 3)
         fwd_plane(g, x, w, b, y, 3, 2);
     else
@@ -361,7 +402,7 @@ void al_dw_backward_avx512(const al_dw_geom *g, int n, long xs, long ys, const f
         else if (g->s == 2)
             dx_s2(g, dyi, w, dxi, k);
         else if (k == 3)
-            fwd_plane(&f, dyi, wf, 0.0f, dxi, 3, 1);
+            fwd_rows_k3s1(&f, dyi, wf, 0.0f, dxi);
         else
             fwd_plane(&f, dyi, wf, 0.0f, dxi, k, 1);
     }
