@@ -842,15 +842,17 @@ int main(int argc, char **argv) {
             crit += st[i].max_s;
             tasks += st[i].tasks;
         }
-        double outside = r.cpu - sum, pred = outside + crit, steps = (double)(r.steps > 0 ? r.steps : 1);
+        /* the clock's readings around the parts are the instrument's, not
+         * the step's: neither in the parts nor in the serial time */
+        double timer = al_pool_timer_s(pool), cpu = r.cpu - timer;
+        double outside = cpu - sum, pred = outside + crit, steps = (double)(r.steps > 0 ? r.steps : 1);
         print_task_stats(st, n, o.model_threads, r.steps, 1000.0 * outside / steps);
         snprintf(model, sizeof model,
                  ",\"model_threads\":%d,\"model_tasks_per_step\":%.1f,\"model_cpu_ms_per_step\":%.3f,"
                  "\"model_outside_ms_per_step\":%.3f,\"model_ms_per_step\":%.3f,\"model_speedup\":%.3f,"
                  "\"model_efficiency\":%.3f",
-                 o.model_threads, (double)tasks / steps, 1000.0 * r.cpu / steps, 1000.0 * outside / steps,
-                 1000.0 * pred / steps, pred > 0 ? r.cpu / pred : 0.0,
-                 pred > 0 ? r.cpu / (pred * o.model_threads) : 0.0);
+                 o.model_threads, (double)tasks / steps, 1000.0 * cpu / steps, 1000.0 * outside / steps,
+                 1000.0 * pred / steps, pred > 0 ? cpu / pred : 0.0, pred > 0 ? cpu / (pred * o.model_threads) : 0.0);
     }
     al_pool_free(pool);
     if (!ok) return 1;

@@ -178,8 +178,16 @@ static void test_serial_pool(void) {
         /* the slowest part is at least the mean part and at most their sum */
         CHECK(st[0].sum_s > 0 && st[0].max_s <= st[0].sum_s + 1e-12 && st[0].max_s * nth >= st[0].sum_s - 1e-12);
         CHECK(al_pool_stats(ser, st, 1) == 2); /* the count, whatever the room */
+        /* the clock's readings are counted apart from the parts: none for a
+         * real pool, more with more tasks, none after a reset */
+        CHECK(al_pool_timer_s(real) == 0.0);
+        double tm = al_pool_timer_s(ser);
+        CHECK(tm >= 0.0 && tm < 1.0);
+        al_pool_run(ser, noop_task, NULL);
+        CHECK(al_pool_timer_s(ser) >= tm);
         al_pool_stats_reset(ser);
         CHECK(al_pool_stats(ser, st, 4) == 0);
+        CHECK(al_pool_timer_s(ser) == 0.0);
         al_pool_free(real);
         al_pool_free(ser);
     }

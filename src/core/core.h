@@ -66,6 +66,11 @@ al_status al_pool_new_serial(int nparts, al_pool **out);
 /* Copies up to cap records into out, in first-run order; returns how many
  * there are (0 for a pool that is not serial). */
 int al_pool_stats(const al_pool *p, al_pool_stat *out, int cap);
+/* The parts' times leave out the cost of reading the clock (calibrated when
+ * the pool is made); this returns what the readings themselves cost since
+ * the last reset, all of it outside the parts, for the caller to take off
+ * the time it measured around the tasks (0 for a pool that is not serial). */
+double al_pool_timer_s(const al_pool *p);
 void al_pool_stats_reset(al_pool *p);
 
 /* Static split of [0, n) into nth nearly equal contiguous parts. */
