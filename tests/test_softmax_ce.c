@@ -100,5 +100,50 @@ int main(void) {
         al_softmax_ce(z, t, 1, 2, 1.0f, NULL, &ls, &cnt, &cor);
         CHECK(!isfinite(ls));
     }
+    /* al_row_max under every GEMM variant (the AVX-512 form rides on it)
+     * against the plain loop (AL_GEMM_REF): the same bits and the same
+     * first argmax, on rows of every tail length, NaNs (first, inside,
+     * all), infinities, signed zeros tied for the maximum, repeated maxima */
+    {
+        enum { KMAX = 5001 };
+        float *z = malloc(sizeof(float) * KMAX);
+        al_rng r;
+        al_rng_seed(&r, 77, 1);
+        int lens[] = {1, 2, 15, 16, 17, 31, 32, 33, 47, 100, 257, KMAX};
+        int bad = 0, rows = 0;
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+            for (int kind = 0; kind < 8; kind++) {
+                int k = lens[li];
+                for (int j = 0; j < k; j++) z[j] = al_rng_normal(&r);
+                switch (kind) {
+                case 1: z[0] = NAN; break;
+                case 2: z[k / 2] = NAN; z[k - 1] = INFINITY; break;
+                case 3: for (int j = 0; j < k; j++) z[j] = NAN; break;
+                case 4: for (int j = 0; j < k; j++) z[j] = -INFINITY; break;
+                case 5: for (int j = 0; j < k; j++) z[j] = (j % 3) ? -1.0f : (j % 2 ? 0.0f : -0.0f); break;
+                case 6: z[k - 1] = 9.0f; z[k / 3] = 9.0f; break;
+                case 7: for (int j = 0; j < k; j++) z[j] = (float)(j % 5); break;
+                default: break;
+                }
+                float want = 0.0f, got = 0.0f;
+                int wam = -1, gam = -1;
+                CHECK(al_gemm_force(AL_GEMM_REF));
+                want = al_row_max(z, k, &wam);
+                for (int v = 0; v < AL_GEMM_NVARIANTS; v++) {
+                    if (!al_gemm_force((al_gemm_variant)v)) continue;
+                    got = al_row_max(z, k, &gam);
+                    if (memcmp(&got, &want, sizeof got) != 0 || gam != wam) {
+                        if (bad++ < 3)
+                            fprintf(stderr, "row_max %s k=%d kind %d: %g at %d, want %g at %d\n",
+                                    al_gemm_variant_name((al_gemm_variant)v), k, kind, got, gam, want, wam);
+                    }
+                }
+                al_gemm_force(AL_GEMM_AUTO);
+                rows++;
+            }
+        CHECK(bad == 0);
+        CHECK(rows == 96);
+        free(z);
+    }
     TEST_END("test_softmax_ce");
 }

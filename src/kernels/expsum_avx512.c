@@ -6,6 +6,7 @@
 #include "kernels/kernels.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 /* e[j] = exp(z[j] - mx) for j < k (stored when e != NULL); returns the sum,
  * in float per block of 256 (lanes added in a fixed order), the blocks in
@@ -48,4 +49,33 @@ double al_expsum_avx512(const float *z, int k, float mx, float *e) {
         se += (double)t;
     }
     return se;
+}
+
+/* softmax_ce.c's row_max bit for bit: lane j of one vector is the
+ * reference's acc[j] (the indices j mod 16 of the whole blocks of 16, each
+ * kept by vmaxps(z, acc), which is `z > acc ? z : acc`: a NaN never wins),
+ * then the tail into acc[0] and the 16 lanes folded in the reference's
+ * order; the first index holding the maximum is found 16 at a time. */
+float al_rowmax_avx512(const float *z, int k, int *am) {
+    __m512 acc = _mm512_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 16 <= k; i += 16) acc = _mm512_max_ps(_mm512_loadu_ps(z + i), acc);
+    float a[16];
+    _mm512_storeu_ps(a, acc);
+    for (; i < k; i++) a[0] = z[i] > a[0] ? z[i] : a[0];
+    float mx = a[0];
+    for (int j = 1; j < 16; j++) mx = a[j] > mx ? a[j] : mx;
+    *am = 0;
+    const __m512 vm = _mm512_set1_ps(mx);
+    for (int j = 0; j < k; j += 16) {
+        int left = k - j;
+        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        __mmask16 eq = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, z + j), vm, _CMP_EQ_OQ);
+        if (eq) {
+            *am = j + __builtin_ctz((unsigned)eq);
+            break;
+        }
+    }
+    if (mx == -INFINITY || isnan(z[0])) mx = z[0];
+    return mx;
 }
