@@ -17,6 +17,47 @@ static float *rand_mat(al_rng *r, size_t n) {
 
 static int checked_cases;
 
+/* The AVX-512 packers (kernels.h) against the plain rule, bitwise: every
+ * width 1..32 (8 for t8), odd kc, a padded leading dimension whose extra
+ * floats are NaN, so a packer that read past its rows or columns into the
+ * panel's zero padding shows it. */
+static void check_avx512_packs(void) {
+#if defined(__x86_64__) || defined(_M_X64)
+    if (!al_gemm_available(AL_GEMM_AVX512)) return;
+    enum { KC = 37, LD = 45 };
+    float *src = malloc(sizeof(float) * LD * 40), *got = malloc(sizeof(float) * 32 * 48),
+          *want = malloc(sizeof(float) * 32 * 48);
+    int bad = 0;
+    for (int w = 1; w <= 32; w++) {
+        /* n32: rows p of kc, columns c < w of each; t32/t8: rows r < w of kc */
+        for (int i = 0; i < LD * 40; i++) src[i] = NAN;
+        for (int p = 0; p < KC; p++)
+            for (int c = 0; c < w; c++) src[p * LD + c] = (float)(p * 100 + c) - 0.5f;
+        al_pack_n32_avx512(src, LD, w, KC, got);
+        for (int p = 0; p < KC; p++)
+            for (int c = 0; c < 32; c++) want[p * 32 + c] = c < w ? src[p * LD + c] : 0.0f;
+        bad += memcmp(got, want, sizeof(float) * 32 * KC) != 0;
+        for (int i = 0; i < LD * 40; i++) src[i] = NAN;
+        for (int r = 0; r < w; r++)
+            for (int p = 0; p < KC; p++) src[r * LD + p] = (float)(r * 100 + p) + 0.25f;
+        al_pack_t32_avx512(src, LD, w, KC, got);
+        for (int p = 0; p < KC; p++)
+            for (int r = 0; r < 32; r++) want[p * 32 + r] = r < w ? src[r * LD + p] : 0.0f;
+        bad += memcmp(got, want, sizeof(float) * 32 * KC) != 0;
+        if (w <= 8) {
+            al_pack_t8_avx512(src, LD, w, KC, got);
+            for (int p = 0; p < KC; p++)
+                for (int r = 0; r < 8; r++) want[p * 8 + r] = r < w ? src[r * LD + p] : 0.0f;
+            bad += memcmp(got, want, sizeof(float) * 8 * KC) != 0;
+        }
+    }
+    CHECK(bad == 0);
+    free(src);
+    free(got);
+    free(want);
+#endif
+}
+
 /* Runs one shape/transpose/alpha/beta case on every variant and pool. */
 static void run_case(al_pool *pools[2], al_rng *r, int ta, int tb, gcase gc, float alpha, float beta, int pad) {
     int M = gc.M, N = gc.N, K = gc.K;
@@ -90,6 +131,7 @@ int main(void) {
     CHECK(al_gemm_force(AL_GEMM_NVARIANTS) == 0);
     CHECK(al_gemm_force(AL_GEMM_C) == 1 && al_gemm_current() == AL_GEMM_C);
     CHECK(al_gemm_force(AL_GEMM_AUTO) == 1);
+    check_avx512_packs();
 
     static const int small[] = {1, 7, 33};
     for (int ta = 0; ta < 2; ta++)

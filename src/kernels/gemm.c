@@ -45,10 +45,9 @@ static const gemm_kernel k_c = {AL_GEMM_C, 4, 8, 256, 128, 2048, al_gemm_ukr_c_4
 static const gemm_kernel k_avx2 = {AL_GEMM_AVX2, 6, 16, 256, 144, 2048, al_gemm_ukr_avx2_6x16};
 static const gemm_kernel k_avx512 = {AL_GEMM_AVX512, 12, 32, 256, 144, 2048, al_gemm_ukr_avx512_12x32};
 static const gemm_kernel k_avx512_8 = {AL_GEMM_AVX512, 8, 32, 256, 144, 2048, al_gemm_ukr_avx512_8x32};
-/* gemm_pack_avx512.c: pack_strided for R = 32 and R = 8 by register
- * transposes (bitwise the same panels) */
-void al_pack_t32_avx512(const float *src, size_t ld, int rows, int kc, float *dst);
-void al_pack_t8_avx512(const float *src, size_t ld, int rows, int kc, float *dst);
+/* gemm_pack_avx512.c (kernels.h): pack_strided for R = 32 and R = 8 by
+ * register transposes, pack_contig for R = 32 by masked loads (bitwise the
+ * same panels) */
 #endif
 #if defined(__aarch64__)
 static const gemm_kernel k_neon = {AL_GEMM_NEON, 8, 12, 256, 128, 2040, al_gemm_ukr_neon_8x12};
@@ -272,6 +271,10 @@ AL_INLINE void pack_b_nr(const gemm_args *g, const int NR, int p0, int kc, int j
 #ifdef AL_GEMM_X86
         if (g->tb && NR == 32 && g->kn->v == AL_GEMM_AVX512) {
             al_pack_t32_avx512(g->B + (size_t)(j0 + c) * g->ldb + p0, (size_t)g->ldb, nr, kc, dst);
+            continue;
+        }
+        if (!g->tb && NR == 32 && g->kn->v == AL_GEMM_AVX512) {
+            al_pack_n32_avx512(g->B + (size_t)p0 * g->ldb + j0 + c, (size_t)g->ldb, nr, kc, dst);
             continue;
         }
 #endif

@@ -122,6 +122,14 @@ void al_gemm_ukr_avx2_6x16(long k, const float *a, const float *b, float *c, lon
 void al_gemm_ukr_avx512_12x32(long k, const float *a, const float *b, float *c, long ldc, float alpha,
                               float beta);
 void al_gemm_ukr_avx512_8x32(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);
+/* The AVX-512 GEMM's packing (gemm_pack_avx512.c; callable only on a CPU
+ * with AVX-512F): panels of width 32 from rows stored ld apart,
+ * dst[p*32 + r] = src[r*ld + p] for r < rows (t32: a transpose), or
+ * dst[p*32 + c] = src[p*ld + c] for c < cols (n32: a copy), zeros past
+ * rows / cols; width 8 for t8. Bitwise gemm.c's plain loops. */
+void al_pack_t32_avx512(const float *src, size_t ld, int rows, int kc, float *dst);
+void al_pack_n32_avx512(const float *src, size_t ld, int cols, int kc, float *dst);
+void al_pack_t8_avx512(const float *src, size_t ld, int rows, int kc, float *dst);
 #endif
 #if defined(__aarch64__)
 void al_gemm_ukr_neon_8x12(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);
