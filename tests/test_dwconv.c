@@ -31,12 +31,20 @@ static double maxdiff(const float *a, const float *b, size_t n) {
 
 static int ncases;
 
+/* The plane's geometry; 0 when the kernel does not fit the padded plane. */
+static int geom_of(int H, int W, int k, int s, int p, al_dw_geom *g) {
+    if (H + 2 * p < k || W + 2 * p < k) return 0;
+    al_dw_geom t = {H, W, k, s, p, (H + 2 * p - k) / s + 1, (W + 2 * p - k) / s + 1};
+    *g = t;
+    return 1;
+}
+
 /* al_dw_forward_planes: planes [1, 6) of 7 (3 channels, so the channel
  * wraps inside the range), with each activation, against the reference
  * per plane and the plain activation; planes outside the range untouched */
 static void planes_case(al_dw_variant v, int H, int W, int k, int s, int p) {
-    if (H + 2 * p < k || W + 2 * p < k) return;
-    al_dw_geom g = {H, W, k, s, p, (H + 2 * p - k) / s + 1, (W + 2 * p - k) / s + 1};
+    al_dw_geom g;
+    if (!geom_of(H, W, k, s, p, &g)) return;
     const int C = 3, np = 7, pl0 = 1, pl1 = 6;
     size_t xs = (size_t)H * W, ys = (size_t)g.Ho * g.Wo, ks = (size_t)k * k;
     float *x = malloc(sizeof(float) * np * xs), *w = malloc(sizeof(float) * C * ks), b[3];
@@ -75,8 +83,8 @@ static void planes_case(al_dw_variant v, int H, int W, int k, int s, int p) {
  * reference per channel; dx overwritten in the range and untouched outside
  * it, dw and db accumulated; then with dx, dw, db each left out */
 static void channels_case(al_dw_variant v, int H, int W, int k, int s, int p) {
-    if (H + 2 * p < k || W + 2 * p < k) return;
-    al_dw_geom g = {H, W, k, s, p, (H + 2 * p - k) / s + 1, (W + 2 * p - k) / s + 1};
+    al_dw_geom g;
+    if (!geom_of(H, W, k, s, p, &g)) return;
     const int C = 4, n = 3, c0 = 1, c1 = 3;
     size_t xs = (size_t)H * W, ys = (size_t)g.Ho * g.Wo, ks = (size_t)k * k, nx = (size_t)n * C * xs;
     size_t ny = (size_t)n * C * ys;
@@ -123,8 +131,8 @@ static void channels_case(al_dw_variant v, int H, int W, int k, int s, int p) {
 /* two samples of one channel, planes XS = H*W + 3 and YS = Ho*Wo + 5 floats
  * apart (the gaps must stay untouched) */
 static void plane_case(al_dw_variant v, int H, int W, int k, int s, int p) {
-    if (H + 2 * p < k || W + 2 * p < k) return;
-    al_dw_geom g = {H, W, k, s, p, (H + 2 * p - k) / s + 1, (W + 2 * p - k) / s + 1};
+    al_dw_geom g;
+    if (!geom_of(H, W, k, s, p, &g)) return;
     const int n = 2;
     size_t xs = (size_t)H * W, ys = (size_t)g.Ho * g.Wo, ks = (size_t)k * k, XS = xs + 3, YS = ys + 5;
     size_t nx = n * XS, ny = n * YS;
