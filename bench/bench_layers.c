@@ -47,6 +47,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_layers: %s\n", al_last_error());
         return 1;
     }
+    /* nodes are timed one at a time on the previous node's output: a chain
+     * only (a graph's second operands are bound by the model's executor) */
+    for (int i = 0; i < m->nnodes; i++) {
+        const al_node *nd = &m->nodes[i];
+        if (nd->cfg.back != 0 || al_cfg_nsrc(&nd->cfg) > 0 || al_cfg_nout(&nd->cfg) > 1 || nd->cfg.in_port != 0) {
+            fprintf(stderr,
+                    "bench_layers: node %d (%s) reads an earlier node's output or has several: this tool times "
+                    "chains only; time a chain of the layers (e.g. one block without its add), or use "
+                    "bench_train --model-threads for a graph\n",
+                    i, nd->vt->name);
+            return 2;
+        }
+    }
     size_t xi = al_shape_numel(&m->in), yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
     int V = 10, rows = batch;
     if (m->input_tokens) {
@@ -70,7 +83,10 @@ int main(int argc, char **argv) {
             al_node *nd = &m->nodes[i];
             al_exec e = {pool, &m->rng, 1, nd->ws, 0, 0.0f, 0.0f};
             double t0 = now();
-            if (nd->vt->forward(nd, &e, i == 0 ? x : m->act[i - 1], m->act[i], batch) != AL_OK) return 1;
+            if (nd->vt->forward(nd, &e, i == 0 ? x : m->act[i - 1], m->act[i], batch) != AL_OK) {
+                fprintf(stderr, "bench_layers: node %d (%s): %s\n", i, nd->vt->name, al_last_error());
+                return 1;
+            }
             if (r >= 0) tf[(size_t)i * reps + r] = now() - t0;
         }
         double t0 = now(), ls;
