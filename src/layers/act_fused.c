@@ -44,7 +44,7 @@ static void bwd_range(void *va, long lo, long hi) {
     if (a->act == AL_ACT_RELU6)
         for (long i = lo; i < hi; i++) {
             float v = y[i], d = dy[i];
-            out[i] = (v > 0.0f) & (v < 6.0f) ? d : 0.0f;
+            out[i] = ((v > 0.0f) & (v < 6.0f)) ? d : 0.0f;
         }
     else
         for (long i = lo; i < hi; i++) {

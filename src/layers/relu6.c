@@ -36,7 +36,7 @@ static void relu6_bwd_range(void *va, long lo, long hi) {
      * half the elements of a ReLU6's output) */
     for (long i = lo; i < hi; i++) {
         float v = y[i], d = dy[i];
-        out[i] = (v > 0.0f) & (v < 6.0f) ? d : 0.0f;
+        out[i] = ((v > 0.0f) & (v < 6.0f)) ? d : 0.0f;
     }
 }
 
