@@ -58,70 +58,6 @@ static void check_avx512_packs(void) {
 #endif
 }
 
-/* al_sgemm_bias_act against its definition (fill C with the bias, al_sgemm
- * or al_sgemm_bpack with beta 1, or 0 without a bias, then the activation
- * over C), bitwise,
- * under every variant on 1 and 2 threads: with and without a bias, each
- * activation, K in one and in several blocks, ragged tiles, a thin product
- * al_sgemm would swap, B given and B from a packer (a copy of B). */
-static const float *pack_src;
-static int pack_ld;
-static void copy_pack(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst) {
-    (void)ctx;
-    for (int c = 0; c < nc; c += NR, dst += (size_t)NR * kc)
-        for (int p = 0; p < kc; p++)
-            for (int j = 0; j < NR; j++)
-                dst[(size_t)p * NR + j] = c + j < nc ? pack_src[(size_t)(p0 + p) * pack_ld + j0 + c + j] : 0.0f;
-}
-
-static void check_bias_act(al_pool *pools[2], al_rng *r) {
-    static const int shapes[][3] = {{13, 70, 9}, {48, 300, 37}, {8, 40, 300}, {37, 5, 100}, {96, 64, 600}};
-    int bad = 0, runs = 0;
-    for (size_t u = 0; u < sizeof shapes / sizeof shapes[0]; u++) {
-        int M = shapes[u][0], N = shapes[u][1], K = shapes[u][2], ldc = N + 3;
-        float *A = rand_mat(r, (size_t)M * K), *B = rand_mat(r, (size_t)K * N), *bias = rand_mat(r, (size_t)M);
-        float *want = malloc(sizeof(float) * M * ldc), *got = malloc(sizeof(float) * M * ldc);
-        for (int i = 0; i < M; i++) bias[i] *= 4.0f; /* some rows above 6 and below 0 after ReLU6 */
-        pack_src = B;
-        pack_ld = N;
-        for (int v = 0; v < AL_GEMM_NVARIANTS; v++) {
-            if (!al_gemm_force((al_gemm_variant)v)) continue;
-            for (int t = 0; t < 2; t++)
-                for (int hb = 0; hb < 2; hb++)
-                    for (int act = 0; act <= 2; act++)
-                        for (int pk = 0; pk < 2; pk++) {
-                            const float *bb = hb ? bias : NULL;
-                            for (int i = 0; i < M * ldc; i++) want[i] = got[i] = -9.0f; /* the gaps stay */
-                            for (int i = 0; i < M; i++)
-                                for (int j = 0; j < N && bb; j++) want[(size_t)i * ldc + j] = bb[i];
-                            if (pk)
-                                al_sgemm_bpack(pools[t], 0, M, N, K, 1.0f, A, K, copy_pack, NULL, bb ? 1.0f : 0.0f,
-                                               want, ldc);
-                            else
-                                al_sgemm(pools[t], 0, 0, M, N, K, 1.0f, A, K, B, N, bb ? 1.0f : 0.0f, want, ldc);
-                            for (int i = 0; i < M && act; i++) {
-                                if (act == 1) al_relu_inplace(want + (size_t)i * ldc, (size_t)N);
-                                if (act == 2) al_relu6_inplace(want + (size_t)i * ldc, (size_t)N);
-                            }
-                            al_sgemm_bias_act(pools[t], M, N, K, A, K, pk ? NULL : B, N, pk ? copy_pack : NULL, NULL,
-                                              bb, act, got, ldc);
-                            if (memcmp(want, got, sizeof(float) * M * ldc) != 0 && bad++ < 3)
-                                fprintf(stderr, "bias_act %s t=%d %dx%dx%d bias %d act %d packer %d differs\n",
-                                        al_gemm_variant_name((al_gemm_variant)v), t + 1, M, N, K, hb, act, pk);
-                            runs++;
-                        }
-        }
-        al_gemm_force(AL_GEMM_AUTO);
-        free(A);
-        free(B);
-        free(bias);
-        free(want);
-        free(got);
-    }
-    CHECK(bad == 0);
-    CHECK(runs >= 5 * 2 * 2 * 2 * 3 * 2);
-}
-
 /* Runs one shape/transpose/alpha/beta case on every variant and pool. */
 static void run_case(al_pool *pools[2], al_rng *r, int ta, int tb, gcase gc, float alpha, float beta, int pad) {
     int M = gc.M, N = gc.N, K = gc.K;
@@ -196,7 +132,6 @@ int main(void) {
     CHECK(al_gemm_force(AL_GEMM_C) == 1 && al_gemm_current() == AL_GEMM_C);
     CHECK(al_gemm_force(AL_GEMM_AUTO) == 1);
     check_avx512_packs();
-    check_bias_act(pools, &r);
 
     static const int small[] = {1, 7, 33};
     for (int ta = 0; ta < 2; ta++)

@@ -199,11 +199,6 @@ typedef struct gemm_args {
     /* al_sgemm_bpack: op(B) comes from this packer (B and tb unused) */
     al_bpack_fn bpack;
     const void *bctx;
-    /* al_sgemm_bias_act (never with ct): row i of C starts as bias[i]
-     * (beta 1), written into each tile just before its first K block, and
-     * act (1 ReLU, 2 ReLU6) runs on each tile after its last */
-    const float *bias;
-    int act;
 } gemm_args;
 
 #if defined(__GNUC__)
@@ -388,24 +383,6 @@ static void store_tile_t(const gemm_args *g, const float *t, int NR, int i0, int
     }
 }
 
-/* The epilogue's two halves on the mr x nr block of C at (i0, j0). */
-static void bias_block(const gemm_args *g, int i0, int mr, int j0, int nr) {
-    for (int i = 0; i < mr; i++) {
-        float *ci = g->C + (size_t)(i0 + i) * g->ldc + j0, b = g->bias[i0 + i];
-        for (int j = 0; j < nr; j++) ci[j] = b;
-    }
-}
-
-static void act_block(const gemm_args *g, int i0, int mr, int j0, int nr) {
-    for (int i = 0; i < mr; i++) {
-        float *ci = g->C + (size_t)(i0 + i) * g->ldc + j0;
-        if (g->act == 1)
-            al_relu_inplace(ci, (size_t)nr);
-        else
-            al_relu6_inplace(ci, (size_t)nr);
-    }
-}
-
 static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
     const gemm_kernel *kn = g->kn;
     const int MR = kn->mr, NR = kn->nr;
@@ -425,14 +402,12 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
     size_t ncmax = (size_t)(AL_MIN(n1 - n0, kn->nc) + NR - 1) / NR * NR;
     float *pa = thread_buffer((mcmax + ncmax) * (size_t)kcmax);
     if (!pa) {
-        if (g->bias) bias_block(g, m0, m1 - m0, n0, n1 - n0);
         if (g->bpack)
             region_plain_bpack(g, m0, m1, n0, n1);
         else if (g->ct)
             region_plain(g->orig, n0, n1, m0, m1);
         else
             region_plain(g, m0, m1, n0, n1);
-        if (g->act) act_block(g, m0, m1 - m0, n0, n1 - n0);
         return;
     }
     float *pb = pa + mcmax * (size_t)kcmax;
@@ -443,7 +418,6 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
         for (int pc = 0; pc < g->K; pc += kcb) {
             int kc = AL_MIN(kcb, g->K - pc);
             float beta = pc == 0 ? g->beta : 1.0f;
-            const int bias_now = pc == 0 && g->bias, act_now = pc + kc >= g->K && g->act;
             /* When all of M is one A block, each B panel is used right
              * after it is packed (from L1), instead of packing the whole
              * kc x nc block (up to 2 MB, past L2) and reading it back. */
@@ -459,17 +433,15 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = AL_MIN(MR, mc - ir);
                         const float *ap = pa + (size_t)ir * kc;
-                        if (bias_now) bias_block(g, ic + ir, mr, jc + jr, nr);
                         if (mr == MR && nr == NR && !g->ct) {
                             kn->ukr(kc, ap, bp, g->C + (size_t)(ic + ir) * ldc + jc + jr, ldc, g->alpha, beta);
-                        } else {
-                            kn->ukr(kc, ap, bp, tile, NR, 1.0f, 0.0f);
-                            if (g->ct)
-                                store_tile_t(g, tile, NR, ic + ir, mr, jc + jr, nr, beta);
-                            else
-                                store_tile(g, tile, NR, ic + ir, mr, jc + jr, nr, beta);
+                            continue;
                         }
-                        if (act_now) act_block(g, ic + ir, mr, jc + jr, nr);
+                        kn->ukr(kc, ap, bp, tile, NR, 1.0f, 0.0f);
+                        if (g->ct)
+                            store_tile_t(g, tile, NR, ic + ir, mr, jc + jr, nr, beta);
+                        else
+                            store_tile(g, tile, NR, ic + ir, mr, jc + jr, nr, beta);
                     }
                 }
             }
@@ -522,8 +494,7 @@ void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, c
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     al_gemm_variant v = al_gemm_current();
-    gemm_args g = {ta, tb, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, NULL, NULL,
-                   NULL, 0};
+    gemm_args g = {ta, tb, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, NULL, NULL};
     int nth = al_pool_size(pool);
     if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
     if (v == AL_GEMM_REF) {
@@ -562,8 +533,7 @@ void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, con
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     al_gemm_variant v = al_gemm_current();
-    gemm_args g = {ta, 0, M, N, K, alpha, beta, A, NULL, lda, 0, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, pack, ctx,
-                   NULL, 0};
+    gemm_args g = {ta, 0, M, N, K, alpha, beta, A, NULL, lda, 0, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, pack, ctx};
     int nth = al_pool_size(pool);
     if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
     if (v == AL_GEMM_REF) {
@@ -608,47 +578,4 @@ static void run_packed(al_pool *pool, int nth, gemm_args *gp) {
         }
     }
     al_pool_run(pool, gemm_task, &g);
-}
-
-/* C = act(A B + bias) (A [M, K] row-major, B [K, N] row-major or from a
- * packer; bias per row of C or NULL; act 0 none, 1 ReLU, 2 ReLU6): the
- * bias written into each tile of C just before the tile's first K block
- * and the activation applied right after its last, while the tile is in L1,
- * instead of a pass over C before the product and another after. The same
- * floats as filling C with the bias, al_sgemm with beta 1 (0 without a
- * bias) and al_relu_inplace / al_relu6_inplace over C, which is what runs
- * where the packed kernels do not (the reference variant, K = 0, a product
- * al_sgemm would compute transposed). */
-void al_sgemm_bias_act(al_pool *pool, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       al_bpack_fn pack, const void *ctx, const float *bias, int act, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K < 0) K = 0;
-    al_gemm_variant v = al_gemm_current();
-    const gemm_kernel *kn = kernel_for(v, M);
-    long MR = kn->mr, NR = kn->nr;
-    long normal = (M + MR - 1) / MR * MR * ((N + NR - 1) / NR * NR);
-    long swapped = (N + MR - 1) / MR * MR * ((M + NR - 1) / NR * NR);
-    int swaps = !pack && K >= 64 && 4 * swapped < 3 * normal; /* al_sgemm's test, alpha 1 */
-    if (v == AL_GEMM_REF || K == 0 || swaps) {
-        if (bias)
-            for (int i = 0; i < M; i++)
-                for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = bias[i];
-        float beta = bias ? 1.0f : 0.0f;
-        if (pack)
-            al_sgemm_bpack(pool, 0, M, N, K, 1.0f, A, lda, pack, ctx, beta, C, ldc);
-        else
-            al_sgemm(pool, 0, 0, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
-        for (int i = 0; i < M && act; i++) {
-            if (act == 1)
-                al_relu_inplace(C + (size_t)i * ldc, (size_t)N);
-            else
-                al_relu6_inplace(C + (size_t)i * ldc, (size_t)N);
-        }
-        return;
-    }
-    gemm_args g = {0, 0, M, N, K, 1.0f, bias ? 1.0f : 0.0f, A, B, lda, ldb, ldc, C, kn, 1, 1, 0, NULL, pack, ctx,
-                   bias, act == 1 || act == 2 ? act : 0};
-    int nth = al_pool_size(pool);
-    if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
-    run_packed(pool, nth, &g);
 }

@@ -26,15 +26,6 @@ void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, c
 typedef void (*al_bpack_fn)(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst);
 void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, const float *A, int lda,
                     al_bpack_fn pack, const void *ctx, float beta, float *C, int ldc);
-/* C = act(A B + bias): A [M, K] row-major (lda), B [K, N] row-major (ldb)
- * or, when pack is not NULL, from that packer (as al_sgemm_bpack); bias
- * [M] added to every row of C, or NULL; act 0 none, 1 ReLU, 2 ReLU6
- * (al_relu_inplace, al_relu6_inplace). Bitwise: fill C with the bias,
- * al_sgemm / al_sgemm_bpack with beta 1 (0 without one), then the
- * activation over C; the packed kernels do the first and last per tile
- * while it is in L1 (a conv's bias and fused activation). */
-void al_sgemm_bias_act(al_pool *pool, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       al_bpack_fn pack, const void *ctx, const float *bias, int act, float *C, int ldc);
 /* The plain-C reference every fast variant is checked against. */
 void al_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc);

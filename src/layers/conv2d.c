@@ -53,9 +53,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* the kernels take the fused activation as 1 ReLU, 2 ReLU6 */
-_Static_assert(AL_ACT_RELU == 1 && AL_ACT_RELU6 == 2, "al_act numbering the kernels read");
-
 #define CONV_FUSED_MIN 256
 /* Below this many floats of work a sample loop stays on the calling thread. */
 #define CONV_PAR_MIN 32768
@@ -199,13 +196,14 @@ static void fwd_fused(const conv_run *r, int i, int ith_first) {
     const conv_geom *g = &r->g;
     float *y = r->y + (size_t)i * g->F * g->P;
     const float *xi = r->x + (size_t)i * g->C * g->H * g->W, *col = xi;
-    /* the bias and the fused activation in the GEMM's tiles (bitwise a
-     * bias fill, the product with beta 1, then the activation's pass) */
-    const int act = r->nd->cfg.act;
+    if (r->b)
+        for (int f = 0; f < g->F; f++)
+            for (long q = 0; q < g->P; q++) y[(size_t)f * g->P + q] = r->b[f];
     if (!is_1x1(g) && conv_implicit()) {
         al_im2col_src src = {xi, g->C, g->H, g->W, g->k, g->s, g->p, g->Ho, g->Wo};
-        al_sgemm_bias_act(r->gemm_pool, g->F, (int)g->P, (int)g->CKK, r->w, (int)g->CKK, NULL, 0, al_im2col_pack, &src,
-                          r->b, act, y, (int)g->P);
+        al_sgemm_bpack(r->gemm_pool, 0, g->F, (int)g->P, (int)g->CKK, 1.0f, r->w, (int)g->CKK, al_im2col_pack, &src,
+                       r->b ? 1.0f : 0.0f, y, (int)g->P);
+        al_act_apply(r->nd->cfg.act, y, (size_t)g->F * (size_t)g->P);
         return;
     }
     if (!is_1x1(g)) {
@@ -213,8 +211,9 @@ static void fwd_fused(const conv_run *r, int i, int ith_first) {
         al_im2col(xi, g->C, g->H, g->W, g->k, g->s, g->p, slot, g->P);
         col = slot;
     }
-    al_sgemm_bias_act(r->gemm_pool, g->F, (int)g->P, (int)g->CKK, r->w, (int)g->CKK, col, (int)g->P, NULL, NULL, r->b,
-                      act, y, (int)g->P);
+    al_sgemm(r->gemm_pool, 0, 0, g->F, (int)g->P, (int)g->CKK, 1.0f, r->w, (int)g->CKK, col, (int)g->P,
+             r->b ? 1.0f : 0.0f, y, (int)g->P);
+    al_act_apply(r->nd->cfg.act, y, (size_t)g->F * (size_t)g->P);
 }
 
 /* One input channel, 3x3, stride 1, padding 1: the direct AVX-512 kernel
