@@ -22,6 +22,9 @@
 #include <math.h>
 #include <string.h>
 
+/* al_dw_forward_planes takes the fused activation as 1 ReLU, 2 ReLU6 */
+_Static_assert(AL_ACT_RELU == 1 && AL_ACT_RELU6 == 2, "al_act numbering the kernels read");
+
 #define DW_PAR_MIN 32768
 
 typedef struct dw_geom {
