@@ -192,10 +192,13 @@ AI __m512 small_act(__m512 y, int act) {
     return y;
 }
 
-/* the window of vector v of a plane */
+/* the window of vector v of a plane; the second half's address may lie
+ * past the plane (and the tensor) when the window is shorter than 17
+ * floats: it is formed as an integer and loaded under an empty mask */
 AI void small_window(const small_plan *sp, int v, const float *x, __m512 *lo, __m512 *hi) {
-    *lo = _mm512_maskz_loadu_ps(lanes(sp->nin[v]), x + sp->in0[v]);
-    *hi = _mm512_maskz_loadu_ps(lanes(sp->nin[v] - 16), x + sp->in0[v] + 16);
+    const float *w0 = x + sp->in0[v];
+    *lo = _mm512_maskz_loadu_ps(lanes(sp->nin[v]), w0);
+    *hi = _mm512_maskz_loadu_ps(lanes(sp->nin[v] - 16), (const void *)((uintptr_t)w0 + 16 * sizeof(float)));
 }
 
 AI __m512 small_tap(const small_plan *sp, int v, int t, __m512 lo, __m512 hi) {

@@ -11,6 +11,7 @@
 #include "kernels/kernels.h"
 
 #include <immintrin.h>
+#include <stdint.h>
 
 /* r[0..16) rows in, r[q] = column q out */
 static inline void transpose16(__m512 r[16]) {
@@ -107,6 +108,9 @@ void al_pack_n32_avx512(const float *src, size_t ld, int cols, int kc, float *ds
     for (int p = 0; p < kc; p++) {
         const float *sp = src + (size_t)p * ld;
         _mm512_storeu_ps(dst + (size_t)p * 32, _mm512_maskz_loadu_ps(m0, sp));
-        _mm512_storeu_ps(dst + (size_t)p * 32 + 16, _mm512_maskz_loadu_ps(m1, sp + 16));
+        /* past the row (and B) when cols <= 16: formed as an integer, read
+         * under an empty mask */
+        _mm512_storeu_ps(dst + (size_t)p * 32 + 16,
+                         _mm512_maskz_loadu_ps(m1, (const void *)((uintptr_t)sp + 16 * sizeof(float))));
     }
 }
