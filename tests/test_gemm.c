@@ -18,7 +18,7 @@ static float *rand_mat(al_rng *r, size_t n) {
 static int checked_cases;
 
 /* The AVX-512 packers (kernels.h) against the plain rule, bitwise: every
- * width 1..32 (8 for t8), odd kc, a padded leading dimension whose extra
+ * width 1..32 (8 for t8; panels of 8 and 12 for nr), odd kc, a padded leading dimension whose extra
  * floats are NaN, so a packer that read past its rows or columns into the
  * panel's zero padding shows it. */
 static void check_avx512_packs(void) {
@@ -44,6 +44,20 @@ static void check_avx512_packs(void) {
         for (int p = 0; p < KC; p++)
             for (int r = 0; r < 32; r++) want[p * 32 + r] = r < w ? src[r * LD + p] : 0.0f;
         bad += memcmp(got, want, sizeof(float) * 32 * KC) != 0;
+        for (int R = 8; R <= 12; R += 4) {
+            for (int i = 0; i < LD * 40; i++) src[i] = NAN;
+            for (int p = 0; p < KC; p++)
+                for (int c = 0; c < w; c++) src[p * LD + c] = (float)(p * 100 + c) + 0.75f;
+            for (int i = 0; i < 32 * 48; i++) got[i] = -1.0f;
+            al_pack_nr_avx512(src, LD, w, R, KC, got);
+            for (int p = 0; p < KC; p++)
+                for (int c = 0; c < R; c++) want[p * R + c] = c < w ? src[p * LD + c] : 0.0f;
+            for (int i = R * KC; i < 32 * 48; i++) want[i] = -1.0f; /* nothing past the panel */
+            bad += memcmp(got, want, sizeof(float) * 32 * 48) != 0;
+        }
+        for (int i = 0; i < LD * 40; i++) src[i] = NAN;
+        for (int r = 0; r < w; r++)
+            for (int p = 0; p < KC; p++) src[r * LD + p] = (float)(r * 100 + p) + 0.25f;
         if (w <= 8) {
             al_pack_t8_avx512(src, LD, w, KC, got);
             for (int p = 0; p < KC; p++)

@@ -255,6 +255,10 @@ AL_INLINE void pack_a_mr(const gemm_args *g, const int MR, int i0, int mc, int p
             al_pack_t8_avx512(g->A + (size_t)(i0 + r) * g->lda + p0, (size_t)g->lda, mr, kc, dst);
             continue;
         }
+        if (g->ta && MR <= 16 && g->kn->v == AL_GEMM_AVX512) {
+            al_pack_nr_avx512(g->A + (size_t)p0 * g->lda + i0 + r, (size_t)g->lda, mr, MR, kc, dst);
+            continue;
+        }
 #endif
         if (!g->ta) /* A stored M x K */
             pack_strided(g->A + (size_t)(i0 + r) * g->lda + p0, (size_t)g->lda, mr, MR, kc, dst);

@@ -129,6 +129,8 @@ void al_gemm_ukr_avx512_8x32(long k, const float *a, const float *b, float *c, l
  * rows / cols; width 8 for t8. Bitwise gemm.c's plain loops. */
 void al_pack_t32_avx512(const float *src, size_t ld, int rows, int kc, float *dst);
 void al_pack_n32_avx512(const float *src, size_t ld, int cols, int kc, float *dst);
+/* the copy for a panel width R <= 16: dst[p*R + c] = src[p*ld + c], c < cols */
+void al_pack_nr_avx512(const float *src, size_t ld, int cols, int R, int kc, float *dst);
 void al_pack_t8_avx512(const float *src, size_t ld, int rows, int kc, float *dst);
 #endif
 #if defined(__aarch64__)
