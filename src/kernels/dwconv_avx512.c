@@ -135,8 +135,6 @@ typedef struct small_plan {
     int toff[SMALL_TAPS]; /* ky * W + kx */
 } small_plan;
 
-static inline __mmask16 lanes(int n) { return n <= 0 ? 0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
-
 /* The input rows [*lo, *hi) that output rows [oy0, oy0 + rows) read. */
 static void small_rows(const al_dw_geom *g, int oy0, int rows, int *lo, int *hi) {
     *lo = AL_MAX(0, oy0 * g->s - g->p);
@@ -197,8 +195,8 @@ AI __m512 small_act(__m512 y, int act) {
  * floats: it is formed as an integer and loaded under an empty mask */
 AI void small_window(const small_plan *sp, int v, const float *x, __m512 *lo, __m512 *hi) {
     const float *w0 = x + sp->in0[v];
-    *lo = _mm512_maskz_loadu_ps(lanes(sp->nin[v]), w0);
-    *hi = _mm512_maskz_loadu_ps(lanes(sp->nin[v] - 16), (const void *)((uintptr_t)w0 + 16 * sizeof(float)));
+    *lo = _mm512_maskz_loadu_ps(al_mask16(sp->nin[v]), w0);
+    *hi = _mm512_maskz_loadu_ps(al_mask16(sp->nin[v] - 16), (const void *)((uintptr_t)w0 + 16 * sizeof(float)));
 }
 
 AI __m512 small_tap(const small_plan *sp, int v, int t, __m512 lo, __m512 hi) {
@@ -213,7 +211,7 @@ AI void small_fwd(const small_plan *sp, const float *x, const float *w, float b,
             __mmask16 m = sp->valid[v][t];
             if (m) acc = _mm512_mask3_fmadd_ps(_mm512_set1_ps(w[t]), small_tap(sp, v, t, lo, hi), acc, m);
         }
-        _mm512_mask_storeu_ps(y + sp->out0[v], lanes(sp->nout[v]), small_act(acc, act));
+        _mm512_mask_storeu_ps(y + sp->out0[v], al_mask16(sp->nout[v]), small_act(acc, act));
     }
 }
 
@@ -251,7 +249,7 @@ AI void small_bwd_channel(const small_plan *sp, const small_plan *fp, int n, lon
         const float *xi = x + (size_t)i * xs, *dyi = dy + (size_t)i * ys;
         if (dw || db)
             for (int v = 0; v < sp->nv; v++) {
-                __m512 d = _mm512_maskz_loadu_ps(lanes(sp->nout[v]), dyi + sp->out0[v]);
+                __m512 d = _mm512_maskz_loadu_ps(al_mask16(sp->nout[v]), dyi + sp->out0[v]);
                 accb = _mm512_add_ps(accb, d);
                 if (!dw) continue;
                 __m512 lo, hi;

@@ -24,8 +24,7 @@ double al_expsum_avx512(const float *z, int k, float mx, float *e) {
         int end = b + 256 < k ? b + 256 : k;
         __m512 acc = _mm512_setzero_ps();
         for (int j = b; j < end; j += 16) {
-            int left = end - j;
-            __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+            __mmask16 m = al_mask16(end - j);
             __m512 xin = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, z + j), vmx);
             __m512 x = _mm512_min_ps(_mm512_max_ps(xin, lo), hi); /* NaN becomes -87.3 here */
             __m512 fn = _mm512_roundscale_ps(_mm512_fmadd_ps(x, log2e, half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
@@ -51,31 +50,25 @@ double al_expsum_avx512(const float *z, int k, float mx, float *e) {
     return se;
 }
 
-/* softmax_ce.c's row_max bit for bit: lane j of one vector is the
- * reference's acc[j] (the indices j mod 16 of the whole blocks of 16, each
- * kept by vmaxps(z, acc), which is `z > acc ? z : acc`: a NaN never wins),
- * then the tail into acc[0] and the 16 lanes folded in the reference's
- * order; the first index holding the maximum is found 16 at a time. */
-float al_rowmax_avx512(const float *z, int k, int *am) {
-    __m512 acc = _mm512_set1_ps(-INFINITY);
+/* softmax_ce.c's row_max, its two loops: the 16 running maxima over the
+ * whole blocks of 16 (lane j is the plain loop's acc[j], kept by
+ * vmaxps(z, acc), which is `z > acc ? z : acc`: a NaN never wins; returns
+ * the index after the blocks), and the first index holding v, 16 at a time
+ * (-1 when none). */
+int al_rowmax16_avx512(const float *z, int k, float acc[16]) {
+    __m512 a = _mm512_set1_ps(-INFINITY);
     int i = 0;
-    for (; i + 16 <= k; i += 16) acc = _mm512_max_ps(_mm512_loadu_ps(z + i), acc);
-    float a[16];
-    _mm512_storeu_ps(a, acc);
-    for (; i < k; i++) a[0] = z[i] > a[0] ? z[i] : a[0];
-    float mx = a[0];
-    for (int j = 1; j < 16; j++) mx = a[j] > mx ? a[j] : mx;
-    *am = 0;
-    const __m512 vm = _mm512_set1_ps(mx);
+    for (; i + 16 <= k; i += 16) a = _mm512_max_ps(_mm512_loadu_ps(z + i), a);
+    _mm512_storeu_ps(acc, a);
+    return i;
+}
+
+int al_find_eq_avx512(const float *z, int k, float v) {
+    const __m512 vv = _mm512_set1_ps(v);
     for (int j = 0; j < k; j += 16) {
-        int left = k - j;
-        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-        __mmask16 eq = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, z + j), vm, _CMP_EQ_OQ);
-        if (eq) {
-            *am = j + __builtin_ctz((unsigned)eq);
-            break;
-        }
+        __mmask16 m = al_mask16(k - j);
+        __mmask16 eq = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, z + j), vv, _CMP_EQ_OQ);
+        if (eq) return j + __builtin_ctz((unsigned)eq);
     }
-    if (mx == -INFINITY || isnan(z[0])) mx = z[0];
-    return mx;
+    return -1;
 }

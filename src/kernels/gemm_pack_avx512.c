@@ -103,8 +103,7 @@ void al_pack_t8_avx512(const float *src, size_t ld, int rows, int kc, float *dst
  * masked loads and two stores a row, where the plain loop's SSE copies
  * took eight of each. Copies: bitwise the plain loop. */
 void al_pack_n32_avx512(const float *src, size_t ld, int cols, int kc, float *dst) {
-    const __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1u);
-    const __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1u);
+    const __mmask16 m0 = al_mask16(cols), m1 = al_mask16(cols - 16);
     for (int p = 0; p < kc; p++) {
         const float *sp = src + (size_t)p * ld;
         _mm512_storeu_ps(dst + (size_t)p * 32, _mm512_maskz_loadu_ps(m0, sp));
@@ -121,9 +120,7 @@ void al_pack_n32_avx512(const float *src, size_t ld, int cols, int kc, float *ds
  * of R a row, where the plain loop went float by float with a test each
  * (12% of the LM step). Copies: bitwise the plain loop. */
 void al_pack_nr_avx512(const float *src, size_t ld, int cols, int R, int kc, float *dst) {
-    const int n = cols < R ? cols : R;
-    const __mmask16 lm = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
-    const __mmask16 sm = R >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << R) - 1u);
+    const __mmask16 lm = al_mask16(cols < R ? cols : R), sm = al_mask16(R);
     for (int p = 0; p < kc; p++)
         _mm512_mask_storeu_ps(dst + (size_t)p * R, sm, _mm512_maskz_loadu_ps(lm, src + (size_t)p * ld));
 }

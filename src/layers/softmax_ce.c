@@ -22,23 +22,51 @@
 #include <math.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(_M_X64)
+double al_expsum_avx512(const float *z, int k, float mx, float *e); /* src/kernels/expsum_avx512.c */
+int al_rowmax16_avx512(const float *z, int k, float acc[16]);       /* the same file: row_max's loops */
+int al_find_eq_avx512(const float *z, int k, float v);
+#define AL_EXPSUM_X86 1
+#endif
+
+#ifdef AL_EXPSUM_X86
+/* The AVX-512 loops when the GEMM runs AVX-512 (the CPU has it and AL_GEMM /
+ * al_gemm_force did not pick another variant, so tests can run both paths). */
+static int simd(void) { return al_gemm_current() == AL_GEMM_AVX512; }
+#endif
+
 /* Largest of z[0..k) (NaN skipped unless all are) in 16 lanes, then the first
- * index holding it (torch.argmax's tie rule). */
+ * index holding it (torch.argmax's tie rule). The two loops have AVX-512
+ * forms, bitwise these (the plain 16 accumulators were not vectorized: 5%
+ * of the LM step). */
 static float row_max(const float *z, int k, int *am) {
     float acc[16];
-    for (int j = 0; j < 16; j++) acc[j] = -INFINITY;
     int i = 0;
-    for (; i + 16 <= k; i += 16)
-        for (int j = 0; j < 16; j++) acc[j] = z[i + j] > acc[j] ? z[i + j] : acc[j];
+#ifdef AL_EXPSUM_X86
+    const int v = simd();
+    if (v) i = al_rowmax16_avx512(z, k, acc);
+    else
+#endif
+    {
+        for (int j = 0; j < 16; j++) acc[j] = -INFINITY;
+        for (; i + 16 <= k; i += 16)
+            for (int j = 0; j < 16; j++) acc[j] = z[i + j] > acc[j] ? z[i + j] : acc[j];
+    }
     for (; i < k; i++) acc[0] = z[i] > acc[0] ? z[i] : acc[0];
     float mx = acc[0];
     for (int j = 1; j < 16; j++) mx = acc[j] > mx ? acc[j] : mx;
     *am = 0;
-    for (int j = 0; j < k; j++)
-        if (z[j] == mx) {
-            *am = j;
-            break;
-        }
+#ifdef AL_EXPSUM_X86
+    if (v) {
+        int j = al_find_eq_avx512(z, k, mx);
+        *am = j < 0 ? 0 : j;
+    } else
+#endif
+        for (int j = 0; j < k; j++)
+            if (z[j] == mx) {
+                *am = j;
+                break;
+            }
     if (mx == -INFINITY || isnan(z[0])) mx = z[0]; /* all -inf, or a NaN row: the old rule, max = z[0] */
     return mx;
 }
@@ -73,33 +101,16 @@ static double row_expsum(const float *restrict z, int k, float mx, float *restri
     return se;
 }
 
-#if defined(__x86_64__) || defined(_M_X64)
-double al_expsum_avx512(const float *z, int k, float mx, float *e); /* src/kernels/expsum_avx512.c */
-float al_rowmax_avx512(const float *z, int k, int *am);             /* the same file, bitwise row_max */
-#define AL_EXPSUM_X86 1
-#endif
-
-/* row_max: the AVX-512 form where the exp-and-sum takes it (the plain
- * loop's 16 accumulators were not vectorized: 5% of the LM step) */
-static float rowmax(const float *z, int k, int *am) {
-#ifdef AL_EXPSUM_X86
-    if (al_gemm_current() == AL_GEMM_AVX512) return al_rowmax_avx512(z, k, am);
-#endif
-    return row_max(z, k, am);
-}
-
-/* The AVX-512 exp-and-sum when the GEMM runs AVX-512 (the CPU has it and
- * AL_GEMM / al_gemm_force did not pick another variant, so tests can run
- * both paths), else the portable loop. */
+/* the AVX-512 exp-and-sum where simd(), else the portable loop */
 static double expsum(const float *z, int k, float mx, float *e) {
 #ifdef AL_EXPSUM_X86
-    if (al_gemm_current() == AL_GEMM_AVX512) return al_expsum_avx512(z, k, mx, e);
+    if (simd()) return al_expsum_avx512(z, k, mx, e);
 #endif
     return row_expsum(z, k, mx, e);
 }
 
 double al_softmax_expsum(const float *z, int k, float mx) { return expsum(z, k, mx, NULL); }
-float al_row_max(const float *z, int k, int *argmax) { return rowmax(z, k, argmax); }
+float al_row_max(const float *z, int k, int *argmax) { return row_max(z, k, argmax); }
 
 static void softmax_ce_rows(const float *logits, const int32_t *targets, int lo, int hi, int k, float scale,
                             float *dlogits, double *loss_sum, long *count, long *correct) {
@@ -114,7 +125,7 @@ static void softmax_ce_rows(const float *logits, const int32_t *targets, int lo,
             continue;
         }
         int am;
-        float mx = rowmax(z, k, &am);
+        float mx = row_max(z, k, &am);
         /* dz holds exp(z - max) between the two passes */
         double se = expsum(z, k, mx, dz);
         ls += log(se) - ((double)z[t] - (double)mx);
