@@ -13,11 +13,11 @@ static al_status relu_shape(al_node *nd, const al_shape *in) {
 }
 
 typedef struct relu_args {
-    const float *x, *y, *dy;
+    const float *x;
     float *out;
 } relu_args;
 
-/* Both loops load every operand unconditionally into restrict locals and
+/* The loop loads every operand unconditionally into restrict locals and
  * select, so the compiler emits vector blends: the branchy form mispredicted
  * on every sign change and cost 4x the memory traffic's time. */
 static void relu_fwd_range(void *va, long lo, long hi) {
@@ -30,19 +30,9 @@ static void relu_fwd_range(void *va, long lo, long hi) {
     }
 }
 
-static void relu_bwd_range(void *va, long lo, long hi) {
-    const relu_args *a = va;
-    const float *restrict y = a->y, *restrict dy = a->dy;
-    float *restrict out = a->out;
-    for (long i = lo; i < hi; i++) {
-        float v = y[i], d = dy[i];
-        out[i] = v > 0.0f ? d : 0.0f;
-    }
-}
-
 static al_status relu_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     size_t k = (size_t)n * al_shape_numel(&nd->in);
-    relu_args a = {x, NULL, NULL, y};
+    relu_args a = {x, y};
     al_par_for(e->pool, (long)k, k, relu_fwd_range, &a);
     return AL_OK;
 }
@@ -51,9 +41,8 @@ static void relu_backward(al_node *nd, const al_exec *e, const float *x, const f
                           int n) {
     AL_UNUSED(x);
     if (!dx) return; /* no weights */
-    size_t k = (size_t)n * al_shape_numel(&nd->in);
-    relu_args a = {NULL, y, dy, dx};
-    al_par_for(e->pool, (long)k, k, relu_bwd_range, &a);
+    /* the fused activation's backward (act_fused.c): the same rule */
+    al_act_backward(e->pool, AL_ACT_RELU, y, dy, dx, (size_t)n * al_shape_numel(&nd->in));
 }
 
 /* One operation per element counts as one MAC. */

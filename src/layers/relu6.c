@@ -13,7 +13,7 @@ static al_status relu6_shape(al_node *nd, const al_shape *in) {
 }
 
 typedef struct relu6_args {
-    const float *x, *y, *dy;
+    const float *x;
     float *out;
 } relu6_args;
 
@@ -27,22 +27,9 @@ static void relu6_fwd_range(void *va, long lo, long hi) {
     }
 }
 
-static void relu6_bwd_range(void *va, long lo, long hi) {
-    const relu6_args *a = va;
-    const float *y = a->y, *dy = a->dy;
-    float *out = a->out;
-    /* dy read for every element and the two tests combined without a
-     * branch, so the loop vectorizes (a branch per element mispredicts on
-     * half the elements of a ReLU6's output) */
-    for (long i = lo; i < hi; i++) {
-        float v = y[i], d = dy[i];
-        out[i] = ((v > 0.0f) & (v < 6.0f)) ? d : 0.0f;
-    }
-}
-
 static al_status relu6_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     size_t k = (size_t)n * al_shape_numel(&nd->in);
-    relu6_args a = {x, NULL, NULL, y};
+    relu6_args a = {x, y};
     al_par_for(e->pool, (long)k, k, relu6_fwd_range, &a);
     return AL_OK;
 }
@@ -51,9 +38,8 @@ static void relu6_backward(al_node *nd, const al_exec *e, const float *x, const 
                            int n) {
     AL_UNUSED(x);
     if (!dx) return; /* no weights */
-    size_t k = (size_t)n * al_shape_numel(&nd->in);
-    relu6_args a = {NULL, y, dy, dx};
-    al_par_for(e->pool, (long)k, k, relu6_bwd_range, &a);
+    /* the fused activation's backward (act_fused.c): the same rule */
+    al_act_backward(e->pool, AL_ACT_RELU6, y, dy, dx, (size_t)n * al_shape_numel(&nd->in));
 }
 
 /* One operation per element counts as one MAC. */
