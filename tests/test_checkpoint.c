@@ -283,6 +283,127 @@ static void test_refusals(const al_dataset *tr) {
     unlink(bad);
 }
 
+/* n samples of shape 1 x h x w, floats from a counter's hash (labels i % 3). */
+static al_dataset *hashed_set(int n, int h, int w) {
+    size_t per = (size_t)h * (size_t)w;
+    float *x = malloc(sizeof(float) * per * (size_t)n);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
+    REQUIRE_OK(x && y ? AL_OK : AL_ENOMEM);
+    for (size_t i = 0; i < per * (size_t)n; i++) x[i] = (float)((i * 2654435761u) % 1000003u) / 1000003.0f;
+    for (int i = 0; i < n; i++) y[i] = i % 3;
+    al_tensor s = {NULL, 3, {1, h, w, 0}};
+    al_dataset *d;
+    REQUIRE_OK(al_dataset_from_arrays(x, y, n, &s, 1, 3, &d));
+    free(x);
+    free(y);
+    return d;
+}
+
+/* The data fingerprints. Kind 1 keeps the values checkpoints written before
+ * kind 2 hold (pinned: what the one-chain hash gave for these sets). Kind 2
+ * gives the same value on no pool, 2 threads and serial pools of 3 to 100
+ * parts (more parts than segments), for data of one segment with a tail of
+ * under 32 bytes, of 4 segments that do not divide evenly, and of 64; and
+ * it changes with one bit flipped at each segment's edges, with a label, and
+ * with the shape of the same bytes. */
+static void test_fingerprints(void) {
+    al_dataset *a = al_test_blobs(150, 1, 0), *b = al_test_images(300, 5);
+    CHECK(al_dataset_fingerprint(a, NULL, AL_FP_KIND_V1) == 0x49e7d4eac348420eULL);
+    CHECK(al_dataset_fingerprint(b, NULL, AL_FP_KIND_V1) == 0x5498c9bcb254b252ULL);
+    CHECK(al_dataset_fingerprint(a, NULL, AL_FP_KIND) != al_dataset_fingerprint(a, NULL, AL_FP_KIND_V1));
+    al_dataset_free(a);
+    al_dataset_free(b);
+    al_pool *pools[5] = {NULL, NULL, NULL, NULL, NULL};
+    REQUIRE_OK(al_pool_new(2, &pools[1]));
+    REQUIRE_OK(al_pool_new_serial(3, &pools[2]));
+    REQUIRE_OK(al_pool_new_serial(16, &pools[3]));
+    REQUIRE_OK(al_pool_new_serial(100, &pools[4]));
+    const int shapes[3][3] = {{7, 1, 3}, {333, 15, 15}, {1000, 40, 40}}; /* 84 bytes; 4 segments; 64 */
+    for (int k = 0; k < 3; k++) {
+        al_dataset *d = hashed_set(shapes[k][0], shapes[k][1], shapes[k][2]);
+        uint64_t h0 = al_dataset_fingerprint(d, NULL, AL_FP_KIND), h1 = al_dataset_fingerprint(d, NULL, AL_FP_KIND_V1);
+        for (int p = 1; p < 5; p++) CHECK(al_dataset_fingerprint(d, pools[p], AL_FP_KIND) == h0);
+        size_t bytes = sizeof(float) * (size_t)d->n * al_shape_numel(&d->xs);
+        unsigned char *xb = (unsigned char *)d->x;
+        int nseg = (int)(bytes >> 16 < 1 ? 1 : bytes >> 16 > 64 ? 64 : bytes >> 16);
+        size_t seg = ((bytes + (size_t)nseg - 1) / (size_t)nseg + 31) / 32 * 32;
+        int missed = 0, flips = 0;
+        for (size_t edge = 0; edge <= bytes; edge += seg) { /* both sides of each segment boundary */
+            size_t at[2] = {edge ? edge - 1 : 0, edge < bytes ? edge : bytes - 1};
+            for (int j = 0; j < 2; j++) {
+                xb[at[j]] ^= 0x10;
+                missed += al_dataset_fingerprint(d, pools[1], AL_FP_KIND) == h0;
+                missed += al_dataset_fingerprint(d, NULL, AL_FP_KIND_V1) == h1;
+                xb[at[j]] ^= 0x10;
+                flips++;
+            }
+        }
+        CHECK(missed == 0 && flips >= 2 * (nseg < 2 ? 1 : nseg));
+        CHECK(al_dataset_fingerprint(d, pools[3], AL_FP_KIND) == h0);
+        d->y[d->n - 1] ^= 1;
+        CHECK(al_dataset_fingerprint(d, pools[3], AL_FP_KIND) != h0);
+        d->y[d->n - 1] ^= 1;
+        int t = d->xs.d[1];
+        d->xs.d[1] = d->xs.d[2], d->xs.d[2] = t;
+        CHECK(shapes[k][1] == shapes[k][2] || al_dataset_fingerprint(d, NULL, AL_FP_KIND) != h0);
+        d->xs.d[2] = d->xs.d[1], d->xs.d[1] = t;
+        CHECK(al_dataset_fingerprint(d, NULL, AL_FP_KIND) == h0);
+        al_dataset_free(d);
+    }
+    for (int p = 1; p < 5; p++) al_pool_free(pools[p]);
+}
+
+/* A checkpoint of kind 2 says so (data.fp_kind = 2). One of kind 1 (as an
+ * older build wrote it: no data.fp_kind key) resumes: the run continues on
+ * the same data (checked with kind 1) and ends where an uninterrupted run
+ * ends, and other data are refused. */
+static void test_fp_kind_resume(const al_dataset *tr) {
+    al_train_config c = config(AL_OPT_SGD);
+    char path[300];
+    path_in(path, sizeof path, "kind.ckpt");
+    size_t nw;
+    float *ref = run_ref(SPEC, &c, tr, NULL, NULL, &nw);
+    for (int kind = AL_FP_KIND_V1; kind <= AL_FP_KIND; kind++) {
+        al_model *m = model(SPEC);
+        al_trainer *t;
+        REQUIRE_OK(al_trainer_new(m, NULL, &c, &t));
+        int done;
+        REQUIRE_OK(al_trainer_run_slice(t, tr, NULL, 13, 0.0, &done, NULL));
+        if (kind == AL_FP_KIND_V1) { /* the run as an older build began it */
+            t->fp_kind = AL_FP_KIND_V1;
+            t->train_fp = al_dataset_fingerprint(tr, NULL, AL_FP_KIND_V1);
+        }
+        REQUIRE_OK(al_trainer_checkpoint(t, path));
+        al_trainer_free(t);
+        al_model_free(m);
+        gguf_reader *r;
+        REQUIRE_OK(gguf_reader_open_file(path, GGUF_REQUIRE_CRC, &r));
+        uint32_t k = 0;
+        if (kind == AL_FP_KIND_V1)
+            CHECK(gguf_find_kv(r, "autlearn.ckpt.data.fp_kind") < 0);
+        else
+            CHECK(gguf_get_u32(r, "autlearn.ckpt.data.fp_kind", &k) == AL_OK && k == AL_FP_KIND);
+        gguf_reader_free(r);
+        /* other data are refused */
+        m = model(SPEC);
+        REQUIRE_OK(al_trainer_new(m, NULL, &c, &t));
+        REQUIRE_OK(al_trainer_resume(t, path));
+        al_dataset *other = al_test_blobs(tr->n, 99, 0);
+        CHECK_STATUS(al_trainer_run(t, other, NULL, NULL), AL_EINVAL);
+        CHECK(strstr(al_last_error(), "differ") != NULL);
+        al_dataset_free(other);
+        /* the same data (another copy) finish the run as the uninterrupted one */
+        al_dataset *copy = al_test_blobs(tr->n, 1, 0);
+        REQUIRE_OK(al_trainer_run(t, copy, NULL, NULL));
+        CHECK(nw == m->nweights && memcmp(ref, m->wblock, sizeof(float) * nw) == 0);
+        al_dataset_free(copy);
+        al_trainer_free(t);
+        al_model_free(m);
+    }
+    free(ref);
+    unlink(path);
+}
+
 /* A temporary file of a dead process goes at the next save; a live one's stays. */
 static void test_stale_temps(void) {
     pid_t child = fork();
@@ -499,6 +620,8 @@ int main(void) {
     test_crash_resume(SPEC, c, tr, ev, 4);
     test_periodic(tr);
     test_refusals(tr);
+    test_fingerprints();
+    test_fp_kind_resume(tr);
     test_stale_temps();
     test_rollback(tr);
     test_personalize_resume();

@@ -129,6 +129,7 @@ typedef struct al_snap {
     long long epochs_done, steps_done, runs_done, opt_t;
     al_rng rng;            /* the model's dropout stream */
     uint64_t train_fp, eval_fp;
+    int fp_kind;           /* AL_FP_KIND or AL_FP_KIND_V1: how train_fp and eval_fp were made */
     int train_n, has_eval;
     float *w;              /* m->nweights: every weight and state tensor */
     float *s1, *s2;        /* opt.nfloats each (NULL when the optimizer has no such buffer) */
@@ -175,6 +176,7 @@ struct al_trainer {
      * run continues */
     const al_dataset *train_ptr, *eval_ptr;
     uint64_t train_fp, eval_fp;
+    int fp_kind;         /* AL_FP_KIND, or AL_FP_KIND_V1 for a run resumed from an older checkpoint */
     int train_n, has_eval, data_checked;
     long long perm_epoch; /* the epoch t->perm holds, -1: none */
     double run_seconds, ep_elapsed;
@@ -219,8 +221,13 @@ size_t al_head_bytes(int n, int y_len, int V, int r, int train_rows, int batch);
 
 /* A fast 64-bit hash of n bytes, continuing from h (not cryptographic). */
 uint64_t al_hash_bytes(uint64_t h, const void *p, size_t n);
-/* A 64-bit fingerprint of a dataset's shape, labels and input bits. */
-uint64_t al_dataset_fingerprint(const al_dataset *d);
+/* A 64-bit fingerprint of a dataset's shape, labels and input bits, of the
+ * kind a run records (AL_FP_KIND: its input bytes hashed in segments over
+ * the pool, the same value for any pool; AL_FP_KIND_V1: one serial chain,
+ * what checkpoints written before kind 2 hold). */
+#define AL_FP_KIND_V1 1
+#define AL_FP_KIND 2
+uint64_t al_dataset_fingerprint(const al_dataset *d, al_pool *pool, int kind);
 /* Allocates t->snap (no-op when done). */
 al_status al_snap_alloc(al_trainer *t);
 void al_snap_free(al_snap *s);

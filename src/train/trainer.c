@@ -174,6 +174,7 @@ al_status al_trainer_new(al_model *m, al_pool *pool, const al_train_config *cfg,
     t->pool = pool;
     t->cfg = *cfg;
     t->perm_epoch = -1;
+    t->fp_kind = AL_FP_KIND;
     t->pos.rep.lr_scale = 1.0;
     t->xn = al_shape_numel(&m->in);
     t->yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
@@ -245,7 +246,7 @@ al_status al_trainer_check_finished(const al_trainer *t, const al_dataset *train
     if (!t || !train) return al_error(AL_EINVAL, "al_trainer_check_finished: NULL argument");
     if (t->pos.active || t->runs_done == 0) return AL_OK;
     /* a finished checkpoint is the result only for the data it was trained on */
-    if (train->n != t->train_n || al_dataset_fingerprint(train) != t->train_fp)
+    if (train->n != t->train_n || al_dataset_fingerprint(train, t->pool, t->fp_kind) != t->train_fp)
         return al_error(AL_EINVAL,
                         "%s holds a finished run on other training data (%d samples, fingerprint %016llx; these: %d "
                         "samples): remove it or name another checkpoint",
@@ -352,8 +353,9 @@ static void begin_run(al_trainer *t, const al_dataset *train, const al_dataset *
     t->eval_ptr = eval;
     t->train_n = train->n;
     t->has_eval = eval != NULL;
-    t->train_fp = al_dataset_fingerprint(train);
-    t->eval_fp = eval ? al_dataset_fingerprint(eval) : 0;
+    t->fp_kind = AL_FP_KIND;
+    t->train_fp = al_dataset_fingerprint(train, t->pool, t->fp_kind);
+    t->eval_fp = eval ? al_dataset_fingerprint(eval, t->pool, t->fp_kind) : 0;
     t->data_checked = 1;
     t->run_seconds = 0.0;
     t->ep_elapsed = 0.0;
@@ -363,12 +365,12 @@ static void begin_run(al_trainer *t, const al_dataset *train, const al_dataset *
 /* A run continued by a later slice or after al_trainer_resume: same data. */
 static al_status check_same_data(al_trainer *t, const al_dataset *train, const al_dataset *eval) {
     if (t->data_checked && train == t->train_ptr && eval == t->eval_ptr) return AL_OK;
-    if (train->n != t->train_n || al_dataset_fingerprint(train) != t->train_fp)
+    if (train->n != t->train_n || al_dataset_fingerprint(train, t->pool, t->fp_kind) != t->train_fp)
         return al_error(AL_EINVAL,
                         "the training data (%d samples) differ from those of the run in progress (%d samples, "
                         "fingerprint %016llx): continue a resumed or sliced run with the same data",
                         train->n, t->train_n, (unsigned long long)t->train_fp);
-    if ((eval != NULL) != t->has_eval || (eval && al_dataset_fingerprint(eval) != t->eval_fp))
+    if ((eval != NULL) != t->has_eval || (eval && al_dataset_fingerprint(eval, t->pool, t->fp_kind) != t->eval_fp))
         return al_error(AL_EINVAL, "the evaluation data differ from those of the run in progress (%s)",
                         t->has_eval ? "it had an evaluation set" : "it had none");
     t->train_ptr = train;
