@@ -2,7 +2,7 @@
  * line. bench/torch_train.py is the PyTorch twin; bench/run.sh runs both and
  * prints the ratios.
  *
- *   bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8]
+ *   bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8|...]
  *               [--samples 2048] [--epochs 1]
  *               [--threads 1] [--batch 32] [--data DIR] [--lr 0.01]
  *               [--momentum 0.9] [--seed 1] [--model-threads T]
@@ -40,6 +40,9 @@
  *                static scales, floats between the layers (an ablation);
  *                AL_BENCH_I8_ADD=0: static scales, the residual adds in
  *                float (as before the int8 add; an ablation).
+ *                mnv2_frozen_int8all: static scales with --int8-dw
+ *                --int8-min-k 8, every frozen conv in int8 as in the
+ *                PyTorch twin's int8 model (42 int8 layers, 49 int8 edges).
  *
  * Data: the first `samples` images of the training split of the IDX files in
  * DIR (Fashion-MNIST), or, without --data, synthetic 1x28x28 images from the
@@ -92,7 +95,7 @@ typedef struct opts {
 } opts;
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8|mnv2_frozen_int8s] [--samples N] [--epochs E] [--threads T]\n"
+    fprintf(stderr, "usage: bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8|mnv2_frozen_int8s|mnv2_frozen_int8all] [--samples N] [--epochs E] [--threads T]\n"
                     "                   [--batch B] [--data DIR]\n"
                     "                   [--lr LR] [--momentum M] [--seed S] [--model-threads T]\n");
 }
@@ -142,9 +145,10 @@ static int parse_args(int argc, char **argv, opts *o) {
         } else if (!strcmp(a, "--job")) {
             o->job = v;
             if (strcmp(v, "cnn") && strcmp(v, "lm") && strcmp(v, "personalize") && strcmp(v, "mnv2") &&
-                strcmp(v, "mnv2_frozen") && strcmp(v, "mnv2_frozen_int8") && strcmp(v, "mnv2_frozen_int8s")) {
+                strcmp(v, "mnv2_frozen") && strcmp(v, "mnv2_frozen_int8") && strcmp(v, "mnv2_frozen_int8s") &&
+                strcmp(v, "mnv2_frozen_int8all")) {
                 fprintf(stderr, "bench_train: --job must be cnn, lm, personalize, mnv2, mnv2_frozen, "
-                                "mnv2_frozen_int8 or mnv2_frozen_int8s, got '%s'\n", v);
+                                "mnv2_frozen_int8, mnv2_frozen_int8s or mnv2_frozen_int8all, got '%s'\n", v);
                 return 0;
             }
             continue;
@@ -538,7 +542,7 @@ static int mnv2_spec(int nodes, char *out, size_t cap) {
     return 1;
 }
 
-#define MNV2_CALIB 128 /* calibration images (int8 == 2) */
+#define MNV2_CALIB 128 /* calibration images (int8 >= 2) */
 
 /* MNV2_SPEC's first `nodes` nodes, built from the seed and compiled for the
  * device at the freeze point as `autlearn compile [--int8]` does: the ReLU6
@@ -546,7 +550,8 @@ static int mnv2_spec(int nodes, char *out, size_t cap) {
  * activation, and with int8 (1: scales found at run time; 2: static scales
  * calibrated on MNV2_CALIB synthetic images that are not the timed ones,
  * --int8 --calib) the frozen 1x1 convs of at least 32 input channels get
- * int8 weights. */
+ * int8 weights; 3: as 2 with --int8-dw --int8-min-k 8, every frozen conv in
+ * int8 (as the PyTorch twin's int8 model). */
 static int mnv2_model(int nodes, int freeze, int int8, unsigned long long seed, al_model **out) {
     char spec[sizeof MNV2_SPEC];
     al_model *m = NULL;
@@ -558,11 +563,12 @@ static int mnv2_model(int nodes, int freeze, int int8, unsigned long long seed, 
     co.quantize_frozen = int8 > 0;
     /* AL_BENCH_INT8_DW=1: the depthwise convs in int8 too (compile --int8-dw) */
     const char *dw = getenv("AL_BENCH_INT8_DW");
-    co.quantize_dw = int8 && dw && !strcmp(dw, "1");
+    co.quantize_dw = int8 == 3 || (int8 && dw && !strcmp(dw, "1"));
     /* AL_BENCH_INT8_MIN_K=K: compile --int8-min-k K (default 32) */
     const char *mk = getenv("AL_BENCH_INT8_MIN_K");
     if (mk && atoi(mk) > 0) co.quant_min_k = atoi(mk);
-    if (int8 == 2) {
+    if (int8 == 3) co.quant_min_k = 8; /* every conv: the thin 1x1 convs and the first conv too */
+    if (int8 >= 2) {
         const size_t per = 3 * 96 * 96, off = per * 65536; /* past any timed image */
         calib = malloc(sizeof(float) * per * MNV2_CALIB);
         if (!calib) return 0;
@@ -859,6 +865,7 @@ int main(int argc, char **argv) {
              : !strcmp(o.job, "mnv2_frozen")      ? job_mnv2_frozen(&o, pool, &r, 0)
              : !strcmp(o.job, "mnv2_frozen_int8") ? job_mnv2_frozen(&o, pool, &r, 1)
              : !strcmp(o.job, "mnv2_frozen_int8s") ? job_mnv2_frozen(&o, pool, &r, 2)
+             : !strcmp(o.job, "mnv2_frozen_int8all") ? job_mnv2_frozen(&o, pool, &r, 3)
                                                   : job_cnn(&o, pool, &r);
     char model[512] = "";
     if (ok && o.model_threads > 0) {

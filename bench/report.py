@@ -44,7 +44,7 @@ def frac(r):
 
 summary = []
 JOBS = ("cnn", "lm", "personalize", "personalize_nocache", "mnv2", "mnv2_frozen", "mnv2_frozen_int8",
-        "mnv2_frozen_int8s")
+        "mnv2_frozen_int8s", "mnv2_frozen_int8all")
 
 
 def increase_ratio(a, p):
@@ -153,7 +153,8 @@ if summary:
                 s["torch_interop_threads"])))
     print("mnv2: MobileNetV2-0.5, 96x96, features[:15] frozen, a training step; mnv2_frozen(_int8): the frozen"
           " part's forward\nper batch (autlearn int8: the 1x1 convs with >= 32 input channels, int8s: the same with"
-          " static scales\n(compile --calib); PyTorch int8: the %s engine, every conv)"
+          " static scales\n(compile --calib), int8all: every conv, static scales (--int8-dw --int8-min-k 8 --calib);"
+          "\nPyTorch int8: the %s engine, every conv)"
           % (next((r["torch_qengine"] for r in runs if r.get("torch_qengine")), "?")))
     print("personalize: PyTorch computes the frozen features once (inside the timer), as its users would;"
           " personalize_nocache:\nthe same autlearn job against PyTorch recomputing the frozen part every epoch")

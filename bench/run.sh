@@ -14,7 +14,9 @@
 #                the 1x1 conv to 1280 and the classifier trained (mnv2), and the
 #                frozen part's forward alone in float (mnv2_frozen) and int8
 #                (mnv2_frozen_int8; mnv2_frozen_int8s with static scales,
-#                compile --calib), against torchvision's model in PyTorch,
+#                compile --calib; mnv2_frozen_int8all with --int8-dw
+#                --int8-min-k 8 as well, every conv in int8 as on PyTorch's
+#                side), against torchvision's model in PyTorch,
 #                AL_BENCH_MNV2_THREADS threads
 #   personalize  a personalization job (refcnn frozen below the output layer,
 #                200 images, 10 epochs, batch 32, cache on) against the same
@@ -147,7 +149,7 @@ for _ in $(seq 1 "$repeat"); do
   done
   if has_job mnv2; then
     for t in $mnv2_threads; do
-      for j in mnv2 mnv2_frozen mnv2_frozen_int8 mnv2_frozen_int8s; do
+      for j in mnv2 mnv2_frozen mnv2_frozen_int8 mnv2_frozen_int8s mnv2_frozen_int8all; do
         run_one autlearn "$j" "$t" --samples "$mnv2_samples"
         run_one pytorch "$j" "$t" --samples "$mnv2_samples"
       done

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Training benchmark, PyTorch side: the twin of bench/bench_train.c.
 
-Jobs (--job): cnn (below), mnv2 / mnv2_frozen / mnv2_frozen_int8 / mnv2_frozen_int8s (the same int8 twin)
+Jobs (--job): cnn (below), mnv2 / mnv2_frozen / mnv2_frozen_int8 / mnv2_frozen_int8s / mnv2_frozen_int8all (the
+same int8 twin)
 (torchvision's MobileNetV2-0.5 at 96x96 with its batch norms folded, as
 `autlearn import` makes it: a training step with features[:15] frozen, and
 the frozen forward alone in float and int8; see job_mnv2*), lm (the reference LM by truncated BPTT over B
@@ -392,7 +393,7 @@ def thread_settings(asked):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--job", choices=("cnn", "lm", "personalize", "personalize_nocache", "mnv2", "mnv2_frozen",
-                                      "mnv2_frozen_int8", "mnv2_frozen_int8s"),
+                                      "mnv2_frozen_int8", "mnv2_frozen_int8s", "mnv2_frozen_int8all"),
                     default="cnn")
     ap.add_argument("--samples", type=int, default=2048)
     ap.add_argument("--epochs", type=int, default=1)
@@ -421,8 +422,9 @@ def main():
     if a.job == "mnv2":
         finish(a, *job_mnv2(a), data="synthetic")
         return
-    if a.job in ("mnv2_frozen", "mnv2_frozen_int8", "mnv2_frozen_int8s"):
-        # mnv2_frozen_int8s: autlearn's static scales; PyTorch's int8 is static (calibrated) anyway
+    if a.job in ("mnv2_frozen", "mnv2_frozen_int8", "mnv2_frozen_int8s", "mnv2_frozen_int8all"):
+        # mnv2_frozen_int8s/int8all: autlearn's static scales (int8all: every conv, as here); PyTorch's int8 is
+        # static (calibrated), every conv, anyway
         finish(a, *job_mnv2_frozen(a, "int8" in a.job), data="synthetic")
         return
     xs, ys = load_idx(a.data, a.samples) if a.data else synthetic(a.samples)
