@@ -309,20 +309,16 @@ VNNI_TARGET static void widen_padded(const int8_t *x, int H, int W, int16_t *xp,
 
 /* ---- small planes through the float kernels ------------------------------------- */
 
-/* Planes of at most FLOAT_MAX_W columns (MobileNet's 12x12, and 6x6 at
- * stride 2) run through the float depthwise kernels, whose small-plane
- * forms keep more lanes busy than flat_plane: the quantized input and the int8 weights
+/* Planes of at most FLOAT_MAX_W columns (MobileNet's 12x12 and 6x6) run
+ * through the float depthwise kernels, whose small-plane forms keep more
+ * lanes busy than flat_plane (a group of planes a call: the float kernels
+ * keep their last plan, dwconv_avx512.c): the quantized input and the int8 weights
  * as floats (integers of at most 127 in magnitude), no bias, no activation.
  * Every product is an integer below 2^14 and every partial sum of at most
  * AL_DW_KMAX^2 of them one below 2^20, so each float operation is exact and
  * the float sum is the int32 sum, in any order; the epilogue is finish()'s
  * operations on it. So the result is bitwise the integer kernels'. */
 #define FLOAT_MAX_W 12
-/* ... except stride 1 with at most this many output columns, where
- * flat_plane took the same time (the 6x6 planes: 0.25 ms for 192 x 32 of
- * them either way, on the 2-core AMD machine; 12x12: 0.28 -> 0.20 ms for 96 x
- * 32, 6x6 at stride 2: 0.37 -> 0.23) */
-#define FLAT_MIN_WO 6
 #define FLOAT_BUF 4096 /* floats of input, and of sums, a group */
 
 /* The integer sums of a group's planes (floats) into the epilogue: plane i
@@ -350,14 +346,18 @@ __attribute__((noinline)) VNNI_TARGET static void via_float(const al_dw_geom *g,
     const __m512 sinv = _mm512_set1_ps(io->sx > 0.0f ? 1.0f / io->sx : 0.0f);
     for (long g0 = pl0; g0 < pl1; g0 += group) {
         const int gn = (int)AL_MIN(group, pl1 - g0);
+        /* the group's planes lie one after the other: with one scale for
+         * all (static, or int8 already) they are converted in one run */
+        const int one = io->sx > 0.0f;
+        const size_t run = one ? (size_t)gn * in_plane : in_plane;
         for (int i = 0, c = (int)(g0 % C); i < gn; i++, c = c + 1 == C ? 0 : c + 1) {
             const size_t at = (size_t)(g0 + i) * in_plane;
             float *xi = xf + (size_t)i * in_plane;
             /* the plane's scale: static (the layer's), else its own */
-            sxs[i] = io->sx > 0.0f ? io->sx : al_i8_scale_avx512(io->x + at, (long)in_plane);
-            const __m512 iv = io->sx > 0.0f ? sinv : _mm512_set1_ps(1.0f / sxs[i]);
-            for (size_t e = 0; e < in_plane; e += 16) {
-                __mmask16 m = al_mask16((long)(in_plane - e));
+            sxs[i] = one ? io->sx : al_i8_scale_avx512(io->x + at, (long)in_plane);
+            const __m512 iv = one ? sinv : _mm512_set1_ps(1.0f / sxs[i]);
+            for (size_t e = 0; e < run && (i == 0 || !one); e += 16) {
+                __mmask16 m = al_mask16((long)(run - e));
                 __m512i q = io->x8 ? _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, io->x8 + at + e))
                                    : al_i8_q16(_mm512_maskz_loadu_ps(m, io->x + at + e), iv);
                 _mm512_mask_storeu_ps(xi + e, m, _mm512_cvtepi32_ps(q));
@@ -376,7 +376,7 @@ __attribute__((noinline)) VNNI_TARGET static void via_float(const al_dw_geom *g,
 
 VNNI_TARGET int al_i8dw_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const al_i8dw_io *io,
                                       const int8_t *w, const float *sw, const float *b, int act) {
-    if (g->W <= FLOAT_MAX_W && g->H <= FLOAT_MAX_W && g->k <= AL_DW_KMAX && !(g->s == 1 && g->Wo <= FLAT_MIN_WO)) {
+    if (g->W <= FLOAT_MAX_W && g->H <= FLOAT_MAX_W && g->k <= AL_DW_KMAX) {
         via_float(g, C, pl0, pl1, io, w, sw, b, act);
         return 1;
     }
