@@ -312,8 +312,9 @@ VNNI_TARGET static void widen_padded(const int8_t *x, int H, int W, int16_t *xp,
 /* Planes of at most FLOAT_MAX_W columns (MobileNet's 12x12 and 6x6) run
  * through the float depthwise kernels, whose small-plane forms keep more
  * lanes busy than flat_plane (a group of planes a call: the float kernels
- * keep their last plan, dwconv_avx512.c): the quantized input and the int8 weights
- * as floats (integers of at most 127 in magnitude), no bias, no activation.
+ * keep their last plan, dwconv_avx512.c): the quantized input and the int8
+ * weights as floats (integers of at most 127 in magnitude), no bias, no
+ * activation.
  * Every product is an integer below 2^14 and every partial sum of at most
  * AL_DW_KMAX^2 of them one below 2^20, so each float operation is exact and
  * the float sum is the int32 sum, in any order; the epilogue is finish()'s
@@ -332,41 +333,46 @@ VNNI_TARGET static void float_epilogue(const float *acc, size_t out_plane, long 
         const size_t o0 = (size_t)(g0 + i) * out_plane;
         for (size_t o = 0; o < out_plane; o += 16) {
             __mmask16 m = al_mask16((long)(out_plane - o));
-            out16(io->y8 ? NULL : io->y, io->y8, inv, o0 + o, m, finish_f(_mm512_maskz_loadu_ps(m, a + o), scv, bv, act));
+            __m512 y = finish_f(_mm512_maskz_loadu_ps(m, a + o), scv, bv, act);
+            out16(io->y8 ? NULL : io->y, io->y8, inv, o0 + o, m, y);
         }
     }
 }
 
-__attribute__((noinline)) VNNI_TARGET static void via_float(const al_dw_geom *g, int C, long pl0, long pl1, const al_i8dw_io *io,
-                                  const int8_t *w, const float *sw, const float *b, int act) {
+/* x[at, at + n) in the input's form as the integers of its quantized
+ * values, floats, into xf (inv: 1 / the scale, for float input) */
+VNNI_TARGET static void quantized_floats(const al_i8dw_io *io, size_t at, size_t n, __m512 inv, float *xf) {
+    for (size_t e = 0; e < n; e += 16) {
+        __mmask16 m = al_mask16((long)(n - e));
+        __m512i q = io->x8 ? _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, io->x8 + at + e))
+                           : al_i8_q16(_mm512_maskz_loadu_ps(m, io->x + at + e), inv);
+        _mm512_mask_storeu_ps(xf + e, m, _mm512_cvtepi32_ps(q));
+    }
+}
+
+__attribute__((noinline)) VNNI_TARGET static void via_float(const al_dw_geom *g, int C, long pl0, long pl1,
+                                                           const al_i8dw_io *io, const int8_t *w, const float *sw,
+                                                           const float *b, int act) {
     const size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo, kk = (size_t)g->k * g->k;
     const long group = AL_MIN((long)(FLOAT_BUF / AL_MAX(in_plane, out_plane)), GROUP_MAX);
     _Alignas(64) float xf[FLOAT_BUF], acc[FLOAT_BUF], wf[GROUP_MAX * AL_DW_KMAX * AL_DW_KMAX];
     float sxs[GROUP_MAX];
-    const __m512 sinv = _mm512_set1_ps(io->sx > 0.0f ? 1.0f / io->sx : 0.0f);
+    const int one = io->sx > 0.0f; /* one scale for all planes: static, or int8 already */
+    const __m512 sinv = _mm512_set1_ps(one ? 1.0f / io->sx : 0.0f);
     for (long g0 = pl0; g0 < pl1; g0 += group) {
         const int gn = (int)AL_MIN(group, pl1 - g0);
-        /* the group's planes lie one after the other: with one scale for
-         * all (static, or int8 already) they are converted in one run */
-        const int one = io->sx > 0.0f;
-        const size_t run = one ? (size_t)gn * in_plane : in_plane;
+        /* the group's planes lie one after the other: with one scale they
+         * are converted in one run, else each with its own */
+        if (one) quantized_floats(io, (size_t)g0 * in_plane, (size_t)gn * in_plane, sinv, xf);
         for (int i = 0, c = (int)(g0 % C); i < gn; i++, c = c + 1 == C ? 0 : c + 1) {
             const size_t at = (size_t)(g0 + i) * in_plane;
-            float *xi = xf + (size_t)i * in_plane;
-            /* the plane's scale: static (the layer's), else its own */
             sxs[i] = one ? io->sx : al_i8_scale_avx512(io->x + at, (long)in_plane);
-            const __m512 iv = one ? sinv : _mm512_set1_ps(1.0f / sxs[i]);
-            for (size_t e = 0; e < run && (i == 0 || !one); e += 16) {
-                __mmask16 m = al_mask16((long)(run - e));
-                __m512i q = io->x8 ? _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, io->x8 + at + e))
-                                   : al_i8_q16(_mm512_maskz_loadu_ps(m, io->x + at + e), iv);
-                _mm512_mask_storeu_ps(xi + e, m, _mm512_cvtepi32_ps(q));
-            }
+            if (!one) quantized_floats(io, at, in_plane, _mm512_set1_ps(1.0f / sxs[i]), xf + (size_t)i * in_plane);
             /* channel c = (g0 + i) % C's weights as plane i's channel */
             for (size_t t = 0; t < kk; t += 16) {
                 __mmask16 m = al_mask16((long)(kk - t));
-                _mm512_mask_storeu_ps(wf + (size_t)i * kk + t, m,
-                                      _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, w + (size_t)c * kk + t))));
+                __m512i wi = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, w + (size_t)c * kk + t));
+                _mm512_mask_storeu_ps(wf + (size_t)i * kk + t, m, _mm512_cvtepi32_ps(wi));
             }
         }
         al_dw_forward_planes(g, gn, 0, gn, xf, wf, NULL, 0, acc);
