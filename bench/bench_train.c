@@ -86,8 +86,27 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The jobs, by --job name; the frozen forwards' int8 form (job_mnv2_frozen,
+ * mnv2_model: 0 float, 1 int8, 2 static scales, 3 every conv). */
+typedef enum { J_CNN, J_LM, J_PERSONALIZE, J_MNV2, J_FROZEN } job_kind;
+static const struct {
+    const char *name;
+    job_kind kind;
+    int int8;
+} JOBS[] = {{"cnn", J_CNN, 0},          {"lm", J_LM, 0},
+            {"personalize", J_PERSONALIZE, 0}, {"mnv2", J_MNV2, 0},
+            {"mnv2_frozen", J_FROZEN, 0},  {"mnv2_frozen_int8", J_FROZEN, 1},
+            {"mnv2_frozen_int8s", J_FROZEN, 2}, {"mnv2_frozen_int8all", J_FROZEN, 3}};
+#define NJOBS ((int)(sizeof JOBS / sizeof JOBS[0]))
+
+/* JOBS[i].name separated by sep, the last two by last */
+static void print_jobs(const char *sep, const char *last) {
+    for (int i = 0; i < NJOBS; i++) fprintf(stderr, "%s%s", i == 0 ? "" : i == NJOBS - 1 ? last : sep, JOBS[i].name);
+}
+
 typedef struct opts {
     const char *job;
+    int jobi; /* index into JOBS */
     int samples, epochs, threads, batch, model_threads;
     const char *data;
     double lr, momentum;
@@ -95,13 +114,16 @@ typedef struct opts {
 } opts;
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_train [--job cnn|lm|personalize|mnv2|mnv2_frozen|mnv2_frozen_int8|mnv2_frozen_int8s|mnv2_frozen_int8all] [--samples N] [--epochs E] [--threads T]\n"
+    fprintf(stderr, "usage: bench_train [--job ");
+    print_jobs("|", "|");
+    fprintf(stderr, "] [--samples N] [--epochs E] [--threads T]\n"
                     "                   [--batch B] [--data DIR]\n"
                     "                   [--lr LR] [--momentum M] [--seed S] [--model-threads T]\n");
 }
 
 static int parse_args(int argc, char **argv, opts *o) {
     o->job = "cnn";
+    o->jobi = 0;
     o->samples = 2048;
     o->epochs = 1;
     o->threads = 1;
@@ -144,11 +166,11 @@ static int parse_args(int argc, char **argv, opts *o) {
             continue;
         } else if (!strcmp(a, "--job")) {
             o->job = v;
-            if (strcmp(v, "cnn") && strcmp(v, "lm") && strcmp(v, "personalize") && strcmp(v, "mnv2") &&
-                strcmp(v, "mnv2_frozen") && strcmp(v, "mnv2_frozen_int8") && strcmp(v, "mnv2_frozen_int8s") &&
-                strcmp(v, "mnv2_frozen_int8all")) {
-                fprintf(stderr, "bench_train: --job must be cnn, lm, personalize, mnv2, mnv2_frozen, "
-                                "mnv2_frozen_int8, mnv2_frozen_int8s or mnv2_frozen_int8all, got '%s'\n", v);
+            for (o->jobi = 0; o->jobi < NJOBS && strcmp(v, JOBS[o->jobi].name); o->jobi++) continue;
+            if (o->jobi == NJOBS) {
+                fprintf(stderr, "bench_train: --job must be ");
+                print_jobs(", ", " or ");
+                fprintf(stderr, ", got '%s'\n", v);
                 return 0;
             }
             continue;
@@ -169,7 +191,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         fprintf(stderr, "bench_train: --model-threads takes 1 to 256 and runs on one thread (no --threads)\n");
         return 0;
     }
-    if (o->samples % o->batch && strcmp(o->job, "personalize")) {
+    if (o->samples % o->batch && JOBS[o->jobi].kind != J_PERSONALIZE) {
         /* A partial last batch would make the step count and the per-step
          * time differ from the PyTorch loop, which drops nothing. */
         fprintf(stderr, "bench_train: samples (%d) must be a multiple of batch (%d)\n", o->samples, o->batch);
@@ -859,14 +881,15 @@ int main(int argc, char **argv) {
     }
     result r;
     memset(&r, 0, sizeof r);
-    int ok = !strcmp(o.job, "lm")                 ? job_lm(&o, pool, &r)
-             : !strcmp(o.job, "personalize")      ? job_personalize(&o, pool, &r)
-             : !strcmp(o.job, "mnv2")             ? job_mnv2(&o, pool, &r)
-             : !strcmp(o.job, "mnv2_frozen")      ? job_mnv2_frozen(&o, pool, &r, 0)
-             : !strcmp(o.job, "mnv2_frozen_int8") ? job_mnv2_frozen(&o, pool, &r, 1)
-             : !strcmp(o.job, "mnv2_frozen_int8s") ? job_mnv2_frozen(&o, pool, &r, 2)
-             : !strcmp(o.job, "mnv2_frozen_int8all") ? job_mnv2_frozen(&o, pool, &r, 3)
-                                                  : job_cnn(&o, pool, &r);
+    int ok = 0;
+    const job_kind kind = JOBS[o.jobi].kind;
+    switch (kind) {
+    case J_CNN: ok = job_cnn(&o, pool, &r); break;
+    case J_LM: ok = job_lm(&o, pool, &r); break;
+    case J_PERSONALIZE: ok = job_personalize(&o, pool, &r); break;
+    case J_MNV2: ok = job_mnv2(&o, pool, &r); break;
+    case J_FROZEN: ok = job_mnv2_frozen(&o, pool, &r, JOBS[o.jobi].int8); break;
+    }
     char model[512] = "";
     if (ok && o.model_threads > 0) {
         /* the serial pool has no workers: the process's CPU time is this thread's */
@@ -916,7 +939,8 @@ int main(int argc, char **argv) {
            "\"flops_per_step\":%.0f,\"base_rss_mb\":%.1f,\"rss_increase_mb\":%.1f,\"cpu\":\"%s\",\"cores\":%ld,"
            "\"page_faults\":%lld%s}\n",
            o.job, o.threads, o.batch, r.steps, r.secs, 1000.0 * r.secs / (double)(r.steps > 0 ? r.steps : 1), peak,
-           r.final_loss, o.samples, !strcmp(o.job, "personalize") ? 10 : o.epochs, !strcmp(o.job, "lm") || !strncmp(o.job, "mnv2", 4) ? "synthetic" : o.data ? "idx" : "synthetic",
+           r.final_loss, o.samples, kind == J_PERSONALIZE ? 10 : o.epochs,
+           kind == J_CNN || kind == J_PERSONALIZE ? (o.data ? "idx" : "synthetic") : "synthetic",
            r.load_peak > peak ? r.load_peak : peak, r.reset ? "true" : "false", r.cpu, r.flops_per_step,
            g_base_rss, g_base_rss >= 0 ? peak - g_base_rss : -1.0, cpu, sysconf(_SC_NPROCESSORS_ONLN), r.faults, model);
     return 0;
