@@ -239,7 +239,8 @@ static void test_save_load(void) {
  * that covers the implicit-GEMM VNNI kernel on "same" shapes (odd C, F,
  * H, W, tails of 16 pixels and of 8 filters, channel blocks of 4 with
  * padding channels, k = 1, 3, 5, fused ReLU, ReLU6 and none, no bias, an all-zero
- * sample) and the im2row path on the others; for dense the packed-weight
+ * sample) and at stride 2 (the phase planes: odd and even sizes, k = 1, 3,
+ * 4, 5, one output row), and the im2row path on the others; for dense the packed-weight
  * VNNI kernel (K not a multiple of 4, column and row tails); 1 and 2
  * threads, with fewer and more samples than threads (the filter-block
  * split). */
@@ -301,7 +302,16 @@ static void test_fast_vs_ref(al_pool *pool) {
         "input 32x14x14; conv 64 k=3 p=1 act=relu",
         "input 32x14x14; conv 64 k=3 p=1 act=relu6", /* the VNNI epilogue's ReLU6 */
         "input 48x6x6; conv 17 k=1 act=relu6",
-        "input 6x9x9; conv 5 k=3 s=2 p=1", /* not "same": the im2row path */
+        "input 6x9x9; conv 5 k=3 s=2 p=1",      /* stride 2: phase planes, odd H and W */
+        "input 3x96x96; conv 16 k=3 s=2 p=1 act=relu6", /* MobileNet's first conv: 576 pixel blocks */
+        "input 5x10x7; conv 9 k=3 s=2 p=1",     /* even H, odd W */
+        "input 7x8x8; conv 17 k=1 s=2",         /* 1x1 at stride 2: one plane */
+        "input 4x11x12; conv 8 k=5 s=2 p=2 act=relu", /* dy, dx from -1 to 1 */
+        "input 3x9x9; conv 8 k=4 s=2 p=2",      /* even k: dy = -1, -1, 0, 0 */
+        "input 33x2x3; conv 7 k=3 s=2 p=1",     /* one output row */
+        "input 6x9x9; conv 5 k=3 s=2",          /* p = 0: not all of the input reaches a plane: im2row */
+        "input 6x9x9; conv 5 k=3 s=3 p=1",      /* stride 3: im2row */
+        "input 6x9x9; conv 5 k=3",              /* stride 1, not "same": im2row */
         "input 257; dense 33",
         "input 7x33; dense 130 act=relu", /* K % 4 = 1, 9 column blocks, 7 rows a sample */
         "input 1; dense 1 bias=0",

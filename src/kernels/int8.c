@@ -245,13 +245,29 @@ void al_im2row_i8(const int8_t *x, int C, int H, int W, int k, int s, int p, int
         }
 }
 
-/* ---- implicit-GEMM "same" conv: portable helpers ------------------------------------ */
+/* ---- implicit-GEMM conv: portable helpers -------------------------------------------- */
 
-int al_i8conv_same_applies(int C, int H, int W, int k, int s, int p) {
-    if (s != 1 || k < 1 || 2 * p != k - 1 || C < 1 || H < 1 || W < 1) return 0;
-    long nb = ((long)H * W + 15) / 16;
+static int out_size(int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1; }
+
+int al_i8conv_applies(int C, int H, int W, int k, int s, int p) {
+    if (k < 1 || C < 1 || H < 1 || W < 1 || p < 0 || k * k > AL_I8C_TAPS_MAX) return 0;
+    if (s == 1) {
+        if (2 * p != k - 1) return 0;
+    } else if (s == 2) {
+        if (H + 2 * p < k || W + 2 * p < k) return 0;
+        /* every input pixel inside its phase plane (a <= (H-1)/2 < Ho) */
+        if ((H + 1) / 2 > out_size(H, k, 2, p) || (W + 1) / 2 > out_size(W, k, 2, p)) return 0;
+    } else {
+        return 0;
+    }
+    long nb = ((long)out_size(H, k, s, p) * out_size(W, k, s, p) + 15) / 16;
     /* the kernel's word offsets (C4 * P) are longs, its masks one table */
     return nb * k * k <= AL_I8C_MASKS_MAX && (long)C * k * k <= AL_I8_KMAX;
+}
+
+size_t al_i8conv_phase_words(int C, int H, int W, int k, int s, int p) {
+    if (s != 2) return 0;
+    return 4 * (((size_t)C + 3) / 4) * (size_t)out_size(H, k, 2, p) * (size_t)out_size(W, k, 2, p);
 }
 
 size_t al_i8conv_wpack_words(int F, int C, int k) {
@@ -275,18 +291,27 @@ void al_i8conv_pack_weights(const int8_t *w, int F, int C, int k, uint32_t *dst)
                 }
 }
 
-int al_i8conv_masks(int H, int W, int k, uint16_t *m) {
-    int p = (k - 1) / 2;
-    long P = (long)H * W;
+/* floor(v / 2) for any sign */
+static int half_floor(int v) { return v >= 0 ? v / 2 : -((1 - v) / 2); }
+
+int al_i8conv_masks(int H, int W, int k, int s, int p, int C4, uint16_t *m, long *toff) {
+    int Ho = out_size(H, k, s, p), Wo = out_size(W, k, s, p);
+    long P = (long)Ho * Wo;
     int nb = (int)((P + 15) / 16);
     for (int t = 0; t < k * k; t++) {
-        int dy = t / k - p, dx = t % k - p;
+        int ky = t / k - p, kx = t % k - p; /* the tap's input offset at output (0, 0) */
+        if (s == 1) {
+            toff[t] = (long)ky * W + kx;
+        } else { /* phase plane (py, px), shifted by (dy, dx) plane pixels */
+            int dy = half_floor(ky), dx = half_floor(kx), ph = 2 * (ky - 2 * dy) + (kx - 2 * dx);
+            toff[t] = (long)ph * C4 * P + (long)dy * Wo + dx;
+        }
         for (int b = 0; b < nb; b++) {
             unsigned bits = 0;
             for (int l = 0; l < 16; l++) {
                 long q = 16L * b + l;
                 if (q >= P) break;
-                int iy = (int)(q / W) + dy, ix = (int)(q % W) + dx;
+                int iy = (int)(q / Wo) * s + ky, ix = (int)(q % Wo) * s + kx;
                 if (iy >= 0 && iy < H && ix >= 0 && ix < W) bits |= 1u << l;
             }
             m[(long)t * nb + b] = (uint16_t)bits;

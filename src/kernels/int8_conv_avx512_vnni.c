@@ -1,5 +1,6 @@
-/* Implicit-GEMM int8 "same" convolution (stride 1, 2p = k - 1, so Ho = H,
- * Wo = W) on AVX-512 VNNI; the contract is in kernels.h (al_i8conv_*).
+/* Implicit-GEMM int8 convolution on AVX-512 VNNI, stride 1 "same" (2p =
+ * k - 1, so Ho = H, Wo = W) and stride 2; the contract is in kernels.h
+ * (al_i8conv_*).
  *
  * Why no im2col: the K order of the weights is (tap, channel block of 4,
  * channel in block), and the activations are stored as one 32-bit word per
@@ -8,7 +9,12 @@
  * words, 4 channels each -- is the block's image shifted by the tap's
  * d = (ky-p)*W + (kx-p) pixels: one masked load from xq4 + cb*P + q + d,
  * the mask keeping the pixels whose input lies inside the image (as in
- * conv_avx512.c for floats). Masked-off lanes are not read and take the
+ * conv_avx512.c for floats). At stride 2 the image is first dealt into
+ * four phase planes of Ho x Wo words (even and odd rows, even and odd
+ * columns): output (oy, ox) at tap (ky, kx) reads input (2oy + ky - p,
+ * 2ox + kx - p), which is plane ((ky-p) mod 2, (kx-p) mod 2) at (oy + dy,
+ * ox + dx), dy = floor((ky-p)/2): again one plane shifted by a constant,
+ * so the same tile serves both strides with a table of tap offsets. Masked-off lanes are not read and take the
  * byte 128, which is the offset form of 0 (see below), so padding costs
  * nothing. The quantizer writes xq4 straight from the float image, so the
  * int8 path has no im2row, no packing pass and no int32 buffer: the
@@ -102,12 +108,45 @@ VNNI_TARGET void al_i8conv_pack_i8_vnni(const int8_t *x, int C, long P, uint32_t
     }
 }
 
+/* xq4 [C4][H*W] -> the phase planes [4][C4][Ho*Wo] that the taps of a
+ * stride-2 conv read: row a of plane (py, px) holds the words of input row
+ * 2a + py at columns px, px + 2, ... Two loads of 16 words give 16 even and
+ * 16 odd columns (vpermt2d). Positions past the image are not written: the
+ * masks never let a tap read them. */
+VNNI_TARGET void al_i8conv_split_vnni(const uint32_t *xq4, int C4, int H, int W, int k, int p, uint32_t *xph) {
+    const int Ho = (H + 2 * p - k) / 2 + 1, Wo = (W + 2 * p - k) / 2 + 1;
+    const long P = (long)Ho * Wo, HW = (long)H * W;
+    /* the planes some tap reads: parity of ky - p and of kx - p */
+    int rows[2] = {0, 0}, cols[2] = {0, 0};
+    for (int t = 0; t < k; t++) rows[((t - p) % 2 + 2) % 2] = cols[((t - p) % 2 + 2) % 2] = 1;
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    for (int cb = 0; cb < C4; cb++)
+        for (int py = 0; py < 2; py++) {
+            if (!rows[py]) continue;
+            uint32_t *d0 = xph + ((size_t)(2 * py) * C4 + cb) * (size_t)P;
+            uint32_t *d1 = xph + ((size_t)(2 * py + 1) * C4 + cb) * (size_t)P;
+            for (int a = 0; a < Ho && 2 * a + py < H; a++) {
+                const uint32_t *src = xq4 + (size_t)cb * (size_t)HW + (size_t)(2 * a + py) * (size_t)W;
+                for (int b = 0; b < Wo; b += 16) {
+                    long c = 2L * b;
+                    __m512i lo = _mm512_maskz_loadu_epi32(al_mask16(W - c), src + c);
+                    __m512i hi = _mm512_maskz_loadu_epi32(al_mask16(W - c - 16), src + c + 16);
+                    __mmask16 m = al_mask16(Wo - b);
+                    size_t o = (size_t)a * Wo + b;
+                    if (cols[0]) _mm512_mask_storeu_epi32(d0 + o, m, _mm512_permutex2var_epi32(lo, ev, hi));
+                    if (cols[1]) _mm512_mask_storeu_epi32(d1 + o, m, _mm512_permutex2var_epi32(lo, od, hi));
+                }
+            }
+        }
+}
+
 /* One tile: filters [8 fb, 8 fb + 8) x pixel blocks b0 (and b0 + 1 when
  * nv = 2) of 16. Inlined with nv constant, so the nv = 1 form carries no
  * dead accumulators. */
 VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8conv_args *a, int fb, int b0, int nv) {
-    const int k = a->k, kk = k * k, p = (k - 1) / 2, C4 = a->C4, nb = a->nb;
-    const long P = (long)a->H * a->W;
+    const int kk = a->k * a->k, C4 = a->C4, nb = a->nb;
+    const long P = a->P;
     const __m512i k80 = _mm512_set1_epi8((char)0x80);
     /* named accumulators: with arrays GCC 12 stored every one of them to
      * the stack after each vpdpbusd */
@@ -115,23 +154,20 @@ VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8co
             c70 = c00;
     __m512i c01 = c00, c11 = c00, c21 = c00, c31 = c00, c41 = c00, c51 = c00, c61 = c00, c71 = c00;
     const uint32_t *wp = a->wpack + (size_t)fb * (size_t)kk * (size_t)C4 * MR;
-    for (int ky = 0; ky < k; ky++)
-        for (int kx = 0; kx < k; kx++) {
-            int t = ky * k + kx;
-            long d = (long)(ky - p) * a->W + (kx - p);
-            __mmask16 m0 = a->masks[(long)t * nb + b0], m1 = nv > 1 ? a->masks[(long)t * nb + b0 + 1] : 0;
-            long o = 16L * b0 + d;
-            for (int cb = 0; cb < C4; cb++, o += P, wp += MR) {
-                __m512i v0 = _mm512_mask_loadu_epi32(k80, m0, word_ptr(a->xq4, o)), v1 = v0, w;
-                if (nv > 1) v1 = _mm512_mask_loadu_epi32(k80, m1, word_ptr(a->xq4, o + 16));
+    for (int t = 0; t < kk; t++) {
+        __mmask16 m0 = a->masks[(long)t * nb + b0], m1 = nv > 1 ? a->masks[(long)t * nb + b0 + 1] : 0;
+        long o = 16L * b0 + a->toff[t];
+        for (int cb = 0; cb < C4; cb++, o += P, wp += MR) {
+            __m512i v0 = _mm512_mask_loadu_epi32(k80, m0, word_ptr(a->xq4, o)), v1 = v0, w;
+            if (nv > 1) v1 = _mm512_mask_loadu_epi32(k80, m1, word_ptr(a->xq4, o + 16));
 #define DP(r)                                                                                                          \
     w = _mm512_set1_epi32((int)wp[r]);                                                                                 \
     c##r##0 = _mm512_dpbusd_epi32(c##r##0, v0, w);                                                                     \
     if (nv > 1) c##r##1 = _mm512_dpbusd_epi32(c##r##1, v1, w);
-                DP(0) DP(1) DP(2) DP(3) DP(4) DP(5) DP(6) DP(7)
+            DP(0) DP(1) DP(2) DP(3) DP(4) DP(5) DP(6) DP(7)
 #undef DP
-            }
         }
+    }
     const __m512i acc0[MR] = {c00, c10, c20, c30, c40, c50, c60, c70};
     const __m512i acc1[MR] = {c01, c11, c21, c31, c41, c51, c61, c71};
     const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
@@ -158,7 +194,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8co
     }
 }
 
-VNNI_TARGET void al_i8conv_same_vnni(const al_i8conv_args *a, int fb0, int fb1) {
+VNNI_TARGET void al_i8conv_vnni(const al_i8conv_args *a, int fb0, int fb1) {
     for (int fb = fb0; fb < fb1; fb++) {
         int b = 0;
         for (; b + 2 <= a->nb; b += 2) tile(a, fb, b, 2);

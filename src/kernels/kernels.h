@@ -456,11 +456,15 @@ void al_i8gemm_vnni(int M, int N, int K, const int8_t *A, int lda, const int8_t 
                     int32_t *C, int ldc);
 void al_i8gemm_neon(int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb, int32_t *C, int ldc);
 
-/* ---- implicit-GEMM "same" conv (int8_conv_avx512_vnni.c) --------------------------
- * For stride 1, 2p = k - 1 (Ho = H, Wo = W), per sample, on AVX-512 VNNI:
- * the quantizer writes the image as xq4 [C4 = ceil(C/4), P = H*W] words
- * (byte j of word (cb, q) = q(x[4cb + j][q]) + 128), and the GEMM reads its
- * operands from xq4 shifted per tap under masks, with no im2row; the
+/* ---- implicit-GEMM int8 conv (int8_conv_avx512_vnni.c) ---------------------------
+ * Per sample, on AVX-512 VNNI, for stride 1 with 2p = k - 1 ("same": Ho = H,
+ * Wo = W) and for stride 2 (al_i8conv_applies): the quantizer writes the
+ * image as xq4 [C4 = ceil(C/4), H*W] words (byte j of word (cb, q) =
+ * q(x[4cb + j][q]) + 128); at stride 2 al_i8conv_split_vnni then deals it
+ * into four phase planes xph [4][C4][P = Ho*Wo], plane (py, px) position
+ * (a, b) = pixel (2a + py, 2b + px), so that every tap reads one plane
+ * shifted by a constant, as at stride 1. The GEMM reads its operands from
+ * the planes shifted per tap (toff) under masks, with no im2row; the
  * epilogue writes y [F, P] = acc * (sx * sw[f]) + b[f] (and ReLU) directly.
  * Bitwise the reference path's results. Weights are packed once
  * (al_i8conv_pack_weights) as words [ceil(F/8)][k*k][C4][8], byte j of
@@ -470,35 +474,48 @@ void al_i8gemm_neon(int M, int N, int K, const int8_t *A, int lda, const int8_t 
 #define AL_I8_HAVE_VNNI 1 /* the VNNI kernel files are built on x86-64 only */
 #endif
 #define AL_I8C_MASKS_MAX 4096 /* k*k * ceil(P/16) mask words per call */
+#define AL_I8C_TAPS_MAX 64    /* k*k: the tap offsets' table */
 
 typedef struct al_i8conv_args {
-    const uint32_t *xq4;    /* [C4, P] */
+    const uint32_t *xq4;    /* stride 1: [C4, P]; stride 2: the phase planes [4][C4][P] */
     const uint32_t *wpack;  /* al_i8conv_pack_weights */
     const uint16_t *masks;  /* [k*k][nb] (al_i8conv_masks) */
+    const long *toff;       /* [k*k] words from a tile's first pixel to its tap-t operand (al_i8conv_masks) */
     const int32_t *rowsum;  /* [F] sum_k w[f][k] */
     const float *sw, *bias; /* [F]; bias may be NULL */
     float sx;               /* the sample's activation scale */
-    int C4, H, W, k, F, nb;
+    int C4, k, F, nb;
+    long P;   /* output pixels Ho*Wo: the planes' size and the stride of y's rows */
     int act;  /* applied in the epilogue: 0 none, 1 ReLU, 2 ReLU6 (layers' AL_ACT_*) */
     float *y; /* [F, P] */
     int8_t *yq; /* not NULL: the output as int8 [F, P], al_i8_q(y * yinv), in place of y */
     float yinv;
 } al_i8conv_args;
 
-/* 1 when the shape takes the implicit-GEMM path (any C and F). */
-int al_i8conv_same_applies(int C, int H, int W, int k, int s, int p);
+/* 1 when the shape takes the implicit-GEMM path (any C and F): stride 1
+ * "same", or stride 2 where every input pixel falls inside the Ho x Wo
+ * phase planes (ceil(H/2) <= Ho, ceil(W/2) <= Wo; true for 2p >= k - 1). */
+int al_i8conv_applies(int C, int H, int W, int k, int s, int p);
 size_t al_i8conv_wpack_words(int F, int C, int k);
 void al_i8conv_pack_weights(const int8_t *w, int F, int C, int k, uint32_t *dst);
-/* m[t*nb + b], bit l: pixel q = 16b + l exists and its tap-t input pixel is
- * inside the image. Returns nb = ceil(H*W/16). */
-int al_i8conv_masks(int H, int W, int k, uint16_t *m);
+/* m[t*nb + b], bit l: output pixel q = 16b + l exists and its tap-t input
+ * pixel is inside the image; toff[t]: the word offset of tap t's operand
+ * from the output pixel's own position, in xq4 (stride 1) or the phase
+ * planes (stride 2) of C4 channel blocks. Returns nb = ceil(Ho*Wo/16). */
+int al_i8conv_masks(int H, int W, int k, int s, int p, int C4, uint16_t *m, long *toff);
+/* Words in the phase planes (stride 2; 0 at stride 1) */
+size_t al_i8conv_phase_words(int C, int H, int W, int k, int s, int p);
 float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_t *xq4);
 /* The same words from floats with a static scale (bytes al_i8_q(x * inv) +
  * 128), and from int8 already quantized (x [C, P], -127..127). */
 void al_i8conv_quantize_static_vnni(const float *x, int C, long P, float inv, uint32_t *xq4);
 void al_i8conv_pack_i8_vnni(const int8_t *x, int C, long P, uint32_t *xq4);
+/* xq4 [C4][H*W] -> the phase planes xph [4][C4][Ho*Wo] (stride 2, padding
+ * p, kernel k: only the planes some tap reads; rows and columns past the
+ * image are left as they are, no tap reads them). */
+void al_i8conv_split_vnni(const uint32_t *xq4, int C4, int H, int W, int k, int p, uint32_t *xph);
 /* Filter blocks [fb0, fb1) of 8 (a thread's static share). */
-void al_i8conv_same_vnni(const al_i8conv_args *a, int fb0, int fb1);
+void al_i8conv_vnni(const al_i8conv_args *a, int fb0, int fb1);
 
 /* ---- dense with packed weights (int8_avx512_vnni.c) ----------------------------------
  * y [M, N] = (xq . W^T) * (sx[r] * sw[j]) + b[j], bitwise the reference

@@ -403,7 +403,7 @@ struct al_qnode {
     float *scale;    /* N */
     int32_t *rowsum; /* N: sum_k w[c][k], for the VNNI kernel */
     uint32_t *wpack; /* w packed for the VNNI kernels (kernels.h, int8): dense
-                      * always, conv when al_i8conv_same_applies; else NULL */
+                      * always, conv when al_i8conv_applies; else NULL */
 };
 void al_qnode_free(struct al_qnode *q);
 /* Floats of scratch per sample the int8 forward of nd needs. */

@@ -40,11 +40,13 @@ static size_t bytes_to_floats(size_t b) { return (b + sizeof(float) - 1) / sizeo
 static size_t round64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 /* Conv slot: xq [CHW] | rows [P, CKK] | acc [P, F] int32, in floats; the
- * implicit-GEMM path uses only xq4 [ceil(C/4), P] words at its start. */
+ * implicit-GEMM path uses only the phase planes (stride 2) and then xq4
+ * [ceil(C/4), H*W] words. */
 static size_t conv_slot_floats(const qgeom *g) {
     size_t b = round64((size_t)g->C * g->H * g->W) + round64((size_t)g->P * g->CKK) +
                sizeof(int32_t) * (size_t)g->P * g->F;
-    size_t b4 = sizeof(uint32_t) * (((size_t)g->C + 3) / 4) * (size_t)g->P;
+    size_t b4 = sizeof(uint32_t) * ((((size_t)g->C + 3) / 4) * (size_t)g->H * g->W +
+                                    al_i8conv_phase_words(g->C, g->H, g->W, g->k, g->s, g->p));
     return bytes_to_floats(b > b4 ? b : b4);
 }
 
@@ -200,10 +202,12 @@ typedef struct conv_i8_run {
     float *y, *ws;
     size_t slot;
     al_pool *gemm_pool;
-    /* implicit-GEMM VNNI path (q->wpack, VNNI chosen): its masks, and
-     * the node's activation, which the epilogue applies (ReLU, ReLU6) */
+    /* implicit-GEMM VNNI path (q->wpack, VNNI chosen): its masks and tap
+     * offsets, and the node's activation, which the epilogue applies
+     * (ReLU, ReLU6) */
     int fast, act;
     const uint16_t *masks;
+    const long *toff;
     int nb;
     /* one sample's arguments while the filter blocks are split (fast path
      * with fewer samples than threads) */
@@ -216,24 +220,30 @@ static al_i8conv_args fast_args(const conv_i8_run *r, const uint32_t *xq4, float
     const qgeom *g = &r->g;
     const struct al_qnode *q = r->nd->q;
     size_t o = (size_t)i * g->F * g->P;
-    al_i8conv_args a = {xq4, q->wpack, r->masks, q->rowsum, q->scale, r->nd->cfg.bias ? r->nd->params[1].w : NULL,
-                        sx, (g->C + 3) / 4, g->H, g->W, g->k, g->F, r->nb, r->act,
+    al_i8conv_args a = {xq4,    q->wpack, r->masks, r->toff, q->rowsum, q->scale,
+                        r->nd->cfg.bias ? r->nd->params[1].w : NULL,
+                        sx,     (g->C + 3) / 4, g->k, g->F, r->nb, g->P, r->act,
                         r->io.y8 ? NULL : r->y + o, r->io.y8 ? r->io.y8 + o : NULL, r->io.yinv};
     return a;
 }
 
-/* sample i's input into xq4 words; returns its scale */
-static float fast_input(const conv_i8_run *r, int i, uint32_t *xq4) {
-    size_t chw = (size_t)r->g.C * r->g.H * r->g.W;
-    if (r->io.x8) {
-        al_i8conv_pack_i8_vnni(r->io.x8 + (size_t)i * chw, r->g.C, r->g.P, xq4);
-        return r->io.sin;
-    }
-    if (r->io.sin > 0.0f) {
-        al_i8conv_quantize_static_vnni(r->x + (size_t)i * chw, r->g.C, r->g.P, r->io.inv, xq4);
-        return r->io.sin;
-    }
-    return al_i8conv_quantize_vnni(r->x + (size_t)i * chw, r->g.C, r->g.P, xq4);
+/* sample i's input into the words the kernel reads, at the slot's start
+ * (xq4, or at stride 2 the phase planes, xq4 after them); returns its
+ * scale */
+static float fast_input(const conv_i8_run *r, int i, uint32_t *slot) {
+    const qgeom *g = &r->g;
+    long hw = (long)g->H * g->W;
+    size_t chw = (size_t)g->C * (size_t)hw, ph = al_i8conv_phase_words(g->C, g->H, g->W, g->k, g->s, g->p);
+    uint32_t *xq4 = slot + ph;
+    float sx = r->io.sin;
+    if (r->io.x8)
+        al_i8conv_pack_i8_vnni(r->io.x8 + (size_t)i * chw, g->C, hw, xq4);
+    else if (r->io.sin > 0.0f)
+        al_i8conv_quantize_static_vnni(r->x + (size_t)i * chw, g->C, hw, r->io.inv, xq4);
+    else
+        sx = al_i8conv_quantize_vnni(r->x + (size_t)i * chw, g->C, hw, xq4);
+    if (ph) al_i8conv_split_vnni(xq4, (g->C + 3) / 4, g->H, g->W, g->k, g->p, slot);
+    return sx;
 }
 
 static int fast_blocks(const qgeom *g) { return (g->F + AL_I8C_MR - 1) / AL_I8C_MR; }
@@ -242,7 +252,7 @@ static void conv_i8_blocks_task(void *arg, int ith, int nth) {
     const conv_i8_run *r = arg;
     long lo, hi;
     al_split(fast_blocks(&r->g), ith, nth, &lo, &hi);
-    if (lo < hi) al_i8conv_same_vnni(&r->one, (int)lo, (int)hi);
+    if (lo < hi) al_i8conv_vnni(&r->one, (int)lo, (int)hi);
 }
 #endif
 
@@ -256,7 +266,7 @@ static void conv_i8_sample(const conv_i8_run *r, int i, int slot_index) {
         uint32_t *xq4 = (uint32_t *)base;
         float sx = fast_input(r, i, xq4);
         al_i8conv_args a = fast_args(r, xq4, sx, i);
-        al_i8conv_same_vnni(&a, 0, fast_blocks(g));
+        al_i8conv_vnni(&a, 0, fast_blocks(g));
         return;
     }
 #endif
@@ -287,16 +297,18 @@ static void conv_i8_task(void *arg, int ith, int nth) {
 }
 
 static al_status conv_forward_i8(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
-    conv_i8_run r = {nd, make_qio(nd, e, x, y), conv_qgeom(nd), n, x, y, e->ws, 0, NULL, 0, 0, NULL, 0, {0}};
+    conv_i8_run r = {nd, make_qio(nd, e, x, y), conv_qgeom(nd), n, x, y, e->ws, 0, NULL, 0, 0, NULL, NULL, 0, {0}};
     r.slot = conv_slot_floats(&r.g);
     int nth = al_pool_size(e->pool);
 #ifdef AL_I8_HAVE_VNNI
     uint16_t masks[AL_I8C_MASKS_MAX]; /* 8 KiB */
+    long toff[AL_I8C_TAPS_MAX];
     if (nd->q->wpack && al_i8_current() == AL_I8_VNNI) {
         r.fast = 1;
         r.act = nd->cfg.act; /* AL_ACT_NONE, RELU, RELU6: the kernel's 0, 1, 2 */
-        r.nb = al_i8conv_masks(r.g.H, r.g.W, r.g.k, masks);
+        r.nb = al_i8conv_masks(r.g.H, r.g.W, r.g.k, r.g.s, r.g.p, (r.g.C + 3) / 4, masks, toff);
         r.masks = masks;
+        r.toff = toff;
     }
     if (r.fast && nth > 1 && n < nth) {
         /* fewer samples than threads: quantize each sample, then split its

@@ -84,7 +84,7 @@ static al_status pack_fast(const al_node *nd, struct al_qnode *q) {
         return AL_OK;
     }
     al_conv_geom g = al_conv_geometry(nd);
-    if (!al_i8conv_same_applies(g.C, g.H, g.W, g.k, g.s, g.p)) return AL_OK;
+    if (!al_i8conv_applies(g.C, g.H, g.W, g.k, g.s, g.p)) return AL_OK;
     q->wpack = al_malloc(sizeof(uint32_t) * al_i8conv_wpack_words(g.F, g.C, g.k));
     if (!q->wpack) return AL_ENOMEM;
     al_i8conv_pack_weights(q->w, g.F, g.C, g.k, q->wpack);
