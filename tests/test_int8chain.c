@@ -302,6 +302,59 @@ static void node_case(const char *spec, int n, al_pool *pool) {
     al_model_free(m);
 }
 
+/* Node 0 of spec (a fused ReLU or ReLU6) with biases NaN, +-inf, +-1e30,
+ * -0 and 0.3 in turn and an int8 output at a static scale: every variant's
+ * bytes are the ref variant's, and those are the float outputs quantized
+ * (al_i8_q: NaN gives -127). The fast epilogues drop al_i8_q16's sign test
+ * after the activation (al_i8_q16_nonneg), which must hold for these. */
+static void special_bias_case(const char *spec, int n, al_pool *pool) {
+    static const float specials[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, -0.0f, 0.3f};
+    al_model *m = build(spec, 41);
+    al_node *nd = &m->nodes[0];
+    CHECK(nd->cfg.act == AL_ACT_RELU || nd->cfg.act == AL_ACT_RELU6);
+    CHECK(nd->cfg.bias && nd->nparams > 1);
+    for (size_t j = 0; j < nd->params[1].n; j++) nd->params[1].w[j] = specials[j % 7];
+    REQUIRE_OK(al_model_freeze(m, 1));
+    REQUIRE_OK(al_quantize_node(m, 0));
+    REQUIRE_OK(al_quant_set_in_scale(m, 0, 3.0f / 127.0f));
+    const float ys = 0.02f;
+    size_t nin = al_shape_numel(&m->in), nout = al_shape_numel(&nd->out);
+    float *x = malloc(sizeof(float) * n * nin), *ref = malloc(sizeof(float) * n * nout);
+    int8_t *refq = malloc(n * nout), *yq = malloc(n * nout + 64);
+    al_rng r;
+    al_rng_seed(&r, 5, 2);
+    for (size_t i = 0; i < n * nin; i++) x[i] = 6.0f * al_rng_uniform(&r) - 3.0f;
+    REQUIRE_OK(al_model_plan(m, n));
+    CHECK(al_i8_force(AL_I8_REF));
+    al_exec e = {NULL, &m->rng, 0, nd->ws, 0, 0.0f, 0.0f};
+    REQUIRE_OK(al_quant_forward(nd, &e, x, ref, n));
+    e.y_scale = ys;
+    REQUIRE_OK(al_quant_forward(nd, &e, x, (float *)refq, n));
+    int same = 1, nan = 0;
+    for (size_t i = 0; i < n * nout; i++) {
+        same &= refq[i] == al_i8_q(ref[i] * (1.0f / ys));
+        nan += isnan(ref[i]);
+    }
+    CHECK(same);
+    CHECK(nan > 0);
+    for (int v = 0; v < AL_I8_NVARIANTS; v++) {
+        if (!al_i8_force((al_i8_variant)v)) continue;
+        for (int t = 0; t < 2; t++) {
+            al_exec f = {t ? pool : NULL, &m->rng, 0, nd->ws, 0, ys, 0.0f};
+            memset(yq, 0x55, n * nout + 64);
+            REQUIRE_OK(al_quant_forward(nd, &f, x, (float *)yq, n));
+            int ok = memcmp(yq, refq, n * nout) == 0 && yq[n * nout] == 0x55;
+            if (!ok)
+                fprintf(stderr, "%s n=%d (%s, %d thread(s)), special biases: differs from ref\n", spec, n,
+                        al_i8_variant_name((al_i8_variant)v), t + 1);
+            CHECK(ok);
+        }
+    }
+    al_i8_force(AL_I8_AUTO);
+    free(x), free(ref), free(refq), free(yq);
+    al_model_free(m);
+}
+
 static void test_nodes(al_pool *pool) {
     static const char *const specs[] = {
         "input 32x6x6; conv 17 k=1 act=relu6",   /* implicit GEMM, filter tail */
@@ -319,6 +372,16 @@ static void test_nodes(al_pool *pool) {
         node_case(specs[i], 3, pool);
         node_case(specs[i], 1, pool);
     }
+    static const char *const special[] = {
+        "input 8x6x6; conv 16 k=1 act=relu6",
+        "input 8x6x6; conv 16 k=1 act=relu",
+        "input 5x9x9; conv 16 k=3 s=2 p=1 act=relu6",
+        "input 16x13x11; dwconv k=3 p=1 act=relu6",
+        "input 16x24x24; dwconv k=3 s=2 p=1 act=relu",
+        "input 16x6x6; dwconv k=3 p=1 act=relu6", /* via the float kernels */
+        "input 5x9x9; conv 16 k=3 s=2 act=relu",   /* im2row and al_i8_epilogue */
+    };
+    for (size_t i = 0; i < sizeof special / sizeof *special; i++) special_bias_case(special[i], 2, pool);
 }
 
 /* ---- a model with chains ----------------------------------------------------------- */

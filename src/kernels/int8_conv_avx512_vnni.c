@@ -22,12 +22,14 @@
  * bias, ReLU) to y [F, P] in the registers.
  *
  * Unsigned activations: vpdpbusd multiplies unsigned by signed bytes, so
- * activations are stored as q + 128 (1..255) and 128 * rowsum[f] is
- * subtracted from each sum, which gives exactly the signed sum. Weights
+ * activations are stored as q + 128 (1..255) and each sum starts at
+ * -128 * rowsum[f], which gives exactly the signed sum. Weights
  * (signed) are broadcast 4 bytes at a time from the packed [fb][tap][cb][8]
  * words. Tile: 8 filters x 32 pixels, 16 zmm accumulators, per k-step 2
  * vector loads and 8 broadcasts for 16 vpdpbusd; a 16-pixel tile at the
- * end of the image.
+ * end of the image. The epilogue's per-filter constants are made once per
+ * filter block, and with a fused ReLU or ReLU6 the requantization skips
+ * the sign test (al_i8_q16_nonneg).
  *
  * Every value matches the reference path (al_quantize_row_i8, al_im2row_i8,
  * al_i8gemm_ref, then acc * (sx * sw[f]) + b[f]) bit for bit: the same
@@ -141,18 +143,40 @@ VNNI_TARGET void al_i8conv_split_vnni(const uint32_t *xq4, int C4, int H, int W,
         }
 }
 
+/* A filter block's epilogue constants, made once for all its tiles (made
+ * per tile, their scalar loads, the product sx * sw[f] and the broadcasts
+ * were more instructions than a thin layer's vpdpbusd). */
+typedef struct fb_consts {
+    __m512i corr[MR]; /* -128 * rowsum[f]: the accumulators' start */
+    __m512 sc[MR], bf[MR];
+    int nr; /* filters in the block (< 8 at F's tail) */
+} fb_consts;
+
+VNNI_TARGET static void make_consts(const al_i8conv_args *a, int fb, fb_consts *c) {
+    c->nr = a->F - fb * MR < MR ? a->F - fb * MR : MR;
+    for (int r = 0; r < MR; r++) {
+        int f = fb * MR + (r < c->nr ? r : 0);
+        c->corr[r] = _mm512_set1_epi32(-128 * a->rowsum[f]);
+        c->sc[r] = _mm512_set1_ps(a->sx * a->sw[f]);
+        c->bf[r] = _mm512_set1_ps(a->bias ? a->bias[f] : 0.0f);
+    }
+}
+
 /* One tile: filters [8 fb, 8 fb + 8) x pixel blocks b0 (and b0 + 1 when
- * nv = 2) of 16. Inlined with nv constant, so the nv = 1 form carries no
- * dead accumulators. */
-VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8conv_args *a, int fb, int b0, int nv) {
+ * nv = 2) of 16. Inlined with nv, act and the output form constant, so
+ * the nv = 1 form carries no dead accumulators and the epilogue no tests. */
+VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8conv_args *a, const fb_consts *fc,
+                                                                   int fb, int b0, int nv, int act, int q8) {
     const int kk = a->k * a->k, C4 = a->C4, nb = a->nb;
     const long P = a->P;
     const __m512i k80 = _mm512_set1_epi8((char)0x80);
     /* named accumulators: with arrays GCC 12 stored every one of them to
      * the stack after each vpdpbusd */
-    __m512i c00 = _mm512_setzero_si512(), c10 = c00, c20 = c00, c30 = c00, c40 = c00, c50 = c00, c60 = c00,
-            c70 = c00;
-    __m512i c01 = c00, c11 = c00, c21 = c00, c31 = c00, c41 = c00, c51 = c00, c61 = c00, c71 = c00;
+    /* each starts at -128 * rowsum[f], the offset's correction (the sums
+     * wrap modulo 2^32 on the way, the result is exact) */
+    __m512i c00 = fc->corr[0], c10 = fc->corr[1], c20 = fc->corr[2], c30 = fc->corr[3], c40 = fc->corr[4],
+            c50 = fc->corr[5], c60 = fc->corr[6], c70 = fc->corr[7];
+    __m512i c01 = c00, c11 = c10, c21 = c20, c31 = c30, c41 = c40, c51 = c50, c61 = c60, c71 = c70;
     const uint32_t *wp = a->wpack + (size_t)fb * (size_t)kk * (size_t)C4 * MR;
     for (int t = 0; t < kk; t++) {
         __mmask16 m0 = a->masks[(long)t * nb + b0], m1 = nv > 1 ? a->masks[(long)t * nb + b0 + 1] : 0;
@@ -170,34 +194,51 @@ VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8co
     }
     const __m512i acc0[MR] = {c00, c10, c20, c30, c40, c50, c60, c70};
     const __m512i acc1[MR] = {c01, c11, c21, c31, c41, c51, c61, c71};
-    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
-    for (int r = 0; r < MR; r++) {
-        int f = fb * MR + r;
-        if (f >= a->F) break;
-        const __m512i corr = _mm512_set1_epi32(128 * a->rowsum[f]);
-        const __m512 sc = _mm512_set1_ps(a->sx * a->sw[f]), bf = _mm512_set1_ps(a->bias ? a->bias[f] : 0.0f);
-        for (int v = 0; v < nv; v++) {
-            __m512 y = _mm512_cvtepi32_ps(_mm512_sub_epi32(v ? acc1[r] : acc0[r], corr));
-            y = _mm512_add_ps(_mm512_mul_ps(y, sc), bf);
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f), inv = _mm512_set1_ps(a->yinv);
+    for (int v = 0; v < nv; v++) {
+        const long q = 16L * (b0 + v);
+        const __mmask16 sm = al_mask16(P - q);
+        for (int r = 0; r < MR; r++) {
+            if (r >= fc->nr) break;
+            const size_t o = (size_t)(fb * MR + r) * (size_t)P + (size_t)q;
+            __m512 y = _mm512_cvtepi32_ps(v ? acc1[r] : acc0[r]);
+            y = _mm512_add_ps(_mm512_mul_ps(y, fc->sc[r]), fc->bf[r]);
             /* ReLU as al_act_apply: keep y > 0 and NaN, else +0. ReLU6 as
              * al_act_apply: max and min return their second operand when
              * one is NaN, so NaN and -0 pass, y < 0 gives +0, y > 6 gives 6 */
-            if (a->act == 1) y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
-            else if (a->act == 2) y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
-            long q = 16L * (b0 + v);
-            if (a->yq)
-                _mm_mask_storeu_epi8(a->yq + (size_t)f * (size_t)P + q, al_mask16(P - q),
-                                     _mm512_cvtepi32_epi8(al_i8_q16(y, _mm512_set1_ps(a->yinv))));
+            if (act == 1) y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
+            else if (act == 2) y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
+            if (q8)
+                _mm_mask_storeu_epi8(a->yq + o, sm,
+                                     _mm512_cvtepi32_epi8(act ? al_i8_q16_nonneg(y, inv) : al_i8_q16(y, inv)));
             else
-                _mm512_mask_storeu_ps(a->y + (size_t)f * (size_t)P + q, al_mask16(P - q), y);
+                _mm512_mask_storeu_ps(a->y + o, sm, y);
         }
     }
 }
 
-VNNI_TARGET void al_i8conv_vnni(const al_i8conv_args *a, int fb0, int fb1) {
+/* The filter blocks with act and the output form constant */
+VNNI_TARGET static inline __attribute__((always_inline)) void blocks(const al_i8conv_args *a, int fb0, int fb1, int act,
+                                                                     int q8) {
+    fb_consts fc;
     for (int fb = fb0; fb < fb1; fb++) {
+        make_consts(a, fb, &fc);
         int b = 0;
-        for (; b + 2 <= a->nb; b += 2) tile(a, fb, b, 2);
-        if (b < a->nb) tile(a, fb, b, 1);
+        for (; b + 2 <= a->nb; b += 2) tile(a, &fc, fb, b, 2, act, q8);
+        if (b < a->nb) tile(a, &fc, fb, b, 1, act, q8);
+    }
+}
+
+VNNI_TARGET void al_i8conv_vnni(const al_i8conv_args *a, int fb0, int fb1) {
+    int q8 = a->yq != NULL;
+    if (a->act == 2) {
+        if (q8) blocks(a, fb0, fb1, 2, 1);
+        else blocks(a, fb0, fb1, 2, 0);
+    } else if (a->act == 1) {
+        if (q8) blocks(a, fb0, fb1, 1, 1);
+        else blocks(a, fb0, fb1, 1, 0);
+    } else {
+        if (q8) blocks(a, fb0, fb1, 0, 1);
+        else blocks(a, fb0, fb1, 0, 0);
     }
 }

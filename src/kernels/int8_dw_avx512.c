@@ -37,10 +37,11 @@ VNNI_TARGET AI __m512 finish(__m512i acc, __m512 sc, __m512 b, int act) {
 }
 
 /* 16 outputs at element o under mask m: floats into y, or (yq) int8 at
- * 1 / inv */
-VNNI_TARGET AI void out16(float *y, int8_t *yq, __m512 inv, size_t o, __mmask16 m, __m512 v) {
+ * 1 / inv (after a fused ReLU or ReLU6, act != 0, without the sign test:
+ * al_i8_q16_nonneg) */
+VNNI_TARGET AI void out16(float *y, int8_t *yq, __m512 inv, size_t o, __mmask16 m, __m512 v, int act) {
     if (yq)
-        _mm512_mask_cvtepi32_storeu_epi8(yq + o, m, al_i8_q16(v, inv));
+        _mm512_mask_cvtepi32_storeu_epi8(yq + o, m, act ? al_i8_q16_nonneg(v, inv) : al_i8_q16(v, inv));
     else
         _mm512_mask_storeu_ps(y + o, m, v);
 }
@@ -93,8 +94,8 @@ VNNI_TARGET AI void plane(const al_dw_geom *g, const int8_t *x, const int32_t *w
                 y1 = z1;
             }
             size_t yr = (size_t)oy * g->Wo;
-            out16(y, yq, inv, yr + c, al_mask16(g->Wo - c), y0);
-            out16(y, yq, inv, yr + c + 16, al_mask16(g->Wo - c - 16), y1);
+            out16(y, yq, inv, yr + c, al_mask16(g->Wo - c), y0, act);
+            out16(y, yq, inv, yr + c + 16, al_mask16(g->Wo - c - 16), y1, act);
         }
     }
 }
@@ -120,7 +121,7 @@ VNNI_TARGET void al_i8_epilogue_avx512(const int32_t *acc, long n, float sc, flo
     const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b), inv = _mm512_set1_ps(yinv);
     for (long i = 0; i < n; i += 16) {
         __mmask16 m = al_mask16(n - i);
-        out16(y, yq, inv, (size_t)i, m, finish(_mm512_maskz_loadu_epi32(m, acc + i), scv, bv, act));
+        out16(y, yq, inv, (size_t)i, m, finish(_mm512_maskz_loadu_epi32(m, acc + i), scv, bv, act), act);
     }
 }
 
@@ -139,7 +140,7 @@ VNNI_TARGET void al_i8_add_avx512(const int8_t *a, float sa, const int8_t *b, fl
         __mmask16 m = al_mask16(n - i);
         __m512 fa = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, a + i)));
         __m512 fb = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, b + i)));
-        out16(y, yq, inv, (size_t)i, m, _mm512_add_ps(_mm512_mul_ps(fa, sav), _mm512_mul_ps(fb, sbv)));
+        out16(y, yq, inv, (size_t)i, m, _mm512_add_ps(_mm512_mul_ps(fa, sav), _mm512_mul_ps(fb, sbv)), 0);
     }
 }
 
@@ -202,8 +203,8 @@ VNNI_TARGET AI void padded_plane(const al_dw_geom *g, const int16_t *xp, int Ws,
                 y0 = z0;
                 y1 = z1;
             }
-            out16(y, yq, inv, yr + c, al_mask16(g->Wo - c), y0);
-            out16(y, yq, inv, yr + c + 16, al_mask16(g->Wo - c - 16), y1);
+            out16(y, yq, inv, yr + c, al_mask16(g->Wo - c), y0, act);
+            out16(y, yq, inv, yr + c + 16, al_mask16(g->Wo - c - 16), y1, act);
         }
     }
 }
@@ -256,8 +257,8 @@ VNNI_TARGET AI void flat_plane(const al_dw_geom *g, const int16_t *xp, const int
         __mmask16 m0 = _mm512_cmplt_epi32_mask(c0, wov) & al_mask16(end - f0);
         __mmask16 m1 = _mm512_cmplt_epi32_mask(c1, wov) & al_mask16(end - f0 - 16);
         int n0 = __builtin_popcount(m0), n1 = __builtin_popcount(m1);
-        out16(y, yq, inv, yo, al_mask16(n0), _mm512_maskz_compress_ps(m0, y0));
-        out16(y, yq, inv, yo + (size_t)n0, al_mask16(n1), _mm512_maskz_compress_ps(m1, y1));
+        out16(y, yq, inv, yo, al_mask16(n0), _mm512_maskz_compress_ps(m0, y0), act);
+        out16(y, yq, inv, yo + (size_t)n0, al_mask16(n1), _mm512_maskz_compress_ps(m1, y1), act);
         yo += (size_t)(n0 + n1);
         ox0 = (ox0 + 32) % P;
     }
@@ -334,7 +335,7 @@ VNNI_TARGET static void float_epilogue(const float *acc, size_t out_plane, long 
         for (size_t o = 0; o < out_plane; o += 16) {
             __mmask16 m = al_mask16((long)(out_plane - o));
             __m512 y = finish_f(_mm512_maskz_loadu_ps(m, a + o), scv, bv, act);
-            out16(io->y8 ? NULL : io->y, io->y8, inv, o0 + o, m, y);
+            out16(io->y8 ? NULL : io->y, io->y8, inv, o0 + o, m, y, act);
         }
     }
 }

@@ -442,6 +442,16 @@ static inline __attribute__((always_inline)) __m512i al_i8_q16(__m512 x, __m512 
     __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
     return _mm512_cvttps_epi32(_mm512_add_ps(v, _mm512_mask_blend_ps(pos, _mm512_set1_ps(-0.5f), _mm512_set1_ps(0.5f))));
 }
+/* al_i8_q16 for x >= -0 or NaN (after a fused ReLU or ReLU6, inv > 0):
+ * the same bytes with the sign test gone. v + 0.5 is what al_i8_q16 adds
+ * to v <= 127; past 127 it is >= 127.5, which the clamp makes 127.5, and
+ * so 127; NaN stays NaN through the add, and max(NaN, -127.5) gives
+ * -127.5 (its second operand), so -127, as al_i8_q16 gives for NaN. */
+static inline __attribute__((always_inline)) __m512i al_i8_q16_nonneg(__m512 x, __m512 inv) {
+    __m512 v = _mm512_add_ps(_mm512_mul_ps(x, inv), _mm512_set1_ps(0.5f));
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-127.5f)), _mm512_set1_ps(127.5f));
+    return _mm512_cvttps_epi32(v);
+}
 #endif
 
 /* im2col for int8 in row form: one row of C*k*k values (c, ky, kx) per
