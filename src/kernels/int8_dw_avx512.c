@@ -310,12 +310,17 @@ VNNI_TARGET static void widen_padded(const int8_t *x, int H, int W, int16_t *xp,
 
 /* ---- small planes through the float kernels ------------------------------------- */
 
-/* Planes of at most FLOAT_MAX_W columns (MobileNet's 12x12 and 6x6) run
- * through the float depthwise kernels, whose small-plane forms keep more
- * lanes busy than flat_plane (a group of planes a call: the float kernels
- * keep their last plan, dwconv_avx512.c): the quantized input and the int8
- * weights as floats (integers of at most 127 in magnitude), no bias, no
- * activation.
+/* Planes of at most FLOAT_MAX_W columns (MobileNet's 12x12 and 6x6), and
+ * at stride 1 any plane whose input and output fit FLOAT_BUF (48x48,
+ * 24x24), run through the float depthwise kernels: their small-plane forms
+ * keep more lanes busy than flat_plane (a group of planes a call: the float
+ * kernels keep their last plan, dwconv_avx512.c), and their stride-1 row
+ * kernels, reading a plane converted into this L1 buffer, beat the int16
+ * pairs (bench_i8dw, session 15: 96 planes of 24x24 0.93 -> 0.72 ms a
+ * batch of 32, 16 of 48x48 0.41 -> 0.38; at stride 2 the float row kernel
+ * was slower, 0.39 -> 0.52 at 24x24, so larger stride-2 planes stay on the
+ * int16 pairs). The quantized input and the int8 weights as floats
+ * (integers of at most 127 in magnitude), no bias, no activation.
  * Every product is an integer below 2^14 and every partial sum of at most
  * AL_DW_KMAX^2 of them one below 2^20, so each float operation is exact and
  * the float sum is the int32 sum, in any order; the epilogue is finish()'s
@@ -383,7 +388,9 @@ __attribute__((noinline)) VNNI_TARGET static void via_float(const al_dw_geom *g,
 
 VNNI_TARGET int al_i8dw_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const al_i8dw_io *io,
                                       const int8_t *w, const float *sw, const float *b, int act) {
-    if (g->W <= FLOAT_MAX_W && g->H <= FLOAT_MAX_W && g->k <= AL_DW_KMAX) {
+    const long in_plane_f = (long)g->H * g->W, out_plane_f = (long)g->Ho * g->Wo;
+    if (g->k <= AL_DW_KMAX && ((g->W <= FLOAT_MAX_W && g->H <= FLOAT_MAX_W) ||
+                               (g->s == 1 && in_plane_f <= FLOAT_BUF && out_plane_f <= FLOAT_BUF))) {
         via_float(g, C, pl0, pl1, io, w, sw, b, act);
         return 1;
     }
