@@ -3,7 +3,7 @@
  *  - every variant (ref, avx2, vnni, neon: those the CPU has) returns the
  *    reference's floats bit for bit, from int8 planes (al_i8dw_forward) and
  *    from float planes it quantizes itself (al_i8dw_forward_planes: the
- *    vnni variant's padded int16 path, in groups of planes), on odd shapes (H, W 1..49, k 1..7,
+ *    vnni variant's padded int16 path and its float-kernel path, in groups of planes), on odd shapes (H, W 1..49, k 1..7,
  *    stride 1..3, padding 0..k-1, each fused activation), and the
  *    reference matches the convolution written out here; no variant writes
  *    past the plane (guard values) or reads past it (ASan, exact sizes);
@@ -171,6 +171,9 @@ static void test_planes(void) {
     planes_case(&r, 2, 5, 48, 48, 3, 2, 1, 1, 3, 10);
     planes_case(&r, 1, 9, 12, 12, 5, 1, 2, 1, 0, 9);
     planes_case(&r, 1, 4, 130, 129, 3, 1, 1, 1, 1, 4);  /* too large to pad: the masked path */
+    /* stride 1 past the float kernels' buffer (4096 floats): the int16 pairs */
+    planes_case(&r, 1, 3, 70, 70, 3, 1, 1, 1, 0, 3);    /* flat form */
+    planes_case(&r, 1, 3, 70, 64, 3, 1, 1, 1, 0, 3);    /* padded rows of 32-lane chunks */
 }
 
 static void test_quantize(void) {
