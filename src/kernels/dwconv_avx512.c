@@ -113,6 +113,62 @@ AI void fwd_rows_k3s1(const al_dw_geom *g, const float *x, const float *w, float
     }
 }
 
+/* Stride 2, k = 3: four output rows of a chunk at once, as above. Output
+ * row r of the block reads input rows 2r .. 2r + 2 of the block's nine, so
+ * each input row is loaded once (three vectors: 33 columns) for the (up to
+ * two) output rows that read it, and its three tap windows come from those
+ * loads: the even columns and the odd ones (vpermt2ps), and the even ones
+ * one further (valignd with the 33rd column), instead of two loads and a
+ * permute per tap. The windows hold the same values as fwd_plane's (zeros
+ * outside the image), and each output sums the bias, then its taps in (ky,
+ * kx) order, skipping the rows outside the image: bitwise fwd_plane's. */
+AI void fwd_rows_k3s2(const al_dw_geom *g, const float *x, const float *w, float b, float *y) {
+    const int H = g->H, W = g->W, p = g->p, Wo = g->Wo, Ho = g->Ho;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    __m512 wv[9];
+    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+    for (int c = 0; c < Wo; c += 16) {
+        const int base = 2 * c - p; /* input column of lane 0's tap kx = 0 */
+        const __mmask16 m0 = cmask(base, W, 16), m1 = cmask(base + 16, W, 16), m2 = cmask(base + 32, W, 1);
+        const __mmask16 om = cmask(c, Wo, 16);
+        for (int oy0 = 0; oy0 < Ho; oy0 += ROWS) {
+            __m512 a0 = _mm512_set1_ps(b), a1 = a0, a2 = a0, a3 = a0;
+            /* input row j of the block is iy = 2 * oy0 - p + j; output row
+             * r reads it as tap row ky = j - 2r */
+            for (int j = 0; j < 2 * ROWS + 1; j++) {
+                const int iy = 2 * oy0 - p + j;
+                if (iy < 0 || iy >= H) continue;
+                if (j >= 2 * (Ho - oy0) + 1) break; /* past the block's last output row */
+                /* addresses formed as integers: a masked-off part may lie
+                 * outside the plane */
+                const uintptr_t row = (uintptr_t)(x + (size_t)iy * W) + (uintptr_t)((intptr_t)base * 4);
+                const __m512 v0 = _mm512_maskz_loadu_ps(m0, (const void *)row);
+                const __m512 v1 = _mm512_maskz_loadu_ps(m1, (const void *)(row + 64));
+                const __m512 v2 = _mm512_maskz_loadu_ps(m2, (const void *)(row + 128));
+                const __m512 e = _mm512_permutex2var_ps(v0, even, v1), o = _mm512_permutex2var_ps(v0, odd, v1);
+                const __m512 e2 = _mm512_castsi512_ps(
+                    _mm512_alignr_epi32(_mm512_castps_si512(v2), _mm512_castps_si512(e), 1));
+#define TAPS(a, ky)                                                                                                    \
+    a = _mm512_fmadd_ps(wv[(ky) * 3], e, a);                                                                           \
+    a = _mm512_fmadd_ps(wv[(ky) * 3 + 1], o, a);                                                                       \
+    a = _mm512_fmadd_ps(wv[(ky) * 3 + 2], e2, a);
+                if (j < 3) { TAPS(a0, j) }
+                if (j >= 2 && j < 5) { TAPS(a1, j - 2) }
+                if (j >= 4 && j < 7) { TAPS(a2, j - 4) }
+                if (j >= 6) { TAPS(a3, j - 6) }
+#undef TAPS
+            }
+            float *yr = y + (size_t)oy0 * Wo + c;
+            const int nr = AL_MIN(ROWS, Ho - oy0);
+            _mm512_mask_storeu_ps(yr, om, a0);
+            if (nr > 1) _mm512_mask_storeu_ps(yr + Wo, om, a1);
+            if (nr > 2) _mm512_mask_storeu_ps(yr + 2 * (size_t)Wo, om, a2);
+            if (nr > 3) _mm512_mask_storeu_ps(yr + 3 * (size_t)Wo, om, a3);
+        }
+    }
+}
+
 /* ---- planes of at most 8 output columns: several rows in one vector ------------
  * The row kernels above give each output row its own vector, so a 6x6 or
  * 3x3 plane fills 6 or 3 of 16 lanes, and each tap costs a masked load. Here
@@ -322,8 +378,8 @@ void al_dw_forward_avx512(const al_dw_geom *g, const float *x, const float *w, f
     }
     if (g->k == 3 && g->s == 1)
         fwd_rows_k3s1(g, x, w, b, y);
-    else if (g->k == 3)
-        fwd_plane(g, x, w, b, y, 3, 2);
+    else if (g->k == 3 && g->s == 2)
+        fwd_rows_k3s2(g, x, w, b, y);
     else
         fwd_plane(g, x, w, b, y, g->k, g->s);
 }
