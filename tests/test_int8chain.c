@@ -360,6 +360,7 @@ static void test_nodes(al_pool *pool) {
         "input 32x6x6; conv 17 k=1 act=relu6",   /* implicit GEMM, filter tail */
         "input 7x7x7; conv 33 k=3 p=1",          /* padding channels */
         "input 33x5x9; conv 8 k=3 p=1 act=relu", /* pixel tail */
+        "input 9x11x13; conv 8 k=1",             /* 143 pixels: runs of 64 and a tail in the int8 packer */
         "input 6x9x9; conv 5 k=3 s=2 p=1",       /* stride 2: phase planes */
         "input 6x9x9; conv 5 k=3 s=2",           /* p = 0: im2row */
         "input 5x13x11; dwconv k=3 p=1 act=relu6",

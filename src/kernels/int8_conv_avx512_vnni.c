@@ -84,15 +84,36 @@ VNNI_TARGET float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_
 }
 
 /* Four channel planes of 16 bytes interleaved into 16 words: byte j of word
- * l is channel j's pixel l, + 128 (the sign bit flipped). */
+ * l is channel j's pixel l, + 128 (the sign bit flipped). Runs of 64
+ * pixels go through zmm registers: the byte and word unpacks work within
+ * 128-bit lanes, so lane L of the four results holds pixels 16L + 0..3,
+ * 4..7, 8..11 and 12..15, and a 4 x 4 transpose of lanes (vshufi32x4)
+ * puts them in order; the rest 16 at a time. */
 VNNI_TARGET void al_i8conv_pack_i8_vnni(const int8_t *x, int C, long P, uint32_t *xq4) {
     const __m128i flip = _mm_set1_epi8((char)0x80);
+    const __m512i flip64 = _mm512_set1_epi8((char)0x80);
     int C4 = (C + 3) / 4;
     for (int cb = 0; cb < C4; cb++) {
         uint32_t *dst = xq4 + (size_t)cb * (size_t)P;
         const int8_t *src[4];
         for (int j = 0; j < 4; j++) src[j] = 4 * cb + j < C ? x + (size_t)(4 * cb + j) * (size_t)P : NULL;
-        for (long q = 0; q < P; q += 16) {
+        long q = 0;
+        for (; q + 64 <= P; q += 64) {
+            __m512i v[4];
+            for (int j = 0; j < 4; j++)
+                v[j] = _mm512_xor_si512(src[j] ? _mm512_loadu_si512(src[j] + q) : _mm512_setzero_si512(), flip64);
+            __m512i lo01 = _mm512_unpacklo_epi8(v[0], v[1]), hi01 = _mm512_unpackhi_epi8(v[0], v[1]);
+            __m512i lo23 = _mm512_unpacklo_epi8(v[2], v[3]), hi23 = _mm512_unpackhi_epi8(v[2], v[3]);
+            __m512i a = _mm512_unpacklo_epi16(lo01, lo23), b = _mm512_unpackhi_epi16(lo01, lo23);
+            __m512i c = _mm512_unpacklo_epi16(hi01, hi23), d = _mm512_unpackhi_epi16(hi01, hi23);
+            __m512i t0 = _mm512_shuffle_i32x4(a, b, 0x44), t1 = _mm512_shuffle_i32x4(c, d, 0x44);
+            __m512i t2 = _mm512_shuffle_i32x4(a, b, 0xEE), t3 = _mm512_shuffle_i32x4(c, d, 0xEE);
+            _mm512_storeu_si512(dst + q, _mm512_shuffle_i32x4(t0, t1, 0x88));
+            _mm512_storeu_si512(dst + q + 16, _mm512_shuffle_i32x4(t0, t1, 0xDD));
+            _mm512_storeu_si512(dst + q + 32, _mm512_shuffle_i32x4(t2, t3, 0x88));
+            _mm512_storeu_si512(dst + q + 48, _mm512_shuffle_i32x4(t2, t3, 0xDD));
+        }
+        for (; q < P; q += 16) {
             __mmask16 tm = al_mask16(P - q);
             /* a missing channel is 0, which is the byte 128 */
             __m128i v[4];
