@@ -306,13 +306,14 @@ int al_i8conv_masks(int H, int W, int k, int s, int p, int C4, uint16_t *m, long
             int dy = half_floor(ky), dx = half_floor(kx), ph = 2 * (ky - 2 * dy) + (kx - 2 * dx);
             toff[t] = (long)ph * C4 * P + (long)dy * Wo + dx;
         }
+        /* output pixel q = (oy, ox), walked in order (no division per lane) */
+        int oy = 0, ox = 0;
         for (int b = 0; b < nb; b++) {
             unsigned bits = 0;
-            for (int l = 0; l < 16; l++) {
-                long q = 16L * b + l;
-                if (q >= P) break;
-                int iy = (int)(q / Wo) * s + ky, ix = (int)(q % Wo) * s + kx;
+            for (int l = 0; l < 16 && 16L * b + l < P; l++) {
+                int iy = oy * s + ky, ix = ox * s + kx;
                 if (iy >= 0 && iy < H && ix >= 0 && ix < W) bits |= 1u << l;
+                if (++ox == Wo) ox = 0, oy++;
             }
             m[(long)t * nb + b] = (uint16_t)bits;
         }
