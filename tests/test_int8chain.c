@@ -381,6 +381,8 @@ static void test_nodes(al_pool *pool) {
         "input 16x24x24; dwconv k=3 s=2 p=1 act=relu",
         "input 16x6x6; dwconv k=3 p=1 act=relu6", /* via the float kernels */
         "input 5x9x9; conv 16 k=3 s=2 act=relu",   /* im2row and al_i8_epilogue */
+        "input 64; dense 16 act=relu6",
+        "input 3x40; dense 23 act=relu",            /* 3 rows a sample, a column tail */
     };
     for (size_t i = 0; i < sizeof special / sizeof *special; i++) special_bias_case(special[i], 2, pool);
 }
