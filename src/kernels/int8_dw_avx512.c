@@ -356,6 +356,84 @@ VNNI_TARGET static void quantized_floats(const al_i8dw_io *io, size_t at, size_t
     }
 }
 
+/* 16 planes across the lanes: small planes waste most of a vector along a
+ * row (6 of 16 lanes at 6x6), so 16 planes of a group are transposed to
+ * one vector per pixel (lane i: plane i), each output pixel is k*k fused
+ * multiply-adds of whole vectors against the taps' weight vectors (lane i:
+ * plane i's channel), and the sums are transposed back for the epilogue.
+ * The border is zeros: every sum is of integers below 2^20 (see above), so
+ * adding the zero taps, in any order, gives the same exact sum. */
+#define T16_PAD 256 /* padded input pixels */
+#define T16_OUT 144 /* output pixels */
+
+static int t16_fits(const al_dw_geom *g) {
+    return (long)(g->H + 2 * g->p) * (g->W + 2 * g->p) <= T16_PAD && (long)g->Ho * g->Wo <= T16_OUT;
+}
+
+/* r[0..16) transposed in place: r[j] lane i = old r[i] lane j */
+VNNI_TARGET AI void transpose16(__m512 r[16]) {
+    __m512 a[16], b[16];
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a0 = _mm512_castps_pd(a[4 * i]), a1 = _mm512_castps_pd(a[4 * i + 1]);
+        __m512d a2 = _mm512_castps_pd(a[4 * i + 2]), a3 = _mm512_castps_pd(a[4 * i + 3]);
+        b[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+        b[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+        b[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+        b[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    }
+    /* b[4g + j], 128-bit lane L: column 4L + j of rows 4g .. 4g + 3 */
+    for (int j = 0; j < 4; j++) {
+        __m512 t0 = _mm512_shuffle_f32x4(b[j], b[4 + j], 0x44), t1 = _mm512_shuffle_f32x4(b[8 + j], b[12 + j], 0x44);
+        __m512 t2 = _mm512_shuffle_f32x4(b[j], b[4 + j], 0xEE), t3 = _mm512_shuffle_f32x4(b[8 + j], b[12 + j], 0xEE);
+        r[j] = _mm512_shuffle_f32x4(t0, t1, 0x88);
+        r[4 + j] = _mm512_shuffle_f32x4(t0, t1, 0xDD);
+        r[8 + j] = _mm512_shuffle_f32x4(t2, t3, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(t2, t3, 0xDD);
+    }
+}
+
+/* The sums of 16 planes xf [16][H*W] (weights wf [16][k*k]) into acc
+ * [16][Ho*Wo]; xp: T16_PAD vectors whose border (outside the image at
+ * padding p) is zero, the interior overwritten here. */
+VNNI_TARGET AI void t16_planes(const al_dw_geom *g, const float *xf, const float *wf, float *acc, __m512 *xp,
+                               __m512 *ap, int k) {
+    const int H = g->H, W = g->W, p = g->p, s = g->s, Wp = W + 2 * p, Ho = g->Ho, Wo = g->Wo, kk = k * k;
+    const long in_plane = (long)H * W, out_plane = (long)Ho * Wo;
+    __m512 r[16];
+    for (long q0 = 0; q0 < in_plane; q0 += 16) {
+        const __mmask16 m = al_mask16(in_plane - q0);
+        for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(m, xf + (size_t)i * (size_t)in_plane + q0);
+        transpose16(r);
+        int iy = (int)(q0 / W), ix = (int)(q0 % W);
+        for (int j = 0; j < 16 && q0 + j < in_plane; j++) {
+            xp[(iy + p) * Wp + ix + p] = r[j];
+            if (++ix == W) ix = 0, iy++;
+        }
+    }
+    __m512 wv[AL_DW_KMAX * AL_DW_KMAX];
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(kk));
+    for (int t = 0; t < kk; t++) wv[t] = _mm512_i32gather_ps(rows, wf + t, 4);
+    for (int oy = 0; oy < Ho; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+            const __m512 *x0 = xp + (oy * s) * Wp + ox * s;
+            __m512 a = _mm512_setzero_ps();
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) a = _mm512_fmadd_ps(wv[ky * k + kx], x0[ky * Wp + kx], a);
+            ap[oy * Wo + ox] = a;
+        }
+    for (long o0 = 0; o0 < out_plane; o0 += 16) {
+        const __mmask16 m = al_mask16(out_plane - o0);
+        for (int j = 0; j < 16; j++) r[j] = o0 + j < out_plane ? ap[o0 + j] : _mm512_setzero_ps();
+        transpose16(r);
+        for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(acc + (size_t)i * (size_t)out_plane + o0, m, r[i]);
+    }
+}
+
 __attribute__((noinline)) VNNI_TARGET static void via_float(const al_dw_geom *g, int C, long pl0, long pl1,
                                                            const al_i8dw_io *io, const int8_t *w, const float *sw,
                                                            const float *b, int act) {
@@ -365,6 +443,11 @@ __attribute__((noinline)) VNNI_TARGET static void via_float(const al_dw_geom *g,
     float sxs[GROUP_MAX];
     const int one = io->sx > 0.0f; /* one scale for all planes: static, or int8 already */
     const __m512 sinv = _mm512_set1_ps(one ? 1.0f / io->sx : 0.0f);
+    /* 16 planes across the lanes for small planes and at least 16 planes */
+    const int t16 = g->W <= FLOAT_MAX_W && g->H <= FLOAT_MAX_W && t16_fits(g) && pl1 - pl0 >= 16;
+    __m512 xp[T16_PAD], ap[T16_OUT];
+    if (t16)
+        for (int i = 0; i < T16_PAD; i++) xp[i] = _mm512_setzero_ps();
     for (long g0 = pl0; g0 < pl1; g0 += group) {
         const int gn = (int)AL_MIN(group, pl1 - g0);
         /* the group's planes lie one after the other: with one scale they
@@ -381,7 +464,19 @@ __attribute__((noinline)) VNNI_TARGET static void via_float(const al_dw_geom *g,
                 _mm512_mask_storeu_ps(wf + (size_t)i * kk + t, m, _mm512_cvtepi32_ps(wi));
             }
         }
-        al_dw_forward_planes(g, gn, 0, gn, xf, wf, NULL, 0, acc);
+        int i0 = 0;
+        if (t16)
+            for (; i0 + 16 <= gn; i0 += 16) {
+                const float *xi = xf + (size_t)i0 * in_plane, *wi = wf + (size_t)i0 * kk;
+                float *ai = acc + (size_t)i0 * out_plane;
+                if (g->k == 3)
+                    t16_planes(g, xi, wi, ai, xp, ap, 3);
+                else
+                    t16_planes(g, xi, wi, ai, xp, ap, g->k);
+            }
+        if (i0 < gn)
+            al_dw_forward_planes(g, gn - i0, 0, gn - i0, xf + (size_t)i0 * in_plane, wf + (size_t)i0 * kk, NULL, 0,
+                                 acc + (size_t)i0 * out_plane);
         float_epilogue(acc, out_plane, g0, gn, C, sxs, sw, b, act, io);
     }
 }
