@@ -170,6 +170,8 @@ static void test_planes(void) {
     planes_case(&r, 2, 7, 48, 48, 3, 1, 1, 1, 0, 14);   /* 6 padded 48x48 planes per group */
     planes_case(&r, 2, 5, 48, 48, 3, 2, 1, 1, 3, 10);
     planes_case(&r, 1, 9, 12, 12, 5, 1, 2, 1, 0, 9);
+    planes_case(&r, 2, 20, 12, 12, 3, 1, 1, 1, 0, 40);  /* 12x12 across the lanes: groups of 16, a rest of 8 */
+    planes_case(&r, 1, 37, 12, 12, 3, 2, 1, 0, 3, 37);  /* stride 2, a share from plane 3 */
     planes_case(&r, 1, 4, 130, 129, 3, 1, 1, 1, 1, 4);  /* too large to pad: the masked path */
     /* stride 1 past the float kernels' buffer (4096 floats): the int16 pairs */
     planes_case(&r, 1, 3, 70, 70, 3, 1, 1, 1, 0, 3);    /* flat form */

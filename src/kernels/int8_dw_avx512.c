@@ -438,7 +438,7 @@ __attribute__((noinline)) VNNI_TARGET static void via_float(const al_dw_geom *g,
                                                            const al_i8dw_io *io, const int8_t *w, const float *sw,
                                                            const float *b, int act) {
     const size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo, kk = (size_t)g->k * g->k;
-    const long group = AL_MIN((long)(FLOAT_BUF / AL_MAX(in_plane, out_plane)), GROUP_MAX);
+    long group = AL_MIN((long)(FLOAT_BUF / AL_MAX(in_plane, out_plane)), GROUP_MAX);
     _Alignas(64) float xf[FLOAT_BUF], acc[FLOAT_BUF], wf[GROUP_MAX * AL_DW_KMAX * AL_DW_KMAX];
     float sxs[GROUP_MAX];
     const int one = io->sx > 0.0f; /* one scale for all planes: static, or int8 already */
@@ -446,8 +446,10 @@ __attribute__((noinline)) VNNI_TARGET static void via_float(const al_dw_geom *g,
     /* 16 planes across the lanes for small planes and at least 16 planes */
     const int t16 = g->W <= FLOAT_MAX_W && g->H <= FLOAT_MAX_W && t16_fits(g) && pl1 - pl0 >= 16;
     __m512 xp[T16_PAD], ap[T16_OUT];
-    if (t16)
+    if (t16) {
         for (int i = 0; i < T16_PAD; i++) xp[i] = _mm512_setzero_ps();
+        if (group >= 16) group -= group % 16; /* whole blocks of 16 (12x12: 16 planes a group, not 28) */
+    }
     for (long g0 = pl0; g0 < pl1; g0 += group) {
         const int gn = (int)AL_MIN(group, pl1 - g0);
         /* the group's planes lie one after the other: with one scale they
