@@ -246,6 +246,20 @@ static void test_add_kernel(void) {
     CHECK(variants >= 1);
 }
 
+/* The ref variant's outputs of node nd for x: floats into ref and int8 at
+ * scale ys into refq; 1 when every int8 output is the float output
+ * quantized (al_i8_q). */
+static int ref_forms(al_model *m, al_node *nd, const float *x, int n, float ys, float *ref, int8_t *refq) {
+    CHECK(al_i8_force(AL_I8_REF));
+    al_exec e = {NULL, &m->rng, 0, nd->ws, 0, 0.0f, 0.0f};
+    REQUIRE_OK(al_quant_forward(nd, &e, x, ref, n));
+    e.y_scale = ys;
+    REQUIRE_OK(al_quant_forward(nd, &e, x, (float *)refq, n));
+    int same = 1;
+    for (size_t i = 0; i < (size_t)n * al_shape_numel(&nd->out); i++) same &= refq[i] == al_i8_q(ref[i] * (1.0f / ys));
+    return same;
+}
+
 /* Node 0 of spec, frozen and quantized with a static input scale, run by
  * al_quant_forward in the forms (input floats / int8; output floats /
  * int8) under every variant and 1 or 2 threads, against the ref variant. */
@@ -266,17 +280,9 @@ static void node_case(const char *spec, int n, al_pool *pool) {
     for (size_t i = 0; i < n * nin; i++) x[i] = 8.0f * al_rng_uniform(&r) - 4.0f; /* some past 3: saturated */
     al_i8_quantize_static_ref(x, (long)(n * nin), 1.0f / sin, x8);
     REQUIRE_OK(al_model_plan(m, n));
-    CHECK(al_i8_force(AL_I8_REF));
-    al_exec e = {NULL, &m->rng, 0, nd->ws, 0, 0.0f, 0.0f};
-    REQUIRE_OK(al_quant_forward(nd, &e, x, ref, n));
-    e.y_scale = ys;
-    REQUIRE_OK(al_quant_forward(nd, &e, x, (float *)refq, n));
-    int sat = 0, same = 1;
-    for (size_t i = 0; i < n * nout; i++) {
-        same &= refq[i] == al_i8_q(ref[i] * (1.0f / ys));
-        sat += refq[i] == 127 || refq[i] == -127;
-    }
-    CHECK(same); /* an int8 output is the float output quantized */
+    CHECK(ref_forms(m, nd, x, n, ys, ref, refq)); /* an int8 output is the float output quantized */
+    int sat = 0;
+    for (size_t i = 0; i < n * nout; i++) sat += refq[i] == 127 || refq[i] == -127;
     if (!sat) fprintf(stderr, "%s n=%d: no output saturated\n", spec, n);
     CHECK(sat > 0);
     for (int v = 0; v < AL_I8_NVARIANTS; v++) {
@@ -325,17 +331,9 @@ static void special_bias_case(const char *spec, int n, al_pool *pool) {
     al_rng_seed(&r, 5, 2);
     for (size_t i = 0; i < n * nin; i++) x[i] = 6.0f * al_rng_uniform(&r) - 3.0f;
     REQUIRE_OK(al_model_plan(m, n));
-    CHECK(al_i8_force(AL_I8_REF));
-    al_exec e = {NULL, &m->rng, 0, nd->ws, 0, 0.0f, 0.0f};
-    REQUIRE_OK(al_quant_forward(nd, &e, x, ref, n));
-    e.y_scale = ys;
-    REQUIRE_OK(al_quant_forward(nd, &e, x, (float *)refq, n));
-    int same = 1, nan = 0;
-    for (size_t i = 0; i < n * nout; i++) {
-        same &= refq[i] == al_i8_q(ref[i] * (1.0f / ys));
-        nan += isnan(ref[i]);
-    }
-    CHECK(same);
+    CHECK(ref_forms(m, nd, x, n, ys, ref, refq));
+    int nan = 0;
+    for (size_t i = 0; i < n * nout; i++) nan += isnan(ref[i]);
     CHECK(nan > 0);
     for (int v = 0; v < AL_I8_NVARIANTS; v++) {
         if (!al_i8_force((al_i8_variant)v)) continue;

@@ -72,6 +72,15 @@ AI void fwd_plane(const al_dw_geom *g, const float *x, const float *w, float b, 
     }
 }
 
+/* The first nr (1 to 4) of four output rows of a chunk, Wo apart, under
+ * the chunk's column mask. */
+AI void store_rows(float *yr, int Wo, int nr, __mmask16 om, __m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    _mm512_mask_storeu_ps(yr, om, a0);
+    if (nr > 1) _mm512_mask_storeu_ps(yr + Wo, om, a1);
+    if (nr > 2) _mm512_mask_storeu_ps(yr + 2 * (size_t)Wo, om, a2);
+    if (nr > 3) _mm512_mask_storeu_ps(yr + 3 * (size_t)Wo, om, a3);
+}
+
 /* Stride 1, k = 3: four output rows of a chunk at once. Each input row's
  * three windows are loaded once and feed the (up to three) output rows that
  * read it, so a row of outputs costs 4.5 loads instead of 9, in four
@@ -103,12 +112,7 @@ AI void fwd_rows_k3s1(const al_dw_geom *g, const float *x, const float *w, float
                     if (j >= 3) a3 = _mm512_fmadd_ps(wv[(j - 3) * 3 + kx], v, a3);
                 }
             }
-            float *yr = y + (size_t)oy0 * Wo + c;
-            const int nr = AL_MIN(ROWS, Ho - oy0);
-            _mm512_mask_storeu_ps(yr, om, a0);
-            if (nr > 1) _mm512_mask_storeu_ps(yr + Wo, om, a1);
-            if (nr > 2) _mm512_mask_storeu_ps(yr + 2 * (size_t)Wo, om, a2);
-            if (nr > 3) _mm512_mask_storeu_ps(yr + 3 * (size_t)Wo, om, a3);
+            store_rows(y + (size_t)oy0 * Wo + c, Wo, AL_MIN(ROWS, Ho - oy0), om, a0, a1, a2, a3);
         }
     }
 }
@@ -159,12 +163,7 @@ AI void fwd_rows_k3s2(const al_dw_geom *g, const float *x, const float *w, float
                 if (j >= 6) { TAPS(a3, j - 6) }
 #undef TAPS
             }
-            float *yr = y + (size_t)oy0 * Wo + c;
-            const int nr = AL_MIN(ROWS, Ho - oy0);
-            _mm512_mask_storeu_ps(yr, om, a0);
-            if (nr > 1) _mm512_mask_storeu_ps(yr + Wo, om, a1);
-            if (nr > 2) _mm512_mask_storeu_ps(yr + 2 * (size_t)Wo, om, a2);
-            if (nr > 3) _mm512_mask_storeu_ps(yr + 3 * (size_t)Wo, om, a3);
+            store_rows(y + (size_t)oy0 * Wo + c, Wo, AL_MIN(ROWS, Ho - oy0), om, a0, a1, a2, a3);
         }
     }
 }
