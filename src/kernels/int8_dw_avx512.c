@@ -318,8 +318,9 @@ VNNI_TARGET static void widen_padded(const int8_t *x, int H, int W, int16_t *xp,
  * kernels, reading a plane converted into this L1 buffer, beat the int16
  * pairs (bench_i8dw, session 15: 96 planes of 24x24 0.93 -> 0.72 ms a
  * batch of 32, 16 of 48x48 0.41 -> 0.38; at stride 2 the float row kernel
- * was slower, 0.39 -> 0.52 at 24x24, so larger stride-2 planes stay on the
- * int16 pairs). The quantized input and the int8 weights as floats
+ * was slower, 0.39 -> 0.52 at 24x24, and still after its four-row form
+ * (fwd_rows_k3s2), 0.71 -> 1.04 at 48x48, so larger stride-2 planes stay
+ * on the int16 pairs). The quantized input and the int8 weights as floats
  * (integers of at most 127 in magnitude), no bias, no activation.
  * Every product is an integer below 2^14 and every partial sum of at most
  * AL_DW_KMAX^2 of them one below 2^20, so each float operation is exact and
