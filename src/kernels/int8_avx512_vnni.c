@@ -158,9 +158,9 @@ VNNI_TARGET static inline __attribute__((always_inline)) void dense_tile(const a
             if (a->act == 1) y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
             else if (a->act == 2) y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
             if (a->yq)
-                _mm_mask_storeu_epi8(a->yq + (size_t)(i + r) * a->N + j, tm,
-                                     _mm512_cvtepi32_epi8(a->act ? al_i8_q16_nonneg(y, _mm512_set1_ps(a->yinv))
-                                                                 : al_i8_q16(y, _mm512_set1_ps(a->yinv))));
+                al_store_i8x16(a->yq + (size_t)(i + r) * a->N + j, tm,
+                               a->act ? al_i8_q16_nonneg(y, _mm512_set1_ps(a->yinv))
+                                      : al_i8_q16(y, _mm512_set1_ps(a->yinv)));
             else
                 _mm512_mask_storeu_ps(a->y + (size_t)(i + r) * a->N + j, tm, y);
         }

@@ -230,8 +230,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8co
             if (act == 1) y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
             else if (act == 2) y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
             if (q8)
-                _mm_mask_storeu_epi8(a->yq + o, sm,
-                                     _mm512_cvtepi32_epi8(act ? al_i8_q16_nonneg(y, inv) : al_i8_q16(y, inv)));
+                al_store_i8x16(a->yq + o, sm, act ? al_i8_q16_nonneg(y, inv) : al_i8_q16(y, inv));
             else
                 _mm512_mask_storeu_ps(a->y + o, sm, y);
         }

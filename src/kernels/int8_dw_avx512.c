@@ -41,7 +41,7 @@ VNNI_TARGET AI __m512 finish(__m512i acc, __m512 sc, __m512 b, int act) {
  * al_i8_q16_nonneg) */
 VNNI_TARGET AI void out16(float *y, int8_t *yq, __m512 inv, size_t o, __mmask16 m, __m512 v, int act) {
     if (yq)
-        _mm512_mask_cvtepi32_storeu_epi8(yq + o, m, act ? al_i8_q16_nonneg(v, inv) : al_i8_q16(v, inv));
+        al_store_i8x16(yq + o, m, act ? al_i8_q16_nonneg(v, inv) : al_i8_q16(v, inv));
     else
         _mm512_mask_storeu_ps(y + o, m, v);
 }
@@ -129,7 +129,7 @@ VNNI_TARGET void al_i8_quantize_static_avx512(const float *x, long n, float inv,
     const __m512 iv = _mm512_set1_ps(inv);
     for (long i = 0; i < n; i += 16) {
         __mmask16 tm = al_mask16(n - i);
-        _mm512_mask_cvtepi32_storeu_epi8(q + i, tm, al_i8_q16(_mm512_maskz_loadu_ps(tm, x + i), iv));
+        al_store_i8x16(q + i, tm, al_i8_q16(_mm512_maskz_loadu_ps(tm, x + i), iv));
     }
 }
 
