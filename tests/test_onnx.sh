@@ -346,6 +346,10 @@ expect_fail "softmax over the batch axis" "node '/Softmax' \(Softmax\): attribut
     import "$TMP/bad_softmax_mid.onnx" -o "$TMP/x.gguf"
 expect_fail "unsupported operator" "\(LeakyRelu\): operator 'LeakyRelu' is not supported" \
     import "$TMP/bad_leaky.onnx" -o "$TMP/x.gguf"
+# found by fuzz_onnx (session 15): a Mul of two shape constants below 2^48
+# whose product passes 64 bits (signed overflow before the check)
+expect_fail "shape arithmetic past 64 bits" "\(Mul\): a product in shape arithmetic overflows 64 bits" \
+    import "$SRC/tests/fuzz/corpus/fuzz_onnx/crash_shape_mul_overflow.onnx" -o "$TMP/x.gguf"
 expect_fail "HardSigmoid alpha 0.2" "\(HardSigmoid\): alpha = 0.2, beta = 0.5: only PyTorch's hardsigmoid" \
     import "$TMP/bad_hsig.onnx" -o "$TMP/x.gguf"
 expect_fail "Mul by a constant vector" "node '/Mul' \(Mul\): a Mul by a constant is only supported for one number" \

@@ -1578,6 +1578,11 @@ static al_status fold_binary(imp *I, const Onnx__NodeProto *nd, const val *a, co
                 val_free(&t);
                 return nerr(nd, AL_EFORMAT, "division by zero");
             }
+            /* |x|, |y| <= MAX_DIM^2 = 2^48: a sum fits, a product may not */
+            if (op == '*' && x != 0 && (y < 0 ? -y : y) > INT64_MAX / (x < 0 ? -x : x)) {
+                val_free(&t);
+                return nerr(nd, AL_EUNSUPPORTED, "a product in shape arithmetic overflows 64 bits");
+            }
             switch (op) {
             case '+': z = x + y; break;
             case '-': z = x - y; break;
