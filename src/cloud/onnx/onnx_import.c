@@ -2210,8 +2210,10 @@ static al_status reshape_squeeze(imp *I, const Onnx__NodeProto *nd, const val *x
         } else if (v[q] < 1 || v[q] > MAX_DIM) {
             return AL_EUNSUPPORTED;
         } else {
-            known *= v[q]; /* at most MAXR factors of 2^24 would overflow: bound it */
-            if (known > ((int64_t)1 << 40)) return AL_EUNSUPPORTED;
+            /* at most MAXR factors of 2^24 would overflow: bound the
+             * product by 2^40, checked before multiplying */
+            if (known > ((int64_t)1 << 40) / v[q]) return AL_EUNSUPPORTED;
+            known *= v[q];
         }
     }
     if (neg >= 0) { /* the inferred size */
@@ -2264,6 +2266,8 @@ static al_status reshape_const(imp *I, const Onnx__NodeProto *nd, const val *x, 
             continue;
         }
         if (v < 0 || v > MAX_DIM) return nerr(nd, AL_EUNSUPPORTED, "target dimension %d is not a size", q);
+        if (v > 0 && known > ((size_t)1 << 48) / (size_t)v)
+            return nerr(nd, AL_EUNSUPPORTED, "the target's sizes multiply past 2^48");
         t.dims[q] = v;
         known *= (size_t)v;
     }
