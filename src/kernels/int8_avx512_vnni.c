@@ -159,8 +159,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void dense_tile(const a
             else if (a->act == 2) y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
             if (a->yq)
                 al_store_i8x16(a->yq + (size_t)(i + r) * a->N + j, tm,
-                               a->act ? al_i8_q16_nonneg(y, _mm512_set1_ps(a->yinv))
-                                      : al_i8_q16(y, _mm512_set1_ps(a->yinv)));
+                               al_i8_q16_act(y, _mm512_set1_ps(a->yinv), a->act));
             else
                 _mm512_mask_storeu_ps(a->y + (size_t)(i + r) * a->N + j, tm, y);
         }

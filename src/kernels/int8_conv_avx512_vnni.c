@@ -14,8 +14,9 @@
  * columns): output (oy, ox) at tap (ky, kx) reads input (2oy + ky - p,
  * 2ox + kx - p), which is plane ((ky-p) mod 2, (kx-p) mod 2) at (oy + dy,
  * ox + dx), dy = floor((ky-p)/2): again one plane shifted by a constant,
- * so the same tile serves both strides with a table of tap offsets. Masked-off lanes are not read and take the
- * byte 128, which is the offset form of 0 (see below), so padding costs
+ * so the same tile serves both strides with a table of tap offsets.
+ * Masked-off lanes are not read and take the byte 128, which is the
+ * offset form of 0 (see below), so padding costs
  * nothing. The quantizer writes xq4 straight from the float image, so the
  * int8 path has no im2row, no packing pass and no int32 buffer: the
  * accumulators go through the epilogue (integer offset correction, scale,
@@ -136,8 +137,8 @@ VNNI_TARGET void al_i8conv_pack_i8_vnni(const int8_t *x, int C, long P, uint32_t
  * 2a + py at columns px, px + 2, ... Two loads of 16 words give 16 even and
  * 16 odd columns (vpermt2d). Positions past the image are not written: the
  * masks never let a tap read them. */
-VNNI_TARGET void al_i8conv_split_vnni(const uint32_t *xq4, int C4, int H, int W, int k, int p, uint32_t *xph) {
-    const int Ho = (H + 2 * p - k) / 2 + 1, Wo = (W + 2 * p - k) / 2 + 1;
+VNNI_TARGET void al_i8conv_split_vnni(const uint32_t *xq4, int C4, int H, int W, int Ho, int Wo, int k, int p,
+                                      uint32_t *xph) {
     const long P = (long)Ho * Wo, HW = (long)H * W;
     /* the planes some tap reads: parity of ky - p and of kx - p */
     int rows[2] = {0, 0}, cols[2] = {0, 0};
@@ -230,7 +231,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void tile(const al_i8co
             if (act == 1) y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
             else if (act == 2) y = _mm512_min_ps(six, _mm512_max_ps(zero, y));
             if (q8)
-                al_store_i8x16(a->yq + o, sm, act ? al_i8_q16_nonneg(y, inv) : al_i8_q16(y, inv));
+                al_store_i8x16(a->yq + o, sm, al_i8_q16_act(y, inv, act));
             else
                 _mm512_mask_storeu_ps(a->y + o, sm, y);
         }

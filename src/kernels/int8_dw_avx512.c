@@ -41,7 +41,7 @@ VNNI_TARGET AI __m512 finish(__m512i acc, __m512 sc, __m512 b, int act) {
  * al_i8_q16_nonneg) */
 VNNI_TARGET AI void out16(float *y, int8_t *yq, __m512 inv, size_t o, __mmask16 m, __m512 v, int act) {
     if (yq)
-        al_store_i8x16(yq + o, m, act ? al_i8_q16_nonneg(v, inv) : al_i8_q16(v, inv));
+        al_store_i8x16(yq + o, m, al_i8_q16_act(v, inv, act));
     else
         _mm512_mask_storeu_ps(y + o, m, v);
 }

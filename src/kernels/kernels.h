@@ -467,6 +467,11 @@ static inline __attribute__((always_inline)) __m512i al_i8_q16_nonneg(__m512 x, 
     v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-127.5f)), _mm512_set1_ps(127.5f));
     return _mm512_cvttps_epi32(v);
 }
+/* The requantization of an output after the fused activation act (0 none,
+ * 1 ReLU, 2 ReLU6): al_i8_q16_nonneg after one, al_i8_q16 without. */
+static inline __attribute__((always_inline)) __m512i al_i8_q16_act(__m512 x, __m512 inv, int act) {
+    return act ? al_i8_q16_nonneg(x, inv) : al_i8_q16(x, inv);
+}
 #endif
 
 /* im2col for int8 in row form: one row of C*k*k values (c, ky, kx) per
@@ -536,9 +541,9 @@ float al_i8conv_quantize_vnni(const float *x, int C, long P, uint32_t *xq4);
 void al_i8conv_quantize_static_vnni(const float *x, int C, long P, float inv, uint32_t *xq4);
 void al_i8conv_pack_i8_vnni(const int8_t *x, int C, long P, uint32_t *xq4);
 /* xq4 [C4][H*W] -> the phase planes xph [4][C4][Ho*Wo] (stride 2, padding
- * p, kernel k: only the planes some tap reads; rows and columns past the
- * image are left as they are, no tap reads them). */
-void al_i8conv_split_vnni(const uint32_t *xq4, int C4, int H, int W, int k, int p, uint32_t *xph);
+ * p, kernel k, Ho x Wo the output: only the planes some tap reads; rows
+ * and columns past the image are left as they are, no tap reads them). */
+void al_i8conv_split_vnni(const uint32_t *xq4, int C4, int H, int W, int Ho, int Wo, int k, int p, uint32_t *xph);
 /* Filter blocks [fb0, fb1) of 8 (a thread's static share). */
 void al_i8conv_vnni(const al_i8conv_args *a, int fb0, int fb1);
 

@@ -242,7 +242,7 @@ static float fast_input(const conv_i8_run *r, int i, uint32_t *slot) {
         al_i8conv_quantize_static_vnni(r->x + (size_t)i * chw, g->C, hw, r->io.inv, xq4);
     else
         sx = al_i8conv_quantize_vnni(r->x + (size_t)i * chw, g->C, hw, xq4);
-    if (ph) al_i8conv_split_vnni(xq4, (g->C + 3) / 4, g->H, g->W, g->k, g->p, slot);
+    if (ph) al_i8conv_split_vnni(xq4, (g->C + 3) / 4, g->H, g->W, g->Ho, g->Wo, g->k, g->p, slot);
     return sx;
 }
 
