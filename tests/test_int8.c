@@ -105,6 +105,17 @@ static void test_quantize_row(void) {
     int8_t qz[5] = {1, 1, 1, 1, 1};
     CHECK(al_quantize_row_i8(z, 5, qz) == 1.0f);
     CHECK(qz[0] == 0 && qz[4] == 0);
+    /* NaN and infinities (a model file or an input may hold them; found by
+     * fuzz_gguf): no undefined float-to-int conversion (UBSan), NaN gives
+     * -127; with an infinity in the row the scale is inf, every finite
+     * value 0 and the infinities (inf * 0 = NaN) -127 */
+    float sp[4] = {1.0f, NAN, -2.0f, 0.5f};
+    int8_t qs[4];
+    CHECK(al_quantize_row_i8(sp, 4, qs) == 2.0f / 127.0f);
+    CHECK((qs[0] == 63 || qs[0] == 64) && qs[1] == -127 && qs[2] == -127 && (qs[3] == 31 || qs[3] == 32));
+    float si[3] = {INFINITY, 3.0f, -INFINITY};
+    CHECK(isinf(al_quantize_row_i8(si, 3, qs)));
+    CHECK(qs[0] == -127 && qs[1] == 0 && qs[2] == -127);
 }
 
 /* im2row's row (oy, ox) is im2col's column (oy, ox), on odd shapes. */
@@ -145,7 +156,7 @@ static void test_quantize_vnni(void) {
     al_rng r;
     al_rng_seed(&r, 11, 4);
     for (int n = 1; n <= 200; n += (n < 70 ? 1 : 13)) {
-        for (int kind = 0; kind < 3; kind++) {
+        for (int kind = 0; kind < 4; kind++) {
             int n4 = (n + 3) & ~3;
             float *x = malloc(sizeof(float) * (size_t)n);
             int8_t *ref = malloc((size_t)n);
@@ -155,6 +166,11 @@ static void test_quantize_vnni(void) {
                      : kind == 1 ? (float)((int)al_rng_below(&r, 509) - 254) * 0.5f
                                  : 0.0f;
             if (kind == 1) x[n / 2] = -127.0f;
+            if (kind == 3) { /* NaN, and for odd n an infinity */
+                for (int i = 0; i < n; i++) x[i] = 9.0f * (al_rng_uniform(&r) - 0.5f);
+                x[n / 3] = NAN;
+                if (n % 2) x[n - 1] = n % 4 == 1 ? INFINITY : -INFINITY;
+            }
             float s = al_quantize_row_i8(x, n, ref);
             CHECK(al_i8_scale_avx512(x, n) == s);
             memset(u, 0xAB, (size_t)n4 + 64);

@@ -159,13 +159,10 @@ float al_quantize_row_i8(const float *x, long n, int8_t *q) {
     /* NaN never wins the comparison above; an all-zero row gets scale 1 */
     float s = mx > 0.0f ? mx / 127.0f : 1.0f;
     float inv = 1.0f / s;
-    for (long i = 0; i < n; i++) {
-        float v = x[i] * inv;
-        /* round half away from zero; clamp guards inv's rounding at 127 */
-        int r = v >= 0.0f ? (int)(v + 0.5f) : (int)(v - 0.5f);
-        r = r > 127 ? 127 : r < -127 ? -127 : r;
-        q[i] = (int8_t)r;
-    }
+    /* round half away from zero after a clamp in float (inv's rounding at
+     * 127; NaN, and an infinity times inv = 0, give -127 as in the vector
+     * kernels; a float past int's range never reaches the conversion) */
+    for (long i = 0; i < n; i++) q[i] = al_i8_q(x[i] * inv);
     return s;
 }
 
