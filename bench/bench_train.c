@@ -40,6 +40,9 @@
  *                static scales, floats between the layers (an ablation);
  *                AL_BENCH_I8_ADD=0: static scales, the residual adds in
  *                float (as before the int8 add; an ablation).
+ *                AL_BENCH_CHUNK=N (mnv2 jobs): the frozen forward in
+ *                chunks of N samples (al_model_set_forward_chunk; -1: the
+ *                whole batch node by node, an ablation).
  *                mnv2_frozen_int8all: static scales with --int8-dw
  *                --int8-min-k 8, every frozen conv in int8 as in the
  *                PyTorch twin's int8 model (42 int8 layers, 49 int8 edges).
@@ -574,6 +577,14 @@ static int mnv2_spec(int nodes, char *out, size_t cap) {
  * --int8 --calib) the frozen 1x1 convs of at least 32 input channels get
  * int8 weights; 3: as 2 with --int8-dw --int8-min-k 8, every frozen conv in
  * int8 (as the PyTorch twin's int8 model). */
+/* AL_BENCH_CHUNK=N: the frozen forward in chunks of N samples
+ * (al_model_set_forward_chunk; -1: node by node over the whole batch, as
+ * before session 16; unset or 0: the library's default) */
+static void bench_chunk(al_model *m) {
+    const char *c = getenv("AL_BENCH_CHUNK");
+    if (c && *c) al_model_set_forward_chunk(m, atoi(c));
+}
+
 static int mnv2_model(int nodes, int freeze, int int8, unsigned long long seed, al_model **out) {
     char spec[sizeof MNV2_SPEC];
     al_model *m = NULL;
@@ -611,6 +622,7 @@ static int mnv2_model(int nodes, int freeze, int int8, unsigned long long seed, 
     /* AL_BENCH_I8_CHAIN=0: static scales, but floats between the layers */
     const char *chain = getenv("AL_BENCH_I8_CHAIN");
     if (chain && !strcmp(chain, "0")) (*out)->i8_chain = 0;
+    bench_chunk(*out);
     /* AL_BENCH_I8_ADD=0: the residual adds' static scales dropped: float adds
      * in the chain, as before the int8 add (an ablation) */
     const char *i8add = getenv("AL_BENCH_I8_ADD");

@@ -148,6 +148,13 @@ AL_API al_status al_model_set_meta(al_model *m, const char *key, const char *val
 /* Inference on n samples: x holds n * prod(input shape) floats (token ids as
  * floats for text models); y receives n * prod(output shape) floats (logits). */
 AL_API al_status al_model_predict(al_model *m, al_pool *pool, const float *x, int n, float *y);
+/* The frozen forward in chunks of samples (docs/KERNELS.md, "the chunked
+ * forward"): nodes that keep nothing for backward run a few samples at a
+ * time through the whole frozen part, so activations stay in the caches;
+ * the result is the same bit for bit. samples 0 (the default): a chunk is
+ * sized so its widest node's inputs and outputs fill about 2 MB per thread;
+ * > 0: that many samples; < 0: never (node by node over the whole batch). */
+AL_API void al_model_set_forward_chunk(al_model *m, int samples);
 
 /* ---- data ----------------------------------------------------------------- */
 

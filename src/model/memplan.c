@@ -262,6 +262,35 @@ static size_t live_peak(const al_memplan *p, size_t *d) {
     return peak;
 }
 
+al_status al_memplan_place(al_memplan *p) {
+    const size_t cap = (size_t)(p->nbuf > 0 ? p->nbuf : 1);
+    /* order, conf and the sort's (cap each); the offsets of the best
+     * placement (cap) and the sweep (end + 2) */
+    int *order = al_malloc(sizeof *order * 3 * cap);
+    size_t *off = al_malloc(sizeof *off * (cap + (size_t)p->end + 2));
+    if (!order || !off) {
+        al_free(order);
+        al_free(off);
+        return AL_ENOMEM;
+    }
+    int *conf = order + cap, *tmp = conf + cap;
+    p->live_peak = live_peak(p, off + cap);
+    size_t best = place(p, 0, order, conf, tmp);
+    for (int i = 0; i < p->nbuf; i++) off[i] = p->buf[i].offset;
+    for (int how = 1; how < NORDERS && best > p->live_peak; how++) {
+        size_t t = place(p, how, order, conf, tmp);
+        if (t < best) {
+            best = t;
+            for (int i = 0; i < p->nbuf; i++) off[i] = p->buf[i].offset;
+        }
+    }
+    for (int i = 0; i < p->nbuf; i++) p->buf[i].offset = off[i];
+    p->total = best > 0 ? best : 64;
+    al_free(order);
+    al_free(off);
+    return AL_OK;
+}
+
 al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_memplan *p) {
     return al_memplan_build_at(m, maxbatch, naive, -1, p);
 }
@@ -288,13 +317,10 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
     p->end = 2 * n + 1;
     p->buf = al_malloc(sizeof *p->buf * cap);
     /* scratch: last_read and last_primary (nt each), side (nt + 1 bytes, in
-     * nt + 1 ints), then order, conf and the sort's (cap each); the offsets
-     * of the best placement (cap) and the sweep (end + 2) */
-    int *iw = al_malloc(sizeof *iw * (3 * (size_t)nt + 1 + 3 * cap));
-    size_t *zw = al_malloc(sizeof *zw * (cap + (size_t)p->end + 2));
-    if (!p->buf || !iw || !zw) {
+     * nt + 1 ints) */
+    int *iw = al_malloc(sizeof *iw * (3 * (size_t)nt + 1));
+    if (!p->buf || !iw) {
         al_free(iw);
-        al_free(zw);
         al_memplan_free(p);
         return AL_ENOMEM;
     }
@@ -303,6 +329,7 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
     p->naive = naive;
     p->lowest = al_memplan_lowest_at(m, freeze);
     list_buffers(m, (size_t)maxbatch, naive, p->lowest, p, side, iw, iw + nt);
+    al_free(iw);
     if (naive) { /* end to end, in list order */
         size_t off = 0;
         for (int i = 0; i < p->nbuf; i++) {
@@ -310,24 +337,10 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
             off += p->buf[i].bytes;
         }
         p->total = off;
-    } else {
-        int *order = iw + 3 * nt + 1, *conf = order + cap, *tmp = conf + cap;
-        size_t *off = zw;
-        p->live_peak = live_peak(p, zw + cap);
-        size_t best = place(p, 0, order, conf, tmp);
-        for (int i = 0; i < p->nbuf; i++) off[i] = p->buf[i].offset;
-        for (int how = 1; how < NORDERS && best > p->live_peak; how++) {
-            size_t t = place(p, how, order, conf, tmp);
-            if (t < best) {
-                best = t;
-                for (int i = 0; i < p->nbuf; i++) off[i] = p->buf[i].offset;
-            }
-        }
-        for (int i = 0; i < p->nbuf; i++) p->buf[i].offset = off[i];
-        p->total = best;
+    } else if (al_memplan_place(p) != AL_OK) {
+        al_memplan_free(p);
+        return AL_ENOMEM;
     }
-    al_free(iw);
-    al_free(zw);
     if (p->total == 0) p->total = 64;
     return AL_OK;
 }
@@ -381,6 +394,7 @@ const al_shape *al_model_tensor_shape(const al_model *m, int t) {
 
 void al_model_release_plan(al_model *m) {
     if (!m) return;
+    al_chunk_release(m);
     al_free(m->plan_block);
     m->plan_block = NULL;
     m->act = m->dact = m->dside = NULL;

@@ -475,12 +475,14 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
  * input x; then each of cfg.more) and, in backward (L: the lowest node
  * backward reaches; -1: forward, no gradients), where each one's gradient
  * accumulates: the producer's dside when backward reaches the producer. */
-static void bind_src(al_model *m, int i, const float *x, int L) {
+static float *tensor_at(const al_model *m, const al_chunkplan *cp, int t, const float *x, int c0);
+
+static void bind_src(al_model *m, int i, const float *x, int L, const al_chunkplan *cp, int c0) {
     al_node *nd = &m->nodes[i];
     for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) {
         int s = al_cfg_src(&nd->cfg, k), t = al_model_tensor(m, s, al_cfg_src_port(&nd->cfg, k));
         int grad = L >= 0 && (s >= L || (s < 0 && m->want_input_grad));
-        const float *v = t < 0 ? x : m->act[t];
+        const float *v = tensor_at(m, cp, t, x, c0);
         float *d = grad ? (t < 0 ? m->dside_input : m->dside[t]) : NULL;
         if (k == 0) {
             nd->x2 = v;
@@ -670,6 +672,52 @@ int al_model_i8_adds(const al_model *m) {
     return c;
 }
 
+/* Tensor t (-1: the model input x) for samples [c0, ...) of this forward:
+ * its chunk-local buffer when cp places it, else its own buffer at sample
+ * c0 (bytes for a tensor that travels as int8). */
+static float *tensor_at(const al_model *m, const al_chunkplan *cp, int t, const float *x, int c0) {
+    if (t < 0) return (float *)(uintptr_t)(x + (size_t)c0 * al_shape_numel(&m->in));
+    if (cp && cp->off[t] != AL_CHUNK_FULL) return (float *)(void *)(cp->block + cp->off[t]);
+    if (c0 == 0) return m->act[t];
+    size_t es = t < m->nnodes && m->i8_y[t] > 0.0f ? 1 : sizeof(float);
+    return (float *)(void *)((char *)m->act[t] + (size_t)c0 * al_shape_numel(al_model_tensor_shape(m, t)) * es);
+}
+
+/* Node i's forward on n samples from sample c0 (cp: the chunked forward's
+ * plan, NULL for the whole batch). */
+static al_status forward_node(al_model *m, al_pool *pool, int i, const float *x, int n, int training,
+                              const al_chunkplan *cp, int c0) {
+    al_node *nd = &m->nodes[i];
+    const float *in = tensor_at(m, cp, al_model_tensor(m, al_node_input(nd), nd->cfg.in_port), x, c0);
+    al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws, 0, 0.0f, 0.0f};
+    float *aux = nd->aux;
+    if (cp) {
+        e.ws = (float *)(void *)(cp->block + cp->ws_off[i]);
+        nd->aux = (float *)(void *)(cp->block + cp->aux_off[i]);
+    }
+    if (nd->q && !nd->trainable) {
+        int xi = al_node_input(nd);
+        e.x_i8 = xi >= 0 && m->i8_y[xi] > 0.0f;
+        e.y_scale = m->i8_y[i];
+    } else if (m->i8_add[i]) {
+        e.x_i8 = 1;
+        e.x2_scale = m->i8_y[nd->cfg.src];
+        e.y_scale = m->i8_y[i];
+    }
+    if (m->observe) m->observe(m->observe_ctx, i, in, n);
+    bind_src(m, i, x, -1, cp, c0);
+    al_status st;
+    if (nd->mvt) {
+        float *ys[AL_MAX_OUTS];
+        for (int p = 0; p < al_cfg_nout(&nd->cfg); p++) ys[p] = tensor_at(m, cp, al_model_tensor(m, i, p), x, c0);
+        st = nd->mvt->forward(nd, &e, in, ys, n);
+    } else {
+        st = nd->vt->forward(nd, &e, in, tensor_at(m, cp, i, x, c0), n);
+    }
+    nd->aux = aux;
+    return st;
+}
+
 al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n,
                                  int training) {
     if (!m || !x) return al_error(AL_EINVAL, "forward: NULL argument");
@@ -693,30 +741,19 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
         frontier_unpack(m, from, n, x);
     }
     i8_plan(m, from, to);
-    for (int i = from; i < to; i++) {
-        al_node *nd = &m->nodes[i];
-        int xt = al_model_tensor(m, al_node_input(nd), nd->cfg.in_port);
-        const float *in = xt < 0 ? x : m->act[xt];
-        al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws, 0, 0.0f, 0.0f};
-        if (nd->q && !nd->trainable) {
-            int xi = al_node_input(nd);
-            e.x_i8 = xi >= 0 && m->i8_y[xi] > 0.0f;
-            e.y_scale = m->i8_y[i];
-        } else if (m->i8_add[i]) {
-            e.x_i8 = 1;
-            e.x2_scale = m->i8_y[nd->cfg.src];
-            e.y_scale = m->i8_y[i];
-        }
-        if (m->observe) m->observe(m->observe_ctx, i, in, n);
-        bind_src(m, i, x, -1);
-        al_status st;
-        if (nd->mvt) {
-            float *ys[AL_MAX_OUTS];
-            for (int p = 0; p < al_cfg_nout(&nd->cfg); p++) ys[p] = m->act[al_model_tensor(m, i, p)];
-            st = nd->mvt->forward(nd, &e, in, ys, n);
-        } else {
-            st = nd->vt->forward(nd, &e, in, m->act[i], n);
-        }
+    int i = from;
+    const int e = al_chunk_end(m, from, to, training);
+    const int nb = al_chunk_samples(m, from, e, n, al_pool_size(pool));
+    if (nb < n && al_chunk_ready(m, from, e, nb, x, n)) {
+        for (int c0 = 0; c0 < n; c0 += nb)
+            for (int j = from; j < e; j++) {
+                al_status st = forward_node(m, pool, j, x, AL_MIN(nb, n - c0), training, m->cplan, c0);
+                if (st != AL_OK) return st;
+            }
+        i = e;
+    }
+    for (; i < to; i++) {
+        al_status st = forward_node(m, pool, i, x, n, training, NULL, 0);
         if (st != AL_OK) return st;
     }
     return AL_OK;
@@ -773,7 +810,7 @@ al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const fl
         }
         const float *in = xt < 0 ? x : m->act[xt];
         al_exec e = {pool, &m->rng, 1 && nd->trainable, nd->ws, 0, 0.0f, 0.0f};
-        bind_src(m, i, x, L);
+        bind_src(m, i, x, L, NULL, 0);
         if (nd->mvt)
             nd->mvt->backward(nd, &e, in, ys, dys, dx, n);
         else

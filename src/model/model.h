@@ -20,6 +20,22 @@
 #define AL_MAX_NODES (1 << 16)
 #define AL_MAX_META 32
 
+/* The chunked forward's plan (src/model/chunk.c): made for nodes
+ * [from, to) in chunks of nb samples. off[t]: tensor t's offset in the
+ * chunk arena when it is chunk-local, AL_CHUNK_FULL when it keeps its own
+ * buffer; ws_off, aux_off: each node's scratch and aux in the arena. ins:
+ * the tensors made below `from` that the range reads; outs: those it
+ * writes whole (read past it, or its last node's). */
+#define AL_CHUNK_FULL ((size_t)-1)
+typedef struct al_chunkplan {
+    int from, to, nb;
+    char *block;
+    size_t bytes;
+    size_t *off, *ws_off, *aux_off; /* ntensors, nnodes, nnodes entries (one allocation) */
+    int *ins, *outs;                /* nins, nouts entries (one allocation of 2 * ntensors) */
+    int nins, nouts;
+} al_chunkplan;
+
 struct al_model {
     al_shape in;               /* per-sample input shape */
     int input_tokens;          /* 1: the input holds token ids (embedding first) */
@@ -73,6 +89,11 @@ struct al_model {
      * quantized node's input through it. */
     void (*observe)(void *ctx, int node, const float *x, int n);
     void *observe_ctx;
+    /* The chunked forward (chunk.c; al_model_set_forward_chunk): samples a
+     * chunk (0: sized by the caches, < 0: never), and the plan of the last
+     * chunked range (NULL: none; freed with the memory plan). */
+    int chunk;
+    al_chunkplan *cplan;
     char *meta_key[AL_MAX_META];
     char *meta_val[AL_MAX_META];
     int nmeta;
@@ -116,7 +137,11 @@ void al_model_release_plan(al_model *m);
  * else the frozen frontier at `from`, packed (al_model_frontier_pack). Returns the output buffer (owned by the model). */
 al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const float *x, int n, int training,
                                 const float **y);
-/* Forward over nodes [from, to) only; the output is m->act[to - 1]. */
+/* Forward over nodes [from, to) only; the output is m->act[to - 1]. The
+ * nodes al_chunk_end admits run in chunks of samples when the batch is
+ * larger than a chunk (src/model/chunk.c): afterwards only the tensors a
+ * node past that range reads, its last node's outputs and the model output
+ * hold the whole batch; the others (read only inside it) hold nothing. */
 al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n,
                                  int training);
 /* Backward from dlogits (n * numel(out)); fills weight gradients of trainable
@@ -240,6 +265,28 @@ al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_mempla
 al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p);
 /* Releases the plan's buffer list (p may be NULL or a failed build's). */
 void al_memplan_free(al_memplan *p);
+
+/* ---- the chunked forward (src/model/chunk.c) --------------------------------- */
+
+/* The end e of the nodes from `from` that al_model_forward_range may run in
+ * chunks of samples: below the lowest node backward reaches, none
+ * training in this forward, none recurrent; e == from: none. */
+int al_chunk_end(const al_model *m, int from, int to, int training);
+/* Samples a chunk of [from, e) for a forward of n on `threads` threads (n: no chunks). */
+int al_chunk_samples(const al_model *m, int from, int e, int n, int threads);
+/* 1 when [from, e) can run in chunks of nb samples for this forward of n
+ * (x: the model input): its arena is made (or the last one reused) in
+ * m->cplan and no tensor written whole overlaps one read from below; 0
+ * otherwise (the forward then runs whole). */
+int al_chunk_ready(al_model *m, int from, int e, int nb, const float *x, int n);
+/* Frees m->cplan. */
+void al_chunk_release(al_model *m);
+
+/* Places the buffers listed in p (nbuf of them, with their live intervals
+ * within steps 0..end) in one arena by liveness, as al_memplan_build does:
+ * sets each offset, total and live_peak. AL_ENOMEM (set) when its scratch
+ * cannot be allocated. The chunked forward's arena (chunk.c) uses it. */
+al_status al_memplan_place(al_memplan *p);
 
 /* 0 when the plan is sound: every buffer lies inside total, and no two
  * buffers whose live intervals intersect share a byte. Otherwise 1 with a

@@ -1,0 +1,218 @@
+/* The forward in chunks of samples (model.h, "the chunked forward").
+ *
+ * A forward runs node by node over the whole batch, so each activation of
+ * a batch of 32 MobileNet images (up to 14 MB at 48x48x48 floats) leaves
+ * the caches before the next node reads it, and the frozen part of a CNN
+ * is bound by memory. Nodes that keep nothing for backward can run
+ * instead in chunks of a few samples: every node of the range on samples
+ * [c0, c0 + nb), then the next chunk, so a node's input and output stay
+ * in the caches between the two nodes.
+ *
+ * The range [from, e): al_chunk_end stops at the first node that backward
+ * reaches (al_memplan_lowest: its activations and aux are kept for the
+ * whole batch), that trains in this forward (dropout's stream, batch
+ * statistics), or that carries recurrent state between calls (LSTM,
+ * GRU). Within it:
+ *  - a tensor that only nodes of the range read (not the model output) is
+ *    chunk-local: it lives in a small arena sized for nb samples, placed
+ *    by liveness like the main plan (al_memplan_place); so does each
+ *    node's scratch and aux;
+ *  - every other tensor the range writes (read past it: the range's last
+ *    output among them), and every tensor it reads from below, keeps its
+ *    own buffer: chunk c0 reads and writes it at sample c0 (bytes for a
+ *    tensor that travels as int8).
+ * The main plan may give a tensor read from below and one written for the
+ * caller the same bytes (one dies before the other is made); run by chunks,
+ * the second would overwrite samples the first has still to hand over, so
+ * al_chunk_ready refuses such a range and the forward runs whole.
+ *
+ * Every layer computes a sample from that sample alone in this mode, so
+ * the result is the whole-batch forward's, bit for bit (tests/test_chunk.c). */
+
+#include "model/model.h"
+
+#include <string.h>
+
+/* Bytes of samples a chunk's widest node may touch (its inputs and
+ * outputs) on one thread: about an L2 cache (bench_train mnv2_frozen on
+ * the 2-core EPYC, session 16: 2 to 4 samples of MobileNetV2-0.5 at
+ * 96x96, whose widest node reads and writes 0.55 MB a sample). */
+#define CHUNK_BYTES ((size_t)2 << 20)
+
+void al_model_set_forward_chunk(al_model *m, int samples) {
+    if (m) m->chunk = samples;
+}
+
+static int chunk_node_ok(const al_node *nd, int training) {
+    if (training && nd->trainable) return 0;
+    return nd->cfg.type != AL_L_LSTM && nd->cfg.type != AL_L_GRU;
+}
+
+int al_chunk_end(const al_model *m, int from, int to, int training) {
+    if (m->chunk < 0 || m->observe) return from;
+    int e = AL_MIN(to, al_memplan_lowest(m));
+    for (int i = from; i < e; i++)
+        if (!chunk_node_ok(&m->nodes[i], training)) return i;
+    return AL_MAX(e, from);
+}
+
+/* Bytes of one sample of tensor t (-1: the model input) as this forward
+ * stores it (i8_plan has run: a tensor that travels as int8 takes bytes). */
+static size_t sample_bytes(const al_model *m, int t) {
+    if (t < 0) return sizeof(float) * al_shape_numel(&m->in);
+    size_t es = t < m->nnodes && m->i8_y[t] > 0.0f ? 1 : sizeof(float);
+    return es * al_shape_numel(al_model_tensor_shape(m, t));
+}
+
+/* Bytes of one sample that node i reads and writes. */
+static size_t node_bytes(const al_model *m, int i) {
+    const al_node *nd = &m->nodes[i];
+    size_t b = sample_bytes(m, al_model_tensor(m, al_node_input(nd), nd->cfg.in_port));
+    for (int p = 0; p < al_cfg_nout(&nd->cfg); p++) b += sample_bytes(m, al_model_tensor(m, i, p));
+    for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++)
+        b += sample_bytes(m, al_model_tensor(m, al_cfg_src(&nd->cfg, k), al_cfg_src_port(&nd->cfg, k)));
+    return b;
+}
+
+int al_chunk_samples(const al_model *m, int from, int e, int n, int threads) {
+    if (e <= from || n <= 1) return n;
+    if (m->chunk > 0) return AL_MIN(m->chunk, n);
+    size_t widest = 1;
+    for (int i = from; i < e; i++) widest = AL_MAX(widest, node_bytes(m, i));
+    size_t nb = CHUNK_BYTES * (size_t)AL_MAX(threads, 1) / widest;
+    return (int)AL_MAX((size_t)1, AL_MIN(nb, (size_t)n));
+}
+
+/* A tensor made in [from, e) that lives in the chunk arena: no node past
+ * the range reads it, and it is not the model output. (Every output of a
+ * node but the last is read, al_model_build; so node e - 1's is read past
+ * the range, and stays whole for the caller.) */
+static int chunk_local(const al_model *m, int t, int e) { return t != m->nnodes - 1 && m->t_last_reader[t] < e; }
+
+void al_chunk_release(al_model *m) {
+    al_chunkplan *cp = m->cplan;
+    if (!cp) return;
+    al_free(cp->block);
+    al_free(cp->off);
+    al_free(cp->ins);
+    al_free(cp);
+    m->cplan = NULL;
+}
+
+static al_membuf *chunk_buf(al_memplan *p, al_membuf_kind kind, int node, int port, size_t bytes, int t0, int t1) {
+    al_membuf *b = &p->buf[p->nbuf++];
+    memset(b, 0, sizeof *b);
+    b->kind = kind;
+    b->node = node;
+    b->port = port;
+    b->bytes = (bytes + 63u) & ~(size_t)63u;
+    b->nlive = 1;
+    b->t0[0] = t0;
+    b->t1[0] = t1;
+    return b;
+}
+
+/* The arena of [from, e) for chunks of nb samples: lists the local tensors,
+ * scratch and aux with their live steps (step j: node from + j) and places
+ * them. */
+static al_status chunk_build(al_model *m, int from, int e, int nb) {
+    const int nt = m->ntensors, nn = m->nnodes;
+    al_chunkplan *cp = al_calloc(1, sizeof *cp);
+    if (!cp) return AL_ENOMEM;
+    cp->off = al_malloc(sizeof *cp->off * ((size_t)nt + 2 * (size_t)nn));
+    cp->ins = al_malloc(sizeof *cp->ins * 2 * (size_t)nt);
+    al_memplan p;
+    memset(&p, 0, sizeof p);
+    p.end = e - from;
+    p.buf = al_malloc(sizeof *p.buf * (3 * (size_t)(e - from) + (size_t)nt));
+    if (!cp->off || !cp->ins || !p.buf) goto oom;
+    cp->ws_off = cp->off + nt;
+    cp->aux_off = cp->ws_off + nn;
+    cp->outs = cp->ins + nt;
+    /* off[t] == 0 marks an input already listed while the lists are made */
+    for (int t = 0; t < nt; t++) cp->off[t] = AL_CHUNK_FULL;
+    for (int i = from; i < e; i++) {
+        const al_node *nd = &m->nodes[i];
+        const int s = i - from;
+        for (int k = -1; k < al_cfg_nsrc(&nd->cfg); k++) {
+            int r = k < 0 ? al_model_tensor(m, al_node_input(nd), nd->cfg.in_port)
+                          : al_model_tensor(m, al_cfg_src(&nd->cfg, k), al_cfg_src_port(&nd->cfg, k));
+            if (r >= 0 && m->t_node[r] < from && cp->off[r] == AL_CHUNK_FULL) {
+                cp->off[r] = 0;
+                cp->ins[cp->nins++] = r;
+            }
+        }
+        for (int q = 0; q < al_cfg_nout(&nd->cfg); q++) {
+            int t = al_model_tensor(m, i, q);
+            if (!chunk_local(m, t, e)) {
+                cp->outs[cp->nouts++] = t;
+                continue;
+            }
+            size_t bytes = sizeof(float) * (size_t)nb * al_shape_numel(al_node_out(nd, q));
+            if (bytes == 0) bytes = 64;
+            chunk_buf(&p, AL_MB_ACT, i, q, bytes, s, AL_MAX(m->t_last_reader[t], i) - from);
+        }
+        size_t ws = sizeof(float) * (nd->ws_fixed + (size_t)nb * nd->ws_per_sample);
+        size_t aux = sizeof(float) * (nd->aux_fixed + (size_t)nb * nd->aux_per_sample);
+        cp->ws_off[i] = cp->aux_off[i] = 0; /* zero-sized: the block's start, never read */
+        if (ws) chunk_buf(&p, AL_MB_WS, i, 0, ws, s, s);
+        if (aux) chunk_buf(&p, AL_MB_AUX, i, 0, aux, s, s);
+    }
+    if (p.nbuf == 0) chunk_buf(&p, AL_MB_TABLES, -1, 0, 64, 0, 0);
+    for (int k = 0; k < cp->nins; k++) cp->off[cp->ins[k]] = AL_CHUNK_FULL;
+    if (al_memplan_place(&p) != AL_OK) goto oom;
+    cp->block = al_malloc(p.total);
+    if (!cp->block) goto oom;
+    for (int k = 0; k < p.nbuf; k++) {
+        const al_membuf *b = &p.buf[k];
+        if (b->kind == AL_MB_ACT) cp->off[al_model_tensor(m, b->node, b->port)] = b->offset;
+        if (b->kind == AL_MB_WS) cp->ws_off[b->node] = b->offset;
+        if (b->kind == AL_MB_AUX) cp->aux_off[b->node] = b->offset;
+    }
+    cp->bytes = p.total;
+    cp->from = from;
+    cp->to = e;
+    cp->nb = nb;
+    al_memplan_free(&p);
+    al_chunk_release(m);
+    m->cplan = cp;
+    return AL_OK;
+oom:
+    al_memplan_free(&p);
+    al_free(cp->off);
+    al_free(cp->ins);
+    al_free(cp);
+    return AL_ENOMEM;
+}
+
+/* [a, a + an) and [b, b + bn) share a byte */
+static int bytes_meet(const void *a, size_t an, const void *b, size_t bn) {
+    const char *x = a, *y = b;
+    return an && bn && x < y + bn && y < x + an;
+}
+
+/* Bytes of tensor t for n samples as this forward stores it. */
+static size_t tensor_bytes(const al_model *m, int t, int n) { return (size_t)n * sample_bytes(m, t); }
+
+/* 1 when no tensor the range writes whole shares a byte with one it reads
+ * from below (or with the model input x): see the file comment. */
+static int chunk_safe(const al_model *m, const al_chunkplan *cp, const float *x, int n) {
+    const size_t xn = cp->from == 0 ? sizeof(float) * (size_t)n * al_shape_numel(&m->in) : 0;
+    for (int o = 0; o < cp->nouts; o++) {
+        const int t = cp->outs[o];
+        const size_t tn = tensor_bytes(m, t, n);
+        if (bytes_meet(m->act[t], tn, x, xn)) return 0;
+        for (int k = 0; k < cp->nins; k++)
+            if (bytes_meet(m->act[t], tn, m->act[cp->ins[k]], tensor_bytes(m, cp->ins[k], n))) return 0;
+    }
+    return 1;
+}
+
+int al_chunk_ready(al_model *m, int from, int e, int nb, const float *x, int n) {
+    const al_chunkplan *cp = m->cplan;
+    if (!cp || cp->from != from || cp->to != e || cp->nb != nb) {
+        if (chunk_build(m, from, e, nb) != AL_OK) return 0; /* no arena: the forward runs whole */
+        cp = m->cplan;
+    }
+    return chunk_safe(m, cp, x, n);
+}

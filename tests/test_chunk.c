@@ -1,0 +1,263 @@
+/* The chunked forward (src/model/chunk.c; al_model_set_forward_chunk):
+ * the frozen nodes run a few samples at a time through the whole frozen
+ * range. Checked here, bit for bit against the same model run node by node
+ * over the whole batch (chunk -1):
+ *  - the output of graphs with adds, muls, splits, concats, sums, the
+ *    model input read by several nodes, batch norm, pools and an LSTM
+ *    (where the range must stop), frozen at every point, in chunks of 1,
+ *    2, 3, 5 and more samples than the batch, on 1 and 3 threads;
+ *  - forward_range to every node K and the frontier packed there (what the
+ *    runtime cache stores), and the forward from that frontier;
+ *  - a training forward and backward: the gradients of the trained part
+ *    behind a chunked frozen prefix;
+ *  - the int8 chain (tensors that travel as bytes, an int8 add) under
+ *    every int8 variant;
+ *  - a range whose plan gives a tensor read from below and one written
+ *    whole the same bytes: refused (al_chunk_ready), and still the same;
+ *  - the chunk size: the setting, the cache-sized default, an LSTM's end. */
+#include "al_test.h"
+#include "autlearn_cloud.h"
+#include "cloud/compile/quant.h"
+#include "kernels/kernels.h"
+
+/* graph shapes of test_graph*.c, and a small MobileNet-like net */
+static const char *const SPECS[] = {
+    "input 3x7x5; conv 4 k=3 p=1; tanh; conv 4 k=1 in=0; sigmoid; add 0; dwconv k=3 p=1 in=1; mul 4; gap; dense 3",
+    "input 6; dense 6; dense 6 in=-1; tanh; add 0; add -1; dense 5 in=3; tanh; add 5; dense 5 in=4; add 7; dense 2",
+    "input 3x5; a: dense 10; s: split axis=-1 sizes=2,4,1,3; p: tanh in=s@1; q: dense 4 in=s; r: add p; "
+    "c: concat s@1,s@2 axis=-1 in=r; flatten; dense 3",
+    "input 5x3; s: split axis=0 sizes=1,3,1 in=input; d: dense 3 in=s@1; e: add s@0; f: mul s@2 bcast=1; "
+    "flatten; g: dense 5; split axis=0 sizes=2,3",
+    "input 1x8x8; stem: conv 3 k=3 p=1; r0: tanh; c1: conv 2 k=3 p=1; k1: concat in=r0,c1 axis=0; "
+    "c2: conv 2 k=3 p=1; k2: concat in=r0,c1,c2 axis=0; c3: conv 2 k=1; k3: concat r0,c1,c2,c3,r0 axis=0 in=k2; "
+    "gap; dense 3",
+    "input 5; a: dense 3; b: tanh in=input; cat: concat a,input,b,a axis=0; d: dense 5; s: sum input,b,input in=d; "
+    "dense 2",
+    "input 2x9x9; conv 6 k=3 p=1; batchnorm; relu; maxpool 2; conv 8 k=3 p=1; relu6; avgpool 2; dropout 0.3; "
+    "flatten; dense 4",
+    "input 3x16x16; conv 8 k=3 s=2 p=1 act=relu6; dwconv k=3 p=1 act=relu6; conv 4 k=1; conv 24 k=1 act=relu6; "
+    "dwconv k=3 s=2 p=1 act=relu6; conv 8 k=1; conv 48 k=1 act=relu6; dwconv k=3 p=1 act=relu6; conv 8 k=1; add 5; "
+    "gap; dense 5",
+    "input 5x3; l: lstm 4 outputs=3; a: add l@2 in=l@1; d: dense 2; f: flatten in=l; g: dense 2; s: sum d; "
+    "r: gru 3 outputs=2 in=l; h: dense 2 in=r@1; mul s bcast=1",
+};
+#define NSPECS ((int)(sizeof SPECS / sizeof SPECS[0]))
+
+static size_t out_numel(const al_model *m) { return al_shape_numel(&m->nodes[m->nnodes - 1].out); }
+
+static float *predict(al_model *m, al_pool *pool, const float *x, int n, int chunk) {
+    float *y = malloc(sizeof(float) * (size_t)n * out_numel(m));
+    al_model_set_forward_chunk(m, chunk);
+    REQUIRE_OK(al_model_predict(m, pool, x, n, y));
+    return y;
+}
+
+static int same(const float *a, const float *b, size_t n) { return memcmp(a, b, sizeof(float) * n) == 0; }
+
+/* The gradients of m's trained parameters into g (dir 0), or 1 when they
+ * equal g (dir 1). */
+static int grads(const al_model *m, float *g, int dir) {
+    size_t o = 0;
+    int eq = 1;
+    for (int i = al_memplan_lowest(m); i < m->nnodes; i++)
+        for (int p = 0; p < m->nodes[i].nparams; p++) {
+            const al_param *q = &m->nodes[i].params[p];
+            if (q->is_state || !q->g) continue;
+            if (dir == 0)
+                memcpy(g + o, q->g, sizeof(float) * q->n);
+            else
+                eq &= same(g + o, q->g, q->n);
+            o += q->n;
+        }
+    return eq;
+}
+
+/* Every freeze point, every chunk size, 1 and 3 threads: the output. */
+static void test_outputs(al_pool *pool3) {
+    static const int chunks[] = {1, 2, 3, 5, 64, 0};
+    const int n = 7;
+    for (int s = 0; s < NSPECS; s++) {
+        al_model *m;
+        REQUIRE_OK(al_model_from_spec(SPECS[s], 3, &m));
+        al_test_randomize_bn(m, 5);
+        float *x = al_test_rand_input(m, n, 11);
+        for (int f = 0; f <= m->nnodes; f++) {
+            REQUIRE_OK(al_model_freeze(m, f));
+            float *ref = predict(m, NULL, x, n, -1);
+            for (int t = 0; t < 2; t++)
+                for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
+                    float *y = predict(m, t ? pool3 : NULL, x, n, chunks[c]);
+                    int ok = same(y, ref, (size_t)n * out_numel(m));
+                    if (!ok) fprintf(stderr, "spec %d freeze %d chunk %d threads %d: differs\n", s, f, chunks[c], t ? 3 : 1);
+                    CHECK(ok);
+                    free(y);
+                }
+            free(ref);
+        }
+        free(x);
+        al_model_free(m);
+    }
+}
+
+/* forward_range(0, K) in chunks leaves the frontier at K, and the forward
+ * from it, as the whole batch does; also where the plan made the chunked
+ * range unsafe (counted: at least one such K must occur). */
+static void test_frontier(void) {
+    const int n = 5;
+    int refused = 0, chunked = 0;
+    for (int s = 0; s < NSPECS; s++) {
+        al_model *m;
+        REQUIRE_OK(al_model_from_spec(SPECS[s], 4, &m));
+        REQUIRE_OK(al_model_freeze(m, m->nnodes));
+        float *x = al_test_rand_input(m, n, 12);
+        float *ref = predict(m, NULL, x, n, -1);
+        REQUIRE_OK(al_model_plan(m, n));
+        for (int K = 1; K < m->nnodes; K++) {
+            size_t feat = al_model_frontier_numel(m, K);
+            float *pa = malloc(sizeof(float) * feat * n), *pb = malloc(sizeof(float) * feat * n);
+            al_model_set_forward_chunk(m, -1);
+            REQUIRE_OK(al_model_forward_range(m, NULL, 0, K, x, n, 0));
+            al_model_frontier_pack(m, K, n, pa);
+            /* the range's output, m->act[K - 1], whoever reads it */
+            size_t on = (size_t)n * al_shape_numel(&m->nodes[K - 1].out);
+            float *ya = malloc(sizeof(float) * on);
+            memcpy(ya, m->act[K - 1], sizeof(float) * on);
+            al_model_set_forward_chunk(m, 2);
+            REQUIRE_OK(al_model_forward_range(m, NULL, 0, K, x, n, 0));
+            al_model_frontier_pack(m, K, n, pb);
+            int ok = memcmp(pa, pb, sizeof(float) * feat * n) == 0 && same(ya, m->act[K - 1], on);
+            if (!ok) fprintf(stderr, "spec %d: frontier or output at %d differs\n", s, K);
+            CHECK(ok);
+            free(ya);
+            /* from the frontier, in chunks (where no later node reads the model input) */
+            if (al_model_src_across(m, K) >= 0) {
+                free(pa);
+                free(pb);
+                continue;
+            }
+            const float *out;
+            REQUIRE_OK(al_model_forward_from(m, NULL, K, pb, n, 0, &out));
+            ok = same(out, ref, (size_t)n * out_numel(m));
+            if (!ok) fprintf(stderr, "spec %d: forward from %d differs\n", s, K);
+            CHECK(ok);
+            int e = al_chunk_end(m, K, m->nnodes, 0);
+            if (e - K >= 2) {
+                int r = al_chunk_ready(m, K, e, 2, pb, n);
+                refused += !r;
+                chunked += r;
+            }
+            free(pa);
+            free(pb);
+        }
+        free(ref);
+        free(x);
+        al_model_free(m);
+    }
+    if (refused == 0 || chunked == 0) fprintf(stderr, "frontier ranges: %d chunked, %d refused\n", chunked, refused);
+    CHECK(refused >= 1 && chunked >= 1);
+}
+
+/* A training step behind a frozen prefix: the prefix runs in chunks, the
+ * rest whole; the gradients are the whole batch's. */
+static void test_training(al_pool *pool3) {
+    const int n = 6;
+    for (int s = 0; s < NSPECS; s++) {
+        al_model *m;
+        REQUIRE_OK(al_model_from_spec(SPECS[s], 6, &m));
+        float *x = al_test_rand_input(m, n, 13);
+        size_t no = (size_t)n * out_numel(m);
+        float *dy = malloc(sizeof(float) * no), *g = malloc(sizeof(float) * m->nweights);
+        for (size_t i = 0; i < no; i++) dy[i] = 0.01f * (float)((int)(i % 13) - 6);
+        for (int f = 1; f < m->nnodes; f++) {
+            REQUIRE_OK(al_model_freeze(m, f));
+            for (int t = 0; t < 2; t++) /* a weight gradient's sums depend on the thread count */
+                for (int c = 0; c < 2; c++) {
+                    al_pool *pool = t ? pool3 : NULL;
+                    al_model_set_forward_chunk(m, c ? 2 : -1);
+                    al_model_zero_grad(m);
+                    al_rng_seed(&m->rng, 77, 0xd0); /* the same dropout masks */
+                    const float *y;
+                    REQUIRE_OK(al_model_forward_from(m, pool, 0, x, n, 1, &y));
+                    REQUIRE_OK(al_model_backward(m, pool, x, dy, n));
+                    if (!c) {
+                        grads(m, g, 0);
+                        continue;
+                    }
+                    int ok = grads(m, g, 1);
+                    if (!ok) fprintf(stderr, "spec %d freeze %d threads %d: gradients differ\n", s, f, t ? 3 : 1);
+                    CHECK(ok);
+                }
+        }
+        free(dy);
+        free(g);
+        free(x);
+        al_model_free(m);
+    }
+}
+
+/* The int8 chain: tensors that travel as int8 bytes and an int8 add. */
+static void test_int8(al_pool *pool3) {
+    const char *spec = "input 3x12x12; conv 32 k=3 p=1 act=relu; dwconv k=3 p=1 act=relu6; conv 32 k=1; add 0; "
+                       "conv 48 k=1 act=relu6; dwconv k=3 s=2 p=1 act=relu6; conv 16 k=1 act=relu; flatten; "
+                       "dense 64 act=relu; dense 5";
+    const int n = 9, ncal = 16;
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec(spec, 13, &m));
+    REQUIRE_OK(al_model_freeze(m, 9));
+    for (int i = 0; i < 9; i++)
+        if (i != 3 && i != 7) REQUIRE_OK(al_quantize_node(m, i));
+    float *x = al_test_rand_input(m, n + ncal, 21);
+    REQUIRE_OK(al_quantize_calibrate_x(m, NULL, x + (size_t)n * al_shape_numel(&m->in), ncal, 99.0, NULL));
+    CHECK(al_model_i8_links(m) >= 5 && al_model_i8_adds(m) == 1);
+    for (int v = 0; v < AL_I8_NVARIANTS; v++) {
+        if (!al_i8_force((al_i8_variant)v)) continue;
+        float *ref = predict(m, NULL, x, n, -1);
+        static const int chunks[] = {1, 2, 4};
+        for (int t = 0; t < 2; t++)
+            for (int c = 0; c < 3; c++) {
+                float *y = predict(m, t ? pool3 : NULL, x, n, chunks[c]);
+                int ok = same(y, ref, (size_t)n * out_numel(m));
+                if (!ok) fprintf(stderr, "int8 (%s) chunk %d: differs\n", al_i8_variant_name((al_i8_variant)v), chunks[c]);
+                CHECK(ok);
+                free(y);
+            }
+        free(ref);
+    }
+    al_i8_force(AL_I8_AUTO);
+    free(x);
+    al_model_free(m);
+}
+
+/* The size of a chunk and the range's end. */
+static void test_sizes(void) {
+    al_model *m;
+    /* 64x32x32 floats in and out of the widest node: 512 KB a sample */
+    REQUIRE_OK(al_model_from_spec("input 64x32x32; dwconv k=3 p=1; relu; gap; dense 2", 1, &m));
+    REQUIRE_OK(al_model_freeze(m, 3));
+    CHECK(al_chunk_end(m, 0, 4, 1) == 3); /* stops at the trained dense */
+    CHECK(al_chunk_samples(m, 0, 3, 32, 1) == 4);  /* 2 MB / 512 KB */
+    CHECK(al_chunk_samples(m, 0, 3, 32, 2) == 8);  /* per thread */
+    CHECK(al_chunk_samples(m, 0, 3, 3, 1) == 3);   /* never more than the batch */
+    al_model_set_forward_chunk(m, 5);
+    CHECK(al_chunk_samples(m, 0, 3, 32, 1) == 5);
+    al_model_set_forward_chunk(m, -1);
+    CHECK(al_chunk_end(m, 0, 4, 0) == 0);
+    al_model_free(m);
+    REQUIRE_OK(al_model_from_spec(SPECS[NSPECS - 1], 1, &m));
+    REQUIRE_OK(al_model_freeze(m, m->nnodes));
+    CHECK(al_chunk_end(m, 0, m->nnodes, 0) == 0); /* an LSTM first */
+    CHECK(al_chunk_end(m, 1, m->nnodes, 0) == 6); /* up to the GRU */
+    al_model_free(m);
+}
+
+int main(void) {
+    al_pool *pool3;
+    REQUIRE_OK(al_pool_new(3, &pool3));
+    test_sizes();
+    test_outputs(pool3);
+    test_frontier();
+    test_training(pool3);
+    test_int8(pool3);
+    al_pool_free(pool3);
+    TEST_END("test_chunk");
+}
