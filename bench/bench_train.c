@@ -40,7 +40,7 @@
  *                static scales, floats between the layers (an ablation);
  *                AL_BENCH_I8_ADD=0: static scales, the residual adds in
  *                float (as before the int8 add; an ablation).
- *                AL_BENCH_CHUNK=N (mnv2 jobs): the frozen forward in
+ *                AL_BENCH_CHUNK=N (mnv2 jobs, personalize): the frozen forward in
  *                chunks of N samples (al_model_set_forward_chunk; -1: the
  *                whole batch node by node, an ablation).
  *                mnv2_frozen_int8all: static scales with --int8-dw
@@ -787,6 +787,7 @@ static int job_personalize(const opts *o, al_pool *pool, result *res) {
         fprintf(stderr, "bench_train: model/cache: %s\n", al_last_error());
         goto done;
     }
+    bench_chunk(m);
     al_pool_stats_reset(pool);
     k0 = mark_now(); /* the model build is outside the timer, as in the PyTorch script */
     al_personalize_config pc;

@@ -151,9 +151,11 @@ AL_API al_status al_model_predict(al_model *m, al_pool *pool, const float *x, in
 /* The frozen forward in chunks of samples (docs/KERNELS.md, "the chunked
  * forward"): nodes that keep nothing for backward run a few samples at a
  * time through the whole frozen part, so activations stay in the caches;
- * the result is the same bit for bit. samples 0 (the default): a chunk is
- * sized so its widest node's inputs and outputs fill about 2 MB per thread;
- * > 0: that many samples; < 0: never (node by node over the whole batch). */
+ * the result is the same bit for bit. samples 0 (the default): on one
+ * thread, a chunk is sized so its widest node's inputs and outputs fill
+ * about 2 MB; on more threads no chunks (each node of each chunk would be a
+ * parallel region of its own); > 0: that many samples on any number of
+ * threads; < 0: never (node by node over the whole batch). */
 AL_API void al_model_set_forward_chunk(al_model *m, int samples);
 
 /* ---- data ----------------------------------------------------------------- */
@@ -615,7 +617,8 @@ AL_API void al_personalize_config_default(al_personalize_config *c);
 /* The memory plan of a personalization job: what it allocates at its peak,
  * before training starts, part by part (bytes). Counted: the model's weights
  * and gradients, the optimizer state, the activation block planned for the
- * batch (activations, their gradients, saved state, scratch), the trainer's
+ * batch (activations, their gradients, saved state, scratch; and the chunked
+ * forward's arena, al_model_set_forward_chunk), the trainer's
  * batch buffers, label buffer and sample order, personalization's staging
  * buffers, the rollback snapshot and early-stopping copy, the runtime
  * cache's bound and its index, the GEMM pack buffer each pool thread keeps

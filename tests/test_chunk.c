@@ -236,10 +236,23 @@ static void test_sizes(void) {
     REQUIRE_OK(al_model_freeze(m, 3));
     CHECK(al_chunk_end(m, 0, 4, 1) == 3); /* stops at the trained dense */
     CHECK(al_chunk_samples(m, 0, 3, 32, 1) == 4);  /* 2 MB / 512 KB */
-    CHECK(al_chunk_samples(m, 0, 3, 32, 2) == 8);  /* per thread */
+    CHECK(al_chunk_samples(m, 0, 3, 32, 2) == 32); /* by default not on two threads */
     CHECK(al_chunk_samples(m, 0, 3, 3, 1) == 3);   /* never more than the batch */
+    /* the arena the memory budget counts is the one a forward makes */
+    float *x = al_test_rand_input(m, 32, 3), *y = malloc(sizeof(float) * 32 * 2);
+    REQUIRE_OK(al_model_predict(m, NULL, x, 32, y));
+    size_t bound = 0, two = 1;
+    REQUIRE_OK(al_chunk_arena_bound(m, 3, 32, 1, &bound));
+    REQUIRE_OK(al_chunk_arena_bound(m, 3, 32, 2, &two));
+    CHECK(m->cplan && m->cplan->nb == 4 && m->cplan->bytes == bound && two == 0);
+    /* the dwconv's and the relu's outputs, 4 samples (1 MB) each, alive
+     * together while the relu runs; little more */
+    const size_t mb = (size_t)4 * 64 * 32 * 32 * sizeof(float);
+    CHECK(bound >= 2 * mb && bound <= 2 * mb + 65536);
+    free(x);
+    free(y);
     al_model_set_forward_chunk(m, 5);
-    CHECK(al_chunk_samples(m, 0, 3, 32, 1) == 5);
+    CHECK(al_chunk_samples(m, 0, 3, 32, 1) == 5 && al_chunk_samples(m, 0, 3, 32, 4) == 5);
     al_model_set_forward_chunk(m, -1);
     CHECK(al_chunk_end(m, 0, 4, 0) == 0);
     al_model_free(m);

@@ -56,31 +56,43 @@ int al_chunk_end(const al_model *m, int from, int to, int training) {
     return AL_MAX(e, from);
 }
 
-/* Bytes of one sample of tensor t (-1: the model input) as this forward
- * stores it (i8_plan has run: a tensor that travels as int8 takes bytes). */
-static size_t sample_bytes(const al_model *m, int t) {
+/* Bytes of one sample of tensor t (-1: the model input): as this forward
+ * stores it (i8_plan has run: a tensor that travels as int8 takes bytes),
+ * or as floats (as_floats). */
+static size_t sample_bytes(const al_model *m, int t, int as_floats) {
     if (t < 0) return sizeof(float) * al_shape_numel(&m->in);
-    size_t es = t < m->nnodes && m->i8_y[t] > 0.0f ? 1 : sizeof(float);
+    size_t es = !as_floats && t < m->nnodes && m->i8_y[t] > 0.0f ? 1 : sizeof(float);
     return es * al_shape_numel(al_model_tensor_shape(m, t));
 }
 
-/* Bytes of one sample that node i reads and writes. */
+/* Bytes of one sample that node i reads and writes, counted as floats: the
+ * chunk's size then does not depend on which tensors travel as int8 (the
+ * every-conv int8 MobileNet took 6.72 ms in chunks of 4, 6.67 in chunks of
+ * 8, the same within the runs' spread), and al_chunk_arena_bytes can size
+ * the arena before any forward. */
 static size_t node_bytes(const al_model *m, int i) {
     const al_node *nd = &m->nodes[i];
-    size_t b = sample_bytes(m, al_model_tensor(m, al_node_input(nd), nd->cfg.in_port));
-    for (int p = 0; p < al_cfg_nout(&nd->cfg); p++) b += sample_bytes(m, al_model_tensor(m, i, p));
+    size_t b = sample_bytes(m, al_model_tensor(m, al_node_input(nd), nd->cfg.in_port), 1);
+    for (int p = 0; p < al_cfg_nout(&nd->cfg); p++) b += sample_bytes(m, al_model_tensor(m, i, p), 1);
     for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++)
-        b += sample_bytes(m, al_model_tensor(m, al_cfg_src(&nd->cfg, k), al_cfg_src_port(&nd->cfg, k)));
+        b += sample_bytes(m, al_model_tensor(m, al_cfg_src(&nd->cfg, k), al_cfg_src_port(&nd->cfg, k)), 1);
     return b;
 }
 
+/* The default chunks only a forward on one thread: on more, every node of
+ * every chunk is a parallel region of its own (4 times as many for a batch
+ * of 32 in chunks of 8), and on the 2-core machine two threads in chunks
+ * of 8 or 16 samples were slower than the whole batch (bench_train
+ * mnv2_frozen, session 16: 11.6 to 12.0 against 11.0 ms), where one thread
+ * gains a quarter. Threads that each take their own chunks through the
+ * range (no region per node) would keep both; not done. */
 int al_chunk_samples(const al_model *m, int from, int e, int n, int threads) {
     if (e <= from || n <= 1) return n;
     if (m->chunk > 0) return AL_MIN(m->chunk, n);
+    if (threads > 1) return n;
     size_t widest = 1;
     for (int i = from; i < e; i++) widest = AL_MAX(widest, node_bytes(m, i));
-    size_t nb = CHUNK_BYTES * (size_t)AL_MAX(threads, 1) / widest;
-    return (int)AL_MAX((size_t)1, AL_MIN(nb, (size_t)n));
+    return (int)AL_MAX((size_t)1, AL_MIN(CHUNK_BYTES / widest, (size_t)n));
 }
 
 /* A tensor made in [from, e) that lives in the chunk arena: no node past
@@ -113,28 +125,22 @@ static al_membuf *chunk_buf(al_memplan *p, al_membuf_kind kind, int node, int po
 }
 
 /* The arena of [from, e) for chunks of nb samples: lists the local tensors,
- * scratch and aux with their live steps (step j: node from + j) and places
- * them. */
-static al_status chunk_build(al_model *m, int from, int e, int nb) {
-    const int nt = m->ntensors, nn = m->nnodes;
-    al_chunkplan *cp = al_calloc(1, sizeof *cp);
-    if (!cp) return AL_ENOMEM;
-    cp->off = al_malloc(sizeof *cp->off * ((size_t)nt + 2 * (size_t)nn));
-    cp->ins = al_malloc(sizeof *cp->ins * 2 * (size_t)nt);
-    al_memplan p;
-    memset(&p, 0, sizeof p);
-    p.end = e - from;
-    p.buf = al_malloc(sizeof *p.buf * (3 * (size_t)(e - from) + (size_t)nt));
-    if (!cp->off || !cp->ins || !p.buf) goto oom;
-    cp->ws_off = cp->off + nt;
-    cp->aux_off = cp->ws_off + nn;
-    cp->outs = cp->ins + nt;
-    /* off[t] == 0 marks an input already listed while the lists are made */
-    for (int t = 0; t < nt; t++) cp->off[t] = AL_CHUNK_FULL;
+ * scratch and aux with their live steps (step j: node from + j) in p
+ * (allocated here; the caller frees it) and places them. With cp, also
+ * cp's lists of the tensors read from below and written whole (cp->off
+ * marks the inputs listed, then holds AL_CHUNK_FULL everywhere). */
+static al_status chunk_layout(const al_model *m, int from, int e, int nb, al_memplan *p, al_chunkplan *cp) {
+    const int nt = m->ntensors;
+    memset(p, 0, sizeof *p);
+    p->end = e - from;
+    p->buf = al_malloc(sizeof *p->buf * (3 * (size_t)(e - from) + (size_t)nt));
+    if (!p->buf) return AL_ENOMEM;
+    if (cp)
+        for (int t = 0; t < nt; t++) cp->off[t] = AL_CHUNK_FULL;
     for (int i = from; i < e; i++) {
         const al_node *nd = &m->nodes[i];
         const int s = i - from;
-        for (int k = -1; k < al_cfg_nsrc(&nd->cfg); k++) {
+        for (int k = -1; cp && k < al_cfg_nsrc(&nd->cfg); k++) {
             int r = k < 0 ? al_model_tensor(m, al_node_input(nd), nd->cfg.in_port)
                           : al_model_tensor(m, al_cfg_src(&nd->cfg, k), al_cfg_src_port(&nd->cfg, k));
             if (r >= 0 && m->t_node[r] < from && cp->off[r] == AL_CHUNK_FULL) {
@@ -145,24 +151,42 @@ static al_status chunk_build(al_model *m, int from, int e, int nb) {
         for (int q = 0; q < al_cfg_nout(&nd->cfg); q++) {
             int t = al_model_tensor(m, i, q);
             if (!chunk_local(m, t, e)) {
-                cp->outs[cp->nouts++] = t;
+                if (cp) cp->outs[cp->nouts++] = t;
                 continue;
             }
             size_t bytes = sizeof(float) * (size_t)nb * al_shape_numel(al_node_out(nd, q));
-            if (bytes == 0) bytes = 64;
-            chunk_buf(&p, AL_MB_ACT, i, q, bytes, s, AL_MAX(m->t_last_reader[t], i) - from);
+            chunk_buf(p, AL_MB_ACT, i, q, bytes ? bytes : 64, s, AL_MAX(m->t_last_reader[t], i) - from);
         }
         size_t ws = sizeof(float) * (nd->ws_fixed + (size_t)nb * nd->ws_per_sample);
         size_t aux = sizeof(float) * (nd->aux_fixed + (size_t)nb * nd->aux_per_sample);
-        cp->ws_off[i] = cp->aux_off[i] = 0; /* zero-sized: the block's start, never read */
-        if (ws) chunk_buf(&p, AL_MB_WS, i, 0, ws, s, s);
-        if (aux) chunk_buf(&p, AL_MB_AUX, i, 0, aux, s, s);
+        if (ws) chunk_buf(p, AL_MB_WS, i, 0, ws, s, s);
+        if (aux) chunk_buf(p, AL_MB_AUX, i, 0, aux, s, s);
     }
-    if (p.nbuf == 0) chunk_buf(&p, AL_MB_TABLES, -1, 0, 64, 0, 0);
-    for (int k = 0; k < cp->nins; k++) cp->off[cp->ins[k]] = AL_CHUNK_FULL;
-    if (al_memplan_place(&p) != AL_OK) goto oom;
+    if (p->nbuf == 0) chunk_buf(p, AL_MB_TABLES, -1, 0, 64, 0, 0);
+    for (int k = 0; cp && k < cp->nins; k++) cp->off[cp->ins[k]] = AL_CHUNK_FULL;
+    return al_memplan_place(p);
+}
+
+/* Makes m->cplan for [from, e) in chunks of nb samples (the last plan is
+ * freed first, so one arena exists at a time). */
+static al_status chunk_build(al_model *m, int from, int e, int nb) {
+    const int nt = m->ntensors, nn = m->nnodes;
+    al_chunk_release(m);
+    al_chunkplan *cp = al_calloc(1, sizeof *cp);
+    if (!cp) return AL_ENOMEM;
+    cp->off = al_malloc(sizeof *cp->off * ((size_t)nt + 2 * (size_t)nn));
+    cp->ins = al_malloc(sizeof *cp->ins * 2 * (size_t)nt);
+    al_memplan p;
+    memset(&p, 0, sizeof p);
+    if (!cp->off || !cp->ins) goto oom;
+    cp->ws_off = cp->off + nt;
+    cp->aux_off = cp->ws_off + nn;
+    cp->outs = cp->ins + nt;
+    if (chunk_layout(m, from, e, nb, &p, cp) != AL_OK) goto oom;
     cp->block = al_malloc(p.total);
     if (!cp->block) goto oom;
+    /* zero-sized scratch and aux: the block's start, never read */
+    for (int i = from; i < e; i++) cp->ws_off[i] = cp->aux_off[i] = 0;
     for (int k = 0; k < p.nbuf; k++) {
         const al_membuf *b = &p.buf[k];
         if (b->kind == AL_MB_ACT) cp->off[al_model_tensor(m, b->node, b->port)] = b->offset;
@@ -174,7 +198,6 @@ static al_status chunk_build(al_model *m, int from, int e, int nb) {
     cp->to = e;
     cp->nb = nb;
     al_memplan_free(&p);
-    al_chunk_release(m);
     m->cplan = cp;
     return AL_OK;
 oom:
@@ -185,6 +208,41 @@ oom:
     return AL_ENOMEM;
 }
 
+al_status al_chunk_arena_bytes(const al_model *m, int from, int e, int nb, size_t *bytes) {
+    *bytes = 0;
+    if (e <= from) return AL_OK;
+    al_memplan p;
+    al_status st = chunk_layout(m, from, e, nb, &p, NULL);
+    if (st == AL_OK) *bytes = p.total;
+    al_memplan_free(&p);
+    return st;
+}
+
+/* The first node in [0, e) that cannot run in chunks in a forward of the
+ * model frozen at freeze (training: nodes from freeze on train), or e. */
+static int chunk_end_at(const al_model *m, int freeze, int e, int training) {
+    for (int i = 0; i < e; i++)
+        if ((training && i >= freeze) || m->nodes[i].cfg.type == AL_L_LSTM || m->nodes[i].cfg.type == AL_L_GRU)
+            return i;
+    return e;
+}
+
+al_status al_chunk_arena_bound(const al_model *m, int freeze, int n, int threads, size_t *bytes) {
+    *bytes = 0;
+    if (m->chunk < 0) return AL_OK;
+    const int L = al_memplan_lowest_at(m, freeze);
+    for (int training = 0; training < 2; training++) {
+        int e = chunk_end_at(m, freeze, L, training), nb = al_chunk_samples(m, 0, e, n, threads);
+        size_t b = 0;
+        if (nb < n) {
+            al_status st = al_chunk_arena_bytes(m, 0, e, nb, &b);
+            if (st != AL_OK) return st;
+        }
+        *bytes = AL_MAX(*bytes, b);
+    }
+    return AL_OK;
+}
+
 /* [a, a + an) and [b, b + bn) share a byte */
 static int bytes_meet(const void *a, size_t an, const void *b, size_t bn) {
     const char *x = a, *y = b;
@@ -192,7 +250,7 @@ static int bytes_meet(const void *a, size_t an, const void *b, size_t bn) {
 }
 
 /* Bytes of tensor t for n samples as this forward stores it. */
-static size_t tensor_bytes(const al_model *m, int t, int n) { return (size_t)n * sample_bytes(m, t); }
+static size_t tensor_bytes(const al_model *m, int t, int n) { return (size_t)n * sample_bytes(m, t, 0); }
 
 /* 1 when no tensor the range writes whole shares a byte with one it reads
  * from below (or with the model input x): see the file comment. */

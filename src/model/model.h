@@ -272,7 +272,9 @@ void al_memplan_free(al_memplan *p);
  * chunks of samples: below the lowest node backward reaches, none
  * training in this forward, none recurrent; e == from: none. */
 int al_chunk_end(const al_model *m, int from, int to, int training);
-/* Samples a chunk of [from, e) for a forward of n on `threads` threads (n: no chunks). */
+/* Samples a chunk of [from, e) for a forward of n on `threads` threads (n:
+ * no chunks): m->chunk when set; by default on one thread as many as keep
+ * the widest node's inputs and outputs within about 2 MB, on more none. */
 int al_chunk_samples(const al_model *m, int from, int e, int n, int threads);
 /* 1 when [from, e) can run in chunks of nb samples for this forward of n
  * (x: the model input): its arena is made (or the last one reused) in
@@ -281,6 +283,14 @@ int al_chunk_samples(const al_model *m, int from, int e, int n, int threads);
 int al_chunk_ready(al_model *m, int from, int e, int nb, const float *x, int n);
 /* Frees m->cplan. */
 void al_chunk_release(al_model *m);
+/* The bytes of the chunk arena of [from, e) in chunks of nb samples (0
+ * for an empty range), without allocating it. */
+al_status al_chunk_arena_bytes(const al_model *m, int from, int e, int nb, size_t *bytes);
+/* The largest chunk arena a forward of n samples on `threads` threads
+ * allocates for m frozen at `freeze` (a training forward and an
+ * evaluation one from node 0; one arena exists at a time): the memory
+ * budget counts it with the activations. */
+al_status al_chunk_arena_bound(const al_model *m, int freeze, int n, int threads, size_t *bytes);
 
 /* Places the buffers listed in p (nbuf of them, with their live intervals
  * within steps 0..end) in one arena by liveness, as al_memplan_build does:

@@ -43,6 +43,7 @@ typedef struct {
     int train_rows;          /* only some output rows trained (head.c): its block grows with the batch */
     int no_stage;            /* the plain trainer: no batch source */
     size_t gemm;             /* pack buffers of the pool's threads */
+    int threads;             /* the pool's (the chunked forward's size depends on it) */
 } job;
 
 static size_t arena_size(const size_t *floats, int k) {
@@ -63,7 +64,8 @@ static size_t index_bytes(size_t held) {
 static al_status job_init(job *j, const al_model *m, const al_pool *pool, const al_dataset *d,
                           const al_cache *cache, const al_mem_job *x) {
     memset(j, 0, sizeof *j);
-    j->gemm = (size_t)(pool ? al_pool_size(pool) : 1) * al_gemm_pack_bytes_max();
+    j->threads = pool ? al_pool_size(pool) : 1;
+    j->gemm = (size_t)j->threads * al_gemm_pack_bytes_max();
     j->m = m;
     j->freeze = x->freeze;
     if (j->freeze < 0 || j->freeze >= m->nnodes)
@@ -143,6 +145,11 @@ static al_status job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
     if (p->budget > 0) ab = B; /* with a budget, the job re-plans it for B */
     p->activations = al_model_plan_bytes_at(m, ab, j->freeze);
     if (p->activations == 0) return AL_ENOMEM; /* a plan is never empty; the message is set */
+    /* and the chunked forward's arena (model/chunk.c) for batch B */
+    size_t chunk = 0;
+    al_status st = al_chunk_arena_bound(m, j->freeze, B, j->threads, &chunk);
+    if (st != AL_OK) return st;
+    p->activations += chunk;
     /* the trainer's block (model input and logit gradients), then the
      * source's block for node freeze's inputs when larger; both live while
      * the second is carved */
