@@ -82,10 +82,11 @@ static size_t node_bytes(const al_model *m, int i) {
 /* The default chunks only a forward on one thread: on more, every node of
  * every chunk is a parallel region of its own (4 times as many for a batch
  * of 32 in chunks of 8), and on the 2-core machine two threads in chunks
- * of 8 or 16 samples were slower than the whole batch (bench_train
- * mnv2_frozen, session 16: 11.6 to 12.0 against 11.0 ms), where one thread
- * gains a quarter. Threads that each take their own chunks through the
- * range (no region per node) would keep both; not done. */
+ * of 7 to 16 samples were slower than the whole batch (bench_train
+ * mnv2_frozen, session 16: medians 11.6 to 12.5 against 10.7 and 11.0
+ * ms), where one thread gains a quarter. Threads that each take their own
+ * chunks through the range (no region per node) would keep both; not
+ * done. */
 int al_chunk_samples(const al_model *m, int from, int e, int n, int threads) {
     if (e <= from || n <= 1) return n;
     if (m->chunk > 0) return AL_MIN(m->chunk, n);
