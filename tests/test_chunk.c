@@ -142,7 +142,7 @@ static void test_frontier(void) {
             CHECK(ok);
             int e = al_chunk_end(m, K, m->nnodes, 0);
             if (e - K >= 2) {
-                int r = al_chunk_ready(m, K, e, 2, pb, n);
+                int r = al_chunk_ready(m, K, e, 2, 1, pb, n);
                 refused += !r;
                 chunked += r;
             }
@@ -219,6 +219,7 @@ static void test_int8(al_pool *pool3) {
                 int ok = same(y, ref, (size_t)n * out_numel(m));
                 if (!ok) fprintf(stderr, "int8 (%s) chunk %d: differs\n", al_i8_variant_name((al_i8_variant)v), chunks[c]);
                 CHECK(ok);
+                CHECK(m->cplan && m->cplan->nb == chunks[c] && m->cplan->threads == (t ? 3 : 1));
                 free(y);
             }
         free(ref);
@@ -236,7 +237,9 @@ static void test_sizes(void) {
     REQUIRE_OK(al_model_freeze(m, 3));
     CHECK(al_chunk_end(m, 0, 4, 1) == 3); /* stops at the trained dense */
     CHECK(al_chunk_samples(m, 0, 3, 32, 1) == 4);  /* 2 MB / 512 KB */
-    CHECK(al_chunk_samples(m, 0, 3, 32, 2) == 32); /* by default not on two threads */
+    CHECK(al_chunk_samples(m, 0, 3, 32, 2) == 4);
+    CHECK(al_chunk_samples(m, 0, 3, 6, 2) == 3);   /* a thread's share at most */
+    CHECK(al_chunk_samples(m, 0, 3, 3, 4) == 3);   /* fewer samples than threads: no chunks */
     CHECK(al_chunk_samples(m, 0, 3, 3, 1) == 3);   /* never more than the batch */
     /* the arena the memory budget counts is the one a forward makes */
     float *x = al_test_rand_input(m, 32, 3), *y = malloc(sizeof(float) * 32 * 2);
@@ -244,7 +247,7 @@ static void test_sizes(void) {
     size_t bound = 0, two = 1;
     REQUIRE_OK(al_chunk_arena_bound(m, 3, 32, 1, &bound));
     REQUIRE_OK(al_chunk_arena_bound(m, 3, 32, 2, &two));
-    CHECK(m->cplan && m->cplan->nb == 4 && m->cplan->bytes == bound && two == 0);
+    CHECK(m->cplan && m->cplan->nb == 4 && m->cplan->threads == 1 && m->cplan->bytes == bound && two == 2 * bound);
     /* the dwconv's and the relu's outputs, 4 samples (1 MB) each, alive
      * together while the relu runs; little more */
     const size_t mb = (size_t)4 * 64 * 32 * 32 * sizeof(float);

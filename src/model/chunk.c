@@ -79,21 +79,23 @@ static size_t node_bytes(const al_model *m, int i) {
     return b;
 }
 
-/* The default chunks only a forward on one thread: on more, every node of
- * every chunk is a parallel region of its own (4 times as many for a batch
- * of 32 in chunks of 8), and on the 2-core machine two threads in chunks
- * of 7 to 16 samples were slower than the whole batch (bench_train
- * mnv2_frozen, session 16: medians 11.6 to 12.5 against 10.7 and 11.0
- * ms), where one thread gains a quarter. Threads that each take their own
- * chunks through the range (no region per node) would keep both; not
- * done. */
+/* On several threads each thread takes an even share of the batch through
+ * the range in its own chunks, with its own arena and the nodes on one
+ * thread each: no parallel region per node. (Chunks split per node over
+ * the threads instead, a region per node per chunk, were slower than the
+ * whole batch on the 2-core machine: bench_train mnv2_frozen, session 16,
+ * chunks of 7 to 16 at 2 threads, medians 11.6 to 12.5 against 10.7 and
+ * 11.0 ms.) A batch smaller than the thread count is not chunked by
+ * default: the nodes' own threads serve it. */
 int al_chunk_samples(const al_model *m, int from, int e, int n, int threads) {
     if (e <= from || n <= 1) return n;
     if (m->chunk > 0) return AL_MIN(m->chunk, n);
-    if (threads > 1) return n;
+    if (threads > n) return n;
     size_t widest = 1;
     for (int i = from; i < e; i++) widest = AL_MAX(widest, node_bytes(m, i));
-    return (int)AL_MAX((size_t)1, AL_MIN(CHUNK_BYTES / widest, (size_t)n));
+    size_t nb = AL_MAX((size_t)1, CHUNK_BYTES / widest);
+    if (threads > 1) nb = AL_MIN(nb, ((size_t)n + (size_t)threads - 1) / (size_t)threads);
+    return (int)AL_MIN(nb, (size_t)n);
 }
 
 /* A tensor made in [from, e) that lives in the chunk arena: no node past
@@ -108,6 +110,10 @@ void al_chunk_release(al_model *m) {
     al_free(cp->block);
     al_free(cp->off);
     al_free(cp->ins);
+    al_free(cp->tnodes);
+    al_free(cp->tmore);
+    al_free(cp->tst);
+    al_free(cp->tmsg);
     al_free(cp);
     m->cplan = NULL;
 }
@@ -168,23 +174,33 @@ static al_status chunk_layout(const al_model *m, int from, int e, int nb, al_mem
     return al_memplan_place(p);
 }
 
-/* Makes m->cplan for [from, e) in chunks of nb samples (the last plan is
- * freed first, so one arena exists at a time). */
-static al_status chunk_build(al_model *m, int from, int e, int nb) {
+/* Makes m->cplan for [from, e) in chunks of nb samples on `threads`
+ * threads (the last plan is freed first, so one exists at a time). */
+static al_status chunk_build(al_model *m, int from, int e, int nb, int threads) {
     const int nt = m->ntensors, nn = m->nnodes;
+    const size_t T = (size_t)threads;
     al_chunk_release(m);
     al_chunkplan *cp = al_calloc(1, sizeof *cp);
     if (!cp) return AL_ENOMEM;
+    for (int i = from; i < e; i++) cp->nmore += (size_t)AL_MAX(al_cfg_nsrc(&m->nodes[i].cfg) - 1, 0);
     cp->off = al_malloc(sizeof *cp->off * ((size_t)nt + 2 * (size_t)nn));
     cp->ins = al_malloc(sizeof *cp->ins * 2 * (size_t)nt);
+    cp->tnodes = al_malloc(sizeof *cp->tnodes * T * (size_t)(e - from));
+    cp->tmore = al_malloc(sizeof *cp->tmore * T * (cp->nmore ? cp->nmore : 1));
+    cp->tst = al_malloc(sizeof *cp->tst * T);
+    cp->tmsg = al_malloc(T * AL_CHUNK_MSG);
     al_memplan p;
     memset(&p, 0, sizeof p);
-    if (!cp->off || !cp->ins) goto oom;
+    if (!cp->off || !cp->ins || !cp->tnodes || !cp->tmore || !cp->tst || !cp->tmsg) goto oom;
     cp->ws_off = cp->off + nt;
     cp->aux_off = cp->ws_off + nn;
     cp->outs = cp->ins + nt;
     if (chunk_layout(m, from, e, nb, &p, cp) != AL_OK) goto oom;
-    cp->block = al_malloc(p.total);
+    if (p.total > SIZE_MAX / T) {
+        al_error(AL_ENOMEM, "chunk arenas of %zu bytes for %d threads overflow", p.total, threads);
+        goto oom;
+    }
+    cp->block = al_malloc(p.total * T);
     if (!cp->block) goto oom;
     /* zero-sized scratch and aux: the block's start, never read */
     for (int i = from; i < e; i++) cp->ws_off[i] = cp->aux_off[i] = 0;
@@ -198,14 +214,14 @@ static al_status chunk_build(al_model *m, int from, int e, int nb) {
     cp->from = from;
     cp->to = e;
     cp->nb = nb;
+    cp->threads = threads;
     al_memplan_free(&p);
     m->cplan = cp;
     return AL_OK;
 oom:
     al_memplan_free(&p);
-    al_free(cp->off);
-    al_free(cp->ins);
-    al_free(cp);
+    m->cplan = cp;
+    al_chunk_release(m);
     return AL_ENOMEM;
 }
 
@@ -238,6 +254,7 @@ al_status al_chunk_arena_bound(const al_model *m, int freeze, int n, int threads
         if (nb < n) {
             al_status st = al_chunk_arena_bytes(m, 0, e, nb, &b);
             if (st != AL_OK) return st;
+            b *= (size_t)AL_MAX(threads, 1); /* an arena per thread */
         }
         *bytes = AL_MAX(*bytes, b);
     }
@@ -267,10 +284,10 @@ static int chunk_safe(const al_model *m, const al_chunkplan *cp, const float *x,
     return 1;
 }
 
-int al_chunk_ready(al_model *m, int from, int e, int nb, const float *x, int n) {
+int al_chunk_ready(al_model *m, int from, int e, int nb, int threads, const float *x, int n) {
     const al_chunkplan *cp = m->cplan;
-    if (!cp || cp->from != from || cp->to != e || cp->nb != nb) {
-        if (chunk_build(m, from, e, nb) != AL_OK) return 0; /* no arena: the forward runs whole */
+    if (!cp || cp->from != from || cp->to != e || cp->nb != nb || cp->threads != threads) {
+        if (chunk_build(m, from, e, nb, threads) != AL_OK) return 0; /* no arena: the forward runs whole */
         cp = m->cplan;
     }
     return chunk_safe(m, cp, x, n);

@@ -475,14 +475,24 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
  * input x; then each of cfg.more) and, in backward (L: the lowest node
  * backward reaches; -1: forward, no gradients), where each one's gradient
  * accumulates: the producer's dside when backward reaches the producer. */
-static float *tensor_at(const al_model *m, const al_chunkplan *cp, int t, const float *x, int c0);
+/* Where a chunk of the chunked forward (chunk.c) finds its tensors,
+ * scratch and aux: the plan, this thread's arena and its copies of the
+ * range's nodes (their operands and aux are bound per thread), and the
+ * chunk's first sample. NULL: the whole batch in the model's own buffers. */
+typedef struct chunk_at {
+    const al_chunkplan *cp;
+    char *block;
+    al_node *nodes;
+    int c0;
+} chunk_at;
 
-static void bind_src(al_model *m, int i, const float *x, int L, const al_chunkplan *cp, int c0) {
-    al_node *nd = &m->nodes[i];
+static float *tensor_at(const al_model *m, const chunk_at *ca, int t, const float *x);
+
+static void bind_src(al_model *m, al_node *nd, const float *x, int L, const chunk_at *ca) {
     for (int k = 0; k < al_cfg_nsrc(&nd->cfg); k++) {
         int s = al_cfg_src(&nd->cfg, k), t = al_model_tensor(m, s, al_cfg_src_port(&nd->cfg, k));
         int grad = L >= 0 && (s >= L || (s < 0 && m->want_input_grad));
-        const float *v = tensor_at(m, cp, t, x, c0);
+        const float *v = tensor_at(m, ca, t, x);
         float *d = grad ? (t < 0 ? m->dside_input : m->dside[t]) : NULL;
         if (k == 0) {
             nd->x2 = v;
@@ -673,27 +683,27 @@ int al_model_i8_adds(const al_model *m) {
 }
 
 /* Tensor t (-1: the model input x) for samples [c0, ...) of this forward:
- * its chunk-local buffer when cp places it, else its own buffer at sample
- * c0 (bytes for a tensor that travels as int8). */
-static float *tensor_at(const al_model *m, const al_chunkplan *cp, int t, const float *x, int c0) {
+ * its chunk-local buffer when the chunk's plan places it, else its own
+ * buffer at sample c0 (bytes for a tensor that travels as int8). */
+static float *tensor_at(const al_model *m, const chunk_at *ca, int t, const float *x) {
+    const int c0 = ca ? ca->c0 : 0;
     if (t < 0) return (float *)(uintptr_t)(x + (size_t)c0 * al_shape_numel(&m->in));
-    if (cp && cp->off[t] != AL_CHUNK_FULL) return (float *)(void *)(cp->block + cp->off[t]);
+    if (ca && ca->cp->off[t] != AL_CHUNK_FULL) return (float *)(void *)(ca->block + ca->cp->off[t]);
     if (c0 == 0) return m->act[t];
     size_t es = t < m->nnodes && m->i8_y[t] > 0.0f ? 1 : sizeof(float);
     return (float *)(void *)((char *)m->act[t] + (size_t)c0 * al_shape_numel(al_model_tensor_shape(m, t)) * es);
 }
 
-/* Node i's forward on n samples from sample c0 (cp: the chunked forward's
- * plan, NULL for the whole batch). */
+/* Node i's forward on n samples (ca: of a chunk, on the chunk's copy of
+ * the node; NULL: the whole batch). */
 static al_status forward_node(al_model *m, al_pool *pool, int i, const float *x, int n, int training,
-                              const al_chunkplan *cp, int c0) {
-    al_node *nd = &m->nodes[i];
-    const float *in = tensor_at(m, cp, al_model_tensor(m, al_node_input(nd), nd->cfg.in_port), x, c0);
+                              const chunk_at *ca) {
+    al_node *nd = ca ? &ca->nodes[i - ca->cp->from] : &m->nodes[i];
+    const float *in = tensor_at(m, ca, al_model_tensor(m, al_node_input(nd), nd->cfg.in_port), x);
     al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws, 0, 0.0f, 0.0f};
-    float *aux = nd->aux;
-    if (cp) {
-        e.ws = (float *)(void *)(cp->block + cp->ws_off[i]);
-        nd->aux = (float *)(void *)(cp->block + cp->aux_off[i]);
+    if (ca) {
+        e.ws = (float *)(void *)(ca->block + ca->cp->ws_off[i]);
+        nd->aux = (float *)(void *)(ca->block + ca->cp->aux_off[i]);
     }
     if (nd->q && !nd->trainable) {
         int xi = al_node_input(nd);
@@ -705,17 +715,65 @@ static al_status forward_node(al_model *m, al_pool *pool, int i, const float *x,
         e.y_scale = m->i8_y[i];
     }
     if (m->observe) m->observe(m->observe_ctx, i, in, n);
-    bind_src(m, i, x, -1, cp, c0);
-    al_status st;
+    bind_src(m, nd, x, -1, ca);
     if (nd->mvt) {
         float *ys[AL_MAX_OUTS];
-        for (int p = 0; p < al_cfg_nout(&nd->cfg); p++) ys[p] = tensor_at(m, cp, al_model_tensor(m, i, p), x, c0);
-        st = nd->mvt->forward(nd, &e, in, ys, n);
-    } else {
-        st = nd->vt->forward(nd, &e, in, tensor_at(m, cp, i, x, c0), n);
+        for (int p = 0; p < al_cfg_nout(&nd->cfg); p++) ys[p] = tensor_at(m, ca, al_model_tensor(m, i, p), x);
+        return nd->mvt->forward(nd, &e, in, ys, n);
     }
-    nd->aux = aux;
-    return st;
+    return nd->vt->forward(nd, &e, in, tensor_at(m, ca, i, x), n);
+}
+
+/* The chunked forward of m->cplan's range: thread ith takes samples
+ * [lo, hi) of its even share and runs them in chunks of nb through the
+ * range on its own arena and node copies, the nodes on one thread each (no
+ * parallel region per node). A failure is kept with its message per
+ * thread. */
+typedef struct chunk_job {
+    al_model *m;
+    const float *x;
+    int n, training;
+} chunk_job;
+
+static void chunk_task(void *arg, int ith, int nth) {
+    const chunk_job *j = arg;
+    al_model *m = j->m;
+    al_chunkplan *cp = m->cplan;
+    const int span = cp->to - cp->from;
+    chunk_at ca = {cp, cp->block + (size_t)ith * cp->bytes, cp->tnodes + (size_t)ith * (size_t)span, 0};
+    al_operand *more = cp->tmore + (size_t)ith * cp->nmore;
+    for (int k = 0; k < span; k++) {
+        const al_node *src = &m->nodes[cp->from + k];
+        ca.nodes[k] = *src;
+        int nm = al_cfg_nsrc(&src->cfg) - 1;
+        if (nm > 0) {
+            memcpy(more, src->more, sizeof *more * (size_t)nm);
+            ca.nodes[k].more = more;
+            more += nm;
+        }
+    }
+    long lo, hi;
+    al_split(j->n, ith, nth, &lo, &hi);
+    cp->tst[ith] = AL_OK;
+    for (long c0 = lo; c0 < hi; c0 += cp->nb) {
+        ca.c0 = (int)c0;
+        for (int i = cp->from; i < cp->to; i++) {
+            al_status st = forward_node(m, NULL, i, j->x, (int)AL_MIN((long)cp->nb, hi - c0), j->training, &ca);
+            if (st != AL_OK) {
+                cp->tst[ith] = st;
+                snprintf(cp->tmsg + (size_t)ith * AL_CHUNK_MSG, AL_CHUNK_MSG, "%s", al_last_error());
+                return;
+            }
+        }
+    }
+}
+
+static al_status chunk_run(al_model *m, al_pool *pool, const float *x, int n, int training) {
+    chunk_job j = {m, x, n, training};
+    al_pool_run(m->cplan->threads > 1 ? pool : NULL, chunk_task, &j);
+    for (int t = 0; t < m->cplan->threads; t++)
+        if (m->cplan->tst[t] != AL_OK) return al_error(m->cplan->tst[t], "%s", m->cplan->tmsg + (size_t)t * AL_CHUNK_MSG);
+    return AL_OK;
 }
 
 al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n,
@@ -742,18 +800,15 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
     }
     i8_plan(m, from, to);
     int i = from;
-    const int e = al_chunk_end(m, from, to, training);
-    const int nb = al_chunk_samples(m, from, e, n, al_pool_size(pool));
-    if (nb < n && al_chunk_ready(m, from, e, nb, x, n)) {
-        for (int c0 = 0; c0 < n; c0 += nb)
-            for (int j = from; j < e; j++) {
-                al_status st = forward_node(m, pool, j, x, AL_MIN(nb, n - c0), training, m->cplan, c0);
-                if (st != AL_OK) return st;
-            }
+    const int e = al_chunk_end(m, from, to, training), threads = al_pool_size(pool);
+    const int nb = al_chunk_samples(m, from, e, n, threads);
+    if (nb < n && al_chunk_ready(m, from, e, nb, threads, x, n)) {
+        al_status st = chunk_run(m, pool, x, n, training);
+        if (st != AL_OK) return st;
         i = e;
     }
     for (; i < to; i++) {
-        al_status st = forward_node(m, pool, i, x, n, training, NULL, 0);
+        al_status st = forward_node(m, pool, i, x, n, training, NULL);
         if (st != AL_OK) return st;
     }
     return AL_OK;
@@ -810,7 +865,7 @@ al_status al_model_backward(al_model *m, al_pool *pool, const float *x, const fl
         }
         const float *in = xt < 0 ? x : m->act[xt];
         al_exec e = {pool, &m->rng, 1 && nd->trainable, nd->ws, 0, 0.0f, 0.0f};
-        bind_src(m, i, x, L, NULL, 0);
+        bind_src(m, nd, x, L, NULL);
         if (nd->mvt)
             nd->mvt->backward(nd, &e, in, ys, dys, dx, n);
         else

@@ -27,13 +27,21 @@
  * the tensors made below `from` that the range reads; outs: those it
  * writes whole (read past it, or its last node's). */
 #define AL_CHUNK_FULL ((size_t)-1)
+#define AL_CHUNK_MSG 256
 typedef struct al_chunkplan {
-    int from, to, nb;
-    char *block;
+    int from, to, nb, threads;
+    char *block;                    /* threads arenas of `bytes` each */
     size_t bytes;
     size_t *off, *ws_off, *aux_off; /* ntensors, nnodes, nnodes entries (one allocation) */
     int *ins, *outs;                /* nins, nouts entries (one allocation of 2 * ntensors) */
     int nins, nouts;
+    /* per thread: copies of nodes [from, to) and of their operand lists
+     * (nmore entries), and a failure's status and message */
+    al_node *tnodes;
+    al_operand *tmore;
+    size_t nmore;
+    al_status *tst;
+    char *tmsg;                     /* threads * AL_CHUNK_MSG */
 } al_chunkplan;
 
 struct al_model {
@@ -273,14 +281,16 @@ void al_memplan_free(al_memplan *p);
  * training in this forward, none recurrent; e == from: none. */
 int al_chunk_end(const al_model *m, int from, int to, int training);
 /* Samples a chunk of [from, e) for a forward of n on `threads` threads (n:
- * no chunks): m->chunk when set; by default on one thread as many as keep
- * the widest node's inputs and outputs within about 2 MB, on more none. */
+ * no chunks): m->chunk when set; by default as many as keep the widest
+ * node's inputs and outputs within about 2 MB, and on several threads at
+ * most a thread's even share of the batch (none when the batch is smaller
+ * than the thread count: the nodes' own threads serve it better). */
 int al_chunk_samples(const al_model *m, int from, int e, int n, int threads);
-/* 1 when [from, e) can run in chunks of nb samples for this forward of n
- * (x: the model input): its arena is made (or the last one reused) in
- * m->cplan and no tensor written whole overlaps one read from below; 0
- * otherwise (the forward then runs whole). */
-int al_chunk_ready(al_model *m, int from, int e, int nb, const float *x, int n);
+/* 1 when [from, e) can run in chunks of nb samples on `threads` threads
+ * for this forward of n (x: the model input): its arenas are made (or the
+ * last ones reused) in m->cplan and no tensor written whole overlaps one
+ * read from below; 0 otherwise (the forward then runs whole). */
+int al_chunk_ready(al_model *m, int from, int e, int nb, int threads, const float *x, int n);
 /* Frees m->cplan. */
 void al_chunk_release(al_model *m);
 /* The bytes of the chunk arena of [from, e) in chunks of nb samples (0
