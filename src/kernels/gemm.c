@@ -157,9 +157,15 @@ static _Thread_local size_t tl_cap; /* floats */
 static void buf_destroy(void *p) { al_free(p); }
 static void key_init(void) { buf_key_ok = pthread_key_create(&buf_key, buf_destroy) == 0; }
 
-/* A 64-byte aligned buffer of at least n floats, owned by this thread; NULL
- * when it cannot be allocated. */
+/* A buffer lent to this thread (al_gemm_lend_buffer), used before its own */
+static _Thread_local float *tl_lent;
+static _Thread_local size_t tl_lent_n;
+
+/* A 64-byte aligned buffer of at least n floats: the one lent to this
+ * thread when it is large enough, else this thread's own; NULL when that
+ * cannot be allocated. */
 static float *thread_buffer(size_t n) {
+    if (tl_lent && n <= tl_lent_n) return tl_lent;
     if (n > tl_cap) {
         pthread_once(&key_once, key_init);
         size_t cap = (n + 16383) & ~(size_t)16383;
@@ -173,13 +179,25 @@ static float *thread_buffer(size_t n) {
     return (float *)(((uintptr_t)tl_raw + 63) & ~(uintptr_t)63);
 }
 
-size_t al_gemm_pack_bytes_max(void) {
+/* region_packed's largest request in floats (0: the plain variant packs
+ * nothing), rounded as thread_buffer rounds it */
+static size_t pack_floats_max(void) {
     al_gemm_variant v = al_gemm_current();
     if (v == AL_GEMM_REF) return 0;
     const gemm_kernel *kn = kernel_of(v);
-    /* region_packed's largest request, rounded as thread_buffer rounds it */
-    size_t n = ((size_t)(kn->mc + kn->mr + kn->nc + kn->nr) * (size_t)kn->kc + 16383) & ~(size_t)16383;
-    return n * sizeof(float) + 64;
+    return ((size_t)(kn->mc + kn->mr + kn->nc + kn->nr) * (size_t)kn->kc + 16383) & ~(size_t)16383;
+}
+
+size_t al_gemm_pack_bytes_max(void) {
+    size_t n = pack_floats_max();
+    return n ? n * sizeof(float) + 64 : 0;
+}
+
+size_t al_gemm_pack_floats_max(void) { return pack_floats_max(); }
+
+void al_gemm_lend_buffer(float *buf, size_t floats) {
+    tl_lent = buf;
+    tl_lent_n = buf ? floats : 0;
 }
 
 /* ---- the driver ------------------------------------------------------------ */

@@ -52,6 +52,16 @@ al_gemm_variant al_gemm_current(void);
 /* The most a thread's GEMM pack buffer (kept between calls) can grow to, in
  * bytes, for the current variant (memory budgets). */
 size_t al_gemm_pack_bytes_max(void);
+/* The same in floats: the most a GEMM's packing takes at once. */
+size_t al_gemm_pack_floats_max(void);
+/* Lends buf (64-byte aligned, `floats` of them; NULL: none) to this
+ * thread's GEMMs as their pack buffer until the next call: they then
+ * allocate nothing (and none falls back to the unpacked loop, whose sums
+ * may round differently, when memory is short). The chunked forward's
+ * threads (model.c) take theirs from its plan, made ahead on the caller's
+ * thread, so how many allocations a forward makes does not depend on which
+ * pool thread ran which part. */
+void al_gemm_lend_buffer(float *buf, size_t floats);
 const char *al_gemm_variant_name(al_gemm_variant v);
 
 /* NCHW image <-> column matrix for convolution as GEMM. One sample x [C,H,W],

@@ -88,7 +88,7 @@ static size_t node_bytes(const al_model *m, int i) {
  * 11.0 ms.) A batch smaller than the thread count is not chunked by
  * default: the nodes' own threads serve it. */
 int al_chunk_samples(const al_model *m, int from, int e, int n, int threads) {
-    if (e <= from || n <= 1) return n;
+    if (e - from < 2 || n <= 1) return n; /* one node alone passes nothing on through the caches */
     if (m->chunk > 0) return AL_MIN(m->chunk, n);
     if (threads > n) return n;
     size_t widest = 1;
@@ -196,12 +196,16 @@ static al_status chunk_build(al_model *m, int from, int e, int nb, int threads) 
     cp->aux_off = cp->ws_off + nn;
     cp->outs = cp->ins + nt;
     if (chunk_layout(m, from, e, nb, &p, cp) != AL_OK) goto oom;
-    if (p.total > SIZE_MAX / T) {
-        al_error(AL_ENOMEM, "chunk arenas of %zu bytes for %d threads overflow", p.total, threads);
+    cp->pack_floats = al_gemm_pack_floats_max();
+    const size_t per = p.total + cp->pack_floats * sizeof(float); /* both multiples of 64 */
+    if (per > (SIZE_MAX - 64) / T) {
+        al_error(AL_ENOMEM, "chunk arenas of %zu bytes for %d threads overflow", per, threads);
         goto oom;
     }
-    cp->block = al_malloc(p.total * T);
+    cp->block = al_malloc(per * T + 64);
     if (!cp->block) goto oom;
+    /* the pack buffers 64-byte aligned, as the GEMM's own are */
+    cp->pack = (float *)(void *)(((uintptr_t)(cp->block + p.total * T) + 63) & ~(uintptr_t)63);
     /* zero-sized scratch and aux: the block's start, never read */
     for (int i = from; i < e; i++) cp->ws_off[i] = cp->aux_off[i] = 0;
     for (int k = 0; k < p.nbuf; k++) {
@@ -254,7 +258,8 @@ al_status al_chunk_arena_bound(const al_model *m, int freeze, int n, int threads
         if (nb < n) {
             al_status st = al_chunk_arena_bytes(m, 0, e, nb, &b);
             if (st != AL_OK) return st;
-            b *= (size_t)AL_MAX(threads, 1); /* an arena per thread */
+            /* an arena and a GEMM pack buffer per thread */
+            b = (b + al_gemm_pack_floats_max() * sizeof(float)) * (size_t)AL_MAX(threads, 1) + 64;
         }
         *bytes = AL_MAX(*bytes, b);
     }
@@ -284,7 +289,8 @@ static int chunk_safe(const al_model *m, const al_chunkplan *cp, const float *x,
     return 1;
 }
 
-int al_chunk_ready(al_model *m, int from, int e, int nb, int threads, const float *x, int n) {
+int al_chunk_ready(al_model *m, al_pool *pool, int from, int e, int nb, const float *x, int n) {
+    const int threads = al_pool_size(pool); /* the pool's threads each take a share */
     const al_chunkplan *cp = m->cplan;
     if (!cp || cp->from != from || cp->to != e || cp->nb != nb || cp->threads != threads) {
         if (chunk_build(m, from, e, nb, threads) != AL_OK) return 0; /* no arena: the forward runs whole */

@@ -755,24 +755,28 @@ static void chunk_task(void *arg, int ith, int nth) {
     long lo, hi;
     al_split(j->n, ith, nth, &lo, &hi);
     cp->tst[ith] = AL_OK;
-    for (long c0 = lo; c0 < hi; c0 += cp->nb) {
+    /* the part's GEMM pack buffer from the plan (see al_gemm_lend_buffer) */
+    al_gemm_lend_buffer(cp->pack + (size_t)ith * cp->pack_floats, cp->pack_floats);
+    for (long c0 = lo; c0 < hi && cp->tst[ith] == AL_OK; c0 += cp->nb) {
         ca.c0 = (int)c0;
         for (int i = cp->from; i < cp->to; i++) {
             al_status st = forward_node(m, NULL, i, j->x, (int)AL_MIN((long)cp->nb, hi - c0), j->training, &ca);
             if (st != AL_OK) {
                 cp->tst[ith] = st;
                 snprintf(cp->tmsg + (size_t)ith * AL_CHUNK_MSG, AL_CHUNK_MSG, "%s", al_last_error());
-                return;
+                break;
             }
         }
     }
+    al_gemm_lend_buffer(NULL, 0);
 }
 
 static al_status chunk_run(al_model *m, al_pool *pool, const float *x, int n, int training) {
+    const al_chunkplan *cp = m->cplan;
     chunk_job j = {m, x, n, training};
-    al_pool_run(m->cplan->threads > 1 ? pool : NULL, chunk_task, &j);
-    for (int t = 0; t < m->cplan->threads; t++)
-        if (m->cplan->tst[t] != AL_OK) return al_error(m->cplan->tst[t], "%s", m->cplan->tmsg + (size_t)t * AL_CHUNK_MSG);
+    al_pool_run(cp->threads > 1 ? pool : NULL, chunk_task, &j);
+    for (int t = 0; t < cp->threads; t++)
+        if (cp->tst[t] != AL_OK) return al_error(cp->tst[t], "%s", cp->tmsg + (size_t)t * AL_CHUNK_MSG);
     return AL_OK;
 }
 
@@ -802,7 +806,7 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
     int i = from;
     const int e = al_chunk_end(m, from, to, training), threads = al_pool_size(pool);
     const int nb = al_chunk_samples(m, from, e, n, threads);
-    if (nb < n && al_chunk_ready(m, from, e, nb, threads, x, n)) {
+    if (nb < n && al_chunk_ready(m, pool, from, e, nb, x, n)) {
         al_status st = chunk_run(m, pool, x, n, training);
         if (st != AL_OK) return st;
         i = e;

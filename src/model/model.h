@@ -30,7 +30,7 @@
 #define AL_CHUNK_MSG 256
 typedef struct al_chunkplan {
     int from, to, nb, threads;
-    char *block;                    /* threads arenas of `bytes` each */
+    char *block;                    /* threads arenas of `bytes` each, then the pack buffers */
     size_t bytes;
     size_t *off, *ws_off, *aux_off; /* ntensors, nnodes, nnodes entries (one allocation) */
     int *ins, *outs;                /* nins, nouts entries (one allocation of 2 * ntensors) */
@@ -42,6 +42,8 @@ typedef struct al_chunkplan {
     size_t nmore;
     al_status *tst;
     char *tmsg;                     /* threads * AL_CHUNK_MSG */
+    float *pack;                    /* threads GEMM pack buffers of pack_floats (in block, after the arenas) */
+    size_t pack_floats;
 } al_chunkplan;
 
 struct al_model {
@@ -286,11 +288,11 @@ int al_chunk_end(const al_model *m, int from, int to, int training);
  * most a thread's even share of the batch (none when the batch is smaller
  * than the thread count: the nodes' own threads serve it better). */
 int al_chunk_samples(const al_model *m, int from, int e, int n, int threads);
-/* 1 when [from, e) can run in chunks of nb samples on `threads` threads
+/* 1 when [from, e) can run in chunks of nb samples on the pool's threads
  * for this forward of n (x: the model input): its arenas are made (or the
  * last ones reused) in m->cplan and no tensor written whole overlaps one
  * read from below; 0 otherwise (the forward then runs whole). */
-int al_chunk_ready(al_model *m, int from, int e, int nb, int threads, const float *x, int n);
+int al_chunk_ready(al_model *m, al_pool *pool, int from, int e, int nb, const float *x, int n);
 /* Frees m->cplan. */
 void al_chunk_release(al_model *m);
 /* The bytes of the chunk arena of [from, e) in chunks of nb samples (0
