@@ -151,11 +151,12 @@ AL_API al_status al_model_predict(al_model *m, al_pool *pool, const float *x, in
 /* The frozen forward in chunks of samples (docs/KERNELS.md, "the chunked
  * forward"): nodes that keep nothing for backward run a few samples at a
  * time through the whole frozen part, so activations stay in the caches;
- * the result is the same bit for bit. samples 0 (the default): on one
- * thread, a chunk is sized so its widest node's inputs and outputs fill
- * about 2 MB; on more threads no chunks (each node of each chunk would be a
- * parallel region of its own); > 0: that many samples on any number of
- * threads; < 0: never (node by node over the whole batch). */
+ * the result is the same bit for bit, at any thread count. On several
+ * threads each takes its share of the batch through the frozen part alone.
+ * samples 0 (the default): a chunk is sized so its widest node's inputs and
+ * outputs fill about 2 MB, at most a thread's share (no chunks when the
+ * batch has fewer samples than the pool has threads); > 0: that many
+ * samples; < 0: never (node by node over the whole batch). */
 AL_API void al_model_set_forward_chunk(al_model *m, int samples);
 
 /* ---- data ----------------------------------------------------------------- */
