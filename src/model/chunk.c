@@ -26,6 +26,11 @@
  * the second would overwrite samples the first has still to hand over, so
  * al_chunk_ready refuses such a range and the forward runs whole.
  *
+ * On several threads each thread takes an even share of the batch through
+ * the range in its own chunks (model.c, chunk_task): its own arena, its own
+ * copies of the range's nodes (operands and aux are bound per thread) and a
+ * GEMM pack buffer lent from the plan, the nodes on one thread each.
+ *
  * Every layer computes a sample from that sample alone in this mode, so
  * the result is the whole-batch forward's, bit for bit (tests/test_chunk.c). */
 
