@@ -109,33 +109,6 @@ int al_chunk_samples(const al_model *m, int from, int e, int n, int threads) {
  * the range, and stays whole for the caller.) */
 static int chunk_local(const al_model *m, int t, int e) { return t != m->nnodes - 1 && m->t_last_reader[t] < e; }
 
-void al_chunk_release(al_model *m) {
-    al_chunkplan *cp = m->cplan;
-    if (!cp) return;
-    al_free(cp->block);
-    al_free(cp->off);
-    al_free(cp->ins);
-    al_free(cp->tnodes);
-    al_free(cp->tmore);
-    al_free(cp->tst);
-    al_free(cp->tmsg);
-    al_free(cp);
-    m->cplan = NULL;
-}
-
-static al_membuf *chunk_buf(al_memplan *p, al_membuf_kind kind, int node, int port, size_t bytes, int t0, int t1) {
-    al_membuf *b = &p->buf[p->nbuf++];
-    memset(b, 0, sizeof *b);
-    b->kind = kind;
-    b->node = node;
-    b->port = port;
-    b->bytes = (bytes + 63u) & ~(size_t)63u;
-    b->nlive = 1;
-    b->t0[0] = t0;
-    b->t1[0] = t1;
-    return b;
-}
-
 /* The arena of [from, e) for chunks of nb samples: lists the local tensors,
  * scratch and aux with their live steps (step j: node from + j) in p
  * (allocated here; the caller frees it) and places them. With cp, also
@@ -167,14 +140,14 @@ static al_status chunk_layout(const al_model *m, int from, int e, int nb, al_mem
                 continue;
             }
             size_t bytes = sizeof(float) * (size_t)nb * al_shape_numel(al_node_out(nd, q));
-            chunk_buf(p, AL_MB_ACT, i, q, bytes ? bytes : 64, s, AL_MAX(m->t_last_reader[t], i) - from);
+            al_memplan_add(p, AL_MB_ACT, i, q, bytes ? bytes : 64, s, AL_MAX(m->t_last_reader[t], i) - from);
         }
         size_t ws = sizeof(float) * (nd->ws_fixed + (size_t)nb * nd->ws_per_sample);
         size_t aux = sizeof(float) * (nd->aux_fixed + (size_t)nb * nd->aux_per_sample);
-        if (ws) chunk_buf(p, AL_MB_WS, i, 0, ws, s, s);
-        if (aux) chunk_buf(p, AL_MB_AUX, i, 0, aux, s, s);
+        al_memplan_add(p, AL_MB_WS, i, 0, ws, s, s); /* none when 0 */
+        al_memplan_add(p, AL_MB_AUX, i, 0, aux, s, s);
     }
-    if (p->nbuf == 0) chunk_buf(p, AL_MB_TABLES, -1, 0, 64, 0, 0);
+    if (p->nbuf == 0) al_memplan_add(p, AL_MB_TABLES, -1, 0, 64, 0, 0);
     for (int k = 0; cp && k < cp->nins; k++) cp->off[cp->ins[k]] = AL_CHUNK_FULL;
     return al_memplan_place(p);
 }

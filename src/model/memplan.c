@@ -34,7 +34,7 @@ int al_memplan_lowest_at(const al_model *m, int freeze) {
     return m->nnodes;
 }
 
-static void add_buf_port(al_memplan *p, al_membuf_kind kind, int node, int port, size_t bytes, int t0, int t1) {
+void al_memplan_add(al_memplan *p, al_membuf_kind kind, int node, int port, size_t bytes, int t0, int t1) {
     if (bytes == 0) return;
     al_membuf *b = &p->buf[p->nbuf++];
     memset(b, 0, sizeof *b);
@@ -48,7 +48,7 @@ static void add_buf_port(al_memplan *p, al_membuf_kind kind, int node, int port,
 }
 
 static void add_buf(al_memplan *p, al_membuf_kind kind, int node, size_t bytes, int t0, int t1) {
-    add_buf_port(p, kind, node, 0, bytes, t0, t1);
+    al_memplan_add(p, kind, node, 0, bytes, t0, t1);
 }
 
 static int lives_overlap(const al_membuf *a, const al_membuf *b) {
@@ -108,9 +108,9 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
             for (int q = 0; q < al_cfg_nout(&nd->cfg); q++) {
                 int t = al_model_tensor(m, i, q);
                 size_t o = sizeof(float) * al_shape_numel(al_node_out(nd, q)) * B;
-                add_buf_port(p, AL_MB_ACT, i, q, o, 0, END);
-                add_buf_port(p, AL_MB_DACT, i, q, o, 0, END);
-                if (side[t + 1]) add_buf_port(p, AL_MB_DSIDE, i, q, o, 0, END);
+                al_memplan_add(p, AL_MB_ACT, i, q, o, 0, END);
+                al_memplan_add(p, AL_MB_DACT, i, q, o, 0, END);
+                if (side[t + 1]) al_memplan_add(p, AL_MB_DSIDE, i, q, o, 0, END);
             }
             add_buf(p, AL_MB_AUX, i, aux, 0, END);
             add_buf(p, AL_MB_STATE, i, state, 0, END);
@@ -125,16 +125,16 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
             int t1 = last_read[t] > i ? last_read[t] : i;
             if (i >= L) t1 = AL_MAX(t1, TB(i));
             if (t == n - 1) t1 = END; /* the logits: the caller may read them at any time */
-            add_buf_port(p, AL_MB_ACT, i, q, o, i, t1);
+            al_memplan_add(p, AL_MB_ACT, i, q, o, i, t1);
             /* dact[t]: written (dx) by backward of its last primary reader r,
              * read by backward i; the last node's gradient is the caller's
              * dlogits, and a tensor no node reads as its primary input has
              * only dside */
             int r = last_primary[t];
-            if (i >= L && r >= 0) add_buf_port(p, AL_MB_DACT, i, q, o, TB(r), TB(i));
+            if (i >= L && r >= 0) al_memplan_add(p, AL_MB_DACT, i, q, o, TB(r), TB(i));
             /* dside[t]: zeroed when backward starts, accumulated by the readers
              * that add to it, read by backward i */
-            if (side[t + 1] && i >= L) add_buf_port(p, AL_MB_DSIDE, i, q, o, n, TB(i));
+            if (side[t + 1] && i >= L) al_memplan_add(p, AL_MB_DSIDE, i, q, o, n, TB(i));
         }
         /* aux: kept for backward i; below L only forward i's own working memory */
         add_buf(p, AL_MB_AUX, i, aux, i, i >= L ? TB(i) : i);
@@ -390,6 +390,21 @@ int al_model_tensor(const al_model *m, int node, int port) {
 
 const al_shape *al_model_tensor_shape(const al_model *m, int t) {
     return al_node_out(&m->nodes[m->t_node[t]], m->t_port[t]);
+}
+
+/* The chunked forward's plan (chunk.c) goes with the memory plan. */
+void al_chunk_release(al_model *m) {
+    al_chunkplan *cp = m->cplan;
+    if (!cp) return;
+    al_free(cp->block);
+    al_free(cp->off);
+    al_free(cp->ins);
+    al_free(cp->tnodes);
+    al_free(cp->tmore);
+    al_free(cp->tst);
+    al_free(cp->tmsg);
+    al_free(cp);
+    m->cplan = NULL;
 }
 
 void al_model_release_plan(al_model *m) {

@@ -293,7 +293,7 @@ int al_chunk_samples(const al_model *m, int from, int e, int n, int threads);
  * last ones reused) in m->cplan and no tensor written whole overlaps one
  * read from below; 0 otherwise (the forward then runs whole). */
 int al_chunk_ready(al_model *m, al_pool *pool, int from, int e, int nb, const float *x, int n);
-/* Frees m->cplan. */
+/* Frees m->cplan (memplan.c, with the memory plan). */
 void al_chunk_release(al_model *m);
 /* The bytes of the chunk arena of [from, e) in chunks of nb samples (0
  * for an empty range), without allocating it. */
@@ -304,6 +304,9 @@ al_status al_chunk_arena_bytes(const al_model *m, int from, int e, int nb, size_
  * budget counts it with the activations. */
 al_status al_chunk_arena_bound(const al_model *m, int freeze, int n, int threads, size_t *bytes);
 
+/* Appends a buffer of `bytes` (rounded up to 64; none when 0) alive over
+ * steps [t0, t1] to p's list, which must have room for it. */
+void al_memplan_add(al_memplan *p, al_membuf_kind kind, int node, int port, size_t bytes, int t0, int t1);
 /* Places the buffers listed in p (nbuf of them, with their live intervals
  * within steps 0..end) in one arena by liveness, as al_memplan_build does:
  * sets each offset, total and live_peak. AL_ENOMEM (set) when its scratch
