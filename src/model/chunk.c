@@ -28,7 +28,7 @@
  *
  * On several threads each thread takes an even share of the batch through
  * the range in its own chunks (model.c, chunk_task): its own arena, its own
- * copies of the range's nodes (operands and aux are bound per thread) and a
+ * copy of the node that runs (operands and aux are bound per thread) and a
  * GEMM pack buffer lent from the plan, the nodes on one thread each.
  *
  * Every layer computes a sample from that sample alone in this mode, so
@@ -160,10 +160,10 @@ static al_status chunk_build(al_model *m, int from, int e, int nb, int threads) 
     al_chunk_release(m);
     al_chunkplan *cp = al_calloc(1, sizeof *cp);
     if (!cp) return AL_ENOMEM;
-    for (int i = from; i < e; i++) cp->nmore += (size_t)AL_MAX(al_cfg_nsrc(&m->nodes[i].cfg) - 1, 0);
+    for (int i = from; i < e; i++) cp->nmore = AL_MAX(cp->nmore, (size_t)AL_MAX(al_cfg_nsrc(&m->nodes[i].cfg) - 1, 0));
     cp->off = al_malloc(sizeof *cp->off * ((size_t)nt + 2 * (size_t)nn));
     cp->ins = al_malloc(sizeof *cp->ins * 2 * (size_t)nt);
-    cp->tnodes = al_malloc(sizeof *cp->tnodes * T * (size_t)(e - from));
+    cp->tnodes = al_malloc(sizeof *cp->tnodes * T);
     cp->tmore = al_malloc(sizeof *cp->tmore * T * (cp->nmore ? cp->nmore : 1));
     cp->tst = al_malloc(sizeof *cp->tst * T);
     cp->tmsg = al_malloc(T * AL_CHUNK_MSG);

@@ -476,13 +476,14 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
  * backward reaches; -1: forward, no gradients), where each one's gradient
  * accumulates: the producer's dside when backward reaches the producer. */
 /* Where a chunk of the chunked forward (chunk.c) finds its tensors,
- * scratch and aux: the plan, this thread's arena and its copies of the
- * range's nodes (their operands and aux are bound per thread), and the
+ * scratch and aux: the plan, this thread's arena, its slot for a copy of
+ * the node that runs (operands and aux are bound per thread), and the
  * chunk's first sample. NULL: the whole batch in the model's own buffers. */
 typedef struct chunk_at {
     const al_chunkplan *cp;
     char *block;
-    al_node *nodes;
+    al_node *node;    /* the thread's copy of the node that runs */
+    al_operand *more; /* and of its operand list */
     int c0;
 } chunk_at;
 
@@ -698,7 +699,16 @@ static float *tensor_at(const al_model *m, const chunk_at *ca, int t, const floa
  * the node; NULL: the whole batch). */
 static al_status forward_node(al_model *m, al_pool *pool, int i, const float *x, int n, int training,
                               const chunk_at *ca) {
-    al_node *nd = ca ? &ca->nodes[i - ca->cp->from] : &m->nodes[i];
+    al_node *nd = &m->nodes[i];
+    if (ca) { /* a copy whose operands and aux this thread binds */
+        *ca->node = *nd;
+        int nm = al_cfg_nsrc(&nd->cfg) - 1;
+        if (nm > 0) {
+            memcpy(ca->more, nd->more, sizeof *ca->more * (size_t)nm);
+            ca->node->more = ca->more;
+        }
+        nd = ca->node;
+    }
     const float *in = tensor_at(m, ca, al_model_tensor(m, al_node_input(nd), nd->cfg.in_port), x);
     al_exec e = {pool, &m->rng, training && nd->trainable, nd->ws, 0, 0.0f, 0.0f};
     if (ca) {
@@ -726,7 +736,7 @@ static al_status forward_node(al_model *m, al_pool *pool, int i, const float *x,
 
 /* The chunked forward of m->cplan's range: thread ith takes samples
  * [lo, hi) of its even share and runs them in chunks of nb through the
- * range on its own arena and node copies, the nodes on one thread each (no
+ * range on its own arena and node copy, the nodes on one thread each (no
  * parallel region per node). A failure is kept with its message per
  * thread. */
 typedef struct chunk_job {
@@ -739,19 +749,8 @@ static void chunk_task(void *arg, int ith, int nth) {
     const chunk_job *j = arg;
     al_model *m = j->m;
     al_chunkplan *cp = m->cplan;
-    const int span = cp->to - cp->from;
-    chunk_at ca = {cp, cp->block + (size_t)ith * cp->bytes, cp->tnodes + (size_t)ith * (size_t)span, 0};
-    al_operand *more = cp->tmore + (size_t)ith * cp->nmore;
-    for (int k = 0; k < span; k++) {
-        const al_node *src = &m->nodes[cp->from + k];
-        ca.nodes[k] = *src;
-        int nm = al_cfg_nsrc(&src->cfg) - 1;
-        if (nm > 0) {
-            memcpy(more, src->more, sizeof *more * (size_t)nm);
-            ca.nodes[k].more = more;
-            more += nm;
-        }
-    }
+    chunk_at ca = {cp, cp->block + (size_t)ith * cp->bytes, cp->tnodes + ith, cp->tmore + (size_t)ith * cp->nmore,
+                   0};
     long lo, hi;
     al_split(j->n, ith, nth, &lo, &hi);
     cp->tst[ith] = AL_OK;

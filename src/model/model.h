@@ -35,8 +35,9 @@ typedef struct al_chunkplan {
     size_t *off, *ws_off, *aux_off; /* ntensors, nnodes, nnodes entries (one allocation) */
     int *ins, *outs;                /* nins, nouts entries (one allocation of 2 * ntensors) */
     int nins, nouts;
-    /* per thread: copies of nodes [from, to) and of their operand lists
-     * (nmore entries), and a failure's status and message */
+    /* per thread: a copy of the node that runs and of its operand list
+     * (nmore entries: the longest in the range), and a failure's status and
+     * message */
     al_node *tnodes;
     al_operand *tmore;
     size_t nmore;
