@@ -11,7 +11,10 @@
 # OUTDIR receives machine.txt, log.txt and results.json (bench/run.sh's),
 # and model.md: bench/threads-model.sh's ceilings for the same build (one
 # round; AL_DEVICE_MODEL=0 skips it), to set the measured scaling beside
-# what the work split allows.
+# what the work split allows; and chunk.txt: the chunked forward against
+# node by node (AL_BENCH_CHUNK=-1) for MobileNetV2's frozen forward, float
+# and every-conv int8, and its training step at the MobileNetV2 thread
+# counts, alternating, AL_BENCH_REPEAT rounds (AL_DEVICE_CHUNK=0 skips it).
 # Settings: as bench/run.sh (AL_BENCH_JOBS, AL_BENCH_THREADS,
 # AL_BENCH_MNV2_THREADS, AL_BENCH_REPEAT, ...); the defaults here sweep
 # 1 2 4 8 16 threads for the CNN and LM steps and 1 4 8 16 for MobileNetV2.
@@ -45,4 +48,20 @@ export AL_BENCH_OUT="$out"
 BUILD="$pre" "$root/bench/run.sh" 2>&1 | tee "$out/log.txt"
 if [ "${AL_DEVICE_MODEL:-1}" != 0 ]; then
   AL_MODEL_ROUNDS="${AL_MODEL_ROUNDS:-1}" "$root/bench/threads-model.sh" "$pre" | tee "$out/model.md"
+fi
+if [ "${AL_DEVICE_CHUNK:-1}" != 0 ]; then
+  {
+    echo "# threads job chunk(-1: node by node, 0: default) ms_per_step peak_rss_mb final_loss"
+    for r in $(seq "$AL_BENCH_REPEAT"); do
+      for t in $AL_BENCH_MNV2_THREADS; do
+        for job in mnv2_frozen mnv2_frozen_int8all mnv2; do
+          for c in -1 0; do
+            line=$(AL_BENCH_CHUNK=$c "$pre/bench_train" --job "$job" --samples 256 --threads "$t" 2>/dev/null) || line=""
+            echo "$t $job $c $(echo "$line" | grep -o '"ms_per_step":[0-9.]*\|"peak_rss_mb":[0-9.]*\|"final_loss":[-0-9.e]*' |
+              cut -d: -f2 | tr '\n' ' ')"
+          done
+        done
+      done
+    done
+  } | tee "$out/chunk.txt"
 fi
