@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The ablation's switches (bench/ablation.sh): `autlearn personalize
-# --no-cache` and `--naive-plan`, on the image and the text path, on tiny
+# --no-cache`, `--naive-plan` and `--forward-chunk`, on the image and the text path, on tiny
 # synthetic data. Each switch turns a cost optimization off without changing
 # the result: the personal model is byte-identical to the default run's,
 # while the work (prefix samples, MACs) or the planned memory grows as it
@@ -69,6 +69,23 @@ assert f["macs"] < d["macs"] and 3 * f["macs"] < fn["macs"], (d["macs"], f["macs
 assert f["predict_cpu_seconds"] >= 0 and d["predict_cpu_seconds"] is None, (f, d)
 assert fn["cache_hits"] == 0 and fn["macs"] == json.load(open(sys.argv[4]))["macs"], fn
 ' "$TMP/def.json" "$TMP/pf.json" "$TMP/pfnc.json" "$TMP/nc.json"
+# the frozen part in chunks of samples (al_model_set_forward_chunk): this
+# model's 28x28 images fit the caches whole, so the default does not chunk;
+# forced chunks of 1 and of 3 (the prefix every epoch, in training mode:
+# --no-cache) and none at all (-1) all give the default run's bytes
+expect_ok "personalize --forward-chunk 1" "${P[@]}" --forward-chunk 1 --out "$TMP/p-c1.gguf"
+cp "$TMP/out" "$TMP/c1.json"
+expect_ok "personalize --no-cache --forward-chunk 3" "${P[@]}" --no-cache --forward-chunk 3 --out "$TMP/p-c3.gguf"
+expect_ok "personalize --forward-chunk -1" "${P[@]}" --forward-chunk -1 --out "$TMP/p-cm1.gguf"
+for v in c1 c3 cm1; do
+    check "images: $v gives the default run's model bytes" cmp -s "$TMP/p-def.gguf" "$TMP/p-$v.gguf"
+done
+check "images: the JSON names the chunk setting" "$PY" -c '
+import json, sys
+d, c = (json.load(open(f)) for f in sys.argv[1:3])
+assert d["forward_chunk"] == 0 and c["forward_chunk"] == 1, (d["forward_chunk"], c["forward_chunk"])
+' "$TMP/def.json" "$TMP/c1.json"
+expect_fail "personalize --forward-chunk -2" 2 "${P[@]}" --forward-chunk -2 --out "$TMP/x.gguf"
 expect_ok "personalize --dry-run --naive-plan" "${P[@]}" --naive-plan --dry-run --out "$TMP/x.gguf"
 check "dry run writes nothing" test ! -e "$TMP/x.gguf"
 

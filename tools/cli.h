@@ -117,7 +117,7 @@ enum {
     CLI_JOB_CHECKPOINT = 1u << 7, /* --checkpoint, --checkpoint-every, --resume, --max-rollbacks */
     CLI_JOB_BUDGET = 1u << 8,     /* --mem-budget, --dry-run */
     CLI_JOB_CACHE_MB = 1u << 9,   /* --cache-mb */
-    CLI_JOB_CACHE = 1u << 10      /* --cache-spill, --no-cache, --naive-plan */
+    CLI_JOB_CACHE = 1u << 10      /* --cache-spill, --no-cache, --naive-plan, --forward-chunk */
 };
 /* --freeze takes 0..CLI_MAX_NODES, then 0..nodes of the loaded model. */
 #define CLI_MAX_NODES 65536
@@ -143,6 +143,7 @@ typedef struct cli_job {
     int cache_mb;
     const char *spill;
     int no_cache, naive_plan;
+    int forward_chunk;    /* --forward-chunk: al_model_set_forward_chunk (0: the library's default) */
 } cli_job;
 /* Defaults: seed 1, freeze -1, max-rollbacks 3, and the task's batch and cache bound. */
 void cli_job_init(cli_job *j, unsigned takes, int batch, int cache_mb);

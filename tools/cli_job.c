@@ -76,6 +76,7 @@ static int opt_memory(cli_args *a, cli_job *j) {
         j->naive_plan = 1;
         return 1;
     }
+    if (cli_int(a, "forward-chunk", -1, 1 << 20, &j->forward_chunk)) return 1;
     return cli_str(a, "cache-spill", &j->spill);
 }
 

@@ -26,7 +26,8 @@ static void usage(FILE *f) {
                "                [--data DIR=data/sotu] [--user-tokens N=30000] [--epochs E=3] [--lr X=0.003]\n"
                "                [--batch B=8] [--freeze K] [--train-words N] [--cache-mb MB=256] [--cache-spill FILE]\n"
                "                [--threads T] [--seed S] [--mem-budget MB] [--dry-run] [--checkpoint FILE] [--checkpoint-every N]\n"
-               "                [--resume] [--max-rollbacks N] [--no-cache] [--naive-plan] [--verbose] [--json]\n"
+               "                [--resume] [--max-rollbacks N] [--no-cache] [--naive-plan] [--forward-chunk N]\n"
+               "                [--verbose] [--json]\n"
                "\n"
                "Without --user the device job runs on your own data: an image folder (your\n"
                "photos: one subfolder of .jpg/.png images per class, read with the model's stored\n"
@@ -89,7 +90,10 @@ static void usage(FILE *f) {
                "  --naive-plan          activation memory without liveness (every buffer apart), the\n"
                "                        layout before the planner, which every model, compiled or\n"
                "                        not, uses by default; the same weights (a benchmark switch)\n"
-               "  --predict-first       classify the private images before training, as the app did\n"
+               "  --forward-chunk N     the frozen part's forward in chunks of N samples (-1: node by\n"
+               "                        node over the whole batch; 0, the default: sized by the\n"
+               "                        caches); the same weights (docs/COMPILE.md)\n");
+    fprintf(f, "  --predict-first       classify the private images before training, as the app did\n"
                "                        when they were taken: the predictions fill the runtime cache\n"
                "                        (timed apart: predict_cpu_seconds); the same weights\n"
                "  --mem-budget MB       memory budget of the whole job (the loaded data set aside):\n"
@@ -348,6 +352,7 @@ static al_status text_setup(const text_opts *o, text_run *t) {
     al_status st;
     t->m->plan_naive = o->j.naive_plan;
     al_model_release_plan(t->m); /* planned anew, with or without liveness */
+    al_model_set_forward_chunk(t->m, o->j.forward_chunk);
     const char *vocab = al_model_meta(t->m, "autlearn.vocab");
     if (!vocab) return al_error(AL_EINVAL, "%s has no vocabulary (autlearn.vocab): not a text model", o->model);
     if (o->tf.ntrain) {
@@ -449,6 +454,7 @@ static void text_report(const char *cmd, const text_opts *o, const text_run *t) 
     cli_json_num(&j, "job_peak_alloc_mb", t->job_peak);
     cli_json_bool(&j, "cache", !o->j.no_cache);
     cli_json_bool(&j, "naive_plan", o->j.naive_plan);
+    cli_json_int(&j, "forward_chunk", o->j.forward_chunk);
     cli_json_int(&j, "prefix_windows", (long long)t->r.prefix_samples);
     /* without a runtime cache, r.cache describes the job's per-epoch buffer of the windows */
     cli_json_int(&j, "cache_hits", t->cache ? (long long)t->r.cache.hits : 0);
@@ -672,6 +678,7 @@ static al_status image_setup(const image_opts *o, image_run *t) {
     al_status st;
     t->m->plan_naive = o->j.naive_plan;
     al_model_release_plan(t->m); /* planned anew, with or without liveness */
+    al_model_set_forward_chunk(t->m, o->j.forward_chunk);
     if (o->rehearsal) {
         /* the exemplars' labels are the cloud model's classes, before any grow */
         int K0 = al_model_num_classes(t->m);
@@ -913,6 +920,7 @@ static void image_report(const char *cmd, const image_opts *o, const image_run *
     cli_json_num(&j, "job_peak_alloc_mb", t->job_peak);
     cli_json_bool(&j, "cache", !o->j.no_cache);
     cli_json_bool(&j, "naive_plan", o->j.naive_plan);
+    cli_json_int(&j, "forward_chunk", o->j.forward_chunk);
     cli_json_num(&j, "first_epoch_seconds", t->r.first_epoch_seconds);
     cli_json_num(&j, "later_epoch_seconds", t->r.later_epoch_seconds);
     cli_json_int(&j, "macs", (long long)t->r.macs);
