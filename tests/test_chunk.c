@@ -14,7 +14,8 @@
  *    every int8 variant;
  *  - a range whose plan gives a tensor read from below and one written
  *    whole the same bytes: refused (al_chunk_ready), and still the same;
- *  - the chunk size: the setting, the cache-sized default, an LSTM's end. */
+ *  - the chunk size: the setting, the cache-sized default, an LSTM's end;
+ *  - a node failing inside a chunk on a pool thread: its status and message. */
 #include "al_test.h"
 #include "autlearn_cloud.h"
 #include "cloud/compile/quant.h"
@@ -270,6 +271,29 @@ static void test_sizes(void) {
     al_model_free(m);
 }
 
+/* A node that fails inside a chunk, on a pool thread: the forward returns
+ * its status, and the message names it. */
+static void test_failure(al_pool *pool3) {
+    al_model *m;
+    REQUIRE_OK(al_model_from_spec("tokens 4; embedding 3 vocab=10; flatten; dense 5; relu; dense 2", 1, &m));
+    REQUIRE_OK(al_model_freeze(m, 4));
+    const int n = 9;
+    float x[9 * 4];
+    for (int i = 0; i < n * 4; i++) x[i] = (float)(i % 10);
+    float y[9 * 2];
+    for (int t = 0; t < 2; t++) {
+        al_pool *pool = t ? pool3 : NULL;
+        al_model_set_forward_chunk(m, 2);
+        REQUIRE_OK(al_model_predict(m, pool, x, n, y));
+        x[7 * 4 + 2] = 12.0f; /* sample 7: the last chunk of the last thread */
+        CHECK_STATUS(al_model_predict(m, pool, x, n, y), AL_ERANGE);
+        CHECK(strstr(al_last_error(), "embedding: token id 12") != NULL);
+        CHECK(m->cplan && m->cplan->threads == (t ? 3 : 1));
+        x[7 * 4 + 2] = 2.0f;
+    }
+    al_model_free(m);
+}
+
 int main(void) {
     al_pool *pool3;
     REQUIRE_OK(al_pool_new(3, &pool3));
@@ -278,6 +302,7 @@ int main(void) {
     test_frontier();
     test_training(pool3);
     test_int8(pool3);
+    test_failure(pool3);
     al_pool_free(pool3);
     TEST_END("test_chunk");
 }
