@@ -287,7 +287,8 @@ static void test_failure(al_pool *pool3) {
         REQUIRE_OK(al_model_predict(m, pool, x, n, y));
         x[7 * 4 + 2] = 12.0f; /* sample 7: the last chunk of the last thread */
         CHECK_STATUS(al_model_predict(m, pool, x, n, y), AL_ERANGE);
-        CHECK(strstr(al_last_error(), "embedding: token id 12") != NULL);
+        CHECK(strstr(al_last_error(), "embedding: token id 12 at sample 1 ") != NULL &&
+              strstr(al_last_error(), "(a chunk of samples from 6)") != NULL);
         CHECK(m->cplan && m->cplan->threads == (t ? 3 : 1));
         x[7 * 4 + 2] = 2.0f;
     }

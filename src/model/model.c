@@ -762,7 +762,9 @@ static void chunk_task(void *arg, int ith, int nth) {
             al_status st = forward_node(m, NULL, i, j->x, (int)AL_MIN((long)cp->nb, hi - c0), j->training, &ca);
             if (st != AL_OK) {
                 cp->tst[ith] = st;
-                snprintf(cp->tmsg + (size_t)ith * AL_CHUNK_MSG, AL_CHUNK_MSG, "%s", al_last_error());
+                /* a layer counts samples from the chunk's first */
+                snprintf(cp->tmsg + (size_t)ith * AL_CHUNK_MSG, AL_CHUNK_MSG, "%s (a chunk of samples from %ld)",
+                         al_last_error(), c0);
                 break;
             }
         }
