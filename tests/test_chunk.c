@@ -223,6 +223,11 @@ static void test_int8(al_pool *pool3) {
                 CHECK(m->cplan && m->cplan->nb == chunks[c] && m->cplan->threads == (t ? 3 : 1));
                 free(y);
             }
+        /* the plan for chunks of 4 serves chunks of 2 (kept: made again, it
+         * would be for 2) */
+        float *y = predict(m, pool3, x, n, 2);
+        CHECK(m->cplan && m->cplan->nb == 4 && same(y, ref, (size_t)n * out_numel(m)));
+        free(y);
         free(ref);
     }
     al_i8_force(AL_I8_AUTO);

@@ -270,7 +270,9 @@ static int chunk_safe(const al_model *m, const al_chunkplan *cp, const float *x,
 int al_chunk_ready(al_model *m, al_pool *pool, int from, int e, int nb, const float *x, int n) {
     const int threads = al_pool_size(pool); /* the pool's threads each take a share */
     const al_chunkplan *cp = m->cplan;
-    if (!cp || cp->from != from || cp->to != e || cp->nb != nb || cp->threads != threads) {
+    /* an arena made for more samples a chunk serves fewer (a training batch
+     * and an evaluation batch of another size share one plan) */
+    if (!cp || cp->from != from || cp->to != e || cp->nb < nb || cp->threads != threads) {
         if (chunk_build(m, from, e, nb, threads) != AL_OK) return 0; /* no arena: the forward runs whole */
         cp = m->cplan;
     }

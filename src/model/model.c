@@ -742,7 +742,7 @@ static al_status forward_node(al_model *m, al_pool *pool, int i, const float *x,
 typedef struct chunk_job {
     al_model *m;
     const float *x;
-    int n, training;
+    int n, nb, training; /* nb: samples a chunk, at most the plan's */
 } chunk_job;
 
 static void chunk_task(void *arg, int ith, int nth) {
@@ -756,10 +756,10 @@ static void chunk_task(void *arg, int ith, int nth) {
     cp->tst[ith] = AL_OK;
     /* the part's GEMM pack buffer from the plan (see al_gemm_lend_buffer) */
     al_gemm_lend_buffer(cp->pack + (size_t)ith * cp->pack_floats, cp->pack_floats);
-    for (long c0 = lo; c0 < hi && cp->tst[ith] == AL_OK; c0 += cp->nb) {
+    for (long c0 = lo; c0 < hi && cp->tst[ith] == AL_OK; c0 += j->nb) {
         ca.c0 = (int)c0;
         for (int i = cp->from; i < cp->to; i++) {
-            al_status st = forward_node(m, NULL, i, j->x, (int)AL_MIN((long)cp->nb, hi - c0), j->training, &ca);
+            al_status st = forward_node(m, NULL, i, j->x, (int)AL_MIN((long)j->nb, hi - c0), j->training, &ca);
             if (st != AL_OK) {
                 cp->tst[ith] = st;
                 /* a layer counts samples from the chunk's first */
@@ -772,9 +772,9 @@ static void chunk_task(void *arg, int ith, int nth) {
     al_gemm_lend_buffer(NULL, 0);
 }
 
-static al_status chunk_run(al_model *m, al_pool *pool, const float *x, int n, int training) {
+static al_status chunk_run(al_model *m, al_pool *pool, const float *x, int n, int nb, int training) {
     const al_chunkplan *cp = m->cplan;
-    chunk_job j = {m, x, n, training};
+    chunk_job j = {m, x, n, nb, training};
     al_pool_run(cp->threads > 1 ? pool : NULL, chunk_task, &j);
     for (int t = 0; t < cp->threads; t++)
         if (cp->tst[t] != AL_OK) return al_error(cp->tst[t], "%s", cp->tmsg + (size_t)t * AL_CHUNK_MSG);
@@ -808,7 +808,7 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
     const int e = al_chunk_end(m, from, to, training), threads = al_pool_size(pool);
     const int nb = al_chunk_samples(m, from, e, n, threads);
     if (nb < n && al_chunk_ready(m, pool, from, e, nb, x, n)) {
-        al_status st = chunk_run(m, pool, x, n, training);
+        al_status st = chunk_run(m, pool, x, n, nb, training);
         if (st != AL_OK) return st;
         i = e;
     }

@@ -23,7 +23,8 @@
 /* The chunked forward's plan (src/model/chunk.c): made for nodes
  * [from, to) in chunks of nb samples. off[t]: tensor t's offset in the
  * chunk arena when it is chunk-local, AL_CHUNK_FULL when it keeps its own
- * buffer; ws_off, aux_off: each node's scratch and aux in the arena. ins:
+ * buffer; ws_off, aux_off: each node's scratch and aux in the arena (made
+ * for chunks of nb samples, it serves smaller ones too). ins:
  * the tensors made below `from` that the range reads; outs: those it
  * writes whole (read past it, or its last node's). */
 #define AL_CHUNK_FULL ((size_t)-1)
