@@ -42,7 +42,8 @@
  *                float (as before the int8 add; an ablation).
  *                AL_BENCH_CHUNK=N (mnv2 jobs, personalize): the frozen forward in
  *                chunks of N samples (al_model_set_forward_chunk; -1: the
- *                whole batch node by node, an ablation).
+ *                whole batch node by node, an ablation); the JSON line's
+ *                forward_chunk (0: the library's default).
  *                mnv2_frozen_int8all: static scales with --int8-dw
  *                --int8-min-k 8, every frozen conv in int8 as in the
  *                PyTorch twin's int8 model (42 int8 layers, 49 int8 edges).
@@ -950,11 +951,12 @@ int main(int argc, char **argv) {
            "\"ms_per_step\":%.3f,\"peak_rss_mb\":%.1f,\"final_loss\":%.6f,\"samples\":%d,\"epochs\":%d,"
            "\"data\":\"%s\",\"process_peak_rss_mb\":%.1f,\"rss_reset\":%s,\"cpu_seconds\":%.4f,"
            "\"flops_per_step\":%.0f,\"base_rss_mb\":%.1f,\"rss_increase_mb\":%.1f,\"cpu\":\"%s\",\"cores\":%ld,"
-           "\"page_faults\":%lld%s}\n",
+           "\"page_faults\":%lld,\"forward_chunk\":%d%s}\n",
            o.job, o.threads, o.batch, r.steps, r.secs, 1000.0 * r.secs / (double)(r.steps > 0 ? r.steps : 1), peak,
            r.final_loss, o.samples, kind == J_PERSONALIZE ? 10 : o.epochs,
            kind == J_CNN || kind == J_PERSONALIZE ? (o.data ? "idx" : "synthetic") : "synthetic",
            r.load_peak > peak ? r.load_peak : peak, r.reset ? "true" : "false", r.cpu, r.flops_per_step,
-           g_base_rss, g_base_rss >= 0 ? peak - g_base_rss : -1.0, cpu, sysconf(_SC_NPROCESSORS_ONLN), r.faults, model);
+           g_base_rss, g_base_rss >= 0 ? peak - g_base_rss : -1.0, cpu, sysconf(_SC_NPROCESSORS_ONLN), r.faults,
+           getenv("AL_BENCH_CHUNK") ? atoi(getenv("AL_BENCH_CHUNK")) : 0, model);
     return 0;
 }
