@@ -40,13 +40,13 @@
  *                static scales, floats between the layers (an ablation);
  *                AL_BENCH_I8_ADD=0: static scales, the residual adds in
  *                float (as before the int8 add; an ablation).
+ *                mnv2_frozen_int8all: static scales with --int8-dw
+ *                --int8-min-k 8, every frozen conv in int8 as in the
+ *                PyTorch twin's int8 model (42 int8 layers, 49 int8 edges).
  *                AL_BENCH_CHUNK=N (mnv2 jobs, personalize): the frozen forward in
  *                chunks of N samples (al_model_set_forward_chunk; -1: the
  *                whole batch node by node, an ablation); the JSON line's
  *                forward_chunk (0: the library's default).
- *                mnv2_frozen_int8all: static scales with --int8-dw
- *                --int8-min-k 8, every frozen conv in int8 as in the
- *                PyTorch twin's int8 model (42 int8 layers, 49 int8 edges).
  *
  * Data: the first `samples` images of the training split of the IDX files in
  * DIR (Fashion-MNIST), or, without --data, synthetic 1x28x28 images from the
@@ -581,10 +581,12 @@ static int mnv2_spec(int nodes, char *out, size_t cap) {
 /* AL_BENCH_CHUNK=N: the frozen forward in chunks of N samples
  * (al_model_set_forward_chunk; -1: node by node over the whole batch, as
  * before session 16; unset or 0: the library's default) */
-static void bench_chunk(al_model *m) {
+static int chunk_setting(void) {
     const char *c = getenv("AL_BENCH_CHUNK");
-    if (c && *c) al_model_set_forward_chunk(m, atoi(c));
+    return c ? atoi(c) : 0;
 }
+
+static void bench_chunk(al_model *m) { al_model_set_forward_chunk(m, chunk_setting()); }
 
 static int mnv2_model(int nodes, int freeze, int int8, unsigned long long seed, al_model **out) {
     char spec[sizeof MNV2_SPEC];
@@ -957,6 +959,6 @@ int main(int argc, char **argv) {
            kind == J_CNN || kind == J_PERSONALIZE ? (o.data ? "idx" : "synthetic") : "synthetic",
            r.load_peak > peak ? r.load_peak : peak, r.reset ? "true" : "false", r.cpu, r.flops_per_step,
            g_base_rss, g_base_rss >= 0 ? peak - g_base_rss : -1.0, cpu, sysconf(_SC_NPROCESSORS_ONLN), r.faults,
-           getenv("AL_BENCH_CHUNK") ? atoi(getenv("AL_BENCH_CHUNK")) : 0, model);
+           chunk_setting(), model);
     return 0;
 }

@@ -181,7 +181,7 @@ static float *thread_buffer(size_t n) {
 
 /* region_packed's largest request in floats (0: the plain variant packs
  * nothing), rounded as thread_buffer rounds it */
-static size_t pack_floats_max(void) {
+size_t al_gemm_pack_floats_max(void) {
     al_gemm_variant v = al_gemm_current();
     if (v == AL_GEMM_REF) return 0;
     const gemm_kernel *kn = kernel_of(v);
@@ -189,11 +189,9 @@ static size_t pack_floats_max(void) {
 }
 
 size_t al_gemm_pack_bytes_max(void) {
-    size_t n = pack_floats_max();
+    size_t n = al_gemm_pack_floats_max();
     return n ? n * sizeof(float) + 64 : 0;
 }
-
-size_t al_gemm_pack_floats_max(void) { return pack_floats_max(); }
 
 void al_gemm_lend_buffer(float *buf, size_t floats) {
     tl_lent = buf;

@@ -48,16 +48,17 @@ void al_model_set_forward_chunk(al_model *m, int samples) {
     if (m) m->chunk = samples;
 }
 
-static int chunk_node_ok(const al_node *nd, int training) {
-    if (training && nd->trainable) return 0;
-    return nd->cfg.type != AL_L_LSTM && nd->cfg.type != AL_L_GRU;
+/* A node that may run in chunks: it does not train in this forward
+ * (trains: it would) and carries no recurrent state between calls. */
+static int chunk_node_ok(const al_node *nd, int trains) {
+    return !trains && nd->cfg.type != AL_L_LSTM && nd->cfg.type != AL_L_GRU;
 }
 
 int al_chunk_end(const al_model *m, int from, int to, int training) {
     if (m->chunk < 0 || m->observe) return from;
     int e = AL_MIN(to, al_memplan_lowest(m));
     for (int i = from; i < e; i++)
-        if (!chunk_node_ok(&m->nodes[i], training)) return i;
+        if (!chunk_node_ok(&m->nodes[i], training && m->nodes[i].trainable)) return i;
     return AL_MAX(e, from);
 }
 
@@ -152,6 +153,14 @@ static al_status chunk_layout(const al_model *m, int from, int e, int nb, al_mem
     return al_memplan_place(p);
 }
 
+/* The chunk plan's block for an arena of `arena` bytes: an arena and a
+ * GEMM pack buffer per thread, and 64 bytes to align the buffers; 0 when
+ * that overflows. */
+static size_t block_bytes(size_t arena, int threads) {
+    const size_t T = (size_t)AL_MAX(threads, 1), per = arena + al_gemm_pack_floats_max() * sizeof(float);
+    return per > (SIZE_MAX - 64) / T ? 0 : per * T + 64;
+}
+
 /* Makes m->cplan for [from, e) in chunks of nb samples on `threads`
  * threads (the last plan is freed first, so one exists at a time). */
 static al_status chunk_build(al_model *m, int from, int e, int nb, int threads) {
@@ -175,12 +184,12 @@ static al_status chunk_build(al_model *m, int from, int e, int nb, int threads) 
     cp->outs = cp->ins + nt;
     if (chunk_layout(m, from, e, nb, &p, cp) != AL_OK) goto oom;
     cp->pack_floats = al_gemm_pack_floats_max();
-    const size_t per = p.total + cp->pack_floats * sizeof(float); /* both multiples of 64 */
-    if (per > (SIZE_MAX - 64) / T) {
-        al_error(AL_ENOMEM, "chunk arenas of %zu bytes for %d threads overflow", per, threads);
+    const size_t all = block_bytes(p.total, threads); /* the arena and pack sizes are multiples of 64 */
+    if (!all) {
+        al_error(AL_ENOMEM, "chunk arenas of %zu bytes for %d threads overflow", p.total, threads);
         goto oom;
     }
-    cp->block = al_malloc(per * T + 64);
+    cp->block = al_malloc(all);
     if (!cp->block) goto oom;
     /* the pack buffers 64-byte aligned, as the GEMM's own are */
     cp->pack = (float *)(void *)(((uintptr_t)(cp->block + p.total * T) + 63) & ~(uintptr_t)63);
@@ -221,8 +230,7 @@ al_status al_chunk_arena_bytes(const al_model *m, int from, int e, int nb, size_
  * model frozen at freeze (training: nodes from freeze on train), or e. */
 static int chunk_end_at(const al_model *m, int freeze, int e, int training) {
     for (int i = 0; i < e; i++)
-        if ((training && i >= freeze) || m->nodes[i].cfg.type == AL_L_LSTM || m->nodes[i].cfg.type == AL_L_GRU)
-            return i;
+        if (!chunk_node_ok(&m->nodes[i], training && i >= freeze)) return i;
     return e;
 }
 
@@ -236,8 +244,8 @@ al_status al_chunk_arena_bound(const al_model *m, int freeze, int n, int threads
         if (nb < n) {
             al_status st = al_chunk_arena_bytes(m, 0, e, nb, &b);
             if (st != AL_OK) return st;
-            /* an arena and a GEMM pack buffer per thread */
-            b = (b + al_gemm_pack_floats_max() * sizeof(float)) * (size_t)AL_MAX(threads, 1) + 64;
+            if (!(b = block_bytes(b, threads)))
+                return al_error(AL_ENOMEM, "chunk arenas for %d threads overflow", threads);
         }
         *bytes = AL_MAX(*bytes, b);
     }

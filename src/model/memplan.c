@@ -285,7 +285,7 @@ al_status al_memplan_place(al_memplan *p) {
         }
     }
     for (int i = 0; i < p->nbuf; i++) p->buf[i].offset = off[i];
-    p->total = best > 0 ? best : 64;
+    p->total = best;
     al_free(order);
     al_free(off);
     return AL_OK;

@@ -64,7 +64,7 @@ static size_t index_bytes(size_t held) {
 static al_status job_init(job *j, const al_model *m, const al_pool *pool, const al_dataset *d,
                           const al_cache *cache, const al_mem_job *x) {
     memset(j, 0, sizeof *j);
-    j->threads = pool ? al_pool_size(pool) : 1;
+    j->threads = al_pool_size(pool); /* 1 for NULL */
     j->gemm = (size_t)j->threads * al_gemm_pack_bytes_max();
     j->m = m;
     j->freeze = x->freeze;
