@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Ablation of the cost optimizations (issue #5, made fair in #18): for the
 # image and the text scenario, in one run, the device's personalization job
-# in six (image) or seven (text) configurations, each user's job in each
+# in seven (image) or eight (text) configurations, each user's job in each
 # configuration its own process. Every row is measured against the library's
 # default, not a straw man: the liveness memory planner is the default for
 # every model, compiled or not, so the baseline uses it too.
 #
 #   baseline     the uncompressed cloud model, uncompiled, the library's
-#                default memory plan (liveness planner), no runtime cache
-#                (--no-cache)
+#                default memory plan (liveness planner) and frozen forward
+#                (in chunks of samples), no runtime cache (--no-cache)
 #   naive layout the baseline with the naive memory layout (--naive-plan:
 #                every activation its own buffer), to show what the planner
 #                buys; no other row uses it
+#   unchunked    the baseline with the frozen part run node by node over the
+#                whole batch (--forward-chunk -1), to show what the chunked
+#                forward (the default since session 16) buys; no other row
+#                uses it
 #   +compression the SVD-compressed model (autlearn compress, retrained on the
 #                public data), otherwise as the baseline
 #   +compiler    the cloud model compiled at the freeze point with int8 frozen
@@ -148,7 +152,8 @@ print(json.dumps({"scenario": sc, "config": cfg, "user": user, "seconds": wall, 
                   "predict_cpu_seconds": j["predict_cpu_seconds"] or 0.0,
                   "peak_rss_mb": j["peak_rss_mb"], "job_peak_alloc_mb": j["job_peak_alloc_mb"],
                   "planned_mb": j["planned_mb"], "macs": j["macs"], "acc": acc, "acc_before": before,
-                  "cache_hits": j["cache_hits"], "cache": j["cache"], "naive_plan": j["naive_plan"]}))
+                  "cache_hits": j["cache_hits"], "cache": j["cache"], "naive_plan": j["naive_plan"],
+                  "forward_chunk": j["forward_chunk"]}))
 EOF
   tail -n 1 "$runs" | "$py" -c 'import json, sys; r = json.loads(sys.stdin.read())
 print("    %-5s %-12s user %-22s %6.2f s  cpu %6.2f s  train cpu %6.3f s  predict cpu %6.3f s  alloc %6.1f MB  MACs %.3g  acc %.4f" % (
@@ -159,11 +164,12 @@ print("    %-5s %-12s user %-22s %6.2f s  cpu %6.2f s  train cpu %6.3f s  predic
 # the text configurations' trained output rows (--train-words)
 words=512
 
-# configs SCENARIO USER CLOUD SMALL COMPILED SMALL_COMPILED: the six (text: seven), interleaved per user
+# configs SCENARIO USER CLOUD SMALL COMPILED SMALL_COMPILED: the seven (text: eight), interleaved per user
 configs() {
   local sc=$1 u=$2
   job "$sc" baseline "$u" "$3" --no-cache
   job "$sc" naive "$u" "$3" --no-cache --naive-plan
+  job "$sc" unchunked "$u" "$3" --no-cache --forward-chunk -1
   job "$sc" compression "$u" "$4" --no-cache
   job "$sc" compiler "$u" "$5" --no-cache
   job "$sc" cache "$u" "$3"
@@ -187,7 +193,7 @@ if [ "$scen" != text ]; then
     --out "$work/img-compiled.gguf" --int8 --batch 32
   step img-compile-small "$work/img-small-compiled.gguf" compile --model "$work/img-small.gguf" \
     --out "$work/img-small-compiled.gguf" --int8 --batch 32
-  echo "image scenario: $img_users users x 6 configurations" >&2
+  echo "image scenario: $img_users users x 7 configurations" >&2
   for u in $(seq 0 $((img_users - 1))); do
     configs image "$u" "$work/img-cloud.gguf" "$work/img-small.gguf" "$work/img-compiled.gguf" \
       "$work/img-small-compiled.gguf"
@@ -223,7 +229,7 @@ names = sorted((n for n in count if count[n] >= 2), key=lambda n: (-count[n], n)
 print(" ".join(names[:want]))
 EOF
 )
-  echo "text scenario: users $users; 7 configurations each" >&2
+  echo "text scenario: users $users; 8 configurations each" >&2
   for u in $users; do
     configs text "$u" "$work/txt-cloud.gguf" "$work/txt-small.gguf" "$work/txt-compiled.gguf" \
       "$work/txt-small-compiled.gguf"

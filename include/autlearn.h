@@ -155,8 +155,9 @@ AL_API al_status al_model_predict(al_model *m, al_pool *pool, const float *x, in
  * threads each takes its share of the batch through the frozen part alone.
  * samples 0 (the default): a chunk is sized so its widest node's inputs and
  * outputs fill about 2 MB, at most a thread's share (no chunks when the
- * batch has fewer samples than the pool has threads); > 0: that many
- * samples; < 0: never (node by node over the whole batch). */
+ * batch has fewer samples than the pool has threads), the share cut in
+ * chunks of even size; > 0: that many samples; < 0: never (node by node
+ * over the whole batch). */
 AL_API void al_model_set_forward_chunk(al_model *m, int samples);
 
 /* ---- data ----------------------------------------------------------------- */

@@ -244,7 +244,16 @@ static void test_sizes(void) {
     CHECK(al_chunk_end(m, 0, 4, 1) == 3); /* stops at the trained dense */
     CHECK(al_chunk_samples(m, 0, 3, 32, 1) == 4);  /* 2 MB / 512 KB */
     CHECK(al_chunk_samples(m, 0, 3, 32, 2) == 4);
-    CHECK(al_chunk_samples(m, 0, 3, 6, 2) == 3);   /* a thread's share at most */
+    CHECK(al_chunk_samples(m, 0, 3, 16, 8) == 2);  /* a thread's share at most */
+    CHECK(al_chunk_samples(m, 0, 3, 8, 1) == 4);   /* 2 MB: 4 samples */
+    CHECK(al_chunk_samples(m, 0, 3, 30, 1) == 4);  /* 8 chunks: 7 of 4, then 2 */
+    CHECK(al_chunk_samples(m, 0, 3, 17, 1) == 4);  /* 5 chunks of at most 4: 4 + 4 + 4 + 4 + 1 */
+    CHECK(al_chunk_samples(m, 0, 3, 10, 1) == 4);  /* 3 chunks: 4 + 4 + 2 */
+    CHECK(al_chunk_samples(m, 0, 3, 9, 1) == 3);   /* 3 chunks of 3, not 4 + 4 + 1 */
+    CHECK(al_chunk_samples(m, 0, 3, 5, 1) == 3);   /* 3 + 2, not 4 + 1 */
+    CHECK(al_chunk_samples(m, 0, 3, 18, 2) == 3);  /* shares of 9 in 3 chunks of 3 */
+    CHECK(al_chunk_samples(m, 0, 3, 41, 1) == 4);  /* 11 chunks of at most 4 (ceil(41 / 11) = 4) */
+    CHECK(al_chunk_samples(m, 0, 3, 20, 3) == 4);  /* shares of 7 in 2 chunks of 4 */
     CHECK(al_chunk_samples(m, 0, 3, 3, 4) == 3);   /* fewer samples than threads: no chunks */
     CHECK(al_chunk_samples(m, 1, 2, 32, 1) == 32); /* one node alone: no chunks */
     CHECK(al_chunk_samples(m, 0, 3, 3, 1) == 3);   /* never more than the batch */
@@ -254,10 +263,11 @@ static void test_sizes(void) {
     size_t bound = 0, two = 1;
     REQUIRE_OK(al_chunk_arena_bound(m, 3, 32, 1, &bound));
     REQUIRE_OK(al_chunk_arena_bound(m, 3, 32, 2, &two));
-    /* an arena and a GEMM pack buffer per thread */
+    /* an arena per thread, and on several threads a GEMM pack buffer per
+     * thread (on one, the caller's own serves) */
     const size_t pack = al_gemm_pack_floats_max() * sizeof(float), a = m->cplan ? m->cplan->bytes : 0;
-    CHECK(m->cplan && m->cplan->nb == 4 && m->cplan->threads == 1 && bound == a + pack + 64 &&
-          two == 2 * (a + pack) + 64);
+    CHECK(m->cplan && m->cplan->nb == 4 && m->cplan->threads == 1 && m->cplan->pack_floats == 0 &&
+          bound == a + 64 && two == 2 * (a + pack) + 64);
     /* the dwconv's and the relu's outputs, 4 samples (1 MB) each, alive
      * together while the relu runs; little more */
     const size_t mb = (size_t)4 * 64 * 32 * 32 * sizeof(float);

@@ -754,8 +754,9 @@ static void chunk_task(void *arg, int ith, int nth) {
     long lo, hi;
     al_split(j->n, ith, nth, &lo, &hi);
     cp->tst[ith] = AL_OK;
-    /* the part's GEMM pack buffer from the plan (see al_gemm_lend_buffer) */
-    al_gemm_lend_buffer(cp->pack + (size_t)ith * cp->pack_floats, cp->pack_floats);
+    /* the part's GEMM pack buffer from the plan (see al_gemm_lend_buffer;
+     * none on one thread: the caller's own serves, chunk.c lent_floats) */
+    if (cp->pack_floats) al_gemm_lend_buffer(cp->pack + (size_t)ith * cp->pack_floats, cp->pack_floats);
     for (long c0 = lo; c0 < hi && cp->tst[ith] == AL_OK; c0 += j->nb) {
         ca.c0 = (int)c0;
         for (int i = cp->from; i < cp->to; i++) {

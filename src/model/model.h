@@ -44,7 +44,7 @@ typedef struct al_chunkplan {
     size_t nmore;
     al_status *tst;
     char *tmsg;                     /* threads * AL_CHUNK_MSG */
-    float *pack;                    /* threads GEMM pack buffers of pack_floats (in block, after the arenas) */
+    float *pack;                    /* threads GEMM pack buffers of pack_floats (in block, after the arenas; none on one thread) */
     size_t pack_floats;
 } al_chunkplan;
 
@@ -288,7 +288,8 @@ int al_chunk_end(const al_model *m, int from, int to, int training);
  * no chunks): m->chunk when set; by default as many as keep the widest
  * node's inputs and outputs within about 2 MB, and on several threads at
  * most a thread's even share of the batch (none when the batch is smaller
- * than the thread count: the nodes' own threads serve it better). */
+ * than the thread count: the nodes' own threads serve it better), the share
+ * cut in chunks of even size (32 as 8 + 8 + 8 + 8, not 10 + 10 + 10 + 2). */
 int al_chunk_samples(const al_model *m, int from, int e, int n, int threads);
 /* 1 when [from, e) can run in chunks of nb samples on the pool's threads
  * for this forward of n (x: the model input): its arenas are made (or the
