@@ -116,7 +116,8 @@ AL_API al_status al_model_load(const char *path, al_model **out);
 /* Writes atomically: a temporary file, fsync, rename, fsync of the directory. */
 AL_API al_status al_model_save(const al_model *m, const char *path);
 
-/* A deep copy: architecture, weights, freeze point and metadata. */
+/* A deep copy: architecture, weights, freeze point, metadata, and the
+ * execution settings (al_model_set_forward_chunk among them). */
 AL_API al_status al_model_clone(const al_model *m, al_model **out);
 /* Copies the weights of a model of the same architecture. */
 AL_API al_status al_model_copy_weights(al_model *dst, const al_model *src);

@@ -278,6 +278,13 @@ static void test_sizes(void) {
     CHECK(al_chunk_samples(m, 0, 3, 32, 1) == 5 && al_chunk_samples(m, 0, 3, 32, 4) == 5);
     al_model_set_forward_chunk(m, -1);
     CHECK(al_chunk_end(m, 0, 4, 0) == 0);
+    /* a clone keeps the setting (and the other execution settings) */
+    m->plan_naive = 1;
+    m->i8_chain = 0;
+    al_model *c;
+    REQUIRE_OK(al_model_clone(m, &c));
+    CHECK(c->chunk == -1 && c->plan_naive == 1 && c->i8_chain == 0 && al_chunk_end(c, 0, 4, 0) == 0);
+    al_model_free(c);
     al_model_free(m);
     REQUIRE_OK(al_model_from_spec(SPECS[NSPECS - 1], 1, &m));
     REQUIRE_OK(al_model_freeze(m, m->nnodes));

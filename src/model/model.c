@@ -1071,6 +1071,10 @@ al_status al_model_clone(const al_model *m, al_model **out) {
     if (st) return st;
     memcpy(c->wblock, m->wblock, sizeof(float) * m->nweights);
     c->rng = m->rng;
+    /* the execution settings: memory layout, int8 chain, chunked forward */
+    c->plan_naive = m->plan_naive;
+    c->i8_chain = m->i8_chain;
+    c->chunk = m->chunk;
     (void)al_model_freeze(c, m->freeze);
     st = al_quant_copy(c, m);
     for (int i = 0; i < m->nmeta && st == AL_OK; i++) st = al_model_set_meta(c, m->meta_key[i], m->meta_val[i]);
