@@ -260,14 +260,39 @@ static void test_sizes(void) {
     /* the arena the memory budget counts is the one a forward makes */
     float *x = al_test_rand_input(m, 32, 3), *y = malloc(sizeof(float) * 32 * 2);
     REQUIRE_OK(al_model_predict(m, NULL, x, 32, y));
-    size_t bound = 0, two = 1;
+    size_t bound = 1, two = 1;
     REQUIRE_OK(al_chunk_arena_bound(m, 3, 32, 1, &bound));
     REQUIRE_OK(al_chunk_arena_bound(m, 3, 32, 2, &two));
     /* an arena per thread, and on several threads a GEMM pack buffer per
-     * thread (on one, the caller's own serves) */
+     * thread (on one, the caller's own serves): here in the span of the
+     * plan that the dwconv's and the relu's whole outputs (8 MB each) take
+     * and the chunks leave unused, so nothing beyond the plan */
     const size_t pack = al_gemm_pack_floats_max() * sizeof(float), a = m->cplan ? m->cplan->bytes : 0;
-    CHECK(m->cplan && m->cplan->nb == 4 && m->cplan->threads == 1 && m->cplan->pack_floats == 0 &&
-          bound == a + 64 && two == 2 * (a + pack) + 64);
+    const al_chunkplan *cp = m->cplan;
+    CHECK(cp && cp->nb == 4 && cp->threads == 1 && cp->pack_floats == 0 && !cp->owned && bound == 0 && two == 0);
+    /* the span: inside the plan, clear of the range's whole output (the
+     * gap's, read by the dense) and of the pointer tables */
+    const size_t plan = al_model_plan_bytes(m, 32);
+    const char *blk = cp ? cp->block : NULL, *pb = m->plan_block;
+    CHECK(blk && blk >= pb && blk + a + 64 <= pb + plan);
+    const char *g = (const char *)m->act[2], *tab = (const char *)(void *)m->act;
+    CHECK(blk && (g + 32 * 64 * sizeof(float) <= blk || blk + a + 64 <= g));
+    CHECK(blk && (tab + 3 * 8 * (size_t)m->ntensors <= blk || blk + a + 64 <= tab));
+    /* chunks of 16 on 2 threads: arenas of 8 MB and pack buffers do not fit
+     * in 16 MB: allocated, and counted */
+    al_model_set_forward_chunk(m, 16);
+    size_t a16 = 0, two16 = 0;
+    REQUIRE_OK(al_chunk_arena_bytes(m, 0, 3, 16, &a16));
+    REQUIRE_OK(al_chunk_arena_bound(m, 3, 32, 2, &two16));
+    CHECK(two16 == 2 * (a16 + pack) + 64 && two16 > 16u << 20);
+    al_pool *pool2;
+    REQUIRE_OK(al_pool_new(2, &pool2));
+    float *y2 = malloc(sizeof(float) * 32 * 2);
+    REQUIRE_OK(al_model_predict(m, pool2, x, 32, y2));
+    CHECK(m->cplan && m->cplan->owned && m->cplan->nb == 16 && same(y2, y, 32 * 2));
+    al_model_set_forward_chunk(m, 0);
+    free(y2);
+    al_pool_free(pool2);
     /* the dwconv's and the relu's outputs, 4 samples (1 MB) each, alive
      * together while the relu runs; little more */
     const size_t mb = (size_t)4 * 64 * 32 * 32 * sizeof(float);

@@ -31,11 +31,18 @@
  * copy of the node that runs (operands and aux are bound per thread) and a
  * GEMM pack buffer lent from the plan, the nodes on one thread each.
  *
+ * The arenas go where they cost nothing when they fit: the largest span of
+ * the memory plan that no buffer alive during the range's steps holds but
+ * the whole-batch buffers of its chunk-local tensors and its nodes'
+ * scratch and aux, which the chunks leave untouched (al_chunk_gap, found
+ * when the plan is made).
+ *
  * Every layer computes a sample from that sample alone in this mode, so
  * the result is the whole-batch forward's, bit for bit (tests/test_chunk.c). */
 
 #include "model/model.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Bytes of samples a chunk's widest node may touch (its inputs and
@@ -93,13 +100,18 @@ static size_t node_bytes(const al_model *m, int i) {
  * chunks of 7 to 16 at 2 threads, medians 11.6 to 12.5 against 10.7 and
  * 11.0 ms.) A batch smaller than the thread count is not chunked by
  * default: the nodes' own threads serve it. */
+/* The most samples a chunk of [from, e) may take, by the caches */
+static size_t chunk_cap(const al_model *m, int from, int e) {
+    size_t widest = 1;
+    for (int i = from; i < e; i++) widest = AL_MAX(widest, node_bytes(m, i));
+    return AL_MAX((size_t)1, CHUNK_BYTES / widest);
+}
+
 int al_chunk_samples(const al_model *m, int from, int e, int n, int threads) {
     if (e - from < 2 || n <= 1) return n; /* one node alone passes nothing on through the caches */
     if (m->chunk > 0) return AL_MIN(m->chunk, n);
     if (threads > n) return n;
-    size_t widest = 1;
-    for (int i = from; i < e; i++) widest = AL_MAX(widest, node_bytes(m, i));
-    size_t nb = AL_MAX((size_t)1, CHUNK_BYTES / widest);
+    const size_t nb = chunk_cap(m, from, e);
     /* A thread's share at most, cut in chunks of even size. The image
      * scenario's job (refcnn frozen below its output layer, batch 32, 200
      * images, no cache; training CPU, medians of 12 and 8, one thread
@@ -204,7 +216,14 @@ static al_status chunk_build(al_model *m, int from, int e, int nb, int threads) 
         al_error(AL_ENOMEM, "chunk arenas of %zu bytes for %d threads overflow", p.total, threads);
         goto oom;
     }
-    cp->block = al_malloc(all);
+    /* in the plan's span that the range leaves unused, when it fits */
+    for (int k = 0; k < 2 && !cp->block; k++)
+        if (from == 0 && m->plan_block && m->chunk_gap[k].e == e && all <= m->chunk_gap[k].size)
+            cp->block = m->plan_block + m->chunk_gap[k].off;
+    if (!cp->block) {
+        cp->block = al_malloc(all);
+        cp->owned = 1;
+    }
     if (!cp->block) goto oom;
     /* the pack buffers 64-byte aligned, as the GEMM's own are */
     cp->pack = (float *)(void *)(((uintptr_t)(cp->block + p.total * T) + 63) & ~(uintptr_t)63);
@@ -249,22 +268,85 @@ static int chunk_end_at(const al_model *m, int freeze, int e, int training) {
     return e;
 }
 
-al_status al_chunk_arena_bound(const al_model *m, int freeze, int n, int threads, size_t *bytes) {
-    *bytes = 0;
-    if (m->chunk < 0) return AL_OK;
-    const int L = al_memplan_lowest_at(m, freeze);
-    for (int training = 0; training < 2; training++) {
-        int e = chunk_end_at(m, freeze, L, training), nb = al_chunk_samples(m, 0, e, n, threads);
-        size_t b = 0;
-        if (nb < n) {
-            al_status st = al_chunk_arena_bytes(m, 0, e, nb, &b);
-            if (st != AL_OK) return st;
-            if (!(b = block_bytes(b, threads)))
-                return al_error(AL_ENOMEM, "chunk arenas for %d threads overflow", threads);
-        }
-        *bytes = AL_MAX(*bytes, b);
+/* 1 when buffer b of the main plan keeps bytes a chunked forward of
+ * [0, e) needs: it is alive during the range's steps, and it is not the
+ * whole-batch buffer of one of its chunk-local tensors nor one of its
+ * nodes' scratch and aux (the chunks have their own in the arena). */
+static int gap_used(const al_model *m, const al_membuf *b, int e) {
+    if (b->node >= 0 && b->node < e) {
+        if (b->kind == AL_MB_WS || b->kind == AL_MB_AUX) return 0;
+        if (b->kind == AL_MB_ACT && chunk_local(m, al_model_tensor(m, b->node, b->port), e)) return 0;
     }
+    for (int j = 0; j < b->nlive; j++)
+        if (b->t0[j] <= e - 1) return 1; /* forward step i is node i's */
+    return 0;
+}
+
+static int span_less(const void *a, const void *b) {
+    const size_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+al_status al_chunk_gap(const al_model *m, const al_memplan *p, int e, size_t *off, size_t *size) {
+    *off = *size = 0;
+    size_t *sp = al_malloc(sizeof *sp * 2 * (size_t)(p->nbuf > 0 ? p->nbuf : 1));
+    if (!sp) return AL_ENOMEM;
+    size_t k = 0;
+    for (int i = 0; i < p->nbuf; i++)
+        if (gap_used(m, &p->buf[i], e)) {
+            sp[2 * k] = p->buf[i].offset;
+            sp[2 * k + 1] = p->buf[i].offset + p->buf[i].bytes;
+            k++;
+        }
+    qsort(sp, k, 2 * sizeof *sp, span_less);
+    size_t top = 0; /* offsets and sizes are multiples of 64: so is every span */
+    for (size_t i = 0; i <= k; i++) {
+        size_t start = i < k ? sp[2 * i] : AL_MAX(p->total, top);
+        if (start > top && start - top > *size) {
+            *off = top;
+            *size = start - top;
+        }
+        if (i < k) top = AL_MAX(top, sp[2 * i + 1]);
+    }
+    al_free(sp);
     return AL_OK;
+}
+
+al_status al_chunk_arena_bound(const al_model *m, int freeze, int plan_batch, int threads, size_t *bytes) {
+    *bytes = 0;
+    if (m->chunk < 0 || plan_batch <= 1) return AL_OK;
+    const int L = al_memplan_lowest_at(m, freeze), T = AL_MAX(threads, 1);
+    const size_t ab = (size_t)plan_batch;
+    al_memplan p;
+    memset(&p, 0, sizeof p);
+    al_status st = AL_OK;
+    for (int training = 0; training < 2 && st == AL_OK; training++) {
+        const int e = chunk_end_at(m, freeze, L, training);
+        if (e < 2) continue;
+        /* the largest chunk of a forward of at most plan_batch samples
+         * (al_chunk_samples: no chunks below the thread count, a thread's
+         * share at most) */
+        size_t nb;
+        if (m->chunk > 0) {
+            nb = AL_MIN((size_t)m->chunk, ab);
+        } else {
+            if ((size_t)T > ab) continue;
+            nb = AL_MIN(chunk_cap(m, 0, e), (ab + (size_t)T - 1) / (size_t)T);
+        }
+        if (T == 1 && nb >= ab) continue; /* every forward whole */
+        size_t a = 0, b, off, gap = 0;
+        if ((st = al_chunk_arena_bytes(m, 0, e, (int)nb, &a)) != AL_OK) break;
+        if (!(b = block_bytes(a, T))) {
+            st = al_error(AL_ENOMEM, "chunk arenas for %d threads overflow", T);
+            break;
+        }
+        /* the plan the forward will have: its unused span */
+        if (!p.buf && (st = al_memplan_build_at(m, plan_batch, m->plan_naive, freeze, &p)) != AL_OK) break;
+        if ((st = al_chunk_gap(m, &p, e, &off, &gap)) != AL_OK) break;
+        *bytes = AL_MAX(*bytes, b <= gap ? 0 : b);
+    }
+    al_memplan_free(&p);
+    return st;
 }
 
 /* [a, a + an) and [b, b + bn) share a byte */
@@ -280,6 +362,8 @@ static size_t tensor_bytes(const al_model *m, int t, int n) { return (size_t)n *
  * from below (or with the model input x): see the file comment. */
 static int chunk_safe(const al_model *m, const al_chunkplan *cp, const float *x, int n) {
     const size_t xn = cp->from == 0 ? sizeof(float) * (size_t)n * al_shape_numel(&m->in) : 0;
+    /* arenas in the plan's unused span: not where the input lies */
+    if (!cp->owned && bytes_meet(cp->block, block_bytes(cp->bytes, cp->threads), x, xn)) return 0;
     for (int o = 0; o < cp->nouts; o++) {
         const int t = cp->outs[o];
         const size_t tn = tensor_bytes(m, t, n);

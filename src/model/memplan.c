@@ -396,7 +396,7 @@ const al_shape *al_model_tensor_shape(const al_model *m, int t) {
 void al_chunk_release(al_model *m) {
     al_chunkplan *cp = m->cplan;
     if (!cp) return;
-    al_free(cp->block);
+    if (cp->owned) al_free(cp->block); /* else a span of the memory plan */
     al_free(cp->off);
     al_free(cp->ins);
     al_free(cp->tnodes);

@@ -409,7 +409,14 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
         al_memplan_free(&p);
         return AL_OK;
     }
-    char *base = al_malloc(p.total);
+    /* the spans the chunked forwards from node 0 leave unused */
+    for (int k = 0; k < 2 && st == AL_OK; k++) {
+        m->chunk_gap[k].e = al_chunk_end(m, 0, m->nnodes, k);
+        m->chunk_gap[k].size = 0;
+        if (m->chunk_gap[k].e >= 2)
+            st = al_chunk_gap(m, &p, m->chunk_gap[k].e, &m->chunk_gap[k].off, &m->chunk_gap[k].size);
+    }
+    char *base = st == AL_OK ? al_malloc(p.total) : NULL;
     if (!base) {
         al_memplan_free(&p);
         return AL_ENOMEM;

@@ -31,7 +31,11 @@
 #define AL_CHUNK_MSG 256
 typedef struct al_chunkplan {
     int from, to, nb, threads;
-    char *block;                    /* threads arenas of `bytes` each, then the pack buffers */
+    /* threads arenas of `bytes` each, then the pack buffers: in a span of
+     * the memory plan that the range leaves unused (owned 0), else
+     * allocated (owned 1) */
+    char *block;
+    int owned;
     size_t bytes;
     size_t *off, *ws_off, *aux_off; /* ntensors, nnodes, nnodes entries (one allocation) */
     int *ins, *outs;                /* nins, nouts entries (one allocation of 2 * ntensors) */
@@ -106,6 +110,11 @@ struct al_model {
      * chunked range (NULL: none; freed with the memory plan). */
     int chunk;
     al_chunkplan *cplan;
+    /* per forward kind (0 evaluation, 1 training) from node 0: the end of
+     * its chunked range when the plan was made (al_chunk_end; < 2: none)
+     * and the largest span of the plan that range leaves unused, where its
+     * arenas go when they fit (chunk.c, al_chunk_gap) */
+    struct { int e; size_t off, size; } chunk_gap[2];
     char *meta_key[AL_MAX_META];
     char *meta_val[AL_MAX_META];
     int nmeta;
@@ -301,11 +310,19 @@ void al_chunk_release(al_model *m);
 /* The bytes of the chunk arena of [from, e) in chunks of nb samples (0
  * for an empty range), without allocating it. */
 al_status al_chunk_arena_bytes(const al_model *m, int from, int e, int nb, size_t *bytes);
-/* The largest chunk arena a forward of n samples on `threads` threads
- * allocates for m frozen at `freeze` (a training forward and an
- * evaluation one from node 0; one arena exists at a time): the memory
+/* The largest chunk block (arenas and lent pack buffers) that a forward of
+ * at most plan_batch samples on `threads` threads allocates beyond the
+ * memory plan for plan_batch, m frozen at `freeze` (a training forward and
+ * an evaluation one from node 0; one block exists at a time): 0 when it
+ * fits in the span of the plan that the range leaves unused. The memory
  * budget counts it with the activations. */
-al_status al_chunk_arena_bound(const al_model *m, int freeze, int n, int threads, size_t *bytes);
+al_status al_chunk_arena_bound(const al_model *m, int freeze, int plan_batch, int threads, size_t *bytes);
+/* The largest span of plan p (made for m) that a chunked forward of nodes
+ * [0, e) leaves unused: no buffer alive during its steps lies there but
+ * the whole-batch buffers of its chunk-local tensors and its nodes'
+ * scratch and aux, which the chunks do not touch. Sets off and size (0:
+ * none); AL_ENOMEM when its scratch cannot be allocated (size 0). */
+al_status al_chunk_gap(const al_model *m, const al_memplan *p, int e, size_t *off, size_t *size);
 
 /* Appends a buffer of `bytes` (rounded up to 64; none when 0) alive over
  * steps [t0, t1] to p's list, which must have room for it. */

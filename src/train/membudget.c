@@ -145,9 +145,10 @@ static al_status job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
     if (p->budget > 0) ab = B; /* with a budget, the job re-plans it for B */
     p->activations = al_model_plan_bytes_at(m, ab, j->freeze);
     if (p->activations == 0) return AL_ENOMEM; /* a plan is never empty; the message is set */
-    /* and the chunked forward's arena (model/chunk.c) for batch B */
+    /* and the chunked forward's arenas (model/chunk.c) where they do not
+     * fit in the span of that plan the chunked range leaves unused */
     size_t chunk = 0;
-    al_status st = al_chunk_arena_bound(m, j->freeze, B, j->threads, &chunk);
+    al_status st = al_chunk_arena_bound(m, j->freeze, ab, j->threads, &chunk);
     if (st != AL_OK) return st;
     p->activations += chunk;
     /* the trainer's block (model input and logit gradients), then the
