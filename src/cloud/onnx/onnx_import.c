@@ -34,6 +34,8 @@
 #define MAX_NUMEL ((size_t)1 << 28)   /* floats in one tensor */
 #define MAX_DIM ((int64_t)1 << 24)    /* the spec parser's limit on sizes */
 #define MAX_GRAPH (1 << 16)           /* nodes, initializers, inputs */
+#define MAX_SAMPLE ((int64_t)1 << 26) /* values per sample of a runtime value: al_model_build's
+                                       * limit on the input and on every layer output */
 
 /* BATCH * k inside int64 constants, k = 2 .. MAX_DIM: an axis holding the
  * batch times k (attention's N * heads, computed from Shape by Mul). Only a
@@ -154,9 +156,38 @@ static void val_free(val *v) {
     v->i = NULL;
 }
 
+/* 1 when runtime value v holds more than MAX_SAMPLE values per sample, in
+ * our shape or in its ONNX dims, or its batch axis more than MAX_DIM samples
+ * (times the per-sample part it holds), so that no product or sum of its
+ * sizes below can overflow. No model with such a value builds. */
+static int run_too_large(const val *v) {
+    int64_t part = v->bpart > 1 ? v->bpart : 1, n = 1, m = part;
+    if (v->os.ndim < 0 || v->os.ndim > AL_SHAPE_MAX || part > MAX_SAMPLE) return 1;
+    for (int d = 0; d < v->os.ndim; d++) {
+        if (v->os.d[d] < 0 || v->os.d[d] > MAX_SAMPLE) return 1;
+        if ((n *= v->os.d[d]) > MAX_SAMPLE) return 1;
+    }
+    for (int d = 0; d < v->ndim; d++) {
+        if (d == v->bax) {
+            if (v->dims[d] > MAX_DIM * part) return 1; /* the batch, times the per-sample part it holds */
+        } else if (v->dims[d] >= 0) { /* (a negative one is unknown; nothing multiplies it) */
+            if (v->dims[d] > MAX_SAMPLE || (m *= v->dims[d]) > MAX_SAMPLE) return 1;
+        }
+    }
+    return 0;
+}
+
 /* Adds a value named `name` (a copy of *tmpl, which it takes the buffers of). */
 static al_status define(imp *I, const Onnx__NodeProto *nd, const char *name, val *tmpl) {
     name = nm(name);
+    if (tmpl->kind == V_RUN && run_too_large(tmpl)) {
+        al_status st = nd ? nerr(nd, AL_ERANGE, "output '%.100s' would hold more than %lld values per sample", name,
+                                 (long long)MAX_SAMPLE)
+                          : al_error(AL_ERANGE, "ONNX: input '%.100s' holds more than %lld values per sample", name,
+                                     (long long)MAX_SAMPLE);
+        val_free(tmpl);
+        return st;
+    }
     if (!*name || find(I, name)) {
         al_status st = nd ? nerr(nd, AL_EFORMAT, "output '%.100s' is empty or defined twice", name)
                           : al_error(AL_EFORMAT, "ONNX: value '%.100s' is defined twice", name);
@@ -2575,8 +2606,11 @@ static al_status concat_layers(imp *I, const Onnx__NodeProto *nd, int64_t axis) 
         if (axis == 0) return nerr(nd, AL_EUNSUPPORTED, "a Concat along the batch axis is not supported");
         for (int d = 1; d < r; d++)
             if (d != axis && a->dims[d] != a0->dims[d]) return nerr(nd, AL_EFORMAT, "the inputs' shapes differ off the axis");
-        if (q) od[axis] += a->dims[axis];
+        if (q) od[axis] += a->dims[axis]; /* each at most MAX_SAMPLE (define), at most 65 */
     }
+    if (od[axis] > MAX_SAMPLE)
+        return nerr(nd, AL_ERANGE, "the inputs add up to %lld along axis %lld, more than %lld values per sample",
+                    (long long)od[axis], (long long)axis, (long long)MAX_SAMPLE);
     if (nd->n_input == 1) return define_run(I, nd, nd->output[0], a0);
     if (nd->n_input > AL_MAX_SRCS + 1)
         return nerr(nd, AL_EUNSUPPORTED, "%zu inputs; a concat reads at most %d", nd->n_input, AL_MAX_SRCS + 1);
@@ -3612,6 +3646,9 @@ static al_status graph_input(imp *I) {
         const Onnx__TensorShapeProto__Dimension *dm = sh->dim[d];
         int known = dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
         if (d == 0) {
+            if (known && dm->dim_value > MAX_DIM)
+                return al_error(AL_EUNSUPPORTED, "ONNX: input '%.100s' has a fixed batch of %lld, more than %lld", name,
+                                (long long)dm->dim_value, (long long)MAX_DIM);
             t.dims[0] = known && dm->dim_value > 0 ? dm->dim_value : -1;
             continue;
         }

@@ -1,0 +1,49 @@
+/* ONNX import of hostile files (tests/fuzz/corpus/fuzz_onnx/hostile_*.onnx,
+ * written by tests/fuzz/make_onnx_hostile.py): numbers that drove the
+ * importer into integer overflow or an out-of-bounds read before it checked
+ * them. Each must fail with its status and a message naming the node or the
+ * input (or, where the file is valid, import to the right shape), never
+ * crash; under the sanitizer build (make test) also without a report. Skips
+ * when the build has no ONNX import. */
+#include "al_test.h"
+#include "autlearn_cloud.h"
+
+#define CORPUS AL_SOURCE_DIR "/tests/fuzz/corpus/fuzz_onnx"
+
+/* Imports hostile_<name>.onnx: status `want` and a message containing `msg`;
+ * on success the model, else NULL. */
+static al_model *expect(const char *name, al_status want, const char *msg) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/hostile_%s.onnx", CORPUS, name);
+    al_model *m = NULL;
+    al_status st = al_model_import_onnx(path, &m);
+    if (st != want) {
+        fprintf(stderr, "%s: status %s, expected %s (%s)\n", name, al_status_name(st), al_status_name(want),
+                st ? al_last_error() : "");
+        al_test_failures++;
+    } else if (st && msg && !strstr(al_last_error(), msg)) {
+        fprintf(stderr, "%s: message '%s' does not contain '%s'\n", name, al_last_error(), msg);
+        al_test_failures++;
+    }
+    if (st) {
+        CHECK(m == NULL);
+        return NULL;
+    }
+    return m;
+}
+
+int main(void) {
+    al_model *m = NULL;
+    if (al_model_import_onnx_mem("x", 1, &m) == AL_EUNSUPPORTED && strstr(al_last_error(), "not built")) {
+        fprintf(stderr, "test_onnx_hostile: SKIP: %s\n", al_last_error());
+        return 0;
+    }
+
+    /* a fixed batch of 2^62; 2^72 values per sample at the input, out of an
+     * Expand, out of a Concat (products and sums of sizes overflowed) */
+    expect("batch_huge", AL_EUNSUPPORTED, "input 'x' has a fixed batch of 4611686018427387904");
+    expect("input_numel_huge", AL_ERANGE, "input 'x' holds more than 67108864 values per sample");
+    expect("expand_numel_huge", AL_ERANGE, "node 'expand' (Expand): output 'e' would hold more than 67108864");
+    expect("concat_numel_huge", AL_ERANGE, "node 'cat' (Concat): the inputs add up to 4362076160 along axis 1");
+    TEST_END("test_onnx_hostile");
+}
