@@ -45,5 +45,14 @@ int main(void) {
     expect("input_numel_huge", AL_ERANGE, "input 'x' holds more than 67108864 values per sample");
     expect("expand_numel_huge", AL_ERANGE, "node 'expand' (Expand): output 'e' would hold more than 67108864");
     expect("concat_numel_huge", AL_ERANGE, "node 'cat' (Concat): the inputs add up to 4362076160 along axis 1");
+    /* Slice of an empty constant with a negative step: empty (index 0 was read) */
+    expect("slice_empty_negstep", AL_EFORMAT, "node 'gather' (Gather): index 0 is out of range 0..0");
+    /* Slice of a layer output with step INT64_MAX: its first element (the length overflowed) */
+    m = expect("slice_step_max", AL_OK, NULL);
+    if (m) {
+        al_tensor y = al_model_output_shape(m);
+        CHECK(y.ndim == 1 && y.shape[0] == 1);
+        al_model_free(m);
+    }
     TEST_END("test_onnx_hostile");
 }

@@ -2881,6 +2881,9 @@ static al_status slice_layer(imp *I, const Onnx__NodeProto *nd, const val *x, in
     if (end > n) end = n;
     if (step < 1) return nerr(nd, AL_EUNSUPPORTED, "a step of %lld is not supported (1 or more)", (long long)step);
     if (start >= end) return nerr(nd, AL_EUNSUPPORTED, "the slice is empty");
+    /* a step past the axis (n <= MAX_SAMPLE, define) takes `start` alone, as a step of n does; one past an
+     * int would overflow the length below and our int step */
+    if (step > INT32_MAX) step = n;
     int node;
     al_shape os;
     al_status st = want_logical(I, nd, x, &node, &os);
@@ -3070,6 +3073,9 @@ static al_status op_slice(imp *I, const Onnx__NodeProto *nd) {
             s = s < 0 ? 0 : s > dim ? dim : s;
             e = e < 0 ? 0 : e > dim ? dim : e;
             n = e > s ? (e - s - 1) / p + 1 : 0;
+        } else if (dim == 0) { /* nothing to take (the clamps below would make index 0) */
+            s = 0;
+            n = 0;
         } else {
             s = s < 0 ? 0 : s > dim - 1 ? dim - 1 : s;
             e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
