@@ -1690,6 +1690,13 @@ static al_status op_range(imp *I, const Onnx__NodeProto *nd) {
     if (!(d != 0.0) || !isfinite(s) || !isfinite(l) || !isfinite(d)) return nerr(nd, AL_EFORMAT, "delta must be a finite non-zero number");
     double cnt = ceil((l - s) / d);
     if (cnt < 0) cnt = 0;
+    if (a[0]->is_int) { /* exactly: doubles round integers past 2^53, and start + k * delta could pass 2^63 */
+        int64_t is = a[0]->i[0], il = a[1]->i[0], id = a[2]->i[0]; /* id != 0, and not INT64_MIN (BATCH) */
+        uint64_t span = id > 0 ? (il > is ? (uint64_t)il - (uint64_t)is : 0) : (is > il ? (uint64_t)is - (uint64_t)il : 0);
+        uint64_t step = id > 0 ? (uint64_t)id : (uint64_t)-id;
+        uint64_t c = span / step + (span % step != 0);
+        cnt = c > (uint64_t)MAX_DIM ? (double)MAX_DIM + 1 : (double)c;
+    }
     if (cnt > (double)MAX_DIM) return nerr(nd, AL_ERANGE, "the range has more than %lld elements", (long long)MAX_DIM);
     val t;
     memset(&t, 0, sizeof t);
@@ -1699,11 +1706,14 @@ static al_status op_range(imp *I, const Onnx__NodeProto *nd) {
     t.numel = (size_t)cnt;
     t.dims[0] = (int64_t)cnt;
     if (const_alloc(&t)) return AL_ENOMEM;
+    int64_t iv = t.is_int ? a[0]->i[0] : 0;
     for (size_t q = 0; q < t.numel; q++) {
-        if (t.is_int)
-            t.i[q] = a[0]->i[0] + (int64_t)q * a[2]->i[0];
-        else
+        if (t.is_int) {
+            t.i[q] = iv;
+            if (q + 1 < t.numel) iv += a[2]->i[0]; /* the next element: inside [start, limit), so no overflow */
+        } else {
             t.f[q] = (float)(s + (double)q * d);
+        }
     }
     return define(I, nd, nd->output[0], &t);
 }
