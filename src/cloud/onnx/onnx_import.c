@@ -3132,6 +3132,7 @@ static al_status op_constant_of_shape(imp *I, const Onnx__NodeProto *nd) {
     if ((st = check_attrs(nd, ok)) || (st = get_const(I, nd, 0, 1, 1, "shape", &s))) return st;
     if ((st = value_attr(nd, &fillv))) return st;
     double v = fillv.numel != 1 ? NAN : fillv.is_int ? (double)fillv.i[0] : (double)fillv.f[0];
+    int64_t iv = fillv.numel == 1 && fillv.is_int ? fillv.i[0] : 0; /* exact: a double holds 53 bits */
     int is_int = fillv.is_int;
     val_free(&fillv);
     if (isnan(v)) return nerr(nd, AL_EFORMAT, "attribute 'value' must hold one element");
@@ -3157,7 +3158,7 @@ static al_status op_constant_of_shape(imp *I, const Onnx__NodeProto *nd) {
     if (is_int) {
         t.i = al_malloc(t.numel ? t.numel * sizeof(int64_t) : 1);
         if (!t.i) return AL_ENOMEM;
-        for (size_t q = 0; q < t.numel; q++) t.i[q] = (int64_t)v;
+        for (size_t q = 0; q < t.numel; q++) t.i[q] = iv;
     } else {
         t.f = al_malloc(t.numel ? t.numel * sizeof(float) : 1);
         if (!t.f) return AL_ENOMEM;
