@@ -59,5 +59,8 @@ int main(void) {
     expect("range_overflow", AL_EFORMAT, "node 'gather' (Gather): index 1 is out of range 0..1");
     /* ConstantOfShape of INT64_MAX: the value exact (it went through a double) */
     expect("cos_int64max", AL_EUNSUPPORTED, "node 'pad' (Pad): pad 9223372036854775807: each must be 0..64");
+    /* a constant [N, N, 3] (the batch size past axis 0) joined to [N, 1, 3] on
+     * axis 1: refused (its element count wrapped: a heap overflow) */
+    expect("prepend_batch_axis", AL_EUNSUPPORTED, "node 'cat' (Concat): the constant's size along axis 1 must be");
     TEST_END("test_onnx_hostile");
 }

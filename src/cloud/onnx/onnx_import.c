@@ -2739,6 +2739,10 @@ static al_status prepend_layer(imp *I, const Onnx__NodeProto *nd, const val *c, 
     for (int d = 1; d < x->ndim; d++)
         if (d != axis && c->dims[d] != x->dims[d])
             return nerr(nd, AL_EFORMAT, "the inputs' shapes differ off the axis");
+    /* a fill's dims may hold the batch symbol (INT64_MIN) past axis 0 */
+    if (c->dims[axis] < 1 || c->dims[axis] > MAX_DIM)
+        return nerr(nd, AL_EUNSUPPORTED, "the constant's size along axis %lld must be a number in 1..%lld (not the "
+                    "batch size)", (long long)axis, (long long)MAX_DIM);
     int node;
     al_shape os;
     al_status st = want_logical(I, nd, x, &node, &os);
