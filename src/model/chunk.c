@@ -92,6 +92,13 @@ static size_t node_bytes(const al_model *m, int i) {
     return b;
 }
 
+/* The most samples a chunk of [from, e) may take, by the caches */
+static size_t chunk_cap(const al_model *m, int from, int e) {
+    size_t widest = 1;
+    for (int i = from; i < e; i++) widest = AL_MAX(widest, node_bytes(m, i));
+    return AL_MAX((size_t)1, CHUNK_BYTES / widest);
+}
+
 /* On several threads each thread takes an even share of the batch through
  * the range in its own chunks, with its own arena and the nodes on one
  * thread each: no parallel region per node. (Chunks split per node over
@@ -100,13 +107,6 @@ static size_t node_bytes(const al_model *m, int i) {
  * chunks of 7 to 16 at 2 threads, medians 11.6 to 12.5 against 10.7 and
  * 11.0 ms.) A batch smaller than the thread count is not chunked by
  * default: the nodes' own threads serve it. */
-/* The most samples a chunk of [from, e) may take, by the caches */
-static size_t chunk_cap(const al_model *m, int from, int e) {
-    size_t widest = 1;
-    for (int i = from; i < e; i++) widest = AL_MAX(widest, node_bytes(m, i));
-    return AL_MAX((size_t)1, CHUNK_BYTES / widest);
-}
-
 int al_chunk_samples(const al_model *m, int from, int e, int n, int threads) {
     if (e - from < 2 || n <= 1) return n; /* one node alone passes nothing on through the caches */
     if (m->chunk > 0) return AL_MIN(m->chunk, n);
