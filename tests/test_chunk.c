@@ -143,7 +143,7 @@ static void test_frontier(void) {
             CHECK(ok);
             int e = al_chunk_end(m, K, m->nnodes, 0);
             if (e - K >= 2) {
-                int r = al_chunk_ready(m, NULL, K, e, 2, pb, n);
+                int two = 2, r = al_chunk_ready(m, NULL, K, e, &two, pb, n);
                 refused += !r;
                 chunked += r;
             }
@@ -291,6 +291,31 @@ static void test_sizes(void) {
     REQUIRE_OK(al_model_predict(m, pool2, x, 32, y2));
     CHECK(m->cplan && m->cplan->owned && m->cplan->nb == 16 && same(y2, y, 32 * 2));
     al_model_set_forward_chunk(m, 0);
+    /* 16 samples on 2 threads, planned for 16: chunks of 4 asked (shares of
+     * 8); the plan's unused span (the dwconv's and the relu's whole
+     * outputs) holds the block of the largest size from 2 up that fits
+     * (two arenas and two pack buffers, whose size depends on the GEMM
+     * variant), or, with none, the block is allocated */
+    al_model_release_plan(m);
+    REQUIRE_OK(al_model_predict(m, pool2, x, 16, y2));
+    CHECK(same(y2, y, 16 * 2));
+    const size_t gap = m->chunk_gap[0].size;
+    int want = 0;
+    for (int nb = 4; nb >= 2 && !want; nb = nb == 4 ? 3 : nb - 1) {
+        size_t an = 0;
+        REQUIRE_OK(al_chunk_arena_bytes(m, 0, 3, nb, &an));
+        if (2 * (an + pack) + 64 <= gap) want = nb;
+    }
+    size_t bound16 = 1, a4 = 0;
+    REQUIRE_OK(al_chunk_arena_bound(m, 3, 16, 2, &bound16));
+    REQUIRE_OK(al_chunk_arena_bytes(m, 0, 3, 4, &a4));
+    /* at least one of the two whole outputs (4 MB; here about both) */
+    CHECK(gap >= 16 * 64 * 32 * 32 * sizeof(float) && m->cplan && m->cplan->asked == 4);
+    if (want)
+        CHECK(m->cplan && !m->cplan->owned && m->cplan->nb == want && bound16 == 0);
+    else
+        CHECK(m->cplan && m->cplan->owned && m->cplan->nb == 4 && bound16 == 2 * (a4 + pack) + 64);
+    fprintf(stderr, "test_chunk: 16 samples on 2 threads: span %zu bytes, chunks of %d (0: allocated)\n", gap, want);
     free(y2);
     al_pool_free(pool2);
     /* the dwconv's and the relu's outputs, 4 samples (1 MB) each, alive

@@ -35,7 +35,9 @@
  * the memory plan that no buffer alive during the range's steps holds but
  * the whole-batch buffers of its chunk-local tensors and its nodes'
  * scratch and aux, which the chunks leave untouched (al_chunk_gap, found
- * when the plan is made).
+ * when the plan is made). A chunk of the default size that does not fit
+ * there gives way to the largest of at least half its size that does
+ * (fit_nb).
  *
  * Every layer computes a sample from that sample alone in this mode, so
  * the result is the whole-batch forward's, bit for bit (tests/test_chunk.c). */
@@ -188,8 +190,49 @@ static size_t block_bytes(size_t arena, int threads) {
     return per > (SIZE_MAX - 64) / T ? 0 : per * T + 64;
 }
 
+/* The chunk size for a forward from node 0 through [0, e) that asks for
+ * chunks of nb on `threads` threads, where its block must fit in `gap`
+ * bytes (the plan's unused span): nb when it fits; for the default size
+ * (m->chunk 0) else the largest size from ceil(nb / 2) up that fits (a
+ * chunk of at least half the caches' size keeps most of the gain: the
+ * image job trained as fast in chunks of 8 as of 10 or 16); 0 when none
+ * does (the arenas are then allocated). */
+static int fit_nb(const al_model *m, int e, int nb, int threads, size_t gap, al_status *st) {
+    size_t a = 0, b;
+    *st = AL_OK;
+    if ((*st = al_chunk_arena_bytes(m, 0, e, nb, &a)) != AL_OK) return 0;
+    if ((b = block_bytes(a, threads)) && b <= gap) return nb;
+    if (m->chunk > 0) return 0; /* the caller's size, or none */
+    int lo = (nb + 1) / 2, hi = nb - 1, best = 0;
+    while (lo <= hi) { /* the block grows with the chunk */
+        int mid = lo + (hi - lo) / 2;
+        if ((*st = al_chunk_arena_bytes(m, 0, e, mid, &a)) != AL_OK) return 0;
+        if ((b = block_bytes(a, threads)) && b <= gap) {
+            best = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return best;
+}
+
+/* The unused span of m's plan for the chunked range [from, e): its size
+ * and offset, none (0) unless from is 0 and the plan was made for it. */
+static size_t plan_gap(const al_model *m, int from, int e, size_t *off) {
+    for (int k = 0; k < 2; k++)
+        if (from == 0 && m->plan_block && m->chunk_gap[k].e == e && m->chunk_gap[k].size) {
+            *off = m->chunk_gap[k].off;
+            return m->chunk_gap[k].size;
+        }
+    return 0;
+}
+
 /* Makes m->cplan for [from, e) in chunks of nb samples on `threads`
- * threads (the last plan is freed first, so one exists at a time). */
+ * threads (the last plan is freed first, so one exists at a time): in the
+ * plan's unused span when a chunk of nb, or for the default size one of at
+ * least half as many, fits there (fit_nb; cp->nb the size it holds), else
+ * allocated. */
 static al_status chunk_build(al_model *m, int from, int e, int nb, int threads) {
     const int nt = m->ntensors, nn = m->nnodes;
     const size_t T = (size_t)threads;
@@ -209,6 +252,15 @@ static al_status chunk_build(al_model *m, int from, int e, int nb, int threads) 
     cp->ws_off = cp->off + nt;
     cp->aux_off = cp->ws_off + nn;
     cp->outs = cp->ins + nt;
+    size_t goff = 0, gap = plan_gap(m, from, e, &goff);
+    const int asked = nb;
+    if (gap) {
+        al_status st;
+        int fit = fit_nb(m, e, nb, threads, gap, &st);
+        if (st != AL_OK) goto oom;
+        if (fit) nb = fit;
+        else gap = 0;
+    }
     if (chunk_layout(m, from, e, nb, &p, cp) != AL_OK) goto oom;
     cp->pack_floats = lent_floats(threads);
     const size_t all = block_bytes(p.total, threads); /* the arena and pack sizes are multiples of 64 */
@@ -217,9 +269,7 @@ static al_status chunk_build(al_model *m, int from, int e, int nb, int threads) 
         goto oom;
     }
     /* in the plan's span that the range leaves unused, when it fits */
-    for (int k = 0; k < 2 && !cp->block; k++)
-        if (from == 0 && m->plan_block && m->chunk_gap[k].e == e && all <= m->chunk_gap[k].size)
-            cp->block = m->plan_block + m->chunk_gap[k].off;
+    if (gap && all <= gap) cp->block = m->plan_block + goff;
     if (!cp->block) {
         cp->block = al_malloc(all);
         cp->owned = 1;
@@ -239,6 +289,7 @@ static al_status chunk_build(al_model *m, int from, int e, int nb, int threads) 
     cp->from = from;
     cp->to = e;
     cp->nb = nb;
+    cp->asked = asked;
     cp->threads = threads;
     al_memplan_free(&p);
     m->cplan = cp;
@@ -340,10 +391,15 @@ al_status al_chunk_arena_bound(const al_model *m, int freeze, int plan_batch, in
             st = al_error(AL_ENOMEM, "chunk arenas for %d threads overflow", T);
             break;
         }
-        /* the plan the forward will have: its unused span */
+        /* the plan the forward will have: its unused span. A forward that
+         * asks for chunks of at most nb finds one that fits there when
+         * this does (fit_nb looks from half its size up, and the block
+         * grows with the chunk) */
         if (!p.buf && (st = al_memplan_build_at(m, plan_batch, m->plan_naive, freeze, &p)) != AL_OK) break;
         if ((st = al_chunk_gap(m, &p, e, &off, &gap)) != AL_OK) break;
-        *bytes = AL_MAX(*bytes, b <= gap ? 0 : b);
+        int fit = gap ? fit_nb(m, e, (int)nb, T, gap, &st) : 0;
+        if (st != AL_OK) break;
+        *bytes = AL_MAX(*bytes, fit ? 0 : b);
     }
     al_memplan_free(&p);
     return st;
@@ -374,14 +430,15 @@ static int chunk_safe(const al_model *m, const al_chunkplan *cp, const float *x,
     return 1;
 }
 
-int al_chunk_ready(al_model *m, al_pool *pool, int from, int e, int nb, const float *x, int n) {
+int al_chunk_ready(al_model *m, al_pool *pool, int from, int e, int *nb, const float *x, int n) {
     const int threads = al_pool_size(pool); /* the pool's threads each take a share */
     const al_chunkplan *cp = m->cplan;
-    /* an arena made for more samples a chunk serves fewer (a training batch
+    /* a plan made for more samples a chunk serves fewer (a training batch
      * and an evaluation batch of another size share one plan) */
-    if (!cp || cp->from != from || cp->to != e || cp->nb < nb || cp->threads != threads) {
-        if (chunk_build(m, from, e, nb, threads) != AL_OK) return 0; /* no arena: the forward runs whole */
+    if (!cp || cp->from != from || cp->to != e || cp->asked < *nb || cp->threads != threads) {
+        if (chunk_build(m, from, e, *nb, threads) != AL_OK) return 0; /* no arena: the forward runs whole */
         cp = m->cplan;
     }
+    *nb = AL_MIN(*nb, cp->nb); /* made smaller to fit in the plan's unused span */
     return chunk_safe(m, cp, x, n);
 }

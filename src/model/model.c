@@ -814,8 +814,8 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
     i8_plan(m, from, to);
     int i = from;
     const int e = al_chunk_end(m, from, to, training), threads = al_pool_size(pool);
-    const int nb = al_chunk_samples(m, from, e, n, threads);
-    if (nb < n && al_chunk_ready(m, pool, from, e, nb, x, n)) {
+    int nb = al_chunk_samples(m, from, e, n, threads);
+    if (nb < n && al_chunk_ready(m, pool, from, e, &nb, x, n)) {
         al_status st = chunk_run(m, pool, x, n, nb, training);
         if (st != AL_OK) return st;
         i = e;

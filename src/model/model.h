@@ -31,6 +31,7 @@
 #define AL_CHUNK_MSG 256
 typedef struct al_chunkplan {
     int from, to, nb, threads;
+    int asked; /* the chunk size it was made for (nb: made smaller to fit in the plan) */
     /* threads arenas of `bytes` each, then the pack buffers: in a span of
      * the memory plan that the range leaves unused (owned 0), else
      * allocated (owned 1) */
@@ -300,11 +301,13 @@ int al_chunk_end(const al_model *m, int from, int to, int training);
  * than the thread count: the nodes' own threads serve it better), the share
  * cut in chunks of even size (32 as 8 + 8 + 8 + 8, not 10 + 10 + 10 + 2). */
 int al_chunk_samples(const al_model *m, int from, int e, int n, int threads);
-/* 1 when [from, e) can run in chunks of nb samples on the pool's threads
- * for this forward of n (x: the model input): its arenas are made (or the
- * last ones reused) in m->cplan and no tensor written whole overlaps one
- * read from below; 0 otherwise (the forward then runs whole). */
-int al_chunk_ready(al_model *m, al_pool *pool, int from, int e, int nb, const float *x, int n);
+/* 1 when [from, e) can run in chunks of *nb samples (or fewer: *nb is
+ * then lowered to the size whose arenas fit in the plan's unused span) on
+ * the pool's threads for this forward of n (x: the model input): its
+ * arenas are made (or the last ones reused) in m->cplan and no tensor
+ * written whole overlaps one read from below; 0 otherwise (the forward
+ * then runs whole). */
+int al_chunk_ready(al_model *m, al_pool *pool, int from, int e, int *nb, const float *x, int n);
 /* Frees m->cplan (memplan.c, with the memory plan). */
 void al_chunk_release(al_model *m);
 /* The bytes of the chunk arena of [from, e) in chunks of nb samples (0
