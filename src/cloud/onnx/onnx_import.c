@@ -24,7 +24,9 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -111,7 +113,23 @@ typedef struct imp {
     struct { int from, from_port, to; al_shape os; } relog[16];
     int nrelog;
     unsigned char *skip; /* g->n_node flags: nodes a pattern already imported (fuse_gelu) */
+    /* every name in the graph, sorted, built once (names_build): a lookup
+     * by name costs O(log n), not a pass over every node or value, so that
+     * a graph of MAX_GRAPH nodes imports in linear-log time */
+    struct name_ent *names;
+    size_t nnames;
+    int *rdr;            /* the nodes reading each name (name_ent.rd, .nrd) */
 } imp;
+
+/* A name (of a value, a node) and what the import asks about it. */
+typedef struct name_ent {
+    const char *s;       /* borrowed from the parsed proto */
+    size_t val;          /* 1 + its index in I->v; 0: not defined (yet) */
+    int uses;            /* node inputs and graph outputs naming it */
+    size_t rd, nrd;      /* the nodes reading it, I->rdr[rd .. rd + nrd), once per input, in file order */
+    long konst;          /* the first Constant node with it as its one output, -1: none */
+    int layer;           /* the layer last named so, -1: none (layer names are unique: name_last_layer) */
+} name_ent;
 
 #define READ_PREV (-2)
 
@@ -143,10 +161,92 @@ static void note(imp *I, const char *s) {
 
 /* ---- values -------------------------------------------------------------------------- */
 
-static val *find(imp *I, const char *name) {
-    for (size_t k = I->nv; k-- > 0;)
-        if (strcmp(I->v[k].name, name) == 0) return &I->v[k];
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static name_ent *name_at(const imp *I, const char *s) {
+    size_t lo = 0, hi = I->nnames;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s, I->names[mid].s);
+        if (!c) return &I->names[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
     return NULL;
+}
+
+/* The name index of graph g: every node input, output and name, initializer
+ * and graph input and output name (values are defined under these names
+ * only), each node's readers and the Constant nodes. */
+static al_status names_build(imp *I, const Onnx__GraphProto *g) {
+    size_t n = g->n_initializer + g->n_input + g->n_output, nin = 0;
+    for (size_t k = 0; k < g->n_node; k++) {
+        n += g->node[k]->n_input + g->node[k]->n_output + 1;
+        nin += g->node[k]->n_input;
+    }
+    const char **p = n < SIZE_MAX / sizeof *p ? al_malloc(n * sizeof *p + 1) : NULL;
+    if (!p) return AL_ENOMEM;
+    size_t j = 0;
+    for (size_t k = 0; k < g->n_node; k++) {
+        const Onnx__NodeProto *nd = g->node[k];
+        for (size_t q = 0; q < nd->n_input; q++) p[j++] = nm(nd->input[q]);
+        for (size_t q = 0; q < nd->n_output; q++) p[j++] = nm(nd->output[q]);
+        p[j++] = nm(nd->name);
+    }
+    for (size_t k = 0; k < g->n_initializer; k++) p[j++] = nm(g->initializer[k]->name);
+    for (size_t k = 0; k < g->n_input; k++) p[j++] = nm(g->input[k]->name);
+    for (size_t k = 0; k < g->n_output; k++) p[j++] = nm(g->output[k]->name);
+    qsort(p, n, sizeof *p, cmp_str);
+    I->names = al_malloc(n * sizeof *I->names + 1);
+    I->rdr = al_malloc(nin * sizeof *I->rdr + 1);
+    if (!I->names || !I->rdr) {
+        al_free(p);
+        return AL_ENOMEM;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (I->nnames && !strcmp(I->names[I->nnames - 1].s, p[k])) continue;
+        name_ent *e = &I->names[I->nnames++];
+        memset(e, 0, sizeof *e);
+        e->s = p[k];
+        e->konst = -1;
+        e->layer = -1;
+    }
+    al_free(p);
+    /* readers: counted, then laid out name by name in file order */
+    for (size_t k = 0; k < g->n_node; k++) {
+        const Onnx__NodeProto *nd = g->node[k];
+        for (size_t q = 0; q < nd->n_input; q++) name_at(I, nm(nd->input[q]))->nrd++;
+        if (!strcmp(nm(nd->op_type), "Constant") && nd->n_output == 1) {
+            name_ent *e = name_at(I, nm(nd->output[0]));
+            if (e->konst < 0) e->konst = (long)k;
+        }
+    }
+    size_t o = 0;
+    for (size_t k = 0; k < I->nnames; k++) {
+        name_ent *e = &I->names[k];
+        e->rd = o;
+        o += e->nrd;
+        e->uses = (int)e->nrd;
+        e->nrd = 0;
+    }
+    for (size_t k = 0; k < g->n_node; k++) {
+        const Onnx__NodeProto *nd = g->node[k];
+        for (size_t q = 0; q < nd->n_input; q++) {
+            name_ent *e = name_at(I, nm(nd->input[q]));
+            I->rdr[e->rd + e->nrd++] = (int)k;
+        }
+    }
+    for (size_t k = 0; k < g->n_output; k++) name_at(I, nm(g->output[k]->name))->uses++;
+    return AL_OK;
+}
+
+static val *find(imp *I, const char *name) {
+    const name_ent *e = name_at(I, nm(name));
+    return e && e->val ? &I->v[e->val - 1] : NULL;
 }
 
 static void val_free(val *v) {
@@ -188,11 +288,16 @@ static al_status define(imp *I, const Onnx__NodeProto *nd, const char *name, val
         val_free(tmpl);
         return st;
     }
-    if (!*name || find(I, name)) {
+    name_ent *e = name_at(I, name);
+    if (!*name || (e && e->val)) {
         al_status st = nd ? nerr(nd, AL_EFORMAT, "output '%.100s' is empty or defined twice", name)
                           : al_error(AL_EFORMAT, "ONNX: value '%.100s' is defined twice", name);
         val_free(tmpl);
         return st;
+    }
+    if (!e) { /* not a name of the graph: a bug here, not in the file */
+        val_free(tmpl);
+        return al_error(AL_EINVAL, "ONNX: value '%.100s' is not named in the graph", name);
     }
     if (I->nv == I->cap) {
         size_t cap = I->cap ? I->cap * 2 : 64;
@@ -209,6 +314,7 @@ static al_status define(imp *I, const Onnx__NodeProto *nd, const char *name, val
     I->v[I->nv] = *tmpl;
     I->v[I->nv].name = name;
     I->nv++;
+    e->val = I->nv;
     return AL_OK;
 }
 
@@ -223,14 +329,9 @@ static al_status define_run(imp *I, const Onnx__NodeProto *nd, const char *name,
 
 /* How many node inputs and graph outputs name `name`. */
 static int uses(const imp *I, const char *name) {
-    int u = 0;
     if (!name || !*name) return 0;
-    for (size_t k = 0; k < I->g->n_node; k++) {
-        const Onnx__NodeProto *nd = I->g->node[k];
-        for (size_t q = 0; q < nd->n_input; q++) u += strcmp(nm(nd->input[q]), name) == 0;
-    }
-    for (size_t k = 0; k < I->g->n_output; k++) u += strcmp(nm(I->g->output[k]->name), name) == 0;
-    return u;
+    const name_ent *e = name_at(I, name);
+    return e ? e->uses : 0;
 }
 
 static int is_graph_output(const imp *I, const char *name) {
@@ -788,6 +889,23 @@ static float *copy_floats(const float *src, size_t n) {
     return w;
 }
 
+/* Names the layer just emitted `s` when that is a valid name no earlier
+ * layer has (al_model_find_node, --freeze NAME). Only the last layer is ever
+ * named, and not after an earlier one, so names stay unique: the name index
+ * remembers which layer took each, and that layer still has it unless it
+ * was renamed while it was the last. */
+static void name_last_layer(imp *I, const char *s) {
+    if (I->nl < 1 || !al_name_valid(s)) return;
+    name_ent *e = name_at(I, s);
+    int h = e ? e->layer : -1;
+    if (!e) { /* not a name of the graph (none such is passed): look at every layer */
+        for (h = I->nl - 2; h >= 0 && strcmp(I->L[h].cfg.name, s); h--) continue;
+    }
+    if (h >= 0 && h < I->nl - 1 && !strcmp(I->L[h].cfg.name, s)) return;
+    snprintf(I->L[I->nl - 1].cfg.name, sizeof I->L[I->nl - 1].cfg.name, "%s", s);
+    if (e) e->layer = I->nl - 1;
+}
+
 /* A runtime value for the output of the layer just emitted. */
 static al_status define_layer_out(imp *I, const Onnx__NodeProto *nd, const int64_t *dims, int ndim, int bax,
                                   const al_shape *os, int fresh) {
@@ -804,11 +922,7 @@ static al_status define_layer_out(imp *I, const Onnx__NodeProto *nd, const int64
      * (al_model_find_node, --freeze NAME) */
     const char *vn = nm(nd->name);
     if (!*vn && nd->n_output) vn = nm(nd->output[0]);
-    if (I->nl > 0 && al_name_valid(vn)) {
-        int dup = 0;
-        for (int k = 0; k < I->nl - 1 && !dup; k++) dup = !strcmp(I->L[k].cfg.name, vn);
-        if (!dup) snprintf(I->L[I->nl - 1].cfg.name, sizeof I->L[I->nl - 1].cfg.name, "%s", vn);
-    }
+    name_last_layer(I, vn);
     al_status st = define(I, nd, nd->n_output ? nd->output[0] : NULL, &t);
     if (!st) I->v[I->nv - 1].fresh = fresh;
     return st;
@@ -1884,12 +1998,8 @@ static al_status op_sum(imp *I, const Onnx__NodeProto *nd, int mean) {
  * does not); -1 otherwise. */
 static long sole_reader(const imp *I, const char *name) {
     if (uses(I, name) != 1) return -1;
-    for (size_t k = 0; k < I->g->n_node; k++) {
-        const Onnx__NodeProto *nd = I->g->node[k];
-        for (size_t q = 0; q < nd->n_input; q++)
-            if (!strcmp(nm(nd->input[q]), name)) return (long)k;
-    }
-    return -1;
+    const name_ent *e = name_at(I, name);
+    return e->nrd ? I->rdr[e->rd] : -1;
 }
 
 /* The float scalar constant named `name` (defined already, or the output of
@@ -1901,17 +2011,14 @@ static int scalar_value(imp *I, const char *name, double *out) {
         *out = c->f[0];
         return 1;
     }
-    for (size_t k = 0; k < I->g->n_node; k++) {
-        const Onnx__NodeProto *nd = I->g->node[k];
-        if (strcmp(nm(nd->op_type), "Constant") || nd->n_output != 1 || strcmp(nm(nd->output[0]), name)) continue;
-        val v;
-        if (value_attr(nd, &v)) return 0; /* the Constant's own import reports it */
-        int ok = !v.is_int && v.numel == 1 && v.f;
-        if (ok) *out = v.f[0];
-        val_free(&v);
-        return ok;
-    }
-    return 0;
+    const name_ent *e = name_at(I, name);
+    if (!e || e->konst < 0) return 0;
+    val v;
+    if (value_attr(I->g->node[e->konst], &v)) return 0; /* the Constant's own import reports it */
+    int ok = !v.is_int && v.numel == 1 && v.f;
+    if (ok) *out = v.f[0];
+    val_free(&v);
+    return ok;
 }
 
 static int scalar_is(imp *I, const char *name, double want) {
@@ -1921,12 +2028,9 @@ static int scalar_is(imp *I, const char *name, double want) {
 
 /* The first node reading `name` whose operator is op, or -1. */
 static long reader_op(const imp *I, const char *name, const char *op) {
-    for (size_t k = 0; k < I->g->n_node; k++) {
-        const Onnx__NodeProto *nd = I->g->node[k];
-        if (strcmp(nm(nd->op_type), op)) continue;
-        for (size_t q = 0; q < nd->n_input; q++)
-            if (!strcmp(nm(nd->input[q]), name)) return (long)k;
-    }
+    const name_ent *e = name_at(I, name);
+    for (size_t q = 0; e && q < e->nrd; q++)
+        if (!strcmp(nm(I->g->node[I->rdr[e->rd + q]]->op_type), op)) return I->rdr[e->rd + q];
     return -1;
 }
 
@@ -2924,11 +3028,7 @@ static al_status slice_layer(imp *I, const Onnx__NodeProto *nd, const val *x, in
     t.node = I->nl - 1;
     t.os = os;
     /* the layer takes its output's name (a Split has several) when free */
-    if (al_name_valid(out)) {
-        int dup = 0;
-        for (int q = 0; q < I->nl - 1 && !dup; q++) dup = !strcmp(I->L[q].cfg.name, out);
-        if (!dup) snprintf(L->cfg.name, sizeof L->cfg.name, "%s", out);
-    }
+    name_last_layer(I, out);
     return define(I, nd, out, &t);
 }
 
@@ -2997,11 +3097,7 @@ static al_status op_split(imp *I, const Onnx__NodeProto *nd) {
     for (size_t q = 0; q < k; q++) L->cfg.sizes[q] = (int)sizes[q];
     /* the node takes its name, else its first output's, when free */
     const char *vn = *nm(nd->name) ? nm(nd->name) : nm(nd->output[0]);
-    if (al_name_valid(vn)) {
-        int dup = 0;
-        for (int q = 0; q < I->nl - 1 && !dup; q++) dup = !strcmp(I->L[q].cfg.name, vn);
-        if (!dup) snprintf(L->cfg.name, sizeof L->cfg.name, "%s", vn);
-    }
+    name_last_layer(I, vn);
     for (size_t q = 0; q < k; q++) {
         const char *out = nm(nd->output[q]);
         if (!*out || !uses(I, out)) continue;
@@ -3629,19 +3725,13 @@ static al_status run_node(imp *I, const Onnx__NodeProto *nd) {
     return nerr(nd, AL_EUNSUPPORTED, "operator '%.60s' is not supported (docs/ONNX.md lists the supported ones)", op);
 }
 
-static int is_initializer(const Onnx__GraphProto *g, const char *name) {
-    for (size_t k = 0; k < g->n_initializer; k++)
-        if (!strcmp(nm(g->initializer[k]->name), name)) return 1;
-    return 0;
-}
-
 /* The one runtime input: float [N, ...] (1 to 3 per-sample dims) or integer
  * token ids [N, T]. */
 static al_status graph_input(imp *I) {
     const Onnx__GraphProto *g = I->g;
     const Onnx__ValueInfoProto *in = NULL;
     for (size_t k = 0; k < g->n_input; k++) {
-        if (is_initializer(g, nm(g->input[k]->name))) continue;
+        if (find(I, nm(g->input[k]->name))) continue; /* an initializer: the only values defined yet */
         if (in) return al_error(AL_EUNSUPPORTED, "ONNX: the graph has more than one input ('%.100s', '%.100s')", nm(in->name), nm(g->input[k]->name));
         in = g->input[k];
     }
@@ -3724,6 +3814,7 @@ static al_status import_model(const Onnx__ModelProto *mp, al_model **out) {
             st = al_error(AL_EINVAL, "ONNX: node %zu (%.60s) has no output", k, nm(g->node[k]->op_type));
             goto done;
         }
+    if ((st = names_build(I, g))) goto done;
     for (size_t k = 0; k < g->n_initializer && !st; k++) {
         val t;
         const char *name = nm(g->initializer[k]->name);
@@ -3801,6 +3892,8 @@ static al_status import_model(const Onnx__ModelProto *mp, al_model **out) {
 
 done:
     al_free(I->skip);
+    al_free(I->names);
+    al_free(I->rdr);
     for (size_t k = 0; k < I->nv; k++) val_free(&I->v[k]);
     al_free(I->v);
     for (int i = 0; i < I->nl; i++)
