@@ -6,7 +6,8 @@
  * the import takes well under a second, so this test stays fast only while
  * they do (it asserts the result, never the time). Checks the layer count,
  * the names and the output shape, and the output of a 600-node chain
- * against the same chain computed here.
+ * against the same chain computed here; and that a failing allocation
+ * anywhere in the import of a short chain gives an error and no model.
  *   test_onnx_large [UNITS]   (default 10000 units of 6 nodes)
  * Skips when the build has no ONNX import. */
 #include "al_test.h"
@@ -204,6 +205,50 @@ static void check_chain(int units, int run) {
     al_model_free(m);
 }
 
+/* Allocation number `fail_at` (counting from 1) fails; 0: none does. */
+static long fail_at, nalloc;
+static void *oom_malloc(void *u, size_t n) {
+    (void)u;
+    return ++nalloc == fail_at ? NULL : malloc(n);
+}
+static void oom_free(void *u, void *p) {
+    (void)u;
+    free(p);
+}
+
+/* Every allocation of the import of a short chain failing in turn:
+ * AL_ENOMEM (AL_EFORMAT while protobuf-c parses) and no model (under ASan in
+ * make test: no leak). */
+static void check_oom(void) {
+    float W[F * F] = {0}, B[F] = {0};
+    buf mp = {0};
+    chain_model(&mp, 3, W, B);
+    if (mp.oom) exit(1);
+    const al_allocator a = {oom_malloc, oom_free, NULL};
+    al_set_allocator(&a);
+    long clean;
+    al_model *m = NULL;
+    fail_at = 0, nalloc = 0;
+    al_status st = al_model_import_onnx_mem(mp.p, mp.n, &m);
+    CHECK(st == AL_OK);
+    al_model_free(m);
+    clean = nalloc;
+    for (fail_at = 1; fail_at <= clean; fail_at++) {
+        nalloc = 0;
+        m = NULL;
+        st = al_model_import_onnx_mem(mp.p, mp.n, &m);
+        /* protobuf-c reports its own failed allocation as malformed data */
+        int pb = st == AL_EFORMAT && strstr(al_last_error(), "malformed or truncated");
+        if ((st != AL_ENOMEM && !pb) || m) {
+            fprintf(stderr, "allocation %ld of %ld failing: %s, model %p\n", fail_at, clean, al_status_name(st), (void *)m);
+            al_test_failures++;
+        }
+        al_model_free(m);
+    }
+    al_set_allocator(NULL);
+    free(mp.p);
+}
+
 int main(int argc, char **argv) {
     al_model *m = NULL;
     if (al_model_import_onnx_mem("x", 1, &m) == AL_EUNSUPPORTED && strstr(al_last_error(), "not built")) {
@@ -216,5 +261,6 @@ int main(int argc, char **argv) {
      * planner, not the import, time that grows with the square of the layers) */
     check_chain(100, 1);
     check_chain(units, 0);
+    check_oom();
     TEST_END("test_onnx_large");
 }
