@@ -823,6 +823,37 @@ static void test_atomic(void) {
     al_model_free(m);
 }
 
+/* Many keys and tensors: a duplicate is found at every point of the
+ * writer's name index (the first name, one written before and after the
+ * index grew, the last), and distinct names all go in. 200,000 keys: a
+ * check per earlier name (as before the index) would take minutes. */
+static void test_many_names(void) {
+    enum { NK = 200000, NT = 20000 };
+    static const float one = 1.0f;
+    const uint64_t ne = 1;
+    const long probe[4] = {0, 40, 100, NK - 1};
+    for (int tens = 0; tens < 2; tens++) {
+        const long n = tens ? NT : NK;
+        for (int p = 0; p < 4; p++) {
+            gguf_writer *w;
+            REQUIRE_OK(gguf_writer_new(0, &w));
+            char name[64];
+            al_status st = AL_OK;
+            for (long i = 0; i < n && st == AL_OK; i++) {
+                snprintf(name, sizeof name, "layer.%ld.units", i);
+                st = tens ? gguf_add_tensor(w, name, GGML_T_F32, 1, &ne, &one) : gguf_set_i32(w, name, (int32_t)i);
+            }
+            CHECK_OK(st);
+            long d = probe[p] < n ? probe[p] : n - 1;
+            snprintf(name, sizeof name, "layer.%ld.units", d);
+            st = tens ? gguf_add_tensor(w, name, GGML_T_F32, 1, &ne, &one) : gguf_set_i32(w, name, 0);
+            CHECK_STATUS(st, AL_EINVAL);
+            CHECK(strstr(al_last_error(), "duplicate") != NULL && strstr(al_last_error(), name) != NULL);
+            gguf_writer_free(w);
+        }
+    }
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/al_gguf_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -831,6 +862,7 @@ int main(void) {
     }
     test_crc32();
     test_generic();
+    test_many_names();
     test_atomic();
     test_roundtrip();
     test_truncation();

@@ -147,6 +147,15 @@ typedef struct wtensor {
     uint64_t offset;
 } wtensor;
 
+/* The names written so far (keys, or tensor names) by hash: open
+ * addressing, at most half full, entries 1 + the name's index (0: empty),
+ * so that a duplicate check costs O(1), not a pass over every earlier name
+ * (a model of 16,000 layers, 17 keys each, took 40 to 70 s to save). */
+typedef struct name_index {
+    size_t *slot;
+    size_t cap; /* a power of two, or 0 */
+} name_index;
+
 struct gguf_writer {
     uint32_t alignment;
     unsigned char *kv; /* the serialized KV section */
@@ -157,9 +166,47 @@ struct gguf_writer {
     size_t crc_hdr_off, crc_data_off; /* offsets of the two CRC values inside kv */
     wtensor *t;
     size_t nt, t_cap;
+    name_index kidx, tidx; /* keys, tensor names */
     al_status err; /* first failure, replayed by write/save */
     char msg[256];
 };
+
+/* Name i of the keys (tens 0) or the tensors (tens 1) */
+static const char *wname(const gguf_writer *w, int tens, size_t i) { return tens ? w->t[i].name : w->keys[i]; }
+
+static uint64_t name_hash(const char *s) { /* FNV-1a */
+    uint64_t h = 14695981039346656037u;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+/* The slot of name s in h: its entry, or the empty slot where it would go */
+static size_t *index_slot(const gguf_writer *w, const name_index *h, int tens, const char *s) {
+    size_t mask = h->cap - 1, i = (size_t)name_hash(s) & mask;
+    while (h->slot[i] && strcmp(wname(w, tens, h->slot[i] - 1), s) != 0) i = (i + 1) & mask;
+    return &h->slot[i];
+}
+
+/* 1 when name s is in h */
+static int index_has(const gguf_writer *w, const name_index *h, int tens, const char *s) {
+    return h->cap && *index_slot(w, h, tens, s) != 0;
+}
+
+/* Adds name n (0-based, of count names so far, itself included) to h,
+ * doubling the table when it would be more than half full */
+static al_status index_add(const gguf_writer *w, name_index *h, int tens, size_t n, size_t count) {
+    if (2 * count > h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 64;
+        if (cap > SIZE_MAX / 2 / sizeof(size_t)) return al_error(AL_ENOMEM, "GGUF writer: too many names");
+        name_index g = {al_calloc(cap, sizeof(size_t)), cap};
+        if (!g.slot) return AL_ENOMEM;
+        for (size_t i = 0; i < n; i++) *index_slot(w, &g, tens, wname(w, tens, i)) = i + 1;
+        al_free(h->slot);
+        *h = g;
+    }
+    *index_slot(w, h, tens, wname(w, tens, n)) = n + 1;
+    return AL_OK;
+}
 
 static al_status werr(gguf_writer *w, al_status s) {
     if (s != AL_OK && w->err == AL_OK) {
@@ -215,15 +262,16 @@ static al_status begin_kv(gguf_writer *w, const char *key, gguf_type t) {
     size_t n = strlen(key);
     if (n == 0 || n > GGUF_MAX_KEY)
         return werr(w, al_error(AL_EINVAL, "GGUF writer: key length %zu not in 1..%d", n, GGUF_MAX_KEY));
-    for (size_t i = 0; i < w->nkeys; i++)
-        if (strcmp(w->keys[i], key) == 0) return werr(w, al_error(AL_EINVAL, "GGUF writer: duplicate key '%s'", key));
+    if (index_has(w, &w->kidx, 0, key))
+        return werr(w, al_error(AL_EINVAL, "GGUF writer: duplicate key '%s'", key));
     void *keys = w->keys;
     if (!grow(&keys, &w->keys_cap, w->nkeys + 1, sizeof(char *))) return werr(w, AL_ENOMEM);
     w->keys = keys;
     char *k = al_strdup(key);
     if (!k) return werr(w, AL_ENOMEM);
     w->keys[w->nkeys++] = k;
-    al_status st = put_str(w, key, n);
+    al_status st = index_add(w, &w->kidx, 0, w->nkeys - 1, w->nkeys);
+    if (!st) st = put_str(w, key, n);
     if (!st) st = put_le(w, (uint64_t)t, 4);
     if (!st) w->nkv++;
     return werr(w, st);
@@ -323,6 +371,8 @@ void gguf_writer_free(gguf_writer *w) {
     al_free(w->keys);
     al_free(w->kv);
     al_free(w->t);
+    al_free(w->kidx.slot);
+    al_free(w->tidx.slot);
     al_free(w);
 }
 
@@ -348,9 +398,8 @@ al_status gguf_add_tensor(gguf_writer *w, const char *name, uint32_t ggml_type, 
         return werr(w, al_error(AL_EINVAL, "GGUF writer: tensor '%s': ne[0] must be a multiple of %u", name, blk));
     if (nel / blk > (uint64_t)(SIZE_MAX / 2) / bytes)
         return werr(w, al_error(AL_ERANGE, "GGUF writer: tensor '%s' is too large", name));
-    for (size_t i = 0; i < w->nt; i++)
-        if (strcmp(w->t[i].name, name) == 0)
-            return werr(w, al_error(AL_EINVAL, "GGUF writer: duplicate tensor '%s'", name));
+    if (index_has(w, &w->tidx, 1, name))
+        return werr(w, al_error(AL_EINVAL, "GGUF writer: duplicate tensor '%s'", name));
     void *t = w->t;
     if (!grow(&t, &w->t_cap, w->nt + 1, sizeof(wtensor))) return werr(w, AL_ENOMEM);
     w->t = t;
@@ -363,7 +412,7 @@ al_status gguf_add_tensor(gguf_writer *w, const char *name, uint32_t ggml_type, 
     x->nbytes = nel / blk * bytes;
     x->width = width;
     x->data = data;
-    return AL_OK;
+    return werr(w, index_add(w, &w->tidx, 1, w->nt - 1, w->nt));
 }
 
 /* Serializes header + KVs + tensor infos + padding (the CRC values still 0). */
