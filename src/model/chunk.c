@@ -385,21 +385,22 @@ al_status al_chunk_arena_bound(const al_model *m, int freeze, int plan_batch, in
             nb = AL_MIN(chunk_cap(m, 0, e), (ab + (size_t)T - 1) / (size_t)T);
         }
         if (T == 1 && nb >= ab) continue; /* every forward whole */
+        /* the plan the forward will have: its unused span. A forward that
+         * asks for chunks of at most nb finds one that fits there when
+         * this does (fit_nb looks from half its size up, and the block
+         * grows with the chunk) */
         size_t a = 0, b, off, gap = 0;
+        if (!p.buf && (st = al_memplan_build_at(m, plan_batch, m->plan_naive, freeze, &p)) != AL_OK) break;
+        if ((st = al_chunk_gap(m, &p, e, &off, &gap)) != AL_OK) break;
+        if (gap && fit_nb(m, e, (int)nb, T, gap, &st)) continue; /* nothing beyond the plan */
+        if (st != AL_OK) break;
+        /* allocated: the block for chunks of nb */
         if ((st = al_chunk_arena_bytes(m, 0, e, (int)nb, &a)) != AL_OK) break;
         if (!(b = block_bytes(a, T))) {
             st = al_error(AL_ENOMEM, "chunk arenas for %d threads overflow", T);
             break;
         }
-        /* the plan the forward will have: its unused span. A forward that
-         * asks for chunks of at most nb finds one that fits there when
-         * this does (fit_nb looks from half its size up, and the block
-         * grows with the chunk) */
-        if (!p.buf && (st = al_memplan_build_at(m, plan_batch, m->plan_naive, freeze, &p)) != AL_OK) break;
-        if ((st = al_chunk_gap(m, &p, e, &off, &gap)) != AL_OK) break;
-        int fit = gap ? fit_nb(m, e, (int)nb, T, gap, &st) : 0;
-        if (st != AL_OK) break;
-        *bytes = AL_MAX(*bytes, fit ? 0 : b);
+        *bytes = AL_MAX(*bytes, b);
     }
     al_memplan_free(&p);
     return st;

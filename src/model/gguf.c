@@ -192,10 +192,10 @@ static int index_has(const gguf_writer *w, const name_index *h, int tens, const 
     return h->cap && *index_slot(w, h, tens, s) != 0;
 }
 
-/* Adds name n (0-based, of count names so far, itself included) to h,
- * doubling the table when it would be more than half full */
-static al_status index_add(const gguf_writer *w, name_index *h, int tens, size_t n, size_t count) {
-    if (2 * count > h->cap) {
+/* Adds name n (0-based: the last of n + 1 so far) to h, doubling the
+ * table when it would be more than half full */
+static al_status index_add(const gguf_writer *w, name_index *h, int tens, size_t n) {
+    if (2 * (n + 1) > h->cap) {
         size_t cap = h->cap ? 2 * h->cap : 64;
         if (cap > SIZE_MAX / 2 / sizeof(size_t)) return al_error(AL_ENOMEM, "GGUF writer: too many names");
         name_index g = {al_calloc(cap, sizeof(size_t)), cap};
@@ -270,7 +270,7 @@ static al_status begin_kv(gguf_writer *w, const char *key, gguf_type t) {
     char *k = al_strdup(key);
     if (!k) return werr(w, AL_ENOMEM);
     w->keys[w->nkeys++] = k;
-    al_status st = index_add(w, &w->kidx, 0, w->nkeys - 1, w->nkeys);
+    al_status st = index_add(w, &w->kidx, 0, w->nkeys - 1);
     if (!st) st = put_str(w, key, n);
     if (!st) st = put_le(w, (uint64_t)t, 4);
     if (!st) w->nkv++;
@@ -412,7 +412,7 @@ al_status gguf_add_tensor(gguf_writer *w, const char *name, uint32_t ggml_type, 
     x->nbytes = nel / blk * bytes;
     x->width = width;
     x->data = data;
-    return werr(w, index_add(w, &w->tidx, 1, w->nt - 1, w->nt));
+    return werr(w, index_add(w, &w->tidx, 1, w->nt - 1));
 }
 
 /* Serializes header + KVs + tensor infos + padding (the CRC values still 0). */
