@@ -3910,9 +3910,12 @@ done:
 
 /* ---- entry points -------------------------------------------------------------------- */
 
+/* protobuf-c reports a failed allocation as it does malformed data (a NULL
+ * message); u, an int, records that one failed so the import can say so */
 static void *pb_alloc(void *u, size_t n) {
-    (void)u;
-    return al_malloc(n ? n : 1);
+    void *p = al_malloc(n ? n : 1);
+    if (!p) *(int *)u = 1;
+    return p;
 }
 static void pb_free(void *u, void *p) {
     (void)u;
@@ -3924,8 +3927,10 @@ al_status al_model_import_onnx_mem(const void *buf, size_t n, al_model **out) {
     *out = NULL;
     if (n == 0) return al_error(AL_EFORMAT, "ONNX: the file is empty");
     if (n > MAX_FILE) return al_error(AL_ERANGE, "ONNX: the file is larger than 2 GiB");
-    ProtobufCAllocator a = {pb_alloc, pb_free, NULL};
+    int oom = 0;
+    ProtobufCAllocator a = {pb_alloc, pb_free, &oom};
     Onnx__ModelProto *mp = onnx__model_proto__unpack(&a, n, buf);
+    if (!mp && oom) return al_error(AL_ENOMEM, "ONNX: out of memory while parsing the protobuf data");
     if (!mp) return al_error(AL_EFORMAT, "ONNX: not a valid ONNX model (the protobuf data is malformed or truncated)");
     al_status st = import_model(mp, out);
     onnx__model_proto__free_unpacked(mp, &a);
