@@ -120,6 +120,16 @@ static void test_epilogue(void) {
 
 static int dw_cases;
 
+/* The vnni variant's 3x3 byte-permute planes on (1), off (0) or back to
+ * the default (-1); 0 where the CPU lacks them (asked on) */
+static int force_vbmi(int on) {
+#if defined(__x86_64__) || defined(_M_X64)
+    return al_i8dw_force_vbmi(on);
+#else
+    return on <= 0;
+#endif
+}
+
 /* One form: input 0 floats with their own scales, 1 floats with a static
  * scale, 2 int8; output 0 floats, 1 int8. */
 static void dw_case(al_rng *r, int H, int W, int k, int s, int p, int act) {
@@ -141,8 +151,9 @@ static void dw_case(al_rng *r, int H, int W, int k, int s, int p, int act) {
     }
     const float sx = 4.0f / 127.0f, yinv = 1.0f / (0.03f + 0.02f * al_rng_uniform(r));
     al_i8_quantize_static_ref(x, (long)(np * pin), 1.0f / sx, x8);
-    for (int v = 0; v < AL_I8_NVARIANTS; v++) {
-        if (!al_i8_force((al_i8_variant)v)) continue;
+    /* the vnni variant with and without its byte-permute planes (VBMI) */
+    for (int v = 0, vb = 0; v < AL_I8_NVARIANTS; vb = !vb, v += !vb) {
+        if ((vb && v != AL_I8_VNNI) || !al_i8_force((al_i8_variant)v) || !force_vbmi(vb)) continue;
         for (int in = 0; in < 3; in++)
             for (int out = 0; out < 2; out++) {
                 al_i8dw_io io = {in < 2 ? x : NULL, in == 2 ? x8 : NULL, in ? sx : 0.0f, out ? NULL : got,
@@ -170,8 +181,8 @@ static void dw_case(al_rng *r, int H, int W, int k, int s, int p, int act) {
                 }
                 for (size_t i = np * pout; i < np * pout + 16; i++) bad += out ? gotq[i] != 0x55 : got[i] != -1234.5f;
                 if (bad)
-                    fprintf(stderr, "dw %s in %d out %d: H %d W %d k %d s %d p %d act %d: %d bad planes or guards\n",
-                            al_i8_variant_name((al_i8_variant)v), in, out, H, W, k, s, p, act, bad);
+                    fprintf(stderr, "dw %s%s in %d out %d: H %d W %d k %d s %d p %d act %d: %d bad planes or guards\n",
+                            al_i8_variant_name((al_i8_variant)v), vb ? " vbmi" : "", in, out, H, W, k, s, p, act, bad);
                 CHECK(bad == 0);
             }
         /* one plane, int8 out: al_i8dw_forward_q is the reference's floats quantized */
@@ -183,6 +194,7 @@ static void dw_case(al_rng *r, int H, int W, int k, int s, int p, int act) {
         CHECK(same && gotq[pout] == 0x55);
     }
     al_i8_force(AL_I8_AUTO);
+    force_vbmi(-1);
     dw_cases++;
     free(x), free(want), free(got), free(x8), free(xq), free(wantq), free(gotq);
 }
@@ -198,6 +210,20 @@ static void test_dw_forms(void) {
     dw_case(&r, 13, 40, 7, 1, 3, 2);
     dw_case(&r, 9, 9, 2, 1, 1, 1);   /* an even kernel: the reference's shape */
     dw_case(&r, 130, 129, 3, 1, 1, 2); /* over AL_I8DW_PADDED: the masked int8 path */
+    /* 3x3 byte-permute planes: padding 0 and 2, one 64-byte load a vector
+     * (17 columns; 20: its last index 63), two (33; 21 columns; 52: its
+     * last index 127), two a row (48 at stride 2), over VB_VEC vectors
+     * (70x70) and over VB_PAD bytes (96x96) */
+    dw_case(&r, 12, 20, 3, 1, 1, 2);
+    dw_case(&r, 12, 21, 3, 1, 1, 1);
+    dw_case(&r, 5, 52, 3, 1, 1, 0);
+    dw_case(&r, 5, 53, 3, 1, 1, 2); /* one more column: cut, or past 127 */
+    dw_case(&r, 7, 21, 3, 1, 1, 1); /* the same past 63 */
+    dw_case(&r, 20, 30, 3, 1, 0, 2);
+    dw_case(&r, 21, 31, 3, 2, 2, 1);
+    dw_case(&r, 48, 48, 3, 2, 1, 0);
+    dw_case(&r, 70, 70, 3, 1, 1, 2);
+    dw_case(&r, 96, 96, 3, 2, 1, 2);
     fprintf(stderr, "int8 depthwise forms: %d shapes\n", dw_cases);
     CHECK(dw_cases > 150);
 }

@@ -17,6 +17,9 @@
 
 #include <immintrin.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
@@ -484,8 +487,203 @@ __attribute__((noinline)) VNNI_TARGET static void via_float(const al_dw_geom *g,
     }
 }
 
+/* ---- 3x3 planes through byte permutes (AVX-512 VBMI) ------------------------------ */
+
+/* vpdpbusd adds four u8 x s8 products to an int32 lane. With lane j
+ * holding the bytes (x[q_j], x[q_j + 1], x[q_j + 2], any) of the padded
+ * plane and the weights broadcast as (w[ky][0], w[ky][1], w[ky][2], 0),
+ * one instruction adds a 3-tap row to 16 outputs: a 3x3 plane costs 3 per
+ * 16 outputs, with no transposes and no widening. The 16 outputs of a
+ * vector are consecutive in the output plane (so small planes fill the
+ * lanes across rows), and their taps lie within 128 bytes of the first
+ * output's (a vector is cut where they would not): vpermt2b picks them out
+ * of two 64-byte loads with one index vector per output vector, the same
+ * for the three rows ky (they lie Wp bytes apart). The input is stored
+ * offset by 128 (x ^ 0x80 = x + 128 as u8, the padding 0x80 = a zero), so
+ * every sum carries 128 times the sum of the channel's weights, taken off
+ * where it starts: an exact int32 sum, so bitwise the reference. */
+#define VB_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
+#define VB_PAD 8192 /* padded plane bytes */
+#define VB_VEC 256  /* output vectors a plane */
+/* Smaller planes (MobileNet's 6x6, and 12x12 at stride 2: 3 vectors a
+ * plane) stay on the float path below, 16 planes across the lanes, where
+ * the padded copy and the weights are set up once for 16 planes
+ * (bench_i8dw, session 18: 192 planes of 6x6 0.13 ms a batch of 32 that
+ * way, 0.19 here). */
+#define VB_MIN_OUT 128
+
+typedef struct {
+    int nv, mode; /* mode 1: one load a vector; 2: two; 3: two a row */
+    int base[VB_VEC]; /* first tap of the vector's first output in the padded plane */
+    int o0[VB_VEC];   /* the vector's first output */
+    int n[VB_VEC];    /* outputs in it, 1..16 */
+    _Alignas(64) uint8_t idx[VB_VEC][64];
+} vb_plan;
+
+static pthread_once_t vb_once = PTHREAD_ONCE_INIT;
+static int vb_auto;
+static atomic_int vb_forced = -1;
+
+static void vb_select(void) {
+    const char *e = getenv("AL_I8DW_VBMI");
+    vb_auto = __builtin_cpu_supports("avx512vbmi") && !(e && e[0] == '0');
+}
+
+static int vb_enabled(void) {
+    int f = atomic_load_explicit(&vb_forced, memory_order_relaxed);
+    if (f >= 0) return f;
+    pthread_once(&vb_once, vb_select);
+    return vb_auto;
+}
+
+int al_i8dw_force_vbmi(int on) {
+    if (on < 0) {
+        atomic_store(&vb_forced, -1);
+        return 1;
+    }
+    if (on && !__builtin_cpu_supports("avx512vbmi")) return 0;
+    atomic_store(&vb_forced, on ? 1 : 0);
+    return 1;
+}
+
+/* The vectors of a plane of geometry g (k = 3) padded to rows of Wp
+ * bytes, each spanning at most lim + 1 bytes of a row: the number of
+ * vectors, 0 when there are more than VB_VEC. */
+static int vb_cut(const al_dw_geom *g, int Wp, long lim, vb_plan *t) {
+    const long out = (long)g->Ho * g->Wo;
+    const int s = g->s, Wo = g->Wo;
+    int nv = 0;
+    for (long o = 0; o < out;) {
+        if (nv == VB_VEC) return 0;
+        const long base = (o / Wo) * s * Wp + (o % Wo) * s;
+        uint8_t *ix = t->idx[nv];
+        int n = 0;
+        for (; n < 16 && o + n < out; n++) {
+            long q = ((o + n) / Wo) * s * Wp + ((o + n) % Wo) * s - base;
+            if (q + 2 > lim) break;
+            ix[4 * n] = (uint8_t)q, ix[4 * n + 1] = (uint8_t)(q + 1), ix[4 * n + 2] = (uint8_t)(q + 2);
+            ix[4 * n + 3] = (uint8_t)(q + 2); /* times the zero weight */
+        }
+        if (n == 0) return 0;
+        for (int j = n; j < 16; j++) memcpy(ix + 4 * j, ix, 4);
+        t->base[nv] = (int)base, t->o0[nv] = (int)o, t->n[nv] = n;
+        nv++;
+        o += n;
+    }
+    t->nv = nv;
+    return nv;
+}
+
+/* The plan with the fewest loads that needs no more vectors than vectors
+ * cut by a row's 128-byte window alone: the three rows' taps in one
+ * 64-byte load, else in two, else two loads a row. */
+static int vb_build(const al_dw_geom *g, int Wp, vb_plan *t) {
+    int n3 = vb_cut(g, Wp, 127, t);
+    if (!n3) return 0;
+    for (int mode = 1; mode <= 2; mode++) {
+        long lim = (mode == 1 ? 63 : 127) - 2L * Wp;
+        if (lim >= 2 && vb_cut(g, Wp, lim, t) == n3) {
+            t->mode = mode;
+            return 1;
+        }
+    }
+    vb_cut(g, Wp, 127, t);
+    t->mode = 3;
+    return 1;
+}
+
+/* One plane (xp: padded, offset by 128) into the output form at element
+ * offset at of the layer's output. */
+VB_TARGET AI void vb_plane(const vb_plan *t, const uint8_t *xp, int Wp, const int8_t *w, float sc, float b, int act,
+                           const al_i8dw_io *io, size_t at, int mode) {
+    int32_t wr[3], wsum = 0;
+    for (int ky = 0; ky < 3; ky++) {
+        wr[ky] = (int32_t)((uint32_t)(uint8_t)w[3 * ky] | (uint32_t)(uint8_t)w[3 * ky + 1] << 8 |
+                           (uint32_t)(uint8_t)w[3 * ky + 2] << 16);
+        wsum += w[3 * ky] + w[3 * ky + 1] + w[3 * ky + 2];
+    }
+    const __m512i w0 = _mm512_set1_epi32(wr[0]), w1 = _mm512_set1_epi32(wr[1]), w2 = _mm512_set1_epi32(wr[2]);
+    const __m512i corr = _mm512_set1_epi32(-128 * wsum);
+    const __m512i row1 = _mm512_set1_epi8((char)Wp), row2 = _mm512_set1_epi8((char)(2 * Wp));
+    const __m512 scv = _mm512_set1_ps(sc), bv = _mm512_set1_ps(b), inv = _mm512_set1_ps(io->yinv);
+    for (int v = 0; v < t->nv; v++) {
+        const __m512i ix = _mm512_load_si512(t->idx[v]);
+        const uint8_t *r = xp + t->base[v];
+        __m512i x0, x1, x2;
+        if (mode == 1) {
+            const __m512i a = _mm512_loadu_si512(r);
+            x0 = _mm512_permutexvar_epi8(ix, a);
+            x1 = _mm512_permutexvar_epi8(_mm512_add_epi8(ix, row1), a);
+            x2 = _mm512_permutexvar_epi8(_mm512_add_epi8(ix, row2), a);
+        } else if (mode == 2) {
+            const __m512i a = _mm512_loadu_si512(r), c = _mm512_loadu_si512(r + 64);
+            x0 = _mm512_permutex2var_epi8(a, ix, c);
+            x1 = _mm512_permutex2var_epi8(a, _mm512_add_epi8(ix, row1), c);
+            x2 = _mm512_permutex2var_epi8(a, _mm512_add_epi8(ix, row2), c);
+        } else {
+            x0 = _mm512_permutex2var_epi8(_mm512_loadu_si512(r), ix, _mm512_loadu_si512(r + 64));
+            x1 = _mm512_permutex2var_epi8(_mm512_loadu_si512(r + Wp), ix, _mm512_loadu_si512(r + Wp + 64));
+            x2 = _mm512_permutex2var_epi8(_mm512_loadu_si512(r + 2 * Wp), ix, _mm512_loadu_si512(r + 2 * Wp + 64));
+        }
+        __m512i a = _mm512_dpbusd_epi32(corr, x0, w0);
+        a = _mm512_dpbusd_epi32(a, x1, w1);
+        a = _mm512_dpbusd_epi32(a, x2, w2);
+        out16(io->y8 ? NULL : io->y, io->y8, inv, at + (size_t)t->o0[v], al_mask16(t->n[v]), finish(a, scv, bv, act), act);
+    }
+}
+
+/* Planes [pl0, pl1) of a 3x3 layer; 0 (nothing done) when the plane is
+ * too large for the buffers. */
+__attribute__((noinline)) VB_TARGET static int vb_planes(const al_dw_geom *g, int C, long pl0, long pl1,
+                                                         const al_i8dw_io *io, const int8_t *w, const float *sw,
+                                                         const float *b, int act) {
+    const int H = g->H, W = g->W, p = g->p, Wp = W + 2 * p, Hp = H + 2 * p;
+    if ((long)Hp * Wp > VB_PAD) return 0;
+    vb_plan t;
+    if (!vb_build(g, Wp, &t)) return 0;
+    _Alignas(64) uint8_t xp[VB_PAD + 128];
+    memset(xp, 0x80, (size_t)Hp * Wp + 128);
+    const size_t in_plane = (size_t)H * W, out_plane = (size_t)g->Ho * g->Wo;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m128i flip16 = _mm_set1_epi8((char)0x80);
+    for (long pl = pl0; pl < pl1; pl++) {
+        const int c = (int)(pl % C);
+        float sx = io->sx;
+        if (io->x8) {
+            const int8_t *src = io->x8 + (size_t)pl * in_plane;
+            for (int iy = 0; iy < H; iy++)
+                for (int cx = 0; cx < W; cx += 64) {
+                    __mmask64 m = W - cx >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (W - cx)) - 1);
+                    __m512i v = _mm512_maskz_loadu_epi8(m, src + (size_t)iy * W + cx);
+                    _mm512_mask_storeu_epi8(xp + (size_t)(iy + p) * Wp + p + cx, m, _mm512_xor_si512(v, flip));
+                }
+        } else {
+            const float *src = io->x + (size_t)pl * in_plane;
+            if (!(sx > 0.0f)) sx = al_i8_scale_avx512(src, (long)in_plane);
+            const __m512 iv = _mm512_set1_ps(1.0f / sx);
+            for (int iy = 0; iy < H; iy++)
+                for (int cx = 0; cx < W; cx += 16) {
+                    __mmask16 m = al_mask16(W - cx);
+                    __m128i q = _mm512_cvtepi32_epi8(al_i8_q16(_mm512_maskz_loadu_ps(m, src + (size_t)iy * W + cx), iv));
+                    _mm_mask_storeu_epi8(xp + (size_t)(iy + p) * Wp + p + cx, m, _mm_xor_si128(q, flip16));
+                }
+        }
+        const int8_t *wc = w + (size_t)c * 9;
+        const float sc = sx * sw[c], bc = b ? b[c] : 0.0f;
+        const size_t at = (size_t)pl * out_plane;
+        if (t.mode == 1)
+            vb_plane(&t, xp, Wp, wc, sc, bc, act, io, at, 1);
+        else if (t.mode == 2)
+            vb_plane(&t, xp, Wp, wc, sc, bc, act, io, at, 2);
+        else
+            vb_plane(&t, xp, Wp, wc, sc, bc, act, io, at, 3);
+    }
+    return 1;
+}
+
 VNNI_TARGET int al_i8dw_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const al_i8dw_io *io,
                                       const int8_t *w, const float *sw, const float *b, int act) {
+    if (g->k == 3 && g->s <= 2 && (long)g->Ho * g->Wo >= VB_MIN_OUT && vb_enabled() && vb_planes(g, C, pl0, pl1, io, w, sw, b, act)) return 1;
     const long in_plane_f = (long)g->H * g->W, out_plane_f = (long)g->Ho * g->Wo;
     if (g->k <= AL_DW_KMAX && ((g->W <= FLOAT_MAX_W && g->H <= FLOAT_MAX_W) ||
                                (g->s == 1 && in_plane_f <= FLOAT_BUF && out_plane_f <= FLOAT_BUF))) {

@@ -666,6 +666,11 @@ void al_i8dw_forward_avx2(const al_dw_geom *g, const int8_t *x, float sx, const 
 float al_i8_quantize_avx512(const float *x, long n, int8_t *q);
 int al_i8dw_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const al_i8dw_io *io, const int8_t *w,
                           const float *sw, const float *b, int act);
+/* The vnni variant's 3x3 planes through byte permutes (AVX-512 VBMI,
+ * int8_dw_avx512.c) where the CPU has them: on (1), off (0: the int16 and
+ * float paths), or back to the default (-1: on where available, unless
+ * AL_I8DW_VBMI=0). Returns 0 when asked on and the CPU lacks VBMI. */
+int al_i8dw_force_vbmi(int on);
 float al_i8_quantize_avx2(const float *x, long n, int8_t *q);
 #endif
 #if defined(__aarch64__)
