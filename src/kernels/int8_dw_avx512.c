@@ -547,30 +547,39 @@ int al_i8dw_force_vbmi(int on) {
 }
 
 /* The vectors of a plane of geometry g (k = 3) padded to rows of Wp
- * bytes, each spanning at most lim + 1 bytes of a row: the number of
- * vectors, 0 when there are more than VB_VEC. */
-static int vb_cut(const al_dw_geom *g, int Wp, long lim, vb_plan *t) {
-    const long out = (long)g->Ho * g->Wo;
-    const int s = g->s, Wo = g->Wo;
-    int nv = 0;
-    for (long o = 0; o < out;) {
+ * bytes, each spanning at most lim + 1 bytes of a row: their number, 0
+ * when there are more than VB_VEC; their tables into t unless t is NULL.
+ * Lane j's first tap lies q_j bytes past the vector's first; its index
+ * bytes are q_j .. q_j + 3 (the fourth meets the zero weight, so any byte
+ * will do; q_j + 3 <= lim + 1 <= 128 fits a byte). */
+VB_TARGET static int vb_cut(const al_dw_geom *g, int Wp, long lim, vb_plan *t) {
+    const int s = g->s, Wo = g->Wo, Ho = g->Ho;
+    const long row = (long)s * Wp; /* bytes from one output row's taps to the next's */
+    int nv = 0, oy = 0, ox = 0;
+    long o = 0;
+    while (oy < Ho) {
         if (nv == VB_VEC) return 0;
-        const long base = (o / Wo) * s * Wp + (o % Wo) * s;
-        uint8_t *ix = t->idx[nv];
-        int n = 0;
-        for (; n < 16 && o + n < out; n++) {
-            long q = ((o + n) / Wo) * s * Wp + ((o + n) % Wo) * s - base;
-            if (q + 2 > lim) break;
-            ix[4 * n] = (uint8_t)q, ix[4 * n + 1] = (uint8_t)(q + 1), ix[4 * n + 2] = (uint8_t)(q + 2);
-            ix[4 * n + 3] = (uint8_t)(q + 2); /* times the zero weight */
+        const long base = oy * row + (long)ox * s;
+        int32_t q[16];
+        int n = 0, y = oy, x = ox;
+        while (n < 16 && y < Ho) {
+            long d = y * row + (long)x * s - base;
+            if (d + 2 > lim) break;
+            q[n++] = (int32_t)d;
+            if (++x == Wo) x = 0, y++;
         }
         if (n == 0) return 0;
-        for (int j = n; j < 16; j++) memcpy(ix + 4 * j, ix, 4);
-        t->base[nv] = (int)base, t->o0[nv] = (int)o, t->n[nv] = n;
+        if (t) {
+            for (int j = n; j < 16; j++) q[j] = q[0];
+            __m512i qv = _mm512_loadu_si512(q);
+            qv = _mm512_add_epi32(_mm512_mullo_epi32(qv, _mm512_set1_epi32(0x01010101)), _mm512_set1_epi32(0x03020100));
+            _mm512_store_si512(t->idx[nv], qv);
+            t->base[nv] = (int)base, t->o0[nv] = (int)o, t->n[nv] = n;
+        }
         nv++;
-        o += n;
+        o += n, oy = y, ox = x;
     }
-    t->nv = nv;
+    if (t) t->nv = nv;
     return nv;
 }
 
@@ -578,18 +587,15 @@ static int vb_cut(const al_dw_geom *g, int Wp, long lim, vb_plan *t) {
  * cut by a row's 128-byte window alone: the three rows' taps in one
  * 64-byte load, else in two, else two loads a row. */
 static int vb_build(const al_dw_geom *g, int Wp, vb_plan *t) {
-    int n3 = vb_cut(g, Wp, 127, t);
+    const int n3 = vb_cut(g, Wp, 127, NULL);
     if (!n3) return 0;
-    for (int mode = 1; mode <= 2; mode++) {
-        long lim = (mode == 1 ? 63 : 127) - 2L * Wp;
-        if (lim >= 2 && vb_cut(g, Wp, lim, t) == n3) {
-            t->mode = mode;
-            return 1;
-        }
-    }
-    vb_cut(g, Wp, 127, t);
+    long lim = 127;
     t->mode = 3;
-    return 1;
+    for (int mode = 2; mode >= 1; mode--) {
+        long l = (mode == 1 ? 63 : 127) - 2L * Wp;
+        if (l >= 2 && vb_cut(g, Wp, l, NULL) == n3) lim = l, t->mode = mode;
+    }
+    return vb_cut(g, Wp, lim, t) > 0;
 }
 
 /* One plane (xp: padded, offset by 128) into the output form at element
