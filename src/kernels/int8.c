@@ -303,6 +303,14 @@ int al_i8conv_masks(int H, int W, int k, int s, int p, int C4, uint16_t *m, long
             int dy = half_floor(ky), dx = half_floor(kx), ph = 2 * (ky - 2 * dy) + (kx - 2 * dx);
             toff[t] = (long)ph * C4 * P + (long)dy * Wo + dx;
         }
+        if (ky >= 0 && kx >= 0 && (long)(Ho - 1) * s + ky < H && (long)(Wo - 1) * s + kx < W) {
+            /* every output's input inside the image (a 1x1 conv's one
+             * tap): all lanes but the last block's tail, without the walk
+             * (made per call, so per chunk of the chunked forward) */
+            for (int b = 0; b < nb; b++) m[(long)t * nb + b] = 0xFFFF;
+            if (P % 16) m[(long)t * nb + nb - 1] = (uint16_t)((1u << (P % 16)) - 1u);
+            continue;
+        }
         /* output pixel q = (oy, ox), walked in order (no division per lane) */
         int oy = 0, ox = 0;
         for (int b = 0; b < nb; b++) {
