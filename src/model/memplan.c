@@ -4,7 +4,9 @@
  * Placement is greedy: buffers are taken in some order (largest first, or
  * in schedule order; the smaller result wins), and each goes into the
  * smallest gap between the already placed buffers whose lifetimes
- * intersect its own (best fit), or above all of them. Buffers
+ * intersect its own (best fit), or above all of them; those buffers are
+ * found by time, through a segment tree over the steps ("placement"
+ * below), not by a pass over every buffer placed before. Buffers
  * with disjoint lifetimes may share bytes; that is where the saving comes
  * from: a frozen prefix needs only two activations at a time, gradients
  * exist only between the backward steps that write and read them, and each
@@ -201,38 +203,296 @@ static int less_offset(const al_memplan *p, int x, int y, int how) {
     return p->buf[x].offset < p->buf[y].offset;
 }
 
-/* Best fit among the placed buffers that are alive at the same time: each
- * buffer in turn goes into the smallest gap between the placed buffers it
- * conflicts with, or above them all. Returns the arena size. order, conf
- * and tmp are scratch of nbuf entries each. */
-static size_t place(al_memplan *p, int how, int *order, int *conf, int *tmp) {
-    int nb = p->nbuf;
+/* ---- placement ----------------------------------------------------------------
+ *
+ * Buffer b goes into the smallest gap between the placed buffers alive at
+ * some step b is (ties: the lowest gap), or above them all. For b of
+ * positive size those gaps are the holes in the union of the placed
+ * buffers' closed byte spans [offset, offset + bytes] (two that touch leave
+ * no gap b fits; an empty buffer still cuts a hole in two), so they follow
+ * from that union alone, whatever the order of buffers at equal offsets.
+ *
+ * The placed buffers are found by time, not by a pass over all of them: a
+ * segment tree over the steps [0, end] keeps at each node the union of the
+ * spans of the buffers whose interval covers the node's steps but not its
+ * parent's (cover), and of those with such a node in its subtree (sub;
+ * at a leaf, cover). The buffers alive during steps [a, b] are those in
+ * sub of the nodes that [a, b] splits into and in cover of the nodes above
+ * them: a query reads at most 4 lists per level and an insertion writes as
+ * many. A list is a union, so many buffers packed side by side are a few
+ * spans in it: on a chain whose activations all live until backward (every
+ * buffer meets every other) a query reads a few spans where a pass over the
+ * placed buffers read all of them. The scan over the merged lists is the
+ * pass's scan over the conflicting buffers sorted by offset, gap for gap.
+ * An empty buffer (al_memplan_add makes none) is placed by that pass, whose
+ * gap of 0 depends on the order of equal offsets. */
+
+/* A union of byte spans: n sorted, disjoint, non-touching (lo, hi) pairs
+ * at pool[2 * at ...], room for cap. */
+typedef struct span_list {
+    size_t at;
+    int n, cap;
+} span_list;
+
+typedef struct span_cursor {
+    const size_t *s; /* (lo, hi) pairs */
+    int i, n;
+} span_cursor;
+
+/* The tree over steps [0, steps): the node of [l, r] is (l + r) | (l != r),
+ * 2 * steps - 1 of them. */
+typedef struct placer {
+    int steps;
+    span_list *cover, *sub; /* 2 * steps each */
+    size_t *pool;           /* the lists' pairs */
+    size_t used, cap;       /* pairs */
+    span_cursor *cur;       /* the lists of one query: 4 per level and interval */
+    int ncur;
+} placer;
+
+static int tree_node(int l, int r) { return (l + r) | (l != r); }
+
+static void placer_free(placer *pl) {
+    al_free(pl->cover);
+    al_free(pl->pool);
+}
+
+static al_status placer_init(placer *pl, const al_memplan *p) {
+    memset(pl, 0, sizeof *pl);
+    if (p->end < 0 || p->end >= (1 << 28)) return al_error(AL_ENOMEM, "memory plan of %d steps", p->end);
+    pl->steps = p->end + 1;
+    int levels = 1;
+    while ((1 << (levels - 1)) < pl->steps) levels++;
+    const size_t nodes = 2 * (size_t)pl->steps, ncur = 8 * (size_t)levels;
+    /* cover and sub, then the cursors, in one block */
+    pl->cover = al_malloc(sizeof *pl->cover * 2 * nodes + sizeof *pl->cur * ncur);
+    pl->cap = 2 * (size_t)p->nbuf + nodes;
+    pl->pool = al_malloc(sizeof *pl->pool * 2 * pl->cap);
+    if (!pl->cover || !pl->pool) {
+        placer_free(pl);
+        return AL_ENOMEM;
+    }
+    pl->sub = pl->cover + nodes;
+    pl->cur = (span_cursor *)(pl->sub + nodes);
+    return AL_OK;
+}
+
+static void placer_reset(placer *pl) {
+    memset(pl->cover, 0, sizeof *pl->cover * 4 * (size_t)pl->steps);
+    pl->used = 0;
+}
+
+/* A pool with room for `need` more pairs: the lists copied into a new
+ * block (each with its room) without the space they left behind when they
+ * moved; at least twice what they take, and no smaller than before. */
+static al_status pool_grow(placer *pl, size_t need) {
+    const size_t nl = 4 * (size_t)pl->steps; /* cover and sub */
+    size_t live = 0;
+    for (size_t v = 0; v < nl; v++) live += (size_t)pl->cover[v].cap;
+    const size_t ncap = AL_MAX(2 * (live + need), pl->cap);
+    size_t *np = al_malloc(sizeof *np * 2 * ncap);
+    if (!np) return AL_ENOMEM;
+    size_t at = 0;
+    for (size_t v = 0; v < nl; v++) {
+        span_list *l = &pl->cover[v];
+        memcpy(np + 2 * at, pl->pool + 2 * l->at, sizeof *np * 2 * (size_t)l->n);
+        l->at = at;
+        at += (size_t)l->cap;
+    }
+    al_free(pl->pool);
+    pl->pool = np;
+    pl->cap = ncap;
+    pl->used = at;
+    return AL_OK;
+}
+
+/* Adds [lo, hi] to the union l. */
+static al_status span_add(placer *pl, span_list *l, size_t lo, size_t hi) {
+    size_t *s = pl->pool + 2 * l->at;
+    /* i: the first span that reaches lo; j: the first that starts past hi */
+    int a = 0, z = l->n;
+    while (a < z) {
+        int mid = a + (z - a) / 2;
+        if (s[2 * mid + 1] < lo) a = mid + 1;
+        else z = mid;
+    }
+    const int i = a;
+    z = l->n;
+    while (a < z) {
+        int mid = a + (z - a) / 2;
+        if (s[2 * mid] <= hi) a = mid + 1;
+        else z = mid;
+    }
+    const int j = a;
+    if (j > i) { /* [lo, hi] joins spans i .. j - 1 */
+        lo = AL_MIN(lo, s[2 * i]);
+        hi = AL_MAX(hi, s[2 * j - 1]);
+        memmove(s + 2 * (i + 1), s + 2 * j, sizeof *s * 2 * (size_t)(l->n - j));
+        l->n -= j - i - 1;
+    } else {
+        if (l->n == l->cap) { /* to the pool's end with twice the room */
+            const size_t cap = l->cap ? 2 * (size_t)l->cap : 1;
+            if (pl->used + cap > pl->cap && pool_grow(pl, cap) != AL_OK) return AL_ENOMEM;
+            memcpy(pl->pool + 2 * pl->used, pl->pool + 2 * l->at, sizeof *s * 2 * (size_t)l->n);
+            l->at = pl->used;
+            l->cap = (int)cap; /* at most twice the buffers, far below INT_MAX */
+            pl->used += cap;
+            s = pl->pool + 2 * l->at;
+        }
+        memmove(s + 2 * (i + 1), s + 2 * i, sizeof *s * 2 * (size_t)(l->n - i));
+        l->n++;
+    }
+    s[2 * i] = lo;
+    s[2 * i + 1] = hi;
+    return AL_OK;
+}
+
+/* Adds the span [lo, hi] of a buffer alive over steps [a, b] to the node
+ * of steps [l, r] and below. */
+static al_status tree_add(placer *pl, int l, int r, int a, int b, size_t lo, size_t hi) {
+    if (b < l || r < a) return AL_OK;
+    const int v = tree_node(l, r);
+    if (l == r) return span_add(pl, &pl->cover[v], lo, hi);
+    al_status st = span_add(pl, &pl->sub[v], lo, hi);
+    if (st) return st;
+    if (a <= l && r <= b) return span_add(pl, &pl->cover[v], lo, hi);
+    const int mid = l + (r - l) / 2;
+    st = tree_add(pl, l, mid, a, b, lo, hi);
+    return st ? st : tree_add(pl, mid + 1, r, a, b, lo, hi);
+}
+
+static void take(placer *pl, const span_list *s) {
+    if (s->n > 0) pl->cur[pl->ncur++] = (span_cursor){pl->pool + 2 * s->at, 0, s->n};
+}
+
+/* Collects the lists of the buffers alive during some step of [a, b]. */
+static void tree_query(placer *pl, int l, int r, int a, int b) {
+    if (b < l || r < a) return;
+    const int v = tree_node(l, r);
+    if (a <= l && r <= b) {
+        take(pl, l == r ? &pl->cover[v] : &pl->sub[v]);
+        return;
+    }
+    take(pl, &pl->cover[v]);
+    const int mid = l + (r - l) / 2;
+    tree_query(pl, l, mid, a, b);
+    tree_query(pl, mid + 1, r, a, b);
+}
+
+static size_t cursor_lo(const span_cursor *c) { return c->s[2 * c->i]; }
+
+static void heap_down(span_cursor *h, int n, int i) {
+    for (;;) {
+        int c = 2 * i + 1, m = i;
+        if (c < n && cursor_lo(&h[c]) < cursor_lo(&h[m])) m = c;
+        if (c + 1 < n && cursor_lo(&h[c + 1]) < cursor_lo(&h[m])) m = c + 1;
+        if (m == i) return;
+        span_cursor t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+/* Moves c to its first span that ends above top (c->n: none), by
+ * doubling steps then halving: spans that end at or below top neither
+ * open a hole nor raise top. */
+static void skip_below(span_cursor *c, size_t top) {
+    int lo = c->i, step = 1;
+    while (lo + step < c->n && c->s[2 * (lo + step) + 1] <= top) {
+        lo += step;
+        step *= 2;
+    }
+    /* s[lo] ends at or below top; the first that ends above lies in (lo, lo + step] */
+    int hi = AL_MIN(lo + step, c->n);
+    lo++;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (c->s[2 * mid + 1] <= top) lo = mid + 1;
+        else hi = mid;
+    }
+    c->i = lo;
+}
+
+/* The offset for `bytes` (> 0) among the collected lists: the spans merged
+ * by lo, each hole between them a gap. */
+static size_t fit(placer *pl, size_t bytes) {
+    span_cursor *h = pl->cur;
+    int n = pl->ncur;
+    for (int i = n / 2 - 1; i >= 0; i--) heap_down(h, n, i);
+    size_t top = 0, best = 0, best_gap = (size_t)-1;
+    while (n > 0) {
+        const size_t lo = h[0].s[2 * h[0].i], hi = h[0].s[2 * h[0].i + 1];
+        if (hi <= top) {
+            skip_below(&h[0], top);
+        } else {
+            if (lo > top) {
+                size_t gap = lo - top;
+                if (gap >= bytes && gap < best_gap) {
+                    best_gap = gap;
+                    best = top;
+                    if (gap == bytes) return best; /* no later gap is closer */
+                }
+            }
+            top = hi;
+            h[0].i++;
+        }
+        if (h[0].i == h[0].n) h[0] = h[--n];
+        heap_down(h, n, 0);
+    }
+    return best_gap != (size_t)-1 ? best : top;
+}
+
+/* The offset of the k-th buffer of order by the pass over the k placed
+ * before it: those alive with it, sorted by offset (stable: ties in
+ * placement order), the gap before each. conf and tmp: k entries each. */
+static size_t fit_pass(al_memplan *p, const int *order, int k, int *conf, int *tmp) {
+    const al_membuf *b = &p->buf[order[k]];
+    int nc = 0;
+    for (int q = 0; q < k; q++)
+        if (lives_overlap(b, &p->buf[order[q]])) conf[nc++] = order[q];
+    stable_sort(p, conf, tmp, nc, less_offset, 0);
+    size_t top = 0, best = 0, best_gap = (size_t)-1;
+    for (int i = 0; i < nc; i++) {
+        const al_membuf *c = &p->buf[conf[i]];
+        if (c->offset >= top) {
+            size_t gap = c->offset - top;
+            if (gap >= b->bytes && gap < best_gap) {
+                best_gap = gap;
+                best = top;
+            }
+        }
+        if (c->offset + c->bytes > top) top = c->offset + c->bytes;
+    }
+    return best_gap != (size_t)-1 ? best : top;
+}
+
+/* Best fit among the placed buffers that are alive at the same time, the
+ * buffers taken in order `how`: sets each offset and *total, the arena
+ * size. order, conf and tmp are scratch of nbuf entries each. */
+static al_status place(al_memplan *p, int how, placer *pl, int *order, int *conf, int *tmp, size_t *total) {
+    const int nb = p->nbuf, last = pl->steps - 1;
     /* stable: ties keep list order so the plan is deterministic */
     for (int i = 0; i < nb; i++) order[i] = i;
     stable_sort(p, order, tmp, nb, less_order, how);
-    size_t total = 0;
+    placer_reset(pl);
+    *total = 0;
     for (int k = 0; k < nb; k++) {
         al_membuf *b = &p->buf[order[k]];
-        int nc = 0;
-        for (int q = 0; q < k; q++)
-            if (lives_overlap(b, &p->buf[order[q]])) conf[nc++] = order[q];
-        stable_sort(p, conf, tmp, nc, less_offset, 0); /* by offset */
-        size_t top = 0, best = 0, best_gap = (size_t)-1;
-        for (int i = 0; i < nc; i++) {
-            const al_membuf *c = &p->buf[conf[i]];
-            if (c->offset >= top) {
-                size_t gap = c->offset - top;
-                if (gap >= b->bytes && gap < best_gap) {
-                    best_gap = gap;
-                    best = top;
-                }
-            }
-            if (c->offset + c->bytes > top) top = c->offset + c->bytes;
+        if (b->bytes == 0) {
+            b->offset = fit_pass(p, order, k, conf, tmp);
+        } else {
+            pl->ncur = 0;
+            for (int i = 0; i < b->nlive; i++) tree_query(pl, 0, last, b->t0[i], b->t1[i]);
+            b->offset = fit(pl, b->bytes);
         }
-        b->offset = best_gap != (size_t)-1 ? best : top;
-        if (b->offset + b->bytes > total) total = b->offset + b->bytes;
+        if (b->offset + b->bytes > *total) *total = b->offset + b->bytes;
+        for (int i = 0; i < b->nlive; i++) {
+            al_status st = tree_add(pl, 0, last, b->t0[i], b->t1[i], b->offset, b->offset + b->bytes);
+            if (st) return st;
+        }
     }
-    return total;
+    return AL_OK;
 }
 
 /* The most bytes alive at any one step: no placement can do better. A
@@ -265,30 +525,36 @@ static size_t live_peak(const al_memplan *p, size_t *d) {
 al_status al_memplan_place(al_memplan *p) {
     const size_t cap = (size_t)(p->nbuf > 0 ? p->nbuf : 1);
     /* order, conf and the sort's (cap each); the offsets of the best
-     * placement (cap) and the sweep (end + 2) */
+     * placement (cap) and the sweep (end + 2); the tree */
     int *order = al_malloc(sizeof *order * 3 * cap);
     size_t *off = al_malloc(sizeof *off * (cap + (size_t)p->end + 2));
-    if (!order || !off) {
+    placer pl;
+    al_status st = placer_init(&pl, p);
+    if (!order || !off || st) {
         al_free(order);
         al_free(off);
+        if (!st) placer_free(&pl);
         return AL_ENOMEM;
     }
     int *conf = order + cap, *tmp = conf + cap;
     p->live_peak = live_peak(p, off + cap);
-    size_t best = place(p, 0, order, conf, tmp);
+    size_t best;
+    st = place(p, 0, &pl, order, conf, tmp, &best);
     for (int i = 0; i < p->nbuf; i++) off[i] = p->buf[i].offset;
-    for (int how = 1; how < NORDERS && best > p->live_peak; how++) {
-        size_t t = place(p, how, order, conf, tmp);
-        if (t < best) {
+    for (int how = 1; !st && how < NORDERS && best > p->live_peak; how++) {
+        size_t t;
+        st = place(p, how, &pl, order, conf, tmp, &t);
+        if (!st && t < best) {
             best = t;
             for (int i = 0; i < p->nbuf; i++) off[i] = p->buf[i].offset;
         }
     }
     for (int i = 0; i < p->nbuf; i++) p->buf[i].offset = off[i];
     p->total = best;
+    placer_free(&pl);
     al_free(order);
     al_free(off);
-    return AL_OK;
+    return st;
 }
 
 al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_memplan *p) {

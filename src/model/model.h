@@ -331,8 +331,11 @@ al_status al_chunk_gap(const al_model *m, const al_memplan *p, int e, size_t *of
  * steps [t0, t1] to p's list, which must have room for it. */
 void al_memplan_add(al_memplan *p, al_membuf_kind kind, int node, int port, size_t bytes, int t0, int t1);
 /* Places the buffers listed in p (nbuf of them, with their live intervals
- * within steps 0..end) in one arena by liveness, as al_memplan_build does:
- * sets each offset, total and live_peak. AL_ENOMEM (set) when its scratch
+ * within steps 0..end, t0 <= t1) in one arena by liveness, as
+ * al_memplan_build does: sets each offset, total and live_peak. Its
+ * scratch, freed before it returns: a segment tree over the steps (64
+ * bytes a step) and the unions of byte spans it keeps (16 bytes a span,
+ * at most a few per buffer and level). AL_ENOMEM (set) when the scratch
  * cannot be allocated. The chunked forward's arena (chunk.c) uses it. */
 al_status al_memplan_place(al_memplan *p);
 
