@@ -31,6 +31,22 @@ assert 0 < j["peak_bytes"] < j["uncompiled_bytes"] and j["batch"] == 32, j
 assert j["nodes"].startswith("conv+batchnorm+relu(0-2) maxpool(3) conv+batchnorm+relu6(4-6)"), j["nodes"]
 ' "$TMP/out"
 
+# a long spec: at most 24 layers printed, then how many more and the command that lists them
+LONG="input 1x28x28; flatten$(for i in $(seq 30); do printf '; dense 8'; done); dense 10"
+expect_ok "train a 32-layer model" train --arch "$LONG" --data "$DATA" --epochs 1 --limit 64 --batch 32 --out "$TMP/long.gguf" --quiet
+expect_ok "compile it" compile --model "$TMP/long.gguf" --out "$TMP/longc.gguf"
+check "compile prints 24 layers of 32, then 8 more and 'autlearn info'" "$PY" -c '
+import sys
+line = [l for l in open(sys.argv[1]) if l.startswith("spec:")][0]
+assert line.split("; ... (")[0].count("; ") == 24 and line.endswith("; ... (8 more layers; \x27autlearn info " + sys.argv[2] + "\x27 lists them all)\n"), line
+' "$TMP/out" "$TMP/longc.gguf"
+expect_ok "info lists every layer" info --model "$TMP/longc.gguf"
+check "info prints the 32 layers" "$PY" -c '
+import sys
+line = [l for l in open(sys.argv[1]) if l.startswith("spec:")][0]
+assert line.count("; ") == 32 and "more layers" not in line, line
+' "$TMP/out"
+
 # the same predictions: every class probability within 1e-4
 for m in bn bnc; do
     expect_ok "predict $m" predict --model "$TMP/$m.gguf" --data "$DATA" --limit 64 --top 10 --json

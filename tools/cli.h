@@ -102,6 +102,11 @@ void cli_shape_str(const al_tensor *t, char *buf, size_t cap);
 void cli_basename(const char *path, char *buf, size_t cap);
 /* Seconds from a monotonic clock. */
 double cli_now(void);
+/* "LABEL SPEC\n" on stdout, at most CLI_SPEC_LAYERS layers of a long spec,
+ * then how many more and the command that lists them all (autlearn info
+ * FILE) */
+#define CLI_SPEC_LAYERS 24
+void cli_print_spec(const char *label, const char *spec, const char *file);
 
 /* ---- job options (tools/cli_job.c; docs/CLI.md, "Job options") ------------------- */
 

@@ -475,3 +475,20 @@ void cli_progress_clear(cli_progress *p) {
     fflush(stderr);
     p->drawn = 0;
 }
+
+void cli_print_spec(const char *label, const char *spec, const char *file) {
+    if (!spec) spec = "(none)";
+    /* the layers are "; "-separated after the input */
+    const char *cut = NULL, *q = spec;
+    long layers = 0;
+    while ((q = strstr(q, "; ")) != NULL) {
+        if (++layers == CLI_SPEC_LAYERS + 1) cut = q;
+        q += 2;
+    }
+    if (!cut) {
+        printf("%s%s\n", label, spec);
+        return;
+    }
+    printf("%s%.*s; ... (%ld more layers; 'autlearn info %s' lists them all)\n", label, (int)(cut - spec), spec,
+           layers - CLI_SPEC_LAYERS, file);
+}

@@ -186,7 +186,7 @@ int cmd_compile(int argc, char **argv) {
                    "(%d of them residual adds); %d nodes hand int8 on, %d add(s) run in int8\n",
                    r.quantized, o.quantize_dw ? "dense/conv/dwconv" : "dense/conv", r.calibrated, calib_n, calib,
                    calib_adds(c), al_model_i8_links(c), al_model_i8_adds(c));
-        printf("spec:    %s\n", al_model_spec(c));
+        cli_print_spec("spec:    ", al_model_spec(c), out);
         printf("plan:    peak training memory at batch %d: %zu bytes compiled, %zu uncompiled (%.3f); "
                "the memory planner alone on the input: %zu\n",
                r.batch, r.plan_bytes, r.uncompiled_bytes, ratio, r.input_plan_bytes);

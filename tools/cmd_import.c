@@ -195,7 +195,7 @@ int cmd_import(int argc, char **argv) {
     } else {
         printf("%s -> %s: %d nodes, %zu parameters, input %s, output %s\n", in, out, al_model_num_nodes(m),
                al_model_num_params(m), ins, outs);
-        printf("spec: %s\n", al_model_spec(m));
+        cli_print_spec("spec: ", al_model_spec(m), out);
         if (notes) printf("note: %s\n", notes);
     }
     rc = cli_finish(cmd, CLI_EXIT_OK);
