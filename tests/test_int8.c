@@ -18,6 +18,18 @@ static void rand_i8(al_rng *r, int8_t *v, size_t n, int extreme) {
 
 static int cases;
 
+static int dot_cases;
+
+/* The neon variant's sdot copy on (1), off (0) or back to the default
+ * (-1); 0 where it cannot be so */
+static int neon_dot(int on) {
+#if defined(__aarch64__)
+    return al_i8_neon_force_dot(on);
+#else
+    return on <= 0;
+#endif
+}
+
 static void gemm_case(al_pool *pools[2], al_rng *r, int M, int N, int K, int pad, int extreme) {
     int lda = K + pad, ldb = K + 2 * pad, ldc = N + pad;
     int8_t *A = malloc((size_t)M * lda + 1), *B = malloc((size_t)N * ldb + 1);
@@ -28,21 +40,24 @@ static void gemm_case(al_pool *pools[2], al_rng *r, int M, int N, int K, int pad
     al_i8_rowsums(B, N, K, ldb, bsum);
     for (size_t i = 0; i < (size_t)M * ldc; i++) want[i] = -777;
     al_i8gemm_ref(M, N, K, A, lda, B, ldb, want, ldc);
-    for (int v = 0; v < AL_I8_NVARIANTS; v++) {
-        if (!al_i8_force((al_i8_variant)v)) continue;
+    /* the neon variant with and without its sdot copy */
+    for (int v = 0, dot = 0; v < AL_I8_NVARIANTS; dot = !dot, v += !dot) {
+        if ((dot && v != AL_I8_NEON) || !al_i8_force((al_i8_variant)v) || !neon_dot(dot)) continue;
         for (int t = 0; t < 2; t++)
             for (int withsum = 0; withsum < 2; withsum++) {
                 for (size_t i = 0; i < (size_t)M * ldc; i++) got[i] = -777; /* padding must stay */
                 al_i8gemm(pools[t], M, N, K, A, lda, B, ldb, withsum ? bsum : NULL, got, ldc);
                 int same = memcmp(got, want, sizeof(int32_t) * (size_t)M * ldc) == 0;
                 if (!same)
-                    fprintf(stderr, "i8gemm %s threads=%d M=%d N=%d K=%d pad=%d bsum=%d differs from ref\n",
-                            al_i8_variant_name((al_i8_variant)v), t + 1, M, N, K, pad, withsum);
+                    fprintf(stderr, "i8gemm %s%s threads=%d M=%d N=%d K=%d pad=%d bsum=%d differs from ref\n",
+                            al_i8_variant_name((al_i8_variant)v), dot ? " sdot" : "", t + 1, M, N, K, pad, withsum);
+                dot_cases += dot;
                 CHECK(same);
                 cases++;
             }
     }
     al_i8_force(AL_I8_AUTO);
+    neon_dot(-1);
     free(A);
     free(B);
     free(want);
@@ -67,6 +82,12 @@ static void test_gemm(void) {
     gemm_case(pools, &r, 9, 5, 4099, 1, 1);
     gemm_case(pools, &r, 4, 4, 128, 0, 1);
     CHECK(cases > 100);
+    /* where the CPU has sdot (qemu's default CPU does), its copy ran too */
+    if (neon_dot(1)) {
+        fprintf(stderr, "test_int8: checked the neon sdot copy (%d cases)\n", dot_cases);
+        CHECK(dot_cases > 100);
+    }
+    neon_dot(-1);
     for (int v = 0; v < AL_I8_NVARIANTS; v++)
         if (al_i8_available((al_i8_variant)v)) fprintf(stderr, "test_int8: checked variant %s\n", al_i8_variant_name((al_i8_variant)v));
     /* AL_I8_AUTO is always available and the names are distinct */

@@ -495,6 +495,11 @@ void al_i8gemm_avx2(int M, int N, int K, const int8_t *A, int lda, const int8_t 
 void al_i8gemm_vnni(int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb, const int32_t *bsum,
                     int32_t *C, int ldc);
 void al_i8gemm_neon(int M, int N, int K, const int8_t *A, int lda, const int8_t *B, int ldb, int32_t *C, int ldc);
+/* The neon variant's sdot copy (int8_neon.c) on (1), off (0: vmull +
+ * vpadal) or back to the default (-1: on where the CPU reports it, unless
+ * AL_I8_DOTPROD=0); 0 when asked on and the CPU lacks it, or asked off in
+ * a build for a target that has it. aarch64 only. */
+int al_i8_neon_force_dot(int on);
 
 /* ---- implicit-GEMM int8 conv (int8_conv_avx512_vnni.c) ---------------------------
  * Per sample, on AVX-512 VNNI, for stride 1 with 2p = k - 1 ("same": Ho = H,
