@@ -106,6 +106,19 @@ static inline size_t al_shape_numel(const al_shape *s) {
     for (int i = 0; i < s->ndim; i++) n *= (size_t)s->d[i];
     return n;
 }
+/* The element count of s when every size is at least 1 and the count is at
+ * most cap (cap <= 2^32), else 0. al_shape_numel of sizes a layer took from
+ * a file can wrap (6700417 * 16711935 * 164737 * -1 is 1 mod 2^64); this
+ * stops at the first partial count past cap, so nothing wraps. */
+static inline size_t al_shape_numel_max(const al_shape *s, size_t cap) {
+    size_t n = 1;
+    for (int i = 0; i < s->ndim; i++) {
+        if (s->d[i] < 1) return 0;
+        n *= (size_t)s->d[i];
+        if (n > cap) return 0;
+    }
+    return n;
+}
 
 /* ---- CRC32 (src/core/crc32.c) ------------------------------------------------ */
 uint32_t al_crc32(uint32_t crc, const void *data, size_t n);

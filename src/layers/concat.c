@@ -20,7 +20,10 @@ static al_status concat_shape(al_node *nd, const al_shape *in) {
     const int m = 1 + al_cfg_nsrc(&nd->cfg);
     if (m > 2 && !nd->more) return al_error(AL_ESTATE, "concat: operands 2.. are not set");
     int a = al_axis_resolve(nd->cfg.axis, in->ndim);
-    int total = 0;
+    /* up to 65 operands of up to 2^26 along the axis: the sum in 64 bits (in
+     * an int, 64 copies of a 2^26 axis wrapped to 2^26, and the forward
+     * wrote 65 x 2^26 floats into a 2^26 output) */
+    long long total = 0;
     for (int j = 0; j < m; j++) {
         if (j > 0) {
             int s = al_cfg_src(&nd->cfg, j - 1);
@@ -39,8 +42,11 @@ static al_status concat_shape(al_node *nd, const al_shape *in) {
         }
         total += b->d[a];
     }
+    if (total > (1LL << 26))
+        return al_error(AL_ESHAPE, "concat: the %d operands add up to %lld along axis %d, more than %d", m, total,
+                        nd->cfg.axis, 1 << 26);
     nd->out = *in;
-    nd->out.d[a] = total;
+    nd->out.d[a] = (int)total;
     return AL_OK;
 }
 

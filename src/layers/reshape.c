@@ -17,17 +17,25 @@ static al_status reshape_shape(al_node *nd, const al_shape *in) {
         return al_error(AL_EINVAL, "reshape: the target needs 1 to %d dims, got %d", AL_SHAPE_MAX, c->ndims);
     size_t have = al_shape_numel(in), known = 1;
     int infer = -1;
+    /* every size is checked, also after the product has passed the input's
+     * count (a -1 left there was once kept as a size, and the output's count
+     * taken mod 2^64); the product stops growing past have (<= 2^26), so it
+     * cannot wrap */
     for (int d = 0; d < c->ndims; d++) {
         if (c->dims[d] == -1 && infer < 0) {
             infer = d;
             continue;
         }
         if (c->dims[d] < 1) return al_error(AL_EINVAL, "reshape: dim %d is %d (sizes are >= 1, one may be -1)", d, c->dims[d]);
-        known *= (size_t)c->dims[d];
-        if (known > have) break; /* too many already (and no overflow) */
+        if (known <= have) known *= (size_t)c->dims[d];
     }
     nd->out.ndim = c->ndims;
     for (int d = 0; d < c->ndims; d++) nd->out.d[d] = c->dims[d];
+    if (known > have) {
+        char a[64];
+        al_shape_str(in, a, sizeof a);
+        return al_error(AL_ESHAPE, "reshape: the target's sizes hold more than the %zu elements of %s", have, a);
+    }
     if (infer >= 0) {
         if (known == 0 || have % known) return al_error(AL_ESHAPE, "reshape: %zu elements do not divide by %zu", have, known);
         nd->out.d[infer] = (int)(have / known);

@@ -294,8 +294,9 @@ al_status al_model_build(const al_shape *in, int input_tokens, const al_layer_cf
         }
         for (int p = 0; p < al_cfg_nout(&nd->cfg); p++) {
             const al_shape *os = al_node_out(nd, p);
-            size_t numel = al_shape_numel(os);
-            if (os->ndim < 1 || numel == 0 || numel > (size_t)1 << 26) {
+            /* each size >= 1 and the count checked without wrapping: the
+             * kernels index by the sizes */
+            if (os->ndim < 1 || os->ndim > AL_SHAPE_MAX || al_shape_numel_max(os, (size_t)1 << 26) == 0) {
                 st = al_error(AL_ESHAPE, "layer %d (%s): output shape is empty or too large", i, nd->vt->name);
                 goto fail;
             }

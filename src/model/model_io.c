@@ -588,8 +588,7 @@ static al_status check_params(const gguf_reader *r, const al_shape *in, const al
         }
         for (int q = 0; q < al_cfg_nout(&nd.cfg) && !st; q++) {
             const al_shape *os = al_node_out(&nd, q);
-            size_t numel = al_shape_numel(os);
-            if (os->ndim < 1 || os->ndim > AL_SHAPE_MAX || numel == 0 || numel > (size_t)1 << 26)
+            if (os->ndim < 1 || os->ndim > AL_SHAPE_MAX || al_shape_numel_max(os, (size_t)1 << 26) == 0)
                 st = al_error(AL_EFORMAT, "model file: layer %d (%s): output shape is empty or too large", i, nd.vt->name);
             else
                 outs[q == 0 ? i : xb[i] + q - 1] = *os;

@@ -1,0 +1,77 @@
+/* Model files and spec strings whose numbers once drove the library past
+ * its checks (tests/fuzz/corpus/fuzz_gguf/hostile_*.gguf, written by
+ * tests/fuzz/make_gguf_hostile.py with valid checksums, so the loader's
+ * checks behind them are what is tested). Each must fail with its status
+ * and a message naming the layer and what is wrong, never build a model;
+ * under the sanitizer build (make test) also without a report. */
+#include "al_test.h"
+
+#define CORPUS AL_SOURCE_DIR "/tests/fuzz/corpus/fuzz_gguf"
+
+/* Loads hostile_<name>.gguf: status `want` and a message containing `msg`. */
+static void expect_file(const char *name, al_status want, const char *msg) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/hostile_%s.gguf", CORPUS, name);
+    al_model *m = NULL;
+    al_status st = al_model_load(path, &m);
+    if (st != want) {
+        fprintf(stderr, "%s: status %s, expected %s (%s)\n", name, al_status_name(st), al_status_name(want),
+                st ? al_last_error() : "");
+        al_test_failures++;
+    } else if (st && !strstr(al_last_error(), msg)) {
+        fprintf(stderr, "%s: message '%s' does not contain '%s'\n", name, al_last_error(), msg);
+        al_test_failures++;
+    }
+    CHECK(st != AL_OK || m != NULL);
+    if (st) CHECK(m == NULL);
+    al_model_free(m);
+}
+
+static void expect_spec(const char *spec, al_status want, const char *msg) {
+    al_model *m = NULL;
+    al_status st = al_model_from_spec(spec, 1, &m);
+    if (st != want) {
+        fprintf(stderr, "'%s': status %s, expected %s (%s)\n", spec, al_status_name(st), al_status_name(want),
+                st ? al_last_error() : "");
+        al_test_failures++;
+    } else if (st && !strstr(al_last_error(), msg)) {
+        fprintf(stderr, "'%s': message '%s' does not contain '%s'\n", spec, al_last_error(), msg);
+        al_test_failures++;
+    }
+    al_model_free(m);
+}
+
+int main(void) {
+    /* reshape of a 1-value input to 6700417 x 16711935 x 164737 x -1: the
+     * product of the sizes is 1 mod 2^64 (the three are the factors of
+     * 2^64 - 1, the -1 counted as 2^64 - 1), and the check of each size
+     * stopped at the first one past the input's count, so the model was
+     * built with a -1 size and a concat of it along axis 1 copied 2^64 -
+     * 2753074036095 floats (ASan: negative-size-param in cc_fwd_range) */
+    expect_file("reshape_wrap", AL_EFORMAT,
+                "model file: layer 0 (reshape): reshape: the target's sizes hold more than the 1 elements of [1]");
+    expect_spec("input 1; reshape shape=6700417,16711935,164737,-1; concat 0 axis=1", AL_ESHAPE,
+                "layer 0 (reshape): reshape: the target's sizes hold more than the 1 elements of [1]");
+    /* the same product with the -1 first (inferred) or a size that is
+     * checked only after the product is past the count */
+    expect_spec("input 1; reshape shape=-1,6700417,16711935,164737", AL_ESHAPE, "hold more than the 1 elements");
+    expect_spec("input 2; reshape shape=3,0", AL_EINVAL, "reshape: dim 1 is 0");
+    expect_spec("input 2; reshape shape=3,-1,-1", AL_EINVAL, "reshape: dim 2 is -1");
+    /* a concat of 65 operands of 2^26 along its axis: the sum, taken in an
+     * int, wrapped to 2^26 (UBSan: signed integer overflow in concat_shape;
+     * the forward then wrote 65 x 2^26 floats into the 2^26 of its output) */
+    expect_file("concat_sum", AL_EFORMAT,
+                "model file: layer 1 (concat): concat: the 65 operands add up to 4362076160 along axis 0, more than "
+                "67108864");
+    char spec[512];
+    int o = snprintf(spec, sizeof spec, "input 4x4096x4096; flatten; concat 0");
+    for (int k = 0; k < 63; k++) o += snprintf(spec + o, sizeof spec - (size_t)o, ",0");
+    snprintf(spec + o, sizeof spec - (size_t)o, " axis=0");
+    expect_spec(spec, AL_ESHAPE, "layer 1 (concat): concat: the 65 operands add up to 4362076160 along axis 0");
+    expect_spec("input 4x4096x4096; flatten; concat 0 axis=0", AL_ESHAPE, "the 2 operands add up to 134217728");
+    expect_spec("input 2x4096x4096; flatten; concat 0 axis=0", AL_OK, NULL);
+    /* what is right still builds: -1 inferred, sizes that multiply to the count */
+    expect_spec("input 2x3x4; reshape shape=4,-1,2; flatten; dense 2", AL_OK, NULL);
+    expect_spec("input 2x3x4; reshape shape=24,1,1,1", AL_OK, NULL);
+    TEST_END("test_model_hostile");
+}
