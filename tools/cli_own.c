@@ -41,12 +41,26 @@ static al_status number_names(cli_own *o, int n) {
 static al_status model_names(const al_model *m, al_class_list *l) {
     int n = al_model_num_classes(m);
     l->n = 0;
+    l->names = NULL;
+    /* an image folder's classes (al_dataset_from_image_folder): a model of
+     * 2^26 outputs (a 6 KB file) asked for 2^26 names here */
+    if (n > 65536) return al_error(AL_ERANGE, "the model has %d outputs, more than the 65536 classes of images", n);
     l->names = calloc((size_t)(n > 0 ? n : 1), sizeof *l->names);
     if (!l->names) return al_error(AL_ENOMEM, "no memory for %d class names", n);
+    /* one walk over the list (al_model_class_name walks it from its first
+     * line for each class), with its rules: line k, or k past the last */
+    const char *s = al_model_meta(m, "autlearn.classes");
     for (; l->n < n; l->n++) {
         char b[256];
-        al_status st = al_model_class_name(m, l->n, b, sizeof b);
-        if (st) return st;
+        if (s) {
+            size_t k = strcspn(s, "\n");
+            if (k >= sizeof b) return al_error(AL_ERANGE, "class %d's name is longer than %zu bytes", l->n, sizeof b - 1);
+            memcpy(b, s, k);
+            b[k] = '\0';
+            s = s[k] ? s + k + 1 : NULL;
+        } else {
+            snprintf(b, sizeof b, "%d", l->n);
+        }
         if (!(l->names[l->n] = strdup(b))) return al_error(AL_ENOMEM, "no memory for class names");
     }
     return AL_OK;

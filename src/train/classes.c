@@ -87,19 +87,61 @@ al_status al_model_class_name(const al_model *m, int k, char *buf, size_t cap) {
     return AL_OK;
 }
 
+/* Loops over the classes walk the list once with next_name: class k's name
+ * (its line of autlearn.classes, or its label number past the last line)
+ * into buf, *s moved on to the next line (NULL past the last). Each
+ * al_model_class_name call walks the list from its first line, and loops
+ * over k that called it took O(K x lines): matching one name against a 6 KB
+ * model file of 2^26 outputs and 1000 names took some 7 minutes. */
+static al_status next_name(const char **s, int k, char *buf) {
+    if (!*s) {
+        snprintf(buf, MAX_NAME, "%d", k);
+        return AL_OK;
+    }
+    size_t n = strcspn(*s, "\n");
+    if (n >= MAX_NAME) return al_error(AL_ERANGE, "class %d's name is longer than %d bytes", k, MAX_NAME - 1);
+    memcpy(buf, *s, n);
+    buf[n] = '\0';
+    *s = (*s)[n] ? *s + n + 1 : NULL;
+    return AL_OK;
+}
+
+/* The class from `from` on (those past the list's last line, named by their
+ * number) that name s names, or -1: s is k written as "%d", from <= k < K. */
+static int numbered_class(const char *s, int from, int K) {
+    size_t n = strlen(s);
+    if (n < 1 || n > 10 || (s[0] == '0' && n > 1) || strspn(s, "0123456789") != n) return -1;
+    long long v = strtoll(s, NULL, 10);
+    return v >= from && v < K ? (int)v : -1;
+}
+
+/* The first class of m (K of them) named s, or -1; AL_ERANGE for a name in
+ * the list that is too long (as al_model_class_name), met before a match. */
+static al_status find_class(const al_model *m, int K, const char *s, int *k_out) {
+    char buf[MAX_NAME];
+    const char *l = al_model_meta(m, CLASSES_KEY);
+    int k = 0;
+    *k_out = -1;
+    for (; k < K && l; k++) {
+        al_status st = next_name(&l, k, buf);
+        if (st) return st;
+        if (!strcmp(buf, s)) {
+            *k_out = k;
+            return AL_OK;
+        }
+    }
+    *k_out = numbered_class(s, k, K);
+    return AL_OK;
+}
+
 al_status al_model_match_classes(const al_model *m, const char *const *names, int n, int *map, int *n_unknown) {
     if (!m || (n > 0 && (!names || !map))) return al_error(AL_EINVAL, "al_model_match_classes: NULL argument");
     if (n < 0) return al_error(AL_ERANGE, "al_model_match_classes: negative count");
     int K = al_model_num_classes(m), unknown = 0;
-    char buf[MAX_NAME];
     for (int j = 0; j < n; j++) {
         if (!names[j]) return al_error(AL_EINVAL, "al_model_match_classes: name %d is NULL", j);
-        map[j] = -1;
-        for (int k = 0; k < K && map[j] < 0; k++) {
-            al_status st = al_model_class_name(m, k, buf, sizeof buf);
-            if (st) return st;
-            if (!strcmp(buf, names[j])) map[j] = k;
-        }
+        al_status st = find_class(m, K, names[j], &map[j]);
+        if (st) return st;
         unknown += map[j] < 0;
     }
     if (n_unknown) *n_unknown = unknown;
@@ -225,9 +267,10 @@ static al_status store_names(al_model *m, int K, int n_new, const char *const *n
     char *all = al_malloc(cap), buf[MAX_NAME];
     if (!all) return AL_ENOMEM;
     al_status st = AL_OK;
+    const char *l = al_model_meta(m, CLASSES_KEY);
     for (int k = 0; k < K + n_new && st == AL_OK; k++) {
         if (k < K)
-            st = al_model_class_name(m, k, buf, sizeof buf);
+            st = next_name(&l, k, buf);
         else if (names)
             snprintf(buf, sizeof buf, "%s", names[k - K]);
         else
@@ -245,21 +288,18 @@ static al_status store_names(al_model *m, int K, int n_new, const char *const *n
 
 static al_status check_names(const al_model *m, int n_new, const char *const *names) {
     if (!names) return AL_OK;
-    char buf[MAX_NAME];
     int K = al_model_num_classes(m);
     for (int j = 0; j < n_new; j++) {
         const char *s = names[j];
         if (!s || !*s) return al_error(AL_EINVAL, "new class %d has no name", j);
         if (strlen(s) >= MAX_NAME) return al_error(AL_ERANGE, "new class %d's name is over %d bytes", j, MAX_NAME - 1);
         if (strchr(s, '\n')) return al_error(AL_EINVAL, "new class name '%s' holds a newline", s);
-        for (int k = 0; k < K + j; k++) {
-            const char *o = k < K ? buf : names[k - K];
-            if (k < K) {
-                al_status st = al_model_class_name(m, k, buf, sizeof buf);
-                if (st) return st;
-            }
-            if (!strcmp(o, s)) return al_error(AL_EINVAL, "class name '%s' is taken", s);
-        }
+        int k;
+        al_status st = find_class(m, K, s, &k);
+        if (st) return st;
+        for (int i = 0; i < j && k < 0; i++)
+            if (!strcmp(names[i], s)) k = K + i;
+        if (k >= 0) return al_error(AL_EINVAL, "class name '%s' is taken", s);
     }
     return AL_OK;
 }

@@ -193,6 +193,15 @@ def main(corpus):
         {"type": "concat", "src": 0, "more": [0] * 63, "axis": 0},
     ], version=4))
 
+    # 2^26 outputs (an expand: no weights) and 1000 class names: matching a
+    # folder's class names to the model's walked the list from its first
+    # line for every output, O(outputs x names): one name took about 7
+    # minutes (al_model_match_classes; the CLI's list of the model's names
+    # walked it the same way).
+    g = model([1], [{"type": "expand", "dims": [4, 1 << 24]}])
+    g.str("autlearn.classes", "\n".join("c%d" % i for i in range(1000)))
+    save("classes_many", g)
+
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
