@@ -499,11 +499,17 @@ static al_status get_int(const gguf_reader *r, const char *key, int lo, int hi, 
     return AL_OK;
 }
 
+/* A counter the run goes on adding to (steps, epochs, samples, the
+ * optimizer's step): 0..2^62, so that no run can take it past 2^63 (one
+ * at INT64_MAX overflowed on the next step, epoch or run). */
+#define CKPT_MAX_COUNT ((int64_t)1 << 62)
+
 static al_status get_ll(const gguf_reader *r, const char *key, long long *out) {
     int64_t v;
     al_status st = gguf_get_i64(r, key, &v);
     if (st) return st;
-    if (v < 0) return al_error(AL_EFORMAT, "%s = %lld is negative", key, (long long)v);
+    if (v < 0 || v > CKPT_MAX_COUNT)
+        return al_error(AL_EFORMAT, "%s = %lld is outside 0..%lld", key, (long long)v, (long long)CKPT_MAX_COUNT);
     *out = (long long)v;
     return AL_OK;
 }

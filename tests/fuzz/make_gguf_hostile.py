@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Writes the hostile model files of the fuzz corpus:
+"""Writes the hostile model files and checkpoints of the fuzz corpora:
     tests/fuzz/corpus/fuzz_gguf/hostile_*.gguf        (tests/test_model_hostile.c loads each)
+    tests/fuzz/corpus/fuzz_checkpoint/hostile_*.ckpt  (tests/test_checkpoint_hostile.c resumes each)
     /usr/bin/python3 tests/fuzz/make_gguf_hostile.py tests/fuzz/corpus
 Each is a well-formed GGUF file (valid CRCs: the loader's checks behind them
 are what is tested) whose numbers drove the library into integer overflow
-or a nonsense shape before it checked them. Python 3, standard library only."""
+or a nonsense shape before it checked them. The checkpoints are the seed
+tests/fuzz/corpus/fuzz_checkpoint/ckpt0 (fuzz_ckpt_setup's trainer, so the
+fingerprints match) with one value changed. Python 3, standard library only."""
 import struct
 import sys
 import zlib
@@ -201,6 +204,23 @@ def main(corpus):
     g = model([1], [{"type": "expand", "dims": [4, 1 << 24]}])
     g.str("autlearn.classes", "\n".join("c%d" % i for i in range(1000)))
     save("classes_many", g)
+
+    # ---- checkpoints: the seed with one value changed --------------------------
+    with open(corpus + "/fuzz_checkpoint/ckpt0", "rb") as f:
+        seed = f.read()
+    cout = corpus + "/fuzz_checkpoint"
+
+    def ckpt(name, key, typ, v):
+        g = Gguf.parse(seed)
+        g.get(key)  # the key must be there
+        g.num(key, typ, v)
+        with open("%s/hostile_%s.ckpt" % (cout, name), "wb") as f:
+            f.write(g.bytes())
+
+    # counters at 2^63 - 1: the next training step added one to each
+    for key in ("steps_done", "epochs_done", "runs_done", "opt_t", "run.gstep", "run.counted", "run.correct",
+                "run.iv_count", "rep.steps", "rep.samples"):
+        ckpt(key.replace(".", "_") + "_max", "autlearn.ckpt." + key, I64, 2**63 - 1)
 
 
 if __name__ == "__main__":
