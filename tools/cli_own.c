@@ -54,7 +54,8 @@ static al_status model_names(const al_model *m, al_class_list *l) {
         char b[256];
         if (s) {
             size_t k = strcspn(s, "\n");
-            if (k >= sizeof b) return al_error(AL_ERANGE, "class %d's name is longer than %zu bytes", l->n, sizeof b - 1);
+            if (k >= sizeof b)
+                return al_error(AL_ERANGE, "class %d's name is longer than %zu bytes", l->n, sizeof b - 1);
             memcpy(b, s, k);
             b[k] = '\0';
             s = s[k] ? s + k + 1 : NULL;
