@@ -72,6 +72,24 @@ static int al_test_failures;
         return al_test_failures ? 1 : 0;                                                                        \
     } while (0)
 
+/* A refusal as expected: status st is want and, when it is an error and msg
+ * is not NULL, the last error message contains msg; else a failed check
+ * naming what. Returns whether it was. */
+static inline int al_test_expect(const char *what, al_status st, al_status want, const char *msg) {
+    if (st != want) {
+        fprintf(stderr, "%s: status %s, expected %s (%s)\n", what, al_status_name(st), al_status_name(want),
+                st ? al_last_error() : "");
+        al_test_failures++;
+        return 0;
+    }
+    if (st && msg && !strstr(al_last_error(), msg)) {
+        fprintf(stderr, "%s: message '%s' does not contain '%s'\n", what, al_last_error(), msg);
+        al_test_failures++;
+        return 0;
+    }
+    return 1;
+}
+
 /* ---- small synthetic data sets shared by the training tests ------------------ */
 
 /* n 2-D points, class i % 3, centred at (0,3), (3,-2), (-3,-2), sd 0.7.

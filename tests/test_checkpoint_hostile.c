@@ -3,34 +3,15 @@
  * from the seed ckpt0 with one value set to 2^63 - 1 and the checksums made
  * again): the resume accepted them and the next training step, epoch or run
  * added to the counter (UBSan: signed integer overflow in trainer.c and
- * optim.c). The trainer here is fuzz_ckpt_setup's (tests/fuzz/fuzz_common.h),
+ * optim.c). The trainer here is fuzz_ckpt_setup's (tests/fuzz/ckpt_fixture.h),
  * which wrote the seeds, so that the fingerprints match and the counters
  * are what is refused. The seeds themselves still resume and train. */
 #include "al_test.h"
+#include "fuzz/ckpt_fixture.h"
 
 #define CORPUS AL_SOURCE_DIR "/tests/fuzz/corpus/fuzz_checkpoint"
 
-/* fuzz_ckpt_setup of tests/fuzz/fuzz_common.h */
-static void setup(al_model **m, al_dataset **d, al_trainer **t) {
-    float x[24 * 6];
-    int32_t y[24];
-    for (int i = 0; i < 24; i++) {
-        y[i] = i % 3;
-        for (int j = 0; j < 6; j++) x[i * 6 + j] = (float)((i * 7 + j * 3) % 11) * 0.1f - 0.5f + (float)(j == y[i]);
-    }
-    al_tensor xs = {NULL, 1, {6, 0, 0, 0}};
-    REQUIRE_OK(al_model_from_spec("input 6; dense 5; batchnorm; relu; dropout 0.2; dense 3", 3, m));
-    REQUIRE_OK(al_dataset_from_arrays(x, y, 24, &xs, 1, 3, d));
-    al_train_config c;
-    al_train_config_default(&c);
-    c.optim = AL_OPT_ADAM;
-    c.lr = 0.01;
-    c.batch = 5;
-    c.epochs = 3;
-    c.patience = 2;
-    c.seed = 9;
-    REQUIRE_OK(al_trainer_new(*m, NULL, &c, t));
-}
+static void setup(al_model **m, al_dataset **d, al_trainer **t) { REQUIRE_OK(fuzz_ckpt_setup(m, d, t)); }
 
 /* Resumes from `file` (want: the status), then trains to the end of the run. */
 static void resume(const char *file, al_status want, const char *msg) {
@@ -41,21 +22,10 @@ static void resume(const char *file, al_status want, const char *msg) {
     al_trainer *t;
     setup(&m, &d, &t);
     al_trainer_pos pos;
-    al_status st = al_checkpoint_info(path, &pos);
-    if (st != want) {
-        fprintf(stderr, "%s: al_checkpoint_info: status %s, expected %s (%s)\n", file, al_status_name(st),
-                al_status_name(want), st ? al_last_error() : "");
-        al_test_failures++;
-    }
-    st = al_trainer_resume(t, path);
-    if (st != want) {
-        fprintf(stderr, "%s: status %s, expected %s (%s)\n", file, al_status_name(st), al_status_name(want),
-                st ? al_last_error() : "");
-        al_test_failures++;
-    } else if (st && !strstr(al_last_error(), msg)) {
-        fprintf(stderr, "%s: message '%s' does not contain '%s'\n", file, al_last_error(), msg);
-        al_test_failures++;
-    }
+    char what[1100];
+    snprintf(what, sizeof what, "%s: al_checkpoint_info", file);
+    al_test_expect(what, al_checkpoint_info(path, &pos), want, msg);
+    al_test_expect(file, al_trainer_resume(t, path), want, msg);
     /* refused or not, the trainer trains on (from the start after a refusal) */
     int done = 0;
     al_train_report r;

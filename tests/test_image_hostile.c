@@ -10,14 +10,7 @@ static void expect(const char *name, al_status want, const char *msg) {
     snprintf(path, sizeof path, "%s/%s", CORPUS, name);
     al_image img;
     al_status st = al_image_read(path, &img);
-    if (st != want) {
-        fprintf(stderr, "%s: status %s, expected %s (%s)\n", name, al_status_name(st), al_status_name(want),
-                st ? al_last_error() : "");
-        al_test_failures++;
-    } else if (st && !strstr(al_last_error(), msg)) {
-        fprintf(stderr, "%s: message '%s' does not contain '%s'\n", name, al_last_error(), msg);
-        al_test_failures++;
-    }
+    al_test_expect(name, st, want, msg);
     if (st == AL_OK) al_image_free(&img);
 }
 

@@ -14,14 +14,7 @@ static void expect_file(const char *name, al_status want, const char *msg) {
     snprintf(path, sizeof path, "%s/hostile_%s.gguf", CORPUS, name);
     al_model *m = NULL;
     al_status st = al_model_load(path, &m);
-    if (st != want) {
-        fprintf(stderr, "%s: status %s, expected %s (%s)\n", name, al_status_name(st), al_status_name(want),
-                st ? al_last_error() : "");
-        al_test_failures++;
-    } else if (st && !strstr(al_last_error(), msg)) {
-        fprintf(stderr, "%s: message '%s' does not contain '%s'\n", name, al_last_error(), msg);
-        al_test_failures++;
-    }
+    al_test_expect(name, st, want, msg);
     CHECK(st != AL_OK || m != NULL);
     if (st) CHECK(m == NULL);
     al_model_free(m);
@@ -30,14 +23,7 @@ static void expect_file(const char *name, al_status want, const char *msg) {
 static void expect_spec(const char *spec, al_status want, const char *msg) {
     al_model *m = NULL;
     al_status st = al_model_from_spec(spec, 1, &m);
-    if (st != want) {
-        fprintf(stderr, "'%s': status %s, expected %s (%s)\n", spec, al_status_name(st), al_status_name(want),
-                st ? al_last_error() : "");
-        al_test_failures++;
-    } else if (st && !strstr(al_last_error(), msg)) {
-        fprintf(stderr, "'%s': message '%s' does not contain '%s'\n", spec, al_last_error(), msg);
-        al_test_failures++;
-    }
+    al_test_expect(spec, st, want, msg);
     al_model_free(m);
 }
 

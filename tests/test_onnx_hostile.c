@@ -17,14 +17,7 @@ static al_model *expect(const char *name, al_status want, const char *msg) {
     snprintf(path, sizeof path, "%s/hostile_%s.onnx", CORPUS, name);
     al_model *m = NULL;
     al_status st = al_model_import_onnx(path, &m);
-    if (st != want) {
-        fprintf(stderr, "%s: status %s, expected %s (%s)\n", name, al_status_name(st), al_status_name(want),
-                st ? al_last_error() : "");
-        al_test_failures++;
-    } else if (st && msg && !strstr(al_last_error(), msg)) {
-        fprintf(stderr, "%s: message '%s' does not contain '%s'\n", name, al_last_error(), msg);
-        al_test_failures++;
-    }
+    al_test_expect(name, st, want, msg);
     if (st) {
         CHECK(m == NULL);
         return NULL;
