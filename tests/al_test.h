@@ -275,13 +275,14 @@ typedef struct gc_opts {
     double eps, rtol, atol;
     int max_checks; /* per tensor; 0 = 150 */
     int check_input;
+    al_pool *pool; /* the forwards' and the backward's threads (NULL: none) */
 } gc_opts;
 
-static double gc_loss(al_model *m, const float *x, const float *r, int n, uint64_t seed) {
+static double gc_loss(al_model *m, al_pool *pool, const float *x, const float *r, int n, uint64_t seed) {
     const float *y;
     al_rng_seed(&m->rng, seed, 0xd0);
     al_model_reset_state(m);
-    if (al_model_forward_from(m, NULL, 0, x, n, 1, &y) != AL_OK) {
+    if (al_model_forward_from(m, pool, 0, x, n, 1, &y) != AL_OK) {
         fprintf(stderr, "gradcheck: forward failed: %s\n", al_last_error());
         exit(1);
     }
@@ -302,9 +303,9 @@ static int gc_compare(const char *what, float *v, const float *g, size_t cnt, al
         for (int t = 0; t < 2; t++) {
             double e = t ? o->eps / 2 : o->eps;
             v[i] = (float)(orig + e);
-            double fp = gc_loss(m, x, r, n, o->seed);
+            double fp = gc_loss(m, o->pool, x, r, n, o->seed);
             v[i] = (float)(orig - e);
-            double fm = gc_loss(m, x, r, n, o->seed);
+            double fm = gc_loss(m, o->pool, x, r, n, o->seed);
             /* the perturbation actually applied in float */
             double de = (double)(float)(orig + e) - (double)(float)(orig - e);
             num[t] = (fp - fm) / de;
@@ -357,8 +358,8 @@ static int gradcheck_spec(const char *spec, const gc_opts *o) {
         x[i] = m->input_tokens ? (float)al_rng_below(&rng, (uint32_t)m->nodes[0].cfg.vocab) : al_rng_normal(&rng);
     for (size_t i = 0; i < yout; i++) r[i] = al_rng_normal(&rng);
     al_model_zero_grad(m);
-    (void)gc_loss(m, x, r, n, o->seed);
-    if (al_model_backward(m, NULL, x, r, n) != AL_OK) {
+    (void)gc_loss(m, o->pool, x, r, n, o->seed);
+    if (al_model_backward(m, o->pool, x, r, n) != AL_OK) {
         fprintf(stderr, "gradcheck: backward: %s\n", al_last_error());
         exit(1);
     }
@@ -395,7 +396,7 @@ static int gradcheck_spec(const char *spec, const gc_opts *o) {
 }
 
 static gc_opts gc_defaults(void) {
-    gc_opts o = {3, 42, 1e-2, 2e-2, 2e-3, 0, 1};
+    gc_opts o = {3, 42, 1e-2, 2e-2, 2e-3, 0, 1, NULL};
     return o;
 }
 

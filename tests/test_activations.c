@@ -68,7 +68,7 @@ static void test_gradcheck_wide(void) {
         gc_opts o = gc_defaults();
         o.eps = 1e-3;
         al_model_zero_grad(m);
-        (void)gc_loss(m, x, r, 3, o.seed);
+        (void)gc_loss(m, NULL, x, r, 3, o.seed);
         REQUIRE_OK(al_model_backward(m, NULL, x, r, 3));
         /* the pre-activations do land in every piece */
         int lo = 0, mid = 0, hi = 0;

@@ -1,6 +1,8 @@
 /* conv and dwconv layers: finite-difference gradient checks over stride,
  * padding, kernel size, bias and channel counts; forward against a direct
- * convolution written out here; threads against no threads; a frozen conv
+ * convolution written out here, backward against its double-precision
+ * gradients (on no pool, 2 and 3 threads, the backward by shares of the
+ * batch on and off; the same pool twice gives the same bits); a frozen conv
  * gets no weight gradient; im2col and col2im are adjoint. */
 #include "al_test.h"
 
@@ -26,10 +28,63 @@ static void naive_conv(const float *x, int C, int H, int W, const float *w, cons
             }
 }
 
-/* Forward of a one-layer model against naive_conv, with and without
- * threads; backward with and without threads must agree too. */
-static void check_against_naive(al_pool *pool, int C, int H, int W, int F, int k, int s, int p, int bias,
-                                int depthwise) {
+/* The gradients of a batch of n samples, summed in double: dw [F,C,k,k]
+ * (depthwise [C,1,k,k]), db [F], dx [n,C,H,W]; each with the sum of the
+ * absolute values of its terms (*_abs), from which a float sum's rounding
+ * error is bounded whatever the order of its terms. */
+static void naive_backward(const float *x, const float *dy, int n, int C, int H, int W, const float *w, int F, int k,
+                           int s, int p, int depthwise, double *dw, double *dw_abs, double *db, double *db_abs,
+                           double *dx, double *dx_abs) {
+    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
+    size_t nw = (size_t)F * (depthwise ? 1 : C) * k * k, xs = (size_t)C * H * W, ys = (size_t)F * Ho * Wo;
+    memset(dw, 0, sizeof(double) * nw);
+    memset(dw_abs, 0, sizeof(double) * nw);
+    memset(db, 0, sizeof(double) * F);
+    memset(db_abs, 0, sizeof(double) * F);
+    memset(dx, 0, sizeof(double) * xs * n);
+    memset(dx_abs, 0, sizeof(double) * xs * n);
+    for (int i = 0; i < n; i++)
+        for (int f = 0; f < F; f++)
+            for (int oy = 0; oy < Ho; oy++)
+                for (int ox = 0; ox < Wo; ox++) {
+                    double g = dy[i * ys + ((size_t)f * Ho + oy) * Wo + ox];
+                    db[f] += g;
+                    db_abs[f] += fabs(g);
+                    int c0 = depthwise ? f : 0, c1 = depthwise ? f + 1 : C;
+                    for (int c = c0; c < c1; c++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = oy * s - p + ky, ix = ox * s - p + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                size_t wi = depthwise ? ((size_t)f * k + ky) * k + kx : (((size_t)f * C + c) * k + ky) * k + kx;
+                                size_t xi = i * xs + ((size_t)c * H + iy) * W + ix;
+                                dw[wi] += g * x[xi];
+                                dw_abs[wi] += fabs(g * x[xi]);
+                                dx[xi] += g * w[wi];
+                                dx_abs[xi] += fabs(g * w[wi]);
+                            }
+                }
+}
+
+/* How many of got[0..cnt) are off the double sums by more than a float
+ * sum's rounding allows (1e-5 of the sum of the terms' absolute values). */
+static int count_off(const char *what, const char *spec, int threads, const float *got, const double *want,
+                     const double *abs_sum, size_t cnt) {
+    int bad = 0;
+    for (size_t i = 0; i < cnt; i++)
+        if (!(fabs((double)got[i] - want[i]) <= 1e-5 * abs_sum[i] + 1e-7))
+            if (bad++ < 3)
+                fprintf(stderr, "%s threads=%d: %s[%zu] = %.9g, want %.9g (terms' absolute sum %.4g)\n", spec, threads,
+                        what, i, got[i], want[i], abs_sum[i]);
+    return bad;
+}
+
+/* Forward of a one-layer model against naive_conv, backward against
+ * naive_backward, on no pool and on each of pools[0..npools) (conv: with
+ * the backward by shares of the batch forced on and off); the same pool
+ * twice gives the same bits. n samples. */
+static void check_against_naive(al_pool **pools, int npools, int n, int C, int H, int W, int F, int k, int s, int p,
+                                int bias, int depthwise) {
     char spec[160];
     if (depthwise)
         snprintf(spec, sizeof spec, "input %dx%dx%d; dwconv %d s=%d p=%d bias=%d", C, H, W, k, s, p, bias);
@@ -38,7 +93,6 @@ static void check_against_naive(al_pool *pool, int C, int H, int W, int F, int k
     if (depthwise) F = C;
     al_model *m;
     REQUIRE_OK(al_model_from_spec(spec, 7, &m));
-    int n = 5;
     m->want_input_grad = 1;
     REQUIRE_OK(al_model_plan(m, n));
     int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
@@ -53,39 +107,52 @@ static void check_against_naive(al_pool *pool, int C, int H, int W, int F, int k
     const float *w = m->nodes[0].params[0].w, *b = bias ? m->nodes[0].params[1].w : NULL;
     for (int i = 0; i < n; i++) naive_conv(x + i * xs, C, H, W, w, b, F, k, s, p, depthwise, want + i * ys);
     size_t nw = m->nodes[0].params[0].n, nb = bias ? m->nodes[0].params[1].n : 0;
-    float *g1 = malloc(sizeof(float) * (nw + nb + xs * n));
-    for (int t = 0; t < 2; t++) {
-        const float *y;
-        al_pool *pl = t ? pool : NULL;
-        REQUIRE_OK(al_model_forward_from(m, pl, 0, x, n, 1, &y));
-        int bad = 0;
-        double tol = 1e-5 * (k * k * (depthwise ? 1 : C) + 1);
-        for (size_t i = 0; i < ys * n; i++)
-            if (!(fabs((double)y[i] - want[i]) <= tol)) {
-                if (bad++ < 3) fprintf(stderr, "%s threads=%d: y[%zu] = %.7g, want %.7g\n", spec, t + 1, i, y[i], want[i]);
+    double *ref = malloc(sizeof(double) * 2 * (nw + (size_t)F + xs * n));
+    double *dw = ref, *dw_abs = dw + nw, *db = dw_abs + nw, *db_abs = db + F, *dx = db_abs + F, *dx_abs = dx + xs * n;
+    naive_backward(x, dl, n, C, H, W, w, F, k, s, p, depthwise, dw, dw_abs, db, db_abs, dx, dx_abs);
+    float *first = malloc(sizeof(float) * (nw + nb + xs * n));
+    for (int t = 0; t <= npools; t++)
+        for (int shares = 1; shares >= 0; shares--) {
+            if (!shares && (depthwise || t == 0)) continue;
+            al_pool *pl = t ? pools[t - 1] : NULL;
+            int threads = al_pool_size(pl);
+            al_conv_force_shares(shares);
+            for (int again = 0; again < 2; again++) {
+                const float *y;
+                REQUIRE_OK(al_model_forward_from(m, pl, 0, x, n, 1, &y));
+                int bad = 0;
+                double tol = 1e-5 * (k * k * (depthwise ? 1 : C) + 1);
+                for (size_t i = 0; i < ys * n; i++)
+                    if (!(fabs((double)y[i] - want[i]) <= tol)) {
+                        if (bad++ < 3)
+                            fprintf(stderr, "%s threads=%d: y[%zu] = %.7g, want %.7g\n", spec, threads, i, y[i], want[i]);
+                    }
+                CHECK(bad == 0);
+                al_model_zero_grad(m);
+                REQUIRE_OK(al_model_backward(m, pl, x, dl, n));
+                const float *gw = m->nodes[0].params[0].g, *gb = bias ? m->nodes[0].params[1].g : NULL;
+                if (again) {
+                    /* deterministic for a thread count */
+                    CHECK(memcmp(first, gw, sizeof(float) * nw) == 0);
+                    CHECK(!nb || memcmp(first + nw, gb, sizeof(float) * nb) == 0);
+                    CHECK(memcmp(first + nw + nb, m->dinput, sizeof(float) * xs * n) == 0);
+                    continue;
+                }
+                memcpy(first, gw, sizeof(float) * nw);
+                if (nb) memcpy(first + nw, gb, sizeof(float) * nb);
+                memcpy(first + nw + nb, m->dinput, sizeof(float) * xs * n);
+                int off = count_off("dw", spec, threads, gw, dw, dw_abs, nw);
+                if (nb) off += count_off("db", spec, threads, gb, db, db_abs, nb);
+                off += count_off("dx", spec, threads, m->dinput, dx, dx_abs, xs * n);
+                CHECK(off == 0);
             }
-        CHECK(bad == 0);
-        al_model_zero_grad(m);
-        REQUIRE_OK(al_model_backward(m, pl, x, dl, n));
-        if (t == 0) {
-            memcpy(g1, m->nodes[0].params[0].g, sizeof(float) * nw);
-            if (nb) memcpy(g1 + nw, m->nodes[0].params[1].g, sizeof(float) * nb);
-            memcpy(g1 + nw + nb, m->dinput, sizeof(float) * xs * n);
-        } else {
-            int gb = 0;
-            for (size_t i = 0; i < nw; i++) gb += !(fabs(g1[i] - m->nodes[0].params[0].g[i]) <= 1e-5 * (1 + fabs(g1[i])));
-            for (size_t i = 0; i < nb; i++)
-                gb += !(fabs(g1[nw + i] - m->nodes[0].params[1].g[i]) <= 1e-5 * (1 + fabs(g1[nw + i])));
-            for (size_t i = 0; i < xs * n; i++)
-                gb += !(fabs(g1[nw + nb + i] - m->dinput[i]) <= 1e-5 * (1 + fabs(g1[nw + nb + i])));
-            if (gb) fprintf(stderr, "%s: %d gradients differ with 2 threads\n", spec, gb);
-            CHECK(gb == 0);
         }
-    }
+    al_conv_force_shares(-1);
     free(x);
     free(want);
     free(dl);
-    free(g1);
+    free(ref);
+    free(first);
     al_model_free(m);
 }
 
@@ -368,17 +435,42 @@ int main(void) {
         CHECK(f == 0);
     }
 
-    /* forward against a direct convolution, 1 and 2 threads */
-    al_pool *pool;
-    REQUIRE_OK(al_pool_new(2, &pool));
-    check_against_naive(pool, 3, 9, 8, 4, 3, 1, 1, 1, 0);   /* batched GEMM route */
-    check_against_naive(pool, 2, 20, 19, 5, 3, 1, 1, 1, 0); /* fused route (380 pixels) */
-    check_against_naive(pool, 3, 11, 13, 2, 5, 2, 2, 0, 0);
-    check_against_naive(pool, 4, 6, 7, 3, 1, 1, 0, 1, 0);   /* 1x1 fast path */
-    check_against_naive(pool, 16, 14, 14, 32, 3, 1, 1, 1, 0); /* a reference-CNN-like layer */
-    check_against_naive(pool, 3, 9, 8, 0, 3, 1, 1, 1, 1);   /* depthwise */
-    check_against_naive(pool, 5, 12, 11, 0, 5, 2, 2, 0, 1);
-    al_pool_free(pool);
+    /* forward and backward against the direct convolution, no pool and 2
+     * and 3 threads. A conv's backward runs by shares of the batch where
+     * each share holds a sample and its partial sum (bwd_shares): 7 samples
+     * on 3 threads are shares of 3, 2 and 2; the 2x20x19 layer's 5 samples
+     * on 3 threads leave a share of 1, too small, so that one takes the
+     * chunked route */
+    al_pool *pool[2];
+    REQUIRE_OK(al_pool_new(2, &pool[0]));
+    REQUIRE_OK(al_pool_new(3, &pool[1]));
+    check_against_naive(pool, 2, 5, 3, 9, 8, 4, 3, 1, 1, 1, 0);   /* batched GEMM route */
+    check_against_naive(pool, 2, 5, 2, 20, 19, 5, 3, 1, 1, 1, 0); /* fused route (380 pixels) */
+    check_against_naive(pool, 2, 5, 3, 11, 13, 2, 5, 2, 2, 0, 0);
+    check_against_naive(pool, 2, 5, 4, 6, 7, 3, 1, 1, 0, 1, 0);   /* 1x1 fast path */
+    check_against_naive(pool, 2, 7, 16, 14, 14, 32, 3, 1, 1, 1, 0); /* a reference-CNN-like layer */
+    check_against_naive(pool, 2, 10, 32, 7, 7, 64, 3, 1, 1, 1, 0);  /* partial sum > a sample: shares of 3 or more */
+    check_against_naive(pool, 2, 2, 16, 14, 14, 32, 3, 1, 1, 0, 0); /* fewer samples than threads */
+    check_against_naive(pool, 2, 9, 24, 16, 16, 24, 1, 1, 0, 0, 0); /* 1x1 on 256 pixels: dx per sample */
+    check_against_naive(pool, 2, 5, 3, 9, 8, 0, 3, 1, 1, 1, 1);   /* depthwise */
+    check_against_naive(pool, 2, 5, 5, 12, 11, 0, 5, 2, 2, 0, 1);
+    {
+        /* finite differences through the backward by shares of the batch:
+         * 7 samples on 3 threads (shares of 3, 2 and 2), with a conv below
+         * whose input gradient the shares compute too */
+        gc_opts o3 = o;
+        o3.pool = pool[1];
+        o3.batch = 7;
+        const char *sh[] = {"input 8x12x12; conv 8 k=3 p=1; flatten; dense 2",
+                            "input 4x12x12; conv 8 k=3 p=1; conv 6 k=3 s=2 p=1 bias=0; flatten; dense 2"};
+        for (size_t i = 0; i < 2; i++) {
+            int f = gradcheck_spec(sh[i], &o3);
+            if (f) fprintf(stderr, "gradcheck (3 threads) failed: %s\n", sh[i]);
+            CHECK(f == 0);
+        }
+    }
+    al_pool_free(pool[0]);
+    al_pool_free(pool[1]);
 
     check_adjoint(2, 7, 6, 3, 1, 1);
     check_adjoint(3, 9, 8, 5, 2, 2);

@@ -255,7 +255,7 @@ static void test_gradcheck(void) {
     al_model_zero_grad(m);
     REQUIRE_OK(al_model_forward_from(m, NULL, 0, x, n, 1, &y));
     REQUIRE_OK(al_model_backward(m, NULL, x, r, n));
-    gc_opts o = {n, 1, 2e-3, 1e-2, 1e-3, 40, 0};
+    gc_opts o = {n, 1, 2e-3, 1e-2, 1e-3, 40, 0, NULL};
     int bad = 0;
     int nodes[2] = {0, 2 + 4 * (BLOCKS / 2)};
     for (int q = 0; q < 2; q++) {

@@ -50,12 +50,31 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CONV_FUSED_MIN 256
 /* Below this many floats of work a sample loop stays on the calling thread. */
 #define CONV_PAR_MIN 32768
+
+/* Backward by shares of the batch (bwd_shares): AL_CONV_SHARES=0 turns it
+ * off (A/B measurements), al_conv_force_shares overrides that. */
+static atomic_int shares_env = -1, shares_forced = -1;
+
+void al_conv_force_shares(int on) { atomic_store(&shares_forced, on < 0 ? -1 : on != 0); }
+
+static int conv_shares(void) {
+    int f = atomic_load(&shares_forced);
+    if (f >= 0) return f;
+    int e = atomic_load(&shares_env);
+    if (e < 0) {
+        const char *v = getenv("AL_CONV_SHARES");
+        e = !(v && v[0] == '0');
+        atomic_store(&shares_env, e);
+    }
+    return e;
+}
 
 /* AL_CONV_IMPLICIT=0 turns the implicit GEMM off (A/B measurements). */
 static int conv_implicit(void) {
@@ -491,8 +510,10 @@ static void bias_task(void *arg, int ith, int nth) {
  * thread count runs its samples in turn and gives the GEMMs the threads). */
 #define CONV_BWD_CHUNK_FLOATS (512 * 1024)
 
+/* The backward of a chunk of n samples; the weight gradient goes to dw
+ * (wbeta: 1 adds to it, 0 overwrites) and the bias gradient is added to db. */
 static void bwd_chunk(const al_node *nd, al_pool *pool, const conv_geom *gp, const float *x, const float *y,
-                      const float *dy, float *dx, int n, float *ws, int wdone) {
+                      const float *dy, float *dx, int n, float *ws, int wdone, float *dw, float *db, float wbeta) {
     conv_run r = {0};
     r.nd = nd;
     r.g = *gp;
@@ -510,9 +531,9 @@ static void bwd_chunk(const al_node *nd, al_pool *pool, const conv_geom *gp, con
     r.want_col = nd->trainable && !wdone;
     if (r.want_col) {
         for_blocks(pool, &r, work, bwd_prepare);
-        al_sgemm(pool, 0, 1, g->F, CKK, nP, 1.0f, r.out, nP, r.col, nP, 1.0f, nd->params[0].g, CKK);
+        al_sgemm(pool, 0, 1, g->F, CKK, nP, 1.0f, r.out, nP, r.col, nP, wbeta, dw, CKK);
         if (nd->cfg.bias) {
-            bias_args ba = {r.out, nd->params[1].g, g->F, (size_t)nP};
+            bias_args ba = {r.out, db, g->F, (size_t)nP};
             if ((size_t)nP * (size_t)g->F >= CONV_PAR_MIN)
                 al_pool_run(pool, bias_task, &ba);
             else
@@ -548,6 +569,99 @@ static void c1k3_dw_task(void *arg, int ith, int nth) {
                        a->nd->params[0].g, a->nd->cfg.bias ? a->nd->params[1].g : NULL);
 }
 
+/* ---- backward by shares of the batch ------------------------------------------ */
+
+/* On several threads, backward gives each thread an even share of the
+ * batch instead of splitting every pass and GEMM of every chunk over the
+ * threads: a thread runs its samples through bwd_chunk alone, in chunks
+ * whose column matrix fits its own cache (CONV_SHARE_FLOATS), in its share
+ * of the scratch (the scratch holds (CKK + F) P floats a sample; a share of
+ * s samples uses s of them). Two tasks a backward instead of five a chunk,
+ * each thread's GEMMs on whole panels (a split GEMM repacks the operand
+ * its parts share, and a conv weight gradient of 64 x 288 does not divide
+ * into 8 equal parts of whole tiles; bench/threads-model.sh).
+ *
+ * The weight and bias gradients of thread 0's share go into the node's
+ * gradients; every other share's go into a partial sum at the start of its
+ * scratch share, added to the gradients in thread order afterwards (a
+ * second task, split by weight). The sums are grouped by share, so they
+ * depend on the thread count, and on nothing else: the same bits for the
+ * same count, like every other result of the library. */
+#define CONV_SHARE_FLOATS (256 * 1024)
+
+typedef struct share_run {
+    const al_node *nd;
+    const conv_geom *g;
+    const float *x, *y, *dy;
+    float *dx, *ws;
+    int n, wdone;
+    size_t per;  /* scratch floats a sample: (CKK + F) P */
+    size_t part; /* floats of a partial sum (0: no weight gradient wanted) */
+} share_run;
+
+static void share_task(void *arg, int ith, int nth) {
+    const share_run *r = arg;
+    const conv_geom *g = r->g;
+    long lo, hi;
+    al_split(r->n, ith, nth, &lo, &hi);
+    if (lo >= hi) return;
+    float *ws = r->ws + (size_t)lo * r->per, *dw = NULL, *db = NULL;
+    size_t room = (size_t)(hi - lo) * r->per; /* floats of the share's scratch */
+    int own = ith > 0 && r->part > 0;
+    if (r->part) {
+        dw = own ? ws : r->nd->params[0].g;
+        db = !r->nd->cfg.bias ? NULL : own ? ws + (size_t)g->F * g->CKK : r->nd->params[1].g;
+        if (own) {
+            if (db) memset(db, 0, sizeof(float) * (size_t)g->F);
+            ws += r->part;
+            room -= r->part;
+        }
+    }
+    long cap = (long)AL_MAX(1, CONV_SHARE_FLOATS / (g->CKK * g->P)), fit = (long)(room / r->per);
+    long chunk = AL_MIN(AL_MIN(cap, fit), hi - lo);
+    size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->F * g->P;
+    for (long s0 = lo; s0 < hi; s0 += chunk) {
+        int cn = (int)AL_MIN(chunk, hi - s0);
+        bwd_chunk(r->nd, NULL, g, r->x + (size_t)s0 * xs, r->y + (size_t)s0 * ys, r->dy + (size_t)s0 * ys,
+                  r->dx ? r->dx + (size_t)s0 * xs : NULL, cn, ws, r->wdone, dw, db, own && s0 == lo ? 0.0f : 1.0f);
+    }
+}
+
+/* The gradients += every other share's partial sum, in thread order. */
+static void share_sum_task(void *arg, int ith, int nth) {
+    const share_run *r = arg;
+    const conv_geom *g = r->g;
+    size_t nw = (size_t)g->F * g->CKK;
+    long lo, hi;
+    al_split((long)r->part, ith, nth, &lo, &hi);
+    for (int t = 1; t < nth; t++) {
+        long slo, shi;
+        al_split(r->n, t, nth, &slo, &shi);
+        const float *src = r->ws + (size_t)slo * r->per;
+        float *dw = r->nd->params[0].g;
+        for (long j = lo; j < AL_MIN(hi, (long)nw); j++) dw[j] += src[j];
+        for (long j = AL_MAX(lo, (long)nw); j < hi; j++) r->nd->params[1].g[j - (long)nw] += src[j];
+    }
+}
+
+/* Backward by shares when the pool has threads, every thread gets a
+ * sample and each partial sum fits beside a chunk of one sample in its
+ * share of the scratch; 0: the caller takes the chunked route. */
+static int bwd_shares(al_node *nd, const al_exec *e, const conv_geom *g, const float *x, const float *y,
+                      const float *dy, float *dx, int n, int wdone) {
+    int nth = al_pool_size(e->pool);
+    if (nth < 2 || n < nth || !conv_shares()) return 0;
+    share_run r = {nd, g, x, y, dy, dx, e->ws, n, wdone, (size_t)(g->CKK + g->F) * (size_t)g->P, 0};
+    if ((size_t)n * r.per < CONV_PAR_MIN) return 0;
+    if (nd->trainable && !wdone) r.part = (size_t)g->F * g->CKK + (nd->cfg.bias ? (size_t)g->F : 0);
+    if (!r.part && !dx) return 1; /* nothing wanted */
+    long least = n / nth;         /* the smallest share */
+    if (r.part && (size_t)least * r.per < r.part + r.per) return 0;
+    al_pool_run(e->pool, share_task, &r);
+    if (r.part) al_pool_run(e->pool, share_sum_task, &r);
+    return 1;
+}
+
 static void conv_backward(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy,
                           float *dx, int n) {
     if (nd->cfg.dil > 1) {
@@ -565,6 +679,7 @@ static void conv_backward(al_node *nd, const al_exec *e, const float *x, const f
         wdone = 1;
         if (!dx) return;
     }
+    if (bwd_shares(nd, e, &g, x, y, dy, dx, n, wdone)) return;
     long per = g.CKK * g.P; /* column floats of one sample */
     int chunk = per > 0 ? (int)AL_MAX(1, CONV_BWD_CHUNK_FLOATS / per) : n;
     if (chunk > n) chunk = n;
@@ -572,7 +687,8 @@ static void conv_backward(al_node *nd, const al_exec *e, const float *x, const f
     for (int s0 = 0; s0 < n; s0 += chunk) {
         int cn = AL_MIN(chunk, n - s0);
         bwd_chunk(nd, e->pool, &g, x + (size_t)s0 * xs, y + (size_t)s0 * ys, dy + (size_t)s0 * ys,
-                  dx ? dx + (size_t)s0 * xs : NULL, cn, e->ws, wdone);
+                  dx ? dx + (size_t)s0 * xs : NULL, cn, e->ws, wdone, nd->params[0].g,
+                  nd->cfg.bias ? nd->params[1].g : NULL, 1.0f);
     }
 }
 

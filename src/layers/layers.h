@@ -370,6 +370,12 @@ static inline al_conv_geom al_conv_geometry(const al_node *nd) {
     return g;
 }
 
+/* The conv backward by shares of the batch on several threads (conv2d.c,
+ * bwd_shares): on by default, AL_CONV_SHARES=0 turns it off, and
+ * al_conv_force_shares (tests, benchmarks) overrides both: 1 on, 0 off,
+ * -1 back to the environment's choice. */
+void al_conv_force_shares(int on);
+
 /* ---- loss (src/layers/softmax_ce.c) ----------------------------------------- */
 
 /* Softmax cross-entropy over rows of k logits. Targets < 0 are ignored.
