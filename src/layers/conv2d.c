@@ -11,8 +11,10 @@
  *   dW       += dYt * col^T                [F,CKK] = [F,nP] [nP,CKK]
  *   dcol      = W^T * dYt ; dx_i = col2im(dcol_i)
  * where dYt [F, nP] is dy with the batch moved inside the rows. dW is one
- * GEMM over the whole batch (its K = n*P is long, which GEMM likes), not n
- * accumulating ones.
+ * GEMM over a chunk of samples (its K = n*P is long, which GEMM likes), not
+ * n accumulating ones. On several threads each thread takes a share of the
+ * batch through those steps alone, and the shares' weight gradients are
+ * summed in thread order (bwd_shares).
  *
  * Forward takes one of two routes. Large images (P >= CONV_FUSED_MIN):
  * threads take whole samples, im2col one sample and multiply it straight
@@ -588,6 +590,11 @@ static void c1k3_dw_task(void *arg, int ith, int nth) {
  * depend on the thread count, and on nothing else: the same bits for the
  * same count, like every other result of the library. */
 #define CONV_SHARE_FLOATS (256 * 1024)
+/* Planes of fewer output pixels keep the chunked route: on MobileNetV2's
+ * 3x3 planes (its trained 1x1 convs) shares cost 3% more in the threads
+ * model at 2 threads (bench/results/2026-12-06-2core-epyc-conv-shares);
+ * the reference CNN's 7x7 and 14x14 planes gain. */
+#define CONV_SHARE_MIN_P 49
 
 typedef struct share_run {
     const al_node *nd;
@@ -645,12 +652,13 @@ static void share_sum_task(void *arg, int ith, int nth) {
 }
 
 /* Backward by shares when the pool has threads, every thread gets a
- * sample and each partial sum fits beside a chunk of one sample in its
- * share of the scratch; 0: the caller takes the chunked route. */
+ * sample, the planes have at least CONV_SHARE_MIN_P pixels and each
+ * partial sum fits beside a chunk of one sample in its share of the
+ * scratch; 0: the caller takes the chunked route. */
 static int bwd_shares(al_node *nd, const al_exec *e, const conv_geom *g, const float *x, const float *y,
                       const float *dy, float *dx, int n, int wdone) {
     int nth = al_pool_size(e->pool);
-    if (nth < 2 || n < nth || !conv_shares()) return 0;
+    if (nth < 2 || n < nth || g->P < CONV_SHARE_MIN_P || !conv_shares()) return 0;
     share_run r = {nd, g, x, y, dy, dx, e->ws, n, wdone, (size_t)(g->CKK + g->F) * (size_t)g->P, 0};
     if ((size_t)n * r.per < CONV_PAR_MIN) return 0;
     if (nd->trainable && !wdone) r.part = (size_t)g->F * g->CKK + (nd->cfg.bias ? (size_t)g->F : 0);
