@@ -591,9 +591,10 @@ static void c1k3_dw_task(void *arg, int ith, int nth) {
  * same count, like every other result of the library. */
 #define CONV_SHARE_FLOATS (256 * 1024)
 /* Planes of fewer output pixels keep the chunked route: on MobileNetV2's
- * 3x3 planes (its trained 1x1 convs) shares cost 3% more in the threads
- * model at 2 threads (bench/results/2026-12-06-2core-epyc-conv-shares);
- * the reference CNN's 7x7 and 14x14 planes gain. */
+ * 3x3 planes (its trained 1x1 convs) shares were not faster (3 to 4%
+ * slower in two runs of the threads model at 2 threads, within the noise;
+ * bench/results/2026-12-06-2core-epyc-conv-shares); the reference CNN's
+ * 7x7 and 14x14 planes gain. */
 #define CONV_SHARE_MIN_P 49
 
 typedef struct share_run {
