@@ -7,14 +7,20 @@
 #
 # PREBUILT holds bench_train (and bench_gemm for the gemm job) built on
 # another x86-64 machine, e.g.
-#   cmake --build build && mkdir -p devbin && cp build/bench_train build/bench_gemm devbin/
+#   cmake --build build && mkdir -p devbin && cp build/bench_train build/bench_gemm build/bench_pool devbin/
 # OUTDIR receives machine.txt, log.txt and results.json (bench/run.sh's),
 # and model.md: bench/threads-model.sh's ceilings for the same build (one
 # round; AL_DEVICE_MODEL=0 skips it), to set the measured scaling beside
 # what the work split allows; and chunk.txt: the chunked forward against
 # node by node (AL_BENCH_CHUNK=-1) for MobileNetV2's frozen forward, float
 # and every-conv int8, and its training step at the MobileNetV2 thread
-# counts, alternating, AL_BENCH_REPEAT rounds (AL_DEVICE_CHUNK=0 skips it).
+# counts, alternating, AL_BENCH_REPEAT rounds (AL_DEVICE_CHUNK=0 skips it);
+# shares.txt: the CNN step with the conv backward by shares of the batch
+# (the default) against the chunked route (AL_CONV_SHARES=0), alternating,
+# the order swapped every other round, at the CNN thread counts, 4,096
+# images (AL_DEVICE_SHARES=0 skips it); pool.txt: bench_pool's cost of a
+# task beyond its work at 2 to 16 threads, when PREBUILT holds bench_pool
+# (AL_DEVICE_POOL=0 skips it).
 # Settings: as bench/run.sh (AL_BENCH_JOBS, AL_BENCH_THREADS,
 # AL_BENCH_MNV2_THREADS, AL_BENCH_REPEAT, ...); the defaults here sweep
 # 1 2 4 8 16 threads for the CNN and LM steps and 1 4 8 16 for MobileNetV2.
@@ -64,4 +70,21 @@ if [ "${AL_DEVICE_CHUNK:-1}" != 0 ]; then
       done
     done
   } | tee "$out/chunk.txt"
+fi
+if [ "${AL_DEVICE_SHARES:-1}" != 0 ]; then
+  {
+    echo "# threads AL_CONV_SHARES ms_per_step final_loss (cnn, 4096 images)"
+    for r in $(seq "$AL_BENCH_REPEAT"); do
+      if [ $((r % 2)) = 1 ]; then order="1 0"; else order="0 1"; fi
+      for t in $AL_BENCH_THREADS; do
+        for s in $order; do
+          line=$(AL_CONV_SHARES=$s "$pre/bench_train" --job cnn --samples 4096 --threads "$t" 2>/dev/null) || line=""
+          echo "$t $s $(echo "$line" | grep -o '"ms_per_step":[0-9.]*\|"final_loss":[-0-9.e]*' | cut -d: -f2 | tr '\n' ' ')"
+        done
+      done
+    done
+  } | tee "$out/shares.txt"
+fi
+if [ "${AL_DEVICE_POOL:-1}" != 0 ] && [ -x "$pre/bench_pool" ]; then
+  "$pre/bench_pool" 50 2000 | tee "$out/pool.txt"
 fi
