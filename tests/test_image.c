@@ -438,8 +438,18 @@ static void test_meta(void) {
     al_model_set_meta(m, "autlearn.image.mean", "0,0,0");
     al_model_set_meta(m, "autlearn.image.size", "2x8x8");
     CHECK_STATUS(al_model_image_prep(m, &q), AL_EFORMAT);
-    al_model_set_meta(m, "autlearn.image.size", "3x8x8x");
-    CHECK_STATUS(al_model_image_prep(m, &q), AL_EFORMAT);
+    /* digits only, no sign, no space, nothing past 2^30 (sscanf's %d took
+     * the first three and is undefined past INT_MAX) */
+    const char *bad_sizes[] = {"3x8x8x", "+3x8x8", " 3x8x8", "3x 8x8", "3x-8x8", "3x8x99999999999",
+                               "3x8x4294967304", "3x8", "3xx8x8", "x3x8x8", "3x8x0", ""};
+    for (size_t i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++) {
+        al_model_set_meta(m, "autlearn.image.size", bad_sizes[i]);
+        if (al_model_image_prep(m, &q) != AL_EFORMAT) fprintf(stderr, "size '%s' was accepted\n", bad_sizes[i]);
+        CHECK_STATUS(al_model_image_prep(m, &q), AL_EFORMAT);
+    }
+    al_model_set_meta(m, "autlearn.image.size", "3x8x8");
+    REQUIRE_OK(al_model_image_prep(m, &q));
+    CHECK(q.channels == 3 && q.height == 8 && q.width == 8);
     al_model_free(m);
 }
 

@@ -160,6 +160,10 @@ grep -q '^images:  3x10x10, resize crop, scale 0.00392156886, mean 0.485000014,0
 grep -q '^classes: 5: a, b, c, d, e$' "$TMP/out" && ok || bad "import: the class names are not in the file"
 run import "$TMP/se14.onnx" -o "$TMP/se5.gguf" --input-size 12x10
 if [ "$rc" -eq 1 ] && grep -q 'input is 10x10' "$TMP/err"; then ok; else bad "import --input-size mismatch: exit $rc"; fi
+for sz in +10x10 " 10x10" 10x-10 10x99999999999 10x10x 10; do
+    run import "$TMP/se14.onnx" -o "$TMP/se5.gguf" --input-size "$sz"
+    if [ "$rc" -eq 2 ] && grep -q 'expected HxW' "$TMP/err"; then ok; else bad "import --input-size '$sz': exit $rc"; fi
+done
 printf 'a\nb\n' >"$TMP/two.classes"
 run import "$TMP/se14.onnx" -o "$TMP/se5.gguf" --classes "$TMP/two.classes"
 if [ "$rc" -eq 1 ] && grep -q '2 names, but the model has 5 outputs' "$TMP/err"; then ok; else bad "import --classes count: exit $rc"; fi
