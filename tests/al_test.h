@@ -395,6 +395,16 @@ static int gradcheck_spec(const char *spec, const gc_opts *o) {
     return fails;
 }
 
+/* gradcheck_spec over specs[0..n), each failing spec named and counted
+ * as a failed check. */
+static void gradcheck_specs(const char *const *specs, size_t n, const gc_opts *o) {
+    for (size_t i = 0; i < n; i++) {
+        int f = gradcheck_spec(specs[i], o);
+        if (f) fprintf(stderr, "gradcheck failed%s: %s\n", o->pool ? " (with a pool)" : "", specs[i]);
+        CHECK(f == 0);
+    }
+}
+
 static gc_opts gc_defaults(void) {
     gc_opts o = {3, 42, 1e-2, 2e-2, 2e-3, 0, 1, NULL};
     return o;

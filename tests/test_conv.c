@@ -6,50 +6,39 @@
  * gets no weight gradient; im2col and col2im are adjoint. */
 #include "al_test.h"
 
-/* Direct convolution, one sample: x [C,H,W], w [F,C,k,k] (depthwise: [C,1,k,k],
- * F = C), y [F,Ho,Wo], summed in double. */
-static void naive_conv(const float *x, int C, int H, int W, const float *w, const float *b, int F, int k, int s,
-                       int p, int depthwise, float *y) {
-    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
-    for (int f = 0; f < F; f++)
-        for (int oy = 0; oy < Ho; oy++)
-            for (int ox = 0; ox < Wo; ox++) {
-                double acc = b ? b[f] : 0.0;
-                int c0 = depthwise ? f : 0, c1 = depthwise ? f + 1 : C;
-                for (int c = c0; c < c1; c++)
-                    for (int ky = 0; ky < k; ky++)
-                        for (int kx = 0; kx < k; kx++) {
-                            int iy = oy * s - p + ky, ix = ox * s - p + kx;
-                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                            float wv = depthwise ? w[(f * k + ky) * k + kx] : w[((f * C + c) * k + ky) * k + kx];
-                            acc += (double)wv * x[((size_t)c * H + iy) * W + ix];
-                        }
-                y[((size_t)f * Ho + oy) * Wo + ox] = (float)acc;
-            }
-}
+/* The gradients of naive_pass, summed in double: dw [F,C,k,k] (depthwise
+ * [C,1,k,k]), db [F], dx [n,C,H,W]; each with the sum of the absolute
+ * values of its terms (*_abs), from which a float sum's rounding error is
+ * bounded whatever the order of its terms. */
+typedef struct naive_grads {
+    double *dw, *dw_abs, *db, *db_abs, *dx, *dx_abs;
+} naive_grads;
 
-/* The gradients of a batch of n samples, summed in double: dw [F,C,k,k]
- * (depthwise [C,1,k,k]), db [F], dx [n,C,H,W]; each with the sum of the
- * absolute values of its terms (*_abs), from which a float sum's rounding
- * error is bounded whatever the order of its terms. */
-static void naive_backward(const float *x, const float *dy, int n, int C, int H, int W, const float *w, int F, int k,
-                           int s, int p, int depthwise, double *dw, double *dw_abs, double *db, double *db_abs,
-                           double *dx, double *dx_abs) {
+/* Direct convolution of n samples x [C,H,W], w [F,C,k,k] (depthwise:
+ * [C,1,k,k], F = C), summed in double: y [F,Ho,Wo] each when y is not
+ * NULL; with dy [n,F,Ho,Wo], the gradients into gr (zeroed first). */
+static void naive_pass(const float *x, int n, int C, int H, int W, const float *w, const float *b, int F, int k,
+                       int s, int p, int depthwise, float *y, const float *dy, const naive_grads *gr) {
     int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
     size_t nw = (size_t)F * (depthwise ? 1 : C) * k * k, xs = (size_t)C * H * W, ys = (size_t)F * Ho * Wo;
-    memset(dw, 0, sizeof(double) * nw);
-    memset(dw_abs, 0, sizeof(double) * nw);
-    memset(db, 0, sizeof(double) * F);
-    memset(db_abs, 0, sizeof(double) * F);
-    memset(dx, 0, sizeof(double) * xs * n);
-    memset(dx_abs, 0, sizeof(double) * xs * n);
+    if (dy) {
+        memset(gr->dw, 0, sizeof(double) * nw);
+        memset(gr->dw_abs, 0, sizeof(double) * nw);
+        memset(gr->db, 0, sizeof(double) * F);
+        memset(gr->db_abs, 0, sizeof(double) * F);
+        memset(gr->dx, 0, sizeof(double) * xs * n);
+        memset(gr->dx_abs, 0, sizeof(double) * xs * n);
+    }
     for (int i = 0; i < n; i++)
         for (int f = 0; f < F; f++)
             for (int oy = 0; oy < Ho; oy++)
                 for (int ox = 0; ox < Wo; ox++) {
-                    double g = dy[i * ys + ((size_t)f * Ho + oy) * Wo + ox];
-                    db[f] += g;
-                    db_abs[f] += fabs(g);
+                    size_t yi = i * ys + ((size_t)f * Ho + oy) * Wo + ox;
+                    double acc = b ? b[f] : 0.0, g = dy ? dy[yi] : 0.0;
+                    if (dy) {
+                        gr->db[f] += g;
+                        gr->db_abs[f] += fabs(g);
+                    }
                     int c0 = depthwise ? f : 0, c1 = depthwise ? f + 1 : C;
                     for (int c = c0; c < c1; c++)
                         for (int ky = 0; ky < k; ky++)
@@ -58,12 +47,21 @@ static void naive_backward(const float *x, const float *dy, int n, int C, int H,
                                 if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
                                 size_t wi = depthwise ? ((size_t)f * k + ky) * k + kx : (((size_t)f * C + c) * k + ky) * k + kx;
                                 size_t xi = i * xs + ((size_t)c * H + iy) * W + ix;
-                                dw[wi] += g * x[xi];
-                                dw_abs[wi] += fabs(g * x[xi]);
-                                dx[xi] += g * w[wi];
-                                dx_abs[xi] += fabs(g * w[wi]);
+                                acc += (double)w[wi] * x[xi];
+                                if (!dy) continue;
+                                gr->dw[wi] += g * x[xi];
+                                gr->dw_abs[wi] += fabs(g * x[xi]);
+                                gr->dx[xi] += g * w[wi];
+                                gr->dx_abs[xi] += fabs(g * w[wi]);
                             }
+                    if (y) y[yi] = (float)acc;
                 }
+}
+
+/* One sample's y. */
+static void naive_conv(const float *x, int C, int H, int W, const float *w, const float *b, int F, int k, int s,
+                       int p, int depthwise, float *y) {
+    naive_pass(x, 1, C, H, W, w, b, F, k, s, p, depthwise, y, NULL, NULL);
 }
 
 /* How many of got[0..cnt) are off the double sums by more than a float
@@ -79,10 +77,10 @@ static int count_off(const char *what, const char *spec, int threads, const floa
     return bad;
 }
 
-/* Forward of a one-layer model against naive_conv, backward against
- * naive_backward, on no pool and on each of pools[0..npools) (conv: with
- * the backward by shares of the batch forced on and off); the same pool
- * twice gives the same bits. n samples. */
+/* Forward and backward of a one-layer model against naive_pass, n
+ * samples, on no pool and on each of pools[0..npools) (conv: with the
+ * backward by shares of the batch forced on and off); the same pool twice
+ * gives the same bits. */
 static void check_against_naive(al_pool **pools, int npools, int n, int C, int H, int W, int F, int k, int s, int p,
                                 int bias, int depthwise) {
     char spec[160];
@@ -105,11 +103,10 @@ static void check_against_naive(al_pool **pools, int npools, int n, int C, int H
     for (size_t i = 0; i < xs * n; i++) x[i] = al_rng_normal(&r);
     for (size_t i = 0; i < ys * n; i++) dl[i] = al_rng_normal(&r);
     const float *w = m->nodes[0].params[0].w, *b = bias ? m->nodes[0].params[1].w : NULL;
-    for (int i = 0; i < n; i++) naive_conv(x + i * xs, C, H, W, w, b, F, k, s, p, depthwise, want + i * ys);
     size_t nw = m->nodes[0].params[0].n, nb = bias ? m->nodes[0].params[1].n : 0;
     double *ref = malloc(sizeof(double) * 2 * (nw + (size_t)F + xs * n));
-    double *dw = ref, *dw_abs = dw + nw, *db = dw_abs + nw, *db_abs = db + F, *dx = db_abs + F, *dx_abs = dx + xs * n;
-    naive_backward(x, dl, n, C, H, W, w, F, k, s, p, depthwise, dw, dw_abs, db, db_abs, dx, dx_abs);
+    naive_grads gr = {ref, ref + nw, ref + 2 * nw, ref + 2 * nw + F, ref + 2 * nw + 2 * F, ref + 2 * nw + 2 * F + xs * n};
+    naive_pass(x, n, C, H, W, w, b, F, k, s, p, depthwise, want, dl, &gr);
     float *first = malloc(sizeof(float) * (nw + nb + xs * n));
     for (int t = 0; t <= npools; t++)
         for (int shares = 1; shares >= 0; shares--) {
@@ -141,9 +138,9 @@ static void check_against_naive(al_pool **pools, int npools, int n, int C, int H
                 memcpy(first, gw, sizeof(float) * nw);
                 if (nb) memcpy(first + nw, gb, sizeof(float) * nb);
                 memcpy(first + nw + nb, m->dinput, sizeof(float) * xs * n);
-                int off = count_off("dw", spec, threads, gw, dw, dw_abs, nw);
-                if (nb) off += count_off("db", spec, threads, gb, db, db_abs, nb);
-                off += count_off("dx", spec, threads, m->dinput, dx, dx_abs, xs * n);
+                int off = count_off("dw", spec, threads, gw, gr.dw, gr.dw_abs, nw);
+                if (nb) off += count_off("db", spec, threads, gb, gr.db, gr.db_abs, nb);
+                off += count_off("dx", spec, threads, m->dinput, gr.dx, gr.dx_abs, xs * n);
                 CHECK(off == 0);
             }
         }
@@ -403,11 +400,7 @@ int main(void) {
         "input 2x17x16; conv 2 k=3 p=1",          /* 272 pixels: the fused forward */
         "input 2x8x7; conv 3 k=3 p=1; conv 2 k=3 s=2 p=2", /* gradient through a conv */
     };
-    for (size_t i = 0; i < sizeof conv_specs / sizeof conv_specs[0]; i++) {
-        int f = gradcheck_spec(conv_specs[i], &o);
-        if (f) fprintf(stderr, "gradcheck failed: %s\n", conv_specs[i]);
-        CHECK(f == 0);
-    }
+    gradcheck_specs(conv_specs, sizeof conv_specs / sizeof conv_specs[0], &o);
     {
         /* one channel 3x3: the direct kernels, with the fused ReLU (a smaller
          * step keeps the central differences off its kinks, as test_compile) */
@@ -415,11 +408,7 @@ int main(void) {
         o2.eps = 1e-3;
         const char *c1[] = {"input 1x7x9; conv 3 k=3 p=1; flatten; dense 2",
                             "input 1x6x5; conv 3 k=3 p=1 act=relu; flatten; dense 2"};
-        for (size_t i = 0; i < 2; i++) {
-            int f = gradcheck_spec(c1[i], &o2);
-            if (f) fprintf(stderr, "gradcheck failed: %s\n", c1[i]);
-            CHECK(f == 0);
-        }
+        gradcheck_specs(c1, 2, &o2);
     }
     const char *dw_specs[] = {
         "input 3x7x7; dwconv 3 p=1",
@@ -429,11 +418,7 @@ int main(void) {
         "input 1x4x4; dwconv 3 p=2",
         "input 2x6x6; dwconv 3 p=1; dwconv 3 s=2",
     };
-    for (size_t i = 0; i < sizeof dw_specs / sizeof dw_specs[0]; i++) {
-        int f = gradcheck_spec(dw_specs[i], &o);
-        if (f) fprintf(stderr, "gradcheck failed: %s\n", dw_specs[i]);
-        CHECK(f == 0);
-    }
+    gradcheck_specs(dw_specs, sizeof dw_specs / sizeof dw_specs[0], &o);
 
     /* forward and backward against the direct convolution, no pool and 2
      * and 3 threads. A conv's backward runs by shares of the batch where
@@ -463,11 +448,7 @@ int main(void) {
         o3.batch = 7;
         const char *sh[] = {"input 8x12x12; conv 8 k=3 p=1; flatten; dense 2",
                             "input 4x12x12; conv 8 k=3 p=1; conv 6 k=3 s=2 p=1 bias=0; flatten; dense 2"};
-        for (size_t i = 0; i < 2; i++) {
-            int f = gradcheck_spec(sh[i], &o3);
-            if (f) fprintf(stderr, "gradcheck (3 threads) failed: %s\n", sh[i]);
-            CHECK(f == 0);
-        }
+        gradcheck_specs(sh, 2, &o3);
     }
     al_pool_free(pool[0]);
     al_pool_free(pool[1]);
