@@ -508,8 +508,9 @@ static void bias_task(void *arg, int ith, int nth) {
  * 5.06/5.03 at 2), on two threads, each holding half of the chunk, the
  * bigger chunks halve the tasks and their barriers (3.29/2.75 -> 2.99/2.57
  * ms). The chunking depends on the shapes only, not on the threads, so
- * results stay the same for any thread count (a chunk smaller than the
- * thread count runs its samples in turn and gives the GEMMs the threads). */
+ * this route's results are the same for any thread count; on several
+ * threads most convs take the shares of bwd_shares instead, whose sums
+ * depend on the count. */
 #define CONV_BWD_CHUNK_FLOATS (512 * 1024)
 
 /* The backward of a chunk of n samples; the weight gradient goes to dw
