@@ -6,6 +6,7 @@
  * about N nodes; median of 5 builds, seconds, with the plan's buffer count
  * and size. Not a test: it asserts nothing about time.
  *   bench_memplan [N]   (default 12000) */
+#include "chain_spec.h"
 #include "model/model.h"
 
 #include <stdio.h>
@@ -24,29 +25,6 @@ static int cmp(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* n nodes of kind (the shapes of tests/test_memplan_place.c) */
-static char *chain_spec(const char *kind, int n) {
-    size_t cap = 128 + 64 * (size_t)n, o = 0;
-    char *s = malloc(cap);
-    if (!s) return NULL;
-    if (!strcmp(kind, "residual")) {
-        o += (size_t)snprintf(s + o, cap - o, "input 1x8x8; conv 8 k=3 p=1; dropout 0.1");
-        for (int b = 0, in = 1, k = 2; b < n / 4; b++, k += 4) {
-            o += (size_t)snprintf(s + o, cap - o, "; conv 8 k=3 p=1; batchnorm; relu; add %d", in);
-            in = k + 3;
-        }
-        snprintf(s + o, cap - o, "; maxpool k=2; flatten; dense 16; relu; dense 3");
-        return s;
-    }
-    o += (size_t)snprintf(s + o, cap - o, "input 8");
-    for (int k = 0; k < n; k++) {
-        static const char *const acts[] = {"relu", "sigmoid", "tanh", "relu"};
-        if (!strcmp(kind, "dense-relu")) o += (size_t)snprintf(s + o, cap - o, k % 2 ? "; relu" : "; dense %d", 4 + k % 7);
-        else o += (size_t)snprintf(s + o, cap - o, "; %s", acts[k % 4]);
-    }
-    return s;
-}
-
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 12000;
     if (n < 8 || n > 60000) {
@@ -56,7 +34,7 @@ int main(int argc, char **argv) {
     static const char *const kinds[] = {"dense-relu", "activations", "residual"};
     printf("%-12s %7s %8s %12s %10s\n", "chain", "nodes", "buffers", "bytes", "seconds");
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        char *spec = chain_spec(kinds[i], n);
+        char *spec = al_chain_spec(kinds[i], strcmp(kinds[i], "residual") ? n : n / 4);
         al_model *m = NULL;
         al_status st = spec ? al_model_from_spec(spec, 1, &m) : AL_ENOMEM;
         free(spec);

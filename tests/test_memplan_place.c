@@ -14,6 +14,7 @@
  *  - every allocation of al_memplan_place failing in turn: AL_ENOMEM with
  *    a message, and the next run places as the pass does. */
 #include "al_test.h"
+#include "chain_spec.h"
 
 /* ---- the reference: the pass over all placed buffers ------------------------------- */
 
@@ -339,31 +340,9 @@ static void model_plans(al_model *m, const char *what) {
     m->want_input_grad = 0;
 }
 
-/* A residual CNN (test_many_nodes' shape) and chains of `n` nodes:
- * dense-relu (activations kept for backward: nested lifetimes), and
- * weightless activations (each buffer lives a step or two). */
-static char *chain_spec(const char *kind, int n) {
-    size_t cap = 128 + 64 * (size_t)n, o = 0;
-    char *s = malloc(cap);
-    REQUIRE_OK(s ? AL_OK : AL_ENOMEM);
-    if (!strcmp(kind, "resnet")) {
-        o += (size_t)snprintf(s + o, cap - o, "input 1x8x8; conv 8 k=3 p=1; dropout 0.1");
-        for (int b = 0, in = 1, k = 2; b < n; b++, k += 4) {
-            o += (size_t)snprintf(s + o, cap - o, "; conv 8 k=3 p=1; batchnorm; relu; add %d", in);
-            in = k + 3;
-        }
-        snprintf(s + o, cap - o, "; maxpool k=2; flatten; dense 16; relu; dense 3");
-        return s;
-    }
-    o += (size_t)snprintf(s + o, cap - o, "input 8");
-    for (int k = 0; k < n; k++) {
-        static const char *const acts[] = {"relu", "sigmoid", "tanh", "relu"};
-        if (!strcmp(kind, "dense")) o += (size_t)snprintf(s + o, cap - o, k % 2 ? "; relu" : "; dense %d", 4 + k % 7);
-        else o += (size_t)snprintf(s + o, cap - o, "; %s", acts[k % 4]);
-    }
-    return s;
-}
-
+/* The SPECS models and long chains (chain_spec.h): a residual CNN of 40
+ * blocks (test_many_nodes' shape), 600 dense-relu nodes, 1,500
+ * activations. */
 static void test_models(void) {
     for (size_t i = 0; i < sizeof SPECS / sizeof SPECS[0]; i++) {
         al_model *m;
@@ -374,9 +353,10 @@ static void test_models(void) {
     static const struct {
         const char *kind;
         int n;
-    } chains[] = {{"resnet", 40}, {"dense", 600}, {"act", 1500}};
+    } chains[] = {{"residual", 40}, {"dense-relu", 600}, {"activations", 1500}};
     for (size_t i = 0; i < sizeof chains / sizeof chains[0]; i++) {
-        char *spec = chain_spec(chains[i].kind, chains[i].n);
+        char *spec = al_chain_spec(chains[i].kind, chains[i].n);
+        REQUIRE_OK(spec ? AL_OK : AL_ENOMEM);
         al_model *m;
         REQUIRE_OK(al_model_from_spec(spec, 1, &m));
         free(spec);
