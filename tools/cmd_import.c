@@ -86,23 +86,6 @@ static int import_classes(const char *cmd, al_model *m, const char *path) {
     return rc;
 }
 
-/* One size of 1..65536, digits only (sscanf's %d took signs and spaces,
- * and is undefined past INT_MAX); *s moves past it. */
-static int parse_side(const char **s, int *out) {
-    const char *d = *s;
-    long v = 0;
-    while (**s >= '0' && **s <= '9' && v <= 65536) v = v * 10 + (*(*s)++ - '0');
-    if (*s == d || v < 1 || v > 65536) return 0;
-    *out = (int)v;
-    return 1;
-}
-
-/* "HxW" */
-static int parse_hw(const char *s, int *h, int *w) {
-    if (!parse_side(&s, h) || *s++ != 'x') return 0;
-    return parse_side(&s, w) && *s == '\0';
-}
-
 /* The image options into the model's autlearn.image.* keys. */
 static int import_prep(const char *cmd, al_model *m, const char *size, double scale, const cli_image_opts *io) {
     al_image_prep p;
@@ -110,11 +93,11 @@ static int import_prep(const char *cmd, al_model *m, const char *size, double sc
     if (rc) return rc;
     if (!isnan(scale)) p.scale = (float)scale;
     if (size) {
-        int h, w;
-        if (!parse_hw(size, &h, &w))
+        int hw[2];
+        if (!al_parse_sizes(size, hw, 2, 65536))
             return cli_usage_error(cmd, "--input-size: expected HxW (each 1..65536), got '%s'", size);
-        if (h != p.height || w != p.width)
-            return cli_fail(cmd, "--input-size %dx%d: the model's input is %dx%d", h, w, p.height, p.width);
+        if (hw[0] != p.height || hw[1] != p.width)
+            return cli_fail(cmd, "--input-size %dx%d: the model's input is %dx%d", hw[0], hw[1], p.height, p.width);
     }
     al_status st = al_model_set_image_prep(m, &p);
     return st == AL_OK ? 0 : cli_fail_lib(cmd, st);

@@ -63,16 +63,15 @@ static int parse_floats(const char *s, float *v, int n) {
     return *s == '\0';
 }
 
-/* n sizes "AxBxC" of digits only, each 1..2^30 (al_image_prep_check
- * bounds them further): sscanf's %d took signs and spaces, and a number
- * past INT_MAX is undefined behaviour there. */
-static int parse_dims(const char *s, int *v, int n) {
+/* In place of sscanf's %d, which took signs and spaces and is undefined
+ * past INT_MAX. max is at most INT_MAX. */
+int al_parse_sizes(const char *s, int *v, int n, long max) {
     for (int i = 0; i < n; i++) {
         long x = 0;
         const char *d = s;
         while (*s >= '0' && *s <= '9') {
             x = x * 10 + (*s++ - '0');
-            if (x > (1L << 30)) return 0;
+            if (x > max) return 0;
         }
         if (s == d || x < 1) return 0;
         v[i] = (int)x;
@@ -86,7 +85,8 @@ al_status al_model_image_prep(const al_model *m, al_image_prep *out) {
     const char *size = al_model_meta(m, "autlearn.image.size");
     if (!size) return al_error(AL_ESTATE, "the model holds no image preprocessing (autlearn.image.*)");
     int d[3];
-    if (!parse_dims(size, d, 3)) return al_error(AL_EFORMAT, "autlearn.image.size '%s' is not CxHxW", size);
+    /* each 1..2^30 here; al_image_prep_check bounds them further */
+    if (!al_parse_sizes(size, d, 3, 1L << 30)) return al_error(AL_EFORMAT, "autlearn.image.size '%s' is not CxHxW", size);
     int c = d[0], h = d[1], w = d[2];
     al_image_prep p;
     al_image_prep_default(&p, c, h, w);

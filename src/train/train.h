@@ -528,4 +528,11 @@ al_status al_lm_check_stream(const int32_t *ids, long n, const char *name);
 al_status al_lm_evaluate_lens(al_model *m, al_pool *pool, const int32_t *ids, const int32_t *lens, long n,
                               const al_vocab *v, al_lm_eval *r);
 
+/* ---- image sizes (src/train/image_meta.c) ---- */
+
+/* n sizes "AxB..." of digits only, each 1..max, into v (the model's
+ * autlearn.image.size, the CLI's --input-size). 0 on anything else: a
+ * sign, a space, an empty or out-of-range size, a missing or extra part. */
+int al_parse_sizes(const char *s, int *v, int n, long max);
+
 #endif /* AL_TRAIN_H */
