@@ -48,20 +48,12 @@ static al_status model_names(const al_model *m, al_class_list *l) {
     l->names = calloc((size_t)(n > 0 ? n : 1), sizeof *l->names);
     if (!l->names) return al_error(AL_ENOMEM, "no memory for %d class names", n);
     /* one walk over the list (al_model_class_name walks it from its first
-     * line for each class), with its rules: line k, or k past the last */
+     * line for each class) */
     const char *s = al_model_meta(m, "autlearn.classes");
     for (; l->n < n; l->n++) {
-        char b[256];
-        if (s) {
-            size_t k = strcspn(s, "\n");
-            if (k >= sizeof b)
-                return al_error(AL_ERANGE, "class %d's name is longer than %zu bytes", l->n, sizeof b - 1);
-            memcpy(b, s, k);
-            b[k] = '\0';
-            s = s[k] ? s + k + 1 : NULL;
-        } else {
-            snprintf(b, sizeof b, "%d", l->n);
-        }
+        char b[AL_CLASS_NAME_MAX];
+        al_status st = al_class_name_next(&s, l->n, b);
+        if (st) return st;
         if (!(l->names[l->n] = strdup(b))) return al_error(AL_ENOMEM, "no memory for class names");
     }
     return AL_OK;

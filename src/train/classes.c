@@ -43,7 +43,7 @@
 #include <string.h>
 
 #define CLASSES_KEY "autlearn.classes"
-#define MAX_NAME 256
+#define MAX_NAME AL_CLASS_NAME_MAX
 #define MAX_CLASSES (1 << 20)
 
 /* The output layer m can grow: its index, or -1 with the error set. */
@@ -87,13 +87,12 @@ al_status al_model_class_name(const al_model *m, int k, char *buf, size_t cap) {
     return AL_OK;
 }
 
-/* Loops over the classes walk the list once with next_name: class k's name
- * (its line of autlearn.classes, or its label number past the last line)
- * into buf, *s moved on to the next line (NULL past the last). Each
- * al_model_class_name call walks the list from its first line, and loops
- * over k that called it took O(K x lines): matching one name against a 6 KB
- * model file of 2^26 outputs and 1000 names took some 7 minutes. */
-static al_status next_name(const char **s, int k, char *buf) {
+/* Loops over the classes walk the list once with al_class_name_next
+ * (train.h). Each al_model_class_name call walks the list from its first
+ * line, and loops over k that called it took O(K x lines): matching one
+ * name against a 6 KB model file of 2^26 outputs and 1000 names took some
+ * 7 minutes. */
+al_status al_class_name_next(const char **s, int k, char *buf) {
     if (!*s) {
         snprintf(buf, MAX_NAME, "%d", k);
         return AL_OK;
@@ -123,7 +122,7 @@ static al_status find_class(const al_model *m, int K, const char *s, int *k_out)
     int k = 0;
     *k_out = -1;
     for (; k < K && l; k++) {
-        al_status st = next_name(&l, k, buf);
+        al_status st = al_class_name_next(&l, k, buf);
         if (st) return st;
         if (!strcmp(buf, s)) {
             *k_out = k;
@@ -270,7 +269,7 @@ static al_status store_names(al_model *m, int K, int n_new, const char *const *n
     const char *l = al_model_meta(m, CLASSES_KEY);
     for (int k = 0; k < K + n_new && st == AL_OK; k++) {
         if (k < K)
-            st = next_name(&l, k, buf);
+            st = al_class_name_next(&l, k, buf);
         else if (names)
             snprintf(buf, sizeof buf, "%s", names[k - K]);
         else

@@ -528,6 +528,17 @@ al_status al_lm_check_stream(const int32_t *ids, long n, const char *name);
 al_status al_lm_evaluate_lens(al_model *m, al_pool *pool, const int32_t *ids, const int32_t *lens, long n,
                               const al_vocab *v, al_lm_eval *r);
 
+/* ---- class names (src/train/classes.c) ---- */
+
+/* Bytes of a class name's buffer, its '\0' included. */
+#define AL_CLASS_NAME_MAX 256
+/* One step of a walk over a model's class names, from *s =
+ * al_model_meta(m, "autlearn.classes") and k = 0: class k's name (its
+ * line, or its label number past the last line, al_model_class_name's
+ * rules) into buf (AL_CLASS_NAME_MAX bytes), *s moved on to the next line
+ * (NULL past the last). AL_ERANGE (set) for a line too long. */
+al_status al_class_name_next(const char **s, int k, char *buf);
+
 /* ---- image sizes (src/train/image_meta.c) ---- */
 
 /* n sizes "AxB..." of digits only, each 1..max, into v (the model's
