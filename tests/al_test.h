@@ -166,20 +166,47 @@ static inline double al_test_max_abs_diff(const float *a, const float *b, size_t
 /* The memory plan of m for `batch` passes al_memplan_check at every freeze
  * point, naive and planned, with and without the input's gradient (left
  * off on return); `what` names the model in a failure. */
+/* A slim plan (p->slim > 0, al_chunk_slim) leaves out exactly the
+ * buffers the chunked range [0, slim) keeps in its arena: the whole-batch
+ * buffers of the tensors only that range reads (not the model output) and
+ * its nodes' scratch and aux; it keeps one span for the arena. A whole
+ * plan has no such span. */
+static inline void al_test_slim_plan(const al_model *m, const al_memplan *p) {
+    const int es = p->slim;
+    int spans = 0, bad = 0;
+    for (int k = 0; k < p->nbuf; k++) {
+        const al_membuf *b = &p->buf[k];
+        spans += b->kind == AL_MB_CHUNK;
+        if ((b->kind == AL_MB_WS || b->kind == AL_MB_AUX) && b->node >= 0 && b->node < es) bad++;
+    }
+    for (int t = 0; t < m->ntensors && !p->naive; t++) {
+        const int i = m->t_node[t], local = i < es && t != m->nnodes - 1 && m->t_last_reader[t] < es;
+        bad += local != !al_memplan_find_port(p, AL_MB_ACT, i, m->t_port[t]);
+    }
+    if (bad || spans != (es > 0)) fprintf(stderr, "slim plan [0, %d): %d wrong buffers, %d spans\n", es, bad, spans);
+    CHECK(bad == 0 && spans == (es > 0));
+}
+
 static inline void al_test_plans_valid(al_model *m, int batch, const char *what) {
+    const int chunk = m->chunk;
     for (int naive = 0; naive < 2; naive++)
         for (int f = 0; f <= m->nnodes; f++)
-            for (int ig = 0; ig < 2; ig++) {
-                m->want_input_grad = ig;
-                al_memplan p;
-                REQUIRE_OK(al_memplan_build_at(m, batch, naive, f, &p));
-                char why[256];
-                int bad = al_memplan_check(&p, why, sizeof why);
-                if (bad) fprintf(stderr, "%s naive=%d freeze=%d input_grad=%d: %s\n", what, naive, f, ig, why);
-                CHECK(!bad);
-                al_memplan_free(&p);
-            }
+            for (int ig = 0; ig < 2; ig++)
+                for (int whole = 0; whole < 2; whole++) { /* chunks on (slim plans) and off */
+                    m->want_input_grad = ig;
+                    m->chunk = whole ? -1 : 0;
+                    al_memplan p;
+                    REQUIRE_OK(al_memplan_build_at(m, batch, naive, f, &p));
+                    char why[256];
+                    int bad = al_memplan_check(&p, why, sizeof why);
+                    if (bad) fprintf(stderr, "%s naive=%d freeze=%d input_grad=%d: %s\n", what, naive, f, ig, why);
+                    CHECK(!bad);
+                    CHECK((!naive && !whole) || p.slim == 0);
+                    al_test_slim_plan(m, &p);
+                    al_memplan_free(&p);
+                }
     m->want_input_grad = 0;
+    m->chunk = chunk;
 }
 
 /* Batch-norm parameters and statistics away from 1 and 0 (weight in

@@ -15,7 +15,13 @@
  *  - a range whose plan gives a tensor read from below and one written
  *    whole the same bytes: refused (al_chunk_ready), and still the same;
  *  - the chunk size: the setting, the cache-sized default, an LSTM's end;
- *  - a node failing inside a chunk on a pool thread: its status and message. */
+ *  - a node failing inside a chunk on a pool thread: its status and message;
+ *  - the slim plan, which has no whole-batch buffers for the chunked
+ *    range (every test above also runs its chunked forwards in one, made
+ *    afresh): its buffers, the arena's span, batches smaller than the
+ *    thread count (one part on the caller), a forward that must run the
+ *    range whole (a whole plan from then on), a new freeze point, an
+ *    observer, an input inside the plan, and the memory budget's bound. */
 #include "al_test.h"
 #include "autlearn_cloud.h"
 #include "cloud/compile/quant.h"
@@ -46,9 +52,16 @@ static const char *const SPECS[] = {
 
 static size_t out_numel(const al_model *m) { return al_shape_numel(&m->nodes[m->nnodes - 1].out); }
 
+/* A plan made afresh: slim when chunks are on (al_chunk_slim). */
+static void fresh_plan(al_model *m) {
+    al_model_release_plan(m);
+    m->plan_whole = 0;
+}
+
 static float *predict(al_model *m, al_pool *pool, const float *x, int n, int chunk) {
     float *y = malloc(sizeof(float) * (size_t)n * out_numel(m));
     al_model_set_forward_chunk(m, chunk);
+    if (chunk >= 0) fresh_plan(m);
     REQUIRE_OK(al_model_predict(m, pool, x, n, y));
     return y;
 }
@@ -124,6 +137,7 @@ static void test_frontier(void) {
             float *ya = malloc(sizeof(float) * on);
             memcpy(ya, m->act[K - 1], sizeof(float) * on);
             al_model_set_forward_chunk(m, 2);
+            if (K % 2) fresh_plan(m); /* slim: forward_range below its range runs it whole */
             REQUIRE_OK(al_model_forward_range(m, NULL, 0, K, x, n, 0));
             al_model_frontier_pack(m, K, n, pb);
             int ok = memcmp(pa, pb, sizeof(float) * feat * n) == 0 && same(ya, m->act[K - 1], on);
@@ -143,7 +157,7 @@ static void test_frontier(void) {
             CHECK(ok);
             int e = al_chunk_end(m, K, m->nnodes, 0);
             if (e - K >= 2) {
-                int two = 2, r = al_chunk_ready(m, NULL, K, e, &two, pb, n);
+                int two = 2, r = al_chunk_ready(m, 1, K, e, &two, pb, n);
                 refused += !r;
                 chunked += r;
             }
@@ -175,6 +189,7 @@ static void test_training(al_pool *pool3) {
                 for (int c = 0; c < 2; c++) {
                     al_pool *pool = t ? pool3 : NULL;
                     al_model_set_forward_chunk(m, c ? 2 : -1);
+                    if (c) fresh_plan(m);
                     al_model_zero_grad(m);
                     al_rng_seed(&m->rng, 77, 0xd0); /* the same dropout masks */
                     const float *y;
@@ -225,7 +240,9 @@ static void test_int8(al_pool *pool3) {
             }
         /* the plan for chunks of 4 serves chunks of 2 (kept: made again, it
          * would be for 2) */
-        float *y = predict(m, pool3, x, n, 2);
+        float *y = malloc(sizeof(float) * (size_t)n * out_numel(m));
+        al_model_set_forward_chunk(m, 2);
+        REQUIRE_OK(al_model_predict(m, pool3, x, n, y));
         CHECK(m->cplan && m->cplan->nb == 4 && same(y, ref, (size_t)n * out_numel(m)));
         free(y);
         free(ref);
@@ -257,7 +274,9 @@ static void test_sizes(void) {
     CHECK(al_chunk_samples(m, 0, 3, 3, 4) == 3);   /* fewer samples than threads: no chunks */
     CHECK(al_chunk_samples(m, 1, 2, 32, 1) == 32); /* one node alone: no chunks */
     CHECK(al_chunk_samples(m, 0, 3, 3, 1) == 3);   /* never more than the batch */
-    /* the arena the memory budget counts is the one a forward makes */
+    /* the arena the memory budget counts is the one a forward makes; here
+     * in a whole plan (test_slim: the slim one) */
+    m->plan_whole = 1;
     float *x = al_test_rand_input(m, 32, 3), *y = malloc(sizeof(float) * 32 * 2);
     REQUIRE_OK(al_model_predict(m, NULL, x, 32, y));
     size_t bound = 1, two = 1;
@@ -343,6 +362,135 @@ static void test_sizes(void) {
     al_model_free(m);
 }
 
+/* Counts the observer's calls (test_slim). */
+static void count_node(void *ctx, int node, const float *x, int n) {
+    (void)node;
+    (void)x;
+    *(int *)ctx += n;
+}
+
+/* The slim plan: the chunked range [0, 3) of a net whose dwconv and relu
+ * outputs take 8 MB each at batch 32 has no whole-batch buffers; its
+ * forwards give the whole plan's results bit for bit. */
+static void test_slim(al_pool *pool3) {
+    al_model *m, *w;
+    const char *spec = "input 64x32x32; dwconv k=3 p=1; relu; gap; dense 2";
+    REQUIRE_OK(al_model_from_spec(spec, 1, &m));
+    REQUIRE_OK(al_model_from_spec(spec, 1, &w));
+    REQUIRE_OK(al_model_freeze(m, 3));
+    REQUIRE_OK(al_model_freeze(w, 3));
+    al_model_set_forward_chunk(w, -1); /* the reference: node by node over the batch */
+    const int N = 32;
+    float *x = al_test_rand_input(m, N, 5), *ref = predict(w, NULL, x, N, -1);
+    /* the plan: no dwconv or relu output, scratch or aux; the gap's output
+     * (read by the dense) and the logits whole; a span for the arena of a
+     * one-thread forward of 32 (chunks of 4: two 1 MB outputs) */
+    al_memplan p, pw;
+    REQUIRE_OK(al_memplan_build(m, N, 0, &p));
+    m->plan_whole = 1;
+    REQUIRE_OK(al_memplan_build(m, N, 0, &pw));
+    m->plan_whole = 0;
+    al_test_slim_plan(m, &p);
+    size_t a4 = 0;
+    REQUIRE_OK(al_chunk_arena_bytes(m, 0, 3, 4, &a4));
+    const al_membuf *span = al_memplan_find(&p, AL_MB_CHUNK, -1);
+    CHECK(p.slim == 3 && pw.slim == 0 && span && span->bytes == a4 + 64 && span->t0[0] == 0 && span->t1[0] == 2);
+    CHECK(!al_memplan_find(&p, AL_MB_ACT, 0) && !al_memplan_find(&p, AL_MB_ACT, 1) && al_memplan_find(&p, AL_MB_ACT, 2));
+    const size_t mb8 = (size_t)N * 64 * 32 * 32 * sizeof(float);
+    fprintf(stderr, "test_chunk: slim plan %zu bytes, whole %zu\n", p.total, pw.total);
+    CHECK(pw.total >= 2 * mb8 && p.total < a4 + (1u << 20) && p.total == al_model_plan_bytes(m, N));
+    al_memplan_free(&pw);
+    /* one thread: chunks of 4 in the span, nothing beyond the plan */
+    float *y = predict(m, NULL, x, N, 0);
+    CHECK(same(y, ref, (size_t)N * 2) && m->plan_slim == 3 && !m->act[0] && !m->act[1]);
+    CHECK(m->cplan && !m->cplan->owned && m->cplan->nb == 4 && m->cplan->threads == 1 &&
+          m->cplan->block == m->plan_block + span->offset);
+    size_t bound = 1;
+    REQUIRE_OK(al_chunk_arena_bound(m, 3, N, 1, &bound));
+    CHECK(bound == 0);
+    free(y);
+    al_memplan_free(&p);
+    /* two threads: an arena and a pack buffer each, beyond the plan (the
+     * span holds one thread's), and the memory budget counts them */
+    al_pool *pool2;
+    REQUIRE_OK(al_pool_new(2, &pool2));
+    y = predict(m, pool2, x, N, 0);
+    CHECK(same(y, ref, (size_t)N * 2) && m->cplan && m->cplan->threads == 2 && m->cplan->owned);
+    REQUIRE_OK(al_chunk_arena_bound(m, 3, N, 2, &bound));
+    size_t an = 0;
+    REQUIRE_OK(al_chunk_arena_bytes(m, 0, 3, m->cplan ? m->cplan->nb : 1, &an));
+    CHECK(bound == 2 * (an + al_gemm_pack_floats_max() * sizeof(float)) + 64);
+    free(y);
+    al_pool_free(pool2);
+    /* batches smaller than the thread count and of one, in a plan for 32:
+     * one part on the caller (each node on the pool), in the span (a plan
+     * made for one sample is whole: a chunk would be the batch) */
+    for (int n = 1; n <= 2; n++) {
+        float *r = predict(w, NULL, x, n, -1);
+        fresh_plan(m);
+        REQUIRE_OK(al_model_plan(m, N));
+        y = malloc(sizeof(float) * (size_t)n * 2);
+        REQUIRE_OK(al_model_predict(m, pool3, x, n, y));
+        CHECK(same(y, r, (size_t)n * 2) && m->plan_slim == 3 && m->cplan && m->cplan->threads == 1 &&
+              m->cplan->nb == n && !m->cplan->owned);
+        free(y);
+        free(r);
+    }
+    fresh_plan(m);
+    REQUIRE_OK(al_model_plan(m, 1));
+    CHECK(m->plan_slim == 0);
+    /* training: the forward and the gradients of the dense are the whole
+     * plan's */
+    float dy[64], g[2][130];
+    for (int i = 0; i < 2 * N; i++) dy[i] = 0.01f * (float)(i % 7 - 3);
+    for (int v = 0; v < 2; v++) {
+        al_model *o = v ? w : m;
+        const float *out;
+        al_model_zero_grad(o);
+        REQUIRE_OK(al_model_forward_from(o, pool3, 0, x, N, 1, &out));
+        REQUIRE_OK(al_model_backward(o, pool3, x, dy, N));
+        memcpy(g[v], o->nodes[3].params[0].g, sizeof(float) * 128);
+        memcpy(g[v] + 128, o->nodes[3].params[1].g, sizeof(float) * 2);
+    }
+    CHECK(memcmp(g[0], g[1], sizeof g[0]) == 0 && m->plan_slim == 3);
+    /* a forward that ends inside the range needs the relu's output whole:
+     * a whole plan, from then on */
+    REQUIRE_OK(al_model_forward_range(w, NULL, 0, 2, x, N, 0));
+    REQUIRE_OK(al_model_forward_range(m, NULL, 0, 2, x, N, 0));
+    CHECK(m->plan_whole == 1 && m->plan_slim == 0 && m->act[1] &&
+          memcmp(m->act[1], w->act[1], sizeof(float) * (size_t)N * 64 * 32 * 32) == 0);
+    fresh_plan(m);
+    /* an input inside the plan, for a forward that would change it: refused */
+    REQUIRE_OK(al_model_plan(m, N));
+    CHECK(m->plan_slim == 3);
+    CHECK_STATUS(al_model_forward_range(m, NULL, 1, 4, (const float *)(void *)m->plan_block, N, 0), AL_ESTATE);
+    CHECK(strstr(al_last_error(), "lies in the memory plan") != NULL && m->plan_whole == 0);
+    /* a freeze point inside the range: the evaluation forward still runs
+     * [0, 3) in chunks; the training forward, [0, 2): a slim plan made for
+     * it */
+    REQUIRE_OK(al_model_freeze(m, 2));
+    REQUIRE_OK(al_model_freeze(w, 2));
+    y = malloc(sizeof(float) * (size_t)N * 2);
+    REQUIRE_OK(al_model_predict(m, NULL, x, N, y));
+    CHECK(same(y, ref, (size_t)N * 2) && m->plan_slim == 3);
+    const float *om, *ow;
+    REQUIRE_OK(al_model_forward_from(m, NULL, 0, x, N, 1, &om));
+    REQUIRE_OK(al_model_forward_from(w, NULL, 0, x, N, 1, &ow));
+    CHECK(same(om, ow, (size_t)N * 2) && m->plan_slim == 2 && m->plan_whole == 0);
+    /* an observer sees every node's input: a whole plan while it looks */
+    int seen = 0;
+    m->observe = count_node;
+    m->observe_ctx = &seen;
+    REQUIRE_OK(al_model_predict(m, NULL, x, N, y));
+    m->observe = NULL;
+    CHECK(seen == 4 * N && m->plan_slim == 0 && m->plan_whole == 0 && same(y, ref, (size_t)N * 2));
+    free(y);
+    free(ref);
+    free(x);
+    al_model_free(w);
+    al_model_free(m);
+}
+
 /* A node that fails inside a chunk, on a pool thread: the forward returns
  * its status, and the message names it. */
 static void test_failure(al_pool *pool3) {
@@ -376,6 +524,7 @@ int main(void) {
     test_training(pool3);
     test_int8(pool3);
     test_failure(pool3);
+    test_slim(pool3);
     al_pool_free(pool3);
     TEST_END("test_chunk");
 }

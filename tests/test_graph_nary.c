@@ -161,16 +161,24 @@ static void test_plans(void) {
         al_test_plans_valid(m, 3, specs[s]);
         /* every operand lives at least until its reader's forward; a frozen
          * reader's step is its forward index */
-        al_memplan p;
-        REQUIRE_OK(al_memplan_build_at(m, 2, 0, m->nnodes, &p));
-        for (int j = 0; j < m->nnodes; j++)
-            for (int k = 0; k < al_cfg_nsrc(&m->nodes[j].cfg); k++) {
-                int t = al_cfg_src(&m->nodes[j].cfg, k);
-                if (t < 0) continue;
-                const al_membuf *b = al_memplan_find(&p, AL_MB_ACT, t);
-                CHECK(b != NULL && b->t1[b->nlive - 1] >= j);
-            }
-        al_memplan_free(&p);
+        for (int whole = 0; whole < 2; whole++) { /* chunks on (a slim plan) and off */
+            al_model_set_forward_chunk(m, whole ? -1 : 0);
+            al_memplan p;
+            REQUIRE_OK(al_memplan_build_at(m, 2, 0, m->nnodes, &p));
+            CHECK(whole ? p.slim == 0 : p.slim >= 2);
+            for (int j = 0; j < m->nnodes; j++)
+                for (int k = 0; k < al_cfg_nsrc(&m->nodes[j].cfg); k++) {
+                    int t = al_cfg_src(&m->nodes[j].cfg, k);
+                    if (t < 0) continue;
+                    const al_membuf *b = al_memplan_find(&p, AL_MB_ACT, t);
+                    if (!b) /* in the chunk arena: only chunked nodes read it */
+                        CHECK(p.slim > 0 && m->t_last_reader[t] < p.slim);
+                    else
+                        CHECK(b->t1[b->nlive - 1] >= j);
+                }
+            al_memplan_free(&p);
+        }
+        al_model_set_forward_chunk(m, 0);
         al_model_free(m);
     }
 }

@@ -171,6 +171,8 @@ int cmd_compile(int argc, char **argv) {
         cli_json_int(&j, "uncompiled_bytes", (long long)r.uncompiled_bytes);
         cli_json_int(&j, "planner_only_bytes", (long long)r.input_plan_bytes);
         cli_json_int(&j, "peak_bytes", (long long)r.plan_bytes);
+        cli_json_int(&j, "chunk_arena_bytes", (long long)r.arena_bytes);
+        cli_json_int(&j, "planner_only_chunk_arena_bytes", (long long)r.input_arena_bytes);
         cli_json_num(&j, "ratio", ratio);
         cli_json_str(&j, "nodes", al_model_meta(c, "autlearn.plan.nodes"));
         cli_json_end_object(&j);
@@ -190,6 +192,9 @@ int cmd_compile(int argc, char **argv) {
         printf("plan:    peak training memory at batch %d: %zu bytes compiled, %zu uncompiled (%.3f); "
                "the memory planner alone on the input: %zu\n",
                r.batch, r.plan_bytes, r.uncompiled_bytes, ratio, r.input_plan_bytes);
+        if (r.arena_bytes || r.input_arena_bytes)
+            printf("         of them the frozen part's chunk arena (one thread): %zu compiled, %zu planner alone\n",
+                   r.arena_bytes, r.input_arena_bytes);
     }
     al_model_free(c);
     al_model_free(m);

@@ -312,18 +312,37 @@ al_status al_chunk_arena_bytes(const al_model *m, int from, int e, int nb, size_
 }
 
 /* The first node in [0, e) that cannot run in chunks in a forward of the
- * model frozen at freeze (training: nodes from freeze on train), or e. */
+ * model frozen at freeze (training: nodes from freeze on train; freeze <
+ * 0: the trainable ones as m stands), or e. */
 static int chunk_end_at(const al_model *m, int freeze, int e, int training) {
     for (int i = 0; i < e; i++)
-        if (!chunk_node_ok(&m->nodes[i], training && i >= freeze)) return i;
+        if (!chunk_node_ok(&m->nodes[i], training && (freeze >= 0 ? i >= freeze : m->nodes[i].trainable))) return i;
     return e;
+}
+
+al_status al_chunk_slim(const al_model *m, int maxbatch, int freeze, int *es, int *er, size_t *reserve) {
+    *es = *er = 0;
+    *reserve = 0;
+    if (m->chunk < 0 || m->observe || m->plan_whole || maxbatch < 2) return AL_OK;
+    const int L = al_memplan_lowest_at(m, freeze);
+    const int e1 = chunk_end_at(m, freeze, L, 1), e0 = chunk_end_at(m, freeze, L, 0);
+    if (e1 < 2) return AL_OK; /* a range of one node never runs in chunks */
+    size_t a = 0;
+    al_status st = al_chunk_arena_bytes(m, 0, e0, al_chunk_samples(m, 0, e0, maxbatch, 1), &a);
+    if (st != AL_OK) return st;
+    *es = e1;
+    *er = e0;
+    *reserve = block_bytes(a, 1);
+    return AL_OK;
 }
 
 /* 1 when buffer b of the main plan keeps bytes a chunked forward of
  * [0, e) needs: it is alive during the range's steps, and it is not the
  * whole-batch buffer of one of its chunk-local tensors nor one of its
- * nodes' scratch and aux (the chunks have their own in the arena). */
+ * nodes' scratch and aux (the chunks have their own in the arena), nor a
+ * slim plan's span kept for the arena. */
 static int gap_used(const al_model *m, const al_membuf *b, int e) {
+    if (b->kind == AL_MB_CHUNK) return 0; /* kept for the arenas */
     if (b->node >= 0 && b->node < e) {
         if (b->kind == AL_MB_WS || b->kind == AL_MB_AUX) return 0;
         if (b->kind == AL_MB_ACT && chunk_local(m, al_model_tensor(m, b->node, b->port), e)) return 0;
@@ -368,39 +387,47 @@ al_status al_chunk_arena_bound(const al_model *m, int freeze, int plan_batch, in
     if (m->chunk < 0 || plan_batch <= 1) return AL_OK;
     const int L = al_memplan_lowest_at(m, freeze), T = AL_MAX(threads, 1);
     const size_t ab = (size_t)plan_batch;
+    /* the plan the forward will have: its unused span, and whether it is
+     * slim (every forward from node 0 then runs its range in chunks) */
     al_memplan p;
-    memset(&p, 0, sizeof p);
-    al_status st = AL_OK;
+    al_status st = al_memplan_build_at(m, plan_batch, m->plan_naive, freeze, &p);
     for (int training = 0; training < 2 && st == AL_OK; training++) {
-        const int e = chunk_end_at(m, freeze, L, training);
+        const int e = chunk_end_at(m, freeze, L, training), slim = p.slim > 0;
         if (e < 2) continue;
-        /* the largest chunk of a forward of at most plan_batch samples
-         * (al_chunk_samples: no chunks below the thread count, a thread's
-         * share at most) */
-        size_t nb;
+        /* the largest chunk of a forward of at most plan_batch samples on
+         * T parts (al_chunk_samples: no chunks below the thread count, a
+         * thread's share at most), and in a slim plan on one part, where
+         * al_chunk_samples says whole (al_model_forward_range) */
+        size_t nbs[2] = {0, 0};
         if (m->chunk > 0) {
-            nb = AL_MIN((size_t)m->chunk, ab);
+            nbs[0] = AL_MIN((size_t)m->chunk, ab);
+            if (slim) nbs[1] = nbs[0];
+            if (T == 1 && nbs[0] >= ab) nbs[0] = 0; /* whole */
         } else {
-            if ((size_t)T > ab) continue;
-            nb = AL_MIN(chunk_cap(m, 0, e), (ab + (size_t)T - 1) / (size_t)T);
+            const size_t cap = chunk_cap(m, 0, e);
+            if ((size_t)T <= ab) nbs[0] = AL_MIN(cap, (ab + (size_t)T - 1) / (size_t)T);
+            if (T == 1 && nbs[0] >= ab) nbs[0] = 0; /* whole */
+            if (slim) nbs[1] = T == 1 ? AL_MIN(cap, ab) : AL_MIN(ab, (size_t)T - 1);
         }
-        if (T == 1 && nb >= ab) continue; /* every forward whole */
-        /* the plan the forward will have: its unused span. A forward that
-         * asks for chunks of at most nb finds one that fits there when
-         * this does (fit_nb looks from half its size up, and the block
-         * grows with the chunk) */
-        size_t a = 0, b, off, gap = 0;
-        if (!p.buf && (st = al_memplan_build_at(m, plan_batch, m->plan_naive, freeze, &p)) != AL_OK) break;
-        if ((st = al_chunk_gap(m, &p, e, &off, &gap)) != AL_OK) break;
-        if (gap && fit_nb(m, e, (int)nb, T, gap, &st)) continue; /* nothing beyond the plan */
-        if (st != AL_OK) break;
-        /* allocated: the block for chunks of nb */
-        if ((st = al_chunk_arena_bytes(m, 0, e, (int)nb, &a)) != AL_OK) break;
-        if (!(b = block_bytes(a, T))) {
-            st = al_error(AL_ENOMEM, "chunk arenas for %d threads overflow", T);
-            break;
+        size_t off, gap = 0;
+        if ((nbs[0] || nbs[1]) && (st = al_chunk_gap(m, &p, e, &off, &gap)) != AL_OK) break;
+        for (int k = 0; k < 2 && st == AL_OK; k++) {
+            const int parts = k ? 1 : T;
+            size_t a = 0, b;
+            if (!nbs[k]) continue;
+            /* A forward that asks for chunks of at most nb finds one that
+             * fits in the unused span when this does (fit_nb looks from
+             * half its size up, and the block grows with the chunk) */
+            if (gap && fit_nb(m, e, (int)nbs[k], parts, gap, &st)) continue; /* nothing beyond the plan */
+            if (st != AL_OK) break;
+            /* allocated: the block for chunks of nb */
+            if ((st = al_chunk_arena_bytes(m, 0, e, (int)nbs[k], &a)) != AL_OK) break;
+            if (!(b = block_bytes(a, parts))) {
+                st = al_error(AL_ENOMEM, "chunk arenas for %d threads overflow", parts);
+                break;
+            }
+            *bytes = AL_MAX(*bytes, b);
         }
-        *bytes = AL_MAX(*bytes, b);
     }
     al_memplan_free(&p);
     return st;
@@ -431,8 +458,7 @@ static int chunk_safe(const al_model *m, const al_chunkplan *cp, const float *x,
     return 1;
 }
 
-int al_chunk_ready(al_model *m, al_pool *pool, int from, int e, int *nb, const float *x, int n) {
-    const int threads = al_pool_size(pool); /* the pool's threads each take a share */
+int al_chunk_ready(al_model *m, int threads, int from, int e, int *nb, const float *x, int n) {
     const al_chunkplan *cp = m->cplan;
     /* a plan made for more samples a chunk serves fewer (a training batch
      * and an evaluation batch of another size share one plan) */

@@ -60,11 +60,14 @@ static int lives_overlap(const al_membuf *a, const al_membuf *b) {
     return 0;
 }
 
-/* Lists the buffers with their live intervals (schedule in model.h).
+/* Lists the buffers with their live intervals (schedule in model.h). In
+ * a slim plan (es > 0, al_chunk_slim) the chunk-local tensors of [0, es)
+ * and those nodes' scratch and aux have none: the chunk arena, kept over
+ * steps [0, er) in `reserve` bytes, holds them.
  * side (ntensors + 1 entries, zeroed; [t + 1] for tensor t, [0] the input),
  * last_read and last_primary (ntensors entries each) are scratch. */
-static void list_buffers(const al_model *m, size_t B, int naive, int L, al_memplan *p, unsigned char *side,
-                         int *last_read, int *last_primary) {
+static void list_buffers(const al_model *m, size_t B, int naive, int L, int es, int er, size_t reserve, al_memplan *p,
+                         unsigned char *side, int *last_read, int *last_primary) {
     const int n = m->nnodes, nt = m->ntensors, END = p->end;
 #define TB(i) (2 * n - 1 - (i))
     /* last_read[t]: the last step at which a node reads tensor t: the
@@ -125,6 +128,7 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
             /* act[t]: written by forward i; read by its readers (last_read)
              * and by backward i (its y) */
             int t1 = last_read[t] > i ? last_read[t] : i;
+            if (i < es && t != n - 1 && m->t_last_reader[t] < es) continue; /* in the chunk arena */
             if (i >= L) t1 = AL_MAX(t1, TB(i));
             if (t == n - 1) t1 = END; /* the logits: the caller may read them at any time */
             al_memplan_add(p, AL_MB_ACT, i, q, o, i, t1);
@@ -138,6 +142,7 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
              * that add to it, read by backward i */
             if (side[t + 1] && i >= L) al_memplan_add(p, AL_MB_DSIDE, i, q, o, n, TB(i));
         }
+        if (i < es) continue; /* scratch and aux in the chunk arena; es <= L */
         /* aux: kept for backward i; below L only forward i's own working memory */
         add_buf(p, AL_MB_AUX, i, aux, i, i >= L ? TB(i) : i);
         add_buf(p, AL_MB_STATE, i, state, 0, END);
@@ -150,6 +155,7 @@ static void list_buffers(const al_model *m, size_t B, int naive, int L, al_mempl
         /* dxbuf: written by backward i, added to dside[x] at once */
         if (i >= L && (x >= L || (x < 0 && m->want_input_grad))) add_buf(p, AL_MB_DX, i, dxb, TB(i), TB(i));
     }
+    if (es > 0) add_buf(p, AL_MB_CHUNK, -1, reserve, 0, er - 1);
     size_t in = sizeof(float) * al_shape_numel(&m->in) * B;
     if (naive) {
         add_buf(p, AL_MB_WS, -1, ws_max, 0, END);
@@ -577,9 +583,13 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
         return al_error(AL_ERANGE, "al_memplan_build: %d nodes, must be 1..%d", m->nnodes, AL_MAX_NODES);
     const int n = m->nnodes, nt = m->ntensors;
     /* at most 7 buffers per node (act, dact, dside, aux, state, ws, dx), 3
-     * per further output (act, dact, dside) and 4 model-wide ones (tables,
-     * the naive scratch, dinput, dside_input) */
-    const size_t cap = 7 * (size_t)n + 3 * (size_t)(nt - n) + 4;
+     * per further output (act, dact, dside) and 5 model-wide ones (tables,
+     * the naive scratch, dinput, dside_input, the slim plan's chunk span) */
+    const size_t cap = 7 * (size_t)n + 3 * (size_t)(nt - n) + 5;
+    int es = 0, er = 0;
+    size_t reserve = 0;
+    al_status st = naive ? AL_OK : al_chunk_slim(m, maxbatch, freeze, &es, &er, &reserve);
+    if (st != AL_OK) return st;
     p->end = 2 * n + 1;
     p->buf = al_malloc(sizeof *p->buf * cap);
     /* scratch: last_read and last_primary (nt each), side (nt + 1 bytes, in
@@ -594,7 +604,8 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
     memset(side, 0, (size_t)nt + 1);
     p->naive = naive;
     p->lowest = al_memplan_lowest_at(m, freeze);
-    list_buffers(m, (size_t)maxbatch, naive, p->lowest, p, side, iw, iw + nt);
+    p->slim = es;
+    list_buffers(m, (size_t)maxbatch, naive, p->lowest, es, er, reserve, p, side, iw, iw + nt);
     al_free(iw);
     if (naive) { /* end to end, in list order */
         size_t off = 0;
@@ -612,7 +623,7 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
 }
 
 static const char *kind_name(al_membuf_kind k) {
-    static const char *const names[] = {"tables", "act", "dact", "dside", "aux", "state", "ws", "dinput", "dside_input", "dx"};
+    static const char *const names[] = {"tables", "act", "dact", "dside", "aux", "state", "ws", "dinput", "dside_input", "dx", "chunk"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -682,6 +693,8 @@ void al_model_release_plan(al_model *m) {
     m->ws = m->dinput = m->dside_input = NULL;
     m->ws_n = 0;
     m->maxbatch = 0;
+    m->plan_slim = 0;
+    m->plan_size = 0;
     for (int i = 0; i < m->nnodes; i++) {
         m->nodes[i].aux = NULL;
         m->nodes[i].state = NULL;

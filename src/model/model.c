@@ -468,6 +468,7 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
         case AL_MB_DINPUT: m->dinput = f; break;
         case AL_MB_DSIDE_INPUT: m->dside_input = f; break;
         case AL_MB_DX: nd->dxbuf = f; break;
+        case AL_MB_CHUNK: break; /* the chunk arena's, found by al_chunk_gap */
         }
     }
     m->act = act;
@@ -475,6 +476,8 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
     m->dside = dside;
     m->maxbatch = maxbatch;
     m->plan_lowest = p.naive ? 0 : p.lowest;
+    m->plan_slim = p.slim;
+    m->plan_size = p.total;
     al_memplan_free(&p);
     return AL_OK;
 }
@@ -751,6 +754,7 @@ typedef struct chunk_job {
     al_model *m;
     const float *x;
     int n, nb, training; /* nb: samples a chunk, at most the plan's */
+    al_pool *nodes;      /* the pool each node runs on (one part on the caller) */
 } chunk_job;
 
 static void chunk_task(void *arg, int ith, int nth) {
@@ -768,7 +772,7 @@ static void chunk_task(void *arg, int ith, int nth) {
     for (long c0 = lo; c0 < hi && cp->tst[ith] == AL_OK; c0 += j->nb) {
         ca.c0 = (int)c0;
         for (int i = cp->from; i < cp->to; i++) {
-            al_status st = forward_node(m, NULL, i, j->x, (int)AL_MIN((long)j->nb, hi - c0), j->training, &ca);
+            al_status st = forward_node(m, j->nodes, i, j->x, (int)AL_MIN((long)j->nb, hi - c0), j->training, &ca);
             if (st != AL_OK) {
                 cp->tst[ith] = st;
                 /* a layer counts samples from the chunk's first */
@@ -783,11 +787,24 @@ static void chunk_task(void *arg, int ith, int nth) {
 
 static al_status chunk_run(al_model *m, al_pool *pool, const float *x, int n, int nb, int training) {
     const al_chunkplan *cp = m->cplan;
-    chunk_job j = {m, x, n, nb, training};
-    al_pool_run(cp->threads > 1 ? pool : NULL, chunk_task, &j);
+    chunk_job j = {m, x, n, nb, training, NULL};
+    if (cp->threads > 1) {
+        al_pool_run(pool, chunk_task, &j);
+    } else { /* one part: on the caller, each node on the pool */
+        j.nodes = pool;
+        chunk_task(&j, 0, 1);
+    }
     for (int t = 0; t < cp->threads; t++)
         if (cp->tst[t] != AL_OK) return al_error(cp->tst[t], "%s", cp->tmsg + (size_t)t * AL_CHUNK_MSG);
     return AL_OK;
+}
+
+/* 1 when m's plan serves a forward of [from, to): whole, or slim for a
+ * range this forward runs in chunks entire (or does not touch). */
+static int slim_serves(const al_model *m, int from, int to, int training) {
+    if (m->plan_slim <= 0) return 1;
+    if (from > 0) return from >= m->plan_slim;
+    return al_chunk_end(m, 0, to, training) >= m->plan_slim;
 }
 
 al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n,
@@ -800,6 +817,19 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
         /* a larger batch, or a freeze that moved backward's reach below the plan's */
         al_model_release_plan(m);
         al_status st = plan_layout(m, n, NULL);
+        if (st != AL_OK) return st;
+    }
+    for (int again = 0; !slim_serves(m, from, to, training); again++) {
+        /* a slim plan this forward would run partly whole: a plan made
+         * now (the freeze or the chunk settings changed), else a whole
+         * one from now on */
+        if (x >= (const float *)(void *)m->plan_block && x < (const float *)(void *)(m->plan_block + m->plan_size))
+            return al_error(AL_ESTATE, "forward of nodes %d..%d: its input lies in the memory plan, which must change",
+                            from, to - 1);
+        if (again) m->plan_whole = 1;
+        const int B = m->maxbatch;
+        al_model_release_plan(m);
+        al_status st = plan_layout(m, B, NULL);
         if (st != AL_OK) return st;
     }
     if (from > 0) {
@@ -815,11 +845,18 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
     i8_plan(m, from, to);
     int i = from;
     const int e = al_chunk_end(m, from, to, training), threads = al_pool_size(pool);
-    int nb = al_chunk_samples(m, from, e, n, threads);
-    if (nb < n && al_chunk_ready(m, pool, from, e, &nb, x, n)) {
+    /* in a slim plan [0, e) has no whole-batch buffers to run in: where
+     * al_chunk_samples says whole, in one part on the caller (the nodes on
+     * the pool, as whole) */
+    const int must = from == 0 && m->plan_slim > 0;
+    int nb = al_chunk_samples(m, from, e, n, threads), parts = must && nb >= n ? 1 : threads;
+    if ((nb < n || must) && al_chunk_ready(m, parts, from, e, &nb, x, n)) {
         al_status st = chunk_run(m, pool, x, n, nb, training);
         if (st != AL_OK) return st;
         i = e;
+    } else if (must) {
+        if (!m->cplan) return al_error(AL_ENOMEM, "forward: out of memory for the chunk arenas of nodes 0..%d", e - 1);
+        return al_error(AL_ESTATE, "forward: the input lies in the model's own buffers");
     }
     for (; i < to; i++) {
         al_status st = forward_node(m, pool, i, x, n, training, NULL);

@@ -90,6 +90,14 @@ struct al_model {
      * backward node the current plan supports. */
     int plan_naive;
     int plan_lowest;
+    /* The slim plan (al_chunk_slim): nodes [0, plan_slim) run in chunks in
+     * every forward, and their chunk-local tensors, scratch and aux have no
+     * whole-batch buffers (0: a whole plan). plan_whole = 1: make whole
+     * plans only (set when a forward ran those nodes whole). plan_size:
+     * the block's bytes. */
+    int plan_slim;
+    int plan_whole;
+    size_t plan_size;
     int input_last_reader;     /* the last node that reads the model input */
     /* The int8 chain (docs/KERNELS.md, "int8 activations"): 1 (the default)
      * lets a quantized node hand its output as int8 to a quantized node
@@ -243,7 +251,8 @@ typedef enum al_membuf_kind {
     AL_MB_WS,         /* node i's scratch (-1: one scratch shared by all, naive plan) */
     AL_MB_DINPUT,     /* gradient w.r.t. the model input (want_input_grad) */
     AL_MB_DSIDE_INPUT,/* gradient reaching the input through an add */
-    AL_MB_DX          /* node i's dxbuf: its primary input's gradient, added to that input's dside */
+    AL_MB_DX,         /* node i's dxbuf: its primary input's gradient, added to that input's dside */
+    AL_MB_CHUNK       /* a slim plan's span for the chunked forward's arena (al_chunk_slim) */
 } al_membuf_kind;
 
 typedef struct al_membuf {
@@ -267,6 +276,7 @@ typedef struct al_memplan {
     size_t live_peak; /* the most bytes alive at one step: the bound no placement beats */
     int lowest;       /* L the plan was made for */
     int naive;        /* 1: every buffer alive all the time (the planner before liveness) */
+    int slim;         /* > 0: a slim plan for the chunked range [0, slim) (al_chunk_slim) */
 } al_memplan;
 
 /* The lowest node backward reaches: 0 with want_input_grad, else the lowest
@@ -302,12 +312,24 @@ int al_chunk_end(const al_model *m, int from, int to, int training);
  * cut in chunks of even size (32 as 8 + 8 + 8 + 8, not 10 + 10 + 10 + 2). */
 int al_chunk_samples(const al_model *m, int from, int e, int n, int threads);
 /* 1 when [from, e) can run in chunks of *nb samples (or fewer: *nb is
- * then lowered to the size whose arenas fit in the plan's unused span) on
- * the pool's threads for this forward of n (x: the model input): its
+ * then lowered to the size whose arenas fit in the plan's unused span) in
+ * `threads` parts (each on a thread of its own, or one part on the caller)
+ * for this forward of n (x: the model input): its
  * arenas are made (or the last ones reused) in m->cplan and no tensor
  * written whole overlaps one read from below; 0 otherwise (the forward
  * then runs whole). */
-int al_chunk_ready(al_model *m, al_pool *pool, int from, int e, int *nb, const float *x, int n);
+int al_chunk_ready(al_model *m, int threads, int from, int e, int *nb, const float *x, int n);
+/* The slim plan of m at maxbatch, frozen at freeze (< 0: as it stands):
+ * a forward from node 0 runs the nodes that may run in chunks in chunks
+ * always, so the tensors that only they read (not the model output), and
+ * their scratch and aux, need no whole-batch buffers. *es: the training
+ * forward's chunked range [0, es) whose buffers are left out (0: none;
+ * the plan is whole: chunks off or observed, plan_whole, a batch of one,
+ * or a range under two nodes); *er: the evaluation forward's range (es or
+ * more), over whose steps the plan keeps *reserve bytes for the arena of
+ * a one-thread forward of maxbatch samples (block of al_chunk_forced
+ * samples). */
+al_status al_chunk_slim(const al_model *m, int maxbatch, int freeze, int *es, int *er, size_t *reserve);
 /* Frees m->cplan (memplan.c, with the memory plan). */
 void al_chunk_release(al_model *m);
 /* The bytes of the chunk arena of [from, e) in chunks of nb samples (0

@@ -174,6 +174,12 @@ static char *node_notes(const al_model *in, const cplan *p) {
     return s;
 }
 
+/* The span plan p keeps for the chunk arena (0: none). */
+static size_t arena_span(const al_memplan *p) {
+    const al_membuf *b = al_memplan_find(p, AL_MB_CHUNK, -1);
+    return b ? b->bytes : 0;
+}
+
 al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, al_model **out,
                      al_compile_report *r) {
     if (!in || !out) return al_error(AL_EINVAL, "al_compile: NULL argument");
@@ -214,6 +220,7 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
     if (st) goto done;
     for (int j = 0; j < p->nn; j++) copy_weights(in, p, j, &m->nodes[j]);
     m->rng = in->rng;
+    m->chunk = in->chunk; /* the execution setting the plans below depend on */
     rep.nodes_out = p->nn;
     rep.freeze_out = 0;
     for (int j = 0; j < p->nn; j++) rep.freeze_out += p->origin[j] < freeze;
@@ -233,9 +240,11 @@ al_status al_compile(const al_model *in, int freeze, const al_compile_opts *o, a
     al_memplan_free(&mp);
     if ((st = al_memplan_build_at(in, o->batch, 0, freeze, &mp))) goto done;
     rep.input_plan_bytes = mp.total;
+    rep.input_arena_bytes = arena_span(&mp);
     al_memplan_free(&mp);
     if ((st = al_memplan_build(m, o->batch, 0, &mp))) goto done;
     rep.plan_bytes = mp.total;
+    rep.arena_bytes = arena_span(&mp);
     al_memplan_free(&mp);
     for (int i = 0; i < in->nmeta && !st; i++)
         if (strncmp(in->meta_key[i], "autlearn.plan.", 14) != 0)

@@ -55,6 +55,11 @@ typedef struct al_compile_report {
     size_t uncompiled_bytes;       /* input model, naive plan: what it needed before */
     size_t input_plan_bytes;       /* input model, liveness plan (the planner alone) */
     size_t plan_bytes;             /* compiled model, liveness plan: its peak */
+    /* of input_plan_bytes and plan_bytes, the span a slim plan keeps for
+     * the chunked forward's arena on one thread (model.h, al_chunk_slim;
+     * 0: a whole plan): it grows with the chunk, which the widest frozen
+     * node sets (fused activations make it narrower, the chunk larger) */
+    size_t input_arena_bytes, arena_bytes;
     /* input node -> compiled node producing its output (-1: the input);
      * nodes_in entries, owned by the report: al_compile_report_free */
     int *map;
