@@ -823,7 +823,7 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
         /* a slim plan this forward would run partly whole: a plan made
          * now (the freeze or the chunk settings changed), else a whole
          * one from now on */
-        if (x >= (const float *)(void *)m->plan_block && x < (const float *)(void *)(m->plan_block + m->plan_size))
+        if ((uintptr_t)x - (uintptr_t)m->plan_block < (uintptr_t)m->plan_size)
             return al_error(AL_ESTATE, "forward of nodes %d..%d: its input lies in the memory plan, which must change",
                             from, to - 1);
         if (again) m->plan_whole = 1;

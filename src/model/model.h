@@ -171,7 +171,11 @@ al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const floa
  * nodes al_chunk_end admits run in chunks of samples when the batch is
  * larger than a chunk (src/model/chunk.c): afterwards only the tensors a
  * node past that range reads, its last node's outputs and the model output
- * hold the whole batch; the others (read only inside it) hold nothing. */
+ * hold the whole batch; the others (read only inside it) hold nothing (in
+ * a slim plan, m->plan_slim > 0, they have no buffer at all, and a forward
+ * from node 0 always runs its range in chunks; one that ends or starts
+ * inside that range makes a whole plan first, AL_ESTATE when its input
+ * lies in the plan). */
 al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n,
                                  int training);
 /* Backward from dlogits (n * numel(out)); fills weight gradients of trainable
