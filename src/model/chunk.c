@@ -402,7 +402,11 @@ al_status al_chunk_arena_bound(const al_model *m, int freeze, int plan_batch, in
     /* the plan the forward will have: its unused span, and whether it is
      * slim (every forward from node 0 then runs its range in chunks) */
     al_memplan p;
-    al_status st = al_memplan_build_at(m, plan_batch, m->plan_naive, freeze, &p);
+    int es = 0, er = 0;
+    size_t reserve = 0;
+    al_status st = m->plan_naive ? AL_OK : al_chunk_slim(m, plan_batch, freeze, &es, &er, &reserve);
+    if (st != AL_OK) return st;
+    st = al_memplan_build_slim(m, plan_batch, m->plan_naive, freeze, es, er, reserve, &p);
     for (int training = 0; training < 2 && st == AL_OK; training++) {
         const int e = chunk_end_at(m, freeze, L, training), slim = p.slim > 0;
         if (e < 2) continue;

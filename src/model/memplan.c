@@ -563,10 +563,6 @@ al_status al_memplan_place(al_memplan *p) {
     return st;
 }
 
-al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_memplan *p) {
-    return al_memplan_build_at(m, maxbatch, naive, -1, p);
-}
-
 void al_memplan_free(al_memplan *p) {
     if (!p) return;
     al_free(p->buf);
@@ -574,7 +570,8 @@ void al_memplan_free(al_memplan *p) {
     p->nbuf = 0;
 }
 
-al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p) {
+al_status al_memplan_build_slim(const al_model *m, int maxbatch, int naive, int freeze, int es, int er, size_t reserve,
+                                al_memplan *p) {
     if (!m || !p) return al_error(AL_EINVAL, "al_memplan_build: NULL argument");
     memset(p, 0, sizeof *p);
     if (freeze > m->nnodes) return al_error(AL_ERANGE, "freeze point %d out of range 0..%d", freeze, m->nnodes);
@@ -586,10 +583,7 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
      * per further output (act, dact, dside) and 5 model-wide ones (tables,
      * the naive scratch, dinput, dside_input, the slim plan's chunk span) */
     const size_t cap = 7 * (size_t)n + 3 * (size_t)(nt - n) + 5;
-    int es = 0, er = 0;
-    size_t reserve = 0;
-    al_status st = naive ? AL_OK : al_chunk_slim(m, maxbatch, freeze, &es, &er, &reserve);
-    if (st != AL_OK) return st;
+    if (naive || es < 2 || er < es || er > n) es = er = 0; /* no slim range */
     p->end = 2 * n + 1;
     p->buf = al_malloc(sizeof *p->buf * cap);
     /* scratch: last_read and last_primary (nt each), side (nt + 1 bytes, in

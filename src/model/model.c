@@ -363,6 +363,23 @@ void al_model_init_weights(al_model *m, uint64_t seed) {
     al_rng_seed(&m->rng, seed, 0xd0);
 }
 
+al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_memplan *p) {
+    return al_memplan_build_at(m, maxbatch, naive, -1, p);
+}
+
+al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p) {
+    int es = 0, er = 0;
+    size_t reserve = 0;
+    if (m && p && !naive && freeze <= m->nnodes && maxbatch > 0 && maxbatch <= (1 << 20)) {
+        al_status st = al_chunk_slim(m, maxbatch, freeze, &es, &er, &reserve);
+        if (st != AL_OK) {
+            memset(p, 0, sizeof *p);
+            return st;
+        }
+    }
+    return al_memplan_build_slim(m, maxbatch, naive, freeze, es, er, reserve, p);
+}
+
 /* size_only != NULL: a dry run (memory budgets) that only measures the
  * block and touches nothing in m; otherwise carves and installs it. */
 static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only);

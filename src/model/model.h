@@ -297,8 +297,15 @@ int al_memplan_lowest_at(const al_model *m, int freeze);
  * it first); on success it owns an allocation that al_memplan_free
  * releases, on failure it holds nothing to free. */
 al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_memplan *p);
-/* The same for the model frozen at `freeze` (< 0: as it stands). */
+/* The same for the model frozen at `freeze` (< 0: as it stands). Both
+ * (model.c) make the slim plan al_chunk_slim asks for. */
 al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p);
+/* The plan with the slim range given: the chunked range [0, es) whose
+ * chunk-local tensors, scratch and aux get no buffers, and the span of
+ * `reserve` bytes for its arena over steps [0, er) (es 0, or naive: a
+ * whole plan). */
+al_status al_memplan_build_slim(const al_model *m, int maxbatch, int naive, int freeze, int es, int er, size_t reserve,
+                                al_memplan *p);
 /* Releases the plan's buffer list (p may be NULL or a failed build's). */
 void al_memplan_free(al_memplan *p);
 
