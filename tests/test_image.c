@@ -318,6 +318,32 @@ static void test_folder(void) {
     if (al_dataset_size(d) == 6) CHECK(al_dataset_y(d, 0)[0] == 0 && al_dataset_y(d, 4)[0] == 2);
     al_image_report_free(&r);
     al_dataset_free(d);
+    /* many known names, out of order, one twice: a folder takes the first
+     * index of its name (found by binary search, image_folder.c) */
+    {
+        enum { NK = 3000 };
+        static char kn[NK][16];
+        const char *kk[NK];
+        for (int i = 0; i < NK; i++) {
+            snprintf(kn[i], sizeof kn[i], "k%04d", (i * 7919) % NK);
+            kk[i] = kn[i];
+        }
+        kk[2900] = "bag";
+        kk[1500] = "bag";
+        kk[3] = "shirt";
+        REQUIRE_OK(al_dataset_from_image_folder(root, &p, kk, NK, &r, &d));
+        CHECK(r.classes.n == NK + 2 && r.new_classes == 2);
+        if (r.classes.n == NK + 2)
+            CHECK(!strcmp(r.classes.names[1500], "bag") && !strcmp(r.classes.names[NK], "empty") &&
+                  !strcmp(r.classes.names[NK + 1], "selfloop"));
+        /* files class by class in label order: shirt's 3 (label 3), bag's 2
+         * (1500), selfloop's 1 */
+        if (al_dataset_size(d) == 6)
+            CHECK(al_dataset_y(d, 0)[0] == 3 && al_dataset_y(d, 2)[0] == 3 && al_dataset_y(d, 3)[0] == 1500 &&
+                  al_dataset_y(d, 4)[0] == 1500 && al_dataset_y(d, 5)[0] == NK + 1);
+        al_image_report_free(&r);
+        al_dataset_free(d);
+    }
 
     /* one class folder: an error without known classes, fine with them */
     mk("one");

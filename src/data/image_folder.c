@@ -61,6 +61,45 @@ static char *fmt_str(const char *a, const char *sep, const char *b) {
 
 static int by_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* A known class name and its index, sorted by name, then index: folders
+ * find their label by binary search, not by a scan of every known name
+ * (up to MAX_CLASSES of each). */
+typedef struct known_ix {
+    const char *name;
+    int i;
+} known_ix;
+
+static int by_known(const void *a, const void *b) {
+    const known_ix *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* The index of name among the n sorted known names (the lowest of equal
+ * ones, as a scan in order finds), or -1. */
+static int known_find(const known_ix *k, int n, const char *name) {
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(k[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && !strcmp(k[lo].name, name) ? k[lo].i : -1;
+}
+
+/* A folder by its label, then its place in name order. */
+typedef struct folder_ix {
+    int label, i;
+} folder_ix;
+
+static int by_label(const void *a, const void *b) {
+    const folder_ix *x = a, *y = b;
+    if (x->label != y->label) return (x->label > y->label) - (x->label < y->label);
+    return (x->i > y->i) - (x->i < y->i);
+}
+
 void al_image_report_free(al_image_report *r) {
     if (!r) return;
     for (int i = 0; i < r->n_warnings; i++) al_free(r->warnings[i]);
@@ -257,38 +296,37 @@ al_status al_dataset_from_image_folder(const char *dir, const al_image_prep *p, 
         if ((st = strs_take(&classes, al_strdup(known[i]))) != AL_OK) goto done;
     }
     label_of = al_malloc(sizeof(int) * (size_t)folders.n);
-    if (!label_of) {
+    known_ix *kx = al_malloc(sizeof *kx * (size_t)(n_known > 0 ? n_known : 1));
+    if (!label_of || !kx) {
+        al_free(kx);
         st = AL_ENOMEM;
         goto done;
     }
+    for (int k = 0; k < n_known; k++) kx[k] = (known_ix){known[k], k};
+    if (n_known > 1) qsort(kx, (size_t)n_known, sizeof *kx, by_known);
     int new_classes = 0;
-    for (int i = 0; i < folders.n; i++) {
-        int l = -1;
-        for (int k = 0; k < n_known && l < 0; k++)
-            if (!strcmp(known[k], folders.v[i])) l = k;
+    for (int i = 0; i < folders.n && st == AL_OK; i++) {
+        int l = known_find(kx, n_known, folders.v[i]);
         if (l < 0) {
             l = classes.n;
             new_classes++;
-            if ((st = strs_take(&classes, al_strdup(folders.v[i]))) != AL_OK) goto done;
+            st = strs_take(&classes, al_strdup(folders.v[i]));
         }
         label_of[i] = l;
     }
+    al_free(kx);
+    if (st != AL_OK) goto done;
     /* the files, class by class in label order, by name within a class */
-    int *order = al_malloc(sizeof(int) * (size_t)folders.n);
+    folder_ix *order = al_malloc(sizeof *order * (size_t)folders.n);
     if (!order) {
         st = AL_ENOMEM;
         goto done;
     }
-    for (int i = 0; i < folders.n; i++) order[i] = i;
-    for (int i = 1; i < folders.n; i++) /* insertion sort by label: few classes */
-        for (int j = i; j > 0 && label_of[order[j]] < label_of[order[j - 1]]; j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
+    for (int i = 0; i < folders.n; i++) order[i] = (folder_ix){label_of[i], i};
+    qsort(order, (size_t)folders.n, sizeof *order, by_label);
     int cap = 0;
     for (int oi = 0; oi < folders.n && st == AL_OK; oi++) {
-        int fi = order[oi];
+        int fi = order[oi].i;
         char *cdir = fmt_str(dir, "/", folders.v[fi]);
         strs names = {0};
         if (!cdir) st = AL_ENOMEM;
