@@ -348,6 +348,25 @@ al_status al_chunk_slim(const al_model *m, int maxbatch, int freeze, int *es, in
     return AL_OK;
 }
 
+/* The plan builders live here, above memplan.c: they ask al_chunk_slim
+ * for the slim range, then memplan.c for the plan with it. */
+al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_memplan *p) {
+    return al_memplan_build_at(m, maxbatch, naive, -1, p);
+}
+
+al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p) {
+    int es = 0, er = 0;
+    size_t reserve = 0;
+    if (m && p && !naive && freeze <= m->nnodes && maxbatch > 0 && maxbatch <= (1 << 20)) {
+        al_status st = al_chunk_slim(m, maxbatch, freeze, &es, &er, &reserve);
+        if (st != AL_OK) {
+            memset(p, 0, sizeof *p);
+            return st;
+        }
+    }
+    return al_memplan_build_slim(m, maxbatch, naive, freeze, es, er, reserve, p);
+}
+
 /* 1 when buffer b of the main plan keeps bytes a chunked forward of
  * [0, e) needs: it is alive during the range's steps, and it is not the
  * whole-batch buffer of one of its chunk-local tensors nor one of its
@@ -402,11 +421,7 @@ al_status al_chunk_arena_bound(const al_model *m, int freeze, int plan_batch, in
     /* the plan the forward will have: its unused span, and whether it is
      * slim (every forward from node 0 then runs its range in chunks) */
     al_memplan p;
-    int es = 0, er = 0;
-    size_t reserve = 0;
-    al_status st = m->plan_naive ? AL_OK : al_chunk_slim(m, plan_batch, freeze, &es, &er, &reserve);
-    if (st != AL_OK) return st;
-    st = al_memplan_build_slim(m, plan_batch, m->plan_naive, freeze, es, er, reserve, &p);
+    al_status st = al_memplan_build_at(m, plan_batch, m->plan_naive, freeze, &p);
     for (int training = 0; training < 2 && st == AL_OK; training++) {
         const int e = chunk_end_at(m, freeze, L, training), slim = p.slim > 0;
         if (e < 2) continue;

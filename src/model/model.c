@@ -363,23 +363,6 @@ void al_model_init_weights(al_model *m, uint64_t seed) {
     al_rng_seed(&m->rng, seed, 0xd0);
 }
 
-al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_memplan *p) {
-    return al_memplan_build_at(m, maxbatch, naive, -1, p);
-}
-
-al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p) {
-    int es = 0, er = 0;
-    size_t reserve = 0;
-    if (m && p && !naive && freeze <= m->nnodes && maxbatch > 0 && maxbatch <= (1 << 20)) {
-        al_status st = al_chunk_slim(m, maxbatch, freeze, &es, &er, &reserve);
-        if (st != AL_OK) {
-            memset(p, 0, sizeof *p);
-            return st;
-        }
-    }
-    return al_memplan_build_slim(m, maxbatch, naive, freeze, es, er, reserve, p);
-}
-
 /* size_only != NULL: a dry run (memory budgets) that only measures the
  * block and touches nothing in m; otherwise carves and installs it. */
 static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only);
@@ -816,12 +799,12 @@ static al_status chunk_run(al_model *m, al_pool *pool, const float *x, int n, in
     return AL_OK;
 }
 
-/* 1 when m's plan serves a forward of [from, to): whole, or slim for a
- * range this forward runs in chunks entire (or does not touch). */
-static int slim_serves(const al_model *m, int from, int to, int training) {
+/* 1 when m's plan serves a forward from `from` whose chunked range ends
+ * at e (al_chunk_end): whole, or slim for a range this forward runs in
+ * chunks entire (or does not touch). */
+static int slim_serves(const al_model *m, int from, int e) {
     if (m->plan_slim <= 0) return 1;
-    if (from > 0) return from >= m->plan_slim;
-    return al_chunk_end(m, 0, to, training) >= m->plan_slim;
+    return from > 0 ? from >= m->plan_slim : e >= m->plan_slim;
 }
 
 al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n,
@@ -836,7 +819,10 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
         al_status st = plan_layout(m, n, NULL);
         if (st != AL_OK) return st;
     }
-    for (int again = 0; !slim_serves(m, from, to, training); again++) {
+    /* the chunked range depends on the settings and the freeze point, not
+     * on the plan */
+    const int e = al_chunk_end(m, from, to, training), threads = al_pool_size(pool);
+    for (int again = 0; !slim_serves(m, from, e); again++) {
         /* a slim plan this forward would run partly whole: a plan made
          * now (the freeze or the chunk settings changed), else a whole
          * one from now on */
@@ -861,7 +847,6 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
     }
     i8_plan(m, from, to);
     int i = from;
-    const int e = al_chunk_end(m, from, to, training), threads = al_pool_size(pool);
     /* in a slim plan [0, e) has no whole-batch buffers to run in: where
      * al_chunk_samples says whole, in one part on the caller (the nodes on
      * the pool, as whole) */

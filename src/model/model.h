@@ -298,7 +298,7 @@ int al_memplan_lowest_at(const al_model *m, int freeze);
  * releases, on failure it holds nothing to free. */
 al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_memplan *p);
 /* The same for the model frozen at `freeze` (< 0: as it stands). Both
- * (model.c) make the slim plan al_chunk_slim asks for. */
+ * (chunk.c) make the slim plan al_chunk_slim asks for. */
 al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p);
 /* The plan with the slim range given: the chunked range [0, es) whose
  * chunk-local tensors, scratch and aux get no buffers, and the span of
