@@ -147,7 +147,11 @@ AL_API const char *al_model_meta(const al_model *m, const char *key);
 AL_API al_status al_model_set_meta(al_model *m, const char *key, const char *value);
 
 /* Inference on n samples: x holds n * prod(input shape) floats (token ids as
- * floats for text models); y receives n * prod(output shape) floats (logits). */
+ * floats for text models); y receives n * prod(output shape) floats (logits).
+ * It plans inference alone: a plan the model has that holds its batch serves
+ * as it is; one it makes is made as for the model frozen entirely (no
+ * gradients, nothing kept for backward), whatever the freeze point
+ * (docs/COMPILE.md, "Inference plans"). al_evaluate plans the same way. */
 AL_API al_status al_model_predict(al_model *m, al_pool *pool, const float *x, int n, float *y);
 /* The frozen forward in chunks of samples (docs/KERNELS.md, "the chunked
  * forward"): nodes that keep nothing for backward run a few samples at a
@@ -457,7 +461,7 @@ AL_API al_status al_trainer_resume(al_trainer *t, const char *path);
 /* Reads and verifies a checkpoint file's position without a trainer. */
 AL_API al_status al_checkpoint_info(const char *path, al_trainer_pos *p);
 
-/* Loss and accuracy of a model over a dataset. */
+/* Loss and accuracy of a model over a dataset (planned as al_model_predict). */
 AL_API al_status al_evaluate(al_model *m, al_pool *pool, const al_dataset *d, int batch, double *loss,
                              double *acc);
 

@@ -21,7 +21,10 @@
  *    afresh): its buffers, the arena's span, batches smaller than the
  *    thread count (one part on the caller), a forward that must run the
  *    range whole (a whole plan from then on), a new freeze point, an
- *    observer, an input inside the plan, and the memory budget's bound. */
+ *    observer, an input inside the plan, and the memory budget's bound;
+ *  - inference on an unfrozen model (al_model_predict, al_evaluate): a plan
+ *    as for the model frozen entirely, every graph shape; a training plan
+ *    that holds the batch serves it; training re-plans after it. */
 #include "al_test.h"
 #include "autlearn_cloud.h"
 #include "cloud/compile/quant.h"
@@ -58,12 +61,21 @@ static void fresh_plan(al_model *m) {
     m->plan_whole = 0;
 }
 
-static float *predict(al_model *m, al_pool *pool, const float *x, int n, int chunk) {
+/* The prediction of m on n samples in chunks of `chunk`, in the plan for
+ * training at m's freeze point (made afresh when chunk >= 0), or with
+ * `infer` in the plan al_model_predict makes for itself when none is there
+ * (afresh: the inference plan, as for the model frozen entirely). */
+static float *predict_as(al_model *m, al_pool *pool, const float *x, int n, int chunk, int infer) {
     float *y = malloc(sizeof(float) * (size_t)n * out_numel(m));
     al_model_set_forward_chunk(m, chunk);
     if (chunk >= 0) fresh_plan(m);
+    if (!infer) REQUIRE_OK(al_model_plan(m, m->maxbatch > 0 ? m->maxbatch : AL_MIN(n, 64)));
     REQUIRE_OK(al_model_predict(m, pool, x, n, y));
     return y;
+}
+
+static float *predict(al_model *m, al_pool *pool, const float *x, int n, int chunk) {
+    return predict_as(m, pool, x, n, chunk, 0);
 }
 
 static int same(const float *a, const float *b, size_t n) { return memcmp(a, b, sizeof(float) * n) == 0; }
@@ -103,6 +115,18 @@ static void test_outputs(al_pool *pool3) {
                     float *y = predict(m, t ? pool3 : NULL, x, n, chunks[c]);
                     int ok = same(y, ref, (size_t)n * out_numel(m));
                     if (!ok) fprintf(stderr, "spec %d freeze %d chunk %d threads %d: differs\n", s, f, chunks[c], t ? 3 : 1);
+                    CHECK(ok);
+                    free(y);
+                }
+            /* unfrozen, the plan al_model_predict makes for itself: as for
+             * the model frozen entirely (no gradients), its prefix slim */
+            for (int t = 0; t < 2 && f == 0; t++)
+                for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
+                    float *y = predict_as(m, t ? pool3 : NULL, x, n, chunks[c], 1);
+                    int ok = same(y, ref, (size_t)n * out_numel(m)) && m->plan_lowest == m->nnodes &&
+                             m->plan_size == al_model_plan_bytes_at(m, n, m->nnodes);
+                    for (int k = 0; k < m->ntensors; k++) ok &= m->dact[k] == NULL;
+                    if (!ok) fprintf(stderr, "spec %d inference plan chunk %d threads %d: differs\n", s, chunks[c], t ? 3 : 1);
                     CHECK(ok);
                     free(y);
                 }
@@ -491,6 +515,73 @@ static void test_slim(al_pool *pool3) {
     al_model_free(m);
 }
 
+/* Inference on a model frozen as loaded (node 0): al_model_predict and
+ * al_evaluate plan inference alone, not a training step's activations and
+ * gradients; a plan that is there serves them as it is; training after
+ * them makes its own. */
+static void test_infer(al_pool *pool3) {
+    al_model *m, *w;
+    const char *spec = "input 64x32x32; dwconv k=3 p=1; relu; gap; dense 2";
+    REQUIRE_OK(al_model_from_spec(spec, 1, &m));
+    REQUIRE_OK(al_model_from_spec(spec, 1, &w));
+    al_model_set_forward_chunk(w, -1); /* the reference: whole, node by node */
+    const int N = 32;
+    float *x = al_test_rand_input(m, N, 7), *ref = predict(w, NULL, x, N, -1);
+    const size_t train = al_model_plan_bytes(m, N), inf = al_model_plan_bytes_at(m, N, m->nnodes);
+    fprintf(stderr, "test_chunk: unfrozen, batch %d: training plan %zu bytes, inference %zu\n", N, train, inf);
+    /* the training plan holds the dwconv's and the relu's outputs and
+     * their gradients (8 MB each); inference, the arena's span */
+    const size_t mb8 = (size_t)N * 64 * 32 * 32 * sizeof(float);
+    CHECK(train >= 4 * mb8 && inf < mb8 / 2);
+    float *y = malloc(sizeof(float) * (size_t)N * 2);
+    REQUIRE_OK(al_model_predict(m, pool3, x, N, y));
+    CHECK(same(y, ref, (size_t)N * 2) && m->plan_size == inf && m->plan_lowest == m->nnodes && m->plan_slim == 4 &&
+          m->infer == 0);
+    /* training next: its own plan, and the gradients of the whole model
+     * as the reference's */
+    float dy[64], g[2][64 * 9];
+    for (int i = 0; i < 2 * N; i++) dy[i] = 0.01f * (float)(i % 7 - 3);
+    for (int v = 0; v < 2; v++) {
+        al_model *o = v ? w : m;
+        const float *out;
+        al_model_zero_grad(o);
+        REQUIRE_OK(al_model_forward_from(o, pool3, 0, x, N, 1, &out));
+        REQUIRE_OK(al_model_backward(o, pool3, x, dy, N));
+        memcpy(g[v], o->nodes[0].params[0].g, sizeof g[v]);
+    }
+    CHECK(memcmp(g[0], g[1], sizeof g[0]) == 0 && m->plan_lowest == 0 && m->plan_size == train);
+    /* the training plan serves an evaluation of the batch it holds: kept */
+    int32_t lab[32];
+    for (int i = 0; i < N; i++) lab[i] = i % 2;
+    al_tensor xs = al_model_input_shape(m);
+    al_dataset *d;
+    REQUIRE_OK(al_dataset_from_arrays(x, lab, N, &xs, 1, 2, &d));
+    const char *block = m->plan_block;
+    double acc[2];
+    REQUIRE_OK(al_evaluate(m, pool3, d, N, NULL, &acc[0]));
+    REQUIRE_OK(al_evaluate(w, pool3, d, N, NULL, &acc[1]));
+    CHECK(acc[0] == acc[1] && m->plan_block == block && m->plan_lowest == 0 && m->infer == 0);
+    /* a batch it does not hold: an inference plan for that batch */
+    al_model_release_plan(m);
+    REQUIRE_OK(al_model_plan(m, 8));
+    REQUIRE_OK(al_evaluate(m, pool3, d, N, NULL, &acc[0]));
+    CHECK(acc[0] == acc[1] && m->plan_lowest == m->nnodes && m->maxbatch == N && m->plan_size == inf);
+    /* a failed inference call leaves no inference mode behind */
+    CHECK_STATUS(al_model_infer(m, pool3, x, 0, NULL), AL_ERANGE);
+    CHECK_STATUS(al_model_plan_infer(m, 0), AL_ERANGE);
+    CHECK(m->infer == 0);
+    /* the model frozen entirely: the inference plan is its own plan */
+    al_model_release_plan(m);
+    REQUIRE_OK(al_model_freeze(m, m->nnodes));
+    CHECK(al_model_plan_bytes(m, N) == inf);
+    al_dataset_free(d);
+    free(y);
+    free(ref);
+    free(x);
+    al_model_free(w);
+    al_model_free(m);
+}
+
 /* A node that fails inside a chunk, on a pool thread: the forward returns
  * its status, and the message names it. */
 static void test_failure(al_pool *pool3) {
@@ -525,6 +616,7 @@ int main(void) {
     test_int8(pool3);
     test_failure(pool3);
     test_slim(pool3);
+    test_infer(pool3);
     al_pool_free(pool3);
     TEST_END("test_chunk");
 }

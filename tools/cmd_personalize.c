@@ -731,19 +731,14 @@ static al_status image_predict_first(image_run *t) {
 
 /* The cloud model's score before the job. With new classes it is the
  * cloud's on the old classes' test samples, the new ones counted wrong.
- * The model is frozen first where the job will freeze it (the cloud's copy:
- * entirely), so the evaluation's plan is no larger than the job's, which
- * the memory budget counts: frozen as loaded (often at node 0) it would
- * plan every activation and gradient of a training step (96 MB for
- * test_membudget.sh's model at batch 32). */
+ * al_evaluate plans inference alone (al_model_plan_infer), so its plan is
+ * no larger than the job's, which the memory budget counts, though the
+ * model is frozen as loaded (often at node 0: a training step's plan there
+ * was 96 MB for test_membudget.sh's model at batch 32). */
 static al_status score_before(image_run *t) {
     al_status st;
-    if (!t->cloud) {
-        if ((st = al_model_freeze(t->m, al_personalize_freeze(t->m, &t->pc))) != AL_OK) return st;
-        return al_evaluate(t->m, t->pool, t->te, t->plan.batch_used, NULL, &t->before);
-    }
+    if (!t->cloud) return al_evaluate(t->m, t->pool, t->te, t->plan.batch_used, NULL, &t->before);
     int n_old = al_dataset_size(t->te_old), n = al_dataset_size(t->te);
-    if ((st = al_model_freeze(t->cloud, al_model_num_nodes(t->cloud))) != AL_OK) return st;
     st = n_old ? al_evaluate(t->cloud, t->pool, t->te_old, t->plan.batch_used, NULL, &t->old_before) : AL_OK;
     t->before = n ? t->old_before * n_old / n : 0.0;
     al_model_free(t->cloud);

@@ -65,7 +65,7 @@ static int chunk_node_ok(const al_node *nd, int trains) {
 
 int al_chunk_end(const al_model *m, int from, int to, int training) {
     if (m->chunk < 0 || m->observe) return from;
-    int e = AL_MIN(to, al_memplan_lowest(m));
+    int e = AL_MIN(to, al_memplan_forward_lowest(m));
     for (int i = from; i < e; i++)
         if (!chunk_node_ok(&m->nodes[i], training && m->nodes[i].trainable)) return i;
     return AL_MAX(e, from);
@@ -330,6 +330,11 @@ static int chunk_end_at(const al_model *m, int freeze, int e, int training) {
     for (int i = 0; i < e; i++)
         if (!chunk_node_ok(&m->nodes[i], training && (freeze >= 0 ? i >= freeze : m->nodes[i].trainable))) return i;
     return e;
+}
+
+int al_chunk_end_at(const al_model *m, int freeze, int training) {
+    if (m->chunk < 0 || m->observe) return 0;
+    return chunk_end_at(m, freeze, AL_MIN(m->nnodes, al_memplan_lowest_at(m, freeze)), training);
 }
 
 al_status al_chunk_slim(const al_model *m, int maxbatch, int freeze, int *es, int *er, size_t *reserve) {

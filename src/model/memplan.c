@@ -25,6 +25,11 @@
 
 int al_memplan_lowest(const al_model *m) { return al_memplan_lowest_at(m, -1); }
 
+int al_memplan_forward_lowest(const al_model *m) {
+    const int L = al_memplan_lowest(m);
+    return m->infer && m->plan_block ? AL_MAX(L, m->plan_lowest) : L;
+}
+
 int al_memplan_lowest_at(const al_model *m, int freeze) {
     if (m->want_input_grad) return 0;
     for (int i = 0; i < m->nnodes; i++) {

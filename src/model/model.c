@@ -365,13 +365,19 @@ void al_model_init_weights(al_model *m, uint64_t seed) {
 
 /* size_only != NULL: a dry run (memory budgets) that only measures the
  * block and touches nothing in m; otherwise carves and installs it. */
-static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only);
+static al_status plan_layout(al_model *m, int maxbatch, int freeze, size_t *size_only);
+
+/* The freeze point a plan made now is for: as the model stands, or in an
+ * inference call frozen entirely (al_model_plan_infer). */
+static int plan_freeze(const al_model *m) { return m->infer ? m->nnodes : -1; }
 
 /* A plan made for lowest backward node L_p serves any L >= L_p (it holds a
- * superset of the buffers); al_model_plan still re-plans to the exact L so
- * the block is what al_model_plan_bytes reported. */
+ * superset of the buffers), and any plan an inference call; al_model_plan
+ * still re-plans to the exact L so the block is what al_model_plan_bytes
+ * reported. */
 static int plan_fits(const al_model *m, int maxbatch, int exact) {
     if (!m->plan_block || m->maxbatch < maxbatch) return 0;
+    if (m->infer) return 1;
     if (m->want_input_grad && !m->dinput) return 0;
     if (m->plan_naive) return 1;
     int L = al_memplan_lowest(m);
@@ -383,13 +389,34 @@ al_status al_model_plan(al_model *m, int maxbatch) {
     if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
     if (plan_fits(m, maxbatch, 1)) return AL_OK;
     al_model_release_plan(m);
-    return plan_layout(m, maxbatch, NULL);
+    return plan_layout(m, maxbatch, -1, NULL);
+}
+
+al_status al_model_plan_infer(al_model *m, int maxbatch) {
+    if (!m) return al_error(AL_EINVAL, "al_model_plan_infer: model is NULL");
+    if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
+    m->infer = 1;
+    al_status st = AL_OK;
+    if (!plan_fits(m, maxbatch, 0)) {
+        al_model_release_plan(m);
+        st = plan_layout(m, maxbatch, m->nnodes, NULL);
+    }
+    m->infer = 0;
+    return st;
+}
+
+al_status al_model_infer(al_model *m, al_pool *pool, const float *x, int n, const float **y) {
+    if (!m) return al_error(AL_EINVAL, "al_model_infer: model is NULL");
+    m->infer = 1;
+    al_status st = al_model_forward_from(m, pool, 0, x, n, 0, y);
+    m->infer = 0;
+    return st;
 }
 
 size_t al_model_plan_bytes(const al_model *m, int maxbatch) {
     size_t n = 0;
     if (!m || maxbatch <= 0 || maxbatch > (1 << 20)) return 0;
-    (void)plan_layout((al_model *)m, maxbatch, &n); /* a dry run only reads m */
+    (void)plan_layout((al_model *)m, maxbatch, -1, &n); /* a dry run only reads m */
     return n;
 }
 
@@ -401,9 +428,9 @@ size_t al_model_plan_bytes_at(const al_model *m, int maxbatch, int freeze) {
     return total;
 }
 
-static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
+static al_status plan_layout(al_model *m, int maxbatch, int freeze, size_t *size_only) {
     al_memplan p;
-    al_status st = al_memplan_build(m, maxbatch, m->plan_naive, &p);
+    al_status st = al_memplan_build_at(m, maxbatch, m->plan_naive, freeze, &p);
     if (st != AL_OK) return st;
     if (size_only) {
         *size_only = p.total;
@@ -412,7 +439,7 @@ static al_status plan_layout(al_model *m, int maxbatch, size_t *size_only) {
     }
     /* the spans the chunked forwards from node 0 leave unused */
     for (int k = 0; k < 2 && st == AL_OK; k++) {
-        m->chunk_gap[k].e = al_chunk_end(m, 0, m->nnodes, k);
+        m->chunk_gap[k].e = al_chunk_end_at(m, freeze, k);
         m->chunk_gap[k].size = 0;
         if (m->chunk_gap[k].e >= 2)
             st = al_chunk_gap(m, &p, m->chunk_gap[k].e, &m->chunk_gap[k].off, &m->chunk_gap[k].size);
@@ -654,7 +681,7 @@ static float i8_tensor_scale(const al_model *m, int p, int from, int lim) {
 
 static void i8_plan(al_model *m, int from, int to) {
     const int n = m->nnodes;
-    int lim = AL_MIN(al_memplan_lowest(m), to), any = 0;
+    int lim = AL_MIN(al_memplan_forward_lowest(m), to), any = 0;
     for (int i = 0; i < n; i++) any |= m->nodes[i].q != NULL;
     any = any && m->i8_chain;
     for (int i = 0; i < n; i++) {
@@ -816,7 +843,7 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
     if (!plan_fits(m, n, 0)) {
         /* a larger batch, or a freeze that moved backward's reach below the plan's */
         al_model_release_plan(m);
-        al_status st = plan_layout(m, n, NULL);
+        al_status st = plan_layout(m, n, plan_freeze(m), NULL);
         if (st != AL_OK) return st;
     }
     /* the chunked range depends on the settings and the freeze point, not
@@ -832,7 +859,7 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
         if (again) m->plan_whole = 1;
         const int B = m->maxbatch;
         al_model_release_plan(m);
-        al_status st = plan_layout(m, B, NULL);
+        al_status st = plan_layout(m, B, plan_freeze(m), NULL);
         if (st != AL_OK) return st;
     }
     if (from > 0) {
@@ -1085,13 +1112,13 @@ al_status al_model_predict(al_model *m, al_pool *pool, const float *x, int n, fl
     if (n < 0) return al_error(AL_ERANGE, "al_model_predict: negative count");
     int chunk = m->maxbatch > 0 ? m->maxbatch : AL_MIN(n, 64);
     if (chunk <= 0) return AL_OK;
-    al_status st = al_model_plan(m, chunk);
+    al_status st = al_model_plan_infer(m, chunk);
     if (st != AL_OK) return st;
     size_t xi = al_shape_numel(&m->in), yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
     for (int s = 0; s < n; s += chunk) {
         int b = AL_MIN(chunk, n - s);
         const float *out;
-        st = al_model_forward_from(m, pool, 0, x + (size_t)s * xi, b, 0, &out);
+        st = al_model_infer(m, pool, x + (size_t)s * xi, b, &out);
         if (st != AL_OK) return st;
         memcpy(y + (size_t)s * yo, out, sizeof(float) * (size_t)b * yo);
     }

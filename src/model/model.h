@@ -98,6 +98,13 @@ struct al_model {
     int plan_slim;
     int plan_whole;
     size_t plan_size;
+    /* 1 while an inference call runs (al_model_plan_infer, al_model_infer:
+     * al_model_predict, al_evaluate): no backward follows, so any plan that
+     * holds the batch serves it as made, and a plan it has to make is made
+     * as for the model frozen entirely (plan_lowest nnodes: no gradients,
+     * nothing kept for backward, the whole chunkable prefix slim). A
+     * training forward later finds such a plan too shallow and re-plans. */
+    int infer;
     int input_last_reader;     /* the last node that reads the model input */
     /* The int8 chain (docs/KERNELS.md, "int8 activations"): 1 (the default)
      * lets a quantized node hand its output as int8 to a quantized node
@@ -163,6 +170,16 @@ size_t al_model_plan_bytes_at(const al_model *m, int maxbatch, int freeze);
 /* Frees the planned block (the next forward or al_model_plan re-plans), so a
  * model planned for a larger batch can be planned smaller. */
 void al_model_release_plan(al_model *m);
+/* Inference (al_model_predict, al_evaluate): the plan for batches up to
+ * maxbatch of inference alone -- the current plan when it holds maxbatch
+ * (whatever it was made for), else one made as for the model frozen
+ * entirely, whatever its freeze point (m->infer). A model frozen as loaded
+ * (node 0) would otherwise plan every activation and gradient of a
+ * training step to predict. */
+al_status al_model_plan_infer(al_model *m, int maxbatch);
+/* The evaluation forward of nodes [0, nnodes) under the same rule;
+ * *y: the output (owned by the model). */
+al_status al_model_infer(al_model *m, al_pool *pool, const float *x, int n, const float **y);
 /* Forward over nodes [from, nnodes): x is the model input when from == 0,
  * else the frozen frontier at `from`, packed (al_model_frontier_pack). Returns the output buffer (owned by the model). */
 al_status al_model_forward_from(al_model *m, al_pool *pool, int from, const float *x, int n, int training,
@@ -288,6 +305,10 @@ typedef struct al_memplan {
 int al_memplan_lowest(const al_model *m);
 /* The same after al_model_freeze(m, freeze) (freeze < 0: as m stands). */
 int al_memplan_lowest_at(const al_model *m, int freeze);
+/* The lowest node the current forward keeps buffers for: al_memplan_lowest,
+ * or in an inference call (m->infer) the plan's own (plan_lowest) where that
+ * is higher: an inference plan keeps nothing for backward. */
+int al_memplan_forward_lowest(const al_model *m);
 
 /* Lists the buffers of m at batch maxbatch and places them. naive = 1 gives
  * the layout without liveness: one buffer per activation and gradient of
@@ -315,6 +336,10 @@ void al_memplan_free(al_memplan *p);
  * chunks of samples: below the lowest node backward reaches, none
  * training in this forward, none recurrent; e == from: none. */
 int al_chunk_end(const al_model *m, int from, int to, int training);
+/* The end of a forward from node 0's chunked range in a plan made for the
+ * model frozen at `freeze` (< 0: as it stands): al_chunk_end with that
+ * freeze point; 0 when chunks are off or an observer is set. */
+int al_chunk_end_at(const al_model *m, int freeze, int training);
 /* Samples a chunk of [from, e) for a forward of n on `threads` threads (n:
  * no chunks): m->chunk when set; by default as many as keep the widest
  * node's inputs and outputs within about 2 MB, and on several threads at

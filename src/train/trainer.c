@@ -274,7 +274,7 @@ al_status al_evaluate(al_model *m, al_pool *pool, const al_dataset *d, int batch
     int k;
     al_status st = check_data(m, d, "evaluation data", &k);
     if (st != AL_OK) return st;
-    st = al_model_plan(m, batch);
+    st = al_model_plan_infer(m, batch);
     if (st != AL_OK) return st;
     size_t xn = al_shape_numel(&m->in);
     double ls = 0.0;
@@ -283,7 +283,7 @@ al_status al_evaluate(al_model *m, al_pool *pool, const al_dataset *d, int batch
     for (int s = 0; s < d->n; s += batch) {
         int b = AL_MIN(batch, d->n - s);
         const float *logits;
-        st = al_model_forward_from(m, pool, 0, d->x + (size_t)s * xn, b, 0, &logits);
+        st = al_model_infer(m, pool, d->x + (size_t)s * xn, b, &logits);
         if (st != AL_OK) return st;
         double l;
         long c, r;
