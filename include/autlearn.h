@@ -153,6 +153,13 @@ AL_API al_status al_model_set_meta(al_model *m, const char *key, const char *val
  * gradients, nothing kept for backward), whatever the freeze point
  * (docs/COMPILE.md, "Inference plans"). al_evaluate plans the same way. */
 AL_API al_status al_model_predict(al_model *m, al_pool *pool, const float *x, int n, float *y);
+/* Frees the model's planned buffers (activations, their gradients, scratch:
+ * what a training step or a prediction planned); the weights stay. The
+ * next call that runs the model plans again for what it does. After
+ * training, an app that only predicts gets the training plan's memory back
+ * this way (al_personalize does it itself when its job ends). The carried
+ * recurrent state (al_model_set_carry_state) starts from zeros again. */
+AL_API void al_model_release_memory(al_model *m);
 /* The frozen forward in chunks of samples (docs/KERNELS.md, "the chunked
  * forward"): nodes that keep nothing for backward run a few samples at a
  * time through the whole frozen part, so activations stay in the caches;
@@ -679,7 +686,9 @@ typedef struct al_personalize_report {
  * when it holds them (and are stored there otherwise). ids[i] names sample
  * i for the cache (NULL: its content's hash; augmentation then seeds by
  * position i). `eval` (may be NULL) is evaluated each
- * epoch. Nothing is written to disk except the cache's spill file. */
+ * epoch. Nothing is written to disk except the cache's spill file. When
+ * the job ends the model's training buffers are freed
+ * (al_model_release_memory): a prediction after it plans inference alone. */
 AL_API al_status al_personalize(al_model *m, al_pool *pool, const al_dataset *train, const uint64_t *ids,
                                 al_cache *cache, const al_personalize_config *c, const al_dataset *eval,
                                 al_personalize_report *r);

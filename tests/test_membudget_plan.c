@@ -204,8 +204,19 @@ static void test_results(const al_dataset *d, al_pool *pool) {
     REQUIRE_OK(al_model_plan(m5, 64));
     c.mem_budget_bytes = budget + (size_t)64 * 1024;
     al_personalize_report r5;
+    const size_t base5 = live - m5->plan_size;
     REQUIRE_OK(al_personalize(m5, pool, d, NULL, NULL, &c, NULL, &r5));
-    CHECK(r5.mem.batch_used < 16 && m5->maxbatch == r5.mem.batch_used && r5.mem.total <= c.mem_budget_bytes);
+    /* the job's plan freed when it ended, the one for 64 too */
+    CHECK(r5.mem.batch_used < 16 && r5.mem.total <= c.mem_budget_bytes && m5->plan_block == NULL && live == base5);
+    /* the same job as a trainer, which keeps its plan until freed: made
+     * for the budgeted batch */
+    REQUIRE_OK(al_model_plan(m5, 64));
+    al_trainer *t5;
+    al_train_report tr5;
+    REQUIRE_OK(al_personalize_new(m5, pool, d, NULL, NULL, &c, &t5));
+    REQUIRE_OK(al_trainer_run(t5, d, NULL, &tr5));
+    CHECK(m5->maxbatch == r5.mem.batch_used);
+    al_trainer_free(t5);
     al_model_free(m5);
     al_model_free(m0);
     al_model_free(m1);

@@ -1,7 +1,8 @@
 /* Personalization: the runtime cache gives bit-identical training to
  * recomputing the frozen prefix, later epochs skip the prefix, a cache
- * filled by inference is reused, the frozen part never changes, and
- * augmentation variants are reproducible. */
+ * filled by inference is reused, the frozen part never changes,
+ * augmentation variants are reproducible, and the job frees its training
+ * buffers when it ends (al_model_release_memory). */
 #include "al_test.h"
 
 #define SPEC "input 1x8x8; flatten; dense 24; relu; dense 16; relu; dense 3"
@@ -99,8 +100,21 @@ static void test_learns_and_errors(const al_dataset *d, const al_dataset *t) {
     REQUIRE_OK(al_evaluate(m, NULL, t, 16, NULL, &acc0));
     al_personalize_report r;
     REQUIRE_OK(al_personalize(m, NULL, d, NULL, NULL, &c, t, &r));
+    /* the job's training buffers are freed when it ends; an evaluation
+     * after it plans inference alone */
+    CHECK(m->plan_block == NULL && m->maxbatch == 0);
     REQUIRE_OK(al_evaluate(m, NULL, t, 16, NULL, &acc1));
     CHECK(acc1 > 0.9 && acc1 > acc0);
+    CHECK(m->plan_block && m->plan_lowest == m->nnodes && m->plan_size == al_model_plan_bytes_at(m, 16, m->nnodes));
+    /* al_model_release_memory: the buffers go, the predictions stay */
+    float y0[3 * 16], y1[3 * 16];
+    REQUIRE_OK(al_model_predict(m, NULL, al_dataset_x(t, 0), 16, y0));
+    al_model_release_memory(m);
+    CHECK(m->plan_block == NULL && m->maxbatch == 0);
+    al_model_release_memory(m); /* twice: nothing to free */
+    al_model_release_memory(NULL);
+    REQUIRE_OK(al_model_predict(m, NULL, al_dataset_x(t, 0), 16, y1));
+    CHECK(memcmp(y0, y1, sizeof y0) == 0 && m->plan_block);
     CHECK(r.first_epoch_seconds > 0.0 && r.later_epoch_seconds > 0.0);
     c.freeze = 6;
     CHECK_STATUS(al_personalize(m, NULL, d, NULL, NULL, &c, NULL, &r), AL_EINVAL);

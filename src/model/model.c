@@ -1125,6 +1125,8 @@ al_status al_model_predict(al_model *m, al_pool *pool, const float *x, int n, fl
     return AL_OK;
 }
 
+void al_model_release_memory(al_model *m) { al_model_release_plan(m); }
+
 al_status al_model_copy_weights(al_model *dst, const al_model *src) {
     if (!dst || !src) return al_error(AL_EINVAL, "al_model_copy_weights: NULL argument");
     if (dst->nweights != src->nweights || strcmp(dst->spec, src->spec) != 0)

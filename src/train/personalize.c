@@ -514,7 +514,10 @@ al_status al_personalize_planned(al_model *m, al_pool *pool, const al_dataset *t
     return st ? st : run_job(t, m, train, c, NULL, r);
 }
 
-/* Runs (or resumes) the job to its end and fills the report; frees t. */
+/* Runs (or resumes) the job to its end and fills the report; frees t and
+ * the model's training plan (a prediction after the job plans inference
+ * alone: MobileNetV2-0.5 trained from features[15] at batch 32 held 13.5
+ * MB of training buffers, an inference plan 2.1). */
 static al_status run_job(al_trainer *t, al_model *m, const al_dataset *train, const al_personalize_config *c,
                          const al_dataset *eval, al_personalize_report *r) {
     al_personalize_report local;
@@ -551,5 +554,6 @@ static al_status run_job(al_trainer *t, al_model *m, const al_dataset *train, co
     if (s->cache) al_cache_get_stats(s->cache, &r->cache);
 done:
     al_trainer_free(t);
+    al_model_release_plan(m);
     return st;
 }
