@@ -118,6 +118,13 @@ JNIEXPORT void JNICALL Java_ai_autlearn_Model_nativeFree(JNIEnv *env, jclass cls
     free(w);
 }
 
+JNIEXPORT void JNICALL Java_ai_autlearn_Model_nativeReleaseMemory(JNIEnv *env, jclass cls, jlong h) {
+    (void)env;
+    (void)cls;
+    jal_model *w = from_handle(h);
+    al_model_release_memory(w->m);
+}
+
 static size_t shape_numel(al_tensor t) {
     size_t n = 1;
     for (int i = 0; i < t.ndim; i++) n *= (size_t)t.shape[i];

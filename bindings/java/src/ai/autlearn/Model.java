@@ -70,6 +70,21 @@ public final class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * Frees the model's working buffers (activations, their gradients,
+     * scratch: what training or a prediction planned); the weights stay and
+     * the next call plans again for what it does. After training, a model
+     * that only predicts gets the training buffers' memory back this way
+     * (al_model_release_memory).
+     */
+    public synchronized void releaseMemory() {
+        try {
+            nativeReleaseMemory(ptr());
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
     /** Writes the model atomically (temporary file, fsync, rename). */
     public synchronized void save(String path) {
         if (path == null) throw AutlearnException.invalid("path is null");
@@ -201,6 +216,7 @@ public final class Model implements AutoCloseable {
     private static native String nativeClasses(long ptr);
     private static native float[] nativePredict(long ptr, float[] x, int n);
     private static native void nativeSave(long ptr, String path);
+    private static native void nativeReleaseMemory(long ptr);
     private static native double[] nativeEvaluate(long ptr, long dataset, int batch);
     private static native int[] nativeShape(long ptr, int which);
     private static native long nativeNumParams(long ptr);

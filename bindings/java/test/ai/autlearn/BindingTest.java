@@ -177,6 +177,8 @@ public final class BindingTest {
             File f1 = new File(dir, "personal.gguf");
             m.save(f1.getPath());
             float[] y1 = m.predict(xte, ntest);
+            m.releaseMemory();
+            check("after releaseMemory the model predicts bit for bit the same", Arrays.equals(y1, m.predict(xte, ntest)));
             try (Model r = Model.load(f1.getPath())) {
                 check("the reloaded model predicts bit for bit the same", Arrays.equals(y1, r.predict(xte, ntest)));
             }
