@@ -520,7 +520,8 @@ typedef struct al_cache_stats {
 AL_API void al_cache_get_stats(const al_cache *c, al_cache_stats *s);
 /* Inference that fills the cache: like al_model_predict, and for each sample
  * ids[i] (ids NULL: its content) the frozen prefix's output (variant 0) is
- * looked up or stored. A
+ * looked up or stored. It plans inference alone, as al_model_predict, the
+ * frontier at the freeze point kept whole. A
  * model whose add or mul past the freeze point reads a node below the
  * frontier is predicted without the cache. */
 AL_API al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, int n, const uint64_t *ids,

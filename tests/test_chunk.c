@@ -567,8 +567,39 @@ static void test_infer(al_pool *pool3) {
     CHECK(acc[0] == acc[1] && m->plan_lowest == m->nnodes && m->maxbatch == N && m->plan_size == inf);
     /* a failed inference call leaves no inference mode behind */
     CHECK_STATUS(al_model_infer(m, pool3, x, 0, NULL), AL_ERANGE);
-    CHECK_STATUS(al_model_plan_infer(m, 0), AL_ERANGE);
+    CHECK_STATUS(al_model_plan_infer(m, 0, m->nnodes), AL_ERANGE);
+    CHECK_STATUS(al_model_plan_infer(m, N, 0), AL_ERANGE);
+    CHECK_STATUS(al_model_infer_range(m, pool3, 0, 4, x, N, 5), AL_ERANGE);
     CHECK(m->infer == 0);
+    /* the cache's prediction, frozen at 2 (the frontier: the relu's
+     * output): a plan of inference whose slim range ends at 2, the frontier
+     * whole, no buffer for backward; made again where the last plan (plain
+     * inference: slim to the output) has no frontier */
+    REQUIRE_OK(al_model_freeze(m, 2));
+    al_model_release_plan(m);
+    REQUIRE_OK(al_model_predict(m, pool3, x, N, y));
+    CHECK(m->plan_slim == 4 && !m->act[1]);
+    al_cache *cache;
+    REQUIRE_OK(al_cache_new((size_t)64 << 20, NULL, &cache));
+    float *yc = malloc(sizeof(float) * (size_t)N * 2);
+    al_memplan pc;
+    REQUIRE_OK(al_memplan_build_infer(m, N, 0, 2, &pc));
+    for (int pass = 0; pass < 2; pass++) { /* misses, then hits */
+        REQUIRE_OK(al_model_predict_cached(m, pool3, x, N, NULL, cache, yc));
+        int ok = same(yc, ref, (size_t)N * 2) && m->plan_lowest == m->nnodes && m->plan_slim == 2 &&
+                 m->plan_whole == 0 && m->act[1] && m->plan_size == pc.total && m->infer == 0;
+        for (int k = 0; k < m->ntensors; k++) ok &= m->dact[k] == NULL;
+        CHECK(ok);
+    }
+    al_cache_stats cs;
+    al_cache_get_stats(cache, &cs);
+    fprintf(stderr, "test_chunk: cache misses %llu hits %llu, plan %zu, training plan %zu\n", (unsigned long long)cs.misses,
+            (unsigned long long)cs.hits, pc.total, al_model_plan_bytes(m, N));
+    /* the lookups of a batch stop at its first miss */
+    CHECK(cs.misses == 1 && cs.hits == (uint64_t)N && pc.total <= al_model_plan_bytes(m, N));
+    al_memplan_free(&pc);
+    al_cache_free(cache);
+    free(yc);
     /* the model frozen entirely: the inference plan is its own plan */
     al_model_release_plan(m);
     REQUIRE_OK(al_model_freeze(m, m->nnodes));

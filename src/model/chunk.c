@@ -372,6 +372,19 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
     return al_memplan_build_slim(m, maxbatch, naive, freeze, es, er, reserve, p);
 }
 
+al_status al_memplan_build_infer(const al_model *m, int maxbatch, int naive, int cut, al_memplan *p) {
+    int es = 0, er = 0;
+    size_t reserve = 0;
+    if (m && p && !naive && cut >= 1 && cut <= m->nnodes && maxbatch > 0 && maxbatch <= (1 << 20)) {
+        al_status st = al_chunk_slim(m, maxbatch, cut, &es, &er, &reserve);
+        if (st != AL_OK) {
+            memset(p, 0, sizeof *p);
+            return st;
+        }
+    }
+    return al_memplan_build_slim(m, maxbatch, naive, m ? m->nnodes : 0, es, er, reserve, p);
+}
+
 /* 1 when buffer b of the main plan keeps bytes a chunked forward of
  * [0, e) needs: it is alive during the range's steps, and it is not the
  * whole-batch buffer of one of its chunk-local tensors nor one of its

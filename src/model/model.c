@@ -365,11 +365,10 @@ void al_model_init_weights(al_model *m, uint64_t seed) {
 
 /* size_only != NULL: a dry run (memory budgets) that only measures the
  * block and touches nothing in m; otherwise carves and installs it. */
-static al_status plan_layout(al_model *m, int maxbatch, int freeze, size_t *size_only);
-
-/* The freeze point a plan made now is for: as the model stands, or in an
- * inference call frozen entirely (al_model_plan_infer). */
-static int plan_freeze(const al_model *m) { return m->infer ? m->nnodes : -1; }
+/* cut 0: the plan of a training step as the model stands; cut > 0: of
+ * inference whose forward from node 0 ends at cut (al_memplan_build_infer). */
+static al_status plan_layout(al_model *m, int maxbatch, int cut, size_t *size_only);
+static int slim_serves(const al_model *m, int from, int e);
 
 /* A plan made for lowest backward node L_p serves any L >= L_p (it holds a
  * superset of the buffers), and any plan an inference call; al_model_plan
@@ -389,34 +388,45 @@ al_status al_model_plan(al_model *m, int maxbatch) {
     if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
     if (plan_fits(m, maxbatch, 1)) return AL_OK;
     al_model_release_plan(m);
-    return plan_layout(m, maxbatch, -1, NULL);
+    return plan_layout(m, maxbatch, 0, NULL);
 }
 
-al_status al_model_plan_infer(al_model *m, int maxbatch) {
+al_status al_model_plan_infer(al_model *m, int maxbatch, int cut) {
     if (!m) return al_error(AL_EINVAL, "al_model_plan_infer: model is NULL");
     if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
-    m->infer = 1;
+    if (cut < 1 || cut > m->nnodes) return al_error(AL_ERANGE, "inference cut at node %d out of 1..%d", cut, m->nnodes);
+    m->infer = cut;
     al_status st = AL_OK;
-    if (!plan_fits(m, maxbatch, 0)) {
+    /* a plan that holds the batch and lets the forward from node 0 to cut
+     * run its chunked range entire */
+    if (!plan_fits(m, maxbatch, 0) || !slim_serves(m, 0, al_chunk_end(m, 0, cut, 0))) {
         al_model_release_plan(m);
-        st = plan_layout(m, maxbatch, m->nnodes, NULL);
+        st = plan_layout(m, maxbatch, cut, NULL);
     }
+    m->infer = 0;
+    return st;
+}
+
+al_status al_model_infer_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n, int cut) {
+    if (!m) return al_error(AL_EINVAL, "al_model_infer_range: model is NULL");
+    if (cut < 1 || cut > m->nnodes) return al_error(AL_ERANGE, "inference cut at node %d out of 1..%d", cut, m->nnodes);
+    m->infer = cut;
+    al_status st = al_model_forward_range(m, pool, from, to, x, n, 0);
     m->infer = 0;
     return st;
 }
 
 al_status al_model_infer(al_model *m, al_pool *pool, const float *x, int n, const float **y) {
     if (!m) return al_error(AL_EINVAL, "al_model_infer: model is NULL");
-    m->infer = 1;
-    al_status st = al_model_forward_from(m, pool, 0, x, n, 0, y);
-    m->infer = 0;
+    al_status st = al_model_infer_range(m, pool, 0, m->nnodes, x, n, m->nnodes);
+    if (st == AL_OK && y) *y = m->act[m->nnodes - 1];
     return st;
 }
 
 size_t al_model_plan_bytes(const al_model *m, int maxbatch) {
     size_t n = 0;
     if (!m || maxbatch <= 0 || maxbatch > (1 << 20)) return 0;
-    (void)plan_layout((al_model *)m, maxbatch, -1, &n); /* a dry run only reads m */
+    (void)plan_layout((al_model *)m, maxbatch, 0, &n); /* a dry run only reads m */
     return n;
 }
 
@@ -428,9 +438,10 @@ size_t al_model_plan_bytes_at(const al_model *m, int maxbatch, int freeze) {
     return total;
 }
 
-static al_status plan_layout(al_model *m, int maxbatch, int freeze, size_t *size_only) {
+static al_status plan_layout(al_model *m, int maxbatch, int cut, size_t *size_only) {
     al_memplan p;
-    al_status st = al_memplan_build_at(m, maxbatch, m->plan_naive, freeze, &p);
+    al_status st = cut ? al_memplan_build_infer(m, maxbatch, m->plan_naive, cut, &p)
+                       : al_memplan_build(m, maxbatch, m->plan_naive, &p);
     if (st != AL_OK) return st;
     if (size_only) {
         *size_only = p.total;
@@ -439,7 +450,8 @@ static al_status plan_layout(al_model *m, int maxbatch, int freeze, size_t *size
     }
     /* the spans the chunked forwards from node 0 leave unused */
     for (int k = 0; k < 2 && st == AL_OK; k++) {
-        m->chunk_gap[k].e = al_chunk_end_at(m, freeze, k);
+        /* an inference plan's: the forward from node 0 to cut */
+        m->chunk_gap[k].e = cut ? al_chunk_end_at(m, cut, 1) : al_chunk_end_at(m, -1, k);
         m->chunk_gap[k].size = 0;
         if (m->chunk_gap[k].e >= 2)
             st = al_chunk_gap(m, &p, m->chunk_gap[k].e, &m->chunk_gap[k].off, &m->chunk_gap[k].size);
@@ -843,7 +855,7 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
     if (!plan_fits(m, n, 0)) {
         /* a larger batch, or a freeze that moved backward's reach below the plan's */
         al_model_release_plan(m);
-        al_status st = plan_layout(m, n, plan_freeze(m), NULL);
+        al_status st = plan_layout(m, n, m->infer, NULL);
         if (st != AL_OK) return st;
     }
     /* the chunked range depends on the settings and the freeze point, not
@@ -859,7 +871,7 @@ al_status al_model_forward_range(al_model *m, al_pool *pool, int from, int to, c
         if (again) m->plan_whole = 1;
         const int B = m->maxbatch;
         al_model_release_plan(m);
-        al_status st = plan_layout(m, B, plan_freeze(m), NULL);
+        al_status st = plan_layout(m, B, m->infer, NULL);
         if (st != AL_OK) return st;
     }
     if (from > 0) {
@@ -1112,7 +1124,7 @@ al_status al_model_predict(al_model *m, al_pool *pool, const float *x, int n, fl
     if (n < 0) return al_error(AL_ERANGE, "al_model_predict: negative count");
     int chunk = m->maxbatch > 0 ? m->maxbatch : AL_MIN(n, 64);
     if (chunk <= 0) return AL_OK;
-    al_status st = al_model_plan_infer(m, chunk);
+    al_status st = al_model_plan_infer(m, chunk, m->nnodes);
     if (st != AL_OK) return st;
     size_t xi = al_shape_numel(&m->in), yo = al_shape_numel(&m->nodes[m->nnodes - 1].out);
     for (int s = 0; s < n; s += chunk) {

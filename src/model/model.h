@@ -98,12 +98,15 @@ struct al_model {
     int plan_slim;
     int plan_whole;
     size_t plan_size;
-    /* 1 while an inference call runs (al_model_plan_infer, al_model_infer:
-     * al_model_predict, al_evaluate): no backward follows, so any plan that
-     * holds the batch serves it as made, and a plan it has to make is made
-     * as for the model frozen entirely (plan_lowest nnodes: no gradients,
-     * nothing kept for backward, the whole chunkable prefix slim). A
-     * training forward later finds such a plan too shallow and re-plans. */
+    /* > 0 while an inference call runs (al_model_plan_infer,
+     * al_model_infer_range: al_model_predict, al_evaluate,
+     * al_model_predict_cached): no backward follows, so any plan that holds
+     * the batch serves it as made, and a plan it has to make is made as for
+     * the model frozen entirely (plan_lowest nnodes: no gradients, nothing
+     * kept for backward), its slim range ending at node `infer` (nnodes:
+     * the whole chunkable prefix; the cache's freeze point, where the
+     * frontier must be kept whole). A training forward later finds such a
+     * plan too shallow and re-plans. */
     int infer;
     int input_last_reader;     /* the last node that reads the model input */
     /* The int8 chain (docs/KERNELS.md, "int8 activations"): 1 (the default)
@@ -170,15 +173,21 @@ size_t al_model_plan_bytes_at(const al_model *m, int maxbatch, int freeze);
 /* Frees the planned block (the next forward or al_model_plan re-plans), so a
  * model planned for a larger batch can be planned smaller. */
 void al_model_release_plan(al_model *m);
-/* Inference (al_model_predict, al_evaluate): the plan for batches up to
- * maxbatch of inference alone -- the current plan when it holds maxbatch
- * (whatever it was made for), else one made as for the model frozen
- * entirely, whatever its freeze point (m->infer). A model frozen as loaded
- * (node 0) would otherwise plan every activation and gradient of a
- * training step to predict. */
-al_status al_model_plan_infer(al_model *m, int maxbatch);
-/* The evaluation forward of nodes [0, nnodes) under the same rule;
- * *y: the output (owned by the model). */
+/* Inference (al_model_predict, al_evaluate, al_model_predict_cached): the
+ * plan for batches up to maxbatch of inference alone whose forward from
+ * node 0 runs to node cut (1..nnodes) and on from there -- the current plan
+ * when it holds maxbatch and serves that forward (whatever it was made
+ * for), else one made as for the model frozen entirely, whatever its
+ * freeze point, its chunked range ending at cut (m->infer;
+ * al_memplan_build_infer). A model frozen as loaded (node 0) would
+ * otherwise plan every activation and gradient of a training step to
+ * predict. */
+al_status al_model_plan_infer(al_model *m, int maxbatch, int cut);
+/* The evaluation forward of nodes [from, to) (al_model_forward_range)
+ * under the same rule. */
+al_status al_model_infer_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n, int cut);
+/* The evaluation forward of the whole model under the same rule (cut
+ * nnodes); *y: the output (owned by the model). */
 al_status al_model_infer(al_model *m, al_pool *pool, const float *x, int n, const float **y);
 /* Forward over nodes [from, nnodes): x is the model input when from == 0,
  * else the frozen frontier at `from`, packed (al_model_frontier_pack). Returns the output buffer (owned by the model). */
@@ -321,6 +330,11 @@ al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_mempla
 /* The same for the model frozen at `freeze` (< 0: as it stands). Both
  * (chunk.c) make the slim plan al_chunk_slim asks for. */
 al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p);
+/* The plan of inference whose forward from node 0 ends at node cut
+ * (1..nnodes): no backward (lowest nnodes), the slim range as for the
+ * model frozen at cut (al_chunk_slim: the tensors a node past cut reads
+ * keep their buffers). cut nnodes: al_memplan_build_at(.., nnodes, ..). */
+al_status al_memplan_build_infer(const al_model *m, int maxbatch, int naive, int cut, al_memplan *p);
 /* The plan with the slim range given: the chunked range [0, es) whose
  * chunk-local tensors, scratch and aux get no buffers, and the span of
  * `reserve` bytes for its arena over steps [0, er) (es 0, or naive: a

@@ -342,7 +342,9 @@ al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, in
     if (!c || k == 0 || k >= m->nnodes || al_model_src_across(m, k) >= 0) return al_model_predict(m, pool, x, n, y);
     int chunk = m->maxbatch > 0 ? m->maxbatch : AL_MIN(n, 64);
     if (chunk <= 0) return AL_OK;
-    al_status st = al_model_plan(m, chunk);
+    /* inference alone, the frontier at k kept whole (al_model_plan_infer):
+     * a plan made here has no buffer for backward */
+    al_status st = al_model_plan_infer(m, chunk, k);
     if (st) return st;
     size_t feat = al_model_frontier_numel(m, k);
     al_cache_bind(c, feat, al_model_prefix_fingerprint(m));
@@ -363,15 +365,14 @@ al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, in
         for (int i = 0; i < b && !misses; i++)
             misses = !al_cache_lookup(c, key_at(ids, x, xi, s + i), 0, fb + (size_t)i * feat);
         if (misses) {
-            st = al_model_forward_range(m, pool, 0, k, x + (size_t)s * xi, b, 0);
+            st = al_model_infer_range(m, pool, 0, k, x + (size_t)s * xi, b, k);
             if (st) break;
             al_model_frontier_pack(m, k, b, fb);
             for (int i = 0; i < b; i++) al_cache_store(c, key_at(ids, x, xi, s + i), 0, fb + (size_t)i * feat);
         }
-        const float *out;
-        st = al_model_forward_from(m, pool, k, fb, b, 0, &out);
+        st = al_model_infer_range(m, pool, k, m->nnodes, fb, b, k);
         if (st) break;
-        memcpy(y + (size_t)s * yo, out, sizeof(float) * (size_t)b * yo);
+        memcpy(y + (size_t)s * yo, m->act[m->nnodes - 1], sizeof(float) * (size_t)b * yo);
     }
     al_free(own);
     return st;

@@ -274,7 +274,7 @@ al_status al_evaluate(al_model *m, al_pool *pool, const al_dataset *d, int batch
     int k;
     al_status st = check_data(m, d, "evaluation data", &k);
     if (st != AL_OK) return st;
-    st = al_model_plan_infer(m, batch);
+    st = al_model_plan_infer(m, batch, m->nnodes);
     if (st != AL_OK) return st;
     size_t xn = al_shape_numel(&m->in);
     double ls = 0.0;
