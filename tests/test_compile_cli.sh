@@ -81,12 +81,13 @@ assert j["freeze"] == 0 and j["batch"] == 8 and j["peak_bytes"] < j["uncompiled_
 # info: the planned peak against the naive layout, and the stored plan verified
 expect_ok "info on the uncompiled model" info "$TMP/ref.gguf" --freeze 12 --batch 32
 check "info prints the planned and naive peak" grep -qE '^memory: +peak training memory at batch 32, freeze 12: [0-9]+ bytes planned, [0-9]+ naive' "$TMP/out"
-check "info prints the inference plan" grep -qE '^ +inference \(predict, eval\) at batch 32: [0-9]+ bytes planned' "$TMP/out"
+check "info prints the inference plans" grep -qE '^ +inference \(predict, eval\) at batch 32: [0-9]+ bytes planned; with the runtime cache at freeze 12: [0-9]+$' "$TMP/out"
 expect_ok "info --json at freeze 0" info "$TMP/ref.gguf" --freeze 0 --batch 32 --json
 check "info --json: inference plans far less than a training step at freeze 0" "$PY" -c '
 import json, sys
 m = json.load(open(sys.argv[1]))["memory"]
 assert m["freeze"] == 0 and 0 < 4 * m["inference_bytes"] < m["peak_bytes"], m
+assert "cached_inference_bytes" not in m, m  # no cache at freeze 0
 ' "$TMP/out"
 expect_ok "info on the compiled model" info "$TMP/refc.gguf" --json
 check "info --json: the stored plan equals this build's" "$PY" -c '
@@ -95,7 +96,7 @@ j = json.load(open(sys.argv[1]))
 m = j["memory"]
 assert m["batch"] == 32 and m["freeze"] == j["first_trainable"] == 8, m
 assert m["stored_peak_bytes"] == m["peak_bytes"] and m["stored_matches"] is True, m
-assert 0 < m["inference_bytes"] <= m["peak_bytes"], m
+assert 0 < m["inference_bytes"] <= m["cached_inference_bytes"] <= m["peak_bytes"], m
 assert j["metadata"]["autlearn.freeze"] == "8" and "autlearn.plan.passes" in j["metadata"], j["metadata"]
 ' "$TMP/out"
 expect_ok "info (text) on the compiled model" info "$TMP/refc.gguf"

@@ -23,7 +23,8 @@ static void usage(FILE *f) {
                "It also prints the peak training memory of one step, planned before the first\n"
                "step: the memory planner's arena (buffers placed by liveness) against the naive\n"
                "layout (every buffer its own bytes), a compiled model's stored plan, and the\n"
-               "plan of inference (predict, eval: the model as if frozen entirely).\n"
+               "plan of inference (predict, eval: the model as if frozen entirely; with the\n"
+               "runtime cache, its frontier at the freeze point kept).\n"
                "\n"
                "  --freeze K            plan for this freeze point (default: the file's)\n"
                "  --batch B             plan for this batch (default: the stored plan's, else 32)\n"
@@ -103,6 +104,7 @@ typedef struct info_facts {
     int ft, pf, batch;        /* freeze point of the file; of the plan shown; the plan's batch */
     size_t peak, naive;       /* this build's plan at (pf, batch), and the naive layout */
     size_t infer;             /* the plan of predict and eval at batch (the model frozen entirely) */
+    size_t infer_cached;      /* of the cache's prediction at freeze pf (0 < pf < nnodes), else 0 */
     size_t stored, stored_now;
     al_status pst;            /* AL_OK when the stored plan equals this build's */
     const char *unc;          /* the stored uncompiled peak, or NULL */
@@ -120,6 +122,8 @@ static void info_plan(const al_model *m, int freeze, int batch, info_facts *f) {
     if (mp && al_memplan_build_at(m, f->batch, 0, f->pf, mp) == AL_OK) f->peak = mp->total, al_memplan_free(mp);
     if (mp && al_memplan_build_at(m, f->batch, 1, f->pf, mp) == AL_OK) f->naive = mp->total, al_memplan_free(mp);
     if (mp && al_memplan_build_at(m, f->batch, 0, m->nnodes, mp) == AL_OK) f->infer = mp->total, al_memplan_free(mp);
+    if (mp && f->pf > 0 && f->pf < m->nnodes && al_memplan_build_infer(m, f->batch, 0, f->pf, mp) == AL_OK)
+        f->infer_cached = mp->total, al_memplan_free(mp);
     free(mp);
     f->unc = al_model_meta(m, "autlearn.plan.uncompiled_bytes");
 }
@@ -187,6 +191,7 @@ static void info_json(const al_model *m, const info_facts *f) {
     cli_json_int(&j, "naive_bytes", (long long)f->naive);
     cli_json_num(&j, "ratio", f->naive ? (double)f->peak / (double)f->naive : 0.0);
     cli_json_int(&j, "inference_bytes", (long long)f->infer);
+    if (f->infer_cached) cli_json_int(&j, "cached_inference_bytes", (long long)f->infer_cached);
     if (f->stored) {
         cli_json_int(&j, "stored_peak_bytes", (long long)f->stored);
         cli_json_bool(&j, "stored_matches", f->pst == AL_OK);
@@ -306,7 +311,9 @@ static void info_text(const al_model *m, const info_facts *f) {
     printf(", %llu MACs per sample\n", (unsigned long long)f->macs);
     printf("memory:  peak training memory at batch %d, freeze %d: %zu bytes planned, %zu naive (%.3f)\n", f->batch,
            f->pf, f->peak, f->naive, f->naive ? (double)f->peak / (double)f->naive : 0.0);
-    printf("         inference (predict, eval) at batch %d: %zu bytes planned\n", f->batch, f->infer);
+    printf("         inference (predict, eval) at batch %d: %zu bytes planned", f->batch, f->infer);
+    if (f->infer_cached) printf("; with the runtime cache at freeze %d: %zu", f->pf, f->infer_cached);
+    putchar('\n');
     if (f->stored)
         printf("plan:    stored peak %zu bytes (%s this build's %zu)%s%s%s\n", f->stored,
                f->pst == AL_OK ? "equals" : "differs from", f->stored_now, f->unc ? ", uncompiled model " : "",
