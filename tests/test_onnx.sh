@@ -198,6 +198,31 @@ else
         expect_ok "predict $m.$e" predict --model "$TMP/$m.$e.gguf" --input "$FIX/$m.x.f32" --raw "$TMP/$m.$e.ours.f32"
         if msg=$(fixture_compare "$TMP/$m.$e.ours.f32" "$FIX/$m.y.f32" 2>&1); then ok; echo "$m.$e: $msg"; else bad "$m.$e outputs: $msg"; fi
     done
+    # predict's default batch: 256 samples, fewer where their buffers would
+    # pass 8 MiB (MobileNetV2 at 3x96x96: 75); the same outputs bit for bit
+    # as --batch 256 and --batch 9, in less memory (peak RSS of the process;
+    # not under ASan, whose shadow memory and quarantine hide the buffers)
+    mb="$TMP/mnv2_050.dynamo.gguf"
+    "$PY" -c '
+import array, random, sys
+random.seed(3)
+open(sys.argv[1], "wb").write(array.array("f", (random.random() for _ in range(200 * 3 * 96 * 96))).tobytes())' "$TMP/mb.x.f32"
+    rss_of() { "$PY" -c '
+import resource, subprocess, sys
+r = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if r.returncode == 0 else -1)' "$@"; }
+    rss_def=$(rss_of x "$BIN" predict --model "$mb" --input "$TMP/mb.x.f32" --raw "$TMP/mb.def.f32")
+    rss_256=$(rss_of x "$BIN" predict --model "$mb" --input "$TMP/mb.x.f32" --raw "$TMP/mb.256.f32" --batch 256)
+    expect_ok "predict --batch 9" predict --model "$mb" --input "$TMP/mb.x.f32" --raw "$TMP/mb.9.f32" --batch 9
+    check "predict's default batch gives the outputs of --batch 256 and --batch 9" \
+        bash -c "[ $rss_def -gt 0 ] && [ $rss_256 -gt 0 ] && cmp -s '$TMP/mb.def.f32' '$TMP/mb.256.f32' && cmp -s '$TMP/mb.def.f32' '$TMP/mb.9.f32'"
+    if nm -D "$BIN" 2>/dev/null | grep -q '__asan_init' || ldd "$BIN" 2>/dev/null | grep -q libasan; then
+        echo "SKIP: predict's peak RSS under ASan"
+    else
+        echo "predict 200 MobileNetV2 inputs: peak RSS ${rss_def} KiB by default, ${rss_256} KiB at --batch 256"
+        # the inputs of a batch: all 200 are 21.1 MiB, 75 are 7.9
+        check "predict's default batch holds less: at least 10 MiB under --batch 256" test $((rss_def + 10240)) -le "$rss_256"
+    fi
     # The LSTM language model (embedding -> LSTM -> Linear, batch_first): both
     # exporters write the zero initial state from the batch size (TorchScript:
     # zeros expanded by Shape/Gather/Unsqueeze/Concat/Expand; torch.export: a

@@ -27,7 +27,8 @@ static void usage(FILE *f) {
                "  --input FILE.f32      raw little-endian float32 samples, n * (input size) values\n"
                "  --limit N             only the first N samples (default: all)\n"
                "  --top K               probabilities of the K most probable classes (default 1)\n"
-               "  --batch B             inference batch size (default 256)\n"
+               "  --batch B             inference batch size (default 256, fewer where 256 samples'\n"
+               "                        inputs and outputs would pass 8 MiB)\n"
                "  --threads T           worker threads (default: AL_THREADS or 1)\n"
                "  --json                print a JSON array on stdout\n"
                "  --raw FILE.f32        also write every sample's whole output (logits, all rows)\n"
@@ -179,6 +180,16 @@ static void print_sample(cli_json *j, long index, int label, const double *prob,
 
 static const char *const splits[] = {"train", "test", NULL};
 
+/* The default batch: 256 samples, fewer where their buffers -- the inputs
+ * read from --input (xn floats a sample; none with --data, which is in
+ * memory already) and the outputs (yn) -- would pass 8 MiB: a 3x224x224
+ * image is 0.6 MB, a language model's 20 x 5001 logits 0.4 MB, which at
+ * 256 took 154 and 102 MB. The predictions do not depend on the batch. */
+static int default_batch(size_t xn, size_t yn) {
+    const size_t per = sizeof(float) * (xn + yn), cap = (size_t)8 << 20;
+    return per * 256 <= cap ? 256 : (int)AL_MAX((size_t)1, cap / per);
+}
+
 typedef struct predict_opts {
     cli_image_opts img;
     const char *model, *data, *input, *raw;
@@ -192,7 +203,7 @@ static int predict_parse(int argc, char **argv, predict_opts *o) {
     o->top = 1;
     cli_image_opts_init(&o->img);
     cli_job job;
-    cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_THREADS | CLI_JOB_BATCH, 256, 0);
+    cli_job_init(&job, CLI_JOB_JSON | CLI_JOB_THREADS | CLI_JOB_BATCH, 0, 0); /* 0: default_batch */
     cli_args a;
     cli_args_init(&a, cmd, argc, argv);
     while (cli_next(&a)) {
@@ -265,10 +276,11 @@ int cmd_predict(int argc, char **argv) {
         rc = CLI_EXIT_RUNTIME;
         src.f = f;
         src.path = input;
-        xbuf = malloc(sizeof(float) * xn * (size_t)batch);
     }
     if (limit > 0 && limit < total) total = limit;
     src.d = d;
+    if (batch == 0) batch = default_batch(d ? 0 : xn, yn);
+    if (input) xbuf = malloc(sizeof(float) * xn * (size_t)batch);
 
     ybuf = malloc(sizeof(float) * yn * (size_t)batch);
     prob = malloc(sizeof(double) * (size_t)classes);
