@@ -359,11 +359,14 @@ al_status al_memplan_build(const al_model *m, int maxbatch, int naive, al_mempla
     return al_memplan_build_at(m, maxbatch, naive, -1, p);
 }
 
-al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p) {
+/* The plan with the slim range al_chunk_slim gives for the model frozen at
+ * slim_at (slim 1: asked for), backward reaching as when frozen at freeze. */
+static al_status build_sliced(const al_model *m, int maxbatch, int naive, int slim, int slim_at, int freeze,
+                              al_memplan *p) {
     int es = 0, er = 0;
     size_t reserve = 0;
-    if (m && p && !naive && freeze <= m->nnodes && maxbatch > 0 && maxbatch <= (1 << 20)) {
-        al_status st = al_chunk_slim(m, maxbatch, freeze, &es, &er, &reserve);
+    if (slim && m && p && !naive && slim_at <= m->nnodes && maxbatch > 0 && maxbatch <= (1 << 20)) {
+        al_status st = al_chunk_slim(m, maxbatch, slim_at, &es, &er, &reserve);
         if (st != AL_OK) {
             memset(p, 0, sizeof *p);
             return st;
@@ -372,17 +375,12 @@ al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int fr
     return al_memplan_build_slim(m, maxbatch, naive, freeze, es, er, reserve, p);
 }
 
+al_status al_memplan_build_at(const al_model *m, int maxbatch, int naive, int freeze, al_memplan *p) {
+    return build_sliced(m, maxbatch, naive, 1, freeze, freeze, p);
+}
+
 al_status al_memplan_build_infer(const al_model *m, int maxbatch, int naive, int cut, al_memplan *p) {
-    int es = 0, er = 0;
-    size_t reserve = 0;
-    if (m && p && !naive && cut >= 1 && cut <= m->nnodes && maxbatch > 0 && maxbatch <= (1 << 20)) {
-        al_status st = al_chunk_slim(m, maxbatch, cut, &es, &er, &reserve);
-        if (st != AL_OK) {
-            memset(p, 0, sizeof *p);
-            return st;
-        }
-    }
-    return al_memplan_build_slim(m, maxbatch, naive, m ? m->nnodes : 0, es, er, reserve, p);
+    return build_sliced(m, maxbatch, naive, cut >= 1, cut, m ? m->nnodes : 0, p);
 }
 
 /* 1 when buffer b of the main plan keeps bytes a chunked forward of
