@@ -19,8 +19,11 @@
 # (the default) against the chunked route (AL_CONV_SHARES=0), alternating,
 # the order swapped every other round, at the CNN thread counts, 4,096
 # images (AL_DEVICE_SHARES=0 skips it); pool.txt: bench_pool's cost of a
-# task beyond its work at 2 to 16 threads, when PREBUILT holds bench_pool
-# (AL_DEVICE_POOL=0 skips it).
+# task beyond its work at 2 to 16 threads, with the workers' default spin
+# (100 us) and about the spin before session 22 (AL_SPIN_US=10), when
+# PREBUILT holds bench_pool (AL_DEVICE_POOL=0 skips it); spin.txt: the CNN,
+# LM and MobileNetV2 steps at 4, 8 and 16 threads at those two spins,
+# alternating (AL_DEVICE_SPIN=0 skips it).
 # Settings: as bench/run.sh (AL_BENCH_JOBS, AL_BENCH_THREADS,
 # AL_BENCH_MNV2_THREADS, AL_BENCH_REPEAT, ...); the defaults here sweep
 # 1 2 4 8 16 threads for the CNN and LM steps and 1 4 8 16 for MobileNetV2.
@@ -86,5 +89,25 @@ if [ "${AL_DEVICE_SHARES:-1}" != 0 ]; then
   } | tee "$out/shares.txt"
 fi
 if [ "${AL_DEVICE_POOL:-1}" != 0 ] && [ -x "$pre/bench_pool" ]; then
-  "$pre/bench_pool" 50 2000 | tee "$out/pool.txt"
+  for sp in 100 10; do
+    echo "# AL_SPIN_US=$sp"
+    AL_SPIN_US=$sp "$pre/bench_pool" 50 2000
+  done | tee "$out/pool.txt"
+fi
+if [ "${AL_DEVICE_SPIN:-1}" != 0 ]; then
+  {
+    echo "# job threads AL_SPIN_US ms_per_step final_loss"
+    for r in $(seq "$AL_BENCH_REPEAT"); do
+      if [ $((r % 2)) = 1 ]; then order="100 10"; else order="10 100"; fi
+      for job in cnn lm mnv2; do
+        case $job in lm) n=640 ;; mnv2) n=256 ;; *) n=1024 ;; esac
+        for t in 4 8 16; do
+          for sp in $order; do
+            line=$(AL_SPIN_US=$sp "$pre/bench_train" --job $job --samples $n --threads "$t" 2>/dev/null) || line=""
+            echo "$job $t $sp $(echo "$line" | grep -o '"ms_per_step":[0-9.]*\|"final_loss":[-0-9.e]*' | cut -d: -f2 | tr '\n' ' ')"
+          done
+        done
+      done
+    done
+  } | tee "$out/spin.txt"
 fi

@@ -91,6 +91,18 @@ AL_API void al_pool_free(al_pool *p);
 AL_API int al_pool_size(const al_pool *p);
 /* Thread count from the AL_THREADS environment variable (default 1). */
 AL_API int al_threads_default(void);
+/* How long (microseconds, 0 to 100000) an idle worker waits for the next task
+ * spinning on its core before it sleeps. A training step issues tens to
+ * hundreds of tasks a few microseconds apart; a worker that slept pays a
+ * wake-up through the kernel at the next one. Default: the AL_SPIN_US
+ * environment variable, else 100. Lower it (0: sleep at once) where idle
+ * cores burning for that long cost more than the speed: the pool then runs
+ * the same parts and gives the same results. A spinning worker yields its
+ * core every few microseconds, so a thread with work is not kept waiting.
+ * Takes effect at each worker's next wait. AL_EINVAL for NULL, AL_ERANGE
+ * outside 0..100000 (the setting then stays as it was). */
+AL_API al_status al_pool_set_spin_us(al_pool *p, int us);
+AL_API int al_pool_spin_us(const al_pool *p); /* 0 for NULL */
 
 /* ---- tensors ---------------------------------------------------------------- */
 

@@ -145,6 +145,76 @@ static double run_sum(al_pool *p, const double *v, long n, int nth) {
     return t;
 }
 
+/* Process CPU seconds burnt while the calling thread sleeps ms milliseconds
+ * right after a task: what the pool's idle workers spend waiting. */
+static double idle_cpu_s(al_pool *p, const double *v, long n, int ms) {
+    run_sum(p, v, n, al_pool_size(p));
+    struct timespec a, b, d = {0, (long)ms * 1000000L};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+    nanosleep(&d, NULL);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+    return (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+}
+
+/* The workers' spin before they sleep (al_pool_set_spin_us, AL_SPIN_US): its
+ * errors, the environment's default, the same sums at every setting, and
+ * that it is what idle workers spend (process CPU time while the caller
+ * sleeps: next to none at 0, a good part of the window at 0.1 s; the bounds
+ * leave room for a loaded machine). */
+static void test_pool_spin(void) {
+    const long N = 100001;
+    double *v = malloc(sizeof(double) * N);
+    for (long i = 0; i < N; i++) v[i] = 1.0 / (double)(i + 1);
+    CHECK_STATUS(al_pool_set_spin_us(NULL, 5), AL_EINVAL);
+    CHECK(al_pool_spin_us(NULL) == 0);
+    const char *old = getenv("AL_SPIN_US");
+    char *saved = old ? strdup(old) : NULL;
+    const struct { const char *env; int want; } cases[] = {
+        {NULL, 100}, {"", 100}, {"7", 7}, {"0", 0}, {"100000", 100000}, {"100001", 100}, {"-3", 100}, {"12us", 100},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].env)
+            setenv("AL_SPIN_US", cases[i].env, 1);
+        else
+            unsetenv("AL_SPIN_US");
+        al_pool *p;
+        REQUIRE_OK(al_pool_new(2, &p));
+        CHECK(al_pool_spin_us(p) == cases[i].want);
+        al_pool_free(p);
+    }
+    if (saved) {
+        setenv("AL_SPIN_US", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("AL_SPIN_US");
+    }
+    al_pool *p;
+    REQUIRE_OK(al_pool_new(3, &p));
+    int before = al_pool_spin_us(p);
+    CHECK_STATUS(al_pool_set_spin_us(p, -1), AL_ERANGE);
+    CHECK_STATUS(al_pool_set_spin_us(p, 100001), AL_ERANGE);
+    CHECK(al_pool_spin_us(p) == before); /* unchanged by the errors */
+    double ref = run_sum(p, v, N, 3);
+    const int spins[] = {0, 1, 50, 100000, 0};
+    for (size_t i = 0; i < sizeof spins / sizeof spins[0]; i++) {
+        REQUIRE_OK(al_pool_set_spin_us(p, spins[i]));
+        CHECK(al_pool_spin_us(p) == spins[i]);
+        for (int rep = 0; rep < 50; rep++) {
+            CHECK(run_sum(p, v, N, 3) == ref); /* bitwise, whatever the wait */
+            if (rep % 10 == 0) nanosleep(&(struct timespec){0, 200000L}, NULL); /* past a short spin */
+        }
+    }
+    REQUIRE_OK(al_pool_set_spin_us(p, 0));
+    double asleep = idle_cpu_s(p, v, N, 100);
+    REQUIRE_OK(al_pool_set_spin_us(p, 100000));
+    double spinning = idle_cpu_s(p, v, N, 100);
+    CHECK(asleep < 0.03);
+    CHECK(spinning > 0.005);
+    if (getenv("AL_TEST_VERBOSE") || asleep >= 0.03 || spinning <= 0.005) fprintf(stderr, "idle CPU: %.4f s at 0, %.4f s at 0.1 s\n", asleep, spinning);
+    al_pool_free(p);
+    free(v);
+}
+
 /* The serial pool (al_pool_new_serial, for bench_train --model-threads):
  * its errors, the same parts and sums as a pool of as many threads, and its
  * record of each task function's parts (test_serial_pool: training). */
@@ -331,6 +401,7 @@ int main(void) {
     test_rng();
     test_pool();
     test_serial_pool();
+    test_pool_spin();
     test_alloc();
     test_arena();
     test_spec();

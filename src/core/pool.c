@@ -1,9 +1,11 @@
 /* A fixed pool of worker threads. al_pool_run runs a task's nth parts
  * fn(arg, ith, nth), ith = 0 .. nth-1; the split of work by ith is up to
  * the task and is static, so results never depend on timing. Workers spin
- * briefly on a generation counter before sleeping on a condition variable:
- * LSTM steps issue many small tasks and a futex wake-up per task would
- * dominate them.
+ * on a generation counter for a while (al_pool_set_spin_us, AL_SPIN_US;
+ * 100 microseconds by default) before sleeping on a condition variable: a
+ * training step issues tens to hundreds of tasks with gaps of a few to a few
+ * tens of microseconds between them, and a wake-up through the kernel at
+ * each would dominate the small ones.
  *
  * Which thread runs which part is not fixed: every thread, the caller
  * included, claims the next unstarted part until none is left. On a machine
@@ -46,6 +48,7 @@ struct al_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_done;
     atomic_int quit;
+    atomic_int spin_us; /* how long an idle worker spins before it sleeps */
     al_task_fn fn;
     void *arg;
     /* The three counters written while a task runs each get a cache line of
@@ -62,13 +65,22 @@ struct al_pool {
     char pad3[64];
 };
 
-/* Spins with cpu_relax before a worker sleeps (and, a fifth of them, before
- * the caller yields its core). A pause takes 10 to 140 cycles by CPU
- * (measured 11.5 ns on the 2-core Xeon, where the plain loop before the hint
- * took 0.3 ns an iteration): 500 of them are about the 20,000 plain spins'
- * 6 microseconds there, so a worker sharing a core with the caller does not
- * spin longer than it did. */
-#define AL_POOL_SPINS 500
+/* How long an idle worker waits for the next task spinning, by default,
+ * before it sleeps. A training step's tasks come a few to a few tens of
+ * microseconds apart (bench_pool, bench/README.md). The earlier spin of 500
+ * pauses lasted about 10 us on the 2-core EPYC (19 ns a pause; 11.5 ns on
+ * the 2-core Xeon, 140 cycles on some Intel parts), so most gaps of 20 us or
+ * more paid a wake-up (a 2-thread CNN step made about 80 futex calls); a
+ * time, unlike a count of pauses, means the same on every CPU. Peers spin
+ * longer still: pthreadpool (under XNNPACK) a million iterations, libgomp
+ * 300,000 spins by default (100 where it has more threads than CPUs). An
+ * app that prefers battery to speed sets it lower, 0 to sleep at once. */
+#define AL_POOL_SPIN_US_DEFAULT 100
+#define AL_POOL_SPIN_US_MAX 100000
+
+/* Pauses the caller spins waiting for the task's last parts before it
+ * yields its core between checks. */
+#define AL_POOL_CALLER_PAUSES 100
 
 /* A spin-wait hint: lets the sibling hyper-thread run and keeps the spinning
  * core from flooding the memory system with loads of a line it already has. */
@@ -98,18 +110,42 @@ static void run_parts(al_pool *p, unsigned g) {
     }
 }
 
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Spins until the generation moves past `seen` (1, the new one in *g) or
+ * the pool's spin time has passed (0). Every 32 pauses it reads the clock
+ * (a vDSO call, about 25 ns) and yields its core: where the pool has more
+ * threads than free cores (an app beside others, or more threads than the
+ * phone has), a spinning worker would otherwise hold a core that a thread
+ * with work is waiting for. On the 2-core EPYC, 8 threads: a CNN step 14.9
+ * ms spinning 100 us without yielding, 11.1 with the old 10 us spin, 8.4
+ * with the yield (session 22, bench/README.md; a sched_yield with nobody
+ * waiting returns at once). */
+static int spin_wait(al_pool *p, unsigned seen, unsigned *g) {
+    int us = atomic_load_explicit(&p->spin_us, memory_order_relaxed);
+    double end = us > 0 ? mono_s() + 1e-6 * us : 0.0;
+    for (unsigned i = 1;; i++) {
+        if ((*g = atomic_load_explicit(&p->gen, memory_order_acquire)) != seen) return 1;
+        if (us <= 0) return 0;
+        cpu_relax();
+        if (i % 32 == 0) {
+            if (mono_s() >= end) return 0;
+            sched_yield();
+        }
+    }
+}
+
 static void *worker(void *va) {
     worker_arg wa = *(worker_arg *)va;
     al_pool *p = wa.p;
     unsigned seen = 0;
     for (;;) {
         unsigned g;
-        int spins = 0;
-        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && spins < AL_POOL_SPINS) {
-            cpu_relax();
-            spins++;
-        }
-        if (g == seen) {
+        if (!spin_wait(p, seen, &g)) {
             pthread_mutex_lock(&p->mu);
             while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->cv_work, &p->mu);
             int quit = atomic_load(&p->quit) && g == seen;
@@ -131,6 +167,29 @@ int al_threads_default(void) {
     return v > 256 ? 256 : (int)v;
 }
 
+/* The spin time from AL_SPIN_US (microseconds, 0 to AL_POOL_SPIN_US_MAX),
+ * else the default; a value that is not such a number is ignored. */
+static int spin_us_default(void) {
+    const char *s = getenv("AL_SPIN_US");
+    if (!s || !*s) return AL_POOL_SPIN_US_DEFAULT;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || v < 0 || v > AL_POOL_SPIN_US_MAX) return AL_POOL_SPIN_US_DEFAULT;
+    return (int)v;
+}
+
+al_status al_pool_set_spin_us(al_pool *p, int us) {
+    if (!p) return al_error(AL_EINVAL, "al_pool_set_spin_us: pool is NULL");
+    if (us < 0 || us > AL_POOL_SPIN_US_MAX)
+        return al_error(AL_ERANGE, "al_pool_set_spin_us: %d microseconds, not 0 to %d", us, AL_POOL_SPIN_US_MAX);
+    atomic_store_explicit(&p->spin_us, us, memory_order_relaxed);
+    return AL_OK;
+}
+
+int al_pool_spin_us(const al_pool *p) {
+    return p ? atomic_load_explicit(&p->spin_us, memory_order_relaxed) : 0;
+}
+
 /* A pool of n parts with its locks and counters set up and no workers yet:
  * what al_pool_new and al_pool_new_serial share, and al_pool_free undoes. */
 static al_pool *pool_alloc(int n) {
@@ -143,6 +202,7 @@ static al_pool *pool_alloc(int n) {
     atomic_init(&p->gen, 0);
     atomic_init(&p->done, 0);
     atomic_init(&p->quit, 0);
+    atomic_init(&p->spin_us, spin_us_default());
     atomic_init(&p->next, 0ULL);
     return p;
 }
@@ -308,7 +368,7 @@ void al_pool_run(al_pool *p, al_task_fn fn, void *arg) {
      * one), then sleep. */
     int spins = 0;
     while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n && spins < 200000) {
-        if (++spins > AL_POOL_SPINS / 5)
+        if (++spins > AL_POOL_CALLER_PAUSES)
             sched_yield();
         else
             cpu_relax();

@@ -125,6 +125,20 @@ JNIEXPORT void JNICALL Java_ai_autlearn_Model_nativeReleaseMemory(JNIEnv *env, j
     al_model_release_memory(w->m);
 }
 
+JNIEXPORT void JNICALL Java_ai_autlearn_Model_nativeSetSpinMicros(JNIEnv *env, jclass cls, jlong h, jint us) {
+    (void)cls;
+    jal_model *w = from_handle(h);
+    al_status st = al_pool_set_spin_us(w->pool, (int)us);
+    if (st) throw_last(env, st);
+}
+
+JNIEXPORT jint JNICALL Java_ai_autlearn_Model_nativeSpinMicros(JNIEnv *env, jclass cls, jlong h) {
+    (void)env;
+    (void)cls;
+    jal_model *w = from_handle(h);
+    return al_pool_spin_us(w->pool);
+}
+
 static size_t shape_numel(al_tensor t) {
     size_t n = 1;
     for (int i = 0; i < t.ndim; i++) n *= (size_t)t.shape[i];

@@ -85,6 +85,30 @@ public final class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * Sets how long (microseconds, 0 to 100000) the model's idle worker
+     * threads wait for the next task spinning before they sleep
+     * (al_pool_set_spin_us). Default: the AL_SPIN_US environment variable,
+     * else 100. Lower it, 0 to sleep at once, where idle cores burning that
+     * long cost more battery than the speed is worth; results do not change.
+     */
+    public synchronized void setSpinMicros(int us) {
+        try {
+            nativeSetSpinMicros(ptr(), us);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /** The idle workers' spin in microseconds (see setSpinMicros). */
+    public synchronized int spinMicros() {
+        try {
+            return nativeSpinMicros(ptr());
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
     /** Writes the model atomically (temporary file, fsync, rename). */
     public synchronized void save(String path) {
         if (path == null) throw AutlearnException.invalid("path is null");
@@ -217,6 +241,10 @@ public final class Model implements AutoCloseable {
     private static native float[] nativePredict(long ptr, float[] x, int n);
     private static native void nativeSave(long ptr, String path);
     private static native void nativeReleaseMemory(long ptr);
+
+    private static native void nativeSetSpinMicros(long ptr, int us);
+
+    private static native int nativeSpinMicros(long ptr);
     private static native double[] nativeEvaluate(long ptr, long dataset, int batch);
     private static native int[] nativeShape(long ptr, int which);
     private static native long nativeNumParams(long ptr);

@@ -179,6 +179,12 @@ public final class BindingTest {
             float[] y1 = m.predict(xte, ntest);
             m.releaseMemory();
             check("after releaseMemory the model predicts bit for bit the same", Arrays.equals(y1, m.predict(xte, ntest)));
+            m.setSpinMicros(0);
+            check("setSpinMicros(0) is kept", m.spinMicros() == 0);
+            check("workers that sleep at once predict bit for bit the same", Arrays.equals(y1, m.predict(xte, ntest)));
+            expectStatus("a spin past 100000 us", "AL_ERANGE", () -> m.setSpinMicros(100001));
+            check("a refused spin changes nothing", m.spinMicros() == 0);
+            m.setSpinMicros(100);
             try (Model r = Model.load(f1.getPath())) {
                 check("the reloaded model predicts bit for bit the same", Arrays.equals(y1, r.predict(xte, ntest)));
             }
