@@ -145,22 +145,21 @@ static double run_sum(al_pool *p, const double *v, long n, int nth) {
     return t;
 }
 
-/* Process CPU seconds burnt while the calling thread sleeps ms milliseconds
- * right after a task: what the pool's idle workers spend waiting. */
-static double idle_cpu_s(al_pool *p, const double *v, long n, int ms) {
-    run_sum(p, v, n, al_pool_size(p));
-    struct timespec a, b, d = {0, (long)ms * 1000000L};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
-    nanosleep(&d, NULL);
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
-    return (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+/* Runs 20 tasks with the calling thread asleep 2 ms between them; returns
+ * how many times the pool's workers went to sleep meanwhile. */
+static long sleeps_over_gaps(al_pool *p, const double *v, long n) {
+    long s0 = al_pool_sleeps(p);
+    for (int i = 0; i < 20; i++) {
+        run_sum(p, v, n, al_pool_size(p));
+        nanosleep(&(struct timespec){0, 2000000L}, NULL);
+    }
+    return al_pool_sleeps(p) - s0;
 }
 
 /* The workers' spin before they sleep (al_pool_set_spin_us, AL_SPIN_US): its
  * errors, the environment's default, the same sums at every setting, and
- * that it is what idle workers spend (process CPU time while the caller
- * sleeps: next to none at 0, a good part of the window at 0.1 s; the bounds
- * leave room for a loaded machine). */
+ * that workers sleep when it is over (counted, al_pool_sleeps): a count, not
+ * a time, so a loaded machine does not fail it. */
 static void test_pool_spin(void) {
     const long N = 100001;
     double *v = malloc(sizeof(double) * N);
@@ -204,13 +203,18 @@ static void test_pool_spin(void) {
             if (rep % 10 == 0) nanosleep(&(struct timespec){0, 200000L}, NULL); /* past a short spin */
         }
     }
+    /* the workers sleep when their spin is over: at 0 after (nearly) every
+     * task of 2 ms gaps (40 waits of 2 workers; one descheduled past a gap
+     * finds the next task and does not), at 0.1 s after (nearly) none */
     REQUIRE_OK(al_pool_set_spin_us(p, 0));
-    double asleep = idle_cpu_s(p, v, N, 100);
+    long at0 = sleeps_over_gaps(p, v, N);
     REQUIRE_OK(al_pool_set_spin_us(p, 100000));
-    double spinning = idle_cpu_s(p, v, N, 100);
-    CHECK(asleep < 0.03);
-    CHECK(spinning > 0.005);
-    if (getenv("AL_TEST_VERBOSE") || asleep >= 0.03 || spinning <= 0.005) fprintf(stderr, "idle CPU: %.4f s at 0, %.4f s at 0.1 s\n", asleep, spinning);
+    run_sum(p, v, N, 3); /* the workers' next waits spin 0.1 s */
+    long at100ms = sleeps_over_gaps(p, v, N);
+    CHECK(at0 >= 20);
+    CHECK(at100ms < at0);
+    if (getenv("AL_TEST_VERBOSE") || at0 < 20 || at100ms >= at0)
+        fprintf(stderr, "workers' sleeps over 20 gaps of 2 ms: %ld spinning 0, %ld spinning 0.1 s\n", at0, at100ms);
     al_pool_free(p);
     free(v);
 }

@@ -72,6 +72,9 @@ int al_pool_stats(const al_pool *p, al_pool_stat *out, int cap);
  * the time it measured around the tasks (0 for a pool that is not serial). */
 double al_pool_timer_s(const al_pool *p);
 void al_pool_stats_reset(al_pool *p);
+/* How many times the pool's workers have gone to sleep for want of a task
+ * (past their spin, al_pool_set_spin_us): for tests. */
+long al_pool_sleeps(const al_pool *p);
 
 /* Static split of [0, n) into nth nearly equal contiguous parts. */
 static inline void al_split(long n, int ith, int nth, long *lo, long *hi) {

@@ -49,6 +49,7 @@ struct al_pool {
     pthread_cond_t cv_work, cv_done;
     atomic_int quit;
     atomic_int spin_us; /* how long an idle worker spins before it sleeps */
+    atomic_long sleeps; /* the times a worker went to sleep (al_pool_sleeps) */
     al_task_fn fn;
     void *arg;
     /* The three counters written while a task runs each get a cache line of
@@ -147,6 +148,8 @@ static void *worker(void *va) {
         unsigned g;
         if (!spin_wait(p, seen, &g)) {
             pthread_mutex_lock(&p->mu);
+            if ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit))
+                atomic_fetch_add_explicit(&p->sleeps, 1, memory_order_relaxed);
             while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->cv_work, &p->mu);
             int quit = atomic_load(&p->quit) && g == seen;
             pthread_mutex_unlock(&p->mu);
@@ -186,6 +189,8 @@ al_status al_pool_set_spin_us(al_pool *p, int us) {
     return AL_OK;
 }
 
+long al_pool_sleeps(const al_pool *p) { return p ? atomic_load_explicit(&p->sleeps, memory_order_relaxed) : 0; }
+
 int al_pool_spin_us(const al_pool *p) {
     return p ? atomic_load_explicit(&p->spin_us, memory_order_relaxed) : 0;
 }
@@ -203,6 +208,7 @@ static al_pool *pool_alloc(int n) {
     atomic_init(&p->done, 0);
     atomic_init(&p->quit, 0);
     atomic_init(&p->spin_us, spin_us_default());
+    atomic_init(&p->sleeps, 0L);
     atomic_init(&p->next, 0ULL);
     return p;
 }
