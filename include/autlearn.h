@@ -98,7 +98,7 @@ AL_API int al_threads_default(void);
  * environment variable, else 100. Lower it (0: sleep at once) where idle
  * cores burning for that long cost more than the speed: the pool then runs
  * the same parts and gives the same results. A spinning worker yields its
- * core every few microseconds, so a thread with work is not kept waiting.
+ * core about every microsecond, so a thread with work is not kept waiting.
  * Takes effect at each worker's next wait. AL_EINVAL for NULL, AL_ERANGE
  * outside 0..100000 (the setting then stays as it was). */
 AL_API al_status al_pool_set_spin_us(al_pool *p, int us);

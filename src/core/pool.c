@@ -71,8 +71,9 @@ struct al_pool {
  * microseconds apart (bench_pool, bench/README.md). The earlier spin of 500
  * pauses lasted about 10 us on the 2-core EPYC (19 ns a pause; 11.5 ns on
  * the 2-core Xeon, 140 cycles on some Intel parts), so most gaps of 20 us or
- * more paid a wake-up (a 2-thread CNN step made about 80 futex calls); a
- * time, unlike a count of pauses, means the same on every CPU. Peers spin
+ * more paid a wake-up (a 2-thread LM run made 3,424 futex calls, now 119:
+ * bench/README.md); a time, unlike a count of pauses, means the same on
+ * every CPU. Peers spin
  * longer still: pthreadpool (under XNNPACK) a million iterations, libgomp
  * 300,000 spins by default (100 where it has more threads than CPUs). An
  * app that prefers battery to speed sets it lower, 0 to sleep at once. */
@@ -119,23 +120,32 @@ static double mono_s(void) {
 
 /* Spins until the generation moves past `seen` (1, the new one in *g) or
  * the pool's spin time has passed (0). Every 32 pauses it reads the clock
- * (a vDSO call, about 25 ns) and yields its core: where the pool has more
- * threads than free cores (an app beside others, or more threads than the
- * phone has), a spinning worker would otherwise hold a core that a thread
- * with work is waiting for. On the 2-core EPYC, 8 threads: a CNN step 14.9
- * ms spinning 100 us without yielding, 11.1 with the old 10 us spin, 8.4
- * with the yield (session 22, bench/README.md; a sched_yield with nobody
- * waiting returns at once). */
+ * (a vDSO call, about 25 ns), and at most every half microsecond it yields
+ * its core: where the pool has more threads than free cores (an app beside
+ * others, or more threads than the phone has), a spinning worker would
+ * otherwise hold a core that a thread with work is waiting for. On the
+ * 2-core EPYC (32 pauses: 0.6 us, so a yield at every reading), 8 threads:
+ * a CNN step 14.9 ms spinning 100 us without yielding, 11.1 with the old
+ * 10 us spin, 8.4 with the yield (session 22, bench/README.md; a
+ * sched_yield with nobody waiting returns at once). The half microsecond
+ * keeps a CPU whose pause is short (aarch64's `yield` is about a cycle)
+ * from spinning in system calls. */
+#define AL_POOL_YIELD_S 0.5e-6
+
 static int spin_wait(al_pool *p, unsigned seen, unsigned *g) {
     int us = atomic_load_explicit(&p->spin_us, memory_order_relaxed);
-    double end = us > 0 ? mono_s() + 1e-6 * us : 0.0;
+    if (us <= 0) return (*g = atomic_load_explicit(&p->gen, memory_order_acquire)) != seen;
+    double t = mono_s(), end = t + 1e-6 * us, next_yield = t + AL_POOL_YIELD_S;
     for (unsigned i = 1;; i++) {
         if ((*g = atomic_load_explicit(&p->gen, memory_order_acquire)) != seen) return 1;
-        if (us <= 0) return 0;
         cpu_relax();
         if (i % 32 == 0) {
-            if (mono_s() >= end) return 0;
-            sched_yield();
+            t = mono_s();
+            if (t >= end) return 0;
+            if (t >= next_yield) {
+                sched_yield();
+                next_yield = t + AL_POOL_YIELD_S;
+            }
         }
     }
 }
