@@ -71,7 +71,7 @@ struct al_pool {
  * microseconds apart (bench_pool, bench/README.md). The earlier spin of 500
  * pauses lasted about 10 us on the 2-core EPYC (19 ns a pause; 11.5 ns on
  * the 2-core Xeon, 140 cycles on some Intel parts), so most gaps of 20 us or
- * more paid a wake-up (a 2-thread LM run made 3,424 futex calls, now 119:
+ * more paid a wake-up (a 2-thread LM run made 3,464 futex calls, now 179:
  * bench/README.md); a time, unlike a count of pauses, means the same on
  * every CPU. Peers spin
  * longer still: pthreadpool (under XNNPACK) a million iterations, libgomp

@@ -11,7 +11,7 @@
 #      the time, which strace distorts); and at 4 and 8 threads, more
 #      threads than this machine's 2 cores, as an app gets beside others
 #      that hold cores (a spinning worker then holds a core that a thread
-#      with work waits for; the new spin yields it every 32 pauses).
+#      with work waits for; the new spin yields it about every microsecond).
 # usage: ab.sh OLD_BUILD NEW_BUILD [ROUNDS]   (build directories)
 set -eu
 OLD=$(readlink -f "$1"); NEW=$(readlink -f "$2"); R=${3:-3}
