@@ -1,9 +1,9 @@
 /* What a task costs the thread pool (src/core/pool.c) beyond its work: T
  * threads run tasks of W microseconds of busy work split into T parts, with
  * G microseconds of serial work on the calling thread between tasks. A
- * worker spins a short while for the next task (AL_POOL_SPINS pauses) and
- * then sleeps, so a gap longer than the spin pays a wake-up at the next
- * task. A training step issues tens of tasks (bench_train
+ * worker spins for the next task for the pool's spin time (100 us by
+ * default; AL_SPIN_US sets it, al_pool_set_spin_us) and then sleeps, so a
+ * gap longer than the spin pays a wake-up at the next task. A training step issues tens of tasks (bench_train
  * --model-threads T lists them) with gaps of a few to a few hundred
  * microseconds between them; the serial-pool model of
  * bench/threads-model.sh leaves this cost out. Prints one line per (T, G):
@@ -57,7 +57,14 @@ int main(int argc, char **argv) {
     }
     const int ts[] = {2, 4, 8, 16};
     const double gaps[] = {0, 5, 20, 50, 200};
-    printf("# cores %ld, work %.0f us a task, %d tasks a run, median of 5 runs\n", cores, w, n);
+    al_pool *q;
+    if (al_pool_new(1, &q) != AL_OK) {
+        fprintf(stderr, "bench_pool: %s\n", al_last_error());
+        return 1;
+    }
+    printf("# cores %ld, work %.0f us a task, %d tasks a run, median of 5 runs, workers spin %d us\n", cores, w, n,
+           al_pool_spin_us(q));
+    al_pool_free(q);
     printf("threads gap_us us_per_task ideal_us overhead_us\n");
     for (size_t a = 0; a < sizeof ts / sizeof ts[0]; a++) {
         int t = ts[a];
