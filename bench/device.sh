@@ -58,6 +58,13 @@ BUILD="$pre" "$root/bench/run.sh" 2>&1 | tee "$out/log.txt"
 if [ "${AL_DEVICE_MODEL:-1}" != 0 ]; then
   AL_MODEL_ROUNDS="${AL_MODEL_ROUNDS:-1}" "$root/bench/threads-model.sh" "$pre" | tee "$out/model.md"
 fi
+# fields LINE: the step time, peak RSS (when asked: rss) and final loss of
+# one bench_train JSON line, space-separated, in the line's order
+fields() {
+  local re='"ms_per_step":[0-9.]*\|"final_loss":[-0-9.e]*'
+  [ "${2:-}" = rss ] && re="$re"'\|"peak_rss_mb":[0-9.]*'
+  echo "$1" | grep -o "$re" | cut -d: -f2 | tr '\n' ' '
+}
 if [ "${AL_DEVICE_CHUNK:-1}" != 0 ]; then
   {
     echo "# threads job chunk(-1: node by node, 0: default) ms_per_step peak_rss_mb final_loss"
@@ -66,8 +73,7 @@ if [ "${AL_DEVICE_CHUNK:-1}" != 0 ]; then
         for job in mnv2_frozen mnv2_frozen_int8all mnv2; do
           for c in -1 0; do
             line=$(AL_BENCH_CHUNK=$c "$pre/bench_train" --job "$job" --samples 256 --threads "$t" 2>/dev/null) || line=""
-            echo "$t $job $c $(echo "$line" | grep -o '"ms_per_step":[0-9.]*\|"peak_rss_mb":[0-9.]*\|"final_loss":[-0-9.e]*' |
-              cut -d: -f2 | tr '\n' ' ')"
+            echo "$t $job $c $(fields "$line" rss)"
           done
         done
       done
@@ -82,7 +88,7 @@ if [ "${AL_DEVICE_SHARES:-1}" != 0 ]; then
       for t in $AL_BENCH_THREADS; do
         for s in $order; do
           line=$(AL_CONV_SHARES=$s "$pre/bench_train" --job cnn --samples 4096 --threads "$t" 2>/dev/null) || line=""
-          echo "$t $s $(echo "$line" | grep -o '"ms_per_step":[0-9.]*\|"final_loss":[-0-9.e]*' | cut -d: -f2 | tr '\n' ' ')"
+          echo "$t $s $(fields "$line")"
         done
       done
     done
@@ -104,7 +110,7 @@ if [ "${AL_DEVICE_SPIN:-1}" != 0 ]; then
         for t in 4 8 16; do
           for sp in $order; do
             line=$(AL_SPIN_US=$sp "$pre/bench_train" --job $job --samples $n --threads "$t" 2>/dev/null) || line=""
-            echo "$job $t $sp $(echo "$line" | grep -o '"ms_per_step":[0-9.]*\|"final_loss":[-0-9.e]*' | cut -d: -f2 | tr '\n' ' ')"
+            echo "$job $t $sp $(fields "$line")"
           done
         done
       done

@@ -121,7 +121,7 @@ static void info_plan(const al_model *m, int freeze, int batch, info_facts *f) {
     al_memplan *mp = malloc(sizeof *mp);
     if (mp && al_memplan_build_at(m, f->batch, 0, f->pf, mp) == AL_OK) f->peak = mp->total, al_memplan_free(mp);
     if (mp && al_memplan_build_at(m, f->batch, 1, f->pf, mp) == AL_OK) f->naive = mp->total, al_memplan_free(mp);
-    if (mp && al_memplan_build_at(m, f->batch, 0, m->nnodes, mp) == AL_OK) f->infer = mp->total, al_memplan_free(mp);
+    if (mp && al_memplan_build_infer(m, f->batch, 0, m->nnodes, mp) == AL_OK) f->infer = mp->total, al_memplan_free(mp);
     if (mp && f->pf > 0 && f->pf < m->nnodes && al_memplan_build_infer(m, f->batch, 0, f->pf, mp) == AL_OK)
         f->infer_cached = mp->total, al_memplan_free(mp);
     free(mp);

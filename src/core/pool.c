@@ -158,9 +158,10 @@ static void *worker(void *va) {
         unsigned g;
         if (!spin_wait(p, seen, &g)) {
             pthread_mutex_lock(&p->mu);
-            if ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit))
-                atomic_fetch_add_explicit(&p->sleeps, 1, memory_order_relaxed);
-            while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->cv_work, &p->mu);
+            for (int slept = 0; (g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit); slept = 1) {
+                if (!slept) atomic_fetch_add_explicit(&p->sleeps, 1, memory_order_relaxed);
+                pthread_cond_wait(&p->cv_work, &p->mu);
+            }
             int quit = atomic_load(&p->quit) && g == seen;
             pthread_mutex_unlock(&p->mu);
             if (quit) return NULL;
@@ -171,23 +172,27 @@ static void *worker(void *va) {
     }
 }
 
-int al_threads_default(void) {
-    const char *s = getenv("AL_THREADS");
-    if (!s || !*s) return 1;
+/* 1 and the value in *v when environment variable `name` holds a whole
+ * decimal number, else 0 (unset, empty, or anything else). */
+static int env_number(const char *name, long *v) {
+    const char *s = getenv(name);
+    if (!s || !*s) return 0;
     char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v < 1) return 1;
+    *v = strtol(s, &end, 10);
+    return *end == '\0';
+}
+
+int al_threads_default(void) {
+    long v;
+    if (!env_number("AL_THREADS", &v) || v < 1) return 1;
     return v > 256 ? 256 : (int)v;
 }
 
 /* The spin time from AL_SPIN_US (microseconds, 0 to AL_POOL_SPIN_US_MAX),
  * else the default; a value that is not such a number is ignored. */
 static int spin_us_default(void) {
-    const char *s = getenv("AL_SPIN_US");
-    if (!s || !*s) return AL_POOL_SPIN_US_DEFAULT;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v < 0 || v > AL_POOL_SPIN_US_MAX) return AL_POOL_SPIN_US_DEFAULT;
+    long v;
+    if (!env_number("AL_SPIN_US", &v) || v < 0 || v > AL_POOL_SPIN_US_MAX) return AL_POOL_SPIN_US_DEFAULT;
     return (int)v;
 }
 

@@ -391,12 +391,18 @@ al_status al_model_plan(al_model *m, int maxbatch) {
     return plan_layout(m, maxbatch, 0, NULL);
 }
 
+/* An inference call's cut is a node of the model, 1..nnodes. */
+static al_status check_cut(const al_model *m, int cut) {
+    return cut >= 1 && cut <= m->nnodes ? AL_OK
+                                        : al_error(AL_ERANGE, "inference cut at node %d out of 1..%d", cut, m->nnodes);
+}
+
 al_status al_model_plan_infer(al_model *m, int maxbatch, int cut) {
     if (!m) return al_error(AL_EINVAL, "al_model_plan_infer: model is NULL");
     if (maxbatch <= 0 || maxbatch > (1 << 20)) return al_error(AL_ERANGE, "batch %d out of range", maxbatch);
-    if (cut < 1 || cut > m->nnodes) return al_error(AL_ERANGE, "inference cut at node %d out of 1..%d", cut, m->nnodes);
+    al_status st = check_cut(m, cut);
+    if (st != AL_OK) return st;
     m->infer = cut;
-    al_status st = AL_OK;
     /* a plan that holds the batch and lets the forward from node 0 to cut
      * run its chunked range entire */
     if (!plan_fits(m, maxbatch, 0) || !slim_serves(m, 0, al_chunk_end(m, 0, cut, 0))) {
@@ -409,9 +415,10 @@ al_status al_model_plan_infer(al_model *m, int maxbatch, int cut) {
 
 al_status al_model_infer_range(al_model *m, al_pool *pool, int from, int to, const float *x, int n, int cut) {
     if (!m) return al_error(AL_EINVAL, "al_model_infer_range: model is NULL");
-    if (cut < 1 || cut > m->nnodes) return al_error(AL_ERANGE, "inference cut at node %d out of 1..%d", cut, m->nnodes);
+    al_status st = check_cut(m, cut);
+    if (st != AL_OK) return st;
     m->infer = cut;
-    al_status st = al_model_forward_range(m, pool, from, to, x, n, 0);
+    st = al_model_forward_range(m, pool, from, to, x, n, 0);
     m->infer = 0;
     return st;
 }
