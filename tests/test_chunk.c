@@ -327,10 +327,12 @@ static void test_sizes(void) {
     REQUIRE_OK(al_chunk_arena_bound(m, 3, 32, 1, &bound));
     REQUIRE_OK(al_chunk_arena_bound(m, 3, 32, 2, &two));
     /* an arena per thread, and on several threads a GEMM pack buffer per
-     * thread (on one, the caller's own serves): here in the span of the
+     * thread of what the range's GEMMs ask (on one, the caller's own
+     * serves; here none on any: the dwconv, the relu and the gap make no
+     * GEMM call, test_lent has ranges that do): here in the span of the
      * plan that the dwconv's and the relu's whole outputs (8 MB each) take
      * and the chunks leave unused, so nothing beyond the plan */
-    const size_t pack = al_gemm_pack_floats_max() * sizeof(float), a = m->cplan ? m->cplan->bytes : 0;
+    const size_t pack = 0, a = m->cplan ? m->cplan->bytes : 0;
     const al_chunkplan *cp = m->cplan;
     CHECK(cp && cp->nb == 4 && cp->threads == 1 && cp->pack_floats == 0 && !cp->owned && bound == 0 && two == 0);
     /* the span: inside the plan, clear of the range's whole output (the
@@ -341,8 +343,8 @@ static void test_sizes(void) {
     const char *g = (const char *)m->act[2], *tab = (const char *)(void *)m->act;
     CHECK(blk && (g + 32 * 64 * sizeof(float) <= blk || blk + a + 64 <= g));
     CHECK(blk && (tab + 3 * 8 * (size_t)m->ntensors <= blk || blk + a + 64 <= tab));
-    /* chunks of 16 on 2 threads: arenas of 8 MB and pack buffers do not fit
-     * in 16 MB: allocated, and counted */
+    /* chunks of 16 on 2 threads: arenas of 8 MB do not fit in 16 MB:
+     * allocated, and counted */
     al_model_set_forward_chunk(m, 16);
     size_t a16 = 0, two16 = 0;
     REQUIRE_OK(al_chunk_arena_bytes(m, 0, 3, 16, &a16));
@@ -352,13 +354,16 @@ static void test_sizes(void) {
     REQUIRE_OK(al_pool_new(2, &pool2));
     float *y2 = malloc(sizeof(float) * 32 * 2);
     REQUIRE_OK(al_model_predict(m, pool2, x, 32, y2));
-    CHECK(m->cplan && m->cplan->owned && m->cplan->nb == 16 && same(y2, y, 32 * 2));
+    /* a prediction's range takes in the dense (trained only in training):
+     * each part is lent what its GEMM of 16 rows asks, in whole 64 bytes */
+    const size_t dense16 = (al_gemm_pack_floats(16, 2, 64) + 15) & ~(size_t)15;
+    CHECK(m->cplan && m->cplan->owned && m->cplan->nb == 16 && m->cplan->to == 4 &&
+          m->cplan->pack_floats == dense16 && same(y2, y, 32 * 2));
     al_model_set_forward_chunk(m, 0);
     /* 16 samples on 2 threads, planned for 16: chunks of 4 asked (shares of
      * 8); the plan's unused span (the dwconv's and the relu's whole
      * outputs) holds the block of the largest size from 2 up that fits
-     * (two arenas and two pack buffers, whose size depends on the GEMM
-     * variant), or, with none, the block is allocated */
+     * (two arenas), or, with none, the block is allocated */
     al_model_release_plan(m);
     REQUIRE_OK(al_model_predict(m, pool2, x, 16, y2));
     CHECK(same(y2, y, 16 * 2));
@@ -454,16 +459,19 @@ static void test_slim(al_pool *pool3) {
     CHECK(bound == 0);
     free(y);
     al_memplan_free(&p);
-    /* two threads: an arena and a pack buffer each, beyond the plan (the
-     * span holds one thread's), and the memory budget counts them */
+    /* two threads: an arena each and no pack buffer (no GEMM in the
+     * range): two arenas of chunks of 2 fit in the span made for one of 4,
+     * so nothing beyond the plan either, and the memory budget counts
+     * nothing (a pack buffer of al_gemm_pack_floats_max each did not fit) */
     al_pool *pool2;
     REQUIRE_OK(al_pool_new(2, &pool2));
     y = predict(m, pool2, x, N, 0);
-    CHECK(same(y, ref, (size_t)N * 2) && m->cplan && m->cplan->threads == 2 && m->cplan->owned);
+    size_t a2 = 0;
+    REQUIRE_OK(al_chunk_arena_bytes(m, 0, 3, 2, &a2));
+    CHECK(same(y, ref, (size_t)N * 2) && m->cplan && m->cplan->threads == 2 && !m->cplan->owned &&
+          m->cplan->nb == 2 && m->cplan->pack_floats == 0 && 2 * a2 <= a4);
     REQUIRE_OK(al_chunk_arena_bound(m, 3, N, 2, &bound));
-    size_t an = 0;
-    REQUIRE_OK(al_chunk_arena_bytes(m, 0, 3, m->cplan ? m->cplan->nb : 1, &an));
-    CHECK(bound == 2 * (an + al_gemm_pack_floats_max() * sizeof(float)) + 64);
+    CHECK(bound == 0);
     free(y);
     al_pool_free(pool2);
     /* batches smaller than the thread count and of one, in a plan for 32:
@@ -636,6 +644,127 @@ static void test_failure(al_pool *pool3) {
     al_model_free(m);
 }
 
+/* The GEMM pack buffers lent to the parts on several threads: of what
+ * the range's GEMMs ask (the layers' pack_floats), far below the most any
+ * GEMM can ask, and never too small: no request of any part misses its
+ * buffer (al_gemm_lend_misses), for every route of the conv (a sample at a
+ * time for large images, one over the batch for small ones, dilated,
+ * grouped, Winograd), the dense, the matmul, chunks of 1 to 5 and the
+ * default, a last chunk shorter than the rest, and a plan made for larger
+ * chunks serving smaller ones; the outputs are the whole batch's. */
+static const char *const LENT_SPECS[] = {
+    "input 3x32x32; conv 16 k=3 p=1 act=relu; conv 24 k=1; dwconv k=3 s=2 p=1 act=relu6; conv 40 k=1 act=relu6; "
+    "gconv 40 g=2 k=3 p=1; conv 16 k=3 s=2 p=2 dil=2; conv 48 k=1 act=relu6; flatten; dense 64; tanh; dense 3",
+    "input 8x16; dense 8; matmul -1; flatten; dense 32; dense 3",
+};
+
+/* The observer of test_lent_nodes: before node i runs, the misses of
+ * the node before it are counted, and node i's buffer is lent. */
+typedef struct lent_watch {
+    const al_model *m;
+    float *buf;
+    int last, n, bad, lent;
+    unsigned long misses;
+} lent_watch;
+
+static void lent_settle(lent_watch *w) {
+    if (w->last >= 0 && al_gemm_lend_misses() != w->misses) {
+        const al_node *nd = &w->m->nodes[w->last];
+        fprintf(stderr, "lent: node %d (%s), %d samples: %zu floats lent, %lu misses\n", w->last, nd->vt->name, w->n,
+                nd->vt->pack_floats ? nd->vt->pack_floats(nd, w->n) : 0, al_gemm_lend_misses() - w->misses);
+        w->bad++;
+    }
+}
+
+static void lent_node(void *ctx, int node, const float *x, int n) {
+    (void)x;
+    lent_watch *w = ctx;
+    lent_settle(w);
+    const al_node *nd = &w->m->nodes[node];
+    const size_t f = nd->vt->pack_floats ? nd->vt->pack_floats(nd, n) : 0;
+    w->bad += f > al_gemm_pack_floats_max();
+    w->lent += f > 0;
+    w->last = node;
+    w->n = n;
+    w->misses = al_gemm_lend_misses();
+    al_gemm_lend_buffer(w->buf, f);
+}
+
+/* Each node's pack_floats against what its forward asks: each node runs
+ * on the caller's thread, for 1, 5 and 13 samples, with a buffer of
+ * exactly that many floats lent (0 for a layer without pack_floats, which
+ * must then make no GEMM call), and no request misses it. Every spec
+ * here, conv forced to Winograd and not. */
+static void test_lent_nodes(void) {
+    static const int ns[] = {13, 5, 1}; /* the first sets the plan's batch */
+    const size_t most = al_gemm_pack_floats_max();
+    lent_watch w = {NULL, malloc(sizeof(float) * (most ? most : 1)), -1, 0, 0, 0, 0};
+    for (int s = 0; s < NSPECS + 2; s++)
+        for (int wino = 0; wino < 2; wino++) {
+            al_conv_force(wino ? AL_CONV_WINOGRAD : AL_CONV_AUTO);
+            al_model *m;
+            REQUIRE_OK(al_model_from_spec(s < NSPECS ? SPECS[s] : LENT_SPECS[s - NSPECS], 3, &m));
+            al_test_randomize_bn(m, 5);
+            float *x = al_test_rand_input(m, 13, 9), *y = malloc(sizeof(float) * 13 * out_numel(m));
+            w.m = m;
+            m->observe = lent_node;
+            m->observe_ctx = &w;
+            for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+                w.last = -1;
+                REQUIRE_OK(al_model_predict(m, NULL, x, ns[k], y));
+                lent_settle(&w);
+                CHECK(w.n == ns[k]); /* one batch */
+                al_gemm_lend_buffer(NULL, 0);
+            }
+            free(x);
+            free(y);
+            al_model_free(m);
+        }
+    al_conv_force(AL_CONV_AUTO);
+    CHECK(w.bad == 0);
+    CHECK(al_gemm_current() == AL_GEMM_REF || w.lent > 50);
+    free(w.buf);
+}
+
+static void test_lent(al_pool *pool3) {
+    static const int chunks[] = {0, 1, 2, 5};
+    al_pool *pool2;
+    REQUIRE_OK(al_pool_new(2, &pool2));
+    const int n = 13;
+    for (int s = 0; s < 2; s++)
+        for (int wino = 0; wino < 2; wino++) {
+            al_conv_force(wino ? AL_CONV_WINOGRAD : AL_CONV_AUTO);
+            al_model *m;
+            REQUIRE_OK(al_model_from_spec(LENT_SPECS[s], 3, &m));
+            REQUIRE_OK(al_model_freeze(m, m->nnodes - 1));
+            float *x = al_test_rand_input(m, n, 21), *ref = predict(m, NULL, x, n, -1);
+            for (int t = 0; t < 2; t++)
+                for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
+                    const unsigned long before = al_gemm_lend_misses();
+                    float *y = predict(m, t ? pool3 : pool2, x, n, chunks[c]);
+                    const al_chunkplan *cp = m->cplan;
+                    int ok = same(y, ref, (size_t)n * out_numel(m)) && al_gemm_lend_misses() == before && cp &&
+                             cp->threads == (t ? 3 : 2);
+                    /* the same plan, chunks of 1 (made for more) */
+                    al_model_set_forward_chunk(m, 1);
+                    REQUIRE_OK(al_model_predict(m, t ? pool3 : pool2, x, n, y));
+                    ok &= same(y, ref, (size_t)n * out_numel(m)) && al_gemm_lend_misses() == before;
+                    if (al_gemm_current() != AL_GEMM_REF)
+                        ok &= cp == m->cplan && cp->pack_floats > 0 && cp->pack_floats < al_gemm_pack_floats_max() / 2;
+                    if (!ok)
+                        fprintf(stderr, "lent spec %d wino %d threads %d chunk %d: pack %zu floats, misses %lu\n", s,
+                                wino, t ? 3 : 2, chunks[c], cp ? cp->pack_floats : 0, al_gemm_lend_misses() - before);
+                    CHECK(ok);
+                    free(y);
+                }
+            free(x);
+            free(ref);
+            al_model_free(m);
+        }
+    al_conv_force(AL_CONV_AUTO);
+    al_pool_free(pool2);
+}
+
 int main(void) {
     al_pool *pool3;
     REQUIRE_OK(al_pool_new(3, &pool3));
@@ -647,6 +776,8 @@ int main(void) {
     test_failure(pool3);
     test_slim(pool3);
     test_infer(pool3);
+    test_lent_nodes();
+    test_lent(pool3);
     al_pool_free(pool3);
     TEST_END("test_chunk");
 }

@@ -5,6 +5,9 @@
  * variants give bitwise the same result for every thread count. */
 #include "al_test.h"
 
+#include <limits.h>
+#include <stdint.h>
+
 typedef struct gcase {
     int M, N, K;
 } gcase;
@@ -126,6 +129,80 @@ static void run_case(al_pool *pools[NPOOLS], al_rng *r, int ta, int tb, gcase gc
     free(got1);
 }
 
+/* A lent pack buffer of al_gemm_pack_floats(M, N, K) floats serves a
+ * whole (one-thread) al_sgemm of any transposes and al_sgemm_bpack: no
+ * request misses it, and the result is the one the thread's own buffer
+ * gives, bit for bit. One float fewer misses where that orientation's
+ * request is the bound. The bound never falls as M or N grows (a chunk
+ * plan made for more samples serves fewer). Every packed variant. */
+static void check_lent_bound(al_rng *r) {
+    static const gcase shapes[] = {{64, 300, 100}, {33, 9, 300}, {7, 3, 700}, {32, 9, 1000}, {80, 288, 480},
+                                   {480, 288, 80}, {257, 33, 257}, {7, 2100, 5}, {1, 257, 300}, {150, 2300, 600}};
+    int tested = 0;
+    for (int v = 1; v < AL_GEMM_NVARIANTS; v++) {
+        if (!al_gemm_force((al_gemm_variant)v)) continue;
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+            const int M = shapes[i].M, N = shapes[i].N, K = shapes[i].K;
+            const size_t need = al_gemm_pack_floats(M, N, K), nc = (size_t)M * N;
+            float *A = rand_mat(r, (size_t)M * K), *B = rand_mat(r, (size_t)K * N), *own = rand_mat(r, nc),
+                  *got = rand_mat(r, nc);
+            void *raw = malloc(sizeof(float) * need + 64);
+            float *buf = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+            CHECK(need > 0 && need <= al_gemm_pack_floats_max());
+            for (int ta = 0; ta < 2; ta++)
+                for (int tb = 0; tb < 3; tb++) { /* tb 2: al_sgemm_bpack, B from the 1x1 "image" packer */
+                    const al_im2col_src src = {B, K, 1, N, 1, 1, 0, 1, N};
+                    for (int lend = 0; lend < 2; lend++) {
+                        float *C = lend ? got : own;
+                        const unsigned long before = al_gemm_lend_misses();
+                        al_gemm_lend_buffer(lend ? buf : NULL, lend ? need : 0);
+                        if (tb == 2)
+                            al_sgemm_bpack(NULL, ta, M, N, K, 1.0f, A, ta ? M : K, al_im2col_pack, &src, 0.0f, C, N);
+                        else
+                            al_sgemm(NULL, ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, C, N);
+                        al_gemm_lend_buffer(NULL, 0);
+                        CHECK(al_gemm_lend_misses() == before);
+                    }
+                    CHECK(memcmp(own, got, sizeof(float) * nc) == 0);
+                    tested++;
+                }
+            free(raw);
+            free(A);
+            free(B);
+            free(own);
+            free(got);
+        }
+        /* 64 x 300 x 100 runs as it stands, and its request is the bound */
+        float *A = rand_mat(r, 64 * 100), *B = rand_mat(r, 100 * 300), *C = rand_mat(r, 64 * 300);
+        const size_t need = al_gemm_pack_floats(64, 300, 100);
+        float *buf = malloc(sizeof(float) * need);
+        const unsigned long before = al_gemm_lend_misses();
+        al_gemm_lend_buffer(buf, need - 1);
+        al_sgemm(NULL, 0, 0, 64, 300, 100, 1.0f, A, 100, B, 300, 0.0f, C, 300);
+        al_gemm_lend_buffer(NULL, 0);
+        CHECK(al_gemm_lend_misses() > before);
+        free(A);
+        free(B);
+        free(C);
+        free(buf);
+        int falls = 0;
+        for (int K = 1; K <= 600; K += 299)
+            for (int M = 1; M <= 300; M += 7)
+                for (int N = 1; N <= 2200; N += 13) {
+                    const size_t f = al_gemm_pack_floats(M, N, K);
+                    falls += al_gemm_pack_floats(M + 7, N, K) < f || al_gemm_pack_floats(M, N + 13, K) < f ||
+                             al_gemm_pack_floats(M + 1, N, K) < f || al_gemm_pack_floats(M, N + 1, K) < f;
+                }
+        CHECK(falls == 0);
+    }
+    al_gemm_force(AL_GEMM_REF);
+    CHECK(al_gemm_pack_floats(64, 300, 100) == 0); /* the reference packs nothing */
+    al_gemm_force(AL_GEMM_AUTO);
+    CHECK(al_gemm_pack_floats(0, 3, 3) == 0 && al_gemm_pack_floats(3, 3, 0) == 0 &&
+          al_gemm_pack_floats(3, 3, (long)INT_MAX + 1) == 0);
+    CHECK(tested >= 60);
+}
+
 int main(void) {
     static const int nthreads[NPOOLS] = {1, 2, 3, 8};
     al_pool *pools[NPOOLS];
@@ -150,6 +227,7 @@ int main(void) {
     CHECK(al_gemm_force(AL_GEMM_C) == 1 && al_gemm_current() == AL_GEMM_C);
     CHECK(al_gemm_force(AL_GEMM_AUTO) == 1);
     check_avx512_packs();
+    check_lent_bound(&r);
 
     static const int small[] = {1, 7, 33};
     for (int ta = 0; ta < 2; ta++)

@@ -120,18 +120,20 @@ static void test_fit(const al_dataset *d, al_pool *pool) {
     c.mem_budget_bytes = p0.total - 1;
     REQUIRE_OK(al_personalize_plan_memory(m, pool, d, cache, &c, &p));
     CHECK(p.batch_used == 16 && p.cache_used < p0.cache_requested && p.total <= c.mem_budget_bytes);
-    /* no room for the cache at batch 16: the batch halves until it fits */
-    al_personalize_config c4 = c;
-    c4.train.batch = 4;
-    c4.mem_budget_bytes = 0;
-    al_mem_plan p4;
+    /* no room for the cache at batch 16: the batch halves until it fits
+     * (to 8: on 2 threads batch 4 needs more than 8, whose two chunk
+     * arenas fit in the plan's unused span where batch 4's do not) */
+    al_personalize_config c8 = c;
+    c8.train.batch = 8;
+    c8.mem_budget_bytes = 0;
+    al_mem_plan p8;
     al_cache *none;
     REQUIRE_OK(al_cache_new(0, NULL, &none));
-    REQUIRE_OK(al_personalize_plan_memory(m, pool, d, none, &c4, &p4));
+    REQUIRE_OK(al_personalize_plan_memory(m, pool, d, none, &c8, &p8));
     al_cache_free(none);
-    c.mem_budget_bytes = p4.total + 4096;
+    c.mem_budget_bytes = p8.total + 4096;
     REQUIRE_OK(al_personalize_plan_memory(m, pool, d, cache, &c, &p));
-    CHECK(p.batch_used == 4 && p.batch_requested == 16);
+    CHECK(p.batch_used == 8 && p.batch_requested == 16);
     CHECK(p.total <= c.mem_budget_bytes && p.cache_used < p0.cache_requested);
     /* batch 1 without a cache does not fit: AL_EBUDGET naming both */
     al_personalize_config c1 = c;
@@ -165,22 +167,22 @@ static void test_results(const al_dataset *d, al_pool *pool) {
     CHECK(r1.mem.batch_used == 16 && r1.mem.cache_used == (size_t)64 << 20);
     CHECK(memcmp(m0->wblock, m1->wblock, sizeof(float) * m0->nweights) == 0);
     CHECK(r0.cache.entries_mem == (uint64_t)d->n && r1.cache.entries_mem == (uint64_t)d->n);
-    /* a budget that halves the batch to 4 trains as batch 4 asked for */
-    al_personalize_config c4;
-    cfg_for(&c4, 4);
-    al_mem_plan p4;
+    /* a budget that halves the batch to 8 trains as batch 8 asked for */
+    al_personalize_config c8;
+    cfg_for(&c8, 8);
+    al_mem_plan p8;
     al_cache *none;
     al_model *unplanned = fresh();
     REQUIRE_OK(al_cache_new(0, NULL, &none));
-    REQUIRE_OK(al_personalize_plan_memory(unplanned, pool, d, none, &c4, &p4));
+    REQUIRE_OK(al_personalize_plan_memory(unplanned, pool, d, none, &c8, &p8));
     al_cache_free(none);
     al_model_free(unplanned);
-    size_t budget = p4.total + 4096;
+    size_t budget = p8.total + 4096;
     cfg_for(&c, 16);
     check_job(d, pool, &c, (size_t)64 << 20, NULL, budget, &r2, &m2);
-    CHECK(r2.mem.batch_used == 4 && r2.mem.batch_requested == 16);
+    CHECK(r2.mem.batch_used == 8 && r2.mem.batch_requested == 16);
     CHECK(r2.cache.entries_mem < (uint64_t)d->n); /* the bound shrank: some recomputed */
-    cfg_for(&c, 4);
+    cfg_for(&c, 8);
     check_job(d, pool, &c, (size_t)-1, NULL, 0, &r3, &m3);
     CHECK(memcmp(m2->wblock, m3->wblock, sizeof(float) * m2->nweights) == 0);
     CHECK(memcmp(m2->wblock, m0->wblock, sizeof(float) * m2->nweights) != 0);
@@ -191,7 +193,7 @@ static void test_results(const al_dataset *d, al_pool *pool) {
     if (fd >= 0) close(fd);
     cfg_for(&c, 16);
     check_job(d, pool, &c, (size_t)64 << 20, spill, budget, &r4, &m4);
-    CHECK(r4.mem.batch_used == 4 && r4.mem.cache_spill == 1 && r2.mem.cache_spill == 0);
+    CHECK(r4.mem.batch_used == 8 && r4.mem.cache_spill == 1 && r2.mem.cache_spill == 0);
     CHECK(r4.cache.entries_spilled > 0 && r4.cache.entries_mem + r4.cache.entries_spilled == (uint64_t)d->n);
     CHECK(memcmp(m4->wblock, m3->wblock, sizeof(float) * m4->nweights) == 0);
     CHECK(access(spill, F_OK) != 0); /* removed with the cache */

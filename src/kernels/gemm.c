@@ -23,6 +23,7 @@
  * unpacked loop: al_sgemm cannot fail. */
 #include "kernels/kernels.h"
 
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -160,12 +161,15 @@ static void key_init(void) { buf_key_ok = pthread_key_create(&buf_key, buf_destr
 /* A buffer lent to this thread (al_gemm_lend_buffer), used before its own */
 static _Thread_local float *tl_lent;
 static _Thread_local size_t tl_lent_n;
+/* requests a lent buffer was too small for (al_gemm_lend_misses) */
+static atomic_ulong lend_misses;
 
 /* A 64-byte aligned buffer of at least n floats: the one lent to this
  * thread when it is large enough, else this thread's own; NULL when that
  * cannot be allocated. */
 static float *thread_buffer(size_t n) {
     if (tl_lent && n <= tl_lent_n) return tl_lent;
+    if (tl_lent) atomic_fetch_add_explicit(&lend_misses, 1, memory_order_relaxed);
     if (n > tl_cap) {
         pthread_once(&key_once, key_init);
         size_t cap = (n + 16383) & ~(size_t)16383;
@@ -178,6 +182,34 @@ static float *thread_buffer(size_t n) {
     }
     return (float *)(((uintptr_t)tl_raw + 63) & ~(uintptr_t)63);
 }
+
+/* K's block: K in equal blocks of at most kc (288 = 144 + 144, not 256 +
+ * 32, whose short block pays a whole pass over C (load, add, store) for 32
+ * multiply-adds an element). Depends on K only. */
+static int k_block(const gemm_kernel *kn, int K) {
+    int nkb = (K + kn->kc - 1) / kn->kc;
+    return (K + nkb - 1) / nkb;
+}
+
+/* The floats region_packed packs into for rows [m0, m1) and columns
+ * [n0, n1) of an M x N x K product (K > 0): an A block of the rows (at
+ * most mc, whole tiles) and a B block of the columns (at most nc) of K's
+ * block. */
+static size_t pack_request(const gemm_kernel *kn, long rows, long cols, int K) {
+    size_t mc = (size_t)(AL_MIN(rows, (long)kn->mc) + kn->mr - 1) / (size_t)kn->mr * (size_t)kn->mr;
+    size_t nc = (size_t)(AL_MIN(cols, (long)kn->nc) + kn->nr - 1) / (size_t)kn->nr * (size_t)kn->nr;
+    return (mc + nc) * (size_t)AL_MIN(K, k_block(kn, K));
+}
+
+size_t al_gemm_pack_floats(long M, long N, long K) {
+    al_gemm_variant v = al_gemm_current();
+    if (v == AL_GEMM_REF || M <= 0 || N <= 0 || K <= 0 || M > INT_MAX || N > INT_MAX || K > INT_MAX) return 0;
+    /* either orientation: al_sgemm may run C^T = op(B)^T op(A)^T */
+    size_t a = pack_request(kernel_for(v, (int)M), M, N, (int)K), b = pack_request(kernel_for(v, (int)N), N, M, (int)K);
+    return AL_MAX(a, b);
+}
+
+unsigned long al_gemm_lend_misses(void) { return atomic_load_explicit(&lend_misses, memory_order_relaxed); }
 
 /* region_packed's largest request in floats (0: the plain variant packs
  * nothing), rounded as thread_buffer rounds it */
@@ -413,14 +445,9 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
             scale_c(g, m0, m1, n0, n1);
         return;
     }
-    /* K in equal blocks of at most kc: 288 = 144 + 144, not 256 + 32,
-     * whose short block pays a whole pass over C (load, add, store) for
-     * 32 multiply-adds an element. Depends on K only, as before. */
-    int nkb = (g->K + kn->kc - 1) / kn->kc, kcb = (g->K + nkb - 1) / nkb;
-    int kcmax = AL_MIN(g->K, kcb);
-    size_t mcmax = (size_t)(AL_MIN(m1 - m0, kn->mc) + MR - 1) / MR * MR;
-    size_t ncmax = (size_t)(AL_MIN(n1 - n0, kn->nc) + NR - 1) / NR * NR;
-    float *pa = thread_buffer((mcmax + ncmax) * (size_t)kcmax);
+    const int kcb = k_block(kn, g->K), kcmax = AL_MIN(g->K, kcb);
+    const size_t mcmax = (size_t)(AL_MIN(m1 - m0, kn->mc) + MR - 1) / MR * MR;
+    float *pa = thread_buffer(pack_request(kn, m1 - m0, n1 - n0, g->K));
     if (!pa) {
         if (g->bpack)
             region_plain_bpack(g, m0, m1, n0, n1);

@@ -62,6 +62,16 @@ size_t al_gemm_pack_floats_max(void);
  * thread, so how many allocations a forward makes does not depend on which
  * pool thread ran which part. */
 void al_gemm_lend_buffer(float *buf, size_t floats);
+/* The most floats of pack buffer one thread's al_sgemm or al_sgemm_bpack
+ * asks for an M x N x K product, run whole (a NULL or one-thread pool),
+ * in either orientation, for the current variant; 0 when it packs nothing.
+ * Never less for a larger M or N. A buffer lent of this size serves the
+ * call. The chunked forward sizes its lent buffers with it, through the
+ * layers' pack_floats (layers.h). */
+size_t al_gemm_pack_floats(long M, long N, long K);
+/* How many GEMM requests so far found the buffer lent to their thread too
+ * small and took the thread's own (process-wide; for tests). */
+unsigned long al_gemm_lend_misses(void);
 const char *al_gemm_variant_name(al_gemm_variant v);
 
 /* NCHW image <-> column matrix for convolution as GEMM. One sample x [C,H,W],

@@ -91,4 +91,4 @@ static void add_backward(al_node *nd, const al_exec *e, const float *x, const fl
 /* One add per output element. */
 static uint64_t add_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->out); }
 
-const al_layer_vt al_add_vt = {"add", add_shape, NULL, add_forward, add_backward, add_macs};
+const al_layer_vt al_add_vt = {"add", add_shape, NULL, add_forward, add_backward, add_macs, NULL};

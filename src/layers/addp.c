@@ -63,4 +63,4 @@ static void addp_backward(al_node *nd, const al_exec *e, const float *x, const f
 /* One addition per element counts as one MAC. */
 static uint64_t addp_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
-const al_layer_vt al_addp_vt = {"addp", addp_shape, addp_init, addp_forward, addp_backward, addp_macs};
+const al_layer_vt al_addp_vt = {"addp", addp_shape, addp_init, addp_forward, addp_backward, addp_macs, NULL};

@@ -83,4 +83,5 @@ static uint64_t avgpool_macs(const al_node *nd) {
     return (uint64_t)al_shape_numel(&nd->out) * (uint64_t)nd->cfg.k * (uint64_t)nd->cfg.k;
 }
 
-const al_layer_vt al_avgpool_vt = {"avgpool", avgpool_shape, NULL, avgpool_forward, avgpool_backward, avgpool_macs};
+const al_layer_vt al_avgpool_vt = {"avgpool", avgpool_shape, NULL, avgpool_forward, avgpool_backward, avgpool_macs,
+                                   NULL};

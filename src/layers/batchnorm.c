@@ -161,4 +161,4 @@ static void batchnorm_backward(al_node *nd, const al_exec *e, const float *x, co
 static uint64_t batchnorm_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
 const al_layer_vt al_batchnorm_vt = {"batchnorm", batchnorm_shape, batchnorm_init, batchnorm_forward,
-                                     batchnorm_backward, batchnorm_macs};
+                                     batchnorm_backward, batchnorm_macs, NULL};

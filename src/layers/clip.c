@@ -60,4 +60,4 @@ static void clip_backward(al_node *nd, const al_exec *e, const float *x, const f
 /* One operation per element counts as one MAC. */
 static uint64_t clip_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
-const al_layer_vt al_clip_vt = {"clip", clip_shape, NULL, clip_forward, clip_backward, clip_macs};
+const al_layer_vt al_clip_vt = {"clip", clip_shape, NULL, clip_forward, clip_backward, clip_macs, NULL};

@@ -141,4 +141,4 @@ static uint64_t concat_macs(const al_node *nd) {
     return 0;
 }
 
-const al_layer_vt al_concat_vt = {"concat", concat_shape, NULL, concat_forward, concat_backward, concat_macs};
+const al_layer_vt al_concat_vt = {"concat", concat_shape, NULL, concat_forward, concat_backward, concat_macs, NULL};

@@ -707,4 +707,20 @@ static uint64_t conv_macs(const al_node *nd) {
     return (uint64_t)g.F * (uint64_t)g.P * (uint64_t)g.CKK;
 }
 
-const al_layer_vt al_conv2d_vt = {"conv", conv_shape, conv_init, conv_forward, conv_backward, conv_macs};
+/* The forward's GEMMs by route (conv_forward): a sample at a time on the
+ * dilated path and for large images, Winograd's 16 products over the
+ * batch's tiles, else one over the batch's pixels; direct, the
+ * one-channel 3x3 kernel and int8 pack no floats. */
+static size_t conv_pack_floats(const al_node *nd, int n) {
+    if (nd->q && !nd->trainable) return 0;
+    const conv_geom g = geom(nd);
+    if (nd->cfg.dil > 1) return al_gemm_pack_floats(g.F, g.P, g.CKK);
+    if (nd->conv_algo == AL_CONV_DIRECT) return 0;
+    if (nd->conv_algo == AL_CONV_WINOGRAD)
+        return al_gemm_pack_floats(g.F, (long)n * (long)al_winograd_tiles(g.Ho, g.Wo), g.C);
+    if (is_c1k3(&g)) return 0;
+    return al_gemm_pack_floats(g.F, g.P >= CONV_FUSED_MIN ? g.P : (long)n * g.P, g.CKK);
+}
+
+const al_layer_vt al_conv2d_vt = {"conv", conv_shape, conv_init, conv_forward, conv_backward, conv_macs,
+                                  conv_pack_floats};

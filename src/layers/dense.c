@@ -109,4 +109,11 @@ static uint64_t dense_macs(const al_node *nd) {
     return rows * (uint64_t)nd->params[0].dims[1] * (uint64_t)nd->cfg.units;
 }
 
-const al_layer_vt al_dense_vt = {"dense", dense_shape, dense_init, dense_forward, dense_backward, dense_macs};
+/* One GEMM over the batch's rows; the int8 form packs no floats. */
+static size_t dense_pack_floats(const al_node *nd, int n) {
+    if (nd->q && !nd->trainable) return 0;
+    return al_gemm_pack_floats(dense_rows(nd, n), nd->cfg.units, nd->params[0].dims[1]);
+}
+
+const al_layer_vt al_dense_vt = {"dense", dense_shape, dense_init, dense_forward, dense_backward, dense_macs,
+                                 dense_pack_floats};

@@ -31,4 +31,4 @@ static void div_backward(al_node *nd, const al_exec *e, const float *x, const fl
 /* One operation per output element. */
 static uint64_t div_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->out); }
 
-const al_layer_vt al_div_vt = {"div", div_shape, NULL, div_forward, div_backward, div_macs};
+const al_layer_vt al_div_vt = {"div", div_shape, NULL, div_forward, div_backward, div_macs, NULL};

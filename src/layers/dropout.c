@@ -69,4 +69,5 @@ static uint64_t dropout_macs(const al_node *nd) {
     return 0;
 }
 
-const al_layer_vt al_dropout_vt = {"dropout", dropout_shape, NULL, dropout_forward, dropout_backward, dropout_macs};
+const al_layer_vt al_dropout_vt = {"dropout", dropout_shape, NULL, dropout_forward, dropout_backward, dropout_macs,
+                                   NULL};

@@ -180,4 +180,4 @@ static uint64_t dw_macs(const al_node *nd) {
     return (uint64_t)g.C * (uint64_t)g.Ho * (uint64_t)g.Wo * (uint64_t)g.k * (uint64_t)g.k;
 }
 
-const al_layer_vt al_dwconv2d_vt = {"dwconv", dw_shape, dw_init, dw_forward, dw_backward, dw_macs};
+const al_layer_vt al_dwconv2d_vt = {"dwconv", dw_shape, dw_init, dw_forward, dw_backward, dw_macs, NULL};

@@ -92,4 +92,4 @@ static uint64_t embedding_macs(const al_node *nd) {
 }
 
 const al_layer_vt al_embedding_vt = {"embedding", embedding_shape, embedding_init, embedding_forward,
-                                     embedding_backward, embedding_macs};
+                                     embedding_backward, embedding_macs, NULL};

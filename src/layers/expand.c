@@ -91,4 +91,4 @@ static void expand_backward(al_node *nd, const al_exec *e, const float *x, const
 
 static uint64_t expand_macs(const al_node *nd) { return 0 * al_shape_numel(&nd->out); }
 
-const al_layer_vt al_expand_vt = {"expand", expand_shape, NULL, expand_forward, expand_backward, expand_macs};
+const al_layer_vt al_expand_vt = {"expand", expand_shape, NULL, expand_forward, expand_backward, expand_macs, NULL};

@@ -35,4 +35,5 @@ static uint64_t flatten_macs(const al_node *nd) {
     return 0;
 }
 
-const al_layer_vt al_flatten_vt = {"flatten", flatten_shape, NULL, flatten_forward, flatten_backward, flatten_macs};
+const al_layer_vt al_flatten_vt = {"flatten", flatten_shape, NULL, flatten_forward, flatten_backward, flatten_macs,
+                                   NULL};

@@ -58,4 +58,4 @@ static void gap_backward(al_node *nd, const al_exec *e, const float *x, const fl
 /* One add per input element. */
 static uint64_t gap_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
-const al_layer_vt al_gap_vt = {"gap", gap_shape, NULL, gap_forward, gap_backward, gap_macs};
+const al_layer_vt al_gap_vt = {"gap", gap_shape, NULL, gap_forward, gap_backward, gap_macs, NULL};

@@ -144,4 +144,12 @@ static uint64_t gconv_macs(const al_node *nd) {
     return (uint64_t)g.F * (uint64_t)g.P * (uint64_t)g.CKKg;
 }
 
-const al_layer_vt al_gconv_vt = {"gconv", gconv_shape, gconv_init, gconv_forward, gconv_backward, gconv_macs};
+/* One GEMM a sample and group. */
+static size_t gconv_pack_floats(const al_node *nd, int n) {
+    AL_UNUSED(n);
+    const gconv_geom g = geom(nd);
+    return al_gemm_pack_floats(g.Fg, g.P, g.CKKg);
+}
+
+const al_layer_vt al_gconv_vt = {"gconv", gconv_shape, gconv_init, gconv_forward, gconv_backward, gconv_macs,
+                                 gconv_pack_floats};

@@ -78,4 +78,4 @@ static void gelu_backward(al_node *nd, const al_exec *e, const float *x, const f
 /* One operation per element counts as one MAC. */
 static uint64_t gelu_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
-const al_layer_vt al_gelu_vt = {"gelu", gelu_shape, NULL, gelu_forward, gelu_backward, gelu_macs};
+const al_layer_vt al_gelu_vt = {"gelu", gelu_shape, NULL, gelu_forward, gelu_backward, gelu_macs, NULL};

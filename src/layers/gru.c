@@ -304,5 +304,13 @@ static void gru_backward_multi(al_node *nd, const al_exec *e, const float *x, co
     gru_backward_ports(nd, e, x, y[0], dy[0], dy[1], dx, n);
 }
 
-const al_layer_vt al_gru_vt = {"gru", gru_shape, gru_init, gru_forward, gru_backward, gru_macs};
+/* The forward's GEMMs: the input projection over all n*T rows, then a
+ * step's recurrent product (n rows). */
+static size_t gru_pack_floats(const al_node *nd, int n) {
+    const gru_dims d = gru_get_dims(nd);
+    const long G = 3L * d.H;
+    return AL_MAX(al_gemm_pack_floats((long)n * d.T, G, d.E), al_gemm_pack_floats(n, G, d.H));
+}
+
+const al_layer_vt al_gru_vt = {"gru", gru_shape, gru_init, gru_forward, gru_backward, gru_macs, gru_pack_floats};
 const al_layer_multi_vt al_gru_mvt = {gru_forward_multi, gru_backward_multi};

@@ -55,4 +55,4 @@ static void hardsigmoid_backward(al_node *nd, const al_exec *e, const float *x, 
 static uint64_t hardsigmoid_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
 const al_layer_vt al_hardsigmoid_vt = {"hardsigmoid", hardsigmoid_shape, NULL, hardsigmoid_forward,
-                                       hardsigmoid_backward, hardsigmoid_macs};
+                                       hardsigmoid_backward, hardsigmoid_macs, NULL};

@@ -56,4 +56,4 @@ static void hardswish_backward(al_node *nd, const al_exec *e, const float *x, co
 static uint64_t hardswish_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
 const al_layer_vt al_hardswish_vt = {"hardswish", hardswish_shape, NULL, hardswish_forward, hardswish_backward,
-                                     hardswish_macs};
+                                     hardswish_macs, NULL};

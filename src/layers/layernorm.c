@@ -120,4 +120,4 @@ static void layernorm_backward(al_node *nd, const al_exec *e, const float *x, co
 static uint64_t layernorm_macs(const al_node *nd) { return 8 * (uint64_t)al_shape_numel(&nd->in); }
 
 const al_layer_vt al_layernorm_vt = {"layernorm", layernorm_shape, layernorm_init, layernorm_forward,
-                                     layernorm_backward, layernorm_macs};
+                                     layernorm_backward, layernorm_macs, NULL};

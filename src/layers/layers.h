@@ -254,7 +254,13 @@ struct al_exec {
  *  forward:  compute y; in training mode save what backward needs in nd->aux.
  *  backward: given dy, accumulate weight gradients when nd->trainable and
  *            write dx when dx != NULL (dx is overwritten, not accumulated).
- *  macs:     forward multiply-accumulates per sample. */
+ *  macs:     forward multiply-accumulates per sample.
+ *  pack_floats: the most floats of GEMM pack buffer (al_gemm_pack_floats)
+ *            a frozen forward of n samples asks of its thread when it runs
+ *            without a pool (the chunked forward's parts, src/model/model.c,
+ *            which lend each part a buffer of the largest over their
+ *            nodes); never less for a larger n. NULL: the forward makes no
+ *            GEMM call. */
 typedef struct al_layer_vt {
     const char *name;
     al_status (*shape)(al_node *nd, const al_shape *in);
@@ -263,6 +269,7 @@ typedef struct al_layer_vt {
     void (*backward)(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy, float *dx,
                      int n);
     uint64_t (*macs)(const al_node *nd);
+    size_t (*pack_floats)(const al_node *nd, int n);
 } al_layer_vt;
 
 /* The second vtable of the layers with several outputs (split), used by

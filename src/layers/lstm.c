@@ -411,5 +411,16 @@ static uint64_t lstm_macs(const al_node *nd) {
     return T * (E + H) * 4 * H;
 }
 
-const al_layer_vt al_lstm_vt = {"lstm", lstm_shape, lstm_init, lstm_forward, lstm_backward, lstm_macs};
+/* The forward's GEMMs: the input projection over all n*T rows, then a
+ * step's recurrent product (n rows; with rank, through V then U). */
+static size_t lstm_pack_floats(const al_node *nd, int n) {
+    const lstm_dims d = lstm_get_dims(nd);
+    const long G = 4L * d.H;
+    size_t f = AL_MAX(al_gemm_pack_floats((long)n * d.T, G, d.E), al_gemm_pack_floats(n, G, d.H));
+    if (d.r) f = AL_MAX(f, AL_MAX(al_gemm_pack_floats(n, d.r, d.H), al_gemm_pack_floats(n, G, d.r)));
+    return f;
+}
+
+const al_layer_vt al_lstm_vt = {"lstm", lstm_shape, lstm_init, lstm_forward, lstm_backward, lstm_macs,
+                                lstm_pack_floats};
 const al_layer_multi_vt al_lstm_mvt = {lstm_forward_multi, lstm_backward_multi};

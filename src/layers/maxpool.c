@@ -173,4 +173,5 @@ static uint64_t maxpool_macs(const al_node *nd) {
     return (uint64_t)al_shape_numel(&nd->out) * (uint64_t)nd->cfg.k * (uint64_t)nd->cfg.k;
 }
 
-const al_layer_vt al_maxpool_vt = {"maxpool", maxpool_shape, NULL, maxpool_forward, maxpool_backward, maxpool_macs};
+const al_layer_vt al_maxpool_vt = {"maxpool", maxpool_shape, NULL, maxpool_forward, maxpool_backward, maxpool_macs,
+                                   NULL};

@@ -54,5 +54,5 @@ static void min_backward(al_node *nd, const al_exec *e, const float *x, const fl
 /* One comparison per output element. */
 static uint64_t mm_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->out); }
 
-const al_layer_vt al_max_vt = {"max", max_shape, NULL, max_forward, max_backward, mm_macs};
-const al_layer_vt al_min_vt = {"min", min_shape, NULL, min_forward, min_backward, mm_macs};
+const al_layer_vt al_max_vt = {"max", max_shape, NULL, max_forward, max_backward, mm_macs, NULL};
+const al_layer_vt al_min_vt = {"min", min_shape, NULL, min_forward, min_backward, mm_macs, NULL};

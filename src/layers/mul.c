@@ -115,4 +115,4 @@ static void mul_backward(al_node *nd, const al_exec *e, const float *x, const fl
 /* One multiply per output element. */
 static uint64_t mul_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->out); }
 
-const al_layer_vt al_mul_vt = {"mul", mul_shape, NULL, mul_forward, mul_backward, mul_macs};
+const al_layer_vt al_mul_vt = {"mul", mul_shape, NULL, mul_forward, mul_backward, mul_macs, NULL};

@@ -75,4 +75,4 @@ static uint64_t pad_macs(const al_node *nd) {
     return 0;
 }
 
-const al_layer_vt al_pad_vt = {"pad", pad_shape, NULL, pad_forward, pad_backward, pad_macs};
+const al_layer_vt al_pad_vt = {"pad", pad_shape, NULL, pad_forward, pad_backward, pad_macs, NULL};

@@ -101,4 +101,5 @@ static uint64_t prepend_macs(const al_node *nd) {
     return 0;
 }
 
-const al_layer_vt al_prepend_vt = {"prepend", prepend_shape, NULL, prepend_forward, prepend_backward, prepend_macs};
+const al_layer_vt al_prepend_vt = {"prepend", prepend_shape, NULL, prepend_forward, prepend_backward, prepend_macs,
+                                   NULL};

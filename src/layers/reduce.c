@@ -143,5 +143,5 @@ static al_status sum_shape_ws(al_node *nd, const al_shape *in) {
     return st;
 }
 
-const al_layer_vt al_reducemean_vt = {"reducemean", mean_shape_ws, NULL, red_forward, red_backward, red_macs};
-const al_layer_vt al_reducesum_vt = {"reducesum", sum_shape_ws, NULL, red_forward, red_backward, red_macs};
+const al_layer_vt al_reducemean_vt = {"reducemean", mean_shape_ws, NULL, red_forward, red_backward, red_macs, NULL};
+const al_layer_vt al_reducesum_vt = {"reducesum", sum_shape_ws, NULL, red_forward, red_backward, red_macs, NULL};

@@ -48,4 +48,4 @@ static void relu_backward(al_node *nd, const al_exec *e, const float *x, const f
 /* One operation per element counts as one MAC. */
 static uint64_t relu_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
-const al_layer_vt al_relu_vt = {"relu", relu_shape, NULL, relu_forward, relu_backward, relu_macs};
+const al_layer_vt al_relu_vt = {"relu", relu_shape, NULL, relu_forward, relu_backward, relu_macs, NULL};

@@ -45,4 +45,4 @@ static void relu6_backward(al_node *nd, const al_exec *e, const float *x, const 
 /* One operation per element counts as one MAC. */
 static uint64_t relu6_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
-const al_layer_vt al_relu6_vt = {"relu6", relu6_shape, NULL, relu6_forward, relu6_backward, relu6_macs};
+const al_layer_vt al_relu6_vt = {"relu6", relu6_shape, NULL, relu6_forward, relu6_backward, relu6_macs, NULL};

@@ -109,7 +109,7 @@ static uint64_t copy_macs(const al_node *nd) {
     return 0;
 }
 
-const al_layer_vt al_reshape_vt = {"reshape", reshape_shape, NULL, copy_forward, copy_backward, copy_macs};
-const al_layer_vt al_squeeze_vt = {"squeeze", squeeze_shape, NULL, copy_forward, copy_backward, copy_macs};
-const al_layer_vt al_unsqueeze_vt = {"unsqueeze", unsqueeze_shape, NULL, copy_forward, copy_backward, copy_macs};
-const al_layer_vt al_identity_vt = {"identity", identity_shape, NULL, copy_forward, copy_backward, copy_macs};
+const al_layer_vt al_reshape_vt = {"reshape", reshape_shape, NULL, copy_forward, copy_backward, copy_macs, NULL};
+const al_layer_vt al_squeeze_vt = {"squeeze", squeeze_shape, NULL, copy_forward, copy_backward, copy_macs, NULL};
+const al_layer_vt al_unsqueeze_vt = {"unsqueeze", unsqueeze_shape, NULL, copy_forward, copy_backward, copy_macs, NULL};
+const al_layer_vt al_identity_vt = {"identity", identity_shape, NULL, copy_forward, copy_backward, copy_macs, NULL};

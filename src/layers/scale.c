@@ -58,4 +58,4 @@ static void scale_backward(al_node *nd, const al_exec *e, const float *x, const 
 /* One operation per element counts as one MAC. */
 static uint64_t scale_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
-const al_layer_vt al_scale_vt = {"scale", scale_shape, NULL, scale_forward, scale_backward, scale_macs};
+const al_layer_vt al_scale_vt = {"scale", scale_shape, NULL, scale_forward, scale_backward, scale_macs, NULL};

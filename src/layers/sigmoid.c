@@ -57,4 +57,5 @@ static void sigmoid_backward(al_node *nd, const al_exec *e, const float *x, cons
 /* One operation per element counts as one MAC. */
 static uint64_t sigmoid_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
-const al_layer_vt al_sigmoid_vt = {"sigmoid", sigmoid_shape, NULL, sigmoid_forward, sigmoid_backward, sigmoid_macs};
+const al_layer_vt al_sigmoid_vt = {"sigmoid", sigmoid_shape, NULL, sigmoid_forward, sigmoid_backward, sigmoid_macs,
+                                   NULL};

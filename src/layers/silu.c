@@ -63,4 +63,4 @@ static void silu_backward(al_node *nd, const al_exec *e, const float *x, const f
 /* One operation per element counts as one MAC. */
 static uint64_t silu_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
-const al_layer_vt al_silu_vt = {"silu", silu_shape, NULL, silu_forward, silu_backward, silu_macs};
+const al_layer_vt al_silu_vt = {"silu", silu_shape, NULL, silu_forward, silu_backward, silu_macs, NULL};

@@ -97,4 +97,4 @@ static uint64_t slice_macs(const al_node *nd) {
     return 0;
 }
 
-const al_layer_vt al_slice_vt = {"slice", slice_shape, NULL, slice_forward, slice_backward, slice_macs};
+const al_layer_vt al_slice_vt = {"slice", slice_shape, NULL, slice_forward, slice_backward, slice_macs, NULL};

@@ -87,4 +87,5 @@ static void softmax_backward(al_node *nd, const al_exec *e, const float *x, cons
 /* exp, sum and scale: three operations per element. */
 static uint64_t softmax_macs(const al_node *nd) { return 3 * (uint64_t)al_shape_numel(&nd->in); }
 
-const al_layer_vt al_softmax_vt = {"softmax", softmax_shape, NULL, softmax_forward, softmax_backward, softmax_macs};
+const al_layer_vt al_softmax_vt = {"softmax", softmax_shape, NULL, softmax_forward, softmax_backward, softmax_macs,
+                                   NULL};

@@ -100,5 +100,5 @@ static uint64_t split_macs(const al_node *nd) {
     return 0;
 }
 
-const al_layer_vt al_split_vt = {"split", split_shape, NULL, split_forward, split_backward, split_macs};
+const al_layer_vt al_split_vt = {"split", split_shape, NULL, split_forward, split_backward, split_macs, NULL};
 const al_layer_multi_vt al_split_mvt = {split_forward_multi, split_backward_multi};

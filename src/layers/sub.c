@@ -29,4 +29,4 @@ static void sub_backward(al_node *nd, const al_exec *e, const float *x, const fl
 /* One operation per output element. */
 static uint64_t sub_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->out); }
 
-const al_layer_vt al_sub_vt = {"sub", sub_shape, NULL, sub_forward, sub_backward, sub_macs};
+const al_layer_vt al_sub_vt = {"sub", sub_shape, NULL, sub_forward, sub_backward, sub_macs, NULL};

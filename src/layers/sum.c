@@ -87,4 +87,4 @@ static uint64_t sum_macs(const al_node *nd) {
     return (uint64_t)al_cfg_nsrc(&nd->cfg) * al_shape_numel(&nd->out);
 }
 
-const al_layer_vt al_sum_vt = {"sum", sum_shape, NULL, sum_forward, sum_backward, sum_macs};
+const al_layer_vt al_sum_vt = {"sum", sum_shape, NULL, sum_forward, sum_backward, sum_macs, NULL};

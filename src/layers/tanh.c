@@ -50,4 +50,4 @@ static void tanh_backward(al_node *nd, const al_exec *e, const float *x, const f
 /* One operation per element counts as one MAC. */
 static uint64_t tanh_macs(const al_node *nd) { return (uint64_t)al_shape_numel(&nd->in); }
 
-const al_layer_vt al_tanh_vt = {"tanh", tanh_shape, NULL, tanh_forward, tanh_backward, tanh_macs};
+const al_layer_vt al_tanh_vt = {"tanh", tanh_shape, NULL, tanh_forward, tanh_backward, tanh_macs, NULL};

@@ -102,4 +102,4 @@ static uint64_t transpose_macs(const al_node *nd) {
 }
 
 const al_layer_vt al_transpose_vt = {"transpose", transpose_shape, NULL, transpose_forward, transpose_backward,
-                                     transpose_macs};
+                                     transpose_macs, NULL};

@@ -186,19 +186,33 @@ static al_status chunk_layout(const al_model *m, int from, int e, int nb, al_mem
     return al_memplan_place(p);
 }
 
-/* Floats of the GEMM pack buffer lent to each part on `threads` threads.
- * On one thread the range runs on the caller, whose own buffer serves it
- * as it serves the whole-batch forward: none is lent (2.2 MB fewer, the
- * image job's memory). On several, which thread runs which part is not
- * fixed (core/pool.c), so a part's own buffer would be allocated on
- * whichever thread ran it: each part gets one from the plan. */
-static size_t lent_floats(int threads) { return threads > 1 ? al_gemm_pack_floats_max() : 0; }
+/* Floats of the GEMM pack buffer lent to each part of a forward of
+ * [from, e) in chunks of nb on `threads` threads. On one thread the range
+ * runs on the caller, whose own buffer serves it as it serves the
+ * whole-batch forward: none is lent (the image job's memory). On several,
+ * which thread runs which part is not fixed (core/pool.c), so a part's own
+ * buffer would be allocated on whichever thread ran it: each part gets one
+ * from the plan, of the most its nodes' GEMMs ask at chunks of nb (the
+ * layers' pack_floats; a chunk of fewer asks no more), in whole 64 bytes.
+ * That is far below the most any GEMM can ask (al_gemm_pack_floats_max,
+ * 2.2 MB on AVX-512): MobileNetV2-0.5's frozen part at 96x96 asks 0.23 MB. */
+static size_t lent_floats(const al_model *m, int from, int e, int nb, int threads) {
+    if (threads <= 1) return 0;
+    size_t f = 0;
+    for (int i = from; i < e; i++) {
+        const al_node *nd = &m->nodes[i];
+        if (nd->vt->pack_floats) f = AL_MAX(f, nd->vt->pack_floats(nd, nb));
+    }
+    return (f + 15) & ~(size_t)15;
+}
 
-/* The chunk plan's block for an arena of `arena` bytes: an arena and a
- * lent GEMM pack buffer per thread, and 64 bytes to align the buffers; 0
- * when that overflows. */
-static size_t block_bytes(size_t arena, int threads) {
-    const size_t T = (size_t)AL_MAX(threads, 1), per = arena + lent_floats(threads) * sizeof(float);
+/* The chunk plan's block for an arena of `arena` bytes and a lent pack
+ * buffer of `pack` floats per thread, and 64 bytes to align the buffers;
+ * 0 when that overflows. */
+static size_t block_bytes(size_t arena, size_t pack, int threads) {
+    const size_t T = (size_t)AL_MAX(threads, 1);
+    if (pack > (SIZE_MAX - arena) / sizeof(float)) return 0;
+    const size_t per = arena + pack * sizeof(float);
     return per > (SIZE_MAX - 64) / T ? 0 : per * T + 64;
 }
 
@@ -213,13 +227,13 @@ static int fit_nb(const al_model *m, int e, int nb, int threads, size_t gap, al_
     size_t a = 0, b;
     *st = AL_OK;
     if ((*st = al_chunk_arena_bytes(m, 0, e, nb, &a)) != AL_OK) return 0;
-    if ((b = block_bytes(a, threads)) && b <= gap) return nb;
+    if ((b = block_bytes(a, lent_floats(m, 0, e, nb, threads), threads)) && b <= gap) return nb;
     if (m->chunk > 0) return 0; /* the caller's size, or none */
     int lo = (nb + 1) / 2, hi = nb - 1, best = 0;
     while (lo <= hi) { /* the block grows with the chunk */
         int mid = lo + (hi - lo) / 2;
         if ((*st = al_chunk_arena_bytes(m, 0, e, mid, &a)) != AL_OK) return 0;
-        if ((b = block_bytes(a, threads)) && b <= gap) {
+        if ((b = block_bytes(a, lent_floats(m, 0, e, mid, threads), threads)) && b <= gap) {
             best = mid;
             lo = mid + 1;
         } else {
@@ -274,8 +288,8 @@ static al_status chunk_build(al_model *m, int from, int e, int nb, int threads) 
         else gap = 0;
     }
     if (chunk_layout(m, from, e, nb, &p, cp) != AL_OK) goto oom;
-    cp->pack_floats = lent_floats(threads);
-    const size_t all = block_bytes(p.total, threads); /* the arena and pack sizes are multiples of 64 */
+    cp->pack_floats = lent_floats(m, from, e, nb, threads);
+    const size_t all = block_bytes(p.total, cp->pack_floats, threads); /* the arena and pack sizes are multiples of 64 */
     if (!all) {
         al_error(AL_ENOMEM, "chunk arenas of %zu bytes for %d threads overflow", p.total, threads);
         goto oom;
@@ -349,7 +363,7 @@ al_status al_chunk_slim(const al_model *m, int maxbatch, int freeze, int *es, in
     if (st != AL_OK) return st;
     *es = e1;
     *er = e0;
-    *reserve = block_bytes(a, 1);
+    *reserve = block_bytes(a, 0, 1);
     return AL_OK;
 }
 
@@ -469,7 +483,7 @@ al_status al_chunk_arena_bound(const al_model *m, int freeze, int plan_batch, in
             if (st != AL_OK) break;
             /* allocated: the block for chunks of nb */
             if ((st = al_chunk_arena_bytes(m, 0, e, (int)nbs[k], &a)) != AL_OK) break;
-            if (!(b = block_bytes(a, parts))) {
+            if (!(b = block_bytes(a, lent_floats(m, 0, e, (int)nbs[k], parts), parts))) {
                 st = al_error(AL_ENOMEM, "chunk arenas for %d threads overflow", parts);
                 break;
             }
@@ -494,7 +508,7 @@ static size_t tensor_bytes(const al_model *m, int t, int n) { return (size_t)n *
 static int chunk_safe(const al_model *m, const al_chunkplan *cp, const float *x, int n) {
     const size_t xn = cp->from == 0 ? sizeof(float) * (size_t)n * al_shape_numel(&m->in) : 0;
     /* arenas in the plan's unused span: not where the input lies */
-    if (!cp->owned && bytes_meet(cp->block, block_bytes(cp->bytes, cp->threads), x, xn)) return 0;
+    if (!cp->owned && bytes_meet(cp->block, block_bytes(cp->bytes, cp->pack_floats, cp->threads), x, xn)) return 0;
     for (int o = 0; o < cp->nouts; o++) {
         const int t = cp->outs[o];
         const size_t tn = tensor_bytes(m, t, n);
