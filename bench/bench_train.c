@@ -366,7 +366,9 @@ static void train_cfg(const opts *o, al_train_config *cfg) {
 }
 
 typedef struct result {
-    double secs, cpu, final_loss, flops_per_step, load_peak;
+    /* planned: what the job's memory plan counts (al_trainer_plan_memory,
+     * al_personalize_plan_memory: total), MB; -1: none (the frozen forward) */
+    double secs, cpu, final_loss, flops_per_step, load_peak, planned;
     long long steps, faults; /* faults: minor page faults inside the timer */
     int reset;
 } result;
@@ -399,6 +401,12 @@ static void mark_since(const mark *k, result *res) {
 static int timed_training(const opts *o, al_pool *pool, al_model *m, const al_train_config *cfg,
                           const al_dataset *warm, const al_dataset *train, al_trainer **t, al_train_report *rep,
                           result *res) {
+    al_mem_plan plan;
+    if (al_trainer_plan_memory(m, pool, train, cfg, 0, &plan) != AL_OK) {
+        fprintf(stderr, "bench_train: memory plan: %s\n", al_last_error());
+        return 0;
+    }
+    res->planned = (double)plan.total / (1 << 20);
     if (al_trainer_new(m, pool, cfg, t) != AL_OK) {
         fprintf(stderr, "bench_train: trainer: %s\n", al_last_error());
         return 0;
@@ -791,15 +799,18 @@ static int job_personalize(const opts *o, al_pool *pool, result *res) {
         goto done;
     }
     bench_chunk(m);
-    al_pool_stats_reset(pool);
-    k0 = mark_now(); /* the model build is outside the timer, as in the PyTorch script */
     al_personalize_config pc;
     al_personalize_config_default(&pc);
     pc.freeze = al_model_num_nodes(m) - 1; /* the default freeze point: the output layer */
     pc.train.seed = o->seed;
     al_personalize_report rep;
     memset(&rep, 0, sizeof rep);
-    al_status st = al_personalize(m, pool, train, NULL, cache, &pc, NULL, &rep);
+    al_mem_plan plan; /* a dry run: nothing allocated, outside the timer */
+    al_status st = al_personalize_plan_memory(m, pool, train, cache, &pc, &plan);
+    res->planned = st == AL_OK ? (double)plan.total / (1 << 20) : -1.0;
+    al_pool_stats_reset(pool);
+    k0 = mark_now(); /* the model build is outside the timer, as in the PyTorch script */
+    if (st == AL_OK) st = al_personalize(m, pool, train, NULL, cache, &pc, NULL, &rep);
     mark_since(&k0, res);
     if (st != AL_OK) {
         fprintf(stderr, "bench_train: personalize: %s\n", al_last_error());
@@ -897,6 +908,7 @@ int main(int argc, char **argv) {
     }
     result r;
     memset(&r, 0, sizeof r);
+    r.planned = -1.0; /* the jobs that plan set it */
     int ok = 0;
     const job_kind kind = JOBS[o.jobi].kind;
     switch (kind) {
@@ -953,12 +965,12 @@ int main(int argc, char **argv) {
            "\"ms_per_step\":%.3f,\"peak_rss_mb\":%.1f,\"final_loss\":%.6f,\"samples\":%d,\"epochs\":%d,"
            "\"data\":\"%s\",\"process_peak_rss_mb\":%.1f,\"rss_reset\":%s,\"cpu_seconds\":%.4f,"
            "\"flops_per_step\":%.0f,\"base_rss_mb\":%.1f,\"rss_increase_mb\":%.1f,\"cpu\":\"%s\",\"cores\":%ld,"
-           "\"page_faults\":%lld,\"forward_chunk\":%d%s}\n",
+           "\"page_faults\":%lld,\"forward_chunk\":%d,\"planned_mb\":%.1f%s}\n",
            o.job, o.threads, o.batch, r.steps, r.secs, 1000.0 * r.secs / (double)(r.steps > 0 ? r.steps : 1), peak,
            r.final_loss, o.samples, kind == J_PERSONALIZE ? 10 : o.epochs,
            kind == J_CNN || kind == J_PERSONALIZE ? (o.data ? "idx" : "synthetic") : "synthetic",
            r.load_peak > peak ? r.load_peak : peak, r.reset ? "true" : "false", r.cpu, r.flops_per_step,
            g_base_rss, g_base_rss >= 0 ? peak - g_base_rss : -1.0, cpu, sysconf(_SC_NPROCESSORS_ONLN), r.faults,
-           chunk_setting(), model);
+           chunk_setting(), r.planned, model);
     return 0;
 }
