@@ -649,8 +649,10 @@ AL_API void al_personalize_config_default(al_personalize_config *c);
  * batch buffers, label buffer and sample order, personalization's staging
  * buffers, the rollback snapshot and early-stopping copy, the runtime
  * cache's bound and its index, the GEMM pack buffer each pool thread keeps
- * (its largest size, also when an earlier job made it already), and a fixed
- * allowance for small structures.
+ * (at the most any pass of this job asks of one thread: the layers' GEMM
+ * shapes at the batch; a buffer an earlier job made larger is kept, its
+ * excess not counted: it exists before the job), and a fixed allowance for
+ * small structures.
  * Not counted: the caller's dataset and id list (they exist before the job
  * and after it; `dataset` reports their size), the thread pool's stacks,
  * and code. Within a budget, the cache bound shrinks first (down to 0: past

@@ -671,7 +671,7 @@ static void lent_settle(lent_watch *w) {
     if (w->last >= 0 && al_gemm_lend_misses() != w->misses) {
         const al_node *nd = &w->m->nodes[w->last];
         fprintf(stderr, "lent: node %d (%s), %d samples: %zu floats lent, %lu misses\n", w->last, nd->vt->name, w->n,
-                nd->vt->pack_floats ? nd->vt->pack_floats(nd, w->n) : 0, al_gemm_lend_misses() - w->misses);
+                nd->vt->pack_floats ? nd->vt->pack_floats(nd, w->n, 0) : 0, al_gemm_lend_misses() - w->misses);
         w->bad++;
     }
 }
@@ -681,7 +681,7 @@ static void lent_node(void *ctx, int node, const float *x, int n) {
     lent_watch *w = ctx;
     lent_settle(w);
     const al_node *nd = &w->m->nodes[node];
-    const size_t f = nd->vt->pack_floats ? nd->vt->pack_floats(nd, n) : 0;
+    const size_t f = nd->vt->pack_floats ? nd->vt->pack_floats(nd, n, 0) : 0;
     w->bad += f > al_gemm_pack_floats_max();
     w->lent += f > 0;
     w->last = node;

@@ -457,6 +457,120 @@ static void test_text(al_pool *pool) {
     al_model_free(m3);
 }
 
+/* Each GEMM layer alone (a model of that one node), trained from its
+ * input: a forward and a backward of n samples on 1 and 3 threads ask no
+ * thread's own pack buffer for more than the layer's pack_floats
+ * (al_model_pack_floats of the one node). Every conv route (a sample at a
+ * time on large images, over the batch on small ones, a 1x1 conv's input
+ * gradient a sample at a time, dilated, grouped, Winograd), the dense on
+ * one and several rows a sample, the matmul, the LSTM with and without
+ * rank, the GRU. */
+static void test_layer_bounds(al_pool *pool3) {
+    static const char *const specs[] = {
+        "input 3x20x20; conv 5 k=3 p=1 act=relu", "input 4x8x8; conv 6 k=3 p=1", "input 8x16x16; conv 5 k=1",
+        "input 3x12x12; conv 4 k=3 p=2 dil=2",   "input 4x10x10; gconv 6 g=2 k=3 p=1", "input 40; dense 7",
+        "input 5x40; dense 7",                    "input 8x20; dense 20; transpose perm=1,0; matmul -1", "input 6x5; lstm 12",
+        "input 6x5; lstm 8 rank=3",               "input 6x5; gru 10",
+    };
+    static const int ns[] = {13, 5, 1};
+    int checked = 0;
+    for (size_t s = 0; s < sizeof specs / sizeof *specs; s++)
+        for (int wino = 0; wino < 2; wino++)
+            for (int t = 0; t < 2; t++) {
+                al_conv_force(wino ? AL_CONV_WINOGRAD : AL_CONV_AUTO);
+                al_pool *pool = t ? pool3 : NULL;
+                al_model *m;
+                REQUIRE_OK(al_model_from_spec(specs[s], 7, &m));
+                const size_t yo = al_shape_numel(&m->nodes[0].out);
+                float *x = al_test_rand_input(m, 13, 5), *dy = malloc(sizeof(float) * 13 * yo);
+                for (size_t i = 0; i < 13 * yo; i++) dy[i] = 0.01f * (float)((int)(i % 7) - 3);
+                for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+                    const float *out;
+                    (void)al_gemm_own_peak(1);
+                    REQUIRE_OK(al_model_forward_from(m, pool, 0, x, ns[k], 1, &out));
+                    REQUIRE_OK(al_model_backward(m, pool, x, dy, ns[k]));
+                    const size_t asked = al_gemm_own_peak(0), bound = al_model_pack_floats(m, ns[k], 0);
+                    if (asked > bound)
+                        fprintf(stderr, "layer bound: %s wino %d threads %d, %d samples: asked %zu floats, bound %zu\n",
+                                specs[s], wino, t ? 3 : 1, ns[k], asked, bound);
+                    CHECK(asked <= bound);
+                    checked += asked > 0;
+                }
+                free(x);
+                free(dy);
+                al_model_free(m);
+            }
+    al_conv_force(AL_CONV_AUTO);
+    CHECK(checked >= 100 || al_gemm_current() == AL_GEMM_REF);
+}
+
+/* The GEMM pack buffers of the pool's threads: the plan counts each at
+ * al_gemm_own_bytes of the most any pass of the job asks of one thread
+ * (al_model_pack_floats); training (every freeze point's backward reach)
+ * and evaluating at the planned batch on 1 and 3 threads never asks more
+ * of a thread's own buffer (al_gemm_own_peak). Every layer that calls the
+ * GEMM, each conv route (a sample at a time on large images, over the
+ * batch on small ones, grouped, dilated), the LSTM with and without rank. */
+static void test_gemm_bound(al_pool *pool3) {
+    static const char *const specs[] = {
+        "input 3x20x20; conv 16 k=3 p=1 act=relu; conv 24 k=1; gconv 24 g=2 k=3 s=2 p=1; conv 8 k=3 p=2 dil=2; "
+        "flatten; dense 16; dense 3",
+        "input 8x16; dense 8; matmul -1; flatten; dense 3",
+        "input 6x5; lstm 12; lstm 8 rank=3; flatten; dense 3",
+        "input 6x5; gru 10; flatten; dense 3",
+        "refcnn",
+    };
+    const int n = 24;
+    int checked = 0;
+    for (size_t s = 0; s < sizeof specs / sizeof *specs; s++)
+        for (int t = 0; t < 2; t++) {
+            al_pool *pool = t ? pool3 : NULL;
+            al_model *m;
+            REQUIRE_OK(al_model_from_spec(specs[s], 7, &m));
+            float *x = al_test_rand_input(m, n, 5);
+            int32_t *y = malloc(sizeof(int32_t) * n);
+            for (int i = 0; i < n; i++) y[i] = i % 3;
+            al_tensor xs = {NULL, m->in.ndim, {0}};
+            for (int k = 0; k < m->in.ndim; k++) xs.shape[k] = m->in.d[k];
+            al_dataset *d;
+            REQUIRE_OK(al_dataset_from_arrays(x, y, n, &xs, 1, (int)al_shape_numel(&m->nodes[m->nnodes - 1].out), &d));
+            for (int f = 0; f < m->nnodes; f += (m->nnodes + 2) / 3) {
+                al_model *c;
+                REQUIRE_OK(al_model_clone(m, &c));
+                al_train_config cfg;
+                al_train_config_default(&cfg);
+                cfg.epochs = 1;
+                cfg.batch = 8;
+                cfg.lr = 0.01;
+                REQUIRE_OK(al_model_freeze(c, f));
+                al_mem_plan p;
+                REQUIRE_OK(al_trainer_plan_memory(c, pool, d, &cfg, 0, &p));
+                (void)al_gemm_own_peak(1);
+                al_trainer *tr;
+                al_train_report rep;
+                REQUIRE_OK(al_trainer_new(c, pool, &cfg, &tr));
+                REQUIRE_OK(al_trainer_run(tr, d, d, &rep));
+                double acc;
+                REQUIRE_OK(al_evaluate(c, pool, d, cfg.batch, NULL, &acc));
+                al_trainer_free(tr);
+                const size_t asked = al_gemm_own_peak(0), T = (size_t)al_pool_size(pool);
+                if (al_gemm_own_bytes(asked) * T > p.gemm)
+                    fprintf(stderr, "gemm bound: %s freeze %d threads %zu: asked %zu floats, planned %zu bytes\n",
+                            specs[s], f, T, asked, p.gemm);
+                CHECK(al_gemm_own_bytes(asked) * T <= p.gemm);
+                /* far below the most any GEMM can ask (which the plan counted before) */
+                CHECK(p.gemm < T * al_gemm_pack_bytes_max() || al_gemm_current() == AL_GEMM_REF);
+                checked += asked > 0;
+                al_model_free(c);
+            }
+            al_dataset_free(d);
+            free(x);
+            free(y);
+            al_model_free(m);
+        }
+    CHECK(checked >= 20 || al_gemm_current() == AL_GEMM_REF);
+}
+
 int main(void) {
     al_allocator a = {cnt_malloc, cnt_free, NULL};
     al_set_allocator(&a);
@@ -469,6 +583,11 @@ int main(void) {
     test_trainer(d, pool);
     test_optim_part(d, pool);
     test_text(pool);
+    al_pool *pool3;
+    REQUIRE_OK(al_pool_new(3, &pool3));
+    test_layer_bounds(pool3);
+    test_gemm_bound(pool3);
+    al_pool_free(pool3);
     al_pool_free(pool);
     al_dataset_free(d);
     /* (the main thread's GEMM pack buffer stays until the process exits) */

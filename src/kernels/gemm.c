@@ -161,8 +161,15 @@ static void key_init(void) { buf_key_ok = pthread_key_create(&buf_key, buf_destr
 /* A buffer lent to this thread (al_gemm_lend_buffer), used before its own */
 static _Thread_local float *tl_lent;
 static _Thread_local size_t tl_lent_n;
-/* requests a lent buffer was too small for (al_gemm_lend_misses) */
+/* requests a lent buffer was too small for (al_gemm_lend_misses), and the
+ * largest request a thread's own buffer served since the last reset
+ * (al_gemm_own_peak) */
 static atomic_ulong lend_misses;
+static atomic_size_t own_peak;
+
+/* Floats a thread's own buffer is made of to serve a request of n: whole
+ * 64 KiB steps, so a growing request reallocates rarely */
+static size_t own_floats(size_t n) { return (n + 16383) & ~(size_t)16383; }
 
 /* A 64-byte aligned buffer of at least n floats: the one lent to this
  * thread when it is large enough, else this thread's own; NULL when that
@@ -170,9 +177,13 @@ static atomic_ulong lend_misses;
 static float *thread_buffer(size_t n) {
     if (tl_lent && n <= tl_lent_n) return tl_lent;
     if (tl_lent) atomic_fetch_add_explicit(&lend_misses, 1, memory_order_relaxed);
+    size_t peak = atomic_load_explicit(&own_peak, memory_order_relaxed);
+    while (n > peak && !atomic_compare_exchange_weak_explicit(&own_peak, &peak, n, memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+    }
     if (n > tl_cap) {
         pthread_once(&key_once, key_init);
-        size_t cap = (n + 16383) & ~(size_t)16383;
+        size_t cap = own_floats(n);
         void *p = al_malloc(cap * sizeof(float) + 64);
         if (!p) return NULL;
         al_free(tl_raw);
@@ -211,19 +222,23 @@ size_t al_gemm_pack_floats(long M, long N, long K) {
 
 unsigned long al_gemm_lend_misses(void) { return atomic_load_explicit(&lend_misses, memory_order_relaxed); }
 
+size_t al_gemm_own_peak(int reset) {
+    return reset ? atomic_exchange_explicit(&own_peak, 0, memory_order_relaxed)
+                 : atomic_load_explicit(&own_peak, memory_order_relaxed);
+}
+
+size_t al_gemm_own_bytes(size_t floats) { return floats ? own_floats(floats) * sizeof(float) + 64 : 0; }
+
 /* region_packed's largest request in floats (0: the plain variant packs
  * nothing), rounded as thread_buffer rounds it */
 size_t al_gemm_pack_floats_max(void) {
     al_gemm_variant v = al_gemm_current();
     if (v == AL_GEMM_REF) return 0;
     const gemm_kernel *kn = kernel_of(v);
-    return ((size_t)(kn->mc + kn->mr + kn->nc + kn->nr) * (size_t)kn->kc + 16383) & ~(size_t)16383;
+    return own_floats((size_t)(kn->mc + kn->mr + kn->nc + kn->nr) * (size_t)kn->kc);
 }
 
-size_t al_gemm_pack_bytes_max(void) {
-    size_t n = al_gemm_pack_floats_max();
-    return n ? n * sizeof(float) + 64 : 0;
-}
+size_t al_gemm_pack_bytes_max(void) { return al_gemm_own_bytes(al_gemm_pack_floats_max()); }
 
 void al_gemm_lend_buffer(float *buf, size_t floats) {
     tl_lent = buf;

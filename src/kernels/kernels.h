@@ -72,6 +72,13 @@ size_t al_gemm_pack_floats(long M, long N, long K);
 /* How many GEMM requests so far found the buffer lent to their thread too
  * small and took the thread's own (process-wide; for tests). */
 unsigned long al_gemm_lend_misses(void);
+/* The largest request (floats) any thread's own pack buffer served since
+ * the last reset (process-wide; for tests); reset 1 returns it and starts
+ * again from 0. */
+size_t al_gemm_own_peak(int reset);
+/* The bytes a thread's own pack buffer takes to serve requests of at most
+ * `floats` (0: none is made): memory plans count the pool's threads at it. */
+size_t al_gemm_own_bytes(size_t floats);
 const char *al_gemm_variant_name(al_gemm_variant v);
 
 /* NCHW image <-> column matrix for convolution as GEMM. One sample x [C,H,W],

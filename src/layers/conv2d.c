@@ -710,10 +710,19 @@ static uint64_t conv_macs(const al_node *nd) {
 /* The forward's GEMMs by route (conv_forward): a sample at a time on the
  * dilated path and for large images, Winograd's 16 products over the
  * batch's tiles, else one over the batch's pixels; direct, the
- * one-channel 3x3 kernel and int8 pack no floats. */
-static size_t conv_pack_floats(const al_node *nd, int n) {
-    if (nd->q && !nd->trainable) return 0;
+ * one-channel 3x3 kernel and int8 pack no floats. The backward's: the
+ * weight gradient (F x CKK over the pixels) and the column gradient (CKK
+ * x pixels over F) a sample at a time on the dilated path, else over a
+ * chunk or share of the batch's pixels (at most all of them), and a 1x1
+ * conv's input gradient a sample at a time. */
+static size_t conv_pack_floats(const al_node *nd, int n, int backward) {
     const conv_geom g = geom(nd);
+    if (backward) {
+        const long P = nd->cfg.dil > 1 ? g.P : (long)n * g.P;
+        size_t f = AL_MAX(al_gemm_pack_floats(g.F, g.CKK, P), al_gemm_pack_floats(g.CKK, P, g.F));
+        return AL_MAX(f, al_gemm_pack_floats(g.C, g.P, g.F));
+    }
+    if (nd->q && !nd->trainable) return 0;
     if (nd->cfg.dil > 1) return al_gemm_pack_floats(g.F, g.P, g.CKK);
     if (nd->conv_algo == AL_CONV_DIRECT) return 0;
     if (nd->conv_algo == AL_CONV_WINOGRAD)

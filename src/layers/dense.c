@@ -109,10 +109,14 @@ static uint64_t dense_macs(const al_node *nd) {
     return rows * (uint64_t)nd->params[0].dims[1] * (uint64_t)nd->cfg.units;
 }
 
-/* One GEMM over the batch's rows; the int8 form packs no floats. */
-static size_t dense_pack_floats(const al_node *nd, int n) {
+/* One GEMM over the batch's rows (the int8 form packs no floats); the
+ * backward's weight gradient (out x in over the rows) and input gradient
+ * (rows x in over out). */
+static size_t dense_pack_floats(const al_node *nd, int n, int backward) {
+    const long rows = dense_rows(nd, n), in = nd->params[0].dims[1], out = nd->cfg.units;
+    if (backward) return AL_MAX(al_gemm_pack_floats(out, in, rows), al_gemm_pack_floats(rows, in, out));
     if (nd->q && !nd->trainable) return 0;
-    return al_gemm_pack_floats(dense_rows(nd, n), nd->cfg.units, nd->params[0].dims[1]);
+    return al_gemm_pack_floats(rows, out, in);
 }
 
 const al_layer_vt al_dense_vt = {"dense", dense_shape, dense_init, dense_forward, dense_backward, dense_macs,

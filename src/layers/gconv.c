@@ -144,10 +144,12 @@ static uint64_t gconv_macs(const al_node *nd) {
     return (uint64_t)g.F * (uint64_t)g.P * (uint64_t)g.CKKg;
 }
 
-/* One GEMM a sample and group. */
-static size_t gconv_pack_floats(const al_node *nd, int n) {
+/* One GEMM a sample and group; backward, its weight gradient and its
+ * column gradient. */
+static size_t gconv_pack_floats(const al_node *nd, int n, int backward) {
     AL_UNUSED(n);
     const gconv_geom g = geom(nd);
+    if (backward) return AL_MAX(al_gemm_pack_floats(g.Fg, g.CKKg, g.P), al_gemm_pack_floats(g.CKKg, g.P, g.Fg));
     return al_gemm_pack_floats(g.Fg, g.P, g.CKKg);
 }
 

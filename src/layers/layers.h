@@ -256,11 +256,14 @@ struct al_exec {
  *            write dx when dx != NULL (dx is overwritten, not accumulated).
  *  macs:     forward multiply-accumulates per sample.
  *  pack_floats: the most floats of GEMM pack buffer (al_gemm_pack_floats)
- *            a frozen forward of n samples asks of its thread when it runs
- *            without a pool (the chunked forward's parts, src/model/model.c,
- *            which lend each part a buffer of the largest over their
- *            nodes); never less for a larger n. NULL: the forward makes no
- *            GEMM call. */
+ *            one thread's part of the forward (backward 0) or of the
+ *            backward (backward 1: weight and input gradients) of n samples
+ *            asks, on any pool: the request for a whole product bounds its
+ *            parts'; never less for a larger n. The chunked forward's parts
+ *            (src/model/chunk.c) are lent buffers of the largest over their
+ *            nodes' forwards, and a job's memory plan counts each pool
+ *            thread's own buffer at the largest over the job's passes
+ *            (al_model_pack_floats). NULL: neither pass makes a GEMM call. */
 typedef struct al_layer_vt {
     const char *name;
     al_status (*shape)(al_node *nd, const al_shape *in);
@@ -269,7 +272,7 @@ typedef struct al_layer_vt {
     void (*backward)(al_node *nd, const al_exec *e, const float *x, const float *y, const float *dy, float *dx,
                      int n);
     uint64_t (*macs)(const al_node *nd);
-    size_t (*pack_floats)(const al_node *nd, int n);
+    size_t (*pack_floats)(const al_node *nd, int n, int backward);
 } al_layer_vt;
 
 /* The second vtable of the layers with several outputs (split), used by

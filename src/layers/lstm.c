@@ -412,12 +412,25 @@ static uint64_t lstm_macs(const al_node *nd) {
 }
 
 /* The forward's GEMMs: the input projection over all n*T rows, then a
- * step's recurrent product (n rows; with rank, through V then U). */
-static size_t lstm_pack_floats(const al_node *nd, int n) {
+ * step's recurrent product (n rows; with rank, through V then U). The
+ * backward's: a step's recurrent gradient (n rows), then over all n*T
+ * rows the weight gradients and the input gradient. */
+static size_t lstm_pack_floats(const al_node *nd, int n, int backward) {
     const lstm_dims d = lstm_get_dims(nd);
-    const long G = 4L * d.H;
-    size_t f = AL_MAX(al_gemm_pack_floats((long)n * d.T, G, d.E), al_gemm_pack_floats(n, G, d.H));
-    if (d.r) f = AL_MAX(f, AL_MAX(al_gemm_pack_floats(n, d.r, d.H), al_gemm_pack_floats(n, G, d.r)));
+    const long G = 4L * d.H, H = d.H, E = d.E, R = d.r, nT = (long)n * d.T;
+    size_t f;
+    if (!backward) {
+        f = AL_MAX(al_gemm_pack_floats(nT, G, E), al_gemm_pack_floats(n, G, H));
+        if (R) f = AL_MAX(f, AL_MAX(al_gemm_pack_floats(n, R, H), al_gemm_pack_floats(n, G, R)));
+        return f;
+    }
+    f = AL_MAX(al_gemm_pack_floats(n, H, G), al_gemm_pack_floats(G, E, nT));
+    f = AL_MAX(f, AL_MAX(al_gemm_pack_floats(G, H, nT), al_gemm_pack_floats(nT, E, G)));
+    if (R) {
+        f = AL_MAX(f, AL_MAX(al_gemm_pack_floats(n, R, G), al_gemm_pack_floats(n, H, R)));
+        f = AL_MAX(f, AL_MAX(al_gemm_pack_floats(nT, R, H), al_gemm_pack_floats(G, R, nT)));
+        f = AL_MAX(f, al_gemm_pack_floats(R, H, nT));
+    }
     return f;
 }
 

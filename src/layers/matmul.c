@@ -108,12 +108,14 @@ static uint64_t matmul_macs(const al_node *nd) {
     return (uint64_t)g.ob[0] * (uint64_t)g.ob[1] * (uint64_t)g.M * (uint64_t)g.K * (uint64_t)g.N;
 }
 
-/* One GEMM a sample and batch element. */
-static size_t matmul_pack_floats(const al_node *nd, int n) {
+/* One GEMM a sample and batch element; backward, the two operands'
+ * gradients. */
+static size_t matmul_pack_floats(const al_node *nd, int n, int backward) {
     AL_UNUSED(n);
     mm_geom g = {0, 0, 0, {1, 1}, {0, 0}, {0, 0}, 0, 0, 0};
     al_shape o;
     mm_geometry(&nd->in, &nd->in2, &o, &g);
+    if (backward) return AL_MAX(al_gemm_pack_floats(g.M, g.K, g.N), al_gemm_pack_floats(g.K, g.N, g.M));
     return al_gemm_pack_floats(g.M, g.N, g.K);
 }
 

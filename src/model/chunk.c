@@ -201,7 +201,7 @@ static size_t lent_floats(const al_model *m, int from, int e, int nb, int thread
     size_t f = 0;
     for (int i = from; i < e; i++) {
         const al_node *nd = &m->nodes[i];
-        if (nd->vt->pack_floats) f = AL_MAX(f, nd->vt->pack_floats(nd, nb));
+        if (nd->vt->pack_floats) f = AL_MAX(f, nd->vt->pack_floats(nd, nb, 0));
     }
     return (f + 15) & ~(size_t)15;
 }

@@ -598,6 +598,17 @@ int al_model_frontier_plain(const al_model *m, int K) {
     return al_model_frontier_count(m, K) == 1 && on_frontier(m, K - 1, K);
 }
 
+size_t al_model_pack_floats(const al_model *m, int n, int from) {
+    size_t f = 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        const al_node *nd = &m->nodes[i];
+        if (!nd->vt->pack_floats) continue;
+        f = AL_MAX(f, nd->vt->pack_floats(nd, n, 0));
+        if (i >= from) f = AL_MAX(f, nd->vt->pack_floats(nd, n, 1));
+    }
+    return f;
+}
+
 size_t al_model_frontier_numel(const al_model *m, int K) {
     if (!m || K <= 0 || K > m->nnodes) return 0;
     return frontier_walk(m, K, NULL, NULL);

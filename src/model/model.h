@@ -241,6 +241,13 @@ int al_model_frontier_count(const al_model *m, int K);
 int al_model_frontier_plain(const al_model *m, int K);
 size_t al_model_frontier_numel(const al_model *m, int K);
 void al_model_frontier_pack(const al_model *m, int K, int n, float *dst);
+/* The most floats of GEMM pack buffer one thread's part of a pass asks in
+ * a job on batches of at most n whose backward reaches node `from` (the
+ * freeze point; m->nnodes: none): the largest over every node's forward and
+ * the backward of the nodes from `from` on (the layers' pack_floats). A
+ * pool thread's own buffer never grows past al_gemm_own_bytes of it in
+ * such a job (src/train/membudget.c counts each thread at that). */
+size_t al_model_pack_floats(const al_model *m, int n, int from);
 /* Sample i's packed frontier (al_model_frontier_numel floats) into dst. */
 void al_model_frontier_row(const al_model *m, int K, int i, float *dst);
 /* The first node at or past `freeze` that reads the model input (as its

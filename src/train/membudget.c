@@ -42,7 +42,6 @@ typedef struct {
     size_t extra;            /* the caller's job's own staging (al_mem_job.staging) */
     int train_rows;          /* only some output rows trained (head.c): its block grows with the batch */
     int no_stage;            /* the plain trainer: no batch source */
-    size_t gemm;             /* pack buffers of the pool's threads */
     int threads;             /* the pool's (the chunked forward's size depends on it) */
 } job;
 
@@ -65,7 +64,6 @@ static al_status job_init(job *j, const al_model *m, const al_pool *pool, const 
                           const al_cache *cache, const al_mem_job *x) {
     memset(j, 0, sizeof *j);
     j->threads = al_pool_size(pool); /* 1 for NULL */
-    j->gemm = (size_t)j->threads * al_gemm_pack_bytes_max();
     j->m = m;
     j->freeze = x->freeze;
     if (j->freeze < 0 || j->freeze >= m->nnodes)
@@ -182,7 +180,10 @@ static al_status job_plan(const job *j, int B, size_t cb, al_mem_plan *p) {
         while (ct < chunks) ct *= 2;
         p->cache_index += slots ? ct * sizeof(void *) * 3 / 2 : 0;
     }
-    p->gemm = j->gemm;
+    /* each pool thread's own GEMM pack buffer, at the most any pass of the
+     * job asks of one thread (the chunked forward's parts have theirs
+     * lent, counted with the arenas) */
+    p->gemm = (size_t)j->threads * al_gemm_own_bytes(al_model_pack_floats(m, ab, j->freeze));
     p->overhead = AL_MEM_OVERHEAD;
     p->total = p->weights + p->grads + p->optim + p->activations + p->batch_buffers + p->staging + p->snapshot +
                p->cache + p->cache_index + p->gemm + p->overhead;
