@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Session 23: the chunked forward lends each part a GEMM pack buffer of
 # what its range's GEMMs ask (the layers' pack_floats), where it lent one
-# of al_gemm_pack_floats_max (2.2 MB on AVX-512) per part. OLD: a build of
-# 0baaf67; NEW: this build. bench_train's jobs whose frozen forward runs in
+# of al_gemm_pack_floats_max (2.2 MB on AVX-512) per part (749f74c); and the
+# memory plans count each pool thread's own pack buffer at the most the
+# job's passes ask of one thread, where they counted that maximum too
+# (fe44f33). OLD: a build of 0baaf67; NEW: this build. bench_train's jobs whose frozen forward runs in
 # chunks (MobileNetV2-0.5's training step and frozen forward, the
 # personalization job) and the CNN and LM steps (no chunked range), at 1,
 # 2, 4 and 8 threads, OLD and NEW in turn, R rounds: the memory the job's
