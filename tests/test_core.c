@@ -399,6 +399,57 @@ static void test_init(void) {
     al_model_free(c);
 }
 
+/* The environment switches (core/env.c): numbers, off switches and
+ * kernel variants by name, each read one way. */
+static char env_msg[256];
+static int env_warnings;
+static void env_sink(void *user, al_log_level level, const char *msg) {
+    (void)user;
+    (void)level;
+    env_warnings++;
+    snprintf(env_msg, sizeof env_msg, "%s", msg);
+}
+static int even_only(int v) { return v % 2 == 0; }
+
+static void test_env(void) {
+    const char *name = "AL_TEST_ENV_SWITCH";
+    long v = -1;
+    unsetenv(name);
+    CHECK(!al_env_number(name, &v) && v == -1 && !al_env_off(name));
+    static const struct {
+        const char *env;
+        int number;
+        long value;
+        int off;
+    } cases[] = {{"", 0, 0, 0},   {"12", 1, 12, 0}, {"-3", 1, -3, 0}, {"0", 1, 0, 1},
+                 {"07", 1, 7, 1}, {"12us", 0, 0, 0}, {"off", 0, 0, 0}, {"0ff", 0, 0, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        setenv(name, cases[i].env, 1);
+        v = -99;
+        const int got = al_env_number(name, &v);
+        CHECK(got == cases[i].number && (!got || v == cases[i].value));
+        CHECK(al_env_off(name) == cases[i].off);
+    }
+    static const char *const names[] = {"ref", "one", "two", NULL};
+    al_set_log(env_sink, NULL, AL_LOG_WARN);
+    unsetenv(name);
+    CHECK(al_env_variant(name, names, 4, even_only, 1) == 1 && env_warnings == 0); /* unset: the best, silently */
+    setenv(name, "", 1);
+    CHECK(al_env_variant(name, names, 4, even_only, 1) == 1 && env_warnings == 0);
+    setenv(name, "two", 1);
+    CHECK(al_env_variant(name, names, 4, even_only, 1) == 2 && env_warnings == 0);
+    setenv(name, "ref", 1);
+    CHECK(al_env_variant(name, names, 4, even_only, 1) == 0 && env_warnings == 0);
+    setenv(name, "one", 1); /* known, not available: the best, and a warning saying so */
+    CHECK(al_env_variant(name, names, 4, even_only, 2) == 2 && env_warnings == 1);
+    CHECK(strstr(env_msg, "AL_TEST_ENV_SWITCH=one: not available") && strstr(env_msg, "using two"));
+    setenv(name, "three", 1);
+    CHECK(al_env_variant(name, names, 4, even_only, 0) == 0 && env_warnings == 2);
+    CHECK(strstr(env_msg, "AL_TEST_ENV_SWITCH=three: unknown variant, using ref") != NULL);
+    al_set_log(NULL, NULL, AL_LOG_INFO);
+    unsetenv(name);
+}
+
 int main(void) {
     test_status();
     test_log();
@@ -406,6 +457,7 @@ int main(void) {
     test_pool();
     test_serial_pool();
     test_pool_spin();
+    test_env();
     test_alloc();
     test_arena();
     test_spec();

@@ -76,6 +76,17 @@ void al_pool_stats_reset(al_pool *p);
  * (past their spin, al_pool_set_spin_us): for tests. */
 long al_pool_sleeps(const al_pool *p);
 
+/* The environment switches (core/env.c). al_env_number: 1 and the value in
+ * *v when variable `name` holds a whole decimal number, else 0 (unset,
+ * empty, or anything else). al_env_off: 1 when it is set to a value
+ * starting with '0' (a feature switched off). al_env_variant: the index of
+ * the name among names[0..n) that it holds, when available(index) says the
+ * CPU has it, else `best`, with a warning for an unknown or unavailable
+ * name (unset or empty: best, silently). */
+int al_env_number(const char *name, long *v);
+int al_env_off(const char *name);
+int al_env_variant(const char *name, const char *const *names, int n, int (*available)(int), int best);
+
 /* Static split of [0, n) into nth nearly equal contiguous parts. */
 static inline void al_split(long n, int ith, int nth, long *lo, long *hi) {
     long q = n / nth, r = n % nth;

@@ -172,19 +172,9 @@ static void *worker(void *va) {
     }
 }
 
-/* 1 and the value in *v when environment variable `name` holds a whole
- * decimal number, else 0 (unset, empty, or anything else). */
-static int env_number(const char *name, long *v) {
-    const char *s = getenv(name);
-    if (!s || !*s) return 0;
-    char *end;
-    *v = strtol(s, &end, 10);
-    return *end == '\0';
-}
-
 int al_threads_default(void) {
     long v;
-    if (!env_number("AL_THREADS", &v) || v < 1) return 1;
+    if (!al_env_number("AL_THREADS", &v) || v < 1) return 1;
     return v > 256 ? 256 : (int)v;
 }
 
@@ -192,7 +182,7 @@ int al_threads_default(void) {
  * else the default; a value that is not such a number is ignored. */
 static int spin_us_default(void) {
     long v;
-    if (!env_number("AL_SPIN_US", &v) || v < 0 || v > AL_POOL_SPIN_US_MAX) return AL_POOL_SPIN_US_DEFAULT;
+    if (!al_env_number("AL_SPIN_US", &v) || v < 0 || v > AL_POOL_SPIN_US_MAX) return AL_POOL_SPIN_US_DEFAULT;
     return (int)v;
 }
 

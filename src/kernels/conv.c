@@ -32,8 +32,7 @@ int al_cnn_simd(void) {
     if (v < 0) {
         int on = 0;
 #ifdef AL_CONV_X86
-        const char *e = getenv("AL_CONV_SIMD");
-        on = __builtin_cpu_supports("avx512f") && !(e && e[0] == '0');
+        on = __builtin_cpu_supports("avx512f") && !al_env_off("AL_CONV_SIMD");
 #endif
         v = on;
     }

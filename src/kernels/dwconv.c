@@ -40,25 +40,14 @@ static pthread_once_t dw_once = PTHREAD_ONCE_INIT;
 static al_dw_variant dw_auto = AL_DW_REF;
 static atomic_int dw_forced = -1;
 
+static int available(int v) { return al_dw_available((al_dw_variant)v); }
+
 static void dw_select(void) {
     al_dw_variant best = AL_DW_REF;
     if (al_dw_available(AL_DW_NEON)) best = AL_DW_NEON;
     if (al_dw_available(AL_DW_AVX2)) best = AL_DW_AVX2;
     if (al_dw_available(AL_DW_AVX512)) best = AL_DW_AVX512;
-    const char *env = getenv("AL_DWCONV");
-    if (env && *env) {
-        int found = 0;
-        for (int v = 0; v < AL_DW_NVARIANTS; v++)
-            if (strcmp(env, dw_names[v]) == 0) {
-                found = 1;
-                if (al_dw_available((al_dw_variant)v))
-                    best = (al_dw_variant)v;
-                else
-                    al_log(AL_LOG_WARN, "AL_DWCONV=%s: not available on this CPU, using %s", env, dw_names[best]);
-            }
-        if (!found) al_log(AL_LOG_WARN, "AL_DWCONV=%s: unknown variant, using %s", env, dw_names[best]);
-    }
-    dw_auto = best;
+    dw_auto = (al_dw_variant)al_env_variant("AL_DWCONV", dw_names, AL_DW_NVARIANTS, available, (int)best);
 }
 
 al_dw_variant al_dw_current(void) {

@@ -84,26 +84,14 @@ static pthread_once_t select_once = PTHREAD_ONCE_INIT;
 static al_gemm_variant auto_variant = AL_GEMM_C;
 static atomic_int forced_variant = -1;
 
+static int available(int v) { return al_gemm_available((al_gemm_variant)v); }
+
 static void select_variant(void) {
     al_gemm_variant best = AL_GEMM_C;
     if (al_gemm_available(AL_GEMM_NEON)) best = AL_GEMM_NEON;
     if (al_gemm_available(AL_GEMM_AVX2)) best = AL_GEMM_AVX2;
     if (al_gemm_available(AL_GEMM_AVX512)) best = AL_GEMM_AVX512;
-    const char *env = getenv("AL_GEMM");
-    if (env && *env) {
-        int found = 0;
-        for (int v = 0; v < AL_GEMM_NVARIANTS; v++)
-            if (strcmp(env, variant_names[v]) == 0) {
-                found = 1;
-                if (al_gemm_available((al_gemm_variant)v))
-                    best = (al_gemm_variant)v;
-                else
-                    al_log(AL_LOG_WARN, "AL_GEMM=%s: not available on this CPU, using %s", env,
-                           variant_names[best]);
-            }
-        if (!found) al_log(AL_LOG_WARN, "AL_GEMM=%s: unknown variant, using %s", env, variant_names[best]);
-    }
-    auto_variant = best;
+    auto_variant = (al_gemm_variant)al_env_variant("AL_GEMM", variant_names, AL_GEMM_NVARIANTS, available, (int)best);
 }
 
 al_gemm_variant al_gemm_current(void) {

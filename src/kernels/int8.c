@@ -42,25 +42,14 @@ static pthread_once_t i8_once = PTHREAD_ONCE_INIT;
 static al_i8_variant i8_auto = AL_I8_REF;
 static atomic_int i8_forced = -1;
 
+static int available(int v) { return al_i8_available((al_i8_variant)v); }
+
 static void i8_select(void) {
     al_i8_variant best = AL_I8_REF;
     if (al_i8_available(AL_I8_NEON)) best = AL_I8_NEON;
     if (al_i8_available(AL_I8_AVX2)) best = AL_I8_AVX2;
     if (al_i8_available(AL_I8_VNNI)) best = AL_I8_VNNI;
-    const char *env = getenv("AL_I8GEMM");
-    if (env && *env) {
-        int found = 0;
-        for (int v = 0; v < AL_I8_NVARIANTS; v++)
-            if (strcmp(env, i8_names[v]) == 0) {
-                found = 1;
-                if (al_i8_available((al_i8_variant)v))
-                    best = (al_i8_variant)v;
-                else
-                    al_log(AL_LOG_WARN, "AL_I8GEMM=%s: not available on this CPU, using %s", env, i8_names[best]);
-            }
-        if (!found) al_log(AL_LOG_WARN, "AL_I8GEMM=%s: unknown variant, using %s", env, i8_names[best]);
-    }
-    i8_auto = best;
+    i8_auto = (al_i8_variant)al_env_variant("AL_I8GEMM", i8_names, AL_I8_NVARIANTS, available, (int)best);
 }
 
 al_i8_variant al_i8_current(void) {

@@ -525,8 +525,7 @@ static int vb_auto;
 static atomic_int vb_forced = -1;
 
 static void vb_select(void) {
-    const char *e = getenv("AL_I8DW_VBMI");
-    vb_auto = __builtin_cpu_supports("avx512vbmi") && !(e && e[0] == '0');
+    vb_auto = __builtin_cpu_supports("avx512vbmi") && !al_env_off("AL_I8DW_VBMI");
 }
 
 static int vb_enabled(void) {

@@ -113,8 +113,7 @@ static int dot_auto;
 static atomic_int dot_forced = -1;
 
 static void dot_select(void) {
-    const char *e = getenv("AL_I8_DOTPROD");
-    dot_auto = dot_has() && !(e && e[0] == '0');
+    dot_auto = dot_has() && !al_env_off("AL_I8_DOTPROD");
 }
 
 int al_i8_neon_force_dot(int on) {

@@ -71,8 +71,7 @@ static int conv_shares(void) {
     if (f >= 0) return f;
     int e = atomic_load(&shares_env);
     if (e < 0) {
-        const char *v = getenv("AL_CONV_SHARES");
-        e = !(v && v[0] == '0');
+        e = !al_env_off("AL_CONV_SHARES");
         atomic_store(&shares_env, e);
     }
     return e;
@@ -82,8 +81,7 @@ static int conv_shares(void) {
 static int conv_implicit(void) {
     static int v = -1;
     if (v < 0) {
-        const char *e = getenv("AL_CONV_IMPLICIT");
-        v = !(e && e[0] == '0');
+        v = !al_env_off("AL_CONV_IMPLICIT");
     }
     return v;
 }
