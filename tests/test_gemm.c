@@ -185,15 +185,27 @@ static void check_lent_bound(al_rng *r) {
         free(B);
         free(C);
         free(buf);
-        int falls = 0;
-        for (int K = 1; K <= 600; K += 299)
-            for (int M = 1; M <= 300; M += 7)
-                for (int N = 1; N <= 2200; N += 13) {
-                    const size_t f = al_gemm_pack_floats(M, N, K);
-                    falls += al_gemm_pack_floats(M + 7, N, K) < f || al_gemm_pack_floats(M, N + 13, K) < f ||
+        /* never less for a larger M or N; the _upto form also for a larger
+         * K (a longer K is cut in more, shallower blocks, 257 in two of
+         * 129: the exact bound falls there, which the sweep must see) */
+        int falls = 0, upto_falls = 0, k_falls = 0;
+        for (int K = 32; K <= 1400; K += 32)
+            for (int M = 1; M <= 300; M += 11)
+                for (int N = 1; N <= 2200; N += 23) {
+                    const size_t f = al_gemm_pack_floats(M, N, K), u = al_gemm_pack_floats_upto(M, N, K);
+                    falls += al_gemm_pack_floats(M + 11, N, K) < f || al_gemm_pack_floats(M, N + 23, K) < f ||
                              al_gemm_pack_floats(M + 1, N, K) < f || al_gemm_pack_floats(M, N + 1, K) < f;
+                    upto_falls += u < f || al_gemm_pack_floats_upto(M + 11, N, K) < u ||
+                                  al_gemm_pack_floats_upto(M, N + 23, K) < u || al_gemm_pack_floats_upto(M, N, K + 1) < u ||
+                                  al_gemm_pack_floats_upto(M, N, K + 64) < u;
+                    k_falls += al_gemm_pack_floats(M, N, K + 1) < f;
                 }
-        CHECK(falls == 0);
+        CHECK(falls == 0 && upto_falls == 0 && k_falls > 0);
+        /* a product of 5 x 27 over K = 4,000 (a conv weight gradient's chunk
+         * of 10 samples of 400 pixels) asks more than one over 5,200 (13
+         * samples): the bound for at most 5,200 covers it */
+        CHECK(al_gemm_pack_floats(5, 27, 4000) > al_gemm_pack_floats(5, 27, 5200) &&
+              al_gemm_pack_floats(5, 27, 4000) <= al_gemm_pack_floats_upto(5, 27, 5200));
     }
     al_gemm_force(AL_GEMM_REF);
     CHECK(al_gemm_pack_floats(64, 300, 100) == 0); /* the reference packs nothing */

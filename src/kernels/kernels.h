@@ -65,10 +65,15 @@ void al_gemm_lend_buffer(float *buf, size_t floats);
 /* The most floats of pack buffer one thread's al_sgemm or al_sgemm_bpack
  * asks for an M x N x K product, run whole (a NULL or one-thread pool),
  * in either orientation, for the current variant; 0 when it packs nothing.
- * Never less for a larger M or N. A buffer lent of this size serves the
- * call. The chunked forward sizes its lent buffers with it, through the
- * layers' pack_floats (layers.h). */
+ * Never less for a larger M or N; K is cut in blocks of at most kc, so a
+ * longer K may ask less (257: two blocks of 129, against one of 256). A
+ * buffer lent of this size serves the call. The chunked forward sizes its
+ * lent buffers with it, through the layers' pack_floats (layers.h). */
 size_t al_gemm_pack_floats(long M, long N, long K);
+/* The same for every product of at most M x N x K: never less for a larger
+ * M, N or K (for a K that grows with the samples, as a weight gradient's
+ * sum over them). */
+size_t al_gemm_pack_floats_upto(long M, long N, long K);
 /* How many GEMM requests so far found the buffer lent to their thread too
  * small and took the thread's own (process-wide; for tests). */
 unsigned long al_gemm_lend_misses(void);

@@ -717,7 +717,7 @@ static size_t conv_pack_floats(const al_node *nd, int n, int backward) {
     const conv_geom g = geom(nd);
     if (backward) {
         const long P = nd->cfg.dil > 1 ? g.P : (long)n * g.P;
-        size_t f = AL_MAX(al_gemm_pack_floats(g.F, g.CKK, P), al_gemm_pack_floats(g.CKK, P, g.F));
+        size_t f = AL_MAX(al_gemm_pack_floats_upto(g.F, g.CKK, P), al_gemm_pack_floats(g.CKK, P, g.F));
         return AL_MAX(f, al_gemm_pack_floats(g.C, g.P, g.F));
     }
     if (nd->q && !nd->trainable) return 0;

@@ -114,7 +114,7 @@ static uint64_t dense_macs(const al_node *nd) {
  * (rows x in over out). */
 static size_t dense_pack_floats(const al_node *nd, int n, int backward) {
     const long rows = dense_rows(nd, n), in = nd->params[0].dims[1], out = nd->cfg.units;
-    if (backward) return AL_MAX(al_gemm_pack_floats(out, in, rows), al_gemm_pack_floats(rows, in, out));
+    if (backward) return AL_MAX(al_gemm_pack_floats_upto(out, in, rows), al_gemm_pack_floats(rows, in, out));
     if (nd->q && !nd->trainable) return 0;
     return al_gemm_pack_floats(rows, out, in);
 }

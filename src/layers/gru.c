@@ -312,8 +312,8 @@ static size_t gru_pack_floats(const al_node *nd, int n, int backward) {
     const gru_dims d = gru_get_dims(nd);
     const long G = 3L * d.H, H = d.H, E = d.E, nT = (long)n * d.T;
     if (!backward) return AL_MAX(al_gemm_pack_floats(nT, G, E), al_gemm_pack_floats(n, G, H));
-    size_t f = AL_MAX(al_gemm_pack_floats(n, H, G), al_gemm_pack_floats(G, E, nT));
-    return AL_MAX(f, AL_MAX(al_gemm_pack_floats(G, H, nT), al_gemm_pack_floats(nT, E, G)));
+    size_t f = AL_MAX(al_gemm_pack_floats(n, H, G), al_gemm_pack_floats_upto(G, E, nT));
+    return AL_MAX(f, AL_MAX(al_gemm_pack_floats_upto(G, H, nT), al_gemm_pack_floats(nT, E, G)));
 }
 
 const al_layer_vt al_gru_vt = {"gru", gru_shape, gru_init, gru_forward, gru_backward, gru_macs, gru_pack_floats};

@@ -424,12 +424,12 @@ static size_t lstm_pack_floats(const al_node *nd, int n, int backward) {
         if (R) f = AL_MAX(f, AL_MAX(al_gemm_pack_floats(n, R, H), al_gemm_pack_floats(n, G, R)));
         return f;
     }
-    f = AL_MAX(al_gemm_pack_floats(n, H, G), al_gemm_pack_floats(G, E, nT));
-    f = AL_MAX(f, AL_MAX(al_gemm_pack_floats(G, H, nT), al_gemm_pack_floats(nT, E, G)));
+    f = AL_MAX(al_gemm_pack_floats(n, H, G), al_gemm_pack_floats_upto(G, E, nT));
+    f = AL_MAX(f, AL_MAX(al_gemm_pack_floats_upto(G, H, nT), al_gemm_pack_floats(nT, E, G)));
     if (R) {
         f = AL_MAX(f, AL_MAX(al_gemm_pack_floats(n, R, G), al_gemm_pack_floats(n, H, R)));
-        f = AL_MAX(f, AL_MAX(al_gemm_pack_floats(nT, R, H), al_gemm_pack_floats(G, R, nT)));
-        f = AL_MAX(f, al_gemm_pack_floats(R, H, nT));
+        f = AL_MAX(f, AL_MAX(al_gemm_pack_floats(nT, R, H), al_gemm_pack_floats_upto(G, R, nT)));
+        f = AL_MAX(f, al_gemm_pack_floats_upto(R, H, nT));
     }
     return f;
 }
