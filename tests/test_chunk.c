@@ -644,14 +644,7 @@ static void test_failure(al_pool *pool3) {
     al_model_free(m);
 }
 
-/* The GEMM pack buffers lent to the parts on several threads: of what
- * the range's GEMMs ask (the layers' pack_floats), far below the most any
- * GEMM can ask, and never too small: no request of any part misses its
- * buffer (al_gemm_lend_misses), for every route of the conv (a sample at a
- * time for large images, one over the batch for small ones, dilated,
- * grouped, Winograd), the dense, the matmul, chunks of 1 to 5 and the
- * default, a last chunk shorter than the rest, and a plan made for larger
- * chunks serving smaller ones; the outputs are the whole batch's. */
+/* Ranges with GEMMs: every conv route, gconv, dense, matmul. */
 static const char *const LENT_SPECS[] = {
     "input 3x32x32; conv 16 k=3 p=1 act=relu; conv 24 k=1; dwconv k=3 s=2 p=1 act=relu6; conv 40 k=1 act=relu6; "
     "gconv 40 g=2 k=3 p=1; conv 16 k=3 s=2 p=2 dil=2; conv 48 k=1 act=relu6; flatten; dense 64; tanh; dense 3",
@@ -726,6 +719,14 @@ static void test_lent_nodes(void) {
     free(w.buf);
 }
 
+/* The GEMM pack buffers lent to the parts on several threads: of what
+ * the range's GEMMs ask (the layers' pack_floats), far below the most any
+ * GEMM can ask, and never too small: no request of any part misses its
+ * buffer (al_gemm_lend_misses), for every route of the conv (a sample at a
+ * time for large images, one over the batch for small ones, dilated,
+ * grouped, Winograd), the dense, the matmul, chunks of 1 to 5 and the
+ * default, a last chunk shorter than the rest, and a plan made for larger
+ * chunks serving smaller ones; the outputs are the whole batch's. */
 static void test_lent(al_pool *pool3) {
     static const int chunks[] = {0, 1, 2, 5};
     al_pool *pool2;

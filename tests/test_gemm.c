@@ -196,8 +196,8 @@ static void check_lent_bound(al_rng *r) {
                     falls += al_gemm_pack_floats(M + 11, N, K) < f || al_gemm_pack_floats(M, N + 23, K) < f ||
                              al_gemm_pack_floats(M + 1, N, K) < f || al_gemm_pack_floats(M, N + 1, K) < f;
                     upto_falls += u < f || al_gemm_pack_floats_upto(M + 11, N, K) < u ||
-                                  al_gemm_pack_floats_upto(M, N + 23, K) < u || al_gemm_pack_floats_upto(M, N, K + 1) < u ||
-                                  al_gemm_pack_floats_upto(M, N, K + 64) < u;
+                                  al_gemm_pack_floats_upto(M, N + 23, K) < u ||
+                                  al_gemm_pack_floats_upto(M, N, K + 1) < u || al_gemm_pack_floats_upto(M, N, K + 64) < u;
                     k_falls += al_gemm_pack_floats(M, N, K + 1) < f;
                 }
         CHECK(falls == 0 && upto_falls == 0 && k_falls > 0);

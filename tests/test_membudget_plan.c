@@ -467,10 +467,17 @@ static void test_text(al_pool *pool) {
  * rank, the GRU. */
 static void test_layer_bounds(al_pool *pool3) {
     static const char *const specs[] = {
-        "input 3x20x20; conv 5 k=3 p=1 act=relu", "input 4x8x8; conv 6 k=3 p=1", "input 8x16x16; conv 5 k=1",
-        "input 3x12x12; conv 4 k=3 p=2 dil=2",   "input 4x10x10; gconv 6 g=2 k=3 p=1", "input 40; dense 7",
-        "input 5x40; dense 7",                    "input 8x20; dense 20; transpose perm=1,0; matmul -1", "input 6x5; lstm 12",
-        "input 6x5; lstm 8 rank=3",               "input 6x5; gru 10",
+        "input 3x20x20; conv 5 k=3 p=1 act=relu",
+        "input 4x8x8; conv 6 k=3 p=1",
+        "input 8x16x16; conv 5 k=1",
+        "input 3x12x12; conv 4 k=3 p=2 dil=2",
+        "input 4x10x10; gconv 6 g=2 k=3 p=1",
+        "input 40; dense 7",
+        "input 5x40; dense 7",
+        "input 8x20; dense 20; transpose perm=1,0; matmul -1",
+        "input 6x5; lstm 12",
+        "input 6x5; lstm 8 rank=3",
+        "input 6x5; gru 10",
     };
     static const int ns[] = {13, 5, 1};
     int checked = 0;

@@ -260,11 +260,12 @@ struct al_exec {
  *            backward (backward 1: weight and input gradients) of n samples
  *            asks, on any pool: the request for a whole product bounds its
  *            parts'; never less for a larger n (a GEMM whose K grows with
- *            the samples is bounded by al_gemm_pack_floats_upto). The chunked forward's parts
- *            (src/model/chunk.c) are lent buffers of the largest over their
- *            nodes' forwards, and a job's memory plan counts each pool
- *            thread's own buffer at the largest over the job's passes
- *            (al_model_pack_floats). NULL: neither pass makes a GEMM call. */
+ *            the samples is bounded by al_gemm_pack_floats_upto). The
+ *            chunked forward's parts (src/model/chunk.c) are lent buffers
+ *            of the largest over their nodes' forwards, and a job's memory
+ *            plan counts each pool thread's own buffer at the largest over
+ *            the job's passes (al_model_pack_floats). NULL: neither pass
+ *            makes a GEMM call. */
 typedef struct al_layer_vt {
     const char *name;
     al_status (*shape)(al_node *nd, const al_shape *in);

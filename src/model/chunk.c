@@ -290,7 +290,8 @@ static al_status chunk_build(al_model *m, int from, int e, int nb, int threads) 
     }
     if (chunk_layout(m, from, e, nb, &p, cp) != AL_OK) goto oom;
     cp->pack_floats = lent_floats(m, from, e, nb, threads);
-    const size_t all = block_bytes(p.total, cp->pack_floats, threads); /* the arena and pack sizes are multiples of 64 */
+    /* the arena and pack sizes are multiples of 64 */
+    const size_t all = block_bytes(p.total, cp->pack_floats, threads);
     if (!all) {
         al_error(AL_ENOMEM, "chunk arenas of %zu bytes for %d threads overflow", p.total, threads);
         goto oom;
