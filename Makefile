@@ -7,10 +7,12 @@ ASAN_BUILD ?= build-asan
 ARM_BUILD ?= build-arm64
 PREFIX ?= /usr/local
 FUZZ_BUILD ?= build-fuzz
+TSAN_BUILD ?= build-tsan
+TSAN_TESTS ?= test_concurrent test_pool test_core test_serial_pool test_optim test_chunk test_trainer
 FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
 
-.PHONY: all build asan deps install test-arm test test-fast test-asan test-fuzz demo bench clean golden data
+.PHONY: all build asan deps install test-arm test test-fast test-asan test-fuzz test-tsan demo bench clean golden data
 
 all: build
 
@@ -45,6 +47,14 @@ test-fast: build
 test-asan: asan
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
+
+# the tests that run threads, under ThreadSanitizer (its own build directory;
+# not part of make test)
+test-tsan: deps
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAL_TSAN=ON -DAL_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS)
+	@cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) \
+		-R "^($(shell echo $(TSAN_TESTS) | tr ' ' '|'))$$"
 
 # each libFuzzer target for FUZZ_SECONDS (clang, its own build directory)
 test-fuzz:

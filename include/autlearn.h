@@ -9,7 +9,14 @@
  *  - handles (al_model, al_trainer, al_dataset, al_pool) are opaque; the caller
  *    owns what it creates and frees it with the matching *_free call;
  *  - al_tensor is a read-only view: the library owns its data unless the
- *    caller built the view over its own memory.
+ *    caller built the view over its own memory;
+ *  - threads: distinct handles may be used from different threads at the
+ *    same time, and a job's results do not depend on what other threads
+ *    run (tests/test_concurrent.c; `make test-tsan`). One handle is used by
+ *    one thread at a time: a model (a prediction plans its buffers in it),
+ *    a trainer, a cache, a pool; a dataset is only read once made, so
+ *    concurrent jobs may share one. al_set_log and al_set_allocator are
+ *    process-wide: set them before other threads call the library.
  */
 #ifndef AUTLEARN_H
 #define AUTLEARN_H
@@ -58,7 +65,9 @@ AL_API const char *al_version(void);
 
 typedef enum al_log_level { AL_LOG_DEBUG = 0, AL_LOG_INFO = 1, AL_LOG_WARN = 2, AL_LOG_ERROR = 3 } al_log_level;
 typedef void (*al_log_fn)(void *user, al_log_level level, const char *msg);
-/* Installs a process-wide log sink (NULL: discard, the default). */
+/* Installs a process-wide log sink (NULL: discard, the default). It is
+ * called on the thread that logs, so jobs on several threads may call it
+ * at the same time. */
 AL_API void al_set_log(al_log_fn fn, void *user, al_log_level min_level);
 
 /* Replaceable allocator (process-wide; set before creating any object).
@@ -112,6 +121,8 @@ typedef struct al_tensor {
     int ndim;
     int shape[AL_MAX_DIMS];
 } al_tensor;
+/* The product of the dimensions; 0 for NULL or what is not a shape (ndim
+ * outside 1..AL_MAX_DIMS, a negative dimension). */
 AL_API size_t al_tensor_numel(const al_tensor *t);
 
 /* ---- models ----------------------------------------------------------------- */
@@ -156,6 +167,8 @@ AL_API uint64_t al_model_macs(const al_model *m);            /* forward MACs per
 AL_API const char *al_model_spec(const al_model *m);
 /* Metadata string stored with the model (e.g. "autlearn.scenario"); NULL if absent. */
 AL_API const char *al_model_meta(const al_model *m, const char *key);
+/* AL_EINVAL for a key a model file cannot hold: empty, over 65,535 bytes, or
+ * one of the layout's own (docs/FORMAT.md, "Free-form metadata"). */
 AL_API al_status al_model_set_meta(al_model *m, const char *key, const char *value);
 
 /* Inference on n samples: x holds n * prod(input shape) floats (token ids as
@@ -498,9 +511,13 @@ typedef struct al_augment_config {
     float noise;        /* standard deviation of added Gaussian noise (default 0.02) */
     int cutout;         /* side of a zeroed square at a random place, 0 = off (default 0) */
 } al_augment_config;
+#define AL_AUGMENT_MAX_SHIFT 65536
 AL_API void al_augment_config_default(al_augment_config *c);
 /* src and dst hold one C x H x W image (they must not overlap); values are
- * clamped to [0,1]. */
+ * clamped to [0,1]. AL_ERANGE for a negative or non-finite strength, a
+ * contrast of 1 or more, or a shift over AL_AUGMENT_MAX_SHIFT; a
+ * personalization job with variants checks its config so before it
+ * starts. */
 AL_API al_status al_augment_image(const al_augment_config *c, uint64_t seed, uint64_t sample_id, int variant,
                                   const float *src, float *dst, int C, int H, int W);
 
@@ -673,14 +690,17 @@ typedef struct al_mem_plan {
  * without allocating anything or changing anything: with
  * c->mem_budget_bytes > 0 fitted into it (AL_EBUDGET, naming the need and
  * the budget, when even batch 1 without a cache does not fit), else as
- * configured. cache may be NULL. */
+ * configured. cache may be NULL. Data the job would refuse is refused here
+ * the same way (AL_ESHAPE: samples of another shape than the model's
+ * input; AL_ERANGE: a label past its classes). */
 AL_API al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
                                             const al_cache *cache, const al_personalize_config *c, al_mem_plan *out);
 /* The same plan for a plain trainer (al_trainer_new with config c on
  * `train`, evaluation at c->batch): no cache and no staging; a checkpoint
  * at c->checkpoint_path is counted when it exists (a resume reads it
  * whole). With budget > 0 the batch halves until the plan fits (AL_EBUDGET
- * when batch 1 does not); the caller trains with batch_used. */
+ * when batch 1 does not); the caller trains with batch_used. Data checked
+ * as al_trainer_run checks it. */
 AL_API al_status al_trainer_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
                                         const al_train_config *c, size_t budget, al_mem_plan *out);
 

@@ -13,8 +13,11 @@ void *al_arena_bytes(al_arena *a, size_t n) {
 float *al_arena_floats(al_arena *a, size_t n) { return al_arena_bytes(a, n * sizeof(float)); }
 
 size_t al_tensor_numel(const al_tensor *t) {
-    if (!t || t->ndim <= 0) return 0;
+    if (!t || t->ndim <= 0 || t->ndim > AL_MAX_DIMS) return 0; /* not a shape */
     size_t n = 1;
-    for (int i = 0; i < t->ndim && i < AL_MAX_DIMS; i++) n *= (size_t)t->shape[i];
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->shape[i] < 0) return 0; /* not a shape */
+        n *= (size_t)t->shape[i];
+    }
     return n;
 }

@@ -5,6 +5,7 @@
 #include <math.h>
 
 void al_rng_seed(al_rng *r, uint64_t seed, uint64_t stream) {
+    if (!r) return;
     r->state = 0;
     r->inc = (stream << 1u) | 1u;
     (void)al_rng_u32(r);
@@ -13,6 +14,7 @@ void al_rng_seed(al_rng *r, uint64_t seed, uint64_t stream) {
 }
 
 uint32_t al_rng_u32(al_rng *r) {
+    if (!r) return 0;
     uint64_t old = r->state;
     r->state = old * 6364136223846793005ULL + r->inc;
     uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
@@ -21,7 +23,7 @@ uint32_t al_rng_u32(al_rng *r) {
 }
 
 uint32_t al_rng_below(al_rng *r, uint32_t bound) {
-    if (bound == 0) return 0;
+    if (bound == 0 || !r) return 0;
     /* rejection sampling: no modulo bias */
     uint32_t threshold = (uint32_t)(-bound) % bound;
     for (;;) {
@@ -33,6 +35,7 @@ uint32_t al_rng_below(al_rng *r, uint32_t bound) {
 float al_rng_uniform(al_rng *r) { return (float)(al_rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
 
 float al_rng_normal(al_rng *r) {
+    if (!r) return 0.0f;
     /* Box-Muller; u1 in (0,1] so log is finite */
     double u1 = ((double)(al_rng_u32(r) >> 8) + 1.0) / 16777216.0;
     double u2 = (double)(al_rng_u32(r) >> 8) / 16777216.0;

@@ -129,8 +129,12 @@ al_status al_dataset_map_labels(al_dataset *d, const int *map, int n_map, int nu
     for (size_t i = 0; i < ny; i++) {
         int32_t y = d->y[i];
         if (y < 0) continue; /* ignored positions stay ignored */
-        if (y >= n_map || map[y] < 0 || map[y] >= num_classes)
-            return al_error(AL_EINVAL, "label %d (sample %zu) has no class to map to", (int)y, i / (size_t)d->y_len);
+        if (y >= n_map)
+            return al_error(AL_EINVAL, "label %d (sample %zu) has no class to map to: the map has %d entries", (int)y,
+                            i / (size_t)d->y_len, AL_MAX(n_map, 0));
+        if (map[y] < 0 || map[y] >= num_classes)
+            return al_error(AL_EINVAL, "label %d (sample %zu) has no class to map to: map[%d] is %d, outside 0..%d",
+                            (int)y, i / (size_t)d->y_len, (int)y, map[y], num_classes - 1);
     }
     for (size_t i = 0; i < ny; i++)
         if (d->y[i] >= 0) d->y[i] = map[d->y[i]];

@@ -9,6 +9,7 @@
  * call per run cost as much as the copying (about half of im2col's time). */
 #include "kernels/kernels.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,14 +28,16 @@ int al_conv1c3_dweight_avx512(const float *x, const float *dy, const float *y, i
 
 /* 1 when the AVX-512 forms may run: the CPU has AVX-512F and AL_CONV_SIMD
  * is not 0 (A/B timing; the plain forms stay the reference in the tests). */
+static atomic_int simd_on = -1; /* atomic: the pool's threads may ask first at once */
+
 int al_cnn_simd(void) {
-    static int v = -1;
+    int v = atomic_load(&simd_on);
     if (v < 0) {
-        int on = 0;
+        v = 0;
 #ifdef AL_CONV_X86
-        on = __builtin_cpu_supports("avx512f") && !al_env_off("AL_CONV_SIMD");
+        v = __builtin_cpu_supports("avx512f") && !al_env_off("AL_CONV_SIMD");
 #endif
-        v = on;
+        atomic_store(&simd_on, v);
     }
     return v;
 }

@@ -77,11 +77,16 @@ static int conv_shares(void) {
     return e;
 }
 
-/* AL_CONV_IMPLICIT=0 turns the implicit GEMM off (A/B measurements). */
+/* AL_CONV_IMPLICIT=0 turns the implicit GEMM off (A/B measurements). Read
+ * once; the pool's threads may ask first at the same time (atomic: every
+ * one of them reads the same environment). */
+static atomic_int implicit_env = -1;
+
 static int conv_implicit(void) {
-    static int v = -1;
+    int v = atomic_load(&implicit_env);
     if (v < 0) {
         v = !al_env_off("AL_CONV_IMPLICIT");
+        atomic_store(&implicit_env, v);
     }
     return v;
 }

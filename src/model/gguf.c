@@ -1051,7 +1051,7 @@ static al_status lookup(const gguf_reader *r, const char *key, gguf_type t, cons
 }
 
 static al_status get_scalar(const gguf_reader *r, const char *key, gguf_type t, void *v) {
-    const rkv *kv;
+    const rkv *kv = NULL;
     al_status st = lookup(r, key, t, &kv);
     if (st) return st;
     uint64_t bits = rd_le(r->b + kv->off, type_size[t]);
@@ -1085,7 +1085,7 @@ static gguf_str str_at(const gguf_reader *r, size_t off) {
 }
 
 al_status gguf_get_str(const gguf_reader *r, const char *key, gguf_str *v) {
-    const rkv *kv;
+    const rkv *kv = NULL;
     al_status st = lookup(r, key, GGUF_T_STRING, &kv);
     if (!st) *v = str_at(r, kv->off);
     return st;
@@ -1099,7 +1099,7 @@ al_status gguf_kv_str(const gguf_reader *r, size_t i, gguf_str *v) {
 }
 
 al_status gguf_get_arr_info(const gguf_reader *r, const char *key, gguf_type *elem, uint64_t *n) {
-    const rkv *kv;
+    const rkv *kv = NULL;
     al_status st = lookup(r, key, GGUF_T_ARRAY, &kv);
     if (st) return st;
     *elem = (gguf_type)kv->elem;
@@ -1108,7 +1108,7 @@ al_status gguf_get_arr_info(const gguf_reader *r, const char *key, gguf_type *el
 }
 
 al_status gguf_get_arr(const gguf_reader *r, const char *key, gguf_type elem, void *dst, size_t cap, size_t *n) {
-    const rkv *kv;
+    const rkv *kv = NULL;
     al_status st = lookup(r, key, GGUF_T_ARRAY, &kv);
     if (st) return st;
     if (kv->elem != (uint32_t)elem || elem == GGUF_T_STRING)
@@ -1129,7 +1129,7 @@ al_status gguf_get_arr(const gguf_reader *r, const char *key, gguf_type elem, vo
 }
 
 al_status gguf_get_arr_str(const gguf_reader *r, const char *key, size_t j, gguf_str *v) {
-    const rkv *kv;
+    const rkv *kv = NULL;
     al_status st = lookup(r, key, GGUF_T_ARRAY, &kv);
     if (st) return st;
     if (kv->elem != GGUF_T_STRING)

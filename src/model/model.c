@@ -1087,12 +1087,19 @@ static al_tensor shape_view(const al_shape *s) {
     return t;
 }
 
-al_tensor al_model_input_shape(const al_model *m) { return shape_view(&m->in); }
-al_tensor al_model_output_shape(const al_model *m) { return shape_view(&m->nodes[m->nnodes - 1].out); }
+/* NULL or an empty model: a tensor of no dimensions */
+al_tensor al_model_input_shape(const al_model *m) {
+    al_tensor t = {0};
+    return m ? shape_view(&m->in) : t;
+}
+al_tensor al_model_output_shape(const al_model *m) {
+    al_tensor t = {0};
+    return m && m->nnodes > 0 ? shape_view(&m->nodes[m->nnodes - 1].out) : t;
+}
 
 size_t al_model_num_params(const al_model *m) {
     size_t n = 0;
-    for (int i = 0; i < m->nnodes; i++)
+    for (int i = 0; m && i < m->nnodes; i++)
         for (int p = 0; p < m->nodes[i].nparams; p++)
             if (!m->nodes[i].params[p].is_state) n += m->nodes[i].params[p].n;
     return n;
@@ -1100,7 +1107,7 @@ size_t al_model_num_params(const al_model *m) {
 
 uint64_t al_model_macs(const al_model *m) {
     uint64_t s = 0;
-    for (int i = 0; i < m->nnodes; i++)
+    for (int i = 0; m && i < m->nnodes; i++)
         if (m->nodes[i].vt->macs) s += m->nodes[i].vt->macs(&m->nodes[i]);
     return s;
 }
@@ -1116,6 +1123,8 @@ const char *al_model_meta(const al_model *m, const char *key) {
 
 al_status al_model_set_meta(al_model *m, const char *key, const char *value) {
     if (!m || !key || !value) return al_error(AL_EINVAL, "al_model_set_meta: NULL argument");
+    al_status st = al_model_meta_key_check(key); /* what al_model_save could not write */
+    if (st) return st;
     for (int i = 0; i < m->nmeta; i++)
         if (strcmp(m->meta_key[i], key) == 0) {
             char *v = al_strdup(value);

@@ -66,6 +66,16 @@ static int is_reserved(const char *p, size_t n) {
     return 0;
 }
 
+al_status al_model_meta_key_check(const char *key) {
+    const size_t n = strlen(key);
+    if (n == 0 || n > GGUF_MAX_KEY)
+        return al_error(AL_EINVAL, "metadata key of %zu bytes: a model file holds keys of 1 to %d bytes", n,
+                        GGUF_MAX_KEY);
+    if (is_reserved(key, n))
+        return al_error(AL_EINVAL, "metadata key '%s' is reserved by the model file layout", key);
+    return AL_OK;
+}
+
 static const char *layer_key(char *buf, size_t cap, int i, const char *field) {
     snprintf(buf, cap, "autlearn.layer.%d.%s", i, field);
     return buf;
@@ -114,9 +124,10 @@ static void save_ports(gguf_writer *w, int i, const al_layer_cfg *c) {
 
 al_status al_model_save(const al_model *m, const char *path) {
     if (!m || !path) return al_error(AL_EINVAL, "al_model_save: NULL argument");
-    for (int i = 0; i < m->nmeta; i++)
-        if (is_reserved(m->meta_key[i], strlen(m->meta_key[i])))
-            return al_error(AL_EINVAL, "metadata key '%s' is reserved by the model file layout", m->meta_key[i]);
+    for (int i = 0; i < m->nmeta; i++) {
+        al_status st = al_model_meta_key_check(m->meta_key[i]);
+        if (st) return st;
+    }
     gguf_writer *w;
     al_status st = gguf_writer_new(GGUF_DEFAULT_ALIGNMENT, &w);
     if (st) return st;
@@ -629,6 +640,7 @@ static al_status read_meta(const gguf_reader *r, al_model *m) {
         if (st) return st;
         if (memchr(k.p, 0, k.n) || memchr(v.p, 0, v.n))
             return al_error(AL_EFORMAT, "model file: metadata '%.*s' contains a NUL byte", (int)AL_MIN(k.n, 64), k.p);
+        if (k.n == 0) return al_error(AL_EFORMAT, "model file: a metadata key of 0 bytes");
         if (m->nmeta >= AL_MAX_META)
             return al_error(AL_EFORMAT, "model file: more than %d metadata strings", AL_MAX_META);
         char *ks = al_malloc(k.n + 1), *vs = al_malloc(v.n + 1);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 void al_augment_config_default(al_augment_config *c) {
+    if (!c) return;
     memset(c, 0, sizeof *c);
     c->shift = 2;
     c->rotate_deg = 10.0f;
@@ -17,6 +18,20 @@ void al_augment_config_default(al_augment_config *c) {
     c->contrast = 0.2f;
     c->noise = 0.02f;
     c->cutout = 0;
+}
+
+al_status al_augment_check(const al_augment_config *c) {
+    if (!c) return al_error(AL_EINVAL, "augment: NULL argument");
+    if (c->shift < 0 || c->cutout < 0 || c->rotate_deg < 0 || c->brightness < 0 || c->contrast < 0 ||
+        c->noise < 0 || c->contrast >= 1.0f)
+        return al_error(AL_ERANGE, "augment: negative strength or contrast >= 1");
+    /* NaN passes the tests above and would reach every pixel; a shift past
+     * this would take sampling coordinates past what an int holds */
+    if (!isfinite(c->rotate_deg) || !isfinite(c->brightness) || !isfinite(c->contrast) || !isfinite(c->noise))
+        return al_error(AL_ERANGE, "augment: a strength is not a finite number");
+    if (c->shift > AL_AUGMENT_MAX_SHIFT)
+        return al_error(AL_ERANGE, "augment: shift %d is over %d pixels", c->shift, AL_AUGMENT_MAX_SHIFT);
+    return AL_OK;
 }
 
 static float sym(al_rng *r, float a) { return (2.0f * al_rng_uniform(r) - 1.0f) * a; }
@@ -29,9 +44,8 @@ al_status al_augment_image(const al_augment_config *c, uint64_t seed, uint64_t s
     if (C <= 0 || H <= 0 || W <= 0 || (size_t)C * H * W > ((size_t)1 << 26))
         return al_error(AL_ESHAPE, "augment: bad image shape %dx%dx%d", C, H, W);
     if (variant < 0) return al_error(AL_ERANGE, "augment: negative variant %d", variant);
-    if (c->shift < 0 || c->cutout < 0 || c->rotate_deg < 0 || c->brightness < 0 || c->contrast < 0 ||
-        c->noise < 0 || c->contrast >= 1.0f)
-        return al_error(AL_ERANGE, "augment: negative strength or contrast >= 1");
+    al_status st = al_augment_check(c);
+    if (st) return st;
     size_t plane = (size_t)H * W;
     if (variant == 0) {
         memcpy(dst, src, sizeof(float) * (size_t)C * plane);

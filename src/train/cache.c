@@ -336,6 +336,7 @@ static uint64_t key_at(const uint64_t *ids, const float *x, size_t xi, int i) {
 al_status al_model_predict_cached(al_model *m, al_pool *pool, const float *x, int n, const uint64_t *ids,
                                   al_cache *c, float *y) {
     if (!m || !x || !y) return al_error(AL_EINVAL, "al_model_predict_cached: NULL argument");
+    if (n < 0) return al_error(AL_ERANGE, "al_model_predict_cached: negative count");
     int k = m->freeze;
     /* a node past the frontier that reads the model input would read what a
      * cache hit never provides: no cache then */

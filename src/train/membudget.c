@@ -209,7 +209,9 @@ void al_mem_plan_apply(al_model *m, al_cache *cache, const al_mem_plan *p) {
 
 al_status al_trainer_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
                                  const al_train_config *c, size_t budget, al_mem_plan *out) {
-    if (!c || !m) return al_error(AL_EINVAL, "al_trainer_plan_memory: NULL argument");
+    if (!c || !m || !train || !out) return al_error(AL_EINVAL, "al_trainer_plan_memory: NULL argument");
+    al_status st = al_check_data(m, train, "training data", NULL); /* as al_trainer_run would */
+    if (st) return st;
     al_mem_job x;
     memset(&x, 0, sizeof x);
     x.train = c;

@@ -201,7 +201,9 @@ void al_personalize_mem_job(const al_model *m, const al_personalize_config *c, a
 
 al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
                                      const al_cache *cache, const al_personalize_config *c, al_mem_plan *out) {
-    if (!m || !c) return al_error(AL_EINVAL, "al_personalize_plan_memory: NULL argument");
+    if (!m || !c || !train || !out) return al_error(AL_EINVAL, "al_personalize_plan_memory: NULL argument");
+    al_status cs = al_check_data(m, train, "training data", NULL); /* as the job would */
+    if (cs) return cs;
     /* a recipe plans as its job; the chooser as its final job's cheapest
      * training recipe, the output layer (each candidate is fitted on its own) */
     al_personalize_config rc = *c;
@@ -241,7 +243,12 @@ static al_status begin_job(al_model *m, const al_dataset *train, const al_person
     if (!m || !train || !c) return al_error(AL_EINVAL, "al_personalize: NULL argument");
     if (c->aug_variants < 1 || c->aug_variants > 1024)
         return al_error(AL_ERANGE, "augmentation variants must be 1..1024, got %d", c->aug_variants);
-    al_status st = al_model_freeze(m, al_personalize_freeze(m, c));
+    /* before anything reads the data or changes the model (the untrained
+     * recipes' forwards included) */
+    al_status st = al_check_data(m, train, "training data", NULL);
+    if (st) return st;
+    if (c->aug_variants > 1 && (st = al_augment_check(&c->aug))) return st;
+    st = al_model_freeze(m, al_personalize_freeze(m, c));
     return st ? st : check_job(m, c);
 }
 

@@ -189,6 +189,14 @@ struct al_trainer {
  * (not inside a step). */
 al_status al_trainer_set_source(al_trainer *t, int freeze, size_t feat, al_trainer_source_fn fn, void *user);
 
+/* The data fit the model: the same per-sample input shape, the output
+ * splits into y_len rows of k logits (*k_out, may be NULL), every label is
+ * < k; AL_ESHAPE or AL_ERANGE naming `what` otherwise. */
+al_status al_check_data(const al_model *m, const al_dataset *d, const char *what, int *k_out);
+
+/* AL_OK when al_augment_image takes c (src/train/augment.c). */
+al_status al_augment_check(const al_augment_config *c);
+
 /* Applies a plan fitted into a budget (no-op without one), once per job,
  * before the job fills its cache: lowers the cache's bound to the plan's,
  * drops the model's plan when it was made for a larger batch than the

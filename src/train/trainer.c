@@ -137,9 +137,7 @@ static void format_shape(const al_shape *s, char *buf, size_t cap) {
     }
 }
 
-/* The data must fit the model: same per-sample input shape, the output
- * splits into y_len rows of k logits, and every label is < k. */
-static al_status check_data(const al_model *m, const al_dataset *d, const char *what, int *k_out) {
+al_status al_check_data(const al_model *m, const al_dataset *d, const char *what, int *k_out) {
     int same = d->xs.ndim == m->in.ndim;
     for (int i = 0; same && i < m->in.ndim; i++) same = d->xs.d[i] == m->in.d[i];
     if (!same) {
@@ -272,9 +270,11 @@ al_status al_evaluate(al_model *m, al_pool *pool, const al_dataset *d, int batch
     if (!m || !d) return al_error(AL_EINVAL, "al_evaluate: NULL argument");
     if (batch <= 0) return al_error(AL_EINVAL, "al_evaluate: batch must be positive, got %d", batch);
     int k;
-    al_status st = check_data(m, d, "evaluation data", &k);
+    al_status st = al_check_data(m, d, "evaluation data", &k);
     if (st != AL_OK) return st;
-    st = al_model_plan_infer(m, batch, m->nnodes);
+    /* planned for the largest call it makes: a batch past the data's size
+     * would plan buffers no call fills */
+    st = al_model_plan_infer(m, AL_MAX(1, AL_MIN(batch, d->n)), m->nnodes);
     if (st != AL_OK) return st;
     size_t xn = al_shape_numel(&m->in);
     double ls = 0.0;
@@ -558,10 +558,10 @@ static al_status slice(al_trainer *t, const al_dataset *train, const al_dataset 
     const al_train_config *c = &t->cfg;
     if (train->n <= 0) return al_error(AL_EINVAL, "the training set is empty");
     int k;
-    al_status st = check_data(m, train, "training data", &k);
+    al_status st = al_check_data(m, train, "training data", &k);
     if (st != AL_OK) return st;
     if (eval) {
-        st = check_data(m, eval, "evaluation data", NULL);
+        st = al_check_data(m, eval, "evaluation data", NULL);
         if (st != AL_OK) return st;
     }
     if (!al_optim_matches(&t->opt, m))

@@ -2641,7 +2641,7 @@ static al_status axes_of(imp *I, const Onnx__NodeProto *nd, int64_t *ax, int *na
 static al_status op_squeeze(imp *I, const Onnx__NodeProto *nd, int un) {
     val *x;
     int64_t ax[MAXR];
-    int nax;
+    int nax = 0;
     al_status st;
     if ((st = get_in(I, nd, 0, 1, &x)) || (st = axes_of(I, nd, ax, &nax))) return st;
     if (x->fill) return nerr(nd, AL_EUNSUPPORTED, "input depends on the batch size");
