@@ -8,6 +8,8 @@
  * first part crashing or succeeding (session 24). */
 #include "al_test.h"
 
+#include <autlearn_cloud.h>
+
 #define SPEC "input 1x8x8; flatten; dense 16; relu; dense 3"
 #define N 12
 
@@ -58,6 +60,7 @@ static void test_null_accessors(void) {
     al_personalize_config_default(NULL);
     al_text_job_default(NULL);
     al_image_prep_default(NULL, 3, 8, 8);
+    al_users_config_default(NULL); /* the cloud library's */
     /* a negative dimension is no shape: 0 elements, not a wrapped size */
     memset(&t, 0, sizeof t);
     t.ndim = 2;
@@ -257,6 +260,8 @@ static void test_null_pointers(void) {
     CHECK_STATUS(al_model_load(NULL, &o), AL_EINVAL);
     CHECK_STATUS(al_model_save(NULL, "/tmp/x"), AL_EINVAL);
     CHECK_STATUS(al_model_save(m, NULL), AL_EINVAL);
+    CHECK_STATUS(al_model_save(m, ""), AL_EINVAL);
+    CHECK(strstr(al_last_error(), "empty path") != NULL);
     CHECK_STATUS(al_model_clone(NULL, &o), AL_EINVAL);
     CHECK_STATUS(al_model_copy_weights(m, NULL), AL_EINVAL);
     CHECK_STATUS(al_model_freeze(NULL, 1), AL_EINVAL);

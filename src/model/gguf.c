@@ -572,7 +572,8 @@ void gguf_remove_stale_temps(const char *path) {
 }
 
 al_status gguf_writer_save(gguf_writer *w, const char *path) {
-    if (!w || !path || !*path) return al_error(AL_EINVAL, "gguf_writer_save: NULL argument");
+    if (!w || !path) return al_error(AL_EINVAL, "gguf_writer_save: NULL argument");
+    if (!*path) return al_error(AL_EINVAL, "cannot save to an empty path");
     if (w->err) return al_error(w->err, "%s", w->msg);
     gguf_remove_stale_temps(path);
     static _Atomic unsigned long seq;

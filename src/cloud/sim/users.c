@@ -16,6 +16,7 @@ struct al_users {
 };
 
 void al_users_config_default(al_users_config *c) {
+    if (!c) return;
     memset(c, 0, sizeof *c);
     c->seed = 1;
     c->users = 20;
