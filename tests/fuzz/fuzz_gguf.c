@@ -8,8 +8,9 @@
  * The input goes straight to al_model_load_mem, the same path al_model_load
  * takes after reading the file. Any status with a message is fine; a crash,
  * a sanitizer report or a leak is a bug. A model that loads must name its
- * classes, run (small ones: a training and an inference pass) and survive a
- * save and reload. */
+ * classes, give its image preprocessing (or refuse it with a message) and a
+ * freeze point within its nodes, run (small ones: a training and an
+ * inference pass) and survive a save and reload. */
 #include "fuzz_common.h"
 
 #include <stddef.h>
@@ -38,6 +39,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_ASSERT(cs == AL_OK || cs == AL_ERANGE);
         if (cs == AL_OK) FUZZ_ASSERT(strlen(nm) < sizeof nm && !strchr(nm, '\n'));
     }
+    /* the other metadata the device reads as it stands in the file: the
+     * image preprocessing, the class list, the cloud's freeze point */
+    al_image_prep ip;
+    st = al_model_image_prep(m, &ip);
+    fuzz_check_status(st);
+    FUZZ_ASSERT(st == AL_OK || st == AL_ESTATE || st == AL_EFORMAT || st == AL_ENOMEM);
+    if (st == AL_OK) FUZZ_ASSERT(al_image_prep_check(&ip) == AL_OK);
+    al_class_list cl;
+    st = al_model_classes(m, &cl);
+    fuzz_check_status(st);
+    if (st == AL_OK) {
+        FUZZ_ASSERT(cl.n >= 0 && (cl.n == 0 || cl.names != NULL));
+        for (int k = 0; k < cl.n; k++) FUZZ_ASSERT(cl.names[k] != NULL && !strchr(cl.names[k], '\n'));
+        al_class_list_free(&cl);
+    }
+    const int fz = al_model_resolve_freeze(m, -1);
+    FUZZ_ASSERT(fz >= 0 && fz <= al_model_num_nodes(m));
     /* what loads, saves and loads again as the same model */
     fuzz_begin();
     st = al_model_save(m, path);
