@@ -527,8 +527,10 @@ AL_API al_status al_augment_image(const al_augment_config *c, uint64_t seed, uin
  * later epochs (and training after inference) skip the frozen layers. It is
  * bounded by max_bytes of memory; past that, entries go to the spill file
  * (created owner-only at spill_path, removed by al_cache_free) or, with
- * spill_path NULL, are not kept and get recomputed. A cache never makes a
- * call fail: when it cannot store, the caller recomputes. It is bound to one
+ * spill_path NULL, are not kept and get recomputed. al_cache_new fails with
+ * AL_EIO when the spill path's directory does not exist or cannot be
+ * written. Past that a cache never makes a call fail: when it cannot
+ * store, the caller recomputes. It is bound to one
  * model prefix (weights and freeze point); a different prefix clears it.
  * An entry is keyed by its sample: the id the caller gives, or, where ids
  * are NULL, a hash of the sample's content (an id must name one content:

@@ -233,6 +233,15 @@ static void test_counts(void) {
     CHECK_OK(al_model_predict_cached(m, NULL, X, 0, NULL, cache, y));
     CHECK_OK(al_model_predict_cached(m, NULL, X, 2, NULL, cache, y));
     al_cache_free(cache);
+    /* a spill file where none can be made is said at once */
+    al_cache *bad = NULL;
+    CHECK_STATUS(al_cache_new(1000, "/nonexistent-autlearn-dir/spill", &bad), AL_EIO);
+    CHECK(bad == NULL && strstr(al_last_error(), "/nonexistent-autlearn-dir") != NULL);
+    CHECK_STATUS(al_cache_new(1000, "/etc/passwd/spill", &bad), AL_EIO);
+    CHECK_STATUS(al_cache_new(1000, "", &bad), AL_EINVAL);
+    CHECK_OK(al_cache_new(1000, "spill-in-the-working-directory", &bad)); /* made only when needed */
+    CHECK(access("spill-in-the-working-directory", F_OK) != 0);
+    al_cache_free(bad);
     /* a label map: which label has no class, and why */
     al_dataset *d = dataset();
     int map[3] = {0, 9, 1};

@@ -46,12 +46,21 @@ static void test_store(const char *dir) {
     CHECK(s.entries_mem == 5 && s.dropped == 2995);
     CHECK(al_cache_lookup(c, 4, 0, g) == 1 && al_cache_lookup(c, 5, 0, g) == 0);
     al_cache_free(c);
-    /* a spill path in a missing directory degrades to recomputation */
-    REQUIRE_OK(al_cache_new(0, "/nonexistent-dir/x/spill", &c));
+    /* a spill path in a missing directory is refused when the cache is
+     * made; a directory that goes away before the first spill degrades to
+     * recomputation */
+    CHECK_STATUS(al_cache_new(0, "/nonexistent-dir/x/spill", &c), AL_EIO);
+    char sub[600], gone[700];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    snprintf(gone, sizeof gone, "%s/spill.bin", sub);
+    REQUIRE_OK(mkdir(sub, 0700) == 0 ? AL_OK : AL_EIO);
+    REQUIRE_OK(al_cache_new(0, gone, &c));
+    REQUIRE_OK(rmdir(sub) == 0 ? AL_OK : AL_EIO);
     al_cache_bind(c, 8, 1);
     al_cache_store(c, 1, 0, f);
     al_cache_get_stats(c, &s);
-    CHECK(s.dropped == 1);
+    CHECK(s.dropped == 1 && s.entries_spilled == 0);
+    CHECK(al_cache_lookup(c, 1, 0, g) == 0);
     al_cache_free(c);
 }
 

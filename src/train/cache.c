@@ -46,9 +46,32 @@ struct al_cache {
     al_cache_stats st;
 };
 
+/* The spill file is made when the first entry goes past the bound; a
+ * directory that cannot hold it is said at once, not found then and
+ * logged. */
+static al_status check_spill_dir(const char *path) {
+    if (!*path) return al_error(AL_EINVAL, "the cache's spill path is empty");
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) >= sizeof dir) return al_error(AL_EINVAL, "the cache's spill path is too long");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct stat sb;
+    if (stat(dir, &sb) != 0) return al_error(AL_EIO, "cache spill file %s: %s: %s", path, dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return al_error(AL_EIO, "cache spill file %s: %s is not a directory", path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return al_error(AL_EIO, "cache spill file %s: cannot write in %s: %s", path, dir, strerror(errno));
+    return AL_OK;
+}
+
 al_status al_cache_new(size_t max_bytes, const char *spill_path, al_cache **out) {
     if (!out) return al_error(AL_EINVAL, "al_cache_new: out is NULL");
     *out = NULL;
+    if (spill_path) {
+        al_status st = check_spill_dir(spill_path);
+        if (st) return st;
+    }
     al_cache *c = al_calloc(1, sizeof *c);
     if (!c) return AL_ENOMEM;
     c->max_bytes = max_bytes;
