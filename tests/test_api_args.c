@@ -17,12 +17,7 @@ static float X[N * 64];
 static int32_t L[N];
 
 static al_dataset *dataset(void) {
-    al_tensor s;
-    memset(&s, 0, sizeof s);
-    s.ndim = 3;
-    s.shape[0] = 1;
-    s.shape[1] = 8;
-    s.shape[2] = 8;
+    al_tensor s = {NULL, 3, {1, 8, 8, 0}};
     for (int i = 0; i < N * 64; i++) X[i] = (float)(i % 7) / 7.0f;
     for (int i = 0; i < N; i++) L[i] = i % 3;
     al_dataset *d;
@@ -168,10 +163,7 @@ static void test_data_shape(void) {
     al_model *ref = model("input 1x8x8; conv 4 k=3 p=1; batchnorm; relu; flatten; dense 3");
     float x[N * 16];
     for (int i = 0; i < N * 16; i++) x[i] = (float)(i % 5);
-    al_tensor s;
-    memset(&s, 0, sizeof s);
-    s.ndim = 1;
-    s.shape[0] = 16;
+    al_tensor s = {NULL, 1, {16, 0, 0, 0}};
     al_dataset *small;
     REQUIRE_OK(al_dataset_from_arrays(x, L, N, &s, 1, 3, &small));
     al_personalize_config c;

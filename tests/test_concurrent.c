@@ -121,12 +121,7 @@ int main(void) {
     static int32_t y[NI];
     for (size_t i = 0; i < sizeof X / sizeof X[0]; i++) X[i] = (float)((i * 7) % 13) / 13.0f;
     for (int i = 0; i < NI; i++) y[i] = i % 3;
-    al_tensor t;
-    memset(&t, 0, sizeof t);
-    t.ndim = 3;
-    t.shape[0] = 3;
-    t.shape[1] = 16;
-    t.shape[2] = 16;
+    al_tensor t = {NULL, 3, {3, 16, 16, 0}};
     REQUIRE_OK(al_dataset_from_arrays(X, y, NI, &t, 1, 3, &D));
     static result alone[JOBS], together[JOBS];
     /* each job alone, one after another */

@@ -1121,6 +1121,31 @@ const char *al_model_meta(const al_model *m, const char *key) {
     return NULL;
 }
 
+/* Keys the layout owns; every other string key is free-form metadata. */
+int al_model_meta_reserved(const char *p, size_t n) {
+    static const char *const exact[] = {"general.architecture",     "general.alignment", "autlearn.format_version",
+                                        "autlearn.spec",            "autlearn.layer_count", "autlearn.first_trainable",
+                                        GGUF_KEY_CRC_HEADER,        GGUF_KEY_CRC_DATA};
+    static const char *const prefix[] = {"autlearn.layer.", "autlearn.input."};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strlen(exact[i]) == n && memcmp(exact[i], p, n) == 0) return 1;
+    for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++) {
+        size_t k = strlen(prefix[i]);
+        if (n >= k && memcmp(prefix[i], p, k) == 0) return 1;
+    }
+    return 0;
+}
+
+al_status al_model_meta_key_check(const char *key) {
+    const size_t n = strlen(key);
+    if (n == 0 || n > GGUF_MAX_KEY)
+        return al_error(AL_EINVAL, "metadata key of %zu bytes: a model file holds keys of 1 to %d bytes", n,
+                        GGUF_MAX_KEY);
+    if (al_model_meta_reserved(key, n))
+        return al_error(AL_EINVAL, "metadata key '%s' is reserved by the model file layout", key);
+    return AL_OK;
+}
+
 al_status al_model_set_meta(al_model *m, const char *key, const char *value) {
     if (!m || !key || !value) return al_error(AL_EINVAL, "al_model_set_meta: NULL argument");
     al_status st = al_model_meta_key_check(key); /* what al_model_save could not write */

@@ -218,9 +218,12 @@ void al_model_set_carry_state(al_model *m, int on);
 /* ---- model files (src/model/model_io.c) --------------------------------------- */
 /* al_model_load over n bytes in memory (borrowed; the fuzz target's entry). */
 al_status al_model_load_mem(const void *buf, size_t n, al_model **out);
-/* AL_OK when a model file can hold metadata under `key` (al_model_set_meta's
- * check): 1..65,535 bytes, not one of the layout's own keys. */
+/* Metadata keys (model.c; model_io.c saves and loads by them): AL_OK when
+ * a model file can hold metadata under `key` (al_model_set_meta's check):
+ * 1..65,535 bytes, not one of the layout's own keys; and whether key
+ * p[0..n) is one of those (every other string key is free-form metadata). */
 al_status al_model_meta_key_check(const char *key);
+int al_model_meta_reserved(const char *p, size_t n);
 
 /* ---- the freeze point ------------------------------------------------------- */
 

@@ -51,31 +51,6 @@
 #define AL_ARCH "autlearn"
 #define BIG (1 << 24) /* the spec parser's limit on sizes */
 
-/* Keys the layout owns; every other string key is free-form metadata. */
-static int is_reserved(const char *p, size_t n) {
-    static const char *const exact[] = {"general.architecture",     "general.alignment", "autlearn.format_version",
-                                        "autlearn.spec",            "autlearn.layer_count", "autlearn.first_trainable",
-                                        GGUF_KEY_CRC_HEADER,        GGUF_KEY_CRC_DATA};
-    static const char *const prefix[] = {"autlearn.layer.", "autlearn.input."};
-    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
-        if (strlen(exact[i]) == n && memcmp(exact[i], p, n) == 0) return 1;
-    for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++) {
-        size_t k = strlen(prefix[i]);
-        if (n >= k && memcmp(prefix[i], p, k) == 0) return 1;
-    }
-    return 0;
-}
-
-al_status al_model_meta_key_check(const char *key) {
-    const size_t n = strlen(key);
-    if (n == 0 || n > GGUF_MAX_KEY)
-        return al_error(AL_EINVAL, "metadata key of %zu bytes: a model file holds keys of 1 to %d bytes", n,
-                        GGUF_MAX_KEY);
-    if (is_reserved(key, n))
-        return al_error(AL_EINVAL, "metadata key '%s' is reserved by the model file layout", key);
-    return AL_OK;
-}
-
 static const char *layer_key(char *buf, size_t cap, int i, const char *field) {
     snprintf(buf, cap, "autlearn.layer.%d.%s", i, field);
     return buf;
@@ -635,7 +610,7 @@ static al_status read_meta(const gguf_reader *r, al_model *m) {
     for (size_t i = 0; i < gguf_num_kv(r); i++) {
         if (gguf_kv_type(r, i) != GGUF_T_STRING) continue;
         gguf_str k = gguf_kv_key(r, i), v;
-        if (is_reserved(k.p, k.n)) continue;
+        if (al_model_meta_reserved(k.p, k.n)) continue;
         al_status st = gguf_kv_str(r, i, &v);
         if (st) return st;
         if (memchr(k.p, 0, k.n) || memchr(v.p, 0, v.n))
