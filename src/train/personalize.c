@@ -199,11 +199,9 @@ void al_personalize_mem_job(const al_model *m, const al_personalize_config *c, a
     x->budget = c->mem_budget_bytes;
 }
 
-al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
-                                     const al_cache *cache, const al_personalize_config *c, al_mem_plan *out) {
-    if (!m || !c || !train || !out) return al_error(AL_EINVAL, "al_personalize_plan_memory: NULL argument");
-    al_status cs = al_check_data(m, train, "training data", NULL); /* as the job would */
-    if (cs) return cs;
+/* al_personalize_plan_memory for data already checked (a job's begin_job) */
+static al_status plan_job(const al_model *m, const al_pool *pool, const al_dataset *train, const al_cache *cache,
+                          const al_personalize_config *c, al_mem_plan *out) {
     /* a recipe plans as its job; the chooser as its final job's cheapest
      * training recipe, the output layer (each candidate is fitted on its own) */
     al_personalize_config rc = *c;
@@ -216,6 +214,13 @@ al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, con
     al_mem_job x;
     al_personalize_mem_job(m, c, &x);
     return al_mem_plan_fit(m, pool, train, cache, &x, out);
+}
+
+al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
+                                     const al_cache *cache, const al_personalize_config *c, al_mem_plan *out) {
+    if (!m || !c || !train || !out) return al_error(AL_EINVAL, "al_personalize_plan_memory: NULL argument");
+    al_status st = al_check_data(m, train, "training data", NULL); /* as the job would */
+    return st ? st : plan_job(m, pool, train, cache, c, out);
 }
 
 /* Checks c against m (frozen at its freeze point). */
@@ -273,7 +278,7 @@ al_status al_personalize_new(al_model *m, al_pool *pool, const al_dataset *train
         return st;
     /* the memory budget: fitted before anything is allocated */
     al_mem_plan plan;
-    if ((st = al_personalize_plan_memory(m, pool, train, cache, c, &plan))) return st;
+    if ((st = plan_job(m, pool, train, cache, c, &plan))) return st; /* begin_job checked the data */
     al_mem_plan_apply(m, m->freeze > 0 ? cache : NULL, &plan);
     return start_job(m, pool, train, ids, cache, c, &plan, out);
 }
