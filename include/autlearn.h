@@ -394,7 +394,8 @@ typedef struct al_train_config {
     double l2sp;
     /* Discriminative learning rates: trained nodes below node lr_split
      * train at lr * lr_below, the rest at lr. lr_split 0 = off (default;
-     * lr_below defaults to 1). */
+     * lr_below defaults to 1); at most the model's node count (which puts
+     * every node below the split). */
     int lr_split;
     double lr_below;
     /* Which tensors of the trainable nodes train (the rest keep their values
@@ -408,7 +409,8 @@ typedef struct al_train_config {
      * L2-SP) while the gradient still flows through them to the trained
      * nodes below, so the nodes [freeze point, train_end) train. FedRep's
      * body step trains the body under a fixed output layer this way.
-     * 0 = off (default); at most the model's node count. */
+     * 0 = off (default); at most the model's node count, and above the
+     * first trainable node (AL_EINVAL: nothing would train). */
     int train_end;
     /* L2-SP's reference: with l2sp > 0 the trained tensors are pulled
      * toward this model's values of them instead of their own at the
@@ -590,7 +592,8 @@ typedef struct al_personalize_config {
     /* 1: when train.checkpoint_path names an existing checkpoint, continue
      * from it (a finished one only restores the final weights, and is
      * refused, AL_EINVAL, when it trained on other data). The cache
-     * may be empty then: it is refilled, with the same results. */
+     * may be empty then: it is refilled, with the same results. Without
+     * a checkpoint_path: AL_EINVAL. */
     int resume;
     /* Memory budget of the whole job in bytes (0: none); see
      * al_personalize_plan_memory. With a budget the cache's bound is

@@ -304,6 +304,87 @@ static void test_null_pointers(void) {
     al_model_free(m);
 }
 
+/* Node indexes of the training settings: lr_split and train_end past the
+ * node count, a frozen suffix that covers every trainable node (it trained
+ * nothing and returned AL_OK), a personalization freeze below -1 (it acted
+ * as -1) and resume without a checkpoint path (ignored) are refused before
+ * the model changes. lr_split at the node count puts every node below the
+ * split: with lr_below 0 nothing moves (it acted as off). */
+static void test_node_settings(void) {
+    al_model *m = model(SPEC), *ref = model(SPEC); /* nodes: flatten, dense, relu, dense */
+    al_dataset *d = dataset();
+    CHECK(m->nnodes == 4);
+    al_train_config tc;
+    al_train_config_default(&tc);
+    tc.epochs = 1;
+    tc.batch = 4;
+    al_trainer *t = NULL;
+    tc.lr_split = 5;
+    CHECK_STATUS(al_trainer_new(m, NULL, &tc, &t), AL_EINVAL);
+    CHECK(strstr(al_last_error(), "lr_split") != NULL);
+    tc.lr_split = 4;
+    tc.lr_below = 0.0;
+    al_train_report rep;
+    REQUIRE_OK(al_trainer_new(m, NULL, &tc, &t));
+    REQUIRE_OK(al_trainer_run(t, d, NULL, &rep));
+    CHECK(rep.steps == 3);
+    CHECK(memcmp(m->wblock, ref->wblock, sizeof(float) * m->nweights) == 0);
+    al_trainer_free(t);
+    tc.lr_split = 3; /* the last dense trains, the first does not */
+    REQUIRE_OK(al_trainer_new(m, NULL, &tc, &t));
+    REQUIRE_OK(al_trainer_run(t, d, NULL, &rep));
+    const al_param *w1 = &m->nodes[1].params[0], *w3 = &m->nodes[3].params[0];
+    CHECK(memcmp(w1->w, ref->nodes[1].params[0].w, sizeof(float) * w1->n) == 0);
+    CHECK(memcmp(w3->w, ref->nodes[3].params[0].w, sizeof(float) * w3->n) != 0);
+    al_trainer_free(t);
+    REQUIRE_OK(al_model_copy_weights(m, ref));
+
+    tc.lr_split = 0;
+    REQUIRE_OK(al_model_freeze(m, 2));
+    for (int end = 1; end <= 2; end++) {
+        tc.train_end = end;
+        t = NULL;
+        CHECK_STATUS(al_trainer_new(m, NULL, &tc, &t), AL_EINVAL);
+        CHECK(t == NULL && strstr(al_last_error(), "nothing would train") != NULL);
+    }
+    tc.train_end = 3; /* node 2 (relu) is the first trainable: still nothing with weights, but allowed */
+    REQUIRE_OK(al_trainer_new(m, NULL, &tc, &t));
+    al_trainer_free(t);
+    REQUIRE_OK(al_model_freeze(m, 0));
+    tc.train_end = 3; /* the first dense trains under the held output layer */
+    REQUIRE_OK(al_trainer_new(m, NULL, &tc, &t));
+    REQUIRE_OK(al_trainer_run(t, d, NULL, &rep));
+    CHECK(memcmp(w1->w, ref->nodes[1].params[0].w, sizeof(float) * w1->n) != 0);
+    CHECK(memcmp(w3->w, ref->nodes[3].params[0].w, sizeof(float) * w3->n) == 0);
+    al_trainer_free(t);
+    REQUIRE_OK(al_model_copy_weights(m, ref));
+
+    al_personalize_config c;
+    al_personalize_config_default(&c);
+    c.train.epochs = 1;
+    c.freeze = -2;
+    al_personalize_report r;
+    al_auto_report ar;
+    al_mem_plan p;
+    CHECK_STATUS(al_personalize(m, NULL, d, NULL, NULL, &c, NULL, &r), AL_ERANGE);
+    CHECK(strstr(al_last_error(), "freeze") != NULL);
+    CHECK_STATUS(al_personalize_auto(m, NULL, d, NULL, NULL, &c, &ar), AL_ERANGE);
+    CHECK_STATUS(al_personalize_plan_memory(m, NULL, d, NULL, &c, &p), AL_ERANGE);
+    c.freeze = -1;
+    c.resume = 1;
+    CHECK_STATUS(al_personalize(m, NULL, d, NULL, NULL, &c, NULL, &r), AL_EINVAL);
+    CHECK(strstr(al_last_error(), "checkpoint_path") != NULL);
+    CHECK_STATUS(al_personalize_auto(m, NULL, d, NULL, NULL, &c, &ar), AL_EINVAL);
+    t = NULL;
+    CHECK_STATUS(al_personalize_new(m, NULL, d, NULL, NULL, &c, &t), AL_EINVAL);
+    CHECK(t == NULL);
+    CHECK(memcmp(m->wblock, ref->wblock, sizeof(float) * m->nweights) == 0);
+    CHECK(al_model_freeze_point(m) == 0); /* as the last freeze above left it */
+    al_dataset_free(d);
+    al_model_free(ref);
+    al_model_free(m);
+}
+
 int main(void) {
     al_set_log(NULL, NULL, AL_LOG_ERROR);
     test_null_accessors();
@@ -312,5 +393,6 @@ int main(void) {
     test_data_shape();
     test_counts();
     test_null_pointers();
+    test_node_settings();
     TEST_END("test_api_args");
 }

@@ -193,7 +193,9 @@ al_status al_personalize_auto(al_model *m, al_pool *pool, const al_dataset *trai
     memset(r, 0, sizeof *r);
     r->best = -1;
     if (!m || !train || !c) return al_error(AL_EINVAL, "al_personalize_auto: NULL argument");
-    al_status cs = al_check_data(m, train, "training data", NULL); /* before it is split */
+    al_status cs = al_personalize_check_points(c);
+    if (cs) return cs;
+    cs = al_check_data(m, train, "training data", NULL); /* before it is split */
     if (cs) return cs;
     if (train->y_len != 1 || train->num_classes < 2)
         return al_error(AL_EUNSUPPORTED, "the recipe chooser needs single-label data of 2 classes or more");

@@ -65,10 +65,23 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
     o->subset = cfg->param_subset;
     o->l2sp = (float)cfg->l2sp;
     o->lr_below = (float)cfg->lr_below;
-    o->lr_split = cfg->lr_split > 0 && cfg->lr_split < m->nnodes ? &m->nodes[cfg->lr_split] : NULL;
+    if (cfg->lr_split < 0 || cfg->lr_split > m->nnodes)
+        return al_error(AL_EINVAL, "lr_split must be in 0..%d (the model's nodes), got %d", m->nnodes, cfg->lr_split);
+    /* the split's node, or one past the last node: every node lies below it */
+    o->lr_split = cfg->lr_split > 0 ? m->nodes + cfg->lr_split : NULL;
     if (cfg->train_end < 0 || cfg->train_end > m->nnodes)
         return al_error(AL_EINVAL, "train_end must be in 0..%d (the model's nodes), got %d", m->nnodes, cfg->train_end);
     o->train_end = cfg->train_end > 0 && cfg->train_end < m->nnodes ? &m->nodes[cfg->train_end] : NULL;
+    if (o->train_end) {
+        /* a frozen suffix that covers every trainable node leaves nothing to train */
+        int first = -1;
+        for (int i = 0; i < m->nnodes && first < 0; i++)
+            if (m->nodes[i].trainable) first = i;
+        if (first >= cfg->train_end)
+            return al_error(AL_EINVAL, "train_end %d is at or below the first trainable node %d (the freeze point): "
+                                       "nothing would train",
+                            cfg->train_end, first);
+    }
     int nbuf = 0;
     if (o->kind == AL_OPT_SGD)
         nbuf = o->momentum != 0.0f ? 1 : 0;

@@ -219,8 +219,17 @@ static al_status plan_job(const al_model *m, const al_pool *pool, const al_datas
 al_status al_personalize_plan_memory(const al_model *m, const al_pool *pool, const al_dataset *train,
                                      const al_cache *cache, const al_personalize_config *c, al_mem_plan *out) {
     if (!m || !c || !train || !out) return al_error(AL_EINVAL, "al_personalize_plan_memory: NULL argument");
-    al_status st = al_check_data(m, train, "training data", NULL); /* as the job would */
+    al_status st = al_personalize_check_points(c);
+    if (!st) st = al_check_data(m, train, "training data", NULL); /* as the job would */
     return st ? st : plan_job(m, pool, train, cache, c, out);
+}
+
+al_status al_personalize_check_points(const al_personalize_config *c) {
+    if (c->freeze < -1)
+        return al_error(AL_ERANGE, "freeze must be a node index or -1 (the model's default), got %d", c->freeze);
+    if (c->resume && !c->train.checkpoint_path)
+        return al_error(AL_EINVAL, "resume needs train.checkpoint_path (the checkpoint to continue from)");
+    return AL_OK;
 }
 
 /* Checks c against m (frozen at its freeze point). */
@@ -248,9 +257,11 @@ static al_status begin_job(al_model *m, const al_dataset *train, const al_person
     if (!m || !train || !c) return al_error(AL_EINVAL, "al_personalize: NULL argument");
     if (c->aug_variants < 1 || c->aug_variants > 1024)
         return al_error(AL_ERANGE, "augmentation variants must be 1..1024, got %d", c->aug_variants);
+    al_status st = al_personalize_check_points(c);
+    if (st) return st;
     /* before anything reads the data or changes the model (the untrained
      * recipes' forwards included) */
-    al_status st = al_check_data(m, train, "training data", NULL);
+    st = al_check_data(m, train, "training data", NULL);
     if (st) return st;
     if (c->aug_variants > 1 && (st = al_augment_check(&c->aug))) return st;
     st = al_model_freeze(m, al_personalize_freeze(m, c));

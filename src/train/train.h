@@ -311,6 +311,9 @@ al_status al_mem_plan_fit(const al_model *m, const al_pool *pool, const al_datas
  * when >= 0; else the output layer when only some of its rows train
  * (train_rows > 0); else the model's default (al_model_resolve_freeze). */
 int al_personalize_freeze(const al_model *m, const al_personalize_config *c);
+/* The job's freeze point and resume settings, before any work: AL_ERANGE
+ * for a freeze below -1, AL_EINVAL for resume without a checkpoint path. */
+al_status al_personalize_check_points(const al_personalize_config *c);
 /* The memory planner's description of a personalization job with c. */
 void al_personalize_mem_job(const al_model *m, const al_personalize_config *c, al_mem_job *x);
 /* al_personalize_new and al_personalize with the memory plan already fitted
