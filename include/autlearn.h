@@ -409,8 +409,8 @@ typedef struct al_train_config {
      * L2-SP) while the gradient still flows through them to the trained
      * nodes below, so the nodes [freeze point, train_end) train. FedRep's
      * body step trains the body under a fixed output layer this way.
-     * 0 = off (default); at most the model's node count, and above the
-     * first trainable node (AL_EINVAL: nothing would train). */
+     * 0 = off (default); at most the model's node count. A suffix that
+     * holds every tensor that would train: AL_EINVAL (nothing would). */
     int train_end;
     /* L2-SP's reference: with l2sp > 0 the trained tensors are pulled
      * toward this model's values of them instead of their own at the

@@ -347,7 +347,9 @@ static void test_node_settings(void) {
         CHECK_STATUS(al_trainer_new(m, NULL, &tc, &t), AL_EINVAL);
         CHECK(t == NULL && strstr(al_last_error(), "nothing would train") != NULL);
     }
-    tc.train_end = 3; /* node 2 (relu) is the first trainable: still nothing with weights, but allowed */
+    tc.train_end = 3; /* node 2 (relu) trains, but it holds no tensor */
+    CHECK_STATUS(al_trainer_new(m, NULL, &tc, &t), AL_EINVAL);
+    tc.train_end = 4; /* the model's node count: no frozen suffix */
     REQUIRE_OK(al_trainer_new(m, NULL, &tc, &t));
     al_trainer_free(t);
     REQUIRE_OK(al_model_freeze(m, 0));

@@ -72,16 +72,6 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
     if (cfg->train_end < 0 || cfg->train_end > m->nnodes)
         return al_error(AL_EINVAL, "train_end must be in 0..%d (the model's nodes), got %d", m->nnodes, cfg->train_end);
     o->train_end = cfg->train_end > 0 && cfg->train_end < m->nnodes ? &m->nodes[cfg->train_end] : NULL;
-    if (o->train_end) {
-        /* a frozen suffix that covers every trainable node leaves nothing to train */
-        int first = -1;
-        for (int i = 0; i < m->nnodes && first < 0; i++)
-            if (m->nodes[i].trainable) first = i;
-        if (first >= cfg->train_end)
-            return al_error(AL_EINVAL, "train_end %d is at or below the first trainable node %d (the freeze point): "
-                                       "nothing would train",
-                            cfg->train_end, first);
-    }
     int nbuf = 0;
     if (o->kind == AL_OPT_SGD)
         nbuf = o->momentum != 0.0f ? 1 : 0;
@@ -98,6 +88,15 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
                 np++;
                 nf += m->nodes[i].params[j].n;
             }
+    if (!np && o->train_end) {
+        /* a frozen suffix over every tensor that would train leaves nothing to train */
+        for (int i = cfg->train_end; i < m->nnodes; i++)
+            for (int j = 0; j < m->nodes[i].nparams; j++)
+                if (param_trained(&m->nodes[i], &m->nodes[i].params[j], o->subset, NULL))
+                    return al_error(AL_EINVAL, "train_end %d holds every tensor that would train (the first trainable "
+                                               "node is %d): nothing would train",
+                                    cfg->train_end, m->freeze);
+    }
     /* two passes over one block: pointer tables, then the state floats */
     al_arena a = {0};
     for (int pass = 0; pass < 2; pass++) {
