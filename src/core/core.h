@@ -8,6 +8,7 @@
 #include "autlearn.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,10 @@ long al_pool_sleeps(const al_pool *p);
  * name (unset or empty: best, silently). */
 int al_env_number(const char *name, long *v);
 int al_env_off(const char *name);
+/* An off switch read once: 0 when `name` turns the feature off, else 1,
+ * kept in *once (which starts at -1). The pool's threads may ask first at
+ * the same time: every one of them reads the same environment. */
+int al_env_on_once(atomic_int *once, const char *name);
 int al_env_variant(const char *name, const char *const *names, int n, int (*available)(int), int best);
 
 /* Static split of [0, n) into nth nearly equal contiguous parts. */

@@ -25,6 +25,15 @@ int al_env_off(const char *name) {
     return s && s[0] == '0';
 }
 
+int al_env_on_once(atomic_int *once, const char *name) {
+    int v = atomic_load(once);
+    if (v < 0) {
+        v = !al_env_off(name);
+        atomic_store(once, v);
+    }
+    return v;
+}
+
 int al_env_variant(const char *name, const char *const *names, int n, int (*available)(int), int best) {
     const char *s = getenv(name);
     if (!s || !*s) return best;

@@ -28,18 +28,15 @@ int al_conv1c3_dweight_avx512(const float *x, const float *dy, const float *y, i
 
 /* 1 when the AVX-512 forms may run: the CPU has AVX-512F and AL_CONV_SIMD
  * is not 0 (A/B timing; the plain forms stay the reference in the tests). */
-static atomic_int simd_on = -1; /* atomic: the pool's threads may ask first at once */
+static atomic_int simd_env = -1;
 
 int al_cnn_simd(void) {
-    int v = atomic_load(&simd_on);
-    if (v < 0) {
-        v = 0;
 #ifdef AL_CONV_X86
-        v = __builtin_cpu_supports("avx512f") && !al_env_off("AL_CONV_SIMD");
+    return __builtin_cpu_supports("avx512f") && al_env_on_once(&simd_env, "AL_CONV_SIMD");
+#else
+    (void)simd_env;
+    return 0;
 #endif
-        atomic_store(&simd_on, v);
-    }
-    return v;
 }
 
 static int conv_simd(void) { return al_cnn_simd(); }

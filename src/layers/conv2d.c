@@ -69,27 +69,13 @@ void al_conv_force_shares(int on) { atomic_store(&shares_forced, on < 0 ? -1 : o
 static int conv_shares(void) {
     int f = atomic_load(&shares_forced);
     if (f >= 0) return f;
-    int e = atomic_load(&shares_env);
-    if (e < 0) {
-        e = !al_env_off("AL_CONV_SHARES");
-        atomic_store(&shares_env, e);
-    }
-    return e;
+    return al_env_on_once(&shares_env, "AL_CONV_SHARES");
 }
 
-/* AL_CONV_IMPLICIT=0 turns the implicit GEMM off (A/B measurements). Read
- * once; the pool's threads may ask first at the same time (atomic: every
- * one of them reads the same environment). */
+/* AL_CONV_IMPLICIT=0 turns the implicit GEMM off (A/B measurements). */
 static atomic_int implicit_env = -1;
 
-static int conv_implicit(void) {
-    int v = atomic_load(&implicit_env);
-    if (v < 0) {
-        v = !al_env_off("AL_CONV_IMPLICIT");
-        atomic_store(&implicit_env, v);
-    }
-    return v;
-}
+static int conv_implicit(void) { return al_env_on_once(&implicit_env, "AL_CONV_IMPLICIT"); }
 
 typedef al_conv_geom conv_geom;
 
