@@ -48,3 +48,22 @@ void al_relu6_inplace(float *y, size_t n) {
     default: al_relu6_inplace_ref(y, n);
     }
 }
+
+typedef void (*act_fn)(float *y, size_t n);
+
+static act_fn act_variant(int act) {
+    int isa = current();
+#if defined(__x86_64__) || defined(_M_X64)
+    if (isa == 2) return act == 1 ? al_relu_inplace_avx512 : al_relu6_inplace_avx512;
+    if (isa == 1) return act == 1 ? al_relu_inplace_avx2 : al_relu6_inplace_avx2;
+#else
+    (void)isa;
+#endif
+    return act == 1 ? al_relu_inplace_ref : al_relu6_inplace_ref;
+}
+
+void al_act_rows(int act, float *y, size_t ld, int rows, int cols) {
+    if ((act != 1 && act != 2) || rows <= 0 || cols <= 0) return;
+    act_fn f = act_variant(act);
+    for (int r = 0; r < rows; r++) f(y + (size_t)r * ld, (size_t)cols);
+}

@@ -31,27 +31,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef void (*ukr_ep_fn)(long k, const float *a, const float *b, float *c, long ldc, const float *bias, int first,
+                          int act);
+
 typedef struct gemm_kernel {
     al_gemm_variant v;
     int mr, nr;     /* tile */
     int kc, mc, nc; /* blocking; mc a multiple of mr, nc of nr */
     al_gemm_ukr_fn ukr;
+    ukr_ep_fn ukr_ep; /* al_sgemm_ep's epilogue in the kernel; NULL: the driver's, per tile */
 } gemm_kernel;
 
 /* Blocking: an A block mc x kc of about 100-200 KB sits in L2, a B panel
  * kc x nr of 16-32 KB in L1 (this is the register tile times kc). */
-static const gemm_kernel k_c = {AL_GEMM_C, 4, 8, 256, 128, 2048, al_gemm_ukr_c_4x8};
+static const gemm_kernel k_c = {AL_GEMM_C, 4, 8, 256, 128, 2048, al_gemm_ukr_c_4x8, NULL};
 #if defined(__x86_64__) || defined(_M_X64)
 #define AL_GEMM_X86 1
-static const gemm_kernel k_avx2 = {AL_GEMM_AVX2, 6, 16, 256, 144, 2048, al_gemm_ukr_avx2_6x16};
-static const gemm_kernel k_avx512 = {AL_GEMM_AVX512, 12, 32, 256, 144, 2048, al_gemm_ukr_avx512_12x32};
-static const gemm_kernel k_avx512_8 = {AL_GEMM_AVX512, 8, 32, 256, 144, 2048, al_gemm_ukr_avx512_8x32};
+static const gemm_kernel k_avx2 = {AL_GEMM_AVX2, 6, 16, 256, 144, 2048, al_gemm_ukr_avx2_6x16, NULL};
+static const gemm_kernel k_avx512 = {AL_GEMM_AVX512, 12, 32, 256, 144, 2048, al_gemm_ukr_avx512_12x32,
+                                      al_gemm_ukr_avx512_12x32_ep};
+static const gemm_kernel k_avx512_8 = {AL_GEMM_AVX512, 8, 32, 256, 144, 2048, al_gemm_ukr_avx512_8x32,
+                                        al_gemm_ukr_avx512_8x32_ep};
 /* gemm_pack_avx512.c (kernels.h): pack_strided for R = 32 and R = 8 by
  * register transposes, pack_contig for R = 32 by masked loads (bitwise the
  * same panels) */
 #endif
 #if defined(__aarch64__)
-static const gemm_kernel k_neon = {AL_GEMM_NEON, 8, 12, 256, 128, 2040, al_gemm_ukr_neon_8x12};
+static const gemm_kernel k_neon = {AL_GEMM_NEON, 8, 12, 256, 128, 2040, al_gemm_ukr_neon_8x12, NULL};
 #endif
 
 #define TILE_MAX (16 * 64)
@@ -259,6 +265,10 @@ typedef struct gemm_args {
     /* al_sgemm_bpack: op(B) comes from this packer (B and tb unused) */
     al_bpack_fn bpack;
     const void *bctx;
+    /* al_sgemm_ep: row i of C starts as ep_bias[i] (beta is then 1), and
+     * ep_act runs over each tile after its last K block */
+    const float *ep_bias;
+    int ep_act;
 } gemm_args;
 
 #if defined(__GNUC__)
@@ -387,6 +397,20 @@ static void scale_c(const gemm_args *g, int m0, int m1, int n0, int n1) {
     }
 }
 
+/* The epilogue (al_sgemm_ep) on C[m0..m1) x [n0..n1): the bias before
+ * the product, the activation after it. */
+static void ep_fill(const gemm_args *g, int m0, int m1, int n0, int n1) {
+    if (!g->ep_bias) return;
+    for (int i = m0; i < m1; i++) {
+        float *c = g->C + (size_t)i * g->ldc, b = g->ep_bias[i];
+        for (int j = n0; j < n1; j++) c[j] = b;
+    }
+}
+
+static void ep_act(const gemm_args *g, int m0, int m1, int n0, int n1) {
+    if (g->ep_act) al_act_rows(g->ep_act, g->C + (size_t)m0 * g->ldc + n0, (size_t)g->ldc, m1 - m0, n1 - n0);
+}
+
 /* Unpacked i-p-j loop: the fallback when no pack buffer can be had. */
 static void region_plain(const gemm_args *g, int m0, int m1, int n0, int n1) {
     scale_c(g, m0, m1, n0, n1);
@@ -451,22 +475,27 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
     const gemm_kernel *kn = g->kn;
     const int MR = kn->mr, NR = kn->nr;
     if (g->K == 0 || g->alpha == 0.0f) {
-        if (g->ct)
+        if (g->ct) {
             scale_c(g->orig, n0, n1, m0, m1);
-        else
+        } else {
+            ep_fill(g, m0, m1, n0, n1);
             scale_c(g, m0, m1, n0, n1);
+            ep_act(g, m0, m1, n0, n1);
+        }
         return;
     }
     const int kcb = k_block(kn, g->K), kcmax = AL_MIN(g->K, kcb);
     const size_t mcmax = (size_t)(AL_MIN(m1 - m0, kn->mc) + MR - 1) / MR * MR;
     float *pa = thread_buffer(pack_request(kn, m1 - m0, n1 - n0, kcmax));
     if (!pa) {
+        ep_fill(g, m0, m1, n0, n1);
         if (g->bpack)
             region_plain_bpack(g, m0, m1, n0, n1);
         else if (g->ct)
             region_plain(g->orig, n0, n1, m0, m1);
         else
             region_plain(g, m0, m1, n0, n1);
+        ep_act(g, m0, m1, n0, n1);
         return;
     }
     float *pb = pa + mcmax * (size_t)kcmax;
@@ -477,6 +506,7 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
         for (int pc = 0; pc < g->K; pc += kcb) {
             int kc = AL_MIN(kcb, g->K - pc);
             float beta = pc == 0 ? g->beta : 1.0f;
+            const int first = pc == 0, last = pc + kc >= g->K;
             /* When all of M is one A block, each B panel is used right
              * after it is packed (from L1), instead of packing the whole
              * kc x nc block (up to 2 MB, past L2) and reading it back. */
@@ -492,15 +522,22 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = AL_MIN(MR, mc - ir);
                         const float *ap = pa + (size_t)ir * kc;
-                        if (mr == MR && nr == NR && !g->ct) {
-                            kn->ukr(kc, ap, bp, g->C + (size_t)(ic + ir) * ldc + jc + jr, ldc, g->alpha, beta);
+                        if (mr == MR && nr == NR && kn->ukr_ep && (g->ep_bias || g->ep_act)) {
+                            kn->ukr_ep(kc, ap, bp, g->C + (size_t)(ic + ir) * ldc + jc + jr, ldc,
+                                       g->ep_bias ? g->ep_bias + ic + ir : NULL, first, last ? g->ep_act : 0);
                             continue;
                         }
-                        kn->ukr(kc, ap, bp, tile, NR, 1.0f, 0.0f);
-                        if (g->ct)
-                            store_tile_t(g, tile, NR, ic + ir, mr, jc + jr, nr, beta);
-                        else
-                            store_tile(g, tile, NR, ic + ir, mr, jc + jr, nr, beta);
+                        if (first) ep_fill(g, ic + ir, ic + ir + mr, jc + jr, jc + jr + nr);
+                        if (mr == MR && nr == NR && !g->ct) {
+                            kn->ukr(kc, ap, bp, g->C + (size_t)(ic + ir) * ldc + jc + jr, ldc, g->alpha, beta);
+                        } else {
+                            kn->ukr(kc, ap, bp, tile, NR, 1.0f, 0.0f);
+                            if (g->ct)
+                                store_tile_t(g, tile, NR, ic + ir, mr, jc + jr, nr, beta);
+                            else
+                                store_tile(g, tile, NR, ic + ir, mr, jc + jr, nr, beta);
+                        }
+                        if (last) ep_act(g, ic + ir, ic + ir + mr, jc + jr, jc + jr + nr);
                     }
                 }
             }
@@ -526,13 +563,15 @@ static void ref_task(void *arg, int ith, int nth) {
     long lo, hi;
     al_split(g->M, ith, nth, &lo, &hi);
     if (lo >= hi) return;
+    ep_fill(g, (int)lo, (int)hi, 0, g->N);
     if (g->bpack) {
         region_plain_bpack(g, (int)lo, (int)hi, 0, g->N);
-        return;
+    } else {
+        const float *a = g->ta ? g->A + lo : g->A + (size_t)lo * g->lda;
+        al_sgemm_ref(g->ta, g->tb, (int)(hi - lo), g->N, g->K, g->alpha, a, g->lda, g->B, g->ldb, g->beta,
+                     g->C + (size_t)lo * g->ldc, g->ldc);
     }
-    const float *a = g->ta ? g->A + lo : g->A + (size_t)lo * g->lda;
-    al_sgemm_ref(g->ta, g->tb, (int)(hi - lo), g->N, g->K, g->alpha, a, g->lda, g->B, g->ldb, g->beta,
-                 g->C + (size_t)lo * g->ldc, g->ldc);
+    ep_act(g, (int)lo, (int)hi, 0, g->N);
 }
 
 static void run_packed(al_pool *pool, int nth, gemm_args *g);
@@ -553,7 +592,7 @@ void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, c
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     al_gemm_variant v = al_gemm_current();
-    gemm_args g = {ta, tb, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, NULL, NULL};
+    gemm_args g = {ta, tb, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, NULL, NULL, NULL, 0};
     int nth = al_pool_size(pool);
     if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
     if (v == AL_GEMM_REF) {
@@ -592,7 +631,7 @@ void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, con
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     al_gemm_variant v = al_gemm_current();
-    gemm_args g = {ta, 0, M, N, K, alpha, beta, A, NULL, lda, 0, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, pack, ctx};
+    gemm_args g = {ta, 0, M, N, K, alpha, beta, A, NULL, lda, 0, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, pack, ctx, NULL, 0};
     int nth = al_pool_size(pool);
     if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
     if (v == AL_GEMM_REF) {
@@ -600,6 +639,40 @@ void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, con
         return;
     }
     run_packed(pool, nth, &g);
+}
+
+/* The epilogue's calls: never swapped (the bias is a row's), alpha 1,
+ * beta 1 over the filled bias or 0. */
+static void run_ep(al_pool *pool, al_gemm_variant v, gemm_args *g, const float *bias, int act) {
+    g->ep_bias = bias;
+    g->ep_act = act == 1 || act == 2 ? act : 0;
+    g->beta = bias ? 1.0f : 0.0f;
+    int nth = al_pool_size(pool);
+    if ((long)g->M * g->N * g->K < GEMM_PAR_MIN) nth = 1;
+    if (v == AL_GEMM_REF)
+        run_ref(pool, nth, g);
+    else
+        run_packed(pool, nth, g);
+}
+
+void al_sgemm_ep(al_pool *pool, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                 int ldb, const float *bias, int act, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K < 0) K = 0;
+    al_gemm_variant v = al_gemm_current();
+    gemm_args g = {ta, tb, M, N, K, 1.0f, 0.0f, A, B, lda, ldb, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, NULL, NULL,
+                   NULL, 0};
+    run_ep(pool, v, &g, bias, act);
+}
+
+void al_sgemm_bpack_ep(al_pool *pool, int ta, int M, int N, int K, const float *A, int lda, al_bpack_fn pack,
+                       const void *ctx, const float *bias, int act, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K < 0) K = 0;
+    al_gemm_variant v = al_gemm_current();
+    gemm_args g = {ta, 0, M, N, K, 1.0f, 0.0f, A, NULL, lda, 0, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, pack, ctx,
+                   NULL, 0};
+    run_ep(pool, v, &g, bias, act);
 }
 
 /* What packing one float costs, in the multiply-adds of the register tile

@@ -5,6 +5,8 @@
 
 #include "kernels/kernels.h"
 
+#include "kernels/gemm_avx512_ep.h"
+
 #include <immintrin.h>
 
 /* mode: 0 beta = 0, 1 beta = 1, 2 any beta; multiplying by an alpha or
@@ -49,8 +51,11 @@ static inline void store_row(float *c, __m512 x0, __m512 x1, __m512 va, __m512 v
         ROW(11);                                                                                                \
     } while (0)
 
-void al_gemm_ukr_avx512_12x32(long k, const float *a, const float *b, float *c, long ldc, float alpha,
-                              float beta) {
+/* ep 0: the contract of kernels.h (alpha, beta); ep 1: al_sgemm_ep's
+ * epilogue (gemm_avx512_ep.h). Each caller passes a constant ep. */
+static inline __attribute__((always_inline)) void kernel(long k, const float *a, const float *b, float *c, long ldc,
+                                                         float alpha, float beta, int ep, const float *bias,
+                                                         int first, int act) {
     __m512 z = _mm512_setzero_ps();
     __m512 c0_0 = z, c0_1 = z, c1_0 = z, c1_1 = z, c2_0 = z, c2_1 = z, c3_0 = z, c3_1 = z;
     __m512 c4_0 = z, c4_1 = z, c5_0 = z, c5_1 = z, c6_0 = z, c6_1 = z, c7_0 = z, c7_1 = z;
@@ -71,6 +76,21 @@ void al_gemm_ukr_avx512_12x32(long k, const float *a, const float *b, float *c, 
         a += 12;
         b += 32;
     }
+    if (ep) {
+        ep_store_row(c + 0 * ldc, c0_0, c0_1, bias ? bias + 0 : NULL, first, act);
+        ep_store_row(c + 1 * ldc, c1_0, c1_1, bias ? bias + 1 : NULL, first, act);
+        ep_store_row(c + 2 * ldc, c2_0, c2_1, bias ? bias + 2 : NULL, first, act);
+        ep_store_row(c + 3 * ldc, c3_0, c3_1, bias ? bias + 3 : NULL, first, act);
+        ep_store_row(c + 4 * ldc, c4_0, c4_1, bias ? bias + 4 : NULL, first, act);
+        ep_store_row(c + 5 * ldc, c5_0, c5_1, bias ? bias + 5 : NULL, first, act);
+        ep_store_row(c + 6 * ldc, c6_0, c6_1, bias ? bias + 6 : NULL, first, act);
+        ep_store_row(c + 7 * ldc, c7_0, c7_1, bias ? bias + 7 : NULL, first, act);
+        ep_store_row(c + 8 * ldc, c8_0, c8_1, bias ? bias + 8 : NULL, first, act);
+        ep_store_row(c + 9 * ldc, c9_0, c9_1, bias ? bias + 9 : NULL, first, act);
+        ep_store_row(c + 10 * ldc, c10_0, c10_1, bias ? bias + 10 : NULL, first, act);
+        ep_store_row(c + 11 * ldc, c11_0, c11_1, bias ? bias + 11 : NULL, first, act);
+        return;
+    }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     int alpha1 = alpha == 1.0f, mode = beta == 0.0f ? 0 : beta == 1.0f ? 1 : 2;
     store_row(c + 0 * ldc, c0_0, c0_1, va, vb, alpha1, mode);
@@ -86,3 +106,13 @@ void al_gemm_ukr_avx512_12x32(long k, const float *a, const float *b, float *c, 
     store_row(c + 10 * ldc, c10_0, c10_1, va, vb, alpha1, mode);
     store_row(c + 11 * ldc, c11_0, c11_1, va, vb, alpha1, mode);
 }
+
+void al_gemm_ukr_avx512_12x32(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta) {
+    kernel(k, a, b, c, ldc, alpha, beta, 0, NULL, 0, 0);
+}
+
+void al_gemm_ukr_avx512_12x32_ep(long k, const float *a, const float *b, float *c, long ldc, const float *bias, int first,
+                                 int act) {
+    kernel(k, a, b, c, ldc, 1.0f, 1.0f, 1, bias, first, act);
+}
+

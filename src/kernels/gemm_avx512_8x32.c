@@ -8,6 +8,8 @@
 
 #include "kernels/kernels.h"
 
+#include "kernels/gemm_avx512_ep.h"
+
 #include <immintrin.h>
 
 #define ROW(i)                                                                                                  \
@@ -50,7 +52,11 @@
         _mm512_storeu_ps(c_ + 16, x1);                                                                          \
     } while (0)
 
-void al_gemm_ukr_avx512_8x32(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta) {
+/* ep 0: the contract of kernels.h (alpha, beta); ep 1: al_sgemm_ep's
+ * epilogue (gemm_avx512_ep.h). Each caller passes a constant ep. */
+static inline __attribute__((always_inline)) void kernel(long k, const float *a, const float *b, float *c, long ldc,
+                                                         float alpha, float beta, int ep, const float *bias,
+                                                         int first, int act) {
     __m512 z = _mm512_setzero_ps();
     __m512 c0_0 = z, c0_1 = z, c1_0 = z, c1_1 = z, c2_0 = z, c2_1 = z, c3_0 = z, c3_1 = z;
     __m512 c4_0 = z, c4_1 = z, c5_0 = z, c5_1 = z, c6_0 = z, c6_1 = z, c7_0 = z, c7_1 = z;
@@ -70,6 +76,17 @@ void al_gemm_ukr_avx512_8x32(long k, const float *a, const float *b, float *c, l
         a += 8;
         b += 32;
     }
+    if (ep) {
+        ep_store_row(c + 0 * ldc, c0_0, c0_1, bias ? bias + 0 : NULL, first, act);
+        ep_store_row(c + 1 * ldc, c1_0, c1_1, bias ? bias + 1 : NULL, first, act);
+        ep_store_row(c + 2 * ldc, c2_0, c2_1, bias ? bias + 2 : NULL, first, act);
+        ep_store_row(c + 3 * ldc, c3_0, c3_1, bias ? bias + 3 : NULL, first, act);
+        ep_store_row(c + 4 * ldc, c4_0, c4_1, bias ? bias + 4 : NULL, first, act);
+        ep_store_row(c + 5 * ldc, c5_0, c5_1, bias ? bias + 5 : NULL, first, act);
+        ep_store_row(c + 6 * ldc, c6_0, c6_1, bias ? bias + 6 : NULL, first, act);
+        ep_store_row(c + 7 * ldc, c7_0, c7_1, bias ? bias + 7 : NULL, first, act);
+        return;
+    }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     int alpha1 = alpha == 1.0f, mode = beta == 0.0f ? 0 : beta == 1.0f ? 1 : 2;
     STORE(0);
@@ -81,3 +98,13 @@ void al_gemm_ukr_avx512_8x32(long k, const float *a, const float *b, float *c, l
     STORE(6);
     STORE(7);
 }
+
+void al_gemm_ukr_avx512_8x32(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta) {
+    kernel(k, a, b, c, ldc, alpha, beta, 0, NULL, 0, 0);
+}
+
+void al_gemm_ukr_avx512_8x32_ep(long k, const float *a, const float *b, float *c, long ldc, const float *bias, int first,
+                                 int act) {
+    kernel(k, a, b, c, ldc, 1.0f, 1.0f, 1, bias, first, act);
+}
+

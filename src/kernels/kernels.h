@@ -26,6 +26,17 @@ void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, c
 typedef void (*al_bpack_fn)(const void *ctx, int p0, int kc, int j0, int nc, int NR, float *dst);
 void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, const float *A, int lda,
                     al_bpack_fn pack, const void *ctx, float beta, float *C, int ldc);
+/* The two with an epilogue, applied to each tile of C while it is in
+ * cache: C = act(op(A) op(B) + bias), bias[i] added to row i (bias NULL:
+ * nothing added), act 0 none, 1 ReLU, 2 ReLU6 (al_act_rows); alpha is 1.
+ * Bitwise the same as filling row i of C with bias[i] (or zeros), calling
+ * al_sgemm / al_sgemm_bpack with alpha 1 and beta 1 (beta 0 without a
+ * bias), then the activation over C: a conv's forward without its two
+ * passes over the output. Never runs the product transposed. */
+void al_sgemm_ep(al_pool *pool, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                 int ldb, const float *bias, int act, float *C, int ldc);
+void al_sgemm_bpack_ep(al_pool *pool, int ta, int M, int N, int K, const float *A, int lda, al_bpack_fn pack,
+                       const void *ctx, const float *bias, int act, float *C, int ldc);
 /* The plain-C reference every fast variant is checked against. */
 void al_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc);
@@ -154,6 +165,13 @@ void al_gemm_ukr_avx2_6x16(long k, const float *a, const float *b, float *c, lon
 void al_gemm_ukr_avx512_12x32(long k, const float *a, const float *b, float *c, long ldc, float alpha,
                               float beta);
 void al_gemm_ukr_avx512_8x32(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);
+/* The two with al_sgemm_ep's epilogue (gemm_avx512_ep.h) in place of alpha
+ * and beta: the first K block adds bias[0 .. MR) (NULL: nothing), later
+ * blocks C; act (0 none, 1 ReLU, 2 ReLU6) is given for the last block. */
+void al_gemm_ukr_avx512_12x32_ep(long k, const float *a, const float *b, float *c, long ldc, const float *bias,
+                                 int first, int act);
+void al_gemm_ukr_avx512_8x32_ep(long k, const float *a, const float *b, float *c, long ldc, const float *bias,
+                                int first, int act);
 /* The AVX-512 GEMM's packing (gemm_pack_avx512.c; callable only on a CPU
  * with AVX-512F): panels of width 32 from rows stored ld apart,
  * dst[p*32 + r] = src[r*ld + p] for r < rows (t32: a transpose), or
@@ -237,6 +255,10 @@ void al_relu_inplace(float *y, size_t n);
 void al_relu6_inplace(float *y, size_t n);
 void al_relu_inplace_ref(float *y, size_t n);
 void al_relu6_inplace_ref(float *y, size_t n);
+/* act (1 ReLU, 2 ReLU6, anything else: nothing) over a block of rows x
+ * cols floats whose rows lie ld apart, the variant picked once for the
+ * block: each row as al_relu_inplace / al_relu6_inplace would do it. */
+void al_act_rows(int act, float *y, size_t ld, int rows, int cols);
 #if defined(__x86_64__) || defined(_M_X64)
 void al_relu_inplace_avx512(float *y, size_t n);
 void al_relu6_inplace_avx512(float *y, size_t n);

@@ -201,19 +201,18 @@ static void for_blocks(al_pool *pool, conv_run *r, size_t work, block_fn bfn) {
 
 /* ---- forward ------------------------------------------------------------------ */
 
-/* y_i = W * col_i + b, im2col into the thread's own slot of the scratch. */
+/* y_i = act(W * col_i + b), im2col into the thread's own slot of the
+ * scratch (or packed straight from the image); the bias and the fused
+ * activation in the GEMM's epilogue, tile by tile (al_sgemm_ep). */
 static void fwd_fused(const conv_run *r, int i, int ith_first) {
     const conv_geom *g = &r->g;
     float *y = r->y + (size_t)i * g->F * g->P;
     const float *xi = r->x + (size_t)i * g->C * g->H * g->W, *col = xi;
-    if (r->b)
-        for (int f = 0; f < g->F; f++)
-            for (long q = 0; q < g->P; q++) y[(size_t)f * g->P + q] = r->b[f];
+    const int act = r->nd->cfg.act;
     if (!is_1x1(g) && conv_implicit()) {
         al_im2col_src src = {xi, g->C, g->H, g->W, g->k, g->s, g->p, g->Ho, g->Wo};
-        al_sgemm_bpack(r->gemm_pool, 0, g->F, (int)g->P, (int)g->CKK, 1.0f, r->w, (int)g->CKK, al_im2col_pack, &src,
-                       r->b ? 1.0f : 0.0f, y, (int)g->P);
-        al_act_apply(r->nd->cfg.act, y, (size_t)g->F * (size_t)g->P);
+        al_sgemm_bpack_ep(r->gemm_pool, 0, g->F, (int)g->P, (int)g->CKK, r->w, (int)g->CKK, al_im2col_pack, &src,
+                          r->b, act, y, (int)g->P);
         return;
     }
     if (!is_1x1(g)) {
@@ -221,9 +220,8 @@ static void fwd_fused(const conv_run *r, int i, int ith_first) {
         al_im2col(xi, g->C, g->H, g->W, g->k, g->s, g->p, slot, g->P);
         col = slot;
     }
-    al_sgemm(r->gemm_pool, 0, 0, g->F, (int)g->P, (int)g->CKK, 1.0f, r->w, (int)g->CKK, col, (int)g->P,
-             r->b ? 1.0f : 0.0f, y, (int)g->P);
-    al_act_apply(r->nd->cfg.act, y, (size_t)g->F * (size_t)g->P);
+    al_sgemm_ep(r->gemm_pool, 0, 0, g->F, (int)g->P, (int)g->CKK, r->w, (int)g->CKK, col, (int)g->P, r->b, act, y,
+                (int)g->P);
 }
 
 /* One input channel, 3x3, stride 1, padding 1: the direct AVX-512 kernel
