@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # Two builds of bench_train side by side: A (the change) against B (the
-# baseline), in alternation A B A B ... so that a machine whose speed drifts
-# moves both, each pair's ratio taken on its own.
+# baseline), in pairs (A B, then B A: which runs first alternates) so that a
+# machine whose speed drifts moves both, each pair's ratio taken on its own.
 #
 #   bench/ab.sh BUILD_A BUILD_B [JOB ...]     (default jobs: cnn mnv2_frozen mnv2)
 #
 # A baseline build of another commit: git worktree add /tmp/base REV, then
 # cmake -S /tmp/base -B /tmp/base/build -DCMAKE_BUILD_TYPE=Release and
 # cmake --build /tmp/base/build --target bench_train.
-# Per job: the median of each build's CPU seconds a step (the process's CPU
+# Per job: the median of each build's CPU ms a step (the process's CPU
 # time over the timed steps, so another job on the machine disturbs it less
-# than wall time) and the median, min and max of the pairs' ratios A/B.
+# than wall time; AB_METRIC=wall: wall ms a step, for several threads,
+# whose workers' spin counts as CPU time) and the median, min and max of
+# the pairs' ratios A/B.
 # Environment: AB_ROUNDS (pairs, default 10), AB_THREADS (default 1),
 # AB_PIN (a CPU list for taskset; default none), AB_SAMPLES (default: per job
 # as bench/threads-model.sh, times 2).
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n '2,17p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,20p' "$0" >&2; exit 2; }
 a="$1/bench_train" b="$2/bench_train"
 shift 2
 for x in "$a" "$b"; do [ -x "$x" ] || { echo "bench/ab.sh: $x not found" >&2; exit 1; }; done
@@ -34,20 +36,27 @@ run() { "${pin[@]}" "$1" --job "$2" --samples "$3" --threads "$threads" 2>/dev/n
 for job in $jobs; do
   n=$(samples "$job")
   for r in $(seq 1 "$rounds"); do
-    echo "$job A $(run "$a" "$job" "$n")" >>"$out"
-    echo "$job B $(run "$b" "$job" "$n")" >>"$out"
+    if [ $((r % 2)) = 1 ]; then # which runs first alternates too
+      ra=$(run "$a" "$job" "$n"); rb=$(run "$b" "$job" "$n")
+    else
+      rb=$(run "$b" "$job" "$n"); ra=$(run "$a" "$job" "$n")
+    fi
+    echo "$job A $ra" >>"$out"
+    echo "$job B $rb" >>"$out"
   done
 done
-python3 - "$out" "$threads" "$rounds" <<'PY'
+python3 - "$out" "$threads" "$rounds" "${AB_METRIC:-cpu}" <<'PY'
 import json, re, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     job, side, js = line.split(" ", 2)
     # a NaN loss is not JSON; only the timing fields are read
-    cpu = float(re.search(r'"cpu_seconds":([0-9.]+)', js).group(1))
+    key = "seconds" if sys.argv[4] == "wall" else "cpu_seconds"
+    sec = float(re.search(r'"' + key + r'":([0-9.]+)', js).group(1))
     steps = int(re.search(r'"steps":([0-9]+)', js).group(1))
-    rows.setdefault(job, {"A": [], "B": []})[side].append(1000.0 * cpu / steps)
-print(f"threads {sys.argv[2]}, {sys.argv[3]} pairs, CPU ms a step (medians); ratio A/B pair by pair")
+    rows.setdefault(job, {"A": [], "B": []})[side].append(1000.0 * sec / steps)
+what = "wall" if sys.argv[4] == "wall" else "CPU"
+print(f"threads {sys.argv[2]}, {sys.argv[3]} pairs, {what} ms a step (medians); ratio A/B pair by pair")
 print("| job | A | B | A/B median | min | max |")
 print("|---|---|---|---|---|---|")
 for job, d in rows.items():

@@ -216,43 +216,50 @@ static void check_lent_bound(al_rng *r) {
 }
 
 /* al_sgemm_ep and al_sgemm_bpack_ep against what they replace: C filled
- * with each row's bias (NaN where there is none: beta 0 must not read it),
+ * with each row's or each column's bias (NaN where there is none: beta 0
+ * must not read it),
  * al_sgemm / al_sgemm_bpack with beta 1 (0), then al_act_rows. Bitwise, for
  * every variant (the AVX-512 kernels' own epilogue, the driver's per tile
  * elsewhere and on edge tiles, the reference's per region), on 1 and 3 and
  * 8 threads, with K in one and two blocks and K = 0 (C = act(bias), where
- * a bias of -0 shows ReLU's +0 and ReLU6's -0), full and edge tiles, the
- * padding between rows untouched. */
-static void ep_expect(int M, int N, const float *bias, float *C, int ldc) {
+ * a bias of -0 shows ReLU's +0 and ReLU6's -0), full and edge tiles, thin
+ * products that al_sgemm runs transposed, the padding between rows
+ * untouched. */
+static void ep_expect(int M, int N, const al_gemm_ep *ep, float *C, int ldc) {
     for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = bias ? bias[i] : NAN;
+        for (int j = 0; j < N; j++)
+            C[(size_t)i * ldc + j] = ep->row_bias ? ep->row_bias[i] : ep->col_bias ? ep->col_bias[j] : NAN;
 }
 
 static void check_epilogue(al_pool *pools[NPOOLS], al_rng *r) {
     static const gcase shapes[] = {{12, 32, 16}, {24, 64, 300}, {7, 33, 5}, {96, 100, 16}, {13, 70, 257},
-                                   {8, 2304, 48}, {5, 9, 0},   {40, 96, 512}};
+                                   {8, 2304, 48}, {5, 9, 0},   {40, 96, 512},
+                                   /* thin: al_sgemm swaps them, and so the epilogue runs after it */
+                                   {32, 9, 300}, {32, 10, 256}};
     int cases = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K, ta = (int)s % 2, tb = (int)(s / 2) % 2;
         const int lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
         size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
         float *A = rand_mat(r, na), *B = rand_mat(r, nb), *C0 = rand_mat(r, nc), *bias = rand_mat(r, (size_t)M);
+        float *cbias = rand_mat(r, (size_t)N);
         float *want = malloc(sizeof(float) * nc), *got = malloc(sizeof(float) * nc);
         for (int i = 0; i < M; i++) bias[i] *= 8.0f; /* outputs on both sides of 0 and 6 */
         bias[0] = -0.0f;
+        for (int j = 0; j < N; j++) cbias[j] *= 8.0f;
         for (int v = 0; v < AL_GEMM_NVARIANTS; v++) {
             if (!al_gemm_force((al_gemm_variant)v)) continue;
             for (int t = 0; t < NPOOLS; t += 2) {
                 al_pool *pool = pools[t == 2 ? 3 : t];
-                for (int withb = 0; withb < 2; withb++)
+                for (int withb = 0; withb < 3; withb++) /* none, a row's, a column's */
                     for (int act = 0; act < 3; act++) {
-                        const float *b = withb ? bias : NULL;
+                        al_gemm_ep ep = {withb == 1 ? bias : NULL, withb == 2 ? cbias : NULL, act};
                         memcpy(want, C0, sizeof(float) * nc);
-                        ep_expect(M, N, b, want, ldc);
-                        al_sgemm(pool, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, b ? 1.0f : 0.0f, want, ldc);
+                        ep_expect(M, N, &ep, want, ldc);
+                        al_sgemm(pool, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, withb ? 1.0f : 0.0f, want, ldc);
                         al_act_rows(act, want, (size_t)ldc, M, N);
                         memcpy(got, C0, sizeof(float) * nc);
-                        al_sgemm_ep(pool, ta, tb, M, N, K, A, lda, B, ldb, b, act, got, ldc);
+                        al_sgemm_ep(pool, ta, tb, M, N, K, A, lda, B, ldb, &ep, got, ldc);
                         int same = memcmp(got, want, sizeof(float) * nc) == 0;
                         if (!same)
                             fprintf(stderr, "gemm_ep %s threads=%d ta=%d tb=%d M=%d N=%d K=%d bias=%d act=%d differs\n",
@@ -265,9 +272,10 @@ static void check_epilogue(al_pool *pools[NPOOLS], al_rng *r) {
         }
         if (K == 0) { /* act(bias) exactly: ReLU turns -0 into +0, ReLU6 keeps it */
             al_gemm_force(AL_GEMM_AUTO);
-            al_sgemm_ep(NULL, ta, tb, M, N, K, A, lda, B, ldb, bias, 1, got, ldc);
+            al_gemm_ep relu = {bias, NULL, 1}, relu6 = {bias, NULL, 2};
+            al_sgemm_ep(NULL, ta, tb, M, N, K, A, lda, B, ldb, &relu, got, ldc);
             CHECK(got[0] == 0.0f && !signbit(got[0]));
-            al_sgemm_ep(NULL, ta, tb, M, N, K, A, lda, B, ldb, bias, 2, got, ldc);
+            al_sgemm_ep(NULL, ta, tb, M, N, K, A, lda, B, ldb, &relu6, got, ldc);
             CHECK(got[0] == 0.0f && signbit(got[0]));
             for (int i = 1; i < M; i++) CHECK(got[(size_t)i * ldc] == AL_MIN(6.0f, AL_MAX(0.0f, bias[i])));
         }
@@ -275,6 +283,7 @@ static void check_epilogue(al_pool *pools[NPOOLS], al_rng *r) {
         free(B);
         free(C0);
         free(bias);
+        free(cbias);
         free(want);
         free(got);
     }
@@ -288,10 +297,11 @@ static void check_epilogue(al_pool *pools[NPOOLS], al_rng *r) {
         if (!al_gemm_force((al_gemm_variant)v)) continue;
         for (int t = 0; t < NPOOLS; t += 3)
             for (int act = 0; act < 3; act++) {
-                ep_expect(F, P, bias, want, P);
+                al_gemm_ep ep = {bias, NULL, act};
+                ep_expect(F, P, &ep, want, P);
                 al_sgemm_bpack(pools[t], 0, F, P, CK, 1.0f, w, CK, al_im2col_pack, &src, 1.0f, want, P);
                 al_act_rows(act, want, (size_t)P, F, P);
-                al_sgemm_bpack_ep(pools[t], 0, F, P, CK, w, CK, al_im2col_pack, &src, bias, act, got, P);
+                al_sgemm_bpack_ep(pools[t], 0, F, P, CK, w, CK, al_im2col_pack, &src, &ep, got, P);
                 CHECK(memcmp(got, want, sizeof(float) * F * P) == 0);
                 cases++;
             }

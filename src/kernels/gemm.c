@@ -31,8 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef void (*ukr_ep_fn)(long k, const float *a, const float *b, float *c, long ldc, const float *bias, int first,
-                          int act);
+typedef void (*ukr_ep_fn)(long k, const float *a, const float *b, float *c, long ldc, const float *rb,
+                          const float *cb, int first, int act);
 
 typedef struct gemm_kernel {
     al_gemm_variant v;
@@ -265,10 +265,12 @@ typedef struct gemm_args {
     /* al_sgemm_bpack: op(B) comes from this packer (B and tb unused) */
     al_bpack_fn bpack;
     const void *bctx;
-    /* al_sgemm_ep: row i of C starts as ep_bias[i] (beta is then 1), and
-     * ep_act runs over each tile after its last K block */
-    const float *ep_bias;
+    /* al_sgemm_ep: C starts as the bias, row i's ep_rb[i] or column j's
+     * ep_cb[j] (beta is then 1), and ep_act runs over each tile after its
+     * last K block */
+    const float *ep_rb, *ep_cb;
     int ep_act;
+    int ep; /* any of the three */
 } gemm_args;
 
 #if defined(__GNUC__)
@@ -400,10 +402,15 @@ static void scale_c(const gemm_args *g, int m0, int m1, int n0, int n1) {
 /* The epilogue (al_sgemm_ep) on C[m0..m1) x [n0..n1): the bias before
  * the product, the activation after it. */
 static void ep_fill(const gemm_args *g, int m0, int m1, int n0, int n1) {
-    if (!g->ep_bias) return;
+    if (!g->ep_rb && !g->ep_cb) return;
     for (int i = m0; i < m1; i++) {
-        float *c = g->C + (size_t)i * g->ldc, b = g->ep_bias[i];
-        for (int j = n0; j < n1; j++) c[j] = b;
+        float *c = g->C + (size_t)i * g->ldc;
+        if (g->ep_rb) {
+            float b = g->ep_rb[i];
+            for (int j = n0; j < n1; j++) c[j] = b;
+        } else if (g->ep_cb) {
+            memcpy(c + n0, g->ep_cb + n0, sizeof(float) * (size_t)(n1 - n0));
+        }
     }
 }
 
@@ -522,12 +529,15 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = AL_MIN(MR, mc - ir);
                         const float *ap = pa + (size_t)ir * kc;
-                        if (mr == MR && nr == NR && kn->ukr_ep && (g->ep_bias || g->ep_act)) {
-                            kn->ukr_ep(kc, ap, bp, g->C + (size_t)(ic + ir) * ldc + jc + jr, ldc,
-                                       g->ep_bias ? g->ep_bias + ic + ir : NULL, first, last ? g->ep_act : 0);
-                            continue;
+                        if (g->ep) {
+                            if (mr == MR && nr == NR && kn->ukr_ep) {
+                                kn->ukr_ep(kc, ap, bp, g->C + (size_t)(ic + ir) * ldc + jc + jr, ldc,
+                                           g->ep_rb ? g->ep_rb + ic + ir : NULL,
+                                           g->ep_cb ? g->ep_cb + jc + jr : NULL, first, last ? g->ep_act : 0);
+                                continue;
+                            }
+                            if (first) ep_fill(g, ic + ir, ic + ir + mr, jc + jr, jc + jr + nr);
                         }
-                        if (first) ep_fill(g, ic + ir, ic + ir + mr, jc + jr, jc + jr + nr);
                         if (mr == MR && nr == NR && !g->ct) {
                             kn->ukr(kc, ap, bp, g->C + (size_t)(ic + ir) * ldc + jc + jr, ldc, g->alpha, beta);
                         } else {
@@ -537,7 +547,7 @@ static void region_packed(const gemm_args *g, int m0, int m1, int n0, int n1) {
                             else
                                 store_tile(g, tile, NR, ic + ir, mr, jc + jr, nr, beta);
                         }
-                        if (last) ep_act(g, ic + ir, ic + ir + mr, jc + jr, jc + jr + nr);
+                        if (last && g->ep_act) ep_act(g, ic + ir, ic + ir + mr, jc + jr, jc + jr + nr);
                     }
                 }
             }
@@ -587,27 +597,33 @@ static void run_ref(al_pool *pool, int nth, gemm_args *g) {
         al_pool_run(pool, ref_task, g);
 }
 
+/* A thin product (N or M far from a multiple of the tile) may waste less
+ * of the register tile as C^T = op(B)^T op(A)^T: conv's weight gradient
+ * for one input channel is 32 x 9. Its tiles are written out transposed
+ * through the tile buffer, which pays only for long K. */
+static int swap_pays(const gemm_args *g, al_gemm_variant v) {
+    const gemm_kernel *kn = kernel_for(v, g->M);
+    long MR = kn->mr, NR = kn->nr, M = g->M, N = g->N;
+    long normal = (M + MR - 1) / MR * MR * ((N + NR - 1) / NR * NR);
+    long swapped = (N + MR - 1) / MR * MR * ((M + NR - 1) / NR * NR);
+    return g->K >= 64 && g->alpha != 0.0f && 4 * swapped < 3 * normal;
+}
+
 void al_sgemm(al_pool *pool, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     al_gemm_variant v = al_gemm_current();
-    gemm_args g = {ta, tb, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, NULL, NULL, NULL, 0};
+    gemm_args g = {ta,   tb,   M,    N,    K,    alpha, beta, A, B, lda, ldb, ldc, C, kernel_for(v, M), 1, 1, 0,
+                   NULL, NULL, NULL, NULL, NULL, 0,     0};
     int nth = al_pool_size(pool);
     if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
     if (v == AL_GEMM_REF) {
         run_ref(pool, nth, &g);
         return;
     }
-    /* A thin product (N or M far from a multiple of the tile) may waste
-     * less of the register tile as C^T = op(B)^T op(A)^T: conv's weight
-     * gradient for one input channel is 32 x 9. Its tiles are written out
-     * transposed through the tile buffer, which pays only for long K. */
-    long MR = g.kn->mr, NR = g.kn->nr;
-    long normal = (M + MR - 1) / MR * MR * ((N + NR - 1) / NR * NR);
-    long swapped = (N + MR - 1) / MR * MR * ((M + NR - 1) / NR * NR);
     gemm_args sw;
-    if (K >= 64 && alpha != 0.0f && 4 * swapped < 3 * normal) {
+    if (swap_pays(&g, v)) {
         sw = g;
         sw.ta = !tb;
         sw.tb = !ta;
@@ -631,7 +647,8 @@ void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, con
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     al_gemm_variant v = al_gemm_current();
-    gemm_args g = {ta, 0, M, N, K, alpha, beta, A, NULL, lda, 0, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, pack, ctx, NULL, 0};
+    gemm_args g = {ta,   0,    M,   N,    K,    alpha, beta, A, NULL, lda, 0, ldc, C, kernel_for(v, M), 1, 1, 0,
+                   NULL, pack, ctx, NULL, NULL, 0,     0};
     int nth = al_pool_size(pool);
     if ((long)M * N * K < GEMM_PAR_MIN) nth = 1;
     if (v == AL_GEMM_REF) {
@@ -641,12 +658,23 @@ void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, con
     run_packed(pool, nth, &g);
 }
 
-/* The epilogue's calls: never swapped (the bias is a row's), alpha 1,
- * beta 1 over the filled bias or 0. */
-static void run_ep(al_pool *pool, al_gemm_variant v, gemm_args *g, const float *bias, int act) {
-    g->ep_bias = bias;
-    g->ep_act = act == 1 || act == 2 ? act : 0;
-    g->beta = bias ? 1.0f : 0.0f;
+/* The epilogue's calls: alpha 1, beta 1 over the filled bias or 0. A
+ * product that pays to swap (al_sgemm) is run as before the epilogue: the
+ * bias filled, the swapped product, the activation over all of C. */
+static void run_ep(al_pool *pool, al_gemm_variant v, gemm_args *g, const al_gemm_ep *ep) {
+    if (ep) {
+        g->ep_rb = ep->row_bias;
+        g->ep_cb = ep->row_bias ? NULL : ep->col_bias;
+        g->ep_act = ep->act == 1 || ep->act == 2 ? ep->act : 0;
+    }
+    g->ep = g->ep_rb || g->ep_cb || g->ep_act;
+    g->beta = g->ep_rb || g->ep_cb ? 1.0f : 0.0f;
+    if (v != AL_GEMM_REF && !g->bpack && swap_pays(g, v)) {
+        ep_fill(g, 0, g->M, 0, g->N);
+        al_sgemm(pool, g->ta, g->tb, g->M, g->N, g->K, 1.0f, g->A, g->lda, g->B, g->ldb, g->beta, g->C, g->ldc);
+        ep_act(g, 0, g->M, 0, g->N);
+        return;
+    }
     int nth = al_pool_size(pool);
     if ((long)g->M * g->N * g->K < GEMM_PAR_MIN) nth = 1;
     if (v == AL_GEMM_REF)
@@ -656,23 +684,23 @@ static void run_ep(al_pool *pool, al_gemm_variant v, gemm_args *g, const float *
 }
 
 void al_sgemm_ep(al_pool *pool, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
-                 int ldb, const float *bias, int act, float *C, int ldc) {
+                 int ldb, const al_gemm_ep *ep, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     al_gemm_variant v = al_gemm_current();
     gemm_args g = {ta, tb, M, N, K, 1.0f, 0.0f, A, B, lda, ldb, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, NULL, NULL,
-                   NULL, 0};
-    run_ep(pool, v, &g, bias, act);
+                   NULL, NULL, 0, 0};
+    run_ep(pool, v, &g, ep);
 }
 
 void al_sgemm_bpack_ep(al_pool *pool, int ta, int M, int N, int K, const float *A, int lda, al_bpack_fn pack,
-                       const void *ctx, const float *bias, int act, float *C, int ldc) {
+                       const void *ctx, const al_gemm_ep *ep, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     al_gemm_variant v = al_gemm_current();
     gemm_args g = {ta, 0, M, N, K, 1.0f, 0.0f, A, NULL, lda, 0, ldc, C, kernel_for(v, M), 1, 1, 0, NULL, pack, ctx,
-                   NULL, 0};
-    run_ep(pool, v, &g, bias, act);
+                   NULL, NULL, 0, 0};
+    run_ep(pool, v, &g, ep);
 }
 
 /* What packing one float costs, in the multiply-adds of the register tile

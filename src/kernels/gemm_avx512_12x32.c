@@ -5,8 +5,6 @@
 
 #include "kernels/kernels.h"
 
-#include "kernels/gemm_avx512_ep.h"
-
 #include <immintrin.h>
 
 /* mode: 0 beta = 0, 1 beta = 1, 2 any beta; multiplying by an alpha or
@@ -52,10 +50,10 @@ static inline void store_row(float *c, __m512 x0, __m512 x1, __m512 va, __m512 v
     } while (0)
 
 /* ep 0: the contract of kernels.h (alpha, beta); ep 1: al_sgemm_ep's
- * epilogue (gemm_avx512_ep.h). Each caller passes a constant ep. */
+ * epilogue (kernels.h, ep_store_row). Each caller passes a constant ep. */
 static inline __attribute__((always_inline)) void kernel(long k, const float *a, const float *b, float *c, long ldc,
-                                                         float alpha, float beta, int ep, const float *bias,
-                                                         int first, int act) {
+                                                         float alpha, float beta, int ep, const float *rb,
+                                                         const float *cb, int first, int act) {
     __m512 z = _mm512_setzero_ps();
     __m512 c0_0 = z, c0_1 = z, c1_0 = z, c1_1 = z, c2_0 = z, c2_1 = z, c3_0 = z, c3_1 = z;
     __m512 c4_0 = z, c4_1 = z, c5_0 = z, c5_1 = z, c6_0 = z, c6_1 = z, c7_0 = z, c7_1 = z;
@@ -77,18 +75,20 @@ static inline __attribute__((always_inline)) void kernel(long k, const float *a,
         b += 32;
     }
     if (ep) {
-        ep_store_row(c + 0 * ldc, c0_0, c0_1, bias ? bias + 0 : NULL, first, act);
-        ep_store_row(c + 1 * ldc, c1_0, c1_1, bias ? bias + 1 : NULL, first, act);
-        ep_store_row(c + 2 * ldc, c2_0, c2_1, bias ? bias + 2 : NULL, first, act);
-        ep_store_row(c + 3 * ldc, c3_0, c3_1, bias ? bias + 3 : NULL, first, act);
-        ep_store_row(c + 4 * ldc, c4_0, c4_1, bias ? bias + 4 : NULL, first, act);
-        ep_store_row(c + 5 * ldc, c5_0, c5_1, bias ? bias + 5 : NULL, first, act);
-        ep_store_row(c + 6 * ldc, c6_0, c6_1, bias ? bias + 6 : NULL, first, act);
-        ep_store_row(c + 7 * ldc, c7_0, c7_1, bias ? bias + 7 : NULL, first, act);
-        ep_store_row(c + 8 * ldc, c8_0, c8_1, bias ? bias + 8 : NULL, first, act);
-        ep_store_row(c + 9 * ldc, c9_0, c9_1, bias ? bias + 9 : NULL, first, act);
-        ep_store_row(c + 10 * ldc, c10_0, c10_1, bias ? bias + 10 : NULL, first, act);
-        ep_store_row(c + 11 * ldc, c11_0, c11_1, bias ? bias + 11 : NULL, first, act);
+        const int cols = first && !rb && cb;
+        const __m512 cb0 = cols ? _mm512_loadu_ps(cb) : z, cb1 = cols ? _mm512_loadu_ps(cb + 16) : z;
+        ep_store_row(c + 0 * ldc, c0_0, c0_1, rb ? rb + 0 : NULL, cols, cb0, cb1, first, act);
+        ep_store_row(c + 1 * ldc, c1_0, c1_1, rb ? rb + 1 : NULL, cols, cb0, cb1, first, act);
+        ep_store_row(c + 2 * ldc, c2_0, c2_1, rb ? rb + 2 : NULL, cols, cb0, cb1, first, act);
+        ep_store_row(c + 3 * ldc, c3_0, c3_1, rb ? rb + 3 : NULL, cols, cb0, cb1, first, act);
+        ep_store_row(c + 4 * ldc, c4_0, c4_1, rb ? rb + 4 : NULL, cols, cb0, cb1, first, act);
+        ep_store_row(c + 5 * ldc, c5_0, c5_1, rb ? rb + 5 : NULL, cols, cb0, cb1, first, act);
+        ep_store_row(c + 6 * ldc, c6_0, c6_1, rb ? rb + 6 : NULL, cols, cb0, cb1, first, act);
+        ep_store_row(c + 7 * ldc, c7_0, c7_1, rb ? rb + 7 : NULL, cols, cb0, cb1, first, act);
+        ep_store_row(c + 8 * ldc, c8_0, c8_1, rb ? rb + 8 : NULL, cols, cb0, cb1, first, act);
+        ep_store_row(c + 9 * ldc, c9_0, c9_1, rb ? rb + 9 : NULL, cols, cb0, cb1, first, act);
+        ep_store_row(c + 10 * ldc, c10_0, c10_1, rb ? rb + 10 : NULL, cols, cb0, cb1, first, act);
+        ep_store_row(c + 11 * ldc, c11_0, c11_1, rb ? rb + 11 : NULL, cols, cb0, cb1, first, act);
         return;
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -108,11 +108,11 @@ static inline __attribute__((always_inline)) void kernel(long k, const float *a,
 }
 
 void al_gemm_ukr_avx512_12x32(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta) {
-    kernel(k, a, b, c, ldc, alpha, beta, 0, NULL, 0, 0);
+    kernel(k, a, b, c, ldc, alpha, beta, 0, NULL, NULL, 0, 0);
 }
 
-void al_gemm_ukr_avx512_12x32_ep(long k, const float *a, const float *b, float *c, long ldc, const float *bias, int first,
-                                 int act) {
-    kernel(k, a, b, c, ldc, 1.0f, 1.0f, 1, bias, first, act);
+void al_gemm_ukr_avx512_12x32_ep(long k, const float *a, const float *b, float *c, long ldc, const float *rb,
+                                 const float *cb, int first, int act) {
+    kernel(k, a, b, c, ldc, 1.0f, 1.0f, 1, rb, cb, first, act);
 }
 

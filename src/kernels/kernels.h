@@ -27,16 +27,22 @@ typedef void (*al_bpack_fn)(const void *ctx, int p0, int kc, int j0, int nc, int
 void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, const float *A, int lda,
                     al_bpack_fn pack, const void *ctx, float beta, float *C, int ldc);
 /* The two with an epilogue, applied to each tile of C while it is in
- * cache: C = act(op(A) op(B) + bias), bias[i] added to row i (bias NULL:
- * nothing added), act 0 none, 1 ReLU, 2 ReLU6 (al_act_rows); alpha is 1.
- * Bitwise the same as filling row i of C with bias[i] (or zeros), calling
- * al_sgemm / al_sgemm_bpack with alpha 1 and beta 1 (beta 0 without a
- * bias), then the activation over C: a conv's forward without its two
- * passes over the output. Never runs the product transposed. */
+ * cache: C = act(op(A) op(B) + bias), alpha 1. The bias is a row's
+ * (row_bias[i] added to row i: a conv's [F, P] output) or a column's
+ * (col_bias[j] added to column j: a dense layer's [n, out]), at most one
+ * of the two; act 0 none, 1 ReLU, 2 ReLU6 (al_act_rows). Bitwise the same
+ * as filling C with the bias (or, without one, beta 0), calling al_sgemm /
+ * al_sgemm_bpack with alpha 1 and beta 1, then the activation over C: a
+ * layer's forward without its two passes over the output. Never runs the
+ * product transposed. */
+typedef struct al_gemm_ep {
+    const float *row_bias, *col_bias;
+    int act;
+} al_gemm_ep;
 void al_sgemm_ep(al_pool *pool, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
-                 int ldb, const float *bias, int act, float *C, int ldc);
+                 int ldb, const al_gemm_ep *ep, float *C, int ldc);
 void al_sgemm_bpack_ep(al_pool *pool, int ta, int M, int N, int K, const float *A, int lda, al_bpack_fn pack,
-                       const void *ctx, const float *bias, int act, float *C, int ldc);
+                       const void *ctx, const al_gemm_ep *ep, float *C, int ldc);
 /* The plain-C reference every fast variant is checked against. */
 void al_sgemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc);
@@ -165,13 +171,49 @@ void al_gemm_ukr_avx2_6x16(long k, const float *a, const float *b, float *c, lon
 void al_gemm_ukr_avx512_12x32(long k, const float *a, const float *b, float *c, long ldc, float alpha,
                               float beta);
 void al_gemm_ukr_avx512_8x32(long k, const float *a, const float *b, float *c, long ldc, float alpha, float beta);
-/* The two with al_sgemm_ep's epilogue (gemm_avx512_ep.h) in place of alpha
- * and beta: the first K block adds bias[0 .. MR) (NULL: nothing), later
- * blocks C; act (0 none, 1 ReLU, 2 ReLU6) is given for the last block. */
-void al_gemm_ukr_avx512_12x32_ep(long k, const float *a, const float *b, float *c, long ldc, const float *bias,
-                                 int first, int act);
-void al_gemm_ukr_avx512_8x32_ep(long k, const float *a, const float *b, float *c, long ldc, const float *bias,
-                                int first, int act);
+/* The two with al_sgemm_ep's epilogue (ep_store_row below) in place of alpha
+ * and beta: the first K block adds the tile's row biases rb[0 .. MR) or
+ * column biases cb[0 .. 32) (both NULL: nothing), later blocks C; act (0
+ * none, 1 ReLU, 2 ReLU6) is given for the last block. */
+void al_gemm_ukr_avx512_12x32_ep(long k, const float *a, const float *b, float *c, long ldc, const float *rb,
+                                 const float *cb, int first, int act);
+void al_gemm_ukr_avx512_8x32_ep(long k, const float *a, const float *b, float *c, long ldc, const float *rb,
+                                const float *cb, int first, int act);
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* The AVX-512 micro-kernels' epilogue for al_sgemm_ep, shared by
+ * gemm_avx512_12x32.c and gemm_avx512_8x32.c (built with -mavx512f): one
+ * row of a 32-wide tile, alpha 1. The first K block adds the bias (the
+ * row's, rb; else the columns', cb0 and cb1, when cols), later ones the
+ * partial sum in C; then act (0 none, 1 ReLU, 2 ReLU6, only on the last K
+ * block) with act_avx512.c's operations. Bitwise what the driver computes
+ * by filling C with the bias, the kernel's beta-1 store, then al_act_rows:
+ * acc + b rounds once either way, and the activation is a select. */
+static inline __m512 ep_act(__m512 x, int act) {
+    const __m512 zero = _mm512_setzero_ps();
+    if (act == 1) return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, zero, _CMP_NLE_UQ), x);
+    if (act == 2) return _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(zero, x));
+    return x;
+}
+
+static inline void ep_store_row(float *c, __m512 x0, __m512 x1, const float *rb, int cols, __m512 cb0, __m512 cb1,
+                                int first, int act) {
+    if (!first) {
+        x0 = _mm512_add_ps(x0, _mm512_loadu_ps(c));
+        x1 = _mm512_add_ps(x1, _mm512_loadu_ps(c + 16));
+    } else if (rb) {
+        __m512 b = _mm512_set1_ps(*rb);
+        x0 = _mm512_add_ps(x0, b);
+        x1 = _mm512_add_ps(x1, b);
+    } else if (cols) {
+        x0 = _mm512_add_ps(x0, cb0);
+        x1 = _mm512_add_ps(x1, cb1);
+    }
+    _mm512_storeu_ps(c, ep_act(x0, act));
+    _mm512_storeu_ps(c + 16, ep_act(x1, act));
+}
+#endif
 /* The AVX-512 GEMM's packing (gemm_pack_avx512.c; callable only on a CPU
  * with AVX-512F): panels of width 32 from rows stored ld apart,
  * dst[p*32 + r] = src[r*ld + p] for r < rows (t32: a transpose), or

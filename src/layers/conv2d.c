@@ -208,11 +208,11 @@ static void fwd_fused(const conv_run *r, int i, int ith_first) {
     const conv_geom *g = &r->g;
     float *y = r->y + (size_t)i * g->F * g->P;
     const float *xi = r->x + (size_t)i * g->C * g->H * g->W, *col = xi;
-    const int act = r->nd->cfg.act;
+    const al_gemm_ep ep = {r->b, NULL, r->nd->cfg.act};
     if (!is_1x1(g) && conv_implicit()) {
         al_im2col_src src = {xi, g->C, g->H, g->W, g->k, g->s, g->p, g->Ho, g->Wo};
         al_sgemm_bpack_ep(r->gemm_pool, 0, g->F, (int)g->P, (int)g->CKK, r->w, (int)g->CKK, al_im2col_pack, &src,
-                          r->b, act, y, (int)g->P);
+                          &ep, y, (int)g->P);
         return;
     }
     if (!is_1x1(g)) {
@@ -220,7 +220,7 @@ static void fwd_fused(const conv_run *r, int i, int ith_first) {
         al_im2col(xi, g->C, g->H, g->W, g->k, g->s, g->p, slot, g->P);
         col = slot;
     }
-    al_sgemm_ep(r->gemm_pool, 0, 0, g->F, (int)g->P, (int)g->CKK, r->w, (int)g->CKK, col, (int)g->P, r->b, act, y,
+    al_sgemm_ep(r->gemm_pool, 0, 0, g->F, (int)g->P, (int)g->CKK, r->w, (int)g->CKK, col, (int)g->P, &ep, y,
                 (int)g->P);
 }
 

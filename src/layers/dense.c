@@ -38,30 +38,14 @@ static int dense_rows(const al_node *nd, int n) {
     return rows;
 }
 
-typedef struct bcast_args {
-    const float *b;
-    float *y;
-    int out;
-} bcast_args;
-
-/* Rows [lo, hi) of y start as the bias (the GEMM then adds x W^T). */
-static void bias_bcast_range(void *va, long lo, long hi) {
-    const bcast_args *a = va;
-    for (long r = lo; r < hi; r++) memcpy(a->y + (size_t)r * (size_t)a->out, a->b, sizeof(float) * (size_t)a->out);
-}
-
 static al_status dense_forward(al_node *nd, const al_exec *e, const float *x, float *y, int n) {
     int rows = dense_rows(nd, n), in = nd->params[0].dims[1], out = nd->cfg.units;
     const float *w = nd->params[0].w;
     if (nd->q && !nd->trainable) return al_quant_forward(nd, e, x, y, n);
-    if (nd->cfg.bias) {
-        /* a pass over all of y (the LM's output layer: 640 x 5001): split
-         * over the pool by rows */
-        bcast_args ba = {nd->params[1].w, y, out};
-        al_par_for(e->pool, rows, (size_t)rows * (size_t)out, bias_bcast_range, &ba);
-    }
-    al_sgemm(e->pool, 0, 1, rows, out, in, 1.0f, x, in, w, in, nd->cfg.bias ? 1.0f : 0.0f, y, out);
-    al_act_forward(e->pool, nd->cfg.act, y, (size_t)rows * (size_t)out);
+    /* the bias and the fused activation in the GEMM's epilogue, tile by
+     * tile: no pass over all of y (the LM's output layer: 640 x 5001) */
+    const al_gemm_ep ep = {NULL, nd->cfg.bias ? nd->params[1].w : NULL, nd->cfg.act};
+    al_sgemm_ep(e->pool, 0, 1, rows, out, in, x, in, w, in, &ep, y, out);
     return AL_OK;
 }
 
