@@ -349,11 +349,67 @@ static void check_c1k3(int n, int H, int W, int F) {
     free(db);
 }
 
+/* The stride-2 stem (al_conv_stem_forward): bitwise the AVX-512 implicit
+ * GEMM with its epilogue (what the layer ran before it), within rounding of
+ * the naive conv, for 1 to 4 channels, odd and even sizes (the right and
+ * bottom padding), 1 to 33 filters (a partial group of 16), with and
+ * without bias, each activation; shapes past its limits are refused. */
+static void check_stem(int C, int H, int W, int F) {
+    int Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
+    long P = (long)Ho * Wo;
+    al_rng r;
+    al_rng_seed(&r, (uint64_t)(C * 100000 + H * 1000 + W * 10 + F), 5);
+    float *x = malloc(sizeof(float) * C * H * W), *w = malloc(sizeof(float) * F * C * 9), *b = malloc(sizeof(float) * F);
+    float *y = malloc(sizeof(float) * F * P), *want = malloc(sizeof(float) * F * P), *ref = malloc(sizeof(float) * F * P);
+    for (long i = 0; i < (long)C * H * W; i++) x[i] = al_rng_normal(&r);
+    for (int i = 0; i < F * C * 9; i++) w[i] = al_rng_normal(&r);
+    for (int i = 0; i < F; i++) b[i] = 2.0f * al_rng_normal(&r);
+    al_im2col_src src = {x, C, H, W, 3, 2, 1, Ho, Wo};
+    int bad = 0;
+    for (int withb = 0; withb < 2; withb++)
+        for (int act = 0; act < 3; act++) {
+            const float *bb = withb ? b : NULL;
+            if (!al_conv_stem_forward(x, C, H, W, w, bb, act, F, y)) {
+                CHECK(!al_cnn_simd()); /* it runs wherever the AVX-512 forms do */
+                goto done;
+            }
+            CHECK(al_gemm_force(AL_GEMM_AVX512));
+            al_gemm_ep ep = {bb, NULL, act};
+            al_sgemm_bpack_ep(NULL, 0, F, (int)P, 9 * C, w, 9 * C, al_im2col_pack, &src, &ep, want, (int)P);
+            al_gemm_force(AL_GEMM_AUTO);
+            if (memcmp(y, want, sizeof(float) * F * P) != 0) bad++;
+            naive_conv(x, C, H, W, w, bb, F, 3, 2, 1, 0, ref);
+            for (long j = 0; j < F * P; j++) {
+                float v = ref[j];
+                if (act == 1) v = v <= 0.0f ? 0.0f : v;
+                if (act == 2) v = v < 0.0f ? 0.0f : v > 6.0f ? 6.0f : v;
+                if (!(fabsf(y[j] - v) <= 1e-5f * (10 + fabsf(v)))) bad++;
+            }
+        }
+    if (bad) fprintf(stderr, "stem C=%d %dx%d F=%d: %d differ\n", C, H, W, F, bad);
+    CHECK(bad == 0);
+done:
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(want);
+    free(ref);
+}
+
 int main(void) {
     gc_opts o = gc_defaults();
     {
         int sh[][4] = {{1, 1, 1, 1}, {3, 7, 7, 7}, {2, 28, 28, 32}, {2, 33, 5, 33}, {1, 1, 257, 3}, {3, 16, 16, 2}};
         for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++) check_c1k3(sh[i][0], sh[i][1], sh[i][2], sh[i][3]);
+    }
+    {
+        static const int sh[][4] = {{3, 96, 96, 16}, {3, 7, 9, 33}, {1, 1, 1, 1},   {2, 2, 3, 17},
+                                    {4, 33, 17, 16}, {3, 64, 40, 5}, {1, 5, 1023, 3}, {3, 2, 66, 32}};
+        for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++) check_stem(sh[i][0], sh[i][1], sh[i][2], sh[i][3]);
+        float one = 1.0f, out[4];
+        CHECK(al_conv_stem_forward(&one, 5, 1, 1, &one, NULL, 0, 1, out) == 0); /* 5 channels */
+        CHECK(al_conv_stem_forward(&one, 1, 1, 1025, &one, NULL, 0, 1, out) == 0); /* Wo 513 */
     }
     {
         /* same convs (the AVX-512 forms) on odd sizes, and shapes they leave to the plain forms */

@@ -24,6 +24,8 @@ int al_im2col_pack_s12_avx512(const al_im2col_src *a, int p0, int kc, int j0, in
 int al_conv1c3_forward_avx512(const float *x, int H, int W, const float *w, const float *b, int F, float *y);
 int al_conv1c3_dweight_avx512(const float *x, const float *dy, const float *y, int relu, int n, int H, int W, int F,
                               int f0, int f1, float *dw, float *db);
+int al_conv_stem_forward_avx512(const float *x, int C, int H, int W, const float *w, const float *b, int act, int F,
+                                float *y);
 #endif
 
 /* 1 when the AVX-512 forms may run: the CPU has AVX-512F and AL_CONV_SIMD
@@ -64,6 +66,23 @@ int al_conv1c3_forward(const float *x, int H, int W, const float *w, const float
     AL_UNUSED(W);
     AL_UNUSED(w);
     AL_UNUSED(b);
+    AL_UNUSED(F);
+    AL_UNUSED(y);
+    return 0;
+}
+
+int al_conv_stem_forward(const float *x, int C, int H, int W, const float *w, const float *b, int act, int F,
+                         float *y) {
+#ifdef AL_CONV_X86
+    if (conv_simd()) return al_conv_stem_forward_avx512(x, C, H, W, w, b, act, F, y);
+#endif
+    AL_UNUSED(x);
+    AL_UNUSED(C);
+    AL_UNUSED(H);
+    AL_UNUSED(W);
+    AL_UNUSED(w);
+    AL_UNUSED(b);
+    AL_UNUSED(act);
     AL_UNUSED(F);
     AL_UNUSED(y);
     return 0;

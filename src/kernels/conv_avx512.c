@@ -381,3 +381,97 @@ int al_conv1c3_dweight_avx512(const float *x, const float *dy, const float *y, i
     }
     return 1;
 }
+
+/* ---- the stride-2 stem: 3x3, stride 2, padding 1, few input channels ---- */
+
+/* Row iy of channel x (H x W) split for a stride-2 3x3 tap row: o[j] =
+ * x[iy][2j] (tap kx = 1 of output column j) and e[j] = x[iy][2j - 1] (kx =
+ * 0; kx = 2 reads e[j + 1]), zeros outside the image, n = Wo + 1 entries
+ * of each written (the caller's buffers hold a multiple of 16 past that). */
+static void stem_split(const float *x, int H, int W, int iy, int Wo, float *e, float *o) {
+    const int n = Wo + 1;
+    if (iy < 0 || iy >= H) {
+        memset(e, 0, sizeof(float) * (size_t)((n + 15) / 16 * 16 + 16));
+        memset(o, 0, sizeof(float) * (size_t)((n + 15) / 16 * 16 + 16));
+        return;
+    }
+    const float *r = x + (size_t)iy * W;
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    e[0] = 0.0f;
+    for (int j = 0; j < n; j += 16) {
+        /* x[2j .. 2j + 32) (zeros past W): evens are o[j ..], odds e[j + 1 ..] */
+        int a = 2 * j;
+        __mmask16 m0 = a >= W ? 0 : W - a >= 16 ? 0xffff : (__mmask16)((1u << (W - a)) - 1u);
+        __mmask16 m1 = a + 16 >= W ? 0 : W - a - 16 >= 16 ? 0xffff : (__mmask16)((1u << (W - a - 16)) - 1u);
+        __m512 v0 = _mm512_maskz_loadu_ps(m0, r + (m0 ? a : 0)), v1 = _mm512_maskz_loadu_ps(m1, r + (m1 ? a + 16 : 0));
+        _mm512_storeu_ps(o + j, _mm512_permutex2var_ps(v0, ev, v1));
+        _mm512_storeu_ps(e + j + 1, _mm512_permutex2var_ps(v0, od, v1));
+    }
+}
+
+#define STEM_MAX_C 4
+#define STEM_MAX_WO 512
+#define STEM_LD (STEM_MAX_WO + 48)
+
+/* nf <= 16 filters (weights wg [nf][C][3][3], biases bg or NULL) on 16
+ * output columns from ox of one output row (the split rows in buf), into
+ * y (filter f at y + f*P) under the mask om. The taps in the GEMM's order,
+ * p = (c*3 + ky)*3 + kx, each an FMA from zero: bitwise its K loop; then
+ * the bias and the activation as its epilogue. */
+static inline __attribute__((always_inline)) void stem_block(const float *buf, int C, int ox, const float *wg,
+                                                             const float *bg, int act, int nf, float *y, size_t P,
+                                                             __mmask16 om) {
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    __m512 acc[16];
+    for (int f = 0; f < 16; f++) acc[f] = zero;
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < 3; ky++) {
+            const float *e = buf + ((size_t)(c * 3 + ky) * 2) * STEM_LD, *o = e + STEM_LD;
+            const __m512 t0 = _mm512_loadu_ps(e + ox), t1 = _mm512_loadu_ps(o + ox), t2 = _mm512_loadu_ps(e + ox + 1);
+            const float *wp = wg + (size_t)(c * 3 + ky) * 3;
+            for (int f = 0; f < nf; f++) {
+                const float *wf = wp + (size_t)f * C * 9;
+                acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wf[0]), t0, acc[f]);
+                acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wf[1]), t1, acc[f]);
+                acc[f] = _mm512_fmadd_ps(_mm512_set1_ps(wf[2]), t2, acc[f]);
+            }
+        }
+    for (int f = 0; f < nf; f++) {
+        __m512 v = acc[f];
+        if (bg) v = _mm512_add_ps(v, _mm512_set1_ps(bg[f]));
+        if (act == 1)
+            v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_NLE_UQ), v);
+        else if (act == 2)
+            v = _mm512_min_ps(six, _mm512_max_ps(zero, v));
+        _mm512_mask_storeu_ps(y + (size_t)f * P, om, v);
+    }
+}
+
+int al_conv_stem_forward_avx512(const float *x, int C, int H, int W, const float *w, const float *b, int act, int F,
+                                float *y) {
+    const int Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
+    if (C < 1 || C > STEM_MAX_C || H < 1 || W < 1 || Wo > STEM_MAX_WO || F < 1) return 0;
+    /* [c][ky]: the e and o rows of input row 2*oy - 1 + ky */
+    _Alignas(64) float buf[STEM_MAX_C * 3 * 2 * STEM_LD];
+    const size_t P = (size_t)Ho * Wo;
+    for (int oy = 0; oy < Ho; oy++) {
+        for (int c = 0; c < C; c++)
+            for (int ky = 0; ky < 3; ky++) {
+                float *e = buf + ((size_t)(c * 3 + ky) * 2) * STEM_LD;
+                stem_split(x + (size_t)c * H * W, H, W, 2 * oy - 1 + ky, Wo, e, e + STEM_LD);
+            }
+        for (int ox = 0; ox < Wo; ox += 16) {
+            const __mmask16 om = Wo - ox >= 16 ? 0xffff : (__mmask16)((1u << (Wo - ox)) - 1u);
+            for (int f0 = 0; f0 < F; f0 += 16) {
+                const float *wg = w + (size_t)f0 * C * 9, *bg = b ? b + f0 : NULL;
+                float *yo = y + (size_t)f0 * P + (size_t)oy * Wo + ox;
+                if (F - f0 >= 16)
+                    stem_block(buf, C, ox, wg, bg, act, 16, yo, P, om); /* unrolled: acc in registers */
+                else
+                    stem_block(buf, C, ox, wg, bg, act, F - f0, yo, P, om);
+            }
+        }
+    }
+    return 1;
+}

@@ -143,6 +143,17 @@ void al_col2im_dil(const float *col, long ldcol, int C, int H, int W, int k, int
  * NULL) += the gradients of filters [f0, f1) over n samples x [n,H,W],
  * dy [n,F,H,W]; relu: dy counts only where y > 0. */
 int al_conv1c3_available(int H, int W);
+/* The stem of MobileNet-class networks: a 3x3 conv of stride 2, padding 1,
+ * on 1 to 4 input channels, where im2col's K = 9C leaves the GEMM packing
+ * most of the time. y [F,Ho,Wo] = act(conv(x) + b) of one sample x [C,H,W],
+ * w [F,C,3,3], b [F] or NULL, act 0 none, 1 ReLU, 2 ReLU6; Ho = (H-1)/2+1,
+ * Wo likewise, at most 512. Each output is the sum of its 9C taps in the
+ * GEMM's order (c, ky, kx), FMAs from zero, then the bias and the
+ * activation: bitwise the AVX-512 implicit GEMM with its epilogue
+ * (al_sgemm_bpack_ep). Returns 0 and does nothing where it does not run
+ * (no AVX-512F, AL_CONV_SIMD=0, another shape). */
+int al_conv_stem_forward(const float *x, int C, int H, int W, const float *w, const float *b, int act, int F,
+                         float *y);
 /* 1 when the AVX-512F forms of the CNN kernels (conv.c, maxpool) may run:
  * the CPU has AVX-512F and AL_CONV_SIMD is not 0. */
 int al_cnn_simd(void);

@@ -230,6 +230,19 @@ static int is_c1k3(const conv_geom *g) {
     return g->C == 1 && g->k == 3 && g->s == 1 && g->p == 1 && al_conv1c3_available(g->H, g->W);
 }
 
+/* The stride-2 stem on few channels (al_conv_stem_forward), bitwise the
+ * implicit GEMM's y with its epilogue. */
+static int is_stem(const conv_geom *g) {
+    return g->C <= 4 && g->k == 3 && g->s == 2 && g->p == 1 && g->Wo <= 512 && al_cnn_simd();
+}
+
+static void fwd_stem(const conv_run *r, int i, int ith_first) {
+    const conv_geom *g = &r->g;
+    if (!al_conv_stem_forward(r->x + (size_t)i * g->C * g->H * g->W, g->C, g->H, g->W, r->w, r->b, r->nd->cfg.act,
+                              g->F, r->y + (size_t)i * g->F * g->P))
+        fwd_fused(r, i, ith_first);
+}
+
 static void fwd_c1k3(const conv_run *r, int i, int ith_first) {
     const conv_geom *g = &r->g;
     float *y = r->y + (size_t)i * g->F * g->P;
@@ -395,6 +408,10 @@ static al_status conv_forward(al_node *nd, const al_exec *e, const float *x, flo
     }
     if (is_c1k3(&r.g)) {
         for_samples(e->pool, &r, work, fwd_c1k3);
+        return AL_OK;
+    }
+    if (is_stem(&r.g)) {
+        for_samples(e->pool, &r, work, fwd_stem);
         return AL_OK;
     }
     if (r.g.P >= CONV_FUSED_MIN) {
