@@ -573,15 +573,13 @@ static void ref_task(void *arg, int ith, int nth) {
     long lo, hi;
     al_split(g->M, ith, nth, &lo, &hi);
     if (lo >= hi) return;
-    ep_fill(g, (int)lo, (int)hi, 0, g->N);
     if (g->bpack) {
         region_plain_bpack(g, (int)lo, (int)hi, 0, g->N);
-    } else {
-        const float *a = g->ta ? g->A + lo : g->A + (size_t)lo * g->lda;
-        al_sgemm_ref(g->ta, g->tb, (int)(hi - lo), g->N, g->K, g->alpha, a, g->lda, g->B, g->ldb, g->beta,
-                     g->C + (size_t)lo * g->ldc, g->ldc);
+        return;
     }
-    ep_act(g, (int)lo, (int)hi, 0, g->N);
+    const float *a = g->ta ? g->A + lo : g->A + (size_t)lo * g->lda;
+    al_sgemm_ref(g->ta, g->tb, (int)(hi - lo), g->N, g->K, g->alpha, a, g->lda, g->B, g->ldb, g->beta,
+                 g->C + (size_t)lo * g->ldc, g->ldc);
 }
 
 static void run_packed(al_pool *pool, int nth, gemm_args *g);
@@ -658,9 +656,39 @@ void al_sgemm_bpack(al_pool *pool, int ta, int M, int N, int K, float alpha, con
     run_packed(pool, nth, &g);
 }
 
-/* The epilogue's calls: alpha 1, beta 1 over the filled bias or 0. A
- * product that pays to swap (al_sgemm) is run as before the epilogue: the
- * bias filled, the swapped product, the activation over all of C. */
+/* The fill (phase 0) or the activation (phase 1) over all of C, rows split
+ * over the pool (a dense layer's C is the LM's 640 x 5,001). */
+typedef struct ep_whole {
+    const gemm_args *g;
+    int phase;
+} ep_whole;
+
+static void ep_whole_task(void *arg, int ith, int nth) {
+    const ep_whole *w = arg;
+    long lo, hi;
+    al_split(w->g->M, ith, nth, &lo, &hi);
+    if (lo >= hi) return;
+    if (w->phase == 0)
+        ep_fill(w->g, (int)lo, (int)hi, 0, w->g->N);
+    else
+        ep_act(w->g, (int)lo, (int)hi, 0, w->g->N);
+}
+
+static void ep_pass(al_pool *pool, const gemm_args *g, int phase) {
+    ep_whole w = {g, phase};
+    if (al_pool_size(pool) > 1 && (long)g->M * g->N >= GEMM_PAR_MIN)
+        al_pool_run(pool, ep_whole_task, &w);
+    else
+        ep_whole_task(&w, 0, 1);
+}
+
+/* The epilogue's calls: alpha 1, beta 1 over the filled bias or 0. In the
+ * micro-kernel where it has an epilogue form (AVX-512), its edge tiles
+ * filled and clipped by the driver, tile by tile. Elsewhere, and for a
+ * product that pays to swap (al_sgemm), as before the epilogue: the bias
+ * filled over C, the product, the activation over C. Filling tile by tile
+ * in the driver was tried for every tile (session 13) and was slower than
+ * the whole passes: a tile's rows lie a plane apart. */
 static void run_ep(al_pool *pool, al_gemm_variant v, gemm_args *g, const al_gemm_ep *ep) {
     if (ep) {
         g->ep_rb = ep->row_bias;
@@ -669,18 +697,19 @@ static void run_ep(al_pool *pool, al_gemm_variant v, gemm_args *g, const al_gemm
     }
     g->ep = g->ep_rb || g->ep_cb || g->ep_act;
     g->beta = g->ep_rb || g->ep_cb ? 1.0f : 0.0f;
-    if (v != AL_GEMM_REF && !g->bpack && swap_pays(g, v)) {
-        ep_fill(g, 0, g->M, 0, g->N);
-        al_sgemm(pool, g->ta, g->tb, g->M, g->N, g->K, 1.0f, g->A, g->lda, g->B, g->ldb, g->beta, g->C, g->ldc);
-        ep_act(g, 0, g->M, 0, g->N);
+    if (v == AL_GEMM_REF || !g->kn->ukr_ep || (!g->bpack && swap_pays(g, v))) {
+        ep_pass(pool, g, 0);
+        if (g->bpack)
+            al_sgemm_bpack(pool, g->ta, g->M, g->N, g->K, 1.0f, g->A, g->lda, g->bpack, g->bctx, g->beta, g->C,
+                           g->ldc);
+        else
+            al_sgemm(pool, g->ta, g->tb, g->M, g->N, g->K, 1.0f, g->A, g->lda, g->B, g->ldb, g->beta, g->C, g->ldc);
+        ep_pass(pool, g, 1);
         return;
     }
     int nth = al_pool_size(pool);
     if ((long)g->M * g->N * g->K < GEMM_PAR_MIN) nth = 1;
-    if (v == AL_GEMM_REF)
-        run_ref(pool, nth, g);
-    else
-        run_packed(pool, nth, g);
+    run_packed(pool, nth, g);
 }
 
 void al_sgemm_ep(al_pool *pool, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
