@@ -41,7 +41,8 @@ static int geom_of(int H, int W, int k, int s, int p, al_dw_geom *g) {
 
 /* al_dw_forward_planes: planes [1, 6) of 7 (3 channels, so the channel
  * wraps inside the range), with each activation, against the reference
- * per plane and the plain activation; planes outside the range untouched */
+ * per plane and the plain activation, and bitwise the same variant's
+ * al_dw_forward and activation pass; planes outside the range untouched */
 static void planes_case(al_dw_variant v, int H, int W, int k, int s, int p) {
     al_dw_geom g;
     if (!geom_of(H, W, k, s, p, &g)) return;
@@ -66,6 +67,21 @@ static void planes_case(al_dw_variant v, int H, int W, int k, int s, int p) {
             for (size_t i = (size_t)pl0 * ys; i < (size_t)pl1 * ys; i++) memset(&y1[i], 0xff, sizeof(float));
             CHECK(al_dw_force(v));
             al_dw_forward_planes(&g, C, pl0, pl1, x, w, bias ? b : NULL, act, y1);
+            /* the activation fused into the variant's kernel: bitwise its
+             * plane forward, then the activation as a pass */
+            int same = 1;
+            for (int pl = pl0; pl < pl1; pl++) {
+                float *y2 = malloc(sizeof(float) * ys);
+                al_dw_forward(&g, x + (size_t)pl * xs, w + (size_t)(pl % C) * ks, bias ? b[pl % C] : 0.0f, y2);
+                if (act == 1) al_relu_inplace(y2, ys);
+                if (act == 2) al_relu6_inplace(y2, ys);
+                same &= memcmp(y2, y1 + (size_t)pl * ys, sizeof(float) * ys) == 0;
+                free(y2);
+            }
+            if (!same)
+                fprintf(stderr, "planes %s H=%d W=%d k=%d s=%d p=%d act %d bias %d: not bitwise the unfused forward\n",
+                        al_dw_variant_name(v), H, W, k, s, p, act, bias);
+            CHECK(same);
             al_dw_force(AL_DW_AUTO);
             double e = maxdiff(y0, y1, np * ys), tk = 1e-6 * (double)ks + 1e-5;
             if (!(e <= tk))

@@ -52,7 +52,16 @@ AI __m512 win(const float *row, int base, const chunk_masks *cm, int kx, int s) 
                                   _mm512_maskz_loadu_ps(cm->m1[kx], row + base + 16));
 }
 
-AI void fwd_plane(const al_dw_geom *g, const float *x, const float *w, float b, float *y, int k, int s) {
+/* A fused activation on a vector (act 0 none, 1 ReLU, 2 ReLU6), as
+ * act_avx512.c does it: bitwise al_relu_inplace / al_relu6_inplace. */
+AI __m512 small_act(__m512 y, int act) {
+    const __m512 zero = _mm512_setzero_ps();
+    if (act == 1) return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
+    if (act == 2) return _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(zero, y));
+    return y;
+}
+
+AI void fwd_plane(const al_dw_geom *g, const float *x, const float *w, float b, int act, float *y, int k, int s) {
     const int H = g->H, W = g->W, p = g->p, Wo = g->Wo;
     __m512 wv[AL_DW_KMAX * AL_DW_KMAX];
     for (int t = 0; t < k * k; t++) wv[t] = _mm512_set1_ps(w[t]);
@@ -67,18 +76,18 @@ AI void fwd_plane(const al_dw_geom *g, const float *x, const float *w, float b, 
                 const float *row = x + (size_t)(oy * s - p + ky) * W + c * s - p;
                 for (int kx = 0; kx < k; kx++) acc = _mm512_fmadd_ps(wv[ky * k + kx], win(row, kx, &cm, kx, s), acc);
             }
-            _mm512_mask_storeu_ps(y + (size_t)oy * Wo + c, om, acc);
+            _mm512_mask_storeu_ps(y + (size_t)oy * Wo + c, om, small_act(acc, act));
         }
     }
 }
 
 /* The first nr (1 to 4) of four output rows of a chunk, Wo apart, under
- * the chunk's column mask. */
-AI void store_rows(float *yr, int Wo, int nr, __mmask16 om, __m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-    _mm512_mask_storeu_ps(yr, om, a0);
-    if (nr > 1) _mm512_mask_storeu_ps(yr + Wo, om, a1);
-    if (nr > 2) _mm512_mask_storeu_ps(yr + 2 * (size_t)Wo, om, a2);
-    if (nr > 3) _mm512_mask_storeu_ps(yr + 3 * (size_t)Wo, om, a3);
+ * the chunk's column mask, through the fused activation. */
+AI void store_rows(float *yr, int Wo, int nr, __mmask16 om, int act, __m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    _mm512_mask_storeu_ps(yr, om, small_act(a0, act));
+    if (nr > 1) _mm512_mask_storeu_ps(yr + Wo, om, small_act(a1, act));
+    if (nr > 2) _mm512_mask_storeu_ps(yr + 2 * (size_t)Wo, om, small_act(a2, act));
+    if (nr > 3) _mm512_mask_storeu_ps(yr + 3 * (size_t)Wo, om, small_act(a3, act));
 }
 
 /* Stride 1, k = 3: four output rows of a chunk at once. Each input row's
@@ -88,7 +97,7 @@ AI void store_rows(float *yr, int Wo, int nr, __mmask16 om, __m512 a0, __m512 a1
  * in (ky, kx) order, skipping the rows outside the image: bitwise
  * fwd_plane's result. */
 #define ROWS 4
-AI void fwd_rows_k3s1(const al_dw_geom *g, const float *x, const float *w, float b, float *y) {
+AI void fwd_rows_k3s1(const al_dw_geom *g, const float *x, const float *w, float b, int act, float *y) {
     const int H = g->H, W = g->W, p = g->p, Wo = g->Wo, Ho = g->Ho;
     __m512 wv[9];
     for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
@@ -112,7 +121,7 @@ AI void fwd_rows_k3s1(const al_dw_geom *g, const float *x, const float *w, float
                     if (j >= 3) a3 = _mm512_fmadd_ps(wv[(j - 3) * 3 + kx], v, a3);
                 }
             }
-            store_rows(y + (size_t)oy0 * Wo + c, Wo, AL_MIN(ROWS, Ho - oy0), om, a0, a1, a2, a3);
+            store_rows(y + (size_t)oy0 * Wo + c, Wo, AL_MIN(ROWS, Ho - oy0), om, act, a0, a1, a2, a3);
         }
     }
 }
@@ -126,7 +135,7 @@ AI void fwd_rows_k3s1(const al_dw_geom *g, const float *x, const float *w, float
  * permute per tap. The windows hold the same values as fwd_plane's (zeros
  * outside the image), and each output sums the bias, then its taps in (ky,
  * kx) order, skipping the rows outside the image: bitwise fwd_plane's. */
-AI void fwd_rows_k3s2(const al_dw_geom *g, const float *x, const float *w, float b, float *y) {
+AI void fwd_rows_k3s2(const al_dw_geom *g, const float *x, const float *w, float b, int act, float *y) {
     const int H = g->H, W = g->W, p = g->p, Wo = g->Wo, Ho = g->Ho;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
@@ -163,7 +172,7 @@ AI void fwd_rows_k3s2(const al_dw_geom *g, const float *x, const float *w, float
                 if (j >= 6) { TAPS(a3, j - 6) }
 #undef TAPS
             }
-            store_rows(y + (size_t)oy0 * Wo + c, Wo, AL_MIN(ROWS, Ho - oy0), om, a0, a1, a2, a3);
+            store_rows(y + (size_t)oy0 * Wo + c, Wo, AL_MIN(ROWS, Ho - oy0), om, act, a0, a1, a2, a3);
         }
     }
 }
@@ -239,13 +248,6 @@ static int small_plan_make(const al_dw_geom *g, small_plan *sp) {
     return 1;
 }
 
-AI __m512 small_act(__m512 y, int act) {
-    const __m512 zero = _mm512_setzero_ps();
-    if (act == 1) return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
-    if (act == 2) return _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(zero, y));
-    return y;
-}
-
 /* the window of vector v of a plane; the second half's address may lie
  * past the plane (and the tensor) when the window is shorter than 17
  * floats: it is formed as an integer and loaded under an empty mask */
@@ -290,15 +292,25 @@ static const small_plan *small_plan_cached(const al_dw_geom *g) {
     return &last_plan.sp;
 }
 
-/* al_dw_forward_planes on small planes; 0 when the shape does not fit */
+static void fwd_act(const al_dw_geom *g, const float *x, const float *w, float b, int act, float *y);
+
+/* al_dw_forward_planes: small planes several rows to a vector, larger ones
+ * by the row kernels, the activation in the registers either way */
 int al_dw_forward_planes_avx512(const al_dw_geom *g, int C, long pl0, long pl1, const float *x, const float *w,
                                 const float *b, int act, float *y) {
     const small_plan *cached = small_plan_cached(g);
-    if (!cached) return 0;
+    const size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
+    if (!cached) { /* larger planes: the row kernels, the activation fused */
+        for (long pl = pl0; pl < pl1; pl++) {
+            const int c = (int)(pl % C);
+            fwd_act(g, x + (size_t)pl * in_plane, w + (size_t)c * g->k * g->k, b ? b[c] : 0.0f, act,
+                    y + (size_t)pl * out_plane);
+        }
+        return 1;
+    }
     /* a copy on the stack: the stores to y cannot alias it, so the kernel
      * keeps its fields in registers (through the pointer it ran 3x slower) */
     const small_plan plan = *cached, *sp = &plan;
-    const size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->Ho * g->Wo;
     const int kk = sp->kk;
     for (long pl = pl0; pl < pl1; pl++) {
         const int c = (int)(pl % C);
@@ -370,17 +382,25 @@ int al_dw_backward_channels_avx512(const al_dw_geom *g, int C, int c0, int c1, i
  * 3x3 planes 1.4x faster), so those planes go there. */
 #define AVX2_MAX_WO 8
 
-void al_dw_forward_avx512(const al_dw_geom *g, const float *x, const float *w, float b, float *y) {
+/* One plane, then the fused activation act: in the registers before the
+ * store, except on the AVX2 variant's planes (a pass over the plane). */
+static void fwd_act(const al_dw_geom *g, const float *x, const float *w, float b, int act, float *y) {
     if (g->Wo <= AVX2_MAX_WO) {
         al_dw_forward_avx2(g, x, w, b, y);
+        if (act == 1) al_relu_inplace_avx512(y, (size_t)g->Ho * g->Wo);
+        if (act == 2) al_relu6_inplace_avx512(y, (size_t)g->Ho * g->Wo);
         return;
     }
     if (g->k == 3 && g->s == 1)
-        fwd_rows_k3s1(g, x, w, b, y);
+        fwd_rows_k3s1(g, x, w, b, act, y);
     else if (g->k == 3 && g->s == 2)
-        fwd_rows_k3s2(g, x, w, b, y);
+        fwd_rows_k3s2(g, x, w, b, act, y);
     else
-        fwd_plane(g, x, w, b, y, g->k, g->s);
+        fwd_plane(g, x, w, b, act, y, g->k, g->s);
+}
+
+void al_dw_forward_avx512(const al_dw_geom *g, const float *x, const float *w, float b, float *y) {
+    fwd_act(g, x, w, b, 0, y);
 }
 
 AI void dw_plane(const al_dw_geom *g, int n, long xs, long ys, const float *x0, const float *dy0, float *dw,
@@ -481,8 +501,8 @@ void al_dw_backward_avx512(const al_dw_geom *g, int n, long xs, long ys, const f
         else if (g->s == 2)
             dx_s2(g, dyi, w, dxi, k);
         else if (k == 3)
-            fwd_rows_k3s1(&f, dyi, wf, 0.0f, dxi);
+            fwd_rows_k3s1(&f, dyi, wf, 0.0f, 0, dxi);
         else
-            fwd_plane(&f, dyi, wf, 0.0f, dxi, k, 1);
+            fwd_plane(&f, dyi, wf, 0.0f, 0, dxi, k, 1);
     }
 }
