@@ -75,16 +75,8 @@ static inline __attribute__((always_inline)) void kernel(long k, const float *a,
         b += 32;
     }
     if (ep) {
-        const int cols = first && !rb && cb;
-        const __m512 cb0 = cols ? _mm512_loadu_ps(cb) : z, cb1 = cols ? _mm512_loadu_ps(cb + 16) : z;
-        ep_store_row(c + 0 * ldc, c0_0, c0_1, rb ? rb + 0 : NULL, cols, cb0, cb1, first, act);
-        ep_store_row(c + 1 * ldc, c1_0, c1_1, rb ? rb + 1 : NULL, cols, cb0, cb1, first, act);
-        ep_store_row(c + 2 * ldc, c2_0, c2_1, rb ? rb + 2 : NULL, cols, cb0, cb1, first, act);
-        ep_store_row(c + 3 * ldc, c3_0, c3_1, rb ? rb + 3 : NULL, cols, cb0, cb1, first, act);
-        ep_store_row(c + 4 * ldc, c4_0, c4_1, rb ? rb + 4 : NULL, cols, cb0, cb1, first, act);
-        ep_store_row(c + 5 * ldc, c5_0, c5_1, rb ? rb + 5 : NULL, cols, cb0, cb1, first, act);
-        ep_store_row(c + 6 * ldc, c6_0, c6_1, rb ? rb + 6 : NULL, cols, cb0, cb1, first, act);
-        ep_store_row(c + 7 * ldc, c7_0, c7_1, rb ? rb + 7 : NULL, cols, cb0, cb1, first, act);
+        AL_GEMM_EP_BEGIN;
+        AL_GEMM_EP_ROWS_0_7;
         return;
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);

@@ -224,6 +224,24 @@ static inline void ep_store_row(float *c, __m512 x0, __m512 x1, const float *rb,
     _mm512_storeu_ps(c, ep_act(x0, act));
     _mm512_storeu_ps(c + 16, ep_act(x1, act));
 }
+
+/* In a kernel whose accumulators are c<i>_0, c<i>_1 and whose arguments are
+ * c, ldc, rb, cb, first, act: the column biases, then the store of row i. */
+#define AL_GEMM_EP_BEGIN                                                                                       \
+    const int cols = first && !rb && cb;                                                                       \
+    const __m512 cb0 = cols ? _mm512_loadu_ps(cb) : _mm512_setzero_ps(),                                       \
+                 cb1 = cols ? _mm512_loadu_ps(cb + 16) : _mm512_setzero_ps()
+#define AL_GEMM_EP_ROW(i)                                                                                      \
+    ep_store_row(c + (i) * ldc, c##i##_0, c##i##_1, rb ? rb + (i) : NULL, cols, cb0, cb1, first, act)
+#define AL_GEMM_EP_ROWS_0_7                                                                                    \
+    AL_GEMM_EP_ROW(0);                                                                                         \
+    AL_GEMM_EP_ROW(1);                                                                                         \
+    AL_GEMM_EP_ROW(2);                                                                                         \
+    AL_GEMM_EP_ROW(3);                                                                                         \
+    AL_GEMM_EP_ROW(4);                                                                                         \
+    AL_GEMM_EP_ROW(5);                                                                                         \
+    AL_GEMM_EP_ROW(6);                                                                                         \
+    AL_GEMM_EP_ROW(7)
 #endif
 /* The AVX-512 GEMM's packing (gemm_pack_avx512.c; callable only on a CPU
  * with AVX-512F): panels of width 32 from rows stored ld apart,
