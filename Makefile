@@ -8,7 +8,7 @@ ARM_BUILD ?= build-arm64
 PREFIX ?= /usr/local
 FUZZ_BUILD ?= build-fuzz
 TSAN_BUILD ?= build-tsan
-TSAN_TESTS ?= test_concurrent test_pool test_core test_serial_pool test_optim test_chunk test_trainer
+TSAN_TESTS ?= test_concurrent test_pool test_core test_serial_pool test_optim test_chunk test_trainer test_gemm test_conv
 FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
 
