@@ -411,7 +411,7 @@ static void stem_split(const float *x, int H, int W, int iy, int Wo, float *e, f
 }
 
 #define STEM_MAX_C 4
-#define STEM_MAX_WO 512
+#define STEM_MAX_WO 256 /* the rows live on the stack: 29 KB */
 #define STEM_LD (STEM_MAX_WO + 48)
 
 /* nf <= 16 filters (weights wg [nf][C][3][3], biases bg or NULL) on 16

@@ -147,7 +147,7 @@ int al_conv1c3_available(int H, int W);
  * on 1 to 4 input channels, where im2col's K = 9C leaves the GEMM packing
  * most of the time. y [F,Ho,Wo] = act(conv(x) + b) of one sample x [C,H,W],
  * w [F,C,3,3], b [F] or NULL, act 0 none, 1 ReLU, 2 ReLU6; Ho = (H-1)/2+1,
- * Wo likewise, at most 512. Each output is the sum of its 9C taps in the
+ * Wo likewise, at most 256. Each output is the sum of its 9C taps in the
  * GEMM's order (c, ky, kx), FMAs from zero, then the bias and the
  * activation: bitwise the AVX-512 implicit GEMM with its epilogue
  * (al_sgemm_bpack_ep). Returns 0 and does nothing where it does not run
