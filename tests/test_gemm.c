@@ -47,15 +47,18 @@ static void check_avx512_packs(void) {
         for (int p = 0; p < KC; p++)
             for (int r = 0; r < 32; r++) want[p * 32 + r] = r < w ? src[r * LD + p] : 0.0f;
         bad += memcmp(got, want, sizeof(float) * 32 * KC) != 0;
-        for (int R = 8; R <= 12; R += 4) {
+        for (int R = 8; R <= 12; R += 4) { /* w > R: several panels side by side */
+            const int np = (w + R - 1) / R;
             for (int i = 0; i < LD * 40; i++) src[i] = NAN;
             for (int p = 0; p < KC; p++)
                 for (int c = 0; c < w; c++) src[p * LD + c] = (float)(p * 100 + c) + 0.75f;
             for (int i = 0; i < 32 * 48; i++) got[i] = -1.0f;
             al_pack_nr_avx512(src, LD, w, R, KC, got);
-            for (int p = 0; p < KC; p++)
-                for (int c = 0; c < R; c++) want[p * R + c] = c < w ? src[p * LD + c] : 0.0f;
-            for (int i = R * KC; i < 32 * 48; i++) want[i] = -1.0f; /* nothing past the panel */
+            for (int q = 0; q < np; q++)
+                for (int p = 0; p < KC; p++)
+                    for (int c = 0; c < R; c++)
+                        want[(q * KC + p) * R + c] = q * R + c < w ? src[p * LD + q * R + c] : 0.0f;
+            for (int i = np * R * KC; i < 32 * 48; i++) want[i] = -1.0f; /* nothing past the panels */
             bad += memcmp(got, want, sizeof(float) * 32 * 48) != 0;
         }
         for (int i = 0; i < LD * 40; i++) src[i] = NAN;

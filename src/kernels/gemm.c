@@ -320,15 +320,17 @@ AL_INLINE void pack_contig(const float *src, size_t ld, int cols, const int R, i
  * dst[p*MR + i] = op(A)[i0+r+i][p0+p], rows past mc zero. Inlined with a
  * constant MR so the inner loops unroll. */
 AL_INLINE void pack_a_mr(const gemm_args *g, const int MR, int i0, int mc, int p0, int kc, float *dst) {
+#ifdef AL_GEMM_X86
+    if (g->ta && MR <= 16 && g->kn->v == AL_GEMM_AVX512) { /* all the block's panels, row by row */
+        al_pack_nr_avx512(g->A + (size_t)p0 * g->lda + i0, (size_t)g->lda, mc, MR, kc, dst);
+        return;
+    }
+#endif
     for (int r = 0; r < mc; r += MR, dst += (size_t)MR * kc) {
         int mr = AL_MIN(MR, mc - r);
 #ifdef AL_GEMM_X86
         if (!g->ta && MR == 8 && g->kn == &k_avx512_8) {
             al_pack_t8_avx512(g->A + (size_t)(i0 + r) * g->lda + p0, (size_t)g->lda, mr, kc, dst);
-            continue;
-        }
-        if (g->ta && MR <= 16 && g->kn->v == AL_GEMM_AVX512) {
-            al_pack_nr_avx512(g->A + (size_t)p0 * g->lda + i0 + r, (size_t)g->lda, mr, MR, kc, dst);
             continue;
         }
 #endif

@@ -250,7 +250,9 @@ static inline void ep_store_row(float *c, __m512 x0, __m512 x1, const float *rb,
  * rows / cols; width 8 for t8. Bitwise gemm.c's plain loops. */
 void al_pack_t32_avx512(const float *src, size_t ld, int rows, int kc, float *dst);
 void al_pack_n32_avx512(const float *src, size_t ld, int cols, int kc, float *dst);
-/* the copy for a panel width R <= 16: dst[p*R + c] = src[p*ld + c], c < cols */
+/* the copy for a panel width R <= 16, cols >= 1 of them side by side:
+ * panel q (R*kc floats apart) holds dst[q*R*kc + p*R + c] = src[p*ld +
+ * q*R + c] for q*R + c < cols, zeros past cols */
 void al_pack_nr_avx512(const float *src, size_t ld, int cols, int R, int kc, float *dst);
 void al_pack_t8_avx512(const float *src, size_t ld, int rows, int kc, float *dst);
 #endif
