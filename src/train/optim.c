@@ -93,8 +93,8 @@ al_status al_optim_init(al_optim *o, al_model *m, const al_train_config *cfg) {
         for (int i = cfg->train_end; i < m->nnodes; i++)
             for (int j = 0; j < m->nodes[i].nparams; j++)
                 if (param_trained(&m->nodes[i], &m->nodes[i].params[j], o->subset, NULL))
-                    return al_error(AL_EINVAL, "train_end %d holds every tensor that would train (the first trainable "
-                                               "node is %d): nothing would train",
+                    return al_error(AL_EINVAL, "train_end %d holds every tensor that would train (the model's "
+                                               "freeze point is %d): nothing would train",
                                     cfg->train_end, m->freeze);
     }
     /* two passes over one block: pointer tables, then the state floats */
