@@ -29,28 +29,9 @@ static int current(void) {
     return act_isa;
 }
 
-void al_relu_inplace(float *y, size_t n) {
-    switch (current()) {
-#if defined(__x86_64__) || defined(_M_X64)
-    case 2: al_relu_inplace_avx512(y, n); return;
-    case 1: al_relu_inplace_avx2(y, n); return;
-#endif
-    default: al_relu_inplace_ref(y, n);
-    }
-}
-
-void al_relu6_inplace(float *y, size_t n) {
-    switch (current()) {
-#if defined(__x86_64__) || defined(_M_X64)
-    case 2: al_relu6_inplace_avx512(y, n); return;
-    case 1: al_relu6_inplace_avx2(y, n); return;
-#endif
-    default: al_relu6_inplace_ref(y, n);
-    }
-}
-
 typedef void (*act_fn)(float *y, size_t n);
 
+/* The variant of act (1 ReLU, 2 ReLU6) this CPU runs. */
 static act_fn act_variant(int act) {
     int isa = current();
 #if defined(__x86_64__) || defined(_M_X64)
@@ -61,6 +42,10 @@ static act_fn act_variant(int act) {
 #endif
     return act == 1 ? al_relu_inplace_ref : al_relu6_inplace_ref;
 }
+
+void al_relu_inplace(float *y, size_t n) { act_variant(1)(y, n); }
+
+void al_relu6_inplace(float *y, size_t n) { act_variant(2)(y, n); }
 
 void al_act_rows(int act, float *y, size_t ld, int rows, int cols) {
     if ((act != 1 && act != 2) || rows <= 0 || cols <= 0) return;

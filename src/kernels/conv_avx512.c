@@ -422,9 +422,8 @@ static void stem_split(const float *x, int H, int W, int iy, int Wo, float *e, f
 static inline __attribute__((always_inline)) void stem_block(const float *buf, int C, int ox, const float *wg,
                                                              const float *bg, int act, int nf, float *y, size_t P,
                                                              __mmask16 om) {
-    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
     __m512 acc[16];
-    for (int f = 0; f < 16; f++) acc[f] = zero;
+    for (int f = 0; f < 16; f++) acc[f] = _mm512_setzero_ps();
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < 3; ky++) {
             const float *e = buf + ((size_t)(c * 3 + ky) * 2) * STEM_LD, *o = e + STEM_LD;
@@ -440,11 +439,7 @@ static inline __attribute__((always_inline)) void stem_block(const float *buf, i
     for (int f = 0; f < nf; f++) {
         __m512 v = acc[f];
         if (bg) v = _mm512_add_ps(v, _mm512_set1_ps(bg[f]));
-        if (act == 1)
-            v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_NLE_UQ), v);
-        else if (act == 2)
-            v = _mm512_min_ps(six, _mm512_max_ps(zero, v));
-        _mm512_mask_storeu_ps(y + (size_t)f * P, om, v);
+        _mm512_mask_storeu_ps(y + (size_t)f * P, om, al_act16(v, act));
     }
 }
 

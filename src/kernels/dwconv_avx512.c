@@ -52,15 +52,6 @@ AI __m512 win(const float *row, int base, const chunk_masks *cm, int kx, int s) 
                                   _mm512_maskz_loadu_ps(cm->m1[kx], row + base + 16));
 }
 
-/* A fused activation on a vector (act 0 none, 1 ReLU, 2 ReLU6), as
- * act_avx512.c does it: bitwise al_relu_inplace / al_relu6_inplace. */
-AI __m512 small_act(__m512 y, int act) {
-    const __m512 zero = _mm512_setzero_ps();
-    if (act == 1) return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
-    if (act == 2) return _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(zero, y));
-    return y;
-}
-
 AI void fwd_plane(const al_dw_geom *g, const float *x, const float *w, float b, int act, float *y, int k, int s) {
     const int H = g->H, W = g->W, p = g->p, Wo = g->Wo;
     __m512 wv[AL_DW_KMAX * AL_DW_KMAX];
@@ -76,7 +67,7 @@ AI void fwd_plane(const al_dw_geom *g, const float *x, const float *w, float b, 
                 const float *row = x + (size_t)(oy * s - p + ky) * W + c * s - p;
                 for (int kx = 0; kx < k; kx++) acc = _mm512_fmadd_ps(wv[ky * k + kx], win(row, kx, &cm, kx, s), acc);
             }
-            _mm512_mask_storeu_ps(y + (size_t)oy * Wo + c, om, small_act(acc, act));
+            _mm512_mask_storeu_ps(y + (size_t)oy * Wo + c, om, al_act16(acc, act));
         }
     }
 }
@@ -84,10 +75,10 @@ AI void fwd_plane(const al_dw_geom *g, const float *x, const float *w, float b, 
 /* The first nr (1 to 4) of four output rows of a chunk, Wo apart, under
  * the chunk's column mask, through the fused activation. */
 AI void store_rows(float *yr, int Wo, int nr, __mmask16 om, int act, __m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-    _mm512_mask_storeu_ps(yr, om, small_act(a0, act));
-    if (nr > 1) _mm512_mask_storeu_ps(yr + Wo, om, small_act(a1, act));
-    if (nr > 2) _mm512_mask_storeu_ps(yr + 2 * (size_t)Wo, om, small_act(a2, act));
-    if (nr > 3) _mm512_mask_storeu_ps(yr + 3 * (size_t)Wo, om, small_act(a3, act));
+    _mm512_mask_storeu_ps(yr, om, al_act16(a0, act));
+    if (nr > 1) _mm512_mask_storeu_ps(yr + Wo, om, al_act16(a1, act));
+    if (nr > 2) _mm512_mask_storeu_ps(yr + 2 * (size_t)Wo, om, al_act16(a2, act));
+    if (nr > 3) _mm512_mask_storeu_ps(yr + 3 * (size_t)Wo, om, al_act16(a3, act));
 }
 
 /* Stride 1, k = 3: four output rows of a chunk at once. Each input row's
@@ -269,7 +260,7 @@ AI void small_fwd(const small_plan *sp, const float *x, const float *w, float b,
             __mmask16 m = sp->valid[v][t];
             if (m) acc = _mm512_mask3_fmadd_ps(_mm512_set1_ps(w[t]), small_tap(sp, v, t, lo, hi), acc, m);
         }
-        _mm512_mask_storeu_ps(y + sp->out0[v], al_mask16(sp->nout[v]), small_act(acc, act));
+        _mm512_mask_storeu_ps(y + sp->out0[v], al_mask16(sp->nout[v]), al_act16(acc, act));
     }
 }
 

@@ -201,7 +201,11 @@ void al_gemm_ukr_avx512_8x32_ep(long k, const float *a, const float *b, float *c
  * block) with act_avx512.c's operations. Bitwise what the driver computes
  * by filling C with the bias, the kernel's beta-1 store, then al_act_rows:
  * acc + b rounds once either way, and the activation is a select. */
-static inline __m512 ep_act(__m512 x, int act) {
+/* act on 16 lanes (0 none, 1 ReLU, 2 ReLU6): the operations of
+ * al_relu_inplace_avx512 / al_relu6_inplace_avx512, which use it, so every
+ * AVX-512 kernel that fuses an activation (this epilogue, the stem conv,
+ * the depthwise rows) is bitwise the in-place pass. */
+static inline __m512 al_act16(__m512 x, int act) {
     const __m512 zero = _mm512_setzero_ps();
     if (act == 1) return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, zero, _CMP_NLE_UQ), x);
     if (act == 2) return _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(zero, x));
@@ -221,8 +225,8 @@ static inline void ep_store_row(float *c, __m512 x0, __m512 x1, const float *rb,
         x0 = _mm512_add_ps(x0, cb0);
         x1 = _mm512_add_ps(x1, cb1);
     }
-    _mm512_storeu_ps(c, ep_act(x0, act));
-    _mm512_storeu_ps(c + 16, ep_act(x1, act));
+    _mm512_storeu_ps(c, al_act16(x0, act));
+    _mm512_storeu_ps(c + 16, al_act16(x1, act));
 }
 
 /* In a kernel whose accumulators are c<i>_0, c<i>_1 and whose arguments are
