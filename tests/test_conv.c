@@ -493,6 +493,8 @@ int main(void) {
     check_against_naive(pool, 2, 10, 32, 7, 7, 64, 3, 1, 1, 1, 0);  /* partial sum > a sample: shares of 3 or more */
     check_against_naive(pool, 2, 2, 16, 14, 14, 32, 3, 1, 1, 0, 0); /* fewer samples than threads */
     check_against_naive(pool, 2, 9, 24, 16, 16, 24, 1, 1, 0, 0, 0); /* 1x1 on 256 pixels: dx per sample */
+    check_against_naive(pool, 2, 3, 3, 24, 24, 16, 3, 2, 1, 1, 0); /* a stem: al_conv_stem_forward */
+    check_against_naive(pool, 2, 2, 3, 3, 515, 4, 3, 2, 1, 0, 0);  /* a stem past its width: the fused route */
     check_against_naive(pool, 2, 5, 3, 9, 8, 0, 3, 1, 1, 1, 1);   /* depthwise */
     check_against_naive(pool, 2, 5, 5, 12, 11, 0, 5, 2, 2, 0, 1);
     {

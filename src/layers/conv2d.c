@@ -231,9 +231,10 @@ static int is_c1k3(const conv_geom *g) {
 }
 
 /* The stride-2 stem on few channels (al_conv_stem_forward), bitwise the
- * implicit GEMM's y with its epilogue. */
+ * implicit GEMM's y with its epilogue; a sample it declines (its width
+ * limit) takes the fused route. */
 static int is_stem(const conv_geom *g) {
-    return g->C <= 4 && g->k == 3 && g->s == 2 && g->p == 1 && g->Wo <= 256 && al_cnn_simd();
+    return g->C <= 4 && g->k == 3 && g->s == 2 && g->p == 1 && al_cnn_simd();
 }
 
 static void fwd_stem(const conv_run *r, int i, int ith_first) {
